@@ -1,0 +1,20 @@
+"""napari-maskprep: prepare binary masks for image segmentation.
+
+Preprocess → segment → refine, by hand in napari or replayed from a recipe. This module
+imports no napari, magicgui or Qt code, so it works on a machine without a display.
+"""
+
+from .core import Kind, MaskprepWarning, OpSpec, UnknownOpError, apply, get_op, list_ops
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Kind",
+    "MaskprepWarning",
+    "OpSpec",
+    "UnknownOpError",
+    "__version__",
+    "apply",
+    "get_op",
+    "list_ops",
+]

@@ -1,0 +1,15 @@
+"""GUI-free core: the operation registry and the operations of the three stages."""
+
+from ._validate import MaskprepWarning
+from .registry import Kind, OpSpec, UnknownOpError, apply, get_op, list_ops, operation
+
+__all__ = [
+    "Kind",
+    "MaskprepWarning",
+    "OpSpec",
+    "UnknownOpError",
+    "apply",
+    "get_op",
+    "list_ops",
+    "operation",
+]

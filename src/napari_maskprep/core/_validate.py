@@ -1,0 +1,234 @@
+"""Input checks shared by every op: dtype, kind, channels, ndim and the per-plane loop.
+
+Everything here runs before an op does any work, so bad input fails with one line that
+names what is wrong and what is accepted, never with a traceback from inside a library.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+if TYPE_CHECKING:
+    from .registry import ArrayInput, OpSpec
+
+__all__ = [
+    "MaskprepWarning",
+    "looks_rgb",
+    "rgb_to_gray",
+    "check_input",
+    "check_extra",
+    "run_spatial",
+    "spatial_ndim",
+]
+
+# Rec. 709 luminance, the weights of skimage.color.rgb2gray (our reference).
+GRAY_WEIGHTS = (0.2125, 0.7154, 0.0721)
+
+
+class MaskprepWarning(UserWarning):
+    """Suspicious but valid input: the op ran and its result is defined."""
+
+
+def looks_rgb(a: np.ndarray) -> bool:
+    """True when the last axis holds colour channels (3 or 4) rather than pixels."""
+    return a.ndim >= 3 and a.shape[-1] in (3, 4) and a.shape[-2] > 4
+
+
+def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
+    """Luminance of an RGB(A) image, keeping its dtype (integers rounded, saturated).
+
+    Same weights as ``skimage.color.rgb2gray``; computed by ``cv2.transform`` in the
+    input's own dtype, so a uint8 image never goes through float64.
+    """
+    rgb = rgb[..., :3]
+    if rgb.dtype in (np.uint8, np.uint16, np.float32, np.float64) and rgb.shape[-2] > 0:
+        flat = np.ascontiguousarray(rgb).reshape(-1, rgb.shape[-2], 3)
+        matrix = np.array([GRAY_WEIGHTS], dtype=np.float64 if rgb.dtype == np.float64 else np.float32)
+        return cv2.transform(flat, matrix).reshape(rgb.shape[:-1])
+    gray = np.tensordot(rgb.astype(np.float64, copy=False), GRAY_WEIGHTS, axes=([-1], [0]))
+    if np.issubdtype(rgb.dtype, np.integer):
+        info = np.iinfo(rgb.dtype)
+        return np.clip(np.rint(gray), info.min, info.max).astype(rgb.dtype)
+    return gray.astype(np.float32)
+
+
+def _as_array(op_id: str, data: Any, role: str) -> np.ndarray:
+    try:
+        a = np.asarray(data)
+    except Exception as exc:  # array-likes can raise anything while converting
+        raise TypeError(f"{op_id}: {role} is not an array ({exc})") from None
+    if a.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{op_id}: {role} has dtype {a.dtype}; accepted: bool, integer or float arrays"
+        )
+    if a.size == 0:
+        raise ValueError(f"{op_id}: {role} is empty (shape {a.shape}); accepted: a non-empty array")
+    return a
+
+
+def _check_finite(op_id: str, a: np.ndarray, role: str) -> None:
+    # min/max propagate NaN and expose inf without a full-size temporary.
+    if a.dtype.kind == "f" and not (np.isfinite(a.min()) and np.isfinite(a.max())):
+        raise ValueError(
+            f"{op_id}: {role} contains NaN or infinite values; accepted: finite values "
+            "(replace them first, e.g. numpy.nan_to_num)"
+        )
+
+
+def _as_mask_or_labels(op_id: str, a: np.ndarray, role: str, want_labels: bool) -> np.ndarray:
+    """A uint8 0/1 mask (bool or 0/1 input) or int32 labels (anything else)."""
+    if a.dtype == bool:
+        return a.view(np.uint8)
+    _check_finite(op_id, a, role)
+    lo, hi = a.min(), a.max()
+    if lo < 0:
+        raise ValueError(
+            f"{op_id}: {role} has negative values (min {lo}); accepted: a 0/1 mask or "
+            "labels >= 0"
+        )
+    if a.dtype.kind == "f" and not np.array_equal(a, np.floor(a)):
+        raise ValueError(
+            f"{op_id}: {role} has fractional values; accepted: a 0/1 mask or integer labels"
+        )
+    if hi <= 1 and not want_labels:
+        return a if a.dtype == np.uint8 else a.astype(np.uint8)
+    if hi > np.iinfo(np.int32).max:
+        raise ValueError(f"{op_id}: {role} has label {hi}; accepted: labels < 2**31")
+    return a if a.dtype == np.int32 else a.astype(np.int32)
+
+
+def check_input(spec: OpSpec, data: Any) -> np.ndarray:
+    """The main input, checked and converted to what ``spec.func`` expects."""
+    from .registry import Kind
+
+    a = _as_array(spec.id, data, "input")
+    if spec.input is Kind.IMAGE:
+        if a.dtype == bool:
+            a = a.astype(np.float32)
+        _check_finite(spec.id, a, "image")
+        if spec.channels == "rgb" and not looks_rgb(a):
+            raise ValueError(
+                f"{spec.id} needs an RGB/RGBA image (last axis of size 3 or 4); got shape {a.shape}"
+            )
+        if spec.channels == "grey" and looks_rgb(a):
+            warnings.warn(
+                f"{spec.id} works on one channel; the RGB image of shape {a.shape} was "
+                "converted to grey (luminance) first. Add preprocess.to_gray or "
+                "preprocess.color_channel before it to choose.",
+                MaskprepWarning,
+                stacklevel=4,
+            )
+            a = rgb_to_gray(a)
+        return a
+    return _as_mask_or_labels(spec.id, a, "input", want_labels=spec.input is Kind.LABELS)
+
+
+def spatial_ndim(spec: OpSpec, data: np.ndarray) -> int:
+    """Number of spatial axes of ``data`` as ``spec`` sees it (a channel axis excluded)."""
+    has_channels = spec.channels == "rgb" or (spec.channels == "any" and looks_rgb(data))
+    return data.ndim - 1 if has_channels else data.ndim
+
+
+def check_extra(spec: OpSpec, extra: ArrayInput, value: Any, data: np.ndarray) -> np.ndarray:
+    """An extra array input (seeds, markers, image) checked against the main input."""
+    from .registry import Kind
+
+    a = _as_array(spec.id, value, repr(extra.name))
+    sdim = spatial_ndim(spec, data)
+    shape = data.shape[:sdim]
+    is_points = Kind.POINTS in extra.kinds and a.ndim <= 2 and a.shape != shape
+    if is_points:
+        pts = np.atleast_2d(a.astype(np.float64, copy=False))
+        if pts.ndim != 2 or pts.shape[1] != sdim:
+            raise ValueError(
+                f"{spec.id}: {extra.name!r} must be an N x {sdim} array of coordinates; "
+                f"got shape {a.shape}"
+            )
+        _check_finite(spec.id, pts, repr(extra.name))
+        rounded = np.rint(pts)
+        outside = np.any((rounded < 0) | (rounded > np.array(shape) - 1), axis=1)
+        if outside.any():
+            i = int(np.flatnonzero(outside)[0])
+            raise ValueError(
+                f"{spec.id}: {extra.name} point {i} at {tuple(pts[i].round(2).tolist())} is "
+                f"outside the image of shape {shape}; accepted: points inside it"
+            )
+        return pts
+    if a.shape[:sdim] != shape:
+        accepted = " or ".join(k.value for k in extra.kinds)
+        raise ValueError(
+            f"{spec.id}: {extra.name!r} has shape {a.shape}; accepted: {accepted} matching "
+            f"the input's shape {shape}"
+        )
+    if Kind.IMAGE in extra.kinds:
+        _check_finite(spec.id, a, repr(extra.name))
+        return a
+    return _as_mask_or_labels(spec.id, a, repr(extra.name), want_labels=Kind.LABELS in extra.kinds)
+
+
+def _plane_inputs(
+    arrays: Mapping[str, np.ndarray], index: tuple[int, ...], lead: int
+) -> dict[str, np.ndarray]:
+    """Extra inputs restricted to one plane: points on it (last two coordinates), arrays sliced."""
+    out = {}
+    for name, a in arrays.items():
+        if a.dtype == np.float64 and a.ndim == 2 and a.shape[1] == lead + 2:
+            on_plane = np.all(np.rint(a[:, :lead]) == np.array(index), axis=1)
+            out[name] = a[on_plane, lead:]
+        else:
+            out[name] = a[index]
+    return out
+
+
+def run_spatial(
+    spec: OpSpec,
+    data: np.ndarray,
+    arrays: Mapping[str, np.ndarray],
+    params: Mapping[str, Any],
+    *,
+    per_plane: bool,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Run ``spec.func`` on the whole array, or plane by plane over leading axes."""
+    sdim = spatial_ndim(spec, data)
+    if not per_plane and sdim in spec.ndim:
+        return _check_output(spec, data, spec.func(data, **arrays, **params))
+    dims = " or ".join(f"{n}D" for n in spec.ndim)
+    if sdim < 2:
+        raise ValueError(f"{spec.id} works on {dims} data; got {sdim}D data of shape {data.shape}")
+    if not per_plane:
+        raise ValueError(
+            f"{spec.id} works on {dims} data; got {sdim}D data of shape {data.shape}; "
+            "set per_plane: true to run it plane by plane over the leading axes"
+        )
+    if 2 not in spec.ndim:
+        raise ValueError(f"{spec.id} does not work plane by plane; it needs {dims} data")
+    lead = sdim - 2
+    planes = list(np.ndindex(*data.shape[:lead]))
+    out = None
+    for i, index in enumerate(planes):
+        plane = data[index]
+        result = spec.func(plane, **_plane_inputs(arrays, index, lead), **params)
+        result = _check_output(spec, plane, result)
+        if out is None:
+            out = np.empty(data.shape[:lead] + result.shape, result.dtype)
+        out[index] = result
+        if progress is not None:
+            progress(i + 1, len(planes))
+    return out
+
+
+def _check_output(spec: OpSpec, data: np.ndarray, out: np.ndarray) -> np.ndarray:
+    from .registry import Kind
+
+    if spec.output is Kind.MASK and out.dtype == bool:
+        out = out.view(np.uint8)
+    expected = {Kind.MASK: (np.uint8, np.int32), Kind.LABELS: (np.int32,)}.get(spec.output)
+    if expected is not None and out.dtype not in expected:
+        raise AssertionError(f"{spec.id} returned {out.dtype}; its contract says {spec.output.value}")
+    return out

@@ -1,0 +1,394 @@
+"""The operation registry: every op is described once, by its signature.
+
+An operation is a plain function decorated with :func:`operation`. Its keyword-only
+parameters (types, defaults, ``Annotated`` hints, ``Enum`` choices) are read once into
+an :class:`OpSpec`; the GUI, the recipe validator, the CLI listing and the docs are all
+derived from that spec. Calling the decorated function goes through the spec, so a
+direct call gets the same input checks, dtype policy and per-plane handling as a recipe.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import functools
+import inspect
+import math
+import numbers
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import numpy as np
+
+from . import _validate
+
+__all__ = [
+    "Kind",
+    "Pointwise",
+    "Local",
+    "GlobalStat",
+    "NonLocal",
+    "Param",
+    "ArrayInput",
+    "OpSpec",
+    "UnknownOpError",
+    "operation",
+    "get_op",
+    "list_ops",
+    "apply",
+]
+
+STAGES = ("preprocess", "segment", "refine")
+
+
+class Kind(str, enum.Enum):
+    """What an array means: it decides validation, output dtype and napari layer type."""
+
+    IMAGE = "image"  # any numeric dtype; RGB/RGBA = last axis of size 3/4
+    MASK = "mask"  # uint8 0/1; as an input kind, refine ops also accept labels
+    LABELS = "labels"  # int32, 0 = background
+    POINTS = "points"  # N x ndim float coordinates
+
+
+# Locality: what a tiled / dask executor needs to know about an op.
+@dataclass(frozen=True)
+class Pointwise:
+    """Each output pixel depends only on the same input pixel."""
+
+
+@dataclass(frozen=True)
+class Local:
+    """Each output pixel depends on input pixels within ``halo(params)`` pixels."""
+
+    halo: Callable[[Mapping[str, Any]], int]
+
+
+@dataclass(frozen=True)
+class GlobalStat:
+    """A statistic over the whole image (e.g. a threshold), then a pointwise apply."""
+
+
+@dataclass(frozen=True)
+class NonLocal:
+    """Needs the whole image (fill holes, connected components, region growing)."""
+
+
+Locality = Pointwise | Local | GlobalStat | NonLocal
+
+
+@dataclass(frozen=True)
+class Param:
+    """One keyword-only parameter of an op, as declared by its signature.
+
+    ``type`` is ``int``, ``float``, ``bool``, ``str`` or an ``Enum`` subclass;
+    ``hints`` holds the ``Annotated`` metadata (``min``, ``max``, ``step``, ``unit``,
+    ``label``, ``tooltip``); ``optional`` means ``None`` is accepted.
+    """
+
+    name: str
+    type: type
+    default: Any
+    hints: Mapping[str, Any] = field(default_factory=dict)
+    optional: bool = False
+
+    @property
+    def choices(self) -> tuple[str, ...] | None:
+        if isinstance(self.type, type) and issubclass(self.type, enum.Enum):
+            return tuple(m.value for m in self.type)
+        return None
+
+    def accepted(self) -> str:
+        """Human description of the accepted values, for error messages and docs."""
+        if self.choices is not None:
+            text = "one of " + ", ".join(repr(c) for c in self.choices)
+        elif self.type is bool:
+            text = "true or false"
+        else:
+            text = {int: "an integer", float: "a number", str: "a string"}[self.type]
+            lo, hi = self.hints.get("min"), self.hints.get("max")
+            if lo is not None and hi is not None:
+                text += f" in [{lo}, {hi}]"
+            elif lo is not None:
+                text += f" >= {lo}"
+            elif hi is not None:
+                text += f" <= {hi}"
+        if self.optional:
+            text += " or null"
+        return text
+
+    def check(self, value: Any) -> Any:
+        """Return ``value`` coerced to this parameter's type, or raise naming what is accepted."""
+        if value is None:
+            if self.optional:
+                return None
+            raise ValueError(f"{self.name}=None is not accepted; expected {self.accepted()}")
+        kind = self.type
+        if isinstance(kind, type) and issubclass(kind, enum.Enum):
+            if isinstance(value, kind):
+                return value
+            raw = value.value if isinstance(value, enum.Enum) else value
+            for member in kind:
+                if member.value == raw or (isinstance(raw, str) and member.name == raw.upper()):
+                    return member
+            raise ValueError(f"{self.name}={value!r} is not accepted; expected {self.accepted()}")
+        if kind is bool:
+            if isinstance(value, bool | np.bool_):
+                return bool(value)
+            raise TypeError(f"{self.name}={value!r} is not accepted; expected {self.accepted()}")
+        if kind is str:
+            if isinstance(value, str):
+                return value
+            raise TypeError(f"{self.name}={value!r} is not accepted; expected {self.accepted()}")
+        if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{self.name}={value!r} is not accepted; expected {self.accepted()}")
+        if kind is int:
+            if float(value) != math.floor(float(value)):
+                raise TypeError(f"{self.name}={value!r} is not accepted; expected {self.accepted()}")
+            value = int(value)
+        else:
+            value = float(value)
+            if not math.isfinite(value):
+                raise ValueError(
+                    f"{self.name}={value!r} is not accepted; expected {self.accepted()}"
+                )
+        lo, hi = self.hints.get("min"), self.hints.get("max")
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise ValueError(f"{self.name}={value!r} is out of range; expected {self.accepted()}")
+        return value
+
+    def to_plain(self, value: Any) -> Any:
+        """The value as plain YAML/JSON data (Enums by their value)."""
+        return value.value if isinstance(value, enum.Enum) else value
+
+
+@dataclass(frozen=True)
+class ArrayInput:
+    """An extra array an op reads besides its main input (seeds, markers, the image)."""
+
+    name: str
+    kinds: tuple[Kind, ...]
+    required: bool
+
+
+@dataclass(frozen=True, eq=False)
+class OpSpec:
+    """Everything known about one operation, derived from its decorated function."""
+
+    id: str
+    func: Callable[..., np.ndarray]
+    input: Kind
+    output: Kind
+    ndim: tuple[int, ...]
+    locality: Locality
+    params: tuple[Param, ...]
+    inputs: tuple[ArrayInput, ...] = ()
+    # "grey": one channel (RGB input is converted with a warning); "rgb": needs a colour
+    # axis (last, size 3/4); "any": handles both, channels independently.
+    channels: str = "grey"
+
+    @property
+    def stage(self) -> str:
+        return self.id.split(".", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.id.split(".", 1)[1]
+
+    @property
+    def summary(self) -> str:
+        return (inspect.getdoc(self.func) or "").split("\n\n", 1)[0].replace("\n", " ")
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+    def check_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """All parameters, defaults filled in and values coerced; unknown names rejected."""
+        known = {p.name for p in self.params}
+        for name in params:
+            if name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=3)
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                accepted = ", ".join(sorted(known)) or "none"
+                raise ValueError(
+                    f"{self.id} has no parameter {name!r}{hint}; its parameters are: {accepted}"
+                )
+        return {p.name: p.check(params[p.name]) if p.name in params else p.default
+                for p in self.params}
+
+    def plain_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Checked parameters as plain data, in signature order, defaults included."""
+        checked = self.check_params(params)
+        return {p.name: p.to_plain(checked[p.name]) for p in self.params}
+
+    def __call__(
+        self,
+        data: Any,
+        *args: Any,
+        per_plane: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+        **kwargs: Any,
+    ) -> np.ndarray:
+        """Check inputs and parameters, then run the op (plane by plane if asked).
+
+        ``progress(done, total)`` is called after each plane of a per-plane run.
+        """
+        arrays = dict(zip((i.name for i in self.inputs), args, strict=False))
+        if len(args) > len(self.inputs):
+            raise TypeError(f"{self.id} takes {1 + len(self.inputs)} array argument(s)")
+        for extra in self.inputs:
+            if extra.name in kwargs:
+                arrays[extra.name] = kwargs.pop(extra.name)
+        params = self.check_params(kwargs)
+        data = _validate.check_input(self, data)
+        for extra in self.inputs:
+            value = arrays.get(extra.name)
+            if value is None:
+                if extra.required:
+                    raise ValueError(f"{self.id} needs the {extra.name!r} input")
+                continue
+            arrays[extra.name] = _validate.check_extra(self, extra, value, data)
+        return _validate.run_spatial(
+            self, data, arrays, params, per_plane=per_plane, progress=progress
+        )
+
+
+_REGISTRY: dict[str, OpSpec] = {}
+
+
+class UnknownOpError(KeyError):
+    """An op id that is not in the registry."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _unwrap_annotation(annotation: Any) -> tuple[Any, dict[str, Any], bool]:
+    """(base type, hints, optional) from ``Annotated[T | None, {...}]``."""
+    hints: dict[str, Any] = {}
+    if typing.get_origin(annotation) is Annotated:
+        base, *meta = typing.get_args(annotation)
+        for m in meta:
+            if isinstance(m, Mapping):
+                hints.update(m)
+            elif isinstance(m, Kind):
+                hints["kind"] = m
+        annotation = base
+    optional = False
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        optional = len(members) < len(typing.get_args(annotation))
+        annotation = members[0] if len(members) == 1 else annotation
+    return annotation, hints, optional
+
+
+def operation(
+    op_id: str,
+    *,
+    stage: str | None = None,
+    input: Kind | str,
+    output: Kind | str,
+    locality: Locality,
+    ndim: tuple[int, ...] = (2,),
+    channels: str = "grey",
+) -> Callable[[Callable[..., np.ndarray]], Callable[..., np.ndarray]]:
+    """Register a function as the operation ``op_id`` (``stage.name``).
+
+    The first positional parameter is the main input (of kind ``input``); further
+    positional parameters are extra array inputs whose annotation carries a ``Kind``
+    (``Annotated[np.ndarray | None, Kind.POINTS]``; a ``None`` default makes them
+    optional). Keyword-only parameters are the op's settings.
+    """
+    prefix = op_id.split(".", 1)[0]
+    if channels not in ("grey", "rgb", "any"):
+        raise ValueError(f"{op_id}: channels must be 'grey', 'rgb' or 'any'")
+    if "." not in op_id or prefix not in STAGES or (stage is not None and stage != prefix):
+        raise ValueError(f"op id {op_id!r} must be '<stage>.<name>' with stage in {STAGES}")
+
+    def register(func: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+        if op_id in _REGISTRY:
+            raise ValueError(f"op id {op_id!r} is already registered")
+        hints = typing.get_type_hints(func, include_extras=True)
+        positional = []
+        params = []
+        for i, p in enumerate(inspect.signature(func).parameters.values()):
+            if p.kind is p.KEYWORD_ONLY:
+                base, meta, optional = _unwrap_annotation(hints[p.name])
+                if p.default is p.empty:
+                    raise TypeError(f"{op_id}: parameter {p.name!r} needs a default")
+                params.append(Param(p.name, base, p.default, meta, optional))
+            elif p.kind is p.POSITIONAL_OR_KEYWORD:
+                if i == 0:
+                    continue
+                _, meta, _ = _unwrap_annotation(hints[p.name])
+                kind = meta.get("kind")
+                kinds = tuple(kind) if isinstance(kind, tuple) else (Kind(kind),)
+                positional.append(ArrayInput(p.name, kinds, p.default is p.empty))
+            else:
+                raise TypeError(f"{op_id}: parameter {p.name!r} must be keyword-only")
+        spec = OpSpec(
+            id=op_id,
+            func=func,
+            input=Kind(input),
+            output=Kind(output),
+            ndim=tuple(ndim),
+            locality=locality,
+            params=tuple(params),
+            inputs=tuple(positional),
+            channels=channels,
+        )
+        _REGISTRY[op_id] = spec
+
+        @functools.wraps(func)
+        def call(*args: Any, **kwargs: Any) -> np.ndarray:
+            return spec(*args, **kwargs)
+
+        call.spec = spec  # type: ignore[attr-defined]
+        return call
+
+    return register
+
+
+def _load_ops() -> None:
+    # The op modules register themselves on import.
+    from . import preprocess, refine, segment  # noqa: F401
+
+
+def get_op(op_id: str) -> OpSpec:
+    """The spec of ``op_id``; an unknown id raises naming the closest known ids."""
+    _load_ops()
+    try:
+        return _REGISTRY[op_id]
+    except KeyError:
+        close = difflib.get_close_matches(op_id, _REGISTRY, n=3, cutoff=0.5)
+        if not close:
+            stem = op_id.rsplit(".", 1)[-1]
+            close = [k for k in _REGISTRY if k.endswith("." + stem)][:3]
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UnknownOpError(f"unknown op {op_id!r}{hint} (`maskprep ops` lists them)") from None
+
+
+def list_ops(stage: str | None = None) -> list[OpSpec]:
+    """Every registered op (of one stage if given), ordered by stage then id."""
+    _load_ops()
+    if stage is not None and stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+    specs = [s for s in _REGISTRY.values() if stage in (None, s.stage)]
+    return sorted(specs, key=lambda s: (STAGES.index(s.stage), s.id))
+
+
+def apply(op_id: str, data: Any, *args: Any, **params: Any) -> np.ndarray:
+    """Run one op by id: ``apply("refine.open", mask, radius=3)``.
+
+    Extra array inputs (seeds, markers) follow ``data``; ``per_plane=True`` runs a 2D op
+    plane by plane over the leading axes.
+    """
+    return get_op(op_id)(data, *args, **params)
