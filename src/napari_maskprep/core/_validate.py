@@ -48,7 +48,8 @@ def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
     rgb = rgb[..., :3]
     if rgb.dtype in (np.uint8, np.uint16, np.float32, np.float64) and rgb.shape[-2] > 0:
         flat = np.ascontiguousarray(rgb).reshape(-1, rgb.shape[-2], 3)
-        matrix = np.array([GRAY_WEIGHTS], dtype=np.float64 if rgb.dtype == np.float64 else np.float32)
+        depth = np.float64 if rgb.dtype == np.float64 else np.float32
+        matrix = np.array([GRAY_WEIGHTS], dtype=depth)
         return cv2.transform(flat, matrix).reshape(rgb.shape[:-1])
     gray = np.tensordot(rgb.astype(np.float64, copy=False), GRAY_WEIGHTS, axes=([-1], [0]))
     if np.issubdtype(rgb.dtype, np.integer):
@@ -230,5 +231,7 @@ def _check_output(spec: OpSpec, data: np.ndarray, out: np.ndarray) -> np.ndarray
         out = out.view(np.uint8)
     expected = {Kind.MASK: (np.uint8, np.int32), Kind.LABELS: (np.int32,)}.get(spec.output)
     if expected is not None and out.dtype not in expected:
-        raise AssertionError(f"{spec.id} returned {out.dtype}; its contract says {spec.output.value}")
+        raise AssertionError(
+            f"{spec.id} returned {out.dtype}; its contract says {spec.output.value}"
+        )
     return out

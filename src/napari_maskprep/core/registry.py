@@ -41,10 +41,10 @@ __all__ = [
     "apply",
 ]
 
-STAGES = ("preprocess", "segment", "refine")
+STAGES = ("preprocess", "segment", "refine", "edit")
 
 
-class Kind(str, enum.Enum):
+class Kind(enum.StrEnum):
     """What an array means: it decides validation, output dtype and napari layer type."""
 
     IMAGE = "image"  # any numeric dtype; RGB/RGBA = last axis of size 3/4
@@ -121,42 +121,42 @@ class Param:
 
     def check(self, value: Any) -> Any:
         """Return ``value`` coerced to this parameter's type, or raise naming what is accepted."""
+
+        def rejected(error: type[Exception], why: str = "is not accepted") -> Exception:
+            return error(f"{self.name}={value!r} {why}; expected {self.accepted()}")
+
+        kind = self.type
         if value is None:
             if self.optional:
                 return None
-            raise ValueError(f"{self.name}=None is not accepted; expected {self.accepted()}")
-        kind = self.type
+            raise rejected(ValueError)
         if isinstance(kind, type) and issubclass(kind, enum.Enum):
-            if isinstance(value, kind):
-                return value
             raw = value.value if isinstance(value, enum.Enum) else value
             for member in kind:
                 if member.value == raw or (isinstance(raw, str) and member.name == raw.upper()):
                     return member
-            raise ValueError(f"{self.name}={value!r} is not accepted; expected {self.accepted()}")
+            raise rejected(ValueError)
         if kind is bool:
             if isinstance(value, bool | np.bool_):
                 return bool(value)
-            raise TypeError(f"{self.name}={value!r} is not accepted; expected {self.accepted()}")
+            raise rejected(TypeError)
         if kind is str:
             if isinstance(value, str):
                 return value
-            raise TypeError(f"{self.name}={value!r} is not accepted; expected {self.accepted()}")
+            raise rejected(TypeError)
         if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{self.name}={value!r} is not accepted; expected {self.accepted()}")
+            raise rejected(TypeError)
         if kind is int:
             if float(value) != math.floor(float(value)):
-                raise TypeError(f"{self.name}={value!r} is not accepted; expected {self.accepted()}")
+                raise rejected(TypeError)
             value = int(value)
         else:
             value = float(value)
             if not math.isfinite(value):
-                raise ValueError(
-                    f"{self.name}={value!r} is not accepted; expected {self.accepted()}"
-                )
+                raise rejected(ValueError)
         lo, hi = self.hints.get("min"), self.hints.get("max")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise ValueError(f"{self.name}={value!r} is out of range; expected {self.accepted()}")
+            raise rejected(ValueError, "is out of range")
         return value
 
     def to_plain(self, value: Any) -> Any:
@@ -359,7 +359,7 @@ def operation(
 
 def _load_ops() -> None:
     # The op modules register themselves on import.
-    from . import preprocess, refine, segment  # noqa: F401
+    from . import edit, preprocess, refine, segment  # noqa: F401
 
 
 def get_op(op_id: str) -> OpSpec:

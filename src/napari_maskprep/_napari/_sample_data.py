@@ -1,0 +1,31 @@
+"""File › Open Sample: the bundled images, with their ground truth as a Labels layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..samples import SAMPLES, load
+
+LayerData = tuple[Any, dict[str, Any], str]
+
+
+def _sample(key: str) -> list[LayerData]:
+    sample = SAMPLES[key]
+    image, truth = load(key)
+    return [
+        (image, {"name": key, "rgb": sample.rgb}, "image"),
+        (truth.astype("int32"), {"name": f"{key}-ground truth", "opacity": 0.4,
+                                 "visible": False}, "labels"),
+    ]
+
+
+def nuclei() -> list[LayerData]:
+    return _sample("nuclei")
+
+
+def he_tile() -> list[LayerData]:
+    return _sample("he_tile")
+
+
+def nuclei_3d() -> list[LayerData]:
+    return _sample("nuclei_3d")

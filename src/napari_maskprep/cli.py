@@ -1,0 +1,226 @@
+"""The ``maskprep`` command line: list ops, run a recipe on files, run the bundled demo.
+
+Exit status: 0 all inputs done, 1 some inputs failed (the others were written),
+2 a bad recipe or bad usage (nothing was run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import __version__
+from .batch import FileResult, output_path, run_files, run_files_dask, write_summary
+from .core.registry import list_ops
+from .io import MASK_FORMATS, find_images, read_provenance
+from .recipe import Recipe, RecipeError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments or a bad recipe: reported in one line, exit 2, nothing run."""
+
+
+def _describe_ops(stage: str | None) -> str:
+    lines = []
+    for spec in list_ops(stage):
+        extras = "".join(
+            f" [{i.name}: {'/'.join(k.value for k in i.kinds)}{'' if i.required else ', optional'}]"
+            for i in spec.inputs
+        )
+        dims = "/".join(f"{n}D" for n in spec.ndim)
+        lines.append(f"{spec.id}  ({spec.input.value} -> {spec.output.value}, {dims}){extras}")
+        lines.append(f"    {spec.summary}")
+        for p in spec.params:
+            unit = f" {p.hints['unit']}" if "unit" in p.hints else ""
+            lines.append(f"    {p.name} = {p.to_plain(p.default)!r}{unit}   ({p.accepted()})")
+    return "\n".join(lines)
+
+
+def ops_markdown() -> str:
+    """The op table of the README: id, what it does, parameters with defaults."""
+    rows = ["| op | input → output | what it does | parameters (defaults) |", "|---|---|---|---|"]
+    for spec in list_ops():
+        params = ", ".join(f"`{p.name}={p.to_plain(p.default)}`" for p in spec.params)
+        extras = ", ".join(f"`{i.name}`" for i in spec.inputs)
+        kinds = f"{spec.input.value} → {spec.output.value}" + (f" (+ {extras})" if extras else "")
+        rows.append(f"| `{spec.id}` | {kinds} | {spec.summary} | {params or '—'} |")
+    return "\n".join(rows)
+
+
+def _cmd_ops(args: argparse.Namespace) -> int:
+    print(ops_markdown() if args.markdown else _describe_ops(args.stage))
+    return EXIT_OK
+
+
+def _load_recipe(path: str) -> Recipe:
+    try:
+        return Recipe.load(path)
+    except RecipeError as exc:
+        raise UsageError(f"bad recipe: {exc}") from None
+
+
+def _report(results: list[FileResult], outdir: Path) -> int:
+    failed = [r for r in results if r.status == "failed"]
+    done = sum(r.status == "ok" for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
+    summary = write_summary(results, outdir / "maskprep-summary.csv")
+    print(f"{done} written, {skipped} skipped (already there), {len(failed)} failed -> {outdir} "
+          f"(summary: {summary.name})", file=sys.stderr)
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    recipe = _load_recipe(args.recipe)
+    missing = [p for p in args.inputs if not Path(p).exists()]
+    paths = find_images([p for p in args.inputs if Path(p).exists()])
+    if not paths and not missing:
+        raise UsageError("no image files (.tif, .tiff, .png, .jpg, .jpeg) in the inputs given")
+    outdir = Path(args.output)
+    targets: dict[Path, Path] = {}
+
+    def targets_of(path: Path) -> Path:
+        return output_path(path, outdir, args.format)
+
+    for p in paths:
+        other = targets.setdefault(targets_of(p), p)
+        if other != p:
+            raise UsageError(f"{other} and {p} would both write {targets_of(p)}; give them "
+                             "different names or run them separately")
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create output folder {outdir}: {exc.strerror}") from None
+    results = [FileResult(p, "failed", error=f"{p}: no such file or folder") for p in missing]
+    for r in results:
+        tqdm.write(f"failed: {r.error}", file=sys.stderr)
+    bar = tqdm(total=len(paths), unit="image", disable=args.quiet or None, file=sys.stderr)
+
+    def on_result(result: FileResult) -> None:
+        bar.update()
+        if result.status == "failed":
+            tqdm.write(f"failed: {result.error}", file=sys.stderr)
+        elif result.warnings:
+            tqdm.write(f"warning: {result.file}: {result.warnings}", file=sys.stderr)
+
+    with bar:
+        if args.workers is None and args.scheduler is None:
+            results += run_files(recipe, paths, outdir, args.format, overwrite=not args.resume,
+                                 on_result=on_result)
+        else:
+            results += run_files_dask(recipe, paths, outdir.resolve(), args.format,
+                                      overwrite=not args.resume, workers=args.workers,
+                                      scheduler=args.scheduler, on_result=on_result)
+    return _report(results, outdir)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    outdir = Path(args.output)
+    for line in run_demo(outdir):
+        print(line)
+    return EXIT_OK
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    try:
+        info = read_provenance(args.mask)
+    except OSError as exc:
+        raise UsageError(str(exc)) from None
+    if args.recipe:
+        print(info["recipe"], end="")
+        return EXIT_OK
+    source = info["input"]
+    print(f"input: {source.get('source')}  {source['checksum']}  shape {source['shape']} "
+          f"{source['dtype']}")
+    print(f"created: {info['created']}")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))
+    print("recipe:")
+    print("  " + info["recipe"].rstrip("\n").replace("\n", "\n  "))
+    return EXIT_OK
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    recipe = _load_recipe(args.recipe)
+    try:
+        script = recipe.to_python()
+        Path(args.output).write_text(script, encoding="utf-8")
+    except (RecipeError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    print(f"wrote {args.output}: python {args.output} INPUT... -o OUTDIR", file=sys.stderr)
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="maskprep", description="Prepare binary masks: preprocess -> segment -> refine."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ops = sub.add_parser("ops", help="list every operation with its parameters")
+    ops.add_argument("--stage", choices=("preprocess", "segment", "refine"))
+    ops.add_argument("--markdown", action="store_true", help="print the README's op table")
+    ops.set_defaults(func=_cmd_ops)
+
+    run = sub.add_parser("run", help="run a recipe on image files and folders")
+    run.add_argument("recipe", help="recipe file (.maskprep.yaml, .yaml or .json)")
+    run.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of them")
+    run.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
+    run.add_argument("--format", choices=MASK_FORMATS, default="tif",
+                     help="mask file format (PNG masks are 0/255; default tif)")
+    run.add_argument("--resume", action="store_true",
+                     help="skip inputs whose output already exists")
+    run.add_argument("--workers", type=_positive_int, metavar="N",
+                     help="run files in parallel on a local dask cluster of N processes")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="run files on an existing dask.distributed cluster (tcp://host:port)")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=_cmd_run)
+
+    demo = sub.add_parser("demo", help="run the bundled recipe on the bundled sample images")
+    demo.add_argument("-o", "--output", default="maskprep-demo", metavar="OUTDIR",
+                      help="output folder (default ./maskprep-demo)")
+    demo.set_defaults(func=_cmd_demo)
+
+    export = sub.add_parser("export", help="write a recipe as a standalone Python script")
+    export.add_argument("recipe", help="recipe file")
+    export.add_argument("-o", "--output", required=True, metavar="SCRIPT", help="script path")
+    export.set_defaults(func=_cmd_export)
+
+    info = sub.add_parser("info", help="show the provenance stored in a mask we wrote")
+    info.add_argument("mask", help="a mask file written by maskprep")
+    info.add_argument("--recipe", action="store_true", help="print only the recipe (YAML)")
+    info.set_defaults(func=_cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"maskprep: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""`maskprep ops | run | demo | info` end to end, through the installed console script."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_maskprep.cli import main
+from napari_maskprep.io import read_image
+from napari_maskprep.recipe import Recipe
+
+from ..conftest import DATA, dice, pairs
+from ..core.test_registry import REQUIRED
+
+RECIPE = """\
+maskprep: 1
+name: test
+steps:
+- op: preprocess.gaussian
+  params: {sigma: 1.0}
+- op: segment.auto_threshold
+  params: {method: otsu, polarity: auto}
+- op: refine.remove_small
+  params: {min_size: 20}
+- op: refine.fill_holes
+"""
+
+
+@pytest.fixture
+def recipe_file(tmp_path):
+    path = tmp_path / "nuclei.maskprep.yaml"
+    path.write_text(RECIPE)
+    return path
+
+
+def test_console_script_lists_every_required_op():
+    exe = shutil.which("maskprep", path=str(__import__("pathlib").Path(sys.executable).parent))
+    out = subprocess.run([exe, "ops"], capture_output=True, text=True, check=True).stdout
+    listed = {line.split()[0] for line in out.splitlines() if not line.startswith(" ")}
+    for stage, names in REQUIRED.items():
+        assert {f"{stage}.{n}" for n in names} <= listed
+    assert "    sigma = 1.0 px" in out
+
+
+def test_run_writes_masks_with_provenance(tmp_path, recipe_file, capsys):
+    images = [i for i, _ in pairs(DATA, "dsb2018_fluo_nuclei")[:3]]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in images[:2]:
+        shutil.copy(i, folder)
+    code = main(["run", str(recipe_file), str(folder), str(images[2]), "-o", str(tmp_path / "out")])
+    assert code == 0
+    expected = Recipe.load(recipe_file).run(read_image(images[0]))
+    written = tifffile.imread(tmp_path / "out" / f"{images[0].stem}.tif")
+    np.testing.assert_array_equal(written, expected)
+    assert written.dtype == np.uint8
+    assert len(list((tmp_path / "out").glob("*.tif"))) == 3
+    assert "3 written, 0 skipped" in capsys.readouterr().err
+
+    assert main(["info", str(tmp_path / "out" / f"{images[0].stem}.tif"), "--recipe"]) == 0
+    assert Recipe.loads(capsys.readouterr().out) == Recipe.load(recipe_file)
+
+
+def test_png_masks_are_0_255(tmp_path, recipe_file):
+    image = pairs(DATA, "dsb2018_fluo_nuclei")[0][0]
+    assert main(["run", str(recipe_file), str(image), "-o", str(tmp_path), "--format", "png"]) == 0
+    png = read_image(tmp_path / f"{image.stem}.png")
+    assert png.dtype == np.uint8 and set(np.unique(png)) == {0, 255}
+    assert main(["info", str(tmp_path / f"{image.stem}.png"), "--recipe"]) == 0
+
+
+def test_corrupt_input_is_reported_and_the_rest_written(tmp_path, recipe_file, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good = [i for i, _ in pairs(DATA, "dsb2018_fluo_nuclei")[:2]]
+    for i in good:
+        shutil.copy(i, folder)
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    (folder / "truncated.tif").write_bytes(good[0].read_bytes()[:100])
+    out = tmp_path / "out"
+    assert main(["run", str(recipe_file), str(folder), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "failed: " in err and "broken.png" in err and "truncated.tif" in err
+    assert sorted(p.stem for p in out.glob("*.tif")) == sorted(i.stem for i in good)
+    with open(out / "maskprep-summary.csv") as f:
+        rows = {r["file"].split("/")[-1]: r for r in csv.DictReader(f)}
+    assert rows["broken.png"]["status"] == "failed"
+    assert rows[good[0].name]["status"] == "ok" and int(rows[good[0].name]["objects"]) > 0
+
+
+def test_resume_skips_existing_outputs(tmp_path, recipe_file, capsys):
+    image = pairs(DATA, "dsb2018_fluo_nuclei")[0][0]
+    out = tmp_path / "out"
+    assert main(["run", str(recipe_file), str(image), "-o", str(out)]) == 0
+    before = (out / f"{image.stem}.tif").stat().st_mtime_ns
+    assert main(["run", str(recipe_file), str(image), "-o", str(out), "--resume"]) == 0
+    assert "0 written, 1 skipped" in capsys.readouterr().err
+    assert (out / f"{image.stem}.tif").stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize(
+    ("recipe_text", "message"),
+    [
+        ("maskprep: 1\nsteps: !!python/object/apply:os.system ['echo hi']\n", "refused"),
+        ("maskprep: 1\nsteps: [{op: segment.otsu}]", "unknown op 'segment.otsu'"),
+    ],
+)
+def test_bad_recipe_exits_2_and_runs_nothing(tmp_path, recipe_text, message, capsys):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text(recipe_text)
+    image = pairs(DATA, "dsb2018_fluo_nuclei")[0][0]
+    assert main(["run", str(recipe), str(image), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_usage_errors_exit_2(tmp_path, recipe_file, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["run", str(recipe_file), str(empty), "-o", str(tmp_path / "o")]) == 2
+    assert "no image files" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(recipe_file)])
+    assert info.value.code == 2
+
+
+def test_missing_input_is_a_failed_input(tmp_path, recipe_file, capsys):
+    image = pairs(DATA, "dsb2018_fluo_nuclei")[0][0]
+    code = main(["run", str(recipe_file), str(image), str(tmp_path / "nope.tif"), "-o",
+                 str(tmp_path / "out")])
+    assert code == 1
+    assert "nope.tif: no such file" in capsys.readouterr().err
+
+
+def test_demo_writes_masks_and_an_overlay(tmp_path, capsys):
+    assert main(["demo", "-o", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert {p.name for p in tmp_path.iterdir()} >= {"nuclei.tif", "he_tile.tif", "nuclei_3d.tif",
+                                                     "overlay.png"}
+    overlay = read_image(tmp_path / "overlay.png")
+    assert overlay.ndim == 3 and overlay.shape[2] == 3 and overlay.shape[1] > 900
+    scores = [float(line.split("Dice ")[1].split()[0])
+              for line in out.splitlines() if "Dice" in line]
+    assert len(scores) == 3 and min(scores) > 0.7
+
+
+def test_run_on_images_not_in_the_repository(tmp_path, recipe_file, shared):
+    """The acceptance check: the full shared sets, through the CLI, reach the issue's Dice."""
+    he_recipe = tmp_path / "he.maskprep.yaml"
+    he_recipe.write_text(RECIPE.replace("steps:\n", "steps:\n- op: preprocess.to_gray\n"))
+    for dataset, modality, recipe, target in [
+        ("bbbc039_fluo_nuclei", None, recipe_file, 0.93),
+        ("dsb2018_fluo_nuclei", None, recipe_file, 0.86),
+        ("dsb2018_brightfield_nuclei", "histology_rgb", he_recipe, 0.80),
+    ]:
+        items = pairs(shared, dataset, modality)
+        out = tmp_path / dataset
+        files = [str(i) for i, _ in items]
+        assert main(["run", str(recipe), *files, "-o", str(out), "-q"]) == 0
+        scores = [dice(read_image(out / f"{i.stem}.tif"), read_image(m)) for i, m in items]
+        assert np.mean(scores) >= target, f"{dataset}: {np.mean(scores):.3f}"

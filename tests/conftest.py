@@ -1,0 +1,50 @@
+"""Shared test fixtures: paths to the bundled real images and their ground truth."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_maskprep.io import read_image
+
+DATA = Path(__file__).parent / "data"
+
+
+def shared_data() -> Path | None:
+    """The full image sets beside the checkout (``../shared/data``), when present."""
+    env = os.environ.get("MASKPREP_SHARED_DATA")
+    candidates = [Path(env)] if env else []
+    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "data")
+    return next((p for p in candidates if (p / "README.md").is_file()), None)
+
+
+def pairs(root: Path, dataset: str, modality: str | None = None) -> list[tuple[Path, Path]]:
+    """(image, mask) paths listed in a set's index.csv, optionally of one modality."""
+    with open(root / dataset / "index.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if modality in (None, r["modality"])]
+    return [(root / dataset / r["image"], root / dataset / r["mask"]) for r in rows]
+
+
+def dice(mask: np.ndarray, truth: np.ndarray) -> float:
+    a, b = mask > 0, truth > 0
+    return 2.0 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
+
+
+@pytest.fixture
+def nuclei_image() -> np.ndarray:
+    """A real 520x696 uint16 fluorescence nuclei image (BBBC039)."""
+    image, _ = pairs(DATA, "bbbc039_fluo_nuclei")[0]
+    return read_image(image)
+
+
+@pytest.fixture
+def shared() -> Path:
+    """The full shared image sets; CI has them beside the checkout."""
+    root = shared_data()
+    if root is None:
+        pytest.skip("../shared/data is not beside this checkout")
+    return root

@@ -1,0 +1,221 @@
+"""The registry contract, checked for every op: shapes, dtypes, untouched inputs, clear errors."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+import napari_maskprep as mp
+from napari_maskprep.core import Kind, MaskprepWarning
+from napari_maskprep.core.registry import GlobalStat, Local, NonLocal, Pointwise, operation
+
+REQUIRED = {
+    "preprocess": {"to_gray", "color_channel", "gaussian", "median", "equalize", "clahe",
+                   "rescale", "background", "invert"},
+    "segment": {"threshold", "auto_threshold", "multi_threshold", "local_threshold",
+                "color_range", "region_grow", "watershed", "edges"},
+    "refine": {"erode", "dilate", "open", "close", "fill_holes", "remove_small", "remove_large",
+               "clear_border", "keep_largest", "smooth", "label", "split_touching", "to_mask"},
+}
+ALL_OPS = [s.id for s in mp.list_ops()]
+DTYPES = [np.uint8, np.uint16, np.float32, bool]
+
+
+def test_every_required_op_is_registered():
+    for stage, names in REQUIRED.items():
+        assert names <= {s.name for s in mp.list_ops(stage)}, stage
+
+
+@pytest.mark.parametrize("op_id", ALL_OPS)
+def test_spec_is_complete(op_id):
+    spec = mp.get_op(op_id)
+    assert spec.summary, "first docstring paragraph is the summary"
+    assert "Examples" in spec.func.__doc__ and ">>>" in spec.func.__doc__
+    assert isinstance(spec.locality, Pointwise | Local | GlobalStat | NonLocal)
+    assert set(spec.ndim) <= {2, 3}
+    for p in spec.params:
+        assert p.check(p.default) == p.default or p.default is None, p.name
+    if isinstance(spec.locality, Local):
+        assert spec.locality.halo(spec.defaults()) >= 0
+
+
+def _blobs(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    field = ndi.gaussian_filter(np.random.default_rng(seed).random(shape), 2)
+    return field > np.median(field)
+
+
+def _input(spec, dtype, spatial: tuple[int, ...]) -> np.ndarray:
+    """A plausible main input of ``spec``'s kind, in ``dtype``."""
+    blobs = _blobs(spatial, 0)
+    if spec.input is Kind.IMAGE:
+        rng = np.random.default_rng(1)
+        smooth = ndi.gaussian_filter(rng.random(spatial), 1) + 0.6 * blobs
+        if spec.channels == "rgb":
+            smooth = np.stack([smooth, smooth[::-1] if smooth.ndim else smooth, 1 - smooth], -1)
+        scaled = (smooth - smooth.min()) / np.ptp(smooth)
+        if dtype is bool:
+            return scaled > 0.5
+        if np.issubdtype(dtype, np.integer):
+            return (scaled * np.iinfo(dtype).max).astype(dtype)
+        return scaled.astype(dtype)
+    if dtype is np.uint16:
+        return ndi.label(blobs)[0].astype(np.uint16)  # labels
+    return blobs.astype(dtype)
+
+
+def _extras(spec, data: np.ndarray) -> dict[str, np.ndarray]:
+    shape = data.shape[:-1] if spec.channels == "rgb" else data.shape
+    return {i.name: np.array([[s // 2 for s in shape]], float)
+            for i in spec.inputs if i.required}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("op_id", ALL_OPS)
+@pytest.mark.parametrize("spatial", [(24, 20), (5, 24, 20)], ids=["2d", "3d"])
+def test_contract(op_id, dtype, spatial):
+    spec = mp.get_op(op_id)
+    data = _input(spec, dtype, spatial)
+    before = data.copy()
+    extras = _extras(spec, data)
+
+    def run(**kw):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MaskprepWarning)
+            return spec(data, **extras, **kw)
+
+    if len(spatial) in spec.ndim:
+        out = run()
+    else:
+        with pytest.raises(ValueError, match="per_plane"):
+            run()
+        out = run(per_plane=True)
+    np.testing.assert_array_equal(data, before)
+    assert out.shape[: len(spatial)] == spatial
+    if spec.output is Kind.LABELS:
+        assert out.dtype == np.int32
+    elif spec.output is Kind.MASK:
+        labels_in = spec.input is not Kind.IMAGE and dtype is np.uint16
+        assert out.dtype == (np.int32 if labels_in else np.uint8)
+        if out.dtype == np.uint8:
+            assert out.max(initial=0) <= 1
+    else:
+        assert out.shape == data.shape or out.shape == spatial
+        assert out.dtype != np.float64, "no float64 output unless float64 came in"
+
+
+@pytest.mark.parametrize("op_id", [s.id for s in mp.list_ops() if s.input is Kind.IMAGE])
+def test_float64_in_gives_no_loss(op_id):
+    spec = mp.get_op(op_id)
+    data = _input(spec, np.float64, (24, 20))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MaskprepWarning)
+        out = spec(data, **_extras(spec, data))
+    assert out.shape[:2] == (24, 20)
+
+
+def test_rgb_to_a_grey_op_warns_and_uses_luminance():
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    rgb[2:5, 2:5] = (200, 200, 200)
+    with pytest.warns(MaskprepWarning, match="converted to grey"):
+        out = mp.apply("segment.threshold", rgb, value=100)
+    expected = np.zeros((8, 8), np.uint8)
+    expected[2:5, 2:5] = 1
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (np.zeros((0, 4), np.uint8), "empty"),
+        (np.array([[1.0, np.nan], [0.0, 1.0]], np.float32), "NaN"),
+        (np.array([[1.0, np.inf], [0.0, 1.0]]), "NaN or infinite"),
+        (np.arange(5, dtype=np.uint8), "2D"),
+        (np.array([["a", "b"]]), "dtype <U1"),
+    ],
+    ids=["empty", "nan", "inf", "1d", "strings"],
+)
+def test_bad_input_is_one_clear_error(data, message):
+    with pytest.raises((ValueError, TypeError), match=message) as info:
+        mp.apply("preprocess.gaussian", data, sigma=1)
+    assert "\n" not in str(info.value)
+
+
+def test_4d_needs_per_plane_and_then_runs_every_plane():
+    data = np.zeros((2, 3, 10, 10), np.uint8)
+    data[1, 2, 3:6, 3:6] = 200
+    with pytest.raises(ValueError, match="set per_plane: true"):
+        mp.apply("segment.threshold", data, value=100)
+    out = mp.apply("segment.threshold", data, value=100, per_plane=True)
+    assert out.shape == data.shape
+    assert out.sum() == 9 and out[1, 2, 4, 4] == 1
+
+
+def test_per_plane_hands_each_plane_its_own_points():
+    image = np.zeros((2, 9, 9), np.uint8)
+    image[:, 1:4, 1:4] = 50
+    image[:, 5:8, 5:8] = 50
+    seeds = np.array([[0, 2, 2], [1, 6, 6]], float)
+    out = mp.apply("segment.region_grow", image, seeds, tolerance=0, per_plane=True)
+    assert out[0, 1:4, 1:4].all() and not out[0, 5:8, 5:8].any()
+    assert out[1, 5:8, 5:8].all() and not out[1, 1:4, 1:4].any()
+
+
+def test_progress_is_reported_per_plane():
+    seen = []
+    mp.apply("segment.threshold", np.zeros((3, 4, 4)), value=1, per_plane=True,
+             progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_unknown_parameter_names_the_closest():
+    with pytest.raises(ValueError, match=r"no parameter 'sigmaa' \(did you mean sigma\?\)"):
+        mp.apply("preprocess.gaussian", np.zeros((4, 4)), sigmaa=1)
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "message"),
+    [
+        ({"sigma": 0}, ValueError, r"sigma=0.0 is out of range; expected a number in \[0.1"),
+        ({"sigma": "big"}, TypeError, "expected a number"),
+        ({"sigma": True}, TypeError, "expected a number"),
+        ({"sigma": float("nan")}, ValueError, "expected a number"),
+    ],
+)
+def test_bad_parameter_names_what_is_accepted(params, error, message):
+    with pytest.raises(error, match=message):
+        mp.apply("preprocess.gaussian", np.zeros((4, 4)), **params)
+
+
+def test_unknown_op_names_the_closest_ids():
+    with pytest.raises(mp.UnknownOpError, match="did you mean refine.fill_holes"):
+        mp.get_op("refine.fill_hole")
+
+
+def test_registering_an_id_twice_raises():
+    with pytest.raises(ValueError, match="already registered"):
+        operation("refine.open", input="mask", output="mask", locality=NonLocal())(
+            lambda mask: mask
+        )
+
+
+def test_mask_and_labels_are_told_apart():
+    spec = mp.get_op("refine.to_mask")
+    np.testing.assert_array_equal(spec(np.array([[0, 3], [1, 0]])), [[0, 1], [1, 0]])
+    with pytest.raises(ValueError, match="negative"):
+        spec(np.array([[0, -1]]))
+    with pytest.raises(ValueError, match="fractional"):
+        spec(np.array([[0, 0.5]]))
+
+
+def test_import_loads_no_gui_module():
+    import subprocess
+    import sys
+
+    code = ("import sys, napari_maskprep as m; m.list_ops(); "
+            "bad = [n for n in sys.modules if n.split('.')[0] in "
+            "('napari', 'magicgui', 'qtpy', 'PyQt6', 'PyQt5', 'PySide6')]; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

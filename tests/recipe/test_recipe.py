@@ -1,0 +1,154 @@
+"""Recipe v1: validation, canonical save/load, safe loading, running."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_maskprep.recipe import Recipe, RecipeError, Step
+
+DESIGN_EXAMPLE = """\
+maskprep: 1                      # format version (required)
+name: nuclei, fluorescence
+steps:
+  - op: preprocess.gaussian
+    params: {sigma: 1.0}
+  - op: segment.auto_threshold
+    params: {method: otsu, polarity: auto}
+  - op: refine.remove_small
+    params: {min_size: 20}
+  - op: refine.fill_holes        # params may be omitted: defaults apply
+"""
+
+
+def test_loads_the_design_example_with_defaults_filled():
+    r = Recipe.loads(DESIGN_EXAMPLE)
+    assert r.name == "nuclei, fluorescence"
+    assert [s.op for s in r.steps] == ["preprocess.gaussian", "segment.auto_threshold",
+                                       "refine.remove_small", "refine.fill_holes"]
+    assert r.steps[0].params == {"sigma": 1.0}
+    assert r.steps[1].params["method"] == "otsu"
+    assert r.steps[3].params == r.steps[3].spec.plain_params({})
+
+
+@pytest.mark.parametrize("suffix", [".maskprep.yaml", ".json"])
+def test_save_load_round_trip(tmp_path, suffix):
+    r = Recipe.loads(DESIGN_EXAMPLE)
+    path = r.save(tmp_path / f"r{suffix}")
+    assert Recipe.load(path) == r
+    assert Recipe.load(path).dumps() == r.dumps()
+    assert [p.name for p in tmp_path.iterdir()] == [path.name], "no temporary file left behind"
+
+
+def test_save_is_canonical_and_plain():
+    text = Recipe.loads(DESIGN_EXAMPLE).dumps()
+    assert text.startswith(
+        "maskprep: 1\nname: nuclei, fluorescence\nsteps:\n- op: preprocess.gaussian"
+    )
+    assert "!!" not in text and "python" not in text
+    reordered = Recipe.from_dict(json.loads(Recipe.loads(DESIGN_EXAMPLE).dumps(format="json")))
+    assert reordered.dumps() == text
+
+
+def test_equal_recipes_compare_equal_whatever_the_spelling():
+    a = Recipe([{"op": "preprocess.gaussian", "params": {"sigma": 1}}])
+    b = Recipe([Step("preprocess.gaussian", {"sigma": 1.0})])
+    assert a == b
+    assert a != Recipe([{"op": "preprocess.gaussian", "params": {"sigma": 2}}])
+
+
+def test_python_tag_is_refused_and_nothing_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.maskprep.yaml"
+    evil.write_text(f"maskprep: 1\nsteps: !!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(RecipeError, match="refused: .*python/object/apply"):
+        Recipe.load(evil)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("maskprep: 2\nsteps: []", r"'maskprep: 2' is not a supported format version"),
+        ("steps: []", "'maskprep: None' is not a supported"),
+        ("maskprep: 1\nsteps: []\nextra: 1", "unknown key 'extra'"),
+        ("maskprep: 1\nsteps: {a: 1}", "'steps' must be a list"),
+        ("maskprep: 1\nsteps: [{op: refine.fill_hole}]",
+         r"step 1: unknown op 'refine.fill_hole'; did you mean refine.fill_holes"),
+        ("maskprep: 1\nsteps: [{op: preprocess.gaussian}, {op: refine.open, params: {radius: 0}}]",
+         r"step 2 \(refine.open\): radius=0 is out of range; expected an integer in \[1,"),
+        ("maskprep: 1\nsteps: [{op: preprocess.gaussian, params: {sigmaa: 1}}]",
+         r"step 1 \(preprocess.gaussian\): .*no parameter 'sigmaa' \(did you mean sigma\?\)"),
+        ("maskprep: 1\nsteps: [{op: segment.auto_threshold, params: {method: otsuu}}]",
+         r"step 1 \(segment.auto_threshold\): method='otsuu' is not accepted; expected one of"),
+        ("maskprep: 1\nsteps: [{op: segment.region_grow}]", r"needs its 'seeds' input"),
+        ("maskprep: 1\nsteps: [{op: segment.watershed, inputs: {markers: nowhere}}]",
+         "reads 'nowhere', which is neither"),
+        ("maskprep: 1\nsteps: [{op: preprocess.gaussian, per_plane: maybe}]",
+         "'per_plane' must be true or false"),
+        ("maskprep: 1\nsteps: [1, 2", "not valid YAML"),
+    ],
+)
+def test_bad_recipes_are_one_line_errors(text, message):
+    with pytest.raises(RecipeError, match=message) as info:
+        Recipe.loads(text)
+    assert "\n" not in str(info.value)
+
+
+def test_bad_json_and_missing_file(tmp_path):
+    bad = tmp_path / "r.json"
+    bad.write_text("{")
+    with pytest.raises(RecipeError, match="not valid JSON"):
+        Recipe.load(bad)
+    with pytest.raises(RecipeError, match="cannot read recipe"):
+        Recipe.load(tmp_path / "missing.yaml")
+
+
+def test_run_threads_steps_and_named_inputs():
+    image = np.zeros((9, 9), np.uint8)
+    image[1:4, 1:4] = 50
+    image[5:8, 5:8] = 50
+    r = Recipe.loads(
+        "maskprep: 1\ninputs: {seeds: points}\nsteps:\n"
+        "- op: segment.region_grow\n  inputs: {seeds: seeds}\n  params: {tolerance: 0}\n"
+        "- op: refine.dilate\n  params: {radius: 1, shape: square}\n"
+    )
+    out = r.run(image, seeds=np.array([[2, 2]]))
+    expected = np.zeros((9, 9), np.uint8)
+    expected[0:5, 0:5] = 1
+    np.testing.assert_array_equal(out, expected)
+    with pytest.raises(RecipeError, match="needs its 'seeds' input"):
+        r.run(image)
+
+
+def test_a_step_can_read_an_earlier_step_by_id():
+    r = Recipe([
+        {"op": "segment.threshold", "id": "fg", "params": {"value": 0.5}},
+        {"op": "refine.erode", "params": {"radius": 1, "shape": "square"}},
+        {"op": "segment.watershed", "inputs": {"markers": "fg"}},
+    ])
+    mask = np.zeros((7, 7), np.float32)
+    mask[1:6, 1:6] = 1
+    out = r.run(mask)
+    assert out.dtype == np.int32 and out.max() == 1
+
+
+def test_disabled_steps_are_kept_but_skipped():
+    r = Recipe([{"op": "segment.threshold", "params": {"value": 0.5}},
+                {"op": "refine.to_mask", "enabled": False}])
+    assert "enabled: false" in r.dumps()
+    assert Recipe.loads(r.dumps()) == r
+    assert r.run(np.eye(3)).dtype == np.uint8
+
+
+def test_errors_while_running_name_the_step():
+    r = Recipe([{"op": "segment.threshold"}])
+    with pytest.raises(RecipeError, match=r"step 1 \(segment.threshold\): .*per_plane"):
+        r.run(np.zeros((2, 2, 4, 4)))
+
+
+def test_duplicate_step_ids_are_refused():
+    with pytest.raises(RecipeError, match="id 'a' is already used"):
+        Recipe([{"op": "preprocess.invert", "id": "a"}, {"op": "preprocess.invert", "id": "a"}])
