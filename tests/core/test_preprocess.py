@@ -1,0 +1,714 @@
+"""Preprocessing ops: exact values, fast path == reference, dtypes, untouched inputs, errors."""
+
+from __future__ import annotations
+
+import csv
+import functools
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+from skimage import color, exposure, filters, morphology, restoration, util
+
+from napari_maskprep.core import MaskprepWarning, get_op
+from napari_maskprep.core import preprocess as pp
+from napari_maskprep.core._validate import rgb_to_gray
+from napari_maskprep.core.registry import GlobalStat, Local, NonLocal, Pointwise
+
+DATA = Path(__file__).parents[1] / "data"
+FAST_DTYPES = [np.uint8, np.uint16, np.float32, np.float64]
+
+
+def op(name: str):
+    return get_op(f"preprocess.{name}")
+
+
+def _rows(dataset: str, modality: str | None = None) -> list[dict[str, str]]:
+    with open(DATA / dataset / "index.csv", newline="") as f:
+        return [r for r in csv.DictReader(f) if modality in (None, r["modality"])]
+
+
+def _read(path: Path) -> np.ndarray:
+    if path.suffix == ".tif":
+        return tifffile.imread(path)
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image.ndim == 3 else image
+
+
+@functools.cache
+def he_images() -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """(RGB uint8 H&E tile, instance mask) pairs: dark purple nuclei on a light background."""
+    root = DATA / "dsb2018_brightfield_nuclei"
+    return tuple(
+        (_read(root / r["image"]), _read(root / r["mask"]))
+        for r in _rows("dsb2018_brightfield_nuclei", "histology_rgb")
+    )
+
+
+@functools.cache
+def fluo_uint8() -> np.ndarray:
+    """A real 256x256 uint8 fluorescence nuclei image (DSB2018)."""
+    return _read(DATA / "dsb2018_fluo_nuclei" / _rows("dsb2018_fluo_nuclei")[0]["image"])
+
+
+@functools.cache
+def fluo_uint16() -> np.ndarray:
+    """A real 520x696 uint16 fluorescence nuclei image (BBBC039)."""
+    return _read(DATA / "bbbc039_fluo_nuclei" / _rows("bbbc039_fluo_nuclei")[0]["image"])
+
+
+@functools.cache
+def volume_uint16() -> np.ndarray:
+    """A real-ish 16x61x57 uint16 3D nuclei volume (StarDist synthetic)."""
+    return _read(DATA / "stardist_synthetic_3d" / _rows("stardist_synthetic_3d")[0]["image"])
+
+
+def real_grey(dtype) -> np.ndarray:
+    """A real fluorescence image in ``dtype``: uint8 and uint16 as recorded, floats in [0, 1]."""
+    if dtype == np.uint8:
+        return fluo_uint8()
+    if dtype == np.uint16:
+        return fluo_uint16()
+    return (fluo_uint16() / 4095.0).astype(dtype)
+
+
+def random_image(shape, dtype, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if np.dtype(dtype).kind == "f":
+        return rng.random(shape).astype(dtype)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, shape, endpoint=True).astype(dtype)
+
+
+def assert_within_one(actual: np.ndarray, expected: np.ndarray) -> None:
+    assert actual.dtype == expected.dtype
+    assert np.abs(actual.astype(np.float64) - expected.astype(np.float64)).max() <= 1
+
+
+# --------------------------------------------------------------------------- registry view
+
+
+def test_specs_declare_channels_ndim_and_locality():
+    expected = {
+        "to_gray": ("any", (2, 3), Pointwise),
+        "color_channel": ("rgb", (2, 3), Pointwise),
+        "gaussian": ("any", (2, 3), Local),
+        "median": ("any", (2, 3), Local),
+        "equalize": ("grey", (2, 3), GlobalStat),
+        "clahe": ("grey", (2,), NonLocal),
+        "rescale": ("any", (2, 3), GlobalStat),
+        "background": ("grey", (2, 3), Local),
+        "invert": ("any", (2, 3), Pointwise),
+    }
+    for name, (channels, ndim, locality) in expected.items():
+        spec = op(name)
+        assert (spec.channels, spec.ndim, type(spec.locality)) == (channels, ndim, locality)
+        assert spec.input.value == spec.output.value == "image"
+
+
+def test_local_halos_cover_the_footprint():
+    assert op("gaussian").locality.halo({"sigma": 2.0}) >= 8  # kernel radius int(4 * 2 + 0.5)
+    assert op("median").locality.halo({"radius": 3}) == 3
+    halo = op("background").locality.halo
+    assert halo({"radius": 5, "method": pp.BackgroundMethod.TOPHAT}) == 10  # erode + dilate
+    assert halo({"radius": 5, "method": pp.BackgroundMethod.ROLLING_BALL}) == 5
+
+
+# --------------------------------------------------------------------------- contract
+
+CASES = [
+    ("to_gray", {}),
+    ("gaussian", {"sigma": 1.5}),
+    ("median", {"radius": 2}),
+    ("equalize", {}),
+    ("clahe", {"tiles": 2}),
+    ("rescale", {"low": 2.0, "high": 98.0}),
+    ("background", {"method": "tophat", "radius": 2}),
+    ("background", {"method": "rolling_ball", "radius": 2, "light_background": True}),
+    ("invert", {}),
+]
+
+
+@pytest.mark.parametrize("shape", [(23, 29), (4, 23, 29)], ids=["2d", "3d"])
+@pytest.mark.parametrize("dtype", [*FAST_DTYPES, np.int16, np.int8, np.int32, np.float16])
+@pytest.mark.parametrize(("name", "params"), CASES, ids=lambda c: c if isinstance(c, str) else "")
+def test_dtype_kept_and_input_untouched(name, params, dtype, shape):
+    image = random_image(shape, dtype)
+    before = image.copy()
+    out = op(name)(image, per_plane=op(name).ndim == (2,) and len(shape) == 3, **params)
+    assert out.shape == shape
+    assert out.dtype == (np.float32 if dtype == np.float16 else dtype)
+    assert np.array_equal(image, before)
+    assert not np.shares_memory(out, image)
+
+
+@pytest.mark.parametrize("space", ["rgb", "hsv", "lab", "hed"])
+@pytest.mark.parametrize("dtype", [*FAST_DTYPES, np.int16, np.float16])
+@pytest.mark.parametrize("shape", [(9, 11, 3), (2, 9, 11, 4)], ids=["2d-rgb", "3d-rgba"])
+def test_color_channel_dtype_and_input_untouched(space, dtype, shape):
+    image = random_image(shape, dtype)
+    before = image.copy()
+    out = op("color_channel")(image, space=space, channel=2)
+    assert out.shape == shape[:-1]
+    if space == "rgb":
+        assert out.dtype == (np.float32 if dtype == np.float16 else dtype)
+    else:
+        assert out.dtype == (np.float64 if dtype == np.float64 else np.float32)
+    assert np.array_equal(image, before)
+
+
+# --------------------------------------------------------------------------- to_gray
+
+
+def test_to_gray_exact_values():
+    rgba = np.zeros((1, 5, 4), np.uint8)
+    rgba[0, :, :3] = [[0, 0, 0], [100, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]]
+    rgba[..., 3] = 7  # alpha is ignored
+    assert op("to_gray")(rgba).tolist() == [[0, 21, 182, 18, 255]]
+
+
+def test_to_gray_of_grey_is_a_copy():
+    image = random_image((6, 7), np.uint16)
+    out = op("to_gray")(image)
+    assert np.array_equal(out, image) and out is not image and not np.shares_memory(out, image)
+
+
+@pytest.mark.parametrize("dtype", FAST_DTYPES)
+def test_to_gray_matches_skimage_rgb2gray(dtype):
+    rgb = he_images()[0][0]
+    reference = color.rgb2gray(rgb) * 255  # rgb2gray scales uint8 to [0, 1]
+    if np.dtype(dtype).kind == "f":
+        rgb = rgb.astype(dtype) / 255
+        reference = color.rgb2gray(rgb)
+    elif dtype == np.uint16:
+        rgb = rgb.astype(np.uint16) * 257
+        reference = reference * 257
+    out = op("to_gray")(rgb)
+    assert out.dtype == dtype
+    if np.dtype(dtype).kind == "f":
+        np.testing.assert_allclose(out, reference, rtol=1e-6, atol=1e-6)
+    else:
+        assert_within_one(out, np.rint(reference).astype(dtype))
+    assert np.array_equal(out, rgb_to_gray(rgb))
+
+
+# --------------------------------------------------------------------------- color_channel
+
+
+def test_color_channel_exact_values():
+    rgb = np.array(
+        [[[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255], [0, 0, 0]]], np.uint8
+    )
+    cc = op("color_channel")
+    assert cc(rgb, space="rgb", channel=1).tolist() == [[0, 255, 0, 255, 0]]
+    hue = cc(rgb, space="hsv", channel=0)
+    np.testing.assert_allclose(hue, [[0, 1 / 3, 2 / 3, 0, 0]], atol=1e-6)
+    np.testing.assert_allclose(cc(rgb, space="hsv", channel=1), [[1, 1, 1, 0, 0]], atol=1e-6)
+    np.testing.assert_allclose(cc(rgb, space="hsv", channel=2), [[1, 1, 1, 1, 0]], atol=1e-6)
+    # White is L* 100 and (to skimage's precision, -0.0024 and 0.0047) a* = b* = 0.
+    np.testing.assert_allclose(cc(rgb, space="lab", channel=0)[0, 3:], [100, 0], atol=1e-3)
+    np.testing.assert_allclose(cc(rgb, space="lab", channel=1)[0, 3:], [-0.00245, 0], atol=1e-4)
+    np.testing.assert_allclose(cc(rgb, space="lab", channel=2)[0, 3:], [0.00465, 0], atol=1e-4)
+    # White carries no stain; pure red has no hematoxylin (it absorbs red light least).
+    for channel in range(3):
+        assert cc(rgb, space="hed", channel=channel)[0, 3] == 0
+
+
+def test_color_channel_hue_is_a_fraction_of_a_turn():
+    hue = op("color_channel")(random_image((64, 64, 3), np.uint8), space="hsv", channel=0)
+    assert hue.min() >= 0 and hue.max() < 1
+
+
+REFERENCE_COLOR = {"hsv": color.rgb2hsv, "lab": color.rgb2lab, "hed": color.rgb2hed}
+# float32 fast paths vs the float64 reference: hue/saturation/value, Lab units, stain density.
+COLOR_TOLERANCE = {"hsv": 1e-4, "lab": 1e-3, "hed": 1e-5}
+
+
+def _hue_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d = np.abs(a - b)
+    return np.minimum(d, 1 - d)
+
+
+@pytest.mark.parametrize("space", ["hsv", "lab", "hed"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("source", ["random", "he"])
+def test_color_channel_fast_path_matches_skimage(space, dtype, source):
+    rgb = random_image((40, 50, 3), np.uint8, seed=3) if source == "random" else he_images()[1][0]
+    if dtype == np.uint16:
+        rgb = rgb.astype(np.uint16) * 257 + np.uint16(random_image(rgb.shape, np.uint8) // 2)
+    elif dtype == np.float32:
+        rgb = rgb.astype(np.float32) / 255
+    reference = REFERENCE_COLOR[space](rgb)
+    for channel in range(3):
+        out = op("color_channel")(rgb, space=space, channel=channel)
+        assert out.dtype == np.float32
+        expected = reference[..., channel]
+        diff = _hue_distance(out, expected) if (space, channel) == ("hsv", 0) else out - expected
+        assert np.abs(diff).max() <= COLOR_TOLERANCE[space], (space, channel)
+
+
+@pytest.mark.parametrize("space", ["hsv", "lab", "hed"])
+def test_color_channel_float64_is_the_reference(space):
+    rgb = he_images()[2][0] / 255.0
+    for channel in range(3):
+        out = op("color_channel")(rgb, space=space, channel=channel)
+        assert out.dtype == np.float64
+        assert np.array_equal(out, REFERENCE_COLOR[space](rgb)[..., channel])
+
+
+def test_color_channel_float_out_of_unit_range_matches_skimage():
+    rgb = (random_image((20, 30, 3), np.float32) * 1.6 - 0.3).astype(np.float32)
+    for space in ("hsv", "lab", "hed"):
+        out = op("color_channel")(rgb, space=space, channel=1)
+        expected = REFERENCE_COLOR[space](rgb)[..., 1]
+        np.testing.assert_allclose(out, expected, atol=COLOR_TOLERANCE[space], rtol=1e-5)
+
+
+@pytest.mark.parametrize("index", range(len(he_images())))
+def test_hematoxylin_is_bright_in_nuclei(index):
+    rgb, labels = he_images()[index]
+    hematoxylin = op("color_channel")(rgb, space="hed", channel=0)
+    nuclei = labels > 0
+    assert hematoxylin[nuclei].mean() > 1.5 * hematoxylin[~nuclei].mean()
+
+
+def test_color_channel_bad_input():
+    cc = op("color_channel")
+    with pytest.raises(ValueError, match=r"needs an RGB/RGBA image .* got shape \(20, 20\)"):
+        cc(random_image((20, 20), np.uint8), space="hed")
+    rgb = random_image((20, 20, 3), np.uint8)
+    message = r"channel=3 is out of range; expected an integer in \[0, 2\]"
+    with pytest.raises(ValueError, match=message):
+        cc(rgb, space="hsv", channel=3)
+    with pytest.raises(ValueError, match=r"space='xyz' is not accepted; expected one of 'rgb'"):
+        cc(rgb, space="xyz")
+
+
+# --------------------------------------------------------------------------- gaussian
+
+
+def gaussian_reference(image: np.ndarray, sigma: float) -> np.ndarray:
+    rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)
+    blurred = filters.gaussian(
+        image, sigma=sigma, preserve_range=True, truncate=4, mode="nearest",
+        channel_axis=-1 if rgb else None,
+    )
+    if image.dtype.kind in "iu":
+        info = np.iinfo(image.dtype)
+        return np.clip(np.rint(blurred), info.min, info.max).astype(image.dtype)
+    return blurred
+
+
+def assert_gaussian_matches(image: np.ndarray, sigma: float) -> None:
+    out = op("gaussian")(image, sigma=sigma)
+    expected = gaussian_reference(image, sigma)
+    if image.dtype.kind in "iu":
+        assert_within_one(out, expected)
+    else:
+        assert out.dtype == image.dtype
+        np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_gaussian_exact_values():
+    impulse = np.zeros((5, 5), np.uint8)
+    impulse[2, 2] = 255
+    out = op("gaussian")(impulse, sigma=1.0)
+    assert out[2].tolist() == [5, 25, 41, 25, 5]
+    assert np.array_equal(out, out.T) and np.array_equal(out, gaussian_reference(impulse, 1.0))
+    ramp = np.tile(np.arange(6, dtype=np.float32), (4, 1))
+    # A linear ramp is unchanged except where the repeated border bends it.
+    np.testing.assert_allclose(op("gaussian")(ramp, sigma=0.5)[:, 2:-2], ramp[:, 2:-2], atol=1e-6)
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.5, 4.0])
+@pytest.mark.parametrize("dtype", [*FAST_DTYPES, np.int16])
+def test_gaussian_2d_fast_path_matches_skimage(dtype, sigma):
+    assert_gaussian_matches(random_image((67, 81), dtype), sigma)
+    if dtype != np.int16:
+        assert_gaussian_matches(real_grey(dtype), sigma)
+
+
+@pytest.mark.parametrize("sigma", [0.7, 2.0, 7.0])
+def test_gaussian_binary_image_within_one(sigma):
+    # cv2.GaussianBlur's fixed-point uint8 path is off by 2-3 here; ours must not be.
+    mask = (random_image((120, 130), np.float32) > 0.5).astype(np.uint8) * 255
+    assert_gaussian_matches(mask, sigma)
+
+
+def test_gaussian_rgb_and_edge_cases_match_skimage():
+    assert_gaussian_matches(he_images()[0][0], 2.0)
+    assert_gaussian_matches(np.stack([he_images()[0][0][:40, :50]] * 3), 1.0)  # 3D RGB
+    assert_gaussian_matches(random_image((3, 4), np.uint8), 5.0)  # kernel larger than image
+    assert_gaussian_matches(np.ascontiguousarray(fluo_uint8()).T, 1.0)  # a transposed view
+    image = random_image((8, 9), np.uint16)
+    assert np.array_equal(op("gaussian")(image, sigma=0.1), image)  # kernel of size 1
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64, np.int8, np.int32])
+def test_gaussian_3d_and_other_dtypes_match_skimage(dtype):
+    volume = volume_uint16()
+    if dtype in (np.float32, np.float64):
+        volume = (volume / 400.0).astype(dtype)
+    elif dtype != np.uint16:
+        volume = random_image(volume.shape, dtype)
+    assert_gaussian_matches(volume, 1.5)
+    assert_gaussian_matches(volume[0], 1.5)  # 2D int8 / int32: the scipy path too
+
+
+def test_gaussian_bad_sigma():
+    message = r"sigma=0.0 is out of range; expected a number in \[0.1, 50"
+    with pytest.raises(ValueError, match=message):
+        op("gaussian")(random_image((5, 5), np.uint8), sigma=0)
+    with pytest.raises(TypeError, match=r"sigma='big' is not accepted"):
+        op("gaussian")(random_image((5, 5), np.uint8), sigma="big")
+
+
+# --------------------------------------------------------------------------- median
+
+
+def median_reference(image: np.ndarray, radius: int) -> np.ndarray:
+    footprint = morphology.disk(radius) if image.ndim == 2 else morphology.ball(radius)
+    return filters.median(image, footprint)
+
+
+def test_median_exact_values():
+    image = np.zeros((7, 7), np.uint8)
+    image[1, 1] = 200  # an isolated speck goes
+    image[3:, 3:] = 50  # a corner of a large block stays, its sharp corner rounds off
+    out = op("median")(image, radius=2)
+    expected = np.zeros((7, 7), np.uint8)
+    expected[3:, 3:] = 50
+    expected[3, 3] = 0
+    assert np.array_equal(out, expected)
+    volume = np.zeros((3, 3, 3), np.float32)
+    volume[1, 1, 1] = 1.0
+    assert not op("median")(volume, radius=1).any()
+
+
+@pytest.mark.parametrize("radius", [1, 2, 4, 5])  # 5: past the selection network
+@pytest.mark.parametrize("dtype", [*FAST_DTYPES, np.int16])
+def test_median_2d_equals_skimage(dtype, radius):
+    for image in (random_image((45, 52), dtype), real_grey(dtype)[:100, :120]):
+        out = op("median")(image, radius=radius)
+        assert out.dtype == image.dtype
+        assert np.array_equal(out, median_reference(image, radius))
+
+
+@pytest.mark.parametrize("radius", [1, 2, 3])  # 3: past the selection network
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_median_3d_equals_skimage(dtype, radius):
+    volume = volume_uint16()[:6, :40, :40]
+    volume = (volume // 2).astype(dtype) if dtype != np.float32 else (volume / 400).astype(dtype)
+    assert np.array_equal(op("median")(volume, radius=radius), median_reference(volume, radius))
+
+
+def test_median_blocks_join_seamlessly():
+    # The selection network runs in blocks of 2**18 pixels: 7000 rows of 40 are two blocks.
+    image = random_image((7000, 40), np.uint8) // 16  # many ties
+    assert np.array_equal(op("median")(image, radius=2), median_reference(image, 2))
+
+
+def test_median_rgb_filters_channels_independently():
+    rgb = he_images()[0][0][:60, :70]
+    out = op("median")(rgb, radius=2)
+    for c in range(3):
+        assert np.array_equal(out[..., c], median_reference(rgb[..., c], 2))
+
+
+def test_median_bad_radius():
+    message = r"radius=0 is out of range; expected an integer in \[1, 25\]"
+    with pytest.raises(ValueError, match=message):
+        op("median")(random_image((5, 5), np.uint8), radius=0)
+
+
+# --------------------------------------------------------------------------- equalize
+
+
+def test_equalize_exact_values():
+    eq = op("equalize")
+    image = np.array([[10, 10, 10, 20], [30, 40, 50, 200]], np.uint8)
+    assert eq(image).tolist() == [[0, 0, 0, 51], [102, 153, 204, 255]]
+    wide = np.array([[0, 1000, 1000, 65535]], np.uint16)
+    assert eq(wide).tolist() == [[0, 43690, 43690, 65535]]  # 2/3 of 65535
+    floats = np.array([[0.5, 0.5, 0.7, 0.9]], np.float32)
+    assert eq(floats).tolist() == [[0.0, 0.0, 0.5, 1.0]]
+    signed = np.array([[-5, 3, 3, 9]], np.int8)
+    assert eq(signed).tolist() == [[0, 85, 85, 127]]
+
+
+@pytest.mark.parametrize("source", ["random", "real"])
+def test_equalize_uint8_is_cv2_equalizehist_and_the_general_formula(source):
+    image = random_image((61, 77), np.uint8) // 3 if source == "random" else fluo_uint8()
+    out = op("equalize")(image)
+    assert np.array_equal(out, cv2.equalizeHist(image))
+    assert np.array_equal(out, pp._equalize_histogram(image))  # what uint16 / int16 use
+
+
+def test_equalize_is_skimage_equalize_hist_stretched_to_full_range():
+    image = fluo_uint8()
+    levels = exposure.equalize_hist(image)  # cdf(v) / N
+    lowest = levels.min()
+    expected = (levels - lowest) / (1 - lowest) * 255
+    assert np.abs(op("equalize")(image) - expected).max() <= 0.5 + 1e-6
+
+
+def test_equalize_floats_and_wide_integers_agree_with_the_histogram_path():
+    image = fluo_uint8()
+    by_histogram = op("equalize")(image) / 255
+    np.testing.assert_allclose(op("equalize")(image / 255.0), by_histogram, atol=0.5 / 255)
+    np.testing.assert_allclose(
+        op("equalize")(image.astype(np.int32)) / np.iinfo(np.int32).max, by_histogram,
+        atol=0.5 / 255,
+    )
+    assert np.array_equal(
+        op("equalize")(image.astype(np.int16)), pp._equalize_ranks(image.astype(np.int16))
+    )
+
+
+def test_equalize_3d_is_global():
+    volume = volume_uint16()
+    flat = volume.reshape(-1, volume.shape[-1])
+    assert np.array_equal(op("equalize")(volume), op("equalize")(flat).reshape(volume.shape))
+
+
+def test_equalize_constant_image_warns_and_is_unchanged():
+    image = np.full((4, 5), 7, np.uint16)
+    with pytest.warns(MaskprepWarning, match="preprocess.equalize: the image is constant"):
+        out = op("equalize")(image)
+    assert np.array_equal(out, image) and out is not image
+
+
+# --------------------------------------------------------------------------- clahe
+
+
+def test_clahe_exact_values():
+    image = np.array([[10, 10, 20, 20], [10, 10, 20, 30]], np.uint8)
+    assert op("clahe")(image, clip_limit=0.0, tiles=1).tolist() == [
+        [128, 128, 223, 223], [128, 128, 223, 255]
+    ]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize(("clip_limit", "tiles"), [(2.0, 8), (0.0, 3), (10.0, 1)])
+def test_clahe_is_opencv_clahe(dtype, clip_limit, tiles):
+    for image in (random_image((64, 80), dtype), real_grey(dtype)):
+        expected = cv2.createCLAHE(clip_limit, (tiles, tiles)).apply(image)
+        assert np.array_equal(op("clahe")(image, clip_limit=clip_limit, tiles=tiles), expected)
+
+
+def test_clahe_one_tile_without_clipping_is_global_equalisation():
+    image = fluo_uint8()
+    cdf = np.cumsum(np.bincount(image.ravel(), minlength=256))
+    expected = cdf[image] * 255 / image.size
+    out = op("clahe")(image, clip_limit=0.0, tiles=1)
+    assert np.abs(out - expected).max() <= 0.5 + 1e-3
+
+
+def test_clahe_other_dtypes_go_through_uint16():
+    image16 = fluo_uint16().copy()
+    image16[0, :2] = [0, 65535]  # full range: the mapping to uint16 is the identity
+    expected = cv2.createCLAHE(2.0, (8, 8)).apply(image16)
+    out = op("clahe")(image16.astype(np.float32) / 65535)
+    assert out.dtype == np.float32 and out.min() >= 0 and out.max() <= 1
+    assert np.array_equal(out, expected.astype(np.float32) / np.float32(65535))
+    signed = op("clahe")((image16 // 2).astype(np.int16))
+    assert signed.min() >= 0 and signed.max() == 32767
+
+
+def test_clahe_needs_per_plane_for_3d():
+    volume = volume_uint16()[:3]
+    with pytest.raises(ValueError, match="set per_plane: true"):
+        op("clahe")(volume)
+    out = op("clahe")(volume, per_plane=True, tiles=4)
+    assert np.array_equal(out[1], op("clahe")(volume[1], tiles=4))
+
+
+def test_clahe_constant_and_bad_params():
+    with pytest.warns(MaskprepWarning, match="preprocess.clahe: the image is constant"):
+        assert (op("clahe")(np.full((8, 8), 3.0)) == 3.0).all()
+    image = random_image((8, 8), np.uint8)
+    message = r"tiles=0 is out of range; expected an integer in \[1, 64\]"
+    with pytest.raises(ValueError, match=message):
+        op("clahe")(image, tiles=0)
+    with pytest.raises(ValueError, match=r"clip_limit=-1.0 is out of range"):
+        op("clahe")(image, clip_limit=-1)
+
+
+# --------------------------------------------------------------------------- rescale
+
+
+def rescale_reference(image: np.ndarray, low: float, high: float) -> np.ndarray:
+    lo, hi = np.percentile(image, [low, high])
+    top = np.iinfo(image.dtype).max if image.dtype.kind in "iu" else 1.0
+    out = exposure.rescale_intensity(image, in_range=(lo, hi), out_range=(0, top))
+    return np.rint(out).astype(image.dtype) if image.dtype.kind in "iu" else out
+
+
+def test_rescale_exact_values():
+    rs = op("rescale")
+    assert rs(np.array([[0, 50, 100, 150, 200]], np.uint8), low=0, high=75).tolist() == [
+        [0, 85, 170, 255, 255]
+    ]
+    floats = np.array([[0.0, 0.25, 0.5, 1.0, 3.0]], np.float32)
+    assert rs(floats, low=0, high=75).tolist() == [[0.0, 0.25, 0.5, 1.0, 1.0]]
+    signed = np.array([[-100, 0, 100]], np.int16)
+    assert rs(signed, low=0, high=100).tolist() == [[0, 16384, 32767]]  # 16383.5 to even
+
+
+@pytest.mark.parametrize("dtype", FAST_DTYPES)
+@pytest.mark.parametrize(("low", "high"), [(1.0, 99.0), (0.0, 100.0), (12.3, 99.6)])
+def test_rescale_matches_skimage(dtype, low, high):
+    for image in (random_image((50, 60), dtype), real_grey(dtype)):
+        out = op("rescale")(image, low=low, high=high)
+        expected = rescale_reference(image, low, high)
+        if dtype in (np.uint8, np.uint16):  # histogram percentiles + look-up table
+            assert np.array_equal(out, expected)
+        else:
+            assert out.dtype == dtype
+            np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_histogram_percentiles_equal_numpy(dtype):
+    image = random_image((37, 41), dtype) // 7
+    for q in (0.0, 0.5, 1.0, 37.3, 50.0, 99.0, 100.0):
+        assert pp._percentiles(image, q, q) == (np.percentile(image, q),) * 2
+
+
+def test_rescale_rgb_stretches_each_channel():
+    rgb = he_images()[0][0]
+    out = op("rescale")(rgb)
+    for c in range(3):
+        assert np.array_equal(out[..., c], op("rescale")(rgb[..., c]))
+
+
+def test_rescale_equal_percentiles_warns_and_steps():
+    image = np.zeros((10, 10), np.uint16)
+    image[0, :3] = [5, 9, 70]
+    with pytest.warns(MaskprepWarning, match="percentiles 1.0 and 50.0 are the same value"):
+        out = op("rescale")(image, low=1, high=50)
+    assert np.array_equal(out, np.where(image > 0, 65535, 0).astype(np.uint16))
+
+
+def test_rescale_bad_params():
+    image = random_image((5, 5), np.uint8)
+    with pytest.raises(ValueError, match=r"low=50.0 must be below high=50.0"):
+        op("rescale")(image, low=50, high=50)
+    with pytest.raises(ValueError, match=r"high=101.0 is out of range"):
+        op("rescale")(image, high=101)
+
+
+# --------------------------------------------------------------------------- background
+
+
+def test_background_exact_values():
+    image = np.full((5, 5), 10, np.uint8)
+    image[1, 1] = 90
+    image[3:] = 20
+    bg = op("background")
+    expected = np.zeros((5, 5), np.uint8)
+    expected[1, 1] = 80
+    assert np.array_equal(bg(image, method="tophat", radius=1), expected)
+    flat = np.full((7, 7), 10, np.uint8)
+    flat[3, 3] = 90
+    expected = np.zeros((7, 7), np.uint8)
+    expected[3, 3] = 80
+    assert np.array_equal(bg(flat, method="rolling_ball", radius=2), expected)
+    # Dark object on a bright background: it stays dark, the background becomes white.
+    dark = 255 - flat
+    for method in ("tophat", "rolling_ball"):
+        out = bg(dark, method=method, radius=2, light_background=True)
+        assert np.array_equal(out, 255 - expected)
+
+
+@pytest.mark.parametrize("radius", [1, 4, 15])
+@pytest.mark.parametrize("dtype", [*FAST_DTYPES, np.int16])
+def test_tophat_2d_fast_path_equals_skimage(dtype, radius):
+    images = [random_image((53, 61), dtype) // (2 if dtype == np.int16 else 1)]
+    if dtype != np.int16:
+        images.append(real_grey(dtype)[:200, :250])
+    for image in images:
+        expected = morphology.white_tophat(image, morphology.disk(radius))
+        assert np.array_equal(op("background")(image, method="tophat", radius=radius), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.int8])
+def test_tophat_reference_path_equals_skimage(dtype):
+    volume = volume_uint16()[:5, :30, :30]
+    # Values 3..123: no difference overflows int8, where skimage would wrap around.
+    if dtype == np.float32:
+        volume = volume / np.float32(400)
+    else:
+        volume = ((volume - 100) // 2).astype(dtype)
+    expected = morphology.white_tophat(volume, morphology.ball(2))
+    assert np.array_equal(op("background")(volume, method="tophat", radius=2), expected)
+    if dtype == np.int8:  # 2D int8 is no cv2 depth: the scipy path
+        plane = volume[2]
+        expected = morphology.white_tophat(plane, morphology.disk(3))
+        assert np.array_equal(op("background")(plane, method="tophat", radius=3), expected)
+
+
+def test_tophat_saturates_where_skimage_wraps():
+    image = np.full((9, 9), -128, np.int8)
+    image[4, 4] = 127
+    out = op("background")(image, method="tophat", radius=2)
+    assert out[4, 4] == 127 and morphology.white_tophat(image, morphology.disk(2))[4, 4] == -1
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_rolling_ball_equals_skimage(dtype):
+    image = real_grey(dtype)[:48, :56]
+    out = op("background")(image, method="rolling_ball", radius=5)
+    assert np.array_equal(out, image - restoration.rolling_ball(image, radius=5))
+    inverted = util.invert(image)
+    light = op("background")(inverted, method="rolling_ball", radius=5, light_background=True)
+    np.testing.assert_allclose(light, util.invert(out), atol=1e-6)  # 1 - (1 - x) for floats
+
+
+def test_light_background_tophat_is_inverted_white_tophat():
+    image = util.invert(fluo_uint8())
+    expected = util.invert(morphology.white_tophat(util.invert(image), morphology.disk(6)))
+    out = op("background")(image, method="tophat", radius=6, light_background=True)
+    assert np.array_equal(out, expected)
+
+
+def test_background_bad_params():
+    image = random_image((9, 9), np.uint8)
+    message = r"radius=0 is out of range; expected an integer in \[1, 200\]"
+    with pytest.raises(ValueError, match=message):
+        op("background")(image, radius=0)
+    message = r"method='ball' is not accepted; expected one of 'rolling_ball'"
+    with pytest.raises(ValueError, match=message):
+        op("background")(image, method="ball")
+    message = r"light_background='yes' is not accepted; expected true or false"
+    with pytest.raises(TypeError, match=message):
+        op("background")(image, light_background="yes")
+
+
+# --------------------------------------------------------------------------- invert
+
+
+def test_invert_exact_values():
+    inv = op("invert")
+    assert inv(np.array([[0, 1, 255]], np.uint8)).tolist() == [[255, 254, 0]]
+    assert inv(np.array([[0, 1, 65535]], np.uint16)).tolist() == [[65535, 65534, 0]]
+    assert inv(np.array([[-32768, -1, 0, 32767]], np.int16)).tolist() == [[32767, 0, -1, -32768]]
+    assert inv(np.array([[0.0, 0.25, 1.0]])).tolist() == [[1.0, 0.75, 0.0]]
+
+
+@pytest.mark.parametrize("dtype", [*FAST_DTYPES, np.int8, np.int16, np.int32, np.uint32])
+def test_invert_equals_skimage_and_is_an_involution(dtype):
+    image = random_image((4, 9, 11), dtype)
+    out = op("invert")(image)
+    assert np.array_equal(out, util.invert(image))
+    np.testing.assert_allclose(op("invert")(out), image, atol=1e-6)
+
+
+def test_invert_keeps_alpha():
+    rgba = random_image((6, 7, 4), np.uint8)
+    out = op("invert")(rgba)
+    assert np.array_equal(out[..., :3], 255 - rgba[..., :3])
+    assert np.array_equal(out[..., 3], rgba[..., 3])
+
