@@ -16,6 +16,7 @@ __all__ = ["dice", "overlay", "run_demo"]
 
 OURS = (0, 230, 0)  # RGB outline of our mask
 TRUTH = (255, 0, 255)  # RGB outline of the ground truth
+PANEL_HEIGHT = 520
 
 
 def dice(mask: np.ndarray, truth: np.ndarray) -> float:
@@ -36,13 +37,16 @@ def _display_rgb(image: np.ndarray) -> np.ndarray:
 
 def overlay(image: np.ndarray, mask: np.ndarray, truth: np.ndarray, title: str) -> np.ndarray:
     """The image with our mask outlined in green and the ground truth in magenta."""
-    rgb = _display_rgb(image)
+    scale = max(1, PANEL_HEIGHT // image.shape[0])  # small images are enlarged, pixels kept
+
+    def enlarged(a: np.ndarray) -> np.ndarray:
+        return cv2.resize(a, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+
+    rgb = enlarged(_display_rgb(image))
     for m, colour in ((truth, TRUTH), (mask, OURS)):
-        contours, _ = cv2.findContours((m > 0).astype(np.uint8), cv2.RETR_LIST,
+        contours, _ = cv2.findContours(enlarged((m > 0).astype(np.uint8)), cv2.RETR_LIST,
                                        cv2.CHAIN_APPROX_NONE)
         cv2.drawContours(rgb, contours, -1, colour, 1)
-    scale = max(1, 400 // max(rgb.shape[:2]))
-    rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
     banner = np.full((28, rgb.shape[1], 3), 255, np.uint8)
     cv2.putText(banner, title, (4, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     return np.vstack([banner, rgb])

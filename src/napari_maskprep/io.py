@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from .core.edit import checksum
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "atomic_write",
     "ImageReadError",
     "MASK_FORMATS",
     "checksum",
@@ -96,7 +98,26 @@ def provenance(recipe_yaml: str, image: np.ndarray, source: str | None = None) -
     }
 
 
-PNG_KEY = "maskprep"
+def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``:
+    a crash or an error never leaves a half-written file under the final name."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+PNG_KEY = "maskprep"  # iTXt keyword holding the provenance JSON
+TIFF_TAG = 65111  # private TIFF tag holding the provenance JSON (UTF-8)
 
 
 def _png_with_text(png: bytes, key: str, text: str) -> bytes:
@@ -115,8 +136,9 @@ def write_mask(
 ) -> Path:
     """Write a mask (uint8 0/1) or labels (int32) atomically, by the path's suffix.
 
-    TIFF keeps values as they are, zlib-compressed, with ``metadata`` as JSON in the
-    ImageDescription. PNG writes a mask as 0/255 and labels as uint16 (up to 65535 labels).
+    TIFF keeps values as they are, zlib-compressed, with ``metadata`` as JSON in a private
+    tag (so other readers see a plain image). PNG writes a mask as 0/255 and labels as
+    uint16 (up to 65535 labels), with ``metadata`` in an iTXt chunk.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -141,19 +163,17 @@ def write_mask(
         payload = None
     else:
         raise ValueError(f"{path}: unsupported mask format {suffix}; accepted: .tif, .png")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if payload is not None:
-                f.write(payload)
-            else:
-                description = json.dumps(metadata) if metadata else None
-                tifffile.imwrite(f, mask, compression="zlib", description=description,
-                                 metadata=None)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    def write(tmp: Path) -> None:
+        if payload is not None:
+            tmp.write_bytes(payload)
+            return
+        extratags = []
+        if metadata:
+            text = json.dumps(metadata).encode("utf-8")
+            extratags.append((TIFF_TAG, 7, len(text), text, True))
+        tifffile.imwrite(tmp, mask, compression="zlib", metadata=None, extratags=extratags)
+
+    atomic_write(path, write)
     return path
 
 
@@ -173,8 +193,9 @@ def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
                 pos += 12 + length
         else:
             with tifffile.TiffFile(path) as tif:
-                text = tif.pages[0].description
-    except (OSError, tifffile.TiffFileError, ValueError) as exc:
+                tag = tif.pages[0].tags.get(TIFF_TAG)
+                text = bytes(tag.value).decode("utf-8") if tag is not None else None
+    except (OSError, tifffile.TiffFileError, ValueError, UnicodeDecodeError) as exc:
         raise ImageReadError(f"{path}: cannot read ({exc})") from None
     try:
         info = json.loads(text) if text else None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import yaml
 
 from .core.registry import Kind, OpSpec, UnknownOpError, get_op
+from .io import atomic_write
 
 __all__ = ["FORMAT_VERSION", "Recipe", "RecipeError", "Step"]
 
@@ -269,17 +269,7 @@ class Recipe:
         """Write atomically (temporary file + rename): a crash never leaves half a recipe."""
         path = Path(path)
         text = self.dumps(format="json" if path.suffix.lower() == ".json" else "yaml")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
     # -- running ---------------------------------------------------------------------------
     def iter_run(

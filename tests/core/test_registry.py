@@ -98,7 +98,7 @@ def test_contract(op_id, dtype, spatial):
         assert out.dtype == np.int32
     elif spec.output is Kind.MASK:
         labels_in = spec.input is not Kind.IMAGE and dtype is np.uint16
-        assert out.dtype == (np.int32 if labels_in else np.uint8)
+        assert out.dtype in ((np.int32, np.uint8) if labels_in else (np.uint8,))
         if out.dtype == np.uint8:
             assert out.max(initial=0) <= 1
     else:
