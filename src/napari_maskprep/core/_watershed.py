@@ -1,0 +1,136 @@
+"""Distance-transform watershed, shared by ``segment.watershed`` and ``refine.split_touching``.
+
+Reference: ``scipy.ndimage.distance_transform_edt`` -> ``skimage.feature.peak_local_max``
+-> ``skimage.segmentation.watershed``. Fast path: in 2D the distance transform is
+``cv2.distanceTransform(DIST_L2, DIST_MASK_PRECISE)``, which returns the float32 rounding
+of the same exact Euclidean distance; while every distance is below 2048 that rounding keeps
+the order and the ties of the float64 distances, so peaks and labels are identical.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import cv2
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.feature import peak_local_max
+from skimage.segmentation import watershed
+
+from ._validate import MaskprepWarning
+
+__all__ = ["distance_watershed"]
+
+# Below this distance, distinct squared distances n1 < n2 have distinct float32 square roots
+# (their gap 1 / (2 sqrt n) exceeds the float32 spacing), so float32 distances order like
+# float64 ones.
+_FLOAT32_EXACT_DISTANCE = 2048
+
+
+def distance_watershed(
+    mask: np.ndarray,
+    *,
+    min_distance: int,
+    markers: np.ndarray | None = None,
+    image: np.ndarray | None = None,
+) -> np.ndarray:
+    """Split the foreground of ``mask`` into labels by a marker-based watershed (2D and 3D).
+
+    Parameters
+    ----------
+    mask : ndarray
+        Foreground where ``mask > 0`` (a 0/1 mask, or labels treated as one mask).
+    min_distance : int
+        Without ``markers``: markers are the peaks of the Euclidean distance to the
+        background, at least ``min_distance`` pixels apart (``peak_local_max`` with a
+        ``2 * min_distance + 1`` square footprint), found in each connected component.
+    markers : ndarray, optional
+        Either an N x ndim array of point coordinates (point ``i`` seeds label ``i + 1``;
+        points on background are ignored with a warning) or an integer labels image of
+        ``mask``'s shape (its labels inside the foreground are the markers, ids kept).
+    image : ndarray, optional
+        Grey image of ``mask``'s shape. When given, the watershed floods ``-image``, so
+        bright objects are split along darker seams; invert dark-object images first.
+        Otherwise it floods the negated distance transform (round objects split at necks).
+
+    Returns
+    -------
+    labels : ndarray of int32
+        0 on background; every foreground pixel is labelled: a connected component that
+        holds no marker becomes one label of its own (ids after the markers' ids).
+    """
+    foreground = np.asarray(mask) > 0
+    if isinstance(min_distance, bool) or int(min_distance) != min_distance or min_distance < 1:
+        raise ValueError(f"min_distance={min_distance!r} is not accepted; expected an integer >= 1")
+    if image is not None and np.shape(image) != foreground.shape:
+        raise ValueError(
+            f"image has shape {np.shape(image)}; accepted: a grey image of the mask's shape "
+            f"{foreground.shape}"
+        )
+    seeds = None if markers is None else _marker_image(foreground, np.asarray(markers))
+    if seeds is None or image is None:
+        distance = _distance_to_background(foreground)
+    if seeds is None:
+        components = ndi.label(foreground)[0]
+        peaks = peak_local_max(
+            distance, min_distance=int(min_distance), labels=components, exclude_border=False
+        )
+        seeds = np.zeros(foreground.shape, np.int32)
+        seeds[tuple(peaks.T)] = np.arange(1, len(peaks) + 1, dtype=np.int32)
+    surface = -(distance if image is None else np.asarray(image, dtype=np.float64))
+    labels = watershed(surface, seeds, mask=foreground).astype(np.int32, copy=False)
+    _label_unmarked(labels, foreground)
+    return labels
+
+
+def _distance_to_background(foreground: np.ndarray) -> np.ndarray:
+    """Euclidean distance of each foreground pixel to the nearest background pixel."""
+    if foreground.all():
+        # No background: the distance is undefined; a flat surface leaves the split to markers.
+        return np.zeros(foreground.shape, np.float32)
+    if foreground.ndim == 2:
+        distance = cv2.distanceTransform(
+            foreground.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE
+        )
+        if cv2.minMaxLoc(distance)[1] < _FLOAT32_EXACT_DISTANCE:
+            return distance
+    return ndi.distance_transform_edt(foreground)
+
+
+def _marker_image(foreground: np.ndarray, markers: np.ndarray) -> np.ndarray:
+    """int32 marker labels inside the foreground, from points or from a labels image."""
+    if markers.shape == foreground.shape and markers.dtype.kind in "iub":
+        return np.where(foreground, markers, 0).astype(np.int32)
+    points = np.atleast_2d(markers)
+    if points.ndim != 2 or points.shape[1] != foreground.ndim:
+        raise ValueError(
+            f"markers has shape {markers.shape}; accepted: N x {foreground.ndim} point "
+            f"coordinates or a labels image of shape {foreground.shape}"
+        )
+    index = np.rint(points).astype(np.intp)
+    outside = np.any((index < 0) | (index >= np.array(foreground.shape)), axis=1)
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise ValueError(
+            f"markers point {i} at {tuple(points[i].tolist())} is outside the mask of shape "
+            f"{foreground.shape}; accepted: points inside it"
+        )
+    seeds = np.zeros(foreground.shape, np.int32)
+    seeds[tuple(index.T)] = np.arange(1, len(index) + 1, dtype=np.int32)
+    on_background = np.count_nonzero(~foreground[tuple(index.T)])
+    if on_background:
+        warnings.warn(
+            f"{on_background} of {len(index)} marker points lie on background and were ignored",
+            MaskprepWarning,
+            stacklevel=3,
+        )
+        seeds[~foreground] = 0
+    return seeds
+
+
+def _label_unmarked(labels: np.ndarray, foreground: np.ndarray) -> None:
+    """Give each foreground component the watershed left unlabelled a new label, in place."""
+    unmarked = foreground & (labels == 0)
+    if unmarked.any():
+        components, _ = ndi.label(unmarked)
+        labels[unmarked] = components[unmarked] + labels.max()

@@ -1,0 +1,683 @@
+"""Tests of the refine ops: exact values on tiny arrays (masks and labels), fast paths equal
+to their scikit-image / SciPy references, and bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+from scipy import ndimage as ndi
+from skimage import filters, measure, morphology, segmentation
+
+from napari_maskprep.core import get_op, list_ops, refine
+from napari_maskprep.core.refine import Connectivity
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+SHAPES = ("disk", "square", "diamond")
+
+
+def u8(rows) -> np.ndarray:
+    return np.array(rows, dtype=np.uint8)
+
+
+def i32(rows) -> np.ndarray:
+    return np.array(rows, dtype=np.int32)
+
+
+def assert_same(result: np.ndarray, expected: np.ndarray) -> None:
+    """Equal values and dtype; a boolean reference (or check) stands for a uint8 0/1 mask."""
+    result, expected = np.asarray(result), np.asarray(expected)
+    result = result.view(np.uint8) if result.dtype == bool else result
+    expected = expected.view(np.uint8) if expected.dtype == bool else expected
+    assert result.dtype == expected.dtype
+    np.testing.assert_array_equal(result, expected)
+
+
+def footprint(name: str, radius: int, ndim: int) -> np.ndarray:
+    """The reference footprint, built independently of refine.py."""
+    if name == "square":
+        return morphology.footprint_rectangle((2 * radius + 1,) * ndim).astype(bool)
+    if ndim == 3:
+        name = {"disk": "ball", "diamond": "octahedron"}[name]
+    return getattr(morphology, name)(radius).astype(bool)
+
+
+def level(connectivity: str, ndim: int) -> int:
+    return 1 if connectivity == "faces" else ndim
+
+
+# --------------------------------------------------------------------------- data
+@pytest.fixture(scope="module")
+def real_masks() -> list[np.ndarray]:
+    """A ground-truth nuclei mask, and an Otsu mask of the same image (holes, specks)."""
+    name = sorted((DATA / "bbbc039_fluo_nuclei" / "masks").glob("*.tif"))[0].name
+    truth = (tifffile.imread(DATA / "bbbc039_fluo_nuclei" / "masks" / name) > 0).astype(np.uint8)
+    image = tifffile.imread(DATA / "bbbc039_fluo_nuclei" / "images" / name).astype(np.float32)
+    image = cv2.GaussianBlur(image, (0, 0), 1.0)
+    otsu = (image > filters.threshold_otsu(image)).astype(np.uint8)
+    return [truth, otsu]
+
+
+@pytest.fixture(scope="module")
+def real_volume() -> np.ndarray:
+    path = DATA / "stardist_synthetic_3d" / "masks" / "img3d_z00-15.tif"
+    return (tifffile.imread(path) > 0).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def real_labels() -> np.ndarray:
+    path = sorted((DATA / "bbbc039_fluo_nuclei" / "masks").glob("*.tif"))[0]
+    return tifffile.imread(path).astype(np.int32)
+
+
+def random_masks(ndim: int, count: int, seed: int) -> list[np.ndarray]:
+    """Speckle and blobby masks at several densities."""
+    rng = np.random.default_rng(seed)
+    masks = []
+    for i in range(count):
+        shape = tuple(rng.integers(20, 60, ndim)) if ndim == 2 else tuple(rng.integers(6, 16, 3))
+        if i % 2:
+            mask = rng.random(shape) < (0.1, 0.3, 0.5, 0.7, 0.9)[i % 5]
+        else:
+            mask = ndi.gaussian_filter(rng.random(shape), 1.0 + i % 3) > 0.5
+        masks.append(mask.astype(np.uint8))
+    return masks
+
+
+def random_labels(ndim: int, count: int, seed: int) -> list[np.ndarray]:
+    """Blobs cut into touching labels; some ids above 2**16 (the float32 filter path)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        shape = tuple(rng.integers(20, 50, ndim)) if ndim == 2 else tuple(rng.integers(8, 14, 3))
+        foreground = ndi.gaussian_filter(rng.random(shape), 1.5) > 0.5
+        seeds = np.zeros(shape, np.int32)
+        where = tuple(rng.integers(0, s, 6) for s in shape)
+        seeds[where] = rng.permutation(6) + 2 + (70000 if i % 3 == 0 else 0)
+        out.append((segmentation.expand_labels(seeds, 100) * foreground).astype(np.int32))
+    return out
+
+
+MASKS_2D = random_masks(2, 10, seed=1)
+MASKS_3D = random_masks(3, 6, seed=2)
+LABELS_2D = random_labels(2, 6, seed=3)
+LABELS_3D = random_labels(3, 3, seed=4)
+
+
+# --------------------------------------------------------------------------- morphology: values
+def test_erode_values():
+    mask = np.zeros((5, 5), np.uint8)
+    mask[:, 1:4] = 1
+    expected = np.zeros_like(mask)
+    expected[:, 2] = 1  # a column touching the top and bottom border is not eaten from there
+    assert_same(refine.erode(mask, radius=1, shape="square"), expected)
+    disk = np.zeros((5, 5), np.uint8)
+    disk[1:4, 1:4] = 1
+    disk[0, 2] = disk[4, 2] = disk[2, 0] = disk[2, 4] = 1
+    assert_same(refine.erode(disk, radius=1), u8([[0, 0, 0, 0, 0],
+                                                  [0, 0, 1, 0, 0],
+                                                  [0, 1, 1, 1, 0],
+                                                  [0, 0, 1, 0, 0],
+                                                  [0, 0, 0, 0, 0]]))
+
+
+def test_erode_labels_each_label_as_its_own_mask():
+    labels = i32([[1, 1, 1, 2, 2, 2],
+                  [1, 1, 1, 2, 2, 2],
+                  [1, 1, 1, 2, 2, 2]])
+    expected = i32([[1, 1, 0, 0, 2, 2],
+                    [1, 1, 0, 0, 2, 2],
+                    [1, 1, 0, 0, 2, 2]])
+    assert_same(refine.erode(labels, radius=1, shape="square"), expected)
+
+
+def test_dilate_values():
+    mask = np.zeros((3, 5), np.uint8)
+    mask[1, 2] = 1
+    assert_same(refine.dilate(mask, radius=1), u8([[0, 0, 1, 0, 0],
+                                                   [0, 1, 1, 1, 0],
+                                                   [0, 0, 1, 0, 0]]))
+    assert_same(refine.dilate(mask, radius=1, shape="square"), u8([[0, 1, 1, 1, 0],
+                                                                  [0, 1, 1, 1, 0],
+                                                                  [0, 1, 1, 1, 0]]))
+
+
+def test_dilate_labels_grows_into_background_only():
+    labels = i32([[1, 1, 2, 2, 0, 0, 3]])
+    # 1 and 2 touch: neither overwrites the other; the gap is shared by distance.
+    assert_same(refine.dilate(labels, radius=1), i32([[1, 1, 2, 2, 2, 3, 3]]))
+    assert_same(refine.dilate(labels, radius=3, shape="square"), i32([[1, 1, 2, 2, 2, 3, 3]]))
+    two = i32([[4, 0, 0, 0, 0, 9]])
+    assert_same(refine.dilate(two, radius=2), i32([[4, 4, 4, 9, 9, 9]]))
+
+
+def test_open_values():
+    mask = np.zeros((5, 7), np.uint8)
+    mask[1:4, 1:4] = 1
+    mask[2, 4:6] = 1  # a spur
+    mask[0, 6] = 1  # a speck
+    expected = np.zeros_like(mask)
+    expected[1:4, 1:4] = 1
+    assert_same(refine.open_(mask, radius=1, shape="square"), expected)
+
+
+def test_open_labels_never_grows_a_label():
+    labels = np.zeros((5, 8), np.int32)
+    labels[1:4, 0:3] = 5
+    labels[1:4, 3:7] = 6
+    labels[2, 7] = 6  # a spur of 6
+    expected = labels.copy()
+    expected[2, 7] = 0
+    assert_same(refine.open_(labels, radius=1, shape="square"), expected)
+
+
+def test_close_values():
+    mask = np.ones((4, 7), np.uint8)
+    mask[1:3, 3] = 0  # a two-pixel slit inside
+    assert_same(refine.close(mask, radius=1, shape="square"), np.ones_like(mask))
+    gap = u8([[1, 1, 0, 1, 1]])
+    assert_same(refine.close(gap, radius=1, shape="square"), u8([[1, 1, 1, 1, 1]]))
+
+
+def test_close_labels_fills_own_gaps_never_between_labels():
+    labels = i32([[1, 1, 0, 1, 1, 0, 2, 2]])
+    # the gap inside 1 closes, the gap between 1 and 2 does not
+    assert_same(refine.close(labels, radius=1, shape="square"), i32([[1, 1, 1, 1, 1, 0, 2, 2]]))
+
+
+def test_footprint_names_in_3d_and_refused_in_2d():
+    volume = np.zeros((5, 5, 5), np.uint8)
+    volume[2, 2, 2] = 1
+    ball = refine.dilate(volume, radius=1, shape="ball")
+    assert_same(ball, refine.dilate(volume, radius=1, shape="disk"))
+    assert ball.sum() == 7
+    assert refine.dilate(volume, radius=1, shape="cube").sum() == 27
+    assert refine.dilate(volume, radius=2, shape="octahedron").sum() == 25
+    with pytest.raises(ValueError, match=r"shape='ball' is a 3D footprint but the data is 2D"):
+        refine.erode(np.ones((4, 4), np.uint8), shape="ball")
+
+
+# --------------------------------------------------------------------------- morphology: references
+MORPHOLOGY = [(refine.erode, morphology.erosion), (refine.dilate, morphology.dilation),
+              (refine.open_, morphology.opening), (refine.close, morphology.closing)]
+
+
+@pytest.mark.parametrize("op, reference", MORPHOLOGY, ids=lambda f: getattr(f, "__name__", ""))
+@pytest.mark.parametrize("shape", SHAPES)
+def test_morphology_equals_skimage_2d(op, reference, shape, real_masks):
+    for i, mask in enumerate([*MASKS_2D, *real_masks]):
+        radius = 1 + i % 5
+        expected = reference(mask.astype(bool), footprint(shape, radius, 2))
+        assert_same(op(mask, radius=radius, shape=shape), expected)
+
+
+@pytest.mark.parametrize("op, reference", MORPHOLOGY, ids=lambda f: getattr(f, "__name__", ""))
+@pytest.mark.parametrize("shape", SHAPES)
+def test_morphology_equals_skimage_3d(op, reference, shape, real_volume):
+    for i, mask in enumerate([*MASKS_3D, real_volume]):
+        radius = 1 + i % 3
+        expected = reference(mask.astype(bool), footprint(shape, radius, 3))
+        assert_same(op(mask, radius=radius, shape=shape), expected)
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("shape", ["disk", "diamond"])
+def test_distance_transform_path_equals_skimage(ndim, shape, monkeypatch, real_masks,
+                                                real_volume):
+    monkeypatch.setitem(refine._DISTANCE_MIN_PIXELS, (shape, ndim), 0)
+    masks = [*MASKS_2D[:4], real_masks[1]] if ndim == 2 else [*MASKS_3D[:3], real_volume]
+    for i, mask in enumerate(masks):
+        radius = 1 + i % 4
+        fp = footprint(shape, radius, ndim)
+        b = mask.astype(bool)
+        assert_same(refine.erode(mask, radius=radius, shape=shape), morphology.erosion(b, fp))
+        assert_same(refine.dilate(mask, radius=radius, shape=shape), morphology.dilation(b, fp))
+        assert_same(refine.open_(mask, radius=radius, shape=shape), morphology.opening(b, fp))
+
+
+def test_large_disk_equals_skimage(real_masks):
+    mask = real_masks[1][100:190, 200:290]  # disk(30) goes through the distance transform
+    fp = footprint("disk", 30, 2)
+    assert refine._use_distance("disk", fp.view(np.uint8))
+    assert_same(refine.erode(mask, radius=30), morphology.erosion(mask.astype(bool), fp))
+    assert_same(refine.dilate(mask, radius=30), morphology.dilation(mask.astype(bool), fp))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_labels_morphology_is_per_label(shape):
+    for labels in [*LABELS_2D, *LABELS_3D]:
+        radius = 2 if labels.ndim == 2 else 1
+        fp = footprint(shape, radius, labels.ndim)
+        eroded, opened = np.zeros_like(labels), np.zeros_like(labels)
+        for value in np.unique(labels)[1:]:
+            eroded[morphology.erosion(labels == value, fp)] = value
+            opened[morphology.opening(labels == value, fp)] = value
+        assert_same(refine.erode(labels, radius=radius, shape=shape), eroded)
+        assert_same(refine.open_(labels, radius=radius, shape=shape), opened)
+
+        grown = refine.dilate(labels, radius=radius, shape=shape)
+        assert_same(grown > 0, morphology.dilation(labels > 0, fp))
+        assert_same(grown[labels > 0], labels[labels > 0])
+        if shape == "disk":
+            assert_same(grown, segmentation.expand_labels(labels, radius).astype(np.int32))
+
+        closed = refine.close(labels, radius=radius, shape=shape)
+        assert_same(closed[labels > 0], labels[labels > 0])
+        for value in np.unique(closed)[1:]:
+            assert np.all((closed == value) <= morphology.closing(labels == value, fp))
+
+
+def test_single_label_morphology_equals_mask_morphology():
+    for mask in MASKS_2D[:4]:
+        labels = mask.astype(np.int32) * 7
+        for op in (refine.erode, refine.dilate, refine.open_, refine.close):
+            for shape in SHAPES:
+                expected = op(mask, radius=2, shape=shape).astype(np.int32) * 7
+                assert_same(op(labels, radius=2, shape=shape), expected)
+
+
+# --------------------------------------------------------------------------- holes
+def test_fill_holes_values():
+    mask = u8([[1, 1, 1, 1, 1, 0],
+               [1, 0, 1, 0, 0, 1],
+               [1, 1, 1, 1, 1, 0],
+               [0, 0, 0, 0, 1, 0]])
+    assert_same(refine.fill_holes(mask), u8([[1, 1, 1, 1, 1, 0],
+                                             [1, 1, 1, 1, 1, 1],
+                                             [1, 1, 1, 1, 1, 0],
+                                             [0, 0, 0, 0, 1, 0]]))
+    assert_same(refine.fill_holes(mask, max_hole_size=1), u8([[1, 1, 1, 1, 1, 0],
+                                                              [1, 1, 1, 0, 0, 1],
+                                                              [1, 1, 1, 1, 1, 0],
+                                                              [0, 0, 0, 0, 1, 0]]))
+    # a background region touching the border is no hole, and holes are 4-connected
+    ring = u8([[0, 1, 0],
+               [1, 0, 1],
+               [0, 1, 0]])
+    assert_same(refine.fill_holes(ring), u8([[0, 1, 0], [1, 1, 1], [0, 1, 0]]))
+    assert_same(refine.fill_holes(u8([[1, 0, 1]])), u8([[1, 0, 1]]))
+
+
+def test_fill_holes_labels():
+    labels = i32([[3, 3, 3, 0, 1, 1, 2, 2],
+                  [3, 0, 3, 0, 1, 0, 0, 2],
+                  [3, 3, 3, 0, 1, 1, 2, 2]])
+    # the hole in 3 takes 3; the gap enclosed by 1 and 2 together stays background
+    expected = labels.copy()
+    expected[1, 1] = 3
+    assert_same(refine.fill_holes(labels), expected)
+    nested = np.zeros((7, 7), np.int32)
+    nested[1:6, 1:6] = 4
+    nested[2:5, 2:5] = 0
+    nested[3, 3] = 9  # an island of 9 in a hole of 4: bordered by two ids, not filled
+    assert_same(refine.fill_holes(nested), nested)
+    nested[3, 3] = 0
+    expected = nested.copy()
+    expected[2:5, 2:5] = 4
+    assert_same(refine.fill_holes(nested), expected)
+    assert_same(refine.fill_holes(nested, max_hole_size=8), nested)
+
+
+def reference_fill(mask: np.ndarray, max_hole_size: int | None) -> np.ndarray:
+    filled = ndi.binary_fill_holes(mask)
+    if max_hole_size is None:
+        return filled
+    holes, _ = ndi.label(filled & ~mask.astype(bool))
+    small = np.bincount(holes.ravel()) <= max_hole_size
+    small[0] = False
+    return mask.astype(bool) | small[holes]
+
+
+@pytest.mark.parametrize("max_hole_size", [None, 1, 6, 40])
+def test_fill_holes_paths_equal_scipy_2d(max_hole_size, real_masks):
+    for mask in [*MASKS_2D, *random_masks(2, 20, seed=5), *real_masks]:
+        expected = reference_fill(mask, max_hole_size)
+        assert_same(refine._fill_holes_2d(mask, max_hole_size), expected)
+        assert_same(refine._fill_holes_by_labels(mask, max_hole_size), expected)
+        assert_same(refine.fill_holes(mask, max_hole_size=max_hole_size), expected)
+
+
+@pytest.mark.parametrize("max_hole_size", [None, 3])
+def test_fill_holes_equals_scipy_3d(max_hole_size, real_volume):
+    for mask in [*MASKS_3D, real_volume]:
+        assert_same(refine.fill_holes(mask, max_hole_size=max_hole_size),
+                    reference_fill(mask, max_hole_size))
+
+
+def test_fill_holes_max_size_differs_from_remove_small_holes_at_the_border():
+    # remove_small_holes also fills small background regions touching the border; we do not
+    mask = u8([[0, 1, 1],
+               [1, 1, 1]])
+    assert_same(refine.fill_holes(mask, max_hole_size=5), mask)
+    assert morphology.remove_small_holes(mask.astype(bool), max_size=5).all()
+
+
+# --------------------------------------------------------------------------- objects
+def test_remove_small_and_large_values():
+    mask = u8([[1, 1, 0, 0, 1],
+               [1, 1, 0, 0, 0],
+               [0, 0, 1, 0, 0],
+               [0, 0, 0, 0, 1],
+               [0, 0, 0, 1, 1]])
+    # full connectivity: objects of 5 (the block and its diagonal pixel), 1 and 3 pixels
+    assert_same(refine.remove_small(mask, min_size=3), u8([[1, 1, 0, 0, 0],
+                                                           [1, 1, 0, 0, 0],
+                                                           [0, 0, 1, 0, 0],
+                                                           [0, 0, 0, 0, 1],
+                                                           [0, 0, 0, 1, 1]]))
+    assert_same(refine.remove_small(mask, min_size=5), u8([[1, 1, 0, 0, 0],
+                                                           [1, 1, 0, 0, 0],
+                                                           [0, 0, 1, 0, 0],
+                                                           [0, 0, 0, 0, 0],
+                                                           [0, 0, 0, 0, 0]]))
+    # faces: the diagonal pixel is an object of its own
+    assert_same(refine.remove_small(mask, min_size=3, connectivity="faces"),
+                u8([[1, 1, 0, 0, 0],
+                    [1, 1, 0, 0, 0],
+                    [0, 0, 0, 0, 0],
+                    [0, 0, 0, 0, 1],
+                    [0, 0, 0, 1, 1]]))
+    assert_same(refine.remove_large(mask, max_size=4), u8([[0, 0, 0, 0, 1],
+                                                           [0, 0, 0, 0, 0],
+                                                           [0, 0, 0, 0, 0],
+                                                           [0, 0, 0, 0, 1],
+                                                           [0, 0, 0, 1, 1]]))
+    assert_same(refine.remove_large(mask, max_size=4, connectivity="faces"), mask)
+
+
+def test_remove_small_and_large_labels_keep_ids():
+    labels = i32([[5, 5, 0, 7],
+                  [5, 5, 9, 9],
+                  [0, 0, 0, 9]])
+    assert_same(refine.remove_small(labels, min_size=3), i32([[5, 5, 0, 0],
+                                                              [5, 5, 9, 9],
+                                                              [0, 0, 0, 9]]))
+    assert_same(refine.remove_large(labels, max_size=3), i32([[0, 0, 0, 7],
+                                                              [0, 0, 9, 9],
+                                                              [0, 0, 0, 9]]))
+    sparse = labels.copy()
+    sparse[sparse == 9] = 2_000_000_000  # ids far above the pixel count
+    assert_same(refine.remove_small(sparse, min_size=3), np.where(labels == 7, 0, sparse))
+
+
+@pytest.mark.parametrize("connectivity", ["faces", "full"])
+def test_size_selection_paths_equal_skimage_2d(connectivity, real_masks):
+    rng = np.random.default_rng(6)
+    conn = Connectivity(connectivity)
+    for mask in [*MASKS_2D, *random_masks(2, 20, seed=7), *real_masks]:
+        b = mask.astype(bool)
+        c = level(connectivity, 2)
+        low, high = int(rng.integers(1, 40)), int(rng.integers(1, 60))
+        small = morphology.remove_small_objects(b, max_size=low - 1, connectivity=c)
+        large = b & ~morphology.remove_small_objects(b, max_size=high, connectivity=c)
+        assert_same(refine._select_by_size_2d(mask, conn, low, None), small)
+        assert_same(refine._select_by_size_2d(mask, conn, 0, high), large)
+        assert_same(refine.remove_small(mask, min_size=low, connectivity=connectivity), small)
+        assert_same(refine.remove_large(mask, max_size=high, connectivity=connectivity), large)
+        labels = measure.label(b, connectivity=c)
+        sizes = np.bincount(labels.ravel())
+        band = (sizes >= low) & (sizes <= low + high)
+        band[0] = False
+        assert_same(refine._select_by_size_2d(mask, conn, low, low + high), band[labels])
+    for mask in real_masks:  # the labelling path on the real masks too
+        b = mask.astype(bool)
+        small = morphology.remove_small_objects(b, max_size=49, connectivity=level(connectivity, 2))
+        labels, n = refine._components(mask, conn)
+        keep = refine._bincount(labels, n) >= 50
+        keep[0] = False
+        assert_same(keep[labels], small)
+
+
+@pytest.mark.parametrize("connectivity", ["faces", "full"])
+def test_size_selection_equals_skimage_3d(connectivity, real_volume):
+    for i, mask in enumerate([*MASKS_3D, real_volume]):
+        b = mask.astype(bool)
+        c = level(connectivity, 3)
+        size = 1 + 7 * i
+        assert_same(refine.remove_small(mask, min_size=size, connectivity=connectivity),
+                    morphology.remove_small_objects(b, max_size=size - 1, connectivity=c))
+        assert_same(refine.remove_large(mask, max_size=size, connectivity=connectivity),
+                    b & ~morphology.remove_small_objects(b, max_size=size, connectivity=c))
+
+
+def test_uint16_overflow_falls_back_to_int32():
+    mask = np.zeros((600, 600), np.uint8)
+    mask[1::2, ::2] = 1  # 90,000 single-pixel objects: more than uint16 labels hold
+    mask[:40, :40] = 1
+    labels, n = refine._components_2d(mask, 8)
+    assert labels.dtype == np.int32 and n == measure.label(mask).max() + 1 > 1 << 16
+    assert not refine._use_contours(mask)
+    expected = morphology.remove_small_objects(mask.astype(bool), max_size=1, connectivity=2)
+    assert_same(refine.remove_small(mask, min_size=2), expected)
+
+
+def test_path_choice_follows_contour_count(real_masks):
+    assert all(refine._use_contours(mask) for mask in real_masks)
+    speckle = (np.random.default_rng(8).random((512, 512)) < 0.3).astype(np.uint8)
+    assert not refine._use_contours(speckle)
+
+
+def test_keep_largest_values():
+    mask = u8([[1, 1, 0, 1],
+               [0, 0, 0, 1],
+               [1, 0, 1, 1]])
+    assert_same(refine.keep_largest(mask), u8([[0, 0, 0, 1],
+                                               [0, 0, 0, 1],
+                                               [0, 0, 1, 1]]))
+    tie = u8([[1, 1, 0, 1, 1]])  # equal sizes: the first in raster order wins
+    assert_same(refine.keep_largest(tie), u8([[1, 1, 0, 0, 0]]))
+    assert_same(refine.keep_largest(np.zeros((3, 3), np.uint8)), np.zeros((3, 3), np.uint8))
+    labels = i32([[4, 4, 0, 6],
+                  [0, 0, 0, 6],
+                  [9, 9, 0, 6]])
+    assert_same(refine.keep_largest(labels), np.where(labels == 6, labels, 0))
+    assert_same(refine.keep_largest(np.where(labels == 6, 0, labels)),
+                i32([[4, 4, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]))
+
+
+@pytest.mark.parametrize("connectivity", ["faces", "full"])
+def test_keep_largest_and_clear_border_equal_skimage(connectivity, real_masks, real_volume):
+    for mask in [*MASKS_2D, *MASKS_3D, *random_masks(2, 10, seed=9), *real_masks, real_volume]:
+        labels = measure.label(mask.astype(bool), connectivity=level(connectivity, mask.ndim))
+        sizes = np.bincount(labels.ravel())
+        sizes[0] = 0
+        largest = labels == sizes.argmax() if sizes.max() else np.zeros(mask.shape, bool)
+        assert_same(refine.keep_largest(mask, connectivity=connectivity), largest)
+        assert_same(refine.clear_border(mask, connectivity=connectivity),
+                    segmentation.clear_border(labels) > 0)
+    for mask in [*MASKS_2D, *real_masks]:
+        largest = refine.keep_largest(mask)
+        assert_same(refine._keep_largest_2d(mask), largest)
+
+
+def test_clear_border_values():
+    mask = u8([[1, 0, 0, 0, 0],
+               [0, 1, 0, 1, 0],
+               [0, 0, 0, 0, 0]])
+    # (1, 1) touches the border pixel (0, 0) diagonally: one object with full connectivity
+    assert_same(refine.clear_border(mask), u8([[0, 0, 0, 0, 0],
+                                               [0, 0, 0, 1, 0],
+                                               [0, 0, 0, 0, 0]]))
+    assert_same(refine.clear_border(mask, connectivity="faces"), u8([[0, 0, 0, 0, 0],
+                                                                     [0, 1, 0, 1, 0],
+                                                                     [0, 0, 0, 0, 0]]))
+    labels = i32([[0, 0, 0, 0, 0],
+                  [0, 2, 0, 3, 0],
+                  [0, 0, 0, 0, 3]])
+    assert_same(refine.clear_border(labels), np.where(labels == 3, 0, labels))
+
+
+def test_label_values_and_labels_input():
+    mask = u8([[1, 0, 1],
+               [0, 1, 0],
+               [0, 0, 1]])
+    assert_same(refine.label(mask), i32([[1, 0, 1], [0, 1, 0], [0, 0, 1]]))
+    assert_same(refine.label(mask, connectivity="faces"), i32([[1, 0, 2], [0, 3, 0], [0, 0, 4]]))
+    labels = i32([[7, 7, 3, 0, 7]])  # touching labels stay apart; two pieces of 7, two ids
+    assert_same(refine.label(labels), i32([[1, 1, 2, 0, 3]]))
+
+
+@pytest.mark.parametrize("connectivity", ["faces", "full"])
+def test_label_equals_skimage_numbering(connectivity, real_masks, real_volume):
+    rng = np.random.default_rng(11)
+    thin = [(rng.random(shape) < 0.3).astype(np.uint8) for shape in [(13, 9, 1), (1, 8, 7)]]
+    for mask in [*MASKS_2D, *MASKS_3D, *random_masks(2, 10, seed=10), *real_masks, real_volume,
+                 *thin]:
+        expected = measure.label(mask.astype(bool), connectivity=level(connectivity, mask.ndim))
+        assert_same(refine.label(mask, connectivity=connectivity), expected.astype(np.int32))
+    for labels in LABELS_2D:
+        expected = measure.label(labels, connectivity=level(connectivity, 2))
+        assert_same(refine.label(labels, connectivity=connectivity), expected.astype(np.int32))
+
+
+# --------------------------------------------------------------------------- smooth, split, mask
+def test_smooth_values():
+    mask = np.zeros((6, 6), np.uint8)
+    mask[2:5, 1:4] = 1
+    mask[1, 2] = 1  # a bump
+    mask[3, 2] = 0  # a pit
+    expected = np.zeros_like(mask)
+    expected[2:5, 1:4] = 1
+    assert_same(refine.smooth(mask, radius=1), expected)
+    labels = np.zeros((7, 7), np.int32)
+    labels[2:6, 0:3] = 2
+    labels[2:6, 3:6] = 8
+    expected = labels.copy()
+    labels[1, 4] = 8  # a bump of 8
+    assert_same(refine.smooth(labels, radius=1), expected)
+
+
+def test_smooth_equals_skimage_median(real_masks, real_volume):
+    for i, mask in enumerate([*MASKS_2D, *MASKS_3D, *real_masks, real_volume]):
+        radius = 1 + i % 4
+        expected = filters.median(mask, footprint=footprint("disk", radius, mask.ndim))
+        assert_same(refine.smooth(mask, radius=radius), expected)
+    for labels in [*LABELS_2D, *LABELS_3D]:
+        fp = footprint("disk", 2, labels.ndim)
+        expected = np.zeros_like(labels)
+        for value in np.unique(labels)[1:]:
+            own = (labels == value).astype(np.uint8)
+            expected[filters.median(own, footprint=fp) > 0] = value
+        assert_same(refine.smooth(labels, radius=2), expected)
+
+
+def two_touching_disks() -> np.ndarray:
+    yy, xx = np.mgrid[:40, :60]
+    return (((yy - 20) ** 2 + (xx - 19) ** 2 <= 100)
+            | ((yy - 20) ** 2 + (xx - 38) ** 2 <= 100)).astype(np.uint8)
+
+
+def test_split_touching_two_disks():
+    mask = two_touching_disks()
+    assert len(measure.regionprops(measure.label(mask))) == 1
+    labels = refine.split_touching(mask, min_distance=5)
+    assert labels.dtype == np.int32
+    assert_same(labels > 0, mask)
+    assert set(np.unique(labels)) == {0, 1, 2}
+    assert labels[20, 15] != labels[20, 42]
+
+
+def test_split_touching_labels_splits_each_label():
+    disks = two_touching_disks().astype(np.int32)
+    labels = np.concatenate([disks * 5, disks * 3], axis=0)
+    split = refine.split_touching(labels, min_distance=5)
+    assert_same(split > 0, labels > 0)
+    assert set(np.unique(split)) == {0, 1, 2, 3, 4}
+    # ids numbered by label then piece: label 3 (lower half) comes first
+    assert set(np.unique(split[40:])) == {0, 1, 2} and set(np.unique(split[:40])) == {0, 3, 4}
+    for value in range(1, 5):  # every piece lies inside a single input label
+        assert len(np.unique(labels[split == value])) == 1
+    assert_same(refine.split_touching(np.zeros((4, 5, 6), np.int32)), np.zeros((4, 5, 6), np.int32))
+
+
+def test_split_touching_one_label_splits_like_its_mask():
+    mask = two_touching_disks()
+    mask[:, :3] = 1  # touching the border: outside the array is not background, for both
+    from_labels = refine.split_touching(mask.astype(np.int32) * 7, min_distance=4)
+    from_mask = refine.split_touching(mask, min_distance=4)
+    assert_same(from_labels > 0, mask)
+    np.testing.assert_array_equal(np.unique(from_labels), np.unique(from_mask))
+    # the label is split in its bounding box: watershed ties may resolve differently there
+    assert np.count_nonzero(from_labels != from_mask) <= 0.01 * mask.sum()
+
+
+def test_to_mask():
+    labels = i32([[0, 3, 3], [7, 0, 2]])
+    assert_same(refine.to_mask(labels), u8([[0, 1, 1], [1, 0, 1]]))
+    mask = u8([[0, 1], [1, 0]])
+    out = refine.to_mask(mask)
+    assert_same(out, mask)
+    assert out is not mask
+
+
+# --------------------------------------------------------------------------- contract, bad input
+REFINE_IDS = [spec.id for spec in list_ops("refine")]
+
+
+@pytest.mark.parametrize("op_id", REFINE_IDS)
+@pytest.mark.parametrize("kind", ["mask", "labels"])
+def test_dtype_shape_and_input_untouched(op_id, kind, real_labels):
+    spec = get_op(op_id)
+    data = real_labels[:120, :150]
+    data = (data > 0).astype(np.uint8) if kind == "mask" else data
+    before = data.copy()
+    out = spec(data)
+    assert out.shape == data.shape
+    mask_out = spec.output.value == "mask" and (kind == "mask" or op_id == "refine.to_mask")
+    assert out.dtype == (np.uint8 if mask_out else np.int32)
+    if mask_out:
+        assert out.max() <= 1
+    np.testing.assert_array_equal(data, before)
+
+
+def test_labels_ids_kept_by_every_mask_op(real_labels):
+    labels = real_labels[:200, :200]
+    for op_id in REFINE_IDS:
+        spec = get_op(op_id)
+        if spec.output.value != "mask" or op_id == "refine.to_mask":
+            continue
+        out = spec(labels)
+        grown = out > 0
+        ids = set(np.unique(out)) - {0}
+        assert ids <= set(np.unique(labels)) - {0}, op_id
+        inside = grown & (labels > 0)
+        np.testing.assert_array_equal(out[inside], labels[inside], err_msg=op_id)
+
+
+def test_radius_zero_is_refused():
+    expected = r"radius=0 is out of range; expected an integer in \[1, 50\]"
+    with pytest.raises(ValueError, match=expected):
+        refine.erode(np.ones((4, 4), np.uint8), radius=0)
+
+
+@pytest.mark.parametrize("op, params, message", [
+    (refine.open_, {"shape": "hexagon"}, "shape='hexagon' is not accepted; expected one of 'disk'"),
+    (refine.remove_small, {"connectivity": 3},
+     "connectivity=3 is not accepted; expected one of 'faces', 'full'"),
+    (refine.fill_holes, {"max_hole_size": 0},
+     "max_hole_size=0 is out of range; expected an integer >= 1 or null"),
+    (refine.dilate, {"shape": "cube"}, "shape='cube' is a 3D footprint but the data is 2D"),
+    (refine.smooth, {"radius": 51}, r"radius=51 is out of range; expected an integer in \[1, 50\]"),
+])
+def test_bad_parameters_are_refused(op, params, message):
+    with pytest.raises(ValueError, match=message):
+        op(np.ones((4, 4), np.uint8), **params)
+
+
+def test_fractional_mask_is_refused():
+    with pytest.raises(ValueError, match=r"refine.erode: input has fractional values; accepted: "
+                                         r"a 0/1 mask or integer labels"):
+        refine.erode(np.array([[0.0, 0.5], [1.0, 1.0]]))
+
+
+def test_float_and_bool_masks_are_accepted():
+    mask = np.zeros((5, 5), bool)
+    mask[1:4, 1:4] = True
+    assert_same(refine.erode(mask, radius=1, shape="square"), refine.erode(mask.astype(np.float32),
+                                                                           radius=1,
+                                                                           shape="square"))
+    labels = np.array([[0.0, 2.0, 2.0], [0.0, 0.0, 0.0]])
+    assert_same(refine.dilate(labels, radius=1), i32([[2, 2, 2], [0, 2, 2]]))

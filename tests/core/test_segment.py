@@ -1,0 +1,803 @@
+"""Tests of the segment stage: exact values on tiny arrays, fast path == reference, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+from scipy import ndimage as ndi
+from skimage import color, exposure, feature, filters, segmentation
+
+from napari_maskprep.core import MaskprepWarning, get_op
+from napari_maskprep.core import _watershed as ws
+from napari_maskprep.core import segment as seg
+from napari_maskprep.core.registry import GlobalStat, Local, NonLocal, Pointwise
+
+DATA = Path(__file__).parents[1] / "data"
+SAMPLES = Path(seg.__file__).parents[1] / "samples"
+BBBC039 = sorted((DATA / "bbbc039_fluo_nuclei" / "images").glob("*.tif"))
+
+
+@pytest.fixture(scope="module")
+def nuclei() -> np.ndarray:
+    """A real 12-bit fluorescence field (uint16, 520 x 696)."""
+    return tifffile.imread(BBBC039[0])
+
+
+@pytest.fixture(scope="module")
+def nuclei_labels() -> np.ndarray:
+    return tifffile.imread(str(BBBC039[0]).replace("images", "masks"))
+
+
+def as_dtype(image: np.ndarray, dtype: type) -> np.ndarray:
+    """The 12-bit image in another dtype (uint8 scaled down, floats in [0, 1], int16 offset)."""
+    if dtype == np.uint8:
+        return (image // 8).clip(0, 255).astype(np.uint8)
+    if dtype == np.int16:
+        return image.astype(np.int16) - 400
+    if np.dtype(dtype).kind == "f":
+        return (image / 4095.0).astype(dtype)
+    return image.astype(dtype)
+
+
+def disks(shape, centers, radius) -> np.ndarray:
+    yy, xx = np.indices(shape)
+    mask = np.zeros(shape, bool)
+    for cy, cx in centers:
+        mask |= np.hypot(yy - cy, xx - cx) <= radius
+    return mask.astype(np.uint8)
+
+
+def test_specs():
+    expected = {
+        "segment.threshold": Pointwise,
+        "segment.auto_threshold": GlobalStat,
+        "segment.multi_threshold": GlobalStat,
+        "segment.local_threshold": Local,
+        "segment.color_range": Pointwise,
+        "segment.region_grow": NonLocal,
+        "segment.watershed": NonLocal,
+        "segment.edges": NonLocal,
+    }
+    for op_id, locality in expected.items():
+        assert isinstance(get_op(op_id).locality, locality)
+    assert get_op("segment.watershed").output.value == "labels"
+    assert [i.name for i in get_op("segment.watershed").inputs] == ["markers", "image"]
+    assert get_op("segment.edges").ndim == (2,)
+    halo = get_op("segment.local_threshold").locality.halo
+    assert halo({"method": seg.LocalMethod.MEAN, "block_size": 35}) == 17
+    # The Gaussian kernel (sigma (b - 1) / 6, truncated at 4 sigma) reaches further.
+    assert halo({"method": seg.LocalMethod.GAUSSIAN, "block_size": 35}) == 23
+
+
+# --- threshold -----------------------------------------------------------------------
+
+
+def test_threshold_exact():
+    image = np.array([[0, 99, 100], [101, 200, 255]], np.uint8)
+    np.testing.assert_array_equal(seg.threshold(image, value=100), [[0, 0, 0], [1, 1, 1]])
+    np.testing.assert_array_equal(
+        seg.threshold(image, value=100, polarity="below"), [[1, 1, 0], [0, 0, 0]]
+    )
+    np.testing.assert_array_equal(seg.threshold(image, value=99.5), [[0, 0, 1], [1, 1, 1]])
+    assert seg.threshold(image, value=100).dtype == np.uint8
+
+
+@pytest.mark.parametrize(
+    "dtype", [np.uint8, np.int8, np.uint16, np.int16, np.int32, np.float16, np.float32, np.float64]
+)
+@pytest.mark.parametrize("value", [-1e6, -0.5, 0.1, 3.0, 100.7, 1e6])
+def test_threshold_is_exact_for_every_dtype(dtype, value):
+    rng = np.random.default_rng(1)
+    image = (rng.normal(0, 50, (2, 30, 40))).astype(dtype)
+    exact = image.astype(np.float64)  # holds every value exactly; value is a float64
+    np.testing.assert_array_equal(seg.threshold(image, value=value), exact > value)
+    np.testing.assert_array_equal(
+        seg.threshold(image, value=value, polarity="below"), exact < value
+    )
+
+
+def test_threshold_float32_value_between_floats():
+    # 0.1 is not a float32: the pixel holding float32(0.1) is above 0.1 (it is larger).
+    image = np.array([[np.float32(0.1), np.nextafter(np.float32(0.1), np.float32(0))] * 3],
+                     np.float32)
+    np.testing.assert_array_equal(seg.threshold(image, value=0.1), [[1, 0] * 3])
+
+
+def test_threshold_rgb_warns_and_uses_luminance():
+    rgb = np.zeros((6, 6, 3), np.uint8)
+    rgb[:3] = 255
+    with pytest.warns(MaskprepWarning, match="converted to grey"):
+        mask = seg.threshold(rgb, value=128)
+    np.testing.assert_array_equal(mask, np.repeat([[1], [1], [1], [0], [0], [0]], 6, axis=1))
+
+
+def test_threshold_bad_value():
+    with pytest.raises(ValueError, match="value=nan is not accepted"):
+        seg.threshold(np.zeros((4, 4)), value=float("nan"))
+    with pytest.raises(ValueError, match="polarity='up' is not accepted"):
+        seg.threshold(np.zeros((4, 4)), value=1, polarity="up")
+
+
+# --- auto_threshold ------------------------------------------------------------------
+
+
+def test_auto_threshold_bright_and_dark_nuclei():
+    bright = np.full((6, 8), 20, np.uint8)
+    bright[1:3, 1:3] = 200
+    bright[3:5, 5:7] = 210
+    expected = (bright > 100).view(np.uint8)
+    np.testing.assert_array_equal(seg.auto_threshold(bright), expected)
+    # Dark nuclei on a bright background: polarity=auto finds the nuclei, not the background.
+    dark = 255 - bright
+    np.testing.assert_array_equal(seg.auto_threshold(dark, polarity="auto"), expected)
+    np.testing.assert_array_equal(seg.auto_threshold(dark, polarity="dark"), expected)
+    np.testing.assert_array_equal(seg.auto_threshold(dark, polarity="bright"), 1 - expected)
+
+
+def test_auto_threshold_pixels_at_threshold_are_background():
+    image = np.array([[0, 0, 10, 10, 10, 100, 100, 100]], np.uint8)
+    assert filters.threshold_otsu(image) == 10
+    np.testing.assert_array_equal(seg.auto_threshold(image, polarity="bright"),
+                                  [[0, 0, 0, 0, 0, 1, 1, 1]])
+    np.testing.assert_array_equal(seg.auto_threshold(image, polarity="dark"),
+                                  [[1, 1, 1, 1, 1, 0, 0, 0]])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_auto_threshold_constant_image_warns(dtype):
+    with pytest.warns(MaskprepWarning, match="constant"):
+        mask = seg.auto_threshold(np.full((5, 6), 7, dtype))
+    np.testing.assert_array_equal(mask, np.zeros((5, 6), np.uint8))
+
+
+def test_auto_threshold_minimum_without_two_peaks_warns():
+    image = np.arange(64, dtype=np.uint8).reshape(8, 8)  # flat histogram
+    with pytest.warns(MaskprepWarning, match="no two peaks"):
+        mask = seg.auto_threshold(image, method="minimum")
+    assert not mask.any()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32, np.float64])
+def test_histogram_is_skimages(nuclei, dtype):
+    image = as_dtype(nuclei, dtype)
+    counts, centers, per_value = seg._histogram(image)
+    ref_counts, ref_centers = exposure.histogram(image.reshape(-1), 256, source_range="image")
+    np.testing.assert_array_equal(counts, ref_counts)
+    np.testing.assert_array_equal(centers, ref_centers)
+    assert per_value == (image.dtype.kind in "iu")
+
+
+def test_histogram_counts_beyond_float32_precision():
+    # cv2.calcHist counts in float32; 2**24 + 1 pixels of one value must still be exact.
+    image = np.zeros((4097, 4097), np.uint8)
+    image[0, :3] = 1
+    counts = seg._histogram(image).counts
+    assert counts.tolist() == [4097 * 4097 - 3, 3]
+
+
+@pytest.mark.parametrize("method", list(seg.ThresholdMethod))
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32])
+def test_auto_threshold_equals_skimage(nuclei, method, dtype):
+    # The histogram is skimage's, so the threshold is identical (not merely within a bin).
+    image = as_dtype(nuclei[:260, :348], dtype)
+    reference_image = image
+    if method is seg.ThresholdMethod.MINIMUM and np.ptp(image) >= 256:
+        # 256 bins, as for floats: skimage's per-value smoothing takes minutes on 16-bit data.
+        reference_image = image.astype(np.float64)
+    try:
+        reference = float(getattr(filters, f"threshold_{method.value}")(reference_image))
+    except RuntimeError:  # minimum: no two peaks
+        with pytest.warns(MaskprepWarning, match="no two peaks"):
+            assert not seg.auto_threshold(image, method=method).any()
+        return
+    statistic = seg._auto_threshold_statistic(image, method, seg.AutoPolarity.BRIGHT)
+    assert statistic == (reference, False)
+    np.testing.assert_array_equal(
+        seg.auto_threshold(image, method=method, polarity="bright"), image > reference
+    )
+
+
+def test_auto_threshold_minimum_on_wide_integers_is_quick():
+    image = np.random.default_rng(12).integers(-32768, 32767, (20, 24)).astype(np.int16)
+    reference = filters.threshold_minimum(image.astype(np.float64))  # skimage's own: minutes
+    np.testing.assert_array_equal(seg.auto_threshold(image, method="minimum", polarity="bright"),
+                                  image > reference)
+
+
+def test_auto_threshold_3d_random_equals_skimage():
+    image = np.random.default_rng(2).gamma(2.0, 300, (4, 30, 40)).astype(np.uint16)
+    for method in ("otsu", "li", "yen", "triangle", "isodata", "mean"):
+        reference = getattr(filters, f"threshold_{method}")(image)
+        np.testing.assert_array_equal(
+            seg.auto_threshold(image, method=method, polarity="bright"), image > reference
+        )
+
+
+def test_auto_threshold_auto_polarity_on_floats():
+    image = np.full((10, 10), 0.9, np.float32)
+    image[2:4, 2:4] = 0.1  # dark objects, more than half the pixels above the threshold
+    image += np.random.default_rng(3).normal(0, 0.01, image.shape).astype(np.float32)
+    np.testing.assert_array_equal(seg.auto_threshold(image), image < 0.5)
+
+
+def test_auto_threshold_statistic_and_apply_are_separate():
+    image = np.random.default_rng(4).integers(0, 256, (64, 64)).astype(np.uint8)
+    value, dark = seg._auto_threshold_statistic(image, seg.ThresholdMethod.OTSU,
+                                                seg.AutoPolarity.AUTO)
+    np.testing.assert_array_equal(seg._apply_threshold(image, value, dark),
+                                  seg.auto_threshold(image))
+    # A changed threshold needs only the pointwise apply.
+    np.testing.assert_array_equal(seg._apply_threshold(image, 99.5, False), image > 99.5)
+
+
+def test_auto_threshold_bbbc039_dice():
+    dice = []
+    for path in BBBC039:
+        truth = tifffile.imread(str(path).replace("images", "masks")) > 0
+        smooth = filters.gaussian(tifffile.imread(path), sigma=1, preserve_range=True)
+        mask = seg.auto_threshold(smooth, method="otsu", polarity="auto").astype(bool)
+        dice.append(2 * np.count_nonzero(mask & truth) / (mask.sum() + truth.sum()))
+    assert np.mean(dice) >= 0.90
+
+
+# --- multi_threshold -----------------------------------------------------------------
+
+
+def test_multi_threshold_exact():
+    image = np.array([[0, 0, 100, 100, 200, 200, 50, 150]], np.uint8)
+    thresholds = filters.threshold_multiotsu(image, classes=3)
+    assert thresholds.tolist() == [50, 100]
+    np.testing.assert_array_equal(seg.multi_threshold(image, classes=3, keep_from=0, keep_to=0),
+                                  [[1, 1, 0, 0, 0, 0, 1, 0]])
+    np.testing.assert_array_equal(seg.multi_threshold(image, classes=3, keep_from=1, keep_to=1),
+                                  [[0, 0, 1, 1, 0, 0, 0, 0]])
+    np.testing.assert_array_equal(seg.multi_threshold(image, classes=3, keep_from=1, keep_to=2),
+                                  [[0, 0, 1, 1, 1, 1, 0, 1]])
+    np.testing.assert_array_equal(seg.multi_threshold(image, classes=3, keep_from=0, keep_to=2),
+                                  np.ones((1, 8)))
+
+
+def test_multi_threshold_two_classes_is_otsu(nuclei):
+    image = as_dtype(nuclei, np.uint8)
+    np.testing.assert_array_equal(
+        seg.multi_threshold(image, classes=2, keep_from=1, keep_to=1),
+        seg.auto_threshold(image, method="otsu", polarity="bright"),
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_multi_threshold_values_equal_skimage(nuclei, dtype):
+    image = as_dtype(nuclei, dtype)
+    for classes in (2, 3, 4):
+        np.testing.assert_array_equal(seg._multi_threshold_values(image, classes),
+                                      filters.threshold_multiotsu(image, classes=classes))
+
+
+def test_multi_threshold_wide_integer_range_uses_256_bins(nuclei):
+    # 12-bit data: 256 bins like floats (skimage's per-value multi-Otsu is intractable here).
+    values = seg._multi_threshold_values(nuclei, 3)
+    floats = filters.threshold_multiotsu(nuclei.astype(np.float64), classes=3)
+    np.testing.assert_allclose(values, floats)
+
+
+def test_multi_threshold_bad_classes():
+    image = np.arange(30, dtype=np.uint8).reshape(5, 6)
+    with pytest.raises(ValueError, match=r"keep_to=3 are not accepted with classes=3"):
+        seg.multi_threshold(image, classes=3, keep_from=1, keep_to=3)
+    with pytest.raises(ValueError, match=r"keep_from=2, keep_to=1"):
+        seg.multi_threshold(image, classes=3, keep_from=2, keep_to=1)
+    with pytest.raises(ValueError, match=r"classes=6 is out of range"):
+        seg.multi_threshold(image, classes=6)
+
+
+def test_multi_threshold_too_few_values_warns():
+    image = np.array([[0, 0, 9, 9, 0, 9]], np.uint8)
+    with pytest.warns(MaskprepWarning, match="only 2 distinct"):
+        mask = seg.multi_threshold(image, classes=3, keep_from=1, keep_to=1)
+    assert not mask.any()
+
+
+# --- local_threshold -----------------------------------------------------------------
+
+
+def test_local_threshold_exact():
+    image = np.full((5, 7), 10, np.uint8)
+    image[2, 2] = 100
+    image[2, 5] = 0
+    expected_bright = np.zeros((5, 7), np.uint8)
+    expected_bright[2, 2] = 1
+    np.testing.assert_array_equal(
+        seg.local_threshold(image, method="mean", block_size=3, offset=-2), expected_bright
+    )
+    # dark: the complement of image > T - offset, so the dark pixel and the flat background.
+    expected_dark = 1 - expected_bright
+    np.testing.assert_array_equal(
+        seg.local_threshold(image, method="mean", block_size=3, offset=-2, polarity="dark"),
+        expected_dark,
+    )
+    # offset 2: dark pixels are 2 below their local mean: the dark spot and the
+    # neighbours of the bright one (their mean is 20).
+    expected_dark = np.zeros((5, 7), np.uint8)
+    expected_dark[1:4, 1:4] = 1
+    expected_dark[2, 2] = 0
+    expected_dark[2, 5] = 1
+    np.testing.assert_array_equal(
+        seg.local_threshold(image, method="mean", block_size=3, offset=2, polarity="dark"),
+        expected_dark,
+    )
+
+
+def reference_local_surface(image, method, block_size, k):
+    if method in ("mean", "gaussian"):
+        return filters.threshold_local(image, block_size, method=method)
+    function = filters.threshold_sauvola if method == "sauvola" else filters.threshold_niblack
+    return function(image, window_size=block_size, k=k)
+
+
+@pytest.mark.parametrize("method", [m.value for m in seg.LocalMethod])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("block_size", [3, 31])
+def test_local_threshold_fast_path_equals_reference(nuclei, method, dtype, block_size):
+    image = as_dtype(nuclei[100:356, 100:420], dtype)
+    offset = 0.0 if dtype == np.float32 else 1.0
+    reference = reference_local_surface(image, method, block_size, 0.2) - offset
+    for polarity, compare in (("bright", np.greater), ("dark", np.less_equal)):
+        mask = seg.local_threshold(image, method=method, block_size=block_size, offset=offset,
+                                   k=0.2, polarity=polarity)
+        differs = mask != compare(image, reference)
+        near = np.abs(image.astype(np.float64) - reference) <= 1e-3
+        assert not np.any(differs & ~near)
+
+
+@pytest.mark.parametrize("method", [m.value for m in seg.LocalMethod])
+def test_local_threshold_random_and_3d(method):
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (48, 64)).astype(np.uint8)
+    reference = reference_local_surface(image, method, 7, -0.1) - 3
+    differs = seg.local_threshold(image, method=method, block_size=7, offset=3, k=-0.1) != (
+        image > reference
+    )
+    assert not np.any(differs & (np.abs(image - reference) > 1e-3))
+    # 3D uses the reference itself.
+    volume = rng.integers(0, 256, (6, 20, 24)).astype(np.uint8)
+    reference = reference_local_surface(volume, method, 5, 0.2)
+    np.testing.assert_array_equal(
+        seg.local_threshold(volume, method=method, block_size=5, k=0.2), volume > reference
+    )
+
+
+def test_local_threshold_bad_block_size():
+    image = np.zeros((10, 10), np.uint8)
+    with pytest.raises(ValueError, match="block_size=4 is not accepted; expected an odd"):
+        seg.local_threshold(image, block_size=4)
+    with pytest.raises(ValueError, match="block_size=1 is out of range"):
+        seg.local_threshold(image, block_size=1)
+
+
+# --- color_range ---------------------------------------------------------------------
+
+
+def reference_hsv_mask(rgb, hue, saturation, value):
+    """skimage.color.rgb2hsv in human units, bounds inclusive within the op's tolerance."""
+    tol = seg._HSV_TOLERANCE
+    hsv = color.rgb2hsv(rgb[..., :3])
+    h, s, v = hsv[..., 0] * 360, hsv[..., 1] * 100, hsv[..., 2] * 100
+    keep = (v >= value[0] - tol) & (v <= value[1] + tol)
+    keep &= (s >= saturation[0] - tol) & (s <= saturation[1] + tol)
+    if hue[1] - hue[0] < 360 - tol:
+        along = np.mod(h - hue[0], 360)
+        keep &= (along <= (hue[1] - hue[0]) % 360 + tol) | (along >= 360 - tol)
+    return keep
+
+
+BOXES = [
+    ((330, 30), (20, 100), (20, 100)),
+    ((30, 30), (0, 100), (0, 100)),
+    ((60, 180), (50, 50), (40, 60)),
+    ((200, 100), (10, 90), (10, 90)),
+    ((0, 360), (0, 20), (80, 100)),
+    ((7 * 360 / 256, 100 * 360 / 256), (300 / 255, 20000 / 255), (0, 100)),
+    ((229.3, 97.1), (1.65, 4.1), (81, 91)),
+]
+
+
+@pytest.fixture(scope="module")
+def colours() -> np.ndarray:
+    """Every 8th 8-bit colour (2**21), plus colours exactly on the bounds used in BOXES."""
+    codes = np.arange(0, 2**24, 8, dtype=np.uint32)
+    rgb = np.stack([(codes >> 16) & 255, (codes >> 8) & 255, codes & 255], -1)
+    on_bounds = [[200, 150, 100], [255, 204, 204], [100, 80, 80], [153, 153, 0], [1, 0, 0]]
+    rgb = np.concatenate([rgb, np.resize(on_bounds, (1024, 3))])
+    return rgb.astype(np.uint8).reshape(-1, 1024, 3)
+
+
+@pytest.mark.parametrize("box", BOXES)
+def test_color_range_fast_path_equals_reference(colours, box):
+    reference = reference_hsv_mask(colours, *box)
+    np.testing.assert_array_equal(seg._hsv_in_range(colours, *box), reference)
+    np.testing.assert_array_equal(seg._hsv_in_range_uint8(colours, *box), reference)
+
+
+@pytest.mark.parametrize("box", BOXES)
+def test_color_range_same_mask_for_every_dtype(colours, box):
+    kwargs = dict(zip(["hue_min", "hue_max", "sat_min", "sat_max", "val_min", "val_max"],
+                      np.ravel(box).tolist(), strict=True))
+    as_uint8 = seg.color_range(colours, **kwargs)
+    np.testing.assert_array_equal(seg.color_range(colours.astype(np.uint16) * 257, **kwargs),
+                                  as_uint8)
+    np.testing.assert_array_equal(seg.color_range(colours.astype(np.float32) / 255, **kwargs),
+                                  as_uint8)
+
+
+def test_color_range_hue_wraps_through_red():
+    rgb = np.array([[[255, 0, 0], [0, 255, 0], [230, 20, 60], [255, 60, 0], [0, 0, 255],
+                     [200, 150, 100]]], np.uint8)  # hues 0, 120, 349, 14, 240, exactly 30
+    np.testing.assert_array_equal(seg.color_range(rgb, hue_min=330, hue_max=30),
+                                  [[1, 0, 1, 1, 0, 1]])
+    np.testing.assert_array_equal(seg.color_range(rgb, hue_min=30, hue_max=330),
+                                  [[0, 1, 0, 0, 1, 1]])
+
+
+def test_color_range_saturation_value_and_alpha():
+    rgb = np.array([[[255, 204, 204, 0], [128, 128, 128, 255], [51, 0, 0, 9], [255, 0, 0, 9],
+                     [0, 0, 0, 0]]], np.uint8)  # S 20 %, grey, V 20 %, pure red, black
+    np.testing.assert_array_equal(seg.color_range(rgb, sat_min=20), [[1, 0, 1, 1, 0]])
+    np.testing.assert_array_equal(seg.color_range(rgb, sat_max=19.9), [[0, 1, 0, 0, 1]])
+    np.testing.assert_array_equal(seg.color_range(rgb, val_min=20.5), [[1, 1, 0, 1, 0]])
+    # Greys have hue 0: kept by a red hue range unless saturation excludes them.
+    np.testing.assert_array_equal(seg.color_range(rgb, hue_min=350, hue_max=10),
+                                  [[1, 1, 1, 1, 1]])
+
+
+def test_color_range_he_tile_equals_reference():
+    he = cv2.cvtColor(cv2.imread(str(SAMPLES / "he_tile.png")), cv2.COLOR_BGR2RGB)
+    box = ((250, 340), (10, 100), (0, 90))  # haematoxylin purple
+    mask = seg.color_range(he, hue_min=250, hue_max=340, sat_min=10, val_max=90)
+    np.testing.assert_array_equal(mask, reference_hsv_mask(he, *box))
+    assert 0 < mask.mean() < 1
+
+
+def test_color_range_3d():
+    rgb = np.random.default_rng(6).integers(0, 256, (3, 8, 9, 3)).astype(np.uint8)
+    mask = seg.color_range(rgb, hue_min=90, hue_max=200, sat_min=30)
+    assert mask.shape == (3, 8, 9)
+    np.testing.assert_array_equal(mask, reference_hsv_mask(rgb, (90, 200), (30, 100), (0, 100)))
+
+
+def test_color_range_bad_input():
+    with pytest.raises(ValueError, match="needs an RGB/RGBA image"):
+        seg.color_range(np.zeros((8, 8), np.uint8))
+    with pytest.raises(ValueError, match="hue_max=400.0 is out of range"):
+        seg.color_range(np.zeros((8, 8, 3), np.uint8), hue_max=400)
+    with pytest.warns(MaskprepWarning, match=r"expects float RGB in \[0, 1\]"):
+        seg.color_range(np.full((8, 8, 3), 2.0, np.float32))
+
+
+# --- region_grow ---------------------------------------------------------------------
+
+
+def test_region_grow_one_seed():
+    image = np.array([[10, 12, 50, 11],
+                      [11, 13, 50, 10],
+                      [50, 50, 50, 12]], np.uint8)
+    region = seg.region_grow(image, np.array([[0, 0]]), tolerance=3)
+    np.testing.assert_array_equal(region, [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0]])
+    assert region.dtype == np.uint8
+
+
+def test_region_grow_several_seeds_each_from_its_own_value():
+    image = np.array([[10, 14, 50, 100, 104],
+                      [12, 18, 50, 99, 108]], np.uint8)
+    seeds = np.array([[0, 0], [0, 3]])
+    np.testing.assert_array_equal(seg.region_grow(image, seeds, tolerance=4),
+                                  [[1, 1, 0, 1, 1], [1, 0, 0, 1, 0]])
+
+
+def test_region_grow_connectivity():
+    image = np.array([[5, 0, 0], [0, 5, 0], [0, 0, 5]], np.uint8)
+    seed = np.array([[0, 0]])
+    np.testing.assert_array_equal(seg.region_grow(image, seed, tolerance=0), np.eye(3))
+    np.testing.assert_array_equal(
+        seg.region_grow(image, seed, tolerance=0, connectivity="faces"),
+        [[1, 0, 0], [0, 0, 0], [0, 0, 0]],
+    )
+
+
+def test_region_grow_fractional_tolerance_on_integers():
+    # |value - seed| <= 2.5: 7 is 3 away and stays out (flood's own rounding would admit it).
+    image = np.array([[7, 8, 10, 12, 13]], np.uint8)
+    np.testing.assert_array_equal(seg.region_grow(image, np.array([[0, 2]]), tolerance=2.5),
+                                  [[0, 1, 1, 1, 0]])
+
+
+def reference_grow(image, seeds, tolerance, connectivity):
+    step = np.floor(tolerance) if image.dtype.kind in "iu" else tolerance
+    out = np.zeros(image.shape, bool)
+    for point in np.rint(seeds).astype(int):
+        out |= segmentation.flood(image, tuple(point), tolerance=step,
+                                  connectivity=connectivity)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32, np.float64])
+@pytest.mark.parametrize("connectivity", ["faces", "full"])
+def test_region_grow_fast_path_equals_flood(nuclei, dtype, connectivity):
+    image = as_dtype(nuclei, dtype)
+    rng = np.random.default_rng(7)
+    seeds = np.column_stack([rng.uniform(0, 519, 15), rng.uniform(0, 695, 15)])
+    tolerance = {np.uint8: 4.5, np.uint16: 40.0, np.int16: 35.7}.get(dtype, 0.01)
+    reference = reference_grow(image, seeds, tolerance, 1 if connectivity == "faces" else 2)
+    np.testing.assert_array_equal(
+        seg.region_grow(image, seeds, tolerance=tolerance, connectivity=connectivity), reference
+    )
+
+
+def test_region_grow_3d_equals_flood():
+    volume = np.random.default_rng(8).integers(0, 20, (5, 12, 14)).astype(np.uint8)
+    seeds = np.array([[2, 5, 6], [0, 0, 0], [4.4, 11.2, 13]])
+    for connectivity, level in (("faces", 1), ("full", 3)):
+        np.testing.assert_array_equal(
+            seg.region_grow(volume, seeds, tolerance=6, connectivity=connectivity),
+            reference_grow(volume, seeds, 6, level),
+        )
+
+
+def test_region_grow_bad_seeds():
+    image = np.zeros((6, 7), np.uint8)
+    with pytest.raises(ValueError, match=r"seeds point 1 at \(6.0, 2.0\) is outside the image"):
+        seg.region_grow(image, np.array([[1, 1], [6, 2]]), tolerance=1)
+    with pytest.raises(ValueError, match="needs the 'seeds' input"):
+        seg.region_grow(image, tolerance=1)
+    with pytest.raises(ValueError, match="must be an N x 2 array"):
+        seg.region_grow(image, np.array([[1, 1, 1]]), tolerance=1)
+
+
+# --- watershed -----------------------------------------------------------------------
+
+
+def assert_split_at_bisector(labels, mask, left, right, split_x):
+    """Every mask pixel is labelled; pixels nearer the left centre get the left label."""
+    np.testing.assert_array_equal(labels > 0, mask > 0)
+    xx = np.indices(mask.shape)[1]
+    assert np.all(labels[(mask > 0) & (xx < split_x)] == left)
+    assert np.all(labels[(mask > 0) & (xx > split_x)] == right)
+
+
+def test_watershed_splits_touching_disks():
+    mask = disks((21, 31), [(10, 9), (10, 21)], 7)
+    labels = seg.watershed(mask, min_distance=3)
+    assert labels.dtype == np.int32
+    assert set(np.unique(labels)) == {0, 1, 2}
+    assert_split_at_bisector(labels, mask, 1, 2, 15)
+
+
+def test_watershed_with_point_markers():
+    mask = disks((21, 31), [(10, 9), (10, 21)], 7)
+    labels = seg.watershed(mask, np.array([[10.0, 22.0], [9.0, 8.0]]))
+    assert_split_at_bisector(labels, mask, 2, 1, 15)
+    # One marker for both: one label.
+    one = seg.watershed(mask, np.array([[10.0, 9.0]]))
+    np.testing.assert_array_equal(one, mask.astype(np.int32))
+
+
+def test_watershed_with_label_markers_keeps_ids():
+    mask = disks((21, 31), [(10, 9), (10, 21)], 7)
+    markers = np.zeros(mask.shape, np.int32)
+    markers[10, 9] = 7
+    markers[10, 21] = 3
+    assert_split_at_bisector(seg.watershed(mask, markers), mask, 7, 3, 15)
+
+
+def test_watershed_unmarked_component_and_labels_input():
+    mask = disks((21, 31), [(10, 9), (10, 21)], 7).astype(np.int32)
+    mask[0:3, 28:31] = 5  # a separate component, and labels input (treated as a mask)
+    with pytest.warns(MaskprepWarning, match="1 of 2 marker points lie on background"):
+        labels = seg.watershed(mask, np.array([[10.0, 9.0], [19.0, 0.0]]))
+    assert labels[10, 9] == 1 and labels[10, 21] == 1
+    assert np.all(labels[0:3, 28:31] == 2)
+    np.testing.assert_array_equal(labels > 0, mask > 0)
+
+
+def test_watershed_floods_the_image():
+    # Two bright blobs in one square mask: the seam follows the dark valley, not the distance.
+    mask = np.ones((9, 12), np.uint8)
+    image = np.zeros((9, 12), np.float32)
+    image[:, :4] = 10
+    image[:, 5:] = 10
+    markers = np.array([[4.0, 1.0], [4.0, 10.0]])
+    labels = seg.watershed(mask, markers, image)
+    assert np.all(labels[:, :4] == 1) and np.all(labels[:, 5:] == 2)
+    with pytest.warns(MaskprepWarning, match="RGB 'image' input was converted"):
+        seg.watershed(mask, markers, np.repeat(image[..., None], 3, axis=2))
+
+
+def test_watershed_3d_balls():
+    zz, yy, xx = np.indices((15, 15, 25))
+    mask = ((np.sqrt((zz - 7) ** 2 + (yy - 7) ** 2 + (xx - 7) ** 2) <= 6)
+            | (np.sqrt((zz - 7) ** 2 + (yy - 7) ** 2 + (xx - 17) ** 2) <= 6)).astype(np.uint8)
+    labels = seg.watershed(mask, min_distance=3)
+    assert set(np.unique(labels)) == {0, 1, 2}
+    assert labels[7, 7, 7] != labels[7, 7, 17]
+    np.testing.assert_array_equal(labels > 0, mask > 0)
+
+
+def test_watershed_all_foreground_is_one_label():
+    np.testing.assert_array_equal(seg.watershed(np.ones((6, 8), np.uint8)),
+                                  np.ones((6, 8), np.int32))
+
+
+def reference_watershed(mask, min_distance):
+    distance = ndi.distance_transform_edt(mask)
+    peaks = feature.peak_local_max(distance, min_distance=min_distance,
+                                   labels=ndi.label(mask)[0], exclude_border=False)
+    markers = np.zeros(mask.shape, np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    return segmentation.watershed(-distance, markers, mask=mask > 0)
+
+
+@pytest.mark.parametrize("min_distance", [3, 7])
+def test_watershed_fast_distance_equals_scipy(nuclei_labels, min_distance):
+    mask = (nuclei_labels > 0).astype(np.uint8)
+    fast = ws._distance_to_background(mask > 0)
+    assert fast.dtype == np.float32
+    np.testing.assert_allclose(fast, ndi.distance_transform_edt(mask), rtol=1e-6)
+    labels = ws.distance_watershed(mask, min_distance=min_distance)
+    reference = reference_watershed(mask, min_distance)
+    # Identical where the reference labels, and nothing of the mask is left unlabelled.
+    np.testing.assert_array_equal(labels[reference > 0], reference[reference > 0])
+    np.testing.assert_array_equal(labels > 0, mask > 0)
+
+
+def test_distance_watershed_helper_checks_inputs():
+    mask = disks((21, 31), [(10, 9), (10, 21)], 7)
+    with pytest.raises(ValueError, match="min_distance=0 is not accepted"):
+        ws.distance_watershed(mask, min_distance=0)
+    with pytest.raises(ValueError, match=r"markers point 0 at \(30.0, 1.0\) is outside"):
+        ws.distance_watershed(mask, min_distance=2, markers=np.array([[30.0, 1.0]]))
+    with pytest.raises(ValueError, match="image has shape"):
+        ws.distance_watershed(mask, min_distance=2, image=np.zeros((3, 3)))
+
+
+def test_watershed_bad_markers():
+    mask = np.ones((6, 8), np.uint8)
+    with pytest.raises(ValueError, match=r"markers point 0 at \(9.0, 1.0\) is outside"):
+        seg.watershed(mask, np.array([[9.0, 1.0]]))
+
+
+# --- edges ---------------------------------------------------------------------------
+
+
+def test_closed_regions_ring_filled_arc_dropped():
+    ring = np.array([[0, 0, 0, 0, 0, 0, 0],
+                     [0, 0, 1, 1, 1, 0, 0],
+                     [0, 1, 0, 0, 0, 1, 0],
+                     [0, 1, 0, 0, 0, 1, 0],
+                     [0, 1, 0, 0, 0, 1, 0],
+                     [0, 0, 1, 1, 1, 0, 0],
+                     [0, 0, 0, 0, 0, 0, 0]], np.uint8)  # 8-connected: diagonal corners close it
+    filled = np.array([[0, 0, 0, 0, 0, 0, 0],
+                       [0, 0, 1, 1, 1, 0, 0],
+                       [0, 1, 1, 1, 1, 1, 0],
+                       [0, 1, 1, 1, 1, 1, 0],
+                       [0, 1, 1, 1, 1, 1, 0],
+                       [0, 0, 1, 1, 1, 0, 0],
+                       [0, 0, 0, 0, 0, 0, 0]], np.uint8)
+    np.testing.assert_array_equal(seg._closed_regions(ring), filled)
+    arc = ring.copy()
+    arc[5, 2:5] = 0  # open at the bottom
+    np.testing.assert_array_equal(seg._closed_regions(arc), np.zeros((7, 7), np.uint8))
+    both = np.hstack([ring, arc])
+    np.testing.assert_array_equal(seg._closed_regions(both), np.hstack([filled, 0 * filled]))
+
+
+def test_fill_holes_equals_scipy():
+    rng = np.random.default_rng(9)
+    for density in (0.3, 0.6):
+        edges = rng.random((120, 150)) < density
+        np.testing.assert_array_equal(seg._fill_holes(edges.view(np.uint8)),
+                                      ndi.binary_fill_holes(edges))
+
+
+def reference_closed_regions(edge_map):
+    filled = ndi.binary_fill_holes(edge_map)
+    pieces, n = ndi.label(filled, np.ones((3, 3)))
+    encloses = np.zeros(n + 1, bool)
+    encloses[pieces[filled & ~edge_map]] = True
+    encloses[0] = False
+    return encloses[pieces]
+
+
+def test_closed_regions_equals_scipy_reference():
+    rng = np.random.default_rng(10)
+    for density in (0.3, 0.5, 0.7):
+        edges = rng.random((100, 130)) < density
+        np.testing.assert_array_equal(seg._closed_regions(edges), reference_closed_regions(edges))
+
+
+def test_edges_canny_disk_filled_and_step_dropped():
+    image = (disks((15, 15), [(7, 7)], 4.5) * 200).astype(np.uint8)
+    mask = seg.edges(image, method="canny", sigma=1.0)
+    # The disk (radius 4.5) and Canny's ring just outside it, filled.
+    expected = np.zeros((15, 15), np.uint8)
+    expected[4:11, 3:12] = 1
+    expected[3, 4:11] = expected[11, 4:11] = 1
+    np.testing.assert_array_equal(mask, expected)
+    # A straight step edge closes nothing: no region, for either method.
+    step = np.zeros((15, 15), np.uint8)
+    step[:, 8:] = 200
+    assert not seg.edges(step, method="canny").any()
+    assert not seg.edges(step, method="sobel", sigma=0).any()
+
+
+def test_edges_same_for_any_dtype_and_range():
+    image = disks((15, 15), [(7, 7)], 4.5)
+    as_uint8 = seg.edges(image * 200, method="canny")
+    np.testing.assert_array_equal(seg.edges(image.astype(np.uint16) * 3000 + 100), as_uint8)
+    np.testing.assert_array_equal(seg.edges(image.astype(np.float32)), as_uint8)
+
+
+def test_edges_sobel_fast_path_equals_reference(nuclei):
+    image = nuclei[:256, :320]
+    scaled = seg._unit_range(image)
+    for sigma in (0.0, 1.0, 2.5):
+        reference = filters.sobel(filters.gaussian(scaled, sigma=sigma) if sigma else scaled)
+        fast = seg._sobel_magnitude(scaled, sigma)
+        np.testing.assert_allclose(fast, reference, atol=1e-6)
+        threshold = 0.02
+        differs = (fast > threshold) != (reference > threshold)
+        assert not np.any(differs & (np.abs(reference - threshold) > 1e-6))
+    mask = seg.edges(image, method="sobel", sigma=1.0, sobel_threshold=0.02)
+    edge_map = filters.sobel(filters.gaussian(scaled, sigma=1.0)) > 0.02
+    np.testing.assert_array_equal(mask, reference_closed_regions(edge_map))
+
+
+def test_edges_canny_equals_reference(nuclei):
+    image = nuclei[:256, :320]
+    edge_map = feature.canny(seg._unit_range(image), sigma=2.0, low_threshold=0.05,
+                             high_threshold=0.1)
+    np.testing.assert_array_equal(seg.edges(image, sigma=2.0, low=0.05, high=0.1),
+                                  reference_closed_regions(edge_map))
+
+
+def test_edges_bad_input():
+    image = np.zeros((10, 10), np.uint8)
+    with pytest.raises(ValueError, match="low=0.5 is not accepted with high=0.2"):
+        seg.edges(image, low=0.5)
+    with pytest.raises(ValueError, match="set per_plane: true"):
+        seg.edges(np.zeros((3, 10, 10), np.uint8))
+    with pytest.warns(MaskprepWarning, match="constant"):
+        assert not seg.edges(image).any()
+
+
+# --- every op: dtype, shape, input untouched -------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_ops_keep_shape_and_input(dtype):
+    rng = np.random.default_rng(11)
+    grey = (rng.random((20, 24)) * 200).astype(dtype)
+    rgb = (rng.random((20, 24, 3)) * (255 if dtype == np.uint8 else 1)).astype(
+        np.uint8 if dtype == np.uint8 else np.float32)
+    calls = [
+        (seg.threshold, grey, (), {"value": 100}),
+        (seg.auto_threshold, grey, (), {}),
+        (seg.multi_threshold, grey, (), {}),
+        (seg.local_threshold, grey, (), {"block_size": 5}),
+        (seg.color_range, rgb, (), {"hue_min": 10, "hue_max": 200}),
+        (seg.region_grow, grey, (np.array([[3, 4]]),), {"tolerance": 20}),
+        (seg.watershed, (grey > 100).astype(np.uint8), (), {}),
+        (seg.edges, grey, (), {}),
+    ]
+    for op, data, extra, params in calls:
+        before = data.copy()
+        out = op(data, *extra, **params)
+        np.testing.assert_array_equal(data, before)
+        assert out.shape == (20, 24)
+        if op is seg.watershed:
+            assert out.dtype == np.int32
+        else:
+            assert out.dtype == np.uint8 and set(np.unique(out)) <= {0, 1}
