@@ -1,0 +1,771 @@
+"""The logic of a stage widget (Preprocess, Segment, Refine), without Qt.
+
+:class:`StageModel` knows which op is chosen, its parameter values, which layers it reads,
+how a preview plane is cut out of nD data, where an Apply writes and which :class:`Step`
+it records. The computations are jobs (:class:`PreviewJob`, :class:`ApplyJob`) whose
+``run`` touches no viewer state, so the Qt view can run them in a worker thread; writing
+their result into the viewer goes back through the model on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import threading
+import weakref
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from napari.layers import Image, Labels, Layer, Points, Shapes
+from napari.utils.colormaps import DirectLabelColormap
+from psygnal import Signal
+
+from ..core.registry import Kind, Local, OpSpec, Pointwise, list_ops
+from ..recipe import Step
+
+__all__ = [
+    "PREVIEW_SUFFIX",
+    "AppliedStep",
+    "AppliedSteps",
+    "ApplyCancelled",
+    "ApplyJob",
+    "PerPlane",
+    "PreviewJob",
+    "StageModel",
+    "applied_steps",
+    "is_preview",
+    "param_docs",
+]
+
+PREVIEW_SUFFIX = " [preview]"
+_PREVIEW_KEY = "maskprep_preview"  # layer metadata flag: a preview is never an input
+OUTPUT_OPACITY = 0.5
+_LAYER_TYPES = {Kind.IMAGE: Image, Kind.MASK: Labels, Kind.LABELS: Labels, Kind.POINTS: Points}
+
+
+class ApplyCancelled(Exception):
+    """Raised between planes of a running Apply after :meth:`ApplyJob.cancel`."""
+
+
+class PerPlane(enum.Enum):
+    """Whether an op on the chosen input runs plane by plane."""
+
+    NOT_APPLICABLE = "not applicable"  # 2D data, or an op that handles the data as it is
+    OPTIONAL = "optional"  # the op handles the stack in 3D, or plane by plane if asked
+    REQUIRED = "required"  # a 2D-only op on a stack
+
+
+@dataclass(frozen=True)
+class AppliedStep:
+    """What one Apply did: the recorded step and the layers it read and wrote.
+
+    ``step.inputs`` maps each extra input role (``seeds``, ``markers``...) to the role's
+    own name; ``extra_layers`` says which layer filled it, so a recorder can map it to a
+    recipe source. ``kept_layer`` is the previous output of this op on this input, left
+    alone because it changed since it was written (painted by hand, refined in place);
+    the result went to ``output_layer``, a new layer, instead.
+    """
+
+    step: Step
+    input_layer: Layer
+    extra_layers: Mapping[str, Layer]
+    output_layer: Layer
+    in_place: bool
+    kept_layer: Layer | None = None
+
+
+class AppliedSteps:
+    """Every Apply of every stage widget, for listeners that do not hold the widgets.
+
+    A recipe recorder connects to ``applied_steps.applied`` and keeps the
+    :class:`AppliedStep` events whose ``output_layer`` is in its own viewer's layers
+    (napari hands plugins proxies of the viewer, so compare layers, not viewers).
+    """
+
+    applied = Signal(object)
+
+
+applied_steps = AppliedSteps()
+
+
+def _mask_colormap() -> DirectLabelColormap:
+    # Label 1 of napari's default colormap is a dark brown that vanishes on dark images.
+    return DirectLabelColormap(color_dict={None: "yellow", 0: "transparent", 1: "cyan"})
+
+
+def is_preview(layer: Layer) -> bool:
+    return bool(layer.metadata.get(_PREVIEW_KEY))
+
+
+def layer_array(layer: Layer) -> Any:
+    """The layer's full-resolution array (level 0 of a multiscale pyramid)."""
+    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+
+
+def digest(array: Any) -> tuple[tuple[int, ...], str, int]:
+    """A cheap fingerprint telling whether an array changed (4 ms per 16 MB)."""
+    a = np.ascontiguousarray(np.asarray(array))
+    return a.shape, a.dtype.str, zlib.crc32(a.data)
+
+
+def points_in(points: Points, target: Layer) -> np.ndarray:
+    """Coordinates of ``points`` in ``target``'s data space (scale and translate only)."""
+    ndim = target.ndim
+    coords = np.asarray(points.data, dtype=np.float64)
+    if coords.shape[1] < ndim:
+        raise ValueError(
+            f"'{points.name}' holds {coords.shape[1]}D points but '{target.name}' is {ndim}D; "
+            "add the points while viewing that layer"
+        )
+    scale, translate = np.asarray(points.scale[-ndim:]), np.asarray(points.translate[-ndim:])
+    world = coords[:, -ndim:] * scale + translate
+    return (world - np.asarray(target.translate)) / np.asarray(target.scale)
+
+
+def param_docs(spec: OpSpec) -> dict[str, str]:
+    """Each parameter's description from the numpydoc ``Parameters`` section (tooltips)."""
+    lines = (inspect.getdoc(spec.func) or "").splitlines()
+    docs: dict[str, str] = {}
+    name, in_parameters = None, False
+    for i, line in enumerate(lines):
+        if i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}:
+            in_parameters, name = line.strip() == "Parameters", None
+        elif not in_parameters or set(line.strip()) == {"-"}:
+            continue
+        elif line and not line[0].isspace():
+            name = line.split(":")[0].strip()
+            docs[name] = ""
+        elif name is not None and line.strip():
+            docs[name] = f"{docs[name]} {line.strip().replace('``', '')}".strip()
+    return docs
+
+
+def _per_plane_choice(spec: OpSpec, layer: Layer | None) -> PerPlane:
+    if layer is None:
+        return PerPlane.NOT_APPLICABLE
+    sdim = layer.ndim  # napari's ndim already excludes an RGB layer's colour axis
+    if sdim <= 2 or 2 not in spec.ndim:
+        return PerPlane.NOT_APPLICABLE
+    return PerPlane.OPTIONAL if sdim in spec.ndim else PerPlane.REQUIRED
+
+
+def _halo(spec: OpSpec, params: Mapping[str, Any]) -> int | None:
+    """Planes on each side a 3D op needs to get one plane right; None: the whole stack."""
+    if isinstance(spec.locality, Pointwise):
+        return 0
+    if isinstance(spec.locality, Local):
+        return int(spec.locality.halo(params))
+    return None
+
+
+def _points_in_planes(pts: np.ndarray, lo: tuple[int, ...], hi: tuple[int, ...]) -> np.ndarray:
+    """Points whose leading coordinates fall in [lo, hi), shifted to start at lo."""
+    lead = len(lo)
+    rounded = np.rint(pts[:, :lead])
+    inside = np.all((rounded >= lo) & (rounded < hi), axis=1)
+    out = pts[inside].copy()
+    out[:, :lead] -= lo
+    return out
+
+
+class PreviewJob:
+    """One preview computation: the op on the plane shown (or on all of 2D data).
+
+    ``index`` is the shown plane's position on the leading axes (empty for 2D data).
+    ``run`` cuts the planes it needs out of the data, so lazy (dask) arrays are only read
+    there, in the worker thread.
+    """
+
+    def __init__(
+        self,
+        spec: OpSpec,
+        data: Any,
+        extras: Mapping[str, np.ndarray],
+        params: Mapping[str, Any],
+        *,
+        index: tuple[int, ...],
+        per_plane: bool,
+        generation: int,
+        cache_key: tuple[Any, ...],
+        point_roles: frozenset[str] = frozenset(),
+        volume: np.ndarray | None = None,
+    ) -> None:
+        self.spec = spec
+        self.data = data
+        self.extras = dict(extras)
+        self.params = dict(params)
+        self.index = index
+        self.per_plane = per_plane
+        self.generation = generation
+        self.cache_key = cache_key
+        self.point_roles = point_roles  # extra inputs that are coordinates, not arrays
+        self.volume = volume  # a cached whole-stack result, when the op needs the whole stack
+        self.whole_stack_result: np.ndarray | None = None
+
+    def _call(self, data: Any, extras: Mapping[str, np.ndarray]) -> np.ndarray:
+        return self.spec(np.asarray(data), **extras, **self.params)
+
+    def run(self) -> np.ndarray:
+        """The preview plane (for nD data) or the whole 2D result."""
+        if not self.index:
+            return self._call(self.data, self.extras)
+        if self.per_plane:
+            hi = tuple(i + 1 for i in self.index)
+            extras = {
+                name: _points_in_planes(a, self.index, hi)[:, len(self.index):]
+                if name in self.point_roles else a[self.index]
+                for name, a in self.extras.items()
+            }
+            return self._call(self.data[self.index], extras)
+        # A 3D op on a 3D stack: a slab of planes around the shown one is exact for local
+        # ops; anything else needs the whole stack (kept for the next plane shown).
+        (plane,) = self.index
+        halo = _halo(self.spec, self.params)
+        if halo is None:
+            if self.volume is None:
+                self.whole_stack_result = self._call(self.data, self.extras)
+                self.volume = self.whole_stack_result
+            return self.volume[plane]
+        lo, hi = max(0, plane - halo), min(self.data.shape[0], plane + halo + 1)
+        extras = {
+            name: _points_in_planes(a, (lo,), (hi,)) if name in self.point_roles else a[lo:hi]
+            for name, a in self.extras.items()
+        }
+        return self._call(self.data[lo:hi], extras)[plane - lo]
+
+
+class ApplyJob:
+    """One Apply: the op on the whole input; :meth:`cancel` stops it between planes."""
+
+    def __init__(
+        self,
+        spec: OpSpec,
+        data: Any,
+        extras: Mapping[str, np.ndarray],
+        params: Mapping[str, Any],
+        *,
+        per_plane: bool,
+        step: Step,
+        input_layer: Layer,
+        extra_layers: Mapping[str, Layer],
+        in_place: bool,
+    ) -> None:
+        self.spec = spec
+        self.data = data
+        self.extras = dict(extras)
+        self.params = dict(params)
+        self.per_plane = per_plane
+        self.step = step
+        self.input_layer = input_layer
+        self.extra_layers = dict(extra_layers)
+        self.in_place = in_place
+        self.input_digest = digest(data) if in_place else None
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """The op's output; raises :class:`ApplyCancelled` once cancelled."""
+
+        def report(done: int, total: int) -> None:
+            if self.cancelled:
+                raise ApplyCancelled
+            if progress is not None:
+                progress(done, total)
+
+        if self.cancelled:
+            raise ApplyCancelled
+        result = self.spec(
+            np.asarray(self.data), per_plane=self.per_plane, progress=report,
+            **self.extras, **self.params,
+        )
+        if self.cancelled:  # an op that is not per plane cannot stop halfway
+            raise ApplyCancelled
+        return result
+
+
+@dataclass
+class _Output:
+    """The layer an Apply wrote for (input layer, op), and its data as written."""
+
+    source: weakref.ref[Layer]
+    layer: weakref.ref[Layer]
+    written: tuple[tuple[int, ...], str, int]
+
+
+@dataclass
+class _VolumeCache:
+    key: tuple[Any, ...]
+    result: np.ndarray = field(repr=False)
+
+
+class StageModel:
+    """The state of one stage widget: op, parameters, layers, preview and outputs.
+
+    Parameters
+    ----------
+    viewer
+        A ``napari.Viewer`` or ``napari.components.ViewerModel``.
+    stage
+        ``"preprocess"``, ``"segment"`` or ``"refine"``.
+    """
+
+    #: Something a preview depends on changed (op, parameter, layer, data, shown plane).
+    changed = Signal()
+    #: Another op was chosen, or the parameters were reset to the op's defaults.
+    op_changed = Signal(object)
+    #: Layers were added, removed or renamed: the input pickers need refreshing.
+    layers_changed = Signal()
+    #: An Apply wrote its result; carries an :class:`AppliedStep`.
+    applied = Signal(object)
+
+    def __init__(self, viewer: Any, stage: str) -> None:
+        self.viewer = viewer
+        self.stage = stage
+        self.ops = list_ops(stage)
+        if not self.ops:
+            raise ValueError(f"no {stage} operations are registered")
+        self.op: OpSpec = self.ops[0]
+        self.params: dict[str, Any] = self.op.defaults()
+        self.input_layer: Layer | None = None
+        self.extra_layers: dict[str, Layer | None] = {}
+        self.per_plane = False
+        self.in_place = False
+        self.new_layer = False
+        self._preview_layer: Layer | None = None
+        self._generation = 0
+        self._source_version = 0  # bumped when a layer the op reads changes its data
+        self._volume_cache: _VolumeCache | None = None
+        self._outputs: dict[tuple[int, str], _Output] = {}
+        self._plane: tuple[int, ...] = ()
+        self._watched: list[Layer] = []
+
+        layers = viewer.layers
+        layers.events.inserted.connect(self._on_layers_inserted)
+        layers.events.removed.connect(self._on_layer_removed)
+        layers.events.moved.connect(self._on_layers_moved)
+        for layer in layers:
+            layer.events.name.connect(self._on_layers_moved)
+        viewer.dims.events.current_step.connect(self._on_current_step)
+        self._choose_defaults()
+
+    # -- choosing ------------------------------------------------------------------------------
+    def spec(self, op_id: str) -> OpSpec:
+        for spec in self.ops:
+            if spec.id == op_id:
+                return spec
+        known = ", ".join(s.id for s in self.ops)
+        raise ValueError(f"{op_id!r} is not a {self.stage} operation; known: {known}")
+
+    def set_op(self, op_id: str) -> None:
+        spec = self.spec(op_id)
+        if spec is self.op:
+            return
+        self.op = spec
+        self.params = spec.defaults()
+        self._choose_defaults()
+        self.op_changed.emit(spec)
+        self.changed.emit()
+
+    def reset_params(self) -> None:
+        self.params = self.op.defaults()
+        self.op_changed.emit(self.op)
+        self.changed.emit()
+
+    def set_param(self, name: str, value: Any) -> None:
+        self.op.param(name)  # unknown names are a programming error: KeyError
+        if self.params.get(name) != value:
+            self.params[name] = value
+            self.changed.emit()
+
+    def set_input(self, layer: Layer | None) -> None:
+        if layer is not self.input_layer:
+            self.input_layer = layer
+            self._watch_sources()
+            self.changed.emit()
+
+    def set_extra(self, role: str, layer: Layer | None) -> None:
+        if role not in self.extra_layers:
+            raise KeyError(role)
+        if layer is not self.extra_layers[role]:
+            self.extra_layers[role] = layer
+            self._watch_sources()
+            self.changed.emit()
+
+    def set_per_plane(self, value: bool) -> None:
+        if value != self.per_plane:
+            self.per_plane = value
+            self.changed.emit()
+
+    def input_candidates(self) -> list[Layer]:
+        kind = _LAYER_TYPES[self.op.input]
+        return [
+            layer for layer in self.viewer.layers
+            if isinstance(layer, kind) and not is_preview(layer)
+            and (self.op.channels != "rgb" or getattr(layer, "rgb", False))
+        ]
+
+    def extra_candidates(self, role: str) -> list[Layer]:
+        extra = next(e for e in self.op.inputs if e.name == role)
+        kinds = tuple({_LAYER_TYPES[k] for k in extra.kinds})
+        return [
+            layer for layer in self.viewer.layers
+            if isinstance(layer, kinds) and not is_preview(layer) and layer is not self.input_layer
+        ]
+
+    def _choose_defaults(self) -> None:
+        candidates = self.input_candidates()
+        if self.input_layer not in candidates:
+            active = self.viewer.layers.selection.active
+            self.input_layer = active if active in candidates else next(iter(candidates), None)
+        self.extra_layers = {}
+        for extra in self.op.inputs:
+            options = self.extra_candidates(extra.name)
+            self.extra_layers[extra.name] = options[0] if extra.required and options else None
+        self._watch_sources()
+
+    @property
+    def per_plane_choice(self) -> PerPlane:
+        return _per_plane_choice(self.op, self.input_layer)
+
+    @property
+    def effective_per_plane(self) -> bool:
+        choice = self.per_plane_choice
+        return choice is PerPlane.REQUIRED or (choice is PerPlane.OPTIONAL and self.per_plane)
+
+    @property
+    def can_run_in_place(self) -> bool:
+        return self.stage == "refine" and isinstance(self.input_layer, Labels)
+
+    def step(self) -> Step:
+        """The recipe step the current settings describe (parameters checked)."""
+        return Step(
+            op=self.op.id,
+            params=self.op.plain_params(self.params),
+            inputs={role: role for role, layer in self.extra_layers.items() if layer is not None},
+            per_plane=self.effective_per_plane,
+        )
+
+    # -- what a computation reads ---------------------------------------------------------------
+    def input_kind_text(self) -> str:
+        """What the op reads, for people: "an Image layer", "an RGB Image layer"..."""
+        kind = ("RGB " if self.op.channels == "rgb" else "") + _LAYER_TYPES[self.op.input].__name__
+        return f"{'an' if kind[0] in 'AEIOUR' else 'a'} {kind} layer"
+
+    def _require_input(self) -> Layer:
+        if self.input_layer is None:
+            raise ValueError(f"{self.op.id} needs {self.input_kind_text()}; add or open one")
+        return self.input_layer
+
+    def _extra_arrays(self, target: Layer) -> dict[str, np.ndarray]:
+        arrays = {}
+        for extra in self.op.inputs:
+            layer = self.extra_layers.get(extra.name)
+            if layer is None:
+                if extra.required:
+                    names = dict.fromkeys(_LAYER_TYPES[k].__name__ for k in extra.kinds)
+                    kinds = " or ".join(names)
+                    raise ValueError(
+                        f"{self.op.id} needs a {kinds} layer for its {extra.name!r} input; "
+                        "add one and choose it"
+                    )
+                continue
+            if isinstance(layer, Points):
+                arrays[extra.name] = points_in(layer, target)
+            else:
+                arrays[extra.name] = np.asarray(layer_array(layer))
+        return arrays
+
+    def shown_plane(self, layer: Layer) -> tuple[int, ...]:
+        """The leading-axis index of the plane the viewer shows (empty for 2D data)."""
+        lead = layer.ndim - 2
+        if lead <= 0:
+            return ()
+        position = layer.world_to_data(self.viewer.dims.point)[:lead]
+        shape = np.asarray(layer_array(layer).shape[:lead])
+        return tuple(int(i) for i in np.clip(np.rint(position), 0, shape - 1))
+
+    # -- preview -------------------------------------------------------------------------------
+    def request_preview(self) -> PreviewJob:
+        """A job for the current settings; results of older jobs are dropped."""
+        self._generation += 1
+        layer = self._require_input()
+        params = self.op.check_params(self.params)
+        per_plane = self.effective_per_plane
+        index = self.shown_plane(layer)
+        if not per_plane and layer.ndim not in self.op.ndim:
+            index = ()  # the whole input: the op itself says which data it can take
+        key = self._volume_key(layer)
+        cache = self._volume_cache
+        return PreviewJob(
+            self.op, layer_array(layer), self._extra_arrays(layer), params,
+            index=index, per_plane=per_plane, generation=self._generation,
+            cache_key=key,
+            point_roles=frozenset(
+                r for r, x in self.extra_layers.items() if isinstance(x, Points)
+            ),
+            volume=cache.result if cache is not None and cache.key == key else None,
+        )
+
+    def _volume_key(self, layer: Layer) -> tuple[Any, ...]:
+        step = self.step()
+        return (id(layer), self._source_version, step.op, tuple(step.params.items()),
+                tuple((r, id(x)) for r, x in self.extra_layers.items()))
+
+    def is_current(self, job: PreviewJob) -> bool:
+        return job.generation == self._generation
+
+    def show_preview(self, job: PreviewJob, result: np.ndarray) -> Layer | None:
+        """Put ``result`` in the preview layer; None (and nothing shown) if ``job`` is stale.
+
+        For nD data the preview layer holds one plane, with leading axes of length 1
+        translated to the plane it was computed for, so it shows on that plane only.
+        """
+        if job.whole_stack_result is not None:
+            self._volume_cache = _VolumeCache(job.cache_key, job.whole_stack_result)
+        if not self.is_current(job) or self.input_layer is None:
+            return None
+        source = self.input_layer
+        lead = len(job.index)
+        data = result.reshape((1,) * lead + result.shape)
+        translate = np.asarray(source.translate, dtype=float).copy()
+        translate[:lead] += np.asarray(job.index) * np.asarray(source.scale[:lead])
+        name = f"{source.name}-{self.op.name}{PREVIEW_SUFFIX}"
+        layer_type = Image if self.op.output is Kind.IMAGE else Labels
+        layer = self._preview_layer
+        rgb = self._is_rgb(data, source)
+        if (
+            layer is None or layer not in self.viewer.layers or type(layer) is not layer_type
+            or layer.ndim != source.ndim or getattr(layer, "rgb", False) != rgb
+        ):
+            self.remove_preview()
+            layer = self._add_layer(
+                layer_type, data, source, name=name, translate=translate, rgb=rgb,
+                metadata={_PREVIEW_KEY: True},
+            )
+            self._preview_layer = layer
+        else:
+            layer.data = data
+            layer.translate = translate
+            layer.name = name
+            self._style_output(layer, data)
+        return layer
+
+    def remove_preview(self) -> None:
+        self._generation += 1  # a preview still computing is now stale
+        layer, self._preview_layer = self._preview_layer, None
+        if layer is not None and layer in self.viewer.layers:
+            self.viewer.layers.remove(layer)
+
+    @property
+    def preview_layer(self) -> Layer | None:
+        return self._preview_layer
+
+    # -- apply ---------------------------------------------------------------------------------
+    def prepare_apply(self) -> ApplyJob:
+        """Check the settings and capture what the op reads; raises ValueError/TypeError."""
+        layer = self._require_input()
+        if self.in_place and not self.can_run_in_place:
+            raise ValueError(f"{self.op.id} cannot run in place on '{layer.name}'; only a refine "
+                             "op on a Labels layer can")
+        step = self.step()
+        params = self.op.check_params(self.params)
+        return ApplyJob(
+            self.op, layer_array(layer), self._extra_arrays(layer), params,
+            per_plane=self.effective_per_plane, step=step, input_layer=layer,
+            extra_layers={r: x for r, x in self.extra_layers.items() if x is not None},
+            in_place=self.in_place,
+        )
+
+    def finish_apply(self, job: ApplyJob, result: np.ndarray) -> AppliedStep:
+        """Write ``result`` into the viewer and announce the step (GUI thread)."""
+        source = job.input_layer
+        if source not in self.viewer.layers:
+            raise ValueError(f"'{source.name}' was removed while {job.spec.id} ran; "
+                             "nothing was written")
+        kept = None
+        if job.in_place:
+            self._write_in_place(job, result)
+            target = source
+        else:
+            key = (id(source), job.spec.id)
+            previous = self._outputs.get(key)
+            target = None
+            if previous is not None and previous.source() is source and not self.new_layer:
+                layer = previous.layer()
+                if layer is not None and layer in self.viewer.layers:
+                    if digest(layer.data) == previous.written:
+                        target = layer
+                    else:
+                        kept = layer  # changed since (painted, refined): never overwrite it
+            name = f"{source.name}-{job.spec.name}"
+            metadata = {"maskprep": {"step": job.step.to_dict(), "input": source.name}}
+            if target is None:
+                layer_type = Image if job.spec.output is Kind.IMAGE else Labels
+                target = self._add_layer(
+                    layer_type, result, source, name=name, translate=source.translate,
+                    rgb=self._is_rgb(result, source), metadata=metadata,
+                )
+            else:
+                target.data = result
+                target.metadata = metadata
+                self._style_output(target, result)
+            self._outputs[key] = _Output(weakref.ref(source), weakref.ref(target), digest(result))
+        applied = AppliedStep(
+            step=job.step, input_layer=source, extra_layers=job.extra_layers,
+            output_layer=target, in_place=job.in_place, kept_layer=kept,
+        )
+        self.applied.emit(applied)
+        applied_steps.applied.emit(applied)
+        return applied
+
+    def _write_in_place(self, job: ApplyJob, result: np.ndarray) -> None:
+        """One undo step in napari's Labels history: only the changed pixels are recorded."""
+        layer = job.input_layer
+        current = np.asarray(layer.data)
+        if digest(current) != job.input_digest:
+            raise ValueError(f"'{layer.name}' changed while {job.spec.id} ran; nothing was "
+                             "written, Apply again")
+        if result.shape != current.shape:
+            raise ValueError(f"{job.spec.id} gave shape {result.shape}; '{layer.name}' has "
+                             f"{current.shape}, so it cannot be written in place")
+        if result.dtype != current.dtype and current.dtype.kind in "iu":
+            top = int(result.max(initial=0))
+            if top > np.iinfo(current.dtype).max:
+                raise ValueError(
+                    f"{job.spec.id} gives labels up to {top}, more than '{layer.name}' "
+                    f"({current.dtype}) holds; untick 'in place' to write a new layer"
+                )
+        changed = np.nonzero(current != result)
+        layer.data_setitem(changed, result[changed])
+
+    # -- layers --------------------------------------------------------------------------------
+    @staticmethod
+    def _is_rgb(data: np.ndarray, source: Layer) -> bool:
+        return data.ndim == source.ndim + 1 and data.shape[-1] in (3, 4)
+
+    def _add_layer(
+        self, layer_type: type[Layer], data: np.ndarray, source: Layer, *, name: str,
+        translate: Any, rgb: bool, metadata: dict[str, Any],
+    ) -> Layer:
+        kwargs: dict[str, Any] = {
+            "name": name, "scale": source.scale, "translate": translate,
+            "units": source.units, "axis_labels": source.axis_labels, "metadata": metadata,
+        }
+        if layer_type is Image:
+            kwargs["rgb"] = rgb
+            if not rgb and isinstance(source, Image) and not source.rgb:
+                kwargs["colormap"] = source.colormap
+            layer = Image(data, **kwargs)
+        else:
+            layer = Labels(data, opacity=OUTPUT_OPACITY, **kwargs)
+            self._style_output(layer, data)
+        layers = self.viewer.layers
+        # On top, but under points and shapes: seeds stay visible and clickable.
+        at = len(layers)
+        while at > 0 and isinstance(layers[at - 1], Points | Shapes):
+            at -= 1
+        if metadata.get(_PREVIEW_KEY):
+            # Keep the layer being worked on active: painting must not jump to the preview.
+            active, selected = layers.selection.active, set(layers.selection)
+            layers.insert(at, layer)
+            layers.selection.clear()
+            layers.selection.update(selected)
+            layers.selection.active = active
+        else:
+            layers.insert(at, layer)
+        return layer
+
+    @staticmethod
+    def _style_output(layer: Layer, data: np.ndarray) -> None:
+        if isinstance(layer, Labels):
+            if data.dtype == np.uint8 and data.max(initial=0) <= 1:
+                layer.colormap = _mask_colormap()
+            layer.selected_label = 1
+        elif not getattr(layer, "rgb", False):
+            layer.reset_contrast_limits()
+
+    # -- events --------------------------------------------------------------------------------
+    def _watch_sources(self) -> None:
+        """Follow data changes of the layers the op reads (points added, labels painted)."""
+        for layer in self._watched:
+            layer.events.data.disconnect(self._on_source_data)
+            if isinstance(layer, Labels):
+                layer.events.paint.disconnect(self._on_source_data)
+        self._watched = [x for x in (self.input_layer, *self.extra_layers.values()) if x]
+        for layer in self._watched:
+            layer.events.data.connect(self._on_source_data)
+            if isinstance(layer, Labels):
+                layer.events.paint.connect(self._on_source_data)
+        self._plane = self.shown_plane(self.input_layer) if self.input_layer else ()
+
+    def _on_source_data(self, event: Any = None) -> None:
+        self._source_version += 1
+        self.changed.emit()
+
+    def _on_current_step(self, event: Any = None) -> None:
+        if self.input_layer is None:
+            return
+        plane = self.shown_plane(self.input_layer)
+        if plane != self._plane:
+            self._plane = plane
+            self.changed.emit()
+
+    def _on_layers_inserted(self, event: Any) -> None:
+        event.value.events.name.connect(self._on_layers_moved)
+        self._refresh_choices()
+
+    def _on_layers_moved(self, event: Any = None) -> None:
+        self.layers_changed.emit()
+
+    def _on_layer_removed(self, event: Any) -> None:
+        layer = event.value
+        layer.events.name.disconnect(self._on_layers_moved)
+        if layer is self._preview_layer:
+            self._preview_layer = None
+        if layer is self.input_layer:
+            self.remove_preview()
+            self.input_layer = None
+        for role, extra in self.extra_layers.items():
+            if extra is layer:
+                self.extra_layers[role] = None
+        self._refresh_choices()
+
+    def _refresh_choices(self) -> None:
+        """Fill empty pickers from the layers now present, then tell the view."""
+        before = (self.input_layer, dict(self.extra_layers))
+        candidates = self.input_candidates()
+        if self.input_layer is None and candidates:
+            self.input_layer = candidates[0]
+        for extra in self.op.inputs:
+            options = self.extra_candidates(extra.name)
+            if extra.required and self.extra_layers.get(extra.name) is None and options:
+                self.extra_layers[extra.name] = options[0]
+        if before != (self.input_layer, self.extra_layers):
+            self._watch_sources()
+            self.changed.emit()
+        self.layers_changed.emit()
+
+    def close(self) -> None:
+        """Disconnect from the viewer and remove the preview layer."""
+        self.remove_preview()
+        for layer in self._watched:
+            layer.events.data.disconnect(self._on_source_data)
+            if isinstance(layer, Labels):
+                layer.events.paint.disconnect(self._on_source_data)
+        self._watched = []
+        layers = self.viewer.layers
+        layers.events.inserted.disconnect(self._on_layers_inserted)
+        layers.events.removed.disconnect(self._on_layer_removed)
+        layers.events.moved.disconnect(self._on_layers_moved)
+        for layer in layers:
+            layer.events.name.disconnect(self._on_layers_moved)
+        self.viewer.dims.events.current_step.disconnect(self._on_current_step)

@@ -1,0 +1,581 @@
+"""The Preprocess, Segment and Refine dock widgets: one generic view over :class:`StageModel`.
+
+Every control is derived from the op registry: the op picker lists a stage's ops, the
+layer pickers offer the layer types the op's input kinds map to, and each parameter's
+editor comes from its :class:`~napari_maskprep.core.registry.Param` (type, range, step,
+unit, choices, optional). Computation runs in napari thread workers; this module only
+wires controls, timers and workers to the model.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSlider,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    ProgressBar,
+    PushButton,
+    Slider,
+    Widget,
+)
+from magicgui.widgets.bases import ValuedContainerWidget
+from napari.qt.threading import create_worker
+from napari.utils import progress
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from qtpy.QtWidgets import QSizePolicy
+
+from ..core.registry import OpSpec, Param
+from .stage import ApplyCancelled, ApplyJob, PerPlane, PreviewJob, StageModel, param_docs
+
+if TYPE_CHECKING:
+    import napari
+    from napari.layers import Layer
+    from superqt.utils import WorkerBase
+
+__all__ = ["PreprocessWidget", "RefineWidget", "SegmentWidget", "StageWidget"]
+
+PREVIEW_DELAY_MS = 150  # parameter changes closer together than this share one preview
+SLIDER_MAX_STEPS = 1000  # wider ranges get a spin box only: a slider could not hit a value
+SPIN_WIDTH = 130
+SPIN_BUTTONS_WIDTH = 70  # napari's theme draws wide -/+ buttons inside spin boxes
+_INT_LIMIT = 2**31 - 1
+_FLOAT_LIMIT = 1e9
+
+
+def _nice_step(span: float) -> float:
+    """A power of ten about a hundredth of ``span``."""
+    return 10.0 ** math.floor(math.log10(span / 100)) if span > 0 else 1.0
+
+
+def _decimals(step: float) -> int:
+    return max(1, -math.floor(math.log10(step))) if step < 1 else 1
+
+
+class NumberEdit(ValuedContainerWidget):
+    """A number from a Param: a slider to drag (bounded ranges) and a spin box to type.
+
+    The unit is the spin box's suffix; its range and step are the Param's hints.
+    """
+
+    def __init__(self, param: Param, value: int | float, **kwargs: Any) -> None:
+        is_int = param.type is int
+        hints = param.hints
+        lo, hi = hints.get("min"), hints.get("max")
+        limit = _INT_LIMIT if is_int else _FLOAT_LIMIT
+        bounded = lo is not None and hi is not None
+        if hints.get("step"):
+            step = hints["step"]
+        elif is_int:
+            step = 1
+        else:
+            step = _nice_step(hi - lo) if bounded else 0.1
+        lo = -limit if lo is None else lo
+        hi = limit if hi is None else hi
+        self._cast = int if is_int else float
+        # A QDoubleSpinBox for integers too: magicgui's int spin box has no unit suffix.
+        self.spin = FloatSpinBox(min=lo, max=hi, step=step, value=value)
+        self.spin.native.setDecimals(0 if is_int else _decimals(step))
+        self.spin.native.setKeyboardTracking(False)  # a typed number counts once complete
+        if hints.get("unit"):
+            self.spin.native.setSuffix(f" {hints['unit']}")
+        widgets: list[Widget] = [self.spin]
+        self.slider: Slider | FloatSlider | None = None
+        if bounded and (hi - lo) / step <= SLIDER_MAX_STEPS:
+            slider_type = Slider if is_int else FloatSlider
+            self.slider = slider_type(min=lo, max=hi, step=step, value=value, readout=False)
+            self.slider.changed.connect(self._on_slider)
+            widgets.insert(0, self.slider)
+            # Wide enough for the longest value and unit next to napari's -/+ buttons.
+            # The same width on every row (unless the text needs more) lines sliders up.
+            longest = self.spin.native.textFromValue(hi) + self.spin.native.suffix()
+            text_width = self.spin.native.fontMetrics().horizontalAdvance(longest)
+            self.spin.native.setFixedWidth(max(SPIN_WIDTH, text_width + SPIN_BUTTONS_WIDTH))
+        super().__init__(widgets=widgets, layout="horizontal", labels=False, **kwargs)
+        self.margins = (0, 0, 0, 0)
+        self.spin.changed.connect(self._on_spin)
+
+    def _on_slider(self, value: float) -> None:
+        self.spin.value = value  # emits through _on_spin
+
+    def _on_spin(self, value: float) -> None:
+        if self.slider is not None and self.slider.value != value:
+            with self.slider.changed.blocked():
+                self.slider.value = value
+        self.changed.emit(self.value)
+
+    def get_value(self) -> int | float:
+        return self._cast(self.spin.value)
+
+    def set_value(self, value: int | float) -> None:
+        self.spin.value = value
+
+
+class OptionalEdit(ValuedContainerWidget):
+    """A parameter that may be None: a tick enables the editor, unticked means None."""
+
+    def __init__(self, editor: Widget, value: Any, **kwargs: Any) -> None:
+        self.editor = editor
+        self.enable = CheckBox(value=value is not None, tooltip="untick: not used (None)")
+        self.enable.native.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        editor.enabled = value is not None
+        super().__init__(widgets=[self.enable, editor], layout="horizontal", labels=False,
+                         **kwargs)
+        self.margins = (0, 0, 0, 0)
+        self.enable.changed.connect(self._on_toggle)
+        editor.changed.connect(lambda: self.changed.emit(self.value))
+
+    def _on_toggle(self, on: bool) -> None:
+        self.editor.enabled = on
+        self.changed.emit(self.value)
+
+    def get_value(self) -> Any:
+        return self.editor.value if self.enable.value else None
+
+    def set_value(self, value: Any) -> None:
+        self.enable.value = value is not None
+        if value is not None:
+            self.editor.value = value
+
+
+def _placeholder(param: Param) -> Any:
+    """The value an optional parameter's editor shows while unticked."""
+    lo = param.hints.get("min")
+    return param.type(lo) if lo is not None else param.type()
+
+
+def param_editor(param: Param, value: Any, tooltip: str = "") -> Widget:
+    """The editor for one parameter, labelled with its name (or its ``label`` hint)."""
+    label = param.hints.get("label") or param.name.replace("_", " ")
+    tooltip = param.hints.get("tooltip") or tooltip
+    shown = _placeholder(param) if value is None else value
+    kind = param.type
+    editor: Widget
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        editor = ComboBox(choices=[(m.value, m) for m in kind], value=kind(shown))
+    elif kind is bool:
+        editor = CheckBox(value=shown)
+    elif kind in (int, float):
+        editor = NumberEdit(param, shown)
+    else:
+        editor = LineEdit(value=str(shown))
+    if param.optional:
+        editor = OptionalEdit(editor, value)
+    editor.label = label
+    editor.tooltip = tooltip
+    return editor
+
+
+def _text_line() -> Label:
+    """Wrapped, left-aligned text filling the field column."""
+    text = Label(label="")
+    text.native.setWordWrap(True)
+    text.native.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+    text.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+    return text
+
+
+def _row(label: str, *widgets: Widget) -> Container:
+    """Widgets side by side in the field column of the form, under one label."""
+    row = Container(widgets=widgets, layout="horizontal", labels=False, label=label)
+    row.margins = (0, 0, 0, 0)
+    return row
+
+
+class _HideWatcher(QObject):
+    """Calls back when the watched widget is hidden (its dock closed or tabbed away)."""
+
+    def __init__(self, watched: Any, on_hide: Any) -> None:
+        super().__init__(watched)
+        self._on_hide = on_hide
+        watched.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if event.type() == QEvent.Type.Hide:
+            self._on_hide()
+        return False
+
+
+class _ProgressRelay(QObject):
+    """Carries (done, total) from the worker thread to the GUI thread (queued signal)."""
+
+    advanced = Signal(int, int)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """What a worker returns instead of raising (superqt would show a traceback)."""
+
+    message: str
+    cancelled: bool = False
+
+
+def _outcome(func: Any, *args: Any) -> Any:
+    """The function's result, or the one-line error the user is shown instead."""
+    try:
+        return func(*args)
+    except ApplyCancelled:
+        return _Failure("cancelled", cancelled=True)
+    except (ValueError, TypeError) as exc:
+        return _Failure(str(exc))
+
+
+def _show_warning(warning: tuple[Any, ...]) -> None:
+    """A worker's warning (``showwarning`` arguments) as a one-line notification."""
+    show_warning(str(warning[0]))
+
+
+class StageWidget(Container):
+    """A stage's dock widget: op, input layers, parameters, Preview, Apply and Cancel.
+
+    The model (:attr:`model`) holds all state; its ``applied`` signal carries an
+    :class:`~napari_maskprep._napari.stage.AppliedStep` for every Apply.
+    """
+
+    def __init__(self, viewer: napari.Viewer, stage: str) -> None:
+        self.viewer = viewer
+        self.model = StageModel(viewer, stage)
+        self._syncing = False
+        self.op_box = ComboBox(
+            label="operation",
+            choices=[(spec.name.replace("_", " "), spec.id) for spec in self.model.ops],
+            value=self.model.op.id,
+        )
+        for i, spec in enumerate(self.model.ops):
+            self.op_box.native.setItemData(i, spec.summary, Qt.ItemDataRole.ToolTipRole)
+        self._summary = _text_line()
+        self.input_box = ComboBox(label="input", choices=self._input_choices)
+        self.per_plane_box = CheckBox(text="per plane (2D)")
+        self.in_place_box = CheckBox(
+            text="in place", tooltip="change the input Labels layer; one Ctrl+Z undoes it"
+        )
+        self.new_layer_box = CheckBox(
+            text="new layer", tooltip="write a new layer instead of updating the last output"
+        )
+        self.preview_box = CheckBox(
+            text="preview", tooltip="show the result on the current plane while you tune"
+        )
+        self.status = _text_line()
+        self.apply_button = PushButton(text="Apply")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.progress_bar = ProgressBar(label="", visible=False)
+        self.planes_row = _row("planes", self.per_plane_box)
+        self._op_widgets: list[Widget] = []
+        self.extra_boxes: dict[str, ComboBox] = {}
+        self.param_editors: dict[str, Widget] = {}
+        super().__init__(
+            widgets=[
+                self.op_box, self._summary, self.input_box, self.planes_row,
+                _row("output", self.new_layer_box, self.in_place_box),
+                _row("", self.preview_box, self.apply_button, self.cancel_button),
+                self.progress_bar, self.status,
+            ],
+            labels=True,
+        )
+        self._preview_timer = QTimer(self.native)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(PREVIEW_DELAY_MS)
+        self._preview_timer.timeout.connect(self._start_preview)
+        self._preview_worker: WorkerBase | None = None
+        self._preview_again = False
+        self._apply_job: ApplyJob | None = None
+        self._apply_worker: WorkerBase | None = None
+        self._progress: progress | None = None
+        self._relay = _ProgressRelay()
+        self._relay.advanced.connect(self._on_progress)
+
+        self.op_box.changed.connect(self._on_op_chosen)
+        self.input_box.changed.connect(self._on_input_chosen)
+        self.per_plane_box.changed.connect(self._on_per_plane)
+        self.in_place_box.changed.connect(self._on_in_place)
+        self.new_layer_box.changed.connect(self._on_new_layer)
+        self.preview_box.changed.connect(self._on_preview_toggled)
+        self.apply_button.changed.connect(self.apply)
+        self.cancel_button.changed.connect(self.cancel)
+        self.model.op_changed.connect(self._rebuild_op_widgets)
+        self.model.layers_changed.connect(self._sync_layers)
+        self.model.changed.connect(self._schedule_preview)
+        self.native.destroyed.connect(self._on_destroyed)
+        # A preview belongs to a visible widget: closing or tabbing it away ends it.
+        self._hide_watcher = _HideWatcher(self.native, lambda: setattr(self.preview_box,
+                                                                       "value", False))
+        self._rebuild_op_widgets(self.model.op)
+
+    # -- public --------------------------------------------------------------------------------
+    def select(self, op_id: str, layer: Layer | None = None, *, defaults: bool = False) -> None:
+        """Choose an op (and its input layer); ``defaults`` resets its parameters."""
+        self.op_box.value = op_id
+        if defaults:
+            self.model.reset_params()
+        if layer is not None:
+            if layer not in self.model.input_candidates():
+                raise ValueError(
+                    f"{op_id} cannot read '{layer.name}' ({type(layer).__name__}); select "
+                    f"{self.model.input_kind_text()}"
+                )
+            self.input_box.value = layer
+
+    @property
+    def running(self) -> bool:
+        """An Apply is computing."""
+        return self._apply_job is not None
+
+    @property
+    def previewing(self) -> bool:
+        """A preview is computing or waiting for its delay."""
+        return self._preview_worker is not None or self._preview_timer.isActive()
+
+    def apply(self) -> WorkerBase | None:
+        """Run the op on the whole input in a worker thread; None if it could not start."""
+        if self._apply_job is not None:
+            return None
+        try:
+            job = self.model.prepare_apply()
+        except (ValueError, TypeError) as exc:
+            show_error(str(exc))
+            return None
+        self.preview_box.value = False  # the output layer now shows the result
+        self._apply_job = job
+        self._progress = progress(total=0, desc=f"{job.spec.name} on {job.input_layer.name}")
+        self.progress_bar.value = 0
+        self._set_running(True)
+        worker = create_worker(_outcome, job.run, self._relay.advanced.emit)
+        worker.returned.connect(partial(self._on_apply_result, job))
+        worker.warned.connect(_show_warning)
+        worker.finished.connect(self._on_apply_finished)
+        self._apply_worker = worker
+        worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        """Stop the running Apply after the plane in progress; nothing is written."""
+        if self._apply_job is not None:
+            self._apply_job.cancel()
+            self.status.value = "cancelling…"
+
+    # -- building --------------------------------------------------------------------------------
+    def _input_choices(self, widget: ComboBox | None = None) -> list[tuple[str, Layer]]:
+        return [(layer.name, layer) for layer in self.model.input_candidates()]
+
+    def _extra_choices(self, role: str, optional: bool, widget: ComboBox | None = None
+                       ) -> list[tuple[str, Layer | None]]:
+        layers = [(layer.name, layer) for layer in self.model.extra_candidates(role)]
+        return [("none", None), *layers] if optional else layers
+
+    def _rebuild_op_widgets(self, spec: OpSpec) -> None:
+        """Replace the extra-input pickers and parameter editors with those of ``spec``."""
+        for widget in self._op_widgets:
+            self.remove(widget)
+        self._syncing = True
+        try:
+            self.op_box.value = spec.id
+            self._summary.value = spec.summary.replace("``", "")
+            self.input_box.tooltip = self.model.input_kind_text()
+            self._op_widgets = []
+            self.extra_boxes = {}
+            self.param_editors = {}
+            for extra in spec.inputs:
+                kinds = " or ".join(k.value for k in extra.kinds)
+                box = ComboBox(
+                    label=extra.name,
+                    choices=partial(self._extra_choices, extra.name, not extra.required),
+                    tooltip=f"{kinds} layer" + ("" if extra.required else " (optional)"),
+                )
+                box.changed.connect(partial(self._on_extra_chosen, extra.name))
+                self.extra_boxes[extra.name] = box
+                self._op_widgets.append(box)
+            docs = param_docs(spec)
+            for param in spec.params:
+                value = self.model.params[param.name]
+                editor = param_editor(param, value, docs.get(param.name, ""))
+                editor.changed.connect(partial(self._on_param, param.name))
+                self.param_editors[param.name] = editor
+                self._op_widgets.append(editor)
+            at = self.index(self.input_box) + 1
+            for offset, widget in enumerate(self._op_widgets):
+                self.insert(at + offset, widget)
+        finally:
+            self._syncing = False
+        self._sync_layers()
+
+    def _sync_layers(self) -> None:
+        """Show the model's layer choices and the options that apply to them."""
+        self._syncing = True
+        try:
+            self.input_box.reset_choices()
+            if self.model.input_layer is not None:
+                self.input_box.value = self.model.input_layer
+            for role, box in self.extra_boxes.items():
+                box.reset_choices()
+                chosen = self.model.extra_layers.get(role)
+                if chosen is not None or None in box.choices:
+                    box.value = chosen
+        finally:
+            self._syncing = False
+        if self.input_box.value is not self.model.input_layer:
+            self.model.set_input(self.input_box.value)
+        self._sync_options()
+
+    def _sync_options(self) -> None:
+        choice = self.model.per_plane_choice
+        self.planes_row.visible = choice is not PerPlane.NOT_APPLICABLE
+        self.per_plane_box.enabled = choice is PerPlane.OPTIONAL
+        with self.per_plane_box.changed.blocked():
+            self.per_plane_box.value = self.model.effective_per_plane
+        self.per_plane_box.tooltip = (
+            "this op works on 2D planes only: every plane of the stack is processed"
+            if choice is PerPlane.REQUIRED
+            else "ticked: each 2D plane on its own; unticked: the whole stack in 3D"
+        )
+        self.in_place_box.visible = self.model.stage == "refine"
+        self.in_place_box.enabled = self.model.can_run_in_place
+        self.new_layer_box.enabled = not (self.in_place_box.value and self.model.can_run_in_place)
+
+    # -- control events ------------------------------------------------------------------------
+    def _on_op_chosen(self, op_id: str) -> None:
+        if not self._syncing:
+            self.model.set_op(op_id)
+
+    def _on_input_chosen(self, layer: Layer | None) -> None:
+        if not self._syncing:
+            self.model.set_input(layer)
+            self._sync_options()
+
+    def _on_extra_chosen(self, role: str, layer: Layer | None) -> None:
+        if not self._syncing:
+            self.model.set_extra(role, layer)
+
+    def _on_param(self, name: str, value: Any) -> None:
+        if not self._syncing:
+            self.model.set_param(name, value)
+
+    def _on_per_plane(self, value: bool) -> None:
+        self.model.set_per_plane(value)
+
+    def _on_in_place(self, value: bool) -> None:
+        self.model.in_place = value
+        self._sync_options()
+
+    def _on_new_layer(self, value: bool) -> None:
+        self.model.new_layer = value
+
+    # -- preview -------------------------------------------------------------------------------
+    def _on_preview_toggled(self, on: bool) -> None:
+        if on:
+            self._start_preview()
+        else:
+            self._preview_timer.stop()
+            self.model.remove_preview()
+            self.status.value = ""
+
+    def _schedule_preview(self) -> None:
+        if self.preview_box.value:
+            self._preview_timer.start()  # restarts: only the last of quick changes runs
+
+    def _start_preview(self) -> None:
+        if not self.preview_box.value:
+            return
+        if self._preview_worker is not None:
+            self._preview_again = True  # one preview at a time; rerun with the latest
+            return
+        self.status.value = ""  # what this preview finds wrong or suspicious goes here
+        try:
+            job = self.model.request_preview()
+        except (ValueError, TypeError) as exc:
+            self.status.value = str(exc)
+            return
+        worker = create_worker(_outcome, job.run)
+        worker.returned.connect(partial(self._on_preview_result, job))
+        worker.warned.connect(self._on_preview_warning)
+        worker.finished.connect(self._on_preview_finished)
+        self._preview_worker = worker
+        worker.start()
+
+    def _on_preview_result(self, job: PreviewJob, outcome: Any) -> None:
+        if not self.preview_box.value or not self.model.is_current(job):
+            return
+        if isinstance(outcome, _Failure):
+            self.status.value = outcome.message
+            return
+        self.model.show_preview(job, outcome)
+
+    def _on_preview_warning(self, warning: tuple[Any, ...]) -> None:
+        self.status.value = str(warning[0])  # while tuning, a note here, not a pop-up each time
+
+    def _on_preview_finished(self) -> None:
+        self._preview_worker = None
+        if self._preview_again:
+            self._preview_again = False
+            self._start_preview()
+
+    # -- apply ---------------------------------------------------------------------------------
+    def _set_running(self, running: bool) -> None:
+        self.apply_button.enabled = not running
+        self.cancel_button.enabled = running
+        self.progress_bar.visible = running
+        self.status.value = "running…" if running else ""
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress_bar.max = total
+        self.progress_bar.value = done
+        if self._progress is not None:
+            self._progress.total = total
+            self._progress.update(done - self._progress.n)
+
+    def _on_apply_result(self, job: ApplyJob, outcome: Any) -> None:
+        if isinstance(outcome, _Failure):
+            if outcome.cancelled:
+                show_info(f"{job.spec.id} cancelled; nothing was written")
+            else:
+                show_error(outcome.message)
+            return
+        try:
+            applied = self.model.finish_apply(job, outcome)
+        except ValueError as exc:
+            show_error(str(exc))
+            return
+        if applied.kept_layer is not None:
+            show_info(
+                f"'{applied.kept_layer.name}' was changed (painted or refined) since the last "
+                f"Apply, so it was kept; the result is in '{applied.output_layer.name}'"
+            )
+
+    def _on_apply_finished(self) -> None:
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+        self._apply_job = None
+        self._apply_worker = None
+        self._set_running(False)
+
+    def _on_destroyed(self, *_: Any) -> None:
+        if self._apply_job is not None:
+            self._apply_job.cancel()
+        self.model.close()
+
+
+# napari hands the viewer only to a class whose __init__ takes `napari_viewer` (it
+# inspects __init__, so plain factory functions would get no viewer): one per stage.
+class PreprocessWidget(StageWidget):
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__(napari_viewer, "preprocess")
+
+
+class SegmentWidget(StageWidget):
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__(napari_viewer, "segment")
+
+
+class RefineWidget(StageWidget):
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__(napari_viewer, "refine")

@@ -1,0 +1,385 @@
+"""The stage widgets in a real napari viewer (Xvfb): apply, preview, cancel, undo, errors."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from napari.layers import Image, Labels
+from napari.utils.notifications import NotificationSeverity
+
+import napari_maskprep as mp
+from napari_maskprep._napari.stage import applied_steps
+
+ERROR = NotificationSeverity.ERROR
+INFO = NotificationSeverity.INFO
+TIMEOUT_MS = 20000
+
+
+def wait_applied(qtbot, widget) -> None:
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+
+
+def preview_shows(viewer, name: str, expected: np.ndarray) -> bool:
+    return name in viewer.layers and np.array_equal(viewer.layers[name].data, expected)
+
+
+def add_mask(viewer, name: str = "mask") -> Labels:
+    image = viewer.layers["nuclei"].data
+    return viewer.add_labels(mp.apply("segment.auto_threshold", image), name=name)
+
+
+def seeds_in_nuclei(viewer, count: int) -> np.ndarray:
+    """A pixel well inside each of the first ``count`` ground-truth nuclei."""
+    truth = viewer.layers["nuclei-ground truth"].data
+    points = []
+    for label in range(1, count + 1):
+        inside = np.argwhere(truth == label)
+        points.append(inside[len(inside) // 2])
+    return np.array(points, dtype=float)
+
+
+@pytest.mark.parametrize("stage", ["preprocess", "segment", "refine"])
+def test_widget_offers_its_stage_ops_and_only_matching_layers(make_widget, stage):
+    viewer, widget = make_widget(stage, "nuclei")
+    add_mask(viewer)
+    viewer.add_points([[5.0, 5.0]], name="clicks")
+    assert [v for v in widget.op_box.choices] == [s.id for s in mp.list_ops(stage)]
+    inputs = [layer.name for layer in widget.input_box.choices]
+    if stage == "refine":
+        assert inputs == ["nuclei-ground truth", "mask"]
+    else:
+        assert inputs == ["nuclei"]
+
+
+def test_parameter_editors_follow_the_param_hints(make_widget):
+    viewer, widget = make_widget("preprocess", "nuclei")
+    widget.select("preprocess.gaussian")
+    sigma = widget.param_editors["sigma"]
+    assert sigma.spin.native.suffix() == " px"
+    assert (sigma.spin.min, sigma.spin.max, sigma.spin.step) == (0.1, 50.0, 0.1)
+    assert (sigma.slider.min, sigma.slider.max) == (0.1, 50.0)
+    sigma.slider.value = 2.5
+    assert sigma.value == 2.5 and widget.model.params["sigma"] == 2.5
+
+    widget.select("preprocess.background")
+    method = widget.param_editors["method"]
+    assert tuple(c.value for c in method.choices) == mp.get_op("preprocess.background").param(
+        "method").choices
+    assert widget.param_editors["light_background"].widget_type == "CheckBox"
+
+
+def test_optional_parameter_is_none_until_ticked(make_widget):
+    viewer, widget = make_widget("refine", "nuclei")
+    optional = [(s, p) for s in mp.list_ops("refine") for p in s.params if p.optional]
+    if not optional:
+        pytest.skip("no refine op has an optional parameter")
+    spec, param = optional[0]
+    widget.select(spec.id)
+    editor = widget.param_editors[param.name]
+    assert editor.value is None and not editor.editor.enabled
+    editor.enable.value = True
+    assert editor.editor.enabled
+    assert widget.model.params[param.name] == editor.editor.value is not None
+    editor.enable.value = False
+    assert widget.model.params[param.name] is None
+
+
+@pytest.mark.parametrize(
+    ("stage", "op_id", "sample", "source"),
+    [
+        ("preprocess", "preprocess.gaussian", "nuclei", "nuclei"),
+        ("segment", "segment.auto_threshold", "nuclei", "nuclei"),
+        ("segment", "segment.color_range", "he_tile", "he_tile"),
+        ("refine", "refine.fill_holes", "nuclei", "mask"),
+    ],
+)
+def test_apply_writes_a_layer_named_after_input_and_op(make_widget, qtbot, stage, op_id,
+                                                       sample, source):
+    viewer, widget = make_widget(stage, sample, window=True)
+    if source == "mask":
+        add_mask(viewer)
+    layer = viewer.layers[source]
+    layer.scale = (0.5, 0.25)
+    layer.translate = (10.0, -3.0)
+    layer.units = ("µm", "µm")
+    layer.axis_labels = ("y", "x")
+    steps, everywhere = [], []
+    widget.model.applied.connect(steps.append)
+    applied_steps.applied.connect(everywhere.append)  # what a recorder listens to
+    widget.select(op_id, layer)
+    widget.apply()
+    wait_applied(qtbot, widget)
+    applied_steps.applied.disconnect(everywhere.append)
+
+    spec = mp.get_op(op_id)
+    out = viewer.layers[f"{source}-{spec.name}"]
+    expected = mp.apply(op_id, layer.data)
+    np.testing.assert_array_equal(out.data, expected)
+    assert out.data.dtype == expected.dtype
+    np.testing.assert_array_equal(out.scale, (0.5, 0.25))
+    np.testing.assert_array_equal(out.translate, (10.0, -3.0))
+    assert out.units == layer.units and out.axis_labels == ("y", "x")
+    if spec.output is mp.Kind.IMAGE:
+        assert isinstance(out, Image)
+    else:
+        assert isinstance(out, Labels)
+        assert out.opacity == 0.5 and out.selected_label == 1
+        assert out.data.dtype == np.uint8  # a mask stays uint8: paintable without a copy
+    (applied,) = steps
+    assert applied.step.op == op_id and applied.step.params == spec.plain_params({})
+    assert applied.input_layer is layer and applied.output_layer is out
+    assert everywhere == steps and applied.output_layer in viewer.layers
+    assert not applied.in_place and applied.step.per_plane is False
+
+
+def test_apply_again_updates_the_output_unless_new_layer(make_widget, qtbot):
+    viewer, widget = make_widget("preprocess", "nuclei")
+    widget.select("preprocess.gaussian", viewer.layers["nuclei"])
+    widget.apply()
+    wait_applied(qtbot, widget)
+    out = viewer.layers["nuclei-gaussian"]
+    count = len(viewer.layers)
+
+    widget.param_editors["sigma"].value = 3.0
+    widget.apply()
+    wait_applied(qtbot, widget)
+    assert len(viewer.layers) == count and viewer.layers["nuclei-gaussian"] is out
+    np.testing.assert_array_equal(out.data, mp.apply("preprocess.gaussian",
+                                                     viewer.layers["nuclei"].data, sigma=3.0))
+    widget.new_layer_box.value = True
+    widget.apply()
+    wait_applied(qtbot, widget)
+    assert len(viewer.layers) == count + 1
+
+
+def test_hand_edited_output_is_kept_and_the_result_goes_to_a_new_layer(make_widget, qtbot, shown):
+    viewer, widget = make_widget("segment", "nuclei")
+    widget.select("segment.auto_threshold", viewer.layers["nuclei"])
+    widget.apply()
+    wait_applied(qtbot, widget)
+    out = viewer.layers["nuclei-auto_threshold"]
+    out.paint((5, 5), 1)  # a hand edit, through napari's painting API
+    painted = out.data.copy()
+
+    widget.apply()
+    wait_applied(qtbot, widget)
+    np.testing.assert_array_equal(out.data, painted)
+    new = viewer.layers[-1]
+    assert new is not out and new.name.startswith("nuclei-auto_threshold")
+    np.testing.assert_array_equal(new.data, mp.apply("segment.auto_threshold",
+                                                     viewer.layers["nuclei"].data))
+    assert any(sev == INFO and "was changed (painted or refined)" in msg for sev, msg in shown())
+
+
+def test_refine_in_place_is_one_undo_step_that_restores_hand_edits(make_widget, qtbot):
+    viewer, widget = make_widget("refine", "nuclei")
+    mask = add_mask(viewer)
+    original = mask.data.copy()
+    mask.paint((40, 40), 1)  # hand edit before refining
+    mask.paint((300, 500), 0)
+    edited = mask.data.copy()
+    assert not np.array_equal(edited, original)
+    count = len(viewer.layers)
+
+    widget.select("refine.open", mask)
+    widget.param_editors["radius"].value = 3
+    widget.in_place_box.value = True
+    steps = []
+    widget.model.applied.connect(steps.append)
+    widget.apply()
+    wait_applied(qtbot, widget)
+    refined = mp.apply("refine.open", edited, radius=3)
+    np.testing.assert_array_equal(mask.data, refined)
+    assert mask.data.dtype == np.uint8 and len(viewer.layers) == count
+    assert steps[0].in_place and steps[0].output_layer is mask
+
+    mask.undo()
+    np.testing.assert_array_equal(mask.data, edited)
+    mask.redo()
+    np.testing.assert_array_equal(mask.data, refined)
+    mask.undo()
+    mask.undo()  # then the two hand edits, one by one
+    mask.undo()
+    np.testing.assert_array_equal(mask.data, original)
+
+
+def test_preview_creates_updates_and_removes_its_layer(make_widget, qtbot):
+    viewer, widget = make_widget("preprocess", "nuclei", window=True)
+    image = viewer.layers["nuclei"]
+    widget.select("preprocess.gaussian", image)
+    name = "nuclei-gaussian [preview]"
+    count = len(viewer.layers)
+    widget.preview_box.value = True
+    expected = mp.apply("preprocess.gaussian", image.data, sigma=1.0)
+    qtbot.waitUntil(lambda: preview_shows(viewer, name, expected), timeout=TIMEOUT_MS)
+    assert viewer.layers.selection.active is not viewer.layers[name]
+
+    for sigma in (1.5, 2.0, 4.0):  # quick changes: only the last one's result stays
+        widget.param_editors["sigma"].value = sigma
+    expected = mp.apply("preprocess.gaussian", image.data, sigma=4.0)
+    qtbot.waitUntil(lambda: preview_shows(viewer, name, expected), timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+    assert len(viewer.layers) == count + 1
+    np.testing.assert_array_equal(viewer.layers[name].data, expected)
+
+    widget.preview_box.value = False
+    assert name not in viewer.layers and len(viewer.layers) == count
+
+
+def test_preview_of_a_stack_is_the_shown_plane(make_widget, qtbot):
+    viewer, widget = make_widget("segment", "nuclei_3d")
+    stack = viewer.layers["nuclei_3d"]
+    stack.scale = (2.0, 1.0, 1.0)
+    widget.select("segment.auto_threshold", stack)
+    assert not widget.planes_row.native.isHidden() and widget.per_plane_box.enabled
+    viewer.dims.set_point(0, 10.0)  # world z = plane 5 of the stack (z scale 2)
+    widget.preview_box.value = True
+    name = "nuclei_3d-auto_threshold [preview]"
+    whole = mp.apply("segment.auto_threshold", stack.data)  # threshold over the whole stack
+    qtbot.waitUntil(lambda: preview_shows(viewer, name, whole[5:6]), timeout=TIMEOUT_MS)
+    np.testing.assert_array_equal(viewer.layers[name].translate, (10.0, 0.0, 0.0))
+
+    widget.per_plane_box.value = True  # now each plane is thresholded on its own
+    plane = mp.apply("segment.auto_threshold", stack.data[5])
+    qtbot.waitUntil(lambda: preview_shows(viewer, name, plane[None]), timeout=TIMEOUT_MS)
+
+    viewer.dims.set_point(0, 18.0)
+    plane = mp.apply("segment.auto_threshold", stack.data[9])
+    qtbot.waitUntil(lambda: preview_shows(viewer, name, plane[None]), timeout=TIMEOUT_MS)
+    np.testing.assert_array_equal(viewer.layers[name].translate, (18.0, 0.0, 0.0))
+
+
+def test_preview_of_a_local_3d_op_is_exact_on_the_shown_plane(make_widget, qtbot):
+    viewer, widget = make_widget("preprocess", "nuclei_3d")
+    stack = viewer.layers["nuclei_3d"]
+    widget.select("preprocess.gaussian", stack)
+    widget.param_editors["sigma"].value = 1.5
+    viewer.dims.set_current_step(0, 8)
+    widget.preview_box.value = True
+    whole = mp.apply("preprocess.gaussian", stack.data, sigma=1.5)  # 3D blur
+    name = "nuclei_3d-gaussian [preview]"
+    qtbot.waitUntil(lambda: preview_shows(viewer, name, whole[8:9]), timeout=TIMEOUT_MS)
+
+
+def test_a_2d_only_op_runs_every_plane_of_a_stack(make_widget, qtbot):
+    flat = [s for s in mp.list_ops("segment") if s.ndim == (2,) and not s.inputs]
+    if not flat:
+        pytest.skip("no 2D-only segment op")
+    viewer, widget = make_widget("segment", "nuclei_3d")
+    stack = viewer.layers["nuclei_3d"]
+    widget.select(flat[0].id, stack)
+    assert not widget.planes_row.native.isHidden() and widget.per_plane_box.value
+    assert not widget.per_plane_box.enabled  # not optional for a 2D-only op
+    steps = []
+    widget.model.applied.connect(steps.append)
+    widget.apply()
+    wait_applied(qtbot, widget)
+    out = viewer.layers[f"nuclei_3d-{flat[0].name}"]
+    np.testing.assert_array_equal(out.data, mp.apply(flat[0].id, stack.data, per_plane=True))
+    assert steps[0].step.per_plane is True
+    assert widget.progress_bar.value == widget.progress_bar.max == stack.data.shape[0]
+
+
+def test_region_grow_preview_follows_added_points(make_widget, qtbot):
+    viewer, widget = make_widget("segment", "nuclei")
+    image = viewer.layers["nuclei"]
+    seeds = seeds_in_nuclei(viewer, 2)
+    points = viewer.add_points(seeds[:1], name="seeds")
+    widget.select("segment.region_grow", image)
+    assert widget.extra_boxes["seeds"].value is points
+    widget.param_editors["tolerance"].value = 150.0
+    widget.preview_box.value = True
+    name = "nuclei-region_grow [preview]"
+    one = mp.apply("segment.region_grow", image.data, seeds[:1], tolerance=150.0)
+    qtbot.waitUntil(lambda: preview_shows(viewer, name, one), timeout=TIMEOUT_MS)
+
+    points.add(seeds[1])  # a click in the Points layer
+    two = mp.apply("segment.region_grow", image.data, seeds, tolerance=150.0)
+    assert not np.array_equal(one, two)
+    qtbot.waitUntil(lambda: preview_shows(viewer, name, two), timeout=TIMEOUT_MS)
+
+    widget.apply()
+    wait_applied(qtbot, widget)
+    assert name not in viewer.layers  # Apply ends the preview: the output shows the result
+    np.testing.assert_array_equal(viewer.layers["nuclei-region_grow"].data, two)
+
+
+def test_cancel_stops_a_long_per_plane_run(make_widget, qtbot, shown):
+    viewer, widget = make_widget("preprocess")
+    stack = np.random.default_rng(0).integers(0, 60000, (40, 256, 256), dtype=np.uint16)
+    layer = viewer.add_image(stack, name="stack")
+    widget.select("preprocess.gaussian", layer)
+    widget.param_editors["sigma"].value = 50.0
+    widget.per_plane_box.value = True
+    widget.progress_bar.changed.connect(lambda value: widget.cancel_button.native.click())
+    start = time.perf_counter()
+    widget.apply()
+    assert widget.cancel_button.enabled and not widget.apply_button.enabled
+    wait_applied(qtbot, widget)
+    elapsed = time.perf_counter() - start
+
+    assert "stack-gaussian" not in viewer.layers
+    assert 1 <= widget.progress_bar.value < widget.progress_bar.max == 40
+    assert any(sev == INFO and "cancelled" in msg for sev, msg in shown())
+    assert widget.apply_button.enabled and not widget.cancel_button.enabled
+    one_plane = time.perf_counter()
+    mp.apply("preprocess.gaussian", stack[0], sigma=50.0)
+    one_plane = time.perf_counter() - one_plane
+    assert elapsed < 20 * one_plane + 1.0  # far less than the 40 planes of a full run
+
+
+def test_bad_parameter_notifies_and_writes_nothing(make_widget, qtbot, shown):
+    viewer, widget = make_widget("preprocess", "nuclei")
+    widget.select("preprocess.gaussian", viewer.layers["nuclei"])
+    widget.model.set_param("sigma", -1.0)  # the spin box cannot go there; a script can
+    count = len(viewer.layers)
+    assert widget.apply() is None
+    assert len(viewer.layers) == count
+    ((severity, message),) = shown()
+    assert severity == ERROR and "sigma=-1.0" in message and "\n" not in message
+
+
+def test_missing_and_bad_inputs_notify_with_one_line(make_widget, qtbot, shown):
+    viewer, widget = make_widget("segment", "nuclei")
+    widget.select("segment.region_grow", viewer.layers["nuclei"])
+    assert widget.apply() is None  # no Points layer for the seeds
+    viewer.add_points([[-50.0, -50.0]], name="outside")  # checked by the core, in the worker
+    assert widget.extra_boxes["seeds"].value is viewer.layers["outside"]
+    assert widget.apply() is not None
+    wait_applied(qtbot, widget)
+    errors = [msg for sev, msg in shown() if sev == ERROR]
+    assert len(errors) == 2
+    assert "Points layer for its 'seeds' input" in errors[0]
+    assert "outside the image" in errors[1]
+    assert all("\n" not in msg and "Traceback" not in msg for msg in errors)
+    assert "nuclei-region_grow" not in viewer.layers
+
+
+def test_closing_the_widget_ends_its_preview(make_widget, qtbot):
+    viewer, widget = make_widget("preprocess", "nuclei", window=True, show=True)
+    widget.preview_box.value = True
+    qtbot.waitUntil(lambda: widget.model.preview_layer is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+    dock, same = viewer.window.add_plugin_dock_widget("napari-maskprep", "Preprocess")
+    assert same is widget
+    viewer.window.remove_dock_widget(dock)
+    assert not widget.preview_box.value
+    assert not any(layer.name.endswith("[preview]") for layer in viewer.layers)
+
+
+def test_a_core_warning_becomes_a_notification_and_the_result_is_written(make_widget, qtbot,
+                                                                        shown):
+    viewer, widget = make_widget("segment", "he_tile")
+    widget.select("segment.auto_threshold", viewer.layers["he_tile"])  # a grey op, RGB input
+    widget.apply()
+    wait_applied(qtbot, widget)
+    warnings = [msg for sev, msg in shown() if sev == NotificationSeverity.WARNING]
+    assert len(warnings) == 1 and "converted to grey" in warnings[0]
+    assert viewer.layers["he_tile-auto_threshold"].data.dtype == np.uint8
+
+    widget.preview_box.value = True  # while tuning, the warning is a note, not a pop-up
+    qtbot.waitUntil(lambda: "converted to grey" in widget.status.value, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+    assert "he_tile-auto_threshold [preview]" in viewer.layers
