@@ -304,8 +304,10 @@ class Recipe:
         self, image: Any, *, progress: Callable[[int, int], None] | None = None, **named: Any
     ) -> np.ndarray:
         """The last enabled step's output (the image itself for an empty recipe)."""
-        outputs = [out for _, _, out in self.iter_run(image, progress=progress, **named)]
-        return outputs[-1] if outputs else np.asarray(image)
+        result = np.asarray(image)
+        for _, _, output in self.iter_run(image, progress=progress, **named):
+            result = output  # only the latest output is kept alive: memory stays flat
+        return result
 
     def to_python(self) -> str:
         """A readable script that takes ``INPUT... -o OUTDIR`` and writes the same masks as
