@@ -82,3 +82,40 @@ def test_dask_local_cluster_equals_sequential(tmp_path, inputs, recipe_file, cap
     for name in names:
         np.testing.assert_array_equal(tifffile.imread(tmp_path / "seq" / name),
                                       tifffile.imread(tmp_path / "par" / name))
+
+
+def test_scheduler_address_runs_on_an_existing_cluster(tmp_path, inputs, recipe_file):
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        code = main(["run", str(recipe_file), str(inputs), "-o", str(tmp_path / "out"), "-q",
+                     "--scheduler", cluster.scheduler_address])
+    assert code == 1
+    for mask in (tmp_path / "out").glob("*.tif"):
+        image = read_image(inputs / f"{mask.stem}.png")
+        np.testing.assert_array_equal(tifffile.imread(mask), Recipe.load(recipe_file).run(image))
+
+
+def test_hand_edits_apply_only_to_the_image_they_were_made_on(tmp_path, inputs, recipe_file,
+                                                               capsys):
+    from napari_maskprep.core.edit import ManualEdit
+
+    recipe = Recipe.load(recipe_file)
+    painted_on = sorted(inputs.glob("*.png"))[0]
+    image = read_image(painted_on)
+    before = recipe.run(image)
+    after = before.copy()
+    after[:10, :10] = 1
+    recipe.append({"op": "edit.manual", "inputs": {"image": "input"},
+                   "params": ManualEdit.between(before, after, image=image).params()})
+    edited = recipe.save(tmp_path / "edited.maskprep.yaml")
+    assert main(["run", str(edited), str(inputs), "-o", str(tmp_path / "out"), "-q",
+                 "--workers", "2"]) == 1
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / f"{painted_on.stem}.tif"),
+                                  after)
+    others = [p for p in sorted(inputs.glob("*.png"))[1:] if p.name != "corrupt.png"]
+    for other in others:
+        np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / f"{other.stem}.tif"),
+                                      Recipe.load(recipe_file).run(read_image(other)))
+    assert capsys.readouterr().err.count("made on another image; skipped") == len(others)

@@ -1,0 +1,460 @@
+"""The Recorder dock widget: a thin Qt view over :class:`RecipeRecorder`.
+
+It lists the recorded steps (tick = enabled), edits the selected step's parameters with the
+stage widgets' editors, moves, deletes and re-runs steps, saves and loads recipe files, and
+replays the recipe on an image, on every open image or on a folder. Computation runs in
+napari thread workers; this module only wires controls and workers to the model.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    LineEdit,
+    ProgressBar,
+    PushButton,
+    Widget,
+)
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error, show_info, show_warning
+from napari.viewer import Viewer
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtWidgets import QFileDialog, QListWidget, QListWidgetItem
+
+from ..io import MASK_FORMATS
+from ..recipe import RecipeError
+from .recording import EDIT_OP, BatchJob, BatchOutcome, RecipeRecorder, RunJob, step_summary
+from .stage import param_docs
+from .widgets import _Failure, _ProgressRelay, _row, _text_line, param_editor
+
+if TYPE_CHECKING:
+    from superqt.utils import WorkerBase
+
+__all__ = ["RecorderWidget", "open_recorder"]
+
+PLUGIN = "napari-maskprep"
+WIDGET_NAME = "Recorder"
+RECIPE_FILTER = "Mask Prep recipes (*.maskprep.yaml *.yaml *.yml *.json)"
+STEP_LIST_ROWS = 8  # tall enough for a typical recipe without scrolling
+
+
+def _run_outcome(job: RunJob) -> RunJob | _Failure:
+    try:
+        return job.run()
+    except (RecipeError, ValueError, TypeError) as exc:
+        return _Failure(str(exc))
+
+
+def _show_messages(messages: list[str]) -> None:
+    for message in messages:  # an edit re-applied or skipped: worth a look, not an error
+        show_warning(message)
+
+
+class RecorderWidget(Container):
+    """Record every Apply as a recipe step; edit, re-run, save, load, replay and batch."""
+
+    def __init__(self, napari_viewer: Viewer) -> None:
+        self.viewer = napari_viewer
+        self.model = RecipeRecorder(napari_viewer)
+        self._syncing = False
+        self.name_edit = LineEdit(label="recipe", tooltip="the recipe's name (saved in the file)")
+        self.name_edit.native.setPlaceholderText("unnamed")
+        self.steps = QListWidget()
+        self.steps.setToolTip("recorded steps; untick to disable a step")
+        # Long parameter lists wrap instead of hiding behind a horizontal scroll bar.
+        self.steps.setWordWrap(True)
+        self.steps.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.steps.setMinimumHeight(self.steps.fontMetrics().lineSpacing() * STEP_LIST_ROWS)
+        steps_box = Container(labels=False, label="steps")
+        steps_box.margins = (0, 0, 0, 0)
+        steps_box.native.layout().addWidget(self.steps)
+        self.up_button = PushButton(text="Up")
+        self.down_button = PushButton(text="Down")
+        self.delete_button = PushButton(text="Delete")
+        self.rerun_button = PushButton(
+            text="Re-run from here",
+            tooltip="recompute the selected step and those after it into their layers")
+        self.params_box = Container(labels=True, label="parameters")
+        self.params_box.margins = (0, 0, 0, 0)
+        self.save_button = PushButton(text="Save…")
+        self.load_button = PushButton(text="Load…")
+        self.export_button = PushButton(text="Export…", tooltip="save as a Python script")
+        self.clear_button = PushButton(text="Clear")
+        self.target_box = ComboBox(label="replay on", choices=self._target_choices)
+        self.replay_button = PushButton(text="Replay")
+        self.replay_all_button = PushButton(text="Replay on all images")
+        self.infolder = FileEdit(label="input folder", mode="d")
+        self.outfolder = FileEdit(label="output folder", mode="d")
+        self.format_box = ComboBox(choices=list(MASK_FORMATS), value="tif",
+                                   tooltip="mask file format (PNG masks are 0/255)")
+        self.overwrite_box = CheckBox(
+            text="overwrite existing",
+            tooltip="unticked: files whose mask exists are skipped (resume a batch)")
+        self.batch_button = PushButton(text="Run batch")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.progress_bar = ProgressBar(label="", visible=False)
+        self.status = _text_line()
+        self.param_editors: dict[str, Widget] = {}
+        self._params_shown_for: tuple[int | None, str | None] = (None, None)
+        super().__init__(
+            widgets=[
+                self.name_edit, steps_box,
+                _row("", self.up_button, self.down_button, self.delete_button),
+                _row("", self.rerun_button), self.params_box,
+                _row("file", self.save_button, self.load_button, self.export_button,
+                     self.clear_button),
+                self.target_box, _row("", self.replay_button, self.replay_all_button),
+                self.infolder, self.outfolder,
+                _row("masks as", self.format_box, self.overwrite_box),
+                _row("", self.batch_button, self.cancel_button),
+                self.progress_bar, self.status,
+            ],
+            labels=True,
+        )
+        self._workers: list[WorkerBase] = []
+        self._batch_job: BatchJob | None = None
+        self._relay = _ProgressRelay()
+        self._relay.advanced.connect(self._on_batch_progress)
+        # One capture after a stroke's events: an in-place Apply's paint is told apart first.
+        self._capture_timer = QTimer(self.native)
+        self._capture_timer.setSingleShot(True)
+        self._capture_timer.setInterval(0)
+        self._capture_timer.timeout.connect(self._capture_edits)
+
+        self.model.changed.connect(self._sync_steps)
+        self.model.notice.connect(show_info)
+        self.model.edit_pending.connect(lambda: self._capture_timer.start())
+        self.steps.currentRowChanged.connect(self._on_step_selected)
+        self.steps.itemChanged.connect(self._on_item_changed)
+        self.name_edit.changed.connect(self._on_name)
+        self.up_button.changed.connect(partial(self.move, -1))
+        self.down_button.changed.connect(partial(self.move, 1))
+        self.delete_button.changed.connect(self.delete)
+        self.rerun_button.changed.connect(self.rerun)
+        self.save_button.changed.connect(self._on_save)
+        self.load_button.changed.connect(self._on_load)
+        self.export_button.changed.connect(self._on_export)
+        self.clear_button.changed.connect(self.model.clear)
+        self.replay_button.changed.connect(self.replay)
+        self.replay_all_button.changed.connect(self.replay_all)
+        self.batch_button.changed.connect(self.run_batch)
+        self.cancel_button.changed.connect(self.cancel)
+        layers = napari_viewer.layers
+        for event in (layers.events.inserted, layers.events.removed, layers.events.moved):
+            event.connect(self._refresh_targets)
+        self.native.destroyed.connect(self._on_destroyed)
+        self._sync_steps()
+
+    # -- public ------------------------------------------------------------------------------
+    @property
+    def selected(self) -> int | None:
+        row = self.steps.currentRow()
+        return row if 0 <= row < len(self.model.records) else None
+
+    def select_step(self, index: int) -> None:
+        self.steps.setCurrentRow(index)
+
+    @property
+    def running(self) -> bool:
+        """A re-run, replay or batch is computing."""
+        return bool(self._workers)
+
+    def move(self, offset: int) -> None:
+        index = self.selected
+        if index is None:
+            return
+        try:
+            to = self.model.move(index, offset)
+        except RecipeError as exc:
+            show_error(str(exc))
+            return
+        self.select_step(to)
+
+    def delete(self) -> None:
+        index = self.selected
+        if index is None:
+            return
+        try:
+            self.model.remove(index)
+        except RecipeError as exc:  # a later step reads this step's output by id
+            show_error(str(exc))
+            return
+        self.select_step(min(index, len(self.model.records) - 1))
+
+    def save(self, path: str | Path) -> Path | None:
+        try:
+            return self.model.save(path)
+        except (RecipeError, OSError) as exc:
+            show_error(str(exc))
+            return None
+
+    def export(self, path: str | Path) -> Path | None:
+        try:
+            return self.model.export(path)
+        except (RecipeError, OSError) as exc:
+            show_error(str(exc))
+            return None
+
+    def load(self, path: str | Path) -> bool:
+        """Load a recipe file; an invalid one is a one-line error and changes nothing."""
+        try:
+            self.model.load(path)
+        except RecipeError as exc:
+            show_error(str(exc))
+            return False
+        return True
+
+    def rerun(self) -> WorkerBase | None:
+        index = self.selected
+        if index is None:
+            show_error("select the step to re-run from")
+            return None
+        return self._start(self.model.rerun_job, index, self._on_rerun_result)
+
+    def replay(self) -> WorkerBase | None:
+        layer = self.target_box.value
+        if layer is None:
+            show_error("open an image to replay the recipe on")
+            return None
+        return self._start(self.model.replay_job, layer, self._on_replay_result)
+
+    def replay_all(self) -> list[WorkerBase]:
+        workers = [self._start(self.model.replay_job, layer, self._on_replay_result)
+                   for layer in self.model.replay_targets()]
+        return [w for w in workers if w is not None]
+
+    def run_batch(self) -> WorkerBase | None:
+        if self._batch_job is not None:
+            return None
+        try:
+            job = self.model.batch_job(self.infolder.value, self.outfolder.value,
+                                       overwrite=self.overwrite_box.value,
+                                       fmt=self.format_box.value)
+        except RecipeError as exc:
+            show_error(str(exc))
+            return None
+        self._batch_job = job
+        self._set_batch_running(True)
+        worker = create_worker(_batch_outcome, job, self._relay.advanced.emit)
+        worker.returned.connect(self._on_batch_result)
+        worker.finished.connect(self._on_batch_finished)
+        return self._launch(worker)
+
+    def cancel(self) -> None:
+        """Stop a running batch after the file in progress."""
+        if self._batch_job is not None:
+            self._batch_job.cancel()
+            self.status.value = "cancelling after this file…"
+
+    # -- running -----------------------------------------------------------------------------
+    def _start(self, make_job: Any, argument: Any, on_result: Any) -> WorkerBase | None:
+        try:
+            job = make_job(argument)
+        except RecipeError as exc:
+            show_error(str(exc))
+            return None
+        worker = create_worker(_run_outcome, job)
+        worker.returned.connect(on_result)
+        return self._launch(worker)
+
+    def _launch(self, worker: WorkerBase) -> WorkerBase:
+        self._workers.append(worker)
+        worker.finished.connect(partial(self._workers.remove, worker))
+        worker.start()
+        return worker
+
+    def _on_rerun_result(self, outcome: RunJob | _Failure) -> None:
+        if isinstance(outcome, _Failure):
+            show_error(outcome.message)
+            return
+        _show_messages(outcome.messages)
+        updated = self.model.finish_rerun(outcome)
+        self.status.value = f"updated {', '.join(x.name for x in updated) or 'no layer'}"
+
+    def _on_replay_result(self, outcome: RunJob | _Failure) -> None:
+        if isinstance(outcome, _Failure):
+            show_error(outcome.message)
+            return
+        _show_messages(outcome.messages)
+        try:
+            layer = self.model.finish_replay(outcome)
+        except RecipeError as exc:
+            show_error(str(exc))
+            return
+        self.status.value = f"replayed into {layer.name}"
+
+    def _set_batch_running(self, running: bool) -> None:
+        self.batch_button.enabled = not running
+        self.cancel_button.enabled = running
+        self.progress_bar.visible = running
+        self.progress_bar.value = 0
+        self.status.value = "running the batch…" if running else self.status.value
+
+    def _on_batch_progress(self, done: int, total: int) -> None:
+        self.progress_bar.max = total
+        self.progress_bar.value = done
+
+    def _on_batch_result(self, outcome: BatchOutcome | _Failure) -> None:
+        if isinstance(outcome, _Failure):
+            show_error(outcome.message)
+            return
+        counts = {s: sum(r.status == s for r in outcome.results)
+                  for s in ("ok", "skipped", "failed")}
+        text = (f"{'cancelled: ' if outcome.cancelled else ''}{counts['ok']} written, "
+                f"{counts['skipped']} skipped, {counts['failed']} failed; "
+                f"summary: {outcome.summary}")
+        self.status.value = text
+        (show_warning if counts["failed"] else show_info)(text)
+
+    def _on_batch_finished(self) -> None:
+        self._batch_job = None
+        self._set_batch_running(False)
+
+    # -- syncing -----------------------------------------------------------------------------
+    def _target_choices(self, *_: Any) -> list[tuple[str, Any]]:
+        return [(layer.name, layer) for layer in self.model.replay_targets()]
+
+    def _refresh_targets(self, event: Any = None) -> None:
+        self.target_box.reset_choices()
+
+    def _sync_steps(self) -> None:
+        """Show the model's steps, keeping the selection where it was."""
+        self._syncing = True
+        try:
+            row = self.steps.currentRow()
+            # Items are updated, not rebuilt: this runs inside the list's own itemChanged
+            # when a tick changes, and deleting the emitting item there would crash.
+            records = self.model.records
+            while self.steps.count() > len(records):
+                self.steps.takeItem(self.steps.count() - 1)
+            while self.steps.count() < len(records):
+                item = QListWidgetItem()
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                self.steps.addItem(item)
+            for number, record in enumerate(records, start=1):
+                item = self.steps.item(number - 1)
+                item.setText(f"{number}. {step_summary(record.step)}")
+                checked = Qt.CheckState.Checked if record.step.enabled else Qt.CheckState.Unchecked
+                item.setCheckState(checked)
+                layer = record.layer
+                item.setToolTip(f"writes '{layer.name}'" if layer is not None else
+                                "no layer yet (loaded recipe)")
+            if self.model.records:
+                self.steps.setCurrentRow(min(max(row, 0), len(self.model.records) - 1))
+            with self.name_edit.changed.blocked():
+                self.name_edit.value = self.model.name
+        finally:
+            self._syncing = False
+        self._build_params()
+
+    def _build_params(self) -> None:
+        """Editors for the selected step's parameters (the stage widgets' own editors).
+
+        The same step keeps its editors, only their values follow the model: an editor
+        must not be deleted while it emits (a slider being dragged).
+        """
+        index = self.selected
+        has_step = index is not None
+        for button in (self.up_button, self.down_button, self.delete_button, self.rerun_button):
+            button.enabled = has_step
+        step = self.model.records[index].step if index is not None else None
+        shown_for = (index, step.op if step is not None else None)
+        if shown_for == self._params_shown_for and step is not None:
+            checked = step.spec.check_params(step.params)
+            for name, editor in self.param_editors.items():
+                if editor.value != checked[name]:
+                    with editor.changed.blocked():
+                        editor.value = checked[name]
+            return
+        self._params_shown_for = shown_for
+        self.params_box.clear()
+        self.param_editors = {}
+        if step is None:
+            return
+        if step.op == EDIT_OP:
+            note = _text_line()
+            note.value = "hand edits: paint the layer again to change them"
+            self.params_box.append(note)
+            return
+        spec = step.spec
+        docs = param_docs(spec)
+        checked = spec.check_params(step.params)  # enum members, as the editors expect
+        for param in spec.params:
+            editor = param_editor(param, checked[param.name], docs.get(param.name, ""))
+            editor.changed.connect(partial(self._on_param, index, param.name))
+            self.param_editors[param.name] = editor
+            self.params_box.append(editor)
+
+    def _on_step_selected(self, row: int) -> None:
+        if not self._syncing:
+            self._build_params()
+
+    def _on_item_changed(self, item: QListWidgetItem) -> None:
+        if not self._syncing:
+            row = self.steps.row(item)
+            try:
+                self.model.set_enabled(row, item.checkState() == Qt.CheckState.Checked)
+            except RecipeError as exc:
+                show_error(str(exc))
+
+    def _on_param(self, index: int, name: str, value: Any) -> None:
+        try:
+            self.model.set_params(index, {name: value})
+        except RecipeError as exc:
+            show_error(str(exc))
+
+    def _on_name(self, value: str) -> None:
+        self.model.name = value
+
+    def _capture_edits(self) -> None:
+        try:
+            self.model.capture_edits()
+        except (RecipeError, ValueError) as exc:
+            show_error(str(exc))
+
+    # -- files -------------------------------------------------------------------------------
+    def _on_save(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.native, "Save recipe",
+                                              f"{self.model.name or 'recipe'}.maskprep.yaml",
+                                              RECIPE_FILTER)
+        if path and self.save(path) is not None:
+            self.status.value = f"saved {Path(path).name}"
+
+    def _on_export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.native, "Export recipe as Python",
+                                              f"{self.model.name or 'recipe'}.py",
+                                              "Python scripts (*.py)")
+        if path and self.export(path) is not None:
+            self.status.value = f"exported {Path(path).name}"
+
+    def _on_load(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.native, "Load recipe", "", RECIPE_FILTER)
+        if path and self.load(path):
+            self.status.value = f"loaded {Path(path).name}"
+
+    def _on_destroyed(self, *_: Any) -> None:
+        if self._batch_job is not None:
+            self._batch_job.cancel()
+        self.model.close()
+
+
+def _batch_outcome(job: BatchJob, progress: Any) -> BatchOutcome | _Failure:
+    try:
+        return job.run(progress)
+    except OSError as exc:  # the output folder cannot be made or written
+        return _Failure(str(exc))
+
+
+def open_recorder(viewer: Viewer) -> RecorderWidget:
+    """Dock the Recorder (napari keeps one per viewer) and bring it to the front."""
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET_NAME)
+    dock.show()
+    dock.raise_()
+    return widget

@@ -1,0 +1,564 @@
+"""The recipe recorder's logic, without Qt: record, edit, re-run, replay and batch.
+
+:class:`RecipeRecorder` listens to every Apply of the stage widgets in its viewer
+(``applied_steps.applied``) and to paint strokes on the Labels layers those Applies wrote,
+and keeps the :class:`~napari_maskprep.recipe.Recipe` that reproduces the latest result.
+Steps name their inputs by role, never by layer name:
+
+- the first recorded step's input layer is the recipe's ``input``;
+- a step reading the layer the previous step wrote simply chains;
+- a step reading a layer written earlier (a branch: another op tried on an earlier result)
+  makes the recipe follow the new branch: the steps after that layer's step are dropped,
+  with a notice, so the recipe is always the lineage of the latest result;
+- Apply again with the same op on the same input (the stage widget updates its output
+  layer) changes that step's parameters in place and keeps the steps after it;
+- extra inputs (seeds, markers, an image) read ``input``, an earlier step's ``id`` (given
+  to that step on demand) or a declared recipe input named after the role
+  (``inputs: {seeds: points}``), filled from the same layer on re-run and replay;
+- paint strokes on a recorded Labels output become one ``edit.manual`` step right after the
+  step that wrote the layer, diffed against the array as that step wrote it; later strokes
+  on the same layer update that step (an undo back to the written array removes it).
+
+The computations are jobs whose ``run`` touches no viewer state, so the Qt view runs them
+in worker threads and hands the result back to the model on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from napari.layers import Image, Labels, Layer, Points
+from psygnal import Signal
+
+from ..batch import FileResult, run_files, write_summary
+from ..core.edit import ManualEdit
+from ..core.registry import Kind
+from ..io import atomic_write, find_images
+from ..recipe import Recipe, RecipeError, Step
+from .stage import OUTPUT_OPACITY, AppliedStep, applied_steps, is_preview, layer_array, points_in
+
+__all__ = [
+    "EDIT_OP",
+    "REPLAY_SUFFIX",
+    "SUMMARY_NAME",
+    "BatchCancelled",
+    "BatchJob",
+    "BatchOutcome",
+    "RecipeRecorder",
+    "RecordedStep",
+    "RunJob",
+    "step_summary",
+]
+
+EDIT_OP = "edit.manual"
+REPLAY_SUFFIX = "-recipe"
+SUMMARY_NAME = "maskprep-summary.csv"  # the name `maskprep run` gives it
+_RECORDER_KEY = "maskprep_recipe"  # layer metadata of replay outputs: never a replay target
+
+
+class BatchCancelled(Exception):
+    """Raised between files of a running batch after :meth:`BatchJob.cancel`."""
+
+
+@dataclass
+class RecordedStep:
+    """A recipe step and the layer it wrote in this viewer (None for a loaded recipe).
+
+    ``written`` is a Labels output as the step left it; ``base`` is what an ``edit.manual``
+    step diffs against (the array as the step before it wrote the layer).
+    """
+
+    step: Step
+    output: weakref.ref[Layer] | None = None
+    written: np.ndarray | None = field(default=None, repr=False)
+    base: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def layer(self) -> Layer | None:
+        return self.output() if self.output is not None else None
+
+
+def step_summary(step: Step) -> str:
+    """One line for the step list: the op and its parameters, short."""
+    if step.op == EDIT_OP:
+        box = step.params.get("bbox", "").replace(",", ", ")
+        return f"{EDIT_OP}  hand edits in [{box}]"
+    params = ", ".join(f"{k}={v}" for k, v in step.params.items())
+    return f"{step.op}  {params}" if params else step.op
+
+
+def _capture_warnings(func: Callable[[], Any]) -> tuple[Any, list[str]]:
+    """``func()`` and the messages of the warnings it gave (edit re-applied or skipped)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = func()
+    return result, list(dict.fromkeys(str(w.message) for w in caught))
+
+
+class RunJob:
+    """The recipe on one image: ``run`` returns every enabled step's output, by index.
+
+    ``keep_from`` drops the outputs of steps before it as they go (a re-run from a step
+    writes only that step's output layer and those after it); ``final_only`` keeps just
+    the last output (replay).
+    """
+
+    def __init__(self, recipe: Recipe, image: Any, named: Mapping[str, Any], *,
+                 keep_from: int = 0, final_only: bool = False, target: Layer | None = None
+                 ) -> None:
+        self.recipe = recipe
+        self.image = image
+        self.named = dict(named)
+        self.keep_from = keep_from
+        self.final_only = final_only
+        self.target = target  # the layer a replay read
+        self.outputs: dict[int, np.ndarray] = {}
+        self.inputs_of: dict[int, np.ndarray] = {}  # what each kept step read (edit bases)
+        self.messages: list[str] = []
+
+    def run(self) -> RunJob:
+        def compute() -> None:
+            previous = np.asarray(self.image)
+            for index, _, output in self.recipe.iter_run(self.image, **self.named):
+                if self.final_only:
+                    self.outputs = {index: output}
+                elif index >= self.keep_from:
+                    self.outputs[index] = output
+                    self.inputs_of[index] = previous
+                previous = output
+
+        _, self.messages = _capture_warnings(compute)
+        return self
+
+
+@dataclass
+class BatchOutcome:
+    results: list[FileResult]
+    summary: Path
+    cancelled: bool
+
+
+class BatchJob:
+    """The recipe over the images of a folder, one file at a time; ``cancel`` stops it
+    between files. The summary CSV lists the files done, even after a cancel."""
+
+    def __init__(self, recipe: Recipe, paths: list[Path], outdir: Path, fmt: str, *,
+                 overwrite: bool) -> None:
+        self.recipe = recipe
+        self.paths = paths
+        self.outdir = outdir
+        self.fmt = fmt
+        self.overwrite = overwrite
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> BatchOutcome:
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        results: list[FileResult] = []
+
+        def on_result(result: FileResult) -> None:
+            results.append(result)
+            if progress is not None:
+                progress(len(results), len(self.paths))
+            if self._cancelled.is_set() and len(results) < len(self.paths):
+                raise BatchCancelled
+
+        cancelled = False
+        try:
+            run_files(self.recipe, self.paths, self.outdir, self.fmt,
+                      overwrite=self.overwrite, on_result=on_result)
+        except BatchCancelled:
+            cancelled = True
+        summary = write_summary(results, self.outdir / SUMMARY_NAME)
+        return BatchOutcome(results, summary, cancelled)
+
+
+class RecipeRecorder:
+    """The recipe recorded in one viewer, the layers its steps wrote, and what runs it.
+
+    Parameters
+    ----------
+    viewer
+        A ``napari.Viewer`` or ``napari.components.ViewerModel``.
+    """
+
+    #: The steps, their parameters or order changed.
+    changed = Signal()
+    #: Something the person should know (a branch followed, a step not recorded).
+    notice = Signal(str)
+    #: A recorded output was painted; :meth:`capture_edits` turns it into a step. The view
+    #: calls it once the stroke's events are over (an in-place Apply paints too: it must
+    #: be told apart first).
+    edit_pending = Signal()
+
+    def __init__(self, viewer: Any) -> None:
+        self.viewer = viewer
+        self.name = ""
+        self.records: list[RecordedStep] = []
+        self.input_layer: Layer | None = None
+        self.declared: dict[str, str] = {}  # recipe input name -> kind
+        self.declared_layers: dict[str, Layer] = {}  # ... and the layer that filled it
+        self._pending: list[Layer] = []
+        self._watched: list[Layer] = []
+        self._writing = False  # our own writes to output layers are not hand edits
+        applied_steps.applied.connect(self._on_applied)
+        viewer.layers.events.removed.connect(self._on_layer_removed)
+
+    # -- the recipe ------------------------------------------------------------------------
+    @property
+    def recipe(self) -> Recipe:
+        return Recipe([r.step for r in self.records], name=self.name, inputs=self.declared)
+
+    def clear(self) -> None:
+        self.records = []
+        self.input_layer = None
+        self.declared, self.declared_layers = {}, {}
+        self._pending = []
+        self._watch_outputs()
+        self.changed.emit()
+
+    def _replace(self, records: list[RecordedStep], declared: dict[str, str] | None = None
+                 ) -> None:
+        """Adopt ``records`` if they make a valid recipe; raises RecipeError otherwise."""
+        Recipe([r.step for r in records], name=self.name,
+               inputs=self.declared if declared is None else declared)
+        self.records = records
+        if declared is not None:
+            self.declared = declared
+        self._watch_outputs()
+        self.changed.emit()
+
+    def set_params(self, index: int, params: Mapping[str, Any]) -> None:
+        record = self.records[index]
+        step = record.step
+        try:
+            plain = step.spec.plain_params({**step.params, **params})
+        except (TypeError, ValueError) as exc:
+            raise RecipeError(f"step {index + 1} ({step.op}): {exc}") from None
+        records = list(self.records)
+        records[index] = RecordedStep(Step(step.op, plain, step.id, dict(step.inputs),
+                                           step.per_plane, step.enabled),
+                                      record.output, record.written, record.base)
+        self._replace(records)
+
+    def set_enabled(self, index: int, enabled: bool) -> None:
+        """Enable or disable a step; raises RecipeError (and changes nothing) when an enabled
+        step after it reads its output by id: that input would be missing."""
+        step = self.records[index].step
+        readers = [n for n, r in enumerate(self.records[index + 1:], start=index + 2)
+                   if r.step.enabled and step.id in r.step.inputs.values()]
+        if not enabled and step.id is not None and readers:
+            self.changed.emit()  # the view shows the step enabled again
+            raise RecipeError(f"step {index + 1} ({step.op}) cannot be disabled: step "
+                              f"{readers[0]} reads its output ({step.id!r})")
+        step.enabled = enabled
+        self.changed.emit()
+
+    def remove(self, index: int) -> None:
+        records = [r for i, r in enumerate(self.records) if i != index]
+        self._replace(records)
+
+    def move(self, index: int, offset: int) -> int:
+        """Move a step up (-1) or down (+1); its new index. Raises RecipeError if a step
+        would then read an id defined after it."""
+        to = index + offset
+        if not 0 <= to < len(self.records):
+            return index
+        records = list(self.records)
+        records[index], records[to] = records[to], records[index]
+        self._replace(records)
+        return to
+
+    def save(self, path: str | Path) -> Path:
+        self.capture_edits()
+        return self.recipe.save(path)
+
+    def export(self, path: str | Path) -> Path:
+        """Write the recipe as a Python script (``maskprep export``); raises RecipeError for
+        a recipe with declared inputs, which a script cannot fill yet."""
+        self.capture_edits()
+        text = self.recipe.to_python()
+        return atomic_write(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+    def load(self, path: str | Path) -> Recipe:
+        """Replace the recipe with a file's; raises RecipeError and changes nothing if the
+        file is not a valid recipe. Loaded steps have no layers until replayed."""
+        recipe = Recipe.load(path)
+        self.name = recipe.name
+        self.records = [RecordedStep(step) for step in recipe.steps]
+        self.input_layer = None
+        self.declared = dict(recipe.inputs)
+        self.declared_layers = {}
+        self._pending = []
+        self._watch_outputs()
+        self.changed.emit()
+        return recipe
+
+    # -- recording -------------------------------------------------------------------------
+    def _producer(self, layer: Layer) -> int | None:
+        """Index of the last step that wrote ``layer``; -1 for the recipe input."""
+        for index in range(len(self.records) - 1, -1, -1):
+            if self.records[index].layer is layer:
+                return index
+        return -1 if layer is self.input_layer and self.input_layer is not None else None
+
+    def _new_id(self, op: str) -> str:
+        base = op.split(".", 1)[1]
+        used = {r.step.id for r in self.records}
+        candidate, n = base, 1
+        while candidate in used:
+            n += 1
+            candidate = f"{base}-{n}"
+        return candidate
+
+    def _source_for(self, role: str, layer: Layer, kinds: tuple[Kind, ...], before: int,
+                    declared: dict[str, str]) -> str:
+        """The recipe source of an extra input: ``input``, a step id or a declared input."""
+        producer = self._producer(layer)
+        if producer == -1:
+            return "input"
+        if producer is not None and producer < before:
+            record = self.records[producer]
+            if record.step.id is None:
+                record.step.id = self._new_id(record.step.op)
+            return record.step.id
+        for name, known in self.declared_layers.items():
+            if known is layer:
+                return name
+        name, n = role, 1
+        while name in declared:
+            n += 1
+            name = f"{role}_{n}"
+        wanted = Kind.POINTS if isinstance(layer, Points) else Kind.IMAGE if isinstance(
+            layer, Image) else next((k for k in kinds if k in (Kind.MASK, Kind.LABELS)),
+                                    Kind.LABELS)
+        declared[name] = wanted.value
+        self.declared_layers[name] = layer
+        return name
+
+    def _on_applied(self, applied: AppliedStep) -> None:
+        if applied.output_layer not in self.viewer.layers:
+            return  # another viewer's Apply
+        out = applied.output_layer
+        # The stage wrote ``out`` before telling us: that write is the step, not an edit.
+        self._pending = [x for x in self._pending if x is not out]
+        self.capture_edits()
+        source = applied.input_layer
+        if not self.records:
+            self.input_layer = source
+            self.declared, self.declared_layers = {}, {}
+        at = self._producer(source)
+        if at is None:
+            recorded_on = (f"the recipe on '{self.input_layer.name}'" if self.input_layer
+                           else "this recipe (loaded, or its image was removed)")
+            self.notice.emit(f"{applied.step.op} on '{source.name}' was not recorded: that "
+                             f"layer is not part of {recorded_on}; Clear the recipe to record "
+                             "from it")
+            return
+        records = self.records[:at + 1]
+        after = self.records[at + 1:]
+        same_output = (not applied.in_place and after and after[0].step.op == applied.step.op
+                       and after[0].layer is out)
+        declared = dict(self.declared)
+        inputs = {role: self._source_for(role, layer, next(
+            (e.kinds for e in applied.step.spec.inputs if e.name == role), ()), at + 1, declared)
+            for role, layer in applied.extra_layers.items()}
+        step = Step(applied.step.op, dict(applied.step.params), inputs=inputs,
+                    per_plane=applied.step.per_plane)
+        written = np.array(layer_array(out), copy=True) if isinstance(out, Labels) else None
+        if same_output:
+            step.id = after[0].step.id
+            records += [RecordedStep(step, weakref.ref(out), written), *after[1:]]
+        else:
+            records.append(RecordedStep(step, weakref.ref(out), written))
+            if after:
+                dropped = ", ".join(r.step.op for r in after)
+                self.notice.emit(f"the recipe now follows '{out.name}'; steps {at + 2}-"
+                                 f"{at + 1 + len(after)} were dropped ({dropped})")
+        used = {src for r in records for src in r.step.inputs.values()}
+        declared = {n: k for n, k in declared.items() if n in used}
+        self.declared_layers = {n: x for n, x in self.declared_layers.items() if n in declared}
+        self._replace(records, declared)
+
+    # -- hand edits ------------------------------------------------------------------------
+    def _watch_outputs(self) -> None:
+        for layer in self._watched:
+            layer.events.paint.disconnect(self._on_output_painted)
+            layer.events.data.disconnect(self._on_output_painted)
+        self._watched = list({id(x): x for r in self.records
+                              if isinstance(x := r.layer, Labels)}.values())
+        for layer in self._watched:
+            layer.events.paint.connect(self._on_output_painted)
+            layer.events.data.connect(self._on_output_painted)
+
+    def _on_output_painted(self, event: Any) -> None:
+        layer = event.source
+        if self._writing or any(x is layer for x in self._pending):
+            return
+        self._pending.append(layer)
+        self.edit_pending.emit()
+
+    def capture_edits(self) -> None:
+        """Turn the paint strokes since the last call into ``edit.manual`` steps."""
+        pending, self._pending = self._pending, []
+        if not pending or self.input_layer is None:
+            return
+        image = np.asarray(layer_array(self.input_layer))
+        records = list(self.records)
+        for layer in pending:
+            at = self._producer(layer)
+            if at is None or at < 0 or layer not in self.viewer.layers:
+                continue
+            current = np.asarray(layer_array(layer))
+            record = records[at]
+            is_edit = record.step.op == EDIT_OP
+            base = record.base if is_edit else record.written
+            if base is None or base.shape != current.shape:
+                continue
+            edit = ManualEdit.between(base, current, image=image)
+            if edit is None:
+                if is_edit:
+                    del records[at]  # painted back to what the op wrote: no edit left
+                continue
+            step = Step(EDIT_OP, edit.params(), inputs={"image": "input"})
+            edited = RecordedStep(step, weakref.ref(layer), current.copy(), base)
+            if is_edit:
+                step.enabled = record.step.enabled
+                records[at] = edited
+            else:
+                records.insert(at + 1, edited)
+        self._replace(records)
+
+    # -- running ---------------------------------------------------------------------------
+    def _named_inputs(self, target: Layer) -> dict[str, Any]:
+        """Arrays for the declared inputs: the layers that filled them when recorded, else
+        a layer of the same name (a loaded recipe)."""
+        named = {}
+        for name in self.declared:
+            layer = self.declared_layers.get(name)
+            if layer is None or layer not in self.viewer.layers:
+                layer = next((x for x in self.viewer.layers if x.name == name), None)
+            if layer is None:
+                raise RecipeError(f"the recipe needs its {name!r} input: add a layer named "
+                                  f"'{name}' ({self.declared[name]})")
+            named[name] = (points_in(layer, target) if isinstance(layer, Points)
+                           else np.asarray(layer_array(layer)))
+        return named
+
+    def rerun_job(self, index: int) -> RunJob:
+        """A job recomputing step ``index`` and every step after it."""
+        self.capture_edits()
+        if self.input_layer is None or self.input_layer not in self.viewer.layers:
+            raise RecipeError("re-run needs the image the recipe was recorded on; to run a "
+                              "loaded recipe, use Replay")
+        if not 0 <= index < len(self.records):
+            raise RecipeError(f"there is no step {index + 1}")
+        source = self.input_layer
+        return RunJob(self.recipe, layer_array(source), self._named_inputs(source),
+                      keep_from=index)
+
+    def finish_rerun(self, job: RunJob) -> list[Layer]:
+        """Write a re-run's outputs into the layers their steps wrote (GUI thread)."""
+        updated: list[Layer] = []
+        self._writing = True
+        try:
+            for index, output in job.outputs.items():
+                if index >= len(self.records):
+                    break
+                record = self.records[index]
+                layer = record.layer
+                if layer is None or layer not in self.viewer.layers:
+                    continue
+                layer.data = output
+                if isinstance(layer, Labels):
+                    record.written = np.array(output, copy=True)
+                    if record.step.op == EDIT_OP:
+                        record.base = np.array(job.inputs_of[index], copy=True)
+                if all(x is not layer for x in updated):
+                    updated.append(layer)
+        finally:
+            self._writing = False
+        return updated
+
+    def replay_targets(self) -> list[Image]:
+        """The open images a replay reads: not previews, stage outputs or replay outputs."""
+        return [x for x in self.viewer.layers if isinstance(x, Image) and not is_preview(x)
+                and "maskprep" not in x.metadata and _RECORDER_KEY not in x.metadata]
+
+    def replay_job(self, layer: Layer) -> RunJob:
+        self.capture_edits()
+        recipe = self.recipe
+        if not recipe.steps:
+            raise RecipeError("the recipe has no steps: record or load one first")
+        return RunJob(recipe, layer_array(layer), self._named_inputs(layer), final_only=True,
+                      target=layer)
+
+    def finish_replay(self, job: RunJob) -> Layer:
+        """Write a replay's result to ``<input>-recipe`` (updated if it is there)."""
+        source = job.target
+        if source is None or source not in self.viewer.layers:
+            raise RecipeError("the replayed layer was removed; nothing was written")
+        result = next(iter(job.outputs.values()), np.asarray(job.image))
+        name = f"{source.name}{REPLAY_SUFFIX}"
+        metadata = {_RECORDER_KEY: job.recipe.to_dict(), "input": source.name}
+        last = next((s for s in reversed(job.recipe.steps) if s.enabled), None)
+        as_image = last is None or last.spec.output is Kind.IMAGE
+        layer_type = Image if as_image else Labels
+        existing = next((x for x in self.viewer.layers if x.name == name), None)
+        if isinstance(existing, layer_type) and _RECORDER_KEY in existing.metadata:
+            existing.data = result
+            existing.metadata = metadata
+            return existing
+        kwargs = {"name": name, "scale": source.scale, "translate": source.translate,
+                  "units": source.units, "axis_labels": source.axis_labels,
+                  "metadata": metadata}
+        layer = Image(result, **kwargs) if as_image else Labels(result, opacity=OUTPUT_OPACITY,
+                                                                **kwargs)
+        self.viewer.layers.append(layer)
+        return layer
+
+    def batch_job(self, infolder: str | Path, outfolder: str | Path, *, overwrite: bool,
+                  fmt: str = "tif") -> BatchJob:
+        self.capture_edits()
+        recipe = self.recipe
+        if not recipe.steps:
+            raise RecipeError("the recipe has no steps: record or load one first")
+        if recipe.inputs:
+            raise RecipeError(f"a batch cannot fill the recipe's {', '.join(recipe.inputs)} "
+                              "input(s); only recipes reading the image alone run on folders")
+        infolder, outfolder = Path(infolder), Path(outfolder)
+        if not infolder.is_dir():
+            raise RecipeError(f"input folder {infolder} does not exist")
+        paths = find_images([infolder])
+        if not paths:
+            raise RecipeError(f"{infolder} holds no image files")
+        return BatchJob(recipe, paths, outfolder, fmt, overwrite=overwrite)
+
+    # -- events ----------------------------------------------------------------------------
+    def _on_layer_removed(self, event: Any) -> None:
+        layer = event.value
+        if layer is self.input_layer:
+            self.input_layer = None
+        self.declared_layers = {n: x for n, x in self.declared_layers.items() if x is not layer}
+        self._pending = [x for x in self._pending if x is not layer]
+        if any(r.layer is layer for r in self.records):
+            for record in self.records:
+                if record.layer is layer:
+                    record.output, record.written, record.base = None, None, None
+            self._watch_outputs()
+            self.changed.emit()
+
+    def close(self) -> None:
+        applied_steps.applied.disconnect(self._on_applied)
+        self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
+        self.records = []
+        self._watch_outputs()

@@ -1,0 +1,293 @@
+"""The Recorder: record Applies and hand edits as a recipe, edit, re-run, replay, batch."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import tifffile
+from napari.components import ViewerModel
+from napari.utils.notifications import NotificationSeverity
+from npe2 import PluginManifest
+
+import napari_maskprep as mp
+from napari_maskprep._napari import _sample_data
+from napari_maskprep._napari.recorder import RecorderWidget, open_recorder
+from napari_maskprep._napari.recording import SUMMARY_NAME
+from napari_maskprep._napari.widgets import PreprocessWidget, RefineWidget, SegmentWidget
+
+from .test_menus import find_action
+
+ERROR = NotificationSeverity.ERROR
+WARNING = NotificationSeverity.WARNING
+TIMEOUT_MS = 20000
+FINAL = "nuclei-gaussian-auto_threshold-fill_holes"
+
+
+class Session:
+    """A viewer with the nuclei sample, the three stage widgets and the Recorder."""
+
+    def __init__(self, viewer, qtbot) -> None:
+        self.viewer, self.qtbot = viewer, qtbot
+        self.preprocess = PreprocessWidget(viewer)
+        self.segment = SegmentWidget(viewer)
+        self.refine = RefineWidget(viewer)
+        self.recorder = RecorderWidget(viewer)
+        for widget in (self.preprocess, self.segment, self.refine, self.recorder):
+            qtbot.addWidget(widget.native)
+
+    def apply(self, widget, op_id: str, layer_name: str, **params) -> None:
+        widget.select(op_id, self.viewer.layers[layer_name])
+        for name, value in params.items():
+            widget.param_editors[name].value = value
+        widget.apply()
+        self.qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+
+    def record_three(self) -> None:
+        self.apply(self.preprocess, "preprocess.gaussian", "nuclei", sigma=1.5)
+        self.apply(self.segment, "segment.auto_threshold", "nuclei-gaussian", method="li")
+        self.apply(self.refine, "refine.fill_holes", "nuclei-gaussian-auto_threshold")
+
+    def wait(self, worker) -> None:
+        self.qtbot.waitUntil(lambda: not self.recorder.running, timeout=TIMEOUT_MS)
+
+    def wait_steps(self, count: int) -> None:
+        self.qtbot.waitUntil(lambda: len(self.recorder.model.records) == count,
+                             timeout=TIMEOUT_MS)
+
+
+@pytest.fixture
+def session(qtbot):
+    viewer = ViewerModel()
+    for data, kwargs, layer_type in _sample_data.nuclei():
+        getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+    made = Session(viewer, qtbot)
+    yield made
+    for widget in (made.preprocess, made.segment, made.refine):
+        qtbot.waitUntil(lambda w=widget: not w.running, timeout=TIMEOUT_MS)
+    made.recorder.cancel()
+    qtbot.waitUntil(lambda: not made.recorder.running, timeout=TIMEOUT_MS)
+
+
+def paint(layer, rows: slice, cols: slice, value: int) -> None:
+    """One brush stroke, as napari's paint tool records it (one undoable history item)."""
+    ys, xs = np.mgrid[rows, cols]
+    layer.data_setitem((ys.ravel(), xs.ravel()), value)
+
+
+def test_applies_are_recorded_by_role_and_replay_bit_for_bit(session, tmp_path):
+    session.record_three()
+    recipe = session.recorder.model.recipe
+    assert [s.op for s in recipe.steps] == ["preprocess.gaussian", "segment.auto_threshold",
+                                            "refine.fill_holes"]
+    assert recipe.steps[0].params == mp.get_op("preprocess.gaussian").plain_params(
+        {"sigma": 1.5})
+    assert recipe.steps[1].params["method"] == "li"
+    assert all(not s.inputs and s.id is None for s in recipe.steps) and not recipe.inputs
+    assert session.recorder.steps.count() == 3
+    assert session.recorder.steps.item(0).text() == "1. preprocess.gaussian  sigma=1.5"
+
+    script = session.recorder.export(tmp_path / "nuclei.py").read_text()
+    compile(script, "nuclei.py", "exec")
+    assert 'apply("preprocess.gaussian", result, sigma=1.5)' in script
+
+    path = session.recorder.save(tmp_path / "nuclei.maskprep.yaml")
+    session.recorder.model.clear()
+    assert session.recorder.load(path) and session.recorder.model.recipe == recipe
+    session.recorder.target_box.value = session.viewer.layers["nuclei"]
+    session.wait(session.recorder.replay())
+    replayed = session.viewer.layers["nuclei-recipe"]
+    recorded = session.viewer.layers[FINAL].data
+    assert replayed.data.dtype == recorded.dtype
+    np.testing.assert_array_equal(replayed.data, recorded)
+
+
+def test_reapply_updates_a_step_and_a_branch_is_followed(session, shown):
+    session.record_three()
+    session.apply(session.segment, "segment.auto_threshold", "nuclei-gaussian", method="otsu")
+    ops = [(s.op, s.params.get("method")) for s in session.recorder.model.recipe.steps]
+    assert ops == [("preprocess.gaussian", None), ("segment.auto_threshold", "otsu"),
+                   ("refine.fill_holes", None)]
+    session.apply(session.segment, "segment.threshold", "nuclei-gaussian")
+    assert [s.op for s in session.recorder.model.recipe.steps] == ["preprocess.gaussian",
+                                                                   "segment.threshold"]
+    assert any("now follows 'nuclei-gaussian-threshold'" in m for _, m in shown())
+
+
+def test_applies_in_another_viewer_are_not_recorded(session, qtbot):
+    other = ViewerModel()
+    other.add_image(session.viewer.layers["nuclei"].data, name="nuclei")
+    widget = PreprocessWidget(other)
+    qtbot.addWidget(widget.native)
+    widget.select("preprocess.gaussian")
+    widget.apply()
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    assert "nuclei-gaussian" in other.layers and session.recorder.model.records == []
+
+
+def test_seed_points_become_a_declared_input(session):
+    viewer = session.viewer
+    truth = viewer.layers["nuclei-ground truth"].data
+    seeds = viewer.add_points([np.argwhere(truth == n).mean(axis=0) for n in (1, 2)],
+                              name="my clicks")
+    session.segment.select("segment.region_grow", viewer.layers["nuclei"])
+    session.segment.extra_boxes["seeds"].value = seeds
+    session.segment.apply()
+    session.qtbot.waitUntil(lambda: not session.segment.running, timeout=TIMEOUT_MS)
+    recipe = session.recorder.model.recipe
+    assert recipe.inputs == {"seeds": "points"}
+    assert recipe.steps[0].inputs == {"seeds": "seeds"}
+    session.recorder.target_box.value = viewer.layers["nuclei"]
+    session.wait(session.recorder.replay())
+    np.testing.assert_array_equal(viewer.layers["nuclei-recipe"].data,
+                                  viewer.layers["nuclei-region_grow"].data)
+
+
+def test_hand_edits_are_recorded_replayed_and_reapplied_after_rerun(session, shown):
+    session.record_three()
+    final = session.viewer.layers[FINAL]
+    written = final.data.copy()
+    paint(final, slice(10, 14), slice(10, 20), 1)
+    session.wait_steps(4)
+    paint(final, slice(40, 42), slice(40, 45), 0)  # a second stroke: the same edit step
+    session.qtbot.wait(10)
+    session.wait_steps(4)
+    recipe = session.recorder.model.recipe
+    edit = recipe.steps[3]
+    assert edit.op == "edit.manual" and edit.inputs == {"image": "input"}
+    assert edit.params["bbox"] == "10:42,10:45"
+    painted = final.data.copy()
+    edited = painted != written  # the pixels the strokes changed
+    total = int(np.count_nonzero(edited))
+
+    session.recorder.target_box.value = session.viewer.layers["nuclei"]
+    session.wait(session.recorder.replay())
+    np.testing.assert_array_equal(session.viewer.layers["nuclei-recipe"].data, painted)
+    session.viewer.add_image(np.flipud(session.viewer.layers["nuclei"].data), name="flipped")
+    session.recorder.target_box.value = session.viewer.layers["flipped"]
+    session.wait(session.recorder.replay())
+    assert (WARNING, f"edit.manual: hand edits of {total} pixels were made on another image; "
+                     "skipped") in shown()
+
+    # A new upstream parameter, re-run from there: the edit is re-applied, with a count.
+    session.recorder.select_step(0)
+    session.recorder.param_editors["sigma"].value = 3.0
+    assert session.recorder.model.recipe.steps[0].params["sigma"] == 3.0
+    session.wait(session.recorder.rerun())
+    image = session.viewer.layers["nuclei"].data
+    upstream = mp.apply("refine.fill_holes", mp.apply("segment.auto_threshold", mp.apply(
+        "preprocess.gaussian", image, sigma=3.0), method="li"))
+    still = int(np.count_nonzero(upstream[edited] != painted[edited]))
+    rerun = session.viewer.layers[FINAL].data
+    np.testing.assert_array_equal(rerun[edited], painted[edited])
+    np.testing.assert_array_equal(rerun[~edited], upstream[~edited])
+    assert not np.array_equal(upstream, written)  # sigma 3 changed the mask under the edit
+    assert (WARNING, f"edit.manual: the mask changed upstream since these hand edits; "
+                     f"{still} of {total} edited pixels still change it") in shown()
+    assert len(session.recorder.model.records) == 4  # writing the re-run is not a hand edit
+
+
+def test_steps_can_be_disabled_moved_and_deleted(session):
+    session.record_three()
+    recorder = session.recorder
+    recorder.steps.item(2).setCheckState(recorder.steps.item(2).checkState().Unchecked)
+    assert recorder.model.recipe.steps[2].enabled is False
+    recorder.select_step(2)
+    recorder.up_button.native.click()
+    assert [s.op for s in recorder.model.recipe.steps][1:] == ["refine.fill_holes",
+                                                                "segment.auto_threshold"]
+    assert recorder.selected == 1
+    recorder.delete_button.native.click()
+    assert [s.op for s in recorder.model.recipe.steps] == ["preprocess.gaussian",
+                                                           "segment.auto_threshold"]
+
+
+def test_a_step_read_by_id_cannot_be_disabled_or_deleted(session, shown):
+    viewer = session.viewer
+    session.apply(session.segment, "segment.auto_threshold", "nuclei")
+    session.apply(session.refine, "refine.erode", "nuclei-auto_threshold")
+    session.segment.select("segment.watershed", viewer.layers["nuclei-auto_threshold-erode"])
+    session.segment.extra_boxes["markers"].value = viewer.layers["nuclei-auto_threshold"]
+    session.apply(session.segment, "segment.watershed", "nuclei-auto_threshold-erode")
+    recipe = session.recorder.model.recipe
+    assert recipe.steps[0].id == "auto_threshold" and not recipe.inputs
+    assert recipe.steps[2].inputs["markers"] == "auto_threshold"
+    recorder = session.recorder
+    recorder.steps.item(0).setCheckState(recorder.steps.item(0).checkState().Unchecked)
+    recorder.select_step(0)
+    recorder.delete()
+    assert recorder.model.recipe == recipe and recorder.steps.item(0).checkState().value == 2
+    assert [m for _, m in shown()] == [
+        "step 1 (segment.auto_threshold) cannot be disabled: step 3 reads its output "
+        "('auto_threshold')",
+        "step 2 (segment.watershed): input 'markers' reads 'auto_threshold', which is neither "
+        "'input', an earlier step's id nor a declared recipe input"]
+
+
+def test_a_hostile_recipe_is_refused_and_changes_nothing(session, shown, tmp_path):
+    session.record_three()
+    before = session.recorder.model.recipe
+    hostile = tmp_path / "evil.maskprep.yaml"
+    hostile.write_text("maskprep: 1\nsteps: !!python/object/apply:os.system ['touch pwned']\n")
+    assert not session.recorder.load(hostile)
+    ((severity, message),) = shown()
+    assert severity == ERROR and "refused" in message and "\n" not in message
+    assert session.recorder.model.recipe == before
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_batch_writes_good_masks_and_a_summary_and_resumes(session, tmp_path):
+    session.record_three()
+    image = session.viewer.layers["nuclei"].data
+    infolder, outfolder = tmp_path / "in", tmp_path / "out"
+    infolder.mkdir()
+    tifffile.imwrite(infolder / "a.tif", image[:160, :160])
+    tifffile.imwrite(infolder / "b.tif", image[160:320, 160:320])
+    (infolder / "broken.tif").write_bytes(b"not a tiff at all")
+    recorder = session.recorder
+    recorder.infolder.value = infolder
+    recorder.outfolder.value = outfolder
+
+    def statuses() -> dict[str, str]:
+        with open(outfolder / SUMMARY_NAME, newline="") as f:
+            return {row["file"].rsplit("/", 1)[-1]: row["status"] for row in csv.DictReader(f)}
+
+    session.wait(recorder.run_batch())
+    assert statuses() == {"a.tif": "ok", "b.tif": "ok", "broken.tif": "failed"}
+    recipe = recorder.model.recipe
+    for name, crop in (("a", image[:160, :160]), ("b", image[160:320, 160:320])):
+        np.testing.assert_array_equal(tifffile.imread(outfolder / f"{name}.tif"),
+                                      recipe.run(crop))
+    assert "2 written, 0 skipped, 1 failed" in recorder.status.value
+
+    session.wait(recorder.run_batch())  # overwrite unticked: resume
+    assert statuses() == {"a.tif": "skipped", "b.tif": "skipped", "broken.tif": "failed"}
+
+    job = recorder.model.batch_job(infolder, tmp_path / "cancelled", overwrite=True)
+    job.cancel()  # stops after the file in progress
+    outcome = job.run()
+    assert outcome.cancelled and [r.status for r in outcome.results] == ["ok"]
+    assert sorted(p.name for p in (tmp_path / "cancelled").iterdir()) == ["a.tif", SUMMARY_NAME]
+
+
+def test_the_recorder_is_in_the_manifest_and_docks_from_the_menu(make_napari_viewer, qtbot,
+                                                                  tmp_path):
+    manifest = PluginManifest.from_distribution("napari-maskprep")
+    placed = [i.command for i in manifest.contributions.menus["napari/layers/segment"]
+              if hasattr(i, "command")]
+    assert "napari-maskprep.open_recorder" in placed
+    viewer = make_napari_viewer(show=True)
+    viewer.open_sample("napari-maskprep", "nuclei")
+    find_action(viewer.window.layers_menu, "Recipe recorder (Mask Prep)").trigger()
+    recorder = viewer.window.dock_widgets["Recorder (napari-maskprep)"]
+    assert isinstance(recorder, RecorderWidget)
+    assert open_recorder(viewer) is recorder  # one per viewer
+    _, segment = viewer.window.add_plugin_dock_widget("napari-maskprep", "Segment")
+    segment.select("segment.auto_threshold", viewer.layers["nuclei"])
+    segment.apply()
+    qtbot.waitUntil(lambda: not segment.running, timeout=TIMEOUT_MS)
+    assert [s.op for s in recorder.model.recipe.steps] == ["segment.auto_threshold"]
+    recorder.select_step(0)
+    shot = viewer.screenshot(path=str(tmp_path / "recorder.png"), canvas_only=False)
+    assert shot.shape[0] > 300 and (tmp_path / "recorder.png").exists()
