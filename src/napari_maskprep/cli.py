@@ -186,7 +186,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of them")
     run.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     run.add_argument("--format", choices=MASK_FORMATS, default="tif",
-                     help="mask file format (PNG masks are 0/255; default tif)")
+                     help="mask file format (PNG masks are 0/255; zarr is OME-Zarr; default tif)")
     run.add_argument("--resume", action="store_true",
                      help="skip inputs whose output already exists")
     run.add_argument("--workers", type=_positive_int, metavar="N",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import shutil
 import tempfile
 import zlib
 from collections.abc import Callable
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
-MASK_FORMATS = ("tif", "png")
+MASK_FORMATS = ("tif", "png", "zarr")
 
 
 class ImageReadError(OSError):
@@ -138,7 +139,8 @@ def write_mask(
 
     TIFF keeps values as they are, zlib-compressed, with ``metadata`` as JSON in a private
     tag (so other readers see a plain image). PNG writes a mask as 0/255 and labels as
-    uint16 (up to 65535 labels), with ``metadata`` in an iTXt chunk.
+    uint16 (up to 65535 labels), with ``metadata`` in an iTXt chunk. ``.zarr`` writes an
+    OME-Zarr (0.4) image group with ``metadata`` under its ``maskprep`` attribute.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -159,10 +161,13 @@ def write_mask(
         payload = encoded.tobytes()
         if metadata:
             payload = _png_with_text(payload, PNG_KEY, json.dumps(metadata))
+    elif suffix == ".zarr":
+        return _write_ome_zarr(path, mask, metadata)
     elif suffix in (".tif", ".tiff"):
         payload = None
     else:
-        raise ValueError(f"{path}: unsupported mask format {suffix}; accepted: .tif, .png")
+        raise ValueError(f"{path}: unsupported mask format {suffix}; accepted: .tif, .png, .zarr")
+
     def write(tmp: Path) -> None:
         if payload is not None:
             tmp.write_bytes(payload)
@@ -177,12 +182,48 @@ def write_mask(
     return path
 
 
+def _write_ome_zarr(path: Path, mask: np.ndarray, metadata: dict[str, Any] | None) -> Path:
+    import zarr
+
+    if not 2 <= mask.ndim <= 4:
+        raise ValueError(f"{path}: OME-Zarr masks are 2D to 4D; got shape {mask.shape}")
+    names = "tzyx"[-mask.ndim:]
+    axes = [{"name": n, "type": "time" if n == "t" else "space"} for n in names]
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        group = zarr.open_group(tmp, mode="w", zarr_format=2)
+        chunks = (1,) * (mask.ndim - 2) + tuple(min(s, 1024) for s in mask.shape[-2:])
+        group.create_array("0", data=mask, chunks=chunks)
+        group.attrs["multiscales"] = [{
+            "version": "0.4", "name": path.stem, "axes": axes,
+            "datasets": [{"path": "0", "coordinateTransformations": [
+                {"type": "scale", "scale": [1.0] * mask.ndim}]}],
+        }]
+        if metadata:
+            group.attrs[PNG_KEY] = metadata
+        if path.exists():  # a folder cannot be renamed over another: move the old one aside
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            path.rename(old / path.name)
+            tmp.rename(path)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
 def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The provenance stored by :func:`write_mask`; raises if the file holds none."""
     path = Path(path)
     text = None
     try:
-        if path.suffix.lower() == ".png":
+        if path.suffix.lower() == ".zarr":
+            import zarr
+
+            text = json.dumps(zarr.open_group(path, mode="r").attrs.get(PNG_KEY))
+        elif path.suffix.lower() == ".png":
             data = path.read_bytes()
             pos = 8
             while pos + 8 <= len(data):

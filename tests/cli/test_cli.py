@@ -166,3 +166,18 @@ def test_run_on_images_not_in_the_repository(tmp_path, recipe_file, shared):
         assert main(["run", str(recipe), *files, "-o", str(out), "-q"]) == 0
         scores = [dice(read_image(out / f"{i.stem}.tif"), read_image(m)) for i, m in items]
         assert np.mean(scores) >= target, f"{dataset}: {np.mean(scores):.3f}"
+
+
+def test_ome_zarr_masks_carry_provenance(tmp_path, recipe_file, capsys):
+    import zarr
+
+    image = pairs(DATA, "dsb2018_fluo_nuclei")[0][0]
+    for _ in range(2):  # the second run replaces the first folder
+        assert main(["run", str(recipe_file), str(image), "-o", str(tmp_path), "--format",
+                     "zarr"]) == 0
+    group = zarr.open_group(tmp_path / f"{image.stem}.zarr", mode="r")
+    np.testing.assert_array_equal(group["0"][:], Recipe.load(recipe_file).run(read_image(image)))
+    assert group.attrs["multiscales"][0]["axes"][-1] == {"name": "x", "type": "space"}
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / f"{image.stem}.zarr"), "--recipe"]) == 0
+    assert Recipe.loads(capsys.readouterr().out) == Recipe.load(recipe_file)
