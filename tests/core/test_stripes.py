@@ -1,0 +1,125 @@
+"""Local 2D ops run in horizontal stripes on threads must give the unsplit result exactly."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from napari_maskprep.core import _validate, get_op, list_ops
+from napari_maskprep.core.registry import Local
+
+SHAPE = (301, 257)  # odd sizes: the stripes and their halos do not fall on round rows
+
+
+def _images() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    smooth = ndi.gaussian_filter(rng.random(SHAPE), 3)
+    grey8 = (smooth * 1024 % 256).astype(np.uint8)
+    mask = (ndi.gaussian_filter(rng.random(SHAPE), 2) > 0.5).astype(np.uint8)
+    mask[rng.random(SHAPE) > 0.97] ^= 1  # speckle: small objects and holes near the cuts
+    return {
+        "uint8": grey8,
+        "uint16": grey8.astype(np.uint16) * 257 + rng.integers(0, 200, SHAPE, dtype=np.uint16),
+        "float32": rng.random(SHAPE).astype(np.float32),
+        "rgb": np.stack([grey8, grey8[::-1], grey8[:, ::-1]], axis=-1),
+        "mask": mask,
+        "labels": ndi.label(mask)[0].astype(np.int32),
+    }
+
+
+CASES = [
+    ("preprocess.median", ("uint8", "uint16", "float32", "rgb"), [{"radius": 1}, {"radius": 3}]),
+    ("preprocess.background", ("uint8",), [{"radius": 5}, {"radius": 4, "method": "tophat"}]),
+    *[(f"refine.{name}", ("mask", "labels"),
+       [{"radius": 1}, {"radius": 3, "shape": "disk"}, {"radius": 5, "shape": "square"},
+        {"radius": 9, "shape": "disk"},
+        {"radius": 2, "shape": "diamond"}])
+      for name in ("erode", "dilate", "open", "close")],
+    ("refine.smooth", ("mask",), [{"radius": 2}]),
+]
+
+
+@pytest.fixture
+def two_stripes(monkeypatch):
+    """Small images split in two stripes on two threads."""
+    monkeypatch.setattr(_validate, "STRIPE_MIN_PIXELS", 0)
+    monkeypatch.setattr(_validate, "_STRIPE_MIN_ROWS", 16)
+    monkeypatch.setattr(_validate, "thread_budget", lambda: 2)
+
+
+def test_every_local_op_is_covered():
+    local = {s.id for s in list_ops() if isinstance(s.locality, Local) and 2 in s.ndim}
+    # Never split: local_threshold (its running sums round differently from another first
+    # row) and gaussian (cv2 parallelises it better itself).
+    unsplit = {"segment.local_threshold", "preprocess.gaussian"}
+    assert local == {op_id for op_id, _, _ in CASES} | unsplit
+    assert not any(get_op(op_id).locality.stripes for op_id in unsplit)
+
+
+@pytest.mark.parametrize(("op_id", "inputs", "param_sets"), CASES, ids=[c[0] for c in CASES])
+def test_stripes_equal_the_unsplit_run(op_id, inputs, param_sets, two_stripes, monkeypatch):
+    spec = get_op(op_id)
+    images = _images()
+    for name in inputs:
+        for params in param_sets:
+            checked = spec.check_params(params)
+            assert _validate._stripe_count(spec, images[name], checked) == 2
+            split = spec(images[name], **params)
+            monkeypatch.setattr(_validate, "STRIPE_MIN_PIXELS", 10**12)
+            whole = spec(images[name], **params)
+            monkeypatch.setattr(_validate, "STRIPE_MIN_PIXELS", 0)
+            assert split.dtype == whole.dtype and split.shape == whole.shape
+            assert np.array_equal(split, whole), (name, params)
+
+
+def test_no_stripes_on_one_thread_small_images_or_3d(monkeypatch):
+    spec = get_op("refine.open")
+    big = np.zeros((2048, 2049), np.uint8)
+    params = spec.check_params({"radius": 3})
+    threads = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(1)
+        assert _validate.thread_budget() == 1
+        assert _validate._stripe_count(spec, big, params) == 1
+    finally:
+        cv2.setNumThreads(threads)
+    monkeypatch.setattr(_validate, "thread_budget", lambda: 2)
+    assert _validate._stripe_count(spec, big, params) == 2
+    assert _validate._stripe_count(spec, big[:1024], params) == 0  # 2 MP: under the minimum
+    assert _validate._stripe_count(get_op("refine.fill_holes"), big, {}) == 0  # not Local
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_threaded_histogram_counts_exactly(dtype, monkeypatch):
+    from napari_maskprep.core import segment
+
+    monkeypatch.setattr(segment, "STRIPE_MIN_PIXELS", 0)
+    monkeypatch.setattr(segment, "thread_budget", lambda: 2)
+    rng = np.random.default_rng(1)
+    for shape in [(301, 257), (3, 1001), (1, 7)]:  # odd splits, a single row
+        image = rng.integers(5, 900, shape).astype(dtype)
+        low, high = int(image.min()), int(image.max())
+        expected = np.bincount(image.ravel() - low, minlength=high - low + 1)
+        assert np.array_equal(segment._integer_counts(image, low, high), expected)
+    image = _images()["uint16" if dtype == np.uint16 else "uint8"]
+    split = get_op("segment.auto_threshold")(image, method="otsu")
+    monkeypatch.setattr(segment, "thread_budget", lambda: 1)
+    assert np.array_equal(split, get_op("segment.auto_threshold")(image, method="otsu"))
+
+
+@pytest.mark.parametrize(("op_id", "params"), [
+    ("refine.fill_holes", {}), ("refine.fill_holes", {"max_hole_size": 5}),
+    ("refine.remove_small", {"min_size": 20}),
+    ("refine.remove_small", {"min_size": 20, "connectivity": "faces"}),
+])
+def test_copy_beside_contour_tracing_changes_nothing(op_id, params, monkeypatch):
+    from napari_maskprep.core import refine
+
+    mask = (ndi.gaussian_filter(np.random.default_rng(5).random(SHAPE), 2) > 0.5).astype(np.uint8)
+    whole = get_op(op_id)(mask, **params)
+    monkeypatch.setattr(refine, "STRIPE_MIN_PIXELS", 0)
+    monkeypatch.setattr(refine, "thread_budget", lambda: 2)
+    assert np.array_equal(get_op(op_id)(mask, **params), whole)
+    assert not np.array_equal(whole, mask)  # the op did change something
