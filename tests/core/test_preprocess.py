@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import tifffile
+from scipy import ndimage as ndi
 from skimage import color, exposure, filters, morphology, restoration, util
 
 from napari_maskprep.core import MaskprepWarning, get_op
@@ -355,6 +356,56 @@ def test_gaussian_3d_and_other_dtypes_match_skimage(dtype):
         volume = random_image(volume.shape, dtype)
     assert_gaussian_matches(volume, 1.5)
     assert_gaussian_matches(volume[0], 1.5)  # 2D int8 / int32: the scipy path too
+
+
+@pytest.mark.parametrize("sigma", [0.5, 0.8, 1.0, 2.0, 3.0, 7.3])
+def test_gaussian_uint16_float_path_equals_cv2_uint16(sigma):
+    # The float32 round trip must reproduce cv2's own (slow) uint16 filter bit for bit.
+    kernel = cv2.getGaussianKernel(2 * int(4 * sigma + 0.5) + 1, sigma, cv2.CV_64F)
+    steps = np.where(random_image((97, 131), np.float32, seed=2) > 0.5, 65535, 0)
+    for image in (random_image((97, 131), np.uint16), steps.astype(np.uint16), fluo_uint16()):
+        expected = cv2.sepFilter2D(image, -1, kernel, kernel, borderType=cv2.BORDER_REPLICATE)
+        assert np.array_equal(op("gaussian")(image, sigma=sigma), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int8, np.float32])
+@pytest.mark.parametrize("shape", [(7, 33, 29), (1, 20, 21), (40, 9, 11), (5, 12, 14, 3)])
+def test_gaussian_3d_float32_path_matches_scipy(dtype, shape):
+    # Per-plane cv2 + a z pass (chunked columns) against one scipy.ndimage.gaussian_filter.
+    image = random_image(shape, dtype, seed=3)
+    sigma = 1.7
+    sigmas = (sigma, sigma, sigma, 0.0)[: len(shape)] if len(shape) == 3 else (sigma,) * 3 + (0,)
+    expected = ndi.gaussian_filter(image, sigmas, mode="nearest", truncate=4, output=np.float32)
+    out = op("gaussian")(image, sigma=sigma)
+    assert out.dtype == image.dtype and out.shape == image.shape
+    if image.dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        rounded = np.clip(np.rint(expected), info.min, info.max)
+        assert np.abs(out - rounded).max() <= 1
+        assert np.mean(out != rounded) < 0.01  # only ties broken by float32 rounding
+    else:
+        np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_gaussian_float32_path_same_on_one_and_more_cv2_threads():
+    # One cv2 thread filters in place, more use a second buffer: the values must not change.
+    images = [random_image((6, 31, 27), np.uint16, seed=6), fluo_uint16()]
+    threads = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(2)
+        many = [op("gaussian")(image, sigma=2.0) for image in images]
+        cv2.setNumThreads(1)
+        one = [op("gaussian")(image, sigma=2.0) for image in images]
+    finally:
+        cv2.setNumThreads(threads)
+    assert all(np.array_equal(a, b) for a, b in zip(one, many, strict=True))
+
+
+def test_gaussian_3d_z_pass_spans_column_chunks(monkeypatch):
+    monkeypatch.setattr(pp, "_Z_CHUNK", 50)  # several chunks, the last one partial
+    image = random_image((9, 17, 23), np.float32, seed=4)
+    expected = ndi.gaussian_filter(image, 2.0, mode="nearest", truncate=4)
+    np.testing.assert_allclose(op("gaussian")(image, sigma=2.0), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_gaussian_bad_sigma():

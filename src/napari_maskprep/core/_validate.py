@@ -6,8 +6,12 @@ names what is wrong and what is accepted, never with a traceback from inside a l
 
 from __future__ import annotations
 
+import os
+import threading
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import cv2
@@ -24,6 +28,7 @@ __all__ = [
     "check_extra",
     "run_spatial",
     "spatial_ndim",
+    "thread_budget",
 ]
 
 # Rec. 709 luminance, the weights of skimage.color.rgb2gray (our reference).
@@ -86,8 +91,8 @@ def _as_mask_or_labels(op_id: str, a: np.ndarray, role: str, want_labels: bool) 
     if a.dtype == bool:
         return a.view(np.uint8)
     _check_finite(op_id, a, role)
-    lo, hi = a.min(), a.max()
-    if lo < 0:
+    hi = a.max()
+    if a.dtype.kind != "u" and (lo := a.min()) < 0:  # unsigned: a pass over the data saved
         raise ValueError(
             f"{op_id}: {role} has negative values (min {lo}); accepted: a 0/1 mask or "
             "labels >= 0"
@@ -198,6 +203,9 @@ def run_spatial(
     """Run ``spec.func`` on the whole array, or plane by plane over leading axes."""
     sdim = spatial_ndim(spec, data)
     if not per_plane and sdim in spec.ndim:
+        stripes = 0 if arrays or sdim != 2 else _stripe_count(spec, data, params)
+        if stripes > 1:
+            return _run_in_stripes(spec, data, params, stripes)
         return _check_output(spec, data, spec.func(data, **arrays, **params))
     dims = " or ".join(f"{n}D" for n in spec.ndim)
     if sdim < 2:
@@ -221,6 +229,80 @@ def run_spatial(
         out[index] = result
         if progress is not None:
             progress(i + 1, len(planes))
+    return out
+
+
+# Local 2D ops on images of at least this many pixels run in horizontal stripes, one thread
+# each: below it the threads' start-up and the halo rows cost more than they save.
+STRIPE_MIN_PIXELS = 4 * 2**20
+# Each stripe holds at least this many rows of its own and 4 halos' worth, so that the halo
+# stays a small overhead and a stripe never gets shorter than the op's window.
+_STRIPE_MIN_ROWS = 256
+
+
+def thread_budget() -> int:
+    """Threads an op may use: cv2's setting (1 in the benchmarks' single-thread runs) and no
+    more than the cores this process may run on."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cv2.getNumThreads(), cores or 1))
+
+
+_cv_serial_lock = threading.Lock()
+_cv_serial_users = 0
+_cv_saved_threads = 1
+
+
+@contextmanager
+def _cv_serial() -> Iterator[None]:
+    """cv2 on one thread while stripes run: its own parallel loops nested in ours would
+    serialise or oversubscribe the cores (measured: no gain over one unsplit call)."""
+    global _cv_serial_users, _cv_saved_threads
+    with _cv_serial_lock:
+        if _cv_serial_users == 0:
+            _cv_saved_threads = cv2.getNumThreads()
+            cv2.setNumThreads(1)
+        _cv_serial_users += 1
+    try:
+        yield
+    finally:
+        with _cv_serial_lock:
+            _cv_serial_users -= 1
+            if _cv_serial_users == 0:
+                cv2.setNumThreads(_cv_saved_threads)
+
+
+def _stripe_count(spec: OpSpec, data: np.ndarray, params: Mapping[str, Any]) -> int:
+    from .registry import Local
+
+    if not isinstance(spec.locality, Local) or not spec.locality.stripes:
+        return 0
+    if data.shape[0] * data.shape[1] < STRIPE_MIN_PIXELS:
+        return 0
+    halo = spec.locality.halo(params)
+    fitting = data.shape[0] // max(_STRIPE_MIN_ROWS, 4 * halo)
+    return min(thread_budget(), fitting)
+
+
+def _run_in_stripes(
+    spec: OpSpec, data: np.ndarray, params: Mapping[str, Any], count: int
+) -> np.ndarray:
+    """``spec.func`` on ``count`` horizontal stripes in threads (cv2 and numpy release the
+    GIL), each with ``halo`` rows of its neighbours, so the result equals the unsplit run."""
+    halo = spec.locality.halo(params)
+    rows = data.shape[0]
+    cuts = [rows * i // count for i in range(count + 1)]
+
+    def stripe(i: int) -> np.ndarray:
+        start, stop = max(cuts[i] - halo, 0), min(cuts[i + 1] + halo, rows)
+        part = data[start:stop]
+        out = _check_output(spec, part, spec.func(part, **params))
+        return out[cuts[i] - start : cuts[i + 1] - start]
+
+    with _cv_serial(), ThreadPoolExecutor(count) as pool:
+        parts = list(pool.map(stripe, range(count)))
+        out = np.empty((rows, *parts[0].shape[1:]), parts[0].dtype)
+        # numpy's copy releases the GIL too: the stripes are gathered in parallel.
+        list(pool.map(lambda i: np.copyto(out[cuts[i] : cuts[i + 1]], parts[i]), range(count)))
     return out
 
 

@@ -314,7 +314,8 @@ def color_channel(
     "preprocess.gaussian",
     input="image",
     output="image",
-    locality=Local(halo=lambda p: int(_TRUNCATE * p["sigma"] + 0.5) + 1),
+    # Not striped: cv2's own parallel sepFilter2D is faster than stripes on threads.
+    locality=Local(halo=lambda p: int(_TRUNCATE * p["sigma"] + 0.5) + 1, stripes=False),
     ndim=(2, 3),
     channels="any",
 )
@@ -346,7 +347,10 @@ def gaussian(
     of size ``2 * int(4 * sigma + 0.5) + 1``) and ``BORDER_REPLICATE``: integers within 1
     grey level of the reference, floats within 1e-4 relative (measured: about 1e-6).
     ``cv2.GaussianBlur`` is not used: its fixed-point uint8/uint16 path is off by up to 3
-    grey levels. Everything else (3D, other dtypes) runs ``scipy.ndimage.gaussian_filter``
+    grey levels. uint16 images with kernels of 7 taps or more are blurred in float32 (same
+    result, faster). 3D images except float64 and 32/64-bit integers run ``cv2.sepFilter2D``
+    in float32 plane by plane, then along z (within 1e-6 relative of
+    ``scipy.ndimage.gaussian_filter``). Everything else runs ``scipy.ndimage.gaussian_filter``
     into float32 (float64 for float64 and 32/64-bit integer images).
 
     Examples
@@ -364,14 +368,62 @@ def gaussian(
     image = _no_half(image)
     has_channels = looks_rgb(image)
     spatial = image.ndim - has_channels
+    kernel = cv2.getGaussianKernel(2 * int(_TRUNCATE * sigma + 0.5) + 1, sigma, cv2.CV_64F)
+    if spatial == 2 and image.dtype == np.uint16 and len(kernel) >= _U16_FLOAT_MIN_KSIZE:
+        return _round_float32(_gaussian_float32(image, kernel), image.dtype)
     if spatial == 2 and image.dtype in _CV_DTYPES:
-        kernel = cv2.getGaussianKernel(2 * int(_TRUNCATE * sigma + 0.5) + 1, sigma, cv2.CV_64F)
         return cv2.sepFilter2D(image, -1, kernel, kernel, borderType=cv2.BORDER_REPLICATE)
+    if spatial == 3 and _work_float(image.dtype) is np.float32:
+        return _round_float32(_gaussian_float32(image, kernel), image.dtype)
     sigmas = (sigma,) * spatial + (0.0,) * has_channels
     blurred = ndi.gaussian_filter(
         image, sigmas, mode="nearest", truncate=_TRUNCATE, output=_work_float(image.dtype)
     )
     return _from_float(blurred, image.dtype)
+
+
+# cv2's own uint16 sepFilter2D is 3-5x slower than a float32 round trip; the two agree bit for
+# bit from kernels of 7 taps on (shorter kernels take another cv2 path, off by 1 at times).
+_U16_FLOAT_MIN_KSIZE = 7
+_CV_INT_DEPTHS = {np.dtype(np.uint8): cv2.CV_8U, np.dtype(np.uint16): cv2.CV_16U,
+                  np.dtype(np.int16): cv2.CV_16S}
+# Columns of the (z, y*x) view filtered along z per call: keeps the rows cv2 buffers in cache.
+_Z_CHUNK = 4096
+
+
+def _gaussian_float32(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Separable blur of a 2D or 3D image (+ colour axis) into a new float32 array.
+
+    3D: each plane in y and x, then z over the (z, y*x) view, all in place; about 5x faster
+    than ``scipy.ndimage.gaussian_filter`` and within float32 rounding of it (~1e-7 relative).
+    """
+    source = image.astype(np.float32)
+    # In place is fastest on one cv2 thread, but cv2's parallel filter on an aliased output
+    # is slower than one thread (measured 80 vs 54 ms at 16 MP): then a second buffer.
+    blurred = source if cv2.getNumThreads() == 1 else np.empty_like(source)
+    if source.ndim - looks_rgb(source) == 2:
+        return cv2.sepFilter2D(source, -1, kernel, kernel, dst=blurred,
+                               borderType=cv2.BORDER_REPLICATE)
+    for plane, out in zip(source, blurred, strict=True):
+        cv2.sepFilter2D(plane, -1, kernel, kernel, dst=out, borderType=cv2.BORDER_REPLICATE)
+    # Along z, from the second buffer back into the first (the same one on one thread).
+    columns, back = blurred.reshape(len(blurred), -1), source.reshape(len(source), -1)
+    one = np.ones((1, 1))
+    for start in range(0, columns.shape[1], _Z_CHUNK):
+        cut = slice(start, start + _Z_CHUNK)
+        cv2.sepFilter2D(columns[:, cut], -1, one, kernel, dst=back[:, cut],
+                        borderType=cv2.BORDER_REPLICATE)
+    return source
+
+
+def _round_float32(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """float32 results as ``dtype``, as ``_from_float`` (round half to even, saturate)."""
+    depth = _CV_INT_DEPTHS.get(np.dtype(dtype))
+    if depth is None:
+        return _from_float(values, dtype)
+    # cv2's saturating conversion: one pass instead of numpy's rint, clip and astype.
+    flat = values.reshape(-1, values.shape[-1])
+    return cv2.add(flat, 0.0, dtype=depth).reshape(values.shape)
 
 
 # Footprints of up to this many pixels (disk radius <= 4, ball radius <= 2) take the selection

@@ -25,6 +25,7 @@ from __future__ import annotations
 import enum
 import functools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
 import cv2
@@ -32,6 +33,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import measure, morphology
 
+from ._validate import STRIPE_MIN_PIXELS, thread_budget
 from ._watershed import distance_watershed
 from .registry import Local, NonLocal, Pointwise, operation
 
@@ -237,6 +239,18 @@ def _untouched_runs(runs: np.ndarray, touched: np.ndarray) -> int:
 
 def _use_contours(mask: np.ndarray) -> bool:
     return _sampled_contour_count(mask) <= max(mask.size // _PIXELS_PER_CONTOUR, 256)
+
+
+def _copy_and_trace(mask: np.ndarray, mode: int, approximation: int
+                    ) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray | None]:
+    """(copy of ``mask``, contours, hierarchy): on big masks with a spare thread the copy
+    (the output buffer) is made while ``cv2.findContours`` traces, both without the GIL."""
+    if mask.size < STRIPE_MIN_PIXELS or thread_budget() < 2:
+        return (mask.copy(), *cv2.findContours(mask, mode, approximation))
+    with ThreadPoolExecutor(1) as pool:
+        copy = pool.submit(mask.copy)
+        contours, hierarchy = cv2.findContours(mask, mode, approximation)
+        return copy.result(), contours, hierarchy
 
 
 def _flood(image: np.ndarray, rect: tuple[int, int, int, int], seed: tuple[int, int],
@@ -589,8 +603,7 @@ def _fill_holes_2d(mask: np.ndarray, max_hole_size: int | None) -> np.ndarray:
     hole's first pixel; a 4-connected flood fill from there, inside the border's bounding
     box, fills exactly that hole.
     """
-    out = mask.copy()
-    contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+    out, contours, hierarchy = _copy_and_trace(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
     if hierarchy is None:
         return out
     for i in np.flatnonzero(hierarchy[0, :, 3] >= 0):
@@ -778,10 +791,9 @@ def _select_by_size_2d(mask: np.ndarray, connectivity: Connectivity, min_size: i
     whole if its bounding box is too small, else its 4-connected objects are labelled in
     its bounding box and decided one by one.
     """
-    out = mask.copy()
     full = connectivity is Connectivity.FULL
     approximation = cv2.CHAIN_APPROX_SIMPLE if full else cv2.CHAIN_APPROX_NONE
-    contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, approximation)
+    out, contours, hierarchy = _copy_and_trace(mask, cv2.RETR_CCOMP, approximation)
     if hierarchy is None:
         return out
     outer = np.flatnonzero(hierarchy[0, :, 3] < 0)

@@ -61,9 +61,14 @@ class Pointwise:
 
 @dataclass(frozen=True)
 class Local:
-    """Each output pixel depends on input pixels within ``halo(params)`` pixels."""
+    """Each output pixel depends on input pixels within ``halo(params)`` pixels.
+
+    ``stripes``: large 2D inputs may be run in horizontal stripes (with the halo) in
+    parallel; False where a result also depends on where the array starts.
+    """
 
     halo: Callable[[Mapping[str, Any]], int]
+    stripes: bool = True
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import enum
 import math
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, NamedTuple
 
 import cv2
 import numpy as np
 from skimage import feature, filters, morphology
 
-from ._validate import MaskprepWarning, rgb_to_gray
+from ._validate import STRIPE_MIN_PIXELS, MaskprepWarning, rgb_to_gray, thread_budget
 from ._watershed import distance_watershed
 from .registry import GlobalStat, Kind, Local, NonLocal, Pointwise, operation
 
@@ -177,11 +178,19 @@ def _integer_counts(image: np.ndarray, low: int, high: int) -> np.ndarray:
         size = 256 if image.dtype == np.uint8 else 65536
         rows = image.reshape(-1, image.shape[-1])
         step = max(1, _CALCHIST_CHUNK // rows.shape[1])
-        counts = np.zeros(size, np.int64)
-        for start in range(0, rows.shape[0], step):
+        threads = thread_budget() if image.size >= STRIPE_MIN_PIXELS else 1
+        # Big images: chunks of rows counted on parallel threads (calcHist releases the GIL).
+        step = min(step, -(-rows.shape[0] // threads))
+
+        def count(start: int) -> np.ndarray:
             chunk = np.ascontiguousarray(rows[start : start + step])
-            counts += cv2.calcHist([chunk], [0], None, [size], [0, size]).ravel().astype(np.int64)
-        return counts[low : high + 1]
+            return cv2.calcHist([chunk], [0], None, [size], [0, size]).ravel().astype(np.int64)
+
+        starts = range(0, rows.shape[0], step)
+        if threads > 1 and len(starts) > 1:
+            with ThreadPoolExecutor(threads) as pool:
+                return sum(pool.map(count, starts))[low : high + 1]
+        return sum(map(count, starts))[low : high + 1]
     flat = image.reshape(-1)
     offset = flat - flat.dtype.type(low) if image.dtype.kind == "u" else flat.astype(np.int64) - low
     return np.bincount(offset.astype(np.intp, copy=False), minlength=high - low + 1)
@@ -194,6 +203,10 @@ def _histogram(image: np.ndarray, *, max_integer_bins: int = _MAX_INTEGER_BINS) 
     uint16 counted by ``cv2.calcHist``, one pass); floats: 256 equal bins over
     ``[min, max]`` by ``numpy.histogram``, exactly as scikit-image computes them.
     """
+    if image.dtype == np.uint8:  # 256 bins always fit: minimum and maximum from the counts
+        counts = _integer_counts(image, 0, 255)
+        low, high = (int(i) for i in np.flatnonzero(counts)[[0, -1]])
+        return _Histogram(counts[low : high + 1], np.arange(low, high + 1), True)
     if image.dtype.kind in "iu":
         low, high = int(image.min()), int(image.max())
         if high - low < max_integer_bins:
@@ -577,7 +590,9 @@ def _local_threshold_surface(
     "segment.local_threshold",
     input="image",
     output="mask",
-    locality=Local(halo=_local_threshold_halo),
+    # Not striped: cv2's box filters keep running sums down the columns, whose float
+    # rounding depends on the first row.
+    locality=Local(halo=_local_threshold_halo, stripes=False),
     ndim=(2, 3),
 )
 def local_threshold(
