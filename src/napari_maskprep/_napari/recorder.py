@@ -32,7 +32,7 @@ from ..io import MASK_FORMATS
 from ..recipe import RecipeError
 from .recording import EDIT_OP, BatchJob, BatchOutcome, RecipeRecorder, RunJob, step_summary
 from .stage import param_docs
-from .widgets import _Failure, _ProgressRelay, _row, _text_line, param_editor
+from .widgets import Failure, ProgressRelay, param_editor, row, text_line
 
 if TYPE_CHECKING:
     from superqt.utils import WorkerBase
@@ -45,11 +45,11 @@ RECIPE_FILTER = "Mask Prep recipes (*.maskprep.yaml *.yaml *.yml *.json)"
 STEP_LIST_ROWS = 8  # tall enough for a typical recipe without scrolling
 
 
-def _run_outcome(job: RunJob) -> RunJob | _Failure:
+def _run_outcome(job: RunJob) -> RunJob | Failure:
     try:
         return job.run()
     except (RecipeError, ValueError, TypeError) as exc:
-        return _Failure(str(exc))
+        return Failure(str(exc))
 
 
 def _show_messages(messages: list[str]) -> None:
@@ -100,27 +100,27 @@ class RecorderWidget(Container):
         self.batch_button = PushButton(text="Run batch")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress_bar = ProgressBar(label="", visible=False)
-        self.status = _text_line()
+        self.status = text_line()
         self.param_editors: dict[str, Widget] = {}
         self._params_shown_for: tuple[int | None, str | None] = (None, None)
         super().__init__(
             widgets=[
                 self.name_edit, steps_box,
-                _row("", self.up_button, self.down_button, self.delete_button),
-                _row("", self.rerun_button), self.params_box,
-                _row("file", self.save_button, self.load_button, self.export_button,
+                row("", self.up_button, self.down_button, self.delete_button),
+                row("", self.rerun_button), self.params_box,
+                row("file", self.save_button, self.load_button, self.export_button,
                      self.clear_button),
-                self.target_box, _row("", self.replay_button, self.replay_all_button),
+                self.target_box, row("", self.replay_button, self.replay_all_button),
                 self.infolder, self.outfolder,
-                _row("masks as", self.format_box, self.overwrite_box),
-                _row("", self.batch_button, self.cancel_button),
+                row("masks as", self.format_box, self.overwrite_box),
+                row("", self.batch_button, self.cancel_button),
                 self.progress_bar, self.status,
             ],
             labels=True,
         )
         self._workers: list[WorkerBase] = []
         self._batch_job: BatchJob | None = None
-        self._relay = _ProgressRelay()
+        self._relay = ProgressRelay()
         self._relay.advanced.connect(self._on_batch_progress)
         # One capture after a stroke's events: an in-place Apply's paint is told apart first.
         self._capture_timer = QTimer(self.native)
@@ -270,16 +270,16 @@ class RecorderWidget(Container):
         worker.start()
         return worker
 
-    def _on_rerun_result(self, outcome: RunJob | _Failure) -> None:
-        if isinstance(outcome, _Failure):
+    def _on_rerun_result(self, outcome: RunJob | Failure) -> None:
+        if isinstance(outcome, Failure):
             show_error(outcome.message)
             return
         _show_messages(outcome.messages)
         updated = self.model.finish_rerun(outcome)
         self.status.value = f"updated {', '.join(x.name for x in updated) or 'no layer'}"
 
-    def _on_replay_result(self, outcome: RunJob | _Failure) -> None:
-        if isinstance(outcome, _Failure):
+    def _on_replay_result(self, outcome: RunJob | Failure) -> None:
+        if isinstance(outcome, Failure):
             show_error(outcome.message)
             return
         _show_messages(outcome.messages)
@@ -301,8 +301,8 @@ class RecorderWidget(Container):
         self.progress_bar.max = total
         self.progress_bar.value = done
 
-    def _on_batch_result(self, outcome: BatchOutcome | _Failure) -> None:
-        if isinstance(outcome, _Failure):
+    def _on_batch_result(self, outcome: BatchOutcome | Failure) -> None:
+        if isinstance(outcome, Failure):
             show_error(outcome.message)
             return
         counts = {s: sum(r.status == s for r in outcome.results)
@@ -379,7 +379,7 @@ class RecorderWidget(Container):
         if step is None:
             return
         if step.op == EDIT_OP:
-            note = _text_line()
+            note = text_line()
             note.value = "hand edits: paint the layer again to change them"
             self.params_box.append(note)
             return
@@ -445,11 +445,11 @@ class RecorderWidget(Container):
         self.model.close()
 
 
-def _batch_outcome(job: BatchJob, progress: Any) -> BatchOutcome | _Failure:
+def _batch_outcome(job: BatchJob, progress: Any) -> BatchOutcome | Failure:
     try:
         return job.run(progress)
     except OSError as exc:  # the output folder cannot be made or written
-        return _Failure(str(exc))
+        return Failure(str(exc))
 
 
 def open_recorder(viewer: Viewer) -> RecorderWidget:

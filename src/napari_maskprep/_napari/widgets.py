@@ -176,7 +176,7 @@ def param_editor(param: Param, value: Any, tooltip: str = "") -> Widget:
     return editor
 
 
-def _text_line() -> Label:
+def text_line() -> Label:
     """Wrapped, left-aligned text filling the field column."""
     text = Label(label="")
     text.native.setWordWrap(True)
@@ -185,11 +185,11 @@ def _text_line() -> Label:
     return text
 
 
-def _row(label: str, *widgets: Widget) -> Container:
+def row(label: str, *widgets: Widget) -> Container:
     """Widgets side by side in the field column of the form, under one label."""
-    row = Container(widgets=widgets, layout="horizontal", labels=False, label=label)
-    row.margins = (0, 0, 0, 0)
-    return row
+    line = Container(widgets=widgets, layout="horizontal", labels=False, label=label)
+    line.margins = (0, 0, 0, 0)
+    return line
 
 
 class _HideWatcher(QObject):
@@ -206,14 +206,14 @@ class _HideWatcher(QObject):
         return False
 
 
-class _ProgressRelay(QObject):
+class ProgressRelay(QObject):
     """Carries (done, total) from the worker thread to the GUI thread (queued signal)."""
 
     advanced = Signal(int, int)
 
 
 @dataclass(frozen=True)
-class _Failure:
+class Failure:
     """What a worker returns instead of raising (superqt would show a traceback)."""
 
     message: str
@@ -225,9 +225,9 @@ def _outcome(func: Any, *args: Any) -> Any:
     try:
         return func(*args)
     except ApplyCancelled:
-        return _Failure("cancelled", cancelled=True)
+        return Failure("cancelled", cancelled=True)
     except (ValueError, TypeError) as exc:
-        return _Failure(str(exc))
+        return Failure(str(exc))
 
 
 def _show_warning(warning: tuple[Any, ...]) -> None:
@@ -253,7 +253,7 @@ class StageWidget(Container):
         )
         for i, spec in enumerate(self.model.ops):
             self.op_box.native.setItemData(i, spec.summary, Qt.ItemDataRole.ToolTipRole)
-        self._summary = _text_line()
+        self._summary = text_line()
         self.input_box = ComboBox(label="input", choices=self._input_choices)
         self.per_plane_box = CheckBox(text="per plane (2D)")
         self.in_place_box = CheckBox(
@@ -265,19 +265,19 @@ class StageWidget(Container):
         self.preview_box = CheckBox(
             text="preview", tooltip="show the result on the current plane while you tune"
         )
-        self.status = _text_line()
+        self.status = text_line()
         self.apply_button = PushButton(text="Apply")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress_bar = ProgressBar(label="", visible=False)
-        self.planes_row = _row("planes", self.per_plane_box)
+        self.planes_row = row("planes", self.per_plane_box)
         self._op_widgets: list[Widget] = []
         self.extra_boxes: dict[str, ComboBox] = {}
         self.param_editors: dict[str, Widget] = {}
         super().__init__(
             widgets=[
                 self.op_box, self._summary, self.input_box, self.planes_row,
-                _row("output", self.new_layer_box, self.in_place_box),
-                _row("", self.preview_box, self.apply_button, self.cancel_button),
+                row("output", self.new_layer_box, self.in_place_box),
+                row("", self.preview_box, self.apply_button, self.cancel_button),
                 self.progress_bar, self.status,
             ],
             labels=True,
@@ -291,7 +291,7 @@ class StageWidget(Container):
         self._apply_job: ApplyJob | None = None
         self._apply_worker: WorkerBase | None = None
         self._progress: progress | None = None
-        self._relay = _ProgressRelay()
+        self._relay = ProgressRelay()
         self._relay.advanced.connect(self._on_progress)
 
         self.op_box.changed.connect(self._on_op_chosen)
@@ -504,7 +504,7 @@ class StageWidget(Container):
     def _on_preview_result(self, job: PreviewJob, outcome: Any) -> None:
         if not self.preview_box.value or not self.model.is_current(job):
             return
-        if isinstance(outcome, _Failure):
+        if isinstance(outcome, Failure):
             self.status.value = outcome.message
             return
         self.model.show_preview(job, outcome)
@@ -533,7 +533,7 @@ class StageWidget(Container):
             self._progress.update(done - self._progress.n)
 
     def _on_apply_result(self, job: ApplyJob, outcome: Any) -> None:
-        if isinstance(outcome, _Failure):
+        if isinstance(outcome, Failure):
             if outcome.cancelled:
                 show_info(f"{job.spec.id} cancelled; nothing was written")
             else:
