@@ -155,8 +155,8 @@ class RecorderWidget(Container):
     # -- public ------------------------------------------------------------------------------
     @property
     def selected(self) -> int | None:
-        row = self.steps.currentRow()
-        return row if 0 <= row < len(self.model.records) else None
+        index = self.steps.currentRow()
+        return index if 0 <= index < len(self.model.records) else None
 
     def select_step(self, index: int) -> None:
         self.steps.setCurrentRow(index)
@@ -328,7 +328,7 @@ class RecorderWidget(Container):
         """Show the model's steps, keeping the selection where it was."""
         self._syncing = True
         try:
-            row = self.steps.currentRow()
+            index = self.steps.currentRow()
             # Items are updated, not rebuilt: this runs inside the list's own itemChanged
             # when a tick changes, and deleting the emitting item there would crash.
             records = self.model.records
@@ -347,7 +347,7 @@ class RecorderWidget(Container):
                 item.setToolTip(f"writes '{layer.name}'" if layer is not None else
                                 "no layer yet (loaded recipe)")
             if self.model.records:
-                self.steps.setCurrentRow(min(max(row, 0), len(self.model.records) - 1))
+                self.steps.setCurrentRow(min(max(index, 0), len(self.model.records) - 1))
             with self.name_edit.changed.blocked():
                 self.name_edit.value = self.model.name
         finally:
@@ -392,15 +392,15 @@ class RecorderWidget(Container):
             self.param_editors[param.name] = editor
             self.params_box.append(editor)
 
-    def _on_step_selected(self, row: int) -> None:
+    def _on_step_selected(self, index: int) -> None:
         if not self._syncing:
             self._build_params()
 
     def _on_item_changed(self, item: QListWidgetItem) -> None:
         if not self._syncing:
-            row = self.steps.row(item)
+            index = self.steps.row(item)
             try:
-                self.model.set_enabled(row, item.checkState() == Qt.CheckState.Checked)
+                self.model.set_enabled(index, item.checkState() == Qt.CheckState.Checked)
             except RecipeError as exc:
                 show_error(str(exc))
 
