@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from napari_maskprep.demo import dice  # noqa: F401 (re-exported for the tests)
 from napari_maskprep.io import read_image
 
 DATA = Path(__file__).parent / "data"
@@ -27,11 +28,6 @@ def pairs(root: Path, dataset: str, modality: str | None = None) -> list[tuple[P
     with open(root / dataset / "index.csv", newline="") as f:
         rows = [r for r in csv.DictReader(f) if modality in (None, r["modality"])]
     return [(root / dataset / r["image"], root / dataset / r["mask"]) for r in rows]
-
-
-def dice(mask: np.ndarray, truth: np.ndarray) -> float:
-    a, b = mask > 0, truth > 0
-    return 2.0 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
 
 
 @pytest.fixture
