@@ -139,6 +139,9 @@ class Case:
     ref_max_mp: float = 16.0  # the reference is measured up to this size, extrapolated above
     quick: bool = True  # part of the --quick run
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # previews: the parameters of the preview shown before this one (the upstream result and
+    # its statistics are cached by then, as in the napari widget)
+    preview_from: dict[str, Any] | None = None
 
     def op_params(self, data: np.ndarray) -> dict[str, Any]:
         return self.params(data) if callable(self.params) else dict(self.params)
@@ -198,10 +201,10 @@ CORE: list[Case] = [
 
 PREVIEW: list[Case] = [
     Case("pv_threshold", "preview: segment.threshold", "segment.threshold", _threshold_above,
-         "upstream", ref_threshold, "img > value"),
+         "upstream", ref_threshold, "img > value", preview_from={"value": 1.0}),
     Case("pv_otsu", "preview: segment.auto_threshold otsu", "segment.auto_threshold",
          {"method": "otsu", "polarity": "bright"}, "upstream", ref_otsu,
-         "img > threshold_otsu(img)"),
+         "img > threshold_otsu(img)", preview_from={"method": "otsu", "polarity": "dark"}),
 ]
 
 

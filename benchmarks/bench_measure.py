@@ -131,6 +131,14 @@ class Runner:
         spec = get_op(self.case.op)
         params, dropped = _fit_params(spec, self.op_params)
         self.notes += [n for n in dropped if n not in self.notes]
+        if self.case.preview_from is not None:
+            # As the napari widget previews: statistics of the (unchanged) input kept from the
+            # preview before, so a changed parameter costs only what depends on it.
+            from napari_maskprep.core import StatisticCache
+
+            cache = StatisticCache()
+            cache.run(spec, data, "upstream", {**params, **self.case.preview_from})
+            return (lambda: cache.run(spec, data, "upstream", params)), None
         return (lambda: spec(data, **params)), None
 
     def ref_fn(self, data=None):

@@ -9,7 +9,7 @@ import pytest
 from scipy import ndimage as ndi
 
 import napari_maskprep as mp
-from napari_maskprep.core import Kind, MaskprepWarning
+from napari_maskprep.core import Kind, MaskprepWarning, StatisticCache, get_op, segment
 from napari_maskprep.core.registry import GlobalStat, Local, NonLocal, Pointwise, operation
 
 REQUIRED = {
@@ -219,3 +219,60 @@ def test_import_loads_no_gui_module():
             "('napari', 'magicgui', 'qtpy', 'PyQt6', 'PyQt5', 'PySide6')]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# The ops whose statistic and pointwise apply a preview may run separately.
+SPLIT_CASES = [
+    ("segment.auto_threshold", [{"method": "otsu", "polarity": "bright"},
+                                {"method": "otsu", "polarity": "dark"},
+                                {"method": "li", "polarity": "auto"},
+                                {"method": "minimum", "polarity": "bright"}]),
+    ("segment.multi_threshold", [{"classes": 3, "keep_from": 1, "keep_to": 2},
+                                 {"classes": 3, "keep_from": 2, "keep_to": 2},
+                                 {"classes": 4, "keep_from": 1, "keep_to": 1}]),
+]
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
+@pytest.mark.parametrize(("op_id", "param_sets"), SPLIT_CASES)
+def test_statistic_cache_gives_the_plain_call_result(op_id, param_sets, dtype):
+    rng = np.random.default_rng(21)
+    image = (rng.gamma(2.0, 30.0, (40, 50)) + 40 * (rng.random((40, 50)) > 0.7)).astype(dtype)
+    spec = get_op(op_id)
+    cache = StatisticCache()
+    for params in param_sets:
+        np.testing.assert_array_equal(cache.run(spec, image, "v1", params), spec(image, **params))
+
+
+def test_statistic_cache_computes_the_statistic_once_per_source_and_key(monkeypatch):
+    spec = get_op("segment.auto_threshold")
+    calls = []
+    histogram = segment._histogram
+    monkeypatch.setattr(segment, "_histogram",
+                        lambda *a, **k: calls.append(1) or histogram(*a, **k))
+    rng = np.random.default_rng(5)
+    image = np.clip(rng.normal(60, 10, (20, 20)) + 120 * (rng.random((20, 20)) > 0.5), 0, 255)
+    image = image.astype(np.uint8)  # two peaks, as method "minimum" needs
+    cache = StatisticCache(size=2)
+    cache.run(spec, image, "v1", {"polarity": "bright"})
+    cache.run(spec, image, "v1", {"polarity": "dark"})
+    cache.run(spec, image, "v1", {"method": "li"})  # same histogram
+    assert len(calls) == 1
+    cache.run(spec, image, "v2", {"polarity": "dark"})  # new content: recomputed
+    cache.run(spec, image, "v1", {"method": "minimum"})  # other bins: recomputed
+    assert len(calls) == 3
+    cache.run(spec, image, "v1", {"polarity": "bright"})  # dropped: only 2 are kept
+    assert len(calls) == 4 and len(cache) == 2
+
+
+def test_statistic_cache_passes_other_ops_and_errors_through():
+    cache = StatisticCache()
+    image = np.arange(30, dtype=np.uint8).reshape(5, 6)
+    threshold = get_op("segment.threshold")
+    np.testing.assert_array_equal(cache.run(threshold, image, "v1", {"value": 10}), image > 10)
+    assert len(cache) == 0
+    with pytest.raises(ValueError, match="keep_from=2, keep_to=1"):
+        cache.run(get_op("segment.multi_threshold"), image, "v1",
+                  {"classes": 3, "keep_from": 2, "keep_to": 1})
+    with pytest.raises(ValueError, match="per_plane"):
+        cache.run(get_op("segment.auto_threshold"), np.zeros((2, 2, 5, 6), np.uint8), "v1", {})

@@ -273,13 +273,13 @@ def test_multi_threshold_two_classes_is_otsu(nuclei):
 def test_multi_threshold_values_equal_skimage(nuclei, dtype):
     image = as_dtype(nuclei, dtype)
     for classes in (2, 3, 4):
-        np.testing.assert_array_equal(seg._multi_threshold_values(image, classes),
+        np.testing.assert_array_equal(seg._multi_threshold_values(image, {"classes": classes}),
                                       filters.threshold_multiotsu(image, classes=classes))
 
 
 def test_multi_threshold_wide_integer_range_uses_256_bins(nuclei):
     # 12-bit data: 256 bins like floats (skimage's per-value multi-Otsu is intractable here).
-    values = seg._multi_threshold_values(nuclei, 3)
+    values = seg._multi_threshold_values(nuclei, {"classes": 3})
     floats = filters.threshold_multiotsu(nuclei.astype(np.float64), classes=3)
     np.testing.assert_allclose(values, floats)
 

@@ -8,6 +8,7 @@ from napari.components import ViewerModel
 
 import napari_maskprep as mp
 from napari_maskprep._napari.stage import ApplyCancelled, PerPlane, StageModel, points_in
+from napari_maskprep.core import segment
 from napari_maskprep.samples import load
 
 
@@ -74,6 +75,27 @@ def test_a_whole_stack_preview_is_computed_once_for_all_planes():
                                                         stack.data)[3])
     model.set_param("method", "li")
     assert model.request_preview().volume is None
+
+
+def test_a_threshold_preview_reuses_the_histogram_until_the_data_changes(nuclei_viewer,
+                                                                           monkeypatch):
+    histograms = []
+    histogram = segment._histogram
+    monkeypatch.setattr(segment, "_histogram",
+                        lambda *a, **k: histograms.append(1) or histogram(*a, **k))
+    image = nuclei_viewer.layers["nuclei"]
+    model = StageModel(nuclei_viewer, "segment")
+    model.set_op("segment.auto_threshold")
+    for polarity in ("bright", "dark", "auto"):
+        model.set_param("polarity", polarity)
+        job = model.request_preview()
+        np.testing.assert_array_equal(
+            job.run(), mp.apply("segment.auto_threshold", image.data, polarity=polarity))
+    assert len(histograms) == 1 + 3  # the preview's one, then the three reference calls
+    image.data = image.data // 2  # new data: the kept histogram no longer applies
+    job = model.request_preview()
+    np.testing.assert_array_equal(job.run(), mp.apply("segment.auto_threshold", image.data))
+    assert len(histograms) == 4 + 2
 
 
 def test_in_place_refuses_when_the_layer_changed_during_the_run(nuclei_viewer):

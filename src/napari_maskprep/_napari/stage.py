@@ -23,7 +23,7 @@ from napari.layers import Image, Labels, Layer, Points, Shapes
 from napari.utils.colormaps import DirectLabelColormap
 from psygnal import Signal
 
-from ..core.registry import Kind, Local, OpSpec, Pointwise, list_ops
+from ..core.registry import Kind, Local, OpSpec, Pointwise, StatisticCache, list_ops
 from ..recipe import Step
 
 __all__ = [
@@ -192,6 +192,7 @@ class PreviewJob:
         cache_key: tuple[Any, ...],
         point_roles: frozenset[str] = frozenset(),
         volume: np.ndarray | None = None,
+        statistics: StatisticCache | None = None,
     ) -> None:
         self.spec = spec
         self.data = data
@@ -204,8 +205,16 @@ class PreviewJob:
         self.point_roles = point_roles  # extra inputs that are coordinates, not arrays
         self.volume = volume  # a cached whole-stack result, when the op needs the whole stack
         self.whole_stack_result: np.ndarray | None = None
+        # Whole-image statistics (histograms) of the input, kept while only parameters change.
+        self.statistics = statistics
 
-    def _call(self, data: Any, extras: Mapping[str, np.ndarray]) -> np.ndarray:
+    def _call(self, data: Any, extras: Mapping[str, np.ndarray],
+              part: tuple[Any, ...] = ()) -> np.ndarray:
+        """The op on ``data``, the ``part`` (plane index, slab) of the input that it is."""
+        if self.statistics is not None and not extras:
+            # cache_key[:2] names the input layer and its data version.
+            return self.statistics.run(self.spec, np.asarray(data),
+                                       (*self.cache_key[:2], part), self.params)
         return self.spec(np.asarray(data), **extras, **self.params)
 
     def run(self) -> np.ndarray:
@@ -219,7 +228,7 @@ class PreviewJob:
                 if name in self.point_roles else a[self.index]
                 for name, a in self.extras.items()
             }
-            return self._call(self.data[self.index], extras)
+            return self._call(self.data[self.index], extras, ("plane", self.index))
         # A 3D op on a 3D stack: a slab of planes around the shown one is exact for local
         # ops; anything else needs the whole stack (kept for the next plane shown).
         (plane,) = self.index
@@ -234,7 +243,7 @@ class PreviewJob:
             name: _points_in_planes(a, (lo,), (hi,)) if name in self.point_roles else a[lo:hi]
             for name, a in self.extras.items()
         }
-        return self._call(self.data[lo:hi], extras)[plane - lo]
+        return self._call(self.data[lo:hi], extras, ("slab", lo, hi))[plane - lo]
 
 
 class ApplyJob:
@@ -344,6 +353,7 @@ class StageModel:
         self._generation = 0
         self._source_version = 0  # bumped when a layer the op reads changes its data
         self._volume_cache: _VolumeCache | None = None
+        self._statistics = StatisticCache()
         self._outputs: dict[tuple[int, str], _Output] = {}
         self._plane: tuple[int, ...] = ()
         self._watched: list[Layer] = []
@@ -513,6 +523,7 @@ class StageModel:
                 r for r, x in self.extra_layers.items() if isinstance(x, Points)
             ),
             volume=cache.result if cache is not None and cache.key == key else None,
+            statistics=self._statistics,
         )
 
     def _volume_key(self, layer: Layer) -> tuple[Any, ...]:
@@ -701,6 +712,7 @@ class StageModel:
             if isinstance(layer, Labels):
                 layer.events.paint.disconnect(self._on_source_data)
         self._watched = [x for x in (self.input_layer, *self.extra_layers.values()) if x]
+        self._source_version += 1  # other layers: no cached result or statistic applies
         for layer in self._watched:
             layer.events.data.connect(self._on_source_data)
             if isinstance(layer, Labels):

@@ -1,12 +1,22 @@
 """GUI-free core: the operation registry and the operations of the three stages."""
 
 from ._validate import MaskprepWarning
-from .registry import Kind, OpSpec, UnknownOpError, apply, get_op, list_ops, operation
+from .registry import (
+    Kind,
+    OpSpec,
+    StatisticCache,
+    UnknownOpError,
+    apply,
+    get_op,
+    list_ops,
+    operation,
+)
 
 __all__ = [
     "Kind",
     "MaskprepWarning",
     "OpSpec",
+    "StatisticCache",
     "UnknownOpError",
     "apply",
     "get_op",

@@ -206,7 +206,7 @@ def run_spatial(
         stripes = 0 if arrays or sdim != 2 else _stripe_count(spec, data, params)
         if stripes > 1:
             return _run_in_stripes(spec, data, params, stripes)
-        return _check_output(spec, data, spec.func(data, **arrays, **params))
+        return check_output(spec, data, spec.func(data, **arrays, **params))
     dims = " or ".join(f"{n}D" for n in spec.ndim)
     if sdim < 2:
         raise ValueError(f"{spec.id} works on {dims} data; got {sdim}D data of shape {data.shape}")
@@ -223,7 +223,7 @@ def run_spatial(
     for i, index in enumerate(planes):
         plane = data[index]
         result = spec.func(plane, **_plane_inputs(arrays, index, lead), **params)
-        result = _check_output(spec, plane, result)
+        result = check_output(spec, plane, result)
         if out is None:
             out = np.empty(data.shape[:lead] + result.shape, result.dtype)
         out[index] = result
@@ -295,7 +295,7 @@ def _run_in_stripes(
     def stripe(i: int) -> np.ndarray:
         start, stop = max(cuts[i] - halo, 0), min(cuts[i + 1] + halo, rows)
         part = data[start:stop]
-        out = _check_output(spec, part, spec.func(part, **params))
+        out = check_output(spec, part, spec.func(part, **params))
         return out[cuts[i] - start : cuts[i + 1] - start]
 
     with _cv_serial(), ThreadPoolExecutor(count) as pool:
@@ -306,7 +306,7 @@ def _run_in_stripes(
     return out
 
 
-def _check_output(spec: OpSpec, data: np.ndarray, out: np.ndarray) -> np.ndarray:
+def check_output(spec: OpSpec, data: np.ndarray, out: np.ndarray) -> np.ndarray:
     from .registry import Kind
 
     if spec.output is Kind.MASK and out.dtype == bool:

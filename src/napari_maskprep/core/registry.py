@@ -15,9 +15,11 @@ import functools
 import inspect
 import math
 import numbers
+import threading
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -34,6 +36,7 @@ __all__ = [
     "Param",
     "ArrayInput",
     "OpSpec",
+    "StatisticCache",
     "UnknownOpError",
     "operation",
     "get_op",
@@ -71,9 +74,24 @@ class Local:
     stripes: bool = True
 
 
+def _no_params(params: Mapping[str, Any]) -> Hashable:
+    return ()
+
+
 @dataclass(frozen=True)
 class GlobalStat:
-    """A statistic over the whole image (e.g. a threshold), then a pointwise apply."""
+    """A statistic over the whole image (e.g. a threshold), then a pointwise apply.
+
+    An op that can run the two parts separately names them: ``statistic(image, params)``
+    is the whole-image part (a histogram), ``apply(image, statistic, params)`` makes the
+    output from it, and ``statistic_key(params)`` gives the parameter values the statistic
+    depends on. A :class:`StatisticCache` then computes the statistic once per input and
+    reuses it while only the other parameters change (a threshold preview).
+    """
+
+    statistic: Callable[[np.ndarray, Mapping[str, Any]], Any] | None = None
+    apply: Callable[[np.ndarray, Any, Mapping[str, Any]], np.ndarray] | None = None
+    statistic_key: Callable[[Mapping[str, Any]], Hashable] = _no_params
 
 
 @dataclass(frozen=True)
@@ -264,6 +282,66 @@ class OpSpec:
         return _validate.run_spatial(
             self, data, arrays, params, per_plane=per_plane, progress=progress
         )
+
+
+class StatisticCache:
+    """Keeps the whole-image statistics of :class:`GlobalStat` ops between calls.
+
+    ``run(spec, data, source, params)`` returns what ``spec(data, **params)`` returns. For
+    an op that splits statistic and apply, the statistic is kept under ``(source, op,
+    statistic_key(params))``, so a call that changes only other parameters costs the
+    pointwise apply alone. ``source`` names the content of ``data`` and is the caller's
+    responsibility (a layer and its data version, say): the array's identity is not
+    enough, since arrays are edited in place. The ``size`` most recent statistics are kept.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_maskprep.core import StatisticCache, get_op
+    >>> image = np.array([[10, 10, 200, 210]], np.uint8)
+    >>> otsu = get_op("segment.auto_threshold")
+    >>> cache = StatisticCache()
+    >>> cache.run(otsu, image, "image-v1", {"method": "otsu", "polarity": "bright"})
+    array([[0, 0, 1, 1]], dtype=uint8)
+    >>> cache.run(otsu, image, "image-v1", {"method": "otsu", "polarity": "dark"})
+    array([[1, 1, 0, 0]], dtype=uint8)
+    >>> len(cache)  # one histogram served both calls
+    1
+    """
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()  # previews compute in worker threads
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def run(self, spec: OpSpec, data: Any, source: Hashable,
+            params: Mapping[str, Any]) -> np.ndarray:
+        locality = spec.locality
+        split = isinstance(locality, GlobalStat) and locality.statistic is not None
+        if not split or spec.inputs:
+            return spec(data, **params)
+        checked = spec.check_params(params)
+        image = _validate.check_input(spec, data)
+        if _validate.spatial_ndim(spec, image) not in spec.ndim:
+            return spec(data, **params)  # per-plane runs and shape errors: the plain call
+        key = (source, spec.id, locality.statistic_key(checked))
+        with self._lock:
+            found = key in self._entries
+            statistic = self._entries.get(key)
+        if not found:
+            statistic = locality.statistic(image, checked)
+            with self._lock:
+                self._entries[key] = statistic
+                while len(self._entries) > self.size:
+                    self._entries.popitem(last=False)
+        return _validate.check_output(spec, image, locality.apply(image, statistic, checked))
 
 
 _REGISTRY: dict[str, OpSpec] = {}

@@ -11,8 +11,9 @@ from __future__ import annotations
 import enum
 import math
 import warnings
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -303,19 +304,30 @@ def _auto_threshold_value(
     return float(function(hist=(counts, centers)))
 
 
+def _threshold_histogram(image: np.ndarray, params: Mapping[str, Any]) -> _Histogram:
+    """The whole-image part of ``auto_threshold``: the histogram, whatever the polarity."""
+    # skimage's minimum smooths the histogram in a Python loop until two peaks remain:
+    # on thousands of per-value bins that takes minutes, so wide integer ranges get 256 bins.
+    minimum = ThresholdMethod(params["method"]) is ThresholdMethod.MINIMUM
+    return _histogram(image, max_integer_bins=_MINIMUM_MAX_BINS if minimum else _MAX_INTEGER_BINS)
+
+
+def _threshold_histogram_key(params: Mapping[str, Any]) -> bool:
+    return ThresholdMethod(params["method"]) is ThresholdMethod.MINIMUM
+
+
 def _auto_threshold_statistic(
-    image: np.ndarray, method: ThresholdMethod, polarity: AutoPolarity
+    image: np.ndarray, method: ThresholdMethod, polarity: AutoPolarity,
+    hist: _Histogram | None = None,
 ) -> tuple[float, bool] | None:
     """The global part of ``auto_threshold``: (threshold, dark foreground), or None.
 
     A tiled executor computes this once over the whole image, then applies
-    :func:`_apply_threshold` tile by tile.
+    :func:`_apply_threshold` tile by tile. ``hist``: the image's histogram, if known.
     """
     method = ThresholdMethod(method)
-    # skimage's minimum smooths the histogram in a Python loop until two peaks remain:
-    # on thousands of per-value bins that takes minutes, so wide integer ranges get 256 bins.
-    max_bins = _MINIMUM_MAX_BINS if method is ThresholdMethod.MINIMUM else _MAX_INTEGER_BINS
-    hist = _histogram(image, max_integer_bins=max_bins)
+    if hist is None:
+        hist = _threshold_histogram(image, {"method": method})
     value = _auto_threshold_value(image, method, hist)
     if value is None:
         return None
@@ -329,6 +341,15 @@ def _auto_threshold_statistic(
     else:
         dark = polarity is AutoPolarity.DARK
     return value, dark
+
+
+def _auto_threshold_from_histogram(
+    image: np.ndarray, hist: _Histogram, params: Mapping[str, Any]
+) -> np.ndarray:
+    statistic = _auto_threshold_statistic(image, params["method"], params["polarity"], hist)
+    if statistic is None:
+        return np.zeros(image.shape, np.uint8)
+    return _apply_threshold(image, *statistic)
 
 
 def _apply_threshold(image: np.ndarray, value: float, dark: bool) -> np.ndarray:
@@ -384,7 +405,12 @@ def threshold(
 
 
 @operation(
-    "segment.auto_threshold", input="image", output="mask", locality=GlobalStat(), ndim=(2, 3)
+    "segment.auto_threshold",
+    input="image",
+    output="mask",
+    locality=GlobalStat(_threshold_histogram, _auto_threshold_from_histogram,
+                        _threshold_histogram_key),
+    ndim=(2, 3),
 )
 def auto_threshold(
     image: np.ndarray,
@@ -438,18 +464,17 @@ def auto_threshold(
            [0, 1, 1, 0],
            [0, 0, 0, 0]], dtype=uint8)
     """
-    statistic = _auto_threshold_statistic(image, method, polarity)
-    if statistic is None:
-        return np.zeros(image.shape, np.uint8)
-    return _apply_threshold(image, *statistic)
+    params = {"method": ThresholdMethod(method), "polarity": AutoPolarity(polarity)}
+    return _auto_threshold_from_histogram(image, _threshold_histogram(image, params), params)
 
 
 # Multi-Otsu's cost grows as nbins ** (classes - 1): wide integer ranges get 256 bins.
 _MULTI_OTSU_MAX_BINS = 256
 
 
-def _multi_threshold_values(image: np.ndarray, classes: int) -> np.ndarray | None:
+def _multi_threshold_values(image: np.ndarray, params: Mapping[str, Any]) -> np.ndarray | None:
     """The global part of ``multi_threshold``: the ``classes - 1`` thresholds, or None."""
+    classes = params["classes"]
     counts, centers, _ = _histogram(image, max_integer_bins=_MULTI_OTSU_MAX_BINS)
     n_values = np.count_nonzero(counts)
     if n_values < classes:
@@ -464,8 +489,39 @@ def _multi_threshold_values(image: np.ndarray, classes: int) -> np.ndarray | Non
     return filters.threshold_multiotsu(hist=(counts / counts.sum(), centers), classes=classes)
 
 
+def _classes_key(params: Mapping[str, Any]) -> int:
+    return params["classes"]
+
+
+def _check_kept_classes(classes: int, keep_from: int, keep_to: int) -> None:
+    if not keep_from <= keep_to < classes:
+        raise ValueError(
+            f"keep_from={keep_from}, keep_to={keep_to} are not accepted with classes={classes}; "
+            f"expected 0 <= keep_from <= keep_to <= {classes - 1}"
+        )
+
+
+def _keep_classes(image: np.ndarray, thresholds: np.ndarray | None,
+                  params: Mapping[str, Any]) -> np.ndarray:
+    """The pointwise part of ``multi_threshold``: the kept run of classes."""
+    classes, keep_from, keep_to = params["classes"], params["keep_from"], params["keep_to"]
+    _check_kept_classes(classes, keep_from, keep_to)
+    if thresholds is None:
+        return np.zeros(image.shape, np.uint8)
+    mask = np.ones(image.shape, np.uint8)
+    if keep_from > 0:
+        mask &= _greater(image, thresholds[keep_from - 1])
+    if keep_to < classes - 1:
+        mask &= _greater(image, thresholds[keep_to], invert=True)
+    return mask
+
+
 @operation(
-    "segment.multi_threshold", input="image", output="mask", locality=GlobalStat(), ndim=(2, 3)
+    "segment.multi_threshold",
+    input="image",
+    output="mask",
+    locality=GlobalStat(_multi_threshold_values, _keep_classes, _classes_key),
+    ndim=(2, 3),
 )
 def multi_threshold(
     image: np.ndarray,
@@ -510,20 +566,9 @@ def multi_threshold(
     >>> multi_threshold(image, classes=3, keep_from=1, keep_to=1)
     array([[0, 0, 1, 1, 0, 0]], dtype=uint8)
     """
-    if not keep_from <= keep_to < classes:
-        raise ValueError(
-            f"keep_from={keep_from}, keep_to={keep_to} are not accepted with classes={classes}; "
-            f"expected 0 <= keep_from <= keep_to <= {classes - 1}"
-        )
-    thresholds = _multi_threshold_values(image, classes)
-    if thresholds is None:
-        return np.zeros(image.shape, np.uint8)
-    mask = np.ones(image.shape, np.uint8)
-    if keep_from > 0:
-        mask &= _greater(image, thresholds[keep_from - 1])
-    if keep_to < classes - 1:
-        mask &= _greater(image, thresholds[keep_to], invert=True)
-    return mask
+    params = {"classes": classes, "keep_from": keep_from, "keep_to": keep_to}
+    _check_kept_classes(classes, keep_from, keep_to)
+    return _keep_classes(image, _multi_threshold_values(image, params), params)
 
 
 # --------------------------------------------------------------------------------------
