@@ -110,10 +110,9 @@ def _as_mask_or_labels(op_id: str, a: np.ndarray, role: str, want_labels: bool) 
 
 def check_input(spec: OpSpec, data: Any) -> np.ndarray:
     """The main input, checked and converted to what ``spec.func`` expects."""
-    from .registry import Kind
-
+    # Kinds compare as their string values: no import of the registry on every call.
     a = _as_array(spec.id, data, "input")
-    if spec.input is Kind.IMAGE:
+    if spec.input == "image":
         if a.dtype == bool:
             a = a.astype(np.float32)
         _check_finite(spec.id, a, "image")
@@ -131,7 +130,7 @@ def check_input(spec: OpSpec, data: Any) -> np.ndarray:
             )
             a = rgb_to_gray(a)
         return a
-    return _as_mask_or_labels(spec.id, a, "input", want_labels=spec.input is Kind.LABELS)
+    return _as_mask_or_labels(spec.id, a, "input", want_labels=spec.input == "labels")
 
 
 def spatial_ndim(spec: OpSpec, data: np.ndarray) -> int:
@@ -272,9 +271,7 @@ def _cv_serial() -> Iterator[None]:
 
 
 def _stripe_count(spec: OpSpec, data: np.ndarray, params: Mapping[str, Any]) -> int:
-    from .registry import Local
-
-    if not isinstance(spec.locality, Local) or not spec.locality.stripes:
+    if not getattr(spec.locality, "stripes", False):  # only Local ops have stripes
         return 0
     if data.shape[0] * data.shape[1] < STRIPE_MIN_PIXELS:
         return 0
@@ -306,12 +303,13 @@ def _run_in_stripes(
     return out
 
 
-def check_output(spec: OpSpec, data: np.ndarray, out: np.ndarray) -> np.ndarray:
-    from .registry import Kind
+_OUTPUT_DTYPES = {"mask": (np.uint8, np.int32), "labels": (np.int32,)}
 
-    if spec.output is Kind.MASK and out.dtype == bool:
+
+def check_output(spec: OpSpec, data: np.ndarray, out: np.ndarray) -> np.ndarray:
+    if spec.output == "mask" and out.dtype == bool:
         out = out.view(np.uint8)
-    expected = {Kind.MASK: (np.uint8, np.int32), Kind.LABELS: (np.int32,)}.get(spec.output)
+    expected = _OUTPUT_DTYPES.get(spec.output)
     if expected is not None and out.dtype not in expected:
         raise AssertionError(
             f"{spec.id} returned {out.dtype}; its contract says {spec.output.value}"
