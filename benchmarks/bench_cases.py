@@ -58,6 +58,25 @@ def ref_median(radius: int) -> Callable[[np.ndarray], np.ndarray]:
     return run
 
 
+def floor_gaussian(sigma: float) -> Callable[[np.ndarray], np.ndarray]:
+    def run(img: np.ndarray) -> np.ndarray:
+        import cv2
+
+        size = 2 * int(4 * sigma + 0.5) + 1
+        return cv2.GaussianBlur(img, (size, size), sigma, borderType=cv2.BORDER_REPLICATE)
+
+    return run
+
+
+def floor_median(radius: int) -> Callable[[np.ndarray], np.ndarray]:
+    def run(img: np.ndarray) -> np.ndarray:
+        import cv2
+
+        return cv2.medianBlur(img, 2 * radius + 1)  # 16-bit: only windows of 3 and 5
+
+    return run
+
+
 def ref_threshold(img: np.ndarray, value: float) -> np.ndarray:
     return img > value
 
@@ -142,6 +161,10 @@ class Case:
     # previews: the parameters of the preview shown before this one (the upstream result and
     # its statistics are cached by then, as in the napari widget)
     preview_from: dict[str, Any] | None = None
+    # The fastest library call doing about the same work, even if less exact: shows how far
+    # below a memcopy ratio any implementation built on these libraries can go.
+    floor: Callable[[np.ndarray], np.ndarray] | None = None
+    floor_text: str = ""
 
     def op_params(self, data: np.ndarray) -> dict[str, Any]:
         return self.params(data) if callable(self.params) else dict(self.params)
@@ -164,6 +187,8 @@ def _threshold_above(img: np.ndarray) -> dict[str, Any]:
     return {**_threshold_value(img), "polarity": "above"}
 
 
+_GAUSS_FLOOR = "cv2.GaussianBlur, fixed point: up to 3 grey levels off"
+
 CORE: list[Case] = [
     Case("threshold", "segment.threshold (value)", "segment.threshold", _threshold_above,
          "image", ref_threshold, "img > value", local=True),
@@ -172,12 +197,13 @@ CORE: list[Case] = [
          "img > skimage.filters.threshold_otsu(img)", local=True),
     Case("gauss2", "preprocess.gaussian s=2", "preprocess.gaussian", {"sigma": 2.0}, "image",
          ref_gaussian(2.0), "skimage.filters.gaussian(img, sigma=2, preserve_range=True)",
-         local=True),
+         local=True, floor=floor_gaussian(2.0), floor_text=_GAUSS_FLOOR),
     Case("gauss3", "preprocess.gaussian s=3", "preprocess.gaussian", {"sigma": 3.0}, "image",
          ref_gaussian(3.0), "skimage.filters.gaussian(img, sigma=3, preserve_range=True)",
-         local=True),
+         local=True, floor=floor_gaussian(3.0), floor_text=_GAUSS_FLOOR),
     Case("median3", "preprocess.median r=3", "preprocess.median", {"radius": 3}, "image",
-         ref_median(3), "skimage.filters.median(img, disk(3))", local=True),
+         ref_median(3), "skimage.filters.median(img, disk(3))", local=True,
+         floor=floor_median(3), floor_text="cv2.medianBlur(img, 7): 7x7 square, not the disk"),
     Case("erode5", "refine.erode r=5", "refine.erode", {"radius": 5, "shape": "disk"}, "mask",
          ref_binary("erosion", 5), "skimage.morphology.binary_erosion(mask, disk(5))", local=True),
     Case("dilate5", "refine.dilate r=5", "refine.dilate", {"radius": 5, "shape": "disk"}, "mask",

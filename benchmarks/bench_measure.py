@@ -13,6 +13,7 @@ call (``/proc/self/clear_refs`` resets the mark just before the call; where that
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -279,6 +280,13 @@ def time_job(job: dict[str, Any], inputs) -> dict[str, Any]:
             if "copy" in impls:
                 run.copy()
                 rec["copy"] = _best(run.copy, 15)[0]  # cheap: many repeats, stable ratios
+                if case.floor is not None:
+                    try:
+                        case.floor(_crop(run.data))
+                        rec["floor"] = _best(functools.partial(case.floor, run.data),
+                                             repeats)[0]
+                    except Exception as exc:  # e.g. cv2.medianBlur's 16-bit limits
+                        rec["floor_error"] = _one_line(exc)
             ours_out = ref_out = None
             if "ours" in impls:
                 try:

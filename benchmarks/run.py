@@ -248,6 +248,7 @@ class Row:
         self.mp = mp_of(self.shape)
         t1, t2 = d.get("t1", {}), d.get("t2", {})
         self.copy = t1.get("copy")
+        self.floor = t1.get("floor")
         self.ours1 = t1.get("ours")
         self.ours2 = t2.get("ours")
         self.ref = t1.get("ref")
@@ -532,9 +533,13 @@ def evaluate(R, p) -> list[tuple[str, bool]]:
         bad = [f"{r.dtype} {size_label(r.shape)} {v:.1f}x" for v, r in vals if v > T_LOCAL_COPY]
         ok = not bad
         all_ok &= ok
+        floors = [f"{r.dtype} {size_label(r.shape)} {r.floor / r.copy:.1f}x"
+                  for r in rs if r.floor and r.copy]
+        floor = (f" [fastest OpenCV call, {bc.ALL[key].floor_text}: {', '.join(floors)}]"
+                 if floors and not ok else "")
         res.append((f"local op {bc.ALL[key].label}: ours/memcopy 1t worst {worst:.1f}x "
                     f"({wr.dtype} {size_label(wr.shape)}; target <= {T_LOCAL_COPY:g}x)"
-                    + (f"; over: {', '.join(bad)}" if bad else ""), ok))
+                    + (f"; over: {', '.join(bad)}" if bad else "") + floor, ok))
     res.append((f"ALL 2D local ops <= {T_LOCAL_COPY:g}x memcopy on 1 thread", all_ok))
     # 3. every op at least as fast as its reference (measured, not extrapolated)
     slow = []
