@@ -373,7 +373,7 @@ def op_cells(r: Row, label: str | None = None) -> list[str]:
             bpp_text(r.bpp("ref")), r.agree]
 
 
-def report(R, jobs: Jobs, args) -> tuple[str, list[tuple[str, bool]]]:
+def report(R, jobs: Jobs, args) -> tuple[str, list[tuple[str, bool | None]]]:
     p = R["plan"]
     out: list[str] = []
     w = out.append
@@ -461,7 +461,7 @@ def report(R, jobs: Jobs, args) -> tuple[str, list[tuple[str, bool]]]:
     targets = evaluate(R, p)
     w("== targets ==" + ("  (quick mode: informational, not asserted)" if p["quick"] else ""))
     for text, met in targets:
-        w(("MET      " if met else "NOT MET  ") + text)
+        w({True: "MET      ", False: "NOT MET  ", None: "INFO     "}[met] + text)
     w("")
     # ---------------------------------------------------------------- notes
     w("references (the calls a peer plugin makes):")
@@ -491,7 +491,13 @@ def report(R, jobs: Jobs, args) -> tuple[str, list[tuple[str, bool]]]:
 
 
 # --------------------------------------------------------------------------- targets
-def evaluate(R, p) -> list[tuple[str, bool]]:
+def _spread(values: list[float]) -> tuple[float, float]:
+    """(lowest, highest) relative to the median, e.g. (-0.2, +0.1)."""
+    mid = statistics.median(values)
+    return min(values) / mid - 1, max(values) / mid - 1
+
+
+def evaluate(R, p) -> list[tuple[str, bool | None]]:
     res: list[tuple[str, bool]] = []
     quick = p["quick"]
     ops = rows_of(R, "op")
@@ -559,23 +565,35 @@ def evaluate(R, p) -> list[tuple[str, bool]]:
     # 4. time per MP flat within +-30% across sizes (ours, 1 thread)
     if len(p["sizes"]) > 1:
         flat_ok = True
+        out_of_cache_ok = True
+        big = [s for s in p["sizes"] if s >= HEADLINE_MP]
         for dtype in DTYPES:
             for key in [c.key for c in bc.CORE] + ["recipe"]:
                 rs = [r for r in ops + rec2 if r.key == key and r.dtype == dtype and r.ms_per_mp]
                 if len(rs) < 2:
                     continue
-                vals = [r.ms_per_mp for r in rs]
-                mid = statistics.median(vals)
-                lo, hi = min(vals) / mid - 1, max(vals) / mid - 1
+                lo, hi = _spread([r.ms_per_mp for r in rs])
                 ok = lo >= -T_FLAT and hi <= T_FLAT
                 flat_ok &= ok
                 if not ok:
                     series = ", ".join(f"{size_label(r.shape)} {r.ms_per_mp:.3f}" for r in rs)
+                    copies = ", ".join(f"{size_label(r.shape)} {r.copy * 1e3 / r.mp:.3f}"
+                                       for r in rs if r.copy)
                     res.append((f"flat ms/MP {bc.ALL[key].label} {dtype}: {lo:+.0%}..{hi:+.0%} "
-                                f"of the median [{series}]", False))
+                                f"of the median [{series}; memcopy ms/MP: {copies}]", False))
+                outside = [r.ms_per_mp for r in rs if r.mp >= HEADLINE_MP]
+                if len(outside) > 1:
+                    lo, hi = _spread(outside)
+                    out_of_cache_ok &= lo >= -T_FLAT and hi <= T_FLAT
         sizes = ", ".join(f"{s:g}" for s in p["sizes"])
         res.append((f"ALL ops and the recipe: ours ms/MP within +-{T_FLAT:.0%} of its median over "
                     f"{sizes} MP (1 thread)", flat_ok))
+        if len(big) > 1:
+            res.append((f"(not an issue target) the same over the sizes that do not fit in the "
+                        f"cache, {', '.join(f'{s:g}' for s in big)} MP: "
+                        + ("all within" if out_of_cache_ok else "NOT all within")
+                        + f" +-{T_FLAT:.0%}; at 1 MP input and output fit in the 32 MB L3 "
+                        "cache, where a memcopy, too, is 2-3x faster per MP", None))
     # 5. 3D recipe
     if rec3:
         r = rec3[0]
@@ -624,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n(total {time.perf_counter() - t0:.0f} s)", flush=True)
     if args.json:
         args.json.write_text(json.dumps(R, indent=1, default=str))
-    if args.strict and (jobs.errors or not all(m for _, m in targets)):
+    if args.strict and (jobs.errors or any(m is False for _, m in targets)):
         return 1
     return 0
 
