@@ -223,15 +223,12 @@ def test_morphology_equals_skimage_3d(op, reference, shape, real_volume):
         assert_same(op(mask, radius=radius, shape=shape), expected)
 
 
-@pytest.mark.parametrize("ndim", [2, 3])
 @pytest.mark.parametrize("shape", ["disk", "diamond"])
-def test_distance_transform_path_equals_skimage(ndim, shape, monkeypatch, real_masks,
-                                                real_volume):
-    monkeypatch.setitem(refine._DISTANCE_MIN_PIXELS, (shape, ndim), 0)
-    masks = [*MASKS_2D[:4], real_masks[1]] if ndim == 2 else [*MASKS_3D[:3], real_volume]
-    for i, mask in enumerate(masks):
+def test_distance_transform_path_equals_skimage(shape, monkeypatch, real_volume):
+    monkeypatch.setitem(refine._DISTANCE_MIN_PIXELS, shape, 0)
+    for i, mask in enumerate([*MASKS_3D[:3], real_volume]):
         radius = 1 + i % 4
-        fp = footprint(shape, radius, ndim)
+        fp = footprint(shape, radius, 3)
         b = mask.astype(bool)
         assert_same(refine.erode(mask, radius=radius, shape=shape), morphology.erosion(b, fp))
         assert_same(refine.dilate(mask, radius=radius, shape=shape), morphology.dilation(b, fp))
@@ -239,11 +236,115 @@ def test_distance_transform_path_equals_skimage(ndim, shape, monkeypatch, real_m
 
 
 def test_large_disk_equals_skimage(real_masks):
-    mask = real_masks[1][100:190, 200:290]  # disk(30) goes through the distance transform
+    mask = real_masks[1][100:190, 200:290]
     fp = footprint("disk", 30, 2)
-    assert refine._use_distance("disk", fp.view(np.uint8))
     assert_same(refine.erode(mask, radius=30), morphology.erosion(mask.astype(bool), fp))
     assert_same(refine.dilate(mask, radius=30), morphology.dilation(mask.astype(bool), fp))
+
+
+def border_masks() -> list[np.ndarray]:
+    """Masks full to the border, framed, open to one side, and empty."""
+    framed = np.zeros((23, 70), np.uint8)
+    framed[[0, -1]] = framed[:, [0, -1]] = 1
+    framed[8:15, 30:40] = 1
+    half = np.zeros((40, 129), np.uint8)
+    half[:, :64] = 1
+    half[17, 10] = half[0, 100] = 0
+    return [np.ones((30, 65), np.uint8), framed, 1 - framed, half, half.T.copy(),
+            np.zeros((9, 9), np.uint8)]
+
+
+def odd_shape_masks() -> list[np.ndarray]:
+    """Single rows and columns, masks smaller than the footprint, widths at word bounds."""
+    rng = np.random.default_rng(5)
+    shapes = [(1, 1), (1, 40), (40, 1), (1, 200), (200, 1), (2, 3), (3, 2), (5, 5),
+              (7, 63), (6, 64), (5, 65), (9, 127), (4, 128), (3, 129)]
+    return [(rng.random(shape) < 0.6).astype(np.uint8) for shape in shapes]
+
+
+STEPS = {morphology.erosion: "e", morphology.dilation: "d", morphology.opening: "ed",
+         morphology.closing: "de"}
+
+
+def reference_morphology(reference, mask: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """scikit-image's result. SciPy's grey filters under it return garbage on arrays smaller
+    than the footprint (seen with SciPy 1.17), so there each step runs on the array padded
+    with neutral pixels (what pixels outside count as: foreground to erode, background to
+    dilate) and is cropped back."""
+    if min(mask.shape) > fp.shape[0]:
+        return reference(mask.astype(bool), fp)
+    radius = fp.shape[0] // 2
+    out = mask.astype(bool)
+    for step in STEPS[reference]:
+        padded = np.pad(out, radius, constant_values=step == "e")
+        step_reference = morphology.erosion if step == "e" else morphology.dilation
+        out = step_reference(padded, fp)[radius:-radius, radius:-radius]
+    return out
+
+
+@pytest.mark.parametrize("op, reference", MORPHOLOGY, ids=lambda f: getattr(f, "__name__", ""))
+@pytest.mark.parametrize("shape", ["disk", "diamond"])
+def test_bit_packed_path_equals_skimage(op, reference, shape, monkeypatch, real_masks):
+    monkeypatch.setattr(refine, "_PACKED_MIN_RADIUS", {(shape, 1): 1, (shape, 2): 1})
+    masks = [*MASKS_2D, real_masks[1][:90, :150], *border_masks()]
+    cases = [(radius, mask) for radius in range(1, 9) for mask in [*masks, *odd_shape_masks()]]
+    cases += [(radius, mask) for radius in (13, 20) for mask in odd_shape_masks()]
+    for radius, mask in cases:
+        expected = reference_morphology(reference, mask, footprint(shape, radius, 2))
+        # One block, then blocks of a few rows, so that the blocks' seams are crossed.
+        for block_words in (1 << 16, 1):
+            monkeypatch.setattr(refine, "_BLOCK_WORDS", block_words)
+            assert_same(op(mask, radius=radius, shape=shape), expected)
+
+
+@pytest.mark.parametrize("op, reference", MORPHOLOGY, ids=lambda f: getattr(f, "__name__", ""))
+@pytest.mark.parametrize("shape", ["disk", "diamond"])
+def test_paths_agree_around_the_switch(op, reference, shape, monkeypatch, real_masks):
+    # The default choice, then cv2 with the footprint array only, at the radii around where
+    # the bit-packed path takes over.
+    radii = sorted({r for (name, _), start in refine._PACKED_MIN_RADIUS.items()
+                    if name == shape for r in (start - 1, start, start + 1) if r >= 1})
+    masks = [*MASKS_2D[:4], real_masks[0][:120, :100], *border_masks()[:3]]
+    for packed in (True, False):
+        if not packed:
+            monkeypatch.setattr(refine, "_PACKED_MIN_RADIUS", {})
+        for radius in radii:
+            fp = footprint(shape, radius, 2)
+            for mask in masks:
+                assert_same(op(mask, radius=radius, shape=shape),
+                            reference_morphology(reference, mask, fp))
+
+
+@pytest.mark.parametrize("rectangles", [((2, 2),), ((0, 3),), ((4, 0), (1, 3)),
+                                        ((3, 1), (0, 5)), ((6, 6), (2, 9))])
+def test_bit_packed_filter_takes_any_union_of_centred_rectangles(rectangles, monkeypatch):
+    radius = max(max(rectangle) for rectangle in rectangles)
+    fp = np.zeros((2 * radius + 1,) * 2, bool)
+    for h, w in rectangles:
+        fp[radius - h:radius + h + 1, radius - w:radius + w + 1] = True
+    monkeypatch.setattr(refine, "_BLOCK_WORDS", 1)
+    for mask in [*MASKS_2D[:6], *border_masks(), *odd_shape_masks()]:
+        width = mask.shape[1]
+        packed = np.packbits(mask, axis=1, bitorder="little")
+        for erode, reference in ((True, morphology.erosion), (False, morphology.dilation)):
+            filtered = refine._filter_packed(packed, width, rectangles, erode)
+            result = np.unpackbits(filtered, axis=1, count=width, bitorder="little")
+            assert_same(result, reference_morphology(reference, mask, fp))
+
+
+@pytest.mark.parametrize("shape", ["disk", "diamond"])
+def test_bit_packed_path_covers_every_radius(shape):
+    # Each footprint is exactly a union of centred rectangles, so the fast path applies up
+    # to the largest radius the ops accept.
+    for radius in range(1, 51):
+        rectangles = refine._rectangles(shape, radius)
+        assert rectangles is not None
+        heights, widths = zip(*rectangles, strict=True)
+        assert widths[-1] == heights[0] == radius
+        fp = refine._footprint_array(shape, radius, 2)
+        for steps in (1, 2):
+            uses = refine._packed_rectangles(shape, fp, steps) is not None
+            assert uses == (radius >= refine._PACKED_MIN_RADIUS[shape, steps])
 
 
 @pytest.mark.parametrize("shape", SHAPES)
