@@ -368,6 +368,65 @@ def test_gaussian_uint16_float_path_equals_cv2_uint16(sigma):
         assert np.array_equal(op("gaussian")(image, sigma=sigma), expected)
 
 
+def gaussian_whole_image(image: np.ndarray, sigma: float) -> np.ndarray:
+    """One ``cv2.sepFilter2D`` of the whole image (uint16 in float32, rounded half to even):
+    the result the tiles must reproduce bit for bit."""
+    kernel = cv2.getGaussianKernel(2 * int(4 * sigma + 0.5) + 1, sigma, cv2.CV_64F)
+    if image.dtype == np.uint8:
+        return cv2.sepFilter2D(image, -1, kernel, kernel, borderType=cv2.BORDER_REPLICATE)
+    blurred = cv2.sepFilter2D(
+        image.astype(np.float32), -1, kernel, kernel, borderType=cv2.BORDER_REPLICATE
+    )
+    return np.clip(np.rint(blurred), 0, 65535).astype(np.uint16)
+
+
+# Several bands and stripes with partial last ones, more columns than a tile but fewer than
+# the halo, fewer rows than the halo, RGB.
+TILED_SHAPES = [(150, 200), (61, 333, 3), (200, 41), (100, 6), (5, 160), (2, 70)]
+
+
+@pytest.mark.parametrize("sigma", [0.8, 2.0, 3.0, 7.3])
+@pytest.mark.parametrize(("dtype", "threads"), [(np.uint8, 1), (np.uint16, 1), (np.uint16, 3)])
+def test_gaussian_tiles_equal_the_whole_image(monkeypatch, dtype, threads, sigma):
+    # uint8 takes tiles on one thread only.
+    monkeypatch.setattr(pp, "_TILE_COLUMNS", 37)
+    monkeypatch.setattr(pp, "_TILE_BYTES", 1)  # stripes of the minimum, 8 kernel radii
+    monkeypatch.setattr(pp, "thread_budget", lambda: threads)
+    sep_filter = cv2.sepFilter2D
+    filter_calls = []
+
+    def counted(*args, **kwargs):
+        filter_calls.append(args[0].shape)
+        return sep_filter(*args, **kwargs)
+
+    for shape in TILED_SHAPES:
+        image = random_image(shape, dtype, seed=7)
+        expected = gaussian_whole_image(image, sigma)
+        filter_calls.clear()
+        with monkeypatch.context() as patch:
+            patch.setattr(cv2, "sepFilter2D", counted)
+            out = op("gaussian")(image, sigma=sigma)
+        assert np.array_equal(out, expected)
+        if shape == (150, 200):  # 6 bands of 37 columns, in stripes of up to 8 kernel radii
+            stripes = -(-150 // (8 * int(4 * sigma + 0.5)))
+            assert len(filter_calls) == 6 * -(-stripes // threads) * threads  # even shares
+        assert_gaussian_matches(image, sigma)
+
+
+@pytest.mark.parametrize("width", [1024, 2048, 3780, 3840, 4500])
+@pytest.mark.parametrize("channels", [(), (3,)], ids=["grey", "rgb"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_gaussian_default_tiles_equal_the_whole_image(monkeypatch, dtype, channels, width):
+    # The real tile sizes. Bands widened off cv2's slow 4 KB ring rows: 1024 and 2048 columns
+    # padded with the edge pixel, 3780 with its last band read from further left, 3840 with
+    # its first band read further right too.
+    monkeypatch.setattr(pp, "thread_budget", lambda: 1)  # uint8 takes tiles on one thread only
+    image = random_image((100, width, *channels), dtype, seed=8)
+    for sigma in (1.0, 3.0):
+        expected = gaussian_whole_image(image, sigma)
+        assert np.array_equal(op("gaussian")(image, sigma=sigma), expected)
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int8, np.float32])
 @pytest.mark.parametrize("shape", [(7, 33, 29), (1, 20, 21), (40, 9, 11), (5, 12, 14, 3)])
 def test_gaussian_3d_float32_path_matches_scipy(dtype, shape):
