@@ -193,6 +193,7 @@ class PreviewJob:
         point_roles: frozenset[str] = frozenset(),
         volume: np.ndarray | None = None,
         statistics: StatisticCache | None = None,
+        source: tuple[Any, ...] = (),
     ) -> None:
         self.spec = spec
         self.data = data
@@ -205,16 +206,17 @@ class PreviewJob:
         self.point_roles = point_roles  # extra inputs that are coordinates, not arrays
         self.volume = volume  # a cached whole-stack result, when the op needs the whole stack
         self.whole_stack_result: np.ndarray | None = None
-        # Whole-image statistics (histograms) of the input, kept while only parameters change.
+        # Whole-image statistics (histograms) of the input, kept while only parameters change;
+        # ``source`` names the input layer and its data version.
         self.statistics = statistics
+        self.source = source
 
     def _call(self, data: Any, extras: Mapping[str, np.ndarray],
               part: tuple[Any, ...] = ()) -> np.ndarray:
         """The op on ``data``, the ``part`` (plane index, slab) of the input that it is."""
         if self.statistics is not None and not extras:
-            # cache_key[:2] names the input layer and its data version.
-            return self.statistics.run(self.spec, np.asarray(data),
-                                       (*self.cache_key[:2], part), self.params)
+            return self.statistics.run(self.spec, np.asarray(data), (*self.source, part),
+                                       self.params)
         return self.spec(np.asarray(data), **extras, **self.params)
 
     def run(self) -> np.ndarray:
@@ -524,11 +526,16 @@ class StageModel:
             ),
             volume=cache.result if cache is not None and cache.key == key else None,
             statistics=self._statistics,
+            source=self._source_key(layer),
         )
+
+    def _source_key(self, layer: Layer) -> tuple[int, int]:
+        """The input layer and the version of the data the op reads."""
+        return id(layer), self._source_version
 
     def _volume_key(self, layer: Layer) -> tuple[Any, ...]:
         step = self.step()
-        return (id(layer), self._source_version, step.op, tuple(step.params.items()),
+        return (*self._source_key(layer), step.op, tuple(step.params.items()),
                 tuple((r, id(x)) for r, x in self.extra_layers.items()))
 
     def is_current(self, job: PreviewJob) -> bool:
