@@ -514,6 +514,15 @@ def test_median_3d_equals_skimage(dtype, radius):
     assert np.array_equal(op("median")(volume, radius=radius), median_reference(volume, radius))
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32])  # cv2's and numpy's min/max
+def test_median_of_five_every_order_and_tie(dtype):
+    # All 5**5 tuples of the values 0..4, one per row: every order, every pattern of ties.
+    values = np.indices((5,) * 5).reshape(5, -1, 1).astype(dtype)
+    out = np.empty_like(values[0])
+    pp._median_of_five(list(values), out, values[0])
+    assert np.array_equal(out, np.median(values, axis=0).astype(dtype))
+
+
 def test_median_blocks_join_seamlessly():
     # The selection network runs in blocks of 2**18 pixels: 7000 rows of 40 are two blocks.
     image = random_image((7000, 40), np.uint8) // 16  # many ties

@@ -612,10 +612,52 @@ def _forgetful_median(values: list[np.ndarray]) -> np.ndarray:
         kept = kept[1:]
 
 
+def _min_max(image: np.ndarray) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """Element-wise ``(minimum, maximum)``, each ``f(a, b, out)``, for views of ``image``.
+
+    OpenCV's on 2D integer images: on the row-strided views of a padded image they run 2.5x
+    faster than numpy's. numpy's elsewhere, and on floats, whose NaN numpy propagates.
+    """
+    if image.ndim == 2 and image.dtype in _CV_INT_DEPTHS:
+        return (
+            lambda a, b, out: cv2.min(a, b, dst=out),
+            lambda a, b, out: cv2.max(a, b, dst=out),
+        )
+    return (
+        lambda a, b, out: np.minimum(a, b, out=out),
+        lambda a, b, out: np.maximum(a, b, out=out),
+    )
+
+
+def _median_of_five(values: list[np.ndarray], out: np.ndarray, image: np.ndarray) -> None:
+    """Element-wise median of five arrays in ten min/max passes (forgetful selection takes 21).
+
+    The median of five is the median of ``e`` and the two middle values of the pairs
+    ``(a, b)`` and ``(c, d)``: the larger of the two minima and the smaller of the two maxima.
+    """
+    a, b, c, d, e = values
+    minimum, maximum = _min_max(image)
+    low, high, spare = np.empty_like(out), np.empty_like(out), np.empty_like(out)
+    minimum(a, b, low)
+    maximum(a, b, high)
+    minimum(c, d, spare)
+    maximum(low, spare, low)
+    maximum(c, d, spare)
+    minimum(high, spare, high)
+    # The median of e, low and high.
+    minimum(e, low, spare)
+    maximum(e, low, low)
+    minimum(low, high, low)
+    maximum(spare, low, out)
+
+
 def _median_by_selection(image: np.ndarray, footprint: np.ndarray) -> np.ndarray:
     """Median over ``footprint`` (edge pixels repeated) from shifted views of the padded image."""
     radius = footprint.shape[0] // 2
-    padded = np.pad(image, radius, mode="edge")
+    if image.ndim == 2 and image.dtype in _CV_DTYPES:  # twice as fast as np.pad
+        padded = cv2.copyMakeBorder(image, *(radius,) * 4, cv2.BORDER_REPLICATE)
+    else:
+        padded = np.pad(image, radius, mode="edge")
     offsets = np.argwhere(footprint)
     # For each footprint pixel, its view of the padded image along all axes but the first.
     trailing = [
@@ -630,7 +672,10 @@ def _median_by_selection(image: np.ndarray, footprint: np.ndarray) -> np.ndarray
             padded[(slice(start + offset[0], stop + offset[0]), *rest)]
             for offset, rest in zip(offsets, trailing, strict=True)
         ]
-        out[start:stop] = _forgetful_median(shifted)
+        if len(shifted) == 5:  # disk(1), the default
+            _median_of_five(shifted, out[start:stop], image)
+        else:
+            out[start:stop] = _forgetful_median(shifted)
     return out
 
 
@@ -682,7 +727,8 @@ def median(
     Reference: ``skimage.filters.median(image, footprint)`` (``scipy.ndimage.median_filter``
     with ``mode='nearest'``). Fast paths, both exactly equal to it: footprints of up to 49
     pixels (disk radius <= 4, ball radius <= 2) by forgetful selection, a network of
-    element-wise min/max over shifted views run in cache-sized blocks; larger uint8
+    element-wise min/max over shifted views run in cache-sized blocks (the five pixels of
+    ``disk(1)`` by a ten-pass median-of-five network); larger uint8
     footprints by ``skimage.filters.rank.median`` on the edge-padded image.
     ``cv2.medianBlur`` is not used: its window is a square.
 
