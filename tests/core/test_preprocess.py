@@ -786,6 +786,58 @@ def test_rolling_ball_equals_skimage(dtype):
     np.testing.assert_allclose(light, util.invert(out), atol=1e-6)  # 1 - (1 - x) for floats
 
 
+@pytest.mark.parametrize("radius", [1, 2, 7, 25])
+@pytest.mark.parametrize("dtype", FAST_DTYPES)
+def test_rolling_ball_fast_path_equals_skimage(dtype, radius):
+    images = [random_image((29, 41), dtype), real_grey(dtype)[:70, :90],
+              random_image((3, 60), dtype), random_image((60, 2), dtype)]  # thinner than the ball
+    if dtype == np.uint16:  # the full range: drops saturate at 65535 instead of growing past it
+        images.append(random_image((40, 40), np.uint8).astype(np.uint16) * 257)
+    for image in images:
+        expected = restoration.rolling_ball(image, radius=radius)
+        assert np.array_equal(pp._rolling_ball_2d(image, radius), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_rolling_ball_floor_of_drops_is_skimage_truncation(dtype):
+    # scikit-image adds pixel and drop in float64 and truncates the minimum; unsigned images
+    # roll on pixel + floor(drop) instead: equal for every pixel value and drop of the ball.
+    info = np.iinfo(dtype)
+    values = np.unique(np.linspace(0, info.max, 4097).astype(dtype)).astype(np.float64)
+    for radius in (1, 5, 25, 200):
+        kernel = restoration.ball_kernel(radius, 2)
+        drop = kernel[radius, radius] - kernel
+        drop = np.unique(drop[np.isfinite(drop)])
+        assert np.array_equal(np.floor(values[:, None] + drop), values[:, None] + np.floor(drop))
+
+
+def test_rolling_ball_bands_and_threads_join_seamlessly(monkeypatch):
+    image = real_grey(np.uint8)[:150, :80]
+    expected = restoration.rolling_ball(image, radius=6)
+    monkeypatch.setattr(pp, "_BALL_BAND_BYTES", 1)  # bands of 16 rows, on 2 threads
+    monkeypatch.setattr(pp, "thread_budget", lambda: 2)
+    assert np.array_equal(pp._rolling_ball_2d(image, 6), expected)
+
+
+def test_rolling_ball_float_ignores_nan_as_skimage():
+    image = random_image((30, 30), np.float32)
+    image[10:13, 4:20] = np.nan
+    out = pp._rolling_ball_2d(image, 4)
+    expected = restoration.rolling_ball(image, radius=4)
+    assert np.array_equal(out, expected, equal_nan=True)
+    assert np.isfinite(out[11, 10])  # NaN neighbours are skipped, not spread
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint8])
+def test_rolling_ball_other_inputs_take_skimage(dtype):
+    # Signed integers truncate towards zero (floor(drop) is wrong below 0); 3D has no fast path.
+    image = (random_image((20, 24), np.uint8).astype(np.int16) - 128).astype(dtype)
+    if dtype == np.uint8:
+        image = volume_uint16()[:4, :20, :20].astype(np.uint8)
+    expected = image - restoration.rolling_ball(image, radius=3)
+    assert np.array_equal(op("background")(image, method="rolling_ball", radius=3), expected)
+
+
 def test_light_background_tophat_is_inverted_white_tophat():
     image = util.invert(fluo_uint8())
     expected = util.invert(morphology.white_tophat(util.invert(image), morphology.disk(6)))
