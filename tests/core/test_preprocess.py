@@ -795,7 +795,7 @@ def test_rolling_ball_fast_path_equals_skimage(dtype, radius):
         images.append(random_image((40, 40), np.uint8).astype(np.uint16) * 257)
     for image in images:
         expected = restoration.rolling_ball(image, radius=radius)
-        assert np.array_equal(pp._rolling_ball_2d(image, radius), expected)
+        assert np.array_equal(pp._rolling_ball_fast(image, radius), expected)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
@@ -816,24 +816,35 @@ def test_rolling_ball_bands_and_threads_join_seamlessly(monkeypatch):
     expected = restoration.rolling_ball(image, radius=6)
     monkeypatch.setattr(pp, "_BALL_BAND_BYTES", 1)  # bands of 16 rows, on 2 threads
     monkeypatch.setattr(pp, "thread_budget", lambda: 2)
-    assert np.array_equal(pp._rolling_ball_2d(image, 6), expected)
+    assert np.array_equal(pp._rolling_ball_fast(image, 6), expected)
 
 
 def test_rolling_ball_float_ignores_nan_as_skimage():
     image = random_image((30, 30), np.float32)
     image[10:13, 4:20] = np.nan
-    out = pp._rolling_ball_2d(image, 4)
+    out = pp._rolling_ball_fast(image, 4)
     expected = restoration.rolling_ball(image, radius=4)
     assert np.array_equal(out, expected, equal_nan=True)
     assert np.isfinite(out[11, 10])  # NaN neighbours are skipped, not spread
 
 
-@pytest.mark.parametrize("dtype", [np.int16, np.uint8])
-def test_rolling_ball_other_inputs_take_skimage(dtype):
-    # Signed integers truncate towards zero (floor(drop) is wrong below 0); 3D has no fast path.
-    image = (random_image((20, 24), np.uint8).astype(np.int16) - 128).astype(dtype)
-    if dtype == np.uint8:
-        image = volume_uint16()[:4, :20, :20].astype(np.uint8)
+@pytest.mark.parametrize("radius", [1, 2, 4])
+@pytest.mark.parametrize("dtype", FAST_DTYPES)
+def test_rolling_ball_3d_fast_path_equals_skimage(dtype, radius, monkeypatch):
+    volume = volume_uint16()[:7, :30, :26]
+    volume = volume.astype(dtype) if dtype != np.uint8 else (volume // 4).astype(dtype)
+    if dtype in (np.float32, np.float64):
+        volume = volume / dtype(400)
+    expected = restoration.rolling_ball(volume, radius=radius)
+    assert np.array_equal(pp._rolling_ball_fast(volume, radius), expected)
+    monkeypatch.setattr(pp, "_BALL_BAND_BYTES", 1)  # bands of 2 radii of planes, 2 threads
+    monkeypatch.setattr(pp, "thread_budget", lambda: 2)
+    assert np.array_equal(pp._rolling_ball_fast(volume, radius), expected)
+
+
+def test_rolling_ball_signed_integers_take_skimage():
+    # skimage truncates towards zero, where floor(drop) would be wrong below 0.
+    image = (random_image((20, 24), np.uint8).astype(np.int16) - 128)
     expected = image - restoration.rolling_ball(image, radius=3)
     assert np.array_equal(op("background")(image, method="rolling_ball", radius=3), expected)
 
