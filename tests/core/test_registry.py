@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -187,6 +188,28 @@ def test_unknown_parameter_names_the_closest():
 def test_bad_parameter_names_what_is_accepted(params, error, message):
     with pytest.raises(error, match=message):
         mp.apply("preprocess.gaussian", np.zeros((4, 4)), **params)
+
+
+def test_parameter_values_are_coerced_to_the_declared_type():
+    method = get_op("segment.auto_threshold").param("method")
+    otsu = segment.ThresholdMethod.OTSU
+    for value in ("otsu", "OTSU", "Otsu", otsu):
+        assert method.check(value) is otsu
+    # A member of another Enum is taken by its value.
+    assert method.check(segment.LocalMethod.MEAN) is segment.ThresholdMethod.MEAN
+    for value in ("otsu2", 1, ["otsu"]):  # unknown, another type, unhashable
+        with pytest.raises(ValueError, match=re.escape(f"method={value!r} is not accepted;")):
+            method.check(value)
+    sigma = get_op("preprocess.gaussian").param("sigma")
+    for value in (2, 2.0, np.float32(2.0), np.int64(2)):
+        assert sigma.check(value) == 2.0 and type(sigma.check(value)) is float
+    for value in (np.bool_(True), "2", [2.0]):
+        with pytest.raises(TypeError, match="expected a number"):
+            sigma.check(value)
+    radius = get_op("refine.open").param("radius")
+    assert radius.check(3.0) == 3 and type(radius.check(np.int32(3))) is int
+    with pytest.raises(TypeError, match="expected an integer"):
+        radius.check(2.5)
 
 
 def test_unknown_op_names_the_closest_ids():

@@ -113,9 +113,11 @@ def check_input(spec: OpSpec, data: Any) -> np.ndarray:
     # Kinds compare as their string values: no import of the registry on every call.
     a = _as_array(spec.id, data, "input")
     if spec.input == "image":
-        if a.dtype == bool:
-            a = a.astype(np.float32)
-        _check_finite(spec.id, a, "image")
+        kind = a.dtype.kind
+        if kind == "b":
+            a = a.astype(np.float32)  # 0 and 1: finite
+        elif kind == "f":
+            _check_finite(spec.id, a, "image")
         if spec.channels == "rgb" and not looks_rgb(a):
             raise ValueError(
                 f"{spec.id} needs an RGB/RGBA image (last axis of size 3 or 4); got shape {a.shape}"

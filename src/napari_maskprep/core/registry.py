@@ -123,6 +123,17 @@ class Param:
             return tuple(m.value for m in self.type)
         return None
 
+    @functools.cached_property
+    def _members(self) -> tuple[dict[Any, enum.Enum], dict[str, enum.Enum]] | None:
+        """An Enum type's members by value and by name; None for other types.
+
+        ``check`` looks values up here on every call: walking the Enum (whose ``value`` and
+        ``name`` are Python-level properties) costs microseconds.
+        """
+        if not (isinstance(self.type, type) and issubclass(self.type, enum.Enum)):
+            return None
+        return {m.value: m for m in self.type}, {m.name: m for m in self.type}
+
     def accepted(self) -> str:
         """Human description of the accepted values, for error messages and docs."""
         if self.choices is not None:
@@ -142,44 +153,52 @@ class Param:
             text += " or null"
         return text
 
+    def _rejected(
+        self, value: Any, error: type[Exception], why: str = "is not accepted"
+    ) -> Exception:
+        return error(f"{self.name}={value!r} {why}; expected {self.accepted()}")
+
     def check(self, value: Any) -> Any:
         """Return ``value`` coerced to this parameter's type, or raise naming what is accepted."""
-
-        def rejected(error: type[Exception], why: str = "is not accepted") -> Exception:
-            return error(f"{self.name}={value!r} {why}; expected {self.accepted()}")
-
         kind = self.type
         if value is None:
             if self.optional:
                 return None
-            raise rejected(ValueError)
-        if isinstance(kind, type) and issubclass(kind, enum.Enum):
+            raise self._rejected(value, ValueError)
+        if self._members is not None:
+            by_value, by_name = self._members
             raw = value.value if isinstance(value, enum.Enum) else value
-            for member in kind:
-                if member.value == raw or (isinstance(raw, str) and member.name == raw.upper()):
-                    return member
-            raise rejected(ValueError)
+            try:
+                return by_value[raw]
+            except (KeyError, TypeError):  # TypeError: unhashable, so no member's value
+                pass
+            if isinstance(raw, str) and raw.upper() in by_name:
+                return by_name[raw.upper()]
+            raise self._rejected(value, ValueError)
         if kind is bool:
             if isinstance(value, bool | np.bool_):
                 return bool(value)
-            raise rejected(TypeError)
+            raise self._rejected(value, TypeError)
         if kind is str:
             if isinstance(value, str):
                 return value
-            raise rejected(TypeError)
-        if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-            raise rejected(TypeError)
+            raise self._rejected(value, TypeError)
+        # Plain ints and floats are real numbers: they skip the slow numbers.Real check.
+        if type(value) not in (int, float) and (
+            isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real)
+        ):
+            raise self._rejected(value, TypeError)
         if kind is int:
             if float(value) != math.floor(float(value)):
-                raise rejected(TypeError)
+                raise self._rejected(value, TypeError)
             value = int(value)
         else:
             value = float(value)
             if not math.isfinite(value):
-                raise rejected(ValueError)
+                raise self._rejected(value, ValueError)
         lo, hi = self.hints.get("min"), self.hints.get("max")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise rejected(ValueError, "is out of range")
+            raise self._rejected(value, ValueError, "is out of range")
         return value
 
     def to_plain(self, value: Any) -> Any:
@@ -231,11 +250,20 @@ class OpSpec:
         raise KeyError(name)
 
     def defaults(self) -> dict[str, Any]:
+        return dict(self._defaults)
+
+    # check_params runs on every call: what it needs from ``params`` is derived once.
+    @functools.cached_property
+    def _defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
+
+    @functools.cached_property
+    def _param_names(self) -> frozenset[str]:
+        return frozenset(p.name for p in self.params)
 
     def check_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """All parameters, defaults filled in and values coerced; unknown names rejected."""
-        known = {p.name for p in self.params}
+        known = self._param_names
         for name in params:
             if name not in known:
                 close = difflib.get_close_matches(name, sorted(known), n=3)
@@ -244,8 +272,11 @@ class OpSpec:
                 raise ValueError(
                     f"{self.id} has no parameter {name!r}{hint}; its parameters are: {accepted}"
                 )
-        return {p.name: p.check(params[p.name]) if p.name in params else p.default
-                for p in self.params}
+        checked = dict(self._defaults)
+        for p in self.params:
+            if p.name in params:
+                checked[p.name] = p.check(params[p.name])
+        return checked
 
     def plain_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Checked parameters as plain data, in signature order, defaults included."""
@@ -264,12 +295,14 @@ class OpSpec:
 
         ``progress(done, total)`` is called after each plane of a per-plane run.
         """
-        arrays = dict(zip((i.name for i in self.inputs), args, strict=False))
         if len(args) > len(self.inputs):
             raise TypeError(f"{self.id} takes {1 + len(self.inputs)} array argument(s)")
-        for extra in self.inputs:
-            if extra.name in kwargs:
-                arrays[extra.name] = kwargs.pop(extra.name)
+        arrays: dict[str, Any] = {}
+        if self.inputs:  # seeds, markers: given by position or by name
+            arrays.update(zip((i.name for i in self.inputs), args, strict=False))
+            for extra in self.inputs:
+                if extra.name in kwargs:
+                    arrays[extra.name] = kwargs.pop(extra.name)
         params = self.check_params(kwargs)
         data = _validate.check_input(self, data)
         for extra in self.inputs:
