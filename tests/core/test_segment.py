@@ -179,6 +179,54 @@ def test_histogram_counts_beyond_float32_precision():
     assert counts.tolist() == [4097 * 4097 - 3, 3]
 
 
+FLUO_UINT8 = sorted((DATA / "dsb2018_fluo_nuclei" / "images").glob("*.png"))
+
+
+@pytest.mark.parametrize("path", FLUO_UINT8[:3], ids=lambda p: p.stem)
+def test_pixel_pair_histogram_is_skimages_on_real_images(path, monkeypatch):
+    # Big uint8 images are counted two pixels at a time; forced here on small real ones.
+    monkeypatch.setattr(seg, "_PAIR_MIN_PIXELS", 0)
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    assert image.shape[1] % 2 == 0
+    counts, centers, _ = seg._histogram(image)
+    ref_counts, ref_centers = exposure.histogram(image.reshape(-1), 256, source_range="image")
+    np.testing.assert_array_equal(counts, ref_counts)
+    np.testing.assert_array_equal(centers, ref_centers)
+    np.testing.assert_array_equal(seg.auto_threshold(image, method="otsu", polarity="bright"),
+                                  image > filters.threshold_otsu(image))
+
+
+def test_pixel_pair_histogram_edge_cases(monkeypatch):
+    monkeypatch.setattr(seg, "_PAIR_MIN_PIXELS", 0)
+    real = as_dtype(tifffile.imread(BBBC039[0]), np.uint8)
+    alternating = np.zeros((3, 8), np.uint8)
+    alternating[:, 1::2] = 255
+    cases = [
+        np.zeros((4, 6), np.uint8), np.full((4, 6), 255, np.uint8), alternating,
+        np.arange(256, dtype=np.uint8).reshape(1, 256),  # one row, every value once
+        real, real[:, :-1],  # odd rows: counted one pixel at a time
+        real[::-3, 1::2], real[:60, :80].reshape(3, 20, 80),  # a strided view, 3D
+    ]
+    for image in cases:
+        expected = np.bincount(image.ravel(), minlength=256)
+        assert np.array_equal(seg._integer_counts(image, 0, 255), expected), image.shape
+    monkeypatch.setattr(seg, "STRIPE_MIN_PIXELS", 0)  # chunks of rows on two threads
+    monkeypatch.setattr(seg, "thread_budget", lambda: 2)
+    expected = np.bincount(real.ravel(), minlength=256)
+    assert np.array_equal(seg._integer_counts(real, 0, 255), expected)
+    np.testing.assert_array_equal(seg.auto_threshold(real, method="otsu", polarity="auto"),
+                                  real > filters.threshold_otsu(real))
+
+
+def test_pixel_pair_histogram_counts_beyond_float32_precision():
+    # Over 2**24 pixels, even rows: pairs counted in float32 by calcHist, chunk by chunk.
+    image = np.zeros((4096, 4098), np.uint8)
+    assert image.size >= seg._PAIR_MIN_PIXELS
+    image[0, :3] = 1
+    image[-1, -1] = 255
+    assert seg._integer_counts(image, 0, 255)[[0, 1, 255]].tolist() == [4096 * 4098 - 4, 3, 1]
+
+
 @pytest.mark.parametrize("method", list(seg.ThresholdMethod))
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32])
 def test_auto_threshold_equals_skimage(nuclei, method, dtype):

@@ -161,6 +161,13 @@ def _at_least(image: np.ndarray, value: float, *, invert: bool = False) -> np.nd
 _MAX_INTEGER_BINS = 2**20
 # OpenCV's calcHist counts in float32, exact up to 2**24 per bin: count in chunks.
 _CALCHIST_CHUNK = 2**24
+# uint8 images of at least this many pixels (rows of even length) are counted two pixels at a
+# time, viewed as uint16, in a 65536-bin histogram. Where neighbours are often equal (a flat,
+# noisy background) calcHist's increments of one counter collide and stall; pairs halve the
+# increments and collide less. Measured at 4-16 MP: 0.4-0.65x the time on fluorescence
+# images, 0.4-0.95x on others. At 1 MP it depends on the image (0.65x on a raw fluorescence
+# field, up to 1.3x on smoothed or noise-like ones: the big table's set-up and cache misses).
+_PAIR_MIN_PIXELS = 2**22
 
 
 # The histogram size limit for method="minimum" (see _auto_threshold_statistic).
@@ -182,9 +189,17 @@ def _integer_counts(image: np.ndarray, low: int, high: int) -> np.ndarray:
         threads = thread_budget() if image.size >= STRIPE_MIN_PIXELS else 1
         # Big images: chunks of rows counted on parallel threads (calcHist releases the GIL).
         step = min(step, -(-rows.shape[0] // threads))
+        even_rows = rows.shape[1] % 2 == 0
+        pairs = image.dtype == np.uint8 and image.size >= _PAIR_MIN_PIXELS and even_rows
 
         def count(start: int) -> np.ndarray:
             chunk = np.ascontiguousarray(rows[start : start + step])
+            if pairs:
+                joint = cv2.calcHist([chunk.view(np.uint16)], [0], None, [65536], [0, 65536])
+                joint = joint.reshape(256, 256)  # counts of (one pixel, its neighbour)
+                # Its two marginals count every pixel once. No sum exceeds the chunk's pixels
+                # (<= 2**24), so float32 adds them exactly.
+                return (joint.sum(axis=0) + joint.sum(axis=1)).astype(np.int64)
             return cv2.calcHist([chunk], [0], None, [size], [0, size]).ravel().astype(np.int64)
 
         starts = range(0, rows.shape[0], step)
