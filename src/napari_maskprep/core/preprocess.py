@@ -1079,12 +1079,8 @@ def _rolling_ball_fast(image: np.ndarray, radius: int) -> np.ndarray:
     ndim, integer = image.ndim, image.dtype.kind == "u"
     terms = _ball_terms(radius, ndim, image.dtype)
     fill = np.iinfo(image.dtype).max if integer else np.inf
-    if integer and ndim == 2:  # cv2's minimum is 2.5x numpy's on row-strided 2D views
-        def minimum(a, b, out):
-            cv2.min(a, b, dst=out)
-    elif integer:
-        def minimum(a, b, out):
-            np.minimum(a, b, out=out)
+    if integer:
+        minimum = _min_max(image)[0]
     else:
         def minimum(a, b, out):
             np.fmin(a, b, out=out)  # ignores NaN, as scikit-image's comparison does

@@ -323,11 +323,12 @@ def _threshold_histogram(image: np.ndarray, params: Mapping[str, Any]) -> _Histo
     """The whole-image part of ``auto_threshold``: the histogram, whatever the polarity."""
     # skimage's minimum smooths the histogram in a Python loop until two peaks remain:
     # on thousands of per-value bins that takes minutes, so wide integer ranges get 256 bins.
-    minimum = ThresholdMethod(params["method"]) is ThresholdMethod.MINIMUM
+    minimum = _threshold_histogram_key(params)
     return _histogram(image, max_integer_bins=_MINIMUM_MAX_BINS if minimum else _MAX_INTEGER_BINS)
 
 
 def _threshold_histogram_key(params: Mapping[str, Any]) -> bool:
+    """Whether the histogram is the coarse one of method='minimum'."""
     return ThresholdMethod(params["method"]) is ThresholdMethod.MINIMUM
 
 
