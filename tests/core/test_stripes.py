@@ -107,3 +107,50 @@ def test_threaded_histogram_counts_exactly(dtype, monkeypatch):
     split = get_op("segment.auto_threshold")(image, method="otsu")
     monkeypatch.setattr(segment, "thread_budget", lambda: 1)
     assert np.array_equal(split, get_op("segment.auto_threshold")(image, method="otsu"))
+
+
+def _seam_masks() -> list[np.ndarray]:
+    """Masks whose objects and holes cross, touch and skirt the middle row in every way."""
+    rng = np.random.default_rng(7)
+    masks = []
+    for rows, level in [(64, 0.5), (65, 0.3), (100, 0.7), (301, 0.5)]:
+        smooth = (ndi.gaussian_filter(rng.random((rows, 57)), 2) > level).astype(np.uint8)
+        smooth[rng.random(smooth.shape) > 0.95] ^= 1
+        masks += [smooth, (rng.random((rows, 57)) > 0.5).astype(np.uint8)]
+    drawn = np.zeros((80, 60), np.uint8)  # middle row 40
+    cv2.circle(drawn, (12, 40), 8, 1, 2)  # a ring across the middle: its hole too
+    cv2.rectangle(drawn, (26, 30), (34, 39), 1, 1)  # a hole that ends on row 39
+    cv2.rectangle(drawn, (26, 41), (34, 50), 1, 1)  # ... and one that starts on row 41
+    cv2.rectangle(drawn, (37, 33), (45, 47), 1, 1)
+    drawn[40, 38:45] = 0  # a hole that is cut open on the middle row
+    drawn[39, 48:60] = 1  # thin lines beside and on the middle row
+    drawn[40, 50:53] = 1
+    drawn[41, 54:59] = 1
+    drawn[38:41, 2] = 1  # diagonal joints across it
+    drawn[41:43, 3] = 1
+    masks.append(drawn)
+    return masks
+
+
+@pytest.mark.parametrize(("op_id", "params"), [
+    ("refine.fill_holes", {}), ("refine.fill_holes", {"max_hole_size": 5}),
+    ("refine.remove_small", {"min_size": 20}),
+    ("refine.remove_small", {"min_size": 20, "connectivity": "faces"}),
+    ("refine.remove_large", {"max_size": 30, "connectivity": "faces"}),
+])
+def test_contours_traced_in_halves_equal_the_whole_trace(op_id, params, monkeypatch):
+    from napari_maskprep.core import refine
+
+    op = get_op(op_id)
+    masks = _seam_masks()
+    monkeypatch.setattr(refine, "_use_contours", lambda mask: True)  # noise masks too
+    whole = [op(mask, **params) for mask in masks]
+    monkeypatch.setattr(refine, "STRIPE_MIN_PIXELS", 0)
+    monkeypatch.setattr(refine, "thread_budget", lambda: 2)
+    halves = []
+    settle = refine._settle_in_halves
+    monkeypatch.setattr(refine, "_settle_in_halves", lambda *a: halves.append(1) or settle(*a))
+    for mask, expected in zip(masks, whole, strict=True):
+        assert np.array_equal(op(mask, **params), expected)
+    assert len(halves) == len(masks)
+    assert sum(not np.array_equal(w, m) for w, m in zip(whole, masks, strict=True)) > 6
