@@ -900,10 +900,10 @@ def fill_holes(
     Fast path (2D): ``cv2.findContours`` finds each hole's border and a ``cv2.floodFill``
     inside the border's bounding box fills the hole, so the cost is one tracing pass plus
     the holes' own area. From 4 MP on two threads the two halves are traced at once, then
-    the band of rows around the middle where holes cross it. Speckle-noise masks (more than one contour per ~1000 pixels,
-    estimated from a sample of rows) and 3D masks label the background instead
-    (``cv2.connectedComponents`` / ``scipy.ndimage.label``) and fill the regions that
-    touch no border through a look-up table.
+    the band of rows around the middle where holes cross it. Speckle-noise masks (more than
+    one contour per ~1000 pixels, estimated from a sample of rows) and 3D masks label the
+    background instead (``cv2.connectedComponents`` / ``scipy.ndimage.label``) and fill the
+    regions that touch no border through a look-up table.
 
     On labels, a hole of the labels' mask is filled with the id of the labelled pixels
     around it when they all carry that one id; a gap enclosed by two or more labels stays
