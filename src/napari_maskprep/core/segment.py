@@ -19,7 +19,13 @@ import cv2
 import numpy as np
 from skimage import feature, filters, morphology
 
-from ._validate import STRIPE_MIN_PIXELS, MaskprepWarning, rgb_to_gray, thread_budget
+from ._validate import (
+    STRIPE_MIN_PIXELS,
+    MaskprepWarning,
+    _cv_serial,
+    rgb_to_gray,
+    thread_budget,
+)
 from ._watershed import distance_watershed
 from .registry import GlobalStat, Kind, Local, NonLocal, Pointwise, operation
 
@@ -204,7 +210,9 @@ def _integer_counts(image: np.ndarray, low: int, high: int) -> np.ndarray:
 
         starts = range(0, rows.shape[0], step)
         if threads > 1 and len(starts) > 1:
-            with ThreadPoolExecutor(threads) as pool:
+            # calcHist's own parallel loop, nested in these threads, oversubscribes the cores:
+            # 16 MP uint16 on two cores 9.0 -> 6.1 ms with cv2 on one thread meanwhile.
+            with _cv_serial(), ThreadPoolExecutor(threads) as pool:
                 return sum(pool.map(count, starts))[low : high + 1]
         return sum(map(count, starts))[low : high + 1]
     flat = image.reshape(-1)
