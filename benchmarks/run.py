@@ -401,7 +401,9 @@ def report(R, jobs: Jobs, args) -> tuple[str, list[tuple[str, bool | None]]]:
          if busy else " -- machine otherwise idle"))
     counts = "/".join(str(REPEATS[mp]) for mp in (1, 16, 64, 256))
     w(f"times: best of N (perf_counter; N = {counts} at 1/16/64/256 MP, 1 in quick mode, fewer "
-      "once one measurement has taken 4 s) after a warm-up on a small crop; 1t = pinned to 1 core "
+      "once one measurement has taken 4 s; calls under 1 ms, the memcopy's too, repeat until "
+      f"{bm.MIN_SPENT_S} s is spent, at most {bm.MAX_CALLS} calls) after a warm-up on a small "
+      "crop; 1t = pinned to 1 core "
       "+ cv2.setNumThreads(1) + OMP/BLAS/dask vars = 1; 2t = 2 cores, cv2.setNumThreads(2). "
       "Reference and memcopy (np.copyto into a preallocated array) always on 1 thread.")
     w("ours/copy = ours 1t / copy; ref/ours = speed-up over the reference; ms/MP = ours 1t per "
