@@ -555,6 +555,22 @@ def test_uint16_overflow_falls_back_to_int32():
     assert_same(refine.remove_small(mask, min_size=2), expected)
 
 
+@pytest.mark.parametrize("objects", [4_000, 80_000])
+def test_3d_labels_are_uint16_where_they_fit_else_int32(objects):
+    mask = np.zeros((4, 400, 400), np.uint8)
+    mask[0::2, ::2, ::2] = 1  # single voxels two planes apart: one object each
+    mask[:, 2 * int(np.sqrt(objects / 2)):] = 0
+    mask[:, :, 2 * int(np.sqrt(objects / 2)):] = 0
+    labels, n = refine._components(mask, refine.Connectivity.FULL)
+    expected, count = ndi.label(mask, structure=np.ones((3, 3, 3)))
+    assert labels.dtype == (np.uint16 if count < 1 << 16 else np.int32)
+    assert n == count + 1 and np.array_equal(labels, expected)
+    assert refine.label(mask).dtype == np.int32
+    mask[1, :20, :20] = 1  # joins 2 x 100 voxels of planes 0 and 2 face to face
+    kept = refine.remove_small(mask, min_size=2, connectivity="faces")
+    assert kept.sum() == 20 * 20 + 2 * 100 and kept[1, :20, :20].all()
+
+
 def test_path_choice_follows_contour_count(real_masks):
     assert all(refine._use_contours(mask) for mask in real_masks)
     speckle = (np.random.default_rng(8).random((512, 512)) < 0.3).astype(np.uint8)

@@ -179,12 +179,23 @@ def _components_2d(binary: np.ndarray, connectivity: int) -> tuple[np.ndarray, i
 
 
 def _components(mask: np.ndarray, connectivity: Connectivity) -> tuple[np.ndarray, int]:
-    """Connected components of a uint8 mask: (labels, number of labels including 0)."""
+    """Connected components of a uint8 mask: (labels, number of labels including 0), uint16
+    labels where they fit, else int32.
+
+    uint16 halves the labels' memory traffic and lets ``_bincount`` count with
+    ``cv2.calcHist``: at 64x512x512 labelling 135 -> 128 ms, counting 44 -> 23 ms.
+    """
     if mask.ndim == 2:
         return _components_2d(mask, 4 if connectivity is Connectivity.FACES else 8)
-    labels = np.empty(mask.shape, np.int32)
-    n = ndi.label(mask, structure=_structure(connectivity, mask.ndim), output=labels)
-    return labels, n + 1
+    structure = _structure(connectivity, mask.ndim)
+    for dtype in (np.uint16, np.int32):
+        labels = np.empty(mask.shape, dtype)
+        try:
+            n = ndi.label(mask, structure=structure, output=labels)
+        except RuntimeError:  # more labels than uint16 holds: scipy says so before writing
+            continue
+        return labels, n + 1
+    raise AssertionError("unreachable")
 
 
 def _dense(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -1396,7 +1407,7 @@ def label(
     if mask.ndim == 2:
         flags = 4 if connectivity is Connectivity.FACES else 8
         return cv2.connectedComponentsWithAlgorithm(mask, flags, cv2.CV_32S, cv2.CCL_SAUF)[1]
-    return _components(mask, connectivity)[0]
+    return _components(mask, connectivity)[0].astype(np.int32, copy=False)
 
 
 # --------------------------------------------------------------------------- smoothing
