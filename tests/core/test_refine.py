@@ -571,6 +571,28 @@ def test_3d_labels_are_uint16_where_they_fit_else_int32(objects):
     assert kept.sum() == 20 * 20 + 2 * 100 and kept[1, :20, :20].all()
 
 
+def test_contour_bounds_hold_the_size_of_objects_with_holes(real_masks):
+    drawn = np.zeros((120, 120), np.uint8)
+    cv2.circle(drawn, (40, 40), 30, 1, -1)
+    cv2.circle(drawn, (40, 40), 12, 0, -1)  # a hole ...
+    cv2.circle(drawn, (40, 40), 4, 1, -1)  # ... holding an object of its own
+    drawn[60:66, 90:118] = 1
+    drawn[62, 95:100] = 0  # a thin hole: bounding box 7 pixels, hole 5
+    blobs = (ndi.gaussian_filter(np.random.default_rng(3).random((300, 300)), 3) > 0.45)
+    holed = 0
+    for mask in [*real_masks, drawn, blobs.astype(np.uint8)]:
+        contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+        outer = np.flatnonzero(hierarchy[0, :, 3] < 0)
+        _, lower, upper = refine._bounds(contours, hierarchy, outer, np.ones(len(outer), bool))
+        labels = measure.label(mask, connectivity=2)
+        first = np.array([contours[i][0, 0] for i in outer])  # (x, y) of each first pixel
+        sizes = np.bincount(labels.ravel())[labels[first[:, 1], first[:, 0]]]
+        assert (lower <= sizes).all() and (sizes <= upper).all()
+        with_holes = hierarchy[0, outer, 2] >= 0
+        holed += np.count_nonzero(lower[with_holes] > sizes[with_holes] // 2)
+    assert holed >= 3  # objects with holes get a bound worth having, not 0
+
+
 def test_path_choice_follows_contour_count(real_masks):
     assert all(refine._use_contours(mask) for mask in real_masks)
     speckle = (np.random.default_rng(8).random((512, 512)) < 0.3).astype(np.uint8)

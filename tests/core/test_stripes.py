@@ -129,6 +129,13 @@ def _seam_masks() -> list[np.ndarray]:
     drawn[38:41, 2] = 1  # diagonal joints across it
     drawn[41:43, 3] = 1
     masks.append(drawn)
+    big = np.zeros((80, 60), np.uint8)  # middle row 40: big pieces settle their objects
+    big[10:40, 5:26] = 1  # a big piece above the middle ...
+    big[40:44, 10] = 1  # ... joined by a small one below it
+    big[41:43, 30:32] = 1  # small, beside the middle row only
+    big[37:44, 40] = 1  # small, across it
+    big[35:61, 45:56] = 1  # big, across it
+    masks.append(big)
     return masks
 
 

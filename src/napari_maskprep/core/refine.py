@@ -296,8 +296,9 @@ def _settle_in_halves(mask: np.ndarray, wall: int, approximation: int, settle: _
 
     The wall (``wall`` in the middle row, in place of the mask's own row) keeps each half's
     tracing to itself: whatever does not reach the rows beside it is whole in its half. The
-    band reaches a row past everything left unsettled, so that it holds all of each object or
-    hole that touches the wall's row.
+    band reaches a row past everything left unsettled, so that it holds all of each unsettled
+    object or hole that touches the wall's row; what crosses its top or bottom edge was
+    settled by a half.
     """
     rows = mask.shape[0]
     middle = rows // 2
@@ -958,21 +959,32 @@ def _points(contours: tuple[np.ndarray, ...], which: np.ndarray
     return points[:, 0], points[:, 1], steps[:, 0], steps[:, 1], starts
 
 
-def _bounds(contours: tuple[np.ndarray, ...], outer: np.ndarray, hole_free: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _bounds(contours: tuple[np.ndarray, ...], hierarchy: np.ndarray, outer: np.ndarray,
+            countable: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rects, lower, upper) bounds on the pixel count of each outer contour's object.
 
-    Upper: the bounding box's area. Lower, for a hole-free object that is one object under
-    the connectivity in use: the area enclosed by its outer contour through the pixel
-    centres, which the object's pixels cover (each closed loop of the contour holds at
-    least its area in lattice points, by Pick's theorem); 0 for the others.
+    Upper: the bounding box's area. Lower, for an object that is one object under the
+    connectivity in use (``countable``): the area enclosed by its outer contour through the
+    pixel centres, which the pixels inside the contour cover (each closed loop of the contour
+    holds at least its area in lattice points, by Pick's theorem), less the bounding-box
+    areas of its holes' borders (RETR_CCOMP), which hold every pixel inside the contour that
+    is not the object's; 0 if that leaves nothing. So a large object with holes (a tissue
+    section) is settled without a flood fill over it.
     """
     x, y, dx, dy, starts = _points(contours, outer)
     x0, x1 = np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts)
     y0, y1 = np.minimum.reduceat(y, starts), np.maximum.reduceat(y, starts)
     rects = np.stack([x0, y0, x1 - x0 + 1, y1 - y0 + 1], axis=1)
     twice_area = np.add.reduceat(x * dy - y * dx, starts)  # the shoelace formula
-    lower = np.where(hole_free, np.abs(twice_area) // 2, 0)
+    enclosed = np.abs(twice_area) // 2
+    parents = hierarchy[0, :, 3]
+    holes = np.flatnonzero(parents >= 0)
+    if holes.size:
+        hole_rects = np.array([cv2.boundingRect(contours[i]) for i in holes], np.int64)
+        not_object = np.zeros(len(contours), np.int64)
+        np.add.at(not_object, parents[holes], hole_rects[:, 2] * hole_rects[:, 3])
+        enclosed -= not_object[outer]
+    lower = np.where(countable, np.maximum(enclosed, 0), 0)
     return rects, lower, rects[:, 2] * rects[:, 3]
 
 
@@ -1022,14 +1034,16 @@ def _select_by_size_2d(mask: np.ndarray, connectivity: Connectivity, min_size: i
         outer = np.flatnonzero(hierarchy[0, :, 3] < 0)
         joined = np.zeros(len(outer), bool) if full else _diagonal_joints(out, contours,
                                                                           hierarchy, outer)
-        rects, lower, upper = _bounds(contours, outer, (hierarchy[0, outer, 2] < 0) & ~joined)
+        rects, lower, upper = _bounds(contours, hierarchy, outer, ~joined)
         first, last = rects[:, 1], rects[:, 1] + rects[:, 3] - 1
         if wall_at is None:  # the band: objects through a cut edge were settled by a half
-            walled = np.zeros(len(outer), bool)
+            unsettled = np.zeros(len(outer), bool)
             done = (cut[0] & (first == 0)) | (cut[1] & (last == out.shape[0] - 1))
         else:
-            walled = (first <= wall_at + 1) & (last >= wall_at - 1)
-            done = walled
+            done = (first <= wall_at + 1) & (last >= wall_at - 1)  # beside the wall
+            # ... and whole or not, big enough to be kept with whatever joins it across the
+            # wall: left as it is, and out of the band (a tissue section would fill it).
+            unsettled = done & ~((lower >= min_size) & (top == np.inf))
         drop = (upper < min_size) | (lower > top)
         keep = ~joined & (lower >= min_size) & (upper <= top)
         for i in np.flatnonzero(~keep & ~done):
@@ -1042,7 +1056,7 @@ def _select_by_size_2d(mask: np.ndarray, connectivity: Connectivity, min_size: i
             else:
                 area = _flood(out, rect, seed, 2, flags)
                 _flood(out, rect, seed, 1 if min_size <= area <= top else 0, flags)
-        return _rows_span(rects[walled])
+        return _rows_span(rects[unsettled])
 
     if _traced_in_halves(mask):
         return _settle_in_halves(mask, 0, approximation, settle)
@@ -1209,7 +1223,7 @@ def _keep_largest_2d(mask: np.ndarray) -> np.ndarray:
     if hierarchy is None:
         return out
     outer = np.flatnonzero(hierarchy[0, :, 3] < 0)
-    rects, lower, upper = _bounds(contours, outer, hierarchy[0, outer, 2] < 0)
+    rects, lower, upper = _bounds(contours, hierarchy, outer, np.ones(len(outer), bool))
     work = mask.copy()
     # (area, -raster index of its first pixel, object); the placeholder loses every tie
     best = (int(lower.max()), -np.inf, -1)
