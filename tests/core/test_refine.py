@@ -632,6 +632,22 @@ def test_keep_largest_and_clear_border_equal_skimage(connectivity, real_masks, r
         assert_same(refine._keep_largest_2d(mask), largest)
 
 
+def test_keep_largest_clears_the_others_when_bounds_settle_it():
+    mask = np.zeros((200, 200), np.uint8)
+    cv2.ellipse(mask, (100, 100), (80, 60), 0, 0, 360, 1, -1)
+    cv2.circle(mask, (100, 100), 20, 0, -1)  # a hole ...
+    cv2.circle(mask, (100, 100), 5, 1, -1)  # ... holding a speck of its own
+    mask[::17, ::13] = 1  # specks, some on the section
+    labels = measure.label(mask, connectivity=2)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    outer = np.flatnonzero(hierarchy[0, :, 3] < 0)
+    _, lower, upper = refine._bounds(contours, hierarchy, outer, np.ones(len(outer), bool))
+    assert lower.max() > np.sort(upper)[-2]  # the shortcut is taken
+    assert_same(refine._keep_largest_2d(mask), labels == sizes.argmax())
+
+
 def test_clear_border_values():
     mask = u8([[1, 0, 0, 0, 0],
                [0, 1, 0, 1, 0],

@@ -1219,14 +1219,23 @@ def remove_large(
 def _keep_largest_2d(mask: np.ndarray) -> np.ndarray:
     """Full connectivity, 2D: bounds from contours, floods to count the candidates only."""
     contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
-    out = np.zeros_like(mask)
     if hierarchy is None:
-        return out
+        return np.zeros_like(mask)
     outer = np.flatnonzero(hierarchy[0, :, 3] < 0)
     rects, lower, upper = _bounds(contours, hierarchy, outer, np.ones(len(outer), bool))
+    largest = int(np.argmax(lower))
+    others = np.delete(upper, largest)
+    if others.size == 0 or lower[largest] > others.max():
+        # Surely the largest (a tissue section among specks): clear the others instead of
+        # flooding it, twice, to count and to copy it.
+        out = mask.copy()
+        for i in np.delete(np.arange(len(outer)), largest):
+            seed = tuple(int(v) for v in contours[outer[i]][0, 0])
+            _flood(out, tuple(int(v) for v in rects[i]), seed, 0, 8)
+        return out
     work = mask.copy()
     # (area, -raster index of its first pixel, object); the placeholder loses every tie
-    best = (int(lower.max()), -np.inf, -1)
+    best = (int(lower[largest]), -np.inf, -1)
     for i in np.argsort(-upper, kind="stable"):
         if upper[i] < best[0]:  # this object and all after it are smaller than the best
             break
@@ -1237,6 +1246,7 @@ def _keep_largest_2d(mask: np.ndarray) -> np.ndarray:
     x, y, w, h = (int(v) for v in rects[i])
     seed = tuple(int(v) for v in contours[outer[i]][0, 0])
     _flood(work, (x, y, w, h), seed, 3, 8)
+    out = np.zeros_like(mask)
     out[y : y + h, x : x + w] = work[y : y + h, x : x + w] == 3
     return out
 
