@@ -7,6 +7,7 @@ Exit status: 0 all inputs done, 1 some inputs failed (the others were written),
 from __future__ import annotations
 
 import argparse
+import ctypes
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,6 +78,27 @@ def _report(results: list[FileResult], outdir: Path) -> int:
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
+# glibc's mallopt parameters, and the values the CLI sets: buffers up to 64 MiB come from
+# the heap, and up to 256 MiB of freed heap is kept for the next image.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_KEEP_FREED_BYTES, _HEAP_BUFFER_BYTES = 256 * 2**20, 64 * 2**20
+
+
+def _keep_freed_memory() -> None:
+    """Have glibc keep freed image-sized buffers for the next ones instead of handing them
+    back to the system, which costs a page fault per 4 KiB on each new buffer (measured: the
+    16 MP 5-step recipe 172-192 -> 124-130 ms on one thread). The CLI owns its process; the
+    library and the napari plugin leave the allocator alone. No-op without glibc."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, _HEAP_BUFFER_BYTES)
+    mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED_BYTES)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     recipe = _load_recipe(args.recipe)
     missing = [p for p in args.inputs if not Path(p).exists()]
@@ -112,6 +134,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     with bar:
         if args.workers is None and args.scheduler is None:
+            _keep_freed_memory()  # dask's workers keep dask's own allocator settings
             results += run_files(recipe, paths, outdir, args.format, overwrite=not args.resume,
                                  on_result=on_result)
         else:
@@ -125,6 +148,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     outdir = Path(args.output)
+    _keep_freed_memory()
     for line in run_demo(outdir):
         print(line)
     return EXIT_OK

@@ -181,3 +181,30 @@ def test_ome_zarr_masks_carry_provenance(tmp_path, recipe_file, capsys):
     capsys.readouterr()
     assert main(["info", str(tmp_path / f"{image.stem}.zarr"), "--recipe"]) == 0
     assert Recipe.loads(capsys.readouterr().out) == Recipe.load(recipe_file)
+
+
+FAULTS_OF_A_REUSED_BUFFER = """
+import resource, sys
+import numpy as np
+from napari_maskprep import cli
+if sys.argv[1] == "keep":
+    cli._keep_freed_memory()
+faults = []
+for _ in range(3):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    np.ones(48 * 2**20, np.uint8)  # above glibc's own ceiling for keeping freed buffers
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(faults[-1])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_cli_keeps_freed_buffers_for_the_next_image():
+    def faults(mode: str) -> int:
+        out = subprocess.run([sys.executable, "-c", FAULTS_OF_A_REUSED_BUFFER, mode],
+                             capture_output=True, text=True, check=True)
+        return int(out.stdout)
+
+    fresh = faults("default")
+    assert fresh >= 48 // 2  # each new buffer faults its pages in (2 MiB ones with THP)
+    assert faults("keep") * 10 < fresh  # the freed buffer is handed out again
