@@ -1040,9 +1040,10 @@ def _select_by_size_2d(mask: np.ndarray, connectivity: Connectivity, min_size: i
             unsettled = np.zeros(len(outer), bool)
             done = (cut[0] & (first == 0)) | (cut[1] & (last == out.shape[0] - 1))
         else:
-            done = (first <= wall_at + 1) & (last >= wall_at - 1)  # beside the wall
-            # ... and whole or not, big enough to be kept with whatever joins it across the
-            # wall: left as it is, and out of the band (a tissue section would fill it).
+            # Pieces beside the wall are left as they are. One big enough on its own keeps
+            # whatever joins it across the wall, so it stays out of the band (a tissue
+            # section would fill it); the others are settled there.
+            done = (first <= wall_at + 1) & (last >= wall_at - 1)
             unsettled = done & ~((lower >= min_size) & (top == np.inf))
         drop = (upper < min_size) | (lower > top)
         keep = ~joined & (lower >= min_size) & (upper <= top)
