@@ -65,8 +65,8 @@ def test_stripes_equal_the_unsplit_run(op_id, inputs, param_sets, two_stripes, m
     for name in inputs:
         for params in param_sets:
             checked = spec.check_params(params)
-            assert _validate._stripe_count(spec, images[name], checked) == 2
-            split = spec(images[name], **params)
+            # Stripes even where the op would rather run whole (bit-packed masks).
+            split = _validate._run_in_stripes(spec, images[name], checked, 2)
             monkeypatch.setattr(_validate, "STRIPE_MIN_PIXELS", 10**12)
             whole = spec(images[name], **params)
             monkeypatch.setattr(_validate, "STRIPE_MIN_PIXELS", 0)
@@ -76,7 +76,7 @@ def test_stripes_equal_the_unsplit_run(op_id, inputs, param_sets, two_stripes, m
 
 def test_no_stripes_on_one_thread_small_images_or_3d(monkeypatch):
     spec = get_op("refine.open")
-    big = np.zeros((2048, 2049), np.uint8)
+    big = np.zeros((2048, 2049), np.int32)  # labels
     params = spec.check_params({"radius": 3})
     threads = cv2.getNumThreads()
     try:
@@ -89,6 +89,20 @@ def test_no_stripes_on_one_thread_small_images_or_3d(monkeypatch):
     assert _validate._stripe_count(spec, big, params) == 2
     assert _validate._stripe_count(spec, big[:1024], params) == 0  # 2 MP: under the minimum
     assert _validate._stripe_count(get_op("refine.fill_holes"), big, {}) == 0  # not Local
+
+
+@pytest.mark.parametrize("op_id", ["refine.erode", "refine.dilate", "refine.open",
+                                   "refine.close"])
+def test_bit_packed_masks_run_whole_labels_and_other_footprints_in_stripes(op_id, monkeypatch):
+    monkeypatch.setattr(_validate, "thread_budget", lambda: 2)
+    spec = get_op(op_id)
+    mask = np.zeros((2048, 2049), np.uint8)
+    for data, params, stripes in [
+        (mask, {"radius": 5}, 0),  # a disk: bit-packed
+        (mask, {"radius": 5, "shape": "square"}, 2),  # cv2's square windows
+        (mask.astype(np.int32), {"radius": 5}, 2),  # labels
+    ]:
+        assert _validate._stripe_count(spec, data, spec.check_params(params)) == stripes
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])

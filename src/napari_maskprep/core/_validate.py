@@ -273,9 +273,10 @@ def _cv_serial() -> Iterator[None]:
 
 
 def _stripe_count(spec: OpSpec, data: np.ndarray, params: Mapping[str, Any]) -> int:
-    if not getattr(spec.locality, "stripes", False):  # only Local ops have stripes
+    stripes = getattr(spec.locality, "stripes", False)  # only Local ops have stripes
+    if not stripes or data.shape[0] * data.shape[1] < STRIPE_MIN_PIXELS:
         return 0
-    if data.shape[0] * data.shape[1] < STRIPE_MIN_PIXELS:
+    if callable(stripes) and not stripes(data, params):
         return 0
     halo = spec.locality.halo(params)
     fitting = data.shape[0] // max(_STRIPE_MIN_ROWS, 4 * halo)

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated
+from typing import Annotated, Any
 
 import cv2
 import numpy as np
@@ -577,8 +577,20 @@ def _check_morphology(mask: np.ndarray, shape: Footprint, radius: int) -> tuple[
     return _footprint(Footprint(shape), int(radius), mask.ndim)
 
 
+def _stripes_pay(steps: int) -> Callable[[np.ndarray, Mapping[str, Any]], bool]:
+    """Whether stripes on threads pay for a morphology op of ``steps`` erosions and
+    dilations: on labels and where masks take the distance transform, not where they run
+    bit-packed, which is as fast whole (16 MP, two threads: open disk(3) 12 vs 17 ms)."""
+    def pay(mask: np.ndarray, params: Mapping[str, Any]) -> bool:
+        if _is_labels(mask):
+            return True
+        name, fp = _check_morphology(mask, params["shape"], params["radius"])
+        return _packed_rectangles(name, fp, steps) is None
+    return pay
+
+
 @operation("refine.erode", input="mask", output="mask",
-           locality=Local(halo=lambda p: p["radius"]), ndim=(2, 3))
+           locality=Local(halo=lambda p: p["radius"], stripes=_stripes_pay(1)), ndim=(2, 3))
 def erode(
     mask: np.ndarray,
     *,
@@ -638,7 +650,7 @@ def erode(
 
 
 @operation("refine.dilate", input="mask", output="mask",
-           locality=Local(halo=lambda p: p["radius"]), ndim=(2, 3))
+           locality=Local(halo=lambda p: p["radius"], stripes=_stripes_pay(1)), ndim=(2, 3))
 def dilate(
     mask: np.ndarray,
     *,
@@ -691,7 +703,7 @@ def dilate(
 
 
 @operation("refine.open", input="mask", output="mask",
-           locality=Local(halo=lambda p: 2 * p["radius"]), ndim=(2, 3))
+           locality=Local(halo=lambda p: 2 * p["radius"], stripes=_stripes_pay(2)), ndim=(2, 3))
 def open_(
     mask: np.ndarray,
     *,
@@ -748,7 +760,7 @@ def open_(
 
 
 @operation("refine.close", input="mask", output="mask",
-           locality=Local(halo=lambda p: 2 * p["radius"]), ndim=(2, 3))
+           locality=Local(halo=lambda p: 2 * p["radius"], stripes=_stripes_pay(2)), ndim=(2, 3))
 def close(
     mask: np.ndarray,
     *,

@@ -67,11 +67,12 @@ class Local:
     """Each output pixel depends on input pixels within ``halo(params)`` pixels.
 
     ``stripes``: large 2D inputs may be run in horizontal stripes (with the halo) in
-    parallel; False where a result also depends on where the array starts.
+    parallel; False where a result also depends on where the array starts, or
+    ``stripes(data, params)`` where it depends on the input whether stripes pay.
     """
 
     halo: Callable[[Mapping[str, Any]], int]
-    stripes: bool = True
+    stripes: bool | Callable[[np.ndarray, Mapping[str, Any]], bool] = True
 
 
 def _no_params(params: Mapping[str, Any]) -> Hashable:
