@@ -326,6 +326,11 @@ def _settle_in_halves(mask: np.ndarray, wall: int, approximation: int, settle: _
     return out
 
 
+def _bounding_rects(contours: tuple[np.ndarray, ...], which: np.ndarray) -> np.ndarray:
+    """(x, y, w, h) of the chosen contours, one row each (shape (0, 4) for none)."""
+    return np.array([cv2.boundingRect(contours[i]) for i in which], np.int64).reshape(-1, 4)
+
+
 def _rows_span(spans: np.ndarray) -> tuple[int, int] | None:
     """(first, last) row of (x, y, w, h) rectangles together; None for none."""
     if len(spans) == 0:
@@ -828,7 +833,7 @@ def _fill_holes_2d(mask: np.ndarray, max_hole_size: int | None) -> np.ndarray:
         if hierarchy is None:
             return None
         holes = np.flatnonzero(hierarchy[0, :, 3] >= 0)
-        rects = np.array([cv2.boundingRect(contours[i]) for i in holes], np.int64).reshape(-1, 4)
+        rects = _bounding_rects(contours, holes)
         walled = np.zeros(len(holes), bool) if wall_at is None else (
             (rects[:, 1] <= wall_at) & (rects[:, 1] + rects[:, 3] > wall_at))
         for i, rect in zip(holes[~walled], rects[~walled].tolist(), strict=True):
@@ -992,7 +997,7 @@ def _bounds(contours: tuple[np.ndarray, ...], hierarchy: np.ndarray, outer: np.n
     parents = hierarchy[0, :, 3]
     holes = np.flatnonzero(parents >= 0)
     if holes.size:
-        hole_rects = np.array([cv2.boundingRect(contours[i]) for i in holes], np.int64)
+        hole_rects = _bounding_rects(contours, holes)
         not_object = np.zeros(len(contours), np.int64)
         np.add.at(not_object, parents[holes], hole_rects[:, 2] * hole_rects[:, 3])
         enclosed -= not_object[outer]
@@ -1158,9 +1163,8 @@ def remove_small(
     diagonally (seen on their contours) are split into their 4-connected objects in their
     bounding box. From 4 MP on two threads the two halves are traced at once, then the band
     of rows around the middle where objects cross it. Speckle-noise masks and 3D masks are
-    labelled instead
-    (``cv2.connectedComponents`` in uint16 where it fits / ``scipy.ndimage.label``), with
-    sizes from a histogram and a look-up table from label to keep/drop.
+    labelled instead (``cv2.connectedComponents`` / ``scipy.ndimage.label``, in uint16
+    where it fits), with sizes from a histogram and a look-up table from label to keep/drop.
 
     On labels, an object is a label id, its size the number of pixels with that id.
 
