@@ -1,10 +1,13 @@
 """Distance-transform watershed, shared by ``segment.watershed`` and ``refine.split_touching``.
 
 Reference: ``scipy.ndimage.distance_transform_edt`` -> ``skimage.feature.peak_local_max``
--> ``skimage.segmentation.watershed``. Fast path: in 2D the distance transform is
-``cv2.distanceTransform(DIST_L2, DIST_MASK_PRECISE)``, which returns the float32 rounding
-of the same exact Euclidean distance; while every distance is below 2048 that rounding keeps
-the order and the ties of the float64 distances, so peaks and labels are identical.
+-> ``skimage.segmentation.watershed``. Peaks and the flooding depend only on the order and
+the ties of the distances, so both run on the exact *squared* distances (integers), which
+order and tie exactly as the reference's distances. Fast path: in 2D they come from
+``cv2.distanceTransform(DIST_L2, DIST_MASK_PRECISE)`` squared and rounded. OpenCV's distance
+may be one float32 step off the exact one, and differently from call to call (measured on
+OpenCV 5.1): left as it is, float noise would decide ties, and one input would give two
+labelings. Rounding the square recovers the exact integer while distances stay below 1024.
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ from ._validate import MaskprepWarning
 
 __all__ = ["distance_watershed"]
 
-# Below this distance, distinct squared distances n1 < n2 have distinct float32 square roots
-# (their gap 1 / (2 sqrt n) exceeds the float32 spacing), so float32 distances order like
-# float64 ones.
-_FLOAT32_EXACT_DISTANCE = 2048
+# Below this distance the float32 square of OpenCV's distance is within 0.2 of the exact
+# squared distance (an integer below 2**20), even a few float32 steps off: rounding it
+# recovers the integer exactly.
+_ROUNDED_SQUARE_MAX_DISTANCE = 1024
 
 
 def distance_watershed(
@@ -69,7 +72,7 @@ def distance_watershed(
         )
     seeds = None if markers is None else _marker_image(foreground, np.asarray(markers))
     if seeds is None or image is None:
-        distance = _distance_to_background(foreground)
+        distance = _squared_distance_to_background(foreground)
     if seeds is None:
         components = ndi.label(foreground)[0]
         peaks = peak_local_max(
@@ -83,8 +86,9 @@ def distance_watershed(
     return labels
 
 
-def _distance_to_background(foreground: np.ndarray) -> np.ndarray:
-    """Euclidean distance of each foreground pixel to the nearest background pixel."""
+def _squared_distance_to_background(foreground: np.ndarray) -> np.ndarray:
+    """Exact squared Euclidean distance of each foreground pixel to the nearest background
+    pixel (integer values, float32 or float64): it orders and ties as the distance does."""
     if foreground.all():
         # No background: the distance is undefined; a flat surface leaves the split to markers.
         return np.zeros(foreground.shape, np.float32)
@@ -92,9 +96,11 @@ def _distance_to_background(foreground: np.ndarray) -> np.ndarray:
         distance = cv2.distanceTransform(
             foreground.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE
         )
-        if cv2.minMaxLoc(distance)[1] < _FLOAT32_EXACT_DISTANCE:
-            return distance
-    return ndi.distance_transform_edt(foreground)
+        if cv2.minMaxLoc(distance)[1] < _ROUNDED_SQUARE_MAX_DISTANCE:
+            squared = cv2.multiply(distance, distance)
+            return np.rint(squared, out=squared)
+    distance = ndi.distance_transform_edt(foreground)
+    return np.rint(np.square(distance, out=distance), out=distance)
 
 
 def _marker_image(foreground: np.ndarray, markers: np.ndarray) -> np.ndarray:

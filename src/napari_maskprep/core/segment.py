@@ -1089,10 +1089,11 @@ def watershed(
     -----
     Reference: ``scipy.ndimage.distance_transform_edt``, ``skimage.feature
     .peak_local_max(labels=components, exclude_border=False)``,
-    ``skimage.segmentation.watershed(-distance, markers, mask=mask)``. Fast path (2D):
-    ``cv2.distanceTransform(DIST_L2, DIST_MASK_PRECISE)``, the float32 rounding of the
-    same exact distance, which keeps its order and ties while distances stay below 2048,
-    so the labels are identical (larger distances use scipy). The core is
+    ``skimage.segmentation.watershed(-distance, markers, mask=mask)``. Both run on the
+    exact squared distances, which order and tie as the distances do, so the labels are
+    identical. Fast path (2D): ``cv2.distanceTransform(DIST_L2, DIST_MASK_PRECISE)`` squared
+    and rounded to the exact integer (while distances stay below 1024; scipy beyond). The
+    core is
     ``napari_maskprep.core._watershed.distance_watershed``, shared with
     ``refine.split_touching``.
 
