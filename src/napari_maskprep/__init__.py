@@ -4,12 +4,28 @@ Preprocess → segment → refine, by hand in napari or replayed from a recipe. 
 imports no napari, magicgui or Qt code, so it works on a machine without a display.
 """
 
-from .core import Kind, MaskprepWarning, OpSpec, UnknownOpError, apply, get_op, list_ops
+from .core import (
+    BadTypeError,
+    BadValueError,
+    Kind,
+    LimitError,
+    MaskprepError,
+    MaskprepWarning,
+    OpSpec,
+    UnknownOpError,
+    apply,
+    get_op,
+    list_ops,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BadTypeError",
+    "BadValueError",
     "Kind",
+    "LimitError",
+    "MaskprepError",
     "MaskprepWarning",
     "OpSpec",
     "UnknownOpError",

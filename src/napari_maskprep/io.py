@@ -17,6 +17,7 @@ import numpy as np
 import tifffile
 
 from .core.edit import checksum
+from .core.errors import MaskprepError
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -35,7 +36,7 @@ IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 MASK_FORMATS = ("tif", "png", "zarr")
 
 
-class ImageReadError(OSError):
+class ImageReadError(MaskprepError, OSError):
     """An input that cannot be read as an image: missing, unsupported or corrupt."""
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from .core.errors import MaskprepError
 from .core.registry import Kind, OpSpec, UnknownOpError, get_op
 from .io import atomic_write
 
@@ -30,7 +31,7 @@ _STEP_KEYS = ("op", "id", "inputs", "per_plane", "enabled", "params")
 _INPUT_KINDS = tuple(k.value for k in Kind)
 
 
-class RecipeError(ValueError):
+class RecipeError(MaskprepError, ValueError):
     """A recipe that cannot be loaded, validated or run: one line saying what and where."""
 
 

@@ -212,9 +212,33 @@ def test_parameter_values_are_coerced_to_the_declared_type():
         radius.check(2.5)
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "error", "message"),
+    [
+        ("radius", float("inf"), mp.BadValueError, r"radius=inf is not a finite number"),
+        ("radius", float("nan"), mp.BadValueError, r"radius=nan is not a finite number"),
+        ("radius", 10**400, mp.BadValueError, r"radius=1000000.*\.\.\..* is out of range"),
+        ("radius", -(10**30), mp.BadValueError, r"is out of range; expected an integer in"),
+        ("sigma", 10**400, mp.BadValueError, r"sigma=1000.*\.\.\..* is out of range"),
+        ("min_size", 2**63, mp.BadValueError, r"min_size=9223372036854775808 is out of range"),
+        ("method", "x" * 10**6, mp.BadValueError, r"method='xxx.*\.\.\..*' is not accepted"),
+        ("method", [[[["otsu"]]]], mp.BadValueError, r"method=\[\[\[\[\.\.\.\]\]\]\]"),
+    ],
+)
+def test_parameter_values_past_any_bound_give_one_short_error(name, value, error, message):
+    op = {"radius": "refine.open", "sigma": "preprocess.gaussian",
+          "min_size": "refine.remove_small", "method": "segment.auto_threshold"}[name]
+    with pytest.raises(error, match=message) as caught:
+        get_op(op).param(name).check(value)
+    assert isinstance(caught.value, mp.MaskprepError) and len(str(caught.value)) < 300
+
+
 def test_unknown_op_names_the_closest_ids():
     with pytest.raises(mp.UnknownOpError, match="did you mean refine.fill_holes"):
         mp.get_op("refine.fill_hole")
+    for not_an_id in (["refine.open"], 7, None):
+        with pytest.raises(mp.UnknownOpError, match="unknown op"):
+            mp.get_op(not_an_id)
 
 
 def test_registering_an_id_twice_raises():

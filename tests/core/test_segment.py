@@ -116,7 +116,7 @@ def test_threshold_rgb_warns_and_uses_luminance():
 
 
 def test_threshold_bad_value():
-    with pytest.raises(ValueError, match="value=nan is not accepted"):
+    with pytest.raises(ValueError, match="value=nan is not a finite number"):
         seg.threshold(np.zeros((4, 4)), value=float("nan"))
     with pytest.raises(ValueError, match="polarity='up' is not accepted"):
         seg.threshold(np.zeros((4, 4)), value=1, polarity="up")

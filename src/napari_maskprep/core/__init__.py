@@ -1,6 +1,7 @@
 """GUI-free core: the operation registry and the operations of the three stages."""
 
 from ._validate import MaskprepWarning
+from .errors import BadTypeError, BadValueError, LimitError, MaskprepError
 from .registry import (
     Kind,
     OpSpec,
@@ -13,7 +14,11 @@ from .registry import (
 )
 
 __all__ = [
+    "BadTypeError",
+    "BadValueError",
     "Kind",
+    "LimitError",
+    "MaskprepError",
     "MaskprepWarning",
     "OpSpec",
     "StatisticCache",

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from .errors import BadTypeError, BadValueError
+
 if TYPE_CHECKING:
     from .registry import ArrayInput, OpSpec
 
@@ -67,20 +69,23 @@ def _as_array(op_id: str, data: Any, role: str) -> np.ndarray:
     try:
         a = np.asarray(data)
     except Exception as exc:  # array-likes can raise anything while converting
-        raise TypeError(f"{op_id}: {role} is not an array ({exc})") from None
+        why = str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
+        raise BadTypeError(f"{op_id}: {role} is not an array ({why})") from None
     if a.dtype.kind not in "biuf":
-        raise TypeError(
+        raise BadTypeError(
             f"{op_id}: {role} has dtype {a.dtype}; accepted: bool, integer or float arrays"
         )
     if a.size == 0:
-        raise ValueError(f"{op_id}: {role} is empty (shape {a.shape}); accepted: a non-empty array")
+        raise BadValueError(
+            f"{op_id}: {role} is empty (shape {a.shape}); accepted: a non-empty array"
+        )
     return a
 
 
 def _check_finite(op_id: str, a: np.ndarray, role: str) -> None:
     # min/max propagate NaN and expose inf without a full-size temporary.
     if a.dtype.kind == "f" and not (np.isfinite(a.min()) and np.isfinite(a.max())):
-        raise ValueError(
+        raise BadValueError(
             f"{op_id}: {role} contains NaN or infinite values; accepted: finite values "
             "(replace them first, e.g. numpy.nan_to_num)"
         )
@@ -93,18 +98,18 @@ def _as_mask_or_labels(op_id: str, a: np.ndarray, role: str, want_labels: bool) 
     _check_finite(op_id, a, role)
     hi = a.max()
     if a.dtype.kind != "u" and (lo := a.min()) < 0:  # unsigned: a pass over the data saved
-        raise ValueError(
+        raise BadValueError(
             f"{op_id}: {role} has negative values (min {lo}); accepted: a 0/1 mask or "
             "labels >= 0"
         )
     if a.dtype.kind == "f" and not np.array_equal(a, np.floor(a)):
-        raise ValueError(
+        raise BadValueError(
             f"{op_id}: {role} has fractional values; accepted: a 0/1 mask or integer labels"
         )
     if hi <= 1 and not want_labels:
         return a if a.dtype == np.uint8 else a.astype(np.uint8)
     if hi > np.iinfo(np.int32).max:
-        raise ValueError(f"{op_id}: {role} has label {hi}; accepted: labels < 2**31")
+        raise BadValueError(f"{op_id}: {role} has label {hi}; accepted: labels < 2**31")
     return a if a.dtype == np.int32 else a.astype(np.int32)
 
 
@@ -119,7 +124,7 @@ def check_input(spec: OpSpec, data: Any) -> np.ndarray:
         elif kind == "f":
             _check_finite(spec.id, a, "image")
         if spec.channels == "rgb" and not looks_rgb(a):
-            raise ValueError(
+            raise BadValueError(
                 f"{spec.id} needs an RGB/RGBA image (last axis of size 3 or 4); got shape {a.shape}"
             )
         if spec.channels == "grey" and looks_rgb(a):
@@ -152,7 +157,7 @@ def check_extra(spec: OpSpec, extra: ArrayInput, value: Any, data: np.ndarray) -
     if is_points:
         pts = np.atleast_2d(a.astype(np.float64, copy=False))
         if pts.ndim != 2 or pts.shape[1] != sdim:
-            raise ValueError(
+            raise BadValueError(
                 f"{spec.id}: {extra.name!r} must be an N x {sdim} array of coordinates; "
                 f"got shape {a.shape}"
             )
@@ -161,14 +166,14 @@ def check_extra(spec: OpSpec, extra: ArrayInput, value: Any, data: np.ndarray) -
         outside = np.any((rounded < 0) | (rounded > np.array(shape) - 1), axis=1)
         if outside.any():
             i = int(np.flatnonzero(outside)[0])
-            raise ValueError(
+            raise BadValueError(
                 f"{spec.id}: {extra.name} point {i} at {tuple(pts[i].round(2).tolist())} is "
                 f"outside the image of shape {shape}; accepted: points inside it"
             )
         return pts
     if a.shape[:sdim] != shape:
         accepted = " or ".join(k.value for k in extra.kinds)
-        raise ValueError(
+        raise BadValueError(
             f"{spec.id}: {extra.name!r} has shape {a.shape}; accepted: {accepted} matching "
             f"the input's shape {shape}"
         )
@@ -210,14 +215,16 @@ def run_spatial(
         return check_output(spec, data, spec.func(data, **arrays, **params))
     dims = " or ".join(f"{n}D" for n in spec.ndim)
     if sdim < 2:
-        raise ValueError(f"{spec.id} works on {dims} data; got {sdim}D data of shape {data.shape}")
+        raise BadValueError(
+            f"{spec.id} works on {dims} data; got {sdim}D data of shape {data.shape}"
+        )
     if not per_plane:
-        raise ValueError(
+        raise BadValueError(
             f"{spec.id} works on {dims} data; got {sdim}D data of shape {data.shape}; "
             "set per_plane: true to run it plane by plane over the leading axes"
         )
     if 2 not in spec.ndim:
-        raise ValueError(f"{spec.id} does not work plane by plane; it needs {dims} data")
+        raise BadValueError(f"{spec.id} does not work plane by plane; it needs {dims} data")
     lead = sdim - 2
     planes = list(np.ndindex(*data.shape[:lead]))
     out = None

@@ -21,6 +21,7 @@ from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
 from ._validate import MaskprepWarning
+from .errors import BadValueError
 
 __all__ = ["distance_watershed"]
 
@@ -64,9 +65,11 @@ def distance_watershed(
     """
     foreground = np.asarray(mask) > 0
     if isinstance(min_distance, bool) or int(min_distance) != min_distance or min_distance < 1:
-        raise ValueError(f"min_distance={min_distance!r} is not accepted; expected an integer >= 1")
+        raise BadValueError(
+            f"min_distance={min_distance!r} is not accepted; expected an integer >= 1"
+        )
     if image is not None and np.shape(image) != foreground.shape:
-        raise ValueError(
+        raise BadValueError(
             f"image has shape {np.shape(image)}; accepted: a grey image of the mask's shape "
             f"{foreground.shape}"
         )
@@ -109,7 +112,7 @@ def _marker_image(foreground: np.ndarray, markers: np.ndarray) -> np.ndarray:
         return np.where(foreground, markers, 0).astype(np.int32)
     points = np.atleast_2d(markers)
     if points.ndim != 2 or points.shape[1] != foreground.ndim:
-        raise ValueError(
+        raise BadValueError(
             f"markers has shape {markers.shape}; accepted: N x {foreground.ndim} point "
             f"coordinates or a labels image of shape {foreground.shape}"
         )
@@ -117,7 +120,7 @@ def _marker_image(foreground: np.ndarray, markers: np.ndarray) -> np.ndarray:
     outside = np.any((index < 0) | (index >= np.array(foreground.shape)), axis=1)
     if outside.any():
         i = int(np.flatnonzero(outside)[0])
-        raise ValueError(
+        raise BadValueError(
             f"markers point {i} at {tuple(points[i].tolist())} is outside the mask of shape "
             f"{foreground.shape}; accepted: points inside it"
         )

@@ -19,6 +19,7 @@ from typing import Annotated
 import numpy as np
 
 from ._validate import MaskprepWarning
+from .errors import BadValueError
 from .registry import Kind, NonLocal, operation
 
 __all__ = ["ManualEdit", "checksum", "manual"]
@@ -56,7 +57,7 @@ class ManualEdit:
                 ) -> ManualEdit | None:
         """The edit that turns ``before`` into ``after``; None when nothing changed."""
         if before.shape != after.shape:
-            raise ValueError(f"edit: shapes differ ({before.shape} vs {after.shape})")
+            raise BadValueError(f"edit: shapes differ ({before.shape} vs {after.shape})")
         diff = before != after
         if not diff.any():
             return None
@@ -84,9 +85,9 @@ class ManualEdit:
                                    count=int(np.prod(size))).reshape(size).astype(bool)
             values = np.frombuffer(_unpack(self.values), np.dtype(self.dtype))
         except (ValueError, TypeError, zlib.error) as exc:
-            raise ValueError(f"edit.manual: the stored diff is damaged ({exc})") from None
+            raise BadValueError(f"edit.manual: the stored diff is damaged ({exc})") from None
         if values.size != np.count_nonzero(inside):
-            raise ValueError("edit.manual: the stored diff is damaged (value count mismatch)")
+            raise BadValueError("edit.manual: the stored diff is damaged (value count mismatch)")
         return box, inside, values
 
     def apply(self, array: np.ndarray, image: np.ndarray | None = None

@@ -27,6 +27,7 @@ from skimage import color, morphology, restoration, util
 from skimage.filters import rank
 
 from ._validate import MaskprepWarning, looks_rgb, rgb_to_gray, thread_budget
+from .errors import BadValueError
 from .registry import GlobalStat, Local, NonLocal, Pointwise, operation
 
 __all__ = [
@@ -1004,7 +1005,7 @@ def rescale(
     array([[  0,  85, 170, 255, 255]], dtype=uint8)
     """
     if low >= high:
-        raise ValueError(
+        raise BadValueError(
             f"low={low} must be below high={high}; accepted: percentiles 0 <= low < high <= 100"
         )
     return _per_channel(_rescale_grey, _no_half(image), low=low, high=high)

@@ -35,6 +35,7 @@ from skimage import measure, morphology
 
 from ._validate import STRIPE_MIN_PIXELS, thread_budget
 from ._watershed import distance_watershed
+from .errors import BadValueError
 from .registry import Local, NonLocal, Pointwise, operation
 
 __all__ = [
@@ -106,7 +107,7 @@ def _footprint(shape: Footprint, radius: int, ndim: int) -> tuple[str, np.ndarra
     """(2D shape name, uint8 footprint of ``ndim`` dimensions) as scikit-image builds it."""
     name = _AS_2D_NAME.get(shape)
     if name is not None and ndim != 3:
-        raise ValueError(
+        raise BadValueError(
             f"shape={shape.value!r} is a 3D footprint but the data is {ndim}D; accepted for "
             f"{ndim}D data: 'disk', 'square' or 'diamond'"
         )

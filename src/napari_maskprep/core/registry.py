@@ -26,6 +26,7 @@ from typing import Annotated, Any
 import numpy as np
 
 from . import _validate
+from .errors import BadTypeError, BadValueError, MaskprepError, shown
 
 __all__ = [
     "Kind",
@@ -45,6 +46,7 @@ __all__ = [
 ]
 
 STAGES = ("preprocess", "segment", "refine", "edit")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 class Kind(enum.StrEnum):
@@ -157,7 +159,7 @@ class Param:
     def _rejected(
         self, value: Any, error: type[Exception], why: str = "is not accepted"
     ) -> Exception:
-        return error(f"{self.name}={value!r} {why}; expected {self.accepted()}")
+        return error(f"{self.name}={shown(value)} {why}; expected {self.accepted()}")
 
     def check(self, value: Any) -> Any:
         """Return ``value`` coerced to this parameter's type, or raise naming what is accepted."""
@@ -165,7 +167,7 @@ class Param:
         if value is None:
             if self.optional:
                 return None
-            raise self._rejected(value, ValueError)
+            raise self._rejected(value, BadValueError)
         if self._members is not None:
             by_value, by_name = self._members
             raw = value.value if isinstance(value, enum.Enum) else value
@@ -175,31 +177,41 @@ class Param:
                 pass
             if isinstance(raw, str) and raw.upper() in by_name:
                 return by_name[raw.upper()]
-            raise self._rejected(value, ValueError)
+            raise self._rejected(value, BadValueError)
         if kind is bool:
             if isinstance(value, bool | np.bool_):
                 return bool(value)
-            raise self._rejected(value, TypeError)
+            raise self._rejected(value, BadTypeError)
         if kind is str:
             if isinstance(value, str):
                 return value
-            raise self._rejected(value, TypeError)
+            raise self._rejected(value, BadTypeError)
         # Plain ints and floats are real numbers: they skip the slow numbers.Real check.
         if type(value) not in (int, float) and (
             isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real)
         ):
-            raise self._rejected(value, TypeError)
-        if kind is int:
-            if float(value) != math.floor(float(value)):
-                raise self._rejected(value, TypeError)
+            raise self._rejected(value, BadTypeError)
+        if isinstance(value, numbers.Integral):
             value = int(value)
         else:
             value = float(value)
             if not math.isfinite(value):
-                raise self._rejected(value, ValueError)
+                raise self._rejected(value, BadValueError, "is not a finite number")
+        if kind is int:
+            if value != math.floor(value):
+                raise self._rejected(value, BadTypeError)
+            value = int(value)
+            # Beyond int64 no array can use it, and numpy would overflow on the way.
+            if not _INT64_MIN <= value <= _INT64_MAX:
+                raise self._rejected(value, BadValueError, "is out of range")
+        else:
+            try:
+                value = float(value)
+            except OverflowError:  # an integer of hundreds of digits
+                raise self._rejected(value, BadValueError, "is out of range") from None
         lo, hi = self.hints.get("min"), self.hints.get("max")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise self._rejected(value, ValueError, "is out of range")
+            raise self._rejected(value, BadValueError, "is out of range")
         return value
 
     def to_plain(self, value: Any) -> Any:
@@ -267,11 +279,13 @@ class OpSpec:
         known = self._param_names
         for name in params:
             if name not in known:
-                close = difflib.get_close_matches(name, sorted(known), n=3)
+                close = (difflib.get_close_matches(name, sorted(known), n=3)
+                         if isinstance(name, str) else [])
                 hint = f" (did you mean {', '.join(close)}?)" if close else ""
                 accepted = ", ".join(sorted(known)) or "none"
-                raise ValueError(
-                    f"{self.id} has no parameter {name!r}{hint}; its parameters are: {accepted}"
+                raise BadValueError(
+                    f"{self.id} has no parameter {shown(name)}{hint}; its parameters are: "
+                    f"{accepted}"
                 )
         checked = dict(self._defaults)
         for p in self.params:
@@ -297,7 +311,7 @@ class OpSpec:
         ``progress(done, total)`` is called after each plane of a per-plane run.
         """
         if len(args) > len(self.inputs):
-            raise TypeError(f"{self.id} takes {1 + len(self.inputs)} array argument(s)")
+            raise BadTypeError(f"{self.id} takes {1 + len(self.inputs)} array argument(s)")
         arrays: dict[str, Any] = {}
         if self.inputs:  # seeds, markers: given by position or by name
             arrays.update(zip((i.name for i in self.inputs), args, strict=False))
@@ -310,7 +324,7 @@ class OpSpec:
             value = arrays.get(extra.name)
             if value is None:
                 if extra.required:
-                    raise ValueError(f"{self.id} needs the {extra.name!r} input")
+                    raise BadValueError(f"{self.id} needs the {extra.name!r} input")
                 continue
             arrays[extra.name] = _validate.check_extra(self, extra, value, data)
         return _validate.run_spatial(
@@ -381,7 +395,7 @@ class StatisticCache:
 _REGISTRY: dict[str, OpSpec] = {}
 
 
-class UnknownOpError(KeyError):
+class UnknownOpError(MaskprepError, KeyError):
     """An op id that is not in the registry."""
 
     def __str__(self) -> str:
@@ -482,22 +496,25 @@ def _load_ops() -> None:
 def get_op(op_id: str) -> OpSpec:
     """The spec of ``op_id``; an unknown id raises naming the closest known ids."""
     _load_ops()
-    try:
+    if isinstance(op_id, str) and op_id in _REGISTRY:
         return _REGISTRY[op_id]
-    except KeyError:
+    close: list[str] = []
+    if isinstance(op_id, str):
         close = difflib.get_close_matches(op_id, _REGISTRY, n=3, cutoff=0.5)
         if not close:
             stem = op_id.rsplit(".", 1)[-1]
             close = [k for k in _REGISTRY if k.endswith("." + stem)][:3]
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise UnknownOpError(f"unknown op {op_id!r}{hint} (`maskprep ops` lists them)") from None
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise UnknownOpError(f"unknown op {shown(op_id)}{hint} (`maskprep ops` lists them)")
 
 
 def list_ops(stage: str | None = None) -> list[OpSpec]:
     """Every registered op (of one stage if given), ordered by stage then id."""
     _load_ops()
     if stage is not None and stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+        raise BadValueError(
+            f"unknown stage {shown(stage)}; expected one of {', '.join(STAGES)}"
+        )
     specs = [s for s in _REGISTRY.values() if stage in (None, s.stage)]
     return sorted(specs, key=lambda s: (STAGES.index(s.stage), s.id))
 

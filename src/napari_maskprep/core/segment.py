@@ -27,6 +27,7 @@ from ._validate import (
     thread_budget,
 )
 from ._watershed import distance_watershed
+from .errors import BadValueError
 from .registry import GlobalStat, Kind, Local, NonLocal, Pointwise, operation
 
 __all__ = [
@@ -519,7 +520,7 @@ def _classes_key(params: Mapping[str, Any]) -> int:
 
 def _check_kept_classes(classes: int, keep_from: int, keep_to: int) -> None:
     if not keep_from <= keep_to < classes:
-        raise ValueError(
+        raise BadValueError(
             f"keep_from={keep_from}, keep_to={keep_to} are not accepted with classes={classes}; "
             f"expected 0 <= keep_from <= keep_to <= {classes - 1}"
         )
@@ -722,7 +723,7 @@ def local_threshold(
            [0, 0, 0, 0, 0]], dtype=uint8)
     """
     if block_size % 2 == 0:
-        raise ValueError(
+        raise BadValueError(
             f"block_size={block_size} is not accepted; expected an odd integer >= 3"
         )
     surface = _local_threshold_surface(image, LocalMethod(method), block_size, k)
@@ -1251,7 +1252,7 @@ def edges(
            [0, 0, 0, 0, 0, 0, 0, 0, 0]], dtype=uint8)
     """
     if low > high:
-        raise ValueError(f"low={low} is not accepted with high={high}; expected low <= high")
+        raise BadValueError(f"low={low} is not accepted with high={high}; expected low <= high")
     scaled = _unit_range(image)
     if scaled is None:
         warnings.warn(
