@@ -243,6 +243,9 @@ class OpSpec:
     # "grey": one channel (RGB input is converted with a warning); "rgb": needs a colour
     # axis (last, size 3/4); "any": handles both, channels independently.
     channels: str = "grey"
+    # Checks that involve several parameters (keep_from <= keep_to, a hand edit's box
+    # inside its shape): given the checked parameters, raises a MaskprepError or returns.
+    check: Callable[[Mapping[str, Any]], None] | None = None
 
     @property
     def stage(self) -> str:
@@ -291,6 +294,8 @@ class OpSpec:
         for p in self.params:
             if p.name in params:
                 checked[p.name] = p.check(params[p.name])
+        if self.check is not None:
+            self.check(checked)
         return checked
 
     def plain_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -430,13 +435,15 @@ def operation(
     locality: Locality,
     ndim: tuple[int, ...] = (2,),
     channels: str = "grey",
+    check: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> Callable[[Callable[..., np.ndarray]], Callable[..., np.ndarray]]:
     """Register a function as the operation ``op_id`` (``stage.name``).
 
     The first positional parameter is the main input (of kind ``input``); further
     positional parameters are extra array inputs whose annotation carries a ``Kind``
     (``Annotated[np.ndarray | None, Kind.POINTS]``; a ``None`` default makes them
-    optional). Keyword-only parameters are the op's settings.
+    optional). Keyword-only parameters are the op's settings. ``check(params)`` validates
+    what involves several of them, when a recipe is loaded and before every call.
     """
     prefix = op_id.split(".", 1)[0]
     if channels not in ("grey", "rgb", "any"):
@@ -475,6 +482,7 @@ def operation(
             params=tuple(params),
             inputs=tuple(positional),
             channels=channels,
+            check=check,
         )
         _REGISTRY[op_id] = spec
 
