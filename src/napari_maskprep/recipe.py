@@ -1,7 +1,8 @@
 """Recipe v1: an ordered list of op steps, stored as plain data (YAML or JSON).
 
-A recipe file is data only: it is read with ``yaml.safe_load`` / ``json.loads`` and then
-validated against the op registry; nothing in it is imported, evaluated or unpickled.
+A recipe file is data only: it is parsed as plain data (no tags, anchors or aliases; see
+``_plain_data``) and then validated against the op registry; nothing in it is imported,
+evaluated or unpickled. The limits below bound the work any file can cause.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,14 +19,19 @@ from typing import Any
 import numpy as np
 import yaml
 
-from .core.errors import MaskprepError
+from ._plain_data import MAX_DEPTH, MAX_NODES, load_plain
+from .core.errors import LimitError, MaskprepError, shown
 from .core.registry import Kind, OpSpec, UnknownOpError, get_op
 from .io import atomic_write
 
-__all__ = ["FORMAT_VERSION", "Recipe", "RecipeError", "Step"]
+__all__ = ["FORMAT_VERSION", "LIMITS", "MAX_FILE_BYTES", "MAX_STEPS", "Recipe", "RecipeError",
+           "Step"]
 
 FORMAT_VERSION = 1
-MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_FILE_BYTES = 8 * 2**20  # hand edits of large masks make the largest recipes
+MAX_STEPS = 1000
+LIMITS = {"file size (bytes)": MAX_FILE_BYTES, "steps": MAX_STEPS,
+          "nesting depth": MAX_DEPTH, "values in all": MAX_NODES}
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _TOP_KEYS = ("maskprep", "name", "inputs", "steps")
 _STEP_KEYS = ("op", "id", "inputs", "per_plane", "enabled", "params")
@@ -74,48 +81,74 @@ def _where(number: int, op: str) -> str:
     return f"step {number} ({op})"
 
 
+def _text(value: Any, what: str) -> str:
+    """``value`` if it is text that can be saved (UTF-8: no lone surrogates)."""
+    if not isinstance(value, str):
+        raise RecipeError(f"{what} must be text; got {shown(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RecipeError(f"{what} holds characters that are not valid Unicode text") from None
+    return value
+
+
+def _names(mapping: Mapping[Any, Any], what: str) -> None:
+    for key in mapping:
+        if not isinstance(key, str):
+            raise RecipeError(f"{what}: the key {shown(key)} is not a string; accepted: names")
+
+
 def _check_step(number: int, raw: Any, known_sources: set[str]) -> Step:
     if isinstance(raw, Step):
         raw = raw.to_dict()
     if not isinstance(raw, Mapping):
-        raise RecipeError(f"step {number}: expected a mapping with 'op' and 'params'; got {raw!r}")
+        raise RecipeError(
+            f"step {number}: expected a mapping with 'op' and 'params'; got {shown(raw)}"
+        )
+    _names(raw, f"step {number}")
     unknown = sorted(set(raw) - set(_STEP_KEYS))
     if unknown:
-        raise RecipeError(
-            f"step {number}: unknown key {unknown[0]!r}; accepted keys: {', '.join(_STEP_KEYS)}"
-        )
+        raise RecipeError(f"step {number}: unknown key {shown(unknown[0])}; accepted keys: "
+                          f"{', '.join(_STEP_KEYS)}")
     op = raw.get("op")
     if not isinstance(op, str):
-        raise RecipeError(f"step {number}: 'op' must be an op id such as 'refine.open'; got {op!r}")
+        raise RecipeError(
+            f"step {number}: 'op' must be an op id such as 'refine.open'; got {shown(op)}"
+        )
     try:
         spec = get_op(op)
     except UnknownOpError as exc:
         raise RecipeError(f"step {number}: {exc}") from None
     params = raw.get("params") or {}
     if not isinstance(params, Mapping):
-        raise RecipeError(f"{_where(number, op)}: 'params' must be a mapping; got {params!r}")
+        raise RecipeError(f"{_where(number, op)}: 'params' must be a mapping; got {shown(params)}")
+    _names(params, _where(number, op))
     try:
         plain = spec.plain_params(params)
     except (TypeError, ValueError) as exc:
         raise RecipeError(f"{_where(number, op)}: {exc}") from None
+    for name, value in plain.items():
+        if isinstance(value, str):
+            _text(value, f"{_where(number, op)}: {name}")
     step_id = raw.get("id")
     if step_id is not None and (not isinstance(step_id, str) or not _ID.match(step_id)):
         raise RecipeError(
-            f"{_where(number, op)}: id {step_id!r} must be a name of letters, digits, _ and -"
+            f"{_where(number, op)}: id {shown(step_id)} must be a name of letters, digits, _ and -"
         )
     inputs = raw.get("inputs") or {}
     if not isinstance(inputs, Mapping):
-        raise RecipeError(f"{_where(number, op)}: 'inputs' must be a mapping; got {inputs!r}")
+        raise RecipeError(f"{_where(number, op)}: 'inputs' must be a mapping; got {shown(inputs)}")
+    _names(inputs, _where(number, op))
     accepted = {i.name for i in spec.inputs}
     for name, source in inputs.items():
         if name not in accepted:
             names = ", ".join(sorted(accepted)) or "none"
             raise RecipeError(
-                f"{_where(number, op)}: {op} has no input {name!r}; its inputs are: {names}"
+                f"{_where(number, op)}: {op} has no input {shown(name)}; its inputs are: {names}"
             )
-        if source not in known_sources:
+        if not isinstance(source, str) or source not in known_sources:
             raise RecipeError(
-                f"{_where(number, op)}: input {name!r} reads {source!r}, which is neither "
+                f"{_where(number, op)}: input {name!r} reads {shown(source)}, which is neither "
                 "'input', an earlier step's id nor a declared recipe input"
             )
     for extra in spec.inputs:
@@ -132,7 +165,7 @@ def _check_step(number: int, raw: Any, known_sources: set[str]) -> Step:
         op=op,
         params=plain,
         id=step_id,
-        inputs={str(k): str(v) for k, v in inputs.items()},
+        inputs=dict(inputs),
         per_plane=raw.get("per_plane", False),
         enabled=raw.get("enabled", True),
     )
@@ -157,38 +190,47 @@ class Recipe:
         name: str = "",
         inputs: Mapping[str, str] | None = None,
     ) -> None:
-        if not isinstance(name, str):
-            raise RecipeError(f"'name' must be a string; got {name!r}")
-        self.name = name
+        self.name = _text(name, "'name'")
         self.inputs = self._check_inputs(inputs or {})
         self.steps: list[Step] = []
+        self._step_ids: set[str] = set()
+        if steps is not None and not isinstance(steps, list | tuple):
+            raise RecipeError(f"'steps' must be a list of steps; got {shown(steps)}")
+        if steps is not None and len(steps) > MAX_STEPS:
+            raise RecipeError(f"{len(steps)} steps; the limit is {MAX_STEPS}")
         for step in steps or []:
             self.append(step)
 
     @staticmethod
     def _check_inputs(inputs: Any) -> dict[str, str]:
         if not isinstance(inputs, Mapping):
-            raise RecipeError(f"'inputs' must map names to kinds; got {inputs!r}")
+            raise RecipeError(f"'inputs' must map names to kinds; got {shown(inputs)}")
         out = {}
         for name, kind in inputs.items():
             if not isinstance(name, str) or not _ID.match(name) or name == "input":
-                raise RecipeError(f"recipe input name {name!r} must be a plain name, not 'input'")
-            if kind not in _INPUT_KINDS:
                 raise RecipeError(
-                    f"recipe input {name!r} has kind {kind!r}; accepted: {', '.join(_INPUT_KINDS)}"
+                    f"recipe input name {shown(name)} must be a plain name, not 'input'"
                 )
+            if not isinstance(kind, str) or kind not in _INPUT_KINDS:
+                raise RecipeError(f"recipe input {name!r} has kind {shown(kind)}; accepted: "
+                                  f"{', '.join(_INPUT_KINDS)}")
             out[name] = kind
         return out
 
     def _sources(self) -> set[str]:
-        return {"input", *self.inputs, *(s.id for s in self.steps if s.id)}
+        return {"input", *self.inputs, *self._step_ids}
 
     def append(self, step: Step | Mapping[str, Any]) -> Step:
         """Validate ``step`` against the registry and the steps before it, then add it."""
-        checked = _check_step(len(self.steps) + 1, step, self._sources())
-        if checked.id is not None and checked.id in self._sources():
+        if len(self.steps) >= MAX_STEPS:
+            raise RecipeError(f"more than {MAX_STEPS} steps; that is the limit")
+        sources = self._sources()
+        checked = _check_step(len(self.steps) + 1, step, sources)
+        if checked.id is not None and checked.id in sources:
             raise RecipeError(f"step {len(self.steps) + 1}: id {checked.id!r} is already used")
         self.steps.append(checked)
+        if checked.id is not None:
+            self._step_ids.add(checked.id)
         return checked
 
     # -- plain data ---------------------------------------------------------------------
@@ -197,18 +239,21 @@ class Recipe:
         """A recipe from plain data (what ``yaml.safe_load`` returns), validated."""
         if not isinstance(data, Mapping):
             raise RecipeError("a recipe must be a mapping with 'maskprep: 1' and 'steps'")
+        _names(data, "the recipe")
         unknown = sorted(set(data) - set(_TOP_KEYS))
         if unknown:
-            raise RecipeError(f"unknown key {unknown[0]!r}; accepted keys: {', '.join(_TOP_KEYS)}")
-        version = data.get("maskprep")
-        if version != FORMAT_VERSION:
             raise RecipeError(
-                f"'maskprep: {version}' is not a supported format version; accepted: "
+                f"unknown key {shown(unknown[0])}; accepted keys: {', '.join(_TOP_KEYS)}"
+            )
+        version = data.get("maskprep")
+        if type(version) is not int or version != FORMAT_VERSION:  # true == 1 in Python
+            raise RecipeError(
+                f"'maskprep: {shown(version)}' is not a supported format version; accepted: "
                 f"maskprep: {FORMAT_VERSION}"
             )
         steps = data.get("steps")
         if not isinstance(steps, list):
-            raise RecipeError(f"'steps' must be a list of steps; got {steps!r}")
+            raise RecipeError(f"'steps' must be a list of steps; got {shown(steps)}")
         return cls(steps, name=data.get("name") or "", inputs=data.get("inputs") or {})
 
     def to_dict(self) -> dict[str, Any]:
@@ -228,17 +273,15 @@ class Recipe:
     # -- text and files ------------------------------------------------------------------
     @classmethod
     def loads(cls, text: str, *, format: str = "yaml") -> Recipe:
-        """Parse YAML or JSON text (data only), then validate."""
+        """Parse YAML or JSON text (plain data only, within :data:`LIMITS`), then validate."""
+        if len(text) > MAX_FILE_BYTES:
+            raise RecipeError(f"{len(text)} characters; the limit is {MAX_FILE_BYTES}")
         try:
-            data = json.loads(text) if format == "json" else yaml.safe_load(text)
-        except yaml.constructor.ConstructorError as exc:
-            tag = getattr(exc, "problem", "") or "a YAML tag"
-            raise RecipeError(
-                f"refused: {tag.strip()}; a recipe is plain data and no tags are accepted"
-            ) from None
-        except (yaml.YAMLError, json.JSONDecodeError) as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise RecipeError(f"not valid {format.upper()}: {first}") from None
+            data = load_plain(text, format=format)
+        except LimitError as exc:
+            raise RecipeError(f"{exc}") from None
+        except MaskprepError as exc:
+            raise RecipeError(f"not valid {format.upper()}: {exc}") from None
         return cls.from_dict(data)
 
     @classmethod
@@ -246,10 +289,19 @@ class Recipe:
         """Read a ``.maskprep.yaml`` / ``.yaml`` / ``.json`` recipe file."""
         path = Path(path)
         try:
-            size = path.stat().st_size
-            if size > MAX_FILE_BYTES:
-                raise RecipeError(f"{path}: {size} bytes is too large for a recipe")
-            text = path.read_text(encoding="utf-8")
+            # Only a regular file: a FIFO would block and /dev/zero never end.
+            info = path.stat()
+            if not stat.S_ISREG(info.st_mode):
+                raise RecipeError(f"{path}: not a regular file; accepted: a recipe file")
+            if info.st_size > MAX_FILE_BYTES:
+                raise RecipeError(
+                    f"{path}: {info.st_size} bytes; the limit for a recipe is {MAX_FILE_BYTES}"
+                )
+            with open(path, "rb") as f:
+                raw = f.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat
+            if len(raw) > MAX_FILE_BYTES:
+                raise RecipeError(f"{path}: more than {MAX_FILE_BYTES} bytes; that is the limit")
+            text = raw.decode("utf-8")
         except OSError as exc:
             raise RecipeError(f"cannot read recipe {path}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:

@@ -107,7 +107,7 @@ def test_resume_skips_existing_outputs(tmp_path, recipe_file, capsys):
 @pytest.mark.parametrize(
     ("recipe_text", "message"),
     [
-        ("maskprep: 1\nsteps: !!python/object/apply:os.system ['echo hi']\n", "refused"),
+        ("maskprep: 1\nsteps: !!python/object/apply:os.system ['echo hi']\n", "is not accepted"),
         ("maskprep: 1\nsteps: [{op: segment.otsu}]", "unknown op 'segment.otsu'"),
     ],
 )

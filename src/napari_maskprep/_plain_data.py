@@ -1,0 +1,181 @@
+"""YAML and JSON text read as plain data (mappings, lists, strings, numbers, booleans, null),
+within limits that bound the work a small file can cause.
+
+A recipe is data: YAML is read event by event from the parser (libyaml's where present)
+and composed here without recursion; tags, anchors and aliases are refused (an alias is
+how 400 bytes of YAML become gigabytes), so are duplicate keys and non-string keys. Errors
+carry the line and column. JSON goes through ``json.loads`` with the same checks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import yaml
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.nodes import ScalarNode
+from yaml.resolver import Resolver
+
+from .core.errors import BadValueError, LimitError, shown
+
+__all__ = ["MAX_DEPTH", "MAX_NODES", "load_plain"]
+
+# Nesting of lists and mappings (a recipe needs 4: recipe, steps, step, params) and values
+# in all (a recipe of 1000 steps needs about 15000).
+MAX_DEPTH = 16
+MAX_NODES = 100_000
+
+_Parser = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SCALARS = {
+    "tag:yaml.org,2002:null": SafeConstructor.construct_yaml_null,
+    "tag:yaml.org,2002:bool": SafeConstructor.construct_yaml_bool,
+    "tag:yaml.org,2002:int": SafeConstructor.construct_yaml_int,
+    "tag:yaml.org,2002:float": SafeConstructor.construct_yaml_float,
+}
+
+
+class _Resolver(Resolver):
+    """YAML 1.1's implicit types, plus exponent floats without a dot or sign (``1e-3``,
+    ``2e5``), which YAML 1.1 reads as strings and people write as numbers."""
+
+
+_Resolver.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+_resolver = _Resolver()
+_constructor = SafeConstructor()
+
+
+def _at(mark: Any) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "end"
+
+
+def _scalar(event: yaml.ScalarEvent) -> Any:
+    tag = _resolver.resolve(ScalarNode, event.value, event.implicit)
+    construct = _SCALARS.get(tag)
+    if construct is None:  # strings, and dates, which a recipe holds as text
+        return event.value
+    try:
+        return construct(_constructor, ScalarNode(tag, event.value))
+    except (ValueError, ConstructorError):  # an integer of thousands of digits
+        raise LimitError(f"{_at(event.start_mark)}: the number {shown(event.value)} is too "
+                         "large; accepted: numbers of at most 4300 digits") from None
+
+
+def _load_yaml(text: str) -> Any:
+    stack: list[list[Any]] = []  # open containers: [value, pending key or None, start mark]
+    documents: list[Any] = []
+    nodes = 0
+    try:
+        for event in yaml.parse(text, Loader=_Parser):
+            if isinstance(event, yaml.AliasEvent | yaml.NodeEvent) and (
+                    isinstance(event, yaml.AliasEvent) or event.anchor is not None):
+                raise BadValueError(f"{_at(event.start_mark)}: YAML anchors and aliases are "
+                                    "not accepted; write each value out")
+            if isinstance(event, yaml.ScalarEvent | yaml.CollectionStartEvent) and (
+                    event.tag not in (None, "!")):
+                raise BadValueError(f"{_at(event.start_mark)}: the tag {shown(event.tag)} is not "
+                                    "accepted; a recipe is plain data without tags")
+            if isinstance(event, yaml.DocumentStartEvent) and documents:
+                raise BadValueError(f"{_at(event.start_mark)}: a second YAML document; "
+                                    "accepted: one document")
+            if isinstance(event, yaml.ScalarEvent | yaml.CollectionStartEvent):
+                nodes += 1
+                if nodes > MAX_NODES:
+                    raise LimitError(f"{_at(event.start_mark)}: more than {MAX_NODES} values; "
+                                     "that is the limit")
+            if isinstance(event, yaml.CollectionStartEvent):
+                if len(stack) >= MAX_DEPTH:
+                    raise LimitError(f"{_at(event.start_mark)}: nested deeper than {MAX_DEPTH} "
+                                     "levels; that is the limit")
+                empty = {} if isinstance(event, yaml.MappingStartEvent) else []
+                stack.append([empty, None, event.start_mark])
+                continue
+            if isinstance(event, yaml.ScalarEvent):
+                value, mark = _scalar(event), event.start_mark
+            elif isinstance(event, yaml.CollectionEndEvent):
+                value, _, mark = stack.pop()
+            else:
+                continue
+            if not stack:
+                documents.append(value)
+                continue
+            parent = stack[-1]
+            if isinstance(parent[0], list):
+                parent[0].append(value)
+            elif parent[1] is None:
+                if not isinstance(value, str):
+                    raise BadValueError(f"{_at(mark)}: the key {shown(value)} is not a string; "
+                                        "accepted: keys that are names")
+                if value in parent[0]:
+                    raise BadValueError(f"{_at(mark)}: the key {shown(value)} appears twice")
+                parent[1] = value
+            else:
+                parent[0][parent[1]] = value
+                parent[1] = None
+    except yaml.MarkedYAMLError as exc:
+        raise BadValueError(f"{_at(exc.problem_mark)}: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:  # the reader's errors (bad characters) carry no mark
+        raise BadValueError(str(exc).splitlines()[0][:200]) from None
+    return documents[0] if documents else None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise BadValueError(f"the key {shown(key)} appears twice")
+        out[key] = value
+    return out
+
+
+def _check_json_size(data: Any) -> None:
+    todo, nodes = [(data, 1)], 0
+    while todo:
+        value, depth = todo.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise LimitError(f"more than {MAX_NODES} values; that is the limit")
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                raise LimitError(f"nested deeper than {MAX_DEPTH} levels; that is the limit")
+            items = value.values() if isinstance(value, dict) else value
+            todo.extend((v, depth + 1) for v in items)
+
+
+def _load_json(text: str) -> Any:
+    try:
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        raise BadValueError(f"line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise LimitError(f"nested deeper than {MAX_DEPTH} levels; that is the limit") from None
+    except BadValueError:
+        raise
+    except ValueError:  # Python's own limit on the digits of an integer
+        raise LimitError("a number is too large; accepted: numbers of at most 4300 digits"
+                         ) from None
+    _check_json_size(data)
+    return data
+
+
+def load_plain(text: str, *, format: str = "yaml") -> Any:
+    """Parse ``text`` (``format`` "yaml" or "json") into plain Python data.
+
+    Raises :class:`BadValueError` (with line and column where known) for text that is not
+    plain data, and :class:`LimitError` beyond :data:`MAX_DEPTH` or :data:`MAX_NODES`.
+
+    Examples
+    --------
+    >>> load_plain("maskprep: 1\\nsteps: [{op: refine.open, params: {radius: 2}}]")
+    {'maskprep': 1, 'steps': [{'op': 'refine.open', 'params': {'radius': 2}}]}
+    >>> load_plain("a: &x [1]\\nb: *x")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    napari_maskprep.core.errors.BadValueError: line 1, column 4: YAML anchors and aliases ...
+    """
+    return _load_json(text) if format == "json" else _load_yaml(text)
