@@ -232,7 +232,7 @@ def test_a_hostile_recipe_is_refused_and_changes_nothing(session, shown, tmp_pat
     hostile.write_text("maskprep: 1\nsteps: !!python/object/apply:os.system ['touch pwned']\n")
     assert not session.recorder.load(hostile)
     ((severity, message),) = shown()
-    assert severity == ERROR and "refused" in message and "\n" not in message
+    assert severity == ERROR and "is not accepted" in message and "\n" not in message
     assert session.recorder.model.recipe == before
     assert not (tmp_path / "pwned").exists()
 

@@ -7,7 +7,7 @@ import pytest
 
 from napari_maskprep.core import MaskprepWarning
 from napari_maskprep.core.edit import ManualEdit
-from napari_maskprep.recipe import Recipe
+from napari_maskprep.recipe import Recipe, RecipeError
 
 THRESHOLD = {"op": "segment.threshold", "params": {"value": 100}}
 
@@ -84,3 +84,52 @@ def test_damaged_diff_is_a_clear_error():
 
 def test_no_change_is_no_edit():
     assert ManualEdit.between(np.zeros((2, 2)), np.zeros((2, 2))) is None
+
+
+def _edit_params(**changes: str) -> dict[str, str]:
+    params = ManualEdit.between(np.zeros((3, 3), np.uint8), np.eye(3, dtype=np.uint8)).params()
+    params.update(changes)
+    return params
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"bbox": "0:100000,0:100000", "shape": "100000x100000"},
+         r"a box of 10000000000 pixels; the limit for one hand edit is 67108864"),
+        ({"bbox": "0:4,0:3"}, r"bbox '0:4,0:3' is not inside shape '3x3'"),
+        ({"bbox": "2:1,0:3"}, r"is not inside shape"),
+        ({"bbox": "a:b"}, r"damaged \(bbox 'a:b'\)"),
+        ({"shape": "3"}, r"damaged \(shape '3' with bbox"),
+        ({"dtype": "O"}, r"dtype 'O'; accepted: an integer dtype"),
+        ({"dtype": "V99999999"}, r"dtype 'V99999999'"),
+    ],
+)
+def test_bad_edit_is_refused_when_the_recipe_loads(changes, match):
+    with pytest.raises(RecipeError, match=match) as caught:
+        Recipe([{"op": "edit.manual", "params": _edit_params(**changes)}])
+    assert len(str(caught.value)) < 300
+
+
+def test_zlib_bomb_is_decompressed_no_further_than_its_box():
+    import base64
+    import time
+    import zlib
+
+    bomb = base64.b64encode(zlib.compress(b"\xff" * 2**26)).decode()  # 64 MiB in 87 kB
+    recipe = Recipe([{"op": "edit.manual", "params": _edit_params(changed=bomb)}])
+    start = time.perf_counter()
+    with pytest.raises(RecipeError, match=r"changed does not hold the 2 bytes its box needs"):
+        recipe.run(np.zeros((3, 3), np.uint8))
+    assert time.perf_counter() - start < 1
+    values = base64.b64encode(zlib.compress(b"\x01" * 2**26)).decode()
+    with pytest.raises(RecipeError, match=r"values does not hold the 3 bytes its box needs"):
+        Recipe([{"op": "edit.manual", "params": _edit_params(values=values)}]).run(
+            np.zeros((3, 3), np.uint8))
+
+
+def test_edit_on_another_shape_is_skipped_without_decoding():
+    params = _edit_params(changed="!!! not even base64")
+    with pytest.warns(MaskprepWarning, match="edits of 9 pixels were made on another image"):
+        out = Recipe([{"op": "edit.manual", "params": params}]).run(np.zeros((4, 4), np.uint8))
+    np.testing.assert_array_equal(out, np.zeros((4, 4), np.uint8))

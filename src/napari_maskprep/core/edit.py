@@ -5,24 +5,34 @@ bits) and their new values, both zlib-compressed and base64-encoded, tied to che
 the array it was painted on and of the recipe's input image. Replayed on the same array it
 re-applies exactly; after an upstream change it re-applies and says how many of its pixels
 still change the mask; on another image it is skipped with a notice.
+
+A diff is data from a file: its box must lie in its shape and hold at most
+:data:`MAX_EDIT_PIXELS` pixels (checked when a recipe loads), and its streams are
+decompressed to no more than the box needs, so a small recipe cannot make a large
+allocation.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import math
 import warnings
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 
 from ._validate import MaskprepWarning
-from .errors import BadValueError
+from .errors import BadValueError, LimitError, shown
 from .registry import Kind, NonLocal, operation
 
-__all__ = ["ManualEdit", "checksum", "manual"]
+__all__ = ["MAX_EDIT_PIXELS", "ManualEdit", "checksum", "manual"]
+
+MAX_EDIT_PIXELS = 2**26  # pixels in the box of one hand edit (8192 x 8192)
 
 
 def checksum(array: np.ndarray) -> str:
@@ -36,8 +46,66 @@ def _pack(data: bytes) -> str:
     return base64.b64encode(zlib.compress(data, 6)).decode("ascii")
 
 
-def _unpack(text: str) -> bytes:
-    return zlib.decompress(base64.b64decode(text.encode("ascii"), validate=True))
+def _damaged(why: str) -> BadValueError:
+    return BadValueError(f"edit.manual: the stored diff is damaged ({why})")
+
+
+def _unpack(text: str, size: int, what: str) -> bytes:
+    """The ``size`` bytes packed in ``text``; never decompresses more than that."""
+    try:
+        packed = base64.b64decode(text.encode("ascii"), validate=True)
+        stream = zlib.decompressobj()
+        data = stream.decompress(packed, size + 1)
+    except (UnicodeEncodeError, binascii.Error, zlib.error):
+        raise _damaged(f"{what} is not compressed base64") from None
+    if len(data) != size or not stream.eof:
+        raise _damaged(f"{what} does not hold the {size} bytes its box needs")
+    return data
+
+
+def _ints(text: str, sep: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(sep)]
+    except ValueError:
+        raise _damaged(f"{what} {shown(text)}") from None
+    return values
+
+
+def _box(shape: str, bbox: str, dtype: str) -> tuple[tuple[slice, ...], np.dtype]:
+    """The edit's box as slices and its values' dtype, checked against its shape."""
+    size = _ints(shape, "x", "shape")
+    spans = [_ints(part, ":", "bbox") for part in bbox.split(",")]
+    if not 2 <= len(size) <= 3 or len(spans) != len(size) or min(size) < 1:
+        raise _damaged(f"shape {shown(shape)} with bbox {shown(bbox)}")
+    for (start, *stop), n in zip(spans, size, strict=True):
+        if len(stop) != 1 or not 0 <= start < stop[0] <= n:
+            raise _damaged(f"bbox {shown(bbox)} is not inside shape {shown(shape)}")
+    pixels = math.prod(stop - start for start, stop in spans)
+    if pixels > MAX_EDIT_PIXELS:
+        raise LimitError(f"edit.manual: a box of {pixels} pixels; the limit for one hand edit "
+                         f"is {MAX_EDIT_PIXELS}")
+    try:
+        kind = np.dtype(dtype) if dtype in _VALUE_DTYPES else None
+    except TypeError:
+        kind = None
+    if kind is None:
+        raise _damaged(f"dtype {shown(dtype)}; accepted: an integer dtype such as '|u1' or '<i4'")
+    return tuple(slice(start, stop) for start, stop in spans), kind
+
+
+# What a Labels layer may hold: bool and integers, in either byte order.
+_VALUE_DTYPES = frozenset(
+    np.dtype(t).newbyteorder(order).str
+    for t in (np.bool_, np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32,
+              np.uint64, np.int64)
+    for order in "<>"
+)
+
+
+def _check_params(params: Mapping[str, Any]) -> None:
+    """A non-empty edit's shape, box and dtype, when a recipe loads (nothing decompressed)."""
+    if params["bbox"]:
+        _box(params["shape"], params["bbox"], params["dtype"])
 
 
 @dataclass(frozen=True)
@@ -77,17 +145,19 @@ class ManualEdit:
     def params(self) -> dict[str, str]:
         return dict(self.__dict__)
 
+    def size(self) -> int:
+        """Pixels in the edit's box (an upper bound of the pixels it changes)."""
+        box, _ = _box(self.shape, self.bbox, self.dtype)
+        return math.prod(s.stop - s.start for s in box)
+
     def _decode(self) -> tuple[tuple[slice, ...], np.ndarray, np.ndarray]:
-        try:
-            box = tuple(slice(*map(int, part.split(":"))) for part in self.bbox.split(","))
-            size = [s.stop - s.start for s in box]
-            inside = np.unpackbits(np.frombuffer(_unpack(self.changed), np.uint8),
-                                   count=int(np.prod(size))).reshape(size).astype(bool)
-            values = np.frombuffer(_unpack(self.values), np.dtype(self.dtype))
-        except (ValueError, TypeError, zlib.error) as exc:
-            raise BadValueError(f"edit.manual: the stored diff is damaged ({exc})") from None
-        if values.size != np.count_nonzero(inside):
-            raise BadValueError("edit.manual: the stored diff is damaged (value count mismatch)")
+        box, dtype = _box(self.shape, self.bbox, self.dtype)
+        size = [s.stop - s.start for s in box]
+        pixels = math.prod(size)
+        bits = np.frombuffer(_unpack(self.changed, -(-pixels // 8), "changed"), np.uint8)
+        inside = np.unpackbits(bits, count=pixels).reshape(size).view(bool)
+        count = int(np.count_nonzero(inside))
+        values = np.frombuffer(_unpack(self.values, count * dtype.itemsize, "values"), dtype)
         return box, inside, values
 
     def apply(self, array: np.ndarray, image: np.ndarray | None = None
@@ -97,11 +167,11 @@ class ManualEdit:
         ``how`` is "exact" (painted on this very array), "reapplied" (same image,
         changed upstream) or "skipped" (another image or shape).
         """
+        if "x".join(map(str, array.shape)) != self.shape:
+            return array, 0, self.size(), "skipped"
         box, inside, values = self._decode()
         total = int(values.size)
-        same_image = (not self.image_checksum or image is None
-                      or checksum(image) == self.image_checksum)
-        if "x".join(map(str, array.shape)) != self.shape or not same_image:
+        if self.image_checksum and image is not None and checksum(image) != self.image_checksum:
             return array, 0, total, "skipped"
         out = array.copy()
         region = out[box]
@@ -111,7 +181,8 @@ class ManualEdit:
         return out, still, total, how
 
 
-@operation("edit.manual", input="mask", output="mask", locality=NonLocal(), ndim=(2, 3))
+@operation("edit.manual", input="mask", output="mask", locality=NonLocal(), ndim=(2, 3),
+           check=_check_params)
 def manual(
     mask: np.ndarray,
     image: Annotated[np.ndarray | None, Kind.IMAGE] = None,
