@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 
 from ._plain_data import MAX_DEPTH, MAX_NODES, load_plain
-from .core.errors import LimitError, MaskprepError, shown
+from .core.errors import BadValueError, LimitError, MaskprepError, shown
 from .core.registry import Kind, OpSpec, UnknownOpError, get_op
 from .io import atomic_write
 
@@ -341,6 +341,13 @@ class Recipe:
         sources: dict[str, Any] = {"input": image, **named}
         current = image
         enabled = [(i, s) for i, s in enumerate(self.steps) if s.enabled]
+        available = set(sources)
+        for index, step in enabled:
+            unset = next((src for src in step.inputs.values() if src not in available), None)
+            if unset is not None:
+                raise RecipeError(f"{_where(index + 1, step.op)}: reads {unset!r}, the output "
+                                  "of a disabled step; enable it or change the input")
+            available.update({step.id} if step.id else ())
         for done, (index, step) in enumerate(enabled):
             arrays = {name: sources[src] for name, src in step.inputs.items()}
             try:
@@ -364,71 +371,15 @@ class Recipe:
 
     def to_python(self) -> str:
         """A readable script that takes ``INPUT... -o OUTDIR`` and writes the same masks as
-        ``maskprep run`` (same ops, same parameters, same order)."""
-        from . import __version__
+        ``maskprep run`` (same ops, same parameters, same order); built from the recipe as
+        data (see :mod:`napari_maskprep.export`)."""
+        from .export import recipe_script
 
         if self.inputs:
             raise RecipeError(
                 f"recipes with named inputs ({', '.join(self.inputs)}) cannot be exported yet"
             )
-        body = []
-        for number, step in enumerate(self.steps, start=1):
-            if not step.enabled:
-                body.append(f"    # step {number} ({step.op}) is disabled in the recipe")
-                continue
-            args = ["result"]
-            args += [f"{name}={'image' if src == 'input' else 'step_' + src.replace('-', '_')}"
-                     for name, src in step.inputs.items()]
-            if step.per_plane:
-                args.append("per_plane=True")
-            args += [f"{k}={v!r}" for k, v in step.params.items()]
-            call = f'apply("{step.op}", {", ".join(args)})'
-            body.append(f"    result = {call}" if len(call) < 80 else
-                        "    result = apply(\n        \"" + step.op + "\",\n"
-                        + "".join(f"        {a},\n" for a in args) + "    )")
-            if step.id is not None:
-                body.append(f"    step_{step.id.replace('-', '_')} = result")
-        steps = "\n".join(body) or "    pass"
-        title = self.name or "unnamed recipe"
-        return f'''#!/usr/bin/env python
-"""Recipe "{title}", exported by napari-maskprep {__version__}.
-
-Usage: python SCRIPT.py INPUT... -o OUTDIR   (INPUT: image files or folders)
-Writes OUTDIR/<stem>.tif masks, as `maskprep run` does with the same recipe.
-"""
-
-import argparse
-import sys
-from pathlib import Path
-
-from napari_maskprep import apply
-from napari_maskprep.io import find_images, read_image, write_mask
-
-
-def process(image):
-    """The recipe's steps, in order; each reads the previous step's result."""
-    result = image
-{steps}
-    return result
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("inputs", nargs="+", metavar="INPUT")
-    parser.add_argument("-o", "--output", required=True, metavar="OUTDIR")
-    args = parser.parse_args(argv)
-    outdir = Path(args.output)
-    outdir.mkdir(parents=True, exist_ok=True)
-    failed = 0
-    for path in find_images(args.inputs):
         try:
-            write_mask(outdir / f"{{path.stem}}.tif", process(read_image(path)))
-        except (OSError, ValueError, TypeError) as exc:
-            failed += 1
-            print(f"failed: {{path}}: {{exc}}", file=sys.stderr)
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-'''
+            return recipe_script(self)
+        except BadValueError as exc:
+            raise RecipeError(str(exc)) from None

@@ -59,7 +59,7 @@ def test_exported_script_reproduces_run(tmp_path, inputs, recipe_file):
     script = tmp_path / "nuclei.py"
     assert main(["export", str(recipe_file), "-o", str(script)]) == 0
     text = script.read_text()
-    assert 'apply("preprocess.gaussian", result, sigma=1.0)' in text
+    assert "result = apply('preprocess.gaussian', result, sigma=1.0)" in text
     done = subprocess.run([sys.executable, str(script), str(inputs), "-o", str(tmp_path / "py")],
                           capture_output=True, text=True)
     assert done.returncode == 1 and "corrupt.png" in done.stderr

@@ -90,7 +90,7 @@ def test_applies_are_recorded_by_role_and_replay_bit_for_bit(session, tmp_path):
 
     script = session.recorder.export(tmp_path / "nuclei.py").read_text()
     compile(script, "nuclei.py", "exec")
-    assert 'apply("preprocess.gaussian", result, sigma=1.5)' in script
+    assert "apply('preprocess.gaussian', result, sigma=1.5)" in script
 
     path = session.recorder.save(tmp_path / "nuclei.maskprep.yaml")
     session.recorder.model.clear()

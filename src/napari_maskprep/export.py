@@ -1,0 +1,121 @@
+"""A recipe as a standalone Python script (``maskprep export``), built from data.
+
+The script's code is a fixed template; the recipe enters it only as syntax-tree constants
+(op ids, parameter values, the recipe's name) placed by :mod:`ast`, so nothing a person
+typed is ever pasted into code: a name holding quotes, newlines or escapes stays a string.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+from .core.errors import BadValueError
+
+if TYPE_CHECKING:
+    from .recipe import Recipe
+
+__all__ = ["recipe_script"]
+
+_TEMPLATE = '''
+"""A napari-maskprep recipe as a script.
+
+Usage: python SCRIPT.py INPUT... -o OUTDIR [--suffix TEXT]   (INPUT: image files or folders)
+Writes OUTDIR/<stem><TEXT>.tif masks, as `maskprep run` does with the same recipe; it
+never replaces an input or a file that maskprep did not write.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from napari_maskprep import apply
+from napari_maskprep.batch import check_replaceable, plan_outputs
+from napari_maskprep.io import read_image, write_mask
+
+RECIPE_NAME = None
+EXPORTED_BY = None
+
+
+def process(image):
+    """The recipe's steps, in order; each reads the previous step's result."""
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("inputs", nargs="+", metavar="INPUT")
+    parser.add_argument("-o", "--output", required=True, metavar="OUTDIR")
+    parser.add_argument("--suffix", default="", metavar="TEXT")
+    args = parser.parse_args(argv)
+    try:
+        outputs = plan_outputs(args.inputs, args.output, suffix=args.suffix)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    Path(args.output).mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for path, out in outputs.items():
+        try:
+            check_replaceable(out)
+            write_mask(out, process(read_image(path)))
+        except (OSError, ValueError, TypeError) as exc:
+            failed += 1
+            print(f"failed: {path}: {exc}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+
+def _name(identifier: str) -> ast.Name:
+    return ast.Name(id=identifier, ctx=ast.Load())
+
+
+def _steps(recipe: Recipe) -> list[ast.stmt]:
+    """``result = apply("op", result, ...)`` per enabled step, from the steps' data."""
+    variables = {"input": "image"}
+    for number, step in enumerate(recipe.steps, start=1):
+        if step.id is not None and step.enabled:
+            variables[step.id] = f"step_{number}"  # by number: a person's id is not code
+    read = {src for step in recipe.steps for src in step.inputs.values()}
+    disabled = [n for n, s in enumerate(recipe.steps, start=1) if not s.enabled]
+    doc = "The recipe's steps, in order; each reads the previous step's result."
+    if disabled:
+        steps = ", ".join(map(str, disabled))
+        doc += f"\n\n    Disabled in the recipe, not run: step {steps}.\n    "
+    body: list[ast.stmt] = [ast.Expr(ast.Constant(doc)),
+                            ast.Assign([ast.Name("result", ast.Store())], _name("image"))]
+    for number, step in enumerate(recipe.steps, start=1):
+        if not step.enabled:
+            continue
+        unset = next((src for src in step.inputs.values() if src not in variables), None)
+        if unset is not None:
+            raise BadValueError(f"step {number} ({step.op}) reads {unset!r}, the output of a "
+                              "disabled step; enable it or change the input")
+        keywords = [ast.keyword(name, _name(variables[src])) for name, src in step.inputs.items()]
+        if step.per_plane:
+            keywords.append(ast.keyword("per_plane", ast.Constant(True)))
+        keywords += [ast.keyword(k, ast.Constant(v)) for k, v in step.params.items()]
+        call = ast.Call(_name("apply"), [ast.Constant(step.op), _name("result")], keywords)
+        body.append(ast.Assign([ast.Name("result", ast.Store())], call))
+        if step.id is not None and step.id in read:
+            body.append(ast.Assign([ast.Name(variables[step.id], ast.Store())], _name("result")))
+    body.append(ast.Return(_name("result")))
+    return body
+
+
+def recipe_script(recipe: Recipe) -> str:
+    """The script's text: the template with the recipe's steps and name filled in."""
+    from . import __version__
+
+    module = ast.parse(_TEMPLATE)
+    constants = {"RECIPE_NAME": recipe.name or "unnamed recipe",
+                 "EXPORTED_BY": f"napari-maskprep {__version__}"}
+    for node in module.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "process":
+            node.body = _steps(recipe)
+        elif isinstance(node, ast.Assign) and isinstance(target := node.targets[0], ast.Name):
+            node.value = ast.Constant(constants.get(target.id))
+    return "#!/usr/bin/env python\n" + ast.unparse(ast.fix_missing_locations(module)) + "\n"

@@ -1,0 +1,122 @@
+"""`maskprep export` builds the script from data: a hostile recipe name is only ever a string."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from napari_maskprep.cli import main
+from napari_maskprep.recipe import Recipe, RecipeError
+
+STEPS = [
+    {"op": "preprocess.gaussian", "params": {"sigma": 1.0}, "id": "smooth"},
+    {"op": "segment.auto_threshold", "params": {"method": "otsu"}},
+    {"op": "refine.open", "params": {"radius": 1}, "enabled": False},
+    {"op": "segment.watershed", "inputs": {"image": "smooth"}},
+]
+MODULE_NAMES = {"RECIPE_NAME", "EXPORTED_BY", "process", "main"}
+IMPORTS = {("argparse", None), ("sys", None), ("pathlib", "Path"), ("napari_maskprep", "apply"),
+           ("napari_maskprep.batch", "check_replaceable"),
+           ("napari_maskprep.batch", "plan_outputs"),
+           ("napari_maskprep.io", "read_image"), ("napari_maskprep.io", "write_mask")}
+
+
+def statements_are_the_template_s(script: str, name: str) -> None:
+    """The script's top level is the template's, and ``process`` only calls ``apply`` with
+    constants and earlier results."""
+    module = ast.parse(script)
+    imports, defined = set(), set()
+    for node in module.body:
+        if isinstance(node, ast.Import):
+            imports |= {(a.name, None) for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imports |= {(node.module, a.name) for a in node.names}
+        elif isinstance(node, ast.Assign):
+            (target,) = node.targets
+            assert isinstance(node.value, ast.Constant)
+            defined.add(target.id)
+            if target.id == "RECIPE_NAME":
+                assert node.value.value == (name or "unnamed recipe")
+        elif isinstance(node, ast.FunctionDef):
+            defined.add(node.name)
+        else:
+            assert isinstance(node, ast.Expr | ast.If), ast.dump(node)
+    assert imports == IMPORTS and defined == MODULE_NAMES
+    process = next(n for n in module.body if isinstance(n, ast.FunctionDef) and n.name == "process")
+    for node in process.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            call = node.value
+            assert call.func.id == "apply" and isinstance(call.args[0], ast.Constant)
+            for keyword in call.keywords:
+                assert isinstance(keyword.value, ast.Constant | ast.Name)
+        else:
+            assert isinstance(node, ast.Expr | ast.Assign | ast.Return), ast.dump(node)
+
+
+HOSTILE = [
+    '"""\nimport os; os.system("touch pwned")\n"""',
+    "'''\n__import__('os').system('touch pwned')\n#",
+    "\\\n\x1b[31m\x00\r\t\u2028 {}",
+    "é\ufeff😀" * 50,
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_name_stays_a_string_and_the_script_runs(tmp_path, name):
+    recipe = Recipe(STEPS, name=name)
+    script = tmp_path / "exported.py"
+    script.write_text(recipe.to_python(), encoding="utf-8")
+    statements_are_the_template_s(script.read_text(encoding="utf-8"), name)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    image = np.zeros((40, 50), np.uint8)
+    image[5:20, 5:30] = 200
+    tifffile.imwrite(inputs / "a.tif", image)
+    done = subprocess.run([sys.executable, str(script), str(inputs), "-o", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "pwned").exists()
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / "a.tif"), recipe.run(image))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.text(max_size=200))
+def test_any_name_exports_a_script_of_the_template_s_statements(name):
+    try:
+        recipe = Recipe(STEPS, name=name)
+    except RecipeError as exc:  # lone surrogates: not text that a file can hold
+        assert "not valid Unicode text" in str(exc)
+        return
+    statements_are_the_template_s(recipe.to_python(), name)
+
+
+def test_export_refuses_a_step_reading_a_disabled_step(tmp_path, capsys):
+    recipe = Recipe([STEPS[0], STEPS[1], {**STEPS[3]}])
+    recipe.steps[0].enabled = False
+    with pytest.raises(RecipeError, match=r"step 3 \(segment.watershed\) reads 'smooth', the "
+                                          "output of a disabled step"):
+        recipe.to_python()
+    with pytest.raises(RecipeError, match=r"step 3 \(segment.watershed\): reads 'smooth'"):
+        recipe.run(np.zeros((8, 8), np.uint8))
+    path = recipe.save(tmp_path / "r.maskprep.yaml")
+    assert main(["export", str(path), "-o", str(tmp_path / "r.py")]) == 2
+    assert "output of a disabled step" in capsys.readouterr().err
+
+
+def test_exported_script_refuses_to_write_over_its_inputs(tmp_path):
+    script = tmp_path / "exported.py"
+    script.write_text(Recipe(STEPS[:2]).to_python())
+    image = np.zeros((10, 10), np.uint8)
+    tifffile.imwrite(tmp_path / "a.tif", image)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), "-o", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "holds the input a.tif" in done.stderr
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "a.tif"), image)
