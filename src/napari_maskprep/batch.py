@@ -1,30 +1,62 @@
-"""Running a recipe over files: one file at a time, each failure isolated and reported."""
+"""Running a recipe over files: planned and checked before any work, one file at a time,
+each failure isolated and reported, and nothing a person made ever replaced.
+
+- :func:`plan_batch` checks the inputs and the output folder before anything is written:
+  every input exists, two inputs never write the same mask, and a mask never replaces an
+  input (an output folder that holds inputs needs a ``suffix`` for the masks).
+- :func:`run_file` replaces an existing file only if maskprep wrote it (its provenance
+  says so); with ``resume`` it keeps a mask whose stored recipe is the one running.
+- :func:`write_summary` writes the CSV atomically and, on resume, keeps the rows of the
+  files this run did not touch.
+"""
 
 from __future__ import annotations
 
 import csv
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from .core import MaskprepWarning
-from .io import ImageReadError, provenance, read_image, write_mask
-from .recipe import Recipe, RecipeError
+from .core.errors import BadValueError, MaskprepError, shown
+from .io import (
+    IMAGE_SUFFIXES,
+    MASK_FORMATS,
+    ImageReadError,
+    atomic_write,
+    clean_stale_temporaries,
+    find_images,
+    provenance,
+    read_image,
+    read_provenance,
+    write_mask,
+)
+from .recipe import Recipe
 
 __all__ = [
+    "SUMMARY_NAME",
+    "BatchPlan",
     "FileResult",
+    "check_replaceable",
+    "check_scheduler_address",
     "count_objects",
     "output_path",
+    "plan_batch",
+    "plan_outputs",
+    "run_batch",
     "run_file",
-    "run_files",
-    "run_files_dask",
     "write_summary",
 ]
+
+SUMMARY_NAME = "maskprep-summary.csv"
+_SUFFIX = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9_.+-]*$")
+_SUMMARY_MAX_BYTES = 64 * 2**20  # a previous summary larger than this is not merged
 
 
 @dataclass
@@ -32,7 +64,7 @@ class FileResult:
     """What happened to one input file (one row of the summary CSV)."""
 
     file: str
-    status: str  # "ok", "skipped" (output existed) or "failed"
+    status: str  # "ok", "skipped" (its mask was there, from this recipe) or "failed"
     output: str = ""
     objects: int = 0
     foreground_fraction: float = 0.0
@@ -40,124 +72,271 @@ class FileResult:
     error: str = ""
     warnings: str = ""
 
+    def describe(self) -> str:
+        """The error as one line that names the file."""
+        return self.error if self.error.startswith(self.file) else f"{self.file}: {self.error}"
+
 
 def count_objects(result: np.ndarray) -> int:
-    """Labels: distinct non-zero ids; a mask: its connected objects (full connectivity)."""
-    if result.dtype == np.uint8 and result.max(initial=0) <= 1:
-        return int(ndi.label(result, structure=np.ones((3,) * result.ndim))[1])
+    """A mask (uint8): its connected objects (full connectivity); labels: distinct ids."""
+    from .core.registry import get_op
+
+    if result.dtype == np.uint8:
+        return int(get_op("refine.label")((result > 0).view(np.uint8)).max(initial=0))
     return int(np.count_nonzero(np.bincount(result.ravel())[1:]))
 
 
-def output_path(path: Path, outdir: Path, fmt: str) -> Path:
-    return outdir / f"{path.stem}.{fmt}"
+def output_path(path: Path, outdir: Path, fmt: str, suffix: str = "") -> Path:
+    return outdir / f"{path.stem}{suffix}.{fmt}"
 
 
-def run_file(recipe: Recipe, path: Path, outdir: Path, fmt: str, *, overwrite: bool = True
-             ) -> FileResult:
-    """Read ``path``, run ``recipe``, write the mask with provenance; never raises for bad input."""
-    out = output_path(path, outdir, fmt)
-    if out.exists() and not overwrite:
-        return FileResult(str(path), "skipped", str(out))
-    start = time.perf_counter()
+@dataclass(frozen=True)
+class BatchPlan:
+    """Inputs and the mask each writes, checked by :func:`plan_batch`."""
+
+    recipe: Recipe
+    outputs: dict[Path, Path]  # input -> mask, in input order
+    outdir: Path
+    fmt: str = "tif"
+    resume: bool = False
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
     try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def plan_outputs(inputs: Iterable[str | Path], outdir: str | Path, *, fmt: str = "tif",
+                 suffix: str = "") -> dict[Path, Path]:
+    """The mask each input image writes, checked before any work; raises
+    :class:`BadValueError` in one line.
+
+    ``inputs`` are image files or folders of them; masks go to
+    ``outdir/<stem><suffix>.<fmt>``. Every input must exist, two inputs may not write the
+    same mask, and a mask may not replace an input: an ``outdir`` that holds inputs needs a
+    ``suffix``, and masks found there from an earlier run with that suffix are not inputs.
+    """
+    if fmt not in MASK_FORMATS:
+        raise BadValueError(f"format {shown(fmt)}; accepted: {', '.join(MASK_FORMATS)}")
+    if suffix and not _SUFFIX.match(suffix):
+        raise BadValueError(f"suffix {shown(suffix)}; accepted: letters, digits and _ + - . "
+                            "(not starting with a dot), e.g. _mask")
+    inputs = [Path(p) for p in inputs]
+    missing = next((p for p in inputs if not p.exists()), None)
+    if missing is not None:
+        raise BadValueError(f"{missing}: no such file or folder")
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise BadValueError(f"output folder {outdir} exists and is not a folder")
+    here = outdir.resolve()
+    paths = [p for p in find_images(inputs) if not (
+        suffix and p.parent.resolve() == here and p.name.endswith(f"{suffix}.{fmt}"))]
+    if not paths:
+        raise BadValueError("no image files (" + ", ".join(IMAGE_SUFFIXES) + ") in the inputs "
+                            "given")
+    held = next((p for p in paths if p.parent.resolve() == here), None)
+    if held is not None and not suffix:
+        raise BadValueError(f"the output folder {outdir} holds the input {held.name}, which its "
+                            "mask could replace; write to another folder or name the masks "
+                            "apart with a suffix (--suffix _mask)")
+    outputs: dict[Path, Path] = {}
+    written_by: dict[Path, Path] = {}
+    input_ids = {_file_id(p) for p in paths} - {None}
+    for path in paths:
+        out = output_path(path, outdir, fmt, suffix)
+        other = written_by.setdefault(out, path)
+        if other != path:
+            raise BadValueError(f"{other} and {path} would both write {out}; give them "
+                                "different names or run them separately")
+        if _file_id(out) in input_ids:
+            raise BadValueError(f"the mask {out} would replace an input; write elsewhere")
+        outputs[path] = out
+    return outputs
+
+
+def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path, *,
+               fmt: str = "tif", suffix: str = "", resume: bool = False) -> BatchPlan:
+    """A batch checked before it starts (see :func:`plan_outputs`)."""
+    outputs = plan_outputs(inputs, outdir, fmt=fmt, suffix=suffix)
+    return BatchPlan(recipe, outputs, Path(outdir), fmt, resume)
+
+
+def check_replaceable(out: Path) -> dict | None:
+    """The provenance of ``out`` if maskprep wrote it, None if it does not exist; raises
+    :class:`BadValueError` if it is somebody else's file, which is never replaced."""
+    if not out.exists() and not out.is_symlink():
+        return None
+    try:
+        return read_provenance(out)
+    except ImageReadError:
+        raise BadValueError(f"{out} exists and was not written by maskprep; it is left as it "
+                            "is (move it, or write to another folder)") from None
+
+
+def _read_mask(path: Path) -> np.ndarray:
+    if path.suffix == ".zarr":
+        import zarr
+
+        return np.asarray(zarr.open_group(path, mode="r")["0"])
+    return read_image(path)
+
+
+def _measured(result: FileResult, mask: np.ndarray) -> FileResult:
+    result.objects = count_objects(mask)
+    result.foreground_fraction = round(float(np.count_nonzero(mask)) / mask.size, 6)
+    return result
+
+
+def _first_line(exc: BaseException) -> str:
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    expected = isinstance(exc, MaskprepError | ValueError | TypeError)
+    return first if expected and first else f"{type(exc).__name__}: {first}"
+
+
+def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
+             recipe_text: str | None = None) -> FileResult:
+    """Read ``path``, run ``recipe``, write the mask ``out`` with provenance; never raises
+    for a bad input or a failing step, and never replaces a file maskprep did not write."""
+    start = time.perf_counter()
+    text = recipe.dumps() if recipe_text is None else recipe_text
+    try:
+        stored = check_replaceable(out)
+        if (resume and stored is not None and stored["recipe"] == text
+                and stored["input"]["source"] == path.name):
+            return _measured(FileResult(str(path), "skipped", str(out)), _read_mask(out))
         image = read_image(path)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MaskprepWarning)
             result = recipe.run(image)
-        meta = provenance(recipe.dumps(), image, source=path.name)
-        write_mask(out, result, metadata=meta)
+        write_mask(out, result, metadata=provenance(text, image, source=path.name))
+        done = FileResult(str(path), "ok", str(out),
+                          warnings="; ".join(dict.fromkeys(str(w.message) for w in caught)))
+        _measured(done, result)
     except Exception as exc:  # one file's failure, expected or not, must not stop a batch
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        expected = isinstance(exc, ImageReadError | RecipeError | ValueError | TypeError)
-        message = first if expected and first else f"{type(exc).__name__}: {first}"
-        return FileResult(str(path), "failed", error=message,
+        return FileResult(str(path), "failed", error=_first_line(exc),
                           seconds=round(time.perf_counter() - start, 4))
-    return FileResult(
-        str(path), "ok", str(out),
-        objects=count_objects(result),
-        foreground_fraction=round(float(np.count_nonzero(result)) / result.size, 6),
-        seconds=round(time.perf_counter() - start, 4),
-        warnings="; ".join(dict.fromkeys(str(w.message) for w in caught)),
-    )
+    done.seconds = round(time.perf_counter() - start, 4)
+    return done
 
 
-def run_files(
-    recipe: Recipe,
-    paths: Iterable[Path],
-    outdir: Path,
-    fmt: str,
-    *,
-    overwrite: bool = True,
-    on_result: Callable[[FileResult], None] | None = None,
-) -> list[FileResult]:
-    """Run ``recipe`` on each file in turn; ``on_result`` sees each result as it comes."""
-    results = []
-    for path in paths:
-        result = run_file(recipe, path, outdir, fmt, overwrite=overwrite)
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
-    return results
+def check_scheduler_address(address: str) -> str:
+    """``address`` if it is a dask.distributed scheduler address (``tcp://host:port``,
+    ``host:port``, ``tls://...``); raises :class:`BadValueError` otherwise."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme in ("tcp", "tls"):
+            parse_host_port(location)
+    except (ValueError, TypeError):
+        raise BadValueError(f"scheduler address {shown(address)}; accepted: tcp://HOST:PORT "
+                            "(or HOST:PORT, tls://HOST:PORT)") from None
+    return address
 
 
-def _run_file_task(recipe_text: str, path: str, outdir: str, fmt: str, overwrite: bool
-                   ) -> FileResult:
+def _client(workers: int | None, scheduler: str | None, timeout: float) -> tuple[Any, Any]:
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
+                               dashboard_address=None, host="127.0.0.1")
+        return Client(cluster), cluster
+    try:
+        return Client(check_scheduler_address(scheduler), timeout=f"{timeout}s"), None
+    except (OSError, TimeoutError):
+        raise BadValueError(f"no dask scheduler answered at {shown(scheduler)} within "
+                            f"{timeout:g} s") from None
+
+
+def _run_file_task(recipe_text: str, path: str, out: str, resume: bool) -> FileResult:
     # Runs on a dask worker: the recipe travels as text (data) and the image is read here,
     # so the client never holds or ships pixels.
-    return run_file(Recipe.loads(recipe_text), Path(path), Path(outdir), fmt, overwrite=overwrite)
+    return run_file(Recipe.loads(recipe_text), Path(path), Path(out), resume=resume,
+                    recipe_text=recipe_text)
 
 
-def run_files_dask(
-    recipe: Recipe,
-    paths: list[Path],
-    outdir: Path,
-    fmt: str,
+def run_batch(
+    plan: BatchPlan,
     *,
-    overwrite: bool = True,
     workers: int | None = None,
     scheduler: str | None = None,
-    memory_limit: str = "auto",
+    connect_timeout: float = 10,
     on_result: Callable[[FileResult], None] | None = None,
 ) -> list[FileResult]:
-    """Like :func:`run_files`, one dask task per file, on a local cluster of ``workers``
-    single-threaded processes or on the ``dask.distributed`` scheduler at ``scheduler``."""
-    from dask.distributed import Client, LocalCluster, as_completed
-
-    if scheduler is not None:
-        cluster = None
-        client = Client(scheduler, timeout="20s")
-    else:
-        cluster = LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
-                               memory_limit=memory_limit, dashboard_address=None,
-                               host="127.0.0.1")
-        client = Client(cluster)
+    """Run a planned batch, in this process or, with ``workers`` or ``scheduler``, one dask
+    task per file. ``on_result`` sees each result as it comes (and may raise to stop)."""
+    client = cluster = None
+    if workers is not None or scheduler is not None:
+        client, cluster = _client(workers, scheduler, connect_timeout)
     try:
-        text = recipe.dumps()
-        futures = {client.submit(_run_file_task, text, str(p), str(outdir), fmt, overwrite,
-                                 pure=False): i for i, p in enumerate(paths)}
-        results: list[FileResult | None] = [None] * len(paths)
-        for future in as_completed(futures):
-            index = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:  # a worker lost while running this file
-                result = FileResult(str(paths[index]), "failed",
-                                    error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+        plan.outdir.mkdir(parents=True, exist_ok=True)
+        clean_stale_temporaries(plan.outdir)
+        text = plan.recipe.dumps()
+        items = list(plan.outputs.items())
+        results: list[FileResult | None] = [None] * len(items)
+        if client is None:
+            outcomes: Iterable[tuple[int, FileResult]] = (
+                (i, run_file(plan.recipe, path, out, resume=plan.resume, recipe_text=text))
+                for i, (path, out) in enumerate(items))
+        else:
+            outcomes = _dask_outcomes(client, text, items, plan.resume)
+        for index, result in outcomes:
             results[index] = result
             if on_result is not None:
                 on_result(result)
         return [r for r in results if r is not None]
     finally:
-        client.close()
+        if client is not None:
+            client.close()
         if cluster is not None:
             cluster.close()
 
 
-def write_summary(results: list[FileResult], path: Path) -> Path:
-    """The per-file summary as CSV (file, status, output, objects, fraction, seconds, error)."""
-    fields = list(asdict(FileResult("", "")))
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in results)
-    return path
+def _dask_outcomes(client: Any, text: str, items: list[tuple[Path, Path]], resume: bool
+                   ) -> Iterable[tuple[int, FileResult]]:
+    from dask.distributed import as_completed
+
+    futures = {client.submit(_run_file_task, text, str(path), str(out.resolve()), resume,
+                             pure=False): i for i, (path, out) in enumerate(items)}
+    for future in as_completed(futures):
+        index = futures[future]
+        try:
+            result = future.result()
+        except Exception as exc:  # a worker lost while running this file
+            result = FileResult(str(items[index][0]), "failed", error=_first_line(exc))
+        yield index, result
+
+
+def _previous_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of an earlier summary at ``path``; none if it is missing or not ours."""
+    names = [f.name for f in fields(FileResult)]
+    try:
+        if path.stat().st_size > _SUMMARY_MAX_BYTES:
+            return []
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames != names:
+                return []
+            return [row for row in reader if None not in row and None not in row.values()]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+
+
+def write_summary(results: list[FileResult], path: Path, *, merge: bool = False) -> Path:
+    """The per-file summary as CSV, written atomically. With ``merge`` the rows of an
+    earlier summary for files not in ``results`` are kept (a resumed batch)."""
+    names = [f.name for f in fields(FileResult)]
+    done = {r.file for r in results}
+    kept = [row for row in _previous_rows(path) if row["file"] not in done] if merge else []
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=names)
+            writer.writeheader()
+            writer.writerows(kept)
+            writer.writerows(asdict(r) for r in results)
+
+    return atomic_write(path, write)

@@ -1,13 +1,15 @@
 """The ``maskprep`` command line: list ops, run a recipe on files, run the bundled demo.
 
 Exit status: 0 all inputs done, 1 some inputs failed (the others were written),
-2 a bad recipe or bad usage (nothing was run).
+2 a bad recipe or bad usage (nothing was run), 130 interrupted (Ctrl-C; the summary lists
+what was done), 141 the reader of the output went away (``maskprep ops | head``).
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,14 +17,16 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import __version__
-from .batch import FileResult, output_path, run_files, run_files_dask, write_summary
+from .batch import SUMMARY_NAME, FileResult, plan_batch, run_batch, write_summary
+from .core.errors import MaskprepError
 from .core.registry import list_ops
-from .io import MASK_FORMATS, find_images, read_provenance
+from .io import MASK_FORMATS, read_provenance
 from .recipe import Recipe, RecipeError
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 130, 141
 
 
 class UsageError(Exception):
@@ -68,13 +72,23 @@ def _load_recipe(path: str) -> Recipe:
         raise UsageError(f"bad recipe: {exc}") from None
 
 
-def _report(results: list[FileResult], outdir: Path) -> int:
+def _printable(text: str) -> str:
+    """``text`` with control characters (terminal escapes among them) shown escaped; line
+    breaks and tabs kept. What we print from a file is data, not terminal commands."""
+    return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
+
+
+def _report(results: list[FileResult], outdir: Path, *, merge: bool, total: int,
+            interrupted: bool = False) -> int:
     failed = [r for r in results if r.status == "failed"]
     done = sum(r.status == "ok" for r in results)
     skipped = sum(r.status == "skipped" for r in results)
-    summary = write_summary(results, outdir / "maskprep-summary.csv")
-    print(f"{done} written, {skipped} skipped (already there), {len(failed)} failed -> {outdir} "
-          f"(summary: {summary.name})", file=sys.stderr)
+    summary = write_summary(results, outdir / SUMMARY_NAME, merge=merge)
+    stop = f"interrupted after {len(results)} of {total} images: " if interrupted else ""
+    print(f"{stop}{done} written, {skipped} skipped (done before), {len(failed)} failed -> "
+          f"{outdir} (summary: {summary.name})", file=sys.stderr)
+    if interrupted:
+        return EXIT_INTERRUPTED
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
@@ -101,47 +115,37 @@ def _keep_freed_memory() -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     recipe = _load_recipe(args.recipe)
-    missing = [p for p in args.inputs if not Path(p).exists()]
-    paths = find_images([p for p in args.inputs if Path(p).exists()])
-    if not paths and not missing:
-        raise UsageError("no image files (.tif, .tiff, .png, .jpg, .jpeg) in the inputs given")
-    outdir = Path(args.output)
-    targets: dict[Path, Path] = {}
-
-    def targets_of(path: Path) -> Path:
-        return output_path(path, outdir, args.format)
-
-    for p in paths:
-        other = targets.setdefault(targets_of(p), p)
-        if other != p:
-            raise UsageError(f"{other} and {p} would both write {targets_of(p)}; give them "
-                             "different names or run them separately")
     try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create output folder {outdir}: {exc.strerror}") from None
-    results = [FileResult(p, "failed", error=f"{p}: no such file or folder") for p in missing]
-    for r in results:
-        tqdm.write(f"failed: {r.error}", file=sys.stderr)
-    bar = tqdm(total=len(paths), unit="image", disable=args.quiet or None, file=sys.stderr)
+        plan = plan_batch(recipe, args.inputs, args.output, fmt=args.format,
+                          suffix=args.suffix, resume=args.resume)
+    except MaskprepError as exc:
+        raise UsageError(str(exc)) from None
+    results: list[FileResult] = []
+    bar = tqdm(total=len(plan.outputs), unit="image", disable=args.quiet or None,
+               file=sys.stderr)
 
     def on_result(result: FileResult) -> None:
+        results.append(result)
         bar.update()
         if result.status == "failed":
-            tqdm.write(f"failed: {result.error}", file=sys.stderr)
+            tqdm.write(f"failed: {_printable(result.describe())}", file=sys.stderr)
         elif result.warnings:
-            tqdm.write(f"warning: {result.file}: {result.warnings}", file=sys.stderr)
+            tqdm.write(f"warning: {result.file}: {_printable(result.warnings)}",
+                       file=sys.stderr)
 
-    with bar:
-        if args.workers is None and args.scheduler is None:
-            _keep_freed_memory()  # dask's workers keep dask's own allocator settings
-            results += run_files(recipe, paths, outdir, args.format, overwrite=not args.resume,
-                                 on_result=on_result)
-        else:
-            results += run_files_dask(recipe, paths, outdir.resolve(), args.format,
-                                      overwrite=not args.resume, workers=args.workers,
-                                      scheduler=args.scheduler, on_result=on_result)
-    return _report(results, outdir)
+    local = args.workers is None and args.scheduler is None
+    if local:
+        _keep_freed_memory()  # dask's workers keep dask's own allocator settings
+    try:
+        with bar:
+            run_batch(plan, workers=args.workers, scheduler=args.scheduler,
+                      on_result=on_result)
+    except KeyboardInterrupt:
+        return _report(results, plan.outdir, merge=True, total=len(plan.outputs),
+                       interrupted=True)
+    except MaskprepError as exc:  # the scheduler did not answer: nothing ran
+        raise UsageError(str(exc)) from None
+    return _report(results, plan.outdir, merge=plan.resume, total=len(plan.outputs))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -149,8 +153,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     outdir = Path(args.output)
     _keep_freed_memory()
-    for line in run_demo(outdir):
-        print(line)
+    try:
+        for line in run_demo(outdir):
+            print(line)
+    except (OSError, MaskprepError) as exc:
+        raise UsageError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                         ) from None
     return EXIT_OK
 
 
@@ -160,16 +168,22 @@ def _cmd_info(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(str(exc)) from None
     if args.recipe:
-        print(info["recipe"], end="")
+        print(_printable(info["recipe"]), end="")
         return EXIT_OK
     source = info["input"]
-    print(f"input: {source.get('source')}  {source['checksum']}  shape {source['shape']} "
-          f"{source['dtype']}")
-    print(f"created: {info['created']}")
-    print("versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))
-    print("recipe:")
-    print("  " + info["recipe"].rstrip("\n").replace("\n", "\n  "))
+    lines = [
+        f"input: {source['source']}  {source['checksum']}  shape {source['shape']} "
+        f"{source['dtype']}",
+        f"created: {info['created']}",
+        "versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
+        "recipe:",
+        "  " + info["recipe"].rstrip("\n").replace("\n", "\n  "),
+    ]
+    print(_printable("\n".join(lines)))
     return EXIT_OK
+
+
+_MAX_WORKERS = 256
 
 
 def _positive_int(text: str) -> int:
@@ -177,8 +191,10 @@ def _positive_int(text: str) -> int:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    if not 1 <= value <= _MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"{_printable(text[:40])!r} is not a whole number from 1 to {_MAX_WORKERS}"
+        )
     return value
 
 
@@ -211,8 +227,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     run.add_argument("--format", choices=MASK_FORMATS, default="tif",
                      help="mask file format (PNG masks are 0/255; zarr is OME-Zarr; default tif)")
+    run.add_argument("--suffix", default="", metavar="TEXT",
+                     help="name masks <stem>TEXT.<format> (needed when OUTDIR holds inputs)")
     run.add_argument("--resume", action="store_true",
-                     help="skip inputs whose output already exists")
+                     help="skip inputs whose mask exists and was made by this recipe")
     run.add_argument("--workers", type=_positive_int, metavar="N",
                      help="run files in parallel on a local dask cluster of N processes")
     run.add_argument("--scheduler", metavar="ADDRESS",
@@ -242,8 +260,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except UsageError as exc:
-        print(f"maskprep: error: {exc}", file=sys.stderr)
+        print(f"maskprep: error: {_printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (`maskprep ops | head`): stop quietly, and keep Python from
+        # failing again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        print("maskprep: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

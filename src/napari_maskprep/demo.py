@@ -8,7 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .io import provenance, write_mask
+from .batch import check_replaceable
+from .core.errors import BadValueError
+from .io import atomic_write, png_with_provenance, provenance, write_mask
 from .recipe import Recipe
 from .samples import DEMO_RECIPE, SAMPLES, load
 
@@ -60,7 +62,12 @@ def _montage(panels: list[np.ndarray]) -> np.ndarray:
 
 
 def run_demo(outdir: Path) -> Iterator[str]:
-    """Write a mask per sample and ``overlay.png`` to ``outdir``; yield one line per result."""
+    """Write a mask per sample and ``overlay.png`` to ``outdir``; yield one line per result.
+
+    Files there are replaced only if an earlier demo (or run) wrote them."""
+    picture = outdir / "overlay.png"
+    for path in [outdir / f"{key}.tif" for key in SAMPLES] + [picture]:
+        check_replaceable(path)
     outdir.mkdir(parents=True, exist_ok=True)
     recipe = Recipe.load(DEMO_RECIPE)
     yield f"recipe: {DEMO_RECIPE.name} ({' -> '.join(s.op for s in recipe.steps)})"
@@ -76,6 +83,11 @@ def run_demo(outdir: Path) -> Iterator[str]:
         view = (image, mask, truth) if middle is None else (image[middle], mask[middle],
                                                               truth[middle])
         panels.append(overlay(*view, f"{key}: Dice {score:.2f} (green ours, magenta truth)"))
-    picture = outdir / "overlay.png"
-    cv2.imwrite(str(picture), cv2.cvtColor(_montage(panels), cv2.COLOR_RGB2BGR))
+    montage = _montage(panels)
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(montage, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise BadValueError(f"{picture}: PNG encoding failed")
+    payload = png_with_provenance(encoded.tobytes(),
+                                  provenance(recipe.dumps(), montage, source="overlay"))
+    atomic_write(picture, lambda tmp: tmp.write_bytes(payload))
     yield f"overlay: {picture}"

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
+import re
 import shutil
+import socket
+import stat
 import tempfile
 import zlib
 from collections.abc import Callable
@@ -16,14 +20,17 @@ import cv2
 import numpy as np
 import tifffile
 
+from ._plain_data import load_plain
 from .core.edit import checksum
 from .core.errors import MaskprepError
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "atomic_write",
+    "clean_stale_temporaries",
     "ImageReadError",
     "MASK_FORMATS",
+    "png_with_provenance",
     "checksum",
     "find_images",
     "provenance",
@@ -41,12 +48,17 @@ class ImageReadError(MaskprepError, OSError):
 
 
 def find_images(paths: list[str | os.PathLike[str]]) -> list[Path]:
-    """Files named directly, plus the image files directly inside named folders, sorted."""
+    """Files named directly, plus the image files directly inside named folders, sorted.
+
+    Hidden files in folders (names starting with a dot, such as the temporary files of a
+    write that was killed) are not images to process.
+    """
     found: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
             found.extend(sorted(f for f in p.iterdir()
-                                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
+                                if f.is_file() and not f.name.startswith(".")
+                                and f.suffix.lower() in IMAGE_SUFFIXES))
         else:
             found.append(p)
     return found
@@ -62,6 +74,8 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
             + ", ".join(IMAGE_SUFFIXES)
         )
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block, a device never end
+            raise ImageReadError(f"{path}: not a regular file; accepted: image files")
         if suffix in (".tif", ".tiff"):
             image = tifffile.imread(path)
         else:
@@ -74,8 +88,11 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
                 image = cv2.cvtColor(image, code)
     except FileNotFoundError:
         raise ImageReadError(f"{path}: no such file") from None
+    except ImageReadError:
+        raise
     except Exception as exc:  # decoders raise anything on corrupt data
-        raise ImageReadError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from None
+        why = str(exc).splitlines()[0][:120] if str(exc) else ""
+        raise ImageReadError(f"{path}: cannot read image ({type(exc).__name__}: {why})") from None
     if image.size == 0:
         raise ImageReadError(f"{path}: the image is empty")
     return image
@@ -100,10 +117,55 @@ def provenance(recipe_yaml: str, image: np.ndarray, source: str | None = None) -
     }
 
 
+# Temporary files and folders are named .maskprep-tmp-<host>-<pid>-<final name>.<random>:
+# hidden (never taken for inputs), and a run can tell which were left by a process of this
+# machine that is gone (killed mid-write) and remove them.
+_TEMP_PREFIX = ".maskprep-tmp-"
+_TEMP_NAME = re.compile(r"^\.maskprep-tmp-([0-9a-f]{8})-(\d+)-")
+
+
+def _host_id() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _temp_prefix(path: Path) -> str:
+    return f"{_TEMP_PREFIX}{_host_id()}-{os.getpid()}-{path.name}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # gone, or never a process id
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def clean_stale_temporaries(folder: Path) -> int:
+    """Remove the temporary files and folders that writes killed on this machine left in
+    ``folder``; those of running processes, and everything else, stay. Returns the count."""
+    removed, host = 0, _host_id()
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return 0
+    for entry in entries:
+        found = _TEMP_NAME.match(entry.name)
+        if found is None or found.group(1) != host or _alive(int(found.group(2))):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``:
     a crash or an error never leaves a half-written file under the final name."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=path.suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -122,9 +184,9 @@ PNG_KEY = "maskprep"  # iTXt keyword holding the provenance JSON
 TIFF_TAG = 65111  # private TIFF tag holding the provenance JSON (UTF-8)
 
 
-def _png_with_text(png: bytes, key: str, text: str) -> bytes:
-    """``png`` with an iTXt chunk (UTF-8 text) inserted before its closing IEND chunk."""
-    body = key.encode("latin-1") + b"\0\0\0\0\0" + text.encode("utf-8")
+def png_with_provenance(png: bytes, metadata: dict[str, Any]) -> bytes:
+    """``png`` with ``metadata`` as JSON in an iTXt chunk before its closing IEND chunk."""
+    body = PNG_KEY.encode("latin-1") + b"\0\0\0\0\0" + json.dumps(metadata).encode("utf-8")
     chunk = b"iTXt" + body
     packed = len(body).to_bytes(4, "big") + chunk + zlib.crc32(chunk).to_bytes(4, "big")
     return png[:-12] + packed + png[-12:]
@@ -161,7 +223,7 @@ def write_mask(
             raise ValueError(f"{path}: PNG encoding failed")
         payload = encoded.tobytes()
         if metadata:
-            payload = _png_with_text(payload, PNG_KEY, json.dumps(metadata))
+            payload = png_with_provenance(payload, metadata)
     elif suffix == ".zarr":
         return _write_ome_zarr(path, mask, metadata)
     elif suffix in (".tif", ".tiff"):
@@ -177,7 +239,9 @@ def write_mask(
         if metadata:
             text = json.dumps(metadata).encode("utf-8")
             extratags.append((TIFF_TAG, 7, len(text), text, True))
-        tifffile.imwrite(tmp, mask, compression="zlib", metadata=None, extratags=extratags)
+        # minisblack: a mask of 3 or 4 planes is planes, never colour
+        tifffile.imwrite(tmp, mask, compression="zlib", metadata=None, extratags=extratags,
+                         photometric="minisblack")
 
     atomic_write(path, write)
     return path
@@ -190,7 +254,7 @@ def _write_ome_zarr(path: Path, mask: np.ndarray, metadata: dict[str, Any] | Non
         raise ValueError(f"{path}: OME-Zarr masks are 2D to 4D; got shape {mask.shape}")
     names = "tzyx"[-mask.ndim:]
     axes = [{"name": n, "type": "time" if n == "t" else "space"} for n in names]
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), dir=path.parent))
     try:
         group = zarr.open_group(tmp, mode="w", zarr_format=2)
         chunks = (1,) * (mask.ndim - 2) + tuple(min(s, 1024) for s in mask.shape[-2:])
@@ -203,7 +267,7 @@ def _write_ome_zarr(path: Path, mask: np.ndarray, metadata: dict[str, Any] | Non
         if metadata:
             group.attrs[PNG_KEY] = metadata
         if path.exists():  # a folder cannot be renamed over another: move the old one aside
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            old = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), dir=path.parent))
             path.rename(old / path.name)
             tmp.rename(path)
             shutil.rmtree(old)
@@ -215,34 +279,71 @@ def _write_ome_zarr(path: Path, mask: np.ndarray, metadata: dict[str, Any] | Non
     return path
 
 
-def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The provenance stored by :func:`write_mask`; raises if the file holds none."""
-    path = Path(path)
-    text = None
-    try:
-        if path.suffix.lower() == ".zarr":
-            import zarr
+# What `maskprep info` shows, with the type each entry must have in a file we wrote.
+_PROVENANCE_FIELDS = {"recipe": str, "input": dict, "versions": dict, "created": str}
+_INPUT_FIELDS = {"source": (str, type(None)), "checksum": str, "shape": list, "dtype": str}
 
-            text = json.dumps(zarr.open_group(path, mode="r").attrs.get(PNG_KEY))
-        elif path.suffix.lower() == ".png":
-            data = path.read_bytes()
-            pos = 8
-            while pos + 8 <= len(data):
-                length = int.from_bytes(data[pos:pos + 4], "big")
-                kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
-                if kind == b"iTXt" and body.startswith(PNG_KEY.encode() + b"\0"):
-                    text = body.split(b"\0", 5)[-1].decode("utf-8")
-                pos += 12 + length
-        else:
-            with tifffile.TiffFile(path) as tif:
-                tag = tif.pages[0].tags.get(TIFF_TAG)
-                text = bytes(tag.value).decode("utf-8") if tag is not None else None
-    except (OSError, tifffile.TiffFileError, ValueError, UnicodeDecodeError) as exc:
-        raise ImageReadError(f"{path}: cannot read ({exc})") from None
+
+def _provenance_text(path: Path) -> str | None:
+    """The provenance JSON text stored in ``path``, or None if it holds none."""
+    if path.suffix.lower() == ".zarr":
+        import zarr
+
+        if not path.is_dir():
+            raise ImageReadError(f"{path}: no such folder; accepted: an OME-Zarr mask")
+        try:
+            stored = zarr.open_group(path, mode="r").attrs.get(PNG_KEY)
+        except FileNotFoundError:  # a folder without zarr metadata
+            raise ImageReadError(f"{path}: not a zarr group (not written by maskprep)") from None
+        return None if stored is None else json.dumps(stored)
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise ImageReadError(f"{path}: not a regular file; accepted: a mask file")
+    if path.suffix.lower() == ".png":
+        data = path.read_bytes()
+        pos, text = 8, None
+        while pos + 8 <= len(data):
+            length = int.from_bytes(data[pos:pos + 4], "big")
+            kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+            if kind == b"iTXt" and body.startswith(PNG_KEY.encode() + b"\0"):
+                text = body.split(b"\0", 5)[-1].decode("utf-8")
+            pos += 12 + length
+        return text
+    with tifffile.TiffFile(path) as tif:
+        tag = tif.pages[0].tags.get(TIFF_TAG)
+        value = None if tag is None else tag.value
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if value is None or isinstance(value, str):
+        return value
+    raise ImageReadError(f"{path}: its provenance tag {TIFF_TAG} holds "
+                         f"{type(value).__name__}, not text; the file was not written by maskprep")
+
+
+def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The provenance stored by :func:`write_mask`; raises :class:`ImageReadError` in one
+    line if the file holds none, or holds something else under our tag or key."""
+    path = Path(path)
     try:
-        info = json.loads(text) if text else None
-    except json.JSONDecodeError:
+        text = _provenance_text(path)
+    except ImageReadError:
+        raise
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: no such file") from None
+    except Exception as exc:  # readers raise anything on foreign or damaged files
+        why = str(exc).splitlines()[0][:120] if str(exc) else ""
+        raise ImageReadError(f"{path}: cannot read ({type(exc).__name__}: {why})") from None
+    try:
+        info = load_plain(text, format="json") if text else None
+    except MaskprepError:
         info = None
     if not isinstance(info, dict) or "maskprep_provenance" not in info:
         raise ImageReadError(f"{path}: holds no maskprep provenance (not written by maskprep)")
+    wrong = next((k for k, kind in _PROVENANCE_FIELDS.items()
+                  if not isinstance(info.get(k), kind)), None)
+    if wrong is None:
+        wrong = next((f"input.{k}" for k, kind in _INPUT_FIELDS.items()
+                      if k not in info["input"] or not isinstance(info["input"][k], kind)), None)
+    if wrong is not None:
+        raise ImageReadError(f"{path}: its maskprep provenance is damaged ({wrong} is missing "
+                             "or of the wrong type)")
     return info

@@ -131,12 +131,13 @@ def test_usage_errors_exit_2(tmp_path, recipe_file, capsys):
     assert info.value.code == 2
 
 
-def test_missing_input_is_a_failed_input(tmp_path, recipe_file, capsys):
+def test_missing_input_is_a_usage_error_and_nothing_is_made(tmp_path, recipe_file, capsys):
     image = pairs(DATA, "dsb2018_fluo_nuclei")[0][0]
     code = main(["run", str(recipe_file), str(image), str(tmp_path / "nope.tif"), "-o",
                  str(tmp_path / "out")])
-    assert code == 1
-    assert "nope.tif: no such file" in capsys.readouterr().err
+    assert code == 2
+    assert "nope.tif: no such file or folder" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_demo_writes_masks_and_an_overlay(tmp_path, capsys):

@@ -37,10 +37,11 @@ import numpy as np
 from napari.layers import Image, Labels, Layer, Points
 from psygnal import Signal
 
-from ..batch import FileResult, run_files, write_summary
+from ..batch import SUMMARY_NAME, BatchPlan, FileResult, plan_batch, run_batch, write_summary
 from ..core.edit import ManualEdit
+from ..core.errors import MaskprepError
 from ..core.registry import Kind
-from ..io import atomic_write, find_images
+from ..io import atomic_write
 from ..recipe import Recipe, RecipeError, Step
 from .stage import OUTPUT_OPACITY, AppliedStep, applied_steps, is_preview, layer_array, points_in
 
@@ -59,7 +60,6 @@ __all__ = [
 
 EDIT_OP = "edit.manual"
 REPLAY_SUFFIX = "-recipe"
-SUMMARY_NAME = "maskprep-summary.csv"  # the name `maskprep run` gives it
 _RECORDER_KEY = "maskprep_recipe"  # layer metadata of replay outputs: never a replay target
 
 
@@ -149,36 +149,31 @@ class BatchJob:
     """The recipe over the images of a folder, one file at a time; ``cancel`` stops it
     between files. The summary CSV lists the files done, even after a cancel."""
 
-    def __init__(self, recipe: Recipe, paths: list[Path], outdir: Path, fmt: str, *,
-                 overwrite: bool) -> None:
-        self.recipe = recipe
-        self.paths = paths
-        self.outdir = outdir
-        self.fmt = fmt
-        self.overwrite = overwrite
+    def __init__(self, plan: BatchPlan) -> None:
+        self.plan = plan
         self._cancelled = threading.Event()
 
     def cancel(self) -> None:
         self._cancelled.set()
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> BatchOutcome:
-        self.outdir.mkdir(parents=True, exist_ok=True)
         results: list[FileResult] = []
+        total = len(self.plan.outputs)
 
         def on_result(result: FileResult) -> None:
             results.append(result)
             if progress is not None:
-                progress(len(results), len(self.paths))
-            if self._cancelled.is_set() and len(results) < len(self.paths):
+                progress(len(results), total)
+            if self._cancelled.is_set() and len(results) < total:
                 raise BatchCancelled
 
         cancelled = False
         try:
-            run_files(self.recipe, self.paths, self.outdir, self.fmt,
-                      overwrite=self.overwrite, on_result=on_result)
+            run_batch(self.plan, on_result=on_result)
         except BatchCancelled:
             cancelled = True
-        summary = write_summary(results, self.outdir / SUMMARY_NAME)
+        summary = write_summary(results, self.plan.outdir / SUMMARY_NAME,
+                                merge=self.plan.resume or cancelled)
         return BatchOutcome(results, summary, cancelled)
 
 
@@ -538,10 +533,11 @@ class RecipeRecorder:
         infolder, outfolder = Path(infolder), Path(outfolder)
         if not infolder.is_dir():
             raise RecipeError(f"input folder {infolder} does not exist")
-        paths = find_images([infolder])
-        if not paths:
-            raise RecipeError(f"{infolder} holds no image files")
-        return BatchJob(recipe, paths, outfolder, fmt, overwrite=overwrite)
+        try:
+            plan = plan_batch(recipe, [infolder], outfolder, fmt=fmt, resume=not overwrite)
+        except MaskprepError as exc:
+            raise RecipeError(str(exc)) from None
+        return BatchJob(plan)
 
     # -- events ----------------------------------------------------------------------------
     def _on_layer_removed(self, event: Any) -> None:

@@ -1,0 +1,266 @@
+"""`maskprep run` never loses data: inputs and other people's files are never replaced,
+stale temporary files are cleaned, resume honours the recipe, the summary is whole."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_maskprep import batch
+from napari_maskprep.batch import SUMMARY_NAME, plan_batch, run_batch
+from napari_maskprep.cli import main
+from napari_maskprep.core.errors import BadValueError
+from napari_maskprep.io import _host_id, read_image, read_provenance
+from napari_maskprep.recipe import Recipe
+
+from ..conftest import DATA, pairs
+from .test_cli import RECIPE
+
+
+@pytest.fixture
+def recipe_file(tmp_path):
+    path = tmp_path / "nuclei.maskprep.yaml"
+    path.write_text(RECIPE)
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """Three real images in a folder of their own."""
+    path = tmp_path / "images"
+    path.mkdir()
+    for image, _ in pairs(DATA, "dsb2018_fluo_nuclei")[:3]:
+        shutil.copy(image, path)
+    return path
+
+
+def contents(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def summary_rows(outdir):
+    with open(outdir / SUMMARY_NAME, newline="", encoding="utf-8") as f:
+        return {os.path.basename(r["file"]): r for r in csv.DictReader(f)}
+
+
+@pytest.mark.parametrize("fmt", ["tif", "png"])
+def test_output_folder_holding_the_inputs_is_refused(tmp_path, recipe_file, folder, fmt, capsys):
+    before = contents(folder)
+    args = ["run", str(recipe_file), str(folder), "-o", str(folder), "--format", fmt]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "holds the input" in err and "--suffix" in err and len(err.splitlines()) == 1
+    assert contents(folder) == before
+
+
+def test_a_suffix_writes_beside_the_inputs_and_leaves_them_alone(recipe_file, folder, capsys):
+    before = contents(folder)
+    args = ["run", str(recipe_file), str(folder), "-o", str(folder), "--suffix", "_mask", "-q"]
+    assert main(args) == 0
+    masks = sorted(p.name for p in folder.glob("*_mask.tif"))
+    assert len(masks) == 3
+    assert {k: v for k, v in contents(folder).items() if k in before} == before
+    assert main(args) == 0  # a second run does not take the masks for inputs
+    assert sorted(p.name for p in folder.glob("*_mask*.tif")) == masks
+    assert "3 written" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_a_file_maskprep_did_not_write_is_never_replaced(tmp_path, recipe_file, folder, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    stem = sorted(folder.iterdir())[0].stem
+    precious = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    tifffile.imwrite(out / f"{stem}.tif", precious)
+    assert main(["run", str(recipe_file), str(folder), "-o", str(out), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert f"{stem}.tif exists and was not written by maskprep" in err
+    np.testing.assert_array_equal(tifffile.imread(out / f"{stem}.tif"), precious)
+    assert len(list(out.glob("*.tif"))) == 3
+
+
+def test_planning_checks_paths_before_anything_is_made(tmp_path, folder):
+    recipe = Recipe.loads(RECIPE)
+    with pytest.raises(BadValueError, match="no such file or folder"):
+        plan_batch(recipe, [folder, tmp_path / "gone.tif"], tmp_path / "out")
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    shutil.copy(sorted(folder.iterdir())[0], a / "same.png")
+    shutil.copy(sorted(folder.iterdir())[1], b / "same.png")
+    with pytest.raises(BadValueError, match="would both write"):
+        plan_batch(recipe, [a, b], tmp_path / "out")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(BadValueError, match="exists and is not a folder"):
+        plan_batch(recipe, [a], tmp_path / "file")
+    with pytest.raises(BadValueError, match="suffix '/x'; accepted"):
+        plan_batch(recipe, [a], tmp_path / "out", suffix="/x")
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    os.symlink(a / "same.png", linked / "same.png")  # the mask would land on an input
+    with pytest.raises(BadValueError, match="would replace an input"):
+        plan_batch(recipe, [a], linked, fmt="png")
+    assert not (tmp_path / "out").exists()
+
+
+def test_stale_temporary_files_are_cleaned_and_never_read(tmp_path, recipe_file, folder):
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    stale = out / f".maskprep-tmp-{_host_id()}-{dead}-x.tif.abc123.tif"
+    running = out / f".maskprep-tmp-{_host_id()}-{os.getpid()}-y.tif.def456.tif"
+    other_host = out / f".maskprep-tmp-00000000-{dead}-z.tif.ghi789.tif"
+    for path in (stale, running, other_host):
+        path.write_bytes(b"half a tiff")
+    (out / ".maskprep-tmp-folder").mkdir()
+    assert main(["run", str(recipe_file), str(folder), str(out), "-o", str(out),
+                 "--suffix", "_m", "-q"]) == 0
+    assert not stale.exists() and running.exists() and other_host.exists()
+    assert len(summary_rows(out)) == 3  # the hidden files were never taken for inputs
+
+
+def test_resume_reruns_a_file_whose_recipe_differs(tmp_path, recipe_file, folder, capsys):
+    out = tmp_path / "out"
+    assert main(["run", str(recipe_file), str(folder), "-o", str(out), "-q"]) == 0
+    first = summary_rows(out)
+    other = tmp_path / "other.maskprep.yaml"
+    other.write_text(RECIPE.replace("min_size: 20", "min_size: 200"))
+    assert main(["run", str(other), str(folder), "-o", str(out), "-q", "--resume"]) == 0
+    assert "3 written, 0 skipped" in capsys.readouterr().err
+    for mask in out.glob("*.tif"):
+        assert Recipe.loads(read_provenance(mask)["recipe"]) == Recipe.load(other)
+    assert main(["run", str(other), str(folder), "-o", str(out), "-q", "--resume"]) == 0
+    assert "0 written, 3 skipped" in capsys.readouterr().err
+    rows = summary_rows(out)
+    for name, row in rows.items():  # skipped rows keep their counts, read from the mask
+        assert row["status"] == "skipped"
+        mask = read_image(out / f"{os.path.splitext(name)[0]}.tif")
+        assert int(row["objects"]) == batch.count_objects(mask) > 0
+        assert int(row["objects"]) <= int(first[name]["objects"])
+
+
+def test_resume_summary_keeps_the_rows_of_files_not_run_again(tmp_path, recipe_file, folder):
+    out = tmp_path / "out"
+    images = sorted(folder.iterdir())
+    assert main(["run", str(recipe_file), str(folder), "-o", str(out), "-q"]) == 0
+    assert main(["run", str(recipe_file), str(images[0]), "-o", str(out), "-q",
+                 "--resume"]) == 0
+    rows = summary_rows(out)
+    assert set(rows) == {p.name for p in images}
+    assert rows[images[0].name]["status"] == "skipped"
+    assert {rows[p.name]["status"] for p in images[1:]} == {"ok"}
+
+
+def test_summary_is_written_atomically(tmp_path, recipe_file, folder, monkeypatch):
+    out = tmp_path / "out"
+    assert main(["run", str(recipe_file), str(folder), "-o", str(out), "-q"]) == 0
+    before = (out / SUMMARY_NAME).read_bytes()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(batch.csv, "DictWriter", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        batch.write_summary([], out / SUMMARY_NAME)
+    assert (out / SUMMARY_NAME).read_bytes() == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".maskprep-tmp")]
+
+
+def test_interrupt_writes_the_summary_of_what_was_done(tmp_path, recipe_file, folder,
+                                                       monkeypatch, capsys):
+    calls = []
+    run_file = batch.run_file
+
+    def interrupted_second(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return run_file(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "run_file", interrupted_second)
+    out = tmp_path / "out"
+    assert main(["run", str(recipe_file), str(folder), "-o", str(out), "-q"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted after 1 of 3 images: 1 written" in err and "Traceback" not in err
+    assert len(summary_rows(out)) == 1 and len(list(out.glob("*.tif"))) == 1
+
+
+def test_failures_name_their_file_and_counting_failures_stay_per_file(
+        tmp_path, recipe_file, folder, monkeypatch, capsys):
+    count = batch.count_objects
+    first = sorted(folder.iterdir())[0]
+
+    def out_of_memory_on_the_first(mask):
+        if mask.shape == read_image(first).shape:
+            raise MemoryError("Unable to allocate 9.1 GiB")
+        return count(mask)
+
+    monkeypatch.setattr(batch, "count_objects", out_of_memory_on_the_first)
+    bad = tmp_path / "bad.maskprep.yaml"
+    bad.write_text("maskprep: 1\nsteps:\n- {op: segment.color_range}\n")
+    out = tmp_path / "out"
+    assert main(["run", str(recipe_file), str(folder), "-o", str(out), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert f"failed: {first}: MemoryError: Unable to allocate" in err
+    assert len(list(out.glob("*.tif"))) == 3 and len(summary_rows(out)) == 3
+    monkeypatch.setattr(batch, "count_objects", count)
+    assert main(["run", str(bad), str(first), "-o", str(tmp_path / "o2"), "-q"]) == 1
+    line = capsys.readouterr().err.splitlines()[0]
+    assert line.startswith(f"failed: {first}: step 1 (segment.color_range): ")
+
+
+def test_scheduler_address_is_checked_before_work(tmp_path, recipe_file, folder, capsys):
+    for address in ("tcp://nohost:notaport", "tcp://[::1", "::::"):
+        assert main(["run", str(recipe_file), str(folder), "-o", str(tmp_path / "out"),
+                     "--scheduler", address]) == 2
+        err = capsys.readouterr().err
+        assert "scheduler address" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+    plan = plan_batch(Recipe.loads(RECIPE), [folder], tmp_path / "out")
+    with pytest.raises(BadValueError, match=r"no dask scheduler answered at 'tcp://127.0.0.1:9'"):
+        run_batch(plan, scheduler="tcp://127.0.0.1:9", connect_timeout=1)
+    assert not (tmp_path / "out").exists()
+
+
+def test_workers_are_bounded(tmp_path, recipe_file, folder, capsys):
+    with pytest.raises(SystemExit):
+        main(["run", str(recipe_file), str(folder), "-o", str(tmp_path), "--workers", "10**9"])
+    with pytest.raises(SystemExit):
+        main(["run", str(recipe_file), str(folder), "-o", str(tmp_path), "--workers", "100000"])
+    assert "from 1 to 256" in capsys.readouterr().err
+
+
+def test_a_reader_that_goes_away_ends_the_listing_quietly():
+    exe = os.path.join(os.path.dirname(sys.executable), "maskprep")
+    with subprocess.Popen([exe, "ops"], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        # `maskprep ops | true`: the reader is gone before the listing (after imports) starts
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err and "Exception ignored" not in err
+
+
+def test_demo_never_replaces_a_person_s_file(tmp_path, capsys):
+    target = tmp_path / "not-a-folder"
+    target.write_text("my notes")
+    assert main(["demo", "-o", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and target.read_text() == "my notes"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    tifffile.imwrite(mine / "nuclei.tif", np.ones((3, 3), np.uint8))
+    assert main(["demo", "-o", str(mine)]) == 2
+    assert "nuclei.tif exists and was not written by maskprep" in capsys.readouterr().err
+    np.testing.assert_array_equal(tifffile.imread(mine / "nuclei.tif"), np.ones((3, 3)))
+    assert sorted(p.name for p in mine.iterdir()) == ["nuclei.tif"]
+    demo = tmp_path / "demo"
+    assert main(["demo", "-o", str(demo)]) == 0
+    assert main(["demo", "-o", str(demo)]) == 0  # its own files from before are replaced
+    assert read_provenance(demo / "overlay.png")["input"]["source"] == "overlay"
