@@ -17,6 +17,7 @@ from .core import (
     get_op,
     list_ops,
 )
+from .recipe import Recipe, RecipeError
 
 __version__ = "0.1.0"
 
@@ -28,6 +29,8 @@ __all__ = [
     "MaskprepError",
     "MaskprepWarning",
     "OpSpec",
+    "Recipe",
+    "RecipeError",
     "UnknownOpError",
     "__version__",
     "apply",
