@@ -17,9 +17,13 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from napari_maskprep import list_ops
+from napari_maskprep.core import _watershed
 
 from .determinism_cases import CASES
 
@@ -69,3 +73,22 @@ def test_same_output_every_call_thread_count_and_process(runs, case):
     assert not any(":" in result for result in by_output), by_output
     assert len(by_output) == 1, f"{len(by_output)} different outputs: {by_output}"
 
+
+@pytest.mark.parametrize("radius", [200, 511, 885, 922, 1023])
+def test_rounded_squared_distance_is_exact_on_one_and_two_threads(radius):
+    # The corner of a quarter disc lies sqrt(radius**2 + 1) from the background. On one thread
+    # OpenCV 5.1 returned 922.0 and 1023.0 (885.0 in some processes) for these: their
+    # rounded squares were one off.
+    yy, xx = np.ogrid[: radius + 2, : radius + 2]
+    quarter = yy**2 + xx**2 <= radius**2
+    exact = np.rint(ndi.distance_transform_edt(quarter) ** 2)
+    assert exact[0, 0] == radius**2 + 1
+    threads = cv2.getNumThreads()
+    try:
+        for count in THREAD_COUNTS:
+            cv2.setNumThreads(count)
+            for _ in range(3):
+                squared = _watershed._squared_distance_to_background(quarter)
+                np.testing.assert_array_equal(squared, exact)
+    finally:
+        cv2.setNumThreads(threads)
