@@ -9,7 +9,7 @@ runs) and OMP/OpenBLAS/MKL in the environment.
 Inputs are real images from ``tests/data`` (uint16 and uint8 fluorescence, RGB H&E, a 3D
 stack), masks and labels from their ground truth or a threshold, and the same tiled to
 2048 x 2048 (4 MP), where stripes on threads, threaded histograms and contour tracing in
-two halves switch on.
+two halves switch on; and one small synthetic mask whose ties float noise would decide.
 """
 
 from __future__ import annotations
