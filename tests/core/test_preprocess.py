@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import functools
+import time
+import tracemalloc
 from pathlib import Path
 
 import cv2
@@ -16,6 +18,7 @@ from skimage import color, exposure, filters, morphology, restoration, util
 from napari_maskprep.core import MaskprepWarning, get_op
 from napari_maskprep.core import preprocess as pp
 from napari_maskprep.core._validate import rgb_to_gray
+from napari_maskprep.core.errors import LimitError
 from napari_maskprep.core.registry import GlobalStat, Local, NonLocal, Pointwise
 
 DATA = Path(__file__).parents[1] / "data"
@@ -542,6 +545,31 @@ def test_median_bad_radius():
         op("median")(random_image((5, 5), np.uint8), radius=0)
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (2, 7), (2, 2, 4), (1, 3, 3)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_median_footprint_wider_than_the_image_is_quick_and_exact(shape, dtype):
+    # skimage's rank median slid a ball(25) over a 52 x 52 x 54 padding of a 2 x 2 x 4 image.
+    image = random_image(shape, dtype)
+    start = time.perf_counter()
+    out = op("median")(image, radius=25)
+    assert time.perf_counter() - start < 0.5
+    footprint = morphology.disk(25) if len(shape) == 2 else morphology.ball(25)
+    expected = ndi.median_filter(image, footprint=footprint, mode="nearest")
+    assert np.array_equal(out, expected)
+
+
+def test_median_beyond_its_limits_is_one_short_error():
+    # scipy's median of the 16 x 61 x 57 stack by ball(25) asked for 22 GB of offsets.
+    volume = volume_uint16().astype(np.float32)
+    with pytest.raises(LimitError, match=r"radius=25 on an image of shape \(16, 61, 57\) "
+                       r"\(float32\) takes about 3.6e\+09 steps and 20723 MB") as caught:
+        op("median")(volume, radius=25)
+    assert len(str(caught.value)) < 300
+    # Big 2D images are striped only within the limits: the error names the whole image.
+    with pytest.raises(LimitError, match=r"shape \(2048, 2048\)"):
+        op("median")(np.zeros((2048, 2048), np.float32), radius=25)
+
+
 # --------------------------------------------------------------------------- equalize
 
 
@@ -854,6 +882,103 @@ def test_light_background_tophat_is_inverted_white_tophat():
     expected = util.invert(morphology.white_tophat(util.invert(image), morphology.disk(6)))
     out = op("background")(image, method="tophat", radius=6, light_background=True)
     assert np.array_equal(out, expected)
+
+
+def _cut(footprint: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``footprint`` without the offsets that reach outside an image of ``shape`` from every
+    pixel (``n`` or more along an axis of ``n``): the same morphology, as scikit-image
+    computes it correctly only for footprints no wider than twice the image."""
+    centre = np.array(footprint.shape) // 2
+    cut = [slice(max(0, c - n + 1), c + n) for c, n in zip(centre, shape, strict=True)]
+    return footprint[tuple(cut)]
+
+
+def _ball_kernel(radius: int, shape: tuple[int, ...]) -> np.ndarray:
+    """``skimage.restoration.ball_kernel(radius, ndim)`` cut as :func:`_cut` (by its own
+    formula: the whole kernel of radius 200 in 3D is 0.5 GB)."""
+    axes = np.meshgrid(*[np.arange(-min(radius, n - 1), min(radius, n - 1) + 1.0)
+                         for n in shape], indexing="ij")
+    squares = np.sum(np.stack(axes, axis=-1) ** 2, axis=-1)
+    kernel = np.sqrt(np.clip(radius**2 - squares, 0, None))
+    kernel[np.sqrt(squares) > radius] = np.inf
+    return kernel
+
+
+def test_cut_kernels_are_skimages():
+    for ndim in (2, 3):
+        shape = (5, 9, 40)[-ndim:]
+        kernel = restoration.ball_kernel(20, ndim)
+        assert np.array_equal(_ball_kernel(20, shape), _cut(kernel, shape))
+        for radius in (1, 2, 7, 20):
+            flat = morphology.disk(radius) if ndim == 2 else morphology.ball(radius)
+            assert np.array_equal(pp._flat_ball(radius, (radius,) * ndim), flat)
+
+
+@pytest.mark.parametrize("radius", [3, 30, 200])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (5, 1), (3, 3), (2, 7), (9, 40), (1, 3, 3),
+                                   (2, 2, 9), (4, 16, 16)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int32, np.uint64, np.int64,
+                                   np.float32, np.float64])
+def test_tophat_of_a_ball_wider_than_the_image_equals_skimage(dtype, shape, radius):
+    # scipy's grey opening, under skimage's white_tophat and this op's 3D and int path, read
+    # past the image when the ball was wider than twice it: values changed from call to call.
+    image = (random_image(shape, np.float64, seed=radius) * 100).astype(dtype)
+    footprint = morphology.disk(radius) if len(shape) == 2 else pp._flat_ball(radius, shape)
+    expected = morphology.white_tophat(image, _cut(footprint, shape))
+    out = op("background")(image, method="tophat", radius=radius)
+    assert out.dtype == image.dtype
+    assert np.array_equal(out, expected)
+    assert np.array_equal(op("background")(image, method="tophat", radius=radius), out)
+
+
+def test_tophat_on_the_bundled_stack_is_quick_and_small():
+    # scipy's grey opening of the 16 x 61 x 57 stack by ball(25) allocated 21 GB.
+    volume = volume_uint16()
+    tracemalloc.start()
+    start = time.perf_counter()
+    out = op("background")(volume, method="tophat", radius=25)
+    elapsed = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert elapsed < 5 and peak < 32 * 2**20, (elapsed, peak)
+    part = volume[:, :20, :16]  # z is cut to 15 planes either side, as on the whole stack
+    expected = morphology.white_tophat(part, _cut(pp._flat_ball(8, part.shape), part.shape))
+    assert np.array_equal(op("background")(part, method="tophat", radius=8), expected)
+    assert out.dtype == volume.dtype and out.shape == volume.shape
+
+
+@pytest.mark.parametrize("shape", [(4, 16, 16), (5, 40), (1, 9), (2, 1, 7), (1, 1)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.int16, np.int64])
+def test_rolling_ball_wider_than_the_image_equals_skimage_and_is_quick(shape, dtype):
+    # Radius 200 on a 4 x 16 x 16 stack ran for over a minute (a 401**3 kernel).
+    image = (random_image(shape, np.float64, seed=3) * 250).astype(dtype)
+    start = time.perf_counter()
+    out = op("background")(image, method="rolling_ball", radius=200)
+    assert time.perf_counter() - start < 2
+    expected = image - restoration.rolling_ball(image, kernel=_ball_kernel(200, shape))
+    assert np.array_equal(out, expected)
+
+
+def test_rolling_ball_of_64_bit_integers_keeps_the_background_under_the_pixel():
+    # skimage rolls in float64, where 2**64 - 1 rounds up to 2**64 and wraps when cast back.
+    image = np.array([[2**64 - 1, 2**64 - 2, 5], [0, 2**53 + 3, 7]], np.uint64)
+    with np.errstate(all="raise"):
+        out = op("background")(image, method="rolling_ball", radius=3)
+    assert out.dtype == np.uint64 and (out <= image).all()
+    signed = np.array([[-(2**63), 2**63 - 1, 0, 5]], np.int64)
+    out = op("background")(signed, method="tophat", radius=3)
+    assert out.tolist() == [[0, 2**63 - 1, 2**63 - 1, 2**63 - 1]]  # saturated, not wrapped
+
+
+@pytest.mark.parametrize("method", ["rolling_ball", "tophat"])
+def test_background_beyond_its_work_limit_is_one_short_error(method):
+    stack = np.broadcast_to(np.uint8(0), (64, 512, 512))
+    start = time.perf_counter()
+    with pytest.raises(LimitError, match=r"radius=200 on an image of shape \(64, 512, 512\)"
+                       r".* more than the limit") as caught:
+        op("background")(stack, method=method, radius=200)
+    assert time.perf_counter() - start < 2, "refused before any work"
+    assert len(str(caught.value)) < 300 and "\n" not in str(caught.value)
 
 
 def test_background_bad_params():
