@@ -270,6 +270,17 @@ def test_color_channel_float_out_of_unit_range_matches_skimage():
         np.testing.assert_allclose(out, expected, atol=COLOR_TOLERANCE[space], rtol=1e-5)
 
 
+def test_hsv_where_skimage_divides_by_zero_is_finite():
+    # Value 0 with a spread (negative channels): skimage's saturation is -inf, with a
+    # RuntimeWarning (an error under these tests).
+    rgb = np.array([[[0.0, -0.5, -1.0]] + [[0.2, 0.4, 0.1]] * 4], np.float32)
+    for dtype in (np.float32, np.float64):
+        saturation = op("color_channel")(rgb.astype(dtype), space="hsv", channel=1)
+        assert np.isfinite(saturation).all() and saturation[0, 0] == 0
+    signed = np.array([[[0, -5, -9]] + [[3, 9, 1]] * 4], np.int64)
+    assert np.isfinite(op("color_channel")(signed, space="hsv", channel=1)).all()
+
+
 @pytest.mark.parametrize("index", range(len(he_images())))
 def test_hematoxylin_is_bright_in_nuclei(index):
     rgb, labels = he_images()[index]
@@ -681,6 +692,25 @@ def test_clahe_constant_and_bad_params():
         op("clahe")(image, tiles=0)
     with pytest.raises(ValueError, match=r"clip_limit=-1.0 is out of range"):
         op("clahe")(image, clip_limit=-1)
+
+
+def test_clahe_of_64_bit_extremes_maps_every_value():
+    # 2**64 - 2 and 2**64 - 1 are one float64: their span came out 0 (ZeroDivisionError).
+    image = np.array([[2**64 - 1, 2**64 - 2], [2**64 - 1, 2**64 - 2]], np.uint64)
+    out = op("clahe")(image, clip_limit=0.0, tiles=1)
+    assert out.dtype == np.uint64 and out[0, 0] > out[0, 1]
+    signed = np.array([[-(2**63), 2**63 - 1], [0, 5]], np.int64)
+    out = op("clahe")(signed, clip_limit=0.0, tiles=1)
+    assert out[0, 1] == out.max() and out[0, 0] == out.min() >= 0
+    tiny = np.array([[0, 1e-45], [0, 0]], np.float32)  # 65535 / span overflows float32
+    assert op("clahe")(tiny, tiles=1).dtype == np.float32
+
+
+def test_clahe_tiles_past_the_image_are_one_error():
+    # OpenCV mirrored a 1 x 2 image into 64 x 64 tiles of 65536 bins: 0.7 s.
+    with pytest.raises(ValueError, match=r"tiles=64 is more than the image's 2 pixels along its"
+                       r" shorter side \(shape \(2, 9\)\); accepted: tiles up to 2"):
+        op("clahe")(random_image((2, 9), np.float32), tiles=64)
 
 
 # --------------------------------------------------------------------------- rescale

@@ -221,12 +221,25 @@ def _lab_channel(rgb: np.ndarray, channel: int) -> np.ndarray:
     return np.float32(500 if channel == 1 else 200) * (f[0] - f[1])
 
 
+def _reference_hsv(rgb: np.ndarray, channel: int) -> np.ndarray:
+    """One channel of skimage.color.rgb2hsv (float64 in, float64 out; else float32).
+
+    Below 0 (signed or float input) a pixel's value can be 0 with a non-zero spread, where
+    scikit-image divides by zero: that saturation is 0 here, not infinite.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.ascontiguousarray(color.rgb2hsv(rgb)[..., channel])
+    if rgb.dtype.kind in "if" and not np.isfinite(out).all():
+        out[~np.isfinite(out)] = 0
+    return out
+
+
 def _hsv_channel(rgb: np.ndarray, channel: int) -> np.ndarray:
     """One channel of skimage.color.rgb2hsv, in float32."""
     if rgb.dtype != np.uint8:
         # cv2's float HSV divides by (V + FLT_EPSILON): off by up to 1e-2 for uint16 or floats
         # near 0, so only uint8 (smallest non-zero V = 1/255) takes the OpenCV path.
-        return np.ascontiguousarray(color.rgb2hsv(util.img_as_float32(rgb))[..., channel])
+        return _reference_hsv(util.img_as_float32(rgb), channel)
     scaled = _as_2d(rgb, colour=True).astype(np.float32) * np.float32(1 / 255)
     hsv = cv2.cvtColor(scaled, cv2.COLOR_RGB2HSV)
     out = np.ascontiguousarray(hsv[..., channel]).reshape(rgb.shape[:-1])
@@ -298,11 +311,9 @@ def color_channel(
             np.float32 if image.dtype == np.float16 else image.dtype, copy=True
         )
     if image.dtype == np.float64:
-        reference = {
-            ColorSpace.HSV: color.rgb2hsv,
-            ColorSpace.LAB: color.rgb2lab,
-            ColorSpace.HED: color.rgb2hed,
-        }[space]
+        if space is ColorSpace.HSV:
+            return _reference_hsv(rgb, channel)
+        reference = {ColorSpace.LAB: color.rgb2lab, ColorSpace.HED: color.rgb2hed}[space]
         return np.ascontiguousarray(reference(rgb)[..., channel])
     if space is ColorSpace.HSV:
         return _hsv_channel(rgb, channel)
@@ -927,7 +938,8 @@ def clahe(
         OpenCV's ``clipLimit``: each tile's histogram is clipped at ``clip_limit`` times its
         mean bin count (at least 1) and the excess spread over all bins. 0 disables clipping.
     tiles : int
-        Number of tiles along each axis (OpenCV's ``tileGridSize`` is ``(tiles, tiles)``).
+        Number of tiles along each axis (OpenCV's ``tileGridSize`` is ``(tiles, tiles)``),
+        at most the image's shorter side: a tile holds at least one pixel.
 
     Returns
     -------
@@ -955,6 +967,14 @@ def clahe(
            [128, 128, 223, 255]], dtype=uint8)
     """
     image = _no_half(image)
+    if tiles > min(image.shape):
+        # OpenCV would mirror the image until every tile holds a pixel, and for 16-bit
+        # levels count 65536 bins a tile: 0.7 s for a 1 x 2 image at tiles=64.
+        raise BadValueError(
+            f"preprocess.clahe: tiles={tiles} is more than the image's {min(image.shape)} "
+            f"pixels along its shorter side (shape {image.shape}); accepted: tiles up to "
+            f"{min(image.shape)}"
+        )
     lowest, highest = image.min(), image.max()
     if lowest == highest:
         _constant_warning("clahe", lowest)
@@ -963,11 +983,24 @@ def clahe(
     if image.dtype in (np.uint8, np.uint16):
         return equalizer.apply(image)
     work = _work_float(image.dtype)
-    scaled = (image.astype(work) - work(lowest)) * work(65535 / (float(highest) - float(lowest)))
-    levels = equalizer.apply(np.rint(scaled).astype(np.uint16)).astype(work) / work(65535)
+    if image.dtype.kind in "iu":
+        span = float(int(highest) - int(lowest))  # float(highest) - float(lowest) can be 0
+    else:
+        span = float(highest) - float(lowest)
+    if 65535 / span > float(np.finfo(work).max):  # a float32 span below 2e-34
+        work = np.float64
+    if image.dtype.itemsize == 8 and image.dtype.kind in "iu":
+        # Exact in uint64 arithmetic, which wraps modulo 2**64, before float64 rounds it:
+        # values 2**64 - 2 and 2**64 - 1 are one float64.
+        start = np.array(lowest, image.dtype).view(np.uint64)
+        offset = (image.view(np.uint64) - start).astype(work)
+    else:
+        offset = image.astype(work) - work(lowest)
+    scaled = np.minimum(np.rint(offset * work(65535 / span)), 65535)
+    levels = equalizer.apply(scaled.astype(np.uint16)).astype(work) / work(65535)
     if image.dtype.kind in "iu":
         return _from_float(levels * work(np.iinfo(image.dtype).max), image.dtype)
-    return levels
+    return levels.astype(_work_float(image.dtype), copy=False)
 
 
 def _percentiles(image: np.ndarray, low: float, high: float) -> tuple[float, float]:
