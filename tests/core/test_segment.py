@@ -15,6 +15,7 @@ from skimage import color, exposure, feature, filters, segmentation
 from napari_maskprep.core import MaskprepWarning, get_op
 from napari_maskprep.core import _watershed as ws
 from napari_maskprep.core import segment as seg
+from napari_maskprep.core.errors import BadValueError, LimitError
 from napari_maskprep.core.registry import GlobalStat, Local, NonLocal, Pointwise
 
 DATA = Path(__file__).parents[1] / "data"
@@ -385,6 +386,40 @@ def test_multi_threshold_too_few_values_warns():
     with pytest.warns(MaskprepWarning, match="only 2 distinct"):
         mask = seg.multi_threshold(image, classes=3, keep_from=1, keep_to=1)
     assert not mask.any()
+
+
+@pytest.mark.parametrize("values", [[1.0, np.nextafter(np.float32(1), np.float32(2))],
+                                    [1e20, 1e20], [-3.0, -3.0]], ids=["1-ulp", "big", "const"])
+def test_float_histogram_of_few_representable_values(values):
+    # numpy cannot make 256 bins between values a few float steps apart (nor around 1e20):
+    # a ValueError escaped; each value is then a bin of its own.
+    image = np.array([values * 3], np.float32)
+    if values[0] == values[1]:
+        with pytest.warns(MaskprepWarning, match="the image is constant"):
+            assert not seg.auto_threshold(image).any()
+    else:
+        assert seg.auto_threshold(image, polarity="bright").tolist() == [[0, 1] * 3]
+        assert seg.multi_threshold(image, classes=2, keep_from=1, keep_to=1).sum() == 3
+
+
+@pytest.mark.parametrize("shape", [(6, 7), (1, 2, 2), (3, 6, 3)])
+def test_watershed_of_an_empty_mask_is_empty(shape):
+    # In 3D skimage's peak_local_max gave no peak as a (0, 2) array: a ValueError escaped.
+    out = seg.watershed(np.zeros(shape, np.uint8), min_distance=1)
+    assert out.dtype == np.int32 and out.shape == shape and not out.any()
+
+
+def test_local_threshold_window_far_wider_than_the_image_is_one_error():
+    # skimage's Sauvola / Niblack pad by the window: 8 GB for a 1 x 12 x 18 stack.
+    stack = np.random.default_rng(0).random((1, 12, 18)).astype(np.float32)
+    for method in ("niblack", "sauvola"):
+        with pytest.raises(LimitError, match=r"block_size=1001 pads the image of shape "
+                           r"\(1, 12, 18\) to 1.0e\+09 pixels, more than 16 times its own"):
+            seg.local_threshold(stack, method=method, block_size=1001)
+    assert seg.local_threshold(stack, method="niblack", block_size=5).shape == stack.shape
+    huge = stack.astype(np.float64) * 1e200
+    with pytest.raises(BadValueError, match="squares the image, whose values reach"):
+        seg.local_threshold(huge, method="sauvola")
 
 
 # --- local_threshold -----------------------------------------------------------------

@@ -28,7 +28,7 @@ from ._validate import (
     thread_budget,
 )
 from ._watershed import distance_watershed
-from .errors import BadValueError
+from .errors import BadValueError, LimitError
 from .registry import GlobalStat, Kind, Local, NonLocal, Pointwise, operation
 
 __all__ = [
@@ -227,7 +227,8 @@ def _histogram(image: np.ndarray, *, max_integer_bins: int = _MAX_INTEGER_BINS) 
 
     Integer images: one bin per integer from the image's minimum to its maximum (uint8 and
     uint16 counted by ``cv2.calcHist``, one pass); floats: 256 equal bins over
-    ``[min, max]`` by ``numpy.histogram``, exactly as scikit-image computes them.
+    ``[min, max]`` by ``numpy.histogram``, exactly as scikit-image computes them (one bin
+    per value where the range holds too few floats for 256 bins).
     """
     if image.dtype == np.uint8:  # 256 bins always fit: minimum and maximum from the counts
         counts = _integer_counts(image, 0, 255)
@@ -238,7 +239,16 @@ def _histogram(image: np.ndarray, *, max_integer_bins: int = _MAX_INTEGER_BINS) 
         if high - low < max_integer_bins:
             counts = _integer_counts(image, low, high)
             return _Histogram(counts, np.arange(low, high + 1), True)
-    counts, edges = np.histogram(image.reshape(-1), bins=256)
+    values = image.reshape(-1)
+    try:
+        counts, edges = np.histogram(values, bins=256)
+    except ValueError:
+        # Fewer than 256 representable values between minimum and maximum (a constant
+        # image, or two values a few float steps apart, as 1e300 or 1.0 and 1.0000001):
+        # numpy cannot make 256 distinct bins, and scikit-image fails with it. Each value
+        # is then a bin of its own.
+        centers, counts = np.unique(values, return_counts=True)
+        return _Histogram(counts.astype(np.int64), centers, True)
     return _Histogram(counts.astype(np.int64), (edges[:-1] + edges[1:]) / 2.0, False)
 
 
@@ -326,6 +336,13 @@ def _auto_threshold_value(
         ThresholdMethod.YEN: filters.threshold_yen,
         ThresholdMethod.ISODATA: filters.threshold_isodata,
     }[method]
+    # skimage weighs in float32 (counts included): Otsu's variance, (pixels x span)**2 at
+    # most, overflows past 1e19 (float32 images of large values) and yields no threshold.
+    # There float64 centres carry the same computation through.
+    span = float(centers[-1]) - float(centers[0])
+    if method is ThresholdMethod.OTSU and centers.dtype == np.float32 and (
+            float(counts.sum()) * span > 1e19):
+        centers = centers.astype(np.float64)
     return float(function(hist=(counts, centers)))
 
 
@@ -713,6 +730,18 @@ def _local_threshold_halo(params: dict) -> int:
     return block_size // 2
 
 
+# Sauvola and Niblack off the 2D fast path (3D, or a window as wide as the image) run
+# scikit-image's, which pads the image by the window in float64 several times over: the
+# padded image may hold this many times the image's pixels, or 2**22 pixels (0.5 s), if more.
+# A window of 1001 asked for 8 GB on a 1 x 12 x 18 stack, and took 3.5 s on a 9 x 1 x 4 one.
+LOCAL_MAX_PADDING = 16
+
+
+# Sauvola and Niblack sum squares of float64 values over the padded image (up to 2**40 of
+# them): values within +-1e148 keep those sums finite.
+_LOCAL_MAX_VALUE = 1e148
+
+
 def _local_work_dtype(dtype: np.dtype) -> type:
     # float32 holds every value of 8/16-bit integers and float32 exactly.
     return np.float32 if dtype in (np.uint8, np.int8, np.uint16, np.int16, np.float16,
@@ -737,6 +766,13 @@ def _local_threshold_surface(
         return cv2.GaussianBlur(work, (size, size), sigma, sigmaY=sigma,
                                 borderType=cv2.BORDER_REFLECT)
     if not fast:
+        padded = math.prod(n + block_size - 1 for n in image.shape)
+        if padded > max(2**22, LOCAL_MAX_PADDING * image.size):
+            raise LimitError(
+                f"segment.local_threshold: method {method.value!r} with block_size={block_size}"
+                f" pads the image of shape {image.shape} to {padded:.1e} pixels, more than "
+                f"{LOCAL_MAX_PADDING} times its own (or 2**22); accepted: a smaller block_size"
+            )
         if method is LocalMethod.SAUVOLA:
             return filters.threshold_sauvola(image, window_size=block_size, k=k)
         return filters.threshold_niblack(image, window_size=block_size, k=k)
@@ -786,7 +822,9 @@ def local_threshold(
         ``m * (1 + k * (s / R - 1))`` with ``m``, ``s`` the window's mean and standard
         deviation and ``R`` half the dtype's range (1 for floats), as in scikit-image.
     block_size : int
-        Odd window width in pixels (3 or more).
+        Odd window width in pixels (3 or more). Sauvola and Niblack on 3D images, or with a
+        window as wide as a 2D image, pad the image by the window: to at most
+        ``LOCAL_MAX_PADDING`` (16) times its pixels or 2**22 pixels, else a ``LimitError``.
     offset : float
         Subtracted from ``T`` (intensity units), as ``threshold_local``'s ``offset``.
     k : float
@@ -826,7 +864,16 @@ def local_threshold(
         raise BadValueError(
             f"block_size={block_size} is not accepted; expected an odd integer >= 3"
         )
-    surface = _local_threshold_surface(image, LocalMethod(method), block_size, k)
+    method = LocalMethod(method)
+    if image.dtype == np.float64 and method in (LocalMethod.SAUVOLA, LocalMethod.NIBLACK):
+        largest = max(-float(image.min()), float(image.max()))
+        if largest > _LOCAL_MAX_VALUE:  # its squares, summed, would overflow float64
+            raise BadValueError(
+                f"segment.local_threshold: method {method.value!r} squares the image, whose "
+                f"values reach {largest:.3g}; accepted: values within +-{_LOCAL_MAX_VALUE:.0e}"
+                " (rescale it first)"
+            )
+    surface = _local_threshold_surface(image, method, block_size, k)
     if offset:
         surface -= offset
     compare = np.less_equal if Polarity(polarity) is Polarity.DARK else np.greater
@@ -1215,6 +1262,9 @@ def watershed(
            [0, 1, 1, 1, 1, 1, 0, 2, 2, 2, 2, 2, 0],
            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], dtype=int32)
     """
+    if not mask.any():
+        # Nothing to split; skimage's peak_local_max finds no peak in 3D as a (0, 2) array.
+        return np.zeros(mask.shape, np.int32)
     if image is not None and image.ndim == mask.ndim + 1:
         warnings.warn(
             "segment.watershed floods a grey image; the RGB 'image' input was converted to "
