@@ -323,3 +323,67 @@ def test_statistic_cache_passes_other_ops_and_errors_through():
                   {"classes": 3, "keep_from": 2, "keep_to": 1})
     with pytest.raises(ValueError, match="per_plane"):
         cache.run(get_op("segment.auto_threshold"), np.zeros((2, 2, 5, 6), np.uint8), "v1", {})
+
+
+# Memory layouts and byte orders an array can arrive in, each with the same values.
+LAYOUTS = {
+    "fortran": np.asfortranarray,
+    "transposed": lambda a: np.ascontiguousarray(a.swapaxes(0, 1)).swapaxes(0, 1),
+    "broadcast": lambda a: np.broadcast_to(a[:1], a.shape),  # zero stride along axis 0
+    "reversed": lambda a: np.ascontiguousarray(a[::-1])[::-1],
+    "strided": lambda a: np.repeat(a, 2, axis=-1)[..., ::2],
+    "big-endian": lambda a: a.astype(a.dtype.newbyteorder(">")),
+}
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
+@pytest.mark.parametrize("layout", [*LAYOUTS, "read-only"])
+@pytest.mark.parametrize("op_id", ALL_OPS)
+def test_every_layout_and_byte_order_gives_the_c_order_result(op_id, layout):
+    # cv2 raised multi-line cv2.errors on Fortran-order, transposed and broadcast arrays,
+    # and numpy a TypeError on big-endian ones.
+    spec = mp.get_op(op_id)
+    data = _input(spec, np.uint16 if spec.input is Kind.IMAGE else np.uint8, (24, 20))
+    arranged = _read_only(data) if layout == "read-only" else LAYOUTS[layout](data)
+    extras = _extras(spec, data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MaskprepWarning)
+        expected = spec(np.ascontiguousarray(arranged).astype(data.dtype), **extras)
+        out = spec(arranged, **extras)
+    assert out.dtype == expected.dtype
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("op_id", [s.id for s in mp.list_ops() if s.input is Kind.IMAGE])
+def test_float16_is_taken_as_float32(op_id):
+    spec = mp.get_op(op_id)
+    half = _input(spec, np.float16, (24, 20))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MaskprepWarning)
+        out = spec(half, **_extras(spec, half))
+        expected = spec(half.astype(np.float32), **_extras(spec, half))
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_float_images_too_large_to_sum_are_one_error():
+    # Otsu's moments and the histogram's bin centres overflowed near float32's maximum.
+    image = np.array([[3e38, 0, 1, 0]], np.float32)
+    with pytest.raises(mp.BadValueError, match=r"image has values from 0 to 3e\+38, too large"
+                       r" for sums over float32; accepted: values within \+-3.09e\+26") as info:
+        mp.apply("segment.auto_threshold", image)
+    assert len(str(info.value)) < 300
+    assert mp.apply("segment.auto_threshold", image / 1e13, polarity="bright").tolist() == [
+        [1, 0, 0, 0]]
+
+
+def test_rgb_of_64_bit_integers_converts_to_grey_without_wrapping():
+    top = np.iinfo(np.int64).max
+    rgb = np.full((6, 6, 3), top, np.int64)
+    with pytest.warns(MaskprepWarning, match="converted to grey"):
+        out = mp.apply("segment.threshold", rgb, value=2**62)
+    assert out.all()

@@ -61,7 +61,9 @@ def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
     gray = np.tensordot(rgb.astype(np.float64, copy=False), GRAY_WEIGHTS, axes=([-1], [0]))
     if np.issubdtype(rgb.dtype, np.integer):
         info = np.iinfo(rgb.dtype)
-        return np.clip(np.rint(gray), info.min, info.max).astype(rgb.dtype)
+        # 64-bit: float(max) is 2**63 or 2**64, which the cast would wrap around.
+        top = np.nextafter(float(info.max), 0) if info.bits == 64 else info.max
+        return np.clip(np.rint(gray), info.min, top).astype(rgb.dtype)
     return gray.astype(np.float32)
 
 
@@ -79,15 +81,49 @@ def _as_array(op_id: str, data: Any, role: str) -> np.ndarray:
         raise BadValueError(
             f"{op_id}: {role} is empty (shape {a.shape}); accepted: a non-empty array"
         )
+    # Ops and the libraries under them (cv2 above all) take native byte order only, and
+    # nothing computes in float16: both are converted once here, to the dtype the result
+    # would have anyway.
+    if not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
+    if a.dtype == np.float16:
+        a = a.astype(np.float32)
     return a
 
 
-def _check_finite(op_id: str, a: np.ndarray, role: str) -> None:
+def _c_contiguous(a: np.ndarray) -> np.ndarray:
+    """``a`` itself if C-contiguous, else a C-contiguous copy.
+
+    cv2 refuses, or fails on, Fortran-order, transposed, broadcast (zero-stride) and other
+    strided views; one copy here spares every op from handling them. A C-contiguous
+    array, the common case, is passed through without a copy.
+    """
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
+# Float images may hold values up to their dtype's maximum over this: sums of up to 2**40
+# values (histogram moments, box filters, differences to the minimum) then never overflow.
+# Near the maximum (3e38 in float32) Otsu's moments, a percentile stretch or a background
+# subtraction overflowed.
+FLOAT_HEADROOM = 2**40
+
+
+def _check_finite(op_id: str, a: np.ndarray, role: str, *, image: bool = False) -> None:
+    """Float values must be finite; an ``image``'s within FLOAT_HEADROOM of its maximum."""
+    if a.dtype.kind != "f":
+        return
     # min/max propagate NaN and expose inf without a full-size temporary.
-    if a.dtype.kind == "f" and not (np.isfinite(a.min()) and np.isfinite(a.max())):
+    lo, hi = a.min(), a.max()
+    if not (np.isfinite(lo) and np.isfinite(hi)):
         raise BadValueError(
             f"{op_id}: {role} contains NaN or infinite values; accepted: finite values "
             "(replace them first, e.g. numpy.nan_to_num)"
+        )
+    limit = float(np.finfo(a.dtype).max) / FLOAT_HEADROOM
+    if image and max(-float(lo), float(hi)) > limit:
+        raise BadValueError(
+            f"{op_id}: {role} has values from {float(lo):.3g} to {float(hi):.3g}, too large "
+            f"for sums over {a.dtype}; accepted: values within +-{limit:.3g} (rescale it first)"
         )
 
 
@@ -122,7 +158,7 @@ def check_input(spec: OpSpec, data: Any) -> np.ndarray:
         if kind == "b":
             a = a.astype(np.float32)  # 0 and 1: finite
         elif kind == "f":
-            _check_finite(spec.id, a, "image")
+            _check_finite(spec.id, a, "image", image=True)
         if spec.channels == "rgb" and not looks_rgb(a):
             raise BadValueError(
                 f"{spec.id} needs an RGB/RGBA image (last axis of size 3 or 4); got shape {a.shape}"
@@ -136,8 +172,10 @@ def check_input(spec: OpSpec, data: Any) -> np.ndarray:
                 stacklevel=4,
             )
             a = rgb_to_gray(a)
-        return a
-    return _as_mask_or_labels(spec.id, a, "input", want_labels=spec.input == "labels")
+        return _c_contiguous(a)
+    return _c_contiguous(
+        _as_mask_or_labels(spec.id, a, "input", want_labels=spec.input == "labels")
+    )
 
 
 def spatial_ndim(spec: OpSpec, data: np.ndarray) -> int:
@@ -178,9 +216,11 @@ def check_extra(spec: OpSpec, extra: ArrayInput, value: Any, data: np.ndarray) -
             f"the input's shape {shape}"
         )
     if Kind.IMAGE in extra.kinds:
-        _check_finite(spec.id, a, repr(extra.name))
-        return a
-    return _as_mask_or_labels(spec.id, a, repr(extra.name), want_labels=Kind.LABELS in extra.kinds)
+        _check_finite(spec.id, a, repr(extra.name), image=True)
+        return _c_contiguous(a)
+    return _c_contiguous(
+        _as_mask_or_labels(spec.id, a, repr(extra.name), want_labels=Kind.LABELS in extra.kinds)
+    )
 
 
 def _plane_inputs(
