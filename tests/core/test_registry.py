@@ -381,6 +381,22 @@ def test_float_images_too_large_to_sum_are_one_error():
         [1, 0, 0, 0]]
 
 
+def test_grey_uint8_to_a_mask_op_warns_that_it_was_taken_as_labels():
+    # A grey image given to refine.open came back as int32 labels without a word.
+    grey = np.array([[0, 0, 0, 0], [0, 200, 200, 0], [0, 200, 90, 0], [0, 0, 0, 0]], np.uint8)
+    message = (r"refine.open: the uint8 input holds values up to 200, so it was taken as "
+               r"labels and int32 labels came back; for a mask give 0/1 values")
+    with pytest.warns(MaskprepWarning, match=message) as caught:
+        out = mp.apply("refine.open", grey, radius=1, shape="square")
+    assert out.dtype == np.int32 and caught[0].filename == __file__
+    assert len(str(caught[0].message)) < 300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mp.apply("refine.open", (grey > 0).astype(np.uint8), radius=1)  # a mask: no warning
+        mp.apply("refine.open", grey.astype(np.uint16), radius=1)  # labels: no warning
+        assert mp.apply("refine.to_mask", grey).dtype == np.uint8  # a mask comes back
+
+
 def test_rgb_of_64_bit_integers_converts_to_grey_without_wrapping():
     top = np.iinfo(np.int64).max
     rgb = np.full((6, 6, 3), top, np.int64)

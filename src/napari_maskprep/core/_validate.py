@@ -28,6 +28,7 @@ __all__ = [
     "rgb_to_gray",
     "check_input",
     "check_extra",
+    "warn_if_grey_taken_as_labels",
     "run_spatial",
     "spatial_ndim",
     "thread_budget",
@@ -351,6 +352,25 @@ def _run_in_stripes(
         # numpy's copy releases the GIL too: the stripes are gathered in parallel.
         list(pool.map(lambda i: np.copyto(out[cuts[i] : cuts[i + 1]], parts[i]), range(count)))
     return out
+
+
+def warn_if_grey_taken_as_labels(spec: OpSpec, raw_dtype: Any, data: np.ndarray,
+                                 out: np.ndarray) -> None:
+    """A MaskprepWarning when a mask op gave labels back for a uint8 input.
+
+    uint8 is the mask dtype, but napari's uint8 Labels layers hold labels too, so values
+    above 1 are taken as labels. A grey image or a 0/255 mask given by mistake then comes
+    back as int32 labels with one id per grey level: the warning says so, and what to do.
+    """
+    if spec.output != "mask" or out.dtype != np.int32 or raw_dtype != np.uint8:
+        return
+    warnings.warn(
+        f"{spec.id}: the uint8 input holds values up to {int(data.max())}, so it was taken "
+        "as labels and int32 labels came back; for a mask give 0/1 values (threshold a grey "
+        "image first, e.g. segment.auto_threshold; refine.to_mask turns 0/255 into 0/1)",
+        MaskprepWarning,
+        stacklevel=4,
+    )
 
 
 _OUTPUT_DTYPES = {"mask": (np.uint8, np.int32), "labels": (np.int32,)}

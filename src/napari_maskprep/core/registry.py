@@ -324,6 +324,7 @@ class OpSpec:
                 if extra.name in kwargs:
                     arrays[extra.name] = kwargs.pop(extra.name)
         params = self.check_params(kwargs)
+        raw_dtype = getattr(data, "dtype", None)
         data = _validate.check_input(self, data)
         for extra in self.inputs:
             value = arrays.get(extra.name)
@@ -332,9 +333,11 @@ class OpSpec:
                     raise BadValueError(f"{self.id} needs the {extra.name!r} input")
                 continue
             arrays[extra.name] = _validate.check_extra(self, extra, value, data)
-        return _validate.run_spatial(
+        out = _validate.run_spatial(
             self, data, arrays, params, per_plane=per_plane, progress=progress
         )
+        _validate.warn_if_grey_taken_as_labels(self, raw_dtype, data, out)
+        return out
 
 
 class StatisticCache:
