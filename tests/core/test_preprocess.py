@@ -6,6 +6,7 @@ import csv
 import functools
 import time
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import cv2
@@ -775,6 +776,18 @@ def test_rescale_bad_params():
         op("rescale")(image, low=50, high=50)
     with pytest.raises(ValueError, match=r"high=101.0 is out of range"):
         op("rescale")(image, high=101)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.float32, np.float64, np.uint64])
+def test_rescale_between_percentiles_a_hair_apart(dtype):
+    # A high percentile of 1e-173 lies 2e-175 above 0: float32 made that 0 (0 / 0) and the
+    # ratio overflowed (RuntimeWarnings, NaN cast to integers).
+    image = np.array([[0, 1], [1, 4]], dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = op("rescale")(image, low=0.0, high=1e-173)
+    top = np.iinfo(dtype).max if image.dtype.kind in "iu" else 1
+    assert out[0, 0] == 0 and (out.ravel()[1:] >= top * 0.99).all()
 
 
 # --------------------------------------------------------------------------- background

@@ -1036,7 +1036,9 @@ def _rescale_grey(image: np.ndarray, low: float, high: float) -> np.ndarray:
     def stretch(values: np.ndarray) -> np.ndarray:
         if hi == lo:
             return np.where(values > lo, top, 0.0).astype(values.dtype)
-        return np.clip((values - lo) / (hi - lo), 0, 1) * top
+        # Far above a tiny hi - lo the ratio overflows to inf, which the clip makes 1.
+        with np.errstate(over="ignore"):
+            return np.clip((values - lo) / (hi - lo), 0, 1) * top
 
     if image.dtype in (np.uint8, np.uint16):
         lut = _from_float(stretch(np.arange(int(top) + 1, dtype=np.float64)), image.dtype)
@@ -1044,6 +1046,8 @@ def _rescale_grey(image: np.ndarray, low: float, high: float) -> np.ndarray:
             return cv2.LUT(_as_2d(image), lut).reshape(image.shape)
         return lut[image]
     work = _work_float(image.dtype)
+    if work(hi - lo) == 0:  # percentiles closer than float32 holds (1e-46): 0 / 0 otherwise
+        work = np.float64
     return _from_float(stretch(image.astype(work, copy=False)), image.dtype)
 
 
