@@ -11,6 +11,7 @@ from scipy import ndimage as ndi
 
 import napari_maskprep as mp
 from napari_maskprep.core import Kind, MaskprepWarning, StatisticCache, get_op, segment
+from napari_maskprep.core.edit import ManualEdit
 from napari_maskprep.core.registry import GlobalStat, Local, NonLocal, Pointwise, operation
 
 REQUIRED = {
@@ -395,6 +396,12 @@ def test_grey_uint8_to_a_mask_op_warns_that_it_was_taken_as_labels():
         mp.apply("refine.open", (grey > 0).astype(np.uint8), radius=1)  # a mask: no warning
         mp.apply("refine.open", grey.astype(np.uint16), radius=1)  # labels: no warning
         assert mp.apply("refine.to_mask", grey).dtype == np.uint8  # a mask comes back
+        # A 0/1 mask painted into labels by hand is no grey image.
+        mask = (grey > 0).astype(np.uint8)
+        painted = mask.copy()
+        painted[2, 2] = 2
+        edit = ManualEdit.between(mask, painted).params()
+        assert mp.apply("edit.manual", mask, **edit).dtype == np.int32
 
 
 def test_rgb_of_64_bit_integers_converts_to_grey_without_wrapping():

@@ -362,7 +362,10 @@ def warn_if_grey_taken_as_labels(spec: OpSpec, raw_dtype: Any, data: np.ndarray,
     above 1 are taken as labels. A grey image or a 0/255 mask given by mistake then comes
     back as int32 labels with one id per grey level: the warning says so, and what to do.
     """
-    if spec.output != "mask" or out.dtype != np.int32 or raw_dtype != np.uint8:
+    # uint8 input became int32 data only for values above 1 (a 0/1 mask stays uint8, and
+    # may still come back as labels: edit.manual's painted second label).
+    taken_as_labels = raw_dtype == np.uint8 and data.dtype == np.int32
+    if spec.output != "mask" or out.dtype != np.int32 or not taken_as_labels:
         return
     warnings.warn(
         f"{spec.id}: the uint8 input holds values up to {int(data.max())}, so it was taken "

@@ -3,7 +3,10 @@
 Every op takes a uint8 0/1 mask or int32 labels (the registry converts its input to one of
 the two). A mask comes back as a uint8 0/1 mask; labels come back as int32 labels with their
 ids kept, and no op ever merges two labels: growing ops fill background only. ``refine.label``
-and ``refine.split_touching`` always return labels, ``refine.to_mask`` always a mask.
+and ``refine.split_touching`` always return labels, ``refine.to_mask`` always a mask. Any
+input holding values above 1 is labels, uint8 too (napari's uint8 Labels layers): labels
+that come back for a uint8 input carry a MaskprepWarning, since a grey image or a 0/255
+mask given by mistake would otherwise turn silently into one label per grey level.
 
 Each op names its reference (scikit-image or SciPy) in its Notes. The fast paths (OpenCV,
 bit-packed masks, contour tracing with flood fills, look-up tables) are used only where
