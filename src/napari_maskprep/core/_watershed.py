@@ -76,6 +76,8 @@ def distance_watershed(
             f"image has shape {np.shape(image)}; accepted: a grey image of the mask's shape "
             f"{foreground.shape}"
         )
+    if not foreground.any():  # nothing to split (peak_local_max's 3D answer has 2 columns)
+        return np.zeros(foreground.shape, np.int32)
     seeds = None if markers is None else _marker_image(foreground, np.asarray(markers))
     if seeds is None or image is None:
         distance = _squared_distance_to_background(foreground)

@@ -1240,9 +1240,8 @@ def watershed(
     ``skimage.segmentation.watershed(-distance, markers, mask=mask)``. Both run on the
     exact squared distances, which order and tie as the distances do, so the labels are
     identical. Fast path (2D): ``cv2.distanceTransform(DIST_L2, DIST_MASK_PRECISE)`` squared
-    and rounded to the exact integer (while distances stay below 1024; scipy beyond). The
-    core is
-    ``napari_maskprep.core._watershed.distance_watershed``, shared with
+    and rounded to the exact integer (while distances stay below 512; scipy beyond). The
+    core is ``napari_maskprep.core._watershed.distance_watershed``, shared with
     ``refine.split_touching``.
 
     Examples
@@ -1262,9 +1261,6 @@ def watershed(
            [0, 1, 1, 1, 1, 1, 0, 2, 2, 2, 2, 2, 0],
            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], dtype=int32)
     """
-    if not mask.any():
-        # Nothing to split; skimage's peak_local_max finds no peak in 3D as a (0, 2) array.
-        return np.zeros(mask.shape, np.int32)
     if image is not None and image.ndim == mask.ndim + 1:
         warnings.warn(
             "segment.watershed floods a grey image; the RGB 'image' input was converted to "
