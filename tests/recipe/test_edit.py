@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -133,3 +135,12 @@ def test_edit_on_another_shape_is_skipped_without_decoding():
     with pytest.warns(MaskprepWarning, match="edits of 9 pixels were made on another image"):
         out = Recipe([{"op": "edit.manual", "params": params}]).run(np.zeros((4, 4), np.uint8))
     np.testing.assert_array_equal(out, np.zeros((4, 4), np.uint8))
+
+
+@pytest.mark.parametrize("dtype", [">u2", "<f2"])
+def test_edit_recorded_on_a_big_endian_or_float16_image_replays_exactly(dtype):
+    image = _image().astype(dtype)
+    recipe, painted = _recipe_with_edit(image)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MaskprepWarning)  # not skipped, not re-applied
+        np.testing.assert_array_equal(recipe.run(image), painted)

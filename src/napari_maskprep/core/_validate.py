@@ -27,6 +27,7 @@ __all__ = [
     "looks_rgb",
     "rgb_to_gray",
     "check_input",
+    "native",
     "check_extra",
     "warn_if_grey_taken_as_labels",
     "run_spatial",
@@ -82,9 +83,16 @@ def _as_array(op_id: str, data: Any, role: str) -> np.ndarray:
         raise BadValueError(
             f"{op_id}: {role} is empty (shape {a.shape}); accepted: a non-empty array"
         )
-    # Ops and the libraries under them (cv2 above all) take native byte order only, and
-    # nothing computes in float16: both are converted once here, to the dtype the result
-    # would have anyway.
+    return native(a)
+
+
+def native(a: np.ndarray) -> np.ndarray:
+    """``a`` as ops compute on it: native byte order, float16 as float32 (a copy only then).
+
+    Ops and the libraries under them (cv2 above all) take native byte order only, and
+    nothing computes in float16: both are converted once, to the dtype the result would
+    have anyway.
+    """
     if not a.dtype.isnative:
         a = a.astype(a.dtype.newbyteorder("="))
     if a.dtype == np.float16:

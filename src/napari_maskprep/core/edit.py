@@ -26,7 +26,7 @@ from typing import Annotated, Any
 
 import numpy as np
 
-from ._validate import MaskprepWarning
+from ._validate import MaskprepWarning, native
 from .errors import BadValueError, LimitError, shown
 from .registry import Kind, NonLocal, operation
 
@@ -36,7 +36,9 @@ MAX_EDIT_PIXELS = 2**26  # pixels in the box of one hand edit (8192 x 8192)
 
 
 def checksum(array: np.ndarray) -> str:
-    """sha256 of an array's shape, dtype and bytes."""
+    """sha256 of an array's shape, dtype and bytes, as ops see it (:func:`native`): an
+    image recorded big-endian or in float16 is the same image when a recipe replays."""
+    array = native(np.asarray(array))
     h = hashlib.sha256(f"{array.shape}|{array.dtype.str}|".encode())
     h.update(np.ascontiguousarray(array).data)
     return "sha256:" + h.hexdigest()
