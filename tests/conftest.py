@@ -14,6 +14,20 @@ from napari_maskprep.io import read_image
 
 DATA = Path(__file__).parent / "data"
 
+# The classical recipe the shared data's README scores (Dice 0.94 on BBBC039).
+RECIPE = """\
+maskprep: 1
+name: test
+steps:
+- op: preprocess.gaussian
+  params: {sigma: 1.0}
+- op: segment.auto_threshold
+  params: {method: otsu, polarity: auto}
+- op: refine.remove_small
+  params: {min_size: 20}
+- op: refine.fill_holes
+"""
+
 
 def shared_data() -> Path | None:
     """The full image sets beside the checkout (``../shared/data``), when present."""

@@ -15,28 +15,8 @@ from napari_maskprep.cli import main
 from napari_maskprep.io import read_image
 from napari_maskprep.recipe import Recipe
 
-from ..conftest import DATA, dice, pairs
+from ..conftest import DATA, RECIPE, dice, pairs
 from ..core.test_registry import REQUIRED
-
-RECIPE = """\
-maskprep: 1
-name: test
-steps:
-- op: preprocess.gaussian
-  params: {sigma: 1.0}
-- op: segment.auto_threshold
-  params: {method: otsu, polarity: auto}
-- op: refine.remove_small
-  params: {min_size: 20}
-- op: refine.fill_holes
-"""
-
-
-@pytest.fixture
-def recipe_file(tmp_path):
-    path = tmp_path / "nuclei.maskprep.yaml"
-    path.write_text(RECIPE)
-    return path
 
 
 def test_console_script_lists_every_required_op():

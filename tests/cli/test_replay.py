@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 
@@ -14,25 +13,11 @@ from napari_maskprep.cli import main
 from napari_maskprep.io import read_image, read_provenance
 from napari_maskprep.recipe import Recipe
 
-from ..conftest import DATA, pairs
-from .test_cli import RECIPE
-
 
 @pytest.fixture
-def inputs(tmp_path):
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for image, _ in pairs(DATA, "dsb2018_fluo_nuclei")[:3]:
-        shutil.copy(image, folder)
+def inputs(folder):
     (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\ngarbage")
     return folder
-
-
-@pytest.fixture
-def recipe_file(tmp_path):
-    path = tmp_path / "r.maskprep.yaml"
-    path.write_text(RECIPE)
-    return path
 
 
 def test_provenance_reproduces_the_mask(tmp_path, inputs, recipe_file):

@@ -20,25 +20,7 @@ from napari_maskprep.core.errors import BadValueError
 from napari_maskprep.io import _host_id, read_image, read_provenance
 from napari_maskprep.recipe import Recipe
 
-from ..conftest import DATA, pairs
-from .test_cli import RECIPE
-
-
-@pytest.fixture
-def recipe_file(tmp_path):
-    path = tmp_path / "nuclei.maskprep.yaml"
-    path.write_text(RECIPE)
-    return path
-
-
-@pytest.fixture
-def folder(tmp_path):
-    """Three real images in a folder of their own."""
-    path = tmp_path / "images"
-    path.mkdir()
-    for image, _ in pairs(DATA, "dsb2018_fluo_nuclei")[:3]:
-        shutil.copy(image, path)
-    return path
+from ..conftest import RECIPE
 
 
 def contents(folder):

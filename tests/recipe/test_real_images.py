@@ -8,21 +8,10 @@ import pytest
 from napari_maskprep.io import read_image
 from napari_maskprep.recipe import Recipe
 
-from ..conftest import DATA, dice, pairs
+from ..conftest import DATA, RECIPE, dice, pairs
 
-CLASSICAL = """\
-maskprep: 1
-name: classical nuclei
-steps:
-- op: preprocess.to_gray
-- op: preprocess.gaussian
-  params: {sigma: 1.0}
-- op: segment.auto_threshold
-  params: {method: otsu, polarity: auto}
-- op: refine.remove_small
-  params: {min_size: 20}
-- op: refine.fill_holes
-"""
+# The shared data's classical reference, grey first for the RGB sets.
+CLASSICAL = RECIPE.replace("steps:\n", "steps:\n- op: preprocess.to_gray\n")
 
 
 def mean_dice(recipe: Recipe, pairs_: list) -> float:

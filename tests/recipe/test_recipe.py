@@ -9,18 +9,10 @@ import pytest
 
 from napari_maskprep.recipe import Recipe, RecipeError, Step
 
-DESIGN_EXAMPLE = """\
-maskprep: 1                      # format version (required)
-name: nuclei, fluorescence
-steps:
-  - op: preprocess.gaussian
-    params: {sigma: 1.0}
-  - op: segment.auto_threshold
-    params: {method: otsu, polarity: auto}
-  - op: refine.remove_small
-    params: {min_size: 20}
-  - op: refine.fill_holes        # params may be omitted: defaults apply
-"""
+from ..test_readme import blocks
+
+# The recipe example of the design and the README, comments and all.
+DESIGN_EXAMPLE = next(b for b in blocks("yaml") if b.startswith("maskprep: 1"))
 
 
 def test_loads_the_design_example_with_defaults_filled():
