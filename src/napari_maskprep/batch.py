@@ -241,8 +241,10 @@ def _client(workers: int | None, scheduler: str | None, timeout: float) -> tuple
     from dask.distributed import Client, LocalCluster
 
     if scheduler is None:
+        # ":0": the scheduler's HTTP server on a free port (None still takes 8787, and a
+        # second run at once would warn)
         cluster = LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
-                               dashboard_address=None, host="127.0.0.1")
+                               dashboard_address=":0", host="127.0.0.1")
         return Client(cluster), cluster
     try:
         return Client(check_scheduler_address(scheduler), timeout=f"{timeout}s"), None

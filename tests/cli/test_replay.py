@@ -73,7 +73,7 @@ def test_scheduler_address_runs_on_an_existing_cluster(tmp_path, inputs, recipe_
     from dask.distributed import LocalCluster
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster:
+                      dashboard_address=":0") as cluster:
         code = main(["run", str(recipe_file), str(inputs), "-o", str(tmp_path / "out"), "-q",
                      "--scheduler", cluster.scheduler_address])
     assert code == 1
