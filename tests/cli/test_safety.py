@@ -221,11 +221,16 @@ def test_workers_are_bounded(tmp_path, recipe_file, folder, capsys):
 
 def test_a_reader_that_goes_away_ends_the_listing_quietly():
     exe = os.path.join(os.path.dirname(sys.executable), "maskprep")
-    with subprocess.Popen([exe, "ops"], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-        # `maskprep ops | true`: the reader is gone before the listing (after imports) starts
-        proc.stdout.close()
-        err = proc.stderr.read().decode()
-        assert proc.wait(timeout=60) == 141
+    # `maskprep ops | true`: the pipe's reader is gone before the listing starts
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([exe, "ops"], stdout=write_end, stderr=subprocess.PIPE,
+                              timeout=60)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141
+    err = done.stderr.decode()
     assert "Traceback" not in err and "Exception ignored" not in err
 
 
