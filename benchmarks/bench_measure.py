@@ -135,7 +135,7 @@ class Runner:
         if self.case.preview_from is not None:
             # As the napari widget previews: statistics of the (unchanged) input kept from the
             # preview before, so a changed parameter costs only what depends on it.
-            from napari_maskprep.core import StatisticCache
+            from napari_maskprep.engine.statistics import StatisticCache
 
             cache = StatisticCache()
             cache.run(spec, data, "upstream", {**params, **self.case.preview_from})

@@ -299,7 +299,7 @@ def digest(a: np.ndarray) -> str:
 
 def _run(case: dict[str, Any]) -> str:
     import napari_maskprep as mp
-    from napari_maskprep.core.edit import ManualEdit
+    from napari_maskprep.ops.edit import ManualEdit
 
     params = dict(case["params"])
     if case["edit"]:
@@ -316,7 +316,8 @@ def _run(case: dict[str, Any]) -> str:
 def main() -> None:
     import cv2
 
-    from napari_maskprep.core._validate import MaskprepWarning, thread_budget
+    from napari_maskprep.core.errors import MaskprepWarning
+    from napari_maskprep.kernels.threads import thread_budget
 
     cv2.setNumThreads(int(os.environ["MASKPREP_TEST_THREADS"]))
     warnings.simplefilter("ignore", MaskprepWarning)  # suspicious input warns; results count

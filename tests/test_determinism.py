@@ -23,7 +23,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from napari_maskprep import list_ops
-from napari_maskprep.core import _watershed
+from napari_maskprep.kernels import watershed as _watershed
 
 from .determinism_cases import CASES
 

@@ -4,6 +4,8 @@ Preprocess → segment → refine, by hand in napari or replayed from a recipe. 
 imports no napari, magicgui or Qt code, so it works on a machine without a display.
 """
 
+from . import ops  # noqa: F401 (registers every op)
+from ._version import __version__
 from .core import (
     BadTypeError,
     BadValueError,
@@ -18,8 +20,6 @@ from .core import (
     list_ops,
 )
 from .recipe import Recipe, RecipeError
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BadTypeError",

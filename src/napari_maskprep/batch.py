@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from .core import MaskprepWarning
-from .core.errors import BadValueError, MaskprepError, shown
+from .core.errors import BadValueError, MaskprepError, MaskprepWarning, shown
+from .core.registry import get_op
 from .io import (
     IMAGE_SUFFIXES,
     MASK_FORMATS,
@@ -79,8 +79,6 @@ class FileResult:
 
 def count_objects(result: np.ndarray) -> int:
     """A mask (uint8): its connected objects (full connectivity); labels: distinct ids."""
-    from .core.registry import get_op
-
     if result.dtype == np.uint8:
         return int(get_op("refine.label")((result > 0).view(np.uint8)).max(initial=0))
     return int(np.count_nonzero(np.bincount(result.ravel())[1:]))

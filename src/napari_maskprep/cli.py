@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import __version__
+from ._version import __version__
 from .batch import SUMMARY_NAME, FileResult, plan_batch, run_batch, write_summary
 from .core.errors import MaskprepError
 from .core.registry import list_ops

@@ -108,7 +108,7 @@ def _steps(recipe: Recipe) -> list[ast.stmt]:
 
 def recipe_script(recipe: Recipe) -> str:
     """The script's text: the template with the recipe's steps and name filled in."""
-    from . import __version__
+    from ._version import __version__
 
     module = ast.parse(_TEMPLATE)
     constants = {"RECIPE_NAME": recipe.name or "unnamed recipe",

@@ -1,7 +1,7 @@
 """Recipe v1: an ordered list of op steps, stored as plain data (YAML or JSON).
 
 A recipe file is data only: it is parsed as plain data (no tags, anchors or aliases; see
-``_plain_data``) and then validated against the op registry; nothing in it is imported,
+``io.recipe_text``) and then validated against the op registry; nothing in it is imported,
 evaluated or unpickled. The limits below bound the work any file can cause.
 """
 
@@ -19,10 +19,19 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ._plain_data import MAX_DEPTH, MAX_NODES, load_plain
-from .core.errors import BadValueError, LimitError, MaskprepError, shown
-from .core.registry import Kind, OpSpec, UnknownOpError, get_op
-from .io import atomic_write
+from .core.errors import (
+    BadValueError,
+    LimitError,
+    MaskprepError,
+    RecipeError,
+    at_step,
+    shown,
+)
+from .core.locality import Kind
+from .core.registry import OpSpec, UnknownOpError, get_op
+from .engine.memory import run_in_memory
+from .io.files import atomic_write
+from .io.recipe_text import MAX_DEPTH, MAX_NODES, load_plain
 
 __all__ = ["FORMAT_VERSION", "LIMITS", "MAX_FILE_BYTES", "MAX_STEPS", "Recipe", "RecipeError",
            "Step"]
@@ -36,10 +45,6 @@ _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _TOP_KEYS = ("maskprep", "name", "inputs", "steps")
 _STEP_KEYS = ("op", "id", "inputs", "per_plane", "enabled", "params")
 _INPUT_KINDS = tuple(k.value for k in Kind)
-
-
-class RecipeError(MaskprepError, ValueError):
-    """A recipe that cannot be loaded, validated or run: one line saying what and where."""
 
 
 @dataclass
@@ -75,10 +80,6 @@ class Step:
             out["enabled"] = False
         out["params"] = dict(self.params)
         return out
-
-
-def _where(number: int, op: str) -> str:
-    return f"step {number} ({op})"
 
 
 def _text(value: Any, what: str) -> str:
@@ -121,46 +122,46 @@ def _check_step(number: int, raw: Any, known_sources: set[str]) -> Step:
         raise RecipeError(f"step {number}: {exc}") from None
     params = raw.get("params") or {}
     if not isinstance(params, Mapping):
-        raise RecipeError(f"{_where(number, op)}: 'params' must be a mapping; got {shown(params)}")
-    _names(params, _where(number, op))
+        raise RecipeError(f"{at_step(number, op)}: 'params' must be a mapping; got {shown(params)}")
+    _names(params, at_step(number, op))
     try:
         plain = spec.plain_params(params)
     except (TypeError, ValueError) as exc:
-        raise RecipeError(f"{_where(number, op)}: {exc}") from None
+        raise RecipeError(f"{at_step(number, op)}: {exc}") from None
     for name, value in plain.items():
         if isinstance(value, str):
-            _text(value, f"{_where(number, op)}: {name}")
+            _text(value, f"{at_step(number, op)}: {name}")
     step_id = raw.get("id")
     if step_id is not None and (not isinstance(step_id, str) or not _ID.match(step_id)):
         raise RecipeError(
-            f"{_where(number, op)}: id {shown(step_id)} must be a name of letters, digits, _ and -"
+            f"{at_step(number, op)}: id {shown(step_id)} must be a name of letters, digits, _ and -"
         )
     inputs = raw.get("inputs") or {}
     if not isinstance(inputs, Mapping):
-        raise RecipeError(f"{_where(number, op)}: 'inputs' must be a mapping; got {shown(inputs)}")
-    _names(inputs, _where(number, op))
+        raise RecipeError(f"{at_step(number, op)}: 'inputs' must be a mapping; got {shown(inputs)}")
+    _names(inputs, at_step(number, op))
     accepted = {i.name for i in spec.inputs}
     for name, source in inputs.items():
         if name not in accepted:
             names = ", ".join(sorted(accepted)) or "none"
             raise RecipeError(
-                f"{_where(number, op)}: {op} has no input {shown(name)}; its inputs are: {names}"
+                f"{at_step(number, op)}: {op} has no input {shown(name)}; its inputs are: {names}"
             )
         if not isinstance(source, str) or source not in known_sources:
             raise RecipeError(
-                f"{_where(number, op)}: input {name!r} reads {shown(source)}, which is neither "
+                f"{at_step(number, op)}: input {name!r} reads {shown(source)}, which is neither "
                 "'input', an earlier step's id nor a declared recipe input"
             )
     for extra in spec.inputs:
         if extra.required and extra.name not in inputs:
             raise RecipeError(
-                f"{_where(number, op)}: needs its {extra.name!r} input, e.g. "
+                f"{at_step(number, op)}: needs its {extra.name!r} input, e.g. "
                 f"inputs: {{{extra.name}: {extra.name}}} with {extra.name} declared under "
                 "the recipe's inputs"
             )
     for flag in ("per_plane", "enabled"):
         if not isinstance(raw.get(flag, flag == "enabled"), bool):
-            raise RecipeError(f"{_where(number, op)}: '{flag}' must be true or false")
+            raise RecipeError(f"{at_step(number, op)}: '{flag}' must be true or false")
     return Step(
         op=op,
         params=plain,
@@ -338,27 +339,7 @@ class Recipe:
         unknown = sorted(set(named) - set(self.inputs))
         if unknown:
             raise RecipeError(f"this recipe declares no input {unknown[0]!r}")
-        sources: dict[str, Any] = {"input": image, **named}
-        current = image
-        enabled = [(i, s) for i, s in enumerate(self.steps) if s.enabled]
-        available = set(sources)
-        for index, step in enabled:
-            unset = next((src for src in step.inputs.values() if src not in available), None)
-            if unset is not None:
-                raise RecipeError(f"{_where(index + 1, step.op)}: reads {unset!r}, the output "
-                                  "of a disabled step; enable it or change the input")
-            available.update({step.id} if step.id else ())
-        for done, (index, step) in enumerate(enabled):
-            arrays = {name: sources[src] for name, src in step.inputs.items()}
-            try:
-                current = step.spec(current, per_plane=step.per_plane, **arrays, **step.params)
-            except (TypeError, ValueError) as exc:
-                raise RecipeError(f"{_where(index + 1, step.op)}: {exc}") from None
-            if step.id is not None:
-                sources[step.id] = current
-            if progress is not None:
-                progress(done + 1, len(enabled))
-            yield index, step, current
+        yield from run_in_memory(self.steps, image, named, progress=progress)
 
     def run(
         self, image: Any, *, progress: Callable[[int, int], None] | None = None, **named: Any

@@ -25,7 +25,7 @@ def test_provenance_reproduces_the_mask(tmp_path, inputs, recipe_file):
     for mask_path in (tmp_path / "out").glob("*.tif"):
         info = read_provenance(mask_path)
         image = read_image(inputs / info["input"]["source"])
-        from napari_maskprep.io import checksum
+        from napari_maskprep.core.arrays import checksum
 
         assert info["input"]["checksum"] == checksum(image)
         assert set(info["versions"]) >= {"napari-maskprep", "numpy", "opencv", "scikit-image"}
@@ -84,7 +84,7 @@ def test_scheduler_address_runs_on_an_existing_cluster(tmp_path, inputs, recipe_
 
 def test_hand_edits_apply_only_to_the_image_they_were_made_on(tmp_path, inputs, recipe_file,
                                                                capsys):
-    from napari_maskprep.core.edit import ManualEdit
+    from napari_maskprep.ops.edit import ManualEdit
 
     recipe = Recipe.load(recipe_file)
     painted_on = sorted(inputs.glob("*.png"))[0]

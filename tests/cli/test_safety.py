@@ -17,7 +17,8 @@ from napari_maskprep import batch
 from napari_maskprep.batch import SUMMARY_NAME, plan_batch, run_batch
 from napari_maskprep.cli import main
 from napari_maskprep.core.errors import BadValueError
-from napari_maskprep.io import _host_id, read_image, read_provenance
+from napari_maskprep.io import read_image, read_provenance
+from napari_maskprep.io.files import _host_id
 from napari_maskprep.recipe import Recipe
 
 from ..conftest import RECIPE

@@ -10,9 +10,12 @@ import pytest
 from scipy import ndimage as ndi
 
 import napari_maskprep as mp
-from napari_maskprep.core import Kind, MaskprepWarning, StatisticCache, get_op, segment
-from napari_maskprep.core.edit import ManualEdit
-from napari_maskprep.core.registry import GlobalStat, Local, NonLocal, Pointwise, operation
+from napari_maskprep.core import Kind, MaskprepWarning, get_op
+from napari_maskprep.core.locality import GlobalStat, Local, NonLocal, Pointwise
+from napari_maskprep.core.registry import operation
+from napari_maskprep.engine.statistics import StatisticCache
+from napari_maskprep.ops import segment
+from napari_maskprep.ops.edit import ManualEdit
 
 REQUIRED = {
     "preprocess": {"to_gray", "color_channel", "gaussian", "median", "equalize", "clahe",

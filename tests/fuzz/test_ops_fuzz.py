@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 import napari_maskprep as mp
 from napari_maskprep.core import Kind, MaskprepWarning
-from napari_maskprep.core._validate import looks_rgb
+from napari_maskprep.core.validation import looks_rgb
 
 OPS = [s.id for s in mp.list_ops()]
 

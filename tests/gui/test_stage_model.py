@@ -8,7 +8,7 @@ from napari.components import ViewerModel
 
 import napari_maskprep as mp
 from napari_maskprep._napari.stage import ApplyCancelled, PerPlane, StageModel, points_in
-from napari_maskprep.core import segment
+from napari_maskprep.ops import segment
 from napari_maskprep.samples import load
 
 

@@ -38,10 +38,10 @@ from napari.layers import Image, Labels, Layer, Points
 from psygnal import Signal
 
 from ..batch import SUMMARY_NAME, BatchPlan, FileResult, plan_batch, run_batch, write_summary
-from ..core.edit import ManualEdit
 from ..core.errors import MaskprepError
-from ..core.registry import Kind
+from ..core.locality import Kind
 from ..io import atomic_write
+from ..ops.edit import ManualEdit
 from ..recipe import Recipe, RecipeError, Step
 from .stage import OUTPUT_OPACITY, AppliedStep, applied_steps, is_preview, layer_array, points_in
 

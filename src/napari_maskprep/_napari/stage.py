@@ -23,7 +23,9 @@ from napari.layers import Image, Labels, Layer, Points, Shapes
 from napari.utils.colormaps import DirectLabelColormap
 from psygnal import Signal
 
-from ..core.registry import Kind, Local, OpSpec, Pointwise, StatisticCache, list_ops
+from ..core.locality import Kind, Local, Pointwise
+from ..core.registry import OpSpec, list_ops
+from ..engine.statistics import StatisticCache
 from ..recipe import Step
 
 __all__ = [

@@ -1,27 +1,31 @@
-"""GUI-free core: the operation registry and the operations of the three stages."""
+"""The contract every op is built to: kinds and locality, the registry, input validation,
+the errors and warning, and the enums several stages share. No op lives here (``ops/``)."""
 
-from ._validate import MaskprepWarning
-from .errors import BadTypeError, BadValueError, LimitError, MaskprepError
-from .registry import (
-    Kind,
-    OpSpec,
-    StatisticCache,
-    UnknownOpError,
-    apply,
-    get_op,
-    list_ops,
-    operation,
+from .enums import Connectivity, Footprint
+from .errors import (
+    BadTypeError,
+    BadValueError,
+    LimitError,
+    MaskprepError,
+    MaskprepWarning,
 )
+from .locality import GlobalStat, Kind, Local, NonLocal, Pointwise
+from .registry import OpSpec, UnknownOpError, apply, get_op, list_ops, operation
 
 __all__ = [
     "BadTypeError",
     "BadValueError",
+    "Connectivity",
+    "Footprint",
+    "GlobalStat",
     "Kind",
     "LimitError",
+    "Local",
     "MaskprepError",
     "MaskprepWarning",
+    "NonLocal",
     "OpSpec",
-    "StatisticCache",
+    "Pointwise",
     "UnknownOpError",
     "apply",
     "get_op",

@@ -1,4 +1,5 @@
-"""The errors this package raises on purpose, and how values are shown in their messages.
+"""The errors this package raises on purpose, its warning, and how values are shown in
+messages.
 
 Every one is a subclass of :class:`MaskprepError` and of the builtin error a caller would
 expect (``ValueError``, ``TypeError``, ``OSError``, ``KeyError``), so ``except ValueError``
@@ -17,6 +18,9 @@ __all__ = [
     "BadValueError",
     "LimitError",
     "MaskprepError",
+    "MaskprepWarning",
+    "RecipeError",
+    "at_step",
     "shown",
 ]
 
@@ -34,8 +38,21 @@ class BadTypeError(MaskprepError, TypeError):
     """A parameter or array of a type that is not accepted."""
 
 
+class RecipeError(MaskprepError, ValueError):
+    """A recipe that cannot be loaded, validated or run: one line saying what and where."""
+
+
 class LimitError(BadValueError):
     """Input beyond a documented limit (file size, steps, nesting, work an op may do)."""
+
+
+class MaskprepWarning(UserWarning):
+    """Suspicious but valid input: the op ran and its result is defined."""
+
+
+def at_step(number: int, op: str) -> str:
+    """How a message names a recipe's step: ``step 2 (refine.open)``."""
+    return f"step {number} ({op})"
 
 
 _SHORT = reprlib.Repr()

@@ -15,94 +15,34 @@ import functools
 import inspect
 import math
 import numbers
-import threading
 import types
 import typing
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import numpy as np
 
-from . import _validate
+from ..engine.planes import run_spatial
+from . import validation
 from .errors import BadTypeError, BadValueError, MaskprepError, shown
+from .locality import Kind, Locality
 
 __all__ = [
-    "Kind",
-    "Pointwise",
-    "Local",
-    "GlobalStat",
-    "NonLocal",
-    "Param",
     "ArrayInput",
     "OpSpec",
-    "StatisticCache",
+    "Param",
     "UnknownOpError",
-    "operation",
+    "apply",
     "get_op",
     "list_ops",
-    "apply",
+    "operation",
 ]
 
 STAGES = ("preprocess", "segment", "refine", "edit")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-class Kind(enum.StrEnum):
-    """What an array means: it decides validation, output dtype and napari layer type."""
-
-    IMAGE = "image"  # any numeric dtype; RGB/RGBA = last axis of size 3/4
-    MASK = "mask"  # uint8 0/1; as an input kind, refine ops also accept labels
-    LABELS = "labels"  # int32, 0 = background
-    POINTS = "points"  # N x ndim float coordinates
-
-
-# Locality: what a tiled / dask executor needs to know about an op.
-@dataclass(frozen=True)
-class Pointwise:
-    """Each output pixel depends only on the same input pixel."""
-
-
-@dataclass(frozen=True)
-class Local:
-    """Each output pixel depends on input pixels within ``halo(params)`` pixels.
-
-    ``stripes``: large 2D inputs may be run in horizontal stripes (with the halo) in
-    parallel; False where a result also depends on where the array starts, or
-    ``stripes(data, params)`` where it depends on the input whether stripes pay.
-    """
-
-    halo: Callable[[Mapping[str, Any]], int]
-    stripes: bool | Callable[[np.ndarray, Mapping[str, Any]], bool] = True
-
-
-def _no_params(params: Mapping[str, Any]) -> Hashable:
-    return ()
-
-
-@dataclass(frozen=True)
-class GlobalStat:
-    """A statistic over the whole image (e.g. a threshold), then a pointwise apply.
-
-    An op that can run the two parts separately names them: ``statistic(image, params)``
-    is the whole-image part (a histogram), ``apply(image, statistic, params)`` makes the
-    output from it, and ``statistic_key(params)`` gives the parameter values the statistic
-    depends on. A :class:`StatisticCache` then computes the statistic once per input and
-    reuses it while only the other parameters change (a threshold preview).
-    """
-
-    statistic: Callable[[np.ndarray, Mapping[str, Any]], Any] | None = None
-    apply: Callable[[np.ndarray, Any, Mapping[str, Any]], np.ndarray] | None = None
-    statistic_key: Callable[[Mapping[str, Any]], Hashable] = _no_params
-
-
-@dataclass(frozen=True)
-class NonLocal:
-    """Needs the whole image (fill holes, connected components, region growing)."""
-
-
-Locality = Pointwise | Local | GlobalStat | NonLocal
 
 
 @dataclass(frozen=True)
@@ -325,79 +265,19 @@ class OpSpec:
                     arrays[extra.name] = kwargs.pop(extra.name)
         params = self.check_params(kwargs)
         raw_dtype = getattr(data, "dtype", None)
-        data = _validate.check_input(self, data)
+        data = validation.check_input(self, data)
         for extra in self.inputs:
             value = arrays.get(extra.name)
             if value is None:
                 if extra.required:
                     raise BadValueError(f"{self.id} needs the {extra.name!r} input")
                 continue
-            arrays[extra.name] = _validate.check_extra(self, extra, value, data)
-        out = _validate.run_spatial(
+            arrays[extra.name] = validation.check_extra(self, extra, value, data)
+        out = run_spatial(
             self, data, arrays, params, per_plane=per_plane, progress=progress
         )
-        _validate.warn_if_grey_taken_as_labels(self, raw_dtype, data, out)
+        validation.warn_if_grey_taken_as_labels(self, raw_dtype, data, out)
         return out
-
-
-class StatisticCache:
-    """Keeps the whole-image statistics of :class:`GlobalStat` ops between calls.
-
-    ``run(spec, data, source, params)`` returns what ``spec(data, **params)`` returns. For
-    an op that splits statistic and apply, the statistic is kept under ``(source, op,
-    statistic_key(params))``, so a call that changes only other parameters costs the
-    pointwise apply alone. ``source`` names the content of ``data`` and is the caller's
-    responsibility (a layer and its data version, say): the array's identity is not
-    enough, since arrays are edited in place. The ``size`` most recent statistics are kept.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from napari_maskprep.core import StatisticCache, get_op
-    >>> image = np.array([[10, 10, 200, 210]], np.uint8)
-    >>> otsu = get_op("segment.auto_threshold")
-    >>> cache = StatisticCache()
-    >>> cache.run(otsu, image, "image-v1", {"method": "otsu", "polarity": "bright"})
-    array([[0, 0, 1, 1]], dtype=uint8)
-    >>> cache.run(otsu, image, "image-v1", {"method": "otsu", "polarity": "dark"})
-    array([[1, 1, 0, 0]], dtype=uint8)
-    >>> len(cache)  # one histogram served both calls
-    1
-    """
-
-    def __init__(self, size: int = 4) -> None:
-        self.size = size
-        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.Lock()  # previews compute in worker threads
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-    def run(self, spec: OpSpec, data: Any, source: Hashable,
-            params: Mapping[str, Any]) -> np.ndarray:
-        locality = spec.locality
-        split = isinstance(locality, GlobalStat) and locality.statistic is not None
-        if not split or spec.inputs:
-            return spec(data, **params)
-        checked = spec.check_params(params)
-        image = _validate.check_input(spec, data)
-        if _validate.spatial_ndim(spec, image) not in spec.ndim:
-            return spec(data, **params)  # per-plane runs and shape errors: the plain call
-        key = (source, spec.id, locality.statistic_key(checked))
-        with self._lock:
-            found = key in self._entries
-            statistic = self._entries.get(key)
-        if not found:
-            statistic = locality.statistic(image, checked)
-            with self._lock:
-                self._entries[key] = statistic
-                while len(self._entries) > self.size:
-                    self._entries.popitem(last=False)
-        return _validate.check_output(spec, image, locality.apply(image, statistic, checked))
 
 
 _REGISTRY: dict[str, OpSpec] = {}
@@ -499,14 +379,8 @@ def operation(
     return register
 
 
-def _load_ops() -> None:
-    # The op modules register themselves on import.
-    from . import edit, preprocess, refine, segment  # noqa: F401
-
-
 def get_op(op_id: str) -> OpSpec:
     """The spec of ``op_id``; an unknown id raises naming the closest known ids."""
-    _load_ops()
     if isinstance(op_id, str) and op_id in _REGISTRY:
         return _REGISTRY[op_id]
     close: list[str] = []
@@ -521,7 +395,6 @@ def get_op(op_id: str) -> OpSpec:
 
 def list_ops(stage: str | None = None) -> list[OpSpec]:
     """Every registered op (of one stage if given), ordered by stage then id."""
-    _load_ops()
     if stage is not None and stage not in STAGES:
         raise BadValueError(
             f"unknown stage {shown(stage)}; expected one of {', '.join(STAGES)}"

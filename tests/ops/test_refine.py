@@ -12,8 +12,9 @@ import tifffile
 from scipy import ndimage as ndi
 from skimage import filters, measure, morphology, segmentation
 
-from napari_maskprep.core import get_op, list_ops, refine
-from napari_maskprep.core.refine import Connectivity
+from napari_maskprep.core import get_op, list_ops
+from napari_maskprep.core.enums import Connectivity
+from napari_maskprep.ops import refine
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SHAPES = ("disk", "square", "diamond")

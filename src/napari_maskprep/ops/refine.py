@@ -10,7 +10,7 @@ mask given by mistake would otherwise turn silently into one label per grey leve
 
 Each op names its reference (scikit-image or SciPy) in its Notes. The fast paths (OpenCV,
 bit-packed masks, contour tracing with flood fills, look-up tables) are used only where
-``tests/core/test_refine.py`` shows them exactly equal to the reference.
+``tests/ops/test_refine.py`` shows them exactly equal to the reference.
 
 Conventions shared by the ops:
 
@@ -25,7 +25,6 @@ Conventions shared by the ops:
 
 from __future__ import annotations
 
-import enum
 import functools
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -36,10 +35,12 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import measure, morphology
 
-from ._validate import STRIPE_MIN_PIXELS, thread_budget
-from ._watershed import distance_watershed
-from .errors import BadValueError
-from .registry import Local, NonLocal, Pointwise, operation
+from ..core.enums import Connectivity, Footprint
+from ..core.errors import BadValueError
+from ..core.locality import Local, NonLocal, Pointwise
+from ..core.registry import operation
+from ..kernels.threads import STRIPE_MIN_PIXELS, thread_budget
+from ..kernels.watershed import distance_watershed
 
 __all__ = [
     "Connectivity",
@@ -58,29 +59,6 @@ __all__ = [
     "split_touching",
     "to_mask",
 ]
-
-
-class Footprint(str, enum.Enum):  # noqa: UP042 (the design's Enum style)
-    """Shape of the neighbourhood (structuring element) of radius ``radius``.
-
-    ``disk``, ``square`` and ``diamond`` take the data's dimension: on 3D data they are the
-    ball, the cube and the octahedron. ``ball``, ``cube`` and ``octahedron`` name the 3D
-    shapes explicitly and are refused on 2D data.
-    """
-
-    DISK = "disk"
-    SQUARE = "square"
-    DIAMOND = "diamond"
-    BALL = "ball"
-    CUBE = "cube"
-    OCTAHEDRON = "octahedron"
-
-
-class Connectivity(str, enum.Enum):  # noqa: UP042 (the design's Enum style)
-    """Which neighbours connect pixels into one object."""
-
-    FACES = "faces"  # 4-connected in 2D, 6 in 3D (skimage connectivity=1)
-    FULL = "full"  # 8-connected in 2D, 26 in 3D (skimage connectivity=ndim)
 
 
 _RADIUS = {"min": 1, "max": 50, "unit": "px"}
@@ -1608,7 +1586,7 @@ def split_touching(
     Reference: ``scipy.ndimage.distance_transform_edt`` ->
     ``skimage.feature.peak_local_max(min_distance=min_distance)`` ->
     ``skimage.segmentation.watershed`` on the negated distance (see
-    ``napari_maskprep.core._watershed.distance_watershed``, shared with
+    ``napari_maskprep.kernels.watershed.distance_watershed``, shared with
     ``segment.watershed``).
 
     Examples

@@ -17,10 +17,10 @@ from scipy import ndimage as ndi
 from skimage import color, exposure, filters, morphology, restoration, util
 
 from napari_maskprep.core import MaskprepWarning, get_op
-from napari_maskprep.core import preprocess as pp
-from napari_maskprep.core._validate import rgb_to_gray
 from napari_maskprep.core.errors import LimitError
-from napari_maskprep.core.registry import GlobalStat, Local, NonLocal, Pointwise
+from napari_maskprep.core.locality import GlobalStat, Local, NonLocal, Pointwise
+from napari_maskprep.kernels.color import rgb_to_gray
+from napari_maskprep.ops import preprocess as pp
 
 DATA = Path(__file__).parents[1] / "data"
 FAST_DTYPES = [np.uint8, np.uint16, np.float32, np.float64]

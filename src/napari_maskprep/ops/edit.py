@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import math
 import warnings
 import zlib
@@ -26,22 +25,14 @@ from typing import Annotated, Any
 
 import numpy as np
 
-from ._validate import MaskprepWarning, native
-from .errors import BadValueError, LimitError, shown
-from .registry import Kind, NonLocal, operation
+from ..core.arrays import checksum
+from ..core.errors import BadValueError, LimitError, MaskprepWarning, shown
+from ..core.locality import Kind, NonLocal
+from ..core.registry import operation
 
-__all__ = ["MAX_EDIT_PIXELS", "ManualEdit", "checksum", "manual"]
+__all__ = ["MAX_EDIT_PIXELS", "ManualEdit", "manual"]
 
 MAX_EDIT_PIXELS = 2**26  # pixels in the box of one hand edit (8192 x 8192)
-
-
-def checksum(array: np.ndarray) -> str:
-    """sha256 of an array's shape, dtype and bytes, as ops see it (:func:`native`): an
-    image recorded big-endian or in float16 is the same image when a recipe replays."""
-    array = native(np.asarray(array))
-    h = hashlib.sha256(f"{array.shape}|{array.dtype.str}|".encode())
-    h.update(np.ascontiguousarray(array).data)
-    return "sha256:" + h.hexdigest()
 
 
 def _pack(data: bytes) -> str:

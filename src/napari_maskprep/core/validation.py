@@ -1,4 +1,4 @@
-"""Input checks shared by every op: dtype, kind, channels, ndim and the per-plane loop.
+"""Input checks shared by every op: dtype, layout, kind, channels and ndim.
 
 Everything here runs before an op does any work, so bad input fails with one line that
 names what is wrong and what is accepted, never with a traceback from inside a library.
@@ -6,67 +6,33 @@ names what is wrong and what is accepted, never with a traceback from inside a l
 
 from __future__ import annotations
 
-import os
-import threading
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
-from .errors import BadTypeError, BadValueError
+from ..kernels.color import rgb_to_gray
+from .arrays import native
+from .errors import BadTypeError, BadValueError, MaskprepWarning
+from .locality import Kind
 
 if TYPE_CHECKING:
     from .registry import ArrayInput, OpSpec
 
 __all__ = [
-    "MaskprepWarning",
-    "looks_rgb",
-    "rgb_to_gray",
-    "check_input",
-    "native",
+    "FLOAT_HEADROOM",
     "check_extra",
-    "warn_if_grey_taken_as_labels",
-    "run_spatial",
+    "check_input",
+    "check_output",
+    "looks_rgb",
     "spatial_ndim",
-    "thread_budget",
+    "warn_if_grey_taken_as_labels",
 ]
-
-# Rec. 709 luminance, the weights of skimage.color.rgb2gray (our reference).
-GRAY_WEIGHTS = (0.2125, 0.7154, 0.0721)
-
-
-class MaskprepWarning(UserWarning):
-    """Suspicious but valid input: the op ran and its result is defined."""
 
 
 def looks_rgb(a: np.ndarray) -> bool:
     """True when the last axis holds colour channels (3 or 4) rather than pixels."""
     return a.ndim >= 3 and a.shape[-1] in (3, 4) and a.shape[-2] > 4
-
-
-def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
-    """Luminance of an RGB(A) image, keeping its dtype (integers rounded, saturated).
-
-    Same weights as ``skimage.color.rgb2gray``; computed by ``cv2.transform`` in the
-    input's own dtype, so a uint8 image never goes through float64.
-    """
-    rgb = rgb[..., :3]
-    if rgb.dtype in (np.uint8, np.uint16, np.float32, np.float64) and rgb.shape[-2] > 0:
-        flat = np.ascontiguousarray(rgb).reshape(-1, rgb.shape[-2], 3)
-        depth = np.float64 if rgb.dtype == np.float64 else np.float32
-        matrix = np.array([GRAY_WEIGHTS], dtype=depth)
-        return cv2.transform(flat, matrix).reshape(rgb.shape[:-1])
-    gray = np.tensordot(rgb.astype(np.float64, copy=False), GRAY_WEIGHTS, axes=([-1], [0]))
-    if np.issubdtype(rgb.dtype, np.integer):
-        info = np.iinfo(rgb.dtype)
-        # 64-bit: float(max) is 2**63 or 2**64, which the cast would wrap around.
-        top = np.nextafter(float(info.max), 0) if info.bits == 64 else info.max
-        return np.clip(np.rint(gray), info.min, top).astype(rgb.dtype)
-    return gray.astype(np.float32)
 
 
 def _as_array(op_id: str, data: Any, role: str) -> np.ndarray:
@@ -84,20 +50,6 @@ def _as_array(op_id: str, data: Any, role: str) -> np.ndarray:
             f"{op_id}: {role} is empty (shape {a.shape}); accepted: a non-empty array"
         )
     return native(a)
-
-
-def native(a: np.ndarray) -> np.ndarray:
-    """``a`` as ops compute on it: native byte order, float16 as float32 (a copy only then).
-
-    Ops and the libraries under them (cv2 above all) take native byte order only, and
-    nothing computes in float16: both are converted once, to the dtype the result would
-    have anyway.
-    """
-    if not a.dtype.isnative:
-        a = a.astype(a.dtype.newbyteorder("="))
-    if a.dtype == np.float16:
-        a = a.astype(np.float32)
-    return a
 
 
 def _c_contiguous(a: np.ndarray) -> np.ndarray:
@@ -195,8 +147,6 @@ def spatial_ndim(spec: OpSpec, data: np.ndarray) -> int:
 
 def check_extra(spec: OpSpec, extra: ArrayInput, value: Any, data: np.ndarray) -> np.ndarray:
     """An extra array input (seeds, markers, image) checked against the main input."""
-    from .registry import Kind
-
     a = _as_array(spec.id, value, repr(extra.name))
     sdim = spatial_ndim(spec, data)
     shape = data.shape[:sdim]
@@ -230,136 +180,6 @@ def check_extra(spec: OpSpec, extra: ArrayInput, value: Any, data: np.ndarray) -
     return _c_contiguous(
         _as_mask_or_labels(spec.id, a, repr(extra.name), want_labels=Kind.LABELS in extra.kinds)
     )
-
-
-def _plane_inputs(
-    arrays: Mapping[str, np.ndarray], index: tuple[int, ...], lead: int
-) -> dict[str, np.ndarray]:
-    """Extra inputs restricted to one plane: points on it (last two coordinates), arrays sliced."""
-    out = {}
-    for name, a in arrays.items():
-        if a.dtype == np.float64 and a.ndim == 2 and a.shape[1] == lead + 2:
-            on_plane = np.all(np.rint(a[:, :lead]) == np.array(index), axis=1)
-            out[name] = a[on_plane, lead:]
-        else:
-            out[name] = a[index]
-    return out
-
-
-def run_spatial(
-    spec: OpSpec,
-    data: np.ndarray,
-    arrays: Mapping[str, np.ndarray],
-    params: Mapping[str, Any],
-    *,
-    per_plane: bool,
-    progress: Callable[[int, int], None] | None = None,
-) -> np.ndarray:
-    """Run ``spec.func`` on the whole array, or plane by plane over leading axes."""
-    sdim = spatial_ndim(spec, data)
-    if not per_plane and sdim in spec.ndim:
-        stripes = 0 if arrays or sdim != 2 else _stripe_count(spec, data, params)
-        if stripes > 1:
-            return _run_in_stripes(spec, data, params, stripes)
-        return check_output(spec, data, spec.func(data, **arrays, **params))
-    dims = " or ".join(f"{n}D" for n in spec.ndim)
-    if sdim < 2:
-        raise BadValueError(
-            f"{spec.id} works on {dims} data; got {sdim}D data of shape {data.shape}"
-        )
-    if not per_plane:
-        raise BadValueError(
-            f"{spec.id} works on {dims} data; got {sdim}D data of shape {data.shape}; "
-            "set per_plane: true to run it plane by plane over the leading axes"
-        )
-    if 2 not in spec.ndim:
-        raise BadValueError(f"{spec.id} does not work plane by plane; it needs {dims} data")
-    lead = sdim - 2
-    planes = list(np.ndindex(*data.shape[:lead]))
-    out = None
-    for i, index in enumerate(planes):
-        plane = data[index]
-        result = spec.func(plane, **_plane_inputs(arrays, index, lead), **params)
-        result = check_output(spec, plane, result)
-        if out is None:
-            out = np.empty(data.shape[:lead] + result.shape, result.dtype)
-        out[index] = result
-        if progress is not None:
-            progress(i + 1, len(planes))
-    return out
-
-
-# Local 2D ops on images of at least this many pixels run in horizontal stripes, one thread
-# each: below it the threads' start-up and the halo rows cost more than they save.
-STRIPE_MIN_PIXELS = 4 * 2**20
-# Each stripe holds at least this many rows of its own and 4 halos' worth, so that the halo
-# stays a small overhead and a stripe never gets shorter than the op's window.
-_STRIPE_MIN_ROWS = 256
-
-
-def thread_budget() -> int:
-    """Threads an op may use: cv2's setting (1 in the benchmarks' single-thread runs) and no
-    more than the cores this process may run on."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cv2.getNumThreads(), cores or 1))
-
-
-_cv_serial_lock = threading.Lock()
-_cv_serial_users = 0
-_cv_saved_threads = 1
-
-
-@contextmanager
-def _cv_serial() -> Iterator[None]:
-    """cv2 on one thread while stripes run: its own parallel loops nested in ours would
-    serialise or oversubscribe the cores (measured: no gain over one unsplit call)."""
-    global _cv_serial_users, _cv_saved_threads
-    with _cv_serial_lock:
-        if _cv_serial_users == 0:
-            _cv_saved_threads = cv2.getNumThreads()
-            cv2.setNumThreads(1)
-        _cv_serial_users += 1
-    try:
-        yield
-    finally:
-        with _cv_serial_lock:
-            _cv_serial_users -= 1
-            if _cv_serial_users == 0:
-                cv2.setNumThreads(_cv_saved_threads)
-
-
-def _stripe_count(spec: OpSpec, data: np.ndarray, params: Mapping[str, Any]) -> int:
-    stripes = getattr(spec.locality, "stripes", False)  # only Local ops have stripes
-    if not stripes or data.shape[0] * data.shape[1] < STRIPE_MIN_PIXELS:
-        return 0
-    if callable(stripes) and not stripes(data, params):
-        return 0
-    halo = spec.locality.halo(params)
-    fitting = data.shape[0] // max(_STRIPE_MIN_ROWS, 4 * halo)
-    return min(thread_budget(), fitting)
-
-
-def _run_in_stripes(
-    spec: OpSpec, data: np.ndarray, params: Mapping[str, Any], count: int
-) -> np.ndarray:
-    """``spec.func`` on ``count`` horizontal stripes in threads (cv2 and numpy release the
-    GIL), each with ``halo`` rows of its neighbours, so the result equals the unsplit run."""
-    halo = spec.locality.halo(params)
-    rows = data.shape[0]
-    cuts = [rows * i // count for i in range(count + 1)]
-
-    def stripe(i: int) -> np.ndarray:
-        start, stop = max(cuts[i] - halo, 0), min(cuts[i + 1] + halo, rows)
-        part = data[start:stop]
-        out = check_output(spec, part, spec.func(part, **params))
-        return out[cuts[i] - start : cuts[i + 1] - start]
-
-    with _cv_serial(), ThreadPoolExecutor(count) as pool:
-        parts = list(pool.map(stripe, range(count)))
-        out = np.empty((rows, *parts[0].shape[1:]), parts[0].dtype)
-        # numpy's copy releases the GIL too: the stripes are gathered in parallel.
-        list(pool.map(lambda i: np.copyto(out[cuts[i] : cuts[i + 1]], parts[i]), range(count)))
-    return out
 
 
 def warn_if_grey_taken_as_labels(spec: OpSpec, raw_dtype: Any, data: np.ndarray,

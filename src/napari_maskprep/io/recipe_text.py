@@ -18,7 +18,7 @@ from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
 
-from .core.errors import BadValueError, LimitError, shown
+from ..core.errors import BadValueError, LimitError, shown
 
 __all__ = ["MAX_DEPTH", "MAX_NODES", "load_plain"]
 

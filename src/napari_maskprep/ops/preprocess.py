@@ -2,7 +2,7 @@
 
 Every op names its reference implementation (scikit-image or SciPy) in its Notes. Where
 OpenCV, a look-up table or plain numpy is faster, that fast path is used only where
-``tests/core/test_preprocess.py`` shows it equal to the reference: exactly, or within the
+``tests/ops/test_preprocess.py`` shows it equal to the reference: exactly, or within the
 tolerance the Notes state.
 
 Output dtypes follow the package policy: integer images stay integer (rounded and clipped to
@@ -28,9 +28,12 @@ from scipy import ndimage as ndi
 from skimage import color, morphology, util
 from skimage.filters import rank
 
-from ._validate import MaskprepWarning, looks_rgb, rgb_to_gray, thread_budget
-from .errors import BadValueError, LimitError
-from .registry import GlobalStat, Local, NonLocal, Pointwise, operation
+from ..core.errors import BadValueError, LimitError, MaskprepWarning
+from ..core.locality import GlobalStat, Local, NonLocal, Pointwise
+from ..core.registry import operation
+from ..core.validation import looks_rgb
+from ..kernels.color import rgb_to_gray
+from ..kernels.threads import thread_budget
 
 __all__ = [
     "BackgroundMethod",

@@ -13,10 +13,10 @@ from scipy import ndimage as ndi
 from skimage import color, exposure, feature, filters, segmentation
 
 from napari_maskprep.core import MaskprepWarning, get_op
-from napari_maskprep.core import _watershed as ws
-from napari_maskprep.core import segment as seg
 from napari_maskprep.core.errors import BadValueError, LimitError
-from napari_maskprep.core.registry import GlobalStat, Local, NonLocal, Pointwise
+from napari_maskprep.core.locality import GlobalStat, Local, NonLocal, Pointwise
+from napari_maskprep.kernels import watershed as ws
+from napari_maskprep.ops import segment as seg
 
 DATA = Path(__file__).parents[1] / "data"
 SAMPLES = Path(seg.__file__).parents[1] / "samples"

@@ -20,16 +20,13 @@ import cv2
 import numpy as np
 from skimage import feature, filters, morphology
 
-from ._validate import (
-    STRIPE_MIN_PIXELS,
-    MaskprepWarning,
-    _cv_serial,
-    rgb_to_gray,
-    thread_budget,
-)
-from ._watershed import distance_watershed
-from .errors import BadValueError, LimitError
-from .registry import GlobalStat, Kind, Local, NonLocal, Pointwise, operation
+from ..core.enums import Connectivity
+from ..core.errors import BadValueError, LimitError, MaskprepWarning
+from ..core.locality import GlobalStat, Kind, Local, NonLocal, Pointwise
+from ..core.registry import operation
+from ..kernels.color import rgb_to_gray
+from ..kernels.threads import STRIPE_MIN_PIXELS, cv_serial, thread_budget
+from ..kernels.watershed import distance_watershed
 
 __all__ = [
     "AutoPolarity",
@@ -91,13 +88,6 @@ class LocalMethod(enum.StrEnum):
     NIBLACK = "niblack"
     MEAN = "mean"
     GAUSSIAN = "gaussian"
-
-
-class Connectivity(enum.StrEnum):
-    """Neighbours of a pixel: sharing a face (4 in 2D, 6 in 3D) or any corner (8, 26)."""
-
-    FACES = "faces"
-    FULL = "full"
 
 
 class EdgeMethod(enum.StrEnum):
@@ -214,7 +204,7 @@ def _integer_counts(image: np.ndarray, low: int, high: int) -> np.ndarray:
         if threads > 1 and len(starts) > 1:
             # calcHist's own parallel loop, nested in these threads, oversubscribes the cores:
             # 16 MP uint16 on two cores 9.0 -> 6.1 ms with cv2 on one thread meanwhile.
-            with _cv_serial(), ThreadPoolExecutor(threads) as pool:
+            with cv_serial(), ThreadPoolExecutor(threads) as pool:
                 return sum(pool.map(count, starts))[low : high + 1]
         return sum(map(count, starts))[low : high + 1]
     flat = image.reshape(-1)
@@ -433,7 +423,7 @@ def threshold(
     Examples
     --------
     >>> import numpy as np
-    >>> from napari_maskprep.core.segment import threshold
+    >>> from napari_maskprep.ops.segment import threshold
     >>> image = np.array([[0, 50, 100], [150, 200, 250]], dtype=np.uint8)
     >>> threshold(image, value=100)
     array([[0, 0, 0],
@@ -496,7 +486,7 @@ def auto_threshold(
     Examples
     --------
     >>> import numpy as np
-    >>> from napari_maskprep.core.segment import auto_threshold
+    >>> from napari_maskprep.ops.segment import auto_threshold
     >>> image = np.array([[10, 10, 10, 10], [10, 200, 210, 10], [10, 10, 10, 10]], np.uint8)
     >>> auto_threshold(image, method="otsu")
     array([[0, 0, 0, 0],
@@ -703,7 +693,7 @@ def multi_threshold(
     Examples
     --------
     >>> import numpy as np
-    >>> from napari_maskprep.core.segment import multi_threshold
+    >>> from napari_maskprep.ops.segment import multi_threshold
     >>> image = np.array([[0, 0, 100, 100, 200, 200]], np.uint8)
     >>> multi_threshold(image, classes=3, keep_from=1, keep_to=1)
     array([[0, 0, 1, 1, 0, 0]], dtype=uint8)
@@ -850,7 +840,7 @@ def local_threshold(
     Examples
     --------
     >>> import numpy as np
-    >>> from napari_maskprep.core.segment import local_threshold
+    >>> from napari_maskprep.ops.segment import local_threshold
     >>> image = np.zeros((5, 5), np.uint8)
     >>> image[2, 2] = 90
     >>> local_threshold(image, method="mean", block_size=3, offset=-5)
@@ -1052,7 +1042,7 @@ def color_range(
     Examples
     --------
     >>> import numpy as np
-    >>> from napari_maskprep.core.segment import color_range
+    >>> from napari_maskprep.ops.segment import color_range
     >>> image = np.array([[[255, 0, 0], [0, 255, 0], [255, 0, 40], [128, 128, 128],
     ...                    [255, 128, 0]]], np.uint8)  # hues 0, 120, 351, grey, 30.1
     >>> color_range(image, hue_min=330, hue_max=30, sat_min=50)  # reds only
@@ -1171,7 +1161,7 @@ def region_grow(
     Examples
     --------
     >>> import numpy as np
-    >>> from napari_maskprep.core.segment import region_grow
+    >>> from napari_maskprep.ops.segment import region_grow
     >>> image = np.array([[10, 12, 50, 11], [11, 13, 50, 10]], np.uint8)
     >>> region_grow(image, np.array([[0, 0]]), tolerance=5)
     array([[1, 1, 0, 0],
@@ -1241,13 +1231,13 @@ def watershed(
     exact squared distances, which order and tie as the distances do, so the labels are
     identical. Fast path (2D): ``cv2.distanceTransform(DIST_L2, DIST_MASK_PRECISE)`` squared
     and rounded to the exact integer (while distances stay below 512; scipy beyond). The
-    core is ``napari_maskprep.core._watershed.distance_watershed``, shared with
+    core is ``napari_maskprep.kernels.watershed.distance_watershed``, shared with
     ``refine.split_touching``.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from napari_maskprep.core.segment import watershed
+    >>> from napari_maskprep.ops.segment import watershed
     >>> mask = np.zeros((7, 13), np.uint8)
     >>> mask[1:6, 1:6] = 1
     >>> mask[1:6, 7:12] = 1
@@ -1382,7 +1372,7 @@ def edges(
     Examples
     --------
     >>> import numpy as np
-    >>> from napari_maskprep.core.segment import edges
+    >>> from napari_maskprep.ops.segment import edges
     >>> image = np.zeros((9, 9), np.uint8)
     >>> image[2:7, 2:7] = 200
     >>> image[3:6, 3:6] = 0  # a bright square ring

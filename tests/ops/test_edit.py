@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from napari_maskprep.core import MaskprepWarning
-from napari_maskprep.core.edit import ManualEdit
+from napari_maskprep.ops.edit import ManualEdit
 from napari_maskprep.recipe import Recipe, RecipeError
 
 THRESHOLD = {"op": "segment.threshold", "params": {"value": 100}}

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from napari_maskprep.core import _validate, get_op, list_ops
-from napari_maskprep.core.registry import Local
+from napari_maskprep.core import get_op, list_ops
+from napari_maskprep.core.locality import Local
+from napari_maskprep.engine import planes
+from napari_maskprep.kernels import threads
 
 SHAPE = (301, 257)  # odd sizes: the stripes and their halos do not fall on round rows
 
@@ -44,9 +46,9 @@ CASES = [
 @pytest.fixture
 def two_stripes(monkeypatch):
     """Small images split in two stripes on two threads."""
-    monkeypatch.setattr(_validate, "STRIPE_MIN_PIXELS", 0)
-    monkeypatch.setattr(_validate, "_STRIPE_MIN_ROWS", 16)
-    monkeypatch.setattr(_validate, "thread_budget", lambda: 2)
+    monkeypatch.setattr(threads, "STRIPE_MIN_PIXELS", 0)
+    monkeypatch.setattr(planes, "_STRIPE_MIN_ROWS", 16)
+    monkeypatch.setattr(threads, "thread_budget", lambda: 2)
 
 
 def test_every_local_op_is_covered():
@@ -66,10 +68,10 @@ def test_stripes_equal_the_unsplit_run(op_id, inputs, param_sets, two_stripes, m
         for params in param_sets:
             checked = spec.check_params(params)
             # Stripes even where the op would rather run whole (bit-packed masks).
-            split = _validate._run_in_stripes(spec, images[name], checked, 2)
-            monkeypatch.setattr(_validate, "STRIPE_MIN_PIXELS", 10**12)
+            split = planes._run_in_stripes(spec, images[name], checked, 2)
+            monkeypatch.setattr(threads, "STRIPE_MIN_PIXELS", 10**12)
             whole = spec(images[name], **params)
-            monkeypatch.setattr(_validate, "STRIPE_MIN_PIXELS", 0)
+            monkeypatch.setattr(threads, "STRIPE_MIN_PIXELS", 0)
             assert split.dtype == whole.dtype and split.shape == whole.shape
             assert np.array_equal(split, whole), (name, params)
 
@@ -78,23 +80,23 @@ def test_no_stripes_on_one_thread_small_images_or_3d(monkeypatch):
     spec = get_op("refine.open")
     big = np.zeros((2048, 2049), np.int32)  # labels
     params = spec.check_params({"radius": 3})
-    threads = cv2.getNumThreads()
+    saved = cv2.getNumThreads()
     try:
         cv2.setNumThreads(1)
-        assert _validate.thread_budget() == 1
-        assert _validate._stripe_count(spec, big, params) == 1
+        assert threads.thread_budget() == 1
+        assert planes._stripe_count(spec, big, params) == 1
     finally:
-        cv2.setNumThreads(threads)
-    monkeypatch.setattr(_validate, "thread_budget", lambda: 2)
-    assert _validate._stripe_count(spec, big, params) == 2
-    assert _validate._stripe_count(spec, big[:1024], params) == 0  # 2 MP: under the minimum
-    assert _validate._stripe_count(get_op("refine.fill_holes"), big, {}) == 0  # not Local
+        cv2.setNumThreads(saved)
+    monkeypatch.setattr(threads, "thread_budget", lambda: 2)
+    assert planes._stripe_count(spec, big, params) == 2
+    assert planes._stripe_count(spec, big[:1024], params) == 0  # 2 MP: under the minimum
+    assert planes._stripe_count(get_op("refine.fill_holes"), big, {}) == 0  # not Local
 
 
 @pytest.mark.parametrize("op_id", ["refine.erode", "refine.dilate", "refine.open",
                                    "refine.close"])
 def test_bit_packed_masks_run_whole_labels_and_other_footprints_in_stripes(op_id, monkeypatch):
-    monkeypatch.setattr(_validate, "thread_budget", lambda: 2)
+    monkeypatch.setattr(threads, "thread_budget", lambda: 2)
     spec = get_op(op_id)
     mask = np.zeros((2048, 2049), np.uint8)
     for data, params, stripes in [
@@ -102,12 +104,12 @@ def test_bit_packed_masks_run_whole_labels_and_other_footprints_in_stripes(op_id
         (mask, {"radius": 5, "shape": "square"}, 2),  # cv2's square windows
         (mask.astype(np.int32), {"radius": 5}, 2),  # labels
     ]:
-        assert _validate._stripe_count(spec, data, spec.check_params(params)) == stripes
+        assert planes._stripe_count(spec, data, spec.check_params(params)) == stripes
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_threaded_histogram_counts_exactly(dtype, monkeypatch):
-    from napari_maskprep.core import segment
+    from napari_maskprep.ops import segment
 
     monkeypatch.setattr(segment, "STRIPE_MIN_PIXELS", 0)
     monkeypatch.setattr(segment, "thread_budget", lambda: 2)
@@ -160,7 +162,7 @@ def _seam_masks() -> list[np.ndarray]:
     ("refine.remove_large", {"max_size": 30, "connectivity": "faces"}),
 ])
 def test_contours_traced_in_halves_equal_the_whole_trace(op_id, params, monkeypatch):
-    from napari_maskprep.core import refine
+    from napari_maskprep.ops import refine
 
     op = get_op(op_id)
     masks = _seam_masks()

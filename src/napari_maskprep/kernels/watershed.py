@@ -21,8 +21,7 @@ from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
-from ._validate import MaskprepWarning
-from .errors import BadValueError
+from ..core.errors import BadValueError, MaskprepWarning
 
 __all__ = ["distance_watershed"]
 

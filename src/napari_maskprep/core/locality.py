@@ -1,0 +1,69 @@
+"""What an array means (its kind) and what a tiled executor needs to know of an op (its
+locality)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["GlobalStat", "Kind", "Local", "Locality", "NonLocal", "Pointwise"]
+
+
+class Kind(enum.StrEnum):
+    """What an array means: it decides validation, output dtype and napari layer type."""
+
+    IMAGE = "image"  # any numeric dtype; RGB/RGBA = last axis of size 3/4
+    MASK = "mask"  # uint8 0/1; as an input kind, refine ops also accept labels
+    LABELS = "labels"  # int32, 0 = background
+    POINTS = "points"  # N x ndim float coordinates
+
+
+# Locality: what a tiled / dask executor needs to know about an op.
+@dataclass(frozen=True)
+class Pointwise:
+    """Each output pixel depends only on the same input pixel."""
+
+
+@dataclass(frozen=True)
+class Local:
+    """Each output pixel depends on input pixels within ``halo(params)`` pixels.
+
+    ``stripes``: large 2D inputs may be run in horizontal stripes (with the halo) in
+    parallel; False where a result also depends on where the array starts, or
+    ``stripes(data, params)`` where it depends on the input whether stripes pay.
+    """
+
+    halo: Callable[[Mapping[str, Any]], int]
+    stripes: bool | Callable[[np.ndarray, Mapping[str, Any]], bool] = True
+
+
+def _no_params(params: Mapping[str, Any]) -> Hashable:
+    return ()
+
+
+@dataclass(frozen=True)
+class GlobalStat:
+    """A statistic over the whole image (e.g. a threshold), then a pointwise apply.
+
+    An op that can run the two parts separately names them: ``statistic(image, params)``
+    is the whole-image part (a histogram), ``apply(image, statistic, params)`` makes the
+    output from it, and ``statistic_key(params)`` gives the parameter values the statistic
+    depends on. A :class:`StatisticCache` then computes the statistic once per input and
+    reuses it while only the other parameters change (a threshold preview).
+    """
+
+    statistic: Callable[[np.ndarray, Mapping[str, Any]], Any] | None = None
+    apply: Callable[[np.ndarray, Any, Mapping[str, Any]], np.ndarray] | None = None
+    statistic_key: Callable[[Mapping[str, Any]], Hashable] = _no_params
+
+
+@dataclass(frozen=True)
+class NonLocal:
+    """Needs the whole image (fill holes, connected components, region growing)."""
+
+
+Locality = Pointwise | Local | GlobalStat | NonLocal

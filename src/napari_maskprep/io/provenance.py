@@ -1,0 +1,123 @@
+"""Provenance: what made a mask (recipe, input checksum, versions, time), stored in the
+mask file (TIFF tag 65111, PNG iTXt ``maskprep``, OME-Zarr attribute ``maskprep``)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import stat
+import zlib
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import tifffile
+
+from ..core.arrays import checksum
+from ..core.errors import MaskprepError
+from .images import ImageReadError
+from .recipe_text import load_plain
+
+__all__ = ["PNG_KEY", "TIFF_TAG", "png_with_provenance", "provenance", "read_provenance"]
+
+PNG_KEY = "maskprep"  # iTXt keyword holding the provenance JSON
+TIFF_TAG = 65111  # private TIFF tag holding the provenance JSON (UTF-8)
+
+
+def provenance(recipe_yaml: str, image: np.ndarray, source: str | None = None) -> dict[str, Any]:
+    """What made a mask: the recipe, the input's checksum, package versions and the time."""
+    import scipy
+    import skimage
+
+    from .._version import __version__
+
+    return {
+        "maskprep_provenance": 1,
+        "recipe": recipe_yaml,
+        "input": {"source": source, "checksum": checksum(image),
+                  "shape": list(image.shape), "dtype": str(image.dtype)},
+        "versions": {"napari-maskprep": __version__, "numpy": np.__version__,
+                     "scipy": scipy.__version__, "scikit-image": skimage.__version__,
+                     "opencv": cv2.__version__, "tifffile": tifffile.__version__},
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def png_with_provenance(png: bytes, metadata: dict[str, Any]) -> bytes:
+    """``png`` with ``metadata`` as JSON in an iTXt chunk before its closing IEND chunk."""
+    body = PNG_KEY.encode("latin-1") + b"\0\0\0\0\0" + json.dumps(metadata).encode("utf-8")
+    chunk = b"iTXt" + body
+    packed = len(body).to_bytes(4, "big") + chunk + zlib.crc32(chunk).to_bytes(4, "big")
+    return png[:-12] + packed + png[-12:]
+
+
+# What `maskprep info` shows, with the type each entry must have in a file we wrote.
+_PROVENANCE_FIELDS = {"recipe": str, "input": dict, "versions": dict, "created": str}
+_INPUT_FIELDS = {"source": (str, type(None)), "checksum": str, "shape": list, "dtype": str}
+
+
+def _provenance_text(path: Path) -> str | None:
+    """The provenance JSON text stored in ``path``, or None if it holds none."""
+    if path.suffix.lower() == ".zarr":
+        import zarr
+
+        if not path.is_dir():
+            raise ImageReadError(f"{path}: no such folder; accepted: an OME-Zarr mask")
+        try:
+            stored = zarr.open_group(path, mode="r").attrs.get(PNG_KEY)
+        except FileNotFoundError:  # a folder without zarr metadata
+            raise ImageReadError(f"{path}: not a zarr group (not written by maskprep)") from None
+        return None if stored is None else json.dumps(stored)
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise ImageReadError(f"{path}: not a regular file; accepted: a mask file")
+    if path.suffix.lower() == ".png":
+        data = path.read_bytes()
+        pos, text = 8, None
+        while pos + 8 <= len(data):
+            length = int.from_bytes(data[pos:pos + 4], "big")
+            kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+            if kind == b"iTXt" and body.startswith(PNG_KEY.encode() + b"\0"):
+                text = body.split(b"\0", 5)[-1].decode("utf-8")
+            pos += 12 + length
+        return text
+    with tifffile.TiffFile(path) as tif:
+        tag = tif.pages[0].tags.get(TIFF_TAG)
+        value = None if tag is None else tag.value
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if value is None or isinstance(value, str):
+        return value
+    raise ImageReadError(f"{path}: its provenance tag {TIFF_TAG} holds "
+                         f"{type(value).__name__}, not text; the file was not written by maskprep")
+
+
+def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The provenance stored by :func:`write_mask`; raises :class:`ImageReadError` in one
+    line if the file holds none, or holds something else under our tag or key."""
+    path = Path(path)
+    try:
+        text = _provenance_text(path)
+    except ImageReadError:
+        raise
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: no such file") from None
+    except Exception as exc:  # readers raise anything on foreign or damaged files
+        why = str(exc).splitlines()[0][:120] if str(exc) else ""
+        raise ImageReadError(f"{path}: cannot read ({type(exc).__name__}: {why})") from None
+    try:
+        info = load_plain(text, format="json") if text else None
+    except MaskprepError:
+        info = None
+    if not isinstance(info, dict) or "maskprep_provenance" not in info:
+        raise ImageReadError(f"{path}: holds no maskprep provenance (not written by maskprep)")
+    wrong = next((k for k, kind in _PROVENANCE_FIELDS.items()
+                  if not isinstance(info.get(k), kind)), None)
+    if wrong is None:
+        wrong = next((f"input.{k}" for k, kind in _INPUT_FIELDS.items()
+                      if k not in info["input"] or not isinstance(info["input"][k], kind)), None)
+    if wrong is not None:
+        raise ImageReadError(f"{path}: its maskprep provenance is damaged ({wrong} is missing "
+                             "or of the wrong type)")
+    return info
