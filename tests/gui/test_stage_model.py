@@ -7,7 +7,8 @@ import pytest
 from napari.components import ViewerModel
 
 import napari_maskprep as mp
-from napari_maskprep._napari.stage import ApplyCancelled, PerPlane, StageModel, points_in
+from napari_maskprep._napari.jobs import ApplyCancelled
+from napari_maskprep._napari.stage import PerPlane, StageModel, points_in
 from napari_maskprep.ops import segment
 from napari_maskprep.samples import load
 

@@ -36,7 +36,8 @@ from qtpy.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import QSizePolicy
 
 from ..core.registry import OpSpec, Param
-from .stage import ApplyCancelled, ApplyJob, PerPlane, PreviewJob, StageModel, param_docs
+from .jobs import ApplyCancelled, ApplyJob, PreviewJob
+from .stage import PerPlane, StageModel, param_docs
 
 if TYPE_CHECKING:
     import napari
