@@ -258,7 +258,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a short listing waits in the buffer: a closed pipe shows here
+        return code
     except UsageError as exc:
         print(f"maskprep: error: {_printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE

@@ -222,12 +222,14 @@ def test_workers_are_bounded(tmp_path, recipe_file, folder, capsys):
 
 def test_a_reader_that_goes_away_ends_the_listing_quietly():
     exe = os.path.join(os.path.dirname(sys.executable), "maskprep")
-    # `maskprep ops | true`: the pipe's reader is gone before the listing starts
+    # `maskprep ops | true`: the pipe's reader is gone before the listing starts, and the
+    # listing is buffered as in any shell (unbuffered, the first write fails inside main)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
         done = subprocess.run([exe, "ops"], stdout=write_end, stderr=subprocess.PIPE,
-                              timeout=60)
+                              env=env, timeout=60)
     finally:
         os.close(write_end)
     assert done.returncode == 141
