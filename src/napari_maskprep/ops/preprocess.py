@@ -33,6 +33,15 @@ from ..core.locality import GlobalStat, Local, NonLocal, Pointwise
 from ..core.registry import operation
 from ..core.validation import looks_rgb
 from ..kernels.color import rgb_to_gray
+from ..kernels.dtypes import (
+    CV_DTYPES,
+    CV_INT_DEPTHS,
+    as_2d,
+    elementwise_min_max,
+    from_float,
+    inverted,
+    work_float,
+)
 from ..kernels.threads import thread_budget
 
 __all__ = [
@@ -49,27 +58,8 @@ __all__ = [
     "to_gray",
 ]
 
-# The dtypes cv2's filters and morphology take (not int8, 32/64-bit integers or float16).
-_CV_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
 # scipy.ndimage.gaussian_filter / skimage.filters.gaussian truncate the kernel at 4 sigma.
 _TRUNCATE = 4.0
-
-
-def _work_float(dtype: np.dtype) -> type:
-    """Float type for intermediate results: float32 unless float64 is needed for precision."""
-    wide_int = dtype.kind in "iu" and dtype.itemsize > 2  # float32 is exact up to 2**24 only
-    return np.float64 if dtype == np.float64 or wide_int else np.float32
-
-
-def _from_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Float results as the output dtype of a ``dtype`` input: integers rounded and clipped."""
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        top = float(info.max)
-        if int(top) > info.max:  # 64-bit: the float above the maximum would wrap around
-            top = np.nextafter(top, 0)
-        return np.clip(np.rint(values), float(info.min), top).astype(dtype)
-    return values.astype(np.float64 if dtype == np.float64 else np.float32, copy=False)
 
 
 def _no_half(image: np.ndarray) -> np.ndarray:
@@ -84,15 +74,6 @@ def _per_channel(func: Callable[..., np.ndarray], image: np.ndarray, **params: A
     return np.stack([func(image[..., c], **params) for c in range(image.shape[-1])], axis=-1)
 
 
-def _as_2d(a: np.ndarray, *, colour: bool = False) -> np.ndarray:
-    """``a`` as one 2D image (plus the colour axis if ``colour``), the most cv2 accepts.
-
-    Only for computations where pixels are independent or the result is global.
-    """
-    a = np.ascontiguousarray(a)
-    return a.reshape(-1, *a.shape[-2:]) if colour else a.reshape(-1, a.shape[-1])
-
-
 def _constant_warning(op: str, value: Any) -> None:
     warnings.warn(
         f"preprocess.{op}: the image is constant ({value}); nothing to equalise, so it is "
@@ -100,13 +81,6 @@ def _constant_warning(op: str, value: Any) -> None:
         MaskprepWarning,
         stacklevel=6,  # the caller of the op
     )
-
-
-def _invert_values(image: np.ndarray) -> np.ndarray:
-    """skimage.util.invert: unsigned max - x, signed -1 - x (both ``~x``), float 1 - x."""
-    if image.dtype.kind in "iu":
-        return np.invert(image)
-    return np.subtract(1, image, dtype=image.dtype)
 
 
 # --------------------------------------------------------------------------- colour
@@ -189,7 +163,7 @@ def _pointwise_lut(rgb: np.ndarray, func: Callable[[np.ndarray], np.ndarray]) ->
         levels = np.iinfo(rgb.dtype).max
         lut = func(np.arange(levels + 1) / levels).astype(np.float32)
         if rgb.dtype == np.uint8:  # cv2.LUT is several times faster than numpy indexing
-            return cv2.LUT(_as_2d(rgb, colour=True), lut).reshape(rgb.shape)
+            return cv2.LUT(as_2d(rgb, colour=True), lut).reshape(rgb.shape)
         return lut[rgb]
     return func(util.img_as_float32(rgb)).astype(np.float32, copy=False)
 
@@ -210,7 +184,7 @@ def _lab_channel(rgb: np.ndarray, channel: int) -> np.ndarray:
     linear = _pointwise_lut(rgb, _srgb_to_linear)
     rows = {0: [1], 1: [0, 1], 2: [1, 2]}[channel]  # L* needs Y; a* X, Y; b* Y, Z
     to_xyz = _XYZ_FROM_RGB / _D65_WHITE[:, None]
-    pixels = _as_2d(linear, colour=True)
+    pixels = as_2d(linear, colour=True)
     f = [
         cv2.transform(pixels, to_xyz[[r]].astype(np.float32)).reshape(rgb.shape[:-1])
         for r in rows
@@ -243,7 +217,7 @@ def _hsv_channel(rgb: np.ndarray, channel: int) -> np.ndarray:
         # cv2's float HSV divides by (V + FLT_EPSILON): off by up to 1e-2 for uint16 or floats
         # near 0, so only uint8 (smallest non-zero V = 1/255) takes the OpenCV path.
         return _reference_hsv(util.img_as_float32(rgb), channel)
-    scaled = _as_2d(rgb, colour=True).astype(np.float32) * np.float32(1 / 255)
+    scaled = as_2d(rgb, colour=True).astype(np.float32) * np.float32(1 / 255)
     hsv = cv2.cvtColor(scaled, cv2.COLOR_RGB2HSV)
     out = np.ascontiguousarray(hsv[..., channel]).reshape(rgb.shape[:-1])
     if channel == 0:
@@ -324,7 +298,7 @@ def color_channel(
         return _lab_channel(rgb, channel)
     density = _pointwise_lut(rgb, _stain_density)
     to_stain = color.hed_from_rgb[:, [channel]].T.astype(np.float32)
-    stain = cv2.transform(_as_2d(density, colour=True), to_stain)
+    stain = cv2.transform(as_2d(density, colour=True), to_stain)
     return np.maximum(stain.reshape(rgb.shape[:-1]), 0)
 
 
@@ -401,22 +375,20 @@ def gaussian(
         image.shape[1] > _TILE_COLUMNS or _padded_off_aliasing(image[0].size))
     if spatial == 2 and (float_route or tiled_uint8):
         return _gaussian_2d_tiled(image, kernel)
-    if spatial == 2 and image.dtype in _CV_DTYPES:
+    if spatial == 2 and image.dtype in CV_DTYPES:
         return cv2.sepFilter2D(image, -1, kernel, kernel, borderType=cv2.BORDER_REPLICATE)
-    if spatial == 3 and _work_float(image.dtype) is np.float32:
+    if spatial == 3 and work_float(image.dtype) is np.float32:
         return _round_float32(_gaussian_float32(image, kernel), image.dtype)
     sigmas = (sigma,) * spatial + (0.0,) * has_channels
     blurred = ndi.gaussian_filter(
-        image, sigmas, mode="nearest", truncate=_TRUNCATE, output=_work_float(image.dtype)
+        image, sigmas, mode="nearest", truncate=_TRUNCATE, output=work_float(image.dtype)
     )
-    return _from_float(blurred, image.dtype)
+    return from_float(blurred, image.dtype)
 
 
 # cv2's own uint16 sepFilter2D is 3-5x slower than a float32 round trip; the two agree bit for
 # bit from kernels of 7 taps on (shorter kernels take another cv2 path, off by 1 at times).
 _U16_FLOAT_MIN_KSIZE = 7
-_CV_INT_DEPTHS = {np.dtype(np.uint8): cv2.CV_8U, np.dtype(np.uint16): cv2.CV_16U,
-                  np.dtype(np.int16): cv2.CV_16S}
 # Columns of the (z, y*x) view filtered along z per call: keeps the rows cv2 buffers in cache.
 _Z_CHUNK = 4096
 # The float32 route of 2D uint16 images (and 2D uint8 where it pays off) goes tile by tile:
@@ -586,10 +558,10 @@ def _gaussian_float32(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 
 def _round_float32(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """float32 results as ``dtype``, as ``_from_float`` (round half to even, saturate)."""
-    depth = _CV_INT_DEPTHS.get(np.dtype(dtype))
+    """float32 results as ``dtype``, as ``from_float`` (round half to even, saturate)."""
+    depth = CV_INT_DEPTHS.get(np.dtype(dtype))
     if depth is None:
-        return _from_float(values, dtype)
+        return from_float(values, dtype)
     # cv2's saturating conversion: one pass instead of numpy's rint, clip and astype.
     flat = values.reshape(-1, values.shape[-1])
     return cv2.add(flat, 0.0, dtype=depth).reshape(values.shape)
@@ -629,23 +601,6 @@ def _forgetful_median(values: list[np.ndarray]) -> np.ndarray:
         kept = kept[1:]
 
 
-def _min_max(image: np.ndarray) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """Element-wise ``(minimum, maximum)``, each ``f(a, b, out)``, for views of ``image``.
-
-    OpenCV's on 2D integer images: on the row-strided views of a padded image they run 2.5x
-    faster than numpy's. numpy's elsewhere, and on floats, whose NaN numpy propagates.
-    """
-    if image.ndim == 2 and image.dtype in _CV_INT_DEPTHS:
-        return (
-            lambda a, b, out: cv2.min(a, b, dst=out),
-            lambda a, b, out: cv2.max(a, b, dst=out),
-        )
-    return (
-        lambda a, b, out: np.minimum(a, b, out=out),
-        lambda a, b, out: np.maximum(a, b, out=out),
-    )
-
-
 def _median_of_five(values: list[np.ndarray], out: np.ndarray, image: np.ndarray) -> None:
     """Element-wise median of five arrays in ten min/max passes (forgetful selection takes 21).
 
@@ -653,7 +608,7 @@ def _median_of_five(values: list[np.ndarray], out: np.ndarray, image: np.ndarray
     ``(a, b)`` and ``(c, d)``: the larger of the two minima and the smaller of the two maxima.
     """
     a, b, c, d, e = values
-    minimum, maximum = _min_max(image)
+    minimum, maximum = elementwise_min_max(image)
     low, high, spare = np.empty_like(out), np.empty_like(out), np.empty_like(out)
     minimum(a, b, low)
     maximum(a, b, high)
@@ -671,7 +626,7 @@ def _median_of_five(values: list[np.ndarray], out: np.ndarray, image: np.ndarray
 def _median_by_selection(image: np.ndarray, footprint: np.ndarray) -> np.ndarray:
     """Median over ``footprint`` (edge pixels repeated) from shifted views of the padded image."""
     radius = footprint.shape[0] // 2
-    if image.ndim == 2 and image.dtype in _CV_DTYPES:  # twice as fast as np.pad
+    if image.ndim == 2 and image.dtype in CV_DTYPES:  # twice as fast as np.pad
         padded = cv2.copyMakeBorder(image, *(radius,) * 4, cv2.BORDER_REPLICATE)
     else:
         padded = np.pad(image, radius, mode="edge")
@@ -842,7 +797,7 @@ def _equalize_ranks(image: np.ndarray) -> np.ndarray:
     level = (np.cumsum(counts) - counts[0]) / (image.size - counts[0])
     if image.dtype.kind in "iu":
         level = level * float(np.iinfo(image.dtype).max)
-    return _from_float(level, image.dtype)[inverse].reshape(image.shape)
+    return from_float(level, image.dtype)[inverse].reshape(image.shape)
 
 
 @operation(
@@ -894,7 +849,7 @@ def equalize(image: np.ndarray) -> np.ndarray:
         _constant_warning("equalize", lowest)
         return image.copy()
     if image.dtype == np.uint8:
-        return cv2.equalizeHist(_as_2d(image)).reshape(image.shape)
+        return cv2.equalizeHist(as_2d(image)).reshape(image.shape)
     if image.dtype.kind in "iu" and image.dtype.itemsize <= 2:
         return _equalize_histogram(image)
     return _equalize_ranks(image)
@@ -985,7 +940,7 @@ def clahe(
     equalizer = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=(tiles, tiles))
     if image.dtype in (np.uint8, np.uint16):
         return equalizer.apply(image)
-    work = _work_float(image.dtype)
+    work = work_float(image.dtype)
     if image.dtype.kind in "iu":
         span = float(int(highest) - int(lowest))  # float(highest) - float(lowest) can be 0
     else:
@@ -1002,8 +957,8 @@ def clahe(
     scaled = np.minimum(np.rint(offset * work(65535 / span)), 65535)
     levels = equalizer.apply(scaled.astype(np.uint16)).astype(work) / work(65535)
     if image.dtype.kind in "iu":
-        return _from_float(levels * work(np.iinfo(image.dtype).max), image.dtype)
-    return levels.astype(_work_float(image.dtype), copy=False)
+        return from_float(levels * work(np.iinfo(image.dtype).max), image.dtype)
+    return levels.astype(work_float(image.dtype), copy=False)
 
 
 def _percentiles(image: np.ndarray, low: float, high: float) -> tuple[float, float]:
@@ -1044,14 +999,14 @@ def _rescale_grey(image: np.ndarray, low: float, high: float) -> np.ndarray:
             return np.clip((values - lo) / (hi - lo), 0, 1) * top
 
     if image.dtype in (np.uint8, np.uint16):
-        lut = _from_float(stretch(np.arange(int(top) + 1, dtype=np.float64)), image.dtype)
+        lut = from_float(stretch(np.arange(int(top) + 1, dtype=np.float64)), image.dtype)
         if image.dtype == np.uint8:
-            return cv2.LUT(_as_2d(image), lut).reshape(image.shape)
+            return cv2.LUT(as_2d(image), lut).reshape(image.shape)
         return lut[image]
-    work = _work_float(image.dtype)
+    work = work_float(image.dtype)
     if work(hi - lo) == 0:  # percentiles closer than float32 holds (1e-46): 0 / 0 otherwise
         work = np.float64
-    return _from_float(stretch(image.astype(work, copy=False)), image.dtype)
+    return from_float(stretch(image.astype(work, copy=False)), image.dtype)
 
 
 @operation(
@@ -1272,9 +1227,9 @@ def _roll(image: np.ndarray, terms: dict[int, dict[Any, list[tuple[int, ...]]]],
     else:
         fill = np.inf if lowest else -np.inf
     if not lowest:
-        extremum = _min_max(image)[1]
+        extremum = elementwise_min_max(image)[1]
     elif integer:
-        extremum = _min_max(image)[0]
+        extremum = elementwise_min_max(image)[0]
     else:
         def extremum(a, b, out):
             np.fmin(a, b, out=out)  # ignores NaN, as scikit-image's comparison does
@@ -1371,7 +1326,7 @@ def _flat_ball(radius: int, reach: tuple[int, ...]) -> np.ndarray:
 
 def _white_tophat(image: np.ndarray, radius: int) -> np.ndarray:
     reach = _ball_reach(image.shape, radius)
-    if (image.ndim == 2 and image.dtype in _CV_DTYPES
+    if (image.ndim == 2 and image.dtype in CV_DTYPES
             and max(reach) <= _TOPHAT_CV2_MAX_RADIUS):
         # cv2 ignores pixels outside the image; the reference reflects them, which for a
         # symmetric convex footprint only repeats pixels already inside it: equal results.
@@ -1469,12 +1424,12 @@ def background(
     """
     image = _no_half(image)
     if light_background:
-        image = _invert_values(image)
+        image = inverted(image)
     if method is BackgroundMethod.TOPHAT:
         result = _white_tophat(image, radius)
     else:
         result = _subtract_below(image, _rolling_ball(image, radius))
-    return _invert_values(result) if light_background else result
+    return inverted(result) if light_background else result
 
 
 @operation(
@@ -1516,7 +1471,7 @@ def invert(image: np.ndarray) -> np.ndarray:
     array([[1.  , 0.75, 0.  ]], dtype=float32)
     """
     image = _no_half(image)
-    inverted = _invert_values(image)
+    inverted_image = inverted(image)
     if looks_rgb(image) and image.shape[-1] == 4:
-        inverted[..., 3] = image[..., 3]
-    return inverted
+        inverted_image[..., 3] = image[..., 3]
+    return inverted_image
