@@ -10,12 +10,11 @@ import cv2
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
-from skimage import color, exposure, filters, morphology, restoration, util
+from skimage import exposure, filters, morphology, restoration, util
 
 from napari_maskprep.core import MaskprepWarning, get_op
 from napari_maskprep.core.errors import LimitError
 from napari_maskprep.core.locality import GlobalStat, Local, NonLocal, Pointwise
-from napari_maskprep.kernels.color import rgb_to_gray
 from napari_maskprep.ops import preprocess as pp
 
 from ..preprocess_images import (
@@ -122,25 +121,6 @@ def test_to_gray_of_grey_is_a_copy():
     assert np.array_equal(out, image) and out is not image and not np.shares_memory(out, image)
 
 
-@pytest.mark.parametrize("dtype", FAST_DTYPES)
-def test_to_gray_matches_skimage_rgb2gray(dtype):
-    rgb = he_images()[0][0]
-    reference = color.rgb2gray(rgb) * 255  # rgb2gray scales uint8 to [0, 1]
-    if np.dtype(dtype).kind == "f":
-        rgb = rgb.astype(dtype) / 255
-        reference = color.rgb2gray(rgb)
-    elif dtype == np.uint16:
-        rgb = rgb.astype(np.uint16) * 257
-        reference = reference * 257
-    out = op("to_gray")(rgb)
-    assert out.dtype == dtype
-    if np.dtype(dtype).kind == "f":
-        np.testing.assert_allclose(out, reference, rtol=1e-6, atol=1e-6)
-    else:
-        assert_within_one(out, np.rint(reference).astype(dtype))
-    assert np.array_equal(out, rgb_to_gray(rgb))
-
-
 # --------------------------------------------------------------------------- color_channel
 
 
@@ -166,62 +146,6 @@ def test_color_channel_exact_values():
 def test_color_channel_hue_is_a_fraction_of_a_turn():
     hue = op("color_channel")(random_image((64, 64, 3), np.uint8), space="hsv", channel=0)
     assert hue.min() >= 0 and hue.max() < 1
-
-
-REFERENCE_COLOR = {"hsv": color.rgb2hsv, "lab": color.rgb2lab, "hed": color.rgb2hed}
-# float32 fast paths vs the float64 reference: hue/saturation/value, Lab units, stain density.
-COLOR_TOLERANCE = {"hsv": 1e-4, "lab": 1e-3, "hed": 1e-5}
-
-
-def _hue_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    d = np.abs(a - b)
-    return np.minimum(d, 1 - d)
-
-
-@pytest.mark.parametrize("space", ["hsv", "lab", "hed"])
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
-@pytest.mark.parametrize("source", ["random", "he"])
-def test_color_channel_fast_path_matches_skimage(space, dtype, source):
-    rgb = random_image((40, 50, 3), np.uint8, seed=3) if source == "random" else he_images()[1][0]
-    if dtype == np.uint16:
-        rgb = rgb.astype(np.uint16) * 257 + np.uint16(random_image(rgb.shape, np.uint8) // 2)
-    elif dtype == np.float32:
-        rgb = rgb.astype(np.float32) / 255
-    reference = REFERENCE_COLOR[space](rgb)
-    for channel in range(3):
-        out = op("color_channel")(rgb, space=space, channel=channel)
-        assert out.dtype == np.float32
-        expected = reference[..., channel]
-        diff = _hue_distance(out, expected) if (space, channel) == ("hsv", 0) else out - expected
-        assert np.abs(diff).max() <= COLOR_TOLERANCE[space], (space, channel)
-
-
-@pytest.mark.parametrize("space", ["hsv", "lab", "hed"])
-def test_color_channel_float64_is_the_reference(space):
-    rgb = he_images()[2][0] / 255.0
-    for channel in range(3):
-        out = op("color_channel")(rgb, space=space, channel=channel)
-        assert out.dtype == np.float64
-        assert np.array_equal(out, REFERENCE_COLOR[space](rgb)[..., channel])
-
-
-def test_color_channel_float_out_of_unit_range_matches_skimage():
-    rgb = (random_image((20, 30, 3), np.float32) * 1.6 - 0.3).astype(np.float32)
-    for space in ("hsv", "lab", "hed"):
-        out = op("color_channel")(rgb, space=space, channel=1)
-        expected = REFERENCE_COLOR[space](rgb)[..., 1]
-        np.testing.assert_allclose(out, expected, atol=COLOR_TOLERANCE[space], rtol=1e-5)
-
-
-def test_hsv_where_skimage_divides_by_zero_is_finite():
-    # Value 0 with a spread (negative channels): skimage's saturation is -inf, with a
-    # RuntimeWarning (an error under these tests).
-    rgb = np.array([[[0.0, -0.5, -1.0]] + [[0.2, 0.4, 0.1]] * 4], np.float32)
-    for dtype in (np.float32, np.float64):
-        saturation = op("color_channel")(rgb.astype(dtype), space="hsv", channel=1)
-        assert np.isfinite(saturation).all() and saturation[0, 0] == 0
-    signed = np.array([[[0, -5, -9]] + [[3, 9, 1]] * 4], np.int64)
-    assert np.isfinite(op("color_channel")(signed, space="hsv", channel=1)).all()
 
 
 @pytest.mark.parametrize("index", range(len(he_images())))

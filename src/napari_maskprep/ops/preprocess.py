@@ -25,14 +25,14 @@ from typing import Annotated, Any, NamedTuple
 import cv2
 import numpy as np
 from scipy import ndimage as ndi
-from skimage import color, morphology, util
+from skimage import morphology
 from skimage.filters import rank
 
 from ..core.errors import BadValueError, LimitError, MaskprepWarning
 from ..core.locality import GlobalStat, Local, NonLocal, Pointwise
 from ..core.registry import operation
 from ..core.validation import looks_rgb
-from ..kernels.color import rgb_to_gray
+from ..kernels.color import hed_channel, hsv_channel, lab_channel, rgb_to_gray
 from ..kernels.dtypes import (
     CV_DTYPES,
     CV_INT_DEPTHS,
@@ -86,14 +86,8 @@ def _constant_warning(op: str, value: Any) -> None:
 # --------------------------------------------------------------------------- colour
 
 
-@operation(
-    "preprocess.to_gray",
-    input="image",
-    output="image",
-    locality=Pointwise(),
-    ndim=(2, 3),
-    channels="any",
-)
+@operation("preprocess.to_gray", input="image", output="image", locality=Pointwise(),
+           ndim=(2, 3), channels="any")
 def to_gray(image: np.ndarray) -> np.ndarray:
     """Convert an RGB(A) image to grey (luminance), keeping its dtype.
 
@@ -111,10 +105,9 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 
     Notes
     -----
-    Rec. 709 weights ``0.2125 R + 0.7154 G + 0.0721 B``, those of
-    ``skimage.color.rgb2gray`` (the reference), computed by ``cv2.transform`` in the input's
-    own dtype: a uint8 image never goes through float64 and the result stays uint8, where
-    scikit-image returns float64 in [0, 1].
+    Reference: ``skimage.color.rgb2gray`` (Rec. 709 weights ``0.2125 R + 0.7154 G + 0.0721
+    B``), computed in the input's own dtype: a uint8 image stays uint8, where scikit-image
+    returns float64 in [0, 1].
 
     Examples
     --------
@@ -126,9 +119,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     >>> to_gray(rgb)
     array([[  0,  21,  54, 182,  18]], dtype=uint8)
     """
-    if looks_rgb(image):
-        return rgb_to_gray(_no_half(image))
-    return image.astype(np.float32) if image.dtype == np.float16 else image.copy()
+    return rgb_to_gray(image) if looks_rgb(image) else image.copy()
 
 
 class ColorSpace(str, enum.Enum):  # noqa: UP042 (the design's Enum style)
@@ -144,96 +135,10 @@ _CHANNEL_NAMES = (
     "rgb: 0 red, 1 green, 2 blue; hsv: 0 hue, 1 saturation, 2 value; "
     "lab: 0 L*, 1 a*, 2 b*; hed: 0 hematoxylin, 1 eosin, 2 DAB"
 )
-# Linear sRGB -> CIE XYZ and the D65 white point (2 degree observer): the constants of
-# skimage.color.rgb2xyz / rgb2lab (not public there).
-_XYZ_FROM_RGB = np.array(
-    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
-)
-_D65_WHITE = np.array([0.95047, 1.0, 1.08883])
-_LOG_1E6 = float(np.log(1e-6))  # skimage.color.separate_stains clips at 1e-6 before the log
 
 
-def _pointwise_lut(rgb: np.ndarray, func: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """``func`` (float64 in [0, 1] -> float) on every value of an RGB image, as float32.
-
-    uint8/uint16 images go through a look-up table of every possible value; others are
-    converted to float32 first.
-    """
-    if rgb.dtype in (np.uint8, np.uint16):
-        levels = np.iinfo(rgb.dtype).max
-        lut = func(np.arange(levels + 1) / levels).astype(np.float32)
-        if rgb.dtype == np.uint8:  # cv2.LUT is several times faster than numpy indexing
-            return cv2.LUT(as_2d(rgb, colour=True), lut).reshape(rgb.shape)
-        return lut[rgb]
-    return func(util.img_as_float32(rgb)).astype(np.float32, copy=False)
-
-
-def _srgb_to_linear(v: np.ndarray) -> np.ndarray:
-    # skimage.color.rgb2xyz: inverse sRGB companding.
-    curve = np.power((np.maximum(v, 0.04045) + 0.055) / 1.055, 2.4)
-    return np.where(v > 0.04045, curve, v / 12.92)
-
-
-def _stain_density(v: np.ndarray) -> np.ndarray:
-    # skimage.color.separate_stains: optical density normalised by -log(1e-6).
-    return np.log(np.maximum(v, 1e-6)) / _LOG_1E6
-
-
-def _lab_channel(rgb: np.ndarray, channel: int) -> np.ndarray:
-    """One channel of skimage.color.rgb2lab, computed in float32 (only the XYZ rows needed)."""
-    linear = _pointwise_lut(rgb, _srgb_to_linear)
-    rows = {0: [1], 1: [0, 1], 2: [1, 2]}[channel]  # L* needs Y; a* X, Y; b* Y, Z
-    to_xyz = _XYZ_FROM_RGB / _D65_WHITE[:, None]
-    pixels = as_2d(linear, colour=True)
-    f = [
-        cv2.transform(pixels, to_xyz[[r]].astype(np.float32)).reshape(rgb.shape[:-1])
-        for r in rows
-    ]
-    # skimage.color.xyz2lab: cube root above 0.008856, linear below. cv2.pow is 10x faster
-    # than numpy.cbrt (within 2e-7); it takes |t|, but only t > 0.008856 uses it.
-    f = [np.where(t > 0.008856, cv2.pow(t, 1 / 3), np.float32(7.787) * t + np.float32(16 / 116))
-         for t in f]
-    if channel == 0:
-        return np.float32(116) * f[0] - np.float32(16)
-    return np.float32(500 if channel == 1 else 200) * (f[0] - f[1])
-
-
-def _reference_hsv(rgb: np.ndarray, channel: int) -> np.ndarray:
-    """One channel of skimage.color.rgb2hsv (float64 in, float64 out; else float32).
-
-    Below 0 (signed or float input) a pixel's value can be 0 with a non-zero spread, where
-    scikit-image divides by zero: that saturation is 0 here, not infinite.
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.ascontiguousarray(color.rgb2hsv(rgb)[..., channel])
-    if rgb.dtype.kind in "if" and not np.isfinite(out).all():
-        out[~np.isfinite(out)] = 0
-    return out
-
-
-def _hsv_channel(rgb: np.ndarray, channel: int) -> np.ndarray:
-    """One channel of skimage.color.rgb2hsv, in float32."""
-    if rgb.dtype != np.uint8:
-        # cv2's float HSV divides by (V + FLT_EPSILON): off by up to 1e-2 for uint16 or floats
-        # near 0, so only uint8 (smallest non-zero V = 1/255) takes the OpenCV path.
-        return _reference_hsv(util.img_as_float32(rgb), channel)
-    scaled = as_2d(rgb, colour=True).astype(np.float32) * np.float32(1 / 255)
-    hsv = cv2.cvtColor(scaled, cv2.COLOR_RGB2HSV)
-    out = np.ascontiguousarray(hsv[..., channel]).reshape(rgb.shape[:-1])
-    if channel == 0:
-        out = out / np.float32(360)  # OpenCV's hue is in degrees, skimage's a fraction of a turn
-        out[out >= 1] -= 1
-    return out
-
-
-@operation(
-    "preprocess.color_channel",
-    input="image",
-    output="image",
-    locality=Pointwise(),
-    ndim=(2, 3),
-    channels="rgb",
-)
+@operation("preprocess.color_channel", input="image", output="image", locality=Pointwise(),
+           ndim=(2, 3), channels="rgb")
 def color_channel(
     image: np.ndarray,
     *,
@@ -258,19 +163,16 @@ def color_channel(
     -------
     ndarray
         ``space='rgb'``: the channel, same dtype as the input. Otherwise float32 (float64 for
-        a float64 input) in scikit-image's units: hue, saturation and value in [0, 1] (hue as
-        a fraction of a turn: 0 red, 1/3 green, 2/3 blue); L* in [0, 100], a* and b* about
-        [-128, 127]; hematoxylin, eosin and DAB as non-negative stain densities (about 0 to
-        2 for 8-bit images). Stained nuclei are bright in the hematoxylin channel.
+        a float64 input) in scikit-image's units: hue (a fraction of a turn: 0 red, 1/3
+        green, 2/3 blue), saturation and value in [0, 1]; L* in [0, 100], a* and b* about
+        [-128, 127]; stain densities >= 0 (about 0 to 2 for 8-bit images; nuclei are bright
+        in hematoxylin).
 
     Notes
     -----
-    References: ``skimage.color.rgb2hsv``, ``rgb2lab`` (D65) and ``rgb2hed``, used as they
-    are for float64 input. Other inputs are computed in float32: HSV of uint8 by
-    ``cv2.cvtColor`` (within 1e-4 of the reference), Lab and HED by look-up tables (uint8,
-    uint16) or float32 numpy, then ``cv2.transform`` for the matrix product (within 1e-3 in
-    Lab units and 1e-5 in stain density). OpenCV's own Lab is not used: it differs from
-    scikit-image by up to 0.45.
+    References: ``skimage.color.rgb2hsv``, ``rgb2lab`` (D65) and ``rgb2hed``, exactly for
+    float64 input; others in float32, within 1e-4 (HSV), 1e-3 (Lab units) and 1e-5 (stain
+    density) of them.
 
     Examples
     --------
@@ -282,24 +184,11 @@ def color_channel(
     >>> color_channel(rgb, space="lab", channel=0).round(1)
     array([[ 53.2,  87.7,  32.3, 100. ,  53.6]], dtype=float32)
     """
-    rgb = image[..., :3]
     if space is ColorSpace.RGB:
-        return rgb[..., channel].astype(
-            np.float32 if image.dtype == np.float16 else image.dtype, copy=True
-        )
-    if image.dtype == np.float64:
-        if space is ColorSpace.HSV:
-            return _reference_hsv(rgb, channel)
-        reference = {ColorSpace.LAB: color.rgb2lab, ColorSpace.HED: color.rgb2hed}[space]
-        return np.ascontiguousarray(reference(rgb)[..., channel])
-    if space is ColorSpace.HSV:
-        return _hsv_channel(rgb, channel)
-    if space is ColorSpace.LAB:
-        return _lab_channel(rgb, channel)
-    density = _pointwise_lut(rgb, _stain_density)
-    to_stain = color.hed_from_rgb[:, [channel]].T.astype(np.float32)
-    stain = cv2.transform(as_2d(density, colour=True), to_stain)
-    return np.maximum(stain.reshape(rgb.shape[:-1]), 0)
+        return image[..., channel].copy()
+    convert = {ColorSpace.HSV: hsv_channel, ColorSpace.LAB: lab_channel,
+               ColorSpace.HED: hed_channel}[space]
+    return convert(image[..., :3], channel)
 
 
 # --------------------------------------------------------------------------- denoise
