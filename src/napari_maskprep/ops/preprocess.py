@@ -29,12 +29,10 @@ from ..core.validation import looks_rgb
 from ..kernels.color import hed_channel, hsv_channel, lab_channel, rgb_to_gray
 from ..kernels.dtypes import (
     CV_DTYPES,
-    as_2d,
     elementwise_min_max,
-    from_float,
     inverted,
-    work_float,
 )
+from ..kernels.exposure import equalize_adaptive, equalize_global, percentiles, stretch
 from ..kernels.gaussian import gaussian_blur, kernel_radius
 from ..kernels.median import median_filter, median_within_limits
 from ..kernels.threads import thread_budget
@@ -292,35 +290,8 @@ def median(
 # --------------------------------------------------------------------------- contrast
 
 
-def _equalize_histogram(image: np.ndarray) -> np.ndarray:
-    """Integers of up to 16 bits: OpenCV's equalizeHist formula, for any such dtype."""
-    info = np.iinfo(image.dtype)
-    index = image if info.min == 0 else image.astype(np.int32) - info.min
-    hist = np.bincount(index.ravel(), minlength=int(info.max) - int(info.min) + 1)
-    cdf = np.cumsum(hist)
-    first = hist[np.flatnonzero(hist)[0]]
-    # float32 arithmetic as cv2.equalizeHist, so uint8 results are bit-identical to it.
-    scale = np.float32(info.max) / np.float32(image.size - first)
-    lut = np.rint((cdf - first).astype(np.float32) * scale)
-    return np.clip(lut, 0, info.max).astype(image.dtype)[index]
-
-
-def _equalize_ranks(image: np.ndarray) -> np.ndarray:
-    """Floats and wide integers: every distinct value is its own histogram bin."""
-    _, inverse, counts = np.unique(image, return_inverse=True, return_counts=True)
-    level = (np.cumsum(counts) - counts[0]) / (image.size - counts[0])
-    if image.dtype.kind in "iu":
-        level = level * float(np.iinfo(image.dtype).max)
-    return from_float(level, image.dtype)[inverse].reshape(image.shape)
-
-
-@operation(
-    "preprocess.equalize",
-    input="image",
-    output="image",
-    locality=GlobalStat(),
-    ndim=(2, 3),
-)
+@operation("preprocess.equalize", input="image", output="image", locality=GlobalStat(),
+           ndim=(2, 3))
 def equalize(image: np.ndarray) -> np.ndarray:
     """Global histogram equalisation: the darkest value to 0, the brightest to the maximum.
 
@@ -340,12 +311,10 @@ def equalize(image: np.ndarray) -> np.ndarray:
 
     Notes
     -----
-    This is the classic formula of ``cv2.equalizeHist``; for uint8 the op is that function
-    and for other integers of up to 16 bits the same formula in the same float32 arithmetic
-    over a per-value histogram (a look-up table). Floats and 32/64-bit integers use every
-    distinct value as a bin (``numpy.unique``). ``skimage.exposure.equalize_hist`` differs:
-    it returns floats ``cdf(v) / N`` (the darkest value does not reach 0) and bins floats in
-    256 bins; for integer images ours is its result ``s`` stretched as
+    Reference: ``cv2.equalizeHist``'s formula, exactly (that function for uint8). Floats and
+    32/64-bit integers use every distinct value as a bin. ``skimage.exposure.equalize_hist``
+    differs: it returns ``cdf(v) / N`` (the darkest value does not reach 0) and bins floats
+    in 256 bins; for integer images ours is its result ``s`` stretched as
     ``(s - s.min()) / (1 - s.min())`` to the dtype's range, rounded.
 
     Examples
@@ -357,48 +326,26 @@ def equalize(image: np.ndarray) -> np.ndarray:
     array([[  0,   0,   0,  51],
            [102, 153, 204, 255]], dtype=uint8)
     """
-    image = _no_half(image)
     lowest, highest = image.min(), image.max()
     if lowest == highest:
         _constant_warning("equalize", lowest)
         return image.copy()
-    if image.dtype == np.uint8:
-        return cv2.equalizeHist(as_2d(image)).reshape(image.shape)
-    if image.dtype.kind in "iu" and image.dtype.itemsize <= 2:
-        return _equalize_histogram(image)
-    return _equalize_ranks(image)
+    return equalize_global(image)
 
 
-@operation(
-    "preprocess.clahe",
-    input="image",
-    output="image",
-    locality=NonLocal(),
-    ndim=(2,),
-)
+@operation("preprocess.clahe", input="image", output="image", locality=NonLocal(), ndim=(2,))
 def clahe(
     image: np.ndarray,
     *,
-    clip_limit: Annotated[
-        float,
-        {
-            "min": 0.0,
-            "max": 100.0,
-            "step": 0.5,
-            "label": "clip limit",
-            "tooltip": "histogram bins are cut at clip limit x the mean bin count; "
-            "0 = no limit (plain adaptive equalisation)",
-        },
-    ] = 2.0,
-    tiles: Annotated[
-        int,
-        {
-            "min": 1,
-            "max": 64,
-            "label": "tiles per axis",
-            "tooltip": "the image is cut into tiles x tiles regions, each equalised on its own",
-        },
-    ] = 8,
+    clip_limit: Annotated[float, {
+        "min": 0.0, "max": 100.0, "step": 0.5, "label": "clip limit",
+        "tooltip": "histogram bins are cut at clip limit x the mean bin count; "
+                   "0 = no limit (plain adaptive equalisation)",
+    }] = 2.0,
+    tiles: Annotated[int, {
+        "min": 1, "max": 64, "label": "tiles per axis",
+        "tooltip": "the image is cut into tiles x tiles regions, each equalised on its own",
+    }] = 8,
 ) -> np.ndarray:
     """Contrast-limited adaptive histogram equalisation (CLAHE), OpenCV's.
 
@@ -416,18 +363,14 @@ def clahe(
     Returns
     -------
     ndarray
-        Same dtype: uint8 and uint16 as OpenCV returns them; other integers in 0..their
-        maximum; floats in [0, 1] (float32, float64 for float64). A constant image is
-        returned unchanged with a warning.
+        Same dtype: integers in 0..their maximum, floats in [0, 1] (float32, float64 for
+        float64). A constant image is returned unchanged with a warning.
 
     Notes
     -----
-    ``cv2.createCLAHE(clip_limit, (tiles, tiles)).apply`` for uint8 and uint16. Other
-    dtypes are mapped linearly from their [min, max] to uint16, equalised, and scaled to the
-    output range. ``skimage.exposure.equalize_adapthist`` is a different implementation
-    (other clipping and interpolation, float output); scikit-image's ``clip_limit=0.01`` is
-    roughly OpenCV's 2.5 for uint8. The result depends on where the tile grid falls, so it is
-    not local: the tiled executor must run it on the whole image.
+    Reference: ``cv2.createCLAHE(clip_limit, (tiles, tiles)).apply`` (other dtypes than
+    uint8 and uint16 mapped linearly from their [min, max] to uint16 and back). Not
+    ``skimage.exposure.equalize_adapthist``: its ``clip_limit=0.01`` is about OpenCV's 2.5.
 
     Examples
     --------
@@ -438,7 +381,6 @@ def clahe(
     array([[128, 128, 223, 223],
            [128, 128, 223, 255]], dtype=uint8)
     """
-    image = _no_half(image)
     if tiles > min(image.shape):
         # OpenCV would mirror the image until every tile holds a pixel, and for 16-bit
         # levels count 65536 bins a tile: 0.7 s for a 1 x 2 image at tiles=64.
@@ -451,52 +393,11 @@ def clahe(
     if lowest == highest:
         _constant_warning("clahe", lowest)
         return image.copy()
-    equalizer = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=(tiles, tiles))
-    if image.dtype in (np.uint8, np.uint16):
-        return equalizer.apply(image)
-    work = work_float(image.dtype)
-    if image.dtype.kind in "iu":
-        span = float(int(highest) - int(lowest))  # float(highest) - float(lowest) can be 0
-    else:
-        span = float(highest) - float(lowest)
-    if 65535 / span > float(np.finfo(work).max):  # a float32 span below 2e-34
-        work = np.float64
-    if image.dtype.itemsize == 8 and image.dtype.kind in "iu":
-        # Exact in uint64 arithmetic, which wraps modulo 2**64, before float64 rounds it:
-        # values 2**64 - 2 and 2**64 - 1 are one float64.
-        start = np.array(lowest, image.dtype).view(np.uint64)
-        offset = (image.view(np.uint64) - start).astype(work)
-    else:
-        offset = image.astype(work) - work(lowest)
-    scaled = np.minimum(np.rint(offset * work(65535 / span)), 65535)
-    levels = equalizer.apply(scaled.astype(np.uint16)).astype(work) / work(65535)
-    if image.dtype.kind in "iu":
-        return from_float(levels * work(np.iinfo(image.dtype).max), image.dtype)
-    return levels.astype(work_float(image.dtype), copy=False)
+    return equalize_adaptive(image, clip_limit, tiles, lowest=lowest, highest=highest)
 
 
-def _percentiles(image: np.ndarray, low: float, high: float) -> tuple[float, float]:
-    """``numpy.percentile(image, [low, high])`` ('linear'); from a histogram for uint8/uint16."""
-    if image.dtype not in (np.uint8, np.uint16):
-        lo, hi = np.percentile(image, [low, high])
-        return float(lo), float(hi)
-    cdf = np.cumsum(np.bincount(image.ravel()))
-    result = []
-    for q in (low, high):
-        position = q / 100 * (image.size - 1)
-        below = int(np.floor(position))
-        t = position - below
-        # The values of rank `below` and `below + 1` in sorted order.
-        a, b = np.searchsorted(cdf, [below, min(below + 1, image.size - 1)], side="right")
-        # numpy's _lerp, so the result is bit-identical to numpy.percentile.
-        result.append(float(b - (b - a) * (1 - t)) if t >= 0.5 else float(a + (b - a) * t))
-    return result[0], result[1]
-
-
-def _rescale_grey(image: np.ndarray, low: float, high: float) -> np.ndarray:
-    lo, hi = _percentiles(image, low, high)
-    is_int = image.dtype.kind in "iu"
-    top = float(np.iinfo(image.dtype).max) if is_int else 1.0
+def _rescale_channel(image: np.ndarray, low: float, high: float) -> np.ndarray:
+    lo, hi = percentiles(image, low, high)
     if hi == lo:
         warnings.warn(
             f"preprocess.rescale: percentiles {low} and {high} are the same value ({lo}); "
@@ -504,33 +405,11 @@ def _rescale_grey(image: np.ndarray, low: float, high: float) -> np.ndarray:
             MaskprepWarning,
             stacklevel=7,  # the caller of the op
         )
-
-    def stretch(values: np.ndarray) -> np.ndarray:
-        if hi == lo:
-            return np.where(values > lo, top, 0.0).astype(values.dtype)
-        # Far above a tiny hi - lo the ratio overflows to inf, which the clip makes 1.
-        with np.errstate(over="ignore"):
-            return np.clip((values - lo) / (hi - lo), 0, 1) * top
-
-    if image.dtype in (np.uint8, np.uint16):
-        lut = from_float(stretch(np.arange(int(top) + 1, dtype=np.float64)), image.dtype)
-        if image.dtype == np.uint8:
-            return cv2.LUT(as_2d(image), lut).reshape(image.shape)
-        return lut[image]
-    work = work_float(image.dtype)
-    if work(hi - lo) == 0:  # percentiles closer than float32 holds (1e-46): 0 / 0 otherwise
-        work = np.float64
-    return from_float(stretch(image.astype(work, copy=False)), image.dtype)
+    return stretch(image, lo, hi)
 
 
-@operation(
-    "preprocess.rescale",
-    input="image",
-    output="image",
-    locality=GlobalStat(),
-    ndim=(2, 3),
-    channels="any",
-)
+@operation("preprocess.rescale", input="image", output="image", locality=GlobalStat(),
+           ndim=(2, 3), channels="any")
 def rescale(
     image: np.ndarray,
     *,
@@ -560,8 +439,7 @@ def rescale(
     -----
     Reference: ``skimage.exposure.rescale_intensity(image, in_range=(p_low, p_high),
     out_range=(0, max))`` with ``numpy.percentile``; integers are rounded where
-    scikit-image truncates. uint8/uint16 use a histogram for the percentiles (bit-identical
-    to ``numpy.percentile``) and a look-up table for the stretch.
+    scikit-image truncates. Exactly equal for uint8/uint16, within 1e-6 for floats.
 
     Examples
     --------
@@ -574,7 +452,7 @@ def rescale(
         raise BadValueError(
             f"low={low} must be below high={high}; accepted: percentiles 0 <= low < high <= 100"
         )
-    return _per_channel(_rescale_grey, _no_half(image), low=low, high=high)
+    return _per_channel(_rescale_channel, image, low=low, high=high)
 
 
 class BackgroundMethod(str, enum.Enum):  # noqa: UP042 (the design's Enum style)
