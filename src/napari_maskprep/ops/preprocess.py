@@ -1,41 +1,32 @@
 """Preprocessing operations: image in, image out (denoise, equalise, pick a channel).
 
-Every op names its reference implementation (scikit-image or SciPy) in its Notes. Where
-OpenCV, a look-up table or plain numpy is faster, that fast path is used only where
-``tests/ops/test_preprocess.py`` shows it equal to the reference: exactly, or within the
-tolerance the Notes state.
+Every op names its reference implementation (scikit-image, SciPy or OpenCV) in its Notes;
+its fast paths live in ``kernels/`` and are tested equal to that reference there, exactly or
+within the tolerance the Notes state.
 
 Output dtypes follow the package policy: integer images stay integer (rounded and clipped to
-their range), float64 stays float64, other floats become float32.
+their range), float64 stays float64, other floats become float32 (float16 arrives as float32).
 """
 
 from __future__ import annotations
 
 import enum
-import itertools
-import math
 import warnings
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any
 
-import cv2
 import numpy as np
 
-from ..core.errors import BadValueError, LimitError, MaskprepWarning
+from ..core.errors import BadValueError, MaskprepWarning
 from ..core.locality import GlobalStat, Local, NonLocal, Pointwise
 from ..core.registry import operation
 from ..core.validation import looks_rgb
+from ..kernels.background import rolling_ball, subtract_below, white_tophat
 from ..kernels.color import hed_channel, hsv_channel, lab_channel, rgb_to_gray
-from ..kernels.dtypes import (
-    CV_DTYPES,
-    elementwise_min_max,
-    inverted,
-)
+from ..kernels.dtypes import inverted
 from ..kernels.exposure import equalize_adaptive, equalize_global, percentiles, stretch
 from ..kernels.gaussian import gaussian_blur, kernel_radius
 from ..kernels.median import median_filter, median_within_limits
-from ..kernels.threads import thread_budget
 
 __all__ = [
     "BackgroundMethod",
@@ -50,11 +41,6 @@ __all__ = [
     "rescale",
     "to_gray",
 ]
-
-
-def _no_half(image: np.ndarray) -> np.ndarray:
-    """float16 as float32, the dtype the output will have (nothing here computes in float16)."""
-    return image.astype(np.float32) if image.dtype == np.float16 else image
 
 
 def _per_channel(func: Callable[..., np.ndarray], image: np.ndarray, **params: Any) -> np.ndarray:
@@ -462,294 +448,23 @@ class BackgroundMethod(str, enum.Enum):  # noqa: UP042 (the design's Enum style)
     TOPHAT = "tophat"  # morphological opening with a disk / ball (white top-hat)
 
 
-def _subtract_below(image: np.ndarray, below: np.ndarray) -> np.ndarray:
-    """``image - below`` for ``below <= image``, saturated where a signed dtype would wrap."""
-    if image.dtype.kind != "i":
-        return np.subtract(image, below, dtype=image.dtype)
-    # The difference lies in [0, 2**64): exact in uint64 arithmetic, which wraps modulo 2**64
-    # (int64 arithmetic overflowed for int64 images spanning more than half their range).
-    difference = np.subtract(image.astype(np.int64, copy=False).view(np.uint64),
-                             below.astype(np.int64, copy=False).view(np.uint64))
-    return np.minimum(difference, np.iinfo(image.dtype).max).astype(image.dtype)
-
-
 def _background_halo(params: Mapping[str, Any]) -> int:
     # A top-hat is an erosion then a dilation, each reaching `radius`; the rolling ball
     # (scikit-image's) is a single non-flat erosion.
     return params["radius"] * (2 if params["method"] == BackgroundMethod.TOPHAT else 1)
 
 
-_BALL_BAND_BYTES = 2**19  # the rolling ball's band: fewer, larger bands measured faster
-# The most bytes the rolling ball or the top-hat may pass over (pixels x passes x bytes per
-# pixel): 2**39, about 20-45 s on one core (measured 1.3-3e10 bytes a second, uint8 to float32,
-# 2D and 3D). Beyond it the op refuses with a LimitError before starting: a ball of radius 200
-# over a 64 x 512 x 512 stack would take hours.
-BACKGROUND_MAX_BYTES = 2**39
-# 2D top-hats by a disk up to this radius run cv2.morphologyEx, whose cost grows with the
-# disk's area; larger disks roll row by row (_roll, flat), whose cost grows with the radius
-# only. Measured at 1 MP on one core: equal at radius 10 (8 ms uint8, 10-20 ms uint16 and
-# float32); at radius 25 cv2 47 ms, rolled 11 ms (uint8); at radius 200 3.7 s against 0.13 s.
-_TOPHAT_CV2_MAX_RADIUS = 10
-
-
-def _ball_reach(shape: tuple[int, ...], radius: int) -> tuple[int, ...]:
-    """How far a ball of ``radius`` reaches along each axis of an image of ``shape``.
-
-    ``radius``, or ``n - 1`` on an axis of ``n < radius + 1`` pixels: an offset of ``n`` or
-    more along it takes every pixel outside the image, where nothing counts, so a ball cut
-    there gives the same result for a fraction of the work (radius 200 on a 4 x 16 x 16
-    stack ran for over a minute).
-    """
-    return tuple(min(radius, n - 1) for n in shape)
-
-
-class _Ball(NamedTuple):
-    """A ball cut to its ``reach``, row by row: ``drops[i, w]`` is the height drop at
-    half-width ``w`` of the row at offset ``leads[i]`` (along all axes but the last), inf
-    outside the ball; ``kept[i, w]`` whether that half-width counts (see :func:`_ball`)."""
-
-    reach: tuple[int, ...]
-    leads: np.ndarray
-    drops: np.ndarray
-    kept: np.ndarray
-
-
-def _ball(radius: int, reach: tuple[int, ...], dtype: np.dtype, *, flat: bool = False
-          ) -> _Ball:
-    """The rows of the ball and their height drops, those that count.
-
-    Along one row the drop ``radius - height`` grows with the distance ``w`` from the centre,
-    so the lowest ``pixel + drop`` over that row of the ball is the lowest of ``min(pixels
-    within w) + drop(w)`` over the ``w`` kept: a ``w`` whose next one drops no more is
-    dominated by it. Drops are computed as scikit-image's ``ball_kernel`` computes them, for
-    the rows within reach only; for unsigned integer images, which it rolls in float64 and
-    truncates, ``floor(drop)`` gives the same truncated result (``floor(min(p + d)) ==
-    min(p + floor(d))`` for integers ``p``; a drop is either an exact integer or an
-    irrational number far from one). ``flat``: every drop 0, the flat disk or ball
-    (``skimage.morphology.disk`` / ``ball``) of the top-hat: each row's widest half-width.
-    """
-    work = np.dtype(np.float64) if dtype.kind == "u" else dtype
-    leads = np.array(list(itertools.product(*(range(-p, p + 1) for p in reach[:-1]))),
-                     np.int64).reshape(-1, len(reach) - 1)
-    squares = (leads.astype(np.float64) ** 2).sum(axis=1)[:, None] + np.arange(
-        reach[-1] + 1, dtype=np.float64) ** 2
-    inside = squares <= radius * radius
-    rows = inside[:, 0]  # rows that cross the ball
-    leads, squares, inside = leads[rows], squares[rows], inside[rows]
-    if flat:
-        drops = np.where(inside, 0.0, np.inf)
-    else:
-        height = np.sqrt(np.clip(radius**2 - squares, 0, None)).astype(work)
-        drops = np.where(inside, work.type(radius) - height, np.inf).astype(work)
-        if dtype.kind == "u":
-            drops = np.floor(drops)
-    next_drops = np.concatenate([drops[:, 1:], np.full((len(drops), 1), np.inf, drops.dtype)],
-                                axis=1)
-    kept = inside & ~(np.isfinite(next_drops) & (next_drops <= drops))
-    return _Ball(reach, leads, drops, kept)
-
-
-def _ball_terms(ball: _Ball, dtype: np.dtype) -> dict[int, dict[Any, list[tuple[int, ...]]]]:
-    """The kept drops as ``{half-width: {drop: [row offsets]}}``, as :func:`_roll` takes them."""
-    terms: dict[int, dict[Any, list[tuple[int, ...]]]] = {}
-    for i, w in zip(*np.nonzero(ball.kept), strict=True):
-        value = ball.drops[i, w]
-        value = int(value) if dtype.kind == "u" else value
-        lead = tuple(int(d) for d in ball.leads[i])
-        terms.setdefault(int(w), {}).setdefault(value, []).append(lead)
-    return terms
-
-
-def _ball_passes(ball: _Ball, shape: tuple[int, ...]) -> int:
-    """Whole-image passes of :func:`_roll`: the growing row minima over the padded image,
-    one raise per drop (but 0) and width, one minimum per kept offset."""
-    reach = ball.reach
-    padded = math.prod((n + 2 * p) / n for n, p in zip(shape[:-1], reach[:-1], strict=True))
-    raises = sum(np.count_nonzero(np.unique(ball.drops[ball.kept[:, w], w]))
-                 for w in range(reach[-1] + 1))
-    return math.ceil(2 * reach[-1] * padded) + raises + int(np.count_nonzero(ball.kept))
-
-
-def _check_ball_work(shape: tuple[int, ...], itemsize: int, passes: int, radius: int,
-                     method: BackgroundMethod) -> None:
-    """LimitError if rolling the ball passes over more than BACKGROUND_MAX_BYTES."""
-    work = math.prod(shape) * itemsize * passes
-    if work > BACKGROUND_MAX_BYTES:
-        raise LimitError(
-            f"preprocess.background: {method.value} with radius={radius} on an image of shape "
-            f"{shape} passes over about {work:.1e} bytes, more than the limit of "
-            f"{BACKGROUND_MAX_BYTES:.1e}; accepted: a smaller radius or image"
-            + (" (or method='tophat')" if method is BackgroundMethod.ROLLING_BALL else "")
-        )
-
-
-def _checked_ball(image: np.ndarray, dtype: np.dtype, radius: int, method: BackgroundMethod
-                  ) -> tuple[_Ball, dict[int, dict[Any, list[tuple[int, ...]]]]]:
-    """The ball and its terms for rolling ``image`` in ``dtype``, within BACKGROUND_MAX_BYTES.
-
-    Each row of the ball costs at least one pass (two for the top-hat): that bound is
-    checked before the rows are computed, the exact count before they are rolled.
-    """
-    reach = _ball_reach(image.shape, radius)
-    steps = 2 if method is BackgroundMethod.TOPHAT else 1  # erosion and dilation
-    rows = math.prod(2 * p + 1 for p in reach[:-1])
-    _check_ball_work(image.shape, dtype.itemsize, steps * rows, radius, method)
-    ball = _ball(radius, reach, dtype, flat=method is BackgroundMethod.TOPHAT)
-    passes = steps * _ball_passes(ball, image.shape)
-    _check_ball_work(image.shape, dtype.itemsize, passes, radius, method)
-    return ball, _ball_terms(ball, dtype)
-
-
-def _roll(image: np.ndarray, terms: dict[int, dict[Any, list[tuple[int, ...]]]],
-          reach: tuple[int, ...], *, lowest: bool = True) -> np.ndarray:
-    """The lowest ``pixel + drop`` over the ball's ``terms`` (the highest pixel, for a flat
-    ball with ``lowest=False``); pixels outside the image are ignored.
-
-    The ball is rolled as scikit-image rolls it (a non-flat erosion), but row by row of the
-    ball: for each half-width ``w`` the minimum of each pixel's ``2w + 1`` row neighbours,
-    grown from the one before by two element-wise minima, is raised by each drop that
-    changes at ``w`` and folded into the result shifted by each offset with that drop. That
-    is a few whole-band passes of SIMD minima per row of the ball and drop instead of scalar
-    steps per pixel and ball pixel: 30-40x faster at radius 25 in 2D.
-    """
-    ndim, integer = image.ndim, image.dtype.kind in "iu"
-    if integer:
-        info = np.iinfo(image.dtype)
-        fill = info.max if lowest else info.min
-    else:
-        fill = np.inf if lowest else -np.inf
-    if not lowest:
-        extremum = elementwise_min_max(image)[1]
-    elif integer:
-        extremum = elementwise_min_max(image)[0]
-    else:
-        def extremum(a, b, out):
-            np.fmin(a, b, out=out)  # ignores NaN, as scikit-image's comparison does
-
-    if integer:
-        # Saturating is exact: the result is at most the pixel itself. The arrays added are
-        # contiguous, so they flatten to 2D for cv2.
-        def add(a, value, out):
-            cv2.add(a.reshape(-1, a.shape[-1]), value, dst=out.reshape(-1, out.shape[-1]))
-    else:
-        def add(a, value, out):
-            np.add(a, value, out=out)
-
-    size, rest, cols = image.shape[0], image.shape[1:-1], image.shape[-1]
-    first, middle, last = reach[0], reach[1:-1], reach[-1]
-    padded_rest = tuple(n + 2 * p for n, p in zip(rest, middle, strict=True))
-    plane_bytes = (cols + 2 * last) * math.prod(padded_rest) * image.itemsize
-    # At least 16 rows (2D) or 2 reaches of planes (3D) of its own, so the halo stays small.
-    band = max(16 if ndim == 2 else 2 * first, _BALL_BAND_BYTES // plane_bytes, 1)
-    inner = tuple(slice(p, p + n) for n, p in zip(rest, middle, strict=True))
-    out = np.empty_like(image)
-
-    def roll(tops: range) -> None:
-        for top in tops:
-            height = min(band, size - top)
-            # The band and `reach` pixels around it along every axis, fill beyond the image.
-            source = np.full((height + 2 * first, *padded_rest, cols + 2 * last), fill,
-                             image.dtype)
-            above, below = max(0, top - first), min(size, top + height + first)
-            source[(slice(above - top + first, below - top + first), *inner,
-                    slice(last, last + cols))] = image[above:below]
-            row_extremum = source[..., last : last + cols].copy()
-            raised = np.empty_like(row_extremum)
-            result = out[top : top + height]
-            result.fill(fill)
-            for w in range(last + 1):
-                if w:
-                    extremum(row_extremum, source[..., last - w : last - w + cols],
-                             row_extremum)
-                    extremum(row_extremum, source[..., last + w : last + w + cols],
-                             row_extremum)
-                for value, offsets in terms.get(w, {}).items():
-                    shifted = row_extremum
-                    if value:
-                        add(row_extremum, value, raised)  # once for all offsets sharing it
-                        shifted = raised
-                    for lead in offsets:
-                        view = shifted[(slice(first + lead[0], first + lead[0] + height),
-                                        *(slice(p + d, p + d + n) for d, p, n
-                                          in zip(lead[1:], middle, rest, strict=True)))]
-                        extremum(result, view, result)
-
-    tops = range(0, size, band)
-    threads = min(thread_budget(), len(tops))
-    if threads == 1:
-        roll(tops)
-        return out
-    with ThreadPoolExecutor(threads) as pool:  # bands write disjoint rows / planes
-        list(pool.map(roll, [tops[i::threads] for i in range(threads)]))
-    return out
-
-
-def _rolling_ball_fast(image: np.ndarray, radius: int) -> np.ndarray:
-    """``skimage.restoration.rolling_ball(image, radius=radius)`` for 2D and 3D uint8,
-    uint16, float32 and float64 images, exactly equal, by :func:`_roll` (no work limit)."""
-    reach = _ball_reach(image.shape, radius)
-    return _roll(image, _ball_terms(_ball(radius, reach, image.dtype), image.dtype), reach)
-
-
-def _rolling_ball(image: np.ndarray, radius: int) -> np.ndarray:
-    """scikit-image's rolling-ball background, within BACKGROUND_MAX_BYTES."""
-    direct = image.dtype in (np.uint8, np.uint16, np.float32, np.float64)
-    dtype = image.dtype if direct else np.dtype(np.float64)
-    ball, terms = _checked_ball(image, dtype, radius, BackgroundMethod.ROLLING_BALL)
-    if direct:
-        return _roll(image, terms, ball.reach)
-    # scikit-image rolls other dtypes in float64 and casts the result back, truncating. A
-    # 64-bit integer may round up in float64: the background is kept at most the pixel.
-    rolled = _roll(image.astype(np.float64), terms, ball.reach)
-    info = np.iinfo(image.dtype)
-    top = float(info.max)
-    if int(top) > info.max:  # 64-bit: the float above the maximum would wrap around
-        top = np.nextafter(top, 0)
-    return np.minimum(np.clip(rolled, float(info.min), top).astype(image.dtype), image)
-
-
-def _flat_ball(radius: int, reach: tuple[int, ...]) -> np.ndarray:
-    """uint8 ``skimage.morphology.disk(radius)`` (2D) or ``ball(radius)`` (3D), cut to
-    ``reach`` along each axis."""
-    axes = [np.arange(-p, p + 1).reshape([-1 if i == axis else 1 for i in range(len(reach))])
-            for axis, p in enumerate(reach)]
-    return (sum(a * a for a in axes) <= radius * radius).astype(np.uint8)
-
-
-def _white_tophat(image: np.ndarray, radius: int) -> np.ndarray:
-    reach = _ball_reach(image.shape, radius)
-    if (image.ndim == 2 and image.dtype in CV_DTYPES
-            and max(reach) <= _TOPHAT_CV2_MAX_RADIUS):
-        # cv2 ignores pixels outside the image; the reference reflects them, which for a
-        # symmetric convex footprint only repeats pixels already inside it: equal results.
-        return cv2.morphologyEx(image, cv2.MORPH_TOPHAT, _flat_ball(radius, reach))
-    # The opening by the flat disk or ball as an erosion and a dilation rolled row by row,
-    # for every dtype: equal to scipy's grey opening, which reads past the image where the
-    # ball is wider than it and allocated 21 GB for a radius-25 ball on a 16 x 61 x 57 stack.
-    _, terms = _checked_ball(image, image.dtype, radius, BackgroundMethod.TOPHAT)
-    opened = _roll(_roll(image, terms, reach), terms, reach, lowest=False)
-    return _subtract_below(image, opened)
-
-
-@operation(
-    "preprocess.background",
-    input="image",
-    output="image",
-    locality=Local(halo=_background_halo),
-    ndim=(2, 3),
-)
+@operation("preprocess.background", input="image", output="image",
+           locality=Local(halo=_background_halo), ndim=(2, 3))
 def background(
     image: np.ndarray,
     *,
     method: BackgroundMethod = BackgroundMethod.ROLLING_BALL,
     radius: Annotated[int, {"min": 1, "max": 200, "unit": "px"}] = 25,
-    light_background: Annotated[
-        bool,
-        {
-            "label": "light background",
-            "tooltip": "dark objects on a bright background (brightfield, H&E)",
-        },
-    ] = False,
+    light_background: Annotated[bool, {
+        "label": "light background",
+        "tooltip": "dark objects on a bright background (brightfield, H&E)",
+    }] = False,
 ) -> np.ndarray:
     """Subtract a smooth background, keeping objects smaller than ``radius``.
 
@@ -759,23 +474,18 @@ def background(
         2D or 3D grey image, any numeric dtype.
     method : {'rolling_ball', 'tophat'}
         'rolling_ball': ``skimage.restoration.rolling_ball``, a ball of radius ``radius``
-        rolled under the intensity surface (``radius`` is also its height in grey levels,
-        so on a float image in [0, 1] it acts as a flat disk); its time grows with the
-        square of the radius (the cube in 3D).
-        'tophat': white top-hat, the image minus its morphological opening by a disk (2D)
-        or ball (3D) of radius ``radius``; its time grows with the radius (its square in
-        3D).
+        rolled under the intensity surface (``radius`` is also its height in grey levels:
+        on floats in [0, 1] it acts as a flat disk); time grows with the radius squared
+        (cubed in 3D). 'tophat': white top-hat, the image minus its opening by a disk (2D)
+        or ball (3D) of radius ``radius``; time grows with the radius (squared in 3D).
     radius : int
-        Ball or disk radius in pixels: larger than the objects to keep. A ball wider than
-        the image is cut to it (the same result: pixels outside never count). The work is
-        limited to ``BACKGROUND_MAX_BYTES`` (2**39 bytes passed over, about half a minute):
-        a larger radius on a larger image (3D radius 200 on a 64 x 512 x 512 stack) raises
-        a ``LimitError`` before starting.
+        Ball or disk radius in pixels: larger than the objects to keep. The work is limited
+        to ``BACKGROUND_MAX_BYTES`` (2**39 bytes passed over, about half a minute): beyond it
+        (3D radius 200 on a 64 x 512 x 512 stack) a ``LimitError`` is raised before starting.
     light_background : bool
         For dark objects on a bright background: the image is inverted (as
-        ``skimage.util.invert``: unsigned ``max - x``, signed ``-1 - x``, float ``1 - x``),
-        the background subtracted, and the result inverted back, so objects stay dark on a
-        now flat bright background (the dtype's maximum; 1.0 for floats).
+        ``skimage.util.invert``), the background subtracted, and the result inverted back:
+        objects stay dark on a flat bright background (the dtype's maximum; 1.0 for floats).
 
     Returns
     -------
@@ -786,27 +496,14 @@ def background(
     Notes
     -----
     References: ``image - skimage.restoration.rolling_ball(image, radius=radius)`` and
-    ``skimage.morphology.white_tophat(image, disk(radius) / ball(radius))``. The rolling
-    ball rolls row by row of the ball over running row minima, exactly equal (measured on
-    one core: 30x faster than scikit-image at radius 25 in 2D, 50x at radius 5 in 3D);
-    dtypes other than uint8, uint16, float32 and float64 roll in float64 and are truncated
-    back, as scikit-image does. The top-hat's opening rolls a flat ball the same way, for
-    every dtype, exactly equal (radius 25, 1 MP uint8: 11 ms; 3D radius 10: 180x faster than
-    scikit-image); 2D disks of radius up to 10 of uint8, uint16, int16, float32 and float64
-    take ``cv2.morphologyEx(MORPH_TOPHAT)`` with the same disk, exactly equal. Where a
-    signed integer difference would overflow it saturates (scikit-image wraps around).
-    scikit-image and SciPy read past the image where the ball is wider than it (results
-    change from call to call) and allocate memory growing with the ball's volume times the
-    image's (21 GB for a ball of radius 25 on a 16 x 61 x 57 stack); this op does neither.
+    ``skimage.morphology.white_tophat(image, disk(radius) / ball(radius))``, exactly equal
+    (where a signed difference would overflow it saturates; scikit-image wraps around).
 
     Examples
     --------
     >>> import numpy as np
-    >>> image = np.array([[10, 10, 10, 10, 10],
-    ...                   [10, 90, 10, 10, 10],
-    ...                   [10, 10, 10, 10, 10],
-    ...                   [20, 20, 20, 20, 20],
-    ...                   [20, 20, 20, 20, 20]], dtype=np.uint8)
+    >>> image = np.full((5, 5), 10, dtype=np.uint8)
+    >>> image[1, 1], image[3:] = 90, 20
     >>> background(image, method="tophat", radius=1)
     array([[ 0,  0,  0,  0,  0],
            [ 0, 80,  0,  0,  0],
@@ -814,24 +511,16 @@ def background(
            [ 0,  0,  0,  0,  0],
            [ 0,  0,  0,  0,  0]], dtype=uint8)
     """
-    image = _no_half(image)
-    if light_background:
-        image = inverted(image)
+    image = inverted(image) if light_background else image
     if method is BackgroundMethod.TOPHAT:
-        result = _white_tophat(image, radius)
+        result = white_tophat(image, radius)
     else:
-        result = _subtract_below(image, _rolling_ball(image, radius))
+        result = subtract_below(image, rolling_ball(image, radius))
     return inverted(result) if light_background else result
 
 
-@operation(
-    "preprocess.invert",
-    input="image",
-    output="image",
-    locality=Pointwise(),
-    ndim=(2, 3),
-    channels="any",
-)
+@operation("preprocess.invert", input="image", output="image", locality=Pointwise(),
+           ndim=(2, 3), channels="any")
 def invert(image: np.ndarray) -> np.ndarray:
     """Invert intensities within the dtype's range, as ``skimage.util.invert``.
 
@@ -862,7 +551,6 @@ def invert(image: np.ndarray) -> np.ndarray:
     >>> invert(np.array([[0.0, 0.25, 1.0]], dtype=np.float32))
     array([[1.  , 0.75, 0.  ]], dtype=float32)
     """
-    image = _no_half(image)
     inverted_image = inverted(image)
     if looks_rgb(image) and image.shape[-1] == 4:
         inverted_image[..., 3] = image[..., 3]
