@@ -1,95 +1,34 @@
-"""Preprocessing ops: exact values, fast path == reference, dtypes, untouched inputs, errors."""
+"""Preprocessing ops: exact values, parameters, dtypes, untouched inputs, warnings, errors.
+
+The kernels under them are tested equal to their references in ``tests/kernels``.
+"""
 
 from __future__ import annotations
 
-import csv
-import functools
 import time
-import tracemalloc
-import warnings
-from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
-import tifffile
-from scipy import ndimage as ndi
-from skimage import color, exposure, filters, morphology, restoration, util
+from skimage import morphology, restoration, util
 
 from napari_maskprep.core import MaskprepWarning, get_op
 from napari_maskprep.core.errors import LimitError
 from napari_maskprep.core.locality import GlobalStat, Local, NonLocal, Pointwise
-from napari_maskprep.kernels.color import rgb_to_gray
+from napari_maskprep.kernels.gaussian import gaussian_blur
 from napari_maskprep.ops import preprocess as pp
 
-DATA = Path(__file__).parents[1] / "data"
-FAST_DTYPES = [np.uint8, np.uint16, np.float32, np.float64]
+from ..preprocess_images import (
+    FAST_DTYPES,
+    fluo_uint8,
+    he_images,
+    random_image,
+    real_grey,
+    volume_uint16,
+)
 
 
 def op(name: str):
     return get_op(f"preprocess.{name}")
-
-
-def _rows(dataset: str, modality: str | None = None) -> list[dict[str, str]]:
-    with open(DATA / dataset / "index.csv", newline="") as f:
-        return [r for r in csv.DictReader(f) if modality in (None, r["modality"])]
-
-
-def _read(path: Path) -> np.ndarray:
-    if path.suffix == ".tif":
-        return tifffile.imread(path)
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image.ndim == 3 else image
-
-
-@functools.cache
-def he_images() -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-    """(RGB uint8 H&E tile, instance mask) pairs: dark purple nuclei on a light background."""
-    root = DATA / "dsb2018_brightfield_nuclei"
-    return tuple(
-        (_read(root / r["image"]), _read(root / r["mask"]))
-        for r in _rows("dsb2018_brightfield_nuclei", "histology_rgb")
-    )
-
-
-@functools.cache
-def fluo_uint8() -> np.ndarray:
-    """A real 256x256 uint8 fluorescence nuclei image (DSB2018)."""
-    return _read(DATA / "dsb2018_fluo_nuclei" / _rows("dsb2018_fluo_nuclei")[0]["image"])
-
-
-@functools.cache
-def fluo_uint16() -> np.ndarray:
-    """A real 520x696 uint16 fluorescence nuclei image (BBBC039)."""
-    return _read(DATA / "bbbc039_fluo_nuclei" / _rows("bbbc039_fluo_nuclei")[0]["image"])
-
-
-@functools.cache
-def volume_uint16() -> np.ndarray:
-    """A real-ish 16x61x57 uint16 3D nuclei volume (StarDist synthetic)."""
-    return _read(DATA / "stardist_synthetic_3d" / _rows("stardist_synthetic_3d")[0]["image"])
-
-
-def real_grey(dtype) -> np.ndarray:
-    """A real fluorescence image in ``dtype``: uint8 and uint16 as recorded, floats in [0, 1]."""
-    if dtype == np.uint8:
-        return fluo_uint8()
-    if dtype == np.uint16:
-        return fluo_uint16()
-    return (fluo_uint16() / 4095.0).astype(dtype)
-
-
-def random_image(shape, dtype, seed=0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    if np.dtype(dtype).kind == "f":
-        return rng.random(shape).astype(dtype)
-    info = np.iinfo(dtype)
-    return rng.integers(info.min, info.max, shape, endpoint=True).astype(dtype)
-
-
-def assert_within_one(actual: np.ndarray, expected: np.ndarray) -> None:
-    assert actual.dtype == expected.dtype
-    assert np.abs(actual.astype(np.float64) - expected.astype(np.float64)).max() <= 1
 
 
 # --------------------------------------------------------------------------- registry view
@@ -122,6 +61,7 @@ def test_local_halos_cover_the_footprint():
 
 
 # --------------------------------------------------------------------------- contract
+
 
 CASES = [
     ("to_gray", {}),
@@ -180,25 +120,6 @@ def test_to_gray_of_grey_is_a_copy():
     assert np.array_equal(out, image) and out is not image and not np.shares_memory(out, image)
 
 
-@pytest.mark.parametrize("dtype", FAST_DTYPES)
-def test_to_gray_matches_skimage_rgb2gray(dtype):
-    rgb = he_images()[0][0]
-    reference = color.rgb2gray(rgb) * 255  # rgb2gray scales uint8 to [0, 1]
-    if np.dtype(dtype).kind == "f":
-        rgb = rgb.astype(dtype) / 255
-        reference = color.rgb2gray(rgb)
-    elif dtype == np.uint16:
-        rgb = rgb.astype(np.uint16) * 257
-        reference = reference * 257
-    out = op("to_gray")(rgb)
-    assert out.dtype == dtype
-    if np.dtype(dtype).kind == "f":
-        np.testing.assert_allclose(out, reference, rtol=1e-6, atol=1e-6)
-    else:
-        assert_within_one(out, np.rint(reference).astype(dtype))
-    assert np.array_equal(out, rgb_to_gray(rgb))
-
-
 # --------------------------------------------------------------------------- color_channel
 
 
@@ -226,62 +147,6 @@ def test_color_channel_hue_is_a_fraction_of_a_turn():
     assert hue.min() >= 0 and hue.max() < 1
 
 
-REFERENCE_COLOR = {"hsv": color.rgb2hsv, "lab": color.rgb2lab, "hed": color.rgb2hed}
-# float32 fast paths vs the float64 reference: hue/saturation/value, Lab units, stain density.
-COLOR_TOLERANCE = {"hsv": 1e-4, "lab": 1e-3, "hed": 1e-5}
-
-
-def _hue_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    d = np.abs(a - b)
-    return np.minimum(d, 1 - d)
-
-
-@pytest.mark.parametrize("space", ["hsv", "lab", "hed"])
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
-@pytest.mark.parametrize("source", ["random", "he"])
-def test_color_channel_fast_path_matches_skimage(space, dtype, source):
-    rgb = random_image((40, 50, 3), np.uint8, seed=3) if source == "random" else he_images()[1][0]
-    if dtype == np.uint16:
-        rgb = rgb.astype(np.uint16) * 257 + np.uint16(random_image(rgb.shape, np.uint8) // 2)
-    elif dtype == np.float32:
-        rgb = rgb.astype(np.float32) / 255
-    reference = REFERENCE_COLOR[space](rgb)
-    for channel in range(3):
-        out = op("color_channel")(rgb, space=space, channel=channel)
-        assert out.dtype == np.float32
-        expected = reference[..., channel]
-        diff = _hue_distance(out, expected) if (space, channel) == ("hsv", 0) else out - expected
-        assert np.abs(diff).max() <= COLOR_TOLERANCE[space], (space, channel)
-
-
-@pytest.mark.parametrize("space", ["hsv", "lab", "hed"])
-def test_color_channel_float64_is_the_reference(space):
-    rgb = he_images()[2][0] / 255.0
-    for channel in range(3):
-        out = op("color_channel")(rgb, space=space, channel=channel)
-        assert out.dtype == np.float64
-        assert np.array_equal(out, REFERENCE_COLOR[space](rgb)[..., channel])
-
-
-def test_color_channel_float_out_of_unit_range_matches_skimage():
-    rgb = (random_image((20, 30, 3), np.float32) * 1.6 - 0.3).astype(np.float32)
-    for space in ("hsv", "lab", "hed"):
-        out = op("color_channel")(rgb, space=space, channel=1)
-        expected = REFERENCE_COLOR[space](rgb)[..., 1]
-        np.testing.assert_allclose(out, expected, atol=COLOR_TOLERANCE[space], rtol=1e-5)
-
-
-def test_hsv_where_skimage_divides_by_zero_is_finite():
-    # Value 0 with a spread (negative channels): skimage's saturation is -inf, with a
-    # RuntimeWarning (an error under these tests).
-    rgb = np.array([[[0.0, -0.5, -1.0]] + [[0.2, 0.4, 0.1]] * 4], np.float32)
-    for dtype in (np.float32, np.float64):
-        saturation = op("color_channel")(rgb.astype(dtype), space="hsv", channel=1)
-        assert np.isfinite(saturation).all() and saturation[0, 0] == 0
-    signed = np.array([[[0, -5, -9]] + [[3, 9, 1]] * 4], np.int64)
-    assert np.isfinite(op("color_channel")(signed, space="hsv", channel=1)).all()
-
-
 @pytest.mark.parametrize("index", range(len(he_images())))
 def test_hematoxylin_is_bright_in_nuclei(index):
     rgb, labels = he_images()[index]
@@ -305,181 +170,21 @@ def test_color_channel_bad_input():
 # --------------------------------------------------------------------------- gaussian
 
 
-def gaussian_reference(image: np.ndarray, sigma: float) -> np.ndarray:
-    rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)
-    blurred = filters.gaussian(
-        image, sigma=sigma, preserve_range=True, truncate=4, mode="nearest",
-        channel_axis=-1 if rgb else None,
-    )
-    if image.dtype.kind in "iu":
-        info = np.iinfo(image.dtype)
-        return np.clip(np.rint(blurred), info.min, info.max).astype(image.dtype)
-    return blurred
-
-
-def assert_gaussian_matches(image: np.ndarray, sigma: float) -> None:
-    out = op("gaussian")(image, sigma=sigma)
-    expected = gaussian_reference(image, sigma)
-    if image.dtype.kind in "iu":
-        assert_within_one(out, expected)
-    else:
-        assert out.dtype == image.dtype
-        np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
-
-
 def test_gaussian_exact_values():
     impulse = np.zeros((5, 5), np.uint8)
     impulse[2, 2] = 255
     out = op("gaussian")(impulse, sigma=1.0)
     assert out[2].tolist() == [5, 25, 41, 25, 5]
-    assert np.array_equal(out, out.T) and np.array_equal(out, gaussian_reference(impulse, 1.0))
+    assert np.array_equal(out, out.T)
     ramp = np.tile(np.arange(6, dtype=np.float32), (4, 1))
     # A linear ramp is unchanged except where the repeated border bends it.
     np.testing.assert_allclose(op("gaussian")(ramp, sigma=0.5)[:, 2:-2], ramp[:, 2:-2], atol=1e-6)
 
 
-@pytest.mark.parametrize("sigma", [0.5, 1.5, 4.0])
-@pytest.mark.parametrize("dtype", [*FAST_DTYPES, np.int16])
-def test_gaussian_2d_fast_path_matches_skimage(dtype, sigma):
-    assert_gaussian_matches(random_image((67, 81), dtype), sigma)
-    if dtype != np.int16:
-        assert_gaussian_matches(real_grey(dtype), sigma)
-
-
-@pytest.mark.parametrize("sigma", [0.7, 2.0, 7.0])
-def test_gaussian_binary_image_within_one(sigma):
-    # cv2.GaussianBlur's fixed-point uint8 path is off by 2-3 here; ours must not be.
-    mask = (random_image((120, 130), np.float32) > 0.5).astype(np.uint8) * 255
-    assert_gaussian_matches(mask, sigma)
-
-
-def test_gaussian_rgb_and_edge_cases_match_skimage():
-    assert_gaussian_matches(he_images()[0][0], 2.0)
-    assert_gaussian_matches(np.stack([he_images()[0][0][:40, :50]] * 3), 1.0)  # 3D RGB
-    assert_gaussian_matches(random_image((3, 4), np.uint8), 5.0)  # kernel larger than image
-    assert_gaussian_matches(np.ascontiguousarray(fluo_uint8()).T, 1.0)  # a transposed view
-    image = random_image((8, 9), np.uint16)
-    assert np.array_equal(op("gaussian")(image, sigma=0.1), image)  # kernel of size 1
-
-
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64, np.int8, np.int32])
-def test_gaussian_3d_and_other_dtypes_match_skimage(dtype):
-    volume = volume_uint16()
-    if dtype in (np.float32, np.float64):
-        volume = (volume / 400.0).astype(dtype)
-    elif dtype != np.uint16:
-        volume = random_image(volume.shape, dtype)
-    assert_gaussian_matches(volume, 1.5)
-    assert_gaussian_matches(volume[0], 1.5)  # 2D int8 / int32: the scipy path too
-
-
-@pytest.mark.parametrize("sigma", [0.5, 0.8, 1.0, 2.0, 3.0, 7.3])
-def test_gaussian_uint16_float_path_equals_cv2_uint16(sigma):
-    # The float32 round trip must reproduce cv2's own (slow) uint16 filter bit for bit.
-    kernel = cv2.getGaussianKernel(2 * int(4 * sigma + 0.5) + 1, sigma, cv2.CV_64F)
-    steps = np.where(random_image((97, 131), np.float32, seed=2) > 0.5, 65535, 0)
-    for image in (random_image((97, 131), np.uint16), steps.astype(np.uint16), fluo_uint16()):
-        expected = cv2.sepFilter2D(image, -1, kernel, kernel, borderType=cv2.BORDER_REPLICATE)
-        assert np.array_equal(op("gaussian")(image, sigma=sigma), expected)
-
-
-def gaussian_whole_image(image: np.ndarray, sigma: float) -> np.ndarray:
-    """One ``cv2.sepFilter2D`` of the whole image (uint16 in float32, rounded half to even):
-    the result the tiles must reproduce bit for bit."""
-    kernel = cv2.getGaussianKernel(2 * int(4 * sigma + 0.5) + 1, sigma, cv2.CV_64F)
-    if image.dtype == np.uint8:
-        return cv2.sepFilter2D(image, -1, kernel, kernel, borderType=cv2.BORDER_REPLICATE)
-    blurred = cv2.sepFilter2D(
-        image.astype(np.float32), -1, kernel, kernel, borderType=cv2.BORDER_REPLICATE
-    )
-    return np.clip(np.rint(blurred), 0, 65535).astype(np.uint16)
-
-
-# Several bands and stripes with partial last ones, more columns than a tile but fewer than
-# the halo, fewer rows than the halo, RGB.
-TILED_SHAPES = [(150, 200), (61, 333, 3), (200, 41), (100, 6), (5, 160), (2, 70)]
-
-
-@pytest.mark.parametrize("sigma", [0.8, 2.0, 3.0, 7.3])
-@pytest.mark.parametrize(("dtype", "threads"), [(np.uint8, 1), (np.uint16, 1), (np.uint16, 3)])
-def test_gaussian_tiles_equal_the_whole_image(monkeypatch, dtype, threads, sigma):
-    # uint8 takes tiles on one thread only.
-    monkeypatch.setattr(pp, "_TILE_COLUMNS", 37)
-    monkeypatch.setattr(pp, "_TILE_BYTES", 1)  # stripes of the minimum, 8 kernel radii
-    monkeypatch.setattr(pp, "thread_budget", lambda: threads)
-    sep_filter = cv2.sepFilter2D
-    filter_calls = []
-
-    def counted(*args, **kwargs):
-        filter_calls.append(args[0].shape)
-        return sep_filter(*args, **kwargs)
-
-    for shape in TILED_SHAPES:
-        image = random_image(shape, dtype, seed=7)
-        expected = gaussian_whole_image(image, sigma)
-        filter_calls.clear()
-        with monkeypatch.context() as patch:
-            patch.setattr(cv2, "sepFilter2D", counted)
-            out = op("gaussian")(image, sigma=sigma)
-        assert np.array_equal(out, expected)
-        if shape == (150, 200):  # 6 bands of 37 columns, in stripes of up to 8 kernel radii
-            stripes = -(-150 // (8 * int(4 * sigma + 0.5)))
-            assert len(filter_calls) == 6 * -(-stripes // threads) * threads  # even shares
-        assert_gaussian_matches(image, sigma)
-
-
-@pytest.mark.parametrize("width", [1024, 2048, 3780, 3840, 4500])
-@pytest.mark.parametrize("channels", [(), (3,)], ids=["grey", "rgb"])
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-def test_gaussian_default_tiles_equal_the_whole_image(monkeypatch, dtype, channels, width):
-    # The real tile sizes. Bands widened off cv2's slow 4 KB ring rows: 1024 and 2048 columns
-    # padded with the edge pixel, 3780 with its last band read from further left, 3840 with
-    # its first band read further right too.
-    monkeypatch.setattr(pp, "thread_budget", lambda: 1)  # uint8 takes tiles on one thread only
-    image = random_image((100, width, *channels), dtype, seed=8)
-    for sigma in (1.0, 3.0):
-        expected = gaussian_whole_image(image, sigma)
-        assert np.array_equal(op("gaussian")(image, sigma=sigma), expected)
-
-
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int8, np.float32])
-@pytest.mark.parametrize("shape", [(7, 33, 29), (1, 20, 21), (40, 9, 11), (5, 12, 14, 3)])
-def test_gaussian_3d_float32_path_matches_scipy(dtype, shape):
-    # Per-plane cv2 + a z pass (chunked columns) against one scipy.ndimage.gaussian_filter.
-    image = random_image(shape, dtype, seed=3)
-    sigma = 1.7
-    sigmas = (sigma, sigma, sigma, 0.0)[: len(shape)] if len(shape) == 3 else (sigma,) * 3 + (0,)
-    expected = ndi.gaussian_filter(image, sigmas, mode="nearest", truncate=4, output=np.float32)
-    out = op("gaussian")(image, sigma=sigma)
-    assert out.dtype == image.dtype and out.shape == image.shape
-    if image.dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        rounded = np.clip(np.rint(expected), info.min, info.max)
-        assert np.abs(out - rounded).max() <= 1
-        assert np.mean(out != rounded) < 0.01  # only ties broken by float32 rounding
-    else:
-        np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
-
-
-def test_gaussian_float32_path_same_on_one_and_more_cv2_threads():
-    # One cv2 thread filters in place, more use a second buffer: the values must not change.
-    images = [random_image((6, 31, 27), np.uint16, seed=6), fluo_uint16()]
-    threads = cv2.getNumThreads()
-    try:
-        cv2.setNumThreads(2)
-        many = [op("gaussian")(image, sigma=2.0) for image in images]
-        cv2.setNumThreads(1)
-        one = [op("gaussian")(image, sigma=2.0) for image in images]
-    finally:
-        cv2.setNumThreads(threads)
-    assert all(np.array_equal(a, b) for a, b in zip(one, many, strict=True))
-
-
-def test_gaussian_3d_z_pass_spans_column_chunks(monkeypatch):
-    monkeypatch.setattr(pp, "_Z_CHUNK", 50)  # several chunks, the last one partial
-    image = random_image((9, 17, 23), np.float32, seed=4)
-    expected = ndi.gaussian_filter(image, 2.0, mode="nearest", truncate=4)
-    np.testing.assert_allclose(op("gaussian")(image, sigma=2.0), expected, rtol=1e-5, atol=1e-6)
+def test_gaussian_of_a_view_is_the_kernel_on_a_copy():
+    view = fluo_uint8().T  # cv2 refuses transposed views: the op copies it first
+    expected = gaussian_blur(np.ascontiguousarray(view), 1.0, has_channels=False)
+    assert np.array_equal(op("gaussian")(view, sigma=1.0), expected)
 
 
 def test_gaussian_bad_sigma():
@@ -491,11 +196,6 @@ def test_gaussian_bad_sigma():
 
 
 # --------------------------------------------------------------------------- median
-
-
-def median_reference(image: np.ndarray, radius: int) -> np.ndarray:
-    footprint = morphology.disk(radius) if image.ndim == 2 else morphology.ball(radius)
-    return filters.median(image, footprint)
 
 
 def test_median_exact_values():
@@ -512,62 +212,17 @@ def test_median_exact_values():
     assert not op("median")(volume, radius=1).any()
 
 
-@pytest.mark.parametrize("radius", [1, 2, 4, 5])  # 5: past the selection network
-@pytest.mark.parametrize("dtype", [*FAST_DTYPES, np.int16])
-def test_median_2d_equals_skimage(dtype, radius):
-    for image in (random_image((45, 52), dtype), real_grey(dtype)[:100, :120]):
-        out = op("median")(image, radius=radius)
-        assert out.dtype == image.dtype
-        assert np.array_equal(out, median_reference(image, radius))
-
-
-@pytest.mark.parametrize("radius", [1, 2, 3])  # 3: past the selection network
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
-def test_median_3d_equals_skimage(dtype, radius):
-    volume = volume_uint16()[:6, :40, :40]
-    volume = (volume // 2).astype(dtype) if dtype != np.float32 else (volume / 400).astype(dtype)
-    assert np.array_equal(op("median")(volume, radius=radius), median_reference(volume, radius))
-
-
-@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32])  # cv2's and numpy's min/max
-def test_median_of_five_every_order_and_tie(dtype):
-    # All 5**5 tuples of the values 0..4, one per row: every order, every pattern of ties.
-    values = np.indices((5,) * 5).reshape(5, -1, 1).astype(dtype)
-    out = np.empty_like(values[0])
-    pp._median_of_five(list(values), out, values[0])
-    assert np.array_equal(out, np.median(values, axis=0).astype(dtype))
-
-
-def test_median_blocks_join_seamlessly():
-    # The selection network runs in blocks of 2**18 pixels: 7000 rows of 40 are two blocks.
-    image = random_image((7000, 40), np.uint8) // 16  # many ties
-    assert np.array_equal(op("median")(image, radius=2), median_reference(image, 2))
-
-
 def test_median_rgb_filters_channels_independently():
     rgb = he_images()[0][0][:60, :70]
     out = op("median")(rgb, radius=2)
     for c in range(3):
-        assert np.array_equal(out[..., c], median_reference(rgb[..., c], 2))
+        assert np.array_equal(out[..., c], op("median")(rgb[..., c], radius=2))
 
 
 def test_median_bad_radius():
     message = r"radius=0 is out of range; expected an integer in \[1, 25\]"
     with pytest.raises(ValueError, match=message):
         op("median")(random_image((5, 5), np.uint8), radius=0)
-
-
-@pytest.mark.parametrize("shape", [(1, 1), (2, 7), (2, 2, 4), (1, 3, 3)])
-@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
-def test_median_footprint_wider_than_the_image_is_quick_and_exact(shape, dtype):
-    # skimage's rank median slid a ball(25) over a 52 x 52 x 54 padding of a 2 x 2 x 4 image.
-    image = random_image(shape, dtype)
-    start = time.perf_counter()
-    out = op("median")(image, radius=25)
-    assert time.perf_counter() - start < 0.5
-    footprint = morphology.disk(25) if len(shape) == 2 else morphology.ball(25)
-    expected = ndi.median_filter(image, footprint=footprint, mode="nearest")
-    assert np.array_equal(out, expected)
 
 
 def test_median_beyond_its_limits_is_one_short_error():
@@ -597,35 +252,6 @@ def test_equalize_exact_values():
     assert eq(signed).tolist() == [[0, 85, 85, 127]]
 
 
-@pytest.mark.parametrize("source", ["random", "real"])
-def test_equalize_uint8_is_cv2_equalizehist_and_the_general_formula(source):
-    image = random_image((61, 77), np.uint8) // 3 if source == "random" else fluo_uint8()
-    out = op("equalize")(image)
-    assert np.array_equal(out, cv2.equalizeHist(image))
-    assert np.array_equal(out, pp._equalize_histogram(image))  # what uint16 / int16 use
-
-
-def test_equalize_is_skimage_equalize_hist_stretched_to_full_range():
-    image = fluo_uint8()
-    levels = exposure.equalize_hist(image)  # cdf(v) / N
-    lowest = levels.min()
-    expected = (levels - lowest) / (1 - lowest) * 255
-    assert np.abs(op("equalize")(image) - expected).max() <= 0.5 + 1e-6
-
-
-def test_equalize_floats_and_wide_integers_agree_with_the_histogram_path():
-    image = fluo_uint8()
-    by_histogram = op("equalize")(image) / 255
-    np.testing.assert_allclose(op("equalize")(image / 255.0), by_histogram, atol=0.5 / 255)
-    np.testing.assert_allclose(
-        op("equalize")(image.astype(np.int32)) / np.iinfo(np.int32).max, by_histogram,
-        atol=0.5 / 255,
-    )
-    assert np.array_equal(
-        op("equalize")(image.astype(np.int16)), pp._equalize_ranks(image.astype(np.int16))
-    )
-
-
 def test_equalize_3d_is_global():
     volume = volume_uint16()
     flat = volume.reshape(-1, volume.shape[-1])
@@ -649,33 +275,6 @@ def test_clahe_exact_values():
     ]
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-@pytest.mark.parametrize(("clip_limit", "tiles"), [(2.0, 8), (0.0, 3), (10.0, 1)])
-def test_clahe_is_opencv_clahe(dtype, clip_limit, tiles):
-    for image in (random_image((64, 80), dtype), real_grey(dtype)):
-        expected = cv2.createCLAHE(clip_limit, (tiles, tiles)).apply(image)
-        assert np.array_equal(op("clahe")(image, clip_limit=clip_limit, tiles=tiles), expected)
-
-
-def test_clahe_one_tile_without_clipping_is_global_equalisation():
-    image = fluo_uint8()
-    cdf = np.cumsum(np.bincount(image.ravel(), minlength=256))
-    expected = cdf[image] * 255 / image.size
-    out = op("clahe")(image, clip_limit=0.0, tiles=1)
-    assert np.abs(out - expected).max() <= 0.5 + 1e-3
-
-
-def test_clahe_other_dtypes_go_through_uint16():
-    image16 = fluo_uint16().copy()
-    image16[0, :2] = [0, 65535]  # full range: the mapping to uint16 is the identity
-    expected = cv2.createCLAHE(2.0, (8, 8)).apply(image16)
-    out = op("clahe")(image16.astype(np.float32) / 65535)
-    assert out.dtype == np.float32 and out.min() >= 0 and out.max() <= 1
-    assert np.array_equal(out, expected.astype(np.float32) / np.float32(65535))
-    signed = op("clahe")((image16 // 2).astype(np.int16))
-    assert signed.min() >= 0 and signed.max() == 32767
-
-
 def test_clahe_needs_per_plane_for_3d():
     volume = volume_uint16()[:3]
     with pytest.raises(ValueError, match="set per_plane: true"):
@@ -695,18 +294,6 @@ def test_clahe_constant_and_bad_params():
         op("clahe")(image, clip_limit=-1)
 
 
-def test_clahe_of_64_bit_extremes_maps_every_value():
-    # 2**64 - 2 and 2**64 - 1 are one float64: their span came out 0 (ZeroDivisionError).
-    image = np.array([[2**64 - 1, 2**64 - 2], [2**64 - 1, 2**64 - 2]], np.uint64)
-    out = op("clahe")(image, clip_limit=0.0, tiles=1)
-    assert out.dtype == np.uint64 and out[0, 0] > out[0, 1]
-    signed = np.array([[-(2**63), 2**63 - 1], [0, 5]], np.int64)
-    out = op("clahe")(signed, clip_limit=0.0, tiles=1)
-    assert out[0, 1] == out.max() and out[0, 0] == out.min() >= 0
-    tiny = np.array([[0, 1e-45], [0, 0]], np.float32)  # 65535 / span overflows float32
-    assert op("clahe")(tiny, tiles=1).dtype == np.float32
-
-
 def test_clahe_tiles_past_the_image_are_one_error():
     # OpenCV mirrored a 1 x 2 image into 64 x 64 tiles of 65536 bins: 0.7 s.
     with pytest.raises(ValueError, match=r"tiles=64 is more than the image's 2 pixels along its"
@@ -715,13 +302,6 @@ def test_clahe_tiles_past_the_image_are_one_error():
 
 
 # --------------------------------------------------------------------------- rescale
-
-
-def rescale_reference(image: np.ndarray, low: float, high: float) -> np.ndarray:
-    lo, hi = np.percentile(image, [low, high])
-    top = np.iinfo(image.dtype).max if image.dtype.kind in "iu" else 1.0
-    out = exposure.rescale_intensity(image, in_range=(lo, hi), out_range=(0, top))
-    return np.rint(out).astype(image.dtype) if image.dtype.kind in "iu" else out
 
 
 def test_rescale_exact_values():
@@ -733,26 +313,6 @@ def test_rescale_exact_values():
     assert rs(floats, low=0, high=75).tolist() == [[0.0, 0.25, 0.5, 1.0, 1.0]]
     signed = np.array([[-100, 0, 100]], np.int16)
     assert rs(signed, low=0, high=100).tolist() == [[0, 16384, 32767]]  # 16383.5 to even
-
-
-@pytest.mark.parametrize("dtype", FAST_DTYPES)
-@pytest.mark.parametrize(("low", "high"), [(1.0, 99.0), (0.0, 100.0), (12.3, 99.6)])
-def test_rescale_matches_skimage(dtype, low, high):
-    for image in (random_image((50, 60), dtype), real_grey(dtype)):
-        out = op("rescale")(image, low=low, high=high)
-        expected = rescale_reference(image, low, high)
-        if dtype in (np.uint8, np.uint16):  # histogram percentiles + look-up table
-            assert np.array_equal(out, expected)
-        else:
-            assert out.dtype == dtype
-            np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
-
-
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-def test_histogram_percentiles_equal_numpy(dtype):
-    image = random_image((37, 41), dtype) // 7
-    for q in (0.0, 0.5, 1.0, 37.3, 50.0, 99.0, 100.0):
-        assert pp._percentiles(image, q, q) == (np.percentile(image, q),) * 2
 
 
 def test_rescale_rgb_stretches_each_channel():
@@ -778,18 +338,6 @@ def test_rescale_bad_params():
         op("rescale")(image, high=101)
 
 
-@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.float32, np.float64, np.uint64])
-def test_rescale_between_percentiles_a_hair_apart(dtype):
-    # A high percentile of 1e-173 lies 2e-175 above 0: float32 made that 0 (0 / 0) and the
-    # ratio overflowed (RuntimeWarnings, NaN cast to integers).
-    image = np.array([[0, 1], [1, 4]], dtype)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        out = op("rescale")(image, low=0.0, high=1e-173)
-    top = np.iinfo(dtype).max if image.dtype.kind in "iu" else 1
-    assert out[0, 0] == 0 and (out.ravel()[1:] >= top * 0.99).all()
-
-
 # --------------------------------------------------------------------------- background
 
 
@@ -813,40 +361,6 @@ def test_background_exact_values():
         assert np.array_equal(out, 255 - expected)
 
 
-@pytest.mark.parametrize("radius", [1, 4, 15])
-@pytest.mark.parametrize("dtype", [*FAST_DTYPES, np.int16])
-def test_tophat_2d_fast_path_equals_skimage(dtype, radius):
-    images = [random_image((53, 61), dtype) // (2 if dtype == np.int16 else 1)]
-    if dtype != np.int16:
-        images.append(real_grey(dtype)[:200, :250])
-    for image in images:
-        expected = morphology.white_tophat(image, morphology.disk(radius))
-        assert np.array_equal(op("background")(image, method="tophat", radius=radius), expected)
-
-
-@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.int8])
-def test_tophat_reference_path_equals_skimage(dtype):
-    volume = volume_uint16()[:5, :30, :30]
-    # Values 3..123: no difference overflows int8, where skimage would wrap around.
-    if dtype == np.float32:
-        volume = volume / np.float32(400)
-    else:
-        volume = ((volume - 100) // 2).astype(dtype)
-    expected = morphology.white_tophat(volume, morphology.ball(2))
-    assert np.array_equal(op("background")(volume, method="tophat", radius=2), expected)
-    if dtype == np.int8:  # 2D int8 is no cv2 depth: the scipy path
-        plane = volume[2]
-        expected = morphology.white_tophat(plane, morphology.disk(3))
-        assert np.array_equal(op("background")(plane, method="tophat", radius=3), expected)
-
-
-def test_tophat_saturates_where_skimage_wraps():
-    image = np.full((9, 9), -128, np.int8)
-    image[4, 4] = 127
-    out = op("background")(image, method="tophat", radius=2)
-    assert out[4, 4] == 127 and morphology.white_tophat(image, morphology.disk(2))[4, 4] == -1
-
-
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32])
 def test_rolling_ball_equals_skimage(dtype):
     image = real_grey(dtype)[:48, :56]
@@ -857,160 +371,11 @@ def test_rolling_ball_equals_skimage(dtype):
     np.testing.assert_allclose(light, util.invert(out), atol=1e-6)  # 1 - (1 - x) for floats
 
 
-@pytest.mark.parametrize("radius", [1, 2, 7, 25])
-@pytest.mark.parametrize("dtype", FAST_DTYPES)
-def test_rolling_ball_fast_path_equals_skimage(dtype, radius):
-    images = [random_image((29, 41), dtype), real_grey(dtype)[:70, :90],
-              random_image((3, 60), dtype), random_image((60, 2), dtype)]  # thinner than the ball
-    if dtype == np.uint16:  # the full range: drops saturate at 65535 instead of growing past it
-        images.append(random_image((40, 40), np.uint8).astype(np.uint16) * 257)
-    for image in images:
-        expected = restoration.rolling_ball(image, radius=radius)
-        assert np.array_equal(pp._rolling_ball_fast(image, radius), expected)
-
-
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-def test_rolling_ball_floor_of_drops_is_skimage_truncation(dtype):
-    # scikit-image adds pixel and drop in float64 and truncates the minimum; unsigned images
-    # roll on pixel + floor(drop) instead: equal for every pixel value and drop of the ball.
-    info = np.iinfo(dtype)
-    values = np.unique(np.linspace(0, info.max, 4097).astype(dtype)).astype(np.float64)
-    for radius in (1, 5, 25, 200):
-        kernel = restoration.ball_kernel(radius, 2)
-        drop = kernel[radius, radius] - kernel
-        drop = np.unique(drop[np.isfinite(drop)])
-        assert np.array_equal(np.floor(values[:, None] + drop), values[:, None] + np.floor(drop))
-
-
-def test_rolling_ball_bands_and_threads_join_seamlessly(monkeypatch):
-    image = real_grey(np.uint8)[:150, :80]
-    expected = restoration.rolling_ball(image, radius=6)
-    monkeypatch.setattr(pp, "_BALL_BAND_BYTES", 1)  # bands of 16 rows, on 2 threads
-    monkeypatch.setattr(pp, "thread_budget", lambda: 2)
-    assert np.array_equal(pp._rolling_ball_fast(image, 6), expected)
-
-
-def test_rolling_ball_float_ignores_nan_as_skimage():
-    image = random_image((30, 30), np.float32)
-    image[10:13, 4:20] = np.nan
-    out = pp._rolling_ball_fast(image, 4)
-    expected = restoration.rolling_ball(image, radius=4)
-    assert np.array_equal(out, expected, equal_nan=True)
-    assert np.isfinite(out[11, 10])  # NaN neighbours are skipped, not spread
-
-
-@pytest.mark.parametrize("radius", [1, 2, 4])
-@pytest.mark.parametrize("dtype", FAST_DTYPES)
-def test_rolling_ball_3d_fast_path_equals_skimage(dtype, radius, monkeypatch):
-    volume = volume_uint16()[:7, :30, :26]
-    volume = volume.astype(dtype) if dtype != np.uint8 else (volume // 4).astype(dtype)
-    if dtype in (np.float32, np.float64):
-        volume = volume / dtype(400)
-    expected = restoration.rolling_ball(volume, radius=radius)
-    assert np.array_equal(pp._rolling_ball_fast(volume, radius), expected)
-    monkeypatch.setattr(pp, "_BALL_BAND_BYTES", 1)  # bands of 2 radii of planes, 2 threads
-    monkeypatch.setattr(pp, "thread_budget", lambda: 2)
-    assert np.array_equal(pp._rolling_ball_fast(volume, radius), expected)
-
-
-def test_rolling_ball_signed_integers_take_skimage():
-    # skimage truncates towards zero, where floor(drop) would be wrong below 0.
-    image = (random_image((20, 24), np.uint8).astype(np.int16) - 128)
-    expected = image - restoration.rolling_ball(image, radius=3)
-    assert np.array_equal(op("background")(image, method="rolling_ball", radius=3), expected)
-
-
 def test_light_background_tophat_is_inverted_white_tophat():
     image = util.invert(fluo_uint8())
     expected = util.invert(morphology.white_tophat(util.invert(image), morphology.disk(6)))
     out = op("background")(image, method="tophat", radius=6, light_background=True)
     assert np.array_equal(out, expected)
-
-
-def _cut(footprint: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``footprint`` without the offsets that reach outside an image of ``shape`` from every
-    pixel (``n`` or more along an axis of ``n``): the same morphology, as scikit-image
-    computes it correctly only for footprints no wider than twice the image."""
-    centre = np.array(footprint.shape) // 2
-    cut = [slice(max(0, c - n + 1), c + n) for c, n in zip(centre, shape, strict=True)]
-    return footprint[tuple(cut)]
-
-
-def _ball_kernel(radius: int, shape: tuple[int, ...]) -> np.ndarray:
-    """``skimage.restoration.ball_kernel(radius, ndim)`` cut as :func:`_cut` (by its own
-    formula: the whole kernel of radius 200 in 3D is 0.5 GB)."""
-    axes = np.meshgrid(*[np.arange(-min(radius, n - 1), min(radius, n - 1) + 1.0)
-                         for n in shape], indexing="ij")
-    squares = np.sum(np.stack(axes, axis=-1) ** 2, axis=-1)
-    kernel = np.sqrt(np.clip(radius**2 - squares, 0, None))
-    kernel[np.sqrt(squares) > radius] = np.inf
-    return kernel
-
-
-def test_cut_kernels_are_skimages():
-    for ndim in (2, 3):
-        shape = (5, 9, 40)[-ndim:]
-        kernel = restoration.ball_kernel(20, ndim)
-        assert np.array_equal(_ball_kernel(20, shape), _cut(kernel, shape))
-        for radius in (1, 2, 7, 20):
-            flat = morphology.disk(radius) if ndim == 2 else morphology.ball(radius)
-            assert np.array_equal(pp._flat_ball(radius, (radius,) * ndim), flat)
-
-
-@pytest.mark.parametrize("radius", [3, 30, 200])
-@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (5, 1), (3, 3), (2, 7), (9, 40), (1, 3, 3),
-                                   (2, 2, 9), (4, 16, 16)])
-@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int32, np.uint64, np.int64,
-                                   np.float32, np.float64])
-def test_tophat_of_a_ball_wider_than_the_image_equals_skimage(dtype, shape, radius):
-    # scipy's grey opening, under skimage's white_tophat and this op's 3D and int path, read
-    # past the image when the ball was wider than twice it: values changed from call to call.
-    image = (random_image(shape, np.float64, seed=radius) * 100).astype(dtype)
-    footprint = morphology.disk(radius) if len(shape) == 2 else pp._flat_ball(radius, shape)
-    expected = morphology.white_tophat(image, _cut(footprint, shape))
-    out = op("background")(image, method="tophat", radius=radius)
-    assert out.dtype == image.dtype
-    assert np.array_equal(out, expected)
-    assert np.array_equal(op("background")(image, method="tophat", radius=radius), out)
-
-
-def test_tophat_on_the_bundled_stack_is_quick_and_small():
-    # scipy's grey opening of the 16 x 61 x 57 stack by ball(25) allocated 21 GB.
-    volume = volume_uint16()
-    tracemalloc.start()
-    start = time.perf_counter()
-    out = op("background")(volume, method="tophat", radius=25)
-    elapsed = time.perf_counter() - start
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    assert elapsed < 5 and peak < 32 * 2**20, (elapsed, peak)
-    part = volume[:, :20, :16]  # z is cut to 15 planes either side, as on the whole stack
-    expected = morphology.white_tophat(part, _cut(pp._flat_ball(8, part.shape), part.shape))
-    assert np.array_equal(op("background")(part, method="tophat", radius=8), expected)
-    assert out.dtype == volume.dtype and out.shape == volume.shape
-
-
-@pytest.mark.parametrize("shape", [(4, 16, 16), (5, 40), (1, 9), (2, 1, 7), (1, 1)])
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.int16, np.int64])
-def test_rolling_ball_wider_than_the_image_equals_skimage_and_is_quick(shape, dtype):
-    # Radius 200 on a 4 x 16 x 16 stack ran for over a minute (a 401**3 kernel).
-    image = (random_image(shape, np.float64, seed=3) * 250).astype(dtype)
-    start = time.perf_counter()
-    out = op("background")(image, method="rolling_ball", radius=200)
-    assert time.perf_counter() - start < 2
-    expected = image - restoration.rolling_ball(image, kernel=_ball_kernel(200, shape))
-    assert np.array_equal(out, expected)
-
-
-def test_rolling_ball_of_64_bit_integers_keeps_the_background_under_the_pixel():
-    # skimage rolls in float64, where 2**64 - 1 rounds up to 2**64 and wraps when cast back.
-    image = np.array([[2**64 - 1, 2**64 - 2, 5], [0, 2**53 + 3, 7]], np.uint64)
-    with np.errstate(all="raise"):
-        out = op("background")(image, method="rolling_ball", radius=3)
-    assert out.dtype == np.uint64 and (out <= image).all()
-    signed = np.array([[-(2**63), 2**63 - 1, 0, 5]], np.int64)
-    out = op("background")(signed, method="tophat", radius=3)
-    assert out.tolist() == [[0, 2**63 - 1, 2**63 - 1, 2**63 - 1]]  # saturated, not wrapped
 
 
 @pytest.mark.parametrize("method", ["rolling_ball", "tophat"])
@@ -1048,17 +413,10 @@ def test_invert_exact_values():
     assert inv(np.array([[0.0, 0.25, 1.0]])).tolist() == [[1.0, 0.75, 0.0]]
 
 
-@pytest.mark.parametrize("dtype", [*FAST_DTYPES, np.int8, np.int16, np.int32, np.uint32])
-def test_invert_equals_skimage_and_is_an_involution(dtype):
-    image = random_image((4, 9, 11), dtype)
-    out = op("invert")(image)
-    assert np.array_equal(out, util.invert(image))
-    np.testing.assert_allclose(op("invert")(out), image, atol=1e-6)
-
-
 def test_invert_keeps_alpha():
     rgba = random_image((6, 7, 4), np.uint8)
     out = op("invert")(rgba)
     assert np.array_equal(out[..., :3], 255 - rgba[..., :3])
     assert np.array_equal(out[..., 3], rgba[..., 3])
+
 

@@ -1,39 +1,32 @@
 """Preprocessing operations: image in, image out (denoise, equalise, pick a channel).
 
-Every op names its reference implementation (scikit-image or SciPy) in its Notes. Where
-OpenCV, a look-up table or plain numpy is faster, that fast path is used only where
-``tests/ops/test_preprocess.py`` shows it equal to the reference: exactly, or within the
-tolerance the Notes state.
+Every op names its reference implementation (scikit-image, SciPy or OpenCV) in its Notes;
+its fast paths live in ``kernels/`` and are tested equal to that reference there, exactly or
+within the tolerance the Notes state.
 
 Output dtypes follow the package policy: integer images stay integer (rounded and clipped to
-their range), float64 stays float64, other floats become float32.
+their range), float64 stays float64, other floats become float32 (float16 arrives as float32).
 """
 
 from __future__ import annotations
 
 import enum
-import functools
-import itertools
-import math
-import threading
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from typing import Annotated, Any, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
 
-import cv2
 import numpy as np
-from scipy import ndimage as ndi
-from skimage import color, morphology, util
-from skimage.filters import rank
 
-from ..core.errors import BadValueError, LimitError, MaskprepWarning
+from ..core.errors import BadValueError, MaskprepWarning
 from ..core.locality import GlobalStat, Local, NonLocal, Pointwise
 from ..core.registry import operation
 from ..core.validation import looks_rgb
-from ..kernels.color import rgb_to_gray
-from ..kernels.threads import thread_budget
+from ..kernels.background import rolling_ball, subtract_below, white_tophat
+from ..kernels.color import hed_channel, hsv_channel, lab_channel, rgb_to_gray
+from ..kernels.dtypes import inverted
+from ..kernels.exposure import equalize_adaptive, equalize_global, percentiles, stretch
+from ..kernels.gaussian import gaussian_blur, kernel_radius
+from ..kernels.median import median_filter, median_within_limits
 
 __all__ = [
     "BackgroundMethod",
@@ -49,48 +42,12 @@ __all__ = [
     "to_gray",
 ]
 
-# The dtypes cv2's filters and morphology take (not int8, 32/64-bit integers or float16).
-_CV_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
-# scipy.ndimage.gaussian_filter / skimage.filters.gaussian truncate the kernel at 4 sigma.
-_TRUNCATE = 4.0
-
-
-def _work_float(dtype: np.dtype) -> type:
-    """Float type for intermediate results: float32 unless float64 is needed for precision."""
-    wide_int = dtype.kind in "iu" and dtype.itemsize > 2  # float32 is exact up to 2**24 only
-    return np.float64 if dtype == np.float64 or wide_int else np.float32
-
-
-def _from_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Float results as the output dtype of a ``dtype`` input: integers rounded and clipped."""
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        top = float(info.max)
-        if int(top) > info.max:  # 64-bit: the float above the maximum would wrap around
-            top = np.nextafter(top, 0)
-        return np.clip(np.rint(values), float(info.min), top).astype(dtype)
-    return values.astype(np.float64 if dtype == np.float64 else np.float32, copy=False)
-
-
-def _no_half(image: np.ndarray) -> np.ndarray:
-    """float16 as float32, the dtype the output will have (nothing here computes in float16)."""
-    return image.astype(np.float32) if image.dtype == np.float16 else image
-
 
 def _per_channel(func: Callable[..., np.ndarray], image: np.ndarray, **params: Any) -> np.ndarray:
     """``func`` on a grey image, or on each colour channel of an RGB(A) image independently."""
     if not looks_rgb(image):
         return func(image, **params)
     return np.stack([func(image[..., c], **params) for c in range(image.shape[-1])], axis=-1)
-
-
-def _as_2d(a: np.ndarray, *, colour: bool = False) -> np.ndarray:
-    """``a`` as one 2D image (plus the colour axis if ``colour``), the most cv2 accepts.
-
-    Only for computations where pixels are independent or the result is global.
-    """
-    a = np.ascontiguousarray(a)
-    return a.reshape(-1, *a.shape[-2:]) if colour else a.reshape(-1, a.shape[-1])
 
 
 def _constant_warning(op: str, value: Any) -> None:
@@ -102,24 +59,11 @@ def _constant_warning(op: str, value: Any) -> None:
     )
 
 
-def _invert_values(image: np.ndarray) -> np.ndarray:
-    """skimage.util.invert: unsigned max - x, signed -1 - x (both ``~x``), float 1 - x."""
-    if image.dtype.kind in "iu":
-        return np.invert(image)
-    return np.subtract(1, image, dtype=image.dtype)
-
-
 # --------------------------------------------------------------------------- colour
 
 
-@operation(
-    "preprocess.to_gray",
-    input="image",
-    output="image",
-    locality=Pointwise(),
-    ndim=(2, 3),
-    channels="any",
-)
+@operation("preprocess.to_gray", input="image", output="image", locality=Pointwise(),
+           ndim=(2, 3), channels="any")
 def to_gray(image: np.ndarray) -> np.ndarray:
     """Convert an RGB(A) image to grey (luminance), keeping its dtype.
 
@@ -137,10 +81,9 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 
     Notes
     -----
-    Rec. 709 weights ``0.2125 R + 0.7154 G + 0.0721 B``, those of
-    ``skimage.color.rgb2gray`` (the reference), computed by ``cv2.transform`` in the input's
-    own dtype: a uint8 image never goes through float64 and the result stays uint8, where
-    scikit-image returns float64 in [0, 1].
+    Reference: ``skimage.color.rgb2gray`` (Rec. 709 weights ``0.2125 R + 0.7154 G + 0.0721
+    B``), computed in the input's own dtype: a uint8 image stays uint8, where scikit-image
+    returns float64 in [0, 1].
 
     Examples
     --------
@@ -152,9 +95,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     >>> to_gray(rgb)
     array([[  0,  21,  54, 182,  18]], dtype=uint8)
     """
-    if looks_rgb(image):
-        return rgb_to_gray(_no_half(image))
-    return image.astype(np.float32) if image.dtype == np.float16 else image.copy()
+    return rgb_to_gray(image) if looks_rgb(image) else image.copy()
 
 
 class ColorSpace(str, enum.Enum):  # noqa: UP042 (the design's Enum style)
@@ -170,96 +111,10 @@ _CHANNEL_NAMES = (
     "rgb: 0 red, 1 green, 2 blue; hsv: 0 hue, 1 saturation, 2 value; "
     "lab: 0 L*, 1 a*, 2 b*; hed: 0 hematoxylin, 1 eosin, 2 DAB"
 )
-# Linear sRGB -> CIE XYZ and the D65 white point (2 degree observer): the constants of
-# skimage.color.rgb2xyz / rgb2lab (not public there).
-_XYZ_FROM_RGB = np.array(
-    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
-)
-_D65_WHITE = np.array([0.95047, 1.0, 1.08883])
-_LOG_1E6 = float(np.log(1e-6))  # skimage.color.separate_stains clips at 1e-6 before the log
 
 
-def _pointwise_lut(rgb: np.ndarray, func: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """``func`` (float64 in [0, 1] -> float) on every value of an RGB image, as float32.
-
-    uint8/uint16 images go through a look-up table of every possible value; others are
-    converted to float32 first.
-    """
-    if rgb.dtype in (np.uint8, np.uint16):
-        levels = np.iinfo(rgb.dtype).max
-        lut = func(np.arange(levels + 1) / levels).astype(np.float32)
-        if rgb.dtype == np.uint8:  # cv2.LUT is several times faster than numpy indexing
-            return cv2.LUT(_as_2d(rgb, colour=True), lut).reshape(rgb.shape)
-        return lut[rgb]
-    return func(util.img_as_float32(rgb)).astype(np.float32, copy=False)
-
-
-def _srgb_to_linear(v: np.ndarray) -> np.ndarray:
-    # skimage.color.rgb2xyz: inverse sRGB companding.
-    curve = np.power((np.maximum(v, 0.04045) + 0.055) / 1.055, 2.4)
-    return np.where(v > 0.04045, curve, v / 12.92)
-
-
-def _stain_density(v: np.ndarray) -> np.ndarray:
-    # skimage.color.separate_stains: optical density normalised by -log(1e-6).
-    return np.log(np.maximum(v, 1e-6)) / _LOG_1E6
-
-
-def _lab_channel(rgb: np.ndarray, channel: int) -> np.ndarray:
-    """One channel of skimage.color.rgb2lab, computed in float32 (only the XYZ rows needed)."""
-    linear = _pointwise_lut(rgb, _srgb_to_linear)
-    rows = {0: [1], 1: [0, 1], 2: [1, 2]}[channel]  # L* needs Y; a* X, Y; b* Y, Z
-    to_xyz = _XYZ_FROM_RGB / _D65_WHITE[:, None]
-    pixels = _as_2d(linear, colour=True)
-    f = [
-        cv2.transform(pixels, to_xyz[[r]].astype(np.float32)).reshape(rgb.shape[:-1])
-        for r in rows
-    ]
-    # skimage.color.xyz2lab: cube root above 0.008856, linear below. cv2.pow is 10x faster
-    # than numpy.cbrt (within 2e-7); it takes |t|, but only t > 0.008856 uses it.
-    f = [np.where(t > 0.008856, cv2.pow(t, 1 / 3), np.float32(7.787) * t + np.float32(16 / 116))
-         for t in f]
-    if channel == 0:
-        return np.float32(116) * f[0] - np.float32(16)
-    return np.float32(500 if channel == 1 else 200) * (f[0] - f[1])
-
-
-def _reference_hsv(rgb: np.ndarray, channel: int) -> np.ndarray:
-    """One channel of skimage.color.rgb2hsv (float64 in, float64 out; else float32).
-
-    Below 0 (signed or float input) a pixel's value can be 0 with a non-zero spread, where
-    scikit-image divides by zero: that saturation is 0 here, not infinite.
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.ascontiguousarray(color.rgb2hsv(rgb)[..., channel])
-    if rgb.dtype.kind in "if" and not np.isfinite(out).all():
-        out[~np.isfinite(out)] = 0
-    return out
-
-
-def _hsv_channel(rgb: np.ndarray, channel: int) -> np.ndarray:
-    """One channel of skimage.color.rgb2hsv, in float32."""
-    if rgb.dtype != np.uint8:
-        # cv2's float HSV divides by (V + FLT_EPSILON): off by up to 1e-2 for uint16 or floats
-        # near 0, so only uint8 (smallest non-zero V = 1/255) takes the OpenCV path.
-        return _reference_hsv(util.img_as_float32(rgb), channel)
-    scaled = _as_2d(rgb, colour=True).astype(np.float32) * np.float32(1 / 255)
-    hsv = cv2.cvtColor(scaled, cv2.COLOR_RGB2HSV)
-    out = np.ascontiguousarray(hsv[..., channel]).reshape(rgb.shape[:-1])
-    if channel == 0:
-        out = out / np.float32(360)  # OpenCV's hue is in degrees, skimage's a fraction of a turn
-        out[out >= 1] -= 1
-    return out
-
-
-@operation(
-    "preprocess.color_channel",
-    input="image",
-    output="image",
-    locality=Pointwise(),
-    ndim=(2, 3),
-    channels="rgb",
-)
+@operation("preprocess.color_channel", input="image", output="image", locality=Pointwise(),
+           ndim=(2, 3), channels="rgb")
 def color_channel(
     image: np.ndarray,
     *,
@@ -284,19 +139,16 @@ def color_channel(
     -------
     ndarray
         ``space='rgb'``: the channel, same dtype as the input. Otherwise float32 (float64 for
-        a float64 input) in scikit-image's units: hue, saturation and value in [0, 1] (hue as
-        a fraction of a turn: 0 red, 1/3 green, 2/3 blue); L* in [0, 100], a* and b* about
-        [-128, 127]; hematoxylin, eosin and DAB as non-negative stain densities (about 0 to
-        2 for 8-bit images). Stained nuclei are bright in the hematoxylin channel.
+        a float64 input) in scikit-image's units: hue (a fraction of a turn: 0 red, 1/3
+        green, 2/3 blue), saturation and value in [0, 1]; L* in [0, 100], a* and b* about
+        [-128, 127]; stain densities >= 0 (about 0 to 2 for 8-bit images; nuclei are bright
+        in hematoxylin).
 
     Notes
     -----
-    References: ``skimage.color.rgb2hsv``, ``rgb2lab`` (D65) and ``rgb2hed``, used as they
-    are for float64 input. Other inputs are computed in float32: HSV of uint8 by
-    ``cv2.cvtColor`` (within 1e-4 of the reference), Lab and HED by look-up tables (uint8,
-    uint16) or float32 numpy, then ``cv2.transform`` for the matrix product (within 1e-3 in
-    Lab units and 1e-5 in stain density). OpenCV's own Lab is not used: it differs from
-    scikit-image by up to 0.45.
+    References: ``skimage.color.rgb2hsv``, ``rgb2lab`` (D65) and ``rgb2hed``, exactly for
+    float64 input; others in float32, within 1e-4 (HSV), 1e-3 (Lab units) and 1e-5 (stain
+    density) of them.
 
     Examples
     --------
@@ -308,38 +160,20 @@ def color_channel(
     >>> color_channel(rgb, space="lab", channel=0).round(1)
     array([[ 53.2,  87.7,  32.3, 100. ,  53.6]], dtype=float32)
     """
-    rgb = image[..., :3]
     if space is ColorSpace.RGB:
-        return rgb[..., channel].astype(
-            np.float32 if image.dtype == np.float16 else image.dtype, copy=True
-        )
-    if image.dtype == np.float64:
-        if space is ColorSpace.HSV:
-            return _reference_hsv(rgb, channel)
-        reference = {ColorSpace.LAB: color.rgb2lab, ColorSpace.HED: color.rgb2hed}[space]
-        return np.ascontiguousarray(reference(rgb)[..., channel])
-    if space is ColorSpace.HSV:
-        return _hsv_channel(rgb, channel)
-    if space is ColorSpace.LAB:
-        return _lab_channel(rgb, channel)
-    density = _pointwise_lut(rgb, _stain_density)
-    to_stain = color.hed_from_rgb[:, [channel]].T.astype(np.float32)
-    stain = cv2.transform(_as_2d(density, colour=True), to_stain)
-    return np.maximum(stain.reshape(rgb.shape[:-1]), 0)
+        return image[..., channel].copy()
+    convert = {ColorSpace.HSV: hsv_channel, ColorSpace.LAB: lab_channel,
+               ColorSpace.HED: hed_channel}[space]
+    return convert(image[..., :3], channel)
 
 
 # --------------------------------------------------------------------------- denoise
 
 
-@operation(
-    "preprocess.gaussian",
-    input="image",
-    output="image",
-    # Not striped: the op runs its own tiles on threads, or cv2's parallel sepFilter2D.
-    locality=Local(halo=lambda p: int(_TRUNCATE * p["sigma"] + 0.5) + 1, stripes=False),
-    ndim=(2, 3),
-    channels="any",
-)
+# Not striped: the kernel runs its own tiles on threads, or cv2's parallel sepFilter2D.
+@operation("preprocess.gaussian", input="image", output="image",
+           locality=Local(halo=lambda p: kernel_radius(p["sigma"]) + 1, stripes=False),
+           ndim=(2, 3), channels="any")
 def gaussian(
     image: np.ndarray,
     *,
@@ -363,19 +197,9 @@ def gaussian(
     Notes
     -----
     Reference: ``skimage.filters.gaussian(image, sigma, preserve_range=True, truncate=4,
-    mode='nearest')``, rounded for integer images. 2D uint8, uint16, int16, float32 and
-    float64 images take ``cv2.sepFilter2D`` with the same kernel (``cv2.getGaussianKernel``
-    of size ``2 * int(4 * sigma + 0.5) + 1``) and ``BORDER_REPLICATE``: integers within 1
-    grey level of the reference, floats within 1e-4 relative (measured: about 1e-6).
-    ``cv2.GaussianBlur`` is not used: its fixed-point uint8/uint16 path is off by up to 3
-    grey levels. uint16 images with kernels of 7 taps or more are blurred in float32 (same
-    result, faster), one cache-sized tile at a time, as are uint8 images on one thread if
-    wider than 2048 pixels or 1024 or 2048 wide: each tile is read with a halo of at least
-    the kernel radius and cropped, so the result is bit-identical to one call on the whole
-    image, without a float32 copy of it. 3D images except float64 and 32/64-bit integers run
-    ``cv2.sepFilter2D`` in float32 plane by plane, then along z (within 1e-6 relative of
-    ``scipy.ndimage.gaussian_filter``). Everything else runs ``scipy.ndimage.gaussian_filter``
-    into float32 (float64 for float64 and 32/64-bit integer images).
+    mode='nearest')``, rounded for integer images. The fast paths (``cv2.sepFilter2D``, in
+    cache-sized tiles where it pays) are within 1 grey level of it for integers and 1e-4
+    relative for floats.
 
     Examples
     --------
@@ -389,386 +213,19 @@ def gaussian(
            [ 3, 15, 25, 15,  3],
            [ 1,  3,  5,  3,  1]], dtype=uint8)
     """
-    image = _no_half(image)
-    has_channels = looks_rgb(image)
-    spatial = image.ndim - has_channels
-    kernel = cv2.getGaussianKernel(2 * int(_TRUNCATE * sigma + 0.5) + 1, sigma, cv2.CV_64F)
-    float_route = image.dtype == np.uint16 and len(kernel) >= _U16_FLOAT_MIN_KSIZE
-    # uint8 needs no conversion: tiles pay off only as narrower bands of a wide image or
-    # padded off a slow width, and only on one thread (on two, cv2's own parallel filter
-    # measured as fast or faster).
-    tiled_uint8 = image.dtype == np.uint8 and thread_budget() == 1 and (
-        image.shape[1] > _TILE_COLUMNS or _padded_off_aliasing(image[0].size))
-    if spatial == 2 and (float_route or tiled_uint8):
-        return _gaussian_2d_tiled(image, kernel)
-    if spatial == 2 and image.dtype in _CV_DTYPES:
-        return cv2.sepFilter2D(image, -1, kernel, kernel, borderType=cv2.BORDER_REPLICATE)
-    if spatial == 3 and _work_float(image.dtype) is np.float32:
-        return _round_float32(_gaussian_float32(image, kernel), image.dtype)
-    sigmas = (sigma,) * spatial + (0.0,) * has_channels
-    blurred = ndi.gaussian_filter(
-        image, sigmas, mode="nearest", truncate=_TRUNCATE, output=_work_float(image.dtype)
-    )
-    return _from_float(blurred, image.dtype)
-
-
-# cv2's own uint16 sepFilter2D is 3-5x slower than a float32 round trip; the two agree bit for
-# bit from kernels of 7 taps on (shorter kernels take another cv2 path, off by 1 at times).
-_U16_FLOAT_MIN_KSIZE = 7
-_CV_INT_DEPTHS = {np.dtype(np.uint8): cv2.CV_8U, np.dtype(np.uint16): cv2.CV_16U,
-                  np.dtype(np.int16): cv2.CV_16S}
-# Columns of the (z, y*x) view filtered along z per call: keeps the rows cv2 buffers in cache.
-_Z_CHUNK = 4096
-# The float32 route of 2D uint16 images (and 2D uint8 where it pays off) goes tile by tile:
-# about this many bytes of float32 (halo included) per tile stay in cache, where a float32
-# copy of a whole 256 MP image made the blur 1.5-2x slower per pixel than at 16 MP.
-_TILE_BYTES = 2**21
-# Tile width in pixels: cv2's column pass cycles through len(kernel) filtered rows of the
-# tile, which must fit in L2 (16384-pixel rows made sigma=3 1.8x slower).
-_TILE_COLUMNS = 2048
-# cv2 filters a row in SIMD steps and its last (width mod step) values in scalar code, which
-# can differ in the last bit. A band of tiles holds whole steps (of up to this many values:
-# two AVX-512 vectors of uint8), or ends with the image and starts on a step, so each pixel
-# is computed by the same code as in one call on the whole image.
-_SIMD_SPAN = 128
-
-
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def _ring_aliased(values: int) -> bool:
-    """Whether cv2's ring buffer of filtered rows, ``values`` wide, has rows 4 KB apart.
-
-    Its rows are padded to a multiple of 64 float32 values (widths 993 to 1024 measured as
-    slow as 1024); rows a multiple of 4 KB apart evict each other from L1, and the column
-    pass runs 1.5-2x slower.
-    """
-    return _ceil_div(values, 64) * 64 % 1024 == 0
-
-
-def _padded_off_aliasing(values: int) -> bool:
-    """Whether a tile row of ``values``, ending with the image, is padded (_column_bands)."""
-    return values % _SIMD_SPAN == 0 and _ring_aliased(values)
-
-
-def _column_bands(cols: int, channels: int, radius: int) -> list[tuple[slice, slice]]:
-    """(own, read) columns of each band of tiles; read has at least ``radius`` more a side.
-
-    The last read range may run past the image, to be filled with copies of its last column.
-    """
-    count = _ceil_div(cols, _TILE_COLUMNS)
-    edges = [cols * k // count for k in range(count + 1)]
-    bands = []
-    for left, right in itertools.pairwise(edges):
-        start = max(left - radius, 0)
-        stop = start + _ceil_div(right + radius - start, _SIMD_SPAN) * _SIMD_SPAN
-        if stop < cols and _ring_aliased((stop - start) * channels):
-            stop += _SIMD_SPAN
-        if stop >= cols:  # ends with the image: starts on a whole step instead
-            start, stop = start // _SIMD_SPAN * _SIMD_SPAN, cols
-            while start >= _SIMD_SPAN and _ring_aliased((stop - start) * channels):
-                start -= _SIMD_SPAN
-            # A row of whole steps has no scalar tail, padded or not: the padding (copies of
-            # the edge pixel, as cv2's border) changes no value. 1.3-1.5x faster at 1024.
-            if _padded_off_aliasing((stop - start) * channels):
-                stop += _SIMD_SPAN // 2
-        bands.append((slice(left, right), slice(start, stop)))
-    return bands
-
-
-# Work buffers of finished tiled blurs, for the next ones: a new 2 MB buffer per call can
-# come fresh from the OS each time (glibc trims its heap), and its page faults made the 1 MP
-# blur 1.6x slower. At most one per thread that ran at the same time; none over 8 MB.
-_SPARE_MAX_BYTES = 2**23
-_spare_buffers: list[np.ndarray] = []
-_spare_lock = threading.Lock()
-
-
-@contextmanager
-def _work_buffer(shape: tuple[int, ...], dtype: type) -> Iterator[np.ndarray]:
-    """An uninitialised array in a spare buffer (a new one if none is big enough)."""
-    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    with _spare_lock:
-        spare = _spare_buffers.pop() if _spare_buffers else None
-    if spare is None or spare.nbytes < nbytes:
-        spare = np.empty(nbytes, np.uint8)  # one too small is dropped
-    try:
-        yield spare[:nbytes].view(dtype).reshape(shape)
-    finally:
-        if spare.nbytes <= _SPARE_MAX_BYTES:
-            with _spare_lock:
-                _spare_buffers.append(spare)
-
-
-def _gaussian_2d_tiled(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Separable blur of a 2D uint8 or uint16 image (+ colour axis), tile by tile.
-
-    uint8 is filtered as it is, uint16 in float32 and rounded back. Each tile is read with at
-    least ``len(kernel) // 2`` rows and columns of its neighbours and cropped after
-    filtering, so only the image's own edges see repeated pixels: the result is
-    bit-identical to one ``cv2.sepFilter2D`` of the whole image (in float32 for uint16).
-    Tiles run on ``thread_budget()`` threads, each with its own buffer.
-    """
-    radius = len(kernel) // 2
-    rows, cols = image.shape[:2]
-    channels = image[0, 0].size
-    in_float32 = image.dtype == np.uint16
-    bands = _column_bands(cols, channels, radius)
-    read_width = max(read.stop - read.start for _, read in bands)
-    row_bytes = 4 * read_width * channels
-    # At least 8 radii of rows of its own, so a large kernel's halo stays a small overhead.
-    height = max(_TILE_BYTES // row_bytes - 2 * radius, 8 * radius, 1)
-    # Each band in equal stripes, a multiple of `threads` of them: even shares for the
-    # threads, on small images too.
-    threads = thread_budget()
-    stripes = min(_ceil_div(_ceil_div(rows, height), threads) * threads, rows)
-    height = _ceil_div(rows, stripes)
-    # (own rows, own columns, read rows, read columns); read rows stop at the image's edges,
-    # where cv2 repeats the edge pixel as it does on the whole image.
-    tiles = [
-        (slice(top, min(top + height, rows)), own_cols,
-         slice(max(top - radius, 0), min(top + height + radius, rows)), read_cols)
-        for own_cols, read_cols in bands
-        for top in range(0, rows, height)
-    ]
-    buffer_shape = (min(height + 2 * radius, rows), read_width, *image.shape[2:])
-    out = np.empty_like(image)
-
-    def blur(own_tiles: list[tuple[slice, slice, slice, slice]]) -> None:
-        with _work_buffer(buffer_shape, np.float32 if in_float32 else image.dtype) as buffer:
-            for own_rows, own_cols, read_rows, read_cols in own_tiles:
-                source = image[read_rows, read_cols]  # without the padding
-                block = buffer[: source.shape[0], : read_cols.stop - read_cols.start]
-                np.copyto(block[:, : source.shape[1]], source)
-                np.copyto(block[:, source.shape[1] :], source[:, -1:])
-                # In place, as the whole-image float32 route did: bit-identical, one buffer.
-                cv2.sepFilter2D(block, -1, kernel, kernel, dst=block,
-                                borderType=cv2.BORDER_REPLICATE)
-                crop = block[own_rows.start - read_rows.start : own_rows.stop - read_rows.start,
-                             own_cols.start - read_cols.start : own_cols.stop - read_cols.start]
-                if in_float32:  # cv2's saturating conversion rounds half to even
-                    cv2.add(crop, 0.0, dst=out[own_rows, own_cols], dtype=cv2.CV_16U)
-                else:
-                    out[own_rows, own_cols] = crop
-
-    threads = min(threads, len(tiles))
-    if threads == 1:
-        blur(tiles)
-        return out
-    shares = [tiles[len(tiles) * i // threads : len(tiles) * (i + 1) // threads]
-              for i in range(threads)]
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(blur, shares))  # list() re-raises a thread's exception
-    return out
-
-
-def _gaussian_float32(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Separable blur of a 3D image (+ colour axis) into a new float32 array.
-
-    Each plane in y and x, then z over the (z, y*x) view, all in place; about 5x faster
-    than ``scipy.ndimage.gaussian_filter`` and within float32 rounding of it (~1e-7 relative).
-    """
-    source = image.astype(np.float32)
-    # In place is fastest on one cv2 thread, but cv2's parallel filter on an aliased output
-    # is slower than one thread (measured 80 vs 54 ms at 16 MP): then a second buffer.
-    blurred = source if cv2.getNumThreads() == 1 else np.empty_like(source)
-    for plane, out in zip(source, blurred, strict=True):
-        cv2.sepFilter2D(plane, -1, kernel, kernel, dst=out, borderType=cv2.BORDER_REPLICATE)
-    # Along z, from the second buffer back into the first (the same one on one thread).
-    columns, back = blurred.reshape(len(blurred), -1), source.reshape(len(source), -1)
-    one = np.ones((1, 1))
-    for start in range(0, columns.shape[1], _Z_CHUNK):
-        cut = slice(start, start + _Z_CHUNK)
-        cv2.sepFilter2D(columns[:, cut], -1, one, kernel, dst=back[:, cut],
-                        borderType=cv2.BORDER_REPLICATE)
-    return source
-
-
-def _round_float32(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """float32 results as ``dtype``, as ``_from_float`` (round half to even, saturate)."""
-    depth = _CV_INT_DEPTHS.get(np.dtype(dtype))
-    if depth is None:
-        return _from_float(values, dtype)
-    # cv2's saturating conversion: one pass instead of numpy's rint, clip and astype.
-    flat = values.reshape(-1, values.shape[-1])
-    return cv2.add(flat, 0.0, dtype=depth).reshape(values.shape)
-
-
-# Footprints of up to this many pixels (disk radius <= 4, ball radius <= 2) take the selection
-# network: its cost grows with the square of the size, and beyond it scikit-image's
-# sliding-histogram rank median (uint8) or SciPy's selection are faster.
-_NETWORK_MAX_PIXELS = 49
-_BLOCK_PIXELS = 2**18  # the network runs block by block so its working copies stay in cache
-
-
-def _forgetful_median(values: list[np.ndarray]) -> np.ndarray:
-    """Element-wise median of an odd number ``2k + 1`` of arrays, by forgetful selection.
-
-    Of any ``k + 2`` of the values the smallest lies at or below the median and the largest at
-    or above it, so both are dropped and the next value taken in; of the last three, the
-    middle one is the median.
-    """
-    k = len(values) // 2
-    kept = [v.copy() for v in values[: k + 2]]
-    spare = np.empty_like(kept[0])
-    for new in [*values[k + 2 :], None]:
-        # Compare-exchange the smallest into kept[0], then the largest into kept[-1].
-        for i in range(1, len(kept)):
-            np.minimum(kept[0], kept[i], out=spare)
-            np.maximum(kept[0], kept[i], out=kept[i])
-            kept[0], spare = spare, kept[0]
-        for i in range(1, len(kept) - 1):
-            np.maximum(kept[-1], kept[i], out=spare)
-            np.minimum(kept[-1], kept[i], out=kept[i])
-            kept[-1], spare = spare, kept[-1]
-        if new is None:
-            return kept[1]
-        np.copyto(kept[-1], new)  # reuse the dropped arrays' memory
-        spare = kept[0]
-        kept = kept[1:]
-
-
-def _min_max(image: np.ndarray) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """Element-wise ``(minimum, maximum)``, each ``f(a, b, out)``, for views of ``image``.
-
-    OpenCV's on 2D integer images: on the row-strided views of a padded image they run 2.5x
-    faster than numpy's. numpy's elsewhere, and on floats, whose NaN numpy propagates.
-    """
-    if image.ndim == 2 and image.dtype in _CV_INT_DEPTHS:
-        return (
-            lambda a, b, out: cv2.min(a, b, dst=out),
-            lambda a, b, out: cv2.max(a, b, dst=out),
-        )
-    return (
-        lambda a, b, out: np.minimum(a, b, out=out),
-        lambda a, b, out: np.maximum(a, b, out=out),
-    )
-
-
-def _median_of_five(values: list[np.ndarray], out: np.ndarray, image: np.ndarray) -> None:
-    """Element-wise median of five arrays in ten min/max passes (forgetful selection takes 21).
-
-    The median of five is the median of ``e`` and the two middle values of the pairs
-    ``(a, b)`` and ``(c, d)``: the larger of the two minima and the smaller of the two maxima.
-    """
-    a, b, c, d, e = values
-    minimum, maximum = _min_max(image)
-    low, high, spare = np.empty_like(out), np.empty_like(out), np.empty_like(out)
-    minimum(a, b, low)
-    maximum(a, b, high)
-    minimum(c, d, spare)
-    maximum(low, spare, low)
-    maximum(c, d, spare)
-    minimum(high, spare, high)
-    # The median of e, low and high.
-    minimum(e, low, spare)
-    maximum(e, low, low)
-    minimum(low, high, low)
-    maximum(spare, low, out)
-
-
-def _median_by_selection(image: np.ndarray, footprint: np.ndarray) -> np.ndarray:
-    """Median over ``footprint`` (edge pixels repeated) from shifted views of the padded image."""
-    radius = footprint.shape[0] // 2
-    if image.ndim == 2 and image.dtype in _CV_DTYPES:  # twice as fast as np.pad
-        padded = cv2.copyMakeBorder(image, *(radius,) * 4, cv2.BORDER_REPLICATE)
-    else:
-        padded = np.pad(image, radius, mode="edge")
-    offsets = np.argwhere(footprint)
-    # For each footprint pixel, its view of the padded image along all axes but the first.
-    trailing = [
-        tuple(slice(d, d + n) for d, n in zip(offset[1:], image.shape[1:], strict=True))
-        for offset in offsets
-    ]
-    out = np.empty_like(image)
-    rows = max(1, _BLOCK_PIXELS // image[0].size)
-    for start in range(0, image.shape[0], rows):
-        stop = min(start + rows, image.shape[0])
-        shifted = [
-            padded[(slice(start + offset[0], stop + offset[0]), *rest)]
-            for offset, rest in zip(offsets, trailing, strict=True)
-        ]
-        if len(shifted) == 5:  # disk(1), the default
-            _median_of_five(shifted, out[start:stop], image)
-        else:
-            out[start:stop] = _forgetful_median(shifted)
-    return out
-
-
-# The most work the median's footprint filters may take (pixel x footprint pixel steps for
-# scipy's selection, pixel x face pixel steps for skimage's sliding histogram): about 25 s on
-# one core (measured 8e7 selection steps a second), and the most memory scipy's offsets may
-# take (1 GB). Beyond them the op refuses before starting: scipy's median of the 16 x 61 x 57
-# stack by ball(25) asked for 22 GB.
-MEDIAN_MAX_STEPS = 2**31
-MEDIAN_MAX_OFFSET_BYTES = 2**30
-
-
-def _median_plan(shape: tuple[int, ...], dtype: np.dtype, radius: int
-                 ) -> tuple[str, int, int]:
-    """How the median of a grey image of ``shape`` runs: ('network' | 'rank' | 'scipy',
-    steps, bytes of scipy's offsets).
-
-    scipy selects among the footprint's pixels for every pixel, and keeps the footprint's
-    offsets for every combination of borders it can meet; skimage's rank median (uint8)
-    slides a histogram over the edge-padded image, updating one face of the footprint per
-    step. Each is used where it does less.
-    """
-    count = _ball_pixels(radius, len(shape))
-    if count <= _NETWORK_MAX_PIXELS:
-        return "network", 0, 0
-    selection = math.prod(shape) * count
-    padded = math.prod(n + 2 * radius for n in shape)
-    sliding = padded * (2 * radius + 1) ** (len(shape) - 1)
-    if dtype == np.uint8 and sliding < selection:
-        return "rank", sliding, 0
-    offsets = math.prod(min(n, 2 * radius + 1) for n in shape) * count * 8
-    return "scipy", selection, offsets
-
-
-@functools.cache
-def _ball_pixels(radius: int, ndim: int) -> int:
-    return int(np.count_nonzero(_flat_ball(radius, (radius,) * ndim)))
+    return gaussian_blur(image, sigma, has_channels=looks_rgb(image))
 
 
 def _median_fits(data: np.ndarray, params: Mapping[str, Any]) -> bool:
     """Whether the median of ``data`` stays within its limits; only then does it run in
     stripes, so that a refusal names the whole image's shape."""
     shape = data.shape[:-1] if looks_rgb(data) else data.shape
-    _, steps, offsets = _median_plan(shape, data.dtype, params["radius"])
-    return steps <= MEDIAN_MAX_STEPS and offsets <= MEDIAN_MAX_OFFSET_BYTES
+    return median_within_limits(shape, data.dtype, params["radius"])
 
 
-def _median_grey(image: np.ndarray, radius: int) -> np.ndarray:
-    footprint = morphology.disk(radius) if image.ndim == 2 else morphology.ball(radius)
-    path, steps, offsets = _median_plan(image.shape, image.dtype, radius)
-    if path == "network":
-        return _median_by_selection(image, footprint)
-    if steps > MEDIAN_MAX_STEPS or offsets > MEDIAN_MAX_OFFSET_BYTES:
-        raise LimitError(
-            f"preprocess.median: radius={radius} on an image of shape {image.shape} "
-            f"({image.dtype}) takes about {steps:.1e} steps and {offsets / 2**20:.0f} MB, "
-            f"more than the limits of {MEDIAN_MAX_STEPS:.1e} and "
-            f"{MEDIAN_MAX_OFFSET_BYTES // 2**20} MB; accepted: a smaller radius or image"
-        )
-    if path == "rank":
-        # It ignores pixels outside the image: padded with the edge values, it gives the
-        # reference's mode='nearest'.
-        padded = np.pad(image, radius, mode="edge")
-        inner = (slice(radius, -radius),) * image.ndim
-        return np.ascontiguousarray(rank.median(padded, footprint)[inner])
-    return ndi.median_filter(image, footprint=footprint, mode="nearest")
-
-
-@operation(
-    "preprocess.median",
-    input="image",
-    output="image",
-    locality=Local(halo=lambda p: p["radius"], stripes=_median_fits),
-    ndim=(2, 3),
-    channels="any",
-)
+@operation("preprocess.median", input="image", output="image",
+           locality=Local(halo=lambda p: p["radius"], stripes=_median_fits),
+           ndim=(2, 3), channels="any")
 def median(
     image: np.ndarray,
     *,
@@ -797,12 +254,8 @@ def median(
     Notes
     -----
     Reference: ``skimage.filters.median(image, footprint)`` (``scipy.ndimage.median_filter``
-    with ``mode='nearest'``). Fast paths, both exactly equal to it: footprints of up to 49
-    pixels (disk radius <= 4, ball radius <= 2) by forgetful selection, a network of
-    element-wise min/max over shifted views run in cache-sized blocks (the five pixels of
-    ``disk(1)`` by a ten-pass median-of-five network); larger uint8
-    footprints by ``skimage.filters.rank.median`` on the edge-padded image.
-    ``cv2.medianBlur`` is not used: its window is a square.
+    with ``mode='nearest'``), exactly equal (``kernels.median``: selection networks up to 49
+    pixels, ``skimage.filters.rank.median`` for larger uint8 footprints).
 
     Examples
     --------
@@ -817,41 +270,14 @@ def median(
            [1, 5, 5, 5],
            [1, 5, 5, 5]], dtype=uint8)
     """
-    return _per_channel(_median_grey, _no_half(image), radius=radius)
+    return _per_channel(median_filter, image, radius=radius)
 
 
 # --------------------------------------------------------------------------- contrast
 
 
-def _equalize_histogram(image: np.ndarray) -> np.ndarray:
-    """Integers of up to 16 bits: OpenCV's equalizeHist formula, for any such dtype."""
-    info = np.iinfo(image.dtype)
-    index = image if info.min == 0 else image.astype(np.int32) - info.min
-    hist = np.bincount(index.ravel(), minlength=int(info.max) - int(info.min) + 1)
-    cdf = np.cumsum(hist)
-    first = hist[np.flatnonzero(hist)[0]]
-    # float32 arithmetic as cv2.equalizeHist, so uint8 results are bit-identical to it.
-    scale = np.float32(info.max) / np.float32(image.size - first)
-    lut = np.rint((cdf - first).astype(np.float32) * scale)
-    return np.clip(lut, 0, info.max).astype(image.dtype)[index]
-
-
-def _equalize_ranks(image: np.ndarray) -> np.ndarray:
-    """Floats and wide integers: every distinct value is its own histogram bin."""
-    _, inverse, counts = np.unique(image, return_inverse=True, return_counts=True)
-    level = (np.cumsum(counts) - counts[0]) / (image.size - counts[0])
-    if image.dtype.kind in "iu":
-        level = level * float(np.iinfo(image.dtype).max)
-    return _from_float(level, image.dtype)[inverse].reshape(image.shape)
-
-
-@operation(
-    "preprocess.equalize",
-    input="image",
-    output="image",
-    locality=GlobalStat(),
-    ndim=(2, 3),
-)
+@operation("preprocess.equalize", input="image", output="image", locality=GlobalStat(),
+           ndim=(2, 3))
 def equalize(image: np.ndarray) -> np.ndarray:
     """Global histogram equalisation: the darkest value to 0, the brightest to the maximum.
 
@@ -871,12 +297,10 @@ def equalize(image: np.ndarray) -> np.ndarray:
 
     Notes
     -----
-    This is the classic formula of ``cv2.equalizeHist``; for uint8 the op is that function
-    and for other integers of up to 16 bits the same formula in the same float32 arithmetic
-    over a per-value histogram (a look-up table). Floats and 32/64-bit integers use every
-    distinct value as a bin (``numpy.unique``). ``skimage.exposure.equalize_hist`` differs:
-    it returns floats ``cdf(v) / N`` (the darkest value does not reach 0) and bins floats in
-    256 bins; for integer images ours is its result ``s`` stretched as
+    Reference: ``cv2.equalizeHist``'s formula, exactly (that function for uint8). Floats and
+    32/64-bit integers use every distinct value as a bin. ``skimage.exposure.equalize_hist``
+    differs: it returns ``cdf(v) / N`` (the darkest value does not reach 0) and bins floats
+    in 256 bins; for integer images ours is its result ``s`` stretched as
     ``(s - s.min()) / (1 - s.min())`` to the dtype's range, rounded.
 
     Examples
@@ -888,48 +312,26 @@ def equalize(image: np.ndarray) -> np.ndarray:
     array([[  0,   0,   0,  51],
            [102, 153, 204, 255]], dtype=uint8)
     """
-    image = _no_half(image)
     lowest, highest = image.min(), image.max()
     if lowest == highest:
         _constant_warning("equalize", lowest)
         return image.copy()
-    if image.dtype == np.uint8:
-        return cv2.equalizeHist(_as_2d(image)).reshape(image.shape)
-    if image.dtype.kind in "iu" and image.dtype.itemsize <= 2:
-        return _equalize_histogram(image)
-    return _equalize_ranks(image)
+    return equalize_global(image)
 
 
-@operation(
-    "preprocess.clahe",
-    input="image",
-    output="image",
-    locality=NonLocal(),
-    ndim=(2,),
-)
+@operation("preprocess.clahe", input="image", output="image", locality=NonLocal(), ndim=(2,))
 def clahe(
     image: np.ndarray,
     *,
-    clip_limit: Annotated[
-        float,
-        {
-            "min": 0.0,
-            "max": 100.0,
-            "step": 0.5,
-            "label": "clip limit",
-            "tooltip": "histogram bins are cut at clip limit x the mean bin count; "
-            "0 = no limit (plain adaptive equalisation)",
-        },
-    ] = 2.0,
-    tiles: Annotated[
-        int,
-        {
-            "min": 1,
-            "max": 64,
-            "label": "tiles per axis",
-            "tooltip": "the image is cut into tiles x tiles regions, each equalised on its own",
-        },
-    ] = 8,
+    clip_limit: Annotated[float, {
+        "min": 0.0, "max": 100.0, "step": 0.5, "label": "clip limit",
+        "tooltip": "histogram bins are cut at clip limit x the mean bin count; "
+                   "0 = no limit (plain adaptive equalisation)",
+    }] = 2.0,
+    tiles: Annotated[int, {
+        "min": 1, "max": 64, "label": "tiles per axis",
+        "tooltip": "the image is cut into tiles x tiles regions, each equalised on its own",
+    }] = 8,
 ) -> np.ndarray:
     """Contrast-limited adaptive histogram equalisation (CLAHE), OpenCV's.
 
@@ -947,18 +349,14 @@ def clahe(
     Returns
     -------
     ndarray
-        Same dtype: uint8 and uint16 as OpenCV returns them; other integers in 0..their
-        maximum; floats in [0, 1] (float32, float64 for float64). A constant image is
-        returned unchanged with a warning.
+        Same dtype: integers in 0..their maximum, floats in [0, 1] (float32, float64 for
+        float64). A constant image is returned unchanged with a warning.
 
     Notes
     -----
-    ``cv2.createCLAHE(clip_limit, (tiles, tiles)).apply`` for uint8 and uint16. Other
-    dtypes are mapped linearly from their [min, max] to uint16, equalised, and scaled to the
-    output range. ``skimage.exposure.equalize_adapthist`` is a different implementation
-    (other clipping and interpolation, float output); scikit-image's ``clip_limit=0.01`` is
-    roughly OpenCV's 2.5 for uint8. The result depends on where the tile grid falls, so it is
-    not local: the tiled executor must run it on the whole image.
+    Reference: ``cv2.createCLAHE(clip_limit, (tiles, tiles)).apply`` (other dtypes than
+    uint8 and uint16 mapped linearly from their [min, max] to uint16 and back). Not
+    ``skimage.exposure.equalize_adapthist``: its ``clip_limit=0.01`` is about OpenCV's 2.5.
 
     Examples
     --------
@@ -969,7 +367,6 @@ def clahe(
     array([[128, 128, 223, 223],
            [128, 128, 223, 255]], dtype=uint8)
     """
-    image = _no_half(image)
     if tiles > min(image.shape):
         # OpenCV would mirror the image until every tile holds a pixel, and for 16-bit
         # levels count 65536 bins a tile: 0.7 s for a 1 x 2 image at tiles=64.
@@ -982,52 +379,11 @@ def clahe(
     if lowest == highest:
         _constant_warning("clahe", lowest)
         return image.copy()
-    equalizer = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=(tiles, tiles))
-    if image.dtype in (np.uint8, np.uint16):
-        return equalizer.apply(image)
-    work = _work_float(image.dtype)
-    if image.dtype.kind in "iu":
-        span = float(int(highest) - int(lowest))  # float(highest) - float(lowest) can be 0
-    else:
-        span = float(highest) - float(lowest)
-    if 65535 / span > float(np.finfo(work).max):  # a float32 span below 2e-34
-        work = np.float64
-    if image.dtype.itemsize == 8 and image.dtype.kind in "iu":
-        # Exact in uint64 arithmetic, which wraps modulo 2**64, before float64 rounds it:
-        # values 2**64 - 2 and 2**64 - 1 are one float64.
-        start = np.array(lowest, image.dtype).view(np.uint64)
-        offset = (image.view(np.uint64) - start).astype(work)
-    else:
-        offset = image.astype(work) - work(lowest)
-    scaled = np.minimum(np.rint(offset * work(65535 / span)), 65535)
-    levels = equalizer.apply(scaled.astype(np.uint16)).astype(work) / work(65535)
-    if image.dtype.kind in "iu":
-        return _from_float(levels * work(np.iinfo(image.dtype).max), image.dtype)
-    return levels.astype(_work_float(image.dtype), copy=False)
+    return equalize_adaptive(image, clip_limit, tiles, lowest=lowest, highest=highest)
 
 
-def _percentiles(image: np.ndarray, low: float, high: float) -> tuple[float, float]:
-    """``numpy.percentile(image, [low, high])`` ('linear'); from a histogram for uint8/uint16."""
-    if image.dtype not in (np.uint8, np.uint16):
-        lo, hi = np.percentile(image, [low, high])
-        return float(lo), float(hi)
-    cdf = np.cumsum(np.bincount(image.ravel()))
-    result = []
-    for q in (low, high):
-        position = q / 100 * (image.size - 1)
-        below = int(np.floor(position))
-        t = position - below
-        # The values of rank `below` and `below + 1` in sorted order.
-        a, b = np.searchsorted(cdf, [below, min(below + 1, image.size - 1)], side="right")
-        # numpy's _lerp, so the result is bit-identical to numpy.percentile.
-        result.append(float(b - (b - a) * (1 - t)) if t >= 0.5 else float(a + (b - a) * t))
-    return result[0], result[1]
-
-
-def _rescale_grey(image: np.ndarray, low: float, high: float) -> np.ndarray:
-    lo, hi = _percentiles(image, low, high)
-    is_int = image.dtype.kind in "iu"
-    top = float(np.iinfo(image.dtype).max) if is_int else 1.0
+def _rescale_channel(image: np.ndarray, low: float, high: float) -> np.ndarray:
+    lo, hi = percentiles(image, low, high)
     if hi == lo:
         warnings.warn(
             f"preprocess.rescale: percentiles {low} and {high} are the same value ({lo}); "
@@ -1035,33 +391,11 @@ def _rescale_grey(image: np.ndarray, low: float, high: float) -> np.ndarray:
             MaskprepWarning,
             stacklevel=7,  # the caller of the op
         )
-
-    def stretch(values: np.ndarray) -> np.ndarray:
-        if hi == lo:
-            return np.where(values > lo, top, 0.0).astype(values.dtype)
-        # Far above a tiny hi - lo the ratio overflows to inf, which the clip makes 1.
-        with np.errstate(over="ignore"):
-            return np.clip((values - lo) / (hi - lo), 0, 1) * top
-
-    if image.dtype in (np.uint8, np.uint16):
-        lut = _from_float(stretch(np.arange(int(top) + 1, dtype=np.float64)), image.dtype)
-        if image.dtype == np.uint8:
-            return cv2.LUT(_as_2d(image), lut).reshape(image.shape)
-        return lut[image]
-    work = _work_float(image.dtype)
-    if work(hi - lo) == 0:  # percentiles closer than float32 holds (1e-46): 0 / 0 otherwise
-        work = np.float64
-    return _from_float(stretch(image.astype(work, copy=False)), image.dtype)
+    return stretch(image, lo, hi)
 
 
-@operation(
-    "preprocess.rescale",
-    input="image",
-    output="image",
-    locality=GlobalStat(),
-    ndim=(2, 3),
-    channels="any",
-)
+@operation("preprocess.rescale", input="image", output="image", locality=GlobalStat(),
+           ndim=(2, 3), channels="any")
 def rescale(
     image: np.ndarray,
     *,
@@ -1091,8 +425,7 @@ def rescale(
     -----
     Reference: ``skimage.exposure.rescale_intensity(image, in_range=(p_low, p_high),
     out_range=(0, max))`` with ``numpy.percentile``; integers are rounded where
-    scikit-image truncates. uint8/uint16 use a histogram for the percentiles (bit-identical
-    to ``numpy.percentile``) and a look-up table for the stretch.
+    scikit-image truncates. Exactly equal for uint8/uint16, within 1e-6 for floats.
 
     Examples
     --------
@@ -1105,7 +438,7 @@ def rescale(
         raise BadValueError(
             f"low={low} must be below high={high}; accepted: percentiles 0 <= low < high <= 100"
         )
-    return _per_channel(_rescale_grey, _no_half(image), low=low, high=high)
+    return _per_channel(_rescale_channel, image, low=low, high=high)
 
 
 class BackgroundMethod(str, enum.Enum):  # noqa: UP042 (the design's Enum style)
@@ -1115,294 +448,23 @@ class BackgroundMethod(str, enum.Enum):  # noqa: UP042 (the design's Enum style)
     TOPHAT = "tophat"  # morphological opening with a disk / ball (white top-hat)
 
 
-def _subtract_below(image: np.ndarray, below: np.ndarray) -> np.ndarray:
-    """``image - below`` for ``below <= image``, saturated where a signed dtype would wrap."""
-    if image.dtype.kind != "i":
-        return np.subtract(image, below, dtype=image.dtype)
-    # The difference lies in [0, 2**64): exact in uint64 arithmetic, which wraps modulo 2**64
-    # (int64 arithmetic overflowed for int64 images spanning more than half their range).
-    difference = np.subtract(image.astype(np.int64, copy=False).view(np.uint64),
-                             below.astype(np.int64, copy=False).view(np.uint64))
-    return np.minimum(difference, np.iinfo(image.dtype).max).astype(image.dtype)
-
-
 def _background_halo(params: Mapping[str, Any]) -> int:
     # A top-hat is an erosion then a dilation, each reaching `radius`; the rolling ball
     # (scikit-image's) is a single non-flat erosion.
     return params["radius"] * (2 if params["method"] == BackgroundMethod.TOPHAT else 1)
 
 
-_BALL_BAND_BYTES = 2**19  # the rolling ball's band: fewer, larger bands measured faster
-# The most bytes the rolling ball or the top-hat may pass over (pixels x passes x bytes per
-# pixel): 2**39, about 20-45 s on one core (measured 1.3-3e10 bytes a second, uint8 to float32,
-# 2D and 3D). Beyond it the op refuses with a LimitError before starting: a ball of radius 200
-# over a 64 x 512 x 512 stack would take hours.
-BACKGROUND_MAX_BYTES = 2**39
-# 2D top-hats by a disk up to this radius run cv2.morphologyEx, whose cost grows with the
-# disk's area; larger disks roll row by row (_roll, flat), whose cost grows with the radius
-# only. Measured at 1 MP on one core: equal at radius 10 (8 ms uint8, 10-20 ms uint16 and
-# float32); at radius 25 cv2 47 ms, rolled 11 ms (uint8); at radius 200 3.7 s against 0.13 s.
-_TOPHAT_CV2_MAX_RADIUS = 10
-
-
-def _ball_reach(shape: tuple[int, ...], radius: int) -> tuple[int, ...]:
-    """How far a ball of ``radius`` reaches along each axis of an image of ``shape``.
-
-    ``radius``, or ``n - 1`` on an axis of ``n < radius + 1`` pixels: an offset of ``n`` or
-    more along it takes every pixel outside the image, where nothing counts, so a ball cut
-    there gives the same result for a fraction of the work (radius 200 on a 4 x 16 x 16
-    stack ran for over a minute).
-    """
-    return tuple(min(radius, n - 1) for n in shape)
-
-
-class _Ball(NamedTuple):
-    """A ball cut to its ``reach``, row by row: ``drops[i, w]`` is the height drop at
-    half-width ``w`` of the row at offset ``leads[i]`` (along all axes but the last), inf
-    outside the ball; ``kept[i, w]`` whether that half-width counts (see :func:`_ball`)."""
-
-    reach: tuple[int, ...]
-    leads: np.ndarray
-    drops: np.ndarray
-    kept: np.ndarray
-
-
-def _ball(radius: int, reach: tuple[int, ...], dtype: np.dtype, *, flat: bool = False
-          ) -> _Ball:
-    """The rows of the ball and their height drops, those that count.
-
-    Along one row the drop ``radius - height`` grows with the distance ``w`` from the centre,
-    so the lowest ``pixel + drop`` over that row of the ball is the lowest of ``min(pixels
-    within w) + drop(w)`` over the ``w`` kept: a ``w`` whose next one drops no more is
-    dominated by it. Drops are computed as scikit-image's ``ball_kernel`` computes them, for
-    the rows within reach only; for unsigned integer images, which it rolls in float64 and
-    truncates, ``floor(drop)`` gives the same truncated result (``floor(min(p + d)) ==
-    min(p + floor(d))`` for integers ``p``; a drop is either an exact integer or an
-    irrational number far from one). ``flat``: every drop 0, the flat disk or ball
-    (``skimage.morphology.disk`` / ``ball``) of the top-hat: each row's widest half-width.
-    """
-    work = np.dtype(np.float64) if dtype.kind == "u" else dtype
-    leads = np.array(list(itertools.product(*(range(-p, p + 1) for p in reach[:-1]))),
-                     np.int64).reshape(-1, len(reach) - 1)
-    squares = (leads.astype(np.float64) ** 2).sum(axis=1)[:, None] + np.arange(
-        reach[-1] + 1, dtype=np.float64) ** 2
-    inside = squares <= radius * radius
-    rows = inside[:, 0]  # rows that cross the ball
-    leads, squares, inside = leads[rows], squares[rows], inside[rows]
-    if flat:
-        drops = np.where(inside, 0.0, np.inf)
-    else:
-        height = np.sqrt(np.clip(radius**2 - squares, 0, None)).astype(work)
-        drops = np.where(inside, work.type(radius) - height, np.inf).astype(work)
-        if dtype.kind == "u":
-            drops = np.floor(drops)
-    next_drops = np.concatenate([drops[:, 1:], np.full((len(drops), 1), np.inf, drops.dtype)],
-                                axis=1)
-    kept = inside & ~(np.isfinite(next_drops) & (next_drops <= drops))
-    return _Ball(reach, leads, drops, kept)
-
-
-def _ball_terms(ball: _Ball, dtype: np.dtype) -> dict[int, dict[Any, list[tuple[int, ...]]]]:
-    """The kept drops as ``{half-width: {drop: [row offsets]}}``, as :func:`_roll` takes them."""
-    terms: dict[int, dict[Any, list[tuple[int, ...]]]] = {}
-    for i, w in zip(*np.nonzero(ball.kept), strict=True):
-        value = ball.drops[i, w]
-        value = int(value) if dtype.kind == "u" else value
-        lead = tuple(int(d) for d in ball.leads[i])
-        terms.setdefault(int(w), {}).setdefault(value, []).append(lead)
-    return terms
-
-
-def _ball_passes(ball: _Ball, shape: tuple[int, ...]) -> int:
-    """Whole-image passes of :func:`_roll`: the growing row minima over the padded image,
-    one raise per drop (but 0) and width, one minimum per kept offset."""
-    reach = ball.reach
-    padded = math.prod((n + 2 * p) / n for n, p in zip(shape[:-1], reach[:-1], strict=True))
-    raises = sum(np.count_nonzero(np.unique(ball.drops[ball.kept[:, w], w]))
-                 for w in range(reach[-1] + 1))
-    return math.ceil(2 * reach[-1] * padded) + raises + int(np.count_nonzero(ball.kept))
-
-
-def _check_ball_work(shape: tuple[int, ...], itemsize: int, passes: int, radius: int,
-                     method: BackgroundMethod) -> None:
-    """LimitError if rolling the ball passes over more than BACKGROUND_MAX_BYTES."""
-    work = math.prod(shape) * itemsize * passes
-    if work > BACKGROUND_MAX_BYTES:
-        raise LimitError(
-            f"preprocess.background: {method.value} with radius={radius} on an image of shape "
-            f"{shape} passes over about {work:.1e} bytes, more than the limit of "
-            f"{BACKGROUND_MAX_BYTES:.1e}; accepted: a smaller radius or image"
-            + (" (or method='tophat')" if method is BackgroundMethod.ROLLING_BALL else "")
-        )
-
-
-def _checked_ball(image: np.ndarray, dtype: np.dtype, radius: int, method: BackgroundMethod
-                  ) -> tuple[_Ball, dict[int, dict[Any, list[tuple[int, ...]]]]]:
-    """The ball and its terms for rolling ``image`` in ``dtype``, within BACKGROUND_MAX_BYTES.
-
-    Each row of the ball costs at least one pass (two for the top-hat): that bound is
-    checked before the rows are computed, the exact count before they are rolled.
-    """
-    reach = _ball_reach(image.shape, radius)
-    steps = 2 if method is BackgroundMethod.TOPHAT else 1  # erosion and dilation
-    rows = math.prod(2 * p + 1 for p in reach[:-1])
-    _check_ball_work(image.shape, dtype.itemsize, steps * rows, radius, method)
-    ball = _ball(radius, reach, dtype, flat=method is BackgroundMethod.TOPHAT)
-    passes = steps * _ball_passes(ball, image.shape)
-    _check_ball_work(image.shape, dtype.itemsize, passes, radius, method)
-    return ball, _ball_terms(ball, dtype)
-
-
-def _roll(image: np.ndarray, terms: dict[int, dict[Any, list[tuple[int, ...]]]],
-          reach: tuple[int, ...], *, lowest: bool = True) -> np.ndarray:
-    """The lowest ``pixel + drop`` over the ball's ``terms`` (the highest pixel, for a flat
-    ball with ``lowest=False``); pixels outside the image are ignored.
-
-    The ball is rolled as scikit-image rolls it (a non-flat erosion), but row by row of the
-    ball: for each half-width ``w`` the minimum of each pixel's ``2w + 1`` row neighbours,
-    grown from the one before by two element-wise minima, is raised by each drop that
-    changes at ``w`` and folded into the result shifted by each offset with that drop. That
-    is a few whole-band passes of SIMD minima per row of the ball and drop instead of scalar
-    steps per pixel and ball pixel: 30-40x faster at radius 25 in 2D.
-    """
-    ndim, integer = image.ndim, image.dtype.kind in "iu"
-    if integer:
-        info = np.iinfo(image.dtype)
-        fill = info.max if lowest else info.min
-    else:
-        fill = np.inf if lowest else -np.inf
-    if not lowest:
-        extremum = _min_max(image)[1]
-    elif integer:
-        extremum = _min_max(image)[0]
-    else:
-        def extremum(a, b, out):
-            np.fmin(a, b, out=out)  # ignores NaN, as scikit-image's comparison does
-
-    if integer:
-        # Saturating is exact: the result is at most the pixel itself. The arrays added are
-        # contiguous, so they flatten to 2D for cv2.
-        def add(a, value, out):
-            cv2.add(a.reshape(-1, a.shape[-1]), value, dst=out.reshape(-1, out.shape[-1]))
-    else:
-        def add(a, value, out):
-            np.add(a, value, out=out)
-
-    size, rest, cols = image.shape[0], image.shape[1:-1], image.shape[-1]
-    first, middle, last = reach[0], reach[1:-1], reach[-1]
-    padded_rest = tuple(n + 2 * p for n, p in zip(rest, middle, strict=True))
-    plane_bytes = (cols + 2 * last) * math.prod(padded_rest) * image.itemsize
-    # At least 16 rows (2D) or 2 reaches of planes (3D) of its own, so the halo stays small.
-    band = max(16 if ndim == 2 else 2 * first, _BALL_BAND_BYTES // plane_bytes, 1)
-    inner = tuple(slice(p, p + n) for n, p in zip(rest, middle, strict=True))
-    out = np.empty_like(image)
-
-    def roll(tops: range) -> None:
-        for top in tops:
-            height = min(band, size - top)
-            # The band and `reach` pixels around it along every axis, fill beyond the image.
-            source = np.full((height + 2 * first, *padded_rest, cols + 2 * last), fill,
-                             image.dtype)
-            above, below = max(0, top - first), min(size, top + height + first)
-            source[(slice(above - top + first, below - top + first), *inner,
-                    slice(last, last + cols))] = image[above:below]
-            row_extremum = source[..., last : last + cols].copy()
-            raised = np.empty_like(row_extremum)
-            result = out[top : top + height]
-            result.fill(fill)
-            for w in range(last + 1):
-                if w:
-                    extremum(row_extremum, source[..., last - w : last - w + cols],
-                             row_extremum)
-                    extremum(row_extremum, source[..., last + w : last + w + cols],
-                             row_extremum)
-                for value, offsets in terms.get(w, {}).items():
-                    shifted = row_extremum
-                    if value:
-                        add(row_extremum, value, raised)  # once for all offsets sharing it
-                        shifted = raised
-                    for lead in offsets:
-                        view = shifted[(slice(first + lead[0], first + lead[0] + height),
-                                        *(slice(p + d, p + d + n) for d, p, n
-                                          in zip(lead[1:], middle, rest, strict=True)))]
-                        extremum(result, view, result)
-
-    tops = range(0, size, band)
-    threads = min(thread_budget(), len(tops))
-    if threads == 1:
-        roll(tops)
-        return out
-    with ThreadPoolExecutor(threads) as pool:  # bands write disjoint rows / planes
-        list(pool.map(roll, [tops[i::threads] for i in range(threads)]))
-    return out
-
-
-def _rolling_ball_fast(image: np.ndarray, radius: int) -> np.ndarray:
-    """``skimage.restoration.rolling_ball(image, radius=radius)`` for 2D and 3D uint8,
-    uint16, float32 and float64 images, exactly equal, by :func:`_roll` (no work limit)."""
-    reach = _ball_reach(image.shape, radius)
-    return _roll(image, _ball_terms(_ball(radius, reach, image.dtype), image.dtype), reach)
-
-
-def _rolling_ball(image: np.ndarray, radius: int) -> np.ndarray:
-    """scikit-image's rolling-ball background, within BACKGROUND_MAX_BYTES."""
-    direct = image.dtype in (np.uint8, np.uint16, np.float32, np.float64)
-    dtype = image.dtype if direct else np.dtype(np.float64)
-    ball, terms = _checked_ball(image, dtype, radius, BackgroundMethod.ROLLING_BALL)
-    if direct:
-        return _roll(image, terms, ball.reach)
-    # scikit-image rolls other dtypes in float64 and casts the result back, truncating. A
-    # 64-bit integer may round up in float64: the background is kept at most the pixel.
-    rolled = _roll(image.astype(np.float64), terms, ball.reach)
-    info = np.iinfo(image.dtype)
-    top = float(info.max)
-    if int(top) > info.max:  # 64-bit: the float above the maximum would wrap around
-        top = np.nextafter(top, 0)
-    return np.minimum(np.clip(rolled, float(info.min), top).astype(image.dtype), image)
-
-
-def _flat_ball(radius: int, reach: tuple[int, ...]) -> np.ndarray:
-    """uint8 ``skimage.morphology.disk(radius)`` (2D) or ``ball(radius)`` (3D), cut to
-    ``reach`` along each axis."""
-    axes = [np.arange(-p, p + 1).reshape([-1 if i == axis else 1 for i in range(len(reach))])
-            for axis, p in enumerate(reach)]
-    return (sum(a * a for a in axes) <= radius * radius).astype(np.uint8)
-
-
-def _white_tophat(image: np.ndarray, radius: int) -> np.ndarray:
-    reach = _ball_reach(image.shape, radius)
-    if (image.ndim == 2 and image.dtype in _CV_DTYPES
-            and max(reach) <= _TOPHAT_CV2_MAX_RADIUS):
-        # cv2 ignores pixels outside the image; the reference reflects them, which for a
-        # symmetric convex footprint only repeats pixels already inside it: equal results.
-        return cv2.morphologyEx(image, cv2.MORPH_TOPHAT, _flat_ball(radius, reach))
-    # The opening by the flat disk or ball as an erosion and a dilation rolled row by row,
-    # for every dtype: equal to scipy's grey opening, which reads past the image where the
-    # ball is wider than it and allocated 21 GB for a radius-25 ball on a 16 x 61 x 57 stack.
-    _, terms = _checked_ball(image, image.dtype, radius, BackgroundMethod.TOPHAT)
-    opened = _roll(_roll(image, terms, reach), terms, reach, lowest=False)
-    return _subtract_below(image, opened)
-
-
-@operation(
-    "preprocess.background",
-    input="image",
-    output="image",
-    locality=Local(halo=_background_halo),
-    ndim=(2, 3),
-)
+@operation("preprocess.background", input="image", output="image",
+           locality=Local(halo=_background_halo), ndim=(2, 3))
 def background(
     image: np.ndarray,
     *,
     method: BackgroundMethod = BackgroundMethod.ROLLING_BALL,
     radius: Annotated[int, {"min": 1, "max": 200, "unit": "px"}] = 25,
-    light_background: Annotated[
-        bool,
-        {
-            "label": "light background",
-            "tooltip": "dark objects on a bright background (brightfield, H&E)",
-        },
-    ] = False,
+    light_background: Annotated[bool, {
+        "label": "light background",
+        "tooltip": "dark objects on a bright background (brightfield, H&E)",
+    }] = False,
 ) -> np.ndarray:
     """Subtract a smooth background, keeping objects smaller than ``radius``.
 
@@ -1412,23 +474,18 @@ def background(
         2D or 3D grey image, any numeric dtype.
     method : {'rolling_ball', 'tophat'}
         'rolling_ball': ``skimage.restoration.rolling_ball``, a ball of radius ``radius``
-        rolled under the intensity surface (``radius`` is also its height in grey levels,
-        so on a float image in [0, 1] it acts as a flat disk); its time grows with the
-        square of the radius (the cube in 3D).
-        'tophat': white top-hat, the image minus its morphological opening by a disk (2D)
-        or ball (3D) of radius ``radius``; its time grows with the radius (its square in
-        3D).
+        rolled under the intensity surface (``radius`` is also its height in grey levels:
+        on floats in [0, 1] it acts as a flat disk); time grows with the radius squared
+        (cubed in 3D). 'tophat': white top-hat, the image minus its opening by a disk (2D)
+        or ball (3D) of radius ``radius``; time grows with the radius (squared in 3D).
     radius : int
-        Ball or disk radius in pixels: larger than the objects to keep. A ball wider than
-        the image is cut to it (the same result: pixels outside never count). The work is
-        limited to ``BACKGROUND_MAX_BYTES`` (2**39 bytes passed over, about half a minute):
-        a larger radius on a larger image (3D radius 200 on a 64 x 512 x 512 stack) raises
-        a ``LimitError`` before starting.
+        Ball or disk radius in pixels: larger than the objects to keep. The work is limited
+        to ``BACKGROUND_MAX_BYTES`` (2**39 bytes passed over, about half a minute): beyond it
+        (3D radius 200 on a 64 x 512 x 512 stack) a ``LimitError`` is raised before starting.
     light_background : bool
         For dark objects on a bright background: the image is inverted (as
-        ``skimage.util.invert``: unsigned ``max - x``, signed ``-1 - x``, float ``1 - x``),
-        the background subtracted, and the result inverted back, so objects stay dark on a
-        now flat bright background (the dtype's maximum; 1.0 for floats).
+        ``skimage.util.invert``), the background subtracted, and the result inverted back:
+        objects stay dark on a flat bright background (the dtype's maximum; 1.0 for floats).
 
     Returns
     -------
@@ -1439,27 +496,14 @@ def background(
     Notes
     -----
     References: ``image - skimage.restoration.rolling_ball(image, radius=radius)`` and
-    ``skimage.morphology.white_tophat(image, disk(radius) / ball(radius))``. The rolling
-    ball rolls row by row of the ball over running row minima, exactly equal (measured on
-    one core: 30x faster than scikit-image at radius 25 in 2D, 50x at radius 5 in 3D);
-    dtypes other than uint8, uint16, float32 and float64 roll in float64 and are truncated
-    back, as scikit-image does. The top-hat's opening rolls a flat ball the same way, for
-    every dtype, exactly equal (radius 25, 1 MP uint8: 11 ms; 3D radius 10: 180x faster than
-    scikit-image); 2D disks of radius up to 10 of uint8, uint16, int16, float32 and float64
-    take ``cv2.morphologyEx(MORPH_TOPHAT)`` with the same disk, exactly equal. Where a
-    signed integer difference would overflow it saturates (scikit-image wraps around).
-    scikit-image and SciPy read past the image where the ball is wider than it (results
-    change from call to call) and allocate memory growing with the ball's volume times the
-    image's (21 GB for a ball of radius 25 on a 16 x 61 x 57 stack); this op does neither.
+    ``skimage.morphology.white_tophat(image, disk(radius) / ball(radius))``, exactly equal
+    (where a signed difference would overflow it saturates; scikit-image wraps around).
 
     Examples
     --------
     >>> import numpy as np
-    >>> image = np.array([[10, 10, 10, 10, 10],
-    ...                   [10, 90, 10, 10, 10],
-    ...                   [10, 10, 10, 10, 10],
-    ...                   [20, 20, 20, 20, 20],
-    ...                   [20, 20, 20, 20, 20]], dtype=np.uint8)
+    >>> image = np.full((5, 5), 10, dtype=np.uint8)
+    >>> image[1, 1], image[3:] = 90, 20
     >>> background(image, method="tophat", radius=1)
     array([[ 0,  0,  0,  0,  0],
            [ 0, 80,  0,  0,  0],
@@ -1467,24 +511,16 @@ def background(
            [ 0,  0,  0,  0,  0],
            [ 0,  0,  0,  0,  0]], dtype=uint8)
     """
-    image = _no_half(image)
-    if light_background:
-        image = _invert_values(image)
+    image = inverted(image) if light_background else image
     if method is BackgroundMethod.TOPHAT:
-        result = _white_tophat(image, radius)
+        result = white_tophat(image, radius)
     else:
-        result = _subtract_below(image, _rolling_ball(image, radius))
-    return _invert_values(result) if light_background else result
+        result = subtract_below(image, rolling_ball(image, radius))
+    return inverted(result) if light_background else result
 
 
-@operation(
-    "preprocess.invert",
-    input="image",
-    output="image",
-    locality=Pointwise(),
-    ndim=(2, 3),
-    channels="any",
-)
+@operation("preprocess.invert", input="image", output="image", locality=Pointwise(),
+           ndim=(2, 3), channels="any")
 def invert(image: np.ndarray) -> np.ndarray:
     """Invert intensities within the dtype's range, as ``skimage.util.invert``.
 
@@ -1515,8 +551,7 @@ def invert(image: np.ndarray) -> np.ndarray:
     >>> invert(np.array([[0.0, 0.25, 1.0]], dtype=np.float32))
     array([[1.  , 0.75, 0.  ]], dtype=float32)
     """
-    image = _no_half(image)
-    inverted = _invert_values(image)
+    inverted_image = inverted(image)
     if looks_rgb(image) and image.shape[-1] == 4:
-        inverted[..., 3] = image[..., 3]
-    return inverted
+        inverted_image[..., 3] = image[..., 3]
+    return inverted_image
