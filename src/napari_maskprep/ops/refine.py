@@ -8,9 +8,8 @@ input holding values above 1 is labels, uint8 too (napari's uint8 Labels layers)
 that come back for a uint8 input carry a MaskprepWarning, since a grey image or a 0/255
 mask given by mistake would otherwise turn silently into one label per grey level.
 
-Each op names its reference (scikit-image or SciPy) in its Notes. The fast paths (OpenCV,
-bit-packed masks, contour tracing with flood fills, look-up tables) are used only where
-``tests/ops/test_refine.py`` shows them exactly equal to the reference.
+Each op names its reference (scikit-image or SciPy) in its Notes. Its fast paths are
+kernels (``kernels/``), each tested equal to its reference on its own (``tests/kernels``).
 
 Conventions shared by the ops:
 
@@ -25,7 +24,6 @@ Conventions shared by the ops:
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
@@ -33,12 +31,13 @@ from typing import Annotated, Any
 import cv2
 import numpy as np
 from scipy import ndimage as ndi
-from skimage import measure, morphology
+from skimage import measure
 
 from ..core.enums import Connectivity, Footprint
 from ..core.errors import BadValueError
 from ..core.locality import Local, NonLocal, Pointwise
 from ..core.registry import operation
+from ..kernels import morphology
 from ..kernels.threads import STRIPE_MIN_PIXELS, thread_budget
 from ..kernels.watershed import distance_watershed
 
@@ -60,55 +59,73 @@ __all__ = [
     "to_mask",
 ]
 
-
 _RADIUS = {"min": 1, "max": 50, "unit": "px"}
 _SIZE = {"min": 1, "unit": "px"}
 _AS_2D_NAME = {Footprint.BALL: "disk", Footprint.CUBE: "square", Footprint.OCTAHEDRON: "diamond"}
-# Balls and octahedra with more voxels than this erode and dilate 3D masks faster through an
-# exact distance transform, whose cost does not grow with the radius, than through footprint
-# filters, whose cost grows with the footprint's pixel count (measured crossovers). 2D masks
-# take the bit-packed filters, faster than a distance transform at every radius up to 50.
-_DISTANCE_MIN_PIXELS = {"disk": 30000, "diamond": 1000}
-# 2D masks are eroded and dilated bit-packed, 64 pixels a word (see _filter_packed), by disks
-# and diamonds of at least this radius, in one step or in two (opening, closing: one packing
-# serves both): measured faster there than cv2 with the footprint array.
-_PACKED_MIN_RADIUS = {("disk", 1): 4, ("diamond", 1): 5, ("disk", 2): 1, ("diamond", 2): 1}
-# Words in each of a packed block's three buffers: numpy's per-call cost stays small and the
-# block in cache.
-_BLOCK_WORDS = 1 << 16
-_WORD = np.dtype("<u8")  # 64 pixels, pixel i of the word at bit i (packbits' little bit order)
 # The contour paths trace every object and flood some of them, a few microseconds each; past
 # about one contour per this many pixels (speckle noise) labelling the whole image is cheaper.
 _PIXELS_PER_CONTOUR = 1000
 _CHUNK = 1 << 16  # elements per chunk for look-ups, so that index temporaries stay in cache
 
 
-# --------------------------------------------------------------------------- helpers
-def _footprint(shape: Footprint, radius: int, ndim: int) -> tuple[str, np.ndarray]:
-    """(2D shape name, uint8 footprint of ``ndim`` dimensions) as scikit-image builds it."""
+# What several ops' docstrings say alike, written once and filled in where ``%(name)s``
+# stands (as scipy.ndimage's docfiller does): the docs and the GUI's tooltips read the result.
+_MASK = """mask : ndarray
+        uint8 0/1 mask or int32 labels, 2D or 3D."""
+_RETURNS = """Returns
+    -------
+    ndarray
+        uint8 0/1 mask, or int32 labels when labels came in."""
+_DOCS = {
+    "morphology": f"""Parameters
+    ----------
+    {_MASK}
+    radius : int
+        Footprint radius in pixels, 1 to 50.
+    shape : Footprint
+        ``disk``, ``square`` or ``diamond`` (on 3D data the ball, cube or octahedron);
+        ``ball``, ``cube``, ``octahedron`` on 3D data only. A square of radius r is
+        (2r + 1) pixels wide.
+
+    {_RETURNS}""",
+}
+
+
+def _filled(func: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    func.__doc__ = func.__doc__ % _DOCS
+    return func
+
+
+def _footprint_name(shape: Footprint, ndim: int) -> str:
+    """The kernels' name of ``shape`` (``disk``, ``square`` or ``diamond``; in 3D they are the
+    ball, cube and octahedron); the 3D names are refused on other data."""
+    shape = Footprint(shape)
     name = _AS_2D_NAME.get(shape)
     if name is not None and ndim != 3:
         raise BadValueError(
             f"shape={shape.value!r} is a 3D footprint but the data is {ndim}D; accepted for "
             f"{ndim}D data: 'disk', 'square' or 'diamond'"
         )
-    name = name or shape.value
-    return name, _footprint_array(name, radius, ndim)
+    return name or shape.value
 
 
-@functools.lru_cache(maxsize=64)
-def _footprint_array(name: str, radius: int, ndim: int) -> np.ndarray:
-    if name == "square":
-        fp = morphology.footprint_rectangle((2 * radius + 1,) * ndim)
-    elif name == "disk":
-        fp = morphology.disk(radius) if ndim == 2 else morphology.ball(radius)
-    else:
-        fp = morphology.diamond(radius) if ndim == 2 else morphology.octahedron(radius)
-    fp = np.ascontiguousarray(fp, dtype=np.uint8)
-    fp.flags.writeable = False
-    return fp
+def _morphology_locality(steps: int) -> Local:
+    """``steps`` erosions and dilations reach ``steps * radius`` pixels. Stripes on threads
+    pay on labels and where masks take the distance transform, not where they run
+    bit-packed, which is as fast whole (16 MP, two threads: open disk(3) 12 vs 17 ms)."""
+    def stripes_pay(mask: np.ndarray, params: Mapping[str, Any]) -> bool:
+        if mask.dtype != np.uint8:
+            return True
+        name = _footprint_name(params["shape"], mask.ndim)
+        return not morphology.runs_bit_packed(name, params["radius"], mask.ndim, steps)
+    return Local(halo=lambda p: steps * p["radius"], stripes=stripes_pay)
 
 
+_ERODE_OR_DILATE = _morphology_locality(1)
+_OPEN_OR_CLOSE = _morphology_locality(2)
+
+
+# --------------------------------------------------------------------------- helpers
 def _structure(connectivity: Connectivity, ndim: int) -> np.ndarray:
     return ndi.generate_binary_structure(ndim, 1 if connectivity is Connectivity.FACES else ndim)
 
@@ -333,290 +350,22 @@ def _flood(image: np.ndarray, rect: tuple[int, int, int, int], seed: tuple[int, 
 
 
 # --------------------------------------------------------------------------- morphology
-def _cv_labels(labels: np.ndarray) -> np.ndarray:
-    """Labels in the smallest dtype cv2's min/max filters take that holds every id exactly."""
-    top = int(labels.max())
-    if top < 1 << 16:
-        return labels.astype(np.uint16)
-    return labels.astype(np.float32 if top < 1 << 24 else np.float64)
-
-
-def _extremum(a: np.ndarray, fp: np.ndarray, filter2d: Callable[..., np.ndarray],
-              combine: np.ufunc) -> np.ndarray:
-    """Min (cv2.erode) or max (cv2.dilate) over ``fp``; pixels outside the array ignored.
-
-    3D: each z-slice of the footprint filters every plane in 2D, and the planes are combined
-    along z (slices past the ends ignored), which is exact for any footprint.
-    """
-    if a.ndim == 2:
-        return filter2d(a, fp)
-    depth, radius = a.shape[0], fp.shape[0] // 2
-    groups: dict[bytes, tuple[np.ndarray, list[int]]] = {}
-    for i, plane in enumerate(fp):
-        if plane.any():
-            groups.setdefault(plane.tobytes(), (plane, []))[1].append(i - radius)
-    out = None
-    for plane, offsets in sorted(groups.values(), key=lambda g: 0 not in g[1]):
-        filtered = np.empty_like(a)
-        for z in range(depth):
-            filter2d(a[z], plane, dst=filtered[z])
-        if out is None:  # the centre slice's group comes first
-            out = filtered.copy() if len(offsets) > 1 else filtered
-        for dz in offsets:
-            if dz == 0 or abs(dz) >= depth:
-                continue
-            if dz > 0:
-                combine(out[:-dz], filtered[dz:], out=out[:-dz])
-            else:
-                combine(out[-dz:], filtered[:dz], out=out[-dz:])
-    return out
-
-
-def _min_filter(a: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    return _extremum(a, fp, cv2.erode, np.minimum)
-
-
-def _max_filter(a: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    return _extremum(a, fp, cv2.dilate, np.maximum)
-
-
-def _use_distance(name: str, fp: np.ndarray) -> bool:
-    return (fp.ndim == 3 and name != "square"
-            and np.count_nonzero(fp) > _DISTANCE_MIN_PIXELS[name])
-
-
-def _distance_to_zero(binary: np.ndarray, name: str) -> np.ndarray:
-    """Distance of each voxel of a 3D mask to the nearest 0 voxel of the array (the ball's or
-    octahedron's metric: Euclidean or city block); voxels outside the array do not count."""
-    if binary.all():
-        return np.full(binary.shape, np.inf, np.float32)
-    if name == "disk":
-        return ndi.distance_transform_edt(binary)
-    return ndi.distance_transform_cdt(binary, metric="taxicab")
-
-
-@functools.lru_cache(maxsize=64)
-def _rectangles(name: str, radius: int) -> tuple[tuple[int, int], ...] | None:
-    """(half-height, half-width) of the centred rectangles whose union is the 2D footprint,
-    by increasing width and decreasing height; None if it is no such union.
-
-    Each row of a disk or a diamond is a centred run no wider than the rows nearer the centre,
-    so the rows at least as wide as a given row make a centred rectangle inside it.
-    """
-    fp = _footprint_array(name, radius, 2)
-    half_widths = np.count_nonzero(fp[radius:], axis=1) // 2
-    rectangles = tuple((int(np.flatnonzero(half_widths >= w).max()), int(w))
-                       for w in np.unique(half_widths))
-    union = np.zeros_like(fp)
-    for h, w in rectangles:
-        union[radius - h:radius + h + 1, radius - w:radius + w + 1] = 1
-    return rectangles if np.array_equal(union, fp) else None
-
-
-def _packed_rectangles(name: str, fp: np.ndarray, steps: int
-                       ) -> tuple[tuple[int, int], ...] | None:
-    """The footprint's rectangles where ``steps`` erosions and dilations run bit-packed."""
-    radius = fp.shape[0] // 2
-    min_radius = _PACKED_MIN_RADIUS.get((name, min(steps, 2)))
-    # Shifts within a 64-bit word reach at most 63 pixels.
-    if fp.ndim != 2 or min_radius is None or not min_radius <= radius < 64:
-        return None
-    return _rectangles(name, radius)
-
-
-def _window_right(src: np.ndarray, dst: np.ndarray, carry: np.ndarray, shift: int,
-                  combine: np.ufunc) -> None:
-    """``dst[j] = combine(src[j], src[j + shift])`` over the bits of a stream of words; the
-    last word is only read."""
-    np.right_shift(src[:-1], shift, out=dst[:-1])
-    np.left_shift(src[1:], 64 - shift, out=carry[:-1])  # the next word's low bits
-    np.bitwise_or(dst[:-1], carry[:-1], out=dst[:-1])
-    combine(dst[:-1], src[:-1], out=dst[:-1])
-
-
-def _shift_right(src: np.ndarray, dst: np.ndarray, carry: np.ndarray, shift: int) -> None:
-    """``dst[j] = src[j - shift]`` over the bits of a stream of words; the first word of
-    ``dst`` is left as it is."""
-    np.left_shift(src[1:], shift, out=dst[1:])
-    np.right_shift(src[:-1], 64 - shift, out=carry[1:])  # the previous word's high bits
-    np.bitwise_or(dst[1:], carry[1:], out=dst[1:])
-
-
-def _filter_packed(packed: np.ndarray, width: int, rectangles: tuple[tuple[int, int], ...],
-                   erode: bool) -> np.ndarray:
-    """Erosion (AND) or dilation (OR) of a bit-packed 2D mask by a union of centred
-    rectangles; pixels outside the array ignored.
-
-    ``packed`` holds ``width`` pixels a row as ``np.packbits(..., bitorder="little")`` packs
-    them (bits past ``width`` are ignored); ``rectangles`` as ``_rectangles`` gives them.
-    Returns the result packed the same way, each row in whole 64-bit words.
-
-    Erosion by a union of footprints is the minimum of the erosions by each (dilation: the
-    maximum), and a rectangle's is its row window's then its column window's. The rows, each
-    padded with at least ``radius`` neutral bits (1 to erode, 0 to dilate), run on as one bit
-    stream, so a row window is a shift of the stream: windows anchored at their left end
-    double in width (4 numpy calls a step) and each rectangle's is centred by one shift.
-    Column windows combine whole rows. Blocks of rows, with ``radius`` halo rows on each
-    side, are filtered in turn in three buffers that stay in cache.
-    """
-    combine = np.bitwise_and if erode else np.bitwise_or
-    neutral = 0xFF if erode else 0
-    height = packed.shape[0]
-    radius = max(max(h, w) for h, w in rectangles)
-    words = -(-(width + radius) // 64)  # a row and at least radius neutral bits
-    row_bytes = -(-width // 8)
-    tail = (0xFF << width % 8) & 0xFF if width % 8 else 0  # bits past width in the last byte
-    # Each rectangle supplies the rows dy, below < |dy| <= h, not in the next (wider, lower) one.
-    belows = [h for h, _ in rectangles[1:]] + [-1]
-
-    out = np.empty((height, words), _WORD)
-    block_rows = max(min(height, _BLOCK_WORDS // words - 2 * radius), 4 * radius, 1)
-    scratch = np.empty((3, (block_rows + 2 * radius) * words + 2), _WORD)
-    for top in range(0, height, block_rows):
-        bottom = min(top + block_rows, height)
-        # A word of padding left of the first row, the rows, and a word that shifts read
-        # past the last one (its bits reach padding only).
-        length = (bottom - top + 2 * radius) * words + 2
-        buffers = [buffer[:length] for buffer in scratch]
-        buffers[0].view(np.uint8).fill(neutral)  # padding, and halo rows past the array's ends
-        grid = buffers[0][1:-1].view(np.uint8).reshape(-1, 8 * words)
-        first, last = max(top - radius, 0), min(bottom + radius, height)
-        block = grid[first - (top - radius):last - (top - radius)]
-        block[:, :row_bytes] = packed[first:last, :row_bytes]
-        if tail and erode:
-            block[:, row_bytes - 1] |= tail
-        elif tail:
-            block[:, row_bytes - 1] &= ~tail & 0xFF
-
-        result = out[top:bottom].reshape(-1)
-        window, span, filled = buffers[0], 1, False
-        for (h, w), below in zip(rectangles, belows, strict=True):
-            while span < 2 * w + 1:  # the left-anchored window of 2w + 1 pixels
-                step = min(span, 2 * w + 1 - span)
-                following, carry = (buffer for buffer in buffers if buffer is not window)
-                _window_right(window, following, carry, step, combine)
-                window, span = following, span + step
-            centred = window
-            if w:
-                centred, carry = (buffer for buffer in buffers if buffer is not window)
-                _shift_right(window, centred, carry, w)
-            for dy in range(below + 1, h + 1):
-                for offset in (dy, -dy) if dy else (0,):
-                    start = 1 + (radius + offset) * words
-                    shifted = centred[start:start + result.size]
-                    if filled:
-                        combine(result, shifted, out=result)
-                    else:
-                        np.copyto(result, shifted)
-                        filled = True
-    return out.view(np.uint8)
-
-
-def _morphology_mask(mask: np.ndarray, name: str, fp: np.ndarray, radius: int,
-                     erosions: tuple[bool, ...]) -> np.ndarray:
-    """A uint8 0/1 mask eroded (True) and dilated (False) by ``fp``, in the given order."""
-    rectangles = _packed_rectangles(name, fp, len(erosions))
-    if rectangles is not None:
-        width = mask.shape[1]
-        packed = np.packbits(mask, axis=1, bitorder="little")
-        for erosion in erosions:
-            packed = _filter_packed(packed, width, rectangles, erosion)
-        return np.unpackbits(packed, axis=1, count=width, bitorder="little")
-    for erosion in erosions:
-        if not _use_distance(name, fp):
-            mask = _min_filter(mask, fp) if erosion else _max_filter(mask, fp)
-        elif erosion:
-            mask = _as_mask(_distance_to_zero(mask, name) > radius)
-        else:
-            mask = _as_mask(_distance_to_zero(_as_mask(mask == 0), name) <= radius)
-    return mask
-
-
-def _erode_labels(labels: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    """Keep a labelled pixel where every pixel of its footprint carries the same id."""
-    values = _cv_labels(labels)
-    same = _min_filter(values, fp) == _max_filter(values, fp)
-    return np.where(same, labels, 0).astype(np.int32, copy=False)
-
-
-def _dilate_labels(labels: np.ndarray, name: str, radius: int) -> np.ndarray:
-    """Give each background pixel within ``radius`` of a label the nearest label's id.
-
-    Distances in the footprint's metric (Euclidean for the disk, chessboard for the square,
-    city block for the diamond), so the grown region is exactly the dilation of the mask.
-    """
-    background = labels == 0
-    if background.all() or not background.any():
-        return labels.copy()
-    if name == "disk":
-        distance, nearest = ndi.distance_transform_edt(background, return_indices=True)
-    else:
-        metric = "chessboard" if name == "square" else "taxicab"
-        distance, nearest = ndi.distance_transform_cdt(
-            background, metric=metric, return_indices=True
-        )
-    grown = labels[tuple(nearest)]
-    grown[distance > radius] = 0
-    return grown.astype(np.int32, copy=False)
-
-
-def _check_morphology(mask: np.ndarray, shape: Footprint, radius: int) -> tuple[str, np.ndarray]:
-    return _footprint(Footprint(shape), int(radius), mask.ndim)
-
-
-def _stripes_pay(steps: int) -> Callable[[np.ndarray, Mapping[str, Any]], bool]:
-    """Whether stripes on threads pay for a morphology op of ``steps`` erosions and
-    dilations: on labels and where masks take the distance transform, not where they run
-    bit-packed, which is as fast whole (16 MP, two threads: open disk(3) 12 vs 17 ms)."""
-    def pay(mask: np.ndarray, params: Mapping[str, Any]) -> bool:
-        if _is_labels(mask):
-            return True
-        name, fp = _check_morphology(mask, params["shape"], params["radius"])
-        return _packed_rectangles(name, fp, steps) is None
-    return pay
-
-
-@operation("refine.erode", input="mask", output="mask",
-           locality=Local(halo=lambda p: p["radius"], stripes=_stripes_pay(1)), ndim=(2, 3))
-def erode(
-    mask: np.ndarray,
-    *,
-    radius: Annotated[int, _RADIUS] = 1,
-    shape: Footprint = Footprint.DISK,
-) -> np.ndarray:
+@operation("refine.erode", input="mask", output="mask", locality=_ERODE_OR_DILATE, ndim=(2, 3))
+@_filled
+def erode(mask: np.ndarray, *, radius: Annotated[int, _RADIUS] = 1,
+          shape: Footprint = Footprint.DISK) -> np.ndarray:
     """Shrink objects: keep the pixels whose whole footprint lies in the object.
 
-    Parameters
-    ----------
-    mask : ndarray
-        uint8 0/1 mask or int32 labels, 2D or 3D.
-    radius : int
-        Footprint radius in pixels, 1 to 50.
-    shape : Footprint
-        ``disk``, ``square`` or ``diamond`` (on 3D data the ball, cube or octahedron);
-        ``ball``, ``cube``, ``octahedron`` on 3D data only. A square of radius r is
-        (2r + 1) pixels wide.
-
-    Returns
-    -------
-    ndarray
-        uint8 0/1 mask, or int32 labels when labels came in.
+    %(morphology)s
 
     Notes
     -----
     Reference: ``skimage.morphology.erosion(mask.astype(bool), footprint)`` with
     ``disk`` / ``footprint_rectangle`` / ``diamond`` (``ball`` / ``octahedron`` in 3D).
     Pixels outside the array count as foreground, so objects are not eaten in from the
-    border. Fast path: 2D masks eroded by a disk of radius 4 or more, or a diamond of 5 or
-    more, are bit-packed (64 pixels a word): the footprint is the union of centred
-    rectangles, so the erosion is the minimum of theirs, each a row window (word shifts)
-    then a column window (whole rows). Otherwise ``cv2.erode`` with the same footprint
-    array (3D: per z-slice of the footprint); large balls and octahedra through an exact
-    distance transform (``scipy.ndimage``): erosion keeps the pixels farther than
-    ``radius`` from the background.
-
-    On labels a pixel keeps its id where its whole footprint carries that id: each label
-    is eroded as its own mask, with other labels counting as background.
+    border. On labels a pixel keeps its id where its whole footprint carries that id: each
+    label is eroded as its own mask, with other labels counting as background. Fast paths
+    (bit-packed rows, ``cv2.erode``, a distance transform): ``kernels.morphology``.
 
     Examples
     --------
@@ -630,50 +379,27 @@ def erode(
            [0, 0, 1, 0, 0],
            [0, 0, 1, 0, 0]], dtype=uint8)
     """
-    name, fp = _check_morphology(mask, shape, radius)
-    if _is_labels(mask):
-        return _erode_labels(mask, fp)
-    return _morphology_mask(mask, name, fp, radius, (True,))
+    return morphology.erosion(mask, _footprint_name(shape, mask.ndim), radius)
 
 
-@operation("refine.dilate", input="mask", output="mask",
-           locality=Local(halo=lambda p: p["radius"], stripes=_stripes_pay(1)), ndim=(2, 3))
-def dilate(
-    mask: np.ndarray,
-    *,
-    radius: Annotated[int, _RADIUS] = 1,
-    shape: Footprint = Footprint.DISK,
-) -> np.ndarray:
+@operation("refine.dilate", input="mask", output="mask", locality=_ERODE_OR_DILATE, ndim=(2, 3))
+@_filled
+def dilate(mask: np.ndarray, *, radius: Annotated[int, _RADIUS] = 1,
+           shape: Footprint = Footprint.DISK) -> np.ndarray:
     """Grow objects by the footprint; labels grow into background only.
 
-    Parameters
-    ----------
-    mask : ndarray
-        uint8 0/1 mask or int32 labels, 2D or 3D.
-    radius : int
-        Footprint radius in pixels, 1 to 50.
-    shape : Footprint
-        ``disk``, ``square`` or ``diamond`` (on 3D data the ball, cube or octahedron);
-        ``ball``, ``cube``, ``octahedron`` on 3D data only.
-
-    Returns
-    -------
-    ndarray
-        uint8 0/1 mask, or int32 labels when labels came in.
+    %(morphology)s
 
     Notes
     -----
     Reference: ``skimage.morphology.dilation(mask.astype(bool), footprint)``; nothing grows
-    in from outside the array. Fast path as in ``refine.erode``: 2D masks bit-packed (the
-    maximum over the footprint's rectangles), else ``cv2.dilate`` with the same footprint
-    (3D: per z-slice); large balls and octahedra through an exact distance transform.
-
-    On labels, each background pixel within the footprint of a label takes the id of the
-    nearest labelled pixel, distance measured in the footprint's own metric (Euclidean for
-    the disk: ``skimage.segmentation.expand_labels``; chessboard for the square, city block
-    for the diamond). Labels never overwrite each other; where two are equally near, the
-    one SciPy's distance transform finds wins (deterministic). The union of the grown
-    labels is exactly the dilation of their mask.
+    in from outside the array. On labels, each background pixel within the footprint of a
+    label takes the id of the nearest labelled pixel, distance measured in the footprint's
+    own metric (Euclidean for the disk: ``skimage.segmentation.expand_labels``; chessboard
+    for the square, city block for the diamond). Labels never overwrite each other; where
+    two are equally near, the one SciPy's distance transform finds wins (deterministic).
+    The union of the grown labels is exactly the dilation of their mask. Fast paths as in
+    ``refine.erode``.
 
     Examples
     --------
@@ -683,46 +409,24 @@ def dilate(
     >>> dilate(labels, radius=1)
     array([[3, 3, 3, 5, 5, 5, 0]], dtype=int32)
     """
-    name, fp = _check_morphology(mask, shape, radius)
-    if _is_labels(mask):
-        return _dilate_labels(mask, name, radius)
-    return _morphology_mask(mask, name, fp, radius, (False,))
+    return morphology.dilation(mask, _footprint_name(shape, mask.ndim), radius)
 
 
-@operation("refine.open", input="mask", output="mask",
-           locality=Local(halo=lambda p: 2 * p["radius"], stripes=_stripes_pay(2)), ndim=(2, 3))
-def open_(
-    mask: np.ndarray,
-    *,
-    radius: Annotated[int, _RADIUS] = 2,
-    shape: Footprint = Footprint.DISK,
-) -> np.ndarray:
+@operation("refine.open", input="mask", output="mask", locality=_OPEN_OR_CLOSE, ndim=(2, 3))
+@_filled
+def open_(mask: np.ndarray, *, radius: Annotated[int, _RADIUS] = 2,
+          shape: Footprint = Footprint.DISK) -> np.ndarray:
     """Morphological opening: erosion then dilation; removes specks and thin bridges.
 
-    Parameters
-    ----------
-    mask : ndarray
-        uint8 0/1 mask or int32 labels, 2D or 3D.
-    radius : int
-        Footprint radius in pixels, 1 to 50.
-    shape : Footprint
-        ``disk``, ``square`` or ``diamond`` (on 3D data the ball, cube or octahedron);
-        ``ball``, ``cube``, ``octahedron`` on 3D data only.
-
-    Returns
-    -------
-    ndarray
-        uint8 0/1 mask, or int32 labels when labels came in.
+    %(morphology)s
 
     Notes
     -----
-    Reference: ``skimage.morphology.opening(mask.astype(bool), footprint)``. Fast path:
-    erosion then dilation as in ``refine.erode``; 2D masks with a disk or diamond of any
-    radius are bit-packed once for both steps.
-
-    On labels every label is opened as its own mask: a pixel keeps its id where some
-    placement of the footprint inside that label covers it. The result is a subset of the
-    input, so labels never grow or merge.
+    Reference: ``skimage.morphology.opening(mask.astype(bool), footprint)``. On labels
+    every label is opened as its own mask: a pixel keeps its id where some placement of the
+    footprint inside that label covers it. The result is a subset of the input, so labels
+    never grow or merge. Fast paths as in ``refine.erode``, 2D masks bit-packed once for
+    both steps.
 
     Examples
     --------
@@ -737,51 +441,25 @@ def open_(
            [0, 1, 1, 1, 0, 0],
            [0, 0, 0, 0, 0, 0]], dtype=uint8)
     """
-    name, fp = _check_morphology(mask, shape, radius)
-    if _is_labels(mask):
-        # A pixel within the footprint of an eroded pixel of label L is itself in L, so the
-        # max filter of the eroded labels is each label's own opening.
-        eroded = _erode_labels(mask, fp)
-        return _max_filter(_cv_labels(eroded), fp).astype(np.int32)
-    return _morphology_mask(mask, name, fp, radius, (True, False))
+    return morphology.opening(mask, _footprint_name(shape, mask.ndim), radius)
 
 
-@operation("refine.close", input="mask", output="mask",
-           locality=Local(halo=lambda p: 2 * p["radius"], stripes=_stripes_pay(2)), ndim=(2, 3))
-def close(
-    mask: np.ndarray,
-    *,
-    radius: Annotated[int, _RADIUS] = 2,
-    shape: Footprint = Footprint.DISK,
-) -> np.ndarray:
+@operation("refine.close", input="mask", output="mask", locality=_OPEN_OR_CLOSE, ndim=(2, 3))
+@_filled
+def close(mask: np.ndarray, *, radius: Annotated[int, _RADIUS] = 2,
+          shape: Footprint = Footprint.DISK) -> np.ndarray:
     """Morphological closing: dilation then erosion; fills gaps and narrow bays.
 
-    Parameters
-    ----------
-    mask : ndarray
-        uint8 0/1 mask or int32 labels, 2D or 3D.
-    radius : int
-        Footprint radius in pixels, 1 to 50.
-    shape : Footprint
-        ``disk``, ``square`` or ``diamond`` (on 3D data the ball, cube or octahedron);
-        ``ball``, ``cube``, ``octahedron`` on 3D data only.
-
-    Returns
-    -------
-    ndarray
-        uint8 0/1 mask, or int32 labels when labels came in.
+    %(morphology)s
 
     Notes
     -----
     Reference: ``skimage.morphology.closing(mask.astype(bool), footprint)``; pixels outside
     the array are background for the dilation and foreground for the erosion, so objects
-    touching the border are not cut back. Fast path: dilation then erosion as in
-    ``refine.erode``; 2D masks with a disk or diamond of any radius are bit-packed once for
-    both steps.
-
-    On labels: the labels are dilated (see ``refine.dilate``), the result eroded label by
-    label, and only background pixels take the new ids; every input label is kept as it
-    was. A gap closes only where one label alone surrounds it, so labels never merge.
+    touching the border are not cut back. On labels: the labels are dilated (see
+    ``refine.dilate``), the result eroded label by label, and only background pixels take
+    the new ids; every input label is kept as it was. A gap closes only where one label
+    alone surrounds it, so labels never merge. Fast paths as in ``refine.open``.
 
     Examples
     --------
@@ -793,11 +471,7 @@ def close(
            [1, 1, 1, 1, 1, 1, 1],
            [1, 1, 1, 1, 1, 1, 1]], dtype=uint8)
     """
-    name, fp = _check_morphology(mask, shape, radius)
-    if _is_labels(mask):
-        closed = _erode_labels(_dilate_labels(mask, name, radius), fp)
-        return np.where(mask > 0, mask, closed)
-    return _morphology_mask(mask, name, fp, radius, (False, True))
+    return morphology.closing(mask, _footprint_name(shape, mask.ndim), radius)
 
 
 # --------------------------------------------------------------------------- holes
@@ -1550,7 +1224,7 @@ def smooth(
            [0, 1, 1, 1, 0],
            [0, 0, 0, 0, 0]], dtype=uint8)
     """
-    fp = _footprint_array("disk", int(radius), mask.ndim)
+    fp = morphology.footprint("disk", int(radius), mask.ndim)
     if _is_labels(mask):
         return _smooth_labels(mask, fp)
     return _majority(mask, fp)
