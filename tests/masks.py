@@ -159,3 +159,17 @@ def reference_fill(mask: np.ndarray, max_hole_size: int | None) -> np.ndarray:
     small[0] = False
     return mask.astype(bool) | small[holes]
 
+
+def reference_select(mask: np.ndarray, connectivity: int, min_size: int,
+                     max_size: int | None) -> np.ndarray:
+    """The objects of ``min_size`` to ``max_size`` pixels (None: no upper bound), as
+    ``skimage.morphology.remove_small_objects`` keeps and removes them."""
+    b = mask.astype(bool)
+    kept = b
+    if min_size > 0:
+        kept = morphology.remove_small_objects(b, max_size=min_size - 1,
+                                               connectivity=connectivity)
+    if max_size is not None:
+        kept = kept & ~morphology.remove_small_objects(b, max_size=max_size,
+                                                       connectivity=connectivity)
+    return kept

@@ -3,14 +3,11 @@ bad input. Their kernels are tested equal to the references in ``tests/kernels``
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
-from scipy import ndimage as ndi
-from skimage import filters, measure, morphology, segmentation
+from skimage import filters, measure, morphology
 
 from napari_maskprep.core import get_op, list_ops
-from napari_maskprep.core.enums import Connectivity
 from napari_maskprep.ops import refine
 
 from ..masks import (
@@ -21,12 +18,9 @@ from ..masks import (
     assert_same,
     footprint,
     i32,
-    level,
-    random_masks,
     real_labels,
     real_masks,
     real_volume,
-    reference_fill,
     u8,
 )
 
@@ -334,161 +328,6 @@ def test_to_mask():
 
 
 # --------------------------------------------------------------------------- fast paths
-@pytest.mark.parametrize("max_hole_size", [None, 1, 6, 40])
-def test_fill_holes_paths_equal_scipy_2d(max_hole_size):
-    for mask in [*MASKS_2D, *random_masks(2, 20, seed=5), *real_masks()]:
-        expected = reference_fill(mask, max_hole_size)
-        assert_same(refine._fill_holes_2d(mask, max_hole_size), expected)
-        assert_same(refine._fill_holes_by_labels(mask, max_hole_size), expected)
-        assert_same(refine.fill_holes(mask, max_hole_size=max_hole_size), expected)
-
-
-@pytest.mark.parametrize("max_hole_size", [None, 3])
-def test_fill_holes_equals_scipy_3d(max_hole_size):
-    for mask in [*MASKS_3D, real_volume()]:
-        assert_same(refine.fill_holes(mask, max_hole_size=max_hole_size),
-                    reference_fill(mask, max_hole_size))
-
-
-@pytest.mark.parametrize("connectivity", ["faces", "full"])
-def test_size_selection_paths_equal_skimage_2d(connectivity):
-    rng = np.random.default_rng(6)
-    conn = Connectivity(connectivity)
-    for mask in [*MASKS_2D, *random_masks(2, 20, seed=7), *real_masks()]:
-        b = mask.astype(bool)
-        c = level(connectivity, 2)
-        low, high = int(rng.integers(1, 40)), int(rng.integers(1, 60))
-        small = morphology.remove_small_objects(b, max_size=low - 1, connectivity=c)
-        large = b & ~morphology.remove_small_objects(b, max_size=high, connectivity=c)
-        assert_same(refine._select_by_size_2d(mask, conn, low, None), small)
-        assert_same(refine._select_by_size_2d(mask, conn, 0, high), large)
-        assert_same(refine.remove_small(mask, min_size=low, connectivity=connectivity), small)
-        assert_same(refine.remove_large(mask, max_size=high, connectivity=connectivity), large)
-        labels = measure.label(b, connectivity=c)
-        sizes = np.bincount(labels.ravel())
-        band = (sizes >= low) & (sizes <= low + high)
-        band[0] = False
-        assert_same(refine._select_by_size_2d(mask, conn, low, low + high), band[labels])
-    for mask in real_masks():  # the labelling path on the real masks too
-        b = mask.astype(bool)
-        small = morphology.remove_small_objects(b, max_size=49, connectivity=level(connectivity, 2))
-        labels, n = refine._components(mask, conn)
-        keep = refine._bincount(labels, n) >= 50
-        keep[0] = False
-        assert_same(keep[labels], small)
-
-
-@pytest.mark.parametrize("connectivity", ["faces", "full"])
-def test_size_selection_equals_skimage_3d(connectivity):
-    for i, mask in enumerate([*MASKS_3D, real_volume()]):
-        b = mask.astype(bool)
-        c = level(connectivity, 3)
-        size = 1 + 7 * i
-        assert_same(refine.remove_small(mask, min_size=size, connectivity=connectivity),
-                    morphology.remove_small_objects(b, max_size=size - 1, connectivity=c))
-        assert_same(refine.remove_large(mask, max_size=size, connectivity=connectivity),
-                    b & ~morphology.remove_small_objects(b, max_size=size, connectivity=c))
-
-
-def test_uint16_overflow_falls_back_to_int32():
-    mask = np.zeros((600, 600), np.uint8)
-    mask[1::2, ::2] = 1  # 90,000 single-pixel objects: more than uint16 labels hold
-    mask[:40, :40] = 1
-    labels, n = refine._components_2d(mask, 8)
-    assert labels.dtype == np.int32 and n == measure.label(mask).max() + 1 > 1 << 16
-    assert not refine._use_contours(mask)
-    expected = morphology.remove_small_objects(mask.astype(bool), max_size=1, connectivity=2)
-    assert_same(refine.remove_small(mask, min_size=2), expected)
-
-
-@pytest.mark.parametrize("objects", [4_000, 80_000])
-def test_3d_labels_are_uint16_where_they_fit_else_int32(objects):
-    mask = np.zeros((4, 400, 400), np.uint8)
-    mask[0::2, ::2, ::2] = 1  # single voxels two planes apart: one object each
-    mask[:, 2 * int(np.sqrt(objects / 2)):] = 0
-    mask[:, :, 2 * int(np.sqrt(objects / 2)):] = 0
-    labels, n = refine._components(mask, refine.Connectivity.FULL)
-    expected, count = ndi.label(mask, structure=np.ones((3, 3, 3)))
-    assert labels.dtype == (np.uint16 if count < 1 << 16 else np.int32)
-    assert n == count + 1 and np.array_equal(labels, expected)
-    assert refine.label(mask).dtype == np.int32
-    mask[1, :20, :20] = 1  # joins 2 x 100 voxels of planes 0 and 2 face to face
-    kept = refine.remove_small(mask, min_size=2, connectivity="faces")
-    assert kept.sum() == 20 * 20 + 2 * 100 and kept[1, :20, :20].all()
-
-
-def test_contour_bounds_hold_the_size_of_objects_with_holes():
-    drawn = np.zeros((120, 120), np.uint8)
-    cv2.circle(drawn, (40, 40), 30, 1, -1)
-    cv2.circle(drawn, (40, 40), 12, 0, -1)  # a hole ...
-    cv2.circle(drawn, (40, 40), 4, 1, -1)  # ... holding an object of its own
-    drawn[60:66, 90:118] = 1
-    drawn[62, 95:100] = 0  # a thin hole: bounding box 7 pixels, hole 5
-    blobs = (ndi.gaussian_filter(np.random.default_rng(3).random((300, 300)), 3) > 0.45)
-    holed = 0
-    for mask in [*real_masks(), drawn, blobs.astype(np.uint8)]:
-        contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
-        outer = np.flatnonzero(hierarchy[0, :, 3] < 0)
-        _, lower, upper = refine._bounds(contours, hierarchy, outer, np.ones(len(outer), bool))
-        labels = measure.label(mask, connectivity=2)
-        first = np.array([contours[i][0, 0] for i in outer])  # (x, y) of each first pixel
-        sizes = np.bincount(labels.ravel())[labels[first[:, 1], first[:, 0]]]
-        assert (lower <= sizes).all() and (sizes <= upper).all()
-        with_holes = hierarchy[0, outer, 2] >= 0
-        holed += np.count_nonzero(lower[with_holes] > sizes[with_holes] // 2)
-    assert holed >= 3  # objects with holes get a bound worth having, not 0
-
-
-def test_path_choice_follows_contour_count():
-    assert all(refine._use_contours(mask) for mask in real_masks())
-    speckle = (np.random.default_rng(8).random((512, 512)) < 0.3).astype(np.uint8)
-    assert not refine._use_contours(speckle)
-
-
-@pytest.mark.parametrize("connectivity", ["faces", "full"])
-def test_keep_largest_and_clear_border_equal_skimage(connectivity):
-    for mask in [*MASKS_2D, *MASKS_3D, *random_masks(2, 10, seed=9), *real_masks(), real_volume()]:
-        labels = measure.label(mask.astype(bool), connectivity=level(connectivity, mask.ndim))
-        sizes = np.bincount(labels.ravel())
-        sizes[0] = 0
-        largest = labels == sizes.argmax() if sizes.max() else np.zeros(mask.shape, bool)
-        assert_same(refine.keep_largest(mask, connectivity=connectivity), largest)
-        assert_same(refine.clear_border(mask, connectivity=connectivity),
-                    segmentation.clear_border(labels) > 0)
-    for mask in [*MASKS_2D, *real_masks()]:
-        largest = refine.keep_largest(mask)
-        assert_same(refine._keep_largest_2d(mask), largest)
-
-
-def test_keep_largest_clears_the_others_when_bounds_settle_it():
-    mask = np.zeros((200, 200), np.uint8)
-    cv2.ellipse(mask, (100, 100), (80, 60), 0, 0, 360, 1, -1)
-    cv2.circle(mask, (100, 100), 20, 0, -1)  # a hole ...
-    cv2.circle(mask, (100, 100), 5, 1, -1)  # ... holding a speck of its own
-    mask[::17, ::13] = 1  # specks, some on the section
-    labels = measure.label(mask, connectivity=2)
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
-    outer = np.flatnonzero(hierarchy[0, :, 3] < 0)
-    _, lower, upper = refine._bounds(contours, hierarchy, outer, np.ones(len(outer), bool))
-    assert lower.max() > np.sort(upper)[-2]  # the shortcut is taken
-    assert_same(refine._keep_largest_2d(mask), labels == sizes.argmax())
-
-
-@pytest.mark.parametrize("connectivity", ["faces", "full"])
-def test_label_equals_skimage_numbering(connectivity):
-    rng = np.random.default_rng(11)
-    thin = [(rng.random(shape) < 0.3).astype(np.uint8) for shape in [(13, 9, 1), (1, 8, 7)]]
-    for mask in [*MASKS_2D, *MASKS_3D, *random_masks(2, 10, seed=10), *real_masks(), real_volume(),
-                 *thin]:
-        expected = measure.label(mask.astype(bool), connectivity=level(connectivity, mask.ndim))
-        assert_same(refine.label(mask, connectivity=connectivity), expected.astype(np.int32))
-    for labels in LABELS_2D:
-        expected = measure.label(labels, connectivity=level(connectivity, 2))
-        assert_same(refine.label(labels, connectivity=connectivity), expected.astype(np.int32))
-
-
 def test_smooth_equals_skimage_median():
     for i, mask in enumerate([*MASKS_2D, *MASKS_3D, *real_masks(), real_volume()]):
         radius = 1 + i % 4
