@@ -5,24 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from skimage import filters, measure, morphology
+from skimage import measure, morphology
 
 from napari_maskprep.core import get_op, list_ops
 from napari_maskprep.ops import refine
 
-from ..masks import (
-    LABELS_2D,
-    LABELS_3D,
-    MASKS_2D,
-    MASKS_3D,
-    assert_same,
-    footprint,
-    i32,
-    real_labels,
-    real_masks,
-    real_volume,
-    u8,
-)
+from ..masks import assert_same, i32, real_labels, u8
 
 
 # --------------------------------------------------------------------------- morphology
@@ -325,21 +313,6 @@ def test_to_mask():
     out = refine.to_mask(mask)
     assert_same(out, mask)
     assert out is not mask
-
-
-# --------------------------------------------------------------------------- fast paths
-def test_smooth_equals_skimage_median():
-    for i, mask in enumerate([*MASKS_2D, *MASKS_3D, *real_masks(), real_volume()]):
-        radius = 1 + i % 4
-        expected = filters.median(mask, footprint=footprint("disk", radius, mask.ndim))
-        assert_same(refine.smooth(mask, radius=radius), expected)
-    for labels in [*LABELS_2D, *LABELS_3D]:
-        fp = footprint("disk", 2, labels.ndim)
-        expected = np.zeros_like(labels)
-        for value in np.unique(labels)[1:]:
-            own = (labels == value).astype(np.uint8)
-            expected[filters.median(own, footprint=fp) > 0] = value
-        assert_same(refine.smooth(labels, radius=2), expected)
 
 
 # --------------------------------------------------------------------------- contract, bad input

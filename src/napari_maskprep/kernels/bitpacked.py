@@ -6,7 +6,7 @@ footprint the rectangles make up, pixels outside the array neutral (erosion does
 from the border, dilation does not grow out of it). Erosion by a union of footprints is the
 minimum of the erosions by each (dilation: the maximum), and a rectangle's is its row
 window's then its column window's: on packed rows a row window is a few word shifts, a
-column window combines whole rows.
+column window combines whole rows. Tested on its own in ``tests/kernels/test_bitpacked.py``.
 """
 
 from __future__ import annotations

@@ -27,17 +27,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
-import cv2
 import numpy as np
-from scipy import ndimage as ndi
 
 from ..core.enums import Connectivity, Footprint
 from ..core.errors import BadValueError
 from ..core.locality import Local, NonLocal, Pointwise
 from ..core.registry import operation
-from ..kernels import components, morphology
-from ..kernels.components import dense_ids
-from ..kernels.watershed import distance_watershed
+from ..kernels import components, majority, morphology
+from ..kernels.watershed import distance_watershed, split_labels
 
 __all__ = [
     "Connectivity",
@@ -126,16 +123,6 @@ def _morphology_locality(steps: int) -> Local:
 
 _ERODE_OR_DILATE = _morphology_locality(1)
 _OPEN_OR_CLOSE = _morphology_locality(2)
-
-
-# --------------------------------------------------------------------------- helpers
-def _is_labels(a: np.ndarray) -> bool:
-    return a.dtype != np.uint8
-
-
-def _as_mask(a: np.ndarray) -> np.ndarray:
-    """uint8 0/1 view of a boolean result."""
-    return a.view(np.uint8) if a.dtype == bool else a
 
 
 # --------------------------------------------------------------------------- morphology
@@ -511,94 +498,20 @@ def label(mask: np.ndarray, *, connectivity: Connectivity = Connectivity.FULL) -
     return components.label(mask, _level(connectivity, mask.ndim))
 
 
-# --------------------------------------------------------------------------- smoothing
-def _boxes(plane: np.ndarray) -> list[tuple[int, int, int]]:
-    """A centred, row-convex 2D footprint as a signed sum of centred boxes.
-
-    Returns (sign, half height, half width) triples: the footprint is the union of a
-    staircase of boxes, and adding each box after the first while taking away its overlap
-    with the one before counts every footprint pixel once. In this order no partial sum
-    exceeds twice the footprint's pixel count.
-    """
-    radius = plane.shape[0] // 2
-    half_widths = [(int(row.sum()) - 1) // 2 for row in plane[radius:]] + [-1]
-    corners = [(dy, half_widths[dy]) for dy in range(radius + 1)
-               if half_widths[dy] > half_widths[dy + 1]]
-    boxes = [(1, *corners[0])]
-    for (a_before, _), (a, b) in zip(corners, corners[1:], strict=False):
-        boxes += [(1, a, b), (-1, a_before, b)]
-    return boxes
-
-
-def _count_2d(mask: np.ndarray, plane: np.ndarray) -> np.ndarray:
-    """Number of foreground pixels in the footprint ``plane`` around each pixel (int16, the
-    footprint has at most 7845 pixels); outside the array the border pixels repeat
-    (``mode='nearest'``)."""
-    (_, a, b), *rest = _boxes(plane)
-    total = cv2.boxFilter(mask, cv2.CV_16S, (2 * b + 1, 2 * a + 1), normalize=False,
-                          borderType=cv2.BORDER_REPLICATE)
-    box = np.empty_like(total)
-    for sign, a, b in rest:
-        cv2.boxFilter(mask, cv2.CV_16S, (2 * b + 1, 2 * a + 1), dst=box, normalize=False,
-                      borderType=cv2.BORDER_REPLICATE)
-        (cv2.add if sign > 0 else cv2.subtract)(total, box, dst=total)
-    return total
-
-
-def _majority(mask: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    """1 where more than half of the footprint around a pixel is foreground."""
-    if mask.ndim == 2:
-        counts = _count_2d(mask, fp)
-    else:
-        depth, radius = mask.shape[0], fp.shape[0] // 2
-        groups: dict[bytes, tuple[np.ndarray, list[int]]] = {}
-        for i, plane in enumerate(fp):
-            groups.setdefault(plane.tobytes(), (plane, []))[1].append(i - radius)
-        counts = np.zeros(mask.shape, np.int32)
-        for plane, offsets in groups.values():
-            plane_counts = np.stack([_count_2d(m, plane) for m in mask])
-            for dz in offsets:  # past the ends the end planes repeat, as mode='nearest'
-                counts += plane_counts[np.clip(np.arange(depth) + dz, 0, depth - 1)]
-    return _as_mask(counts > np.count_nonzero(fp) // 2)
-
-
-def _smooth_labels(labels: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    """Per-label majority filter: at most one label holds a majority, so none merge."""
-    radius = fp.shape[0] // 2
-    dense, ids = dense_ids(labels)
-    out = np.zeros_like(labels)
-    for index, box in enumerate(ndi.find_objects(dense), start=1):
-        if box is None:
-            continue
-        # Widen by the radius (clipped): outside the widened box the label is absent, so the
-        # replicated edge is 0 there and the true border elsewhere.
-        box = tuple(slice(max(s.start - radius, 0), min(s.stop + radius, n))
-                    for s, n in zip(box, labels.shape, strict=True))
-        keep = _majority(_as_mask(dense[box] == index), fp).view(bool)
-        out[box][keep] = index if ids is None else ids[index]
-    return out
-
-
+# --------------------------------------------------------------------------- outlines and labels
 @operation("refine.smooth", input="mask", output="mask",
            locality=Local(halo=lambda p: p["radius"]), ndim=(2, 3))
-def smooth(
-    mask: np.ndarray,
-    *,
-    radius: Annotated[int, _RADIUS] = 2,
-) -> np.ndarray:
+@_filled
+def smooth(mask: np.ndarray, *, radius: Annotated[int, _RADIUS] = 2) -> np.ndarray:
     """Smooth outlines by a majority vote in a disk (ball in 3D) around each pixel.
 
     Parameters
     ----------
-    mask : ndarray
-        uint8 0/1 mask or int32 labels, 2D or 3D.
+    %(mask)s
     radius : int
         Radius of the disk (ball) in pixels, 1 to 50.
 
-    Returns
-    -------
-    ndarray
-        uint8 0/1 mask, or int32 labels when labels came in.
+    %(returns)s
 
     Notes
     -----
@@ -606,13 +519,11 @@ def smooth(
     foreground (the disk holds an odd number of pixels, so there are no ties): a binary
     median filter. Bumps and dents narrower than about the radius go, straight edges stay.
     Past the border the edge pixels repeat. Reference:
-    ``skimage.filters.median(mask, footprint=disk(radius))`` (``mode='nearest'``). Fast
-    path: the disk as a signed sum of a few ``cv2.boxFilter`` boxes (exact integer counts),
-    3D per z-slice of the ball.
-
-    On labels each label is smoothed as its own mask; at most one label can hold a majority
-    at a pixel, so labels never merge, and a pixel no label holds a majority of becomes
-    background.
+    ``skimage.filters.median(mask, footprint=disk(radius))`` (``mode='nearest'``). On
+    labels each label is smoothed as its own mask; at most one label can hold a majority at
+    a pixel, so labels never merge, and a pixel no label holds a majority of becomes
+    background. Fast path: the disk's counts as sums of ``cv2.boxFilter`` boxes
+    (``kernels.majority``).
 
     Examples
     --------
@@ -628,26 +539,20 @@ def smooth(
            [0, 1, 1, 1, 0],
            [0, 0, 0, 0, 0]], dtype=uint8)
     """
-    fp = morphology.footprint("disk", int(radius), mask.ndim)
-    if _is_labels(mask):
-        return _smooth_labels(mask, fp)
-    return _majority(mask, fp)
+    return majority.majority(mask, radius)
 
 
-# --------------------------------------------------------------------------- labels
 @operation("refine.split_touching", input="mask", output="labels", locality=NonLocal(),
            ndim=(2, 3))
-def split_touching(
-    mask: np.ndarray,
-    *,
-    min_distance: Annotated[int, {"min": 1, "max": 100, "unit": "px"}] = 5,
-) -> np.ndarray:
+@_filled
+def split_touching(mask: np.ndarray, *,
+                   min_distance: Annotated[int, {"min": 1, "max": 100, "unit": "px"}] = 5
+                   ) -> np.ndarray:
     """Split touching round objects apart by a distance-transform watershed.
 
     Parameters
     ----------
-    mask : ndarray
-        uint8 0/1 mask or int32 labels, 2D or 3D.
+    %(mask)s
     min_distance : int
         Smallest distance in pixels between two object centres (peaks of the distance to
         the background); objects closer than that stay one.
@@ -664,45 +569,27 @@ def split_touching(
     Reference: ``scipy.ndimage.distance_transform_edt`` ->
     ``skimage.feature.peak_local_max(min_distance=min_distance)`` ->
     ``skimage.segmentation.watershed`` on the negated distance (see
-    ``napari_maskprep.kernels.watershed.distance_watershed``, shared with
-    ``segment.watershed``).
+    ``napari_maskprep.kernels.watershed``, shared with ``segment.watershed``).
 
     Examples
     --------
     >>> import numpy as np
-    >>> mask = np.zeros((7, 13), np.uint8)
-    >>> mask[1:6, 1:6] = 1
-    >>> mask[1:6, 7:12] = 1
-    >>> mask[3, 6] = 1  # a one-pixel bridge between two squares
-    >>> split_touching(mask, min_distance=2)
-    array([[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-           [0, 1, 1, 1, 1, 1, 0, 2, 2, 2, 2, 2, 0],
-           [0, 1, 1, 1, 1, 1, 0, 2, 2, 2, 2, 2, 0],
-           [0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 0],
-           [0, 1, 1, 1, 1, 1, 0, 2, 2, 2, 2, 2, 0],
-           [0, 1, 1, 1, 1, 1, 0, 2, 2, 2, 2, 2, 0],
-           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], dtype=int32)
+    >>> labels = np.zeros((5, 12), np.int32)
+    >>> labels[1:4, 1:4] = labels[1:4, 5:8] = 4
+    >>> labels[2, 4] = 4  # a bridge joins two squares of label 4
+    >>> labels[1:4, 8:11] = 9  # a square of label 9 touches the right one
+    >>> split_touching(labels, min_distance=1)
+    array([[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 1, 1, 1, 0, 2, 2, 2, 3, 3, 3, 0],
+           [0, 1, 1, 1, 1, 2, 2, 2, 3, 3, 3, 0],
+           [0, 1, 1, 1, 0, 2, 2, 2, 3, 3, 3, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], dtype=int32)
     """
     if not mask.any():
         return np.zeros(mask.shape, np.int32)
-    if not _is_labels(mask):
+    if mask.dtype == np.uint8:
         return distance_watershed(mask, min_distance=int(min_distance))
-    dense, _ = dense_ids(mask)
-    out = np.zeros(mask.shape, np.int32)
-    count = 0
-    for index, box in enumerate(ndi.find_objects(dense), start=1):
-        if box is None:
-            continue
-        # Background around the label inside the array (other labels count as background);
-        # at the array's border nothing, as for a mask.
-        pad = [(int(s.start > 0), int(s.stop < n)) for s, n in zip(box, mask.shape, strict=True)]
-        own = np.pad(dense[box] == index, pad).view(np.uint8)
-        inner = tuple(slice(before, own.shape[d] - after) for d, (before, after) in enumerate(pad))
-        pieces = distance_watershed(own, min_distance=int(min_distance))[inner]
-        inside = pieces > 0
-        out[box][inside] = pieces[inside] + count
-        count += int(pieces.max())
-    return out
+    return split_labels(mask, min_distance=int(min_distance))
 
 
 @operation("refine.to_mask", input="mask", output="mask", locality=Pointwise(), ndim=(2, 3))
@@ -730,4 +617,4 @@ def to_mask(mask: np.ndarray) -> np.ndarray:
     array([[0, 1, 1],
            [1, 0, 1]], dtype=uint8)
     """
-    return _as_mask(mask > 0)
+    return (mask > 0).view(np.uint8)
