@@ -11,11 +11,12 @@ is a label id, and every selection keeps the ids. Holes are face-connected backg
 regions that do not touch the border: the dual of full-connected objects.
 
 2D masks are labelled by ``cv2.connectedComponentsWithAlgorithm`` with ``CCL_SAUF``, whose
-numbering is the raster order; 3D masks by ``scipy.ndimage.label``; both in uint16 where it
-fits (half the memory traffic, and sizes counted by ``cv2.calcHist``), else int32. Objects
-are then kept or dropped through a look-up table from label to value. 2D masks with few
-contours take the contour paths of :mod:`.contours` instead, which touch only the pixels
-they change. Tested on their own in ``tests/kernels/test_components.py``.
+numbering is the raster order; 3D masks by ``scipy.ndimage.label``. To select objects or
+holes, the labels are uint16 where they fit (half the memory traffic, and sizes counted by
+``cv2.calcHist``), else int32, and objects are kept or dropped through a look-up table from
+label to value; 2D masks with few contours take the contour paths of :mod:`.contours`
+instead, which touch only the pixels they change, and 2D masks lose their border objects to
+one flood fill. Tested on their own in ``tests/kernels/test_components.py``.
 """
 
 from __future__ import annotations
@@ -96,8 +97,7 @@ def clear_border(a: np.ndarray, connectivity: int) -> np.ndarray:
     if a.dtype != np.uint8:
         dense, ids = dense_ids(a)
         keep = np.ones(int(dense.max()) + 1, bool)
-        for axis in range(a.ndim):
-            keep[np.take(dense, [0, -1], axis=axis).ravel()] = False
+        keep[_on_border(dense)] = False
         return _keep_labels(dense, ids, keep)
     if a.ndim == 2:
         framed = cv2.copyMakeBorder(a, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
@@ -105,8 +105,7 @@ def clear_border(a: np.ndarray, connectivity: int) -> np.ndarray:
         return framed[1:-1, 1:-1].copy()
     labels, n = _components(a, connectivity)
     keep = np.ones(n, np.uint8)
-    for axis in range(a.ndim):
-        keep[np.take(labels, [0, -1], axis=axis).ravel()] = 0
+    keep[_on_border(labels)] = 0
     keep[0] = 0
     return _take(keep, labels)
 
@@ -138,8 +137,7 @@ def _fill_holes_by_labels(mask: np.ndarray, max_hole_size: int | None) -> np.nda
     """Holes filled by labelling the background (any ndim; for masks with many contours)."""
     labels, n = _components((mask == 0).view(np.uint8), 1)
     fill = np.ones(n, np.uint8)
-    for axis in range(mask.ndim):
-        fill[np.take(labels, [0, -1], axis=axis).ravel()] = 0  # regions touching the border
+    fill[_on_border(labels)] = 0  # regions touching the border
     if max_hole_size is not None:
         fill[_bincount(labels, n) > max_hole_size] = 0
     fill[0] = 1  # label 0 is the foreground
@@ -220,6 +218,12 @@ def _in_size_range(sizes: np.ndarray, min_size: int, max_size: int | None) -> np
         keep &= sizes <= max_size
     keep[0] = False
     return keep
+
+
+def _on_border(labels: np.ndarray) -> np.ndarray:
+    """The labels on the array's first and last rows, columns (and planes), repeats kept."""
+    return np.concatenate([np.take(labels, [0, -1], axis=axis).ravel()
+                           for axis in range(labels.ndim)])
 
 
 def _label_sizes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:

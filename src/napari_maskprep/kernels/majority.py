@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .components import dense_ids
-from .morphology import footprint
+from .morphology import footprint, z_slices
 
 __all__ = ["majority"]
 
@@ -36,12 +36,9 @@ def _majority_mask(mask: np.ndarray, fp: np.ndarray) -> np.ndarray:
     if mask.ndim == 2:
         counts = _count_2d(mask, fp)
     else:
-        depth, radius = mask.shape[0], fp.shape[0] // 2
-        groups: dict[bytes, tuple[np.ndarray, list[int]]] = {}
-        for i, plane in enumerate(fp):
-            groups.setdefault(plane.tobytes(), (plane, []))[1].append(i - radius)
+        depth = mask.shape[0]
         counts = np.zeros(mask.shape, np.int32)
-        for plane, offsets in groups.values():
+        for plane, offsets in z_slices(fp):
             plane_counts = np.stack([_count_2d(m, plane) for m in mask])
             for dz in offsets:  # past the ends the end planes repeat, as mode='nearest'
                 counts += plane_counts[np.clip(np.arange(depth) + dz, 0, depth - 1)]

@@ -36,7 +36,7 @@ from skimage import morphology
 
 from . import bitpacked
 
-__all__ = ["closing", "dilation", "erosion", "footprint", "opening", "runs_bit_packed"]
+__all__ = ["closing", "dilation", "erosion", "footprint", "opening", "runs_bit_packed", "z_slices"]
 
 # Balls and octahedra with more voxels than this erode and dilate 3D masks faster through an
 # exact distance transform, whose cost does not grow with the radius, than through footprint
@@ -98,6 +98,18 @@ def closing(a: np.ndarray, name: str, radius: int) -> np.ndarray:
         return _mask_steps(a, name, fp, radius, (False, True))
     closed = _erode_labels(_dilate_labels(a, name, radius), fp)
     return np.where(a > 0, a, closed)
+
+
+def z_slices(fp: np.ndarray) -> list[tuple[np.ndarray, list[int]]]:
+    """The non-empty z-slices of a 3D footprint, each distinct slice once with its offsets
+    from the centre slice: a 3D filter is these 2D filters on every plane, combined along z.
+    """
+    radius = fp.shape[0] // 2
+    groups: dict[bytes, tuple[np.ndarray, list[int]]] = {}
+    for i, plane in enumerate(fp):
+        if plane.any():
+            groups.setdefault(plane.tobytes(), (plane, []))[1].append(i - radius)
+    return list(groups.values())
 
 
 def runs_bit_packed(name: str, radius: int, ndim: int, steps: int) -> bool:
@@ -171,18 +183,15 @@ def _extremum(a: np.ndarray, fp: np.ndarray, filter2d: Callable[..., np.ndarray]
               combine: np.ufunc) -> np.ndarray:
     """Min (cv2.erode) or max (cv2.dilate) over ``fp``; pixels outside the array ignored.
 
-    3D: each z-slice of the footprint filters every plane in 2D, and the planes are combined
-    along z (slices past the ends ignored), which is exact for any footprint.
+    3D: each z-slice of the footprint (:func:`z_slices`) filters every plane in 2D, and the
+    planes are combined along z (slices past the ends ignored), which is exact for any
+    footprint.
     """
     if a.ndim == 2:
         return filter2d(a, fp)
-    depth, radius = a.shape[0], fp.shape[0] // 2
-    groups: dict[bytes, tuple[np.ndarray, list[int]]] = {}
-    for i, plane in enumerate(fp):
-        if plane.any():
-            groups.setdefault(plane.tobytes(), (plane, []))[1].append(i - radius)
+    depth = a.shape[0]
     out = None
-    for plane, offsets in sorted(groups.values(), key=lambda g: 0 not in g[1]):
+    for plane, offsets in sorted(z_slices(fp), key=lambda g: 0 not in g[1]):
         filtered = np.empty_like(a)
         for z in range(depth):
             filter2d(a[z], plane, dst=filtered[z])
