@@ -22,8 +22,9 @@ from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
 from ..core.errors import BadValueError, MaskprepWarning
+from .components import dense_ids
 
-__all__ = ["distance_watershed"]
+__all__ = ["distance_watershed", "split_labels"]
 
 # Below this distance a float32 step of OpenCV's distance moves its square by at most 1/32
 # and the float32 product rounds by at most 1/128, so rounding the square recovers the exact
@@ -91,6 +92,31 @@ def distance_watershed(
     labels = watershed(surface, seeds, mask=foreground).astype(np.int32, copy=False)
     _label_unmarked(labels, foreground)
     return labels
+
+
+def split_labels(labels: np.ndarray, *, min_distance: int) -> np.ndarray:
+    """Each label of int32 ``labels`` split on its own by :func:`distance_watershed`, the
+    pieces numbered 1..N by label id, then piece.
+
+    A split never crosses or moves a boundary between labels: each label is split in its
+    bounding box, where other labels count as background and the array's border, as for a
+    mask, does not.
+    """
+    dense, _ = dense_ids(labels)
+    out = np.zeros(labels.shape, np.int32)
+    count = 0
+    for index, box in enumerate(ndi.find_objects(dense), start=1):
+        if box is None:
+            continue
+        # Background around the label inside the array; at the array's border nothing.
+        pad = [(int(s.start > 0), int(s.stop < n)) for s, n in zip(box, labels.shape, strict=True)]
+        own = np.pad(dense[box] == index, pad).view(np.uint8)
+        inner = tuple(slice(before, own.shape[d] - after) for d, (before, after) in enumerate(pad))
+        pieces = distance_watershed(own, min_distance=min_distance)[inner]
+        inside = pieces > 0
+        out[box][inside] = pieces[inside] + count
+        count += int(pieces.max())
+    return out
 
 
 def _squared_distance_to_background(foreground: np.ndarray) -> np.ndarray:
