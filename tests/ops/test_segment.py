@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tifffile
 from scipy import ndimage as ndi
-from skimage import color, exposure, feature, filters, segmentation
+from skimage import color, feature, filters, segmentation
 
 from napari_maskprep.core import MaskprepWarning, get_op
 from napari_maskprep.core.errors import BadValueError, LimitError
@@ -18,31 +18,19 @@ from napari_maskprep.core.locality import GlobalStat, Local, NonLocal, Pointwise
 from napari_maskprep.kernels import watershed as ws
 from napari_maskprep.ops import segment as seg
 
-DATA = Path(__file__).parents[1] / "data"
+from ..segment_images import BBBC039, as_dtype, nuclei_field, nuclei_field_labels
+
 SAMPLES = Path(seg.__file__).parents[1] / "samples"
-BBBC039 = sorted((DATA / "bbbc039_fluo_nuclei" / "images").glob("*.tif"))
 
 
 @pytest.fixture(scope="module")
 def nuclei() -> np.ndarray:
-    """A real 12-bit fluorescence field (uint16, 520 x 696)."""
-    return tifffile.imread(BBBC039[0])
+    return nuclei_field()
 
 
 @pytest.fixture(scope="module")
 def nuclei_labels() -> np.ndarray:
-    return tifffile.imread(str(BBBC039[0]).replace("images", "masks"))
-
-
-def as_dtype(image: np.ndarray, dtype: type) -> np.ndarray:
-    """The 12-bit image in another dtype (uint8 scaled down, floats in [0, 1], int16 offset)."""
-    if dtype == np.uint8:
-        return (image // 8).clip(0, 255).astype(np.uint8)
-    if dtype == np.int16:
-        return image.astype(np.int16) - 400
-    if np.dtype(dtype).kind == "f":
-        return (image / 4095.0).astype(dtype)
-    return image.astype(dtype)
+    return nuclei_field_labels()
 
 
 def disks(shape, centers, radius) -> np.ndarray:
@@ -161,72 +149,6 @@ def test_auto_threshold_minimum_without_two_peaks_warns():
     with pytest.warns(MaskprepWarning, match="no two peaks"):
         mask = seg.auto_threshold(image, method="minimum")
     assert not mask.any()
-
-
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32, np.float64])
-def test_histogram_is_skimages(nuclei, dtype):
-    image = as_dtype(nuclei, dtype)
-    counts, centers, per_value = seg._histogram(image)
-    ref_counts, ref_centers = exposure.histogram(image.reshape(-1), 256, source_range="image")
-    np.testing.assert_array_equal(counts, ref_counts)
-    np.testing.assert_array_equal(centers, ref_centers)
-    assert per_value == (image.dtype.kind in "iu")
-
-
-def test_histogram_counts_beyond_float32_precision():
-    # cv2.calcHist counts in float32; 2**24 + 1 pixels of one value must still be exact.
-    image = np.zeros((4097, 4097), np.uint8)
-    image[0, :3] = 1
-    counts = seg._histogram(image).counts
-    assert counts.tolist() == [4097 * 4097 - 3, 3]
-
-
-FLUO_UINT8 = sorted((DATA / "dsb2018_fluo_nuclei" / "images").glob("*.png"))
-
-
-@pytest.mark.parametrize("path", FLUO_UINT8[:3], ids=lambda p: p.stem)
-def test_pixel_pair_histogram_is_skimages_on_real_images(path, monkeypatch):
-    # Big uint8 images are counted two pixels at a time; forced here on small real ones.
-    monkeypatch.setattr(seg, "_PAIR_MIN_PIXELS", 0)
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    assert image.shape[1] % 2 == 0
-    counts, centers, _ = seg._histogram(image)
-    ref_counts, ref_centers = exposure.histogram(image.reshape(-1), 256, source_range="image")
-    np.testing.assert_array_equal(counts, ref_counts)
-    np.testing.assert_array_equal(centers, ref_centers)
-    np.testing.assert_array_equal(seg.auto_threshold(image, method="otsu", polarity="bright"),
-                                  image > filters.threshold_otsu(image))
-
-
-def test_pixel_pair_histogram_edge_cases(monkeypatch):
-    monkeypatch.setattr(seg, "_PAIR_MIN_PIXELS", 0)
-    real = as_dtype(tifffile.imread(BBBC039[0]), np.uint8)
-    alternating = np.zeros((3, 8), np.uint8)
-    alternating[:, 1::2] = 255
-    cases = [
-        np.zeros((4, 6), np.uint8), np.full((4, 6), 255, np.uint8), alternating,
-        np.arange(256, dtype=np.uint8).reshape(1, 256),  # one row, every value once
-        real, real[:, :-1],  # odd rows: counted one pixel at a time
-        real[::-3, 1::2], real[:60, :80].reshape(3, 20, 80),  # a strided view, 3D
-    ]
-    for image in cases:
-        expected = np.bincount(image.ravel(), minlength=256)
-        assert np.array_equal(seg._integer_counts(image, 0, 255), expected), image.shape
-    monkeypatch.setattr(seg, "STRIPE_MIN_PIXELS", 0)  # chunks of rows on two threads
-    monkeypatch.setattr(seg, "thread_budget", lambda: 2)
-    expected = np.bincount(real.ravel(), minlength=256)
-    assert np.array_equal(seg._integer_counts(real, 0, 255), expected)
-    np.testing.assert_array_equal(seg.auto_threshold(real, method="otsu", polarity="auto"),
-                                  real > filters.threshold_otsu(real))
-
-
-def test_pixel_pair_histogram_counts_beyond_float32_precision():
-    # Over 2**24 pixels, even rows: pairs counted in float32 by calcHist, chunk by chunk.
-    image = np.zeros((4096, 4098), np.uint8)
-    assert image.size >= seg._PAIR_MIN_PIXELS
-    image[0, :3] = 1
-    image[-1, -1] = 255
-    assert seg._integer_counts(image, 0, 255)[[0, 1, 255]].tolist() == [4096 * 4098 - 4, 3, 1]
 
 
 @pytest.mark.parametrize("method", list(seg.ThresholdMethod))

@@ -13,8 +13,7 @@ import itertools
 import math
 import warnings
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any
 
 import cv2
 import numpy as np
@@ -25,7 +24,7 @@ from ..core.errors import BadValueError, LimitError, MaskprepWarning
 from ..core.locality import GlobalStat, Kind, Local, NonLocal, Pointwise
 from ..core.registry import operation
 from ..kernels.color import rgb_to_gray
-from ..kernels.threads import STRIPE_MIN_PIXELS, cv_serial, thread_budget
+from ..kernels.histogram import MAX_INTEGER_BINS, Histogram, image_histogram
 from ..kernels.watershed import distance_watershed
 
 __all__ = [
@@ -153,93 +152,8 @@ def _at_least(image: np.ndarray, value: float, *, invert: bool = False) -> np.nd
 # Histograms and global thresholds (statistic, then a pointwise apply)
 # --------------------------------------------------------------------------------------
 
-# Integer images whose values span at most this many integers get one bin per integer,
-# as skimage.exposure.histogram does; wider ones get 256 bins like float images (skimage
-# would allocate a count for every integer in the range).
-_MAX_INTEGER_BINS = 2**20
-# OpenCV's calcHist counts in float32, exact up to 2**24 per bin: count in chunks.
-_CALCHIST_CHUNK = 2**24
-# uint8 images of at least this many pixels (rows of even length) are counted two pixels at a
-# time, viewed as uint16, in a 65536-bin histogram. Where neighbours are often equal (a flat,
-# noisy background) calcHist's increments of one counter collide and stall; pairs halve the
-# increments and collide less. Measured at 4-16 MP: 0.4-0.65x the time on fluorescence
-# images, 0.4-0.95x on others. At 1 MP it depends on the image (0.65x on a raw fluorescence
-# field, up to 1.3x on smoothed or noise-like ones: the big table's set-up and cache misses).
-_PAIR_MIN_PIXELS = 2**22
-
-
 # The histogram size limit for method="minimum" (see _auto_threshold_statistic).
 _MINIMUM_MAX_BINS = 256
-
-
-class _Histogram(NamedTuple):
-    counts: np.ndarray  # int64
-    centers: np.ndarray
-    per_value: bool  # one bin per integer value: counts above a threshold are exact
-
-
-def _integer_counts(image: np.ndarray, low: int, high: int) -> np.ndarray:
-    """Count of each integer value low..high in ``image`` (int64)."""
-    if image.dtype in (np.uint8, np.uint16):
-        size = 256 if image.dtype == np.uint8 else 65536
-        rows = image.reshape(-1, image.shape[-1])
-        step = max(1, _CALCHIST_CHUNK // rows.shape[1])
-        threads = thread_budget() if image.size >= STRIPE_MIN_PIXELS else 1
-        # Big images: chunks of rows counted on parallel threads (calcHist releases the GIL).
-        step = min(step, -(-rows.shape[0] // threads))
-        even_rows = rows.shape[1] % 2 == 0
-        pairs = image.dtype == np.uint8 and image.size >= _PAIR_MIN_PIXELS and even_rows
-
-        def count(start: int) -> np.ndarray:
-            chunk = np.ascontiguousarray(rows[start : start + step])
-            if pairs:
-                joint = cv2.calcHist([chunk.view(np.uint16)], [0], None, [65536], [0, 65536])
-                joint = joint.reshape(256, 256)  # counts of (one pixel, its neighbour)
-                # Its two marginals count every pixel once. No sum exceeds the chunk's pixels
-                # (<= 2**24), so float32 adds them exactly.
-                return (joint.sum(axis=0) + joint.sum(axis=1)).astype(np.int64)
-            return cv2.calcHist([chunk], [0], None, [size], [0, size]).ravel().astype(np.int64)
-
-        starts = range(0, rows.shape[0], step)
-        if threads > 1 and len(starts) > 1:
-            # calcHist's own parallel loop, nested in these threads, oversubscribes the cores:
-            # 16 MP uint16 on two cores 9.0 -> 6.1 ms with cv2 on one thread meanwhile.
-            with cv_serial(), ThreadPoolExecutor(threads) as pool:
-                return sum(pool.map(count, starts))[low : high + 1]
-        return sum(map(count, starts))[low : high + 1]
-    flat = image.reshape(-1)
-    offset = flat - flat.dtype.type(low) if image.dtype.kind == "u" else flat.astype(np.int64) - low
-    return np.bincount(offset.astype(np.intp, copy=False), minlength=high - low + 1)
-
-
-def _histogram(image: np.ndarray, *, max_integer_bins: int = _MAX_INTEGER_BINS) -> _Histogram:
-    """Counts and bin centres equal to ``skimage.exposure.histogram(image, 256)``.
-
-    Integer images: one bin per integer from the image's minimum to its maximum (uint8 and
-    uint16 counted by ``cv2.calcHist``, one pass); floats: 256 equal bins over
-    ``[min, max]`` by ``numpy.histogram``, exactly as scikit-image computes them (one bin
-    per value where the range holds too few floats for 256 bins).
-    """
-    if image.dtype == np.uint8:  # 256 bins always fit: minimum and maximum from the counts
-        counts = _integer_counts(image, 0, 255)
-        low, high = (int(i) for i in np.flatnonzero(counts)[[0, -1]])
-        return _Histogram(counts[low : high + 1], np.arange(low, high + 1), True)
-    if image.dtype.kind in "iu":
-        low, high = int(image.min()), int(image.max())
-        if high - low < max_integer_bins:
-            counts = _integer_counts(image, low, high)
-            return _Histogram(counts, np.arange(low, high + 1), True)
-    values = image.reshape(-1)
-    try:
-        counts, edges = np.histogram(values, bins=256)
-    except ValueError:
-        # Fewer than 256 representable values between minimum and maximum (a constant
-        # image, or two values a few float steps apart, as 1e300 or 1.0 and 1.0000001):
-        # numpy cannot make 256 distinct bins, and scikit-image fails with it. Each value
-        # is then a bin of its own.
-        centers, counts = np.unique(values, return_counts=True)
-        return _Histogram(counts.astype(np.int64), centers, True)
-    return _Histogram(counts.astype(np.int64), (edges[:-1] + edges[1:]) / 2.0, False)
 
 
 def _triangle(counts: np.ndarray, centers: np.ndarray) -> float:
@@ -287,7 +201,7 @@ def _li_per_value(counts: np.ndarray, centers: np.ndarray) -> float:
 
 
 def _auto_threshold_value(
-    image: np.ndarray, method: ThresholdMethod, hist: _Histogram
+    image: np.ndarray, method: ThresholdMethod, hist: Histogram
 ) -> float | None:
     """The threshold scikit-image's ``threshold_<method>`` gives; None (warned) if there is none."""
     counts, centers, per_value = hist
@@ -336,12 +250,13 @@ def _auto_threshold_value(
     return float(function(hist=(counts, centers)))
 
 
-def _threshold_histogram(image: np.ndarray, params: Mapping[str, Any]) -> _Histogram:
+def _threshold_histogram(image: np.ndarray, params: Mapping[str, Any]) -> Histogram:
     """The whole-image part of ``auto_threshold``: the histogram, whatever the polarity."""
     # skimage's minimum smooths the histogram in a Python loop until two peaks remain:
     # on thousands of per-value bins that takes minutes, so wide integer ranges get 256 bins.
     minimum = _threshold_histogram_key(params)
-    return _histogram(image, max_integer_bins=_MINIMUM_MAX_BINS if minimum else _MAX_INTEGER_BINS)
+    return image_histogram(image,
+                           max_integer_bins=_MINIMUM_MAX_BINS if minimum else MAX_INTEGER_BINS)
 
 
 def _threshold_histogram_key(params: Mapping[str, Any]) -> bool:
@@ -351,7 +266,7 @@ def _threshold_histogram_key(params: Mapping[str, Any]) -> bool:
 
 def _auto_threshold_statistic(
     image: np.ndarray, method: ThresholdMethod, polarity: AutoPolarity,
-    hist: _Histogram | None = None,
+    hist: Histogram | None = None,
 ) -> tuple[float, bool] | None:
     """The global part of ``auto_threshold``: (threshold, dark foreground), or None.
 
@@ -377,7 +292,7 @@ def _auto_threshold_statistic(
 
 
 def _auto_threshold_from_histogram(
-    image: np.ndarray, hist: _Histogram, params: Mapping[str, Any]
+    image: np.ndarray, hist: Histogram, params: Mapping[str, Any]
 ) -> np.ndarray:
     statistic = _auto_threshold_statistic(image, params["method"], params["polarity"], hist)
     if statistic is None:
@@ -603,7 +518,7 @@ def _multiotsu_indices(prob: np.ndarray, count: int) -> np.ndarray:
 def _multi_threshold_values(image: np.ndarray, params: Mapping[str, Any]) -> np.ndarray | None:
     """The global part of ``multi_threshold``: the ``classes - 1`` thresholds, or None."""
     classes = params["classes"]
-    counts, centers, _ = _histogram(image, max_integer_bins=_MULTI_OTSU_MAX_BINS)
+    counts, centers, _ = image_histogram(image, max_integer_bins=_MULTI_OTSU_MAX_BINS)
     n_values = np.count_nonzero(counts)
     if n_values < classes:
         warnings.warn(
