@@ -76,20 +76,6 @@ def test_threshold_exact():
     assert seg.threshold(image, value=100).dtype == np.uint8
 
 
-@pytest.mark.parametrize(
-    "dtype", [np.uint8, np.int8, np.uint16, np.int16, np.int32, np.float16, np.float32, np.float64]
-)
-@pytest.mark.parametrize("value", [-1e6, -0.5, 0.1, 3.0, 100.7, 1e6])
-def test_threshold_is_exact_for_every_dtype(dtype, value):
-    rng = np.random.default_rng(1)
-    image = (rng.normal(0, 50, (2, 30, 40))).astype(dtype)
-    exact = image.astype(np.float64)  # holds every value exactly; value is a float64
-    np.testing.assert_array_equal(seg.threshold(image, value=value), exact > value)
-    np.testing.assert_array_equal(
-        seg.threshold(image, value=value, polarity="below"), exact < value
-    )
-
-
 def test_threshold_float32_value_between_floats():
     # 0.1 is not a float32: the pixel holding float32(0.1) is above 0.1 (it is larger).
     image = np.array([[np.float32(0.1), np.nextafter(np.float32(0.1), np.float32(0))] * 3],
@@ -151,28 +137,6 @@ def test_auto_threshold_minimum_without_two_peaks_warns():
     assert not mask.any()
 
 
-@pytest.mark.parametrize("method", list(seg.ThresholdMethod))
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32])
-def test_auto_threshold_equals_skimage(nuclei, method, dtype):
-    # The histogram is skimage's, so the threshold is identical (not merely within a bin).
-    image = as_dtype(nuclei[:260, :348], dtype)
-    reference_image = image
-    if method is seg.ThresholdMethod.MINIMUM and np.ptp(image) >= 256:
-        # 256 bins, as for floats: skimage's per-value smoothing takes minutes on 16-bit data.
-        reference_image = image.astype(np.float64)
-    try:
-        reference = float(getattr(filters, f"threshold_{method.value}")(reference_image))
-    except RuntimeError:  # minimum: no two peaks
-        with pytest.warns(MaskprepWarning, match="no two peaks"):
-            assert not seg.auto_threshold(image, method=method).any()
-        return
-    statistic = seg._auto_threshold_statistic(image, method, seg.AutoPolarity.BRIGHT)
-    assert statistic == (reference, False)
-    np.testing.assert_array_equal(
-        seg.auto_threshold(image, method=method, polarity="bright"), image > reference
-    )
-
-
 def test_auto_threshold_minimum_on_wide_integers_is_quick():
     image = np.random.default_rng(12).integers(-32768, 32767, (20, 24)).astype(np.int16)
     reference = filters.threshold_minimum(image.astype(np.float64))  # skimage's own: minutes
@@ -198,12 +162,16 @@ def test_auto_threshold_auto_polarity_on_floats():
 
 def test_auto_threshold_statistic_and_apply_are_separate():
     image = np.random.default_rng(4).integers(0, 256, (64, 64)).astype(np.uint8)
-    value, dark = seg._auto_threshold_statistic(image, seg.ThresholdMethod.OTSU,
-                                                seg.AutoPolarity.AUTO)
-    np.testing.assert_array_equal(seg._apply_threshold(image, value, dark),
+    locality = get_op("segment.auto_threshold").locality
+    params = {"method": seg.ThresholdMethod.OTSU, "polarity": seg.AutoPolarity.AUTO}
+    histogram = locality.statistic(image, params)
+    np.testing.assert_array_equal(locality.apply(image, histogram, params),
                                   seg.auto_threshold(image))
-    # A changed threshold needs only the pointwise apply.
-    np.testing.assert_array_equal(seg._apply_threshold(image, 99.5, False), image > 99.5)
+    # A changed polarity needs only the pointwise apply.
+    for polarity in (seg.AutoPolarity.BRIGHT, seg.AutoPolarity.DARK):
+        np.testing.assert_array_equal(
+            locality.apply(image, histogram, {**params, "polarity": polarity}),
+            seg.auto_threshold(image, polarity=polarity))
 
 
 def test_auto_threshold_bbbc039_dice():
@@ -239,46 +207,6 @@ def test_multi_threshold_two_classes_is_otsu(nuclei):
         seg.multi_threshold(image, classes=2, keep_from=1, keep_to=1),
         seg.auto_threshold(image, method="otsu", polarity="bright"),
     )
-
-
-@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
-def test_multi_threshold_values_equal_skimage(nuclei, dtype):
-    image = as_dtype(nuclei, dtype)
-    for classes in (2, 3, 4):
-        np.testing.assert_array_equal(seg._multi_threshold_values(image, {"classes": classes}),
-                                      filters.threshold_multiotsu(image, classes=classes))
-
-
-def test_multi_threshold_wide_integer_range_uses_256_bins(nuclei):
-    # 12-bit data: 256 bins like floats (skimage's per-value multi-Otsu is intractable here).
-    values = seg._multi_threshold_values(nuclei, {"classes": 3})
-    floats = filters.threshold_multiotsu(nuclei.astype(np.float64), classes=3)
-    np.testing.assert_allclose(values, floats)
-
-
-def _random_histograms(count: int, seed: int):
-    """(probabilities as scikit-image takes them, thresholds): sparse, flat, peaked and
-    tie-ridden histograms of 4 to 40 bins, starting and ending with an occupied bin."""
-    rng = np.random.default_rng(seed)
-    for trial in range(count):
-        size, thresholds = int(rng.integers(4, 41)), int(rng.integers(1, 5))
-        counts = [
-            rng.integers(0, 5, size), rng.integers(0, 1000, size) * (rng.random(size) < 0.3),
-            np.ones(size, int), rng.random(size) < 0.15,
-        ][trial % 4].astype(np.float64)
-        counts[0], counts[-1] = max(counts[0], 1), max(counts[-1], 1)
-        if trial % 5 == 0:
-            counts[rng.integers(0, size)] = 1e6  # one value dominates
-        if np.count_nonzero(counts) > thresholds + 1:
-            yield (counts / counts.sum()).astype(np.float32), thresholds
-
-
-def test_multiotsu_search_equals_skimages():
-    # The same thresholds as scikit-image's exhaustive search, ties and rounding included.
-    for prob, thresholds in _random_histograms(400, seed=7):
-        expected = filters.threshold_multiotsu(hist=(prob, np.arange(len(prob))),
-                                               classes=thresholds + 1)
-        np.testing.assert_array_equal(seg._multiotsu_indices(prob, thresholds), expected)
 
 
 def test_multi_threshold_five_classes_is_quick_and_equals_skimage():

@@ -9,7 +9,6 @@ paths (histograms, OpenCV) are tested equal to it.
 from __future__ import annotations
 
 import enum
-import itertools
 import math
 import warnings
 from collections.abc import Mapping
@@ -25,6 +24,15 @@ from ..core.locality import GlobalStat, Kind, Local, NonLocal, Pointwise
 from ..core.registry import operation
 from ..kernels.color import rgb_to_gray
 from ..kernels.histogram import MAX_INTEGER_BINS, Histogram, image_histogram
+from ..kernels.thresholds import (
+    MINIMUM_MAX_BINS,
+    MULTI_OTSU_MAX_BINS,
+    at_least,
+    count_above,
+    greater,
+    histogram_threshold,
+    multiotsu_thresholds,
+)
 from ..kernels.watershed import distance_watershed
 
 __all__ = [
@@ -97,166 +105,15 @@ class EdgeMethod(enum.StrEnum):
 
 
 # --------------------------------------------------------------------------------------
-# Exact comparisons with a scalar threshold
+# Global thresholds: the histogram (statistic), then a pointwise apply
 # --------------------------------------------------------------------------------------
-
-
-def _float_at_or_below(value: float, dtype: np.dtype) -> np.floating:
-    """The largest ``dtype`` number <= ``value`` (``value`` within ``dtype``'s range)."""
-    rounded = dtype.type(value)
-    if float(rounded) > value:
-        rounded = np.nextafter(rounded, dtype.type(-np.inf))
-    return rounded
-
-
-def _greater(image: np.ndarray, threshold: float, *, invert: bool = False) -> np.ndarray:
-    """``image > threshold`` (``image <= threshold`` with ``invert``) as a uint8 0/1 mask.
-
-    Exact for every dtype: the threshold is first moved to the image's own number grid
-    (floor for integers, the largest representable value at or below it for floats), so
-    NumPy never rounds it while comparing.
-    """
-    dtype = image.dtype
-    if dtype.kind in "iu":
-        low, high = np.iinfo(dtype).min, np.iinfo(dtype).max
-        bound = math.floor(threshold)
-    else:
-        high = float(np.finfo(dtype).max)
-        low, bound = -high, float(threshold)
-    if bound < low or bound >= high:
-        # Every pixel is above (or none is): no comparison needed, and none could overflow.
-        return np.full(image.shape, (bound < low) != invert, np.uint8)
-    if dtype.kind == "f":
-        bound = _float_at_or_below(bound, dtype)
-    compare = np.less_equal if invert else np.greater
-    return compare(image, bound).view(np.uint8)
-
-
-def _at_least(image: np.ndarray, value: float, *, invert: bool = False) -> np.ndarray:
-    """``image >= value`` (``image < value`` with ``invert``) as a uint8 0/1 mask, exactly."""
-    dtype = image.dtype
-    if dtype.kind in "iu":
-        return _greater(image, math.ceil(value) - 1, invert=invert)
-    largest = float(np.finfo(dtype).max)
-    if value > largest or value < -largest:
-        return _greater(image, value, invert=invert)
-    # The smallest dtype number >= value, then the one just below it.
-    at_or_above = dtype.type(value)
-    if float(at_or_above) < value:
-        at_or_above = np.nextafter(at_or_above, dtype.type(np.inf))
-    below = np.nextafter(at_or_above, dtype.type(-np.inf))
-    return _greater(image, float(below), invert=invert)
-
-
-# --------------------------------------------------------------------------------------
-# Histograms and global thresholds (statistic, then a pointwise apply)
-# --------------------------------------------------------------------------------------
-
-# The histogram size limit for method="minimum" (see _auto_threshold_statistic).
-_MINIMUM_MAX_BINS = 256
-
-
-def _triangle(counts: np.ndarray, centers: np.ndarray) -> float:
-    """``skimage.filters.threshold_triangle`` computed from its histogram."""
-    nbins = len(counts)
-    arg_peak = int(np.argmax(counts))
-    peak_height = counts[arg_peak]
-    arg_low, arg_high = np.flatnonzero(counts)[[0, -1]]
-    flip = arg_peak - arg_low < arg_high - arg_peak
-    if flip:
-        counts = counts[::-1]
-        arg_low = nbins - arg_high - 1
-        arg_peak = nbins - arg_peak - 1
-    width = arg_peak - arg_low
-    x1 = np.arange(width)
-    y1 = counts[x1 + arg_low]
-    norm = np.sqrt(peak_height**2 + width**2)
-    length = (peak_height / norm) * x1 - (width / norm) * y1
-    arg_level = int(np.argmax(length)) + arg_low
-    if flip:
-        arg_level = nbins - arg_level - 1
-    return centers[arg_level]
-
-
-def _li_per_value(counts: np.ndarray, centers: np.ndarray) -> float:
-    """``skimage.filters.threshold_li`` of an integer image, from its per-value histogram.
-
-    The same iteration as scikit-image's integer branch, step for step (its float32
-    weights, tolerance 0.5, start at the mean), so the result is identical.
-    """
-    low = centers[0]
-    values = centers - low
-    weights = counts.astype(np.float32)
-    t_next = float(np.dot(counts, values)) / counts.sum()
-    t_curr = -1.0
-    while abs(t_next - t_curr) > 0.5:
-        t_curr = t_next
-        foreground = values > t_curr
-        mean_fore = np.average(values[foreground], weights=weights[foreground])
-        mean_back = np.average(values[~foreground], weights=weights[~foreground])
-        if mean_back == 0:
-            break
-        t_next = (mean_back - mean_fore) / (np.log(mean_back) - np.log(mean_fore))
-    return t_next + low
-
-
-def _auto_threshold_value(
-    image: np.ndarray, method: ThresholdMethod, hist: Histogram
-) -> float | None:
-    """The threshold scikit-image's ``threshold_<method>`` gives; None (warned) if there is none."""
-    counts, centers, per_value = hist
-    if np.count_nonzero(counts) < 2:
-        warnings.warn(
-            "segment.auto_threshold: the image is constant, so it has no threshold; "
-            "the mask is empty",
-            MaskprepWarning,
-            stacklevel=4,
-        )
-        return None
-    method = ThresholdMethod(method)
-    if method is ThresholdMethod.TRIANGLE:
-        return float(_triangle(counts, centers))
-    if method is ThresholdMethod.MEAN:
-        return float(np.dot(counts, centers)) / image.size if per_value else float(np.mean(image))
-    if method is ThresholdMethod.LI:
-        if per_value:
-            return float(_li_per_value(counts, centers))
-        # Floats, and integers too wide for per-value bins (skimage would allocate them).
-        return float(filters.threshold_li(image.astype(np.float64, copy=False)
-                                          if image.dtype.kind in "iu" else image))
-    if method is ThresholdMethod.MINIMUM:
-        try:
-            return float(filters.threshold_minimum(hist=(counts, centers)))
-        except RuntimeError:
-            warnings.warn(
-                "segment.auto_threshold: method 'minimum' found no two peaks in the histogram; "
-                "the mask is empty (try 'otsu' or 'triangle')",
-                MaskprepWarning,
-                stacklevel=4,
-            )
-            return None
-    function = {
-        ThresholdMethod.OTSU: filters.threshold_otsu,
-        ThresholdMethod.YEN: filters.threshold_yen,
-        ThresholdMethod.ISODATA: filters.threshold_isodata,
-    }[method]
-    # skimage weighs in float32 (counts included): Otsu's variance, (pixels x span)**2 at
-    # most, overflows past 1e19 (float32 images of large values) and yields no threshold.
-    # There float64 centres carry the same computation through.
-    span = float(centers[-1]) - float(centers[0])
-    if method is ThresholdMethod.OTSU and centers.dtype == np.float32 and (
-            float(counts.sum()) * span > 1e19):
-        centers = centers.astype(np.float64)
-    return float(function(hist=(counts, centers)))
 
 
 def _threshold_histogram(image: np.ndarray, params: Mapping[str, Any]) -> Histogram:
     """The whole-image part of ``auto_threshold``: the histogram, whatever the polarity."""
-    # skimage's minimum smooths the histogram in a Python loop until two peaks remain:
-    # on thousands of per-value bins that takes minutes, so wide integer ranges get 256 bins.
-    minimum = _threshold_histogram_key(params)
+    coarse = _threshold_histogram_key(params)
     return image_histogram(image,
-                           max_integer_bins=_MINIMUM_MAX_BINS if minimum else MAX_INTEGER_BINS)
+                           max_integer_bins=MINIMUM_MAX_BINS if coarse else MAX_INTEGER_BINS)
 
 
 def _threshold_histogram_key(params: Mapping[str, Any]) -> bool:
@@ -264,45 +121,42 @@ def _threshold_histogram_key(params: Mapping[str, Any]) -> bool:
     return ThresholdMethod(params["method"]) is ThresholdMethod.MINIMUM
 
 
-def _auto_threshold_statistic(
-    image: np.ndarray, method: ThresholdMethod, polarity: AutoPolarity,
-    hist: Histogram | None = None,
-) -> tuple[float, bool] | None:
-    """The global part of ``auto_threshold``: (threshold, dark foreground), or None.
-
-    A tiled executor computes this once over the whole image, then applies
-    :func:`_apply_threshold` tile by tile. ``hist``: the image's histogram, if known.
-    """
-    method = ThresholdMethod(method)
-    if hist is None:
-        hist = _threshold_histogram(image, {"method": method})
-    value = _auto_threshold_value(image, method, hist)
-    if value is None:
-        return None
-    polarity = AutoPolarity(polarity)
-    if polarity is AutoPolarity.AUTO:
-        if hist.per_value:
-            n_above = int(hist.counts[hist.centers > value].sum())
-        else:
-            n_above = int(np.count_nonzero(_greater(image, value)))
-        dark = 2 * n_above > image.size
-    else:
-        dark = polarity is AutoPolarity.DARK
-    return value, dark
-
-
 def _auto_threshold_from_histogram(
     image: np.ndarray, hist: Histogram, params: Mapping[str, Any]
 ) -> np.ndarray:
-    statistic = _auto_threshold_statistic(image, params["method"], params["polarity"], hist)
-    if statistic is None:
+    """The pointwise part of ``auto_threshold``: its mask, from the image's histogram."""
+    value = _auto_threshold_value(image, ThresholdMethod(params["method"]), hist)
+    if value is None:
         return np.zeros(image.shape, np.uint8)
-    return _apply_threshold(image, *statistic)
+    polarity = AutoPolarity(params["polarity"])
+    if polarity is AutoPolarity.AUTO:
+        dark = 2 * count_above(image, hist, value) > image.size
+    else:
+        dark = polarity is AutoPolarity.DARK
+    return greater(image, value, invert=dark)
 
 
-def _apply_threshold(image: np.ndarray, value: float, dark: bool) -> np.ndarray:
-    """The pointwise part: ``image > value``, or its complement for dark objects."""
-    return _greater(image, value, invert=dark)
+def _auto_threshold_value(
+    image: np.ndarray, method: ThresholdMethod, hist: Histogram
+) -> float | None:
+    """The threshold scikit-image's ``threshold_<method>`` gives; None (warned) if there is none."""
+    if np.count_nonzero(hist.counts) < 2:
+        warnings.warn(
+            "segment.auto_threshold: the image is constant, so it has no threshold; "
+            "the mask is empty",
+            MaskprepWarning,
+            stacklevel=3,
+        )
+        return None
+    value = histogram_threshold(image, method.value, hist)
+    if value is None:
+        warnings.warn(
+            "segment.auto_threshold: method 'minimum' found no two peaks in the histogram; "
+            "the mask is empty (try 'otsu' or 'triangle')",
+            MaskprepWarning,
+            stacklevel=3,
+        )
+    return value
 
 
 @operation("segment.threshold", input="image", output="mask", locality=Pointwise(), ndim=(2, 3))
@@ -348,8 +202,8 @@ def threshold(
            [0, 0, 0]], dtype=uint8)
     """
     if Side(polarity) is Side.ABOVE:
-        return _greater(image, value)
-    return _at_least(image, value, invert=True)
+        return greater(image, value)
+    return at_least(image, value, invert=True)
 
 
 @operation(
@@ -412,114 +266,15 @@ def auto_threshold(
            [0, 1, 1, 0],
            [0, 0, 0, 0]], dtype=uint8)
     """
-    params = {"method": ThresholdMethod(method), "polarity": AutoPolarity(polarity)}
+    params = {"method": method, "polarity": polarity}
     return _auto_threshold_from_histogram(image, _threshold_histogram(image, params), params)
-
-
-# Multi-Otsu on more bins than this is intractable for scikit-image (its search grows as
-# nbins ** (classes - 1)) and needs nbins**2 tables here: wide integer ranges get 256 bins.
-_MULTI_OTSU_MAX_BINS = 256
-
-
-def _multiotsu_table(prob: np.ndarray) -> np.ndarray:
-    """scikit-image's table of between-class variances: ``table[i, j]`` for the class of
-    bins ``i..j``, in its float32 arithmetic (bin index as the value, bin 0 weighing 1)."""
-    nbins = len(prob)
-    mass = np.cumsum(prob, dtype=np.float32)
-    weights = np.arange(nbins, dtype=np.float32)
-    weights[0] = 1  # skimage's first moment starts at prob[0]
-    moment = np.cumsum(weights * prob, dtype=np.float32)
-    mass_before = np.concatenate([[np.float32(0)], mass[:-1]])
-    moment_before = np.concatenate([[np.float32(0)], moment[:-1]])
-    class_mass = mass[None, :] - mass_before[:, None]
-    class_moment = moment[None, :] - moment_before[:, None]
-    class_mass[0], class_moment[0] = mass, moment
-    with np.errstate(divide="ignore", invalid="ignore"):
-        table = np.where(class_mass > 0, class_moment * class_moment / class_mass,
-                         np.float32(0)).astype(np.float32)
-    table[0, 0] = 0
-    return table
-
-
-def _multiotsu_indices(prob: np.ndarray, count: int) -> np.ndarray:
-    """The bin indices of ``count`` multi-Otsu thresholds, equal to scikit-image's.
-
-    scikit-image tries every increasing combination ``t`` (``t[j] < nbins - count + j``) in
-    lexicographic order, each scored in float32 as ``table[0, t0] + table[t[-1] + 1, -1]``
-    plus ``table[t[j] + 1, t[j + 1]]`` in turn, and keeps the first strictly larger score:
-    C(256, 4) = 1.7e8 scores for 5 classes, 1-3 s on any image (15 s measured under load).
-    The same scores and comparisons here, over fewer combinations, in the same order:
-
-    - a threshold only within ``count - 1`` bins after an occupied bin (or bins 0, 1): the
-      scores depend on a threshold only through the cumulative sums at it, which empty bins
-      do not change, so a combination with a threshold farther on scores as an earlier one
-      (scikit-image keeps the earlier);
-    - a prefix whose float64 sum plus the best completion (dynamic programming over the
-      table) is below the best complete score, less the float32 rounding of ``count + 1``
-      terms, cannot reach that score and is skipped.
-
-    Measured: 2 ms for 5 classes on 256 bins, equal on thousands of random histograms.
-    """
-    nbins = len(prob)
-    table = _multiotsu_table(prob)
-    starts = np.union1d([0, 1], np.flatnonzero(prob))
-    places = np.unique((starts[:, None] + np.arange(count)).ravel())
-    places = places[places < nbins - 1]
-    size = len(places)
-    allowed = [places < nbins - count + j for j in range(count)]
-    step = table[np.ix_(places + 1, places)]  # the class from one threshold to the next
-    first, last = table[0, places], table[places + 1, nbins - 1]
-    step_real = np.where(np.triu(np.ones((size, size), bool), 1), step, -np.inf)
-    first_real, last_real = first.astype(np.float64), last.astype(np.float64)
-    # best_after[j][a]: the largest sum of the classes after threshold j at places[a].
-    best_after = [last_real] * count
-    for j in range(count - 2, -1, -1):
-        after = np.where(allowed[j + 1], best_after[j + 1], -np.inf)
-        best_after[j] = (step_real + after).max(axis=1)
-
-    def scores(prefix: list[int], lasts: np.ndarray) -> np.ndarray:
-        """scikit-image's float32 scores of ``prefix`` followed by each of ``lasts``."""
-        score = first[prefix[0] if prefix else lasts] + last[lasts]
-        for a, b in itertools.pairwise(prefix):
-            score = score + step[a, b]
-        return score + step[prefix[-1], lasts] if prefix else score
-
-    path = [int(np.argmax(np.where(allowed[0], first_real + best_after[0], -np.inf)))]
-    for j in range(1, count):
-        after = np.where(allowed[j], best_after[j], -np.inf)
-        path.append(int(np.argmax(step_real[path[-1]] + after)))
-    floor = float(scores(path[:-1], np.array(path[-1:]))[0]) / (1 + (count + 2) * 2.0**-23)
-    best: list[Any] = [np.float32(0), path]
-
-    def visit(prefix: list[int], reached: float) -> None:
-        j, low = len(prefix), prefix[-1] + 1 if prefix else 0
-        if j == count - 1:
-            lasts = np.arange(low, size)[allowed[j][low:]]
-            real = (reached + step_real[prefix[-1], lasts] if prefix
-                    else first_real[lasts]) + last_real[lasts]
-            lasts = lasts[real >= floor]
-            if lasts.size:
-                values = scores(prefix, lasts)
-                i = int(np.argmax(values))  # the first of equal scores, as skimage keeps
-                if values[i] > best[0]:
-                    best[:] = [values[i], [*prefix, int(lasts[i])]]
-            return
-        for a in range(low, size):
-            if not allowed[j][a]:
-                break  # places ascend: none further is allowed either
-            total = reached + (first_real[a] if j == 0 else step_real[prefix[-1], a])
-            if total + best_after[j][a] >= floor:
-                visit([*prefix, a], total)
-
-    visit([], 0.0)
-    return places[best[1]]
 
 
 def _multi_threshold_values(image: np.ndarray, params: Mapping[str, Any]) -> np.ndarray | None:
     """The global part of ``multi_threshold``: the ``classes - 1`` thresholds, or None."""
     classes = params["classes"]
-    counts, centers, _ = image_histogram(image, max_integer_bins=_MULTI_OTSU_MAX_BINS)
-    n_values = np.count_nonzero(counts)
+    hist = image_histogram(image, max_integer_bins=MULTI_OTSU_MAX_BINS)
+    n_values = np.count_nonzero(hist.counts)
     if n_values < classes:
         warnings.warn(
             f"segment.multi_threshold: the image has only {n_values} distinct value(s), "
@@ -528,12 +283,7 @@ def _multi_threshold_values(image: np.ndarray, params: Mapping[str, Any]) -> np.
             stacklevel=4,
         )
         return None
-    # The probabilities skimage.filters.threshold_multiotsu(hist=...) computes with: our
-    # histograms start and end with an occupied bin, so it would trim nothing.
-    prob = (counts / counts.sum()).astype(np.float32)
-    if n_values == classes:  # its shortcut: each value a class
-        return centers[np.flatnonzero(prob)[:-1]]
-    return centers[_multiotsu_indices(prob, classes - 1)]
+    return multiotsu_thresholds(hist, classes)
 
 
 def _classes_key(params: Mapping[str, Any]) -> int:
@@ -557,9 +307,9 @@ def _keep_classes(image: np.ndarray, thresholds: np.ndarray | None,
         return np.zeros(image.shape, np.uint8)
     mask = np.ones(image.shape, np.uint8)
     if keep_from > 0:
-        mask &= _greater(image, thresholds[keep_from - 1])
+        mask &= greater(image, thresholds[keep_from - 1])
     if keep_to < classes - 1:
-        mask &= _greater(image, thresholds[keep_to], invert=True)
+        mask &= greater(image, thresholds[keep_to], invert=True)
     return mask
 
 
