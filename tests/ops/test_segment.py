@@ -302,45 +302,6 @@ def test_local_threshold_exact():
     )
 
 
-def reference_local_surface(image, method, block_size, k):
-    if method in ("mean", "gaussian"):
-        return filters.threshold_local(image, block_size, method=method)
-    function = filters.threshold_sauvola if method == "sauvola" else filters.threshold_niblack
-    return function(image, window_size=block_size, k=k)
-
-
-@pytest.mark.parametrize("method", [m.value for m in seg.LocalMethod])
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
-@pytest.mark.parametrize("block_size", [3, 31])
-def test_local_threshold_fast_path_equals_reference(nuclei, method, dtype, block_size):
-    image = as_dtype(nuclei[100:356, 100:420], dtype)
-    offset = 0.0 if dtype == np.float32 else 1.0
-    reference = reference_local_surface(image, method, block_size, 0.2) - offset
-    for polarity, compare in (("bright", np.greater), ("dark", np.less_equal)):
-        mask = seg.local_threshold(image, method=method, block_size=block_size, offset=offset,
-                                   k=0.2, polarity=polarity)
-        differs = mask != compare(image, reference)
-        near = np.abs(image.astype(np.float64) - reference) <= 1e-3
-        assert not np.any(differs & ~near)
-
-
-@pytest.mark.parametrize("method", [m.value for m in seg.LocalMethod])
-def test_local_threshold_random_and_3d(method):
-    rng = np.random.default_rng(5)
-    image = rng.integers(0, 256, (48, 64)).astype(np.uint8)
-    reference = reference_local_surface(image, method, 7, -0.1) - 3
-    differs = seg.local_threshold(image, method=method, block_size=7, offset=3, k=-0.1) != (
-        image > reference
-    )
-    assert not np.any(differs & (np.abs(image - reference) > 1e-3))
-    # 3D uses the reference itself.
-    volume = rng.integers(0, 256, (6, 20, 24)).astype(np.uint8)
-    reference = reference_local_surface(volume, method, 5, 0.2)
-    np.testing.assert_array_equal(
-        seg.local_threshold(volume, method=method, block_size=5, k=0.2), volume > reference
-    )
-
-
 def test_local_threshold_bad_block_size():
     image = np.zeros((10, 10), np.uint8)
     with pytest.raises(ValueError, match="block_size=4 is not accepted; expected an odd"):

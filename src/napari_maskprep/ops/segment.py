@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import cv2
 import numpy as np
-from skimage import feature, filters, morphology
+from skimage import feature, morphology
 
 from ..core.enums import Connectivity
 from ..core.errors import BadValueError, LimitError, MaskprepWarning
@@ -24,6 +24,7 @@ from ..core.locality import GlobalStat, Kind, Local, NonLocal, Pointwise
 from ..core.registry import operation
 from ..kernels.color import rgb_to_gray
 from ..kernels.histogram import MAX_INTEGER_BINS, Histogram, image_histogram
+from ..kernels.local_threshold import gaussian_radius, local_threshold_surface, runs_fast
 from ..kernels.thresholds import (
     MINIMUM_MAX_BINS,
     MULTI_OTSU_MAX_BINS,
@@ -373,15 +374,10 @@ def multi_threshold(
 # --------------------------------------------------------------------------------------
 
 
-def _gaussian_radius(block_size: int) -> int:
-    # skimage's sigma for method="gaussian", and scipy's kernel radius (truncate=4).
-    return int(4.0 * (block_size - 1) / 6.0 + 0.5)
-
-
 def _local_threshold_halo(params: dict) -> int:
     block_size = params["block_size"]
     if params["method"] == LocalMethod.GAUSSIAN:
-        return _gaussian_radius(block_size)
+        return gaussian_radius(block_size)
     return block_size // 2
 
 
@@ -397,54 +393,27 @@ LOCAL_MAX_PADDING = 16
 _LOCAL_MAX_VALUE = 1e148
 
 
-def _local_work_dtype(dtype: np.dtype) -> type:
-    # float32 holds every value of 8/16-bit integers and float32 exactly.
-    return np.float32 if dtype in (np.uint8, np.int8, np.uint16, np.int16, np.float16,
-                                   np.float32) else np.float64
-
-
-def _local_threshold_surface(
-    image: np.ndarray, method: LocalMethod, block_size: int, k: float
-) -> np.ndarray:
-    """The per-pixel threshold of ``method`` (offset not applied); OpenCV in 2D."""
-    fast = image.ndim == 2 and block_size < min(image.shape)
-    if method in (LocalMethod.MEAN, LocalMethod.GAUSSIAN):
-        if not fast:
-            return filters.threshold_local(image, block_size, method=method.value)
-        work = image.astype(_local_work_dtype(image.dtype))
-        if method is LocalMethod.MEAN:
-            return cv2.blur(work, (block_size, block_size), borderType=cv2.BORDER_REFLECT)
-        size = 2 * _gaussian_radius(block_size) + 1
-        if size >= min(image.shape):
-            return filters.threshold_local(image, block_size, method=method.value)
-        sigma = (block_size - 1) / 6.0
-        return cv2.GaussianBlur(work, (size, size), sigma, sigmaY=sigma,
-                                borderType=cv2.BORDER_REFLECT)
-    if not fast:
-        padded = math.prod(n + block_size - 1 for n in image.shape)
-        if padded > max(2**22, LOCAL_MAX_PADDING * image.size):
-            raise LimitError(
-                f"segment.local_threshold: method {method.value!r} with block_size={block_size}"
-                f" pads the image of shape {image.shape} to {padded:.1e} pixels, more than "
-                f"{LOCAL_MAX_PADDING} times its own (or 2**22); accepted: a smaller block_size"
+def _check_local_work(image: np.ndarray, method: LocalMethod, block_size: int) -> None:
+    """Sauvola and Niblack within their work bounds (values, padding), before any work."""
+    if method not in (LocalMethod.SAUVOLA, LocalMethod.NIBLACK):
+        return
+    if image.dtype == np.float64:
+        largest = max(-float(image.min()), float(image.max()))
+        if largest > _LOCAL_MAX_VALUE:  # its squares, summed, would overflow float64
+            raise BadValueError(
+                f"segment.local_threshold: method {method.value!r} squares the image, whose "
+                f"values reach {largest:.3g}; accepted: values within +-{_LOCAL_MAX_VALUE:.0e}"
+                " (rescale it first)"
             )
-        if method is LocalMethod.SAUVOLA:
-            return filters.threshold_sauvola(image, window_size=block_size, k=k)
-        return filters.threshold_niblack(image, window_size=block_size, k=k)
-    # Local mean and standard deviation in float64 (the variance subtracts two close
-    # numbers), with numpy's "reflect" border like skimage's padding.
-    work = image.astype(np.float64)
-    window = (block_size, block_size)
-    mean = cv2.boxFilter(work, -1, window, borderType=cv2.BORDER_REFLECT_101)
-    square_mean = cv2.sqrBoxFilter(work, -1, window, borderType=cv2.BORDER_REFLECT_101)
-    std = np.sqrt(np.clip(square_mean - mean * mean, 0, None))
-    if method is LocalMethod.NIBLACK:
-        return mean - k * std
-    if image.dtype.kind in "iu":
-        half_range = 0.5 * (float(np.iinfo(image.dtype).max) - float(np.iinfo(image.dtype).min))
-    else:
-        half_range = 1.0  # skimage's dtype range for floats is [-1, 1]
-    return mean * (1 + k * (std / half_range - 1))
+    if runs_fast(image.shape, block_size):
+        return  # OpenCV's box filters: no padding
+    padded = math.prod(n + block_size - 1 for n in image.shape)
+    if padded > max(2**22, LOCAL_MAX_PADDING * image.size):
+        raise LimitError(
+            f"segment.local_threshold: method {method.value!r} with block_size={block_size}"
+            f" pads the image of shape {image.shape} to {padded:.1e} pixels, more than "
+            f"{LOCAL_MAX_PADDING} times its own (or 2**22); accepted: a smaller block_size"
+        )
 
 
 @operation(
@@ -520,15 +489,8 @@ def local_threshold(
             f"block_size={block_size} is not accepted; expected an odd integer >= 3"
         )
     method = LocalMethod(method)
-    if image.dtype == np.float64 and method in (LocalMethod.SAUVOLA, LocalMethod.NIBLACK):
-        largest = max(-float(image.min()), float(image.max()))
-        if largest > _LOCAL_MAX_VALUE:  # its squares, summed, would overflow float64
-            raise BadValueError(
-                f"segment.local_threshold: method {method.value!r} squares the image, whose "
-                f"values reach {largest:.3g}; accepted: values within +-{_LOCAL_MAX_VALUE:.0e}"
-                " (rescale it first)"
-            )
-    surface = _local_threshold_surface(image, method, block_size, k)
+    _check_local_work(image, method, block_size)
+    surface = local_threshold_surface(image, method.value, block_size, k)
     if offset:
         surface -= offset
     compare = np.less_equal if Polarity(polarity) is Polarity.DARK else np.greater
