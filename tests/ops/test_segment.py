@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import tifffile
 from scipy import ndimage as ndi
-from skimage import color, feature, filters, segmentation
+from skimage import feature, filters, segmentation
 
 from napari_maskprep.core import MaskprepWarning, get_op
 from napari_maskprep.core.errors import BadValueError, LimitError
@@ -19,8 +17,6 @@ from napari_maskprep.kernels import watershed as ws
 from napari_maskprep.ops import segment as seg
 
 from ..segment_images import BBBC039, as_dtype, nuclei_field, nuclei_field_labels
-
-SAMPLES = Path(seg.__file__).parents[1] / "samples"
 
 
 @pytest.fixture(scope="module")
@@ -313,58 +309,6 @@ def test_local_threshold_bad_block_size():
 # --- color_range ---------------------------------------------------------------------
 
 
-def reference_hsv_mask(rgb, hue, saturation, value):
-    """skimage.color.rgb2hsv in human units, bounds inclusive within the op's tolerance."""
-    tol = seg._HSV_TOLERANCE
-    hsv = color.rgb2hsv(rgb[..., :3])
-    h, s, v = hsv[..., 0] * 360, hsv[..., 1] * 100, hsv[..., 2] * 100
-    keep = (v >= value[0] - tol) & (v <= value[1] + tol)
-    keep &= (s >= saturation[0] - tol) & (s <= saturation[1] + tol)
-    if hue[1] - hue[0] < 360 - tol:
-        along = np.mod(h - hue[0], 360)
-        keep &= (along <= (hue[1] - hue[0]) % 360 + tol) | (along >= 360 - tol)
-    return keep
-
-
-BOXES = [
-    ((330, 30), (20, 100), (20, 100)),
-    ((30, 30), (0, 100), (0, 100)),
-    ((60, 180), (50, 50), (40, 60)),
-    ((200, 100), (10, 90), (10, 90)),
-    ((0, 360), (0, 20), (80, 100)),
-    ((7 * 360 / 256, 100 * 360 / 256), (300 / 255, 20000 / 255), (0, 100)),
-    ((229.3, 97.1), (1.65, 4.1), (81, 91)),
-]
-
-
-@pytest.fixture(scope="module")
-def colours() -> np.ndarray:
-    """Every 8th 8-bit colour (2**21), plus colours exactly on the bounds used in BOXES."""
-    codes = np.arange(0, 2**24, 8, dtype=np.uint32)
-    rgb = np.stack([(codes >> 16) & 255, (codes >> 8) & 255, codes & 255], -1)
-    on_bounds = [[200, 150, 100], [255, 204, 204], [100, 80, 80], [153, 153, 0], [1, 0, 0]]
-    rgb = np.concatenate([rgb, np.resize(on_bounds, (1024, 3))])
-    return rgb.astype(np.uint8).reshape(-1, 1024, 3)
-
-
-@pytest.mark.parametrize("box", BOXES)
-def test_color_range_fast_path_equals_reference(colours, box):
-    reference = reference_hsv_mask(colours, *box)
-    np.testing.assert_array_equal(seg._hsv_in_range(colours, *box), reference)
-    np.testing.assert_array_equal(seg._hsv_in_range_uint8(colours, *box), reference)
-
-
-@pytest.mark.parametrize("box", BOXES)
-def test_color_range_same_mask_for_every_dtype(colours, box):
-    kwargs = dict(zip(["hue_min", "hue_max", "sat_min", "sat_max", "val_min", "val_max"],
-                      np.ravel(box).tolist(), strict=True))
-    as_uint8 = seg.color_range(colours, **kwargs)
-    np.testing.assert_array_equal(seg.color_range(colours.astype(np.uint16) * 257, **kwargs),
-                                  as_uint8)
-    np.testing.assert_array_equal(seg.color_range(colours.astype(np.float32) / 255, **kwargs),
-                                  as_uint8)
-
-
 def test_color_range_hue_wraps_through_red():
     rgb = np.array([[[255, 0, 0], [0, 255, 0], [230, 20, 60], [255, 60, 0], [0, 0, 255],
                      [200, 150, 100]]], np.uint8)  # hues 0, 120, 349, 14, 240, exactly 30
@@ -383,21 +327,6 @@ def test_color_range_saturation_value_and_alpha():
     # Greys have hue 0: kept by a red hue range unless saturation excludes them.
     np.testing.assert_array_equal(seg.color_range(rgb, hue_min=350, hue_max=10),
                                   [[1, 1, 1, 1, 1]])
-
-
-def test_color_range_he_tile_equals_reference():
-    he = cv2.cvtColor(cv2.imread(str(SAMPLES / "he_tile.png")), cv2.COLOR_BGR2RGB)
-    box = ((250, 340), (10, 100), (0, 90))  # haematoxylin purple
-    mask = seg.color_range(he, hue_min=250, hue_max=340, sat_min=10, val_max=90)
-    np.testing.assert_array_equal(mask, reference_hsv_mask(he, *box))
-    assert 0 < mask.mean() < 1
-
-
-def test_color_range_3d():
-    rgb = np.random.default_rng(6).integers(0, 256, (3, 8, 9, 3)).astype(np.uint8)
-    mask = seg.color_range(rgb, hue_min=90, hue_max=200, sat_min=30)
-    assert mask.shape == (3, 8, 9)
-    np.testing.assert_array_equal(mask, reference_hsv_mask(rgb, (90, 200), (30, 100), (0, 100)))
 
 
 def test_color_range_bad_input():
