@@ -375,38 +375,6 @@ def test_region_grow_fractional_tolerance_on_integers():
                                   [[0, 1, 1, 1, 0]])
 
 
-def reference_grow(image, seeds, tolerance, connectivity):
-    step = np.floor(tolerance) if image.dtype.kind in "iu" else tolerance
-    out = np.zeros(image.shape, bool)
-    for point in np.rint(seeds).astype(int):
-        out |= segmentation.flood(image, tuple(point), tolerance=step,
-                                  connectivity=connectivity)
-    return out
-
-
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32, np.float64])
-@pytest.mark.parametrize("connectivity", ["faces", "full"])
-def test_region_grow_fast_path_equals_flood(nuclei, dtype, connectivity):
-    image = as_dtype(nuclei, dtype)
-    rng = np.random.default_rng(7)
-    seeds = np.column_stack([rng.uniform(0, 519, 15), rng.uniform(0, 695, 15)])
-    tolerance = {np.uint8: 4.5, np.uint16: 40.0, np.int16: 35.7}.get(dtype, 0.01)
-    reference = reference_grow(image, seeds, tolerance, 1 if connectivity == "faces" else 2)
-    np.testing.assert_array_equal(
-        seg.region_grow(image, seeds, tolerance=tolerance, connectivity=connectivity), reference
-    )
-
-
-def test_region_grow_3d_equals_flood():
-    volume = np.random.default_rng(8).integers(0, 20, (5, 12, 14)).astype(np.uint8)
-    seeds = np.array([[2, 5, 6], [0, 0, 0], [4.4, 11.2, 13]])
-    for connectivity, level in (("faces", 1), ("full", 3)):
-        np.testing.assert_array_equal(
-            seg.region_grow(volume, seeds, tolerance=6, connectivity=connectivity),
-            reference_grow(volume, seeds, 6, level),
-        )
-
-
 def test_region_grow_bad_seeds():
     image = np.zeros((6, 7), np.uint8)
     with pytest.raises(ValueError, match=r"seeds point 1 at \(6.0, 2.0\) is outside the image"):

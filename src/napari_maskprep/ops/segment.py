@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import cv2
 import numpy as np
-from skimage import feature, morphology
+from skimage import feature
 
 from ..core.enums import Connectivity
 from ..core.errors import BadValueError, LimitError, MaskprepWarning
@@ -26,6 +26,7 @@ from ..kernels.color import rgb_to_gray
 from ..kernels.color_range import hsv_in_range
 from ..kernels.histogram import MAX_INTEGER_BINS, Histogram, image_histogram
 from ..kernels.local_threshold import gaussian_radius, local_threshold_surface, runs_fast
+from ..kernels.region_grow import grow_regions
 from ..kernels.thresholds import (
     MINIMUM_MAX_BINS,
     MULTI_OTSU_MAX_BINS,
@@ -576,57 +577,6 @@ def color_range(
 # --------------------------------------------------------------------------------------
 
 
-def _seed_groups(
-    image: np.ndarray, seeds: np.ndarray, tolerance: float
-) -> dict[tuple, list[tuple[int, ...]]]:
-    """Seeds grouped by their accepted value range [low, high] (skimage.segmentation.flood's).
-
-    Integer images use ``floor(tolerance)``, so a pixel joins iff |value - seed| <= tolerance.
-    """
-    groups: dict[tuple, list[tuple[int, ...]]] = {}
-    for point in np.rint(seeds).astype(np.intp):
-        index = tuple(int(i) for i in point)
-        seed = image[index].item()
-        if image.dtype.kind in "iu":
-            info = np.iinfo(image.dtype)
-            step = math.floor(tolerance)
-            bounds = (max(info.min, seed - step), min(info.max, seed + step))
-        else:
-            largest = float(np.finfo(image.dtype).max)
-            # As flood: bounds in float64, then rounded to the image's dtype.
-            bounds = (image.dtype.type(max(-largest, seed - tolerance)),
-                      image.dtype.type(min(largest, seed + tolerance)))
-        groups.setdefault(bounds, []).append(index)
-    return groups
-
-
-# Dtypes cv2.inRange compares natively (others use NumPy).
-_INRANGE_DTYPES = (np.uint8, np.int8, np.uint16, np.int16, np.int32, np.float32, np.float64)
-
-
-def _in_range(image: np.ndarray, low: float, high: float) -> np.ndarray:
-    """uint8 mask (0/255 from OpenCV, 0/1 from NumPy) of ``low <= image <= high``."""
-    if image.dtype in _INRANGE_DTYPES:
-        return cv2.inRange(image, float(low), float(high))
-    return ((image >= low) & (image <= high)).view(np.uint8)
-
-
-def _grow_2d(image: np.ndarray, groups: dict, connectivity: int) -> np.ndarray:
-    """OR of the floods, by cv2.floodFill on each value range's in-range mask."""
-    height, width = image.shape
-    result = np.zeros(image.shape, np.uint8)
-    flags = connectivity | cv2.FLOODFILL_MASK_ONLY | (1 << 8)
-    for (low, high), points in groups.items():
-        in_range = _in_range(image, low, high)
-        filled = np.zeros((height + 2, width + 2), np.uint8)
-        for y, x in points:
-            # Within one range the regions are disjoint: a seed already filled is done.
-            if not filled[y + 1, x + 1]:
-                cv2.floodFill(in_range, filled, (x, y), 0, 0, 0, flags)
-        result |= filled[1:-1, 1:-1]
-    return result
-
-
 @operation("segment.region_grow", input="image", output="mask", locality=NonLocal(), ndim=(2, 3))
 def region_grow(
     image: np.ndarray,
@@ -674,21 +624,8 @@ def region_grow(
     array([[1, 1, 0, 0],
            [1, 1, 0, 0]], dtype=uint8)
     """
-    if image.dtype == np.float16:
-        image = image.astype(np.float32)  # exact; flood does not take float16
-    groups = _seed_groups(image, seeds, tolerance)
     full = Connectivity(connectivity) is Connectivity.FULL
-    if image.ndim == 2:
-        return _grow_2d(image, groups, 8 if full else 4)
-    step = math.floor(tolerance) if image.dtype.kind in "iu" else tolerance
-    result = np.zeros(image.shape, bool)
-    for points in groups.values():
-        for point in points:
-            if not result[point]:
-                result |= morphology.flood(
-                    image, point, connectivity=image.ndim if full else 1, tolerance=step
-                )
-    return result.view(np.uint8)
+    return grow_regions(image, seeds, tolerance, connectivity=image.ndim if full else 1)
 
 
 # --------------------------------------------------------------------------------------
