@@ -516,53 +516,6 @@ def test_watershed_bad_markers():
 # --- edges ---------------------------------------------------------------------------
 
 
-def test_closed_regions_ring_filled_arc_dropped():
-    ring = np.array([[0, 0, 0, 0, 0, 0, 0],
-                     [0, 0, 1, 1, 1, 0, 0],
-                     [0, 1, 0, 0, 0, 1, 0],
-                     [0, 1, 0, 0, 0, 1, 0],
-                     [0, 1, 0, 0, 0, 1, 0],
-                     [0, 0, 1, 1, 1, 0, 0],
-                     [0, 0, 0, 0, 0, 0, 0]], np.uint8)  # 8-connected: diagonal corners close it
-    filled = np.array([[0, 0, 0, 0, 0, 0, 0],
-                       [0, 0, 1, 1, 1, 0, 0],
-                       [0, 1, 1, 1, 1, 1, 0],
-                       [0, 1, 1, 1, 1, 1, 0],
-                       [0, 1, 1, 1, 1, 1, 0],
-                       [0, 0, 1, 1, 1, 0, 0],
-                       [0, 0, 0, 0, 0, 0, 0]], np.uint8)
-    np.testing.assert_array_equal(seg._closed_regions(ring), filled)
-    arc = ring.copy()
-    arc[5, 2:5] = 0  # open at the bottom
-    np.testing.assert_array_equal(seg._closed_regions(arc), np.zeros((7, 7), np.uint8))
-    both = np.hstack([ring, arc])
-    np.testing.assert_array_equal(seg._closed_regions(both), np.hstack([filled, 0 * filled]))
-
-
-def test_fill_holes_equals_scipy():
-    rng = np.random.default_rng(9)
-    for density in (0.3, 0.6):
-        edges = rng.random((120, 150)) < density
-        np.testing.assert_array_equal(seg._fill_holes(edges.view(np.uint8)),
-                                      ndi.binary_fill_holes(edges))
-
-
-def reference_closed_regions(edge_map):
-    filled = ndi.binary_fill_holes(edge_map)
-    pieces, n = ndi.label(filled, np.ones((3, 3)))
-    encloses = np.zeros(n + 1, bool)
-    encloses[pieces[filled & ~edge_map]] = True
-    encloses[0] = False
-    return encloses[pieces]
-
-
-def test_closed_regions_equals_scipy_reference():
-    rng = np.random.default_rng(10)
-    for density in (0.3, 0.5, 0.7):
-        edges = rng.random((100, 130)) < density
-        np.testing.assert_array_equal(seg._closed_regions(edges), reference_closed_regions(edges))
-
-
 def test_edges_canny_disk_filled_and_step_dropped():
     image = (disks((15, 15), [(7, 7)], 4.5) * 200).astype(np.uint8)
     mask = seg.edges(image, method="canny", sigma=1.0)
@@ -583,29 +536,6 @@ def test_edges_same_for_any_dtype_and_range():
     as_uint8 = seg.edges(image * 200, method="canny")
     np.testing.assert_array_equal(seg.edges(image.astype(np.uint16) * 3000 + 100), as_uint8)
     np.testing.assert_array_equal(seg.edges(image.astype(np.float32)), as_uint8)
-
-
-def test_edges_sobel_fast_path_equals_reference(nuclei):
-    image = nuclei[:256, :320]
-    scaled = seg._unit_range(image)
-    for sigma in (0.0, 1.0, 2.5):
-        reference = filters.sobel(filters.gaussian(scaled, sigma=sigma) if sigma else scaled)
-        fast = seg._sobel_magnitude(scaled, sigma)
-        np.testing.assert_allclose(fast, reference, atol=1e-6)
-        threshold = 0.02
-        differs = (fast > threshold) != (reference > threshold)
-        assert not np.any(differs & (np.abs(reference - threshold) > 1e-6))
-    mask = seg.edges(image, method="sobel", sigma=1.0, sobel_threshold=0.02)
-    edge_map = filters.sobel(filters.gaussian(scaled, sigma=1.0)) > 0.02
-    np.testing.assert_array_equal(mask, reference_closed_regions(edge_map))
-
-
-def test_edges_canny_equals_reference(nuclei):
-    image = nuclei[:256, :320]
-    edge_map = feature.canny(seg._unit_range(image), sigma=2.0, low_threshold=0.05,
-                             high_threshold=0.1)
-    np.testing.assert_array_equal(seg.edges(image, sigma=2.0, low=0.05, high=0.1),
-                                  reference_closed_regions(edge_map))
 
 
 def test_edges_bad_input():

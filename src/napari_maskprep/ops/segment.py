@@ -14,9 +14,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-import cv2
 import numpy as np
-from skimage import feature
 
 from ..core.enums import Connectivity
 from ..core.errors import BadValueError, LimitError, MaskprepWarning
@@ -24,6 +22,7 @@ from ..core.locality import GlobalStat, Kind, Local, NonLocal, Pointwise
 from ..core.registry import operation
 from ..kernels.color import rgb_to_gray
 from ..kernels.color_range import hsv_in_range
+from ..kernels.edges import closed_regions, find_edges, unit_range
 from ..kernels.histogram import MAX_INTEGER_BINS, Histogram, image_histogram
 from ..kernels.local_threshold import gaussian_radius, local_threshold_surface, runs_fast
 from ..kernels.region_grow import grow_regions
@@ -711,60 +710,6 @@ def watershed(
 # --------------------------------------------------------------------------------------
 
 
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    """``scipy.ndimage.binary_fill_holes`` of a 2D uint8 0/1 mask, by one cv2.floodFill.
-
-    The background reachable from outside through face neighbours stays background;
-    everything else is filled.
-    """
-    padded = np.pad(mask, 1)
-    outside = np.zeros((padded.shape[0] + 2, padded.shape[1] + 2), np.uint8)
-    cv2.floodFill(padded, outside, (0, 0), 0, 0, 0, 4 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
-    return 1 - outside[2:-2, 2:-2]
-
-
-def _closed_regions(edge_map: np.ndarray) -> np.ndarray:
-    """Regions enclosed by edges, as a uint8 mask: closed contours filled, open ones dropped.
-
-    The edges are filled (``binary_fill_holes``); a connected piece of the filled map
-    (8-connected) is kept, edges and interior, if it encloses at least one non-edge
-    pixel. An open fragment encloses nothing and disappears.
-    """
-    edge_map = edge_map.view(np.uint8)
-    filled = _fill_holes(edge_map)
-    n, pieces = cv2.connectedComponents(filled, connectivity=8, ltype=cv2.CV_32S)
-    encloses = np.zeros(n, np.uint8)
-    encloses[pieces[filled > edge_map]] = 1
-    encloses[0] = 0
-    return encloses[pieces]
-
-
-def _unit_range(image: np.ndarray) -> np.ndarray | None:
-    """The image rescaled to [0, 1] by its own minimum and maximum; None if constant."""
-    low, high = float(image.min()), float(image.max())
-    if low == high:
-        return None
-    work = np.float64 if image.dtype == np.float64 else np.float32
-    scaled = image.astype(work)
-    scaled -= work(low)
-    scaled *= work(1.0 / (high - low))
-    return scaled
-
-
-def _sobel_magnitude(scaled: np.ndarray, sigma: float) -> np.ndarray:
-    """``skimage.filters.sobel(skimage.filters.gaussian(scaled, sigma))`` by OpenCV."""
-    if sigma > 0:
-        size = 2 * int(4.0 * sigma + 0.5) + 1
-        scaled = cv2.GaussianBlur(scaled, (size, size), sigma, sigmaY=sigma,
-                                  borderType=cv2.BORDER_REPLICATE)
-    # skimage's kernels are [1, 0, -1] x [1, 2, 1] / 4; magnitude sqrt((gx^2 + gy^2) / 2).
-    gx = cv2.Sobel(scaled, -1, 1, 0, ksize=3, scale=0.25, borderType=cv2.BORDER_REFLECT)
-    gy = cv2.Sobel(scaled, -1, 0, 1, ksize=3, scale=0.25, borderType=cv2.BORDER_REFLECT)
-    magnitude = cv2.magnitude(gx, gy)
-    magnitude *= scaled.dtype.type(math.sqrt(0.5))
-    return magnitude
-
-
 @operation("segment.edges", input="image", output="mask", locality=NonLocal(), ndim=(2,))
 def edges(
     image: np.ndarray,
@@ -833,7 +778,7 @@ def edges(
     """
     if low > high:
         raise BadValueError(f"low={low} is not accepted with high={high}; expected low <= high")
-    scaled = _unit_range(image)
+    scaled = unit_range(image)
     if scaled is None:
         warnings.warn(
             "segment.edges: the image is constant, so it has no edges; the mask is empty",
@@ -841,8 +786,6 @@ def edges(
             stacklevel=3,
         )
         return np.zeros(image.shape, np.uint8)
-    if EdgeMethod(method) is EdgeMethod.CANNY:
-        edge_map = feature.canny(scaled, sigma=sigma, low_threshold=low, high_threshold=high)
-    else:
-        edge_map = _sobel_magnitude(scaled, sigma) > sobel_threshold
-    return _closed_regions(edge_map)
+    edge_map = find_edges(scaled, method=EdgeMethod(method).value, sigma=sigma, low=low,
+                          high=high, sobel_threshold=sobel_threshold)
+    return closed_regions(edge_map)
