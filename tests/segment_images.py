@@ -1,5 +1,6 @@
 """Images the segment op and kernel tests share: a real 12-bit fluorescence field (BBBC039)
-and its labels, the same field in other dtypes, and real 8-bit fluorescence images."""
+and its labels, the same field in other dtypes, real 8-bit fluorescence images, and
+masks of disks."""
 
 from __future__ import annotations
 
@@ -32,3 +33,12 @@ def as_dtype(image: np.ndarray, dtype: type) -> np.ndarray:
     if np.dtype(dtype).kind == "f":
         return (image / 4095.0).astype(dtype)
     return image.astype(dtype)
+
+
+def disks(shape, centers, radius) -> np.ndarray:
+    """uint8 mask of the disks of ``radius`` around ``centers`` (they may touch)."""
+    yy, xx = np.indices(shape)
+    mask = np.zeros(shape, bool)
+    for cy, cx in centers:
+        mask |= np.hypot(yy - cy, xx - cx) <= radius
+    return mask.astype(np.uint8)
