@@ -54,8 +54,8 @@ def colours() -> np.ndarray:
 @pytest.mark.parametrize("box", BOXES)
 def test_both_paths_equal_reference(colours, box):
     reference = reference_hsv_mask(colours, *box)
-    np.testing.assert_array_equal(color_range._in_range_by_formula(colours, *box), reference)
-    np.testing.assert_array_equal(color_range._in_range_by_lut(colours, *box), reference)
+    np.testing.assert_array_equal(color_range._by_formula(colours, *box), reference)
+    np.testing.assert_array_equal(color_range._by_lut(colours, *box), reference)
 
 
 @pytest.mark.parametrize("box", BOXES)

@@ -16,6 +16,8 @@ import numpy as np
 
 __all__ = ["HSV_TOLERANCE", "hsv_in_range"]
 
+Range = tuple[float, float]  # inclusive bounds: degrees for hue, percent otherwise
+
 # A colour within this many degrees / percentage points of a bound counts as on it, so the
 # same colour stored as uint8, uint16 or float gives the same mask despite rounding
 # (float32 x/255 is off by up to ~2e-3 degrees for near-grey colours; distinct 8-bit
@@ -29,12 +31,7 @@ _INSIDE, _UNSURE, _OUTSIDE = 3, 1, 0
 _CV2_HSV_MARGIN = 1.5
 
 
-def hsv_in_range(
-    rgb: np.ndarray,
-    hue: tuple[float, float],
-    saturation: tuple[float, float],
-    value: tuple[float, float],
-) -> np.ndarray:
+def hsv_in_range(rgb: np.ndarray, hue: Range, saturation: Range, value: Range) -> np.ndarray:
     """uint8 mask of the pixels of ``rgb`` whose HSV lies in the given inclusive ranges:
     ``hue`` in degrees from ``hue[0]`` up (through 360 -> 0) to ``hue[1]``, ``saturation``
     and ``value`` in percent.
@@ -45,28 +42,23 @@ def hsv_in_range(
     """
     rgb = rgb[..., :3]
     if rgb.dtype == np.uint8:
-        return _in_range_by_lut(rgb, hue, saturation, value)
-    return _in_range_by_formula(rgb, hue, saturation, value)
+        return _by_lut(rgb, hue, saturation, value)
+    return _by_formula(rgb, hue, saturation, value)
 
 
-def _in_range_by_lut(
-    rgb: np.ndarray,
-    hue: tuple[float, float],
-    saturation: tuple[float, float],
-    value: tuple[float, float],
-) -> np.ndarray:
-    """:func:`_in_range_by_formula` of a uint8 image, from one ``cv2.cvtColor`` pass.
+def _by_lut(rgb: np.ndarray, hue: Range, saturation: Range, value: Range) -> np.ndarray:
+    """:func:`_by_formula` of a uint8 image, from one ``cv2.cvtColor`` pass.
 
     Value (the largest channel) is exact in OpenCV's HSV and decided by a LUT; hue and
     saturation come rounded, so LUTs decide the pixels whose codes are clearly inside or
-    outside, and only pixels near a bound are evaluated by :func:`_in_range_by_formula`.
+    outside, and only pixels near a bound are evaluated by :func:`_by_formula`.
     """
     spatial = rgb.shape[:-1]
     rgb2d = np.ascontiguousarray(rgb).reshape(-1, rgb.shape[-2], 3)
     hsv = cv2.cvtColor(rgb2d, cv2.COLOR_RGB2HSV_FULL)
     hue_code, sat_code, val_code = cv2.split(hsv)
     tol = HSV_TOLERANCE
-    # Value: the float32 formula of _in_range_by_formula, for every code.
+    # Value: the float32 formula of _by_formula, for every code.
     val = np.arange(256, dtype=np.float32) * np.float32(100.0 / 255.0)
     val_ok = (val >= value[0] - tol) & (val <= value[1] + tol)
     val_lut = np.where(val_ok, _INSIDE, _OUTSIDE).astype(np.uint8)
@@ -87,16 +79,11 @@ def _in_range_by_lut(
     unsure = np.flatnonzero(state == _UNSURE)
     if unsure.size:
         pixels = rgb2d.reshape(-1, 3)[unsure][np.newaxis]
-        mask.reshape(-1)[unsure] = _in_range_by_formula(pixels, hue, saturation, value)[0]
+        mask.reshape(-1)[unsure] = _by_formula(pixels, hue, saturation, value)[0]
     return mask.reshape(spatial)
 
 
-def _in_range_by_formula(
-    rgb: np.ndarray,
-    hue: tuple[float, float],
-    saturation: tuple[float, float],
-    value: tuple[float, float],
-) -> np.ndarray:
+def _by_formula(rgb: np.ndarray, hue: Range, saturation: Range, value: Range) -> np.ndarray:
     """uint8 mask of pixels whose HSV (degrees, %, %) lies in the given inclusive ranges.
 
     HSV as ``skimage.color.rgb2hsv`` defines it (greys have hue 0 and saturation 0),
@@ -127,7 +114,7 @@ def _in_range_by_formula(
     return keep.view(np.uint8)
 
 
-def _hue_in_arc(degrees: np.ndarray, hue: tuple[float, float]) -> np.ndarray:
+def _hue_in_arc(degrees: np.ndarray, hue: Range) -> np.ndarray:
     """Whether each hue lies on the arc from hue[0] up (through 360 -> 0) to hue[1]."""
     tol = HSV_TOLERANCE
     along = np.mod(degrees - hue[0], 360.0)
@@ -136,7 +123,7 @@ def _hue_in_arc(degrees: np.ndarray, hue: tuple[float, float]) -> np.ndarray:
 
 
 def _rounded_channel_lut(
-    scale: float, bounds: tuple[float, float], inside: np.ndarray, circular: bool = False
+    scale: float, bounds: Range, inside: np.ndarray, circular: bool = False
 ) -> np.ndarray:
     """LUT over OpenCV's 0..255 channel codes (code * scale = true value +- margin)."""
     centers = np.arange(256) * scale

@@ -2,8 +2,8 @@
 
 Thresholds follow scikit-image's convention: the foreground of a threshold ``t`` is
 ``image > t`` ("bright"), and the "dark" foreground is its complement ``image <= t``.
-Each op names its reference implementation (scikit-image / scipy) in its Notes; the fast
-paths (histograms, OpenCV) are tested equal to it.
+Each op names its reference (scikit-image / scipy) in its Notes. Its fast paths are
+kernels (``kernels/``), each tested equal to its reference on its own (``tests/kernels``).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from ..kernels.thresholds import (
     multiotsu_thresholds,
 )
 from ..kernels.watershed import distance_watershed
+from ._docs import fill_doc
 
 __all__ = [
     "AutoPolarity",
@@ -54,6 +55,11 @@ __all__ = [
     "threshold",
     "watershed",
 ]
+
+
+# The grey input several ops take, described once.
+_GREY_IMAGE = {"image": """image : ndarray
+        Grey image, 2D or 3D, any numeric dtype."""}
 
 
 class Side(enum.StrEnum):
@@ -106,11 +112,6 @@ class EdgeMethod(enum.StrEnum):
     SOBEL = "sobel"
 
 
-# --------------------------------------------------------------------------------------
-# Global thresholds: the histogram (statistic), then a pointwise apply
-# --------------------------------------------------------------------------------------
-
-
 def _threshold_histogram(image: np.ndarray, params: Mapping[str, Any]) -> Histogram:
     """The whole-image part of ``auto_threshold``: the histogram, whatever the polarity."""
     coarse = _threshold_histogram_key(params)
@@ -143,25 +144,19 @@ def _auto_threshold_value(
 ) -> float | None:
     """The threshold scikit-image's ``threshold_<method>`` gives; None (warned) if there is none."""
     if np.count_nonzero(hist.counts) < 2:
-        warnings.warn(
-            "segment.auto_threshold: the image is constant, so it has no threshold; "
-            "the mask is empty",
-            MaskprepWarning,
-            stacklevel=3,
-        )
+        warnings.warn("segment.auto_threshold: the image is constant, so it has no threshold; "
+                      "the mask is empty", MaskprepWarning, stacklevel=3)
         return None
     value = histogram_threshold(image, method.value, hist)
     if value is None:
-        warnings.warn(
-            "segment.auto_threshold: method 'minimum' found no two peaks in the histogram; "
-            "the mask is empty (try 'otsu' or 'triangle')",
-            MaskprepWarning,
-            stacklevel=3,
-        )
+        warnings.warn("segment.auto_threshold: method 'minimum' found no two peaks in the "
+                      "histogram; the mask is empty (try 'otsu' or 'triangle')",
+                      MaskprepWarning, stacklevel=3)
     return value
 
 
 @operation("segment.threshold", input="image", output="mask", locality=Pointwise(), ndim=(2, 3))
+@fill_doc(_GREY_IMAGE)
 def threshold(
     image: np.ndarray,
     *,
@@ -172,8 +167,7 @@ def threshold(
 
     Parameters
     ----------
-    image : ndarray
-        Grey image, 2D or 3D, any numeric dtype.
+    %(image)s
     value : float
         Threshold, in the image's own intensity units (no rescaling).
     polarity : {'above', 'below'}
@@ -187,14 +181,11 @@ def threshold(
 
     Notes
     -----
-    Reference: ``image > value`` in NumPy. Exact for every dtype: ``value`` is moved to the
-    image's number grid before comparing, so a float32 image is never compared with a
-    rounded ``value``.
+    Reference: ``image > value`` in NumPy, exact for every dtype: ``value`` is moved to the
+    image's number grid first (``kernels.thresholds``).
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from napari_maskprep.ops.segment import threshold
     >>> image = np.array([[0, 50, 100], [150, 200, 250]], dtype=np.uint8)
     >>> threshold(image, value=100)
     array([[0, 0, 0],
@@ -208,14 +199,10 @@ def threshold(
     return at_least(image, value, invert=True)
 
 
-@operation(
-    "segment.auto_threshold",
-    input="image",
-    output="mask",
-    locality=GlobalStat(_threshold_histogram, _auto_threshold_from_histogram,
-                        _threshold_histogram_key),
-    ndim=(2, 3),
-)
+@operation("segment.auto_threshold", input="image", output="mask", ndim=(2, 3),
+           locality=GlobalStat(_threshold_histogram, _auto_threshold_from_histogram,
+                               _threshold_histogram_key))
+@fill_doc(_GREY_IMAGE)
 def auto_threshold(
     image: np.ndarray,
     *,
@@ -226,8 +213,7 @@ def auto_threshold(
 
     Parameters
     ----------
-    image : ndarray
-        Grey image, 2D or 3D, any numeric dtype.
+    %(image)s
     method : {'otsu', 'li', 'yen', 'triangle', 'isodata', 'mean', 'minimum'}
         The ``skimage.filters.threshold_<method>`` threshold.
     polarity : {'bright', 'dark', 'auto'}
@@ -243,21 +229,14 @@ def auto_threshold(
 
     Notes
     -----
-    Reference: ``skimage.filters.threshold_<method>(image)`` then ``image > t``.
-    The threshold is identical to scikit-image's: the histogram is the one it builds (one
-    bin per integer value for integer images, 256 bins over ``[min, max]`` for floats),
-    counted in one pass (``cv2.calcHist`` for uint8/uint16) and handed to its functions;
-    ``triangle``, ``mean`` and (integer) ``li`` are computed from it step for step. Float
-    images use ``numpy.mean`` / ``threshold_li`` on the image for ``mean`` / ``li``.
-    Integer images spanning more than 2**20 values get 256 bins like floats, and so do
-    those spanning more than 256 values for ``minimum`` (scikit-image smooths its
-    histogram in a Python loop: minutes on a 16-bit histogram, for a threshold within a
-    bin of this one).
+    Reference: ``skimage.filters.threshold_<method>(image)`` then ``image > t``; the
+    threshold is identical, from the histogram scikit-image builds (``kernels.histogram``,
+    ``kernels.thresholds``). Integer images spanning more than 2**20 values get 256 bins
+    like floats, and so do those spanning more than 256 values for ``minimum``
+    (scikit-image's takes minutes on a 16-bit histogram).
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from napari_maskprep.ops.segment import auto_threshold
     >>> image = np.array([[10, 10, 10, 10], [10, 200, 210, 10], [10, 10, 10, 10]], np.uint8)
     >>> auto_threshold(image, method="otsu")
     array([[0, 0, 0, 0],
@@ -278,12 +257,9 @@ def _multi_threshold_values(image: np.ndarray, params: Mapping[str, Any]) -> np.
     hist = image_histogram(image, max_integer_bins=MULTI_OTSU_MAX_BINS)
     n_values = np.count_nonzero(hist.counts)
     if n_values < classes:
-        warnings.warn(
-            f"segment.multi_threshold: the image has only {n_values} distinct value(s), "
-            f"too few for {classes} classes; the mask is empty",
-            MaskprepWarning,
-            stacklevel=4,
-        )
+        warnings.warn(f"segment.multi_threshold: the image has only {n_values} distinct "
+                      f"value(s), too few for {classes} classes; the mask is empty",
+                      MaskprepWarning, stacklevel=4)
         return None
     return multiotsu_thresholds(hist, classes)
 
@@ -315,13 +291,9 @@ def _keep_classes(image: np.ndarray, thresholds: np.ndarray | None,
     return mask
 
 
-@operation(
-    "segment.multi_threshold",
-    input="image",
-    output="mask",
-    locality=GlobalStat(_multi_threshold_values, _keep_classes, _classes_key),
-    ndim=(2, 3),
-)
+@operation("segment.multi_threshold", input="image", output="mask", ndim=(2, 3),
+           locality=GlobalStat(_multi_threshold_values, _keep_classes, _classes_key))
+@fill_doc(_GREY_IMAGE)
 def multi_threshold(
     image: np.ndarray,
     *,
@@ -333,8 +305,7 @@ def multi_threshold(
 
     Parameters
     ----------
-    image : ndarray
-        Grey image, 2D or 3D, any numeric dtype.
+    %(image)s
     classes : int
         Number of intensity classes (2 to 5).
     keep_from, keep_to : int
@@ -350,17 +321,13 @@ def multi_threshold(
     Notes
     -----
     Reference: ``t = skimage.filters.threshold_multiotsu(image, classes)``; class ``k``
-    holds ``t[k-1] < image <= t[k]``, the convention of scikit-image's binary thresholds
-    (foreground ``image > t``), so ``classes=2`` keeping class 1 equals Otsu. (The
-    scikit-image gallery's ``np.digitize`` puts pixels equal to a threshold in the upper
-    class instead.) The histogram is scikit-image's, counted in one pass; integer images
-    spanning more than 256 values get 256 bins, as floats do (the per-value histogram
-    scikit-image uses would make 4-5 classes intractable on 16-bit data).
+    holds ``t[k-1] < image <= t[k]``, as ``image > t`` in scikit-image's binary
+    thresholds, so ``classes=2`` keeping class 1 equals Otsu. The thresholds are identical
+    (``kernels.thresholds``); integer images spanning more than 256 values get 256 bins,
+    as floats do (4-5 classes would be intractable on 16-bit per-value bins).
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from napari_maskprep.ops.segment import multi_threshold
     >>> image = np.array([[0, 0, 100, 100, 200, 200]], np.uint8)
     >>> multi_threshold(image, classes=3, keep_from=1, keep_to=1)
     array([[0, 0, 1, 1, 0, 0]], dtype=uint8)
@@ -368,11 +335,6 @@ def multi_threshold(
     params = {"classes": classes, "keep_from": keep_from, "keep_to": keep_to}
     _check_kept_classes(classes, keep_from, keep_to)
     return _keep_classes(image, _multi_threshold_values(image, params), params)
-
-
-# --------------------------------------------------------------------------------------
-# Local threshold
-# --------------------------------------------------------------------------------------
 
 
 def _local_threshold_halo(params: dict) -> int:
@@ -395,7 +357,11 @@ _LOCAL_MAX_VALUE = 1e148
 
 
 def _check_local_work(image: np.ndarray, method: LocalMethod, block_size: int) -> None:
-    """Sauvola and Niblack within their work bounds (values, padding), before any work."""
+    """An odd window; Sauvola and Niblack within their work bounds (values, padding)."""
+    if block_size % 2 == 0:
+        raise BadValueError(
+            f"block_size={block_size} is not accepted; expected an odd integer >= 3"
+        )
     if method not in (LocalMethod.SAUVOLA, LocalMethod.NIBLACK):
         return
     if image.dtype == np.float64:
@@ -417,15 +383,11 @@ def _check_local_work(image: np.ndarray, method: LocalMethod, block_size: int) -
         )
 
 
-@operation(
-    "segment.local_threshold",
-    input="image",
-    output="mask",
-    # Not striped: cv2's box filters keep running sums down the columns, whose float
-    # rounding depends on the first row.
-    locality=Local(halo=_local_threshold_halo, stripes=False),
-    ndim=(2, 3),
-)
+# Not striped: cv2's box filters keep running sums down the columns, whose float rounding
+# depends on the first row.
+@operation("segment.local_threshold", input="image", output="mask", ndim=(2, 3),
+           locality=Local(halo=_local_threshold_halo, stripes=False))
+@fill_doc(_GREY_IMAGE)
 def local_threshold(
     image: np.ndarray,
     *,
@@ -439,8 +401,7 @@ def local_threshold(
 
     Parameters
     ----------
-    image : ndarray
-        Grey image, 2D or 3D, any numeric dtype.
+    %(image)s
     method : {'sauvola', 'niblack', 'mean', 'gaussian'}
         Local threshold ``T``: the mean over a ``block_size`` window; a Gaussian-weighted
         mean (sigma ``(block_size - 1) / 6``); Niblack ``m - k * s``; Sauvola
@@ -465,30 +426,19 @@ def local_threshold(
     Notes
     -----
     Reference: ``skimage.filters.threshold_local`` (mean, gaussian),
-    ``threshold_sauvola`` / ``threshold_niblack`` (``window_size=block_size``).
-    Fast path (2D, window smaller than the image): ``cv2.blur`` / ``cv2.GaussianBlur``
-    (same kernel and "reflect" border as scipy) in float32 (float64 for float64 and wide
-    integers); Sauvola / Niblack by ``cv2.boxFilter`` / ``cv2.sqrBoxFilter`` in float64.
-    ``T`` agrees to about 1e-5 intensity units, so only pixels that close to ``T`` can
-    differ (ties that float rounding already decides arbitrarily in the reference).
+    ``threshold_sauvola`` / ``threshold_niblack`` (``window_size=block_size``). In 2D
+    OpenCV computes ``T`` to about 1e-5 intensity units (``kernels.local_threshold``), so
+    only pixels that close to ``T`` can differ.
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from napari_maskprep.ops.segment import local_threshold
-    >>> image = np.zeros((5, 5), np.uint8)
-    >>> image[2, 2] = 90
+    >>> image = np.zeros((3, 5), np.uint8)
+    >>> image[1, 2] = 90
     >>> local_threshold(image, method="mean", block_size=3, offset=-5)
     array([[0, 0, 0, 0, 0],
-           [0, 0, 0, 0, 0],
            [0, 0, 1, 0, 0],
-           [0, 0, 0, 0, 0],
            [0, 0, 0, 0, 0]], dtype=uint8)
     """
-    if block_size % 2 == 0:
-        raise BadValueError(
-            f"block_size={block_size} is not accepted; expected an odd integer >= 3"
-        )
     method = LocalMethod(method)
     _check_local_work(image, method, block_size)
     surface = local_threshold_surface(image, method.value, block_size, k)
@@ -498,28 +448,21 @@ def local_threshold(
     return compare(image, surface).view(np.uint8)
 
 
-# --------------------------------------------------------------------------------------
-# Colour range
-# --------------------------------------------------------------------------------------
+_DEGREES = {"min": 0.0, "max": 360.0, "step": 1.0, "unit": "deg"}
+_PERCENT = {"min": 0.0, "max": 100.0, "step": 1.0, "unit": "%"}
 
 
-@operation(
-    "segment.color_range",
-    input="image",
-    output="mask",
-    locality=Pointwise(),
-    ndim=(2, 3),
-    channels="rgb",
-)
+@operation("segment.color_range", input="image", output="mask", locality=Pointwise(),
+           ndim=(2, 3), channels="rgb")
 def color_range(
     image: np.ndarray,
     *,
-    hue_min: Annotated[float, {"min": 0.0, "max": 360.0, "step": 1.0, "unit": "deg"}] = 0.0,
-    hue_max: Annotated[float, {"min": 0.0, "max": 360.0, "step": 1.0, "unit": "deg"}] = 360.0,
-    sat_min: Annotated[float, {"min": 0.0, "max": 100.0, "step": 1.0, "unit": "%"}] = 0.0,
-    sat_max: Annotated[float, {"min": 0.0, "max": 100.0, "step": 1.0, "unit": "%"}] = 100.0,
-    val_min: Annotated[float, {"min": 0.0, "max": 100.0, "step": 1.0, "unit": "%"}] = 0.0,
-    val_max: Annotated[float, {"min": 0.0, "max": 100.0, "step": 1.0, "unit": "%"}] = 100.0,
+    hue_min: Annotated[float, _DEGREES] = 0.0,
+    hue_max: Annotated[float, _DEGREES] = 360.0,
+    sat_min: Annotated[float, _PERCENT] = 0.0,
+    sat_max: Annotated[float, _PERCENT] = 100.0,
+    val_min: Annotated[float, _PERCENT] = 0.0,
+    val_max: Annotated[float, _PERCENT] = 100.0,
 ) -> np.ndarray:
     """Keep pixels whose colour lies in a hue / saturation / value box (HSV, human units).
 
@@ -544,39 +487,28 @@ def color_range(
     Notes
     -----
     Reference: ``skimage.color.rgb2hsv`` (hue x 360, saturation and value x 100), kept
-    where each lies in its range, bounds included. A colour within 0.003 degrees or
-    percentage points of a bound counts as on it, so one colour stored as uint8, uint16
-    or float gives the same mask. Computed in float32 from the channels directly (no
-    float64 copy of the image); greys (all channels equal) have hue 0, saturation 0.
+    where each lies in its range, bounds included (``kernels.color_range``). A colour
+    within 0.003 degrees or percentage points of a bound counts as on it, so one colour
+    stored as uint8, uint16 or float gives the same mask.
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from napari_maskprep.ops.segment import color_range
     >>> image = np.array([[[255, 0, 0], [0, 255, 0], [255, 0, 40], [128, 128, 128],
     ...                    [255, 128, 0]]], np.uint8)  # hues 0, 120, 351, grey, 30.1
     >>> color_range(image, hue_min=330, hue_max=30, sat_min=50)  # reds only
     array([[1, 0, 1, 0, 0]], dtype=uint8)
     """
     if image.dtype.kind == "f":
-        high = float(image[..., :3].max())
-        low = float(image[..., :3].min())
+        low, high = float(image[..., :3].min()), float(image[..., :3].max())
         if low < 0.0 or high > 1.0:
-            warnings.warn(
-                f"segment.color_range expects float RGB in [0, 1]; got values in "
-                f"[{low:g}, {high:g}] (value is then out of the 0-100 % scale)",
-                MaskprepWarning,
-                stacklevel=3,
-            )
+            warnings.warn(f"segment.color_range expects float RGB in [0, 1]; got values in "
+                          f"[{low:g}, {high:g}] (value is then out of the 0-100 % scale)",
+                          MaskprepWarning, stacklevel=3)
     return hsv_in_range(image, (hue_min, hue_max), (sat_min, sat_max), (val_min, val_max))
 
 
-# --------------------------------------------------------------------------------------
-# Region growing
-# --------------------------------------------------------------------------------------
-
-
 @operation("segment.region_grow", input="image", output="mask", locality=NonLocal(), ndim=(2, 3))
+@fill_doc(_GREY_IMAGE)
 def region_grow(
     image: np.ndarray,
     seeds: Annotated[np.ndarray, Kind.POINTS],
@@ -588,8 +520,7 @@ def region_grow(
 
     Parameters
     ----------
-    image : ndarray
-        Grey image, 2D or 3D, any numeric dtype.
+    %(image)s
     seeds : ndarray
         N x ndim seed coordinates (rounded to the nearest pixel).
     tolerance : float
@@ -606,18 +537,12 @@ def region_grow(
     Notes
     -----
     Reference: ``skimage.segmentation.flood(image, seed, tolerance=..., connectivity=1
-    or ndim)`` for each seed, OR'ed. On integer images it is called with
-    ``floor(tolerance)``, which makes the rule exactly ``|value - seed| <= tolerance``
-    (``flood`` itself truncates ``seed - tolerance`` toward zero, admitting one more value
-    below the seed for a fractional tolerance). Fast path (2D): the pixels in the seed's
-    value range (``cv2.inRange``, the same float32 / float64 bounds as ``flood``), then
-    the component holding the seed by ``cv2.floodFill``; seeds sharing a range share
-    one pass. Identical to the reference. 3D uses the reference.
+    or ndim)`` for each seed, OR'ed, with ``floor(tolerance)`` on integer images, which
+    makes the rule exactly ``|value - seed| <= tolerance``. Identical
+    (``kernels.region_grow``: OpenCV in 2D).
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from napari_maskprep.ops.segment import region_grow
     >>> image = np.array([[10, 12, 50, 11], [11, 13, 50, 10]], np.uint8)
     >>> region_grow(image, np.array([[0, 0]]), tolerance=5)
     array([[1, 1, 0, 0],
@@ -627,14 +552,7 @@ def region_grow(
     return grow_regions(image, seeds, tolerance, connectivity=image.ndim if full else 1)
 
 
-# --------------------------------------------------------------------------------------
-# Watershed
-# --------------------------------------------------------------------------------------
-
-
-@operation(
-    "segment.watershed", input="mask", output="labels", locality=NonLocal(), ndim=(2, 3)
-)
+@operation("segment.watershed", input="mask", output="labels", locality=NonLocal(), ndim=(2, 3))
 def watershed(
     mask: np.ndarray,
     markers: Annotated[np.ndarray | None, {"kind": (Kind.POINTS, Kind.LABELS)}] = None,
@@ -670,44 +588,26 @@ def watershed(
     -----
     Reference: ``scipy.ndimage.distance_transform_edt``, ``skimage.feature
     .peak_local_max(labels=components, exclude_border=False)``,
-    ``skimage.segmentation.watershed(-distance, markers, mask=mask)``. Both run on the
-    exact squared distances, which order and tie as the distances do, so the labels are
-    identical. Fast path (2D): ``cv2.distanceTransform(DIST_L2, DIST_MASK_PRECISE)`` squared
-    and rounded to the exact integer (while distances stay below 512; scipy beyond). The
-    core is ``napari_maskprep.kernels.watershed.distance_watershed``, shared with
-    ``refine.split_touching``.
+    ``skimage.segmentation.watershed(-distance, markers, mask=mask)``: identical labels
+    (``kernels.watershed``, shared with ``refine.split_touching``).
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from napari_maskprep.ops.segment import watershed
-    >>> mask = np.zeros((7, 13), np.uint8)
-    >>> mask[1:6, 1:6] = 1
-    >>> mask[1:6, 7:12] = 1
-    >>> mask[3, 6] = 1  # a one-pixel bridge joins two squares
-    >>> watershed(mask, min_distance=2)
-    array([[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-           [0, 1, 1, 1, 1, 1, 0, 2, 2, 2, 2, 2, 0],
-           [0, 1, 1, 1, 1, 1, 0, 2, 2, 2, 2, 2, 0],
-           [0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 0],
-           [0, 1, 1, 1, 1, 1, 0, 2, 2, 2, 2, 2, 0],
-           [0, 1, 1, 1, 1, 1, 0, 2, 2, 2, 2, 2, 0],
-           [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], dtype=int32)
+    >>> mask = np.zeros((5, 9), np.uint8)
+    >>> mask[1:4, 1:4] = mask[1:4, 5:8] = 1
+    >>> mask[2, 4] = 1  # a one-pixel bridge joins two squares
+    >>> watershed(mask, min_distance=1)
+    array([[0, 0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 1, 1, 1, 0, 2, 2, 2, 0],
+           [0, 1, 1, 1, 1, 2, 2, 2, 0],
+           [0, 1, 1, 1, 0, 2, 2, 2, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0, 0]], dtype=int32)
     """
     if image is not None and image.ndim == mask.ndim + 1:
-        warnings.warn(
-            "segment.watershed floods a grey image; the RGB 'image' input was converted to "
-            "grey (luminance) first",
-            MaskprepWarning,
-            stacklevel=3,
-        )
+        warnings.warn("segment.watershed floods a grey image; the RGB 'image' input was "
+                      "converted to grey (luminance) first", MaskprepWarning, stacklevel=3)
         image = rgb_to_gray(image)
     return distance_watershed(mask, min_distance=min_distance, markers=markers, image=image)
-
-
-# --------------------------------------------------------------------------------------
-# Edges -> closed regions
-# --------------------------------------------------------------------------------------
 
 
 @operation("segment.edges", input="image", output="mask", locality=NonLocal(), ndim=(2,))
@@ -733,8 +633,7 @@ def edges(
         Gaussian smoothing before the gradient, in pixels (0: none).
     low, high : float
         Canny hysteresis thresholds on the gradient magnitude of the image rescaled to
-        [0, 1] by its own minimum and maximum (scikit-image's convention for float images),
-        so they do not depend on dtype or exposure. ``low <= high``.
+        [0, 1] by its own minimum and maximum (whatever its dtype), ``low <= high``.
     sobel_threshold : float
         Sobel edge threshold, in the same [0, 1]-rescaled units (scikit-image's
         normalised Sobel: a sharp full-range step gives about 0.7).
@@ -747,44 +646,29 @@ def edges(
 
     Notes
     -----
-    Edges become regions by ``scipy.ndimage.binary_fill_holes``; each connected
-    (8-neighbour) piece of the filled map is kept if it encloses at least one non-edge
-    pixel, so a closed ring gives a filled disk, and an open arc (enclosing nothing)
-    gives nothing. Reference: ``skimage.feature.canny`` / ``skimage.filters.sobel`` of
-    ``skimage.filters.gaussian`` on the rescaled image, ``binary_fill_holes``,
-    ``scipy.ndimage.label``. Fast paths: hole filling by one ``cv2.floodFill`` from the
-    border (identical), pieces by ``cv2.connectedComponents`` (identical), Sobel by
-    ``cv2.GaussianBlur`` + ``cv2.Sobel`` (same kernels and borders; magnitudes agree to
-    about 1e-6, so only pixels that close to the threshold can differ). Canny is
-    scikit-image's (OpenCV's Canny smooths and scales differently).
+    Reference: ``skimage.feature.canny`` / ``skimage.filters.sobel`` of
+    ``skimage.filters.gaussian`` on the rescaled image, ``scipy.ndimage.binary_fill_holes``
+    of the edges, and each 8-connected piece of it kept if it encloses a non-edge pixel: a
+    closed ring gives a filled disk, an open arc nothing (``kernels.edges``).
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from napari_maskprep.ops.segment import edges
-    >>> image = np.zeros((9, 9), np.uint8)
-    >>> image[2:7, 2:7] = 200
-    >>> image[3:6, 3:6] = 0  # a bright square ring
-    >>> edges(image, method="sobel", sigma=0, sobel_threshold=0.1)
-    array([[0, 0, 0, 0, 0, 0, 0, 0, 0],
-           [0, 1, 1, 1, 1, 1, 1, 1, 0],
-           [0, 1, 1, 1, 1, 1, 1, 1, 0],
-           [0, 1, 1, 1, 1, 1, 1, 1, 0],
-           [0, 1, 1, 1, 1, 1, 1, 1, 0],
-           [0, 1, 1, 1, 1, 1, 1, 1, 0],
-           [0, 1, 1, 1, 1, 1, 1, 1, 0],
-           [0, 1, 1, 1, 1, 1, 1, 1, 0],
-           [0, 0, 0, 0, 0, 0, 0, 0, 0]], dtype=uint8)
+    >>> image = np.zeros((6, 6), np.uint8)
+    >>> image[1:5, 1:5] = 200  # a bright square: its edges close around it
+    >>> edges(image, sigma=0.5)
+    array([[0, 0, 0, 0, 0, 0],
+           [0, 1, 1, 1, 1, 0],
+           [0, 1, 1, 1, 1, 0],
+           [0, 1, 1, 1, 1, 0],
+           [0, 1, 1, 1, 1, 0],
+           [0, 0, 0, 0, 0, 0]], dtype=uint8)
     """
     if low > high:
         raise BadValueError(f"low={low} is not accepted with high={high}; expected low <= high")
     scaled = unit_range(image)
     if scaled is None:
-        warnings.warn(
-            "segment.edges: the image is constant, so it has no edges; the mask is empty",
-            MaskprepWarning,
-            stacklevel=3,
-        )
+        warnings.warn("segment.edges: the image is constant, so it has no edges; the mask is "
+                      "empty", MaskprepWarning, stacklevel=3)
         return np.zeros(image.shape, np.uint8)
     edge_map = find_edges(scaled, method=EdgeMethod(method).value, sigma=sigma, low=low,
                           high=high, sobel_threshold=sobel_threshold)
