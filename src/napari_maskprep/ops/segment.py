@@ -633,7 +633,8 @@ def edges(
         Gaussian smoothing before the gradient, in pixels (0: none).
     low, high : float
         Canny hysteresis thresholds on the gradient magnitude of the image rescaled to
-        [0, 1] by its own minimum and maximum (whatever its dtype), ``low <= high``.
+        [0, 1] by its own minimum and maximum (scikit-image's convention for float images),
+        so they do not depend on dtype or exposure. ``low <= high``.
     sobel_threshold : float
         Sobel edge threshold, in the same [0, 1]-rescaled units (scikit-image's
         normalised Sobel: a sharp full-range step gives about 0.7).
@@ -653,15 +654,14 @@ def edges(
 
     Examples
     --------
-    >>> image = np.zeros((6, 6), np.uint8)
-    >>> image[1:5, 1:5] = 200  # a bright square: its edges close around it
+    >>> image = np.zeros((5, 5), np.uint8)
+    >>> image[1:4, 1:4] = 200  # a bright square: its edges close around it
     >>> edges(image, sigma=0.5)
-    array([[0, 0, 0, 0, 0, 0],
-           [0, 1, 1, 1, 1, 0],
-           [0, 1, 1, 1, 1, 0],
-           [0, 1, 1, 1, 1, 0],
-           [0, 1, 1, 1, 1, 0],
-           [0, 0, 0, 0, 0, 0]], dtype=uint8)
+    array([[0, 0, 0, 0, 0],
+           [0, 1, 1, 1, 0],
+           [0, 1, 1, 1, 0],
+           [0, 1, 1, 1, 0],
+           [0, 0, 0, 0, 0]], dtype=uint8)
     """
     if low > high:
         raise BadValueError(f"low={low} is not accepted with high={high}; expected low <= high")
