@@ -654,14 +654,14 @@ def edges(
 
     Examples
     --------
-    >>> image = np.zeros((5, 5), np.uint8)
-    >>> image[1:4, 1:4] = 200  # a bright square: its edges close around it
+    >>> image = np.zeros((5, 6), np.uint8)
+    >>> image[1:4, 1:5] = 200  # a bright rectangle: its edges close around it
     >>> edges(image, sigma=0.5)
-    array([[0, 0, 0, 0, 0],
-           [0, 1, 1, 1, 0],
-           [0, 1, 1, 1, 0],
-           [0, 1, 1, 1, 0],
-           [0, 0, 0, 0, 0]], dtype=uint8)
+    array([[0, 0, 0, 0, 0, 0],
+           [0, 1, 1, 1, 1, 0],
+           [0, 1, 1, 1, 1, 0],
+           [0, 1, 1, 1, 1, 0],
+           [0, 0, 0, 0, 0, 0]], dtype=uint8)
     """
     if low > high:
         raise BadValueError(f"low={low} is not accepted with high={high}; expected low <= high")
