@@ -298,8 +298,8 @@ def test_statistic_cache_gives_the_plain_call_result(op_id, param_sets, dtype):
 def test_statistic_cache_computes_the_statistic_once_per_source_and_key(monkeypatch):
     spec = get_op("segment.auto_threshold")
     calls = []
-    histogram = segment._histogram
-    monkeypatch.setattr(segment, "_histogram",
+    histogram = segment.image_histogram
+    monkeypatch.setattr(segment, "image_histogram",
                         lambda *a, **k: calls.append(1) or histogram(*a, **k))
     rng = np.random.default_rng(5)
     image = np.clip(rng.normal(60, 10, (20, 20)) + 120 * (rng.random((20, 20)) > 0.5), 0, 255)

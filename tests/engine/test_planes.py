@@ -105,21 +105,3 @@ def test_bit_packed_masks_run_whole_labels_and_other_footprints_in_stripes(op_id
         (mask.astype(np.int32), {"radius": 5}, 2),  # labels
     ]:
         assert planes._stripe_count(spec, data, spec.check_params(params)) == stripes
-
-
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-def test_threaded_histogram_counts_exactly(dtype, monkeypatch):
-    from napari_maskprep.ops import segment
-
-    monkeypatch.setattr(segment, "STRIPE_MIN_PIXELS", 0)
-    monkeypatch.setattr(segment, "thread_budget", lambda: 2)
-    rng = np.random.default_rng(1)
-    for shape in [(301, 257), (3, 1001), (1, 7)]:  # odd splits, a single row
-        image = rng.integers(5, 900, shape).astype(dtype)
-        low, high = int(image.min()), int(image.max())
-        expected = np.bincount(image.ravel() - low, minlength=high - low + 1)
-        assert np.array_equal(segment._integer_counts(image, low, high), expected)
-    image = _images()["uint16" if dtype == np.uint16 else "uint8"]
-    split = get_op("segment.auto_threshold")(image, method="otsu")
-    monkeypatch.setattr(segment, "thread_budget", lambda: 1)
-    assert np.array_equal(split, get_op("segment.auto_threshold")(image, method="otsu"))

@@ -81,8 +81,8 @@ def test_a_whole_stack_preview_is_computed_once_for_all_planes():
 def test_a_threshold_preview_reuses_the_histogram_until_the_data_changes(nuclei_viewer,
                                                                            monkeypatch):
     histograms = []
-    histogram = segment._histogram
-    monkeypatch.setattr(segment, "_histogram",
+    histogram = segment.image_histogram
+    monkeypatch.setattr(segment, "image_histogram",
                         lambda *a, **k: histograms.append(1) or histogram(*a, **k))
     image = nuclei_viewer.layers["nuclei"]
     model = StageModel(nuclei_viewer, "segment")
