@@ -33,6 +33,17 @@ def test_fill_holes_equals_scipy(max_hole_size):
         expected = reference_fill(mask, max_hole_size)
         assert_same(components._fill_holes_by_labels(mask, max_hole_size), expected)
         assert_same(components.fill_holes(mask, max_hole_size), expected)
+        if mask.ndim == 2 and max_hole_size is None:
+            assert_same(components._fill_all_holes_2d(mask), expected)
+
+
+def test_fill_all_holes_by_one_flood_equals_scipy_on_speckle():
+    rng = np.random.default_rng(9)
+    for density in (0.3, 0.6):  # edge maps and noise: the contour path does not pay
+        speckle = rng.random((120, 150)) < density
+        assert not contours.use_contours(speckle.view(np.uint8))
+        assert_same(components.fill_holes(speckle.view(np.uint8), None),
+                    ndi.binary_fill_holes(speckle).view(np.uint8))
 
 
 @pytest.mark.parametrize("connectivity", ["faces", "full"])

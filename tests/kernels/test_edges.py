@@ -9,7 +9,6 @@ import pytest
 from scipy import ndimage as ndi
 from skimage import feature, filters
 
-from napari_maskprep.kernels import edges
 from napari_maskprep.kernels.edges import closed_regions, find_edges, sobel_magnitude, unit_range
 
 from ..segment_images import nuclei_field
@@ -57,14 +56,6 @@ def test_closed_regions_ring_filled_arc_dropped():
     np.testing.assert_array_equal(closed_regions(arc), np.zeros((7, 7), np.uint8))
     both = np.hstack([ring, arc])
     np.testing.assert_array_equal(closed_regions(both), np.hstack([filled, 0 * filled]))
-
-
-def test_fill_all_holes_equals_scipy():
-    rng = np.random.default_rng(9)
-    for density in (0.3, 0.6):
-        edge_map = rng.random((120, 150)) < density
-        np.testing.assert_array_equal(edges._fill_all_holes_2d(edge_map.view(np.uint8)),
-                                      ndi.binary_fill_holes(edge_map))
 
 
 def test_closed_regions_equals_scipy_reference():

@@ -5,7 +5,7 @@ Reference: ``skimage.feature.canny`` / ``skimage.filters.sobel`` of
 ``skimage.filters.gaussian``, on the image rescaled by its own minimum and maximum;
 ``scipy.ndimage.binary_fill_holes`` of the edge map, and ``scipy.ndimage.label`` (8
 neighbours) to keep each filled piece that encloses a non-edge pixel. Fast paths: hole
-filling by one ``cv2.floodFill`` from the border (identical), pieces by
+filling by ``components.fill_holes`` (identical), pieces by
 ``cv2.connectedComponents`` (identical), Sobel by ``cv2.GaussianBlur`` + ``cv2.Sobel`` (the
 same kernels and borders; magnitudes agree to about 1e-6, so only pixels that close to the
 threshold can differ). Canny is scikit-image's (OpenCV's smooths and scales differently).
@@ -18,6 +18,8 @@ import math
 import cv2
 import numpy as np
 from skimage import feature
+
+from .components import fill_holes
 
 __all__ = ["closed_regions", "find_edges", "sobel_magnitude", "unit_range"]
 
@@ -66,21 +68,9 @@ def closed_regions(edge_map: np.ndarray) -> np.ndarray:
     pixel. An open fragment encloses nothing and disappears.
     """
     edge_map = edge_map.view(np.uint8)
-    filled = _fill_all_holes_2d(edge_map)
+    filled = fill_holes(edge_map, None)
     n, pieces = cv2.connectedComponents(filled, connectivity=8, ltype=cv2.CV_32S)
     encloses = np.zeros(n, np.uint8)
     encloses[pieces[filled > edge_map]] = 1
     encloses[0] = 0
     return encloses[pieces]
-
-
-def _fill_all_holes_2d(mask: np.ndarray) -> np.ndarray:
-    """``scipy.ndimage.binary_fill_holes`` of a 2D uint8 0/1 mask, by one cv2.floodFill.
-
-    The background reachable from outside through face neighbours stays background;
-    everything else is filled.
-    """
-    padded = np.pad(mask, 1)
-    outside = np.zeros((padded.shape[0] + 2, padded.shape[1] + 2), np.uint8)
-    cv2.floodFill(padded, outside, (0, 0), 0, 0, 0, 4 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
-    return 1 - outside[2:-2, 2:-2]
