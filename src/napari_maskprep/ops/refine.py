@@ -24,7 +24,7 @@ Conventions shared by the ops:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import numpy as np
@@ -35,6 +35,7 @@ from ..core.locality import Local, NonLocal, Pointwise
 from ..core.registry import operation
 from ..kernels import components, majority, morphology
 from ..kernels.watershed import distance_watershed, split_labels
+from ._docs import fill_doc
 
 __all__ = [
     "Connectivity",
@@ -58,15 +59,14 @@ _RADIUS = {"min": 1, "max": 50, "unit": "px"}
 _SIZE = {"min": 1, "unit": "px"}
 _AS_2D_NAME = {Footprint.BALL: "disk", Footprint.CUBE: "square", Footprint.OCTAHEDRON: "diamond"}
 
-# What several ops' docstrings say alike, written once and filled in where ``%(name)s``
-# stands (as scipy.ndimage's docfiller does): the docs and the GUI's tooltips read the result.
+# What several ops' docstrings say alike, written once (see ``_docs.fill_doc``).
 _MASK = """mask : ndarray
         uint8 0/1 mask or int32 labels, 2D or 3D."""
 _RETURNS = """Returns
     -------
     ndarray
         uint8 0/1 mask, or int32 labels when labels came in."""
-_DOCS = {
+_filled = fill_doc({
     "mask": _MASK,
     "connectivity": """connectivity : Connectivity
         ``full`` (default: 8-connected in 2D, 26 in 3D) or ``faces`` (4 / 6). Unused on
@@ -83,12 +83,7 @@ _DOCS = {
         (2r + 1) pixels wide.
 
     {_RETURNS}""",
-}
-
-
-def _filled(func: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
-    func.__doc__ = func.__doc__ % _DOCS
-    return func
+})
 
 
 def _footprint_name(shape: Footprint, ndim: int) -> str:
