@@ -1,0 +1,43 @@
+"""Atomic writes and the cleaning of killed writes' temporary files (io.files)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from napari_maskprep.io.files import _host_id, atomic_write, clean_stale_temporaries
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "mask.tif"
+    target.write_bytes(b"old")
+
+    def fails(tmp):
+        tmp.write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        atomic_write(target, fails)
+    assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["mask.tif"]
+    atomic_write(target, lambda tmp: tmp.write_bytes(b"new"))
+    assert target.read_bytes() == b"new" and os.listdir(tmp_path) == ["mask.tif"]
+
+
+def test_only_temporaries_of_gone_processes_of_this_machine_are_removed(tmp_path):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    names = {
+        "stale": f".maskprep-tmp-{_host_id()}-{gone}-a.tif.x1.tif",
+        "running": f".maskprep-tmp-{_host_id()}-{os.getpid()}-b.tif.x2.tif",
+        "other machine": f".maskprep-tmp-00000000-{gone}-c.tif.x3.tif",
+        "a person's": ".maskprep-notes.txt",
+    }
+    for name in names.values():
+        (tmp_path / name).write_text("x")
+    (tmp_path / f".maskprep-tmp-{_host_id()}-{gone}-d.zarr.x4").mkdir()
+    assert clean_stale_temporaries(tmp_path) == 2
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        names[k] for k in ("running", "other machine", "a person's"))
