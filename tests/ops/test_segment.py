@@ -207,7 +207,7 @@ def test_multi_threshold_five_classes_is_quick_and_equals_skimage():
     seg.multi_threshold(image, classes=5, keep_from=1, keep_to=3)
     assert time.perf_counter() - start < 0.5
     image = rng.integers(0, 128, (12, 14)).astype(np.uint8)  # 128 bins: skimage in 0.2 s
-    np.testing.assert_array_equal(seg._multi_threshold_values(image, {"classes": 5}),
+    np.testing.assert_array_equal(seg.multi_threshold_values(image, {"classes": 5}),
                                   filters.threshold_multiotsu(image, classes=5))
 
 

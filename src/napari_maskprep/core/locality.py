@@ -6,9 +6,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..kernels.histogram import ValueCounts
 
 __all__ = ["GlobalStat", "Kind", "Local", "Locality", "NonLocal", "Pointwise"]
 
@@ -54,11 +57,19 @@ class GlobalStat:
     output from it, and ``statistic_key(params)`` gives the parameter values the statistic
     depends on. A :class:`StatisticCache` then computes the statistic once per input and
     reuses it while only the other parameters change (a threshold preview).
+
+    An op that can run tiled names two more: ``decide(counts, params)`` takes what it needs
+    from the whole image's :class:`~napari_maskprep.kernels.histogram.ValueCounts` (which
+    the chunks' counts add up to, exactly), and ``apply_decision(chunk, decision, params)``
+    makes each chunk's output from it, pointwise. The tiled result then equals the
+    in-memory one.
     """
 
     statistic: Callable[[np.ndarray, Mapping[str, Any]], Any] | None = None
     apply: Callable[[np.ndarray, Any, Mapping[str, Any]], np.ndarray] | None = None
     statistic_key: Callable[[Mapping[str, Any]], Hashable] = _no_params
+    decide: Callable[[ValueCounts, Mapping[str, Any]], Any] | None = None
+    apply_decision: Callable[[np.ndarray, Any, Mapping[str, Any]], np.ndarray] | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ images, two pixels at a time (pixel pairs viewed as uint16).
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -16,7 +17,8 @@ import numpy as np
 
 from .threads import STRIPE_MIN_PIXELS, cv_serial, thread_budget
 
-__all__ = ["MAX_INTEGER_BINS", "Histogram", "image_histogram", "integer_counts"]
+__all__ = ["MAX_INTEGER_BINS", "Histogram", "ValueCounts", "image_histogram", "integer_counts",
+           "value_counts"]
 
 # Integer images whose values span at most this many integers get one bin per integer,
 # as skimage.exposure.histogram does; wider ones get 256 bins like float images (skimage
@@ -39,6 +41,57 @@ class Histogram(NamedTuple):
     counts: np.ndarray
     centers: np.ndarray
     per_value: bool  # one bin per integer value: counts above a threshold are exact
+
+
+class ValueCounts(NamedTuple):
+    """How many pixels hold each integer value ``low, low + 1, ...``: an exact summary of
+    an 8- or 16-bit integer image that chunks of it add up to (:func:`value_counts`).
+
+    Every histogram :func:`image_histogram` builds of the whole image follows from it,
+    exactly (:meth:`histogram`), and so do the pixel count and the count above a value.
+    """
+
+    counts: np.ndarray  # int64
+    low: int
+
+    @property
+    def size(self) -> int:
+        return int(self.counts.sum())
+
+    def __add__(self, other: object) -> ValueCounts:  # type: ignore[override]
+        if not isinstance(other, ValueCounts):
+            return NotImplemented
+        if (self.low, len(self.counts)) != (other.low, len(other.counts)):
+            raise ValueError("value counts of different dtypes cannot be added")
+        return ValueCounts(self.counts + other.counts, self.low)
+
+    def count_above(self, value: float) -> int:
+        """Pixels whose value is above ``value``."""
+        start = max(0, math.floor(value) + 1 - self.low)
+        return int(self.counts[start:].sum())
+
+    def histogram(self, *, max_integer_bins: int = MAX_INTEGER_BINS) -> Histogram:
+        """What ``image_histogram(image, max_integer_bins=...)`` returns for the image these
+        counts were taken of (of at least one pixel)."""
+        present = np.flatnonzero(self.counts)
+        first, last = int(present[0]), int(present[-1])
+        low, high = self.low + first, self.low + last
+        counts = self.counts[first : last + 1]
+        if high - low < max_integer_bins:
+            return Histogram(counts, np.arange(low, high + 1), True)
+        # numpy.histogram bins each pixel by its value alone, through float64 edges from
+        # the minimum and maximum: weighting each value by its count bins them alike.
+        binned, edges = np.histogram(np.arange(low, high + 1, dtype=np.float64), bins=256,
+                                     range=(float(low), float(high)), weights=counts)
+        return Histogram(binned.astype(np.int64), (edges[:-1] + edges[1:]) / 2.0, False)
+
+
+def value_counts(image: np.ndarray) -> ValueCounts:
+    """The :class:`ValueCounts` of an 8- or 16-bit integer image, over its dtype's range."""
+    if image.dtype.kind not in "iu" or image.dtype.itemsize > 2:
+        raise ValueError(f"value counts need an 8- or 16-bit integer image; got {image.dtype}")
+    info = np.iinfo(image.dtype)
+    return ValueCounts(integer_counts(image, int(info.min), int(info.max)), int(info.min))
 
 
 def image_histogram(image: np.ndarray, *,

@@ -85,14 +85,21 @@ def count_above(image: np.ndarray, hist: Histogram, value: float) -> int:
     return int(np.count_nonzero(greater(image, value)))
 
 
-def histogram_threshold(image: np.ndarray, method: str, hist: Histogram) -> float | None:
+def histogram_threshold(image: np.ndarray | None, method: str, hist: Histogram
+                        ) -> float | None:
     """``skimage.filters.threshold_<method>(image)``, from ``hist``, the image's histogram
-    (of two values or more); None where ``method="minimum"`` finds no two peaks in it."""
+    (of two values or more); None where ``method="minimum"`` finds no two peaks in it.
+
+    ``image`` is read only by ``li`` and ``mean`` on a histogram that is not per value; it
+    may be None otherwise (a tiled run has the histogram of an image it does not hold).
+    """
     counts, centers, per_value = hist
     if method == "triangle":
         return float(_triangle(counts, centers))
     if method == "mean":
-        return float(np.dot(counts, centers)) / image.size if per_value else float(np.mean(image))
+        if per_value:
+            return float(np.dot(counts, centers)) / int(counts.sum())
+        return float(np.mean(image))
     if method == "li":
         if per_value:
             return float(_li_per_value(counts, centers))

@@ -11,8 +11,7 @@ from __future__ import annotations
 import enum
 import math
 import warnings
-from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
 
@@ -23,20 +22,25 @@ from ..core.registry import operation
 from ..kernels.color import rgb_to_gray
 from ..kernels.color_range import hsv_in_range
 from ..kernels.edges import closed_regions, find_edges, unit_range
-from ..kernels.histogram import MAX_INTEGER_BINS, Histogram, image_histogram
 from ..kernels.local_threshold import gaussian_radius, local_threshold_surface, runs_fast
 from ..kernels.region_grow import grow_regions
-from ..kernels.thresholds import (
-    MINIMUM_MAX_BINS,
-    MULTI_OTSU_MAX_BINS,
-    at_least,
-    count_above,
-    greater,
-    histogram_threshold,
-    multiotsu_thresholds,
-)
+from ..kernels.thresholds import at_least, greater
 from ..kernels.watershed import distance_watershed
 from ._docs import fill_doc
+from ._thresholding import (
+    AutoPolarity,
+    ThresholdMethod,
+    auto_threshold_apply,
+    auto_threshold_decide,
+    auto_threshold_from_histogram,
+    check_kept_classes,
+    classes_key,
+    keep_classes,
+    multi_threshold_decide,
+    multi_threshold_values,
+    threshold_histogram,
+    threshold_histogram_key,
+)
 
 __all__ = [
     "AutoPolarity",
@@ -76,26 +80,6 @@ class Polarity(enum.StrEnum):
     DARK = "dark"
 
 
-class AutoPolarity(enum.StrEnum):
-    """Bright or dark objects; ``auto``: the side of the threshold with fewer pixels."""
-
-    BRIGHT = "bright"
-    DARK = "dark"
-    AUTO = "auto"
-
-
-class ThresholdMethod(enum.StrEnum):
-    """Global threshold methods, as the ``skimage.filters.threshold_*`` functions."""
-
-    OTSU = "otsu"
-    LI = "li"
-    YEN = "yen"
-    TRIANGLE = "triangle"
-    ISODATA = "isodata"
-    MEAN = "mean"
-    MINIMUM = "minimum"
-
-
 class LocalMethod(enum.StrEnum):
     """Local threshold methods."""
 
@@ -110,49 +94,6 @@ class EdgeMethod(enum.StrEnum):
 
     CANNY = "canny"
     SOBEL = "sobel"
-
-
-def _threshold_histogram(image: np.ndarray, params: Mapping[str, Any]) -> Histogram:
-    """The whole-image part of ``auto_threshold``: the histogram, whatever the polarity."""
-    coarse = _threshold_histogram_key(params)
-    return image_histogram(image,
-                           max_integer_bins=MINIMUM_MAX_BINS if coarse else MAX_INTEGER_BINS)
-
-
-def _threshold_histogram_key(params: Mapping[str, Any]) -> bool:
-    """Whether the histogram is the coarse one of method='minimum'."""
-    return ThresholdMethod(params["method"]) is ThresholdMethod.MINIMUM
-
-
-def _auto_threshold_from_histogram(
-    image: np.ndarray, hist: Histogram, params: Mapping[str, Any]
-) -> np.ndarray:
-    """The pointwise part of ``auto_threshold``: its mask, from the image's histogram."""
-    value = _auto_threshold_value(image, ThresholdMethod(params["method"]), hist)
-    if value is None:
-        return np.zeros(image.shape, np.uint8)
-    polarity = AutoPolarity(params["polarity"])
-    if polarity is AutoPolarity.AUTO:
-        dark = 2 * count_above(image, hist, value) > image.size
-    else:
-        dark = polarity is AutoPolarity.DARK
-    return greater(image, value, invert=dark)
-
-
-def _auto_threshold_value(
-    image: np.ndarray, method: ThresholdMethod, hist: Histogram
-) -> float | None:
-    """The threshold scikit-image's ``threshold_<method>`` gives; None (warned) if there is none."""
-    if np.count_nonzero(hist.counts) < 2:
-        warnings.warn("segment.auto_threshold: the image is constant, so it has no threshold; "
-                      "the mask is empty", MaskprepWarning, stacklevel=3)
-        return None
-    value = histogram_threshold(image, method.value, hist)
-    if value is None:
-        warnings.warn("segment.auto_threshold: method 'minimum' found no two peaks in the "
-                      "histogram; the mask is empty (try 'otsu' or 'triangle')",
-                      MaskprepWarning, stacklevel=3)
-    return value
 
 
 @operation("segment.threshold", input="image", output="mask", locality=Pointwise(), ndim=(2, 3))
@@ -200,8 +141,9 @@ def threshold(
 
 
 @operation("segment.auto_threshold", input="image", output="mask", ndim=(2, 3),
-           locality=GlobalStat(_threshold_histogram, _auto_threshold_from_histogram,
-                               _threshold_histogram_key))
+           locality=GlobalStat(threshold_histogram, auto_threshold_from_histogram,
+                               threshold_histogram_key, auto_threshold_decide,
+                               auto_threshold_apply))
 @fill_doc(_GREY_IMAGE)
 def auto_threshold(
     image: np.ndarray,
@@ -248,51 +190,12 @@ def auto_threshold(
            [0, 0, 0, 0]], dtype=uint8)
     """
     params = {"method": method, "polarity": polarity}
-    return _auto_threshold_from_histogram(image, _threshold_histogram(image, params), params)
-
-
-def _multi_threshold_values(image: np.ndarray, params: Mapping[str, Any]) -> np.ndarray | None:
-    """The global part of ``multi_threshold``: the ``classes - 1`` thresholds, or None."""
-    classes = params["classes"]
-    hist = image_histogram(image, max_integer_bins=MULTI_OTSU_MAX_BINS)
-    n_values = np.count_nonzero(hist.counts)
-    if n_values < classes:
-        warnings.warn(f"segment.multi_threshold: the image has only {n_values} distinct "
-                      f"value(s), too few for {classes} classes; the mask is empty",
-                      MaskprepWarning, stacklevel=4)
-        return None
-    return multiotsu_thresholds(hist, classes)
-
-
-def _classes_key(params: Mapping[str, Any]) -> int:
-    return params["classes"]
-
-
-def _check_kept_classes(classes: int, keep_from: int, keep_to: int) -> None:
-    if not keep_from <= keep_to < classes:
-        raise BadValueError(
-            f"keep_from={keep_from}, keep_to={keep_to} are not accepted with classes={classes}; "
-            f"expected 0 <= keep_from <= keep_to <= {classes - 1}"
-        )
-
-
-def _keep_classes(image: np.ndarray, thresholds: np.ndarray | None,
-                  params: Mapping[str, Any]) -> np.ndarray:
-    """The pointwise part of ``multi_threshold``: the kept run of classes."""
-    classes, keep_from, keep_to = params["classes"], params["keep_from"], params["keep_to"]
-    _check_kept_classes(classes, keep_from, keep_to)
-    if thresholds is None:
-        return np.zeros(image.shape, np.uint8)
-    mask = np.ones(image.shape, np.uint8)
-    if keep_from > 0:
-        mask &= greater(image, thresholds[keep_from - 1])
-    if keep_to < classes - 1:
-        mask &= greater(image, thresholds[keep_to], invert=True)
-    return mask
+    return auto_threshold_from_histogram(image, threshold_histogram(image, params), params)
 
 
 @operation("segment.multi_threshold", input="image", output="mask", ndim=(2, 3),
-           locality=GlobalStat(_multi_threshold_values, _keep_classes, _classes_key))
+           locality=GlobalStat(multi_threshold_values, keep_classes, classes_key,
+                               multi_threshold_decide, keep_classes))
 @fill_doc(_GREY_IMAGE)
 def multi_threshold(
     image: np.ndarray,
@@ -333,8 +236,8 @@ def multi_threshold(
     array([[0, 0, 1, 1, 0, 0]], dtype=uint8)
     """
     params = {"classes": classes, "keep_from": keep_from, "keep_to": keep_to}
-    _check_kept_classes(classes, keep_from, keep_to)
-    return _keep_classes(image, _multi_threshold_values(image, params), params)
+    check_kept_classes(classes, keep_from, keep_to)
+    return keep_classes(image, multi_threshold_values(image, params), params)
 
 
 def _local_threshold_halo(params: dict) -> int:
