@@ -51,6 +51,7 @@ __all__ = [
     "plan_outputs",
     "run_batch",
     "run_file",
+    "worker_memory",
     "write_summary",
 ]
 
@@ -235,14 +236,26 @@ def check_scheduler_address(address: str) -> str:
     return address
 
 
-def _client(workers: int | None, scheduler: str | None, timeout: float) -> tuple[Any, Any]:
+def worker_memory(workers: int, memory_limit: int | None = None) -> int:
+    """Bytes each of ``workers`` local dask workers may hold: ``memory_limit`` (default 80%
+    of this machine's memory) shared among them. dask's own default, "auto", gives every
+    worker the machine's memory divided by its cores, whatever the number of workers."""
+    import psutil
+
+    budget = memory_limit if memory_limit is not None else psutil.virtual_memory().total * 4 // 5
+    return budget // max(workers, 1)
+
+
+def _client(workers: int | None, scheduler: str | None, timeout: float,
+            memory_limit: int | None = None) -> tuple[Any, Any]:
     from dask.distributed import Client, LocalCluster
 
     if scheduler is None:
         # ":0": the scheduler's HTTP server on a free port (None still takes 8787, and a
         # second run at once would warn)
         cluster = LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", host="127.0.0.1")
+                               dashboard_address=":0", host="127.0.0.1",
+                               memory_limit=worker_memory(workers or 1, memory_limit))
         return Client(cluster), cluster
     try:
         return Client(check_scheduler_address(scheduler), timeout=f"{timeout}s"), None
@@ -264,13 +277,15 @@ def run_batch(
     workers: int | None = None,
     scheduler: str | None = None,
     connect_timeout: float = 10,
+    memory_limit: int | None = None,
     on_result: Callable[[FileResult], None] | None = None,
 ) -> list[FileResult]:
     """Run a planned batch, in this process or, with ``workers`` or ``scheduler``, one dask
-    task per file. ``on_result`` sees each result as it comes (and may raise to stop)."""
+    task per file. ``on_result`` sees each result as it comes (and may raise to stop).
+    ``memory_limit``: bytes the local workers share (see :func:`worker_memory`)."""
     client = cluster = None
     if workers is not None or scheduler is not None:
-        client, cluster = _client(workers, scheduler, connect_timeout)
+        client, cluster = _client(workers, scheduler, connect_timeout, memory_limit)
     try:
         plan.outdir.mkdir(parents=True, exist_ok=True)
         clean_stale_temporaries(plan.outdir)

@@ -139,7 +139,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         with bar:
             run_batch(plan, workers=args.workers, scheduler=args.scheduler,
-                      on_result=on_result)
+                      memory_limit=args.memory_limit, on_result=on_result)
     except KeyboardInterrupt:
         return _report(results, plan.outdir, merge=True, total=len(plan.outputs),
                        interrupted=True)
@@ -198,6 +198,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _byte_size(text: str) -> int:
+    from dask.utils import parse_bytes
+
+    try:
+        value = parse_bytes(text)
+    except (ValueError, TypeError):
+        value = 0
+    if value < 2**20:
+        raise argparse.ArgumentTypeError(
+            f"{_printable(text[:40])!r} is not a memory size of at least 1 MiB (e.g. 2GB, 512MiB)"
+        )
+    return value
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     recipe = _load_recipe(args.recipe)
     try:
@@ -235,6 +249,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="run files in parallel on a local dask cluster of N processes")
     run.add_argument("--scheduler", metavar="ADDRESS",
                      help="run files on an existing dask.distributed cluster (tcp://host:port)")
+    run.add_argument("--memory-limit", type=_byte_size, metavar="SIZE",
+                     help="memory the local workers share, e.g. 8GB (default: 80%% of this "
+                          "machine's)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
 
