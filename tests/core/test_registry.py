@@ -14,7 +14,7 @@ from napari_maskprep.core import Kind, MaskprepWarning, get_op
 from napari_maskprep.core.locality import GlobalStat, Local, NonLocal, Pointwise
 from napari_maskprep.core.registry import operation
 from napari_maskprep.engine.statistics import StatisticCache
-from napari_maskprep.ops import segment
+from napari_maskprep.ops import _thresholding, segment
 from napari_maskprep.ops.edit import ManualEdit
 
 REQUIRED = {
@@ -298,8 +298,8 @@ def test_statistic_cache_gives_the_plain_call_result(op_id, param_sets, dtype):
 def test_statistic_cache_computes_the_statistic_once_per_source_and_key(monkeypatch):
     spec = get_op("segment.auto_threshold")
     calls = []
-    histogram = segment.image_histogram
-    monkeypatch.setattr(segment, "image_histogram",
+    histogram = _thresholding.image_histogram
+    monkeypatch.setattr(_thresholding, "image_histogram",
                         lambda *a, **k: calls.append(1) or histogram(*a, **k))
     rng = np.random.default_rng(5)
     image = np.clip(rng.normal(60, 10, (20, 20)) + 120 * (rng.random((20, 20)) > 0.5), 0, 255)

@@ -9,7 +9,7 @@ from napari.components import ViewerModel
 import napari_maskprep as mp
 from napari_maskprep._napari.jobs import ApplyCancelled
 from napari_maskprep._napari.stage import PerPlane, StageModel, points_in
-from napari_maskprep.ops import segment
+from napari_maskprep.ops import _thresholding, segment
 from napari_maskprep.samples import load
 
 
@@ -81,8 +81,8 @@ def test_a_whole_stack_preview_is_computed_once_for_all_planes():
 def test_a_threshold_preview_reuses_the_histogram_until_the_data_changes(nuclei_viewer,
                                                                            monkeypatch):
     histograms = []
-    histogram = segment.image_histogram
-    monkeypatch.setattr(segment, "image_histogram",
+    histogram = _thresholding.image_histogram
+    monkeypatch.setattr(_thresholding, "image_histogram",
                         lambda *a, **k: histograms.append(1) or histogram(*a, **k))
     image = nuclei_viewer.layers["nuclei"]
     model = StageModel(nuclei_viewer, "segment")
