@@ -344,7 +344,17 @@ class Recipe:
     def run(
         self, image: Any, *, progress: Callable[[int, int], None] | None = None, **named: Any
     ) -> np.ndarray:
-        """The last enabled step's output (the image itself for an empty recipe)."""
+        """The last enabled step's output (the image itself for an empty recipe).
+
+        On a dask array the recipe runs tiled (:mod:`napari_maskprep.engine.tiled`): the
+        result is a dask array equal to the in-memory one, whole-image steps resolved.
+        """
+        if hasattr(image, "__dask_graph__") and hasattr(image, "chunks"):
+            from .engine.tiled import run_tiled  # dask and zarr load for dask inputs only
+
+            if named:
+                raise RecipeError("named inputs cannot be given to a tiled run yet")
+            return run_tiled(self.steps, image)
         result = np.asarray(image)
         for _, _, output in self.iter_run(image, progress=progress, **named):
             result = output  # only the latest output is kept alive: memory stays flat

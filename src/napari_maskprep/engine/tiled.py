@@ -1,0 +1,287 @@
+"""A recipe run tiled on dask, for images larger than memory, equal to the in-memory run.
+
+The steps are walked by their locality (``core.locality``):
+
+- runs of ``Pointwise`` and ``Local`` steps become one ``map_overlap`` whose margin is the
+  sum of their halos: each chunk is read with that much of its neighbours, run through the
+  steps and cut back, so every kept pixel saw all it depends on;
+- a ``GlobalStat`` step that names ``decide`` adds up its input's value counts over the
+  chunks (counts add exactly), decides once from the whole image's counts, then applies
+  the decision to each chunk;
+- a component step (label, fill holes, remove small/large, keep largest, clear border)
+  summarises each chunk, joins the objects that cross chunk faces on the client and
+  relabels each chunk (:mod:`.tiled_components`).
+
+Before a whole-image step, its input is written once to a zarr array in a work folder, in
+the same pass over the chunks that summarises it, so no step upstream runs twice and
+memory holds a few chunks per worker, whatever the image's size. Steps that need the
+whole image at once (watershed, split touching, region growing, edges, CLAHE, equalize,
+rescale, hand edits) are refused before any work, naming the step.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import operator
+import shutil
+import tempfile
+import warnings
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import dask
+import dask.array as da
+import numpy as np
+import zarr
+
+from ..core.errors import MaskprepWarning, RecipeError, at_step
+from ..core.locality import GlobalStat, Local, NonLocal, Pointwise
+from ..core.validation import check_input, check_output, spatial_ndim
+from ..kernels.histogram import value_counts
+from .tiled_components import Grid, chunked_op
+
+if TYPE_CHECKING:
+    from ..recipe import Step
+
+__all__ = ["check_tiled", "run_tiled"]
+
+# The corner of the image every step is first run on in memory, to learn each step's
+# output dtype and shape and to raise bad parameters before any real work.
+_PROBE_SIDE = 64
+
+_NOT_A_MASK = ("a tiled run takes a 0/1 mask here, not labels (run it in memory, or "
+               "threshold the labels to a mask first)")
+
+
+def _refusal(step: Step) -> str | None:
+    """Why ``step`` cannot run tiled, or None."""
+    spec = step.spec
+    locality = spec.locality
+    if step.inputs:
+        return "reads another array (inputs:), which tiled runs do not support yet"
+    if step.per_plane:
+        return "runs plane by plane (per_plane: true), which tiled runs do not support yet"
+    if isinstance(locality, Pointwise | Local):
+        return None
+    if isinstance(locality, GlobalStat) and locality.decide is not None:
+        return None
+    if isinstance(locality, NonLocal) and chunked_op(spec.id, spec.defaults(), 2) is not None:
+        return None
+    return ("needs the whole image at once; run it in memory on an image (or a crop, or a "
+            "pyramid level) that fits")
+
+
+def check_tiled(steps: Sequence[Step]) -> None:
+    """Raise :class:`RecipeError` naming the first enabled step that cannot run tiled."""
+    for number, step in enumerate(steps, 1):
+        why = step.enabled and _refusal(step)
+        if why:
+            raise RecipeError(f"{at_step(number, step.op)} cannot run tiled: it {why}")
+
+
+class _Fused:
+    """Pointwise and Local steps waiting to run together in one map_overlap."""
+
+    def __init__(self) -> None:
+        self.functions: list[Callable[[np.ndarray], np.ndarray]] = []
+        self.depth = 0
+        self.first: tuple[Any, np.ndarray] | None = None  # (spec, input) of the first
+        self.out: np.ndarray | None = None  # the last one's output on the probe
+
+    def add(self, spec: Any, halo: int, function: Callable[[np.ndarray], np.ndarray],
+            before: np.ndarray, after: np.ndarray) -> None:
+        if self.first is None:
+            self.first = (spec, before)
+        self.functions.append(function)
+        self.depth += halo
+        self.out = after
+
+
+def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = None
+              ) -> da.Array:
+    """The recipe's output as a dask array over the chunks of ``image``.
+
+    Whole-image steps are resolved now (a pass over the chunks each, on the active dask
+    scheduler); the rest stays lazy. Their inputs are stored under ``workdir`` (a new
+    temporary folder if None; each stored array is removed once no graph reads it). Raises
+    before any work when a step cannot run tiled or its parameters are bad.
+    """
+    check_tiled(steps)
+    enabled = [(number, step) for number, step in enumerate(steps, 1) if step.enabled]
+    current = image if isinstance(image, da.Array) else da.asarray(image)
+    probes = _probe(enabled, current)
+    for (number, step), (before, _) in zip(enabled, probes, strict=True):
+        if isinstance(step.spec.locality, NonLocal) and (
+                before.dtype not in (np.bool_, np.uint8)
+                or check_input(step.spec, before).dtype != np.uint8):
+            raise RecipeError(f"{at_step(number, step.op)}: {_NOT_A_MASK}")
+    workdir = Path(tempfile.mkdtemp(prefix="maskprep-tiled-") if workdir is None else workdir)
+    stored, fused = True, _Fused()
+    for (number, step), (before, after) in zip(enabled, probes, strict=True):
+        spec = step.spec
+        params = spec.check_params(step.params)
+        locality = spec.locality
+        if isinstance(locality, Pointwise | Local):
+            halo = locality.halo(params) if isinstance(locality, Local) else 0
+            fused.add(spec, halo, functools.partial(_run_op, spec, params), before, after)
+            continue
+        if fused.functions:
+            current, stored, fused = _map_fused(current, fused), False, _Fused()
+        try:
+            if isinstance(locality, GlobalStat):
+                current, apply = _global_stat(current, stored, spec, params, before, workdir)
+                stored = True
+                fused.add(spec, 0, apply, before, after)
+            else:
+                current = _components(current, stored, spec, params, before, after, workdir)
+                stored = False
+        except (TypeError, ValueError) as exc:
+            raise RecipeError(f"{at_step(number, step.op)}: {exc}") from None
+    return _map_fused(current, fused) if fused.functions else current
+
+
+def _run_op(spec: Any, params: Mapping[str, Any], block: np.ndarray) -> np.ndarray:
+    return spec(block, **params)
+
+
+def _probe(enabled: Sequence[tuple[int, Step]], image: da.Array
+           ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each step's input and output on a small corner of ``image``, run in memory: their
+    dtypes and trailing (colour) axes are those of the tiled run."""
+    corner = tuple(slice(0, _PROBE_SIDE) for _ in range(image.ndim))
+    if image.ndim >= 3 and image.shape[-1] in (3, 4):
+        corner = corner[:-1] + (slice(None),)
+    current = np.asarray(image[corner])
+    probes = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MaskprepWarning)  # a corner is not the image
+        for number, step in enabled:
+            try:
+                out = step.spec(current, **step.params)
+            except (TypeError, ValueError) as exc:
+                raise RecipeError(f"{at_step(number, step.op)}: {exc}") from None
+            probes.append((current, out))
+            current = out
+    return probes
+
+
+def _map_fused(x: da.Array, fused: _Fused) -> da.Array:
+    """``x`` through the fused steps in one map_overlap (map_blocks without halos)."""
+    spec, before = fused.first
+    out = fused.out
+    spatial = spatial_ndim(spec, before)
+    if any(len(c) > 1 for c in x.chunks[spatial:]):  # ops take colour axes whole
+        x = x.rechunk({i: -1 for i in range(spatial, x.ndim)})
+    functions = fused.functions
+
+    def run(block: np.ndarray) -> np.ndarray:
+        for f in functions:
+            block = f(block)
+        return block
+
+    options = {"dtype": out.dtype, "meta": np.empty((0,) * out.ndim, out.dtype),
+               "drop_axis": tuple(range(out.ndim, x.ndim)) or None}
+    depth = {}
+    for axis in range(spatial):
+        if fused.depth == 0 or len(x.chunks[axis]) == 1:
+            continue
+        if fused.depth >= x.shape[axis]:  # one chunk along this axis holds all it needs
+            x = x.rechunk({axis: -1})
+            continue
+        x = x.rechunk({axis: da.overlap.ensure_minimum_chunksize(fused.depth,
+                                                                  x.chunks[axis])})
+        depth[axis] = fused.depth
+    if not depth:
+        return x.map_blocks(run, **options)
+    return da.map_overlap(run, x, depth={i: depth.get(i, 0) for i in range(x.ndim)},
+                          boundary="none", **options)
+
+
+def _regular(x: da.Array) -> da.Array:
+    """``x`` in chunks of one size (but the last along each axis): zarr's grid."""
+    if all(len(set(c[:-1])) <= 1 and c[-1] <= c[0] for c in x.chunks):
+        return x
+    return x.rechunk(tuple(max(c) for c in x.chunks))
+
+
+def _summarised(x: da.Array, stored: bool, workdir: Path,
+                summarise: Callable[[np.ndarray, tuple[int, ...]], Any]
+                ) -> tuple[da.Array, dict[tuple[int, ...], Any]]:
+    """One pass over the chunks of ``x``: each chunk summarised and, unless ``x`` is already
+    stored, written to a zarr array that the returned array reads back."""
+    x = _regular(x)
+    indices = list(itertools.product(*(range(n) for n in x.numblocks)))
+    blocks = x.to_delayed().ravel()
+    target = None if stored else _checkpoint(x, workdir)
+    starts = [np.cumsum((0,) + c) for c in x.chunks]
+
+    def one(block: np.ndarray, index: tuple[int, ...]) -> Any:
+        if target is not None:
+            target[tuple(slice(s[i], s[i + 1]) for s, i in zip(starts, index, strict=True))] \
+                = block
+        return summarise(block, index)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MaskprepWarning)  # the probe showed them once
+        results = dask.compute(*(dask.delayed(one)(b, i) for b, i in zip(blocks, indices,
+                                                                             strict=True)))
+    summaries = dict(zip(indices, results, strict=True))
+    return (x if target is None else da.from_zarr(target)), summaries
+
+
+def _checkpoint(x: da.Array, workdir: Path) -> zarr.Array:
+    """An empty zarr array shaped and chunked as ``x`` in its own folder of ``workdir``,
+    removed when the array object (held by the graphs reading it) is gone."""
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="step-", dir=workdir))
+    array = zarr.create_array(store=str(folder / "data.zarr"), shape=x.shape,
+                              chunks=tuple(c[0] for c in x.chunks), dtype=x.dtype,
+                              compressors=zarr.codecs.BloscCodec(cname="lz4", clevel=1))
+    weakref.finalize(array, shutil.rmtree, folder, ignore_errors=True)
+    return array
+
+
+def _global_stat(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
+                 before: np.ndarray, workdir: Path
+                 ) -> tuple[da.Array, Callable[[np.ndarray], np.ndarray]]:
+    """``x`` stored, and the pointwise apply of the decision its value counts give."""
+    locality = spec.locality
+    grey = check_input(spec, before)
+    if grey.dtype.kind not in "iu" or grey.dtype.itemsize > 2:
+        raise ValueError(f"a tiled run needs an 8- or 16-bit integer image here; got "
+                         f"{grey.dtype} (run it in memory, or convert the image first)")
+    x, counts = _summarised(x, stored, workdir,
+                            lambda block, index: value_counts(check_input(spec, block)))
+    decision = locality.decide(functools.reduce(operator.add, counts.values()), params)
+
+    def apply(block: np.ndarray) -> np.ndarray:
+        image = check_input(spec, block)
+        return check_output(spec, image, locality.apply_decision(image, decision, params))
+
+    return x, apply
+
+
+def _components(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
+                before: np.ndarray, after: np.ndarray, workdir: Path) -> da.Array:
+    """``x`` through a component step: summarised (and stored), resolved, relabelled."""
+    op = chunked_op(spec.id, params, x.ndim)
+    x = _regular(x)
+    grid = Grid(x.shape, x.chunks)
+
+    def summarise(block: np.ndarray, index: tuple[int, ...]) -> Any:
+        mask = check_input(spec, block)
+        if mask.dtype != np.uint8:  # a uint8 image with values above 1 in this chunk
+            raise ValueError(f"chunk {index}: {_NOT_A_MASK}")
+        return op.summarise(mask, index, grid)
+
+    x, summaries = _summarised(x, stored, workdir, summarise)
+    resolved = op.resolve(summaries, grid)
+    parts = {index: resolved.part(index) for index in summaries}
+
+    def apply(block: np.ndarray, block_id: tuple[int, ...]) -> np.ndarray:
+        return op.apply(check_input(spec, block), block_id, grid, parts[block_id])
+
+    return x.map_blocks(apply, dtype=after.dtype, meta=np.empty((0,) * x.ndim, after.dtype))

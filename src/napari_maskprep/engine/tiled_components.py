@@ -1,0 +1,233 @@
+"""Component steps over the chunks of a tiled mask, equal to the in-memory op bit for bit.
+
+Each chunk is labelled on its own (``kernels.components.label``) and summarised: the pixel
+count and first pixel of each of its objects, which of them touch the image's border, and
+its labels on its faces. On the client the faces of neighbouring chunks are laid side by
+side, one plane per chunk boundary, and every pair of touching pixels across the boundary
+joins two chunk objects (with full connectivity also through the diagonal neighbours, which
+covers objects that cross a chunk corner); ``scipy.sparse.csgraph.connected_components``
+turns the joins into the image's objects. Their sizes are the sums of their pieces', their
+first pixel the first of their pieces', so the whole-image tables follow exactly:
+
+- ``refine.label``: ids 1..N in the raster order of the objects' first pixels, as the
+  in-memory labelling numbers them;
+- ``refine.remove_small``, ``remove_large``, ``keep_largest`` (first in raster order of
+  equal ones), ``clear_border``: which objects stay;
+- ``refine.fill_holes``: the same for the face-connected background, whose pieces that do
+  not reach the border (and are small enough) are the holes.
+
+Each chunk is then labelled again and mapped through its part of the table. The chunk
+labels are only ever compared with themselves, so any labelling that is a function of the
+chunk's pixels will do; integers throughout, hence exact and the same on any thread count.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from ..core.enums import Connectivity
+from ..kernels import components
+
+__all__ = ["ChunkedComponents", "Grid", "chunked_op"]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The image's shape and its dask chunks along each axis."""
+
+    shape: tuple[int, ...]
+    chunks: tuple[tuple[int, ...], ...]
+
+    def start(self, index: tuple[int, ...]) -> tuple[int, ...]:
+        """The image coordinates of chunk ``index``'s first pixel."""
+        return tuple(sum(c[:i]) for c, i in zip(self.chunks, index, strict=True))
+
+
+@dataclass(frozen=True)
+class _Summary:
+    count: int  # objects in the chunk, ids 1..count
+    sizes: np.ndarray  # int64 pixel count per id (index 0 unused)
+    first: np.ndarray  # int64 image raster index of each object's first pixel
+    on_border: np.ndarray  # bool per id: touches the image's border
+    faces: dict[tuple[int, int], np.ndarray]  # (axis, 0 | -1) -> chunk labels on that face
+
+
+@dataclass(frozen=True)
+class _Table:
+    """Per chunk, a look-up table from its labels to output values."""
+
+    luts: dict[tuple[int, ...], np.ndarray]
+
+    def part(self, index: tuple[int, ...]) -> np.ndarray:
+        return self.luts[index]
+
+
+class ChunkedComponents:
+    """One component step, in three stages: summarise each chunk, resolve on the client,
+    apply to each chunk (see the module's docstring)."""
+
+    def __init__(self, op_id: str, params: Mapping[str, Any], ndim: int) -> None:
+        self.op_id = op_id
+        self.holes = op_id == "refine.fill_holes"
+        connectivity = params.get("connectivity", Connectivity.FULL)
+        self.connectivity = (1 if self.holes or Connectivity(connectivity) is Connectivity.FACES
+                             else ndim)
+        self.params = dict(params)
+
+    def _labels(self, mask: np.ndarray) -> np.ndarray:
+        """int32 labels of the chunk's objects (of its background, for holes)."""
+        target = (mask == 0).view(np.uint8) if self.holes else mask
+        return components.label(np.ascontiguousarray(target), self.connectivity)
+
+    def summarise(self, block: np.ndarray, index: tuple[int, ...], grid: Grid) -> _Summary:
+        labels = self._labels(block)
+        flat = labels.reshape(-1)
+        count = int(flat.max(initial=0))
+        sizes = np.bincount(flat, minlength=count + 1).astype(np.int64)
+        start = grid.start(index)
+        faces, on_border = {}, np.zeros(count + 1, bool)
+        for axis in range(block.ndim):
+            for side, at_edge in ((0, index[axis] == 0),
+                                  (-1, index[axis] == len(grid.chunks[axis]) - 1)):
+                face = np.take(labels, side, axis=axis)
+                if at_edge:
+                    on_border[face.reshape(-1)] = True
+                else:
+                    faces[(axis, side)] = face.copy()
+        on_border[0] = False
+        local = np.unravel_index(_first_pixels(flat, count), labels.shape)
+        first = np.ravel_multi_index(
+            tuple(coordinate + s for coordinate, s in zip(local, start, strict=True)),
+            grid.shape)
+        return _Summary(count, sizes, np.concatenate(([-1], first)).astype(np.int64),
+                        on_border, faces)
+
+    def resolve(self, summaries: Mapping[tuple[int, ...], _Summary], grid: Grid) -> _Table:
+        indices = sorted(summaries)
+        offsets, total = {}, 0
+        for index in indices:  # node of (chunk, id) = offsets[chunk] + id - 1
+            offsets[index] = total
+            total += summaries[index].count
+        objects, count = _join(summaries, offsets, total, grid, self.connectivity)
+        ordered = [summaries[index] for index in indices]
+        # Pixel counts add up exactly in float64 (below 2**53 pixels).
+        sizes = np.bincount(objects, np.concatenate([s.sizes[1:] for s in ordered] + [[]]),
+                            minlength=count).astype(np.int64)
+        on_border = np.bincount(
+            objects, np.concatenate([s.on_border[1:] for s in ordered] + [[]]),
+            minlength=count) > 0
+        first = np.full(count, np.iinfo(np.int64).max, np.int64)
+        np.minimum.at(first, objects, np.concatenate([s.first[1:] for s in ordered]
+                                                     + [np.zeros(0, np.int64)]))
+        values = self._values(sizes, first, on_border)
+        luts = {}
+        for index in indices:
+            s = summaries[index]
+            nodes = objects[offsets[index]:offsets[index] + s.count]
+            luts[index] = np.concatenate(([values[-1]], values[nodes])).astype(values.dtype)
+        return _Table(luts)
+
+    def _values(self, sizes: np.ndarray, first: np.ndarray, on_border: np.ndarray
+                ) -> np.ndarray:
+        """The output value of each object; the last entry is the background's."""
+        p = self.params
+        if self.op_id == "refine.label":
+            ids = np.empty(len(first), np.int32)
+            ids[np.argsort(first, kind="stable")] = np.arange(1, len(first) + 1)
+            return np.concatenate((ids, [0])).astype(np.int32)
+        if self.holes:  # the value is "fill"
+            keep = ~on_border
+            if p.get("max_hole_size") is not None:
+                keep &= sizes <= p["max_hole_size"]
+        elif self.op_id == "refine.remove_small":
+            keep = sizes >= p["min_size"]
+        elif self.op_id == "refine.remove_large":
+            keep = sizes <= p["max_size"]
+        elif self.op_id == "refine.keep_largest":
+            keep = np.zeros(len(sizes), bool)
+            if len(sizes):  # lexsort: largest first, then the earliest first pixel
+                keep[np.lexsort((first, -sizes))[0]] = True
+        else:  # refine.clear_border
+            keep = ~on_border
+        return np.concatenate((keep, [False])).astype(np.uint8)
+
+    def apply(self, block: np.ndarray, index: tuple[int, ...], grid: Grid, lut: np.ndarray
+              ) -> np.ndarray:
+        values = lut[self._labels(block)]
+        return block | values if self.holes else values
+
+
+def chunked_op(op_id: str, params: Mapping[str, Any], ndim: int) -> ChunkedComponents | None:
+    """The tiled form of a component step on a 0/1 mask, or None for other ops."""
+    if op_id not in _OPS:
+        return None
+    return ChunkedComponents(op_id, params, ndim)
+
+
+_OPS = frozenset({"refine.label", "refine.fill_holes", "refine.remove_small",
+                  "refine.remove_large", "refine.keep_largest", "refine.clear_border"})
+
+
+def _first_pixels(flat: np.ndarray, count: int) -> np.ndarray:
+    """The flat index of the first pixel of each id 1..count of raster-ordered labels (each
+    id first appears after all lower ids, as both labellings number them)."""
+    if count == 0:
+        return np.zeros(0, np.intp)
+    seen = np.maximum.accumulate(flat)
+    new = np.flatnonzero(flat[1:] > seen[:-1]) + 1
+    if flat[0] > 0:
+        new = np.concatenate(([0], new))
+    if len(new) != count:  # not raster-ordered: find each first pixel the slow way
+        ids, where = np.unique(flat, return_index=True)
+        return where[ids > 0]
+    return new
+
+
+def _join(summaries: Mapping[tuple[int, ...], _Summary], offsets: Mapping[tuple[int, ...], int],
+          total: int, grid: Grid, connectivity: int) -> tuple[np.ndarray, int]:
+    """The image object of each chunk object (node), and how many objects there are."""
+    ndim = len(grid.shape)
+    heads, tails = [], []
+    for axis in range(ndim):
+        for boundary in range(len(grid.chunks[axis]) - 1):
+            before = _plane(summaries, offsets, grid, axis, boundary, -1)
+            after = _plane(summaries, offsets, grid, axis, boundary + 1, 0)
+            steps = ([(0,) * (ndim - 1)] if connectivity == 1
+                     else list(itertools.product((-1, 0, 1), repeat=ndim - 1)))
+            for step in steps:
+                a = before[tuple(slice(max(0, -d), n - max(0, d))
+                                 for d, n in zip(step, before.shape, strict=True))]
+                b = after[tuple(slice(max(0, d), n - max(0, -d))
+                                for d, n in zip(step, after.shape, strict=True))]
+                touching = (a >= 0) & (b >= 0)
+                heads.append(a[touching])
+                tails.append(b[touching])
+    head = np.concatenate(heads) if heads else np.zeros(0, np.int64)
+    tail = np.concatenate(tails) if tails else np.zeros(0, np.int64)
+    graph = sparse.coo_matrix((np.ones(len(head), np.int8), (head, tail)), shape=(total, total))
+    count, objects = csgraph.connected_components(graph, directed=False)
+    return objects, count
+
+
+def _plane(summaries: Mapping[tuple[int, ...], _Summary], offsets: Mapping[tuple[int, ...], int],
+           grid: Grid, axis: int, chunk: int, side: int) -> np.ndarray:
+    """The nodes on one side of a chunk boundary along ``axis``, laid out over the whole
+    plane of the image (-1 on background)."""
+    shape = grid.shape[:axis] + grid.shape[axis + 1:]
+    plane = np.full(shape, -1, np.int64)
+    for index, s in summaries.items():
+        if index[axis] != chunk:
+            continue
+        face = s.faces[(axis, side)]
+        start = grid.start(index)
+        where = tuple(slice(b, b + n) for b, n in
+                      zip(start[:axis] + start[axis + 1:], face.shape, strict=True))
+        plane[where] = np.where(face > 0, face.astype(np.int64) + offsets[index] - 1, -1)
+    return plane

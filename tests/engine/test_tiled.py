@@ -1,0 +1,189 @@
+"""The tiled executor equals the in-memory run bit for bit, on real-image mosaics cut in
+chunks of 256-512 px (2D) and small bricks (3D), and refuses what it cannot run before any
+work."""
+
+from __future__ import annotations
+
+import gc
+
+import dask.array as da
+import numpy as np
+import pytest
+
+import napari_maskprep as mp
+from napari_maskprep.core.errors import RecipeError
+from napari_maskprep.engine.tiled import check_tiled, run_tiled
+from napari_maskprep.io import read_image
+
+from ..conftest import DATA, pairs
+
+_2D_RECIPES = {
+    "gauss-otsu-open": [("preprocess.gaussian", {"sigma": 2.0}),
+                        ("segment.auto_threshold", {"method": "otsu"}),
+                        ("refine.open", {"radius": 3})],
+    "median-multiotsu-close-dilate": [("preprocess.median", {"radius": 2}),
+                                      ("segment.multi_threshold", {"classes": 3}),
+                                      ("refine.close", {"radius": 2}),
+                                      ("refine.dilate", {"radius": 1})],
+    "li-auto": [("segment.auto_threshold", {"method": "li", "polarity": "auto"})],
+    "minimum-invert": [("preprocess.invert", {}),
+                       ("segment.auto_threshold", {"method": "minimum"})],
+    "otsu-fill-remove-label": [("preprocess.gaussian", {"sigma": 1.0}),
+                               ("segment.auto_threshold", {}),
+                               ("refine.fill_holes", {"max_hole_size": 200}),
+                               ("refine.remove_small", {"min_size": 40}),
+                               ("refine.label", {})],
+    "li-clear-large-largest": [("segment.auto_threshold", {"method": "li"}),
+                               ("refine.clear_border", {"connectivity": "faces"}),
+                               ("refine.remove_large", {"max_size": 3000}),
+                               ("refine.fill_holes", {}),
+                               ("refine.keep_largest", {})],
+    "background-local": [("preprocess.background", {"radius": 10}),
+                         ("segment.local_threshold", {}),
+                         ("refine.erode", {"radius": 1})],
+}
+
+
+def _recipe(steps: list[tuple[str, dict]]) -> mp.Recipe:
+    return mp.Recipe(steps=[{"op": op, "params": params} for op, params in steps])
+
+
+@pytest.fixture(scope="module")
+def mosaic() -> np.ndarray:
+    """Four real 520x696 uint16 nuclei fields side by side: 1040x1392."""
+    fields = [read_image(image) for image, _ in pairs(DATA, "bbbc039_fluo_nuclei")[:4]]
+    return np.block([[fields[0], fields[1]], [fields[2], fields[3]]])
+
+
+def _assert_same(got: np.ndarray, want: np.ndarray) -> None:
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("name", sorted(_2D_RECIPES))
+@pytest.mark.parametrize("dtype", ["uint16", "uint8"])
+@pytest.mark.parametrize("chunks", [256, (300, 512)])
+def test_tiled_equals_in_memory_2d(mosaic, name, dtype, chunks):
+    image = mosaic if dtype == "uint16" else (mosaic >> 4).clip(0, 255).astype(np.uint8)
+    recipe = _recipe(_2D_RECIPES[name])
+    want = recipe.run(image)
+    got = run_tiled(recipe.steps, da.from_array(image, chunks=chunks))
+    assert isinstance(got, da.Array)
+    _assert_same(got.compute(), want)
+
+
+@pytest.mark.parametrize("sigma", [1.0, 3.5])
+def test_gaussian_of_a_wide_image_is_the_same_in_chunks(mosaic, sigma):
+    """Wide uint8 images take another Gaussian path in memory (float32 tiles)."""
+    wide = (np.hstack([mosaic, mosaic[:, ::-1], mosaic]) >> 4).clip(0, 255).astype(np.uint8)
+    recipe = _recipe([("preprocess.gaussian", {"sigma": sigma})])
+    want = recipe.run(wide)
+    for chunks in [(520, 512), (256, 2048)]:
+        _assert_same(run_tiled(recipe.steps, da.from_array(wide, chunks=chunks)).compute(),
+                     want)
+
+
+@pytest.mark.parametrize("chunks", [(8, 32, 32), (5, 20, 40)])
+def test_tiled_equals_in_memory_3d(chunks):
+    volume = read_image(next((DATA / "stardist_synthetic_3d" / "images").glob("*.tif")))
+    recipe = _recipe([("preprocess.gaussian", {"sigma": 1.5}),
+                      ("segment.auto_threshold", {}),
+                      ("refine.open", {"radius": 1}),
+                      ("refine.smooth", {"radius": 1})])
+    _assert_same(run_tiled(recipe.steps, da.from_array(volume, chunks=chunks)).compute(),
+                 recipe.run(volume))
+
+
+def test_objects_cross_the_chunk_edges_of_the_mosaic(mosaic):
+    """The component recipes above are tested where it matters: many nuclei lie across
+    the 256 px chunk edges, and their labels are the in-memory ones."""
+    labels = _recipe(_2D_RECIPES["otsu-fill-remove-label"]).run(mosaic)
+    crossing = set()
+    for axis in (0, 1):
+        for edge in range(256, mosaic.shape[axis], 256):
+            before, after = (np.take(labels, edge - 1, axis=axis),
+                             np.take(labels, edge, axis=axis))
+            crossing |= set(before[(before > 0) & (before == after)].tolist())
+    assert len(crossing) > 20
+
+
+@pytest.mark.parametrize("chunks", [(8, 32, 32), (16, 7, 50)])
+def test_components_in_3d_bricks(chunks):
+    volume = read_image(next((DATA / "stardist_synthetic_3d" / "images").glob("*.tif")))
+    for steps in ([("segment.auto_threshold", {}), ("refine.fill_holes", {}),
+                   ("refine.remove_small", {"min_size": 30, "connectivity": "faces"}),
+                   ("refine.label", {})],
+                  [("segment.auto_threshold", {}), ("refine.clear_border", {}),
+                   ("refine.keep_largest", {})]):
+        recipe = _recipe(steps)
+        _assert_same(run_tiled(recipe.steps, da.from_array(volume, chunks=chunks)).compute(),
+                     recipe.run(volume))
+
+
+def test_components_of_labels_are_refused_before_any_pass_over_the_chunks():
+    computed = []
+
+    def count(block):
+        computed.extend([block.shape] if block.size else [])  # dask also probes empty ones
+        return block
+
+    image = da.zeros((256, 256), np.uint8, chunks=32).map_blocks(count, dtype=np.uint8)
+    recipe = _recipe([("segment.threshold", {"value": 0}), ("refine.label", {}),
+                      ("refine.remove_small", {})])
+    with pytest.raises(RecipeError, match=r"^step 3 \(refine.remove_small\): a tiled run takes "
+                                          r"a 0/1 mask here, not labels"):
+        run_tiled(recipe.steps, image)
+    assert len(computed) == 4  # of 64: the 64 px corner every step is first tried on
+
+
+def test_colour_image_in_chunks_split_across_channels():
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (300, 410, 3), dtype=np.uint8)
+    recipe = _recipe([("preprocess.to_gray", {}), ("preprocess.gaussian", {"sigma": 1.0}),
+                      ("segment.auto_threshold", {})])
+    got = run_tiled(recipe.steps, da.from_array(rgb, chunks=(128, 128, 1)))
+    _assert_same(got.compute(), recipe.run(rgb))
+
+
+def test_recipe_run_on_a_dask_array_returns_a_dask_array(mosaic):
+    recipe = _recipe(_2D_RECIPES["gauss-otsu-open"])
+    got = recipe.run(da.from_array(mosaic, chunks=512))
+    assert isinstance(got, da.Array)
+    _assert_same(got.compute(), recipe.run(mosaic))
+
+
+def test_whole_image_ops_are_refused_before_any_work():
+    def explode(block):
+        raise AssertionError("a chunk was computed")
+
+    image = da.zeros((64, 64), np.uint8, chunks=32).map_blocks(explode, dtype=np.uint8)
+    recipe = _recipe([("preprocess.gaussian", {"sigma": 1.0}), ("preprocess.clahe", {})])
+    with pytest.raises(RecipeError, match=r"^step 2 \(preprocess.clahe\) cannot run tiled: "
+                                          r"it needs the whole image at once"):
+        run_tiled(recipe.steps, image)
+    check_tiled(_recipe([("refine.open", {"radius": 1})]).steps)
+
+
+def test_a_float_image_into_a_tiled_threshold_is_one_line():
+    image = da.from_array(np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64),
+                          chunks=32)
+    with pytest.raises(RecipeError, match=r"^step 1 \(segment.auto_threshold\): a tiled run "
+                                          r"needs an 8- or 16-bit integer image here; got "
+                                          r"float32"):
+        run_tiled(_recipe([("segment.auto_threshold", {})]).steps, image)
+
+
+def test_bad_parameters_raise_before_any_chunk_runs():
+    image = da.zeros((64, 64), np.uint8, chunks=32)
+    with pytest.raises(RecipeError, match=r"^step 1 \(preprocess.median\): "):
+        run_tiled([mp.recipe.Step("preprocess.median", {"radius": 0})], image)
+
+
+def test_stored_inputs_are_removed_once_no_graph_reads_them(tmp_path, mosaic):
+    recipe = _recipe(_2D_RECIPES["gauss-otsu-open"])
+    got = run_tiled(recipe.steps, da.from_array(mosaic, chunks=512), workdir=tmp_path)
+    assert len(list(tmp_path.iterdir())) == 1  # the Gaussian's output, read by Otsu
+    got.compute()
+    del got
+    gc.collect()
+    assert list(tmp_path.iterdir()) == []
