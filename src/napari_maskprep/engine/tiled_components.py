@@ -81,16 +81,14 @@ class ChunkedComponents:
                              else ndim)
         self.params = dict(params)
 
-    def _labels(self, mask: np.ndarray) -> np.ndarray:
-        """int32 labels of the chunk's objects (of its background, for holes)."""
+    def _labels(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Labels of the chunk's objects (of its background, for holes) and their sizes."""
         target = (mask == 0).view(np.uint8) if self.holes else mask
-        return components.label(np.ascontiguousarray(target), self.connectivity)
+        return components.labelled_sizes(np.ascontiguousarray(target), self.connectivity)
 
     def summarise(self, block: np.ndarray, index: tuple[int, ...], grid: Grid) -> _Summary:
-        labels = self._labels(block)
-        flat = labels.reshape(-1)
-        count = int(flat.max(initial=0))
-        sizes = np.bincount(flat, minlength=count + 1).astype(np.int64)
+        labels, sizes = self._labels(block)
+        count = len(sizes) - 1
         start = grid.start(index)
         faces, on_border = {}, np.zeros(count + 1, bool)
         for axis in range(block.ndim):
@@ -102,12 +100,13 @@ class ChunkedComponents:
                 else:
                     faces[(axis, side)] = face.copy()
         on_border[0] = False
-        local = np.unravel_index(_first_pixels(flat, count), labels.shape)
-        first = np.ravel_multi_index(
-            tuple(coordinate + s for coordinate, s in zip(local, start, strict=True)),
-            grid.shape)
-        return _Summary(count, sizes, np.concatenate(([-1], first)).astype(np.int64),
-                        on_border, faces)
+        first = np.zeros(count + 1, np.int64)
+        if self.op_id in ("refine.label", "refine.keep_largest"):  # the others need no order
+            local = np.unravel_index(_first_pixels(labels, count), labels.shape)
+            first[1:] = np.ravel_multi_index(
+                tuple(coordinate + s for coordinate, s in zip(local, start, strict=True)),
+                grid.shape)
+        return _Summary(count, sizes.astype(np.int64), first, on_border, faces)
 
     def resolve(self, summaries: Mapping[tuple[int, ...], _Summary], grid: Grid) -> _Table:
         indices = sorted(summaries)
@@ -160,7 +159,7 @@ class ChunkedComponents:
 
     def apply(self, block: np.ndarray, index: tuple[int, ...], grid: Grid, lut: np.ndarray
               ) -> np.ndarray:
-        values = lut[self._labels(block)]
+        values = components.look_up(lut, self._labels(block)[0])
         return block | values if self.holes else values
 
 
@@ -175,19 +174,28 @@ _OPS = frozenset({"refine.label", "refine.fill_holes", "refine.remove_small",
                   "refine.remove_large", "refine.keep_largest", "refine.clear_border"})
 
 
-def _first_pixels(flat: np.ndarray, count: int) -> np.ndarray:
+def _first_pixels(labels: np.ndarray, count: int) -> np.ndarray:
     """The flat index of the first pixel of each id 1..count of raster-ordered labels (each
-    id first appears after all lower ids, as both labellings number them)."""
+    id first appears after all lower ids, as both labellings number them).
+
+    Only the rows (lines along the last axis) where a new id appears are scanned: at 2048^2
+    a running maximum over every pixel took 16 ms, longer than the labelling.
+    """
     if count == 0:
         return np.zeros(0, np.intp)
-    seen = np.maximum.accumulate(flat)
-    new = np.flatnonzero(flat[1:] > seen[:-1]) + 1
-    if flat[0] > 0:
-        new = np.concatenate(([0], new))
-    if len(new) != count:  # not raster-ordered: find each first pixel the slow way
-        ids, where = np.unique(flat, return_index=True)
+    rows = labels.reshape(-1, labels.shape[-1])
+    highest = rows.max(axis=1).astype(np.int64)
+    before = np.concatenate(([0], np.maximum.accumulate(highest)[:-1]))
+    fresh = np.flatnonzero(highest > before)  # rows where new ids appear
+    scanned = rows[fresh].astype(np.int64)
+    seen = np.maximum(np.maximum.accumulate(scanned, axis=1), before[fresh, None])
+    new = scanned > np.concatenate((before[fresh, None], seen[:, :-1]), axis=1)
+    row, column = np.nonzero(new)
+    first = fresh[row] * rows.shape[1] + column
+    if len(first) != count:  # not raster-ordered: find each first pixel the slow way
+        ids, where = np.unique(labels.reshape(-1), return_index=True)
         return where[ids > 0]
-    return new
+    return first
 
 
 def _join(summaries: Mapping[tuple[int, ...], _Summary], offsets: Mapping[tuple[int, ...], int],

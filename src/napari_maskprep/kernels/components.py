@@ -28,7 +28,8 @@ from skimage import measure
 
 from . import contours
 
-__all__ = ["clear_border", "dense_ids", "fill_holes", "keep_largest", "label", "select_by_size"]
+__all__ = ["clear_border", "dense_ids", "fill_holes", "keep_largest", "label", "labelled_sizes",
+           "look_up", "select_by_size"]
 
 _CHUNK = 1 << 16  # elements per chunk for look-ups, so that index temporaries stay in cache
 
@@ -108,6 +109,18 @@ def clear_border(a: np.ndarray, connectivity: int) -> np.ndarray:
     keep[_on_border(labels)] = 0
     keep[0] = 0
     return _take(keep, labels)
+
+
+def labelled_sizes(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels of a uint8 0/1 mask's objects, numbered in raster order (uint16 where they
+    fit, else int32), and the pixel count of each label (index 0: the background)."""
+    labels, n = _components(mask, connectivity)
+    return labels, _bincount(labels, n)
+
+
+def look_up(lut: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``lut[labels]`` without a full-size index copy."""
+    return _take(lut, labels)
 
 
 def dense_ids(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -1,0 +1,187 @@
+#!/usr/bin/env python
+"""Tiled runs side by side: the 5-step recipe on a large uint8 zarr of real tiles.
+
+    python benchmarks/tiled.py                    # 256 MP and 1 GP, chunks 2048^2
+    python benchmarks/tiled.py --sizes 256 1024 4096 --cap-4gp 2GB
+
+For each size (MP = 2**20 px), in a fresh process each, pinned to as many cores as it has
+workers, reading the input zarr and writing the mask to a zarr:
+- ``ours tiled``: ``Recipe.run`` on the dask array (``engine.tiled``), threaded, 1 and 2
+  workers (threads);
+- ``ours in memory``: the whole image read, ``Recipe.run``, written (sizes that fit);
+- ``reference``: the same steps as a dask user writes them with scikit-image:
+  ``map_overlap(gaussian)``, Otsu of ``da.histogram``, ``map_overlap(binary_opening)``,
+  then ``binary_fill_holes`` and ``remove_small_objects`` per chunk with a 64 px overlap
+  (not exact at seams: what such a pipeline gives);
+- ``copy``: read and write the zarr only.
+Printed: seconds, MP/s per core, peak RSS (MB), and whether ours equals in memory.
+Nothing is asserted: times vary +-30% on this machine; compare the ratios of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+CHUNK = 2048
+MIN_SIZE = 50
+
+
+def _steps() -> list[dict]:
+    import bench_cases as bc
+
+    return bc.recipe_steps(2)
+
+
+def build_input(path: Path, megapixels: int) -> None:
+    """A uint8 zarr of ``megapixels`` * 2**20 px, chunk by chunk from 256 px real tiles."""
+    import bench_data as bd
+    import zarr
+
+    side = bd.side_for(megapixels)
+    side -= side % CHUNK
+    array = zarr.create_array(store=str(path), shape=(side, side), chunks=(CHUNK, CHUNK),
+                              dtype="uint8", compressors=zarr.codecs.BloscCodec(cname="lz4"))
+    for i, y in enumerate(range(0, side, CHUNK)):
+        for j, x in enumerate(range(0, side, CHUNK)):
+            array[y:y + CHUNK, x:x + CHUNK] = bd.mosaic("uint8", CHUNK, seed=i * 1000 + j)
+
+
+def _reference(x):
+    import dask.array as da
+    import numpy as np
+    from scipy import ndimage as ndi
+    from skimage import filters, morphology
+    from skimage.morphology import disk
+
+    blurred = x.map_overlap(lambda b: filters.gaussian(b, 2, preserve_range=True)
+                            .astype(np.float32), depth=9, boundary="none", dtype=np.float32)
+    counts, edges = da.histogram(blurred, bins=256, range=(0, 255))
+    t = filters.threshold_otsu(hist=(counts.compute(), (edges[:-1] + edges[1:]) / 2))
+    mask = blurred > t
+    opened = mask.map_overlap(lambda b: morphology.binary_opening(b, disk(3)), depth=7,
+                              boundary="none", dtype=bool)
+    filled = opened.map_overlap(ndi.binary_fill_holes, depth=64, boundary="none", dtype=bool)
+    return filled.map_overlap(
+        lambda b: morphology.remove_small_objects(b, max_size=MIN_SIZE - 1),
+        depth=64, boundary="none", dtype=bool).astype(np.uint8)
+
+
+def measure(mode: str, source: str, target: str, workers: int) -> dict:
+    """One run in this process; returns its numbers."""
+    import dask
+    import dask.array as da
+    import numpy as np
+    import zarr
+
+    import napari_maskprep as mp
+
+    recipe = mp.Recipe(steps=_steps())
+    dask.config.set(scheduler="threads", num_workers=workers)
+    start = time.perf_counter()
+    x = da.from_zarr(source)
+    if mode == "tiled":
+        out = recipe.run(x)
+    elif mode == "memory":
+        out = da.from_array(recipe.run(np.asarray(x)), chunks=CHUNK)
+    elif mode == "reference":
+        out = _reference(x)
+    else:
+        out = x
+    out.to_zarr(target, overwrite=True)
+    seconds = time.perf_counter() - start
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"mode": mode, "workers": workers, "seconds": seconds, "rss_mb": rss,
+            "pixels": int(np.prod(x.shape)), "digest": _digest(zarr.open_array(target))}
+
+
+def _digest(array) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for y in range(0, array.shape[0], CHUNK):
+        h.update(array[y:y + CHUNK].tobytes())
+    return h.hexdigest()[:16]
+
+
+def _child(mode: str, source: Path, workers: int, cap: int | None) -> dict:
+    with tempfile.TemporaryDirectory(dir=source.parent) as tmp:
+        code = ("import json,os,sys,resource;"
+                + f"os.sched_setaffinity(0,range({workers}));"
+                + (f"resource.setrlimit(resource.RLIMIT_DATA,({cap},{cap}));" if cap else "")
+                + "sys.path.insert(0,%r);import tiled;" % str(HERE)
+                + f"print(json.dumps(tiled.measure({mode!r},{str(source)!r},"
+                  f"{str(Path(tmp) / 'out.zarr')!r},{workers})))")
+        env = dict(os.environ, OMP_NUM_THREADS=str(workers))
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env=env)
+    if done.returncode != 0:
+        return {"mode": mode, "workers": workers, "error": done.stderr.strip().splitlines()[-1]
+                if done.stderr.strip() else f"exit {done.returncode}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024], metavar="MP")
+    parser.add_argument("--memory-max-mp", type=int, default=1024,
+                        help="largest size also run in memory")
+    parser.add_argument("--cap-4gp", default=None, metavar="SIZE",
+                        help="also run 4096 MP tiled under this data-size cap (e.g. 2GB)")
+    parser.add_argument("--workdir", default=None, help="where inputs are built")
+    parser.add_argument("--json", default=None, metavar="FILE")
+    args = parser.parse_args()
+    from dask.utils import parse_bytes
+
+    rows = []
+    with tempfile.TemporaryDirectory(dir=args.workdir) as root:
+        for mp_ in args.sizes:
+            source = Path(root) / f"in-{mp_}.zarr"
+            build_input(source, mp_)
+            runs = [("copy", 1), ("tiled", 1), ("tiled", 2), ("reference", 2)]
+            if mp_ <= args.memory_max_mp:
+                runs.append(("memory", 1))
+            for mode, workers in runs:
+                row = _child(mode, source, workers, None)
+                row["mp"] = mp_
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+            if mp_ == 4096 and args.cap_4gp:
+                row = _child("tiled", source, 2, parse_bytes(args.cap_4gp))
+                row.update(mp=mp_, cap=args.cap_4gp)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    _table(rows)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+def _table(rows: list[dict]) -> None:
+    print(f"\n{'size':>7} {'run':<16} {'s':>8} {'MP/s/core':>10} {'RSS MB':>8}  same as memory")
+    memory = {r["mp"]: r.get("digest") for r in rows if r["mode"] == "memory"}
+    for r in rows:
+        name = f"{r['mode']} x{r['workers']}" + (f" cap {r['cap']}" if "cap" in r else "")
+        if "error" in r:
+            print(f"{r['mp']:>5}MP {name:<16} failed: {r['error']}")
+            continue
+        rate = r["pixels"] / 2**20 / r["seconds"] / r["workers"]
+        same = "" if r["mp"] not in memory else ("yes" if r["digest"] == memory[r["mp"]]
+                                                 else "no")
+        print(f"{r['mp']:>5}MP {name:<16} {r['seconds']:>8.1f} {rate:>10.1f} "
+              f"{r['rss_mb']:>8.0f}  {same}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
