@@ -117,22 +117,28 @@ def _digest(array) -> str:
 
 def _child(mode: str, source: Path, workers: int, cap: int | None) -> dict:
     with tempfile.TemporaryDirectory(dir=source.parent) as tmp:
-        code = ("import json,os,sys,resource;"
-                + f"os.sched_setaffinity(0,range({workers}));"
-                + (f"resource.setrlimit(resource.RLIMIT_DATA,({cap},{cap}));" if cap else "")
-                + "sys.path.insert(0,%r);import tiled;" % str(HERE)
-                + f"print(json.dumps(tiled.measure({mode!r},{str(source)!r},"
-                  f"{str(Path(tmp) / 'out.zarr')!r},{workers})))")
         env = dict(os.environ, OMP_NUM_THREADS=str(workers))
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              env=env)
+        done = subprocess.run([sys.executable, __file__, "--child", mode, str(source),
+                               str(Path(tmp) / "out.zarr"), str(workers), str(cap or 0)],
+                              capture_output=True, text=True, env=env)
     if done.returncode != 0:
         return {"mode": mode, "workers": workers, "error": done.stderr.strip().splitlines()[-1]
                 if done.stderr.strip() else f"exit {done.returncode}"}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _run_child(mode: str, source: str, target: str, workers: str, cap: str) -> int:
+    """In the child process: pinned to ``workers`` cores, under a data-size cap if any."""
+    os.sched_setaffinity(0, range(int(workers)))
+    if int(cap):
+        resource.setrlimit(resource.RLIMIT_DATA, (int(cap), int(cap)))
+    print(json.dumps(measure(mode, source, target, int(workers))))
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--child"]:
+        return _run_child(*sys.argv[2:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024], metavar="MP")
     parser.add_argument("--memory-max-mp", type=int, default=1024,
@@ -177,8 +183,8 @@ def _table(rows: list[dict]) -> None:
             print(f"{r['mp']:>5}MP {name:<16} failed: {r['error']}")
             continue
         rate = r["pixels"] / 2**20 / r["seconds"] / r["workers"]
-        same = "" if r["mp"] not in memory else ("yes" if r["digest"] == memory[r["mp"]]
-                                                 else "no")
+        same = "" if r["mp"] not in memory or r["mode"] != "tiled" else (
+            "yes" if r["digest"] == memory[r["mp"]] else "no")
         print(f"{r['mp']:>5}MP {name:<16} {r['seconds']:>8.1f} {rate:>10.1f} "
               f"{r['rss_mb']:>8.0f}  {same}")
 
