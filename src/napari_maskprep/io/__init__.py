@@ -1,6 +1,8 @@
 """Readers and writers: images in, masks out, provenance, safe writes, recipe text.
 
 - ``images``: TIFF, PNG and JPEG read as arrays; image files found in folders.
+- ``lazy``: OME-Zarr and large or pyramidal TIFF (BigTIFF, OME-TIFF, SVS) opened as dask
+  arrays without reading pixels.
 - ``masks``: masks and labels written atomically as TIFF, PNG or OME-Zarr.
 - ``provenance``: what made a mask, stored in it and read back.
 - ``files``: atomic writes and the cleaning of killed writes' temporary files.
@@ -9,18 +11,23 @@
 
 from .files import atomic_write, clean_stale_temporaries
 from .images import IMAGE_SUFFIXES, ImageReadError, find_images, read_image
+from .lazy import LAZY_BUDGET, LazyImage, is_lazy_path, open_lazy
 from .masks import MASK_FORMATS, write_mask
 from .provenance import PNG_KEY, TIFF_TAG, png_with_provenance, provenance, read_provenance
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "LAZY_BUDGET",
     "MASK_FORMATS",
     "PNG_KEY",
     "TIFF_TAG",
     "ImageReadError",
+    "LazyImage",
     "atomic_write",
     "clean_stale_temporaries",
     "find_images",
+    "is_lazy_path",
+    "open_lazy",
     "png_with_provenance",
     "provenance",
     "read_image",
