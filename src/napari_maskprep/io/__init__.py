@@ -6,11 +6,13 @@
 - ``masks``: masks and labels written atomically as TIFF, PNG or OME-Zarr.
 - ``omezarr``: a mask or labels of any size written chunk by chunk as an OME-Zarr
   image-label with a pyramid, as a new store or into an image's ``labels/``.
+- ``bigtiff``: a mask of any size written tile by tile as a tiled BigTIFF.
 - ``provenance``: what made a mask, stored in it and read back.
 - ``files``: atomic writes and the cleaning of killed writes' temporary files.
 - ``recipe_text``: YAML and JSON read as plain data within limits.
 """
 
+from .bigtiff import write_bigtiff
 from .files import atomic_write, clean_stale_temporaries
 from .images import IMAGE_SUFFIXES, ImageReadError, find_images, read_image
 from .lazy import LAZY_BUDGET, LazyImage, is_lazy_path, open_lazy
@@ -44,6 +46,7 @@ __all__ = [
     "provenance",
     "read_image",
     "read_provenance",
+    "write_bigtiff",
     "write_mask",
     "write_ome_zarr",
     "written_by_maskprep",
