@@ -1,29 +1,53 @@
 """Readers and writers: images in, masks out, provenance, safe writes, recipe text.
 
 - ``images``: TIFF, PNG and JPEG read as arrays; image files found in folders.
+- ``lazy``: OME-Zarr and large or pyramidal TIFF (BigTIFF, OME-TIFF, SVS) opened as dask
+  arrays without reading pixels.
 - ``masks``: masks and labels written atomically as TIFF, PNG or OME-Zarr.
+- ``omezarr``: a mask or labels of any size written chunk by chunk as an OME-Zarr
+  image-label with a pyramid, as a new store or into an image's ``labels/``.
+- ``bigtiff``: a mask of any size written tile by tile as a tiled BigTIFF.
 - ``provenance``: what made a mask, stored in it and read back.
 - ``files``: atomic writes and the cleaning of killed writes' temporary files.
 - ``recipe_text``: YAML and JSON read as plain data within limits.
 """
 
+from .bigtiff import write_bigtiff
 from .files import atomic_write, clean_stale_temporaries
 from .images import IMAGE_SUFFIXES, ImageReadError, find_images, read_image
+from .lazy import LAZY_BUDGET, LazyImage, is_lazy_path, open_lazy
 from .masks import MASK_FORMATS, write_mask
-from .provenance import PNG_KEY, TIFF_TAG, png_with_provenance, provenance, read_provenance
+from .omezarr import PYRAMID_TOP, OutputExistsError, write_ome_zarr
+from .provenance import (
+    PNG_KEY,
+    TIFF_TAG,
+    png_with_provenance,
+    provenance,
+    read_provenance,
+    written_by_maskprep,
+)
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "LAZY_BUDGET",
     "MASK_FORMATS",
     "PNG_KEY",
+    "PYRAMID_TOP",
     "TIFF_TAG",
     "ImageReadError",
+    "LazyImage",
+    "OutputExistsError",
     "atomic_write",
     "clean_stale_temporaries",
     "find_images",
+    "is_lazy_path",
+    "open_lazy",
     "png_with_provenance",
     "provenance",
     "read_image",
     "read_provenance",
+    "write_bigtiff",
     "write_mask",
+    "write_ome_zarr",
+    "written_by_maskprep",
 ]

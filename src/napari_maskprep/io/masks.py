@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +12,9 @@ import cv2
 import numpy as np
 import tifffile
 
-from .files import atomic_write, temp_prefix
-from .provenance import PNG_KEY, TIFF_TAG, png_with_provenance
+from .files import atomic_write
+from .omezarr import write_ome_zarr
+from .provenance import TIFF_TAG, png_with_provenance
 
 __all__ = ["MASK_FORMATS", "write_mask"]
 
@@ -33,7 +32,8 @@ def write_mask(
     TIFF keeps values as they are, zlib-compressed, with ``metadata`` as JSON in a private
     tag (so other readers see a plain image). PNG writes a mask as 0/255 and labels as
     uint16 (up to 65535 labels), with ``metadata`` in an iTXt chunk. ``.zarr`` writes an
-    OME-Zarr (0.4) image group with ``metadata`` under its ``maskprep`` attribute.
+    OME-Zarr (0.4) image-label with a pyramid (:func:`write_ome_zarr`), ``metadata`` under
+    its ``maskprep`` attribute; it replaces an existing store only if maskprep wrote it.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -77,33 +77,9 @@ def write_mask(
     return path
 
 
-def _write_ome_zarr(path: Path, mask: np.ndarray, metadata: dict[str, Any] | None) -> Path:
-    import zarr
 
+def _write_ome_zarr(path: Path, mask: np.ndarray, metadata: dict[str, Any] | None) -> Path:
     if not 2 <= mask.ndim <= 4:
         raise ValueError(f"{path}: OME-Zarr masks are 2D to 4D; got shape {mask.shape}")
-    names = "tzyx"[-mask.ndim:]
-    axes = [{"name": n, "type": "time" if n == "t" else "space"} for n in names]
-    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path), dir=path.parent))
-    try:
-        group = zarr.open_group(tmp, mode="w", zarr_format=2)
-        chunks = (1,) * (mask.ndim - 2) + tuple(min(s, 1024) for s in mask.shape[-2:])
-        group.create_array("0", data=mask, chunks=chunks)
-        group.attrs["multiscales"] = [{
-            "version": "0.4", "name": path.stem, "axes": axes,
-            "datasets": [{"path": "0", "coordinateTransformations": [
-                {"type": "scale", "scale": [1.0] * mask.ndim}]}],
-        }]
-        if metadata:
-            group.attrs[PNG_KEY] = metadata
-        if path.exists():  # a folder cannot be renamed over another: move the old one aside
-            old = Path(tempfile.mkdtemp(prefix=temp_prefix(path), dir=path.parent))
-            path.rename(old / path.name)
-            tmp.rename(path)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+    return write_ome_zarr(mask, path, axes="tzyx"[-mask.ndim:], provenance=metadata or None,
+                          overwrite=True)

@@ -20,7 +20,8 @@ from ..core.errors import MaskprepError
 from .images import ImageReadError
 from .recipe_text import load_plain
 
-__all__ = ["PNG_KEY", "TIFF_TAG", "png_with_provenance", "provenance", "read_provenance"]
+__all__ = ["PNG_KEY", "TIFF_TAG", "png_with_provenance", "provenance", "read_provenance",
+           "written_by_maskprep"]
 
 PNG_KEY = "maskprep"  # iTXt keyword holding the provenance JSON
 TIFF_TAG = 65111  # private TIFF tag holding the provenance JSON (UTF-8)
@@ -60,16 +61,9 @@ _INPUT_FIELDS = {"source": (str, type(None)), "checksum": str, "shape": list, "d
 
 def _provenance_text(path: Path) -> str | None:
     """The provenance JSON text stored in ``path``, or None if it holds none."""
-    if path.suffix.lower() == ".zarr":
-        import zarr
-
-        if not path.is_dir():
-            raise ImageReadError(f"{path}: no such folder; accepted: an OME-Zarr mask")
-        try:
-            stored = zarr.open_group(path, mode="r").attrs.get(PNG_KEY)
-        except FileNotFoundError:  # a folder without zarr metadata
-            raise ImageReadError(f"{path}: not a zarr group (not written by maskprep)") from None
-        return None if stored is None else json.dumps(stored)
+    zarr_folder = any((path / n).is_file() for n in (".zgroup", "zarr.json"))
+    if zarr_folder or path.suffix.lower() == ".zarr":
+        return _zarr_provenance_text(path)
     if not stat.S_ISREG(path.stat().st_mode):
         raise ImageReadError(f"{path}: not a regular file; accepted: a mask file")
     if path.suffix.lower() == ".png":
@@ -91,6 +85,32 @@ def _provenance_text(path: Path) -> str | None:
         return value
     raise ImageReadError(f"{path}: its provenance tag {TIFF_TAG} holds "
                          f"{type(value).__name__}, not text; the file was not written by maskprep")
+
+
+def _zarr_provenance_text(path: Path) -> str | None:
+    """The provenance in an OME-Zarr store: in its own attributes (a mask store, or a
+    label group such as ``image.zarr/labels/mask``), or else in the one label of an image
+    store that holds provenance."""
+    import zarr
+
+    if not path.is_dir():
+        raise ImageReadError(f"{path}: no such folder; accepted: an OME-Zarr mask")
+    try:
+        group = zarr.open_group(path, mode="r")
+    except FileNotFoundError:  # a folder without zarr metadata
+        raise ImageReadError(f"{path}: not a zarr group (not written by maskprep)") from None
+    stored = group.attrs.get(PNG_KEY)
+    if stored is None and "labels" in group:
+        attrs = group["labels"].attrs.asdict()
+        names = attrs.get("ome", attrs).get("labels", [])
+        ours = [n for n in names if isinstance(n, str) and n in group["labels"]
+                and PNG_KEY in group["labels"][n].attrs]
+        if len(ours) > 1:
+            raise ImageReadError(f"{path}: holds several maskprep labels ({', '.join(ours)}); "
+                                 f"name one, e.g. {path / 'labels' / ours[0]}")
+        if ours:
+            stored = group["labels"][ours[0]].attrs[PNG_KEY]
+    return None if stored is None else json.dumps(stored)
 
 
 def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -121,3 +141,13 @@ def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ImageReadError(f"{path}: its maskprep provenance is damaged ({wrong} is missing "
                              "or of the wrong type)")
     return info
+
+
+def written_by_maskprep(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` holds maskprep provenance: a file or store we wrote, which a write
+    asked to overwrite may replace (never anything else)."""
+    try:
+        read_provenance(path)
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,106 @@
+"""Writing a mask of any size as a tiled BigTIFF, one row of tiles in memory at a time."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import tifffile
+
+from ..core.errors import BadTypeError, BadValueError
+from .files import atomic_write, clean_stale_temporaries
+from .omezarr import OutputExistsError
+from .provenance import TIFF_TAG, written_by_maskprep
+
+if TYPE_CHECKING:
+    import dask.array as da
+
+__all__ = ["write_bigtiff"]
+
+
+def _tiles(mask: da.Array, tile: tuple[int, int]) -> Iterator[np.ndarray]:
+    """The tiles of every plane in TIFF order (row by row), edge tiles padded with 0.
+
+    One strip of tile rows is computed at a time, as tall as ``mask``'s own chunks (whole
+    tiles), so a chunk of the graph behind it is computed once, not once per tile row."""
+    height, width = mask.shape[-2:]
+    strip = tile[0] * max(1, mask.chunks[-2][0] // tile[0])
+    planes = mask.reshape((-1, height, width))
+    for plane in range(planes.shape[0]):
+        for top in range(0, height, strip):
+            rows = np.asarray(planes[plane, top:top + strip].compute())
+            for y in range(0, rows.shape[0], tile[0]):
+                for x in range(0, width, tile[1]):
+                    block = rows[y:y + tile[0], x:x + tile[1]]
+                    if block.shape != tile:
+                        block = np.pad(block, [(0, tile[0] - block.shape[0]),
+                                               (0, tile[1] - block.shape[1])])
+                    yield block
+
+
+def write_bigtiff(
+    mask: Any,
+    path: str | os.PathLike[str],
+    *,
+    tile: tuple[int, int] = (512, 512),
+    pixel_size: tuple[float, float] | None = None,
+    provenance: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``mask`` (2D, or planes along leading axes) as a tiled, zlib-compressed BigTIFF,
+    computing a dask array one row of tiles at a time, atomically (temporary name, then
+    rename).
+
+    ``tile`` is (height, width), multiples of 16 as TIFF requires. ``pixel_size`` is µm per
+    pixel (y, x), stored in the resolution tags (pixels per centimetre). ``provenance`` is
+    JSON in private tag 65111 of the first page, where :func:`write_mask` puts it.
+    ``overwrite`` replaces an existing file only if maskprep wrote it.
+    """
+    import dask.array as da
+
+    path = Path(path)
+    data = mask if isinstance(mask, da.Array) else da.from_array(np.asarray(mask))
+    if data.dtype == bool:
+        data = data.astype(np.uint8)
+    if data.dtype.kind not in "iu" or data.ndim < 2:
+        raise BadTypeError(f"mask of dtype {data.dtype} and {data.ndim} axes; accepted: a "
+                           "mask (uint8 0/1) or integer labels of 2 or more axes")
+    if (len(tile) != 2 or not all(isinstance(t, int | np.integer) and t > 0 and t % 16 == 0
+                                  for t in tile)):
+        raise BadValueError(f"tile={tile!r}; accepted: (height, width), multiples of 16")
+    tile = (int(tile[0]), int(tile[1]))
+    extra: dict[str, Any] = {}
+    if pixel_size is not None:
+        try:
+            size_y, size_x = (float(s) for s in pixel_size)
+        except (TypeError, ValueError):
+            size_y = size_x = 0.0
+        if not (0 < size_y < float("inf") and 0 < size_x < float("inf")):
+            raise BadValueError(f"pixel_size={pixel_size!r}; accepted: (y, x) positive "
+                                "sizes in µm")
+        extra = {"resolution": (1e4 / size_x, 1e4 / size_y), "resolutionunit": "CENTIMETER"}
+    if path.exists() or path.is_symlink():
+        if not overwrite:
+            raise OutputExistsError(f"{path} exists; it is left as it is (pass "
+                                    "overwrite=True to replace a file maskprep wrote)")
+        if not written_by_maskprep(path):
+            raise OutputExistsError(f"{path} exists and was not written by maskprep; it is "
+                                    "never replaced")
+    tags = []
+    if provenance is not None:
+        text = json.dumps(provenance).encode("utf-8")
+        tags.append((TIFF_TAG, 7, len(text), text, True))
+
+    def write(tmp: Path) -> None:
+        with tifffile.TiffWriter(tmp, bigtiff=True) as tif:
+            tif.write(_tiles(data, tile), shape=data.shape, dtype=data.dtype, tile=tile,
+                      compression="zlib", photometric="minisblack", metadata=None,
+                      extratags=tags, **extra)
+
+    clean_stale_temporaries(path.parent)
+    return atomic_write(path, write)
+

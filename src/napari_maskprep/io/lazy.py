@@ -1,0 +1,358 @@
+"""Opening images too large for memory as dask arrays, reading no pixel until asked.
+
+OME-Zarr (NGFF 0.4 on zarr v2, 0.5 on zarr v3) through ``zarr``, its metadata checked by
+``ome-zarr-models``; TIFF (tiled or pyramidal BigTIFF, OME-TIFF, Aperio SVS) through
+``tifffile``'s zarr view of its tiles; plain contiguous TIFFs memory-mapped. Every level of
+a pyramid is a dask array whose chunks are the file's chunks (or tiles); a chunk that is
+missing or cannot be decoded stops the computation with one line naming the file, the
+level and the chunk.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import tifffile
+
+from .images import ImageReadError
+
+if TYPE_CHECKING:
+    import dask.array as da
+    import zarr
+
+__all__ = ["LAZY_BUDGET", "LazyImage", "is_lazy_path", "open_lazy"]
+
+LAZY_BUDGET = 2**30  # bytes of decoded pixels above which a TIFF is opened lazily
+
+_ACCEPTED = ("accepted: an OME-Zarr folder (NGFF 0.4 or 0.5), a TIFF, OME-TIFF, "
+             "pyramidal BigTIFF or Aperio SVS file")
+_TIFF_SUFFIXES = (".tif", ".tiff", ".svs", ".btf", ".tf8")
+_ZARR_META = (".zgroup", ".zarray", "zarr.json")
+
+# Micrometres in one NGFF unit (the UDUNITS-2 names NGFF allows for space axes).
+_UM_PER_UNIT = {"angstrom": 1e-4, "nanometer": 1e-3, "micrometer": 1.0, "millimeter": 1e3,
+                "centimeter": 1e4, "meter": 1e6, "µm": 1.0, "um": 1.0, "micron": 1.0,
+                "\\u00B5m": 1.0, "nm": 1e-3, "mm": 1e3}
+# Micrometres in one TIFF ResolutionUnit (2 inch, 3 centimetre; tifffile's 4 mm, 5 µm).
+_UM_PER_RESUNIT = {2: 25400.0, 3: 1e4, 4: 1e3, 5: 1.0}
+
+
+@dataclass
+class LazyImage:
+    """An image opened without reading its pixels.
+
+    ``data`` is the chosen level of ``levels`` (the pyramid, largest first). ``axes`` names
+    each axis of ``data`` with one letter (``t`` time, ``c`` channel or RGB sample, ``z``,
+    ``y``, ``x``; other letters are tifffile's, e.g. ``i`` for the pages of a stack).
+    ``pixel_size`` is in micrometres per spatial axis (``z``, ``y``, ``x`` as present) of
+    ``data``'s level, or None when the file does not say. Use it as a context manager, or
+    call :meth:`close`, to release a TIFF's file handle.
+    """
+
+    data: da.Array
+    axes: str
+    pixel_size: tuple[float, ...] | None
+    levels: list[da.Array]
+    path: Path
+    _close: list[Callable[[], None]] = field(default_factory=list, repr=False, compare=False)
+
+    def close(self) -> None:
+        """Release the open file (a TIFF); the arrays cannot be computed afterwards."""
+        while self._close:
+            self._close.pop()()
+
+    def __enter__(self) -> LazyImage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Chunked:
+    """A zarr array handed to dask one chunk at a time; a missing or undecodable chunk is
+    an :class:`ImageReadError` naming it."""
+
+    def __init__(self, array: Any, where: str, folder: Path | None, missing_chunks: str):
+        self.array, self.where, self.folder = array, where, folder
+        self.strict = missing_chunks == "error"
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+        shards = getattr(array, "shards", None)
+        self.chunks = tuple(shards or array.chunks)  # the unit stored as one object
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        index = tuple((s.start or 0) // c for s, c in zip(key, self.chunks, strict=True))
+        name = ".".join(map(str, index))
+        if self.folder is not None:
+            name = self.array.metadata.encode_chunk_key(index)
+            if self.strict and not (self.folder / name).is_file():
+                raise ImageReadError(
+                    f"{self.where}: chunk {name} is missing (deleted, or never written); "
+                    "open with missing_chunks='fill' if the store is sparse")
+        try:
+            return np.asarray(self.array[key])
+        except Exception as exc:  # codecs raise anything on damaged data
+            why = str(exc).splitlines()[0][:100] if str(exc) else ""
+            raise ImageReadError(f"{self.where}: chunk {name} cannot be read "
+                                 f"({type(exc).__name__}: {why})") from None
+
+
+def _dask(array: Any, where: str, folder: Path | None, missing_chunks: str,
+          token: str) -> da.Array:
+    import dask.array as da
+
+    chunked = _Chunked(array, where, folder, missing_chunks)
+    return da.from_array(chunked, chunks=chunked.chunks, name=f"maskprep-lazy-{token}",
+                         meta=np.empty((0,) * chunked.ndim, chunked.dtype))
+
+
+def is_lazy_path(path: str | os.PathLike[str], budget: int = LAZY_BUDGET) -> bool:
+    """Whether ``path`` should be opened with :func:`open_lazy` rather than read whole: a
+    zarr folder, or a TIFF whose decoded pixels exceed ``budget`` bytes (a pyramid's
+    largest level counted). Reads headers only; a file it cannot parse is not lazy."""
+    path = Path(path)
+    if path.is_dir():
+        return any((path / name).is_file() for name in _ZARR_META)
+    if path.suffix.lower() not in _TIFF_SUFFIXES or not path.is_file():
+        return False
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            return int(np.prod(series.shape)) * series.dtype.itemsize > budget
+    except Exception:  # a damaged header: the reader that reads it whole says what is wrong
+        return False
+
+
+def open_lazy(path: str | os.PathLike[str], level: int = 0, *,
+              missing_chunks: Literal["error", "fill"] = "error") -> LazyImage:
+    """Open an OME-Zarr store or a TIFF as dask arrays without reading pixels.
+
+    Parameters
+    ----------
+    path
+        An OME-Zarr folder (an image, an image-label such as ``image.zarr/labels/mask``, or
+        a bioformats2raw store, whose first image is opened), or a TIFF / OME-TIFF /
+        pyramidal BigTIFF / SVS file (its first series; SVS label and macro images are
+        further series).
+    level
+        The pyramid level given as ``data`` (0 = full resolution).
+    missing_chunks
+        ``"error"``: a chunk absent from a zarr store is an error when it is read (a store
+        we write holds every chunk); ``"fill"``: it reads as the array's fill value, as
+        zarr does for sparse stores.
+
+    Raises
+    ------
+    ImageReadError
+        One line naming the file and what is accepted: no such file, not an OME-Zarr or
+        TIFF, a level the file lacks; when computed, a missing or undecodable chunk.
+    """
+    path = Path(path)
+    if missing_chunks not in ("error", "fill"):
+        raise ImageReadError(f"missing_chunks={missing_chunks!r}; accepted: 'error', 'fill'")
+    if not path.exists():
+        raise ImageReadError(f"{path}: no such file or folder; {_ACCEPTED}")
+    if path.is_dir():
+        image, sizes = _open_zarr(path, missing_chunks)
+    elif path.suffix.lower() in _TIFF_SUFFIXES:
+        image, sizes = _open_tiff(path)
+    else:
+        raise ImageReadError(f"{path}: unsupported file type {path.suffix or '(none)'}; "
+                             f"{_ACCEPTED}")
+    if not isinstance(level, int) or not 0 <= level < len(image.levels):
+        image.close()
+        raise ImageReadError(f"{path}: has no level {level}; its levels are 0 to "
+                             f"{len(image.levels) - 1}")
+    image.data, image.pixel_size = image.levels[level], sizes[level]
+    return image
+
+
+# ---- OME-Zarr ----------------------------------------------------------------------------
+
+
+def _one_line(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):  # pydantic: where and what, of the first problem
+        first = errors()[0]
+        where = ".".join(map(str, first.get("loc", ())))
+        return f"{where}: {first.get('msg', '')}"[:160]
+    return (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)[:160]
+
+
+def _ome_attributes(group: zarr.Group, path: Path) -> tuple[Any, str]:
+    """The group's multiscale (validated by ome-zarr-models) and its NGFF version."""
+    from ome_zarr_models.v04.image import ImageAttrs as Attrs04
+    from ome_zarr_models.v05.image import ImageAttrs as Attrs05
+
+    attrs = group.attrs.asdict()
+    v3 = group.metadata.zarr_format == 3
+    ome = attrs.get("ome", {}) if v3 else attrs
+    if not isinstance(ome, dict) or "multiscales" not in ome:
+        raise ImageReadError(f"{path}: a zarr group without OME-NGFF "
+                             "multiscales metadata (not an OME-Zarr image); "
+                             f"{_ACCEPTED}")
+    try:
+        model = Attrs05.model_validate(ome) if v3 else Attrs04.model_validate(ome)
+    except Exception as exc:
+        raise ImageReadError(f"{path}: invalid OME-Zarr {'0.5' if v3 else '0.4'} metadata "
+                             f"({_one_line(exc)})") from None
+    return model.multiscales[0], "0.5" if v3 else "0.4"
+
+
+def _open_group(path: Path) -> zarr.Group:
+    import zarr
+
+    try:
+        node = zarr.open(path, mode="r")
+    except Exception:  # zarr says where it looked, at length
+        raise ImageReadError(f"{path}: not a zarr store (no zarr metadata); {_ACCEPTED}"
+                             ) from None
+    if not isinstance(node, zarr.Group):
+        raise ImageReadError(f"{path}: a zarr array without OME-NGFF multiscales metadata "
+                             f"(not an OME-Zarr image); {_ACCEPTED}")
+    return node
+
+
+def _open_zarr(path: Path, missing_chunks: str) -> tuple[LazyImage, list[Any]]:
+    import zarr
+    from dask.base import tokenize
+
+    group = _open_group(path)
+    attrs = group.attrs.asdict()
+    ome = attrs.get("ome", attrs) if group.metadata.zarr_format == 3 else attrs
+    if "multiscales" not in ome and "bioformats2raw.layout" in ome and "0" in group:
+        path, group = path / "0", _open_group(path / "0")
+    multiscale, _ = _ome_attributes(group, path)
+    names = [a.name for a in multiscale.axes]
+    if not all(isinstance(n, str) and len(n) == 1 for n in names):
+        raise ImageReadError(f"{path}: axes {names} are not one letter each (t, c, z, y, x); "
+                             "not supported")
+    axes = "".join(names).lower()
+    levels = []
+    stamp = max((p.stat().st_mtime_ns for p in path.iterdir()), default=0)
+    for number, dataset in enumerate(multiscale.datasets):
+        where = f"{path} level {number} (array '{dataset.path}')"
+        try:
+            array = group[dataset.path]
+        except KeyError:
+            raise ImageReadError(f"{where}: is missing; the store is incomplete") from None
+        if not isinstance(array, zarr.Array) or array.ndim != len(axes):
+            raise ImageReadError(f"{where}: is not an array of {len(axes)} axes ({axes})")
+        token = tokenize(str(path.resolve()), dataset.path, stamp, missing_chunks)
+        levels.append(_dask(array, where, path / dataset.path, missing_chunks, token))
+    sizes = [_ngff_pixel_size(multiscale, axes, n) for n in range(len(levels))]
+    return LazyImage(levels[0], axes, sizes[0], levels, path), sizes
+
+
+def _ngff_pixel_size(multiscale: Any, axes: str, level: int) -> tuple[float, ...] | None:
+    """A level's pixel size in µm from its scale transform (and the multiscale's own, if
+    any) and the units of the space axes; None if a unit or a scale is not given."""
+    scale = np.ones(len(axes))
+    transforms = list(multiscale.datasets[level].coordinateTransformations)
+    transforms += list(multiscale.coordinateTransformations or ())
+    for transform in transforms:
+        if transform.type == "scale":
+            if not hasattr(transform, "scale"):  # a scale stored in a file: not read
+                return None
+            scale *= np.asarray(transform.scale, dtype=float)
+    sizes = []
+    for i, axis in enumerate(multiscale.axes):
+        if axes[i] in "zyx":
+            factor = _UM_PER_UNIT.get(str(axis.unit)) if axis.unit is not None else None
+            if factor is None:
+                return None
+            sizes.append(float(scale[i]) * factor)
+    return tuple(sizes) or None
+
+
+# ---- TIFF ----------------------------------------------------------------------------------
+
+
+def _tiff_axes(series_axes: str) -> str:
+    return "".join("c" if a == "S" else a.lower() for a in series_axes)
+
+
+def _tiff_pixel_size(tif: tifffile.TiffFile, axes: str) -> tuple[float, ...] | None:
+    """Level 0's pixel size in µm: OME PhysicalSize*, then SVS MPP, then ImageJ's unit with
+    the resolution tags, then the resolution tags in inch or centimetre."""
+    sizes: dict[str, float] = {}
+    page = tif.pages.first
+    if tif.is_ome and tif.ome_metadata:
+        image = tifffile.xml2dict(tif.ome_metadata).get("OME", {}).get("Image", {})
+        pixels = (image[0] if isinstance(image, list) else image).get("Pixels", {})
+        for a in "zyx":
+            value = pixels.get(f"PhysicalSize{a.upper()}")
+            factor = _UM_PER_UNIT.get(pixels.get(f"PhysicalSize{a.upper()}Unit", "µm"))
+            if value is not None and factor is not None:
+                sizes[a] = float(value) * factor
+    elif tif.is_svs:
+        found = re.search(r"MPP\s*=\s*([0-9.eE+-]+)", page.description or "")
+        if found:
+            sizes["y"] = sizes["x"] = float(found.group(1))
+    else:
+        unit_um = _UM_PER_RESUNIT.get(int(page.resolutionunit))
+        if tif.is_imagej and int(page.resolutionunit) == 1:
+            meta = tif.imagej_metadata or {}
+            unit_um = _UM_PER_UNIT.get(str(meta.get("unit", "")))
+            if unit_um is not None and "spacing" in meta:
+                sizes["z"] = float(meta["spacing"]) * unit_um
+        x_res, y_res = page.resolution
+        if unit_um is not None and x_res > 0 and y_res > 0:
+            sizes["x"], sizes["y"] = unit_um / x_res, unit_um / y_res
+    wanted = [a for a in axes if a in "zyx"]
+    if not wanted or any(a not in sizes or not sizes[a] > 0 for a in wanted):
+        return None
+    return tuple(sizes[a] for a in wanted)
+
+
+def _open_tiff(path: Path) -> tuple[LazyImage, list[Any]]:
+    import dask.array as da
+    import zarr
+    from dask.base import tokenize
+
+    try:
+        tif = tifffile.TiffFile(path)
+    except Exception as exc:
+        raise ImageReadError(f"{path}: cannot read as TIFF ({_one_line(exc)}); {_ACCEPTED}"
+                             ) from None
+    try:
+        series = tif.series[0]
+        axes = _tiff_axes(series.axes)
+        pixel_size = _tiff_pixel_size(tif, axes)
+        token = tokenize(str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size)
+        if len(series.levels) == 1 and series.dataoffset is not None:
+            levels = [da.from_array(tifffile.memmap(path, mode="r"), name=f"maskprep-mm-{token}",
+                                    chunks="auto")]
+            tif.close()
+            return LazyImage(levels[0], axes, pixel_size, levels, path), [pixel_size]
+        store = series.aszarr(multiscales=True, lock=threading.RLock())
+        group = zarr.open_group(store, mode="r")
+        paths = [d["path"] for d in group.attrs["multiscales"][0]["datasets"]]
+        levels = [_dask(group[p], f"{path} level {n}", None, "fill", f"{token}-{p}")
+                  for n, p in enumerate(paths)]
+    except ImageReadError:
+        tif.close()
+        raise
+    except Exception as exc:
+        tif.close()
+        raise ImageReadError(f"{path}: cannot open as an image ({_one_line(exc)}); "
+                             f"{_ACCEPTED}") from None
+    image = LazyImage(levels[0], axes, pixel_size, levels, path, [store.close, tif.close])
+    return image, [_scaled(pixel_size, axes, levels[0].shape, lv.shape) for lv in levels]
+
+
+def _scaled(size: tuple[float, ...] | None, axes: str, full: tuple[int, ...],
+            shape: tuple[int, ...]) -> tuple[float, ...] | None:
+    """The pixel size of a pyramid level of ``shape``, from the full level's by the ratio
+    of their sides (a TIFF states only the full level's)."""
+    if size is None:
+        return None
+    spatial = [i for i, a in enumerate(axes) if a in "zyx"]
+    return tuple(s * (full[i] / shape[i]) for s, i in zip(size, spatial, strict=True))
+

@@ -1,0 +1,296 @@
+"""Writing a mask or labels of any size as an OME-Zarr image-label, chunk by chunk.
+
+The store is NGFF 0.4 on zarr v2 unless it goes into a 0.5 image: 0.4 is what
+napari-ome-zarr, ome-zarr-py's reader (0.18 reads 0.4 and 0.5), Fiji/MoBIE, QuPath and
+zarr-python 2 all open, while 0.5 needs zarr v3 readers. A labels pyramid is taken by
+stride (nearest: every value a label or mask value that exists), each level read back
+from the one just written, until the largest side is at most ``PYRAMID_TOP``. Metadata is
+written by ``ome-zarr``'s writer, the chunks by dask, so no level is ever whole in memory.
+The store is built under a hidden temporary name beside its final name and renamed at the
+end: a killed run leaves only a temporary that :func:`clean_stale_temporaries` removes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..core.errors import BadTypeError, BadValueError, MaskprepError
+from .files import clean_stale_temporaries, temp_prefix
+from .provenance import PNG_KEY, written_by_maskprep
+
+if TYPE_CHECKING:
+    import dask.array as da
+    import zarr
+
+__all__ = ["LABEL_COLOR", "OutputExistsError", "PYRAMID_TOP", "write_ome_zarr"]
+
+PYRAMID_TOP = 1024  # the pyramid stops at the first level whose sides are all this or less
+LABEL_COLOR = [0, 255, 0, 255]  # RGBA of label 1 in a mask's image-label metadata
+_AXES_ORDER = "tczyx"
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+
+
+class OutputExistsError(MaskprepError, FileExistsError):
+    """A write that would replace something it may not: an existing store without
+    ``overwrite=True``, or one that maskprep did not write."""
+
+
+def _checked_axes(axes: str, ndim: int) -> str:
+    if (not isinstance(axes, str) or len(axes) != ndim or not axes.endswith("yx")
+            or len(set(axes)) != ndim or any(a not in _AXES_ORDER for a in axes)
+            or list(axes) != sorted(axes, key=_AXES_ORDER.index)):
+        raise BadValueError(f"axes={axes!r} for a {ndim}D array; accepted: {ndim} of t, c, z, "
+                            "y, x in that order, ending in 'yx' (e.g. 'yx', 'zyx', 'tzyx')")
+    return axes
+
+
+def _checked_pixel_size(pixel_size: Any, axes: str) -> tuple[float, ...] | None:
+    spatial = [a for a in axes if a in "zyx"]
+    if pixel_size is None:
+        return None
+    try:
+        sizes = tuple(float(s) for s in pixel_size)
+    except (TypeError, ValueError):
+        sizes = ()
+    if len(sizes) != len(spatial) or not all(0 < s < float("inf") for s in sizes):
+        raise BadValueError(f"pixel_size={pixel_size!r}; accepted: {len(spatial)} positive "
+                            f"sizes in µm, one per axis {''.join(spatial)}")
+    return sizes
+
+
+def _default_chunks(shape: tuple[int, ...], axes: str) -> tuple[int, ...]:
+    """One plane deep (napari reads what it shows), up to 1024 wide."""
+    return tuple(min(n, 1024) if a in "yx" else 1 for n, a in zip(shape, axes, strict=True))
+
+
+def _pyramid_shapes(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    shapes = [shape]
+    while max(shapes[-1][-2:]) > PYRAMID_TOP:
+        last = shapes[-1]
+        shapes.append(last[:-2] + tuple((n + 1) // 2 for n in last[-2:]))
+    return shapes
+
+
+def _strides(shapes: list[tuple[int, ...]], where: str) -> list[tuple[int, ...]]:
+    """The whole-number stride per axis from each level to the next, such that the stride
+    taken (and cut to size) gives the next level's shape."""
+    strides = []
+    for big, small in zip(shapes, shapes[1:], strict=False):
+        step = tuple(max(1, round(b / s)) for b, s in zip(big, small, strict=True))
+        if any(not s <= -(-b // f) <= s + 1 for b, s, f in zip(big, small, step, strict=True)):
+            raise BadValueError(f"{where}: pyramid level of shape {small} is not {big} "
+                                "divided by whole numbers; not supported")
+        strides.append(step)
+    return strides
+
+
+def _write_levels(group: zarr.Group, mask: da.Array, axes: str, chunks: tuple[int, ...],
+                  shapes: list[tuple[int, ...]], strides: list[tuple[int, ...]]) -> None:
+    """Level 0 from ``mask``, each further level by stride (nearest) from the level
+    written before it; every chunk written, even an empty one, so that a chunk missing
+    later is damage, not sparseness."""
+    import dask.array as da
+
+    v2 = group.metadata.zarr_format == 2
+    level = mask
+    for number, shape in enumerate(shapes):
+        these = tuple(min(c, n) for c, n in zip(chunks, shape, strict=True))
+        array = group.create_array(
+            str(number), shape=shape, dtype=mask.dtype, chunks=these, fill_value=0,
+            chunk_key_encoding={"name": "v2", "separator": "/"} if v2 else None,
+            dimension_names=None if v2 else list(axes),
+            config={"write_empty_chunks": True})
+        da.store(level.rechunk(these), array, lock=False)
+        if number < len(strides):
+            level = da.from_zarr(array)[tuple(
+                slice(0, n * f, f) for n, f in zip(shapes[number + 1], strides[number],
+                                                   strict=True))]
+
+
+def _datasets(strides: list[tuple[int, ...]], axes: str,
+              pixel_size: tuple[float, ...] | None) -> list[dict]:
+    base = iter(pixel_size or ())
+    scale = np.array([next(base) if a in "zyx" and pixel_size else 1.0 for a in axes])
+    datasets = []
+    for number in range(len(strides) + 1):
+        datasets.append({"path": str(number), "coordinateTransformations": [
+            {"type": "scale", "scale": scale.tolist()}]})
+        if number < len(strides):
+            scale = scale * strides[number]
+    return datasets
+
+
+def _write_metadata(group: zarr.Group, fmt: Any, axes: str, strides: list[tuple[int, ...]],
+                    pixel_size: tuple[float, ...] | None, name: str, label: dict,
+                    provenance: dict | None) -> None:
+    from ome_zarr.writer import add_metadata, write_multiscales_metadata
+
+    units = {a: "micrometer" for a in axes if a in "zyx"} if pixel_size else None
+    write_multiscales_metadata(group, _datasets(strides, axes, pixel_size), fmt=fmt,
+                               axes=list(axes), axes_units=units, name=name)
+    add_metadata(group, {"image-label": label}, fmt=fmt)
+    if provenance is not None:
+        group.attrs[PNG_KEY] = provenance
+
+
+def _image_of(into: Path, axes: str, shape: tuple[int, ...]) -> tuple[Any, Any, list]:
+    """The image ``into`` (checked to be an OME-Zarr image whose axes hold the label's
+    shape), the ome-zarr format of its store, and the label's shape at each of its
+    levels (a label has the image's levels, as NGFF 0.5 requires)."""
+    from ome_zarr.format import FormatV04, FormatV05
+
+    from .lazy import open_lazy
+
+    image = open_lazy(into, missing_chunks="fill")
+    sizes = dict(zip(image.axes, image.data.shape, strict=True))
+    if any(sizes.get(a) != n for a, n in zip(axes, shape, strict=True)):
+        raise BadValueError(f"labels of shape {shape} ({axes}) do not fit the image {into} "
+                            f"of shape {image.data.shape} ({image.axes})")
+    v3 = (into / "zarr.json").is_file()
+    shapes = [tuple(dict(zip(image.axes, level.shape, strict=True))[a] for a in axes)
+              for level in image.levels]
+    return image, FormatV05() if v3 else FormatV04(), shapes
+
+
+def write_ome_zarr(
+    mask: Any,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    pixel_size: tuple[float, ...] | None = None,
+    axes: str = "yx",
+    name: str | None = None,
+    into: str | os.PathLike[str] | None = None,
+    provenance: dict[str, Any] | None = None,
+    chunks: tuple[int, ...] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``mask`` (uint8 0/1, or integer labels) as an OME-Zarr image-label with a
+    pyramid, chunk by chunk (a dask array is never computed whole).
+
+    Parameters
+    ----------
+    mask
+        A dask or numpy array of an integer or bool dtype (bool is written as uint8).
+    path
+        The new store (a folder, by convention ``*.zarr``); None when ``into`` is given.
+    pixel_size
+        µm per spatial axis (``z``, ``y``, ``x`` as in ``axes``); with ``into``, the
+        image's own by default.
+    axes
+        One letter per axis of ``mask`` from ``tczyx``, in that order, ending in ``yx``.
+    name
+        The label's name (``multiscales`` name; with ``into``, the folder under
+        ``labels/``, default ``mask``).
+    into
+        An OME-Zarr image store to write the labels into, as ``labels/<name>``; the image
+        itself is never written.
+    provenance
+        JSON-able dict stored under the ``maskprep`` attribute (as
+        :func:`napari_maskprep.io.provenance.provenance` makes it).
+    chunks
+        Chunk shape of level 0 (default: one plane, up to 1024×1024).
+    overwrite
+        Replace an existing store (or label) of that name if maskprep wrote it.
+
+    Returns the path of the written store or label group.
+    """
+    import dask.array as da
+
+    data = mask if isinstance(mask, da.Array) else da.from_array(np.asarray(mask))
+    if data.dtype == bool:
+        data = data.astype(np.uint8)
+    if data.dtype.kind not in "iu":
+        raise BadTypeError(f"mask of dtype {data.dtype}; accepted: a mask (uint8 0/1) or "
+                           "integer labels")
+    axes = _checked_axes(axes, data.ndim)
+    sizes = _checked_pixel_size(pixel_size, axes)
+    if chunks is None:
+        chunks = _default_chunks(data.shape, axes)
+    elif (len(chunks) != data.ndim
+          or not all(isinstance(c, int | np.integer) and c > 0 for c in chunks)):
+        raise BadValueError(f"chunks={chunks!r}; accepted: {data.ndim} positive integers")
+    if (path is None) == (into is None):
+        raise BadValueError("give either path (a new store) or into (an image store), "
+                            "not both or neither")
+    from ome_zarr.format import FormatV04
+
+    label: dict[str, Any] = {}
+    if data.dtype == np.uint8:  # a mask: its one label gets a fixed colour
+        label["colors"] = [{"label-value": 1, "rgba": LABEL_COLOR}]
+    if into is not None:
+        into = Path(into)
+        name = "mask" if name is None else name
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise BadValueError(f"name={name!r}; accepted: letters, digits, _ . - (not "
+                                "starting with . or -), at most 100")
+        image, fmt, shapes = _image_of(into, axes, data.shape)
+        if sizes is None and image.pixel_size is not None:
+            spatial = [a for a in image.axes if a in "zyx"]
+            sizes = tuple(s for s, a in zip(image.pixel_size, spatial, strict=True) if a in axes)
+        label["source"] = {"image": "../../"}
+        target = into / "labels" / name
+        _list_label(target.parent, None, fmt)
+    else:
+        target, fmt = Path(path), FormatV04()
+        name = target.stem if name is None else name
+        shapes = _pyramid_shapes(data.shape)
+    label["version"] = fmt.version
+    strides = _strides(shapes, str(into or target))
+    _write_store(data, target, fmt, axes, sizes, name, label, provenance, chunks, overwrite,
+                 strides, shapes)
+    if into is not None:
+        _list_label(into / "labels", name, fmt)
+    return target
+
+
+def _write_store(data: da.Array, target: Path, fmt: Any, axes: str,
+                 sizes: tuple[float, ...] | None, name: str, label: dict,
+                 provenance: dict | None, chunks: tuple[int, ...], overwrite: bool,
+                 strides: list[tuple[int, ...]], shapes: list[tuple[int, ...]]) -> None:
+    import zarr
+
+    exists = target.exists() or target.is_symlink()
+    if exists and not overwrite:
+        raise OutputExistsError(f"{target} exists; it is left as it is (pass overwrite=True "
+                                "to replace a store maskprep wrote)")
+    if exists and not written_by_maskprep(target):
+        raise OutputExistsError(f"{target} exists and was not written by maskprep; it is "
+                                "never replaced")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temporaries(target.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(target), dir=target.parent))
+    try:
+        group = zarr.open_group(tmp, mode="w", zarr_format=fmt.zarr_format)
+        _write_levels(group, data, axes, chunks, shapes, strides)
+        _write_metadata(group, fmt, axes, strides, sizes, name, label, provenance)
+        if exists:  # a folder cannot be renamed over another: move the old one aside
+            old = Path(tempfile.mkdtemp(prefix=temp_prefix(target), dir=target.parent))
+            target.rename(old / target.name)
+            tmp.rename(target)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _list_label(labels: Path, name: str | None, fmt: Any) -> None:
+    """Add ``name`` (if any) to the ``labels`` list of an image's ``labels`` group, made
+    if new."""
+    import zarr
+    from ome_zarr.writer import add_metadata, get_metadata
+
+    group = zarr.open_group(labels, mode="a", zarr_format=fmt.zarr_format)
+    names = list(get_metadata(group).get("labels", []))
+    if name is not None and name not in names:
+        names.append(name)
+    extra = {"version": fmt.version} if fmt.zarr_format == 3 else {}
+    add_metadata(group, {**extra, "labels": names}, fmt=fmt)

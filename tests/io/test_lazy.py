@@ -1,0 +1,184 @@
+"""Opening images lazily (io.lazy): OME-Zarr 0.4 and 0.5, pyramidal and OME-TIFF, SVS-like
+and plain TIFF as dask arrays with their pixel size, and one-line errors naming the file,
+the level or the chunk."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from napari_maskprep.io import ImageReadError, is_lazy_path, open_lazy
+
+IMAGE = np.arange(300 * 500, dtype=np.uint16).reshape(300, 500)
+
+
+def ome_zarr_image(path, version="0.4", scale=(0.5, 0.25), unit="micrometer"):
+    """An OME-Zarr image of IMAGE with two levels (stride 2), chunks of 128, by ome-zarr
+    (which names them s0 and s1)."""
+    from ome_zarr.format import FormatV04, FormatV05
+    from ome_zarr.writer import write_multiscale
+
+    fmt = FormatV04() if version == "0.4" else FormatV05()
+    group = zarr.open_group(path, mode="w", zarr_format=fmt.zarr_format)
+    write_multiscale([IMAGE, IMAGE[::2, ::2]], group, fmt=fmt, axes="yx",
+                     scale=dict(zip("yx", scale, strict=True)),
+                     axes_units={"y": unit, "x": unit} if unit else None,
+                     storage_options={"chunks": (128, 128)})
+    return path
+
+
+def one_line(error):
+    text = str(error.value)
+    assert "\n" not in text and len(text) < 300, text
+    return text
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_ome_zarr_opens_lazily_with_its_pyramid_and_pixel_size(tmp_path, version):
+    path = ome_zarr_image(tmp_path / "image.zarr", version)
+    image = open_lazy(path)
+    assert image.axes == "yx" and image.path == path
+    assert image.pixel_size == (0.5, 0.25)
+    assert [level.shape for level in image.levels] == [(300, 500), (150, 250)]
+    assert image.data.chunks == ((128, 128, 44), (128, 128, 128, 116))
+    np.testing.assert_array_equal(image.data.compute(), IMAGE)
+    second = open_lazy(path, level=1)
+    assert second.pixel_size == pytest.approx((1.0, 0.5))  # the file's scale for level 1
+    np.testing.assert_array_equal(second.data.compute(), IMAGE[::2, ::2])
+
+
+def test_nanometres_become_micrometres_and_no_unit_no_pixel_size(tmp_path):
+    assert open_lazy(ome_zarr_image(tmp_path / "a.zarr", scale=(500, 250), unit="nanometer")
+                     ).pixel_size == pytest.approx((0.5, 0.25))
+    assert open_lazy(ome_zarr_image(tmp_path / "b.zarr", unit=None)).pixel_size is None
+
+
+def test_nothing_is_read_before_compute(tmp_path):
+    path = ome_zarr_image(tmp_path / "image.zarr")
+    for chunk in (path / "s0").rglob("*"):
+        if chunk.is_file() and not chunk.name.startswith("."):
+            chunk.write_bytes(b"garbage")  # every chunk damaged: opening must not notice
+    image = open_lazy(path)
+    assert image.data.shape == (300, 500)
+    with pytest.raises(ImageReadError, match=r"level 0 \(array 's0'\): chunk 1/2 cannot be "
+                                             r"read") as caught:
+        image.data[128:256, 256:384].compute()
+    one_line(caught)
+
+
+def test_a_deleted_chunk_is_named_when_read(tmp_path):
+    path = ome_zarr_image(tmp_path / "image.zarr")
+    (path / "s1" / "0" / "1").unlink()
+    image = open_lazy(path, level=1)
+    np.testing.assert_array_equal(image.data[:, :128].compute(), IMAGE[::2, :256:2])
+    with pytest.raises(ImageReadError, match=r"level 1 \(array 's1'\): chunk 0/1 is missing"
+                       ) as caught:
+        image.data.compute()
+    assert "missing_chunks='fill'" in one_line(caught)
+    sparse = open_lazy(path, level=1, missing_chunks="fill").data.compute()
+    assert (sparse[:128, 128:250] == 0).all()
+
+
+def test_a_missing_level_is_named(tmp_path):
+    path = ome_zarr_image(tmp_path / "image.zarr")
+    with pytest.raises(ImageReadError, match=r"has no level 2; its levels are 0 to 1") as e:
+        open_lazy(path, level=2)
+    one_line(e)
+    shutil.rmtree(path / "s1")
+    with pytest.raises(ImageReadError, match=r"level 1 \(array 's1'\): is missing") as e:
+        open_lazy(path)
+    one_line(e)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda p: None, "no such file or folder; accepted: an OME-Zarr folder"),
+        (lambda p: p.mkdir(), "not a zarr store"),
+        (lambda p: zarr.open_group(p, mode="w", zarr_format=2),
+         "a zarr group without OME-NGFF multiscales metadata"),
+        (lambda p: zarr.create_array(p, shape=(4, 4), dtype="u1", zarr_format=3),
+         "a zarr array without OME-NGFF multiscales metadata"),
+        (lambda p: zarr.open_group(p, mode="w", zarr_format=2).attrs.update(
+            multiscales=[{"version": "0.4", "axes": [], "datasets": []}]),
+         "invalid OME-Zarr 0.4 metadata"),
+    ],
+)
+def test_what_is_not_an_ome_zarr_is_one_line(tmp_path, make, match):
+    path = tmp_path / "x.zarr"
+    make(path)
+    with pytest.raises(ImageReadError, match=match) as caught:
+        open_lazy(path)
+    assert str(path) in one_line(caught)
+
+
+def test_pyramidal_ome_tiff_opens_lazily_with_pixel_size(tmp_path):
+    path = tmp_path / "image.ome.tif"
+    with tifffile.TiffWriter(path, bigtiff=True) as tif:
+        tif.write(IMAGE, tile=(128, 128), subifds=2,
+                  metadata={"axes": "YX", "PhysicalSizeX": 0.25, "PhysicalSizeY": 0.5})
+        tif.write(IMAGE[::2, ::2], tile=(128, 128), subfiletype=1)
+        tif.write(IMAGE[::4, ::4], tile=(128, 128), subfiletype=1)
+    with open_lazy(path, level=2) as image:
+        assert image.axes == "yx"
+        assert [level.shape for level in image.levels] == [(300, 500), (150, 250), (75, 125)]
+        assert image.levels[0].chunks == ((128, 128, 44), (128, 128, 128, 116))
+        assert image.pixel_size == pytest.approx((2.0, 1.0))
+        np.testing.assert_array_equal(image.data.compute(), IMAGE[::4, ::4])
+        np.testing.assert_array_equal(image.levels[0].compute(), IMAGE)
+
+
+def test_svs_like_tiff_gives_its_mpp(tmp_path):
+    path = tmp_path / "slide.svs"
+    rgb = np.zeros((256, 384, 3), np.uint8)
+    rgb[..., 1] = 7
+    tifffile.imwrite(path, rgb, tile=(128, 128), photometric="rgb",
+                     description="Aperio Image Library v12.0.5\n384x256 |AppMag = 20|MPP = 0.4990")
+    with open_lazy(path) as image:
+        assert image.axes == "yxc" and image.pixel_size == (0.499, 0.499)
+        np.testing.assert_array_equal(image.data.compute(), rgb)
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_plain_tiff_opens_lazily_with_its_resolution(tmp_path, compression):
+    path = tmp_path / "plain.tif"
+    stack = np.stack([IMAGE, IMAGE + 1])
+    tifffile.imwrite(path, stack, compression=compression, resolution=(1e4 / 0.2, 1e4 / 0.4),
+                     resolutionunit="CENTIMETER", metadata=None)
+    with open_lazy(path) as image:
+        assert image.axes[-2:] == "yx" and image.data.shape == (2, 300, 500)
+        assert image.pixel_size == pytest.approx((0.4, 0.2))
+        assert len(image.levels) == 1
+        np.testing.assert_array_equal(image.data.compute(), stack)
+
+
+def test_imagej_tiff_gives_z_spacing(tmp_path):
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, np.stack([IMAGE] * 3), imagej=True, resolution=(4.0, 2.0),
+                     metadata={"axes": "ZYX", "unit": "um", "spacing": 1.5})
+    with open_lazy(path) as image:
+        assert image.axes == "zyx" and image.pixel_size == pytest.approx((1.5, 0.5, 0.25))
+
+
+def test_a_truncated_tiff_is_one_line(tmp_path):
+    path = tmp_path / "cut.tif"
+    tifffile.imwrite(path, IMAGE, tile=(128, 128), compression="zlib")
+    path.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(ImageReadError, match="cut.tif") as caught:
+        with open_lazy(path) as image:
+            image.data.compute()
+    one_line(caught)
+
+
+def test_is_lazy_path(tmp_path):
+    tifffile.imwrite(tmp_path / "small.tif", IMAGE)
+    (tmp_path / "notes.txt").write_text("x")
+    assert is_lazy_path(ome_zarr_image(tmp_path / "image.zarr"))
+    assert not is_lazy_path(tmp_path / "small.tif")
+    assert is_lazy_path(tmp_path / "small.tif", budget=IMAGE.nbytes - 1)
+    assert not is_lazy_path(tmp_path / "notes.txt") and not is_lazy_path(tmp_path / "none.tif")
+    assert not is_lazy_path(tmp_path)
