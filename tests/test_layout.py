@@ -31,10 +31,11 @@ ALLOWED = {
     "io": {"core", "_version"},
     "recipe": {"core", "engine", "io", "export"},
     "export": {"core", "_version"},
-    "batch": {"core", "io", "recipe"},
+    "large_images": {"core", "engine", "io", "recipe"},
+    "batch": {"core", "engine", "io", "recipe", "large_images"},
     "demo": {"core", "io", "recipe", "batch", "samples"},
     "samples": {"io"},
-    "cli": {"core", "io", "recipe", "batch", "demo", "_version"},
+    "cli": {"core", "io", "recipe", "batch", "large_images", "demo", "_version"},
     "_napari": {"core", "engine", "io", "recipe", "batch", "ops", "samples"},
 }
 

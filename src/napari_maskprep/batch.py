@@ -13,6 +13,7 @@ each failure isolated and reported, and nothing a person made ever replaced.
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 import time
 import warnings
@@ -25,6 +26,8 @@ import numpy as np
 
 from .core.errors import BadValueError, MaskprepError, MaskprepWarning, shown
 from .core.registry import get_op
+from .engine.tiled import check_tiled
+from .engine.tiled_components import count_objects as count_tiled_objects
 from .io import (
     IMAGE_SUFFIXES,
     MASK_FORMATS,
@@ -32,17 +35,21 @@ from .io import (
     atomic_write,
     clean_stale_temporaries,
     find_images,
+    is_lazy_path,
+    open_lazy,
     provenance,
     read_image,
     read_provenance,
     write_mask,
 )
+from .large_images import DEFAULT_CHUNK, image_budget, needs_tiling, run_file_tiled
 from .recipe import Recipe
 
 __all__ = [
     "SUMMARY_NAME",
     "BatchPlan",
     "FileResult",
+    "Tiling",
     "check_replaceable",
     "check_scheduler_address",
     "count_objects",
@@ -98,6 +105,8 @@ class BatchPlan:
     outdir: Path
     fmt: str = "tif"
     resume: bool = False
+    tiled: frozenset[Path] = frozenset()  # inputs that run tiled (see Tiling)
+    chunk: int = DEFAULT_CHUNK
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:
@@ -134,8 +143,8 @@ def plan_outputs(inputs: Iterable[str | Path], outdir: str | Path, *, fmt: str =
     paths = [p for p in find_images(inputs) if not (
         suffix and p.parent.resolve() == here and p.name.endswith(f"{suffix}.{fmt}"))]
     if not paths:
-        raise BadValueError("no image files (" + ", ".join(IMAGE_SUFFIXES) + ") in the inputs "
-                            "given")
+        raise BadValueError("no image files (" + ", ".join(IMAGE_SUFFIXES)
+                            + ", .zarr) in the inputs given")
     held = next((p for p in paths if p.parent.resolve() == here), None)
     if held is not None and not suffix:
         raise BadValueError(f"the output folder {outdir} holds the input {held.name}, which its "
@@ -157,10 +166,21 @@ def plan_outputs(inputs: Iterable[str | Path], outdir: str | Path, *, fmt: str =
 
 
 def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path, *,
-               fmt: str = "tif", suffix: str = "", resume: bool = False) -> BatchPlan:
-    """A batch checked before it starts (see :func:`plan_outputs`)."""
+               fmt: str = "tif", suffix: str = "", resume: bool = False,
+               tiling: Tiling | None = None) -> BatchPlan:
+    """A batch checked before it starts (see :func:`plan_outputs`), with the inputs that
+    run tiled (``tiling``, default :class:`Tiling`'s; their headers are read): those need
+    a recipe that can run tiled and a tif or zarr output."""
     outputs = plan_outputs(inputs, outdir, fmt=fmt, suffix=suffix)
-    return BatchPlan(recipe, outputs, Path(outdir), fmt, resume)
+    tiling = Tiling() if tiling is None else tiling
+    tiled = frozenset(path for path in outputs if tiling.applies(path))
+    if tiled:
+        first = min(tiled)
+        if fmt == "png":
+            raise BadValueError(f"{first} runs tiled (larger than memory, or OME-Zarr) and is "
+                                "written as tif or zarr; got --format png")
+        check_tiled(recipe.steps, f"{first} runs tiled (larger than memory, or OME-Zarr), but ")
+    return BatchPlan(recipe, outputs, Path(outdir), fmt, resume, tiled, tiling.chunk)
 
 
 def check_replaceable(out: Path) -> dict | None:
@@ -175,12 +195,41 @@ def check_replaceable(out: Path) -> dict | None:
                             "is (move it, or write to another folder)") from None
 
 
-def _read_mask(path: Path) -> np.ndarray:
-    if path.suffix == ".zarr":
-        import zarr
+@dataclass(frozen=True)
+class Tiling:
+    """When an image runs tiled: ``mode`` "auto" (an OME-Zarr store, or a TIFF of more than
+    ``budget`` bytes of pixels; default: what :func:`worker_memory` leaves one in-memory
+    run, over :data:`large_images.MEMORY_PER_IMAGE_BYTE`), "always" or "never"; ``chunk``
+    is the chunks' side in pixels."""
 
-        return np.asarray(zarr.open_group(path, mode="r")["0"])
-    return read_image(path)
+    mode: str = "auto"
+    budget: int | None = None
+    chunk: int = DEFAULT_CHUNK
+
+    def applies(self, path: Path) -> bool:
+        if self.mode != "auto":
+            return self.mode == "always"
+        budget = image_budget(worker_memory(1)) if self.budget is None else self.budget
+        return needs_tiling(path, budget)
+
+
+def _run_tiled(recipe: Recipe, path: Path, out: Path, text: str, chunk: int) -> FileResult:
+    (objects, foreground, pixels), caught = run_file_tiled(recipe, path, out, chunk=chunk,
+                                                           recipe_text=text)
+    return FileResult(str(path), "ok", str(out), objects=objects,
+                      foreground_fraction=round(foreground / max(pixels, 1), 6),
+                      warnings="; ".join(caught))
+
+
+def _measured_file(result: FileResult, out: Path) -> FileResult:
+    """``result`` with the objects and foreground of the mask written at ``out``."""
+    if out.suffix == ".zarr" or is_lazy_path(out, image_budget(worker_memory(1))):
+        with open_lazy(out) as written:
+            objects, foreground = count_tiled_objects(written.data)
+            result.objects = objects
+            result.foreground_fraction = round(foreground / max(written.data.size, 1), 6)
+        return result
+    return _measured(result, read_image(out))
 
 
 def _measured(result: FileResult, mask: np.ndarray) -> FileResult:
@@ -196,16 +245,25 @@ def _first_line(exc: BaseException) -> str:
 
 
 def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
-             recipe_text: str | None = None) -> FileResult:
+             recipe_text: str | None = None, tiling: Tiling | None = None) -> FileResult:
     """Read ``path``, run ``recipe``, write the mask ``out`` with provenance; never raises
-    for a bad input or a failing step, and never replaces a file maskprep did not write."""
+    for a bad input or a failing step, and never replaces a file maskprep did not write.
+
+    An image that ``tiling`` says is too large for memory (default: :class:`Tiling`'s)
+    runs tiled (:mod:`.large_images`) and streams its result to ``out``.
+    """
     start = time.perf_counter()
     text = recipe.dumps() if recipe_text is None else recipe_text
+    tiling = Tiling() if tiling is None else tiling
     try:
         stored = check_replaceable(out)
         if (resume and stored is not None and stored["recipe"] == text
                 and stored["input"]["source"] == path.name):
-            return _measured(FileResult(str(path), "skipped", str(out)), _read_mask(out))
+            return _measured_file(FileResult(str(path), "skipped", str(out)), out)
+        if tiling.applies(path):
+            done = _run_tiled(recipe, path, out, text, tiling.chunk)
+            done.seconds = round(time.perf_counter() - start, 4)
+            return done
         image = read_image(path)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MaskprepWarning)
@@ -266,9 +324,9 @@ def _client(workers: int | None, scheduler: str | None, timeout: float,
 
 def _run_file_task(recipe_text: str, path: str, out: str, resume: bool) -> FileResult:
     # Runs on a dask worker: the recipe travels as text (data) and the image is read here,
-    # so the client never holds or ships pixels.
+    # so the client never holds or ships pixels. Images that run tiled are not sent here.
     return run_file(Recipe.loads(recipe_text), Path(path), Path(out), resume=resume,
-                    recipe_text=recipe_text)
+                    recipe_text=recipe_text, tiling=Tiling("never"))
 
 
 def run_batch(
@@ -292,12 +350,23 @@ def run_batch(
         text = plan.recipe.dumps()
         items = list(plan.outputs.items())
         results: list[FileResult | None] = [None] * len(items)
+        tiled = [(i, path, out) for i, (path, out) in enumerate(items) if path in plan.tiled]
+        whole = [(i, path, out) for i, (path, out) in enumerate(items)
+                 if path not in plan.tiled]
+        # Tiled images run here, their chunks on the cluster when there is one (the client
+        # is dask's default scheduler); whole images one task each.
+        outcomes: Iterable[tuple[int, FileResult]] = (
+            (i, run_file(plan.recipe, path, out, resume=plan.resume, recipe_text=text,
+                         tiling=Tiling("always", chunk=plan.chunk)))
+            for i, path, out in tiled)
         if client is None:
-            outcomes: Iterable[tuple[int, FileResult]] = (
-                (i, run_file(plan.recipe, path, out, resume=plan.resume, recipe_text=text))
-                for i, (path, out) in enumerate(items))
+            outcomes = itertools.chain(outcomes, (
+                (i, run_file(plan.recipe, path, out, resume=plan.resume, recipe_text=text,
+                             tiling=Tiling("never")))
+                for i, path, out in whole))
         else:
-            outcomes = _dask_outcomes(client, text, items, plan.resume)
+            outcomes = itertools.chain(outcomes, _dask_outcomes(client, text, whole,
+                                                                plan.resume))
         for index, result in outcomes:
             results[index] = result
             if on_result is not None:
@@ -310,18 +379,19 @@ def run_batch(
             cluster.close()
 
 
-def _dask_outcomes(client: Any, text: str, items: list[tuple[Path, Path]], resume: bool
+def _dask_outcomes(client: Any, text: str, items: list[tuple[int, Path, Path]], resume: bool
                    ) -> Iterable[tuple[int, FileResult]]:
     from dask.distributed import as_completed
 
+    paths = {i: path for i, path, _ in items}
     futures = {client.submit(_run_file_task, text, str(path), str(out.resolve()), resume,
-                             pure=False): i for i, (path, out) in enumerate(items)}
+                             pure=False): i for i, path, out in items}
     for future in as_completed(futures):
         index = futures[future]
         try:
             result = future.result()
         except Exception as exc:  # a worker lost while running this file
-            result = FileResult(str(items[index][0]), "failed", error=_first_line(exc))
+            result = FileResult(str(paths[index]), "failed", error=_first_line(exc))
         yield index, result
 
 

@@ -13,14 +13,24 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
 from ._version import __version__
-from .batch import SUMMARY_NAME, FileResult, plan_batch, run_batch, write_summary
+from .batch import (
+    SUMMARY_NAME,
+    FileResult,
+    Tiling,
+    plan_batch,
+    run_batch,
+    worker_memory,
+    write_summary,
+)
 from .core.errors import MaskprepError
 from .core.registry import list_ops
 from .io import MASK_FORMATS, read_provenance
+from .large_images import DEFAULT_CHUNK, image_budget
 from .recipe import Recipe, RecipeError
 
 __all__ = ["main"]
@@ -113,11 +123,37 @@ def _keep_freed_memory() -> None:
     mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED_BYTES)
 
 
+def _tiling(args: argparse.Namespace) -> Tiling:
+    """Images above what one in-memory run may use of the memory limit (shared by the local
+    workers, or this machine's) run tiled."""
+    memory = worker_memory(args.workers or 1, args.memory_limit)
+    return Tiling(args.tiled, image_budget(memory), args.chunk)
+
+
+def _chunk_progress(quiet: bool) -> Any:
+    """A progress bar over the tasks (chunks of each step) of tiled runs in this process."""
+    from dask.callbacks import Callback
+
+    class Progress(Callback):
+        def _start_state(self, dsk: Any, state: Any) -> None:
+            self.bar = tqdm(total=sum(len(state[k]) for k in ("ready", "waiting", "running")),
+                            unit="chunk", desc="tiled", leave=False, file=sys.stderr,
+                            disable=quiet or None)
+
+        def _posttask(self, *args: Any) -> None:
+            self.bar.update()
+
+        def _finish(self, *args: Any) -> None:
+            self.bar.close()
+
+    return Progress()
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     recipe = _load_recipe(args.recipe)
     try:
         plan = plan_batch(recipe, args.inputs, args.output, fmt=args.format,
-                          suffix=args.suffix, resume=args.resume)
+                          suffix=args.suffix, resume=args.resume, tiling=_tiling(args))
     except MaskprepError as exc:
         raise UsageError(str(exc)) from None
     results: list[FileResult] = []
@@ -137,7 +173,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if local:
         _keep_freed_memory()  # dask's workers keep dask's own allocator settings
     try:
-        with bar:
+        with bar, _chunk_progress(args.quiet or not plan.tiled):
             run_batch(plan, workers=args.workers, scheduler=args.scheduler,
                       memory_limit=args.memory_limit, on_result=on_result)
     except KeyboardInterrupt:
@@ -184,6 +220,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 _MAX_WORKERS = 256
+_MIN_CHUNK, _MAX_CHUNK = 64, 16384  # px: below, per-chunk overheads dominate; above, memory
 
 
 def _positive_int(text: str) -> int:
@@ -194,6 +231,18 @@ def _positive_int(text: str) -> int:
     if not 1 <= value <= _MAX_WORKERS:
         raise argparse.ArgumentTypeError(
             f"{_printable(text[:40])!r} is not a whole number from 1 to {_MAX_WORKERS}"
+        )
+    return value
+
+
+def _chunk_side(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not _MIN_CHUNK <= value <= _MAX_CHUNK:
+        raise argparse.ArgumentTypeError(
+            f"{_printable(text[:40])!r} is not a chunk side from {_MIN_CHUNK} to {_MAX_CHUNK} px"
         )
     return value
 
@@ -250,8 +299,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", metavar="ADDRESS",
                      help="run files on an existing dask.distributed cluster (tcp://host:port)")
     run.add_argument("--memory-limit", type=_byte_size, metavar="SIZE",
-                     help="memory the local workers share, e.g. 8GB (default: 80%% of this "
-                          "machine's)")
+                     help="memory the run may use, shared by the local workers, e.g. 8GB "
+                          "(default: 80%% of this machine's); an image of more than an eighth "
+                          "of a worker's share runs tiled")
+    run.add_argument("--tiled", choices=("auto", "always", "never"), default="auto",
+                     help="run images chunk by chunk: auto (default) for OME-Zarr stores and "
+                          "images too large for memory (see --memory-limit)")
+    run.add_argument("--chunk", type=_chunk_side, default=DEFAULT_CHUNK, metavar="PX",
+                     help=f"side of the chunks of tiled runs in pixels (default {DEFAULT_CHUNK})")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
 

@@ -168,9 +168,8 @@ def test_a_truncated_tiff_is_one_line(tmp_path):
     path = tmp_path / "cut.tif"
     tifffile.imwrite(path, IMAGE, tile=(128, 128), compression="zlib")
     path.write_bytes(path.read_bytes()[:2000])
-    with pytest.raises(ImageReadError, match="cut.tif") as caught:
-        with open_lazy(path) as image:
-            image.data.compute()
+    with pytest.raises(ImageReadError, match="cut.tif") as caught, open_lazy(path) as image:
+        image.data.compute()
     one_line(caught)
 
 

@@ -41,7 +41,8 @@ def test_roundtrip_with_a_nearest_pyramid_and_its_metadata(tmp_path):
     for number, level in enumerate(image.levels):
         np.testing.assert_array_equal(level.compute(), MASK[::2**number, ::2**number])
     attrs = json.loads((path / ".zattrs").read_text())
-    scales = [d["coordinateTransformations"][0]["scale"] for d in attrs["multiscales"][0]["datasets"]]
+    datasets = attrs["multiscales"][0]["datasets"]
+    scales = [d["coordinateTransformations"][0]["scale"] for d in datasets]
     assert scales == [[0.5, 0.25], [1.0, 0.5], [2.0, 1.0]]
     assert attrs["multiscales"][0]["axes"] == [
         {"name": "y", "type": "space", "unit": "micrometer"},

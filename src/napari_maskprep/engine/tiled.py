@@ -74,12 +74,13 @@ def _refusal(step: Step) -> str | None:
             "pyramid level) that fits")
 
 
-def check_tiled(steps: Sequence[Step]) -> None:
-    """Raise :class:`RecipeError` naming the first enabled step that cannot run tiled."""
+def check_tiled(steps: Sequence[Step], context: str = "") -> None:
+    """Raise :class:`RecipeError` naming the first enabled step that cannot run tiled
+    (after ``context``, which says why the run is tiled)."""
     for number, step in enumerate(steps, 1):
         why = step.enabled and _refusal(step)
         if why:
-            raise RecipeError(f"{at_step(number, step.op)} cannot run tiled: it {why}")
+            raise RecipeError(f"{context}{at_step(number, step.op)} cannot run tiled: it {why}")
 
 
 class _Fused:

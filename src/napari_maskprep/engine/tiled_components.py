@@ -23,6 +23,7 @@ chunk's pixels will do; integers throughout, hence exact and the same on any thr
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from scipy.sparse import csgraph
 from ..core.enums import Connectivity
 from ..kernels import components
 
-__all__ = ["ChunkedComponents", "Grid", "chunked_op"]
+__all__ = ["ChunkedComponents", "Grid", "chunked_op", "count_objects"]
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,31 @@ def chunked_op(op_id: str, params: Mapping[str, Any], ndim: int) -> ChunkedCompo
 
 _OPS = frozenset({"refine.label", "refine.fill_holes", "refine.remove_small",
                   "refine.remove_large", "refine.keep_largest", "refine.clear_border"})
+
+
+def count_objects(result: Any) -> tuple[int, int]:
+    """(objects, foreground pixels) of a tiled result, in one pass over its chunks: a mask's
+    connected objects (full connectivity), or the distinct ids of labels."""
+    import dask
+
+    blocks = result.to_delayed().ravel()
+    indices = list(itertools.product(*(range(n) for n in result.numblocks)))
+    if result.dtype != np.uint8:
+        ids = dask.compute(*(dask.delayed(np.unique)(block) for block in blocks))
+        distinct = functools.reduce(np.union1d, ids, np.zeros(1, result.dtype))
+        pixels = dask.compute(*(dask.delayed(np.count_nonzero)(block) for block in blocks))
+        return len(distinct) - 1, int(sum(pixels))
+    grid = Grid(result.shape, result.chunks)
+    op = ChunkedComponents("refine.label", {}, result.ndim)
+    summaries = dict(zip(indices, dask.compute(*(
+        dask.delayed(op.summarise)(block, index, grid)
+        for block, index in zip(blocks, indices, strict=True))), strict=True))
+    offsets, total = {}, 0
+    for index in sorted(summaries):
+        offsets[index] = total
+        total += summaries[index].count
+    count = _join(summaries, offsets, total, grid, result.ndim)[1]
+    return count, int(sum(int(s.sizes[1:].sum()) for s in summaries.values()))
 
 
 def _first_pixels(labels: np.ndarray, count: int) -> np.ndarray:

@@ -22,17 +22,18 @@ class ImageReadError(MaskprepError, OSError):
 
 
 def find_images(paths: list[str | os.PathLike[str]]) -> list[Path]:
-    """Files named directly, plus the image files directly inside named folders, sorted.
+    """Files (and ``.zarr`` stores) named directly, plus the image files and ``.zarr``
+    stores directly inside named folders, sorted.
 
     Hidden files in folders (names starting with a dot, such as the temporary files of a
     write that was killed) are not images to process.
     """
     found: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
-            found.extend(sorted(f for f in p.iterdir()
-                                if f.is_file() and not f.name.startswith(".")
-                                and f.suffix.lower() in IMAGE_SUFFIXES))
+        if p.is_dir() and p.suffix.lower() != ".zarr":
+            found.extend(sorted(f for f in p.iterdir() if not f.name.startswith(".") and (
+                (f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+                or (f.is_dir() and f.suffix.lower() == ".zarr"))))
         else:
             found.append(p)
     return found

@@ -1,0 +1,93 @@
+"""One image larger than memory through a recipe: opened lazily (``io.open_lazy``), run
+tiled (``engine.tiled``), streamed to an OME-Zarr store or a tiled BigTIFF, never whole in
+memory.
+
+:func:`needs_tiling` tells :mod:`.batch` which inputs go this way: an OME-Zarr store always,
+a TIFF whose pixels exceed the image budget (a share of the memory the run may use, since
+an in-memory run holds several arrays of the image's size). The chunks run on the active
+dask scheduler: threads in this process, or the workers of a ``dask.distributed`` client,
+which then share the chunks of one image.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .core.errors import BadValueError, MaskprepWarning
+from .engine.tiled_components import count_objects
+from .io import is_lazy_path, open_lazy, provenance, write_bigtiff, write_ome_zarr
+from .recipe import Recipe
+
+__all__ = ["DEFAULT_CHUNK", "MEMORY_PER_IMAGE_BYTE", "image_budget", "needs_tiling",
+           "run_file_tiled"]
+
+DEFAULT_CHUNK = 2048  # px a side: 4 MP chunks, a few per worker in memory at once
+# An in-memory run holds the image and a few arrays of its size (float32 Gaussian,
+# labels): an image gets at most this fraction of the memory the run may use.
+MEMORY_PER_IMAGE_BYTE = 8
+
+
+def image_budget(memory: int) -> int:
+    """The largest image (bytes of pixels) run in memory when ``memory`` bytes may be used."""
+    return memory // MEMORY_PER_IMAGE_BYTE
+
+
+def needs_tiling(path: Path, budget: int) -> bool:
+    """Whether ``path`` runs tiled: an OME-Zarr store, or a TIFF of more than ``budget``
+    bytes of pixels."""
+    return is_lazy_path(path, budget)
+
+
+def _as_spatial(image: Any) -> Any:
+    """The lazy image's data with singleton time/channel axes dropped and colour samples
+    last, as ops take them; other layouts raise one line."""
+    data, axes = image.data, image.axes
+    for axis in reversed(range(len(axes))):
+        if axes[axis] in "tc" and data.shape[axis] == 1:
+            data, axes = data[(slice(None),) * axis + (0,)], axes[:axis] + axes[axis + 1:]
+    if "c" in axes and data.shape[axes.index("c")] in (3, 4):
+        where = axes.index("c")
+        data = np.moveaxis(data, where, -1)
+        axes = axes[:where] + axes[where + 1:] + "c"
+    if set(axes) - set("zyxc") or ("c" in axes and not axes.endswith("c")):
+        raise BadValueError(f"{image.path}: axes {axes!r} of shape {data.shape}; accepted: "
+                            "a 2D or 3D image (yx, zyx), RGB(A) samples last, singleton "
+                            "t and c axes")
+    return data, axes
+
+
+def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAULT_CHUNK,
+                   recipe_text: str | None = None,
+                   ) -> tuple[tuple[int, int, int], list[str]]:
+    """Run ``recipe`` tiled on the image at ``path`` and write the result to ``out``
+    (``.zarr``: an OME-Zarr image-label with a pyramid; ``.tif``: a tiled BigTIFF), with
+    provenance, replacing only a file maskprep wrote. Returns the result's (objects,
+    foreground pixels, pixels), counted from what was written, and the run's warnings."""
+    text = recipe.dumps() if recipe_text is None else recipe_text
+    if out.suffix not in (".zarr", ".tif"):
+        raise BadValueError(f"{path}: an image run tiled is written as tif or zarr; got "
+                            f"{out.suffix}")
+    with open_lazy(path) as image:
+        data, axes = _as_spatial(image)
+        spatial = len(axes) - axes.endswith("c")
+        data = data.rechunk((chunk,) * spatial + (-1,) * (data.ndim - spatial))
+        metadata = provenance(text, data, source=path.name)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", MaskprepWarning)
+            result = recipe.run(data)
+            if out.suffix == ".zarr":
+                write_ome_zarr(result, out, axes=axes.rstrip("c"),
+                               pixel_size=image.pixel_size, provenance=metadata,
+                               overwrite=True)
+            else:
+                write_bigtiff(result, out, provenance=metadata, overwrite=True,
+                              pixel_size=None if image.pixel_size is None
+                              else tuple(image.pixel_size[-2:]))
+    with open_lazy(out) as written:
+        objects, foreground = count_objects(written.data)
+        pixels = int(np.prod(written.data.shape))
+    return (objects, foreground, pixels), list(dict.fromkeys(str(w.message) for w in caught))

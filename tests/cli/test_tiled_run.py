@@ -1,0 +1,140 @@
+"""`maskprep run` on images larger than memory: OME-Zarr stores and TIFFs above the memory
+budget run tiled, stream their masks to OME-Zarr or tiled BigTIFF, and equal the in-memory
+run; what cannot run tiled is refused before any work."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+import napari_maskprep as mp
+from napari_maskprep.batch import count_objects
+from napari_maskprep.cli import main
+from napari_maskprep.core.arrays import checksum
+from napari_maskprep.io import open_lazy, read_image, read_provenance
+
+from ..conftest import DATA, pairs
+
+_STEPS = [{"op": "preprocess.gaussian", "params": {"sigma": 1.5}},
+          {"op": "segment.auto_threshold", "params": {}},
+          {"op": "refine.fill_holes", "params": {}},
+          {"op": "refine.remove_small", "params": {"min_size": 40}},
+          {"op": "refine.label", "params": {}}]
+
+
+@pytest.fixture(scope="module")
+def mosaic() -> np.ndarray:
+    fields = [read_image(image) for image, _ in pairs(DATA, "bbbc039_fluo_nuclei")[:4]]
+    return np.block([[fields[0], fields[1]], [fields[2], fields[3]]])
+
+
+@pytest.fixture
+def recipe_file(tmp_path):
+    path = tmp_path / "r.maskprep.yaml"
+    mp.Recipe(steps=_STEPS).save(path)
+    return path
+
+
+def _ome_zarr_image(path, image, chunks=(300, 300)):
+    from ome_zarr.io import parse_url
+    from ome_zarr.writer import write_image
+
+    group = zarr.open_group(parse_url(path, mode="w").store, mode="w")
+    write_image(image, group, axes="yx", storage_options={"chunks": chunks}, scaler=None)
+    return path
+
+
+def _summary(outdir):
+    with open(outdir / "maskprep-summary.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_an_ome_zarr_store_runs_tiled_into_an_ome_zarr_label(tmp_path, mosaic, recipe_file):
+    store = _ome_zarr_image(tmp_path / "slide.zarr", mosaic)
+    outdir = tmp_path / "out"
+    assert main(["run", str(recipe_file), str(store), "-o", str(outdir), "--format", "zarr",
+                 "--chunk", "256", "-q"]) == 0
+    want = mp.Recipe(steps=_STEPS).run(mosaic)
+    with open_lazy(outdir / "slide.zarr") as written:
+        assert written.data.dtype == np.int32 and len(written.levels) >= 2
+        np.testing.assert_array_equal(written.data.compute(), want)
+    row, = _summary(outdir)
+    assert row["status"] == "ok" and int(row["objects"]) == count_objects(want) > 50
+    stored = read_provenance(outdir / "slide.zarr")
+    assert stored["input"]["checksum"] == checksum(mosaic)
+
+
+def test_a_tiff_over_the_memory_budget_runs_tiled_into_a_tiled_bigtiff(tmp_path, mosaic,
+                                                                       recipe_file):
+    images = tmp_path / "images"
+    images.mkdir()
+    tifffile.imwrite(images / "big.tif", mosaic)  # 2.9 MB: over 16 MB / 8
+    tifffile.imwrite(images / "small.tif", mosaic[:200, :200])
+    outdir = tmp_path / "out"
+    assert main(["run", str(recipe_file), str(images), "-o", str(outdir), "--chunk", "512",
+                 "--memory-limit", "16MB", "-q"]) == 0
+    recipe = mp.Recipe(steps=_STEPS)
+    with tifffile.TiffFile(outdir / "big.tif") as tif:
+        assert tif.pages[0].is_tiled
+        np.testing.assert_array_equal(tif.asarray(), recipe.run(mosaic))
+    with tifffile.TiffFile(outdir / "small.tif") as tif:
+        assert not tif.pages[0].is_tiled  # in memory, as before
+        np.testing.assert_array_equal(tif.asarray(), recipe.run(mosaic[:200, :200]))
+    rows = {row["file"].rsplit("/", 1)[-1]: row for row in _summary(outdir)}
+    assert int(rows["big.tif"]["objects"]) == count_objects(recipe.run(mosaic))
+    assert read_provenance(outdir / "big.tif")["input"]["checksum"] == checksum(mosaic)
+
+
+def test_resume_skips_a_tiled_result_of_the_same_recipe(tmp_path, mosaic, recipe_file):
+    store = _ome_zarr_image(tmp_path / "slide.zarr", mosaic[:520, :600])
+    outdir = tmp_path / "out"
+    args = ["run", str(recipe_file), str(store), "-o", str(outdir), "--format", "zarr", "-q"]
+    assert main(args) == 0
+    first, = _summary(outdir)
+    assert main([*args, "--resume"]) == 0
+    again, = _summary(outdir)
+    assert again["status"] == "skipped" and again["objects"] == first["objects"]
+
+
+def test_a_recipe_that_cannot_run_tiled_is_refused_before_any_work(tmp_path, mosaic, capsys):
+    store = _ome_zarr_image(tmp_path / "slide.zarr", mosaic[:300, :300])
+    recipe = tmp_path / "r.yaml"
+    mp.Recipe(steps=[{"op": "preprocess.clahe", "params": {}}]).save(recipe)
+    outdir = tmp_path / "out"
+    assert main(["run", str(recipe), str(store), "-o", str(outdir), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"maskprep: error: {store} runs tiled (larger than memory, or OME-Zarr), "
+                   "but step 1 (preprocess.clahe) cannot run tiled: it needs the whole image "
+                   "at once; run it in memory on an image (or a crop, or a pyramid level) "
+                   "that fits")
+    assert not outdir.exists()
+
+
+def test_a_tiled_image_is_not_written_as_png(tmp_path, mosaic, recipe_file, capsys):
+    store = _ome_zarr_image(tmp_path / "slide.zarr", mosaic[:300, :300])
+    assert main(["run", str(recipe_file), str(store), "-o", str(tmp_path / "out"),
+                 "--format", "png", "-q"]) == 2
+    assert "written as tif or zarr; got --format png" in capsys.readouterr().err
+
+
+def test_a_chunk_side_out_of_range_is_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "r.yaml", str(tmp_path), "-o", str(tmp_path / "o"), "--chunk", "8"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "maskprep run: error: argument --chunk: '8' is not a chunk side from 64 to 16384 px")
+
+
+def test_two_workers_share_the_chunks_of_one_image(tmp_path, mosaic, recipe_file):
+    store = _ome_zarr_image(tmp_path / "slide.zarr", mosaic)
+    outdir = tmp_path / "out"
+    assert main(["run", str(recipe_file), str(store), "-o", str(outdir), "--format", "zarr",
+                 "--chunk", "512", "--workers", "2", "--memory-limit", "2GB", "-q"]) == 0
+    with open_lazy(outdir / "slide.zarr") as written:
+        np.testing.assert_array_equal(written.data.compute(),
+                                      mp.Recipe(steps=_STEPS).run(mosaic))
+    assert _summary(outdir)[0]["status"] == "ok"
