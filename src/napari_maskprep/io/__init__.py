@@ -8,7 +8,7 @@
 """
 
 from .files import atomic_write, clean_stale_temporaries
-from .images import IMAGE_SUFFIXES, ImageReadError, find_images, read_image
+from .images import IMAGE_SUFFIXES, ImageReadError, find_images, read_image, read_pixel_size
 from .masks import MASK_FORMATS, write_mask
 from .provenance import PNG_KEY, TIFF_TAG, png_with_provenance, provenance, read_provenance
 
@@ -24,6 +24,7 @@ __all__ = [
     "png_with_provenance",
     "provenance",
     "read_image",
+    "read_pixel_size",
     "read_provenance",
     "write_mask",
 ]
