@@ -25,6 +25,7 @@ import numpy as np
 
 from .core.errors import BadValueError, MaskprepError, MaskprepWarning, shown
 from .core.registry import get_op
+from .core.units import check_pixel_size
 from .io import (
     IMAGE_SUFFIXES,
     MASK_FORMATS,
@@ -34,6 +35,7 @@ from .io import (
     find_images,
     provenance,
     read_image,
+    read_pixel_size,
     read_provenance,
     write_mask,
 )
@@ -98,6 +100,7 @@ class BatchPlan:
     outdir: Path
     fmt: str = "tif"
     resume: bool = False
+    pixel_size: tuple[float, ...] | None = None  # None: each file's own, if it states one
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:
@@ -157,10 +160,13 @@ def plan_outputs(inputs: Iterable[str | Path], outdir: str | Path, *, fmt: str =
 
 
 def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path, *,
-               fmt: str = "tif", suffix: str = "", resume: bool = False) -> BatchPlan:
-    """A batch checked before it starts (see :func:`plan_outputs`)."""
+               fmt: str = "tif", suffix: str = "", resume: bool = False,
+               pixel_size: Any = None) -> BatchPlan:
+    """A batch checked before it starts (see :func:`plan_outputs`). ``pixel_size``
+    (micrometres per pixel) is used for every file instead of the one the file states."""
+    sizes = None if pixel_size is None else check_pixel_size(pixel_size)
     outputs = plan_outputs(inputs, outdir, fmt=fmt, suffix=suffix)
-    return BatchPlan(recipe, outputs, Path(outdir), fmt, resume)
+    return BatchPlan(recipe, outputs, Path(outdir), fmt, resume, sizes)
 
 
 def check_replaceable(out: Path) -> dict | None:
@@ -196,21 +202,30 @@ def _first_line(exc: BaseException) -> str:
 
 
 def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
-             recipe_text: str | None = None) -> FileResult:
+             recipe_text: str | None = None, pixel_size: Any = None) -> FileResult:
     """Read ``path``, run ``recipe``, write the mask ``out`` with provenance; never raises
-    for a bad input or a failing step, and never replaces a file maskprep did not write."""
+    for a bad input or a failing step, and never replaces a file maskprep did not write.
+
+    Sizes in micrometres are converted with ``pixel_size``, else with the one the file
+    states (:func:`~napari_maskprep.io.read_pixel_size`); the provenance records it."""
     start = time.perf_counter()
     text = recipe.dumps() if recipe_text is None else recipe_text
     try:
+        used = None
+        if recipe.uses_units:
+            used = check_pixel_size(pixel_size) if pixel_size is not None else (
+                read_pixel_size(path))
         stored = check_replaceable(out)
         if (resume and stored is not None and stored["recipe"] == text
-                and stored["input"]["source"] == path.name):
+                and stored["input"]["source"] == path.name
+                and stored["input"].get("pixel_size") == (used and list(used))):
             return _measured(FileResult(str(path), "skipped", str(out)), _read_mask(out))
         image = read_image(path)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MaskprepWarning)
-            result = recipe.run(image)
-        write_mask(out, result, metadata=provenance(text, image, source=path.name))
+            result = recipe.run(image, pixel_size=used)
+        write_mask(out, result, metadata=provenance(text, image, source=path.name,
+                                                    pixel_size=used))
         done = FileResult(str(path), "ok", str(out),
                           warnings="; ".join(dict.fromkeys(str(w.message) for w in caught)))
         _measured(done, result)
@@ -264,11 +279,12 @@ def _client(workers: int | None, scheduler: str | None, timeout: float,
                             f"{timeout:g} s") from None
 
 
-def _run_file_task(recipe_text: str, path: str, out: str, resume: bool) -> FileResult:
+def _run_file_task(recipe_text: str, path: str, out: str, resume: bool,
+                   pixel_size: tuple[float, ...] | None) -> FileResult:
     # Runs on a dask worker: the recipe travels as text (data) and the image is read here,
     # so the client never holds or ships pixels.
     return run_file(Recipe.loads(recipe_text), Path(path), Path(out), resume=resume,
-                    recipe_text=recipe_text)
+                    recipe_text=recipe_text, pixel_size=pixel_size)
 
 
 def run_batch(
@@ -294,10 +310,11 @@ def run_batch(
         results: list[FileResult | None] = [None] * len(items)
         if client is None:
             outcomes: Iterable[tuple[int, FileResult]] = (
-                (i, run_file(plan.recipe, path, out, resume=plan.resume, recipe_text=text))
+                (i, run_file(plan.recipe, path, out, resume=plan.resume, recipe_text=text,
+                             pixel_size=plan.pixel_size))
                 for i, (path, out) in enumerate(items))
         else:
-            outcomes = _dask_outcomes(client, text, items, plan.resume)
+            outcomes = _dask_outcomes(client, text, items, plan.resume, plan.pixel_size)
         for index, result in outcomes:
             results[index] = result
             if on_result is not None:
@@ -310,12 +327,12 @@ def run_batch(
             cluster.close()
 
 
-def _dask_outcomes(client: Any, text: str, items: list[tuple[Path, Path]], resume: bool
-                   ) -> Iterable[tuple[int, FileResult]]:
+def _dask_outcomes(client: Any, text: str, items: list[tuple[Path, Path]], resume: bool,
+                   pixel_size: tuple[float, ...] | None) -> Iterable[tuple[int, FileResult]]:
     from dask.distributed import as_completed
 
     futures = {client.submit(_run_file_task, text, str(path), str(out.resolve()), resume,
-                             pure=False): i for i, (path, out) in enumerate(items)}
+                             pixel_size, pure=False): i for i, (path, out) in enumerate(items)}
     for future in as_completed(futures):
         index = futures[future]
         try:

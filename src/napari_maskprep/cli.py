@@ -20,6 +20,7 @@ from ._version import __version__
 from .batch import SUMMARY_NAME, FileResult, plan_batch, run_batch, write_summary
 from .core.errors import MaskprepError
 from .core.registry import list_ops
+from .core.units import check_pixel_size, format_pixel_size
 from .io import MASK_FORMATS, read_provenance
 from .recipe import Recipe, RecipeError
 
@@ -117,7 +118,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     recipe = _load_recipe(args.recipe)
     try:
         plan = plan_batch(recipe, args.inputs, args.output, fmt=args.format,
-                          suffix=args.suffix, resume=args.resume)
+                          suffix=args.suffix, resume=args.resume, pixel_size=args.pixel_size)
     except MaskprepError as exc:
         raise UsageError(str(exc)) from None
     results: list[FileResult] = []
@@ -174,6 +175,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     lines = [
         f"input: {source['source']}  {source['checksum']}  shape {source['shape']} "
         f"{source['dtype']}",
+        *([f"pixel size: {format_pixel_size(source['pixel_size'])}"]
+          if source.get("pixel_size") else []),
         f"created: {info['created']}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
         "recipe:",
@@ -196,6 +199,16 @@ def _positive_int(text: str) -> int:
             f"{_printable(text[:40])!r} is not a whole number from 1 to {_MAX_WORKERS}"
         )
     return value
+
+
+def _pixel_size(text: str) -> tuple[float, ...]:
+    try:
+        return check_pixel_size([float(v) for v in text.split(",")])
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(
+            f"{_printable(text[:40])!r} is not a pixel size; accepted: micrometres per pixel, "
+            "one positive number or one per axis (e.g. 0.5 or 0.5,0.25 or 2,0.5,0.5)"
+        ) from None
 
 
 def _byte_size(text: str) -> int:
@@ -252,6 +265,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--memory-limit", type=_byte_size, metavar="SIZE",
                      help="memory the local workers share, e.g. 8GB (default: 80%% of this "
                           "machine's)")
+    run.add_argument("--pixel-size", type=_pixel_size, metavar="UM",
+                     help="micrometres per pixel (0.5, or per axis: 0.5,0.25 or z,y,x), for "
+                          "sizes the recipe gives in um; default: what each file states")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
 
