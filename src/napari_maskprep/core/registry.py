@@ -108,10 +108,10 @@ class Param:
                 text += f" >= {lo}"
             elif hi is not None:
                 text += f" <= {hi}"
-        if self.measure is not None:
-            text += f", or {_SIZE_EXAMPLES[self.measure]}"
         if self.optional:
             text += " or null"
+        if self.measure is not None:
+            text += f", or {_SIZE_EXAMPLES[self.measure]}"
         return text
 
     def _rejected(
