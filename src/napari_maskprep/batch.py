@@ -26,6 +26,7 @@ import numpy as np
 
 from .core.errors import BadValueError, MaskprepError, MaskprepWarning, shown
 from .core.registry import get_op
+from .core.units import check_pixel_size
 from .engine.tiled import check_tiled
 from .engine.tiled_components import count_objects as count_tiled_objects
 from .io import (
@@ -39,10 +40,17 @@ from .io import (
     open_lazy,
     provenance,
     read_image,
+    read_pixel_size,
     read_provenance,
     write_mask,
 )
-from .large_images import DEFAULT_CHUNK, image_budget, needs_tiling, run_file_tiled
+from .large_images import (
+    DEFAULT_CHUNK,
+    image_budget,
+    lazy_pixel_size,
+    needs_tiling,
+    run_file_tiled,
+)
 from .recipe import Recipe
 
 __all__ = [
@@ -107,6 +115,7 @@ class BatchPlan:
     resume: bool = False
     tiled: frozenset[Path] = frozenset()  # inputs that run tiled (see Tiling)
     chunk: int = DEFAULT_CHUNK
+    pixel_size: tuple[float, ...] | None = None  # None: each file's own, if it states one
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:
@@ -167,10 +176,12 @@ def plan_outputs(inputs: Iterable[str | Path], outdir: str | Path, *, fmt: str =
 
 def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path, *,
                fmt: str = "tif", suffix: str = "", resume: bool = False,
-               tiling: Tiling | None = None) -> BatchPlan:
+               tiling: Tiling | None = None, pixel_size: Any = None) -> BatchPlan:
     """A batch checked before it starts (see :func:`plan_outputs`), with the inputs that
     run tiled (``tiling``, default :class:`Tiling`'s; their headers are read): those need
-    a recipe that can run tiled and a tif or zarr output."""
+    a recipe that can run tiled and a tif or zarr output. ``pixel_size`` (micrometres per
+    pixel) is used for every file instead of the one the file states."""
+    sizes = None if pixel_size is None else check_pixel_size(pixel_size)
     outputs = plan_outputs(inputs, outdir, fmt=fmt, suffix=suffix)
     tiling = Tiling() if tiling is None else tiling
     tiled = frozenset(path for path in outputs if tiling.applies(path))
@@ -180,7 +191,7 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
             raise BadValueError(f"{first} runs tiled (larger than memory, or OME-Zarr) and is "
                                 "written as tif or zarr; got --format png")
         check_tiled(recipe.steps, f"{first} runs tiled (larger than memory, or OME-Zarr), but ")
-    return BatchPlan(recipe, outputs, Path(outdir), fmt, resume, tiled, tiling.chunk)
+    return BatchPlan(recipe, outputs, Path(outdir), fmt, resume, tiled, tiling.chunk, sizes)
 
 
 def check_replaceable(out: Path) -> dict | None:
@@ -213,9 +224,10 @@ class Tiling:
         return needs_tiling(path, budget)
 
 
-def _run_tiled(recipe: Recipe, path: Path, out: Path, text: str, chunk: int) -> FileResult:
-    (objects, foreground, pixels), caught = run_file_tiled(recipe, path, out, chunk=chunk,
-                                                           recipe_text=text)
+def _run_tiled(recipe: Recipe, path: Path, out: Path, text: str, chunk: int,
+               pixel_size: tuple[float, ...] | None) -> FileResult:
+    (objects, foreground, pixels), caught = run_file_tiled(
+        recipe, path, out, chunk=chunk, recipe_text=text, pixel_size=pixel_size)
     return FileResult(str(path), "ok", str(out), objects=objects,
                       foreground_fraction=round(foreground / max(pixels, 1), 6),
                       warnings="; ".join(caught))
@@ -245,30 +257,39 @@ def _first_line(exc: BaseException) -> str:
 
 
 def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
-             recipe_text: str | None = None, tiling: Tiling | None = None) -> FileResult:
+             recipe_text: str | None = None, tiling: Tiling | None = None,
+             pixel_size: Any = None) -> FileResult:
     """Read ``path``, run ``recipe``, write the mask ``out`` with provenance; never raises
     for a bad input or a failing step, and never replaces a file maskprep did not write.
 
     An image that ``tiling`` says is too large for memory (default: :class:`Tiling`'s)
-    runs tiled (:mod:`.large_images`) and streams its result to ``out``.
-    """
+    runs tiled (:mod:`.large_images`) and streams its result to ``out``. Sizes in
+    micrometres are converted with ``pixel_size``, else with the one the file states
+    (:func:`~napari_maskprep.io.read_pixel_size`); the provenance records it."""
     start = time.perf_counter()
     text = recipe.dumps() if recipe_text is None else recipe_text
     tiling = Tiling() if tiling is None else tiling
     try:
+        tiled = tiling.applies(path)
+        used = None
+        if recipe.uses_units:
+            used = check_pixel_size(pixel_size) if pixel_size is not None else (
+                lazy_pixel_size(path) if tiled else read_pixel_size(path))
         stored = check_replaceable(out)
         if (resume and stored is not None and stored["recipe"] == text
-                and stored["input"]["source"] == path.name):
+                and stored["input"]["source"] == path.name
+                and stored["input"].get("pixel_size") == (used and list(used))):
             return _measured_file(FileResult(str(path), "skipped", str(out)), out)
-        if tiling.applies(path):
-            done = _run_tiled(recipe, path, out, text, tiling.chunk)
+        if tiled:
+            done = _run_tiled(recipe, path, out, text, tiling.chunk, used)
             done.seconds = round(time.perf_counter() - start, 4)
             return done
         image = read_image(path)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MaskprepWarning)
-            result = recipe.run(image)
-        write_mask(out, result, metadata=provenance(text, image, source=path.name))
+            result = recipe.run(image, pixel_size=used)
+        write_mask(out, result, metadata=provenance(text, image, source=path.name,
+                                                    pixel_size=used))
         done = FileResult(str(path), "ok", str(out),
                           warnings="; ".join(dict.fromkeys(str(w.message) for w in caught)))
         _measured(done, result)
@@ -322,11 +343,12 @@ def _client(workers: int | None, scheduler: str | None, timeout: float,
                             f"{timeout:g} s") from None
 
 
-def _run_file_task(recipe_text: str, path: str, out: str, resume: bool) -> FileResult:
+def _run_file_task(recipe_text: str, path: str, out: str, resume: bool,
+                   pixel_size: tuple[float, ...] | None) -> FileResult:
     # Runs on a dask worker: the recipe travels as text (data) and the image is read here,
     # so the client never holds or ships pixels. Images that run tiled are not sent here.
     return run_file(Recipe.loads(recipe_text), Path(path), Path(out), resume=resume,
-                    recipe_text=recipe_text, tiling=Tiling("never"))
+                    recipe_text=recipe_text, tiling=Tiling("never"), pixel_size=pixel_size)
 
 
 def run_batch(
@@ -357,16 +379,16 @@ def run_batch(
         # is dask's default scheduler); whole images one task each.
         outcomes: Iterable[tuple[int, FileResult]] = (
             (i, run_file(plan.recipe, path, out, resume=plan.resume, recipe_text=text,
-                         tiling=Tiling("always", chunk=plan.chunk)))
+                         tiling=Tiling("always", chunk=plan.chunk), pixel_size=plan.pixel_size))
             for i, path, out in tiled)
         if client is None:
             outcomes = itertools.chain(outcomes, (
                 (i, run_file(plan.recipe, path, out, resume=plan.resume, recipe_text=text,
-                             tiling=Tiling("never")))
+                             tiling=Tiling("never"), pixel_size=plan.pixel_size))
                 for i, path, out in whole))
         else:
-            outcomes = itertools.chain(outcomes, _dask_outcomes(client, text, whole,
-                                                                plan.resume))
+            outcomes = itertools.chain(outcomes, _dask_outcomes(
+                client, text, whole, plan.resume, plan.pixel_size))
         for index, result in outcomes:
             results[index] = result
             if on_result is not None:
@@ -379,13 +401,13 @@ def run_batch(
             cluster.close()
 
 
-def _dask_outcomes(client: Any, text: str, items: list[tuple[int, Path, Path]], resume: bool
-                   ) -> Iterable[tuple[int, FileResult]]:
+def _dask_outcomes(client: Any, text: str, items: list[tuple[int, Path, Path]], resume: bool,
+                   pixel_size: tuple[float, ...] | None) -> Iterable[tuple[int, FileResult]]:
     from dask.distributed import as_completed
 
     paths = {i: path for i, path, _ in items}
     futures = {client.submit(_run_file_task, text, str(path), str(out.resolve()), resume,
-                             pure=False): i for i, path, out in items}
+                             pixel_size, pure=False): i for i, path, out in items}
     for future in as_completed(futures):
         index = futures[future]
         try:

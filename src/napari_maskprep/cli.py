@@ -29,6 +29,7 @@ from .batch import (
 )
 from .core.errors import MaskprepError
 from .core.registry import list_ops
+from .core.units import check_pixel_size, format_pixel_size
 from .io import MASK_FORMATS, read_provenance
 from .large_images import DEFAULT_CHUNK, image_budget
 from .recipe import Recipe, RecipeError
@@ -153,7 +154,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     recipe = _load_recipe(args.recipe)
     try:
         plan = plan_batch(recipe, args.inputs, args.output, fmt=args.format,
-                          suffix=args.suffix, resume=args.resume, tiling=_tiling(args))
+                          suffix=args.suffix, resume=args.resume, tiling=_tiling(args),
+                          pixel_size=args.pixel_size)
     except MaskprepError as exc:
         raise UsageError(str(exc)) from None
     results: list[FileResult] = []
@@ -210,6 +212,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     lines = [
         f"input: {source['source']}  {source['checksum']}  shape {source['shape']} "
         f"{source['dtype']}",
+        *([f"pixel size: {format_pixel_size(source['pixel_size'])}"]
+          if source.get("pixel_size") else []),
         f"created: {info['created']}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
         "recipe:",
@@ -245,6 +249,16 @@ def _chunk_side(text: str) -> int:
             f"{_printable(text[:40])!r} is not a chunk side from {_MIN_CHUNK} to {_MAX_CHUNK} px"
         )
     return value
+
+
+def _pixel_size(text: str) -> tuple[float, ...]:
+    try:
+        return check_pixel_size([float(v) for v in text.split(",")])
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(
+            f"{_printable(text[:40])!r} is not a pixel size; accepted: micrometres per pixel, "
+            "one positive number or one per axis (e.g. 0.5 or 0.5,0.25 or 2,0.5,0.5)"
+        ) from None
 
 
 def _byte_size(text: str) -> int:
@@ -307,6 +321,9 @@ def _parser() -> argparse.ArgumentParser:
                           "images too large for memory (see --memory-limit)")
     run.add_argument("--chunk", type=_chunk_side, default=DEFAULT_CHUNK, metavar="PX",
                      help=f"side of the chunks of tiled runs in pixels (default {DEFAULT_CHUNK})")
+    run.add_argument("--pixel-size", type=_pixel_size, metavar="UM",
+                     help="micrometres per pixel (0.5, or per axis: 0.5,0.25 or z,y,x), for "
+                          "sizes the recipe gives in um; default: what each file states")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
 

@@ -90,6 +90,12 @@ def _steps(recipe: Recipe) -> list[ast.stmt]:
     for number, step in enumerate(recipe.steps, start=1):
         if not step.enabled:
             continue
+        if step.uses_units:
+            name = next(k for k, v in step.params.items() if isinstance(v, str)
+                        and step.spec.param(k).measure is not None)
+            raise BadValueError(f"step {number} ({step.op}): {name} is given in micrometres; "
+                                "exported scripts take sizes in pixels only (give it in px, "
+                                "or replay the recipe with maskprep run)")
         unset = next((src for src in step.inputs.values() if src not in variables), None)
         if unset is not None:
             raise BadValueError(f"step {number} ({step.op}) reads {unset!r}, the output of a "

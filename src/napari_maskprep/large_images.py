@@ -22,8 +22,8 @@ from .engine.tiled_components import count_objects
 from .io import is_lazy_path, open_lazy, provenance, write_bigtiff, write_ome_zarr
 from .recipe import Recipe
 
-__all__ = ["DEFAULT_CHUNK", "MEMORY_PER_IMAGE_BYTE", "image_budget", "needs_tiling",
-           "run_file_tiled"]
+__all__ = ["DEFAULT_CHUNK", "MEMORY_PER_IMAGE_BYTE", "image_budget", "lazy_pixel_size",
+           "needs_tiling", "run_file_tiled"]
 
 DEFAULT_CHUNK = 2048  # px a side: 4 MP chunks, a few per worker in memory at once
 # An in-memory run holds the image and a few arrays of its size (float32 Gaussian,
@@ -40,6 +40,12 @@ def needs_tiling(path: Path, budget: int) -> bool:
     """Whether ``path`` runs tiled: an OME-Zarr store, or a TIFF of more than ``budget``
     bytes of pixels."""
     return is_lazy_path(path, budget)
+
+
+def lazy_pixel_size(path: Path) -> tuple[float, ...] | None:
+    """The pixel size (µm per spatial axis) the store or file states, or None."""
+    with open_lazy(path) as image:
+        return image.pixel_size
 
 
 def _as_spatial(image: Any) -> Any:
@@ -61,12 +67,13 @@ def _as_spatial(image: Any) -> Any:
 
 
 def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAULT_CHUNK,
-                   recipe_text: str | None = None,
+                   recipe_text: str | None = None, pixel_size: tuple[float, ...] | None = None,
                    ) -> tuple[tuple[int, int, int], list[str]]:
     """Run ``recipe`` tiled on the image at ``path`` and write the result to ``out``
     (``.zarr``: an OME-Zarr image-label with a pyramid; ``.tif``: a tiled BigTIFF), with
     provenance, replacing only a file maskprep wrote. Returns the result's (objects,
-    foreground pixels, pixels), counted from what was written, and the run's warnings."""
+    foreground pixels, pixels), counted from what was written, and the run's warnings.
+    ``pixel_size`` converts sizes given in micrometres (None: the file's own)."""
     text = recipe.dumps() if recipe_text is None else recipe_text
     if out.suffix not in (".zarr", ".tif"):
         raise BadValueError(f"{path}: an image run tiled is written as tif or zarr; got "
@@ -75,10 +82,13 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
         data, axes = _as_spatial(image)
         spatial = len(axes) - axes.endswith("c")
         data = data.rechunk((chunk,) * spatial + (-1,) * (data.ndim - spatial))
-        metadata = provenance(text, data, source=path.name)
+        used = image.pixel_size if pixel_size is None else pixel_size
+        if not recipe.uses_units:
+            used = None
+        metadata = provenance(text, data, source=path.name, pixel_size=used)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MaskprepWarning)
-            result = recipe.run(data)
+            result = recipe.run(data, pixel_size=used)
             if out.suffix == ".zarr":
                 write_ome_zarr(result, out, axes=axes.rstrip("c"),
                                pixel_size=image.pixel_size, provenance=metadata,

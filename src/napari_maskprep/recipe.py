@@ -11,8 +11,8 @@ import json
 import os
 import re
 import stat
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +29,14 @@ from .core.errors import (
 )
 from .core.locality import Kind
 from .core.registry import OpSpec, UnknownOpError, get_op
+from .core.units import check_pixel_size, format_pixel_size
+from .core.validation import looks_rgb
 from .engine.memory import run_in_memory
 from .io.files import atomic_write
 from .io.recipe_text import MAX_DEPTH, MAX_NODES, load_plain
 
 __all__ = ["FORMAT_VERSION", "LIMITS", "MAX_FILE_BYTES", "MAX_STEPS", "Recipe", "RecipeError",
-           "Step"]
+           "Step", "resolve_units", "uses_units"]
 
 FORMAT_VERSION = 1
 MAX_FILE_BYTES = 8 * 2**20  # hand edits of large masks make the largest recipes
@@ -45,6 +47,7 @@ _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _TOP_KEYS = ("maskprep", "name", "inputs", "steps")
 _STEP_KEYS = ("op", "id", "inputs", "per_plane", "enabled", "params")
 _INPUT_KINDS = tuple(k.value for k in Kind)
+_RESERVED_INPUTS = ("input", "pixel_size")  # the image, and Recipe.run's own keyword
 
 
 @dataclass
@@ -80,6 +83,52 @@ class Step:
             out["enabled"] = False
         out["params"] = dict(self.params)
         return out
+
+    @property
+    def uses_units(self) -> bool:
+        """Whether a size parameter is given in micrometres (``radius: 2 um``)."""
+        spec = self.spec
+        return spec.has_quantities(spec.check_params(self.params))
+
+
+def uses_units(steps: Sequence[Step]) -> bool:
+    """Whether an enabled step gives a size in micrometres, so needs a pixel size."""
+    return any(step.enabled and step.uses_units for step in steps)
+
+
+def resolve_units(steps: Sequence[Step], pixel_size: Any, image: Any) -> list[Step]:
+    """``steps`` with every size in micrometres turned into pixels, for ``image`` (any
+    array with ``ndim`` and ``shape``: numpy or dask) at ``pixel_size`` (micrometres per
+    pixel: one value, or one per trailing spatial axis; None if unknown).
+
+    Call it before running steps on any executor: the result holds plain pixel values
+    only. Steps without such sizes, and disabled steps, come back as they are. Raises
+    :class:`RecipeError` in one line naming the step, before any step runs.
+    """
+    sdim = image.ndim - 1 if looks_rgb(image) else image.ndim
+    sizes = None
+    if pixel_size is not None:
+        try:
+            sizes = check_pixel_size(pixel_size)
+        except ValueError as exc:
+            raise RecipeError(str(exc)) from None
+        if len(sizes) > max(sdim, 1):
+            raise RecipeError(f"the pixel size {format_pixel_size(sizes)} has {len(sizes)} "
+                              f"values; the image has {sdim} spatial axes")
+    out = []
+    for number, step in enumerate(steps, start=1):
+        if not (step.enabled and step.uses_units):
+            out.append(step)
+            continue
+        spec = step.spec
+        try:
+            ndim = max(2, spec.working_ndim(sdim, step.per_plane))
+            resolved = spec.resolve_units(step.params, sizes, ndim=ndim)
+        except (TypeError, ValueError) as exc:
+            raise RecipeError(f"{at_step(number, step.op)}: {exc}") from None
+        out.append(replace(step, params={p.name: p.to_plain(resolved[p.name])
+                                         for p in spec.params}))
+    return out
 
 
 def _text(value: Any, what: str) -> str:
@@ -208,10 +257,9 @@ class Recipe:
             raise RecipeError(f"'inputs' must map names to kinds; got {shown(inputs)}")
         out = {}
         for name, kind in inputs.items():
-            if not isinstance(name, str) or not _ID.match(name) or name == "input":
-                raise RecipeError(
-                    f"recipe input name {shown(name)} must be a plain name, not 'input'"
-                )
+            if not isinstance(name, str) or not _ID.match(name) or name in _RESERVED_INPUTS:
+                raise RecipeError(f"recipe input name {shown(name)} must be a plain name, not "
+                                  f"{' or '.join(map(repr, _RESERVED_INPUTS))}")
             if not isinstance(kind, str) or kind not in _INPUT_KINDS:
                 raise RecipeError(f"recipe input {name!r} has kind {shown(kind)}; accepted: "
                                   f"{', '.join(_INPUT_KINDS)}")
@@ -326,10 +374,20 @@ class Recipe:
         return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
     # -- running ---------------------------------------------------------------------------
+    @property
+    def uses_units(self) -> bool:
+        """Whether a size is given in micrometres, so running needs a pixel size."""
+        return uses_units(self.steps)
+
     def iter_run(
-        self, image: Any, *, progress: Callable[[int, int], None] | None = None, **named: Any
+        self, image: Any, *, pixel_size: Any = None,
+        progress: Callable[[int, int], None] | None = None, **named: Any
     ) -> Iterator[tuple[int, Step, np.ndarray]]:
-        """Yield ``(index, step, output)`` for each enabled step, in order."""
+        """Yield ``(index, step, output)`` for each enabled step, in order.
+
+        ``pixel_size`` (micrometres per pixel: one value, or one per trailing spatial axis)
+        turns sizes given in micrometres into pixels; see :func:`resolve_units`.
+        """
         missing = [n for n in self.inputs if named.get(n) is None]
         if missing:
             raise RecipeError(
@@ -339,24 +397,37 @@ class Recipe:
         unknown = sorted(set(named) - set(self.inputs))
         if unknown:
             raise RecipeError(f"this recipe declares no input {unknown[0]!r}")
-        yield from run_in_memory(self.steps, image, named, progress=progress)
+        if not hasattr(image, "ndim"):
+            image = np.asarray(image)
+        steps = resolve_units(self.steps, pixel_size, image)
+        yield from run_in_memory(steps, image, named, progress=progress)
 
     def run(
-        self, image: Any, *, progress: Callable[[int, int], None] | None = None, **named: Any
+        self, image: Any, *, pixel_size: Any = None,
+        progress: Callable[[int, int], None] | None = None, **named: Any
     ) -> np.ndarray:
         """The last enabled step's output (the image itself for an empty recipe).
 
-        On a dask array the recipe runs tiled (:mod:`napari_maskprep.engine.tiled`): the
-        result is a dask array equal to the in-memory one, whole-image steps resolved.
+        ``pixel_size``: micrometres per pixel, for sizes given in micrometres. On a dask
+        array the recipe runs tiled (:mod:`napari_maskprep.engine.tiled`): the result is a
+        dask array equal to the in-memory one, whole-image steps resolved.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> r = Recipe([{"op": "refine.remove_small", "params": {"min_size": "0.5 um2"}}])
+        >>> r.run(np.array([[1, 0, 0, 1, 1]], dtype=np.uint8), pixel_size=0.5)
+        array([[0, 0, 0, 1, 1]], dtype=uint8)
         """
         if hasattr(image, "__dask_graph__") and hasattr(image, "chunks"):
-            from .engine.tiled import run_tiled  # dask and zarr load for dask inputs only
+            from .engine.tiled import run_tiled  # dask loads for dask inputs only
 
             if named:
                 raise RecipeError("named inputs cannot be given to a tiled run yet")
-            return run_tiled(self.steps, image)
+            return run_tiled(resolve_units(self.steps, pixel_size, image), image)
         result = np.asarray(image)
-        for _, _, output in self.iter_run(image, progress=progress, **named):
+        for _, _, output in self.iter_run(image, pixel_size=pixel_size, progress=progress,
+                                          **named):
             result = output  # only the latest output is kept alive: memory stays flat
         return result
 

@@ -111,6 +111,20 @@ def test_export_refuses_a_step_reading_a_disabled_step(tmp_path, capsys):
     assert "output of a disabled step" in capsys.readouterr().err
 
 
+def test_export_refuses_sizes_in_micrometres_in_one_line(tmp_path, capsys):
+    recipe = Recipe([STEPS[1], {"op": "refine.open", "params": {"radius": "2 um"}}])
+    message = ("step 2 (refine.open): radius is given in micrometres; exported scripts take "
+               "sizes in pixels only (give it in px, or replay the recipe with maskprep run)")
+    with pytest.raises(RecipeError) as info:
+        recipe.to_python()
+    assert str(info.value) == message
+    path = recipe.save(tmp_path / "r.maskprep.yaml")
+    assert main(["export", str(path), "-o", str(tmp_path / "r.py")]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "r.py").exists()
+    recipe.steps[1].enabled = False  # a disabled step is not exported
+    assert "radius" not in recipe.to_python()
+
+
 def test_exported_script_refuses_to_write_over_its_inputs(tmp_path):
     script = tmp_path / "exported.py"
     script.write_text(Recipe(STEPS[:2]).to_python())

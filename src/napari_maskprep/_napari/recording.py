@@ -43,7 +43,15 @@ from ..core.locality import Kind
 from ..io import atomic_write
 from ..ops.edit import ManualEdit
 from ..recipe import Recipe, RecipeError, Step
-from .stage import OUTPUT_OPACITY, AppliedStep, applied_steps, is_preview, layer_array, points_in
+from .stage import (
+    OUTPUT_OPACITY,
+    AppliedStep,
+    applied_steps,
+    is_preview,
+    layer_array,
+    layer_pixel_size,
+    points_in,
+)
 
 __all__ = [
     "EDIT_OP",
@@ -111,10 +119,11 @@ class RunJob:
     """
 
     def __init__(self, recipe: Recipe, image: Any, named: Mapping[str, Any], *,
-                 keep_from: int = 0, final_only: bool = False, target: Layer | None = None
-                 ) -> None:
+                 keep_from: int = 0, final_only: bool = False, target: Layer | None = None,
+                 pixel_size: tuple[float, ...] | None = None) -> None:
         self.recipe = recipe
         self.image = image
+        self.pixel_size = pixel_size  # for sizes in micrometres: the layer's scale
         self.named = dict(named)
         self.keep_from = keep_from
         self.final_only = final_only
@@ -126,7 +135,8 @@ class RunJob:
     def run(self) -> RunJob:
         def compute() -> None:
             previous = np.asarray(self.image)
-            for index, _, output in self.recipe.iter_run(self.image, **self.named):
+            for index, _, output in self.recipe.iter_run(self.image, pixel_size=self.pixel_size,
+                                                         **self.named):
                 if self.final_only:
                     self.outputs = {index: output}
                 elif index >= self.keep_from:
@@ -459,7 +469,7 @@ class RecipeRecorder:
             raise RecipeError(f"there is no step {index + 1}")
         source = self.input_layer
         return RunJob(self.recipe, layer_array(source), self._named_inputs(source),
-                      keep_from=index)
+                      keep_from=index, pixel_size=layer_pixel_size(source))
 
     def finish_rerun(self, job: RunJob) -> list[Layer]:
         """Write a re-run's outputs into the layers their steps wrote (GUI thread)."""
@@ -495,7 +505,7 @@ class RecipeRecorder:
         if not recipe.steps:
             raise RecipeError("the recipe has no steps: record or load one first")
         return RunJob(recipe, layer_array(layer), self._named_inputs(layer), final_only=True,
-                      target=layer)
+                      target=layer, pixel_size=layer_pixel_size(layer))
 
     def finish_replay(self, job: RunJob) -> Layer:
         """Write a replay's result to ``<input>-recipe`` (updated if it is there)."""

@@ -35,6 +35,7 @@ __all__ = [
     "StageModel",
     "applied_steps",
     "is_preview",
+    "layer_pixel_size",
     "param_docs",
 ]
 
@@ -97,6 +98,23 @@ def is_preview(layer: Layer) -> bool:
 def layer_array(layer: Layer) -> Any:
     """The layer's full-resolution array (level 0 of a multiscale pyramid)."""
     return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+
+
+def layer_pixel_size(layer: Layer) -> tuple[float, ...] | None:
+    """Micrometres per pixel along the layer's last (up to 3) axes, from its scale and
+    units; None when it has none (scale 1 in pixels, napari's default). A scale in
+    pixels (no physical unit set, as many readers leave it) is taken as micrometres."""
+    axes = min(layer.ndim, 3)
+    scale = [float(v) for v in layer.scale[-axes:]]
+    units = list(layer.units)[-axes:]
+    if all(v == 1 for v in scale) and all(str(u) == "pixel" for u in units):
+        return None
+    sizes = []
+    for value, unit in zip(scale, units, strict=True):
+        if str(unit) != "pixel" and unit.dimensionality == "[length]":
+            value *= (1 * unit).to("micrometer").magnitude
+        sizes.append(value)
+    return tuple(sizes) if all(v > 0 for v in sizes) else None
 
 
 def points_in(points: Points, target: Layer) -> np.ndarray:
@@ -291,6 +309,21 @@ class StageModel:
         return choice is PerPlane.REQUIRED or (choice is PerPlane.OPTIONAL and self.per_plane)
 
     @property
+    def pixel_size(self) -> tuple[float, ...] | None:
+        """The input layer's pixel size in micrometres (None if unknown)."""
+        return None if self.input_layer is None else layer_pixel_size(self.input_layer)
+
+    @property
+    def working_ndim(self) -> int:
+        """The spatial axes the op works over on the input: 3 for a volume, else 2."""
+        sdim = 2 if self.input_layer is None else self.input_layer.ndim
+        return max(2, self.op.working_ndim(sdim, self.effective_per_plane))
+
+    def _pixel_params(self) -> dict[str, Any]:
+        """The parameters checked, sizes in micrometres turned into pixels."""
+        return self.op.resolve_units(self.params, self.pixel_size, ndim=self.working_ndim)
+
+    @property
     def can_run_in_place(self) -> bool:
         return self.stage == "refine" and isinstance(self.input_layer, Labels)
 
@@ -347,7 +380,7 @@ class StageModel:
         """A job for the current settings; results of older jobs are dropped."""
         self._generation += 1
         layer = self._require_input()
-        params = self.op.check_params(self.params)
+        params = self._pixel_params()
         per_plane = self.effective_per_plane
         index = self.shown_plane(layer)
         if not per_plane and layer.ndim not in self.op.ndim:
@@ -372,7 +405,7 @@ class StageModel:
 
     def _volume_key(self, layer: Layer) -> tuple[Any, ...]:
         step = self.step()
-        return (*self._source_key(layer), step.op, tuple(step.params.items()),
+        return (*self._source_key(layer), step.op, tuple(step.params.items()), self.pixel_size,
                 tuple((r, id(x)) for r, x in self.extra_layers.items()))
 
     def is_current(self, job: PreviewJob) -> bool:
@@ -432,7 +465,7 @@ class StageModel:
             raise ValueError(f"{self.op.id} cannot run in place on '{layer.name}'; only a refine "
                              "op on a Labels layer can")
         step = self.step()
-        params = self.op.check_params(self.params)
+        params = self._pixel_params()
         return ApplyJob(
             self.op, layer_array(layer), self._extra_arrays(layer), params,
             per_plane=self.effective_per_plane, step=step, input_layer=layer,

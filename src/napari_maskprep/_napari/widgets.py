@@ -35,7 +35,9 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import QSizePolicy
 
+from ..core.errors import MaskprepError
 from ..core.registry import OpSpec, Param
+from ..core.units import LENGTH, Quantity, to_pixels
 from .jobs import ApplyCancelled, ApplyJob, PreviewJob
 from .stage import PerPlane, StageModel, param_docs
 
@@ -50,8 +52,11 @@ PREVIEW_DELAY_MS = 150  # parameter changes closer together than this share one 
 SLIDER_MAX_STEPS = 1000  # wider ranges get a spin box only: a slider could not hit a value
 SPIN_WIDTH = 130
 SPIN_BUTTONS_WIDTH = 70  # napari's theme draws wide -/+ buttons inside spin boxes
+UNIT_WIDTH = 70  # the px / µm choice: its longest label and the arrow
 _INT_LIMIT = 2**31 - 1
 _FLOAT_LIMIT = 1e9
+_UNIT_LABELS = {"px": "px", "um": "µm", "um2": "µm²", "um3": "µm³"}
+_MICRO_DECIMALS = 3
 
 
 def _nice_step(span: float) -> float:
@@ -66,10 +71,18 @@ def _decimals(step: float) -> int:
 class NumberEdit(ValuedContainerWidget):
     """A number from a Param: a slider to drag (bounded ranges) and a spin box to type.
 
-    The unit is the spin box's suffix; its range and step are the Param's hints.
+    The unit is the spin box's suffix; its range and step are the Param's hints. A size
+    parameter also gets a px / µm choice once :meth:`set_pixel_size` says the layer has a
+    pixel size; its value in µm is a :class:`Quantity` (recorded as ``"2 um"``).
     """
 
-    def __init__(self, param: Param, value: int | float, **kwargs: Any) -> None:
+    def __init__(self, param: Param, value: int | float | Quantity, **kwargs: Any) -> None:
+        self._param = param
+        self._unit = "px"
+        self._pixels_per: dict[str, float] = {"px": 1.0}  # pixels in one unit
+        quantity = value if isinstance(value, Quantity) else None
+        if quantity is not None:
+            value = _placeholder(param)
         is_int = param.type is int
         hints = param.hints
         lo, hi = hints.get("min"), hints.get("max")
@@ -90,7 +103,16 @@ class NumberEdit(ValuedContainerWidget):
         self.spin.native.setKeyboardTracking(False)  # a typed number counts once complete
         if hints.get("unit"):
             self.spin.native.setSuffix(f" {hints['unit']}")
+        self._pixel_range = (lo, hi, step, self.spin.native.decimals(),
+                             self.spin.native.suffix())
         widgets: list[Widget] = [self.spin]
+        self.unit_box: ComboBox | None = None
+        if param.measure is not None:
+            self.unit_box = ComboBox(choices=[("px", "px")], value="px", visible=False,
+                                     tooltip="in pixels, or in micrometres by the layer's scale")
+            self.unit_box.native.setFixedWidth(UNIT_WIDTH)
+            self.unit_box.changed.connect(self._on_unit)
+            widgets.append(self.unit_box)
         self.slider: Slider | FloatSlider | None = None
         if bounded and (hi - lo) / step <= SLIDER_MAX_STEPS:
             slider_type = Slider if is_int else FloatSlider
@@ -105,6 +127,68 @@ class NumberEdit(ValuedContainerWidget):
         super().__init__(widgets=widgets, layout="horizontal", labels=False, **kwargs)
         self.margins = (0, 0, 0, 0)
         self.spin.changed.connect(self._on_spin)
+        if quantity is not None:
+            self.set_value(quantity)
+
+    def set_pixel_size(self, pixel_size: tuple[float, ...] | None, ndim: int) -> None:
+        """Offer micrometres when ``pixel_size`` converts them for a step over ``ndim`` axes
+        (square pixels for a length); a value already in micrometres keeps its unit."""
+        if self.unit_box is None:
+            return
+        measure = self._param.measure
+        physical = "um" if measure == LENGTH else f"um{ndim}"
+        self._pixels_per = {"px": 1.0}
+        for unit in {physical, self._unit} - {"px"}:
+            try:
+                self._pixels_per[unit] = to_pixels(measure, Quantity(1.0, unit), pixel_size,
+                                                   ndim=ndim)
+            except MaskprepError:
+                continue
+        offered = [u for u in (physical, self._unit) if u in self._pixels_per or u == self._unit]
+        self._offer(["px", *offered])
+
+    def _offer(self, units: list[str]) -> None:
+        """The unit choices (px first), the current unit chosen; shown if there is a choice."""
+        assert self.unit_box is not None
+        units = list(dict.fromkeys(units))
+        with self.unit_box.changed.blocked():
+            self.unit_box.choices = [(_UNIT_LABELS[u], u) for u in units]
+            self.unit_box.value = self._unit
+        self.unit_box.visible = len(units) > 1
+        self._configure(self._unit)
+
+    def _configure(self, unit: str) -> None:
+        """The spin box's range, step and suffix for values in ``unit``."""
+        lo, hi, step, decimals, suffix = self._pixel_range
+        if unit != "px":
+            per = self._pixels_per.get(unit)
+            if per is None:  # no pixel size to convert with: any size in this unit
+                lo, hi, step = 0.0, _FLOAT_LIMIT, 0.1
+            else:
+                lo, hi = lo / per, min(hi / per, _FLOAT_LIMIT)
+                step = _nice_step(hi - lo) if hi < _FLOAT_LIMIT else 0.1
+            decimals, suffix = _MICRO_DECIMALS, f" {_UNIT_LABELS[unit]}"
+        if self.unit_box is not None and not self.unit_box.native.isHidden():
+            suffix = ""  # the unit choice beside it names the unit
+        with self.spin.changed.blocked():
+            self.spin.native.setDecimals(decimals)
+            self.spin.min, self.spin.max, self.spin.step = lo, hi, step
+            self.spin.native.setSuffix(suffix)
+        if self.slider is not None:
+            self.slider.visible = unit == "px"  # the slider moves in pixels
+
+    def _on_unit(self, unit: str) -> None:
+        before, after = self._pixels_per.get(self._unit), self._pixels_per.get(unit)
+        value = self.spin.value
+        self._unit = unit
+        self._configure(unit)
+        if before is not None and after is not None:
+            converted = value * before / after
+            if unit == "px" and self._param.type is int:
+                converted = self._param.round_to_grid(converted)
+            with self.spin.changed.blocked():
+                self.spin.value = converted
+        self.changed.emit(self.value)
 
     def _on_slider(self, value: float) -> None:
         self.spin.value = value  # emits through _on_spin
@@ -115,11 +199,25 @@ class NumberEdit(ValuedContainerWidget):
                 self.slider.value = value
         self.changed.emit(self.value)
 
-    def get_value(self) -> int | float:
+    def get_value(self) -> int | float | Quantity:
+        if self._unit != "px":
+            return Quantity(float(self.spin.value), self._unit)
         return self._cast(self.spin.value)
 
-    def set_value(self, value: int | float) -> None:
-        self.spin.value = value
+    def set_value(self, value: int | float | Quantity) -> None:
+        unit = value.unit if isinstance(value, Quantity) else "px"
+        before = self.value
+        if unit != self._unit and self.unit_box is not None:
+            self._unit = unit
+            self._offer([*self.unit_box.choices, unit])
+            self._configure(unit)
+        with self.spin.changed.blocked():
+            self.spin.value = value.value if isinstance(value, Quantity) else value
+        if self.slider is not None and self._unit == "px":
+            with self.slider.changed.blocked():
+                self.slider.value = self.spin.value
+        if self.value != before:
+            self.changed.emit(self.value)
 
 
 class OptionalEdit(ValuedContainerWidget):
@@ -438,6 +536,10 @@ class StageWidget(Container):
             if choice is PerPlane.REQUIRED
             else "ticked: each 2D plane on its own; unticked: the whole stack in 3D"
         )
+        for editor in self.param_editors.values():
+            number = editor.editor if isinstance(editor, OptionalEdit) else editor
+            if isinstance(number, NumberEdit):
+                number.set_pixel_size(self.model.pixel_size, self.model.working_ndim)
         self.in_place_box.visible = self.model.stage == "refine"
         self.in_place_box.enabled = self.model.can_run_in_place
         self.new_layer_box.enabled = not (self.in_place_box.value and self.model.can_run_in_place)
@@ -462,6 +564,7 @@ class StageWidget(Container):
 
     def _on_per_plane(self, value: bool) -> None:
         self.model.set_per_plane(value)
+        self._sync_options()  # a count is an area per plane, a volume in 3D
 
     def _on_in_place(self, value: bool) -> None:
         self.model.in_place = value

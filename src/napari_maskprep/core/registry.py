@@ -27,6 +27,15 @@ from ..engine.planes import run_spatial
 from . import validation
 from .errors import BadTypeError, BadValueError, MaskprepError, shown
 from .locality import Kind, Locality
+from .units import (
+    Quantity,
+    accepted_units,
+    check_pixel_size,
+    format_pixel_size,
+    measure_of,
+    parse_quantity,
+    to_pixels,
+)
 
 __all__ = [
     "ArrayInput",
@@ -41,8 +50,8 @@ __all__ = [
 
 STAGES = ("preprocess", "segment", "refine", "edit")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-
-
+_SIZE_EXAMPLES = {"length": "a length such as '2 um'",
+                  "count": "an area or volume such as '30 um2', '30 um3'"}
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,9 @@ class Param:
 
     ``type`` is ``int``, ``float``, ``bool``, ``str`` or an ``Enum`` subclass;
     ``hints`` holds the ``Annotated`` metadata (``min``, ``max``, ``step``, ``unit``,
-    ``label``, ``tooltip``); ``optional`` means ``None`` is accepted.
+    ``label``, ``tooltip``); ``optional`` means ``None`` is accepted. A ``unit`` of
+    ``"px"`` (a length) or ``"pixels"`` (a count: area, volume) makes it a size, which may
+    also be given in micrometres (see :mod:`napari_maskprep.core.units`).
     """
 
     name: str
@@ -59,6 +70,11 @@ class Param:
     default: Any
     hints: Mapping[str, Any] = field(default_factory=dict)
     optional: bool = False
+
+    @functools.cached_property
+    def measure(self) -> str | None:
+        """``"length"`` or ``"count"`` for a size parameter, None for any other."""
+        return measure_of(self.hints.get("unit")) if self.type in (int, float) else None
 
     @property
     def choices(self) -> tuple[str, ...] | None:
@@ -94,6 +110,8 @@ class Param:
                 text += f" <= {hi}"
         if self.optional:
             text += " or null"
+        if self.measure is not None:
+            text += f", or {_SIZE_EXAMPLES[self.measure]}"
         return text
 
     def _rejected(
@@ -101,9 +119,45 @@ class Param:
     ) -> Exception:
         return error(f"{self.name}={shown(value)} {why}; expected {self.accepted()}")
 
+    def _quantity(self, value: str | Quantity) -> Any:
+        """A size given as text or :class:`Quantity`: the Quantity if it is in micrometres,
+        its number if in pixels; raises for a unit this parameter does not take."""
+        try:
+            quantity = (value if isinstance(value, Quantity)
+                        else parse_quantity(value, unit_required=True))
+        except BadValueError:
+            raise self._rejected(value, BadTypeError) from None
+        if self.measure is None:
+            if quantity.physical:
+                raise self._rejected(value, BadValueError, "has a unit, which only size "
+                                     "parameters take")
+            raise self._rejected(value, BadTypeError)
+        if quantity.unit not in accepted_units(self.measure):
+            raise self._rejected(value, BadValueError, f"is not a {self.measure}")
+        if not quantity.physical:
+            return quantity.value
+        lo = self.hints.get("min")
+        if quantity.value < 0 and lo is not None and lo >= 0:
+            raise self._rejected(value, BadValueError, "is negative")
+        return quantity
+
+    def round_to_grid(self, pixels: float) -> int:
+        """The integer this parameter accepts nearest to ``pixels``: ``min + k * step``
+        (an odd window stays odd), halves rounded up."""
+        lo, step = self.hints.get("min") or 0, self.hints.get("step") or 1
+        return int(lo + step * math.floor((pixels - lo) / step + 0.5))
+
     def check(self, value: Any) -> Any:
-        """Return ``value`` coerced to this parameter's type, or raise naming what is accepted."""
+        """Return ``value`` coerced to this parameter's type, or raise naming what is accepted.
+
+        A size parameter keeps a value in micrometres as a :class:`Quantity`, which
+        :meth:`OpSpec.resolve_units` turns into pixels.
+        """
         kind = self.type
+        if isinstance(value, str | Quantity) and kind in (int, float):
+            value = self._quantity(value)
+            if isinstance(value, Quantity):
+                return value
         if value is None:
             if self.optional:
                 return None
@@ -155,7 +209,9 @@ class Param:
         return value
 
     def to_plain(self, value: Any) -> Any:
-        """The value as plain YAML/JSON data (Enums by their value)."""
+        """The value as plain YAML/JSON data (Enums by their value, sizes as ``"2 um"``)."""
+        if isinstance(value, Quantity):
+            return str(value)
         return value.value if isinstance(value, enum.Enum) else value
 
 
@@ -217,6 +273,47 @@ class OpSpec:
     def _param_names(self) -> frozenset[str]:
         return frozenset(p.name for p in self.params)
 
+    @functools.cached_property
+    def _sizes(self) -> tuple[Param, ...]:
+        return tuple(p for p in self.params if p.measure is not None)
+
+    def has_quantities(self, params: Mapping[str, Any]) -> bool:
+        """Whether checked ``params`` hold a size in micrometres."""
+        return any(isinstance(params.get(p.name), Quantity) for p in self._sizes)
+
+    def working_ndim(self, sdim: int, per_plane: bool) -> int:
+        """How many spatial axes the op works over on data of ``sdim`` spatial axes."""
+        return sdim if not per_plane and sdim in self.ndim else 2
+
+    def resolve_units(self, params: Mapping[str, Any], pixel_size: Any, *, ndim: int = 2
+                      ) -> dict[str, Any]:
+        """Checked parameters with every size in micrometres turned into pixels.
+
+        ``pixel_size`` is in micrometres per pixel (see
+        :func:`~napari_maskprep.core.units.check_pixel_size`), None if unknown; ``ndim`` is
+        the number of spatial axes the op works over (2, or 3 for a volume). Integer
+        parameters are rounded to the nearest value they accept. Raises
+        :class:`BadValueError` in one line naming the parameter.
+        """
+        checked = self.check_params(params)
+        if not self.has_quantities(checked):
+            return checked
+        sizes = None if pixel_size is None else check_pixel_size(pixel_size)
+        for p in self._sizes:
+            quantity = checked[p.name]
+            if not isinstance(quantity, Quantity):
+                continue
+            pixels = to_pixels(p.measure, quantity, sizes, ndim=ndim, name=p.name)
+            value = p.round_to_grid(pixels) if p.type is int else pixels
+            try:
+                checked[p.name] = p.check(value)
+            except MaskprepError as exc:
+                raise type(exc)(f"{p.name}={quantity} is {pixels:.4g} px at the pixel size "
+                                f"{format_pixel_size(sizes)}: {exc}") from None
+        if self.check is not None:
+            self.check(checked)
+        return checked
+
     def check_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """All parameters, defaults filled in and values coerced; unknown names rejected."""
         known = self._param_names
@@ -234,8 +331,8 @@ class OpSpec:
         for p in self.params:
             if p.name in params:
                 checked[p.name] = p.check(params[p.name])
-        if self.check is not None:
-            self.check(checked)
+        if self.check is not None and not self.has_quantities(checked):
+            self.check(checked)  # with sizes in um: once they are pixels (resolve_units)
         return checked
 
     def plain_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -249,11 +346,13 @@ class OpSpec:
         *args: Any,
         per_plane: bool = False,
         progress: Callable[[int, int], None] | None = None,
+        pixel_size: Any = None,
         **kwargs: Any,
     ) -> np.ndarray:
         """Check inputs and parameters, then run the op (plane by plane if asked).
 
-        ``progress(done, total)`` is called after each plane of a per-plane run.
+        ``progress(done, total)`` is called after each plane of a per-plane run;
+        ``pixel_size`` (micrometres per pixel) turns sizes given in micrometres into pixels.
         """
         if len(args) > len(self.inputs):
             raise BadTypeError(f"{self.id} takes {1 + len(self.inputs)} array argument(s)")
@@ -264,8 +363,13 @@ class OpSpec:
                 if extra.name in kwargs:
                     arrays[extra.name] = kwargs.pop(extra.name)
         params = self.check_params(kwargs)
+        if pixel_size is not None:
+            check_pixel_size(pixel_size)
         raw_dtype = getattr(data, "dtype", None)
         data = validation.check_input(self, data)
+        if self.has_quantities(params):
+            ndim = self.working_ndim(validation.spatial_ndim(self, data), per_plane)
+            params = self.resolve_units(params, pixel_size, ndim=ndim)
         for extra in self.inputs:
             value = arrays.get(extra.name)
             if value is None:

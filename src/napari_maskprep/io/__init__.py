@@ -14,7 +14,7 @@
 
 from .bigtiff import write_bigtiff
 from .files import atomic_write, clean_stale_temporaries
-from .images import IMAGE_SUFFIXES, ImageReadError, find_images, read_image
+from .images import IMAGE_SUFFIXES, ImageReadError, find_images, read_image, read_pixel_size
 from .lazy import LAZY_BUDGET, LazyImage, is_lazy_path, open_lazy
 from .masks import MASK_FORMATS, write_mask
 from .omezarr import PYRAMID_TOP, OutputExistsError, write_ome_zarr
@@ -45,6 +45,7 @@ __all__ = [
     "png_with_provenance",
     "provenance",
     "read_image",
+    "read_pixel_size",
     "read_provenance",
     "write_bigtiff",
     "write_mask",

@@ -1,18 +1,22 @@
-"""Reading images: TIFF (any dtype, nD), PNG and JPEG (RGB order), and finding them."""
+"""Reading images: TIFF (any dtype, nD), PNG and JPEG (RGB order), their pixel size, and
+finding them."""
 
 from __future__ import annotations
 
 import os
 import stat
+import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import tifffile
 
 from ..core.errors import MaskprepError
+from ..core.units import check_pixel_size
 
-__all__ = ["IMAGE_SUFFIXES", "ImageReadError", "find_images", "read_image"]
+__all__ = ["IMAGE_SUFFIXES", "ImageReadError", "find_images", "read_image", "read_pixel_size"]
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
@@ -71,3 +75,74 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     if image.size == 0:
         raise ImageReadError(f"{path}: the image is empty")
     return image
+
+
+# Micrometres per unit, for the length units TIFF metadata names (ImageJ writes "micron" or
+# an escaped "\\u00B5m"; OME defaults to µm).
+_MICROMETRES = {"um": 1.0, "µm": 1.0, "μm": 1.0, "\\u00b5m": 1.0, "micron": 1.0,
+                "microns": 1.0, "micrometer": 1.0, "micrometre": 1.0, "nm": 1e-3,
+                "mm": 1e3, "cm": 1e4, "m": 1e6}
+_CENTIMETER = 3  # TIFF ResolutionUnit; 1 is none, 2 inch (72 or 96 dpi: desktop defaults)
+
+
+def _per_unit(tag: Any) -> float:
+    """Pixels per unit from a TIFF XResolution/YResolution tag (a rational)."""
+    numerator, denominator = tag.value
+    return numerator / denominator
+
+
+def _ome_pixel_size(xml: str) -> tuple[float, ...] | None:
+    pixels = next((e for e in ET.fromstring(xml).iter() if e.tag.rsplit("}", 1)[-1] == "Pixels"),
+                  None)
+    if pixels is None or "PhysicalSizeX" not in pixels.attrib:
+        return None
+    axes = ["Y", "X"]
+    if int(pixels.get("SizeZ", "1")) > 1 and "PhysicalSizeZ" in pixels.attrib:
+        axes.insert(0, "Z")
+    return tuple(float(pixels.get(f"PhysicalSize{a}", pixels.get("PhysicalSizeX")))
+                 * _MICROMETRES[pixels.get(f"PhysicalSize{a}Unit", "µm").lower()]
+                 for a in axes)
+
+
+def _tiff_pixel_size(path: Path) -> tuple[float, ...] | None:
+    with tifffile.TiffFile(path) as tif:
+        if tif.is_ome and tif.ome_metadata:
+            found = _ome_pixel_size(tif.ome_metadata)
+            if found is not None:
+                return found
+        tags = tif.pages[0].tags
+        if "XResolution" not in tags or "YResolution" not in tags:
+            return None
+        per_x, per_y = _per_unit(tags["XResolution"]), _per_unit(tags["YResolution"])
+        imagej = tif.imagej_metadata or {}
+        unit = imagej.get("unit")
+        if isinstance(unit, str) and unit.lower() in _MICROMETRES:
+            scale = _MICROMETRES[unit.lower()]
+            size = (scale / per_y, scale / per_x)
+            spacing = imagej.get("spacing")
+            if imagej.get("slices", 1) > 1 and spacing is not None:
+                size = (float(spacing) * scale, *size)
+            return size
+        unit_tag = tags.get("ResolutionUnit")
+        if unit_tag is not None and unit_tag.value == _CENTIMETER:
+            return (1e4 / per_y, 1e4 / per_x)
+    return None
+
+
+def read_pixel_size(path: str | os.PathLike[str]) -> tuple[float, ...] | None:
+    """The pixel size a TIFF file states, in micrometres per pixel: ``(y, x)``, or
+    ``(z, y, x)`` for a stack; None when unknown.
+
+    Read from OME-XML (``PhysicalSizeX/Y/Z``), ImageJ metadata (resolution in its
+    ``unit``, ``spacing`` between slices) or the resolution tags in centimetres. Resolution
+    in inches is not taken: it is what desktop software writes by default (72 dpi), not a
+    measurement. PNG and JPEG files give None; so does metadata that cannot be read.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        return None
+    try:
+        size = _tiff_pixel_size(path)
+        return None if size is None else check_pixel_size(size)
+    except Exception:  # foreign metadata may be broken in any way: the size is unknown
+        return None

@@ -27,8 +27,10 @@ PNG_KEY = "maskprep"  # iTXt keyword holding the provenance JSON
 TIFF_TAG = 65111  # private TIFF tag holding the provenance JSON (UTF-8)
 
 
-def provenance(recipe_yaml: str, image: np.ndarray, source: str | None = None) -> dict[str, Any]:
-    """What made a mask: the recipe, the input's checksum, package versions and the time."""
+def provenance(recipe_yaml: str, image: np.ndarray, source: str | None = None,
+               pixel_size: tuple[float, ...] | None = None) -> dict[str, Any]:
+    """What made a mask: the recipe, the input's checksum (and the pixel size its sizes in
+    micrometres were converted with, if any), package versions and the time."""
     import scipy
     import skimage
 
@@ -38,7 +40,8 @@ def provenance(recipe_yaml: str, image: np.ndarray, source: str | None = None) -
         "maskprep_provenance": 1,
         "recipe": recipe_yaml,
         "input": {"source": source, "checksum": checksum(image),
-                  "shape": list(image.shape), "dtype": str(image.dtype)},
+                  "shape": list(image.shape), "dtype": str(image.dtype),
+                  "pixel_size": None if pixel_size is None else list(pixel_size)},
         "versions": {"napari-maskprep": __version__, "numpy": np.__version__,
                      "scipy": scipy.__version__, "scikit-image": skimage.__version__,
                      "opencv": cv2.__version__, "tifffile": tifffile.__version__},

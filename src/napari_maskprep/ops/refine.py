@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 _RADIUS = {"min": 1, "max": 50, "unit": "px"}
-_SIZE = {"min": 1, "unit": "px"}
+_SIZE = {"min": 1, "unit": "pixels"}  # a count: area in 2D, volume in 3D
 _AS_2D_NAME = {Footprint.BALL: "disk", Footprint.CUBE: "square", Footprint.OCTAHEDRON: "diamond"}
 
 # What several ops' docstrings say alike, written once (see ``_docs.fill_doc``).

@@ -1,0 +1,105 @@
+"""`maskprep run` with sizes in micrometres: --pixel-size, or the pixel size the file states."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_maskprep.cli import main
+from napari_maskprep.io import read_provenance
+from napari_maskprep.recipe import Recipe
+
+RECIPE = """\
+maskprep: 1
+steps:
+- op: segment.threshold
+  params: {value: 5}
+- op: refine.remove_small
+  params: {min_size: 1 um2}
+"""
+
+
+def tiny() -> np.ndarray:
+    """A 3-pixel and a 5-pixel object: 1 um2 is 4 pixels at 0.5 um."""
+    image = np.zeros((8, 8), np.uint8)
+    image[1, 1:4] = 9
+    image[5, 1:6] = 9
+    return image
+
+
+@pytest.fixture
+def recipe_file(tmp_path):
+    path = tmp_path / "um.maskprep.yaml"
+    path.write_text(RECIPE)
+    return path
+
+
+def test_pixel_size_given_on_the_command_line(tmp_path, recipe_file, capsys):
+    tifffile.imwrite(tmp_path / "tiny.tif", tiny())
+    code = main(["run", str(recipe_file), str(tmp_path / "tiny.tif"), "-o",
+                 str(tmp_path / "out"), "--pixel-size", "0.5", "-q"])
+    assert code == 0, capsys.readouterr().err
+    written = tifffile.imread(tmp_path / "out" / "tiny.tif")
+    assert written.sum() == 5 and written[5, 1:6].all()
+    info = read_provenance(tmp_path / "out" / "tiny.tif")
+    assert info["input"]["pixel_size"] == [0.5]
+    assert Recipe.loads(info["recipe"]) == Recipe.load(recipe_file)  # "1 um2" as written
+    assert main(["info", str(tmp_path / "out" / "tiny.tif")]) == 0
+    assert "pixel size: 0.5 um" in capsys.readouterr().out
+
+
+def test_pixel_size_read_from_the_file(tmp_path, recipe_file, capsys):
+    # 1 um2 at 0.25 x 0.5 um is 8 pixels: both objects go; at 1 um per pixel, none does.
+    tifffile.imwrite(tmp_path / "fine.tif", tiny(), imagej=True, resolution=(2.0, 4.0),
+                     metadata={"unit": "um"})
+    tifffile.imwrite(tmp_path / "coarse.tif", tiny(), resolution=(10000, 10000),
+                     resolutionunit="CENTIMETER")
+    assert main(["run", str(recipe_file), str(tmp_path / "fine.tif"),
+                 str(tmp_path / "coarse.tif"), "-o", str(tmp_path / "out"), "-q"]) == 0
+    assert tifffile.imread(tmp_path / "out" / "fine.tif").sum() == 0
+    assert tifffile.imread(tmp_path / "out" / "coarse.tif").sum() == 8
+    assert read_provenance(tmp_path / "out" / "fine.tif")["input"]["pixel_size"] == [0.25, 0.5]
+    # --pixel-size overrides the file's; --resume reruns what another pixel size made.
+    assert main(["run", str(recipe_file), str(tmp_path / "fine.tif"), "-o",
+                 str(tmp_path / "out"), "--pixel-size", "0.5", "--resume", "-q"]) == 0
+    assert tifffile.imread(tmp_path / "out" / "fine.tif").sum() == 5
+    assert "1 written, 0 skipped" in capsys.readouterr().err
+    assert main(["run", str(recipe_file), str(tmp_path / "fine.tif"), "-o",
+                 str(tmp_path / "out"), "--pixel-size", "0.5", "--resume", "-q"]) == 0
+    assert "0 written, 1 skipped" in capsys.readouterr().err
+
+
+def test_a_file_without_pixel_size_fails_in_one_line(tmp_path, recipe_file, capsys):
+    tifffile.imwrite(tmp_path / "plain.tif", tiny())
+    code = main(["run", str(recipe_file), str(tmp_path / "plain.tif"), "-o",
+                 str(tmp_path / "out"), "-q"])
+    assert code == 1
+    with open(tmp_path / "out" / "maskprep-summary.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["status"] == "failed" and row["error"] == (
+        "step 2 (refine.remove_small): min_size=1 um2 needs the image's pixel size, which is "
+        "unknown; give it (pixel_size=..., --pixel-size, a layer scale) or give min_size in px")
+    assert not (tmp_path / "out" / "plain.tif").exists()
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "a", "0.5,", "1,2,3,4", "nan", "inf"])
+def test_bad_pixel_size_is_a_usage_error(tmp_path, recipe_file, capsys, text):
+    tifffile.imwrite(tmp_path / "tiny.tif", tiny())
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", str(recipe_file), str(tmp_path / "tiny.tif"), "-o", str(tmp_path / "out"),
+              f"--pixel-size={text}"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "is not a pixel size; accepted: micrometres per pixel" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_per_axis_pixel_size(tmp_path, recipe_file):
+    tifffile.imwrite(tmp_path / "tiny.tif", tiny())
+    assert main(["run", str(recipe_file), str(tmp_path / "tiny.tif"), "-o",
+                 str(tmp_path / "out"), "--pixel-size", "0.5,0.25", "-q"]) == 0
+    assert tifffile.imread(tmp_path / "out" / "tiny.tif").sum() == 0  # 8 pixels needed
+    assert read_provenance(tmp_path / "out" / "tiny.tif")["input"]["pixel_size"] == [0.5, 0.25]

@@ -1,0 +1,60 @@
+"""The pixel size a file states (io.images.read_pixel_size), in micrometres per pixel."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+
+from napari_maskprep.io import read_pixel_size
+
+STACK = np.zeros((3, 8, 8), np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("write", "expected"),
+    [
+        # ImageJ: pixels per unit in the resolution tags, the unit and the z spacing in its
+        # description.
+        (lambda p: tifffile.imwrite(p, STACK, imagej=True, resolution=(2.0, 4.0),
+                                    metadata={"unit": "um", "spacing": 1.5, "axes": "ZYX"}),
+         (1.5, 0.25, 0.5)),
+        (lambda p: tifffile.imwrite(p, STACK[0], imagej=True, resolution=(2.0, 2.0),
+                                    metadata={"unit": "micron"}),
+         (0.5, 0.5)),
+        (lambda p: tifffile.imwrite(p, STACK[0], imagej=True, resolution=(0.004, 0.004),
+                                    metadata={"unit": "nm"}),
+         (0.25, 0.25)),
+        # OME-XML PhysicalSize, in µm unless it says otherwise.
+        (lambda p: tifffile.imwrite(p, STACK, ome=True, metadata={
+            "axes": "ZYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.25, "PhysicalSizeZ": 2.0}),
+         (2.0, 0.25, 0.5)),
+        (lambda p: tifffile.imwrite(p, STACK[0], ome=True, metadata={
+            "axes": "YX", "PhysicalSizeX": 650.0, "PhysicalSizeXUnit": "nm",
+            "PhysicalSizeY": 650.0, "PhysicalSizeYUnit": "nm"}),
+         (0.65, 0.65)),
+        # Plain TIFF resolution in pixels per centimetre.
+        (lambda p: tifffile.imwrite(p, STACK[0], resolution=(20000, 20000),
+                                    resolutionunit="CENTIMETER"),
+         (0.5, 0.5)),
+        # Unknown: no resolution, a unitless one, desktop software's 72 dpi.
+        (lambda p: tifffile.imwrite(p, STACK[0]), None),
+        (lambda p: tifffile.imwrite(p, STACK[0], resolution=(2, 2)), None),
+        (lambda p: tifffile.imwrite(p, STACK[0], resolution=(72, 72), resolutionunit="INCH"),
+         None),
+        (lambda p: p.write_bytes(b"II*\x00garbage"), None),
+    ],
+)
+def test_tiff_pixel_size(tmp_path, write, expected):
+    path = tmp_path / "image.tif"
+    write(path)
+    found = read_pixel_size(path)
+    assert found == (None if expected is None else pytest.approx(expected))
+
+
+def test_other_files_state_none(tmp_path):
+    path = tmp_path / "image.png"
+    cv2.imwrite(str(path), STACK[0])
+    assert read_pixel_size(path) is None
+    assert read_pixel_size(tmp_path / "missing.tif") is None
