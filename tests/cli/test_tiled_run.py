@@ -138,3 +138,29 @@ def test_two_workers_share_the_chunks_of_one_image(tmp_path, mosaic, recipe_file
         np.testing.assert_array_equal(written.data.compute(),
                                       mp.Recipe(steps=_STEPS).run(mosaic))
     assert _summary(outdir)[0]["status"] == "ok"
+
+
+def test_sizes_in_micrometres_use_the_stores_pixel_size(tmp_path, mosaic):
+    from ome_zarr.io import parse_url
+    from ome_zarr.writer import write_image
+
+    store = tmp_path / "slide.zarr"
+    group = zarr.open_group(parse_url(store, mode="w").store, mode="w")
+    write_image(mosaic, group, axes="yx", scale={"y": 0.5, "x": 0.5},
+                axes_units={"y": "micrometer", "x": "micrometer"},
+                storage_options={"chunks": (300, 300)}, scale_factors=None)
+    recipe = tmp_path / "r.yaml"
+    steps = [{"op": "preprocess.gaussian", "params": {"sigma": "1 um"}},
+             {"op": "segment.auto_threshold", "params": {}},
+             {"op": "refine.remove_small", "params": {"min_size": "10 um2"}}]
+    mp.Recipe(steps=steps).save(recipe)
+    outdir = tmp_path / "out"
+    assert main(["run", str(recipe), str(store), "-o", str(outdir), "--format", "zarr",
+                 "--chunk", "512", "-q"]) == 0
+    in_pixels = mp.Recipe(steps=[{"op": "preprocess.gaussian", "params": {"sigma": 2.0}},
+                                 {"op": "segment.auto_threshold", "params": {}},
+                                 {"op": "refine.remove_small", "params": {"min_size": 40}}])
+    with open_lazy(outdir / "slide.zarr") as written:
+        assert written.pixel_size == (0.5, 0.5)
+        np.testing.assert_array_equal(written.data.compute(), in_pixels.run(mosaic))
+    assert read_provenance(outdir / "slide.zarr")["input"]["pixel_size"] == [0.5, 0.5]
