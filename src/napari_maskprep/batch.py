@@ -18,7 +18,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +114,7 @@ class BatchPlan:
     fmt: str = "tif"
     resume: bool = False
     tiled: frozenset[Path] = frozenset()  # inputs that run tiled (see Tiling)
-    chunk: int = DEFAULT_CHUNK
+    tiling: Tiling = field(default_factory=lambda: Tiling())
     pixel_size: tuple[float, ...] | None = None  # None: each file's own, if it states one
 
 
@@ -190,8 +190,9 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
         if fmt == "png":
             raise BadValueError(f"{first} runs tiled (larger than memory, or OME-Zarr) and is "
                                 "written as tif or zarr; got --format png")
-        check_tiled(recipe.steps, f"{first} runs tiled (larger than memory, or OME-Zarr), but ")
-    return BatchPlan(recipe, outputs, Path(outdir), fmt, resume, tiled, tiling.chunk, sizes)
+        check_tiled(recipe.steps, f"{first} runs tiled (larger than memory, or OME-Zarr), but ",
+                    object_size=tiling.object_size)
+    return BatchPlan(recipe, outputs, Path(outdir), fmt, resume, tiled, tiling, sizes)
 
 
 def check_replaceable(out: Path) -> dict | None:
@@ -211,11 +212,13 @@ class Tiling:
     """When an image runs tiled: ``mode`` "auto" (an OME-Zarr store, or a TIFF of more than
     ``budget`` bytes of pixels; default: what :func:`worker_memory` leaves one in-memory
     run, over :data:`large_images.MEMORY_PER_IMAGE_BYTE`), "always" or "never"; ``chunk``
-    is the chunks' side in pixels."""
+    is the chunks' side in pixels; ``object_size`` lets split touching and watershed run
+    tiled (see :mod:`.engine.tiled_objects`)."""
 
     mode: str = "auto"
     budget: int | None = None
     chunk: int = DEFAULT_CHUNK
+    object_size: int | None = None  # the widest object (px), for steps that split objects
 
     def applies(self, path: Path) -> bool:
         if self.mode != "auto":
@@ -224,10 +227,11 @@ class Tiling:
         return needs_tiling(path, budget)
 
 
-def _run_tiled(recipe: Recipe, path: Path, out: Path, text: str, chunk: int,
+def _run_tiled(recipe: Recipe, path: Path, out: Path, text: str, tiling: Tiling,
                pixel_size: tuple[float, ...] | None) -> FileResult:
     (objects, foreground, pixels), caught = run_file_tiled(
-        recipe, path, out, chunk=chunk, recipe_text=text, pixel_size=pixel_size)
+        recipe, path, out, chunk=tiling.chunk, recipe_text=text, pixel_size=pixel_size,
+        object_size=tiling.object_size)
     return FileResult(str(path), "ok", str(out), objects=objects,
                       foreground_fraction=round(foreground / max(pixels, 1), 6),
                       warnings="; ".join(caught))
@@ -281,7 +285,7 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
                 and stored["input"].get("pixel_size") == (used and list(used))):
             return _measured_file(FileResult(str(path), "skipped", str(out)), out)
         if tiled:
-            done = _run_tiled(recipe, path, out, text, tiling.chunk, used)
+            done = _run_tiled(recipe, path, out, text, tiling, used)
             done.seconds = round(time.perf_counter() - start, 4)
             return done
         image = read_image(path)
@@ -379,7 +383,8 @@ def run_batch(
         # is dask's default scheduler); whole images one task each.
         outcomes: Iterable[tuple[int, FileResult]] = (
             (i, run_file(plan.recipe, path, out, resume=plan.resume, recipe_text=text,
-                         tiling=Tiling("always", chunk=plan.chunk), pixel_size=plan.pixel_size))
+                         tiling=replace(plan.tiling, mode="always"),
+                         pixel_size=plan.pixel_size))
             for i, path, out in tiled)
         if client is None:
             outcomes = itertools.chain(outcomes, (

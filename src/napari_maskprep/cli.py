@@ -128,7 +128,7 @@ def _tiling(args: argparse.Namespace) -> Tiling:
     """Images above what one in-memory run may use of the memory limit (shared by the local
     workers, or this machine's) run tiled."""
     memory = worker_memory(args.workers or 1, args.memory_limit)
-    return Tiling(args.tiled, image_budget(memory), args.chunk)
+    return Tiling(args.tiled, image_budget(memory), args.chunk, args.object_size)
 
 
 def _chunk_progress(quiet: bool) -> Any:
@@ -251,6 +251,17 @@ def _chunk_side(text: str) -> int:
     return value
 
 
+def _object_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= _MAX_CHUNK:
+        raise argparse.ArgumentTypeError(
+            f"{_printable(text[:40])!r} is not an object size from 1 to {_MAX_CHUNK} px")
+    return value
+
+
 def _pixel_size(text: str) -> tuple[float, ...]:
     try:
         return check_pixel_size([float(v) for v in text.split(",")])
@@ -324,6 +335,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--pixel-size", type=_pixel_size, metavar="UM",
                      help="micrometres per pixel (0.5, or per axis: 0.5,0.25 or z,y,x), for "
                           "sizes the recipe gives in um; default: what each file states")
+    run.add_argument("--object-size", type=_object_size, metavar="PX",
+                     help="the widest object in pixels: lets split touching and watershed run "
+                          "tiled, each chunk with that margin (close to, not equal to, in "
+                          "memory)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
 

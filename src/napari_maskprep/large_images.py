@@ -68,12 +68,13 @@ def _as_spatial(image: Any) -> Any:
 
 def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAULT_CHUNK,
                    recipe_text: str | None = None, pixel_size: tuple[float, ...] | None = None,
-                   ) -> tuple[tuple[int, int, int], list[str]]:
+                   object_size: int | None = None) -> tuple[tuple[int, int, int], list[str]]:
     """Run ``recipe`` tiled on the image at ``path`` and write the result to ``out``
     (``.zarr``: an OME-Zarr image-label with a pyramid; ``.tif``: a tiled BigTIFF), with
     provenance, replacing only a file maskprep wrote. Returns the result's (objects,
     foreground pixels, pixels), counted from what was written, and the run's warnings.
-    ``pixel_size`` converts sizes given in micrometres (None: the file's own)."""
+    ``pixel_size`` converts sizes given in micrometres (None: the file's own);
+    ``object_size`` lets steps that split objects run tiled."""
     text = recipe.dumps() if recipe_text is None else recipe_text
     if out.suffix not in (".zarr", ".tif"):
         raise BadValueError(f"{path}: an image run tiled is written as tif or zarr; got "
@@ -88,7 +89,7 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
         metadata = provenance(text, data, source=path.name, pixel_size=used)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MaskprepWarning)
-            result = recipe.run(data, pixel_size=used)
+            result = recipe.run(data, pixel_size=used, object_size=object_size)
             if out.suffix == ".zarr":
                 write_ome_zarr(result, out, axes=axes.rstrip("c"),
                                pixel_size=image.pixel_size, provenance=metadata,

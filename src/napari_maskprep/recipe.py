@@ -404,13 +404,16 @@ class Recipe:
 
     def run(
         self, image: Any, *, pixel_size: Any = None,
-        progress: Callable[[int, int], None] | None = None, **named: Any
+        progress: Callable[[int, int], None] | None = None, object_size: int | None = None,
+        **named: Any
     ) -> np.ndarray:
         """The last enabled step's output (the image itself for an empty recipe).
 
         ``pixel_size``: micrometres per pixel, for sizes given in micrometres. On a dask
         array the recipe runs tiled (:mod:`napari_maskprep.engine.tiled`): the result is a
-        dask array equal to the in-memory one, whole-image steps resolved.
+        dask array equal to the in-memory one, whole-image steps resolved; steps that split
+        objects (split touching, watershed) need ``object_size``, the widest object in
+        pixels, and come close to the in-memory result (:mod:`.engine.tiled_objects`).
 
         Examples
         --------
@@ -424,7 +427,8 @@ class Recipe:
 
             if named:
                 raise RecipeError("named inputs cannot be given to a tiled run yet")
-            return run_tiled(resolve_units(self.steps, pixel_size, image), image)
+            return run_tiled(resolve_units(self.steps, pixel_size, image), image,
+                             object_size=object_size)
         result = np.asarray(image)
         for _, _, output in self.iter_run(image, pixel_size=pixel_size, progress=progress,
                                           **named):

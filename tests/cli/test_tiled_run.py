@@ -164,3 +164,24 @@ def test_sizes_in_micrometres_use_the_stores_pixel_size(tmp_path, mosaic):
         assert written.pixel_size == (0.5, 0.5)
         np.testing.assert_array_equal(written.data.compute(), in_pixels.run(mosaic))
     assert read_provenance(outdir / "slide.zarr")["input"]["pixel_size"] == [0.5, 0.5]
+
+
+def test_split_touching_runs_tiled_with_a_declared_object_size(tmp_path, mosaic, capsys):
+    store = _ome_zarr_image(tmp_path / "slide.zarr", mosaic)
+    recipe = tmp_path / "r.yaml"
+    steps = [{"op": "preprocess.gaussian", "params": {"sigma": 2.0}},
+             {"op": "segment.auto_threshold", "params": {}},
+             {"op": "refine.split_touching", "params": {"min_distance": 5}}]
+    mp.Recipe(steps=steps).save(recipe)
+    args = ["run", str(recipe), str(store), "-o", str(tmp_path / "out"), "--format", "zarr",
+            "--chunk", "256", "-q"]
+    assert main(args) == 2
+    assert "it runs tiled only with a declared largest object size" in capsys.readouterr().err
+    assert main([*args, "--object-size", "60"]) == 0
+    want = mp.Recipe(steps=steps).run(mosaic)
+    with open_lazy(tmp_path / "out" / "slide.zarr") as written:
+        got = written.data.compute()
+    np.testing.assert_array_equal(got > 0, want > 0)
+    assert got.max() == want.max()
+    row, = _summary(tmp_path / "out")
+    assert int(row["objects"]) == want.max()

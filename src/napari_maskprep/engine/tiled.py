@@ -14,9 +14,14 @@ The steps are walked by their locality (``core.locality``):
 
 Before a whole-image step, its input is written once, compressed, to a work folder, in
 the same pass over the chunks that summarises it, so no step upstream runs twice and
-memory holds a few chunks per worker, whatever the image's size. Steps that need the
-whole image at once (watershed, split touching, region growing, edges, CLAHE, equalize,
-rescale, hand edits) are refused before any work, naming the step.
+memory holds a few chunks per worker, whatever the image's size.
+
+All of the above equals the in-memory run bit for bit. Split touching and watershed (from
+distance peaks) run only with a declared largest object size, each object made by the
+chunk that holds its centre with that margin (:mod:`.tiled_objects`): close to the
+in-memory result, not equal. Steps that need the whole image at once (region growing from
+seeds, edges, CLAHE, equalize, rescale, hand edits, steps with ``inputs:``) are refused
+before any work, naming the step.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from ..core.locality import GlobalStat, Local, NonLocal, Pointwise
 from ..core.validation import check_input, check_output, spatial_ndim
 from ..kernels.histogram import value_counts
 from .tiled_components import Grid, chunked_op
+from .tiled_objects import OWNED_OPS, assemble, extended, owned_objects
 
 if TYPE_CHECKING:
     from ..recipe import Step
@@ -56,7 +62,7 @@ _NOT_A_MASK = ("a tiled run takes a 0/1 mask here, not labels (run it in memory,
                "threshold the labels to a mask first)")
 
 
-def _refusal(step: Step) -> str | None:
+def _refusal(step: Step, object_size: int | None) -> str | None:
     """Why ``step`` cannot run tiled, or None."""
     spec = step.spec
     locality = spec.locality
@@ -64,6 +70,11 @@ def _refusal(step: Step) -> str | None:
         return "reads another array (inputs:), which tiled runs do not support yet"
     if step.per_plane:
         return "runs plane by plane (per_plane: true), which tiled runs do not support yet"
+    if spec.id in OWNED_OPS:
+        return None if object_size is not None else (
+            "splits objects by their whole clump; it runs tiled only with a declared "
+            "largest object size (object_size=PX, --object-size PX), the margin each chunk "
+            "is run with")
     if isinstance(locality, Pointwise | Local):
         return None
     if isinstance(locality, GlobalStat) and locality.decide is not None:
@@ -74,11 +85,12 @@ def _refusal(step: Step) -> str | None:
             "pyramid level) that fits")
 
 
-def check_tiled(steps: Sequence[Step], context: str = "") -> None:
+def check_tiled(steps: Sequence[Step], context: str = "", object_size: int | None = None
+                ) -> None:
     """Raise :class:`RecipeError` naming the first enabled step that cannot run tiled
     (after ``context``, which says why the run is tiled)."""
     for number, step in enumerate(steps, 1):
-        why = step.enabled and _refusal(step)
+        why = step.enabled and _refusal(step, object_size)
         if why:
             raise RecipeError(f"{context}{at_step(number, step.op)} cannot run tiled: it {why}")
 
@@ -101,16 +113,21 @@ class _Fused:
         self.out = after
 
 
-def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = None
-              ) -> da.Array:
+def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = None, *,
+              object_size: int | None = None) -> da.Array:
     """The recipe's output as a dask array over the chunks of ``image``.
 
     Whole-image steps are resolved now (a pass over the chunks each, on the active dask
     scheduler); the rest stays lazy. Their inputs are stored under ``workdir`` (a new
     temporary folder if None; each stored array is removed once no graph reads it). Raises
     before any work when a step cannot run tiled or its parameters are bad.
+    ``object_size``: the widest object in pixels, for the steps that split objects
+    (:mod:`.tiled_objects`; close to, not equal to, the in-memory result).
     """
-    check_tiled(steps)
+    if object_size is not None and not (isinstance(object_size, int) and object_size >= 1):
+        raise RecipeError(f"object_size={object_size!r}; accepted: a whole number of pixels "
+                          ">= 1")
+    check_tiled(steps, object_size=object_size)
     enabled = [(number, step) for number, step in enumerate(steps, 1) if step.enabled]
     current = image if isinstance(image, da.Array) else da.asarray(image)
     probes = _probe(enabled, current)
@@ -136,6 +153,9 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
                 current, apply = _global_stat(current, stored, spec, params, before, workdir)
                 stored = True
                 fused.add(spec, 0, apply, before, after)
+            elif spec.id in OWNED_OPS:
+                current = _owned(current, stored, spec, params, object_size, workdir)
+                stored = False
             else:
                 current = _components(current, stored, spec, params, before, after, workdir)
                 stored = False
@@ -248,8 +268,10 @@ class _StoredChunks:
         self._path(index).write_bytes(
             self._CODEC.encode(np.ascontiguousarray(block, self.dtype)))
 
-    def load(self, block_id: tuple[int, ...]) -> np.ndarray:
-        shape = tuple(c[i] for c, i in zip(self.chunks, block_id, strict=True))
+    def load(self, block_id: tuple[int, ...], shape: tuple[int, ...] | None = None
+             ) -> np.ndarray:
+        if shape is None:
+            shape = tuple(c[i] for c, i in zip(self.chunks, block_id, strict=True))
         data = self._CODEC.decode(self._path(block_id).read_bytes())
         return np.frombuffer(data, self.dtype).reshape(shape).copy()
 
@@ -298,3 +320,42 @@ def _components(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
         return op.apply(check_input(spec, block), block_id, grid, parts[block_id])
 
     return x.map_blocks(apply, dtype=after.dtype, meta=np.empty((0,) * x.ndim, after.dtype))
+
+
+def _owned(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any], margin: int,
+           workdir: Path) -> da.Array:
+    """``x`` through an object-splitting step, each object made by the chunk that holds its
+    centre with ``margin`` px of its neighbours (:mod:`.tiled_objects`)."""
+    for axis in range(x.ndim):  # a margin reaches no further than the next chunk
+        if len(x.chunks[axis]) > 1 and margin > min(x.chunks[axis]):
+            x = x.rechunk({axis: da.overlap.ensure_minimum_chunksize(
+                min(margin, x.shape[axis]), x.chunks[axis])})
+            stored = False
+    if not stored:
+        x, _ = _summarised(x, False, workdir, lambda block, index: None)
+    chunks = x.chunks
+    stamps = _StoredChunks(workdir, chunks, np.dtype(np.int32))
+    indices = list(itertools.product(*(range(n) for n in x.numblocks)))
+
+    def one(block: np.ndarray, index: tuple[int, ...]) -> int:
+        _, start, core = extended(chunks, index, margin)
+        labels = check_output(spec, block, spec(block, **params))
+        stamp, count = owned_objects(labels, start, core)
+        stamps.save(index, stamp)
+        return count
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MaskprepWarning)  # the probe showed them once
+        counts = dask.compute(*(dask.delayed(one)(x[extended(chunks, index, margin)[0]], index)
+                                for index in indices))
+    offsets = dict(zip(indices, np.cumsum((0,) + counts[:-1]).tolist(), strict=True))
+
+    def load(index: tuple[int, ...]) -> np.ndarray:
+        region = extended(chunks, index, margin)[0]
+        return stamps.load(index, tuple(r.stop - r.start for r in region))
+
+    def chunk(block_id: tuple[int, ...]) -> np.ndarray:
+        return assemble(block_id, chunks, margin, offsets, load)
+
+    return da.map_blocks(chunk, chunks=chunks, dtype=np.int32,
+                         meta=np.empty((0,) * len(chunks), np.int32))
