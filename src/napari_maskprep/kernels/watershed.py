@@ -190,16 +190,13 @@ def _split_components(mask: np.ndarray, min_distance: int) -> np.ndarray:
 
 def _components_with_boxes(mask: np.ndarray) -> tuple[np.ndarray, list[tuple[slice, ...]]]:
     """int32 face-connected components of a uint8 mask, numbered in raster order as
-    ``scipy.ndimage.label`` numbers them, and each one's bounding box."""
+    ``scipy.ndimage.label`` numbers them, and each one's bounding box (``find_objects``:
+    at 16 MP 56 ms with cv2's labelling, where cv2's statistics take 126)."""
     if mask.ndim == 2:
-        count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
-            mask, 4, cv2.CV_32S, cv2.CCL_SAUF
-        )
-        boxes = [(slice(int(y), int(y + h)), slice(int(x), int(x + w)))
-                 for x, y, w, h in stats[1:, :4].tolist()]
-        return labels, boxes
-    labels = np.empty(mask.shape, np.int32)
-    ndi.label(mask, output=labels)
+        labels = cv2.connectedComponentsWithAlgorithm(mask, 4, cv2.CV_32S, cv2.CCL_SAUF)[1]
+    else:
+        labels = np.empty(mask.shape, np.int32)
+        ndi.label(mask, output=labels)
     return labels, ndi.find_objects(labels)
 
 
