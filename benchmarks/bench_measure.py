@@ -121,6 +121,10 @@ class Runner:
     # ours
     def ours_fn(self, data=None):
         data = self.data if data is None else data
+        if self.case.steps is not None:
+            recipe, notes = _recipe_for(list(self.case.steps))
+            self.notes += [n for n in notes if n not in self.notes]
+            return (lambda: recipe.run(data)), None
         if self.case.op is None:
             from bench_cases import recipe_steps
 
@@ -144,7 +148,7 @@ class Runner:
 
     def ref_fn(self, data=None):
         data = self.data if data is None else data
-        if self.case.op is None:
+        if self.case.op is None and self.case.steps is None:
             from bench_cases import ref_recipe_steps
 
             steps = ref_recipe_steps(self.data.ndim)
@@ -250,9 +254,14 @@ def agreement(ours, ref) -> str:
         diff = int(np.count_nonzero((ours != 0) != (ref != 0)))
         return "same" if diff == 0 else f"{100 * diff / ours.size:.3f}% px differ"
     if ref.dtype.kind in "iu" and ours.dtype.kind in "iu" and ref.max(initial=0) > 1 \
-            and ours.dtype == np.int32:  # labels: compare the partition, not the numbering
-        same = np.array_equal(ours != 0, ref != 0)
-        return "same fg" if same else "fg differs"
+            and ours.dtype == np.int32:  # labels: the foreground, the count, then the ids
+        if np.array_equal(ours, ref):
+            return "same"
+        fg = np.count_nonzero((ours != 0) != (ref != 0))
+        ids = np.count_nonzero(ours != ref)
+        return (("same fg" if fg == 0 else f"fg {100 * fg / ours.size:.3f}% px differ")
+                + f", {ours.max()} vs {ref.max()} labels, ids {100 * ids / ours.size:.3f}% "
+                "px differ")
     a, b = ours.astype(np.float64), ref.astype(np.float64)
     scale = ""
     if ref.dtype.kind == "f" and ours.dtype.kind in "iu" and b.max(initial=0) <= 1 < a.max():
@@ -312,7 +321,7 @@ def time_job(job: dict[str, Any], inputs) -> dict[str, Any]:
                 mp = float(np.prod(shape)) / 2**20
                 if mp <= min(case.ref_max_mp, job.get("ref_max_mp", 16.0)) * 1.01:
                     run.ref_fn(_crop(run.data))()
-                    if case.op is None:
+                    if case.op is None and case.steps is None:
                         rec["ref"], rec["steps_ref"], ref_out = _steps_ref(
                             run.data.ndim, run.data, repeats)
                         from bench_cases import ref_recipe_steps

@@ -56,6 +56,7 @@ T_FLAT = 0.30
 T_MEM_BPP = 4.0
 T_3D = 5.0
 T_PREVIEW_MS = 10.0
+T_SPLIT_PEER, T_SPLIT_BPP = 1.5, 8.0  # issue 13: split labels vs nsbatwm; split_touching B/px
 
 
 def log(msg: str) -> None:
@@ -209,9 +210,25 @@ def collect(args, jobs: Jobs) -> dict[str, Any]:
                     if e in rec:
                         jobs.errors.append(f"3D recipe: {rec[e]}")
 
+    # split labels (issue 13): at the headline size, the peer measured there in quick mode too
+    split = keep(bc.SPLIT)
+    shape = side_shape(p["headline"])
+    for dtype in DTYPES if split else ():
+        for n in p["threads"]:
+            job = {"mode": "time", "dtype": dtype, "shape": shape, "threads": n,
+                   "impls": ["ours", "ref"] if n == 1 else ["ours"], "cases": split,
+                   "repeats": 1 if p["quick"] else 3, "ref_max_mp": 1e9}
+            res = jobs.run(job, f"time split labels {dtype} {p['headline']} MP, {n} thread(s)")
+            for key, rec in res.get("cases", {}).items():
+                put("split", dtype, shape, key, f"t{n}", rec)
+                for e in ("error", "ours_error"):
+                    if e in rec:
+                        jobs.errors.append(f"{bc.ALL[key].label}: {rec[e]}")
+
     # memory: fresh process per measurement (in-process tracemalloc only in quick mode)
     if not args.no_mem:
-        mem_plan = []
+        mem_plan = [("split", dtype, shape, key, impl) for dtype in DTYPES for key in split
+                    for impl in ("ours", "ref")]
         for dtype in DTYPES:
             for mp in p["sizes"]:
                 shape = side_shape(mp)
@@ -456,6 +473,13 @@ def report(R, jobs: Jobs, args) -> tuple[str, list[tuple[str, bool | None]]]:
             w(table(["our step", "ours 1t ms", "ours 2t ms", "reference step", "ref ms",
                      "ref/ours", "ours/copy"], lines))
             w("")
+    # ---------------------------------------------------------------- split labels
+    split = rows_of(R, "split")
+    if split:
+        w("== image -> split labels (issue 13): ours vs nsbatwm voronoi_otsu_labeling; "
+          "split_touching alone vs its reference ==")
+        w(table(OP_HEAD, [op_cells(r, f"{bc.ALL[r.key].label} {r.dtype}") for r in split]))
+        w("")
     # ---------------------------------------------------------------- preview
     pv = rows_of(R, "preview")
     if pv:
@@ -472,8 +496,8 @@ def report(R, jobs: Jobs, args) -> tuple[str, list[tuple[str, bool | None]]]:
     w("")
     # ---------------------------------------------------------------- notes
     w("references (the calls a peer plugin makes):")
-    for c in [*bc.CORE, *bc.EXTRA]:
-        if any(r.key == c.key for r in ops + extra):
+    for c in [*bc.CORE, *bc.EXTRA, *bc.SPLIT]:
+        if any(r.key == c.key for r in ops + extra + split):
             w(f"  {c.label:38s} {c.ref_text}")
     w("  5-step recipe                          " + " -> ".join(
         n for n, _ in bc.ref_recipe_steps(2)))
@@ -610,7 +634,21 @@ def evaluate(R, p) -> list[tuple[str, bool | None]]:
                     f"1 thread = {rx(r.speed1)}x, 2 threads = {rx(r.speed2)}x (target >= "
                     f"{T_3D:g}x) [ours {ms(r.ours1)} / {ms(r.ours2)} ms, ref {ms(r.ref)} ms]",
                     bool(r.speed1 and r.speed1 >= T_3D)))
-    # 6. preview
+    # 6. split labels (issue 13)
+    for r in rows_of(R, "split"):
+        lbl = f"{bc.ALL[r.key].label} {r.dtype} {size_label(r.shape)}"
+        if r.key == "split_labels":
+            res.append((f"{lbl}: peer/ours 1 thread = {rx(r.speed1)}x, 2 threads = "
+                        f"{rx(r.speed2)}x (target >= {T_SPLIT_PEER:g}x) [ours {ms(r.ours1)} / "
+                        f"{ms(r.ours2)} ms, peer {ms(r.ref)} ms]",
+                        bool(r.speed1 and r.speed1 >= T_SPLIT_PEER)))
+        else:
+            worst = r.bpp_max("ours")
+            res.append((f"{lbl}: peak extra memory = {bpp_text(r.bpp('ours'))} B/px "
+                        f"tracemalloc/RSS (target <= {T_SPLIT_BPP:g}; reference "
+                        f"{bpp_text(r.bpp('ref'))}) [ours {ms(r.ours1)} ms, reference "
+                        f"{ms(r.ref)} ms]", bool(worst is not None and worst <= T_SPLIT_BPP)))
+    # 7. preview
     for r in rows_of(R, "preview"):
         res.append((f"preview {bc.ALL[r.key].label.split(': ')[1]} on cached upstream, uint8 "
                     f"{size_label(r.shape)}: {ms(r.ours1)} ms 1t / {ms(r.ours2)} ms 2t "

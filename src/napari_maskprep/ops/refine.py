@@ -563,8 +563,10 @@ def split_touching(mask: np.ndarray, *,
     -----
     Reference: ``scipy.ndimage.distance_transform_edt`` ->
     ``skimage.feature.peak_local_max(min_distance=min_distance)`` ->
-    ``skimage.segmentation.watershed`` on the negated distance (see
-    ``napari_maskprep.kernels.watershed``, shared with ``segment.watershed``).
+    ``skimage.segmentation.watershed`` on the negated distance, run on each connected
+    component alone (see ``napari_maskprep.kernels.watershed``, shared with
+    ``segment.watershed``): on the whole array the reference may give the pixels where the
+    floods of two equal peaks of one object meet to the other peak.
 
     Examples
     --------

@@ -492,7 +492,10 @@ def watershed(
     Reference: ``scipy.ndimage.distance_transform_edt``, ``skimage.feature
     .peak_local_max(labels=components, exclude_border=False)``,
     ``skimage.segmentation.watershed(-distance, markers, mask=mask)``: identical labels
-    (``kernels.watershed``, shared with ``refine.split_touching``).
+    (``kernels.watershed``, shared with ``refine.split_touching``); without markers or
+    image, to the reference run on each connected component alone (on the whole array it
+    may give the pixels where the floods of two equal peaks of one object meet to the
+    other peak).
 
     Examples
     --------
