@@ -337,8 +337,8 @@ def _parser() -> argparse.ArgumentParser:
                           "sizes the recipe gives in um; default: what each file states")
     run.add_argument("--object-size", type=_object_size, metavar="PX",
                      help="the widest object in pixels: lets split touching and watershed run "
-                          "tiled, each chunk with that margin (close to, not equal to, in "
-                          "memory)")
+                          "tiled, each chunk with that margin (as in memory, up to the ids, "
+                          "where no clump of touching objects is wider)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
 

@@ -413,7 +413,7 @@ class Recipe:
         array the recipe runs tiled (:mod:`napari_maskprep.engine.tiled`): the result is a
         dask array equal to the in-memory one, whole-image steps resolved; steps that split
         objects (split touching, watershed) need ``object_size``, the widest object in
-        pixels, and come close to the in-memory result (:mod:`.engine.tiled_objects`).
+        pixels (equal up to ids where no clump is wider; :mod:`.engine.tiled_objects`).
 
         Examples
         --------

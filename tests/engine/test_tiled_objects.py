@@ -47,17 +47,29 @@ def _pixels_agreeing(want: np.ndarray, got: np.ndarray) -> float:
 
 @pytest.mark.parametrize("op", ["refine.split_touching", "segment.watershed"])
 @pytest.mark.parametrize(("object_size", "chunks"), [(60, 256), (100, (300, 512))])
-def test_split_objects_in_chunks_come_close_to_memory(mosaic, op, object_size, chunks):
+def test_split_objects_in_chunks_are_the_in_memory_objects(mosaic, op, object_size, chunks):
+    """Every clump of touching nuclei here is narrower than ``object_size``: each is split
+    in the chunk that holds it whole, as in memory (component by component), so every one
+    of the 353 objects comes out with the same pixels; only the ids are numbered apart."""
     recipe = _recipe(op)
     want = recipe.run(mosaic)
     got = recipe.run(da.from_array(mosaic, chunks=chunks), object_size=object_size).compute()
     assert got.dtype == np.int32
     np.testing.assert_array_equal(got > 0, want > 0)  # no pixel lost or added
-    assert got.max() == want.max() == len(np.unique(got)) - 1  # ids 1..N, none doubled
-    # Measured: 94.9-97.7 % of 353 objects identical, 99.86-99.95 % of pixels agreeing;
-    # the rest are boundaries between two touching nuclei, where ties fall otherwise.
-    assert _identical_objects(want, got) >= 0.93 * want.max()
-    assert _pixels_agreeing(want, got) >= 0.998
+    assert got.max() == want.max() == len(np.unique(got)) - 1 == 353  # ids 1..N, no double
+    assert _identical_objects(want, got) == want.max()
+
+
+def test_a_clump_wider_than_the_object_size_is_split_close_to_memory(mosaic):
+    recipe = _recipe("refine.split_touching")
+    want = recipe.run(mosaic)
+    got = recipe.run(da.from_array(mosaic, chunks=128), object_size=12).compute()
+    # Measured: 91% of objects identical, 96% of pixels in their object's best match, 99.93%
+    # of the foreground kept (a piece no chunk owns is dropped), none added.
+    assert np.count_nonzero((got > 0) & (want == 0)) == 0
+    assert np.mean((got > 0)[want > 0]) >= 0.998
+    assert _identical_objects(want, got) >= 0.85 * want.max()
+    assert _pixels_agreeing(want, got) >= 0.94
 
 
 def test_an_object_across_a_chunk_corner_is_made_once_and_whole():

@@ -18,10 +18,11 @@ memory holds a few chunks per worker, whatever the image's size.
 
 All of the above equals the in-memory run bit for bit. Split touching and watershed (from
 distance peaks) run only with a declared largest object size, each object made by the
-chunk that holds its centre with that margin (:mod:`.tiled_objects`): close to the
-in-memory result, not equal. Steps that need the whole image at once (region growing from
-seeds, edges, CLAHE, equalize, rescale, hand edits, steps with ``inputs:``) are refused
-before any work, naming the step.
+chunk that holds its centre with that margin (:mod:`.tiled_objects`): equal to the
+in-memory result up to the ids where no clump of touching objects is wider than that.
+Steps that need the whole image at once (region growing from seeds, edges, CLAHE,
+equalize, rescale, hand edits, steps with ``inputs:``) are refused before any work,
+naming the step.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
     temporary folder if None; each stored array is removed once no graph reads it). Raises
     before any work when a step cannot run tiled or its parameters are bad.
     ``object_size``: the widest object in pixels, for the steps that split objects
-    (:mod:`.tiled_objects`; close to, not equal to, the in-memory result).
+    (:mod:`.tiled_objects`; equal to in memory up to ids where no clump is wider).
     """
     if object_size is not None and not (isinstance(object_size, int) and object_size >= 1):
         raise RecipeError(f"object_size={object_size!r}; accepted: a whole number of pixels "

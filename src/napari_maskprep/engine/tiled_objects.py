@@ -12,10 +12,12 @@ halo makes them exact. With a declared largest object size ``s`` (px, its widest
 3. ids are offset by the counts of the chunks before (raster order of chunks), and every
    pixel takes the label of the object that owns it, the chunk's own objects first.
 
-An object of at most ``s`` px whose clump also fits in the margin comes out as in memory
-(up to its id); one in a larger clump may be split differently near the margin's edge, and
-an object wider than ``s`` may be cut at the margin. The tests measure the agreement on
-real images. The ids are 1..N without gaps, but not numbered as in memory.
+Both ops split each connected clump on its own (``kernels.watershed``), so a clump no
+wider than ``s`` is split in the chunk that holds its pieces' centres exactly as in
+memory: the result equals the in-memory one up to the ids, which are 1..N without gaps in
+the order of the chunks. A clump wider than ``s`` may be split otherwise near the margin's
+edge, and a piece whose centre each chunk places in the other is lost: the tests measure
+both on real nuclei.
 """
 
 from __future__ import annotations
