@@ -43,15 +43,8 @@ from ..core.locality import Kind
 from ..io import atomic_write
 from ..ops.edit import ManualEdit
 from ..recipe import Recipe, RecipeError, Step
-from .stage import (
-    OUTPUT_OPACITY,
-    AppliedStep,
-    applied_steps,
-    is_preview,
-    layer_array,
-    layer_pixel_size,
-    points_in,
-)
+from .layers import layer_array, layer_pixel_size, points_in
+from .stage import OUTPUT_OPACITY, AppliedStep, applied_steps, is_preview
 
 __all__ = [
     "EDIT_OP",

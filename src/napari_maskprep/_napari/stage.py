@@ -26,6 +26,7 @@ from ..core.registry import OpSpec, list_ops
 from ..engine.statistics import StatisticCache
 from ..recipe import Step
 from .jobs import ApplyJob, PreviewJob, digest
+from .layers import layer_array, layer_pixel_size, points_in
 
 __all__ = [
     "PREVIEW_SUFFIX",
@@ -35,7 +36,6 @@ __all__ = [
     "StageModel",
     "applied_steps",
     "is_preview",
-    "layer_pixel_size",
     "param_docs",
 ]
 
@@ -93,42 +93,6 @@ def _mask_colormap() -> DirectLabelColormap:
 
 def is_preview(layer: Layer) -> bool:
     return bool(layer.metadata.get(_PREVIEW_KEY))
-
-
-def layer_array(layer: Layer) -> Any:
-    """The layer's full-resolution array (level 0 of a multiscale pyramid)."""
-    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-
-
-def layer_pixel_size(layer: Layer) -> tuple[float, ...] | None:
-    """Micrometres per pixel along the layer's last (up to 3) axes, from its scale and
-    units; None when it has none (scale 1 in pixels, napari's default). A scale in
-    pixels (no physical unit set, as many readers leave it) is taken as micrometres."""
-    axes = min(layer.ndim, 3)
-    scale = [float(v) for v in layer.scale[-axes:]]
-    units = list(layer.units)[-axes:]
-    if all(v == 1 for v in scale) and all(str(u) == "pixel" for u in units):
-        return None
-    sizes = []
-    for value, unit in zip(scale, units, strict=True):
-        if str(unit) != "pixel" and unit.dimensionality == "[length]":
-            value *= (1 * unit).to("micrometer").magnitude
-        sizes.append(value)
-    return tuple(sizes) if all(v > 0 for v in sizes) else None
-
-
-def points_in(points: Points, target: Layer) -> np.ndarray:
-    """Coordinates of ``points`` in ``target``'s data space (scale and translate only)."""
-    ndim = target.ndim
-    coords = np.asarray(points.data, dtype=np.float64)
-    if coords.shape[1] < ndim:
-        raise ValueError(
-            f"'{points.name}' holds {coords.shape[1]}D points but '{target.name}' is {ndim}D; "
-            "add the points while viewing that layer"
-        )
-    scale, translate = np.asarray(points.scale[-ndim:]), np.asarray(points.translate[-ndim:])
-    world = coords[:, -ndim:] * scale + translate
-    return (world - np.asarray(target.translate)) / np.asarray(target.scale)
 
 
 def param_docs(spec: OpSpec) -> dict[str, str]:
