@@ -1,13 +1,22 @@
-"""What maskprep reads from a napari layer: its array, pixel size and points."""
+"""What maskprep reads from a napari layer: its array, pixel size, points, and whether it
+is too large to load (a pyramid or a lazy array)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from napari.layers import Layer, Points
+from napari.layers import Image, Labels, Layer, Points
 
-__all__ = ["layer_array", "layer_pixel_size", "points_in"]
+__all__ = ["is_large", "layer_array", "layer_pixel_size", "points_in"]
+
+
+def is_large(layer: Layer | None) -> bool:
+    """Whether ``layer`` (an Image or Labels layer) holds a pyramid or a lazy array, which
+    is never read whole."""
+    if not isinstance(layer, Image | Labels):
+        return False
+    return bool(getattr(layer, "multiscale", False)) or not isinstance(layer.data, np.ndarray)
 
 
 def layer_array(layer: Layer) -> Any:
