@@ -20,6 +20,8 @@ from napari_maskprep._napari.large import (
     level_params,
 )
 from napari_maskprep._napari.layers import is_large
+from napari_maskprep._napari.recorder import RecorderWidget
+from napari_maskprep._napari.recording import RecipeRecorder
 from napari_maskprep._napari.stage import PREVIEW_SUFFIX, StageModel
 from napari_maskprep.engine.tiled import check_tiled
 from napari_maskprep.io import open_lazy
@@ -284,6 +286,19 @@ def test_cancel_leaves_no_store(tmp_path, monkeypatch):
         job.run(cancel_midway)
     assert seen[-1][0] == 5 and seen[-1][1] > 5
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_recorder_records_a_tiled_apply_without_reading_the_result(slide_widget, qtbot):
+    viewer, widget, _, _ = slide_widget("segment.threshold", value=90.0)
+    recorder = RecorderWidget(viewer)
+    qtbot.addWidget(recorder.native)
+    widget.apply()
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    model: RecipeRecorder = recorder.model
+    assert [s.op for s in model.recipe.steps] == ["segment.threshold"]
+    assert model.records[0].written is None
+    with pytest.raises(RecipeError, match="too large to load"):
+        model.replay_job(viewer.layers["slide"])
 
 
 def test_a_preview_of_an_earlier_view_is_dropped_and_the_layer_follows_the_view():
