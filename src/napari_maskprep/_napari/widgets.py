@@ -368,6 +368,7 @@ class StageWidget(Container):
         self.store_box = FileEdit(mode="d", nullable=True, label="store in", visible=False,
                                   tooltip="Apply on a layer too large to load writes an "
                                   "OME-Zarr store here (empty: a temporary folder)")
+        self.store_box.line_edit.native.setPlaceholderText("a temporary folder")
         self.status = text_line()
         self.apply_button = PushButton(text="Apply")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
