@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+import skimage.filters
 from scipy import ndimage as ndi
 
 import napari_maskprep as mp
@@ -314,6 +315,21 @@ def test_statistic_cache_computes_the_statistic_once_per_source_and_key(monkeypa
     assert len(calls) == 3
     cache.run(spec, image, "v1", {"polarity": "bright"})  # dropped: only 2 are kept
     assert len(calls) == 4 and len(cache) == 2
+
+
+def test_statistic_cache_takes_the_statistic_from_a_basis_and_applies_it_to_the_data():
+    spec = get_op("segment.auto_threshold")
+    whole = np.random.default_rng(8).integers(0, 256, (60, 80), dtype=np.uint8)
+    region = whole[10:30, 5:45]
+    threshold = skimage.filters.threshold_otsu(whole)
+    cache = StatisticCache()
+    params = {"polarity": "bright"}
+    result = cache.run(spec, region, "level 2", params, basis=whole)
+    np.testing.assert_array_equal(result, (region > threshold).astype(np.uint8))
+    # Kept under its source: the basis is not needed again.
+    corner = whole[:5, :5]
+    np.testing.assert_array_equal(cache.run(spec, corner, "level 2", params),
+                                  (corner > threshold).astype(np.uint8))
 
 
 def test_statistic_cache_passes_other_ops_and_errors_through():

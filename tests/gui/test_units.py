@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import napari_maskprep as mp
-from napari_maskprep._napari.stage import layer_pixel_size
+from napari_maskprep._napari.layers import layer_pixel_size
 from napari_maskprep.core.units import Quantity
 
 TIMEOUT_MS = 20000

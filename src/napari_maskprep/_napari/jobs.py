@@ -58,6 +58,8 @@ class PreviewJob:
     there, in the worker thread.
     """
 
+    note = ""  # nothing to say about what it is computed from
+
     def __init__(
         self,
         spec: OpSpec,

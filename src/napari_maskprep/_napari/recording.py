@@ -43,15 +43,8 @@ from ..core.locality import Kind
 from ..io import atomic_write
 from ..ops.edit import ManualEdit
 from ..recipe import Recipe, RecipeError, Step
-from .stage import (
-    OUTPUT_OPACITY,
-    AppliedStep,
-    applied_steps,
-    is_preview,
-    layer_array,
-    layer_pixel_size,
-    points_in,
-)
+from .layers import is_large, layer_array, layer_pixel_size, points_in
+from .stage import OUTPUT_OPACITY, AppliedStep, applied_steps, is_preview
 
 __all__ = [
     "EDIT_OP",
@@ -108,6 +101,12 @@ def _capture_warnings(func: Callable[[], Any]) -> tuple[Any, list[str]]:
         warnings.simplefilter("always")
         result = func()
     return result, list(dict.fromkeys(str(w.message) for w in caught))
+
+
+def _refuse_large(layer: Layer) -> None:
+    if is_large(layer):
+        raise RecipeError(f"'{layer.name}' is too large to load: save the recipe and run it "
+                          "with `maskprep run` (tiled, into OME-Zarr), or Apply each step")
 
 
 class RunJob:
@@ -379,7 +378,9 @@ class RecipeRecorder:
             for role, layer in applied.extra_layers.items()}
         step = Step(applied.step.op, dict(applied.step.params), inputs=inputs,
                     per_plane=applied.step.per_plane)
-        written = np.array(layer_array(out), copy=True) if isinstance(out, Labels) else None
+        # A pyramid written tiled is never read whole: it is not diffed for hand edits.
+        written = (np.array(layer_array(out), copy=True)
+                   if isinstance(out, Labels) and not is_large(out) else None)
         if same_output:
             step.id = after[0].step.id
             records += [RecordedStep(step, weakref.ref(out), written), *after[1:]]
@@ -415,7 +416,7 @@ class RecipeRecorder:
     def capture_edits(self) -> None:
         """Turn the paint strokes since the last call into ``edit.manual`` steps."""
         pending, self._pending = self._pending, []
-        if not pending or self.input_layer is None:
+        if not pending or self.input_layer is None or is_large(self.input_layer):
             return
         image = np.asarray(layer_array(self.input_layer))
         records = list(self.records)
@@ -468,6 +469,7 @@ class RecipeRecorder:
         if not 0 <= index < len(self.records):
             raise RecipeError(f"there is no step {index + 1}")
         source = self.input_layer
+        _refuse_large(source)
         return RunJob(self.recipe, layer_array(source), self._named_inputs(source),
                       keep_from=index, pixel_size=layer_pixel_size(source))
 
@@ -504,6 +506,7 @@ class RecipeRecorder:
         recipe = self.recipe
         if not recipe.steps:
             raise RecipeError("the recipe has no steps: record or load one first")
+        _refuse_large(layer)
         return RunJob(recipe, layer_array(layer), self._named_inputs(layer), final_only=True,
                       target=layer, pixel_size=layer_pixel_size(layer))
 

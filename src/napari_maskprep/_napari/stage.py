@@ -14,6 +14,7 @@ import inspect
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,8 @@ from ..core.registry import OpSpec, list_ops
 from ..engine.statistics import StatisticCache
 from ..recipe import Step
 from .jobs import ApplyJob, PreviewJob, digest
+from .large import RegionPreviewJob, TiledApplyJob, store_levels, visible_region
+from .layers import is_large, layer_array, layer_pixel_size, points_in
 
 __all__ = [
     "PREVIEW_SUFFIX",
@@ -35,7 +38,6 @@ __all__ = [
     "StageModel",
     "applied_steps",
     "is_preview",
-    "layer_pixel_size",
     "param_docs",
 ]
 
@@ -93,42 +95,6 @@ def _mask_colormap() -> DirectLabelColormap:
 
 def is_preview(layer: Layer) -> bool:
     return bool(layer.metadata.get(_PREVIEW_KEY))
-
-
-def layer_array(layer: Layer) -> Any:
-    """The layer's full-resolution array (level 0 of a multiscale pyramid)."""
-    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-
-
-def layer_pixel_size(layer: Layer) -> tuple[float, ...] | None:
-    """Micrometres per pixel along the layer's last (up to 3) axes, from its scale and
-    units; None when it has none (scale 1 in pixels, napari's default). A scale in
-    pixels (no physical unit set, as many readers leave it) is taken as micrometres."""
-    axes = min(layer.ndim, 3)
-    scale = [float(v) for v in layer.scale[-axes:]]
-    units = list(layer.units)[-axes:]
-    if all(v == 1 for v in scale) and all(str(u) == "pixel" for u in units):
-        return None
-    sizes = []
-    for value, unit in zip(scale, units, strict=True):
-        if str(unit) != "pixel" and unit.dimensionality == "[length]":
-            value *= (1 * unit).to("micrometer").magnitude
-        sizes.append(value)
-    return tuple(sizes) if all(v > 0 for v in sizes) else None
-
-
-def points_in(points: Points, target: Layer) -> np.ndarray:
-    """Coordinates of ``points`` in ``target``'s data space (scale and translate only)."""
-    ndim = target.ndim
-    coords = np.asarray(points.data, dtype=np.float64)
-    if coords.shape[1] < ndim:
-        raise ValueError(
-            f"'{points.name}' holds {coords.shape[1]}D points but '{target.name}' is {ndim}D; "
-            "add the points while viewing that layer"
-        )
-    scale, translate = np.asarray(points.scale[-ndim:]), np.asarray(points.translate[-ndim:])
-    world = coords[:, -ndim:] * scale + translate
-    return (world - np.asarray(target.translate)) / np.asarray(target.scale)
 
 
 def param_docs(spec: OpSpec) -> dict[str, str]:
@@ -206,6 +172,7 @@ class StageModel:
         self.per_plane = False
         self.in_place = False
         self.new_layer = False
+        self.store_folder: Path | None = None  # where Apply on a large layer writes; None: temp
         self._preview_layer: Layer | None = None
         self._generation = 0
         self._source_version = 0  # bumped when a layer the op reads changes its data
@@ -222,6 +189,9 @@ class StageModel:
         for layer in layers:
             layer.events.name.connect(self._on_layers_moved)
         viewer.dims.events.current_step.connect(self._on_current_step)
+        self._camera = getattr(viewer, "scene", viewer).camera  # napari < 0.9: viewer.camera
+        self._camera.events.center.connect(self._on_view_moved)
+        self._camera.events.zoom.connect(self._on_view_moved)
         self._choose_defaults()
 
     # -- choosing ------------------------------------------------------------------------------
@@ -324,8 +294,14 @@ class StageModel:
         return self.op.resolve_units(self.params, self.pixel_size, ndim=self.working_ndim)
 
     @property
+    def input_is_large(self) -> bool:
+        """The input is a pyramid or lazy: previews read the screen, Apply runs tiled."""
+        return is_large(self.input_layer)
+
+    @property
     def can_run_in_place(self) -> bool:
-        return self.stage == "refine" and isinstance(self.input_layer, Labels)
+        return (self.stage == "refine" and isinstance(self.input_layer, Labels)
+                and not self.input_is_large)
 
     def step(self) -> Step:
         """The recipe step the current settings describe (parameters checked)."""
@@ -376,11 +352,13 @@ class StageModel:
         return tuple(int(i) for i in np.clip(np.rint(position), 0, shape - 1))
 
     # -- preview -------------------------------------------------------------------------------
-    def request_preview(self) -> PreviewJob:
+    def request_preview(self) -> PreviewJob | RegionPreviewJob:
         """A job for the current settings; results of older jobs are dropped."""
         self._generation += 1
         layer = self._require_input()
         params = self._pixel_params()
+        if is_large(layer):
+            return self._region_preview(layer, params)
         per_plane = self.effective_per_plane
         index = self.shown_plane(layer)
         if not per_plane and layer.ndim not in self.op.ndim:
@@ -399,6 +377,17 @@ class StageModel:
             source=self._source_key(layer),
         )
 
+    def _region_preview(self, layer: Layer, params: dict[str, Any]) -> RegionPreviewJob:
+        """A preview of what is on screen of a layer too large to load."""
+        roles = [role for role, extra in self.extra_layers.items() if extra is not None]
+        if roles or any(extra.required for extra in self.op.inputs):
+            raise ValueError(f"'{layer.name}' is too large to load, so a preview reads only "
+                             f"what is on screen; {self.op.id} also reads other layers, "
+                             "which it cannot follow there yet")
+        region = visible_region(layer, self.viewer.dims.point)
+        return RegionPreviewJob(self.op, layer, region, params, generation=self._generation,
+                                statistics=self._statistics, source=self._source_key(layer))
+
     def _source_key(self, layer: Layer) -> tuple[int, int]:
         """The input layer and the version of the data the op reads."""
         return id(layer), self._source_version
@@ -411,21 +400,28 @@ class StageModel:
     def is_current(self, job: PreviewJob) -> bool:
         return job.generation == self._generation
 
-    def show_preview(self, job: PreviewJob, result: np.ndarray) -> Layer | None:
+    def show_preview(self, job: PreviewJob | RegionPreviewJob, result: np.ndarray
+                     ) -> Layer | None:
         """Put ``result`` in the preview layer; None (and nothing shown) if ``job`` is stale.
 
         For nD data the preview layer holds one plane, with leading axes of length 1
-        translated to the plane it was computed for, so it shows on that plane only.
+        translated to the plane it was computed for, so it shows on that plane only. The
+        preview of a large layer holds the region it was computed on, laid over it.
         """
         if job.whole_stack_result is not None:
             self._volume_cache = _VolumeCache(job.cache_key, job.whole_stack_result)
         if not self.is_current(job) or self.input_layer is None:
             return None
         source = self.input_layer
-        lead = len(job.index)
+        if isinstance(job, RegionPreviewJob):
+            lead = len(job.region.index)
+            scale, translate = job.region.placement(source)
+        else:
+            lead = len(job.index)
+            scale = np.asarray(source.scale, dtype=float)
+            translate = np.asarray(source.translate, dtype=float).copy()
+            translate[:lead] += np.asarray(job.index) * scale[:lead]
         data = result.reshape((1,) * lead + result.shape)
-        translate = np.asarray(source.translate, dtype=float).copy()
-        translate[:lead] += np.asarray(job.index) * np.asarray(source.scale[:lead])
         name = f"{source.name}-{self.op.name}{PREVIEW_SUFFIX}"
         layer_type = Image if self.op.output is Kind.IMAGE else Labels
         layer = self._preview_layer
@@ -437,11 +433,12 @@ class StageModel:
             self.remove_preview()
             layer = self._add_layer(
                 layer_type, data, source, name=name, translate=translate, rgb=rgb,
-                metadata={_PREVIEW_KEY: True},
+                metadata={_PREVIEW_KEY: True}, scale=scale,
             )
             self._preview_layer = layer
         else:
             layer.data = data
+            layer.scale = scale
             layer.translate = translate
             layer.name = name
             self._style_output(layer, data)
@@ -465,6 +462,9 @@ class StageModel:
             raise ValueError(f"{self.op.id} cannot run in place on '{layer.name}'; only a refine "
                              "op on a Labels layer can")
         step = self.step()
+        if is_large(layer):
+            return TiledApplyJob(self.op, step, layer, pixel_size=self.pixel_size,
+                                 folder=self.store_folder)
         params = self._pixel_params()
         return ApplyJob(
             self.op, layer_array(layer), self._extra_arrays(layer), params,
@@ -473,14 +473,17 @@ class StageModel:
             in_place=self.in_place,
         )
 
-    def finish_apply(self, job: ApplyJob, result: np.ndarray) -> AppliedStep:
-        """Write ``result`` into the viewer and announce the step (GUI thread)."""
+    def finish_apply(self, job: ApplyJob | TiledApplyJob, result: Any) -> AppliedStep:
+        """Write ``result`` into the viewer and announce the step (GUI thread); a tiled
+        job's result is its store, added as a new multiscale Labels layer."""
         source = job.input_layer
         if source not in self.viewer.layers:
             raise ValueError(f"'{source.name}' was removed while {job.spec.id} ran; "
                              "nothing was written")
         kept = None
-        if job.in_place:
+        if isinstance(job, TiledApplyJob):
+            target = self._add_store_layer(job, result)
+        elif job.in_place:
             self._write_in_place(job, result)
             target = source
         else:
@@ -535,6 +538,20 @@ class StageModel:
         changed = np.nonzero(current != result)
         layer.data_setitem(changed, result[changed])
 
+    def _add_store_layer(self, job: TiledApplyJob, store: Path) -> Labels:
+        source = job.input_layer
+        levels = store_levels(store)
+        layer = Labels(
+            levels, multiscale=True, name=job.name, scale=source.scale,
+            translate=source.translate, units=source.units, axis_labels=source.axis_labels,
+            opacity=OUTPUT_OPACITY, metadata={"maskprep": {
+                "step": job.step.to_dict(), "input": source.name, "store": str(store)}},
+        )
+        if levels[0].dtype == np.uint8:  # a mask: labels keep napari's colours
+            layer.colormap = _mask_colormap()
+        self._insert(layer)
+        return layer
+
     # -- layers --------------------------------------------------------------------------------
     @staticmethod
     def _is_rgb(data: np.ndarray, source: Layer) -> bool:
@@ -542,10 +559,11 @@ class StageModel:
 
     def _add_layer(
         self, layer_type: type[Layer], data: np.ndarray, source: Layer, *, name: str,
-        translate: Any, rgb: bool, metadata: dict[str, Any],
+        translate: Any, rgb: bool, metadata: dict[str, Any], scale: Any = None,
     ) -> Layer:
         kwargs: dict[str, Any] = {
-            "name": name, "scale": source.scale, "translate": translate,
+            "name": name, "scale": source.scale if scale is None else scale,
+            "translate": translate,
             "units": source.units, "axis_labels": source.axis_labels, "metadata": metadata,
         }
         if layer_type is Image:
@@ -556,12 +574,16 @@ class StageModel:
         else:
             layer = Labels(data, opacity=OUTPUT_OPACITY, **kwargs)
             self._style_output(layer, data)
+        self._insert(layer)
+        return layer
+
+    def _insert(self, layer: Layer) -> None:
         layers = self.viewer.layers
         # On top, but under points and shapes: seeds stay visible and clickable.
         at = len(layers)
         while at > 0 and isinstance(layers[at - 1], Points | Shapes):
             at -= 1
-        if metadata.get(_PREVIEW_KEY):
+        if is_preview(layer):
             # Keep the layer being worked on active: painting must not jump to the preview.
             active, selected = layers.selection.active, set(layers.selection)
             layers.insert(at, layer)
@@ -570,7 +592,6 @@ class StageModel:
             layers.selection.active = active
         else:
             layers.insert(at, layer)
-        return layer
 
     @staticmethod
     def _style_output(layer: Layer, data: np.ndarray) -> None:
@@ -606,6 +627,10 @@ class StageModel:
         plane = self.shown_plane(self.input_layer)
         if plane != self._plane:
             self._plane = plane
+            self.changed.emit()
+
+    def _on_view_moved(self, event: Any = None) -> None:
+        if self.input_is_large:  # the preview shows what is on screen
             self.changed.emit()
 
     def _on_layers_inserted(self, event: Any) -> None:
@@ -658,3 +683,5 @@ class StageModel:
         for layer in layers:
             layer.events.name.disconnect(self._on_layers_moved)
         self.viewer.dims.events.current_step.disconnect(self._on_current_step)
+        self._camera.events.center.disconnect(self._on_view_moved)
+        self._camera.events.zoom.disconnect(self._on_view_moved)

@@ -19,6 +19,7 @@ from magicgui.widgets import (
     CheckBox,
     ComboBox,
     Container,
+    FileEdit,
     FloatSlider,
     FloatSpinBox,
     Label,
@@ -364,6 +365,10 @@ class StageWidget(Container):
         self.preview_box = CheckBox(
             text="preview", tooltip="show the result on the current plane while you tune"
         )
+        self.store_box = FileEdit(mode="d", nullable=True, label="store in", visible=False,
+                                  tooltip="Apply on a layer too large to load writes an "
+                                  "OME-Zarr store here (empty: a temporary folder)")
+        self.store_box.line_edit.native.setPlaceholderText("a temporary folder")
         self.status = text_line()
         self.apply_button = PushButton(text="Apply")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
@@ -375,7 +380,7 @@ class StageWidget(Container):
         super().__init__(
             widgets=[
                 self.op_box, self._summary, self.input_box, self.planes_row,
-                row("output", self.new_layer_box, self.in_place_box),
+                row("output", self.new_layer_box, self.in_place_box), self.store_box,
                 row("", self.preview_box, self.apply_button, self.cancel_button),
                 self.progress_bar, self.status,
             ],
@@ -398,6 +403,7 @@ class StageWidget(Container):
         self.per_plane_box.changed.connect(self._on_per_plane)
         self.in_place_box.changed.connect(self._on_in_place)
         self.new_layer_box.changed.connect(self._on_new_layer)
+        self.store_box.changed.connect(lambda folder: setattr(self.model, "store_folder", folder))
         self.preview_box.changed.connect(self._on_preview_toggled)
         self.apply_button.changed.connect(self.apply)
         self.cancel_button.changed.connect(self.cancel)
@@ -442,6 +448,7 @@ class StageWidget(Container):
             job = self.model.prepare_apply()
         except (ValueError, TypeError) as exc:
             show_error(str(exc))
+            self.status.value = str(exc)
             return None
         self.preview_box.value = False  # the output layer now shows the result
         self._apply_job = job
@@ -543,6 +550,7 @@ class StageWidget(Container):
         self.in_place_box.visible = self.model.stage == "refine"
         self.in_place_box.enabled = self.model.can_run_in_place
         self.new_layer_box.enabled = not (self.in_place_box.value and self.model.can_run_in_place)
+        self.store_box.visible = self.model.input_is_large
 
     # -- control events ------------------------------------------------------------------------
     def _on_op_chosen(self, op_id: str) -> None:
@@ -611,7 +619,9 @@ class StageWidget(Container):
         if isinstance(outcome, Failure):
             self.status.value = outcome.message
             return
-        self.model.show_preview(job, outcome)
+        if self.model.show_preview(job, outcome) is not None and job.note:
+            # What a preview of a large layer is computed from, after any warning.
+            self.status.value = "; ".join(x for x in (self.status.value, job.note) if x)
 
     def _on_preview_warning(self, warning: tuple[Any, ...]) -> None:
         self.status.value = str(warning[0])  # while tuning, a note here, not a pop-up each time

@@ -55,7 +55,10 @@ class StatisticCache:
             self._entries.clear()
 
     def run(self, spec: OpSpec, data: Any, source: Hashable,
-            params: Mapping[str, Any]) -> np.ndarray:
+            params: Mapping[str, Any], basis: Any = None) -> np.ndarray:
+        """``spec(data, **params)``, the statistic taken from ``basis`` instead of ``data``
+        when given (a whole low-resolution pyramid level for a preview of a region, read
+        only when the statistic is not kept); ``source`` then names ``basis``."""
         locality = spec.locality
         split = isinstance(locality, GlobalStat) and locality.statistic is not None
         if not split or spec.inputs:
@@ -69,7 +72,8 @@ class StatisticCache:
             found = key in self._entries
             statistic = self._entries.get(key)
         if not found:
-            statistic = locality.statistic(image, checked)
+            whole = image if basis is None else check_input(spec, np.asarray(basis))
+            statistic = locality.statistic(whole, checked)
             with self._lock:
                 self._entries[key] = statistic
                 while len(self._entries) > self.size:

@@ -1,0 +1,316 @@
+"""Multiscale and dask-backed layers: preview on what is shown, Apply tiled into OME-Zarr."""
+
+from __future__ import annotations
+
+import tempfile
+
+import dask.array as da
+import numpy as np
+import pytest
+from napari.components import ViewerModel
+from napari.layers import Labels
+from napari.utils.notifications import NotificationSeverity
+
+import napari_maskprep as mp
+from napari_maskprep._napari.jobs import ApplyCancelled
+from napari_maskprep._napari.large import (
+    MAX_PREVIEW_PIXELS,
+    RegionPreviewJob,
+    TiledApplyJob,
+    level_params,
+)
+from napari_maskprep._napari.layers import is_large
+from napari_maskprep._napari.recorder import RecorderWidget
+from napari_maskprep._napari.recording import RecipeRecorder
+from napari_maskprep._napari.stage import PREVIEW_SUFFIX, StageModel
+from napari_maskprep.engine.tiled import check_tiled
+from napari_maskprep.io import open_lazy
+from napari_maskprep.recipe import RecipeError, Step
+
+ERROR = NotificationSeverity.ERROR
+TIMEOUT_MS = 20000
+SLIDE = 100_000  # px a side of the fake whole-slide image
+CHUNK = 1024
+
+
+class Reads:
+    """Chunks computed, per pyramid level, by block index (counted through map_blocks)."""
+
+    def __init__(self) -> None:
+        self.chunks: dict[int, set[tuple[int, ...]]] = {}
+
+    def counted(self, array: da.Array, level: int) -> da.Array:
+        def block(x: np.ndarray, block_info=None) -> np.ndarray:
+            self.chunks.setdefault(level, set()).add(tuple(block_info[0]["chunk-location"]))
+            return x
+
+        return array.map_blocks(block, dtype=array.dtype)
+
+    def clear(self) -> None:
+        self.chunks.clear()
+
+
+def small_pyramid(reads: Reads | None = None, shape=(1200, 1600), levels=3, chunk=256):
+    """A random uint8 image and its stride pyramid as dask arrays."""
+    image = np.random.default_rng(7).integers(0, 256, shape, dtype=np.uint8)
+    arrays = [da.from_array(image[::2**k, ::2**k], chunks=chunk) for k in range(levels)]
+    if reads is not None:
+        arrays = [reads.counted(a, k) for k, a in enumerate(arrays)]
+    return image, arrays
+
+
+def slide_pyramid(reads: Reads) -> list[da.Array]:
+    """A 100k × 100k lazy pyramid (chunks of 1024) down to about 1.5k, no pixel stored."""
+    sides = [SLIDE]
+    while sides[-1] > 1600:
+        sides.append((sides[-1] + 1) // 2)
+    rng = da.random.default_rng(0)
+    return [reads.counted(rng.integers(0, 256, (n, n), chunks=CHUNK, dtype=np.uint8), level)
+            for level, n in enumerate(sides)]
+
+
+def chunks_over(lo, hi, chunk=CHUNK) -> set[tuple[int, int]]:
+    rows = range(lo[0] // chunk, (hi[0] - 1) // chunk + 1)
+    cols = range(lo[1] // chunk, (hi[1] - 1) // chunk + 1)
+    return {(r, c) for r in rows for c in cols}
+
+
+def show(layer, level: int, lo, hi) -> None:
+    """What napari does when it draws: the displayed level and its visible corners."""
+    layer.data_level = level
+    layer.corner_pixels = np.array([lo, [hi[0] - 1, hi[1] - 1]])
+
+
+def segment_model(viewer, op: str, **params) -> StageModel:
+    model = StageModel(viewer, "segment")
+    model.set_op(op)
+    for name, value in params.items():
+        model.set_param(name, value)
+    return model
+
+
+def test_a_pyramid_or_a_dask_array_is_large_a_numpy_array_is_not():
+    viewer = ViewerModel()
+    _, levels = small_pyramid()
+    assert is_large(viewer.add_image(levels, multiscale=True))
+    assert is_large(viewer.add_image(levels[0]))
+    assert not is_large(viewer.add_image(np.zeros((4, 4))))
+    assert not is_large(viewer.add_points([[1.0, 1.0]]))
+
+
+def test_threshold_preview_is_the_op_on_the_visible_region_of_the_shown_level():
+    viewer = ViewerModel()
+    image, levels = small_pyramid()
+    layer = viewer.add_image(levels, multiscale=True, name="slide", scale=(0.5, 0.5),
+                             translate=(10.0, 20.0))
+    model = segment_model(viewer, "segment.threshold", value=100.0)
+    show(layer, 1, (100, 120), (356, 632))
+    job = model.request_preview()
+    result = job.run()
+    region = image[::2, ::2][100:356, 120:632]
+    assert np.array_equal(result, mp.apply("segment.threshold", region, value=100.0))
+    preview = model.show_preview(job, result)
+    assert isinstance(preview, Labels) and preview.name == f"slide-threshold{PREVIEW_SUFFIX}"
+    assert preview.data.dtype == np.uint8 and preview.data.shape == (256, 512)
+    assert tuple(preview.scale) == (1.0, 1.0)  # level 1: twice the image's pixel size
+    assert tuple(preview.translate) == (10.0 + 100 * 1.0, 20.0 + 120 * 1.0)
+    # A pixel of the preview lies over the image pixel it was computed from.
+    assert np.array_equal(preview.data_to_world((0, 0)), layer.data_to_world((200, 240)))
+    assert job.note == "preview of the visible 512×256 px at pyramid level 1 (1/2)"
+
+
+def test_dask_layer_previews_the_visible_region_at_full_resolution():
+    viewer = ViewerModel()
+    image, levels = small_pyramid()
+    layer = viewer.add_image(levels[0], name="big")
+    model = segment_model(viewer, "segment.threshold", value=50.0)
+    layer.corner_pixels = np.array([[10, 30], [409, 829]])
+    job = model.request_preview()
+    assert np.array_equal(job.run(), mp.apply("segment.threshold", image[10:410, 30:830],
+                                              value=50.0))
+    assert job.note == "preview of the visible 800×400 px at full resolution"
+
+
+def test_a_local_op_is_exact_on_the_region_and_its_sizes_follow_the_level():
+    viewer = ViewerModel()
+    image, levels = small_pyramid()
+    layer = viewer.add_image(levels, multiscale=True, name="slide")
+    model = StageModel(viewer, "preprocess")
+    model.set_op("preprocess.median")
+    model.set_param("radius", 6)  # full-resolution pixels: 3 at level 1
+    show(layer, 1, (50, 60), (250, 300))
+    result = model.request_preview().run()
+    whole = mp.apply("preprocess.median", image[::2, ::2], radius=3)
+    assert np.array_equal(result, whole[50:250, 60:300])
+    spec = mp.get_op("refine.remove_small")
+    assert level_params(spec, {"min_size": 64, "connectivity": "full"}, 4.0)["min_size"] == 4
+    assert level_params(mp.get_op("refine.open"), {"radius": 1}, 8.0)["radius"] == 1  # min
+
+
+def test_preview_on_a_100k_slide_reads_only_the_chunks_on_screen():
+    viewer = ViewerModel()
+    reads = Reads()
+    levels = slide_pyramid(reads)
+    assert len(levels) == 7 and levels[-1].shape == (1563, 1563)
+    layer = viewer.add_image(levels, multiscale=True, name="slide")
+    model = segment_model(viewer, "segment.threshold", value=128.0)
+    reads.clear()  # napari read the top level's thumbnail
+
+    # As opened: the coarsest level, 2.4 MP, previewed whole.
+    model.request_preview().run()
+    assert reads.chunks == {6: chunks_over((0, 0), (1563, 1563))}
+
+    # Zoomed in at full resolution: 1024 × 2048 pixels in the middle.
+    show(layer, 0, (50_000, 50_000), (51_024, 52_048))
+    reads.clear()  # what napari itself read to draw
+    result = model.request_preview().run()
+    assert result.shape == (1024, 2048)
+    assert reads.chunks == {0: chunks_over((50_000, 50_000), (51_024, 52_048))}
+
+    # A wide view is cut to the preview's budget around its centre.
+    show(layer, 2, (0, 0), (25_000, 25_000))
+    reads.clear()
+    job = model.request_preview()
+    assert np.prod(job.region.shape) <= MAX_PREVIEW_PIXELS
+    job.run()
+    assert set(reads.chunks) == {2} and len(reads.chunks[2]) <= 9
+
+
+def test_auto_threshold_preview_takes_its_threshold_from_a_small_whole_level():
+    viewer = ViewerModel()
+    reads = Reads()
+    layer = viewer.add_image(slide_pyramid(reads), multiscale=True, name="slide")
+    model = segment_model(viewer, "segment.auto_threshold")
+    show(layer, 0, (50_000, 50_000), (50_512, 50_512))
+    reads.clear()
+    job = model.request_preview()
+    job.run()
+    assert reads.chunks == {0: {(48, 48), (48, 49), (49, 48), (49, 49)},
+                            6: chunks_over((0, 0), (1563, 1563))}
+    assert job.note.endswith("auto_threshold from the whole of level 6 (1563×1563), Apply "
+                             "from the full image")
+    reads.clear()
+    model.set_param("polarity", "dark")  # the statistic is kept: only the region is read
+    model.request_preview().run()
+    assert set(reads.chunks) == {0}
+
+
+def test_preview_of_an_op_reading_other_layers_is_refused_in_one_line():
+    viewer = ViewerModel()
+    _, levels = small_pyramid()
+    viewer.add_image(levels, multiscale=True, name="slide")
+    viewer.add_points([[5.0, 5.0]], name="seeds")
+    model = segment_model(viewer, "segment.region_grow")
+    with pytest.raises(ValueError, match="too large to load") as caught:
+        model.request_preview()
+    assert "\n" not in str(caught.value)
+
+
+@pytest.fixture
+def slide_widget(make_widget, tmp_path):
+    """A Segment widget on a small multiscale image whose Apply writes under tmp_path."""
+
+    def make(op: str, **params):
+        viewer, widget = make_widget("segment")
+        image, levels = small_pyramid()
+        layer = viewer.add_image(levels, multiscale=True, name="slide", scale=(0.25, 0.25),
+                                 translate=(5.0, 6.0))
+        widget.select(op, layer)
+        for name, value in params.items():
+            widget.param_editors[name].value = value
+        widget.store_box.value = tmp_path
+        return viewer, widget, image, levels
+
+    return make
+
+
+def test_apply_on_a_pyramid_runs_tiled_into_an_ome_zarr_store(slide_widget, qtbot, tmp_path):
+    viewer, widget, image, levels = slide_widget("segment.auto_threshold", method="li")
+    assert not widget.store_box.native.isHidden()
+    assert widget.apply() is not None
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    out = viewer.layers["slide-auto_threshold"]
+    store = tmp_path / "slide-auto_threshold.zarr"
+    assert isinstance(out, Labels) and out.multiscale
+    assert out.metadata["maskprep"]["store"] == str(store)
+    assert tuple(out.scale) == (0.25, 0.25) and tuple(out.translate) == (5.0, 6.0)
+    assert out.data[0].dtype == np.uint8 and len(out.data) == 2  # 1200 × 1600, 600 × 800
+    expected = mp.Recipe([{"op": "segment.auto_threshold", "params": {"method": "li"}}])
+    assert np.array_equal(np.asarray(out.data[0]), expected.run(levels[0]).compute())
+    assert np.array_equal(np.asarray(out.data[0]), expected.run(image))
+    with open_lazy(store) as written:
+        assert written.pixel_size == (0.25, 0.25)
+    assert [p.name for p in tmp_path.iterdir()] == [store.name]  # no work files left
+    # Apply again: a new store beside the first, which is never overwritten.
+    widget.apply()
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    assert (tmp_path / "slide-auto_threshold-2.zarr").is_dir()
+
+
+def test_a_step_that_cannot_run_tiled_is_refused_before_any_work(slide_widget, shown):
+    viewer, widget, _, _ = slide_widget("segment.edges")
+    assert widget.apply() is None
+    with pytest.raises(RecipeError) as caught:
+        check_tiled([Step("segment.edges")])
+    assert str(caught.value).split(": it ")[-1] in widget.status.value
+    assert widget.status.value.startswith("'slide' is too large to load, so Apply runs tiled")
+    assert "\n" not in widget.status.value
+    assert shown() == [(ERROR, widget.status.value)]
+    assert [x.name for x in viewer.layers] == ["slide"]
+
+
+def test_an_image_result_is_refused_on_a_large_layer(make_widget):
+    viewer, widget = make_widget("preprocess")
+    _, levels = small_pyramid()
+    widget.select("preprocess.gaussian", viewer.add_image(levels, multiscale=True, name="s"))
+    assert widget.apply() is None
+    assert "writes masks and labels only" in widget.status.value
+
+
+def test_cancel_leaves_no_store(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    viewer = ViewerModel()
+    _, levels = small_pyramid(chunk=128)
+    viewer.add_image(levels, multiscale=True, name="slide")
+    model = segment_model(viewer, "segment.auto_threshold")
+    job = model.prepare_apply()
+    assert isinstance(job, TiledApplyJob)
+    seen = []
+
+    def cancel_midway(done: int, total: int) -> None:
+        seen.append((done, total))
+        if done == 5:
+            job.cancel()
+
+    with pytest.raises(ApplyCancelled):
+        job.run(cancel_midway)
+    assert seen[-1][0] == 5 and seen[-1][1] > 5
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_recorder_records_a_tiled_apply_without_reading_the_result(slide_widget, qtbot):
+    viewer, widget, _, _ = slide_widget("segment.threshold", value=90.0)
+    recorder = RecorderWidget(viewer)
+    qtbot.addWidget(recorder.native)
+    widget.apply()
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    model: RecipeRecorder = recorder.model
+    assert [s.op for s in model.recipe.steps] == ["segment.threshold"]
+    assert model.records[0].written is None
+    with pytest.raises(RecipeError, match="too large to load"):
+        model.replay_job(viewer.layers["slide"])
+
+
+def test_a_preview_of_an_earlier_view_is_dropped_and_the_layer_follows_the_view():
+    viewer = ViewerModel()
+    _, levels = small_pyramid()
+    layer = viewer.add_image(levels, multiscale=True, name="slide")
+    model = segment_model(viewer, "segment.threshold")
+    show(layer, 2, (0, 0), (300, 400))
+    old = model.request_preview()
+    show(layer, 0, (600, 800), (700, 1000))
+    new = model.request_preview()
+    assert isinstance(old, RegionPreviewJob) and model.show_preview(old, old.run()) is None
+    preview = model.show_preview(new, new.run())
+    assert preview.data.shape == (100, 200) and tuple(preview.scale) == (1.0, 1.0)
+    assert tuple(preview.translate) == (600.0, 800.0)
