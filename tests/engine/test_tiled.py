@@ -5,6 +5,7 @@ work."""
 from __future__ import annotations
 
 import gc
+import tempfile
 
 import dask.array as da
 import numpy as np
@@ -187,3 +188,24 @@ def test_stored_inputs_are_removed_once_no_graph_reads_them(tmp_path, mosaic):
     del got
     gc.collect()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_temporary_work_folder_goes_with_the_last_array_read_from_it(tmp_path, monkeypatch,
+                                                                         mosaic):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    recipe = _recipe(_2D_RECIPES["otsu-fill-remove-label"])
+    got = run_tiled(recipe.steps, da.from_array(mosaic, chunks=512))
+    assert [p.name[:15] for p in tmp_path.iterdir()] == ["maskprep-tiled-"]
+    got.compute()
+    del got
+    gc.collect()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_slide_of_many_chunks_is_planned_as_one_layer_per_pass():
+    """3,600 chunks: the graph of a pass is built at once, not one delayed call a chunk."""
+    image = da.zeros((6_000, 6_000), np.uint8, chunks=100)
+    recipe = _recipe([("segment.threshold", {"value": 0}), ("refine.remove_small", {})])
+    got = run_tiled(recipe.steps, image)
+    assert got.numblocks == (60, 60)
+    assert got[:200, :200].compute().sum() == 0

@@ -28,7 +28,6 @@ naming the step.
 from __future__ import annotations
 
 import functools
-import itertools
 import operator
 import shutil
 import tempfile
@@ -38,7 +37,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import dask
 import dask.array as da
 import numpy as np
 from numcodecs import Blosc
@@ -47,7 +45,7 @@ from ..core.errors import MaskprepWarning, RecipeError, at_step
 from ..core.locality import GlobalStat, Local, NonLocal, Pointwise
 from ..core.validation import check_input, check_output, spatial_ndim
 from ..kernels.histogram import value_counts
-from .tiled_components import Grid, chunked_op
+from .tiled_components import Grid, chunked_op, per_chunk
 from .tiled_objects import OWNED_OPS, assemble, extended, owned_objects
 
 if TYPE_CHECKING:
@@ -137,7 +135,7 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
                 before.dtype not in (np.bool_, np.uint8)
                 or check_input(step.spec, before).dtype != np.uint8):
             raise RecipeError(f"{at_step(number, step.op)}: {_NOT_A_MASK}")
-    workdir = Path(tempfile.mkdtemp(prefix="maskprep-tiled-") if workdir is None else workdir)
+    work = _WorkFolder(workdir)
     stored, fused = True, _Fused()
     for (number, step), (before, after) in zip(enabled, probes, strict=True):
         spec = step.spec
@@ -151,14 +149,14 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
             current, stored, fused = _map_fused(current, fused), False, _Fused()
         try:
             if isinstance(locality, GlobalStat):
-                current, apply = _global_stat(current, stored, spec, params, before, workdir)
+                current, apply = _global_stat(current, stored, spec, params, before, work)
                 stored = True
                 fused.add(spec, 0, apply, before, after)
             elif spec.id in OWNED_OPS:
-                current = _owned(current, stored, spec, params, object_size, workdir)
+                current = _owned(current, stored, spec, params, object_size, work)
                 stored = False
             else:
-                current = _components(current, stored, spec, params, before, after, workdir)
+                current = _components(current, stored, spec, params, before, after, work)
                 stored = False
         except (TypeError, ValueError) as exc:
             raise RecipeError(f"{at_step(number, step.op)}: {exc}") from None
@@ -222,26 +220,32 @@ def _map_fused(x: da.Array, fused: _Fused) -> da.Array:
                           boundary="none", **options)
 
 
-def _summarised(x: da.Array, stored: bool, workdir: Path,
+def _summarised(x: da.Array, stored: bool, workdir: _WorkFolder,
                 summarise: Callable[[np.ndarray, tuple[int, ...]], Any]
                 ) -> tuple[da.Array, dict[tuple[int, ...], Any]]:
     """One pass over the chunks of ``x``: each chunk summarised and, unless ``x`` is already
     stored, saved to the work folder, which the returned array reads back."""
-    indices = list(itertools.product(*(range(n) for n in x.numblocks)))
-    blocks = x.to_delayed().ravel()
-    target = None if stored else _StoredChunks(workdir, x.chunks, x.dtype)
+    if stored:
+        return x, per_chunk(x, summarise)
+    target = _StoredChunks(workdir, x.chunks, x.dtype)
 
-    def one(block: np.ndarray, index: tuple[int, ...]) -> Any:
-        if target is not None:
-            target.save(index, block)
+    def save_and_summarise(block: np.ndarray, index: tuple[int, ...]) -> Any:
+        target.save(index, block)
         return summarise(block, index)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MaskprepWarning)  # the probe showed them once
-        results = dask.compute(*(dask.delayed(one)(b, i) for b, i in zip(blocks, indices,
-                                                                             strict=True)))
-    summaries = dict(zip(indices, results, strict=True))
-    return (x if target is None else target.array()), summaries
+    return target.array(), per_chunk(x, save_and_summarise)
+
+
+class _WorkFolder:
+    """Where a tiled run keeps its stored chunks: a given folder, or a new temporary one
+    removed once the last array stored in it (which holds this object) is gone."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        if path is None:
+            self.path = Path(tempfile.mkdtemp(prefix="maskprep-tiled-"))
+            weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
+        else:
+            self.path = Path(path)
 
 
 class _StoredChunks:
@@ -255,10 +259,11 @@ class _StoredChunks:
 
     _CODEC = Blosc(cname="lz4", clevel=1, shuffle=Blosc.NOSHUFFLE)
 
-    def __init__(self, workdir: Path, chunks: tuple[tuple[int, ...], ...],
+    def __init__(self, workdir: _WorkFolder, chunks: tuple[tuple[int, ...], ...],
                  dtype: np.dtype) -> None:
-        Path(workdir).mkdir(parents=True, exist_ok=True)
-        self.folder = Path(tempfile.mkdtemp(prefix="step-", dir=workdir))
+        workdir.path.mkdir(parents=True, exist_ok=True)
+        self.workdir = workdir  # a temporary work folder lives as long as what it stores
+        self.folder = Path(tempfile.mkdtemp(prefix="step-", dir=workdir.path))
         self.chunks, self.dtype = chunks, np.dtype(dtype)
         weakref.finalize(self, shutil.rmtree, self.folder, ignore_errors=True)
 
@@ -282,7 +287,7 @@ class _StoredChunks:
 
 
 def _global_stat(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
-                 before: np.ndarray, workdir: Path
+                 before: np.ndarray, workdir: _WorkFolder
                  ) -> tuple[da.Array, Callable[[np.ndarray], np.ndarray]]:
     """``x`` stored, and the pointwise apply of the decision its value counts give."""
     locality = spec.locality
@@ -302,7 +307,7 @@ def _global_stat(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any]
 
 
 def _components(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
-                before: np.ndarray, after: np.ndarray, workdir: Path) -> da.Array:
+                before: np.ndarray, after: np.ndarray, workdir: _WorkFolder) -> da.Array:
     """``x`` through a component step: summarised (and stored), resolved, relabelled."""
     op = chunked_op(spec.id, params, x.ndim)
     grid = Grid(x.shape, x.chunks)
@@ -324,7 +329,7 @@ def _components(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
 
 
 def _owned(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any], margin: int,
-           workdir: Path) -> da.Array:
+           workdir: _WorkFolder) -> da.Array:
     """``x`` through an object-splitting step, each object made by the chunk that holds its
     centre with ``margin`` px of its neighbours (:mod:`.tiled_objects`)."""
     for axis in range(x.ndim):  # a margin reaches no further than the next chunk
@@ -336,7 +341,6 @@ def _owned(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any], marg
         x, _ = _summarised(x, False, workdir, lambda block, index: None)
     chunks = x.chunks
     stamps = _StoredChunks(workdir, chunks, np.dtype(np.int32))
-    indices = list(itertools.product(*(range(n) for n in x.numblocks)))
 
     def one(block: np.ndarray, index: tuple[int, ...]) -> int:
         _, start, core = extended(chunks, index, margin)
@@ -345,11 +349,12 @@ def _owned(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any], marg
         stamps.save(index, stamp)
         return count
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MaskprepWarning)  # the probe showed them once
-        counts = dask.compute(*(dask.delayed(one)(x[extended(chunks, index, margin)[0]], index)
-                                for index in indices))
-    offsets = dict(zip(indices, np.cumsum((0,) + counts[:-1]).tolist(), strict=True))
+    depth = {axis: margin if len(chunks[axis]) > 1 else 0 for axis in range(x.ndim)}
+    grown = da.overlap.overlap(x, depth=depth, boundary="none")  # each chunk with its margin
+    counts = per_chunk(grown, one)
+    indices = sorted(counts)
+    offsets = dict(zip(indices, np.cumsum([0] + [counts[i] for i in indices[:-1]]).tolist(),
+                       strict=True))
 
     def load(index: tuple[int, ...]) -> np.ndarray:
         region = extended(chunks, index, margin)[0]
