@@ -143,6 +143,8 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024], metavar="MP")
     parser.add_argument("--memory-max-mp", type=int, default=1024,
                         help="largest size also run in memory")
+    parser.add_argument("--reference-max-mp", type=int, default=1024,
+                        help="largest size the map_overlap + scikit-image reference runs at")
     parser.add_argument("--cap-4gp", default=None, metavar="SIZE",
                         help="also run 4096 MP tiled under this data-size cap (e.g. 2GB)")
     parser.add_argument("--workdir", default=None, help="where inputs are built")
@@ -155,7 +157,9 @@ def main() -> int:
         for mp_ in args.sizes:
             source = Path(root) / f"in-{mp_}.zarr"
             build_input(source, mp_)
-            runs = [("copy", 1), ("tiled", 1), ("tiled", 2), ("reference", 2)]
+            runs = [("copy", 1), ("tiled", 1), ("tiled", 2)]
+            if mp_ <= args.reference_max_mp:
+                runs.append(("reference", 2))
             if mp_ <= args.memory_max_mp:
                 runs.append(("memory", 1))
             for mode, workers in runs:
