@@ -11,7 +11,7 @@ import argparse
 import ctypes
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -227,39 +227,25 @@ _MAX_WORKERS = 256
 _MIN_CHUNK, _MAX_CHUNK = 64, 16384  # px: below, per-chunk overheads dominate; above, memory
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= _MAX_WORKERS:
-        raise argparse.ArgumentTypeError(
-            f"{_printable(text[:40])!r} is not a whole number from 1 to {_MAX_WORKERS}"
-        )
-    return value
+def _whole_number(low: int, high: int, what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``, else one line naming it."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{_printable(text[:40])!r} is not {what.format(low=low, high=high)}")
+        return value
+
+    return parse
 
 
-def _chunk_side(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not _MIN_CHUNK <= value <= _MAX_CHUNK:
-        raise argparse.ArgumentTypeError(
-            f"{_printable(text[:40])!r} is not a chunk side from {_MIN_CHUNK} to {_MAX_CHUNK} px"
-        )
-    return value
-
-
-def _object_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= _MAX_CHUNK:
-        raise argparse.ArgumentTypeError(
-            f"{_printable(text[:40])!r} is not an object size from 1 to {_MAX_CHUNK} px")
-    return value
+_positive_int = _whole_number(1, _MAX_WORKERS, "a whole number from {low} to {high}")
+_chunk_side = _whole_number(_MIN_CHUNK, _MAX_CHUNK, "a chunk side from {low} to {high} px")
+_object_size = _whole_number(1, _MAX_CHUNK, "an object size from {low} to {high} px")
 
 
 def _pixel_size(text: str) -> tuple[float, ...]:

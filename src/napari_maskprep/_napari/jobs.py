@@ -129,7 +129,20 @@ class PreviewJob:
         return self._call(self.data[lo:hi], extras, ("slab", lo, hi))[plane - lo]
 
 
-class ApplyJob:
+class Cancellable:
+    """A job another thread may cancel: it checks :attr:`cancelled` as it goes."""
+
+    _cancelled: threading.Event
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+
+class ApplyJob(Cancellable):
     """One Apply: the op on the whole input; :meth:`cancel` stops it between planes."""
 
     def __init__(
@@ -156,13 +169,6 @@ class ApplyJob:
         self.in_place = in_place
         self.input_digest = digest(data) if in_place else None
         self._cancelled = threading.Event()
-
-    def cancel(self) -> None:
-        self._cancelled.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled.is_set()
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """The op's output; raises :class:`ApplyCancelled` once cancelled."""

@@ -39,7 +39,7 @@ from ..engine.statistics import StatisticCache
 from ..engine.tiled import check_tiled, run_tiled
 from ..io import open_lazy, provenance, write_ome_zarr
 from ..recipe import Recipe, Step, resolve_units
-from .jobs import ApplyCancelled
+from .jobs import ApplyCancelled, Cancellable
 
 __all__ = ["MAX_PREVIEW_PIXELS", "Region", "RegionPreviewJob", "TiledApplyJob",
            "level_params", "statistic_level", "store_levels", "store_path",
@@ -237,7 +237,7 @@ class _Tasks(Callback):
             self.progress(self.done, max(self.total, self.done))
 
 
-class TiledApplyJob:
+class TiledApplyJob(Cancellable):
     """One Apply on a large layer: the step run tiled on level 0 into a new OME-Zarr store.
 
     ``run`` returns the store's path; a cancel or an error leaves no store (nor the
@@ -263,13 +263,6 @@ class TiledApplyJob:
         self.folder = folder
         self.name = f"{input_layer.name}-{spec.name}"
         self._cancelled = threading.Event()
-
-    def cancel(self) -> None:
-        self._cancelled.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled.is_set()
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> Path:
         import dask.array as da
