@@ -185,3 +185,21 @@ def test_split_touching_runs_tiled_with_a_declared_object_size(tmp_path, mosaic,
     assert got.max() == want.max()
     row, = _summary(tmp_path / "out")
     assert int(row["objects"]) == want.max()
+
+
+def test_a_tiled_rgb_slide_runs_with_its_samples_last(tmp_path):
+    rng = np.random.default_rng(2)
+    rgb = rng.integers(0, 256, (600, 700, 3), dtype=np.uint8)
+    rgb[100:300, 200:500] //= 3  # a dark region, as stained tissue on bright glass
+    tifffile.imwrite(tmp_path / "slide.tif", rgb, tile=(256, 256), photometric="rgb")
+    recipe = tmp_path / "r.yaml"
+    steps = [{"op": "preprocess.to_gray", "params": {}},
+             {"op": "preprocess.gaussian", "params": {"sigma": 2.0}},
+             {"op": "segment.auto_threshold", "params": {"polarity": "dark"}}]
+    mp.Recipe(steps=steps).save(recipe)
+    outdir = tmp_path / "out"
+    assert main(["run", str(recipe), str(tmp_path / "slide.tif"), "-o", str(outdir),
+                 "--tiled", "always", "--chunk", "256", "-q"]) == 0
+    want = mp.Recipe(steps=steps).run(rgb)
+    assert want[150:250, 250:450].all() and not want[400:, :100].any()
+    np.testing.assert_array_equal(tifffile.imread(outdir / "slide.tif"), want)
