@@ -34,6 +34,7 @@ from .io import (
     MASK_FORMATS,
     ImageReadError,
     atomic_write,
+    check_label_name,
     clean_stale_temporaries,
     find_images,
     is_lazy_path,
@@ -176,15 +177,25 @@ def plan_outputs(inputs: Iterable[str | Path], outdir: str | Path, *, fmt: str =
 
 def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path, *,
                fmt: str = "tif", suffix: str = "", resume: bool = False,
-               tiling: Tiling | None = None, pixel_size: Any = None) -> BatchPlan:
+               tiling: Tiling | None = None, pixel_size: Any = None,
+               label_name: str | None = None) -> BatchPlan:
     """A batch checked before it starts (see :func:`plan_outputs`), with the inputs that
     run tiled (``tiling``, default :class:`Tiling`'s; their headers are read): those need
     a recipe that can run tiled and a tif or zarr output. ``pixel_size`` (micrometres per
-    pixel) is used for every file instead of the one the file states."""
+    pixel) is used for every file instead of the one the file states. With
+    ``label_name`` every input must be an OME-Zarr store, and its result goes into the
+    store as ``labels/<label_name>`` (the image itself is never written)."""
     sizes = None if pixel_size is None else check_pixel_size(pixel_size)
     outputs = plan_outputs(inputs, outdir, fmt=fmt, suffix=suffix)
     tiling = Tiling() if tiling is None else tiling
     tiled = frozenset(path for path in outputs if tiling.applies(path))
+    if label_name is not None:
+        check_label_name(label_name)
+        other = next((p for p in outputs if not (p in tiled and p.is_dir())), None)
+        if other is not None:
+            raise BadValueError(f"{other} is not an OME-Zarr store run tiled; a label name "
+                                "writes into the input stores only")
+        outputs = {path: path / "labels" / label_name for path in outputs}
     if tiled:
         first = min(tiled)
         if fmt == "png":

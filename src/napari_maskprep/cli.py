@@ -155,7 +155,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         plan = plan_batch(recipe, args.inputs, args.output, fmt=args.format,
                           suffix=args.suffix, resume=args.resume, tiling=_tiling(args),
-                          pixel_size=args.pixel_size)
+                          pixel_size=args.pixel_size, label_name=args.label_name)
     except MaskprepError as exc:
         raise UsageError(str(exc)) from None
     results: list[FileResult] = []
@@ -325,6 +325,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="the widest object in pixels: lets split touching and watershed run "
                           "tiled, each chunk with that margin (as in memory, up to the ids, "
                           "where no clump of touching objects is wider)")
+    run.add_argument("--label-name", metavar="NAME",
+                     help="write each OME-Zarr input's result into its own store, as "
+                          "labels/NAME beside the image (OUTDIR gets the summary)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
 

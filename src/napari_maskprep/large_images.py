@@ -70,13 +70,14 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
                    recipe_text: str | None = None, pixel_size: tuple[float, ...] | None = None,
                    object_size: int | None = None) -> tuple[tuple[int, int, int], list[str]]:
     """Run ``recipe`` tiled on the image at ``path`` and write the result to ``out``
-    (``.zarr``: an OME-Zarr image-label with a pyramid; ``.tif``: a tiled BigTIFF), with
+    (``.zarr``: an OME-Zarr image-label with a pyramid; ``path/labels/NAME``: the same
+    inside the input store; ``.tif``: a tiled BigTIFF), with
     provenance, replacing only a file maskprep wrote. Returns the result's (objects,
     foreground pixels, pixels), counted from what was written, and the run's warnings.
     ``pixel_size`` converts sizes given in micrometres (None: the file's own);
     ``object_size`` lets steps that split objects run tiled."""
     text = recipe.dumps() if recipe_text is None else recipe_text
-    if out.suffix not in (".zarr", ".tif"):
+    if out.suffix not in (".zarr", ".tif") and out.parent != path / "labels":
         raise BadValueError(f"{path}: an image run tiled is written as tif or zarr; got "
                             f"{out.suffix}")
     with open_lazy(path) as image:
@@ -90,7 +91,10 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MaskprepWarning)
             result = recipe.run(data, pixel_size=used, object_size=object_size)
-            if out.suffix == ".zarr":
+            if out.parent == path / "labels":  # into the input store, beside its image
+                write_ome_zarr(result, into=path, name=out.name, axes=axes.rstrip("c"),
+                               provenance=metadata, overwrite=True)
+            elif out.suffix == ".zarr":
                 write_ome_zarr(result, out, axes=axes.rstrip("c"),
                                pixel_size=image.pixel_size, provenance=metadata,
                                overwrite=True)

@@ -203,3 +203,23 @@ def test_a_tiled_rgb_slide_runs_with_its_samples_last(tmp_path):
     want = mp.Recipe(steps=steps).run(rgb)
     assert want[150:250, 250:450].all() and not want[400:, :100].any()
     np.testing.assert_array_equal(tifffile.imread(outdir / "slide.tif"), want)
+
+
+def test_a_label_name_writes_into_the_input_store_beside_its_image(tmp_path, mosaic,
+                                                                   recipe_file, capsys):
+    store = _ome_zarr_image(tmp_path / "slide.zarr", mosaic)
+    image_files = {p: p.read_bytes() for p in (store / "0").rglob("*") if p.is_file()}
+    outdir = tmp_path / "out"
+    assert main(["run", str(recipe_file), str(store), "-o", str(outdir), "--chunk", "512",
+                 "--label-name", "nuclei", "-q"]) == 0
+    with open_lazy(store / "labels" / "nuclei") as written:
+        np.testing.assert_array_equal(written.data.compute(),
+                                      mp.Recipe(steps=_STEPS).run(mosaic))
+    assert {p: p.read_bytes() for p in image_files} == image_files  # the image untouched
+    assert _summary(outdir)[0]["output"] == str(store / "labels" / "nuclei")
+    tifffile.imwrite(tmp_path / "plain.tif", mosaic[:64, :64])
+    assert main(["run", str(recipe_file), str(tmp_path / "plain.tif"), "-o", str(outdir),
+                 "--label-name", "nuclei", "-q"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "plain.tif is not an OME-Zarr store run tiled; a label name writes into the input "
+        "stores only")

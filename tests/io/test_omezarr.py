@@ -110,7 +110,7 @@ def test_labels_that_do_not_fit_the_image_are_refused(tmp_path):
     store = ome_zarr_image(tmp_path / "image.zarr")
     with pytest.raises(ValueError, match=r"do not fit the image .* of shape \(300, 500\)"):
         write_ome_zarr(SMALL[:, :400], into=store)
-    with pytest.raises(ValueError, match="name='../x'; accepted"):
+    with pytest.raises(ValueError, match="label name '../x'; accepted"):
         write_ome_zarr(SMALL, into=store, name="../x")
     assert not (store / "labels" / "mask").exists()
 

@@ -17,7 +17,7 @@ from .files import atomic_write, clean_stale_temporaries
 from .images import IMAGE_SUFFIXES, ImageReadError, find_images, read_image, read_pixel_size
 from .lazy import LAZY_BUDGET, LazyImage, is_lazy_path, open_lazy
 from .masks import MASK_FORMATS, write_mask
-from .omezarr import PYRAMID_TOP, OutputExistsError, write_ome_zarr
+from .omezarr import PYRAMID_TOP, OutputExistsError, check_label_name, write_ome_zarr
 from .provenance import (
     PNG_KEY,
     TIFF_TAG,
@@ -38,6 +38,7 @@ __all__ = [
     "LazyImage",
     "OutputExistsError",
     "atomic_write",
+    "check_label_name",
     "clean_stale_temporaries",
     "find_images",
     "is_lazy_path",

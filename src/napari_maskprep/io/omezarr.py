@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.errors import BadTypeError, BadValueError, MaskprepError
+from ..core.errors import BadTypeError, BadValueError, MaskprepError, shown
 from .files import clean_stale_temporaries, temp_prefix
 from .provenance import PNG_KEY, written_by_maskprep
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import dask.array as da
     import zarr
 
-__all__ = ["LABEL_COLOR", "OutputExistsError", "PYRAMID_TOP", "write_ome_zarr"]
+__all__ = ["LABEL_COLOR", "OutputExistsError", "PYRAMID_TOP", "check_label_name", "write_ome_zarr"]
 
 PYRAMID_TOP = 1024  # the pyramid stops at the first level whose sides are all this or less
 LABEL_COLOR = [0, 255, 0, 255]  # RGBA of label 1 in a mask's image-label metadata
@@ -159,6 +159,14 @@ def _image_of(into: Path, axes: str, shape: tuple[int, ...]) -> tuple[Any, Any, 
     return image, FormatV05() if v3 else FormatV04(), shapes
 
 
+def check_label_name(name: Any) -> str:
+    """``name`` if it may name a label under an image's ``labels/``; one line otherwise."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise BadValueError(f"label name {shown(name)}; accepted: letters, digits, _ . - (not "
+                            "starting with . or -), at most 100")
+    return name
+
+
 def write_ome_zarr(
     mask: Any,
     path: str | os.PathLike[str] | None = None,
@@ -227,9 +235,7 @@ def write_ome_zarr(
     if into is not None:
         into = Path(into)
         name = "mask" if name is None else name
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise BadValueError(f"name={name!r}; accepted: letters, digits, _ . - (not "
-                                "starting with . or -), at most 100")
+        check_label_name(name)
         image, fmt, shapes = _image_of(into, axes, data.shape)
         if sizes is None and image.pixel_size is not None:
             spatial = [a for a in image.axes if a in "zyx"]
