@@ -51,11 +51,14 @@ def build_input(path: Path, megapixels: int) -> None:
 
     side = bd.side_for(megapixels)
     side -= side % CHUNK
-    array = zarr.create_array(store=str(path), shape=(side, side), chunks=(CHUNK, CHUNK),
-                              dtype="uint8", compressors=zarr.codecs.BloscCodec(cname="lz4"))
+    partial = path.with_name(path.name + ".partial")  # a kept input is only ever complete
+    array = zarr.create_array(store=str(partial), shape=(side, side), chunks=(CHUNK, CHUNK),
+                              dtype="uint8", compressors=zarr.codecs.BloscCodec(cname="lz4"),
+                              overwrite=True)
     for i, y in enumerate(range(0, side, CHUNK)):
         for j, x in enumerate(range(0, side, CHUNK)):
             array[y:y + CHUNK, x:x + CHUNK] = bd.mosaic("uint8", CHUNK, seed=i * 1000 + j)
+    partial.rename(path)
 
 
 def _reference(x):
@@ -148,6 +151,8 @@ def main() -> int:
     parser.add_argument("--cap-4gp", default=None, metavar="SIZE",
                         help="also run 4096 MP tiled under this data-size cap (e.g. 2GB)")
     parser.add_argument("--workdir", default=None, help="where inputs are built")
+    parser.add_argument("--inputs", default=None, metavar="DIR",
+                        help="keep the built inputs in DIR and reuse them on later runs")
     parser.add_argument("--json", default=None, metavar="FILE")
     args = parser.parse_args()
     from dask.utils import parse_bytes
@@ -155,8 +160,9 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory(dir=args.workdir) as root:
         for mp_ in args.sizes:
-            source = Path(root) / f"in-{mp_}.zarr"
-            build_input(source, mp_)
+            source = Path(args.inputs or root) / f"in-{mp_}.zarr"
+            if not source.exists():
+                build_input(source, mp_)
             runs = [("copy", 1), ("tiled", 1), ("tiled", 2)]
             if mp_ <= args.reference_max_mp:
                 runs.append(("reference", 2))
