@@ -7,7 +7,8 @@
 For each size (MP = 2**20 px), in a fresh process each, pinned to as many cores as it has
 workers, reading the input zarr and writing the mask to a zarr:
 - ``ours tiled``: ``Recipe.run`` on the dask array (``engine.tiled``), threaded, 1 and 2
-  workers (threads);
+  workers (threads), and on a local cluster of 2 processes (``processes``, as
+  ``maskprep run --workers 2``; RSS is the largest process's);
 - ``ours in memory``: the whole image read, ``Recipe.run``, written (sizes that fit);
 - ``reference``: the same steps as a dask user writes them with scikit-image:
   ``map_overlap(gaussian)``, Otsu of ``da.histogram``, ``map_overlap(binary_opening)``,
@@ -92,9 +93,18 @@ def measure(mode: str, source: str, target: str, workers: int) -> dict:
 
     recipe = mp.Recipe(steps=_steps())
     dask.config.set(scheduler="threads", num_workers=workers)
+    cluster = None
+    if mode == "processes":  # as `maskprep run --workers N`: a local cluster of processes
+        from distributed import Client, LocalCluster
+
+        from napari_maskprep.batch import worker_memory
+
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", memory_limit=worker_memory(workers))
+        Client(cluster)
     start = time.perf_counter()
     x = da.from_zarr(source)
-    if mode == "tiled":
+    if mode in ("tiled", "processes"):
         out = recipe.run(x)
     elif mode == "memory":
         out = da.from_array(recipe.run(np.asarray(x)), chunks=CHUNK)
@@ -104,7 +114,10 @@ def measure(mode: str, source: str, target: str, workers: int) -> dict:
         out = x
     out.to_zarr(target, overwrite=True)
     seconds = time.perf_counter() - start
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if cluster is not None:
+        cluster.close()
+    rss = max(resource.getrusage(who).ru_maxrss / 1024  # workers are child processes
+              for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     return {"mode": mode, "workers": workers, "seconds": seconds, "rss_mb": rss,
             "pixels": int(np.prod(x.shape)), "digest": _digest(zarr.open_array(target))}
 
@@ -147,7 +160,8 @@ def main() -> int:
     parser.add_argument("--memory-max-mp", type=int, default=1024,
                         help="largest size also run in memory")
     parser.add_argument("--reference-max-mp", type=int, default=1024,
-                        help="largest size the map_overlap + scikit-image reference runs at")
+                        help="largest size the map_overlap + scikit-image reference and the "
+                             "2-process cluster run at")
     parser.add_argument("--cap-4gp", default=None, metavar="SIZE",
                         help="also run 4096 MP tiled under this data-size cap (e.g. 2GB)")
     parser.add_argument("--workdir", default=None, help="where inputs are built")
@@ -165,7 +179,7 @@ def main() -> int:
                 build_input(source, mp_)
             runs = [("copy", 1), ("tiled", 1), ("tiled", 2)]
             if mp_ <= args.reference_max_mp:
-                runs.append(("reference", 2))
+                runs += [("processes", 2), ("reference", 2)]
             if mp_ <= args.memory_max_mp:
                 runs.append(("memory", 1))
             for mode, workers in runs:
@@ -193,7 +207,7 @@ def _table(rows: list[dict]) -> None:
             print(f"{r['mp']:>5}MP {name:<16} failed: {r['error']}")
             continue
         rate = r["pixels"] / 2**20 / r["seconds"] / r["workers"]
-        same = "" if r["mp"] not in memory or r["mode"] != "tiled" else (
+        same = "" if r["mp"] not in memory or r["mode"] not in ("tiled", "processes") else (
             "yes" if r["digest"] == memory[r["mp"]] else "no")
         print(f"{r['mp']:>5}MP {name:<16} {r['seconds']:>8.1f} {rate:>10.1f} "
               f"{r['rss_mb']:>8.0f}  {same}")
