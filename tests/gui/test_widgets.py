@@ -383,3 +383,17 @@ def test_a_core_warning_becomes_a_notification_and_the_result_is_written(make_wi
     qtbot.waitUntil(lambda: "converted to grey" in widget.status.value, timeout=TIMEOUT_MS)
     qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
     assert "he_tile-auto_threshold [preview]" in viewer.layers
+
+
+def test_deleting_the_input_while_previewing_clears_the_picker_and_the_preview(make_widget,
+                                                                              qtbot):
+    viewer, widget = make_widget("preprocess", "nuclei", window=True, show=True)
+    widget.select("preprocess.gaussian", viewer.layers["nuclei"])
+    widget.preview_box.value = True
+    qtbot.waitUntil(lambda: widget.model.preview_layer is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+    viewer.layers.remove("nuclei")
+    qtbot.wait(200)  # the canvas draws again without the removed layers
+    assert [layer.name for layer in viewer.layers] == ["nuclei-ground truth"]
+    assert widget.model.input_layer is None and widget.input_box.value is None
+    assert widget.model.preview_layer is None

@@ -645,9 +645,9 @@ class StageModel:
         layer.events.name.disconnect(self._on_layers_moved)
         if layer is self._preview_layer:
             self._preview_layer = None
-        if layer is self.input_layer:
-            self.remove_preview()
+        if layer is self.input_layer:  # cleared first: the preview's removal refreshes pickers
             self.input_layer = None
+            self.remove_preview()
         for role, extra in self.extra_layers.items():
             if extra is layer:
                 self.extra_layers[role] = None
