@@ -397,3 +397,19 @@ def test_deleting_the_input_while_previewing_clears_the_picker_and_the_preview(m
     assert [layer.name for layer in viewer.layers] == ["nuclei-ground truth"]
     assert widget.model.input_layer is None and widget.input_box.value is None
     assert widget.model.preview_layer is None
+
+
+def test_a_failed_apply_keeps_the_preview_on(make_widget, qtbot, shown):
+    viewer, widget = make_widget("segment", "nuclei")
+    widget.select("segment.multi_threshold", viewer.layers["nuclei"])
+    widget.preview_box.value = True
+    widget.param_editors["keep_from"].value = 2
+    widget.param_editors["keep_to"].value = 1  # checked by the op, in the worker
+    widget.apply()
+    wait_applied(qtbot, widget)
+    errors = [msg for sev, msg in shown() if sev == ERROR]
+    assert len(errors) == 1 and "keep" in errors[0]
+    assert widget.preview_box.value
+    assert "nuclei-multi_threshold" not in viewer.layers
+    widget.preview_box.value = False
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)

@@ -450,7 +450,6 @@ class StageWidget(Container):
             show_error(str(exc))
             self.status.value = str(exc)
             return None
-        self.preview_box.value = False  # the output layer now shows the result
         self._apply_job = job
         self._progress = progress(total=0, desc=f"{job.spec.name} on {job.input_layer.name}")
         self.progress_bar.value = 0
@@ -658,6 +657,7 @@ class StageWidget(Container):
         except ValueError as exc:
             show_error(str(exc))
             return
+        self.preview_box.value = False  # the output layer now shows the result
         if applied.kept_layer is not None:
             show_info(
                 f"'{applied.kept_layer.name}' was changed (painted or refined) since the last "
