@@ -7,11 +7,12 @@ import sys
 
 import numpy as np
 import pytest
+from napari.utils._proxies import PublicOnlyProxy
 from npe2 import PluginManifest
 from qtpy.QtWidgets import QMenu
 
 import napari_maskprep as mp
-from napari_maskprep._napari.menus import WIDGET_NAMES
+from napari_maskprep._napari.menus import WIDGET_NAMES, run_from_menu
 
 MANIFEST = PluginManifest.from_distribution("napari-maskprep")
 TIMEOUT_MS = 20000
@@ -98,3 +99,13 @@ def test_the_library_imports_no_gui(module):
         "assert not gui, gui"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_wrong_layer_error_names_the_layer_type_not_its_proxy(make_napari_viewer, shown):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-maskprep", "nuclei")
+    viewer.layers.selection.active = viewer.layers["nuclei"]
+    # napari hands commands a proxy of the viewer, whose layers are proxies too
+    assert run_from_menu(PublicOnlyProxy(viewer), "refine.open") is None
+    ((_, message),) = shown()
+    assert message == "refine.open cannot read 'nuclei' (Image layer); select a Labels layer"

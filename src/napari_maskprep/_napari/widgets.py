@@ -424,9 +424,9 @@ class StageWidget(Container):
             self.model.reset_params()
         if layer is not None:
             if layer not in self.model.input_candidates():
-                raise ValueError(
-                    f"{op_id} cannot read '{layer.name}' ({type(layer).__name__}); select "
-                    f"{self.model.input_kind_text()}"
+                raise ValueError(  # __class__: napari hands commands proxies of its layers
+                    f"{op_id} cannot read '{layer.name}' ({layer.__class__.__name__} layer); "
+                    f"select {self.model.input_kind_text()}"
                 )
             self.input_box.value = layer
 
