@@ -109,3 +109,14 @@ def test_a_wrong_layer_error_names_the_layer_type_not_its_proxy(make_napari_view
     assert run_from_menu(PublicOnlyProxy(viewer), "refine.open") is None
     ((_, message),) = shown()
     assert message == "refine.open cannot read 'nuclei' (Image layer); select a Labels layer"
+
+
+@pytest.mark.parametrize("sample", ["nuclei", "he_tile", "nuclei_3d"])
+def test_after_open_sample_the_image_is_active_and_its_menu_items_enabled(make_napari_viewer,
+                                                                          sample):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-maskprep", sample)
+    assert viewer.layers.selection.active is viewer.layers[sample]
+    assert not viewer.layers[f"{sample}-ground truth"].visible
+    action = find_action(viewer.window.layers_menu, "Auto threshold (Mask Prep)")
+    assert action is not None and action.isEnabled()

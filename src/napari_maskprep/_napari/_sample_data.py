@@ -10,12 +10,14 @@ LayerData = tuple[Any, dict[str, Any], str]
 
 
 def _sample(key: str) -> list[LayerData]:
+    """The hidden ground truth, then the image: napari makes the last layer added the active
+    one, and the menus and stage widgets act on the active layer."""
     sample = SAMPLES[key]
     image, truth = load(key)
     return [
-        (image, {"name": key, "rgb": sample.rgb}, "image"),
         (truth.astype("int32"), {"name": f"{key}-ground truth", "opacity": 0.4,
                                  "visible": False}, "labels"),
+        (image, {"name": key, "rgb": sample.rgb}, "image"),
     ]
 
 
