@@ -67,7 +67,9 @@ def test_parameter_editors_follow_the_param_hints(make_widget):
     method = widget.param_editors["method"]
     assert tuple(c.value for c in method.choices) == mp.get_op("preprocess.background").param(
         "method").choices
-    assert widget.param_editors["light_background"].widget_type == "CheckBox"
+    flag = widget.param_editors["light_background"]
+    # magicgui puts no label beside a check box: it shows its own text, the parameter's label
+    assert flag.widget_type == "CheckBox" and flag.native.text() == "light background"
 
 
 def test_optional_parameter_is_none_until_ticked(make_widget):

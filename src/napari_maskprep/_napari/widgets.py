@@ -264,7 +264,7 @@ def param_editor(param: Param, value: Any, tooltip: str = "") -> Widget:
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         editor = ComboBox(choices=[(m.value, m) for m in kind], value=kind(shown))
     elif kind is bool:
-        editor = CheckBox(value=shown)
+        editor = CheckBox(value=shown, text=label)  # a check box shows its own text
     elif kind in (int, float):
         editor = NumberEdit(param, shown)
     else:
