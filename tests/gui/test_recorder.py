@@ -10,9 +10,13 @@ import tifffile
 from napari.components import ViewerModel
 from napari.utils.notifications import NotificationSeverity
 from npe2 import PluginManifest
+from qtpy.QtCore import QEvent
+from qtpy.QtGui import QHelpEvent
+from qtpy.QtWidgets import QApplication, QLabel, QToolTip
 
 import napari_maskprep as mp
 from napari_maskprep._napari import _sample_data
+from napari_maskprep._napari.fitting import shown_text
 from napari_maskprep._napari.recorder import RecorderWidget, open_recorder
 from napari_maskprep._napari.recording import SUMMARY_NAME
 from napari_maskprep._napari.widgets import PreprocessWidget, RefineWidget, SegmentWidget
@@ -291,3 +295,47 @@ def test_the_recorder_is_in_the_manifest_and_docks_from_the_menu(make_napari_vie
     recorder.select_step(0)
     shot = viewer.screenshot(path=str(tmp_path / "recorder.png"), canvas_only=False)
     assert shot.shape[0] > 300 and (tmp_path / "recorder.png").exists()
+
+
+def test_a_narrow_recorder_keeps_labels_names_and_folders_readable(make_napari_viewer, qtbot,
+                                                                    tmp_path):
+    viewer = make_napari_viewer(show=True)
+    dock, recorder = viewer.window.add_plugin_dock_widget("napari-maskprep", "Recorder")
+    _, preprocess = viewer.window.add_plugin_dock_widget("napari-maskprep", "Preprocess",
+                                                         tabify=True)
+    dock.raise_()
+    qtbot.wait(300)  # shown before the long names come
+    common = "experiment_2024_03_14_plate1_wellA01_field003_DAPI_maxproj"
+    image = _sample_data.nuclei()[1][0]
+    first, second = (viewer.add_image(image, name=f"{common}_{ch}") for ch in ("ch1", "ch2"))
+    preprocess.select("preprocess.gaussian", first)
+    preprocess.apply()
+    qtbot.waitUntil(lambda: not preprocess.running, timeout=TIMEOUT_MS)
+    recorder.select_step(0)
+    folder = tmp_path / "a" / "folder" / "holding" / "the" / "images" / "to" / "segment"
+    recorder.infolder.value = folder
+    dock.setMaximumWidth(dock.minimumSizeHint().width())  # as narrow as it goes
+    qtbot.wait(200)
+    assert dock.width() < 400
+
+    labels = [x for x in recorder.native.findChildren(QLabel) if x.isVisible() and x.text()]
+    assert "sigma" in [x.text() for x in labels]
+    assert all(x.width() >= x.sizeHint().width() for x in labels), [
+        (x.text(), x.width(), x.sizeHint().width()) for x in labels]
+
+    box = recorder.target_box
+    shown_names = []
+    for layer in (first, second):
+        box.value = layer
+        shown_names.append(shown_text(box.native))
+        hover = box.native.rect().center()
+        QApplication.sendEvent(box.native, QHelpEvent(QEvent.Type.ToolTip, hover,
+                                                      box.native.mapToGlobal(hover)))
+        assert QToolTip.text() == layer.name
+    assert shown_names[0] != shown_names[1] and "…" in shown_names[0]
+    assert shown_names[0].endswith("ch1") and shown_names[1].endswith("ch2")
+
+    field = recorder.infolder.line_edit.native
+    assert field.toolTip() == str(folder)
+    assert field.width() > 0.55 * recorder.native.width()
+    viewer.window._qt_window.grab().save(str(tmp_path / "narrow-recorder.png"))

@@ -39,6 +39,7 @@ from qtpy.QtWidgets import QSizePolicy
 from ..core.errors import MaskprepError
 from ..core.registry import OpSpec, Param
 from ..core.units import LENGTH, Quantity, to_pixels
+from .fitting import elide_middle, fit_labels
 from .jobs import ApplyCancelled, ApplyJob, PreviewJob
 from .stage import PerPlane, StageModel, param_docs
 
@@ -386,6 +387,8 @@ class StageWidget(Container):
             ],
             labels=True,
         )
+        fit_labels(self)
+        elide_middle(self.input_box)  # long layer names alike differ by their ends
         self._preview_timer = QTimer(self.native)
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(PREVIEW_DELAY_MS)
