@@ -339,3 +339,54 @@ def test_a_narrow_recorder_keeps_labels_names_and_folders_readable(make_napari_v
     assert field.toolTip() == str(folder)
     assert field.width() > 0.55 * recorder.native.width()
     viewer.window._qt_window.grab().save(str(tmp_path / "narrow-recorder.png"))
+
+
+def test_a_replayed_mask_has_the_colours_of_the_stage_outputs(session):
+    session.apply(session.segment, "segment.auto_threshold", "nuclei")
+    session.recorder.target_box.value = session.viewer.layers["nuclei"]
+    session.wait(session.recorder.replay())
+    replayed = session.viewer.layers["nuclei-recipe"]
+    stage_output = session.viewer.layers["nuclei-auto_threshold"]
+    cyan = stage_output.colormap.map(1)
+    np.testing.assert_array_equal(cyan, [0.0, 1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(replayed.colormap.map(1), cyan)
+    assert replayed.colormap.map(0)[3] == 0  # background transparent
+
+
+def test_a_recorder_opened_late_rebuilds_the_recipe_from_the_outputs_history(qtbot, tmp_path):
+    viewer = ViewerModel()
+    for data, kwargs, layer_type in _sample_data.nuclei():
+        getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+    late = Session.__new__(Session)  # the stage widgets, and no Recorder yet
+    late.viewer, late.qtbot = viewer, qtbot
+    late.preprocess, late.segment, late.refine = (
+        PreprocessWidget(viewer), SegmentWidget(viewer), RefineWidget(viewer))
+    for widget in (late.preprocess, late.segment, late.refine):
+        qtbot.addWidget(widget.native)
+    late.apply(late.preprocess, "preprocess.gaussian", "nuclei", sigma=1.5)
+
+    late.recorder = RecorderWidget(viewer)  # opened after the first Apply
+    qtbot.addWidget(late.recorder.native)
+    late.apply(late.segment, "segment.auto_threshold", "nuclei-gaussian", method="li")
+    late.apply(late.refine, "refine.fill_holes", "nuclei-gaussian-auto_threshold")
+    steps = late.recorder.model.recipe.steps
+    assert [s.op for s in steps] == ["preprocess.gaussian", "segment.auto_threshold",
+                                     "refine.fill_holes"]
+    assert steps[0].params["sigma"] == 1.5 and late.recorder.model.input_layer.name == "nuclei"
+
+    final = viewer.layers[FINAL]
+    history = final.metadata["maskprep"]["history"]
+    assert [(h["step"]["op"], h["input"]) for h in history] == [
+        ("preprocess.gaussian", "nuclei"), ("segment.auto_threshold", "nuclei-gaussian"),
+        ("refine.fill_holes", "nuclei-gaussian-auto_threshold")]
+    again = RecorderWidget(viewer)  # opened now: the whole lineage of the latest output
+    qtbot.addWidget(again.native)
+    assert again.model.recipe == late.recorder.model.recipe
+    assert [r.layer for r in again.model.records] == [
+        viewer.layers["nuclei-gaussian"], viewer.layers["nuclei-gaussian-auto_threshold"], final]
+    replayed = again.model.recipe.run(viewer.layers["nuclei"].data)
+    np.testing.assert_array_equal(replayed, final.data)
+    again.target_box.value = viewer.layers["nuclei"]
+    again.replay()
+    qtbot.waitUntil(lambda: not again.running, timeout=TIMEOUT_MS)
+    np.testing.assert_array_equal(viewer.layers["nuclei-recipe"].data, final.data)

@@ -25,6 +25,7 @@ in worker threads and hands the result back to the model on the GUI thread.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
 import weakref
@@ -44,6 +45,7 @@ from ..io import atomic_write
 from ..ops.edit import ManualEdit
 from ..recipe import Recipe, RecipeError, Step
 from .layers import is_large, layer_array, layer_pixel_size, points_in
+from .outputs import history, lineage, style_output
 from .stage import OUTPUT_OPACITY, AppliedStep, applied_steps, is_preview
 
 __all__ = [
@@ -107,6 +109,14 @@ def _refuse_large(layer: Layer) -> None:
     if is_large(layer):
         raise RecipeError(f"'{layer.name}' is too large to load: save the recipe and run it "
                           "with `maskprep run` (tiled, into OME-Zarr), or Apply each step")
+
+
+def _written(layer: Layer | None) -> np.ndarray | None:
+    """A copy of a Labels output as written, to diff hand edits against; a pyramid written
+    tiled is never read whole, so it is not diffed."""
+    if isinstance(layer, Labels) and not is_large(layer):
+        return np.array(layer_array(layer), copy=True)
+    return None
 
 
 class RunJob:
@@ -216,6 +226,12 @@ class RecipeRecorder:
         self._writing = False  # our own writes to output layers are not hand edits
         applied_steps.applied.connect(self._on_applied)
         viewer.layers.events.removed.connect(self._on_layer_removed)
+        outputs = [x for x in viewer.layers if history(x)]
+        latest = viewer.layers.selection.active if history(viewer.layers.selection.active) \
+            else next(reversed(outputs), None)
+        if latest is not None:  # opened after some Applies: start from what they made
+            with contextlib.suppress(RecipeError):  # a history this version cannot read
+                self.adopt(latest)
 
     # -- the recipe ------------------------------------------------------------------------
     @property
@@ -307,6 +323,22 @@ class RecipeRecorder:
         self.changed.emit()
         return recipe
 
+    def adopt(self, layer: Layer) -> None:
+        """Make the recipe the lineage of ``layer``, rebuilt from its history (see
+        :mod:`.outputs`); raises RecipeError for a layer without one."""
+        try:
+            found = lineage(layer, self.viewer.layers)
+        except ValueError as exc:
+            raise RecipeError(str(exc)) from None
+        self.records = [RecordedStep(step, None if out is None else weakref.ref(out),
+                                     _written(out))
+                        for step, out in zip(found.recipe.steps, found.outputs, strict=True)]
+        self.input_layer = found.image
+        self.declared, self.declared_layers = dict(found.recipe.inputs), found.declared_layers
+        self._pending = []
+        self._watch_outputs()
+        self.changed.emit()
+
     # -- recording -------------------------------------------------------------------------
     def _producer(self, layer: Layer) -> int | None:
         """Index of the last step that wrote ``layer``; -1 for the recipe input."""
@@ -357,6 +389,11 @@ class RecipeRecorder:
         self._pending = [x for x in self._pending if x is not out]
         self.capture_edits()
         source = applied.input_layer
+        if not applied.in_place and self._producer(source) is None and history(source):
+            if self.records:
+                self.notice.emit(f"the recipe now follows '{out.name}', rebuilt from the "
+                                 f"history of '{source.name}'")
+            self.adopt(source)  # the steps that made what this Apply read come first
         if not self.records:
             self.input_layer = source
             self.declared, self.declared_layers = {}, {}
@@ -378,9 +415,7 @@ class RecipeRecorder:
             for role, layer in applied.extra_layers.items()}
         step = Step(applied.step.op, dict(applied.step.params), inputs=inputs,
                     per_plane=applied.step.per_plane)
-        # A pyramid written tiled is never read whole: it is not diffed for hand edits.
-        written = (np.array(layer_array(out), copy=True)
-                   if isinstance(out, Labels) and not is_large(out) else None)
+        written = _written(out)
         if same_output:
             step.id = after[0].step.id
             records += [RecordedStep(step, weakref.ref(out), written), *after[1:]]
@@ -525,12 +560,14 @@ class RecipeRecorder:
         if isinstance(existing, layer_type) and _RECORDER_KEY in existing.metadata:
             existing.data = result
             existing.metadata = metadata
+            style_output(existing, result)
             return existing
         kwargs = {"name": name, "scale": source.scale, "translate": source.translate,
                   "units": source.units, "axis_labels": source.axis_labels,
                   "metadata": metadata}
         layer = Image(result, **kwargs) if as_image else Labels(result, opacity=OUTPUT_OPACITY,
                                                                 **kwargs)
+        style_output(layer, result)  # the colours of the stage outputs
         self.viewer.layers.append(layer)
         return layer
 

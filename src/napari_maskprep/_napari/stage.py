@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 from napari.layers import Image, Labels, Layer, Points, Shapes
-from napari.utils.colormaps import DirectLabelColormap
 from psygnal import Signal
 
 from ..core.locality import Kind
@@ -29,6 +28,7 @@ from ..recipe import Step
 from .jobs import ApplyJob, PreviewJob, digest
 from .large import RegionPreviewJob, TiledApplyJob, store_levels, visible_region
 from .layers import is_large, layer_array, layer_pixel_size, points_in
+from .outputs import mask_colormap, output_metadata, style_output
 
 __all__ = [
     "PREVIEW_SUFFIX",
@@ -86,11 +86,6 @@ class AppliedSteps:
 
 
 applied_steps = AppliedSteps()
-
-
-def _mask_colormap() -> DirectLabelColormap:
-    # Label 1 of napari's default colormap is a dark brown that vanishes on dark images.
-    return DirectLabelColormap(color_dict={None: "yellow", 0: "transparent", 1: "cyan"})
 
 
 def is_preview(layer: Layer) -> bool:
@@ -441,7 +436,7 @@ class StageModel:
             layer.scale = scale
             layer.translate = translate
             layer.name = name
-            self._style_output(layer, data)
+            style_output(layer, data)
         return layer
 
     def remove_preview(self) -> None:
@@ -486,6 +481,8 @@ class StageModel:
         elif job.in_place:
             self._write_in_place(job, result)
             target = source
+            target.metadata = {**source.metadata,
+                               **output_metadata(job.step, source, job.extra_layers)}
         else:
             key = (id(source), job.spec.id)
             previous = self._outputs.get(key)
@@ -498,7 +495,7 @@ class StageModel:
                     else:
                         kept = layer  # changed since (painted, refined): never overwrite it
             name = f"{source.name}-{job.spec.name}"
-            metadata = {"maskprep": {"step": job.step.to_dict(), "input": source.name}}
+            metadata = output_metadata(job.step, source, job.extra_layers)
             if target is None:
                 layer_type = Image if job.spec.output is Kind.IMAGE else Labels
                 target = self._add_layer(
@@ -508,7 +505,7 @@ class StageModel:
             else:
                 target.data = result
                 target.metadata = metadata
-                self._style_output(target, result)
+                style_output(target, result)
             self._outputs[key] = _Output(weakref.ref(source), weakref.ref(target), digest(result))
         applied = AppliedStep(
             step=job.step, input_layer=source, extra_layers=job.extra_layers,
@@ -544,11 +541,11 @@ class StageModel:
         layer = Labels(
             levels, multiscale=True, name=job.name, scale=source.scale,
             translate=source.translate, units=source.units, axis_labels=source.axis_labels,
-            opacity=OUTPUT_OPACITY, metadata={"maskprep": {
-                "step": job.step.to_dict(), "input": source.name, "store": str(store)}},
+            opacity=OUTPUT_OPACITY,
+            metadata=output_metadata(job.step, source, job.extra_layers, store=str(store)),
         )
         if levels[0].dtype == np.uint8:  # a mask: labels keep napari's colours
-            layer.colormap = _mask_colormap()
+            layer.colormap = mask_colormap()
         self._insert(layer)
         return layer
 
@@ -573,7 +570,7 @@ class StageModel:
             layer = Image(data, **kwargs)
         else:
             layer = Labels(data, opacity=OUTPUT_OPACITY, **kwargs)
-            self._style_output(layer, data)
+            style_output(layer, data)
         self._insert(layer)
         return layer
 
@@ -592,15 +589,6 @@ class StageModel:
             layers.selection.active = active
         else:
             layers.insert(at, layer)
-
-    @staticmethod
-    def _style_output(layer: Layer, data: np.ndarray) -> None:
-        if isinstance(layer, Labels):
-            if data.dtype == np.uint8 and data.max(initial=0) <= 1:
-                layer.colormap = _mask_colormap()
-            layer.selected_label = 1
-        elif not getattr(layer, "rgb", False):
-            layer.reset_contrast_limits()
 
     # -- events --------------------------------------------------------------------------------
     def _watch_sources(self) -> None:

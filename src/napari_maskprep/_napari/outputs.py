@@ -1,0 +1,106 @@
+"""What every output layer carries, whoever wrote it (a stage widget, a tiled Apply, a
+replay): one visible colour scheme, and its own history in its metadata.
+
+The history is the list of steps that made the layer from an image, each with the name of
+the layer it read, so the recipe behind any output can be rebuilt later, from the layer
+alone: a Recorder opened after the first Apply starts from the whole lineage instead of
+from the last step's input. Hand edits made while no Recorder watched are not in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from napari.layers import Image, Labels, Layer, Points
+from napari.utils.colormaps import DirectLabelColormap
+
+from ..core.locality import Kind
+from ..recipe import Recipe, Step
+
+__all__ = ["METADATA_KEY", "Lineage", "history", "lineage", "output_metadata", "style_output"]
+
+METADATA_KEY = "maskprep"
+
+
+def mask_colormap() -> DirectLabelColormap:
+    # Label 1 of napari's default colormap is a dark brown that vanishes on dark images.
+    return DirectLabelColormap(color_dict={None: "yellow", 0: "transparent", 1: "cyan"})
+
+
+def style_output(layer: Layer, data: Any) -> None:
+    """The look of every output: a 0/1 mask in cyan, labels in napari's colours (selected
+    label 1, ready to paint), an image with contrast limits fitted to its values."""
+    if isinstance(layer, Labels):
+        if data.dtype == np.uint8 and data.max(initial=0) <= 1:
+            layer.colormap = mask_colormap()
+        layer.selected_label = 1
+    elif not getattr(layer, "rgb", False):
+        layer.reset_contrast_limits()
+
+
+def history(layer: Layer | None) -> list[dict[str, Any]]:
+    """The steps that made ``layer`` (empty for an image from a file or a sample)."""
+    if layer is None:
+        return []
+    return list(layer.metadata.get(METADATA_KEY, {}).get("history", []))
+
+
+def _kind(layer: Layer) -> str:
+    kind = Kind.POINTS if isinstance(layer, Points) else Kind.IMAGE if isinstance(
+        layer, Image) else Kind.LABELS
+    return kind.value
+
+
+def output_metadata(step: Step, source: Layer, extras: Mapping[str, Layer],
+                    **more: Any) -> dict[str, Any]:
+    """The metadata of the layer ``step`` wrote from ``source``: the step, the layer it
+    read, and the history of ``source`` followed by this step."""
+    entry = {"step": step.to_dict(), "input": source.name,
+             "extras": {role: {"layer": x.name, "kind": _kind(x)} for role, x in extras.items()}}
+    return {METADATA_KEY: {"step": entry["step"], "input": source.name,
+                           "history": [*history(source), entry], **more}}
+
+
+@dataclass
+class Lineage:
+    """A layer's history as a recipe, with the layers of this viewer it still names: the
+    image the first step read, each step's output (None when gone) and each declared
+    input's layer."""
+
+    recipe: Recipe
+    image: Layer | None
+    outputs: list[Layer | None]
+    declared_layers: dict[str, Layer] = field(default_factory=dict)
+
+
+def lineage(layer: Layer, layers: Any) -> Lineage:
+    """Rebuild the recipe behind ``layer`` from its history, finding its image, the earlier
+    outputs and the extra inputs among ``layers`` (the viewer's layer list)."""
+    entries = history(layer)
+    if not entries:
+        raise ValueError(f"'{layer.name}' was not written by Mask Prep: it has no history")
+    steps, outputs = [], []
+    inputs: dict[str, str] = {}
+    declared_layers: dict[str, Layer] = {}
+    for n, entry in enumerate(entries):
+        step = dict(entry["step"], inputs={})
+        for role, extra in entry["extras"].items():  # each a declared input, named by role
+            name, k = role, 1
+            while name in inputs:
+                k += 1
+                name = f"{role}_{k}"
+            inputs[name] = extra["kind"]
+            step["inputs"][role] = name
+            found = next((x for x in layers if x.name == extra["layer"]), None)
+            if found is not None:
+                declared_layers[name] = found
+        steps.append(step)
+        prefix = entries[:n + 1]
+        outputs.append(layer if n == len(entries) - 1 else next(
+            (x for x in layers if history(x) == prefix), None))
+    image = next((x for x in layers if x.name == entries[0]["input"] and not history(x)), None)
+    recipe = Recipe.from_dict({"maskprep": 1, "inputs": inputs, "steps": steps})
+    return Lineage(recipe, image, outputs, declared_layers)
