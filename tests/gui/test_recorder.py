@@ -155,8 +155,9 @@ def test_hand_edits_are_recorded_replayed_and_reapplied_after_rerun(session, sho
     paint(final, slice(10, 14), slice(10, 20), 1)
     session.wait_steps(4)
     paint(final, slice(40, 42), slice(40, 45), 0)  # a second stroke: the same edit step
-    session.qtbot.wait(10)
-    session.wait_steps(4)
+    session.qtbot.waitUntil(lambda: session.recorder.model.recipe.steps[3].params["bbox"]
+                            != "10:14,10:20", timeout=TIMEOUT_MS)  # captured once they stop
+    assert len(session.recorder.model.records) == 4
     recipe = session.recorder.model.recipe
     edit = recipe.steps[3]
     assert edit.op == "edit.manual" and edit.inputs == {"image": "input"}
@@ -390,3 +391,34 @@ def test_a_recorder_opened_late_rebuilds_the_recipe_from_the_outputs_history(qtb
     again.replay()
     qtbot.waitUntil(lambda: not again.running, timeout=TIMEOUT_MS)
     np.testing.assert_array_equal(viewer.layers["nuclei-recipe"].data, final.data)
+
+
+def test_brush_dabs_are_captured_once_when_they_stop_and_only_where_they_painted(
+        session, monkeypatch):
+    from napari_maskprep._napari import recording
+
+    session.apply(session.segment, "segment.auto_threshold", "nuclei")
+    mask = session.viewer.layers["nuclei-auto_threshold"]
+    written = mask.data.copy()
+    calls = []
+    between = recording.ManualEdit.between
+
+    def counted(before, after, **kwargs):
+        calls.append(kwargs.get("within"))
+        return between(before, after, **kwargs)
+
+    monkeypatch.setattr(recording.ManualEdit, "between", counted)
+    mask.brush_size = 10
+    for i in range(20):  # twenty clicks of the brush, the event loop running between them
+        mask.paint((200 + 3 * i, 300 + 2 * i), 0 if i % 2 else 1)
+        session.qtbot.wait(5)
+    session.wait_steps(2)
+    assert len(calls) == 1  # one capture for the twenty strokes
+    changed = np.nonzero(written != mask.data)
+    (within,) = calls
+    assert all(s.start <= c.min() and c.max() < s.stop for s, c in zip(within, changed,
+                                                                      strict=True))
+    assert all(s.stop - s.start <= 80 for s in within)  # the dabs' box, not the image
+    step = session.recorder.model.recipe.steps[1]
+    whole = between(written, mask.data, image=session.viewer.layers["nuclei"].data)
+    assert step.op == "edit.manual" and step.params == whole.params()

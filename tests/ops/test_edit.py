@@ -41,6 +41,16 @@ def test_diff_is_compact_and_exact():
     np.testing.assert_array_equal(recipe.run(image), painted)
 
 
+def test_a_diff_within_a_box_holding_the_changes_equals_the_whole_diff():
+    before = Recipe([THRESHOLD]).run(_image())
+    after = before.copy()
+    after[5:15, 5:15] = 0
+    after[20:22, 2:6] = 1
+    whole = ManualEdit.between(before, after)
+    assert ManualEdit.between(before, after, within=(slice(3, 30), slice(1, 20))) == whole
+    assert ManualEdit.between(before, after, within=(slice(30, 40), slice(0, 50))) is None
+
+
 def test_edit_survives_save_and_load(tmp_path):
     image = _image()
     recipe, painted = _recipe_with_edit(image)

@@ -44,6 +44,7 @@ PLUGIN = "napari-maskprep"
 WIDGET_NAME = "Recorder"
 RECIPE_FILTER = "Mask Prep recipes (*.maskprep.yaml *.yaml *.yml *.json)"
 STEP_LIST_ROWS = 8  # tall enough for a typical recipe without scrolling
+CAPTURE_DELAY_MS = 400  # strokes closer together than this make one capture of hand edits
 
 
 def _run_outcome(job: RunJob) -> RunJob | Failure:
@@ -127,10 +128,11 @@ class RecorderWidget(Container):
         self._batch_job: BatchJob | None = None
         self._relay = ProgressRelay()
         self._relay.advanced.connect(self._on_batch_progress)
-        # One capture after a stroke's events: an in-place Apply's paint is told apart first.
+        # One capture once the strokes stop (each restarts the delay), after the stroke's
+        # events: an in-place Apply's paint is told apart first.
         self._capture_timer = QTimer(self.native)
         self._capture_timer.setSingleShot(True)
-        self._capture_timer.setInterval(0)
+        self._capture_timer.setInterval(CAPTURE_DELAY_MS)
         self._capture_timer.timeout.connect(self._capture_edits)
 
         self.model.changed.connect(self._sync_steps)

@@ -47,6 +47,7 @@ from ..recipe import Recipe, RecipeError, Step
 from .layers import is_large, layer_array, layer_pixel_size, points_in
 from .outputs import history, lineage, style_output
 from .stage import OUTPUT_OPACITY, AppliedStep, applied_steps, is_preview
+from .strokes import ChangedBoxes, union
 
 __all__ = [
     "EDIT_OP",
@@ -222,6 +223,7 @@ class RecipeRecorder:
         self.declared: dict[str, str] = {}  # recipe input name -> kind
         self.declared_layers: dict[str, Layer] = {}  # ... and the layer that filled it
         self._pending: list[Layer] = []
+        self._changed = ChangedBoxes()  # where each pending layer was painted
         self._watched: list[Layer] = []
         self._writing = False  # our own writes to output layers are not hand edits
         applied_steps.applied.connect(self._on_applied)
@@ -387,6 +389,7 @@ class RecipeRecorder:
         out = applied.output_layer
         # The stage wrote ``out`` before telling us: that write is the step, not an edit.
         self._pending = [x for x in self._pending if x is not out]
+        self._changed.take(out)
         self.capture_edits()
         source = applied.input_layer
         if not applied.in_place and self._producer(source) is None and history(source):
@@ -443,10 +446,12 @@ class RecipeRecorder:
 
     def _on_output_painted(self, event: Any) -> None:
         layer = event.source
-        if self._writing or any(x is layer for x in self._pending):
+        if self._writing:
             return
-        self._pending.append(layer)
-        self.edit_pending.emit()
+        self._changed.add(layer, event)
+        if all(x is not layer for x in self._pending):
+            self._pending.append(layer)
+        self.edit_pending.emit()  # every stroke: the view captures once they stop
 
     def capture_edits(self) -> None:
         """Turn the paint strokes since the last call into ``edit.manual`` steps."""
@@ -463,9 +468,13 @@ class RecipeRecorder:
             record = records[at]
             is_edit = record.step.op == EDIT_OP
             base = record.base if is_edit else record.written
+            changed = self._changed.take(layer)
             if base is None or base.shape != current.shape:
                 continue
-            edit = ManualEdit.between(base, current, image=image)
+            if is_edit and changed is not None:  # the strokes captured before, too
+                changed = union(changed, tuple(slice(*map(int, span.split(":")))
+                                               for span in record.step.params["bbox"].split(",")))
+            edit = ManualEdit.between(base, current, image=image, within=changed)
             if edit is None:
                 if is_edit:
                     del records[at]  # painted back to what the op wrote: no edit left

@@ -114,16 +114,23 @@ class ManualEdit:
     values: str  # their new values
 
     @classmethod
-    def between(cls, before: np.ndarray, after: np.ndarray, *, image: np.ndarray | None = None
-                ) -> ManualEdit | None:
-        """The edit that turns ``before`` into ``after``; None when nothing changed."""
+    def between(cls, before: np.ndarray, after: np.ndarray, *, image: np.ndarray | None = None,
+                within: tuple[slice, ...] | None = None) -> ManualEdit | None:
+        """The edit that turns ``before`` into ``after``; None when nothing changed.
+
+        ``within`` is a box (slices with start and stop) known to hold every changed pixel,
+        such as the union of the paint strokes: only it is compared.
+        """
         if before.shape != after.shape:
             raise BadValueError(f"edit: shapes differ ({before.shape} vs {after.shape})")
-        diff = before != after
+        region = within if within is not None else tuple(slice(0, n) for n in before.shape)
+        diff = before[region] != after[region]
         if not diff.any():
             return None
-        box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(diff))
-        inside = diff[box]
+        found = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(diff))
+        inside = diff[found]
+        box = tuple(slice(r.start + f.start, r.start + f.stop)
+                    for r, f in zip(region, found, strict=True))
         values = np.ascontiguousarray(after[box][inside])
         return cls(
             shape="x".join(map(str, before.shape)),
