@@ -11,6 +11,7 @@ from napari.utils.notifications import NotificationSeverity
 
 import napari_maskprep as mp
 from napari_maskprep._napari.stage import applied_steps
+from napari_maskprep._napari.widgets import RefineWidget
 
 ERROR = NotificationSeverity.ERROR
 INFO = NotificationSeverity.INFO
@@ -415,3 +416,30 @@ def test_a_failed_apply_keeps_the_preview_on(make_widget, qtbot, shown):
     assert "nuclei-multi_threshold" not in viewer.layers
     widget.preview_box.value = False
     qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+
+
+def test_each_apply_says_its_objects_and_sizes_and_pixels_changed_in_place(make_widget, qtbot):
+    viewer, widget = make_widget("segment", "nuclei")
+    widget.select("segment.auto_threshold", viewer.layers["nuclei"])
+    widget.apply()
+    wait_applied(qtbot, widget)
+    mask = viewer.layers["nuclei-auto_threshold"].data
+    labels = mp.apply("refine.label", mask)
+    sizes = np.bincount(labels.ravel())[1:]
+    assert labels.max() > 10
+    assert widget.status.value == (f"{labels.max()} objects, median {np.median(sizes):g} px "
+                                   f"(range {sizes.min()}-{sizes.max()})")
+
+    painted = viewer.add_labels(mask.copy(), name="painted")
+    refine = RefineWidget(viewer)
+    qtbot.addWidget(refine.native)
+    refine.select("refine.open", painted)
+    refine.in_place_box.value = True
+    refine.apply()
+    wait_applied(qtbot, refine)
+    opened = mp.apply("refine.open", mask)
+    labels = mp.apply("refine.label", opened)
+    sizes = np.bincount(labels.ravel())[1:]
+    assert refine.status.value == (
+        f"{labels.max()} objects, median {np.median(sizes):g} px (range {sizes.min()}-"
+        f"{sizes.max()}); {np.count_nonzero(opened != mask)} pixels changed")

@@ -17,6 +17,7 @@ from ..core.locality import Local, Pointwise
 from ..core.registry import OpSpec
 from ..engine.statistics import StatisticCache
 from ..recipe import Step
+from .outputs import describe
 
 __all__ = ["ApplyCancelled", "ApplyJob", "PreviewJob", "digest"]
 
@@ -167,6 +168,7 @@ class ApplyJob(Cancellable):
         self.input_layer = input_layer
         self.extra_layers = dict(extra_layers)
         self.in_place = in_place
+        self.summary = ""  # objects and their sizes in the result, once run
         self.input_digest = digest(data) if in_place else None
         self._cancelled = threading.Event()
 
@@ -187,4 +189,5 @@ class ApplyJob(Cancellable):
         )
         if self.cancelled:  # an op that is not per plane cannot stop halfway
             raise ApplyCancelled
+        self.summary = describe(result, self.spec.output)  # here: off the GUI thread
         return result

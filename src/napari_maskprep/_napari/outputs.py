@@ -18,9 +18,18 @@ from napari.layers import Image, Labels, Layer, Points
 from napari.utils.colormaps import DirectLabelColormap
 
 from ..core.locality import Kind
+from ..core.registry import get_op
 from ..recipe import Recipe, Step
 
-__all__ = ["METADATA_KEY", "Lineage", "history", "lineage", "output_metadata", "style_output"]
+__all__ = [
+    "METADATA_KEY",
+    "Lineage",
+    "describe",
+    "history",
+    "lineage",
+    "output_metadata",
+    "style_output",
+]
 
 METADATA_KEY = "maskprep"
 
@@ -39,6 +48,20 @@ def style_output(layer: Layer, data: Any) -> None:
         layer.selected_label = 1
     elif not getattr(layer, "rgb", False):
         layer.reset_contrast_limits()
+
+
+def describe(result: np.ndarray, kind: Kind) -> str:
+    """One line about an Apply's mask or labels: how many objects (a mask's as
+    ``refine.label`` counts them) and their sizes in pixels; empty for an image."""
+    if kind not in (Kind.MASK, Kind.LABELS):
+        return ""
+    labels = get_op("refine.label")(result) if kind is Kind.MASK else result
+    sizes = np.bincount(labels.ravel())[1:]
+    sizes = sizes[sizes > 0]
+    if not sizes.size:
+        return "no objects"
+    return (f"{sizes.size} object{'s' * (sizes.size > 1)}, median {np.median(sizes):g} px "
+            f"(range {sizes.min()}-{sizes.max()})")
 
 
 def history(layer: Layer | None) -> list[dict[str, Any]]:

@@ -173,6 +173,7 @@ class StageModel:
         self._source_version = 0  # bumped when a layer the op reads changes its data
         self._volume_cache: _VolumeCache | None = None
         self._statistics = StatisticCache()
+        self.last_summary = ""  # what the last Apply made, in one line
         self._outputs: dict[tuple[int, str], _Output] = {}
         self._plane: tuple[int, ...] = ()
         self._watched: list[Layer] = []
@@ -457,6 +458,7 @@ class StageModel:
             raise ValueError(f"{self.op.id} cannot run in place on '{layer.name}'; only a refine "
                              "op on a Labels layer can")
         step = self.step()
+        self.last_summary = ""
         if is_large(layer):
             return TiledApplyJob(self.op, step, layer, pixel_size=self.pixel_size,
                                  folder=self.store_folder)
@@ -476,10 +478,12 @@ class StageModel:
             raise ValueError(f"'{source.name}' was removed while {job.spec.id} ran; "
                              "nothing was written")
         kept = None
+        summary = getattr(job, "summary", "")  # a tiled result is never read whole
         if isinstance(job, TiledApplyJob):
             target = self._add_store_layer(job, result)
         elif job.in_place:
-            self._write_in_place(job, result)
+            changed = self._write_in_place(job, result)
+            summary = f"{summary}; {changed} pixels changed".lstrip("; ")
             target = source
             target.metadata = {**source.metadata,
                                **output_metadata(job.step, source, job.extra_layers)}
@@ -507,6 +511,7 @@ class StageModel:
                 target.metadata = metadata
                 style_output(target, result)
             self._outputs[key] = _Output(weakref.ref(source), weakref.ref(target), digest(result))
+        self.last_summary = summary
         applied = AppliedStep(
             step=job.step, input_layer=source, extra_layers=job.extra_layers,
             output_layer=target, in_place=job.in_place, kept_layer=kept,
@@ -515,8 +520,9 @@ class StageModel:
         applied_steps.applied.emit(applied)
         return applied
 
-    def _write_in_place(self, job: ApplyJob, result: np.ndarray) -> None:
-        """One undo step in napari's Labels history: only the changed pixels are recorded."""
+    def _write_in_place(self, job: ApplyJob, result: np.ndarray) -> int:
+        """One undo step in napari's Labels history: only the changed pixels are recorded;
+        returns how many changed."""
         layer = job.input_layer
         current = np.asarray(layer.data)
         if digest(current) != job.input_digest:
@@ -534,6 +540,7 @@ class StageModel:
                 )
         changed = np.nonzero(current != result)
         layer.data_setitem(changed, result[changed])
+        return len(changed[0])
 
     def _add_store_layer(self, job: TiledApplyJob, store: Path) -> Labels:
         source = job.input_layer

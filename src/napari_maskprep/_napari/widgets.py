@@ -639,7 +639,7 @@ class StageWidget(Container):
         self.apply_button.enabled = not running
         self.cancel_button.enabled = running
         self.progress_bar.visible = running
-        self.status.value = "running…" if running else ""
+        self.status.value = "running…" if running else self.model.last_summary
 
     def _on_progress(self, done: int, total: int) -> None:
         self.progress_bar.max = total
