@@ -422,3 +422,18 @@ def test_brush_dabs_are_captured_once_when_they_stop_and_only_where_they_painted
     step = session.recorder.model.recipe.steps[1]
     whole = between(written, mask.data, image=session.viewer.layers["nuclei"].data)
     assert step.op == "edit.manual" and step.params == whole.params()
+
+
+def test_after_deleting_an_edit_step_the_next_capture_compares_the_whole_layer(session):
+    session.apply(session.segment, "segment.auto_threshold", "nuclei")
+    mask = session.viewer.layers["nuclei-auto_threshold"]
+    written = mask.data.copy()
+    paint(mask, slice(10, 14), slice(10, 20), 1)
+    session.wait_steps(2)
+    session.recorder.model.remove(1)
+    paint(mask, slice(300, 302), slice(40, 45), 0)
+    session.wait_steps(2)
+    edit = session.recorder.model.recipe.steps[1]
+    assert edit.params == mp.ops.edit.ManualEdit.between(
+        written, mask.data, image=session.viewer.layers["nuclei"].data).params()
+    assert edit.params["bbox"].startswith("10:302")

@@ -286,8 +286,12 @@ class RecipeRecorder:
         self.changed.emit()
 
     def remove(self, index: int) -> None:
+        removed = self.records[index]
         records = [r for i, r in enumerate(self.records) if i != index]
         self._replace(records)
+        if removed.step.op == EDIT_OP and removed.layer is not None:
+            # Its strokes are still on the layer, outside any box the next ones make.
+            self._changed.add(removed.layer, None)
 
     def move(self, index: int, offset: int) -> int:
         """Move a step up (-1) or down (+1); its new index. Raises RecipeError if a step
