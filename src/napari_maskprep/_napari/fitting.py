@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from magicgui.widgets import ComboBox, Container, FileEdit
@@ -26,7 +27,7 @@ from qtpy.QtWidgets import (
     QToolTip,
 )
 
-__all__ = ["compact_folder", "elide_middle", "fit_labels", "shown_text"]
+__all__ = ["compact_folder", "elide_middle", "fit_form", "fit_labels", "shown_text"]
 
 _POPUP_MARGIN = 40  # the popup's scroll bar and frame beside the longest name
 _MIN_CHARACTERS = 16  # a combo box asks room for this much of a name, not the longest
@@ -127,3 +128,13 @@ def compact_folder(field: FileEdit) -> None:
     edit = field.line_edit.native
     edit.textChanged.connect(edit.setToolTip)
     edit.setToolTip(edit.text())
+
+
+def fit_form(container: Container, pickers: Sequence[ComboBox] = (),
+             folders: Sequence[FileEdit] = ()) -> None:
+    """All of the above for a dock widget: its labels, its layer pickers, its folders."""
+    fit_labels(container)
+    for box in pickers:
+        elide_middle(box)
+    for folder in folders:
+        compact_folder(folder)

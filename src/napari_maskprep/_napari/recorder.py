@@ -30,7 +30,7 @@ from qtpy.QtWidgets import QFileDialog, QListWidget, QListWidgetItem
 
 from ..io import MASK_FORMATS
 from ..recipe import RecipeError
-from .fitting import compact_folder, elide_middle, fit_labels
+from .fitting import fit_form
 from .recording import EDIT_OP, BatchJob, BatchOutcome, RecipeRecorder, RunJob, step_summary
 from .stage import param_docs
 from .widgets import Failure, ProgressRelay, param_editor, row, text_line
@@ -120,10 +120,7 @@ class RecorderWidget(Container):
             ],
             labels=True,
         )
-        fit_labels(self)
-        elide_middle(self.target_box)
-        compact_folder(self.infolder)
-        compact_folder(self.outfolder)
+        fit_form(self, pickers=[self.target_box], folders=[self.infolder, self.outfolder])
         self._workers: list[WorkerBase] = []
         self._batch_job: BatchJob | None = None
         self._relay = ProgressRelay()

@@ -39,7 +39,7 @@ from qtpy.QtWidgets import QSizePolicy
 from ..core.errors import MaskprepError
 from ..core.registry import OpSpec, Param
 from ..core.units import LENGTH, Quantity, to_pixels
-from .fitting import elide_middle, fit_labels
+from .fitting import fit_form
 from .jobs import ApplyCancelled, ApplyJob, PreviewJob
 from .stage import PerPlane, StageModel, param_docs
 
@@ -387,8 +387,7 @@ class StageWidget(Container):
             ],
             labels=True,
         )
-        fit_labels(self)
-        elide_middle(self.input_box)  # long layer names alike differ by their ends
+        fit_form(self, pickers=[self.input_box])  # long layer names alike differ by their ends
         self._preview_timer = QTimer(self.native)
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(PREVIEW_DELAY_MS)
