@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from napari.layers import Image, Labels
 from napari.utils.notifications import NotificationSeverity
+from qtpy.QtWidgets import QCheckBox
 
 import napari_maskprep as mp
 from napari_maskprep._napari.stage import applied_steps
@@ -443,3 +444,26 @@ def test_each_apply_says_its_objects_and_sizes_and_pixels_changed_in_place(make_
     assert refine.status.value == (
         f"{labels.max()} objects, median {np.median(sizes):g} px (range {sizes.min()}-"
         f"{sizes.max()}); {np.count_nonzero(opened != mask)} pixels changed")
+
+
+def test_outputs_and_preview_can_be_shown_as_outlines(make_widget, qtbot):
+    viewer, widget = make_widget("segment", "nuclei")
+    widget.select("segment.auto_threshold", viewer.layers["nuclei"])
+    widget.apply()
+    wait_applied(qtbot, widget)
+    output = viewer.layers["nuclei-auto_threshold"]
+    assert output.contour == 0  # filled
+    (outlines,) = [w for w in widget.native.findChildren(QCheckBox) if w.text() == "outlines"]
+    outlines.setChecked(True)
+    assert output.contour == 1
+    widget.preview_box.value = True
+    qtbot.waitUntil(lambda: widget.model.preview_layer is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+    assert widget.model.preview_layer.contour == 1
+    widget.preview_box.value = False
+    widget.new_layer_box.value = True
+    widget.apply()
+    wait_applied(qtbot, widget)
+    assert viewer.layers[-1] is not output and viewer.layers[-1].contour == 1
+    outlines.setChecked(False)
+    assert output.contour == 0 and viewer.layers[-1].contour == 0

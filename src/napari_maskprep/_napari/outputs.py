@@ -39,13 +39,15 @@ def mask_colormap() -> DirectLabelColormap:
     return DirectLabelColormap(color_dict={None: "yellow", 0: "transparent", 1: "cyan"})
 
 
-def style_output(layer: Layer, data: Any) -> None:
+def style_output(layer: Layer, data: Any, outline: bool = False) -> None:
     """The look of every output: a 0/1 mask in cyan, labels in napari's colours (selected
-    label 1, ready to paint), an image with contrast limits fitted to its values."""
+    label 1, ready to paint; filled, or as outlines), an image with contrast limits fitted
+    to its values."""
     if isinstance(layer, Labels):
         if data.dtype == np.uint8 and data.max(initial=0) <= 1:
             layer.colormap = mask_colormap()
         layer.selected_label = 1
+        layer.contour = int(outline)
     elif not getattr(layer, "rgb", False):
         layer.reset_contrast_limits()
 

@@ -28,7 +28,7 @@ from ..recipe import Step
 from .jobs import ApplyJob, PreviewJob, digest
 from .large import RegionPreviewJob, TiledApplyJob, store_levels, visible_region
 from .layers import is_large, layer_array, layer_pixel_size, points_in
-from .outputs import mask_colormap, output_metadata, style_output
+from .outputs import history, mask_colormap, output_metadata, style_output
 
 __all__ = [
     "PREVIEW_SUFFIX",
@@ -167,6 +167,7 @@ class StageModel:
         self.per_plane = False
         self.in_place = False
         self.new_layer = False
+        self.outline = False  # masks and labels drawn as outlines (napari's contour)
         self.store_folder: Path | None = None  # where Apply on a large layer writes; None: temp
         self._preview_layer: Layer | None = None
         self._generation = 0
@@ -237,6 +238,16 @@ class StageModel:
         if value != self.per_plane:
             self.per_plane = value
             self.changed.emit()
+
+    def set_outline(self, on: bool) -> None:
+        """Draw this stage's Labels outputs (the layers whose history ends with one of its
+        ops, written already or to come) and its preview as outlines, or filled."""
+        self.outline = on
+        for layer in self.viewer.layers:
+            ops = [entry["step"]["op"] for entry in history(layer)[-1:]]
+            if isinstance(layer, Labels) and (layer is self._preview_layer or any(
+                    op.startswith(f"{self.stage}.") for op in ops)):
+                layer.contour = int(on)
 
     def input_candidates(self) -> list[Layer]:
         kind = _LAYER_TYPES[self.op.input]
@@ -437,7 +448,7 @@ class StageModel:
             layer.scale = scale
             layer.translate = translate
             layer.name = name
-            style_output(layer, data)
+            style_output(layer, data, self.outline)
         return layer
 
     def remove_preview(self) -> None:
@@ -509,7 +520,7 @@ class StageModel:
             else:
                 target.data = result
                 target.metadata = metadata
-                style_output(target, result)
+                style_output(target, result, self.outline)
             self._outputs[key] = _Output(weakref.ref(source), weakref.ref(target), digest(result))
         self.last_summary = summary
         applied = AppliedStep(
@@ -577,7 +588,7 @@ class StageModel:
             layer = Image(data, **kwargs)
         else:
             layer = Labels(data, opacity=OUTPUT_OPACITY, **kwargs)
-            style_output(layer, data)
+            style_output(layer, data, self.outline)
         self._insert(layer)
         return layer
 

@@ -41,6 +41,7 @@ from ..core.registry import OpSpec, Param
 from ..core.units import LENGTH, Quantity, to_pixels
 from .fitting import fit_form
 from .jobs import ApplyCancelled, ApplyJob, PreviewJob
+from .options import outline_box
 from .stage import PerPlane, StageModel, param_docs
 
 if TYPE_CHECKING:
@@ -381,7 +382,8 @@ class StageWidget(Container):
         super().__init__(
             widgets=[
                 self.op_box, self._summary, self.input_box, self.planes_row,
-                row("output", self.new_layer_box, self.in_place_box), self.store_box,
+                row("output", self.new_layer_box, self.in_place_box, outline_box(self.model)),
+                self.store_box,
                 row("", self.preview_box, self.apply_button, self.cancel_button),
                 self.progress_bar, self.status,
             ],
