@@ -238,6 +238,9 @@ def test_apply_on_a_pyramid_runs_tiled_into_an_ome_zarr_store(slide_widget, qtbo
     expected = mp.Recipe([{"op": "segment.auto_threshold", "params": {"method": "li"}}])
     assert np.array_equal(np.asarray(out.data[0]), expected.run(levels[0]).compute())
     assert np.array_equal(np.asarray(out.data[0]), expected.run(image))
+    mask = expected.run(image)
+    objects = int(mp.apply("refine.label", mask).max())
+    assert widget.status.value == (f"{objects} objects, {100 * mask.mean():.3g}% of the image")
     with open_lazy(store) as written:
         assert written.pixel_size == (0.25, 0.25)
     assert [p.name for p in tmp_path.iterdir()] == [store.name]  # no work files left

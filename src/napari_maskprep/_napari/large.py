@@ -37,6 +37,7 @@ from ..core.registry import OpSpec
 from ..core.units import COUNT
 from ..engine.statistics import StatisticCache
 from ..engine.tiled import check_tiled, run_tiled
+from ..engine.tiled_components import count_objects
 from ..io import open_lazy, provenance, write_ome_zarr
 from ..recipe import Recipe, Step, resolve_units
 from .jobs import ApplyCancelled, Cancellable
@@ -263,6 +264,7 @@ class TiledApplyJob(Cancellable):
         self.folder = folder
         self.name = f"{input_layer.name}-{spec.name}"
         self._cancelled = threading.Event()
+        self.summary = ""  # objects and foreground of the written result, once run
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> Path:
         import dask.array as da
@@ -283,8 +285,14 @@ class TiledApplyJob(Cancellable):
                     sizes = tuple(sizes)[-sum(a in "zyx" for a in axes):]
                 metadata = provenance(recipe.dumps(), data, source=self.input_layer.name,
                                       pixel_size=self.pixel_size if recipe.uses_units else None)
-                return write_ome_zarr(result, store_path(folder, self.name), axes=axes,
+                path = write_ome_zarr(result, store_path(folder, self.name), axes=axes,
                                       pixel_size=sizes, provenance=metadata)
+            with open_lazy(path) as written:  # one more pass, over the written labels
+                objects, foreground = count_objects(written.data)
+                self.summary = (f"{objects} object{'s' * (objects != 1)}, "
+                                f"{100 * foreground / max(written.data.size, 1):.3g}% of "
+                                "the image")
+            return path
         except BaseException:
             if made:
                 shutil.rmtree(folder, ignore_errors=True)
