@@ -357,6 +357,10 @@ def write_region(path: str | os.PathLike[str], origin: tuple[int, ...], region: 
                               for a, f, o in zip(lo, factor, origin, strict=True))]
         values = values[tuple(slice(0, b - a) for a, b in zip(lo, hi, strict=True))]
         written += _write_whole_chunks(array, lo, hi, values)
+        # A chunk file replaced deep inside leaves the level's folder as it was: touch it,
+        # so arrays opened afterwards (open_lazy keys its dask arrays by these times) are
+        # new to any cache of chunks read before.
+        os.utime(path / multiscale["datasets"][number]["path"])
     return written
 
 
