@@ -18,9 +18,7 @@ from .widgets import row, text_line
 
 __all__ = ["RegionEditWidget"]
 
-_HELP = ("Pan and zoom to the part of a large mask to fix, then Edit region: it opens at "
-         "full resolution as a layer to paint. Write back saves the change into the "
-         "mask's store and records it in the recipe.")
+_HELP = "Zoom in on what to fix, Edit region, paint, Write back."
 
 
 class RegionEditWidget(Container):
@@ -29,17 +27,18 @@ class RegionEditWidget(Container):
     def __init__(self, napari_viewer: Viewer) -> None:
         self.viewer = napari_viewer
         self.model = RegionEditor(napari_viewer)
-        self.help = text_line()
-        self.help.value = _HELP
         self.layer_box = ComboBox(label="labels", choices=self._choices,
                                   tooltip="a multiscale Labels layer backed by an OME-Zarr store")
-        self.open_button = PushButton(text="Edit region",
-                                      tooltip="open the region on screen, at full resolution")
-        self.write_button = PushButton(text="Write back",
-                                       tooltip="write the painted region into the store")
+        self.open_button = PushButton(
+            text="Edit region",
+            tooltip="open the part on screen at full resolution, as a layer to paint")
+        self.write_button = PushButton(
+            text="Write back",
+            tooltip="write the painted part into the mask's store and record it in the recipe")
         self.discard_button = PushButton(text="Discard", tooltip="close it, writing nothing")
         self.status = text_line()
-        super().__init__(widgets=[self.help, self.layer_box,
+        self.status.value = _HELP  # until there is something to say
+        super().__init__(widgets=[self.layer_box,
                                   row("", self.open_button, self.write_button,
                                       self.discard_button), self.status], labels=True)
         fit_form(self, pickers=[self.layer_box])

@@ -213,4 +213,7 @@ class RegionEditor:
         region, self.region = self.region, None
         if region is not None and region.layer in self.viewer.layers:
             self.viewer.layers.remove(region.layer)
+        source = region.source() if region is not None else None
+        if source is not None and source in self.viewer.layers:
+            self.viewer.layers.selection.active = source  # where the next region is chosen
         self.changed.emit()
