@@ -126,6 +126,8 @@ def test_the_whole_flow_records_a_recipe_that_replays_tiled(tmp_path):
     assert isinstance(tiled, da.Array)
     np.testing.assert_array_equal(tiled.compute(), expected)
     np.testing.assert_array_equal(recorder.recipe.run(image), expected)
+    # A Recorder opened later rebuilds the same recipe from the layer's history.
+    assert RecipeRecorder(viewer).recipe == recorder.recipe
 
 
 def test_a_zoomed_out_view_opens_the_region_around_its_centre_within_the_limit(tmp_path):
