@@ -9,8 +9,10 @@ from pathlib import Path
 import dask.array as da
 import numpy as np
 import pytest
+import zarr
 from napari.components import ViewerModel
 from napari.layers import Labels
+from ome_zarr.writer import write_image
 
 import napari_maskprep as mp
 from napari_maskprep._napari.large import store_levels
@@ -149,6 +151,14 @@ def test_a_zoomed_out_view_opens_the_region_around_its_centre_within_the_limit(t
 def test_refusals_are_one_line_and_write_nothing(tmp_path):
     viewer = ViewerModel()
     plain = viewer.add_labels(np.zeros((8, 8), np.uint8), name="plain")
+    other = write_ome_zarr(np.zeros((1100, 300), np.uint8), tmp_path / "other.zarr")
+    viewer.add_labels(da.zeros((1100, 301), dtype=np.uint8, chunks=256), name="other",
+                      metadata={"maskprep": {"store": str(other)}})  # not this store's shape
+    image = np.random.default_rng(0).integers(1, 255, (1100, 300), dtype=np.uint8)
+    write_image(image, zarr.open_group(tmp_path / "image.zarr", mode="w"), axes="yx",
+                scaler=None)
+    viewer.add_labels(open_lazy(tmp_path / "image.zarr").data, name="image",  # not a label
+                      metadata={"maskprep": {"store": str(tmp_path / "image.zarr")}})
     editor = RegionEditor(viewer)
     assert editor.candidates() == []
     with pytest.raises(ValueError, match="'plain' is not a multiscale Labels layer backed by"):
@@ -170,7 +180,7 @@ def test_refusals_are_one_line_and_write_nothing(tmp_path):
         editor.write_back()
     assert _chunk_files(store) == files
     editor.discard()
-    assert [x.name for x in viewer.layers] == ["plain", "m"]
+    assert [x.name for x in viewer.layers] == ["plain", "other", "image", "m"]
     show(source, 0, (0, 0), (300, 300))
     editor.open(source)
     assert editor.write_back() == "nothing was painted; the region was closed"

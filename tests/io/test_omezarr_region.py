@@ -71,3 +71,23 @@ def test_a_region_outside_the_store_or_of_values_it_cannot_hold_is_refused(tmp_p
         write_region(store, (0, 0), np.full((2, 2), 300, np.int32))
     assert _chunk_files(store) == before
     assert write_region(store, (0, 0), np.full((2, 2), 1, np.int32)) == 1
+
+
+def test_an_image_is_never_written_and_labels_inside_an_ngff_05_image_are(tmp_path):
+    import zarr
+    from ome_zarr.format import FormatV05
+    from ome_zarr.writer import write_image
+
+    image = np.random.default_rng(4).integers(0, 255, (600, 500), dtype=np.uint8)
+    group = zarr.open_group(tmp_path / "image.zarr", mode="w", zarr_format=3)
+    write_image(image, group, axes="yx", fmt=FormatV05(), scaler=None)
+    with pytest.raises(ValueError, match=r"image.zarr is an OME-Zarr image, not an "
+                                         r"image-label .*images are never written"):
+        write_region(tmp_path / "image.zarr", (0, 0), np.ones((2, 2), np.uint8))
+    mask = _mask((600, 500), 5)
+    label = write_ome_zarr(mask, into=tmp_path / "image.zarr", name="mask")
+    assert (label / "zarr.json").is_file()
+    write_region(label, (590, 10), np.ones((10, 20), np.uint8))
+    mask[590:600, 10:30] = 1
+    np.testing.assert_array_equal(open_lazy(label).data.compute(), mask)
+    np.testing.assert_array_equal(open_lazy(tmp_path / "image.zarr").data.compute(), image)

@@ -24,7 +24,7 @@ import numpy as np
 from napari.layers import Image, Labels, Layer
 from psygnal import Signal
 
-from ..io import open_lazy, write_region
+from ..io import ImageReadError, open_lazy, write_region
 from ..ops.edit import ManualEdit
 from ..recipe import Step
 from .large import store_levels, visible_region
@@ -49,7 +49,23 @@ def layer_store(layer: Layer | None) -> Path | None:
     if path is None:
         return None
     path = Path(path)
-    return path if any((path / n).is_file() for n in (".zattrs", "zarr.json")) else None
+    return path if _holds(path, layer_array(layer)) else None
+
+
+def _holds(path: Path, data: Any) -> bool:
+    """Whether ``path`` is an OME-Zarr image-label whose level 0 is ``data``'s shape and
+    dtype (napari may name the image a label layer came from as its source: never that)."""
+    import zarr
+
+    try:
+        level = open_lazy(path).data
+        group = zarr.open_group(path, mode="r")
+    except (ImageReadError, OSError):
+        return False
+    attrs = group.attrs.asdict()
+    ome = attrs.get("ome", attrs) if group.metadata.zarr_format == 3 else attrs
+    return ("image-label" in ome and tuple(level.shape) == tuple(data.shape)
+            and level.dtype == data.dtype)
 
 
 @dataclass

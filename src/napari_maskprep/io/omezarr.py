@@ -305,8 +305,8 @@ def _list_label(labels: Path, name: str | None, fmt: Any) -> None:
 
 
 def write_region(path: str | os.PathLike[str], origin: tuple[int, ...], region: Any) -> int:
-    """Write ``region`` into level 0 of the OME-Zarr store at ``path`` (an image-label or
-    image as :func:`write_ome_zarr` writes it) with its first pixel at ``origin``, then
+    """Write ``region`` into level 0 of the OME-Zarr image-label (a mask or labels, as
+    :func:`write_ome_zarr` writes it) at ``path`` with its first pixel at ``origin``, then
     the same box of every pyramid level above (by stride, as the pyramid was made).
 
     Only the chunks (shards) the box touches are read and written, each whole, and zarr's
@@ -330,8 +330,11 @@ def write_region(path: str | os.PathLike[str], origin: tuple[int, ...], region: 
                             f"{path} (level 0 of shape {shapes[0]})")
     group = zarr.open_group(path, mode="r+")
     attrs = group.attrs.asdict()
-    multiscale = (attrs.get("ome", attrs) if group.metadata.zarr_format == 3
-                  else attrs)["multiscales"][0]
+    ome = attrs.get("ome", attrs) if group.metadata.zarr_format == 3 else attrs
+    if "image-label" not in ome:
+        raise BadValueError(f"{path} is an OME-Zarr image, not an image-label (a mask or "
+                            "labels): images are never written")
+    multiscale = ome["multiscales"][0]
     arrays = [group[d["path"]].with_config({"write_empty_chunks": True})
               for d in multiscale["datasets"]]
     dtype = arrays[0].dtype
