@@ -210,3 +210,32 @@ def test_the_widget_opens_writes_back_and_discards(make_napari_viewer, qtbot, tm
     assert open_lazy(store).data[110:111, 110:111].compute().tolist() == [[1]]
     widget.write_button.clicked()
     assert shown()[-1][1] == "no region is open: choose a layer and Edit region first"
+
+
+def test_a_region_of_a_stack_is_one_plane_of_it(tmp_path, recorded):
+    stack = (np.random.default_rng(5).random((3, 1100, 400)) < 0.3).astype(np.uint8)
+    store = write_ome_zarr(stack, tmp_path / "stack.zarr", axes="zyx", chunks=(1, 256, 256))
+    viewer = ViewerModel()
+    source = viewer.add_labels(store_levels(store), multiscale=True, name="stack",
+                               metadata={"maskprep": {"store": str(store)}})
+    viewer.dims.set_point(0, 1)
+    source.data_level = 0
+    source.corner_pixels = np.array([[1, 200, 100], [1, 499, 299]])
+    editor = RegionEditor(viewer)
+    editor.open(source)
+    region = editor.region
+    assert region.origin == (1, 200, 100) and region.layer.data.shape == (1, 300, 200)
+    assert tuple(region.layer.translate) == (1.0, 200.0, 100.0)
+    expected = stack.copy()
+    for y, x in ((210, 105), (490, 250), (220, 120)):  # flipped, so each one changes
+        expected[1, y, x] = 1 - stack[1, y, x]
+        region.layer.data_setitem((np.array([0]), np.array([y - 200]), np.array([x - 100])),
+                                  int(expected[1, y, x]))
+    editor.write_back()
+    np.testing.assert_array_equal(open_lazy(store).data.compute(), expected)
+    (applied,) = recorded
+    assert applied.step.params["bbox"] == "1:2,210:491,105:251"
+    recipe = mp.Recipe([{"op": "edit.manual", "params": applied.step.params}])
+    np.testing.assert_array_equal(recipe.run(stack), expected)
+    tiled = recipe.run(da.from_array(stack, chunks=(1, 256, 256)))
+    np.testing.assert_array_equal(tiled.compute(), expected)
