@@ -20,7 +20,7 @@ from napari_maskprep._napari.recording import RecipeRecorder
 from napari_maskprep._napari.region_widget import RegionEditWidget
 from napari_maskprep._napari.regions import MAX_REGION_PIXELS, RegionEditor
 from napari_maskprep._napari.stage import StageModel, applied_steps
-from napari_maskprep.io import open_lazy, write_ome_zarr, write_region
+from napari_maskprep.io import open_lazy, read_provenance, write_ome_zarr, write_region
 
 from .test_large import show, small_pyramid
 
@@ -130,6 +130,8 @@ def test_the_whole_flow_records_a_recipe_that_replays_tiled(tmp_path):
     np.testing.assert_array_equal(recorder.recipe.run(image), expected)
     # A Recorder opened later rebuilds the same recipe from the layer's history.
     assert RecipeRecorder(viewer).recipe == recorder.recipe
+    # The store says what made it now: the recipe with the edit.
+    assert mp.Recipe.loads(read_provenance(store)["recipe"]).steps == steps
 
 
 def test_a_zoomed_out_view_opens_the_region_around_its_centre_within_the_limit(tmp_path):

@@ -5,11 +5,12 @@ whole (no Qt).
 resolution (at most :data:`MAX_REGION_PIXELS`, around the centre of the view; one plane of
 a 3D stack), into a new in-memory Labels layer laid exactly over it, ready to paint.
 :meth:`RegionEditor.write_back` writes the changed box into the store's level 0 and its
-pyramid (:func:`napari_maskprep.io.write_region`: only the chunks it touches), shows the
-store again and records the edit as an ``edit.manual`` step in whole-image coordinates,
-its checksums those of its box (``box_checksums``), so a tiled replay on the whole image
-reproduces it. The step goes to ``applied_steps`` as an in-place step on the layer (a
-Recorder records it) and into the layer's history.
+pyramid (:func:`napari_maskprep.io.write_region`: only the chunks it touches; the store's
+provenance recipe gains the edit), shows the store again and records the edit as an
+``edit.manual`` step in whole-image coordinates, its checksums those of its box
+(``box_checksums``), so a tiled replay on the whole image reproduces it. The step goes
+to ``applied_steps`` as an in-place step on the layer (a Recorder records it) and into
+the layer's history.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ import numpy as np
 from napari.layers import Image, Labels, Layer
 from psygnal import Signal
 
-from ..io import ImageReadError, open_lazy, write_region
+from ..io import ImageReadError, open_lazy, read_provenance, write_region
 from ..ops.edit import ManualEdit
-from ..recipe import Step
+from ..recipe import Recipe, RecipeError, Step
 from .large import store_levels, visible_region
 from .layers import is_large, layer_array
 from .outputs import METADATA_KEY, history, output_metadata, style_output
@@ -106,6 +107,20 @@ def _full_resolution_box(layer: Labels, point: Any) -> tuple[tuple[slice, ...], 
         lo = (np.asarray(lo) + (size - kept.astype(int)) // 2).tolist()
         hi = (np.asarray(lo) + kept.astype(int)).tolist()
     return (*planes, *(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))), clipped
+
+
+def _with_edit(store: Path, step: Step, image: Layer | None) -> dict[str, Any] | None:
+    """The store's provenance with ``step`` appended to its recipe (reading the recipe's
+    input as its image when that is the image the edit was checked on); None when the
+    store holds no recipe to append to."""
+    try:
+        info = read_provenance(store)
+        recipe = Recipe.loads(info["recipe"])
+    except (ImageReadError, RecipeError):
+        return None
+    same = image is not None and info["input"].get("source") == image.name
+    recipe.append(Step(step.op, dict(step.params), inputs={"image": "input"} if same else {}))
+    return {**info, "recipe": recipe.dumps()}
 
 
 class RegionEditor:
@@ -200,9 +215,10 @@ class RegionEditor:
         if not np.array_equal(now, region.before):
             raise ValueError(f"{region.store} changed under this region since it was opened; "
                              "nothing was written (discard it and open it again)")
-        chunks = write_region(region.store, region.origin, after)
         inputs, extras = ({"image": "image"}, {"image": image}) if image is not None else ({}, {})
         step = Step(EDIT_OP, edit.params(), inputs=inputs)
+        chunks = write_region(region.store, region.origin, after,
+                              provenance=_with_edit(region.store, step, image))
         source.data = store_levels(region.store)  # new dask keys: nothing cached is shown
         source.metadata = {**source.metadata,
                            **output_metadata(step, source, extras, store=str(region.store))}

@@ -304,7 +304,8 @@ def _list_label(labels: Path, name: str | None, fmt: Any) -> None:
     add_metadata(group, {**extra, "labels": names}, fmt=fmt)
 
 
-def write_region(path: str | os.PathLike[str], origin: tuple[int, ...], region: Any) -> int:
+def write_region(path: str | os.PathLike[str], origin: tuple[int, ...], region: Any, *,
+                 provenance: dict[str, Any] | None = None) -> int:
     """Write ``region`` into level 0 of the OME-Zarr image-label (a mask or labels, as
     :func:`write_ome_zarr` writes it) at ``path`` with its first pixel at ``origin``, then
     the same box of every pyramid level above (by stride, as the pyramid was made).
@@ -312,7 +313,8 @@ def write_region(path: str | os.PathLike[str], origin: tuple[int, ...], region: 
     Only the chunks (shards) the box touches are read and written, each whole, and zarr's
     local store puts each one atomically (a temporary file renamed over it), so a run
     that dies leaves every chunk old or new, never torn, and the rest of the store as it
-    was. Returns how many chunks were written, all levels together.
+    was. ``provenance`` (what made the store now, with the edit) then replaces the
+    store's own. Returns how many chunks were written, all levels together.
     """
     import zarr
 
@@ -364,6 +366,8 @@ def write_region(path: str | os.PathLike[str], origin: tuple[int, ...], region: 
         # so arrays opened afterwards (open_lazy keys its dask arrays by these times) are
         # new to any cache of chunks read before.
         os.utime(path / multiscale["datasets"][number]["path"])
+    if provenance is not None:
+        group.attrs[PNG_KEY] = provenance
     return written
 
 
