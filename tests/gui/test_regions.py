@@ -186,6 +186,14 @@ def test_refusals_are_one_line_and_write_nothing(tmp_path):
     show(source, 0, (0, 0), (300, 300))
     editor.open(source)
     assert editor.write_back() == "nothing was painted; the region was closed"
+    show(source, 0, (0, 0), (300, 300))
+    editor.open(source)
+    editor.region.layer.data_setitem((np.array([7]), np.array([7])), 1)
+    viewer.layers.remove(editor.region.layer)  # deleted by hand: discarded
+    assert editor.region is None
+    with pytest.raises(ValueError, match="no region is open"):
+        editor.write_back()
+    assert _chunk_files(store) == files
 
 
 def test_the_widget_opens_writes_back_and_discards(make_napari_viewer, qtbot, tmp_path, shown):

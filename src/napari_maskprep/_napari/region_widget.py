@@ -49,7 +49,14 @@ class RegionEditWidget(Container):
         layers = napari_viewer.layers
         for event in (layers.events.inserted, layers.events.removed):
             event.connect(self._refresh)
+        self.native.destroyed.connect(self._on_destroyed)
         self._sync()
+
+    def _on_destroyed(self, *_: Any) -> None:
+        layers = self.viewer.layers
+        for event in (layers.events.inserted, layers.events.removed):
+            event.disconnect(self._refresh)
+        self.model.close()
 
     def _choices(self, *_: Any) -> list[tuple[str, Any]]:
         return [(layer.name, layer) for layer in self.model.candidates()]

@@ -138,6 +138,16 @@ class RegionEditor:
     def __init__(self, viewer: Any) -> None:
         self.viewer = viewer
         self.region: OpenRegion | None = None
+        viewer.layers.events.removed.connect(self._on_layer_removed)
+
+    def _on_layer_removed(self, event: Any) -> None:
+        if self.region is not None and event.value is self.region.layer:
+            self.region = None  # deleted by hand: discarded, nothing is written
+            self.changed.emit()
+
+    def close(self) -> None:
+        """Stop following the viewer's layers (the view is gone)."""
+        self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
 
     def candidates(self) -> list[Labels]:
         """The viewer's Labels layers backed by an OME-Zarr store."""
