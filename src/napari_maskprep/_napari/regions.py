@@ -31,12 +31,12 @@ from ..recipe import Recipe, RecipeError, Step
 from .large import store_levels, visible_region
 from .layers import is_large, layer_array
 from .outputs import METADATA_KEY, history, output_metadata, style_output
+from .recording import EDIT_OP
 from .stage import OUTPUT_OPACITY, AppliedStep, applied_steps
 
 __all__ = ["MAX_REGION_PIXELS", "OpenRegion", "RegionEditor", "layer_store"]
 
 MAX_REGION_PIXELS = 4096 * 4096  # full-resolution pixels one region holds (16 MB of uint8)
-EDIT_OP = "edit.manual"
 _REGION_KEY = "maskprep_region"  # metadata of a region layer: never a recipe output
 
 
