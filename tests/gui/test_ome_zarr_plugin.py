@@ -48,3 +48,32 @@ def test_labels_written_into_an_image_open_over_it(make_napari_viewer, tmp_path,
     np.testing.assert_array_equal(label.scale, image.scale)
     np.testing.assert_array_equal(label.scale, [0.5, 0.25])
     np.testing.assert_array_equal(np.asarray(label.data[0]), labels)
+
+
+def test_edit_region_offers_a_mask_store_napari_ome_zarr_opened(make_napari_viewer, tmp_path):
+    from napari_maskprep._napari.regions import RegionEditor, layer_store
+
+    store = write_ome_zarr(MASK, tmp_path / "mask.zarr")
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(store), plugin="napari-ome-zarr")
+    assert layer_store(layer) == store
+    editor = RegionEditor(viewer)
+    assert editor.candidates() == [layer]
+    editor.close()
+
+
+def test_edit_region_offers_labels_of_an_image_napari_ome_zarr_opened(make_napari_viewer,
+                                                                      tmp_path):
+    from napari_maskprep._napari.regions import RegionEditor, layer_store
+
+    store = ome_zarr_image(tmp_path / "image.zarr", "0.4")
+    write_ome_zarr((IMAGE > 128).astype(np.uint8), into=store, name="cells")
+    write_ome_zarr((IMAGE > 64).astype(np.uint8), into=store, name="tissue")
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(store), plugin="napari-ome-zarr")
+    labels = {layer.name.rsplit("/", 1)[-1]: layer for layer in layers
+              if isinstance(layer, Labels)}
+    editor = RegionEditor(viewer)
+    assert editor.candidates() == [labels["cells"], labels["tissue"]]
+    assert layer_store(labels["tissue"]) == store / "labels" / "tissue"
+    editor.close()

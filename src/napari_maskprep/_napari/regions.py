@@ -49,8 +49,15 @@ def layer_store(layer: Layer | None) -> Path | None:
     path = written or getattr(layer.source, "path", None)
     if path is None:
         return None
-    path = Path(path)
-    return path if _holds(path, layer_array(layer)) else None
+    path, data = Path(path), layer_array(layer)
+    if _holds(path, data):
+        return path
+    # napari-ome-zarr opens an image store's labels with the image's folder as their source
+    # and names each layer by its path, ending in the label's name.
+    labels = path / "labels"
+    named = [label for label in sorted(labels.iterdir()) if layer.name.endswith(label.name)
+             ] if labels.is_dir() else []
+    return next((label for label in named if _holds(label, data)), None)
 
 
 def _holds(path: Path, data: Any) -> bool:
