@@ -350,19 +350,31 @@ class _StoredChunks:
 def _global_stat(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
                  before: np.ndarray, workdir: _WorkFolder
                  ) -> tuple[da.Array, Callable[[np.ndarray], np.ndarray]]:
-    """``x`` stored, and the pointwise apply of the decision its value counts give."""
+    """``x`` stored, and the pointwise apply of the decision its value counts give (one
+    decision per colour channel where the op decides channel by channel)."""
     locality = spec.locality
     grey = check_input(spec, before)
     if grey.dtype.kind not in "iu" or grey.dtype.itemsize > 2:
         raise ValueError(f"a tiled run needs an 8- or 16-bit integer image here; got "
                          f"{grey.dtype} (run it in memory, or convert the image first)")
-    x, counts = _summarised(x, stored, workdir,
-                            lambda block, index: value_counts(check_input(spec, block)))
-    decision = locality.decide(functools.reduce(operator.add, counts.values()), params)
+    spatial = spatial_ndim(spec, before)
+    if any(len(c) > 1 for c in x.chunks[spatial:]):  # a chunk holds every colour channel
+        x = x.rechunk({i: -1 for i in range(spatial, x.ndim)})
+    channels = grey.shape[-1] if locality.per_channel and grey.ndim > spatial else 0
+
+    def planes(image: np.ndarray) -> list[np.ndarray]:
+        return [image[..., c] for c in range(channels)] if channels else [image]
+
+    x, counts = _summarised(x, stored, workdir, lambda block, index: [
+        value_counts(plane) for plane in planes(check_input(spec, block))])
+    decisions = [locality.decide(functools.reduce(operator.add, parts), params)
+                 for parts in zip(*counts.values(), strict=True)]
 
     def apply(block: np.ndarray) -> np.ndarray:
         image = check_input(spec, block)
-        return check_output(spec, image, locality.apply_decision(image, decision, params))
+        out = [locality.apply_decision(plane, decision, params)
+               for plane, decision in zip(planes(image), decisions, strict=True)]
+        return check_output(spec, image, np.stack(out, axis=-1) if channels else out[0])
 
     return x, apply
 
