@@ -32,8 +32,8 @@ from ..kernels.exposure import (
     percentiles_from_counts,
     stretch,
 )
-from ..kernels.histogram import ValueCounts
 from ..kernels.gaussian import gaussian_blur, kernel_radius
+from ..kernels.histogram import ValueCounts
 from ..kernels.median import median_filter, median_within_limits
 
 __all__ = [
