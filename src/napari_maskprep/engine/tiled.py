@@ -28,19 +28,14 @@ naming the step.
 from __future__ import annotations
 
 import functools
-import itertools
 import operator
-import shutil
-import tempfile
 import warnings
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dask.array as da
 import numpy as np
-from numcodecs import Blosc
 
 from ..core.errors import MaskprepWarning, RecipeError, at_step
 from ..core.locality import GlobalStat, Local, NonLocal, Pointwise
@@ -48,6 +43,7 @@ from ..core.validation import check_input, check_output, spatial_ndim
 from ..kernels.histogram import value_counts
 from .tiled_components import Grid, chunked_op, per_chunk
 from .tiled_objects import OWNED_OPS, assemble, extended, owned_objects
+from .tiled_store import StoredChunks, WorkFolder, summarised
 
 if TYPE_CHECKING:
     from ..recipe import Step
@@ -136,7 +132,7 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
                 before.dtype not in (np.bool_, np.uint8)
                 or check_input(step.spec, before).dtype != np.uint8):
             raise RecipeError(f"{at_step(number, step.op)}: {_NOT_A_MASK}")
-    work = _WorkFolder(workdir)
+    work = WorkFolder(workdir)
     stored, fused = True, _Fused()
     for (number, step), (before, after) in zip(enabled, probes, strict=True):
         spec = step.spec
@@ -189,7 +185,7 @@ def _probe(enabled: Sequence[tuple[int, Step]], image: da.Array
     return probes
 
 
-def _map_fused(x: da.Array, fused: _Fused, workdir: _WorkFolder) -> da.Array:
+def _map_fused(x: da.Array, fused: _Fused, workdir: WorkFolder) -> da.Array:
     """``x`` through the fused steps, each chunk with ``fused.depth`` px of its neighbours.
 
     With a halo, ``x`` is first stored, each chunk with its bands (the ``depth`` px along
@@ -223,7 +219,7 @@ def _map_fused(x: da.Array, fused: _Fused, workdir: _WorkFolder) -> da.Array:
     if not depth:
         return x.map_blocks(run, dtype=out.dtype, meta=meta,
                             drop_axis=tuple(range(out.ndim, x.ndim)) or None)
-    stored = _StoredChunks(workdir, x.chunks, x.dtype, bands=depth)
+    stored = StoredChunks(workdir, x.chunks, x.dtype, bands=depth)
     per_chunk(x, lambda block, index: stored.save(index, block))
     extra = (0,) * (x.ndim - out.ndim)  # the colour axis an op dropped: one chunk
 
@@ -234,121 +230,8 @@ def _map_fused(x: da.Array, fused: _Fused, workdir: _WorkFolder) -> da.Array:
     return da.map_blocks(chunk, chunks=x.chunks[:out.ndim], dtype=out.dtype, meta=meta)
 
 
-def _summarised(x: da.Array, stored: bool, workdir: _WorkFolder,
-                summarise: Callable[[np.ndarray, tuple[int, ...]], Any]
-                ) -> tuple[da.Array, dict[tuple[int, ...], Any]]:
-    """One pass over the chunks of ``x``: each chunk summarised and, unless ``x`` is already
-    stored, saved to the work folder, which the returned array reads back."""
-    if stored:
-        return x, per_chunk(x, summarise)
-    target = _StoredChunks(workdir, x.chunks, x.dtype)
-
-    def save_and_summarise(block: np.ndarray, index: tuple[int, ...]) -> Any:
-        target.save(index, block)
-        return summarise(block, index)
-
-    return target.array(), per_chunk(x, save_and_summarise)
-
-
-class _WorkFolder:
-    """Where a tiled run keeps its stored chunks: a given folder, or a new temporary one
-    removed once the last array stored in it (which holds this object) is gone."""
-
-    def __init__(self, path: str | Path | None) -> None:
-        if path is None:
-            self.path = Path(tempfile.mkdtemp(prefix="maskprep-tiled-"))
-            weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
-        else:
-            self.path = Path(path)
-
-
-class _StoredChunks:
-    """The chunks of one array, compressed, as files in their own folder of the work folder,
-    removed when this object (held by the graphs that read it) is gone.
-
-    Each chunk is written and read once, so one Blosc-LZ4 frame per file is all it needs: at
-    64 MP a zarr array's codec pipeline and locks took a third of the run (1.2 of 3.6 s),
-    raw .npy files the disk's bandwidth (2.4 s); masks compress 30-50x, images 2-3x.
-    """
-
-    _CODEC = Blosc(cname="lz4", clevel=1, shuffle=Blosc.NOSHUFFLE)
-
-    def __init__(self, workdir: _WorkFolder, chunks: tuple[tuple[int, ...], ...],
-                 dtype: np.dtype, bands: Mapping[int, int] | None = None) -> None:
-        workdir.path.mkdir(parents=True, exist_ok=True)
-        self.workdir = workdir  # a temporary work folder lives as long as what it stores
-        self.folder = Path(tempfile.mkdtemp(prefix="step-", dir=workdir.path))
-        self.chunks, self.dtype = chunks, np.dtype(dtype)
-        self.bands = dict(bands or {})  # axis -> width of the bands kept along it
-        self.starts = [np.cumsum((0,) + tuple(c)).tolist() for c in chunks]
-        weakref.finalize(self, shutil.rmtree, self.folder, ignore_errors=True)
-
-    def _path(self, index: tuple[int, ...], band: str = "") -> Path:
-        return self.folder / ("-".join(map(str, index)) + band)
-
-    def _write(self, path: Path, block: np.ndarray) -> None:
-        path.write_bytes(self._CODEC.encode(np.ascontiguousarray(block, self.dtype)))
-
-    def _read(self, path: Path, shape: tuple[int, ...]) -> np.ndarray:
-        data = self._CODEC.decode(path.read_bytes())
-        return np.frombuffer(data, self.dtype).reshape(shape)
-
-    def _shape(self, index: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple(c[i] for c, i in zip(self.chunks, index, strict=True))
-
-    def save(self, index: tuple[int, ...], block: np.ndarray) -> None:
-        """Store a chunk, and its first and last ``width`` px along each banded axis."""
-        self._write(self._path(index), block)
-        for axis, width in self.bands.items():
-            for side, where in (("lo", slice(0, width)), ("hi", slice(-width, None))):
-                self._write(self._path(index, f"-{axis}{side}"),
-                            block[(slice(None),) * axis + (where,)])
-
-    def load(self, block_id: tuple[int, ...], shape: tuple[int, ...] | None = None
-             ) -> np.ndarray:
-        return self._read(self._path(block_id), shape or self._shape(block_id)).copy()
-
-    def read_extended(self, index: tuple[int, ...]) -> tuple[np.ndarray, tuple[slice, ...]]:
-        """Chunk ``index`` grown by the band width along each banded axis (clipped to the
-        array), from its own file and its neighbours' bands, and where the chunk lies in it."""
-        lo = [s[i] for s, i in zip(self.starts, index, strict=True)]
-        hi = [s[i + 1] for s, i in zip(self.starts, index, strict=True)]
-        width = [self.bands.get(axis, 0) for axis in range(len(index))]
-        a = [max(0, low - w) for low, w in zip(lo, width, strict=True)]
-        b = [min(s[-1], high + w) for high, w, s in zip(hi, width, self.starts, strict=True)]
-        out = np.empty(tuple(y - x for x, y in zip(a, b, strict=True)), self.dtype)
-        steps = [(-1, 0, 1) if w else (0,) for w in width]
-        for step in itertools.product(*steps):
-            other = tuple(i + d for i, d in zip(index, step, strict=True))
-            if any(not 0 <= o < len(c) for o, c in zip(other, self.chunks, strict=True)):
-                continue
-            o_lo = [s[o] for s, o in zip(self.starts, other, strict=True)]
-            o_hi = [s[o + 1] for s, o in zip(self.starts, other, strict=True)]
-            shape = [y - x for x, y in zip(o_lo, o_hi, strict=True)]
-            origin = list(o_lo)
-            band = ""
-            for axis, d in enumerate(step):  # a neighbour's part lies in one of its bands
-                if d:
-                    band = f"-{axis}{'lo' if d > 0 else 'hi'}"
-                    shape[axis] = width[axis]
-                    origin[axis] = o_lo[axis] if d > 0 else o_hi[axis] - width[axis]
-                    break
-            data = self._read(self._path(other, band), tuple(shape))
-            x0 = [max(p, q) for p, q in zip(a, o_lo, strict=True)]
-            x1 = [min(p, q) for p, q in zip(b, o_hi, strict=True)]
-            out[tuple(slice(u - p, v - p) for u, v, p in zip(x0, x1, a, strict=True))] = \
-                data[tuple(slice(u - p, v - p) for u, v, p in zip(x0, x1, origin,
-                                                                 strict=True))]
-        core = tuple(slice(low - x, high - x) for low, high, x in zip(lo, hi, a, strict=True))
-        return out, core
-
-    def array(self) -> da.Array:
-        return da.map_blocks(self.load, chunks=self.chunks, dtype=self.dtype,
-                             meta=np.empty((0,) * len(self.chunks), self.dtype))
-
-
 def _global_stat(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
-                 before: np.ndarray, workdir: _WorkFolder
+                 before: np.ndarray, workdir: WorkFolder
                  ) -> tuple[da.Array, Callable[[np.ndarray], np.ndarray]]:
     """``x`` stored, and the pointwise apply of the decision its value counts give (one
     decision per colour channel where the op decides channel by channel)."""
@@ -365,7 +248,7 @@ def _global_stat(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any]
     def planes(image: np.ndarray) -> list[np.ndarray]:
         return [image[..., c] for c in range(channels)] if channels else [image]
 
-    x, counts = _summarised(x, stored, workdir, lambda block, index: [
+    x, counts = summarised(x, stored, workdir, lambda block, index: [
         value_counts(plane) for plane in planes(check_input(spec, block))])
     decisions = [locality.decide(functools.reduce(operator.add, parts), params)
                  for parts in zip(*counts.values(), strict=True)]
@@ -380,7 +263,7 @@ def _global_stat(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any]
 
 
 def _components(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
-                before: np.ndarray, after: np.ndarray, workdir: _WorkFolder) -> da.Array:
+                before: np.ndarray, after: np.ndarray, workdir: WorkFolder) -> da.Array:
     """``x`` through a component step: summarised (and stored), resolved, relabelled."""
     op = chunked_op(spec.id, params, x.ndim)
     grid = Grid(x.shape, x.chunks)
@@ -391,7 +274,7 @@ def _components(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
             raise ValueError(f"chunk {index}: {_NOT_A_MASK}")
         return op.summarise(mask, index, grid)
 
-    x, summaries = _summarised(x, stored, workdir, summarise)
+    x, summaries = summarised(x, stored, workdir, summarise)
     resolved = op.resolve(summaries, grid)
     parts = {index: resolved.part(index) for index in summaries}
 
@@ -402,7 +285,7 @@ def _components(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
 
 
 def _owned(x: da.Array, spec: Any, params: Mapping[str, Any], margin: int,
-           workdir: _WorkFolder) -> da.Array:
+           workdir: WorkFolder) -> da.Array:
     """``x`` through an object-splitting step, each object made by the chunk that holds its
     centre with ``margin`` px of its neighbours (:mod:`.tiled_objects`)."""
     for axis in range(x.ndim):  # a margin reaches no further than the next chunk
@@ -410,10 +293,10 @@ def _owned(x: da.Array, spec: Any, params: Mapping[str, Any], margin: int,
             x = x.rechunk({axis: da.overlap.ensure_minimum_chunksize(
                 min(margin, x.shape[axis]), x.chunks[axis])})
     chunks = x.chunks
-    source = _StoredChunks(workdir, chunks, x.dtype,
+    source = StoredChunks(workdir, chunks, x.dtype,
                            bands={axis: margin for axis in range(x.ndim) if len(chunks[axis]) > 1})
     per_chunk(x, lambda block, index: source.save(index, block))
-    stamps = _StoredChunks(workdir, chunks, np.dtype(np.int32))
+    stamps = StoredChunks(workdir, chunks, np.dtype(np.int32))
 
     def one(_: np.ndarray, index: tuple[int, ...]) -> int:
         block = source.read_extended(index)[0]
