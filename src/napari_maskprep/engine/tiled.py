@@ -38,11 +38,13 @@ import dask.array as da
 import numpy as np
 
 from ..core.errors import MaskprepWarning, RecipeError, at_step
-from ..core.locality import GlobalStat, Local, NonLocal, Pointwise
-from ..core.validation import check_input, check_output, spatial_ndim
+from ..core.locality import GlobalStat, Kind, Local, NonLocal, Pointwise
+from ..core.validation import check_extra, check_input, check_output, spatial_ndim
 from ..kernels.histogram import value_counts
 from .tiled_components import Grid, chunked_op, per_chunk
 from .tiled_objects import OWNED_OPS, assemble, extended, owned_objects
+from .tiled_regions import REGION_OPS, edges, region_grow
+from .tiled_regions import refusal as region_refusal
 from .tiled_store import StoredChunks, WorkFolder, summarised
 
 if TYPE_CHECKING:
@@ -62,8 +64,9 @@ def _refusal(step: Step, object_size: int | None) -> str | None:
     """Why ``step`` cannot run tiled, or None."""
     spec = step.spec
     locality = spec.locality
-    if step.inputs:
-        return "reads another array (inputs:), which tiled runs do not support yet"
+    if step.inputs and not _reads_points_only(step):
+        return ("reads another image, mask or labels (inputs:), which tiled runs do not "
+                "support yet (they take points only, as region growing's seeds)")
     if step.per_plane:
         return "runs plane by plane (per_plane: true), which tiled runs do not support yet"
     if spec.id in OWNED_OPS:
@@ -77,8 +80,16 @@ def _refusal(step: Step, object_size: int | None) -> str | None:
         return None
     if isinstance(locality, NonLocal) and chunked_op(spec.id, spec.defaults(), 2) is not None:
         return None
+    if spec.id in REGION_OPS:
+        return region_refusal(spec.id, {**spec.defaults(), **step.params})
     return ("needs the whole image at once; run it in memory on an image (or a crop, or a "
             "pyramid level) that fits")
+
+
+def _reads_points_only(step: Step) -> bool:
+    """Whether every extra input ``step`` reads can only be points (small: N x ndim)."""
+    kinds = {extra.name: extra.kinds for extra in step.spec.inputs}
+    return all(kinds[name] == (Kind.POINTS,) for name in step.inputs)
 
 
 def check_tiled(steps: Sequence[Step], context: str = "", object_size: int | None = None
@@ -110,7 +121,8 @@ class _Fused:
 
 
 def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = None, *,
-              object_size: int | None = None) -> da.Array:
+              object_size: int | None = None, named: Mapping[str, Any] | None = None
+              ) -> da.Array:
     """The recipe's output as a dask array over the chunks of ``image``.
 
     Whole-image steps are resolved now (a pass over the chunks each, on the active dask
@@ -119,6 +131,8 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
     before any work when a step cannot run tiled or its parameters are bad.
     ``object_size``: the widest object in pixels, for the steps that split objects
     (:mod:`.tiled_objects`; equal to in memory up to ids where no clump is wider).
+    ``named``: the recipe's declared inputs; a tiled run reads points from them only
+    (region growing's seeds).
     """
     if object_size is not None and not (isinstance(object_size, int) and object_size >= 1):
         raise RecipeError(f"object_size={object_size!r}; accepted: a whole number of pixels "
@@ -126,9 +140,9 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
     check_tiled(steps, object_size=object_size)
     enabled = [(number, step) for number, step in enumerate(steps, 1) if step.enabled]
     current = image if isinstance(image, da.Array) else da.asarray(image)
-    probes = _probe(enabled, current)
+    probes, points = _probe(enabled, current, named or {})
     for (number, step), (before, _) in zip(enabled, probes, strict=True):
-        if isinstance(step.spec.locality, NonLocal) and (
+        if isinstance(step.spec.locality, NonLocal) and step.op not in REGION_OPS and (
                 before.dtype not in (np.bool_, np.uint8)
                 or check_input(step.spec, before).dtype != np.uint8):
             raise RecipeError(f"{at_step(number, step.op)}: {_NOT_A_MASK}")
@@ -152,6 +166,10 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
             elif spec.id in OWNED_OPS:
                 current = _owned(current, spec, params, object_size, work)
                 stored = False
+            elif spec.id in REGION_OPS:
+                current = _region(current, stored, spec, params, before, points.get(number),
+                                  work)
+                stored = False
             else:
                 current = _components(current, stored, spec, params, before, after, work)
                 stored = False
@@ -164,25 +182,48 @@ def _run_op(spec: Any, params: Mapping[str, Any], block: np.ndarray) -> np.ndarr
     return spec(block, **params)
 
 
-def _probe(enabled: Sequence[tuple[int, Step]], image: da.Array
-           ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each step's input and output on a small corner of ``image``, run in memory: their
-    dtypes and trailing (colour) axes are those of the tiled run."""
+def _probe(enabled: Sequence[tuple[int, Step]], image: da.Array, named: Mapping[str, Any]
+           ) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict[int, dict[str, np.ndarray]]]:
+    """Each step's input and output on a small corner of ``image``, run in memory (their
+    dtypes and trailing (colour) axes are those of the tiled run), and the points each step
+    reads, checked against the whole image (the corner's run gets those inside it)."""
     corner = tuple(slice(0, _PROBE_SIDE) for _ in range(image.ndim))
     if image.ndim >= 3 and image.shape[-1] in (3, 4):
         corner = corner[:-1] + (slice(None),)
     current = np.asarray(image[corner])
-    probes = []
+    probes, points = [], {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MaskprepWarning)  # a corner is not the image
         for number, step in enabled:
             try:
-                out = step.spec(current, **step.params)
+                arrays = points[number] = _points(step, named, image.shape, current)
+                # The op refuses no points and points outside: those of the corner's run
+                # are moved into it.
+                moved = {name: np.minimum(np.rint(p), np.array(current.shape[:p.shape[1]]) - 1)
+                         for name, p in arrays.items()}
+                out = step.spec(current, **moved, **step.params)
             except (TypeError, ValueError) as exc:
                 raise RecipeError(f"{at_step(number, step.op)}: {exc}") from None
             probes.append((current, out))
             current = out
-    return probes
+    return probes, points
+
+
+def _points(step: Step, named: Mapping[str, Any], shape: tuple[int, ...], before: np.ndarray
+            ) -> dict[str, np.ndarray]:
+    """The points ``step`` reads (from the recipe's named inputs), checked against the
+    image of ``shape`` whose corner ``before`` is."""
+    spec = step.spec
+    arrays = {}
+    for name, source in step.inputs.items():
+        if source not in named:
+            raise ValueError(f"its {name!r} input reads {source!r}; a tiled run reads points "
+                             "only from the recipe's declared inputs, given to Recipe.run")
+        extra = next(i for i in spec.inputs if i.name == name)
+        grey = check_input(spec, before)
+        whole = np.broadcast_to(np.zeros((), grey.dtype), shape[:grey.ndim])
+        arrays[name] = check_extra(spec, extra, named[source], whole)
+    return arrays
 
 
 def _map_fused(x: da.Array, fused: _Fused, workdir: WorkFolder) -> da.Array:
@@ -282,6 +323,21 @@ def _components(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
         return op.apply(check_input(spec, block), block_id, grid, parts[block_id])
 
     return x.map_blocks(apply, dtype=after.dtype, meta=np.empty((0,) * x.ndim, after.dtype))
+
+
+def _region(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
+            before: np.ndarray, points: Mapping[str, np.ndarray], workdir: WorkFolder
+            ) -> da.Array:
+    """``x`` through region growing or edges (:mod:`.tiled_regions`), on its grey image."""
+    grey = check_input(spec, before)
+    if x.ndim > grey.ndim or grey.dtype != before.dtype:  # RGB to grey, bool to float
+        x = x.rechunk({axis: -1 for axis in range(grey.ndim, x.ndim)}).map_blocks(
+            functools.partial(check_input, spec), dtype=grey.dtype,
+            drop_axis=tuple(range(grey.ndim, x.ndim)) or None,
+            meta=np.empty((0,) * grey.ndim, grey.dtype))
+    if spec.id == "segment.edges":
+        return edges(x, params, workdir)
+    return region_grow(x, stored, params, points["seeds"], workdir)
 
 
 def _owned(x: da.Array, spec: Any, params: Mapping[str, Any], margin: int,
