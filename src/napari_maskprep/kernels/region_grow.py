@@ -39,10 +39,14 @@ def grow_regions(
     step = math.floor(tolerance) if image.dtype.kind in "iu" else tolerance
     result = np.zeros(image.shape, bool)
     for points in groups.values():
+        # Within one range the regions are disjoint: a seed already grown is done. A seed
+        # inside another range's region still grows its own.
+        grown = np.zeros(image.shape, bool)
         for point in points:
-            if not result[point]:
-                result |= morphology.flood(image, point, connectivity=connectivity,
-                                           tolerance=step)
+            if not grown[point]:
+                grown |= morphology.flood(image, point, connectivity=connectivity,
+                                          tolerance=step)
+        result |= grown
     return result.view(np.uint8)
 
 
