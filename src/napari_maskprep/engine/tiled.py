@@ -39,7 +39,7 @@ import numpy as np
 
 from ..core.errors import MaskprepWarning, RecipeError, at_step
 from ..core.locality import GlobalStat, Kind, Local, NonLocal, Pointwise
-from ..core.validation import check_extra, check_input, check_output, spatial_ndim
+from ..core.validation import check_extra, check_input, check_output, looks_rgb, spatial_ndim
 from ..kernels.histogram import value_counts
 from .tiled_components import Grid, chunked_op, per_chunk
 from .tiled_objects import OWNED_OPS, assemble, extended, owned_objects
@@ -140,7 +140,8 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
     check_tiled(steps, object_size=object_size)
     enabled = [(number, step) for number, step in enumerate(steps, 1) if step.enabled]
     current = image if isinstance(image, da.Array) else da.asarray(image)
-    probes, points = _probe(enabled, current, named or {})
+    points = _points(enabled, current, named or {})
+    probes = _probe(enabled, current, points)
     for (number, step), (before, _) in zip(enabled, probes, strict=True):
         if isinstance(step.spec.locality, NonLocal) and step.op not in REGION_OPS and (
                 before.dtype not in (np.bool_, np.uint8)
@@ -182,48 +183,52 @@ def _run_op(spec: Any, params: Mapping[str, Any], block: np.ndarray) -> np.ndarr
     return spec(block, **params)
 
 
-def _probe(enabled: Sequence[tuple[int, Step]], image: da.Array, named: Mapping[str, Any]
-           ) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict[int, dict[str, np.ndarray]]]:
-    """Each step's input and output on a small corner of ``image``, run in memory (their
-    dtypes and trailing (colour) axes are those of the tiled run), and the points each step
-    reads, checked against the whole image (the corner's run gets those inside it)."""
+def _probe(enabled: Sequence[tuple[int, Step]], image: da.Array,
+           points: Mapping[int, Mapping[str, np.ndarray]]
+           ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each step's input and output on a small corner of ``image``, run in memory: their
+    dtypes and trailing (colour) axes are those of the tiled run."""
     corner = tuple(slice(0, _PROBE_SIDE) for _ in range(image.ndim))
     if image.ndim >= 3 and image.shape[-1] in (3, 4):
         corner = corner[:-1] + (slice(None),)
     current = np.asarray(image[corner])
-    probes, points = [], {}
+    probes = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MaskprepWarning)  # a corner is not the image
         for number, step in enabled:
+            # The op refuses no points and points outside: the corner's run gets them
+            # moved into it.
+            moved = {name: np.minimum(np.rint(p), np.array(current.shape[:p.shape[1]]) - 1)
+                     for name, p in points.get(number, {}).items()}
             try:
-                arrays = points[number] = _points(step, named, image.shape, current)
-                # The op refuses no points and points outside: those of the corner's run
-                # are moved into it.
-                moved = {name: np.minimum(np.rint(p), np.array(current.shape[:p.shape[1]]) - 1)
-                         for name, p in arrays.items()}
                 out = step.spec(current, **moved, **step.params)
             except (TypeError, ValueError) as exc:
                 raise RecipeError(f"{at_step(number, step.op)}: {exc}") from None
             probes.append((current, out))
             current = out
-    return probes, points
+    return probes
 
 
-def _points(step: Step, named: Mapping[str, Any], shape: tuple[int, ...], before: np.ndarray
-            ) -> dict[str, np.ndarray]:
-    """The points ``step`` reads (from the recipe's named inputs), checked against the
-    image of ``shape`` whose corner ``before`` is."""
-    spec = step.spec
-    arrays = {}
-    for name, source in step.inputs.items():
-        if source not in named:
-            raise ValueError(f"its {name!r} input reads {source!r}; a tiled run reads points "
-                             "only from the recipe's declared inputs, given to Recipe.run")
-        extra = next(i for i in spec.inputs if i.name == name)
-        grey = check_input(spec, before)
-        whole = np.broadcast_to(np.zeros((), grey.dtype), shape[:grey.ndim])
-        arrays[name] = check_extra(spec, extra, named[source], whole)
-    return arrays
+def _points(enabled: Sequence[tuple[int, Step]], image: da.Array, named: Mapping[str, Any]
+            ) -> dict[int, dict[str, np.ndarray]]:
+    """The points each step reads from the recipe's named inputs, checked against the
+    image's spatial shape (steps reading points take a grey image)."""
+    spatial = image.shape[:-1] if looks_rgb(image) else image.shape
+    whole = np.broadcast_to(np.zeros((), np.uint8), spatial)
+    out: dict[int, dict[str, np.ndarray]] = {}
+    for number, step in enabled:
+        for name, source in step.inputs.items():
+            if source not in named:
+                raise RecipeError(f"{at_step(number, step.op)}: its {name!r} input reads "
+                                  f"{source!r}; a tiled run reads points only from the "
+                                  "recipe's declared inputs, given to Recipe.run")
+            extra = next(i for i in step.spec.inputs if i.name == name)
+            try:
+                out.setdefault(number, {})[name] = check_extra(step.spec, extra, named[source],
+                                                               whole)
+            except (TypeError, ValueError) as exc:
+                raise RecipeError(f"{at_step(number, step.op)}: {exc}") from None
+    return out
 
 
 def _map_fused(x: da.Array, fused: _Fused, workdir: WorkFolder) -> da.Array:

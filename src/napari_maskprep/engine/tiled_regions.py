@@ -136,7 +136,7 @@ def edges(x: da.Array, params: Mapping[str, Any], workdir: WorkFolder) -> da.Arr
     if lowest == highest:
         warnings.warn("segment.edges: the image is constant, so it has no edges; the mask is "
                       "empty", MaskprepWarning, stacklevel=3)
-        return da.zeros(x.shape, np.uint8, chunks=chunks)
+        return da.zeros(x.shape, dtype=np.uint8, chunks=chunks)
     every_chunk = da.zeros(x.numblocks, np.uint8, chunks=1)
     candidates = StoredChunks(workdir, chunks, np.uint8)
 
