@@ -5,24 +5,29 @@ The steps are walked by their locality (``core.locality``):
 - runs of ``Pointwise`` and ``Local`` steps become one ``map_overlap`` whose margin is the
   sum of their halos: each chunk is read with that much of its neighbours, run through the
   steps and cut back, so every kept pixel saw all it depends on;
-- a ``GlobalStat`` step that names ``decide`` adds up its input's value counts over the
-  chunks (counts add exactly), decides once from the whole image's counts, then applies
-  the decision to each chunk;
+- a ``GlobalStat`` step that names ``decide`` (thresholds, equalize, rescale) adds up its
+  input's value counts over the chunks (counts add exactly; per colour channel where it
+  says ``per_channel``), decides once from the whole image's counts, then applies the
+  decision to each chunk; 8- and 16-bit integer images only;
 - a component step (label, fill holes, remove small/large, keep largest, clear border)
   summarises each chunk, joins the objects that cross chunk faces on the client and
-  relabels each chunk (:mod:`.tiled_components`).
+  relabels each chunk (:mod:`.tiled_components`);
+- region growing from seed points and Canny edges read their seeds' values or the image's
+  extremes in one pass, then join per-chunk labellings the same way
+  (:mod:`.tiled_regions`). Points are the only extra input a tiled run reads, from the
+  recipe's declared inputs (``named``).
 
-Before a whole-image step, its input is written once, compressed, to a work folder, in
-the same pass over the chunks that summarises it, so no step upstream runs twice and
-memory holds a few chunks per worker, whatever the image's size.
+Before a whole-image step, its input is written once, compressed, to a work folder
+(:mod:`.tiled_store`), in the same pass over the chunks that summarises it, so no step
+upstream runs twice and memory holds a few chunks per worker, whatever the image's size.
 
 All of the above equals the in-memory run bit for bit. Split touching and watershed (from
 distance peaks) run only with a declared largest object size, each object made by the
 chunk that holds its centre with that margin (:mod:`.tiled_objects`): equal to the
 in-memory result up to the ids where no clump of touching objects is wider than that.
-Steps that need the whole image at once (region growing from seeds, edges, CLAHE,
-equalize, rescale, hand edits, steps with ``inputs:``) are refused before any work,
-naming the step.
+Steps that need the whole image at once (CLAHE, hand edits), Sobel edges, steps reading
+an image, mask or labels (``inputs:`` other than points) and ``per_plane`` steps are
+refused before any work, naming the step.
 """
 
 from __future__ import annotations
