@@ -104,3 +104,39 @@ def test_a_float_image_is_refused_in_one_line(op):
     with pytest.raises(RecipeError, match=rf"^step 1 \({op}\): a tiled run needs an 8- or "
                                           r"16-bit integer image here; got float32"):
         run_tiled([mp.recipe.Step(op, {})], image)
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "uint8"])
+@pytest.mark.parametrize("chunks", [256, (300, 512), (511, 333)])
+def test_clahe_in_chunks_equals_opencvs_on_the_whole_image(mosaic, dtype, chunks):
+    """OpenCV's regions span chunks (tiles=8: 130 x 174 px; 13 does not divide the sides,
+    so OpenCV pads the image by reflection first), and a pixel's output blends the tables
+    of the four regions around it."""
+    image = _DTYPES[dtype](mosaic)
+    for params in ({}, {"clip_limit": 0.0, "tiles": 3}, {"clip_limit": 5.0, "tiles": 13},
+                   {"tiles": 1}):
+        _same_tiled([("preprocess.clahe", params)], image, chunks)
+    _same_tiled([("preprocess.gaussian", {"sigma": 1.5}), ("preprocess.clahe", {}),
+                 ("segment.auto_threshold", {}), ("refine.fill_holes", {})], image, chunks)
+
+
+def test_clahe_of_a_constant_image_warns_once_and_is_unchanged():
+    image = da.full((96, 80), 3, dtype=np.uint8, chunks=(40, 32))
+    with pytest.warns(MaskprepWarning, match=r"preprocess.clahe: the image is constant "
+                                             r"\(3\)") as caught:
+        got = run_tiled([mp.recipe.Step("preprocess.clahe", {})], image)
+    assert len(caught) == 1
+    np.testing.assert_array_equal(got.compute(), np.full((96, 80), 3, np.uint8))
+
+
+def test_clahe_refuses_other_dtypes_and_too_many_16_bit_tiles_before_any_pass():
+    image = da.zeros((256, 256), dtype=np.uint16, chunks=64)
+    with pytest.raises(RecipeError, match=r"^step 1 \(preprocess.clahe\): a tiled run keeps "
+                                          r"the histograms of all tiles x tiles regions at "
+                                          r"once: on a 16-bit image it takes tiles up to 22; "
+                                          r"got tiles=23$"):
+        run_tiled([mp.recipe.Step("preprocess.clahe", {"tiles": 23})], image)
+    with pytest.raises(RecipeError, match=r"^step 2 \(preprocess.clahe\): a tiled run needs a "
+                                          r"uint8 or uint16 image here; got float32"):
+        run_tiled([mp.recipe.Step("preprocess.gaussian", {}),
+                   mp.recipe.Step("preprocess.clahe", {})], image.astype(np.float32))

@@ -46,6 +46,8 @@ from ..core.errors import MaskprepWarning, RecipeError, at_step
 from ..core.locality import GlobalStat, Kind, Local, NonLocal, Pointwise
 from ..core.validation import check_extra, check_input, check_output, looks_rgb, spatial_ndim
 from ..kernels.histogram import value_counts
+from .tiled_clahe import clahe
+from .tiled_clahe import refusal as clahe_refusal
 from .tiled_components import Grid, chunked_op, per_chunk
 from .tiled_objects import OWNED_OPS, assemble, extended, owned_objects
 from .tiled_regions import REGION_OPS, edges, region_grow
@@ -60,6 +62,9 @@ __all__ = ["check_tiled", "run_tiled"]
 # The corner of the image every step is first run on in memory, to learn each step's
 # output dtype and shape and to raise bad parameters before any real work.
 _PROBE_SIDE = 64
+
+# The steps run on their input's grey image by their own modules.
+_WHOLE_IMAGE_OPS = REGION_OPS | {"preprocess.clahe"}
 
 _NOT_A_MASK = ("a tiled run takes a 0/1 mask here, not labels (run it in memory, or "
                "threshold the labels to a mask first)")
@@ -87,6 +92,8 @@ def _refusal(step: Step, object_size: int | None) -> str | None:
         return None
     if spec.id in REGION_OPS:
         return region_refusal(spec.id, {**spec.defaults(), **step.params})
+    if spec.id == "preprocess.clahe":
+        return None
     return ("needs the whole image at once; run it in memory on an image (or a crop, or a "
             "pyramid level) that fits")
 
@@ -148,10 +155,9 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
     points = _points(enabled, current, named or {})
     probes = _probe(enabled, current, points)
     for (number, step), (before, _) in zip(enabled, probes, strict=True):
-        if isinstance(step.spec.locality, NonLocal) and step.op not in REGION_OPS and (
-                before.dtype not in (np.bool_, np.uint8)
-                or check_input(step.spec, before).dtype != np.uint8):
-            raise RecipeError(f"{at_step(number, step.op)}: {_NOT_A_MASK}")
+        why = _input_refusal(step, before)
+        if why:
+            raise RecipeError(f"{at_step(number, step.op)}: {why}")
     work = WorkFolder(workdir)
     stored, fused = True, _Fused()
     for (number, step), (before, after) in zip(enabled, probes, strict=True):
@@ -172,8 +178,8 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
             elif spec.id in OWNED_OPS:
                 current = _owned(current, spec, params, object_size, work)
                 stored = False
-            elif spec.id in REGION_OPS:
-                current = _region(current, stored, spec, params, before, points.get(number),
+            elif spec.id in _WHOLE_IMAGE_OPS:
+                current = _whole_image(current, stored, spec, params, before, points.get(number),
                                   work)
                 stored = False
             else:
@@ -182,6 +188,22 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
         except (TypeError, ValueError) as exc:
             raise RecipeError(f"{at_step(number, step.op)}: {exc}") from None
     return _map_fused(current, fused, work) if fused.functions else current
+
+
+def _input_refusal(step: Step, before: np.ndarray) -> str | None:
+    """Why ``step`` cannot run tiled on its input (as the probe saw it), or None."""
+    spec = step.spec
+    grey = check_input(spec, before)
+    if step.op == "preprocess.clahe":
+        return clahe_refusal(grey.dtype, spec.check_params(step.params))
+    if isinstance(spec.locality, GlobalStat) and (grey.dtype.kind not in "iu"
+                                                  or grey.dtype.itemsize > 2):
+        return (f"a tiled run needs an 8- or 16-bit integer image here; got {grey.dtype} "
+                "(run it in memory, or convert the image first)")
+    if isinstance(spec.locality, NonLocal) and step.op not in REGION_OPS and (
+            before.dtype not in (np.bool_, np.uint8) or grey.dtype != np.uint8):
+        return _NOT_A_MASK
+    return None
 
 
 def _run_op(spec: Any, params: Mapping[str, Any], block: np.ndarray) -> np.ndarray:
@@ -288,9 +310,6 @@ def _global_stat(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any]
     decision per colour channel where the op decides channel by channel)."""
     locality = spec.locality
     grey = check_input(spec, before)
-    if grey.dtype.kind not in "iu" or grey.dtype.itemsize > 2:
-        raise ValueError(f"a tiled run needs an 8- or 16-bit integer image here; got "
-                         f"{grey.dtype} (run it in memory, or convert the image first)")
     spatial = spatial_ndim(spec, before)
     if any(len(c) > 1 for c in x.chunks[spatial:]):  # a chunk holds every colour channel
         x = x.rechunk({i: -1 for i in range(spatial, x.ndim)})
@@ -335,10 +354,11 @@ def _components(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
     return x.map_blocks(apply, dtype=after.dtype, meta=np.empty((0,) * x.ndim, after.dtype))
 
 
-def _region(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
+def _whole_image(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
             before: np.ndarray, points: Mapping[str, np.ndarray], workdir: WorkFolder
             ) -> da.Array:
-    """``x`` through region growing or edges (:mod:`.tiled_regions`), on its grey image."""
+    """``x`` through region growing, edges (:mod:`.tiled_regions`) or CLAHE
+    (:mod:`.tiled_clahe`), on its grey image."""
     grey = check_input(spec, before)
     if x.ndim > grey.ndim or grey.dtype != before.dtype:  # RGB to grey, bool to float
         x = x.rechunk({axis: -1 for axis in range(grey.ndim, x.ndim)}).map_blocks(
@@ -347,6 +367,8 @@ def _region(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
             meta=np.empty((0,) * grey.ndim, grey.dtype))
     if spec.id == "segment.edges":
         return edges(x, params, workdir)
+    if spec.id == "preprocess.clahe":
+        return clahe(x, stored, params, workdir)
     return region_grow(x, stored, params, points["seeds"], workdir)
 
 
