@@ -15,7 +15,9 @@ The steps are walked by their locality (``core.locality``):
 - region growing from seed points and Canny edges read their seeds' values or the image's
   extremes in one pass, then join per-chunk labellings the same way
   (:mod:`.tiled_regions`). Points are the only extra input a tiled run reads, from the
-  recipe's declared inputs (``named``).
+  recipe's declared inputs (``named``);
+- CLAHE adds up the histograms of OpenCV's regions over the chunks, then maps each chunk
+  through the tables of the regions around it (:mod:`.tiled_clahe`).
 
 Before a whole-image step, its input is written once, compressed, to a work folder
 (:mod:`.tiled_store`), in the same pass over the chunks that summarises it, so no step
@@ -25,9 +27,9 @@ All of the above equals the in-memory run bit for bit. Split touching and waters
 distance peaks) run only with a declared largest object size, each object made by the
 chunk that holds its centre with that margin (:mod:`.tiled_objects`): equal to the
 in-memory result up to the ids where no clump of touching objects is wider than that.
-Steps that need the whole image at once (CLAHE, hand edits), Sobel edges, steps reading
-an image, mask or labels (``inputs:`` other than points) and ``per_plane`` steps are
-refused before any work, naming the step.
+Hand edits, Sobel edges, steps reading an image, mask or labels (``inputs:`` other than
+points), ``per_plane`` steps, and whole-image statistics of float or 32/64-bit images are
+refused before any pass over the chunks, naming the step and why.
 """
 
 from __future__ import annotations

@@ -389,6 +389,11 @@ def clahe(
     uint8 and uint16 mapped linearly from their [min, max] to uint16 and back). Not
     ``skimage.exposure.equalize_adapthist``: its ``clip_limit=0.01`` is about OpenCV's 2.5.
 
+    Tiled (a dask array in): uint8 and uint16 images, exactly equal (the regions'
+    histograms added up over the chunks, ``kernels.clahe``); 16-bit images take up to 22
+    tiles a side there (the histograms of all regions are held at once); other dtypes are
+    refused before any work.
+
     Examples
     --------
     >>> import numpy as np
