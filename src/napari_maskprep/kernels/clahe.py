@@ -101,13 +101,27 @@ def interpolate(block: np.ndarray, start: tuple[int, int], luts: np.ndarray,
     """The CLAHE of the rectangle ``block`` of the image, at ``start``, from all regions'
     tables ``luts``."""
     tiles = luts.shape[0]
-    ty1, ty2, ya1, ya = (w[:, None] for w in _weights(start[0], start[0] + block.shape[0],
-                                                       tile[0], tiles))
+    ty1, ty2, ya1, ya = _weights(start[0], start[0] + block.shape[0], tile[0], tiles)
     tx1, tx2, xa1, xa = _weights(start[1], start[1] + block.shape[1], tile[1], tiles)
+    out = np.empty(block.shape, block.dtype)
+    # Rows (columns) between the same two region centres form runs: each run of rows and
+    # of columns reads four whole tables, one look-up each (indexing the 3D tables pixel
+    # by pixel: a tiled CLAHE of 5.8 MP uint16 took 0.68 s, now 0.42 s; OpenCV 0.02 s).
+    for rows in _runs(ty1, ty2):
+        for columns in _runs(tx1, tx2):
+            part = block[rows, columns]
+            above, below = ty1[rows.start], ty2[rows.start]
+            left, right = tx1[columns.start], tx2[columns.start]
+            l11, l12, l21, l22 = (luts[ty, tx][part].astype(np.float32) for ty, tx in
+                                  ((above, left), (above, right), (below, left), (below, right)))
+            mapped = ((l11 * xa1[columns] + l12 * xa[columns]) * ya1[rows, None]
+                      + (l21 * xa1[columns] + l22 * xa[columns]) * ya[rows, None])
+            out[rows, columns] = np.clip(np.rint(mapped), 0, luts.shape[-1] - 1)
+    return out
 
-    def level(ty: np.ndarray, tx: np.ndarray) -> np.ndarray:
-        return luts[ty, tx, block].astype(np.float32)
 
-    mapped = ((level(ty1, tx1) * xa1 + level(ty1, tx2) * xa) * ya1
-              + (level(ty2, tx1) * xa1 + level(ty2, tx2) * xa) * ya)
-    return np.clip(np.rint(mapped), 0, luts.shape[-1] - 1).astype(block.dtype)
+def _runs(first: np.ndarray, second: np.ndarray) -> list[slice]:
+    """The runs of positions that share both region indices."""
+    change = np.flatnonzero((first[1:] != first[:-1]) | (second[1:] != second[:-1])) + 1
+    bounds = [0, *change.tolist(), len(first)]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
