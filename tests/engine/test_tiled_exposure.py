@@ -68,6 +68,14 @@ def test_rescale_of_rgb_stretches_each_channel_by_its_own_percentiles(rgb_mosaic
                  ("preprocess.equalize", {})], rgb_mosaic, chunks)
 
 
+def test_statistics_of_a_grey_op_on_rgb_chunks_split_across_channels(rgb_mosaic):
+    """A grey op takes the image's luminance: its counts come from chunks holding all three
+    channels, not from each channel's chunk alone."""
+    for op in ("preprocess.equalize", "segment.auto_threshold"):
+        with pytest.warns(MaskprepWarning, match="converted to grey"):
+            _same_tiled([(op, {})], rgb_mosaic, (256, 320, 1))
+
+
 @pytest.mark.parametrize("chunks", [(8, 32, 32), (5, 20, 41)])
 def test_3d_volume_in_bricks(chunks):
     volume = read_image(next((DATA / "stardist_synthetic_3d" / "images").glob("*.tif")))

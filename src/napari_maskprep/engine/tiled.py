@@ -181,8 +181,8 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
                 current = _owned(current, spec, params, object_size, work)
                 stored = False
             elif spec.id in _WHOLE_IMAGE_OPS:
-                current = _whole_image(current, stored, spec, params, before, points.get(number),
-                                  work)
+                current = _whole_image(current, stored, spec, params, before,
+                                       points.get(number), work)
                 stored = False
             else:
                 current = _components(current, stored, spec, params, before, after, work)
@@ -312,10 +312,9 @@ def _global_stat(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any]
     decision per colour channel where the op decides channel by channel)."""
     locality = spec.locality
     grey = check_input(spec, before)
-    spatial = spatial_ndim(spec, before)
-    if any(len(c) > 1 for c in x.chunks[spatial:]):  # a chunk holds every colour channel
-        x = x.rechunk({i: -1 for i in range(spatial, x.ndim)})
-    channels = grey.shape[-1] if locality.per_channel and grey.ndim > spatial else 0
+    if looks_rgb(before) and len(x.chunks[-1]) > 1:  # a chunk holds every colour channel
+        x = x.rechunk({x.ndim - 1: -1})
+    channels = grey.shape[-1] if locality.per_channel and looks_rgb(grey) else 0
 
     def planes(image: np.ndarray) -> list[np.ndarray]:
         return [image[..., c] for c in range(channels)] if channels else [image]
