@@ -225,3 +225,21 @@ def test_sobel_edges_are_refused_before_any_work_and_a_constant_image_warns():
     with pytest.warns(MaskprepWarning, match="segment.edges: the image is constant"):
         got = run_tiled([Step("segment.edges", {})], image)
     _assert_same(got.compute(), np.zeros((40, 40), np.uint8))
+
+
+def test_grey_ops_on_rgb_chunks_split_across_channels_take_the_luminance():
+    """Region growing, edges and CLAHE read an RGB image as grey, as in memory, whatever
+    its chunks along the colour axis."""
+    fields = [read_image(image)[:256, :320, :3]
+              for image, _ in pairs(DATA, "dsb2018_brightfield_nuclei")[:4]]
+    rgb = np.concatenate([np.concatenate(fields[:2], axis=1),
+                          np.concatenate(fields[2:], axis=1)], axis=0)
+    seeds = np.array([[10.0, 10.0], [300.0, 500.0]])
+    for step, named in [(Step("segment.region_grow", {"tolerance": 12.0},
+                              inputs={"seeds": "seeds"}), {"seeds": seeds}),
+                        (Step("segment.edges", {"sigma": 1.5}), {}),
+                        (Step("preprocess.clahe", {}), {})]:
+        with pytest.warns(MaskprepWarning, match="converted to grey"):
+            want = mp.apply(step.op, rgb, *named.values(), **step.params)
+            got = run_tiled([step], da.from_array(rgb, chunks=(200, 301, 1)), named=named)
+            _assert_same(got.compute(), want)

@@ -195,7 +195,9 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
 def _input_refusal(step: Step, before: np.ndarray) -> str | None:
     """Why ``step`` cannot run tiled on its input (as the probe saw it), or None."""
     spec = step.spec
-    grey = check_input(spec, before)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MaskprepWarning)  # the chunks say it, as they run
+        grey = check_input(spec, before)
     if step.op == "preprocess.clahe":
         return clahe_refusal(grey.dtype, spec.check_params(step.params))
     if isinstance(spec.locality, GlobalStat) and (grey.dtype.kind not in "iu"
