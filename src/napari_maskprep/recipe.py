@@ -388,6 +388,14 @@ class Recipe:
         ``pixel_size`` (micrometres per pixel: one value, or one per trailing spatial axis)
         turns sizes given in micrometres into pixels; see :func:`resolve_units`.
         """
+        self._check_named(named)
+        if not hasattr(image, "ndim"):
+            image = np.asarray(image)
+        steps = resolve_units(self.steps, pixel_size, image)
+        yield from run_in_memory(steps, image, named, progress=progress)
+
+    def _check_named(self, named: Mapping[str, Any]) -> None:
+        """Every declared input given, and no other."""
         missing = [n for n in self.inputs if named.get(n) is None]
         if missing:
             raise RecipeError(
@@ -397,10 +405,6 @@ class Recipe:
         unknown = sorted(set(named) - set(self.inputs))
         if unknown:
             raise RecipeError(f"this recipe declares no input {unknown[0]!r}")
-        if not hasattr(image, "ndim"):
-            image = np.asarray(image)
-        steps = resolve_units(self.steps, pixel_size, image)
-        yield from run_in_memory(steps, image, named, progress=progress)
 
     def run(
         self, image: Any, *, pixel_size: Any = None,
@@ -414,6 +418,7 @@ class Recipe:
         dask array equal to the in-memory one, whole-image steps resolved; steps that split
         objects (split touching, watershed) need ``object_size``, the widest object in
         pixels (equal up to ids where no clump is wider; :mod:`.engine.tiled_objects`).
+        A tiled run reads named inputs that are points only (region growing's seeds).
 
         Examples
         --------
@@ -425,10 +430,9 @@ class Recipe:
         if hasattr(image, "__dask_graph__") and hasattr(image, "chunks"):
             from .engine.tiled import run_tiled  # dask loads for dask inputs only
 
-            if named:
-                raise RecipeError("named inputs cannot be given to a tiled run yet")
+            self._check_named(named)
             return run_tiled(resolve_units(self.steps, pixel_size, image), image,
-                             object_size=object_size)
+                             object_size=object_size, named=named)
         result = np.asarray(image)
         for _, _, output in self.iter_run(image, pixel_size=pixel_size, progress=progress,
                                           **named):

@@ -25,6 +25,7 @@ from napari_maskprep._napari.recording import RecipeRecorder
 from napari_maskprep._napari.stage import PREVIEW_SUFFIX, StageModel
 from napari_maskprep.engine.tiled import check_tiled
 from napari_maskprep.io import open_lazy
+from napari_maskprep.ops.segment import EdgeMethod
 from napari_maskprep.recipe import RecipeError, Step
 
 ERROR = NotificationSeverity.ERROR
@@ -251,10 +252,10 @@ def test_apply_on_a_pyramid_runs_tiled_into_an_ome_zarr_store(slide_widget, qtbo
 
 
 def test_a_step_that_cannot_run_tiled_is_refused_before_any_work(slide_widget, shown):
-    viewer, widget, _, _ = slide_widget("segment.edges")
+    viewer, widget, _, _ = slide_widget("segment.edges", method=EdgeMethod.SOBEL)
     assert widget.apply() is None
     with pytest.raises(RecipeError) as caught:
-        check_tiled([Step("segment.edges")])
+        check_tiled([Step("segment.edges", {"method": "sobel"})])
     assert str(caught.value).split(": it ")[-1] in widget.status.value
     assert widget.status.value.startswith("'slide' is too large to load, so Apply runs tiled")
     assert "\n" not in widget.status.value

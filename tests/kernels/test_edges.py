@@ -9,7 +9,14 @@ import pytest
 from scipy import ndimage as ndi
 from skimage import feature, filters
 
-from napari_maskprep.kernels.edges import closed_regions, find_edges, sobel_magnitude, unit_range
+from napari_maskprep.kernels.edges import (
+    canny_candidates,
+    canny_radius,
+    closed_regions,
+    find_edges,
+    sobel_magnitude,
+    unit_range,
+)
 
 from ..segment_images import nuclei_field
 
@@ -88,3 +95,29 @@ def test_canny_regions_equal_reference(nuclei):
                           sobel_threshold=0.05)
     reference = feature.canny(scaled, sigma=2.0, low_threshold=0.05, high_threshold=0.1)
     np.testing.assert_array_equal(closed_regions(edge_map), reference_closed_regions(reference))
+
+
+@pytest.mark.parametrize(("sigma", "low", "high"), [(1.0, 0.1, 0.2), (2.5, 0.02, 0.3),
+                                                    (0.0, 0.15, 0.15)])
+def test_canny_is_the_hysteresis_of_its_candidate_maps(nuclei, sigma, low, high):
+    scaled = unit_range(nuclei)
+    weak, strong = canny_candidates(scaled, sigma, low, high)
+    assert not (strong & ~weak).any()
+    pieces, _ = ndi.label(weak, np.ones((3, 3)))
+    kept = np.isin(pieces, pieces[strong]) & weak
+    np.testing.assert_array_equal(kept, feature.canny(scaled, sigma, low, high))
+
+
+@pytest.mark.parametrize("sigma", [0.0, 1.0, 2.3])
+def test_canny_candidates_of_a_window_with_its_margin_are_the_images(nuclei, sigma):
+    """What a tiled run relies on: within ``canny_radius`` of a window's own pixels (or the
+    image's border) lies all its candidate maps depend on."""
+    scaled = unit_range(nuclei)
+    whole = canny_candidates(scaled, sigma, 0.05, 0.2)
+    r = canny_radius(sigma)
+    for y0, y1, x0, x1 in [(50, 173, 61, 200), (0, 91, 13, 696), (100, 520, 0, 37),
+                           (7, 29, 111, 130)]:
+        a, b, c, d = max(0, y0 - r), min(520, y1 + r), max(0, x0 - r), min(696, x1 + r)
+        part = canny_candidates(scaled[a:b, c:d], sigma, 0.05, 0.2)
+        for got, want in zip(part, whole, strict=True):
+            np.testing.assert_array_equal(got[y0 - a:y1 - a, x0 - c:x1 - c], want[y0:y1, x0:x1])

@@ -40,3 +40,15 @@ def test_3d_equals_flood():
     for connectivity in (1, 3):
         np.testing.assert_array_equal(grow_regions(volume, seeds, 6, connectivity=connectivity),
                                       reference_grow(volume, seeds, 6, connectivity))
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_a_seed_inside_another_seeds_region_grows_its_own(ndim):
+    """Seed 10 grows over 10..12; seed 12, inside that region, over 10..14 (3D once
+    skipped it: a seed already covered by any region was taken as done)."""
+    line = np.array([10, 12, 14, 16], np.uint8)
+    image = line.reshape((1,) * (ndim - 1) + (4,))
+    seeds = np.array([[0] * (ndim - 1) + [0], [0] * (ndim - 1) + [1]])
+    got = grow_regions(image, seeds, 2, connectivity=1)
+    np.testing.assert_array_equal(got.reshape(-1), [1, 1, 1, 0])
+    np.testing.assert_array_equal(got, reference_grow(image, seeds, 2, 1))

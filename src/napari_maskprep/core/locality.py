@@ -62,7 +62,8 @@ class GlobalStat:
     from the whole image's :class:`~napari_maskprep.kernels.histogram.ValueCounts` (which
     the chunks' counts add up to, exactly), and ``apply_decision(chunk, decision, params)``
     makes each chunk's output from it, pointwise. The tiled result then equals the
-    in-memory one.
+    in-memory one. ``per_channel``: an RGB(A) image's channels are counted, decided and
+    applied apart (``decide`` and ``apply_decision`` see one channel at a time).
     """
 
     statistic: Callable[[np.ndarray, Mapping[str, Any]], Any] | None = None
@@ -70,6 +71,7 @@ class GlobalStat:
     statistic_key: Callable[[Mapping[str, Any]], Hashable] = _no_params
     decide: Callable[[ValueCounts, Mapping[str, Any]], Any] | None = None
     apply_decision: Callable[[np.ndarray, Any, Mapping[str, Any]], np.ndarray] | None = None
+    per_channel: bool = False
 
 
 @dataclass(frozen=True)

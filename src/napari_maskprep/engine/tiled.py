@@ -5,51 +5,59 @@ The steps are walked by their locality (``core.locality``):
 - runs of ``Pointwise`` and ``Local`` steps become one ``map_overlap`` whose margin is the
   sum of their halos: each chunk is read with that much of its neighbours, run through the
   steps and cut back, so every kept pixel saw all it depends on;
-- a ``GlobalStat`` step that names ``decide`` adds up its input's value counts over the
-  chunks (counts add exactly), decides once from the whole image's counts, then applies
-  the decision to each chunk;
+- a ``GlobalStat`` step that names ``decide`` (thresholds, equalize, rescale) adds up its
+  input's value counts over the chunks (counts add exactly; per colour channel where it
+  says ``per_channel``), decides once from the whole image's counts, then applies the
+  decision to each chunk; 8- and 16-bit integer images only;
 - a component step (label, fill holes, remove small/large, keep largest, clear border)
   summarises each chunk, joins the objects that cross chunk faces on the client and
-  relabels each chunk (:mod:`.tiled_components`).
+  relabels each chunk (:mod:`.tiled_components`);
+- region growing from seed points and Canny edges read their seeds' values or the image's
+  extremes in one pass, then join per-chunk labellings the same way
+  (:mod:`.tiled_regions`). Points are the only extra input a tiled run reads, from the
+  recipe's declared inputs (``named``);
+- CLAHE adds up the histograms of OpenCV's regions over the chunks, then maps each chunk
+  through the tables of the regions around it (:mod:`.tiled_clahe`).
 
-Before a whole-image step, its input is written once, compressed, to a work folder, in
-the same pass over the chunks that summarises it, so no step upstream runs twice and
-memory holds a few chunks per worker, whatever the image's size.
+Before a whole-image step, its input is written once, compressed, to a work folder
+(:mod:`.tiled_store`), in the same pass over the chunks that summarises it, so no step
+upstream runs twice and memory holds a few chunks per worker, whatever the image's size.
 
 All of the above equals the in-memory run bit for bit. Split touching and watershed (from
 distance peaks) run only with a declared largest object size, each object made by the
 chunk that holds its centre with that margin (:mod:`.tiled_objects`): equal to the
 in-memory result up to the ids where no clump of touching objects is wider than that.
 Hand edits recorded on a region (``box_checksums``) are written into the chunks their box
-overlaps (:mod:`.tiled_edit`). Steps that need the whole image at once (region growing
-from seeds, edges, CLAHE, equalize, rescale, hand edits recorded on a whole array, steps
-with ``inputs:``) are refused before any work, naming the step.
+overlaps (:mod:`.tiled_edit`). Hand edits recorded on a whole array, Sobel edges, steps
+reading an image, mask or labels (``inputs:`` other than points), ``per_plane`` steps, and
+whole-image statistics of float or 32/64-bit images are refused before any pass over the
+chunks, naming the step and why.
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
 import operator
-import shutil
-import tempfile
 import warnings
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dask.array as da
 import numpy as np
-from numcodecs import Blosc
 
 from ..core.errors import MaskprepWarning, RecipeError, at_step
-from ..core.locality import GlobalStat, Local, NonLocal, Pointwise
-from ..core.validation import check_input, check_output, spatial_ndim
+from ..core.locality import GlobalStat, Kind, Local, NonLocal, Pointwise
+from ..core.validation import check_extra, check_input, check_output, looks_rgb, spatial_ndim
 from ..kernels.histogram import value_counts
+from .tiled_clahe import clahe
+from .tiled_clahe import refusal as clahe_refusal
 from .tiled_components import Grid, chunked_op, per_chunk
 from .tiled_edit import EDIT_OP, edit_refusal, edited
 from .tiled_objects import OWNED_OPS, assemble, extended, owned_objects
+from .tiled_regions import REGION_OPS, edges, region_grow
+from .tiled_regions import refusal as region_refusal
+from .tiled_store import StoredChunks, WorkFolder, summarised
 
 if TYPE_CHECKING:
     from ..recipe import Step
@@ -59,6 +67,9 @@ __all__ = ["check_tiled", "run_tiled"]
 # The corner of the image every step is first run on in memory, to learn each step's
 # output dtype and shape and to raise bad parameters before any real work.
 _PROBE_SIDE = 64
+
+# The steps run on their input's grey image by their own modules.
+_WHOLE_IMAGE_OPS = REGION_OPS | {"preprocess.clahe"}
 
 _NOT_A_MASK = ("a tiled run takes a 0/1 mask here, not labels (run it in memory, or "
                "threshold the labels to a mask first)")
@@ -70,8 +81,9 @@ def _refusal(step: Step, object_size: int | None) -> str | None:
     locality = spec.locality
     if spec.id == EDIT_OP:
         return edit_refusal(step)
-    if step.inputs:
-        return "reads another array (inputs:), which tiled runs do not support yet"
+    if step.inputs and not _reads_points_only(step):
+        return ("reads another image, mask or labels (inputs:), which tiled runs do not "
+                "support yet (they take points only, as region growing's seeds)")
     if step.per_plane:
         return "runs plane by plane (per_plane: true), which tiled runs do not support yet"
     if spec.id in OWNED_OPS:
@@ -85,8 +97,18 @@ def _refusal(step: Step, object_size: int | None) -> str | None:
         return None
     if isinstance(locality, NonLocal) and chunked_op(spec.id, spec.defaults(), 2) is not None:
         return None
+    if spec.id in REGION_OPS:
+        return region_refusal(spec.id, {**spec.defaults(), **step.params})
+    if spec.id == "preprocess.clahe":
+        return None
     return ("needs the whole image at once; run it in memory on an image (or a crop, or a "
             "pyramid level) that fits")
+
+
+def _reads_points_only(step: Step) -> bool:
+    """Whether every extra input ``step`` reads can only be points (small: N x ndim)."""
+    kinds = {extra.name: extra.kinds for extra in step.spec.inputs}
+    return all(kinds[name] == (Kind.POINTS,) for name in step.inputs)
 
 
 def check_tiled(steps: Sequence[Step], context: str = "", object_size: int | None = None
@@ -118,7 +140,8 @@ class _Fused:
 
 
 def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = None, *,
-              object_size: int | None = None) -> da.Array:
+              object_size: int | None = None, named: Mapping[str, Any] | None = None
+              ) -> da.Array:
     """The recipe's output as a dask array over the chunks of ``image``.
 
     Whole-image steps are resolved now (a pass over the chunks each, on the active dask
@@ -127,6 +150,8 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
     before any work when a step cannot run tiled or its parameters are bad.
     ``object_size``: the widest object in pixels, for the steps that split objects
     (:mod:`.tiled_objects`; equal to in memory up to ids where no clump is wider).
+    ``named``: the recipe's declared inputs; a tiled run reads points from them only
+    (region growing's seeds).
     """
     if object_size is not None and not (isinstance(object_size, int) and object_size >= 1):
         raise RecipeError(f"object_size={object_size!r}; accepted: a whole number of pixels "
@@ -134,13 +159,13 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
     check_tiled(steps, object_size=object_size)
     enabled = [(number, step) for number, step in enumerate(steps, 1) if step.enabled]
     current = image if isinstance(image, da.Array) else da.asarray(image)
-    probes = _probe(enabled, current)
+    points = _points(enabled, current, named or {})
+    probes = _probe(enabled, current, points)
     for (number, step), (before, _) in zip(enabled, probes, strict=True):
-        if isinstance(step.spec.locality, NonLocal) and (
-                before.dtype not in (np.bool_, np.uint8)
-                or check_input(step.spec, before).dtype != np.uint8):
-            raise RecipeError(f"{at_step(number, step.op)}: {_NOT_A_MASK}")
-    work = _WorkFolder(workdir)
+        why = _input_refusal(step, before)
+        if why:
+            raise RecipeError(f"{at_step(number, step.op)}: {why}")
+    work = WorkFolder(workdir)
     stored, fused = True, _Fused()
     for (number, step), (before, after) in zip(enabled, probes, strict=True):
         spec = step.spec
@@ -163,6 +188,10 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
             elif spec.id in OWNED_OPS:
                 current = _owned(current, spec, params, object_size, work)
                 stored = False
+            elif spec.id in _WHOLE_IMAGE_OPS:
+                current = _whole_image(current, stored, spec, params, before,
+                                       points.get(number), work)
+                stored = False
             else:
                 current = _components(current, stored, spec, params, before, after, work)
                 stored = False
@@ -171,11 +200,30 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
     return _map_fused(current, fused, work) if fused.functions else current
 
 
+def _input_refusal(step: Step, before: np.ndarray) -> str | None:
+    """Why ``step`` cannot run tiled on its input (as the probe saw it), or None."""
+    spec = step.spec
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MaskprepWarning)  # the chunks say it, as they run
+        grey = check_input(spec, before)
+    if step.op == "preprocess.clahe":
+        return clahe_refusal(grey.dtype, spec.check_params(step.params))
+    if isinstance(spec.locality, GlobalStat) and (grey.dtype.kind not in "iu"
+                                                  or grey.dtype.itemsize > 2):
+        return (f"a tiled run needs an 8- or 16-bit integer image here; got {grey.dtype} "
+                "(run it in memory, or convert the image first)")
+    if isinstance(spec.locality, NonLocal) and step.op not in REGION_OPS and (
+            before.dtype not in (np.bool_, np.uint8) or grey.dtype != np.uint8):
+        return _NOT_A_MASK
+    return None
+
+
 def _run_op(spec: Any, params: Mapping[str, Any], block: np.ndarray) -> np.ndarray:
     return spec(block, **params)
 
 
-def _probe(enabled: Sequence[tuple[int, Step]], image: da.Array
+def _probe(enabled: Sequence[tuple[int, Step]], image: da.Array,
+           points: Mapping[int, Mapping[str, np.ndarray]]
            ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Each step's input and output on a small corner of ``image``, run in memory: their
     dtypes and trailing (colour) axes are those of the tiled run."""
@@ -187,8 +235,12 @@ def _probe(enabled: Sequence[tuple[int, Step]], image: da.Array
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MaskprepWarning)  # a corner is not the image
         for number, step in enabled:
+            # The op refuses no points and points outside: the corner's run gets them
+            # moved into it.
+            moved = {name: np.minimum(np.rint(p), np.array(current.shape[:p.shape[1]]) - 1)
+                     for name, p in points.get(number, {}).items()}
             try:
-                out = step.spec(current, **step.params)
+                out = step.spec(current, **moved, **step.params)
             except (TypeError, ValueError) as exc:
                 raise RecipeError(f"{at_step(number, step.op)}: {exc}") from None
             probes.append((current, out))
@@ -196,7 +248,31 @@ def _probe(enabled: Sequence[tuple[int, Step]], image: da.Array
     return probes
 
 
-def _map_fused(x: da.Array, fused: _Fused, workdir: _WorkFolder) -> da.Array:
+def _points(enabled: Sequence[tuple[int, Step]], image: da.Array, named: Mapping[str, Any]
+            ) -> dict[int, dict[str, np.ndarray]]:
+    """The points each step reads from the recipe's named inputs, checked against the
+    image's spatial shape (steps reading points take a grey image)."""
+    spatial = image.shape[:-1] if looks_rgb(image) else image.shape
+    whole = np.broadcast_to(np.zeros((), np.uint8), spatial)
+    out: dict[int, dict[str, np.ndarray]] = {}
+    for number, step in enabled:
+        if step.op == EDIT_OP:
+            continue  # its image's box is read by the edit itself (tiled_edit)
+        for name, source in step.inputs.items():
+            if source not in named:
+                raise RecipeError(f"{at_step(number, step.op)}: its {name!r} input reads "
+                                  f"{source!r}; a tiled run reads points only from the "
+                                  "recipe's declared inputs, given to Recipe.run")
+            extra = next(i for i in step.spec.inputs if i.name == name)
+            try:
+                out.setdefault(number, {})[name] = check_extra(step.spec, extra, named[source],
+                                                               whole)
+            except (TypeError, ValueError) as exc:
+                raise RecipeError(f"{at_step(number, step.op)}: {exc}") from None
+    return out
+
+
+def _map_fused(x: da.Array, fused: _Fused, workdir: WorkFolder) -> da.Array:
     """``x`` through the fused steps, each chunk with ``fused.depth`` px of its neighbours.
 
     With a halo, ``x`` is first stored, each chunk with its bands (the ``depth`` px along
@@ -230,7 +306,7 @@ def _map_fused(x: da.Array, fused: _Fused, workdir: _WorkFolder) -> da.Array:
     if not depth:
         return x.map_blocks(run, dtype=out.dtype, meta=meta,
                             drop_axis=tuple(range(out.ndim, x.ndim)) or None)
-    stored = _StoredChunks(workdir, x.chunks, x.dtype, bands=depth)
+    stored = StoredChunks(workdir, x.chunks, x.dtype, bands=depth)
     per_chunk(x, lambda block, index: stored.save(index, block))
     extra = (0,) * (x.ndim - out.ndim)  # the colour axis an op dropped: one chunk
 
@@ -241,141 +317,36 @@ def _map_fused(x: da.Array, fused: _Fused, workdir: _WorkFolder) -> da.Array:
     return da.map_blocks(chunk, chunks=x.chunks[:out.ndim], dtype=out.dtype, meta=meta)
 
 
-def _summarised(x: da.Array, stored: bool, workdir: _WorkFolder,
-                summarise: Callable[[np.ndarray, tuple[int, ...]], Any]
-                ) -> tuple[da.Array, dict[tuple[int, ...], Any]]:
-    """One pass over the chunks of ``x``: each chunk summarised and, unless ``x`` is already
-    stored, saved to the work folder, which the returned array reads back."""
-    if stored:
-        return x, per_chunk(x, summarise)
-    target = _StoredChunks(workdir, x.chunks, x.dtype)
-
-    def save_and_summarise(block: np.ndarray, index: tuple[int, ...]) -> Any:
-        target.save(index, block)
-        return summarise(block, index)
-
-    return target.array(), per_chunk(x, save_and_summarise)
-
-
-class _WorkFolder:
-    """Where a tiled run keeps its stored chunks: a given folder, or a new temporary one
-    removed once the last array stored in it (which holds this object) is gone."""
-
-    def __init__(self, path: str | Path | None) -> None:
-        if path is None:
-            self.path = Path(tempfile.mkdtemp(prefix="maskprep-tiled-"))
-            weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
-        else:
-            self.path = Path(path)
-
-
-class _StoredChunks:
-    """The chunks of one array, compressed, as files in their own folder of the work folder,
-    removed when this object (held by the graphs that read it) is gone.
-
-    Each chunk is written and read once, so one Blosc-LZ4 frame per file is all it needs: at
-    64 MP a zarr array's codec pipeline and locks took a third of the run (1.2 of 3.6 s),
-    raw .npy files the disk's bandwidth (2.4 s); masks compress 30-50x, images 2-3x.
-    """
-
-    _CODEC = Blosc(cname="lz4", clevel=1, shuffle=Blosc.NOSHUFFLE)
-
-    def __init__(self, workdir: _WorkFolder, chunks: tuple[tuple[int, ...], ...],
-                 dtype: np.dtype, bands: Mapping[int, int] | None = None) -> None:
-        workdir.path.mkdir(parents=True, exist_ok=True)
-        self.workdir = workdir  # a temporary work folder lives as long as what it stores
-        self.folder = Path(tempfile.mkdtemp(prefix="step-", dir=workdir.path))
-        self.chunks, self.dtype = chunks, np.dtype(dtype)
-        self.bands = dict(bands or {})  # axis -> width of the bands kept along it
-        self.starts = [np.cumsum((0,) + tuple(c)).tolist() for c in chunks]
-        weakref.finalize(self, shutil.rmtree, self.folder, ignore_errors=True)
-
-    def _path(self, index: tuple[int, ...], band: str = "") -> Path:
-        return self.folder / ("-".join(map(str, index)) + band)
-
-    def _write(self, path: Path, block: np.ndarray) -> None:
-        path.write_bytes(self._CODEC.encode(np.ascontiguousarray(block, self.dtype)))
-
-    def _read(self, path: Path, shape: tuple[int, ...]) -> np.ndarray:
-        data = self._CODEC.decode(path.read_bytes())
-        return np.frombuffer(data, self.dtype).reshape(shape)
-
-    def _shape(self, index: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple(c[i] for c, i in zip(self.chunks, index, strict=True))
-
-    def save(self, index: tuple[int, ...], block: np.ndarray) -> None:
-        """Store a chunk, and its first and last ``width`` px along each banded axis."""
-        self._write(self._path(index), block)
-        for axis, width in self.bands.items():
-            for side, where in (("lo", slice(0, width)), ("hi", slice(-width, None))):
-                self._write(self._path(index, f"-{axis}{side}"),
-                            block[(slice(None),) * axis + (where,)])
-
-    def load(self, block_id: tuple[int, ...], shape: tuple[int, ...] | None = None
-             ) -> np.ndarray:
-        return self._read(self._path(block_id), shape or self._shape(block_id)).copy()
-
-    def read_extended(self, index: tuple[int, ...]) -> tuple[np.ndarray, tuple[slice, ...]]:
-        """Chunk ``index`` grown by the band width along each banded axis (clipped to the
-        array), from its own file and its neighbours' bands, and where the chunk lies in it."""
-        lo = [s[i] for s, i in zip(self.starts, index, strict=True)]
-        hi = [s[i + 1] for s, i in zip(self.starts, index, strict=True)]
-        width = [self.bands.get(axis, 0) for axis in range(len(index))]
-        a = [max(0, low - w) for low, w in zip(lo, width, strict=True)]
-        b = [min(s[-1], high + w) for high, w, s in zip(hi, width, self.starts, strict=True)]
-        out = np.empty(tuple(y - x for x, y in zip(a, b, strict=True)), self.dtype)
-        steps = [(-1, 0, 1) if w else (0,) for w in width]
-        for step in itertools.product(*steps):
-            other = tuple(i + d for i, d in zip(index, step, strict=True))
-            if any(not 0 <= o < len(c) for o, c in zip(other, self.chunks, strict=True)):
-                continue
-            o_lo = [s[o] for s, o in zip(self.starts, other, strict=True)]
-            o_hi = [s[o + 1] for s, o in zip(self.starts, other, strict=True)]
-            shape = [y - x for x, y in zip(o_lo, o_hi, strict=True)]
-            origin = list(o_lo)
-            band = ""
-            for axis, d in enumerate(step):  # a neighbour's part lies in one of its bands
-                if d:
-                    band = f"-{axis}{'lo' if d > 0 else 'hi'}"
-                    shape[axis] = width[axis]
-                    origin[axis] = o_lo[axis] if d > 0 else o_hi[axis] - width[axis]
-                    break
-            data = self._read(self._path(other, band), tuple(shape))
-            x0 = [max(p, q) for p, q in zip(a, o_lo, strict=True)]
-            x1 = [min(p, q) for p, q in zip(b, o_hi, strict=True)]
-            out[tuple(slice(u - p, v - p) for u, v, p in zip(x0, x1, a, strict=True))] = \
-                data[tuple(slice(u - p, v - p) for u, v, p in zip(x0, x1, origin,
-                                                                 strict=True))]
-        core = tuple(slice(low - x, high - x) for low, high, x in zip(lo, hi, a, strict=True))
-        return out, core
-
-    def array(self) -> da.Array:
-        return da.map_blocks(self.load, chunks=self.chunks, dtype=self.dtype,
-                             meta=np.empty((0,) * len(self.chunks), self.dtype))
-
-
 def _global_stat(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
-                 before: np.ndarray, workdir: _WorkFolder
+                 before: np.ndarray, workdir: WorkFolder
                  ) -> tuple[da.Array, Callable[[np.ndarray], np.ndarray]]:
-    """``x`` stored, and the pointwise apply of the decision its value counts give."""
+    """``x`` stored, and the pointwise apply of the decision its value counts give (one
+    decision per colour channel where the op decides channel by channel)."""
     locality = spec.locality
     grey = check_input(spec, before)
-    if grey.dtype.kind not in "iu" or grey.dtype.itemsize > 2:
-        raise ValueError(f"a tiled run needs an 8- or 16-bit integer image here; got "
-                         f"{grey.dtype} (run it in memory, or convert the image first)")
-    x, counts = _summarised(x, stored, workdir,
-                            lambda block, index: value_counts(check_input(spec, block)))
-    decision = locality.decide(functools.reduce(operator.add, counts.values()), params)
+    if looks_rgb(before) and len(x.chunks[-1]) > 1:  # a chunk holds every colour channel
+        x = x.rechunk({x.ndim - 1: -1})
+    channels = grey.shape[-1] if locality.per_channel and looks_rgb(grey) else 0
+
+    def planes(image: np.ndarray) -> list[np.ndarray]:
+        return [image[..., c] for c in range(channels)] if channels else [image]
+
+    x, counts = summarised(x, stored, workdir, lambda block, index: [
+        value_counts(plane) for plane in planes(check_input(spec, block))])
+    decisions = [locality.decide(functools.reduce(operator.add, parts), params)
+                 for parts in zip(*counts.values(), strict=True)]
 
     def apply(block: np.ndarray) -> np.ndarray:
         image = check_input(spec, block)
-        return check_output(spec, image, locality.apply_decision(image, decision, params))
+        out = [locality.apply_decision(plane, decision, params)
+               for plane, decision in zip(planes(image), decisions, strict=True)]
+        return check_output(spec, image, np.stack(out, axis=-1) if channels else out[0])
 
     return x, apply
 
 
 def _components(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
-                before: np.ndarray, after: np.ndarray, workdir: _WorkFolder) -> da.Array:
+                before: np.ndarray, after: np.ndarray, workdir: WorkFolder) -> da.Array:
     """``x`` through a component step: summarised (and stored), resolved, relabelled."""
     op = chunked_op(spec.id, params, x.ndim)
     grid = Grid(x.shape, x.chunks)
@@ -386,7 +357,7 @@ def _components(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
             raise ValueError(f"chunk {index}: {_NOT_A_MASK}")
         return op.summarise(mask, index, grid)
 
-    x, summaries = _summarised(x, stored, workdir, summarise)
+    x, summaries = summarised(x, stored, workdir, summarise)
     resolved = op.resolve(summaries, grid)
     parts = {index: resolved.part(index) for index in summaries}
 
@@ -396,8 +367,26 @@ def _components(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
     return x.map_blocks(apply, dtype=after.dtype, meta=np.empty((0,) * x.ndim, after.dtype))
 
 
+def _whole_image(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
+            before: np.ndarray, points: Mapping[str, np.ndarray], workdir: WorkFolder
+            ) -> da.Array:
+    """``x`` through region growing, edges (:mod:`.tiled_regions`) or CLAHE
+    (:mod:`.tiled_clahe`), on its grey image."""
+    grey = check_input(spec, before)
+    if x.ndim > grey.ndim or grey.dtype != before.dtype:  # RGB to grey, bool to float
+        x = x.rechunk({axis: -1 for axis in range(grey.ndim, x.ndim)}).map_blocks(
+            functools.partial(check_input, spec), dtype=grey.dtype,
+            drop_axis=tuple(range(grey.ndim, x.ndim)) or None,
+            meta=np.empty((0,) * grey.ndim, grey.dtype))
+    if spec.id == "segment.edges":
+        return edges(x, params, workdir)
+    if spec.id == "preprocess.clahe":
+        return clahe(x, stored, params, workdir)
+    return region_grow(x, stored, params, points["seeds"], workdir)
+
+
 def _owned(x: da.Array, spec: Any, params: Mapping[str, Any], margin: int,
-           workdir: _WorkFolder) -> da.Array:
+           workdir: WorkFolder) -> da.Array:
     """``x`` through an object-splitting step, each object made by the chunk that holds its
     centre with ``margin`` px of its neighbours (:mod:`.tiled_objects`)."""
     for axis in range(x.ndim):  # a margin reaches no further than the next chunk
@@ -405,10 +394,10 @@ def _owned(x: da.Array, spec: Any, params: Mapping[str, Any], margin: int,
             x = x.rechunk({axis: da.overlap.ensure_minimum_chunksize(
                 min(margin, x.shape[axis]), x.chunks[axis])})
     chunks = x.chunks
-    source = _StoredChunks(workdir, chunks, x.dtype,
+    source = StoredChunks(workdir, chunks, x.dtype,
                            bands={axis: margin for axis in range(x.ndim) if len(chunks[axis]) > 1})
     per_chunk(x, lambda block, index: source.save(index, block))
-    stamps = _StoredChunks(workdir, chunks, np.dtype(np.int32))
+    stamps = StoredChunks(workdir, chunks, np.dtype(np.int32))
 
     def one(_: np.ndarray, index: tuple[int, ...]) -> int:
         block = source.read_extended(index)[0]

@@ -38,7 +38,8 @@ from ..core.enums import Connectivity
 from ..core.errors import MaskprepWarning
 from ..kernels import components
 
-__all__ = ["ChunkedComponents", "Grid", "chunked_op", "count_objects", "per_chunk"]
+__all__ = ["ChunkedComponents", "Grid", "Pieces", "chunked_op", "count_objects",
+           "flagged_objects", "per_chunk", "pieces"]
 
 
 @dataclass(frozen=True)
@@ -95,16 +96,7 @@ class ChunkedComponents:
         labels, sizes = self._labels(block)
         count = len(sizes) - 1
         start = grid.start(index)
-        faces, on_border = {}, np.zeros(count + 1, bool)
-        for axis in range(block.ndim):
-            for side, at_edge in ((0, index[axis] == 0),
-                                  (-1, index[axis] == len(grid.chunks[axis]) - 1)):
-                face = np.take(labels, side, axis=axis)
-                if at_edge:
-                    on_border[face.reshape(-1)] = True
-                else:
-                    faces[(axis, side)] = face.copy()
-        on_border[0] = False
+        faces, on_border = _faces(labels, count, index, grid)
         first = np.zeros(count + 1 if self.ordered else 0, np.int64)
         if self.ordered:
             local = np.unravel_index(_first_pixels(labels, count), labels.shape)
@@ -116,11 +108,7 @@ class ChunkedComponents:
 
     def resolve(self, summaries: Mapping[tuple[int, ...], _Summary], grid: Grid) -> _Table:
         indices = sorted(summaries)
-        offsets, total = {}, 0
-        for index in indices:  # node of (chunk, id) = offsets[chunk] + id - 1
-            offsets[index] = total
-            total += summaries[index].count
-        objects, count = _join(summaries, offsets, total, grid, self.connectivity)
+        offsets, objects, count = _joined(summaries, grid, self.connectivity)
         ordered = [summaries[index] for index in indices]
         # Pixel counts add up exactly in float64 (below 2**53 pixels).
         sizes = np.bincount(objects, np.concatenate([s.sizes[1:] for s in ordered] + [[]]),
@@ -210,12 +198,67 @@ def count_objects(result: Any) -> tuple[int, int]:
     grid = Grid(result.shape, result.chunks)
     op = ChunkedComponents("refine.label", {}, result.ndim)
     summaries = per_chunk(result, lambda block, index: op.summarise(block, index, grid))
+    count = _joined(summaries, grid, result.ndim)[2]
+    return count, int(sum(int(s.sizes[1:].sum()) for s in summaries.values()))
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """One labelling of one chunk as the join sees it: its objects ``1..count``, its
+    labels on the faces it shares with other chunks, and a flag per object (index 0
+    unused) that any of an image object's pieces may raise."""
+
+    count: int
+    faces: dict[tuple[int, int], np.ndarray]
+    flags: np.ndarray
+
+
+def pieces(labels: np.ndarray, count: int, index: tuple[int, ...], grid: Grid,
+           flags: np.ndarray) -> Pieces:
+    """The :class:`Pieces` of chunk ``index``, labelled ``1..count`` in ``labels``."""
+    return Pieces(count, _faces(labels, count, index, grid)[0], flags)
+
+
+def flagged_objects(summaries: Mapping[tuple[int, ...], Pieces], grid: Grid,
+                    connectivity: int) -> dict[tuple[int, ...], np.ndarray]:
+    """Per chunk, a uint8 look-up table from its labels to 1 where the image object the
+    label is a piece of has a flag raised in any of its pieces, 0 elsewhere."""
+    offsets, objects, count = _joined(summaries, grid, connectivity)
+    indices = sorted(summaries)
+    flags = np.concatenate([summaries[index].flags[1:] for index in indices] + [[]])
+    keep = (np.bincount(objects, flags, minlength=count) > 0).view(np.uint8)
+    return {index: np.concatenate(([0], keep[objects[offsets[index]:offsets[index]
+                                                     + summaries[index].count]]))
+            .astype(np.uint8) for index in indices}
+
+
+def _faces(labels: np.ndarray, count: int, index: tuple[int, ...], grid: Grid
+           ) -> tuple[dict[tuple[int, int], np.ndarray], np.ndarray]:
+    """The chunk's labels on each face it shares with another chunk, and which labels
+    touch the image's border."""
+    faces, on_border = {}, np.zeros(count + 1, bool)
+    for axis in range(labels.ndim):
+        for side, at_edge in ((0, index[axis] == 0),
+                              (-1, index[axis] == len(grid.chunks[axis]) - 1)):
+            face = np.take(labels, side, axis=axis)
+            if at_edge:
+                on_border[face.reshape(-1)] = True
+            else:
+                faces[(axis, side)] = face.copy()
+    on_border[0] = False
+    return faces, on_border
+
+
+def _joined(summaries: Mapping[tuple[int, ...], Any], grid: Grid, connectivity: int
+            ) -> tuple[dict[tuple[int, ...], int], np.ndarray, int]:
+    """Each chunk's first node, the image object of each node, and how many there are:
+    the node of (chunk, id) is ``offsets[chunk] + id - 1``."""
     offsets, total = {}, 0
     for index in sorted(summaries):
         offsets[index] = total
         total += summaries[index].count
-    count = _join(summaries, offsets, total, grid, result.ndim)[1]
-    return count, int(sum(int(s.sizes[1:].sum()) for s in summaries.values()))
+    objects, count = _join(summaries, offsets, total, grid, connectivity)
+    return offsets, objects, count
 
 
 def _first_pixels(labels: np.ndarray, count: int) -> np.ndarray:
@@ -242,7 +285,7 @@ def _first_pixels(labels: np.ndarray, count: int) -> np.ndarray:
     return first
 
 
-def _join(summaries: Mapping[tuple[int, ...], _Summary], offsets: Mapping[tuple[int, ...], int],
+def _join(summaries: Mapping[tuple[int, ...], Any], offsets: Mapping[tuple[int, ...], int],
           total: int, grid: Grid, connectivity: int) -> tuple[np.ndarray, int]:
     """The image object of each chunk object (node), and how many objects there are."""
     ndim = len(grid.shape)
@@ -273,7 +316,7 @@ def _join(summaries: Mapping[tuple[int, ...], _Summary], offsets: Mapping[tuple[
     return objects, count
 
 
-def _plane(summaries: Mapping[tuple[int, ...], _Summary], offsets: Mapping[tuple[int, ...], int],
+def _plane(summaries: Mapping[tuple[int, ...], Any], offsets: Mapping[tuple[int, ...], int],
            grid: Grid, axis: int, chunk: int, side: int) -> np.ndarray:
     """The nodes on one side of a chunk boundary along ``axis``, laid out over the whole
     plane of the image (-1 on background)."""

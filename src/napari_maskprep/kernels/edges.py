@@ -21,7 +21,8 @@ from skimage import feature
 
 from .components import fill_holes
 
-__all__ = ["closed_regions", "find_edges", "sobel_magnitude", "unit_range"]
+__all__ = ["canny_candidates", "canny_radius", "closed_regions", "find_edges", "scaled_to_unit",
+           "sobel_magnitude", "unit_range"]
 
 
 def unit_range(image: np.ndarray) -> np.ndarray | None:
@@ -29,6 +30,11 @@ def unit_range(image: np.ndarray) -> np.ndarray | None:
     low, high = float(image.min()), float(image.max())
     if low == high:
         return None
+    return scaled_to_unit(image, low, high)
+
+
+def scaled_to_unit(image: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``image`` mapped from [low, high] (``low < high``) to [0, 1], pixel by pixel."""
     work = np.float64 if image.dtype == np.float64 else np.float32
     scaled = image.astype(work)
     scaled -= work(low)
@@ -44,6 +50,27 @@ def find_edges(scaled: np.ndarray, *, method: str, sigma: float, low: float, hig
     if method == "canny":
         return feature.canny(scaled, sigma=sigma, low_threshold=low, high_threshold=high)
     return sobel_magnitude(scaled, sigma) > sobel_threshold
+
+
+def canny_candidates(scaled: np.ndarray, sigma: float, low: float, high: float
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The two maps ``skimage.feature.canny`` runs its hysteresis on: the local maxima of
+    the gradient of at least ``low``, and those of at least ``high`` (``low <= high``).
+
+    Its non-maximum suppression does not depend on the thresholds, and with both
+    thresholds equal every candidate is kept: ``canny(image, sigma, t, t)`` is exactly the
+    map at ``t``. Canny's edges are the 8-connected pieces of the first map that hold a
+    pixel of the second.
+    """
+    return (feature.canny(scaled, sigma=sigma, low_threshold=low, high_threshold=low),
+            feature.canny(scaled, sigma=sigma, low_threshold=high, high_threshold=high))
+
+
+def canny_radius(sigma: float) -> int:
+    """How far from a pixel Canny's edge decision before the hysteresis looks: the
+    Gaussian's radius (scipy's, truncated at 4 sigma), one more for the Sobel gradient
+    and one for the non-maximum suppression, which compares the gradient's neighbours."""
+    return int(4.0 * sigma + 0.5) + 2
 
 
 def sobel_magnitude(scaled: np.ndarray, sigma: float) -> np.ndarray:

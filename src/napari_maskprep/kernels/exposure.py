@@ -12,6 +12,11 @@ References (``tests/kernels/test_exposure.py``):
 - :func:`percentiles` is ``numpy.percentile`` ('linear'), bit-identical, from a histogram
   for uint8/uint16; :func:`stretch` is ``skimage.exposure.rescale_intensity`` with integers
   rounded (a look-up table for uint8/uint16).
+
+For integers of up to 16 bits, the equalisation's look-up table and the percentiles follow
+from the counts of each value alone (:func:`equalization_table`,
+:func:`percentiles_from_counts`): a tiled run adds the chunks' counts and gets the in-memory
+result exactly.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import numpy as np
 
 from .dtypes import as_2d, from_float, work_float
 
-__all__ = ["equalize_adaptive", "equalize_global", "percentiles", "stretch"]
+__all__ = ["equalization_table", "equalize_adaptive", "equalize_global", "percentiles",
+           "percentiles_from_counts", "stretch"]
 
 
 def equalize_global(image: np.ndarray) -> np.ndarray:
@@ -69,16 +75,27 @@ def percentiles(image: np.ndarray, low: float, high: float) -> tuple[float, floa
     if image.dtype not in (np.uint8, np.uint16):
         lo, hi = np.percentile(image, [low, high])
         return float(lo), float(hi)
-    cdf = np.cumsum(np.bincount(image.ravel()))
+    return percentiles_from_counts(np.bincount(image.ravel()), 0, image.dtype, low, high)
+
+
+def percentiles_from_counts(counts: np.ndarray, first: int, dtype: np.dtype, low: float,
+                            high: float) -> tuple[float, float]:
+    """``numpy.percentile(image, [low, high])`` ('linear') of an integer image of ``dtype``
+    of which ``counts[i]`` pixels hold the value ``first + i``, bit for bit."""
+    cdf = np.cumsum(counts)
+    size = int(cdf[-1])
     result = []
     for q in (low, high):
-        position = q / 100 * (image.size - 1)
+        position = q / 100 * (size - 1)
         below = int(np.floor(position))
         t = position - below
-        # The values of rank `below` and `below + 1` in sorted order.
-        a, b = np.searchsorted(cdf, [below, min(below + 1, image.size - 1)], side="right")
+        # The values of rank `below` and `below + 1` in sorted order, in the image's dtype:
+        # numpy subtracts them there (int8 and int16 differences wrap around).
+        ranks = np.searchsorted(cdf, [below, min(below + 1, size - 1)], side="right")
+        a, b = (ranks + first).astype(dtype)
+        diff = np.subtract(np.array(b, dtype), np.array(a, dtype))
         # numpy's _lerp, so the result is bit-identical to numpy.percentile.
-        result.append(float(b - (b - a) * (1 - t)) if t >= 0.5 else float(a + (b - a) * t))
+        result.append(float(b - diff * (1 - t)) if t >= 0.5 else float(a + diff * t))
     return result[0], result[1]
 
 
@@ -109,13 +126,20 @@ def _equalize_histogram(image: np.ndarray) -> np.ndarray:
     """Integers of up to 16 bits: OpenCV's equalizeHist formula, for any such dtype."""
     info = np.iinfo(image.dtype)
     index = image if info.min == 0 else image.astype(np.int32) - info.min
-    hist = np.bincount(index.ravel(), minlength=int(info.max) - int(info.min) + 1)
-    cdf = np.cumsum(hist)
-    first = hist[np.flatnonzero(hist)[0]]
+    counts = np.bincount(index.ravel(), minlength=int(info.max) - int(info.min) + 1)
+    return equalization_table(counts, image.dtype)[index]
+
+
+def equalization_table(counts: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The look-up table of :func:`equalize_global` for an integer image of ``dtype`` (up
+    to 16 bits) whose value ``min + i`` ``counts[i]`` pixels hold (``min``: the dtype's)."""
+    info = np.iinfo(dtype)
+    cdf = np.cumsum(counts)
+    first = counts[np.flatnonzero(counts)[0]]
     # float32 arithmetic as cv2.equalizeHist, so uint8 results are bit-identical to it.
-    scale = np.float32(info.max) / np.float32(image.size - first)
+    scale = np.float32(info.max) / np.float32(int(cdf[-1]) - first)
     lut = np.rint((cdf - first).astype(np.float32) * scale)
-    return np.clip(lut, 0, info.max).astype(image.dtype)[index]
+    return np.clip(lut, 0, info.max).astype(dtype)
 
 
 def _equalize_ranks(image: np.ndarray) -> np.ndarray:

@@ -55,6 +55,12 @@ class ValueCounts(NamedTuple):
     low: int
 
     @property
+    def dtype(self) -> np.dtype:
+        """The 8- or 16-bit integer dtype whose range the counts cover."""
+        bits = 8 if len(self.counts) == 256 else 16
+        return np.dtype(f"{'int' if self.low < 0 else 'uint'}{bits}")
+
+    @property
     def size(self) -> int:
         return int(self.counts.sum())
 

@@ -13,12 +13,13 @@ runs the reference.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import cv2
 import numpy as np
 from skimage import morphology
 
-__all__ = ["grow_regions"]
+__all__ = ["grow_regions", "in_range", "seed_bounds"]
 
 # Dtypes cv2.inRange compares natively (others use NumPy).
 _INRANGE_DTYPES = (np.uint8, np.int8, np.uint16, np.int16, np.int32, np.float32, np.float64)
@@ -38,35 +39,51 @@ def grow_regions(
     step = math.floor(tolerance) if image.dtype.kind in "iu" else tolerance
     result = np.zeros(image.shape, bool)
     for points in groups.values():
+        # Within one range the regions are disjoint: a seed already grown is done. A seed
+        # inside another range's region still grows its own.
+        grown = np.zeros(image.shape, bool)
         for point in points:
-            if not result[point]:
-                result |= morphology.flood(image, point, connectivity=connectivity,
-                                           tolerance=step)
+            if not grown[point]:
+                grown |= morphology.flood(image, point, connectivity=connectivity,
+                                          tolerance=step)
+        result |= grown
     return result.view(np.uint8)
 
 
 def _seed_groups(
     image: np.ndarray, seeds: np.ndarray, tolerance: float
 ) -> dict[tuple, list[tuple[int, ...]]]:
-    """Seeds grouped by their accepted value range [low, high] (skimage.segmentation.flood's).
-
-    Integer images use ``floor(tolerance)``, so a pixel joins iff |value - seed| <= tolerance.
-    """
+    """Seeds grouped by their accepted value range (:func:`seed_bounds`)."""
     groups: dict[tuple, list[tuple[int, ...]]] = {}
     for point in np.rint(seeds).astype(np.intp):
         index = tuple(int(i) for i in point)
-        seed = image[index].item()
-        if image.dtype.kind in "iu":
-            info = np.iinfo(image.dtype)
-            step = math.floor(tolerance)
-            bounds = (max(info.min, seed - step), min(info.max, seed + step))
-        else:
-            largest = float(np.finfo(image.dtype).max)
-            # As flood: bounds in float64, then rounded to the image's dtype.
-            bounds = (image.dtype.type(max(-largest, seed - tolerance)),
-                      image.dtype.type(min(largest, seed + tolerance)))
+        bounds = seed_bounds(image[index].item(), image.dtype, tolerance)
         groups.setdefault(bounds, []).append(index)
     return groups
+
+
+def seed_bounds(seed: float, dtype: np.dtype, tolerance: float) -> tuple[Any, Any]:
+    """The value range [low, high] a seed of value ``seed`` grows over in an image of
+    ``dtype`` (float16 taken as float32), as ``skimage.segmentation.flood`` accepts it.
+
+    Integer images use ``floor(tolerance)``, so a pixel joins iff |value - seed| <= tolerance.
+    """
+    dtype = np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        step = math.floor(tolerance)
+        return max(info.min, seed - step), min(info.max, seed + step)
+    largest = float(np.finfo(dtype).max)
+    # As flood: bounds in float64, then rounded to the image's dtype.
+    return (dtype.type(max(-largest, seed - tolerance)),
+            dtype.type(min(largest, seed + tolerance)))
+
+
+def in_range(image: np.ndarray, low: Any, high: Any) -> np.ndarray:
+    """uint8 mask, non-zero where ``low <= image <= high`` (0/255 from OpenCV in 2D)."""
+    if image.ndim == 2:
+        return _in_range(image, low, high)
+    return ((image >= low) & (image <= high)).view(np.uint8)
 
 
 def _in_range(image: np.ndarray, low: float, high: float) -> np.ndarray:

@@ -24,8 +24,16 @@ from ..core.validation import looks_rgb
 from ..kernels.background import rolling_ball, subtract_below, white_tophat
 from ..kernels.color import hed_channel, hsv_channel, lab_channel, rgb_to_gray
 from ..kernels.dtypes import inverted
-from ..kernels.exposure import equalize_adaptive, equalize_global, percentiles, stretch
+from ..kernels.exposure import (
+    equalization_table,
+    equalize_adaptive,
+    equalize_global,
+    percentiles,
+    percentiles_from_counts,
+    stretch,
+)
 from ..kernels.gaussian import gaussian_blur, kernel_radius
+from ..kernels.histogram import ValueCounts
 from ..kernels.median import median_filter, median_within_limits
 
 __all__ = [
@@ -50,12 +58,12 @@ def _per_channel(func: Callable[..., np.ndarray], image: np.ndarray, **params: A
     return np.stack([func(image[..., c], **params) for c in range(image.shape[-1])], axis=-1)
 
 
-def _constant_warning(op: str, value: Any) -> None:
+def _constant_warning(op: str, value: Any, stacklevel: int = 6) -> None:
     warnings.warn(
         f"preprocess.{op}: the image is constant ({value}); nothing to equalise, so it is "
         "returned unchanged",
         MaskprepWarning,
-        stacklevel=6,  # the caller of the op
+        stacklevel=stacklevel,  # the caller of the op
     )
 
 
@@ -276,8 +284,26 @@ def median(
 # --------------------------------------------------------------------------- contrast
 
 
-@operation("preprocess.equalize", input="image", output="image", locality=GlobalStat(),
-           ndim=(2, 3))
+def _equalize_decide(counts: ValueCounts, params: Mapping[str, Any]) -> np.ndarray | None:
+    """The look-up table ``equalize`` applies to the image of ``counts`` (a tiled run's
+    whole-image summary); None for a constant image, returned unchanged."""
+    present = np.flatnonzero(counts.counts)
+    if len(present) == 1:
+        _constant_warning("equalize", counts.low + int(present[0]), stacklevel=3)
+        return None
+    return equalization_table(counts.counts, counts.dtype)
+
+
+def _equalize_apply(image: np.ndarray, table: np.ndarray | None,
+                    params: Mapping[str, Any]) -> np.ndarray:
+    if table is None:
+        return image.copy()
+    low = int(np.iinfo(image.dtype).min)
+    return table[image if low == 0 else image.astype(np.int32) - low]
+
+
+@operation("preprocess.equalize", input="image", output="image", ndim=(2, 3),
+           locality=GlobalStat(decide=_equalize_decide, apply_decision=_equalize_apply))
 def equalize(image: np.ndarray) -> np.ndarray:
     """Global histogram equalisation: the darkest value to 0, the brightest to the maximum.
 
@@ -302,6 +328,11 @@ def equalize(image: np.ndarray) -> np.ndarray:
     differs: it returns ``cdf(v) / N`` (the darkest value does not reach 0) and bins floats
     in 256 bins; for integer images ours is its result ``s`` stretched as
     ``(s - s.min()) / (1 - s.min())`` to the dtype's range, rounded.
+
+    Tiled (a dask array in): 8- and 16-bit integer images only, exactly equal, from the
+    value counts of the chunks added up; other dtypes are refused before any work (a float
+    image of a whole slide may hold a distinct value per pixel: its table would not fit in
+    memory).
 
     Examples
     --------
@@ -358,6 +389,11 @@ def clahe(
     uint8 and uint16 mapped linearly from their [min, max] to uint16 and back). Not
     ``skimage.exposure.equalize_adapthist``: its ``clip_limit=0.01`` is about OpenCV's 2.5.
 
+    Tiled (a dask array in): uint8 and uint16 images, exactly equal (the regions'
+    histograms added up over the chunks, ``kernels.clahe``); 16-bit images take up to 22
+    tiles a side there (the histograms of all regions are held at once); other dtypes are
+    refused before any work.
+
     Examples
     --------
     >>> import numpy as np
@@ -384,18 +420,36 @@ def clahe(
 
 def _rescale_channel(image: np.ndarray, low: float, high: float) -> np.ndarray:
     lo, hi = percentiles(image, low, high)
+    _warn_if_equal(low, high, lo, hi, stacklevel=8)
+    return stretch(image, lo, hi)
+
+
+def _warn_if_equal(low: float, high: float, lo: float, hi: float, stacklevel: int) -> None:
     if hi == lo:
         warnings.warn(
             f"preprocess.rescale: percentiles {low} and {high} are the same value ({lo}); "
             "pixels above it are set to the maximum, the rest to 0",
             MaskprepWarning,
-            stacklevel=7,  # the caller of the op
+            stacklevel=stacklevel,  # the caller of the op
         )
-    return stretch(image, lo, hi)
 
 
-@operation("preprocess.rescale", input="image", output="image", locality=GlobalStat(),
-           ndim=(2, 3), channels="any")
+def _rescale_decide(counts: ValueCounts, params: Mapping[str, Any]) -> tuple[float, float]:
+    """The two percentiles of one channel of a tiled run's image, from its value counts."""
+    low, high = params["low"], params["high"]
+    lo, hi = percentiles_from_counts(counts.counts, counts.low, counts.dtype, low, high)
+    _warn_if_equal(low, high, lo, hi, stacklevel=3)
+    return lo, hi
+
+
+def _rescale_apply(image: np.ndarray, bounds: tuple[float, float],
+                   params: Mapping[str, Any]) -> np.ndarray:
+    return stretch(image, *bounds)
+
+
+@operation("preprocess.rescale", input="image", output="image", ndim=(2, 3), channels="any",
+           locality=GlobalStat(decide=_rescale_decide, apply_decision=_rescale_apply,
+                               per_channel=True))
 def rescale(
     image: np.ndarray,
     *,
@@ -426,6 +480,11 @@ def rescale(
     Reference: ``skimage.exposure.rescale_intensity(image, in_range=(p_low, p_high),
     out_range=(0, max))`` with ``numpy.percentile``; integers are rounded where
     scikit-image truncates. Exactly equal for uint8/uint16, within 1e-6 for floats.
+
+    Tiled (a dask array in): 8- and 16-bit integer images only, exactly equal (the
+    percentiles follow from the value counts of the chunks added up, per channel); other
+    dtypes are refused before any work (a float image of a whole slide may hold a distinct
+    value per pixel: its counts would not fit in memory).
 
     Examples
     --------

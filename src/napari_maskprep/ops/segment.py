@@ -442,7 +442,8 @@ def region_grow(
     Reference: ``skimage.segmentation.flood(image, seed, tolerance=..., connectivity=1
     or ndim)`` for each seed, OR'ed, with ``floor(tolerance)`` on integer images, which
     makes the rule exactly ``|value - seed| <= tolerance``. Identical
-    (``kernels.region_grow``: OpenCV in 2D).
+    (``kernels.region_grow``: OpenCV in 2D). Tiled (a dask array in, the seeds a recipe
+    input): identical, the regions joined across chunk faces (``engine.tiled_regions``).
 
     Examples
     --------
@@ -556,7 +557,9 @@ def edges(
     Reference: ``skimage.feature.canny`` / ``skimage.filters.sobel`` of
     ``skimage.filters.gaussian`` on the rescaled image, ``scipy.ndimage.binary_fill_holes``
     of the edges, and each 8-connected piece of it kept if it encloses a non-edge pixel: a
-    closed ring gives a filled disk, an open arc nothing (``kernels.edges``).
+    closed ring gives a filled disk, an open arc nothing (``kernels.edges``). Tiled (a
+    dask array in): Canny identical (``engine.tiled_regions``); Sobel is refused there,
+    as OpenCV's float filters round a row's last columns otherwise than inside a longer row.
 
     Examples
     --------
