@@ -10,40 +10,28 @@ their result into the viewer goes back through the model on the GUI thread.
 from __future__ import annotations
 
 import enum
-import inspect
 import weakref
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from napari.layers import Image, Labels, Layer, Points, Shapes
+from napari.layers import Image, Labels, Layer, Points
 from psygnal import Signal
 
 from ..core.locality import Kind
 from ..core.registry import OpSpec, list_ops
 from ..engine.statistics import StatisticCache
 from ..recipe import Step
+from .applied import PREVIEW_KEY, PREVIEW_SUFFIX, AppliedStep, applied_steps, is_preview
 from .jobs import ApplyJob, PreviewJob, digest
-from .large import RegionPreviewJob, TiledApplyJob, store_levels, visible_region
+from .large import RegionPreviewJob, TiledApplyJob, visible_region
 from .layers import is_large, layer_array, layer_pixel_size, points_in
-from .outputs import history, mask_colormap, output_metadata, style_output
+from .outputs import history, output_metadata, style_output
+from .placing import add_layer, add_store_layer, is_rgb
 
-__all__ = [
-    "PREVIEW_SUFFIX",
-    "AppliedStep",
-    "AppliedSteps",
-    "PerPlane",
-    "StageModel",
-    "applied_steps",
-    "is_preview",
-    "param_docs",
-]
+__all__ = ["PerPlane", "StageModel"]
 
-PREVIEW_SUFFIX = " [preview]"
-_PREVIEW_KEY = "maskprep_preview"  # layer metadata flag: a preview is never an input
-OUTPUT_OPACITY = 0.5
 _LAYER_TYPES = {Kind.IMAGE: Image, Kind.MASK: Labels, Kind.LABELS: Labels, Kind.POINTS: Points}
 
 
@@ -53,61 +41,6 @@ class PerPlane(enum.Enum):
     NOT_APPLICABLE = "not applicable"  # 2D data, or an op that handles the data as it is
     OPTIONAL = "optional"  # the op handles the stack in 3D, or plane by plane if asked
     REQUIRED = "required"  # a 2D-only op on a stack
-
-
-@dataclass(frozen=True)
-class AppliedStep:
-    """What one Apply did: the recorded step and the layers it read and wrote.
-
-    ``step.inputs`` maps each extra input role (``seeds``, ``markers``...) to the role's
-    own name; ``extra_layers`` says which layer filled it, so a recorder can map it to a
-    recipe source. ``kept_layer`` is the previous output of this op on this input, left
-    alone because it changed since it was written (painted by hand, refined in place);
-    the result went to ``output_layer``, a new layer, instead.
-    """
-
-    step: Step
-    input_layer: Layer
-    extra_layers: Mapping[str, Layer]
-    output_layer: Layer
-    in_place: bool
-    kept_layer: Layer | None = None
-
-
-class AppliedSteps:
-    """Every Apply of every stage widget, for listeners that do not hold the widgets.
-
-    A recipe recorder connects to ``applied_steps.applied`` and keeps the
-    :class:`AppliedStep` events whose ``output_layer`` is in its own viewer's layers
-    (napari hands plugins proxies of the viewer, so compare layers, not viewers).
-    """
-
-    applied = Signal(object)
-
-
-applied_steps = AppliedSteps()
-
-
-def is_preview(layer: Layer) -> bool:
-    return bool(layer.metadata.get(_PREVIEW_KEY))
-
-
-def param_docs(spec: OpSpec) -> dict[str, str]:
-    """Each parameter's description from the numpydoc ``Parameters`` section (tooltips)."""
-    lines = (inspect.getdoc(spec.func) or "").splitlines()
-    docs: dict[str, str] = {}
-    name, in_parameters = None, False
-    for i, line in enumerate(lines):
-        if i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}:
-            in_parameters, name = line.strip() == "Parameters", None
-        elif not in_parameters or set(line.strip()) == {"-"}:
-            continue
-        elif line and not line[0].isspace():
-            name = line.split(":")[0].strip()
-            docs[name] = ""
-        elif name is not None and line.strip():
-            docs[name] = f"{docs[name]} {line.strip().replace('``', '')}".strip()
-    return docs
 
 
 def _per_plane_choice(spec: OpSpec, layer: Layer | None) -> PerPlane:
@@ -432,15 +365,15 @@ class StageModel:
         name = f"{source.name}-{self.op.name}{PREVIEW_SUFFIX}"
         layer_type = Image if self.op.output is Kind.IMAGE else Labels
         layer = self._preview_layer
-        rgb = self._is_rgb(data, source)
+        rgb = is_rgb(data, source)
         if (
             layer is None or layer not in self.viewer.layers or type(layer) is not layer_type
             or layer.ndim != source.ndim or getattr(layer, "rgb", False) != rgb
         ):
             self.remove_preview()
-            layer = self._add_layer(
-                layer_type, data, source, name=name, translate=translate, rgb=rgb,
-                metadata={_PREVIEW_KEY: True}, scale=scale,
+            layer = add_layer(
+                self.viewer, layer_type, data, source, name=name, translate=translate, rgb=rgb,
+                metadata={PREVIEW_KEY: True}, scale=scale, outline=self.outline,
             )
             self._preview_layer = layer
         else:
@@ -491,7 +424,7 @@ class StageModel:
         kept = None
         summary = getattr(job, "summary", "")  # a tiled result is never read whole
         if isinstance(job, TiledApplyJob):
-            target = self._add_store_layer(job, result)
+            target = add_store_layer(self.viewer, job, result)
         elif job.in_place:
             changed = self._write_in_place(job, result)
             summary = f"{summary}; {changed} pixels changed".lstrip("; ")
@@ -513,9 +446,10 @@ class StageModel:
             metadata = output_metadata(job.step, source, job.extra_layers)
             if target is None:
                 layer_type = Image if job.spec.output is Kind.IMAGE else Labels
-                target = self._add_layer(
-                    layer_type, result, source, name=name, translate=source.translate,
-                    rgb=self._is_rgb(result, source), metadata=metadata,
+                target = add_layer(
+                    self.viewer, layer_type, result, source, name=name,
+                    translate=source.translate, rgb=is_rgb(result, source), metadata=metadata,
+                    outline=self.outline,
                 )
             else:
                 target.data = result
@@ -552,61 +486,6 @@ class StageModel:
         changed = np.nonzero(current != result)
         layer.data_setitem(changed, result[changed])
         return len(changed[0])
-
-    def _add_store_layer(self, job: TiledApplyJob, store: Path) -> Labels:
-        source = job.input_layer
-        levels = store_levels(store)
-        layer = Labels(
-            levels, multiscale=True, name=job.name, scale=source.scale,
-            translate=source.translate, units=source.units, axis_labels=source.axis_labels,
-            opacity=OUTPUT_OPACITY,
-            metadata=output_metadata(job.step, source, job.extra_layers, store=str(store)),
-        )
-        if levels[0].dtype == np.uint8:  # a mask: labels keep napari's colours
-            layer.colormap = mask_colormap()
-        self._insert(layer)
-        return layer
-
-    # -- layers --------------------------------------------------------------------------------
-    @staticmethod
-    def _is_rgb(data: np.ndarray, source: Layer) -> bool:
-        return data.ndim == source.ndim + 1 and data.shape[-1] in (3, 4)
-
-    def _add_layer(
-        self, layer_type: type[Layer], data: np.ndarray, source: Layer, *, name: str,
-        translate: Any, rgb: bool, metadata: dict[str, Any], scale: Any = None,
-    ) -> Layer:
-        kwargs: dict[str, Any] = {
-            "name": name, "scale": source.scale if scale is None else scale,
-            "translate": translate,
-            "units": source.units, "axis_labels": source.axis_labels, "metadata": metadata,
-        }
-        if layer_type is Image:
-            kwargs["rgb"] = rgb
-            if not rgb and isinstance(source, Image) and not source.rgb:
-                kwargs["colormap"] = source.colormap
-            layer = Image(data, **kwargs)
-        else:
-            layer = Labels(data, opacity=OUTPUT_OPACITY, **kwargs)
-            style_output(layer, data, self.outline)
-        self._insert(layer)
-        return layer
-
-    def _insert(self, layer: Layer) -> None:
-        layers = self.viewer.layers
-        # On top, but under points and shapes: seeds stay visible and clickable.
-        at = len(layers)
-        while at > 0 and isinstance(layers[at - 1], Points | Shapes):
-            at -= 1
-        if is_preview(layer):
-            # Keep the layer being worked on active: painting must not jump to the preview.
-            active, selected = layers.selection.active, set(layers.selection)
-            layers.insert(at, layer)
-            layers.selection.clear()
-            layers.selection.update(selected)
-            layers.selection.active = active
-        else:
-            layers.insert(at, layer)
 
     # -- events --------------------------------------------------------------------------------
     def _watch_sources(self) -> None:
