@@ -97,7 +97,12 @@ class NumberEdit(ValuedContainerWidget):
             self.unit_box.changed.connect(self._on_unit)
             widgets.append(self.unit_box)
         self.slider: Slider | FloatSlider | None = None
-        if bounded and (hi - lo) / step <= SLIDER_MAX_STEPS:
+        if hints.get("range"):  # its bounds come from the input: a slider once they do
+            slider_type = Slider if is_int else FloatSlider
+            self.slider = slider_type(min=0, max=1, step=step, readout=False, visible=False)
+            self.slider.changed.connect(self._on_slider)
+            widgets.insert(0, self.slider)
+        elif bounded and (hi - lo) / step <= SLIDER_MAX_STEPS:
             slider_type = Slider if is_int else FloatSlider
             self.slider = slider_type(min=lo, max=hi, step=step, value=value, readout=False)
             self.slider.changed.connect(self._on_slider)
@@ -112,6 +117,29 @@ class NumberEdit(ValuedContainerWidget):
         self.spin.changed.connect(self._on_spin)
         if quantity is not None:
             self.set_value(quantity)
+
+    def set_bounds(self, lo: float, hi: float) -> None:
+        """Span ``lo`` to ``hi`` (the input's intensities, another parameter's value); the
+        slider moves in steps of at most a thousandth of that."""
+        hi = max(hi, lo)
+        spin_step = self.spin.step
+        slider_step = spin_step
+        if (hi - lo) / spin_step > SLIDER_MAX_STEPS:
+            slider_step = _nice_step(hi - lo) / 10
+        if self._param.type is int:
+            slider_step = max(1, round(slider_step))
+        before = self.value
+        with self.spin.changed.blocked():
+            self.spin.min, self.spin.max = lo, hi
+        self._pixel_range = (lo, hi, spin_step, *self._pixel_range[3:])
+        if self.slider is not None:
+            with self.slider.changed.blocked():
+                self.slider.min, self.slider.max = lo, max(hi, lo + slider_step)
+                self.slider.step = slider_step
+                self.slider.value = self.spin.value
+            self.slider.visible = True
+        if self.value != before:  # the value was outside: now at the nearest bound
+            self.changed.emit(self.value)
 
     def set_pixel_size(self, pixel_size: tuple[float, ...] | None, ndim: int) -> None:
         """Offer micrometres when ``pixel_size`` converts them for a step over ``ndim`` axes

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import zlib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from napari.layers import Layer
@@ -19,7 +19,10 @@ from ..engine.statistics import StatisticCache
 from ..recipe import Step
 from .outputs import describe
 
-__all__ = ["ApplyCancelled", "ApplyJob", "PreviewJob", "digest"]
+if TYPE_CHECKING:
+    from ..kernels.histogram import Histogram
+
+__all__ = ["ApplyCancelled", "ApplyJob", "PreviewJob", "TryAllJob", "digest"]
 
 
 class ApplyCancelled(Exception):
@@ -76,6 +79,7 @@ class PreviewJob:
         volume: np.ndarray | None = None,
         statistics: StatisticCache | None = None,
         source: tuple[Any, ...] = (),
+        readout: bool = False,
     ) -> None:
         self.spec = spec
         self.data = data
@@ -92,13 +96,21 @@ class PreviewJob:
         # ``source`` names the input layer and its data version.
         self.statistics = statistics
         self.source = source
+        # With ``readout``: the histogram of what the op read and the thresholds it took.
+        self.readout = readout
+        self.histogram: Histogram | None = None
+        self.thresholds: tuple[float, ...] = ()
 
     def _call(self, data: Any, extras: Mapping[str, np.ndarray],
               part: tuple[Any, ...] = ()) -> np.ndarray:
         """The op on ``data``, the ``part`` (plane index, slab) of the input that it is."""
         if self.statistics is not None and not extras:
-            return self.statistics.run(self.spec, np.asarray(data), (*self.source, part),
-                                       self.params)
+            key = (*self.source, part)
+            result = self.statistics.run(self.spec, np.asarray(data), key, self.params)
+            if self.readout:
+                self.histogram, self.thresholds = self.statistics.readout(
+                    self.spec, np.asarray(data), key, self.params)
+            return result
         return self.spec(np.asarray(data), **extras, **self.params)
 
     def run(self) -> np.ndarray:
@@ -128,6 +140,19 @@ class PreviewJob:
             for name, a in self.extras.items()
         }
         return self._call(self.data[lo:hi], extras, ("slab", lo, hi))[plane - lo]
+
+
+class TryAllJob:
+    """One preview for each value of a choice ("Try all" the threshold methods), on the
+    plane shown; their histogram is counted once (the jobs share a statistic cache)."""
+
+    def __init__(self, param: str, jobs: Mapping[str, PreviewJob]) -> None:
+        self.param = param
+        self.jobs = dict(jobs)
+
+    def run(self) -> dict[str, tuple[np.ndarray, tuple[float, ...]]]:
+        """Each value's mask and the thresholds it took."""
+        return {choice: (job.run(), job.thresholds) for choice, job in self.jobs.items()}
 
 
 class Cancellable:

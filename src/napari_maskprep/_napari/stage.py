@@ -24,9 +24,16 @@ from ..core.registry import OpSpec, list_ops
 from ..engine.statistics import StatisticCache
 from ..recipe import Step
 from .applied import PREVIEW_KEY, PREVIEW_SUFFIX, AppliedStep, applied_steps, is_preview
-from .jobs import ApplyJob, PreviewJob, digest
+from .jobs import ApplyJob, PreviewJob, TryAllJob, digest
 from .large import RegionPreviewJob, TiledApplyJob, visible_region
 from .layers import is_large, layer_array, layer_pixel_size, points_in
+from .opinfo import (
+    compared_param,
+    intensity_params,
+    middle,
+    picked_values,
+    shows_histogram,
+)
 from .outputs import history, output_metadata, style_output
 from .placing import add_layer, add_store_layer, is_rgb
 
@@ -86,6 +93,9 @@ class StageModel:
     layers_changed = Signal()
     #: An Apply wrote its result; carries an :class:`AppliedStep`.
     applied = Signal(object)
+    #: Parameter values changed here, not through ``set_param`` (fitted to the input's
+    #: intensities, picked from the image): the editors need to show them.
+    values_changed = Signal()
 
     def __init__(self, viewer: Any, stage: str) -> None:
         self.viewer = viewer
@@ -111,6 +121,8 @@ class StageModel:
         self._outputs: dict[tuple[int, str], _Output] = {}
         self._plane: tuple[int, ...] = ()
         self._watched: list[Layer] = []
+        self._touched: set[str] = set()  # parameters set by hand since the op was chosen
+        self._intensities: tuple[tuple[int, int], tuple[float, float] | None] | None = None
 
         layers = viewer.layers
         layers.events.inserted.connect(self._on_layers_inserted)
@@ -123,6 +135,7 @@ class StageModel:
         self._camera.events.center.connect(self._on_view_moved)
         self._camera.events.zoom.connect(self._on_view_moved)
         self._choose_defaults()
+        self._fit_intensities()
 
     # -- choosing ------------------------------------------------------------------------------
     def spec(self, op_id: str) -> OpSpec:
@@ -138,17 +151,22 @@ class StageModel:
             return
         self.op = spec
         self.params = spec.defaults()
+        self._touched = set()
         self._choose_defaults()
+        self._fit_intensities()
         self.op_changed.emit(spec)
         self.changed.emit()
 
     def reset_params(self) -> None:
         self.params = self.op.defaults()
+        self._touched = set()
+        self._fit_intensities()
         self.op_changed.emit(self.op)
         self.changed.emit()
 
     def set_param(self, name: str, value: Any) -> None:
         self.op.param(name)  # unknown names are a programming error: KeyError
+        self._touched.add(name)
         if self.params.get(name) != value:
             self.params[name] = value
             self.changed.emit()
@@ -157,7 +175,56 @@ class StageModel:
         if layer is not self.input_layer:
             self.input_layer = layer
             self._watch_sources()
+            if self._fit_intensities():
+                self.values_changed.emit()
             self.changed.emit()
+
+    @property
+    def intensities(self) -> tuple[float, float] | None:
+        """The input image's (min, max), None without one (or for an RGB image): what a
+        slider over its intensities spans. A layer too large to load gives napari's
+        estimate (its contrast limits' range)."""
+        layer = self.input_layer
+        if not isinstance(layer, Image) or layer.rgb:
+            return None
+        key = self._source_key(layer)
+        if self._intensities is None or self._intensities[0] != key:
+            if is_large(layer):
+                low, high = layer.contrast_limits_range
+            else:
+                data = np.asarray(layer_array(layer))
+                low, high = (np.nanmin(data), np.nanmax(data)) if data.size else (0, 0)
+            self._intensities = key, (float(low), float(high))
+        return self._intensities[1]
+
+    def _fit_intensities(self) -> bool:
+        """Put the intensity parameters not set by hand in the middle of the input's range;
+        whether any changed."""
+        intensities = self.intensities
+        if intensities is None:
+            return False
+        before = dict(self.params)
+        for name in intensity_params(self.op):
+            if name not in self._touched:
+                self.params[name] = middle(self.op.param(name), intensities)
+        return self.params != before
+
+    def pick(self, position: Any) -> dict[str, float]:
+        """Set the parameters that pick from the image (their ``pick`` hint) from the input
+        pixel at ``position`` (world coordinates); returns what was set."""
+        layer = self._require_input()
+        index = np.rint(layer.world_to_data(position)).astype(int)
+        data = layer_array(layer)
+        spatial = data.shape[: layer.ndim]
+        if np.any(index < 0) or np.any(index >= spatial):
+            return {}
+        values = picked_values(self.op, np.asarray(data[tuple(index)]))
+        self.params.update(values)
+        self._touched.update(values)
+        if values:
+            self.values_changed.emit()
+            self.changed.emit()
+        return values
 
     def set_extra(self, role: str, layer: Layer | None) -> None:
         if role not in self.extra_layers:
@@ -315,7 +382,30 @@ class StageModel:
             volume=cache.result if cache is not None and cache.key == key else None,
             statistics=self._statistics,
             source=self._source_key(layer),
+            readout=shows_histogram(self.op),
         )
+
+    def try_all(self) -> TryAllJob:
+        """Every value of the op's compared choice (its threshold ``method``), each on the
+        plane shown with the other parameters as they are: a job for a worker thread."""
+        param = compared_param(self.op)
+        if param is None:
+            raise ValueError(f"{self.op.id} has no method to compare")
+        layer = self._require_input()
+        if is_large(layer):
+            raise ValueError(f"'{layer.name}' is too large to load; Try all needs a layer "
+                             "held in memory")
+        index = self.shown_plane(layer)
+        jobs = {}
+        for choice in param.choices or ():
+            params = self.op.resolve_units({**self.params, param.name: choice}, self.pixel_size,
+                                           ndim=self.working_ndim)
+            jobs[choice] = PreviewJob(
+                self.op, layer_array(layer), {}, params, index=index, per_plane=bool(index),
+                generation=self._generation, cache_key=(), statistics=self._statistics,
+                source=self._source_key(layer), readout=True,
+            )
+        return TryAllJob(param.name, jobs)
 
     def _region_preview(self, layer: Layer, params: dict[str, Any]) -> RegionPreviewJob:
         """A preview of what is on screen of a layer too large to load."""
@@ -544,6 +634,8 @@ class StageModel:
         candidates = self.input_candidates()
         if self.input_layer is None and candidates:
             self.input_layer = candidates[0]
+            if self._fit_intensities():
+                self.values_changed.emit()
         for extra in self.op.inputs:
             options = self.extra_candidates(extra.name)
             if extra.required and self.extra_layers.get(extra.name) is None and options:

@@ -9,6 +9,7 @@ wires controls, timers and workers to the model.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +30,18 @@ from qtpy.QtCore import Qt, QTimer
 from ..core.registry import OpSpec
 from .editors import NumberEdit, OptionalEdit, param_editor, row, text_line
 from .fitting import fit_form
-from .jobs import ApplyJob, PreviewJob
-from .opinfo import param_docs
+from .histogram import HistogramView
+from .jobs import ApplyJob, PreviewJob, TryAllJob
+from .montage import MethodMontage
+from .opinfo import (
+    bounds,
+    compared_param,
+    intensity_params,
+    is_shown,
+    param_docs,
+    picks,
+    shows_histogram,
+)
 from .options import outline_box
 from .stage import PerPlane, StageModel
 from .workers import Failure, HideWatcher, ProgressRelay, outcome, show_worker_warning
@@ -84,12 +95,32 @@ class StageWidget(Container):
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress_bar = ProgressBar(label="", visible=False)
         self.planes_row = row("planes", self.per_plane_box)
+        # From the op's metadata: its input's histogram and thresholds, a montage of its
+        # methods, parameters picked by a click on the image.
+        self.histogram = HistogramView()
+        self.histogram_box = Container(labels=False, label="histogram")
+        self.histogram_box.margins = (0, 0, 0, 0)
+        self.histogram_box.native.layout().addWidget(self.histogram)
+        self.readout = text_line()
+        self.pick_button = PushButton(text="Pick from image",
+                                      tooltip="then click a pixel of the input image")
+        self.try_all_button = PushButton(text="Try all",
+                                         tooltip="every method side by side on this plane; "
+                                         "click one to use it")
+        self.montage = MethodMontage(self._on_method_chosen)
+        self.montage_box = Container(labels=False, label="")
+        self.montage_box.margins = (0, 0, 0, 0)
+        self.montage_box.native.layout().addWidget(self.montage)
+        self.tools_row = row("", self.pick_button, self.try_all_button)
+        self._try_all_worker: WorkerBase | None = None
+        self._picking = False
         self._op_widgets: list[Widget] = []
         self.extra_boxes: dict[str, ComboBox] = {}
         self.param_editors: dict[str, Widget] = {}
         super().__init__(
             widgets=[
                 self.op_box, self._summary, self.input_box, self.planes_row,
+                self.histogram_box, self.readout, self.tools_row, self.montage_box,
                 row("output", self.new_layer_box, self.in_place_box, outline_box(self.model)),
                 self.store_box,
                 row("", self.preview_box, self.apply_button, self.cancel_button),
@@ -118,6 +149,9 @@ class StageWidget(Container):
         self.store_box.changed.connect(lambda folder: setattr(self.model, "store_folder", folder))
         self.preview_box.changed.connect(self._on_preview_toggled)
         self.apply_button.changed.connect(self.apply)
+        self.pick_button.changed.connect(self.start_pick)
+        self.try_all_button.changed.connect(self.try_all)
+        self.model.values_changed.connect(self._show_values)
         self.cancel_button.changed.connect(self.cancel)
         self.model.op_changed.connect(self._rebuild_op_widgets)
         self.model.layers_changed.connect(self._sync_layers)
@@ -142,6 +176,46 @@ class StageWidget(Container):
                 )
             self.input_box.value = layer
 
+    def try_all(self) -> WorkerBase | None:
+        """Run every method of the op on the plane shown, in a worker; the montage shows
+        them once done. None if it could not start."""
+        if self._try_all_worker is not None:
+            return None
+        try:
+            job = self.model.try_all()
+        except (ValueError, TypeError) as exc:
+            self.status.value = str(exc)
+            return None
+        self.status.value = "trying every method…"
+        worker = create_worker(outcome, job.run)
+        worker.returned.connect(partial(self._on_try_all_result, job))
+        worker.warned.connect(self._on_preview_warning)
+        worker.finished.connect(self._on_try_all_finished)
+        self._try_all_worker = worker
+        worker.start()
+        return worker
+
+    def start_pick(self) -> None:
+        """The next click on the canvas sets the parameters that pick from the image."""
+        if not self._picking:
+            self._picking = True
+            self.viewer.mouse_drag_callbacks.append(self._on_pick_click)
+            self.status.value = "click a pixel of the input image"
+
+    def pick_at(self, position: Any) -> dict[str, float]:
+        """Set the picking parameters from the input pixel at ``position`` (world)."""
+        if self._picking:
+            self._picking = False
+            self.viewer.mouse_drag_callbacks.remove(self._on_pick_click)
+        try:
+            values = self.model.pick(position)
+        except ValueError as exc:
+            self.status.value = str(exc)
+            return {}
+        shown = ", ".join(f"{name.replace('_', ' ')} {value:g}" for name, value in values.items())
+        self.status.value = f"picked: {shown}" if values else "that point is outside the input"
+        return values
+
     @property
     def running(self) -> bool:
         """An Apply is computing."""
@@ -149,8 +223,9 @@ class StageWidget(Container):
 
     @property
     def previewing(self) -> bool:
-        """A preview is computing or waiting for its delay."""
-        return self._preview_worker is not None or self._preview_timer.isActive()
+        """A preview (or Try all) is computing or waiting for its delay."""
+        return (self._preview_worker is not None or self._preview_timer.isActive()
+                or self._try_all_worker is not None)
 
     def apply(self) -> WorkerBase | None:
         """Run the op on the whole input in a worker thread; None if it could not start."""
@@ -196,6 +271,9 @@ class StageWidget(Container):
         self._syncing = True
         try:
             self.op_box.value = spec.id
+            self.histogram.set_histogram(None)
+            self.montage.show_results({}, "")
+            self.readout.value = ""
             self._summary.value = spec.summary.replace("``", "")
             self.input_box.tooltip = self.model.input_kind_text()
             self._op_widgets = []
@@ -224,6 +302,46 @@ class StageWidget(Container):
         finally:
             self._syncing = False
         self._sync_layers()
+
+    def _show_values(self) -> None:
+        """Show the model's parameter values, and the bounds and options they imply."""
+        self._syncing = True  # the bounds first: an editor would clamp a value to the old
+        try:
+            self._sync_params()
+            for name, editor in self.param_editors.items():
+                if editor.value != self.model.params[name]:
+                    editor.value = self.model.params[name]
+        finally:
+            self._syncing = False
+
+    def _sync_params(self) -> None:
+        """Hide parameters that do not apply; bound sliders by the input's intensities or
+        another parameter; show the op's extras (histogram, Try all, pick)."""
+        spec, params = self.model.op, self.model.params
+        intensities = self.model.intensities
+        for name, editor in self.param_editors.items():
+            param = spec.param(name)
+            editor.visible = is_shown(param, params)
+            number = editor.editor if isinstance(editor, OptionalEdit) else editor
+            span = bounds(param, params, intensities)
+            if isinstance(number, NumberEdit) and span is not None:
+                number.set_bounds(*span)  # a value outside moves in, through _on_param
+        histogram = shows_histogram(spec)
+        self.histogram_box.visible = histogram
+        self.readout.visible = histogram
+        lines = [params[name] for name in intensity_params(spec)]
+        if lines:
+            self.histogram.set_thresholds(lines)
+            self._show_readout(lines)
+        self.pick_button.visible = bool(picks(spec))
+        self.try_all_button.visible = compared_param(spec) is not None
+        self.tools_row.visible = self.pick_button.visible or self.try_all_button.visible
+
+    def _show_readout(self, thresholds: Sequence[float]) -> None:
+        values = ", ".join(f"{value:.6g}" for value in thresholds) or "none"
+        intensities = self.model.intensities
+        span = "" if intensities is None else f" (image {intensities[0]:g} to {intensities[1]:g})"
+        self.readout.value = f"threshold {values}{span}"
 
     def _sync_layers(self) -> None:
         """Show the model's layer choices and the options that apply to them."""
@@ -262,6 +380,7 @@ class StageWidget(Container):
         self.in_place_box.enabled = self.model.can_run_in_place
         self.new_layer_box.enabled = not (self.in_place_box.value and self.model.can_run_in_place)
         self.store_box.visible = self.model.input_is_large
+        self._sync_params()
 
     # -- control events ------------------------------------------------------------------------
     def _on_op_chosen(self, op_id: str) -> None:
@@ -280,6 +399,26 @@ class StageWidget(Container):
     def _on_param(self, name: str, value: Any) -> None:
         if not self._syncing:
             self.model.set_param(name, value)
+            self._sync_params()
+
+    def _on_method_chosen(self, choice: str) -> None:
+        param = compared_param(self.model.op)
+        if param is not None:
+            self.param_editors[param.name].value = param.type(choice)  # through _on_param
+
+    def _on_pick_click(self, viewer: Any, event: Any) -> None:
+        self.pick_at(event.position)
+
+    def _on_try_all_result(self, job: TryAllJob, result: Any) -> None:
+        if isinstance(result, Failure):
+            self.status.value = result.message
+            return
+        self.status.value = ""
+        chosen = getattr(self.model.params.get(job.param), "value", None)
+        self.montage.show_results(result, chosen)
+
+    def _on_try_all_finished(self) -> None:
+        self._try_all_worker = None
 
     def _on_per_plane(self, value: bool) -> None:
         self.model.set_per_plane(value)
@@ -330,6 +469,12 @@ class StageWidget(Container):
         if isinstance(outcome, Failure):
             self.status.value = outcome.message
             return
+        if job.histogram is not None:
+            self.histogram.set_histogram(job.histogram)
+            thresholds = job.thresholds or tuple(
+                self.model.params[name] for name in intensity_params(self.model.op))
+            self.histogram.set_thresholds(thresholds)
+            self._show_readout(thresholds)
         if self.model.show_preview(job, outcome) is not None and job.note:
             # What a preview of a large layer is computed from, after any warning.
             self.status.value = "; ".join(x for x in (self.status.value, job.note) if x)

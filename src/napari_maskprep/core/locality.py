@@ -63,6 +63,10 @@ class GlobalStat:
     the chunks' counts add up to, exactly), and ``apply_decision(chunk, decision, params)``
     makes each chunk's output from it, pointwise. The tiled result then equals the
     in-memory one.
+
+    An op may also name ``thresholds(image, statistic, params)``: the intensity thresholds
+    it takes from its statistic (empty when it has none), which a GUI draws on the
+    histogram of the input.
     """
 
     statistic: Callable[[np.ndarray, Mapping[str, Any]], Any] | None = None
@@ -70,6 +74,7 @@ class GlobalStat:
     statistic_key: Callable[[Mapping[str, Any]], Hashable] = _no_params
     decide: Callable[[ValueCounts, Mapping[str, Any]], Any] | None = None
     apply_decision: Callable[[np.ndarray, Any, Mapping[str, Any]], np.ndarray] | None = None
+    thresholds: Callable[[np.ndarray, Any, Mapping[str, Any]], tuple[float, ...]] | None = None
 
 
 @dataclass(frozen=True)
