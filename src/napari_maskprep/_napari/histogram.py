@@ -1,4 +1,5 @@
-"""The histogram of a threshold op's input, its thresholds drawn on it (Qt painting).
+"""The histogram of a threshold op's input, its thresholds drawn on it, and the hue circle
+with the hues a colour range keeps (Qt painting).
 
 The counts are those the preview read (``StatisticCache.readout``: the op's own statistic
 where it is a histogram), never a pass of their own; the view adds them up into one column
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from ..kernels.histogram import Histogram
 
 
-__all__ = ["HistogramView", "log_columns"]
+__all__ = ["HistogramView", "HueBar", "log_columns"]
 
 HEIGHT = 70
 COLUMN_PX = 2  # screen pixels a column of the drawn histogram spans
@@ -75,4 +76,39 @@ class HistogramView(QWidget):
             for value in self.thresholds:
                 x = (value - low) / (high - low) * width
                 painter.drawLine(QPointF(x, 0), QPointF(x, height))
+        painter.end()
+
+
+HUE_BAR_HEIGHT = 16
+_HUE_STEPS = 72  # bands of 5 degrees
+
+
+class HueBar(QWidget):
+    """Hues 0 to 360 degrees left to right; those outside the kept range darkened."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFixedHeight(HUE_BAR_HEIGHT)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.hues = (0.0, 360.0)
+        self.setToolTip("hues kept (bright) and left out (dark); a click on the image with "
+                        "'Pick from image' centres them on its colour")
+
+    def set_range(self, low: float, high: float) -> None:
+        self.hues = (low, high)
+        self.update()
+
+    def kept(self, hue: float) -> bool:
+        """Whether ``hue`` (degrees) is in the range, wrapping through 0 when min > max."""
+        low, high = self.hues
+        return low <= hue <= high if low <= high else hue >= low or hue <= high
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt name)
+        painter = QPainter(self)
+        width, height = self.width(), self.height()
+        step = width / _HUE_STEPS
+        for i in range(_HUE_STEPS):
+            hue = (i + 0.5) * 360 / _HUE_STEPS
+            colour = QColor.fromHsvF(hue / 360, 1.0, 1.0 if self.kept(hue) else 0.25)
+            painter.fillRect(QRectF(i * step, 0, step + 1, height), colour)
         painter.end()

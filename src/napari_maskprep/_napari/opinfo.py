@@ -23,6 +23,7 @@ __all__ = [
     "INTENSITY",
     "bounds",
     "compared_param",
+    "hue_range",
     "intensity_params",
     "is_shown",
     "middle",
@@ -140,3 +141,13 @@ def picked_values(spec: OpSpec, pixel: np.ndarray) -> dict[str, float]:
             value = min(max(value, param.hints.get("min", 0.0)), param.hints.get("max", scale))
         values[param.name] = round(value, 1)
     return values
+
+
+def hue_range(spec: OpSpec, params: Mapping[str, Any]) -> tuple[float, float] | None:
+    """The (min, max) hue in degrees the op keeps (a min above the max wraps through 0),
+    from its parameters that pick a hue; None for an op without a hue range."""
+    hues = {p.hints.get("bound"): params[p.name] for p in picks(spec)
+            if p.hints["pick"] == "hue"}
+    if "min" not in hues or "max" not in hues:
+        return None
+    return float(hues["min"]), float(hues["max"])

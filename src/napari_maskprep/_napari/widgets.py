@@ -30,12 +30,13 @@ from qtpy.QtCore import Qt, QTimer
 from ..core.registry import OpSpec
 from .editors import NumberEdit, OptionalEdit, param_editor, row, text_line
 from .fitting import fit_form
-from .histogram import HistogramView
+from .histogram import HistogramView, HueBar
 from .jobs import ApplyJob, PreviewJob, TryAllJob
 from .montage import MethodMontage
 from .opinfo import (
     bounds,
     compared_param,
+    hue_range,
     intensity_params,
     is_shown,
     param_docs,
@@ -112,6 +113,10 @@ class StageWidget(Container):
         self.montage_box.margins = (0, 0, 0, 0)
         self.montage_box.native.layout().addWidget(self.montage)
         self.tools_row = row("", self.pick_button, self.try_all_button)
+        self.hue_bar = HueBar()
+        self.hue_box = Container(labels=False, label="hues")
+        self.hue_box.margins = (0, 0, 0, 0)
+        self.hue_box.native.layout().addWidget(self.hue_bar)
         self._try_all_worker: WorkerBase | None = None
         self._picking = False
         self._op_widgets: list[Widget] = []
@@ -120,7 +125,8 @@ class StageWidget(Container):
         super().__init__(
             widgets=[
                 self.op_box, self._summary, self.input_box, self.planes_row,
-                self.histogram_box, self.readout, self.tools_row, self.montage_box,
+                self.histogram_box, self.readout, self.hue_box, self.tools_row,
+                self.montage_box,
                 row("output", self.new_layer_box, self.in_place_box, outline_box(self.model)),
                 self.store_box,
                 row("", self.preview_box, self.apply_button, self.cancel_button),
@@ -333,9 +339,14 @@ class StageWidget(Container):
         if lines:
             self.histogram.set_thresholds(lines)
             self._show_readout(lines)
-        self.pick_button.visible = bool(picks(spec))
-        self.try_all_button.visible = compared_param(spec) is not None
-        self.tools_row.visible = self.pick_button.visible or self.try_all_button.visible
+        pick, try_all = bool(picks(spec)), compared_param(spec) is not None
+        self.pick_button.visible = pick  # (``visible`` reads False until the dock is shown)
+        self.try_all_button.visible = try_all
+        self.tools_row.visible = pick or try_all
+        hues = hue_range(spec, params)
+        self.hue_box.visible = hues is not None
+        if hues is not None:
+            self.hue_bar.set_range(*hues)
 
     def _show_readout(self, thresholds: Sequence[float]) -> None:
         values = ", ".join(f"{value:.6g}" for value in thresholds) or "none"
@@ -530,6 +541,8 @@ class StageWidget(Container):
         self._set_running(False)
 
     def _on_destroyed(self, *_: Any) -> None:
+        if self._picking:
+            self.viewer.mouse_drag_callbacks.remove(self._on_pick_click)
         if self._apply_job is not None:
             self._apply_job.cancel()
         self.model.close()
