@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from napari.layers import Labels
+from scipy import ndimage
 from skimage import color, exposure, filters
 
 import napari_maskprep as mp
@@ -233,3 +234,41 @@ def test_options_that_do_not_apply_are_hidden(make_widget):
     method.value = type(method.value)("mean")
     assert widget.param_editors["k"].native.isHidden()
     assert not widget.param_editors["block_size"].native.isHidden()
+
+
+def test_object_table_gives_labels_a_row_per_object(make_widget, qtbot):
+    viewer, widget = make_widget("segment", "nuclei")
+    nuclei = viewer.layers["nuclei"].data
+    mask = viewer.add_labels(mp.apply("segment.auto_threshold", nuclei), name="mask")
+    widget.select("segment.auto_threshold")
+    assert widget.table_row.native.isHidden()  # a mask: no label to hover
+    widget.select("segment.watershed", mask)
+    assert not widget.table_row.native.isHidden()
+    widget.extra_boxes["image"].value = viewer.layers["nuclei"]
+    widget.table_box.value = True
+    widget.apply()
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    out = viewer.layers["mask-watershed"]
+    labels = mp.apply("segment.watershed", mask.data, image=nuclei)
+    np.testing.assert_array_equal(out.data, labels)
+    features = out.features
+    assert list(features.columns) == ["index", "area", "centroid-0", "centroid-1",
+                                      "mean_intensity"]
+    present = np.unique(labels[labels > 0])
+    np.testing.assert_array_equal(features["index"], present)
+    np.testing.assert_array_equal(features["area"], np.bincount(labels.ravel())[present])
+    np.testing.assert_allclose(features["mean_intensity"],
+                               ndimage.mean(nuclei, labels, present))
+    np.testing.assert_allclose(features["centroid-1"],
+                               [c[1] for c in ndimage.center_of_mass(mask.data, labels,
+                                                                     present)])
+
+
+def test_without_the_tick_labels_get_no_table(make_widget, qtbot):
+    viewer, widget = make_widget("refine", "nuclei")
+    mask = viewer.add_labels(mp.apply("segment.auto_threshold", viewer.layers["nuclei"].data),
+                             name="mask")
+    widget.select("refine.label", mask)
+    widget.apply()
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    assert viewer.layers["mask-label"].features.shape[1] == 0

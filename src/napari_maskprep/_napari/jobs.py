@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from napari.layers import Layer
 
-from ..core.locality import Local, Pointwise
+from ..core.locality import Kind, Local, Pointwise
 from ..core.registry import OpSpec
 from ..engine.statistics import StatisticCache
 from ..recipe import Step
-from .outputs import describe
+from .outputs import describe, object_features
 
 if TYPE_CHECKING:
     from ..kernels.histogram import Histogram
@@ -183,6 +183,7 @@ class ApplyJob(Cancellable):
         input_layer: Layer,
         extra_layers: Mapping[str, Layer],
         in_place: bool,
+        table: bool = False,
     ) -> None:
         self.spec = spec
         self.data = data
@@ -193,6 +194,8 @@ class ApplyJob(Cancellable):
         self.input_layer = input_layer
         self.extra_layers = dict(extra_layers)
         self.in_place = in_place
+        self.table = table  # a labels result gets a row per object (napari's ``features``)
+        self.features: dict[str, np.ndarray] | None = None
         self.summary = ""  # objects and their sizes in the result, once run
         self.input_digest = digest(data) if in_place else None
         self._cancelled = threading.Event()
@@ -215,4 +218,9 @@ class ApplyJob(Cancellable):
         if self.cancelled:  # an op that is not per plane cannot stop halfway
             raise ApplyCancelled
         self.summary = describe(result, self.spec.output)  # here: off the GUI thread
+        if self.table and self.spec.output is Kind.LABELS:
+            # The image the objects were found in: the input, or the one a step reads beside.
+            image = self.data if self.spec.input is Kind.IMAGE else self.extras.get("image")
+            grey = image is not None and np.ndim(image) == result.ndim
+            self.features = object_features(result, np.asarray(image) if grey else None)
         return result

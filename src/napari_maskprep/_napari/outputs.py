@@ -27,6 +27,7 @@ __all__ = [
     "describe",
     "history",
     "lineage",
+    "object_features",
     "output_metadata",
     "style_output",
 ]
@@ -64,6 +65,21 @@ def describe(result: np.ndarray, kind: Kind) -> str:
         return "no objects"
     return (f"{sizes.size} object{'s' * (sizes.size > 1)}, median {np.median(sizes):g} px "
             f"(range {sizes.min()}-{sizes.max()})")
+
+
+def object_features(labels: np.ndarray, image: np.ndarray | None = None
+                    ) -> dict[str, np.ndarray]:
+    """A row per object of a labels array, for napari's ``features`` (the ``index`` column
+    maps label values to rows): its label, area in pixels, centroid along each axis in
+    pixels and, given the grey image it was found in (same shape), its mean intensity."""
+    from skimage.measure import regionprops_table  # only when a table is asked for
+
+    grey = image is not None and image.shape == labels.shape
+    properties = ["label", "area", "centroid", *(["intensity_mean"] if grey else [])]
+    table = regionprops_table(labels, intensity_image=image if grey else None,
+                              properties=properties)
+    names = {"label": "index", "intensity_mean": "mean_intensity"}
+    return {names.get(name, name): np.asarray(values) for name, values in table.items()}
 
 
 def history(layer: Layer | None) -> list[dict[str, Any]]:

@@ -111,6 +111,7 @@ class StageModel:
         self.in_place = False
         self.new_layer = False
         self.outline = False  # masks and labels drawn as outlines (napari's contour)
+        self.object_table = False  # labels outputs get a row per object (napari's features)
         self.store_folder: Path | None = None  # where Apply on a large layer writes; None: temp
         self._preview_layer: Layer | None = None
         self._generation = 0
@@ -501,7 +502,7 @@ class StageModel:
             self.op, layer_array(layer), self._extra_arrays(layer), params,
             per_plane=self.effective_per_plane, step=step, input_layer=layer,
             extra_layers={r: x for r, x in self.extra_layers.items() if x is not None},
-            in_place=self.in_place,
+            in_place=self.in_place, table=self.object_table,
         )
 
     def finish_apply(self, job: ApplyJob | TiledApplyJob, result: Any) -> AppliedStep:
@@ -546,6 +547,8 @@ class StageModel:
                 target.metadata = metadata
                 style_output(target, result, self.outline)
             self._outputs[key] = _Output(weakref.ref(source), weakref.ref(target), digest(result))
+        if getattr(job, "features", None) is not None:
+            target.features = job.features
         self.last_summary = summary
         applied = AppliedStep(
             step=job.step, input_layer=source, extra_layers=job.extra_layers,

@@ -27,6 +27,7 @@ from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import Qt, QTimer
 
+from ..core.locality import Kind
 from ..core.registry import OpSpec
 from .editors import NumberEdit, OptionalEdit, param_editor, row, text_line
 from .fitting import fit_form
@@ -43,7 +44,7 @@ from .opinfo import (
     picks,
     shows_histogram,
 )
-from .options import outline_box
+from .options import object_table_box, outline_box
 from .stage import PerPlane, StageModel
 from .workers import Failure, HideWatcher, ProgressRelay, outcome, show_worker_warning
 
@@ -119,6 +120,8 @@ class StageWidget(Container):
         self.hue_box.native.layout().addWidget(self.hue_bar)
         self._try_all_worker: WorkerBase | None = None
         self._picking = False
+        self.table_box = object_table_box(self.model)
+        self.table_row = row("", self.table_box)
         self._op_widgets: list[Widget] = []
         self.extra_boxes: dict[str, ComboBox] = {}
         self.param_editors: dict[str, Widget] = {}
@@ -128,6 +131,7 @@ class StageWidget(Container):
                 self.histogram_box, self.readout, self.hue_box, self.tools_row,
                 self.montage_box,
                 row("output", self.new_layer_box, self.in_place_box, outline_box(self.model)),
+                self.table_row,
                 self.store_box,
                 row("", self.preview_box, self.apply_button, self.cancel_button),
                 self.progress_bar, self.status,
@@ -343,6 +347,7 @@ class StageWidget(Container):
         self.pick_button.visible = pick  # (``visible`` reads False until the dock is shown)
         self.try_all_button.visible = try_all
         self.tools_row.visible = pick or try_all
+        self.table_row.visible = spec.output is Kind.LABELS
         hues = hue_range(spec, params)
         self.hue_box.visible = hues is not None
         if hues is not None:
