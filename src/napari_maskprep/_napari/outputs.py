@@ -40,15 +40,24 @@ def mask_colormap() -> DirectLabelColormap:
     return DirectLabelColormap(color_dict={None: "yellow", 0: "transparent", 1: "cyan"})
 
 
+def _mask_colours(layer: Labels) -> bool:
+    """Whether the layer already draws label 1 cyan (the mask colormap)."""
+    colours = getattr(layer.colormap, "color_dict", {})
+    return 1 in colours and np.allclose(colours[1], (0.0, 1.0, 1.0, 1.0))
+
+
 def style_output(layer: Layer, data: Any, outline: bool = False) -> None:
     """The look of every output: a 0/1 mask in cyan, labels in napari's colours (selected
     label 1, ready to paint; filled, or as outlines), an image with contrast limits fitted
     to its values."""
     if isinstance(layer, Labels):
-        if data.dtype == np.uint8 and data.max(initial=0) <= 1:
+        # Each setter redraws the layer: set only what differs (a preview updated in place).
+        if data.dtype == np.uint8 and data.max(initial=0) <= 1 and not _mask_colours(layer):
             layer.colormap = mask_colormap()
-        layer.selected_label = 1
-        layer.contour = int(outline)
+        if layer.selected_label != 1:
+            layer.selected_label = 1
+        if layer.contour != int(outline):
+            layer.contour = int(outline)
     elif not getattr(layer, "rgb", False):
         layer.reset_contrast_limits()
 

@@ -468,10 +468,14 @@ class StageModel:
             )
             self._preview_layer = layer
         else:
+            # Each setter redraws the layer: only what changed (a slider move: the data).
+            if not np.array_equal(layer.scale, scale):
+                layer.scale = scale
+            if not np.array_equal(layer.translate, translate):
+                layer.translate = translate
+            if layer.name != name:
+                layer.name = name
             layer.data = data
-            layer.scale = scale
-            layer.translate = translate
-            layer.name = name
             style_output(layer, data, self.outline)
         return layer
 
