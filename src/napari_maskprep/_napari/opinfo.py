@@ -23,6 +23,7 @@ __all__ = [
     "INTENSITY",
     "bounds",
     "compared_param",
+    "has_intensity_range",
     "hue_range",
     "intensity_params",
     "is_shown",
@@ -71,6 +72,11 @@ def is_shown(param: Param, params: Mapping[str, Any]) -> bool:
 def intensity_params(spec: OpSpec) -> list[str]:
     """The parameters that are intensities of the input image (drawn on its histogram)."""
     return [p.name for p in spec.params if p.hints.get("range") == INTENSITY]
+
+
+def has_intensity_range(spec: OpSpec) -> bool:
+    """Whether a parameter's range follows the input's intensities (``range`` hint)."""
+    return any(p.hints.get("range") in (INTENSITY, _SPAN) for p in spec.params)
 
 
 def shows_histogram(spec: OpSpec) -> bool:

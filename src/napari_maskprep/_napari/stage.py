@@ -29,6 +29,7 @@ from .large import RegionPreviewJob, TiledApplyJob, visible_region
 from .layers import is_large, layer_array, layer_pixel_size, points_in
 from .opinfo import (
     compared_param,
+    has_intensity_range,
     intensity_params,
     middle,
     picked_values,
@@ -182,12 +183,12 @@ class StageModel:
 
     @property
     def intensities(self) -> tuple[float, float] | None:
-        """The input image's (min, max), None without one (or for an RGB image): what a
-        slider over its intensities spans. A layer too large to load gives napari's
-        estimate (its contrast limits' range)."""
+        """The input image's (min, max), None without one (or for an RGB image, or an op
+        with no parameter over its intensities): what a slider over them spans. A layer
+        too large to load gives napari's estimate (its contrast limits' range)."""
         layer = self.input_layer
-        if not isinstance(layer, Image) or layer.rgb:
-            return None
+        if not isinstance(layer, Image) or layer.rgb or not has_intensity_range(self.op):
+            return None  # nothing to bound: the image is not read
         key = self._source_key(layer)
         if self._intensities is None or self._intensities[0] != key:
             if is_large(layer):

@@ -355,7 +355,9 @@ class StageWidget(Container):
 
     def _show_readout(self, thresholds: Sequence[float]) -> None:
         values = ", ".join(f"{value:.6g}" for value in thresholds) or "none"
-        intensities = self.model.intensities
+        shown = self.histogram.histogram
+        intensities = self.model.intensities if shown is None else (
+            float(shown.centers[0]), float(shown.centers[-1]))  # (bin centres, for floats)
         span = "" if intensities is None else f" (image {intensities[0]:g} to {intensities[1]:g})"
         self.readout.value = f"threshold {values}{span}"
 
