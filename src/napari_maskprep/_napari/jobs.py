@@ -198,6 +198,8 @@ class ApplyJob(Cancellable):
         self.features: dict[str, np.ndarray] | None = None
         self.summary = ""  # objects and their sizes in the result, once run
         self.input_digest = digest(data) if in_place else None
+        # In place: the pixels the result changes, found off the GUI thread.
+        self.changed: tuple[np.ndarray, ...] = ()
         self._cancelled = threading.Event()
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
@@ -218,6 +220,8 @@ class ApplyJob(Cancellable):
         if self.cancelled:  # an op that is not per plane cannot stop halfway
             raise ApplyCancelled
         self.summary = describe(result, self.spec.output)  # here: off the GUI thread
+        if self.in_place and result.shape == np.shape(self.data):
+            self.changed = np.nonzero(np.asarray(self.data) != result)
         if self.table and self.spec.output is Kind.LABELS:
             # The image the objects were found in: the input, or the one a step reads beside.
             image = self.data if self.spec.input is Kind.IMAGE else self.extras.get("image")
