@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from napari.layers import Labels
+from qtpy.QtGui import QKeySequence
 from scipy import ndimage
 from skimage import color, exposure, filters
 
@@ -44,34 +45,43 @@ def test_panel_holds_the_stages_and_the_recipe_and_fits_a_laptop_screen(make_nap
     assert [s.key().toString() for s in panel._shortcuts] == list(SHORTCUTS.values())
 
 
-def test_panel_shortcuts_act_on_the_stage_shown(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer()
+def test_panel_keys_act_on_the_stage_shown(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
     viewer.open_sample("napari-maskprep", "nuclei")
-    panel = MaskPrepPanel(viewer)
-    qtbot.addWidget(panel)
+    _, panel = viewer.window.add_plugin_dock_widget("napari-maskprep", "Mask Prep")
+    window = panel.window()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=TIMEOUT_MS)
+
+    def press(key: str) -> None:  # as typed, anywhere in the window (the canvas too)
+        sequence = QKeySequence(key)[0]
+        qtbot.keyClick(window, sequence.key(), sequence.keyboardModifiers())
+
     segment = panel.show_stage("segment")
     assert panel.current_stage is segment
     ops = [spec.id for spec in segment.model.ops]
     before = segment.model.op.id
-    panel.next_op()
+    press(SHORTCUTS["next_op"])
     assert segment.model.op.id == ops[(ops.index(before) + 1) % len(ops)]
     segment.select("segment.auto_threshold")
-    panel.preview()
+    press(SHORTCUTS["preview"])
     assert segment.preview_box.value
-    panel.preview()
+    press(SHORTCUTS["preview"])
     assert not segment.preview_box.value
-    panel.apply()
-    qtbot.waitUntil(lambda: not segment.running, timeout=TIMEOUT_MS)
+    press(SHORTCUTS["apply"])
+    qtbot.waitUntil(lambda: "nuclei-auto_threshold" in viewer.layers and not segment.running,
+                    timeout=TIMEOUT_MS)
     nuclei = viewer.layers["nuclei"]
     out = viewer.layers["nuclei-auto_threshold"]
     assert isinstance(out, Labels) and out.data.dtype == np.uint8
     np.testing.assert_array_equal(out.scale, nuclei.scale)
     np.testing.assert_array_equal(out.data, mp.apply("segment.auto_threshold", nuclei.data))
+    assert [s.op for s in panel.recorder.model.recipe.steps] == ["segment.auto_threshold"]
     panel.tabs.setCurrentIndex(3)  # the Recipe tab: no stage, the keys do nothing
     assert panel.current_stage is None
-    panel.apply()
-    assert not any(stage.running for stage in panel.stages.values())
-    assert [s.op for s in panel.recorder.model.recipe.steps] == ["segment.auto_threshold"]
+    press(SHORTCUTS["next_op"])
+    press(SHORTCUTS["apply"])
+    assert segment.model.op.id == "segment.auto_threshold" and not segment.running
 
 
 def test_manual_threshold_slider_spans_the_image_and_starts_in_its_middle(make_widget, qtbot):

@@ -24,8 +24,9 @@ __all__ = ["SHORTCUTS", "MaskPrepPanel"]
 
 STAGES = {"preprocess": "Preprocess", "segment": "Segment", "refine": "Refine"}
 RECIPE_TAB = "Recipe"
-#: What each key does on the stage tab shown (shown in the tabs' tooltips).
-SHORTCUTS = {"apply": "Ctrl+Return", "preview": "Alt+P", "next_op": "Alt+N"}
+#: What each key does on the stage tab shown (shown in the tabs' tooltips). Not Alt+P: napari
+#: opens its Plugins menu with it.
+SHORTCUTS = {"apply": "Ctrl+Return", "preview": "Alt+T", "next_op": "Alt+N"}
 
 
 def _scrolling(content: QWidget) -> QScrollArea:
