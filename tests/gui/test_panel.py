@@ -183,6 +183,15 @@ def test_try_all_shows_every_method_and_a_click_chooses_it(make_widget, qtbot):
     assert history(out)[-1]["step"]["params"]["method"] == "li"
 
 
+def test_try_all_results_for_an_op_no_longer_chosen_are_dropped(make_widget, qtbot):
+    viewer, widget = make_widget("segment", "nuclei")
+    widget.select("segment.auto_threshold")
+    widget.try_all()
+    widget.select("segment.multi_threshold")
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+    assert widget.montage.buttons == {} and widget.try_all_button.native.isHidden()
+
+
 def test_thumbnail_shrinks_by_a_whole_stride():
     mask = np.zeros((200, 100), np.uint8)
     mask[0, 0] = mask[2, 2] = 1

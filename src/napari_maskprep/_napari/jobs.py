@@ -146,7 +146,8 @@ class TryAllJob:
     """One preview for each value of a choice ("Try all" the threshold methods), on the
     plane shown; their histogram is counted once (the jobs share a statistic cache)."""
 
-    def __init__(self, param: str, jobs: Mapping[str, PreviewJob]) -> None:
+    def __init__(self, spec: OpSpec, param: str, jobs: Mapping[str, PreviewJob]) -> None:
+        self.spec = spec
         self.param = param
         self.jobs = dict(jobs)
 

@@ -407,7 +407,7 @@ class StageModel:
                 generation=self._generation, cache_key=(), statistics=self._statistics,
                 source=self._source_key(layer), readout=True,
             )
-        return TryAllJob(param.name, jobs)
+        return TryAllJob(self.op, param.name, jobs)
 
     def _region_preview(self, layer: Layer, params: dict[str, Any]) -> RegionPreviewJob:
         """A preview of what is on screen of a layer too large to load."""

@@ -428,6 +428,8 @@ class StageWidget(Container):
         self.pick_at(event.position)
 
     def _on_try_all_result(self, job: TryAllJob, result: Any) -> None:
+        if job.spec is not self.model.op:
+            return  # another op was chosen meanwhile
         if isinstance(result, Failure):
             self.status.value = result.message
             return
