@@ -93,6 +93,7 @@ def test_manual_threshold_slider_spans_the_image_and_starts_in_its_middle(make_w
     editor = widget.param_editors["value"]
     assert (editor.slider.min, editor.slider.max) == (low, high)
     assert (editor.spin.min, editor.spin.max) == (low, high)
+    assert editor.slider.step == editor.spin.step == 1.0
     assert widget.model.params["value"] == editor.value == 1060.0
     assert widget.readout.value == "threshold 1060 (image 122 to 1998)"
     editor.slider.value = 700
@@ -291,3 +292,25 @@ def test_without_the_tick_labels_get_no_table(make_widget, qtbot):
     widget.apply()
     qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
     assert viewer.layers["mask-label"].features.shape[1] == 0
+
+
+def test_a_float_image_gets_256_bins_and_a_slider_over_its_range(make_widget, qtbot):
+    viewer, widget = make_widget("segment")
+    image = np.linspace(-1.5, 2.5, 64 * 80, dtype=np.float32).reshape(64, 80)
+    viewer.add_image(image, name="float", scale=(0.5, 0.5))
+    widget.select("segment.threshold", viewer.layers["float"])
+    editor = widget.param_editors["value"]
+    assert (editor.slider.min, editor.slider.max) == (-1.5, 2.5)
+    assert widget.model.params["value"] == 0.5
+    assert editor.slider.step == editor.spin.step == 0.001  # a thousandth of the range
+    editor.slider.value = 0.123
+    assert widget.model.params["value"] == pytest.approx(0.123)
+    editor.slider.value = 0.5
+    widget.preview_box.value = True
+    wait_histogram(qtbot, widget)
+    shown = widget.histogram.histogram
+    assert len(shown.counts) == 256 and shown.counts.sum() == image.size
+    assert widget.histogram.thresholds == (0.5,)
+    preview = viewer.layers["float-threshold [preview]"]
+    np.testing.assert_array_equal(preview.data, (image > 0.5).astype(np.uint8))
+    np.testing.assert_array_equal(preview.scale, (0.5, 0.5))

@@ -119,23 +119,25 @@ class NumberEdit(ValuedContainerWidget):
             self.set_value(quantity)
 
     def set_bounds(self, lo: float, hi: float) -> None:
-        """Span ``lo`` to ``hi`` (the input's intensities, another parameter's value); the
-        slider moves in steps of at most a thousandth of that."""
+        """Span ``lo`` to ``hi`` (the input's intensities, another parameter's value), in
+        steps of at most a thousandth of that (for a float: 0.001 on an image spanning 0 to
+        4, 1 on one spanning 122 to 1998), the spin box showing as many decimals."""
         hi = max(hi, lo)
-        spin_step = self.spin.step
-        slider_step = spin_step
-        if (hi - lo) / spin_step > SLIDER_MAX_STEPS:
-            slider_step = _nice_step(hi - lo) / 10
+        step = min(self._param.hints.get("step") or 1, _nice_step(hi - lo) / 10)
+        decimals = 0
         if self._param.type is int:
-            slider_step = max(1, round(slider_step))
+            step = max(1, round(step))
+        else:
+            decimals = _decimals(step)
         before = self.value
         with self.spin.changed.blocked():
-            self.spin.min, self.spin.max = lo, hi
-        self._pixel_range = (lo, hi, spin_step, *self._pixel_range[3:])
+            self.spin.native.setDecimals(decimals)
+            self.spin.min, self.spin.max, self.spin.step = lo, hi, step
+        self._pixel_range = (lo, hi, step, decimals, self._pixel_range[4])
         if self.slider is not None:
             with self.slider.changed.blocked():
-                self.slider.min, self.slider.max = lo, max(hi, lo + slider_step)
-                self.slider.step = slider_step
+                self.slider.min, self.slider.max = lo, max(hi, lo + step)
+                self.slider.step = step
                 self.slider.value = self.spin.value
             self.slider.visible = True
         if self.value != before:  # the value was outside: now at the nearest bound
