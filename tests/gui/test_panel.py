@@ -12,6 +12,7 @@ from scipy import ndimage
 from skimage import color, exposure, filters
 
 import napari_maskprep as mp
+from napari_maskprep._napari import menus
 from napari_maskprep._napari.montage import thumbnail
 from napari_maskprep._napari.outputs import history
 from napari_maskprep._napari.panel import SHORTCUTS, MaskPrepPanel
@@ -314,3 +315,21 @@ def test_a_float_image_gets_256_bins_and_a_slider_over_its_range(make_widget, qt
     preview = viewer.layers["float-threshold [preview]"]
     np.testing.assert_array_equal(preview.data, (image > 0.5).astype(np.uint8))
     np.testing.assert_array_equal(preview.scale, (0.5, 0.5))
+
+
+def test_a_menu_item_uses_the_docked_panel(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-maskprep", "nuclei")
+    _, panel = viewer.window.add_plugin_dock_widget("napari-maskprep", "Mask Prep")
+    panel.show_stage("refine")
+    docked = set(viewer.window.dock_widgets)
+    nuclei = viewer.layers["nuclei"]
+    viewer.layers.selection.active = nuclei
+    menus.run_from_menu(viewer, "preprocess.gaussian")
+    preprocess = panel.stages["preprocess"]
+    assert panel.current_stage is preprocess and preprocess.model.input_layer is nuclei
+    qtbot.waitUntil(lambda: not preprocess.running, timeout=TIMEOUT_MS)
+    out = viewer.layers["nuclei-gaussian"]
+    assert out.data.dtype == np.uint16 and out.data.shape == nuclei.data.shape  # the input's
+    np.testing.assert_array_equal(out.data, mp.apply("preprocess.gaussian", nuclei.data))
+    assert set(viewer.window.dock_widgets) == docked  # no Preprocess dock beside the panel
