@@ -333,3 +333,19 @@ def test_a_menu_item_uses_the_docked_panel(make_napari_viewer, qtbot):
     assert out.data.dtype == np.uint16 and out.data.shape == nuclei.data.shape  # the input's
     np.testing.assert_array_equal(out.data, mp.apply("preprocess.gaussian", nuclei.data))
     assert set(viewer.window.dock_widgets) == docked  # no Preprocess dock beside the panel
+
+
+def test_a_stack_shows_the_histogram_of_what_the_op_reads(make_widget, qtbot):
+    viewer, widget = make_widget("segment", "nuclei_3d")
+    stack = viewer.layers["nuclei_3d"].data
+    widget.select("segment.auto_threshold", viewer.layers["nuclei_3d"])
+    widget.preview_box.value = True
+    wait_histogram(qtbot, widget)
+    assert widget.histogram.histogram.counts.sum() == stack.size  # a 3D op: the whole stack
+    assert widget.histogram.thresholds == pytest.approx((filters.threshold_otsu(stack),))
+    widget.per_plane_box.value = True  # plane by plane: the shown plane's
+    qtbot.waitUntil(lambda: not widget.previewing
+                    and widget.histogram.histogram.counts.sum() == stack[0].size,
+                    timeout=TIMEOUT_MS)
+    plane = stack[widget.model.shown_plane(viewer.layers["nuclei_3d"])]
+    assert widget.histogram.thresholds == pytest.approx((filters.threshold_otsu(plane),))
