@@ -15,7 +15,7 @@ import napari_maskprep as mp
 from napari_maskprep._napari import menus
 from napari_maskprep._napari.montage import thumbnail
 from napari_maskprep._napari.outputs import history
-from napari_maskprep._napari.panel import SHORTCUTS, MaskPrepPanel
+from napari_maskprep._napari.panel import SHORTCUTS, MaskPrepPanel, open_recorder
 from napari_maskprep.ops.segment import ThresholdMethod
 
 TIMEOUT_MS = 20000
@@ -349,3 +349,12 @@ def test_a_stack_shows_the_histogram_of_what_the_op_reads(make_widget, qtbot):
                     timeout=TIMEOUT_MS)
     plane = stack[widget.model.shown_plane(viewer.layers["nuclei_3d"])]
     assert widget.histogram.thresholds == pytest.approx((filters.threshold_otsu(plane),))
+
+
+def test_the_recipe_menu_item_shows_the_panels_recorder(make_napari_viewer):
+    viewer = make_napari_viewer()
+    _, panel = viewer.window.add_plugin_dock_widget("napari-maskprep", "Mask Prep")
+    docked = set(viewer.window.dock_widgets)
+    assert open_recorder(viewer) is panel.recorder
+    assert panel.tabs.tabText(panel.tabs.currentIndex()) == "Recipe"
+    assert set(viewer.window.dock_widgets) == docked  # no second recorder

@@ -18,7 +18,7 @@ from napari.utils.notifications import show_error
 from napari.viewer import Viewer
 
 from ..core.registry import UnknownOpError, get_op
-from .panel import MaskPrepPanel
+from .panel import docked_panel
 
 if TYPE_CHECKING:
     from superqt.utils import WorkerBase
@@ -34,13 +34,9 @@ WIDGET_NAMES = {"preprocess": "Preprocess", "segment": "Segment", "refine": "Ref
 def open_stage_widget(viewer: Viewer, stage: str) -> StageWidget:
     """The stage's tab of a docked Mask Prep panel, shown; without a panel, the stage's
     dock widget, docked if it was not (napari keeps one per viewer)."""
-    for docked in viewer.window.dock_widgets.values():
-        if isinstance(docked, MaskPrepPanel):
-            widget = docked.show_stage(stage)
-            dock = docked.parent()  # napari's dock around it (its documented route)
-            dock.show()
-            dock.raise_()
-            return widget
+    panel = docked_panel(viewer)
+    if panel is not None:
+        return panel.show_stage(stage)
     dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET_NAMES[stage])
     dock.show()
     dock.raise_()

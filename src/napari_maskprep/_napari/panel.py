@@ -14,13 +14,14 @@ from qtpy.QtCore import Qt
 from qtpy.QtGui import QKeySequence
 from qtpy.QtWidgets import QFrame, QScrollArea, QShortcut, QTabWidget, QVBoxLayout, QWidget
 
+from . import recorder
 from .recorder import RecorderWidget
 from .widgets import StageWidget
 
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["SHORTCUTS", "MaskPrepPanel"]
+__all__ = ["SHORTCUTS", "MaskPrepPanel", "docked_panel", "open_recorder"]
 
 STAGES = {"preprocess": "Preprocess", "segment": "Segment", "refine": "Refine"}
 RECIPE_TAB = "Recipe"
@@ -81,6 +82,10 @@ class MaskPrepPanel(QWidget):
         self.tabs.setCurrentIndex(list(STAGES).index(stage))
         return self.stages[stage]
 
+    def show_recipe(self) -> RecorderWidget:
+        self.tabs.setCurrentIndex(len(STAGES))
+        return self.recorder
+
     def apply(self) -> None:
         """Apply the shown stage's op (the Apply button)."""
         if self.current_stage is not None:
@@ -98,3 +103,23 @@ class MaskPrepPanel(QWidget):
         if stage is not None:
             ops = [spec.id for spec in stage.model.ops]
             stage.op_box.value = ops[(ops.index(stage.model.op.id) + 1) % len(ops)]
+
+
+def docked_panel(viewer: napari.Viewer) -> MaskPrepPanel | None:
+    """The Mask Prep panel docked in the viewer's window, its dock shown and raised."""
+    for docked in viewer.window.dock_widgets.values():
+        if isinstance(docked, MaskPrepPanel):
+            dock = docked.parent()  # napari's dock around it (its documented route)
+            dock.show()
+            dock.raise_()
+            return docked
+    return None
+
+
+def open_recorder(viewer: napari.Viewer) -> RecorderWidget:
+    """The Recipe tab of a docked Mask Prep panel, shown (a second recorder would record
+    every Apply again); without a panel, the Recorder's own dock widget."""
+    panel = docked_panel(viewer)
+    if panel is not None:
+        return panel.show_recipe()
+    return recorder.open_recorder(viewer)
