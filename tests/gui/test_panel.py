@@ -358,3 +358,16 @@ def test_the_recipe_menu_item_shows_the_panels_recorder(make_napari_viewer):
     assert open_recorder(viewer) is panel.recorder
     assert panel.tabs.tabText(panel.tabs.currentIndex()) == "Recipe"
     assert set(viewer.window.dock_widgets) == docked  # no second recorder
+
+
+def test_the_summary_gives_object_sizes_in_square_micrometres_with_a_scale(make_widget, qtbot):
+    viewer, widget = make_widget("segment")
+    image = np.zeros((40, 50), np.uint8)
+    image[2:6, 2:7] = 200  # 20 px
+    image[20:30, 10:20] = 200  # 100 px
+    viewer.add_image(image, name="cells", scale=(0.5, 0.5), units=("um", "um"))
+    widget.select("segment.threshold", viewer.layers["cells"])
+    widget.apply()
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    # 0.25 µm² a pixel: 20 px = 5 µm², 100 px = 25 µm², median 60 px = 15 µm².
+    assert widget.status.value == "2 objects, median 60 px (range 20-100) = 15 µm² (5-25)"

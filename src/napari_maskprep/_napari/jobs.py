@@ -185,6 +185,7 @@ class ApplyJob(Cancellable):
         extra_layers: Mapping[str, Layer],
         in_place: bool,
         table: bool = False,
+        pixel_size: tuple[float, ...] | None = None,
     ) -> None:
         self.spec = spec
         self.data = data
@@ -196,6 +197,7 @@ class ApplyJob(Cancellable):
         self.extra_layers = dict(extra_layers)
         self.in_place = in_place
         self.table = table  # a labels result gets a row per object (napari's ``features``)
+        self.pixel_size = pixel_size  # µm a pixel, for object sizes in µm² (None: unknown)
         self.features: dict[str, np.ndarray] | None = None
         self.summary = ""  # objects and their sizes in the result, once run
         self.input_digest = digest(data) if in_place else None
@@ -220,7 +222,8 @@ class ApplyJob(Cancellable):
         )
         if self.cancelled:  # an op that is not per plane cannot stop halfway
             raise ApplyCancelled
-        self.summary = describe(result, self.spec.output)  # here: off the GUI thread
+        # Here, off the GUI thread.
+        self.summary = describe(result, self.spec.output, self.pixel_size)
         if self.in_place and result.shape == np.shape(self.data):
             self.changed = np.nonzero(np.asarray(self.data) != result)
         if self.table and self.spec.output is Kind.LABELS:

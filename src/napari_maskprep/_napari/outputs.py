@@ -62,9 +62,11 @@ def style_output(layer: Layer, data: Any, outline: bool = False) -> None:
         layer.reset_contrast_limits()
 
 
-def describe(result: np.ndarray, kind: Kind) -> str:
+def describe(result: np.ndarray, kind: Kind,
+             pixel_size: tuple[float, ...] | None = None) -> str:
     """One line about an Apply's mask or labels: how many objects (a mask's as
-    ``refine.label`` counts them) and their sizes in pixels; empty for an image."""
+    ``refine.label`` counts them) and their sizes in pixels, and in µm² (µm³ for a volume)
+    given the pixel size in µm; empty for an image."""
     if kind not in (Kind.MASK, Kind.LABELS):
         return ""
     labels = get_op("refine.label")(result) if kind is Kind.MASK else result
@@ -72,8 +74,15 @@ def describe(result: np.ndarray, kind: Kind) -> str:
     sizes = sizes[sizes > 0]
     if not sizes.size:
         return "no objects"
-    return (f"{sizes.size} object{'s' * (sizes.size > 1)}, median {np.median(sizes):g} px "
+    line = (f"{sizes.size} object{'s' * (sizes.size > 1)}, median {np.median(sizes):g} px "
             f"(range {sizes.min()}-{sizes.max()})")
+    axes = min(result.ndim, 3)
+    if pixel_size is None or len(pixel_size) < axes:
+        return line
+    area = float(np.prod(pixel_size[-axes:]))
+    unit = "µm³" if axes == 3 else "µm²"
+    return (f"{line} = {np.median(sizes) * area:.3g} {unit} "
+            f"({sizes.min() * area:.3g}-{sizes.max() * area:.3g})")
 
 
 def object_features(labels: np.ndarray, image: np.ndarray | None = None

@@ -507,7 +507,7 @@ class StageModel:
             self.op, layer_array(layer), self._extra_arrays(layer), params,
             per_plane=self.effective_per_plane, step=step, input_layer=layer,
             extra_layers={r: x for r, x in self.extra_layers.items() if x is not None},
-            in_place=self.in_place, table=self.object_table,
+            in_place=self.in_place, table=self.object_table, pixel_size=self.pixel_size,
         )
 
     def finish_apply(self, job: ApplyJob | TiledApplyJob, result: Any) -> AppliedStep:
