@@ -12,6 +12,7 @@ from napari.layers import Labels
 from napari.utils.notifications import NotificationSeverity
 
 import napari_maskprep as mp
+from napari_maskprep._napari.applied import PREVIEW_SUFFIX
 from napari_maskprep._napari.jobs import ApplyCancelled
 from napari_maskprep._napari.large import (
     MAX_PREVIEW_PIXELS,
@@ -22,7 +23,7 @@ from napari_maskprep._napari.large import (
 from napari_maskprep._napari.layers import is_large
 from napari_maskprep._napari.recorder import RecorderWidget
 from napari_maskprep._napari.recording import RecipeRecorder
-from napari_maskprep._napari.stage import PREVIEW_SUFFIX, StageModel
+from napari_maskprep._napari.stage import StageModel
 from napari_maskprep.engine.tiled import check_tiled
 from napari_maskprep.io import open_lazy
 from napari_maskprep.ops.segment import EdgeMethod

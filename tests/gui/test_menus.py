@@ -13,6 +13,7 @@ from qtpy.QtWidgets import QMenu
 
 import napari_maskprep as mp
 from napari_maskprep._napari.menus import WIDGET_NAMES, run_from_menu
+from napari_maskprep._napari.opinfo import intensity_params, middle
 
 MANIFEST = PluginManifest.from_distribution("napari-maskprep")
 TIMEOUT_MS = 20000
@@ -50,7 +51,7 @@ def test_manifest_places_the_common_ops_in_napari_menus():
             rgb = " and active_layer_is_rgb" if spec.channels == "rgb" else ""
             assert command.enablement == f"active_layer_type == '{kind}'{rgb}", spec.id
     widgets = {w.display_name for w in MANIFEST.contributions.widgets}
-    assert widgets == {*WIDGET_NAMES.values(), "Recorder", "Edit region"}
+    assert {*WIDGET_NAMES.values(), "Recorder", "Edit region", "Mask Prep"} <= widgets
     assert [s.key for s in MANIFEST.contributions.sample_data] == ["nuclei", "he_tile",
                                                                    "nuclei_3d"]
 
@@ -77,8 +78,11 @@ def test_every_menu_item_applies_its_op_with_defaults_to_the_active_layer(make_n
         assert widget.model.op is spec and widget.model.input_layer is layer
         qtbot.waitUntil(lambda w=widget: not w.running, timeout=TIMEOUT_MS)
         extras = [seeds.data for extra in spec.inputs if extra.required]
+        # An intensity (the manual threshold) starts in the middle of the image's range.
+        span = (float(layer.data.min()), float(layer.data.max()))
+        fitted = {name: middle(spec.param(name), span) for name in intensity_params(spec)}
         out = viewer.layers[f"{layer.name}-{spec.name}"]
-        np.testing.assert_array_equal(out.data, mp.apply(op_id, layer.data, *extras),
+        np.testing.assert_array_equal(out.data, mp.apply(op_id, layer.data, *extras, **fitted),
                                       err_msg=op_id)
 
 

@@ -15,11 +15,12 @@ from napari.layers import Labels
 from ome_zarr.writer import write_image
 
 import napari_maskprep as mp
+from napari_maskprep._napari.applied import applied_steps
 from napari_maskprep._napari.large import store_levels
 from napari_maskprep._napari.recording import RecipeRecorder
 from napari_maskprep._napari.region_widget import RegionEditWidget
 from napari_maskprep._napari.regions import MAX_REGION_PIXELS, RegionEditor
-from napari_maskprep._napari.stage import StageModel, applied_steps
+from napari_maskprep._napari.stage import StageModel
 from napari_maskprep.io import open_lazy, read_provenance, write_ome_zarr, write_region
 
 from .test_large import show, small_pyramid

@@ -11,7 +11,7 @@ from napari.utils.notifications import NotificationSeverity
 from qtpy.QtWidgets import QCheckBox
 
 import napari_maskprep as mp
-from napari_maskprep._napari.stage import applied_steps
+from napari_maskprep._napari.applied import applied_steps
 from napari_maskprep._napari.widgets import RefineWidget
 
 ERROR = NotificationSeverity.ERROR

@@ -8,18 +8,21 @@ from __future__ import annotations
 import threading
 import zlib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from napari.layers import Layer
 
-from ..core.locality import Local, Pointwise
+from ..core.locality import Kind, Local, Pointwise
 from ..core.registry import OpSpec
 from ..engine.statistics import StatisticCache
 from ..recipe import Step
-from .outputs import describe
+from .outputs import describe, object_features
 
-__all__ = ["ApplyCancelled", "ApplyJob", "PreviewJob", "digest"]
+if TYPE_CHECKING:
+    from ..kernels.histogram import Histogram
+
+__all__ = ["ApplyCancelled", "ApplyJob", "PreviewJob", "TryAllJob", "digest"]
 
 
 class ApplyCancelled(Exception):
@@ -76,6 +79,7 @@ class PreviewJob:
         volume: np.ndarray | None = None,
         statistics: StatisticCache | None = None,
         source: tuple[Any, ...] = (),
+        readout: bool = False,
     ) -> None:
         self.spec = spec
         self.data = data
@@ -92,13 +96,21 @@ class PreviewJob:
         # ``source`` names the input layer and its data version.
         self.statistics = statistics
         self.source = source
+        # With ``readout``: the histogram of what the op read and the thresholds it took.
+        self.readout = readout
+        self.histogram: Histogram | None = None
+        self.thresholds: tuple[float, ...] = ()
 
     def _call(self, data: Any, extras: Mapping[str, np.ndarray],
               part: tuple[Any, ...] = ()) -> np.ndarray:
         """The op on ``data``, the ``part`` (plane index, slab) of the input that it is."""
         if self.statistics is not None and not extras:
-            return self.statistics.run(self.spec, np.asarray(data), (*self.source, part),
-                                       self.params)
+            key = (*self.source, part)
+            result = self.statistics.run(self.spec, np.asarray(data), key, self.params)
+            if self.readout:
+                self.histogram, self.thresholds = self.statistics.readout(
+                    self.spec, np.asarray(data), key, self.params)
+            return result
         return self.spec(np.asarray(data), **extras, **self.params)
 
     def run(self) -> np.ndarray:
@@ -130,6 +142,20 @@ class PreviewJob:
         return self._call(self.data[lo:hi], extras, ("slab", lo, hi))[plane - lo]
 
 
+class TryAllJob:
+    """One preview for each value of a choice ("Try all" the threshold methods), on the
+    plane shown; their histogram is counted once (the jobs share a statistic cache)."""
+
+    def __init__(self, spec: OpSpec, param: str, jobs: Mapping[str, PreviewJob]) -> None:
+        self.spec = spec
+        self.param = param
+        self.jobs = dict(jobs)
+
+    def run(self) -> dict[str, tuple[np.ndarray, tuple[float, ...]]]:
+        """Each value's mask and the thresholds it took."""
+        return {choice: (job.run(), job.thresholds) for choice, job in self.jobs.items()}
+
+
 class Cancellable:
     """A job another thread may cancel: it checks :attr:`cancelled` as it goes."""
 
@@ -158,6 +184,8 @@ class ApplyJob(Cancellable):
         input_layer: Layer,
         extra_layers: Mapping[str, Layer],
         in_place: bool,
+        table: bool = False,
+        pixel_size: tuple[float, ...] | None = None,
     ) -> None:
         self.spec = spec
         self.data = data
@@ -168,8 +196,13 @@ class ApplyJob(Cancellable):
         self.input_layer = input_layer
         self.extra_layers = dict(extra_layers)
         self.in_place = in_place
+        self.table = table  # a labels result gets a row per object (napari's ``features``)
+        self.pixel_size = pixel_size  # µm a pixel, for object sizes in µm² (None: unknown)
+        self.features: dict[str, np.ndarray] | None = None
         self.summary = ""  # objects and their sizes in the result, once run
         self.input_digest = digest(data) if in_place else None
+        # In place: the pixels the result changes, found off the GUI thread.
+        self.changed: tuple[np.ndarray, ...] = ()
         self._cancelled = threading.Event()
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
@@ -189,5 +222,13 @@ class ApplyJob(Cancellable):
         )
         if self.cancelled:  # an op that is not per plane cannot stop halfway
             raise ApplyCancelled
-        self.summary = describe(result, self.spec.output)  # here: off the GUI thread
+        # Here, off the GUI thread.
+        self.summary = describe(result, self.spec.output, self.pixel_size)
+        if self.in_place and result.shape == np.shape(self.data):
+            self.changed = np.nonzero(np.asarray(self.data) != result)
+        if self.table and self.spec.output is Kind.LABELS:
+            # The image the objects were found in: the input, or the one a step reads beside.
+            image = self.data if self.spec.input is Kind.IMAGE else self.extras.get("image")
+            grey = image is not None and np.ndim(image) == result.ndim
+            self.features = object_features(result, np.asarray(image) if grey else None)
         return result

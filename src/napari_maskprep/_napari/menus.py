@@ -1,9 +1,9 @@
 """Layers › Filter / Segment menu commands: one per op, resolved from the registry.
 
-A menu item opens (or raises) its stage's dock widget preset to the op and the active
-layer, and applies the op with its default parameters: the result appears at once, as
-with napari's own filters, and the widget is there to tune and apply again (which updates
-the same output layer).
+A menu item opens (or raises) its stage's dock widget, or its tab of a docked Mask Prep
+panel, preset to the op and the active layer, and applies the op with its default
+parameters: the result appears at once, as with napari's own filters, and the widget is
+there to tune and apply again (which updates the same output layer).
 
 The manifest names each command ``<stage>_<op name>`` in this module; the module-level
 ``__getattr__`` turns such a name into the command, so no op has code of its own here.
@@ -18,6 +18,7 @@ from napari.utils.notifications import show_error
 from napari.viewer import Viewer
 
 from ..core.registry import UnknownOpError, get_op
+from .panel import docked_panel
 
 if TYPE_CHECKING:
     from superqt.utils import WorkerBase
@@ -31,7 +32,11 @@ WIDGET_NAMES = {"preprocess": "Preprocess", "segment": "Segment", "refine": "Ref
 
 
 def open_stage_widget(viewer: Viewer, stage: str) -> StageWidget:
-    """The stage's dock widget, docked if it was not (napari keeps one per viewer)."""
+    """The stage's tab of a docked Mask Prep panel, shown; without a panel, the stage's
+    dock widget, docked if it was not (napari keeps one per viewer)."""
+    panel = docked_panel(viewer)
+    if panel is not None:
+        return panel.show_stage(stage)
     dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET_NAMES[stage])
     dock.show()
     dock.raise_()

@@ -6,7 +6,7 @@ from magicgui.widgets import CheckBox
 
 from .stage import StageModel
 
-__all__ = ["outline_box"]
+__all__ = ["object_table_box", "outline_box"]
 
 
 def outline_box(model: StageModel) -> CheckBox:
@@ -15,4 +15,14 @@ def outline_box(model: StageModel) -> CheckBox:
     box = CheckBox(text="outlines", value=model.outline,
                    tooltip="draw masks and labels as outlines instead of filled")
     box.changed.connect(model.set_outline)
+    return box
+
+
+def object_table_box(model: StageModel) -> CheckBox:
+    """Labels outputs with a row per object in napari's ``features`` (label, area,
+    centroid, mean intensity of the input image): shown on hover, kept with the layer."""
+    box = CheckBox(text="object table", value=model.object_table,
+                   tooltip="labels outputs get a table: label, area, centroid, mean "
+                   "intensity (shown for the label under the cursor)")
+    box.changed.connect(lambda on: setattr(model, "object_table", on))
     return box

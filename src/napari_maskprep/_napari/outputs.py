@@ -27,6 +27,7 @@ __all__ = [
     "describe",
     "history",
     "lineage",
+    "object_features",
     "output_metadata",
     "style_output",
 ]
@@ -39,22 +40,33 @@ def mask_colormap() -> DirectLabelColormap:
     return DirectLabelColormap(color_dict={None: "yellow", 0: "transparent", 1: "cyan"})
 
 
+def _mask_colours(layer: Labels) -> bool:
+    """Whether the layer already draws label 1 cyan (the mask colormap)."""
+    colours = getattr(layer.colormap, "color_dict", {})
+    return 1 in colours and np.allclose(colours[1], (0.0, 1.0, 1.0, 1.0))
+
+
 def style_output(layer: Layer, data: Any, outline: bool = False) -> None:
     """The look of every output: a 0/1 mask in cyan, labels in napari's colours (selected
     label 1, ready to paint; filled, or as outlines), an image with contrast limits fitted
     to its values."""
     if isinstance(layer, Labels):
-        if data.dtype == np.uint8 and data.max(initial=0) <= 1:
+        # Each setter redraws the layer: set only what differs (a preview updated in place).
+        if data.dtype == np.uint8 and data.max(initial=0) <= 1 and not _mask_colours(layer):
             layer.colormap = mask_colormap()
-        layer.selected_label = 1
-        layer.contour = int(outline)
+        if layer.selected_label != 1:
+            layer.selected_label = 1
+        if layer.contour != int(outline):
+            layer.contour = int(outline)
     elif not getattr(layer, "rgb", False):
         layer.reset_contrast_limits()
 
 
-def describe(result: np.ndarray, kind: Kind) -> str:
+def describe(result: np.ndarray, kind: Kind,
+             pixel_size: tuple[float, ...] | None = None) -> str:
     """One line about an Apply's mask or labels: how many objects (a mask's as
-    ``refine.label`` counts them) and their sizes in pixels; empty for an image."""
+    ``refine.label`` counts them) and their sizes in pixels, and in µm² (µm³ for a volume)
+    given the pixel size in µm; empty for an image."""
     if kind not in (Kind.MASK, Kind.LABELS):
         return ""
     labels = get_op("refine.label")(result) if kind is Kind.MASK else result
@@ -62,8 +74,30 @@ def describe(result: np.ndarray, kind: Kind) -> str:
     sizes = sizes[sizes > 0]
     if not sizes.size:
         return "no objects"
-    return (f"{sizes.size} object{'s' * (sizes.size > 1)}, median {np.median(sizes):g} px "
+    line = (f"{sizes.size} object{'s' * (sizes.size > 1)}, median {np.median(sizes):g} px "
             f"(range {sizes.min()}-{sizes.max()})")
+    axes = min(result.ndim, 3)
+    if pixel_size is None or len(pixel_size) < axes:
+        return line
+    area = float(np.prod(pixel_size[-axes:]))
+    unit = "µm³" if axes == 3 else "µm²"
+    return (f"{line} = {np.median(sizes) * area:.3g} {unit} "
+            f"({sizes.min() * area:.3g}-{sizes.max() * area:.3g})")
+
+
+def object_features(labels: np.ndarray, image: np.ndarray | None = None
+                    ) -> dict[str, np.ndarray]:
+    """A row per object of a labels array, for napari's ``features`` (the ``index`` column
+    maps label values to rows): its label, area in pixels, centroid along each axis in
+    pixels and, given the grey image it was found in (same shape), its mean intensity."""
+    from skimage.measure import regionprops_table  # only when a table is asked for
+
+    grey = image is not None and image.shape == labels.shape
+    properties = ["label", "area", "centroid", *(["intensity_mean"] if grey else [])]
+    table = regionprops_table(labels, intensity_image=image if grey else None,
+                              properties=properties)
+    names = {"label": "index", "intensity_mean": "mean_intensity"}
+    return {names.get(name, name): np.asarray(values) for name, values in table.items()}
 
 
 def history(layer: Layer | None) -> list[dict[str, Any]]:

@@ -30,10 +30,11 @@ from qtpy.QtWidgets import QFileDialog, QListWidget, QListWidgetItem
 
 from ..io import MASK_FORMATS
 from ..recipe import RecipeError
+from .editors import param_editor, row, text_line
 from .fitting import fit_form
+from .opinfo import param_docs
 from .recording import EDIT_OP, BatchJob, BatchOutcome, RecipeRecorder, RunJob, step_summary
-from .stage import param_docs
-from .widgets import Failure, ProgressRelay, param_editor, row, text_line
+from .workers import Failure, ProgressRelay
 
 if TYPE_CHECKING:
     from superqt.utils import WorkerBase

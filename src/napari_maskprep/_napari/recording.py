@@ -44,9 +44,9 @@ from ..core.locality import Kind
 from ..io import atomic_write
 from ..ops.edit import ManualEdit
 from ..recipe import Recipe, RecipeError, Step
+from .applied import OUTPUT_OPACITY, AppliedStep, applied_steps, is_preview
 from .layers import is_large, layer_array, layer_pixel_size, points_in
 from .outputs import history, lineage, style_output
-from .stage import OUTPUT_OPACITY, AppliedStep, applied_steps, is_preview
 from .strokes import ChangedBoxes, union
 
 __all__ = [

@@ -12,9 +12,9 @@ from magicgui.widgets import ComboBox, Container, PushButton
 from napari.utils.notifications import show_error, show_info
 from napari.viewer import Viewer
 
+from .editors import row, text_line
 from .fitting import fit_form
 from .regions import RegionEditor
-from .widgets import row, text_line
 
 __all__ = ["RegionEditWidget"]
 

@@ -28,11 +28,11 @@ from psygnal import Signal
 from ..io import ImageReadError, open_lazy, read_provenance, write_region
 from ..ops.edit import ManualEdit
 from ..recipe import Recipe, RecipeError, Step
+from .applied import OUTPUT_OPACITY, AppliedStep, applied_steps
 from .large import store_levels, visible_region
 from .layers import is_large, layer_array
 from .outputs import METADATA_KEY, history, output_metadata, style_output
 from .recording import EDIT_OP
-from .stage import OUTPUT_OPACITY, AppliedStep, applied_steps
 
 __all__ = ["MAX_REGION_PIXELS", "OpenRegion", "RegionEditor", "layer_store"]
 

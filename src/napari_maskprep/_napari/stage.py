@@ -10,40 +10,36 @@ their result into the viewer goes back through the model on the GUI thread.
 from __future__ import annotations
 
 import enum
-import inspect
 import weakref
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from napari.layers import Image, Labels, Layer, Points, Shapes
+from napari.layers import Image, Labels, Layer, Points
 from psygnal import Signal
 
 from ..core.locality import Kind
 from ..core.registry import OpSpec, list_ops
 from ..engine.statistics import StatisticCache
 from ..recipe import Step
-from .jobs import ApplyJob, PreviewJob, digest
-from .large import RegionPreviewJob, TiledApplyJob, store_levels, visible_region
+from .applied import PREVIEW_KEY, PREVIEW_SUFFIX, AppliedStep, applied_steps, is_preview
+from .jobs import ApplyJob, PreviewJob, TryAllJob, digest
+from .large import RegionPreviewJob, TiledApplyJob, visible_region
 from .layers import is_large, layer_array, layer_pixel_size, points_in
-from .outputs import history, mask_colormap, output_metadata, style_output
+from .opinfo import (
+    compared_param,
+    has_intensity_range,
+    intensity_params,
+    middle,
+    picked_values,
+    shows_histogram,
+)
+from .outputs import history, output_metadata, style_output
+from .placing import add_layer, add_store_layer, is_rgb
 
-__all__ = [
-    "PREVIEW_SUFFIX",
-    "AppliedStep",
-    "AppliedSteps",
-    "PerPlane",
-    "StageModel",
-    "applied_steps",
-    "is_preview",
-    "param_docs",
-]
+__all__ = ["PerPlane", "StageModel"]
 
-PREVIEW_SUFFIX = " [preview]"
-_PREVIEW_KEY = "maskprep_preview"  # layer metadata flag: a preview is never an input
-OUTPUT_OPACITY = 0.5
 _LAYER_TYPES = {Kind.IMAGE: Image, Kind.MASK: Labels, Kind.LABELS: Labels, Kind.POINTS: Points}
 
 
@@ -53,61 +49,6 @@ class PerPlane(enum.Enum):
     NOT_APPLICABLE = "not applicable"  # 2D data, or an op that handles the data as it is
     OPTIONAL = "optional"  # the op handles the stack in 3D, or plane by plane if asked
     REQUIRED = "required"  # a 2D-only op on a stack
-
-
-@dataclass(frozen=True)
-class AppliedStep:
-    """What one Apply did: the recorded step and the layers it read and wrote.
-
-    ``step.inputs`` maps each extra input role (``seeds``, ``markers``...) to the role's
-    own name; ``extra_layers`` says which layer filled it, so a recorder can map it to a
-    recipe source. ``kept_layer`` is the previous output of this op on this input, left
-    alone because it changed since it was written (painted by hand, refined in place);
-    the result went to ``output_layer``, a new layer, instead.
-    """
-
-    step: Step
-    input_layer: Layer
-    extra_layers: Mapping[str, Layer]
-    output_layer: Layer
-    in_place: bool
-    kept_layer: Layer | None = None
-
-
-class AppliedSteps:
-    """Every Apply of every stage widget, for listeners that do not hold the widgets.
-
-    A recipe recorder connects to ``applied_steps.applied`` and keeps the
-    :class:`AppliedStep` events whose ``output_layer`` is in its own viewer's layers
-    (napari hands plugins proxies of the viewer, so compare layers, not viewers).
-    """
-
-    applied = Signal(object)
-
-
-applied_steps = AppliedSteps()
-
-
-def is_preview(layer: Layer) -> bool:
-    return bool(layer.metadata.get(_PREVIEW_KEY))
-
-
-def param_docs(spec: OpSpec) -> dict[str, str]:
-    """Each parameter's description from the numpydoc ``Parameters`` section (tooltips)."""
-    lines = (inspect.getdoc(spec.func) or "").splitlines()
-    docs: dict[str, str] = {}
-    name, in_parameters = None, False
-    for i, line in enumerate(lines):
-        if i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}:
-            in_parameters, name = line.strip() == "Parameters", None
-        elif not in_parameters or set(line.strip()) == {"-"}:
-            continue
-        elif line and not line[0].isspace():
-            name = line.split(":")[0].strip()
-            docs[name] = ""
-        elif name is not None and line.strip():
-            docs[name] = f"{docs[name]} {line.strip().replace('``', '')}".strip()
-    return docs
 
 
 def _per_plane_choice(spec: OpSpec, layer: Layer | None) -> PerPlane:
@@ -153,6 +94,9 @@ class StageModel:
     layers_changed = Signal()
     #: An Apply wrote its result; carries an :class:`AppliedStep`.
     applied = Signal(object)
+    #: Parameter values changed here, not through ``set_param`` (fitted to the input's
+    #: intensities, picked from the image): the editors need to show them.
+    values_changed = Signal()
 
     def __init__(self, viewer: Any, stage: str) -> None:
         self.viewer = viewer
@@ -168,6 +112,7 @@ class StageModel:
         self.in_place = False
         self.new_layer = False
         self.outline = False  # masks and labels drawn as outlines (napari's contour)
+        self.object_table = False  # labels outputs get a row per object (napari's features)
         self.store_folder: Path | None = None  # where Apply on a large layer writes; None: temp
         self._preview_layer: Layer | None = None
         self._generation = 0
@@ -178,6 +123,8 @@ class StageModel:
         self._outputs: dict[tuple[int, str], _Output] = {}
         self._plane: tuple[int, ...] = ()
         self._watched: list[Layer] = []
+        self._touched: set[str] = set()  # parameters set by hand since the op was chosen
+        self._intensities: tuple[tuple[int, int], tuple[float, float] | None] | None = None
 
         layers = viewer.layers
         layers.events.inserted.connect(self._on_layers_inserted)
@@ -190,6 +137,7 @@ class StageModel:
         self._camera.events.center.connect(self._on_view_moved)
         self._camera.events.zoom.connect(self._on_view_moved)
         self._choose_defaults()
+        self._fit_intensities()
 
     # -- choosing ------------------------------------------------------------------------------
     def spec(self, op_id: str) -> OpSpec:
@@ -205,17 +153,22 @@ class StageModel:
             return
         self.op = spec
         self.params = spec.defaults()
+        self._touched = set()
         self._choose_defaults()
+        self._fit_intensities()
         self.op_changed.emit(spec)
         self.changed.emit()
 
     def reset_params(self) -> None:
         self.params = self.op.defaults()
+        self._touched = set()
+        self._fit_intensities()
         self.op_changed.emit(self.op)
         self.changed.emit()
 
     def set_param(self, name: str, value: Any) -> None:
         self.op.param(name)  # unknown names are a programming error: KeyError
+        self._touched.add(name)
         if self.params.get(name) != value:
             self.params[name] = value
             self.changed.emit()
@@ -224,7 +177,56 @@ class StageModel:
         if layer is not self.input_layer:
             self.input_layer = layer
             self._watch_sources()
+            if self._fit_intensities():
+                self.values_changed.emit()
             self.changed.emit()
+
+    @property
+    def intensities(self) -> tuple[float, float] | None:
+        """The input image's (min, max), None without one (or for an RGB image, or an op
+        with no parameter over its intensities): what a slider over them spans. A layer
+        too large to load gives napari's estimate (its contrast limits' range)."""
+        layer = self.input_layer
+        if not isinstance(layer, Image) or layer.rgb or not has_intensity_range(self.op):
+            return None  # nothing to bound: the image is not read
+        key = self._source_key(layer)
+        if self._intensities is None or self._intensities[0] != key:
+            if is_large(layer):
+                low, high = layer.contrast_limits_range
+            else:
+                data = np.asarray(layer_array(layer))
+                low, high = (np.nanmin(data), np.nanmax(data)) if data.size else (0, 0)
+            self._intensities = key, (float(low), float(high))
+        return self._intensities[1]
+
+    def _fit_intensities(self) -> bool:
+        """Put the intensity parameters not set by hand in the middle of the input's range;
+        whether any changed."""
+        intensities = self.intensities
+        if intensities is None:
+            return False
+        before = dict(self.params)
+        for name in intensity_params(self.op):
+            if name not in self._touched:
+                self.params[name] = middle(self.op.param(name), intensities)
+        return self.params != before
+
+    def pick(self, position: Any) -> dict[str, float]:
+        """Set the parameters that pick from the image (their ``pick`` hint) from the input
+        pixel at ``position`` (world coordinates); returns what was set."""
+        layer = self._require_input()
+        index = np.rint(layer.world_to_data(position)).astype(int)
+        data = layer_array(layer)
+        spatial = data.shape[: layer.ndim]
+        if np.any(index < 0) or np.any(index >= spatial):
+            return {}
+        values = picked_values(self.op, np.asarray(data[tuple(index)]))
+        self.params.update(values)
+        self._touched.update(values)
+        if values:
+            self.values_changed.emit()
+            self.changed.emit()
+        return values
 
     def set_extra(self, role: str, layer: Layer | None) -> None:
         if role not in self.extra_layers:
@@ -382,7 +384,30 @@ class StageModel:
             volume=cache.result if cache is not None and cache.key == key else None,
             statistics=self._statistics,
             source=self._source_key(layer),
+            readout=shows_histogram(self.op),
         )
+
+    def try_all(self) -> TryAllJob:
+        """Every value of the op's compared choice (its threshold ``method``), each on the
+        plane shown with the other parameters as they are: a job for a worker thread."""
+        param = compared_param(self.op)
+        if param is None:
+            raise ValueError(f"{self.op.id} has no method to compare")
+        layer = self._require_input()
+        if is_large(layer):
+            raise ValueError(f"'{layer.name}' is too large to load; Try all needs a layer "
+                             "held in memory")
+        index = self.shown_plane(layer)
+        jobs = {}
+        for choice in param.choices or ():
+            params = self.op.resolve_units({**self.params, param.name: choice}, self.pixel_size,
+                                           ndim=self.working_ndim)
+            jobs[choice] = PreviewJob(
+                self.op, layer_array(layer), {}, params, index=index, per_plane=bool(index),
+                generation=self._generation, cache_key=(), statistics=self._statistics,
+                source=self._source_key(layer), readout=True,
+            )
+        return TryAllJob(self.op, param.name, jobs)
 
     def _region_preview(self, layer: Layer, params: dict[str, Any]) -> RegionPreviewJob:
         """A preview of what is on screen of a layer too large to load."""
@@ -432,22 +457,26 @@ class StageModel:
         name = f"{source.name}-{self.op.name}{PREVIEW_SUFFIX}"
         layer_type = Image if self.op.output is Kind.IMAGE else Labels
         layer = self._preview_layer
-        rgb = self._is_rgb(data, source)
+        rgb = is_rgb(data, source)
         if (
             layer is None or layer not in self.viewer.layers or type(layer) is not layer_type
             or layer.ndim != source.ndim or getattr(layer, "rgb", False) != rgb
         ):
             self.remove_preview()
-            layer = self._add_layer(
-                layer_type, data, source, name=name, translate=translate, rgb=rgb,
-                metadata={_PREVIEW_KEY: True}, scale=scale,
+            layer = add_layer(
+                self.viewer, layer_type, data, source, name=name, translate=translate, rgb=rgb,
+                metadata={PREVIEW_KEY: True}, scale=scale, outline=self.outline,
             )
             self._preview_layer = layer
         else:
+            # Each setter redraws the layer: only what changed (a slider move: the data).
+            if not np.array_equal(layer.scale, scale):
+                layer.scale = scale
+            if not np.array_equal(layer.translate, translate):
+                layer.translate = translate
+            if layer.name != name:
+                layer.name = name
             layer.data = data
-            layer.scale = scale
-            layer.translate = translate
-            layer.name = name
             style_output(layer, data, self.outline)
         return layer
 
@@ -478,7 +507,7 @@ class StageModel:
             self.op, layer_array(layer), self._extra_arrays(layer), params,
             per_plane=self.effective_per_plane, step=step, input_layer=layer,
             extra_layers={r: x for r, x in self.extra_layers.items() if x is not None},
-            in_place=self.in_place,
+            in_place=self.in_place, table=self.object_table, pixel_size=self.pixel_size,
         )
 
     def finish_apply(self, job: ApplyJob | TiledApplyJob, result: Any) -> AppliedStep:
@@ -491,7 +520,7 @@ class StageModel:
         kept = None
         summary = getattr(job, "summary", "")  # a tiled result is never read whole
         if isinstance(job, TiledApplyJob):
-            target = self._add_store_layer(job, result)
+            target = add_store_layer(self.viewer, job, result)
         elif job.in_place:
             changed = self._write_in_place(job, result)
             summary = f"{summary}; {changed} pixels changed".lstrip("; ")
@@ -513,15 +542,18 @@ class StageModel:
             metadata = output_metadata(job.step, source, job.extra_layers)
             if target is None:
                 layer_type = Image if job.spec.output is Kind.IMAGE else Labels
-                target = self._add_layer(
-                    layer_type, result, source, name=name, translate=source.translate,
-                    rgb=self._is_rgb(result, source), metadata=metadata,
+                target = add_layer(
+                    self.viewer, layer_type, result, source, name=name,
+                    translate=source.translate, rgb=is_rgb(result, source), metadata=metadata,
+                    outline=self.outline,
                 )
             else:
                 target.data = result
                 target.metadata = metadata
                 style_output(target, result, self.outline)
             self._outputs[key] = _Output(weakref.ref(source), weakref.ref(target), digest(result))
+        if getattr(job, "features", None) is not None:
+            target.features = job.features
         self.last_summary = summary
         applied = AppliedStep(
             step=job.step, input_layer=source, extra_layers=job.extra_layers,
@@ -549,64 +581,9 @@ class StageModel:
                     f"{job.spec.id} gives labels up to {top}, more than '{layer.name}' "
                     f"({current.dtype}) holds; untick 'in place' to write a new layer"
                 )
-        changed = np.nonzero(current != result)
+        changed = job.changed  # found in the worker, from the data the digest vouches for
         layer.data_setitem(changed, result[changed])
         return len(changed[0])
-
-    def _add_store_layer(self, job: TiledApplyJob, store: Path) -> Labels:
-        source = job.input_layer
-        levels = store_levels(store)
-        layer = Labels(
-            levels, multiscale=True, name=job.name, scale=source.scale,
-            translate=source.translate, units=source.units, axis_labels=source.axis_labels,
-            opacity=OUTPUT_OPACITY,
-            metadata=output_metadata(job.step, source, job.extra_layers, store=str(store)),
-        )
-        if levels[0].dtype == np.uint8:  # a mask: labels keep napari's colours
-            layer.colormap = mask_colormap()
-        self._insert(layer)
-        return layer
-
-    # -- layers --------------------------------------------------------------------------------
-    @staticmethod
-    def _is_rgb(data: np.ndarray, source: Layer) -> bool:
-        return data.ndim == source.ndim + 1 and data.shape[-1] in (3, 4)
-
-    def _add_layer(
-        self, layer_type: type[Layer], data: np.ndarray, source: Layer, *, name: str,
-        translate: Any, rgb: bool, metadata: dict[str, Any], scale: Any = None,
-    ) -> Layer:
-        kwargs: dict[str, Any] = {
-            "name": name, "scale": source.scale if scale is None else scale,
-            "translate": translate,
-            "units": source.units, "axis_labels": source.axis_labels, "metadata": metadata,
-        }
-        if layer_type is Image:
-            kwargs["rgb"] = rgb
-            if not rgb and isinstance(source, Image) and not source.rgb:
-                kwargs["colormap"] = source.colormap
-            layer = Image(data, **kwargs)
-        else:
-            layer = Labels(data, opacity=OUTPUT_OPACITY, **kwargs)
-            style_output(layer, data, self.outline)
-        self._insert(layer)
-        return layer
-
-    def _insert(self, layer: Layer) -> None:
-        layers = self.viewer.layers
-        # On top, but under points and shapes: seeds stay visible and clickable.
-        at = len(layers)
-        while at > 0 and isinstance(layers[at - 1], Points | Shapes):
-            at -= 1
-        if is_preview(layer):
-            # Keep the layer being worked on active: painting must not jump to the preview.
-            active, selected = layers.selection.active, set(layers.selection)
-            layers.insert(at, layer)
-            layers.selection.clear()
-            layers.selection.update(selected)
-            layers.selection.active = active
-        else:
-            layers.insert(at, layer)
 
     # -- events --------------------------------------------------------------------------------
     def _watch_sources(self) -> None:
@@ -665,6 +642,8 @@ class StageModel:
         candidates = self.input_candidates()
         if self.input_layer is None and candidates:
             self.input_layer = candidates[0]
+            if self._fit_intensities():
+                self.values_changed.emit()
         for extra in self.op.inputs:
             options = self.extra_candidates(extra.name)
             if extra.required and self.extra_layers.get(extra.name) is None and options:

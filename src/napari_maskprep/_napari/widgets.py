@@ -9,9 +9,7 @@ wires controls, timers and workers to the model.
 
 from __future__ import annotations
 
-import enum
-import math
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -20,29 +18,35 @@ from magicgui.widgets import (
     ComboBox,
     Container,
     FileEdit,
-    FloatSlider,
-    FloatSpinBox,
-    Label,
-    LineEdit,
     ProgressBar,
     PushButton,
-    Slider,
     Widget,
 )
-from magicgui.widgets.bases import ValuedContainerWidget
 from napari.qt.threading import create_worker
 from napari.utils import progress
-from napari.utils.notifications import show_error, show_info, show_warning
-from qtpy.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from qtpy.QtWidgets import QSizePolicy
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import Qt, QTimer
 
-from ..core.errors import MaskprepError
-from ..core.registry import OpSpec, Param
-from ..core.units import LENGTH, Quantity, to_pixels
+from ..core.locality import Kind
+from ..core.registry import OpSpec
+from .editors import NumberEdit, OptionalEdit, param_editor, row, text_line
 from .fitting import fit_form
-from .jobs import ApplyCancelled, ApplyJob, PreviewJob
-from .options import outline_box
-from .stage import PerPlane, StageModel, param_docs
+from .histogram import HistogramView, HueBar
+from .jobs import ApplyJob, PreviewJob, TryAllJob
+from .montage import MethodMontage
+from .opinfo import (
+    bounds,
+    compared_param,
+    hue_range,
+    intensity_params,
+    is_shown,
+    param_docs,
+    picks,
+    shows_histogram,
+)
+from .options import object_table_box, outline_box
+from .stage import PerPlane, StageModel
+from .workers import Failure, HideWatcher, ProgressRelay, outcome, show_worker_warning
 
 if TYPE_CHECKING:
     import napari
@@ -52,289 +56,6 @@ if TYPE_CHECKING:
 __all__ = ["PreprocessWidget", "RefineWidget", "SegmentWidget", "StageWidget"]
 
 PREVIEW_DELAY_MS = 150  # parameter changes closer together than this share one preview
-SLIDER_MAX_STEPS = 1000  # wider ranges get a spin box only: a slider could not hit a value
-SPIN_WIDTH = 130
-SPIN_BUTTONS_WIDTH = 70  # napari's theme draws wide -/+ buttons inside spin boxes
-UNIT_WIDTH = 70  # the px / µm choice: its longest label and the arrow
-_INT_LIMIT = 2**31 - 1
-_FLOAT_LIMIT = 1e9
-_UNIT_LABELS = {"px": "px", "um": "µm", "um2": "µm²", "um3": "µm³"}
-_MICRO_DECIMALS = 3
-
-
-def _nice_step(span: float) -> float:
-    """A power of ten about a hundredth of ``span``."""
-    return 10.0 ** math.floor(math.log10(span / 100)) if span > 0 else 1.0
-
-
-def _decimals(step: float) -> int:
-    return max(1, -math.floor(math.log10(step))) if step < 1 else 1
-
-
-class NumberEdit(ValuedContainerWidget):
-    """A number from a Param: a slider to drag (bounded ranges) and a spin box to type.
-
-    The unit is the spin box's suffix; its range and step are the Param's hints. A size
-    parameter also gets a px / µm choice once :meth:`set_pixel_size` says the layer has a
-    pixel size; its value in µm is a :class:`Quantity` (recorded as ``"2 um"``).
-    """
-
-    def __init__(self, param: Param, value: int | float | Quantity, **kwargs: Any) -> None:
-        self._param = param
-        self._unit = "px"
-        self._pixels_per: dict[str, float] = {"px": 1.0}  # pixels in one unit
-        quantity = value if isinstance(value, Quantity) else None
-        if quantity is not None:
-            value = _placeholder(param)
-        is_int = param.type is int
-        hints = param.hints
-        lo, hi = hints.get("min"), hints.get("max")
-        limit = _INT_LIMIT if is_int else _FLOAT_LIMIT
-        bounded = lo is not None and hi is not None
-        if hints.get("step"):
-            step = hints["step"]
-        elif is_int:
-            step = 1
-        else:
-            step = _nice_step(hi - lo) if bounded else 0.1
-        lo = -limit if lo is None else lo
-        hi = limit if hi is None else hi
-        self._cast = int if is_int else float
-        # A QDoubleSpinBox for integers too: magicgui's int spin box has no unit suffix.
-        self.spin = FloatSpinBox(min=lo, max=hi, step=step, value=value)
-        self.spin.native.setDecimals(0 if is_int else _decimals(step))
-        self.spin.native.setKeyboardTracking(False)  # a typed number counts once complete
-        if hints.get("unit"):
-            self.spin.native.setSuffix(f" {hints['unit']}")
-        self._pixel_range = (lo, hi, step, self.spin.native.decimals(),
-                             self.spin.native.suffix())
-        widgets: list[Widget] = [self.spin]
-        self.unit_box: ComboBox | None = None
-        if param.measure is not None:
-            self.unit_box = ComboBox(choices=[("px", "px")], value="px", visible=False,
-                                     tooltip="in pixels, or in micrometres by the layer's scale")
-            self.unit_box.native.setFixedWidth(UNIT_WIDTH)
-            self.unit_box.changed.connect(self._on_unit)
-            widgets.append(self.unit_box)
-        self.slider: Slider | FloatSlider | None = None
-        if bounded and (hi - lo) / step <= SLIDER_MAX_STEPS:
-            slider_type = Slider if is_int else FloatSlider
-            self.slider = slider_type(min=lo, max=hi, step=step, value=value, readout=False)
-            self.slider.changed.connect(self._on_slider)
-            widgets.insert(0, self.slider)
-            # Wide enough for the longest value and unit next to napari's -/+ buttons.
-            # The same width on every row (unless the text needs more) lines sliders up.
-            longest = self.spin.native.textFromValue(hi) + self.spin.native.suffix()
-            text_width = self.spin.native.fontMetrics().horizontalAdvance(longest)
-            self.spin.native.setFixedWidth(max(SPIN_WIDTH, text_width + SPIN_BUTTONS_WIDTH))
-        super().__init__(widgets=widgets, layout="horizontal", labels=False, **kwargs)
-        self.margins = (0, 0, 0, 0)
-        self.spin.changed.connect(self._on_spin)
-        if quantity is not None:
-            self.set_value(quantity)
-
-    def set_pixel_size(self, pixel_size: tuple[float, ...] | None, ndim: int) -> None:
-        """Offer micrometres when ``pixel_size`` converts them for a step over ``ndim`` axes
-        (square pixels for a length); a value already in micrometres keeps its unit."""
-        if self.unit_box is None:
-            return
-        measure = self._param.measure
-        physical = "um" if measure == LENGTH else f"um{ndim}"
-        self._pixels_per = {"px": 1.0}
-        for unit in {physical, self._unit} - {"px"}:
-            try:
-                self._pixels_per[unit] = to_pixels(measure, Quantity(1.0, unit), pixel_size,
-                                                   ndim=ndim)
-            except MaskprepError:
-                continue
-        offered = [u for u in (physical, self._unit) if u in self._pixels_per or u == self._unit]
-        self._offer(["px", *offered])
-
-    def _offer(self, units: list[str]) -> None:
-        """The unit choices (px first), the current unit chosen; shown if there is a choice."""
-        assert self.unit_box is not None
-        units = list(dict.fromkeys(units))
-        with self.unit_box.changed.blocked():
-            self.unit_box.choices = [(_UNIT_LABELS[u], u) for u in units]
-            self.unit_box.value = self._unit
-        self.unit_box.visible = len(units) > 1
-        self._configure(self._unit)
-
-    def _configure(self, unit: str) -> None:
-        """The spin box's range, step and suffix for values in ``unit``."""
-        lo, hi, step, decimals, suffix = self._pixel_range
-        if unit != "px":
-            per = self._pixels_per.get(unit)
-            if per is None:  # no pixel size to convert with: any size in this unit
-                lo, hi, step = 0.0, _FLOAT_LIMIT, 0.1
-            else:
-                lo, hi = lo / per, min(hi / per, _FLOAT_LIMIT)
-                step = _nice_step(hi - lo) if hi < _FLOAT_LIMIT else 0.1
-            decimals, suffix = _MICRO_DECIMALS, f" {_UNIT_LABELS[unit]}"
-        if self.unit_box is not None and not self.unit_box.native.isHidden():
-            suffix = ""  # the unit choice beside it names the unit
-        with self.spin.changed.blocked():
-            self.spin.native.setDecimals(decimals)
-            self.spin.min, self.spin.max, self.spin.step = lo, hi, step
-            self.spin.native.setSuffix(suffix)
-        if self.slider is not None:
-            self.slider.visible = unit == "px"  # the slider moves in pixels
-
-    def _on_unit(self, unit: str) -> None:
-        before, after = self._pixels_per.get(self._unit), self._pixels_per.get(unit)
-        value = self.spin.value
-        self._unit = unit
-        self._configure(unit)
-        if before is not None and after is not None:
-            converted = value * before / after
-            if unit == "px" and self._param.type is int:
-                converted = self._param.round_to_grid(converted)
-            with self.spin.changed.blocked():
-                self.spin.value = converted
-        self.changed.emit(self.value)
-
-    def _on_slider(self, value: float) -> None:
-        self.spin.value = value  # emits through _on_spin
-
-    def _on_spin(self, value: float) -> None:
-        if self.slider is not None and self.slider.value != value:
-            with self.slider.changed.blocked():
-                self.slider.value = value
-        self.changed.emit(self.value)
-
-    def get_value(self) -> int | float | Quantity:
-        if self._unit != "px":
-            return Quantity(float(self.spin.value), self._unit)
-        return self._cast(self.spin.value)
-
-    def set_value(self, value: int | float | Quantity) -> None:
-        unit = value.unit if isinstance(value, Quantity) else "px"
-        before = self.value
-        if unit != self._unit and self.unit_box is not None:
-            self._unit = unit
-            self._offer([*self.unit_box.choices, unit])
-            self._configure(unit)
-        with self.spin.changed.blocked():
-            self.spin.value = value.value if isinstance(value, Quantity) else value
-        if self.slider is not None and self._unit == "px":
-            with self.slider.changed.blocked():
-                self.slider.value = self.spin.value
-        if self.value != before:
-            self.changed.emit(self.value)
-
-
-class OptionalEdit(ValuedContainerWidget):
-    """A parameter that may be None: a tick enables the editor, unticked means None."""
-
-    def __init__(self, editor: Widget, value: Any, **kwargs: Any) -> None:
-        self.editor = editor
-        self.enable = CheckBox(value=value is not None, tooltip="untick: not used (None)")
-        self.enable.native.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
-        editor.enabled = value is not None
-        super().__init__(widgets=[self.enable, editor], layout="horizontal", labels=False,
-                         **kwargs)
-        self.margins = (0, 0, 0, 0)
-        self.enable.changed.connect(self._on_toggle)
-        editor.changed.connect(lambda: self.changed.emit(self.value))
-
-    def _on_toggle(self, on: bool) -> None:
-        self.editor.enabled = on
-        self.changed.emit(self.value)
-
-    def get_value(self) -> Any:
-        return self.editor.value if self.enable.value else None
-
-    def set_value(self, value: Any) -> None:
-        self.enable.value = value is not None
-        if value is not None:
-            self.editor.value = value
-
-
-def _placeholder(param: Param) -> Any:
-    """The value an optional parameter's editor shows while unticked."""
-    lo = param.hints.get("min")
-    return param.type(lo) if lo is not None else param.type()
-
-
-def param_editor(param: Param, value: Any, tooltip: str = "") -> Widget:
-    """The editor for one parameter, labelled with its name (or its ``label`` hint)."""
-    label = param.hints.get("label") or param.name.replace("_", " ")
-    tooltip = param.hints.get("tooltip") or tooltip
-    shown = _placeholder(param) if value is None else value
-    kind = param.type
-    editor: Widget
-    if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        editor = ComboBox(choices=[(m.value, m) for m in kind], value=kind(shown))
-    elif kind is bool:
-        editor = CheckBox(value=shown, text=label)  # a check box shows its own text
-    elif kind in (int, float):
-        editor = NumberEdit(param, shown)
-    else:
-        editor = LineEdit(value=str(shown))
-    if param.optional:
-        editor = OptionalEdit(editor, value)
-    editor.label = label
-    editor.tooltip = tooltip
-    return editor
-
-
-def text_line() -> Label:
-    """Wrapped, left-aligned text filling the field column."""
-    text = Label(label="")
-    text.native.setWordWrap(True)
-    text.native.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-    text.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-    return text
-
-
-def row(label: str, *widgets: Widget) -> Container:
-    """Widgets side by side in the field column of the form, under one label."""
-    line = Container(widgets=widgets, layout="horizontal", labels=False, label=label)
-    line.margins = (0, 0, 0, 0)
-    return line
-
-
-class _HideWatcher(QObject):
-    """Calls back when the watched widget is hidden (its dock closed or tabbed away)."""
-
-    def __init__(self, watched: Any, on_hide: Any) -> None:
-        super().__init__(watched)
-        self._on_hide = on_hide
-        watched.installEventFilter(self)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
-        if event.type() == QEvent.Type.Hide:
-            self._on_hide()
-        return False
-
-
-class ProgressRelay(QObject):
-    """Carries (done, total) from the worker thread to the GUI thread (queued signal)."""
-
-    advanced = Signal(int, int)
-
-
-@dataclass(frozen=True)
-class Failure:
-    """What a worker returns instead of raising (superqt would show a traceback)."""
-
-    message: str
-    cancelled: bool = False
-
-
-def _outcome(func: Any, *args: Any) -> Any:
-    """The function's result, or the one-line error the user is shown instead."""
-    try:
-        return func(*args)
-    except ApplyCancelled:
-        return Failure("cancelled", cancelled=True)
-    except (ValueError, TypeError) as exc:
-        return Failure(str(exc))
-
-
-def _show_warning(warning: tuple[Any, ...]) -> None:
-    """A worker's warning (``showwarning`` arguments) as a one-line notification."""
-    show_warning(str(warning[0]))
 
 
 class StageWidget(Container):
@@ -376,13 +97,41 @@ class StageWidget(Container):
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress_bar = ProgressBar(label="", visible=False)
         self.planes_row = row("planes", self.per_plane_box)
+        # From the op's metadata: its input's histogram and thresholds, a montage of its
+        # methods, parameters picked by a click on the image.
+        self.histogram = HistogramView()
+        self.histogram_box = Container(labels=False, label="histogram")
+        self.histogram_box.margins = (0, 0, 0, 0)
+        self.histogram_box.native.layout().addWidget(self.histogram)
+        self.readout = text_line()
+        self.pick_button = PushButton(text="Pick from image",
+                                      tooltip="then click a pixel of the input image")
+        self.try_all_button = PushButton(text="Try all",
+                                         tooltip="every method side by side on this plane; "
+                                         "click one to use it")
+        self.montage = MethodMontage(self._on_method_chosen)
+        self.montage_box = Container(labels=False, label="")
+        self.montage_box.margins = (0, 0, 0, 0)
+        self.montage_box.native.layout().addWidget(self.montage)
+        self.tools_row = row("", self.pick_button, self.try_all_button)
+        self.hue_bar = HueBar()
+        self.hue_box = Container(labels=False, label="hues")
+        self.hue_box.margins = (0, 0, 0, 0)
+        self.hue_box.native.layout().addWidget(self.hue_bar)
+        self._try_all_worker: WorkerBase | None = None
+        self._picking = False
+        self.table_box = object_table_box(self.model)
+        self.table_row = row("", self.table_box)
         self._op_widgets: list[Widget] = []
         self.extra_boxes: dict[str, ComboBox] = {}
         self.param_editors: dict[str, Widget] = {}
         super().__init__(
             widgets=[
                 self.op_box, self._summary, self.input_box, self.planes_row,
+                self.histogram_box, self.readout, self.hue_box, self.tools_row,
+                self.montage_box,
                 row("output", self.new_layer_box, self.in_place_box, outline_box(self.model)),
+                self.table_row,
                 self.store_box,
                 row("", self.preview_box, self.apply_button, self.cancel_button),
                 self.progress_bar, self.status,
@@ -410,13 +159,16 @@ class StageWidget(Container):
         self.store_box.changed.connect(lambda folder: setattr(self.model, "store_folder", folder))
         self.preview_box.changed.connect(self._on_preview_toggled)
         self.apply_button.changed.connect(self.apply)
+        self.pick_button.changed.connect(self.start_pick)
+        self.try_all_button.changed.connect(self.try_all)
+        self.model.values_changed.connect(self._show_values)
         self.cancel_button.changed.connect(self.cancel)
         self.model.op_changed.connect(self._rebuild_op_widgets)
         self.model.layers_changed.connect(self._sync_layers)
         self.model.changed.connect(self._schedule_preview)
         self.native.destroyed.connect(self._on_destroyed)
         # A preview belongs to a visible widget: closing or tabbing it away ends it.
-        self._hide_watcher = _HideWatcher(self.native, lambda: setattr(self.preview_box,
+        self._hide_watcher = HideWatcher(self.native, lambda: setattr(self.preview_box,
                                                                        "value", False))
         self._rebuild_op_widgets(self.model.op)
 
@@ -434,6 +186,46 @@ class StageWidget(Container):
                 )
             self.input_box.value = layer
 
+    def try_all(self) -> WorkerBase | None:
+        """Run every method of the op on the plane shown, in a worker; the montage shows
+        them once done. None if it could not start."""
+        if self._try_all_worker is not None:
+            return None
+        try:
+            job = self.model.try_all()
+        except (ValueError, TypeError) as exc:
+            self.status.value = str(exc)
+            return None
+        self.status.value = "trying every method…"
+        worker = create_worker(outcome, job.run)
+        worker.returned.connect(partial(self._on_try_all_result, job))
+        worker.warned.connect(self._on_preview_warning)
+        worker.finished.connect(self._on_try_all_finished)
+        self._try_all_worker = worker
+        worker.start()
+        return worker
+
+    def start_pick(self) -> None:
+        """The next click on the canvas sets the parameters that pick from the image."""
+        if not self._picking:
+            self._picking = True
+            self.viewer.mouse_drag_callbacks.append(self._on_pick_click)
+            self.status.value = "click a pixel of the input image"
+
+    def pick_at(self, position: Any) -> dict[str, float]:
+        """Set the picking parameters from the input pixel at ``position`` (world)."""
+        if self._picking:
+            self._picking = False
+            self.viewer.mouse_drag_callbacks.remove(self._on_pick_click)
+        try:
+            values = self.model.pick(position)
+        except ValueError as exc:
+            self.status.value = str(exc)
+            return {}
+        shown = ", ".join(f"{name.replace('_', ' ')} {value:g}" for name, value in values.items())
+        self.status.value = f"picked: {shown}" if values else "that point is outside the input"
+        return values
+
     @property
     def running(self) -> bool:
         """An Apply is computing."""
@@ -441,8 +233,9 @@ class StageWidget(Container):
 
     @property
     def previewing(self) -> bool:
-        """A preview is computing or waiting for its delay."""
-        return self._preview_worker is not None or self._preview_timer.isActive()
+        """A preview (or Try all) is computing or waiting for its delay."""
+        return (self._preview_worker is not None or self._preview_timer.isActive()
+                or self._try_all_worker is not None)
 
     def apply(self) -> WorkerBase | None:
         """Run the op on the whole input in a worker thread; None if it could not start."""
@@ -458,9 +251,9 @@ class StageWidget(Container):
         self._progress = progress(total=0, desc=f"{job.spec.name} on {job.input_layer.name}")
         self.progress_bar.value = 0
         self._set_running(True)
-        worker = create_worker(_outcome, job.run, self._relay.advanced.emit)
+        worker = create_worker(outcome, job.run, self._relay.advanced.emit)
         worker.returned.connect(partial(self._on_apply_result, job))
-        worker.warned.connect(_show_warning)
+        worker.warned.connect(show_worker_warning)
         worker.finished.connect(self._on_apply_finished)
         self._apply_worker = worker
         worker.start()
@@ -488,6 +281,9 @@ class StageWidget(Container):
         self._syncing = True
         try:
             self.op_box.value = spec.id
+            self.histogram.set_histogram(None)
+            self.montage.show_results({}, "")
+            self.readout.value = ""
             self._summary.value = spec.summary.replace("``", "")
             self.input_box.tooltip = self.model.input_kind_text()
             self._op_widgets = []
@@ -516,6 +312,54 @@ class StageWidget(Container):
         finally:
             self._syncing = False
         self._sync_layers()
+
+    def _show_values(self) -> None:
+        """Show the model's parameter values, and the bounds and options they imply."""
+        self._syncing = True  # the bounds first: an editor would clamp a value to the old
+        try:
+            self._sync_params()
+            for name, editor in self.param_editors.items():
+                if editor.value != self.model.params[name]:
+                    editor.value = self.model.params[name]
+        finally:
+            self._syncing = False
+
+    def _sync_params(self) -> None:
+        """Hide parameters that do not apply; bound sliders by the input's intensities or
+        another parameter; show the op's extras (histogram, Try all, pick)."""
+        spec, params = self.model.op, self.model.params
+        intensities = self.model.intensities
+        for name, editor in self.param_editors.items():
+            param = spec.param(name)
+            editor.visible = is_shown(param, params)
+            number = editor.editor if isinstance(editor, OptionalEdit) else editor
+            span = bounds(param, params, intensities)
+            if isinstance(number, NumberEdit) and span is not None:
+                number.set_bounds(*span)  # a value outside moves in, through _on_param
+        histogram = shows_histogram(spec)
+        self.histogram_box.visible = histogram
+        self.readout.visible = histogram
+        lines = [params[name] for name in intensity_params(spec)]
+        if lines:
+            self.histogram.set_thresholds(lines)
+            self._show_readout(lines)
+        pick, try_all = bool(picks(spec)), compared_param(spec) is not None
+        self.pick_button.visible = pick  # (``visible`` reads False until the dock is shown)
+        self.try_all_button.visible = try_all
+        self.tools_row.visible = pick or try_all
+        self.table_row.visible = spec.output is Kind.LABELS
+        hues = hue_range(spec, params)
+        self.hue_box.visible = hues is not None
+        if hues is not None:
+            self.hue_bar.set_range(*hues)
+
+    def _show_readout(self, thresholds: Sequence[float]) -> None:
+        values = ", ".join(f"{value:.6g}" for value in thresholds) or "none"
+        shown = self.histogram.histogram
+        intensities = self.model.intensities if shown is None else (
+            float(shown.centers[0]), float(shown.centers[-1]))  # (bin centres, for floats)
+        span = "" if intensities is None else f" (image {intensities[0]:g} to {intensities[1]:g})"
+        self.readout.value = f"threshold {values}{span}"
 
     def _sync_layers(self) -> None:
         """Show the model's layer choices and the options that apply to them."""
@@ -554,6 +398,7 @@ class StageWidget(Container):
         self.in_place_box.enabled = self.model.can_run_in_place
         self.new_layer_box.enabled = not (self.in_place_box.value and self.model.can_run_in_place)
         self.store_box.visible = self.model.input_is_large
+        self._sync_params()
 
     # -- control events ------------------------------------------------------------------------
     def _on_op_chosen(self, op_id: str) -> None:
@@ -572,6 +417,28 @@ class StageWidget(Container):
     def _on_param(self, name: str, value: Any) -> None:
         if not self._syncing:
             self.model.set_param(name, value)
+            self._sync_params()
+
+    def _on_method_chosen(self, choice: str) -> None:
+        param = compared_param(self.model.op)
+        if param is not None:
+            self.param_editors[param.name].value = param.type(choice)  # through _on_param
+
+    def _on_pick_click(self, viewer: Any, event: Any) -> None:
+        self.pick_at(event.position)
+
+    def _on_try_all_result(self, job: TryAllJob, result: Any) -> None:
+        if job.spec is not self.model.op:
+            return  # another op was chosen meanwhile
+        if isinstance(result, Failure):
+            self.status.value = result.message
+            return
+        self.status.value = ""
+        chosen = getattr(self.model.params.get(job.param), "value", None)
+        self.montage.show_results(result, chosen)
+
+    def _on_try_all_finished(self) -> None:
+        self._try_all_worker = None
 
     def _on_per_plane(self, value: bool) -> None:
         self.model.set_per_plane(value)
@@ -609,7 +476,7 @@ class StageWidget(Container):
         except (ValueError, TypeError) as exc:
             self.status.value = str(exc)
             return
-        worker = create_worker(_outcome, job.run)
+        worker = create_worker(outcome, job.run)
         worker.returned.connect(partial(self._on_preview_result, job))
         worker.warned.connect(self._on_preview_warning)
         worker.finished.connect(self._on_preview_finished)
@@ -622,6 +489,12 @@ class StageWidget(Container):
         if isinstance(outcome, Failure):
             self.status.value = outcome.message
             return
+        if job.histogram is not None:
+            self.histogram.set_histogram(job.histogram)
+            thresholds = job.thresholds or tuple(
+                self.model.params[name] for name in intensity_params(self.model.op))
+            self.histogram.set_thresholds(thresholds)
+            self._show_readout(thresholds)
         if self.model.show_preview(job, outcome) is not None and job.note:
             # What a preview of a large layer is computed from, after any warning.
             self.status.value = "; ".join(x for x in (self.status.value, job.note) if x)
@@ -677,6 +550,8 @@ class StageWidget(Container):
         self._set_running(False)
 
     def _on_destroyed(self, *_: Any) -> None:
+        if self._picking:
+            self.viewer.mouse_drag_callbacks.remove(self._on_pick_click)
         if self._apply_job is not None:
             self._apply_job.cancel()
         self.model.close()

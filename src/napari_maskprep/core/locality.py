@@ -64,6 +64,10 @@ class GlobalStat:
     makes each chunk's output from it, pointwise. The tiled result then equals the
     in-memory one. ``per_channel``: an RGB(A) image's channels are counted, decided and
     applied apart (``decide`` and ``apply_decision`` see one channel at a time).
+
+    An op may also name ``thresholds(image, statistic, params)``: the intensity thresholds
+    it takes from its statistic (empty when it has none), which a GUI draws on the
+    histogram of the input.
     """
 
     statistic: Callable[[np.ndarray, Mapping[str, Any]], Any] | None = None
@@ -72,6 +76,7 @@ class GlobalStat:
     decide: Callable[[ValueCounts, Mapping[str, Any]], Any] | None = None
     apply_decision: Callable[[np.ndarray, Any, Mapping[str, Any]], np.ndarray] | None = None
     per_channel: bool = False
+    thresholds: Callable[[np.ndarray, Any, Mapping[str, Any]], tuple[float, ...]] | None = None
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,14 @@ class Param:
     ``label``, ``tooltip``); ``optional`` means ``None`` is accepted. A ``unit`` of
     ``"px"`` (a length) or ``"pixels"`` (a count: area, volume) makes it a size, which may
     also be given in micrometres (see :mod:`napari_maskprep.core.units`).
+
+    Hints for a GUI, read by the napari widgets only: ``range`` (``"intensity"``: the input
+    image's intensity range, ``"intensity span"``: 0 to its max - min) bounds a slider;
+    ``pick`` names what a click on the image reads (``"intensity"``, or ``"hue"``,
+    ``"saturation"``, ``"value"`` in the op's units) and ``bound`` (``"min"``/``"max"``)
+    with ``margin`` which side of the picked value it sets; ``when`` (``{param: values}``)
+    shows the parameter only while another has one of those values; ``below`` (a param
+    name) caps an integer below another parameter's value.
     """
 
     name: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import numpy as np
@@ -12,6 +12,7 @@ import numpy as np
 from ..core.locality import GlobalStat
 from ..core.registry import OpSpec
 from ..core.validation import check_input, check_output, spatial_ndim
+from ..kernels.histogram import Histogram, image_histogram
 
 __all__ = ["StatisticCache"]
 
@@ -67,15 +68,45 @@ class StatisticCache:
         image = check_input(spec, data)
         if spatial_ndim(spec, image) not in spec.ndim:
             return spec(data, **params)  # per-plane runs and shape errors: the plain call
-        key = (source, spec.id, locality.statistic_key(checked))
-        with self._lock:
-            found = key in self._entries
-            statistic = self._entries.get(key)
-        if not found:
-            whole = image if basis is None else check_input(spec, np.asarray(basis))
-            statistic = locality.statistic(whole, checked)
-            with self._lock:
-                self._entries[key] = statistic
-                while len(self._entries) > self.size:
-                    self._entries.popitem(last=False)
+        whole = (lambda: image) if basis is None else (
+            lambda: check_input(spec, np.asarray(basis)))
+        statistic = self._kept((source, spec.id, locality.statistic_key(checked)),
+                               lambda: locality.statistic(whole(), checked))
         return check_output(spec, image, locality.apply(image, statistic, checked))
+
+    def readout(self, spec: OpSpec, data: Any, source: Hashable,
+                params: Mapping[str, Any]) -> tuple[Histogram, tuple[float, ...]]:
+        """The histogram of ``data`` and the thresholds ``spec`` takes from it, for display.
+
+        An op whose statistic is a histogram (``auto_threshold``) shows that one, the one
+        :meth:`run` keeps; any other gets its input's histogram, counted once per
+        ``source``. The thresholds are those its ``GlobalStat.thresholds`` names (none for
+        other ops).
+        """
+        image = check_input(spec, data)
+        locality = spec.locality
+        statistic = None
+        if isinstance(locality, GlobalStat) and locality.statistic is not None:
+            checked = spec.check_params(params)
+            statistic = self._kept((source, spec.id, locality.statistic_key(checked)),
+                                   lambda: locality.statistic(image, checked))
+        if isinstance(statistic, Histogram):
+            histogram = statistic
+        else:
+            histogram = self._kept((source, "histogram"), lambda: image_histogram(image))
+        if isinstance(locality, GlobalStat) and locality.thresholds is not None:
+            return histogram, locality.thresholds(image, statistic, checked)
+        return histogram, ()
+
+    def _kept(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """The value kept under ``key``, computed (and kept) if it is not."""
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        value = compute()
+        with self._lock:
+            self._entries[key] = value
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return value

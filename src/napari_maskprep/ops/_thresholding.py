@@ -75,6 +75,16 @@ def _is_dark(params: Mapping[str, Any], most_above: Callable[[], bool]) -> bool:
     return polarity is AutoPolarity.DARK
 
 
+def auto_threshold_values(image: np.ndarray, hist: Histogram, params: Mapping[str, Any]
+                          ) -> tuple[float, ...]:
+    """The threshold ``auto_threshold`` takes from ``hist`` (none for a constant image, or
+    when ``minimum`` finds no two peaks), without the warnings the op itself gives."""
+    if np.count_nonzero(hist.counts) < 2:
+        return ()
+    value = histogram_threshold(image, ThresholdMethod(params["method"]).value, hist)
+    return () if value is None else (value,)
+
+
 def auto_threshold_decide(counts: ValueCounts, params: Mapping[str, Any]
                            ) -> tuple[float, bool] | None:
     """The threshold and side ``auto_threshold`` takes on the image of ``counts`` (a tiled
@@ -133,6 +143,12 @@ def _multi_thresholds(hist: Histogram, classes: int) -> np.ndarray | None:
                       MaskprepWarning, stacklevel=5)
         return None
     return multiotsu_thresholds(hist, classes)
+
+
+def multi_threshold_thresholds(image: np.ndarray, thresholds: np.ndarray | None,
+                               params: Mapping[str, Any]) -> tuple[float, ...]:
+    """The ``classes - 1`` thresholds ``multi_threshold`` found (none when it found none)."""
+    return () if thresholds is None else tuple(float(t) for t in thresholds)
 
 
 def classes_key(params: Mapping[str, Any]) -> int:

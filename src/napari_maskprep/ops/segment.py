@@ -33,10 +33,12 @@ from ._thresholding import (
     auto_threshold_apply,
     auto_threshold_decide,
     auto_threshold_from_histogram,
+    auto_threshold_values,
     check_kept_classes,
     classes_key,
     keep_classes,
     multi_threshold_decide,
+    multi_threshold_thresholds,
     multi_threshold_values,
     threshold_histogram,
     threshold_histogram_key,
@@ -101,7 +103,8 @@ class EdgeMethod(enum.StrEnum):
 def threshold(
     image: np.ndarray,
     *,
-    value: Annotated[float, {"step": 1.0, "label": "threshold", "unit": "intensity"}] = 128.0,
+    value: Annotated[float, {"step": 1.0, "label": "threshold", "unit": "intensity",
+                             "range": "intensity", "pick": "intensity"}] = 128.0,
     polarity: Side = Side.ABOVE,
 ) -> np.ndarray:
     """Threshold at a fixed value: foreground is ``image > value`` (or ``image < value``).
@@ -143,7 +146,7 @@ def threshold(
 @operation("segment.auto_threshold", input="image", output="mask", ndim=(2, 3),
            locality=GlobalStat(threshold_histogram, auto_threshold_from_histogram,
                                threshold_histogram_key, auto_threshold_decide,
-                               auto_threshold_apply))
+                               auto_threshold_apply, auto_threshold_values))
 @fill_doc(_GREY_IMAGE)
 def auto_threshold(
     image: np.ndarray,
@@ -195,14 +198,16 @@ def auto_threshold(
 
 @operation("segment.multi_threshold", input="image", output="mask", ndim=(2, 3),
            locality=GlobalStat(multi_threshold_values, keep_classes, classes_key,
-                               multi_threshold_decide, keep_classes))
+                               multi_threshold_decide, keep_classes, multi_threshold_thresholds))
 @fill_doc(_GREY_IMAGE)
 def multi_threshold(
     image: np.ndarray,
     *,
     classes: Annotated[int, {"min": 2, "max": 5}] = 3,
-    keep_from: Annotated[int, {"min": 0, "max": 4, "label": "keep classes from"}] = 1,
-    keep_to: Annotated[int, {"min": 0, "max": 4, "label": "keep classes to"}] = 2,
+    keep_from: Annotated[int, {"min": 0, "max": 4, "label": "keep classes from",
+                               "below": "classes"}] = 1,
+    keep_to: Annotated[int, {"min": 0, "max": 4, "label": "keep classes to",
+                             "below": "classes"}] = 2,
 ) -> np.ndarray:
     """Split intensities into classes by multi-Otsu; keep a run of classes as foreground.
 
@@ -297,7 +302,8 @@ def local_threshold(
     method: LocalMethod = LocalMethod.GAUSSIAN,
     block_size: Annotated[int, {"min": 3, "max": 1001, "step": 2, "unit": "px"}] = 35,
     offset: Annotated[float, {"step": 1.0, "unit": "intensity"}] = 0.0,
-    k: Annotated[float, {"min": -1.0, "max": 1.0, "step": 0.05}] = 0.2,
+    k: Annotated[float, {"min": -1.0, "max": 1.0, "step": 0.05,
+                         "when": {"method": ("sauvola", "niblack")}}] = 0.2,
     polarity: Polarity = Polarity.BRIGHT,
 ) -> np.ndarray:
     """Threshold each pixel against its neighbourhood (mean, Gaussian, Sauvola, Niblack).
@@ -355,17 +361,22 @@ _DEGREES = {"min": 0.0, "max": 360.0, "step": 1.0, "unit": "deg"}
 _PERCENT = {"min": 0.0, "max": 100.0, "step": 1.0, "unit": "%"}
 
 
+def _pick(measure: str, bound: str) -> dict[str, object]:
+    """A colour bound a click on the image sets: the picked pixel's measure -/+ a margin."""
+    return {"pick": measure, "bound": bound, "margin": 15.0}
+
+
 @operation("segment.color_range", input="image", output="mask", locality=Pointwise(),
            ndim=(2, 3), channels="rgb")
 def color_range(
     image: np.ndarray,
     *,
-    hue_min: Annotated[float, _DEGREES] = 0.0,
-    hue_max: Annotated[float, _DEGREES] = 360.0,
-    sat_min: Annotated[float, _PERCENT] = 0.0,
-    sat_max: Annotated[float, _PERCENT] = 100.0,
-    val_min: Annotated[float, _PERCENT] = 0.0,
-    val_max: Annotated[float, _PERCENT] = 100.0,
+    hue_min: Annotated[float, _DEGREES | _pick("hue", "min")] = 0.0,
+    hue_max: Annotated[float, _DEGREES | _pick("hue", "max")] = 360.0,
+    sat_min: Annotated[float, _PERCENT | _pick("saturation", "min")] = 0.0,
+    sat_max: Annotated[float, _PERCENT | _pick("saturation", "max")] = 100.0,
+    val_min: Annotated[float, _PERCENT | _pick("value", "min")] = 0.0,
+    val_max: Annotated[float, _PERCENT | _pick("value", "max")] = 100.0,
 ) -> np.ndarray:
     """Keep pixels whose colour lies in a hue / saturation / value box (HSV, human units).
 
@@ -416,7 +427,8 @@ def region_grow(
     image: np.ndarray,
     seeds: Annotated[np.ndarray, Kind.POINTS],
     *,
-    tolerance: Annotated[float, {"min": 0.0, "step": 1.0, "unit": "intensity"}] = 10.0,
+    tolerance: Annotated[float, {"min": 0.0, "step": 1.0, "unit": "intensity",
+                                 "range": "intensity span"}] = 10.0,
     connectivity: Connectivity = Connectivity.FULL,
 ) -> np.ndarray:
     """Grow regions from seed points over pixels within ``tolerance`` of each seed's value.

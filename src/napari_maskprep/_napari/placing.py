@@ -1,0 +1,79 @@
+"""Where stage outputs go in the viewer's layer list, and how they are made (no Qt).
+
+A new output layer keeps its source's scale, translate, units and axis labels; it goes on
+top, but under points and shapes, so seeds stay visible and clickable; a preview goes in
+without taking the active layer from the one being worked on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from napari.layers import Image, Labels, Layer, Points, Shapes
+
+from .applied import OUTPUT_OPACITY, is_preview
+from .large import TiledApplyJob, store_levels
+from .outputs import mask_colormap, output_metadata, style_output
+
+__all__ = ["add_layer", "add_store_layer", "insert_output", "is_rgb"]
+
+
+def is_rgb(data: np.ndarray, source: Layer) -> bool:
+    return data.ndim == source.ndim + 1 and data.shape[-1] in (3, 4)
+
+
+def add_layer(
+    viewer: Any, layer_type: type[Layer], data: np.ndarray, source: Layer, *, name: str,
+    translate: Any, rgb: bool, metadata: dict[str, Any], outline: bool, scale: Any = None,
+) -> Layer:
+    """A new Image or Labels layer placed like ``source``, inserted by :func:`insert_output`."""
+    kwargs: dict[str, Any] = {
+        "name": name, "scale": source.scale if scale is None else scale,
+        "translate": translate,
+        "units": source.units, "axis_labels": source.axis_labels, "metadata": metadata,
+    }
+    if layer_type is Image:
+        kwargs["rgb"] = rgb
+        if not rgb and isinstance(source, Image) and not source.rgb:
+            kwargs["colormap"] = source.colormap
+        layer = Image(data, **kwargs)
+    else:
+        layer = Labels(data, opacity=OUTPUT_OPACITY, **kwargs)
+        style_output(layer, data, outline)
+    insert_output(viewer, layer)
+    return layer
+
+
+def add_store_layer(viewer: Any, job: TiledApplyJob, store: Path) -> Labels:
+    """The OME-Zarr store a tiled Apply wrote, as a multiscale Labels layer."""
+    source = job.input_layer
+    levels = store_levels(store)
+    layer = Labels(
+        levels, multiscale=True, name=job.name, scale=source.scale,
+        translate=source.translate, units=source.units, axis_labels=source.axis_labels,
+        opacity=OUTPUT_OPACITY,
+        metadata=output_metadata(job.step, source, job.extra_layers, store=str(store)),
+    )
+    if levels[0].dtype == np.uint8:  # a mask: labels keep napari's colours
+        layer.colormap = mask_colormap()
+    insert_output(viewer, layer)
+    return layer
+
+
+def insert_output(viewer: Any, layer: Layer) -> None:
+    layers = viewer.layers
+    # On top, but under points and shapes: seeds stay visible and clickable.
+    at = len(layers)
+    while at > 0 and isinstance(layers[at - 1], Points | Shapes):
+        at -= 1
+    if is_preview(layer):
+        # Keep the layer being worked on active: painting must not jump to the preview.
+        active, selected = layers.selection.active, set(layers.selection)
+        layers.insert(at, layer)
+        layers.selection.clear()
+        layers.selection.update(selected)
+        layers.selection.active = active
+    else:
+        layers.insert(at, layer)

@@ -1,0 +1,59 @@
+"""What a dock widget needs to run jobs in napari's worker threads (Qt only): results and
+one-line failures instead of tracebacks, progress carried to the GUI thread, and a call back
+when the widget is hidden."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from napari.utils.notifications import show_warning
+from qtpy.QtCore import QEvent, QObject, Signal
+
+from .jobs import ApplyCancelled
+
+__all__ = ["Failure", "HideWatcher", "ProgressRelay", "outcome", "show_worker_warning"]
+
+
+class HideWatcher(QObject):
+    """Calls back when the watched widget is hidden (its dock closed or tabbed away)."""
+
+    def __init__(self, watched: Any, on_hide: Any) -> None:
+        super().__init__(watched)
+        self._on_hide = on_hide
+        watched.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if event.type() == QEvent.Type.Hide:
+            self._on_hide()
+        return False
+
+
+class ProgressRelay(QObject):
+    """Carries (done, total) from the worker thread to the GUI thread (queued signal)."""
+
+    advanced = Signal(int, int)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What a worker returns instead of raising (superqt would show a traceback)."""
+
+    message: str
+    cancelled: bool = False
+
+
+def outcome(func: Any, *args: Any) -> Any:
+    """The function's result, or the one-line error the user is shown instead."""
+    try:
+        return func(*args)
+    except ApplyCancelled:
+        return Failure("cancelled", cancelled=True)
+    except (ValueError, TypeError) as exc:
+        return Failure(str(exc))
+
+
+def show_worker_warning(warning: tuple[Any, ...]) -> None:
+    """A worker's warning (``showwarning`` arguments) as a one-line notification."""
+    show_warning(str(warning[0]))
+
