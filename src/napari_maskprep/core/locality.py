@@ -75,8 +75,8 @@ class GlobalStat:
     statistic_key: Callable[[Mapping[str, Any]], Hashable] = _no_params
     decide: Callable[[ValueCounts, Mapping[str, Any]], Any] | None = None
     apply_decision: Callable[[np.ndarray, Any, Mapping[str, Any]], np.ndarray] | None = None
-    per_channel: bool = False
     thresholds: Callable[[np.ndarray, Any, Mapping[str, Any]], tuple[float, ...]] | None = None
+    per_channel: bool = False
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,7 @@ def threshold(
 @operation("segment.auto_threshold", input="image", output="mask", ndim=(2, 3),
            locality=GlobalStat(threshold_histogram, auto_threshold_from_histogram,
                                threshold_histogram_key, auto_threshold_decide,
-                               auto_threshold_apply, auto_threshold_values))
+                               auto_threshold_apply, thresholds=auto_threshold_values))
 @fill_doc(_GREY_IMAGE)
 def auto_threshold(
     image: np.ndarray,
@@ -198,7 +198,8 @@ def auto_threshold(
 
 @operation("segment.multi_threshold", input="image", output="mask", ndim=(2, 3),
            locality=GlobalStat(multi_threshold_values, keep_classes, classes_key,
-                               multi_threshold_decide, keep_classes, multi_threshold_thresholds))
+                               multi_threshold_decide, keep_classes,
+                               thresholds=multi_threshold_thresholds))
 @fill_doc(_GREY_IMAGE)
 def multi_threshold(
     image: np.ndarray,
