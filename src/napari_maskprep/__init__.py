@@ -19,6 +19,7 @@ from .core import (
     get_op,
     list_ops,
 )
+from .fit import fit_recipe
 from .recipe import Recipe, RecipeError
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "UnknownOpError",
     "__version__",
     "apply",
+    "fit_recipe",
     "get_op",
     "list_ops",
 ]
