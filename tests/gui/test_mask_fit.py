@@ -1,0 +1,42 @@
+"""The Recorder's "Fit to mask": the recorded recipe's parameters fitted to a Labels layer."""
+
+from __future__ import annotations
+
+from napari_maskprep.fit import dice
+
+from .test_recorder import ERROR, TIMEOUT_MS
+from .test_recorder import session as session  # noqa: F401 (the fixture, used by name)
+
+
+def test_fit_to_mask_gives_the_recorded_steps_the_best_parameters(session, shown):
+    session.apply(session.preprocess, "preprocess.gaussian", "nuclei", sigma=6.0)
+    session.apply(session.segment, "segment.auto_threshold", "nuclei-gaussian",
+                  method="triangle")
+    recorder = session.recorder
+    image = session.viewer.layers["nuclei"].data
+    truth = session.viewer.layers["nuclei-ground truth"].data
+    before = dice(recorder.model.recipe.run(image), truth)
+    recorder.target_box.value = session.viewer.layers["nuclei"]
+    recorder.fit_mask_box.value = session.viewer.layers["nuclei-ground truth"]
+    assert recorder.fit() is not None
+    assert not recorder.fit_button.enabled
+    session.qtbot.waitUntil(lambda: not recorder.running, timeout=TIMEOUT_MS)
+    assert recorder.fit_button.enabled
+    after = dice(recorder.model.recipe.run(image), truth)
+    assert before < 0.75 and after > 0.9
+    assert recorder.status.value.startswith(f"Dice {before:.3f} → {after:.3f} in 60 trials; ")
+    assert recorder.model.records[0].step.params["sigma"] != 6.0
+    assert [s for s, _ in shown() if s == ERROR] == []
+
+
+def test_fit_without_a_mask_is_one_error_and_changes_nothing(session, shown):
+    session.apply(session.preprocess, "preprocess.gaussian", "nuclei", sigma=2.0)
+    session.apply(session.segment, "segment.auto_threshold", "nuclei-gaussian")
+    recipe = session.recorder.model.recipe
+    session.viewer.layers.remove("nuclei-ground truth")
+    session.viewer.layers.remove("nuclei-gaussian-auto_threshold")
+    assert session.recorder.fit_mask_box.value is None
+    assert session.recorder.fit() is None
+    assert shown() == [(ERROR, "pick the image the recipe reads and a Labels layer holding "
+                               "its corrected mask")]
+    assert session.recorder.model.recipe == recipe
