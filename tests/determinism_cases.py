@@ -236,6 +236,10 @@ CASES: list[dict[str, Any]] = [
     _case("segment.edges", "fluo8", sigma=2.0),
     _case("segment.edges", "stack16", per_plane=True),
     _case("segment.edges", "fluo16_4mp"),
+    # a tiny network (tests/networks.py), named by its kind: the worker writes its file
+    _case("segment.onnx_model", "fluo8", model="conv_net", multiple=1, halo=2, channel=1),
+    _case("segment.onnx_model", "fluo16", model="unet", multiple=2, halo=6),
+    _case("segment.onnx_model", "fluo8_4mp", model="unet", multiple=2, halo=6),
     # refine
     *_morphology_cases("refine.erode"),
     *_morphology_cases("refine.dilate"),
@@ -302,6 +306,10 @@ def _run(case: dict[str, Any]) -> str:
     from napari_maskprep.ops.edit import ManualEdit
 
     params = dict(case["params"])
+    if "model" in params:
+        from networks import network_model  # the worker runs as a script from tests/
+
+        params["model"] = network_model(params["model"])
     if case["edit"]:
         before, after = (_input(name) for name in case["edit"])
         image = case["extras"].get("image")
