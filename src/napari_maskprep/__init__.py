@@ -19,6 +19,8 @@ from .core import (
     get_op,
     list_ops,
 )
+from .core.model_files import ModelFile
+from .learning import PixelClassifier, train_pixel_classifier
 from .recipe import Recipe, RecipeError
 
 __all__ = [
@@ -28,7 +30,9 @@ __all__ = [
     "LimitError",
     "MaskprepError",
     "MaskprepWarning",
+    "ModelFile",
     "OpSpec",
+    "PixelClassifier",
     "Recipe",
     "RecipeError",
     "UnknownOpError",
@@ -36,4 +40,5 @@ __all__ = [
     "apply",
     "get_op",
     "list_ops",
+    "train_pixel_classifier",
 ]
