@@ -13,12 +13,11 @@ import functools
 import hashlib
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["conv_net", "model_file", "models_for", "network_model", "reference", "unet"]
+__all__ = ["conv_net", "model_file", "network_model", "reference", "unet"]
 
 
 def _weights(seed: int, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
@@ -121,14 +120,8 @@ _FOLDER = tempfile.TemporaryDirectory(prefix="maskprep-networks-")  # removed at
 
 
 @functools.cache
-def network_model(kind: str) -> dict[str, str]:
-    """A model file of ``conv_net`` or ``unet`` (seed 0), written once per process."""
-    data, _ = {"conv_net": conv_net, "unet": unet}[kind]()
-    return model_file(Path(_FOLDER.name), data, f"{kind}.onnx")
-
-
-def models_for(spec: Any) -> dict[str, Any]:
-    """Model parameters a registry-wide test gives an op that needs a model file (a tiny
-    network for an ONNX one); nothing for other ops."""
-    return {p.name: network_model("conv_net") for p in spec.model_params
-            if "onnx" in p.formats}
+def network_model(kind: str, channels: int = 1) -> dict[str, str]:
+    """A model file of ``conv_net`` (1 or 3 input channels) or ``unet`` (seed 0), written
+    once per process."""
+    data, _ = conv_net(channels=channels) if kind == "conv_net" else unet()
+    return model_file(Path(_FOLDER.name), data, f"{kind}-{channels}.onnx")

@@ -30,6 +30,7 @@ ALLOWED = {
     "engine": {"core", "kernels"},
     "io": {"core", "_version"},
     "recipe": {"core", "engine", "io", "export"},
+    "learning": {"core", "kernels", "io", "ops"},
     "export": {"core", "_version"},
     "large_images": {"core", "engine", "io", "recipe"},
     "batch": {"core", "engine", "io", "recipe", "large_images"},

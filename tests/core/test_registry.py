@@ -19,7 +19,7 @@ from napari_maskprep.engine.statistics import StatisticCache
 from napari_maskprep.ops import _thresholding, segment
 from napari_maskprep.ops.edit import ManualEdit
 
-from ..networks import models_for
+from ..learned_models import model_params
 
 REQUIRED = {
     "preprocess": {"to_gray", "color_channel", "gaussian", "median", "equalize", "clahe",
@@ -76,10 +76,11 @@ def _input(spec, dtype, spatial: tuple[int, ...]) -> np.ndarray:
 
 
 def _extras(spec, data: np.ndarray) -> dict[str, Any]:
-    """The extra inputs ``spec`` needs, and the model file of an op that needs one."""
+    """The op's required extra arrays, and a trained model for each model parameter."""
     shape = data.shape[:-1] if spec.channels == "rgb" else data.shape
     return {**{i.name: np.array([[s // 2 for s in shape]], float)
-               for i in spec.inputs if i.required}, **models_for(spec)}
+               for i in spec.inputs if i.required},
+            **model_params(spec, rgb=spec.channels == "rgb")}
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
