@@ -102,11 +102,6 @@ def _check_model(onnx: Any, model: Any, where: str) -> None:
                 "covers every weight (onnx.save_model(model, path))")
 
 
-def _channel_count(shape: Any) -> int | None:
-    dims = shape.dim
-    return dims[1].dim_value if len(dims) == 4 and dims[1].HasField("dim_value") else None
-
-
 def open_network(data: bytes, *, threads: int, where: str = "model") -> Network:
     """Check ``data`` (an ONNX model's bytes) and open it with onnxruntime on ``threads``.
 
@@ -133,8 +128,6 @@ def open_network(data: bytes, *, threads: int, where: str = "model") -> Network:
         why = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
         raise BadValueError(f"{where}: onnxruntime cannot load the network ({why})") from None
     inputs, outputs = session.get_inputs(), session.get_outputs()
-    graph_input = next(i for i in model.graph.input
-                       if i.name == inputs[0].name) if inputs else None
     if (len(inputs) != 1 or inputs[0].type != "tensor(float)" or len(inputs[0].shape) != 4
             or not outputs or outputs[0].type != "tensor(float)"):
         shown = ", ".join(f"{i.name}: {i.type} {i.shape}" for i in inputs)
@@ -144,8 +137,9 @@ def open_network(data: bytes, *, threads: int, where: str = "model") -> Network:
     if fixed:
         raise BadValueError(f"{where}: the network takes a fixed input size "
                             f"{inputs[0].shape[2:]}; accepted: free height and width")
-    channels = _channel_count(graph_input.type.tensor_type.shape)
-    return Network(session, inputs[0].name, outputs[0].name, channels)
+    channels = inputs[0].shape[1]
+    return Network(session, inputs[0].name, outputs[0].name,
+                   channels if isinstance(channels, int) else None)
 
 
 def _starts(size: int, step: int) -> range:
