@@ -1,9 +1,12 @@
-"""The Recorder's "Fit to mask": the recorded recipe's parameters fitted to a Labels layer."""
+"""The Recorder's "Fit to mask" (the recorded recipe fitted to a Labels layer), and its steps
+that name a model file."""
 
 from __future__ import annotations
 
+import napari_maskprep as mp
 from napari_maskprep.fit import dice
 
+from ..networks import conv_net, model_file
 from .test_recorder import ERROR, TIMEOUT_MS
 from .test_recorder import session as session  # noqa: F401 (the fixture, used by name)
 
@@ -40,3 +43,19 @@ def test_fit_without_a_mask_is_one_error_and_changes_nothing(session, shown):
     assert shown() == [(ERROR, "pick the image the recipe reads and a Labels layer holding "
                                "its corrected mask")]
     assert session.recorder.model.recipe == recipe
+
+
+def test_a_step_with_a_model_file_shows_the_file_and_its_hash(session, tmp_path):
+    data, _ = conv_net()
+    model = model_file(tmp_path, data, "nuclei.onnx")
+    recipe = mp.Recipe([{"op": "segment.onnx_model",
+                         "params": {"model": model, "multiple": 1, "halo": 2}}])
+    recipe.save(tmp_path / "cnn.maskprep.yaml")
+    recorder = session.recorder
+    assert recorder.load(tmp_path / "cnn.maskprep.yaml")
+    recorder.select_step(0)
+    shown = {w.label: w.value for w in recorder.params_box}
+    assert shown["model"] == f"nuclei.onnx ({model['sha256'][:8]})"
+    assert recorder.steps.item(0).text().startswith("1. segment.onnx_model  model=nuclei.onnx, ")
+    assert set(recorder.param_editors) == {p.name for p in recipe.steps[0].spec.params} - {
+        "model"}

@@ -30,6 +30,7 @@ from napari.viewer import Viewer
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QFileDialog, QListWidget, QListWidgetItem
 
+from ..core.model_files import ModelFile
 from ..fit import FitResult
 from ..io import MASK_FORMATS
 from ..recipe import RecipeError
@@ -446,6 +447,15 @@ class RecorderWidget(Container):
         docs = param_docs(spec)
         checked = spec.check_params(step.params)  # enum members, as the editors expect
         for param in spec.params:
+            if param.type is ModelFile:  # a file and its hash: shown, changed by recording
+                note = text_line()
+                note.label = param.name
+                model = checked[param.name]
+                note.value = (f"{Path(model.path).name} ({model.sha256[:8]})"
+                              if model is not None else "none")
+                note.tooltip = model.path if model is not None else ""
+                self.params_box.append(note)
+                continue
             editor = param_editor(param, checked[param.name], docs.get(param.name, ""))
             editor.changed.connect(partial(self._on_param, index, param.name))
             self.param_editors[param.name] = editor
