@@ -204,9 +204,11 @@ def _numeric(step: int, param: Param, start: Any, low: float, high: float) -> Di
 
 def search_space(recipe: Recipe, spans: Mapping[int, float] | None = None,
                  pixels: int = 0) -> tuple[list[Dimension], list[str]]:
-    """The searchable parameters of ``recipe``'s enabled steps, and a note on each kept one.
+    """The searchable parameters of ``recipe``'s enabled steps, and a note on each kept one
+    (a parameter whose hints say ``searched: False`` is kept too: a network's halo).
 
-    Ranges come from the signature's ``min``/``max``. Where one is missing: an
+    Ranges come from the signature's ``min``/``max``, or its ``search_range`` where that
+    is narrower (a network's threshold: 0 to 1). Where one is missing: an
     ``intensity`` parameter is searched within ``spans[step]`` (the span of values the
     step reads) of its starting value; a count of pixels (``min_size``) up to ``pixels``
     (the largest search image's), on a log scale. A positive range of 100x or more is
@@ -220,7 +222,9 @@ def search_space(recipe: Recipe, spans: Mapping[int, float] | None = None,
         checked = step.spec.check_params(step.params)
         for param in step.spec.params:
             value, label = checked[param.name], f"{index + 1}.{param.name}"
-            if isinstance(value, Quantity):
+            if param.hints.get("searched") is False:
+                kept.append(f"{label} = {param.to_plain(value)} (set by the model, not searched)")
+            elif isinstance(value, Quantity):
                 kept.append(f"{label} = {value} (sizes in micrometres are kept)")
             elif isinstance(value, enum.Enum) or param.type is bool:
                 choices = param.choices or (False, True)
@@ -230,7 +234,8 @@ def search_space(recipe: Recipe, spans: Mapping[int, float] | None = None,
             elif value is None:
                 kept.append(f"{label} = null (none is kept)")
             else:
-                low, high = param.hints.get("min"), param.hints.get("max")
+                low, high = param.hints.get("search_range") or (param.hints.get("min"),
+                                                                 param.hints.get("max"))
                 if high is None and param.hints.get("unit") == "intensity":
                     span = (spans or {}).get(index, 0.0)
                     low = value - span if low is None else max(low, value - span)

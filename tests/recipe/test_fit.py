@@ -15,6 +15,7 @@ from napari_maskprep.fit import fit_recipe, read_pairs, search_space
 from napari_maskprep.ops.edit import ManualEdit
 
 from ..conftest import DATA
+from ..networks import network_model
 
 BBBC039 = DATA / "bbbc039_fluo_nuclei"
 DSB = DATA / "dsb2018_fluo_nuclei"
@@ -208,3 +209,15 @@ def test_bad_input_is_one_line_before_any_work(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)
     with pytest.raises(MaskprepError, match=r"needs optuna.*pip install 'napari-maskprep\[fit\]'"):
         fit_recipe(POOR, [image], [mask])
+
+
+def test_a_network_step_searches_its_threshold_only():
+    recipe = Recipe([{"op": "segment.onnx_model",
+                      "params": {"model": network_model("conv_net"), "multiple": 1, "halo": 2,
+                                 "channel": 1}}])
+    dims, kept = search_space(recipe)
+    assert [(d.label, d.low, d.high, d.step_size) for d in dims] == [
+        ("1.threshold", 0.0, 1.0, 0.01)]
+    assert kept == [f"1.{name} = {value} (set by the model, not searched)" for name, value in
+                    [("halo", 2), ("multiple", 1), ("scale_integers", True), ("mean", 0.0),
+                     ("std", 1.0), ("channel", 1)]]

@@ -37,17 +37,18 @@ def onnx_model(
     *,
     model: Annotated[ModelFile | None, {"formats": ("onnx",),
                                         "tooltip": "the .onnx file and its sha256"}] = None,
-    halo: Annotated[int, {"min": 0, "max": 1024, "unit": "px",
+    halo: Annotated[int, {"min": 0, "max": 1024, "unit": "px", "searched": False,
                           "tooltip": "how far the network sees: each tile reads this margin"}
                     ] = 32,
-    multiple: Annotated[int, {"min": 1, "max": 256, "tooltip": "the network's total "
+    multiple: Annotated[int, {"min": 1, "max": 256, "searched": False,
+                              "tooltip": "the network's total "
                               "downsampling (2^k for k poolings); 1 without pooling"}] = 16,
-    scale_integers: Annotated[bool, {"label": "integers to 0..1"}] = True,
-    mean: Annotated[float, {"step": 0.1}] = 0.0,
-    std: Annotated[float, {"min": 1e-12, "step": 0.1}] = 1.0,
-    channel: Annotated[int, {"min": 0, "max": 1023,
+    scale_integers: Annotated[bool, {"label": "integers to 0..1", "searched": False}] = True,
+    mean: Annotated[float, {"step": 0.1, "searched": False}] = 0.0,
+    std: Annotated[float, {"min": 1e-12, "step": 0.1, "searched": False}] = 1.0,
+    channel: Annotated[int, {"min": 0, "max": 1023, "searched": False,
                              "tooltip": "the output channel holding the foreground"}] = 0,
-    threshold: Annotated[float, {"step": 0.05}] = 0.5,
+    threshold: Annotated[float, {"step": 0.01, "search_range": (0.0, 1.0)}] = 0.5,
 ) -> np.ndarray:
     """Run an ONNX segmentation network; foreground where its output channel is above the
     threshold.
@@ -81,7 +82,8 @@ def onnx_model(
         Which output channel is the foreground (0 for a one-channel sigmoid output, 1 for
         the foreground of a two-class output).
     threshold : float
-        Foreground is ``output > threshold``.
+        Foreground is ``output > threshold``; ``maskprep fit`` searches it from 0 to 1 (a
+        probability; a network giving logits needs it set by hand).
 
     Returns
     -------
