@@ -337,6 +337,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     changes = ", ".join(f"{k}: {old} -> {new}" for k, (old, new) in result.changed.items())
     changes = changes or "nothing (no trial beat the starting recipe)"
     print(_printable(f"{result.trials} trials{stop}; changed: {changes}"), file=sys.stderr)
+    if result.kept:
+        print(_printable(f"kept: {'; '.join(result.kept)}"), file=sys.stderr)
     print(f"wrote {output} and {report}", file=sys.stderr)
     return EXIT_OK
 

@@ -47,12 +47,17 @@ def test_fit_writes_the_fitted_recipe_and_the_scores(tmp_path, poor, capsys):
     assert "8 trials; changed: " in err and f"wrote {output}" in err
 
 
-def test_a_report_path_and_a_budget(tmp_path, poor):
+def test_a_report_path_a_budget_and_what_was_kept(tmp_path, capsys):
+    recipe = tmp_path / "um.maskprep.yaml"
+    Recipe([*POOR.steps[:2], {"op": "refine.open", "params": {"radius": "0.5 um"}},
+            POOR.steps[2]]).save(recipe)
     report = tmp_path / "scores.csv"
-    args = fit_args(poor, DSB / "images", DSB / "masks", tmp_path / "f.json", "--budget", "600",
-                    "--report", str(report), "--search", "3.min_size", "-q")
+    args = fit_args(recipe, DSB / "images", DSB / "masks", tmp_path / "f.json", "--budget",
+                    "600", "--report", str(report), "--search", "4.min_size", "-q",
+                    "--pixel-size", "0.25")
     assert main(args) == 0
     assert report.is_file() and Recipe.load(tmp_path / "f.json").steps[0] == POOR.steps[0]
+    assert "kept: 3.radius = 0.5 um (sizes in micrometres are kept)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("extra", "message"), [
