@@ -31,6 +31,7 @@ from .batch import (
 from .core.errors import MaskprepError
 from .core.registry import list_ops
 from .core.units import check_pixel_size, format_pixel_size
+from .fit import DEFAULT_TRIALS, MAX_TRIALS, fit_recipe
 from .io import MASK_FORMATS, read_provenance
 from .large_images import DEFAULT_CHUNK, image_budget
 from .recipe import Recipe, RecipeError
@@ -303,8 +304,6 @@ def _check_written(path: Path, inputs: set[Path], what: str) -> None:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from .fit import fit_recipe
-
     recipe = _load_recipe(args.recipe)
     output = Path(args.output)
     report = Path(args.report) if args.report else _fit_report_path(output)
@@ -430,10 +429,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="folder of their masks, paired by file stem (0/1 or 0/255)")
     fit.add_argument("-o", "--output", required=True, metavar="RECIPE",
                      help="the fitted recipe to write (e.g. fitted.maskprep.yaml)")
-    fit.add_argument("--trials", type=_whole_number(1, 100_000, "a trial count from {low} "
-                                                    "to {high}"), default=100, metavar="N",
-                     help="recipe settings to try (default 100); the same N gives the same "
-                          "fitted recipe")
+    fit.add_argument("--trials", type=_whole_number(1, MAX_TRIALS, "a trial count from {low} "
+                                                    "to {high}"), default=DEFAULT_TRIALS,
+                     metavar="N", help=f"recipe settings to try (default {DEFAULT_TRIALS}); "
+                                       "the same N gives the same fitted recipe")
     fit.add_argument("--budget", type=_seconds, metavar="SECONDS",
                      help="stop the search after this long, at fewer trials if need be")
     fit.add_argument("--holdout-fraction", type=_fraction, default=0.25, metavar="F",
