@@ -37,7 +37,7 @@ from .io.files import atomic_write
 from .io.images import IMAGE_SUFFIXES, find_images, read_image, read_pixel_size
 from .recipe import Recipe, RecipeError
 
-__all__ = ["DEFAULT_TRIALS", "Dimension", "FitResult", "ImageScore", "Pair", "dice",
+__all__ = ["DEFAULT_TRIALS", "MAX_TRIALS", "Dimension", "FitResult", "ImageScore", "Pair", "dice",
            "fit_recipe", "read_pairs", "search_space"]
 
 DEFAULT_TRIALS = 100
