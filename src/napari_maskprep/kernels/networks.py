@@ -1,7 +1,7 @@
 """ONNX segmentation networks: a model checked and opened with onnxruntime, then run on an
 image tile by tile, each tile with a margin (the halo), equal to one run on the whole image.
 
-Opening a model (:func:`open_network`) parses its bytes with ``onnx`` (protobuf only, no
+Checking a model (:class:`CheckedModel`) parses its bytes with ``onnx`` (protobuf only, no
 external data) and refuses, before onnxruntime sees them:
 
 - tensors stored outside the file (``external data``): the file's sha256 would not cover
@@ -26,6 +26,7 @@ from the same inputs in the same order whatever the tile's size or the thread co
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,7 @@ import numpy as np
 
 from ..core.errors import BadValueError, MaskprepError
 
-__all__ = ["INSTALL", "TILE", "Network", "open_network", "run_network"]
+__all__ = ["INSTALL", "TILE", "CheckedModel", "Network", "open_network", "run_network"]
 
 INSTALL = "pip install 'napari-maskprep[onnx]'"
 TILE = 1024  # px a side a tile holds besides its halo: a few hundred MB of activations at most
@@ -102,19 +103,32 @@ def _check_model(onnx: Any, model: Any, where: str) -> None:
                 "covers every weight (onnx.save_model(model, path))")
 
 
-def open_network(data: bytes, *, threads: int, where: str = "model") -> Network:
-    """Check ``data`` (an ONNX model's bytes) and open it with onnxruntime on ``threads``.
+class CheckedModel:
+    """An ONNX model's bytes, checked (see the module's docstring): :meth:`network` opens it
+    on a number of threads, once per number."""
 
-    The network must take one float tensor of shape (1, channels, height, width), height
-    and width free, and give a float tensor of shape (1, classes, height, width) first.
-    Raises :class:`MaskprepError` in one line naming ``where`` (the file).
-    """
-    onnx, ort = _modules()
-    try:
-        model = onnx.load_model_from_string(data, format="protobuf")
-    except Exception as exc:  # protobuf's DecodeError and others: the bytes are no model
-        raise BadValueError(f"{where}: not a valid ONNX model ({type(exc).__name__})") from None
-    _check_model(onnx, model, where)
+    def __init__(self, data: bytes, *, where: str = "model") -> None:
+        onnx, _ = _modules()
+        try:
+            model = onnx.load_model_from_string(data, format="protobuf")
+        except Exception as exc:  # protobuf's DecodeError and others: the bytes are no model
+            raise BadValueError(f"{where}: not a valid ONNX model ({type(exc).__name__})"
+                                ) from None
+        _check_model(onnx, model, where)
+        self.data, self.where = data, where
+        self._networks: dict[int, Network] = {}
+        self._lock = threading.Lock()
+
+    def network(self, threads: int) -> Network:
+        """The model opened with onnxruntime on ``threads`` (the same results on any)."""
+        with self._lock:
+            if threads not in self._networks:
+                self._networks[threads] = _open(self.data, threads, self.where)
+            return self._networks[threads]
+
+
+def _open(data: bytes, threads: int, where: str) -> Network:
+    _, ort = _modules()
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -140,6 +154,16 @@ def open_network(data: bytes, *, threads: int, where: str = "model") -> Network:
     channels = inputs[0].shape[1]
     return Network(session, inputs[0].name, outputs[0].name,
                    channels if isinstance(channels, int) else None)
+
+
+def open_network(data: bytes, *, threads: int, where: str = "model") -> Network:
+    """Check ``data`` (an ONNX model's bytes) and open it with onnxruntime on ``threads``.
+
+    The network must take one float tensor of shape (1, channels, height, width), height
+    and width free, and give a float tensor of shape (1, classes, height, width) first.
+    Raises :class:`MaskprepError` in one line naming ``where`` (the file).
+    """
+    return CheckedModel(data, where=where).network(threads)
 
 
 def _starts(size: int, step: int) -> range:

@@ -12,14 +12,14 @@ from ..core.errors import BadValueError
 from ..core.locality import Local
 from ..core.model_files import ModelFile, load_model
 from ..core.registry import operation
-from ..kernels.networks import Network, open_network, run_network
+from ..kernels.networks import CheckedModel, run_network
 from ..kernels.threads import thread_budget
 
 __all__ = ["onnx_model"]
 
 
-def _open(data: bytes, found: str) -> Network:
-    return open_network(data, threads=thread_budget(), where="the ONNX model")
+def _checked(data: bytes, found: str) -> CheckedModel:
+    return CheckedModel(data, where="the ONNX model")
 
 
 def _check(params: Mapping[str, Any]) -> None:
@@ -94,8 +94,8 @@ def onnx_model(
     -----
     Reference: the network run once on the whole image by onnxruntime, padded at its end to
     a multiple of ``multiple``; the tiles (``kernels.networks``) equal it bit for bit.
-    onnxruntime runs on :func:`~napari_maskprep.kernels.threads.thread_budget` threads, with
-    the same result on any number (tested). Needs the ``[onnx]`` extra.
+    onnxruntime runs on :func:`~napari_maskprep.kernels.threads.thread_budget` threads (as
+    many as cv2 may use), with the same result on any number (tested). Needs the ``[onnx]`` extra.
 
     Examples
     --------
@@ -116,7 +116,8 @@ def onnx_model(
     if model is None:
         raise BadValueError("segment.onnx_model needs its model: {path: FILE.onnx, sha256: "
                             "HEX} (sha256sum FILE.onnx gives the hash)")
-    network = load_model(model, _open, ("onnx",))
+    # Checked once per file (load_model keeps it); opened once per thread count.
+    network = load_model(model, _checked, ("onnx",)).network(thread_budget())
     x = image.astype(np.float32) if image.dtype != np.float32 else image
     if scale_integers and image.dtype.kind in "ui":
         x = x / np.float32(np.iinfo(image.dtype).max)
