@@ -123,17 +123,21 @@ def _input(name: str) -> np.ndarray:
 
 def _case(op: str, input: str, *, extras: dict[str, str] | None = None,
           per_plane: bool = False, edit: tuple[str, str] | None = None,
-          **params: Any) -> dict[str, Any]:
+          model: str | None = None, **params: Any) -> dict[str, Any]:
     """One case as JSON data. ``edit``: (before, after) inputs whose difference is the
-    ``edit.manual`` diff."""
+    ``edit.manual`` diff; ``model``: 'grey' or 'rgb', the tiny trained model of
+    ``tests/learned_models.py`` the worker trains (the same file content in every process),
+    or 'unet' for the pooling network of ``tests/networks.py``."""
     shown = [input, *(f"{k}={v}" for k, v in params.items()),
              *(f"{k}={v}" for k, v in (extras or {}).items())]
     if per_plane:
         shown.append("per_plane")
     if edit:
         shown.append(f"edit={edit[0]}->{edit[1]}")
+    if model:
+        shown.append(f"model={model}")
     return {"id": f"{op}[{','.join(shown)}]", "op": op, "input": input, "params": params,
-            "extras": extras or {}, "per_plane": per_plane, "edit": edit}
+            "extras": extras or {}, "per_plane": per_plane, "edit": edit, "model": model}
 
 
 def _morphology_cases(op: str) -> list[dict[str, Any]]:
@@ -236,6 +240,14 @@ CASES: list[dict[str, Any]] = [
     _case("segment.edges", "fluo8", sigma=2.0),
     _case("segment.edges", "stack16", per_plane=True),
     _case("segment.edges", "fluo16_4mp"),
+    _case("segment.pixel_classifier", "fluo16", model="grey"),
+    _case("segment.pixel_classifier", "fluo16_4mp", model="grey", threshold=0.3),
+    _case("segment.pixel_classifier", "he", model="rgb"),
+    _case("segment.pixel_classifier", "stack16", model="grey", per_plane=True),
+    # tiny networks (tests/networks.py): "grey" is the two-convolution one, "unet" pools
+    _case("segment.onnx_model", "fluo8", model="grey", multiple=1, halo=2, channel=1),
+    _case("segment.onnx_model", "fluo16", model="unet", multiple=2, halo=6),
+    _case("segment.onnx_model", "fluo8_4mp", model="unet", multiple=2, halo=6),
     # refine
     *_morphology_cases("refine.erode"),
     *_morphology_cases("refine.dilate"),
@@ -302,6 +314,11 @@ def _run(case: dict[str, Any]) -> str:
     from napari_maskprep.ops.edit import ManualEdit
 
     params = dict(case["params"])
+    if case["model"]:
+        from learned_models import model_params  # the worker runs with tests/ on its path
+
+        params.update(model_params(mp.get_op(case["op"]), rgb=case["model"] == "rgb",
+                                   network="unet" if case["model"] == "unet" else "conv_net"))
     if case["edit"]:
         before, after = (_input(name) for name in case["edit"])
         image = case["extras"].get("image")

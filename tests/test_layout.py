@@ -30,13 +30,15 @@ ALLOWED = {
     "engine": {"core", "kernels"},
     "io": {"core", "_version"},
     "recipe": {"core", "engine", "io", "export"},
+    "learning": {"core", "kernels", "io", "ops"},
     "export": {"core", "_version"},
     "large_images": {"core", "engine", "io", "recipe"},
     "batch": {"core", "engine", "io", "recipe", "large_images"},
-    "demo": {"core", "io", "recipe", "batch", "samples"},
+    "fit": {"core", "io", "recipe"},
+    "demo": {"core", "io", "recipe", "batch", "samples", "fit"},
     "samples": {"io"},
-    "cli": {"core", "io", "recipe", "batch", "large_images", "demo", "_version"},
-    "_napari": {"core", "engine", "io", "recipe", "batch", "ops", "samples"},
+    "cli": {"core", "io", "recipe", "batch", "large_images", "demo", "fit", "_version"},
+    "_napari": {"core", "engine", "io", "recipe", "batch", "ops", "samples", "fit"},
 }
 
 

@@ -19,6 +19,9 @@ from .core import (
     get_op,
     list_ops,
 )
+from .core.model_files import ModelFile
+from .fit import fit_recipe
+from .learning import PixelClassifier, train_pixel_classifier
 from .recipe import Recipe, RecipeError
 
 __all__ = [
@@ -28,12 +31,16 @@ __all__ = [
     "LimitError",
     "MaskprepError",
     "MaskprepWarning",
+    "ModelFile",
     "OpSpec",
+    "PixelClassifier",
     "Recipe",
     "RecipeError",
     "UnknownOpError",
     "__version__",
     "apply",
+    "fit_recipe",
     "get_op",
     "list_ops",
+    "train_pixel_classifier",
 ]

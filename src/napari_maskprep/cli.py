@@ -1,4 +1,5 @@
-"""The ``maskprep`` command line: list ops, run a recipe on files, run the bundled demo.
+"""The ``maskprep`` command line: list ops, run a recipe on files, fit one to masks, run the
+bundled demo.
 
 Exit status: 0 all inputs done, 1 some inputs failed (the others were written),
 2 a bad recipe or bad usage (nothing was run), 130 interrupted (Ctrl-C; the summary lists
@@ -30,6 +31,7 @@ from .batch import (
 from .core.errors import MaskprepError
 from .core.registry import list_ops
 from .core.units import check_pixel_size, format_pixel_size
+from .fit import DEFAULT_TRIALS, MAX_TRIALS, fit_recipe
 from .io import MASK_FORMATS, read_provenance
 from .large_images import DEFAULT_CHUNK, image_budget
 from .recipe import Recipe, RecipeError
@@ -283,6 +285,85 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_RECIPE_SUFFIXES = (".maskprep.yaml", ".maskprep.yml", ".maskprep.json", ".yaml", ".yml",
+                    ".json")
+
+
+def _fit_report_path(output: Path) -> Path:
+    """Where the scores go by default: ``fitted.maskprep.yaml`` -> ``fitted.fit.csv``."""
+    name = output.name
+    stem = next((name[: -len(s)] for s in _RECIPE_SUFFIXES if name.lower().endswith(s)), name)
+    return output.with_name(f"{stem}.fit.csv")
+
+
+def _check_written(path: Path, inputs: set[Path], what: str) -> None:
+    if path.resolve() in inputs:
+        raise UsageError(f"{what} {path} is one of the inputs; accepted: a new file name")
+    if path.is_dir() or not path.parent.is_dir():
+        raise UsageError(f"{what} {path}: not a file in an existing folder")
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    recipe = _load_recipe(args.recipe)
+    output = Path(args.output)
+    report = Path(args.report) if args.report else _fit_report_path(output)
+    inputs = {Path(args.recipe).resolve()}
+    for folder in (args.images, args.masks):
+        if Path(folder).is_dir():
+            inputs.update(p.resolve() for p in Path(folder).iterdir())
+    _check_written(output, inputs, "-o")
+    _check_written(report, inputs | {output.resolve()}, "--report")
+    bar = tqdm(total=args.trials, unit="trial", disable=args.quiet or None, file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.update(done - bar.n)
+
+    try:
+        with bar:
+            result = fit_recipe(recipe, args.images, args.masks, trials=args.trials,
+                                budget=args.budget, holdout=args.holdout or args.holdout_fraction,
+                                search=args.search, labels=args.labels,
+                                pixel_size=args.pixel_size, seed=args.seed, progress=progress)
+    except MaskprepError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        result.recipe.save(output)
+        result.write_csv(report)
+    except OSError as exc:
+        raise UsageError(f"cannot write {exc.filename}: {exc.strerror}") from None
+    print(_printable(result.table()))
+    stop = " (stopped by the budget)" if result.stopped_by_budget else ""
+    changes = ", ".join(f"{k}: {old} -> {new}" for k, (old, new) in result.changed.items())
+    changes = changes or "nothing (no trial beat the starting recipe)"
+    print(_printable(f"{result.trials} trials{stop}; changed: {changes}"), file=sys.stderr)
+    if result.kept:
+        print(_printable(f"kept: {'; '.join(result.kept)}"), file=sys.stderr)
+    print(f"wrote {output} and {report}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(
+            f"{_printable(text[:40])!r} is not a fraction from 0 up to (not including) 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 1e9:
+        raise argparse.ArgumentTypeError(f"{_printable(text[:40])!r} is not a number of "
+                                         "seconds above 0")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="maskprep", description="Prepare binary masks: preprocess -> segment -> refine."
@@ -340,6 +421,38 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("recipe", help="recipe file")
     export.add_argument("-o", "--output", required=True, metavar="SCRIPT", help="script path")
     export.set_defaults(func=_cmd_export)
+
+    fit = sub.add_parser("fit", help="fit a recipe's parameters to masks (best mean Dice)")
+    fit.add_argument("recipe", help="the starting recipe file")
+    fit.add_argument("--images", required=True, metavar="DIR", help="folder of images")
+    fit.add_argument("--masks", required=True, metavar="DIR",
+                     help="folder of their masks, paired by file stem (0/1 or 0/255)")
+    fit.add_argument("-o", "--output", required=True, metavar="RECIPE",
+                     help="the fitted recipe to write (e.g. fitted.maskprep.yaml)")
+    fit.add_argument("--trials", type=_whole_number(1, MAX_TRIALS, "a trial count from {low} "
+                                                    "to {high}"), default=DEFAULT_TRIALS,
+                     metavar="N", help=f"recipe settings to try (default {DEFAULT_TRIALS}); "
+                                       "the same N gives the same fitted recipe")
+    fit.add_argument("--budget", type=_seconds, metavar="SECONDS",
+                     help="stop the search after this long, at fewer trials if need be")
+    fit.add_argument("--holdout-fraction", type=_fraction, default=0.25, metavar="F",
+                     help="share of the images kept out of the search, scored only "
+                          "(default 0.25, chosen by --seed)")
+    fit.add_argument("--holdout", action="append", metavar="STEM",
+                     help="hold out this image (file stem); repeat for more")
+    fit.add_argument("--search", action="append", metavar="N.PARAM",
+                     help="search only this parameter of step N (e.g. 2.sigma); repeat for "
+                          "more (default: every numeric and choice parameter)")
+    fit.add_argument("--labels", action="store_true",
+                     help="the masks are label images: every label above 0 is foreground")
+    fit.add_argument("--pixel-size", type=_pixel_size, metavar="UM",
+                     help="micrometres per pixel, for sizes the recipe gives in um")
+    fit.add_argument("--seed", type=_whole_number(0, 2**31 - 1, "a seed from {low} to {high}"),
+                     default=0, help="seed of the search and of the held-out choice")
+    fit.add_argument("--report", metavar="CSV",
+                     help="Dice before and after per image (default: OUTPUT's name + .fit.csv)")
+    fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    fit.set_defaults(func=_cmd_fit)
 
     info = sub.add_parser("info", help="show the provenance stored in a mask we wrote")
     info.add_argument("mask", help="a mask file written by maskprep")

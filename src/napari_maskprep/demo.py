@@ -10,6 +10,7 @@ import numpy as np
 
 from .batch import check_replaceable
 from .core.errors import BadValueError
+from .fit import dice
 from .io import atomic_write, png_with_provenance, provenance, write_mask
 from .recipe import Recipe
 from .samples import DEMO_RECIPE, SAMPLES, load
@@ -19,13 +20,6 @@ __all__ = ["dice", "overlay", "run_demo"]
 OURS = (0, 230, 0)  # RGB outline of our mask
 TRUTH = (255, 0, 255)  # RGB outline of the ground truth
 PANEL_HEIGHT = 520
-
-
-def dice(mask: np.ndarray, truth: np.ndarray) -> float:
-    """Dice coefficient of two foregrounds (non-zero pixels)."""
-    a, b = mask > 0, truth > 0
-    total = np.count_nonzero(a) + np.count_nonzero(b)
-    return 1.0 if total == 0 else 2.0 * np.count_nonzero(a & b) / total
 
 
 def _display_rgb(image: np.ndarray) -> np.ndarray:

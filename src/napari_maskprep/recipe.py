@@ -28,6 +28,7 @@ from .core.errors import (
     shown,
 )
 from .core.locality import Kind
+from .core.model_files import ModelFile, verify_model
 from .core.registry import OpSpec, UnknownOpError, get_op
 from .core.units import check_pixel_size, format_pixel_size
 from .core.validation import looks_rgb
@@ -36,7 +37,7 @@ from .io.files import atomic_write
 from .io.recipe_text import MAX_DEPTH, MAX_NODES, load_plain
 
 __all__ = ["FORMAT_VERSION", "LIMITS", "MAX_FILE_BYTES", "MAX_STEPS", "Recipe", "RecipeError",
-           "Step", "resolve_units", "uses_units"]
+           "Step", "check_model_files", "resolve_units", "uses_units"]
 
 FORMAT_VERSION = 1
 MAX_FILE_BYTES = 8 * 2**20  # hand edits of large masks make the largest recipes
@@ -148,7 +149,28 @@ def _names(mapping: Mapping[Any, Any], what: str) -> None:
             raise RecipeError(f"{what}: the key {shown(key)} is not a string; accepted: names")
 
 
-def _check_step(number: int, raw: Any, known_sources: set[str]) -> Step:
+def _model_files(number: int, spec: OpSpec, plain: dict[str, Any], base_dir: Path) -> None:
+    """Model file parameters of ``plain`` resolved to absolute paths, in place, once each
+    file is checked (exists, hash, format): a missing or changed model fails on load."""
+    for p in spec.model_params:
+        if plain.get(p.name) is None:
+            continue
+        try:
+            ref = verify_model(ModelFile.from_plain(plain[p.name]), p.formats, base_dir)
+        except MaskprepError as exc:
+            raise RecipeError(f"{at_step(number, spec.id)}: {p.name}: {exc}") from None
+        plain[p.name] = ref.to_plain()
+
+
+def check_model_files(steps: Sequence[Step]) -> None:
+    """Check the model file of every enabled step again (it may have changed since the
+    recipe loaded), so a missing or changed one fails before any step runs."""
+    for number, step in enumerate(steps, start=1):
+        if step.enabled:
+            _model_files(number, step.spec, dict(step.params), Path.cwd())
+
+
+def _check_step(number: int, raw: Any, known_sources: set[str], base_dir: Path) -> Step:
     if isinstance(raw, Step):
         raw = raw.to_dict()
     if not isinstance(raw, Mapping):
@@ -180,6 +202,7 @@ def _check_step(number: int, raw: Any, known_sources: set[str]) -> Step:
     for name, value in plain.items():
         if isinstance(value, str):
             _text(value, f"{at_step(number, op)}: {name}")
+    _model_files(number, spec, plain, base_dir)
     step_id = raw.get("id")
     if step_id is not None and (not isinstance(step_id, str) or not _ID.match(step_id)):
         raise RecipeError(
@@ -224,6 +247,10 @@ def _check_step(number: int, raw: Any, known_sources: set[str]) -> Step:
 class Recipe:
     """An ordered, validated list of steps; ``run`` replays it on an image.
 
+    A model file a step names by a relative path is found relative to ``base_dir``: the
+    recipe file's folder when loaded from a file, else the working directory. Steps hold
+    it as an absolute path; :meth:`save` writes it relative to the file it writes.
+
     Examples
     --------
     >>> import numpy as np
@@ -239,7 +266,9 @@ class Recipe:
         *,
         name: str = "",
         inputs: Mapping[str, str] | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        self.base_dir = Path(base_dir if base_dir is not None else Path.cwd()).absolute()
         self.name = _text(name, "'name'")
         self.inputs = self._check_inputs(inputs or {})
         self.steps: list[Step] = []
@@ -274,7 +303,7 @@ class Recipe:
         if len(self.steps) >= MAX_STEPS:
             raise RecipeError(f"more than {MAX_STEPS} steps; that is the limit")
         sources = self._sources()
-        checked = _check_step(len(self.steps) + 1, step, sources)
+        checked = _check_step(len(self.steps) + 1, step, sources, self.base_dir)
         if checked.id is not None and checked.id in sources:
             raise RecipeError(f"step {len(self.steps) + 1}: id {checked.id!r} is already used")
         self.steps.append(checked)
@@ -284,8 +313,10 @@ class Recipe:
 
     # -- plain data ---------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, data: Any) -> Recipe:
-        """A recipe from plain data (what ``yaml.safe_load`` returns), validated."""
+    def from_dict(cls, data: Any, *, base_dir: str | os.PathLike[str] | None = None
+                  ) -> Recipe:
+        """A recipe from plain data (what ``yaml.safe_load`` returns), validated; relative
+        model paths are relative to ``base_dir`` (the working directory if None)."""
         if not isinstance(data, Mapping):
             raise RecipeError("a recipe must be a mapping with 'maskprep: 1' and 'steps'")
         _names(data, "the recipe")
@@ -303,7 +334,8 @@ class Recipe:
         steps = data.get("steps")
         if not isinstance(steps, list):
             raise RecipeError(f"'steps' must be a list of steps; got {shown(steps)}")
-        return cls(steps, name=data.get("name") or "", inputs=data.get("inputs") or {})
+        return cls(steps, name=data.get("name") or "", inputs=data.get("inputs") or {},
+                   base_dir=base_dir)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"maskprep": FORMAT_VERSION, "name": self.name}
@@ -321,8 +353,10 @@ class Recipe:
 
     # -- text and files ------------------------------------------------------------------
     @classmethod
-    def loads(cls, text: str, *, format: str = "yaml") -> Recipe:
-        """Parse YAML or JSON text (plain data only, within :data:`LIMITS`), then validate."""
+    def loads(cls, text: str, *, format: str = "yaml",
+              base_dir: str | os.PathLike[str] | None = None) -> Recipe:
+        """Parse YAML or JSON text (plain data only, within :data:`LIMITS`), then validate;
+        relative model paths are relative to ``base_dir`` (the working directory if None)."""
         if len(text) > MAX_FILE_BYTES:
             raise RecipeError(f"{len(text)} characters; the limit is {MAX_FILE_BYTES}")
         try:
@@ -331,7 +365,7 @@ class Recipe:
             raise RecipeError(f"{exc}") from None
         except MaskprepError as exc:
             raise RecipeError(f"not valid {format.upper()}: {exc}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(data, base_dir=base_dir)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Recipe:
@@ -357,20 +391,31 @@ class Recipe:
             raise RecipeError(f"{path}: not a text file (expected UTF-8 YAML or JSON)") from None
         fmt = "json" if path.suffix.lower() == ".json" else "yaml"
         try:
-            return cls.loads(text, format=fmt)
+            return cls.loads(text, format=fmt, base_dir=path.absolute().parent)
         except RecipeError as exc:
             raise RecipeError(f"{path}: {exc}") from None
 
-    def dumps(self, *, format: str = "yaml") -> str:
-        """Canonical text: keys in a fixed order, every parameter written out."""
+    def dumps(self, *, format: str = "yaml", folder: str | os.PathLike[str] | None = None
+              ) -> str:
+        """Canonical text: keys in a fixed order, every parameter written out; model paths
+        relative to ``folder`` (where the text will be saved), absolute if None."""
+        data = self.to_dict()
+        if folder is not None:
+            for step, raw in zip(self.steps, data["steps"], strict=True):
+                for p in step.spec.model_params:
+                    if raw["params"].get(p.name) is not None:
+                        ref = ModelFile.from_plain(raw["params"][p.name])
+                        raw["params"][p.name] = ref.relative_to(folder).to_plain()
         if format == "json":
-            return json.dumps(self.to_dict(), indent=2) + "\n"
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=100)
+            return json.dumps(data, indent=2) + "\n"
+        return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write atomically (temporary file + rename): a crash never leaves half a recipe."""
+        """Write atomically (temporary file + rename): a crash never leaves half a recipe.
+        Model files are named relative to the file's folder."""
         path = Path(path)
-        text = self.dumps(format="json" if path.suffix.lower() == ".json" else "yaml")
+        text = self.dumps(format="json" if path.suffix.lower() == ".json" else "yaml",
+                          folder=path.absolute().parent)
         return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
     # -- running ---------------------------------------------------------------------------
@@ -392,6 +437,7 @@ class Recipe:
         if not hasattr(image, "ndim"):
             image = np.asarray(image)
         steps = resolve_units(self.steps, pixel_size, image)
+        check_model_files(steps)
         yield from run_in_memory(steps, image, named, progress=progress)
 
     def _check_named(self, named: Mapping[str, Any]) -> None:
@@ -431,8 +477,9 @@ class Recipe:
             from .engine.tiled import run_tiled  # dask loads for dask inputs only
 
             self._check_named(named)
-            return run_tiled(resolve_units(self.steps, pixel_size, image), image,
-                             object_size=object_size, named=named)
+            steps = resolve_units(self.steps, pixel_size, image)
+            check_model_files(steps)
+            return run_tiled(steps, image, object_size=object_size, named=named)
         result = np.asarray(image)
         for _, _, output in self.iter_run(image, pixel_size=pixel_size, progress=progress,
                                           **named):

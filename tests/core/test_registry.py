@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +18,8 @@ from napari_maskprep.core.registry import operation
 from napari_maskprep.engine.statistics import StatisticCache
 from napari_maskprep.ops import _thresholding, segment
 from napari_maskprep.ops.edit import ManualEdit
+
+from ..learned_models import model_params
 
 REQUIRED = {
     "preprocess": {"to_gray", "color_channel", "gaussian", "median", "equalize", "clahe",
@@ -72,10 +75,12 @@ def _input(spec, dtype, spatial: tuple[int, ...]) -> np.ndarray:
     return blobs.astype(dtype)
 
 
-def _extras(spec, data: np.ndarray) -> dict[str, np.ndarray]:
+def _extras(spec, data: np.ndarray) -> dict[str, Any]:
+    """The op's required extra arrays, and a trained model for each model parameter."""
     shape = data.shape[:-1] if spec.channels == "rgb" else data.shape
-    return {i.name: np.array([[s // 2 for s in shape]], float)
-            for i in spec.inputs if i.required}
+    return {**{i.name: np.array([[s // 2 for s in shape]], float)
+               for i in spec.inputs if i.required},
+            **model_params(spec, rgb=spec.channels == "rgb")}
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)

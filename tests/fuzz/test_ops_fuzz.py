@@ -25,7 +25,10 @@ from hypothesis import strategies as st
 
 import napari_maskprep as mp
 from napari_maskprep.core import Kind, MaskprepWarning
+from napari_maskprep.core.model_files import ModelFile
 from napari_maskprep.core.validation import looks_rgb
+
+from ..learned_models import tiny_classifier
 
 OPS = [s.id for s in mp.list_ops()]
 
@@ -146,6 +149,10 @@ def _param_value(draw: st.DrawFn, p) -> tuple[Any, bool]:
     """A value for parameter ``p`` and whether it lies outside what ``p`` accepts."""
     if p.optional and draw(st.integers(0, 3)) == 0:
         return None, False
+    if p.type is ModelFile:
+        if draw(st.integers(0, 9)) == 0:
+            return {"path": "no-such-model.txt", "sha256": "0" * 64}, True
+        return tiny_classifier(draw(st.integers(0, 7)) == 0).to_plain(), False
     if p.choices is not None:
         if draw(st.integers(0, 9)) == 0:
             return "no-such-choice", True

@@ -1,8 +1,9 @@
 """The Recorder dock widget: a thin Qt view over :class:`RecipeRecorder`.
 
 It lists the recorded steps (tick = enabled), edits the selected step's parameters with the
-stage widgets' editors, moves, deletes and re-runs steps, saves and loads recipe files, and
-replays the recipe on an image, on every open image or on a folder. Computation runs in
+stage widgets' editors, moves, deletes and re-runs steps, saves and loads recipe files,
+replays the recipe on an image, on every open image or on a folder, and fits its parameters
+to a corrected mask (:mod:`.mask_fit`). Computation runs in
 napari thread workers; this module only wires controls and workers to the model.
 """
 
@@ -22,16 +23,20 @@ from magicgui.widgets import (
     PushButton,
     Widget,
 )
+from napari.layers import Labels
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from napari.viewer import Viewer
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QFileDialog, QListWidget, QListWidgetItem
 
+from ..core.model_files import ModelFile
+from ..fit import FitResult
 from ..io import MASK_FORMATS
 from ..recipe import RecipeError
 from .editors import param_editor, row, text_line
 from .fitting import fit_form
+from .mask_fit import MaskFitJob, apply_fit, describe_fit
 from .opinfo import param_docs
 from .recording import EDIT_OP, BatchJob, BatchOutcome, RecipeRecorder, RunJob, step_summary
 from .workers import Failure, ProgressRelay
@@ -93,6 +98,13 @@ class RecorderWidget(Container):
         self.target_box = ComboBox(label="replay on", choices=self._target_choices)
         self.replay_button = PushButton(text="Replay")
         self.replay_all_button = PushButton(text="Replay on all images")
+        self.fit_mask_box = ComboBox(
+            label="fit to mask", choices=self._mask_choices,
+            tooltip="a Labels layer holding the corrected mask of the 'replay on' image "
+                    "(any label above 0 is foreground)")
+        self.fit_button = PushButton(
+            text="Fit to mask",
+            tooltip="search the recipe's parameters for the best Dice against the mask")
         self.infolder = FileEdit(label="input folder", mode="d")
         self.outfolder = FileEdit(label="output folder", mode="d")
         self.format_box = ComboBox(choices=list(MASK_FORMATS), value="tif",
@@ -114,6 +126,7 @@ class RecorderWidget(Container):
                 row("file", self.save_button, self.load_button, self.export_button,
                      self.clear_button),
                 self.target_box, row("", self.replay_button, self.replay_all_button),
+                self.fit_mask_box, row("", self.fit_button),
                 self.infolder, self.outfolder,
                 row("masks as", self.format_box, self.overwrite_box),
                 row("", self.batch_button, self.cancel_button),
@@ -121,9 +134,11 @@ class RecorderWidget(Container):
             ],
             labels=True,
         )
-        fit_form(self, pickers=[self.target_box], folders=[self.infolder, self.outfolder])
+        fit_form(self, pickers=[self.target_box, self.fit_mask_box],
+                 folders=[self.infolder, self.outfolder])
         self._workers: list[WorkerBase] = []
         self._batch_job: BatchJob | None = None
+        self._fit_job: MaskFitJob | None = None
         self._relay = ProgressRelay()
         self._relay.advanced.connect(self._on_batch_progress)
         # One capture once the strokes stop (each restarts the delay), after the stroke's
@@ -150,6 +165,7 @@ class RecorderWidget(Container):
         self.replay_button.changed.connect(self.replay)
         self.replay_all_button.changed.connect(self.replay_all)
         self.batch_button.changed.connect(self.run_batch)
+        self.fit_button.changed.connect(self.fit)
         self.cancel_button.changed.connect(self.cancel)
         layers = napari_viewer.layers
         for event in (layers.events.inserted, layers.events.removed, layers.events.moved):
@@ -252,6 +268,25 @@ class RecorderWidget(Container):
         worker.finished.connect(self._on_batch_finished)
         return self._launch(worker)
 
+    def fit(self) -> WorkerBase | None:
+        """Fit the recipe's parameters to the chosen mask of the 'replay on' image."""
+        if self._fit_job is not None:
+            return None
+        try:
+            job = MaskFitJob(self.model, self.target_box.value, self.fit_mask_box.value)
+        except RecipeError as exc:
+            show_error(str(exc))
+            return None
+        self._fit_job = job
+        self.fit_button.enabled = False
+        self.progress_bar.visible = True
+        self.progress_bar.value = 0
+        self.status.value = "fitting the recipe to the mask…"
+        worker = create_worker(_fit_outcome, job, self._relay.advanced.emit)
+        worker.returned.connect(self._on_fit_result)
+        worker.finished.connect(self._on_fit_finished)
+        return self._launch(worker)
+
     def cancel(self) -> None:
         """Stop a running batch after the file in progress."""
         if self._batch_job is not None:
@@ -322,12 +357,33 @@ class RecorderWidget(Container):
         self._batch_job = None
         self._set_batch_running(False)
 
+    def _on_fit_result(self, outcome: FitResult | Failure) -> None:
+        if isinstance(outcome, Failure):
+            show_error(outcome.message)
+            return
+        try:
+            apply_fit(self.model, self._fit_job, outcome)
+        except RecipeError as exc:
+            show_error(str(exc))
+            return
+        self.status.value = describe_fit(outcome)
+        show_info(self.status.value)
+
+    def _on_fit_finished(self) -> None:
+        self._fit_job = None
+        self.fit_button.enabled = True
+        self.progress_bar.visible = self._batch_job is not None
+
     # -- syncing -----------------------------------------------------------------------------
     def _target_choices(self, *_: Any) -> list[tuple[str, Any]]:
         return [(layer.name, layer) for layer in self.model.replay_targets()]
 
+    def _mask_choices(self, *_: Any) -> list[tuple[str, Any]]:
+        return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Labels)]
+
     def _refresh_targets(self, event: Any = None) -> None:
         self.target_box.reset_choices()
+        self.fit_mask_box.reset_choices()
 
     def _sync_steps(self) -> None:
         """Show the model's steps, keeping the selection where it was."""
@@ -392,6 +448,15 @@ class RecorderWidget(Container):
         docs = param_docs(spec)
         checked = spec.check_params(step.params)  # enum members, as the editors expect
         for param in spec.params:
+            if param.type is ModelFile:  # a file and its hash: shown, changed by recording
+                note = text_line()
+                note.label = param.name
+                model = checked[param.name]
+                note.value = (f"{Path(model.path).name} ({model.sha256[:8]})"
+                              if model is not None else "none")
+                note.tooltip = model.path if model is not None else ""
+                self.params_box.append(note)
+                continue
             editor = param_editor(param, checked[param.name], docs.get(param.name, ""))
             editor.changed.connect(partial(self._on_param, index, param.name))
             self.param_editors[param.name] = editor
@@ -454,6 +519,13 @@ def _batch_outcome(job: BatchJob, progress: Any) -> BatchOutcome | Failure:
     try:
         return job.run(progress)
     except OSError as exc:  # the output folder cannot be made or written
+        return Failure(str(exc))
+
+
+def _fit_outcome(job: MaskFitJob, progress: Any) -> FitResult | Failure:
+    try:
+        return job.run(progress)
+    except RecipeError as exc:
         return Failure(str(exc))
 
 

@@ -94,7 +94,9 @@ def step_summary(step: Step) -> str:
     if step.op == EDIT_OP:
         box = step.params.get("bbox", "").replace(",", ", ")
         return f"{EDIT_OP}  hand edits in [{box}]"
-    params = ", ".join(f"{k}={v}" for k, v in step.params.items())
+    models = {p.name for p in step.spec.model_params}
+    params = ", ".join(f"{k}={Path(v['path']).name}" if k in models and v else f"{k}={v}"
+                       for k, v in step.params.items())
     return f"{step.op}  {params}" if params else step.op
 
 

@@ -25,6 +25,10 @@ class Kind(enum.StrEnum):
     POINTS = "points"  # N x ndim float coordinates
 
 
+def _one(params: Mapping[str, Any]) -> int:
+    return 1
+
+
 # Locality: what a tiled / dask executor needs to know about an op.
 @dataclass(frozen=True)
 class Pointwise:
@@ -38,10 +42,14 @@ class Local:
     ``stripes``: large 2D inputs may be run in horizontal stripes (with the halo) in
     parallel; False where a result also depends on where the array starts, or
     ``stripes(data, params)`` where it depends on the input whether stripes pay.
+    ``align(params)``: the grid the arrays the op is given must start on (a network with
+    pooling gives the same values only on shifts by its downsampling): a tiled run reads
+    each chunk from a multiple of it, as the whole image starts at 0.
     """
 
     halo: Callable[[Mapping[str, Any]], int]
     stripes: bool | Callable[[np.ndarray, Mapping[str, Any]], bool] = True
+    align: Callable[[Mapping[str, Any]], int] = _one
 
 
 def _no_params(params: Mapping[str, Any]) -> Hashable:

@@ -27,6 +27,7 @@ from ..engine.planes import run_spatial
 from . import validation
 from .errors import BadTypeError, BadValueError, MaskprepError, shown
 from .locality import Kind, Locality
+from .model_files import FORMATS, ModelFile
 from .units import (
     Quantity,
     accepted_units,
@@ -58,7 +59,9 @@ _SIZE_EXAMPLES = {"length": "a length such as '2 um'",
 class Param:
     """One keyword-only parameter of an op, as declared by its signature.
 
-    ``type`` is ``int``, ``float``, ``bool``, ``str`` or an ``Enum`` subclass;
+    ``type`` is ``int``, ``float``, ``bool``, ``str``, an ``Enum`` subclass or
+    :class:`~napari_maskprep.core.model_files.ModelFile` (a model named by path and
+    sha256, whose ``formats`` hint lists the model formats it accepts);
     ``hints`` holds the ``Annotated`` metadata (``min``, ``max``, ``step``, ``unit``,
     ``label``, ``tooltip``); ``optional`` means ``None`` is accepted. A ``unit`` of
     ``"px"`` (a length) or ``"pixels"`` (a count: area, volume) makes it a size, which may
@@ -107,6 +110,9 @@ class Param:
             text = "one of " + ", ".join(repr(c) for c in self.choices)
         elif self.type is bool:
             text = "true or false"
+        elif self.type is ModelFile:
+            formats = " or ".join(FORMATS[f] for f in self.formats)
+            text = f"a model file {{path: FILE, sha256: HEX}} holding {formats}"
         else:
             text = {int: "an integer", float: "a number", str: "a string"}[self.type]
             lo, hi = self.hints.get("min"), self.hints.get("max")
@@ -121,6 +127,11 @@ class Param:
         if self.measure is not None:
             text += f", or {_SIZE_EXAMPLES[self.measure]}"
         return text
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The model formats a :class:`ModelFile` parameter accepts."""
+        return tuple(self.hints.get("formats", tuple(FORMATS)))
 
     def _rejected(
         self, value: Any, error: type[Exception], why: str = "is not accepted"
@@ -180,6 +191,11 @@ class Param:
             if isinstance(raw, str) and raw.upper() in by_name:
                 return by_name[raw.upper()]
             raise self._rejected(value, BadValueError)
+        if kind is ModelFile:
+            try:
+                return ModelFile.from_plain(value)
+            except MaskprepError as exc:
+                raise type(exc)(f"{self.name}: {exc}") from None
         if kind is bool:
             if isinstance(value, bool | np.bool_):
                 return bool(value)
@@ -217,9 +233,12 @@ class Param:
         return value
 
     def to_plain(self, value: Any) -> Any:
-        """The value as plain YAML/JSON data (Enums by their value, sizes as ``"2 um"``)."""
+        """The value as plain YAML/JSON data (Enums by their value, sizes as ``"2 um"``,
+        model files as ``{path, sha256}``)."""
         if isinstance(value, Quantity):
             return str(value)
+        if isinstance(value, ModelFile):
+            return value.to_plain()
         return value.value if isinstance(value, enum.Enum) else value
 
 
@@ -284,6 +303,11 @@ class OpSpec:
     @functools.cached_property
     def _sizes(self) -> tuple[Param, ...]:
         return tuple(p for p in self.params if p.measure is not None)
+
+    @functools.cached_property
+    def model_params(self) -> tuple[Param, ...]:
+        """The parameters that name a model file."""
+        return tuple(p for p in self.params if p.type is ModelFile)
 
     def has_quantities(self, params: Mapping[str, Any]) -> bool:
         """Whether checked ``params`` hold a size in micrometres."""

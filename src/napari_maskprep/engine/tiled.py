@@ -37,6 +37,7 @@ chunks, naming the step and why.
 from __future__ import annotations
 
 import functools
+import math
 import operator
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -127,15 +128,17 @@ class _Fused:
     def __init__(self) -> None:
         self.functions: list[Callable[[np.ndarray], np.ndarray]] = []
         self.depth = 0
+        self.align = 1  # chunks are read from multiples of it (Local.align)
         self.first: tuple[Any, np.ndarray] | None = None  # (spec, input) of the first
         self.out: np.ndarray | None = None  # the last one's output on the probe
 
     def add(self, spec: Any, halo: int, function: Callable[[np.ndarray], np.ndarray],
-            before: np.ndarray, after: np.ndarray) -> None:
+            before: np.ndarray, after: np.ndarray, align: int = 1) -> None:
         if self.first is None:
             self.first = (spec, before)
         self.functions.append(function)
         self.depth += halo
+        self.align = math.lcm(self.align, align)
         self.out = after
 
 
@@ -172,8 +175,10 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
         params = spec.check_params(step.params)
         locality = spec.locality
         if isinstance(locality, Pointwise | Local):
-            halo = locality.halo(params) if isinstance(locality, Local) else 0
-            fused.add(spec, halo, functools.partial(_run_op, spec, params), before, after)
+            halo, align = ((locality.halo(params), locality.align(params))
+                           if isinstance(locality, Local) else (0, 1))
+            fused.add(spec, halo, functools.partial(_run_op, spec, params), before, after,
+                      align)
             continue
         if fused.functions:
             current, stored, fused = _map_fused(current, fused, work), False, _Fused()
@@ -294,15 +299,20 @@ def _map_fused(x: da.Array, fused: _Fused, workdir: WorkFolder) -> da.Array:
 
     meta = np.empty((0,) * out.ndim, out.dtype)
     depth = {}
+    align = fused.align
+    margin = -(-fused.depth // align) * align  # each read then starts on the grid
     for axis in range(spatial):
-        if fused.depth == 0 or len(x.chunks[axis]) == 1:
+        if len(x.chunks[axis]) == 1:
             continue
-        if fused.depth >= x.shape[axis]:  # one chunk along this axis holds all it needs
+        if margin >= x.shape[axis]:  # one chunk along this axis holds all it needs
             x = x.rechunk({axis: -1})
             continue
-        x = x.rechunk({axis: da.overlap.ensure_minimum_chunksize(fused.depth,
-                                                                  x.chunks[axis])})
-        depth[axis] = fused.depth
+        if margin:
+            x = x.rechunk({axis: da.overlap.ensure_minimum_chunksize(margin, x.chunks[axis])})
+        if any(c % align for c in x.chunks[axis][:-1]):
+            x = x.rechunk({axis: -(-max(x.chunks[axis]) // align) * align})
+        if margin:
+            depth[axis] = margin
     if not depth:
         return x.map_blocks(run, dtype=out.dtype, meta=meta,
                             drop_axis=tuple(range(out.ndim, x.ndim)) or None)

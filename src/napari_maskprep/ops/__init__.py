@@ -4,6 +4,6 @@ Each op is short: its signature (the recipe's and the GUI's vocabulary), a docst
 its reference with an example, the checks it adds, and a call into ``kernels/``.
 """
 
-from . import edit, preprocess, refine, segment
+from . import edit, learn, networks, preprocess, refine, segment
 
-__all__ = ["edit", "preprocess", "refine", "segment"]
+__all__ = ["edit", "learn", "networks", "preprocess", "refine", "segment"]

@@ -1,0 +1,250 @@
+"""A multi-scale filter bank for pixel classification, float32, computed on demand.
+
+Features are named ``<channel>_raw`` and ``<channel>_<filter>_s<sigma>`` (``grey_log_s4``,
+``hema_hess_hi_s2``; a decimal sigma as ``0p5``), so a model file can list the features it
+was trained on and prediction computes only those (:func:`feature_names`,
+:func:`compute_features`). Channels: ``grey`` for a grey image; for RGB ``red``, ``green``,
+``blue`` and the stain densities ``hema`` and ``eosin`` (``skimage.color.rgb2hed``). Values
+are scaled to [0, 1] by the dtype's range for integers (floats as they are).
+
+Filters at each sigma, all on the channel smoothed by a Gaussian of that sigma (``G``):
+
+- ``gauss``: ``G`` -- ``scipy.ndimage.gaussian_filter(x, sigma, mode='nearest',
+  truncate=4)``;
+- ``gradient``: ``|grad G|`` with central differences, ``np.gradient(G)``;
+- ``log``: ``sigma**2 * (G_yy + G_xx)``, scale-normalised Laplacian of Gaussian;
+- ``dog``: ``G(sigma) - G(next sigma)`` (not at the largest sigma);
+- ``hess_hi``, ``hess_lo``: eigenvalues of the Hessian of ``G``,
+  ``skimage.feature.hessian_matrix_eigvals`` of its second differences (``np.diff(G, 2)``
+  along each axis, ``np.gradient`` of ``np.gradient`` across);
+- ``struct_hi``, ``struct_lo``: eigenvalues of the structure tensor,
+  ``skimage.feature.structure_tensor_eigenvalues(structure_tensor(x, sigma,
+  mode='nearest'))`` (Sobel derivatives, products smoothed at ``sigma``).
+
+Each pixel depends on pixels within :func:`feature_halo` (the largest Gaussian's radius
+plus one), and every filter is ``cv2.sepFilter2D`` with ``BORDER_REPLICATE``, whose float32
+result at a pixel does not depend on how far the array extends beyond that: a tile computed
+with its halo equals the same pixels of the whole image, bit for bit. Tested in
+``tests/kernels/test_pixel_features.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from .color import hed_channel
+from .gaussian import kernel_radius
+
+__all__ = [
+    "GREY_CHANNELS",
+    "RGB_CHANNELS",
+    "SIGMA_LIMITS",
+    "compute_features",
+    "feature_blocks",
+    "feature_halo",
+    "feature_names",
+    "parse_feature_name",
+]
+
+GREY_CHANNELS = ("grey",)
+RGB_CHANNELS = ("red", "green", "blue", "hema", "eosin")
+FILTERS = ("gauss", "gradient", "log", "dog", "hess_hi", "hess_lo", "struct_hi", "struct_lo")
+SIGMA_LIMITS = (0.3, 32.0)
+_NAME = re.compile(r"^([a-z]+)_(?:raw|([a-z_]+)_s(\d+(?:p\d+)?))$")
+_DIFF = np.array([-0.5, 0.0, 0.5], np.float32)
+_SECOND = np.array([1.0, -2.0, 1.0], np.float32)
+_IDENTITY = np.array([0.0, 1.0, 0.0], np.float32)
+_SOBEL_DIFF = np.array([-1.0, 0.0, 1.0], np.float32)
+_SOBEL_SMOOTH = np.array([1.0, 2.0, 1.0], np.float32)
+# The features of one block of rows, and the filters behind them, take about this many bytes.
+FEATURE_BYTES = 256 * 2**20
+
+
+def _sigma_text(sigma: float) -> str:
+    return format(sigma, "g").replace(".", "p")
+
+
+def feature_names(channels: Sequence[str], sigmas: Sequence[float]) -> list[str]:
+    """Every feature of ``channels`` at ``sigmas`` (ascending), in a fixed order.
+
+    Examples
+    --------
+    >>> feature_names(["grey"], [1, 2])[:4]
+    ['grey_raw', 'grey_gauss_s1', 'grey_gradient_s1', 'grey_log_s1']
+    >>> len(feature_names(["grey"], [1, 2]))
+    16
+    """
+    names = []
+    for channel in channels:
+        names.append(f"{channel}_raw")
+        for i, sigma in enumerate(sigmas):
+            for name in FILTERS:
+                if name != "dog" or i + 1 < len(sigmas):
+                    names.append(f"{channel}_{name}_s{_sigma_text(sigma)}")
+    return names
+
+
+def parse_feature_name(name: str, channels: Sequence[str]) -> tuple[str, str, float | None]:
+    """``(channel, filter, sigma)`` of a feature name (``("grey", "raw", None)``), or
+    ValueError naming what is accepted."""
+    found = _NAME.match(name) if isinstance(name, str) else None
+    if found is None or found.group(1) not in channels or (
+            found.group(2) is not None and found.group(2) not in FILTERS):
+        raise ValueError(f"unknown feature {name!r}; accepted: <channel>_raw or "
+                         f"<channel>_<filter>_s<sigma> with channel in {', '.join(channels)}"
+                         f" and filter in {', '.join(FILTERS)}")
+    if found.group(2) is None:
+        return found.group(1), "raw", None
+    sigma = float(found.group(3).replace("p", "."))
+    if not SIGMA_LIMITS[0] <= sigma <= SIGMA_LIMITS[1]:
+        raise ValueError(f"feature {name!r}: sigma {sigma:g} is outside "
+                         f"[{SIGMA_LIMITS[0]:g}, {SIGMA_LIMITS[1]:g}]")
+    return found.group(1), found.group(2), sigma
+
+
+def feature_halo(names: Sequence[str], channels: Sequence[str]) -> int:
+    """Pixels beyond a tile that its features read: the largest Gaussian radius + 1."""
+    sigmas = [parse_feature_name(n, channels)[2] for n in names]
+    largest = max((s for s in sigmas if s is not None), default=None)
+    return 0 if largest is None else kernel_radius(largest) + 1
+
+
+def _scaled(values: np.ndarray) -> np.ndarray:
+    if np.issubdtype(values.dtype, np.integer):
+        info = np.iinfo(values.dtype)
+        return (values.astype(np.float32) - np.float32(info.min)) / np.float32(
+            float(info.max) - info.min)
+    if values.dtype == np.bool_:
+        return values.astype(np.float32)
+    return values.astype(np.float32)
+
+
+def _channel(image: np.ndarray, channel: str) -> np.ndarray:
+    """One channel of ``image`` as contiguous float32."""
+    if channel == "grey":
+        return np.ascontiguousarray(_scaled(image))
+    if channel in ("red", "green", "blue"):
+        return np.ascontiguousarray(_scaled(image[..., ("red", "green", "blue").index(channel)]))
+    rgb = image[..., :3]
+    if rgb.dtype not in (np.uint8, np.uint16, np.float32):
+        rgb = _scaled(rgb)
+    return np.ascontiguousarray(hed_channel(rgb, ("hema", "eosin").index(channel)),
+                                dtype=np.float32)
+
+
+def _filter(image: np.ndarray, kx: np.ndarray, ky: np.ndarray) -> np.ndarray:
+    return cv2.sepFilter2D(image, cv2.CV_32F, kx, ky, borderType=cv2.BORDER_REPLICATE)
+
+
+def _gauss(image: np.ndarray, sigma: float) -> np.ndarray:
+    kernel = cv2.getGaussianKernel(2 * kernel_radius(sigma) + 1, sigma, cv2.CV_32F)
+    return _filter(image, kernel, kernel)
+
+
+def _eigenvalues(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (larger, smaller) of the symmetric 2x2 matrices [[a, b], [b, c]]."""
+    mean = (a + c) * np.float32(0.5)
+    half = (a - c) * np.float32(0.5)
+    radius = np.sqrt(half * half + b * b)
+    return mean + radius, mean - radius
+
+
+class _Bank:
+    """One channel's filters, each computed once and only when a feature asks for it."""
+
+    def __init__(self, values: np.ndarray, sigmas: list[float]) -> None:
+        self.values = values
+        self.sigmas = sigmas
+        self.cache: dict[tuple[str, float], np.ndarray] = {}
+
+    def _get(self, key: tuple[str, float]) -> np.ndarray:
+        if key not in self.cache:
+            self.cache[key] = self._make(*key)
+        return self.cache[key]
+
+    def _make(self, name: str, sigma: float) -> np.ndarray:
+        s2 = np.float32(sigma * sigma)
+        if name == "gauss":
+            return _gauss(self.values, sigma)
+        if name in ("dy", "dx"):
+            g = self._get(("gauss", sigma))
+            return _filter(g, _IDENTITY, _DIFF) if name == "dy" else _filter(g, _DIFF, _IDENTITY)
+        if name == "gradient":
+            dy, dx = self._get(("dy", sigma)), self._get(("dx", sigma))
+            return np.sqrt(dy * dy + dx * dx)
+        if name in ("hyy", "hxx", "hxy"):
+            g = self._get(("gauss", sigma))
+            if name == "hyy":
+                return _filter(g, _IDENTITY, _SECOND)
+            if name == "hxx":
+                return _filter(g, _SECOND, _IDENTITY)
+            return _filter(g, _DIFF, _DIFF)
+        if name == "log":
+            return s2 * (self._get(("hyy", sigma)) + self._get(("hxx", sigma)))
+        if name == "dog":
+            following = self.sigmas[self.sigmas.index(sigma) + 1]
+            return self._get(("gauss", sigma)) - self._get(("gauss", following))
+        if name in ("hess_hi", "hess_lo"):
+            hi, lo = _eigenvalues(self._get(("hyy", sigma)), self._get(("hxy", sigma)),
+                                  self._get(("hxx", sigma)))
+            self.cache[("hess_hi", sigma)], self.cache[("hess_lo", sigma)] = hi, lo
+            return hi if name == "hess_hi" else lo
+        if name in ("struct_hi", "struct_lo"):
+            dy, dx = self._get(("raw_dy", 0.0)), self._get(("raw_dx", 0.0))
+            hi, lo = _eigenvalues(_gauss(dy * dy, sigma), _gauss(dy * dx, sigma),
+                                  _gauss(dx * dx, sigma))
+            self.cache[("struct_hi", sigma)], self.cache[("struct_lo", sigma)] = hi, lo
+            return hi if name == "struct_hi" else lo
+        if name == "raw_dy":  # scipy.ndimage.sobel(x, axis=0), as skimage's structure tensor
+            return _filter(self.values, _SOBEL_SMOOTH, _SOBEL_DIFF)
+        return _filter(self.values, _SOBEL_DIFF, _SOBEL_SMOOTH)  # raw_dx
+
+    def feature(self, name: str, sigma: float | None) -> np.ndarray:
+        return self.values if sigma is None else self._get((name, sigma))
+
+
+def compute_features(image: np.ndarray, names: Sequence[str], *, rgb: bool,
+                     wanted: Sequence[bool] | None = None) -> np.ndarray:
+    """The features ``names`` of a 2D image (RGB on a last axis if ``rgb``) as a
+    ``(pixels, features)`` float32 array in row-major pixel order, column-major in memory
+    (each feature contiguous, as LightGBM takes it without a copy).
+
+    Columns not ``wanted`` (a model that never splits on them) are left 0 and not
+    computed.
+    """
+    channels = RGB_CHANNELS if rgb else GREY_CHANNELS
+    parsed = [parse_feature_name(n, channels) for n in names]
+    wanted = [True] * len(names) if wanted is None else list(wanted)
+    out = np.zeros((len(names), image.shape[0] * image.shape[1]), np.float32)
+    for channel in channels:
+        columns = [i for i, p in enumerate(parsed) if p[0] == channel and wanted[i]]
+        if not columns:
+            continue
+        sigmas = sorted({p[2] for p in parsed if p[0] == channel and p[2] is not None})
+        bank = _Bank(_channel(image, channel), sigmas)
+        for i in columns:
+            _, name, sigma = parsed[i]
+            out[i] = bank.feature(name, sigma).ravel()
+    return out.T
+
+
+def feature_blocks(image: np.ndarray, names: Sequence[str], *, rgb: bool,
+                   wanted: Sequence[bool] | None = None, block_bytes: int = FEATURE_BYTES
+                   ) -> Iterator[tuple[slice, np.ndarray]]:
+    """``(rows, features)`` for horizontal blocks of ``image``, top to bottom: each block's
+    features (as :func:`compute_features`) are computed with its halo and cut to its own
+    rows, so they equal those rows of the whole image's features while memory holds about
+    ``block_bytes``."""
+    rows, cols = image.shape[:2]
+    halo = feature_halo(names, RGB_CHANNELS if rgb else GREY_CHANNELS)
+    per_row = 4 * 2 * max(1, len(names)) * cols  # the features and the filters behind them
+    step = max(32, block_bytes // per_row - 2 * halo)
+    for top in range(0, rows, step):
+        bottom = min(rows, top + step)
+        lo, hi = max(0, top - halo), min(rows, bottom + halo)
+        features = compute_features(image[lo:hi], names, rgb=rgb, wanted=wanted)
+        yield slice(top, bottom), features[(top - lo) * cols:(bottom - lo) * cols]

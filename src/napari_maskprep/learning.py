@@ -1,0 +1,252 @@
+"""Training a pixel classifier from scribbles or corrected masks (``train_pixel_classifier``).
+
+The classifier is LightGBM's gradient boosting over the filter bank of
+:mod:`napari_maskprep.kernels.pixel_features`; ``segment.pixel_classifier`` runs it from its
+saved text model. Training is deterministic: a fixed seed, LightGBM's ``deterministic``
+mode and one thread give the same model text, and so the same sha256, in any process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .core.errors import BadTypeError, BadValueError, shown
+from .core.model_files import ModelFile
+from .core.validation import looks_rgb
+from .io.files import atomic_write
+from .kernels.pixel_features import (
+    GREY_CHANNELS,
+    RGB_CHANNELS,
+    SIGMA_LIMITS,
+    feature_blocks,
+    feature_names,
+)
+from .ops.learn import MAX_TREES, ClassifierModel, _parse
+
+__all__ = ["DEFAULT_SIGMAS", "PixelClassifier", "train_pixel_classifier"]
+
+DEFAULT_SIGMAS = (1.0, 2.0, 4.0, 8.0, 16.0)
+ANNOTATIONS = ("auto", "scribbles", "masks")
+# LightGBM threads while training: fixed, so a model's text never depends on the machine;
+# one, since LightGBM's OpenMP threads spin while they wait: on two busy cores, training on
+# two threads took 3-8 times as long as on one (3000 samples, 200 features).
+TRAIN_THREADS = 1
+MAX_BIN = 63  # histogram bins per feature: 255 trains 3 times slower for no gain measured
+
+
+class PixelClassifier:
+    """A trained pixel classifier: ``predict`` a mask, ``save`` its model file.
+
+    Its predictions are those of the saved file: the model is kept as the text it saves
+    and parsed from that text, as ``segment.pixel_classifier`` parses the file.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.model: ClassifierModel = _parse(text.encode("utf-8"), "lightgbm")
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The names of the features the model reads."""
+        return self.model.names
+
+    def probability(self, image: np.ndarray) -> np.ndarray:
+        """Foreground probability of each pixel (float64)."""
+        return self.model.probability(_image(image, 0))
+
+    def predict(self, image: np.ndarray, *, threshold: float = 0.5) -> np.ndarray:
+        """The mask (uint8 0/1): foreground where the probability is at least ``threshold``."""
+        return (self.probability(image) >= threshold).astype(np.uint8)
+
+    def save(self, path: str | os.PathLike[str]) -> ModelFile:
+        """Write the LightGBM text model atomically; returns its :class:`ModelFile` (the
+        absolute path and sha256) for a recipe step's ``model`` parameter."""
+        data = self.text.encode("utf-8")
+        target = atomic_write(Path(path), lambda tmp: tmp.write_bytes(data))
+        return ModelFile(str(Path(target).absolute()), hashlib.sha256(data).hexdigest())
+
+    def step(self, ref: ModelFile, *, threshold: float = 0.5) -> dict[str, Any]:
+        """The recipe step that runs this model from its saved file ``ref``."""
+        return {"op": "segment.pixel_classifier",
+                "params": {"model": ref.to_plain(), "threshold": threshold}}
+
+
+def _image(image: Any, index: int) -> np.ndarray:
+    a = np.asarray(image)
+    if a.dtype.kind not in "biuf" or a.ndim not in (2, 3) or (a.ndim == 3 and not looks_rgb(a)):
+        raise BadTypeError(f"image {index}: a 2D grey or RGB image (numeric) is accepted; got "
+                           f"shape {a.shape}, dtype {a.dtype}")
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise BadValueError(f"image {index} holds NaN or infinite values; accepted: finite")
+    return a[..., :3] if a.ndim == 3 else a
+
+
+def _labels(annotation: Any, index: int, shape: tuple[int, ...], scribbles: bool
+            ) -> np.ndarray:
+    """Per pixel 0 (not labelled), 1 (background) or 2 (foreground)."""
+    a = np.asarray(annotation)
+    if a.shape != shape:
+        raise BadValueError(f"annotation {index} has shape {a.shape}; its image is {shape}")
+    if a.dtype.kind not in "biu":
+        raise BadTypeError(f"annotation {index} has dtype {a.dtype}; accepted: integer or bool")
+    top = 2 if scribbles else 1
+    if a.size and (a.min() < 0 or a.max() > top):
+        accepted = ("0 (not labelled), 1 (background), 2 (foreground)" if scribbles
+                    else "0 (background), 1 (foreground)")
+        raise BadValueError(f"annotation {index} holds values from {a.min()} to {a.max()}; "
+                            f"accepted: {accepted}")
+    return a.astype(np.uint8) if scribbles else a.astype(np.uint8) + 1
+
+
+def _as_list(value: Any, what: str) -> list[Any]:
+    if isinstance(value, np.ndarray) or hasattr(value, "__array__"):
+        return [value]
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return list(value)
+    raise BadTypeError(f"{what} must be an array or a list of arrays; got {shown(value)}")
+
+
+def _check_sigmas(sigmas: Any) -> tuple[float, ...]:
+    try:
+        values = tuple(sorted({float(s) for s in sigmas}))
+    except (TypeError, ValueError):
+        raise BadTypeError(f"sigmas must be numbers; got {shown(sigmas)}") from None
+    lo, hi = SIGMA_LIMITS
+    if not values or len(values) > 8 or not all(lo <= s <= hi for s in values):
+        raise BadValueError(f"sigmas={shown(sigmas)}; accepted: 1 to 8 values in [{lo}, {hi}]")
+    return values
+
+
+def _samples(labels: list[np.ndarray], max_samples: int, seed: int) -> list[np.ndarray]:
+    """Flat indices of the labelled pixels of each image to train on, at most
+    ``max_samples`` in all, drawn uniformly (and reproducibly) when there are more."""
+    found = [np.flatnonzero(lab) for lab in labels]
+    total = sum(len(f) for f in found)
+    if total <= max_samples:
+        return found
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(total, size=max_samples, replace=False))
+    starts = np.cumsum([0] + [len(f) for f in found])
+    return [f[keep[(keep >= a) & (keep < b)] - a] for f, a, b in
+            zip(found, starts[:-1], starts[1:], strict=True)]
+
+
+def training_data(images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
+                  names: Sequence[str], *, rgb: bool, max_samples: int, seed: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Features (float32, samples x features) and 0/1 targets of the sampled pixels."""
+    picks = _samples(list(labels), max_samples, seed)
+    rows, targets = [], []
+    for image, lab, pick in zip(images, labels, picks, strict=True):
+        if not len(pick):
+            continue
+        cols = image.shape[1]
+        for block, features in feature_blocks(image, names, rgb=rgb):
+            start, stop = block.start * cols, block.stop * cols
+            inside = pick[(pick >= start) & (pick < stop)]
+            rows.append(features[inside - start])
+            targets.append(lab.ravel()[inside] == 2)
+    return np.concatenate(rows), np.concatenate(targets).astype(np.float32)
+
+
+def train_pixel_classifier(
+    images: Any,
+    annotations: Any,
+    *,
+    sigmas: Sequence[float] = DEFAULT_SIGMAS,
+    annotation: str = "auto",
+    trees: int = 100,
+    leaves: int = 31,
+    learning_rate: float = 0.1,
+    max_samples: int = 300_000,
+    seed: int = 0,
+) -> PixelClassifier:
+    """Train a pixel classifier on images and their annotations.
+
+    Parameters
+    ----------
+    images : ndarray or list of ndarray
+        2D grey or RGB images (all of one kind), the same kind the model will segment.
+    annotations : ndarray or list of ndarray
+        One per image, same height and width: scribbles (0 = not labelled, 1 =
+        background, 2 = foreground, as a napari Labels layer is painted) or whole masks
+        (0 = background, 1 = foreground, as hand-corrected masks are).
+    sigmas : sequence of float
+        Scales of the filter bank, in pixels (1 to 8 values in [0.3, 32]); the largest
+        sets the halo of a tiled run (4 sigma + 1 pixels).
+    annotation : {'auto', 'scribbles', 'masks'}
+        How to read ``annotations``; 'auto' takes them as scribbles if any holds a 2,
+        else as whole masks.
+    trees, leaves, learning_rate : int, int, float
+        LightGBM's boosting rounds, leaves per tree and shrinkage.
+    max_samples : int
+        Labelled pixels trained on at most (drawn uniformly with ``seed`` when there are
+        more).
+    seed : int
+        Seed of the sampling and of LightGBM.
+
+    Returns
+    -------
+    PixelClassifier
+        ``.predict(image)``, ``.save(path)`` (returns the path and sha256 a recipe step
+        names) and ``.step(ref)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.zeros((32, 32), np.uint8); image[8:24, 8:24] = 200
+    >>> scribbles = np.zeros((32, 32), np.uint8); scribbles[0, :] = 1; scribbles[16, 12:20] = 2
+    >>> int(train_pixel_classifier(image, scribbles, sigmas=(1, 2)).predict(image).sum())
+    256
+    """
+    import lightgbm
+
+    if annotation not in ANNOTATIONS:
+        raise BadValueError(f"annotation={shown(annotation)}; accepted: "
+                            f"{', '.join(ANNOTATIONS)}")
+    for name, value, lo, hi in (("trees", trees, 1, MAX_TREES), ("leaves", leaves, 2, 4096),
+                                ("max_samples", max_samples, 100, 10**8),
+                                ("seed", seed, 0, 2**31 - 1)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or not (
+                lo <= value <= hi):
+            raise BadValueError(f"{name}={shown(value)}; accepted: an integer in [{lo}, {hi}]")
+    if not 0 < float(learning_rate) <= 1:
+        raise BadValueError(f"learning_rate={shown(learning_rate)}; accepted: a number in "
+                            "(0, 1]")
+    sigma_values = _check_sigmas(sigmas)
+    image_list = [_image(im, i) for i, im in enumerate(_as_list(images, "images"))]
+    notes = _as_list(annotations, "annotations")
+    if len(notes) != len(image_list) or not image_list:
+        raise BadValueError(f"{len(image_list)} images and {len(notes)} annotations; "
+                            "accepted: one annotation per image, at least one")
+    rgb = image_list[0].ndim == 3
+    if any((im.ndim == 3) != rgb for im in image_list):
+        raise BadValueError("images mix grey and RGB; accepted: all grey or all RGB")
+    scribbles = annotation == "scribbles" or (
+        annotation == "auto" and any(np.asarray(n).max(initial=0) == 2 for n in notes))
+    labels = [_labels(n, i, im.shape[:2], scribbles)
+              for i, (n, im) in enumerate(zip(notes, image_list, strict=True))]
+    if not any((lab == 1).any() for lab in labels) or not any((lab == 2).any() for lab in labels):
+        raise BadValueError("the annotations need pixels of both classes: background "
+                            "(scribble 1, or mask 0) and foreground (scribble 2, or mask 1)")
+    names = feature_names(RGB_CHANNELS if rgb else GREY_CHANNELS, sigma_values)
+    features, targets = training_data(image_list, labels, names, rgb=rgb,
+                                      max_samples=int(max_samples), seed=int(seed))
+    params = {
+        "objective": "binary", "num_leaves": int(leaves), "learning_rate": float(learning_rate),
+        # A few strokes are a few dozen pixels: a leaf may hold as few as 2 of them.
+        "min_data_in_leaf": int(np.clip(len(targets) // 1000, 2, 20)), "max_bin": MAX_BIN,
+        "deterministic": True, "force_row_wise": True, "seed": int(seed),
+        "num_threads": TRAIN_THREADS, "verbosity": -1,
+    }
+    dataset = lightgbm.Dataset(features, label=targets, feature_name=list(names),
+                               params={"max_bin": MAX_BIN, "verbosity": -1,
+                                       "feature_pre_filter": False})
+    booster = lightgbm.train(params, dataset, num_boost_round=int(trees))
+    return PixelClassifier(booster.model_to_string())

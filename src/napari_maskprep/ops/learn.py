@@ -1,0 +1,166 @@
+"""Learned segmentation: ops whose model is a file (registered under ``segment.``).
+
+``segment.pixel_classifier`` classifies each pixel with a LightGBM model over the
+multi-scale filter bank of :mod:`napari_maskprep.kernels.pixel_features`. The model file is
+a LightGBM text model (``booster.save_model``), named in the step by path and sha256 (see
+:mod:`napari_maskprep.core.model_files`); LightGBM's own text parser reads it, and it is
+accepted only as a binary classifier over feature names this package computes, within
+:data:`MAX_TREES` trees and :data:`MAX_FEATURES` features. Train one with
+:func:`napari_maskprep.train_pixel_classifier`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import numpy as np
+
+from ..core.errors import BadValueError, LimitError
+from ..core.locality import Local
+from ..core.model_files import ModelFile, ModelFileError, load_model
+from ..core.registry import operation
+from ..kernels.pixel_features import (
+    GREY_CHANNELS,
+    RGB_CHANNELS,
+    feature_blocks,
+    feature_halo,
+    parse_feature_name,
+)
+from ..kernels.threads import thread_budget
+
+__all__ = ["MAX_FEATURES", "MAX_TREES", "ClassifierModel", "load_classifier",
+           "pixel_classifier"]
+
+MAX_TREES = 5000
+MAX_FEATURES = 2000
+_BINARY = re.compile(rb"\nobjective=binary\b")
+_LOCK = threading.Lock()  # a LightGBM booster is not documented as safe to share
+
+
+@dataclass(frozen=True, eq=False)
+class ClassifierModel:
+    """A parsed pixel classifier: a LightGBM booster and the features it reads."""
+
+    booster: Any
+    names: tuple[str, ...]
+    rgb: bool
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return RGB_CHANNELS if self.rgb else GREY_CHANNELS
+
+    @functools.cached_property
+    def halo(self) -> int:
+        """Pixels around a tile its prediction reads (the largest filter's reach)."""
+        return feature_halo(self.names, self.channels)
+
+    @functools.cached_property
+    def wanted(self) -> tuple[bool, ...]:
+        """Which features a tree splits on: only those are computed."""
+        used = self.booster.feature_importance(importance_type="split")
+        return tuple(bool(u) for u in used)
+
+    def probability(self, image: np.ndarray) -> np.ndarray:
+        """Foreground probability of each pixel of a 2D image (RGB on a last axis), float64."""
+        self.check_image(image)
+        out = np.empty(image.shape[:2], np.float64)
+        for rows, features in feature_blocks(image, self.names, rgb=self.rgb,
+                                             wanted=self.wanted):
+            with _LOCK:
+                scores = self.booster.predict(features, num_threads=thread_budget())
+            out[rows] = scores.reshape(-1, image.shape[1])
+        return out
+
+    def check_image(self, image: np.ndarray) -> None:
+        rgb = image.ndim == 3
+        if rgb != self.rgb:
+            want, got = ("an RGB", "a grey") if self.rgb else ("a grey", "an RGB")
+            raise BadValueError(f"segment.pixel_classifier: the model was trained on {want} "
+                                f"image; got {got} image")
+
+
+def _parse(content: bytes, found: str) -> ClassifierModel:
+    """A LightGBM text model, parsed by LightGBM and checked to be one of ours."""
+    import lightgbm  # imported when a model is first used: `import napari_maskprep` stays light
+
+    try:
+        booster = lightgbm.Booster(model_str=content.decode("utf-8"))
+    except (UnicodeDecodeError, lightgbm.basic.LightGBMError) as exc:
+        why = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise ModelFileError(f"not a readable LightGBM model ({why})") from None
+    header = content[:content.find(b"\nTree=")]
+    if booster.num_model_per_iteration() != 1 or not _BINARY.search(header):
+        raise ModelFileError("not a binary LightGBM classifier (objective 'binary')")
+    if booster.num_trees() > MAX_TREES:
+        raise LimitError(f"a model of {booster.num_trees()} trees; the limit is {MAX_TREES}")
+    names = tuple(booster.feature_name())
+    if len(names) > MAX_FEATURES:
+        raise LimitError(f"a model of {len(names)} features; the limit is {MAX_FEATURES}")
+    rgb = bool(names) and names[0].split("_", 1)[0] in RGB_CHANNELS
+    try:
+        for name in names:
+            parse_feature_name(name, RGB_CHANNELS if rgb else GREY_CHANNELS)
+    except ValueError as exc:
+        raise ModelFileError(f"not a model of this package's features: {exc}") from None
+    return ClassifierModel(booster, names, rgb)
+
+
+def load_classifier(ref: ModelFile) -> ClassifierModel:
+    """The pixel classifier in ``ref``'s file, checked (hash, format, content) and parsed."""
+    return load_model(ref, _parse, ("lightgbm",))
+
+
+def _halo(params: dict[str, Any]) -> int:
+    model = params.get("model")
+    return 0 if model is None else load_classifier(ModelFile.from_plain(model)).halo
+
+
+@operation("segment.pixel_classifier", input="image", output="mask", ndim=(2,),
+           channels="any", locality=Local(halo=_halo, stripes=False))
+def pixel_classifier(
+    image: np.ndarray,
+    *,
+    model: Annotated[ModelFile | None, {
+        "formats": ("lightgbm",),
+        "tooltip": "the model file (LightGBM text) and its sha256, from "
+                   "train_pixel_classifier(...).save(path) or the Train widget"}] = None,
+    threshold: Annotated[float, {"min": 0.0, "max": 1.0, "step": 0.05}] = 0.5,
+) -> np.ndarray:
+    """Classify each pixel as foreground or background with a trained model.
+
+    A gradient-boosted classifier (LightGBM) over a multi-scale filter bank (Gaussian,
+    gradient magnitude, Laplacian and difference of Gaussians, Hessian and structure-tensor
+    eigenvalues; per channel for RGB, with the hematoxylin and eosin stain densities):
+    foreground where the predicted probability is at least ``threshold``. Train the model
+    on scribbles or corrected masks with :func:`napari_maskprep.train_pixel_classifier`,
+    or with the Train widget in napari.
+
+    Parameters
+    ----------
+    image : ndarray
+        2D grey or RGB image of the kind the model was trained on (scaled by its dtype's
+        range: integers to [0, 1], floats as they are).
+    model : ModelFile
+        The model file by path and sha256: ``{path: nuclei.lgbm.txt, sha256: ...}``.
+    threshold : float
+        Probability from which a pixel is foreground.
+
+    Examples
+    --------
+    >>> import numpy as np, napari_maskprep as mp
+    >>> image = np.zeros((32, 32), np.uint8); image[8:24, 8:24] = 200
+    >>> classifier = mp.train_pixel_classifier(image, (image > 0) + 1, sigmas=(1, 2))
+    >>> ref = classifier.save(getfixture("tmp_path") / "square.txt")
+    >>> int(pixel_classifier(image, model=ref).sum())
+    256
+    """
+    if model is None:
+        raise BadValueError("segment.pixel_classifier needs model={path, sha256}: train one "
+                            "with train_pixel_classifier(...).save(path) or the Train widget")
+    classifier = load_classifier(model)
+    probability = classifier.probability(image[..., :3] if image.ndim == 3 else image)
+    return (probability >= threshold).astype(np.uint8)

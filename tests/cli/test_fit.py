@@ -1,0 +1,108 @@
+"""`maskprep fit`: the fitted recipe and the score table written, exit codes, errors."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+
+import pytest
+
+from napari_maskprep.cli import main
+from napari_maskprep.fit import fit_recipe
+from napari_maskprep.recipe import Recipe
+
+from ..conftest import DATA
+from ..recipe.test_fit import POOR, copy_set
+
+DSB = DATA / "dsb2018_fluo_nuclei"
+
+
+@pytest.fixture
+def poor(tmp_path):
+    path = tmp_path / "poor.maskprep.yaml"
+    POOR.save(path)
+    return path
+
+
+def fit_args(poor, images, masks, output, *extra):
+    return ["fit", str(poor), "--images", str(images), "--masks", str(masks), "-o", str(output),
+            "--labels", "--trials", "8", *extra]
+
+
+def test_fit_writes_the_fitted_recipe_and_the_scores(tmp_path, poor, capsys):
+    images, masks = copy_set(DSB, tmp_path / "set")
+    output = tmp_path / "fitted.maskprep.yaml"
+    assert main(fit_args(poor, images, masks, output, "--holdout", "2a2032c4ed78f3fc")) == 0
+    expected = fit_recipe(POOR, images, masks, labels=True, trials=8,
+                          holdout=["2a2032c4ed78f3fc"])
+    assert Recipe.load(output) == expected.recipe
+    with open(tmp_path / "fitted.fit.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["image"], r["set"]) for r in rows] == [
+        (s.name, "held-out" if s.held_out else "search") for s in expected.scores]
+    assert [float(r["dice_after"]) for r in rows] == [round(s.after, 6) for s in expected.scores]
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0].split() == ["image", "set", "Dice", "before", "after"]
+    assert "2a2032c4ed78f3fc  held-out" in out and "mean              held-out" in out
+    assert "8 trials; changed: " in err and f"wrote {output}" in err
+
+
+def test_a_report_path_a_budget_and_what_was_kept(tmp_path, capsys):
+    recipe = tmp_path / "um.maskprep.yaml"
+    Recipe([*POOR.steps[:2], {"op": "refine.open", "params": {"radius": "0.5 um"}},
+            POOR.steps[2]]).save(recipe)
+    report = tmp_path / "scores.csv"
+    args = fit_args(recipe, DSB / "images", DSB / "masks", tmp_path / "f.json", "--budget",
+                    "600", "--report", str(report), "--search", "4.min_size", "-q",
+                    "--pixel-size", "0.25")
+    assert main(args) == 0
+    assert report.is_file() and Recipe.load(tmp_path / "f.json").steps[0] == POOR.steps[0]
+    assert "kept: 3.radius = 0.5 um (sizes in micrometres are kept)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--search", "7.sigma"], "search='7.sigma' is not a searchable parameter"),
+    (["--holdout", "nope"], "holdout names 'nope'"),
+])
+def test_bad_fits_exit_2_with_one_line(tmp_path, poor, capsys, extra, message):
+    assert main(fit_args(poor, DSB / "images", DSB / "masks", tmp_path / "f.yaml", *extra)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("maskprep: error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "f.yaml").exists()
+
+
+def test_label_masks_without_labels_are_refused(tmp_path, poor, capsys):
+    args = fit_args(poor, DSB / "images", DSB / "masks", tmp_path / "f.yaml")
+    args.remove("--labels")
+    assert main(args) == 2
+    assert "accepted: a binary mask (0/1, 0/255), or label images with labels=True (--labels)" \
+        in capsys.readouterr().err
+
+
+def test_nothing_is_written_over_an_input(tmp_path, poor, capsys):
+    images, masks = copy_set(DSB, tmp_path / "set", count=2)
+    mask = next(masks.iterdir())
+    before = mask.read_bytes()
+    for output, extra in [(poor, []), (mask, []), (tmp_path / "f.yaml", ["--report", str(mask)]),
+                          (tmp_path / "f.yaml", ["--report", str(tmp_path / "f.yaml")])]:
+        assert main(fit_args(poor, images, masks, output, *extra)) == 2
+        assert "is one of the inputs; accepted: a new file name" in capsys.readouterr().err
+    assert mask.read_bytes() == before and Recipe.load(poor) == POOR
+    assert main(fit_args(poor, images, masks, tmp_path / "no" / "f.yaml")) == 2
+    assert "not a file in an existing folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("option", "value"), [("--trials", "0"), ("--budget", "-3"),
+                                               ("--holdout-fraction", "1.5")])
+def test_bad_options_exit_2(tmp_path, poor, option, value, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(fit_args(poor, DSB / "images", DSB / "masks", tmp_path / "f.yaml", option, value))
+    assert info.value.code == 2
+    assert f"argument {option}" in capsys.readouterr().err
+
+
+def test_no_pairs_exit_2(tmp_path, poor, capsys):
+    (tmp_path / "masks").mkdir()
+    shutil.copy(next((DSB / "masks").iterdir()), tmp_path / "masks" / "other.tif")
+    assert main(fit_args(poor, DSB / "images", tmp_path / "masks", tmp_path / "f.yaml")) == 2
+    assert "has a mask of the same file stem" in capsys.readouterr().err

@@ -1,0 +1,53 @@
+"""Tiny trained models for the ops whose model is a file, so the registry-wide tests
+(contract, layouts, determinism, fuzz) can call them like any other op."""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_maskprep import train_pixel_classifier
+from napari_maskprep.core.model_files import ModelFile
+
+try:
+    from .networks import network_model
+except ImportError:  # the determinism worker imports this as a module of tests/ itself
+    from networks import network_model
+
+
+@functools.cache
+def _folder() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="maskprep-test-models-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+@functools.cache
+def tiny_classifier(rgb: bool = False) -> ModelFile:
+    """A LightGBM pixel classifier (sigmas 1 and 2, 10 trees) of a bright square."""
+    image = np.zeros((32, 32), np.uint8)
+    image[8:24, 8:24] = 200
+    if rgb:
+        image = np.stack([image, 255 - image, image // 2], -1)
+    truth = np.zeros((32, 32), np.uint8)
+    truth[8:24, 8:24] = 1
+    model = train_pixel_classifier(image, truth, sigmas=(1, 2), trees=10)
+    return model.save(_folder() / f"square-{'rgb' if rgb else 'grey'}.txt")
+
+
+def model_params(spec: Any, rgb: bool = False, network: str = "conv_net") -> dict[str, Any]:
+    """A model for each of ``spec``'s model file parameters (by the formats it takes): the
+    pixel classifier above, or the ONNX ``network`` of ``tests/networks.py``."""
+    out = {}
+    for p in spec.model_params:
+        if "lightgbm" in p.formats:
+            out[p.name] = tiny_classifier(rgb).to_plain()
+        elif "onnx" in p.formats:
+            out[p.name] = network_model(network, channels=3 if rgb else 1)
+    return out

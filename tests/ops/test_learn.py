@@ -1,0 +1,227 @@
+"""segment.pixel_classifier and train_pixel_classifier: learning from scribbles beats the
+classical recipe on another real image, saved models predict bit for bit as trained, recipes
+name them by path and sha256, tiled runs equal in-memory ones, and model files that are
+pickles, changed or missing are refused in one line before anything runs."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import pickle
+import shutil
+
+import dask.array as da
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+import napari_maskprep as mp
+from napari_maskprep.core.errors import BadTypeError, BadValueError, RecipeError
+from napari_maskprep.core.model_files import ModelFile, ModelFileError
+from napari_maskprep.io import read_image
+
+from ..conftest import DATA, RECIPE, dice, pairs
+
+
+def scribbles(truth: np.ndarray) -> np.ndarray:
+    """Strokes a person could paint: every 8th row through the objects (2, foreground) and
+    every 8th row of the background away from their edges (1); the rest unlabelled (0)."""
+    truth = truth > 0
+    rows = np.arange(truth.shape[0])[:, None]
+    out = np.zeros(truth.shape, np.uint8)
+    out[(ndi.distance_transform_edt(~truth) > 2) & (rows % 8 == 4)] = 1
+    out[ndi.binary_erosion(truth) & (rows % 8 == 0)] = 2
+    return out
+
+
+@functools.cache
+def bbbc039(index: int) -> tuple[np.ndarray, np.ndarray]:
+    image, mask = pairs(DATA, "bbbc039_fluo_nuclei")[index]
+    return read_image(image), (read_image(mask) > 0).astype(np.uint8)
+
+
+@functools.cache
+def scribble_model() -> mp.PixelClassifier:
+    """Trained on scribbles of one BBBC039 field (its second)."""
+    image, truth = bbbc039(1)
+    return mp.train_pixel_classifier(image, scribbles(truth))
+
+
+def test_scribbles_on_one_image_beat_the_classical_recipe_on_another():
+    image, truth = bbbc039(0)
+    learned = dice(scribble_model().predict(image), truth)
+    classical = dice(mp.Recipe.loads(RECIPE).run(image), truth)
+    assert (round(learned, 3), round(classical, 3)) == (0.959, 0.911)
+
+
+def test_tiny_square_is_learned_exactly_from_whole_masks_and_from_scribbles():
+    image = np.zeros((32, 32), np.uint8)
+    image[8:24, 8:24] = 200
+    truth = (image > 0).astype(np.uint8)
+    strokes = np.zeros_like(truth)
+    strokes[0, :] = 1
+    strokes[16, 12:20] = 2
+    for annotation in (truth, strokes, truth.astype(bool)):
+        model = mp.train_pixel_classifier(image, annotation, sigmas=(1, 2))
+        assert np.array_equal(model.predict(image), truth)
+    assert model.features[:3] == ("grey_raw", "grey_gauss_s1", "grey_gradient_s1")
+
+
+def test_saved_model_predicts_bit_for_bit_as_trained(tmp_path):
+    model = scribble_model()
+    image, _ = bbbc039(2)
+    ref = model.save(tmp_path / "nuclei.txt")
+    assert ref == ModelFile(str(tmp_path / "nuclei.txt"), hashlib.sha256(
+        (tmp_path / "nuclei.txt").read_bytes()).hexdigest())
+    from napari_maskprep.ops.learn import load_classifier
+
+    assert np.array_equal(load_classifier(ref).probability(image), model.probability(image))
+    assert np.array_equal(mp.apply("segment.pixel_classifier", image, model=ref),
+                          model.predict(image))
+    again = mp.train_pixel_classifier(*(lambda i, t: (i, scribbles(t)))(*bbbc039(1)))
+    assert again.text == model.text, "training is deterministic: the same model text"
+
+
+def test_training_input_errors_are_one_line():
+    image = np.zeros((20, 20), np.uint8)
+    cases = [
+        ((image, np.ones((20, 20), np.uint8)), {}, "both classes"),
+        ((image, np.full((20, 20), 3, np.uint8)), {}, "holds values from 3 to 3; accepted: 0"),
+        ((image, np.zeros((20, 21), np.uint8)), {}, r"shape \(20, 21\); its image is"),
+        (([image, image], [image]), {}, "2 images and 1 annotations"),
+        ((image, image), {"sigmas": (0.1,)}, r"sigmas=\(0.1,\); accepted: 1 to 8 values"),
+        ((image, image), {"trees": 0}, r"trees=0; accepted: an integer in \[1, 5000\]"),
+        ((image, image), {"annotation": "boxes"}, "annotation='boxes'; accepted: auto"),
+        ((np.zeros((4, 20, 20)), image), {}, "a 2D grey or RGB image"),
+    ]
+    for args, kwargs, message in cases:
+        with pytest.raises((BadValueError, BadTypeError), match=message) as info:
+            mp.train_pixel_classifier(*args, **kwargs)
+        assert "\n" not in str(info.value)
+
+
+def _recipe_with(ref: ModelFile) -> mp.Recipe:
+    return mp.Recipe([scribble_model().step(ref), {"op": "refine.fill_holes"}],
+                     name="learned nuclei")
+
+
+def test_recipes_name_the_model_relative_to_the_recipe_file(tmp_path):
+    (tmp_path / "models").mkdir()
+    ref = scribble_model().save(tmp_path / "models" / "nuclei.txt")
+    recipe = _recipe_with(ref)
+    path = recipe.save(tmp_path / "nuclei.maskprep.yaml")
+    text = path.read_text()
+    assert f"model: {{path: models/nuclei.txt, sha256: {ref.sha256}}}" in text
+    assert mp.Recipe.load(path) == recipe
+    # The recipe and its model moved together still find each other.
+    moved = tmp_path / "moved"
+    shutil.copytree(tmp_path, moved, ignore=shutil.ignore_patterns("moved"))
+    loaded = mp.Recipe.load(moved / "nuclei.maskprep.yaml")
+    assert loaded.steps[0].params["model"]["path"] == str(moved / "models" / "nuclei.txt")
+    image, _ = bbbc039(0)
+    assert np.array_equal(loaded.run(image), recipe.run(image))
+    (tmp_path / "sub").mkdir()
+    assert mp.Recipe.load(recipe.save(tmp_path / "sub" / "nuclei.json")) == recipe
+    assert '"path": "../models/nuclei.txt"' in (tmp_path / "sub" / "nuclei.json").read_text()
+
+
+def test_a_tiled_run_equals_the_in_memory_run(tmp_path):
+    ref = scribble_model().save(tmp_path / "nuclei.txt")
+    recipe = mp.Recipe([scribble_model().step(ref)])
+    fields = [bbbc039(i)[0] for i in range(4)]
+    mosaic = np.block([[fields[0], fields[1]], [fields[2], fields[3]]])
+    halo = mp.get_op("segment.pixel_classifier").locality.halo(recipe.steps[0].params)
+    assert halo == 65  # 4 sigma + 1 at sigma 16
+    tiled = recipe.run(da.from_array(mosaic, chunks=(300, 400))).compute()
+    assert np.array_equal(tiled, recipe.run(mosaic))
+
+
+def test_rgb_models_need_rgb_images(tmp_path):
+    he = read_image(pairs(DATA, "dsb2018_brightfield_nuclei")[0][0])
+    truth = read_image(pairs(DATA, "dsb2018_brightfield_nuclei")[0][1]) > 0
+    model = mp.train_pixel_classifier(he, truth, sigmas=(1, 4), trees=20)
+    assert model.features[0] == "red_raw" and "hema_log_s4" in model.features
+    ref = model.save(tmp_path / "he.txt")
+    assert dice(mp.apply("segment.pixel_classifier", he, model=ref), truth) > 0.85
+    with pytest.raises(BadValueError, match="trained on an RGB image; got a grey image"):
+        mp.apply("segment.pixel_classifier", he[..., 0], model=ref)
+
+
+class Exploit:
+    """Unpickling this writes a marker file: the proof that a pickle ran."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _step(ref: ModelFile) -> dict:
+    return {"op": "segment.pixel_classifier", "params": {"model": ref.to_plain()}}
+
+
+def test_a_pickled_model_is_refused_and_nothing_runs(tmp_path):
+    marker = tmp_path / "ran"
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(Exploit(str(marker))))
+    ref = ModelFile(str(path), hashlib.sha256(path.read_bytes()).hexdigest())
+    with pytest.raises(RecipeError, match=r"step 1 \(segment.pixel_classifier\): model: model "
+                       r"file .*model.pkl: a Python pickle, refused because loading it could "
+                       r"run any code; accepted: a LightGBM text model") as info:
+        mp.Recipe([_step(ref)])
+    assert "\n" not in str(info.value)
+    with pytest.raises(ModelFileError, match="a Python pickle, refused"):
+        mp.apply("segment.pixel_classifier", np.zeros((8, 8)), model=ref)
+    assert not marker.exists()
+
+
+def test_a_changed_or_missing_model_is_one_line_before_any_step_runs(tmp_path, monkeypatch):
+    path = tmp_path / "nuclei.txt"
+    ref = scribble_model().save(path)
+    recipe = mp.Recipe([{"op": "preprocess.gaussian"}, _step(ref)])
+    ran = []
+    monkeypatch.setattr("napari_maskprep.recipe.run_in_memory", lambda *a, **k: ran.append(1))
+    path.write_text(path.read_text().replace("learning_rate: 0.1", "learning_rate: 0.2"))
+    message = (r"step 2 \(segment.pixel_classifier\): model: model file .*nuclei.txt has sha256 "
+               r"[0-9a-f]{12}\.\.\., not the [0-9a-f]{12}\.\.\. the step names")
+    with pytest.raises(RecipeError, match=message):
+        recipe.run(np.zeros((16, 16), np.uint8))
+    with pytest.raises(RecipeError, match=message):
+        mp.Recipe.loads(recipe.dumps())
+    path.unlink()
+    with pytest.raises(RecipeError, match=r"model file .*nuclei.txt does not exist"):
+        recipe.run(np.zeros((16, 16), np.uint8))
+    assert ran == []
+
+
+def test_a_step_without_a_model_or_with_a_bad_reference_says_what_it_needs():
+    with pytest.raises(BadValueError, match=r"needs model=\{path, sha256\}: train one"):
+        mp.apply("segment.pixel_classifier", np.zeros((8, 8)))
+    with pytest.raises(RecipeError, match=r"step 1 \(segment.pixel_classifier\): model: a "
+                       r"model file's sha256 must be 64 hex digits"):
+        mp.Recipe([{"op": "segment.pixel_classifier",
+                    "params": {"model": {"path": "m.txt", "sha256": "12"}}}])
+    with pytest.raises(RecipeError, match=r"model: a model file is \{path: FILE, sha256: HEX\}"):
+        mp.Recipe([{"op": "segment.pixel_classifier", "params": {"model": "m.txt"}}])
+
+
+def test_another_kind_of_lightgbm_model_is_refused(tmp_path):
+    import lightgbm
+
+    rng = np.random.default_rng(0)
+    features = rng.random((200, 3))
+    booster = lightgbm.train({"objective": "regression", "verbosity": -1, "num_threads": 1},
+                             lightgbm.Dataset(features, label=features[:, 0]), 3)
+    path = tmp_path / "regression.txt"
+    booster.save_model(path)
+    ref = ModelFile(str(path), hashlib.sha256(path.read_bytes()).hexdigest())
+    with pytest.raises(ModelFileError, match=r"not a binary LightGBM classifier"):
+        mp.apply("segment.pixel_classifier", np.zeros((8, 8)), model=ref)
+    booster = lightgbm.train({"objective": "binary", "verbosity": -1, "num_threads": 1},
+                             lightgbm.Dataset(features, label=features[:, 0] > 0.5), 3)
+    booster.save_model(path)
+    ref = ModelFile(str(path), hashlib.sha256(path.read_bytes()).hexdigest())
+    with pytest.raises(ModelFileError, match=r"not a model of this package's features: "
+                       r"unknown feature 'Column_0'"):
+        mp.apply("segment.pixel_classifier", np.zeros((8, 8)), model=ref)

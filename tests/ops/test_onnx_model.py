@@ -1,0 +1,246 @@
+"""``segment.onnx_model``: tiny networks built here against their numpy references, tiles
+against the whole image, thread counts, and the model files it refuses."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+
+import dask.array as da
+import numpy as np
+import onnx
+import pytest
+from onnx import external_data_helper, helper
+
+import napari_maskprep as mp
+from napari_maskprep.core.errors import MaskprepError
+from napari_maskprep.core.model_files import ModelFileError
+from napari_maskprep.kernels import networks
+from napari_maskprep.kernels.networks import open_network, run_network
+
+from ..conftest import DATA
+from ..networks import conv_net, model_file, reference, unet
+
+OP = "segment.onnx_model"
+# (builder, reference kind, multiple, halo, output channel)
+NETWORKS = {"conv_net": (conv_net, 1, 2, 1), "unet": (unet, 2, 6, 0)}
+
+
+@pytest.fixture(scope="module")
+def image() -> np.ndarray:
+    """A real 360 x 360 uint8 fluorescence image (DSB 2018), stretched to 0..255."""
+    raw = mp.io.read_image(DATA / "dsb2018_fluo_nuclei" / "images" / "2a2032c4ed78f3fc.png")
+    return mp.apply("preprocess.rescale", raw, low=1.0, high=99.8)
+
+
+def clear_threshold(expected: np.ndarray) -> float:
+    """A threshold near 0.5 that no value of ``expected`` comes within 1e-4 of, so that
+    float32 against float64 decides no pixel."""
+    values = np.unique(expected)
+    gaps = np.flatnonzero(np.diff(values) > 2e-4)
+    middle = gaps[np.argmin(np.abs(values[gaps] - 0.5))]
+    return float(values[middle] + values[middle + 1]) / 2
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, dict]:
+    folder = tmp_path_factory.mktemp("models")
+    return {kind: model_file(folder, build()[0], f"{kind}.onnx")
+            for kind, (build, *_) in NETWORKS.items()}
+
+
+def params(models, kind: str, **extra) -> dict:
+    _, multiple, halo, channel = NETWORKS[kind]
+    return {"model": models[kind], "multiple": multiple, "halo": halo, "channel": channel,
+            **extra}
+
+
+@pytest.mark.parametrize("kind", NETWORKS)
+def test_the_network_equals_its_numpy_reference(kind, image):
+    build, multiple, halo, channel = NETWORKS[kind]
+    data, weights = build()
+    expected = reference(kind, weights, image[None] / 255.0)[channel]
+    network = open_network(data, threads=1)
+    output = run_network(network, (image / np.float32(255))[..., None].astype(np.float32),
+                         channel=channel, halo=halo, multiple=multiple)
+    assert output.dtype == np.float32 and output.shape == image.shape
+    np.testing.assert_allclose(output, expected, rtol=0, atol=2e-6)
+
+
+@pytest.mark.parametrize("kind", NETWORKS)
+def test_the_mask_is_the_reference_above_the_threshold(kind, image, models):
+    build, _, _, channel = NETWORKS[kind]
+    expected = reference(kind, build()[1], image[None] / 255.0)[channel]
+    threshold = clear_threshold(expected)
+    mask = mp.apply(OP, image, **params(models, kind, threshold=threshold))
+    assert mask.dtype == np.uint8 and 0.05 < mask.mean() < 0.5
+    np.testing.assert_array_equal(mask, expected > threshold)
+
+
+def test_normalisation_is_integers_to_0_1_then_mean_and_std(image, models):
+    kind = "conv_net"
+    normalised = ((image / 255.0) - 0.2) / 0.5
+    expected = reference(kind, conv_net()[1], normalised[None])[1]
+    threshold = clear_threshold(expected)
+    mask = mp.apply(OP, image, **params(models, kind, mean=0.2, std=0.5, threshold=threshold))
+    assert 0.05 < mask.mean() < 0.5
+    np.testing.assert_array_equal(mask, expected > threshold)
+    as_float = mp.apply(OP, (image / 255.0).astype(np.float32),
+                        **params(models, kind, mean=0.2, std=0.5, threshold=threshold))
+    np.testing.assert_array_equal(as_float, mask)
+    unscaled = mp.apply(OP, image, **params(models, kind, scale_integers=False, mean=51.0,
+                                            std=127.5, threshold=threshold))
+    np.testing.assert_array_equal(unscaled, mask)
+
+
+@pytest.mark.parametrize("kind", NETWORKS)
+def test_tiled_equals_in_memory(kind, image, models):
+    # Steps fused with it widen the margin each chunk is read with (a Gaussian's 5 px and an
+    # opening's 1 px): the U-Net's reads still start on its grid of 2, odd chunks included.
+    step = {"op": OP, "params": params(models, kind, threshold=0.5)}
+    recipes = [[step], [{"op": "preprocess.gaussian"}, step,
+                        {"op": "refine.open", "params": {"radius": 1}}]]
+    for recipe in map(mp.Recipe, recipes):
+        whole = recipe.run(image)
+        for chunks in ((64, 96), (63, 95), (50, 33)):
+            tiled = recipe.run(da.from_array(image, chunks=chunks)).compute()
+            np.testing.assert_array_equal(tiled, whole)
+        assert 0.05 < whole.mean() < 0.5
+
+
+def test_tiles_inside_one_run_equal_one_tile(image, models, monkeypatch):
+    unet_params = params(models, "unet")
+    whole = mp.apply(OP, image, **unet_params)
+    monkeypatch.setattr(networks, "TILE", 50)  # 360 px: 8 x 8 tiles with their halos
+    np.testing.assert_array_equal(mp.apply(OP, image, **unet_params), whole)
+
+
+def test_the_same_output_on_one_and_two_threads(image):
+    data, _ = unet(seed=3)
+    x = np.tile(image, (2, 2))[..., None].astype(np.float32) / 255
+    outputs = [run_network(open_network(data, threads=n), x, channel=0, halo=6, multiple=2)
+               for n in (1, 2, 2)]
+    assert all(np.array_equal(outputs[0], o) for o in outputs[1:])
+
+
+def test_rgb_images_feed_three_channels(models, tmp_path):
+    data, weights = conv_net(channels=3)
+    he = 255 - mp.io.read_image(  # dark nuclei made bright, as the network sees brightness
+        DATA / "dsb2018_brightfield_nuclei" / "images" / "1e488c42eb1a54a3.png")
+    expected = reference("conv_net", weights, np.moveaxis(he, -1, 0) / 255.0)[1]
+    threshold = clear_threshold(expected)
+    mask = mp.apply(OP, he, model=model_file(tmp_path, data), multiple=1, halo=2, channel=1,
+                    threshold=threshold)
+    assert 0.02 < mask.mean() < 0.98
+    np.testing.assert_array_equal(mask, expected > threshold)
+    with pytest.raises(MaskprepError, match=r"takes 1 channel\(s\); the image has 3"):
+        mp.apply(OP, he, **params(models, "conv_net"))
+
+
+def test_a_model_in_a_recipe_file_is_found_beside_it(tmp_path, image):
+    data, _ = conv_net()
+    ref = model_file(tmp_path, data, "nuclei.onnx")
+    recipe = mp.Recipe([{"op": OP, "params": {"model": ref, "multiple": 1, "halo": 2,
+                                              "channel": 1, "threshold": 0.55}}])
+    recipe.save(tmp_path / "cnn.maskprep.yaml")
+    assert "path: nuclei.onnx" in (tmp_path / "cnn.maskprep.yaml").read_text()
+    np.testing.assert_array_equal(mp.Recipe.load(tmp_path / "cnn.maskprep.yaml").run(image),
+                                  recipe.run(image))
+
+
+# -- refused models and parameters ------------------------------------------------------
+def _unsafe(tmp_path, change) -> dict:
+    model = onnx.load_model_from_string(conv_net(seed=7)[0])
+    change(model)
+    return model_file(tmp_path, model.SerializeToString(), "unsafe.onnx")
+
+
+def test_weights_stored_outside_the_file_are_refused(tmp_path, image):
+    def outside(model):
+        tensor = model.graph.initializer[0]
+        external_data_helper.set_external_data(tensor, location="../../secret/weights.bin")
+        tensor.ClearField("raw_data")
+        tensor.data_location = onnx.TensorProto.EXTERNAL
+
+    with pytest.raises(MaskprepError, match=r"the tensor 'w1' is stored outside the file "
+                       r"\(external data '../../secret/weights.bin'\); accepted: a self-"):
+        mp.apply(OP, image, model=_unsafe(tmp_path, outside), multiple=1, halo=2)
+
+
+def test_custom_operators_are_refused(tmp_path, image):
+    def custom(model):
+        model.graph.node[1].domain = "my.company"
+        model.opset_import.append(helper.make_opsetid("my.company", 1))
+
+    with pytest.raises(MaskprepError, match="'Relu' of domain 'my.company' is a custom op; "
+                       r"accepted: standard ONNX operators \(no custom op library"):
+        mp.apply(OP, image, model=_unsafe(tmp_path, custom), multiple=1, halo=2)
+
+
+def test_tampered_and_mismatched_models_are_refused(tmp_path, image, models):
+    ref = dict(models["conv_net"])
+    ref["sha256"] = "0" * 64
+    with pytest.raises(ModelFileError, match="has sha256 .* not the 000000000000... the step"):
+        mp.apply(OP, image, model=ref, multiple=1, halo=2)
+    data, _ = conv_net(seed=11)
+    tampered = model_file(tmp_path, data, "tampered.onnx")
+    path = tmp_path / "tampered.onnx"
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    with pytest.raises(ModelFileError, match="has sha256"):
+        mp.apply(OP, image, model=tampered, multiple=1, halo=2)
+
+
+class Exploit:
+    """Unpickling this writes a marker file: the proof that a pickle ran."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_files_that_are_not_onnx_are_refused_unread(tmp_path, image):
+    marker = tmp_path / "ran"
+    cases = [(pickle.dumps(Exploit(str(marker))), "a Python pickle, refused because loading"),
+             (b"hello, I am a text file\n", "not a known model format; accepted: an ONNX"),
+             (b"PK\x03\x04" + bytes(40), "accepted: an ONNX model")]
+    for number, (data, message) in enumerate(cases):
+        with pytest.raises(ModelFileError, match=message) as info:
+            mp.apply(OP, image, model=model_file(tmp_path, data, f"m{number}.onnx"),
+                     multiple=1, halo=2)
+        assert "\n" not in str(info.value)
+    assert not marker.exists()
+    with pytest.raises(MaskprepError, match="the ONNX model: onnxruntime cannot load"):
+        mp.apply(OP, image, model=model_file(tmp_path, b"\x08\x07\x12\x03abc", "bad.onnx"),
+                 multiple=1, halo=2)
+
+
+def test_without_onnxruntime_one_line_says_what_to_install(tmp_path, image, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    model = model_file(tmp_path, conv_net(seed=5)[0])  # never opened: no session cached
+    with pytest.raises(MaskprepError, match=r"needs onnxruntime and onnx, which are not "
+                       r"installed: pip install 'napari-maskprep\[onnx\]'"):
+        mp.apply(OP, image, model=model, multiple=1, halo=2)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"model": None}, r"needs its model: \{path: FILE.onnx, sha256: HEX\}"),
+    ({"halo": 3}, "halo=3 is not a multiple of multiple=2"),
+    ({"channel": 4}, r"channel=4 is out of range: the network gives 1 channel\(s\)"),
+    ({"model": {"path": "x.onnx"}}, "model: a model file has exactly the keys path and sha256"),
+])
+def test_bad_parameters_are_one_line(image, models, extra, message):
+    with pytest.raises(MaskprepError, match=message) as info:
+        mp.apply(OP, image, **{**params(models, "unet"), **extra})
+    assert "\n" not in str(info.value)
+
+
+def test_a_fixed_input_size_is_refused(tmp_path, image):
+    model = onnx.load_model_from_string(conv_net(seed=9)[0])
+    for dim, size in zip(model.graph.input[0].type.tensor_type.shape.dim[2:], (64, 64),
+                         strict=True):
+        dim.dim_value = size
+    ref = model_file(tmp_path, model.SerializeToString(), "fixed.onnx")
+    with pytest.raises(MaskprepError, match=r"fixed input size \[64, 64\]; accepted: free"):
+        mp.apply(OP, image, model=ref, multiple=1, halo=2)
