@@ -36,8 +36,9 @@ ALLOWED = {
     "batch": {"core", "engine", "io", "recipe", "large_images"},
     "demo": {"core", "io", "recipe", "batch", "samples"},
     "samples": {"io"},
-    "cli": {"core", "io", "recipe", "batch", "large_images", "demo", "_version"},
-    "_napari": {"core", "engine", "io", "recipe", "batch", "ops", "samples"},
+    "presets": set(),
+    "cli": {"core", "io", "recipe", "batch", "large_images", "demo", "presets", "_version"},
+    "_napari": {"core", "engine", "io", "recipe", "batch", "ops", "samples", "learning"},
 }
 
 
