@@ -150,6 +150,9 @@ class TrainingModel:
             layer = self.viewer.add_labels(job.prediction, name=name, scale=self.image.scale[-2:],
                                            translate=self.image.translate[-2:], opacity=0.5)
             style_output(layer, job.prediction)
+            if self.scribbles in self.viewer.layers:  # the strokes stay visible above it
+                layers = self.viewer.layers
+                layers.move(layers.index(layer), layers.index(self.scribbles))
         if self.scribbles is not None:  # keep painting on the scribbles, not the preview
             self.viewer.layers.selection.active = self.scribbles
         return layer
