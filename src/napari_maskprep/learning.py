@@ -149,12 +149,19 @@ def training_data(images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
     for image, lab, pick in zip(images, labels, picks, strict=True):
         if not len(pick):
             continue
-        cols = image.shape[1]
-        for block, features in feature_blocks(image, names, rgb=rgb):
-            start, stop = block.start * cols, block.stop * cols
-            inside = pick[(pick >= start) & (pick < stop)]
-            rows.append(features[inside - start])
-            targets.append(lab.ravel()[inside] == 2)
+        width = image.shape[1]
+        y, x = np.divmod(pick, width)
+        found, values = [], []
+        for (ys, xs), features in feature_blocks(image, names, rgb=rgb):
+            inside = np.flatnonzero((y >= ys.start) & (y < ys.stop) & (x >= xs.start)
+                                    & (x < xs.stop))
+            local = (y[inside] - ys.start) * (xs.stop - xs.start) + (x[inside] - xs.start)
+            found.append(inside)
+            values.append(features[local])
+        # Back in the pixels' raster order, as a feature matrix indexed by them gives them.
+        order = np.argsort(np.concatenate(found), kind="stable")
+        rows.append(np.concatenate(values)[order])
+        targets.append(lab.ravel()[pick] == 2)
     return np.concatenate(rows), np.concatenate(targets)
 
 

@@ -55,7 +55,7 @@ def test_every_local_op_is_covered():
     local = {s.id for s in list_ops() if isinstance(s.locality, Local) and 2 in s.ndim}
     # Never split: local_threshold (its running sums round differently from another first
     # row), gaussian (cv2 parallelises it better itself) and pixel_classifier (LightGBM
-    # threads its prediction; the op bounds its memory in blocks of rows itself).
+    # threads its prediction; the op bounds its memory in tiles itself).
     unsplit = {"segment.local_threshold", "preprocess.gaussian", "segment.pixel_classifier"}
     assert local == {op_id for op_id, _, _ in CASES} | unsplit
     assert not any(get_op(op_id).locality.stripes for op_id in unsplit)
