@@ -82,3 +82,18 @@ def test_scribbles_train_a_preview_that_follows_new_strokes(trainer, qtbot, tmp_
     path = recipe.save(tmp_path / "learned.maskprep.yaml")
     assert "path: nuclei.lgbm.txt" in path.read_text()
     np.testing.assert_array_equal(mp.Recipe.load(path).run(image), output.data)
+
+
+def test_the_segment_widget_offers_the_classifier_and_asks_for_a_model(qtbot, shown):
+    from napari_maskprep._napari.widgets import SegmentWidget
+
+    viewer = ViewerModel()
+    for data, kwargs, layer_type in _sample_data.nuclei():
+        getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+    widget = SegmentWidget(viewer)
+    qtbot.addWidget(widget.native)
+    widget.select("segment.pixel_classifier", viewer.layers["nuclei"])
+    assert widget.param_editors["model"].value is None
+    widget.apply()
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    assert any("needs model={path, sha256}" in message for _, message in shown())
