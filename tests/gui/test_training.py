@@ -97,3 +97,15 @@ def test_the_segment_widget_offers_the_classifier_and_asks_for_a_model(qtbot, sh
     widget.apply()
     qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
     assert any("needs model={path, sha256}" in message for _, message in shown())
+
+
+def test_a_lazy_image_is_refused_in_one_line(trainer):
+    import dask.array as da
+
+    viewer, widget, _ = trainer
+    viewer.add_image(da.zeros((64, 64), np.uint16), name="lazy")
+    widget.image_box.value = viewer.layers["lazy"]
+    widget.add_button.changed.emit(True)
+    widget.train()
+    assert widget.status.value == ("'lazy' is a pyramid or lazy image: train on a region of "
+                                   "it loaded as an image layer")

@@ -30,6 +30,7 @@ from ..core.errors import MaskprepError
 from ..core.registry import get_op
 from ..learning import PixelClassifier, feature_matrix, fit_classifier, sampled_pixels
 from ..recipe import Step
+from .layers import is_large
 from .outputs import output_metadata, style_output
 from .stage import AppliedStep, applied_steps
 
@@ -121,6 +122,9 @@ class TrainingModel:
         """A retrain on the visible plane's strokes; raises in one line if it cannot run."""
         if self.image is None or self.scribbles is None:
             raise MaskprepError("choose an image and a scribble layer (or add one)")
+        if is_large(self.image):
+            raise MaskprepError(f"'{self.image.name}' is a pyramid or lazy image: train on a "
+                                "region of it loaded as an image layer")
         index = self.plane_index()
         strokes = np.asarray(self.scribbles.data[index]) if index else np.asarray(
             self.scribbles.data)
