@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from napari_maskprep.core import MaskprepWarning
+from napari_maskprep.core.arrays import checksum
 from napari_maskprep.ops.edit import ManualEdit
 from napari_maskprep.recipe import Recipe, RecipeError
 
@@ -154,3 +155,90 @@ def test_edit_recorded_on_a_big_endian_or_float16_image_replays_exactly(dtype):
     with warnings.catch_warnings():
         warnings.simplefilter("error", MaskprepWarning)  # not skipped, not re-applied
         np.testing.assert_array_equal(recipe.run(image), painted)
+
+
+# -- edits of a region (an image too large to load): checksums of the box only ---------------
+
+def _region_edit(image: np.ndarray, region: tuple[slice, ...]
+                 ) -> tuple[ManualEdit, np.ndarray, np.ndarray]:
+    """An edit painted on ``region`` of the threshold of ``image``; the mask before and
+    after, whole."""
+    before = Recipe([THRESHOLD]).run(image)
+    after = before.copy()
+    after[5:15, 5:15] = 0
+    after[20:22, 2:6] = 1
+    origin = tuple(r.start for r in region)
+    edit = ManualEdit.in_region(before[region], after[region], origin=origin,
+                                shape=before.shape, image=image)
+    return edit, before, after
+
+
+def test_a_region_edit_has_the_box_of_the_whole_edit_and_applies_the_same_pixels():
+    image = _image()
+    edit, before, after = _region_edit(image, (slice(2, 30), slice(1, 40)))
+    whole = ManualEdit.between(before, after, image=image)
+    assert (edit.shape, edit.dtype, edit.bbox, edit.changed, edit.values) == (
+        whole.shape, whole.dtype, whole.bbox, whole.changed, whole.values)
+    assert edit.box_checksums and not whole.box_checksums
+    box = edit.box()
+    assert edit.base == checksum(before[box]) and edit.image_checksum == checksum(image[box])
+    recipe = Recipe([THRESHOLD, {"op": "edit.manual", "inputs": {"image": "input"},
+                                 "params": edit.params()}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MaskprepWarning)  # exact
+        np.testing.assert_array_equal(recipe.run(image), after)
+
+
+def test_a_region_edit_reads_only_its_box_of_the_image():
+    image = _image()
+    edit, before, after = _region_edit(image, (slice(0, 40), slice(0, 50)))
+    changed_outside = image.copy()
+    changed_outside[39, 49] = 7  # outside the box 5:22,2:15: still the image it was made on
+    recipe = Recipe([THRESHOLD, {"op": "edit.manual", "inputs": {"image": "input"},
+                                 "params": edit.params()}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MaskprepWarning)
+        np.testing.assert_array_equal(recipe.run(changed_outside), after)
+    changed_inside = image.copy()
+    changed_inside[6, 6] = 151
+    with pytest.warns(MaskprepWarning, match="made on another image; skipped"):
+        out = recipe.run(changed_inside)
+    np.testing.assert_array_equal(out, before)
+
+
+def test_a_region_edit_is_reapplied_after_a_change_in_its_box_only():
+    image = _image()
+    edit, before, _ = _region_edit(image, (slice(0, 40), slice(0, 50)))
+    step = {"op": "edit.manual", "params": edit.params()}
+    moved = before.copy()
+    moved[30, 40] = 0  # outside the box: still exact
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MaskprepWarning)
+        Recipe([step]).run(moved)
+    moved[21, 10] = 1  # inside the box, not an edited pixel
+    with pytest.warns(MaskprepWarning, match=r"changed upstream.* 108 of 108 edited pixels"):
+        out = Recipe([step]).run(moved)
+    assert out[21, 10] == 1 and out[5:15, 5:15].sum() == 0 and out[20:22, 2:6].all()
+
+
+def test_a_region_outside_its_shape_is_refused():
+    with pytest.raises(ValueError, match=r"a region of shape \(2, 2\) at \(3, 0\) does not lie"):
+        ManualEdit.in_region(np.zeros((2, 2), np.uint8), np.ones((2, 2), np.uint8),
+                             origin=(3, 0), shape=(4, 4))
+    assert ManualEdit.in_region(np.zeros((2, 2)), np.zeros((2, 2)), origin=(0, 0),
+                                shape=(4, 4)) is None
+
+
+def test_recipes_written_before_box_checksums_load_and_replay_as_before(tmp_path):
+    image = _image()
+    recipe, painted = _recipe_with_edit(image)
+    data = recipe.to_dict()
+    del data["steps"][1]["params"]["box_checksums"]  # as saved before the parameter existed
+    old = Recipe.from_dict(data)
+    assert old.steps[1].params["box_checksums"] is False
+    assert old == recipe
+    np.testing.assert_array_equal(old.run(image), painted)
+    other = image.copy()
+    other[39, 49] = 1  # outside the box: a whole-image checksum still tells it apart
+    with pytest.warns(MaskprepWarning, match="made on another image; skipped"):
+        old.run(other)

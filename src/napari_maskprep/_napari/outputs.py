@@ -113,6 +113,9 @@ def lineage(layer: Layer, layers: Any) -> Lineage:
     for n, entry in enumerate(entries):
         step = dict(entry["step"], inputs={})
         for role, extra in entry["extras"].items():  # each a declared input, named by role
+            if extra["layer"] == entries[0]["input"] and extra["kind"] == Kind.IMAGE.value:
+                step["inputs"][role] = "input"  # the image the lineage starts from
+                continue
             name, k = role, 1
             while name in inputs:
                 k += 1

@@ -20,9 +20,10 @@ All of the above equals the in-memory run bit for bit. Split touching and waters
 distance peaks) run only with a declared largest object size, each object made by the
 chunk that holds its centre with that margin (:mod:`.tiled_objects`): equal to the
 in-memory result up to the ids where no clump of touching objects is wider than that.
-Steps that need the whole image at once (region growing from seeds, edges, CLAHE,
-equalize, rescale, hand edits, steps with ``inputs:``) are refused before any work,
-naming the step.
+Hand edits recorded on a region (``box_checksums``) are written into the chunks their box
+overlaps (:mod:`.tiled_edit`). Steps that need the whole image at once (region growing
+from seeds, edges, CLAHE, equalize, rescale, hand edits recorded on a whole array, steps
+with ``inputs:``) are refused before any work, naming the step.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from ..core.locality import GlobalStat, Local, NonLocal, Pointwise
 from ..core.validation import check_input, check_output, spatial_ndim
 from ..kernels.histogram import value_counts
 from .tiled_components import Grid, chunked_op, per_chunk
+from .tiled_edit import EDIT_OP, edit_refusal, edited
 from .tiled_objects import OWNED_OPS, assemble, extended, owned_objects
 
 if TYPE_CHECKING:
@@ -66,6 +68,8 @@ def _refusal(step: Step, object_size: int | None) -> str | None:
     """Why ``step`` cannot run tiled, or None."""
     spec = step.spec
     locality = spec.locality
+    if spec.id == EDIT_OP:
+        return edit_refusal(step)
     if step.inputs:
         return "reads another array (inputs:), which tiled runs do not support yet"
     if step.per_plane:
@@ -153,6 +157,9 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
                 current, apply = _global_stat(current, stored, spec, params, before, work)
                 stored = True
                 fused.add(spec, 0, apply, before, after)
+            elif spec.id == EDIT_OP:
+                current = edited(current, image, step)
+                stored = False
             elif spec.id in OWNED_OPS:
                 current = _owned(current, spec, params, object_size, work)
                 stored = False

@@ -5,7 +5,8 @@
   arrays without reading pixels.
 - ``masks``: masks and labels written atomically as TIFF, PNG or OME-Zarr.
 - ``omezarr``: a mask or labels of any size written chunk by chunk as an OME-Zarr
-  image-label with a pyramid, as a new store or into an image's ``labels/``.
+  image-label with a pyramid, as a new store or into an image's ``labels/``; a region
+  written back into one (the chunks it touches, and its pyramid).
 - ``bigtiff``: a mask of any size written tile by tile as a tiled BigTIFF.
 - ``provenance``: what made a mask, stored in it and read back.
 - ``files``: atomic writes and the cleaning of killed writes' temporary files.
@@ -17,7 +18,13 @@ from .files import atomic_write, clean_stale_temporaries
 from .images import IMAGE_SUFFIXES, ImageReadError, find_images, read_image, read_pixel_size
 from .lazy import LAZY_BUDGET, LazyImage, is_lazy_path, open_lazy
 from .masks import MASK_FORMATS, write_mask
-from .omezarr import PYRAMID_TOP, OutputExistsError, check_label_name, write_ome_zarr
+from .omezarr import (
+    PYRAMID_TOP,
+    OutputExistsError,
+    check_label_name,
+    write_ome_zarr,
+    write_region,
+)
 from .provenance import (
     PNG_KEY,
     TIFF_TAG,
@@ -51,5 +58,6 @@ __all__ = [
     "write_bigtiff",
     "write_mask",
     "write_ome_zarr",
+    "write_region",
     "written_by_maskprep",
 ]

@@ -12,6 +12,7 @@ end: a killed run leaves only a temporary that :func:`clean_stale_temporaries` r
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
     import dask.array as da
     import zarr
 
-__all__ = ["LABEL_COLOR", "OutputExistsError", "PYRAMID_TOP", "check_label_name", "write_ome_zarr"]
+__all__ = ["LABEL_COLOR", "OutputExistsError", "PYRAMID_TOP", "check_label_name", "write_ome_zarr",
+           "write_region"]
 
 PYRAMID_TOP = 1024  # the pyramid stops at the first level whose sides are all this or less
 LABEL_COLOR = [0, 255, 0, 255]  # RGBA of label 1 in a mask's image-label metadata
@@ -300,3 +302,82 @@ def _list_label(labels: Path, name: str | None, fmt: Any) -> None:
         names.append(name)
     extra = {"version": fmt.version} if fmt.zarr_format == 3 else {}
     add_metadata(group, {**extra, "labels": names}, fmt=fmt)
+
+
+def write_region(path: str | os.PathLike[str], origin: tuple[int, ...], region: Any, *,
+                 provenance: dict[str, Any] | None = None) -> int:
+    """Write ``region`` into level 0 of the OME-Zarr image-label (a mask or labels, as
+    :func:`write_ome_zarr` writes it) at ``path`` with its first pixel at ``origin``, then
+    the same box of every pyramid level above (by stride, as the pyramid was made).
+
+    Only the chunks (shards) the box touches are read and written, each whole, and zarr's
+    local store puts each one atomically (a temporary file renamed over it), so a run
+    that dies leaves every chunk old or new, never torn, and the rest of the store as it
+    was. ``provenance`` (what made the store now, with the edit) then replaces the
+    store's own. Returns how many chunks were written, all levels together.
+    """
+    import zarr
+
+    from .lazy import open_lazy
+
+    path = Path(path)
+    region = np.asarray(region)
+    levels = open_lazy(path).levels  # checks the metadata: an OME-Zarr multiscale
+    shapes = [tuple(level.shape) for level in levels]
+    origin = tuple(int(o) for o in origin)
+    if (len(origin) != len(shapes[0]) or region.ndim != len(shapes[0]) or any(
+            not 0 <= o <= n - m for o, n, m in zip(origin, shapes[0], region.shape,
+                                                   strict=True))):
+        raise BadValueError(f"a region of shape {region.shape} at {origin} does not lie in "
+                            f"{path} (level 0 of shape {shapes[0]})")
+    group = zarr.open_group(path, mode="r+")
+    attrs = group.attrs.asdict()
+    ome = attrs.get("ome", attrs) if group.metadata.zarr_format == 3 else attrs
+    if "image-label" not in ome:
+        raise BadValueError(f"{path} is an OME-Zarr image, not an image-label (a mask or "
+                            "labels): images are never written")
+    multiscale = ome["multiscales"][0]
+    arrays = [group[d["path"]].with_config({"write_empty_chunks": True})
+              for d in multiscale["datasets"]]
+    dtype = arrays[0].dtype
+    if region.dtype != dtype:
+        info = np.iinfo(dtype) if dtype.kind in "iu" else None
+        if (region.dtype.kind not in "biu" or info is None
+                or region.min(initial=0) < info.min or region.max(initial=0) > info.max):
+            raise BadTypeError(f"a region of dtype {region.dtype} with values up to "
+                               f"{region.max(initial=0)}; {path} holds {dtype}")
+        region = region.astype(dtype)
+    written = 0
+    factor = np.ones(region.ndim, int)
+    for number, array in enumerate(arrays):
+        if number:
+            factor *= _strides(shapes[number - 1:number + 1], str(path))[0]
+        # Pixel i of this level is pixel i * factor of level 0.
+        lo = [-(-o // f) for o, f in zip(origin, factor, strict=True)]
+        hi = [min(n, -(-(o + m) // f))
+              for o, m, f, n in zip(origin, region.shape, factor, shapes[number], strict=True)]
+        if any(a >= b for a, b in zip(lo, hi, strict=True)):
+            continue
+        values = region[tuple(slice(a * f - o, None, f)
+                              for a, f, o in zip(lo, factor, origin, strict=True))]
+        values = values[tuple(slice(0, b - a) for a, b in zip(lo, hi, strict=True))]
+        written += _write_whole_chunks(array, lo, hi, values)
+        # A chunk file replaced deep inside leaves the level's folder as it was: touch it,
+        # so arrays opened afterwards (open_lazy keys its dask arrays by these times) are
+        # new to any cache of chunks read before.
+        os.utime(path / multiscale["datasets"][number]["path"])
+    if provenance is not None:
+        group.attrs[PNG_KEY] = provenance
+    return written
+
+
+def _write_whole_chunks(array: Any, lo: list[int], hi: list[int], values: np.ndarray) -> int:
+    """``values`` into ``array[lo:hi]``, by reading and rewriting whole chunks (shards)."""
+    unit = tuple(getattr(array, "shards", None) or array.chunks)
+    start = [a // c * c for a, c in zip(lo, unit, strict=True)]
+    stop = [min(n, -(-b // c) * c) for b, c, n in zip(hi, unit, array.shape, strict=True)]
+    whole = tuple(slice(a, b) for a, b in zip(start, stop, strict=True))
+    block = np.asarray(array[whole])
+    block[tuple(slice(a - s, b - s) for a, b, s in zip(lo, hi, start, strict=True))] = values
+    array[whole] = block
+    return int(math.prod(-(-(b - a) // c) for a, b, c in zip(start, stop, unit, strict=True)))

@@ -6,6 +6,11 @@ the array it was painted on and of the recipe's input image. Replayed on the sam
 re-applies exactly; after an upstream change it re-applies and says how many of its pixels
 still change the mask; on another image it is skipped with a notice.
 
+An edit of a region of an image too large to load (napari's "Edit region") has the whole
+image's shape and its box in whole-image coordinates like any other, but its checksums
+cover the box only (``box_checksums``), so a tiled run checks it from the box alone
+(:mod:`napari_maskprep.engine.tiled_edit`).
+
 A diff is data from a file: its box must lie in its shape and hold at most
 :data:`MAX_EDIT_PIXELS` pixels (checked when a recipe loads), and its streams are
 decompressed to no more than the box needs, so a small recipe cannot make a large
@@ -30,7 +35,7 @@ from ..core.errors import BadValueError, LimitError, MaskprepWarning, shown
 from ..core.locality import Kind, NonLocal
 from ..core.registry import operation
 
-__all__ = ["MAX_EDIT_PIXELS", "ManualEdit", "manual"]
+__all__ = ["MAX_EDIT_PIXELS", "ManualEdit", "manual", "notice", "paint"]
 
 MAX_EDIT_PIXELS = 2**26  # pixels in the box of one hand edit (8192 x 8192)
 
@@ -112,6 +117,7 @@ class ManualEdit:
     bbox: str  # "y0:y1,x0:x1"
     changed: str  # packed bits of the changed pixels inside bbox
     values: str  # their new values
+    box_checksums: bool = False  # base and image_checksum are of the box only
 
     @classmethod
     def between(cls, before: np.ndarray, after: np.ndarray, *, image: np.ndarray | None = None,
@@ -142,15 +148,54 @@ class ManualEdit:
             values=_pack(values.tobytes()),
         )
 
-    def params(self) -> dict[str, str]:
+    @classmethod
+    def in_region(cls, before: np.ndarray, after: np.ndarray, *, origin: tuple[int, ...],
+                  shape: tuple[int, ...], image: Any = None) -> ManualEdit | None:
+        """The edit that turns region ``before`` into ``after``, where the region starts at
+        ``origin`` of an array of ``shape``; None when nothing changed.
+
+        Its box and shape are the whole array's, its checksums those of the box (of the
+        region as painted on, and of ``image``, the whole input image, read only there:
+        a dask or zarr array is fine).
+        """
+        if before.shape != after.shape:
+            raise BadValueError(f"edit: shapes differ ({before.shape} vs {after.shape})")
+        if len(origin) != before.ndim or len(shape) != before.ndim or any(
+                not 0 <= o <= n - m for o, n, m in zip(origin, shape, before.shape,
+                                                       strict=True)):
+            raise BadValueError(f"edit: a region of shape {before.shape} at {origin} does "
+                                f"not lie in shape {shape}")
+        diff = before != after
+        if not diff.any():
+            return None
+        found = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(diff))
+        box = tuple(slice(o + f.start, o + f.stop) for o, f in zip(origin, found, strict=True))
+        return cls(
+            shape="x".join(map(str, shape)),
+            dtype=after.dtype.str,
+            base=checksum(before[found]),
+            image_checksum=checksum(np.asarray(image[box])) if image is not None else "",
+            bbox=",".join(f"{s.start}:{s.stop}" for s in box),
+            changed=_pack(np.packbits(diff[found]).tobytes()),
+            values=_pack(np.ascontiguousarray(after[found][diff[found]]).tobytes()),
+            box_checksums=True,
+        )
+
+    def params(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def box(self) -> tuple[slice, ...]:
+        """The edit's box, as slices of its shape."""
+        return _box(self.shape, self.bbox, self.dtype)[0]
 
     def size(self) -> int:
         """Pixels in the edit's box (an upper bound of the pixels it changes)."""
         box, _ = _box(self.shape, self.bbox, self.dtype)
         return math.prod(s.stop - s.start for s in box)
 
-    def _decode(self) -> tuple[tuple[slice, ...], np.ndarray, np.ndarray]:
+    def decode(self) -> tuple[tuple[slice, ...], np.ndarray, np.ndarray]:
+        """The box, which of its pixels change (a bool array of its shape) and their new
+        values, in raster order."""
         box, dtype = _box(self.shape, self.bbox, self.dtype)
         size = [s.stop - s.start for s in box]
         pixels = math.prod(size)
@@ -169,16 +214,46 @@ class ManualEdit:
         """
         if "x".join(map(str, array.shape)) != self.shape:
             return array, 0, self.size(), "skipped"
-        box, inside, values = self._decode()
-        total = int(values.size)
-        if self.image_checksum and image is not None and checksum(image) != self.image_checksum:
-            return array, 0, total, "skipped"
+        box, inside, values = self.decode()
+        if not self.matches_image(image, box):
+            return array, 0, int(values.size), "skipped"
+        how = self.how(array[box] if self.box_checksums else array)
         out = array.copy()
-        region = out[box]
-        still = int(np.count_nonzero(region[inside] != values))
-        region[inside] = values.astype(out.dtype, copy=False)
-        how = "exact" if checksum(array) == self.base else "reapplied"
-        return out, still, total, how
+        still = paint(out[box], inside, values)
+        return out, still, int(values.size), how
+
+    def matches_image(self, image: Any, box: tuple[slice, ...]) -> bool:
+        """Whether ``image`` (the whole input image, or None when not given) is the one the
+        edit was made on, as far as its checksum tells; only its box is read for an edit
+        with ``box_checksums``."""
+        if not self.image_checksum or image is None:
+            return True
+        seen = np.asarray(image[box]) if self.box_checksums else image
+        return checksum(seen) == self.image_checksum
+
+    def how(self, painted_on: np.ndarray) -> str:
+        """"exact" if ``painted_on`` (the box of the input, for an edit with
+        ``box_checksums``; else the whole input) is what the edit was painted on, else
+        "reapplied"."""
+        return "exact" if checksum(painted_on) == self.base else "reapplied"
+
+
+def paint(region: np.ndarray, inside: np.ndarray, values: np.ndarray) -> int:
+    """Write ``values`` at the ``inside`` pixels of ``region`` (a view, changed in place;
+    values cast to its dtype); how many of them changed it."""
+    still = int(np.count_nonzero(region[inside] != values))
+    region[inside] = values.astype(region.dtype, copy=False)
+    return still
+
+
+def notice(how: str, still: int, total: int) -> str:
+    """What a person is told about an edit that did not apply exactly ("" when it did)."""
+    if how == "skipped":
+        return f"edit.manual: hand edits of {total} pixels were made on another image; skipped"
+    if how == "reapplied":
+        return (f"edit.manual: the mask changed upstream since these hand edits; {still} of "
+                f"{total} edited pixels still change it")
+    return ""
 
 
 @operation("edit.manual", input="mask", output="mask", locality=NonLocal(), ndim=(2, 3),
@@ -194,6 +269,7 @@ def manual(
     changed: str = "",
     values: str = "",
     image_checksum: str = "",
+    box_checksums: bool = False,
 ) -> np.ndarray:
     """Re-apply hand edits (paint, erase, fill) recorded as a compact diff.
 
@@ -201,6 +277,8 @@ def manual(
     With the recipe's input image as ``image``, edits made on another image are skipped
     with a notice; after an upstream change they are re-applied and a notice says how
     many of the edited pixels still change the mask. Empty parameters: no edit.
+    ``box_checksums``: ``base`` and ``image_checksum`` are checksums of the box only (an
+    edit of a region of an image too large to load, which a tiled run replays).
 
     Examples
     --------
@@ -215,15 +293,10 @@ def manual(
     if not bbox:
         return mask.copy()
     edit = ManualEdit(shape, dtype, base, bbox=bbox, changed=changed, values=values,
-                      image_checksum=image_checksum)
+                      image_checksum=image_checksum, box_checksums=box_checksums)
     out, still, total, how = edit.apply(mask, image)
-    if how == "skipped":
-        warnings.warn(f"edit.manual: hand edits of {total} pixels were made on another image; "
-                      "skipped", MaskprepWarning, stacklevel=2)
-    elif how == "reapplied":
-        warnings.warn(f"edit.manual: the mask changed upstream since these hand edits; "
-                      f"{still} of {total} edited pixels still change it", MaskprepWarning,
-                      stacklevel=2)
+    if how != "exact":
+        warnings.warn(notice(how, still, total), MaskprepWarning, stacklevel=2)
     if out.dtype == np.uint8 and out.max(initial=0) > 1:
         return out.astype(np.int32)  # painted with a label > 1: the mask became labels
     return out

@@ -1,0 +1,99 @@
+"""The Edit region dock widget: a thin Qt view over :class:`RegionEditor`.
+
+Pick a multiscale Labels layer backed by an OME-Zarr store, pan and zoom to the part to
+fix, Edit region, paint, Write back (or Discard).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from magicgui.widgets import ComboBox, Container, PushButton
+from napari.utils.notifications import show_error, show_info
+from napari.viewer import Viewer
+
+from .fitting import fit_form
+from .regions import RegionEditor
+from .widgets import row, text_line
+
+__all__ = ["RegionEditWidget"]
+
+_HELP = "Zoom in on what to fix, Edit region, paint, Write back."
+
+
+class RegionEditWidget(Container):
+    """Hand edits on a region of a large (OME-Zarr-backed) Labels layer."""
+
+    def __init__(self, napari_viewer: Viewer) -> None:
+        self.viewer = napari_viewer
+        self.model = RegionEditor(napari_viewer)
+        self.layer_box = ComboBox(label="labels", choices=self._choices,
+                                  tooltip="a multiscale Labels layer backed by an OME-Zarr store")
+        self.open_button = PushButton(
+            text="Edit region",
+            tooltip="open the part on screen at full resolution, as a layer to paint")
+        self.write_button = PushButton(
+            text="Write back",
+            tooltip="write the painted part into the mask's store and record it in the recipe")
+        self.discard_button = PushButton(text="Discard", tooltip="close it, writing nothing")
+        self.status = text_line()
+        self.status.value = _HELP  # until there is something to say
+        super().__init__(widgets=[self.layer_box,
+                                  row("", self.open_button, self.write_button,
+                                      self.discard_button), self.status], labels=True)
+        fit_form(self, pickers=[self.layer_box])
+        self.open_button.changed.connect(self.open_region)
+        self.write_button.changed.connect(self.write_back)
+        self.discard_button.changed.connect(self.discard)
+        self.model.changed.connect(self._sync)
+        layers = napari_viewer.layers
+        for event in (layers.events.inserted, layers.events.removed):
+            event.connect(self._refresh)
+        self.native.destroyed.connect(self._on_destroyed)
+        self._sync()
+
+    def _on_destroyed(self, *_: Any) -> None:
+        layers = self.viewer.layers
+        for event in (layers.events.inserted, layers.events.removed):
+            event.disconnect(self._refresh)
+        self.model.close()
+
+    def _choices(self, *_: Any) -> list[tuple[str, Any]]:
+        return [(layer.name, layer) for layer in self.model.candidates()]
+
+    def _refresh(self, event: Any = None) -> None:
+        self.layer_box.reset_choices()
+        self._sync()
+
+    def _sync(self) -> None:
+        is_open = self.model.region is not None
+        self.open_button.enabled = not is_open and self.layer_box.value is not None
+        self.write_button.enabled = self.discard_button.enabled = is_open
+
+    def _say(self, message: str) -> None:
+        self.status.value = message
+        show_info(message)
+
+    def open_region(self) -> None:
+        layer = self.layer_box.value
+        if layer is None:
+            show_error("open a multiscale Labels layer backed by an OME-Zarr store first")
+            return
+        try:
+            self._say(self.model.open(layer))
+        except ValueError as exc:
+            show_error(str(exc))
+
+    def write_back(self) -> None:
+        try:
+            self._say(self.model.write_back())
+        except (ValueError, TypeError, OSError) as exc:
+            show_error(str(exc))
+
+    def discard(self) -> None:
+        try:
+            self.model.discard()
+        except ValueError as exc:
+            show_error(str(exc))
+            return
+        self._say("the region was closed; nothing was written")

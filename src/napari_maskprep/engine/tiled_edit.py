@@ -1,0 +1,97 @@
+"""Hand edits (``edit.manual``) in a tiled run: each chunk gets the part of the edit's box
+it overlaps.
+
+Only an edit whose checksums cover its box (``box_checksums``, as napari's "Edit region"
+records it) runs tiled: the box of the step's input, and of the recipe's input image when
+the step reads it (``inputs: {image: input}``), are read once, the checksums tell whether
+the edit applies exactly, is re-applied after an upstream change or is skipped (the same
+notices as in memory), and the edited box is then written into the chunks it overlaps;
+every other chunk passes through. An edit recorded on a whole array in memory needs that
+whole array's checksum and is refused before any work.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import dask.array as da
+import numpy as np
+
+if TYPE_CHECKING:
+    from ..recipe import Step
+
+__all__ = ["EDIT_OP", "edit_refusal", "edited"]
+
+EDIT_OP = "edit.manual"
+
+_NOT_A_MASK = ("a tiled run takes a 0/1 mask here, not labels (run it in memory, or "
+               "threshold the labels to a mask first)")
+
+
+def edit_refusal(step: Step) -> str | None:
+    """Why the ``edit.manual`` ``step`` cannot run tiled, or None."""
+    if any(role != "image" or source != "input" for role, source in step.inputs.items()):
+        return ("reads another array than the recipe's image (inputs:), which tiled runs "
+                "do not support yet")
+    if step.per_plane:
+        return "runs plane by plane (per_plane: true), which tiled runs do not support yet"
+    params = step.spec.check_params(step.params)
+    if params["bbox"] and not params["box_checksums"]:
+        return ("was recorded on a whole array in memory (box_checksums: false), so it is "
+                "checked against that whole array; run it in memory, or paint it with "
+                "napari's Edit region, which records a box it can be checked on")
+    return None
+
+
+def edited(x: da.Array, image: da.Array, step: Step) -> da.Array:
+    """``x`` (a 0/1 mask) through the hand edits of ``step``; the op warns as in memory
+    when the edit is re-applied or skipped."""
+    spec = step.spec
+    params = spec.check_params(step.params)
+    if not params["bbox"]:
+        return x
+    if "x".join(map(str, x.shape)) != params["shape"]:
+        # Made on an image of another shape: the op skips it, with its notice, without
+        # decoding it, on any array of another shape than the edit's.
+        side = 2 if params["shape"] == "x".join("1" * x.ndim) else 1
+        spec(np.zeros((side,) * x.ndim, np.uint8), **params)
+        return _checked(x, None, None, np.dtype(np.uint8))
+    box = tuple(slice(*map(int, span.split(":"))) for span in params["bbox"].split(","))
+    region = _as_mask(np.asarray(x[box]), "the edit's box")
+    # The op on the box alone, as the box of the whole image: its checksums are the box's.
+    inside = {**params, "shape": "x".join(str(s.stop - s.start) for s in box),
+              "bbox": ",".join(f"0:{s.stop - s.start}" for s in box)}
+    extras = {"image": np.asarray(image[box])} if step.inputs else {}
+    result = spec(region, **extras, **inside)
+    return _checked(x, box, result, result.dtype)
+
+
+def _as_mask(block: np.ndarray, where: str) -> np.ndarray:
+    mask = block.view(np.uint8) if block.dtype == bool else block
+    if mask.max(initial=0) > 1:
+        raise ValueError(f"{where}: {_NOT_A_MASK}")
+    return mask
+
+
+def _checked(x: da.Array, box: tuple[slice, ...] | None, region: np.ndarray | None,
+             dtype: np.dtype) -> da.Array:
+    """``x`` as a 0/1 mask of ``dtype`` (each chunk checked), with ``region`` written at
+    ``box`` into the chunks that overlap it."""
+    starts = [np.cumsum((0,) + tuple(c)).tolist() for c in x.chunks]
+
+    def chunk(block: np.ndarray, block_id: tuple[int, ...]) -> np.ndarray:
+        out = _as_mask(block, f"chunk {tuple(block_id)}").astype(dtype)
+        if box is None:
+            return out
+        lo = [s[i] for s, i in zip(starts, block_id, strict=True)]
+        hi = [s[i + 1] for s, i in zip(starts, block_id, strict=True)]
+        a = [max(b.start, p) for b, p in zip(box, lo, strict=True)]
+        b = [min(q.stop, p) for q, p in zip(box, hi, strict=True)]
+        if any(u >= v for u, v in zip(a, b, strict=True)):
+            return out
+        out[tuple(slice(u - p, v - p) for u, v, p in zip(a, b, lo, strict=True))] = region[
+            tuple(slice(u - q.start, v - q.start) for u, v, q in zip(a, b, box, strict=True))]
+        return out
+
+    return x.map_blocks(chunk, dtype=dtype, meta=np.empty((0,) * x.ndim, dtype))
+

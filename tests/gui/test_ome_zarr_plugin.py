@@ -1,0 +1,79 @@
+"""Our OME-Zarr output opens in napari through napari-ome-zarr, the reader napari users
+install for it: as a multiscale Labels layer with its pyramid and pixel size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from napari.layers import Image, Labels
+
+from napari_maskprep.io import write_ome_zarr
+
+from ..io.test_lazy import IMAGE, ome_zarr_image
+
+pytest.importorskip("napari_ome_zarr")
+
+# napari-ome-zarr turns the image-label's colours (ours: value 1 in cyan) into a colour
+# dict without a default; napari warns that other values would be transparent, which a
+# 0/1 mask has none of.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:color_dict did not provide a default color:UserWarning")
+
+MASK = np.zeros((2100, 1500), np.uint8)
+MASK[100:300, 200:900] = 1
+MASK[1500:2099, 1:7] = 1
+
+
+def test_a_mask_store_opens_as_a_multiscale_labels_layer(make_napari_viewer, tmp_path):
+    store = write_ome_zarr(MASK, tmp_path / "mask.zarr", pixel_size=(0.5, 0.25))
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(store), plugin="napari-ome-zarr")
+    assert isinstance(layer, Labels) and layer.multiscale
+    assert [level.shape for level in layer.data] == [(2100, 1500), (1050, 750), (525, 375)]
+    np.testing.assert_array_equal(layer.scale, [0.5, 0.25])
+    np.testing.assert_array_equal(np.asarray(layer.data[0]), MASK)
+    np.testing.assert_array_equal(np.asarray(layer.data[2]), MASK[::4, ::4])
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_labels_written_into_an_image_open_over_it(make_napari_viewer, tmp_path, version):
+    store = ome_zarr_image(tmp_path / "image.zarr", version)
+    labels = (IMAGE > 128).astype(np.uint8)
+    write_ome_zarr(labels, into=store, name="cells")
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(store), plugin="napari-ome-zarr")
+    [image] = [layer for layer in layers if isinstance(layer, Image)]
+    [label] = [layer for layer in layers if isinstance(layer, Labels)]
+    assert label.name.endswith("cells")  # napari-ome-zarr names it by its path
+    np.testing.assert_array_equal(label.scale, image.scale)
+    np.testing.assert_array_equal(label.scale, [0.5, 0.25])
+    np.testing.assert_array_equal(np.asarray(label.data[0]), labels)
+
+
+def test_edit_region_offers_a_mask_store_napari_ome_zarr_opened(make_napari_viewer, tmp_path):
+    from napari_maskprep._napari.regions import RegionEditor, layer_store
+
+    store = write_ome_zarr(MASK, tmp_path / "mask.zarr")
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(store), plugin="napari-ome-zarr")
+    assert layer_store(layer) == store
+    editor = RegionEditor(viewer)
+    assert editor.candidates() == [layer]
+    editor.close()
+
+
+def test_edit_region_offers_labels_of_an_image_napari_ome_zarr_opened(make_napari_viewer,
+                                                                      tmp_path):
+    from napari_maskprep._napari.regions import RegionEditor, layer_store
+
+    store = ome_zarr_image(tmp_path / "image.zarr", "0.4")
+    write_ome_zarr((IMAGE > 128).astype(np.uint8), into=store, name="cells")
+    write_ome_zarr((IMAGE > 64).astype(np.uint8), into=store, name="tissue")
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(store), plugin="napari-ome-zarr")
+    labels = {layer.name.rsplit("/", 1)[-1]: layer for layer in layers
+              if isinstance(layer, Labels)}
+    editor = RegionEditor(viewer)
+    assert editor.candidates() == [labels["cells"], labels["tissue"]]
+    assert layer_store(labels["tissue"]) == store / "labels" / "tissue"
+    editor.close()
