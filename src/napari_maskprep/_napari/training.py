@@ -46,7 +46,7 @@ _STROKE_PAUSE_MS = 400  # retrain once the strokes pause this long
 
 def scribble_colormap() -> DirectLabelColormap:
     return DirectLabelColormap(color_dict={None: "yellow", 0: "transparent",
-                                           BACKGROUND: "magenta", FOREGROUND: "cyan"})
+                                           BACKGROUND: "magenta", FOREGROUND: "lime"})
 
 
 @dataclass
