@@ -1,6 +1,7 @@
 """The pixel classifier beside the usual Python recipe: scikit-image's
 ``multiscale_basic_features`` + scikit-learn's ``RandomForestClassifier``.
 
+    pip install .[benchmarks]    # scikit-learn, for the reference
     python benchmarks/classifier.py [--sizes 1 16] [--ref-max-mp 4] [--threads 1]
 
 Both sides train on the same pixels of one real 12-bit fluorescence field (BBBC039, whole
