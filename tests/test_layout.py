@@ -37,8 +37,9 @@ ALLOWED = {
     "fit": {"core", "io", "recipe"},
     "demo": {"core", "io", "recipe", "batch", "samples", "fit"},
     "samples": {"io"},
-    "cli": {"core", "io", "recipe", "batch", "large_images", "demo", "fit", "_version"},
-    "_napari": {"core", "engine", "io", "recipe", "batch", "ops", "samples", "fit"},
+    "presets": set(),
+    "cli": {"core", "io", "recipe", "batch", "large_images", "demo", "fit", "presets", "_version"},
+    "_napari": {"core", "engine", "io", "recipe", "batch", "ops", "samples", "fit", "learning"},
 }
 
 

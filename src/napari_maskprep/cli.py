@@ -34,6 +34,7 @@ from .core.units import check_pixel_size, format_pixel_size
 from .fit import DEFAULT_TRIALS, MAX_TRIALS, fit_recipe
 from .io import MASK_FORMATS, read_provenance
 from .large_images import DEFAULT_CHUNK, image_budget
+from .presets import preset_names, preset_path
 from .recipe import Recipe, RecipeError
 
 __all__ = ["main"]
@@ -79,10 +80,28 @@ def _cmd_ops(args: argparse.Namespace) -> int:
 
 
 def _load_recipe(path: str) -> Recipe:
+    """The recipe file ``path``, or the bundled preset of that name where no such file is."""
+    preset = None if Path(path).exists() else preset_path(path)
+    if preset is None and not Path(path).exists() and Path(path).suffix == "":
+        raise UsageError(f"no recipe file or preset {path!r}; presets: "
+                         f"{', '.join(preset_names())} (`maskprep presets`)")
     try:
-        return Recipe.load(path)
+        return Recipe.load(preset or path)
     except RecipeError as exc:
         raise UsageError(f"bad recipe: {exc}") from None
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    for name in preset_names():
+        recipe = _load_recipe(name)
+        steps = []
+        for step in recipe.steps:
+            models = [Path(step.params[p.name]["path"]) for p in step.spec.model_params
+                      if step.params.get(p.name) is not None]
+            size = ", ".join(f"{m.name} {m.stat().st_size / 2**20:.1f} MB" for m in models)
+            steps.append(f"{step.op} ({size})" if models else step.op)
+        print(f"{name}  {' -> '.join(steps)}")
+    return EXIT_OK
 
 
 def _printable(text: str) -> str:
@@ -377,7 +396,8 @@ def _parser() -> argparse.ArgumentParser:
     ops.set_defaults(func=_cmd_ops)
 
     run = sub.add_parser("run", help="run a recipe on image files and folders")
-    run.add_argument("recipe", help="recipe file (.maskprep.yaml, .yaml or .json)")
+    run.add_argument("recipe", help="recipe file (.maskprep.yaml, .yaml or .json), or the "
+                                    "name of a bundled preset (`maskprep presets`)")
     run.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of them")
     run.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     run.add_argument("--format", choices=MASK_FORMATS, default="tif",
@@ -418,7 +438,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_cmd_demo)
 
     export = sub.add_parser("export", help="write a recipe as a standalone Python script")
-    export.add_argument("recipe", help="recipe file")
+    export.add_argument("recipe", help="recipe file or preset name")
     export.add_argument("-o", "--output", required=True, metavar="SCRIPT", help="script path")
     export.set_defaults(func=_cmd_export)
 
@@ -453,6 +473,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="Dice before and after per image (default: OUTPUT's name + .fit.csv)")
     fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(func=_cmd_fit)
+
+    presets = sub.add_parser("presets", help="list the bundled presets (recipes with their "
+                                             "trained models), one name a line")
+    presets.set_defaults(func=_cmd_presets)
 
     info = sub.add_parser("info", help="show the provenance stored in a mask we wrote")
     info.add_argument("mask", help="a mask file written by maskprep")

@@ -24,12 +24,15 @@ from .kernels.pixel_features import (
     GREY_CHANNELS,
     RGB_CHANNELS,
     SIGMA_LIMITS,
+    compute_features,
     feature_blocks,
     feature_names,
 )
 from .ops.learn import MAX_TREES, ClassifierModel, _parse
 
-__all__ = ["DEFAULT_SIGMAS", "PixelClassifier", "train_pixel_classifier"]
+__all__ = ["DEFAULT_SIGMAS", "PixelClassifier", "feature_matrix", "fit_classifier",
+           "sampled_pixels",
+           "train_pixel_classifier", "training_data"]
 
 DEFAULT_SIGMAS = (1.0, 2.0, 4.0, 8.0, 16.0)
 ANNOTATIONS = ("auto", "scribbles", "masks")
@@ -146,13 +149,20 @@ def training_data(images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
     for image, lab, pick in zip(images, labels, picks, strict=True):
         if not len(pick):
             continue
-        cols = image.shape[1]
-        for block, features in feature_blocks(image, names, rgb=rgb):
-            start, stop = block.start * cols, block.stop * cols
-            inside = pick[(pick >= start) & (pick < stop)]
-            rows.append(features[inside - start])
-            targets.append(lab.ravel()[inside] == 2)
-    return np.concatenate(rows), np.concatenate(targets).astype(np.float32)
+        width = image.shape[1]
+        y, x = np.divmod(pick, width)
+        found, values = [], []
+        for (ys, xs), features in feature_blocks(image, names, rgb=rgb):
+            inside = np.flatnonzero((y >= ys.start) & (y < ys.stop) & (x >= xs.start)
+                                    & (x < xs.stop))
+            local = (y[inside] - ys.start) * (xs.stop - xs.start) + (x[inside] - xs.start)
+            found.append(inside)
+            values.append(features[local])
+        # Back in the pixels' raster order, as a feature matrix indexed by them gives them.
+        order = np.argsort(np.concatenate(found), kind="stable")
+        rows.append(np.concatenate(values)[order])
+        targets.append(lab.ravel()[pick] == 2)
+    return np.concatenate(rows), np.concatenate(targets)
 
 
 def train_pixel_classifier(
@@ -205,8 +215,6 @@ def train_pixel_classifier(
     >>> int(train_pixel_classifier(image, scribbles, sigmas=(1, 2)).predict(image).sum())
     256
     """
-    import lightgbm
-
     if annotation not in ANNOTATIONS:
         raise BadValueError(f"annotation={shown(annotation)}; accepted: "
                             f"{', '.join(ANNOTATIONS)}")
@@ -238,15 +246,46 @@ def train_pixel_classifier(
     names = feature_names(RGB_CHANNELS if rgb else GREY_CHANNELS, sigma_values)
     features, targets = training_data(image_list, labels, names, rgb=rgb,
                                       max_samples=int(max_samples), seed=int(seed))
+    return fit_classifier(features, targets, names, trees=int(trees), leaves=int(leaves),
+                          learning_rate=float(learning_rate), seed=int(seed))
+
+
+def fit_classifier(features: np.ndarray, targets: np.ndarray, names: Sequence[str], *,
+                   trees: int = 100, leaves: int = 31, learning_rate: float = 0.1,
+                   seed: int = 0) -> PixelClassifier:
+    """LightGBM fitted to ``features`` (samples x features, float32, columns ``names``) and
+    ``targets`` (1 foreground, 0 background), deterministically."""
+    import lightgbm
+
     params = {
-        "objective": "binary", "num_leaves": int(leaves), "learning_rate": float(learning_rate),
+        "objective": "binary", "num_leaves": leaves, "learning_rate": learning_rate,
         # A few strokes are a few dozen pixels: a leaf may hold as few as 2 of them.
         "min_data_in_leaf": int(np.clip(len(targets) // 1000, 2, 20)), "max_bin": MAX_BIN,
-        "deterministic": True, "force_row_wise": True, "seed": int(seed),
+        "deterministic": True, "force_row_wise": True, "seed": seed,
         "num_threads": TRAIN_THREADS, "verbosity": -1,
     }
-    dataset = lightgbm.Dataset(features, label=targets, feature_name=list(names),
+    dataset = lightgbm.Dataset(features, label=targets.astype(np.float32),
+                               feature_name=list(names),
                                params={"max_bin": MAX_BIN, "verbosity": -1,
                                        "feature_pre_filter": False})
-    booster = lightgbm.train(params, dataset, num_boost_round=int(trees))
+    booster = lightgbm.train(params, dataset, num_boost_round=trees)
     return PixelClassifier(booster.model_to_string())
+
+
+def feature_matrix(image: np.ndarray, *, sigmas: Sequence[float] = DEFAULT_SIGMAS
+                   ) -> tuple[list[str], np.ndarray]:
+    """The names of the features a classifier trained on ``image`` (2D grey or RGB) reads,
+    and their values at every pixel (pixels x features, float32): index it with
+    :func:`sampled_pixels` to train, predict from it with
+    ``classifier.model.probability_of``."""
+    image = _image(image, 0)
+    rgb = image.ndim == 3
+    names = feature_names(RGB_CHANNELS if rgb else GREY_CHANNELS, _check_sigmas(sigmas))
+    return names, compute_features(image, names, rgb=rgb)
+
+
+def sampled_pixels(labels: np.ndarray, *, max_samples: int = 300_000, seed: int = 0
+                   ) -> np.ndarray:
+    """The flat indices of the labelled pixels of one image that training uses (as
+    :func:`train_pixel_classifier` draws them): index a feature matrix with them."""
+    return _samples([labels], max_samples, seed)[0]

@@ -301,6 +301,14 @@ def check_case(spec, case: Case) -> None:
     _check_result(spec, case, out)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _trained_models() -> None:
+    """The tiny models the cases draw, trained before any draw (training inside a strategy
+    would use the random module there, which Hypothesis refuses)."""
+    tiny_classifier(False)
+    tiny_classifier(True)
+
+
 @pytest.mark.parametrize("op_id", OPS)
 @FAST
 @given(data=st.data())

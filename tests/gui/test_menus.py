@@ -51,7 +51,7 @@ def test_manifest_places_the_common_ops_in_napari_menus():
             rgb = " and active_layer_is_rgb" if spec.channels == "rgb" else ""
             assert command.enablement == f"active_layer_type == '{kind}'{rgb}", spec.id
     widgets = {w.display_name for w in MANIFEST.contributions.widgets}
-    assert {*WIDGET_NAMES.values(), "Recorder", "Edit region", "Mask Prep"} <= widgets
+    assert {*WIDGET_NAMES.values(), "Recorder", "Edit region", "Mask Prep", "Train"} <= widgets
     assert [s.key for s in MANIFEST.contributions.sample_data] == ["nuclei", "he_tile",
                                                                    "nuclei_3d"]
 

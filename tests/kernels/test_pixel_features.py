@@ -1,5 +1,5 @@
 """The pixel classifier's filter bank equals its scikit-image / SciPy / NumPy references, and
-a block computed with its halo equals the same rows of the whole image, bit for bit."""
+a tile computed with its halo equals the same pixels of the whole image, bit for bit."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def test_names_list_every_filter_at_every_scale_and_parse_back():
     for bad in ("grey_blur_s1", "red_raw", "grey_gauss_s64", "grey_gauss_1", "__import__"):
         with pytest.raises(ValueError, match="feature"):
             parse_feature_name(bad, GREY_CHANNELS)
-    assert feature_halo(names, RGB_CHANNELS) == 16 + 1  # 4 sigma + 1
+    assert feature_halo(names, RGB_CHANNELS) == 32  # 4 sigma + 1, rounded up to 32 columns
 
 
 def test_each_filter_equals_its_reference():
@@ -102,17 +102,19 @@ def test_stain_channels_equal_rgb2hed():
 
 
 @pytest.mark.parametrize("rgb", [False, True], ids=["grey", "rgb"])
-def test_blocks_with_their_halo_equal_the_whole_image_bit_for_bit(rgb):
+def test_tiles_with_their_halo_equal_the_whole_image_bit_for_bit(rgb):
     he = pairs(DATA, "dsb2018_brightfield_nuclei")[1][0]
     image = read_image(he)[:150] if rgb else _grey()
     names = feature_names(RGB_CHANNELS if rgb else GREY_CHANNELS, SIGMAS)
-    whole = compute_features(image, names, rgb=rgb)
-    width = image.shape[1]
-    # A budget of a few rows: blocks of 32 rows (the least) with 17 rows of halo each side.
-    blocks = list(feature_blocks(image, names, rgb=rgb, block_bytes=1))
-    assert [b.start for b, _ in blocks] == list(range(0, image.shape[0], 32))
-    for rows, features in blocks:
-        assert np.array_equal(features, whole[rows.start * width:rows.stop * width])
+    whole = compute_features(image, names, rgb=rgb).reshape(*image.shape[:2], len(names))
+    # A budget of a few pixels: tiles of 32 x 32 (the least) with 32 px of halo each side.
+    tiles = list(feature_blocks(image, names, rgb=rgb, block_bytes=1))
+    rows, cols = image.shape[:2]
+    assert [(r.start, c.start) for (r, c), _ in tiles] == [
+        (y, x) for y in range(0, rows, 32) for x in range(0, cols, 32)]
+    for (r, c), features in tiles:
+        expected = whole[r, c].reshape(-1, len(names))
+        assert np.array_equal(features, expected), (r, c)
 
 
 def test_unwanted_features_are_zero_and_the_others_unchanged():

@@ -131,8 +131,9 @@ def test_a_tiled_run_equals_the_in_memory_run(tmp_path):
     fields = [bbbc039(i)[0] for i in range(4)]
     mosaic = np.block([[fields[0], fields[1]], [fields[2], fields[3]]])
     halo = mp.get_op("segment.pixel_classifier").locality.halo(recipe.steps[0].params)
-    assert halo == 65  # 4 sigma + 1 at sigma 16
-    tiled = recipe.run(da.from_array(mosaic, chunks=(300, 400))).compute()
+    assert halo == 96  # 4 sigma + 1 at sigma 16, rounded up to 32 columns
+    # Chunks start at multiples of 32 columns (rows may start anywhere).
+    tiled = recipe.run(da.from_array(mosaic, chunks=(300, 416))).compute()
     assert np.array_equal(tiled, recipe.run(mosaic))
 
 

@@ -71,8 +71,9 @@ class ModelFile:
     (True, 'm.txt')
     """
 
-    path: str
-    sha256: str
+    # Empty by default: what a form shows before a file is chosen; from_plain refuses it.
+    path: str = ""
+    sha256: str = ""
 
     @classmethod
     def from_plain(cls, value: Any) -> ModelFile:

@@ -22,10 +22,14 @@ Filters at each sigma, all on the channel smoothed by a Gaussian of that sigma (
   mode='nearest'))`` (Sobel derivatives, products smoothed at ``sigma``).
 
 Each pixel depends on pixels within :func:`feature_halo` (the largest Gaussian's radius
-plus one), and every filter is ``cv2.sepFilter2D`` with ``BORDER_REPLICATE``, whose float32
-result at a pixel does not depend on how far the array extends beyond that: a tile computed
-with its halo equals the same pixels of the whole image, bit for bit. Tested in
-``tests/kernels/test_pixel_features.py``.
+plus one, rounded up to :data:`COLUMN_ALIGN`), and every filter is ``cv2.sepFilter2D`` with
+``BORDER_REPLICATE``. Its float32 result at a pixel does not depend on how far the array
+extends beyond the halo, nor on the rows above, but it does on the pixel's column modulo
+OpenCV's vector width (by a float32 step: vector and scalar loops round differently). So a
+tile is computed from a crop that starts at a multiple of :data:`COLUMN_ALIGN` columns, and
+the halo is such a multiple: a tile, or a chunk of a tiled run whose columns start at
+multiples of 32, equals the same pixels of the whole image, bit for bit. Tested in
+``tests/kernels/test_pixel_features.py`` and ``tests/ops/test_learn.py``.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from .gaussian import kernel_radius
 __all__ = [
     "GREY_CHANNELS",
     "RGB_CHANNELS",
+    "COLUMN_ALIGN",
     "SIGMA_LIMITS",
     "compute_features",
     "feature_blocks",
@@ -60,8 +65,11 @@ _SECOND = np.array([1.0, -2.0, 1.0], np.float32)
 _IDENTITY = np.array([0.0, 1.0, 0.0], np.float32)
 _SOBEL_DIFF = np.array([-1.0, 0.0, 1.0], np.float32)
 _SOBEL_SMOOTH = np.array([1.0, 2.0, 1.0], np.float32)
-# The features of one block of rows, and the filters behind them, take about this many bytes.
-FEATURE_BYTES = 256 * 2**20
+# Columns a crop starts at a multiple of, so OpenCV's vector loops meet each pixel in the same
+# lane as in the whole image (measured: 4 floats in the row pass, 8 in the column pass).
+COLUMN_ALIGN = 32
+# The features of one tile, and the filters behind them, take about this many bytes.
+FEATURE_BYTES = 512 * 2**20
 
 
 def _sigma_text(sigma: float) -> str:
@@ -107,10 +115,13 @@ def parse_feature_name(name: str, channels: Sequence[str]) -> tuple[str, str, fl
 
 
 def feature_halo(names: Sequence[str], channels: Sequence[str]) -> int:
-    """Pixels beyond a tile that its features read: the largest Gaussian radius + 1."""
+    """Pixels beyond a tile that its features read: the largest Gaussian radius + 1, rounded
+    up to a multiple of :data:`COLUMN_ALIGN` (0 for raw values only)."""
     sigmas = [parse_feature_name(n, channels)[2] for n in names]
     largest = max((s for s in sigmas if s is not None), default=None)
-    return 0 if largest is None else kernel_radius(largest) + 1
+    if largest is None:
+        return 0
+    return -(-(kernel_radius(largest) + 1) // COLUMN_ALIGN) * COLUMN_ALIGN
 
 
 def _scaled(values: np.ndarray) -> np.ndarray:
@@ -234,17 +245,29 @@ def compute_features(image: np.ndarray, names: Sequence[str], *, rgb: bool,
 
 def feature_blocks(image: np.ndarray, names: Sequence[str], *, rgb: bool,
                    wanted: Sequence[bool] | None = None, block_bytes: int = FEATURE_BYTES
-                   ) -> Iterator[tuple[slice, np.ndarray]]:
-    """``(rows, features)`` for horizontal blocks of ``image``, top to bottom: each block's
-    features (as :func:`compute_features`) are computed with its halo and cut to its own
-    rows, so they equal those rows of the whole image's features while memory holds about
-    ``block_bytes``."""
+                   ) -> Iterator[tuple[tuple[slice, slice], np.ndarray]]:
+    """``((rows, cols), features)`` for tiles of ``image`` in raster order: each tile's
+    features (as :func:`compute_features`, its pixels in row-major order) are computed with
+    its halo, from a column that is a multiple of :data:`COLUMN_ALIGN`, and cut to its own
+    pixels, so they equal those pixels of the whole image's features while memory holds
+    about ``block_bytes``. Tiles are square (at least 32 px, a multiple of 32), so the halo
+    costs little however wide the image is."""
     rows, cols = image.shape[:2]
     halo = feature_halo(names, RGB_CHANNELS if rgb else GREY_CHANNELS)
-    per_row = 4 * 2 * max(1, len(names)) * cols  # the features and the filters behind them
-    step = max(32, block_bytes // per_row - 2 * halo)
-    for top in range(0, rows, step):
-        bottom = min(rows, top + step)
-        lo, hi = max(0, top - halo), min(rows, bottom + halo)
-        features = compute_features(image[lo:hi], names, rgb=rgb, wanted=wanted)
-        yield slice(top, bottom), features[(top - lo) * cols:(bottom - lo) * cols]
+    per_pixel = 4 * 2 * max(1, len(names))  # the features and the filters behind them
+    side = max(1, (int((block_bytes / per_pixel) ** 0.5) - 2 * halo) // COLUMN_ALIGN)
+    side *= COLUMN_ALIGN
+    for top in range(0, rows, side):
+        bottom = min(rows, top + side)
+        for left in range(0, cols, side):
+            right = min(cols, left + side)
+            lo, hi = max(0, top - halo), min(rows, bottom + halo)
+            west = max(0, left - halo) // COLUMN_ALIGN * COLUMN_ALIGN
+            east = min(cols, right + halo)
+            features = compute_features(image[lo:hi, west:east], names, rgb=rgb, wanted=wanted)
+            own = np.arange(top - lo, bottom - lo)[:, None] * (east - west) + np.arange(
+                left - west, right - west)
+            if own.size == features.shape[0]:
+                yield (slice(top, bottom), slice(left, right)), features
+            else:
+                yield (slice(top, bottom), slice(left, right)), features[own.ravel()]

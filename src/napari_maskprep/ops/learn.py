@@ -68,12 +68,16 @@ class ClassifierModel:
         """Foreground probability of each pixel of a 2D image (RGB on a last axis), float64."""
         self.check_image(image)
         out = np.empty(image.shape[:2], np.float64)
-        for rows, features in feature_blocks(image, self.names, rgb=self.rgb,
-                                             wanted=self.wanted):
-            with _LOCK:
-                scores = self.booster.predict(features, num_threads=thread_budget())
-            out[rows] = scores.reshape(-1, image.shape[1])
+        for (rows, cols), features in feature_blocks(image, self.names, rgb=self.rgb,
+                                                     wanted=self.wanted):
+            out[rows, cols] = self.probability_of(features).reshape(
+                rows.stop - rows.start, cols.stop - cols.start)
         return out
+
+    def probability_of(self, features: np.ndarray) -> np.ndarray:
+        """Foreground probability of each row of a feature matrix (pixels x features)."""
+        with _LOCK:
+            return self.booster.predict(features, num_threads=thread_budget())
 
     def check_image(self, image: np.ndarray) -> None:
         rgb = image.ndim == 3

@@ -1,0 +1,151 @@
+"""Train the bundled presets on the shared image sets and score them by cross-validation.
+
+    python benchmarks/train_presets.py [--data ../shared/data] [--only he-nuclei] [--cv-only]
+
+For each preset: k-fold cross-validation over its images (each fold trains on the other
+folds' images with their ground-truth masks and is scored on its own, never trained on), mean
+Dice per set beside the classical recipe (Gaussian 1 -> Otsu, automatic polarity -> remove
+objects < 20 px -> fill holes); then the model trained on every image is written to
+``src/napari_maskprep/presets/<name>.lgbm.txt`` with its recipe ``<name>.maskprep.yaml``.
+Training is deterministic, so a rerun writes the same files (the same sha256). Prints a
+Markdown table for the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import napari_maskprep as mp
+from napari_maskprep.demo import dice
+from napari_maskprep.io import read_image
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = ROOT / "src" / "napari_maskprep" / "presets"
+CLASSICAL = mp.Recipe([
+    {"op": "preprocess.gaussian", "params": {"sigma": 1.0}},
+    {"op": "segment.auto_threshold", "params": {"method": "otsu", "polarity": "auto"}},
+    {"op": "refine.remove_small", "params": {"min_size": 20}},
+    {"op": "refine.fill_holes"},
+])
+
+
+@dataclass
+class Preset:
+    """A preset: which images train it, the steps around its classifier, how it trains."""
+
+    name: str
+    title: str
+    sets: list[tuple[str, str | None]]  # (folder, modality or None for all)
+    before: list[dict] = field(default_factory=list)  # steps before the classifier
+    after: list[dict] = field(default_factory=list)  # clean-up after it
+    folds: int = 5
+    train: dict = field(default_factory=dict)
+    threshold: float = 0.5  # the classifier step's probability threshold
+
+
+CLEAN_UP = [{"op": "refine.fill_holes"}, {"op": "refine.remove_small", "params": {"min_size": 20}}]
+STRETCH = [{"op": "preprocess.rescale", "params": {"low": 1.0, "high": 99.8}}]
+PRESET_LIST = [
+    Preset("fluorescence-nuclei", "fluorescence nuclei (grey, bright on dark)",
+           [("bbbc039_fluo_nuclei", None), ("dsb2018_fluo_nuclei", None)],
+           before=STRETCH, after=CLEAN_UP),
+    Preset("he-nuclei", "H&E nuclei (RGB tissue, dark purple nuclei)",
+           [("dsb2018_brightfield_nuclei", "histology_rgb")], after=CLEAN_UP),
+    # Four images: a larger model on more of their pixels (cross-validated 0.843 -> 0.850).
+    Preset("brightfield-nuclei", "grey brightfield nuclei (small dark nuclei in large cells)",
+           [("dsb2018_brightfield_nuclei", "brightfield_gray")], before=STRETCH,
+           after=CLEAN_UP, folds=4,
+           train={"leaves": 63, "trees": 200, "max_samples": 600_000}),
+]
+
+
+def load_set(data: Path, folder: str, modality: str | None) -> list[tuple[str, np.ndarray,
+                                                                             np.ndarray]]:
+    with open(data / folder / "index.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if modality in (None, r["modality"])]
+    return [(r["image"], read_image(data / folder / r["image"]),
+             (read_image(data / folder / r["mask"]) > 0).astype(np.uint8)) for r in rows]
+
+
+def prepared(preset: Preset, image: np.ndarray) -> np.ndarray:
+    return mp.Recipe(preset.before).run(image) if preset.before else image
+
+
+def train(preset: Preset, images: list[np.ndarray], masks: list[np.ndarray]
+          ) -> mp.PixelClassifier:
+    return mp.train_pixel_classifier([prepared(preset, im) for im in images], masks,
+                                     **preset.train)
+
+
+def recipe(preset: Preset, ref: mp.ModelFile) -> mp.Recipe:
+    step = {"op": "segment.pixel_classifier",
+            "params": {"model": ref.to_plain(), "threshold": preset.threshold}}
+    return mp.Recipe([*preset.before, step, *preset.after], name=preset.name)
+
+
+def cross_validate(preset: Preset, items: list[tuple[str, str, np.ndarray, np.ndarray]],
+                   scratch: Path) -> dict[str, list[tuple[float, float]]]:
+    """Per set, (learned, classical) Dice of every image, each scored by the fold that
+    held it out."""
+    scores: dict[str, list[tuple[float, float]]] = {}
+    for fold in range(preset.folds):
+        held = [i for i in range(len(items)) if i % preset.folds == fold]
+        kept = [i for i in range(len(items)) if i % preset.folds != fold]
+        started = time.perf_counter()
+        model = train(preset, [items[i][2] for i in kept], [items[i][3] for i in kept])
+        ref = model.save(scratch / f"{preset.name}-fold{fold}.txt")
+        run = recipe(preset, ref)
+        for i in held:
+            folder, _, image, truth = items[i]
+            scores.setdefault(folder, []).append(
+                (dice(run.run(image), truth), dice(CLASSICAL.run(image), truth)))
+        print(f"  fold {fold + 1}/{preset.folds}: trained on {len(kept)} images in "
+              f"{time.perf_counter() - started:.1f} s", flush=True)
+    return scores
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--cv-only", action="store_true", help="score, write no preset")
+    parser.add_argument("--no-cv", action="store_true", help="write the presets, score none")
+    parser.add_argument("--scratch", type=Path, default=Path("/tmp/maskprep-presets"))
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore", mp.MaskprepWarning)  # RGB to the classical grey Otsu
+    args.scratch.mkdir(parents=True, exist_ok=True)
+    table = ["| preset | set (images) | classical | learned (cross-validated) |",
+             "|---|---|---|---|"]
+    for preset in PRESET_LIST:
+        if args.only and preset.name not in args.only:
+            continue
+        items = [(folder, name, image, truth) for folder, modality in preset.sets
+                 for name, image, truth in load_set(args.data, folder, modality)]
+        print(f"{preset.name}: {len(items)} images, {preset.folds}-fold", flush=True)
+        scores = {} if args.no_cv else cross_validate(preset, items, args.scratch)
+        for folder, pairs in scores.items():
+            learned, classical = np.mean(pairs, axis=0)
+            row = (f"| `{preset.name}` | {folder} ({len(pairs)}) | {classical:.3f} | "
+                   f"{learned:.3f} |")
+            table.append(row)
+            print(row, flush=True)
+        if not args.cv_only:
+            model = train(preset, [it[2] for it in items], [it[3] for it in items])
+            PRESETS.mkdir(exist_ok=True)
+            ref = model.save(PRESETS / f"{preset.name}.lgbm.txt")
+            recipe(preset, ref).save(PRESETS / f"{preset.name}.maskprep.yaml")
+            print(f"  wrote {ref.path} ({Path(ref.path).stat().st_size} bytes)", flush=True)
+    print("\n".join(table))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

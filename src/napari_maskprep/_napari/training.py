@@ -1,0 +1,338 @@
+"""The Train widget: paint scribbles, train a pixel classifier, watch its prediction, apply it.
+
+:class:`TrainingModel` (no Qt) holds the image and scribble layers, the features of the
+image's visible plane (computed once per plane, so a retrain after a stroke fits only
+LightGBM to the labelled pixels) and the latest classifier. Its jobs touch no viewer state:
+:class:`TrainWidget` runs them in a worker thread and hands the result back on the GUI
+thread. Apply saves the model file, runs ``segment.pixel_classifier`` on the whole image
+(every plane of a stack) and announces the step to the Recorder as the stage widgets do,
+so replay and batch work unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import napari
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, PushButton
+from napari.layers import Image, Labels
+from napari.qt.threading import create_worker
+from napari.utils.colormaps import DirectLabelColormap
+from napari.utils.notifications import show_error
+from qtpy.QtCore import QTimer
+
+from ..core.errors import MaskprepError
+from ..core.registry import get_op
+from ..learning import PixelClassifier, feature_matrix, fit_classifier, sampled_pixels
+from ..recipe import Step
+from .layers import is_large
+from .outputs import output_metadata, style_output
+from .stage import AppliedStep, applied_steps
+
+__all__ = ["OP", "ApplyJob", "TrainJob", "TrainWidget", "TrainingModel"]
+
+OP = "segment.pixel_classifier"
+BACKGROUND, FOREGROUND = 1, 2
+# A plane's features are kept while they take at most this much memory (a 1 MP grey plane:
+# 132 MB; RGB planes above about 1.6 MP are computed again for each preview).
+KEEP_FEATURE_BYTES = 1 << 30
+_STROKE_PAUSE_MS = 400  # retrain once the strokes pause this long
+
+
+def scribble_colormap() -> DirectLabelColormap:
+    return DirectLabelColormap(color_dict={None: "yellow", 0: "transparent",
+                                           BACKGROUND: "magenta", FOREGROUND: "lime"})
+
+
+@dataclass
+class TrainJob:
+    """One retrain: fit to the labelled pixels of a plane, then predict the whole plane."""
+
+    plane: np.ndarray
+    scribbles: np.ndarray
+    known: tuple[list[str], np.ndarray] | None  # the plane's feature names and values
+    key: tuple[Any, ...] = ()  # which image data and plane
+    names: list[str] = field(default_factory=list)
+    features: np.ndarray | None = None
+    classifier: PixelClassifier | None = None
+    prediction: np.ndarray | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def run(self) -> TrainJob:
+        start = time.perf_counter()
+        self.names, self.features = self.known or feature_matrix(self.plane)
+        fitted = time.perf_counter()
+        picks = sampled_pixels(self.scribbles)
+        targets = self.scribbles.ravel()[picks] == FOREGROUND
+        self.classifier = fit_classifier(self.features[picks], targets, self.names)
+        trained = time.perf_counter()
+        probability = self.classifier.model.probability_of(self.features)
+        self.prediction = (probability >= 0.5).astype(np.uint8).reshape(self.scribbles.shape)
+        self.seconds = {"features": fitted - start, "train": trained - fitted,
+                        "predict": time.perf_counter() - trained}
+        return self
+
+
+class TrainingModel:
+    """The Train widget's state: layers, cached features, the latest classifier."""
+
+    def __init__(self, viewer: Any) -> None:
+        self.viewer = viewer
+        self.image: Image | None = None
+        self.scribbles: Labels | None = None
+        self.classifier: PixelClassifier | None = None
+        # (image, plane, shape) -> the plane's feature names and values
+        self._features: tuple[tuple[Any, ...], tuple[list[str], np.ndarray]] | None = None
+
+    # -- layers --------------------------------------------------------------------------
+    def plane_index(self) -> tuple[int, ...]:
+        """The leading indices of the plane shown (empty for a 2D image)."""
+        if self.image is None:
+            return ()
+        lead = self.image.ndim - 2
+        step = self.viewer.dims.current_step
+        return tuple(int(step[i]) for i in range(lead))
+
+    def add_scribble_layer(self) -> Labels:
+        """An empty Labels layer over the image, for strokes: 1 background, 2 foreground."""
+        if self.image is None:
+            raise MaskprepError("choose an image first")
+        shape = self.image.data.shape[:-1] if self.image.rgb else self.image.data.shape
+        layer = self.viewer.add_labels(
+            np.zeros(shape, np.uint8), name=f"{self.image.name} scribbles",
+            scale=self.image.scale, translate=self.image.translate,
+            colormap=scribble_colormap())
+        layer.selected_label = FOREGROUND
+        layer.brush_size = 5
+        layer.mode = "paint"
+        self.scribbles = layer
+        return layer
+
+    # -- training ------------------------------------------------------------------------
+    def _plane(self) -> np.ndarray:
+        data = np.asarray(self.image.data[self.plane_index()])
+        return data[..., :3] if self.image.rgb else data
+
+    def train_job(self) -> TrainJob:
+        """A retrain on the visible plane's strokes; raises in one line if it cannot run."""
+        if self.image is None or self.scribbles is None:
+            raise MaskprepError("choose an image and a scribble layer (or add one)")
+        if is_large(self.image):
+            raise MaskprepError(f"'{self.image.name}' is a pyramid or lazy image: train on a "
+                                "region of it loaded as an image layer")
+        index = self.plane_index()
+        strokes = np.asarray(self.scribbles.data[index]) if index else np.asarray(
+            self.scribbles.data)
+        plane = self._plane()
+        if strokes.shape != plane.shape[:2]:
+            raise MaskprepError(f"the scribbles ({strokes.shape}) do not cover the image plane "
+                                f"({plane.shape[:2]})")
+        if not ((strokes == BACKGROUND).any() and (strokes == FOREGROUND).any()):
+            raise MaskprepError("paint both classes: label 1 on background, 2 on objects")
+        if strokes.max() > FOREGROUND:
+            raise MaskprepError("scribbles hold labels above 2; paint with 1 (background) "
+                                "and 2 (objects) only")
+        key = (id(self.image), id(self.image.data), index)
+        known = self._features[1] if self._features and self._features[0] == key else None
+        return TrainJob(plane, strokes.astype(np.uint8), known, key)
+
+    def finish(self, job: TrainJob) -> Labels:
+        """Keep the job's classifier and features; show its prediction as the preview."""
+        self.classifier = job.classifier
+        if job.features is not None and job.features.nbytes <= KEEP_FEATURE_BYTES:
+            self._features = (job.key, (job.names, job.features))
+        name = f"{self.image.name}-pixel_classifier [preview]"
+        if name in self.viewer.layers:
+            layer = self.viewer.layers[name]
+            layer.data = job.prediction
+        else:
+            layer = self.viewer.add_labels(job.prediction, name=name, scale=self.image.scale[-2:],
+                                           translate=self.image.translate[-2:], opacity=0.5)
+            style_output(layer, job.prediction)
+            if self.scribbles in self.viewer.layers:  # the strokes stay visible above it
+                layers = self.viewer.layers
+                layers.move(layers.index(layer), layers.index(self.scribbles))
+        if self.scribbles is not None:  # keep painting on the scribbles, not the preview
+            self.viewer.layers.selection.active = self.scribbles
+        return layer
+
+    # -- applying ------------------------------------------------------------------------
+    def apply_job(self, path: str | Path) -> ApplyJob:
+        """Save the model to ``path`` (quick) and prepare the whole image's segmentation."""
+        if self.classifier is None or self.image is None:
+            raise MaskprepError("train first")
+        ref = self.classifier.save(path)
+        per_plane = self.image.ndim - (3 if self.image.rgb else 2) > 0
+        step = Step(op=OP, params=get_op(OP).plain_params({"model": ref.to_plain()}),
+                    per_plane=per_plane)
+        return ApplyJob(self.image, np.asarray(self.image.data), step)
+
+    def finish_apply(self, job: ApplyJob) -> Labels:
+        """Write the mask to ``<image>-pixel_classifier`` and announce the step."""
+        image, mask = job.image, job.mask
+        name = f"{image.name}-pixel_classifier"
+        metadata = output_metadata(job.step, image, {})
+        if name in self.viewer.layers:
+            layer = self.viewer.layers[name]
+            layer.data = mask
+            layer.metadata.update(metadata)
+        else:
+            layer = self.viewer.add_labels(mask, name=name, scale=image.scale[:mask.ndim],
+                                           translate=image.translate[:mask.ndim],
+                                           metadata=metadata)
+        style_output(layer, mask)
+        applied_steps.applied.emit(AppliedStep(step=job.step, input_layer=image,
+                                               extra_layers={}, output_layer=layer,
+                                               in_place=False))
+        return layer
+
+
+@dataclass
+class ApplyJob:
+    """``segment.pixel_classifier`` on the whole image (every plane of a stack)."""
+
+    image: Image
+    data: np.ndarray
+    step: Step
+    mask: np.ndarray | None = None
+
+    def run(self) -> ApplyJob:
+        self.mask = get_op(OP)(self.data, per_plane=self.step.per_plane, **self.step.params)
+        return self
+
+
+def default_model_path(image_name: str, classifier: PixelClassifier | None) -> Path:
+    digest = hashlib.sha256(classifier.text.encode()).hexdigest()[:8] if classifier else "model"
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in image_name) or "image"
+    return Path.cwd() / f"{stem}-{digest}.lgbm.txt"
+
+
+class TrainWidget(Container):
+    """Train a pixel classifier on scribbles: 1 on background, 2 on objects."""
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        self.model = TrainingModel(napari_viewer)
+        self.viewer = napari_viewer
+        self.image_box = ComboBox(label="image", choices=self._images)
+        self.scribble_box = ComboBox(label="scribbles", choices=self._labels, nullable=True)
+        self.add_button = PushButton(text="New scribble layer")
+        self.live_box = CheckBox(text="retrain as I paint", value=True)
+        self.train_button = PushButton(text="Train")
+        self.status = Label(value="Paint 1 on background and 2 on objects, then Train.")
+        self.path_edit = FileEdit(label="model file", mode="w", filter="*.txt")
+        self.apply_button = PushButton(text="Apply to the whole image")
+        super().__init__(widgets=[self.image_box, self.scribble_box, self.add_button,
+                                  self.live_box, self.train_button, self.status,
+                                  self.path_edit, self.apply_button])
+        self.status.native.setWordWrap(True)
+        self.training = self.applying = False
+        self._again = False
+        self._timer = QTimer()
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(_STROKE_PAUSE_MS)
+        self._timer.timeout.connect(self.train)
+        self.add_button.changed.connect(self._on_add)
+        self.train_button.changed.connect(self.train)
+        self.apply_button.changed.connect(self._on_apply)
+        self.image_box.changed.connect(self._on_pick)
+        self.scribble_box.changed.connect(self._on_pick)
+        napari_viewer.layers.events.inserted.connect(self._refresh)
+        napari_viewer.layers.events.removed.connect(self._refresh)
+        self._on_pick()
+
+    def _images(self, _: Any = None) -> list[Image]:
+        return [la for la in self.viewer.layers if isinstance(la, Image)]
+
+    def _labels(self, _: Any = None) -> list[Labels]:
+        return [la for la in self.viewer.layers
+                if isinstance(la, Labels) and not la.name.endswith("[preview]")]
+
+    def _refresh(self, _: Any = None) -> None:
+        self.image_box.reset_choices()
+        self.scribble_box.reset_choices()
+
+    def _on_pick(self, _: Any = None) -> None:
+        old = self.model.scribbles
+        if old is not None:
+            old.events.paint.disconnect(self._on_paint)
+        self.model.image = self.image_box.value
+        self.model.scribbles = self.scribble_box.value
+        if self.model.scribbles is not None:
+            self.model.scribbles.events.paint.connect(self._on_paint)
+
+    def _on_add(self, _: Any = None) -> None:
+        try:
+            layer = self.model.add_scribble_layer()
+        except MaskprepError as exc:
+            show_error(str(exc))
+            return
+        self._refresh()
+        self.scribble_box.value = layer
+
+    def _on_paint(self, _: Any = None) -> None:
+        if self.live_box.value:
+            self._timer.start()
+
+    def train(self, _: Any = None) -> None:
+        """Retrain in a worker thread (once more after it if strokes came meanwhile)."""
+        if self.training:
+            self._again = True
+            return
+        try:
+            job = self.model.train_job()
+        except MaskprepError as exc:
+            self.status.value = str(exc)
+            return
+        self.training, self._again = True, False
+        self.status.value = "training..."
+        worker = create_worker(job.run)
+        worker.returned.connect(self._on_trained)
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_finished)
+        worker.start()
+
+    def _on_trained(self, job: TrainJob) -> None:
+        self.model.finish(job)
+        labelled = int(np.count_nonzero(job.scribbles))
+        self.status.value = (f"trained on {labelled} labelled pixels: features "
+                             f"{job.seconds['features']:.2f} s, training "
+                             f"{job.seconds['train']:.2f} s, preview "
+                             f"{job.seconds['predict']:.2f} s")
+        if not self.path_edit.value or str(self.path_edit.value) in (".", ""):
+            self.path_edit.value = default_model_path(self.model.image.name, job.classifier)
+
+    def _on_error(self, exc: Exception) -> None:
+        self.status.value = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+    def _on_finished(self) -> None:
+        self.training = False
+        if self._again:
+            self.train()
+
+    def _on_apply(self, _: Any = None) -> None:
+        try:
+            job = self.model.apply_job(self.path_edit.value)
+        except (MaskprepError, OSError) as exc:
+            show_error(str(exc).splitlines()[0])
+            return
+        self.applying = True
+        self.apply_button.enabled = False
+        self.status.value = f"saved {self.path_edit.value}; segmenting the whole image..."
+        worker = create_worker(job.run)
+        worker.returned.connect(self._on_applied)
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_apply_finished)
+        worker.start()
+
+    def _on_applied(self, job: ApplyJob) -> None:
+        layer = self.model.finish_apply(job)
+        self.status.value = f"saved {self.path_edit.value}; wrote '{layer.name}'"
+
+    def _on_apply_finished(self) -> None:
+        self.applying = False
+        self.apply_button.enabled = True

@@ -1,0 +1,60 @@
+"""`maskprep presets` lists the bundled presets; `maskprep run PRESET` runs one as it would
+run its recipe file; each preset's model is small and matches the hash its recipe names."""
+
+from __future__ import annotations
+
+import numpy as np
+import tifffile
+
+from napari_maskprep.cli import main
+from napari_maskprep.io import read_image
+from napari_maskprep.presets import preset_names, preset_path
+from napari_maskprep.recipe import Recipe
+
+from ..conftest import DATA, dice, pairs
+
+NAMES = ["brightfield-nuclei", "fluorescence-nuclei", "he-nuclei"]
+
+
+def test_presets_are_listed_one_name_at_the_start_of_each_line(capsys):
+    assert preset_names() == NAMES
+    assert main(["presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == NAMES
+    assert all("segment.pixel_classifier (" in line and ".lgbm.txt" in line for line in lines)
+
+
+def test_each_preset_loads_with_its_small_model_checked():
+    for name in NAMES:
+        recipe = Recipe.load(preset_path(name))
+        model = recipe.steps[[s.op for s in recipe.steps].index("segment.pixel_classifier")]
+        path = model.params["model"]["path"]
+        assert path == str(preset_path(name).with_name(f"{name}.lgbm.txt"))
+        assert preset_path(name).with_name(f"{name}.lgbm.txt").stat().st_size < 3 * 2**20
+        assert f"path: {name}.lgbm.txt" in preset_path(name).read_text()
+
+
+def test_run_takes_a_preset_name_like_a_recipe_file(tmp_path, capsys):
+    # Images the presets were trained on: this checks the run, not how well they generalise
+    # (the cross-validation in presets/README.md does).
+    cases = [("he-nuclei", pairs(DATA, "dsb2018_brightfield_nuclei")[0], 0.894),
+             ("fluorescence-nuclei", pairs(DATA, "bbbc039_fluo_nuclei")[0], 0.969)]
+    for name, (image, truth), score in cases:
+        out = tmp_path / name
+        assert main(["run", name, str(image), "-o", str(out)]) == 0
+        written = tifffile.imread(out / f"{image.stem}.tif")
+        expected = Recipe.load(preset_path(name)).run(read_image(image))
+        np.testing.assert_array_equal(written, expected)
+        assert round(dice(written, read_image(truth)), 3) == score
+    assert main(["run", "no-such-preset", str(image), "-o", str(tmp_path / "x")]) == 2
+    assert ("no recipe file or preset 'no-such-preset'; presets: brightfield-nuclei, "
+            "fluorescence-nuclei, he-nuclei" in capsys.readouterr().err)
+
+
+def test_a_preset_exports_as_a_script_naming_its_model(tmp_path):
+    script = tmp_path / "he.py"
+    assert main(["export", "he-nuclei", "-o", str(script)]) == 0
+    text = script.read_text()
+    compile(text, str(script), "exec")
+    model = preset_path("he-nuclei").with_name("he-nuclei.lgbm.txt")
+    assert f"apply('segment.pixel_classifier', result, model={{'path': {str(model)!r}" in text

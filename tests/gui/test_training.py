@@ -1,0 +1,111 @@
+"""The Train widget: scribbles on the nuclei sample train a classifier in a worker, the preview
+follows new strokes, Apply saves the model and is recorded like any other step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from napari.components import ViewerModel
+
+import napari_maskprep as mp
+from napari_maskprep._napari import _sample_data
+from napari_maskprep._napari.recorder import RecorderWidget
+from napari_maskprep._napari.training import FOREGROUND, TrainWidget
+from napari_maskprep.samples import load
+
+from ..conftest import dice
+
+TIMEOUT_MS = 60000
+
+
+@pytest.fixture
+def trainer(qtbot):
+    viewer = ViewerModel()
+    for data, kwargs, layer_type in _sample_data.nuclei():
+        getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+    widget = TrainWidget(viewer)
+    recorder = RecorderWidget(viewer)
+    qtbot.addWidget(widget.native)
+    qtbot.addWidget(recorder.native)
+    yield viewer, widget, recorder
+    qtbot.waitUntil(lambda: not widget.training and not widget.applying, timeout=TIMEOUT_MS)
+
+
+def _strokes(truth: np.ndarray, rows: slice) -> np.ndarray:
+    """Foreground strokes along every 8th row of the objects, background between them."""
+    out = np.zeros(truth.shape, np.uint8)
+    lines = np.zeros(truth.shape, bool)
+    lines[rows][::8] = True
+    out[lines & (truth == 0)] = 1
+    out[lines & (truth > 0)] = FOREGROUND
+    return out
+
+
+def test_scribbles_train_a_preview_that_follows_new_strokes(trainer, qtbot, tmp_path):
+    viewer, widget, recorder = trainer
+    image, truth = load("nuclei")
+    widget.image_box.value = viewer.layers["nuclei"]
+    widget.add_button.changed.emit(True)
+    scribbles = viewer.layers["nuclei scribbles"]
+    assert widget.scribble_box.value is scribbles and scribbles.data.shape == image.shape
+    widget.train()
+    assert widget.status.value == "paint both classes: label 1 on background, 2 on objects"
+
+    scribbles.data = _strokes(truth, slice(0, 120))  # strokes on the top rows only
+    widget.train()
+    preview = "nuclei-pixel_classifier [preview]"
+    qtbot.waitUntil(lambda: preview in viewer.layers and not widget.training, timeout=TIMEOUT_MS)
+    first = viewer.layers[preview].data.copy()
+    assert widget.status.value.startswith("trained on ")
+    assert dice(first, truth) > 0.8
+
+    # A stroke painted as a person paints it retrains after the pause, on the cached features.
+    more = _strokes(truth, slice(120, None))
+    scribbles.paint(tuple(np.argwhere(more == FOREGROUND)[0]), FOREGROUND)
+    scribbles.data = np.maximum(scribbles.data, more)
+    qtbot.waitUntil(lambda: not np.array_equal(viewer.layers[preview].data, first),
+                    timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not widget.training, timeout=TIMEOUT_MS)
+    trained = mp.train_pixel_classifier(image, scribbles.data)
+    assert widget.model.classifier.text == trained.text
+    assert np.array_equal(viewer.layers[preview].data, trained.predict(image))
+
+    widget.path_edit.value = tmp_path / "nuclei.lgbm.txt"
+    widget.apply_button.changed.emit(True)
+    qtbot.waitUntil(lambda: "nuclei-pixel_classifier" in viewer.layers and not widget.applying,
+                    timeout=TIMEOUT_MS)
+    output = viewer.layers["nuclei-pixel_classifier"]
+    np.testing.assert_array_equal(output.data, trained.predict(image))
+    recipe = recorder.model.recipe
+    assert [s.op for s in recipe.steps] == ["segment.pixel_classifier"]
+    assert recipe.steps[0].params["model"]["path"] == str(tmp_path / "nuclei.lgbm.txt")
+    path = recipe.save(tmp_path / "learned.maskprep.yaml")
+    assert "path: nuclei.lgbm.txt" in path.read_text()
+    np.testing.assert_array_equal(mp.Recipe.load(path).run(image), output.data)
+
+
+def test_the_segment_widget_offers_the_classifier_and_asks_for_a_model(qtbot, shown):
+    from napari_maskprep._napari.widgets import SegmentWidget
+
+    viewer = ViewerModel()
+    for data, kwargs, layer_type in _sample_data.nuclei():
+        getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+    widget = SegmentWidget(viewer)
+    qtbot.addWidget(widget.native)
+    widget.select("segment.pixel_classifier", viewer.layers["nuclei"])
+    assert widget.param_editors["model"].value is None
+    widget.apply()
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    assert any("needs model={path, sha256}" in message for _, message in shown())
+
+
+def test_a_lazy_image_is_refused_in_one_line(trainer):
+    import dask.array as da
+
+    viewer, widget, _ = trainer
+    viewer.add_image(da.zeros((64, 64), np.uint16), name="lazy")
+    widget.image_box.value = viewer.layers["lazy"]
+    widget.add_button.changed.emit(True)
+    widget.train()
+    assert widget.status.value == ("'lazy' is a pyramid or lazy image: train on a region of "
+                                   "it loaded as an image layer")
