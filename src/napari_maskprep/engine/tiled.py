@@ -310,7 +310,7 @@ def _map_fused(x: da.Array, fused: _Fused, workdir: WorkFolder) -> da.Array:
         if margin:
             x = x.rechunk({axis: da.overlap.ensure_minimum_chunksize(margin, x.chunks[axis])})
         if any(c % align for c in x.chunks[axis][:-1]):
-            x = x.rechunk({axis: -(-max(x.chunks[axis]) // align) * align})
+            x = x.rechunk({axis: _aligned(x.shape[axis], max(x.chunks[axis]), align, margin)})
         if margin:
             depth[axis] = margin
     if not depth:
@@ -325,6 +325,16 @@ def _map_fused(x: da.Array, fused: _Fused, workdir: WorkFolder) -> da.Array:
         return run(block)[core[:out.ndim]]
 
     return da.map_blocks(chunk, chunks=x.chunks[:out.ndim], dtype=out.dtype, meta=meta)
+
+
+def _aligned(length: int, largest: int, align: int, margin: int) -> tuple[int, ...]:
+    """Chunk sizes along an axis of ``length`` that start on multiples of ``align``, none
+    smaller than ``margin`` (a short last chunk joins the one before it)."""
+    size = -(-largest // align) * align
+    sizes = [size] * (length // size) + ([length % size] if length % size else [])
+    if len(sizes) > 1 and sizes[-1] < margin:
+        sizes[-2:] = [sizes[-2] + sizes[-1]]
+    return tuple(sizes)
 
 
 def _global_stat(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],

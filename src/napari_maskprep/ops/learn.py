@@ -24,6 +24,7 @@ from ..core.locality import Local
 from ..core.model_files import ModelFile, ModelFileError, load_model
 from ..core.registry import operation
 from ..kernels.pixel_features import (
+    COLUMN_ALIGN,
     GREY_CHANNELS,
     RGB_CHANNELS,
     feature_blocks,
@@ -124,7 +125,8 @@ def _halo(params: dict[str, Any]) -> int:
 
 
 @operation("segment.pixel_classifier", input="image", output="mask", ndim=(2,),
-           channels="any", locality=Local(halo=_halo, stripes=False))
+           channels="any",
+           locality=Local(halo=_halo, stripes=False, align=lambda p: COLUMN_ALIGN))
 def pixel_classifier(
     image: np.ndarray,
     *,
