@@ -145,7 +145,7 @@ def test_components_of_labels_are_refused_before_any_pass_over_the_chunks():
         computed.extend([block.shape] if block.size else [])  # dask also probes empty ones
         return block
 
-    image = da.zeros((256, 256), np.uint8, chunks=32).map_blocks(count, dtype=np.uint8)
+    image = da.zeros((256, 256), dtype=np.uint8, chunks=32).map_blocks(count, dtype=np.uint8)
     recipe = _recipe([("segment.threshold", {"value": 0}), ("refine.label", {}),
                       ("refine.remove_small", {})])
     with pytest.raises(RecipeError, match=r"^step 3 \(refine.remove_small\): a tiled run takes "
@@ -174,7 +174,7 @@ def test_whole_image_ops_are_refused_before_any_work():
     def explode(block):
         raise AssertionError("a chunk was computed")
 
-    image = da.zeros((64, 64), np.uint8, chunks=32).map_blocks(explode, dtype=np.uint8)
+    image = da.zeros((64, 64), dtype=np.uint8, chunks=32).map_blocks(explode, dtype=np.uint8)
     steps = [mp.recipe.Step("preprocess.median", {}),
              mp.recipe.Step("segment.edges", {"method": "sobel"})]
     with pytest.raises(RecipeError, match=r"^step 2 \(segment.edges\) cannot run tiled: "):
@@ -192,7 +192,7 @@ def test_a_float_image_into_a_tiled_threshold_is_one_line():
 
 
 def test_bad_parameters_raise_before_any_chunk_runs():
-    image = da.zeros((64, 64), np.uint8, chunks=32)
+    image = da.zeros((64, 64), dtype=np.uint8, chunks=32)
     with pytest.raises(RecipeError, match=r"^step 1 \(preprocess.median\): "):
         run_tiled([mp.recipe.Step("preprocess.median", {"radius": 0})], image)
 
@@ -221,7 +221,7 @@ def test_a_temporary_work_folder_goes_with_the_last_array_read_from_it(tmp_path,
 
 def test_a_slide_of_many_chunks_is_planned_as_one_layer_per_pass():
     """3,600 chunks: the graph of a pass is built at once, not one delayed call a chunk."""
-    image = da.zeros((6_000, 6_000), np.uint8, chunks=100)
+    image = da.zeros((6_000, 6_000), dtype=np.uint8, chunks=100)
     recipe = _recipe([("segment.threshold", {"value": 0}), ("refine.remove_small", {})])
     got = run_tiled(recipe.steps, image)
     assert got.numblocks == (60, 60)

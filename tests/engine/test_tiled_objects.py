@@ -85,7 +85,7 @@ def test_an_object_across_a_chunk_corner_is_made_once_and_whole():
 
 
 def test_without_an_object_size_they_are_refused_before_any_work():
-    image = da.zeros((64, 64), np.uint8, chunks=32)
+    image = da.zeros((64, 64), dtype=np.uint8, chunks=32)
     with pytest.raises(RecipeError, match=r"^step 3 \(refine.split_touching\) cannot run "
                                           r"tiled: it splits objects by their whole clump; "
                                           r"it runs tiled only with a declared largest "

@@ -132,7 +132,7 @@ def test_seeds_outside_the_image_or_from_an_array_are_refused_before_any_work():
     def explode(block):
         raise AssertionError("a chunk was computed")
 
-    image = da.zeros((64, 64), np.uint8, chunks=32).map_blocks(explode, dtype=np.uint8)
+    image = da.zeros((64, 64), dtype=np.uint8, chunks=32).map_blocks(explode, dtype=np.uint8)
     grow = Step("segment.region_grow", {}, inputs={"seeds": "seeds"})
     with pytest.raises(RecipeError, match=r"^step 1 \(segment.region_grow\): segment."
                                           r"region_grow: seeds point 1 at \(70.0, 3.0\) is "

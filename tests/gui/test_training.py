@@ -103,7 +103,7 @@ def test_a_lazy_image_is_refused_in_one_line(trainer):
     import dask.array as da
 
     viewer, widget, _ = trainer
-    viewer.add_image(da.zeros((64, 64), np.uint16), name="lazy")
+    viewer.add_image(da.zeros((64, 64), dtype=np.uint16), name="lazy")
     widget.image_box.value = viewer.layers["lazy"]
     widget.add_button.changed.emit(True)
     widget.train()
