@@ -252,6 +252,23 @@ def test_apply_on_a_pyramid_runs_tiled_into_an_ome_zarr_store(slide_widget, qtbo
     assert (tmp_path / "slide-auto_threshold-2.zarr").is_dir()
 
 
+def test_region_grow_on_a_pyramid_reads_the_seeds_in_level_0_pixels(slide_widget, qtbot,
+                                                                    monkeypatch):
+    errors = []
+    monkeypatch.setattr("napari_maskprep._napari.widgets.show_error", errors.append)
+    viewer, widget, image, _ = slide_widget("segment.region_grow", tolerance=40.0)
+    pixels = np.array([[100.0, 200.0], [900.0, 1300.0]])
+    seeds = viewer.add_points(pixels * 0.25 + (5.0, 6.0), name="clicks")  # world coordinates
+    widget.extra_boxes["seeds"].value = seeds
+    assert widget.apply() is not None
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    assert errors == []
+    out = viewer.layers["slide-region_grow"]
+    expected = mp.apply("segment.region_grow", image, pixels, tolerance=40.0)
+    assert 0 < expected.sum() < expected.size  # the seeds grow, and not over everything
+    assert np.array_equal(np.asarray(out.data[0]), expected)
+
+
 def test_a_step_that_cannot_run_tiled_is_refused_before_any_work(slide_widget, shown):
     viewer, widget, _, _ = slide_widget("segment.edges", method=EdgeMethod.SOBEL)
     assert widget.apply() is None

@@ -249,7 +249,8 @@ class TiledApplyJob(Cancellable):
     extra_layers: Mapping[str, Layer] = {}
 
     def __init__(self, spec: OpSpec, step: Step, input_layer: Layer, *,
-                 pixel_size: tuple[float, ...] | None, folder: Path | None) -> None:
+                 pixel_size: tuple[float, ...] | None, folder: Path | None,
+                 named: Mapping[str, Any] | None = None) -> None:
         check_tiled([step], context=f"'{input_layer.name}' is too large to load, so Apply "
                     "runs tiled, and ")
         if spec.output is Kind.IMAGE:
@@ -262,6 +263,7 @@ class TiledApplyJob(Cancellable):
         self.data = _levels(input_layer)[0]
         self.pixel_size = pixel_size
         self.folder = folder
+        self.named = dict(named or {})  # the step's extra inputs by role (level-0 points)
         self.name = f"{input_layer.name}-{spec.name}"
         self._cancelled = threading.Event()
         self.summary = ""  # objects and foreground of the written result, once run
@@ -273,12 +275,13 @@ class TiledApplyJob(Cancellable):
         folder = Path(tempfile.mkdtemp(prefix="maskprep-")) if made else self.folder
         try:
             data = self.data if isinstance(self.data, da.Array) else da.from_array(self.data)
-            recipe = Recipe([self.step])
+            # check_tiled let through extra inputs that are points only (region growing's seeds).
+            recipe = Recipe([self.step], inputs=dict.fromkeys(self.named, "points"))
             steps = resolve_units(recipe.steps, self.pixel_size, data)
             # The tiled run's work files (inputs of whole-image steps) go with the run.
             with (_Tasks(progress, self._cancelled),
                   tempfile.TemporaryDirectory(prefix=".maskprep-work-", dir=folder) as work):
-                result = run_tiled(steps, data, workdir=work)
+                result = run_tiled(steps, data, workdir=work, named=self.named)
                 axes = _AXES[result.ndim]
                 sizes = self.pixel_size
                 if sizes is not None:

@@ -501,7 +501,7 @@ class StageModel:
         self.last_summary = ""
         if is_large(layer):
             return TiledApplyJob(self.op, step, layer, pixel_size=self.pixel_size,
-                                 folder=self.store_folder)
+                                 folder=self.store_folder, named=self._extra_arrays(layer))
         params = self._pixel_params()
         return ApplyJob(
             self.op, layer_array(layer), self._extra_arrays(layer), params,
