@@ -15,6 +15,7 @@ from magicgui.widgets import (
     CheckBox,
     ComboBox,
     Container,
+    FileEdit,
     FloatSlider,
     FloatSpinBox,
     Label,
@@ -27,6 +28,7 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QSizePolicy
 
 from ..core.errors import MaskprepError
+from ..core.model_files import FORMATS, ModelFile, file_sha256, verify_model
 from ..core.registry import Param
 from ..core.units import LENGTH, Quantity, to_pixels
 
@@ -260,6 +262,58 @@ class OptionalEdit(ValuedContainerWidget):
             self.editor.value = value
 
 
+class ModelFileEdit(ValuedContainerWidget):
+    """A model file chosen from disk: its path and sha256, once the file is one of the
+    formats the step reads (checked as a recipe load checks it, nothing run from it).
+
+    Empty until a file is chosen. A file that is refused leaves the value as it was and
+    says why, in one line, under the picker.
+    """
+
+    def __init__(self, value: ModelFile | None, formats: tuple[str, ...], **kwargs: Any
+                 ) -> None:
+        self._formats = formats
+        self._value = value if value is not None and value.path else None
+        self.picker = FileEdit(mode="r", value=self._value.path if self._value else "",
+                               tooltip="the model file: " + "; ".join(FORMATS[f] for f in
+                                                                      formats))
+        self.note = text_line()
+        self.note.value = self._described()
+        super().__init__(widgets=[self.picker, self.note], labels=False, **kwargs)
+        self.margins = (0, 0, 0, 0)
+        self.picker.changed.connect(self._on_file)
+
+    def _described(self) -> str:
+        if self._value is None:
+            return "no model chosen"
+        return f"sha256 {self._value.sha256[:12]}…"
+
+    def _on_file(self, path: Any) -> None:
+        text = str(path or "")
+        if not text or text == "." or (self._value and text == self._value.path):
+            return
+        try:
+            ref = verify_model(ModelFile(text, file_sha256(text)), self._formats)
+        except (OSError, MaskprepError) as exc:
+            self.note.value = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return
+        self._value = ref
+        self.note.value = self._described()
+        self.changed.emit(self._value)
+
+    def get_value(self) -> ModelFile | None:
+        return self._value
+
+    def set_value(self, value: ModelFile | None) -> None:
+        value = value if value is not None and value.path else None
+        if value != self._value:
+            self._value = value
+            with self.picker.changed.blocked():
+                self.picker.value = value.path if value else ""
+            self.note.value = self._described()
+            self.changed.emit(self._value)
+
+
 def _placeholder(param: Param) -> Any:
     """The value an optional parameter's editor shows while unticked."""
     lo = param.hints.get("min")
@@ -270,8 +324,12 @@ def param_editor(param: Param, value: Any, tooltip: str = "") -> Widget:
     """The editor for one parameter, labelled with its name (or its ``label`` hint)."""
     label = param.hints.get("label") or param.name.replace("_", " ")
     tooltip = param.hints.get("tooltip") or tooltip
-    shown = _placeholder(param) if value is None else value
     kind = param.type
+    if kind is ModelFile:  # empty until a file is chosen: no tick box for None
+        editor = ModelFileEdit(value, param.formats)
+        editor.label, editor.tooltip = label, tooltip
+        return editor
+    shown = _placeholder(param) if value is None else value
     editor: Widget
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         editor = ComboBox(choices=[(m.value, m) for m in kind], value=kind(shown))
