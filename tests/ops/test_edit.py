@@ -242,3 +242,34 @@ def test_recipes_written_before_box_checksums_load_and_replay_as_before(tmp_path
     other[39, 49] = 1  # outside the box: a whole-image checksum still tells it apart
     with pytest.warns(MaskprepWarning, match="made on another image; skipped"):
         old.run(other)
+
+
+@pytest.mark.parametrize(("dtype", "value"), [(np.uint16, 9), (np.int64, 9), (np.bool_, 1),
+                                              (">u2", 9)])
+@pytest.mark.parametrize("region", [False, True])
+def test_an_edit_painted_on_a_layer_of_any_dtype_replays_exactly(dtype, value, region):
+    """The op sees labels as int32 and masks as uint8: an edit painted on uint16 labels or
+    a bool mask is still exact on them, with no notice."""
+    before = np.zeros((12, 14), dtype)
+    before[2:5, 2:6] = value
+    after = before.copy()
+    after[7:9, 3:10] = value
+    edit = (ManualEdit.in_region(before, after, origin=(0, 0), shape=before.shape) if region
+            else ManualEdit.between(before, after))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MaskprepWarning)
+        out = Recipe([{"op": "edit.manual", "params": edit.params()}]).run(before)
+    np.testing.assert_array_equal(out, after.astype(out.dtype))
+
+
+def test_an_edit_of_labels_whose_values_no_longer_fit_its_dtype_is_reapplied():
+    before = np.zeros((6, 6), np.uint16)
+    before[1:3, 1:3] = 4
+    after = before.copy()
+    after[4, 4] = 4
+    edit = ManualEdit.between(before, after)
+    changed = before.astype(np.int32)
+    changed[0, 0] = 70000  # not a uint16 value: not what was painted on
+    with pytest.warns(MaskprepWarning, match="changed upstream"):
+        out = Recipe([{"op": "edit.manual", "params": edit.params()}]).run(changed)
+    assert out[4, 4] == 4 and out[0, 0] == 70000

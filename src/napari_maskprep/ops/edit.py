@@ -234,8 +234,24 @@ class ManualEdit:
     def how(self, painted_on: np.ndarray) -> str:
         """"exact" if ``painted_on`` (the box of the input, for an edit with
         ``box_checksums``; else the whole input) is what the edit was painted on, else
-        "reapplied"."""
-        return "exact" if checksum(painted_on) == self.base else "reapplied"
+        "reapplied".
+
+        The op sees labels as int32 and a mask as uint8, whatever dtype the layer painted
+        on had (uint16 labels, a bool mask): the same values in the edit's own dtype are
+        what it was painted on too.
+        """
+        if checksum(painted_on) == self.base:
+            return "exact"
+        same = _in_dtype(painted_on, np.dtype(self.dtype))
+        return "exact" if same is not None and checksum(same) == self.base else "reapplied"
+
+
+def _in_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
+    """``values`` in ``dtype`` when it holds them all (and is another), else None."""
+    if dtype == values.dtype or not values.size:
+        return None
+    lo, hi = (0, 1) if dtype.kind == "b" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
+    return values.astype(dtype) if lo <= values.min() and values.max() <= hi else None
 
 
 def paint(region: np.ndarray, inside: np.ndarray, values: np.ndarray) -> int:
