@@ -143,13 +143,77 @@ def test_an_edit_reading_another_array_is_refused():
         check_tiled(recipe.steps)
 
 
-def test_a_region_edit_on_labels_is_refused_tiled_with_one_line(mosaic):
+def _labels_edit(labels: np.ndarray, after: np.ndarray, image: np.ndarray | None = None
+                 ) -> mp.Recipe:
+    edit = ManualEdit.in_region(labels[REGION], after[REGION],
+                                origin=tuple(r.start for r in REGION), shape=labels.shape,
+                                image=image)
+    inputs = {"image": "input"} if image is not None else {}
+    return mp.Recipe([{"op": "edit.manual", "inputs": inputs, "params": edit.params()}])
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint16, np.int64])
+def test_a_region_edit_of_labels_replays_tiled_as_in_memory(mosaic, dtype):
+    labels = mp.Recipe([*SEGMENT, {"op": "refine.label", "params": {}}]).run(mosaic)
+    labels = labels.astype(dtype)
+    after = labels.copy()
+    after[after == after[520, 400]] = 0  # one object erased, across the box's edge
+    after[300:320, 250:270] = 7  # painted with an id already used elsewhere
+    after[255:258, 510:515] = labels.max() + 1  # a new id at a corner of four chunks
+    recipe = _labels_edit(labels, after)
+    tiled, memory, tiled_notices, memory_notices = _both(recipe, labels)
+    assert tiled.dtype == memory.dtype == np.int32
+    assert tiled_notices == memory_notices == []
+    np.testing.assert_array_equal(tiled, memory)
+    inside = np.zeros(labels.shape, bool)
+    inside[REGION] = True
+    np.testing.assert_array_equal(memory[inside], after[inside])
+    np.testing.assert_array_equal(memory[~inside], labels[~inside])
+
+
+def test_a_labels_box_of_ids_0_and_1_is_exact_tiled_too(mosaic):
+    """The box holds only ids 0 and 1 while the labels hold more elsewhere: it is still
+    the box of int32 labels (its checksum the one painted on), not a mask."""
+    labels = np.zeros(mosaic.shape, np.int32)
+    labels[250:260, 250:260] = 1
+    labels[900:950, 100:150] = 5  # outside the box
+    after = labels.copy()
+    after[400:420, 300:320] = 1
+    tiled, memory, tiled_notices, memory_notices = _both(_labels_edit(labels, after), labels)
+    assert tiled.dtype == memory.dtype == np.int32
+    assert tiled_notices == memory_notices == []
+    np.testing.assert_array_equal(tiled, memory)
+    np.testing.assert_array_equal(memory, after)
+
+
+def test_labels_of_ids_0_and_1_are_edited_as_a_mask_tiled_too(mosaic):
+    labels = (mp.Recipe(SEGMENT).run(mosaic) > 0).astype(np.int32)
+    after = _painted(labels)
+    tiled, memory, _, _ = _both(_labels_edit(labels, after, mosaic), labels)
+    assert tiled.dtype == memory.dtype == np.uint8
+    np.testing.assert_array_equal(tiled, memory)
+
+
+def test_a_labels_edit_after_an_upstream_change_is_reapplied_alike(mosaic):
     labels = mp.Recipe([*SEGMENT, {"op": "refine.label", "params": {}}]).run(mosaic)
     after = labels.copy()
-    after[300, 300] = 7
-    edit = ManualEdit.in_region(labels[REGION], after[REGION],
-                                origin=tuple(r.start for r in REGION), shape=labels.shape)
-    recipe = mp.Recipe([{"op": "edit.manual", "params": edit.params()}])
-    with pytest.raises(RecipeError, match=r"^step 1 \(edit.manual\): a tiled run takes a 0/1 "
-                                          r"mask here, not labels"):
-        run_tiled(recipe.steps, da.from_array(labels, chunks=256))
+    after[300:320, 250:270] = 3
+    changed = labels.copy()
+    changed[310:315, 240:280] = 9  # the box changed since it was painted
+    tiled, memory, tiled_notices, memory_notices = _both(_labels_edit(labels, after), changed)
+    assert tiled_notices == memory_notices
+    assert len(memory_notices) == 1 and "changed upstream" in memory_notices[0]
+    np.testing.assert_array_equal(tiled, memory)
+
+
+def test_negative_labels_are_refused_tiled_as_in_memory(mosaic):
+    labels = np.zeros(mosaic.shape, np.int32)
+    labels[10:20, 10:20] = 2
+    after = labels.copy()
+    after[300, 300] = 3
+    recipe = _labels_edit(labels, after)
+    labels[900, 600] = -1  # outside the box: a chunk the edit does not touch
+    with pytest.raises(ValueError, match=r"has negative values \(min -1\)"):
+        recipe.run(labels)
+    with pytest.raises(ValueError, match=r"has negative values \(min -1\)"):
+        recipe.run(da.from_array(labels, chunks=256)).compute()

@@ -135,6 +135,43 @@ def test_the_whole_flow_records_a_recipe_that_replays_tiled(tmp_path):
     assert mp.Recipe.loads(read_provenance(store)["recipe"]).steps == steps
 
 
+def test_a_region_of_labels_is_painted_and_replays_tiled(tmp_path):
+    """Labels made tiled (threshold, then label) are edited by region like a mask: the
+    recorded edit replays tiled and in memory to the painted labels."""
+    viewer = ViewerModel()
+    image, levels = small_pyramid()
+    slide = viewer.add_image(levels, multiscale=True, name="slide")
+    recorder = RecipeRecorder(viewer)
+    mask = StageModel(viewer, "segment")
+    mask.set_op("segment.threshold")
+    mask.set_param("value", 100.0)
+    mask.store_folder = tmp_path
+    job = mask.prepare_apply()
+    mask_layer = mask.finish_apply(job, job.run()).output_layer
+    label = StageModel(viewer, "refine")
+    label.set_op("refine.label")
+    label.set_input(mask_layer)
+    label.store_folder = tmp_path
+    job = label.prepare_apply()
+    labels = label.finish_apply(job, job.run()).output_layer
+    assert labels.data[0].dtype == np.int32
+    show(labels, 0, (900, 1000), (1150, 1300))
+    editor = RegionEditor(viewer)
+    editor.open(labels)
+    painted = editor.region.layer
+    rows, cols = np.mgrid[100:140, 0:300]
+    painted.data_setitem((rows.ravel(), cols.ravel()), 5)
+    editor.write_back()
+    steps = recorder.recipe.steps
+    assert [s.op for s in steps] == ["segment.threshold", "refine.label", "edit.manual"]
+    expected = mp.Recipe(steps[:2]).run(image)
+    expected[1000:1040, 1000:1300] = 5
+    store = Path(labels.metadata["maskprep"]["store"])
+    np.testing.assert_array_equal(open_lazy(store).data.compute(), expected)
+    np.testing.assert_array_equal(recorder.recipe.run(slide.data[0]).compute(), expected)
+    np.testing.assert_array_equal(recorder.recipe.run(image), expected)
+
+
 def test_a_zoomed_out_view_opens_the_region_around_its_centre_within_the_limit(tmp_path):
     side = 5000
     store = write_ome_zarr(da.zeros((side, side), dtype=np.uint8, chunks=1024),

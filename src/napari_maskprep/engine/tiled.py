@@ -217,6 +217,8 @@ def _input_refusal(step: Step, before: np.ndarray) -> str | None:
                                                   or grey.dtype.itemsize > 2):
         return (f"a tiled run needs an 8- or 16-bit integer image here; got {grey.dtype} "
                 "(run it in memory, or convert the image first)")
+    if step.op == EDIT_OP and before.dtype.kind in "iu" and before.dtype != np.uint8:
+        return None  # labels: tiled_edit keeps them labels, as in memory
     if isinstance(spec.locality, NonLocal) and step.op not in REGION_OPS and (
             before.dtype not in (np.bool_, np.uint8) or grey.dtype != np.uint8):
         return _NOT_A_MASK

@@ -6,18 +6,22 @@ records it) runs tiled: the box of the step's input, and of the recipe's input i
 the step reads it (``inputs: {image: input}``), are read once, the checksums tell whether
 the edit applies exactly, is re-applied after an upstream change or is skipped (the same
 notices as in memory), and the edited box is then written into the chunks it overlaps;
-every other chunk passes through. An edit recorded on a whole array in memory needs that
-whole array's checksum and is refused before any work.
+every other chunk passes through. The input may be a 0/1 mask or labels (as a labels
+store painted in napari's Edit region). An edit recorded on a whole array in memory needs
+that whole array's checksum and is refused before any work.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dask.array as da
 import numpy as np
 
+from ..core.validation import check_extra, check_input
+
 if TYPE_CHECKING:
+    from ..core.registry import OpSpec
     from ..recipe import Step
 
 __all__ = ["EDIT_OP", "edit_refusal", "edited"]
@@ -44,26 +48,42 @@ def edit_refusal(step: Step) -> str | None:
 
 
 def edited(x: da.Array, image: da.Array, step: Step) -> da.Array:
-    """``x`` (a 0/1 mask) through the hand edits of ``step``; the op warns as in memory
-    when the edit is re-applied or skipped."""
+    """``x`` (a 0/1 mask, or labels of any integer dtype but uint8) through the hand edits
+    of ``step``; the op warns as in memory when the edit is re-applied or skipped.
+
+    Labels stay int32 labels when some id is above 1 (one pass over ``x`` tells): in
+    memory, labels of only 0 and 1 are taken as a 0/1 mask, and so they are here.
+    """
     spec = step.spec
     params = spec.check_params(step.params)
     if not params["bbox"]:
         return x
+    labels = x.dtype.kind in "iu" and x.dtype != np.uint8 and int(x.max().compute()) > 1
     if "x".join(map(str, x.shape)) != params["shape"]:
         # Made on an image of another shape: the op skips it, with its notice, without
         # decoding it, on any array of another shape than the edit's.
         side = 2 if params["shape"] == "x".join("1" * x.ndim) else 1
         spec(np.zeros((side,) * x.ndim, np.uint8), **params)
-        return _checked(x, None, None, np.dtype(np.uint8))
+        return _checked(x, None, None, np.dtype(np.int32 if labels else np.uint8), spec)
     box = tuple(slice(*map(int, span.split(":"))) for span in params["bbox"].split(","))
-    region = _as_mask(np.asarray(x[box]), "the edit's box")
     # The op on the box alone, as the box of the whole image: its checksums are the box's.
     inside = {**params, "shape": "x".join(str(s.stop - s.start) for s in box),
               "bbox": ",".join(f"0:{s.stop - s.start}" for s in box)}
     extras = {"image": np.asarray(image[box])} if step.inputs else {}
-    result = spec(region, **extras, **inside)
+    if labels:
+        # The box as the whole input's int32 labels, even where it holds only ids 0 and 1
+        # (the op's own input check would make that a mask and its checksum another's).
+        region = check_input(spec, np.asarray(x[box])).astype(np.int32, copy=False)
+        extras = {name: check_extra(spec, _extra(spec, name), value, region)
+                  for name, value in extras.items()}
+        result = spec.func(region, **extras, **inside)
+        return _checked(x, box, result, np.dtype(np.int32), spec)
+    result = spec(_as_mask(np.asarray(x[box]), "the edit's box"), **extras, **inside)
     return _checked(x, box, result, result.dtype)
+
+
+def _extra(spec: OpSpec, name: str) -> Any:
+    return next(extra for extra in spec.inputs if extra.name == name)
 
 
 def _as_mask(block: np.ndarray, where: str) -> np.ndarray:
@@ -74,13 +94,14 @@ def _as_mask(block: np.ndarray, where: str) -> np.ndarray:
 
 
 def _checked(x: da.Array, box: tuple[slice, ...] | None, region: np.ndarray | None,
-             dtype: np.dtype) -> da.Array:
-    """``x`` as a 0/1 mask of ``dtype`` (each chunk checked), with ``region`` written at
-    ``box`` into the chunks that overlap it."""
+             dtype: np.dtype, labels_of: OpSpec | None = None) -> da.Array:
+    """``x`` as a 0/1 mask of ``dtype`` (each chunk checked), or as labels checked by the
+    op ``labels_of``, with ``region`` written at ``box`` into the chunks that overlap it."""
     starts = [np.cumsum((0,) + tuple(c)).tolist() for c in x.chunks]
 
     def chunk(block: np.ndarray, block_id: tuple[int, ...]) -> np.ndarray:
-        out = _as_mask(block, f"chunk {tuple(block_id)}").astype(dtype)
+        out = (check_input(labels_of, block) if labels_of else
+               _as_mask(block, f"chunk {tuple(block_id)}")).astype(dtype)
         if box is None:
             return out
         lo = [s[i] for s, i in zip(starts, block_id, strict=True)]
