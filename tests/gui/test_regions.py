@@ -100,24 +100,37 @@ def test_a_region_of_a_store_is_painted_and_written_back_exactly(tmp_path, recor
                                   expected)
 
 
+def _applied(viewer: ViewerModel, stage: str, op: str, folder: Path, **params) -> Labels:
+    """The multiscale Labels layer a tiled Apply of ``op`` adds (``input``: its layer)."""
+    model = StageModel(viewer, stage)
+    model.set_op(op)
+    if "input" in params:
+        model.set_input(params.pop("input"))
+    for name, value in params.items():
+        model.set_param(name, value)
+    model.store_folder = folder
+    job = model.prepare_apply()
+    return model.finish_apply(job, job.run()).output_layer
+
+
+def _paint_a_band(viewer: ViewerModel, labels: Labels, value: int) -> None:
+    """Edit region on rows 1000:1040, columns 1000:1300 (across the store's chunk faces at
+    1024) painted with ``value``, and written back."""
+    show(labels, 0, (900, 1000), (1150, 1300))
+    editor = RegionEditor(viewer)
+    editor.open(labels)
+    rows, cols = np.mgrid[100:140, 0:300]
+    editor.region.layer.data_setitem((rows.ravel(), cols.ravel()), value)
+    editor.write_back()
+
+
 def test_the_whole_flow_records_a_recipe_that_replays_tiled(tmp_path):
     viewer = ViewerModel()
     image, levels = small_pyramid()
     slide = viewer.add_image(levels, multiscale=True, name="slide")
     recorder = RecipeRecorder(viewer)
-    model = StageModel(viewer, "segment")
-    model.set_op("segment.threshold")
-    model.set_param("value", 100.0)
-    model.store_folder = tmp_path
-    job = model.prepare_apply()
-    labels = model.finish_apply(job, job.run()).output_layer
-    show(labels, 0, (900, 1000), (1150, 1300))  # crosses the store's chunk faces at 1024
-    editor = RegionEditor(viewer)
-    editor.open(labels)
-    painted = editor.region.layer
-    rows, cols = np.mgrid[100:140, 0:300]
-    painted.data_setitem((rows.ravel(), cols.ravel()), 1)
-    editor.write_back()
+    labels = _applied(viewer, "segment", "segment.threshold", tmp_path, value=100.0)
+    _paint_a_band(viewer, labels, 1)
     steps = recorder.recipe.steps
     assert [s.op for s in steps] == ["segment.threshold", "edit.manual"]
     assert steps[1].inputs == {"image": "input"} and steps[1].params["image_checksum"]
@@ -142,26 +155,10 @@ def test_a_region_of_labels_is_painted_and_replays_tiled(tmp_path):
     image, levels = small_pyramid()
     slide = viewer.add_image(levels, multiscale=True, name="slide")
     recorder = RecipeRecorder(viewer)
-    mask = StageModel(viewer, "segment")
-    mask.set_op("segment.threshold")
-    mask.set_param("value", 100.0)
-    mask.store_folder = tmp_path
-    job = mask.prepare_apply()
-    mask_layer = mask.finish_apply(job, job.run()).output_layer
-    label = StageModel(viewer, "refine")
-    label.set_op("refine.label")
-    label.set_input(mask_layer)
-    label.store_folder = tmp_path
-    job = label.prepare_apply()
-    labels = label.finish_apply(job, job.run()).output_layer
+    mask = _applied(viewer, "segment", "segment.threshold", tmp_path, value=100.0)
+    labels = _applied(viewer, "refine", "refine.label", tmp_path, input=mask)
     assert labels.data[0].dtype == np.int32
-    show(labels, 0, (900, 1000), (1150, 1300))
-    editor = RegionEditor(viewer)
-    editor.open(labels)
-    painted = editor.region.layer
-    rows, cols = np.mgrid[100:140, 0:300]
-    painted.data_setitem((rows.ravel(), cols.ravel()), 5)
-    editor.write_back()
+    _paint_a_band(viewer, labels, 5)
     steps = recorder.recipe.steps
     assert [s.op for s in steps] == ["segment.threshold", "refine.label", "edit.manual"]
     expected = mp.Recipe(steps[:2]).run(image)
