@@ -287,9 +287,8 @@ def fit_classifier(features: np.ndarray, targets: np.ndarray, names: Sequence[st
 def feature_matrix(image: np.ndarray, *, sigmas: Sequence[float] = DEFAULT_SIGMAS
                    ) -> tuple[list[str], np.ndarray]:
     """The names of the features a classifier trained on ``image`` (2D grey or RGB, or a
-    grey 3D stack) reads,
-    and their values at every pixel (pixels x features, float32): index it with
-    :func:`sampled_pixels` to train, predict from it with
+    grey 3D stack) reads, and their values at every pixel (pixels x features, float32):
+    index it with :func:`sampled_pixels` to train, predict from it with
     ``classifier.model.probability_of``."""
     image = _image(image, 0)
     channels = _channels(image)
