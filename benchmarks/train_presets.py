@@ -9,6 +9,9 @@ objects < 20 px -> fill holes); then the model trained on every image is written
 ``src/napari_maskprep/presets/<name>.lgbm.txt`` with its recipe ``<name>.maskprep.yaml``.
 Training is deterministic, so a rerun writes the same files (the same sha256). Prints a
 Markdown table for the README.
+
+A preset of one 3D stack (``halves``) is cross-validated over the stack's two halves in z,
+each cut apart from the other, instead of over images.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class Preset:
     folds: int = 5
     train: dict = field(default_factory=dict)
     threshold: float = 0.5  # the classifier step's probability threshold
+    halves: bool = False  # one stack: cross-validate over its two halves in z instead
 
 
 CLEAN_UP = [{"op": "refine.fill_holes"}, {"op": "refine.remove_small", "params": {"min_size": 20}}]
@@ -64,6 +68,11 @@ PRESET_LIST = [
            [("dsb2018_brightfield_nuclei", "brightfield_gray")], before=STRETCH,
            after=CLEAN_UP, folds=4,
            train={"leaves": 63, "trees": 200, "max_samples": 600_000}),
+    # One 3D stack: features filtered in 3D, scales up to a nucleus (sigma 8 and 16 reach
+    # across a 16-plane stack: halves 0.837 at sigma 1-4, 0.823 at 1-8).
+    Preset("fluorescence-nuclei-3d", "3D fluorescence nuclei (grey stacks, bright on dark)",
+           [("stardist_synthetic_3d", None)], before=STRETCH, after=CLEAN_UP, folds=2,
+           train={"sigmas": (1.0, 2.0, 4.0)}, halves=True),
 ]
 
 
@@ -130,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         items = [(folder, name, image, truth) for folder, modality in preset.sets
                  for name, image, truth in load_set(args.data, folder, modality)]
         print(f"{preset.name}: {len(items)} images, {preset.folds}-fold", flush=True)
-        scores = {} if args.no_cv else cross_validate(preset, items, args.scratch)
+        held = [(folder, name, image[half], truth[half]) for folder, name, image, truth in
+                items for half in np.array_split(np.arange(len(image)), 2)] if (
+            preset.halves) else items
+        scores = {} if args.no_cv else cross_validate(preset, held, args.scratch)
         for folder, pairs in scores.items():
             learned, classical = np.mean(pairs, axis=0)
             row = (f"| `{preset.name}` | {folder} ({len(pairs)}) | {classical:.3f} | "

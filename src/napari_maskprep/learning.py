@@ -24,6 +24,7 @@ from .kernels.pixel_features import (
     GREY_CHANNELS,
     RGB_CHANNELS,
     SIGMA_LIMITS,
+    VOLUME_CHANNELS,
     compute_features,
     feature_blocks,
     feature_names,
@@ -81,13 +82,20 @@ class PixelClassifier:
 
 
 def _image(image: Any, index: int) -> np.ndarray:
+    """A 2D grey or RGB image, or a grey 3D stack (z, y, x), checked."""
     a = np.asarray(image)
-    if a.dtype.kind not in "biuf" or a.ndim not in (2, 3) or (a.ndim == 3 and not looks_rgb(a)):
-        raise BadTypeError(f"image {index}: a 2D grey or RGB image (numeric) is accepted; got "
-                           f"shape {a.shape}, dtype {a.dtype}")
+    if a.dtype.kind not in "biuf" or a.ndim not in (2, 3):
+        raise BadTypeError(f"image {index}: a 2D grey or RGB image or a grey 3D stack "
+                           f"(numeric) is accepted; got shape {a.shape}, dtype {a.dtype}")
     if a.dtype.kind == "f" and not np.isfinite(a).all():
         raise BadValueError(f"image {index} holds NaN or infinite values; accepted: finite")
-    return a[..., :3] if a.ndim == 3 else a
+    return a[..., :3] if looks_rgb(a) else a
+
+
+def _channels(image: np.ndarray) -> tuple[str, ...]:
+    if looks_rgb(image):
+        return RGB_CHANNELS
+    return VOLUME_CHANNELS if image.ndim == 3 else GREY_CHANNELS
 
 
 def _labels(annotation: Any, index: int, shape: tuple[int, ...], scribbles: bool
@@ -149,13 +157,14 @@ def training_data(images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
     for image, lab, pick in zip(images, labels, picks, strict=True):
         if not len(pick):
             continue
-        width = image.shape[1]
-        y, x = np.divmod(pick, width)
+        where = np.unravel_index(pick, lab.shape)
         found, values = [], []
-        for (ys, xs), features in feature_blocks(image, names, rgb=rgb):
-            inside = np.flatnonzero((y >= ys.start) & (y < ys.stop) & (x >= xs.start)
-                                    & (x < xs.stop))
-            local = (y[inside] - ys.start) * (xs.stop - xs.start) + (x[inside] - xs.start)
+        for block, features in feature_blocks(image, names, rgb=rgb):
+            inside = np.flatnonzero(np.logical_and.reduce(
+                [(w >= b.start) & (w < b.stop) for w, b in zip(where, block, strict=True)]))
+            local = np.ravel_multi_index([w[inside] - b.start for w, b in zip(where, block,
+                                                                              strict=True)],
+                                         [b.stop - b.start for b in block])
             found.append(inside)
             values.append(features[local])
         # Back in the pixels' raster order, as a feature matrix indexed by them gives them.
@@ -182,9 +191,10 @@ def train_pixel_classifier(
     Parameters
     ----------
     images : ndarray or list of ndarray
-        2D grey or RGB images (all of one kind), the same kind the model will segment.
+        2D grey or RGB images, or grey 3D stacks (z, y, x: the model's features are then
+        filtered in 3D), all of one kind, the kind the model will segment.
     annotations : ndarray or list of ndarray
-        One per image, same height and width: scribbles (0 = not labelled, 1 =
+        One per image, same height and width (and depth): scribbles (0 = not labelled, 1 =
         background, 2 = foreground, as a napari Labels layer is painted) or whole masks
         (0 = background, 1 = foreground, as hand-corrected masks are).
     sigmas : sequence of float
@@ -233,17 +243,19 @@ def train_pixel_classifier(
     if len(notes) != len(image_list) or not image_list:
         raise BadValueError(f"{len(image_list)} images and {len(notes)} annotations; "
                             "accepted: one annotation per image, at least one")
-    rgb = image_list[0].ndim == 3
-    if any((im.ndim == 3) != rgb for im in image_list):
-        raise BadValueError("images mix grey and RGB; accepted: all grey or all RGB")
+    channels = _channels(image_list[0])
+    rgb = channels == RGB_CHANNELS
+    if any(_channels(im) != channels for im in image_list):
+        raise BadValueError("images mix grey, RGB and 3D stacks; accepted: all 2D grey, all "
+                            "RGB or all 3D stacks")
     scribbles = annotation == "scribbles" or (
         annotation == "auto" and any(np.asarray(n).max(initial=0) == 2 for n in notes))
-    labels = [_labels(n, i, im.shape[:2], scribbles)
+    labels = [_labels(n, i, im.shape[:-1] if rgb else im.shape, scribbles)
               for i, (n, im) in enumerate(zip(notes, image_list, strict=True))]
     if not any((lab == 1).any() for lab in labels) or not any((lab == 2).any() for lab in labels):
         raise BadValueError("the annotations need pixels of both classes: background "
                             "(scribble 1, or mask 0) and foreground (scribble 2, or mask 1)")
-    names = feature_names(RGB_CHANNELS if rgb else GREY_CHANNELS, sigma_values)
+    names = feature_names(channels, sigma_values)
     features, targets = training_data(image_list, labels, names, rgb=rgb,
                                       max_samples=int(max_samples), seed=int(seed))
     return fit_classifier(features, targets, names, trees=int(trees), leaves=int(leaves),
@@ -274,14 +286,14 @@ def fit_classifier(features: np.ndarray, targets: np.ndarray, names: Sequence[st
 
 def feature_matrix(image: np.ndarray, *, sigmas: Sequence[float] = DEFAULT_SIGMAS
                    ) -> tuple[list[str], np.ndarray]:
-    """The names of the features a classifier trained on ``image`` (2D grey or RGB) reads,
-    and their values at every pixel (pixels x features, float32): index it with
-    :func:`sampled_pixels` to train, predict from it with
+    """The names of the features a classifier trained on ``image`` (2D grey or RGB, or a
+    grey 3D stack) reads, and their values at every pixel (pixels x features, float32):
+    index it with :func:`sampled_pixels` to train, predict from it with
     ``classifier.model.probability_of``."""
     image = _image(image, 0)
-    rgb = image.ndim == 3
-    names = feature_names(RGB_CHANNELS if rgb else GREY_CHANNELS, _check_sigmas(sigmas))
-    return names, compute_features(image, names, rgb=rgb)
+    channels = _channels(image)
+    names = feature_names(channels, _check_sigmas(sigmas))
+    return names, compute_features(image, names, rgb=channels == RGB_CHANNELS)
 
 
 def sampled_pixels(labels: np.ndarray, *, max_samples: int = 300_000, seed: int = 0

@@ -80,7 +80,7 @@ def _extras(spec, data: np.ndarray) -> dict[str, Any]:
     shape = data.shape[:-1] if spec.channels == "rgb" else data.shape
     return {**{i.name: np.array([[s // 2 for s in shape]], float)
                for i in spec.inputs if i.required},
-            **model_params(spec, rgb=spec.channels == "rgb")}
+            **model_params(spec, rgb=spec.channels == "rgb", volume=len(shape) == 3)}
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)

@@ -15,6 +15,7 @@ from napari_maskprep.io import read_image
 from napari_maskprep.kernels.pixel_features import (
     GREY_CHANNELS,
     RGB_CHANNELS,
+    VOLUME_CHANNELS,
     compute_features,
     feature_blocks,
     feature_halo,
@@ -23,6 +24,7 @@ from napari_maskprep.kernels.pixel_features import (
 )
 
 from ..conftest import DATA, pairs
+from ..preprocess_images import volume_uint16
 from ..segment_images import nuclei_field
 
 SIGMAS = (1.0, 2.5, 4.0)
@@ -125,3 +127,42 @@ def test_unwanted_features_are_zero_and_the_others_unchanged():
     every = compute_features(image, names, rgb=False)
     for i, keep in enumerate(wanted):
         assert np.array_equal(some[:, i], every[:, i] if keep else np.zeros_like(every[:, i]))
+
+
+def test_volume_filters_equal_their_scipy_and_numpy_references():
+    stack = volume_uint16()
+    names = feature_names(VOLUME_CHANNELS, (1.0, 2.0))
+    assert names[:3] == ["volume_raw", "volume_gauss_s1", "volume_gradient_s1"]
+    assert "volume_hess_mid_s2" in names and not any("struct" in n for n in names)
+    with pytest.raises(ValueError, match="filter in gauss, gradient, log, dog, hess_hi, "
+                                         "hess_mid, hess_lo"):
+        parse_feature_name("volume_struct_hi_s1", VOLUME_CHANNELS)
+    with pytest.raises(ValueError, match="unknown feature"):
+        parse_feature_name("grey_hess_mid_s1", GREY_CHANNELS)
+    got = {n: f.reshape(stack.shape) for n, f in zip(
+        names, compute_features(stack, names, rgb=False).T, strict=True)}
+    x = stack.astype(np.float32) / np.float32(65535)
+    g = ndi.gaussian_filter(x, 2.0, mode="nearest", truncate=4)
+    np.testing.assert_array_equal(got["volume_gauss_s2"], g)
+    inner = (slice(2, -2),) * 3  # np.gradient is one-sided at the border
+    _close(got["volume_gradient_s2"][inner],
+           np.sqrt(sum(d * d for d in np.gradient(g)))[inner])
+    hessian = [[ndi.correlate1d(ndi.correlate1d(g, [-0.5, 0, 0.5], axis=i, mode="nearest"),
+                                [-0.5, 0, 0.5], axis=j, mode="nearest") if i != j else
+                ndi.correlate1d(g, [1, -2, 1], axis=i, mode="nearest") for j in range(3)]
+               for i in range(3)]
+    eig = np.linalg.eigvalsh(np.moveaxis(np.array(hessian, np.float64), (0, 1), (-2, -1)))
+    for k, name in enumerate(("hess_lo", "hess_mid", "hess_hi")):
+        _close(got[f"volume_{name}_s2"], eig[..., k])
+    _close(got["volume_log_s2"], 4 * sum(hessian[i][i] for i in range(3)))
+
+
+def test_volume_tiles_with_their_halo_equal_the_whole_stack_bit_for_bit():
+    stack = np.tile(volume_uint16(), (1, 2, 2))  # 16 x 122 x 114: tiles are crops of it
+    names = feature_names(VOLUME_CHANNELS, SIGMAS)
+    whole = compute_features(stack, names, rgb=False).reshape(*stack.shape, len(names))
+    tiles = list(feature_blocks(stack, names, rgb=False, block_bytes=1))
+    assert [(p.stop, r.start, c.start) for (p, r, c), _ in tiles] == [
+        (16, y, x) for y in range(0, 122, 32) for x in range(0, 114, 32)]
+    for block, features in tiles:
+        assert np.array_equal(features, whole[block].reshape(-1, len(names))), block

@@ -92,7 +92,10 @@ def test_training_input_errors_are_one_line():
         ((image, image), {"sigmas": (0.1,)}, r"sigmas=\(0.1,\); accepted: 1 to 8 values"),
         ((image, image), {"trees": 0}, r"trees=0; accepted: an integer in \[1, 5000\]"),
         ((image, image), {"annotation": "boxes"}, "annotation='boxes'; accepted: auto"),
-        ((np.zeros((4, 20, 20)), image), {}, "a 2D grey or RGB image"),
+        ((np.zeros((2, 4, 20, 20)), image), {}, "a 2D grey or RGB image or a grey 3D stack"),
+        ((np.zeros((4, 20, 20)), image), {}, r"annotation 0 has shape \(20, 20\); its image "
+                                             r"is \(4, 20, 20\)"),
+        (([image, np.zeros((4, 20, 20))], [image, image]), {}, "images mix grey, RGB and 3D"),
     ]
     for args, kwargs, message in cases:
         with pytest.raises((BadValueError, BadTypeError), match=message) as info:
@@ -135,6 +138,41 @@ def test_a_tiled_run_equals_the_in_memory_run(tmp_path):
     # Chunks start at multiples of 32 columns (rows may start anywhere).
     tiled = recipe.run(da.from_array(mosaic, chunks=(300, 416))).compute()
     assert np.array_equal(tiled, recipe.run(mosaic))
+
+
+@functools.cache
+def volume_model() -> mp.PixelClassifier:
+    """Trained on the first 8 planes of the 3D stack, with features filtered in 3D."""
+    image, truth = pairs(DATA, "stardist_synthetic_3d")[0]
+    return mp.train_pixel_classifier(read_image(image)[:8], read_image(truth)[:8] > 0,
+                                     sigmas=(1, 2, 4), trees=30)
+
+
+def test_a_model_of_3d_features_segments_unseen_planes_and_runs_tiled(tmp_path):
+    image, truth = (read_image(p) for p in pairs(DATA, "stardist_synthetic_3d")[0])
+    model = volume_model()
+    assert model.features[:2] == ("volume_raw", "volume_gauss_s1")
+    ref = model.save(tmp_path / "stack.txt")
+    recipe = mp.Recipe([model.step(ref)])
+    mask = recipe.run(image)
+    assert mask.shape == image.shape and mask.dtype == np.uint8
+    assert round(dice(mask[8:], truth[8:]), 3) == 0.851  # planes it was not trained on
+    mosaic = np.tile(image, (1, 2, 2))
+    tiled = recipe.run(da.from_array(mosaic, chunks=(8, 64, 64))).compute()
+    assert np.array_equal(tiled, recipe.run(mosaic))
+
+
+def test_2d_and_3d_models_each_say_what_they_need(tmp_path):
+    stack = read_image(pairs(DATA, "stardist_synthetic_3d")[0][0])
+    flat = volume_model().save(tmp_path / "stack.txt")
+    with pytest.raises(BadValueError, match="trained on 3D stacks .* got a 2D image"):
+        mp.apply("segment.pixel_classifier", stack[0], model=flat)
+    plane = scribble_model().save(tmp_path / "plane.txt")
+    with pytest.raises(BadValueError, match="got a 3D stack: set per_plane: true"):
+        mp.apply("segment.pixel_classifier", stack, model=plane)
+    by_plane = mp.apply("segment.pixel_classifier", stack, model=plane, per_plane=True)
+    assert np.array_equal(by_plane[3], mp.apply("segment.pixel_classifier", stack[3],
+                                                model=plane))
 
 
 def test_rgb_models_need_rgb_images(tmp_path):

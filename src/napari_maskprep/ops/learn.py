@@ -23,10 +23,12 @@ from ..core.errors import BadValueError, LimitError
 from ..core.locality import Local
 from ..core.model_files import ModelFile, ModelFileError, load_model
 from ..core.registry import operation
+from ..core.validation import looks_rgb
 from ..kernels.pixel_features import (
     COLUMN_ALIGN,
     GREY_CHANNELS,
     RGB_CHANNELS,
+    VOLUME_CHANNELS,
     feature_blocks,
     feature_halo,
     parse_feature_name,
@@ -49,10 +51,13 @@ class ClassifierModel:
     booster: Any
     names: tuple[str, ...]
     rgb: bool
+    volume: bool = False  # features filtered in 3D, of a grey stack
 
     @property
     def channels(self) -> tuple[str, ...]:
-        return RGB_CHANNELS if self.rgb else GREY_CHANNELS
+        if self.rgb:
+            return RGB_CHANNELS
+        return VOLUME_CHANNELS if self.volume else GREY_CHANNELS
 
     @functools.cached_property
     def halo(self) -> int:
@@ -66,13 +71,14 @@ class ClassifierModel:
         return tuple(bool(u) for u in used)
 
     def probability(self, image: np.ndarray) -> np.ndarray:
-        """Foreground probability of each pixel of a 2D image (RGB on a last axis), float64."""
+        """Foreground probability of each pixel of a 2D image (RGB on a last axis), or of
+        each voxel of a grey 3D stack for a model of ``volume_`` features, float64."""
         self.check_image(image)
-        out = np.empty(image.shape[:2], np.float64)
-        for (rows, cols), features in feature_blocks(image, self.names, rgb=self.rgb,
-                                                     wanted=self.wanted):
-            out[rows, cols] = self.probability_of(features).reshape(
-                rows.stop - rows.start, cols.stop - cols.start)
+        out = np.empty(image.shape[:-1] if self.rgb else image.shape, np.float64)
+        for block, features in feature_blocks(image, self.names, rgb=self.rgb,
+                                              wanted=self.wanted):
+            out[block] = self.probability_of(features).reshape(
+                [s.stop - s.start for s in block])
         return out
 
     def probability_of(self, features: np.ndarray) -> np.ndarray:
@@ -81,7 +87,14 @@ class ClassifierModel:
             return self.booster.predict(features, num_threads=thread_budget())
 
     def check_image(self, image: np.ndarray) -> None:
-        rgb = image.ndim == 3
+        rgb = looks_rgb(image)
+        stack = image.ndim == 3 and not rgb
+        if stack != self.volume:
+            raise BadValueError(
+                "segment.pixel_classifier: the model was trained on 3D stacks (volume_ "
+                "features); got a 2D image" if self.volume else
+                "segment.pixel_classifier: the model was trained on 2D images; got a 3D "
+                "stack: set per_plane: true on the step to run it plane by plane")
         if rgb != self.rgb:
             want, got = ("an RGB", "a grey") if self.rgb else ("a grey", "an RGB")
             raise BadValueError(f"segment.pixel_classifier: the model was trained on {want} "
@@ -105,13 +118,15 @@ def _parse(content: bytes, found: str) -> ClassifierModel:
     names = tuple(booster.feature_name())
     if len(names) > MAX_FEATURES:
         raise LimitError(f"a model of {len(names)} features; the limit is {MAX_FEATURES}")
-    rgb = bool(names) and names[0].split("_", 1)[0] in RGB_CHANNELS
+    first = names[0].split("_", 1)[0] if names else ""
+    rgb, volume = first in RGB_CHANNELS, first in VOLUME_CHANNELS
     try:
         for name in names:
-            parse_feature_name(name, RGB_CHANNELS if rgb else GREY_CHANNELS)
+            parse_feature_name(name, RGB_CHANNELS if rgb else (
+                VOLUME_CHANNELS if volume else GREY_CHANNELS))
     except ValueError as exc:
         raise ModelFileError(f"not a model of this package's features: {exc}") from None
-    return ClassifierModel(booster, names, rgb)
+    return ClassifierModel(booster, names, rgb, volume)
 
 
 def load_classifier(ref: ModelFile) -> ClassifierModel:
@@ -124,7 +139,7 @@ def _halo(params: dict[str, Any]) -> int:
     return 0 if model is None else load_classifier(ModelFile.from_plain(model)).halo
 
 
-@operation("segment.pixel_classifier", input="image", output="mask", ndim=(2,),
+@operation("segment.pixel_classifier", input="image", output="mask", ndim=(2, 3),
            channels="any",
            locality=Local(halo=_halo, stripes=False, align=lambda p: COLUMN_ALIGN))
 def pixel_classifier(
@@ -149,7 +164,8 @@ def pixel_classifier(
     ----------
     image : ndarray
         2D grey or RGB image of the kind the model was trained on (scaled by its dtype's
-        range: integers to [0, 1], floats as they are).
+        range: integers to [0, 1], floats as they are); a grey 3D stack for a model trained
+        on stacks (its features filtered in 3D), else a stack runs with ``per_plane: true``.
     model : ModelFile
         The model file by path and sha256: ``{path: nuclei.lgbm.txt, sha256: ...}``.
     threshold : float
@@ -168,5 +184,5 @@ def pixel_classifier(
         raise BadValueError("segment.pixel_classifier needs model={path, sha256}: train one "
                             "with train_pixel_classifier(...).save(path) or the Train widget")
     classifier = load_classifier(model)
-    probability = classifier.probability(image[..., :3] if image.ndim == 3 else image)
+    probability = classifier.probability(image[..., :3] if looks_rgb(image) else image)
     return (probability >= threshold).astype(np.uint8)
