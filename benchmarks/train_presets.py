@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from skimage.color import hed2rgb, rgb2hed
 
 import napari_maskprep as mp
 from napari_maskprep.demo import dice
@@ -53,6 +54,7 @@ class Preset:
     train: dict = field(default_factory=dict)
     threshold: float = 0.5  # the classifier step's probability threshold
     halves: bool = False  # one stack: cross-validate over its two halves in z instead
+    stain_copies: int = 0  # stain-jittered copies of each RGB training image (stain_jittered)
 
 
 CLEAN_UP = [{"op": "refine.fill_holes"}, {"op": "refine.remove_small", "params": {"min_size": 20}}]
@@ -61,8 +63,10 @@ PRESET_LIST = [
     Preset("fluorescence-nuclei", "fluorescence nuclei (grey, bright on dark)",
            [("bbbc039_fluo_nuclei", None), ("dsb2018_fluo_nuclei", None)],
            before=STRETCH, after=CLEAN_UP),
+    # Four stain-jittered copies of each image: cross-validated 0.857 -> 0.863.
     Preset("he-nuclei", "H&E nuclei (RGB tissue, dark purple nuclei)",
-           [("dsb2018_brightfield_nuclei", "histology_rgb")], after=CLEAN_UP),
+           [("dsb2018_brightfield_nuclei", "histology_rgb")], after=CLEAN_UP,
+           stain_copies=4),
     # Four images: a larger model on more of their pixels (cross-validated 0.843 -> 0.850).
     Preset("brightfield-nuclei", "grey brightfield nuclei (small dark nuclei in large cells)",
            [("dsb2018_brightfield_nuclei", "brightfield_gray")], before=STRETCH,
@@ -88,10 +92,27 @@ def prepared(preset: Preset, image: np.ndarray) -> np.ndarray:
     return mp.Recipe(preset.before).run(image) if preset.before else image
 
 
+def stain_jittered(image: np.ndarray, rng: np.random.Generator, *, scale: float = 0.4,
+                   shift: float = 0.02) -> np.ndarray:
+    """A uint8 copy of an RGB image whose hematoxylin, eosin and DAB densities
+    (``skimage.color.rgb2hed``) are each multiplied by a factor drawn from [1 - scale,
+    1 + scale] and moved by one from [-shift, shift]: HED colour augmentation (Tellez et al.,
+    Medical Image Analysis 58, 101544, 2019), so the model meets other stainings than its
+    images' own."""
+    hed = rgb2hed(image[..., :3]) * rng.uniform(1 - scale, 1 + scale, 3) + rng.uniform(
+        -shift, shift, 3)
+    return np.clip(hed2rgb(hed) * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
 def train(preset: Preset, images: list[np.ndarray], masks: list[np.ndarray]
           ) -> mp.PixelClassifier:
-    return mp.train_pixel_classifier([prepared(preset, im) for im in images], masks,
-                                     **preset.train)
+    images = [prepared(preset, im) for im in images]
+    if preset.stain_copies:
+        rng = np.random.default_rng(0)
+        images = [*images, *(stain_jittered(im, rng) for im in images
+                             for _ in range(preset.stain_copies))]
+        masks = [*masks, *(m for m in masks for _ in range(preset.stain_copies))]
+    return mp.train_pixel_classifier(images, masks, **preset.train)
 
 
 def recipe(preset: Preset, ref: mp.ModelFile) -> mp.Recipe:

@@ -38,7 +38,7 @@ def test_each_preset_loads_with_its_small_model_checked():
 def test_run_takes_a_preset_name_like_a_recipe_file(tmp_path, capsys):
     # Images the presets were trained on: this checks the run, not how well they generalise
     # (the cross-validation in presets/README.md does).
-    cases = [("he-nuclei", pairs(DATA, "dsb2018_brightfield_nuclei")[0], 0.894),
+    cases = [("he-nuclei", pairs(DATA, "dsb2018_brightfield_nuclei")[0], 0.879),
              ("fluorescence-nuclei", pairs(DATA, "bbbc039_fluo_nuclei")[0], 0.969)]
     for name, (image, truth), score in cases:
         out = tmp_path / name
