@@ -21,13 +21,12 @@ from .core.model_files import ModelFile
 from .core.validation import looks_rgb
 from .io.files import atomic_write
 from .kernels.pixel_features import (
-    GREY_CHANNELS,
     RGB_CHANNELS,
     SIGMA_LIMITS,
-    VOLUME_CHANNELS,
     compute_features,
     feature_blocks,
     feature_names,
+    image_channels,
 )
 from .ops.learn import MAX_TREES, ClassifierModel, _parse
 
@@ -93,9 +92,7 @@ def _image(image: Any, index: int) -> np.ndarray:
 
 
 def _channels(image: np.ndarray) -> tuple[str, ...]:
-    if looks_rgb(image):
-        return RGB_CHANNELS
-    return VOLUME_CHANNELS if image.ndim == 3 else GREY_CHANNELS
+    return image_channels(image, rgb=looks_rgb(image))
 
 
 def _labels(annotation: Any, index: int, shape: tuple[int, ...], scribbles: bool

@@ -63,6 +63,7 @@ __all__ = [
     "feature_blocks",
     "feature_halo",
     "feature_names",
+    "image_channels",
     "parse_feature_name",
 ]
 
@@ -289,7 +290,9 @@ class _VolumeBank(_Bank):
         return self.cache[(name, sigma)]
 
 
-def _channels(image: np.ndarray, rgb: bool) -> tuple[str, ...]:
+def image_channels(image: np.ndarray, *, rgb: bool) -> tuple[str, ...]:
+    """The channels ``image``'s features come from: RGB's, a grey stack's or a grey
+    image's."""
     if rgb:
         return RGB_CHANNELS
     return VOLUME_CHANNELS if image.ndim == 3 else GREY_CHANNELS
@@ -305,7 +308,7 @@ def compute_features(image: np.ndarray, names: Sequence[str], *, rgb: bool,
     Columns not ``wanted`` (a model that never splits on them) are left 0 and not
     computed.
     """
-    channels = _channels(image, rgb)
+    channels = image_channels(image, rgb=rgb)
     parsed = [parse_feature_name(n, channels) for n in names]
     wanted = [True] * len(names) if wanted is None else list(wanted)
     spatial = image.shape[:-1] if rgb else image.shape
@@ -336,7 +339,7 @@ def feature_blocks(image: np.ndarray, names: Sequence[str], *, rgb: bool,
     volume = not rgb and image.ndim == 3
     depth = image.shape[0] if volume else 1
     rows, cols = image.shape[volume:volume + 2]
-    halo = feature_halo(names, _channels(image, rgb))
+    halo = feature_halo(names, image_channels(image, rgb=rgb))
     per_pixel = 4 * 2 * max(1, len(names)) * depth  # the features and the filters behind them
     side = max(1, (int((block_bytes / per_pixel) ** 0.5) - 2 * halo) // COLUMN_ALIGN)
     side *= COLUMN_ALIGN

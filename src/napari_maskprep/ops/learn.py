@@ -119,14 +119,13 @@ def _parse(content: bytes, found: str) -> ClassifierModel:
     if len(names) > MAX_FEATURES:
         raise LimitError(f"a model of {len(names)} features; the limit is {MAX_FEATURES}")
     first = names[0].split("_", 1)[0] if names else ""
-    rgb, volume = first in RGB_CHANNELS, first in VOLUME_CHANNELS
+    model = ClassifierModel(booster, names, first in RGB_CHANNELS, first in VOLUME_CHANNELS)
     try:
         for name in names:
-            parse_feature_name(name, RGB_CHANNELS if rgb else (
-                VOLUME_CHANNELS if volume else GREY_CHANNELS))
+            parse_feature_name(name, model.channels)
     except ValueError as exc:
         raise ModelFileError(f"not a model of this package's features: {exc}") from None
-    return ClassifierModel(booster, names, rgb, volume)
+    return model
 
 
 def load_classifier(ref: ModelFile) -> ClassifierModel:
