@@ -87,13 +87,12 @@ class ChunkedComponents:
         # Only these need the objects' raster order (their first pixels).
         self.ordered = op_id in ("refine.label", "refine.keep_largest")
 
-    def _labels(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Labels of the chunk's objects (of its background, for holes) and their sizes."""
-        target = (mask == 0).view(np.uint8) if self.holes else mask
-        return components.labelled_sizes(np.ascontiguousarray(target), self.connectivity)
+    def _target(self, mask: np.ndarray) -> np.ndarray:
+        """What is labelled: the chunk's objects, or its background for holes."""
+        return np.ascontiguousarray((mask == 0).view(np.uint8) if self.holes else mask)
 
     def summarise(self, block: np.ndarray, index: tuple[int, ...], grid: Grid) -> _Summary:
-        labels, sizes = self._labels(block)
+        labels, sizes = components.labelled_sizes(self._target(block), self.connectivity)
         count = len(sizes) - 1
         start = grid.start(index)
         faces, on_border = _faces(labels, count, index, grid)
@@ -154,7 +153,8 @@ class ChunkedComponents:
 
     def apply(self, block: np.ndarray, index: tuple[int, ...], grid: Grid, lut: np.ndarray
               ) -> np.ndarray:
-        values = components.look_up(lut, self._labels(block)[0])
+        labels = components.compact_labels(self._target(block), self.connectivity)
+        values = components.look_up(lut, labels)
         return block | values if self.holes else values
 
 

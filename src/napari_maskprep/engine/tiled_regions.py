@@ -86,13 +86,10 @@ def region_grow(x: da.Array, stored: bool, params: Mapping[str, Any], seeds: np.
     full = Connectivity(params["connectivity"]) is Connectivity.FULL
     connectivity = x.ndim if full else 1
 
-    def labelled(block: np.ndarray, bounds: tuple[Any, Any]) -> tuple[np.ndarray, np.ndarray]:
-        return components.labelled_sizes(in_range(block, *bounds), connectivity)
-
     def summarise(block: np.ndarray, index: tuple[int, ...]) -> list[Any]:
         out = []
         for bounds, members in ranges:
-            labels, sizes = labelled(block, bounds)
+            labels, sizes = components.labelled_sizes(in_range(block, *bounds), connectivity)
             seeded = np.zeros(len(sizes), bool)
             seeded[labels[local(index, members)]] = True  # a seed is always in its range
             out.append(pieces(labels, len(sizes) - 1, index, grid, seeded))
@@ -107,7 +104,8 @@ def region_grow(x: da.Array, stored: bool, params: Mapping[str, Any], seeds: np.
         for (bounds, _), table in zip(ranges, tables, strict=True):
             lut = table[tuple(block_id)]
             if lut.any():  # no region of this range reaches the chunk: skip its labelling
-                out |= components.look_up(lut, labelled(block, bounds)[0])
+                labels = components.compact_labels(in_range(block, *bounds), connectivity)
+                out |= components.look_up(lut, labels)
         return out
 
     return x.map_blocks(apply, dtype=np.uint8, meta=_meta(np.uint8, x.ndim))
@@ -158,7 +156,7 @@ def edges(x: da.Array, params: Mapping[str, Any], workdir: WorkFolder) -> da.Arr
 
     def holes(_: np.ndarray, index: tuple[int, ...]) -> Any:
         weak = (candidates.load(index) > 0).view(np.uint8)
-        edge_map = components.look_up(hysteresis[index], components.labelled_sizes(weak, 2)[0])
+        edge_map = components.look_up(hysteresis[index], components.compact_labels(weak, 2))
         edge_maps.save(index, edge_map)
         return fill.summarise(edge_map, index, grid)
 

@@ -28,8 +28,8 @@ from skimage import measure
 
 from . import contours
 
-__all__ = ["clear_border", "dense_ids", "fill_holes", "keep_largest", "label", "labelled_sizes",
-           "look_up", "select_by_size"]
+__all__ = ["clear_border", "compact_labels", "dense_ids", "fill_holes", "keep_largest", "label",
+           "labelled_sizes", "look_up", "select_by_size"]
 
 _CHUNK = 1 << 16  # elements per chunk for look-ups, so that index temporaries stay in cache
 
@@ -116,6 +116,12 @@ def labelled_sizes(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, np.
     fit, else int32), and the pixel count of each label (index 0: the background)."""
     labels, n = _components(mask, connectivity)
     return labels, _bincount(labels, n)
+
+
+def compact_labels(mask: np.ndarray, connectivity: int) -> np.ndarray:
+    """The labels of :func:`labelled_sizes` without counting them (counting costs as much
+    as labelling)."""
+    return _components(mask, connectivity)[0]
 
 
 def look_up(lut: np.ndarray, labels: np.ndarray) -> np.ndarray:
