@@ -58,21 +58,25 @@ def test_the_3d_preset_segments_a_stack_in_3d(tmp_path):
     assert main(["run", "fluorescence-nuclei-3d", str(image), "-o", str(tmp_path)]) == 0
     written = tifffile.imread(tmp_path / f"{image.stem}.tif")
     assert written.shape == (16, 61, 57)
-    assert round(dice(written, read_image(truth)), 3) == 0.928
+    assert round(dice(written, read_image(truth)), 3) == 0.926
 
 
-def test_the_3d_recipe_segments_planes_it_was_not_trained_on():
+def test_the_3d_recipe_segments_planes_it_was_not_trained_on(tmp_path):
     # As benchmarks/train_presets.py scores it: trained on one half of the stack in z, scored
-    # on the other half, cut apart (measured 0.842 on planes 8-15 and 0.833 on planes 0-7;
-    # fluorescence-nuclei per plane 0.801 and 0.772).
+    # on the other half, cut apart, with the preset's own classifier step (smoothed) and
+    # clean-up (measured 0.851 on planes 8-15 and 0.838 on planes 0-7; 0.842 and 0.833
+    # unsmoothed; fluorescence-nuclei per plane 0.801 and 0.772).
     image, truth = (read_image(p) for p in pairs(DATA, "stardist_synthetic_3d")[0])
     recipe = Recipe.load(preset_path("fluorescence-nuclei-3d"))
     stretch, after = Recipe(recipe.steps[:1]), Recipe(recipe.steps[2:])
+    assert recipe.steps[1].params["smooth"] == 1.0
     halves = (slice(0, 8), slice(8, 16))
-    for trained, scored, bound in ((0, 1, 0.835), (1, 0, 0.825)):
+    for trained, scored, bound in ((0, 1, 0.845), (1, 0, 0.835)):
         model = mp.train_pixel_classifier(stretch.run(image[halves[trained]]),
                                           truth[halves[trained]] > 0, sigmas=(1, 2, 4))
-        mask = after.run(model.predict(stretch.run(image[halves[scored]])))
+        params = {**recipe.steps[1].params, "model": model.save(tmp_path / f"{trained}.txt")}
+        mask = after.run(mp.apply("segment.pixel_classifier",
+                                  stretch.run(image[halves[scored]]), **params))
         assert dice(mask, truth[halves[scored]]) >= bound
 
 

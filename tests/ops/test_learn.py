@@ -140,6 +140,24 @@ def test_a_tiled_run_equals_the_in_memory_run(tmp_path):
     assert np.array_equal(tiled, recipe.run(mosaic))
 
 
+def test_smoothed_probabilities_are_thresholded_and_run_tiled(tmp_path):
+    ref = scribble_model().save(tmp_path / "nuclei.txt")
+    image = np.block([[bbbc039(0)[0], bbbc039(2)[0]]])
+    probability = scribble_model().probability(image)
+    smoothed = ndi.gaussian_filter(probability, 8.0, mode="nearest", truncate=4.0)
+    mask = mp.apply("segment.pixel_classifier", image, model=ref, smooth=8.0)
+    assert np.array_equal(mask, smoothed >= 0.5)
+    assert not np.array_equal(mask, probability >= 0.5)
+    step = {**scribble_model().step(ref)}
+    step["params"] = {**step["params"], "smooth": 8.0}
+    recipe = mp.Recipe([step])
+    # 4 sigma + 1 at sigma 16 (65), rounded up to 32 columns (96), plus the smoothing's
+    # 4 x 8 = 32 (more than the 31 columns of rounding: a halo without it would fail).
+    assert mp.get_op("segment.pixel_classifier").locality.halo(recipe.steps[0].params) == 128
+    tiled = recipe.run(da.from_array(image, chunks=(300, 416))).compute()
+    assert np.array_equal(tiled, mask)
+
+
 @functools.cache
 def volume_model() -> mp.PixelClassifier:
     """Trained on the first 8 planes of the 3D stack, with features filtered in 3D."""
@@ -160,6 +178,11 @@ def test_a_model_of_3d_features_segments_unseen_planes_and_runs_tiled(tmp_path):
     mosaic = np.tile(image, (1, 2, 2))
     tiled = recipe.run(da.from_array(mosaic, chunks=(8, 64, 64))).compute()
     assert np.array_equal(tiled, recipe.run(mosaic))
+    smoothed = mp.Recipe([{**model.step(ref), "params": {**model.step(ref)["params"],
+                                                         "smooth": 1.0}}])
+    tiled = smoothed.run(da.from_array(mosaic, chunks=(8, 64, 64))).compute()
+    assert np.array_equal(tiled, smoothed.run(mosaic))
+    assert not np.array_equal(tiled, recipe.run(mosaic))
 
 
 def test_2d_and_3d_models_each_say_what_they_need(tmp_path):
