@@ -9,7 +9,6 @@ what was done), 141 the reader of the output went away (``maskprep ops | head``)
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -23,6 +22,7 @@ from .batch import (
     SUMMARY_NAME,
     FileResult,
     Tiling,
+    keep_freed_memory,
     plan_batch,
     run_batch,
     worker_memory,
@@ -124,27 +124,6 @@ def _report(results: list[FileResult], outdir: Path, *, merge: bool, total: int,
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
-# glibc's mallopt parameters, and the values the CLI sets: buffers up to 64 MiB come from
-# the heap, and up to 256 MiB of freed heap is kept for the next image.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_KEEP_FREED_BYTES, _HEAP_BUFFER_BYTES = 256 * 2**20, 64 * 2**20
-
-
-def _keep_freed_memory() -> None:
-    """Have glibc keep freed image-sized buffers for the next ones instead of handing them
-    back to the system, which costs a page fault per 4 KiB on each new buffer (measured: the
-    16 MP 5-step recipe 172-192 -> 124-130 ms on one thread). The CLI owns its process; the
-    library and the napari plugin leave the allocator alone. No-op without glibc."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(_M_MMAP_THRESHOLD, _HEAP_BUFFER_BYTES)
-    mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED_BYTES)
-
-
 def _tiling(args: argparse.Namespace) -> Tiling:
     """Images above what one in-memory run may use of the memory limit (shared by the local
     workers, or this machine's) run tiled."""
@@ -194,7 +173,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     local = args.workers is None and args.scheduler is None
     if local:
-        _keep_freed_memory()  # dask's workers keep dask's own allocator settings
+        keep_freed_memory()  # a local cluster's workers get it from run_batch
     try:
         with bar, _chunk_progress(args.quiet or not plan.tiled):
             run_batch(plan, workers=args.workers, scheduler=args.scheduler,
@@ -211,7 +190,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     outdir = Path(args.output)
-    _keep_freed_memory()
+    keep_freed_memory()
     try:
         for line in run_demo(outdir):
             print(line)

@@ -167,9 +167,9 @@ def test_ome_zarr_masks_carry_provenance(tmp_path, recipe_file, capsys):
 FAULTS_OF_A_REUSED_BUFFER = """
 import resource, sys
 import numpy as np
-from napari_maskprep import cli
+from napari_maskprep.batch import keep_freed_memory
 if sys.argv[1] == "keep":
-    cli._keep_freed_memory()
+    keep_freed_memory()
 faults = []
 for _ in range(3):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
