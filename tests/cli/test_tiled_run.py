@@ -141,6 +141,22 @@ def test_two_workers_share_the_chunks_of_one_image(tmp_path, mosaic, recipe_file
     assert _summary(outdir)[0]["status"] == "ok"
 
 
+@pytest.mark.parametrize("tile", [(256, 256), None])  # tiled (zarr view), plain (mapped)
+def test_two_workers_share_the_chunks_of_a_tiff(tmp_path, mosaic, recipe_file, tile):
+    # Before: "Could not serialize object of type _HLGExprSequence" (an open file handle in
+    # the graph), and a memory-mapped TIFF went to the workers whole.
+    image = tmp_path / "slide.tif"
+    tifffile.imwrite(image, mosaic, tile=tile, bigtiff=True)
+    outdir = tmp_path / "out"
+    assert main(["run", str(recipe_file), str(image), "-o", str(outdir), "--format", "zarr",
+                 "--tiled", "always", "--chunk", "512", "--workers", "2",
+                 "--memory-limit", "2GB", "-q"]) == 0
+    assert _summary(outdir)[0]["status"] == "ok"
+    with open_lazy(outdir / "slide.zarr") as written:
+        np.testing.assert_array_equal(written.data.compute(),
+                                      mp.Recipe(steps=_STEPS).run(mosaic))
+
+
 def test_sizes_in_micrometres_use_the_stores_pixel_size(tmp_path, mosaic):
     from ome_zarr.io import parse_url
     from ome_zarr.writer import write_image

@@ -4,6 +4,7 @@ the level or the chunk."""
 
 from __future__ import annotations
 
+import pickle
 import shutil
 
 import numpy as np
@@ -154,6 +155,19 @@ def test_plain_tiff_opens_lazily_with_its_resolution(tmp_path, compression):
         assert image.pixel_size == pytest.approx((0.4, 0.2))
         assert len(image.levels) == 1
         np.testing.assert_array_equal(image.data.compute(), stack)
+
+
+@pytest.mark.parametrize("tile", [(128, 128), None])
+def test_a_lazy_tiff_travels_by_path(tmp_path, tile):
+    # What a dask worker receives: the path, reopened there, never the open file or the
+    # pixels themselves.
+    path = tmp_path / "image.tif"
+    tifffile.imwrite(path, IMAGE, tile=tile)
+    with open_lazy(path) as image:
+        sent = pickle.dumps(image.data)
+        assert len(sent) < IMAGE.nbytes // 10
+        received = pickle.loads(sent)
+    np.testing.assert_array_equal(received.compute(), IMAGE)  # the sender's file is closed
 
 
 def test_imagej_tiff_gives_z_spacing(tmp_path):

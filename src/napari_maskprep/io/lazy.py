@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +102,51 @@ class _Chunked:
             why = str(exc).splitlines()[0][:100] if str(exc) else ""
             raise ImageReadError(f"{self.where}: chunk {name} cannot be read "
                                  f"({type(exc).__name__}: {why})") from None
+
+
+class _Reopened:
+    """A TIFF's pixels by path: opened on first use in each process, so a dask array of it
+    can be sent to the workers of a cluster (an open file cannot be pickled, and a
+    memory map would be pickled whole). ``open_array(path)`` gives the array; the file is
+    closed when this object goes."""
+
+    def __init__(self, path: Path, open_array: Callable[[Path], tuple[Any, list[Any]]],
+                 opened: Any = None) -> None:
+        self.path, self.open_array, self._array = path, open_array, opened
+        array = self._opened()
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+        self.chunks = getattr(array, "chunks", None)
+
+    def _opened(self) -> Any:
+        if self._array is None:
+            self._array, handles = self.open_array(self.path)
+            for handle in handles:
+                weakref.finalize(self, handle.close)
+        return self._array
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return np.asarray(self._opened()[key])
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_array": None}
+
+
+def _tiff_memmap(path: Path) -> tuple[np.ndarray, list[Any]]:
+    return tifffile.memmap(path, mode="r"), []
+
+
+@dataclass(frozen=True)
+class _TiffLevel:
+    """Opens level ``level`` (its zarr path) of a TIFF's pyramid, picklable by name."""
+
+    level: str
+
+    def __call__(self, path: Path) -> tuple[Any, list[Any]]:
+        import zarr
+
+        tif = tifffile.TiffFile(path)
+        store = tif.series[0].aszarr(multiscales=True, lock=threading.RLock())
+        return zarr.open_group(store, mode="r")[self.level], [store, tif]
 
 
 def _dask(array: Any, where: str, folder: Path | None, missing_chunks: str,
@@ -327,15 +373,16 @@ def _open_tiff(path: Path) -> tuple[LazyImage, list[Any]]:
         pixel_size = _tiff_pixel_size(tif, axes)
         token = tokenize(str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size)
         if len(series.levels) == 1 and series.dataoffset is not None:
-            levels = [da.from_array(tifffile.memmap(path, mode="r"), name=f"maskprep-mm-{token}",
-                                    chunks="auto")]
             tif.close()
+            mapped = _Reopened(path, _tiff_memmap)
+            levels = [da.from_array(mapped, name=f"maskprep-mm-{token}", chunks="auto",
+                                    meta=np.empty((0,) * mapped.ndim, mapped.dtype))]
             return LazyImage(levels[0], axes, pixel_size, levels, path), [pixel_size]
         store = series.aszarr(multiscales=True, lock=threading.RLock())
         group = zarr.open_group(store, mode="r")
         paths = [d["path"] for d in group.attrs["multiscales"][0]["datasets"]]
-        levels = [_dask(group[p], f"{path} level {n}", None, "fill", f"{token}-{p}")
-                  for n, p in enumerate(paths)]
+        levels = [_dask(_Reopened(path, _TiffLevel(p), group[p]), f"{path} level {n}", None,
+                        "fill", f"{token}-{p}") for n, p in enumerate(paths)]
     except ImageReadError:
         tif.close()
         raise
