@@ -59,6 +59,8 @@ def _as_spatial(image: Any) -> Any:
         where = axes.index("c")
         data = np.moveaxis(data, where, -1)
         axes = axes[:where] + axes[where + 1:] + "c"
+    if axes in ("qyx", "iyx"):  # pages tifffile cannot name: a z stack, as read_image has it
+        axes = "zyx"
     if set(axes) - set("zyxc") or ("c" in axes and not axes.endswith("c")):
         raise BadValueError(f"{image.path}: axes {axes!r} of shape {data.shape}; accepted: "
                             "a 2D or 3D image (yx, zyx), RGB(A) samples last, singleton "
