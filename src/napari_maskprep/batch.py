@@ -34,6 +34,7 @@ from .engine.tiled_components import count_objects as count_tiled_objects
 from .io import (
     IMAGE_SUFFIXES,
     MASK_FORMATS,
+    SLIDE_SUFFIXES,
     ImageReadError,
     atomic_write,
     check_label_name,
@@ -155,7 +156,7 @@ def plan_outputs(inputs: Iterable[str | Path], outdir: str | Path, *, fmt: str =
     paths = [p for p in find_images(inputs) if not (
         suffix and p.parent.resolve() == here and p.name.endswith(f"{suffix}.{fmt}"))]
     if not paths:
-        raise BadValueError("no image files (" + ", ".join(IMAGE_SUFFIXES)
+        raise BadValueError("no image files (" + ", ".join((*IMAGE_SUFFIXES, *SLIDE_SUFFIXES))
                             + ", .zarr) in the inputs given")
     held = next((p for p in paths if p.parent.resolve() == here), None)
     if held is not None and not suffix:

@@ -157,6 +157,21 @@ def test_two_workers_share_the_chunks_of_a_tiff(tmp_path, mosaic, recipe_file, t
                                       mp.Recipe(steps=_STEPS).run(mosaic))
 
 
+def test_a_folder_of_slides_runs_whatever_their_size(tmp_path, mosaic, recipe_file):
+    # A folder of .svs files found nothing ("no image files"), and a small .svs named
+    # directly failed ("unsupported file type .svs"): only the lazy reader reads them.
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    tifffile.imwrite(slides / "a.svs", mosaic, tile=(256, 256),
+                     description="Aperio Image Library v12.0.5\n|MPP = 0.5")
+    tifffile.imwrite(slides / "b.tif", mosaic[:256, :256])
+    outdir = tmp_path / "out"
+    assert main(["run", str(recipe_file), str(slides), "-o", str(outdir), "-q"]) == 0
+    assert [row["status"] for row in _summary(outdir)] == ["ok", "ok"]
+    np.testing.assert_array_equal(tifffile.imread(outdir / "a.tif"),
+                                  mp.Recipe(steps=_STEPS).run(mosaic))
+
+
 def test_sizes_in_micrometres_use_the_stores_pixel_size(tmp_path, mosaic):
     from ome_zarr.io import parse_url
     from ome_zarr.writer import write_image

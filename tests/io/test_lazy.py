@@ -195,3 +195,5 @@ def test_is_lazy_path(tmp_path):
     assert is_lazy_path(tmp_path / "small.tif", budget=IMAGE.nbytes - 1)
     assert not is_lazy_path(tmp_path / "notes.txt") and not is_lazy_path(tmp_path / "none.tif")
     assert not is_lazy_path(tmp_path)
+    tifffile.imwrite(tmp_path / "small.svs", IMAGE, tile=(128, 128))
+    assert is_lazy_path(tmp_path / "small.svs")  # only the lazy reader reads a slide file

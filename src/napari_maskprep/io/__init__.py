@@ -15,7 +15,14 @@
 
 from .bigtiff import write_bigtiff
 from .files import atomic_write, clean_stale_temporaries
-from .images import IMAGE_SUFFIXES, ImageReadError, find_images, read_image, read_pixel_size
+from .images import (
+    IMAGE_SUFFIXES,
+    SLIDE_SUFFIXES,
+    ImageReadError,
+    find_images,
+    read_image,
+    read_pixel_size,
+)
 from .lazy import LAZY_BUDGET, LazyImage, is_lazy_path, open_lazy
 from .masks import MASK_FORMATS, write_mask
 from .omezarr import (
@@ -36,6 +43,7 @@ from .provenance import (
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "SLIDE_SUFFIXES",
     "LAZY_BUDGET",
     "MASK_FORMATS",
     "PNG_KEY",

@@ -16,9 +16,12 @@ import tifffile
 from ..core.errors import MaskprepError
 from ..core.units import check_pixel_size
 
-__all__ = ["IMAGE_SUFFIXES", "ImageReadError", "find_images", "read_image", "read_pixel_size"]
+__all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "find_images", "read_image",
+           "read_pixel_size"]
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+# Whole-slide TIFFs (Aperio SVS, BigTIFF): opened lazily (io.lazy), never read whole.
+SLIDE_SUFFIXES = (".svs", ".btf", ".tf8")
 
 
 class ImageReadError(MaskprepError, OSError):
@@ -26,8 +29,8 @@ class ImageReadError(MaskprepError, OSError):
 
 
 def find_images(paths: list[str | os.PathLike[str]]) -> list[Path]:
-    """Files (and ``.zarr`` stores) named directly, plus the image files and ``.zarr``
-    stores directly inside named folders, sorted.
+    """Files (and ``.zarr`` stores) named directly, plus the image files, whole-slide files
+    and ``.zarr`` stores directly inside named folders, sorted.
 
     Hidden files in folders (names starting with a dot, such as the temporary files of a
     write that was killed) are not images to process.
@@ -36,7 +39,7 @@ def find_images(paths: list[str | os.PathLike[str]]) -> list[Path]:
     for p in map(Path, paths):
         if p.is_dir() and p.suffix.lower() != ".zarr":
             found.extend(sorted(f for f in p.iterdir() if not f.name.startswith(".") and (
-                (f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+                (f.is_file() and f.suffix.lower() in (*IMAGE_SUFFIXES, *SLIDE_SUFFIXES))
                 or (f.is_dir() and f.suffix.lower() == ".zarr"))))
         else:
             found.append(p)

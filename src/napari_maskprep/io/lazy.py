@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import tifffile
 
-from .images import ImageReadError
+from .images import SLIDE_SUFFIXES, ImageReadError
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -34,7 +34,7 @@ LAZY_BUDGET = 2**30  # bytes of decoded pixels above which a TIFF is opened lazi
 
 _ACCEPTED = ("accepted: an OME-Zarr folder (NGFF 0.4 or 0.5), a TIFF, OME-TIFF, "
              "pyramidal BigTIFF or Aperio SVS file")
-_TIFF_SUFFIXES = (".tif", ".tiff", ".svs", ".btf", ".tf8")
+_TIFF_SUFFIXES = (".tif", ".tiff", *SLIDE_SUFFIXES)
 _ZARR_META = (".zgroup", ".zarray", "zarr.json")
 
 # Micrometres in one NGFF unit (the UDUNITS-2 names NGFF allows for space axes).
@@ -160,13 +160,16 @@ def _dask(array: Any, where: str, folder: Path | None, missing_chunks: str,
 
 def is_lazy_path(path: str | os.PathLike[str], budget: int = LAZY_BUDGET) -> bool:
     """Whether ``path`` should be opened with :func:`open_lazy` rather than read whole: a
-    zarr folder, or a TIFF whose decoded pixels exceed ``budget`` bytes (a pyramid's
-    largest level counted). Reads headers only; a file it cannot parse is not lazy."""
+    zarr folder, a whole-slide file (``.svs``, ``.btf``, ``.tf8``: only this module reads
+    them), or a TIFF whose decoded pixels exceed ``budget`` bytes (a pyramid's largest level
+    counted). Reads headers only; a ``.tif`` it cannot parse is not lazy."""
     path = Path(path)
     if path.is_dir():
         return any((path / name).is_file() for name in _ZARR_META)
     if path.suffix.lower() not in _TIFF_SUFFIXES or not path.is_file():
         return False
+    if path.suffix.lower() in SLIDE_SUFFIXES:
+        return True
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
