@@ -104,6 +104,9 @@ class _Chunked:
                                  f"({type(exc).__name__}: {why})") from None
 
 
+_REOPEN_LOCK = threading.Lock()
+
+
 class _Reopened:
     """A TIFF's pixels by path: opened on first use in each process, so a dask array of it
     can be sent to the workers of a cluster (an open file cannot be pickled, and a
@@ -118,10 +121,11 @@ class _Reopened:
         self.chunks = getattr(array, "chunks", None)
 
     def _opened(self) -> Any:
-        if self._array is None:
-            self._array, handles = self.open_array(self.path)
-            for handle in handles:
-                weakref.finalize(self, handle.close)
+        with _REOPEN_LOCK:  # a worker's threads open the file once between them
+            if self._array is None:
+                self._array, handles = self.open_array(self.path)
+                for handle in handles:
+                    weakref.finalize(self, handle.close)
         return self._array
 
     def __getitem__(self, key: Any) -> np.ndarray:
