@@ -59,6 +59,7 @@ __all__ = [
     "VOLUME_CHANNELS",
     "COLUMN_ALIGN",
     "SIGMA_LIMITS",
+    "column_aligned",
     "compute_features",
     "feature_blocks",
     "feature_halo",
@@ -140,7 +141,13 @@ def feature_halo(names: Sequence[str], channels: Sequence[str]) -> int:
     largest = max((s for s in sigmas if s is not None), default=None)
     if largest is None:
         return 0
-    return -(-(kernel_radius(largest) + 1) // COLUMN_ALIGN) * COLUMN_ALIGN
+    return column_aligned(kernel_radius(largest) + 1)
+
+
+def column_aligned(pixels: int) -> int:
+    """``pixels`` rounded up to a multiple of :data:`COLUMN_ALIGN`: a halo whose crops keep
+    each column in the lane it has in the whole image."""
+    return -(-pixels // COLUMN_ALIGN) * COLUMN_ALIGN
 
 
 def _scaled(values: np.ndarray) -> np.ndarray:

@@ -31,6 +31,7 @@ from ..kernels.pixel_features import (
     GREY_CHANNELS,
     RGB_CHANNELS,
     VOLUME_CHANNELS,
+    column_aligned,
     feature_blocks,
     feature_halo,
     parse_feature_name,
@@ -144,7 +145,7 @@ def _halo(params: dict[str, Any]) -> int:
     smooth = params.get("smooth") or 0.0
     if smooth:
         reach += kernel_radius(smooth)
-    return -(-reach // COLUMN_ALIGN) * COLUMN_ALIGN
+    return column_aligned(reach)
 
 
 @operation("segment.pixel_classifier", input="image", output="mask", ndim=(2, 3),
@@ -166,9 +167,8 @@ def pixel_classifier(
     gradient magnitude, Laplacian and difference of Gaussians, Hessian and structure-tensor
     eigenvalues; per channel for RGB, with the hematoxylin and eosin stain densities):
     foreground where the predicted probability, optionally smoothed, is at least
-    ``threshold``. Train the model
-    on scribbles or corrected masks with :func:`napari_maskprep.train_pixel_classifier`,
-    or with the Train widget in napari.
+    ``threshold``. Train the model on scribbles or corrected masks with
+    :func:`napari_maskprep.train_pixel_classifier`, or with the Train widget in napari.
 
     Parameters
     ----------
