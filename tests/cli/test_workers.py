@@ -36,9 +36,10 @@ def _reused_buffer_faults_and_cv2_threads() -> tuple[int, int]:
 
     faults = []
     for _ in range(3):
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        # This thread's faults only: the worker's own threads run beside it.
+        before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
         np.ones(48 * 2**20, np.uint8)  # above glibc's own ceiling for keeping freed buffers
-        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+        faults.append(resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before)
     return faults[-1], cv2.getNumThreads()
 
 
@@ -56,7 +57,9 @@ def test_local_workers_keep_freed_buffers_and_run_opencv_on_their_one_thread():
         cluster.close()
     for faults, threads in [*found.values(), *again.values()]:
         assert threads == 1
-        assert faults < 48 // 2 // 10  # the freed buffer is handed out again, not faulted in
+        # Faulted in, the buffer takes 24 faults or more (2 MiB pages) and 12288 (4 KiB ones);
+        # handed out again, none.
+        assert faults < 6
 
 
 def test_a_bad_memory_limit_is_one_line(capsys, tmp_path):

@@ -152,7 +152,7 @@ def test_smoothed_probabilities_are_thresholded_and_run_tiled(tmp_path):
     step["params"] = {**step["params"], "smooth": 8.0}
     recipe = mp.Recipe([step])
     # 4 sigma + 1 at sigma 16 (65), rounded up to 32 columns (96), plus the smoothing's
-    # 4 x 8 = 32 (more than the 31 columns of rounding: a halo without it would fail).
+    # 4 x 8 = 32 (more than the 31 columns of rounding, so the smoothing's reach shows).
     assert mp.get_op("segment.pixel_classifier").locality.halo(recipe.steps[0].params) == 128
     tiled = recipe.run(da.from_array(image, chunks=(300, 416))).compute()
     assert np.array_equal(tiled, mask)
