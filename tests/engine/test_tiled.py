@@ -226,3 +226,54 @@ def test_a_slide_of_many_chunks_is_planned_as_one_layer_per_pass():
     got = run_tiled(recipe.steps, image)
     assert got.numblocks == (60, 60)
     assert got[:200, :200].compute().sum() == 0
+
+
+@pytest.mark.parametrize("op", ["preprocess.invert", "preprocess.median",
+                                "segment.threshold"])
+def test_a_grey_stack_whose_last_chunk_is_3_or_4_px_wide_stays_grey(op):
+    """A chunk of (z, y, 3 or 4) looks like RGB (``looks_rgb``): invert left a fourth
+    "channel" alone, median filtered across "channels", thresholds failed in dask."""
+    stack = np.random.default_rng(0).integers(0, 256, (2, 40, 68), dtype=np.uint8)
+    recipe = _recipe([(op, {})])
+    for chunks in [(2, 40, 64), (2, 20, (8, 4, 56)), (1, 40, (3, 65))]:
+        _assert_same(run_tiled(recipe.steps, da.from_array(stack, chunks=chunks)).compute(),
+                     recipe.run(stack))
+
+
+def test_an_rgb_image_whose_last_chunk_is_4_px_high_or_wide_stays_rgb():
+    rgb = np.random.default_rng(1).integers(0, 256, (70, 67, 3), dtype=np.uint8)
+    recipe = _recipe([("preprocess.to_gray", {}), ("segment.threshold", {"value": 100})])
+    for chunks in [(64, 64, 3), (68, 32, 1), ((3, 67), 67, 3)]:
+        got = run_tiled(recipe.steps, da.from_array(rgb, chunks=chunks))
+        assert got.shape == (70, 67)
+        _assert_same(got.compute(), recipe.run(rgb))
+
+
+def test_labels_stay_labels_in_chunks_that_hold_one_id_or_none():
+    """Mask or labels is decided by the whole input's largest value, as in memory: the
+    64 px corner held one object, so the labels' dilation was declared uint8 and 2500 ids
+    were cut to 255 (and a chunk holding only id 1 computed to uint8)."""
+    mask = np.zeros((400, 400), np.uint8)
+    mask[100::6, 100::6] = 1
+    mask[5:8, 5:8] = 1
+    recipe = _recipe([("refine.label", {}), ("refine.dilate", {"radius": 1}),
+                      ("refine.erode", {"radius": 1})])
+    want = recipe.run(mask)
+    assert want.dtype == np.int32 and want.max() == 2501
+    got = run_tiled(recipe.steps, da.from_array(mask, chunks=64))
+    assert got.dtype == np.int32
+    _assert_same(got.compute(), want)
+    one = _recipe([("refine.dilate", {"radius": 1})])
+    labels = np.zeros((100, 100), np.int32)
+    labels[10:20, 10:20], labels[80:90, 80:90] = 1, 300
+    _assert_same(run_tiled(one.steps, da.from_array(labels, chunks=50)).compute(),
+                 one.run(labels))
+    single = (labels == 1).astype(np.int32)  # one id in the whole image: a mask, as in memory
+    _assert_same(run_tiled(one.steps, da.from_array(single, chunks=50)).compute(),
+                 one.run(single))
+
+
+def test_a_bad_input_error_names_the_whole_image_not_the_corner_tried_first():
+    grey = da.zeros((88, 48), dtype=np.uint8, chunks=20)
+    with pytest.raises(RecipeError, match=r"got shape \(88, 48\)$"):
+        run_tiled(_recipe([("segment.color_range", {})]).steps, grey)

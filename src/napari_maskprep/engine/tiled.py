@@ -69,6 +69,11 @@ __all__ = ["check_tiled", "run_tiled"]
 # output dtype and shape and to raise bad parameters before any real work.
 _PROBE_SIDE = 64
 
+# No chunk is thinner along the last two axes: ops tell an RGB image from a grey stack by
+# its shape (``looks_rgb``: a last axis of 3 or 4 after one of more than 4), so a chunk
+# 3 px wide of a grey stack, or 4 px high of an RGB image, would be read as the other.
+_MIN_CHUNK = 5
+
 # The steps run on their input's grey image by their own modules.
 _WHOLE_IMAGE_OPS = REGION_OPS | {"preprocess.clahe"}
 
@@ -161,25 +166,37 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
                           ">= 1")
     check_tiled(steps, object_size=object_size)
     enabled = [(number, step) for number, step in enumerate(steps, 1) if step.enabled]
-    current = image if isinstance(image, da.Array) else da.asarray(image)
+    current = _without_thin_chunks(image if isinstance(image, da.Array) else da.asarray(image))
     points = _points(enabled, current, named or {})
-    probes = _probe(enabled, current, points)
-    for (number, step), (before, _) in zip(enabled, probes, strict=True):
-        why = _input_refusal(step, before)
-        if why:
-            raise RecipeError(f"{at_step(number, step.op)}: {why}")
+    probes = _probe(enabled, _corner(current), current.shape, points)
+    _refuse_inputs(enabled, probes)
     work = WorkFolder(workdir)
     stored, fused = True, _Fused()
-    for (number, step), (before, after) in zip(enabled, probes, strict=True):
+    known_mask = current.dtype == np.bool_  # values 0/1 for sure, whatever the probe saw
+    for at, (number, step) in enumerate(enabled):
         spec = step.spec
         params = spec.check_params(step.params)
         locality = spec.locality
         if isinstance(locality, Pointwise | Local):
+            if spec.input == "mask" and not known_mask and _zero_one(probes[at][0]):
+                # Mask or labels is decided by the whole input's largest value, as in
+                # memory: a corner of 0 and 1 may belong to labels up to N.
+                if fused.functions:
+                    current, stored, fused = _map_fused(current, fused, work), False, _Fused()
+                if int(current.max().compute()) > 1:
+                    probes[at:] = _probe(enabled[at:], _as_labels(probes[at][0]),
+                                         current.shape, points)
+                    _refuse_inputs(enabled[at:], probes[at:])
+            before, after = probes[at]
             halo, align = ((locality.halo(params), locality.align(params))
                            if isinstance(locality, Local) else (0, 1))
-            fused.add(spec, halo, functools.partial(_run_op, spec, params), before, after,
-                      align)
+            fused.add(spec, halo, functools.partial(_run_op, spec, params, after.dtype),
+                      before, after, align)
+            known_mask = spec.output == "mask" and after.dtype == np.uint8
             continue
+        before, after = probes[at]
+        known_mask = (spec.output == "mask" and after.dtype == np.uint8
+                      and spec.id != EDIT_OP)  # an edit may paint a second label
         if fused.functions:
             current, stored, fused = _map_fused(current, fused, work), False, _Fused()
         try:
@@ -225,19 +242,66 @@ def _input_refusal(step: Step, before: np.ndarray) -> str | None:
     return None
 
 
-def _run_op(spec: Any, params: Mapping[str, Any], block: np.ndarray) -> np.ndarray:
-    return spec(block, **params)
+def _refuse_inputs(enabled: Sequence[tuple[int, Step]],
+                   probes: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+    for (number, step), (before, _) in zip(enabled, probes, strict=True):
+        why = _input_refusal(step, before)
+        if why:
+            raise RecipeError(f"{at_step(number, step.op)}: {why}")
 
 
-def _probe(enabled: Sequence[tuple[int, Step]], image: da.Array,
-           points: Mapping[int, Mapping[str, np.ndarray]]
-           ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each step's input and output on a small corner of ``image``, run in memory: their
-    dtypes and trailing (colour) axes are those of the tiled run."""
+def _run_op(spec: Any, params: Mapping[str, Any], dtype: np.dtype, block: np.ndarray
+            ) -> np.ndarray:
+    out = spec(block, **params)
+    # A chunk of labels holding only ids 0 and 1 comes back as a uint8 mask: the same
+    # values, in the dtype the whole image's run has.
+    return out.astype(dtype) if spec.input == "mask" and out.dtype != dtype else out
+
+
+def _zero_one(a: np.ndarray) -> bool:
+    return a.dtype != np.bool_ and (a.size == 0 or a.max() <= 1)
+
+
+def _as_labels(corner: np.ndarray) -> np.ndarray:
+    """``corner`` as a corner of labels: int32 with a label 2, so ops take it as labels."""
+    labels = corner.astype(np.int32)
+    if labels.size:
+        labels.flat[-1] = 2
+    return labels
+
+
+def _without_thin_chunks(x: da.Array) -> da.Array:
+    """``x`` with each chunk thinner than ``_MIN_CHUNK`` along its last two axes joined to
+    a neighbour: each chunk is then RGB or grey as the whole image is."""
+    changed = {}
+    for axis in range(max(x.ndim - 2, 0), x.ndim):
+        sizes = list(x.chunks[axis])
+        if len(sizes) < 2 or min(sizes) >= _MIN_CHUNK:
+            continue
+        joined: list[int] = []
+        for size in sizes:
+            if joined and (size < _MIN_CHUNK or joined[-1] < _MIN_CHUNK):
+                joined[-1] += size
+            else:
+                joined.append(size)
+        changed[axis] = tuple(joined)
+    return x.rechunk(changed) if changed else x
+
+
+def _corner(image: da.Array) -> np.ndarray:
     corner = tuple(slice(0, _PROBE_SIDE) for _ in range(image.ndim))
     if image.ndim >= 3 and image.shape[-1] in (3, 4):
         corner = corner[:-1] + (slice(None),)
-    current = np.asarray(image[corner])
+    return np.asarray(image[corner])
+
+
+def _probe(enabled: Sequence[tuple[int, Step]], corner: np.ndarray, shape: tuple[int, ...],
+           points: Mapping[int, Mapping[str, np.ndarray]]
+           ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each step's input and output on a small ``corner`` of an image of ``shape``, run in
+    memory: their dtypes and trailing (colour) axes are those of the tiled run."""
+    current = corner
+    spatial = len(shape) - 1 if looks_rgb(corner) else len(shape)
     probes = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MaskprepWarning)  # a corner is not the image
@@ -249,7 +313,10 @@ def _probe(enabled: Sequence[tuple[int, Step]], image: da.Array,
             try:
                 out = step.spec(current, **moved, **step.params)
             except (TypeError, ValueError) as exc:
-                raise RecipeError(f"{at_step(number, step.op)}: {exc}") from None
+                # The error names the whole image's shape, not the corner's.
+                whole = tuple(shape[:spatial]) + current.shape[spatial:]
+                why = str(exc).replace(str(current.shape), str(whole))
+                raise RecipeError(f"{at_step(number, step.op)}: {why}") from None
             probes.append((current, out))
             current = out
     return probes
@@ -334,7 +401,7 @@ def _aligned(length: int, largest: int, align: int, margin: int) -> tuple[int, .
     smaller than ``margin`` (a short last chunk joins the one before it)."""
     size = -(-largest // align) * align
     sizes = [size] * (length // size) + ([length % size] if length % size else [])
-    if len(sizes) > 1 and sizes[-1] < margin:
+    if len(sizes) > 1 and sizes[-1] < max(margin, _MIN_CHUNK):
         sizes[-2:] = [sizes[-2] + sizes[-1]]
     return tuple(sizes)
 
