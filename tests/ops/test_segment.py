@@ -127,6 +127,15 @@ def test_auto_threshold_minimum_without_two_peaks_warns():
     assert not mask.any()
 
 
+def test_auto_threshold_isodata_without_a_threshold_warns():
+    """scikit-image's isodata raised IndexError: no value here is midway between the means
+    of the values below and above it."""
+    image = np.array([[-58.38249742002438, 174.61993690198437, -60.731044695358975]])
+    with pytest.warns(MaskprepWarning, match="'isodata' found no threshold"):
+        mask = seg.auto_threshold(image, method="isodata")
+    np.testing.assert_array_equal(mask, np.zeros((1, 3), np.uint8))
+
+
 def test_auto_threshold_minimum_on_wide_integers_is_quick():
     image = np.random.default_rng(12).integers(-32768, 32767, (20, 24)).astype(np.int16)
     reference = filters.threshold_minimum(image.astype(np.float64))  # skimage's own: minutes
@@ -367,6 +376,13 @@ def test_region_grow_fractional_tolerance_on_integers():
     image = np.array([[7, 8, 10, 12, 13]], np.uint8)
     np.testing.assert_array_equal(seg.region_grow(image, np.array([[0, 2]]), tolerance=2.5),
                                   [[0, 1, 1, 1, 0]])
+
+
+def test_region_grow_on_a_4x1_float64_image():
+    """OpenCV took the float bounds as a 4x1 array on a 4x1 float64 image: all grown."""
+    image = np.array([[10.0], [20.0], [30.0], [40.0]])
+    np.testing.assert_array_equal(seg.region_grow(image, np.array([[1, 0]]), tolerance=0.0),
+                                  [[0], [1], [0], [0]])
 
 
 def test_region_grow_bad_seeds():

@@ -88,7 +88,9 @@ def in_range(image: np.ndarray, low: Any, high: Any) -> np.ndarray:
 
 def _in_range(image: np.ndarray, low: float, high: float) -> np.ndarray:
     """uint8 mask (0/255 from OpenCV, 0/1 from NumPy) of ``low <= image <= high``."""
-    if image.dtype in _INRANGE_DTYPES:
+    # A float bound reaches OpenCV as a 4x1 float64 array: on a 4x1 float64 image it is
+    # compared pixel by pixel (bounds low, 0, 0, 0) rather than as a scalar.
+    if image.dtype in _INRANGE_DTYPES and image.shape != (4, 1):
         return cv2.inRange(image, float(low), float(high))
     return ((image >= low) & (image <= high)).view(np.uint8)
 

@@ -88,7 +88,8 @@ def count_above(image: np.ndarray, hist: Histogram, value: float) -> int:
 def histogram_threshold(image: np.ndarray | None, method: str, hist: Histogram
                         ) -> float | None:
     """``skimage.filters.threshold_<method>(image)``, from ``hist``, the image's histogram
-    (of two values or more); None where ``method="minimum"`` finds no two peaks in it.
+    (of two values or more); None where ``method="minimum"`` finds no two peaks in it, or
+    ``"isodata"`` no value midway between its classes' means.
 
     ``image`` is read only by ``li`` and ``mean`` on a histogram that is not per value; it
     may be None otherwise (a tiled run has the histogram of an image it does not hold).
@@ -123,7 +124,10 @@ def histogram_threshold(image: np.ndarray | None, method: str, hist: Histogram
     if method == "otsu" and centers.dtype == np.float32 and (
             float(counts.sum()) * span > 1e19):
         centers = centers.astype(np.float64)
-    return float(function(hist=(counts, centers)))
+    try:
+        return float(function(hist=(counts, centers)))
+    except IndexError:  # skimage's isodata: no bin is its classes' mean, e.g. [-58, 175, -61]
+        return None
 
 
 def multiotsu_thresholds(hist: Histogram, classes: int) -> np.ndarray:

@@ -116,7 +116,8 @@ def _auto_threshold_value(
         return None
     value = histogram_threshold(image, method.value, hist)
     if value is None:
-        warnings.warn("segment.auto_threshold: method 'minimum' found no two peaks in the "
+        found = "no two peaks" if method == ThresholdMethod.MINIMUM else "no threshold"
+        warnings.warn(f"segment.auto_threshold: method {method.value!r} found {found} in the "
                       "histogram; the mask is empty (try 'otsu' or 'triangle')",
                       MaskprepWarning, stacklevel=3)
     return value
