@@ -190,6 +190,7 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
     store as ``labels/<label_name>`` (the image itself is never written)."""
     sizes = None if pixel_size is None else check_pixel_size(pixel_size)
     outputs = plan_outputs(inputs, outdir, fmt=fmt, suffix=suffix)
+    _check_summary_replaceable(Path(outdir) / SUMMARY_NAME)
     tiling = Tiling() if tiling is None else tiling
     tiled = frozenset(path for path in outputs if tiling.applies(path))
     if label_name is not None:
@@ -476,6 +477,21 @@ def _dask_outcomes(client: Any, text: str, items: list[tuple[int, Path, Path]], 
         except Exception as exc:  # a worker lost while running this file
             result = FileResult(str(paths[index]), "failed", error=_first_line(exc))
         yield index, result
+
+
+def _check_summary_replaceable(path: Path) -> None:
+    """Raise if a file at the summary's path is not a summary maskprep wrote."""
+    if not path.exists() and not path.is_symlink():
+        return
+    header = ",".join(f.name for f in fields(FileResult))
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            ours = path.is_file() and f.readline(len(header) + 2).rstrip("\r\n") == header
+    except (OSError, UnicodeDecodeError):
+        ours = False
+    if not ours:
+        raise BadValueError(f"{path} exists and is not a summary maskprep wrote; it is left "
+                            "as it is (move it, or write to another folder)")
 
 
 def _previous_rows(path: Path) -> list[dict[str, str]]:

@@ -31,6 +31,7 @@ from .batch import (
 from .core.errors import MaskprepError
 from .core.registry import list_ops
 from .core.units import check_pixel_size, format_pixel_size
+from .export import is_exported_script
 from .fit import DEFAULT_TRIALS, MAX_TRIALS, fit_recipe
 from .io import MASK_FORMATS, read_provenance
 from .large_images import DEFAULT_CHUNK, image_budget
@@ -263,7 +264,7 @@ def _byte_size(text: str) -> int:
 
     try:
         value = parse_bytes(text)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         value = 0
     if value < 2**20:
         raise argparse.ArgumentTypeError(
@@ -274,9 +275,13 @@ def _byte_size(text: str) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     recipe = _load_recipe(args.recipe)
+    output = Path(args.output)
+    if (output.exists() or output.is_symlink()) and not is_exported_script(output):
+        raise UsageError(f"{output} exists and is not a script maskprep exported; it is left "
+                         "as it is (give a new path, or an earlier export to replace)")
     try:
         script = recipe.to_python()
-        Path(args.output).write_text(script, encoding="utf-8")
+        output.write_text(script, encoding="utf-8")
     except (RecipeError, OSError) as exc:
         raise UsageError(str(exc)) from None
     print(f"wrote {args.output}: python {args.output} INPUT... -o OUTDIR", file=sys.stderr)

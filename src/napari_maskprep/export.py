@@ -8,6 +8,7 @@ typed is ever pasted into code: a name holding quotes, newlines or escapes stays
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .core.errors import BadValueError
@@ -15,7 +16,7 @@ from .core.errors import BadValueError
 if TYPE_CHECKING:
     from .recipe import Recipe
 
-__all__ = ["recipe_script"]
+__all__ = ["is_exported_script", "recipe_script"]
 
 _TEMPLATE = '''
 """A napari-maskprep recipe as a script.
@@ -112,6 +113,19 @@ def _steps(recipe: Recipe) -> list[ast.stmt]:
     return body
 
 
+_SHEBANG = "#!/usr/bin/env python\n"
+_HEADER = (_SHEBANG + '"""A napari-maskprep recipe as a script.\n').encode()
+
+
+def is_exported_script(path: str | Path) -> bool:
+    """Whether the file at ``path`` starts as the scripts :func:`recipe_script` writes."""
+    try:
+        with open(path, "rb") as f:
+            return Path(path).is_file() and f.read(len(_HEADER)) == _HEADER
+    except OSError:
+        return False
+
+
 def recipe_script(recipe: Recipe) -> str:
     """The script's text: the template with the recipe's steps and name filled in."""
     from ._version import __version__
@@ -124,4 +138,4 @@ def recipe_script(recipe: Recipe) -> str:
             node.body = _steps(recipe)
         elif isinstance(node, ast.Assign) and isinstance(target := node.targets[0], ast.Name):
             node.value = ast.Constant(constants.get(target.id))
-    return "#!/usr/bin/env python\n" + ast.unparse(ast.fix_missing_locations(module)) + "\n"
+    return _SHEBANG + ast.unparse(ast.fix_missing_locations(module)) + "\n"

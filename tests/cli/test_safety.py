@@ -68,6 +68,43 @@ def test_a_file_maskprep_did_not_write_is_never_replaced(tmp_path, recipe_file, 
     assert len(list(out.glob("*.tif"))) == 3
 
 
+def test_a_summary_maskprep_did_not_write_is_never_replaced(tmp_path, recipe_file, folder,
+                                                           capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / SUMMARY_NAME).write_text("my own notes, hours of work\n", encoding="utf-8")
+    assert main(["run", str(recipe_file), str(folder), "-o", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"maskprep: error: {out / SUMMARY_NAME} exists and is not a "
+                                "summary maskprep wrote; it is left as it is (move it, or "
+                                "write to another folder)"]
+    assert contents(out) == {SUMMARY_NAME: b"my own notes, hours of work\n"}
+    (out / SUMMARY_NAME).unlink()
+    assert main(["run", str(recipe_file), str(folder), "-o", str(out), "-q"]) == 0
+    assert main(["run", str(recipe_file), str(folder), "-o", str(out), "-q"]) == 0  # ours
+
+
+def test_export_never_replaces_a_file_it_did_not_write(tmp_path, recipe_file, capsys):
+    before = recipe_file.read_bytes()
+    image = tmp_path / "image.tif"
+    tifffile.imwrite(image, np.ones((4, 4), np.uint8))
+    pixels = image.read_bytes()
+    for target in (recipe_file, image):
+        assert main(["export", str(recipe_file), "-o", str(target)]) == 2
+        assert "exists and is not a script maskprep exported" in capsys.readouterr().err
+    assert recipe_file.read_bytes() == before and image.read_bytes() == pixels
+    script = tmp_path / "recipe.py"
+    assert main(["export", str(recipe_file), "-o", str(script)]) == 0
+    assert main(["export", str(recipe_file), "-o", str(script)]) == 0  # an earlier export
+
+
+def test_an_overflowing_memory_limit_is_one_line(tmp_path, recipe_file, folder, capsys):
+    with pytest.raises(SystemExit):
+        main(["run", str(recipe_file), str(folder), "-o", str(tmp_path), "--memory-limit",
+              "1e400GB"])
+    assert "'1e400GB' is not a memory size of at least 1 MiB" in capsys.readouterr().err
+
+
 def test_planning_checks_paths_before_anything_is_made(tmp_path, folder):
     recipe = Recipe.loads(RECIPE)
     with pytest.raises(BadValueError, match="no such file or folder"):

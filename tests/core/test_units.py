@@ -87,6 +87,10 @@ def test_lengths_areas_and_volumes_in_pixels():
         (COUNT, Quantity(2.0, "um"), (0.5,), 2, "radius is a count in px, um2, um3"),
         (COUNT, Quantity(2.0, "um3"), (0.5,), 2, "counts pixels of 2D planes; give radius in um2"),
         (COUNT, Quantity(2.0, "um2"), (0.5,), 3, "counts voxels of 3D data; give radius in um3"),
+        # tiny pixel sizes: the area underflows to 0 (ZeroDivisionError), pixels overflow
+        (COUNT, Quantity(1.0, "um2"), (1e-170,), 2, r"radius=1 um2 at the pixel size "
+         r"1e-170 x 1e-170 um is more pixels than a number holds; check the pixel size"),
+        (LENGTH, Quantity(1e308, "um"), (0.1,), 2, "is more pixels than a number holds"),
     ],
 )
 def test_conversions_that_cannot_be_made(measure, quantity, pixel_size, ndim, message):

@@ -192,7 +192,7 @@ def to_pixels(measure: str, quantity: Quantity, pixel_size: tuple[float, ...] | 
                 f"{name}={quantity}: the pixel size {format_pixel_size(sizes)} differs between "
                 f"axes, and a length in um needs {shape}; give {name} in px"
             )
-        return quantity.value / sizes[0]
+        return _finite(quantity.value / sizes[0], name, quantity, sizes)
     wanted = {"um2": 2, "um3": 3}[quantity.unit]
     if wanted != ndim:
         what = "pixels of 2D planes" if ndim == 2 else "voxels of 3D data"
@@ -200,4 +200,14 @@ def to_pixels(measure: str, quantity: Quantity, pixel_size: tuple[float, ...] | 
             f"{name}={quantity}: this step counts {what}; give {name} in "
             f"{'um2' if ndim == 2 else 'um3'} or px"
         )
-    return quantity.value / math.prod(sizes[-wanted:])
+    area = math.prod(sizes[-wanted:])  # 0.0 when tiny sizes underflow
+    return _finite(quantity.value / area if area else math.inf, name, quantity, sizes)
+
+
+def _finite(pixels: float, name: str, quantity: Quantity, sizes: tuple[float, ...]) -> float:
+    if not math.isfinite(pixels):
+        raise BadValueError(
+            f"{name}={quantity} at the pixel size {format_pixel_size(sizes)} is more pixels "
+            f"than a number holds; check the pixel size, or give {name} in px"
+        )
+    return pixels
