@@ -19,7 +19,14 @@ import numpy as np
 
 from .core.errors import BadValueError, MaskprepWarning
 from .engine.tiled_components import count_objects
-from .io import is_lazy_path, open_lazy, provenance, write_bigtiff, write_ome_zarr
+from .io import (
+    check_chunk_count,
+    is_lazy_path,
+    open_lazy,
+    provenance,
+    write_bigtiff,
+    write_ome_zarr,
+)
 from .recipe import Recipe
 
 __all__ = ["DEFAULT_CHUNK", "MEMORY_PER_IMAGE_BYTE", "image_budget", "lazy_pixel_size",
@@ -85,6 +92,7 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
     with open_lazy(path) as image:
         data, axes = _as_spatial(image)
         spatial = len(axes) - axes.endswith("c")
+        check_chunk_count(data.shape[:spatial], (chunk,) * spatial, str(path))
         data = data.rechunk((chunk,) * spatial + (-1,) * (data.ndim - spatial))
         used = image.pixel_size if pixel_size is None else pixel_size
         if not recipe.uses_units:

@@ -95,6 +95,23 @@ def test_a_missing_level_is_named(tmp_path):
     one_line(e)
 
 
+def test_a_stated_shape_of_too_many_chunks_is_one_line(tmp_path):
+    """A store claiming 10**12 px a side in chunks of 128 ran out of memory (MemoryError
+    with no message) while dask planned its chunks."""
+    import json
+
+    path = ome_zarr_image(tmp_path / "image.zarr")
+    meta = path / "s0" / ".zarray"
+    stated = json.loads(meta.read_text())
+    stated["shape"] = [10**12, 10**12]
+    meta.write_text(json.dumps(stated))
+    with pytest.raises(ImageReadError, match=r"level 0 \(array 's0'\): shape \(1000000000000, "
+                                             r"1000000000000\) in chunks of \(128, 128\) is "
+                                             r"6.1e\+19 chunks; accepted: at most 4194304") as e:
+        open_lazy(path)
+    one_line(e)
+
+
 @pytest.mark.parametrize(
     ("make", "match"),
     [

@@ -23,7 +23,7 @@ from .images import (
     read_image,
     read_pixel_size,
 )
-from .lazy import LAZY_BUDGET, LazyImage, is_lazy_path, open_lazy
+from .lazy import LAZY_BUDGET, LazyImage, check_chunk_count, is_lazy_path, open_lazy
 from .masks import MASK_FORMATS, write_mask
 from .omezarr import (
     PYRAMID_TOP,
@@ -53,6 +53,7 @@ __all__ = [
     "LazyImage",
     "OutputExistsError",
     "atomic_write",
+    "check_chunk_count",
     "check_label_name",
     "clean_stale_temporaries",
     "find_images",

@@ -10,6 +10,7 @@ level and the chunk.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import threading
@@ -28,9 +29,13 @@ if TYPE_CHECKING:
     import dask.array as da
     import zarr
 
-__all__ = ["LAZY_BUDGET", "LazyImage", "is_lazy_path", "open_lazy"]
+__all__ = ["LAZY_BUDGET", "MAX_CHUNKS", "LazyImage", "check_chunk_count", "is_lazy_path",
+           "open_lazy"]
 
 LAZY_BUDGET = 2**30  # bytes of decoded pixels above which a TIFF is opened lazily
+# dask holds a task per chunk: a stated shape of 10**12 px a side in chunks of 64 ran out
+# of memory building the graph. 150k px a side in chunks of 256 is 343 000.
+MAX_CHUNKS = 2**22
 
 _ACCEPTED = ("accepted: an OME-Zarr folder (NGFF 0.4 or 0.5), a TIFF, OME-TIFF, "
              "pyramidal BigTIFF or Aperio SVS file")
@@ -153,10 +158,21 @@ class _TiffLevel:
         return zarr.open_group(store, mode="r")[self.level], [store, tif]
 
 
+def check_chunk_count(shape: tuple[int, ...], chunks: tuple[int, ...], where: str) -> None:
+    """Raise :class:`ImageReadError` if ``shape`` cut in ``chunks`` is more than
+    :data:`MAX_CHUNKS` chunks, before dask is asked to plan them."""
+    count = math.prod(-(-size // max(chunk, 1)) for size, chunk in zip(shape, chunks, strict=True))
+    if count > MAX_CHUNKS:
+        raise ImageReadError(f"{where}: shape {shape} in chunks of {chunks} is {count:.3g} "
+                             f"chunks; accepted: at most {MAX_CHUNKS} (larger chunks, or "
+                             "check the shape the file states)")
+
+
 def _dask(array: Any, where: str, folder: Path | None, missing_chunks: str,
           token: str) -> da.Array:
     import dask.array as da
 
+    check_chunk_count(tuple(array.shape), tuple(array.chunks), where)
     chunked = _Chunked(array, where, folder, missing_chunks)
     return da.from_array(chunked, chunks=chunked.chunks, name=f"maskprep-lazy-{token}",
                          meta=np.empty((0,) * chunked.ndim, chunked.dtype))
