@@ -81,6 +81,15 @@ def test_python_tag_is_refused_and_nothing_runs(tmp_path):
         ("maskprep: 1\nsteps: [{op: preprocess.gaussian, per_plane: maybe}]",
          "'per_plane' must be true or false"),
         ("maskprep: 1\nsteps: [1, 2", "not valid YAML"),
+        # parameters that are each in range but never work together: refused at load
+        ("maskprep: 1\nsteps: [{op: segment.local_threshold, params: {block_size: 4}}]",
+         r"step 1 \(segment.local_threshold\): block_size=4 is not accepted; expected an odd"),
+        ("maskprep: 1\nsteps: [{op: segment.multi_threshold, params: {classes: 2, keep_to: 3}}]",
+         r"keep_from=1, keep_to=3 are not accepted with classes=2"),
+        ("maskprep: 1\nsteps: [{op: segment.edges, params: {low: 0.5, high: 0.1}}]",
+         r"step 1 \(segment.edges\): low=0.5 is not accepted with high=0.1"),
+        ("maskprep: 1\nsteps: [{op: preprocess.rescale, params: {low: 90, high: 10}}]",
+         r"step 1 \(preprocess.rescale\): low=90.0 must be below high=10.0"),
     ],
 )
 def test_bad_recipes_are_one_line_errors(text, message):

@@ -156,7 +156,9 @@ def classes_key(params: Mapping[str, Any]) -> int:
     return params["classes"]
 
 
-def check_kept_classes(classes: int, keep_from: int, keep_to: int) -> None:
+def check_kept_classes(params: Mapping[str, Any]) -> None:
+    """``multi_threshold``'s kept classes within its classes (when a recipe loads)."""
+    classes, keep_from, keep_to = params["classes"], params["keep_from"], params["keep_to"]
     if not keep_from <= keep_to < classes:
         raise BadValueError(
             f"keep_from={keep_from}, keep_to={keep_to} are not accepted with classes={classes}; "
@@ -168,7 +170,6 @@ def keep_classes(image: np.ndarray, thresholds: np.ndarray | None,
                   params: Mapping[str, Any]) -> np.ndarray:
     """The pointwise part of ``multi_threshold``: the kept run of classes."""
     classes, keep_from, keep_to = params["classes"], params["keep_from"], params["keep_to"]
-    check_kept_classes(classes, keep_from, keep_to)
     if thresholds is None:
         return np.zeros(image.shape, np.uint8)
     mask = np.ones(image.shape, np.uint8)

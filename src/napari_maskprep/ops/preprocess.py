@@ -452,9 +452,17 @@ def _rescale_apply(image: np.ndarray, bounds: tuple[float, float],
     return stretch(image, *bounds)
 
 
+def _check_percentiles(params: Mapping[str, Any]) -> None:
+    low, high = params["low"], params["high"]
+    if low >= high:
+        raise BadValueError(
+            f"low={low} must be below high={high}; accepted: percentiles 0 <= low < high <= 100"
+        )
+
+
 @operation("preprocess.rescale", input="image", output="image", ndim=(2, 3), channels="any",
            locality=GlobalStat(decide=_rescale_decide, apply_decision=_rescale_apply,
-                               per_channel=True))
+                               per_channel=True), check=_check_percentiles)
 def rescale(
     image: np.ndarray,
     *,
@@ -498,10 +506,6 @@ def rescale(
     >>> rescale(image, low=0.0, high=75.0)
     array([[  0,  85, 170, 255, 255]], dtype=uint8)
     """
-    if low >= high:
-        raise BadValueError(
-            f"low={low} must be below high={high}; accepted: percentiles 0 <= low < high <= 100"
-        )
     return _per_channel(_rescale_channel, image, low=low, high=high)
 
 

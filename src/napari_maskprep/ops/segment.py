@@ -11,7 +11,8 @@ from __future__ import annotations
 import enum
 import math
 import warnings
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 import numpy as np
 
@@ -199,7 +200,8 @@ def auto_threshold(
 @operation("segment.multi_threshold", input="image", output="mask", ndim=(2, 3),
            locality=GlobalStat(multi_threshold_values, keep_classes, classes_key,
                                multi_threshold_decide, keep_classes,
-                               thresholds=multi_threshold_thresholds))
+                               thresholds=multi_threshold_thresholds),
+           check=check_kept_classes)
 @fill_doc(_GREY_IMAGE)
 def multi_threshold(
     image: np.ndarray,
@@ -242,7 +244,6 @@ def multi_threshold(
     array([[0, 0, 1, 1, 0, 0]], dtype=uint8)
     """
     params = {"classes": classes, "keep_from": keep_from, "keep_to": keep_to}
-    check_kept_classes(classes, keep_from, keep_to)
     return keep_classes(image, multi_threshold_values(image, params), params)
 
 
@@ -265,12 +266,15 @@ LOCAL_MAX_PADDING = 16
 _LOCAL_MAX_VALUE = 1e148
 
 
-def _check_local_work(image: np.ndarray, method: LocalMethod, block_size: int) -> None:
-    """An odd window; Sauvola and Niblack within their work bounds (values, padding)."""
-    if block_size % 2 == 0:
+def _check_odd_window(params: Mapping[str, Any]) -> None:
+    if params["block_size"] % 2 == 0:
         raise BadValueError(
-            f"block_size={block_size} is not accepted; expected an odd integer >= 3"
+            f"block_size={params['block_size']} is not accepted; expected an odd integer >= 3"
         )
+
+
+def _check_local_work(image: np.ndarray, method: LocalMethod, block_size: int) -> None:
+    """Sauvola and Niblack within their work bounds (values, padding)."""
     if method not in (LocalMethod.SAUVOLA, LocalMethod.NIBLACK):
         return
     if image.dtype == np.float64:
@@ -295,7 +299,7 @@ def _check_local_work(image: np.ndarray, method: LocalMethod, block_size: int) -
 # Not striped: cv2's box filters keep running sums down the columns, whose float rounding
 # depends on the first row.
 @operation("segment.local_threshold", input="image", output="mask", ndim=(2, 3),
-           locality=Local(halo=_local_threshold_halo, stripes=False))
+           locality=Local(halo=_local_threshold_halo, stripes=False), check=_check_odd_window)
 @fill_doc(_GREY_IMAGE)
 def local_threshold(
     image: np.ndarray,
@@ -530,7 +534,14 @@ def watershed(
     return distance_watershed(mask, min_distance=min_distance, markers=markers, image=image)
 
 
-@operation("segment.edges", input="image", output="mask", locality=NonLocal(), ndim=(2,))
+def _check_hysteresis(params: Mapping[str, Any]) -> None:
+    low, high = params["low"], params["high"]
+    if low > high:
+        raise BadValueError(f"low={low} is not accepted with high={high}; expected low <= high")
+
+
+@operation("segment.edges", input="image", output="mask", locality=NonLocal(), ndim=(2,),
+           check=_check_hysteresis)
 def edges(
     image: np.ndarray,
     *,
@@ -585,8 +596,6 @@ def edges(
            [0, 1, 1, 1, 1, 0],
            [0, 0, 0, 0, 0, 0]], dtype=uint8)
     """
-    if low > high:
-        raise BadValueError(f"low={low} is not accepted with high={high}; expected low <= high")
     scaled = unit_range(image)
     if scaled is None:
         warnings.warn("segment.edges: the image is constant, so it has no edges; the mask is "
