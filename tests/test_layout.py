@@ -38,7 +38,8 @@ ALLOWED = {
     "demo": {"core", "io", "recipe", "batch", "samples", "fit"},
     "samples": {"io"},
     "presets": set(),
-    "cli": {"core", "io", "recipe", "batch", "large_images", "demo", "fit", "presets", "_version"},
+    "cli": {"core", "io", "recipe", "batch", "large_images", "demo", "fit", "presets", "export",
+            "_version"},
     "_napari": {"core", "engine", "io", "recipe", "batch", "ops", "samples", "fit", "learning"},
 }
 

@@ -3,7 +3,8 @@
 ``segment.pixel_classifier`` classifies each pixel with a LightGBM model over the
 multi-scale filter bank of :mod:`napari_maskprep.kernels.pixel_features`. The model file is
 a LightGBM text model (``booster.save_model``), named in the step by path and sha256 (see
-:mod:`napari_maskprep.core.model_files`); LightGBM's own text parser reads it, and it is
+:mod:`napari_maskprep.core.model_files`); its header and trees are checked as text
+(:mod:`napari_maskprep.core.lightgbm_text`) before LightGBM's own parser reads it, and it is
 accepted only as a binary classifier over feature names this package computes, within
 :data:`MAX_TREES` trees and :data:`MAX_FEATURES` features. Train one with
 :func:`napari_maskprep.train_pixel_classifier`.
@@ -21,6 +22,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..core.errors import BadValueError, LimitError
+from ..core.lightgbm_text import checked_model_text
 from ..core.locality import Local
 from ..core.model_files import ModelFile, ModelFileError, load_model
 from ..core.registry import operation
@@ -108,9 +110,10 @@ def _parse(content: bytes, found: str) -> ClassifierModel:
     """A LightGBM text model, parsed by LightGBM and checked to be one of ours."""
     import lightgbm  # imported when a model is first used: `import napari_maskprep` stays light
 
+    text = checked_model_text(content)  # LightGBM's parser trusts the file: crashes, loops
     try:
-        booster = lightgbm.Booster(model_str=content.decode("utf-8"))
-    except (UnicodeDecodeError, lightgbm.basic.LightGBMError) as exc:
+        booster = lightgbm.Booster(model_str=text)
+    except lightgbm.basic.LightGBMError as exc:
         why = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise ModelFileError(f"not a readable LightGBM model ({why})") from None
     header = content[:content.find(b"\nTree=")]

@@ -1,0 +1,89 @@
+"""A LightGBM text model is checked as text before LightGBM reads it: damaged or crafted
+models are one-line errors, never a crash, an abort or a loop in LightGBM's parser."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from napari_maskprep.core.lightgbm_text import checked_model_text
+from napari_maskprep.core.model_files import ModelFileError
+from napari_maskprep.presets import preset_path
+
+GOOD = (preset_path("fluorescence-nuclei").parent / "fluorescence-nuclei.lgbm.txt").read_text()
+
+
+@pytest.mark.parametrize(
+    ("damaged", "message"),
+    [
+        # each of these crashed (SIGSEGV), aborted (SIGABRT) or hung LightGBM's parser
+        (GOOD[: len(GOOD) // 2], r"\(no trees, or no 'end of trees'\)$"),
+        (GOOD.replace("num_leaves=31", "num_leaves=40", 1),
+         r"\(tree 0: split_feature: 30 values; expected 39\)$"),
+        (GOOD.replace("left_child=2 4 8", "left_child=0 4 8", 1),
+         r"\(tree 0: its nodes do not form a tree: a node with no parent or with two\)$"),
+        (GOOD.replace("split_feature=0 20 20", "split_feature=0 20 99", 1),
+         r"\(tree 0: a split on a feature outside 0 to 39\)$"),
+        (GOOD.replace("num_cat=0", "num_cat=1", 1), r"categorical or linear splits\)$"),
+        (GOOD.replace("decision_type=2 2", "decision_type=3 2", 1),
+         r"a decision type that is not a numerical split\)$"),
+        (GOOD.replace("leaf_value=-1.7159307837375399", "leaf_value=nan", 1),
+         r"\(tree 0: leaf_value: a value that is not finite\)$"),
+        (GOOD.replace("num_class=1", "num_class=3", 1),
+         r"not a binary LightGBM classifier \(num_class=3; expected 1\)$"),
+        (GOOD.replace("max_feature_idx=39", "max_feature_idx=41", 1),
+         r"\(feature_names: 40 entries for max_feature_idx=41\)$"),
+    ],
+)
+def test_damaged_models_are_one_line_errors(damaged, message):
+    with pytest.raises(ModelFileError, match=message) as info:
+        checked_model_text(damaged.encode())
+    assert "\n" not in str(info.value)
+
+
+def test_a_well_formed_model_is_given_without_its_byte_offsets():
+    text = checked_model_text(GOOD.encode())
+    assert "tree_sizes=" in GOOD and "tree_sizes=" not in text
+    assert text == "\n".join(line for line in GOOD.split("\n")
+                             if not line.startswith("tree_sizes="))
+
+
+_MUTATE = r"""
+import random, re, sys
+from napari_maskprep.core.errors import MaskprepError
+from napari_maskprep.ops.learn import _parse
+
+good = open(sys.argv[1]).read()
+numbers = [m.span() for m in re.finditer(r"-?\d+", good[:200_000])]
+refused = 0
+for seed in range(int(sys.argv[2])):
+    rng = random.Random(seed)
+    kind = seed % 3
+    if kind == 0:
+        text = good[: rng.randrange(len(good))]
+    elif kind == 1:
+        start, stop = numbers[rng.randrange(len(numbers))]
+        text = good[:start] + str(rng.randint(-40, 70)) + good[stop:]
+    else:
+        lines = good.split("\n")
+        del lines[rng.randrange(len(lines))]
+        text = "\n".join(lines)
+    try:
+        _parse(text.encode(), "lightgbm")
+    except MaskprepError:
+        refused += 1
+print(refused)
+"""
+
+
+def test_randomly_damaged_models_never_crash_the_process(tmp_path):
+    """Truncations, changed numbers and deleted lines of a bundled model, in a separate
+    process: each is read or refused; LightGBM never crashes, aborts or hangs on one."""
+    model = tmp_path / "model.txt"
+    model.write_text(GOOD)
+    done = subprocess.run([sys.executable, "-c", _MUTATE, str(model), "150"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert 50 <= int(done.stdout) <= 150  # every truncation at least is refused
