@@ -277,3 +277,19 @@ def test_a_bad_input_error_names_the_whole_image_not_the_corner_tried_first():
     grey = da.zeros((88, 48), dtype=np.uint8, chunks=20)
     with pytest.raises(RecipeError, match=r"got shape \(88, 48\)$"):
         run_tiled(_recipe([("segment.color_range", {})]).steps, grey)
+
+
+def test_local_thresholds_of_flat_areas_are_the_same_in_chunks():
+    """A pixel equal to its window's mean: OpenCV's box and Gaussian sums rounded it by
+    where a chunk's row started, so one pixel flipped (method mean: now exact sums;
+    gaussian: chunks read on its vector grid)."""
+    holes = {"gaussian": [(1, 4), (1, 12), (4, 10), (5, 9), (6, 8)],
+             "mean": [(0, 11), (1, 7), (1, 8), (2, 6), (2, 13), (3, 11), (5, 0), (5, 9),
+                      (7, 1), (9, 0), (9, 1)]}
+    for method, block_size, chunks in [("gaussian", 7, (10, (5, 11))), ("mean", 11, (10, 8))]:
+        image = np.full((10, 16), 255, np.uint8)
+        image[tuple(np.transpose(holes[method]))] = 0
+        recipe = _recipe([("segment.local_threshold", {"method": method,
+                                                       "block_size": block_size})])
+        _assert_same(run_tiled(recipe.steps, da.from_array(image, chunks=chunks)).compute(),
+                     recipe.run(image))

@@ -36,10 +36,13 @@ from scipy import ndimage as ndi
 from .dtypes import CV_DTYPES, CV_INT_DEPTHS, from_float, work_float
 from .threads import thread_budget
 
-__all__ = ["TRUNCATE", "gaussian_blur", "kernel_radius"]
+__all__ = ["TRUNCATE", "VECTOR_ALIGN", "gaussian_blur", "kernel_radius"]
 
 # scipy.ndimage.gaussian_filter / skimage.filters.gaussian truncate the kernel at 4 sigma.
 TRUNCATE = 4.0
+# float32 lanes of the widest vector cv2 uses (AVX-512): a crop starting on a multiple of it
+# puts each column in the lanes the whole image's does, so it is rounded the same.
+VECTOR_ALIGN = 16
 
 
 def kernel_radius(sigma: float) -> int:

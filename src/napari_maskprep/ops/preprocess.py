@@ -32,7 +32,7 @@ from ..kernels.exposure import (
     percentiles_from_counts,
     stretch,
 )
-from ..kernels.gaussian import gaussian_blur, kernel_radius
+from ..kernels.gaussian import VECTOR_ALIGN, gaussian_blur, kernel_radius
 from ..kernels.histogram import ValueCounts
 from ..kernels.median import median_filter, median_within_limits
 
@@ -177,15 +177,12 @@ def color_channel(
 
 # --------------------------------------------------------------------------- denoise
 
-GAUSSIAN_ALIGN = 16  # float32 lanes of the widest vector cv2 uses (AVX-512)
-
-
 # Not striped: the kernel runs its own tiles on threads, or cv2's parallel sepFilter2D.
 # Aligned to 16 px: cv2's vector loop (fused multiply-add) and its scalar tail round a
 # float pixel differently, so a window's columns must fall in the loop the whole image's do.
 @operation("preprocess.gaussian", input="image", output="image",
            locality=Local(halo=lambda p: kernel_radius(p["sigma"]) + 1, stripes=False,
-                          align=lambda p: GAUSSIAN_ALIGN),
+                          align=lambda p: VECTOR_ALIGN),
            ndim=(2, 3), channels="any")
 def gaussian(
     image: np.ndarray,

@@ -23,6 +23,7 @@ from ..core.registry import operation
 from ..kernels.color import rgb_to_gray
 from ..kernels.color_range import hsv_in_range
 from ..kernels.edges import closed_regions, find_edges, unit_range
+from ..kernels.gaussian import VECTOR_ALIGN
 from ..kernels.local_threshold import gaussian_radius, local_threshold_surface, runs_fast
 from ..kernels.region_grow import grow_regions
 from ..kernels.thresholds import at_least, greater
@@ -254,6 +255,12 @@ def _local_threshold_halo(params: dict) -> int:
     return block_size // 2
 
 
+def _local_threshold_align(params: dict) -> int:
+    # OpenCV's Gaussian rounds a pixel by where it falls in its vector lanes (as
+    # preprocess.gaussian); the other methods sum exactly or in float64.
+    return VECTOR_ALIGN if params["method"] == LocalMethod.GAUSSIAN else 1
+
+
 # Sauvola and Niblack off the 2D fast path (3D, or a window as wide as the image) run
 # scikit-image's, which pads the image by the window in float64 several times over: the
 # padded image may hold this many times the image's pixels, or 2**22 pixels (0.5 s), if more.
@@ -299,7 +306,8 @@ def _check_local_work(image: np.ndarray, method: LocalMethod, block_size: int) -
 # Not striped: cv2's box filters keep running sums down the columns, whose float rounding
 # depends on the first row.
 @operation("segment.local_threshold", input="image", output="mask", ndim=(2, 3),
-           locality=Local(halo=_local_threshold_halo, stripes=False), check=_check_odd_window)
+           locality=Local(halo=_local_threshold_halo, stripes=False,
+                          align=_local_threshold_align), check=_check_odd_window)
 @fill_doc(_GREY_IMAGE)
 def local_threshold(
     image: np.ndarray,
