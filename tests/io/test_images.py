@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_maskprep.io import ImageReadError, find_images, read_image
+from napari_maskprep.io import ImageReadError, find_images, open_lazy, read_image
 
 
 @pytest.mark.parametrize(
@@ -39,3 +39,21 @@ def test_folders_give_their_images_sorted_without_hidden_files(tmp_path):
         tifffile.imwrite(tmp_path / name, image)
     assert [p.name for p in find_images([tmp_path])] == ["a.TIFF", "b.tif"]
     np.testing.assert_array_equal(read_image(tmp_path / "b.tif"), image)
+
+
+@pytest.mark.parametrize("write", [
+    {"photometric": "rgb", "planarconfig": "separate"},  # tifffile's axes: SYX
+    {"photometric": "minisblack", "metadata": {"axes": "CYX"}},
+])
+def test_colour_samples_first_are_read_last_as_the_lazy_reader_has_them(tmp_path, write):
+    """A planar RGB TIFF was a stack of 3 planes in memory, RGB when run tiled: the mask's
+    shape hung on the memory budget."""
+    planes = np.arange(3 * 20 * 24, dtype=np.uint8).reshape(3, 20, 24)
+    path = tmp_path / "planar.tif"
+    tifffile.imwrite(path, planes, **write)
+    np.testing.assert_array_equal(read_image(path), np.moveaxis(planes, 0, -1))
+    with open_lazy(path) as lazy:
+        assert lazy.axes == "cyx"  # a colour axis of 3: taken last by the tiled run
+    two = tmp_path / "two.tif"
+    tifffile.imwrite(two, planes[:2], metadata={"axes": "CYX"})
+    assert read_image(two).shape == (2, 20, 24)  # two channels are not colour

@@ -59,7 +59,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block, a device never end
             raise ImageReadError(f"{path}: not a regular file; accepted: image files")
         if suffix in (".tif", ".tiff"):
-            image = tifffile.imread(path)
+            image = _read_tiff(path)
         else:
             raw = np.fromfile(path, dtype=np.uint8)
             image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
@@ -78,6 +78,21 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     if image.size == 0:
         raise ImageReadError(f"{path}: the image is empty")
     return image
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    """The TIFF's first series, its colour samples last, as :mod:`.lazy` opens it: a
+    planar RGB (axes SYX) or a channel axis of 3 or 4 before the pixels was read as a
+    stack of planes in memory but as RGB when the same file ran tiled."""
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        image, axes = series.asarray(), series.axes
+    if image.ndim != len(axes):  # tifffile squeezed differently: take its array as it is
+        return image
+    where = axes.find("S")
+    if where < 0 and "C" in axes and image.shape[axes.index("C")] in (3, 4):
+        where = axes.index("C")
+    return np.moveaxis(image, where, -1) if 0 <= where < image.ndim - 1 else image
 
 
 # Micrometres per unit, for the length units TIFF metadata names (ImageJ writes "micron" or
