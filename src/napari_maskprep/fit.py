@@ -37,11 +37,12 @@ from .io.files import atomic_write
 from .io.images import IMAGE_SUFFIXES, find_images, read_image, read_pixel_size
 from .recipe import Recipe, RecipeError
 
-__all__ = ["DEFAULT_TRIALS", "MAX_TRIALS", "Dimension", "FitResult", "ImageScore", "Pair", "dice",
-           "fit_recipe", "read_pairs", "search_space"]
+__all__ = ["DEFAULT_TRIALS", "MAX_TRIALS", "REPORT_HEADER", "Dimension", "FitResult",
+           "ImageScore", "Pair", "dice", "fit_recipe", "read_pairs", "search_space"]
 
 DEFAULT_TRIALS = 100
 MAX_TRIALS = 100_000
+REPORT_HEADER = ("image", "set", "dice_before", "dice_after")  # the first row of a fit report
 _INSTALL = "pip install 'napari-maskprep[fit]'"
 _LOG_RATIO = 100  # a positive range this wide or wider is searched on a log scale
 _FINE_STEPS = 20  # a step hint is kept where the range holds at least this many steps
@@ -309,7 +310,7 @@ class FitResult:
         def write(tmp: Path) -> None:
             with open(tmp, "w", newline="", encoding="utf-8") as f:
                 out = csv.writer(f)
-                out.writerow(["image", "set", "dice_before", "dice_after"])
+                out.writerow(REPORT_HEADER)
                 for s in self.scores:
                     out.writerow([s.name, "held-out" if s.held_out else "search",
                                   f"{s.before:.6f}", f"{s.after:.6f}"])
@@ -509,7 +510,8 @@ def fit_recipe(
     start_mean = float(np.mean([b for p, b in zip(pairs, before, strict=True)
                                 if p.name not in held]))
     fitted, changed = recipe, {}
-    if study.best_value > start_mean:
+    complete = any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    if complete and study.best_value > start_mean:  # a budget may end before any trial
         values = tried[study.best_trial.number]
         fitted = candidate(values)
         changed = {d.label: (starting[d.label], values[d.step][d.param.name]) for d in dims

@@ -106,3 +106,27 @@ def test_no_pairs_exit_2(tmp_path, poor, capsys):
     shutil.copy(next((DSB / "masks").iterdir()), tmp_path / "masks" / "other.tif")
     assert main(fit_args(poor, DSB / "images", tmp_path / "masks", tmp_path / "f.yaml")) == 2
     assert "has a mask of the same file stem" in capsys.readouterr().err
+
+
+def test_the_report_s_default_name_never_replaces_a_person_s_file(tmp_path, poor, capsys):
+    images, masks = copy_set(DSB, tmp_path / "set")
+    notes = tmp_path / "fitted.fit.csv"
+    notes.write_text("my own notes\n", encoding="utf-8")
+    output = tmp_path / "fitted.maskprep.yaml"
+    assert main(fit_args(poor, images, masks, output)) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"maskprep: error: {notes} (the report's default name) exists and is not a fit "
+        "report; it is left as it is (give --report, or move it)")
+    assert notes.read_text(encoding="utf-8") == "my own notes\n" and not output.exists()
+    notes.unlink()
+    assert main(fit_args(poor, images, masks, output)) == 0
+    assert main(fit_args(poor, images, masks, output)) == 0  # an earlier report: replaced
+
+
+def test_a_budget_over_before_any_trial_keeps_the_recipe(tmp_path, poor, capsys):
+    """optuna's best_value raised (no trial completed): a traceback."""
+    images, masks = copy_set(DSB, tmp_path / "set")
+    output = tmp_path / "fitted.maskprep.yaml"
+    assert main(fit_args(poor, images, masks, output, "--budget", "1e-9")) == 0
+    assert Recipe.load(output) == POOR
+    assert "changed: nothing" in capsys.readouterr().err

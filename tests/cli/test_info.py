@@ -58,6 +58,10 @@ def info_fails_in_one_line(capsys, path, match: str) -> None:
          "provenance is damaged (input.shape"),
         (lambda p: tiff_with_tag(p, 7, json.dumps({**GOOD, "versions": None}).encode()),
          "(versions is missing"),
+        *[(lambda p, size=size: tiff_with_tag(p, 7, json.dumps(
+            {**GOOD, "input": {**GOOD["input"], "pixel_size": size}}).encode()),
+           "(input.pixel_size is missing or of the wrong type)")
+          for size in ("0.5", 2, [True], [[0.5]], {"x": 1}, [0.5, -1], [])],
         (lambda p: tifffile.imwrite(p, MASK), "holds no maskprep provenance"),
         (lambda p: p.write_bytes(b"II*\x00" + os.urandom(64)), "cannot read"),
         (lambda p: p.write_bytes(b""), "cannot read"),

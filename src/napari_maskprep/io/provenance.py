@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import stat
 import zlib
@@ -140,6 +141,11 @@ def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
     if wrong is None:
         wrong = next((f"input.{k}" for k, kind in _INPUT_FIELDS.items()
                       if k not in info["input"] or not isinstance(info["input"][k], kind)), None)
+    size = info["input"].get("pixel_size") if wrong is None else None
+    if size is not None and not (isinstance(size, list) and 1 <= len(size) <= 3 and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            and v > 0 for v in size)):
+        wrong = "input.pixel_size"
     if wrong is not None:
         raise ImageReadError(f"{path}: its maskprep provenance is damaged ({wrong} is missing "
                              "or of the wrong type)")
