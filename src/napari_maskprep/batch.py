@@ -158,6 +158,11 @@ def plan_outputs(inputs: Iterable[str | Path], outdir: str | Path, *, fmt: str =
     if not paths:
         raise BadValueError("no image files (" + ", ".join((*IMAGE_SUFFIXES, *SLIDE_SUFFIXES))
                             + ", .zarr) in the inputs given")
+    store = next((p for p in paths if p.is_dir() and here.is_relative_to(p.resolve())), None)
+    if store is not None:  # its labels/ are written with --label-name only
+        raise BadValueError(f"the output folder {outdir} is inside the input store "
+                            f"{store}; write to a folder outside it (or into its labels/ "
+                            "with --label-name)")
     held = next((p for p in paths if p.parent.resolve() == here), None)
     if held is not None and not suffix:
         raise BadValueError(f"the output folder {outdir} holds the input {held.name}, which its "

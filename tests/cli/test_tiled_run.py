@@ -255,3 +255,16 @@ def test_a_label_name_writes_into_the_input_store_beside_its_image(tmp_path, mos
     assert capsys.readouterr().err.strip().endswith(
         "plain.tif is not an OME-Zarr store run tiled; a label name writes into the input "
         "stores only")
+
+
+def test_an_output_folder_inside_an_input_store_is_refused(tmp_path, mosaic, recipe_file,
+                                                            capsys):
+    """Masks, a summary and a nested store were written into the person's image store."""
+    store = _ome_zarr_image(tmp_path / "slide.zarr", mosaic[:256, :256])
+    before = sorted(p.relative_to(store) for p in store.rglob("*"))
+    for outdir in (store, store / "labels", store / "0"):
+        assert main(["run", str(recipe_file), str(store), "-o", str(outdir), "-q"]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"maskprep: error: the output folder {outdir} is inside the input store {store}; "
+            "write to a folder outside it (or into its labels/ with --label-name)")
+    assert sorted(p.relative_to(store) for p in store.rglob("*")) == before
