@@ -55,7 +55,7 @@ from .large_images import (
     needs_tiling,
     run_file_tiled,
 )
-from .recipe import Recipe
+from .recipe import Recipe, check_model_files
 
 __all__ = [
     "SUMMARY_NAME",
@@ -194,6 +194,12 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
     ``label_name`` every input must be an OME-Zarr store, and its result goes into the
     store as ``labels/<label_name>`` (the image itself is never written)."""
     sizes = None if pixel_size is None else check_pixel_size(pixel_size)
+    if recipe.inputs:
+        name, kind = next(iter(recipe.inputs.items()))
+        raise BadValueError(f"the recipe declares the input {name!r} ({kind}), which a batch "
+                            f"cannot give; run it from Python (recipe.run(image, {name}=...)) "
+                            "or in napari")
+    check_model_files(recipe.steps)
     outputs = plan_outputs(inputs, outdir, fmt=fmt, suffix=suffix)
     _check_summary_replaceable(Path(outdir) / SUMMARY_NAME)
     tiling = Tiling() if tiling is None else tiling

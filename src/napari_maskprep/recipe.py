@@ -164,9 +164,14 @@ def _model_files(number: int, spec: OpSpec, plain: dict[str, Any], base_dir: Pat
 
 def check_model_files(steps: Sequence[Step]) -> None:
     """Check the model file of every enabled step again (it may have changed since the
-    recipe loaded), so a missing or changed one fails before any step runs."""
+    recipe loaded), so a missing or changed one, or none at all, fails before any step
+    runs."""
     for number, step in enumerate(steps, start=1):
         if step.enabled:
+            for p in step.spec.model_params:
+                if step.params.get(p.name) is None:
+                    raise RecipeError(f"{at_step(number, step.op)}: names no {p.name} file; "
+                                      f"accepted: {p.name}: {{path: FILE, sha256: HEX}}")
             _model_files(number, step.spec, dict(step.params), Path.cwd())
 
 

@@ -89,6 +89,13 @@ def test_resume_skips_existing_outputs(tmp_path, recipe_file, capsys):
     [
         ("maskprep: 1\nsteps: !!python/object/apply:os.system ['echo hi']\n", "is not accepted"),
         ("maskprep: 1\nsteps: [{op: segment.otsu}]", "unknown op 'segment.otsu'"),
+        # wrong whatever the image: each file failed in turn (exit 1)
+        ("maskprep: 1\nsteps: [{op: segment.pixel_classifier}]",
+         "step 1 (segment.pixel_classifier): names no model file; accepted: model: "
+         "{path: FILE, sha256: HEX}"),
+        ("maskprep: 1\ninputs: {seeds: points}\n"
+         "steps: [{op: segment.region_grow, inputs: {seeds: seeds}}]",
+         "the recipe declares the input 'seeds' (points), which a batch cannot give"),
     ],
 )
 def test_bad_recipe_exits_2_and_runs_nothing(tmp_path, recipe_text, message, capsys):
