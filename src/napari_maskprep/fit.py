@@ -456,6 +456,9 @@ def fit_recipe(
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float)
                                or not budget > 0):
         raise BadValueError(f"budget={shown(budget)} is not accepted; expected seconds > 0")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise BadValueError(f"seed={shown(seed)} is not accepted; expected an integer in "
+                            "[0, 2**32)")
     optuna = _optuna()
     pairs = _pairs(images, masks, labels, pixel_size)
     if recipe.uses_units:

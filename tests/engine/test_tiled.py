@@ -189,6 +189,9 @@ def test_a_float_image_into_a_tiled_threshold_is_one_line():
                                           r"needs an 8- or 16-bit integer image here; got "
                                           r"float32"):
         run_tiled(_recipe([("segment.auto_threshold", {})]).steps, image)
+    mask = da.from_array(np.eye(64, dtype=bool), chunks=32)  # named as given, not as float32
+    with pytest.raises(RecipeError, match=r"needs an 8- or 16-bit integer image here; got bool "):
+        run_tiled(_recipe([("segment.auto_threshold", {})]).steps, mask)
 
 
 def test_bad_parameters_raise_before_any_chunk_runs():

@@ -95,6 +95,19 @@ def test_a_missing_level_is_named(tmp_path):
     one_line(e)
 
 
+def test_a_fifo_named_like_a_slide_is_refused_at_once(tmp_path):
+    """open_lazy and read_pixel_size blocked for ever on a FIFO."""
+    import os
+
+    from napari_maskprep.io import read_pixel_size
+
+    fifo = tmp_path / "slide.tif"
+    os.mkfifo(fifo)
+    with pytest.raises(ImageReadError, match=r"slide.tif: not a regular file; accepted: "):
+        open_lazy(fifo)
+    assert read_pixel_size(fifo) is None
+
+
 def test_a_stated_shape_of_too_many_chunks_is_one_line(tmp_path):
     """A store claiming 10**12 px a side in chunks of 128 ran out of memory (MemoryError
     with no message) while dask planned its chunks."""

@@ -96,11 +96,24 @@ def test_training_input_errors_are_one_line():
         ((np.zeros((4, 20, 20)), image), {}, r"annotation 0 has shape \(20, 20\); its image "
                                              r"is \(4, 20, 20\)"),
         (([image, np.zeros((4, 20, 20))], [image, image]), {}, "images mix grey, RGB and 3D"),
+        ((image, image), {"learning_rate": "abc"},  # Python's float() error, not naming it
+         r"learning_rate='abc'; accepted: a number in \(0, 1\]"),
+        ((image, image), {"learning_rate": None}, "learning_rate=None; accepted"),
     ]
     for args, kwargs, message in cases:
         with pytest.raises((BadValueError, BadTypeError), match=message) as info:
             mp.train_pixel_classifier(*args, **kwargs)
         assert "\n" not in str(info.value)
+
+
+def test_a_prediction_threshold_outside_0_to_1_is_one_line():
+    """NaN and 2 gave an empty mask without a word, None a TypeError."""
+    model, image = scribble_model(), np.zeros((20, 20), np.uint8)
+    for threshold in (float("nan"), 2, -0.1, None, "0.5", True):
+        with pytest.raises(BadValueError, match=r"^threshold=.*; accepted: a number in "
+                                                r"\[0, 1\]$"):
+            model.predict(image, threshold=threshold)
+    assert model.predict(image, threshold=1).dtype == np.uint8
 
 
 def _recipe_with(ref: ModelFile) -> mp.Recipe:

@@ -193,6 +193,9 @@ def test_bad_input_is_one_line_before_any_work(tmp_path, monkeypatch):
          "last enabled step must give a mask"),
         (lambda: fit_recipe(POOR, [image], [mask], trials=0), r"trials=0 .* \[1, 100000\]"),
         (lambda: fit_recipe(POOR, [image], [mask], budget=-1), "budget=-1"),
+        (lambda: fit_recipe(POOR, [image], [mask], seed=-5),  # numpy's error, from inside
+         r"seed=-5 is not accepted; expected an integer in \[0, 2\*\*32\)"),
+        (lambda: fit_recipe(POOR, [image], [mask], seed="x"), "seed='x' is not accepted"),
         (lambda: fit_recipe(POOR, [image], [mask, mask]), "1 images and 2 masks"),
         (lambda: fit_recipe(POOR, [image], [mask], holdout=["image 1"]), "every image is held"),
         (lambda: fit_recipe(POOR, [image], [mask], holdout=["x"]), "holdout names 'x'"),

@@ -232,7 +232,7 @@ def _input_refusal(step: Step, before: np.ndarray) -> str | None:
         return clahe_refusal(grey.dtype, spec.check_params(step.params))
     if isinstance(spec.locality, GlobalStat) and (grey.dtype.kind not in "iu"
                                                   or grey.dtype.itemsize > 2):
-        return (f"a tiled run needs an 8- or 16-bit integer image here; got {grey.dtype} "
+        return (f"a tiled run needs an 8- or 16-bit integer image here; got {before.dtype} "
                 "(run it in memory, or convert the image first)")
     if step.op == EDIT_OP and before.dtype.kind in "iu" and before.dtype != np.uint8:
         return None  # labels: tiled_edit keeps them labels, as in memory

@@ -157,8 +157,8 @@ def read_pixel_size(path: str | os.PathLike[str]) -> tuple[float, ...] | None:
     measurement. PNG and JPEG files give None; so does metadata that cannot be read.
     """
     path = Path(path)
-    if path.suffix.lower() not in (".tif", ".tiff"):
-        return None
+    if path.suffix.lower() not in (".tif", ".tiff") or not path.is_file():
+        return None  # a FIFO or a device would block the reader
     try:
         size = _tiff_pixel_size(path)
         return None if size is None else check_pixel_size(size)

@@ -229,6 +229,8 @@ def open_lazy(path: str | os.PathLike[str], level: int = 0, *,
         raise ImageReadError(f"{path}: no such file or folder; {_ACCEPTED}")
     if path.is_dir():
         image, sizes = _open_zarr(path, missing_chunks)
+    elif not path.is_file():  # a FIFO would block the reader, a device never end
+        raise ImageReadError(f"{path}: not a regular file; {_ACCEPTED}")
     elif path.suffix.lower() in _TIFF_SUFFIXES:
         image, sizes = _open_tiff(path)
     else:
