@@ -428,6 +428,22 @@ def test_grey_uint8_to_a_mask_op_warns_that_it_was_taken_as_labels():
         assert mp.apply("edit.manual", mask, **edit).dtype == np.int32
 
 
+def test_a_16_bit_intensity_image_to_a_mask_op_warns_that_it_was_taken_as_labels():
+    """A raw uint16 image into refine.open (the threshold step forgotten) gave an all-zero
+    int32 result without a word; the same recipe on uint8 warned."""
+    camera = np.random.default_rng(2).integers(100, 4000, (32, 32)).astype(np.uint16)
+    with pytest.warns(MaskprepWarning, match=r"^refine.open: the uint16 input has no 0 "
+                      r"\(background\) and changes from pixel to pixel like an intensity "
+                      r"image; it was taken as labels, one per value: threshold it first"):
+        mp.apply("refine.open", camera, radius=1)
+    tissue = np.kron(np.arange(1, 17, dtype=np.uint16).reshape(4, 4), np.ones((8, 8), int))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mp.apply("refine.open", tissue.astype(np.uint16), radius=1)  # labels filling it all
+        camera[5, 5] = 0
+        mp.apply("refine.open", camera, radius=1)  # background somewhere: labels, as given
+
+
 def test_rgb_of_64_bit_integers_converts_to_grey_without_wrapping():
     top = np.iinfo(np.int64).max
     rgb = np.full((6, 6, 3), top, np.int64)

@@ -182,9 +182,20 @@ def check_extra(spec: OpSpec, extra: ArrayInput, value: Any, data: np.ndarray) -
     )
 
 
+def _looks_like_intensities(labels: np.ndarray) -> bool:
+    """No background (0) and most pixels unlike their neighbour: a camera's image (offset,
+    noise), not labels, whose objects are runs of one value (also where they fill a crop
+    or a tissue without background)."""
+    if labels.size < 2 or labels.shape[-1] < 2 or labels.min() == 0:
+        return False
+    return float(np.mean(labels[..., 1:] == labels[..., :-1])) < 0.5
+
+
 def warn_if_grey_taken_as_labels(spec: OpSpec, raw_dtype: Any, data: np.ndarray,
                                  out: np.ndarray) -> None:
-    """A MaskprepWarning when a mask op gave labels back for a uint8 input.
+    """A MaskprepWarning when a mask op was given an intensity image as labels: a uint8
+    input with values above 1, or wider integers with no background that vary like an
+    intensity image.
 
     uint8 is the mask dtype, but napari's uint8 Labels layers hold labels too, so values
     above 1 are taken as labels. A grey image or a 0/255 mask given by mistake then comes
@@ -193,6 +204,14 @@ def warn_if_grey_taken_as_labels(spec: OpSpec, raw_dtype: Any, data: np.ndarray,
     # uint8 input became int32 data only for values above 1 (a 0/1 mask stays uint8, and
     # may still come back as labels: edit.manual's painted second label).
     taken_as_labels = raw_dtype == np.uint8 and data.dtype == np.int32
+    if spec.input == "mask" and data.dtype == np.int32 and not taken_as_labels and (
+            _looks_like_intensities(data)):
+        warnings.warn(
+            f"{spec.id}: the {np.dtype(raw_dtype)} input has no 0 (background) and changes "
+            "from pixel to pixel like an intensity image; it was taken as labels, one per "
+            "value: threshold it first (e.g. segment.auto_threshold)", MaskprepWarning,
+            stacklevel=4)
+        return
     if spec.output != "mask" or out.dtype != np.int32 or not taken_as_labels:
         return
     warnings.warn(
