@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import ctypes
 import itertools
+import logging
 import re
 import sys
 import time
@@ -402,9 +403,12 @@ def _client(workers: int | None, scheduler: str | None, timeout: float,
     if scheduler is None:
         # ":0": the scheduler's HTTP server on a free port (None still takes 8787, and a
         # second run at once would warn)
+        # The workers' own logs (a failed task's traceback) stay quiet: each file's failure
+        # is reported in one line, and a lost worker as such.
         cluster = LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
                                dashboard_address=":0", host="127.0.0.1",
-                               memory_limit=worker_memory(workers or 1, memory_limit))
+                               memory_limit=worker_memory(workers or 1, memory_limit),
+                               silence_logs=logging.CRITICAL)
         client = Client(cluster)
         client.register_plugin(lean_worker_plugin())
         return client, cluster

@@ -70,3 +70,30 @@ def test_a_bad_memory_limit_is_one_line(capsys, tmp_path):
     err = capsys.readouterr().err.splitlines()[-1]
     assert err == ("maskprep run: error: argument --memory-limit: '12' is not a memory size "
                    "of at least 1 MiB (e.g. 2GB, 512MiB)")
+
+
+def test_a_failure_on_a_worker_is_one_line_without_the_worker_s_traceback(tmp_path):
+    """The worker logged "Compute Failed ... Traceback" to the terminal beside our line."""
+    import os
+    import subprocess
+
+    import numpy as np
+    import zarr
+
+    group = zarr.open_group(tmp_path / "a.zarr", mode="w", zarr_format=2)
+    array = group.create_array("0", shape=(256, 256), dtype="uint8", chunks=(128, 128))
+    array[:] = np.arange(256 * 256).reshape(256, 256) % 251
+    group.attrs["multiscales"] = [{"version": "0.4", "axes": [
+        {"name": "y", "type": "space"}, {"name": "x", "type": "space"}], "datasets": [
+        {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, 1]}]}]}]
+    os.remove(tmp_path / "a.zarr" / "0" / "1.1")
+    recipe = tmp_path / "r.maskprep.yaml"
+    recipe.write_text("maskprep: 1\nsteps:\n - op: segment.auto_threshold\n")
+    exe = os.path.join(os.path.dirname(sys.executable), "maskprep")
+    done = subprocess.run([exe, "run", "-q", str(recipe), str(tmp_path / "a.zarr"), "-o",
+                           str(tmp_path / "out"), "--workers", "1", "--memory-limit", "1GB"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert lines[0].startswith("failed: ") and "chunk 1.1 is missing" in lines[0]
