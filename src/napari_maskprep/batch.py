@@ -99,8 +99,11 @@ class FileResult:
 
 
 def count_objects(result: np.ndarray) -> int:
-    """A mask (uint8): its connected objects (full connectivity); labels: distinct ids."""
+    """A mask (uint8): its connected objects (full connectivity; in each volume of a 4D+
+    result, as a per_plane step made it); labels: distinct ids."""
     if result.dtype == np.uint8:
+        if result.ndim > 3:
+            return sum(count_objects(volume) for volume in result.reshape(-1, *result.shape[-3:]))
         return int(get_op("refine.label")((result > 0).view(np.uint8)).max(initial=0))
     return int(np.count_nonzero(np.bincount(result.ravel())[1:]))
 

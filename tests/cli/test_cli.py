@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
+from napari_maskprep.batch import SUMMARY_NAME
 from napari_maskprep.cli import main
 from napari_maskprep.io import read_image
 from napari_maskprep.recipe import Recipe
@@ -196,3 +197,20 @@ def test_cli_keeps_freed_buffers_for_the_next_image():
     fresh = faults("default")
     assert fresh >= 48 // 2  # each new buffer faults its pages in (2 MiB ones with THP)
     assert faults("keep") * 10 < fresh  # the freed buffer is handed out again
+
+
+def test_a_4d_image_with_a_per_plane_recipe_writes_a_4d_mask(tmp_path, capsys):
+    """The mask was written as a stack of 10 planes for a (2, 5, y, x) image, then the file
+    reported failed: counting its objects ran a 3D op on 4D data."""
+    mask = np.zeros((2, 5, 16, 16), np.uint8)
+    mask[0, 1:3, 2:5, 2:5] = mask[0, 3, 10:12, 10:12] = mask[1, 4, 0:2, 0:2] = 200
+    tifffile.imwrite(tmp_path / "tz.tif", mask)
+    recipe = tmp_path / "r.maskprep.yaml"
+    recipe.write_text("maskprep: 1\nsteps:\n- {op: segment.threshold, params: {value: 100}, "
+                      "per_plane: true}\n")
+    assert main(["run", "-q", str(recipe), str(tmp_path / "tz.tif"), "-o",
+                 str(tmp_path / "out")]) == 0
+    np.testing.assert_array_equal(read_image(tmp_path / "out" / "tz.tif"), mask // 200)
+    with open(tmp_path / "out" / SUMMARY_NAME, newline="") as f:
+        row = next(csv.DictReader(f))
+    assert (row["status"], row["objects"]) == ("ok", "3")

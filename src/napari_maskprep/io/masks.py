@@ -70,8 +70,9 @@ def write_mask(
             text = json.dumps(metadata).encode("utf-8")
             extratags.append((TIFF_TAG, 7, len(text), text, True))
         # minisblack: a mask of 3 or 4 planes is planes, never colour
-        tifffile.imwrite(tmp, mask, compression="zlib", metadata=None, extratags=extratags,
-                         photometric="minisblack")
+        # A 4D+ mask's shape in tifffile's description (its pages alone read as a 3D stack).
+        tifffile.imwrite(tmp, mask, compression="zlib", extratags=extratags,
+                         metadata={} if mask.ndim > 3 else None, photometric="minisblack")
 
     atomic_write(path, write)
     return path
