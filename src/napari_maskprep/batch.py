@@ -76,6 +76,7 @@ __all__ = [
 ]
 
 SUMMARY_NAME = "maskprep-summary.csv"
+_TILED_SUFFIXES = (".tif", ".tiff", *SLIDE_SUFFIXES)  # and OME-Zarr folders
 _SUFFIX = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9_.+-]*$")
 _SUMMARY_MAX_BYTES = 64 * 2**20  # a previous summary larger than this is not merged
 
@@ -251,6 +252,15 @@ class Tiling:
     object_size: int | None = None  # the widest object (px), for steps that split objects
 
     def applies(self, path: Path) -> bool:
+        """Whether ``path`` runs tiled; raises if ``mode`` asks what its type cannot."""
+        if self.mode == "never" and path.is_dir():
+            raise BadValueError(f"{path}: an OME-Zarr store runs tiled only; --tiled never "
+                                "applies to TIFF files")
+        if self.mode == "always" and path.suffix.lower() not in _TILED_SUFFIXES and (
+                not path.is_dir()):
+            raise BadValueError(f"{path}: a {path.suffix or 'file without suffix'} image runs "
+                                "in memory only; --tiled always applies to TIFF files and "
+                                "OME-Zarr stores")
         if self.mode != "auto":
             return self.mode == "always"
         budget = image_budget(worker_memory(1)) if self.budget is None else self.budget

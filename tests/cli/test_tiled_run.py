@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 
+import cv2
 import numpy as np
 import pytest
 import tifffile
@@ -268,3 +269,20 @@ def test_an_output_folder_inside_an_input_store_is_refused(tmp_path, mosaic, rec
             f"maskprep: error: the output folder {outdir} is inside the input store {store}; "
             "write to a folder outside it (or into its labels/ with --label-name)")
     assert sorted(p.relative_to(store) for p in store.rglob("*")) == before
+
+
+def test_a_tiled_choice_an_input_cannot_take_is_refused_before_any_work(tmp_path, mosaic,
+                                                                          recipe_file, capsys):
+    """Each failed as "unsupported file type", as if the type itself were not accepted."""
+    store = _ome_zarr_image(tmp_path / "slide.zarr", mosaic[:128, :128])
+    png = tmp_path / "field.png"
+    png.write_bytes(cv2.imencode(".png", (mosaic[:64, :64] >> 8).astype(np.uint8))[1].tobytes())
+    for path, mode, message in [
+            (store, "never", "an OME-Zarr store runs tiled only; --tiled never applies to TIFF "
+                             "files"),
+            (png, "always", "a .png image runs in memory only; --tiled always applies to TIFF "
+                            "files and OME-Zarr stores")]:
+        out = tmp_path / f"out-{mode}"
+        assert main(["run", str(recipe_file), str(path), "-o", str(out), "--tiled", mode]) == 2
+        assert capsys.readouterr().err.strip() == f"maskprep: error: {path}: {message}"
+        assert not out.exists()

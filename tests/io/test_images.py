@@ -17,7 +17,7 @@ from napari_maskprep.io import ImageReadError, find_images, open_lazy, read_imag
         (lambda p: None, "no such file"),
         (lambda p: os.mkfifo(p), "not a regular file"),  # would block for ever if opened
         (lambda p: p.write_bytes(b"II*\x00garbage"), "cannot read image|the image is empty"),
-        (lambda p: p.write_bytes(b""), "cannot read image"),
+        (lambda p: p.write_bytes(b""), r"the file is empty \(0 bytes\)"),
     ],
 )
 def test_what_is_not_an_image_is_one_line(tmp_path, make, match):

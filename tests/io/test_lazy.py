@@ -227,3 +227,24 @@ def test_is_lazy_path(tmp_path):
     assert not is_lazy_path(tmp_path)
     tifffile.imwrite(tmp_path / "small.svs", IMAGE, tile=(128, 128))
     assert is_lazy_path(tmp_path / "small.svs")  # only the lazy reader reads a slide file
+
+
+@pytest.mark.parametrize(("shape", "match"), [
+    (None, r"level 0 \(array 's0'\): its metadata is damaged \(Expecting "),
+    ([-5, 500], r"level 0 \(array 's0'\): its metadata is damaged \(Expected all values to "
+                r"be non-negative"),
+    ([0, 500], r"level 0 \(array 's0'\): is empty \(shape \(0, 500\)\)"),
+])
+def test_damaged_or_empty_level_metadata_is_named(tmp_path, shape, match):
+    """zarr's own words came alone ("Expecting property name ...") and an empty level
+    read as "chunk 0.0 is missing"."""
+    import json
+
+    path = ome_zarr_image(tmp_path / "image.zarr")
+    meta = path / "s0" / ".zarray"
+    stated = json.loads(meta.read_text())
+    stated["shape"] = shape
+    meta.write_text("{not json" if shape is None else json.dumps(stated))
+    with pytest.raises(ImageReadError, match=match) as e:
+        open_lazy(path)
+    one_line(e)

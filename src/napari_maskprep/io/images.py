@@ -58,6 +58,8 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     try:
         if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block, a device never end
             raise ImageReadError(f"{path}: not a regular file; accepted: image files")
+        if path.stat().st_size == 0:
+            raise ImageReadError(f"{path}: the file is empty (0 bytes)")
         if suffix in (".tif", ".tiff"):
             image = _read_tiff(path)
         else:

@@ -313,8 +313,13 @@ def _open_zarr(path: Path, missing_chunks: str) -> tuple[LazyImage, list[Any]]:
             array = group[dataset.path]
         except KeyError:
             raise ImageReadError(f"{where}: is missing; the store is incomplete") from None
+        except Exception as exc:  # zarr's own errors on damaged metadata (JSON, shape)
+            raise ImageReadError(f"{where}: its metadata is damaged ({_one_line(exc)})"
+                                 ) from None
         if not isinstance(array, zarr.Array) or array.ndim != len(axes):
             raise ImageReadError(f"{where}: is not an array of {len(axes)} axes ({axes})")
+        if 0 in array.shape:
+            raise ImageReadError(f"{where}: is empty (shape {array.shape})")
         token = tokenize(str(path.resolve()), dataset.path, stamp, missing_chunks)
         levels.append(_dask(array, where, path / dataset.path, missing_chunks, token))
     sizes = [_ngff_pixel_size(multiscale, axes, n) for n in range(len(levels))]
