@@ -95,6 +95,8 @@ def _image(image: Any, index: int) -> np.ndarray:
     if a.dtype.kind not in "biuf" or a.ndim not in (2, 3):
         raise BadTypeError(f"image {index}: a 2D grey or RGB image or a grey 3D stack "
                            f"(numeric) is accepted; got shape {a.shape}, dtype {a.dtype}")
+    if a.size == 0:
+        raise BadValueError(f"image {index} is empty (shape {a.shape})")
     if a.dtype.kind == "f" and not np.isfinite(a).all():
         raise BadValueError(f"image {index} holds NaN or infinite values; accepted: finite")
     return a[..., :3] if looks_rgb(a) else a
@@ -130,6 +132,8 @@ def _as_list(value: Any, what: str) -> list[Any]:
 
 
 def _check_sigmas(sigmas: Any) -> tuple[float, ...]:
+    if isinstance(sigmas, str | bytes):  # "12" would be the scales 1 and 2
+        raise BadTypeError(f"sigmas must be numbers; got {shown(sigmas)}")
     try:
         values = tuple(sorted({float(s) for s in sigmas}))
     except (TypeError, ValueError):

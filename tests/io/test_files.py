@@ -6,8 +6,11 @@ import os
 import subprocess
 import sys
 
+import cv2
+import numpy as np
 import pytest
 
+from napari_maskprep.io import read_image, write_mask
 from napari_maskprep.io.files import _host_id, atomic_write, clean_stale_temporaries
 
 
@@ -41,3 +44,17 @@ def test_only_temporaries_of_gone_processes_of_this_machine_are_removed(tmp_path
     assert clean_stale_temporaries(tmp_path) == 2
     assert sorted(os.listdir(tmp_path)) == sorted(
         names[k] for k in ("running", "other machine", "a person's"))
+
+
+def test_a_bool_mask_is_written_0_255_and_negative_labels_are_refused(tmp_path):
+    """A bool mask went to PNG as uint16 0/1 (black), and label -1 wrapped to 65535."""
+    mask = np.eye(4, dtype=bool)
+    write_mask(tmp_path / "a.png", mask)
+    stored = cv2.imread(str(tmp_path / "a.png"), cv2.IMREAD_UNCHANGED)
+    assert stored.dtype == np.uint8 and stored.tolist() == (mask * 255).tolist()
+    write_mask(tmp_path / "a.tif", mask)
+    assert read_image(tmp_path / "a.tif").tolist() == mask.astype(np.uint8).tolist()
+    with pytest.raises(ValueError, match=r"b.png: labels below 0 \(min -1\); accepted: a 0/1 "
+                                         r"mask or labels >= 0"):
+        write_mask(tmp_path / "b.png", -np.eye(4, dtype=np.int32))
+    assert not (tmp_path / "b.png").exists()

@@ -99,6 +99,8 @@ def test_training_input_errors_are_one_line():
         ((image, image), {"learning_rate": "abc"},  # Python's float() error, not naming it
          r"learning_rate='abc'; accepted: a number in \(0, 1\]"),
         ((image, image), {"learning_rate": None}, "learning_rate=None; accepted"),
+        ((image, image), {"sigmas": "12"}, "sigmas must be numbers; got '12'"),  # not 1 and 2
+        ((np.zeros((0, 20), np.uint8), image), {}, r"image 0 is empty \(shape \(0, 20\)\)"),
     ]
     for args, kwargs, message in cases:
         with pytest.raises((BadValueError, BadTypeError), match=message) as info:

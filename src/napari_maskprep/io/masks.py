@@ -37,6 +37,11 @@ def write_mask(
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    if mask.dtype == np.bool_:
+        mask = mask.view(np.uint8)
+    if mask.dtype.kind == "i" and mask.size and mask.min() < 0:
+        raise ValueError(f"{path}: labels below 0 (min {mask.min()}); accepted: a 0/1 mask or "
+                         "labels >= 0")
     if suffix == ".png":
         if mask.ndim != 2:
             raise ValueError(
