@@ -183,7 +183,7 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
                 # memory: a corner of 0 and 1 may belong to labels up to N.
                 if fused.functions:
                     current, stored, fused = _map_fused(current, fused, work), False, _Fused()
-                if int(current.max().compute()) > 1:
+                if float(current.max().compute()) > 1:  # NaN: the chunks refuse it
                     probes[at:] = _probe(enabled[at:], _as_labels(probes[at][0]),
                                          current.shape, points)
                     _refuse_inputs(enabled[at:], probes[at:])
