@@ -336,3 +336,18 @@ def test_a_preview_of_an_earlier_view_is_dropped_and_the_layer_follows_the_view(
     preview = model.show_preview(new, new.run())
     assert preview.data.shape == (100, 200) and tuple(preview.scale) == (1.0, 1.0)
     assert tuple(preview.translate) == (600.0, 800.0)
+
+
+def test_a_dask_layer_s_threshold_preview_shows_its_histogram_and_threshold(make_widget, qtbot):
+    """The preview of a large layer had no histogram: AttributeError in the result slot."""
+    viewer, widget = make_widget("segment")
+    image, levels = small_pyramid()
+    layer = viewer.add_image(levels[0], name="big")
+    widget.select("segment.threshold", layer)
+    widget.param_editors["value"].value = 100.0
+    widget.preview_box.value = True
+    qtbot.waitUntil(lambda: widget.histogram.histogram is not None and not widget.previewing,
+                    timeout=TIMEOUT_MS)
+    assert widget.histogram.thresholds == (100.0,)
+    assert int(widget.histogram.histogram.counts.sum()) > 0
+    assert f"big-threshold{PREVIEW_SUFFIX}" in viewer.layers

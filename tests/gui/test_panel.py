@@ -112,6 +112,17 @@ def test_manual_threshold_slider_spans_the_image_and_starts_in_its_middle(make_w
     np.testing.assert_array_equal(out.data, (data > 700).astype(np.uint8))
 
 
+def test_the_slider_spans_the_finite_values_of_an_image_holding_inf_and_nan(make_widget):
+    """An image with inf raised OverflowError while the slider's step was worked out."""
+    viewer, widget = make_widget("segment")
+    data = np.linspace(2.0, 6.0, 30 * 30, dtype=np.float32).reshape(30, 30)
+    data[5, 5], data[6, 6] = np.inf, np.nan
+    widget.select("segment.threshold", viewer.add_image(data, name="with_inf"))
+    editor = widget.param_editors["value"]
+    assert (editor.slider.min, editor.slider.max) == (2.0, 6.0)
+    assert widget.model.params["value"] == 4.0
+
+
 def test_histogram_shows_the_input_and_the_threshold_the_op_takes(make_widget, qtbot):
     viewer, widget = make_widget("segment", "nuclei")
     data = viewer.layers["nuclei"].data

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from dask.callbacks import Callback
@@ -41,6 +41,9 @@ from ..engine.tiled_components import count_objects
 from ..io import open_lazy, provenance, write_ome_zarr
 from ..recipe import Recipe, Step, resolve_units
 from .jobs import ApplyCancelled, Cancellable
+
+if TYPE_CHECKING:
+    from ..kernels.histogram import Histogram
 
 __all__ = ["MAX_PREVIEW_PIXELS", "Region", "RegionPreviewJob", "TiledApplyJob",
            "level_params", "statistic_level", "store_levels", "store_path",
@@ -150,8 +153,14 @@ class RegionPreviewJob:
     whole_stack_result = None
 
     def __init__(self, spec: OpSpec, layer: Layer, region: Region, params: Mapping[str, Any],
-                 *, generation: int, statistics: StatisticCache, source: Hashable) -> None:
+                 *, generation: int, statistics: StatisticCache, source: Hashable,
+                 readout: bool = False) -> None:
         self.spec = spec
+        # With ``readout``: the histogram the op decides from (the statistic's level, else
+        # the region) and the thresholds it took, as a PreviewJob gives them.
+        self.readout = readout
+        self.histogram: Histogram | None = None
+        self.thresholds: tuple[float, ...] = ()
         self.region = region
         self.generation = generation
         self.statistics = statistics
@@ -192,6 +201,10 @@ class RegionPreviewJob:
                                          basis=self.basis)
         else:
             result = self.spec(block, **self.params)
+        if self.readout:
+            self.histogram, self.thresholds = self.statistics.readout(
+                self.spec, block if self.basis is None else self.basis, self.source,
+                self.params)
         cut = tuple(slice(lo - a, hi - a)
                     for lo, hi, a in zip(self.region.lo, self.region.hi, start, strict=True))
         return result[cut]

@@ -194,8 +194,7 @@ class StageModel:
             if is_large(layer):
                 low, high = layer.contrast_limits_range
             else:
-                data = np.asarray(layer_array(layer))
-                low, high = (np.nanmin(data), np.nanmax(data)) if data.size else (0, 0)
+                low, high = _finite_range(np.asarray(layer_array(layer)))
             self._intensities = key, (float(low), float(high))
         return self._intensities[1]
 
@@ -418,7 +417,8 @@ class StageModel:
                              "which it cannot follow there yet")
         region = visible_region(layer, self.viewer.dims.point)
         return RegionPreviewJob(self.op, layer, region, params, generation=self._generation,
-                                statistics=self._statistics, source=self._source_key(layer))
+                                statistics=self._statistics, source=self._source_key(layer),
+                                readout=shows_histogram(self.op))
 
     def _source_key(self, layer: Layer) -> tuple[int, int]:
         """The input layer and the version of the data the op reads."""
@@ -670,3 +670,12 @@ class StageModel:
         self.viewer.dims.events.current_step.disconnect(self._on_current_step)
         self._camera.events.center.disconnect(self._on_view_moved)
         self._camera.events.zoom.disconnect(self._on_view_moved)
+
+
+def _finite_range(data: np.ndarray) -> tuple[float, float]:
+    """The smallest and largest finite values (a slider cannot span NaN or infinity);
+    (0, 0) when there are none."""
+    if data.dtype.kind != "f":
+        return (data.min(), data.max()) if data.size else (0, 0)
+    finite = data if np.isfinite(data).all() else data[np.isfinite(data)]
+    return (finite.min(), finite.max()) if finite.size else (0, 0)
