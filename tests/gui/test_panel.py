@@ -123,6 +123,14 @@ def test_the_slider_spans_the_finite_values_of_an_image_holding_inf_and_nan(make
     assert widget.model.params["value"] == 4.0
 
 
+def test_a_threshold_typed_before_any_image_is_open_is_taken(make_widget):
+    """The hidden slider (0 to 1 until an image bounds it) refused a typed 5: ValueError."""
+    _, widget = make_widget("segment")
+    widget.select("segment.threshold")
+    widget.param_editors["value"].spin.native.setValue(5.0)  # as typed
+    assert widget.model.params["value"] == 5.0
+
+
 def test_histogram_shows_the_input_and_the_threshold_the_op_takes(make_widget, qtbot):
     viewer, widget = make_widget("segment", "nuclei")
     data = viewer.layers["nuclei"].data

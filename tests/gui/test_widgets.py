@@ -403,6 +403,25 @@ def test_deleting_the_input_while_previewing_clears_the_picker_and_the_preview(m
     assert widget.model.preview_layer is None
 
 
+def test_deleting_an_input_two_stages_read_while_one_previews_it(make_widget, qtbot):
+    """The preview's removal, nested in the input's, refreshed the other stage's pickers
+    while it still held the deleted input: ValueError 'not a valid choice'."""
+    from napari_maskprep._napari.widgets import SegmentWidget
+
+    viewer, widget = make_widget("preprocess", "nuclei")
+    other = SegmentWidget(viewer)
+    qtbot.addWidget(other.native)
+    widget.select("preprocess.gaussian", viewer.layers["nuclei"])
+    other.select("segment.auto_threshold", viewer.layers["nuclei"])
+    widget.preview_box.value = True
+    qtbot.waitUntil(lambda: widget.model.preview_layer is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+    viewer.layers.remove("nuclei")
+    assert [layer.name for layer in viewer.layers] == ["nuclei-ground truth"]
+    assert other.model.input_layer is None and other.input_box.value is None
+    assert widget.model.input_layer is None and widget.model.preview_layer is None
+
+
 def test_a_failed_apply_keeps_the_preview_on(make_widget, qtbot, shown):
     viewer, widget = make_widget("segment", "nuclei")
     widget.select("segment.multi_threshold", viewer.layers["nuclei"])

@@ -209,7 +209,9 @@ class NumberEdit(ValuedContainerWidget):
         self.spin.value = value  # emits through _on_spin
 
     def _on_spin(self, value: float) -> None:
-        if self.slider is not None and self.slider.value != value:
+        # A slider over the input's intensities spans 0 to 1 (hidden) until there is one.
+        if self.slider is not None and self.slider.value != value and (
+                self.slider.min <= value <= self.slider.max):
             with self.slider.changed.blocked():
                 self.slider.value = value
         self.changed.emit(self.value)

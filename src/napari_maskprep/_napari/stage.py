@@ -639,6 +639,14 @@ class StageModel:
     def _refresh_choices(self) -> None:
         """Fill empty pickers from the layers now present, then tell the view."""
         before = (self.input_layer, dict(self.extra_layers))
+        # A removal nested in another's (a preview removed as its input goes) comes before
+        # that layer's own event: a layer no longer in the viewer is dropped here already.
+        if self.input_layer is not None and self.input_layer not in self.viewer.layers:
+            self.input_layer = None
+            self.remove_preview()
+        for role, extra in self.extra_layers.items():
+            if extra is not None and extra not in self.viewer.layers:
+                self.extra_layers[role] = None
         candidates = self.input_candidates()
         if self.input_layer is None and candidates:
             self.input_layer = candidates[0]
