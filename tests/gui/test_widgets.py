@@ -209,6 +209,25 @@ def test_refine_in_place_is_one_undo_step_that_restores_hand_edits(make_widget, 
     np.testing.assert_array_equal(mask.data, original)
 
 
+def test_refine_in_place_on_a_hidden_labels_layer(make_widget, qtbot):
+    """As the samples' ground truth is added (hidden): napari raised IndexError writing into
+    the slice it never computed, after the data was written, with no undo step or record."""
+    viewer, widget = make_widget("refine")
+    original = np.zeros((30, 30), np.uint8)
+    original[10:20, 10:20] = 1
+    mask = viewer.add_labels(original.copy(), name="mask", visible=False)
+    steps = []
+    widget.model.applied.connect(steps.append)
+    widget.select("refine.dilate", mask)
+    widget.in_place_box.value = True
+    widget.apply()
+    wait_applied(qtbot, widget)
+    np.testing.assert_array_equal(mask.data, mp.apply("refine.dilate", original))
+    assert len(steps) == 1 and steps[0].in_place and not mask.visible
+    mask.undo()
+    np.testing.assert_array_equal(mask.data, original)
+
+
 def test_preview_creates_updates_and_removes_its_layer(make_widget, qtbot):
     viewer, widget = make_widget("preprocess", "nuclei", window=True)
     image = viewer.layers["nuclei"]

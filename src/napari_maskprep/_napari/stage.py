@@ -582,6 +582,10 @@ class StageModel:
                     f"({current.dtype}) holds; untick 'in place' to write a new layer"
                 )
         changed = job.changed  # found in the worker, from the data the digest vouches for
+        if not layer.visible:
+            # napari writes the change into the displayed slice too, which a layer never
+            # shown has not computed (IndexError, the data written, no undo step).
+            layer.set_view_slice()
         layer.data_setitem(changed, result[changed])
         return len(changed[0])
 
