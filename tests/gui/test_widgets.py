@@ -228,6 +228,27 @@ def test_refine_in_place_on_a_hidden_labels_layer(make_widget, qtbot):
     np.testing.assert_array_equal(mask.data, original)
 
 
+def test_a_widget_closed_while_its_apply_runs_lets_the_job_finish_unheard(qtbot):
+    """Its slots touched the deleted Qt widgets: RuntimeError 'wrapped C/C++ object of
+    type QPushButton has been deleted' when the job finished."""
+    from napari.components import ViewerModel
+
+    from napari_maskprep._napari.widgets import PreprocessWidget
+
+    viewer = ViewerModel()
+    widget = PreprocessWidget(viewer)  # not qtbot's to close: Qt deletes it below
+    image = np.random.default_rng(0).random((1500, 1500)).astype(np.float32)
+    widget.select("preprocess.median", viewer.add_image(image, name="big"))
+    widget.param_editors["radius"].value = 6
+    worker = widget.apply()
+    widget.native.close()
+    widget.native.deleteLater()
+    qtbot.wait(50)
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=TIMEOUT_MS)
+    qtbot.wait(100)  # its signals, queued to the GUI thread, are delivered
+    assert [layer.name for layer in viewer.layers] == ["big"]
+
+
 def test_preview_creates_updates_and_removes_its_layer(make_widget, qtbot):
     viewer, widget = make_widget("preprocess", "nuclei", window=True)
     image = viewer.layers["nuclei"]

@@ -202,9 +202,12 @@ class RegionPreviewJob:
         else:
             result = self.spec(block, **self.params)
         if self.readout:
+            # With a basis, run kept its statistic under this source: no read again. Else
+            # the region's own histogram, kept for this region only.
+            source = self.source if self.basis is not None else (
+                self.source, tuple(self.region.lo), tuple(self.region.hi))
             self.histogram, self.thresholds = self.statistics.readout(
-                self.spec, block if self.basis is None else self.basis, self.source,
-                self.params)
+                self.spec, block, source, self.params)
         cut = tuple(slice(lo - a, hi - a)
                     for lo, hi, a in zip(self.region.lo, self.region.hi, start, strict=True))
         return result[cut]

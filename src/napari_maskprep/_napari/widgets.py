@@ -9,6 +9,7 @@ wires controls, timers and workers to the model.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -148,6 +149,7 @@ class StageWidget(Container):
         self._apply_job: ApplyJob | None = None
         self._apply_worker: WorkerBase | None = None
         self._progress: progress | None = None
+        self._closed = False  # Qt deleted the widgets (its dock or the viewer closed)
         self._relay = ProgressRelay()
         self._relay.advanced.connect(self._on_progress)
 
@@ -228,14 +230,15 @@ class StageWidget(Container):
 
     @property
     def running(self) -> bool:
-        """An Apply is computing."""
-        return self._apply_job is not None
+        """An Apply is computing (for this widget: once closed, none is)."""
+        return self._apply_job is not None and not self._closed
 
     @property
     def previewing(self) -> bool:
         """A preview (or Try all) is computing or waiting for its delay."""
-        return (self._preview_worker is not None or self._preview_timer.isActive()
-                or self._try_all_worker is not None)
+        return not self._closed and (self._preview_worker is not None
+                                     or self._preview_timer.isActive()
+                                     or self._try_all_worker is not None)
 
     def apply(self) -> WorkerBase | None:
         """Run the op on the whole input in a worker thread; None if it could not start."""
@@ -263,7 +266,8 @@ class StageWidget(Container):
         """Stop the running Apply after the plane in progress; nothing is written."""
         if self._apply_job is not None:
             self._apply_job.cancel()
-            self.status.value = "cancelling…"
+            if not self._closed:
+                self.status.value = "cancelling…"
 
     # -- building --------------------------------------------------------------------------------
     def _input_choices(self, widget: ComboBox | None = None) -> list[tuple[str, Layer]]:
@@ -554,6 +558,18 @@ class StageWidget(Container):
             self.viewer.mouse_drag_callbacks.remove(self._on_pick_click)
         if self._apply_job is not None:
             self._apply_job.cancel()
+        # Workers still running finish unheard: their slots would touch deleted widgets.
+        self._closed = True
+        if self._progress is not None:
+            with contextlib.suppress(RuntimeError):  # the viewer's activity dock went first
+                self._progress.close()
+        with contextlib.suppress(TypeError, RuntimeError):  # at exit it may be gone first
+            self._relay.advanced.disconnect(self._on_progress)
+        for worker in (self._apply_worker, self._preview_worker, self._try_all_worker):
+            for signal in (() if worker is None else
+                           (worker.returned, worker.warned, worker.finished)):
+                with contextlib.suppress(TypeError, RuntimeError):  # none connected
+                    signal.disconnect()
         self.model.close()
 
 
