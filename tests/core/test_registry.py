@@ -444,6 +444,17 @@ def test_a_16_bit_intensity_image_to_a_mask_op_warns_that_it_was_taken_as_labels
         mp.apply("refine.open", camera, radius=1)  # background somewhere: labels, as given
 
 
+def test_an_rgb_image_to_a_mask_op_is_refused_in_one_line():
+    """Its colours were taken as a (y, x, 3) stack of labels: a 3D result the napari replay
+    could not show (axis_labels of 2 for 3 axes), minutes of refine.smooth on uint16."""
+    rgb = np.random.default_rng(1).integers(0, 255, (40, 40, 3)).astype(np.uint8)
+    with pytest.raises(mp.BadValueError, match=r"^refine.open: the input looks like an RGB "
+                       r"image \(shape \(40, 40, 3\)\); accepted: a 0/1 mask or labels"):
+        mp.apply("refine.open", rgb)
+    volume = np.zeros((3, 6, 3), np.uint8)  # a 0/1 stack of that shape is a mask
+    assert mp.apply("refine.open", volume, radius=1).shape == (3, 6, 3)
+
+
 def test_rgb_of_64_bit_integers_converts_to_grey_without_wrapping():
     top = np.iinfo(np.int64).max
     rgb = np.full((6, 6, 3), top, np.int64)

@@ -437,3 +437,17 @@ def test_after_deleting_an_edit_step_the_next_capture_compares_the_whole_layer(s
     assert edit.params == mp.ops.edit.ManualEdit.between(
         written, mask.data, image=session.viewer.layers["nuclei"].data).params()
     assert edit.params["bbox"].startswith("10:302")
+
+
+def test_a_refine_recipe_replayed_onto_an_rgb_image_is_one_line(session, shown):
+    """Its colours were taken as a 3D labels stack: ValueError 'axis_labels=... must have
+    length ndim=3' escaped from the replay's result slot."""
+    session.apply(session.refine, "refine.open", "nuclei-ground truth")
+    rgb = np.random.default_rng(0).integers(0, 255, (40, 40, 3)).astype(np.uint8)
+    session.viewer.add_image(rgb, name="rgb", rgb=True)
+    before = [layer.name for layer in session.viewer.layers]
+    session.recorder.target_box.value = session.viewer.layers["rgb"]
+    session.wait(session.recorder.replay())
+    assert [layer.name for layer in session.viewer.layers] == before
+    assert any("the input looks like an RGB image (shape (40, 40, 3))" in message
+               for _, message in shown())

@@ -134,6 +134,13 @@ def check_input(spec: OpSpec, data: Any) -> np.ndarray:
             )
             a = rgb_to_gray(a)
         return _c_contiguous(a)
+    if looks_rgb(a) and a.dtype != np.bool_ and a.size and a.max() > 1:
+        # Its colours would be taken as a stack of labels (a 0/1 array is a mask whatever
+        # its shape).
+        raise BadValueError(
+            f"{spec.id}: the input looks like an RGB image (shape {a.shape}); accepted: a "
+            "0/1 mask or labels: segment the image first (e.g. segment.color_range)"
+        )
     return _c_contiguous(
         _as_mask_or_labels(spec.id, a, "input", want_labels=spec.input == "labels")
     )
