@@ -274,6 +274,14 @@ def test_labels_stay_labels_in_chunks_that_hold_one_id_or_none():
     single = (labels == 1).astype(np.int32)  # one id in the whole image: a mask, as in memory
     _assert_same(run_tiled(one.steps, da.from_array(single, chunks=50)).compute(),
                  one.run(single))
+    # One U-shaped object whose arms meet beyond the 64 px corner: labelled there alone,
+    # the corner held ids 1 and 2, and the dilation was declared int32 (memory: a mask).
+    u_shape = np.zeros((100, 100), np.uint8)
+    u_shape[10:90, 10:20] = u_shape[10:90, 40:50] = u_shape[80:90, 10:50] = 1
+    joined = _recipe([("refine.label", {}), ("refine.dilate", {"radius": 1})])
+    got = run_tiled(joined.steps, da.from_array(u_shape, chunks=50))
+    assert got.dtype == np.uint8
+    _assert_same(got.compute(), joined.run(u_shape))
 
 
 def test_a_bad_input_error_names_the_whole_image_not_the_corner_tried_first():

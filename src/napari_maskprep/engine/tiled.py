@@ -178,14 +178,17 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
         params = spec.check_params(step.params)
         locality = spec.locality
         if isinstance(locality, Pointwise | Local):
-            if spec.input == "mask" and not known_mask and _zero_one(probes[at][0]):
+            corner = probes[at][0]
+            if spec.input == "mask" and not known_mask and corner.dtype != np.bool_:
                 # Mask or labels is decided by the whole input's largest value, as in
-                # memory: a corner of 0 and 1 may belong to labels up to N.
+                # memory: a corner of 0 and 1 may belong to labels up to N, and a corner
+                # labelled on its own may hold ids 1 and 2 of what is one object.
                 if fused.functions:
                     current, stored, fused = _map_fused(current, fused, work), False, _Fused()
-                if float(current.max().compute()) > 1:  # NaN: the chunks refuse it
-                    probes[at:] = _probe(enabled[at:], _as_labels(probes[at][0]),
-                                         current.shape, points)
+                labels = float(current.max().compute()) > 1  # NaN: the chunks refuse it
+                if labels == _zero_one(corner):
+                    probes[at:] = _probe(enabled[at:], _as_labels(corner) if labels else
+                                         (corner > 0).view(np.uint8), current.shape, points)
                     _refuse_inputs(enabled[at:], probes[at:])
             before, after = probes[at]
             halo, align = ((locality.halo(params), locality.align(params))
