@@ -19,6 +19,11 @@ The steps are walked by their locality (``core.locality``):
 - CLAHE adds up the histograms of OpenCV's regions over the chunks, then maps each chunk
   through the tables of the regions around it (:mod:`.tiled_clahe`).
 
+Whether a chunk is RGB or grey, a mask or labels, is the whole image's: chunks thinner
+than 5 px along the last two axes join a neighbour (``looks_rgb`` reads a shape), and a
+mask step whose input is not known to be 0/1 (the image itself, or labels) reads that
+input's largest value first, one pass: in memory labels up to 1 are a mask.
+
 Before a whole-image step, its input is written once, compressed, to a work folder
 (:mod:`.tiled_store`), in the same pass over the chunks that summarises it, so no step
 upstream runs twice and memory holds a few chunks per worker, whatever the image's size.
