@@ -315,3 +315,18 @@ def test_nan_beyond_the_corner_into_a_mask_step_is_the_chunks_one_line_error():
                                               r"infinite values; accepted: finite values"):
         run_tiled(_recipe([("refine.dilate", {})]).steps,
                   da.from_array(image, chunks=50)).compute()
+
+
+def test_an_rgb_image_s_chunks_warn_in_the_words_of_the_whole_image():
+    """Each chunk named its own shape: one warning in memory became four in a tiled run."""
+    import warnings
+
+    rgb = np.random.default_rng(0).integers(0, 256, (150, 170, 3), dtype=np.uint8)
+    recipe = _recipe([("segment.threshold", {"value": 100})])
+    said = []
+    for image in (rgb, da.from_array(rgb, chunks=(64, 64, 3))):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            np.asarray(recipe.run(image))
+        said.append({str(w.message) for w in caught})
+    assert said[0] == said[1] and len(said[0]) == 1

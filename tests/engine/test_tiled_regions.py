@@ -142,7 +142,8 @@ def test_seeds_outside_the_image_or_from_an_array_are_refused_before_any_work():
                                           r"reads 'input'; a tiled run reads points only"):
         run_tiled([Step("segment.region_grow", {}, inputs={"seeds": "input"})], image)
     with pytest.raises(RecipeError, match=r"^step 1 \(segment.watershed\) cannot run tiled: "
-                                          r"it reads another image, mask or labels"):
+                                          r"it reads another input \(inputs:\) that may be an "
+                                          r"image, mask or labels"):
         check_tiled([Step("segment.watershed", {}, inputs={"markers": "m"})], object_size=9)
     recipe = mp.Recipe.loads(_GROW % (5, "full"))
     with pytest.raises(RecipeError, match=r"^this recipe needs its 'seeds' input \(points\)"):

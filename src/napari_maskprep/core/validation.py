@@ -126,8 +126,8 @@ def check_input(spec: OpSpec, data: Any) -> np.ndarray:
             )
         if spec.channels == "grey" and looks_rgb(a):
             warnings.warn(
-                f"{spec.id} works on one channel; the RGB image of shape {a.shape} was "
-                "converted to grey (luminance) first. Add preprocess.to_gray or "
+                f"{spec.id} works on one channel; the RGB image was converted to grey "
+                "(luminance) first. Add preprocess.to_gray or "
                 "preprocess.color_channel before it to choose.",
                 MaskprepWarning,
                 stacklevel=4,

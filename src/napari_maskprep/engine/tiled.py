@@ -93,8 +93,9 @@ def _refusal(step: Step, object_size: int | None) -> str | None:
     if spec.id == EDIT_OP:
         return edit_refusal(step)
     if step.inputs and not _reads_points_only(step):
-        return ("reads another image, mask or labels (inputs:), which tiled runs do not "
-                "support yet (they take points only, as region growing's seeds)")
+        return ("reads another input (inputs:) that may be an image, mask or labels, which "
+                "tiled runs do not support yet (they take inputs that can only be points, "
+                "as region growing's seeds; a watershed's markers may be labels)")
     if step.per_plane:
         return "runs plane by plane (per_plane: true), which tiled runs do not support yet"
     if spec.id in OWNED_OPS:
