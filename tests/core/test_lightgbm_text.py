@@ -15,29 +15,30 @@ from napari_maskprep.presets import preset_path
 GOOD = (preset_path("fluorescence-nuclei").parent / "fluorescence-nuclei.lgbm.txt").read_text()
 
 
-@pytest.mark.parametrize(
-    ("damaged", "message"),
-    [
-        # each of these crashed (SIGSEGV), aborted (SIGABRT) or hung LightGBM's parser
-        (GOOD[: len(GOOD) // 2], r"\(no trees, or no 'end of trees'\)$"),
-        (GOOD.replace("num_leaves=31", "num_leaves=40", 1),
-         r"\(tree 0: split_feature: 30 values; expected 39\)$"),
-        (GOOD.replace("left_child=2 4 8", "left_child=0 4 8", 1),
-         r"\(tree 0: its nodes do not form a tree: a node with no parent or with two\)$"),
-        (GOOD.replace("split_feature=0 20 20", "split_feature=0 20 99", 1),
-         r"\(tree 0: a split on a feature outside 0 to 39\)$"),
-        (GOOD.replace("num_cat=0", "num_cat=1", 1), r"categorical or linear splits\)$"),
-        (GOOD.replace("decision_type=2 2", "decision_type=3 2", 1),
-         r"a decision type that is not a numerical split\)$"),
-        (GOOD.replace("leaf_value=-1.7159307837375399", "leaf_value=nan", 1),
-         r"\(tree 0: leaf_value: a value that is not finite\)$"),
-        (GOOD.replace("num_class=1", "num_class=3", 1),
-         r"not a binary LightGBM classifier \(num_class=3; expected 1\)$"),
-        (GOOD.replace("max_feature_idx=39", "max_feature_idx=41", 1),
-         r"\(feature_names: 40 entries for max_feature_idx=41\)$"),
-    ],
-)
-def test_damaged_models_are_one_line_errors(damaged, message):
+# Each of these crashed (SIGSEGV), aborted (SIGABRT) or hung LightGBM's parser: the text
+# that damages the model (None: the model cut in half) and the end of the error.
+DAMAGE = [
+    (None, None, r"\(no trees, or no 'end of trees'\)$"),
+    ("num_leaves=31", "num_leaves=40", r"\(tree 0: split_feature: 30 values; expected 39\)$"),
+    ("left_child=2 4 8", "left_child=0 4 8",
+     r"\(tree 0: its nodes do not form a tree: a node with no parent or with two\)$"),
+    ("split_feature=0 20 20", "split_feature=0 20 99",
+     r"\(tree 0: a split on a feature outside 0 to 39\)$"),
+    ("num_cat=0", "num_cat=1", r"categorical or linear splits\)$"),
+    ("decision_type=2 2", "decision_type=3 2", r"a decision type that is not a numerical split\)$"),
+    ("leaf_value=-1.7159307837375399", "leaf_value=nan",
+     r"\(tree 0: leaf_value: a value that is not finite\)$"),
+    ("num_class=1", "num_class=3",
+     r"not a binary LightGBM classifier \(num_class=3; expected 1\)$"),
+    ("max_feature_idx=39", "max_feature_idx=41",
+     r"\(feature_names: 40 entries for max_feature_idx=41\)$"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "message"), DAMAGE)
+def test_damaged_models_are_one_line_errors(old, new, message):
+    damaged = GOOD[: len(GOOD) // 2] if old is None else GOOD.replace(old, new, 1)
+    assert damaged != GOOD
     with pytest.raises(ModelFileError, match=message) as info:
         checked_model_text(damaged.encode())
     assert "\n" not in str(info.value)
