@@ -232,7 +232,7 @@ def check_replaceable(out: Path) -> dict | None:
     if not out.exists() and not out.is_symlink():
         return None
     try:
-        return read_provenance(out)
+        return read_provenance(out, labels=False)  # an image store holding our label: not ours
     except ImageReadError:
         raise BadValueError(f"{out} exists and was not written by maskprep; it is left as it "
                             "is (move it, or write to another folder)") from None

@@ -286,3 +286,20 @@ def test_a_tiled_choice_an_input_cannot_take_is_refused_before_any_work(tmp_path
         assert main(["run", str(recipe_file), str(path), "-o", str(out), "--tiled", mode]) == 2
         assert capsys.readouterr().err.strip() == f"maskprep: error: {path}: {message}"
         assert not out.exists()
+
+
+def test_an_image_store_holding_our_label_is_never_replaced_as_if_it_were_ours(
+        tmp_path, mosaic, recipe_file, capsys):
+    """Its label's provenance made the whole store count as maskprep's: a later run whose
+    output was that store deleted the person's image levels."""
+    store = _ome_zarr_image(tmp_path / "out" / "slide.zarr", mosaic[:256, :256])
+    assert main(["run", str(recipe_file), str(store), "-o", str(tmp_path / "summary"),
+                 "--label-name", "nuclei", "-q"]) == 0
+    before = sorted(p.relative_to(store) for p in store.rglob("*"))
+    copy = _ome_zarr_image(tmp_path / "in" / "slide.zarr", mosaic[:256, :256])
+    assert main(["run", str(recipe_file), str(copy), "-o", str(tmp_path / "out"),
+                 "--format", "zarr", "-q"]) == 1
+    assert (f"{store} exists and was not written by maskprep; it is left as it is"
+            in capsys.readouterr().err)
+    assert sorted(p.relative_to(store) for p in store.rglob("*")) == before
+    assert read_provenance(store)["input"]["source"] == "slide.zarr"  # info still finds it

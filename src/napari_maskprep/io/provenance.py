@@ -63,11 +63,11 @@ _PROVENANCE_FIELDS = {"recipe": str, "input": dict, "versions": dict, "created":
 _INPUT_FIELDS = {"source": (str, type(None)), "checksum": str, "shape": list, "dtype": str}
 
 
-def _provenance_text(path: Path) -> str | None:
+def _provenance_text(path: Path, labels: bool = True) -> str | None:
     """The provenance JSON text stored in ``path``, or None if it holds none."""
     zarr_folder = any((path / n).is_file() for n in (".zgroup", "zarr.json"))
     if zarr_folder or path.suffix.lower() == ".zarr":
-        return _zarr_provenance_text(path)
+        return _zarr_provenance_text(path, labels)
     if not stat.S_ISREG(path.stat().st_mode):
         raise ImageReadError(f"{path}: not a regular file; accepted: a mask file")
     if path.suffix.lower() == ".png":
@@ -91,10 +91,10 @@ def _provenance_text(path: Path) -> str | None:
                          f"{type(value).__name__}, not text; the file was not written by maskprep")
 
 
-def _zarr_provenance_text(path: Path) -> str | None:
+def _zarr_provenance_text(path: Path, labels: bool = True) -> str | None:
     """The provenance in an OME-Zarr store: in its own attributes (a mask store, or a
-    label group such as ``image.zarr/labels/mask``), or else in the one label of an image
-    store that holds provenance."""
+    label group such as ``image.zarr/labels/mask``), or else (with ``labels``) in the one
+    label of an image store that holds provenance."""
     import zarr
 
     if not path.is_dir():
@@ -104,7 +104,7 @@ def _zarr_provenance_text(path: Path) -> str | None:
     except FileNotFoundError:  # a folder without zarr metadata
         raise ImageReadError(f"{path}: not a zarr group (not written by maskprep)") from None
     stored = group.attrs.get(PNG_KEY)
-    if stored is None and "labels" in group:
+    if stored is None and labels and "labels" in group:
         attrs = group["labels"].attrs.asdict()
         names = attrs.get("ome", attrs).get("labels", [])
         ours = [n for n in names if isinstance(n, str) and n in group["labels"]
@@ -117,12 +117,14 @@ def _zarr_provenance_text(path: Path) -> str | None:
     return None if stored is None else json.dumps(stored)
 
 
-def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
+def read_provenance(path: str | os.PathLike[str], *, labels: bool = True) -> dict[str, Any]:
     """The provenance stored by :func:`write_mask`; raises :class:`ImageReadError` in one
-    line if the file holds none, or holds something else under our tag or key."""
+    line if the file holds none, or holds something else under our tag or key. An image
+    store's maskprep label counts with ``labels`` (what ``maskprep info`` shows), not
+    without: the store itself is the person's image, never ours to replace."""
     path = Path(path)
     try:
-        text = _provenance_text(path)
+        text = _provenance_text(path, labels)
     except ImageReadError:
         raise
     except FileNotFoundError:
@@ -156,7 +158,7 @@ def written_by_maskprep(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` holds maskprep provenance: a file or store we wrote, which a write
     asked to overwrite may replace (never anything else)."""
     try:
-        read_provenance(path)
+        read_provenance(path, labels=False)
     except OSError:
         return False
     return True
