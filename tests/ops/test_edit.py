@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
+import napari_maskprep as mp
 from napari_maskprep.core import MaskprepWarning
 from napari_maskprep.core.arrays import checksum
 from napari_maskprep.ops.edit import ManualEdit
@@ -273,3 +274,18 @@ def test_an_edit_of_labels_whose_values_no_longer_fit_its_dtype_is_reapplied():
     with pytest.warns(MaskprepWarning, match="changed upstream"):
         out = Recipe([{"op": "edit.manual", "params": edit.params()}]).run(changed)
     assert out[4, 4] == 4 and out[0, 0] == 70000
+
+
+def test_a_painted_label_above_255_survives_on_labels_of_one_object():
+    """Labels of ids 0 and 1 come to the op as a uint8 mask: label 300 painted on them came
+    back as 44, exactly replayed, without a word."""
+    before = np.zeros((6, 6), np.int32)
+    before[0:2, 0:2] = 1
+    after = before.copy()
+    after[4:6, 4:6] = 300
+    edit = ManualEdit.between(before, after).params()
+    out = mp.apply("edit.manual", before, **edit)
+    assert out.dtype == np.int32
+    np.testing.assert_array_equal(out, after)
+    replayed = Recipe([{"op": "refine.label"}, {"op": "edit.manual", "params": edit}])
+    np.testing.assert_array_equal(replayed.run(before.astype(np.uint8)), after)

@@ -218,7 +218,10 @@ class ManualEdit:
         if not self.matches_image(image, box):
             return array, 0, int(values.size), "skipped"
         how = self.how(array[box] if self.box_checksums else array)
-        out = array.copy()
+        # Labels of only 0 and 1 come as a uint8 mask: painted ids above 1 make it labels,
+        # and ids above 255 must not wrap (300 became 44).
+        labels = array.dtype == np.uint8 and values.size and values.max() > 1
+        out = array.astype(np.int32) if labels else array.copy()
         still = paint(out[box], inside, values)
         return out, still, int(values.size), how
 
