@@ -88,6 +88,9 @@ def test_python_tag_is_refused_and_nothing_runs(tmp_path):
          r"keep_from=1, keep_to=3 are not accepted with classes=2"),
         ("maskprep: 1\nsteps: [{op: segment.edges, params: {low: 0.5, high: 0.1}}]",
          r"step 1 \(segment.edges\): low=0.5 is not accepted with high=0.1"),
+        # a size in um the check does not read does not put it off until run time
+        ("maskprep: 1\nsteps: [{op: segment.edges, params: {sigma: 1 um, low: 1.31}}]",
+         r"step 1 \(segment.edges\): low=1.31 is not accepted with high=0.2"),
         ("maskprep: 1\nsteps: [{op: preprocess.rescale, params: {low: 90, high: 10}}]",
          r"step 1 \(preprocess.rescale\): low=90.0 must be below high=10.0"),
     ],

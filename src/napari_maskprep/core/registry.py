@@ -9,6 +9,7 @@ direct call gets the same input checks, dtype policy and per-plane handling as a
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import enum
 import functools
@@ -242,6 +243,27 @@ class Param:
         return value.value if isinstance(value, enum.Enum) else value
 
 
+class _InMicrometres(Exception):
+    """A cross-parameter check read a size still in micrometres."""
+
+
+class _PixelsOnly(dict):
+    """Checked parameters whose sizes in micrometres cannot be read: a check reading one
+    waits for resolve_units, one reading only the others runs when a recipe loads."""
+
+    def __getitem__(self, name: str) -> Any:
+        value = super().__getitem__(name)
+        if isinstance(value, Quantity):
+            raise _InMicrometres(name)
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+
 @dataclass(frozen=True)
 class ArrayInput:
     """An extra array an op reads besides its main input (seeds, markers, the image)."""
@@ -363,8 +385,10 @@ class OpSpec:
         for p in self.params:
             if p.name in params:
                 checked[p.name] = p.check(params[p.name])
-        if self.check is not None and not self.has_quantities(checked):
-            self.check(checked)  # with sizes in um: once they are pixels (resolve_units)
+        if self.check is not None:
+            # A size it reads in um: checked once it is pixels (resolve_units).
+            with contextlib.suppress(_InMicrometres):
+                self.check(_PixelsOnly(checked))
         return checked
 
     def plain_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
