@@ -205,6 +205,7 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
                             f"cannot give; run it from Python (recipe.run(image, {name}=...)) "
                             "or in napari")
     check_model_files(recipe.steps)
+    _check_no_disabled_sources(recipe)
     outputs = plan_outputs(inputs, outdir, fmt=fmt, suffix=suffix)
     _check_summary_replaceable(Path(outdir) / SUMMARY_NAME)
     tiling = Tiling() if tiling is None else tiling
@@ -224,6 +225,16 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
         check_tiled(recipe.steps, f"{first} runs tiled (larger than memory, or OME-Zarr), but ",
                     object_size=tiling.object_size)
     return BatchPlan(recipe, outputs, Path(outdir), fmt, resume, tiled, tiling, sizes)
+
+
+def _check_no_disabled_sources(recipe: Recipe) -> None:
+    """Raise if an enabled step reads a disabled one: it fails on every image."""
+    disabled = {s.id for s in recipe.steps if not s.enabled and s.id is not None}
+    for number, step in enumerate(recipe.steps, start=1):
+        unset = next((src for src in step.inputs.values() if src in disabled), None)
+        if step.enabled and unset is not None:
+            raise BadValueError(f"step {number} ({step.op}) reads {unset!r}, the output of a "
+                                "disabled step; enable it or change the input")
 
 
 def check_replaceable(out: Path) -> dict | None:

@@ -97,6 +97,9 @@ def test_resume_skips_existing_outputs(tmp_path, recipe_file, capsys):
         ("maskprep: 1\ninputs: {seeds: points}\n"
          "steps: [{op: segment.region_grow, inputs: {seeds: seeds}}]",
          "the recipe declares the input 'seeds' (points), which a batch cannot give"),
+        ("maskprep: 1\nsteps: [{op: segment.auto_threshold, id: fg, enabled: false}, "
+         "{op: segment.threshold}, {op: segment.watershed, inputs: {markers: fg}}]",
+         "step 3 (segment.watershed) reads 'fg', the output of a disabled step"),
     ],
 )
 def test_bad_recipe_exits_2_and_runs_nothing(tmp_path, recipe_text, message, capsys):
