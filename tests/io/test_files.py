@@ -58,3 +58,20 @@ def test_a_bool_mask_is_written_0_255_and_negative_labels_are_refused(tmp_path):
                                          r"mask or labels >= 0"):
         write_mask(tmp_path / "b.png", -np.eye(4, dtype=np.int32))
     assert not (tmp_path / "b.png").exists()
+
+
+def test_a_mask_of_one_plane_or_of_4d_reads_back_in_its_shape(tmp_path):
+    """Without its shape in the TIFF, (1, 3, 4) read back as (3, 4) and (2, 2, 17, 33) as
+    (4, 17, 33), from write_mask and from the tiled BigTIFF writer alike."""
+    import dask.array as da
+
+    from napari_maskprep.io import write_bigtiff
+
+    for shape in [(1, 3, 4), (2, 2, 17, 33), (3, 5, 6)]:
+        mask = (np.arange(np.prod(shape)) % 2).astype(np.uint8).reshape(shape)
+        name = "x".join(map(str, shape))
+        write_mask(tmp_path / f"{name}.tif", mask)
+        write_bigtiff(da.from_array(mask, chunks=16), tmp_path / f"{name}-big.tif")
+        for path in (tmp_path / f"{name}.tif", tmp_path / f"{name}-big.tif"):
+            np.testing.assert_array_equal(read_image(path), mask)
+            assert read_image(path).shape == shape

@@ -98,7 +98,8 @@ def write_bigtiff(
     def write(tmp: Path) -> None:
         with tifffile.TiffWriter(tmp, bigtiff=True) as tif:
             tif.write(_tiles(data, tile), shape=data.shape, dtype=data.dtype, tile=tile,
-                      compression="zlib", photometric="minisblack", metadata=None,
+                      compression="zlib", photometric="minisblack",
+                      metadata={} if data.ndim > 2 else None,  # its shape, as write_mask
                       extratags=tags, **extra)
 
     clean_stale_temporaries(path.parent)

@@ -75,9 +75,10 @@ def write_mask(
             text = json.dumps(metadata).encode("utf-8")
             extratags.append((TIFF_TAG, 7, len(text), text, True))
         # minisblack: a mask of 3 or 4 planes is planes, never colour
-        # A 4D+ mask's shape in tifffile's description (its pages alone read as a 3D stack).
+        # A 3D+ mask's shape in tifffile's description: its pages alone read as one 3D
+        # stack, a single plane as 2D.
         tifffile.imwrite(tmp, mask, compression="zlib", extratags=extratags,
-                         metadata={} if mask.ndim > 3 else None, photometric="minisblack")
+                         metadata={} if mask.ndim > 2 else None, photometric="minisblack")
 
     atomic_write(path, write)
     return path
