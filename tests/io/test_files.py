@@ -75,3 +75,16 @@ def test_a_mask_of_one_plane_or_of_4d_reads_back_in_its_shape(tmp_path):
         for path in (tmp_path / f"{name}.tif", tmp_path / f"{name}-big.tif"):
             np.testing.assert_array_equal(read_image(path), mask)
             assert read_image(path).shape == shape
+
+
+@pytest.mark.parametrize(("name", "mask", "message"), [
+    ("f.png", np.full((3, 3), 0.5, np.float32), "PNG holds a 0/1 mask or integer labels; "
+                                                 "got float32 values"),  # 0.5 became 0
+    ("e.tif", np.zeros((0, 5), np.uint8), r"a mask of shape \(0, 5\); accepted"),  # unreadable
+    ("e.png", np.zeros((0, 5), np.uint8), r"a mask of shape \(0, 5\)"),  # cv2's assertion
+    ("one.tif", np.zeros(5, np.uint8), r"a mask of shape \(5,\)"),  # a bare IndexError
+])
+def test_what_write_mask_cannot_write_well_is_one_line(tmp_path, name, mask, message):
+    with pytest.raises(ValueError, match=message):
+        write_mask(tmp_path / name, mask)
+    assert not (tmp_path / name).exists()

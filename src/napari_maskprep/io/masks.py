@@ -39,6 +39,12 @@ def write_mask(
     suffix = path.suffix.lower()
     if mask.dtype == np.bool_:
         mask = mask.view(np.uint8)
+    if mask.ndim < 2 or mask.size == 0:
+        raise ValueError(f"{path}: a mask of shape {mask.shape}; accepted: a non-empty mask "
+                         "or labels of 2 or more axes")
+    if suffix == ".png" and mask.dtype.kind not in "iu":  # its cast to uint16 made 0.5 a 0
+        raise ValueError(f"{path}: PNG holds a 0/1 mask or integer labels; got {mask.dtype} "
+                         "values; use --format tif")
     if mask.dtype.kind == "i" and mask.size and mask.min() < 0:
         raise ValueError(f"{path}: labels below 0 (min {mask.min()}); accepted: a 0/1 mask or "
                          "labels >= 0")
