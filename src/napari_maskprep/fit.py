@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .core.enums import Footprint
 from .core.errors import BadValueError, MaskprepError, MaskprepWarning, shown
 from .core.locality import Kind
 from .core.registry import Param
@@ -44,6 +45,7 @@ DEFAULT_TRIALS = 100
 MAX_TRIALS = 100_000
 REPORT_HEADER = ("image", "set", "dice_before", "dice_after")  # the first row of a fit report
 _INSTALL = "pip install 'napari-maskprep[fit]'"
+_NAMED_3D = {Footprint.BALL, Footprint.CUBE, Footprint.OCTAHEDRON}
 _LOG_RATIO = 100  # a positive range this wide or wider is searched on a log scale
 _FINE_STEPS = 20  # a step hint is kept where the range holds at least this many steps
 
@@ -229,6 +231,10 @@ def search_space(recipe: Recipe, spans: Mapping[int, float] | None = None,
                 kept.append(f"{label} = {value} (sizes in micrometres are kept)")
             elif isinstance(value, enum.Enum) or param.type is bool:
                 choices = param.choices or (False, True)
+                if isinstance(value, Footprint):
+                    # disk, square and diamond are the ball, cube and octahedron on 3D
+                    # data; the 3D names only add trials a 2D image refuses (scored 0).
+                    choices = tuple(c for c in choices if Footprint(c) not in _NAMED_3D)
                 dims.append(Dimension(index, param, choices=choices))
             elif param.type not in (int, float):
                 continue

@@ -113,6 +113,8 @@ def test_the_search_space_comes_from_the_signatures():
     value = by_label["3.value"]  # no bounds: the step's input span around the start
     assert (value.low, value.high, value.step_size, value.log) == (50.0, 150.0, 1.0, False)
     assert by_label["3.polarity"].choices == ("above", "below")
+    # ball, cube and octahedron are disk, square and diamond on 3D data, refused on 2D
+    assert by_label["5.shape"].choices == ("disk", "square", "diamond")
     classes = by_label["4.classes"]
     assert (classes.low, classes.high, classes.step_size, classes.log) == (2, 5, 1, False)
     size = by_label["7.min_size"]
