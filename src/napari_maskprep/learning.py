@@ -28,7 +28,7 @@ from .kernels.pixel_features import (
     feature_names,
     image_channels,
 )
-from .ops.learn import MAX_TREES, ClassifierModel, _parse
+from .ops.learn import MAX_TREES, ClassifierModel, _parse, pixel_classifier
 
 __all__ = ["DEFAULT_SIGMAS", "PixelClassifier", "feature_matrix", "fit_classifier",
            "sampled_pixels",
@@ -65,8 +65,7 @@ class PixelClassifier:
 
     def predict(self, image: np.ndarray, *, threshold: float = 0.5) -> np.ndarray:
         """The mask (uint8 0/1): foreground where the probability is at least ``threshold``."""
-        if not _number_in(threshold, 0, 1):
-            raise BadValueError(f"threshold={shown(threshold)}; accepted: a number in [0, 1]")
+        threshold = pixel_classifier.spec.param("threshold").check(threshold)  # as the step
         return (self.probability(image) >= threshold).astype(np.uint8)
 
     def save(self, path: str | os.PathLike[str]) -> ModelFile:
@@ -80,13 +79,6 @@ class PixelClassifier:
         """The recipe step that runs this model from its saved file ``ref``."""
         return {"op": "segment.pixel_classifier",
                 "params": {"model": ref.to_plain(), "threshold": threshold}}
-
-
-def _number_in(value: Any, low: float, high: float, low_open: bool = False) -> bool:
-    """Whether ``value`` is a real number (not a bool) in [low, high] ((low, high])."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        return False
-    return (low < value if low_open else low <= value) and value <= high
 
 
 def _image(image: Any, index: int) -> np.ndarray:
@@ -244,7 +236,8 @@ def train_pixel_classifier(
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or not (
                 lo <= value <= hi):
             raise BadValueError(f"{name}={shown(value)}; accepted: an integer in [{lo}, {hi}]")
-    if not _number_in(learning_rate, 0, 1, low_open=True):
+    if isinstance(learning_rate, bool) or not isinstance(
+            learning_rate, int | float | np.integer | np.floating) or not 0 < learning_rate <= 1:
         raise BadValueError(f"learning_rate={shown(learning_rate)}; accepted: a number in "
                             "(0, 1]")
     sigma_values = _check_sigmas(sigmas)
