@@ -49,6 +49,7 @@ from .io import (
     read_provenance,
     write_mask,
 )
+from .io.files import head_line
 from .large_images import (
     DEFAULT_CHUNK,
     image_budget,
@@ -522,13 +523,7 @@ def _check_summary_replaceable(path: Path) -> None:
     """Raise if a file at the summary's path is not a summary maskprep wrote."""
     if not path.exists() and not path.is_symlink():
         return
-    header = ",".join(f.name for f in fields(FileResult))
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            ours = path.is_file() and f.readline(len(header) + 2).rstrip("\r\n") == header
-    except (OSError, UnicodeDecodeError):
-        ours = False
-    if not ours:
+    if head_line(path) != ",".join(f.name for f in fields(FileResult)):
         raise BadValueError(f"{path} exists and is not a summary maskprep wrote; it is left "
                             "as it is (move it, or write to another folder)")
 

@@ -32,7 +32,7 @@ from .core.errors import MaskprepError
 from .core.registry import list_ops
 from .core.units import check_pixel_size, format_pixel_size
 from .export import is_exported_script
-from .fit import DEFAULT_TRIALS, MAX_TRIALS, REPORT_HEADER, fit_recipe
+from .fit import DEFAULT_TRIALS, MAX_TRIALS, fit_recipe, is_fit_report
 from .io import MASK_FORMATS, read_provenance
 from .large_images import DEFAULT_CHUNK, image_budget
 from .presets import preset_names, preset_path
@@ -299,14 +299,6 @@ def _fit_report_path(output: Path) -> Path:
     return output.with_name(f"{stem}.fit.csv")
 
 
-def _is_fit_report(path: Path) -> bool:
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            return path.is_file() and f.readline(200).rstrip("\r\n") == ",".join(REPORT_HEADER)
-    except (OSError, UnicodeDecodeError):
-        return False
-
-
 def _check_written(path: Path, inputs: set[Path], what: str) -> None:
     if path.resolve() in inputs:
         raise UsageError(f"{what} {path} is one of the inputs; accepted: a new file name")
@@ -324,7 +316,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             inputs.update(p.resolve() for p in Path(folder).iterdir())
     _check_written(output, inputs, "-o")
     _check_written(report, inputs | {output.resolve()}, "--report")
-    if not args.report and report.exists() and not _is_fit_report(report):
+    if not args.report and report.exists() and not is_fit_report(report):
         raise UsageError(f"{report} (the report's default name) exists and is not a fit "
                          "report; it is left as it is (give --report, or move it)")
     bar = tqdm(total=args.trials, unit="trial", disable=args.quiet or None, file=sys.stderr)

@@ -34,12 +34,13 @@ from .core.locality import Kind
 from .core.registry import Param
 from .core.units import Quantity, check_pixel_size
 from .core.validation import looks_rgb
-from .io.files import atomic_write
+from .io.files import atomic_write, head_line
 from .io.images import IMAGE_SUFFIXES, find_images, read_image, read_pixel_size
 from .recipe import Recipe, RecipeError
 
 __all__ = ["DEFAULT_TRIALS", "MAX_TRIALS", "REPORT_HEADER", "Dimension", "FitResult",
-           "ImageScore", "Pair", "dice", "fit_recipe", "read_pairs", "search_space"]
+           "ImageScore", "Pair", "dice", "fit_recipe", "is_fit_report", "read_pairs",
+           "search_space"]
 
 DEFAULT_TRIALS = 100
 MAX_TRIALS = 100_000
@@ -322,6 +323,11 @@ class FitResult:
                                   f"{s.before:.6f}", f"{s.after:.6f}"])
 
         return atomic_write(Path(path), write)
+
+
+def is_fit_report(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` starts as :meth:`FitResult.write_csv` writes its reports."""
+    return head_line(Path(path)) == ",".join(REPORT_HEADER)
 
 
 def _run(recipe: Recipe, pair: Pair) -> np.ndarray:

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "clean_stale_temporaries", "temp_prefix"]
+__all__ = ["atomic_write", "clean_stale_temporaries", "head_line", "temp_prefix"]
 
 
 # Temporary files and folders are named .maskprep-tmp-<host>-<pid>-<final name>.<random>:
@@ -77,3 +77,15 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def head_line(path: Path, limit: int = 4096) -> str | None:
+    """The first line of the regular file at ``path`` (without its end), None if it is no
+    readable text: how a file maskprep wrote is told from another before replacing it."""
+    try:
+        if not path.is_file():
+            return None
+        with open(path, encoding="utf-8", newline="") as f:
+            return f.readline(limit).rstrip("\r\n")
+    except (OSError, UnicodeDecodeError):
+        return None
