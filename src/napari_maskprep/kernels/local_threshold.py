@@ -7,10 +7,11 @@ and "reflect" border as scipy's) in float32 (float64 for float64 and wide intege
 Sauvola and Niblack from the window's mean and standard deviation by ``cv2.boxFilter`` /
 ``cv2.sqrBoxFilter`` in float64. The surface agrees with the reference's to about 1e-5
 intensity units. Elsewhere (3D, wider windows) the reference runs itself. Method mean on
-8- and 16-bit images is the exact window sum (float64 holds it) divided once, in 2D and
-3D: within rounding of the reference, and the same from any crop holding the window, so a
-tiled run equals the in-memory one (running sums, OpenCV's or SciPy's, round by where the
-row starts).
+8- and 16-bit images is the exact window sum (float64 holds it: ``cv2.boxFilter``
+unnormalised in 2D, cumulative sums in 3D) divided once: within rounding of the
+reference, and the same from any crop holding the window, so a tiled run equals the
+in-memory one (running sums of non-integers, OpenCV's or SciPy's, round by where the row
+starts).
 """
 
 from __future__ import annotations
@@ -77,15 +78,26 @@ def local_threshold_surface(
 
 def _exact_window_mean(image: np.ndarray, block_size: int) -> np.ndarray:
     """The mean of each pixel's ``block_size`` window (scipy's "reflect" border), from
-    window sums of integers, exact in float64 (below 2**53), and one division."""
-    sums = np.pad(image.astype(np.float64), block_size // 2, mode="symmetric")
-    for axis in range(image.ndim):
-        cumulative = np.cumsum(sums, axis=axis)
-        ahead = np.take(cumulative, range(block_size - 1, cumulative.shape[axis]), axis=axis)
-        behind = np.take(cumulative, range(cumulative.shape[axis] - block_size + 1), axis=axis)
-        sums = ahead - behind + np.take(sums, range(cumulative.shape[axis] - block_size + 1),
-                                        axis=axis)
-    return sums / float(block_size) ** image.ndim
+    window sums of integers, exact in float64 (every partial sum is an integer below
+    2**53, whatever the order it is summed in), and one division."""
+    work = image.astype(np.float64)
+    if image.ndim == 2:  # OpenCV's running sums: 16 MP in 45 ms
+        sums = cv2.boxFilter(work, -1, (block_size, block_size), normalize=False,
+                             borderType=cv2.BORDER_REFLECT)
+    else:
+        sums = np.pad(work, block_size // 2, mode="symmetric")
+        for axis in range(image.ndim):
+            def along(start: int, stop: int | None, axis: int = axis) -> tuple[slice, ...]:
+                return (slice(None),) * axis + (slice(start, stop),)
+
+            # window sum at i: cumulative[i + block - 1] - cumulative[i] + value[i]
+            cumulative = np.cumsum(sums, axis=axis)
+            last = cumulative.shape[axis] - block_size + 1
+            window = cumulative[along(block_size - 1, None)] - cumulative[along(0, last)]
+            window += sums[along(0, last)]
+            sums = window
+    sums /= float(block_size) ** image.ndim
+    return sums
 
 
 def _work_dtype(dtype: np.dtype) -> type:
