@@ -45,7 +45,7 @@ def write_mask(
     if suffix == ".png" and mask.dtype.kind not in "iu":  # its cast to uint16 made 0.5 a 0
         raise ValueError(f"{path}: PNG holds a 0/1 mask or integer labels; got {mask.dtype} "
                          "values; use --format tif")
-    if mask.dtype.kind == "i" and mask.size and mask.min() < 0:
+    if mask.dtype.kind == "i" and mask.min() < 0:
         raise ValueError(f"{path}: labels below 0 (min {mask.min()}); accepted: a 0/1 mask or "
                          "labels >= 0")
     if suffix == ".png":
