@@ -54,6 +54,7 @@ from .large_images import (
     DEFAULT_CHUNK,
     image_budget,
     lazy_pixel_size,
+    mask_pixel_size,
     needs_tiling,
     run_file_tiled,
 )
@@ -321,15 +322,18 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
     An image that ``tiling`` says is too large for memory (default: :class:`Tiling`'s)
     runs tiled (:mod:`.large_images`) and streams its result to ``out``. Sizes in
     micrometres are converted with ``pixel_size``, else with the one the file states
-    (:func:`~napari_maskprep.io.read_pixel_size`); the provenance records it."""
+    (:func:`~napari_maskprep.io.read_pixel_size`); the provenance records it. The mask
+    carries that pixel size in its metadata, in memory or tiled alike
+    (:func:`~napari_maskprep.large_images.mask_pixel_size`)."""
     start = time.perf_counter()
     text = recipe.dumps() if recipe_text is None else recipe_text
     tiling = Tiling() if tiling is None else tiling
     try:
         tiled = tiling.applies(path)
+        given = None if pixel_size is None else check_pixel_size(pixel_size)
         used = None
         if recipe.uses_units:
-            used = check_pixel_size(pixel_size) if pixel_size is not None else (
+            used = given if given is not None else (
                 lazy_pixel_size(path) if tiled else read_pixel_size(path))
         stored = check_replaceable(out)
         if (resume and stored is not None and stored["recipe"] == text
@@ -337,7 +341,7 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
                 and stored["input"].get("pixel_size") == (used and list(used))):
             return _measured_file(FileResult(str(path), "skipped", str(out)), out)
         if tiled:
-            done = _run_tiled(recipe, path, out, text, tiling, used)
+            done = _run_tiled(recipe, path, out, text, tiling, given)
             done.seconds = round(time.perf_counter() - start, 4)
             return done
         image = read_image(path)
@@ -345,7 +349,8 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
             warnings.simplefilter("always", MaskprepWarning)
             result = recipe.run(image, pixel_size=used)
         write_mask(out, result, metadata=provenance(text, image, source=path.name,
-                                                    pixel_size=used))
+                                                    pixel_size=used),
+                   pixel_size=mask_pixel_size(given, read_pixel_size(path)))
         done = FileResult(str(path), "ok", str(out),
                           warnings="; ".join(dict.fromkeys(str(w.message) for w in caught)))
         _measured(done, result)

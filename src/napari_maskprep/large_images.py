@@ -23,6 +23,7 @@ from .io import (
     check_chunk_count,
     is_lazy_path,
     open_lazy,
+    pixel_size_of_axes,
     provenance,
     write_bigtiff,
     write_ome_zarr,
@@ -30,7 +31,7 @@ from .io import (
 from .recipe import Recipe
 
 __all__ = ["DEFAULT_CHUNK", "MEMORY_PER_IMAGE_BYTE", "image_budget", "lazy_pixel_size",
-           "needs_tiling", "run_file_tiled"]
+           "mask_pixel_size", "needs_tiling", "run_file_tiled"]
 
 DEFAULT_CHUNK = 2048  # px a side: 4 MP chunks, a few per worker in memory at once
 # An in-memory run holds the image and a few arrays of its size (float32 Gaussian,
@@ -53,6 +54,15 @@ def lazy_pixel_size(path: Path) -> tuple[float, ...] | None:
     """The pixel size (µm per spatial axis) the store or file states, or None."""
     with open_lazy(path) as image:
         return image.pixel_size
+
+
+def mask_pixel_size(given: tuple[float, ...] | None, stated: tuple[float, ...] | None
+                    ) -> tuple[float, ...] | None:
+    """The pixel size a mask carries: the one given for the run (one value stands for y
+    and x; z spacing only where given), else the one its input states."""
+    if given is None:
+        return stated
+    return given * 2 if len(given) == 1 else given
 
 
 def _as_spatial(image: Any) -> Any:
@@ -83,8 +93,9 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
     inside the input store; ``.tif``: a tiled BigTIFF), with
     provenance, replacing only a file maskprep wrote. Returns the result's (objects,
     foreground pixels, pixels), counted from what was written, and the run's warnings.
-    ``pixel_size`` converts sizes given in micrometres (None: the file's own);
-    ``object_size`` lets steps that split objects run tiled."""
+    ``pixel_size`` converts sizes given in micrometres and is the one the mask carries
+    (None: the file's own, see :func:`mask_pixel_size`); ``object_size`` lets steps that
+    split objects run tiled."""
     text = recipe.dumps() if recipe_text is None else recipe_text
     if out.suffix not in (".zarr", ".tif") and out.parent != path / "labels":
         raise BadValueError(f"{path}: an image run tiled is written as tif or zarr; got "
@@ -95,6 +106,7 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
         check_chunk_count(data.shape[:spatial], (chunk,) * spatial, str(path))
         data = data.rechunk((chunk,) * spatial + (-1,) * (data.ndim - spatial))
         used = image.pixel_size if pixel_size is None else pixel_size
+        carried = mask_pixel_size(pixel_size, image.pixel_size)
         if not recipe.uses_units:
             used = None
         metadata = provenance(text, data, source=path.name, pixel_size=used)
@@ -106,12 +118,11 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
                                provenance=metadata, overwrite=True)
             elif out.suffix == ".zarr":
                 write_ome_zarr(result, out, axes=axes.rstrip("c"),
-                               pixel_size=image.pixel_size, provenance=metadata,
-                               overwrite=True)
+                               pixel_size=pixel_size_of_axes(axes, carried),
+                               provenance=metadata, overwrite=True)
             else:
                 write_bigtiff(result, out, provenance=metadata, overwrite=True,
-                              pixel_size=None if image.pixel_size is None
-                              else tuple(image.pixel_size[-2:]))
+                              pixel_size=carried)
     with open_lazy(out) as written:
         objects, foreground = count_objects(written.data)
         pixels = int(np.prod(written.data.shape))

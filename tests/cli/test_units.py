@@ -9,7 +9,7 @@ import pytest
 import tifffile
 
 from napari_maskprep.cli import main
-from napari_maskprep.io import read_provenance
+from napari_maskprep.io import open_lazy, read_pixel_size, read_provenance
 from napari_maskprep.recipe import Recipe
 
 RECIPE = """\
@@ -103,3 +103,58 @@ def test_per_axis_pixel_size(tmp_path, recipe_file):
                  str(tmp_path / "out"), "--pixel-size", "0.5,0.25", "-q"]) == 0
     assert tifffile.imread(tmp_path / "out" / "tiny.tif").sum() == 0  # 8 pixels needed
     assert read_provenance(tmp_path / "out" / "tiny.tif")["input"]["pixel_size"] == [0.5, 0.25]
+
+
+def _blobs(shape) -> np.ndarray:
+    image = np.zeros(shape, np.uint8)
+    image[..., 2:6, 3:9] = 200
+    return image
+
+
+def _written_pixel_size(path):
+    if path.suffix == ".png":
+        data = path.read_bytes()
+        at = data.index(b"pHYs") + 4
+        per_metre_x, per_metre_y = (int.from_bytes(data[at + i:at + i + 4], "big")
+                                    for i in (0, 4))
+        assert data[at + 8] == 1  # the unit: metres
+        return round(1e6 / per_metre_y, 6), round(1e6 / per_metre_x, 6)  # whole px per m
+    if path.suffix == ".zarr":
+        with open_lazy(path) as image:
+            return image.pixel_size
+    return read_pixel_size(path)
+
+
+@pytest.mark.parametrize(("fmt", "tiled"), [("tif", "never"), ("tif", "always"),
+                                            ("png", "never"), ("zarr", "never"),
+                                            ("zarr", "always")])
+def test_every_mask_carries_the_pixel_size_of_its_input(tmp_path, fmt, tiled):
+    # y 0.25 um, x 0.5 um: ImageJ pixels per micrometre, (x, y)
+    tifffile.imwrite(tmp_path / "flat.tif", _blobs((12, 16)), imagej=True,
+                     resolution=(2.0, 4.0), metadata={"unit": "um"})
+    tifffile.imwrite(tmp_path / "given.tif", _blobs((12, 16)))
+    recipe = tmp_path / "plain.maskprep.yaml"
+    recipe.write_text("maskprep: 1\nsteps:\n- op: segment.auto_threshold\n")
+    out = tmp_path / "out"
+    for name, extra in (("flat", []), ("given", ["--pixel-size", "0.3"])):
+        assert main(["run", str(recipe), str(tmp_path / f"{name}.tif"), "-o", str(out),
+                     "--format", fmt, "--tiled", tiled, "-q", *extra]) == 0
+    assert _written_pixel_size(out / f"flat.{fmt}") == (0.25, 0.5)
+    assert _written_pixel_size(out / f"given.{fmt}") == (0.3, 0.3)
+
+
+@pytest.mark.parametrize(("fmt", "tiled"), [("tif", "never"), ("tif", "always"),
+                                            ("zarr", "never"), ("zarr", "always")])
+def test_a_volume_s_mask_carries_its_z_spacing(tmp_path, fmt, tiled):
+    tifffile.imwrite(tmp_path / "stack.tif", _blobs((3, 12, 16)), imagej=True,
+                     resolution=(2.0, 4.0), metadata={"unit": "um", "spacing": 1.5,
+                                                      "axes": "ZYX"})
+    recipe = tmp_path / "plain.maskprep.yaml"
+    recipe.write_text("maskprep: 1\nsteps:\n- op: segment.auto_threshold\n")
+    assert main(["run", str(recipe), str(tmp_path / "stack.tif"), "-o", str(tmp_path / "out"),
+                 "--format", fmt, "--tiled", tiled, "-q"]) == 0
+    written = tmp_path / "out" / f"stack.{fmt}"
+    assert _written_pixel_size(written) == (1.5, 0.25, 0.5)
+    with open_lazy(written) as mask:
+        assert mask.axes == "zyx"
+        np.testing.assert_array_equal(mask.data.compute(), _blobs((3, 12, 16)) > 0)

@@ -50,6 +50,17 @@ def test_planes_are_pages(tmp_path):
     np.testing.assert_array_equal(tifffile.imread(path), stack)
 
 
+def test_a_volume_states_its_z_spacing_as_write_mask_does(tmp_path):
+    stack = np.stack([SMALL, 1 - SMALL, SMALL])
+    path = write_bigtiff(da.from_array(stack, chunks=(1, 256, 256)), tmp_path / "s.tif",
+                         tile=(64, 64), pixel_size=(2.0, 0.5, 0.25))
+    with open_lazy(path) as image:
+        assert image.axes == "zyx" and image.pixel_size == (2.0, 0.5, 0.25)
+        np.testing.assert_array_equal(image.data.compute(), stack)
+    with tifffile.TiffFile(path) as tif:
+        assert tif.pages.first.tags["XResolution"].value == (40000, 1)
+
+
 def test_info_reads_its_provenance(tmp_path, capsys):
     path = write_bigtiff(SMALL, tmp_path / "mask.tif", provenance=PROVENANCE)
     assert main(["info", str(path), "--recipe"]) == 0
@@ -85,7 +96,8 @@ def test_a_failed_write_leaves_no_file(tmp_path):
     ("kwargs", "match"),
     [
         ({"tile": (100, 128)}, r"tile=\(100, 128\); accepted: \(height, width\), multiples"),
-        ({"pixel_size": (0.0, 1.0)}, "pixel_size=.*accepted: \\(y, x\\) positive"),
+        ({"pixel_size": (0.0, 1.0)},
+         r"pixel_size=\(0.0, 1.0\); accepted: \(y, x\) or \(z, y, x\), positive"),
     ],
 )
 def test_bad_arguments_are_one_line(tmp_path, kwargs, match):

@@ -1,4 +1,5 @@
-"""The pixel size a file states (io.images.read_pixel_size), in micrometres per pixel."""
+"""The pixel size a file states (io.images.read_pixel_size), in micrometres per pixel, and
+the same from the lazy reader that tiled runs use."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_maskprep.io import read_pixel_size
+from napari_maskprep.io import open_lazy, read_pixel_size
 
 STACK = np.zeros((3, 8, 8), np.uint8)
 
@@ -51,6 +52,9 @@ def test_tiff_pixel_size(tmp_path, write, expected):
     write(path)
     found = read_pixel_size(path)
     assert found == (None if expected is None else pytest.approx(expected))
+    if path.stat().st_size > 16:  # an image, which runs tiled with the size it states
+        with open_lazy(path) as image:
+            assert image.pixel_size == (None if expected is None else pytest.approx(expected))
 
 
 def test_other_files_state_none(tmp_path):

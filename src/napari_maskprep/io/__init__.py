@@ -24,7 +24,7 @@ from .images import (
     read_pixel_size,
 )
 from .lazy import LAZY_BUDGET, LazyImage, check_chunk_count, is_lazy_path, open_lazy
-from .masks import MASK_FORMATS, write_mask
+from .masks import MASK_FORMATS, pixel_size_of_axes, write_mask
 from .omezarr import (
     PYRAMID_TOP,
     OutputExistsError,
@@ -59,6 +59,7 @@ __all__ = [
     "find_images",
     "is_lazy_path",
     "open_lazy",
+    "pixel_size_of_axes",
     "png_with_provenance",
     "provenance",
     "read_image",

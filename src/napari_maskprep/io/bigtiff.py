@@ -13,6 +13,7 @@ import tifffile
 
 from ..core.errors import BadTypeError, BadValueError
 from .files import atomic_write, clean_stale_temporaries
+from .masks import check_mask_pixel_size, tiff_layout
 from .omezarr import OutputExistsError
 from .provenance import TIFF_TAG, written_by_maskprep
 
@@ -47,7 +48,7 @@ def write_bigtiff(
     path: str | os.PathLike[str],
     *,
     tile: tuple[int, int] = (512, 512),
-    pixel_size: tuple[float, float] | None = None,
+    pixel_size: tuple[float, ...] | None = None,
     provenance: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> Path:
@@ -56,7 +57,8 @@ def write_bigtiff(
     rename).
 
     ``tile`` is (height, width), multiples of 16 as TIFF requires. ``pixel_size`` is µm per
-    pixel (y, x), stored in the resolution tags (pixels per centimetre). ``provenance`` is
+    pixel, ``(y, x)`` or ``(z, y, x)``, stored as :func:`write_mask` stores it (resolution
+    tags in pixels per centimetre, z spacing in OME-XML). ``provenance`` is
     JSON in private tag 65111 of the first page, where :func:`write_mask` puts it.
     ``overwrite`` replaces an existing file only if maskprep wrote it.
     """
@@ -73,16 +75,7 @@ def write_bigtiff(
                                   for t in tile)):
         raise BadValueError(f"tile={tile!r}; accepted: (height, width), multiples of 16")
     tile = (int(tile[0]), int(tile[1]))
-    extra: dict[str, Any] = {}
-    if pixel_size is not None:
-        try:
-            size_y, size_x = (float(s) for s in pixel_size)
-        except (TypeError, ValueError):
-            size_y = size_x = 0.0
-        if not (0 < size_y < float("inf") and 0 < size_x < float("inf")):
-            raise BadValueError(f"pixel_size={pixel_size!r}; accepted: (y, x) positive "
-                                "sizes in µm")
-        extra = {"resolution": (1e4 / size_x, 1e4 / size_y), "resolutionunit": "CENTIMETER"}
+    layout = tiff_layout(data.shape, check_mask_pixel_size(pixel_size))
     if path.exists() or path.is_symlink():
         if not overwrite:
             raise OutputExistsError(f"{path} exists; it is left as it is (pass "
@@ -96,11 +89,11 @@ def write_bigtiff(
         tags.append((TIFF_TAG, 7, len(text), text, True))
 
     def write(tmp: Path) -> None:
-        with tifffile.TiffWriter(tmp, bigtiff=True) as tif:
+        options = dict(layout)
+        with tifffile.TiffWriter(tmp, bigtiff=True, ome=options.pop("ome")) as tif:
             tif.write(_tiles(data, tile), shape=data.shape, dtype=data.dtype, tile=tile,
-                      compression="zlib", photometric="minisblack",
-                      metadata={} if data.ndim > 2 else None,  # its shape, as write_mask
-                      extratags=tags, **extra)
+                      compression="zlib", photometric="minisblack", extratags=tags,
+                      **options)
 
     clean_stale_temporaries(path.parent)
     return atomic_write(path, write)

@@ -46,8 +46,10 @@ _ZARR_META = (".zgroup", ".zarray", "zarr.json")
 _UM_PER_UNIT = {"angstrom": 1e-4, "nanometer": 1e-3, "micrometer": 1.0, "millimeter": 1e3,
                 "centimeter": 1e4, "meter": 1e6, "µm": 1.0, "um": 1.0, "micron": 1.0,
                 "\\u00B5m": 1.0, "nm": 1e-3, "mm": 1e3}
-# Micrometres in one TIFF ResolutionUnit (2 inch, 3 centimetre; tifffile's 4 mm, 5 µm).
-_UM_PER_RESUNIT = {2: 25400.0, 3: 1e4, 4: 1e3, 5: 1.0}
+# Micrometres in one TIFF ResolutionUnit (3 centimetre; tifffile's 4 mm, 5 µm). Inches (2)
+# are not taken, as read_pixel_size does not: 72 dpi is desktop software's default, not a
+# measurement, and a file must state one pixel size in memory and tiled alike.
+_UM_PER_RESUNIT = {3: 1e4, 4: 1e3, 5: 1.0}
 
 
 @dataclass
@@ -356,7 +358,7 @@ def _tiff_axes(series_axes: str) -> str:
 
 def _tiff_pixel_size(tif: tifffile.TiffFile, axes: str) -> tuple[float, ...] | None:
     """Level 0's pixel size in µm: OME PhysicalSize*, then SVS MPP, then ImageJ's unit with
-    the resolution tags, then the resolution tags in inch or centimetre."""
+    the resolution tags, then the resolution tags in centimetres (or mm, µm)."""
     sizes: dict[str, float] = {}
     page = tif.pages.first
     if tif.is_ome and tif.ome_metadata:

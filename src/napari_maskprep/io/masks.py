@@ -1,10 +1,11 @@
 """Writing masks and labels atomically: TIFF, PNG (masks as 0/255) and OME-Zarr, each
-carrying its provenance."""
+carrying its provenance and, where the format can hold it, its pixel size."""
 
 from __future__ import annotations
 
 import json
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +13,76 @@ import cv2
 import numpy as np
 import tifffile
 
+from ..core.errors import BadValueError, shown
+from ..core.units import check_pixel_size
 from .files import atomic_write
 from .omezarr import write_ome_zarr
 from .provenance import TIFF_TAG, png_with_provenance
 
-__all__ = ["MASK_FORMATS", "write_mask"]
+__all__ = ["MASK_FORMATS", "check_mask_pixel_size", "pixel_size_of_axes", "tiff_layout",
+           "write_mask"]
 
 MASK_FORMATS = ("tif", "png", "zarr")
+_PNG_HEADER_END = 33  # the 8-byte signature and the 25-byte IHDR chunk
+
+
+def check_mask_pixel_size(pixel_size: Any) -> tuple[float, ...] | None:
+    """``pixel_size`` as floats if it gives y and x (or z, y and x) in µm; None stays None."""
+    if pixel_size is None:
+        return None
+    try:
+        sizes = check_pixel_size(pixel_size)
+    except BadValueError:
+        sizes = ()
+    if len(sizes) not in (2, 3):
+        raise BadValueError(f"pixel_size={shown(pixel_size)}; accepted: (y, x) or (z, y, x), "
+                            "positive sizes in µm")
+    return sizes
+
+
+def pixel_size_of_axes(axes: str, pixel_size: tuple[float, ...] | None
+                       ) -> tuple[float, ...] | None:
+    """The sizes of the spatial axes (``z``, ``y``, ``x``) among ``axes``, taken from the
+    trailing values of ``pixel_size``; None unless each of them is known (OME-Zarr states
+    every spatial axis or none)."""
+    spatial = sum(a in "zyx" for a in axes)
+    if pixel_size is None or len(pixel_size) < spatial:
+        return None
+    return tuple(pixel_size[-spatial:])
+
+
+def tiff_layout(shape: tuple[int, ...], pixel_size: tuple[float, ...] | None
+                ) -> dict[str, Any]:
+    """tifffile keywords (``ome`` for the writer, the rest for its ``write``) that keep a
+    mask's shape and pixel size: y and x in the resolution tags (pixels per centimetre),
+    z spacing in OME-XML when ``pixel_size`` states one."""
+    # tifffile's description keeps a 3D+ mask's shape: its pages alone read as one 3D
+    # stack, a single plane as 2D.
+    layout: dict[str, Any] = {"ome": False, "metadata": {} if len(shape) > 2 else None}
+    if pixel_size is None:
+        return layout
+    size_y, size_x = pixel_size[-2:]
+    layout |= {"resolution": (1e4 / size_x, 1e4 / size_y), "resolutionunit": "CENTIMETER"}
+    # OME readers drop axes of length 1, so a volume of one plane keeps its shaped
+    # description (its z spacing would not be read back from one plane anyway).
+    if len(pixel_size) == 3 and len(shape) in (3, 4) and min(shape[:-2]) > 1:
+        axes = "TZYX"[-len(shape):]
+        layout["ome"] = True
+        layout["metadata"] = {"axes": axes, **{
+            f"PhysicalSize{a}{key}": value for a, size in zip("ZYX", pixel_size, strict=True)
+            for key, value in (("", size), ("Unit", "µm"))}}
+    return layout
+
+
+def _png_with_pixel_size(png: bytes, pixel_size: tuple[float, ...]) -> bytes:
+    """``png`` with a pHYs chunk (pixels per metre) after its header, if the size fits
+    one (PNG holds whole pixels per metre, 1 to 2**31 - 1)."""
+    per_metre = [round(1e6 / size) for size in pixel_size[-1:-3:-1]]  # x, then y
+    if not all(1 <= n < 2**31 for n in per_metre):
+        return png
+    body = b"pHYs" + b"".join(n.to_bytes(4, "big") for n in per_metre) + b"\x01"
+    chunk = (9).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+    return png[:_PNG_HEADER_END] + chunk + png[_PNG_HEADER_END:]
 
 
 def write_mask(
@@ -26,6 +90,7 @@ def write_mask(
     mask: np.ndarray,
     *,
     metadata: dict[str, Any] | None = None,
+    pixel_size: tuple[float, ...] | None = None,
 ) -> Path:
     """Write a mask (uint8 0/1) or labels (int32) atomically, by the path's suffix.
 
@@ -34,8 +99,14 @@ def write_mask(
     uint16 (up to 65535 labels), with ``metadata`` in an iTXt chunk. ``.zarr`` writes an
     OME-Zarr (0.4) image-label with a pyramid (:func:`write_ome_zarr`), ``metadata`` under
     its ``maskprep`` attribute; it replaces an existing store only if maskprep wrote it.
+
+    ``pixel_size`` (µm per pixel of the trailing axes: ``(y, x)`` or ``(z, y, x)``) goes
+    where each format holds it: TIFF resolution tags in centimetres (and OME-XML for z
+    spacing, see :func:`tiff_layout`), PNG's pHYs chunk (whole pixels per metre, y and x
+    only), OME-Zarr scales when every spatial axis is known (:func:`pixel_size_of_axes`).
     """
     path = Path(path)
+    pixel_size = check_mask_pixel_size(pixel_size)
     suffix = path.suffix.lower()
     if mask.dtype == np.bool_:
         mask = mask.view(np.uint8)
@@ -63,10 +134,12 @@ def write_mask(
         if not ok:
             raise ValueError(f"{path}: PNG encoding failed")
         payload = encoded.tobytes()
+        if pixel_size is not None:
+            payload = _png_with_pixel_size(payload, pixel_size)
         if metadata:
             payload = png_with_provenance(payload, metadata)
     elif suffix == ".zarr":
-        return _write_ome_zarr(path, mask, metadata)
+        return _write_ome_zarr(path, mask, metadata, pixel_size)
     elif suffix in (".tif", ".tiff"):
         payload = None
     else:
@@ -81,18 +154,17 @@ def write_mask(
             text = json.dumps(metadata).encode("utf-8")
             extratags.append((TIFF_TAG, 7, len(text), text, True))
         # minisblack: a mask of 3 or 4 planes is planes, never colour
-        # A 3D+ mask's shape in tifffile's description: its pages alone read as one 3D
-        # stack, a single plane as 2D.
         tifffile.imwrite(tmp, mask, compression="zlib", extratags=extratags,
-                         metadata={} if mask.ndim > 2 else None, photometric="minisblack")
+                         photometric="minisblack", **tiff_layout(mask.shape, pixel_size))
 
     atomic_write(path, write)
     return path
 
 
-
-def _write_ome_zarr(path: Path, mask: np.ndarray, metadata: dict[str, Any] | None) -> Path:
+def _write_ome_zarr(path: Path, mask: np.ndarray, metadata: dict[str, Any] | None,
+                    pixel_size: tuple[float, ...] | None) -> Path:
     if not 2 <= mask.ndim <= 4:
         raise ValueError(f"{path}: OME-Zarr masks are 2D to 4D; got shape {mask.shape}")
-    return write_ome_zarr(mask, path, axes="tzyx"[-mask.ndim:], provenance=metadata or None,
-                          overwrite=True)
+    axes = "tzyx"[-mask.ndim:]
+    return write_ome_zarr(mask, path, axes=axes, pixel_size=pixel_size_of_axes(axes, pixel_size),
+                          provenance=metadata or None, overwrite=True)

@@ -1,0 +1,86 @@
+"""Masks written by io.masks.write_mask carry their pixel size where each format holds it:
+TIFF resolution tags (and OME-XML for z spacing), PNG's pHYs chunk, OME-Zarr scales."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_maskprep.core.errors import BadValueError
+from napari_maskprep.io import open_lazy, read_image, read_pixel_size, write_mask
+
+MASK = np.array([[0, 1, 1], [0, 0, 1]], np.uint8)
+
+
+def _png_chunks(path):
+    data, pos, chunks = path.read_bytes(), 8, []
+    while pos < len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        chunks.append((data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]))
+        pos += 12 + length
+    return chunks
+
+
+def test_tiff_states_y_and_x_in_centimetres(tmp_path):
+    path = write_mask(tmp_path / "m.tif", MASK, pixel_size=(0.25, 0.5))
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages.first
+        assert page.tags["XResolution"].value == (20000, 1)
+        assert page.tags["YResolution"].value == (40000, 1)
+        assert page.resolutionunit == tifffile.RESUNIT.CENTIMETER
+    assert read_pixel_size(path) == (0.25, 0.5)
+    np.testing.assert_array_equal(read_image(path), MASK)
+
+
+@pytest.mark.parametrize("shape", [(3, 2, 3), (2, 3, 2, 3)])
+def test_tiff_states_z_spacing_of_a_volume(tmp_path, shape):
+    mask = np.resize(MASK, shape).astype(np.int32)
+    path = write_mask(tmp_path / "m.tif", mask, pixel_size=(2.0, 0.25, 0.5))
+    assert read_pixel_size(path) == (2.0, 0.25, 0.5)
+    np.testing.assert_array_equal(read_image(path), mask)
+    with open_lazy(path) as image:
+        assert image.axes == "tzyx"[-len(shape):] and image.pixel_size == (2.0, 0.25, 0.5)
+
+
+def test_a_volume_of_one_plane_keeps_its_shape_and_its_y_and_x(tmp_path):
+    # OME readers drop axes of length 1: the plane keeps its shaped description instead.
+    mask = MASK[np.newaxis]
+    path = write_mask(tmp_path / "m.tif", mask, pixel_size=(2.0, 0.25, 0.5))
+    assert read_image(path).shape == (1, 2, 3)
+    assert read_pixel_size(path) == (0.25, 0.5)
+
+
+def test_png_states_y_and_x_in_pixels_per_metre(tmp_path):
+    path = write_mask(tmp_path / "m.png", MASK, pixel_size=(0.25, 0.5))
+    chunks = _png_chunks(path)
+    assert [kind for kind, _ in chunks[:2]] == [b"IHDR", b"pHYs"]
+    per_metre_x, per_metre_y = 2_000_000, 4_000_000
+    assert chunks[1][1] == per_metre_x.to_bytes(4, "big") + per_metre_y.to_bytes(4, "big") + b"\1"
+    np.testing.assert_array_equal(read_image(path), MASK * 255)
+
+
+def test_png_leaves_out_a_size_its_whole_pixels_per_metre_cannot_hold(tmp_path):
+    path = write_mask(tmp_path / "m.png", MASK, pixel_size=(2e6, 2e6))  # 0.5 px per metre
+    assert b"pHYs" not in [kind for kind, _ in _png_chunks(path)]
+
+
+def test_zarr_states_every_spatial_axis_or_none(tmp_path):
+    path = write_mask(tmp_path / "m.zarr", MASK, pixel_size=(0.25, 0.5))
+    with open_lazy(path) as image:
+        assert image.pixel_size == (0.25, 0.5)
+    volume = write_mask(tmp_path / "v.zarr", np.stack([MASK] * 3), pixel_size=(2.0, 0.25, 0.5))
+    with open_lazy(volume) as image:
+        assert image.axes == "zyx" and image.pixel_size == (2.0, 0.25, 0.5)
+    unknown_z = write_mask(tmp_path / "u.zarr", np.stack([MASK] * 3), pixel_size=(0.25, 0.5))
+    with open_lazy(unknown_z) as image:
+        assert image.axes == "zyx" and image.pixel_size is None
+
+
+@pytest.mark.parametrize("size", [(0.5,), (0.0, 1.0), (1, 2, 3, 4), "a"])
+def test_a_bad_pixel_size_is_one_line_before_writing(tmp_path, size):
+    accepted = r"; accepted: \(y, x\) or \(z, y, x\), positive sizes in µm$"
+    with pytest.raises(BadValueError, match=r"^pixel_size=.*" + accepted) as caught:
+        write_mask(tmp_path / "m.tif", MASK, pixel_size=size)
+    assert "\n" not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
