@@ -28,7 +28,7 @@ from .kernels.pixel_features import (
     feature_names,
     image_channels,
 )
-from .ops.learn import MAX_TREES, ClassifierModel, _parse, pixel_classifier
+from .ops.learn import MAX_TREES, ClassifierModel, _parse, check_scalable, pixel_classifier
 
 __all__ = ["DEFAULT_SIGMAS", "PixelClassifier", "feature_matrix", "fit_classifier",
            "sampled_pixels",
@@ -91,6 +91,7 @@ def _image(image: Any, index: int) -> np.ndarray:
         raise BadValueError(f"image {index} is empty (shape {a.shape})")
     if a.dtype.kind == "f" and not np.isfinite(a).all():
         raise BadValueError(f"image {index} holds NaN or infinite values; accepted: finite")
+    check_scalable(a, f"image {index}")
     return a[..., :3] if looks_rgb(a) else a
 
 
@@ -284,6 +285,12 @@ def fit_classifier(features: np.ndarray, targets: np.ndarray, names: Sequence[st
                                params={"max_bin": MAX_BIN, "verbosity": -1,
                                        "feature_pre_filter": False})
     booster = lightgbm.train(params, dataset, num_boost_round=trees)
+    if not booster.feature_importance(importance_type="split").any():
+        # Trees of one leaf: nothing learned, and a model our own checks refuse to read.
+        raise BadValueError(
+            f"no feature of the {len(targets)} labelled pixels tells background from "
+            "foreground (a constant image, or too few pixels: a split needs 2 of each "
+            "class); accepted: labels on pixels that differ, at least 2 of each class")
     return PixelClassifier(booster.model_to_string())
 
 

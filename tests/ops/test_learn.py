@@ -302,3 +302,31 @@ def test_another_kind_of_lightgbm_model_is_refused(tmp_path):
     with pytest.raises(ModelFileError, match=r"not a model of this package's features: "
                        r"unknown feature 'Column_0'"):
         mp.apply("segment.pixel_classifier", np.zeros((8, 8)), model=ref)
+
+
+def test_training_where_no_feature_separates_the_classes_is_one_line():
+    """A constant image, or one pixel of each class, trained trees of one leaf, which the
+    model's own text check then refused: 'not a readable LightGBM model (leaf_weight)'."""
+    constant = np.zeros((9, 9), np.uint8)
+    for image, annotation in ((constant, np.eye(9, dtype=np.uint8)),
+                              (np.array([[0.0, 1.0]]), np.array([[0, 1]], np.uint8))):
+        with pytest.raises(BadValueError, match=r"^no feature of the (81|2) labelled pixels "
+                                                r"tells background from foreground"):
+            mp.train_pixel_classifier(image, annotation, sigmas=(1, 2))
+
+
+def test_signed_32_and_64_bit_images_are_refused_before_their_values_are_lost(tmp_path):
+    """int64 values scaled by the dtype's range became one float32 0.5: training failed as
+    an unreadable model; a float model given an int64 image predicted one constant."""
+    image = np.zeros((32, 32), np.int64)
+    image[8:24, 8:24] = 200
+    truth = (image > 0).astype(np.uint8)
+    for dtype in (np.int64, np.int32):
+        with pytest.raises(BadValueError, match=rf"^image 0 has dtype {np.dtype(dtype)}, "
+                                                r"whose range .*; accepted: bool, 8- or"):
+            mp.train_pixel_classifier(image.astype(dtype), truth, sigmas=(1, 2))
+    model = mp.train_pixel_classifier(image.astype(np.uint16), truth, sigmas=(1, 2))
+    assert np.array_equal(model.predict(image.astype(np.uint16)), truth)
+    with pytest.raises(BadValueError, match=r"^segment.pixel_classifier: the image has "
+                                            r"dtype int64"):
+        mp.apply("segment.pixel_classifier", image, model=model.save(tmp_path / "m.txt"))

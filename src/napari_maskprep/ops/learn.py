@@ -40,13 +40,23 @@ from ..kernels.pixel_features import (
 )
 from ..kernels.threads import thread_budget
 
-__all__ = ["MAX_FEATURES", "MAX_TREES", "ClassifierModel", "load_classifier",
-           "pixel_classifier"]
+__all__ = ["MAX_FEATURES", "MAX_TREES", "ClassifierModel", "check_scalable",
+           "load_classifier", "pixel_classifier"]
 
 MAX_TREES = 5000
 MAX_FEATURES = 2000
 _BINARY = re.compile(rb"\nobjective=binary\b")
 _LOCK = threading.Lock()  # a LightGBM booster is not documented as safe to share
+
+
+def check_scalable(image: np.ndarray, where: str) -> None:
+    """Refuse signed 32- and 64-bit integers: the features scale integers by their dtype's
+    range into float32, where int64 images became one constant 0.5 and int32 ones kept
+    steps of 256 values only."""
+    if image.dtype.kind == "i" and image.dtype.itemsize >= 4:
+        raise BadValueError(f"{where} has dtype {image.dtype}, whose range scaled to [0, 1] "
+                            "loses its values; accepted: bool, 8- or 16-bit integers, "
+                            "unsigned integers or floats (image.astype(np.float32))")
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,6 +102,7 @@ class ClassifierModel:
             return self.booster.predict(features, num_threads=thread_budget())
 
     def check_image(self, image: np.ndarray) -> None:
+        check_scalable(image, "segment.pixel_classifier: the image")
         rgb = looks_rgb(image)
         stack = image.ndim == 3 and not rgb
         if stack != self.volume:
