@@ -5,7 +5,8 @@ each failure isolated and reported, and nothing a person made ever replaced.
   every input exists, two inputs never write the same mask, and a mask never replaces an
   input (an output folder that holds inputs needs a ``suffix`` for the masks).
 - :func:`run_file` replaces an existing file only if maskprep wrote it (its provenance
-  says so); with ``resume`` it keeps a mask whose stored recipe is the one running.
+  says so); with ``resume`` it keeps a mask made by the recipe running from the input's
+  pixels as they are now, and makes a damaged one again.
 - :func:`write_summary` writes the CSV atomically and, on resume, keeps the rows of the
   files this run did not touch.
 """
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .core.arrays import checksum
 from .core.errors import BadValueError, MaskprepError, MaskprepWarning, shown
 from .core.registry import get_op
 from .core.units import check_pixel_size
@@ -53,6 +55,7 @@ from .io.files import head_line
 from .large_images import (
     DEFAULT_CHUNK,
     image_budget,
+    input_checksum,
     lazy_pixel_size,
     mask_pixel_size,
     needs_tiling,
@@ -281,10 +284,10 @@ class Tiling:
 
 
 def _run_tiled(recipe: Recipe, path: Path, out: Path, text: str, tiling: Tiling,
-               pixel_size: tuple[float, ...] | None) -> FileResult:
+               pixel_size: tuple[float, ...] | None, input_sum: str | None) -> FileResult:
     (objects, foreground, pixels), caught = run_file_tiled(
         recipe, path, out, chunk=tiling.chunk, recipe_text=text, pixel_size=pixel_size,
-        object_size=tiling.object_size)
+        object_size=tiling.object_size, input_checksum=input_sum)
     return FileResult(str(path), "ok", str(out), objects=objects,
                       foreground_fraction=round(foreground / max(pixels, 1), 6),
                       warnings="; ".join(caught))
@@ -313,6 +316,27 @@ def _first_line(exc: BaseException) -> str:
     return first if expected and first else f"{type(exc).__name__}: {first}"
 
 
+def _same_run(stored: dict | None, text: str, source: str,
+              used: tuple[float, ...] | None) -> bool:
+    """Whether the provenance ``stored`` says this recipe made the mask from a file of
+    this name, with this pixel size (the input's pixels are compared apart)."""
+    return (stored is not None and stored["recipe"] == text
+            and stored["input"]["source"] == source
+            and stored["input"].get("pixel_size") == (used and list(used)))
+
+
+def _kept_mask(stored: dict, input_sum: str, path: Path, out: Path
+               ) -> tuple[FileResult | None, str]:
+    """The earlier mask at ``out`` as a skipped result if it was made from these pixels
+    and reads whole; else None, and why it is made again."""
+    if stored["input"]["checksum"] != input_sum:
+        return None, f"{path.name} changed since its mask was made; made again"
+    try:
+        return _measured_file(FileResult(str(path), "skipped", str(out)), out), ""
+    except Exception as exc:  # readers fail in any way on damage; the mask is ours to redo
+        return None, f"the earlier mask is unreadable ({_first_line(exc)}); made again"
+
+
 def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
              recipe_text: str | None = None, tiling: Tiling | None = None,
              pixel_size: Any = None) -> FileResult:
@@ -324,7 +348,12 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
     micrometres are converted with ``pixel_size``, else with the one the file states
     (:func:`~napari_maskprep.io.read_pixel_size`); the provenance records it. The mask
     carries that pixel size in its metadata, in memory or tiled alike
-    (:func:`~napari_maskprep.large_images.mask_pixel_size`)."""
+    (:func:`~napari_maskprep.large_images.mask_pixel_size`).
+
+    With ``resume`` an earlier mask is kept only if its provenance names this recipe,
+    file name and pixel size, the input's pixels still have the checksum it recorded
+    (the input is read once more, tiled ones band by band, but not processed) and the
+    mask reads whole; otherwise it is made again, and the result's warnings say why."""
     start = time.perf_counter()
     text = recipe.dumps() if recipe_text is None else recipe_text
     tiling = Tiling() if tiling is None else tiling
@@ -336,23 +365,31 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
             used = given if given is not None else (
                 lazy_pixel_size(path) if tiled else read_pixel_size(path))
         stored = check_replaceable(out)
-        if (resume and stored is not None and stored["recipe"] == text
-                and stored["input"]["source"] == path.name
-                and stored["input"].get("pixel_size") == (used and list(used))):
-            return _measured_file(FileResult(str(path), "skipped", str(out)), out)
+        image, input_sum, note = None, None, ""
+        if resume and _same_run(stored, text, path.name, used):
+            if tiled:
+                input_sum = input_checksum(path)
+            else:
+                image = read_image(path)
+                input_sum = checksum(image)
+            kept, note = _kept_mask(stored, input_sum, path, out)
+            if kept is not None:
+                return kept
         if tiled:
-            done = _run_tiled(recipe, path, out, text, tiling, given)
+            done = _run_tiled(recipe, path, out, text, tiling, given, input_sum)
+            done.warnings = "; ".join(filter(None, (note, done.warnings)))
             done.seconds = round(time.perf_counter() - start, 4)
             return done
-        image = read_image(path)
+        if image is None:
+            image = read_image(path)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MaskprepWarning)
             result = recipe.run(image, pixel_size=used)
         write_mask(out, result, metadata=provenance(text, image, source=path.name,
-                                                    pixel_size=used),
+                                                    pixel_size=used, input_checksum=input_sum),
                    pixel_size=mask_pixel_size(given, read_pixel_size(path)))
-        done = FileResult(str(path), "ok", str(out),
-                          warnings="; ".join(dict.fromkeys(str(w.message) for w in caught)))
+        done = FileResult(str(path), "ok", str(out), warnings="; ".join(
+            dict.fromkeys(filter(None, (note, *(str(w.message) for w in caught))))))
         _measured(done, result)
     except Exception as exc:  # one file's failure, expected or not, must not stop a batch
         return FileResult(str(path), "failed", error=_first_line(exc),

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .core.arrays import checksum
 from .core.errors import BadValueError, MaskprepWarning
 from .engine.tiled_components import count_objects
 from .io import (
@@ -30,8 +31,8 @@ from .io import (
 )
 from .recipe import Recipe
 
-__all__ = ["DEFAULT_CHUNK", "MEMORY_PER_IMAGE_BYTE", "image_budget", "lazy_pixel_size",
-           "mask_pixel_size", "needs_tiling", "run_file_tiled"]
+__all__ = ["DEFAULT_CHUNK", "MEMORY_PER_IMAGE_BYTE", "image_budget", "input_checksum",
+           "lazy_pixel_size", "mask_pixel_size", "needs_tiling", "run_file_tiled"]
 
 DEFAULT_CHUNK = 2048  # px a side: 4 MP chunks, a few per worker in memory at once
 # An in-memory run holds the image and a few arrays of its size (float32 Gaussian,
@@ -85,9 +86,17 @@ def _as_spatial(image: Any) -> Any:
     return data, axes
 
 
+def input_checksum(path: Path) -> str:
+    """The checksum of the image at ``path`` as a tiled run sees it (the one its mask's
+    provenance records), read band by band, never whole."""
+    with open_lazy(path) as image:
+        return checksum(_as_spatial(image)[0])
+
+
 def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAULT_CHUNK,
                    recipe_text: str | None = None, pixel_size: tuple[float, ...] | None = None,
-                   object_size: int | None = None) -> tuple[tuple[int, int, int], list[str]]:
+                   object_size: int | None = None, input_checksum: str | None = None
+                   ) -> tuple[tuple[int, int, int], list[str]]:
     """Run ``recipe`` tiled on the image at ``path`` and write the result to ``out``
     (``.zarr``: an OME-Zarr image-label with a pyramid; ``path/labels/NAME``: the same
     inside the input store; ``.tif``: a tiled BigTIFF), with
@@ -95,7 +104,8 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
     foreground pixels, pixels), counted from what was written, and the run's warnings.
     ``pixel_size`` converts sizes given in micrometres and is the one the mask carries
     (None: the file's own, see :func:`mask_pixel_size`); ``object_size`` lets steps that
-    split objects run tiled."""
+    split objects run tiled; ``input_checksum``, the input's if already computed (it is
+    not read twice)."""
     text = recipe.dumps() if recipe_text is None else recipe_text
     if out.suffix not in (".zarr", ".tif") and out.parent != path / "labels":
         raise BadValueError(f"{path}: an image run tiled is written as tif or zarr; got "
@@ -109,7 +119,8 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
         carried = mask_pixel_size(pixel_size, image.pixel_size)
         if not recipe.uses_units:
             used = None
-        metadata = provenance(text, data, source=path.name, pixel_size=used)
+        metadata = provenance(text, data, source=path.name, pixel_size=used,
+                              input_checksum=input_checksum)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MaskprepWarning)
             result = recipe.run(data, pixel_size=used, object_size=object_size)

@@ -29,9 +29,11 @@ TIFF_TAG = 65111  # private TIFF tag holding the provenance JSON (UTF-8)
 
 
 def provenance(recipe_yaml: str, image: np.ndarray, source: str | None = None,
-               pixel_size: tuple[float, ...] | None = None) -> dict[str, Any]:
-    """What made a mask: the recipe, the input's checksum (and the pixel size its sizes in
-    micrometres were converted with, if any), package versions and the time."""
+               pixel_size: tuple[float, ...] | None = None,
+               input_checksum: str | None = None) -> dict[str, Any]:
+    """What made a mask: the recipe, the input's checksum (``input_checksum`` if already
+    computed; a large image is read whole to make it), and the pixel size its sizes in
+    micrometres were converted with, if any, package versions and the time."""
     import scipy
     import skimage
 
@@ -40,7 +42,8 @@ def provenance(recipe_yaml: str, image: np.ndarray, source: str | None = None,
     return {
         "maskprep_provenance": 1,
         "recipe": recipe_yaml,
-        "input": {"source": source, "checksum": checksum(image),
+        "input": {"source": source,
+                  "checksum": checksum(image) if input_checksum is None else input_checksum,
                   "shape": list(image.shape), "dtype": str(image.dtype),
                   "pixel_size": None if pixel_size is None else list(pixel_size)},
         "versions": {"napari-maskprep": __version__, "numpy": np.__version__,
