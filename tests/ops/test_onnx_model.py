@@ -244,3 +244,33 @@ def test_a_fixed_input_size_is_refused(tmp_path, image):
     ref = model_file(tmp_path, model.SerializeToString(), "fixed.onnx")
     with pytest.raises(MaskprepError, match=r"fixed input size \[64, 64\]; accepted: free"):
         mp.apply(OP, image, model=ref, multiple=1, halo=2)
+
+
+def test_a_fixed_batch_other_than_one_is_refused_when_the_model_opens(tmp_path, image):
+    """A batch fixed at 2 was opened, then onnxruntime's InvalidArgument came out of the op
+    with its traceback."""
+    model = onnx.load_model_from_string(conv_net(seed=9)[0])
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 2
+    ref = model_file(tmp_path, model.SerializeToString(), "batch2.onnx")
+    with pytest.raises(MaskprepError, match=r"the network takes a fixed batch of 2 \[2, 1, "
+                                            r"'h', 'w'\]; accepted: a batch of 1"):
+        mp.apply(OP, image, model=ref, multiple=1, halo=2)
+
+
+def test_a_network_that_fails_while_it_runs_is_one_line(tmp_path):
+    """A graph that only takes some sizes (here a reshape to 4 x 4) raised onnxruntime's own
+    exception, several lines long, from inside the op."""
+    from onnx import TensorProto, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"])], "fixed_reshape",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, "h", "w"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array([1, 1, 4, 4], np.int64), "shape")])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    ref = model_file(tmp_path, data.SerializeToString(), "reshape.onnx")
+    square = np.arange(16, dtype=np.float32).reshape(4, 4) / 16
+    assert mp.apply(OP, square, model=ref, multiple=1, halo=0).sum() == 7
+    with pytest.raises(MaskprepError, match=r"^the network failed on an input of shape "
+                                            r"\(1, 1, 5, 5\) \(.*\)$"):
+        mp.apply(OP, np.zeros((5, 5), np.float32), model=ref, multiple=1, halo=0)

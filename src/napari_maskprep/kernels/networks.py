@@ -147,6 +147,10 @@ def _open(data: bytes, threads: int, where: str) -> Network:
         shown = ", ".join(f"{i.name}: {i.type} {i.shape}" for i in inputs)
         raise BadValueError(f"{where}: the network takes {shown or 'no input'}; accepted: one "
                             "float input (1, channels, height, width) and a float output first")
+    batch = inputs[0].shape[0]
+    if isinstance(batch, int) and batch != 1:
+        raise BadValueError(f"{where}: the network takes a fixed batch of {batch} "
+                            f"{inputs[0].shape}; accepted: a batch of 1 (or a free one)")
     fixed = [d for d in inputs[0].shape[2:] if isinstance(d, int)]
     if fixed:
         raise BadValueError(f"{where}: the network takes a fixed input size "
@@ -164,6 +168,14 @@ def open_network(data: bytes, *, threads: int, where: str = "model") -> Network:
     Raises :class:`MaskprepError` in one line naming ``where`` (the file).
     """
     return CheckedModel(data, where=where).network(threads)
+
+
+def _runtime_errors() -> tuple[type[Exception], ...]:
+    """onnxruntime's own exceptions (Fail, InvalidArgument, RuntimeException ...)."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    return tuple(v for v in vars(state).values()
+                 if isinstance(v, type) and issubclass(v, Exception))
 
 
 def _starts(size: int, step: int) -> range:
@@ -192,8 +204,13 @@ def run_network(network: Network, image: np.ndarray, *, channel: int, halo: int,
             extra = (-window.shape[1] % multiple, -window.shape[2] % multiple)
             if any(extra):
                 window = np.pad(window, ((0, 0), (0, extra[0]), (0, extra[1])), mode="reflect")
-            result = network.session.run([network.output_name],
-                                         {network.input_name: window[None]})[0]
+            try:
+                result = network.session.run([network.output_name],
+                                             {network.input_name: window[None]})[0]
+            except _runtime_errors() as exc:  # a shape the graph does not take, a failed op
+                why = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+                raise BadValueError(f"the network failed on an input of shape "
+                                    f"{(1, *window.shape)} ({why})") from None
             if result.ndim != 4 or result.shape[0] != 1 or result.shape[2:] != window.shape[1:]:
                 raise BadValueError(f"the network gives shape {result.shape} for an input of "
                                     f"shape {(1, *window.shape)}; accepted: (1, classes, "
