@@ -7,8 +7,10 @@ A shown napari window (run it under Xvfb or on a desktop) holds the nuclei sampl
 ``side`` × ``side`` uint16 and the Mask Prep panel. A 5 ms Qt timer stamps the event
 loop while each action runs; the longest gap between stamps is how long the window could
 not repaint or take a click. Actions: choosing the input (the intensity range the sliders
-span), the first auto-threshold preview, a threshold slider move while previewing, Apply,
-and an in-place open on the mask, after napari's one-time costs (a first small layer).
+span), the first auto-threshold preview, two threshold slider moves while previewing (the
+first after the op changed), Apply with the preview shown (the preview becomes the output),
+Apply of another op (a new layer), and an in-place open on the mask, after napari's
+one-time costs (a first small layer).
 Printed: the longest gap and the action's wall time, in
 ms. Nothing is asserted.
 """
@@ -91,12 +93,13 @@ def main() -> None:
     report("first preview (auto threshold)", lambda: setattr(segment.preview_box, "value", True),
            lambda: preview in viewer.layers and not segment.previewing)
     segment.select("segment.threshold")
-    report("threshold slider move, preview shown",
-           lambda: setattr(segment.param_editors["value"], "value", 700.0),
-           lambda: not segment.previewing)
-    segment.preview_box.value = False
+    for n, value in enumerate((700.0, 800.0), 1):
+        report(f"threshold slider move {n}, preview shown",
+               lambda v=value: setattr(segment.param_editors["value"], "value", v),
+               lambda: not segment.previewing)
+    report("Apply (threshold), preview shown", segment.apply, lambda: not segment.running)
     segment.select("segment.auto_threshold")
-    report("Apply (auto threshold)", segment.apply, lambda: not segment.running)
+    report("Apply (auto threshold), a new layer", segment.apply, lambda: not segment.running)
     refine.select("refine.open", viewer.layers["big-auto_threshold"])
     refine.in_place_box.value = True
     report("Apply in place (open, radius 2)", refine.apply, lambda: not refine.running)

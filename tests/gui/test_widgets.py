@@ -11,7 +11,8 @@ from napari.utils.notifications import NotificationSeverity
 from qtpy.QtWidgets import QCheckBox
 
 import napari_maskprep as mp
-from napari_maskprep._napari.applied import applied_steps
+from napari_maskprep._napari.applied import applied_steps, is_preview
+from napari_maskprep._napari.outputs import history
 from napari_maskprep._napari.widgets import RefineWidget
 
 ERROR = NotificationSeverity.ERROR
@@ -526,3 +527,75 @@ def test_outputs_and_preview_can_be_shown_as_outlines(make_widget, qtbot):
     assert viewer.layers[-1] is not output and viewer.layers[-1].contour == 1
     outlines.setChecked(False)
     assert output.contour == 0 and viewer.layers[-1].contour == 0
+
+
+def show_preview(widget, qtbot):
+    widget.preview_box.value = True
+    qtbot.waitUntil(lambda: widget.model.preview_layer is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+    return widget.model.preview_layer
+
+
+def test_apply_makes_the_shown_preview_its_output(make_widget, qtbot):
+    """napari adds a 16 MP layer in ~100 ms and removes one in more: the preview becomes the
+    output instead, named, placed, shown and chosen as a new output would be."""
+    viewer, widget = make_widget("segment", "nuclei")
+    image = viewer.layers["nuclei"]
+    viewer.layers.remove("nuclei-ground truth")
+    refine = RefineWidget(viewer)
+    qtbot.addWidget(refine.native)
+    assert refine.model.input_layer is None  # no Labels layer to refine yet
+    widget.select("segment.auto_threshold", image)
+    preview = show_preview(widget, qtbot)
+    viewer.add_image(np.zeros((4, 4)), name="later")  # above the preview
+    viewer.add_points([[1.0, 1.0]], name="seeds")  # outputs go under points
+    preview.visible = False
+    inserted = []
+    viewer.layers.events.inserted.connect(lambda event: inserted.append(event.value))
+    widget.apply()
+    wait_applied(qtbot, widget)
+    output = viewer.layers["nuclei-auto_threshold"]
+    assert output is preview and inserted == []
+    assert [x.name for x in viewer.layers] == ["nuclei", "later", "nuclei-auto_threshold",
+                                               "seeds"]
+    np.testing.assert_array_equal(output.data, mp.apply("segment.auto_threshold", image.data))
+    assert widget.model.preview_layer is None and not widget.preview_box.value
+    assert not is_preview(output)
+    assert history(output)[-1]["step"]["op"] == "segment.auto_threshold"
+    assert output.visible and list(viewer.layers.selection) == [output]
+    assert viewer.layers.selection.active is output
+    assert refine.model.input_layer is output and refine.input_box.value is output
+
+    widget.apply()  # unchanged since: the same layer is updated
+    wait_applied(qtbot, widget)
+    assert viewer.layers["nuclei-auto_threshold"] is output and len(viewer.layers) == 4
+
+
+def test_a_painted_preview_is_not_made_the_output(make_widget, qtbot):
+    """Its undo steps would follow it: Ctrl+Z on the output would paint preview pixels."""
+    viewer, widget = make_widget("segment", "nuclei")
+    image = viewer.layers["nuclei"]
+    widget.select("segment.auto_threshold", image)
+    preview = show_preview(widget, qtbot)
+    preview.paint((10, 10), 1)
+    widget.apply()
+    wait_applied(qtbot, widget)
+    output = viewer.layers["nuclei-auto_threshold"]
+    assert output is not preview and preview not in viewer.layers
+    np.testing.assert_array_equal(output.data, mp.apply("segment.auto_threshold", image.data))
+
+
+def test_the_preview_of_one_plane_is_not_made_the_output_of_a_stack(make_widget, qtbot):
+    viewer, widget = make_widget("segment", "nuclei_3d")
+    stack = viewer.layers["nuclei_3d"]
+    widget.select("segment.auto_threshold", stack)
+    viewer.dims.set_point(0, 0.0)  # the first plane: the preview is placed like the stack
+    preview = show_preview(widget, qtbot)
+    assert preview.data.shape == (1, *stack.data.shape[1:])
+    np.testing.assert_array_equal(preview.translate, stack.translate)
+    widget.apply()
+    wait_applied(qtbot, widget)
+    output = viewer.layers["nuclei_3d-auto_threshold"]
+    assert output is not preview and preview not in viewer.layers
+    np.testing.assert_array_equal(output.data, mp.apply("segment.auto_threshold", stack.data))
+    np.testing.assert_array_equal(output.translate, stack.translate)

@@ -200,6 +200,7 @@ class ApplyJob(Cancellable):
         self.pixel_size = pixel_size  # µm a pixel, for object sizes in µm² (None: unknown)
         self.features: dict[str, np.ndarray] | None = None
         self.summary = ""  # objects and their sizes in the result, once run
+        self.result_digest: tuple[tuple[int, ...], str, int] | None = None  # once run
         self.input_digest = digest(data) if in_place else None
         # In place: the pixels the result changes, found off the GUI thread.
         self.changed: tuple[np.ndarray, ...] = ()
@@ -224,6 +225,7 @@ class ApplyJob(Cancellable):
             raise ApplyCancelled
         # Here, off the GUI thread.
         self.summary = describe(result, self.spec.output, self.pixel_size)
+        self.result_digest = digest(result)
         if self.in_place and result.shape == np.shape(self.data):
             self.changed = np.nonzero(np.asarray(self.data) != result)
         if self.table and self.spec.output is Kind.LABELS:

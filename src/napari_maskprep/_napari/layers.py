@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from napari.layers import Image, Labels, Layer, Points
 
-__all__ = ["is_large", "layer_array", "layer_pixel_size", "points_in"]
+__all__ = ["finite_range", "is_large", "layer_array", "layer_pixel_size", "points_in"]
 
 
 def is_large(layer: Layer | None) -> bool:
@@ -53,3 +53,12 @@ def points_in(points: Points, target: Layer) -> np.ndarray:
     scale, translate = np.asarray(points.scale[-ndim:]), np.asarray(points.translate[-ndim:])
     world = coords[:, -ndim:] * scale + translate
     return (world - np.asarray(target.translate)) / np.asarray(target.scale)
+
+
+def finite_range(data: np.ndarray) -> tuple[float, float]:
+    """The smallest and largest finite values (a slider cannot span NaN or infinity);
+    (0, 0) when there are none."""
+    if data.dtype.kind != "f":
+        return (data.min(), data.max()) if data.size else (0, 0)
+    finite = data if np.isfinite(data).all() else data[np.isfinite(data)]
+    return (finite.min(), finite.max()) if finite.size else (0, 0)

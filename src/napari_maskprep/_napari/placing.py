@@ -2,7 +2,9 @@
 
 A new output layer keeps its source's scale, translate, units and axis labels; it goes on
 top, but under points and shapes, so seeds stay visible and clickable; a preview goes in
-without taking the active layer from the one being worked on.
+without taking the active layer from the one being worked on. A preview of the whole input
+can become the output of an Apply: napari adds a layer in about 100 ms and removes one in
+more (its garbage collection), where setting a layer's data takes about 10 ms.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from .applied import OUTPUT_OPACITY, is_preview
 from .large import TiledApplyJob, store_levels
 from .outputs import mask_colormap, output_metadata, style_output
 
-__all__ = ["add_layer", "add_store_layer", "insert_output", "is_rgb"]
+__all__ = ["add_layer", "add_store_layer", "can_become_output", "insert_output", "is_rgb",
+           "place_as_output"]
 
 
 def is_rgb(data: np.ndarray, source: Layer) -> bool:
@@ -64,10 +67,7 @@ def add_store_layer(viewer: Any, job: TiledApplyJob, store: Path) -> Labels:
 
 def insert_output(viewer: Any, layer: Layer) -> None:
     layers = viewer.layers
-    # On top, but under points and shapes: seeds stay visible and clickable.
-    at = len(layers)
-    while at > 0 and isinstance(layers[at - 1], Points | Shapes):
-        at -= 1
+    at = _output_index(layers)
     if is_preview(layer):
         # Keep the layer being worked on active: painting must not jump to the preview.
         active, selected = layers.selection.active, set(layers.selection)
@@ -77,3 +77,35 @@ def insert_output(viewer: Any, layer: Layer) -> None:
         layers.selection.active = active
     else:
         layers.insert(at, layer)
+
+
+def _output_index(layers: Any) -> int:
+    """Where a new output goes: on top, but under points and shapes, so seeds stay visible
+    and clickable."""
+    at = len(layers)
+    while at > 0 and isinstance(layers[at - 1], Points | Shapes):
+        at -= 1
+    return at
+
+
+def can_become_output(preview: Layer, layer_type: type[Layer], result: np.ndarray,
+                      source: Layer) -> bool:
+    """Whether a preview layer can hold an Apply's ``result`` as the output of ``source``:
+    of the output's type, with the result's shape (not one plane of a stack), placed like
+    ``source``."""
+    return (type(preview) is layer_type and preview.data.shape == result.shape
+            and getattr(preview, "rgb", False) == is_rgb(result, source)
+            and np.array_equal(preview.scale, source.scale)
+            and np.array_equal(preview.translate, source.translate))
+
+
+def place_as_output(viewer: Any, layer: Layer, name: str) -> None:
+    """A former preview layer, holding an output's data and metadata already, named, shown
+    and placed as :func:`insert_output` places a new output: where it goes, and active."""
+    layers = viewer.layers
+    at, index = _output_index(layers), layers.index(layer)
+    if index != at - 1:
+        layers.move(index, at)
+    layer.visible = True
+    layer.name = name
+    layers.selection.active = layer

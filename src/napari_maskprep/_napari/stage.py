@@ -26,7 +26,7 @@ from ..recipe import Step
 from .applied import PREVIEW_KEY, PREVIEW_SUFFIX, AppliedStep, applied_steps, is_preview
 from .jobs import ApplyJob, PreviewJob, TryAllJob, digest
 from .large import RegionPreviewJob, TiledApplyJob, visible_region
-from .layers import is_large, layer_array, layer_pixel_size, points_in
+from .layers import finite_range, is_large, layer_array, layer_pixel_size, points_in
 from .opinfo import (
     compared_param,
     has_intensity_range,
@@ -36,7 +36,7 @@ from .opinfo import (
     shows_histogram,
 )
 from .outputs import history, output_metadata, style_output
-from .placing import add_layer, add_store_layer, is_rgb
+from .placing import add_layer, add_store_layer, can_become_output, is_rgb, place_as_output
 
 __all__ = ["PerPlane", "StageModel"]
 
@@ -115,6 +115,7 @@ class StageModel:
         self.object_table = False  # labels outputs get a row per object (napari's features)
         self.store_folder: Path | None = None  # where Apply on a large layer writes; None: temp
         self._preview_layer: Layer | None = None
+        self._preview_painted = False  # its undo steps must not follow it into an output
         self._generation = 0
         self._source_version = 0  # bumped when a layer the op reads changes its data
         self._volume_cache: _VolumeCache | None = None
@@ -194,7 +195,7 @@ class StageModel:
             if is_large(layer):
                 low, high = layer.contrast_limits_range
             else:
-                low, high = _finite_range(np.asarray(layer_array(layer)))
+                low, high = finite_range(np.asarray(layer_array(layer)))
             self._intensities = key, (float(low), float(high))
         return self._intensities[1]
 
@@ -467,7 +468,9 @@ class StageModel:
                 self.viewer, layer_type, data, source, name=name, translate=translate, rgb=rgb,
                 metadata={PREVIEW_KEY: True}, scale=scale, outline=self.outline,
             )
-            self._preview_layer = layer
+            self._preview_layer, self._preview_painted = layer, False
+            if isinstance(layer, Labels):
+                layer.events.paint.connect(self._on_preview_painted)
         else:
             # Each setter redraws the layer: only what changed (a slider move: the data).
             if not np.array_equal(layer.scale, scale):
@@ -540,8 +543,15 @@ class StageModel:
                         kept = layer  # changed since (painted, refined): never overwrite it
             name = f"{source.name}-{job.spec.name}"
             metadata = output_metadata(job.step, source, job.extra_layers)
+            layer_type = Image if job.spec.output is Kind.IMAGE else Labels
+            preview = None if self._preview_painted else self._preview_layer  # as the output?
+            adopted = target is None and preview in self.viewer.layers and can_become_output(
+                preview, layer_type, result, source)  # then no layer is added, none removed
+            if adopted:
+                target, self._preview_layer = preview, None
+                if isinstance(target, Labels):
+                    target.events.paint.disconnect(self._on_preview_painted)
             if target is None:
-                layer_type = Image if job.spec.output is Kind.IMAGE else Labels
                 target = add_layer(
                     self.viewer, layer_type, result, source, name=name,
                     translate=source.translate, rgb=is_rgb(result, source), metadata=metadata,
@@ -549,9 +559,12 @@ class StageModel:
                 )
             else:
                 target.data = result
-                target.metadata = metadata
+                target.metadata = metadata  # before the name: no longer a preview when renamed
                 style_output(target, result, self.outline)
-            self._outputs[key] = _Output(weakref.ref(source), weakref.ref(target), digest(result))
+                if adopted:
+                    place_as_output(self.viewer, target, name)
+            self._outputs[key] = _Output(weakref.ref(source), weakref.ref(target),
+                                         job.result_digest)
         if getattr(job, "features", None) is not None:
             target.features = job.features
         self.last_summary = summary
@@ -562,6 +575,9 @@ class StageModel:
         self.applied.emit(applied)
         applied_steps.applied.emit(applied)
         return applied
+
+    def _on_preview_painted(self, event: Any = None) -> None:
+        self._preview_painted = True
 
     def _write_in_place(self, job: ApplyJob, result: np.ndarray) -> int:
         """One undo step in napari's Labels history: only the changed pixels are recorded;
@@ -682,12 +698,3 @@ class StageModel:
         self.viewer.dims.events.current_step.disconnect(self._on_current_step)
         self._camera.events.center.disconnect(self._on_view_moved)
         self._camera.events.zoom.disconnect(self._on_view_moved)
-
-
-def _finite_range(data: np.ndarray) -> tuple[float, float]:
-    """The smallest and largest finite values (a slider cannot span NaN or infinity);
-    (0, 0) when there are none."""
-    if data.dtype.kind != "f":
-        return (data.min(), data.max()) if data.size else (0, 0)
-    finite = data if np.isfinite(data).all() else data[np.isfinite(data)]
-    return (finite.min(), finite.max()) if finite.size else (0, 0)
