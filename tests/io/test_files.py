@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -88,3 +89,91 @@ def test_what_write_mask_cannot_write_well_is_one_line(tmp_path, name, mask, mes
     with pytest.raises(ValueError, match=message):
         write_mask(tmp_path / name, mask)
     assert not (tmp_path / name).exists()
+
+
+_OLD = np.array([[0, 1, 1], [1, 0, 0]], np.uint8)
+_NEW = 1 - _OLD
+
+# Replaces the store argv[1] (maskprep's, holding _OLD) with _NEW and is killed (SIGKILL:
+# nothing of ours runs after it) at the moment argv[2] names.
+_KILLED_REPLACEMENT = """
+import os, signal, sys
+from pathlib import Path
+import numpy as np
+from napari_maskprep.io import files, omezarr, provenance, write_ome_zarr
+
+store, moment = Path(sys.argv[1]), sys.argv[2]
+new = np.array([[1, 0, 0], [0, 1, 1]], np.uint8)
+
+def kill(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if moment == "while writing":
+    omezarr._write_metadata = kill
+elif moment == "after the swap":
+    swap = files._exchange
+    files._exchange = lambda first, second: swap(first, second) and kill()
+elif moment == "between the renames":  # on a file system that cannot swap two folders
+    files._exchange = lambda first, second: False
+    rename = Path.rename
+
+    def rename_then_die(self, target):
+        if self.name.startswith(".maskprep-tmp-") and Path(target) == store:
+            kill()
+        return rename(self, target)
+
+    Path.rename = rename_then_die
+write_ome_zarr(new, store, provenance=provenance("maskprep: 1", new), overwrite=True)
+"""
+
+
+def _store_values(store):
+    from napari_maskprep.io import open_lazy
+
+    with open_lazy(store) as image:
+        return image.data.compute().tolist()
+
+
+@pytest.mark.parametrize(("moment", "after_the_kill", "after_cleaning"), [
+    ("while writing", "old", "old"),
+    ("after the swap", "new", "new"),
+    ("between the renames", None, "old"),  # no store until the next run puts the old back
+])
+def test_a_store_replaced_by_a_killed_run_is_the_old_or_the_new_one(
+        tmp_path, moment, after_the_kill, after_cleaning):
+    from napari_maskprep.io import provenance, write_ome_zarr
+
+    store = write_ome_zarr(_OLD, tmp_path / "mask.zarr", provenance=provenance("x", _OLD))
+    killed = subprocess.run([sys.executable, "-c", _KILLED_REPLACEMENT, str(store), moment],
+                            capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+    values = {"old": _OLD.tolist(), "new": _NEW.tolist()}
+    if after_the_kill is None:
+        assert not store.exists()
+    else:
+        assert _store_values(store) == values[after_the_kill]
+    assert clean_stale_temporaries(tmp_path) >= 1
+    assert os.listdir(tmp_path) == ["mask.zarr"]
+    assert _store_values(store) == values[after_cleaning]
+
+
+def test_a_store_that_cannot_be_renamed_in_leaves_the_old_one(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from napari_maskprep.io import files, provenance, write_ome_zarr
+
+    store = write_ome_zarr(_OLD, tmp_path / "mask.zarr", provenance=provenance("x", _OLD))
+    monkeypatch.setattr(files, "_exchange", lambda first, second: False, raising=False)
+    rename = Path.rename
+
+    def refused(self, target):
+        if self.name.startswith(".maskprep-tmp-"):
+            raise OSError(errno.EIO, "Input/output error")
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", refused)
+    with pytest.raises(OSError, match="Input/output error"):
+        write_ome_zarr(_NEW, store, provenance=provenance("x", _NEW), overwrite=True)
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ["mask.zarr"]
+    assert _store_values(store) == _OLD.tolist()

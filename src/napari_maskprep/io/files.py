@@ -1,25 +1,34 @@
-"""Writing files safely: a temporary name beside the target, renamed over it at the end, and
-the temporary files of killed writes cleaned."""
+"""Writing files safely: a temporary name beside the target, renamed over it at the end (a
+folder swapped in), and what killed writes left cleaned or put back."""
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import os
 import re
 import shutil
 import socket
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "clean_stale_temporaries", "head_line", "temp_prefix"]
+__all__ = ["atomic_write", "clean_stale_temporaries", "head_line", "replace_folder",
+           "temp_prefix"]
 
 
 # Temporary files and folders are named .maskprep-tmp-<host>-<pid>-<final name>.<random>:
 # hidden (never taken for inputs), and a run can tell which were left by a process of this
-# machine that is gone (killed mid-write) and remove them.
+# machine that is gone (killed mid-write) and remove them. A folder being replaced is moved
+# aside into .maskprep-old-<host>-<pid>-<final name>.<random>/ where swapping is not
+# possible: the only copy of the old output then, which a later run puts back if the new
+# one never arrived.
 _TEMP_PREFIX = ".maskprep-tmp-"
-_TEMP_NAME = re.compile(r"^\.maskprep-tmp-([0-9a-f]{8})-(\d+)-")
+_ASIDE_PREFIX = ".maskprep-old-"
+_TEMP_NAME = re.compile(r"^\.maskprep-(tmp|old)-([0-9a-f]{8})-(\d+)-")
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2  # Linux <fcntl.h>, <linux/fs.h>
 
 
 def _host_id() -> str:
@@ -29,6 +38,10 @@ def _host_id() -> str:
 def temp_prefix(path: Path) -> str:
     """The prefix of a temporary file or folder that will become ``path``."""
     return f"{_TEMP_PREFIX}{_host_id()}-{os.getpid()}-{path.name}."
+
+
+def _aside_prefix(path: Path) -> str:
+    return f"{_ASIDE_PREFIX}{_host_id()}-{os.getpid()}-{path.name}."
 
 
 def _alive(pid: int) -> bool:
@@ -43,7 +56,9 @@ def _alive(pid: int) -> bool:
 
 def clean_stale_temporaries(folder: Path) -> int:
     """Remove the temporary files and folders that writes killed on this machine left in
-    ``folder``; those of running processes, and everything else, stay. Returns the count."""
+    ``folder``, and put back an old folder moved aside whose replacement never arrived
+    (:func:`replace_folder`); those of running processes, and everything else, stay.
+    Returns the count of entries removed or put back."""
     removed, host = 0, _host_id()
     try:
         entries = list(folder.iterdir())
@@ -51,14 +66,72 @@ def clean_stale_temporaries(folder: Path) -> int:
         return 0
     for entry in entries:
         found = _TEMP_NAME.match(entry.name)
-        if found is None or found.group(1) != host or _alive(int(found.group(2))):
+        if found is None or found.group(2) != host or _alive(int(found.group(3))):
             continue
-        if entry.is_dir() and not entry.is_symlink():
+        if found.group(1) == "old" and entry.is_dir() and not entry.is_symlink():
+            _put_back(entry)
+        elif entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
         removed += 1
     return removed
+
+
+def _put_back(aside: Path) -> None:
+    """The old folder inside ``aside`` back at its name if nothing took that name since,
+    else (the replacement arrived) removed."""
+    try:
+        old = next(aside.iterdir(), None)
+        target = aside.parent / old.name if old is not None else None
+        if target is not None and not (target.exists() or target.is_symlink()):
+            old.rename(target)
+    except OSError:  # another run put it back first, or the folder cannot be read
+        return
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 with RENAME_EXCHANGE); False where the
+    system or its file system cannot, having changed nothing."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # a C library without it (glibc < 2.28, musl)
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second),
+                 _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
+        return False
+    raise OSError(code, os.strerror(code), str(second))
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Put the folder ``new`` (beside ``target``) at ``target`` in place of the folder
+    there, so that a process killed at any point leaves the old or the new one at
+    ``target``: the two are swapped in one step, and the old one, now under ``new``'s
+    temporary name, removed. Where the file system cannot swap, the old one is moved aside
+    (:data:`_ASIDE_PREFIX`) first: a kill between the two renames leaves no folder at
+    ``target`` until :func:`clean_stale_temporaries` puts the old one back."""
+    if _exchange(new, target):
+        shutil.rmtree(new, ignore_errors=True)  # the old folder: a leftover is cleaned later
+        return
+    aside = Path(tempfile.mkdtemp(prefix=_aside_prefix(target), dir=target.parent))
+    old = aside / target.name
+    try:
+        target.rename(old)
+        new.rename(target)
+    except BaseException:
+        if old.exists() and not (target.exists() or target.is_symlink()):
+            old.rename(target)
+        shutil.rmtree(aside, ignore_errors=True)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:

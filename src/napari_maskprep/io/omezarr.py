@@ -7,7 +7,8 @@ stride (nearest: every value a label or mask value that exists), each level read
 from the one just written, until the largest side is at most ``PYRAMID_TOP``. Metadata is
 written by ``ome-zarr``'s writer, the chunks by dask, so no level is ever whole in memory.
 The store is built under a hidden temporary name beside its final name and renamed at the
-end: a killed run leaves only a temporary that :func:`clean_stale_temporaries` removes.
+end, or swapped with the store it replaces (:func:`replace_folder`): a killed run leaves the
+old store or the new one, and temporaries that :func:`clean_stale_temporaries` removes.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..core.errors import BadTypeError, BadValueError, MaskprepError, shown
-from .files import clean_stale_temporaries, temp_prefix
+from .files import clean_stale_temporaries, replace_folder, temp_prefix
 from .provenance import PNG_KEY, written_by_maskprep
 
 if TYPE_CHECKING:
@@ -278,11 +279,8 @@ def _write_store(data: da.Array, target: Path, fmt: Any, axes: str,
         group = zarr.open_group(tmp, mode="w", zarr_format=fmt.zarr_format)
         _write_levels(group, data, axes, chunks, shapes, strides)
         _write_metadata(group, fmt, axes, strides, sizes, name, label, provenance)
-        if exists:  # a folder cannot be renamed over another: move the old one aside
-            old = Path(tempfile.mkdtemp(prefix=temp_prefix(target), dir=target.parent))
-            target.rename(old / target.name)
-            tmp.rename(target)
-            shutil.rmtree(old)
+        if exists:  # a folder cannot be renamed over another: swapped in its place
+            replace_folder(tmp, target)
         else:
             tmp.rename(target)
     except BaseException:
