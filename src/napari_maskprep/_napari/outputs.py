@@ -26,6 +26,7 @@ __all__ = [
     "Lineage",
     "describe",
     "history",
+    "is_mask",
     "lineage",
     "object_features",
     "output_metadata",
@@ -46,13 +47,18 @@ def _mask_colours(layer: Labels) -> bool:
     return 1 in colours and np.allclose(colours[1], (0.0, 1.0, 1.0, 1.0))
 
 
+def is_mask(data: Any) -> bool:
+    """Whether ``data`` is a 0/1 mask (``uint8``), drawn in :func:`mask_colormap`."""
+    return data.dtype == np.uint8 and data.max(initial=0) <= 1
+
+
 def style_output(layer: Layer, data: Any, outline: bool = False) -> None:
     """The look of every output: a 0/1 mask in cyan, labels in napari's colours (selected
     label 1, ready to paint; filled, or as outlines), an image with contrast limits fitted
     to its values."""
     if isinstance(layer, Labels):
         # Each setter redraws the layer: set only what differs (a preview updated in place).
-        if data.dtype == np.uint8 and data.max(initial=0) <= 1 and not _mask_colours(layer):
+        if is_mask(data) and not _mask_colours(layer):
             layer.colormap = mask_colormap()
         if layer.selected_label != 1:
             layer.selected_label = 1

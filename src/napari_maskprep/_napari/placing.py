@@ -17,7 +17,7 @@ from napari.layers import Image, Labels, Layer, Points, Shapes
 
 from .applied import OUTPUT_OPACITY, is_preview
 from .large import TiledApplyJob, store_levels
-from .outputs import mask_colormap, output_metadata, style_output
+from .outputs import is_mask, mask_colormap, output_metadata, style_output
 
 __all__ = ["add_layer", "add_store_layer", "can_become_output", "insert_output", "is_rgb",
            "place_as_output"]
@@ -43,6 +43,8 @@ def add_layer(
             kwargs["colormap"] = source.colormap
         layer = Image(data, **kwargs)
     else:
+        if is_mask(data):  # set afterwards, the colours would slice the data once more
+            kwargs["colormap"] = mask_colormap()
         layer = Labels(data, opacity=OUTPUT_OPACITY, **kwargs)
         style_output(layer, data, outline)
     insert_output(viewer, layer)
@@ -106,6 +108,7 @@ def place_as_output(viewer: Any, layer: Layer, name: str) -> None:
     at, index = _output_index(layers), layers.index(layer)
     if index != at - 1:
         layers.move(index, at)
-    layer.visible = True
+    if not layer.visible:  # the setter redraws the layer even when it is shown already
+        layer.visible = True
     layer.name = name
     layers.selection.active = layer
