@@ -274,3 +274,18 @@ def test_a_network_that_fails_while_it_runs_is_one_line(tmp_path):
     with pytest.raises(MaskprepError, match=r"^the network failed on an input of shape "
                                             r"\(1, 1, 5, 5\) \(.*\)$"):
         mp.apply(OP, np.zeros((5, 5), np.float32), model=ref, multiple=1, halo=0)
+
+
+def test_a_network_whose_first_output_is_not_float_says_so(tmp_path, image):
+    """The message named only the input, which was right, as what was wrong."""
+    from onnx import TensorProto
+
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.INT64)], "integers",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, "h", "w"])],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, None)])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    ref = model_file(tmp_path, data.SerializeToString(), "integers.onnx")
+    with pytest.raises(MaskprepError, match=r"takes x: tensor\(float\) \[1, 1, 'h', 'w'\] "
+                                            r"and gives y: tensor\(int64\) first; accepted"):
+        mp.apply(OP, image, model=ref, multiple=1, halo=0)

@@ -145,8 +145,10 @@ def _open(data: bytes, threads: int, where: str) -> Network:
     if (len(inputs) != 1 or inputs[0].type != "tensor(float)" or len(inputs[0].shape) != 4
             or not outputs or outputs[0].type != "tensor(float)"):
         shown = ", ".join(f"{i.name}: {i.type} {i.shape}" for i in inputs)
-        raise BadValueError(f"{where}: the network takes {shown or 'no input'}; accepted: one "
-                            "float input (1, channels, height, width) and a float output first")
+        first = f"{outputs[0].name}: {outputs[0].type}" if outputs else "no output"
+        raise BadValueError(f"{where}: the network takes {shown or 'no input'} and gives "
+                            f"{first} first; accepted: one float input (1, channels, height, "
+                            "width) and a float output first")
     batch = inputs[0].shape[0]
     if isinstance(batch, int) and batch != 1:
         raise BadValueError(f"{where}: the network takes a fixed batch of {batch} "
