@@ -359,14 +359,17 @@ def _fraction(text: str) -> float:
     return value
 
 
+MAX_BUDGET = 1e9  # seconds: 31 years, no cap a search could reach
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         value = 0.0
-    if not 0 < value < 1e9:
+    if not 0 < value < MAX_BUDGET:
         raise argparse.ArgumentTypeError(f"{_printable(text[:40])!r} is not a number of "
-                                         "seconds above 0")
+                                         f"seconds above 0 and below {MAX_BUDGET:.0f}")
     return value
 
 

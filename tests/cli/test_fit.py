@@ -130,3 +130,13 @@ def test_a_budget_over_before_any_trial_keeps_the_recipe(tmp_path, poor, capsys)
     assert main(fit_args(poor, images, masks, output, "--budget", "1e-9")) == 0
     assert Recipe.load(output) == POOR
     assert "changed: nothing" in capsys.readouterr().err
+
+
+def test_a_budget_out_of_range_says_the_range(tmp_path, poor, capsys):
+    """1e9 is a number of seconds above 0, which the refusal said it was not."""
+    for value in ("1e9", "0", "nan"):
+        with pytest.raises(SystemExit):
+            main(fit_args(poor, DSB / "images", DSB / "masks", tmp_path / "f.yaml",
+                          "--budget", value))
+        assert (f"argument --budget: '{value}' is not a number of seconds above 0 and below "
+                "1000000000") in capsys.readouterr().err
