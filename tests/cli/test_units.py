@@ -158,3 +158,22 @@ def test_a_volume_s_mask_carries_its_z_spacing(tmp_path, fmt, tiled):
     with open_lazy(written) as mask:
         assert mask.axes == "zyx"
         np.testing.assert_array_equal(mask.data.compute(), _blobs((3, 12, 16)) > 0)
+
+
+@pytest.mark.parametrize(("fmt", "tiled", "expected"), [
+    ("tif", "never", (0.25, 0.5)), ("tif", "always", (0.25, 0.5)),
+    ("zarr", "never", None), ("zarr", "always", None),  # OME-Zarr: every spatial axis or none
+])
+def test_a_stack_without_z_spacing_keeps_y_and_x_where_its_format_can(tmp_path, fmt, tiled,
+                                                                      expected):
+    # Tiled into OME-Zarr, its (y, x) size was refused for the stack's three axes.
+    tifffile.imwrite(tmp_path / "stack.tif", _blobs((5, 12, 16)), resolution=(2e4, 4e4),
+                     resolutionunit="CENTIMETER")
+    recipe = tmp_path / "plain.maskprep.yaml"
+    recipe.write_text("maskprep: 1\nsteps:\n- op: segment.auto_threshold\n")
+    assert main(["run", str(recipe), str(tmp_path / "stack.tif"), "-o", str(tmp_path / "out"),
+                 "--format", fmt, "--tiled", tiled, "-q"]) == 0
+    written = tmp_path / "out" / f"stack.{fmt}"
+    assert _written_pixel_size(written) == expected
+    with open_lazy(written) as mask:
+        np.testing.assert_array_equal(mask.data.compute(), _blobs((5, 12, 16)) > 0)
