@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tifffile
 
+from napari_maskprep.core.errors import BadValueError
 from napari_maskprep.io import ImageReadError, find_images, open_lazy, read_image
 
 
@@ -56,4 +57,5 @@ def test_colour_samples_first_are_read_last_as_the_lazy_reader_has_them(tmp_path
         assert lazy.axes == "cyx"  # a colour axis of 3: taken last by the tiled run
     two = tmp_path / "two.tif"
     tifffile.imwrite(two, planes[:2], metadata={"axes": "CYX"})
-    assert read_image(two).shape == (2, 20, 24)  # two channels are not colour
+    with pytest.raises(BadValueError, match=r"2 channels, not RGB"):
+        read_image(two)  # two channels are not colour, nor a stack

@@ -1,6 +1,8 @@
 """Readers and writers: images in, masks out, provenance, safe writes, recipe text.
 
 - ``images``: TIFF, PNG and JPEG read as arrays; image files found in folders.
+- ``axes``: a file's axes as ops take them (time frames first, colour samples last), the
+  same in memory and tiled; a recipe run frame by frame on a time-lapse.
 - ``lazy``: OME-Zarr and large or pyramidal TIFF (BigTIFF, OME-TIFF, SVS) opened as dask
   arrays without reading pixels.
 - ``masks``: masks and labels written atomically as TIFF, PNG or OME-Zarr.
@@ -13,6 +15,7 @@
 - ``recipe_text``: YAML and JSON read as plain data within limits.
 """
 
+from .axes import each_frame, image_layout
 from .bigtiff import write_bigtiff
 from .files import atomic_write, clean_stale_temporaries
 from .images import (
@@ -21,6 +24,7 @@ from .images import (
     ImageReadError,
     find_images,
     read_image,
+    read_image_axes,
     read_pixel_size,
 )
 from .lazy import LAZY_BUDGET, LazyImage, check_chunk_count, is_lazy_path, open_lazy
@@ -56,13 +60,16 @@ __all__ = [
     "check_chunk_count",
     "check_label_name",
     "clean_stale_temporaries",
+    "each_frame",
     "find_images",
+    "image_layout",
     "is_lazy_path",
     "open_lazy",
     "pixel_size_of_axes",
     "png_with_provenance",
     "provenance",
     "read_image",
+    "read_image_axes",
     "read_pixel_size",
     "read_provenance",
     "write_bigtiff",

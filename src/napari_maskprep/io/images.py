@@ -15,9 +15,10 @@ import tifffile
 
 from ..core.errors import MaskprepError
 from ..core.units import check_pixel_size
+from .axes import image_layout
 
 __all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "find_images", "read_image",
-           "read_pixel_size"]
+           "read_image_axes", "read_pixel_size"]
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 # Whole-slide TIFFs (Aperio SVS, BigTIFF): opened lazily (io.lazy), never read whole.
@@ -47,7 +48,15 @@ def find_images(paths: list[str | os.PathLike[str]]) -> list[Path]:
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """An image file as an array: TIFF (any dtype, nD) or PNG/JPEG (RGB order, not BGR)."""
+    """An image file as an array: TIFF (any dtype, nD) or PNG/JPEG (RGB order, not BGR),
+    its axes arranged as :func:`read_image_axes` says."""
+    return read_image_axes(path)[0]
+
+
+def read_image_axes(path: str | os.PathLike[str]) -> tuple[np.ndarray, str]:
+    """An image file as an array and its axes, ``[t][z]yx[c]``
+    (:func:`~.axes.image_layout`: colour samples last, singleton axes dropped, the layouts
+    that the ops cannot take refused in one line, as a tiled run refuses them)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
@@ -61,15 +70,17 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         if path.stat().st_size == 0:
             raise ImageReadError(f"{path}: the file is empty (0 bytes)")
         if suffix in (".tif", ".tiff"):
-            image = _read_tiff(path)
+            image, axes = _read_tiff(path)
         else:
             raw = np.fromfile(path, dtype=np.uint8)
             image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
             if image is None:
                 raise ValueError("not a decodable image")
+            axes = "yx"
             if image.ndim == 3:
                 code = cv2.COLOR_BGRA2RGBA if image.shape[2] == 4 else cv2.COLOR_BGR2RGB
                 image = cv2.cvtColor(image, code)
+                axes = "yxc"
     except FileNotFoundError:
         raise ImageReadError(f"{path}: no such file") from None
     except ImageReadError:
@@ -79,22 +90,14 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise ImageReadError(f"{path}: cannot read image ({type(exc).__name__}: {why})") from None
     if image.size == 0:
         raise ImageReadError(f"{path}: the image is empty")
-    return image
+    return image_layout(image, axes, str(path))
 
 
-def _read_tiff(path: Path) -> np.ndarray:
-    """The TIFF's first series, its colour samples last, as :mod:`.lazy` opens it: a
-    planar RGB (axes SYX) or a channel axis of 3 or 4 before the pixels was read as a
-    stack of planes in memory but as RGB when the same file ran tiled."""
+def _read_tiff(path: Path) -> tuple[np.ndarray, str]:
+    """The TIFF's first series and tifffile's letters for its axes."""
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
-        image, axes = series.asarray(), series.axes
-    if image.ndim != len(axes):  # tifffile squeezed differently: take its array as it is
-        return image
-    where = axes.find("S")
-    if where < 0 and "C" in axes and image.shape[axes.index("C")] in (3, 4):
-        where = axes.index("C")
-    return np.moveaxis(image, where, -1) if 0 <= where < image.ndim - 1 else image
+        return series.asarray(), series.axes
 
 
 # Micrometres per unit, for the length units TIFF metadata names (ImageJ writes "micron" or

@@ -94,8 +94,10 @@ class _Chunked:
         shards = getattr(array, "shards", None)
         self.chunks = tuple(shards or array.chunks)  # the unit stored as one object
 
-    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
-        index = tuple((s.start or 0) // c for s, c in zip(key, self.chunks, strict=True))
+    def __getitem__(self, key: tuple[slice | int, ...]) -> np.ndarray:
+        # dask passes an int where a computation takes one plane (a time-lapse's frame)
+        starts = (k.start or 0 if isinstance(k, slice) else int(k) for k in key)
+        index = tuple(start // c for start, c in zip(starts, self.chunks, strict=True))
         name = ".".join(map(str, index))
         if self.folder is not None:
             name = self.array.metadata.encode_chunk_key(index)

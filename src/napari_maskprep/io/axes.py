@@ -1,0 +1,73 @@
+"""A file's axes as the ops take them, the same in memory and tiled, and time frames.
+
+A TIFF's axes (tifffile's letters) or an OME-Zarr's (its axis names) become: time frames
+first (``t``), then ``z`` (a stack), ``y``, ``x``, and RGB(A) samples last (``c``, 3 or 4).
+Axes of length 1 other than ``z``, ``y`` and ``x`` are dropped; tifffile's unnamed page axes
+(``q``, ``i``) are the stack's ``z``, or ``t`` and ``z`` when there are two. A time-lapse is segmented frame by frame (each frame on
+its own, as a person tuned the recipe on one frame): :func:`each_frame`. Anything else (2 or
+5+ channels that are not colour, a time axis after a spatial one, angles, tiles, ...) is
+refused in one line before any pixel is read, where an ambiguous layout would otherwise be
+segmented as a volume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import BadValueError
+
+__all__ = ["ACCEPTED_AXES", "each_frame", "image_layout"]
+
+ACCEPTED_AXES = ("y and x, with z (a stack), t (time frames, first; each is segmented on its "
+                 "own) and RGB(A) samples (c or s of 3 or 4)")
+_PAGES = "qi"  # tifffile's letters for pages it cannot name
+
+
+def _letters(axes: str, shape: tuple[int, ...]) -> str:
+    """Lower-case axis letters, samples as ``c``; from the array's shape when ``axes`` does
+    not describe it (a reader that squeezed otherwise): RGB(A) samples last, as ops take an
+    unnamed array."""
+    if len(axes) == len(shape):
+        return axes.lower().replace("s", "c")
+    colour = len(shape) in (3, 4) and shape[-1] in (3, 4)
+    return "q" * (len(shape) - 2 - colour) + "yx" + "c" * colour
+
+
+def image_layout(data: Any, axes: str, where: str) -> tuple[Any, str]:
+    """``data`` (a numpy or dask array of ``axes``) arranged as ops take it, with its axes:
+    ``[t][z]yx[c]``; raises :class:`BadValueError` naming ``where`` for other layouts."""
+    shape = tuple(data.shape)
+    letters = _letters(axes, shape)
+    pages = [a for a in letters if a in _PAGES]
+    if pages and "z" not in letters and "t" not in letters and len(pages) <= 2:
+        named = iter("tz"[2 - len(pages):])  # unnamed leading axes: (time,) stack
+        letters = "".join(next(named) if a in _PAGES else a for a in letters)
+    for axis in reversed(range(len(letters))):  # a stack of one plane stays a stack
+        if letters[axis] not in "zyx" and data.shape[axis] == 1:
+            data = data[(slice(None),) * axis + (0,)]
+            letters = letters[:axis] + letters[axis + 1:]
+    why = ""
+    if letters.count("c") == 1 and data.shape[letters.index("c")] in (3, 4):
+        at = letters.index("c")
+        data = np.moveaxis(data, at, -1)
+        letters = letters[:at] + letters[at + 1:] + "c"
+    elif "c" in letters:
+        channels = [data.shape[i] for i, a in enumerate(letters) if a == "c"]
+        why = (f" ({' and '.join(map(str, channels))} channels, not RGB: save the channel "
+               "to segment as an image of its own)")
+    if why or letters not in ("yx", "zyx", "tyx", "tzyx", "yxc", "zyxc", "tyxc", "tzyxc"):
+        raise BadValueError(f"{where}: axes {axes.lower() or '?'!r} of shape {shape}{why}; "
+                            f"accepted: {ACCEPTED_AXES}")
+    return data, letters
+
+
+def each_frame(run: Callable[[np.ndarray], np.ndarray], image: np.ndarray, axes: str
+               ) -> np.ndarray:
+    """``run`` on each time frame of ``image`` (``axes`` from :func:`image_layout`) and the
+    results stacked along t; ``run(image)`` when it has no time axis."""
+    if not axes.startswith("t"):
+        return run(image)
+    return np.stack([run(frame) for frame in image])
