@@ -51,6 +51,7 @@ def write_bigtiff(
     pixel_size: tuple[float, ...] | None = None,
     provenance: dict[str, Any] | None = None,
     overwrite: bool = False,
+    axes: str | None = None,
 ) -> Path:
     """Write ``mask`` (2D, or planes along leading axes) as a tiled, zlib-compressed BigTIFF,
     computing a dask array one row of tiles at a time, atomically (temporary name, then
@@ -60,7 +61,8 @@ def write_bigtiff(
     pixel, ``(y, x)`` or ``(z, y, x)``, stored as :func:`write_mask` stores it (resolution
     tags in pixels per centimetre, z spacing in OME-XML). ``provenance`` is
     JSON in private tag 65111 of the first page, where :func:`write_mask` puts it.
-    ``overwrite`` replaces an existing file only if maskprep wrote it.
+    ``overwrite`` replaces an existing file only if maskprep wrote it. ``axes``
+    (``[t][z]yx``) names a time axis in OME-XML, as :func:`write_mask` does.
     """
     import dask.array as da
 
@@ -75,7 +77,7 @@ def write_bigtiff(
                                   for t in tile)):
         raise BadValueError(f"tile={tile!r}; accepted: (height, width), multiples of 16")
     tile = (int(tile[0]), int(tile[1]))
-    layout = tiff_layout(data.shape, check_mask_pixel_size(pixel_size))
+    layout = tiff_layout(data.shape, check_mask_pixel_size(pixel_size), axes)
     if path.exists() or path.is_symlink():
         if not overwrite:
             raise OutputExistsError(f"{path} exists; it is left as it is (pass "

@@ -51,25 +51,31 @@ def pixel_size_of_axes(axes: str, pixel_size: tuple[float, ...] | None
     return tuple(pixel_size[-spatial:])
 
 
-def tiff_layout(shape: tuple[int, ...], pixel_size: tuple[float, ...] | None
-                ) -> dict[str, Any]:
+def tiff_layout(shape: tuple[int, ...], pixel_size: tuple[float, ...] | None,
+                axes: str | None = None) -> dict[str, Any]:
     """tifffile keywords (``ome`` for the writer, the rest for its ``write``) that keep a
     mask's shape and pixel size: y and x in the resolution tags (pixels per centimetre),
-    z spacing in OME-XML when ``pixel_size`` states one."""
+    z spacing in OME-XML when ``pixel_size`` states one. ``axes`` with a time axis first
+    (``tyx``, ``tzyx``: :func:`~.axes.image_layout`) is named in OME-XML too, so a
+    time-lapse's mask reads back as frames, not as a stack."""
     # tifffile's description keeps a 3D+ mask's shape: its pages alone read as one 3D
     # stack, a single plane as 2D.
     layout: dict[str, Any] = {"ome": False, "metadata": {} if len(shape) > 2 else None}
-    if pixel_size is None:
-        return layout
-    size_y, size_x = pixel_size[-2:]
-    layout |= {"resolution": (1e4 / size_x, 1e4 / size_y), "resolutionunit": "CENTIMETER"}
+    if pixel_size is not None:
+        size_y, size_x = pixel_size[-2:]
+        layout |= {"resolution": (1e4 / size_x, 1e4 / size_y), "resolutionunit": "CENTIMETER"}
+    frames = axes is not None and axes.startswith("t") and len(axes) == len(shape)
     # OME readers drop axes of length 1, so a volume of one plane keeps its shaped
     # description (its z spacing would not be read back from one plane anyway).
-    if len(pixel_size) == 3 and len(shape) in (3, 4) and min(shape[:-2]) > 1:
-        axes = "TZYX"[-len(shape):]
+    spaced = (pixel_size is not None and len(pixel_size) == 3 and len(shape) in (3, 4)
+              and min(shape[:-2]) > 1)
+    if frames or spaced:
+        names = axes.upper() if frames else "TZYX"[-len(shape):]
+        sizes = dict(zip("ZYX"[-len(pixel_size):], pixel_size, strict=True)) if (
+            pixel_size is not None) else {}
         layout["ome"] = True
-        layout["metadata"] = {"axes": axes, **{
-            f"PhysicalSize{a}{key}": value for a, size in zip("ZYX", pixel_size, strict=True)
+        layout["metadata"] = {"axes": names, **{
+            f"PhysicalSize{a}{key}": value for a, size in sizes.items() if a in names
             for key, value in (("", size), ("Unit", "µm"))}}
     return layout
 
@@ -91,6 +97,7 @@ def write_mask(
     *,
     metadata: dict[str, Any] | None = None,
     pixel_size: tuple[float, ...] | None = None,
+    axes: str | None = None,
 ) -> Path:
     """Write a mask (uint8 0/1) or labels (int32) atomically, by the path's suffix.
 
@@ -104,6 +111,8 @@ def write_mask(
     where each format holds it: TIFF resolution tags in centimetres (and OME-XML for z
     spacing, see :func:`tiff_layout`), PNG's pHYs chunk (whole pixels per metre, y and x
     only), OME-Zarr scales when every spatial axis is known (:func:`pixel_size_of_axes`).
+    ``axes`` (``[t][z]yx``) says what the leading axes are where the format can: a time
+    axis in TIFF's OME-XML and in OME-Zarr (default: ``tzyx``'s last letters).
     """
     path = Path(path)
     pixel_size = check_mask_pixel_size(pixel_size)
@@ -139,7 +148,7 @@ def write_mask(
         if metadata:
             payload = png_with_provenance(payload, metadata)
     elif suffix == ".zarr":
-        return _write_ome_zarr(path, mask, metadata, pixel_size)
+        return _write_ome_zarr(path, mask, metadata, pixel_size, axes)
     elif suffix in (".tif", ".tiff"):
         payload = None
     else:
@@ -155,16 +164,18 @@ def write_mask(
             extratags.append((TIFF_TAG, 7, len(text), text, True))
         # minisblack: a mask of 3 or 4 planes is planes, never colour
         tifffile.imwrite(tmp, mask, compression="zlib", extratags=extratags,
-                         photometric="minisblack", **tiff_layout(mask.shape, pixel_size))
+                         photometric="minisblack",
+                         **tiff_layout(mask.shape, pixel_size, axes))
 
     atomic_write(path, write)
     return path
 
 
 def _write_ome_zarr(path: Path, mask: np.ndarray, metadata: dict[str, Any] | None,
-                    pixel_size: tuple[float, ...] | None) -> Path:
+                    pixel_size: tuple[float, ...] | None, axes: str | None) -> Path:
     if not 2 <= mask.ndim <= 4:
         raise ValueError(f"{path}: OME-Zarr masks are 2D to 4D; got shape {mask.shape}")
-    axes = "tzyx"[-mask.ndim:]
+    if axes is None or len(axes) != mask.ndim:
+        axes = "tzyx"[-mask.ndim:]
     return write_ome_zarr(mask, path, axes=axes, pixel_size=pixel_size_of_axes(axes, pixel_size),
                           provenance=metadata or None, overwrite=True)
