@@ -33,7 +33,6 @@ from .core.errors import BadValueError, MaskprepError, MaskprepWarning, shown
 from .core.registry import get_op
 from .core.units import check_pixel_size
 from .engine.tiled import check_tiled
-from .engine.tiled_components import count_objects as count_tiled_objects
 from .io import (
     IMAGE_SUFFIXES,
     MASK_FORMATS,
@@ -42,11 +41,12 @@ from .io import (
     atomic_write,
     check_label_name,
     clean_stale_temporaries,
+    each_frame,
     find_images,
     is_lazy_path,
     open_lazy,
     provenance,
-    read_image,
+    read_image_axes,
     read_pixel_size,
     read_provenance,
     write_mask,
@@ -54,6 +54,7 @@ from .io import (
 from .io.files import head_line
 from .large_images import (
     DEFAULT_CHUNK,
+    count_frames,
     image_budget,
     input_checksum,
     lazy_pixel_size,
@@ -297,15 +298,18 @@ def _measured_file(result: FileResult, out: Path) -> FileResult:
     """``result`` with the objects and foreground of the mask written at ``out``."""
     if out.suffix == ".zarr" or is_lazy_path(out, image_budget(worker_memory(1))):
         with open_lazy(out) as written:
-            objects, foreground = count_tiled_objects(written.data)
+            objects, foreground = count_frames(written.data, written.axes)
             result.objects = objects
             result.foreground_fraction = round(foreground / max(written.data.size, 1), 6)
         return result
-    return _measured(result, read_image(out))
+    return _measured(result, *read_image_axes(out))
 
 
-def _measured(result: FileResult, mask: np.ndarray) -> FileResult:
-    result.objects = count_objects(mask)
+def _measured(result: FileResult, mask: np.ndarray, axes: str) -> FileResult:
+    """``result`` with the objects (of each frame of a time-lapse, added) and foreground
+    of ``mask``."""
+    result.objects = sum(map(count_objects, mask)) if axes.startswith("t") else (
+        count_objects(mask))
     result.foreground_fraction = round(float(np.count_nonzero(mask)) / mask.size, 6)
     return result
 
@@ -365,12 +369,12 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
             used = given if given is not None else (
                 lazy_pixel_size(path) if tiled else read_pixel_size(path))
         stored = check_replaceable(out)
-        image, input_sum, note = None, None, ""
+        image, axes, input_sum, note = None, "", None, ""
         if resume and _same_run(stored, text, path.name, used):
             if tiled:
                 input_sum = input_checksum(path)
             else:
-                image = read_image(path)
+                image, axes = read_image_axes(path)
                 input_sum = checksum(image)
             kept, note = _kept_mask(stored, input_sum, path, out)
             if kept is not None:
@@ -381,16 +385,17 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
             done.seconds = round(time.perf_counter() - start, 4)
             return done
         if image is None:
-            image = read_image(path)
+            image, axes = read_image_axes(path)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MaskprepWarning)
-            result = recipe.run(image, pixel_size=used)
+            result = each_frame(lambda frame: recipe.run(frame, pixel_size=used), image, axes)
         write_mask(out, result, metadata=provenance(text, image, source=path.name,
                                                     pixel_size=used, input_checksum=input_sum),
-                   pixel_size=mask_pixel_size(given, read_pixel_size(path)))
+                   pixel_size=mask_pixel_size(given, read_pixel_size(path)),
+                   axes=axes.rstrip("c"))
         done = FileResult(str(path), "ok", str(out), warnings="; ".join(
             dict.fromkeys(filter(None, (note, *(str(w.message) for w in caught))))))
-        _measured(done, result)
+        _measured(done, result, axes)
     except Exception as exc:  # one file's failure, expected or not, must not stop a batch
         return FileResult(str(path), "failed", error=_first_line(exc),
                           seconds=round(time.perf_counter() - start, 4))

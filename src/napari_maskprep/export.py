@@ -32,7 +32,7 @@ from pathlib import Path
 
 from napari_maskprep import apply
 from napari_maskprep.batch import check_replaceable, plan_outputs
-from napari_maskprep.io import read_image, write_mask
+from napari_maskprep.io import each_frame, read_image_axes, write_mask
 
 RECIPE_NAME = None
 EXPORTED_BY = None
@@ -58,7 +58,8 @@ def main(argv=None):
     for path, out in outputs.items():
         try:
             check_replaceable(out)
-            write_mask(out, process(read_image(path)))
+            image, axes = read_image_axes(path)  # a time-lapse runs frame by frame
+            write_mask(out, each_frame(process, image, axes), axes=axes.rstrip("c"))
         except (OSError, ValueError, TypeError) as exc:
             failed += 1
             print(f"failed: {path}: {exc}", file=sys.stderr)

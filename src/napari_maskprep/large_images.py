@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import dask.array as da
 import numpy as np
 
 from .core.arrays import checksum
@@ -22,6 +23,7 @@ from .core.errors import BadValueError, MaskprepWarning
 from .engine.tiled_components import count_objects
 from .io import (
     check_chunk_count,
+    image_layout,
     is_lazy_path,
     open_lazy,
     pixel_size_of_axes,
@@ -31,7 +33,8 @@ from .io import (
 )
 from .recipe import Recipe
 
-__all__ = ["DEFAULT_CHUNK", "MEMORY_PER_IMAGE_BYTE", "image_budget", "input_checksum",
+__all__ = ["DEFAULT_CHUNK", "MEMORY_PER_IMAGE_BYTE", "count_frames", "image_budget",
+           "input_checksum",
            "lazy_pixel_size", "mask_pixel_size", "needs_tiling", "run_file_tiled"]
 
 DEFAULT_CHUNK = 2048  # px a side: 4 MP chunks, a few per worker in memory at once
@@ -67,23 +70,43 @@ def mask_pixel_size(given: tuple[float, ...] | None, stated: tuple[float, ...] |
 
 
 def _as_spatial(image: Any) -> Any:
-    """The lazy image's data with singleton time/channel axes dropped and colour samples
-    last, as ops take them; other layouts raise one line."""
-    data, axes = image.data, image.axes
-    for axis in reversed(range(len(axes))):
-        if axes[axis] in "tc" and data.shape[axis] == 1:
-            data, axes = data[(slice(None),) * axis + (0,)], axes[:axis] + axes[axis + 1:]
-    if "c" in axes and data.shape[axes.index("c")] in (3, 4):
-        where = axes.index("c")
-        data = np.moveaxis(data, where, -1)
-        axes = axes[:where] + axes[where + 1:] + "c"
-    if axes in ("qyx", "iyx"):  # pages tifffile cannot name: a z stack, as read_image has it
-        axes = "zyx"
-    if set(axes) - set("zyxc") or ("c" in axes and not axes.endswith("c")):
-        raise BadValueError(f"{image.path}: axes {axes!r} of shape {data.shape}; accepted: "
-                            "a 2D or 3D image (yx, zyx), RGB(A) samples last, singleton "
-                            "t and c axes")
-    return data, axes
+    """The lazy image's data and axes as ops take them (:func:`~.io.image_layout`)."""
+    return image_layout(image.data, image.axes, str(image.path))
+
+
+def count_frames(data: Any, axes: str) -> tuple[int, int]:
+    """(objects, foreground pixels) of a tiled result of ``axes``; a time-lapse's frame by
+    frame (an object is counted in each frame it is in, as frames are segmented)."""
+    if not axes.startswith("t"):
+        return count_objects(data)
+    counts = [count_objects(frame) for frame in data]
+    return sum(c[0] for c in counts), sum(c[1] for c in counts)
+
+
+def _by_frame(recipe: Recipe, data: Any, axes: str, chunk: int,
+              pixel_size: tuple[float, ...] | None, object_size: int | None) -> Any:
+    """The recipe on each time frame of ``data`` (a dask array of ``axes``, t first), as
+    the frames are what a person tuned it on. A frame of at most ``chunk`` a side runs in
+    memory, one frame a task (the first is run here to learn the result's dtype); a larger
+    one runs tiled on its own."""
+    spatial = len(axes) - 1 - axes.endswith("c")
+    if max(data.shape[1:1 + spatial]) > chunk:
+        tiles = (chunk,) * spatial + (-1,) * (data.ndim - 1 - spatial)
+        return da.stack([recipe.run(one.rechunk(tiles), pixel_size=pixel_size,
+                                    object_size=object_size) for one in data])
+    first = recipe.run(np.asarray(data[0]), pixel_size=pixel_size)
+
+    def run(block: np.ndarray) -> np.ndarray:
+        result = recipe.run(block[0], pixel_size=pixel_size)
+        if result.dtype != first.dtype:
+            raise BadValueError(f"a frame gave {result.dtype} where the first gave "
+                                f"{first.dtype}; accepted: frames giving the same kind of "
+                                "result (all masks or all labels)")
+        return result[None]
+
+    frames = data.rechunk((1, *data.shape[1:]))
+    return frames.map_blocks(run, dtype=first.dtype, chunks=(1, *first.shape),
+                             drop_axis=list(range(first.ndim + 1, data.ndim)))
 
 
 def input_checksum(path: Path) -> str:
@@ -114,7 +137,8 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
         data, axes = _as_spatial(image)
         spatial = len(axes) - axes.endswith("c")
         check_chunk_count(data.shape[:spatial], (chunk,) * spatial, str(path))
-        data = data.rechunk((chunk,) * spatial + (-1,) * (data.ndim - spatial))
+        if not axes.startswith("t"):
+            data = data.rechunk((chunk,) * spatial + (-1,) * (data.ndim - spatial))
         used = image.pixel_size if pixel_size is None else pixel_size
         carried = mask_pixel_size(pixel_size, image.pixel_size)
         if not recipe.uses_units:
@@ -123,7 +147,9 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
                               input_checksum=input_checksum)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MaskprepWarning)
-            result = recipe.run(data, pixel_size=used, object_size=object_size)
+            result = (_by_frame(recipe, data, axes, chunk, used, object_size)
+                      if axes.startswith("t") else
+                      recipe.run(data, pixel_size=used, object_size=object_size))
             if out.parent == path / "labels":  # into the input store, beside its image
                 write_ome_zarr(result, into=path, name=out.name, axes=axes.rstrip("c"),
                                provenance=metadata, overwrite=True)
@@ -133,8 +159,8 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
                                provenance=metadata, overwrite=True)
             else:
                 write_bigtiff(result, out, provenance=metadata, overwrite=True,
-                              pixel_size=carried)
+                              pixel_size=carried, axes=axes.rstrip("c"))
     with open_lazy(out) as written:
-        objects, foreground = count_objects(written.data)
+        objects, foreground = count_frames(written.data, axes.rstrip("c"))
         pixels = int(np.prod(written.data.shape))
     return (objects, foreground, pixels), list(dict.fromkeys(str(w.message) for w in caught))

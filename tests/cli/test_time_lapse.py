@@ -1,0 +1,97 @@
+"""A time-lapse (a TIFF whose leading axis is t) is segmented frame by frame, in memory as
+tiled and by an exported script alike; channels that are not colour are refused both ways.
+It ran as one volume in memory (a threshold over all frames) and was refused tiled."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+
+import napari_maskprep as mp
+from napari_maskprep.batch import count_objects
+from napari_maskprep.cli import main
+from napari_maskprep.io import open_lazy, read_image
+
+from ..conftest import DATA, RECIPE, dice, pairs
+
+
+@pytest.fixture(scope="module")
+def frames() -> tuple[np.ndarray, np.ndarray]:
+    """Three real fields as frames, the last bleached to a quarter, and their truth."""
+    chosen = pairs(DATA, "bbbc039_fluo_nuclei")[:3]
+    images = np.stack([read_image(image) for image, _ in chosen])
+    images[2] //= 4
+    return images, np.stack([read_image(mask) > 0 for _, mask in chosen])
+
+
+@pytest.fixture
+def movie(tmp_path, frames):
+    path = tmp_path / "movie.tif"
+    tifffile.imwrite(path, frames[0], photometric="minisblack", metadata={"axes": "TYX"})
+    recipe = tmp_path / "r.maskprep.yaml"
+    recipe.write_text(RECIPE)
+    return path, recipe
+
+
+def _objects(outdir) -> int:
+    with open(outdir / "maskprep-summary.csv", newline="") as f:
+        return int(next(csv.DictReader(f))["objects"])
+
+
+def test_each_frame_is_segmented_on_its_own(tmp_path, movie, frames):
+    path, recipe = movie
+    assert main(["run", "-q", str(recipe), str(path), "-o", str(tmp_path / "mem")]) == 0
+    mask = tifffile.imread(tmp_path / "mem" / "movie.tif")
+    steps = mp.Recipe.loads(RECIPE)
+    expected = np.stack([steps.run(frame) for frame in frames[0]])
+    np.testing.assert_array_equal(mask, expected)
+    assert dice(mask[2], frames[1][2]) > 0.85  # the bleached frame keeps its own threshold
+    assert dice(steps.run(frames[0])[2], frames[1][2]) < 0.5  # as a volume it was lost
+    with tifffile.TiffFile(tmp_path / "mem" / "movie.tif") as tif:
+        assert tif.series[0].axes == "TYX"
+    assert _objects(tmp_path / "mem") == sum(count_objects(frame) for frame in expected)
+
+
+@pytest.mark.parametrize("chunk", [256, 2048])  # frames tiled on their own, or one a task
+@pytest.mark.parametrize("fmt", ["tif", "zarr"])
+def test_a_tiled_time_lapse_equals_the_in_memory_one(tmp_path, movie, chunk, fmt):
+    path, recipe = movie
+    assert main(["run", "-q", str(recipe), str(path), "-o", str(tmp_path / "mem")]) == 0
+    assert main(["run", "-q", str(recipe), str(path), "-o", str(tmp_path / "tiled"),
+                 "--tiled", "always", "--chunk", str(chunk), "--format", fmt]) == 0
+    expected = tifffile.imread(tmp_path / "mem" / "movie.tif")
+    with open_lazy(tmp_path / "tiled" / f"movie.{fmt}") as written:
+        assert written.axes == "tyx"
+        np.testing.assert_array_equal(written.data.compute(), expected)
+    assert _objects(tmp_path / "tiled") == _objects(tmp_path / "mem")
+
+
+def test_an_exported_script_runs_a_time_lapse_as_maskprep_run(tmp_path, movie):
+    path, recipe = movie
+    script = tmp_path / "r.py"
+    assert main(["export", str(recipe), "-o", str(script)]) == 0
+    done = subprocess.run([sys.executable, str(script), str(path), "-o", str(tmp_path / "py")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert main(["run", "-q", str(recipe), str(path), "-o", str(tmp_path / "cli")]) == 0
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "py" / "movie.tif"),
+                                  tifffile.imread(tmp_path / "cli" / "movie.tif"))
+
+
+@pytest.mark.parametrize("tiled", ["never", "always"])
+def test_channels_that_are_not_colour_are_refused_in_one_line(tmp_path, movie, frames, capsys,
+                                                             tiled):
+    _, recipe = movie
+    path = tmp_path / "two.tif"
+    tifffile.imwrite(path, frames[0][:2], metadata={"axes": "CYX"})
+    assert main(["run", "-q", str(recipe), str(path), "-o", str(tmp_path / "out"),
+                 "--tiled", tiled]) == 1
+    err = capsys.readouterr().err
+    assert ("two.tif: axes 'cyx' of shape (2, 520, 696) (2 channels, not RGB: save the "
+            "channel to segment as an image of its own); accepted: y and x" in err)
+    assert not (tmp_path / "out" / "two.tif").exists()
