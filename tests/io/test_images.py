@@ -17,7 +17,8 @@ from napari_maskprep.io import ImageReadError, find_images, open_lazy, read_imag
     [
         (lambda p: None, "no such file"),
         (lambda p: os.mkfifo(p), "not a regular file"),  # would block for ever if opened
-        (lambda p: p.write_bytes(b"II*\x00garbage"), "cannot read image|the image is empty"),
+        (lambda p: p.write_bytes(b"II*\x00garbage"),
+         r"cannot be read as a TIFF \(|the image is empty"),
         (lambda p: p.write_bytes(b""), r"the file is empty \(0 bytes\)"),
     ],
 )
@@ -59,3 +60,51 @@ def test_colour_samples_first_are_read_last_as_the_lazy_reader_has_them(tmp_path
     tifffile.imwrite(two, planes[:2], metadata={"axes": "CYX"})
     with pytest.raises(BadValueError, match=r"2 channels, not RGB"):
         read_image(two)  # two channels are not colour, nor a stack
+
+
+def _plane_file(path, **write):
+    tifffile.imwrite(path, np.arange(64 * 64, dtype=np.uint8).reshape(64, 64), **write)
+    return path.read_bytes()
+
+
+def _zero_strip(path):
+    _plane_file(path, rowsperstrip=16)
+    with tifffile.TiffFile(path, mode="r+") as tif:
+        tif.pages[0].tags["StripByteCounts"].overwrite((1024, 0, 1024, 1024))
+
+
+def _cut_stack(path, keep, **write):
+    tifffile.imwrite(path, np.arange(5 * 64 * 64, dtype=np.uint8).reshape(5, 64, 64), **write)
+    data = path.read_bytes()
+    path.write_bytes(data[:keep(len(data))])
+
+
+@pytest.mark.parametrize(("damage", "reason"), [
+    (lambda p: p.write_bytes(_plane_file(p)[:8]), "invalid offset to first page 8"),  # IndexError
+    (lambda p: p.write_bytes(_plane_file(p)[:16]), "corrupted IFD structure"),
+    (lambda p: p.write_bytes(_plane_file(p)[:2176]), r"failed to read|mmap length"),
+    (lambda p: p.write_bytes(_plane_file(p)[:-10]), r"failed to read|mmap length"),
+    (lambda p: p.write_bytes(_plane_file(p)[:8] + bytes(range(256)) * 20),
+     "invalid data type"),
+    (_zero_strip, "page 0 has a strip of 0 bytes"),  # was read as zeros
+    # read in part with a log on stderr: a mask of one plane for a stack of five
+    (lambda p: _cut_stack(p, lambda n: n // 2, imagej=True), "ImageJ series metadata invalid"),
+    (lambda p: _cut_stack(p, lambda n: n // 2), "invalid page offset"),
+    (lambda p: _cut_stack(p, lambda n: n - 100), "invalid page offset"),
+])
+def test_a_damaged_tiff_is_one_line_in_memory_and_lazily_and_nothing_is_logged(
+        tmp_path, caplog, damage, reason):
+    """A TIFF cut short gave 'IndexError: list index out of range' and tifffile's log on
+    stderr; some were read in part (a stack as one plane), a strip of no bytes as zeros."""
+    path = tmp_path / "cut.tif"
+    damage(path)
+    with pytest.raises(ImageReadError, match=r"cut.tif: cannot be read as a TIFF \(") as caught:
+        read_image(path)
+    assert "\n" not in str(caught.value) and "accepted: a complete, undamaged TIFF" in str(
+        caught.value)
+    assert caught.match(reason)
+    with pytest.raises(ImageReadError, match=r"cut.tif: cannot be read as a TIFF \(") as caught:
+        open_lazy(path).data.compute()
+    assert "\n" not in str(caught.value) and "accepted: " in str(caught.value)
+    assert caught.match(reason)
+    assert not [r for r in caplog.records if r.name == "tifffile"]

@@ -3,9 +3,14 @@ finding them."""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import stat
+import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +22,8 @@ from ..core.errors import MaskprepError
 from ..core.units import check_pixel_size
 from .axes import image_layout
 
-__all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "find_images", "read_image",
-           "read_image_axes", "read_pixel_size"]
+__all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "check_strips", "find_images",
+           "read_image", "read_image_axes", "read_pixel_size", "reading_tiff"]
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 # Whole-slide TIFFs (Aperio SVS, BigTIFF): opened lazily (io.lazy), never read whole.
@@ -27,6 +32,67 @@ SLIDE_SUFFIXES = (".svs", ".btf", ".tf8")
 
 class ImageReadError(MaskprepError, OSError):
     """An input that cannot be read as an image: missing, unsupported or corrupt."""
+
+
+class _Held(logging.Filter):
+    """Keeps tifffile's log records, in a thread reading under :func:`reading_tiff`, for
+    that read instead of stderr; other threads' records pass on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        held = getattr(self.local, "records", None)
+        if held is None:
+            return True
+        held.append(record)
+        return False
+
+
+_HELD = _Held()
+logging.getLogger("tifffile").addFilter(_HELD)  # tifffile logs to this logger by name
+_TIFF_ACCEPTED = "accepted: a complete, undamaged TIFF file"
+
+
+def _reason(text: str) -> str:
+    """One line of a tifffile message or exception, without the object it names first."""
+    line = text.splitlines()[0] if text else ""
+    return re.sub(r"^(<[^>]*>\s*)+", "", line)[:120]
+
+
+@contextmanager
+def reading_tiff(path: Path, accepted: str = _TIFF_ACCEPTED) -> Iterator[None]:
+    """Read a TIFF within this block: what tifffile logs is kept from stderr, and an
+    exception, or an error it logged and read past (a broken chain of pages: a truncated
+    file read in part), is one :class:`ImageReadError` naming the file and ``accepted``."""
+    held: list[logging.LogRecord] = []
+    outer = getattr(_HELD.local, "records", None)
+    _HELD.local.records = held
+    try:
+        yield
+    except ImageReadError:
+        raise
+    except Exception as exc:  # tifffile and the codecs raise anything on damaged data
+        why = next((r.getMessage() for r in held if r.levelno >= logging.WARNING),
+                   str(exc) or type(exc).__name__)
+        raise ImageReadError(f"{path}: cannot be read as a TIFF ({_reason(why)}); {accepted}"
+                             ) from None
+    finally:
+        _HELD.local.records = outer
+    errors = [r.getMessage() for r in held if r.levelno >= logging.ERROR]
+    if errors:
+        raise ImageReadError(f"{path}: cannot be read as a TIFF ({_reason(errors[0])}); "
+                             f"{accepted}")
+
+
+def check_strips(series: Any, path: Path, accepted: str = _TIFF_ACCEPTED) -> None:
+    """Raise :class:`ImageReadError` if a page of ``series`` stores a strip of no bytes:
+    tifffile would read it as zeros (a tile of none is a sparse tile, read as the fill)."""
+    for number, page in enumerate(series.pages):
+        if page is not None and not page.keyframe.is_tiled and 0 in page.databytecounts:
+            raise ImageReadError(f"{path}: cannot be read as a TIFF (page {number} has a "
+                                 f"strip of 0 bytes: damaged); {accepted}")
 
 
 def find_images(paths: list[str | os.PathLike[str]]) -> list[Path]:
@@ -95,8 +161,9 @@ def read_image_axes(path: str | os.PathLike[str]) -> tuple[np.ndarray, str]:
 
 def _read_tiff(path: Path) -> tuple[np.ndarray, str]:
     """The TIFF's first series and tifffile's letters for its axes."""
-    with tifffile.TiffFile(path) as tif:
+    with reading_tiff(path), tifffile.TiffFile(path) as tif:
         series = tif.series[0]
+        check_strips(series, path)
         return series.asarray(), series.axes
 
 
@@ -165,7 +232,8 @@ def read_pixel_size(path: str | os.PathLike[str]) -> tuple[float, ...] | None:
     if path.suffix.lower() not in (".tif", ".tiff") or not path.is_file():
         return None  # a FIFO or a device would block the reader
     try:
-        size = _tiff_pixel_size(path)
+        with reading_tiff(path):
+            size = _tiff_pixel_size(path)
         return None if size is None else check_pixel_size(size)
     except Exception:  # foreign metadata may be broken in any way: the size is unknown
         return None

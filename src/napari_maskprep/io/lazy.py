@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import tifffile
 
-from .images import SLIDE_SUFFIXES, ImageReadError
+from .images import SLIDE_SUFFIXES, ImageReadError, check_strips, reading_tiff
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -132,7 +132,8 @@ class _Reopened:
     def _opened(self) -> Any:
         with _REOPEN_LOCK:  # a worker's threads open the file once between them
             if self._array is None:
-                self._array, handles = self.open_array(self.path)
+                with reading_tiff(self.path, _ACCEPTED):
+                    self._array, handles = self.open_array(self.path)
                 for handle in handles:
                     weakref.finalize(self, handle.close)
         return self._array
@@ -195,7 +196,7 @@ def is_lazy_path(path: str | os.PathLike[str], budget: int = LAZY_BUDGET) -> boo
     if path.suffix.lower() in SLIDE_SUFFIXES:
         return True
     try:
-        with tifffile.TiffFile(path) as tif:
+        with reading_tiff(path), tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             return int(np.prod(series.shape)) * series.dtype.itemsize > budget
     except Exception:  # a damaged header: the reader that reads it whole says what is wrong
@@ -396,34 +397,31 @@ def _open_tiff(path: Path) -> tuple[LazyImage, list[Any]]:
     import zarr
     from dask.base import tokenize
 
+    opened: list[tifffile.TiffFile] = []
     try:
-        tif = tifffile.TiffFile(path)
-    except Exception as exc:
-        raise ImageReadError(f"{path}: cannot read as TIFF ({_one_line(exc)}); {_ACCEPTED}"
-                             ) from None
-    try:
-        series = tif.series[0]
-        axes = _tiff_axes(series.axes)
-        pixel_size = _tiff_pixel_size(tif, axes)
-        token = tokenize(str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size)
-        if len(series.levels) == 1 and series.dataoffset is not None:
-            tif.close()
-            mapped = _Reopened(path, _tiff_memmap)
-            levels = [da.from_array(mapped, name=f"maskprep-mm-{token}", chunks="auto",
-                                    meta=np.empty((0,) * mapped.ndim, mapped.dtype))]
-            return LazyImage(levels[0], axes, pixel_size, levels, path), [pixel_size]
-        store = series.aszarr(multiscales=True, lock=threading.RLock())
-        group = zarr.open_group(store, mode="r")
-        paths = [d["path"] for d in group.attrs["multiscales"][0]["datasets"]]
-        levels = [_dask(_Reopened(path, _TiffLevel(p), group[p]), f"{path} level {n}", None,
-                        "fill", f"{token}-{p}") for n, p in enumerate(paths)]
+        with reading_tiff(path, _ACCEPTED):  # one read: a page chain broken at open, used later
+            tif = tifffile.TiffFile(path)
+            opened.append(tif)
+            series = tif.series[0]
+            check_strips(series, path, _ACCEPTED)
+            axes = _tiff_axes(series.axes)
+            pixel_size = _tiff_pixel_size(tif, axes)
+            token = tokenize(str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size)
+            if len(series.levels) == 1 and series.dataoffset is not None:
+                tif.close()
+                mapped = _Reopened(path, _tiff_memmap)
+                levels = [da.from_array(mapped, name=f"maskprep-mm-{token}", chunks="auto",
+                                        meta=np.empty((0,) * mapped.ndim, mapped.dtype))]
+                return LazyImage(levels[0], axes, pixel_size, levels, path), [pixel_size]
+            store = series.aszarr(multiscales=True, lock=threading.RLock())
+            group = zarr.open_group(store, mode="r")
+            paths = [d["path"] for d in group.attrs["multiscales"][0]["datasets"]]
+            levels = [_dask(_Reopened(path, _TiffLevel(p), group[p]), f"{path} level {n}",
+                            None, "fill", f"{token}-{p}") for n, p in enumerate(paths)]
     except ImageReadError:
-        tif.close()
+        for handle in opened:
+            handle.close()
         raise
-    except Exception as exc:
-        tif.close()
-        raise ImageReadError(f"{path}: cannot open as an image ({_one_line(exc)}); "
-                             f"{_ACCEPTED}") from None
     image = LazyImage(levels[0], axes, pixel_size, levels, path, [store.close, tif.close])
     return image, [_scaled(pixel_size, axes, levels[0].shape, lv.shape) for lv in levels]
 
