@@ -177,3 +177,57 @@ def test_a_stack_without_z_spacing_keeps_y_and_x_where_its_format_can(tmp_path, 
     assert _written_pixel_size(written) == expected
     with open_lazy(written) as mask:
         np.testing.assert_array_equal(mask.data.compute(), _blobs((5, 12, 16)) > 0)
+
+
+def _run_both(tmp_path, recipe_text, image_path):
+    """(status, error, mask) of ``maskprep run`` on one file in memory and tiled."""
+    recipe = tmp_path / "um.maskprep.yaml"
+    recipe.write_text(recipe_text)
+    found = []
+    for tiled in ("never", "always"):
+        out = tmp_path / f"out-{tiled}"
+        main(["run", str(recipe), str(image_path), "-o", str(out), "--tiled", tiled, "-q"])
+        with open(out / "maskprep-summary.csv", newline="") as f:
+            (row,) = list(csv.DictReader(f))
+        mask = out / f"{image_path.stem}.tif"
+        found.append((row["status"], row["error"],
+                      tifffile.imread(mask).tolist() if mask.exists() else None))
+    return found
+
+
+STACK_WITHOUT_Z = {
+    "imagej": lambda p: tifffile.imwrite(p, _blobs((3, 12, 16)), imagej=True,
+                                         resolution=(2.0, 2.0),
+                                         metadata={"axes": "ZYX", "unit": "um"}),
+    "ome": lambda p: tifffile.imwrite(p, _blobs((3, 12, 16)), ome=True, metadata={
+        "axes": "ZYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5}),
+}
+
+
+@pytest.mark.parametrize("size", ["sigma: 1 um", "min_size: 2 um3"])
+@pytest.mark.parametrize("write", STACK_WITHOUT_Z.values(), ids=STACK_WITHOUT_Z)
+def test_a_stack_without_z_spacing_gives_one_answer_in_memory_and_tiled(tmp_path, write,
+                                                                       size):
+    # Tiled, the lazy reader stated no pixel size for a stack without z spacing ("which is
+    # unknown"); in memory its (y, x) was known and not enough for three axes.
+    write(tmp_path / "stack.tif")
+    op = "preprocess.gaussian" if size.startswith("sigma") else "refine.remove_small"
+    steps = [f"- op: {op}\n  params: {{{size}}}\n", "- op: segment.auto_threshold\n"]
+    text = "maskprep: 1\nsteps:\n" + "".join(steps if op.startswith("pre") else steps[::-1])
+    in_memory, tiled = _run_both(tmp_path, text, tmp_path / "stack.tif")
+    assert in_memory == tiled
+    assert in_memory[:2] == ("failed", f"step {1 if op.startswith('pre') else 2} ({op}): "
+                             f"{size.replace(': ', '=')} needs the pixel size along 3 axes; "
+                             "only 0.5 x 0.5 um (y, x) is known; give it for z, y, x")
+
+
+def test_resolution_in_millimetres_is_one_pixel_size_in_memory_and_tiled(tmp_path):
+    # Tiled, 2000 px per mm was 0.5 um; in memory it was unknown, and the run failed.
+    tifffile.imwrite(tmp_path / "tiny.tif", tiny(), resolution=(2000.0, 2000.0),
+                     resolutionunit=4)
+    in_memory, tiled = _run_both(tmp_path, RECIPE, tmp_path / "tiny.tif")
+    assert in_memory == tiled
+    kept = tiny() == 9
+    kept[1] = False  # 1 um2 is 4 pixels at 0.5 um: the 3-pixel object goes
+    assert in_memory[:2] == ("ok", "") and np.array_equal(in_memory[2], kept)
+    assert read_pixel_size(tmp_path / "out-never" / "tiny.tif") == (0.5, 0.5)

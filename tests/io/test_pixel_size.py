@@ -35,7 +35,17 @@ STACK = np.zeros((3, 8, 8), np.uint8)
             "axes": "YX", "PhysicalSizeX": 650.0, "PhysicalSizeXUnit": "nm",
             "PhysicalSizeY": 650.0, "PhysicalSizeYUnit": "nm"}),
          (0.65, 0.65)),
-        # Plain TIFF resolution in pixels per centimetre.
+        # A stack whose z spacing is not stated: y and x (the lazy reader stated none).
+        (lambda p: tifffile.imwrite(p, STACK, imagej=True, resolution=(2.0, 4.0),
+                                    metadata={"unit": "um", "axes": "ZYX"}),
+         (0.25, 0.5)),
+        (lambda p: tifffile.imwrite(p, STACK, ome=True, metadata={
+            "axes": "ZYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.25}),
+         (0.25, 0.5)),
+        # Plain TIFF resolution in pixels per millimetre (tifffile's unit 4; read whole,
+        # it was unknown) or centimetre.
+        (lambda p: tifffile.imwrite(p, STACK[0], resolution=(2000, 2000), resolutionunit=4),
+         (0.5, 0.5)),
         (lambda p: tifffile.imwrite(p, STACK[0], resolution=(20000, 20000),
                                     resolutionunit="CENTIMETER"),
          (0.5, 0.5)),

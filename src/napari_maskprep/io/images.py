@@ -8,7 +8,6 @@ import os
 import re
 import stat
 import threading
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +22,8 @@ from ..core.units import check_pixel_size
 from .axes import image_layout
 
 __all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "check_strips", "find_images",
-           "read_image", "read_image_axes", "read_pixel_size", "reading_tiff"]
+           "read_image", "read_image_axes", "read_pixel_size", "reading_tiff", "tiff_axes",
+           "tiff_pixel_size"]
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 # Whole-slide TIFFs (Aperio SVS, BigTIFF): opened lazily (io.lazy), never read whole.
@@ -168,72 +168,78 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, str]:
 
 
 # Micrometres per unit, for the length units TIFF metadata names (ImageJ writes "micron" or
-# an escaped "\\u00B5m"; OME defaults to µm).
+# an escaped "\\u00B5m"; OME defaults to µm), looked up in lower case.
 _MICROMETRES = {"um": 1.0, "µm": 1.0, "μm": 1.0, "\\u00b5m": 1.0, "micron": 1.0,
                 "microns": 1.0, "micrometer": 1.0, "micrometre": 1.0, "nm": 1e-3,
                 "mm": 1e3, "cm": 1e4, "m": 1e6}
-_CENTIMETER = 3  # TIFF ResolutionUnit; 1 is none, 2 inch (72 or 96 dpi: desktop defaults)
+# Micrometres in one TIFF ResolutionUnit (3 centimetre; tifffile's 4 mm, 5 µm). Inches (2)
+# are not taken: 72 dpi is desktop software's default, not a measurement.
+_UM_PER_RESUNIT = {3: 1e4, 4: 1e3, 5: 1.0}
 
 
-def _per_unit(tag: Any) -> float:
-    """Pixels per unit from a TIFF XResolution/YResolution tag (a rational)."""
-    numerator, denominator = tag.value
-    return numerator / denominator
+def tiff_axes(series_axes: str) -> str:
+    """tifffile's letters for a series' axes in lower case, its samples (``S``) as ``c``."""
+    return "".join("c" if a == "S" else a.lower() for a in series_axes)
 
 
-def _ome_pixel_size(xml: str) -> tuple[float, ...] | None:
-    pixels = next((e for e in ET.fromstring(xml).iter() if e.tag.rsplit("}", 1)[-1] == "Pixels"),
-                  None)
-    if pixels is None or "PhysicalSizeX" not in pixels.attrib:
+def _micrometres(unit: Any) -> float | None:
+    return _MICROMETRES.get(str(unit).lower())
+
+
+def tiff_pixel_size(tif: tifffile.TiffFile, axes: str) -> tuple[float, ...] | None:
+    """The pixel size in µm that an open TIFF states for the spatial ones of ``axes``
+    (:func:`tiff_axes` of its first series): OME PhysicalSize*, then SVS MPP, then
+    ImageJ's unit with the resolution tags (its ``spacing`` for z), then the resolution
+    tags in centimetres (or mm, µm). A stack whose z spacing is not stated gives (y, x);
+    None when y or x is not stated. One function for the reader that reads a file whole
+    and the lazy one, so a file runs with one pixel size in memory and tiled."""
+    sizes: dict[str, float] = {}
+    page = tif.pages.first
+    if tif.is_ome and tif.ome_metadata:
+        image = tifffile.xml2dict(tif.ome_metadata).get("OME", {}).get("Image", {})
+        pixels = (image[0] if isinstance(image, list) else image).get("Pixels", {})
+        for a in "ZYX":
+            value = pixels.get(f"PhysicalSize{a}")
+            factor = _micrometres(pixels.get(f"PhysicalSize{a}Unit", "µm"))
+            if value is not None and factor is not None:
+                sizes[a.lower()] = float(value) * factor
+    elif tif.is_svs:
+        found = re.search(r"MPP\s*=\s*([0-9.eE+-]+)", page.description or "")
+        if found:
+            sizes["y"] = sizes["x"] = float(found.group(1))
+    else:
+        meta = (tif.imagej_metadata or {}) if tif.is_imagej else {}
+        unit_um = _micrometres(meta.get("unit", ""))
+        if unit_um is not None and "spacing" in meta:
+            sizes["z"] = float(meta["spacing"]) * unit_um
+        if unit_um is None:
+            unit_um = _UM_PER_RESUNIT.get(int(page.resolutionunit))
+        x_res, y_res = page.resolution
+        if unit_um is not None and x_res > 0 and y_res > 0:
+            sizes["x"], sizes["y"] = unit_um / x_res, unit_um / y_res
+    wanted = [a for a in axes if a in "yx" or (a == "z" and "z" in sizes)]
+    if not wanted or any(a not in sizes or not sizes[a] > 0 for a in wanted):
         return None
-    axes = ["Y", "X"]
-    if int(pixels.get("SizeZ", "1")) > 1 and "PhysicalSizeZ" in pixels.attrib:
-        axes.insert(0, "Z")
-    return tuple(float(pixels.get(f"PhysicalSize{a}", pixels.get("PhysicalSizeX")))
-                 * _MICROMETRES[pixels.get(f"PhysicalSize{a}Unit", "µm").lower()]
-                 for a in axes)
-
-
-def _tiff_pixel_size(path: Path) -> tuple[float, ...] | None:
-    with tifffile.TiffFile(path) as tif:
-        if tif.is_ome and tif.ome_metadata:
-            found = _ome_pixel_size(tif.ome_metadata)
-            if found is not None:
-                return found
-        tags = tif.pages[0].tags
-        if "XResolution" not in tags or "YResolution" not in tags:
-            return None
-        per_x, per_y = _per_unit(tags["XResolution"]), _per_unit(tags["YResolution"])
-        imagej = tif.imagej_metadata or {}
-        unit = imagej.get("unit")
-        if isinstance(unit, str) and unit.lower() in _MICROMETRES:
-            scale = _MICROMETRES[unit.lower()]
-            size = (scale / per_y, scale / per_x)
-            spacing = imagej.get("spacing")
-            if imagej.get("slices", 1) > 1 and spacing is not None:
-                size = (float(spacing) * scale, *size)
-            return size
-        unit_tag = tags.get("ResolutionUnit")
-        if unit_tag is not None and unit_tag.value == _CENTIMETER:
-            return (1e4 / per_y, 1e4 / per_x)
-    return None
+    return tuple(sizes[a] for a in wanted)
 
 
 def read_pixel_size(path: str | os.PathLike[str]) -> tuple[float, ...] | None:
     """The pixel size a TIFF file states, in micrometres per pixel: ``(y, x)``, or
     ``(z, y, x)`` for a stack; None when unknown.
 
-    Read from OME-XML (``PhysicalSizeX/Y/Z``), ImageJ metadata (resolution in its
-    ``unit``, ``spacing`` between slices) or the resolution tags in centimetres. Resolution
-    in inches is not taken: it is what desktop software writes by default (72 dpi), not a
-    measurement. PNG and JPEG files give None; so does metadata that cannot be read.
+    Read by :func:`tiff_pixel_size`, as the lazy reader reads it: OME-XML
+    (``PhysicalSizeX/Y/Z``), ImageJ metadata (resolution in its ``unit``, ``spacing``
+    between slices) or the resolution tags in centimetres (or mm, µm). Resolution in
+    inches is not taken: it is what desktop software writes by default (72 dpi), not a
+    measurement. A stack whose z spacing is not stated gives ``(y, x)``. PNG and JPEG
+    files give None; so does metadata that cannot be read.
     """
     path = Path(path)
     if path.suffix.lower() not in (".tif", ".tiff") or not path.is_file():
         return None  # a FIFO or a device would block the reader
     try:
-        with reading_tiff(path):
-            size = _tiff_pixel_size(path)
+        with reading_tiff(path), tifffile.TiffFile(path) as tif:
+            size = tiff_pixel_size(tif, tiff_axes(tif.series[0].axes))
         return None if size is None else check_pixel_size(size)
     except Exception:  # foreign metadata may be broken in any way: the size is unknown
         return None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import threading
 import weakref
 from collections.abc import Callable
@@ -23,7 +22,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import tifffile
 
-from .images import SLIDE_SUFFIXES, ImageReadError, check_strips, reading_tiff
+from .images import (
+    SLIDE_SUFFIXES,
+    ImageReadError,
+    check_strips,
+    reading_tiff,
+    tiff_axes,
+    tiff_pixel_size,
+)
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -46,10 +52,6 @@ _ZARR_META = (".zgroup", ".zarray", "zarr.json")
 _UM_PER_UNIT = {"angstrom": 1e-4, "nanometer": 1e-3, "micrometer": 1.0, "millimeter": 1e3,
                 "centimeter": 1e4, "meter": 1e6, "µm": 1.0, "um": 1.0, "micron": 1.0,
                 "\\u00B5m": 1.0, "nm": 1e-3, "mm": 1e3}
-# Micrometres in one TIFF ResolutionUnit (3 centimetre; tifffile's 4 mm, 5 µm). Inches (2)
-# are not taken, as read_pixel_size does not: 72 dpi is desktop software's default, not a
-# measurement, and a file must state one pixel size in memory and tiled alike.
-_UM_PER_RESUNIT = {3: 1e4, 4: 1e3, 5: 1.0}
 
 
 @dataclass
@@ -355,43 +357,6 @@ def _ngff_pixel_size(multiscale: Any, axes: str, level: int) -> tuple[float, ...
 # ---- TIFF ----------------------------------------------------------------------------------
 
 
-def _tiff_axes(series_axes: str) -> str:
-    return "".join("c" if a == "S" else a.lower() for a in series_axes)
-
-
-def _tiff_pixel_size(tif: tifffile.TiffFile, axes: str) -> tuple[float, ...] | None:
-    """Level 0's pixel size in µm: OME PhysicalSize*, then SVS MPP, then ImageJ's unit with
-    the resolution tags, then the resolution tags in centimetres (or mm, µm)."""
-    sizes: dict[str, float] = {}
-    page = tif.pages.first
-    if tif.is_ome and tif.ome_metadata:
-        image = tifffile.xml2dict(tif.ome_metadata).get("OME", {}).get("Image", {})
-        pixels = (image[0] if isinstance(image, list) else image).get("Pixels", {})
-        for a in "zyx":
-            value = pixels.get(f"PhysicalSize{a.upper()}")
-            factor = _UM_PER_UNIT.get(pixels.get(f"PhysicalSize{a.upper()}Unit", "µm"))
-            if value is not None and factor is not None:
-                sizes[a] = float(value) * factor
-    elif tif.is_svs:
-        found = re.search(r"MPP\s*=\s*([0-9.eE+-]+)", page.description or "")
-        if found:
-            sizes["y"] = sizes["x"] = float(found.group(1))
-    else:
-        unit_um = _UM_PER_RESUNIT.get(int(page.resolutionunit))
-        if tif.is_imagej and int(page.resolutionunit) == 1:
-            meta = tif.imagej_metadata or {}
-            unit_um = _UM_PER_UNIT.get(str(meta.get("unit", "")))
-            if unit_um is not None and "spacing" in meta:
-                sizes["z"] = float(meta["spacing"]) * unit_um
-        x_res, y_res = page.resolution
-        if unit_um is not None and x_res > 0 and y_res > 0:
-            sizes["x"], sizes["y"] = unit_um / x_res, unit_um / y_res
-    wanted = [a for a in axes if a in "zyx"]
-    if not wanted or any(a not in sizes or not sizes[a] > 0 for a in wanted):
-        return None
-    return tuple(sizes[a] for a in wanted)
-
-
 def _open_tiff(path: Path) -> tuple[LazyImage, list[Any]]:
     import dask.array as da
     import zarr
@@ -404,8 +369,8 @@ def _open_tiff(path: Path) -> tuple[LazyImage, list[Any]]:
             opened.append(tif)
             series = tif.series[0]
             check_strips(series, path, _ACCEPTED)
-            axes = _tiff_axes(series.axes)
-            pixel_size = _tiff_pixel_size(tif, axes)
+            axes = tiff_axes(series.axes)
+            pixel_size = tiff_pixel_size(tif, axes)
             token = tokenize(str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size)
             if len(series.levels) == 1 and series.dataoffset is not None:
                 tif.close()
