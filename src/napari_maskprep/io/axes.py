@@ -2,12 +2,12 @@
 
 A TIFF's axes (tifffile's letters) or an OME-Zarr's (its axis names) become: time frames
 first (``t``), then ``z`` (a stack), ``y``, ``x``, and RGB(A) samples last (``c``, 3 or 4).
-Axes of length 1 other than ``z``, ``y`` and ``x`` are dropped; tifffile's unnamed page axes
-(``q``, ``i``) are the stack's ``z``, or ``t`` and ``z`` when there are two. A time-lapse is segmented frame by frame (each frame on
-its own, as a person tuned the recipe on one frame): :func:`each_frame`. Anything else (2 or
-5+ channels that are not colour, a time axis after a spatial one, angles, tiles, ...) is
-refused in one line before any pixel is read, where an ambiguous layout would otherwise be
-segmented as a volume.
+Axes of length 1 other than ``z``, ``y`` and ``x`` are dropped; tifffile's unnamed page
+axes (``q``, ``i``) are the stack's ``z``, or ``t`` and ``z`` when there are two. A
+time-lapse is segmented frame by frame (each frame on its own, as a person tuned the recipe
+on one frame): :func:`each_frame`. Anything else (2 or 5+ channels that are not colour, a
+time axis after a spatial one, angles, tiles, ...) is refused in one line before any pixel
+is read, where an ambiguous layout would otherwise be segmented as a volume.
 """
 
 from __future__ import annotations
