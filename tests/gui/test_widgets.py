@@ -327,6 +327,29 @@ def test_a_2d_only_op_runs_every_plane_of_a_stack(make_widget, qtbot):
     assert widget.progress_bar.value == widget.progress_bar.max == stack.data.shape[0]
 
 
+def test_a_time_lapse_layer_is_segmented_frame_by_frame(make_widget, qtbot):
+    """A layer whose first axis a reader names t (napari-ome-zarr does) is frames, as
+    `maskprep run` takes a time-lapse file: an Otsu over all frames lost a dim frame."""
+    viewer, widget = make_widget("segment", "nuclei_3d")
+    stack = viewer.layers["nuclei_3d"]
+    stack.data = stack.data.copy()
+    stack.data[3:] //= 4  # bleached frames
+    stack.axis_labels = ("t", "y", "x")
+    widget.select("segment.auto_threshold", stack)
+    assert widget.per_plane_box.value and not widget.per_plane_box.enabled
+    assert widget.per_plane_box.tooltip.startswith("a time-lapse: each frame")
+    assert widget.per_plane_box.text == "per frame (time-lapse)"
+    steps = []
+    widget.model.applied.connect(steps.append)
+    widget.apply()
+    wait_applied(qtbot, widget)
+    out = viewer.layers["nuclei_3d-auto_threshold"]
+    frames = np.stack([mp.apply("segment.auto_threshold", frame) for frame in stack.data])
+    np.testing.assert_array_equal(out.data, frames)
+    assert not np.array_equal(frames, mp.apply("segment.auto_threshold", stack.data))
+    assert steps[0].step.per_plane is True
+
+
 def test_region_grow_preview_follows_added_points(make_widget, qtbot):
     viewer, widget = make_widget("segment", "nuclei")
     image = viewer.layers["nuclei"]

@@ -38,7 +38,7 @@ from .opinfo import (
 from .outputs import history, output_metadata, style_output
 from .placing import add_layer, add_store_layer, can_become_output, is_rgb, place_as_output
 
-__all__ = ["PerPlane", "StageModel"]
+__all__ = ["PerPlane", "StageModel", "is_time_lapse"]
 
 _LAYER_TYPES = {Kind.IMAGE: Image, Kind.MASK: Labels, Kind.LABELS: Labels, Kind.POINTS: Points}
 
@@ -51,12 +51,22 @@ class PerPlane(enum.Enum):
     REQUIRED = "required"  # a 2D-only op on a stack
 
 
+def is_time_lapse(layer: Layer | None) -> bool:
+    """A layer of frames (t, y, x), as a reader that names axes says (napari-ome-zarr
+    names them from the store): its frames are segmented one by one, as `maskprep run`
+    segments a time-lapse file."""
+    return (layer is not None and layer.ndim == 3
+            and str(layer.axis_labels[0]).lower() in ("t", "time"))
+
+
 def _per_plane_choice(spec: OpSpec, layer: Layer | None) -> PerPlane:
     if layer is None:
         return PerPlane.NOT_APPLICABLE
     sdim = layer.ndim  # napari's ndim already excludes an RGB layer's colour axis
     if sdim <= 2 or 2 not in spec.ndim:
         return PerPlane.NOT_APPLICABLE
+    if is_time_lapse(layer):
+        return PerPlane.REQUIRED
     return PerPlane.OPTIONAL if sdim in spec.ndim else PerPlane.REQUIRED
 
 
@@ -607,15 +617,18 @@ class StageModel:
 
     # -- events --------------------------------------------------------------------------------
     def _watch_sources(self) -> None:
-        """Follow data changes of the layers the op reads (points added, labels painted)."""
+        """Follow data changes of the layers the op reads (points added, labels painted,
+        axes named)."""
         for layer in self._watched:
             layer.events.data.disconnect(self._on_source_data)
+            layer.events.axis_labels.disconnect(self._on_source_axes)
             if isinstance(layer, Labels):
                 layer.events.paint.disconnect(self._on_source_data)
         self._watched = [x for x in (self.input_layer, *self.extra_layers.values()) if x]
         self._source_version += 1  # other layers: no cached result or statistic applies
         for layer in self._watched:
             layer.events.data.connect(self._on_source_data)
+            layer.events.axis_labels.connect(self._on_source_axes)
             if isinstance(layer, Labels):
                 layer.events.paint.connect(self._on_source_data)
         self._plane = self.shown_plane(self.input_layer) if self.input_layer else ()
@@ -623,6 +636,11 @@ class StageModel:
     def _on_source_data(self, event: Any = None) -> None:
         self._source_version += 1
         self.changed.emit()
+
+    def _on_source_axes(self, event: Any = None) -> None:
+        """An axis named t makes a stack frames (:func:`is_time_lapse`): the options too."""
+        self.layers_changed.emit()
+        self._on_source_data()
 
     def _on_current_step(self, event: Any = None) -> None:
         if self.input_layer is None:

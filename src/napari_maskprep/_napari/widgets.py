@@ -46,7 +46,7 @@ from .opinfo import (
     shows_histogram,
 )
 from .options import object_table_box, outline_box
-from .stage import PerPlane, StageModel
+from .stage import PerPlane, StageModel, is_time_lapse
 from .workers import Failure, HideWatcher, ProgressRelay, outcome, show_worker_warning
 
 if TYPE_CHECKING:
@@ -389,11 +389,15 @@ class StageWidget(Container):
         self.per_plane_box.enabled = choice is PerPlane.OPTIONAL
         with self.per_plane_box.changed.blocked():
             self.per_plane_box.value = self.model.effective_per_plane
-        self.per_plane_box.tooltip = (
-            "this op works on 2D planes only: every plane of the stack is processed"
-            if choice is PerPlane.REQUIRED
-            else "ticked: each 2D plane on its own; unticked: the whole stack in 3D"
-        )
+        frames = is_time_lapse(self.model.input_layer) and choice is PerPlane.REQUIRED
+        self.per_plane_box.text = "per frame (time-lapse)" if frames else "per plane (2D)"
+        if frames:
+            tip = "a time-lapse: each frame is processed on its own, as maskprep run does"
+        elif choice is PerPlane.REQUIRED:
+            tip = "this op works on 2D planes only: every plane of the stack is processed"
+        else:
+            tip = "ticked: each 2D plane on its own; unticked: the whole stack in 3D"
+        self.per_plane_box.tooltip = tip
         for editor in self.param_editors.values():
             number = editor.editor if isinstance(editor, OptionalEdit) else editor
             if isinstance(number, NumberEdit):
