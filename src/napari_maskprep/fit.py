@@ -35,7 +35,7 @@ from .core.registry import Param
 from .core.units import Quantity, check_pixel_size
 from .core.validation import looks_rgb
 from .io.files import atomic_write, head_line
-from .io.images import IMAGE_SUFFIXES, find_images, read_image, read_pixel_size
+from .io.images import IMAGE_SUFFIXES, find_images, read_image, read_image_axes, read_pixel_size
 from .recipe import Recipe, RecipeError
 
 __all__ = ["DEFAULT_TRIALS", "MAX_TRIALS", "REPORT_HEADER", "Dimension", "FitResult",
@@ -74,6 +74,11 @@ class Pair:
     image: np.ndarray
     mask: np.ndarray
     pixel_size: tuple[float, ...] | None = None
+    frames: bool = False  # a time-lapse (t first): segmented frame by frame, as maskprep run
+
+    def each_frame(self) -> list[np.ndarray]:
+        """The images the recipe runs on: each frame of a time-lapse, else the image."""
+        return list(self.image) if self.frames else [self.image]
 
 
 def _stem(path: Path) -> str:
@@ -129,9 +134,10 @@ def read_pairs(images: str | os.PathLike[str], masks: str | os.PathLike[str], *,
             f"{folders['masks']} ({len(found['images'])} images, {len(found['masks'])} masks)")
     pairs = []
     for stem in stems:
-        image = read_image(found["images"][stem])
+        image, axes = read_image_axes(found["images"][stem])
         mask = _as_mask(read_image(found["masks"][stem]), image, stem, labels=labels)
-        pairs.append(Pair(stem, image, mask, read_pixel_size(found["images"][stem])))
+        pairs.append(Pair(stem, image, mask, read_pixel_size(found["images"][stem]),
+                          frames=axes.startswith("t")))
     return pairs
 
 
@@ -331,7 +337,9 @@ def is_fit_report(path: str | os.PathLike[str]) -> bool:
 
 
 def _run(recipe: Recipe, pair: Pair) -> np.ndarray:
-    return recipe.run(pair.image, pixel_size=pair.pixel_size if recipe.uses_units else None)
+    size = pair.pixel_size if recipe.uses_units else None
+    return np.stack([recipe.run(frame, pixel_size=size) for frame in pair.each_frame()]
+                    ) if pair.frames else recipe.run(pair.image, pixel_size=size)
 
 
 def _score(recipe: Recipe, pairs: Sequence[Pair]) -> list[float]:
@@ -348,15 +356,19 @@ def _start(recipe: Recipe, pairs: Sequence[Pair], held: set[str]
     scores: list[float] = []
     spans: dict[int, float] = {}
     for pair in pairs:
-        current = pair.image
         size = pair.pixel_size if recipe.uses_units else None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", MaskprepWarning)
-            for index, _, output in recipe.iter_run(pair.image, pixel_size=size):
-                if pair.name not in held:
-                    span = float(np.max(current)) - float(np.min(current))
-                    spans[index] = max(spans.get(index, 0.0), span)
-                current = output
+        results = []
+        for frame in pair.each_frame():
+            current = frame
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MaskprepWarning)
+                for index, _, output in recipe.iter_run(frame, pixel_size=size):
+                    if pair.name not in held:
+                        span = float(np.max(current)) - float(np.min(current))
+                        spans[index] = max(spans.get(index, 0.0), span)
+                    current = output
+            results.append(current)
+        current = np.stack(results) if pair.frames else results[0]
         if current.shape != pair.mask.shape:
             raise BadValueError(f"{pair.name}: the recipe gives shape {current.shape}, the mask "
                                 f"has {pair.mask.shape}")

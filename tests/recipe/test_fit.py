@@ -226,3 +226,29 @@ def test_a_network_step_searches_its_threshold_only():
     assert kept == [f"1.{name} = {value} (set by the model, not searched)" for name, value in
                     [("halo", 2), ("multiple", 1), ("scale_integers", True), ("mean", 0.0),
                      ("std", 1.0), ("channel", 1)]]
+
+
+def test_a_time_lapse_is_scored_frame_by_frame_as_maskprep_run_segments_it(tmp_path):
+    """A TYX file was one volume to fit (a threshold over all frames) while maskprep run
+    segments it frame by frame: the fit scored a recipe other than the one it replays."""
+    names = sorted((BBBC039 / "images").iterdir())[:2]
+    frames = np.stack([tifffile.imread(p) for p in names])
+    frames[1] //= 4  # bleached
+    truth = np.stack([tifffile.imread(BBBC039 / "masks" / p.name) for p in names])
+    for part, data in (("im", frames), ("mk", truth)):
+        (tmp_path / part).mkdir()
+        tifffile.imwrite(tmp_path / part / "movie.tif", data, photometric="minisblack",
+                         metadata={"axes": "TYX"})
+    recipe = Recipe([{"op": "segment.auto_threshold", "params": {}}])
+    pairs = read_pairs(tmp_path / "im", tmp_path / "mk", labels=True)
+    assert [(p.name, p.frames) for p in pairs] == [("movie", True)]
+    result = fit_recipe(recipe, tmp_path / "im", tmp_path / "mk", labels=True, trials=1,
+                        holdout=0)
+    each = np.stack([recipe.run(frame) for frame in frames]).astype(bool)
+    whole = recipe.run(frames).astype(bool)
+    assert result.scores[0].before == dice_of(each, truth > 0) > 0.9
+    assert dice_of(whole[1], truth[1] > 0) < 0.5  # the bleached frame in a volume, as it was
+
+
+def dice_of(mask, truth):
+    return 2 * np.count_nonzero(mask & truth) / (np.count_nonzero(mask) + np.count_nonzero(truth))
