@@ -9,7 +9,8 @@ from napari.components import ViewerModel
 import napari_maskprep as mp
 from napari_maskprep._napari.jobs import ApplyCancelled
 from napari_maskprep._napari.layers import points_in
-from napari_maskprep._napari.stage import PerPlane, StageModel
+from napari_maskprep._napari.planes import PerPlane
+from napari_maskprep._napari.stage import StageModel
 from napari_maskprep.ops import _thresholding
 from napari_maskprep.samples import load
 

@@ -9,7 +9,6 @@ their result into the viewer goes back through the model on the GUI thread.
 
 from __future__ import annotations
 
-import enum
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,37 +36,11 @@ from .opinfo import (
 )
 from .outputs import history, output_metadata, style_output
 from .placing import add_layer, add_store_layer, can_become_output, is_rgb, place_as_output
+from .planes import PerPlane, per_plane_choice
 
-__all__ = ["PerPlane", "StageModel", "is_time_lapse"]
+__all__ = ["StageModel"]
 
 _LAYER_TYPES = {Kind.IMAGE: Image, Kind.MASK: Labels, Kind.LABELS: Labels, Kind.POINTS: Points}
-
-
-class PerPlane(enum.Enum):
-    """Whether an op on the chosen input runs plane by plane."""
-
-    NOT_APPLICABLE = "not applicable"  # 2D data, or an op that handles the data as it is
-    OPTIONAL = "optional"  # the op handles the stack in 3D, or plane by plane if asked
-    REQUIRED = "required"  # a 2D-only op on a stack
-
-
-def is_time_lapse(layer: Layer | None) -> bool:
-    """A layer of frames (t, y, x), as a reader that names axes says (napari-ome-zarr
-    names them from the store): its frames are segmented one by one, as `maskprep run`
-    segments a time-lapse file."""
-    return (layer is not None and layer.ndim == 3
-            and str(layer.axis_labels[0]).lower() in ("t", "time"))
-
-
-def _per_plane_choice(spec: OpSpec, layer: Layer | None) -> PerPlane:
-    if layer is None:
-        return PerPlane.NOT_APPLICABLE
-    sdim = layer.ndim  # napari's ndim already excludes an RGB layer's colour axis
-    if sdim <= 2 or 2 not in spec.ndim:
-        return PerPlane.NOT_APPLICABLE
-    if is_time_lapse(layer):
-        return PerPlane.REQUIRED
-    return PerPlane.OPTIONAL if sdim in spec.ndim else PerPlane.REQUIRED
 
 
 @dataclass
@@ -290,7 +263,7 @@ class StageModel:
 
     @property
     def per_plane_choice(self) -> PerPlane:
-        return _per_plane_choice(self.op, self.input_layer)
+        return per_plane_choice(self.op, self.input_layer)
 
     @property
     def effective_per_plane(self) -> bool:

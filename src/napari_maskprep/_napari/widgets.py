@@ -46,7 +46,8 @@ from .opinfo import (
     shows_histogram,
 )
 from .options import object_table_box, outline_box
-from .stage import PerPlane, StageModel, is_time_lapse
+from .planes import PerPlane, is_time_lapse
+from .stage import StageModel
 from .workers import Failure, HideWatcher, ProgressRelay, outcome, show_worker_warning
 
 if TYPE_CHECKING:

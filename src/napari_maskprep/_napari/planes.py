@@ -1,0 +1,39 @@
+"""How an op runs over the planes of a layer: in 3D, plane by plane when asked or when it
+must (a 2D-only op on a stack), or frame by frame (a time-lapse)."""
+
+from __future__ import annotations
+
+import enum
+
+from napari.layers import Layer
+
+from ..core.registry import OpSpec
+
+__all__ = ["PerPlane", "is_time_lapse", "per_plane_choice"]
+
+
+class PerPlane(enum.Enum):
+    """Whether an op on the chosen input runs plane by plane."""
+
+    NOT_APPLICABLE = "not applicable"  # 2D data, or an op that handles the data as it is
+    OPTIONAL = "optional"  # the op handles the stack in 3D, or plane by plane if asked
+    REQUIRED = "required"  # a 2D-only op on a stack
+
+
+def is_time_lapse(layer: Layer | None) -> bool:
+    """A layer of frames (t, y, x), as a reader that names axes says (napari-ome-zarr
+    names them from the store): its frames are segmented one by one, as `maskprep run`
+    segments a time-lapse file."""
+    return (layer is not None and layer.ndim == 3
+            and str(layer.axis_labels[0]).lower() in ("t", "time"))
+
+
+def per_plane_choice(spec: OpSpec, layer: Layer | None) -> PerPlane:
+    if layer is None:
+        return PerPlane.NOT_APPLICABLE
+    sdim = layer.ndim  # napari's ndim already excludes an RGB layer's colour axis
+    if sdim <= 2 or 2 not in spec.ndim:
+        return PerPlane.NOT_APPLICABLE
+    if is_time_lapse(layer):
+        return PerPlane.REQUIRED
+    return PerPlane.OPTIONAL if sdim in spec.ndim else PerPlane.REQUIRED
