@@ -28,9 +28,10 @@ never replaces an input or a file that maskprep did not write.
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
-from napari_maskprep import apply
+from napari_maskprep import MaskprepWarning, apply
 from napari_maskprep.batch import check_replaceable, plan_outputs
 from napari_maskprep.io import each_frame, read_image_axes, write_mask
 
@@ -59,7 +60,12 @@ def main(argv=None):
         try:
             check_replaceable(out)
             image, axes = read_image_axes(path)  # a time-lapse runs frame by frame
-            write_mask(out, each_frame(process, image, axes), axes=axes.rstrip("c"))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", MaskprepWarning)
+                mask = each_frame(process, image, axes)
+            for message in dict.fromkeys(str(w.message) for w in caught):
+                print(f"warning: {path}: {message}", file=sys.stderr)
+            write_mask(out, mask, axes=axes.rstrip("c"))
         except (OSError, ValueError, TypeError) as exc:
             failed += 1
             print(f"failed: {path}: {exc}", file=sys.stderr)

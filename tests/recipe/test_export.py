@@ -22,10 +22,11 @@ STEPS = [
     {"op": "segment.watershed", "inputs": {"image": "smooth"}},
 ]
 MODULE_NAMES = {"RECIPE_NAME", "EXPORTED_BY", "process", "main"}
-IMPORTS = {("argparse", None), ("sys", None), ("pathlib", "Path"), ("napari_maskprep", "apply"),
+IMPORTS = {("argparse", None), ("sys", None), ("warnings", None), ("pathlib", "Path"),
+           ("napari_maskprep", "MaskprepWarning"), ("napari_maskprep", "apply"),
            ("napari_maskprep.batch", "check_replaceable"),
-           ("napari_maskprep.batch", "plan_outputs"),
-           ("napari_maskprep.io", "read_image"), ("napari_maskprep.io", "write_mask")}
+           ("napari_maskprep.batch", "plan_outputs"), ("napari_maskprep.io", "each_frame"),
+           ("napari_maskprep.io", "read_image_axes"), ("napari_maskprep.io", "write_mask")}
 
 
 def statements_are_the_template_s(script: str, name: str) -> None:
@@ -134,3 +135,20 @@ def test_exported_script_refuses_to_write_over_its_inputs(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 2 and "holds the input a.tif" in done.stderr
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "a.tif"), image)
+
+
+def test_an_exported_script_reports_a_step_s_warning_in_one_line_as_run_does(tmp_path, capsys):
+    """The script showed Python's warning format (file, line number, source line)."""
+    rgb = np.zeros((20, 24, 3), np.uint8)
+    rgb[5:15, 6:18] = (200, 40, 90)
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
+    Recipe([{"op": "segment.auto_threshold"}]).save(tmp_path / "r.maskprep.yaml")
+    assert main(["export", str(tmp_path / "r.maskprep.yaml"), "-o", str(tmp_path / "r.py")]) == 0
+    done = subprocess.run([sys.executable, str(tmp_path / "r.py"), str(tmp_path / "rgb.tif"),
+                           "-o", str(tmp_path / "py")], capture_output=True, text=True)
+    assert done.returncode == 0
+    assert main(["run", str(tmp_path / "r.maskprep.yaml"), str(tmp_path / "rgb.tif"), "-o",
+                 str(tmp_path / "cli")]) == 0
+    ran = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
+    assert done.stderr.splitlines() == ran and len(ran) == 1
+    assert "the RGB image was converted to grey" in ran[0]
