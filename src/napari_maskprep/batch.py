@@ -390,7 +390,8 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
             warnings.simplefilter("always", MaskprepWarning)
             result = each_frame(lambda frame: recipe.run(frame, pixel_size=used), image, axes)
         write_mask(out, result, metadata=provenance(text, image, source=path.name,
-                                                    pixel_size=used, input_checksum=input_sum),
+                                                    pixel_size=used, input_checksum=input_sum,
+                                                    axes=axes),
                    pixel_size=mask_pixel_size(given, read_pixel_size(path)),
                    axes=axes.rstrip("c"))
         done = FileResult(str(path), "ok", str(out), warnings="; ".join(

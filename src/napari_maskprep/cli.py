@@ -215,6 +215,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
         f"{source['dtype']}",
         *([f"pixel size: {format_pixel_size(source['pixel_size'])}"]
           if source.get("pixel_size") else []),
+        *([f"axes: {axes}" + (" (the recipe ran on each time frame)" if axes[:1] == "t"
+                              else "")] if isinstance(axes := source.get("axes"), str) else []),
         f"created: {info['created']}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
         "recipe:",

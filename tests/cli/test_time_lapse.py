@@ -15,7 +15,7 @@ import tifffile
 import napari_maskprep as mp
 from napari_maskprep.batch import count_objects
 from napari_maskprep.cli import main
-from napari_maskprep.io import open_lazy, read_image
+from napari_maskprep.io import open_lazy, read_image, read_provenance
 
 from ..conftest import DATA, RECIPE, dice, pairs
 
@@ -55,11 +55,12 @@ def test_each_frame_is_segmented_on_its_own(tmp_path, movie, frames):
     with tifffile.TiffFile(tmp_path / "mem" / "movie.tif") as tif:
         assert tif.series[0].axes == "TYX"
     assert _objects(tmp_path / "mem") == sum(count_objects(frame) for frame in expected)
+    assert read_provenance(tmp_path / "mem" / "movie.tif")["input"]["axes"] == "tyx"
 
 
 @pytest.mark.parametrize("chunk", [256, 2048])  # frames tiled on their own, or one a task
 @pytest.mark.parametrize("fmt", ["tif", "zarr"])
-def test_a_tiled_time_lapse_equals_the_in_memory_one(tmp_path, movie, chunk, fmt):
+def test_a_tiled_time_lapse_equals_the_in_memory_one(tmp_path, movie, chunk, fmt, capsys):
     path, recipe = movie
     assert main(["run", "-q", str(recipe), str(path), "-o", str(tmp_path / "mem")]) == 0
     assert main(["run", "-q", str(recipe), str(path), "-o", str(tmp_path / "tiled"),
@@ -69,6 +70,8 @@ def test_a_tiled_time_lapse_equals_the_in_memory_one(tmp_path, movie, chunk, fmt
         assert written.axes == "tyx"
         np.testing.assert_array_equal(written.data.compute(), expected)
     assert _objects(tmp_path / "tiled") == _objects(tmp_path / "mem")
+    assert main(["info", str(tmp_path / "tiled" / f"movie.{fmt}")]) == 0
+    assert "\naxes: tyx (the recipe ran on each time frame)\n" in capsys.readouterr().out
 
 
 def test_an_exported_script_runs_a_time_lapse_as_maskprep_run(tmp_path, movie):

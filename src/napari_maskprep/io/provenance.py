@@ -30,10 +30,11 @@ TIFF_TAG = 65111  # private TIFF tag holding the provenance JSON (UTF-8)
 
 def provenance(recipe_yaml: str, image: np.ndarray, source: str | None = None,
                pixel_size: tuple[float, ...] | None = None,
-               input_checksum: str | None = None) -> dict[str, Any]:
+               input_checksum: str | None = None, axes: str | None = None) -> dict[str, Any]:
     """What made a mask: the recipe, the input's checksum (``input_checksum`` if already
-    computed; a large image is read whole to make it), and the pixel size its sizes in
-    micrometres were converted with, if any, package versions and the time."""
+    computed; a large image is read whole to make it), its ``axes`` if known (``tyx``: the
+    recipe ran on each time frame), and the pixel size its sizes in micrometres were
+    converted with, if any, package versions and the time."""
     import scipy
     import skimage
 
@@ -45,7 +46,8 @@ def provenance(recipe_yaml: str, image: np.ndarray, source: str | None = None,
         "input": {"source": source,
                   "checksum": checksum(image) if input_checksum is None else input_checksum,
                   "shape": list(image.shape), "dtype": str(image.dtype),
-                  "pixel_size": None if pixel_size is None else list(pixel_size)},
+                  "pixel_size": None if pixel_size is None else list(pixel_size),
+                  **({} if axes is None else {"axes": axes})},
         "versions": {"napari-maskprep": __version__, "numpy": np.__version__,
                      "scipy": scipy.__version__, "scikit-image": skimage.__version__,
                      "opencv": cv2.__version__, "tifffile": tifffile.__version__},
