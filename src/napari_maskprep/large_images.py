@@ -15,11 +15,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import dask
 import dask.array as da
 import numpy as np
 
 from .core.arrays import checksum
 from .core.errors import BadValueError, MaskprepWarning
+from .core.registry import get_op
 from .engine.tiled_components import count_objects
 from .io import (
     check_chunk_count,
@@ -79,8 +81,22 @@ def count_frames(data: Any, axes: str) -> tuple[int, int]:
     frame (an object is counted in each frame it is in, as frames are segmented)."""
     if not axes.startswith("t"):
         return count_objects(data)
-    counts = [count_objects(frame) for frame in data]
+    if any(len(sizes) > 1 for sizes in data.chunks[1:]):  # frames in pieces: each tiled
+        counts = [count_objects(frame) for frame in data]
+    else:  # chunks of whole frames (the usual layout): counted in memory, in one pass
+        blocks = data.to_delayed().ravel()
+        counts = [c for block in dask.compute(*map(dask.delayed(_frame_counts), blocks))
+                  for c in block]
     return sum(c[0] for c in counts), sum(c[1] for c in counts)
+
+
+def _frame_counts(frames: np.ndarray) -> list[tuple[int, int]]:
+    """(objects, foreground pixels) of each frame in memory, as :func:`count_objects` has
+    them: a mask's connected objects (full connectivity), labels' distinct ids."""
+    label = get_op("refine.label")
+    return [(int(label(frame).max(initial=0)) if frame.dtype == np.uint8
+             else len(np.unique(frame[frame != 0])), int(np.count_nonzero(frame)))
+            for frame in frames]
 
 
 def _by_frame(recipe: Recipe, data: Any, axes: str, chunk: int,
