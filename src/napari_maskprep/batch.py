@@ -321,12 +321,14 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _same_run(stored: dict | None, text: str, source: str,
-              used: tuple[float, ...] | None) -> bool:
+              used: tuple[float, ...] | None, carried: tuple[float, ...] | None) -> bool:
     """Whether the provenance ``stored`` says this recipe made the mask from a file of
-    this name, with this pixel size (the input's pixels are compared apart)."""
+    this name, converting sizes with ``used`` and giving the mask ``carried`` as its
+    pixel size (the input's pixels are compared apart)."""
     return (stored is not None and stored["recipe"] == text
             and stored["input"]["source"] == source
-            and stored["input"].get("pixel_size") == (used and list(used)))
+            and stored["input"].get("pixel_size") == (used and list(used))
+            and (stored.get("mask") or {}).get("pixel_size") == (carried and list(carried)))
 
 
 def _kept_mask(stored: dict, input_sum: str, path: Path, out: Path
@@ -355,22 +357,22 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
     (:func:`~napari_maskprep.large_images.mask_pixel_size`).
 
     With ``resume`` an earlier mask is kept only if its provenance names this recipe,
-    file name and pixel size, the input's pixels still have the checksum it recorded
-    (the input is read once more, tiled ones band by band, but not processed) and the
-    mask reads whole; otherwise it is made again, and the result's warnings say why."""
+    file name, pixel size for sizes in micrometres and pixel size given to the mask, the
+    input's pixels still have the checksum it recorded (the input is read once more, tiled
+    ones band by band, but not processed) and the mask reads whole; otherwise it is made
+    again, and the result's warnings say why."""
     start = time.perf_counter()
     text = recipe.dumps() if recipe_text is None else recipe_text
     tiling = Tiling() if tiling is None else tiling
     try:
         tiled = tiling.applies(path)
         given = None if pixel_size is None else check_pixel_size(pixel_size)
-        used = None
-        if recipe.uses_units:
-            used = given if given is not None else (
-                lazy_pixel_size(path) if tiled else read_pixel_size(path))
+        stated = lazy_pixel_size(path) if tiled else read_pixel_size(path)
+        used = (stated if given is None else given) if recipe.uses_units else None
+        carried = mask_pixel_size(given, stated)
         stored = check_replaceable(out)
         image, axes, input_sum, note = None, "", None, ""
-        if resume and _same_run(stored, text, path.name, used):
+        if resume and _same_run(stored, text, path.name, used, carried):
             if tiled:
                 input_sum = input_checksum(path)
             else:
@@ -391,9 +393,8 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
             result = each_frame(lambda frame: recipe.run(frame, pixel_size=used), image, axes)
         write_mask(out, result, metadata=provenance(text, image, source=path.name,
                                                     pixel_size=used, input_checksum=input_sum,
-                                                    axes=axes),
-                   pixel_size=mask_pixel_size(given, read_pixel_size(path)),
-                   axes=axes.rstrip("c"))
+                                                    axes=axes, mask_pixel_size=carried),
+                   pixel_size=carried, axes=axes.rstrip("c"))
         done = FileResult(str(path), "ok", str(out), warnings="; ".join(
             dict.fromkeys(filter(None, (note, *(str(w.message) for w in caught))))))
         _measured(done, result, axes)

@@ -160,7 +160,8 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
         if not recipe.uses_units:
             used = None
         metadata = provenance(text, data, source=path.name, pixel_size=used,
-                              input_checksum=input_checksum, axes=axes)
+                              input_checksum=input_checksum, axes=axes,
+                              mask_pixel_size=carried)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MaskprepWarning)
             result = (_by_frame(recipe, data, axes, chunk, used, object_size)

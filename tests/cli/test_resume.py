@@ -138,3 +138,25 @@ def test_resume_refuses_a_damaged_output_that_is_not_its_own(tmp_path, batch, fm
                    ([foreign] if foreign.is_file() else foreign.rglob("*")) if p.is_file())
     assert after == before
     assert _rows(tmp_path / "out")["b.tif"]["status"] == "ok"
+
+
+def _mask_pixel_size(path):
+    with open_lazy(path) as mask:
+        return mask.pixel_size
+
+
+@pytest.mark.parametrize(("fmt", "tiled"), [("tif", "never"), ("tif", "always"),
+                                            ("zarr", "never"), ("zarr", "always")])
+def test_resume_remakes_a_mask_given_another_pixel_size(tmp_path, batch, fmt, tiled):
+    # The recipe has no size in um: the mask was kept with the pixel size of the first run.
+    options = ["--format", fmt, "--tiled", tiled]
+    assert batch(*options, "--pixel-size", "0.5") == 0
+    assert batch(*options, "--pixel-size", "0.25", "--resume") == 0
+    assert {row["status"] for row in _rows(tmp_path / "out").values()} == {"ok"}
+    assert _mask_pixel_size(tmp_path / "out" / f"a.{fmt}") == (0.25, 0.25)
+    assert read_provenance(tmp_path / "out" / f"a.{fmt}")["mask"] == {"pixel_size": [0.25, 0.25]}
+    assert batch(*options, "--pixel-size", "0.25", "--resume") == 0
+    assert {row["status"] for row in _rows(tmp_path / "out").values()} == {"skipped"}
+    assert batch(*options, "--resume") == 0  # none given: the files state none
+    assert {row["status"] for row in _rows(tmp_path / "out").values()} == {"ok"}
+    assert _mask_pixel_size(tmp_path / "out" / f"a.{fmt}") is None

@@ -30,11 +30,14 @@ TIFF_TAG = 65111  # private TIFF tag holding the provenance JSON (UTF-8)
 
 def provenance(recipe_yaml: str, image: np.ndarray, source: str | None = None,
                pixel_size: tuple[float, ...] | None = None,
-               input_checksum: str | None = None, axes: str | None = None) -> dict[str, Any]:
+               input_checksum: str | None = None, axes: str | None = None,
+               mask_pixel_size: tuple[float, ...] | None = None) -> dict[str, Any]:
     """What made a mask: the recipe, the input's checksum (``input_checksum`` if already
     computed; a large image is read whole to make it), its ``axes`` if known (``tyx``: the
     recipe ran on each time frame), and the pixel size its sizes in micrometres were
-    converted with, if any, package versions and the time."""
+    converted with, if any, package versions and the time; with ``mask_pixel_size``, the
+    pixel size the mask was given (``mask.pixel_size``: a resumed run with another one
+    makes the mask again)."""
     import scipy
     import skimage
 
@@ -48,6 +51,7 @@ def provenance(recipe_yaml: str, image: np.ndarray, source: str | None = None,
                   "shape": list(image.shape), "dtype": str(image.dtype),
                   "pixel_size": None if pixel_size is None else list(pixel_size),
                   **({} if axes is None else {"axes": axes})},
+        **({} if mask_pixel_size is None else {"mask": {"pixel_size": list(mask_pixel_size)}}),
         "versions": {"napari-maskprep": __version__, "numpy": np.__version__,
                      "scipy": scipy.__version__, "scikit-image": skimage.__version__,
                      "opencv": cv2.__version__, "tifffile": tifffile.__version__},
