@@ -398,7 +398,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="name masks <stem>TEXT.<format> (needed when OUTDIR holds inputs)")
     run.add_argument("--resume", action="store_true",
                      help="skip inputs whose mask this recipe made from the input's pixels "
-                          "as they are now (a changed input or a damaged mask is redone)")
+                          "as they are now, at the same pixel size (a changed input, another "
+                          "pixel size or a damaged mask is redone)")
     run.add_argument("--workers", type=_positive_int, metavar="N",
                      help="run files in parallel on a local dask cluster of N processes")
     run.add_argument("--scheduler", metavar="ADDRESS",

@@ -160,3 +160,12 @@ def test_resume_remakes_a_mask_given_another_pixel_size(tmp_path, batch, fmt, ti
     assert batch(*options, "--resume") == 0  # none given: the files state none
     assert {row["status"] for row in _rows(tmp_path / "out").values()} == {"ok"}
     assert _mask_pixel_size(tmp_path / "out" / f"a.{fmt}") is None
+
+
+def test_resume_help_says_what_is_made_again(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert ("--resume skip inputs whose mask this recipe made from the input's pixels as they "
+            "are now, at the same pixel size (a changed input, another pixel size or a "
+            "damaged mask is redone)") in help_text

@@ -111,7 +111,9 @@ class RecorderWidget(Container):
                                    tooltip="mask file format (PNG masks are 0/255)")
         self.overwrite_box = CheckBox(
             text="overwrite existing",
-            tooltip="unticked: files whose mask exists are skipped (resume a batch)")
+            tooltip="unticked (resume a batch): a mask this recipe made from the input as it "
+                    "is now is kept; one of a changed input, another pixel size or damaged "
+                    "is made again")
         self.batch_button = PushButton(text="Run batch")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress_bar = ProgressBar(label="", visible=False)
