@@ -177,3 +177,51 @@ def test_a_store_that_cannot_be_renamed_in_leaves_the_old_one(tmp_path, monkeypa
     monkeypatch.undo()
     assert os.listdir(tmp_path) == ["mask.zarr"]
     assert _store_values(store) == _OLD.tolist()
+
+
+def _record_syncs(monkeypatch, files):
+    """The order of fsync (of which path, file or folder, and its size then) and renames."""
+    events = []
+    fsync, replace, exchange = os.fsync, os.replace, files._exchange
+
+    def synced(fd):
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        events.append(("fsync", os.path.basename(path), os.path.isdir(path),
+                       os.fstat(fd).st_size))
+        fsync(fd)
+
+    monkeypatch.setattr(files.os, "fsync", synced)
+    monkeypatch.setattr(files.os, "replace", lambda a, b: (events.append(
+        ("rename", os.path.basename(b))), replace(a, b)))
+    monkeypatch.setattr(files, "_exchange", lambda a, b: (events.append(
+        ("rename", b.name)), exchange(a, b))[1])
+    return events
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/fd names")
+def test_a_written_file_is_on_disk_before_its_rename_and_the_rename_after(tmp_path,
+                                                                          monkeypatch):
+    # Renamed without fsync, a power loss could leave an empty file under the final name.
+    from napari_maskprep.io import files
+
+    events = _record_syncs(monkeypatch, files)
+    atomic_write(tmp_path / "mask.txt", lambda tmp: tmp.write_text("0123456789"))
+    (temporary,) = [e[1] for e in events if e[0] == "fsync" and not e[2]]
+    assert temporary.startswith(".maskprep-tmp-")
+    assert events == [("fsync", temporary, False, 10), ("rename", "mask.txt"),
+                      ("fsync", tmp_path.name, True, events[2][3])]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/fd names")
+def test_a_store_is_on_disk_before_it_is_swapped_in_and_the_swap_after(tmp_path,
+                                                                        monkeypatch):
+    from napari_maskprep.io import files, provenance, write_ome_zarr
+
+    store = write_ome_zarr(_OLD, tmp_path / "mask.zarr", provenance=provenance("x", _OLD))
+    events = _record_syncs(monkeypatch, files)
+    write_ome_zarr(_NEW, store, provenance=provenance("x", _NEW), overwrite=True)
+    swap = events.index(("rename", "mask.zarr"))
+    synced_files = {e[1] for e in events[:swap] if e[0] == "fsync" and not e[2]}
+    assert {".zattrs", ".zarray"} <= synced_files  # the new store's, each before the swap
+    assert events[swap + 1][:3] == ("fsync", tmp_path.name, True)
+    assert _store_values(store) == _NEW.tolist()

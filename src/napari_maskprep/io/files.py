@@ -111,14 +111,45 @@ def _exchange(first: Path, second: Path) -> bool:
     raise OSError(code, os.strerror(code), str(second))
 
 
+def _sync(path: Path) -> None:
+    """Flush the file at ``path``, or a folder's entries (a rename in it), to disk, so a
+    power loss after a rename finds the data under the new name. A folder that cannot be
+    synced (a file system or system that refuses it) is let be."""
+    folder = path.is_dir()
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        if folder:  # Windows opens no folder
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not folder:
+            raise
+    finally:
+        os.close(fd)
+
+
+def _sync_tree(folder: Path) -> None:
+    """Flush every file and folder under ``folder`` to disk before it is swapped in."""
+    for root, _, files in os.walk(folder):
+        for name in files:
+            _sync(Path(root) / name)
+        _sync(Path(root))
+
+
 def replace_folder(new: Path, target: Path) -> None:
     """Put the folder ``new`` (beside ``target``) at ``target`` in place of the folder
     there, so that a process killed at any point leaves the old or the new one at
     ``target``: the two are swapped in one step, and the old one, now under ``new``'s
     temporary name, removed. Where the file system cannot swap, the old one is moved aside
     (:data:`_ASIDE_PREFIX`) first: a kill between the two renames leaves no folder at
-    ``target`` until :func:`clean_stale_temporaries` puts the old one back."""
+    ``target`` until :func:`clean_stale_temporaries` puts the old one back. The new
+    folder's files are flushed to disk before the swap, and the parent folder after it."""
+    _sync_tree(new)
     if _exchange(new, target):
+        _sync(target.parent)
         shutil.rmtree(new, ignore_errors=True)  # the old folder: a leftover is cleaned later
         return
     aside = Path(tempfile.mkdtemp(prefix=_aside_prefix(target), dir=target.parent))
@@ -126,6 +157,7 @@ def replace_folder(new: Path, target: Path) -> None:
     try:
         target.rename(old)
         new.rename(target)
+        _sync(target.parent)
     except BaseException:
         if old.exists() and not (target.exists() or target.is_symlink()):
             old.rename(target)
@@ -135,8 +167,9 @@ def replace_folder(new: Path, target: Path) -> None:
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``:
-    a crash or an error never leaves a half-written file under the final name."""
+    """Call ``write(tmp)`` on a temporary file beside ``path``, flush it to disk, then
+    rename it over ``path`` and flush the folder: a crash, an error or a power loss never
+    leaves a half-written (or empty) file under the final name."""
     fd, name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=path.suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(name)
@@ -145,7 +178,9 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         umask = os.umask(0)
         os.umask(umask)
         tmp.chmod(0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
+        _sync(tmp)  # else a power loss may leave the rename done and the data not
         os.replace(tmp, path)
+        _sync(path.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
