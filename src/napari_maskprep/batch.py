@@ -556,15 +556,18 @@ def _dask_outcomes(client: Any, text: str, items: list[tuple[int, Path, Path]], 
                    pixel_size: tuple[float, ...] | None) -> Iterable[tuple[int, FileResult]]:
     from dask.distributed import as_completed
 
-    paths = {i: path for i, path, _ in items}
+    paths = {i: (path, out) for i, path, out in items}
     futures = {client.submit(_run_file_task, text, str(path), str(out.resolve()), resume,
                              pixel_size, pure=False): i for i, path, out in items}
     for future in as_completed(futures):
         index = futures[future]
+        path, out = paths[index]
         try:
             result = future.result()
         except Exception as exc:  # a worker lost while running this file
-            result = FileResult(str(paths[index]), "failed", error=_first_line(exc))
+            result = FileResult(str(path), "failed", error=_first_line(exc))
+        if result.output:  # as the run names it, not as the worker was sent it
+            result.output = str(out)
         yield index, result
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 
@@ -56,14 +57,23 @@ def test_exported_script_reproduces_run(tmp_path, inputs, recipe_file):
                                       tifffile.imread(tmp_path / "cli" / name))
 
 
-def test_dask_local_cluster_equals_sequential(tmp_path, inputs, recipe_file, capsys):
-    assert main(["run", str(recipe_file), str(inputs), "-o", str(tmp_path / "seq"), "-q"]) == 1
-    assert main(["run", str(recipe_file), str(inputs), "-o", str(tmp_path / "par"), "-q",
+def test_dask_local_cluster_equals_sequential(tmp_path, inputs, recipe_file, capsys,
+                                             monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the output folder as a person types it: relative
+    assert main(["run", str(recipe_file), str(inputs), "-o", "seq", "-q"]) == 1
+    assert main(["run", str(recipe_file), str(inputs), "-o", "par", "-q",
                  "--workers", "2"]) == 1
     err = capsys.readouterr().err
     assert err.count("corrupt.png") == 2
+    rows = {}
+    for run in ("seq", "par"):  # the summaries alike (a worker's output path was absolute)
+        with open(tmp_path / run / "maskprep-summary.csv", newline="") as f:
+            rows[run] = sorted(({**row, "seconds": "", "output": row["output"].replace(
+                f"{run}/", "OUT/")} for row in csv.DictReader(f)), key=lambda r: r["file"])
+    assert rows["seq"] == rows["par"]
     names = sorted(p.name for p in (tmp_path / "seq").glob("*.tif"))
     assert names == sorted(p.name for p in (tmp_path / "par").glob("*.tif")) and len(names) == 3
+    assert sorted(r["output"] for r in rows["par"]) == ["", *(f"OUT/{n}" for n in names)]
     for name in names:
         np.testing.assert_array_equal(tifffile.imread(tmp_path / "seq" / name),
                                       tifffile.imread(tmp_path / "par" / name))
