@@ -556,9 +556,11 @@ def _dask_outcomes(client: Any, text: str, items: list[tuple[int, Path, Path]], 
                    pixel_size: tuple[float, ...] | None) -> Iterable[tuple[int, FileResult]]:
     from dask.distributed import as_completed
 
+    # Workers get absolute paths (a cluster's workers run in folders of their own); the
+    # summary names files as the run was given them.
     paths = {i: (path, out) for i, path, out in items}
-    futures = {client.submit(_run_file_task, text, str(path), str(out.resolve()), resume,
-                             pixel_size, pure=False): i for i, path, out in items}
+    futures = {client.submit(_run_file_task, text, str(path.resolve()), str(out.resolve()),
+                             resume, pixel_size, pure=False): i for i, path, out in items}
     for future in as_completed(futures):
         index = futures[future]
         path, out = paths[index]
@@ -566,7 +568,11 @@ def _dask_outcomes(client: Any, text: str, items: list[tuple[int, Path, Path]], 
             result = future.result()
         except Exception as exc:  # a worker lost while running this file
             result = FileResult(str(path), "failed", error=_first_line(exc))
-        if result.output:  # as the run names it, not as the worker was sent it
+        sent = str(path.resolve())
+        if result.error.startswith(sent):
+            result.error = str(path) + result.error[len(sent):]
+        result.file = str(path)
+        if result.output:
             result.output = str(out)
         yield index, result
 

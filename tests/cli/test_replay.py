@@ -79,15 +79,24 @@ def test_dask_local_cluster_equals_sequential(tmp_path, inputs, recipe_file, cap
                                       tifffile.imread(tmp_path / "par" / name))
 
 
-def test_scheduler_address_runs_on_an_existing_cluster(tmp_path, inputs, recipe_file):
+def test_scheduler_address_runs_on_an_existing_cluster(tmp_path, inputs, recipe_file, capsys,
+                                                       monkeypatch):
+    """Its workers run in a folder of their own: relative input paths were sent as typed,
+    and every file failed there ('no such file')."""
     from dask.distributed import LocalCluster
 
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=":0") as cluster:
-        code = main(["run", str(recipe_file), str(inputs), "-o", str(tmp_path / "out"), "-q",
+        monkeypatch.chdir(tmp_path)
+        code = main(["run", str(recipe_file), "images", "-o", "out", "-q",
                      "--scheduler", cluster.scheduler_address])
     assert code == 1
-    for mask in (tmp_path / "out").glob("*.tif"):
+    assert capsys.readouterr().err.startswith("failed: images/corrupt.png: cannot read image")
+    masks = sorted((tmp_path / "out").glob("*.tif"))
+    assert len(masks) == 3
+    for mask in masks:
         image = read_image(inputs / f"{mask.stem}.png")
         np.testing.assert_array_equal(tifffile.imread(mask), Recipe.load(recipe_file).run(image))
 
