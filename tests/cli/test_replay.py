@@ -11,7 +11,7 @@ import pytest
 import tifffile
 
 from napari_maskprep.cli import main
-from napari_maskprep.io import read_image, read_provenance
+from napari_maskprep.io import open_lazy, read_image, read_provenance
 from napari_maskprep.recipe import Recipe
 
 
@@ -123,3 +123,31 @@ def test_hand_edits_apply_only_to_the_image_they_were_made_on(tmp_path, inputs, 
         np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / f"{other.stem}.tif"),
                                       Recipe.load(recipe_file).run(read_image(other)))
     assert capsys.readouterr().err.count("made on another image; skipped") == len(others)
+
+
+def test_a_tiled_run_on_a_cluster_reads_relative_inputs(tmp_path, inputs, recipe_file,
+                                                        monkeypatch):
+    """The chunks of a TIFF or a store given by a relative path were read by workers in a
+    folder of their own: 'no such file'."""
+    import dask.array as da
+    from dask.distributed import LocalCluster
+
+    from napari_maskprep.io import write_ome_zarr
+
+    image = read_image(sorted(inputs.glob("*.png"))[0])
+    image = image[..., 0] if image.ndim == 3 else image
+    tifffile.imwrite(tmp_path / "plane.tif", image)
+    write_ome_zarr(da.from_array(image, chunks=128), tmp_path / "plane.zarr")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=":0") as cluster:
+        monkeypatch.chdir(tmp_path)
+        for name, fmt in (("plane.tif", "tif"), ("plane.zarr", "zarr")):
+            assert main(["run", str(recipe_file), name, "-o", "out", "--suffix", "_mask", "-q",
+                         "--tiled", "always", "--chunk", "128", "--format", fmt,
+                         "--scheduler", cluster.scheduler_address]) == 0
+    expected = Recipe.load(recipe_file).run(image)
+    np.testing.assert_array_equal(read_image(tmp_path / "out" / "plane_mask.tif"), expected)
+    with open_lazy(tmp_path / "out" / "plane_mask.zarr") as written:
+        np.testing.assert_array_equal(written.data.compute(), expected)

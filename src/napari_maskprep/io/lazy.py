@@ -122,11 +122,12 @@ class _Reopened:
     """A TIFF's pixels by path: opened on first use in each process, so a dask array of it
     can be sent to the workers of a cluster (an open file cannot be pickled, and a
     memory map would be pickled whole). ``open_array(path)`` gives the array; the file is
-    closed when this object goes."""
+    closed when this object goes. The path is kept absolute: a cluster's workers run in
+    folders of their own."""
 
     def __init__(self, path: Path, open_array: Callable[[Path], tuple[Any, list[Any]]],
                  opened: Any = None) -> None:
-        self.path, self.open_array, self._array = path, open_array, opened
+        self.path, self.open_array, self._array = path.absolute(), open_array, opened
         array = self._opened()
         self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
         self.chunks = getattr(array, "chunks", None)
@@ -286,8 +287,8 @@ def _ome_attributes(group: zarr.Group, path: Path) -> tuple[Any, str]:
 def _open_group(path: Path) -> zarr.Group:
     import zarr
 
-    try:
-        node = zarr.open(path, mode="r")
+    try:  # by its absolute path, which the arrays keep: workers run in folders of their own
+        node = zarr.open(path.absolute(), mode="r")
     except Exception:  # zarr says where it looked, at length
         raise ImageReadError(f"{path}: not a zarr store (no zarr metadata); {_ACCEPTED}"
                              ) from None
@@ -328,7 +329,8 @@ def _open_zarr(path: Path, missing_chunks: str) -> tuple[LazyImage, list[Any]]:
         if 0 in array.shape:
             raise ImageReadError(f"{where}: is empty (shape {array.shape})")
         token = tokenize(str(path.resolve()), dataset.path, stamp, missing_chunks)
-        levels.append(_dask(array, where, path / dataset.path, missing_chunks, token))
+        levels.append(_dask(array, where, (path / dataset.path).absolute(), missing_chunks,
+                            token))
     sizes = [_ngff_pixel_size(multiscale, axes, n) for n in range(len(levels))]
     return LazyImage(levels[0], axes, sizes[0], levels, path), sizes
 

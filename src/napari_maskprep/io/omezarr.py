@@ -276,7 +276,8 @@ def _write_store(data: da.Array, target: Path, fmt: Any, axes: str,
     clean_stale_temporaries(target.parent)
     tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(target), dir=target.parent))
     try:
-        group = zarr.open_group(tmp, mode="w", zarr_format=fmt.zarr_format)
+        # By its absolute path: a cluster's workers write the chunks from folders of their own
+        group = zarr.open_group(tmp.absolute(), mode="w", zarr_format=fmt.zarr_format)
         _write_levels(group, data, axes, chunks, shapes, strides)
         _write_metadata(group, fmt, axes, strides, sizes, name, label, provenance)
         if exists:  # a folder cannot be renamed over another: swapped in its place
