@@ -30,7 +30,6 @@ import numpy as np
 
 from .core.arrays import checksum
 from .core.errors import BadValueError, MaskprepError, MaskprepWarning, shown
-from .core.registry import get_op
 from .core.units import check_pixel_size
 from .engine.tiled import check_tiled
 from .io import (
@@ -55,6 +54,7 @@ from .io.files import head_line
 from .large_images import (
     DEFAULT_CHUNK,
     count_frames,
+    count_objects,
     image_budget,
     input_checksum,
     lazy_pixel_size,
@@ -103,16 +103,6 @@ class FileResult:
     def describe(self) -> str:
         """The error as one line that names the file."""
         return self.error if self.error.startswith(self.file) else f"{self.file}: {self.error}"
-
-
-def count_objects(result: np.ndarray) -> int:
-    """A mask (uint8): its connected objects (full connectivity; in each volume of a 4D+
-    result, as a per_plane step made it); labels: distinct ids."""
-    if result.dtype == np.uint8:
-        if result.ndim > 3:
-            return sum(count_objects(volume) for volume in result.reshape(-1, *result.shape[-3:]))
-        return int(get_op("refine.label")((result > 0).view(np.uint8)).max(initial=0))
-    return int(np.count_nonzero(np.bincount(result.ravel())[1:]))
 
 
 def output_path(path: Path, outdir: Path, fmt: str, suffix: str = "") -> Path:

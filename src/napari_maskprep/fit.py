@@ -338,8 +338,8 @@ def is_fit_report(path: str | os.PathLike[str]) -> bool:
 
 def _run(recipe: Recipe, pair: Pair) -> np.ndarray:
     size = pair.pixel_size if recipe.uses_units else None
-    return np.stack([recipe.run(frame, pixel_size=size) for frame in pair.each_frame()]
-                    ) if pair.frames else recipe.run(pair.image, pixel_size=size)
+    results = [recipe.run(frame, pixel_size=size) for frame in pair.each_frame()]
+    return np.stack(results) if pair.frames else results[0]
 
 
 def _score(recipe: Recipe, pairs: Sequence[Pair]) -> list[float]:

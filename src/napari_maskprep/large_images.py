@@ -22,7 +22,7 @@ import numpy as np
 from .core.arrays import checksum
 from .core.errors import BadValueError, MaskprepWarning
 from .core.registry import get_op
-from .engine.tiled_components import count_objects
+from .engine.tiled_components import count_objects as count_tiled_objects
 from .io import (
     check_chunk_count,
     image_layout,
@@ -35,9 +35,9 @@ from .io import (
 )
 from .recipe import Recipe
 
-__all__ = ["DEFAULT_CHUNK", "MEMORY_PER_IMAGE_BYTE", "count_frames", "image_budget",
-           "input_checksum",
-           "lazy_pixel_size", "mask_pixel_size", "needs_tiling", "run_file_tiled"]
+__all__ = ["DEFAULT_CHUNK", "MEMORY_PER_IMAGE_BYTE", "count_frames", "count_objects",
+           "image_budget", "input_checksum", "lazy_pixel_size", "mask_pixel_size",
+           "needs_tiling", "run_file_tiled"]
 
 DEFAULT_CHUNK = 2048  # px a side: 4 MP chunks, a few per worker in memory at once
 # An in-memory run holds the image and a few arrays of its size (float32 Gaussian,
@@ -76,27 +76,29 @@ def _as_spatial(image: Any) -> Any:
     return image_layout(image.data, image.axes, str(image.path))
 
 
+def count_objects(result: np.ndarray) -> int:
+    """A mask (uint8) in memory: its connected objects (full connectivity; in each volume
+    of a 4D+ result, as a per_plane step made it); labels: distinct ids."""
+    if result.dtype == np.uint8:
+        if result.ndim > 3:
+            return sum(count_objects(volume) for volume in result.reshape(-1, *result.shape[-3:]))
+        return int(get_op("refine.label")((result > 0).view(np.uint8)).max(initial=0))
+    return int(np.count_nonzero(np.bincount(result.ravel())[1:]))
+
+
 def count_frames(data: Any, axes: str) -> tuple[int, int]:
     """(objects, foreground pixels) of a tiled result of ``axes``; a time-lapse's frame by
     frame (an object is counted in each frame it is in, as frames are segmented)."""
     if not axes.startswith("t"):
-        return count_objects(data)
+        return count_tiled_objects(data)
     if any(len(sizes) > 1 for sizes in data.chunks[1:]):  # frames in pieces: each tiled
-        counts = [count_objects(frame) for frame in data]
+        counts = [count_tiled_objects(frame) for frame in data]
     else:  # chunks of whole frames (the usual layout): counted in memory, in one pass
         blocks = data.to_delayed().ravel()
-        counts = [c for block in dask.compute(*map(dask.delayed(_frame_counts), blocks))
-                  for c in block]
+        frames = dask.delayed(lambda block: [(count_objects(f), int(np.count_nonzero(f)))
+                                             for f in block])
+        counts = [c for block in dask.compute(*map(frames, blocks)) for c in block]
     return sum(c[0] for c in counts), sum(c[1] for c in counts)
-
-
-def _frame_counts(frames: np.ndarray) -> list[tuple[int, int]]:
-    """(objects, foreground pixels) of each frame in memory, as :func:`count_objects` has
-    them: a mask's connected objects (full connectivity), labels' distinct ids."""
-    label = get_op("refine.label")
-    return [(int(label(frame).max(initial=0)) if frame.dtype == np.uint8
-             else len(np.unique(frame[frame != 0])), int(np.count_nonzero(frame)))
-            for frame in frames]
 
 
 def _by_frame(recipe: Recipe, data: Any, axes: str, chunk: int,
