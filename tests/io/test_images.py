@@ -9,7 +9,13 @@ import pytest
 import tifffile
 
 from napari_maskprep.core.errors import BadValueError
-from napari_maskprep.io import ImageReadError, find_images, open_lazy, read_image
+from napari_maskprep.io import (
+    ImageReadError,
+    find_images,
+    image_layout,
+    open_lazy,
+    read_image,
+)
 
 
 @pytest.mark.parametrize(
@@ -60,6 +66,30 @@ def test_colour_samples_first_are_read_last_as_the_lazy_reader_has_them(tmp_path
     tifffile.imwrite(two, planes[:2], metadata={"axes": "CYX"})
     with pytest.raises(BadValueError, match=r"2 channels, not RGB"):
         read_image(two)  # two channels are not colour, nor a stack
+
+
+@pytest.mark.parametrize(("shape", "write", "extra"), [
+    ((20, 24, 2), {}, "unassalpha"),  # YXS, as image editors save grey with transparency
+    ((2, 20, 24), {"planarconfig": "separate"}, "assocalpha"),  # SYX
+    ((3, 20, 24, 2), {}, "unassalpha"),  # a stack of grey+alpha planes
+])
+def test_grey_with_alpha_is_read_as_grey_in_memory_and_lazily(tmp_path, shape, write, extra):
+    """Grey with an alpha sample was refused as "2 channels, not RGB"; the alpha only says
+    where the grey is drawn, as it does for RGBA."""
+    data = np.arange(np.prod(shape), dtype=np.uint16).reshape(shape)
+    grey = data[0] if write else data[..., 0]
+    path = tmp_path / "grey_alpha.tif"
+    tifffile.imwrite(path, data, photometric="minisblack", extrasamples=[extra], **write)
+    np.testing.assert_array_equal(read_image(path), grey)
+    with open_lazy(path) as lazy:
+        arranged, axes = image_layout(lazy.data, lazy.axes, "f")
+        assert axes == ("zyx" if len(shape) == 4 else "yx")
+        np.testing.assert_array_equal(arranged.compute(), grey)
+    plain = tmp_path / "two_samples.tif"  # two samples with no alpha: two channels
+    tifffile.imwrite(plain, data, photometric="minisblack", extrasamples=["unspecified"],
+                     **write)
+    with pytest.raises(BadValueError, match=r"2 channels, not RGB"):
+        read_image(plain)
 
 
 def _plane_file(path, **write):

@@ -1,13 +1,14 @@
 """A file's axes as the ops take them, the same in memory and tiled, and time frames.
 
 A TIFF's axes (tifffile's letters) or an OME-Zarr's (its axis names) become: time frames
-first (``t``), then ``z`` (a stack), ``y``, ``x``, and RGB(A) samples last (``c``, 3 or 4).
-Axes of length 1 other than ``z``, ``y`` and ``x`` are dropped; tifffile's unnamed page
-axes (``q``, ``i``) are the stack's ``z``, or ``t`` and ``z`` when there are two. A
-time-lapse is segmented frame by frame (each frame on its own, as a person tuned the recipe
-on one frame): :func:`each_frame`. Anything else (2 or 5+ channels that are not colour, a
-time axis after a spatial one, angles, tiles, ...) is refused in one line before any pixel
-is read, where an ambiguous layout would otherwise be segmented as a volume.
+first (``t``), then ``z`` (a stack), ``y``, ``x``, and RGB(A) samples last (``c``, 3 or 4);
+of grey and alpha samples (``g``, from a TIFF's ExtraSamples) the grey one is kept. Axes
+of length 1 other than ``z``, ``y`` and ``x`` are dropped; tifffile's unnamed page axes
+(``q``, ``i``) are the stack's ``z``, or ``t`` and ``z`` when there are two. A time-lapse
+is segmented frame by frame (each frame on its own, as a person tuned the recipe on one
+frame): :func:`each_frame`. Anything else (2 or 5+ channels that are not colour, a time
+axis after a spatial one, angles, tiles, ...) is refused in one line before any pixel is
+read, where an ambiguous layout would otherwise be segmented as a volume.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ def image_layout(data: Any, axes: str, where: str) -> tuple[Any, str]:
     ``[t][z]yx[c]``; raises :class:`BadValueError` naming ``where`` for other layouts."""
     shape = tuple(data.shape)
     letters = _letters(axes, shape)
+    if "g" in letters:  # grey and alpha: the alpha only says where the grey is drawn
+        at = letters.index("g")
+        data = data[(slice(None),) * at + (0,)]
+        letters = letters[:at] + letters[at + 1:]
     pages = [a for a in letters if a in _PAGES]
     if pages and "z" not in letters and "t" not in letters and len(pages) <= 2:
         named = iter("tz"[2 - len(pages):])  # unnamed leading axes: (time,) stack

@@ -164,7 +164,7 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, str]:
     with reading_tiff(path), tifffile.TiffFile(path) as tif:
         series = tif.series[0]
         check_strips(series, path)
-        return series.asarray(), series.axes
+        return series.asarray(), tiff_axes(series)
 
 
 # Micrometres per unit, for the length units TIFF metadata names (ImageJ writes "micron" or
@@ -177,9 +177,15 @@ _MICROMETRES = {"um": 1.0, "µm": 1.0, "μm": 1.0, "\\u00b5m": 1.0, "micron": 1.
 _UM_PER_RESUNIT = {3: 1e4, 4: 1e3, 5: 1.0}
 
 
-def tiff_axes(series_axes: str) -> str:
-    """tifffile's letters for a series' axes in lower case, its samples (``S``) as ``c``."""
-    return "".join("c" if a == "S" else a.lower() for a in series_axes)
+def tiff_axes(series: tifffile.TiffPageSeries) -> str:
+    """tifffile's letters for a series' axes in lower case, its samples (``S``) as ``c``,
+    or as ``g`` when they are a grey value and its alpha (ExtraSamples), which
+    :func:`~.axes.image_layout` reads as grey (``g`` is none of tifffile's letters)."""
+    page = series.keyframe
+    grey_alpha = (page.samplesperpixel == 2 and page.photometric in (0, 1)
+                  and tuple(page.extrasamples)[:1] in ((1,), (2,)))
+    samples = "g" if grey_alpha else "c"
+    return "".join(samples if a == "S" else a.lower() for a in series.axes)
 
 
 def _micrometres(unit: Any) -> float | None:
@@ -239,7 +245,7 @@ def read_pixel_size(path: str | os.PathLike[str]) -> tuple[float, ...] | None:
         return None  # a FIFO or a device would block the reader
     try:
         with reading_tiff(path), tifffile.TiffFile(path) as tif:
-            size = tiff_pixel_size(tif, tiff_axes(tif.series[0].axes))
+            size = tiff_pixel_size(tif, tiff_axes(tif.series[0]))
         return None if size is None else check_pixel_size(size)
     except Exception:  # foreign metadata may be broken in any way: the size is unknown
         return None

@@ -371,7 +371,7 @@ def _open_tiff(path: Path) -> tuple[LazyImage, list[Any]]:
             opened.append(tif)
             series = tif.series[0]
             check_strips(series, path, _ACCEPTED)
-            axes = tiff_axes(series.axes)
+            axes = tiff_axes(series)
             pixel_size = tiff_pixel_size(tif, axes)
             token = tokenize(str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size)
             if len(series.levels) == 1 and series.dataoffset is not None:
