@@ -55,6 +55,15 @@ STACK = np.zeros((3, 8, 8), np.uint8)
         (lambda p: tifffile.imwrite(p, STACK[0], resolution=(72, 72), resolutionunit="INCH"),
          None),
         (lambda p: p.write_bytes(b"II*\x00garbage"), None),
+        # Sizes that are not positive finite numbers are unknown (tiled, inf was taken, and
+        # a size that is no number refused the file).
+        (lambda p: tifffile.imwrite(
+            p, STACK, photometric="minisblack", resolution=(2.0, 2.0),
+            description="ImageJ=1.11a\nimages=3\nslices=3\nunit=um\nspacing=abc\n"), None),
+        (lambda p: tifffile.imwrite(p, STACK[0], ome=True, metadata={
+            "PhysicalSizeX": float("inf"), "PhysicalSizeY": 0.5}), None),
+        (lambda p: tifffile.imwrite(p, STACK[0], ome=True, metadata={
+            "PhysicalSizeX": float("nan"), "PhysicalSizeY": -1}), None),
     ],
 )
 def test_tiff_pixel_size(tmp_path, write, expected):

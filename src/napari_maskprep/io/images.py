@@ -4,6 +4,7 @@ finding them."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import stat
@@ -197,8 +198,22 @@ def tiff_pixel_size(tif: tifffile.TiffFile, axes: str) -> tuple[float, ...] | No
     (:func:`tiff_axes` of its first series): OME PhysicalSize*, then SVS MPP, then
     ImageJ's unit with the resolution tags (its ``spacing`` for z), then the resolution
     tags in centimetres (or mm, µm). A stack whose z spacing is not stated gives (y, x);
-    None when y or x is not stated. One function for the reader that reads a file whole
-    and the lazy one, so a file runs with one pixel size in memory and tiled."""
+    None when y or x is not stated, or not as a positive finite number. One function for
+    the reader that reads a file whole and the lazy one, so a file runs with one pixel size
+    in memory and tiled."""
+    try:
+        sizes = _stated_sizes(tif)
+    except Exception:  # foreign metadata may be broken in any way: the size is unknown
+        return None
+    wanted = [a for a in axes if a in "yx" or (a == "z" and "z" in sizes)]
+    if not wanted or any(a not in sizes or not 0 < sizes[a] < math.inf for a in wanted):
+        return None
+    return tuple(sizes[a] for a in wanted)
+
+
+def _stated_sizes(tif: tifffile.TiffFile) -> dict[str, float]:
+    """The sizes in µm an open TIFF's metadata states, by axis letter (``z``, ``y``,
+    ``x``), as :func:`tiff_pixel_size` looks for them."""
     sizes: dict[str, float] = {}
     page = tif.pages.first
     if tif.is_ome and tif.ome_metadata:
@@ -223,10 +238,7 @@ def tiff_pixel_size(tif: tifffile.TiffFile, axes: str) -> tuple[float, ...] | No
         x_res, y_res = page.resolution
         if unit_um is not None and x_res > 0 and y_res > 0:
             sizes["x"], sizes["y"] = unit_um / x_res, unit_um / y_res
-    wanted = [a for a in axes if a in "yx" or (a == "z" and "z" in sizes)]
-    if not wanted or any(a not in sizes or not sizes[a] > 0 for a in wanted):
-        return None
-    return tuple(sizes[a] for a in wanted)
+    return sizes
 
 
 def read_pixel_size(path: str | os.PathLike[str]) -> tuple[float, ...] | None:
