@@ -65,6 +65,14 @@ def test_png_leaves_out_a_size_its_whole_pixels_per_metre_cannot_hold(tmp_path):
     assert b"pHYs" not in [kind for kind, _ in _png_chunks(path)]
 
 
+def test_tiff_leaves_out_a_size_its_resolution_tags_cannot_hold(tmp_path):
+    # 1e-6 um is 1e10 px per cm, past a TIFF rational's 2**32 - 1: the write failed with
+    # "max_denominator should be at least 1"
+    path = write_mask(tmp_path / "m.tif", MASK, pixel_size=(1e-6, 1e-6))
+    assert read_pixel_size(path) is None
+    np.testing.assert_array_equal(read_image(path), MASK)
+
+
 def test_zarr_states_every_spatial_axis_or_none(tmp_path):
     path = write_mask(tmp_path / "m.zarr", MASK, pixel_size=(0.25, 0.5))
     with open_lazy(path) as image:

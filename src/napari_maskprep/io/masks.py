@@ -24,6 +24,7 @@ __all__ = ["MASK_FORMATS", "check_mask_pixel_size", "pixel_size_of_axes", "tiff_
 
 MASK_FORMATS = ("tif", "png", "zarr")
 _PNG_HEADER_END = 33  # the 8-byte signature and the 25-byte IHDR chunk
+_MAX_RATIONAL = 2**32 - 1  # the largest numerator (and denominator) of a TIFF RATIONAL
 
 
 def check_mask_pixel_size(pixel_size: Any) -> tuple[float, ...] | None:
@@ -54,16 +55,18 @@ def pixel_size_of_axes(axes: str, pixel_size: tuple[float, ...] | None
 def tiff_layout(shape: tuple[int, ...], pixel_size: tuple[float, ...] | None,
                 axes: str | None = None) -> dict[str, Any]:
     """tifffile keywords (``ome`` for the writer, the rest for its ``write``) that keep a
-    mask's shape and pixel size: y and x in the resolution tags (pixels per centimetre),
-    z spacing in OME-XML when ``pixel_size`` states one. ``axes`` with a time axis first
-    (``tyx``, ``tzyx``: :func:`~.axes.image_layout`) is named in OME-XML too, so a
-    time-lapse's mask reads back as frames, not as a stack."""
+    mask's shape and pixel size: y and x in the resolution tags (pixels per centimetre, if
+    the size fits them: up to 2**32 - 1), z spacing in OME-XML when ``pixel_size`` states
+    one. ``axes`` with a time axis first (``tyx``, ``tzyx``: :func:`~.axes.image_layout`)
+    is named in OME-XML too, so a time-lapse's mask reads back as frames, not as a
+    stack."""
     # tifffile's description keeps a 3D+ mask's shape: its pages alone read as one 3D
     # stack, a single plane as 2D.
     layout: dict[str, Any] = {"ome": False, "metadata": {} if len(shape) > 2 else None}
     if pixel_size is not None:
-        size_y, size_x = pixel_size[-2:]
-        layout |= {"resolution": (1e4 / size_x, 1e4 / size_y), "resolutionunit": "CENTIMETER"}
+        per_cm = (1e4 / pixel_size[-1], 1e4 / pixel_size[-2])  # x, then y
+        if max(per_cm) <= _MAX_RATIONAL:  # a tag holds a 32-bit rational
+            layout |= {"resolution": per_cm, "resolutionunit": "CENTIMETER"}
     frames = axes is not None and axes.startswith("t") and len(axes) == len(shape)
     # OME readers drop axes of length 1, so a volume of one plane keeps its shaped
     # description (its z spacing would not be read back from one plane anyway).
