@@ -507,7 +507,7 @@ def run_batch(
     if workers is not None or scheduler is not None:
         client, cluster = _client(workers, scheduler, connect_timeout, memory_limit)
     try:
-        plan.outdir.mkdir(parents=True, exist_ok=True)
+        _make_folder(plan.outdir)
         clean_stale_temporaries(plan.outdir)
         text = plan.recipe.dumps()
         items = list(plan.outputs.items())
@@ -540,6 +540,15 @@ def run_batch(
             client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _make_folder(outdir: Path) -> None:
+    """Make the output folder; raises :class:`BadValueError` in one line if it cannot be."""
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file on the way, no permission, a read-only disk
+        raise BadValueError(f"output folder {outdir} cannot be made ({exc.strerror}); "
+                            "accepted: a folder, or a path where one can be made") from None
 
 
 def _dask_outcomes(client: Any, text: str, items: list[tuple[int, Path, Path]], resume: bool,

@@ -182,7 +182,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return _report(results, plan.outdir, merge=True, total=len(plan.outputs),
                        interrupted=True)
-    except MaskprepError as exc:  # the scheduler did not answer: nothing ran
+    except MaskprepError as exc:  # no scheduler answered, or no output folder: nothing ran
         raise UsageError(str(exc)) from None
     return _report(results, plan.outdir, merge=plan.resume, total=len(plan.outputs))
 

@@ -105,6 +105,18 @@ def test_an_overflowing_memory_limit_is_one_line(tmp_path, recipe_file, folder, 
     assert "'1e400GB' is not a memory size of at least 1 MiB" in capsys.readouterr().err
 
 
+def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path, recipe_file, folder,
+                                                          capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    out = tmp_path / "notes.txt" / "out"  # a file on the way: mkdir raised a traceback
+    assert main(["run", str(recipe_file), str(folder), "-o", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"maskprep: error: output folder {out} cannot be made (Not a "
+                                "directory); accepted: a folder, or a path where one can be "
+                                "made"]
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
 def test_planning_checks_paths_before_anything_is_made(tmp_path, folder):
     recipe = Recipe.loads(RECIPE)
     with pytest.raises(BadValueError, match="no such file or folder"):
