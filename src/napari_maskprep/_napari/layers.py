@@ -27,10 +27,12 @@ def layer_array(layer: Layer) -> Any:
 def layer_pixel_size(layer: Layer) -> tuple[float, ...] | None:
     """Micrometres per pixel along the layer's last (up to 3) axes, from its scale and
     units; None when it has none (scale 1 in pixels, napari's default). A scale in
-    pixels (no physical unit set, as many readers leave it) is taken as micrometres."""
-    axes = min(layer.ndim, 3)
-    scale = [float(v) for v in layer.scale[-axes:]]
-    units = list(layer.units)[-axes:]
+    pixels (no physical unit set, as many readers leave it) is taken as micrometres. A
+    time axis (labelled ``t`` or ``time``) has no pixel size: its frames are planes."""
+    axes = [i for i in range(layer.ndim)[-3:]
+            if str(layer.axis_labels[i]).lower() not in ("t", "time")]
+    scale = [float(layer.scale[i]) for i in axes]
+    units = [layer.units[i] for i in axes]
     if all(v == 1 for v in scale) and all(str(u) == "pixel" for u in units):
         return None
     sizes = []

@@ -1,0 +1,70 @@
+"""File › Open for TIFF, OME-TIFF and whole-slide files, read as ``maskprep run`` reads them.
+
+napari's own TIFF reader names no axes and sets no pixel size, and reads a slide whole. This
+one gives each layer the file's axes (``t`` first for a time-lapse, so its frames are
+segmented one by one), its pixel size in µm (so sizes can be set in µm), and opens a file
+larger than :data:`~..io.LAZY_BUDGET`, a pyramid or an SVS slide lazily, as a multiscale
+layer that no step reads whole. A mask written by maskprep opens as a Labels layer.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..io import (
+    SLIDE_SUFFIXES,
+    image_layout,
+    is_lazy_path,
+    open_lazy,
+    read_image_axes,
+    read_pixel_size,
+    written_by_maskprep,
+)
+from .outputs import is_mask, mask_colormap
+
+__all__ = ["get_reader"]
+
+LayerData = tuple[Any, dict[str, Any], str]
+SUFFIXES = (".tif", ".tiff", *SLIDE_SUFFIXES)
+
+
+def get_reader(path: str | list[str]) -> Callable[[str], list[LayerData]] | None:
+    """The reader for one TIFF or slide file; None for anything else (another reader's)."""
+    if not isinstance(path, str | os.PathLike) or Path(path).suffix.lower() not in SUFFIXES:
+        return None
+    return read_layers
+
+
+def read_layers(path: str) -> list[LayerData]:
+    """The file as one layer: ``[t][z]yx[c]`` with its axis names and pixel size."""
+    path = Path(path)
+    if is_lazy_path(path):
+        lazy = open_lazy(path)
+        levels, axes = [], ""
+        for level in lazy.levels:
+            arranged, axes = image_layout(level, lazy.axes, str(path))
+            levels.append(arranged)
+        weakref.finalize(levels[0], lazy.close)  # the file stays open while a layer reads it
+        data, pixel_size = (levels if len(levels) > 1 else levels[0]), lazy.pixel_size
+        kwargs = {"multiscale": len(levels) > 1}
+    else:
+        data, axes = read_image_axes(path)
+        pixel_size, kwargs = read_pixel_size(path), {}
+    spatial = [a for a in axes if a in "zyx"]
+    sizes = dict(zip(spatial[-len(pixel_size):], pixel_size, strict=True)) if pixel_size else {}
+    named = axes.replace("c", "")
+    kwargs |= {
+        "name": path.name.removesuffix(path.suffix).removesuffix(".ome"),
+        "axis_labels": tuple(named),
+        "scale": tuple(sizes.get(a, 1.0) for a in named),
+        "units": tuple("micrometer" if a in sizes else "pixel" for a in named),
+    }
+    if not kwargs.get("multiscale") and written_by_maskprep(path):
+        if is_mask(data):
+            kwargs["colormap"] = mask_colormap()
+        return [(data, kwargs, "labels")]
+    return [(data, kwargs | {"rgb": axes.endswith("c")}, "image")]

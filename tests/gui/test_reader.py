@@ -1,0 +1,97 @@
+"""File › Open with napari-maskprep (``_napari/reader.py``): a TIFF's axes and pixel size on
+the layer, a slide as a lazy pyramid, a maskprep mask as Labels, bad files in one line."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+import tifffile
+from napari.layers import Image, Labels
+
+from napari_maskprep._napari.layers import layer_pixel_size
+from napari_maskprep._napari.planes import PerPlane, per_plane_choice
+from napari_maskprep._napari.reader import get_reader
+from napari_maskprep.core.registry import get_op
+from napari_maskprep.io import provenance, write_mask
+from napari_maskprep.recipe import Recipe
+
+FRAMES = np.arange(3 * 20 * 30, dtype=np.uint16).reshape(3, 20, 30)
+
+
+def _open(viewer, path):
+    return viewer.open(str(path), plugin="napari-maskprep")
+
+
+def test_a_time_lapse_opens_with_its_axes_and_pixel_size(make_napari_viewer, tmp_path):
+    """napari's own reader names no axes, so the frames of a movie were taken as a volume
+    unless *per plane* was ticked, and sizes in µm had no pixel size."""
+    path = tmp_path / "movie.ome.tif"
+    tifffile.imwrite(path, FRAMES, metadata={"axes": "TYX", "PhysicalSizeX": 0.25,
+                                             "PhysicalSizeY": 0.5})
+    [layer] = _open(make_napari_viewer(), path)
+    assert isinstance(layer, Image) and layer.name == "movie"
+    np.testing.assert_array_equal(layer.data, FRAMES)
+    assert tuple(layer.axis_labels) == ("t", "y", "x")
+    np.testing.assert_array_equal(layer.scale, [1.0, 0.5, 0.25])
+    assert [str(u) for u in layer.units] == ["pixel", "micrometer", "micrometer"]
+    assert layer_pixel_size(layer) == (0.5, 0.25)  # the frames' axis is not a size
+    assert per_plane_choice(get_op("segment.auto_threshold"), layer) is PerPlane.REQUIRED
+
+
+def test_rgb_and_a_stack_without_z_spacing(make_napari_viewer, tmp_path):
+    rgb = np.zeros((20, 30, 3), np.uint8)
+    rgb[..., 2] = 9
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
+    tifffile.imwrite(tmp_path / "stack.tif", FRAMES, photometric="minisblack",
+                     resolution=(2.0, 4.0), resolutionunit="MICROMETER")
+    viewer = make_napari_viewer()
+    [colour] = _open(viewer, tmp_path / "rgb.tif")
+    assert colour.rgb and tuple(colour.axis_labels) == ("y", "x")
+    np.testing.assert_array_equal(colour.scale, [1.0, 1.0])  # no pixel size stated
+    assert layer_pixel_size(colour) is None
+    [stack] = _open(viewer, tmp_path / "stack.tif")
+    assert tuple(stack.axis_labels) == ("z", "y", "x")
+    np.testing.assert_array_equal(stack.scale, [1.0, 0.25, 0.5])
+    assert [str(u) for u in stack.units] == ["pixel", "micrometer", "micrometer"]
+
+
+def test_a_slide_opens_as_a_lazy_pyramid(make_napari_viewer, tmp_path):
+    image = np.arange(600 * 500, dtype=np.uint16).reshape(600, 500)
+    path = tmp_path / "slide.btf"  # a whole-slide suffix: never read whole
+    with tifffile.TiffWriter(path, bigtiff=True) as tif:
+        tif.write(image, tile=(128, 128), subifds=2, resolution=(4.0, 4.0),
+                  resolutionunit="MICROMETER")
+        tif.write(image[::2, ::2], tile=(128, 128), subfiletype=1)
+        tif.write(image[::4, ::4], tile=(128, 128), subfiletype=1)
+    [layer] = _open(make_napari_viewer(), path)
+    assert layer.multiscale and all(isinstance(level, da.Array) for level in layer.data)
+    assert [level.shape for level in layer.data] == [(600, 500), (300, 250), (150, 125)]
+    np.testing.assert_array_equal(layer.scale, [0.25, 0.25])
+    np.testing.assert_array_equal(layer.data[2].compute(), image[::4, ::4])
+
+
+def test_a_maskprep_mask_opens_as_cyan_labels(make_napari_viewer, tmp_path):
+    mask = np.zeros((20, 30), np.uint8)
+    mask[5:9, 3:12] = 1
+    recipe = Recipe([{"op": "segment.threshold", "params": {"value": 1}}]).dumps()
+    write_mask(tmp_path / "mask.tif", mask, pixel_size=(0.5, 0.5),
+               metadata=provenance(recipe, mask))
+    tifffile.imwrite(tmp_path / "plain.tif", mask)  # the same pixels, not written by us
+    viewer = make_napari_viewer()
+    [labels] = _open(viewer, tmp_path / "mask.tif")
+    assert isinstance(labels, Labels) and labels.data.dtype == np.uint8
+    np.testing.assert_array_equal(labels.data, mask)
+    np.testing.assert_allclose(labels.colormap.map(np.array([1]))[0], (0, 1, 1, 1))
+    assert isinstance(_open(viewer, tmp_path / "plain.tif")[0], Image)
+
+
+def test_other_files_are_left_to_other_readers_and_bad_ones_are_one_line(
+        make_napari_viewer, tmp_path):
+    assert get_reader(str(tmp_path / "a.png")) is None
+    assert get_reader([str(tmp_path / "a.tif")]) is None
+    bad = tmp_path / "two.tif"
+    tifffile.imwrite(bad, FRAMES[:2], metadata={"axes": "CYX"})
+    with pytest.raises(Exception, match=r"two.tif: axes 'cyx' .*2 channels, not RGB") as caught:
+        _open(make_napari_viewer(), bad)
+    assert "Traceback" not in str(caught.value)
