@@ -121,6 +121,21 @@ def test_threshold_preview_is_the_op_on_the_visible_region_of_the_shown_level():
     assert job.note == "preview of the visible 512×256 px at pyramid level 1 (1/2)"
 
 
+@pytest.mark.parametrize("multiscale", [False, True])
+def test_a_lazy_layer_s_threshold_spans_its_values_not_its_dtype(multiscale):
+    """A dask-backed uint16 layer's threshold slider spanned 0 to 65535 (napari's range for
+    a dask array), and its default threshold, the middle, selected nothing."""
+    image = np.random.default_rng(3).integers(900, 3100, (2048, 2048), dtype=np.uint16)
+    levels = [da.from_array(image[::k, ::k], chunks=256) for k in (1, 2, 4)]
+    viewer = ViewerModel()
+    layer = viewer.add_image(levels if multiscale else levels[0], multiscale=multiscale)
+    model = segment_model(viewer, "segment.threshold")
+    model.set_input(layer)
+    smallest = image[::4, ::4] if multiscale else image  # its windows cover it whole
+    assert model.intensities == (smallest.min(), smallest.max())
+    assert 900 <= model.params["value"] <= 3100
+
+
 def test_dask_layer_previews_the_visible_region_at_full_resolution():
     viewer = ViewerModel()
     image, levels = small_pyramid()

@@ -69,6 +69,8 @@ def test_a_slide_opens_as_a_lazy_pyramid(make_napari_viewer, tmp_path):
     assert [level.shape for level in layer.data] == [(600, 500), (300, 250), (150, 125)]
     np.testing.assert_array_equal(layer.scale, [0.25, 0.25])
     np.testing.assert_array_equal(layer.data[2].compute(), image[::4, ::4])
+    # napari spans a dask array's dtype (0 to 65535): the smallest level's values instead
+    assert tuple(layer.contrast_limits) == (0, image[::4, ::4].max())
 
 
 def test_a_maskprep_mask_opens_as_cyan_labels(make_napari_viewer, tmp_path):

@@ -24,6 +24,7 @@ from ..io import (
     read_pixel_size,
     written_by_maskprep,
 )
+from .layers import sampled_range
 from .outputs import is_mask, mask_colormap
 
 __all__ = ["get_reader"]
@@ -51,6 +52,9 @@ def read_layers(path: str) -> list[LayerData]:
         weakref.finalize(levels[0], lazy.close)  # the file stays open while a layer reads it
         data, pixel_size = (levels if len(levels) > 1 else levels[0]), lazy.pixel_size
         kwargs = {"multiscale": len(levels) > 1}
+        low, high = (0, 0) if axes.endswith("c") else sampled_range(levels[-1])
+        if low < high:  # napari would span the dtype: a uint16 image shows black
+            kwargs["contrast_limits"] = (float(low), float(high))
     else:
         data, axes = read_image_axes(path)
         pixel_size, kwargs = read_pixel_size(path), {}
