@@ -58,6 +58,12 @@ def test_nanometres_become_micrometres_and_no_unit_no_pixel_size(tmp_path):
     assert open_lazy(ome_zarr_image(tmp_path / "b.zarr", unit=None)).pixel_size is None
 
 
+@pytest.mark.parametrize("scale", [(0, 0.25), (float("inf"), 1)])
+def test_a_scale_that_is_no_size_states_no_pixel_size(tmp_path, scale):
+    # It was taken, and every run of the store failed as a bad pixel_size, units or none.
+    assert open_lazy(ome_zarr_image(tmp_path / "a.zarr", scale=scale)).pixel_size is None
+
+
 def test_nothing_is_read_before_compute(tmp_path):
     path = ome_zarr_image(tmp_path / "image.zarr")
     for chunk in (path / "s0").rglob("*"):

@@ -337,7 +337,8 @@ def _open_zarr(path: Path, missing_chunks: str) -> tuple[LazyImage, list[Any]]:
 
 def _ngff_pixel_size(multiscale: Any, axes: str, level: int) -> tuple[float, ...] | None:
     """A level's pixel size in µm from its scale transform (and the multiscale's own, if
-    any) and the units of the space axes; None if a unit or a scale is not given."""
+    any) and the units of the space axes; None if a unit or a scale is not given, or a
+    size is not positive and finite (as a TIFF's is unknown then)."""
     scale = np.ones(len(axes))
     transforms = list(multiscale.datasets[level].coordinateTransformations)
     transforms += list(multiscale.coordinateTransformations or ())
@@ -353,6 +354,8 @@ def _ngff_pixel_size(multiscale: Any, axes: str, level: int) -> tuple[float, ...
             if factor is None:
                 return None
             sizes.append(float(scale[i]) * factor)
+    if not all(0 < size < math.inf for size in sizes):
+        return None
     return tuple(sizes) or None
 
 
