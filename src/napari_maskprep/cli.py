@@ -308,6 +308,15 @@ def _check_written(path: Path, inputs: set[Path], what: str) -> None:
         raise UsageError(f"{what} {path}: not a file in an existing folder")
 
 
+def _is_recipe(path: Path) -> bool:
+    """Whether ``path`` loads as a recipe: a fit's output replaces nothing else."""
+    try:
+        Recipe.load(path)
+    except RecipeError:
+        return False
+    return True
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
     recipe = _load_recipe(args.recipe)
     output = Path(args.output)
@@ -318,9 +327,14 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             inputs.update(p.resolve() for p in Path(folder).iterdir())
     _check_written(output, inputs, "-o")
     _check_written(report, inputs | {output.resolve()}, "--report")
-    if not args.report and report.exists() and not is_fit_report(report):
-        raise UsageError(f"{report} (the report's default name) exists and is not a fit "
-                         "report; it is left as it is (give --report, or move it)")
+    if (output.exists() or output.is_symlink()) and not _is_recipe(output):
+        raise UsageError(f"{output} exists and is not a recipe; it is left as it is (give a "
+                         "new path, or a recipe to replace)")
+    if report.exists() and not is_fit_report(report):
+        named, give = ("", "another --report") if args.report else (
+            " (the report's default name)", "--report")
+        raise UsageError(f"{report}{named} exists and is not a fit report; it is left as it "
+                         f"is (give {give}, or move it)")
     bar = tqdm(total=args.trials, unit="trial", disable=args.quiet or None, file=sys.stderr)
 
     def progress(done: int, total: int) -> None:

@@ -123,6 +123,25 @@ def test_the_report_s_default_name_never_replaces_a_person_s_file(tmp_path, poor
     assert main(fit_args(poor, images, masks, output)) == 0  # an earlier report: replaced
 
 
+def test_a_file_that_is_no_recipe_or_report_is_never_replaced(tmp_path, poor, capsys):
+    images, masks = copy_set(DSB, tmp_path / "set", count=2)
+    notes = tmp_path / "notes.txt"  # -o and --report replaced a person's file
+    notes.write_text("my own notes\n", encoding="utf-8")
+    other = tmp_path / "other.fit.csv"
+    assert main(fit_args(poor, images, masks, notes)) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"maskprep: error: {notes} exists and is not a recipe; it is left as it is (give a "
+        "new path, or a recipe to replace)")
+    assert main(fit_args(poor, images, masks, other, "--report", str(notes))) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"maskprep: error: {notes} exists and is not a fit report; it is left as it is (give "
+        "another --report, or move it)")
+    assert notes.read_text(encoding="utf-8") == "my own notes\n" and not other.exists()
+    fitted = tmp_path / "fitted.maskprep.yaml"
+    assert main(fit_args(poor, images, masks, fitted, "--report", str(other))) == 0
+    assert main(fit_args(poor, images, masks, fitted, "--report", str(other))) == 0  # ours
+
+
 def test_a_budget_over_before_any_trial_keeps_the_recipe(tmp_path, poor, capsys):
     """optuna's best_value raised (no trial completed): a traceback."""
     images, masks = copy_set(DSB, tmp_path / "set")
