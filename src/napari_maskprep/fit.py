@@ -112,21 +112,35 @@ def _as_mask(mask: Any, image: np.ndarray, name: str, *, labels: bool) -> np.nda
     return mask != 0
 
 
+def _by_stem(what: str, folder: Path) -> dict[str, Path]:
+    """The image files of ``folder`` by file stem; raises if two share one, since either
+    could be the one meant."""
+    found: dict[str, Path] = {}
+    for path in find_images([folder]):
+        if not path.is_file():  # an OME-Zarr store
+            continue
+        other = found.setdefault(_stem(path), path)
+        if other != path:
+            raise BadValueError(f"{what}: {other} and {path} have one file stem "
+                                f"{_stem(path)!r}; accepted: one file for each stem")
+    return found
+
+
 def read_pairs(images: str | os.PathLike[str], masks: str | os.PathLike[str], *,
                labels: bool = False) -> list[Pair]:
     """The images of the folder ``images`` with the masks of the same file stem in the
     folder ``masks``, sorted by stem; images without a mask are left out.
 
-    Raises :class:`BadValueError` (one line) when no image has a mask, or a mask does not
-    fit its image (shape, not binary), and :class:`ImageReadError` for an unreadable file.
+    Raises :class:`BadValueError` (one line) when no image has a mask, two files of a
+    folder have one stem, or a mask does not fit its image (shape, not binary), and
+    :class:`ImageReadError` for an unreadable file.
     """
     folders = {"images": Path(images), "masks": Path(masks)}
     for what, folder in folders.items():
         if not folder.is_dir():
             raise BadValueError(f"{what}: {folder} is not a folder; accepted: a folder of "
                                 f"image files ({', '.join(IMAGE_SUFFIXES)})")
-    found = {what: {_stem(p): p for p in find_images([folder]) if p.is_file()}
-             for what, folder in folders.items()}
+    found = {what: _by_stem(what, folder) for what, folder in folders.items()}
     stems = sorted(set(found["images"]) & set(found["masks"]))
     if not stems:
         raise BadValueError(

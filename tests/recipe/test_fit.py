@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import sys
 
+import cv2
 import numpy as np
 import pytest
 import tifffile
@@ -172,6 +173,23 @@ def test_binary_masks_pair_by_stem_and_png_0_255_is_binary(tmp_path):
     pairs = read_pairs(tmp_path / "im", tmp_path / "mk")
     assert [p.name for p in pairs] == ["a"]
     np.testing.assert_array_equal(pairs[0].mask, image > 0)
+
+
+@pytest.mark.parametrize("folder", ["im", "mk"])
+def test_two_files_of_one_stem_are_refused(tmp_path, folder):
+    # One of them was paired, the last in name order, and the other left out unsaid.
+    image = np.zeros((6, 6), np.uint8)
+    image[1:4, 1:4] = 9
+    for part in ("im", "mk"):
+        (tmp_path / part).mkdir()
+        tifffile.imwrite(tmp_path / part / "a.tif", image)
+    cv2.imwrite(str(tmp_path / folder / "a.png"), image)
+    what = "images" if folder == "im" else "masks"
+    with pytest.raises(MaskprepError) as info:
+        read_pairs(tmp_path / "im", tmp_path / "mk")
+    assert str(info.value) == (f"{what}: {tmp_path / folder / 'a.png'} and "
+                               f"{tmp_path / folder / 'a.tif'} have one file stem 'a'; "
+                               "accepted: one file for each stem")
 
 
 @pytest.mark.parametrize(("mask", "labels", "message"), [
