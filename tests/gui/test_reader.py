@@ -16,6 +16,7 @@ from napari_maskprep.core.registry import get_op
 from napari_maskprep.io import provenance, write_mask
 from napari_maskprep.recipe import Recipe
 
+TIMEOUT_MS = 30_000
 FRAMES = np.arange(3 * 20 * 30, dtype=np.uint16).reshape(3, 20, 30)
 
 
@@ -71,6 +72,27 @@ def test_a_slide_opens_as_a_lazy_pyramid(make_napari_viewer, tmp_path):
     np.testing.assert_array_equal(layer.data[2].compute(), image[::4, ::4])
     # napari spans a dask array's dtype (0 to 65535): the smallest level's values instead
     assert tuple(layer.contrast_limits) == (0, image[::4, ::4].max())
+
+
+def test_a_slide_opened_here_applies_tiled_as_the_command_line_runs_it(make_widget, qtbot,
+                                                                      tmp_path):
+    """The reader's lazy TIFF levels are read by the tiled Apply's worker thread."""
+    image = np.random.default_rng(5).integers(0, 256, (700, 900), dtype=np.uint8)
+    path = tmp_path / "slide.btf"
+    with tifffile.TiffWriter(path, bigtiff=True) as tif:
+        tif.write(image, tile=(128, 128), subifds=1, resolution=(2.0, 2.0),
+                  resolutionunit="MICROMETER")
+        tif.write(image[::2, ::2], tile=(128, 128), subfiletype=1)
+    viewer, widget = make_widget("segment")
+    [layer] = _open(viewer, path)
+    widget.select("segment.auto_threshold", layer)
+    widget.store_box.value = tmp_path
+    assert widget.apply() is not None
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    out = viewer.layers["slide-auto_threshold"]
+    assert not out.multiscale and tuple(out.scale) == (0.5, 0.5)  # a store of one level
+    expected = get_op("segment.auto_threshold")(image)
+    np.testing.assert_array_equal(np.asarray(out.data), expected)
 
 
 def test_a_maskprep_mask_opens_as_cyan_labels(make_napari_viewer, tmp_path):

@@ -318,6 +318,9 @@ class TiledApplyJob(Cancellable):
             raise
 
 
-def store_levels(path: Path) -> list[Any]:
-    """The pyramid levels of a written store, as lazy arrays."""
-    return open_lazy(path).levels
+def store_levels(path: Path) -> list[Any] | Any:
+    """A written store as a Labels layer's data: its pyramid levels as lazy arrays, or its
+    one level's array (napari refuses a multiscale layer of one level, as a store of an
+    image of at most 1024 px a side is)."""
+    levels = open_lazy(path).levels
+    return levels if len(levels) > 1 else levels[0]

@@ -56,12 +56,12 @@ def add_store_layer(viewer: Any, job: TiledApplyJob, store: Path) -> Labels:
     source = job.input_layer
     levels = store_levels(store)
     layer = Labels(
-        levels, multiscale=True, name=job.name, scale=source.scale,
+        levels, multiscale=isinstance(levels, list), name=job.name, scale=source.scale,
         translate=source.translate, units=source.units, axis_labels=source.axis_labels,
         opacity=OUTPUT_OPACITY,
         metadata=output_metadata(job.step, source, job.extra_layers, store=str(store)),
     )
-    if levels[0].dtype == np.uint8:  # a mask: labels keep napari's colours
+    if layer.dtype == np.uint8:  # a mask: labels keep napari's colours
         layer.colormap = mask_colormap()
     insert_output(viewer, layer)
     return layer
