@@ -196,3 +196,13 @@ def test_info_reads_a_mask_store_a_label_and_an_image_holding_one(tmp_path, caps
         assert capsys.readouterr().out == PROVENANCE["recipe"]
     assert main(["info", str(store / "labels")]) == 2
     assert "holds no maskprep provenance" in capsys.readouterr().err
+
+
+def test_writing_shows_no_deprecation_warning_of_ome_zarr(tmp_path):
+    """ome-zarr 0.18 warns of its deprecated Scaler on import: napari showed that warning to
+    the person on their first tiled Apply. A fresh process, where the import happens."""
+    code = ("import numpy as np; from napari_maskprep.io import write_ome_zarr; "
+            f"write_ome_zarr(np.ones((4, 4), np.uint8), {str(tmp_path / 'm.zarr')!r})")
+    run = subprocess.run([sys.executable, "-W", "error:Call to deprecated class Scaler", "-c",
+                          code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-300:]

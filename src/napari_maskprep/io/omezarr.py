@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -133,7 +134,11 @@ def _datasets(strides: list[tuple[int, ...]], axes: str,
 def _write_metadata(group: zarr.Group, fmt: Any, axes: str, strides: list[tuple[int, ...]],
                     pixel_size: tuple[float, ...] | None, name: str, label: dict,
                     provenance: dict | None) -> None:
-    from ome_zarr.writer import add_metadata, write_multiscales_metadata
+    with warnings.catch_warnings():  # ome-zarr 0.18 makes a deprecated Scaler on import,
+        # which napari shows the person as a warning on their first tiled Apply
+        warnings.filterwarnings("ignore", "Call to deprecated class Scaler",
+                                DeprecationWarning)
+        from ome_zarr.writer import add_metadata, write_multiscales_metadata
 
     units = {a: "micrometer" for a in axes if a in "zyx"} if pixel_size else None
     write_multiscales_metadata(group, _datasets(strides, axes, pixel_size), fmt=fmt,
