@@ -85,6 +85,9 @@ SUMMARY_NAME = "maskprep-summary.csv"
 _TILED_SUFFIXES = (".tif", ".tiff", *SLIDE_SUFFIXES)  # and OME-Zarr folders
 _SUFFIX = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9_.+-]*$")
 _SUMMARY_MAX_BYTES = 64 * 2**20  # a previous summary larger than this is not merged
+# A file name that is not UTF-8 (names are bytes on Linux) keeps its bytes in the summary,
+# read back as the same name.
+_FILE_NAMES = "surrogateescape"
 
 
 @dataclass
@@ -591,7 +594,7 @@ def _previous_rows(path: Path) -> list[dict[str, str]]:
     try:
         if path.stat().st_size > _SUMMARY_MAX_BYTES:
             return []
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8", errors=_FILE_NAMES) as f:
             reader = csv.DictReader(f)
             if reader.fieldnames != names:
                 return []
@@ -608,7 +611,7 @@ def write_summary(results: list[FileResult], path: Path, *, merge: bool = False)
     kept = [row for row in _previous_rows(path) if row["file"] not in done] if merge else []
 
     def write(tmp: Path) -> None:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
+        with open(tmp, "w", newline="", encoding="utf-8", errors=_FILE_NAMES) as f:
             writer = csv.DictWriter(f, fieldnames=names)
             writer.writeheader()
             writer.writerows(kept)

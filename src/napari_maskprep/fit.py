@@ -335,7 +335,8 @@ class FitResult:
         """The scores as CSV (image, set, dice_before, dice_after), written atomically."""
 
         def write(tmp: Path) -> None:
-            with open(tmp, "w", newline="", encoding="utf-8") as f:
+            # a file name that is not UTF-8 keeps its bytes, as the summary of a run does
+            with open(tmp, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
                 out = csv.writer(f)
                 out.writerow(REPORT_HEADER)
                 for s in self.scores:

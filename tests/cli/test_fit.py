@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 
 import pytest
@@ -140,6 +141,21 @@ def test_a_file_that_is_no_recipe_or_report_is_never_replaced(tmp_path, poor, ca
     fitted = tmp_path / "fitted.maskprep.yaml"
     assert main(fit_args(poor, images, masks, fitted, "--report", str(other))) == 0
     assert main(fit_args(poor, images, masks, fitted, "--report", str(other))) == 0  # ours
+
+
+def test_an_image_name_that_is_not_utf8_is_reported(tmp_path, poor):
+    # Its report was a traceback, after the whole search.
+    images, masks = copy_set(DSB, tmp_path / "set", count=2)
+    stem = os.fsdecode(b"caf\xe9")
+    for folder in (images, masks):
+        first = sorted(folder.iterdir())[0]
+        first.rename(folder / f"{stem}{first.suffix}")
+    output = tmp_path / "fitted.maskprep.yaml"
+    for _ in range(2):  # the second run replaces the report it wrote
+        assert main(fit_args(poor, images, masks, output, "--holdout-fraction", "0")) == 0
+    with open(tmp_path / "fitted.fit.csv", newline="", encoding="utf-8",
+              errors="surrogateescape") as f:
+        assert stem in [row["image"] for row in csv.DictReader(f)]
 
 
 def test_a_budget_over_before_any_trial_keeps_the_recipe(tmp_path, poor, capsys):

@@ -29,7 +29,8 @@ def contents(folder):
 
 
 def summary_rows(outdir):
-    with open(outdir / SUMMARY_NAME, newline="", encoding="utf-8") as f:
+    with open(outdir / SUMMARY_NAME, newline="", encoding="utf-8",
+              errors="surrogateescape") as f:
         return {os.path.basename(r["file"]): r for r in csv.DictReader(f)}
 
 
@@ -188,6 +189,17 @@ def test_resume_summary_keeps_the_rows_of_files_not_run_again(tmp_path, recipe_f
     assert set(rows) == {p.name for p in images}
     assert rows[images[0].name]["status"] == "skipped"
     assert {rows[p.name]["status"] for p in images[1:]} == {"ok"}
+
+
+def test_a_file_name_that_is_not_utf8_keeps_its_row(tmp_path, recipe_file, folder):
+    # Linux names are bytes: the summary was a traceback after every mask was written.
+    name = os.fsdecode(b"caf\xe9.png")  # Latin-1, as an old share may hold
+    shutil.copy(sorted(folder.iterdir())[0], folder / name)
+    out = tmp_path / "out"
+    assert main(["run", str(recipe_file), str(folder), "-o", str(out), "-q"]) == 0
+    assert main(["run", str(recipe_file), str(folder), "-o", str(out), "-q", "--resume"]) == 0
+    rows = summary_rows(out)  # the name as the file system has it, once
+    assert len(rows) == 4 and rows[name]["status"] == "skipped"
 
 
 def test_summary_is_written_atomically(tmp_path, recipe_file, folder, monkeypatch):

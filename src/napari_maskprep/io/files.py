@@ -193,7 +193,7 @@ def head_line(path: Path, limit: int = 4096) -> str | None:
     try:
         if not path.is_file():
             return None
-        with open(path, encoding="utf-8", newline="") as f:
-            return f.readline(limit).rstrip("\r\n")
+        with open(path, "rb") as f:  # the first line only: later ones may be any bytes
+            return f.readline(limit).decode("utf-8").rstrip("\r\n")
     except (OSError, UnicodeDecodeError):
         return None
