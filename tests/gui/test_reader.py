@@ -114,8 +114,16 @@ def test_other_files_are_left_to_other_readers_and_bad_ones_are_one_line(
         make_napari_viewer, tmp_path):
     assert get_reader(str(tmp_path / "a.png")) is None
     assert get_reader([str(tmp_path / "a.tif")]) is None
-    bad = tmp_path / "two.tif"
-    tifffile.imwrite(bad, FRAMES[:2], metadata={"axes": "CYX"})
-    with pytest.raises(Exception, match=r"two.tif: axes 'cyx' .*2 channels, not RGB") as caught:
-        _open(make_napari_viewer(), bad)
-    assert "Traceback" not in str(caught.value)
+    channels = tmp_path / "two.tif"  # two channels, not colour: no layout the ops take
+    tifffile.imwrite(channels, FRAMES[:2], metadata={"axes": "CYX"})
+    assert get_reader(str(channels)) is None  # napari's reader opens it as it is
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(channels))
+    assert layer.data.shape == (2, 20, 30)
+    cut = tmp_path / "cut.tif"
+    tifffile.imwrite(cut, FRAMES, photometric="minisblack")
+    cut.write_bytes(cut.read_bytes()[:200])
+    assert get_reader(str(cut)) is not None  # ours says what is wrong, in one line
+    with pytest.raises(Exception, match=r"cut.tif: cannot be read as a TIFF") as caught:
+        _open(viewer, cut)
+    assert "\n" not in str(caught.value.__cause__ or caught.value)

@@ -22,6 +22,7 @@ from ..io import (
     open_lazy,
     read_image_axes,
     read_pixel_size,
+    takes_layout,
     written_by_maskprep,
 )
 from .layers import sampled_range
@@ -34,8 +35,12 @@ SUFFIXES = (".tif", ".tiff", *SLIDE_SUFFIXES)
 
 
 def get_reader(path: str | list[str]) -> Callable[[str], list[LayerData]] | None:
-    """The reader for one TIFF or slide file; None for anything else (another reader's)."""
+    """The reader for one TIFF or slide file; None for anything else, and for a TIFF whose
+    axes the ops cannot take (channels that are not colour): napari's reader opens those
+    as they are, and a channel saved on its own then opens here."""
     if not isinstance(path, str | os.PathLike) or Path(path).suffix.lower() not in SUFFIXES:
+        return None
+    if Path(path).suffix.lower() in (".tif", ".tiff") and not takes_layout(path):
         return None
     return read_layers
 

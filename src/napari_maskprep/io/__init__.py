@@ -26,6 +26,7 @@ from .images import (
     read_image,
     read_image_axes,
     read_pixel_size,
+    takes_layout,
 )
 from .lazy import LAZY_BUDGET, LazyImage, check_chunk_count, is_lazy_path, open_lazy
 from .masks import MASK_FORMATS, pixel_size_of_axes, write_mask
@@ -71,6 +72,7 @@ __all__ = [
     "read_image",
     "read_image_axes",
     "read_pixel_size",
+    "takes_layout",
     "read_provenance",
     "write_bigtiff",
     "write_mask",

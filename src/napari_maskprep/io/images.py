@@ -18,13 +18,13 @@ import cv2
 import numpy as np
 import tifffile
 
-from ..core.errors import MaskprepError
+from ..core.errors import BadValueError, MaskprepError
 from ..core.units import check_pixel_size
 from .axes import image_layout
 
 __all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "check_strips", "find_images",
-           "read_image", "read_image_axes", "read_pixel_size", "reading_tiff", "tiff_axes",
-           "tiff_pixel_size"]
+           "read_image", "read_image_axes", "read_pixel_size", "reading_tiff", "takes_layout",
+           "tiff_axes", "tiff_pixel_size"]
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 # Whole-slide TIFFs (Aperio SVS, BigTIFF): opened lazily (io.lazy), never read whole.
@@ -158,6 +158,23 @@ def read_image_axes(path: str | os.PathLike[str]) -> tuple[np.ndarray, str]:
     if image.size == 0:
         raise ImageReadError(f"{path}: the image is empty")
     return image_layout(image, axes, str(path))
+
+
+def takes_layout(path: str | os.PathLike[str]) -> bool:
+    """Whether a TIFF's axes are a layout the ops take (:func:`~.axes.image_layout`), from
+    its header alone: a stack of 2 channels is not. A header that cannot be read counts as
+    taken: reading the file then says what is wrong."""
+    try:
+        with reading_tiff(Path(path)), tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            shape, dtype, axes = series.shape, series.dtype, tiff_axes(series)
+    except Exception:  # a damaged header
+        return True
+    try:
+        image_layout(np.broadcast_to(np.zeros((), dtype), shape), axes, str(path))  # no pixels
+    except BadValueError:
+        return False
+    return True
 
 
 def _read_tiff(path: Path) -> tuple[np.ndarray, str]:
