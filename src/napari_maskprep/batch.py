@@ -5,8 +5,9 @@ each failure isolated and reported, and nothing a person made ever replaced.
   every input exists, two inputs never write the same mask, and a mask never replaces an
   input (an output folder that holds inputs needs a ``suffix`` for the masks).
 - :func:`run_file` replaces an existing file only if maskprep wrote it (its provenance
-  says so); with ``resume`` it keeps a mask made by the recipe running from the input's
-  pixels as they are now, and makes a damaged one again.
+  says so) and it holds no hand edits but those the recipe replays; with ``resume`` it
+  keeps a mask made by the recipe running from the input's pixels as they are now, and
+  makes a damaged one again.
 - :func:`write_summary` writes the CSV atomically and, on resume, keeps the rows of the
   files this run did not touch.
 """
@@ -32,6 +33,7 @@ from .core.arrays import checksum
 from .core.errors import BadValueError, MaskprepError, MaskprepWarning, shown
 from .core.units import check_pixel_size
 from .engine.tiled import check_tiled
+from .engine.tiled_edit import EDIT_OP
 from .io import (
     IMAGE_SUFFIXES,
     MASK_FORMATS,
@@ -51,6 +53,7 @@ from .io import (
     write_mask,
 )
 from .io.files import head_line
+from .io.recipe_text import load_plain
 from .large_images import (
     DEFAULT_CHUNK,
     count_frames,
@@ -236,16 +239,31 @@ def _check_no_disabled_sources(recipe: Recipe) -> None:
                                 "disabled step; enable it or change the input")
 
 
-def check_replaceable(out: Path) -> dict | None:
+def check_replaceable(out: Path, recipe_text: str | None = None) -> dict | None:
     """The provenance of ``out`` if maskprep wrote it, None if it does not exist; raises
-    :class:`BadValueError` if it is somebody else's file, which is never replaced."""
+    :class:`BadValueError` if it is somebody else's file, or holds hand edits that
+    ``recipe_text`` (the recipe about to replace it) is not the one to replay: neither is
+    ever replaced."""
     if not out.exists() and not out.is_symlink():
         return None
     try:
-        return read_provenance(out, labels=False)  # an image store holding our label: not ours
+        stored = read_provenance(out, labels=False)  # an image store holding our label: not ours
     except ImageReadError:
         raise BadValueError(f"{out} exists and was not written by maskprep; it is left as it "
                             "is (move it, or write to another folder)") from None
+    if stored["recipe"] != recipe_text and _hand_edited(stored["recipe"]):
+        raise BadValueError(f"{out} holds hand edits ({EDIT_OP} in the recipe that made it); "
+                            "it is left as it is (move it, or write to another folder)")
+    return stored
+
+
+def _hand_edited(recipe_text: str) -> bool:
+    """Whether a recipe (as text, read as data) has an enabled hand edit step."""
+    try:
+        steps = load_plain(recipe_text)["steps"]
+        return any(s.get("op") == EDIT_OP and s.get("enabled") is not False for s in steps)
+    except Exception:  # a recipe that does not read as one may hold edits all the same
+        return EDIT_OP in recipe_text
 
 
 @dataclass(frozen=True)
@@ -340,7 +358,8 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
              recipe_text: str | None = None, tiling: Tiling | None = None,
              pixel_size: Any = None) -> FileResult:
     """Read ``path``, run ``recipe``, write the mask ``out`` with provenance; never raises
-    for a bad input or a failing step, and never replaces a file maskprep did not write.
+    for a bad input or a failing step, and never replaces a file maskprep did not write,
+    or hand edits another recipe made (:func:`check_replaceable`).
 
     An image that ``tiling`` says is too large for memory (default: :class:`Tiling`'s)
     runs tiled (:mod:`.large_images`) and streams its result to ``out``. Sizes in
@@ -363,7 +382,7 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
         stated = lazy_pixel_size(path) if tiled else read_pixel_size(path)
         used = (stated if given is None else given) if recipe.uses_units else None
         carried = mask_pixel_size(given, stated)
-        stored = check_replaceable(out)
+        stored = check_replaceable(out, text)
         image, axes, input_sum, note = None, "", None, ""
         if resume and _same_run(stored, text, path.name, used, carried):
             if tiled:

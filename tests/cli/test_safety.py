@@ -17,9 +17,10 @@ from napari_maskprep import batch
 from napari_maskprep.batch import SUMMARY_NAME, plan_batch, run_batch
 from napari_maskprep.cli import main
 from napari_maskprep.core.errors import BadValueError
-from napari_maskprep.io import read_image, read_provenance
+from napari_maskprep.io import open_lazy, read_image, read_provenance, write_region
 from napari_maskprep.io.files import _host_id
-from napari_maskprep.recipe import Recipe
+from napari_maskprep.ops.edit import ManualEdit
+from napari_maskprep.recipe import Recipe, Step
 
 from ..conftest import RECIPE
 
@@ -83,6 +84,33 @@ def test_a_summary_maskprep_did_not_write_is_never_replaced(tmp_path, recipe_fil
     (out / SUMMARY_NAME).unlink()
     assert main(["run", str(recipe_file), str(folder), "-o", str(out), "-q"]) == 0
     assert main(["run", str(recipe_file), str(folder), "-o", str(out), "-q"]) == 0  # ours
+
+
+def test_a_mask_holding_hand_edits_is_replaced_only_by_its_own_recipe(tmp_path, recipe_file,
+                                                                     folder, capsys):
+    # Painted and written back as napari's Edit region does, the mask was replaced by the
+    # next run of the recipe, and the hand edits were lost.
+    image = sorted(folder.iterdir())[0]
+    out = tmp_path / "out"
+    args = ["run", str(recipe_file), str(image), "-o", str(out), "--format", "zarr", "-q"]
+    assert main(args) == 0
+    store = out / f"{image.stem}.zarr"
+    before = open_lazy(store).data[:8, :8].compute()
+    after = 1 - before
+    edit = ManualEdit.in_region(before, after, origin=(0, 0),
+                                shape=open_lazy(store).data.shape)
+    info = read_provenance(store)
+    edited = Recipe.loads(info["recipe"])
+    edited.append(Step("edit.manual", edit.params()))
+    write_region(store, (0, 0), after, provenance={**info, "recipe": edited.dumps()})
+    for extra in ([], ["--resume"]):
+        assert main(args + extra) == 1
+        assert (f"{store} holds hand edits (edit.manual in the recipe that made it); it is "
+                "left as it is (move it, or write to another folder)") in capsys.readouterr().err
+        np.testing.assert_array_equal(open_lazy(store).data[:8, :8].compute(), after)
+    edited.save(recipe_file)  # the recipe that made it replays the edits
+    assert main(args) == 0
+    np.testing.assert_array_equal(open_lazy(store).data[:8, :8].compute(), after)
 
 
 def test_export_never_replaces_a_file_it_did_not_write(tmp_path, recipe_file, capsys):
