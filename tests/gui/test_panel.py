@@ -379,6 +379,34 @@ def test_the_recipe_menu_item_shows_the_panels_recorder(make_napari_viewer):
     assert set(viewer.window.dock_widgets) == docked  # no second recorder
 
 
+def test_a_time_lapse_is_summed_up_frame_by_frame(make_widget, qtbot):
+    """Frames were counted as one volume: objects through time, sizes summed over frames,
+    no µm² (the time axis taken as a third pixel size)."""
+    viewer, widget = make_widget("refine")
+    frames = np.zeros((3, 40, 50), np.uint8)
+    frames[:, 2:6, 2:7] = 1  # 20 px in every frame
+    frames[1:, 20:30, 10:20] = 1  # 100 px in the last two frames
+    viewer.add_labels(frames, name="movie", scale=(1.0, 0.5, 0.5), axis_labels=("t", "y", "x"),
+                      units=("s", "um", "um"))
+    widget.select("refine.remove_small", viewer.layers["movie"])
+    widget.param_editors["min_size"].value = 5
+    widget.apply()
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    assert widget.status.value == ("1-2 objects in each of 3 frames, median 20 px (range "
+                                   "20-100) = 5 µm² (5-25)")
+    widget.select("refine.label", viewer.layers["movie-remove_small"])  # frame by frame
+    widget.table_box.value = True
+    widget.apply()
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    features = viewer.layers["movie-remove_small-label"].features
+    assert list(features.columns) == ["index", "area", "centroid-0", "centroid-1",
+                                      "centroid-2"]
+    np.testing.assert_array_equal(features["index"], [1, 1, 2, 1, 2])
+    np.testing.assert_array_equal(features["area"], [20, 20, 100, 20, 100])
+    np.testing.assert_array_equal(features["centroid-0"], [0, 1, 1, 2, 2])
+    np.testing.assert_allclose(features["centroid-1"], [3.5, 3.5, 24.5, 3.5, 24.5])
+
+
 def test_the_summary_gives_object_sizes_in_square_micrometres_with_a_scale(make_widget, qtbot):
     viewer, widget = make_widget("segment")
     image = np.zeros((40, 50), np.uint8)

@@ -18,6 +18,7 @@ from ..core.registry import OpSpec
 from ..engine.statistics import StatisticCache
 from ..recipe import Step
 from .outputs import describe, object_features
+from .planes import is_time_lapse
 
 if TYPE_CHECKING:
     from ..kernels.histogram import Histogram
@@ -224,7 +225,10 @@ class ApplyJob(Cancellable):
         if self.cancelled:  # an op that is not per plane cannot stop halfway
             raise ApplyCancelled
         # Here, off the GUI thread.
-        self.summary = describe(result, self.spec.output, self.pixel_size)
+        # A time-lapse's frames, and labels numbered on each plane, are counted plane by plane.
+        plane = ("frame" if is_time_lapse(self.input_layer) else "plane"
+                 if self.per_plane and self.spec.output is Kind.LABELS else None)
+        self.summary = describe(result, self.spec.output, self.pixel_size, plane)
         self.result_digest = digest(result)
         if self.in_place and result.shape == np.shape(self.data):
             self.changed = np.nonzero(np.asarray(self.data) != result)
@@ -232,5 +236,6 @@ class ApplyJob(Cancellable):
             # The image the objects were found in: the input, or the one a step reads beside.
             image = self.data if self.spec.input is Kind.IMAGE else self.extras.get("image")
             grey = image is not None and np.ndim(image) == result.ndim
-            self.features = object_features(result, np.asarray(image) if grey else None)
+            self.features = object_features(result, np.asarray(image) if grey else None,
+                                            planes=plane is not None)
         return result

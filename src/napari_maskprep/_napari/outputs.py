@@ -68,21 +68,36 @@ def style_output(layer: Layer, data: Any, outline: bool = False) -> None:
         layer.reset_contrast_limits()
 
 
-def describe(result: np.ndarray, kind: Kind,
-             pixel_size: tuple[float, ...] | None = None) -> str:
-    """One line about an Apply's mask or labels: how many objects (a mask's as
-    ``refine.label`` counts them) and their sizes in pixels, and in µm² (µm³ for a volume)
-    given the pixel size in µm; empty for an image."""
-    if kind not in (Kind.MASK, Kind.LABELS):
-        return ""
+def _object_sizes(result: np.ndarray, kind: Kind) -> np.ndarray:
+    """Each object's size in pixels: a mask's objects as ``refine.label`` counts them."""
     labels = get_op("refine.label")(result) if kind is Kind.MASK else result
     sizes = np.bincount(labels.ravel())[1:]
-    sizes = sizes[sizes > 0]
+    return sizes[sizes > 0]
+
+
+def describe(result: np.ndarray, kind: Kind, pixel_size: tuple[float, ...] | None = None,
+             plane: str | None = None) -> str:
+    """One line about an Apply's mask or labels: how many objects (a mask's as
+    ``refine.label`` counts them) and their sizes in pixels, and in µm² (µm³ for a volume)
+    given the pixel size in µm; empty for an image. ``plane`` ("frame", "plane") when the
+    result's 2D planes were segmented one by one (a time-lapse's frames, labels numbered on
+    each plane): objects are counted on each plane, not through the stack."""
+    if kind not in (Kind.MASK, Kind.LABELS):
+        return ""
+    if plane is None or result.ndim == 2:
+        per_plane, axes = [_object_sizes(result, kind)], min(result.ndim, 3)
+    else:
+        per_plane, axes = [_object_sizes(p, kind) for p in _planes(result)], 2
+    sizes = np.concatenate(per_plane)
     if not sizes.size:
         return "no objects"
-    line = (f"{sizes.size} object{'s' * (sizes.size > 1)}, median {np.median(sizes):g} px "
-            f"(range {sizes.min()}-{sizes.max()})")
-    axes = min(result.ndim, 3)
+    if len(per_plane) == 1:
+        count = f"{sizes.size} object{'s' * (sizes.size > 1)}"
+    else:
+        low, high = min(map(len, per_plane)), max(map(len, per_plane))
+        count = (f"{low}{'' if low == high else f'-{high}'} objects in each of "
+                 f"{len(per_plane)} {plane}s")
+    line = f"{count}, median {np.median(sizes):g} px (range {sizes.min()}-{sizes.max()})"
     if pixel_size is None or len(pixel_size) < axes:
         return line
     area = float(np.prod(pixel_size[-axes:]))
@@ -91,19 +106,41 @@ def describe(result: np.ndarray, kind: Kind,
             f"({sizes.min() * area:.3g}-{sizes.max() * area:.3g})")
 
 
-def object_features(labels: np.ndarray, image: np.ndarray | None = None
-                    ) -> dict[str, np.ndarray]:
+def _planes(a: np.ndarray) -> np.ndarray:
+    return a.reshape(-1, *a.shape[-2:])
+
+
+def object_features(labels: np.ndarray, image: np.ndarray | None = None, *,
+                    planes: bool = False) -> dict[str, np.ndarray]:
     """A row per object of a labels array, for napari's ``features`` (the ``index`` column
     maps label values to rows): its label, area in pixels, centroid along each axis in
-    pixels and, given the grey image it was found in (same shape), its mean intensity."""
+    pixels and, given the grey image it was found in (same shape), its mean intensity.
+    With ``planes`` (labels numbered on each 2D plane) each plane's objects get rows of
+    their own, their leading centroids the plane's index, where one region through the
+    stack would merge the objects of the same number on every plane."""
     from skimage.measure import regionprops_table  # only when a table is asked for
 
     grey = image is not None and image.shape == labels.shape
     properties = ["label", "area", "centroid", *(["intensity_mean"] if grey else [])]
-    table = regionprops_table(labels, intensity_image=image if grey else None,
-                              properties=properties)
     names = {"label": "index", "intensity_mean": "mean_intensity"}
-    return {names.get(name, name): np.asarray(values) for name, values in table.items()}
+    if not planes or labels.ndim == 2:
+        table = regionprops_table(labels, intensity_image=image if grey else None,
+                                  properties=properties)
+        return {names.get(name, name): np.asarray(values) for name, values in table.items()}
+    lead = labels.ndim - 2
+    rows: dict[str, list[np.ndarray]] = {}
+    for index in np.ndindex(labels.shape[:lead]):
+        table = regionprops_table(labels[index], intensity_image=image[index] if grey else None,
+                                  properties=properties)
+        for name, values in table.items():
+            if name == "centroid-0":  # the plane's own axes come first
+                for axis, at in enumerate(index):
+                    rows.setdefault(f"centroid-{axis}", []).append(
+                        np.full(len(values), float(at)))
+            if name.startswith("centroid-"):
+                name = f"centroid-{int(name.removeprefix('centroid-')) + lead}"
+            rows.setdefault(names.get(name, name), []).append(np.asarray(values))
+    return {name: np.concatenate(parts) for name, parts in rows.items()}
 
 
 def history(layer: Layer | None) -> list[dict[str, Any]]:
