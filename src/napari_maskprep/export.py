@@ -126,9 +126,11 @@ _HEADER = (_SHEBANG + '"""A napari-maskprep recipe as a script.\n').encode()
 
 def is_exported_script(path: str | Path) -> bool:
     """Whether the file at ``path`` starts as the scripts :func:`recipe_script` writes."""
+    if not Path(path).is_file():  # opened, a FIFO would block until a writer comes
+        return False
     try:
         with open(path, "rb") as f:
-            return Path(path).is_file() and f.read(len(_HEADER)) == _HEADER
+            return f.read(len(_HEADER)) == _HEADER
     except OSError:
         return False
 

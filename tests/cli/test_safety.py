@@ -127,6 +127,18 @@ def test_export_never_replaces_a_file_it_did_not_write(tmp_path, recipe_file, ca
     assert main(["export", str(recipe_file), "-o", str(script)]) == 0  # an earlier export
 
 
+def test_export_over_a_fifo_is_refused_at_once(tmp_path, recipe_file):
+    fifo = tmp_path / "script.py"
+    os.mkfifo(fifo)  # read to see whether it was an earlier export, it blocked for ever
+    exe = os.path.join(os.path.dirname(sys.executable), "maskprep")
+    done = subprocess.run([exe, "export", str(recipe_file), "-o", str(fifo)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr == (f"maskprep: error: {fifo} exists and is not a script maskprep "
+                           "exported; it is left as it is (give a new path, or an earlier "
+                           "export to replace)\n")
+
+
 def test_an_overflowing_memory_limit_is_one_line(tmp_path, recipe_file, folder, capsys):
     with pytest.raises(SystemExit):
         main(["run", str(recipe_file), str(folder), "-o", str(tmp_path), "--memory-limit",
