@@ -20,6 +20,7 @@ from napari_maskprep._napari.fitting import shown_text
 from napari_maskprep._napari.recorder import RecorderWidget, open_recorder
 from napari_maskprep._napari.recording import SUMMARY_NAME
 from napari_maskprep._napari.widgets import PreprocessWidget, RefineWidget, SegmentWidget
+from napari_maskprep.presets import preset_names, preset_path
 
 from .test_menus import find_action
 
@@ -451,3 +452,22 @@ def test_a_refine_recipe_replayed_onto_an_rgb_image_is_one_line(session, shown):
     assert [layer.name for layer in session.viewer.layers] == before
     assert any("the input looks like an RGB image (shape (40, 40, 3))" in message
                for _, message in shown())
+
+
+def test_a_preset_is_loaded_from_its_box_and_replays_as_the_command_line_runs_it(session):
+    """A napari user had no way to the bundled presets but a file dialog into the package."""
+    assert list(session.recorder.preset_box.choices) == [None, *preset_names()]
+    session.recorder.preset_box.value = "fluorescence-nuclei"
+    assert session.recorder.preset_box.value is None  # ready to offer another
+    assert [record.step.op for record in session.recorder.model.records] == [
+        "preprocess.rescale", "segment.pixel_classifier", "refine.fill_holes",
+        "refine.remove_small"]
+    assert session.recorder.status.value == ("loaded preset fluorescence-nuclei: replay it "
+                                             "on an image")
+    nuclei = session.viewer.layers["nuclei"]
+    session.recorder.target_box.value = nuclei
+    session.wait(session.recorder.replay())
+    expected = mp.Recipe.load(preset_path("fluorescence-nuclei")).run(nuclei.data)
+    np.testing.assert_array_equal(session.viewer.layers["nuclei-recipe"].data, expected)
+    truth = session.viewer.layers["nuclei-ground truth"].data > 0
+    assert 2 * np.sum(expected & truth) / (expected.sum() + truth.sum()) > 0.9  # Dice

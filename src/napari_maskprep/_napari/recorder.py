@@ -33,6 +33,7 @@ from qtpy.QtWidgets import QFileDialog, QListWidget, QListWidgetItem
 from ..core.model_files import ModelFile
 from ..fit import FitResult
 from ..io import MASK_FORMATS
+from ..presets import preset_names, preset_path
 from ..recipe import RecipeError
 from .editors import param_editor, row, text_line
 from .fitting import fit_form
@@ -95,6 +96,10 @@ class RecorderWidget(Container):
         self.load_button = PushButton(text="Load…")
         self.export_button = PushButton(text="Export…", tooltip="save as a Python script")
         self.clear_button = PushButton(text="Clear")
+        self.preset_box = ComboBox(
+            label="preset", choices=[("load a preset…", None), *((n, n) for n in preset_names())],
+            tooltip="a bundled recipe with its trained model (maskprep presets): load it, "
+                    "then replay it on an image")
         self.target_box = ComboBox(label="replay on", choices=self._target_choices)
         self.replay_button = PushButton(text="Replay")
         self.replay_all_button = PushButton(text="Replay on all images")
@@ -127,6 +132,7 @@ class RecorderWidget(Container):
                 row("", self.rerun_button), self.params_box,
                 row("file", self.save_button, self.load_button, self.export_button,
                      self.clear_button),
+                self.preset_box,
                 self.target_box, row("", self.replay_button, self.replay_all_button),
                 self.fit_mask_box, row("", self.fit_button),
                 self.infolder, self.outfolder,
@@ -162,6 +168,7 @@ class RecorderWidget(Container):
         self.rerun_button.changed.connect(self.rerun)
         self.save_button.changed.connect(self._on_save)
         self.load_button.changed.connect(self._on_load)
+        self.preset_box.changed.connect(self._on_preset)
         self.export_button.changed.connect(self._on_export)
         self.clear_button.changed.connect(self.model.clear)
         self.replay_button.changed.connect(self.replay)
@@ -232,6 +239,18 @@ class RecorderWidget(Container):
         except RecipeError as exc:
             show_error(str(exc))
             return False
+        return True
+
+    def load_preset(self, name: str) -> bool:
+        """Load a bundled preset (:func:`~napari_maskprep.presets.preset_names`), as
+        :meth:`load` loads a file."""
+        path = preset_path(name)
+        if path is None:
+            show_error(f"no preset {name!r}; the presets: {', '.join(preset_names())}")
+            return False
+        if not self.load(path):
+            return False
+        self.status.value = f"loaded preset {name}: replay it on an image"
         return True
 
     def rerun(self) -> WorkerBase | None:
@@ -510,6 +529,11 @@ class RecorderWidget(Container):
         path, _ = QFileDialog.getOpenFileName(self.native, "Load recipe", "", RECIPE_FILTER)
         if path and self.load(path):
             self.status.value = f"loaded {Path(path).name}"
+
+    def _on_preset(self, name: str | None) -> None:
+        if name is not None:
+            self.load_preset(name)
+            self.preset_box.value = None  # the box offers presets; it holds none
 
     def _on_destroyed(self, *_: Any) -> None:
         if self._batch_job is not None:
