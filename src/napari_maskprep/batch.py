@@ -53,6 +53,7 @@ from .io import (
     write_mask,
 )
 from .io.files import head_line
+from .io.masks import check_mask_shape
 from .io.recipe_text import load_plain
 from .large_images import (
     DEFAULT_CHUNK,
@@ -400,6 +401,7 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
             return done
         if image is None:
             image, axes = read_image_axes(path)
+        check_mask_shape(out, image.shape[:len(axes.rstrip("c"))])  # the result's shape
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MaskprepWarning)
             result = each_frame(lambda frame: recipe.run(frame, pixel_size=used), image, axes)

@@ -48,6 +48,22 @@ def test_run_writes_masks_with_provenance(tmp_path, recipe_file, capsys):
     assert Recipe.loads(capsys.readouterr().out) == Recipe.load(recipe_file)
 
 
+def test_a_stack_to_png_is_refused_before_the_recipe_runs(tmp_path, recipe_file,
+                                                          monkeypatch, capsys):
+    # The PNG writer refused it once the recipe had run on the whole stack.
+    stack = tmp_path / "stack.tif"
+    tifffile.imwrite(stack, np.zeros((3, 8, 8), np.uint8), photometric="minisblack")
+    ran = []
+    monkeypatch.setattr(Recipe, "run", lambda *args, **kwargs: ran.append(args))
+    out = tmp_path / "out"
+    assert main(["run", str(recipe_file), str(stack), "-o", str(out), "--format", "png",
+                 "-q"]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"failed: {stack}: {out / 'stack.png'}: PNG holds 2D masks; got shape (3, 8, 8); "
+        "use --format tif")
+    assert not ran
+
+
 def test_png_masks_are_0_255(tmp_path, recipe_file):
     image = pairs(DATA, "dsb2018_fluo_nuclei")[0][0]
     assert main(["run", str(recipe_file), str(image), "-o", str(tmp_path), "--format", "png"]) == 0

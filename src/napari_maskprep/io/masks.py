@@ -19,8 +19,8 @@ from .files import atomic_write
 from .omezarr import write_ome_zarr
 from .provenance import TIFF_TAG, png_with_provenance
 
-__all__ = ["MASK_FORMATS", "check_mask_pixel_size", "pixel_size_of_axes", "tiff_layout",
-           "write_mask"]
+__all__ = ["MASK_FORMATS", "check_mask_pixel_size", "check_mask_shape", "pixel_size_of_axes",
+           "tiff_layout", "write_mask"]
 
 MASK_FORMATS = ("tif", "png", "zarr")
 _PNG_HEADER_END = 33  # the 8-byte signature and the 25-byte IHDR chunk
@@ -94,6 +94,13 @@ def _png_with_pixel_size(png: bytes, pixel_size: tuple[float, ...]) -> bytes:
     return png[:_PNG_HEADER_END] + chunk + png[_PNG_HEADER_END:]
 
 
+def check_mask_shape(path: Path, shape: tuple[int, ...]) -> None:
+    """Raise :class:`ValueError` if a mask of ``shape`` cannot be written at ``path``: a
+    PNG holds one plane. Known from the image before a recipe runs on it."""
+    if path.suffix.lower() == ".png" and len(shape) != 2:
+        raise ValueError(f"{path}: PNG holds 2D masks; got shape {shape}; use --format tif")
+
+
 def write_mask(
     path: str | os.PathLike[str],
     mask: np.ndarray,
@@ -132,10 +139,7 @@ def write_mask(
         raise ValueError(f"{path}: labels below 0 (min {mask.min()}); accepted: a 0/1 mask or "
                          "labels >= 0")
     if suffix == ".png":
-        if mask.ndim != 2:
-            raise ValueError(
-                f"{path}: PNG holds 2D masks; got shape {mask.shape}; use --format tif"
-            )
+        check_mask_shape(path, mask.shape)
         if mask.dtype == np.uint8 and mask.max(initial=0) <= 1:
             data = mask * np.uint8(255)
         elif mask.max(initial=0) <= np.iinfo(np.uint16).max:
