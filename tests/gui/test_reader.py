@@ -13,7 +13,7 @@ from napari_maskprep._napari.layers import layer_pixel_size
 from napari_maskprep._napari.planes import PerPlane, per_plane_choice
 from napari_maskprep._napari.reader import get_reader
 from napari_maskprep.core.registry import get_op
-from napari_maskprep.io import provenance, write_mask
+from napari_maskprep.io import provenance, write_bigtiff, write_mask
 from napari_maskprep.recipe import Recipe
 
 TIMEOUT_MS = 30_000
@@ -74,6 +74,19 @@ def test_a_slide_opens_as_a_lazy_pyramid(make_napari_viewer, tmp_path):
     assert tuple(layer.contrast_limits) == (0, image[::4, ::4].max())
 
 
+def test_a_large_file_without_a_pyramid_gets_one_of_strided_views(make_napari_viewer,
+                                                                   tmp_path):
+    """napari draws a plain layer from its whole plane: all of a slide read for one look."""
+    image = np.random.default_rng(2).integers(0, 4096, (2500, 1800), dtype=np.uint16)
+    path = tmp_path / "plain.btf"
+    tifffile.imwrite(path, image, bigtiff=True)
+    [layer] = _open(make_napari_viewer(), path)
+    assert layer.multiscale
+    assert [level.shape for level in layer.data] == [(2500, 1800), (1250, 900), (625, 450)]
+    np.testing.assert_array_equal(layer.data[0].compute(), image)
+    np.testing.assert_array_equal(layer.data[2].compute(), image[::4, ::4])
+
+
 def test_a_slide_opened_here_applies_tiled_as_the_command_line_runs_it(make_widget, qtbot,
                                                                       tmp_path):
     """The reader's lazy TIFF levels are read by the tiled Apply's worker thread."""
@@ -108,6 +121,13 @@ def test_a_maskprep_mask_opens_as_cyan_labels(make_napari_viewer, tmp_path):
     np.testing.assert_array_equal(labels.data, mask)
     np.testing.assert_allclose(labels.colormap.map(np.array([1]))[0], (0, 1, 1, 1))
     assert isinstance(_open(viewer, tmp_path / "plain.tif")[0], Image)
+    big = np.zeros((1500, 1200), np.uint8)
+    big[100:900, 50:70] = 1
+    write_bigtiff(big, tmp_path / "big.btf", provenance=provenance(recipe, big))
+    [lazy] = _open(viewer, tmp_path / "big.btf")  # a slide's mask: lazy, strided levels
+    assert isinstance(lazy, Labels) and lazy.multiscale
+    np.testing.assert_allclose(lazy.colormap.map(np.array([1]))[0], (0, 1, 1, 1))
+    np.testing.assert_array_equal(lazy.data[1].compute(), big[::2, ::2])
 
 
 def test_other_files_are_left_to_other_readers_and_bad_ones_are_one_line(

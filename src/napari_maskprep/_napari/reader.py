@@ -4,7 +4,8 @@ napari's own TIFF reader names no axes and sets no pixel size, and reads a slide
 one gives each layer the file's axes (``t`` first for a time-lapse, so its frames are
 segmented one by one), its pixel size in µm (so sizes can be set in µm), and opens a file
 larger than :data:`~..io.LAZY_BUDGET`, a pyramid or an SVS slide lazily, as a multiscale
-layer that no step reads whole. A mask written by maskprep opens as a Labels layer.
+layer that no step reads whole (a file without a pyramid gets one of strided views). A mask
+written by maskprep opens as a Labels layer.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..io import (
+    PYRAMID_TOP,
     SLIDE_SUFFIXES,
     image_layout,
     is_lazy_path,
@@ -26,7 +30,7 @@ from ..io import (
     written_by_maskprep,
 )
 from .layers import sampled_range
-from .outputs import is_mask, mask_colormap
+from .outputs import mask_colormap
 
 __all__ = ["get_reader"]
 
@@ -45,21 +49,33 @@ def get_reader(path: str | list[str]) -> Callable[[str], list[LayerData]] | None
     return read_layers
 
 
+def _strided_pyramid(level: Any, axes: str) -> list[Any]:
+    """Every 2nd, 4th, ... pixel of a lazy image without a pyramid, down to
+    :data:`~..io.PYRAMID_TOP` a side: napari draws a plain layer from its whole plane (all
+    of a slide read for one look), a multiscale one from the level and tiles it shows."""
+    at = [i for i, a in enumerate(axes) if a in "yx"]
+    levels = [level]
+    while max(levels[-1].shape[i] for i in at) > PYRAMID_TOP:
+        levels.append(levels[-1][tuple(slice(None, None, 2) if i in at else slice(None)
+                                       for i in range(level.ndim))])
+    return levels
+
+
 def read_layers(path: str) -> list[LayerData]:
     """The file as one layer: ``[t][z]yx[c]`` with its axis names and pixel size."""
     path = Path(path)
-    if is_lazy_path(path):
+    is_lazy = is_lazy_path(path)
+    if is_lazy:
         lazy = open_lazy(path)
         levels, axes = [], ""
         for level in lazy.levels:
             arranged, axes = image_layout(level, lazy.axes, str(path))
             levels.append(arranged)
         weakref.finalize(levels[0], lazy.close)  # the file stays open while a layer reads it
+        if len(levels) == 1:
+            levels = _strided_pyramid(levels[0], axes)
         data, pixel_size = (levels if len(levels) > 1 else levels[0]), lazy.pixel_size
         kwargs = {"multiscale": len(levels) > 1}
-        low, high = (0, 0) if axes.endswith("c") else sampled_range(levels[-1])
-        if low < high:  # napari would span the dtype: a uint16 image shows black
-            kwargs["contrast_limits"] = (float(low), float(high))
     else:
         data, axes = read_image_axes(path)
         pixel_size, kwargs = read_pixel_size(path), {}
@@ -72,8 +88,13 @@ def read_layers(path: str) -> list[LayerData]:
         "scale": tuple(sizes.get(a, 1.0) for a in named),
         "units": tuple("micrometer" if a in sizes else "pixel" for a in named),
     }
-    if not kwargs.get("multiscale") and written_by_maskprep(path):
-        if is_mask(data):
-            kwargs["colormap"] = mask_colormap()
+    if written_by_maskprep(path):
+        if (data[0] if kwargs.get("multiscale") else data).dtype == np.uint8:
+            kwargs["colormap"] = mask_colormap()  # a mask (maskprep writes labels as int32)
         return [(data, kwargs, "labels")]
+    if is_lazy:
+        low, high = (0, 0) if axes.endswith("c") else sampled_range(
+            data[-1] if kwargs["multiscale"] else data)
+        if low < high:  # napari would span a lazy array's dtype: a uint16 slide shows black
+            kwargs["contrast_limits"] = (float(low), float(high))
     return [(data, kwargs | {"rgb": axes.endswith("c")}, "image")]
