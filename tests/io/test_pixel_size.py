@@ -42,6 +42,11 @@ STACK = np.zeros((3, 8, 8), np.uint8)
         (lambda p: tifffile.imwrite(p, STACK, ome=True, metadata={
             "axes": "ZYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.25}),
          (0.25, 0.5)),
+        # ... or stated as no size: a negative ImageJ spacing (a stack taken downwards) lost
+        # y and x too.
+        (lambda p: tifffile.imwrite(p, STACK, imagej=True, resolution=(2.0, 4.0),
+                                    metadata={"unit": "um", "spacing": -1.5, "axes": "ZYX"}),
+         (0.25, 0.5)),
         # Plain TIFF resolution in pixels per millimetre (tifffile's unit 4; read whole,
         # it was unknown) or centimetre.
         (lambda p: tifffile.imwrite(p, STACK[0], resolution=(2000, 2000), resolutionunit=4),

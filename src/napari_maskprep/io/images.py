@@ -214,18 +214,22 @@ def tiff_pixel_size(tif: tifffile.TiffFile, axes: str) -> tuple[float, ...] | No
     """The pixel size in µm that an open TIFF states for the spatial ones of ``axes``
     (:func:`tiff_axes` of its first series): OME PhysicalSize*, then SVS MPP, then
     ImageJ's unit with the resolution tags (its ``spacing`` for z), then the resolution
-    tags in centimetres (or mm, µm). A stack whose z spacing is not stated gives (y, x);
-    None when y or x is not stated, or not as a positive finite number. One function for
+    tags in centimetres (or mm, µm). A size is stated as a positive finite number; a stack
+    whose z spacing is not gives (y, x); None when y or x is not. One function for
     the reader that reads a file whole and the lazy one, so a file runs with one pixel size
     in memory and tiled."""
     try:
         sizes = _stated_sizes(tif)
     except Exception:  # foreign metadata may be broken in any way: the size is unknown
         return None
-    wanted = [a for a in axes if a in "yx" or (a == "z" and "z" in sizes)]
-    if not wanted or any(a not in sizes or not 0 < sizes[a] < math.inf for a in wanted):
+    wanted = [a for a in axes if a in "yx" or (a == "z" and _is_size(sizes.get("z")))]
+    if not wanted or not all(_is_size(sizes.get(a)) for a in wanted):
         return None
     return tuple(sizes[a] for a in wanted)
+
+
+def _is_size(value: float | None) -> bool:
+    return value is not None and 0 < value < math.inf
 
 
 def _stated_sizes(tif: tifffile.TiffFile) -> dict[str, float]:
