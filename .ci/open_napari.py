@@ -1,14 +1,17 @@
 """The napari users' install route, checked: in an environment holding only the plugin with
-its ``napari`` extra, napari finds the plugin, opens a sample and docks every one of its
-widgets in a viewer. Run under a display (``xvfb-run``); exits non-zero, naming what
-failed."""
+its ``napari`` extra, napari finds the plugin, opens a sample, docks every one of its
+widgets in a viewer and reads a TIFF with the plugin's reader. Run under a display
+(``xvfb-run``); exits non-zero, naming what failed."""
 
 from __future__ import annotations
 
 import sys
+import tempfile
+from pathlib import Path
 
 import napari
 import npe2
+import tifffile
 
 PLUGIN = "napari-maskprep"
 
@@ -29,8 +32,16 @@ def main() -> int:
             print(f"{PLUGIN}: sample layers {[layer.name for layer in layers]}, widgets "
                   f"{names}, docked {shown}", file=sys.stderr)
             return 1
-        print(f"napari {napari.__version__}: the sample {layers[-1].name!r} and "
-              f"{', '.join(shown)} open")
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "movie.tif"
+            tifffile.imwrite(path, layers[-1].data[None].repeat(2, axis=0),
+                             metadata={"axes": "TYX"})
+            [movie] = viewer.open(path, plugin=PLUGIN)
+            if tuple(movie.axis_labels) != ("t", "y", "x"):
+                print(f"{PLUGIN}'s reader: axes {movie.axis_labels}", file=sys.stderr)
+                return 1
+        print(f"napari {napari.__version__}: the sample {layers[-1].name!r}, "
+              f"{', '.join(shown)} and a time-lapse TIFF (axes t, y, x) open")
     finally:
         viewer.close()
     return 0
