@@ -11,7 +11,7 @@ from napari.layers import Image, Labels
 
 from napari_maskprep._napari.layers import layer_pixel_size
 from napari_maskprep._napari.planes import PerPlane, per_plane_choice
-from napari_maskprep._napari.reader import get_reader
+from napari_maskprep._napari.reader import get_reader, get_recipe_reader
 from napari_maskprep.core.registry import get_op
 from napari_maskprep.io import provenance, write_bigtiff, write_mask
 from napari_maskprep.recipe import Recipe
@@ -147,3 +147,22 @@ def test_other_files_are_left_to_other_readers_and_bad_ones_are_one_line(
     with pytest.raises(Exception, match=r"cut.tif: cannot be read as a TIFF") as caught:
         _open(viewer, cut)
     assert "\n" not in str(caught.value.__cause__ or caught.value)
+
+
+def test_a_recipe_file_opens_in_the_recorder_and_adds_no_layer(make_napari_viewer, tmp_path,
+                                                               shown):
+    recipe = Recipe([{"op": "preprocess.gaussian", "params": {"sigma": 2.0}},
+                     {"op": "segment.auto_threshold", "params": {"method": "li"}}],
+                    name="mine")
+    path = recipe.save(tmp_path / "mine.maskprep.yaml")
+    viewer = make_napari_viewer()
+    _, panel = viewer.window.add_plugin_dock_widget("napari-maskprep", "Mask Prep")
+    assert _open(viewer, path) == [] and len(viewer.layers) == 0
+    assert panel.tabs.tabText(panel.tabs.currentIndex()) == "Recipe"
+    assert panel.recorder.model.recipe == recipe
+    bad = tmp_path / "bad.maskprep.yaml"
+    bad.write_text("maskprep: 1\nsteps:\n- op: segment.nothing\n")
+    assert _open(viewer, bad) == []
+    assert panel.recorder.model.recipe == recipe  # unchanged, and the error said why
+    assert any("segment.nothing" in message for _, message in shown())
+    assert get_recipe_reader(str(tmp_path / "a.yaml")) is None  # any YAML is not ours

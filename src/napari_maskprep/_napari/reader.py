@@ -6,6 +6,8 @@ segmented one by one), its pixel size in µm (so sizes can be set in µm), and o
 larger than :data:`~..io.LAZY_BUDGET`, a pyramid or an SVS slide lazily, as a multiscale
 layer that no step reads whole (a file without a pyramid gets one of strided views). A mask
 written by maskprep opens as a Labels layer.
+
+A recipe file dropped on the window (or opened) loads into the Recorder instead: no layer.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import napari
 import numpy as np
 
 from ..io import (
@@ -32,10 +35,12 @@ from ..io import (
 from .layers import sampled_range
 from .outputs import mask_colormap
 
-__all__ = ["get_reader"]
+__all__ = ["get_reader", "get_recipe_reader"]
 
 LayerData = tuple[Any, dict[str, Any], str]
 SUFFIXES = (".tif", ".tiff", *SLIDE_SUFFIXES)
+RECIPE_SUFFIXES = (".maskprep.yaml", ".maskprep.yml", ".maskprep.json")
+NO_LAYER: list[LayerData] = [(None,)]  # napari's word for "read, and nothing to add"
 
 
 def get_reader(path: str | list[str]) -> Callable[[str], list[LayerData]] | None:
@@ -98,3 +103,25 @@ def read_layers(path: str) -> list[LayerData]:
         if low < high:  # napari would span a lazy array's dtype: a uint16 slide shows black
             kwargs["contrast_limits"] = (float(low), float(high))
     return [(data, kwargs | {"rgb": axes.endswith("c")}, "image")]
+
+
+def get_recipe_reader(path: str | list[str]) -> Callable[[str], list[Any]] | None:
+    """The reader for one recipe file (``*.maskprep.yaml``); None for anything else."""
+    if not isinstance(path, str | os.PathLike) or not str(path).lower().endswith(
+            RECIPE_SUFFIXES):
+        return None
+    return read_recipe
+
+
+def read_recipe(path: str) -> list[Any]:
+    """Load the recipe into the Recorder of the viewer in front (the Mask Prep panel's
+    Recipe tab when it is docked), ready to replay; an invalid recipe is a one-line error
+    there, and nothing changes."""
+    from .panel import open_recorder  # the widgets load when a recipe is opened, not a TIFF
+
+    viewer = napari.current_viewer()
+    if viewer is None:
+        raise ValueError(f"{path}: a recipe opens in the Recorder of a napari window; "
+                         "none is open")
+    open_recorder(viewer).load(path)
+    return NO_LAYER
