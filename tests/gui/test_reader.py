@@ -3,6 +3,8 @@ the layer, a slide as a lazy pyramid, a maskprep mask as Labels, bad files in on
 
 from __future__ import annotations
 
+import os
+
 import dask.array as da
 import numpy as np
 import pytest
@@ -134,6 +136,8 @@ def test_other_files_are_left_to_other_readers_and_bad_ones_are_one_line(
         make_napari_viewer, tmp_path):
     assert get_reader(str(tmp_path / "a.png")) is None
     assert get_reader([str(tmp_path / "a.tif")]) is None
+    os.mkfifo(tmp_path / "pipe.tif")  # reading its header would wait for a writer forever
+    assert get_reader(str(tmp_path / "pipe.tif")) is None
     channels = tmp_path / "two.tif"  # two channels, not colour: no layout the ops take
     tifffile.imwrite(channels, FRAMES[:2], metadata={"axes": "CYX"})
     assert get_reader(str(channels)) is None  # napari's reader opens it as it is

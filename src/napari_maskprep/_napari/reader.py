@@ -49,6 +49,8 @@ def get_reader(path: str | list[str]) -> Callable[[str], list[LayerData]] | None
     as they are, and a channel saved on its own then opens here."""
     if not isinstance(path, str | os.PathLike) or Path(path).suffix.lower() not in SUFFIXES:
         return None
+    if not Path(path).is_file():  # a FIFO would block the header read, a device never end
+        return None
     if Path(path).suffix.lower() in (".tif", ".tiff") and not takes_layout(path):
         return None
     return read_layers
