@@ -69,6 +69,22 @@ def test_an_ome_zarr_store_runs_tiled_into_an_ome_zarr_label(tmp_path, mosaic, r
     assert stored["input"]["checksum"] == checksum(mosaic)
 
 
+def test_a_store_that_leaves_out_chunks_of_its_fill_value_runs(tmp_path, mosaic, recipe_file):
+    """ome-zarr and zarr 3 do not write a chunk that holds only the fill value (black
+    padding, an empty label image): the run refused such a store, chunk missing."""
+    padded = np.zeros((mosaic.shape[0] + 600, mosaic.shape[1]), mosaic.dtype)
+    padded[600:] = mosaic
+    store = _ome_zarr_image(tmp_path / "padded.zarr", padded)
+    level = zarr.open_array(store / "s0", mode="r")
+    assert level.nchunks_initialized < level.nchunks  # all black ones: left out
+    outdir = tmp_path / "out"
+    assert main(["run", str(recipe_file), str(store), "-o", str(outdir), "--format", "zarr",
+                 "--chunk", "256", "-q"]) == 0
+    with open_lazy(outdir / "padded.zarr") as written:
+        np.testing.assert_array_equal(written.data.compute(),
+                                      mp.Recipe(steps=_STEPS).run(padded))
+
+
 def test_a_tiff_over_the_memory_budget_runs_tiled_into_a_tiled_bigtiff(tmp_path, mosaic,
                                                                        recipe_file):
     images = tmp_path / "images"

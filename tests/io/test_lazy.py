@@ -12,7 +12,13 @@ import pytest
 import tifffile
 import zarr
 
-from napari_maskprep.io import ImageReadError, is_lazy_path, open_lazy
+from napari_maskprep.io import (
+    ImageReadError,
+    is_lazy_path,
+    open_lazy,
+    provenance,
+    write_ome_zarr,
+)
 
 IMAGE = np.arange(300 * 500, dtype=np.uint16).reshape(300, 500)
 
@@ -80,7 +86,7 @@ def test_nothing_is_read_before_compute(tmp_path):
 def test_a_deleted_chunk_is_named_when_read(tmp_path):
     path = ome_zarr_image(tmp_path / "image.zarr")
     (path / "s1" / "0" / "1").unlink()
-    image = open_lazy(path, level=1)
+    image = open_lazy(path, level=1, missing_chunks="error")
     np.testing.assert_array_equal(image.data[:, :128].compute(), IMAGE[::2, :256:2])
     with pytest.raises(ImageReadError, match=r"level 1 \(array 's1'\): chunk 0/1 is missing"
                        ) as caught:
@@ -88,6 +94,23 @@ def test_a_deleted_chunk_is_named_when_read(tmp_path):
     assert "missing_chunks='fill'" in one_line(caught)
     sparse = open_lazy(path, level=1, missing_chunks="fill").data.compute()
     assert (sparse[:128, 128:250] == 0).all()
+
+
+def test_a_missing_chunk_is_the_fill_value_but_in_a_store_maskprep_wrote(tmp_path):
+    """zarr's writers leave out chunks of the fill value (zarr 3 by default), and zarr,
+    napari and Fiji read them as it: every run of such a store was refused. A store
+    maskprep wrote holds every chunk, so a missing one there is damage."""
+    path = ome_zarr_image(tmp_path / "image.zarr")
+    (path / "s1" / "0" / "1").unlink()
+    sparse = open_lazy(path, level=1).data.compute()
+    assert (sparse[:128, 128:250] == 0).all()
+    mask = (IMAGE > 30000).astype(np.uint8)
+    made = provenance("maskprep: 1\nsteps: []\n", mask)
+    ours = write_ome_zarr(mask, tmp_path / "mask.zarr", chunks=(128, 128), provenance=made)
+    next(p for p in (ours / "0").rglob("*") if p.is_file()
+         and not p.name.startswith((".", "zarr.json"))).unlink()
+    with pytest.raises(ImageReadError, match=r"is missing \(deleted, or never written\)"):
+        open_lazy(ours).data.compute()
 
 
 def test_a_missing_level_is_named(tmp_path):

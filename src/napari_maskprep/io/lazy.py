@@ -207,7 +207,7 @@ def is_lazy_path(path: str | os.PathLike[str], budget: int = LAZY_BUDGET) -> boo
 
 
 def open_lazy(path: str | os.PathLike[str], level: int = 0, *,
-              missing_chunks: Literal["error", "fill"] = "error") -> LazyImage:
+              missing_chunks: Literal["error", "fill"] | None = None) -> LazyImage:
     """Open an OME-Zarr store or a TIFF as dask arrays without reading pixels.
 
     Parameters
@@ -220,9 +220,11 @@ def open_lazy(path: str | os.PathLike[str], level: int = 0, *,
     level
         The pyramid level given as ``data`` (0 = full resolution).
     missing_chunks
-        ``"error"``: a chunk absent from a zarr store is an error when it is read (a store
-        we write holds every chunk); ``"fill"``: it reads as the array's fill value, as
-        zarr does for sparse stores.
+        ``"error"``: a chunk absent from a zarr store is an error when it is read;
+        ``"fill"``: it reads as the array's fill value, as zarr, napari and Fiji read it
+        (zarr's writers leave out chunks that hold only that value). Default: ``"error"``
+        for a store maskprep wrote (it writes every chunk, so a missing one is damage),
+        ``"fill"`` for any other.
 
     Raises
     ------
@@ -231,8 +233,13 @@ def open_lazy(path: str | os.PathLike[str], level: int = 0, *,
         TIFF, a level the file lacks; when computed, a missing or undecodable chunk.
     """
     path = Path(path)
-    if missing_chunks not in ("error", "fill"):
-        raise ImageReadError(f"missing_chunks={missing_chunks!r}; accepted: 'error', 'fill'")
+    if missing_chunks not in ("error", "fill", None):
+        raise ImageReadError(f"missing_chunks={missing_chunks!r}; accepted: 'error', 'fill', "
+                             "None")
+    if missing_chunks is None:
+        from .provenance import written_by_maskprep
+
+        missing_chunks = "error" if path.is_dir() and written_by_maskprep(path) else "fill"
     if not path.exists():
         raise ImageReadError(f"{path}: no such file or folder; {_ACCEPTED}")
     if path.is_dir():
