@@ -86,7 +86,7 @@ def test_a_failure_on_a_worker_is_one_line_without_the_worker_s_traceback(tmp_pa
     group.attrs["multiscales"] = [{"version": "0.4", "axes": [
         {"name": "y", "type": "space"}, {"name": "x", "type": "space"}], "datasets": [
         {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, 1]}]}]}]
-    os.remove(tmp_path / "a.zarr" / "0" / "1.1")
+    (tmp_path / "a.zarr" / "0" / "1.1").write_bytes(b"damaged")
     recipe = tmp_path / "r.maskprep.yaml"
     recipe.write_text("maskprep: 1\nsteps:\n - op: segment.auto_threshold\n")
     exe = os.path.join(os.path.dirname(sys.executable), "maskprep")
@@ -96,4 +96,4 @@ def test_a_failure_on_a_worker_is_one_line_without_the_worker_s_traceback(tmp_pa
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
-    assert lines[0].startswith("failed: ") and "chunk 1.1 is missing" in lines[0]
+    assert lines[0].startswith("failed: ") and "chunk 1.1 cannot be read" in lines[0]
