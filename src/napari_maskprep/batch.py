@@ -42,6 +42,7 @@ from .io import (
     atomic_write,
     check_label_name,
     clean_stale_temporaries,
+    decoded_size,
     each_frame,
     find_images,
     is_lazy_path,
@@ -292,8 +293,24 @@ class Tiling:
                                 "OME-Zarr stores")
         if self.mode != "auto":
             return self.mode == "always"
-        budget = image_budget(worker_memory(1)) if self.budget is None else self.budget
-        return needs_tiling(path, budget)
+        return needs_tiling(path, self.memory_budget)
+
+    @property
+    def memory_budget(self) -> int:
+        """The most bytes of pixels an image may take to run in memory."""
+        return image_budget(worker_memory(1)) if self.budget is None else self.budget
+
+    def check_fits(self, path: Path) -> None:
+        """Raise :class:`BadValueError` for a PNG or JPEG over :attr:`memory_budget`, from
+        its header: those run in memory only, and decoding one would take it all."""
+        size = decoded_size(path)
+        if size is not None and size[2] > self.memory_budget:
+            height, width, needed = size
+            raise BadValueError(
+                f"{path}: a {width} x {height} px image takes {needed / 2**30:.3g} GiB once "
+                f"read, over the {self.memory_budget / 2**30:.3g} GiB an image may take in "
+                "memory (--memory-limit); PNG and JPEG run in memory only: save it as a "
+                "TIFF or OME-Zarr to run it tiled")
 
 
 def _run_tiled(recipe: Recipe, path: Path, out: Path, text: str, tiling: Tiling,
@@ -379,6 +396,8 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
     tiling = Tiling() if tiling is None else tiling
     try:
         tiled = tiling.applies(path)
+        if not tiled:
+            tiling.check_fits(path)
         given = None if pixel_size is None else check_pixel_size(pixel_size)
         stated = lazy_pixel_size(path) if tiled else read_pixel_size(path)
         used = (stated if given is None else given) if recipe.uses_units else None
@@ -508,11 +527,12 @@ def _client(workers: int | None, scheduler: str | None, timeout: float,
 
 
 def _run_file_task(recipe_text: str, path: str, out: str, resume: bool,
-                   pixel_size: tuple[float, ...] | None) -> FileResult:
+                   pixel_size: tuple[float, ...] | None, budget: int | None) -> FileResult:
     # Runs on a dask worker: the recipe travels as text (data) and the image is read here,
     # so the client never holds or ships pixels. Images that run tiled are not sent here.
     return run_file(Recipe.loads(recipe_text), Path(path), Path(out), resume=resume,
-                    recipe_text=recipe_text, tiling=Tiling("never"), pixel_size=pixel_size)
+                    recipe_text=recipe_text, tiling=Tiling("never", budget),
+                    pixel_size=pixel_size)
 
 
 def run_batch(
@@ -549,11 +569,12 @@ def run_batch(
         if client is None:
             outcomes = itertools.chain(outcomes, (
                 (i, run_file(plan.recipe, path, out, resume=plan.resume, recipe_text=text,
-                             tiling=Tiling("never"), pixel_size=plan.pixel_size))
+                             tiling=replace(plan.tiling, mode="never"),
+                             pixel_size=plan.pixel_size))
                 for i, path, out in whole))
         else:
             outcomes = itertools.chain(outcomes, _dask_outcomes(
-                client, text, whole, plan.resume, plan.pixel_size))
+                client, text, whole, plan.resume, plan.pixel_size, plan.tiling.budget))
         for index, result in outcomes:
             results[index] = result
             if on_result is not None:
@@ -576,14 +597,16 @@ def _make_folder(outdir: Path) -> None:
 
 
 def _dask_outcomes(client: Any, text: str, items: list[tuple[int, Path, Path]], resume: bool,
-                   pixel_size: tuple[float, ...] | None) -> Iterable[tuple[int, FileResult]]:
+                   pixel_size: tuple[float, ...] | None, budget: int | None
+                   ) -> Iterable[tuple[int, FileResult]]:
     from dask.distributed import as_completed
 
     # Workers get absolute paths (a cluster's workers run in folders of their own); the
     # summary names files as the run was given them.
     paths = {i: (path, out) for i, path, out in items}
     futures = {client.submit(_run_file_task, text, str(path.resolve()), str(out.resolve()),
-                             resume, pixel_size, pure=False): i for i, path, out in items}
+                             resume, pixel_size, budget, pure=False): i
+               for i, path, out in items}
     for future in as_completed(futures):
         index = futures[future]
         path, out = paths[index]

@@ -355,3 +355,26 @@ def test_demo_never_replaces_a_person_s_file(tmp_path, capsys):
     assert main(["demo", "-o", str(demo)]) == 0
     assert main(["demo", "-o", str(demo)]) == 0  # its own files from before are replaced
     assert read_provenance(demo / "overlay.png")["input"]["source"] == "overlay"
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_a_png_or_jpeg_over_the_memory_limit_fails_before_it_is_decoded(tmp_path, recipe_file,
+                                                                         suffix):
+    """A PNG or JPEG runs in memory only and was read whatever --memory-limit said: an
+    875 KB PNG of 30 000 px a side took 8 GB. Its header says what it would take."""
+    import cv2
+
+    cv2.imwrite(str(tmp_path / f"big{suffix}"), np.zeros((3000, 3000), np.uint8))  # 9 MB
+    cv2.imwrite(str(tmp_path / f"small{suffix}"), np.zeros((100, 100), np.uint8))
+    outdir = tmp_path / "out"
+    args = ["run", str(recipe_file), str(tmp_path / f"big{suffix}"),
+            str(tmp_path / f"small{suffix}"), "-o", str(outdir), "-q"]
+    assert main([*args, "--memory-limit", "64MB"]) == 1  # 8 MB an image in memory
+    rows = summary_rows(outdir)
+    assert rows[f"big{suffix}"]["status"] == "failed"
+    assert rows[f"big{suffix}"]["error"] == (
+        f"{tmp_path / f'big{suffix}'}: a 3000 x 3000 px image takes 0.00838 GiB once read, "
+        "over the 0.00745 GiB an image may take in memory (--memory-limit); PNG and JPEG run "
+        "in memory only: save it as a TIFF or OME-Zarr to run it tiled")
+    assert rows[f"small{suffix}"]["status"] == "ok" and not (outdir / "big.tif").exists()
+    assert main([*args, "--memory-limit", "128MB"]) == 0  # 16 MB: it fits

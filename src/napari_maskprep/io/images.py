@@ -22,9 +22,9 @@ from ..core.errors import BadValueError, MaskprepError
 from ..core.units import check_pixel_size
 from .axes import image_layout
 
-__all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "check_strips", "find_images",
-           "read_image", "read_image_axes", "read_pixel_size", "reading_tiff", "takes_layout",
-           "tiff_axes", "tiff_pixel_size"]
+__all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "check_strips", "decoded_size",
+           "find_images", "read_image", "read_image_axes", "read_pixel_size", "reading_tiff",
+           "takes_layout", "tiff_axes", "tiff_pixel_size"]
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 # Whole-slide TIFFs (Aperio SVS, BigTIFF): opened lazily (io.lazy), never read whole.
@@ -175,6 +175,28 @@ def takes_layout(path: str | os.PathLike[str]) -> bool:
     except BadValueError:
         return False
     return True
+
+
+def decoded_size(path: str | os.PathLike[str]) -> tuple[int, int, int] | None:
+    """A PNG or JPEG's (height, width, bytes its pixels take once read) from its header,
+    without decoding it: a small file can hold a huge image (a PNG of 875 KB, 30 000 px a
+    side, took 8 GB). None for other files, and for a header Pillow cannot read (reading
+    the file then says what is wrong)."""
+    from PIL import JpegImagePlugin, PngImagePlugin
+
+    # The plugins' classes read the header only, with none of Image.open's global pixel cap.
+    opener = {".png": PngImagePlugin.PngImageFile, ".jpg": JpegImagePlugin.JpegImageFile,
+              ".jpeg": JpegImagePlugin.JpegImageFile}.get(Path(path).suffix.lower())
+    if opener is None or not Path(path).is_file():
+        return None
+    try:
+        with opener(path) as header:
+            width, height = header.size
+            mode, bands = header.mode, len(header.getbands())
+    except Exception:  # a damaged header: read_image says what is wrong
+        return None
+    samples = 1 if bands == 1 and mode != "P" else 4 if "A" in mode else 3  # as cv2 reads it
+    return height, width, width * height * samples * (2 if mode.startswith("I") else 1)
 
 
 def _read_tiff(path: Path) -> tuple[np.ndarray, str]:
