@@ -453,6 +453,11 @@ def check_scheduler_address(address: str) -> str:
     return address
 
 
+# A worker process holds about 200 MB before any image (numpy, OpenCV, dask); dask pauses a
+# worker at 80% of its limit, and one paused from the start never runs a task.
+MIN_WORKER_MEMORY = 512 * 2**20
+
+
 def worker_memory(workers: int, memory_limit: int | None = None) -> int:
     """Bytes each of ``workers`` local dask workers may hold: ``memory_limit`` (default 80%
     of this machine's memory) shared among them. dask's own default, "auto", gives every
@@ -508,13 +513,20 @@ def _client(workers: int | None, scheduler: str | None, timeout: float,
     from dask.distributed import Client, LocalCluster
 
     if scheduler is None:
+        memory = worker_memory(workers or 1, memory_limit)
+        if memory < MIN_WORKER_MEMORY:  # dask pauses such a worker before its first task
+            raise BadValueError(
+                f"{workers or 1} workers sharing {memory * (workers or 1) / 2**20:.0f} MiB "
+                f"get {memory / 2**20:.0f} MiB each; accepted: at least "
+                f"{MIN_WORKER_MEMORY // 2**20} MiB a worker (raise --memory-limit, or use "
+                "fewer --workers)")
         # ":0": the scheduler's HTTP server on a free port (None still takes 8787, and a
         # second run at once would warn)
         # The workers' own logs (a failed task's traceback) stay quiet: each file's failure
         # is reported in one line, and a lost worker as such.
         cluster = LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
                                dashboard_address=":0", host="127.0.0.1",
-                               memory_limit=worker_memory(workers or 1, memory_limit),
+                               memory_limit=memory,
                                silence_logs=logging.CRITICAL)
         client = Client(cluster)
         client.register_plugin(lean_worker_plugin())

@@ -97,3 +97,26 @@ def test_a_failure_on_a_worker_is_one_line_without_the_worker_s_traceback(tmp_pa
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert lines[0].startswith("failed: ") and "chunk 1.1 cannot be read" in lines[0]
+
+
+def test_workers_given_too_little_memory_are_refused_before_they_start(tmp_path):
+    """dask pauses a worker at 80% of its limit, and a worker holds about 200 MB before any
+    image: with --memory-limit 128MB and 2 workers the run waited for ever."""
+    import os
+    import subprocess
+
+    import numpy as np
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((64, 64), np.uint8))
+    recipe = tmp_path / "r.maskprep.yaml"
+    recipe.write_text("maskprep: 1\nsteps:\n - op: segment.auto_threshold\n")
+    exe = os.path.join(os.path.dirname(sys.executable), "maskprep")
+    done = subprocess.run([exe, "run", "-q", str(recipe), str(tmp_path / "a.tif"), "-o",
+                           str(tmp_path / "out"), "--workers", "2", "--memory-limit", "128MB"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "maskprep: error: 2 workers sharing 122 MiB get 61 MiB each; accepted: at least "
+        "512 MiB a worker (raise --memory-limit, or use fewer --workers)")
+    assert not (tmp_path / "out").exists()
