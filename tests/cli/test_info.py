@@ -90,6 +90,15 @@ def test_foreign_or_truncated_png_is_one_line(tmp_path, capsys, data, match):
     info_fails_in_one_line(capsys, path, match)
 
 
+@pytest.mark.parametrize("name", ["photo.jpg", "nuclei.maskprep.yaml", "notes"])
+def test_a_file_of_a_kind_maskprep_never_writes_names_the_accepted_ones(tmp_path, capsys, name):
+    """It read as a TIFF: "cannot read (TiffFileError: not a TIFF file: header=...)"."""
+    path = tmp_path / name
+    path.write_bytes(b"\xff\xd8\xff\xe0 not a mask")
+    info_fails_in_one_line(capsys, path, "not a mask file maskprep writes; accepted: a .tif, "
+                                         ".png or .zarr mask")
+
+
 def test_foreign_zarr_is_one_line(tmp_path, capsys):
     import zarr
 

@@ -89,6 +89,9 @@ def _provenance_text(path: Path, labels: bool = True) -> str | None:
                 text = body.split(b"\0", 5)[-1].decode("utf-8")
             pos += 12 + length
         return text
+    if path.suffix.lower() not in (".tif", ".tiff", ".btf", ".tf8"):
+        raise ImageReadError(f"{path}: not a mask file maskprep writes; accepted: a .tif, "
+                             ".png or .zarr mask")
     with tifffile.TiffFile(path) as tif:
         tag = tif.pages[0].tags.get(TIFF_TAG)
         value = None if tag is None else tag.value
