@@ -40,8 +40,8 @@ ALLOWED = {
     "presets": set(),
     "cli": {"core", "io", "recipe", "batch", "large_images", "demo", "fit", "presets", "export",
             "_version"},
-    "_napari": {"core", "engine", "io", "recipe", "batch", "ops", "samples", "fit", "learning",
-                "presets"},
+    "_napari": {"core", "engine", "io", "recipe", "batch", "large_images", "ops", "samples",
+                "fit", "learning", "presets"},
 }
 
 

@@ -37,7 +37,7 @@ from .recipe import Recipe
 
 __all__ = ["DEFAULT_CHUNK", "MEMORY_PER_IMAGE_BYTE", "count_frames", "count_objects",
            "image_budget", "input_checksum", "lazy_pixel_size", "mask_pixel_size",
-           "needs_tiling", "run_file_tiled"]
+           "needs_tiling", "run_by_frame", "run_file_tiled"]
 
 DEFAULT_CHUNK = 2048  # px a side: 4 MP chunks, a few per worker in memory at once
 # An in-memory run holds the image and a few arrays of its size (float32 Gaussian,
@@ -101,7 +101,7 @@ def count_frames(data: Any, axes: str) -> tuple[int, int]:
     return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
-def _by_frame(recipe: Recipe, data: Any, axes: str, chunk: int,
+def run_by_frame(recipe: Recipe, data: Any, axes: str, chunk: int,
               pixel_size: tuple[float, ...] | None, object_size: int | None) -> Any:
     """The recipe on each time frame of ``data`` (a dask array of ``axes``, t first), as
     the frames are what a person tuned it on. A frame of at most ``chunk`` a side runs in
@@ -166,7 +166,7 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
                               mask_pixel_size=carried)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MaskprepWarning)
-            result = (_by_frame(recipe, data, axes, chunk, used, object_size)
+            result = (run_by_frame(recipe, data, axes, chunk, used, object_size)
                       if axes.startswith("t") else
                       recipe.run(data, pixel_size=used, object_size=object_size))
             if out.parent == path / "labels":  # into the input store, beside its image

@@ -267,6 +267,28 @@ def test_apply_on_a_pyramid_runs_tiled_into_an_ome_zarr_store(slide_widget, qtbo
     assert (tmp_path / "slide-auto_threshold-2.zarr").is_dir()
 
 
+def test_apply_on_a_lazy_time_lapse_runs_frame_by_frame(make_widget, qtbot, tmp_path):
+    """A lazy (t, y, x) layer, as napari-ome-zarr opens a movie: Apply was refused (a step
+    run plane by plane cannot run tiled), though maskprep run segments its frames."""
+    viewer, widget = make_widget("segment")
+    frames = np.random.default_rng(4).integers(0, 200, (3, 300, 400), dtype=np.uint8)
+    frames[1] //= 4  # a dim frame gets a threshold of its own
+    layer = viewer.add_image(da.from_array(frames, chunks=(1, 128, 128)), name="movie",
+                             axis_labels=("t", "y", "x"), scale=(1.0, 0.5, 0.5))
+    widget.select("segment.auto_threshold", layer)
+    widget.store_box.value = tmp_path
+    assert widget.apply() is not None
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    out = viewer.layers["movie-auto_threshold"]
+    expected = np.stack([mp.apply("segment.auto_threshold", frame) for frame in frames])
+    np.testing.assert_array_equal(np.asarray(out.data), expected)
+    assert tuple(out.axis_labels) == ("t", "y", "x") and tuple(out.scale) == (1.0, 0.5, 0.5)
+    with open_lazy(tmp_path / "movie-auto_threshold.zarr") as written:
+        assert written.axes == "tyx"
+    objects = sum(int(mp.apply("refine.label", frame).max()) for frame in expected)
+    assert widget.status.value.startswith(f"{objects} objects, ")
+
+
 def test_region_grow_on_a_pyramid_reads_the_seeds_in_level_0_pixels(slide_widget, qtbot,
                                                                     monkeypatch):
     errors = []

@@ -18,6 +18,7 @@ a numpy array. For such a layer:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import shutil
@@ -37,10 +38,11 @@ from ..core.registry import OpSpec
 from ..core.units import COUNT
 from ..engine.statistics import StatisticCache
 from ..engine.tiled import check_tiled, run_tiled
-from ..engine.tiled_components import count_objects
 from ..io import open_lazy, provenance, write_ome_zarr
+from ..large_images import DEFAULT_CHUNK, count_frames, run_by_frame
 from ..recipe import Recipe, Step, resolve_units
 from .jobs import ApplyCancelled, Cancellable
+from .planes import is_time_lapse
 
 if TYPE_CHECKING:
     from ..kernels.histogram import Histogram
@@ -255,7 +257,8 @@ class _Tasks(Callback):
 
 
 class TiledApplyJob(Cancellable):
-    """One Apply on a large layer: the step run tiled on level 0 into a new OME-Zarr store.
+    """One Apply on a large layer: the step run tiled on level 0 into a new OME-Zarr store
+    (a time-lapse's frames each on its own, as ``maskprep run`` runs them).
 
     ``run`` returns the store's path; a cancel or an error leaves no store (nor the
     temporary folder made for it).
@@ -267,6 +270,15 @@ class TiledApplyJob(Cancellable):
     def __init__(self, spec: OpSpec, step: Step, input_layer: Layer, *,
                  pixel_size: tuple[float, ...] | None, folder: Path | None,
                  named: Mapping[str, Any] | None = None) -> None:
+        # A time-lapse runs frame by frame, as maskprep run runs it: each frame is an image.
+        self.frames = is_time_lapse(input_layer)
+        self.step = step  # as recorded: per plane, so a replay in napari runs frame by frame
+        if self.frames:
+            step = dataclasses.replace(step, per_plane=False)  # what runs on each frame
+            if named:
+                raise ValueError(f"'{input_layer.name}' is a time-lapse too large to load, "
+                                 f"so Apply runs it frame by frame, where {spec.id} cannot "
+                                 "read other layers: run it in a recipe with maskprep run")
         check_tiled([step], context=f"'{input_layer.name}' is too large to load, so Apply "
                     "runs tiled, and ")
         if spec.output is Kind.IMAGE:
@@ -274,7 +286,7 @@ class TiledApplyJob(Cancellable):
                              "to load) Apply writes masks and labels only, into an OME-Zarr "
                              "store: preview it here, run it in a recipe ending in a mask")
         self.spec = spec
-        self.step = step
+        self._run_step = step
         self.input_layer = input_layer
         self.data = _levels(input_layer)[0]
         self.pixel_size = pixel_size
@@ -292,22 +304,29 @@ class TiledApplyJob(Cancellable):
         try:
             data = self.data if isinstance(self.data, da.Array) else da.from_array(self.data)
             # check_tiled let through extra inputs that are points only (region growing's seeds).
-            recipe = Recipe([self.step], inputs=dict.fromkeys(self.named, "points"))
-            steps = resolve_units(recipe.steps, self.pixel_size, data)
+            recipe = Recipe([self._run_step], inputs=dict.fromkeys(self.named, "points"))
             # The tiled run's work files (inputs of whole-image steps) go with the run.
             with (_Tasks(progress, self._cancelled),
                   tempfile.TemporaryDirectory(prefix=".maskprep-work-", dir=folder) as work):
-                result = run_tiled(steps, data, workdir=work, named=self.named)
-                axes = _AXES[result.ndim]
+                if self.frames:  # sizes in µm resolved on each frame, as maskprep run does
+                    result = run_by_frame(recipe, data, "tyx" + "c" * (data.ndim == 4),
+                                          DEFAULT_CHUNK, self.pixel_size, None)
+                    axes = "tyx"
+                else:
+                    steps = resolve_units(recipe.steps, self.pixel_size, data)
+                    result = run_tiled(steps, data, workdir=work, named=self.named)
+                    axes = _AXES[result.ndim]
                 sizes = self.pixel_size
                 if sizes is not None:
                     sizes = tuple(sizes)[-sum(a in "zyx" for a in axes):]
-                metadata = provenance(recipe.dumps(), data, source=self.input_layer.name,
-                                      pixel_size=self.pixel_size if recipe.uses_units else None)
+                recorded = Recipe([self.step], inputs=recipe.inputs)
+                metadata = provenance(recorded.dumps(), data, source=self.input_layer.name,
+                                      pixel_size=self.pixel_size if recipe.uses_units else None,
+                                      axes=axes if self.frames else None)
                 path = write_ome_zarr(result, store_path(folder, self.name), axes=axes,
                                       pixel_size=sizes, provenance=metadata)
             with open_lazy(path) as written:  # one more pass, over the written labels
-                objects, foreground = count_objects(written.data)
+                objects, foreground = count_frames(written.data, axes)
                 self.summary = (f"{objects} object{'s' * (objects != 1)}, "
                                 f"{100 * foreground / max(written.data.size, 1):.3g}% of "
                                 "the image")
