@@ -40,7 +40,7 @@ __all__ = ["get_reader", "get_recipe_reader"]
 LayerData = tuple[Any, dict[str, Any], str]
 SUFFIXES = (".tif", ".tiff", *SLIDE_SUFFIXES)
 RECIPE_SUFFIXES = (".maskprep.yaml", ".maskprep.yml", ".maskprep.json")
-NO_LAYER: list[LayerData] = [(None,)]  # napari's word for "read, and nothing to add"
+NO_LAYER = [(None,)]  # napari's word for "read, and nothing to add"
 
 
 def get_reader(path: str | list[str]) -> Callable[[str], list[LayerData]] | None:
