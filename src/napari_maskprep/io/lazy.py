@@ -39,6 +39,7 @@ __all__ = ["LAZY_BUDGET", "MAX_CHUNKS", "LazyImage", "check_chunk_count", "is_la
            "open_lazy"]
 
 LAZY_BUDGET = 2**30  # bytes of decoded pixels above which a TIFF is opened lazily
+TILE_GROUP = 1024  # px: a TIFF's tiles are read in blocks at least this wide
 # dask holds a task per chunk: a stated shape of 10**12 px a side in chunks of 64 ran out
 # of memory building the graph. 150k px a side in chunks of 256 is 343 000.
 MAX_CHUNKS = 2**22
@@ -176,13 +177,23 @@ def check_chunk_count(shape: tuple[int, ...], chunks: tuple[int, ...], where: st
                              "check the shape the file states)")
 
 
+def _grouped(chunks: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Tiles side by side in blocks of at least :data:`TILE_GROUP` px along each axis they
+    tile (not along planes, one a page): a dask task a tile made a 16 MP TIFF of 16 x 16
+    tiles take 60 s tiled, against 1.6 s in memory."""
+    return tuple(c if c == 1 else min(n, -(-TILE_GROUP // c) * c)
+                 for c, n in zip(chunks, shape, strict=True))
+
+
 def _dask(array: Any, where: str, folder: Path | None, missing_chunks: str,
           token: str) -> da.Array:
     import dask.array as da
 
-    check_chunk_count(tuple(array.shape), tuple(array.chunks), where)
     chunked = _Chunked(array, where, folder, missing_chunks)
-    return da.from_array(chunked, chunks=chunked.chunks, name=f"maskprep-lazy-{token}",
+    # A store's chunks stay one a task: its missing chunks are named one by one.
+    blocks = chunked.chunks if folder is not None else _grouped(chunked.chunks, array.shape)
+    check_chunk_count(tuple(array.shape), blocks, where)
+    return da.from_array(chunked, chunks=blocks, name=f"maskprep-lazy-{token}",
                          meta=np.empty((0,) * chunked.ndim, chunked.dtype))
 
 
