@@ -15,6 +15,7 @@ from napari_maskprep.io import (
     image_layout,
     open_lazy,
     read_image,
+    takes_layout,
 )
 
 
@@ -138,3 +139,25 @@ def test_a_damaged_tiff_is_one_line_in_memory_and_lazily_and_nothing_is_logged(
     assert "\n" not in str(caught.value) and "accepted: " in str(caught.value)
     assert caught.match(reason)
     assert not [r for r in caplog.records if r.name == "tifffile"]
+
+
+def test_an_ome_tiff_of_several_positions_is_refused_not_cut_to_its_first(tmp_path):
+    """Only the first image of a multi-position OME-TIFF was segmented, without a word."""
+    several = tmp_path / "plate.ome.tif"
+    with tifffile.TiffWriter(several, ome=True) as tif:
+        for well in range(3):
+            tif.write(np.full((20, 30), well, np.uint8), metadata={"axes": "YX"})
+    message = (f"{several}: holds 3 images of shape (20, 30) (OME-TIFF series: positions or "
+               "wells); accepted: one image a file (save each as a file of its own)")
+    with pytest.raises(ImageReadError) as in_memory:
+        read_image(several)
+    with pytest.raises(ImageReadError) as lazily:
+        open_lazy(several)
+    assert str(in_memory.value) == str(lazily.value) == message
+    assert not takes_layout(several)  # napari's reader opens it as it is
+    slide = tmp_path / "slide.ome.tif"  # a thumbnail beside the image is no second image
+    with tifffile.TiffWriter(slide, ome=True) as tif:
+        tif.write(np.ones((200, 300), np.uint8), metadata={"axes": "YX"})
+        tif.write(np.zeros((20, 30), np.uint8), metadata={"axes": "YX"})
+    np.testing.assert_array_equal(read_image(slide), np.ones((200, 300), np.uint8))
+    assert takes_layout(slide)

@@ -22,7 +22,8 @@ from ..core.errors import BadValueError, MaskprepError
 from ..core.units import check_pixel_size
 from .axes import image_layout
 
-__all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "check_strips", "decoded_size",
+__all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "check_one_image",
+           "check_strips", "decoded_size",
            "find_images", "read_image", "read_image_axes", "read_pixel_size", "reading_tiff",
            "takes_layout", "tiff_axes", "tiff_pixel_size"]
 
@@ -96,6 +97,25 @@ def check_strips(series: Any, path: Path, accepted: str = _TIFF_ACCEPTED) -> Non
                                  f"strip of 0 bytes: damaged); {accepted}")
 
 
+def check_one_image(tif: tifffile.TiffFile, path: Path) -> None:
+    """Raise :class:`ImageReadError` if an OME-TIFF holds several images of its first one's
+    shape (positions, wells): only the first would be segmented, the others skipped without
+    a word. Images of other shapes (a slide's label, macro or thumbnail) are not ones to
+    segment."""
+    same = _images_like_the_first(tif)
+    if same > 1:
+        raise ImageReadError(f"{path}: holds {same} images of shape {tif.series[0].shape} "
+                             "(OME-TIFF series: positions or wells); accepted: one image a "
+                             "file (save each as a file of its own)")
+
+
+def _images_like_the_first(tif: tifffile.TiffFile) -> int:
+    """How many of an OME-TIFF's images have its first one's shape (1 for other TIFFs)."""
+    if not tif.is_ome:
+        return 1
+    return sum(series.shape == tif.series[0].shape for series in tif.series)
+
+
 def find_images(paths: list[str | os.PathLike[str]]) -> list[Path]:
     """Files (and ``.zarr`` stores) named directly, plus the image files, whole-slide files
     and ``.zarr`` stores directly inside named folders, sorted.
@@ -162,10 +182,13 @@ def read_image_axes(path: str | os.PathLike[str]) -> tuple[np.ndarray, str]:
 
 def takes_layout(path: str | os.PathLike[str]) -> bool:
     """Whether a TIFF's axes are a layout the ops take (:func:`~.axes.image_layout`), from
-    its header alone: a stack of 2 channels is not. A header that cannot be read counts as
+    its header alone: a stack of 2 channels is not, nor several images
+    (:func:`check_one_image`). A header that cannot be read counts as
     taken: reading the file then says what is wrong."""
     try:
         with reading_tiff(Path(path)), tifffile.TiffFile(path) as tif:
+            if _images_like_the_first(tif) > 1:
+                return False
             series = tif.series[0]
             shape, dtype, axes = series.shape, series.dtype, tiff_axes(series)
     except Exception:  # a damaged header
@@ -202,6 +225,7 @@ def decoded_size(path: str | os.PathLike[str]) -> tuple[int, int, int] | None:
 def _read_tiff(path: Path) -> tuple[np.ndarray, str]:
     """The TIFF's first series and tifffile's letters for its axes."""
     with reading_tiff(path), tifffile.TiffFile(path) as tif:
+        check_one_image(tif, path)
         series = tif.series[0]
         check_strips(series, path)
         return series.asarray(), tiff_axes(series)

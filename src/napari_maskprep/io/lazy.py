@@ -25,6 +25,7 @@ import tifffile
 from .images import (
     SLIDE_SUFFIXES,
     ImageReadError,
+    check_one_image,
     check_strips,
     reading_tiff,
     tiff_axes,
@@ -390,6 +391,7 @@ def _open_tiff(path: Path) -> tuple[LazyImage, list[Any]]:
         with reading_tiff(path, _ACCEPTED):  # one read: a page chain broken at open, used later
             tif = tifffile.TiffFile(path)
             opened.append(tif)
+            check_one_image(tif, path)
             series = tif.series[0]
             check_strips(series, path, _ACCEPTED)
             axes = tiff_axes(series)
