@@ -161,3 +161,23 @@ def test_an_ome_tiff_of_several_positions_is_refused_not_cut_to_its_first(tmp_pa
         tif.write(np.zeros((20, 30), np.uint8), metadata={"axes": "YX"})
     np.testing.assert_array_equal(read_image(slide), np.ones((200, 300), np.uint8))
     assert takes_layout(slide)
+
+
+@pytest.mark.parametrize("write", [
+    {"imagej": True, "metadata": {"axes": "CYX", "mode": "composite"}},
+    {"ome": True, "metadata": {"axes": "CYX"}},
+])
+def test_three_channels_of_an_imagej_or_ome_file_are_not_taken_for_rgb(tmp_path, write):
+    """Three fluorescence channels were made one grey image as if red, green and blue (a
+    warning said so): ImageJ and OME store RGB as samples, so their channels are channels."""
+    path = tmp_path / "channels.tif"
+    tifffile.imwrite(path, np.zeros((3, 20, 30), np.uint16), **write)
+    with pytest.raises(BadValueError, match=r"axes 'cyx' of shape \(3, 20, 30\) \(3 channels, "
+                                             r"not RGB"):
+        read_image(path)
+    with open_lazy(path) as lazy, pytest.raises(BadValueError, match=r"3 channels, not RGB"):
+        image_layout(lazy.data, lazy.axes, str(path))
+    rgb = tmp_path / "rgb.tif"  # RGB as these programs write it: samples
+    tifffile.imwrite(rgb, np.zeros((20, 30, 3), np.uint8), photometric="rgb",
+                     **{k: v for k, v in write.items() if k != "metadata"})
+    assert read_image(rgb).shape == (20, 30, 3)

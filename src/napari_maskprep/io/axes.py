@@ -2,7 +2,9 @@
 
 A TIFF's axes (tifffile's letters) or an OME-Zarr's (its axis names) become: time frames
 first (``t``), then ``z`` (a stack), ``y``, ``x``, and RGB(A) samples last (``c``, 3 or 4);
-of grey and alpha samples (``g``, from a TIFF's ExtraSamples) the grey one is kept. Axes
+of grey and alpha samples (``g``, from a TIFF's ExtraSamples) the grey one is kept; the
+channels of an ImageJ hyperstack or an OME-TIFF (``n``: ImageJ and OME store RGB as
+samples) are never colour, whatever their number. Axes
 of length 1 other than ``z``, ``y`` and ``x`` are dropped; tifffile's unnamed page axes
 (``q``, ``i``) are the stack's ``z``, or ``t`` and ``z`` when there are two. A time-lapse
 is segmented frame by frame (each frame on its own, as a person tuned the recipe on one
@@ -23,7 +25,8 @@ from ..core.errors import BadValueError
 __all__ = ["ACCEPTED_AXES", "each_frame", "image_layout"]
 
 ACCEPTED_AXES = ("y and x, with z (a stack), t (time frames, first; each is segmented on its "
-                 "own) and RGB(A) samples (c or s of 3 or 4)")
+                 "own) and RGB(A) colour samples (3 or 4; an ImageJ or OME file's channels "
+                 "are not colour)")
 _PAGES = "qi"  # tifffile's letters for pages it cannot name
 
 
@@ -55,16 +58,18 @@ def image_layout(data: Any, axes: str, where: str) -> tuple[Any, str]:
             data = data[(slice(None),) * axis + (0,)]
             letters = letters[:axis] + letters[axis + 1:]
     why = ""
-    if letters.count("c") == 1 and data.shape[letters.index("c")] in (3, 4):
+    if letters.count("c") == 1 and "n" not in letters and data.shape[
+            letters.index("c")] in (3, 4):
         at = letters.index("c")
         data = np.moveaxis(data, at, -1)
         letters = letters[:at] + letters[at + 1:] + "c"
-    elif "c" in letters:
-        channels = [data.shape[i] for i, a in enumerate(letters) if a == "c"]
+    elif "c" in letters or "n" in letters:
+        channels = [data.shape[i] for i, a in enumerate(letters) if a in "cn"]
         why = (f" ({' and '.join(map(str, channels))} channels, not RGB: save the channel "
                "to segment as an image of its own)")
     if why or letters not in ("yx", "zyx", "tyx", "tzyx", "yxc", "zyxc", "tyxc", "tzyxc"):
-        raise BadValueError(f"{where}: axes {axes.lower() or '?'!r} of shape {shape}{why}; "
+        named = "".join("c" if a in "gn" else a for a in axes.lower())  # as the file says
+        raise BadValueError(f"{where}: axes {named or '?'!r} of shape {shape}{why}; "
                             f"accepted: {ACCEPTED_AXES}")
     return data, letters
 

@@ -244,12 +244,16 @@ _UM_PER_RESUNIT = {3: 1e4, 4: 1e3, 5: 1.0}
 def tiff_axes(series: tifffile.TiffPageSeries) -> str:
     """tifffile's letters for a series' axes in lower case, its samples (``S``) as ``c``,
     or as ``g`` when they are a grey value and its alpha (ExtraSamples), which
-    :func:`~.axes.image_layout` reads as grey (``g`` is none of tifffile's letters)."""
+    :func:`~.axes.image_layout` reads as grey; the channels (``C``) of an ImageJ or OME
+    file as ``n``, never colour (``g`` and ``n`` are none of tifffile's letters)."""
     page = series.keyframe
     grey_alpha = (page.samplesperpixel == 2 and page.photometric in (0, 1)
                   and tuple(page.extrasamples)[:1] in ((1,), (2,)))
     samples = "g" if grey_alpha else "c"
-    return "".join(samples if a == "S" else a.lower() for a in series.axes)
+    # ImageJ and OME store RGB as samples: their channel axis holds fluorescence channels.
+    channels = "n" if series.parent.is_imagej or series.parent.is_ome else "c"
+    return "".join(samples if a == "S" else channels if a == "C" else a.lower()
+                   for a in series.axes)
 
 
 def _micrometres(unit: Any) -> float | None:
