@@ -181,3 +181,22 @@ def test_three_channels_of_an_imagej_or_ome_file_are_not_taken_for_rgb(tmp_path,
     tifffile.imwrite(rgb, np.zeros((20, 30, 3), np.uint8), photometric="rgb",
                      **{k: v for k, v in write.items() if k != "metadata"})
     assert read_image(rgb).shape == (20, 30, 3)
+
+
+@pytest.mark.parametrize("progressive", [0, 1])
+def test_a_jpeg_cut_short_is_one_line_and_a_whole_one_reads(tmp_path, progressive):
+    """OpenCV decodes the missing part of a cut JPEG as grey and says nothing: the mask of
+    a half-downloaded photo was reported ok."""
+    import cv2
+
+    rgb = np.random.default_rng(1).integers(0, 256, (64, 80, 3), dtype=np.uint8)
+    _, encoded = cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_PROGRESSIVE, progressive])
+    data = encoded.tobytes()
+    whole = tmp_path / "whole.jpg"
+    whole.write_bytes(data + b"\0trailer a camera appends")
+    assert read_image(whole).shape == (64, 80, 3)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(ImageReadError, match=r"cut.jpg: the JPEG is cut short \(it ends inside "
+                                             r"its image data\); accepted: a complete JPEG"):
+        read_image(cut)
