@@ -200,3 +200,14 @@ def test_a_jpeg_cut_short_is_one_line_and_a_whole_one_reads(tmp_path, progressiv
     with pytest.raises(ImageReadError, match=r"cut.jpg: the JPEG is cut short \(it ends inside "
                                              r"its image data\); accepted: a complete JPEG"):
         read_image(cut)
+
+
+def test_a_png_cut_short_is_one_line(tmp_path):
+    import cv2
+
+    _, encoded = cv2.imencode(".png", np.arange(64 * 80, dtype=np.uint16).reshape(64, 80))
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(encoded.tobytes()[:-20])  # its last chunk, IEND, is gone
+    with pytest.raises(ImageReadError, match=r"cut.png: the PNG is cut short \(it ends inside "
+                                             r"its image data\); accepted: a complete PNG"):
+        read_image(cut)

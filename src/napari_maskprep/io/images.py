@@ -160,8 +160,7 @@ def read_image_axes(path: str | os.PathLike[str]) -> tuple[np.ndarray, str]:
             image, axes = _read_tiff(path)
         else:
             raw = np.fromfile(path, dtype=np.uint8)
-            if suffix in (".jpg", ".jpeg"):
-                _check_jpeg_complete(raw.tobytes(), path)
+            _check_complete(raw.tobytes(), suffix, path)
             image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
             if image is None:
                 raise ValueError("not a decodable image")
@@ -224,15 +223,20 @@ def decoded_size(path: str | os.PathLike[str]) -> tuple[int, int, int] | None:
     return height, width, width * height * samples * (2 if mode.startswith("I") else 1)
 
 
-def _check_jpeg_complete(data: bytes, path: Path) -> None:
-    """Raise :class:`ImageReadError` if a JPEG has no end-of-image marker (FF D9) after the
-    start of its last scan (FF DA): it was cut short, and OpenCV decodes the missing part as
-    grey without an error. Neither marker can occur inside coded data (an FF there is
-    followed by 00 or a restart marker), so an embedded thumbnail or a trailer after the
-    image changes nothing."""
-    if data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
-        raise ImageReadError(f"{path}: the JPEG is cut short (it ends inside its image "
-                             "data); accepted: a complete JPEG file")
+def _check_complete(data: bytes, suffix: str, path: Path) -> None:
+    """Raise :class:`ImageReadError` if a PNG has no IEND chunk, or a JPEG no end-of-image
+    marker (FF D9) after the start of its last scan (FF DA): either was cut short, and
+    OpenCV decodes the missing part of a JPEG as grey without an error. Neither JPEG marker
+    can occur inside coded data (an FF there is followed by 00 or a restart marker), so an
+    embedded thumbnail or a trailer after the image changes nothing."""
+    if suffix == ".png":
+        cut = data.rfind(b"IEND") < 0
+    else:
+        cut = data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda")
+    if cut:
+        kind = "PNG" if suffix == ".png" else "JPEG"
+        raise ImageReadError(f"{path}: the {kind} is cut short (it ends inside its image "
+                             f"data); accepted: a complete {kind} file")
 
 
 def _read_tiff(path: Path) -> tuple[np.ndarray, str]:
