@@ -347,8 +347,10 @@ def test_cancel_leaves_no_store(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_recorder_records_a_tiled_apply_without_reading_the_result(slide_widget, qtbot):
-    viewer, widget, _, _ = slide_widget("segment.threshold", value=90.0)
+def test_the_recorder_records_a_tiled_apply_and_replays_it_tiled(slide_widget, qtbot,
+                                                                 tmp_path):
+    """A replay on a large layer was refused: "run it with maskprep run"."""
+    viewer, widget, image, _ = slide_widget("segment.threshold", value=90.0)
     recorder = RecorderWidget(viewer)
     qtbot.addWidget(recorder.native)
     widget.apply()
@@ -356,8 +358,19 @@ def test_the_recorder_records_a_tiled_apply_without_reading_the_result(slide_wid
     model: RecipeRecorder = recorder.model
     assert [s.op for s in model.recipe.steps] == ["segment.threshold"]
     assert model.records[0].written is None
-    with pytest.raises(RecipeError, match="too large to load"):
-        model.replay_job(viewer.layers["slide"])
+    with pytest.raises(RecipeError, match="Re-run works on images held in memory"):
+        model.rerun_job(0)
+    model.load(mp.Recipe([{"op": "segment.threshold", "params": {"value": 90.0}},
+                          {"op": "refine.fill_holes"},
+                          {"op": "refine.remove_small", "params": {"min_size": 30}}]
+                         ).save(tmp_path / "three.maskprep.yaml"))
+    recorder.target_box.value = viewer.layers["slide"]
+    assert recorder.replay() is not None
+    qtbot.waitUntil(lambda: "slide-recipe" in viewer.layers, timeout=TIMEOUT_MS)
+    out = viewer.layers["slide-recipe"]
+    assert isinstance(out, Labels) and out.multiscale and tuple(out.scale) == (0.25, 0.25)
+    assert out.metadata["input"] == "slide"
+    np.testing.assert_array_equal(np.asarray(out.data[0]), model.recipe.run(image))
 
 
 def test_a_preview_of_an_earlier_view_is_dropped_and_the_layer_follows_the_view():

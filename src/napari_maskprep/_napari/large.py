@@ -40,14 +40,14 @@ from ..engine.statistics import StatisticCache
 from ..engine.tiled import check_tiled, run_tiled
 from ..io import open_lazy, provenance, write_ome_zarr
 from ..large_images import DEFAULT_CHUNK, count_frames, run_by_frame
-from ..recipe import Recipe, Step, resolve_units
+from ..recipe import Recipe, RecipeError, Step, resolve_units
 from .jobs import ApplyCancelled, Cancellable
 from .planes import is_time_lapse
 
 if TYPE_CHECKING:
     from ..kernels.histogram import Histogram
 
-__all__ = ["MAX_PREVIEW_PIXELS", "Region", "RegionPreviewJob", "TiledApplyJob",
+__all__ = ["MAX_PREVIEW_PIXELS", "Region", "RegionPreviewJob", "TiledApplyJob", "TiledReplayJob",
            "level_params", "statistic_level", "store_levels", "store_path",
            "visible_region"]
 
@@ -256,9 +256,10 @@ class _Tasks(Callback):
             self.progress(self.done, max(self.total, self.done))
 
 
-class TiledApplyJob(Cancellable):
-    """One Apply on a large layer: the step run tiled on level 0 into a new OME-Zarr store
-    (a time-lapse's frames each on its own, as ``maskprep run`` runs them).
+class _TiledRun(Cancellable):
+    """Steps run tiled on a large layer's level 0 into a new OME-Zarr store named ``name``
+    (a time-lapse's frames each on its own, as ``maskprep run`` runs them). ``recorded``
+    is the recipe as the person has it, stored as the provenance.
 
     ``run`` returns the store's path; a cancel or an error leaves no store (nor the
     temporary folder made for it).
@@ -267,32 +268,26 @@ class TiledApplyJob(Cancellable):
     in_place = False
     extra_layers: Mapping[str, Layer] = {}
 
-    def __init__(self, spec: OpSpec, step: Step, input_layer: Layer, *,
+    def __init__(self, steps: list[Step], input_layer: Layer, *, name: str, recorded: Recipe,
                  pixel_size: tuple[float, ...] | None, folder: Path | None,
-                 named: Mapping[str, Any] | None = None) -> None:
+                 named: Mapping[str, Any], context: str) -> None:
         # A time-lapse runs frame by frame, as maskprep run runs it: each frame is an image.
         self.frames = is_time_lapse(input_layer)
-        self.step = step  # as recorded: per plane, so a replay in napari runs frame by frame
         if self.frames:
-            step = dataclasses.replace(step, per_plane=False)  # what runs on each frame
+            steps = [dataclasses.replace(step, per_plane=False) for step in steps]
             if named:
                 raise ValueError(f"'{input_layer.name}' is a time-lapse too large to load, "
-                                 f"so Apply runs it frame by frame, where {spec.id} cannot "
-                                 "read other layers: run it in a recipe with maskprep run")
-        check_tiled([step], context=f"'{input_layer.name}' is too large to load, so Apply "
-                    "runs tiled, and ")
-        if spec.output is Kind.IMAGE:
-            raise ValueError(f"{spec.id} gives an image; on '{input_layer.name}' (too large "
-                             "to load) Apply writes masks and labels only, into an OME-Zarr "
-                             "store: preview it here, run it in a recipe ending in a mask")
-        self.spec = spec
-        self._run_step = step
+                                 "so it runs frame by frame, where no step can read other "
+                                 "layers: run the recipe with maskprep run")
+        check_tiled(steps, context=context)
+        self._run_steps = steps
+        self.recorded = recorded
         self.input_layer = input_layer
         self.data = _levels(input_layer)[0]
         self.pixel_size = pixel_size
         self.folder = folder
-        self.named = dict(named or {})  # the step's extra inputs by role (level-0 points)
-        self.name = f"{input_layer.name}-{spec.name}"
+        self.named = dict(named)  # the steps' extra inputs by role (level-0 points)
+        self.name = name
         self._cancelled = threading.Event()
         self.summary = ""  # objects and foreground of the written result, once run
 
@@ -303,8 +298,7 @@ class TiledApplyJob(Cancellable):
         folder = Path(tempfile.mkdtemp(prefix="maskprep-")) if made else self.folder
         try:
             data = self.data if isinstance(self.data, da.Array) else da.from_array(self.data)
-            # check_tiled let through extra inputs that are points only (region growing's seeds).
-            recipe = Recipe([self._run_step], inputs=dict.fromkeys(self.named, "points"))
+            recipe = Recipe(self._run_steps, inputs=self.recorded.inputs)
             # The tiled run's work files (inputs of whole-image steps) go with the run.
             with (_Tasks(progress, self._cancelled),
                   tempfile.TemporaryDirectory(prefix=".maskprep-work-", dir=folder) as work):
@@ -319,8 +313,8 @@ class TiledApplyJob(Cancellable):
                 sizes = self.pixel_size
                 if sizes is not None:
                     sizes = tuple(sizes)[-sum(a in "zyx" for a in axes):]
-                recorded = Recipe([self.step], inputs=recipe.inputs)
-                metadata = provenance(recorded.dumps(), data, source=self.input_layer.name,
+                metadata = provenance(self.recorded.dumps(), data,
+                                      source=self.input_layer.name,
                                       pixel_size=self.pixel_size if recipe.uses_units else None,
                                       axes=axes if self.frames else None)
                 path = write_ome_zarr(result, store_path(folder, self.name), axes=axes,
@@ -335,6 +329,56 @@ class TiledApplyJob(Cancellable):
             if made:
                 shutil.rmtree(folder, ignore_errors=True)
             raise
+
+
+class TiledApplyJob(_TiledRun):
+    """One Apply on a large layer: the step run tiled (:class:`_TiledRun`)."""
+
+    def __init__(self, spec: OpSpec, step: Step, input_layer: Layer, *,
+                 pixel_size: tuple[float, ...] | None, folder: Path | None,
+                 named: Mapping[str, Any] | None = None) -> None:
+        if spec.output is Kind.IMAGE:
+            raise ValueError(f"{spec.id} gives an image; on '{input_layer.name}' (too large "
+                             "to load) Apply writes masks and labels only, into an OME-Zarr "
+                             "store: preview it here, run it in a recipe ending in a mask")
+        self.spec = spec
+        self.step = step  # as recorded: per plane on a time-lapse, as a replay runs it
+        # check_tiled lets through extra inputs that are points only (region growing's seeds).
+        recorded = Recipe([step], inputs=dict.fromkeys(named or {}, "points"))
+        super().__init__([step], input_layer, name=f"{input_layer.name}-{spec.name}",
+                         recorded=recorded, pixel_size=pixel_size, folder=folder,
+                         named=named or {}, context=f"'{input_layer.name}' is too large to "
+                         "load, so Apply runs tiled, and ")
+
+
+class TiledReplayJob(_TiledRun):
+    """A recipe replayed on a large layer: its enabled steps run tiled (:class:`_TiledRun`)
+    into a store in a new temporary folder. ``run`` returns the job, its store in
+    ``store``."""
+
+    def __init__(self, recipe: Recipe, input_layer: Layer, *, name: str,
+                 pixel_size: tuple[float, ...] | None) -> None:
+        steps = [step for step in recipe.steps if step.enabled]
+        where = f"'{input_layer.name}' is too large to load, so the replay runs tiled"
+        if recipe.inputs:
+            raise RecipeError(f"{where}, and it cannot fill the recipe's "
+                              f"{', '.join(recipe.inputs)} input(s): run it with maskprep run")
+        if not steps or steps[-1].spec.output is Kind.IMAGE:
+            raise RecipeError(f"{where} into a mask or labels, and the recipe ends in an "
+                              "image: add a segment step")
+        try:
+            super().__init__(steps, input_layer, name=name, recorded=recipe,
+                             pixel_size=pixel_size, folder=None, named={},
+                             context=f"{where}, and ")
+        except ValueError as exc:
+            raise RecipeError(str(exc)) from None
+        self.target = input_layer
+        self.messages: list[str] = []
+        self.store: Path | None = None
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> TiledReplayJob:
+        self.store = super().run(progress)
+        return self
 
 
 def store_levels(path: Path) -> list[Any] | Any:

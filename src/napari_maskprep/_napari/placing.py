@@ -16,7 +16,7 @@ import numpy as np
 from napari.layers import Image, Labels, Layer, Points, Shapes
 
 from .applied import OUTPUT_OPACITY, is_preview
-from .large import TiledApplyJob, store_levels
+from .large import TiledApplyJob, TiledReplayJob, store_levels
 from .outputs import is_mask, mask_colormap, output_metadata, style_output
 
 __all__ = ["add_layer", "add_store_layer", "can_become_output", "insert_output", "is_rgb",
@@ -51,15 +51,18 @@ def add_layer(
     return layer
 
 
-def add_store_layer(viewer: Any, job: TiledApplyJob, store: Path) -> Labels:
-    """The OME-Zarr store a tiled Apply wrote, as a multiscale Labels layer."""
+def add_store_layer(viewer: Any, job: TiledApplyJob | TiledReplayJob, store: Path,
+                    metadata: dict[str, Any] | None = None) -> Labels:
+    """The OME-Zarr store a tiled Apply (or replay) wrote, as a multiscale Labels layer;
+    ``metadata``: the layer's, if not an Apply's output history."""
     source = job.input_layer
     levels = store_levels(store)
+    if metadata is None:
+        metadata = output_metadata(job.step, source, job.extra_layers, store=str(store))
     layer = Labels(
         levels, multiscale=isinstance(levels, list), name=job.name, scale=source.scale,
         translate=source.translate, units=source.units, axis_labels=source.axis_labels,
-        opacity=OUTPUT_OPACITY,
-        metadata=output_metadata(job.step, source, job.extra_layers, store=str(store)),
+        opacity=OUTPUT_OPACITY, metadata=metadata,
     )
     if layer.dtype == np.uint8:  # a mask: labels keep napari's colours
         layer.colormap = mask_colormap()

@@ -45,8 +45,10 @@ from ..io import atomic_write
 from ..ops.edit import ManualEdit
 from ..recipe import Recipe, RecipeError, Step
 from .applied import OUTPUT_OPACITY, AppliedStep, applied_steps, is_preview
+from .large import TiledReplayJob
 from .layers import is_large, layer_array, layer_pixel_size, points_in
 from .outputs import history, lineage, style_output
+from .placing import add_store_layer
 from .strokes import ChangedBoxes, union
 
 __all__ = [
@@ -110,8 +112,9 @@ def _capture_warnings(func: Callable[[], Any]) -> tuple[Any, list[str]]:
 
 def _refuse_large(layer: Layer) -> None:
     if is_large(layer):
-        raise RecipeError(f"'{layer.name}' is too large to load: save the recipe and run it "
-                          "with `maskprep run` (tiled, into OME-Zarr), or Apply each step")
+        raise RecipeError(f"'{layer.name}' is too large to load, and Re-run works on images "
+                          "held in memory: Replay the recipe on it (tiled, into OME-Zarr), or "
+                          "Apply each step")
 
 
 def _written(layer: Layer | None) -> np.ndarray | None:
@@ -556,15 +559,21 @@ class RecipeRecorder:
         recipe = self.recipe
         if not recipe.steps:
             raise RecipeError("the recipe has no steps: record or load one first")
-        _refuse_large(layer)
+        if is_large(layer):  # a slide or a lazy stack: tiled into a store, never loaded
+            return TiledReplayJob(recipe, layer, name=f"{layer.name}{REPLAY_SUFFIX}",
+                                  pixel_size=layer_pixel_size(layer))
         return RunJob(recipe, layer_array(layer), self._named_inputs(layer), final_only=True,
                       target=layer, pixel_size=layer_pixel_size(layer))
 
-    def finish_replay(self, job: RunJob) -> Layer:
-        """Write a replay's result to ``<input>-recipe`` (updated if it is there)."""
+    def finish_replay(self, job: RunJob | TiledReplayJob) -> Layer:
+        """Write a replay's result to ``<input>-recipe`` (updated if it is there; a tiled
+        one's store as a new multiscale Labels layer)."""
         source = job.target
         if source is None or source not in self.viewer.layers:
             raise RecipeError("the replayed layer was removed; nothing was written")
+        if isinstance(job, TiledReplayJob):
+            return add_store_layer(self.viewer, job, job.store, metadata={
+                _RECORDER_KEY: job.recorded.to_dict(), "input": source.name})
         result = next(iter(job.outputs.values()), np.asarray(job.image))
         name = f"{source.name}{REPLAY_SUFFIX}"
         metadata = {_RECORDER_KEY: job.recipe.to_dict(), "input": source.name}
