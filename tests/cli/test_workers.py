@@ -3,13 +3,27 @@ machine's memory each."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 
+import numpy as np
 import psutil
 import pytest
 
 from napari_maskprep.batch import _client, worker_memory
 from napari_maskprep.cli import main
+
+
+def maskprep_run(tmp_path, image, *options) -> subprocess.CompletedProcess:
+    """``maskprep run`` of an automatic threshold into ``tmp_path/out``, in a process of its
+    own (a worker's logs reach the terminal there)."""
+    recipe = tmp_path / "r.maskprep.yaml"
+    recipe.write_text("maskprep: 1\nsteps:\n - op: segment.auto_threshold\n")
+    exe = os.path.join(os.path.dirname(sys.executable), "maskprep")
+    return subprocess.run([exe, "run", "-q", str(recipe), str(image), "-o",
+                           str(tmp_path / "out"), *options],
+                          capture_output=True, text=True, timeout=300)
 
 
 def test_workers_share_the_memory_limit():
@@ -74,10 +88,6 @@ def test_a_bad_memory_limit_is_one_line(capsys, tmp_path):
 
 def test_a_failure_on_a_worker_is_one_line_without_the_worker_s_traceback(tmp_path):
     """The worker logged "Compute Failed ... Traceback" to the terminal beside our line."""
-    import os
-    import subprocess
-
-    import numpy as np
     import zarr
 
     group = zarr.open_group(tmp_path / "a.zarr", mode="w", zarr_format=2)
@@ -87,12 +97,8 @@ def test_a_failure_on_a_worker_is_one_line_without_the_worker_s_traceback(tmp_pa
         {"name": "y", "type": "space"}, {"name": "x", "type": "space"}], "datasets": [
         {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, 1]}]}]}]
     (tmp_path / "a.zarr" / "0" / "1.1").write_bytes(b"damaged")
-    recipe = tmp_path / "r.maskprep.yaml"
-    recipe.write_text("maskprep: 1\nsteps:\n - op: segment.auto_threshold\n")
-    exe = os.path.join(os.path.dirname(sys.executable), "maskprep")
-    done = subprocess.run([exe, "run", "-q", str(recipe), str(tmp_path / "a.zarr"), "-o",
-                           str(tmp_path / "out"), "--workers", "1", "--memory-limit", "1GB"],
-                          capture_output=True, text=True, timeout=300)
+    done = maskprep_run(tmp_path, tmp_path / "a.zarr", "--workers", "1", "--memory-limit",
+                        "1GB")
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
@@ -102,19 +108,11 @@ def test_a_failure_on_a_worker_is_one_line_without_the_worker_s_traceback(tmp_pa
 def test_workers_given_too_little_memory_are_refused_before_they_start(tmp_path):
     """dask pauses a worker at 80% of its limit, and a worker holds about 200 MB before any
     image: with --memory-limit 128MB and 2 workers the run waited for ever."""
-    import os
-    import subprocess
-
-    import numpy as np
     import tifffile
 
     tifffile.imwrite(tmp_path / "a.tif", np.zeros((64, 64), np.uint8))
-    recipe = tmp_path / "r.maskprep.yaml"
-    recipe.write_text("maskprep: 1\nsteps:\n - op: segment.auto_threshold\n")
-    exe = os.path.join(os.path.dirname(sys.executable), "maskprep")
-    done = subprocess.run([exe, "run", "-q", str(recipe), str(tmp_path / "a.tif"), "-o",
-                           str(tmp_path / "out"), "--workers", "2", "--memory-limit", "128MB"],
-                          capture_output=True, text=True, timeout=120)
+    done = maskprep_run(tmp_path, tmp_path / "a.tif", "--workers", "2", "--memory-limit",
+                        "128MB")
     assert done.returncode == 2
     assert done.stderr.strip() == (
         "maskprep: error: 2 workers sharing 122 MiB get 61 MiB each; accepted: at least "
