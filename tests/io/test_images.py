@@ -211,3 +211,15 @@ def test_a_png_cut_short_is_one_line(tmp_path):
     with pytest.raises(ImageReadError, match=r"cut.png: the PNG is cut short \(it ends inside "
                                              r"its image data\); accepted: a complete PNG"):
         read_image(cut)
+
+
+def test_a_jpeg_with_a_video_appended_reads(tmp_path):
+    """A motion photo is a JPEG with its video appended, whose bytes may hold FF DA (the
+    start of a scan) after the image's end: it was refused as cut short."""
+    import cv2
+
+    rgb = np.random.default_rng(1).integers(0, 256, (64, 80, 3), dtype=np.uint8)
+    _, encoded = cv2.imencode(".jpg", rgb)
+    photo = tmp_path / "motion.jpg"
+    photo.write_bytes(encoded.tobytes() + b"\0\0\0\x18ftypmp42" + b"\x12\xff\xda\x34" * 8)
+    assert read_image(photo).shape == (64, 80, 3)

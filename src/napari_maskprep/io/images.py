@@ -225,18 +225,35 @@ def decoded_size(path: str | os.PathLike[str]) -> tuple[int, int, int] | None:
 
 def _check_complete(data: bytes, suffix: str, path: Path) -> None:
     """Raise :class:`ImageReadError` if a PNG has no IEND chunk, or a JPEG no end-of-image
-    marker (FF D9) after the start of its last scan (FF DA): either was cut short, and
-    OpenCV decodes the missing part of a JPEG as grey without an error. Neither JPEG marker
-    can occur inside coded data (an FF there is followed by 00 or a restart marker), so an
-    embedded thumbnail or a trailer after the image changes nothing."""
+    marker (FF D9) after the start of its first scan (FF DA): either was cut short, and
+    OpenCV decodes the missing part of a JPEG as grey without an error. The end marker
+    cannot occur inside coded data (an FF there is followed by 00 or a restart marker);
+    the first scan is found by walking the segments, so an embedded thumbnail (inside one)
+    or a trailer after the image (a motion photo's video, any bytes) changes nothing."""
     if suffix == ".png":
         cut = data.rfind(b"IEND") < 0
     else:
-        cut = data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda")
+        scan = _first_scan(data)
+        cut = scan >= 0 and data.find(b"\xff\xd9", scan) < 0
     if cut:
         kind = "PNG" if suffix == ".png" else "JPEG"
         raise ImageReadError(f"{path}: the {kind} is cut short (it ends inside its image "
                              f"data); accepted: a complete {kind} file")
+
+
+def _first_scan(data: bytes) -> int:
+    """Where a JPEG's first scan marker (FF DA) is, found by stepping over the segments
+    before it by their lengths; -1 where they do not lead to one (the decoder then says
+    what is wrong)."""
+    at = 2  # after the start-of-image marker
+    while at + 4 <= len(data) and data[at] == 0xFF:
+        if data[at + 1] == 0xDA:
+            return at
+        if data[at + 1] == 0xFF:  # a fill byte before a marker
+            at += 1
+            continue
+        at += 2 + int.from_bytes(data[at + 2:at + 4], "big")
+    return -1
 
 
 def _read_tiff(path: Path) -> tuple[np.ndarray, str]:
