@@ -223,3 +223,25 @@ def test_a_jpeg_with_a_video_appended_reads(tmp_path):
     photo = tmp_path / "motion.jpg"
     photo.write_bytes(encoded.tobytes() + b"\0\0\0\x18ftypmp42" + b"\x12\xff\xda\x34" * 8)
     assert read_image(photo).shape == (64, 80, 3)
+
+
+@pytest.mark.parametrize("kind", ["rgb16", "palette-transparent", "rgb-transparent"])
+def test_a_png_s_decoded_size_is_what_reading_it_takes(tmp_path, kind):
+    """Pillow's mode says RGB for 16 bits a sample and no alpha for a transparent colour
+    (tRNS), which OpenCV reads as wide samples and an alpha: a 16-bit colour PNG twice
+    over the memory budget passed the check."""
+    from PIL import Image
+
+    from napari_maskprep.io import decoded_size
+
+    rgb = np.random.default_rng(1).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    path = tmp_path / "image.png"
+    if kind == "rgb16":
+        import cv2
+
+        cv2.imwrite(str(path), rgb.astype(np.uint16) * 257)
+    elif kind == "palette-transparent":
+        Image.fromarray(rgb).convert("P").save(path, transparency=0)
+    else:
+        Image.fromarray(rgb).save(path, transparency=(0, 0, 0))
+    assert decoded_size(path) == (30, 40, read_image(path).nbytes)

@@ -217,10 +217,14 @@ def decoded_size(path: str | os.PathLike[str]) -> tuple[int, int, int] | None:
         with opener(path) as header:
             width, height = header.size
             mode, bands = header.mode, len(header.getbands())
+            # Pillow's mode says RGB for a PNG of 16 bits a sample, read as 16 by cv2
+            wide = mode.startswith("I") or ";16" in str(header.tile[0][3])
+            transparent = mode in ("P", "RGB") and "transparency" in header.info
     except Exception:  # a damaged header: read_image says what is wrong
         return None
-    samples = 1 if bands == 1 and mode != "P" else 4 if "A" in mode else 3  # as cv2 reads it
-    return height, width, width * height * samples * (2 if mode.startswith("I") else 1)
+    # as cv2 reads it: a palette or RGB PNG's transparent colour (tRNS) becomes an alpha
+    samples = 1 if bands == 1 and mode != "P" else 4 if "A" in mode or transparent else 3
+    return height, width, width * height * samples * (2 if wide else 1)
 
 
 def _check_complete(data: bytes, suffix: str, path: Path) -> None:
