@@ -18,14 +18,16 @@ from napari_maskprep._napari.large import (
     MAX_PREVIEW_PIXELS,
     RegionPreviewJob,
     TiledApplyJob,
+    TiledReplayJob,
     level_params,
 )
 from napari_maskprep._napari.layers import is_large
-from napari_maskprep._napari.recorder import RecorderWidget
+from napari_maskprep._napari.recorder import RecorderWidget, _run_outcome
 from napari_maskprep._napari.recording import RecipeRecorder
 from napari_maskprep._napari.stage import StageModel
+from napari_maskprep._napari.workers import Failure, outcome
 from napari_maskprep.engine.tiled import check_tiled
-from napari_maskprep.io import open_lazy
+from napari_maskprep.io import ImageReadError, open_lazy
 from napari_maskprep.ops.segment import EdgeMethod
 from napari_maskprep.recipe import RecipeError, Step
 
@@ -401,3 +403,25 @@ def test_a_dask_layer_s_threshold_preview_shows_its_histogram_and_threshold(make
     assert widget.histogram.thresholds == (100.0,)
     assert int(widget.histogram.histogram.counts.sum()) > 0
     assert f"big-threshold{PREVIEW_SUFFIX}" in viewer.layers
+
+
+def test_a_tiled_apply_or_replay_reading_a_damaged_chunk_fails_in_one_line():
+    """A chunk that cannot be read (ImageReadError, an OSError) escaped the workers'
+    one-line failures: napari showed a traceback instead."""
+    armed = []
+
+    def damaged(block, block_info=None):
+        if armed and block_info[0]["chunk-location"] == (1, 1):
+            raise ImageReadError("slide.tif level 0: chunk 1.1 cannot be read (damaged)")
+        return block
+
+    _, levels = small_pyramid()
+    layer = ViewerModel().add_image(levels[0].map_blocks(damaged, dtype=np.uint8),
+                                    name="slide")
+    armed.append(True)
+    step = Step("segment.threshold", {"value": 90.0})
+    apply = TiledApplyJob(step.spec, step, layer, pixel_size=None, folder=None)
+    replay = TiledReplayJob(mp.Recipe([step]), layer, name="slide-recipe", pixel_size=None)
+    failure = Failure("slide.tif level 0: chunk 1.1 cannot be read (damaged)")
+    assert outcome(apply.run) == failure
+    assert _run_outcome(replay) == failure

@@ -57,8 +57,8 @@ CAPTURE_DELAY_MS = 400  # strokes closer together than this make one capture of 
 def _run_outcome(job: RunJob) -> RunJob | Failure:
     try:
         return job.run()
-    except (RecipeError, ValueError, TypeError) as exc:
-        return Failure(str(exc))
+    except (RecipeError, ValueError, TypeError, OSError) as exc:  # OSError: a tiled
+        return Failure(str(exc))  # replay's damaged tile (ImageReadError), a full disk
 
 
 def _show_messages(messages: list[str]) -> None:

@@ -49,8 +49,8 @@ def outcome(func: Any, *args: Any) -> Any:
         return func(*args)
     except ApplyCancelled:
         return Failure("cancelled", cancelled=True)
-    except (ValueError, TypeError) as exc:
-        return Failure(str(exc))
+    except (ValueError, TypeError, OSError) as exc:  # OSError: a tiled Apply's damaged
+        return Failure(str(exc))  # tile (ImageReadError), a full disk
 
 
 def show_worker_warning(warning: tuple[Any, ...]) -> None:
