@@ -471,3 +471,21 @@ def test_a_preset_is_loaded_from_its_box_and_replays_as_the_command_line_runs_it
     np.testing.assert_array_equal(session.viewer.layers["nuclei-recipe"].data, expected)
     truth = session.viewer.layers["nuclei-ground truth"].data > 0
     assert 2 * np.sum(expected & truth) / (expected.sum() + truth.sum()) > 0.9  # Dice
+
+
+def test_a_loaded_recipe_replays_on_a_time_lapse_frame_by_frame(tmp_path):
+    """A recipe loaded from a file (made on one image) replayed on an in-memory time-lapse
+    ran on its frames as one volume: one threshold for all, and a dim frame came out
+    empty, where maskprep run and a tiled replay segment each frame on its own."""
+    from napari_maskprep._napari.recording import RecipeRecorder
+
+    frames = np.random.default_rng(4).integers(0, 200, (3, 60, 80), dtype=np.uint8)
+    frames[1] //= 4
+    viewer = ViewerModel()
+    movie = viewer.add_image(frames, name="movie", axis_labels=("t", "y", "x"))
+    model = RecipeRecorder(viewer)
+    model.load(mp.Recipe([{"op": "segment.auto_threshold"}, {"op": "refine.label"}]
+                         ).save(tmp_path / "r.maskprep.yaml"))
+    job = model.replay_job(movie).run()
+    expected = np.stack([mp.Recipe(model.recipe.steps).run(frame) for frame in frames])
+    np.testing.assert_array_equal(model.finish_replay(job).data, expected)

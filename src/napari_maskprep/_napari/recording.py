@@ -30,7 +30,7 @@ import threading
 import warnings
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from .large import TiledReplayJob
 from .layers import is_large, layer_array, layer_pixel_size, points_in
 from .outputs import history, lineage, style_output
 from .placing import add_store_layer
+from .planes import is_time_lapse
 from .strokes import ChangedBoxes, union
 
 __all__ = [
@@ -123,6 +124,16 @@ def _written(layer: Layer | None) -> np.ndarray | None:
     if isinstance(layer, Labels) and not is_large(layer):
         return np.array(layer_array(layer), copy=True)
     return None
+
+
+def _by_frame(recipe: Recipe) -> Recipe:
+    """``recipe`` for a time-lapse: each step that takes 2D images run plane by plane, so
+    each frame on its own, as maskprep run and a tiled replay run it (a loaded recipe,
+    made on one image, would take the frames for a volume). Hand edits keep their diff's
+    own axes."""
+    steps = [step if step.op == EDIT_OP or 2 not in step.spec.ndim
+             else replace(step, per_plane=True) for step in recipe.steps]
+    return Recipe(steps, name=recipe.name, inputs=recipe.inputs)
 
 
 class RunJob:
@@ -562,6 +573,8 @@ class RecipeRecorder:
         if is_large(layer):  # a slide or a lazy stack: tiled into a store, never loaded
             return TiledReplayJob(recipe, layer, name=f"{layer.name}{REPLAY_SUFFIX}",
                                   pixel_size=layer_pixel_size(layer))
+        if is_time_lapse(layer):
+            recipe = _by_frame(recipe)
         return RunJob(recipe, layer_array(layer), self._named_inputs(layer), final_only=True,
                       target=layer, pixel_size=layer_pixel_size(layer))
 
