@@ -293,3 +293,19 @@ def test_damaged_or_empty_level_metadata_is_named(tmp_path, shape, match):
     with pytest.raises(ImageReadError, match=match) as e:
         open_lazy(path)
     one_line(e)
+
+
+def test_a_damaged_tile_read_in_a_block_names_the_block_s_tiles(tmp_path):
+    """Tiles are read in blocks of 1024 px, and a damaged one was named by its block's
+    first tile, which reads well: tile 0.5 was reported as 'chunk 0.4'."""
+    image = np.random.default_rng(0).integers(0, 255, (512, 2048), dtype=np.uint8)
+    path = tmp_path / "damaged.tif"
+    tifffile.imwrite(path, image, tile=(256, 256), compression="zlib")
+    with tifffile.TiffFile(path) as tif:
+        offset, count = tif.pages[0].dataoffsets[5], tif.pages[0].databytecounts[5]
+    data = bytearray(path.read_bytes())
+    data[offset:offset + count] = bytes(count)
+    path.write_bytes(data)
+    with pytest.raises(ImageReadError, match=r"level 0: chunks 0\.4 to 1\.7 cannot be read "
+                                             r"\(DeflateError"), open_lazy(path) as lazy:
+        lazy.data.compute()

@@ -102,19 +102,30 @@ class _Chunked:
         # dask passes an int where a computation takes one plane (a time-lapse's frame)
         starts = (k.start or 0 if isinstance(k, slice) else int(k) for k in key)
         index = tuple(start // c for start, c in zip(starts, self.chunks, strict=True))
-        name = ".".join(map(str, index))
-        if self.folder is not None:
+        if self.folder is not None:  # a store's chunks are read one a task
             name = self.array.metadata.encode_chunk_key(index)
             if self.strict and not (self.folder / name).is_file():
                 raise ImageReadError(
                     f"{self.where}: chunk {name} is missing (deleted, or never written); "
                     "open with missing_chunks='fill' if the store is sparse")
+            name = f"chunk {name}"
+        else:
+            name = self._tiles(key, index)
         try:
             return np.asarray(self.array[key])
         except Exception as exc:  # codecs raise anything on damaged data
             why = str(exc).splitlines()[0][:100] if str(exc) else ""
-            raise ImageReadError(f"{self.where}: chunk {name} cannot be read "
+            raise ImageReadError(f"{self.where}: {name} cannot be read "
                                  f"({type(exc).__name__}: {why})") from None
+
+    def _tiles(self, key: tuple[slice | int, ...], first: tuple[int, ...]) -> str:
+        """The TIFF tiles a block of ``key`` reads, from ``first``: any may be the damaged
+        one (tiles are read in blocks, :func:`_grouped`)."""
+        last = tuple((k.stop - 1) // c if isinstance(k, slice) and k.stop else i
+                     for k, c, i in zip(key, self.chunks, first, strict=True))
+        if last == first:
+            return f"chunk {'.'.join(map(str, first))}"
+        return f"chunks {'.'.join(map(str, first))} to {'.'.join(map(str, last))}"
 
 
 _REOPEN_LOCK = threading.Lock()
