@@ -170,3 +170,22 @@ def test_a_recipe_file_opens_in_the_recorder_and_adds_no_layer(make_napari_viewe
     assert panel.recorder.model.recipe == recipe  # unchanged, and the error said why
     assert any("segment.nothing" in message for _, message in shown())
     assert get_recipe_reader(str(tmp_path / "a.yaml")) is None  # any YAML is not ours
+
+
+@pytest.mark.parametrize("tile", [None, (128, 128)])  # memory-mapped, or read by tiles
+def test_a_lazy_file_stays_open_while_its_layer_data_lives_and_no_longer(tmp_path, tile):
+    """The file was to close once no layer read it, but what closed it held the arrays
+    it waited on: every file opened lazily stayed open, its arrays in memory, for good."""
+    import gc
+    import weakref
+
+    image = np.arange(1100 * 500, dtype=np.uint16).reshape(1100, 500)
+    path = tmp_path / "plain.btf"
+    tifffile.imwrite(path, image, bigtiff=True, tile=tile)
+    [(data, _, _)] = get_reader(str(path))(str(path))
+    gc.collect()
+    np.testing.assert_array_equal(data[0].compute(), image)
+    gone = weakref.ref(data[0])
+    del data
+    gc.collect()
+    assert gone() is None

@@ -78,7 +78,10 @@ def read_layers(path: str) -> list[LayerData]:
         for level in lazy.levels:
             arranged, axes = image_layout(level, lazy.axes, str(path))
             levels.append(arranged)
-        weakref.finalize(levels[0], lazy.close)  # the file stays open while a layer reads it
+        # The file stays open while a layer reads it. The image keeps no array, or the
+        # finalizer holding it would keep them, and the file, open for good.
+        lazy.data, lazy.levels = None, []
+        weakref.finalize(levels[0], lazy.close)
         if len(levels) == 1:
             levels = _strided_pyramid(levels[0], axes)
         data, pixel_size = (levels if len(levels) > 1 else levels[0]), lazy.pixel_size
