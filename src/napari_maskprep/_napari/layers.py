@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 from napari.layers import Image, Labels, Layer, Points
 
-__all__ = ["finite_range", "is_large", "layer_array", "layer_pixel_size", "points_in",
-           "sampled_range"]
+__all__ = ["finite_range", "is_large", "lazy_range", "layer_array", "layer_pixel_size",
+           "points_in", "sampled_range"]
 
 SAMPLE_WINDOWS = 4  # a side's windows: 16 of a plane, read from a lazy array's extent
 SAMPLE_SIDE = 512
@@ -88,3 +88,11 @@ def sampled_range(data: Any) -> tuple[float, float]:
     if not values:
         return (0, 0)
     return min(v.min() for v in values), max(v.max() for v in values)
+
+
+def lazy_range(data: Any, multiscale: bool) -> tuple[float, float]:
+    """:func:`sampled_range` of a lazy layer's data: of its pyramid's third level (its
+    smallest, if it has fewer), where a 512 px window spans 2048 px of the full image. The
+    smallest level of a pyramid of strided views (the reader's, for a file without one)
+    is made of every tile of the file, which would all be read."""
+    return sampled_range(data[min(2, len(data) - 1)] if multiscale else data)

@@ -32,7 +32,7 @@ from ..io import (
     takes_layout,
     written_by_maskprep,
 )
-from .layers import sampled_range
+from .layers import lazy_range
 from .outputs import mask_colormap
 
 __all__ = ["get_reader", "get_recipe_reader"]
@@ -103,8 +103,7 @@ def read_layers(path: str) -> list[LayerData]:
             kwargs["colormap"] = mask_colormap()  # a mask (maskprep writes labels as int32)
         return [(data, kwargs, "labels")]
     if is_lazy:
-        low, high = (0, 0) if axes.endswith("c") else sampled_range(
-            data[-1] if kwargs["multiscale"] else data)
+        low, high = (0, 0) if axes.endswith("c") else lazy_range(data, kwargs["multiscale"])
         if low < high:  # napari would span a lazy array's dtype: a uint16 slide shows black
             kwargs["contrast_limits"] = (float(low), float(high))
     return [(data, kwargs | {"rgb": axes.endswith("c")}, "image")]

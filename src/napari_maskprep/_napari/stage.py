@@ -30,8 +30,8 @@ from .layers import (
     is_large,
     layer_array,
     layer_pixel_size,
+    lazy_range,
     points_in,
-    sampled_range,
 )
 from .opinfo import (
     compared_param,
@@ -176,15 +176,15 @@ class StageModel:
     def intensities(self) -> tuple[float, float] | None:
         """The input image's (min, max), None without one (or for an RGB image, or an op
         with no parameter over its intensities): what a slider over them spans. A layer
-        too large to load gives an estimate from windows of its smallest pyramid level
-        (:func:`~.layers.sampled_range`; napari's contrast limits span its dtype)."""
+        too large to load gives an estimate from windows of one of its levels
+        (:func:`~.layers.lazy_range`; napari's contrast limits span its dtype)."""
         layer = self.input_layer
         if not isinstance(layer, Image) or layer.rgb or not has_intensity_range(self.op):
             return None  # nothing to bound: the image is not read
         key = self._source_key(layer)
         if self._intensities is None or self._intensities[0] != key:
-            if is_large(layer):  # a pyramid's smallest level, or windows of a lazy array
-                low, high = sampled_range(layer.data[-1] if layer.multiscale else layer.data)
+            if is_large(layer):  # windows of a pyramid's level, or of a lazy array
+                low, high = lazy_range(layer.data, layer.multiscale)
             else:
                 low, high = finite_range(np.asarray(layer_array(layer)))
             self._intensities = key, (float(low), float(high))
