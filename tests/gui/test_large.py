@@ -372,7 +372,12 @@ def test_the_recorder_records_a_tiled_apply_and_replays_it_tiled(slide_widget, q
     out = viewer.layers["slide-recipe"]
     assert isinstance(out, Labels) and out.multiscale and tuple(out.scale) == (0.25, 0.25)
     assert out.metadata["input"] == "slide"
-    np.testing.assert_array_equal(np.asarray(out.data[0]), model.recipe.run(image))
+    expected = model.recipe.run(image)
+    np.testing.assert_array_equal(np.asarray(out.data[0]), expected)
+    objects = int(mp.apply("refine.label", expected).max())
+    assert recorder.status.value == (f"replayed into slide-recipe: {objects} object"
+                                     f"{'s' * (objects != 1)}, {100 * expected.mean():.3g}% "
+                                     "of the image")
 
 
 def test_a_preview_of_an_earlier_view_is_dropped_and_the_layer_follows_the_view():

@@ -348,6 +348,12 @@ def test_a_replayed_mask_has_the_colours_of_the_stage_outputs(session):
     session.recorder.target_box.value = session.viewer.layers["nuclei"]
     session.wait(session.recorder.replay())
     replayed = session.viewer.layers["nuclei-recipe"]
+    objects = mp.apply("refine.label", replayed.data)
+    sizes = np.bincount(objects.ravel())[1:]
+    # A replay says what it found, as an Apply does (issue 14): it said where it wrote only.
+    assert session.recorder.status.value == (
+        f"replayed into nuclei-recipe: {objects.max()} objects, median "
+        f"{np.median(sizes):g} px (range {sizes.min()}-{sizes.max()})")
     stage_output = session.viewer.layers["nuclei-auto_threshold"]
     cyan = stage_output.colormap.map(1)
     np.testing.assert_array_equal(cyan, [0.0, 1.0, 1.0, 1.0])

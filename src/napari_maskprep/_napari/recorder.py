@@ -349,7 +349,8 @@ class RecorderWidget(Container):
         except RecipeError as exc:
             show_error(str(exc))
             return
-        self.status.value = f"replayed into {layer.name}"
+        summary = f": {outcome.summary}" if outcome.summary else ""
+        self.status.value = f"replayed into {layer.name}{summary}"
 
     def _set_batch_running(self, running: bool) -> None:
         self.batch_button.enabled = not running

@@ -47,7 +47,7 @@ from ..recipe import Recipe, RecipeError, Step
 from .applied import OUTPUT_OPACITY, AppliedStep, applied_steps, is_preview
 from .large import TiledReplayJob
 from .layers import is_large, layer_array, layer_pixel_size, points_in
-from .outputs import history, lineage, style_output
+from .outputs import describe, history, lineage, style_output
 from .placing import add_store_layer
 from .planes import is_time_lapse
 from .strokes import ChangedBoxes, union
@@ -157,6 +157,7 @@ class RunJob:
         self.outputs: dict[int, np.ndarray] = {}
         self.inputs_of: dict[int, np.ndarray] = {}  # what each kept step read (edit bases)
         self.messages: list[str] = []
+        self.summary = ""  # a replay's objects and their sizes, once run
 
     def run(self) -> RunJob:
         def compute() -> None:
@@ -171,6 +172,11 @@ class RunJob:
                 previous = output
 
         _, self.messages = _capture_warnings(compute)
+        if self.final_only and self.outputs:  # here, off the GUI thread
+            index, result = next(iter(self.outputs.items()))
+            frames = self.target is not None and is_time_lapse(self.target)
+            self.summary = describe(result, self.recipe.steps[index].spec.output,
+                                    self.pixel_size, "frame" if frames else None)
         return self
 
 
