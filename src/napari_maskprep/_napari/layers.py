@@ -83,11 +83,7 @@ def sampled_range(data: Any) -> tuple[float, float]:
              for y in np.linspace(0, data.shape[-2], SAMPLE_WINDOWS, endpoint=False)
              for x in np.linspace(0, data.shape[-1], SAMPLE_WINDOWS, endpoint=False)]
     windows = dask.compute(*(data[lead + box] for box in boxes))
-    values = [w[np.isfinite(w)] if w.dtype.kind == "f" else w.ravel() for w in windows]
-    values = [v for v in values if v.size]
-    if not values:
-        return (0, 0)
-    return min(v.min() for v in values), max(v.max() for v in values)
+    return finite_range(np.concatenate([window.ravel() for window in windows]))
 
 
 def lazy_range(data: Any, multiscale: bool) -> tuple[float, float]:

@@ -49,7 +49,7 @@ from .large import TiledReplayJob
 from .layers import is_large, layer_array, layer_pixel_size, points_in
 from .outputs import describe, history, lineage, style_output
 from .placing import add_store_layer
-from .planes import is_time_lapse
+from .planes import PerPlane, is_time_lapse, per_plane_choice
 from .strokes import ChangedBoxes, union
 
 __all__ = [
@@ -126,13 +126,13 @@ def _written(layer: Layer | None) -> np.ndarray | None:
     return None
 
 
-def _by_frame(recipe: Recipe) -> Recipe:
-    """``recipe`` for a time-lapse: each step that takes 2D images run plane by plane, so
-    each frame on its own, as maskprep run and a tiled replay run it (a loaded recipe,
-    made on one image, would take the frames for a volume). Hand edits keep their diff's
-    own axes."""
-    steps = [step if step.op == EDIT_OP or 2 not in step.spec.ndim
-             else replace(step, per_plane=True) for step in recipe.steps]
+def _by_frame(recipe: Recipe, layer: Layer) -> Recipe:
+    """``recipe`` for the time-lapse ``layer``: each step run plane by plane where the
+    stage widgets require it (:func:`~.planes.per_plane_choice`), so each frame on its
+    own, as maskprep run and a tiled replay run it (a loaded recipe, made on one image,
+    would take the frames for a volume). Hand edits keep their diff's own axes."""
+    steps = [replace(step, per_plane=True) if step.op != EDIT_OP and per_plane_choice(
+        step.spec, layer) is PerPlane.REQUIRED else step for step in recipe.steps]
     return Recipe(steps, name=recipe.name, inputs=recipe.inputs)
 
 
@@ -580,7 +580,7 @@ class RecipeRecorder:
             return TiledReplayJob(recipe, layer, name=f"{layer.name}{REPLAY_SUFFIX}",
                                   pixel_size=layer_pixel_size(layer))
         if is_time_lapse(layer):
-            recipe = _by_frame(recipe)
+            recipe = _by_frame(recipe, layer)
         return RunJob(recipe, layer_array(layer), self._named_inputs(layer), final_only=True,
                       target=layer, pixel_size=layer_pixel_size(layer))
 
