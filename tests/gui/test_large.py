@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 
 import dask.array as da
@@ -16,6 +18,7 @@ from napari_maskprep._napari.applied import PREVIEW_SUFFIX
 from napari_maskprep._napari.jobs import ApplyCancelled
 from napari_maskprep._napari.large import (
     MAX_PREVIEW_PIXELS,
+    TEMPORARY_NOTE,
     RegionPreviewJob,
     TiledApplyJob,
     TiledReplayJob,
@@ -328,6 +331,36 @@ def test_an_image_result_is_refused_on_a_large_layer(make_widget):
     assert "writes masks and labels only" in widget.status.value
 
 
+_REPLAY_INTO_A_TEMPORARY_FOLDER = """
+import sys, tempfile
+import dask.array as da, numpy as np
+from napari.layers import Image
+import napari_maskprep as mp
+from napari_maskprep._napari.large import TiledReplayJob
+from napari_maskprep.io import open_lazy
+tempfile.tempdir = sys.argv[1]
+image = np.random.default_rng(7).integers(0, 256, (600, 700), dtype=np.uint8)
+layer = Image([da.from_array(image, chunks=256), da.from_array(image[::2, ::2])],
+              multiscale=True, name="slide")
+recipe = mp.Recipe([{"op": "segment.threshold", "params": {"value": 128.0}}])
+job = TiledReplayJob(recipe, layer, name="slide-recipe", pixel_size=None).run()
+assert np.array_equal(np.asarray(open_lazy(job.store).data), recipe.run(image))
+print(job.store, job.summary, sep="\\n")
+"""
+
+
+def test_a_store_in_a_temporary_folder_is_removed_when_napari_closes(tmp_path):
+    """A slide's labels take gigabytes: a store no folder was chosen for is written to a
+    temporary folder, which stayed behind once napari closed; it is now removed then."""
+    done = subprocess.run([sys.executable, "-c", _REPLAY_INTO_A_TEMPORARY_FOLDER,
+                           str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    store, summary = done.stdout.splitlines()
+    assert store.startswith(str(tmp_path)) and store.endswith("slide-recipe.zarr")
+    assert summary.endswith(f"of the image; {TEMPORARY_NOTE}")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cancel_leaves_no_store(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     viewer = ViewerModel()
@@ -377,7 +410,7 @@ def test_the_recorder_records_a_tiled_apply_and_replays_it_tiled(slide_widget, q
     objects = int(mp.apply("refine.label", expected).max())
     assert recorder.status.value == (f"replayed into slide-recipe: {objects} object"
                                      f"{'s' * (objects != 1)}, {100 * expected.mean():.3g}% "
-                                     "of the image")
+                                     f"of the image; {TEMPORARY_NOTE}")
 
 
 def test_a_preview_of_an_earlier_view_is_dropped_and_the_layer_follows_the_view():

@@ -18,6 +18,7 @@ a numpy array. For such a layer:
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import math
 import re
@@ -54,6 +55,12 @@ __all__ = ["MAX_PREVIEW_PIXELS", "Region", "RegionPreviewJob", "TiledApplyJob", 
 MAX_PREVIEW_PIXELS = 2048 * 2048  # a preview never reads more than this (plus the halo)
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 _AXES = {2: "yx", 3: "zyx", 4: "tzyx"}
+# Stores written to temporary folders are removed when napari's process ends: a slide's
+# labels take gigabytes, and a temporary folder (often in memory, as tmpfs) is no place
+# to keep them; the summary says so, and a store folder keeps them.
+_TEMPORARY: set[Path] = set()
+_TEMPORARY_LOCK = threading.Lock()
+TEMPORARY_NOTE = "kept in a temporary folder until napari closes"
 
 
 def _levels(layer: Layer) -> list[Any]:
@@ -295,7 +302,7 @@ class _TiledRun(Cancellable):
         import dask.array as da
 
         made = self.folder is None
-        folder = Path(tempfile.mkdtemp(prefix="maskprep-")) if made else self.folder
+        folder = _temporary_folder() if made else self.folder
         try:
             data = self.data if isinstance(self.data, da.Array) else da.from_array(self.data)
             recipe = Recipe(self._run_steps, inputs=self.recorded.inputs)
@@ -324,11 +331,32 @@ class _TiledRun(Cancellable):
                 self.summary = (f"{objects} object{'s' * (objects != 1)}, "
                                 f"{100 * foreground / max(written.data.size, 1):.3g}% of "
                                 "the image")
+            if made:
+                self.summary += f"; {TEMPORARY_NOTE}"
             return path
         except BaseException:
             if made:
-                shutil.rmtree(folder, ignore_errors=True)
+                _remove_temporary([folder])
             raise
+
+
+def _temporary_folder() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="maskprep-"))
+    with _TEMPORARY_LOCK:
+        _TEMPORARY.add(folder)
+    return folder
+
+
+def _remove_temporary(folders: list[Path] | None = None) -> None:
+    """Remove ``folders`` (default: every temporary folder a tiled run made)."""
+    with _TEMPORARY_LOCK:
+        chosen = list(_TEMPORARY) if folders is None else folders
+        _TEMPORARY.difference_update(chosen)
+    for folder in chosen:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+atexit.register(_remove_temporary)
 
 
 class TiledApplyJob(_TiledRun):
