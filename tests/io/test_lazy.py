@@ -12,8 +12,10 @@ import pytest
 import tifffile
 import zarr
 
+from napari_maskprep.core.errors import BadValueError
 from napari_maskprep.io import (
     ImageReadError,
+    image_layout,
     is_lazy_path,
     open_lazy,
     provenance,
@@ -309,3 +311,42 @@ def test_a_damaged_tile_read_in_a_block_names_the_block_s_tiles(tmp_path):
     with pytest.raises(ImageReadError, match=r"level 0: chunks 0\.4 to 1\.7 cannot be read "
                                              r"\(DeflateError"), open_lazy(path) as lazy:
         lazy.data.compute()
+
+
+def three_channels(path, dtype, colours):
+    """A cyx OME-Zarr of 3 channels, with omero channel colours unless ``colours`` is None."""
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    planes = (np.arange(3 * 40 * 50) % 251).astype(dtype).reshape(3, 40, 50)
+    group = zarr.open_group(path, mode="w", zarr_format=2)
+    write_image(planes, group, fmt=FormatV04(), axes="cyx", scaler=None)
+    if colours is not None:
+        group.attrs["omero"] = {"channels": [{"color": c, "label": f"ch{i}"}
+                                             for i, c in enumerate(colours)]}
+    return path, planes
+
+
+@pytest.mark.parametrize(("dtype", "colours", "colour"), [
+    (np.uint8, None, True),  # RGB, as a slide converted without rendering settings
+    (np.uint8, ("FF0000", "00FF00", "0000ff"), True),  # bioformats2raw's RGB slide
+    (np.uint16, None, False),  # fluorescence channels: no colour image is uint16 here
+    (np.uint16, ("FF0000", "00FF00", "0000FF"), False),
+    (np.uint8, ("0000FF", "00FF00", "FF00FF"), False),  # DAPI, GFP, a far-red channel
+])
+def test_three_ome_zarr_channels_are_colour_only_as_rgb_uint8(tmp_path, dtype, colours,
+                                                               colour):
+    """Every 3-channel OME-Zarr was read as RGB: a fluorescence store of 3 uint16 channels
+    was segmented on their luminance, silently. Channel colours without a display window
+    (omero metadata that ome-zarr-models finds incomplete) were refused; napari reads them."""
+    path, planes = three_channels(tmp_path / "three.zarr", dtype, colours)
+    image = open_lazy(path)
+    assert image.axes == ("cyx" if colour else "nyx")
+    if colour:
+        data, axes = image_layout(image.data, image.axes, "three.zarr")
+        assert axes == "yxc"
+        np.testing.assert_array_equal(data.compute(), np.moveaxis(planes, 0, -1))
+    else:
+        with pytest.raises(BadValueError, match=r"^three.zarr: axes 'cyx' of shape \(3, 40, "
+                                                r"50\) \(3 channels, not RGB: save"):
+            image_layout(image.data, image.axes, "three.zarr")

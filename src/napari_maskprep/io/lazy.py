@@ -299,19 +299,27 @@ def _ome_attributes(group: zarr.Group, path: Path) -> tuple[Any, str]:
     from ome_zarr_models.v04.image import ImageAttrs as Attrs04
     from ome_zarr_models.v05.image import ImageAttrs as Attrs05
 
-    attrs = group.attrs.asdict()
     v3 = group.metadata.zarr_format == 3
-    ome = attrs.get("ome", {}) if v3 else attrs
+    ome = _ome_of(group)
     if not isinstance(ome, dict) or "multiscales" not in ome:
         raise ImageReadError(f"{path}: a zarr group without OME-NGFF "
                              "multiscales metadata (not an OME-Zarr image); "
                              f"{_ACCEPTED}")
+    # omero is rendering settings, which writers often leave incomplete (no window) and
+    # napari reads without: only its channel colours are read, by _zarr_colour.
+    ome = {key: value for key, value in ome.items() if key != "omero"}
     try:
         model = Attrs05.model_validate(ome) if v3 else Attrs04.model_validate(ome)
     except Exception as exc:
         raise ImageReadError(f"{path}: invalid OME-Zarr {'0.5' if v3 else '0.4'} metadata "
                              f"({_one_line(exc)})") from None
     return model.multiscales[0], "0.5" if v3 else "0.4"
+
+
+def _ome_of(group: zarr.Group) -> Any:
+    """A group's OME-NGFF attributes: under ``ome`` in zarr v3 (NGFF 0.5), at the top in v2."""
+    attrs = group.attrs.asdict()
+    return attrs.get("ome", {}) if group.metadata.zarr_format == 3 else attrs
 
 
 def _open_group(path: Path) -> zarr.Group:
@@ -362,7 +370,29 @@ def _open_zarr(path: Path, missing_chunks: str) -> tuple[LazyImage, list[Any]]:
         levels.append(_dask(array, where, (path / dataset.path).absolute(), missing_chunks,
                             token))
     sizes = [_ngff_pixel_size(multiscale, axes, n) for n in range(len(levels))]
+    if "c" in axes and not _zarr_colour(_ome_of(group), levels[0], axes):
+        axes = axes.replace("c", "n")  # channels, as an ImageJ or OME-TIFF's (io.axes)
     return LazyImage(levels[0], axes, sizes[0], levels, path), sizes
+
+
+_RGB = ("FF0000", "00FF00", "0000FF")
+
+
+def _zarr_colour(ome: Any, level0: Any, axes: str) -> bool:
+    """Whether an OME-Zarr's ``c`` axis holds RGB(A) colour. NGFF has no colour model:
+    bioformats2raw stores a slide's RGB as 3 channels of uint8, drawn red, green and blue
+    (omero metadata); 3 channels of another type, or drawn in other colours, are
+    fluorescence channels, which a colour op would read as one luminance."""
+    size = dict(zip(axes, getattr(level0, "shape", ()), strict=False)).get("c")
+    if size not in (3, 4) or getattr(level0, "dtype", None) != np.uint8:
+        return False
+    omero = ome.get("omero") if isinstance(ome, dict) else None
+    channels = omero.get("channels") if isinstance(omero, dict) else None
+    if not isinstance(channels, list) or not channels:
+        return True
+    colours = tuple(str(c.get("color", "")).upper() if isinstance(c, dict) else ""
+                    for c in channels[:3])
+    return colours == _RGB or not any(colours)
 
 
 def _ngff_pixel_size(multiscale: Any, axes: str, level: int) -> tuple[float, ...] | None:
