@@ -213,6 +213,30 @@ def test_a_png_cut_short_is_one_line(tmp_path):
         read_image(cut)
 
 
+@pytest.mark.parametrize(("suffix", "reason"), [
+    (".jpg", r"the JPEG's image data is damaged \(Corrupt JPEG data: premature end of data "
+             r"segment\); accepted: an undamaged JPEG file"),
+    (".png", r"the PNG's image data is damaged \(libpng error: [^)]+\); accepted: an "
+             r"undamaged PNG file"),
+])
+def test_image_data_damaged_in_the_middle_is_one_line_and_nothing_is_printed(
+        tmp_path, capfd, suffix, reason):
+    """libjpeg decodes damaged data as grey blocks and only writes a warning to stderr:
+    the mask of a JPEG with a block of bytes overwritten was reported ok (and libpng's
+    error was a bare 'not a decodable image' under its own line on stderr)."""
+    import cv2
+
+    grey = np.tile(np.arange(256, dtype=np.uint8), (256, 1))
+    data = bytearray(cv2.imencode(suffix, grey)[1].tobytes())
+    middle = len(data) // 2
+    data[middle:middle + 64] = np.random.default_rng(0).bytes(64)
+    path = tmp_path / f"damaged{suffix}"
+    path.write_bytes(data)
+    with pytest.raises(ImageReadError, match=rf"damaged\{suffix}: {reason}$"):
+        read_image(path)
+    assert capfd.readouterr().err == ""
+
+
 def test_a_jpeg_with_a_video_appended_reads(tmp_path):
     """A motion photo is a JPEG with its video appended, whose bytes may hold FF DA (the
     start of a scan) after the image's end: it was refused as cut short."""

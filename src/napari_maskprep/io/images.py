@@ -8,6 +8,8 @@ import math
 import os
 import re
 import stat
+import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -161,7 +163,9 @@ def read_image_axes(path: str | os.PathLike[str]) -> tuple[np.ndarray, str]:
         else:
             raw = np.fromfile(path, dtype=np.uint8)
             _check_complete(raw.tobytes(), suffix, path)
-            image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+            with _decoder_messages() as messages:
+                image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+            _check_undamaged(messages, suffix, path)
             if image is None:
                 raise ValueError("not a decodable image")
             axes = "yx"
@@ -243,6 +247,47 @@ def _check_complete(data: bytes, suffix: str, path: Path) -> None:
         kind = "PNG" if suffix == ".png" else "JPEG"
         raise ImageReadError(f"{path}: the {kind} is cut short (it ends inside its image "
                              f"data); accepted: a complete {kind} file")
+
+
+_DECODING = threading.Lock()  # one decode at a time holds the process's stderr
+
+
+@contextmanager
+def _decoder_messages() -> Iterator[list[str]]:
+    """The lines the C decoders under OpenCV (libjpeg, libpng) write to stderr within this
+    block, kept from the terminal: libjpeg's warnings are the only sign of damaged data,
+    which it decodes as grey blocks without an error. Lines that other threads write
+    meanwhile are written on afterwards."""
+    lines: list[str] = []
+    with _DECODING, tempfile.TemporaryFile() as held:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(held.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            lines.extend(held.read().decode("utf-8", "replace").splitlines())
+    others = [line for line in lines if not line.startswith(_DECODER_PREFIXES)]
+    if others:
+        print(*others, sep="\n", file=sys.stderr)
+
+
+# libjpeg's warnings of damaged coded data (JWRN_HIT_MARKER, _MUST_RESYNC, _HUFF_BAD_CODE,
+# _EXTRANEOUS_DATA, _JPEG_EOF), libpng's messages, OpenCV's own warnings
+_DAMAGE_PREFIXES = ("Corrupt JPEG data", "Premature end of JPEG file", "libpng error")
+_DECODER_PREFIXES = (*_DAMAGE_PREFIXES, "libpng warning", "[ WARN:")
+
+
+def _check_undamaged(messages: list[str], suffix: str, path: Path) -> None:
+    """Raise :class:`ImageReadError` if a decoder said the data it decoded is damaged."""
+    damage = next((m for m in messages if m.startswith(_DAMAGE_PREFIXES)), None)
+    if damage is not None:
+        kind = "PNG" if suffix == ".png" else "JPEG"
+        raise ImageReadError(f"{path}: the {kind}'s image data is damaged ({damage[:120]}); "
+                             f"accepted: an undamaged {kind} file")
 
 
 def _first_scan(data: bytes) -> int:
