@@ -40,6 +40,7 @@ from .io import (
     SLIDE_SUFFIXES,
     ImageReadError,
     atomic_write,
+    check_channel,
     check_label_name,
     clean_stale_temporaries,
     decoded_size,
@@ -129,6 +130,7 @@ class BatchPlan:
     tiled: frozenset[Path] = frozenset()  # inputs that run tiled (see Tiling)
     tiling: Tiling = field(default_factory=lambda: Tiling())
     pixel_size: tuple[float, ...] | None = None  # None: each file's own, if it states one
+    channel: int | None = None  # the one of each file's channels to segment
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:
@@ -195,14 +197,17 @@ def plan_outputs(inputs: Iterable[str | Path], outdir: str | Path, *, fmt: str =
 def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path, *,
                fmt: str = "tif", suffix: str = "", resume: bool = False,
                tiling: Tiling | None = None, pixel_size: Any = None,
-               label_name: str | None = None) -> BatchPlan:
+               label_name: str | None = None, channel: int | None = None) -> BatchPlan:
     """A batch checked before it starts (see :func:`plan_outputs`), with the inputs that
     run tiled (``tiling``, default :class:`Tiling`'s; their headers are read): those need
     a recipe that can run tiled and a tif or zarr output. ``pixel_size`` (micrometres per
-    pixel) is used for every file instead of the one the file states. With
+    pixel) is used for every file instead of the one the file states; ``channel`` is the
+    one to segment of each file's channels (from 0). With
     ``label_name`` every input must be an OME-Zarr store, and its result goes into the
     store as ``labels/<label_name>`` (the image itself is never written)."""
     sizes = None if pixel_size is None else check_pixel_size(pixel_size)
+    if channel is not None:
+        check_channel(channel)
     if recipe.inputs:
         name, kind = next(iter(recipe.inputs.items()))
         raise BadValueError(f"the recipe declares the input {name!r} ({kind}), which a batch "
@@ -228,7 +233,7 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
                                 "written as tif or zarr; got --format png")
         check_tiled(recipe.steps, f"{first} runs tiled (larger than memory, or OME-Zarr), but ",
                     object_size=tiling.object_size)
-    return BatchPlan(recipe, outputs, Path(outdir), fmt, resume, tiled, tiling, sizes)
+    return BatchPlan(recipe, outputs, Path(outdir), fmt, resume, tiled, tiling, sizes, channel)
 
 
 def _check_no_disabled_sources(recipe: Recipe) -> None:
@@ -314,10 +319,11 @@ class Tiling:
 
 
 def _run_tiled(recipe: Recipe, path: Path, out: Path, text: str, tiling: Tiling,
-               pixel_size: tuple[float, ...] | None, input_sum: str | None) -> FileResult:
+               pixel_size: tuple[float, ...] | None, input_sum: str | None,
+               channel: int | None) -> FileResult:
     (objects, foreground, pixels), caught = run_file_tiled(
         recipe, path, out, chunk=tiling.chunk, recipe_text=text, pixel_size=pixel_size,
-        object_size=tiling.object_size, input_checksum=input_sum)
+        object_size=tiling.object_size, input_checksum=input_sum, channel=channel)
     return FileResult(str(path), "ok", str(out), objects=objects,
                       foreground_fraction=round(foreground / max(pixels, 1), 6),
                       warnings="; ".join(caught))
@@ -349,13 +355,14 @@ def _first_line(exc: BaseException) -> str:
     return first if expected and first else f"{type(exc).__name__}: {first}"
 
 
-def _same_run(stored: dict | None, text: str, source: str,
+def _same_run(stored: dict | None, text: str, source: str, channel: int | None,
               used: tuple[float, ...] | None, carried: tuple[float, ...] | None) -> bool:
-    """Whether the provenance ``stored`` says this recipe made the mask from a file of
-    this name, converting sizes with ``used`` and giving the mask ``carried`` as its
-    pixel size (the input's pixels are compared apart)."""
+    """Whether the provenance ``stored`` says this recipe made the mask from ``channel``
+    of a file of this name, converting sizes with ``used`` and giving the mask
+    ``carried`` as its pixel size (the input's pixels are compared apart)."""
     return (stored is not None and stored["recipe"] == text
             and stored["input"]["source"] == source
+            and stored["input"].get("channel") == channel
             and stored["input"].get("pixel_size") == (used and list(used))
             and (stored.get("mask") or {}).get("pixel_size") == (carried and list(carried)))
 
@@ -374,7 +381,7 @@ def _kept_mask(stored: dict, input_sum: str, path: Path, out: Path
 
 def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
              recipe_text: str | None = None, tiling: Tiling | None = None,
-             pixel_size: Any = None) -> FileResult:
+             pixel_size: Any = None, channel: int | None = None) -> FileResult:
     """Read ``path``, run ``recipe``, write the mask ``out`` with provenance; never raises
     for a bad input or a failing step, and never replaces a file maskprep did not write,
     or hand edits another recipe made (:func:`check_replaceable`).
@@ -384,10 +391,11 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
     micrometres are converted with ``pixel_size``, else with the one the file states
     (:func:`~napari_maskprep.io.read_pixel_size`); the provenance records it. The mask
     carries that pixel size in its metadata, in memory or tiled alike
-    (:func:`~napari_maskprep.large_images.mask_pixel_size`).
+    (:func:`~napari_maskprep.large_images.mask_pixel_size`). ``channel``: the one to
+    segment of the file's channels (from 0).
 
     With ``resume`` an earlier mask is kept only if its provenance names this recipe,
-    file name, pixel size for sizes in micrometres and pixel size given to the mask, the
+    file name, channel, pixel size for sizes in micrometres and pixel size given to the mask, the
     input's pixels still have the checksum it recorded (the input is read once more, tiled
     ones band by band, but not processed) and the mask reads whole; otherwise it is made
     again, and the result's warnings say why."""
@@ -404,29 +412,30 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
         carried = mask_pixel_size(given, stated)
         stored = check_replaceable(out, text)
         image, axes, input_sum, note = None, "", None, ""
-        if resume and _same_run(stored, text, path.name, used, carried):
+        if resume and _same_run(stored, text, path.name, channel, used, carried):
             if tiled:
-                input_sum = input_checksum(path)
+                input_sum = input_checksum(path, channel)
             else:
-                image, axes = read_image_axes(path)
+                image, axes = read_image_axes(path, channel)
                 input_sum = checksum(image)
             kept, note = _kept_mask(stored, input_sum, path, out)
             if kept is not None:
                 return kept
         if tiled:
-            done = _run_tiled(recipe, path, out, text, tiling, given, input_sum)
+            done = _run_tiled(recipe, path, out, text, tiling, given, input_sum, channel)
             done.warnings = "; ".join(filter(None, (note, done.warnings)))
             done.seconds = round(time.perf_counter() - start, 4)
             return done
         if image is None:
-            image, axes = read_image_axes(path)
+            image, axes = read_image_axes(path, channel)
         check_mask_shape(out, image.shape[:len(axes.rstrip("c"))])  # the result's shape
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MaskprepWarning)
             result = each_frame(lambda frame: recipe.run(frame, pixel_size=used), image, axes)
         write_mask(out, result, metadata=provenance(text, image, source=path.name,
                                                     pixel_size=used, input_checksum=input_sum,
-                                                    axes=axes, mask_pixel_size=carried),
+                                                    axes=axes, mask_pixel_size=carried,
+                                                    channel=channel),
                    pixel_size=carried, axes=axes.rstrip("c"))
         done = FileResult(str(path), "ok", str(out), warnings="; ".join(
             dict.fromkeys(filter(None, (note, *(str(w.message) for w in caught))))))
@@ -539,12 +548,13 @@ def _client(workers: int | None, scheduler: str | None, timeout: float,
 
 
 def _run_file_task(recipe_text: str, path: str, out: str, resume: bool,
-                   pixel_size: tuple[float, ...] | None, budget: int | None) -> FileResult:
+                   pixel_size: tuple[float, ...] | None, budget: int | None,
+                   channel: int | None) -> FileResult:
     # Runs on a dask worker: the recipe travels as text (data) and the image is read here,
     # so the client never holds or ships pixels. Images that run tiled are not sent here.
     return run_file(Recipe.loads(recipe_text), Path(path), Path(out), resume=resume,
                     recipe_text=recipe_text, tiling=Tiling("never", budget),
-                    pixel_size=pixel_size)
+                    pixel_size=pixel_size, channel=channel)
 
 
 def run_batch(
@@ -576,17 +586,18 @@ def run_batch(
         outcomes: Iterable[tuple[int, FileResult]] = (
             (i, run_file(plan.recipe, path, out, resume=plan.resume, recipe_text=text,
                          tiling=replace(plan.tiling, mode="always"),
-                         pixel_size=plan.pixel_size))
+                         pixel_size=plan.pixel_size, channel=plan.channel))
             for i, path, out in tiled)
         if client is None:
             outcomes = itertools.chain(outcomes, (
                 (i, run_file(plan.recipe, path, out, resume=plan.resume, recipe_text=text,
                              tiling=replace(plan.tiling, mode="never"),
-                             pixel_size=plan.pixel_size))
+                             pixel_size=plan.pixel_size, channel=plan.channel))
                 for i, path, out in whole))
         else:
             outcomes = itertools.chain(outcomes, _dask_outcomes(
-                client, text, whole, plan.resume, plan.pixel_size, plan.tiling.budget))
+                client, text, whole, plan.resume, plan.pixel_size, plan.tiling.budget,
+                plan.channel))
         for index, result in outcomes:
             results[index] = result
             if on_result is not None:
@@ -609,15 +620,15 @@ def _make_folder(outdir: Path) -> None:
 
 
 def _dask_outcomes(client: Any, text: str, items: list[tuple[int, Path, Path]], resume: bool,
-                   pixel_size: tuple[float, ...] | None, budget: int | None
-                   ) -> Iterable[tuple[int, FileResult]]:
+                   pixel_size: tuple[float, ...] | None, budget: int | None,
+                   channel: int | None) -> Iterable[tuple[int, FileResult]]:
     from dask.distributed import as_completed
 
     # Workers get absolute paths (a cluster's workers run in folders of their own); the
     # summary names files as the run was given them.
     paths = {i: (path, out) for i, path, out in items}
     futures = {client.submit(_run_file_task, text, str(path.resolve()), str(out.resolve()),
-                             resume, pixel_size, budget, pure=False): i
+                             resume, pixel_size, budget, channel, pure=False): i
                for i, path, out in items}
     for future in as_completed(futures):
         index = futures[future]

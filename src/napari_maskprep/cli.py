@@ -156,7 +156,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         plan = plan_batch(recipe, args.inputs, args.output, fmt=args.format,
                           suffix=args.suffix, resume=args.resume, tiling=_tiling(args),
-                          pixel_size=args.pixel_size, label_name=args.label_name)
+                          pixel_size=args.pixel_size, label_name=args.label_name,
+                          channel=args.channel)
     except MaskprepError as exc:
         raise UsageError(str(exc)) from None
     results: list[FileResult] = []
@@ -215,6 +216,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         f"{source['dtype']}",
         *([f"pixel size: {format_pixel_size(source['pixel_size'])}"]
           if source.get("pixel_size") else []),
+        *([f"channel: {channel}"] if isinstance(channel := source.get("channel"), int) else []),
         *([f"axes: {axes}" + (" (the recipe ran on each time frame)" if axes[:1] == "t"
                               else "")] if isinstance(axes := source.get("axes"), str) else []),
         f"created: {info['created']}",
@@ -249,6 +251,7 @@ def _whole_number(low: int, high: int, what: str) -> Callable[[str], int]:
 _positive_int = _whole_number(1, _MAX_WORKERS, "a whole number from {low} to {high}")
 _chunk_side = _whole_number(_MIN_CHUNK, _MAX_CHUNK, "a chunk side from {low} to {high} px")
 _object_size = _whole_number(1, _MAX_CHUNK, "an object size from {low} to {high} px")
+_channel = _whole_number(0, 2**16, "a channel's number, from {low}")
 
 
 def _pixel_size(text: str) -> tuple[float, ...]:
@@ -431,6 +434,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--pixel-size", type=_pixel_size, metavar="UM",
                      help="micrometres per pixel (0.5, or per axis: 0.5,0.25 or z,y,x), for "
                           "sizes the recipe gives in um; default: what each file states")
+    run.add_argument("--channel", type=_channel, metavar="N",
+                     help="segment channel N (from 0, as napari and OME count) of files with "
+                          "several channels, or colour N of RGB ones; default: all colours of "
+                          "an RGB image, and files of other channels are refused")
     run.add_argument("--object-size", type=_object_size, metavar="PX",
                      help="the widest object in pixels: lets split touching and watershed run "
                           "tiled, each chunk with that margin (as in memory, up to the ids, "

@@ -71,9 +71,10 @@ def mask_pixel_size(given: tuple[float, ...] | None, stated: tuple[float, ...] |
     return given * 2 if len(given) == 1 else given
 
 
-def _as_spatial(image: Any) -> Any:
-    """The lazy image's data and axes as ops take them (:func:`~.io.image_layout`)."""
-    return image_layout(image.data, image.axes, str(image.path))
+def _as_spatial(image: Any, channel: int | None = None) -> Any:
+    """The lazy image's data and axes as ops take them (:func:`~.io.image_layout`), of
+    ``channel`` only if given."""
+    return image_layout(image.data, image.axes, str(image.path), channel)
 
 
 def count_objects(result: np.ndarray) -> int:
@@ -127,17 +128,17 @@ def run_by_frame(recipe: Recipe, data: Any, axes: str, chunk: int,
                              drop_axis=list(range(first.ndim + 1, data.ndim)))
 
 
-def input_checksum(path: Path) -> str:
-    """The checksum of the image at ``path`` as a tiled run sees it (the one its mask's
-    provenance records), read band by band, never whole."""
+def input_checksum(path: Path, channel: int | None = None) -> str:
+    """The checksum of the image at ``path`` (of ``channel`` if given) as a tiled run sees
+    it (the one its mask's provenance records), read band by band, never whole."""
     with open_lazy(path) as image:
-        return checksum(_as_spatial(image)[0])
+        return checksum(_as_spatial(image, channel)[0])
 
 
 def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAULT_CHUNK,
                    recipe_text: str | None = None, pixel_size: tuple[float, ...] | None = None,
-                   object_size: int | None = None, input_checksum: str | None = None
-                   ) -> tuple[tuple[int, int, int], list[str]]:
+                   object_size: int | None = None, input_checksum: str | None = None,
+                   channel: int | None = None) -> tuple[tuple[int, int, int], list[str]]:
     """Run ``recipe`` tiled on the image at ``path`` and write the result to ``out``
     (``.zarr``: an OME-Zarr image-label with a pyramid; ``path/labels/NAME``: the same
     inside the input store; ``.tif``: a tiled BigTIFF), with
@@ -146,13 +147,13 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
     ``pixel_size`` converts sizes given in micrometres and is the one the mask carries
     (None: the file's own, see :func:`mask_pixel_size`); ``object_size`` lets steps that
     split objects run tiled; ``input_checksum``, the input's if already computed (it is
-    not read twice)."""
+    not read twice); ``channel``, the one to segment of a file with channels."""
     text = recipe.dumps() if recipe_text is None else recipe_text
     if out.suffix not in (".zarr", ".tif") and out.parent != path / "labels":
         raise BadValueError(f"{path}: an image run tiled is written as tif or zarr; got "
                             f"{out.suffix}")
     with open_lazy(path) as image:
-        data, axes = _as_spatial(image)
+        data, axes = _as_spatial(image, channel)
         spatial = len(axes) - axes.endswith("c")
         check_chunk_count(data.shape[:spatial], (chunk,) * spatial, str(path))
         if not axes.startswith("t"):
@@ -163,7 +164,7 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
             used = None
         metadata = provenance(text, data, source=path.name, pixel_size=used,
                               input_checksum=input_checksum, axes=axes,
-                              mask_pixel_size=carried)
+                              mask_pixel_size=carried, channel=channel)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MaskprepWarning)
             result = (run_by_frame(recipe, data, axes, chunk, used, object_size)

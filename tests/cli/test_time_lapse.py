@@ -95,6 +95,6 @@ def test_channels_that_are_not_colour_are_refused_in_one_line(tmp_path, movie, f
     assert main(["run", "-q", str(recipe), str(path), "-o", str(tmp_path / "out"),
                  "--tiled", tiled]) == 1
     err = capsys.readouterr().err
-    assert ("two.tif: axes 'cyx' of shape (2, 520, 696) (2 channels, not RGB: save the "
-            "channel to segment as an image of its own); accepted: y and x" in err)
+    assert ("two.tif: axes 'cyx' of shape (2, 520, 696) (2 channels, not RGB: choose the "
+            "one to segment, with --channel N); accepted: y and x" in err)
     assert not (tmp_path / "out" / "two.tif").exists()

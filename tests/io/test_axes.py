@@ -49,8 +49,8 @@ def test_dask_arrays_are_arranged_lazily():
 
 
 @pytest.mark.parametrize(("axes", "shape", "words"), [
-    ("CYX", (5, 8, 9), "(5 channels, not RGB: save the channel to segment as an image of "
-                       "its own); accepted: y and x, with z (a stack), t (time frames"),
+    ("CYX", (5, 8, 9), "(5 channels, not RGB: choose the one to segment, with --channel "
+                       "N); accepted: y and x, with z (a stack), t (time frames"),
     ("CYX", (2, 8, 9), "(2 channels, not RGB"),
     ("ZTYX", (2, 3, 8, 9), "axes 'ztyx' of shape (2, 3, 8, 9); accepted"),
     ("AYX", (2, 8, 9), "axes 'ayx' of shape (2, 8, 9); accepted"),

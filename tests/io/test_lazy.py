@@ -348,5 +348,5 @@ def test_three_ome_zarr_channels_are_colour_only_as_rgb_uint8(tmp_path, dtype, c
         np.testing.assert_array_equal(data.compute(), np.moveaxis(planes, 0, -1))
     else:
         with pytest.raises(BadValueError, match=r"^three.zarr: axes 'cyx' of shape \(3, 40, "
-                                                r"50\) \(3 channels, not RGB: save"):
+                                                r"50\) \(3 channels, not RGB: choose"):
             image_layout(image.data, image.axes, "three.zarr")

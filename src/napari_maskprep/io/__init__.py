@@ -15,7 +15,7 @@
 - ``recipe_text``: YAML and JSON read as plain data within limits.
 """
 
-from .axes import each_frame, image_layout
+from .axes import check_channel, each_frame, image_layout
 from .bigtiff import write_bigtiff
 from .files import atomic_write, clean_stale_temporaries
 from .images import (
@@ -59,6 +59,7 @@ __all__ = [
     "LazyImage",
     "OutputExistsError",
     "atomic_write",
+    "check_channel",
     "check_chunk_count",
     "check_label_name",
     "clean_stale_temporaries",

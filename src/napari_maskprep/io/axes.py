@@ -23,7 +23,7 @@ import numpy as np
 
 from ..core.errors import BadValueError
 
-__all__ = ["ACCEPTED_AXES", "each_frame", "image_layout"]
+__all__ = ["ACCEPTED_AXES", "check_channel", "each_frame", "image_layout"]
 
 ACCEPTED_AXES = ("y and x, with z (a stack), t (time frames, first; each is segmented on its "
                  "own) and RGB(A) colour samples (3 or 4; an ImageJ or OME-TIFF's channels "
@@ -41,11 +41,16 @@ def _letters(axes: str, shape: tuple[int, ...]) -> str:
     return "q" * (len(shape) - 2 - colour) + "yx" + "c" * colour
 
 
-def image_layout(data: Any, axes: str, where: str) -> tuple[Any, str]:
+def image_layout(data: Any, axes: str, where: str, channel: int | None = None
+                 ) -> tuple[Any, str]:
     """``data`` (a numpy or dask array of ``axes``) arranged as ops take it, with its axes:
-    ``[t][z]yx[c]``; raises :class:`BadValueError` naming ``where`` for other layouts."""
+    ``[t][z]yx[c]``; raises :class:`BadValueError` naming ``where`` for other layouts.
+    ``channel``: the one channel (of an ImageJ, OME or OME-Zarr channel axis, or a colour
+    sample) to keep, counted from 0, as a multi-channel file's channel to segment."""
     shape = tuple(data.shape)
     letters = _letters(axes, shape)
+    if channel is not None:
+        data, letters = _one_channel(data, letters, check_channel(channel), where)
     if "g" in letters:  # grey and alpha: the alpha only says where the grey is drawn
         at = letters.index("g")
         data = data[(slice(None),) * at + (0,)]
@@ -66,13 +71,34 @@ def image_layout(data: Any, axes: str, where: str) -> tuple[Any, str]:
         letters = letters[:at] + letters[at + 1:] + "c"
     elif "c" in letters or "n" in letters:
         channels = [data.shape[i] for i, a in enumerate(letters) if a in "cn"]
-        why = (f" ({' and '.join(map(str, channels))} channels, not RGB: save the channel "
-               "to segment as an image of its own)")
+        why = (f" ({' and '.join(map(str, channels))} channels, not RGB: choose the one "
+               "to segment, with --channel N)")
     if why or letters not in ("yx", "zyx", "tyx", "tzyx", "yxc", "zyxc", "tyxc", "tzyxc"):
         named = "".join("c" if a in "gn" else a for a in axes.lower())  # as the file says
         raise BadValueError(f"{where}: axes {named or '?'!r} of shape {shape}{why}; "
                             f"accepted: {ACCEPTED_AXES}")
     return data, letters
+
+
+def check_channel(channel: Any) -> int:
+    """``channel`` if it can name a channel (an int from 0); one line otherwise."""
+    if isinstance(channel, bool) or not isinstance(channel, int | np.integer) or channel < 0:
+        raise BadValueError(f"channel {channel!r}; accepted: a channel's number, from 0")
+    return int(channel)
+
+
+def _one_channel(data: Any, letters: str, channel: int, where: str) -> tuple[Any, str]:
+    """``data`` with only ``channel`` of its channel axis (``n``), else of its colour
+    samples (``c``), and its letters without that axis."""
+    at = next((letters.index(a) for a in "nc" if a in letters), None)
+    if at is None:
+        raise BadValueError(f"{where}: has no channels (shape {tuple(data.shape)}), so no "
+                            f"channel {channel}; accepted: a channel only for an image with "
+                            "channels or colour samples")
+    if channel >= data.shape[at]:
+        raise BadValueError(f"{where}: has {data.shape[at]} channels, so no channel "
+                            f"{channel}; accepted: 0 to {data.shape[at] - 1}")
+    return data[(slice(None),) * at + (channel,)], letters[:at] + letters[at + 1:]
 
 
 def each_frame(run: Callable[[np.ndarray], np.ndarray], image: np.ndarray, axes: str

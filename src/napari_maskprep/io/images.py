@@ -22,7 +22,7 @@ import tifffile
 
 from ..core.errors import BadValueError, MaskprepError
 from ..core.units import check_pixel_size
-from .axes import image_layout
+from .axes import check_channel, image_layout
 
 __all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "check_one_image",
            "check_strips", "decoded_size",
@@ -136,16 +136,21 @@ def find_images(paths: list[str | os.PathLike[str]]) -> list[Path]:
     return found
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+def read_image(path: str | os.PathLike[str], channel: int | None = None) -> np.ndarray:
     """An image file as an array: TIFF (any dtype, nD) or PNG/JPEG (RGB order, not BGR),
-    its axes arranged as :func:`read_image_axes` says."""
-    return read_image_axes(path)[0]
+    its axes arranged as :func:`read_image_axes` says; ``channel``: the one to keep of a
+    file with channels (from 0)."""
+    return read_image_axes(path, channel)[0]
 
 
-def read_image_axes(path: str | os.PathLike[str]) -> tuple[np.ndarray, str]:
+def read_image_axes(path: str | os.PathLike[str], channel: int | None = None
+                    ) -> tuple[np.ndarray, str]:
     """An image file as an array and its axes, ``[t][z]yx[c]``
     (:func:`~.axes.image_layout`: colour samples last, singleton axes dropped, the layouts
-    that the ops cannot take refused in one line, as a tiled run refuses them)."""
+    that the ops cannot take refused in one line, as a tiled run refuses them); with
+    ``channel``, only that channel of the file's channels or colour samples."""
+    if channel is not None:
+        check_channel(channel)  # before the file is read
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
@@ -182,7 +187,7 @@ def read_image_axes(path: str | os.PathLike[str]) -> tuple[np.ndarray, str]:
         raise ImageReadError(f"{path}: cannot read image ({type(exc).__name__}: {why})") from None
     if image.size == 0:
         raise ImageReadError(f"{path}: the image is empty")
-    return image_layout(image, axes, str(path))
+    return image_layout(image, axes, str(path), channel)
 
 
 def takes_layout(path: str | os.PathLike[str]) -> bool:

@@ -31,13 +31,14 @@ TIFF_TAG = 65111  # private TIFF tag holding the provenance JSON (UTF-8)
 def provenance(recipe_yaml: str, image: np.ndarray, source: str | None = None,
                pixel_size: tuple[float, ...] | None = None,
                input_checksum: str | None = None, axes: str | None = None,
-               mask_pixel_size: tuple[float, ...] | None = None) -> dict[str, Any]:
+               mask_pixel_size: tuple[float, ...] | None = None,
+               channel: int | None = None) -> dict[str, Any]:
     """What made a mask: the recipe, the input's checksum (``input_checksum`` if already
     computed; a large image is read whole to make it), its ``axes`` if known (``tyx``: the
     recipe ran on each time frame), and the pixel size its sizes in micrometres were
     converted with, if any, package versions and the time; with ``mask_pixel_size``, the
     pixel size the mask was given (``mask.pixel_size``: a resumed run with another one
-    makes the mask again)."""
+    makes the mask again); ``channel``, the input's channel it was made from, if chosen."""
     import scipy
     import skimage
 
@@ -50,7 +51,8 @@ def provenance(recipe_yaml: str, image: np.ndarray, source: str | None = None,
                   "checksum": checksum(image) if input_checksum is None else input_checksum,
                   "shape": list(image.shape), "dtype": str(image.dtype),
                   "pixel_size": None if pixel_size is None else list(pixel_size),
-                  **({} if axes is None else {"axes": axes})},
+                  **({} if axes is None else {"axes": axes}),
+                  **({} if channel is None else {"channel": channel})},
         **({} if mask_pixel_size is None else {"mask": {"pixel_size": list(mask_pixel_size)}}),
         "versions": {"napari-maskprep": __version__, "numpy": np.__version__,
                      "scipy": scipy.__version__, "scikit-image": skimage.__version__,
