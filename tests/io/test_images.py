@@ -42,6 +42,30 @@ def test_unsupported_suffix_names_the_accepted_ones(tmp_path):
         read_image(tmp_path / "image.bmp")
 
 
+@pytest.mark.parametrize(("write", "name", "what"), [
+    (lambda p, a: tifffile.imwrite(p, a), "image.png", "holds a TIFF image, not the PNG"),
+    (lambda p, a: cv2_write(".png", p, a), "image.tif", "holds a PNG image, not the TIFF"),
+    (lambda p, a: cv2_write(".jpg", p, a), "image.png", "holds a JPEG image, not the PNG"),
+    (lambda p, a: p.write_bytes(b"BM6\0\0\0"), "image.jpg",
+     r"starts with b'BM6\\x00\\x00\\x00', no image format, not the JPEG"),
+])
+def test_a_file_not_of_the_format_its_name_says_is_one_line_saying_so(tmp_path, write,
+                                                                       name, what):
+    """A TIFF (or a JPEG) named .png was refused as 'a PNG cut short'."""
+    path = tmp_path / name
+    write(path, np.arange(64, dtype=np.uint8).reshape(8, 8))
+    with pytest.raises(ImageReadError, match=rf"image\.\w+: {what} its name says; accepted: "
+                       r"a file named for its format \(\.tif or \.tiff for TIFF, \.png for "
+                       r"PNG, \.jpg or \.jpeg for JPEG\)$"):
+        read_image(path)
+
+
+def cv2_write(suffix, path, image):
+    import cv2
+
+    path.write_bytes(cv2.imencode(suffix, image)[1].tobytes())
+
+
 def test_folders_give_their_images_sorted_without_hidden_files(tmp_path):
     image = np.arange(12, dtype=np.uint16).reshape(3, 4)
     for name in ("b.tif", "a.TIFF", ".maskprep-tmp-x.tif", "notes.txt"):

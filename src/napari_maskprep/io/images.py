@@ -163,6 +163,7 @@ def read_image_axes(path: str | os.PathLike[str], channel: int | None = None
             raise ImageReadError(f"{path}: not a regular file; accepted: image files")
         if path.stat().st_size == 0:
             raise ImageReadError(f"{path}: the file is empty (0 bytes)")
+        _check_format(path, suffix)
         if suffix in (".tif", ".tiff"):
             image, axes = _read_tiff(path)
         else:
@@ -234,6 +235,26 @@ def decoded_size(path: str | os.PathLike[str]) -> tuple[int, int, int] | None:
     # as cv2 reads it: a palette or RGB PNG's transparent colour (tRNS) becomes an alpha
     samples = 1 if bands == 1 and mode != "P" else 4 if "A" in mode or transparent else 3
     return height, width, width * height * samples * (2 if wide else 1)
+
+
+# The first bytes of each format read, and the format each suffix names.
+_SIGNATURES = {"TIFF": (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"),
+               "PNG": (b"\x89PNG\r\n\x1a\n",), "JPEG": (b"\xff\xd8\xff",)}
+_NAMED = {".tif": "TIFF", ".tiff": "TIFF", ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def _check_format(path: Path, suffix: str) -> None:
+    """Raise :class:`ImageReadError` if the file does not start as the format its suffix
+    names: a TIFF named .png was 'a PNG cut short', a JPEG named .tif 'not a TIFF file'."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    named = _NAMED[suffix]
+    held = next((k for k, starts in _SIGNATURES.items() if head.startswith(starts)), None)
+    if held != named:
+        what = f"holds a {held} image" if held else f"starts with {head!r}, no image format"
+        raise ImageReadError(f"{path}: {what}, not the {named} its name says; accepted: a "
+                             "file named for its format (.tif or .tiff for TIFF, .png for "
+                             "PNG, .jpg or .jpeg for JPEG)")
 
 
 def _check_complete(data: bytes, suffix: str, path: Path) -> None:
