@@ -207,6 +207,46 @@ def test_three_channels_of_an_imagej_or_ome_file_are_not_taken_for_rgb(tmp_path,
     assert read_image(rgb).shape == (20, 30, 3)
 
 
+def _ycbcr(path, rgb):
+    from PIL import Image
+
+    Image.fromarray(rgb).convert("YCbCr").save(path)  # uncompressed
+
+
+@pytest.mark.parametrize(("write", "model"), [
+    (lambda p, rgb: tifffile.imwrite(p, np.dstack([rgb, rgb[..., :1]]),
+                                     photometric="separated"), r"SEPARATED \(photometric 5\)"),
+    (_ycbcr, r"YCBCR \(photometric 6\)"),
+    (lambda p, rgb: tifffile.imwrite(p, rgb, photometric="cielab"), r"CIELAB \(photometric 8\)"),
+])
+def test_a_colour_model_that_is_not_read_is_one_line_in_memory_and_lazily(tmp_path, write,
+                                                                         model):
+    """tifffile returns samples as stored: CMYK was segmented as RGB and alpha (its black
+    ink as transparency), uncompressed YCbCr and CIE Lab as RGB, without a word."""
+    rgb = np.random.default_rng(1).integers(0, 256, (16, 24, 3), dtype=np.uint8)
+    path = tmp_path / "colour.tif"
+    write(path, rgb)
+    message = (rf"colour.tif: its colour model {model} is not read; accepted: grey, RGB\(A\), "
+               r"indexed colour or YCbCr compressed as JPEG \(save it as RGB\)$")
+    with pytest.raises(ImageReadError, match=message):
+        read_image(path)
+    with pytest.raises(ImageReadError, match=message):
+        open_lazy(path)
+
+
+def test_ycbcr_compressed_as_jpeg_is_read_as_rgb(tmp_path):
+    from PIL import Image
+
+    rgb = np.tile(np.array([[200, 30, 90]], np.uint8), (32, 32, 1))
+    path = tmp_path / "ycbcr.tif"
+    Image.fromarray(rgb).convert("YCbCr").save(path, compression="jpeg", quality=95)
+    with tifffile.TiffFile(path) as tif:
+        assert tif.pages[0].photometric == 6
+    np.testing.assert_allclose(read_image(path), rgb, atol=3)
+    with open_lazy(path) as lazy:
+        np.testing.assert_allclose(lazy.data.compute(), rgb, atol=3)
+
+
 @pytest.mark.parametrize("progressive", [0, 1])
 def test_a_jpeg_cut_short_is_one_line_and_a_whole_one_reads(tmp_path, progressive):
     """OpenCV decodes the missing part of a cut JPEG as grey and says nothing: the mask of

@@ -27,7 +27,7 @@ from .axes import check_channel, image_layout
 __all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "check_one_image",
            "check_strips", "decoded_size",
            "find_images", "read_image", "read_image_axes", "read_pixel_size", "reading_tiff",
-           "takes_layout", "tiff_axes", "tiff_pixel_size"]
+           "takes_layout", "tiff_axes", "tiff_intensities", "tiff_pixel_size"]
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 # Whole-slide TIFFs (Aperio SVS, BigTIFF): opened lazily (io.lazy), never read whole.
@@ -337,7 +337,32 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, str]:
         check_one_image(tif, path)
         series = tif.series[0]
         check_strips(series, path)
+        tiff_intensities(series, path)
         return series.asarray(), tiff_axes(series)
+
+
+# PhotometricInterpretation: MINISWHITE, MINISBLACK, RGB, PALETTE; YCbCr only as JPEG,
+# which tifffile's decoder returns as RGB.
+_PHOTOMETRIC_READ = (0, 1, 2, 3)
+_JPEG = 7
+
+
+def tiff_intensities(series: tifffile.TiffPageSeries, path: Path,
+                     accepted: str = _TIFF_ACCEPTED) -> None:
+    """Raise :class:`ImageReadError` if a TIFF's samples are of a colour model that is not
+    read: tifffile returns them as stored, so CMYK was taken for RGB and alpha, and
+    uncompressed YCbCr (or CIE Lab) for RGB."""
+    page = series.keyframe
+    photometric = int(page.photometric)
+    if photometric in _PHOTOMETRIC_READ or (photometric == 6 and page.compression == _JPEG):
+        return
+    try:
+        name = tifffile.PHOTOMETRIC(photometric).name
+    except ValueError:
+        name = "unknown"
+    raise ImageReadError(f"{path}: its colour model {name} (photometric {photometric}) is "
+                         "not read; accepted: grey, RGB(A), indexed colour or YCbCr "
+                         "compressed as JPEG (save it as RGB)")
 
 
 # Micrometres per unit, for the length units TIFF metadata names (ImageJ writes "micron" or

@@ -29,6 +29,7 @@ from .images import (
     check_strips,
     reading_tiff,
     tiff_axes,
+    tiff_intensities,
     tiff_pixel_size,
 )
 
@@ -435,6 +436,7 @@ def _open_tiff(path: Path) -> tuple[LazyImage, list[Any]]:
             check_one_image(tif, path)
             series = tif.series[0]
             check_strips(series, path, _ACCEPTED)
+            tiff_intensities(series, path, _ACCEPTED)
             axes = tiff_axes(series)
             pixel_size = tiff_pixel_size(tif, axes)
             token = tokenize(str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size)
