@@ -234,6 +234,31 @@ def test_a_colour_model_that_is_not_read_is_one_line_in_memory_and_lazily(tmp_pa
         open_lazy(path)
 
 
+@pytest.mark.parametrize(("stored", "tile", "shown"), [
+    (np.array([[0, 55, 255]], np.uint8), None, [[255, 200, 0]]),
+    (np.array([[0, 55, 65535]], np.uint16), (16, 16), [[65535, 65480, 0]]),
+    (np.array([[False, True]]), None, [[True, False]]),
+])
+def test_white_is_zero_is_read_as_shown_in_memory_and_lazily(tmp_path, stored, tile, shown):
+    """A MINISWHITE TIFF (0 is white: scans, fax images) was read as stored, the inverse
+    of what every viewer shows: a recipe's bright objects were the background."""
+    path = tmp_path / "white.tif"
+    tifffile.imwrite(path, stored, photometric="miniswhite", tile=tile)
+    np.testing.assert_array_equal(read_image(path), shown)
+    assert read_image(path).dtype == stored.dtype
+    with open_lazy(path) as lazy:
+        np.testing.assert_array_equal(lazy.data.compute(), shown)
+
+
+def test_white_is_zero_of_floats_is_one_line(tmp_path):
+    path = tmp_path / "white.tif"
+    tifffile.imwrite(path, np.ones((4, 4), np.float32), photometric="miniswhite")
+    with pytest.raises(ImageReadError, match=r"white.tif: 0 is white in it \(photometric "
+                       r"MINISWHITE\), which is read for unsigned integers only, not float32; "
+                       r"accepted: MINISBLACK \(0 is black\) for signed or float samples$"):
+        read_image(path)
+
+
 def test_ycbcr_compressed_as_jpeg_is_read_as_rgb(tmp_path):
     from PIL import Image
 

@@ -3,6 +3,7 @@ finding them."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -11,7 +12,7 @@ import stat
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -337,8 +338,8 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, str]:
         check_one_image(tif, path)
         series = tif.series[0]
         check_strips(series, path)
-        tiff_intensities(series, path)
-        return series.asarray(), tiff_axes(series)
+        shown = tiff_intensities(series, path)
+        return shown(series.asarray()), tiff_axes(series)
 
 
 # PhotometricInterpretation: MINISWHITE, MINISBLACK, RGB, PALETTE; YCbCr only as JPEG,
@@ -348,14 +349,19 @@ _JPEG = 7
 
 
 def tiff_intensities(series: tifffile.TiffPageSeries, path: Path,
-                     accepted: str = _TIFF_ACCEPTED) -> None:
-    """Raise :class:`ImageReadError` if a TIFF's samples are of a colour model that is not
-    read: tifffile returns them as stored, so CMYK was taken for RGB and alpha, and
-    uncompressed YCbCr (or CIE Lab) for RGB."""
+                     accepted: str = _TIFF_ACCEPTED) -> Callable[[Any], Any]:
+    """What turns a TIFF's samples (a numpy or dask array), as tifffile returns them, into
+    the intensities viewers show: MINISWHITE (0 is white: scanners' and fax bilevel
+    images) inverted within its bits, as Pillow and Fiji show it; the rest as they are.
+    Raise :class:`ImageReadError` for a colour model that is not read: tifffile returns
+    its samples as stored, so CMYK was taken for RGB and alpha, and uncompressed YCbCr (or
+    CIE Lab) for RGB."""
     page = series.keyframe
     photometric = int(page.photometric)
+    if photometric == 0 and 262 in page.tags:  # tifffile's default when the tag is absent
+        return _white_is_zero(series, path)
     if photometric in _PHOTOMETRIC_READ or (photometric == 6 and page.compression == _JPEG):
-        return
+        return _as_stored
     try:
         name = tifffile.PHOTOMETRIC(photometric).name
     except ValueError:
@@ -363,6 +369,24 @@ def tiff_intensities(series: tifffile.TiffPageSeries, path: Path,
     raise ImageReadError(f"{path}: its colour model {name} (photometric {photometric}) is "
                          "not read; accepted: grey, RGB(A), indexed colour or YCbCr "
                          "compressed as JPEG (save it as RGB)")
+
+
+def _as_stored(data: Any) -> Any:
+    return data
+
+
+def _white_is_zero(series: tifffile.TiffPageSeries, path: Path) -> Callable[[Any], Any]:
+    """Samples where 0 is white turned into intensities (0 black): read as stored, the
+    object a viewer shows dark was bright, and a recipe's polarity picked the background."""
+    page, dtype = series.keyframe, series.dtype
+    if dtype.kind == "b":
+        return np.logical_not
+    if dtype.kind != "u":
+        raise ImageReadError(f"{path}: 0 is white in it (photometric MINISWHITE), which is "
+                             f"read for unsigned integers only, not {dtype}; accepted: "
+                             "MINISBLACK (0 is black) for signed or float samples")
+    white = (1 << min(int(page.bitspersample), dtype.itemsize * 8)) - 1
+    return functools.partial(np.subtract, dtype.type(white))
 
 
 # Micrometres per unit, for the length units TIFF metadata names (ImageJ writes "micron" or

@@ -436,21 +436,23 @@ def _open_tiff(path: Path) -> tuple[LazyImage, list[Any]]:
             check_one_image(tif, path)
             series = tif.series[0]
             check_strips(series, path, _ACCEPTED)
-            tiff_intensities(series, path, _ACCEPTED)
+            shown = tiff_intensities(series, path, _ACCEPTED)
             axes = tiff_axes(series)
             pixel_size = tiff_pixel_size(tif, axes)
             token = tokenize(str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size)
             if len(series.levels) == 1 and series.dataoffset is not None:
                 tif.close()
                 mapped = _Reopened(path, _tiff_memmap)
-                levels = [da.from_array(mapped, name=f"maskprep-mm-{token}", chunks="auto",
-                                        meta=np.empty((0,) * mapped.ndim, mapped.dtype))]
+                levels = [shown(da.from_array(mapped, name=f"maskprep-mm-{token}",
+                                              chunks="auto",
+                                              meta=np.empty((0,) * mapped.ndim, mapped.dtype)))]
                 return LazyImage(levels[0], axes, pixel_size, levels, path), [pixel_size]
             store = series.aszarr(multiscales=True, lock=threading.RLock())
             group = zarr.open_group(store, mode="r")
             paths = [d["path"] for d in group.attrs["multiscales"][0]["datasets"]]
-            levels = [_dask(_Reopened(path, _TiffLevel(p), group[p]), f"{path} level {n}",
-                            None, "fill", f"{token}-{p}") for n, p in enumerate(paths)]
+            levels = [shown(_dask(_Reopened(path, _TiffLevel(p), group[p]),
+                                  f"{path} level {n}", None, "fill", f"{token}-{p}"))
+                      for n, p in enumerate(paths)]
     except ImageReadError:
         for handle in opened:
             handle.close()
