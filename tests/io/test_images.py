@@ -259,6 +259,31 @@ def test_white_is_zero_of_floats_is_one_line(tmp_path):
         read_image(path)
 
 
+@pytest.mark.parametrize(("colours", "shown"), [
+    ([[250, 250, 250], [10, 10, 10], [0, 0, 255]], [[[250, 250, 250], [10, 10, 10]],
+                                                   [[0, 0, 255], [10, 10, 10]]]),
+    ([[0, 0, 0], [0, 128, 0], [0, 255, 0]], [[0, 1], [2, 1]]),  # ImageJ's green LUT
+])
+@pytest.mark.parametrize("tile", [None, (16, 16)])
+def test_a_palette_tiff_is_read_as_its_colours_unless_they_rise_with_the_index(
+        tmp_path, colours, shown, tile):
+    """A palette TIFF was read as its indices: an indexed-colour image (or one with
+    ImageJ's inverted LUT) was segmented on numbers that do not order its brightness, the
+    bright index 0 taken for the darkest. A table whose colours each rise with the index
+    is a display LUT on intensities (ImageJ's), whose indices are read as they are."""
+    colormap = np.repeat(np.array(colours, np.uint16).T[:, -1:] * 257, 256, axis=1)
+    colormap[:, :3] = np.array(colours, np.uint16).T * 257  # the rest as the last
+    path = tmp_path / "palette.tif"
+    tifffile.imwrite(path, np.array([[0, 1], [2, 1]], np.uint8), photometric="palette",
+                     colormap=colormap, tile=tile)
+    np.testing.assert_array_equal(read_image(path), shown)
+    assert read_image(path).dtype == np.uint8
+    with open_lazy(path) as lazy:
+        np.testing.assert_array_equal(lazy.data.compute(), shown)
+        assert lazy.axes == ("yxc" if np.ndim(shown) == 3 else "yx")
+    assert takes_layout(path)
+
+
 def test_ycbcr_compressed_as_jpeg_is_read_as_rgb(tmp_path):
     from PIL import Image
 

@@ -203,6 +203,7 @@ def takes_layout(path: str | os.PathLike[str]) -> bool:
                 return False
             series = tif.series[0]
             shape, dtype, axes = series.shape, series.dtype, tiff_axes(series)
+            shape = (*shape, 3)[:len(axes)]  # a palette read as its colours
     except Exception:  # a damaged header
         return True
     try:
@@ -360,6 +361,9 @@ def tiff_intensities(series: tifffile.TiffPageSeries, path: Path,
     photometric = int(page.photometric)
     if photometric == 0 and 262 in page.tags:  # tifffile's default when the tag is absent
         return _white_is_zero(series, path)
+    table = _colour_table(series)
+    if table is not None:
+        return functools.partial(_look_up, table)
     if photometric in _PHOTOMETRIC_READ or (photometric == 6 and page.compression == _JPEG):
         return _as_stored
     try:
@@ -373,6 +377,30 @@ def tiff_intensities(series: tifffile.TiffPageSeries, path: Path,
 
 def _as_stored(data: Any) -> Any:
     return data
+
+
+def _colour_table(series: tifffile.TiffPageSeries) -> np.ndarray | None:
+    """A palette TIFF's colours, (index, RGB) as uint8, where its indices are no intensities;
+    None for other TIFFs, and where red, green and blue each rise with the index: ImageJ's
+    display LUT (grey, green, ...) on an image whose index is its intensity, as Fiji
+    measures it. A table of other colours (indexed colour, an inverted LUT) is read as
+    the colours shown, as a palette PNG is: its indices segmented as intensities
+    reversed or scrambled the image."""
+    page = series.keyframe
+    colormap = page.colormap if int(page.photometric) == 3 else None
+    if (colormap is None or series.dtype.kind != "u"
+            or (np.diff(colormap.astype(np.int64), axis=1) >= 0).all()):
+        return None
+    table = colormap >> 8 if colormap.max() > 255 else colormap  # 16 bits a colour, or 8
+    return np.ascontiguousarray(table.T.astype(np.uint8))
+
+
+def _look_up(table: np.ndarray, data: Any) -> Any:
+    """The colours of ``table`` at the indices ``data`` (numpy or dask), a colour axis last."""
+    if isinstance(data, np.ndarray):
+        return table[data]
+    return data.map_blocks(functools.partial(_look_up, table), dtype=table.dtype,
+                           new_axis=data.ndim, chunks=(*data.chunks, (3,)))
 
 
 def _white_is_zero(series: tifffile.TiffPageSeries, path: Path) -> Callable[[Any], Any]:
@@ -403,15 +431,17 @@ def tiff_axes(series: tifffile.TiffPageSeries) -> str:
     """tifffile's letters for a series' axes in lower case, its samples (``S``) as ``c``,
     or as ``g`` when they are a grey value and its alpha (ExtraSamples), which
     :func:`~.axes.image_layout` reads as grey; the channels (``C``) of an ImageJ or OME
-    file as ``n``, never colour (``g`` and ``n`` are none of tifffile's letters)."""
+    file as ``n``, never colour (``g`` and ``n`` are none of tifffile's letters); a ``c``
+    last for a palette read as its colours (:func:`tiff_intensities`)."""
     page = series.keyframe
     grey_alpha = (page.samplesperpixel == 2 and page.photometric in (0, 1)
                   and tuple(page.extrasamples)[:1] in ((1,), (2,)))
     samples = "g" if grey_alpha else "c"
     # ImageJ and OME store RGB as samples: their channel axis holds fluorescence channels.
     channels = "n" if series.parent.is_imagej or series.parent.is_ome else "c"
+    colour = "c" if _colour_table(series) is not None else ""  # the palette's, read last
     return "".join(samples if a == "S" else channels if a == "C" else a.lower()
-                   for a in series.axes)
+                   for a in series.axes) + colour
 
 
 def _micrometres(unit: Any) -> float | None:
