@@ -351,6 +351,21 @@ def test_image_data_damaged_in_the_middle_is_one_line_and_nothing_is_printed(
     assert capfd.readouterr().err == ""
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_a_grey_png_with_alpha_is_read_as_grey_as_a_tiff_is(tmp_path, dtype):
+    """OpenCV reads a grey and alpha PNG as BGRA: it was segmented as colour (with the
+    'converted to grey' warning, and refused by steps that take grey), a TIFF of the same
+    samples as grey."""
+    import imagecodecs
+
+    grey = np.arange(12, dtype=dtype).reshape(3, 4) * 20
+    path = tmp_path / "grey-alpha.png"
+    path.write_bytes(imagecodecs.png_encode(np.dstack([grey, np.full_like(grey, 200)])))
+    image = read_image(path)
+    np.testing.assert_array_equal(image, grey)
+    assert image.dtype == dtype
+
+
 def test_a_jpeg_with_a_video_appended_reads(tmp_path):
     """A motion photo is a JPEG with its video appended, whose bytes may hold FF DA (the
     start of a scan) after the image's end: it was refused as cut short."""

@@ -176,6 +176,8 @@ def read_image_axes(path: str | os.PathLike[str], channel: int | None = None
             if image is None:
                 raise ValueError("not a decodable image")
             axes = "yx"
+            if suffix == ".png" and raw[25:26].tobytes() == b"\x04":  # IHDR: grey and alpha
+                image = image[..., 0]  # OpenCV gives BGRA; the alpha only says where it is
             if image.ndim == 3:
                 code = cv2.COLOR_BGRA2RGBA if image.shape[2] == 4 else cv2.COLOR_BGR2RGB
                 image = cv2.cvtColor(image, code)
