@@ -9,11 +9,15 @@ import dask.array as da
 import numpy as np
 import pytest
 import tifffile
+from napari.components import ViewerModel
 from napari.layers import Image, Labels
 
-from napari_maskprep._napari.layers import layer_pixel_size
+from napari_maskprep._napari import reader
+from napari_maskprep._napari.layers import CHANNEL_KEY, layer_channel, layer_pixel_size
 from napari_maskprep._napari.planes import PerPlane, per_plane_choice
 from napari_maskprep._napari.reader import get_reader, get_recipe_reader
+from napari_maskprep._napari.recorder import RecorderWidget
+from napari_maskprep._napari.widgets import SegmentWidget
 from napari_maskprep.core.registry import get_op
 from napari_maskprep.io import provenance, write_bigtiff, write_mask
 from napari_maskprep.recipe import Recipe
@@ -138,11 +142,11 @@ def test_other_files_are_left_to_other_readers_and_bad_ones_are_one_line(
     assert get_reader([str(tmp_path / "a.tif")]) is None
     os.mkfifo(tmp_path / "pipe.tif")  # reading its header would wait for a writer forever
     assert get_reader(str(tmp_path / "pipe.tif")) is None
-    channels = tmp_path / "two.tif"  # two channels, not colour: no layout the ops take
-    tifffile.imwrite(channels, FRAMES[:2], metadata={"axes": "CYX"})
-    assert get_reader(str(channels)) is None  # napari's reader opens it as it is
+    angles = tmp_path / "angles.tif"  # no layout the ops take, whole or channel by channel
+    tifffile.imwrite(angles, FRAMES[:2], metadata={"axes": "AYX"})
+    assert get_reader(str(angles)) is None  # napari's reader opens it as it is
     viewer = make_napari_viewer()
-    [layer] = viewer.open(str(channels))
+    [layer] = viewer.open(str(angles))
     assert layer.data.shape == (2, 20, 30)
     cut = tmp_path / "cut.tif"
     tifffile.imwrite(cut, FRAMES, photometric="minisblack")
@@ -189,3 +193,60 @@ def test_a_lazy_file_stays_open_while_its_layer_data_lives_and_no_longer(tmp_pat
     del data
     gc.collect()
     assert gone() is None
+
+
+CELLS = np.stack([FRAMES[0] * 3, FRAMES[2] % 97])  # two channels of (20, 30) uint16
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_file_of_channels_opens_as_one_layer_a_channel(make_napari_viewer, tmp_path,
+                                                         monkeypatch, lazy):
+    """napari's reader opened an OME-TIFF or ImageJ hyperstack of fluorescence channels as
+    one layer, whose channels the ops took as the planes of a z stack."""
+    path = tmp_path / "cells.ome.tif"
+    tifffile.imwrite(path, CELLS, metadata={"axes": "CYX", "PhysicalSizeX": 0.5,
+                                            "PhysicalSizeY": 0.5, "Channel":
+                                            {"Name": ["DAPI", "GFP"]}})
+    monkeypatch.setattr(reader, "is_lazy_path", lambda _: lazy)  # as a file of 2 GB is
+    viewer = make_napari_viewer()
+    dapi, gfp = _open(viewer, path)
+    assert [dapi.name, gfp.name] == ["cells [DAPI]", "cells [GFP]"]
+    for channel, layer in enumerate((dapi, gfp)):
+        assert layer.metadata[CHANNEL_KEY] == channel == layer_channel(layer)
+        np.testing.assert_array_equal(np.asarray(layer.data), CELLS[channel])
+        assert tuple(layer.axis_labels) == ("y", "x") and layer_pixel_size(layer) == (0.5, 0.5)
+        assert layer.blending == "additive" and not layer.rgb
+    assert [dapi.colormap.name, gfp.colormap.name] == ["green", "magenta"]
+    hyperstack = tmp_path / "stack.tif"  # ImageJ's (z, c, y, x): no channel names
+    tifffile.imwrite(hyperstack, np.stack([CELLS, CELLS + 1]), imagej=True,
+                     metadata={"axes": "ZCYX"})
+    first, second = _open(viewer, hyperstack)
+    assert [first.name, second.name] == ["stack [c0]", "stack [c1]"]
+    assert tuple(second.axis_labels) == ("z", "y", "x")
+    np.testing.assert_array_equal(np.asarray(second.data), np.stack([CELLS, CELLS + 1])[:, 1])
+
+
+def test_a_batch_recorded_on_a_channel_segments_that_channel_of_each_file(qtbot, tmp_path):
+    """A recipe recorded on the GFP channel of a file ran its batch on files of channels,
+    which were refused (they are not RGB): it now segments the channel it was recorded on."""
+    infolder, outfolder = tmp_path / "in", tmp_path / "out"
+    infolder.mkdir()
+    for name, cells in (("a.ome.tif", CELLS), ("b.ome.tif", CELLS[:, ::-1])):
+        tifffile.imwrite(infolder / name, cells, metadata={"axes": "CYX"})
+    viewer = ViewerModel()
+    for data, kwargs, kind in get_reader(str(infolder / "a.ome.tif"))(str(infolder / "a.ome.tif")):
+        getattr(viewer, f"add_{kind}")(data, **kwargs)
+    segment, recorder = SegmentWidget(viewer), RecorderWidget(viewer)
+    qtbot.addWidget(segment.native)
+    qtbot.addWidget(recorder.native)
+    segment.select("segment.threshold", viewer.layers["a [c1]"])
+    segment.param_editors["value"].value = 40.0
+    segment.apply()
+    qtbot.waitUntil(lambda: len(recorder.model.records) == 1, timeout=TIMEOUT_MS)
+    recorder.infolder.value, recorder.outfolder.value = infolder, outfolder
+    recorder.run_batch()
+    qtbot.waitUntil(lambda: not recorder.running, timeout=TIMEOUT_MS)
+    assert "2 written, 0 skipped, 0 failed" in recorder.status.value
+    for name, cells in (("a.ome", CELLS), ("b.ome", CELLS[:, ::-1])):
+        np.testing.assert_array_equal(tifffile.imread(outfolder / f"{name}.tif"),
+                                      (cells[1] > 40).astype(np.uint8))

@@ -152,3 +152,22 @@ def test_an_exported_script_reports_a_step_s_warning_in_one_line_as_run_does(tmp
     ran = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
     assert done.stderr.splitlines() == ran and len(ran) == 1
     assert "the RGB image was converted to grey" in ran[0]
+
+
+def test_an_exported_script_segments_one_channel_as_run_does(tmp_path):
+    """The script, like maskprep run, refused a file of channels; --channel N chooses one."""
+    channels = np.zeros((2, 30, 40), np.uint16)
+    channels[0, 5:15, 5:20] = 900
+    channels[1, 10:25, 20:35] = 700
+    tifffile.imwrite(tmp_path / "two.tif", channels, imagej=True, metadata={"axes": "CYX"})
+    Recipe(STEPS[:2]).save(tmp_path / "r.maskprep.yaml")
+    (tmp_path / "r.py").write_text(Recipe(STEPS[:2]).to_python())
+    done = subprocess.run([sys.executable, str(tmp_path / "r.py"), str(tmp_path / "two.tif"),
+                           "-o", str(tmp_path / "py"), "--channel", "1"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert main(["run", "-q", str(tmp_path / "r.maskprep.yaml"), str(tmp_path / "two.tif"),
+                 "-o", str(tmp_path / "cli"), "--channel", "1"]) == 0
+    mask = tifffile.imread(tmp_path / "py" / "two.tif")
+    np.testing.assert_array_equal(mask, tifffile.imread(tmp_path / "cli" / "two.tif"))
+    np.testing.assert_array_equal(mask, Recipe(STEPS[:2]).run(channels[1]))

@@ -1,5 +1,5 @@
-"""What maskprep reads from a napari layer: its array, pixel size, points, and whether it
-is too large to load (a pyramid or a lazy array)."""
+"""What maskprep reads from a napari layer: its array, pixel size, points, the file's
+channel it holds, and whether it is too large to load (a pyramid or a lazy array)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 from napari.layers import Image, Labels, Layer, Points
 
-__all__ = ["finite_range", "is_large", "lazy_range", "layer_array", "layer_pixel_size",
-           "points_in", "sampled_range"]
+__all__ = ["CHANNEL_KEY", "finite_range", "is_large", "layer_array", "layer_channel",
+           "layer_pixel_size", "lazy_range", "points_in", "sampled_range"]
+
+CHANNEL_KEY = "maskprep_channel"  # metadata of a layer the reader made of one file channel
 
 SAMPLE_WINDOWS = 4  # a side's windows: 16 of a plane, read from a lazy array's extent
 SAMPLE_SIDE = 512
@@ -26,6 +28,13 @@ def is_large(layer: Layer | None) -> bool:
 def layer_array(layer: Layer) -> Any:
     """The layer's full-resolution array (level 0 of a multiscale pyramid)."""
     return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+
+
+def layer_channel(layer: Layer | None) -> int | None:
+    """The channel of its file that ``layer`` holds (the reader's :data:`CHANNEL_KEY`), or
+    None: a batch then segments that channel of each file."""
+    channel = None if layer is None else layer.metadata.get(CHANNEL_KEY)
+    return channel if isinstance(channel, int) and not isinstance(channel, bool) else None
 
 
 def layer_pixel_size(layer: Layer) -> tuple[float, ...] | None:

@@ -5,7 +5,10 @@ one gives each layer the file's axes (``t`` first for a time-lapse, so its frame
 segmented one by one), its pixel size in µm (so sizes can be set in µm), and opens a file
 larger than :data:`~..io.LAZY_BUDGET`, a pyramid or an SVS slide lazily, as a multiscale
 layer that no step reads whole (a file without a pyramid gets one of strided views). A mask
-written by maskprep opens as a Labels layer.
+written by maskprep opens as a Labels layer. A file of channels that are not colour (an
+ImageJ hyperstack, an OME-TIFF) opens as one layer a channel, named by its OME name, each
+remembering its channel (``layers.CHANNEL_KEY``), so that a batch of such files segments
+that channel; napari's reader gave one layer whose channels the ops took as a z stack.
 
 A recipe file dropped on the window (or opened) loads into the Recorder instead: no layer.
 """
@@ -24,18 +27,23 @@ import numpy as np
 from ..io import (
     PYRAMID_TOP,
     SLIDE_SUFFIXES,
+    channel_count,
+    channel_names,
     image_layout,
     is_lazy_path,
     open_lazy,
+    read_channels,
     read_image_axes,
     read_pixel_size,
     takes_layout,
     written_by_maskprep,
 )
-from .layers import lazy_range
+from .layers import CHANNEL_KEY, lazy_range
 from .outputs import mask_colormap
 
 __all__ = ["get_reader", "get_recipe_reader"]
+
+_CHANNEL_COLOURS = ("green", "magenta", "cyan", "yellow", "red", "blue")  # napari's cycle
 
 LayerData = tuple[Any, dict[str, Any], str]
 SUFFIXES = (".tif", ".tiff", *SLIDE_SUFFIXES)
@@ -45,13 +53,14 @@ NO_LAYER = [(None,)]  # napari's word for "read, and nothing to add"
 
 def get_reader(path: str | list[str]) -> Callable[[str], list[LayerData]] | None:
     """The reader for one TIFF or slide file; None for anything else, and for a TIFF whose
-    axes the ops cannot take (channels that are not colour): napari's reader opens those
-    as they are, and a channel saved on its own then opens here."""
+    axes the ops cannot take, whole or channel by channel (5 dimensions, positions):
+    napari's reader opens those as they are."""
     if not isinstance(path, str | os.PathLike) or Path(path).suffix.lower() not in SUFFIXES:
         return None
     if not Path(path).is_file():  # a FIFO would block the header read, a device never end
         return None
-    if Path(path).suffix.lower() in (".tif", ".tiff") and not takes_layout(path):
+    if (Path(path).suffix.lower() in (".tif", ".tiff") and not takes_layout(path)
+            and not channel_count(path)):
         return None
     return read_layers
 
@@ -69,31 +78,62 @@ def _strided_pyramid(level: Any, axes: str) -> list[Any]:
 
 
 def read_layers(path: str) -> list[LayerData]:
-    """The file as one layer: ``[t][z]yx[c]`` with its axis names and pixel size."""
+    """The file as one layer, or one a channel: ``[t][z]yx[c]`` with its axis names and
+    pixel size."""
     path = Path(path)
     is_lazy = is_lazy_path(path)
+    count = channel_count(path) if path.suffix.lower() in (".tif", ".tiff") else 0
+    if not count:
+        return [_layer(path, *_read(path, is_lazy, None), is_lazy)]
     if is_lazy:
-        lazy = open_lazy(path)
-        levels, axes = [], ""
-        for level in lazy.levels:
-            arranged, axes = image_layout(level, lazy.axes, str(path))
-            levels.append(arranged)
-        # The file stays open while a layer reads it. The image keeps no array, or the
-        # finalizer holding it would keep them, and the file, open for good.
-        lazy.data, lazy.levels = None, []
-        weakref.finalize(levels[0], lazy.close)
-        if len(levels) == 1:
-            levels = _strided_pyramid(levels[0], axes)
-        data, pixel_size = (levels if len(levels) > 1 else levels[0]), lazy.pixel_size
-        kwargs = {"multiscale": len(levels) > 1}
+        channels = [_read(path, True, n) for n in range(count)]
     else:
-        data, axes = read_image_axes(path)
-        pixel_size, kwargs = read_pixel_size(path), {}
+        pixel_size = read_pixel_size(path)
+        channels = [(data, axes, pixel_size, {}) for data, axes in read_channels(path)]
+    layers = []
+    for n, (name, (data, axes, pixel_size, kwargs)) in enumerate(
+            zip(channel_names(path), channels, strict=True)):
+        kwargs |= {"metadata": {CHANNEL_KEY: n}, "blending": "additive",
+                   "colormap": _CHANNEL_COLOURS[n % len(_CHANNEL_COLOURS)]}
+        data, kwargs, kind = _layer(path, data, axes, pixel_size, kwargs, is_lazy)
+        layers.append((data, kwargs | {"name": f"{_stem(path)} [{name}]"}, kind))
+    return layers
+
+
+def _stem(path: Path) -> str:
+    return path.name.removesuffix(path.suffix).removesuffix(".ome")
+
+
+def _read(path: Path, is_lazy: bool, channel: int | None
+          ) -> tuple[Any, str, tuple[float, ...] | None, dict[str, Any]]:
+    """The file's data (a lazy pyramid if ``is_lazy``), axes, pixel size and layer options,
+    of ``channel`` only if given."""
+    if not is_lazy:
+        data, axes = read_image_axes(path, channel)
+        return data, axes, read_pixel_size(path), {}
+    lazy = open_lazy(path)
+    levels, axes = [], ""
+    for level in lazy.levels:
+        arranged, axes = image_layout(level, lazy.axes, str(path), channel)
+        levels.append(arranged)
+    # The file stays open while a layer reads it. The image keeps no array, or the
+    # finalizer holding it would keep them, and the file, open for good.
+    lazy.data, lazy.levels = None, []
+    weakref.finalize(levels[0], lazy.close)
+    if len(levels) == 1:
+        levels = _strided_pyramid(levels[0], axes)
+    data = levels if len(levels) > 1 else levels[0]
+    return data, axes, lazy.pixel_size, {"multiscale": len(levels) > 1}
+
+
+def _layer(path: Path, data: Any, axes: str, pixel_size: tuple[float, ...] | None,
+           kwargs: dict[str, Any], is_lazy: bool) -> LayerData:
+    """The layer data tuple of ``data``: axis names, scale in µm, contrast."""
     spatial = [a for a in axes if a in "zyx"]
     sizes = dict(zip(spatial[-len(pixel_size):], pixel_size, strict=True)) if pixel_size else {}
     named = axes.replace("c", "")
     kwargs |= {
-        "name": path.name.removesuffix(path.suffix).removesuffix(".ome"),
+        "name": _stem(path),
         "axis_labels": tuple(named),
         "scale": tuple(sizes.get(a, 1.0) for a in named),
         "units": tuple("micrometer" if a in sizes else "pixel" for a in named),
@@ -101,12 +141,12 @@ def read_layers(path: str) -> list[LayerData]:
     if written_by_maskprep(path):
         if (data[0] if kwargs.get("multiscale") else data).dtype == np.uint8:
             kwargs["colormap"] = mask_colormap()  # a mask (maskprep writes labels as int32)
-        return [(data, kwargs, "labels")]
+        return data, kwargs, "labels"
     if is_lazy:
         low, high = (0, 0) if axes.endswith("c") else lazy_range(data, kwargs["multiscale"])
         if low < high:  # napari would span a lazy array's dtype: a uint16 slide shows black
             kwargs["contrast_limits"] = (float(low), float(high))
-    return [(data, kwargs | {"rgb": axes.endswith("c")}, "image")]
+    return data, kwargs | {"rgb": axes.endswith("c")}, "image"
 
 
 def get_recipe_reader(path: str | list[str]) -> Callable[[str], list[Any]] | None:

@@ -46,7 +46,7 @@ from ..ops.edit import ManualEdit
 from ..recipe import Recipe, RecipeError, Step
 from .applied import OUTPUT_OPACITY, AppliedStep, applied_steps, is_preview
 from .large import TiledReplayJob
-from .layers import is_large, layer_array, layer_pixel_size, points_in
+from .layers import is_large, layer_array, layer_channel, layer_pixel_size, points_in
 from .outputs import describe, history, lineage, style_output
 from .placing import add_store_layer
 from .planes import PerPlane, is_time_lapse, per_plane_choice
@@ -626,8 +626,9 @@ class RecipeRecorder:
         infolder, outfolder = Path(infolder), Path(outfolder)
         if not infolder.is_dir():
             raise RecipeError(f"input folder {infolder} does not exist")
-        try:
-            plan = plan_batch(recipe, [infolder], outfolder, fmt=fmt, resume=not overwrite)
+        try:  # recorded on a channel of a file: that channel of each
+            plan = plan_batch(recipe, [infolder], outfolder, fmt=fmt, resume=not overwrite,
+                              channel=layer_channel(self.input_layer))
         except MaskprepError as exc:
             raise RecipeError(str(exc)) from None
         return BatchJob(plan)

@@ -194,25 +194,86 @@ def read_image_axes(path: str | os.PathLike[str], channel: int | None = None
     return image_layout(image, axes, str(path), channel)
 
 
-def takes_layout(path: str | os.PathLike[str]) -> bool:
-    """Whether a TIFF's axes are a layout the ops take (:func:`~.axes.image_layout`), from
-    its header alone: a stack of 2 channels is not, nor several images
-    (:func:`check_one_image`). A header that cannot be read counts as
-    taken: reading the file then says what is wrong."""
-    try:
-        with reading_tiff(Path(path)), tifffile.TiffFile(path) as tif:
-            if _images_like_the_first(tif) > 1:
-                return False
-            series = tif.series[0]
-            shape, dtype, axes = series.shape, series.dtype, tiff_axes(series)
-            shape = (*shape, 3)[:len(axes)]  # a palette read as its colours
-    except Exception:  # a damaged header
+def takes_layout(path: str | os.PathLike[str], channel: int | None = None) -> bool:
+    """Whether a TIFF's axes (with only ``channel`` of its channels, if given) are a layout
+    the ops take (:func:`~.axes.image_layout`), from its header alone: a stack of 2
+    channels is not, nor several images (:func:`check_one_image`). A header that cannot be
+    read counts as taken: reading the file then says what is wrong."""
+    header = _tiff_header(path)
+    if header is None:
         return True
-    try:
-        image_layout(np.broadcast_to(np.zeros((), dtype), shape), axes, str(path))  # no pixels
+    shape, dtype, axes = header
+    try:  # on an array of the header's shape holding no pixels
+        image_layout(np.broadcast_to(np.zeros((), dtype), shape), axes, str(path), channel)
     except BadValueError:
         return False
     return True
+
+
+def channel_count(path: str | os.PathLike[str]) -> int:
+    """How many channels a TIFF that the ops cannot take whole holds, each of which they
+    take (its ImageJ, OME or non-colour channels); 0 for any other file."""
+    header = _tiff_header(path)
+    if header is None or takes_layout(path):
+        return 0
+    shape, _, axes = header
+    at = next((axes.index(a) for a in "nc" if a in axes), None)
+    count = 0 if at is None else shape[at]
+    return count if count and takes_layout(path, 0) else 0
+
+
+def read_channels(path: str | os.PathLike[str]) -> list[tuple[np.ndarray, str]]:
+    """Each channel of a TIFF with channels (:func:`channel_count`) as
+    ``read_image_axes(path, channel=n)`` gives it, the file read once."""
+    path = Path(path)
+    count = channel_count(path)
+    if not count:
+        raise BadValueError(f"{path}: not a TIFF of channels the ops take one by one")
+    try:
+        image, axes = _read_tiff(path)
+    except ImageReadError:
+        raise
+    except Exception as exc:  # decoders raise anything on corrupt data
+        why = str(exc).splitlines()[0][:120] if str(exc) else ""
+        raise ImageReadError(f"{path}: cannot read image ({type(exc).__name__}: {why})") from None
+    return [image_layout(image, axes, str(path), n) for n in range(count)]
+
+
+def channel_names(path: str | os.PathLike[str]) -> list[str]:
+    """The names of a TIFF's channels (:func:`channel_count` of them): an OME-TIFF's own,
+    else ``c<n>``; from its header."""
+    names = [f"c{n}" for n in range(channel_count(path))]
+    try:
+        with reading_tiff(Path(path)), tifffile.TiffFile(path) as tif:
+            if not tif.is_ome:
+                return names
+            image = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]
+            channels = (image[0] if isinstance(image, list) else image)["Pixels"]["Channel"]
+    except Exception:  # no channel elements, or metadata that does not parse: no names
+        return names
+    channels = channels if isinstance(channels, list) else [channels]
+    for n, channel in enumerate(channels[:len(names)]):
+        name = channel.get("Name") if isinstance(channel, dict) else None
+        if isinstance(name, str) and name.strip():
+            names[n] = name.strip()[:40]
+    return names
+
+
+def _tiff_header(path: str | os.PathLike[str]) -> tuple[tuple[int, ...], Any, str] | None:
+    """A TIFF's first series' shape, dtype and axes (:func:`tiff_axes`), from its header;
+    None if the header cannot be read. Several images of that shape (positions, wells:
+    :func:`check_one_image`) give an axis ``m`` first, which no layout takes."""
+    try:
+        with reading_tiff(Path(path)), tifffile.TiffFile(path) as tif:
+            images = _images_like_the_first(tif)
+            series = tif.series[0]
+            shape, axes = series.shape, tiff_axes(series)
+            shape = (*shape, 3)[:len(axes)]  # a palette read as its colours
+            if images > 1:
+                shape, axes = (images, *shape), "m" + axes
+            return shape, series.dtype, axes
+    except Exception:  # a damaged header
+        return None
 
 
 def decoded_size(path: str | os.PathLike[str]) -> tuple[int, int, int] | None:
