@@ -398,3 +398,23 @@ def test_a_png_s_decoded_size_is_what_reading_it_takes(tmp_path, kind):
     else:
         Image.fromarray(rgb).save(path, transparency=(0, 0, 0))
     assert decoded_size(path) == (30, 40, read_image(path).nbytes)
+
+
+def test_a_png_too_large_for_opencv_is_one_line_before_decoding(tmp_path):
+    """A PNG of more pixels than OpenCV decodes failed with OpenCV's assertion
+    ("loadsave.cpp:80 ... CV_IO_MAX_IMAGE"), naming no accepted input."""
+    import struct
+    import zlib
+
+    header = b"IHDR" + struct.pack(">IIBBBBB", 40000, 30000, 8, 0, 0, 0, 0)
+    chunk = struct.pack(">I", 13) + header + struct.pack(">I", zlib.crc32(header))
+    data = b"IDAT" + zlib.compress(bytes(30001))  # the first row and a bit: never decoded
+    chunk += struct.pack(">I", len(data) - 4) + data + struct.pack(">I", zlib.crc32(data))
+    end = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
+    path = tmp_path / "huge.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk + end)
+    with pytest.raises(ImageReadError) as caught:
+        read_image(path)
+    assert str(caught.value) == (
+        f"{path}: a 40000 x 30000 px PNG, over the 1073741824 pixels a PNG is read to; "
+        "accepted: a smaller one, or the image as a tiled TIFF or OME-Zarr, which run tiled")

@@ -168,6 +168,7 @@ def read_image_axes(path: str | os.PathLike[str], channel: int | None = None
         if suffix in (".tif", ".tiff"):
             image, axes = _read_tiff(path)
         else:
+            _check_decodable_size(path, suffix)
             raw = np.fromfile(path, dtype=np.uint8)
             _check_complete(raw.tobytes(), suffix, path)
             with _decoder_messages() as messages:
@@ -300,6 +301,21 @@ def decoded_size(path: str | os.PathLike[str]) -> tuple[int, int, int] | None:
     # as cv2 reads it: a palette or RGB PNG's transparent colour (tRNS) becomes an alpha
     samples = 1 if bands == 1 and mode != "P" else 4 if "A" in mode or transparent else 3
     return height, width, width * height * samples * (2 if wide else 1)
+
+
+_DECODABLE_PIXELS = 2**30  # OpenCV's CV_IO_MAX_IMAGE_PIXELS: it refuses a larger image
+
+
+def _check_decodable_size(path: Path, suffix: str) -> None:
+    """Raise :class:`ImageReadError` for a PNG or JPEG of more pixels than OpenCV decodes,
+    from its header: OpenCV's own refusal is an assertion naming its source file."""
+    size = decoded_size(path)
+    if size is not None and size[0] * size[1] > _DECODABLE_PIXELS:
+        kind = "PNG" if suffix == ".png" else "JPEG"
+        raise ImageReadError(f"{path}: a {size[1]} x {size[0]} px {kind}, over the "
+                             f"{_DECODABLE_PIXELS} pixels a {kind} is read to; accepted: "
+                             "a smaller one, or the image as a tiled TIFF or OME-Zarr, "
+                             "which run tiled")
 
 
 # The first bytes of each format read, and the format each suffix names.
