@@ -495,3 +495,13 @@ def test_a_loaded_recipe_replays_on_a_time_lapse_frame_by_frame(tmp_path):
     job = model.replay_job(movie).run()
     expected = np.stack([mp.Recipe(model.recipe.steps).run(frame) for frame in frames])
     np.testing.assert_array_equal(model.finish_replay(job).data, expected)
+
+
+def test_a_threshold_applied_again_shows_its_new_value_in_the_recorder(session):
+    """The Recorder's editor of the step shown had a hidden 0-1 intensity slider: setting
+    it to the value applied again (600) raised from inside the Apply, in a traceback."""
+    session.apply(session.segment, "segment.threshold", "nuclei", value=500.0)
+    session.apply(session.segment, "segment.threshold", "nuclei", value=600.0)
+    assert session.recorder.model.recipe.steps[0].params["value"] == 600.0
+    assert session.recorder.param_editors["value"].value == 600.0
+    assert not session.segment.preview_box.value and len(session.recorder.model.records) == 1

@@ -230,7 +230,8 @@ class NumberEdit(ValuedContainerWidget):
             self._configure(unit)
         with self.spin.changed.blocked():
             self.spin.value = value.value if isinstance(value, Quantity) else value
-        if self.slider is not None and self._unit == "px":
+        if self.slider is not None and self._unit == "px" and (
+                self.slider.min <= self.spin.value <= self.slider.max):  # the hidden 0-1 one
             with self.slider.changed.blocked():
                 self.slider.value = self.spin.value
         if self.value != before:
