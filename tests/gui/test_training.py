@@ -109,3 +109,31 @@ def test_a_lazy_image_is_refused_in_one_line(trainer):
     widget.train()
     assert widget.status.value == ("'lazy' is a pyramid or lazy image: train on a region of "
                                    "it loaded as an image layer")
+
+
+def test_removing_the_image_removes_its_preview_and_a_training_under_way(trainer, qtbot,
+                                                                          shown):
+    """The widget kept the removed image: its preview stayed, a training that ended after
+    the removal drew it again, and Apply segmented the removed image into a new layer."""
+    viewer, widget, recorder = trainer
+    _, truth = load("nuclei")
+    widget.image_box.value = viewer.layers["nuclei"]
+    widget.add_button.changed.emit(True)
+    viewer.layers["nuclei scribbles"].data = _strokes(truth, slice(0, 120))
+    widget.train()
+    preview = "nuclei-pixel_classifier [preview]"
+    qtbot.waitUntil(lambda: preview in viewer.layers and not widget.training, timeout=TIMEOUT_MS)
+    viewer.layers.remove("nuclei")
+    assert preview not in viewer.layers and widget.model.image is None
+    widget.apply_button.changed.emit(True)
+    assert not widget.applying and "nuclei-pixel_classifier" not in viewer.layers
+    assert shown()[-1][1] == "choose an image first"
+
+    for data, kwargs, layer_type in _sample_data.nuclei():  # again, removed while it trains
+        getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+    widget.image_box.value = viewer.layers["nuclei"]
+    widget.train()
+    assert widget.training
+    viewer.layers.remove("nuclei")
+    qtbot.waitUntil(lambda: not widget.training, timeout=TIMEOUT_MS)
+    assert preview not in viewer.layers and recorder.model.records == []

@@ -86,10 +86,21 @@ class TrainingModel:
         self.image: Image | None = None
         self.scribbles: Labels | None = None
         self.classifier: PixelClassifier | None = None
+        self.preview: Labels | None = None  # the latest prediction, over self.image
         # (image, plane, shape) -> the plane's feature names and values
         self._features: tuple[tuple[Any, ...], tuple[list[str], np.ndarray]] | None = None
 
     # -- layers --------------------------------------------------------------------------
+    def set_layers(self, image: Image | None, scribbles: Labels | None) -> None:
+        """Follow the chosen layers; the preview of an image no longer chosen (or removed)
+        is removed with it."""
+        preview = self.preview if image is not self.image else None
+        self.image, self.scribbles = image, scribbles
+        if preview is not None:
+            self.preview = None
+            if preview in self.viewer.layers:
+                self.viewer.layers.remove(preview)
+
     def plane_index(self) -> tuple[int, ...]:
         """The leading indices of the plane shown (empty for a 2D image)."""
         if self.image is None:
@@ -141,8 +152,11 @@ class TrainingModel:
         known = self._features[1] if self._features and self._features[0] == key else None
         return TrainJob(plane, strokes.astype(np.uint8), known, key)
 
-    def finish(self, job: TrainJob) -> Labels:
-        """Keep the job's classifier and features; show its prediction as the preview."""
+    def finish(self, job: TrainJob) -> Labels | None:
+        """Keep the job's classifier and features; show its prediction as the preview.
+        None if its image was removed or another chosen while it trained."""
+        if self.image is None or job.key[0] != id(self.image):
+            return None
         self.classifier = job.classifier
         if job.features is not None and job.features.nbytes <= KEEP_FEATURE_BYTES:
             self._features = (job.key, (job.names, job.features))
@@ -157,6 +171,7 @@ class TrainingModel:
             if self.scribbles in self.viewer.layers:  # the strokes stay visible above it
                 layers = self.viewer.layers
                 layers.move(layers.index(layer), layers.index(self.scribbles))
+        self.preview = layer
         if self.scribbles is not None:  # keep painting on the scribbles, not the preview
             self.viewer.layers.selection.active = self.scribbles
         return layer
@@ -164,7 +179,9 @@ class TrainingModel:
     # -- applying ------------------------------------------------------------------------
     def apply_job(self, path: str | Path) -> ApplyJob:
         """Save the model to ``path`` (quick) and prepare the whole image's segmentation."""
-        if self.classifier is None or self.image is None:
+        if self.image is None:
+            raise MaskprepError("choose an image first")
+        if self.classifier is None:
             raise MaskprepError("train first")
         ref = self.classifier.save(path)
         per_plane = self.image.ndim - (3 if self.image.rgb else 2) > 0
@@ -255,13 +272,13 @@ class TrainWidget(Container):
     def _refresh(self, _: Any = None) -> None:
         self.image_box.reset_choices()
         self.scribble_box.reset_choices()
+        self._on_pick()  # a removed layer leaves its box without a word: the model follows
 
     def _on_pick(self, _: Any = None) -> None:
         old = self.model.scribbles
         if old is not None:
             old.events.paint.disconnect(self._on_paint)
-        self.model.image = self.image_box.value
-        self.model.scribbles = self.scribble_box.value
+        self.model.set_layers(self.image_box.value, self.scribble_box.value)
         if self.model.scribbles is not None:
             self.model.scribbles.events.paint.connect(self._on_paint)
 
@@ -297,7 +314,9 @@ class TrainWidget(Container):
         worker.start()
 
     def _on_trained(self, job: TrainJob) -> None:
-        self.model.finish(job)
+        if self.model.finish(job) is None:
+            self.status.value = "the image changed while it trained: Train again"
+            return
         labelled = int(np.count_nonzero(job.scribbles))
         self.status.value = (f"trained on {labelled} labelled pixels: features "
                              f"{job.seconds['features']:.2f} s, training "
