@@ -276,6 +276,20 @@ def test_options_that_do_not_apply_are_hidden(make_widget):
     assert not widget.param_editors["block_size"].native.isHidden()
 
 
+def test_edge_thresholds_show_for_their_method_only(make_widget):
+    """Canny's low and high and the Sobel threshold were all shown whichever method ran."""
+    viewer, widget = make_widget("segment", "nuclei")
+    widget.select("segment.edges")
+    hidden = {name: editor.native.isHidden() for name, editor in widget.param_editors.items()}
+    assert hidden == {"method": False, "sigma": False, "low": False, "high": False,
+                      "sobel_threshold": True}
+    method = widget.param_editors["method"]
+    method.value = type(method.value)("sobel")
+    hidden = {name: editor.native.isHidden() for name, editor in widget.param_editors.items()}
+    assert hidden == {"method": False, "sigma": False, "low": True, "high": True,
+                      "sobel_threshold": False}
+
+
 def test_object_table_gives_labels_a_row_per_object(make_widget, qtbot):
     viewer, widget = make_widget("segment", "nuclei")
     nuclei = viewer.layers["nuclei"].data

@@ -555,9 +555,12 @@ def edges(
     *,
     method: EdgeMethod = EdgeMethod.CANNY,
     sigma: Annotated[float, {"min": 0.0, "max": 20.0, "step": 0.1, "unit": "px"}] = 1.0,
-    low: Annotated[float, {"min": 0.0, "max": 4.0, "step": 0.01}] = 0.1,
-    high: Annotated[float, {"min": 0.0, "max": 4.0, "step": 0.01}] = 0.2,
-    sobel_threshold: Annotated[float, {"min": 0.0, "max": 1.0, "step": 0.01}] = 0.05,
+    low: Annotated[float, {"min": 0.0, "max": 4.0, "step": 0.01,
+                           "when": {"method": ("canny",)}}] = 0.1,
+    high: Annotated[float, {"min": 0.0, "max": 4.0, "step": 0.01,
+                            "when": {"method": ("canny",)}}] = 0.2,
+    sobel_threshold: Annotated[float, {"min": 0.0, "max": 1.0, "step": 0.01,
+                                       "when": {"method": ("sobel",)}}] = 0.05,
 ) -> np.ndarray:
     """Find edges (Canny or Sobel), then fill the regions they close; open edges vanish.
 
