@@ -622,3 +622,19 @@ def test_the_preview_of_one_plane_is_not_made_the_output_of_a_stack(make_widget,
     assert output is not preview and preview not in viewer.layers
     np.testing.assert_array_equal(output.data, mp.apply("segment.auto_threshold", stack.data))
     np.testing.assert_array_equal(output.translate, stack.translate)
+
+
+def test_deleting_the_seeds_while_previewing_removes_the_preview_grown_from_them(make_widget,
+                                                                                 qtbot):
+    """The preview grown from the removed seeds stayed, with nothing in the status line."""
+    viewer, widget = make_widget("segment", "nuclei")
+    viewer.add_points(seeds_in_nuclei(viewer, 2), name="seeds")
+    widget.select("segment.region_grow", viewer.layers["nuclei"])
+    widget.preview_box.value = True
+    qtbot.waitUntil(lambda: widget.model.preview_layer is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+    viewer.layers.remove("seeds")
+    assert "nuclei-region_grow [preview]" not in viewer.layers
+    qtbot.waitUntil(lambda: "Points layer for its 'seeds' input" in widget.status.value,
+                    timeout=TIMEOUT_MS)
+    assert widget.model.preview_layer is None and widget.preview_box.value

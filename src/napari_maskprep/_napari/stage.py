@@ -651,8 +651,10 @@ class StageModel:
             self.input_layer = None
             self.remove_preview()
         for role, extra in self.extra_layers.items():
-            if extra is layer:
+            if extra is layer:  # the preview was made from it: made again without it
                 self.extra_layers[role] = None
+                self.remove_preview()
+                self.changed.emit()
         self._refresh_choices()
 
     def _refresh_choices(self) -> None:
