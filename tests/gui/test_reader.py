@@ -250,3 +250,14 @@ def test_a_batch_recorded_on_a_channel_segments_that_channel_of_each_file(qtbot,
     for name, cells in (("a.ome", CELLS), ("b.ome", CELLS[:, ::-1])):
         np.testing.assert_array_equal(tifffile.imread(outfolder / f"{name}.tif"),
                                       (cells[1] > 40).astype(np.uint8))
+    # Another channel chosen by its number (as for a recipe loaded from a file), or none.
+    recorder.overwrite_box.value = True
+    recorder.channel_box.value = "0"
+    recorder.run_batch()
+    qtbot.waitUntil(lambda: not recorder.running, timeout=TIMEOUT_MS)
+    np.testing.assert_array_equal(tifffile.imread(outfolder / "a.ome.tif"),
+                                  (CELLS[0] > 40).astype(np.uint8))
+    recorder.channel_box.value = "none"
+    recorder.run_batch()
+    qtbot.waitUntil(lambda: not recorder.running, timeout=TIMEOUT_MS)
+    assert "0 written, 0 skipped, 2 failed" in recorder.status.value

@@ -39,7 +39,15 @@ from .editors import param_editor, row, text_line
 from .fitting import fit_form
 from .mask_fit import MaskFitJob, apply_fit, describe_fit
 from .opinfo import param_docs
-from .recording import EDIT_OP, BatchJob, BatchOutcome, RecipeRecorder, RunJob, step_summary
+from .recording import (
+    EDIT_OP,
+    RECORDED_CHANNEL,
+    BatchJob,
+    BatchOutcome,
+    RecipeRecorder,
+    RunJob,
+    step_summary,
+)
 from .workers import Failure, ProgressRelay
 
 if TYPE_CHECKING:
@@ -51,6 +59,8 @@ PLUGIN = "napari-maskprep"
 WIDGET_NAME = "Recorder"
 RECIPE_FILTER = "Mask Prep recipes (*.maskprep.yaml *.yaml *.yml *.json)"
 STEP_LIST_ROWS = 8  # tall enough for a typical recipe without scrolling
+NO_CHANNEL = "none"  # the batch's channel box: files segmented whole
+_CHANNELS = 8  # the channels the batch's box offers, from 0
 CAPTURE_DELAY_MS = 400  # strokes closer together than this make one capture of hand edits
 
 
@@ -114,6 +124,13 @@ class RecorderWidget(Container):
         self.outfolder = FileEdit(label="output folder", mode="d")
         self.format_box = ComboBox(choices=list(MASK_FORMATS), value="tif",
                                    tooltip="mask file format (PNG masks are 0/255)")
+        self.channel_box = ComboBox(
+            choices=[("as recorded", RECORDED_CHANNEL), ("no channel", NO_CHANNEL),
+                     *((f"channel {n}", str(n)) for n in range(_CHANNELS))],
+            value=RECORDED_CHANNEL,
+            tooltip="which channel of each file to segment, for files of several channels: "
+                    "the one of the layer the recipe was recorded on (a file's channel opened "
+                    "with Mask Prep's reader), or one by its number (from 0)")
         self.overwrite_box = CheckBox(
             text="overwrite existing",
             tooltip="unticked (resume a batch): a mask this recipe made from the input as it "
@@ -137,6 +154,7 @@ class RecorderWidget(Container):
                 self.fit_mask_box, row("", self.fit_button),
                 self.infolder, self.outfolder,
                 row("masks as", self.format_box, self.overwrite_box),
+                row("channel", self.channel_box),
                 row("", self.batch_button, self.cancel_button),
                 self.progress_bar, self.status,
             ],
@@ -276,9 +294,12 @@ class RecorderWidget(Container):
         if self._batch_job is not None:
             return None
         try:
-            job = self.model.batch_job(self.infolder.value, self.outfolder.value,
-                                       overwrite=self.overwrite_box.value,
-                                       fmt=self.format_box.value)
+            chosen = self.channel_box.value
+            job = self.model.batch_job(
+                self.infolder.value, self.outfolder.value, overwrite=self.overwrite_box.value,
+                fmt=self.format_box.value,
+                channel=chosen if chosen == RECORDED_CHANNEL else (
+                    None if chosen == NO_CHANNEL else int(chosen)))
         except RecipeError as exc:
             show_error(str(exc))
             return None

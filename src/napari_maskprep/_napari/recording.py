@@ -53,6 +53,7 @@ from .planes import PerPlane, is_time_lapse, per_plane_choice
 from .strokes import ChangedBoxes, union
 
 __all__ = [
+    "RECORDED_CHANNEL",
     "EDIT_OP",
     "REPLAY_SUFFIX",
     "SUMMARY_NAME",
@@ -66,6 +67,7 @@ __all__ = [
 ]
 
 EDIT_OP = "edit.manual"
+RECORDED_CHANNEL = "recorded"  # a batch's channel: the recorded input layer's
 REPLAY_SUFFIX = "-recipe"
 _RECORDER_KEY = "maskprep_recipe"  # layer metadata of replay outputs: never a replay target
 
@@ -615,7 +617,10 @@ class RecipeRecorder:
         return layer
 
     def batch_job(self, infolder: str | Path, outfolder: str | Path, *, overwrite: bool,
-                  fmt: str = "tif") -> BatchJob:
+                  fmt: str = "tif", channel: int | str | None = RECORDED_CHANNEL) -> BatchJob:
+        """The recipe over a folder's images; ``channel``: the one of each file's channels
+        to segment, None for none, :data:`RECORDED_CHANNEL` for the recorded input's (a
+        channel layer of the reader, else none)."""
         self.capture_edits()
         recipe = self.recipe
         if not recipe.steps:
@@ -626,9 +631,11 @@ class RecipeRecorder:
         infolder, outfolder = Path(infolder), Path(outfolder)
         if not infolder.is_dir():
             raise RecipeError(f"input folder {infolder} does not exist")
-        try:  # recorded on a channel of a file: that channel of each
+        if channel == RECORDED_CHANNEL:  # recorded on a channel of a file: that of each
+            channel = layer_channel(self.input_layer)
+        try:
             plan = plan_batch(recipe, [infolder], outfolder, fmt=fmt, resume=not overwrite,
-                              channel=layer_channel(self.input_layer))
+                              channel=channel)
         except MaskprepError as exc:
             raise RecipeError(str(exc)) from None
         return BatchJob(plan)
