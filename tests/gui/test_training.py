@@ -137,3 +137,30 @@ def test_removing_the_image_removes_its_preview_and_a_training_under_way(trainer
     viewer.layers.remove("nuclei")
     qtbot.waitUntil(lambda: not widget.training, timeout=TIMEOUT_MS)
     assert preview not in viewer.layers and recorder.model.records == []
+
+
+def test_train_layers_keep_the_images_units_and_axes(trainer, qtbot, tmp_path, shown):
+    """The scribbles, preview and mask of a time-lapse in µm were in pixels with no axis
+    names: napari warned 'Inconsistent units across layers' for each, and a refine of the
+    mask took its frames for a volume."""
+    viewer, widget, _ = trainer
+    image, truth = load("nuclei")
+    movie = viewer.add_image(np.stack([image, image]), name="movie", scale=(1, 0.65, 0.65),
+                             units=("s", "um", "um"), axis_labels=("t", "y", "x"))
+    widget.image_box.value = movie
+    widget.add_button.changed.emit(True)
+    scribbles = viewer.layers["movie scribbles"]
+    scribbles.data = np.stack([_strokes(truth, slice(0, 120))] * 2)
+    widget.train()
+    qtbot.waitUntil(lambda: "movie-pixel_classifier [preview]" in viewer.layers
+                    and not widget.training, timeout=TIMEOUT_MS)
+    widget.path_edit.value = tmp_path / "movie.lgbm.txt"
+    widget.apply_button.changed.emit(True)
+    qtbot.waitUntil(lambda: "movie-pixel_classifier" in viewer.layers and not widget.applying,
+                    timeout=TIMEOUT_MS)
+    for name, axes in (("movie scribbles", 3), ("movie-pixel_classifier [preview]", 2),
+                       ("movie-pixel_classifier", 3)):
+        layer = viewer.layers[name]
+        assert layer.units == movie.units[-axes:], name
+        assert tuple(layer.axis_labels) == ("t", "y", "x")[-axes:], name
+    assert not any("Inconsistent units" in message for _, message in shown())

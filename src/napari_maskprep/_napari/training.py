@@ -116,8 +116,8 @@ class TrainingModel:
         shape = self.image.data.shape[:-1] if self.image.rgb else self.image.data.shape
         layer = self.viewer.add_labels(
             np.zeros(shape, np.uint8), name=f"{self.image.name} scribbles",
-            scale=self.image.scale, translate=self.image.translate,
-            colormap=scribble_colormap())
+            scale=self.image.scale, translate=self.image.translate, units=self.image.units,
+            axis_labels=self.image.axis_labels, colormap=scribble_colormap())
         layer.selected_label = FOREGROUND
         layer.brush_size = 5
         layer.mode = "paint"
@@ -165,8 +165,11 @@ class TrainingModel:
             layer = self.viewer.layers[name]
             layer.data = job.prediction
         else:
-            layer = self.viewer.add_labels(job.prediction, name=name, scale=self.image.scale[-2:],
-                                           translate=self.image.translate[-2:], opacity=0.5)
+            image = self.image
+            layer = self.viewer.add_labels(job.prediction, name=name, scale=image.scale[-2:],
+                                           translate=image.translate[-2:],
+                                           units=image.units[-2:],
+                                           axis_labels=image.axis_labels[-2:], opacity=0.5)
             style_output(layer, job.prediction)
             if self.scribbles in self.viewer.layers:  # the strokes stay visible above it
                 layers = self.viewer.layers
@@ -201,6 +204,8 @@ class TrainingModel:
         else:
             layer = self.viewer.add_labels(mask, name=name, scale=image.scale[:mask.ndim],
                                            translate=image.translate[:mask.ndim],
+                                           units=image.units[:mask.ndim],
+                                           axis_labels=image.axis_labels[:mask.ndim],
                                            metadata=metadata)
         style_output(layer, mask)
         applied_steps.applied.emit(AppliedStep(step=job.step, input_layer=image,
