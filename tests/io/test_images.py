@@ -284,6 +284,22 @@ def test_a_palette_tiff_is_read_as_its_colours_unless_they_rise_with_the_index(
     assert takes_layout(path)
 
 
+def test_an_imagej_tiff_with_any_lut_is_read_as_its_values(tmp_path):
+    """ImageJ saves an 8-bit image with its display LUT as a palette: with Fire's (blue
+    rises, then falls) it was read as colours, converted to grey, and its values, which
+    Fiji measures and thresholds, scrambled."""
+    values = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    ramp = np.arange(256)
+    fire = np.stack([ramp, np.clip((ramp - 80) * 2, 0, 255),
+                     np.concatenate([ramp[:128] * 2, 255 - ramp[:128] * 2])])
+    path = tmp_path / "fire.tif"
+    tifffile.imwrite(path, values, imagej=True, photometric="palette",
+                     colormap=(fire * 257).astype(np.uint16))
+    np.testing.assert_array_equal(read_image(path), values)
+    with open_lazy(path) as lazy:
+        np.testing.assert_array_equal(lazy.data.compute(), values)
+
+
 def test_ycbcr_compressed_as_jpeg_is_read_as_rgb(tmp_path):
     from PIL import Image
 

@@ -460,14 +460,15 @@ def _as_stored(data: Any) -> Any:
 
 def _colour_table(series: tifffile.TiffPageSeries) -> np.ndarray | None:
     """A palette TIFF's colours, (index, RGB) as uint8, where its indices are no intensities;
-    None for other TIFFs, and where red, green and blue each rise with the index: ImageJ's
-    display LUT (grey, green, ...) on an image whose index is its intensity, as Fiji
-    measures it. A table of other colours (indexed colour, an inverted LUT) is read as
-    the colours shown, as a palette PNG is: its indices segmented as intensities
-    reversed or scrambled the image."""
+    None for other TIFFs, for an ImageJ file, whose palette is a display LUT (Fire, an
+    inverted LUT, ...) on pixel values Fiji measures and thresholds, and where red, green
+    and blue each rise with the index (a grey or single-colour LUT another program saved).
+    A table of other colours (indexed colour, an inverted LUT) is read as the colours
+    shown, as a palette PNG is: its indices segmented as intensities reversed or scrambled
+    the image."""
     page = series.keyframe
     colormap = page.colormap if int(page.photometric) == 3 else None
-    if (colormap is None or series.dtype.kind != "u"
+    if (colormap is None or series.dtype.kind != "u" or series.parent.is_imagej
             or (np.diff(colormap.astype(np.int64), axis=1) >= 0).all()):
         return None
     table = colormap >> 8 if colormap.max() > 255 else colormap  # 16 bits a colour, or 8
