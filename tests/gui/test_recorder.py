@@ -17,9 +17,11 @@ from qtpy.QtWidgets import QApplication, QLabel, QToolTip
 import napari_maskprep as mp
 from napari_maskprep._napari import _sample_data
 from napari_maskprep._napari.fitting import shown_text
+from napari_maskprep._napari.outputs import describe
 from napari_maskprep._napari.recorder import RecorderWidget, open_recorder
 from napari_maskprep._napari.recording import SUMMARY_NAME
 from napari_maskprep._napari.widgets import PreprocessWidget, RefineWidget, SegmentWidget
+from napari_maskprep.core.locality import Kind
 from napari_maskprep.presets import preset_names, preset_path
 
 from .test_menus import find_action
@@ -192,6 +194,10 @@ def test_hand_edits_are_recorded_replayed_and_reapplied_after_rerun(session, sho
     assert (WARNING, f"edit.manual: the mask changed upstream since these hand edits; "
                      f"{still} of {total} edited pixels still change it") in shown()
     assert len(session.recorder.model.records) == 4  # writing the re-run is not a hand edit
+    # It says what it found, as a replay does (it said only which layers it updated).
+    status = session.recorder.status.value
+    assert status.startswith("updated nuclei-gaussian, ") and status.endswith(
+        ": " + describe(rerun, Kind.MASK, None))
 
 
 def test_steps_can_be_disabled_moved_and_deleted(session):

@@ -358,7 +358,8 @@ class RecorderWidget(Container):
             return
         _show_messages(outcome.messages)
         updated = self.model.finish_rerun(outcome)
-        self.status.value = f"updated {', '.join(x.name for x in updated) or 'no layer'}"
+        summary = f": {outcome.summary}" if outcome.summary and updated else ""
+        self.status.value = f"updated {', '.join(x.name for x in updated) or 'no layer'}{summary}"
 
     def _on_replay_result(self, outcome: RunJob | Failure) -> None:
         if isinstance(outcome, Failure):

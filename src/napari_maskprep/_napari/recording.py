@@ -155,11 +155,11 @@ class RunJob:
         self.named = dict(named)
         self.keep_from = keep_from
         self.final_only = final_only
-        self.target = target  # the layer a replay read
+        self.target = target  # the layer a replay (or re-run) read
         self.outputs: dict[int, np.ndarray] = {}
         self.inputs_of: dict[int, np.ndarray] = {}  # what each kept step read (edit bases)
         self.messages: list[str] = []
-        self.summary = ""  # a replay's objects and their sizes, once run
+        self.summary = ""  # the last output's objects and their sizes, once run
 
     def run(self) -> RunJob:
         def compute() -> None:
@@ -174,8 +174,8 @@ class RunJob:
                 previous = output
 
         _, self.messages = _capture_warnings(compute)
-        if self.final_only and self.outputs:  # here, off the GUI thread
-            index, result = next(iter(self.outputs.items()))
+        if self.outputs:  # here, off the GUI thread
+            index, result = max(self.outputs.items(), key=lambda item: item[0])
             frames = self.target is not None and is_time_lapse(self.target)
             self.summary = describe(result, self.recipe.steps[index].spec.output,
                                     self.pixel_size, "frame" if frames else None)
@@ -543,7 +543,7 @@ class RecipeRecorder:
         source = self.input_layer
         _refuse_large(source)
         return RunJob(self.recipe, layer_array(source), self._named_inputs(source),
-                      keep_from=index, pixel_size=layer_pixel_size(source))
+                      keep_from=index, target=source, pixel_size=layer_pixel_size(source))
 
     def finish_rerun(self, job: RunJob) -> list[Layer]:
         """Write a re-run's outputs into the layers their steps wrote (GUI thread)."""
