@@ -80,6 +80,31 @@ def test_labels_3d_keep_their_values_and_have_no_colour(tmp_path):
 
 
 @pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_a_label_in_an_image_store_keeps_the_image_units_and_offset(tmp_path, version):
+    # napari-ome-zarr lays a label over its image by the numbers each states: a label in µm
+    # over an image in nm was drawn 1000 times too small, and one without the image's
+    # translation beside it
+    store = ome_zarr_image(tmp_path / "image.zarr", version, scale=(500, 250),
+                           unit="nanometer")
+    group = zarr.open_group(store, mode="a")
+    attrs = group.attrs.asdict()
+    for dataset in attrs.get("ome", attrs)["multiscales"][0]["datasets"]:
+        dataset["coordinateTransformations"][1:] = [
+            {"type": "translation", "translation": [1000.0, 2000.0]}]
+    group.attrs.update(attrs)
+    path = write_ome_zarr(SMALL, into=store, name="cells")
+    attrs = zarr.open_group(path, mode="r").attrs.asdict()
+    multiscale = attrs.get("ome", attrs)["multiscales"][0]
+    assert [a.get("unit") for a in multiscale["axes"]] == ["nanometer", "nanometer"]
+    assert [d["coordinateTransformations"] for d in multiscale["datasets"]] == [
+        [{"type": "scale", "scale": [500.0, 250.0]},
+         {"type": "translation", "translation": [1000.0, 2000.0]}],
+        [{"type": "scale", "scale": [1000.0, 500.0]},
+         {"type": "translation", "translation": [1000.0, 2000.0]}]]
+    assert open_lazy(path).pixel_size == pytest.approx((0.5, 0.25))
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
 def test_labels_go_into_an_image_store_with_its_levels(tmp_path, version):
     import ome_zarr_models
     from ome_zarr.io import parse_url

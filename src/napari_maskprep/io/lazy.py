@@ -376,6 +376,23 @@ def _open_zarr(path: Path, missing_chunks: str) -> tuple[LazyImage, list[Any]]:
     return LazyImage(levels[0], axes, sizes[0], levels, path), sizes
 
 
+def ngff_frame(path: Path) -> dict[str, tuple[float, float, str | None]]:
+    """Per axis of the OME-Zarr image at ``path`` (opened by :func:`open_lazy`, so a
+    bioformats2raw store's first image): level 0's scale and translation (its dataset's
+    transforms, then the multiscale's own) and the axis's unit, as the store states them.
+    A label written into the store takes these, so that viewers lay it over the image."""
+    multiscale, _ = _ome_attributes(_open_group(path), path)
+    scale, shift = np.ones(len(multiscale.axes)), np.zeros(len(multiscale.axes))
+    for transform in [*multiscale.datasets[0].coordinateTransformations,
+                      *(multiscale.coordinateTransformations or ())]:
+        if transform.type == "scale" and hasattr(transform, "scale"):
+            scale, shift = scale * transform.scale, shift * transform.scale
+        elif transform.type == "translation" and hasattr(transform, "translation"):
+            shift = shift + np.asarray(transform.translation, dtype=float)
+    return {str(a.name).lower(): (float(s), float(t), None if a.unit is None else str(a.unit))
+            for a, s, t in zip(multiscale.axes, scale, shift, strict=True)}
+
+
 _RGB = ("FF0000", "00FF00", "0000FF")
 
 

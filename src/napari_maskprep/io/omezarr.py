@@ -118,21 +118,31 @@ def _write_levels(group: zarr.Group, mask: da.Array, axes: str, chunks: tuple[in
                                                    strict=True))]
 
 
-def _datasets(strides: list[tuple[int, ...]], axes: str,
-              pixel_size: tuple[float, ...] | None) -> list[dict]:
-    base = iter(pixel_size or ())
-    scale = np.array([next(base) if a in "zyx" and pixel_size else 1.0 for a in axes])
+def _datasets(strides: list[tuple[int, ...]], frame: dict[str, tuple[float, float, Any]]
+              ) -> list[dict]:
+    scale = np.array([size for size, _, _ in frame.values()])
+    shift = [offset for _, offset, _ in frame.values()]
     datasets = []
     for number in range(len(strides) + 1):
-        datasets.append({"path": str(number), "coordinateTransformations": [
-            {"type": "scale", "scale": scale.tolist()}]})
+        transforms = [{"type": "scale", "scale": scale.tolist()}]
+        if any(shift):  # every level starts at level 0's first pixel (taken by stride)
+            transforms.append({"type": "translation", "translation": shift})
+        datasets.append({"path": str(number), "coordinateTransformations": transforms})
         if number < len(strides):
             scale = scale * strides[number]
     return datasets
 
 
+def _frame(axes: str, pixel_size: tuple[float, ...] | None
+           ) -> dict[str, tuple[float, float, Any]]:
+    """Per axis: scale, translation and unit of a store's level 0 of ``pixel_size`` µm."""
+    sizes = iter(pixel_size or ())
+    return {a: (next(sizes), 0.0, "micrometer") if a in "zyx" and pixel_size else (1.0, 0.0, None)
+            for a in axes}
+
+
 def _write_metadata(group: zarr.Group, fmt: Any, axes: str, strides: list[tuple[int, ...]],
-                    pixel_size: tuple[float, ...] | None, name: str, label: dict,
+                    frame: dict[str, tuple[float, float, Any]], name: str, label: dict,
                     provenance: dict | None) -> None:
     with warnings.catch_warnings():  # ome-zarr 0.18 makes a deprecated Scaler on import,
         # which napari shows the person as a warning on their first tiled Apply
@@ -140,9 +150,9 @@ def _write_metadata(group: zarr.Group, fmt: Any, axes: str, strides: list[tuple[
                                 DeprecationWarning)
         from ome_zarr.writer import add_metadata, write_multiscales_metadata
 
-    units = {a: "micrometer" for a in axes if a in "zyx"} if pixel_size else None
-    write_multiscales_metadata(group, _datasets(strides, axes, pixel_size), fmt=fmt,
-                               axes=list(axes), axes_units=units, name=name)
+    units = {a: unit for a, (_, _, unit) in frame.items() if unit is not None}
+    write_multiscales_metadata(group, _datasets(strides, frame), fmt=fmt,
+                               axes=list(axes), axes_units=units or None, name=name)
     add_metadata(group, {"image-label": label}, fmt=fmt)
     if provenance is not None:
         group.attrs[PNG_KEY] = provenance
@@ -197,8 +207,8 @@ def write_ome_zarr(
     path
         The new store (a folder, by convention ``*.zarr``); None when ``into`` is given.
     pixel_size
-        µm per spatial axis (``z``, ``y``, ``x`` as in ``axes``); with ``into``, the
-        image's own by default.
+        µm per spatial axis (``z``, ``y``, ``x`` as in ``axes``); with ``into``, by
+        default the image's level 0 scale, translation and units, as the image states them.
     axes
         One letter per axis of ``mask`` from ``tczyx``, in that order, ending in ``yx``.
     name
@@ -245,9 +255,12 @@ def write_ome_zarr(
         name = "mask" if name is None else name
         check_label_name(name)
         image, fmt, shapes = _image_of(into, axes, data.shape)
-        if sizes is None and image.pixel_size is not None:
-            spatial = [a for a in image.axes if a in "zyx"]
-            sizes = tuple(s for s, a in zip(image.pixel_size, spatial, strict=True) if a in axes)
+        if sizes is None:  # the image's scale, offset and units (nanometres stay
+            # nanometres): napari-ome-zarr lays each layer by its numbers as they are
+            from .lazy import ngff_frame
+
+            whole = ngff_frame(image.path)
+            frame = {a: whole[a] for a in axes}
         label["source"] = {"image": "../../"}
         target = into / "labels" / name
         _list_label(target.parent, None, fmt)
@@ -257,7 +270,9 @@ def write_ome_zarr(
         shapes = _pyramid_shapes(data.shape)
     label["version"] = fmt.version
     strides = _strides(shapes, str(into or target))
-    _write_store(data, target, fmt, axes, sizes, name, label, provenance, chunks, overwrite,
+    if into is None or sizes is not None:
+        frame = _frame(axes, sizes)
+    _write_store(data, target, fmt, axes, frame, name, label, provenance, chunks, overwrite,
                  strides, shapes)
     if into is not None:
         _list_label(into / "labels", name, fmt)
@@ -265,7 +280,7 @@ def write_ome_zarr(
 
 
 def _write_store(data: da.Array, target: Path, fmt: Any, axes: str,
-                 sizes: tuple[float, ...] | None, name: str, label: dict,
+                 frame: dict[str, tuple[float, float, Any]], name: str, label: dict,
                  provenance: dict | None, chunks: tuple[int, ...], overwrite: bool,
                  strides: list[tuple[int, ...]], shapes: list[tuple[int, ...]]) -> None:
     import zarr
@@ -284,7 +299,7 @@ def _write_store(data: da.Array, target: Path, fmt: Any, axes: str,
         # By its absolute path: a cluster's workers write the chunks from folders of their own
         group = zarr.open_group(tmp.absolute(), mode="w", zarr_format=fmt.zarr_format)
         _write_levels(group, data, axes, chunks, shapes, strides)
-        _write_metadata(group, fmt, axes, strides, sizes, name, label, provenance)
+        _write_metadata(group, fmt, axes, strides, frame, name, label, provenance)
         if exists:  # a folder cannot be renamed over another: swapped in its place
             replace_folder(tmp, target)
         else:
