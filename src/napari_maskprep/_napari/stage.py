@@ -25,14 +25,7 @@ from ..recipe import Step
 from .applied import PREVIEW_KEY, PREVIEW_SUFFIX, AppliedStep, applied_steps, is_preview
 from .jobs import ApplyJob, PreviewJob, TryAllJob, digest
 from .large import RegionPreviewJob, TiledApplyJob, visible_region
-from .layers import (
-    finite_range,
-    is_large,
-    layer_array,
-    layer_pixel_size,
-    lazy_range,
-    points_in,
-)
+from .layers import finite_range, is_large, layer_array, layer_pixel_size, lazy_range, points_in
 from .opinfo import (
     compared_param,
     has_intensity_range,
