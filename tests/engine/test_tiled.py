@@ -5,6 +5,7 @@ work."""
 from __future__ import annotations
 
 import gc
+import os
 import tempfile
 
 import dask.array as da
@@ -220,6 +221,30 @@ def test_a_temporary_work_folder_goes_with_the_last_array_read_from_it(tmp_path,
     del got
     gc.collect()
     assert list(tmp_path.iterdir()) == []
+
+
+
+def test_the_work_folder_of_a_killed_run_is_removed_by_the_next(tmp_path, monkeypatch,
+                                                                 mosaic):
+    # a run killed (SIGKILL, out of memory) cannot remove its work folder, which holds the
+    # whole image compressed: each left hundreds of MB in TMPDIR for good
+    import subprocess
+    import sys
+
+    from napari_maskprep.engine.tiled_store import _host
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    names = [f"maskprep-tiled-{_host()}-{dead}-killed", f"maskprep-tiled-{_host()}-"
+             f"{os.getpid()}-running", f"maskprep-tiled-00000000-{dead}-other-machine",
+             "maskprep-tiled-anybody"]
+    for name in names:
+        (tmp_path / name / "step-x").mkdir(parents=True)
+    got = run_tiled(_recipe(_2D_RECIPES["otsu-fill-remove-label"]).steps,
+                    da.from_array(mosaic, chunks=512))
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name in names) == sorted(names[1:])
+    del got
 
 
 def test_a_slide_of_many_chunks_is_planned_as_one_layer_per_pass():

@@ -4,8 +4,12 @@ compressed in a file of its own, in a work folder removed with the last array re
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import os
+import re
 import shutil
+import socket
 import tempfile
 import weakref
 from collections.abc import Callable, Mapping
@@ -18,7 +22,7 @@ from numcodecs import Blosc
 
 from .tiled_components import per_chunk
 
-__all__ = ["StoredChunks", "WorkFolder", "summarised"]
+__all__ = ["StoredChunks", "WorkFolder", "clean_stale_work_folders", "summarised"]
 
 
 def summarised(x: da.Array, stored: bool, workdir: WorkFolder,
@@ -37,13 +41,52 @@ def summarised(x: da.Array, stored: bool, workdir: WorkFolder,
     return target.array(), per_chunk(x, save_and_summarise)
 
 
+# A temporary work folder is named maskprep-tiled-<host>-<pid>-<random>: a run killed
+# (SIGKILL, out of memory) cannot remove its own, which holds the whole image compressed,
+# so the next run on this machine removes those whose process is gone.
+_WORK_NAME = re.compile(r"^maskprep-tiled-([0-9a-f]{8})-(\d+)-")
+
+
+def _host() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return True
+    except PermissionError:  # another user's process
+        return False
+    return False
+
+
+def clean_stale_work_folders(folder: Path) -> int:
+    """Remove the work folders in ``folder`` that killed runs of this machine left; returns
+    how many. Those of running processes, other machines' and anything else stay."""
+    removed = 0
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return 0
+    for entry in entries:
+        found = _WORK_NAME.match(entry.name)
+        if (found and found.group(1) == _host() and _gone(int(found.group(2)))
+                and entry.is_dir() and not entry.is_symlink()):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 class WorkFolder:
     """Where a tiled run keeps its stored chunks: a given folder, or a new temporary one
     removed once the last array stored in it (which holds this object) is gone."""
 
     def __init__(self, path: str | Path | None) -> None:
         if path is None:
-            self.path = Path(tempfile.mkdtemp(prefix="maskprep-tiled-"))
+            clean_stale_work_folders(Path(tempfile.gettempdir()))
+            self.path = Path(tempfile.mkdtemp(
+                prefix=f"maskprep-tiled-{_host()}-{os.getpid()}-"))
             weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
         else:
             self.path = Path(path)
