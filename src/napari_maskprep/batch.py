@@ -130,7 +130,7 @@ class BatchPlan:
     tiled: frozenset[Path] = frozenset()  # inputs that run tiled (see Tiling)
     tiling: Tiling = field(default_factory=lambda: Tiling())
     pixel_size: tuple[float, ...] | None = None  # None: each file's own, if it states one
-    channel: int | None = None  # the one of each file's channels to segment
+    channel: int | str | None = None  # the one of each file's channels: number or name
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:
@@ -197,17 +197,17 @@ def plan_outputs(inputs: Iterable[str | Path], outdir: str | Path, *, fmt: str =
 def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path, *,
                fmt: str = "tif", suffix: str = "", resume: bool = False,
                tiling: Tiling | None = None, pixel_size: Any = None,
-               label_name: str | None = None, channel: int | None = None) -> BatchPlan:
+               label_name: str | None = None, channel: int | str | None = None) -> BatchPlan:
     """A batch checked before it starts (see :func:`plan_outputs`), with the inputs that
     run tiled (``tiling``, default :class:`Tiling`'s; their headers are read): those need
     a recipe that can run tiled and a tif or zarr output. ``pixel_size`` (micrometres per
     pixel) is used for every file instead of the one the file states; ``channel`` is the
-    one to segment of each file's channels (from 0). With
+    one to segment of each file's channels (its number from 0, or its name). With
     ``label_name`` every input must be an OME-Zarr store, and its result goes into the
     store as ``labels/<label_name>`` (the image itself is never written)."""
     sizes = None if pixel_size is None else check_pixel_size(pixel_size)
     if channel is not None:
-        check_channel(channel)
+        channel = check_channel(channel)
     if recipe.inputs:
         name, kind = next(iter(recipe.inputs.items()))
         raise BadValueError(f"the recipe declares the input {name!r} ({kind}), which a batch "
@@ -320,7 +320,7 @@ class Tiling:
 
 def _run_tiled(recipe: Recipe, path: Path, out: Path, text: str, tiling: Tiling,
                pixel_size: tuple[float, ...] | None, input_sum: str | None,
-               channel: int | None) -> FileResult:
+               channel: int | str | None) -> FileResult:
     (objects, foreground, pixels), caught = run_file_tiled(
         recipe, path, out, chunk=tiling.chunk, recipe_text=text, pixel_size=pixel_size,
         object_size=tiling.object_size, input_checksum=input_sum, channel=channel)
@@ -355,7 +355,7 @@ def _first_line(exc: BaseException) -> str:
     return first if expected and first else f"{type(exc).__name__}: {first}"
 
 
-def _same_run(stored: dict | None, text: str, source: str, channel: int | None,
+def _same_run(stored: dict | None, text: str, source: str, channel: int | str | None,
               used: tuple[float, ...] | None, carried: tuple[float, ...] | None) -> bool:
     """Whether the provenance ``stored`` says this recipe made the mask from ``channel``
     of a file of this name, converting sizes with ``used`` and giving the mask
@@ -381,7 +381,7 @@ def _kept_mask(stored: dict, input_sum: str, path: Path, out: Path
 
 def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
              recipe_text: str | None = None, tiling: Tiling | None = None,
-             pixel_size: Any = None, channel: int | None = None) -> FileResult:
+             pixel_size: Any = None, channel: int | str | None = None) -> FileResult:
     """Read ``path``, run ``recipe``, write the mask ``out`` with provenance; never raises
     for a bad input or a failing step, and never replaces a file maskprep did not write,
     or hand edits another recipe made (:func:`check_replaceable`).
@@ -549,7 +549,7 @@ def _client(workers: int | None, scheduler: str | None, timeout: float,
 
 def _run_file_task(recipe_text: str, path: str, out: str, resume: bool,
                    pixel_size: tuple[float, ...] | None, budget: int | None,
-                   channel: int | None) -> FileResult:
+                   channel: int | str | None) -> FileResult:
     # Runs on a dask worker: the recipe travels as text (data) and the image is read here,
     # so the client never holds or ships pixels. Images that run tiled are not sent here.
     return run_file(Recipe.loads(recipe_text), Path(path), Path(out), resume=resume,
@@ -621,7 +621,7 @@ def _make_folder(outdir: Path) -> None:
 
 def _dask_outcomes(client: Any, text: str, items: list[tuple[int, Path, Path]], resume: bool,
                    pixel_size: tuple[float, ...] | None, budget: int | None,
-                   channel: int | None) -> Iterable[tuple[int, FileResult]]:
+                   channel: int | str | None) -> Iterable[tuple[int, FileResult]]:
     from dask.distributed import as_completed
 
     # Workers get absolute paths (a cluster's workers run in folders of their own); the

@@ -28,12 +28,12 @@ from .batch import (
     worker_memory,
     write_summary,
 )
-from .core.errors import MaskprepError
+from .core.errors import BadValueError, MaskprepError
 from .core.registry import list_ops
 from .core.units import check_pixel_size, format_pixel_size
 from .export import is_exported_script
 from .fit import DEFAULT_TRIALS, MAX_TRIALS, fit_recipe, is_fit_report
-from .io import MASK_FORMATS, read_provenance
+from .io import MASK_FORMATS, check_channel, read_provenance
 from .large_images import DEFAULT_CHUNK, image_budget
 from .presets import preset_names, preset_path
 from .recipe import Recipe, RecipeError
@@ -216,7 +216,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
         f"{source['dtype']}",
         *([f"pixel size: {format_pixel_size(source['pixel_size'])}"]
           if source.get("pixel_size") else []),
-        *([f"channel: {channel}"] if isinstance(channel := source.get("channel"), int) else []),
+        *([f"channel: {channel}"] if isinstance(channel := source.get("channel"), int | str)
+          else []),
         *([f"axes: {axes}" + (" (the recipe ran on each time frame)" if axes[:1] == "t"
                               else "")] if isinstance(axes := source.get("axes"), str) else []),
         f"created: {info['created']}",
@@ -251,7 +252,17 @@ def _whole_number(low: int, high: int, what: str) -> Callable[[str], int]:
 _positive_int = _whole_number(1, _MAX_WORKERS, "a whole number from {low} to {high}")
 _chunk_side = _whole_number(_MIN_CHUNK, _MAX_CHUNK, "a chunk side from {low} to {high} px")
 _object_size = _whole_number(1, _MAX_CHUNK, "an object size from {low} to {high} px")
-_channel = _whole_number(0, 2**16, "a channel's number, from {low}")
+_channel_number = _whole_number(0, 2**16, "a channel's number, from {low}")
+
+
+def _channel(text: str) -> int | str:
+    """An argparse type: a channel's number, or its name as the file gives it."""
+    if text.strip().lstrip("-").isdigit():
+        return _channel_number(text)
+    try:
+        return check_channel(text)
+    except BadValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _pixel_size(text: str) -> tuple[float, ...]:
@@ -435,9 +446,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="micrometres per pixel (0.5, or per axis: 0.5,0.25 or z,y,x), for "
                           "sizes the recipe gives in um; default: what each file states")
     run.add_argument("--channel", type=_channel, metavar="N",
-                     help="segment channel N (from 0, as napari and OME count) of files with "
-                          "several channels, or colour N of RGB ones; default: all colours of "
-                          "an RGB image, and files of other channels are refused")
+                     help="segment channel N (from 0, as napari and OME count; or a channel's "
+                          "name, as an OME-TIFF or OME-Zarr gives it) of files with several "
+                          "channels, or colour N of RGB ones; default: all colours of an RGB "
+                          "image, and files of other channels are refused")
     run.add_argument("--object-size", type=_object_size, metavar="PX",
                      help="the widest object in pixels: lets split touching and watershed run "
                           "tiled, each chunk with that margin (as in memory, up to the ids, "

@@ -22,7 +22,8 @@ _TEMPLATE = '''
 """A napari-maskprep recipe as a script.
 
 Usage: python SCRIPT.py INPUT... -o OUTDIR [--suffix TEXT] [--channel N]
-(INPUT: image files or folders; N: the channel to segment of files with channels, from 0)
+(INPUT: image files or folders; N: the channel to segment of files with channels, its
+number from 0 or its name)
 Writes OUTDIR/<stem><TEXT>.tif masks, as `maskprep run` does with the same recipe; it
 never replaces an input or a file that maskprep did not write.
 """
@@ -49,8 +50,9 @@ def main(argv=None):
     parser.add_argument("inputs", nargs="+", metavar="INPUT")
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR")
     parser.add_argument("--suffix", default="", metavar="TEXT")
-    parser.add_argument("--channel", type=int, metavar="N")
+    parser.add_argument("--channel", metavar="N")
     args = parser.parse_args(argv)
+    channel = int(args.channel) if str(args.channel).isdigit() else args.channel
     try:
         outputs = plan_outputs(args.inputs, args.output, suffix=args.suffix)
     except ValueError as exc:
@@ -61,7 +63,7 @@ def main(argv=None):
     for path, out in outputs.items():
         try:
             check_replaceable(out)
-            image, axes = read_image_axes(path, args.channel)  # a time-lapse: frame by frame
+            image, axes = read_image_axes(path, channel)  # a time-lapse: frame by frame
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", MaskprepWarning)
                 mask = each_frame(process, image, axes)

@@ -30,6 +30,7 @@ from .io import (
     open_lazy,
     pixel_size_of_axes,
     provenance,
+    resolve_channel,
     write_bigtiff,
     write_ome_zarr,
 )
@@ -71,10 +72,11 @@ def mask_pixel_size(given: tuple[float, ...] | None, stated: tuple[float, ...] |
     return given * 2 if len(given) == 1 else given
 
 
-def _as_spatial(image: Any, channel: int | None = None) -> Any:
+def _as_spatial(image: Any, channel: int | str | None = None) -> Any:
     """The lazy image's data and axes as ops take them (:func:`~.io.image_layout`), of
-    ``channel`` only if given."""
-    return image_layout(image.data, image.axes, str(image.path), channel)
+    ``channel`` only if given (a name: of the file's channel names)."""
+    number = resolve_channel(channel, image.channel_names, str(image.path))
+    return image_layout(image.data, image.axes, str(image.path), number)
 
 
 def count_objects(result: np.ndarray) -> int:
@@ -128,7 +130,7 @@ def run_by_frame(recipe: Recipe, data: Any, axes: str, chunk: int,
                              drop_axis=list(range(first.ndim + 1, data.ndim)))
 
 
-def input_checksum(path: Path, channel: int | None = None) -> str:
+def input_checksum(path: Path, channel: int | str | None = None) -> str:
     """The checksum of the image at ``path`` (of ``channel`` if given) as a tiled run sees
     it (the one its mask's provenance records), read band by band, never whole."""
     with open_lazy(path) as image:
@@ -138,7 +140,7 @@ def input_checksum(path: Path, channel: int | None = None) -> str:
 def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAULT_CHUNK,
                    recipe_text: str | None = None, pixel_size: tuple[float, ...] | None = None,
                    object_size: int | None = None, input_checksum: str | None = None,
-                   channel: int | None = None) -> tuple[tuple[int, int, int], list[str]]:
+                   channel: int | str | None = None) -> tuple[tuple[int, int, int], list[str]]:
     """Run ``recipe`` tiled on the image at ``path`` and write the result to ``out``
     (``.zarr``: an OME-Zarr image-label with a pyramid; ``path/labels/NAME``: the same
     inside the input store; ``.tif``: a tiled BigTIFF), with

@@ -117,9 +117,12 @@ def test_a_channel_of_an_image_without_channels_is_refused(tmp_path, channels):
     with pytest.raises(BadValueError, match=r"grey\.tif: has no channels \(shape \(520, 696\)"
                                             r"\), so no channel 0; accepted: a channel only"):
         read_image(path, channel=0)
-    for bad in (-1, 1.5, True, "1"):
+    for bad in (-1, 1.5, True, "", " " * 3, "x" * 101):
         with pytest.raises(BadValueError, match=r"^channel .*; accepted: a channel's number"):
             read_image(path, channel=bad)
+    with pytest.raises(BadValueError, match=r"grey\.tif: has no channel named 'DAPI' \(it "
+                                            r"names no channels\); accepted"):
+        read_image(path, channel="DAPI")
 
 
 def test_a_bad_channel_option_is_a_usage_error(tmp_path, recipe, capsys):
@@ -128,3 +131,40 @@ def test_a_bad_channel_option_is_a_usage_error(tmp_path, recipe, capsys):
     assert exit_.value.code == 2
     assert "argument --channel: '-1' is not a channel's number, from 0" in (
         capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("tiled", ["never", "always"])
+def test_a_channel_is_chosen_by_the_name_the_file_gives_it(tmp_path, recipe, channels, capsys,
+                                                           tiled):
+    path = tmp_path / "cells.ome.tif"
+    tifffile.imwrite(path, channels, metadata={"axes": "CYX",
+                                               "Channel": {"Name": ["DAPI", "GFP", "RFP"]}})
+    out = tmp_path / "out"
+    assert run(recipe, path, "-o", out, "--channel", "GFP", "--tiled", tiled) == 0
+    expected = mp.Recipe.loads(RECIPE).run(channels[1])
+    np.testing.assert_array_equal(tifffile.imread(out / "cells.ome.tif"), expected)
+    assert read_provenance(out / "cells.ome.tif")["input"]["channel"] == "GFP"
+    np.testing.assert_array_equal(read_image(path, channel="RFP"), channels[2])
+    assert run(recipe, path, "-o", out, "--channel", "Cy5", "--tiled", tiled) == 1
+    assert ("cells.ome.tif: has no channel named 'Cy5' (its channels are 'DAPI', 'GFP', "
+            "'RFP'); accepted: a channel's name as the file gives it, or its number, from 0"
+            in capsys.readouterr().err)
+
+
+def test_an_ome_zarr_channel_is_chosen_by_its_omero_label(tmp_path, recipe, channels):
+    import zarr
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    path = tmp_path / "cells.zarr"
+    group = zarr.open_group(path, mode="w", zarr_format=2)
+    write_image(channels, group, fmt=FormatV04(), axes="cyx", scaler=None)
+    group.attrs["omero"] = {"channels": [{"label": name, "color": colour} for name, colour
+                                         in (("DAPI", "0000FF"), ("GFP", "00FF00"),
+                                             ("RFP", "FF0000"))]}
+    assert mp.io.open_lazy(path).channel_names == ["DAPI", "GFP", "RFP"]
+    assert run(recipe, path, "-o", tmp_path / "out", "--channel", "RFP", "--format",
+               "zarr") == 0
+    with mp.io.open_lazy(tmp_path / "out" / "cells.zarr") as written:
+        np.testing.assert_array_equal(written.data.compute(),
+                                      mp.Recipe.loads(RECIPE).run(channels[2]))

@@ -15,7 +15,7 @@
 - ``recipe_text``: YAML and JSON read as plain data within limits.
 """
 
-from .axes import check_channel, each_frame, image_layout
+from .axes import check_channel, each_frame, image_layout, resolve_channel
 from .bigtiff import write_bigtiff
 from .files import atomic_write, clean_stale_temporaries
 from .images import (
@@ -78,6 +78,7 @@ __all__ = [
     "png_with_provenance",
     "provenance",
     "read_channels",
+    "resolve_channel",
     "read_image",
     "read_image_axes",
     "read_pixel_size",

@@ -23,12 +23,13 @@ import numpy as np
 
 from ..core.errors import BadValueError
 
-__all__ = ["ACCEPTED_AXES", "check_channel", "each_frame", "image_layout"]
+__all__ = ["ACCEPTED_AXES", "check_channel", "each_frame", "image_layout", "resolve_channel"]
 
 ACCEPTED_AXES = ("y and x, with z (a stack), t (time frames, first; each is segmented on its "
                  "own) and RGB(A) colour samples (3 or 4; an ImageJ or OME-TIFF's channels "
                  "are not colour, an OME-Zarr's only as uint8 drawn red, green, blue)")
 _PAGES = "qi"  # tifffile's letters for pages it cannot name
+_NAME_LENGTH = 100  # the longest channel name taken
 
 
 def _letters(axes: str, shape: tuple[int, ...]) -> str:
@@ -50,7 +51,11 @@ def image_layout(data: Any, axes: str, where: str, channel: int | None = None
     shape = tuple(data.shape)
     letters = _letters(axes, shape)
     if channel is not None:
-        data, letters = _one_channel(data, letters, check_channel(channel), where)
+        number = check_channel(channel)
+        if isinstance(number, str):
+            raise BadValueError(f"{where}: channel {number!r} is a name, which only a file's "
+                                "reader can look up; accepted here: a channel's number")
+        data, letters = _one_channel(data, letters, number, where)
     if "g" in letters:  # grey and alpha: the alpha only says where the grey is drawn
         at = letters.index("g")
         data = data[(slice(None),) * at + (0,)]
@@ -80,11 +85,28 @@ def image_layout(data: Any, axes: str, where: str, channel: int | None = None
     return data, letters
 
 
-def check_channel(channel: Any) -> int:
-    """``channel`` if it can name a channel (an int from 0); one line otherwise."""
+def check_channel(channel: Any) -> int | str:
+    """``channel`` if it can name a channel (its number from 0, or its name as the file
+    gives it); one line otherwise."""
+    if isinstance(channel, str) and 0 < len(channel.strip()) <= _NAME_LENGTH:
+        return channel.strip()
     if isinstance(channel, bool) or not isinstance(channel, int | np.integer) or channel < 0:
-        raise BadValueError(f"channel {channel!r}; accepted: a channel's number, from 0")
+        raise BadValueError(f"channel {channel!r}; accepted: a channel's number, from 0, or "
+                            f"its name (at most {_NAME_LENGTH} characters)")
     return int(channel)
+
+
+def resolve_channel(channel: int | str | None, names: list[str], where: str) -> int | None:
+    """``channel``'s number: a number as it is, a name looked up in the file's channel
+    ``names``; one line naming the names there are for a name that is not one."""
+    if not isinstance(channel, str):
+        return channel
+    if channel in names:
+        return names.index(channel)
+    there = (f"its channels are {', '.join(map(repr, names))}" if names
+             else "it names no channels")
+    raise BadValueError(f"{where}: has no channel named {channel!r} ({there}); accepted: a "
+                        "channel's name as the file gives it, or its number, from 0")
 
 
 def _one_channel(data: Any, letters: str, channel: int, where: str) -> tuple[Any, str]:

@@ -23,7 +23,7 @@ import tifffile
 
 from ..core.errors import BadValueError, MaskprepError
 from ..core.units import check_pixel_size
-from .axes import check_channel, image_layout
+from .axes import check_channel, image_layout, resolve_channel
 
 __all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "check_one_image",
            "check_strips", "decoded_size",
@@ -137,21 +137,23 @@ def find_images(paths: list[str | os.PathLike[str]]) -> list[Path]:
     return found
 
 
-def read_image(path: str | os.PathLike[str], channel: int | None = None) -> np.ndarray:
+def read_image(path: str | os.PathLike[str], channel: int | str | None = None
+               ) -> np.ndarray:
     """An image file as an array: TIFF (any dtype, nD) or PNG/JPEG (RGB order, not BGR),
     its axes arranged as :func:`read_image_axes` says; ``channel``: the one to keep of a
-    file with channels (from 0)."""
+    file with channels (its number from 0, or an OME-TIFF's channel name)."""
     return read_image_axes(path, channel)[0]
 
 
-def read_image_axes(path: str | os.PathLike[str], channel: int | None = None
+def read_image_axes(path: str | os.PathLike[str], channel: int | str | None = None
                     ) -> tuple[np.ndarray, str]:
     """An image file as an array and its axes, ``[t][z]yx[c]``
     (:func:`~.axes.image_layout`: colour samples last, singleton axes dropped, the layouts
     that the ops cannot take refused in one line, as a tiled run refuses them); with
-    ``channel``, only that channel of the file's channels or colour samples."""
+    ``channel``, only that channel of the file's channels or colour samples (a name: of
+    an OME-TIFF's channel names, :func:`channel_names`)."""
     if channel is not None:
-        check_channel(channel)  # before the file is read
+        channel = check_channel(channel)  # before the file is read
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
@@ -159,6 +161,9 @@ def read_image_axes(path: str | os.PathLike[str], channel: int | None = None
             f"{path}: unsupported file type {suffix or '(none)'}; accepted: "
             + ", ".join(IMAGE_SUFFIXES)
         )
+    if isinstance(channel, str) and path.is_file():  # a name, from the header
+        names = channel_names(path) if suffix in (".tif", ".tiff") else []
+        channel = resolve_channel(channel, names, str(path))
     try:
         if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block, a device never end
             raise ImageReadError(f"{path}: not a regular file; accepted: image files")

@@ -25,6 +25,7 @@ import tifffile
 from .images import (
     SLIDE_SUFFIXES,
     ImageReadError,
+    channel_names,
     check_one_image,
     check_strips,
     reading_tiff,
@@ -65,8 +66,9 @@ class LazyImage:
     each axis of ``data`` with one letter (``t`` time, ``c`` channel or RGB sample, ``z``,
     ``y``, ``x``; other letters are tifffile's, e.g. ``i`` for the pages of a stack).
     ``pixel_size`` is in micrometres per spatial axis (``z``, ``y``, ``x`` as present) of
-    ``data``'s level, or None when the file does not say. Use it as a context manager, or
-    call :meth:`close`, to release a TIFF's file handle.
+    ``data``'s level, or None when the file does not say. ``channel_names``: the names the
+    file gives its channels (an OME-TIFF's, an OME-Zarr's omero labels), if any. Use it as
+    a context manager, or call :meth:`close`, to release a TIFF's file handle.
     """
 
     data: da.Array
@@ -75,6 +77,7 @@ class LazyImage:
     levels: list[da.Array]
     path: Path
     _close: list[Callable[[], None]] = field(default_factory=list, repr=False, compare=False)
+    channel_names: list[str] = field(default_factory=list)
 
     def close(self) -> None:
         """Release the open file (a TIFF); the arrays cannot be computed afterwards."""
@@ -373,7 +376,16 @@ def _open_zarr(path: Path, missing_chunks: str) -> tuple[LazyImage, list[Any]]:
     sizes = [_ngff_pixel_size(multiscale, axes, n) for n in range(len(levels))]
     if "c" in axes and not _zarr_colour(_ome_of(group), levels[0], axes):
         axes = axes.replace("c", "n")  # channels, as an ImageJ or OME-TIFF's (io.axes)
-    return LazyImage(levels[0], axes, sizes[0], levels, path), sizes
+    return LazyImage(levels[0], axes, sizes[0], levels, path,
+                     channel_names=_zarr_channel_names(_ome_of(group))), sizes
+
+
+def _zarr_channel_names(ome: Any) -> list[str]:
+    """An OME-Zarr's channel names: its omero channels' labels, where every one has one."""
+    omero = ome.get("omero") if isinstance(ome, dict) else None
+    channels = omero.get("channels") if isinstance(omero, dict) else None
+    labels = [c.get("label") if isinstance(c, dict) else None for c in channels or []]
+    return labels if labels and all(isinstance(x, str) and x for x in labels) else []
 
 
 def ngff_frame(path: Path) -> dict[str, tuple[float, float, str | None]]:
@@ -463,7 +475,8 @@ def _open_tiff(path: Path) -> tuple[LazyImage, list[Any]]:
                 levels = [shown(da.from_array(mapped, name=f"maskprep-mm-{token}",
                                               chunks="auto",
                                               meta=np.empty((0,) * mapped.ndim, mapped.dtype)))]
-                return LazyImage(levels[0], axes, pixel_size, levels, path), [pixel_size]
+                return LazyImage(levels[0], axes, pixel_size, levels, path,
+                                 channel_names=channel_names(path)), [pixel_size]
             store = series.aszarr(multiscales=True, lock=threading.RLock())
             group = zarr.open_group(store, mode="r")
             paths = [d["path"] for d in group.attrs["multiscales"][0]["datasets"]]
@@ -474,7 +487,8 @@ def _open_tiff(path: Path) -> tuple[LazyImage, list[Any]]:
         for handle in opened:
             handle.close()
         raise
-    image = LazyImage(levels[0], axes, pixel_size, levels, path, [store.close, tif.close])
+    image = LazyImage(levels[0], axes, pixel_size, levels, path, [store.close, tif.close],
+                      channel_names(path))
     return image, [_scaled(pixel_size, axes, levels[0].shape, lv.shape) for lv in levels]
 
 

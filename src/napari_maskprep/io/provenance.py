@@ -32,7 +32,7 @@ def provenance(recipe_yaml: str, image: np.ndarray, source: str | None = None,
                pixel_size: tuple[float, ...] | None = None,
                input_checksum: str | None = None, axes: str | None = None,
                mask_pixel_size: tuple[float, ...] | None = None,
-               channel: int | None = None) -> dict[str, Any]:
+               channel: int | str | None = None) -> dict[str, Any]:
     """What made a mask: the recipe, the input's checksum (``input_checksum`` if already
     computed; a large image is read whole to make it), its ``axes`` if known (``tyx``: the
     recipe ran on each time frame), and the pixel size its sizes in micrometres were
