@@ -17,8 +17,8 @@ from napari_maskprep import batch
 from napari_maskprep.batch import SUMMARY_NAME, plan_batch, run_batch
 from napari_maskprep.cli import main
 from napari_maskprep.core.errors import BadValueError
+from napari_maskprep.core.processes import host_id
 from napari_maskprep.io import open_lazy, read_image, read_provenance, write_region
-from napari_maskprep.io.files import _host_id
 from napari_maskprep.ops.edit import ManualEdit
 from napari_maskprep.recipe import Recipe, Step
 
@@ -187,8 +187,8 @@ def test_stale_temporary_files_are_cleaned_and_never_read(tmp_path, recipe_file,
     out.mkdir()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    stale = out / f".maskprep-tmp-{_host_id()}-{dead}-x.tif.abc123.tif"
-    running = out / f".maskprep-tmp-{_host_id()}-{os.getpid()}-y.tif.def456.tif"
+    stale = out / f".maskprep-tmp-{host_id()}-{dead}-x.tif.abc123.tif"
+    running = out / f".maskprep-tmp-{host_id()}-{os.getpid()}-y.tif.def456.tif"
     other_host = out / f".maskprep-tmp-00000000-{dead}-z.tif.ghi789.tif"
     for path in (stale, running, other_host):
         path.write_bytes(b"half a tiff")

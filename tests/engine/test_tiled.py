@@ -231,12 +231,12 @@ def test_the_work_folder_of_a_killed_run_is_removed_by_the_next(tmp_path, monkey
     import subprocess
     import sys
 
-    from napari_maskprep.engine.tiled_store import _host
+    from napari_maskprep.core.processes import host_id
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    names = [f"maskprep-tiled-{_host()}-{dead}-killed", f"maskprep-tiled-{_host()}-"
+    names = [f"maskprep-tiled-{host_id()}-{dead}-killed", f"maskprep-tiled-{host_id()}-"
              f"{os.getpid()}-running", f"maskprep-tiled-00000000-{dead}-other-machine",
              "maskprep-tiled-anybody"]
     for name in names:

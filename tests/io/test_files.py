@@ -11,8 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
+from napari_maskprep.core.processes import host_id
 from napari_maskprep.io import read_image, write_mask
-from napari_maskprep.io.files import _host_id, atomic_write, clean_stale_temporaries
+from napari_maskprep.io.files import atomic_write, clean_stale_temporaries
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -34,14 +35,14 @@ def test_only_temporaries_of_gone_processes_of_this_machine_are_removed(tmp_path
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()
     names = {
-        "stale": f".maskprep-tmp-{_host_id()}-{gone}-a.tif.x1.tif",
-        "running": f".maskprep-tmp-{_host_id()}-{os.getpid()}-b.tif.x2.tif",
+        "stale": f".maskprep-tmp-{host_id()}-{gone}-a.tif.x1.tif",
+        "running": f".maskprep-tmp-{host_id()}-{os.getpid()}-b.tif.x2.tif",
         "other machine": f".maskprep-tmp-00000000-{gone}-c.tif.x3.tif",
         "a person's": ".maskprep-notes.txt",
     }
     for name in names.values():
         (tmp_path / name).write_text("x")
-    (tmp_path / f".maskprep-tmp-{_host_id()}-{gone}-d.zarr.x4").mkdir()
+    (tmp_path / f".maskprep-tmp-{host_id()}-{gone}-d.zarr.x4").mkdir()
     assert clean_stale_temporaries(tmp_path) == 2
     assert sorted(os.listdir(tmp_path)) == sorted(
         names[k] for k in ("running", "other machine", "a person's"))

@@ -4,12 +4,10 @@ compressed in a file of its own, in a work folder removed with the last array re
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
 import re
 import shutil
-import socket
 import tempfile
 import weakref
 from collections.abc import Callable, Mapping
@@ -20,6 +18,7 @@ import dask.array as da
 import numpy as np
 from numcodecs import Blosc
 
+from ..core.processes import host_id, is_running
 from .tiled_components import per_chunk
 
 __all__ = ["StoredChunks", "WorkFolder", "clean_stale_work_folders", "summarised"]
@@ -47,20 +46,6 @@ def summarised(x: da.Array, stored: bool, workdir: WorkFolder,
 _WORK_NAME = re.compile(r"^maskprep-tiled-([0-9a-f]{8})-(\d+)-")
 
 
-def _host() -> str:
-    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):
-        return True
-    except PermissionError:  # another user's process
-        return False
-    return False
-
-
 def clean_stale_work_folders(folder: Path) -> int:
     """Remove the work folders in ``folder`` that killed runs of this machine left; returns
     how many. Those of running processes, other machines' and anything else stay."""
@@ -71,7 +56,7 @@ def clean_stale_work_folders(folder: Path) -> int:
         return 0
     for entry in entries:
         found = _WORK_NAME.match(entry.name)
-        if (found and found.group(1) == _host() and _gone(int(found.group(2)))
+        if (found and found.group(1) == host_id() and not is_running(int(found.group(2)))
                 and entry.is_dir() and not entry.is_symlink()):
             shutil.rmtree(entry, ignore_errors=True)
             removed += 1
@@ -86,7 +71,7 @@ class WorkFolder:
         if path is None:
             clean_stale_work_folders(Path(tempfile.gettempdir()))
             self.path = Path(tempfile.mkdtemp(
-                prefix=f"maskprep-tiled-{_host()}-{os.getpid()}-"))
+                prefix=f"maskprep-tiled-{host_id()}-{os.getpid()}-"))
             weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
         else:
             self.path = Path(path)

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import hashlib
 import os
 import re
 import shutil
-import socket
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from ..core.processes import host_id, is_running
 
 __all__ = ["atomic_write", "clean_stale_temporaries", "head_line", "replace_folder",
            "temp_prefix"]
@@ -31,27 +31,13 @@ _TEMP_NAME = re.compile(r"^\.maskprep-(tmp|old)-([0-9a-f]{8})-(\d+)-")
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2  # Linux <fcntl.h>, <linux/fs.h>
 
 
-def _host_id() -> str:
-    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
-
-
 def temp_prefix(path: Path) -> str:
     """The prefix of a temporary file or folder that will become ``path``."""
-    return f"{_TEMP_PREFIX}{_host_id()}-{os.getpid()}-{path.name}."
+    return f"{_TEMP_PREFIX}{host_id()}-{os.getpid()}-{path.name}."
 
 
 def _aside_prefix(path: Path) -> str:
-    return f"{_ASIDE_PREFIX}{_host_id()}-{os.getpid()}-{path.name}."
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):  # gone, or never a process id
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
+    return f"{_ASIDE_PREFIX}{host_id()}-{os.getpid()}-{path.name}."
 
 
 def clean_stale_temporaries(folder: Path) -> int:
@@ -59,14 +45,14 @@ def clean_stale_temporaries(folder: Path) -> int:
     ``folder``, and put back an old folder moved aside whose replacement never arrived
     (:func:`replace_folder`); those of running processes, and everything else, stay.
     Returns the count of entries removed or put back."""
-    removed, host = 0, _host_id()
+    removed, host = 0, host_id()
     try:
         entries = list(folder.iterdir())
     except OSError:
         return 0
     for entry in entries:
         found = _TEMP_NAME.match(entry.name)
-        if found is None or found.group(2) != host or _alive(int(found.group(3))):
+        if found is None or found.group(2) != host or is_running(int(found.group(3))):
             continue
         if found.group(1) == "old" and entry.is_dir() and not entry.is_symlink():
             _put_back(entry)
