@@ -102,6 +102,18 @@ def test_float_local_steps_are_the_same_in_chunks(mosaic, dtype, chunks):
                  .compute(), recipe.steps[0].spec(volume, sigma=1.0))
 
 
+@pytest.mark.parametrize("chunks", [(3, 50), (257, 16), ((100, 57, 100), (48, 335))])
+def test_uint8_gaussian_is_the_same_in_narrow_column_chunks(chunks):
+    """cv2's uint8 filter steps 32 columns at a time and a row's last 16 in a shorter
+    vector: read from multiples of 16 only, pixel (215, 364) of this crop was 1 grey level
+    off."""
+    path = next((DATA / "bbbc039_fluo_nuclei" / "images").glob("IXMtest_A06_*.tif"))
+    image = (read_image(path)[:257, :383] >> 4).clip(0, 255).astype(np.uint8)
+    recipe = _recipe([("preprocess.gaussian", {"sigma": 1.0})])
+    _assert_same(run_tiled(recipe.steps, da.from_array(image, chunks=chunks)).compute(),
+                 recipe.run(image))
+
+
 @pytest.mark.parametrize("chunks", [(8, 32, 32), (5, 20, 40)])
 def test_tiled_equals_in_memory_3d(chunks):
     volume = read_image(next((DATA / "stardist_synthetic_3d" / "images").glob("*.tif")))

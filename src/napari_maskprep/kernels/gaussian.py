@@ -40,9 +40,11 @@ __all__ = ["TRUNCATE", "VECTOR_ALIGN", "gaussian_blur", "kernel_radius"]
 
 # scipy.ndimage.gaussian_filter / skimage.filters.gaussian truncate the kernel at 4 sigma.
 TRUNCATE = 4.0
-# float32 lanes of the widest vector cv2 uses (AVX-512): a crop starting on a multiple of it
-# puts each column in the lanes the whole image's does, so it is rounded the same.
-VECTOR_ALIGN = 16
+# Columns a crop starts at a multiple of, so each column falls in the lanes the whole
+# image's does and is rounded the same: cv2's uint8 filter steps 32 values at a time (four
+# AVX2 float32 vectors), and a row's last 16 or fewer in shorter vectors (at 16, 1 pixel of
+# a uint8 sigma=1 blur cut in 50-column chunks differed by one grey level).
+VECTOR_ALIGN = 32
 
 
 def kernel_radius(sigma: float) -> int:

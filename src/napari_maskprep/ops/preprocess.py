@@ -178,8 +178,8 @@ def color_channel(
 # --------------------------------------------------------------------------- denoise
 
 # Not striped: the kernel runs its own tiles on threads, or cv2's parallel sepFilter2D.
-# Aligned to 16 px: cv2's vector loop (fused multiply-add) and its scalar tail round a
-# float pixel differently, so a window's columns must fall in the loop the whole image's do.
+# Aligned to VECTOR_ALIGN px: cv2's vector loop (fused multiply-add) and its shorter tail
+# round a pixel differently, so a window's columns must fall in the loop the whole image's do.
 @operation("preprocess.gaussian", input="image", output="image",
            locality=Local(halo=lambda p: kernel_radius(p["sigma"]) + 1, stripes=False,
                           align=lambda p: VECTOR_ALIGN),
