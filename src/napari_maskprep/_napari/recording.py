@@ -53,8 +53,8 @@ from .planes import PerPlane, is_time_lapse, per_plane_choice
 from .strokes import ChangedBoxes, union
 
 __all__ = [
-    "RECORDED_CHANNEL",
     "EDIT_OP",
+    "RECORDED_CHANNEL",
     "REPLAY_SUFFIX",
     "SUMMARY_NAME",
     "BatchCancelled",

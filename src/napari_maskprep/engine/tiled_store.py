@@ -49,14 +49,14 @@ _WORK_NAME = re.compile(r"^maskprep-tiled-([0-9a-f]{8})-(\d+)-")
 def clean_stale_work_folders(folder: Path) -> int:
     """Remove the work folders in ``folder`` that killed runs of this machine left; returns
     how many. Those of running processes, other machines' and anything else stay."""
-    removed = 0
+    removed, host = 0, host_id()
     try:
         entries = list(folder.iterdir())
     except OSError:
         return 0
     for entry in entries:
         found = _WORK_NAME.match(entry.name)
-        if (found and found.group(1) == host_id() and not is_running(int(found.group(2)))
+        if (found and found.group(1) == host and not is_running(int(found.group(2)))
                 and entry.is_dir() and not entry.is_symlink()):
             shutil.rmtree(entry, ignore_errors=True)
             removed += 1

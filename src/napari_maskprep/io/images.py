@@ -193,11 +193,16 @@ def read_image_axes(path: str | os.PathLike[str], channel: int | str | None = No
     except ImageReadError:
         raise
     except Exception as exc:  # decoders raise anything on corrupt data
-        why = str(exc).splitlines()[0][:120] if str(exc) else ""
-        raise ImageReadError(f"{path}: cannot read image ({type(exc).__name__}: {why})") from None
+        raise _unreadable(path, exc) from None
     if image.size == 0:
         raise ImageReadError(f"{path}: the image is empty")
     return image_layout(image, axes, str(path), channel)
+
+
+def _unreadable(path: Path, exc: Exception) -> ImageReadError:
+    """What a decoder's own error on a damaged file says, in one line."""
+    why = str(exc).splitlines()[0][:120] if str(exc) else ""
+    return ImageReadError(f"{path}: cannot read image ({type(exc).__name__}: {why})")
 
 
 def takes_layout(path: str | os.PathLike[str], channel: int | None = None) -> bool:
@@ -206,11 +211,14 @@ def takes_layout(path: str | os.PathLike[str], channel: int | None = None) -> bo
     channels is not, nor several images (:func:`check_one_image`). A header that cannot be
     read counts as taken: reading the file then says what is wrong."""
     header = _tiff_header(path)
-    if header is None:
-        return True
+    return header is None or _header_takes(header, str(path), channel)
+
+
+def _header_takes(header: tuple[tuple[int, ...], Any, str], where: str,
+                  channel: int | None) -> bool:
     shape, dtype, axes = header
     try:  # on an array of the header's shape holding no pixels
-        image_layout(np.broadcast_to(np.zeros((), dtype), shape), axes, str(path), channel)
+        image_layout(np.broadcast_to(np.zeros((), dtype), shape), axes, where, channel)
     except BadValueError:
         return False
     return True
@@ -220,12 +228,12 @@ def channel_count(path: str | os.PathLike[str]) -> int:
     """How many channels a TIFF that the ops cannot take whole holds, each of which they
     take (its ImageJ, OME or non-colour channels); 0 for any other file."""
     header = _tiff_header(path)
-    if header is None or takes_layout(path):
+    if header is None or _header_takes(header, str(path), None):
         return 0
     shape, _, axes = header
     at = next((axes.index(a) for a in "nc" if a in axes), None)
     count = 0 if at is None else shape[at]
-    return count if count and takes_layout(path, 0) else 0
+    return count if count and _header_takes(header, str(path), 0) else 0
 
 
 def read_channels(path: str | os.PathLike[str]) -> list[tuple[np.ndarray, str]]:
@@ -240,8 +248,7 @@ def read_channels(path: str | os.PathLike[str]) -> list[tuple[np.ndarray, str]]:
     except ImageReadError:
         raise
     except Exception as exc:  # decoders raise anything on corrupt data
-        why = str(exc).splitlines()[0][:120] if str(exc) else ""
-        raise ImageReadError(f"{path}: cannot read image ({type(exc).__name__}: {why})") from None
+        raise _unreadable(path, exc) from None
     return [image_layout(image, axes, str(path), n) for n in range(count)]
 
 

@@ -374,10 +374,11 @@ def _open_zarr(path: Path, missing_chunks: str) -> tuple[LazyImage, list[Any]]:
         levels.append(_dask(array, where, (path / dataset.path).absolute(), missing_chunks,
                             token))
     sizes = [_ngff_pixel_size(multiscale, axes, n) for n in range(len(levels))]
-    if "c" in axes and not _zarr_colour(_ome_of(group), levels[0], axes):
+    attributes = _ome_of(group)
+    if "c" in axes and not _zarr_colour(attributes, levels[0], axes):
         axes = axes.replace("c", "n")  # channels, as an ImageJ or OME-TIFF's (io.axes)
     return LazyImage(levels[0], axes, sizes[0], levels, path,
-                     channel_names=_zarr_channel_names(_ome_of(group))), sizes
+                     channel_names=_zarr_channel_names(attributes)), sizes
 
 
 def _zarr_channel_names(ome: Any) -> list[str]:
