@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import socket
+from pathlib import Path
 
-__all__ = ["host_id", "is_running"]
+__all__ = ["host_id", "is_running", "left_by_gone_processes"]
 
 
 def host_id() -> str:
@@ -28,3 +30,18 @@ def is_running(pid: int) -> bool:
     except PermissionError:  # another user's process
         return True
     return True
+
+
+def left_by_gone_processes(folder: Path, name: re.Pattern[str]
+                           ) -> list[tuple[Path, re.Match[str]]]:
+    """The entries of ``folder`` whose name ``name`` matches, its groups ``host`` and
+    ``pid`` naming this machine and a process that no longer runs, with their matches;
+    none when the folder cannot be read."""
+    host = host_id()
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return []
+    found = ((entry, name.match(entry.name)) for entry in entries)
+    return [(entry, match) for entry, match in found if match is not None
+            and match["host"] == host and not is_running(int(match["pid"]))]

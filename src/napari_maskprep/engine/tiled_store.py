@@ -18,7 +18,7 @@ import dask.array as da
 import numpy as np
 from numcodecs import Blosc
 
-from ..core.processes import host_id, is_running
+from ..core.processes import host_id, left_by_gone_processes
 from .tiled_components import per_chunk
 
 __all__ = ["StoredChunks", "WorkFolder", "clean_stale_work_folders", "summarised"]
@@ -43,21 +43,15 @@ def summarised(x: da.Array, stored: bool, workdir: WorkFolder,
 # A temporary work folder is named maskprep-tiled-<host>-<pid>-<random>: a run killed
 # (SIGKILL, out of memory) cannot remove its own, which holds the whole image compressed,
 # so the next run on this machine removes those whose process is gone.
-_WORK_NAME = re.compile(r"^maskprep-tiled-([0-9a-f]{8})-(\d+)-")
+_WORK_NAME = re.compile(r"^maskprep-tiled-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-")
 
 
 def clean_stale_work_folders(folder: Path) -> int:
     """Remove the work folders in ``folder`` that killed runs of this machine left; returns
     how many. Those of running processes, other machines' and anything else stay."""
-    removed, host = 0, host_id()
-    try:
-        entries = list(folder.iterdir())
-    except OSError:
-        return 0
-    for entry in entries:
-        found = _WORK_NAME.match(entry.name)
-        if (found and found.group(1) == host and not is_running(int(found.group(2)))
-                and entry.is_dir() and not entry.is_symlink()):
+    removed = 0
+    for entry, _ in left_by_gone_processes(folder, _WORK_NAME):
+        if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
             removed += 1
     return removed

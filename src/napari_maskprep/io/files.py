@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ..core.processes import host_id, is_running
+from ..core.processes import host_id, left_by_gone_processes
 
 __all__ = ["atomic_write", "clean_stale_temporaries", "head_line", "replace_folder",
            "temp_prefix"]
@@ -27,7 +27,7 @@ __all__ = ["atomic_write", "clean_stale_temporaries", "head_line", "replace_fold
 # one never arrived.
 _TEMP_PREFIX = ".maskprep-tmp-"
 _ASIDE_PREFIX = ".maskprep-old-"
-_TEMP_NAME = re.compile(r"^\.maskprep-(tmp|old)-([0-9a-f]{8})-(\d+)-")
+_TEMP_NAME = re.compile(r"^\.maskprep-(?P<kind>tmp|old)-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-")
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2  # Linux <fcntl.h>, <linux/fs.h>
 
 
@@ -45,23 +45,15 @@ def clean_stale_temporaries(folder: Path) -> int:
     ``folder``, and put back an old folder moved aside whose replacement never arrived
     (:func:`replace_folder`); those of running processes, and everything else, stay.
     Returns the count of entries removed or put back."""
-    removed, host = 0, host_id()
-    try:
-        entries = list(folder.iterdir())
-    except OSError:
-        return 0
-    for entry in entries:
-        found = _TEMP_NAME.match(entry.name)
-        if found is None or found.group(2) != host or is_running(int(found.group(3))):
-            continue
-        if found.group(1) == "old" and entry.is_dir() and not entry.is_symlink():
+    stale = left_by_gone_processes(folder, _TEMP_NAME)
+    for entry, found in stale:
+        if found["kind"] == "old" and entry.is_dir() and not entry.is_symlink():
             _put_back(entry)
         elif entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
-        removed += 1
-    return removed
+    return len(stale)
 
 
 def _put_back(aside: Path) -> None:
