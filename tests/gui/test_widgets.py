@@ -13,7 +13,7 @@ from qtpy.QtWidgets import QCheckBox
 import napari_maskprep as mp
 from napari_maskprep._napari.applied import applied_steps, is_preview
 from napari_maskprep._napari.outputs import history
-from napari_maskprep._napari.widgets import RefineWidget
+from napari_maskprep._napari.widgets import PREVIEW_DELAY_MS, RefineWidget
 
 ERROR = NotificationSeverity.ERROR
 INFO = NotificationSeverity.INFO
@@ -638,3 +638,32 @@ def test_deleting_the_seeds_while_previewing_removes_the_preview_grown_from_them
     qtbot.waitUntil(lambda: "Points layer for its 'seeds' input" in widget.status.value,
                     timeout=TIMEOUT_MS)
     assert widget.model.preview_layer is None and widget.preview_box.value
+
+
+def test_renaming_the_input_renames_its_preview(make_widget, qtbot):
+    viewer, widget = make_widget("preprocess", "nuclei")
+    widget.select("preprocess.gaussian", viewer.layers["nuclei"])
+    widget.preview_box.value = True
+    qtbot.waitUntil(lambda: widget.model.preview_layer is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+    viewer.layers["nuclei"].name = "cells"
+    assert [layer.name for layer in viewer.layers] == [
+        "nuclei-ground truth", "cells", "cells-gaussian [preview]"]
+    assert [layer.name for layer in widget.input_box.choices] == ["cells"]
+
+
+def test_deleting_the_input_unticks_preview_and_no_other_layer_is_previewed(make_widget,
+                                                                           qtbot):
+    viewer, widget = make_widget("preprocess", "nuclei")
+    viewer.add_image(np.zeros((8, 8), np.uint8), name="other")
+    widget.select("preprocess.gaussian", viewer.layers["nuclei"])
+    widget.preview_box.value = True
+    qtbot.waitUntil(lambda: widget.model.preview_layer is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+    viewer.layers.remove("nuclei")
+    assert not widget.preview_box.value and not widget.previewing
+    assert widget.input_box.value is viewer.layers["other"]
+    viewer.add_image(np.ones((8, 8), np.uint8), name="nuclei")  # opened again
+    qtbot.wait(3 * PREVIEW_DELAY_MS)
+    assert not widget.previewing and widget.model.preview_layer is None
+    assert [layer.name for layer in viewer.layers] == ["nuclei-ground truth", "other", "nuclei"]

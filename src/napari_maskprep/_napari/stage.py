@@ -80,6 +80,8 @@ class StageModel:
     #: Parameter values changed here, not through ``set_param`` (fitted to the input's
     #: intensities, picked from the image): the editors need to show them.
     values_changed = Signal()
+    #: The input layer left the viewer: a preview must not follow to another by itself.
+    input_removed = Signal()
 
     def __init__(self, viewer: Any, stage: str) -> None:
         self.viewer = viewer
@@ -439,7 +441,7 @@ class StageModel:
             translate = np.asarray(source.translate, dtype=float).copy()
             translate[:lead] += np.asarray(job.index) * scale[:lead]
         data = result.reshape((1,) * lead + result.shape)
-        name = f"{source.name}-{self.op.name}{PREVIEW_SUFFIX}"
+        name = self._preview_name(source)
         layer_type = Image if self.op.output is Kind.IMAGE else Labels
         layer = self._preview_layer
         rgb = is_rgb(data, source)
@@ -466,6 +468,9 @@ class StageModel:
             layer.data = data
             style_output(layer, data, self.outline)
         return layer
+
+    def _preview_name(self, source: Layer) -> str:
+        return f"{source.name}-{self.op.name}{PREVIEW_SUFFIX}"
 
     def remove_preview(self) -> None:
         self._generation += 1  # a preview still computing is now stale
@@ -633,6 +638,8 @@ class StageModel:
         self._refresh_choices()
 
     def _on_layers_moved(self, event: Any = None) -> None:
+        if self._preview_layer is not None and getattr(event, "source", None) is self.input_layer:
+            self._preview_layer.name = self._preview_name(self.input_layer)  # input renamed
         self.layers_changed.emit()
 
     def _on_layer_removed(self, event: Any) -> None:
@@ -640,9 +647,6 @@ class StageModel:
         layer.events.name.disconnect(self._on_layers_moved)
         if layer is self._preview_layer:
             self._preview_layer = None
-        if layer is self.input_layer:  # cleared first: the preview's removal refreshes pickers
-            self.input_layer = None
-            self.remove_preview()
         for role, extra in self.extra_layers.items():
             if extra is layer:  # the preview was made from it: made again without it
                 self.extra_layers[role] = None
@@ -656,7 +660,8 @@ class StageModel:
         # A removal nested in another's (a preview removed as its input goes) comes before
         # that layer's own event: a layer no longer in the viewer is dropped here already.
         if self.input_layer is not None and self.input_layer not in self.viewer.layers:
-            self.input_layer = None
+            self.input_layer = None  # first: the preview's removal refreshes pickers
+            self.input_removed.emit()
             self.remove_preview()
         for role, extra in self.extra_layers.items():
             if extra is not None and extra not in self.viewer.layers:

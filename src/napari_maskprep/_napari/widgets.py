@@ -169,6 +169,7 @@ class StageWidget(Container):
         self.model.op_changed.connect(self._rebuild_op_widgets)
         self.model.layers_changed.connect(self._sync_layers)
         self.model.changed.connect(self._schedule_preview)
+        self.model.input_removed.connect(self._on_input_removed)
         self.native.destroyed.connect(self._on_destroyed)
         # A preview belongs to a visible widget: closing or tabbing it away ends it.
         self._hide_watcher = HideWatcher(self.native, lambda: setattr(self.preview_box,
@@ -468,6 +469,9 @@ class StageWidget(Container):
             self._preview_timer.stop()
             self.model.remove_preview()
             self.status.value = ""
+
+    def _on_input_removed(self) -> None:
+        self.preview_box.value = False  # a preview of another layer is asked for, never made
 
     def _schedule_preview(self) -> None:
         if self.preview_box.value:
