@@ -448,7 +448,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--channel", type=_channel, metavar="N",
                      help="segment channel N (from 0, as napari and OME count; or a channel's "
                           "name, as an OME-TIFF or OME-Zarr gives it) of files with several "
-                          "channels, or colour N of RGB ones; default: all colours of an RGB "
+                          "channels, or colour N of RGB ones (a grey image is channel 0); "
+                          "default: all colours of an RGB "
                           "image, and files of other channels are refused")
     run.add_argument("--object-size", type=_object_size, metavar="PX",
                      help="the widest object in pixels: lets split touching and watershed run "

@@ -111,18 +111,31 @@ def test_a_missing_channel_is_one_line_before_work(tmp_path, recipe, channels, c
     assert not (tmp_path / "out" / "cells.tif").exists()
 
 
-def test_a_channel_of_an_image_without_channels_is_refused(tmp_path, channels):
+def test_an_image_without_channels_is_its_own_channel_0_only(tmp_path, channels):
     path = tmp_path / "grey.tif"
     tifffile.imwrite(path, channels[0])
-    with pytest.raises(BadValueError, match=r"grey\.tif: has no channels \(shape \(520, 696\)"
-                                            r"\), so no channel 0; accepted: a channel only"):
-        read_image(path, channel=0)
+    np.testing.assert_array_equal(read_image(path, channel=0), channels[0])
+    with pytest.raises(BadValueError, match=r"grey\.tif: has one channel \(shape \(520, 696\)"
+                                            r"\), so no channel 1; accepted: 0$"):
+        read_image(path, channel=1)
     for bad in (-1, 1.5, True, "", " " * 3, "x" * 101):
         with pytest.raises(BadValueError, match=r"^channel .*; accepted: a channel's number"):
             read_image(path, channel=bad)
     with pytest.raises(BadValueError, match=r"grey\.tif: has no channel named 'DAPI' \(it "
                                             r"names no channels\); accepted"):
         read_image(path, channel="DAPI")
+
+
+def test_channel_0_runs_a_folder_of_grey_and_multi_channel_files(tmp_path, recipe, channels):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tifffile.imwrite(folder / "grey.tif", channels[2])
+    tifffile.imwrite(folder / "cells.tif", channels, imagej=True, metadata={"axes": "CYX"})
+    assert run(recipe, folder, "-o", tmp_path / "out", "--channel", 0) == 0
+    steps = mp.Recipe.loads(RECIPE)
+    for name, plane in (("grey.tif", channels[2]), ("cells.tif", channels[0])):
+        np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / name), steps.run(plane))
+        assert read_provenance(tmp_path / "out" / name)["input"]["channel"] == 0
 
 
 def test_a_bad_channel_option_is_a_usage_error(tmp_path, recipe, capsys):

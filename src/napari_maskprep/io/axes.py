@@ -111,12 +111,15 @@ def resolve_channel(channel: int | str | None, names: list[str], where: str) -> 
 
 def _one_channel(data: Any, letters: str, channel: int, where: str) -> tuple[Any, str]:
     """``data`` with only ``channel`` of its channel axis (``n``), else of its colour
-    samples (``c``), and its letters without that axis."""
+    samples (``c``), and its letters without that axis. An image without either is its
+    own channel 0, as ImageJ and OME count one channel, so one ``--channel 0`` runs a
+    folder of grey and multi-channel files alike."""
     at = next((letters.index(a) for a in "nc" if a in letters), None)
     if at is None:
-        raise BadValueError(f"{where}: has no channels (shape {tuple(data.shape)}), so no "
-                            f"channel {channel}; accepted: a channel only for an image with "
-                            "channels or colour samples")
+        if channel == 0:
+            return data, letters
+        raise BadValueError(f"{where}: has one channel (shape {tuple(data.shape)}), so no "
+                            f"channel {channel}; accepted: 0")
     if channel >= data.shape[at]:
         raise BadValueError(f"{where}: has {data.shape[at]} channels, so no channel "
                             f"{channel}; accepted: 0 to {data.shape[at] - 1}")
