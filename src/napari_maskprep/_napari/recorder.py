@@ -37,6 +37,7 @@ from ..presets import preset_names, preset_path
 from ..recipe import RecipeError
 from .editors import param_editor, row, text_line
 from .fitting import fit_form
+from .layer_list import LayerListWatcher
 from .mask_fit import MaskFitJob, apply_fit, describe_fit
 from .opinfo import param_docs
 from .recording import (
@@ -194,9 +195,7 @@ class RecorderWidget(Container):
         self.batch_button.changed.connect(self.run_batch)
         self.fit_button.changed.connect(self.fit)
         self.cancel_button.changed.connect(self.cancel)
-        layers = napari_viewer.layers
-        for event in (layers.events.inserted, layers.events.removed, layers.events.moved):
-            event.connect(self._refresh_targets)
+        self._layer_list = LayerListWatcher(napari_viewer.layers, self._refresh_targets)
         self.native.destroyed.connect(self._on_destroyed)
         self._sync_steps()
 
@@ -561,6 +560,7 @@ class RecorderWidget(Container):
     def _on_destroyed(self, *_: Any) -> None:
         if self._batch_job is not None:
             self._batch_job.cancel()
+        self._layer_list.close()
         self.model.close()
 
 

@@ -14,6 +14,7 @@ from napari.viewer import Viewer
 
 from .editors import row, text_line
 from .fitting import fit_form
+from .layer_list import LayerListWatcher
 from .regions import RegionEditor
 
 __all__ = ["RegionEditWidget"]
@@ -46,16 +47,12 @@ class RegionEditWidget(Container):
         self.write_button.changed.connect(self.write_back)
         self.discard_button.changed.connect(self.discard)
         self.model.changed.connect(self._sync)
-        layers = napari_viewer.layers
-        for event in (layers.events.inserted, layers.events.removed):
-            event.connect(self._refresh)
+        self._layer_list = LayerListWatcher(napari_viewer.layers, self._refresh)
         self.native.destroyed.connect(self._on_destroyed)
         self._sync()
 
     def _on_destroyed(self, *_: Any) -> None:
-        layers = self.viewer.layers
-        for event in (layers.events.inserted, layers.events.removed):
-            event.disconnect(self._refresh)
+        self._layer_list.close()
         self.model.close()
 
     def _choices(self, *_: Any) -> list[tuple[str, Any]]:

@@ -30,6 +30,7 @@ from ..core.errors import MaskprepError
 from ..core.registry import get_op
 from ..learning import PixelClassifier, feature_matrix, fit_classifier, sampled_pixels
 from ..recipe import Step
+from .layer_list import LayerListWatcher
 from .layers import is_large
 from .outputs import output_metadata, style_output
 from .stage import AppliedStep, applied_steps
@@ -263,8 +264,7 @@ class TrainWidget(Container):
         self.apply_button.changed.connect(self._on_apply)
         self.image_box.changed.connect(self._on_pick)
         self.scribble_box.changed.connect(self._on_pick)
-        napari_viewer.layers.events.inserted.connect(self._refresh)
-        napari_viewer.layers.events.removed.connect(self._refresh)
+        self._layer_list = LayerListWatcher(napari_viewer.layers, self._refresh)
         self._on_pick()
 
     def _images(self, _: Any = None) -> list[Image]:

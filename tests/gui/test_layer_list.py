@@ -1,0 +1,47 @@
+"""Layer pickers of the Recorder, Train and Edit region widgets follow renamed layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from napari.components import ViewerModel
+
+from napari_maskprep._napari.large import store_levels
+from napari_maskprep._napari.recorder import RecorderWidget
+from napari_maskprep._napari.region_widget import RegionEditWidget
+from napari_maskprep._napari.training import TrainWidget
+from napari_maskprep.io import write_ome_zarr
+
+
+def shown(box) -> list[str]:
+    return [box.native.itemText(i) for i in range(box.native.count())]
+
+
+@pytest.mark.parametrize(("make", "boxes"), [
+    (RecorderWidget, {"target_box": ["cells"], "fit_mask_box": ["truth"]}),
+    (TrainWidget, {"image_box": ["cells"], "scribble_box": ["-----", "truth"]}),
+])
+def test_pickers_show_a_renamed_layer_by_its_new_name(qtbot, make, boxes):
+    viewer = ViewerModel()
+    image = viewer.add_image(np.arange(64, dtype=np.uint8).reshape(8, 8), name="nuclei")
+    truth = viewer.add_labels(np.zeros((8, 8), np.uint8), name="nuclei-ground truth")
+    widget = make(viewer)
+    qtbot.addWidget(widget.native)
+    image.name, truth.name = "cells", "truth"
+    assert {name: shown(getattr(widget, name)) for name in boxes} == boxes
+    added = viewer.add_image(np.zeros((8, 8), np.uint8), name="later")
+    added.name = "renamed later"
+    first = next(iter(boxes))
+    assert shown(getattr(widget, first)) == ["cells", "renamed later"]
+    assert getattr(widget, first).value is image
+
+
+def test_the_edit_region_picker_shows_a_renamed_layer_by_its_new_name(qtbot, tmp_path):
+    viewer = ViewerModel()
+    widget = RegionEditWidget(viewer)
+    qtbot.addWidget(widget.native)
+    store = write_ome_zarr(np.zeros((1100, 700), np.uint8), tmp_path / "m.zarr")
+    layer = viewer.add_labels(store_levels(store), multiscale=True, name="m",
+                              metadata={"maskprep": {"store": str(store)}})
+    layer.name = "mask of slide 3"
+    assert shown(widget.layer_box) == ["mask of slide 3"] and widget.layer_box.value is layer
