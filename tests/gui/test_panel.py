@@ -432,3 +432,21 @@ def test_the_summary_gives_object_sizes_in_square_micrometres_with_a_scale(make_
     qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
     # 0.25 µm² a pixel: 20 px = 5 µm², 100 px = 25 µm², median 60 px = 15 µm².
     assert widget.status.value == "2 objects, median 60 px (range 20-100) = 15 µm² (5-25)"
+
+
+def test_try_all_on_a_stack_thresholds_as_the_per_plane_box_says(make_widget, qtbot):
+    """Unticked, each method thresholds the whole stack, as its preview and Apply do; the
+    montage showed each method's threshold of the shown plane alone."""
+    viewer, widget = make_widget("segment", "nuclei_3d")
+    stack = viewer.layers["nuclei_3d"]
+    widget.select("segment.auto_threshold", stack)
+    viewer.dims.set_point(0, 5.0)
+    whole = widget.model.try_all().run()
+    for method in ("otsu", "li", "mean"):
+        expected = mp.apply("segment.auto_threshold", stack.data, method=method)[5]
+        np.testing.assert_array_equal(whole[method][0], expected)
+    widget.per_plane_box.value = True
+    planes = widget.model.try_all().run()
+    expected = mp.apply("segment.auto_threshold", stack.data[5], method="otsu")
+    np.testing.assert_array_equal(planes["otsu"][0], expected)
+    assert planes["otsu"][1] != whole["otsu"][1]

@@ -154,7 +154,11 @@ class TryAllJob:
 
     def run(self) -> dict[str, tuple[np.ndarray, tuple[float, ...]]]:
         """Each value's mask and the thresholds it took."""
-        return {choice: (job.run(), job.thresholds) for choice, job in self.jobs.items()}
+        results = {}
+        for choice, job in self.jobs.items():
+            results[choice] = (np.array(job.run()), job.thresholds)  # not a view of a stack
+            job.volume = job.whole_stack_result = None  # one method's stack held at a time
+        return results
 
 
 class Cancellable:

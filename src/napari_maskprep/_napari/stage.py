@@ -389,7 +389,8 @@ class StageModel:
             params = self.op.resolve_units({**self.params, param.name: choice}, self.pixel_size,
                                            ndim=self.working_ndim)
             jobs[choice] = PreviewJob(
-                self.op, layer_array(layer), {}, params, index=index, per_plane=bool(index),
+                self.op, layer_array(layer), {}, params, index=index,
+                per_plane=self.effective_per_plane,  # unticked: a stack's histogram, as Apply
                 generation=self._generation, cache_key=(), statistics=self._statistics,
                 source=self._source_key(layer), readout=True,
             )
