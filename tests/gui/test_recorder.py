@@ -511,3 +511,29 @@ def test_a_threshold_applied_again_shows_its_new_value_in_the_recorder(session):
     assert session.recorder.model.recipe.steps[0].params["value"] == 600.0
     assert session.recorder.param_editors["value"].value == 600.0
     assert not session.segment.preview_box.value and len(session.recorder.model.records) == 1
+
+
+def test_a_rerun_writes_nothing_over_strokes_or_steps_that_changed_while_it_ran(session,
+                                                                                shown):
+    """Its outputs were written by step index into the layers as they were: over strokes
+    painted meanwhile (lost, no edit step), or into another step's layer."""
+    session.record_three()
+    recorder, final = session.recorder, session.viewer.layers[FINAL]
+    recorder.model.set_params(0, {"sigma": 3.0})
+    job = recorder.model.rerun_job(0).run()  # what the worker does
+    paint(final, slice(10, 14), slice(10, 20), 1)  # painted while it ran
+    painted = final.data.copy()
+    recorder._on_rerun_result(job)
+    message = (f"'{FINAL}' was painted while the re-run ran; nothing was written: Re-run again")
+    assert [m for sev, m in shown() if sev == ERROR] == [message]
+    np.testing.assert_array_equal(final.data, painted)
+    session.wait_steps(4)  # the strokes become an edit step, for the next re-run
+
+    job = recorder.model.rerun_job(0).run()
+    recorder.model.remove(1)  # the threshold step deleted while it ran
+    gaussian = session.viewer.layers["nuclei-gaussian"].data.copy()
+    recorder._on_rerun_result(job)
+    assert shown()[-1] == (ERROR, "the recipe's steps changed while the re-run ran; nothing "
+                                  "was written: Re-run again")
+    np.testing.assert_array_equal(session.viewer.layers["nuclei-gaussian"].data, gaussian)
+    np.testing.assert_array_equal(final.data, painted)

@@ -356,7 +356,11 @@ class RecorderWidget(Container):
             show_error(outcome.message)
             return
         _show_messages(outcome.messages)
-        updated = self.model.finish_rerun(outcome)
+        try:
+            updated = self.model.finish_rerun(outcome)
+        except RecipeError as exc:
+            show_error(str(exc))
+            return
         summary = f": {outcome.summary}" if outcome.summary and updated else ""
         self.status.value = f"updated {', '.join(x.name for x in updated) or 'no layer'}{summary}"
 

@@ -150,6 +150,7 @@ class RunJob:
                  keep_from: int = 0, final_only: bool = False, target: Layer | None = None,
                  pixel_size: tuple[float, ...] | None = None) -> None:
         self.recipe = recipe
+        self.steps_run = [step.to_dict() for step in recipe.steps]  # the steps share edits
         self.image = image
         self.pixel_size = pixel_size  # for sizes in micrometres: the layer's scale
         self.named = dict(named)
@@ -546,7 +547,14 @@ class RecipeRecorder:
                       keep_from=index, target=source, pixel_size=layer_pixel_size(source))
 
     def finish_rerun(self, job: RunJob) -> list[Layer]:
-        """Write a re-run's outputs into the layers their steps wrote (GUI thread)."""
+        """Write a re-run's outputs into the layers their steps wrote (GUI thread); raises
+        RecipeError, writing nothing, if the steps changed or those layers were painted
+        while it ran: the outputs would go to other steps' layers, or over the strokes."""
+        targets = [self.records[i].layer for i in job.outputs if i < len(self.records)]
+        painted = [x.name for x in self._pending if any(x is t for t in targets)]
+        if painted or [s.to_dict() for s in self.recipe.steps] != job.steps_run:
+            what = f"'{painted[0]}' was painted" if painted else "the recipe's steps changed"
+            raise RecipeError(f"{what} while the re-run ran; nothing was written: Re-run again")
         updated: list[Layer] = []
         self._writing = True
         try:
