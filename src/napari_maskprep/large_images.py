@@ -175,14 +175,17 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
             if out.parent == path / "labels":  # into the input store, beside its image
                 write_ome_zarr(result, into=path, name=out.name, axes=axes.rstrip("c"),
                                provenance=metadata, overwrite=True)
-            elif out.suffix == ".zarr":
-                write_ome_zarr(result, out, axes=axes.rstrip("c"),
-                               pixel_size=pixel_size_of_axes(axes, carried),
+            elif out.suffix == ".zarr":  # of a store: in its axes, units and offset, but
+                like = path if path.is_dir() else None  # the sizes given
+                sizes = carried if like is None else mask_pixel_size(pixel_size, None)
+                write_ome_zarr(result, out, axes=axes.rstrip("c"), like=like,
+                               pixel_size=pixel_size_of_axes(axes, sizes),
                                provenance=metadata, overwrite=True)
             else:
                 write_bigtiff(result, out, provenance=metadata, overwrite=True,
                               pixel_size=carried, axes=axes.rstrip("c"))
-    with open_lazy(out) as written:
-        objects, foreground = count_frames(written.data, axes.rstrip("c"))
+    with open_lazy(out) as written:  # a label has the axes of length 1 of its image
+        objects, foreground = count_frames(written.data.reshape(result.shape),
+                                           axes.rstrip("c"))
         pixels = int(np.prod(written.data.shape))
     return (objects, foreground, pixels), list(dict.fromkeys(str(w.message) for w in caught))

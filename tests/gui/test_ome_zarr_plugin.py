@@ -77,3 +77,30 @@ def test_edit_region_offers_labels_of_an_image_napari_ome_zarr_opened(make_napar
     assert editor.candidates() == [labels["cells"], labels["tissue"]]
     assert layer_store(labels["tissue"]) == store / "labels" / "tissue"
     editor.close()
+
+
+@pytest.mark.parametrize(("shape", "mask_axes"), [((1, 1, 3, 40, 60), "zyx"),
+                                                  ((2, 2, 3, 40, 60), "tzyx")])
+def test_labels_of_a_5d_image_open_over_each_of_its_channels(make_napari_viewer, tmp_path,
+                                                              shape, mask_axes):
+    """napari-ome-zarr splits a (t, c, z, y, x) image into a (t, z, y, x) layer a channel
+    and lays layers by position from the last axis: a label without t had no slider of its
+    own, and one with c would lie over the image's t."""
+    from ..io.test_omezarr_interop import ngff_image
+
+    store = tmp_path / "image.zarr"
+    image = ngff_image(store, shape, "tczyx", scale=(1, 1, 2, .5, .5), translation=(0, 0, 0, 3, 4))
+    mask = (image[:, 0] % 3 == 0).astype(np.uint8)
+    write_ome_zarr(mask if mask_axes == "tzyx" else mask[0], into=store, axes=mask_axes,
+                   name="cells")
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(store), plugin="napari-ome-zarr")
+    channels = [layer for layer in layers if isinstance(layer, Image)]
+    [label] = [layer for layer in layers if isinstance(layer, Labels)]
+    assert len(channels) == shape[1]
+    for channel in channels:
+        assert label.axis_labels == channel.axis_labels == ("t", "z", "y", "x")
+        assert label.data[0].shape == channel.data[0].shape == shape[:1] + shape[2:]
+        np.testing.assert_array_equal(label.scale, channel.scale)
+        np.testing.assert_array_equal(label.affine.affine_matrix, channel.affine.affine_matrix)
+    np.testing.assert_array_equal(np.asarray(label.data[0]), mask)

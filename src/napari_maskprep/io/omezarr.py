@@ -158,23 +158,47 @@ def _write_metadata(group: zarr.Group, fmt: Any, axes: str, strides: list[tuple[
         group.attrs[PNG_KEY] = provenance
 
 
-def _image_of(into: Path, axes: str, shape: tuple[int, ...]) -> tuple[Any, Any, list]:
-    """The image ``into`` (checked to be an OME-Zarr image whose axes hold the label's
-    shape), the ome-zarr format of its store, and the label's shape at each of its
-    levels (a label has the image's levels, as NGFF 0.5 requires)."""
+def _image_of(into: Path) -> tuple[Any, list[dict[str, int]], dict[str, tuple]]:
+    """The ome-zarr format of the image store ``into`` (checked to be an OME-Zarr image),
+    the size of each of its axes at each of its levels (a label has the image's levels,
+    as NGFF 0.5 requires) and its level 0 frame (:func:`~.lazy.ngff_frame`)."""
     from ome_zarr.format import FormatV04, FormatV05
 
-    from .lazy import open_lazy
+    from .lazy import ngff_frame, open_lazy
 
     image = open_lazy(into, missing_chunks="fill")
-    sizes = dict(zip(image.axes, image.data.shape, strict=True))
-    if any(sizes.get(a) != n for a, n in zip(axes, shape, strict=True)):
-        raise BadValueError(f"labels of shape {shape} ({axes}) do not fit the image {into} "
-                            f"of shape {image.data.shape} ({image.axes})")
+    frame = ngff_frame(image.path)  # the image's own axis names: open_lazy reads c as n
     v3 = (into / "zarr.json").is_file()
-    shapes = [tuple(dict(zip(image.axes, level.shape, strict=True))[a] for a in axes)
-              for level in image.levels]
-    return image, FormatV05() if v3 else FormatV04(), shapes
+    return FormatV05() if v3 else FormatV04(), [
+        dict(zip(frame, level.shape, strict=True)) for level in image.levels], frame
+
+
+def _label_axes(axes: str, shape: tuple[int, ...], image: dict[str, int], into: Path) -> str:
+    """The axes of a label of ``shape`` (``axes``) in the image of axis sizes ``image``:
+    the image's, of length 1 where the label lacks them, but its channels. NGFF has each
+    of a label's axes the image's or 1, and readers that align the layers by position
+    need them; but napari-ome-zarr (0.10) splits an image on its channel axis and keeps a
+    label's, where it would lie over the image's t: a label has no c, as ome-zarr-py's
+    sample labels and ngio's have none."""
+    label = "".join(a for a in image if a in axes or a != "c")
+    if (any(image.get(a) != n for a, n in zip(axes, shape, strict=True))
+            or any(image[a] != 1 for a in label if a not in axes)
+            or [a for a in label if a in axes] != list(axes)):
+        sizes = tuple(image.values())
+        raise BadValueError(f"labels of shape {shape} ({axes}) do not fit the image {into} "
+                            f"of shape {sizes} ({''.join(image)})")
+    return label
+
+
+def _expanded(data: da.Array, axes: str, chunks: tuple[int, ...] | None, label_axes: str
+              ) -> tuple[da.Array, tuple[int, ...] | None]:
+    """``data`` and ``chunks`` with a length-1 axis for each of ``label_axes`` not in
+    ``axes``."""
+    where = tuple(slice(None) if a in axes else None for a in label_axes)
+    if chunks is not None:
+        given = iter(chunks)
+        chunks = tuple(next(given) if a in axes else 1 for a in label_axes)
+    return data[where], chunks
 
 
 def check_label_name(name: Any) -> str:
@@ -193,6 +217,7 @@ def write_ome_zarr(
     axes: str = "yx",
     name: str | None = None,
     into: str | os.PathLike[str] | None = None,
+    like: str | os.PathLike[str] | None = None,
     provenance: dict[str, Any] | None = None,
     chunks: tuple[int, ...] | None = None,
     overwrite: bool = False,
@@ -207,8 +232,9 @@ def write_ome_zarr(
     path
         The new store (a folder, by convention ``*.zarr``); None when ``into`` is given.
     pixel_size
-        µm per spatial axis (``z``, ``y``, ``x`` as in ``axes``); with ``into``, by
-        default the image's level 0 scale, translation and units, as the image states them.
+        µm per spatial axis (``z``, ``y``, ``x`` as in ``axes``); with ``into`` or
+        ``like``, by default the image's level 0 scale, translation and units, as the image
+        states them.
     axes
         One letter per axis of ``mask`` from ``tczyx``, in that order, ending in ``yx``.
     name
@@ -216,7 +242,11 @@ def write_ome_zarr(
         ``labels/``, default ``mask``).
     into
         An OME-Zarr image store to write the labels into, as ``labels/<name>``; the image
-        itself is never written.
+        itself is never written. The label has the image's levels and axes, of length 1
+        where ``mask`` lacks them, but the image's channels (``c``).
+    like
+        An OME-Zarr image the new store at ``path`` lies over: it takes the image's axes,
+        scale, translation and units as ``into`` does (not its levels).
     provenance
         JSON-able dict stored under the ``maskprep`` attribute (as
         :func:`napari_maskprep.io.provenance.provenance` makes it).
@@ -237,30 +267,33 @@ def write_ome_zarr(
                            "integer labels")
     axes = _checked_axes(axes, data.ndim)
     sizes = _checked_pixel_size(pixel_size, axes)
-    if chunks is None:
-        chunks = _default_chunks(data.shape, axes)
-    elif (len(chunks) != data.ndim
-          or not all(isinstance(c, int | np.integer) and c > 0 for c in chunks)):
+    if chunks is not None and (len(chunks) != data.ndim or not all(
+            isinstance(c, int | np.integer) and c > 0 for c in chunks)):
         raise BadValueError(f"chunks={chunks!r}; accepted: {data.ndim} positive integers")
-    if (path is None) == (into is None):
-        raise BadValueError("give either path (a new store) or into (an image store), "
-                            "not both or neither")
+    if (path is None) == (into is None) or (into is not None and like is not None):
+        raise BadValueError("give either path (a new store, optionally like an image) or "
+                            "into (an image store), not both or neither")
+    into = None if into is None else Path(into)
     from ome_zarr.format import FormatV04
 
     label: dict[str, Any] = {}
     if data.dtype == np.uint8:  # a mask: its one label gets a fixed colour
         label["colors"] = [{"label-value": 1, "rgba": LABEL_COLOR}]
+    frame = _frame(axes, sizes)
+    if into is not None or like is not None:
+        image = into if into is not None else Path(like)
+        fmt, levels, whole = _image_of(image)
+        label_axes = _label_axes(axes, data.shape, levels[0], image)
+        data, chunks = _expanded(data, axes, chunks, label_axes)
+        # The image's scale, offset and units (nanometres stay nanometres) but the sizes
+        # given: napari-ome-zarr lays each layer by its numbers as they are
+        frame = {a: frame[a] if sizes and a in axes and a in "zyx" else whole[a]
+                 for a in label_axes}
+        axes = label_axes
     if into is not None:
-        into = Path(into)
         name = "mask" if name is None else name
         check_label_name(name)
-        image, fmt, shapes = _image_of(into, axes, data.shape)
-        if sizes is None:  # the image's scale, offset and units (nanometres stay
-            # nanometres): napari-ome-zarr lays each layer by its numbers as they are
-            from .lazy import ngff_frame
-
-            whole = ngff_frame(image.path)
-            frame = {a: whole[a] for a in axes}
+        shapes = [tuple(level[a] for a in axes) for level in levels]
         label["source"] = {"image": "../../"}
         target = into / "labels" / name
         _list_label(target.parent, None, fmt)
@@ -270,8 +303,8 @@ def write_ome_zarr(
         shapes = _pyramid_shapes(data.shape)
     label["version"] = fmt.version
     strides = _strides(shapes, str(into or target))
-    if into is None or sizes is not None:
-        frame = _frame(axes, sizes)
+    if chunks is None:
+        chunks = _default_chunks(data.shape, axes)
     _write_store(data, target, fmt, axes, frame, name, label, provenance, chunks, overwrite,
                  strides, shapes)
     if into is not None:

@@ -1,0 +1,75 @@
+"""`maskprep run` on OME-Zarr stores writes masks that lie over the image in other readers:
+into the store (--label-name) with the image's axes but its channels, and as new stores
+(--format zarr) in the image's units and offset."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+import napari_maskprep as mp
+from napari_maskprep.cli import main
+from napari_maskprep.io import open_lazy
+
+from ..io.test_omezarr_interop import check_over_the_image, multiscale, ngff_image
+
+STEPS = [{"op": "segment.threshold", "params": {"value": 100}},
+         {"op": "refine.label", "params": {}}]
+
+
+@pytest.fixture
+def recipe_file(tmp_path):
+    path = tmp_path / "r.maskprep.yaml"
+    mp.Recipe(steps=STEPS).save(path)
+    return path
+
+
+def _summary(outdir):
+    with open(outdir / "maskprep-summary.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_a_label_of_a_5d_store_keeps_its_axes_of_length_1(tmp_path, recipe_file, version):
+    """The label of a (t, c, z, y, x) image of one frame and one channel was (z, y, x)."""
+    store = tmp_path / "image.zarr"
+    image = ngff_image(store, (1, 1, 3, 40, 60), "tczyx", version, scale=(1, 1, 2, .5, .5),
+                       translation=(0, 0, 0, 3, 4))
+    outdir = tmp_path / "out"
+    assert main(["run", str(recipe_file), str(store), "-o", str(outdir), "--label-name",
+                 "cells", "-q"]) == 0
+    label = store / "labels" / "cells"
+    want = mp.Recipe(steps=STEPS).run(image[0, 0])
+    with open_lazy(label) as written:
+        assert written.axes == "tzyx"
+        np.testing.assert_array_equal(written.data.compute(), want[None])
+    check_over_the_image(store, label)
+    row, = _summary(outdir)
+    assert (row["status"], row["output"], int(row["objects"])) == (
+        "ok", str(label), int(want.max()))
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_a_mask_store_of_a_store_takes_its_units_offset_and_time_scale(tmp_path, recipe_file,
+                                                                       version):
+    """A mask store of an image in nanometres with an offset was written in micrometres
+    at 0 (and a time-lapse's frames 1 s apart): opened over the image in napari-ome-zarr,
+    which lays layers by their numbers, it was 1000 times too small and beside it."""
+    store = tmp_path / "image.zarr"
+    image = ngff_image(store, (2, 40, 60), "tyx", version, scale=(30, 500, 250),
+                       translation=(0, 1000, 2000), unit="nanometer")
+    outdir = tmp_path / "out"
+    assert main(["run", str(recipe_file), str(store), "-o", str(outdir), "--format", "zarr",
+                 "-q"]) == 0
+    written = multiscale(outdir / "image.zarr")
+    assert [(a["name"], a.get("unit")) for a in written["axes"]] == [
+        ("t", "second"), ("y", "nanometer"), ("x", "nanometer")]
+    assert written["datasets"][0]["coordinateTransformations"] == [
+        {"type": "scale", "scale": [30.0, 500.0, 250.0]},
+        {"type": "translation", "translation": [0.0, 1000.0, 2000.0]}]
+    with open_lazy(outdir / "image.zarr") as mask:
+        assert mask.pixel_size == pytest.approx((0.5, 0.25))
+        np.testing.assert_array_equal(mask.data.compute(), np.stack(
+            [mp.Recipe(steps=STEPS).run(frame) for frame in image]))
