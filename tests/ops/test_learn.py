@@ -222,6 +222,13 @@ def test_rgb_models_need_rgb_images(tmp_path):
     assert dice(mp.apply("segment.pixel_classifier", he, model=ref), truth) > 0.85
     with pytest.raises(BadValueError, match="trained on an RGB image; got a grey image"):
         mp.apply("segment.pixel_classifier", he[..., 0], model=ref)
+    stack = np.stack([he[:40, :40], he[40:80, :40]])
+    with pytest.raises(BadValueError, match="trained on 2D images; got a 3D stack: set "
+                                            "per_plane: true"):
+        mp.apply("segment.pixel_classifier", stack, model=ref)
+    by_plane = mp.apply("segment.pixel_classifier", stack, model=ref, per_plane=True)
+    assert np.array_equal(by_plane[1], mp.apply("segment.pixel_classifier", stack[1],
+                                                model=ref))
 
 
 class Exploit:

@@ -104,7 +104,7 @@ class ClassifierModel:
     def check_image(self, image: np.ndarray) -> None:
         check_scalable(image, "segment.pixel_classifier: the image")
         rgb = looks_rgb(image)
-        stack = image.ndim == 3 and not rgb
+        stack = image.ndim - rgb == 3  # an RGB stack too: (z, y, x, colour)
         if stack != self.volume:
             raise BadValueError(
                 "segment.pixel_classifier: the model was trained on 3D stacks (volume_ "
