@@ -164,3 +164,26 @@ def test_train_layers_keep_the_images_units_and_axes(trainer, qtbot, tmp_path, s
         assert layer.units == movie.units[-axes:], name
         assert tuple(layer.axis_labels) == ("t", "y", "x")[-axes:], name
     assert not any("Inconsistent units" in message for _, message in shown())
+
+
+def test_a_stack_with_a_z_scale_trains_on_the_plane_shown(qtbot):
+    """The plane was the viewer's step on its first axis, not the image's plane there:
+    strokes on plane 7 of a stack scaled (2, 1, 1) beside an unscaled layer were looked for
+    on plane 19, past the stack's 16 (IndexError)."""
+    viewer = ViewerModel()
+    for data, kwargs, layer_type in _sample_data.nuclei_3d():
+        getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+    image = viewer.layers["nuclei_3d"]
+    image.scale, image.translate = (2.0, 1.0, 1.0), (5.0, 0.0, 0.0)
+    widget = TrainWidget(viewer)
+    qtbot.addWidget(widget.native)
+    widget.image_box.value = image
+    widget.add_button.changed.emit(True)
+    strokes = np.zeros(image.data.shape, np.uint8)
+    strokes[7, 0, :] = 1
+    strokes[7, 30, 20:30] = FOREGROUND
+    widget.model.scribbles.data = strokes
+    viewer.dims.set_point(0, 19.0)  # world z 19 = plane (19 - 5) / 2 = 7
+    job = widget.model.train_job()
+    np.testing.assert_array_equal(job.plane, image.data[7])
+    np.testing.assert_array_equal(job.scribbles, strokes[7])

@@ -4,12 +4,15 @@ must (a 2D-only op on a stack), or frame by frame (a time-lapse)."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 
+import numpy as np
 from napari.layers import Layer
 
 from ..core.registry import OpSpec
+from .layers import layer_array
 
-__all__ = ["PerPlane", "is_time_lapse", "per_plane_choice"]
+__all__ = ["PerPlane", "is_time_lapse", "per_plane_choice", "plane_at"]
 
 
 class PerPlane(enum.Enum):
@@ -37,3 +40,15 @@ def per_plane_choice(spec: OpSpec, layer: Layer | None) -> PerPlane:
     if is_time_lapse(layer):
         return PerPlane.REQUIRED
     return PerPlane.OPTIONAL if sdim in spec.ndim else PerPlane.REQUIRED
+
+
+def plane_at(layer: Layer, point: Sequence[float]) -> tuple[int, ...]:
+    """The leading-axis index of the plane of ``layer`` the viewer shows at ``point`` (its
+    world coordinates: the layer's scale, translate and place among the viewer's axes
+    count); empty for 2D data."""
+    lead = layer.ndim - 2
+    if lead <= 0:
+        return ()
+    position = layer.world_to_data(point)[:lead]
+    shape = np.asarray(layer_array(layer).shape[:lead])
+    return tuple(int(i) for i in np.clip(np.rint(position), 0, shape - 1))

@@ -36,7 +36,7 @@ from .opinfo import (
 )
 from .outputs import history, output_metadata, style_output
 from .placing import add_layer, add_store_layer, can_become_output, is_rgb, place_as_output
-from .planes import PerPlane, per_plane_choice
+from .planes import PerPlane, per_plane_choice, plane_at
 
 __all__ = ["StageModel"]
 
@@ -339,12 +339,7 @@ class StageModel:
 
     def shown_plane(self, layer: Layer) -> tuple[int, ...]:
         """The leading-axis index of the plane the viewer shows (empty for 2D data)."""
-        lead = layer.ndim - 2
-        if lead <= 0:
-            return ()
-        position = layer.world_to_data(self.viewer.dims.point)[:lead]
-        shape = np.asarray(layer_array(layer).shape[:lead])
-        return tuple(int(i) for i in np.clip(np.rint(position), 0, shape - 1))
+        return plane_at(layer, self.viewer.dims.point)
 
     # -- preview -------------------------------------------------------------------------------
     def request_preview(self) -> PreviewJob | RegionPreviewJob:

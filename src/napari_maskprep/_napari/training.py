@@ -33,6 +33,7 @@ from ..recipe import Step
 from .layer_list import LayerListWatcher
 from .layers import is_large
 from .outputs import output_metadata, style_output
+from .planes import plane_at
 from .stage import AppliedStep, applied_steps
 
 __all__ = ["OP", "ApplyJob", "TrainJob", "TrainWidget", "TrainingModel"]
@@ -104,11 +105,7 @@ class TrainingModel:
 
     def plane_index(self) -> tuple[int, ...]:
         """The leading indices of the plane shown (empty for a 2D image)."""
-        if self.image is None:
-            return ()
-        lead = self.image.ndim - 2
-        step = self.viewer.dims.current_step
-        return tuple(int(step[i]) for i in range(lead))
+        return () if self.image is None else plane_at(self.image, self.viewer.dims.point)
 
     def add_scribble_layer(self) -> Labels:
         """An empty Labels layer over the image, for strokes: 1 background, 2 foreground."""
