@@ -9,6 +9,7 @@ what was done), 141 the reader of the output went away (``maskprep ops | head``)
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -514,6 +515,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _path_error(exc: OSError) -> str:
+    """The path the system refused and why, in one line (a long path shortened)."""
+    path = str(exc.filename) if exc.filename is not None else "a path"
+    if len(path) > 64:
+        path = f"{path[:40]}...{path[-20:]}"
+    accepted = ("a shorter name" if exc.errno == errno.ENAMETOOLONG else
+                "a path this system can open")
+    return f"{path}: {exc.strerror or type(exc).__name__}; accepted: {accepted}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -529,6 +540,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
+    except OSError as exc:  # a path the system refuses before it is checked (a long name)
+        print(f"maskprep: error: {_printable(_path_error(exc))}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("maskprep: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

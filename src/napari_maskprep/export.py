@@ -55,10 +55,15 @@ def main(argv=None):
     channel = int(args.channel) if str(args.channel).isdigit() else args.channel
     try:
         outputs = plan_outputs(args.inputs, args.output, suffix=args.suffix)
-    except ValueError as exc:
+    except (OSError, ValueError) as exc:  # OSError: a path the system refuses (a long name)
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    Path(args.output).mkdir(parents=True, exist_ok=True)
+    try:
+        Path(args.output).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file on the way, no permission, a read-only disk
+        print(f"error: output folder {args.output} cannot be made ({exc.strerror}); accepted: "
+              "a folder, or a path where one can be made", file=sys.stderr)
+        return 2
     failed = 0
     for path, out in outputs.items():
         try:

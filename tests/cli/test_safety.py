@@ -158,6 +158,25 @@ def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path, recipe_file,
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.parametrize("where", ["recipe", "input", "output", "export", "fit images"])
+def test_a_path_the_system_refuses_is_one_line(tmp_path, recipe_file, folder, where, capsys):
+    long = str(tmp_path / ("a" * 300))  # longer than a file name may be: stat raised
+    recipe, image, out = str(recipe_file), str(folder), str(tmp_path / "out")
+    argv = {
+        "recipe": ["run", long + ".yaml", image, "-o", out],
+        "input": ["run", recipe, long, "-o", out],
+        "output": ["run", recipe, image, "-o", long],
+        "export": ["export", recipe, "-o", long],
+        "fit images": ["fit", recipe, "--images", long, "--masks", image, "-o", out],
+    }[where]
+    assert main([*argv, "-q"] if argv[0] == "run" else argv) == 2
+    suffix = ".yaml" if where == "recipe" else ""
+    shown = f"{(long + suffix)[:40]}...{(long + suffix)[-20:]}"
+    assert capsys.readouterr().err.splitlines() == [
+        f"maskprep: error: {shown}: File name too long; accepted: a shorter name"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "nuclei.maskprep.yaml"]
+
+
 def test_planning_checks_paths_before_anything_is_made(tmp_path, folder):
     recipe = Recipe.loads(RECIPE)
     with pytest.raises(BadValueError, match="no such file or folder"):

@@ -137,6 +137,26 @@ def test_exported_script_refuses_to_write_over_its_inputs(tmp_path):
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "a.tif"), image)
 
 
+def test_an_exported_script_says_in_one_line_that_its_output_folder_cannot_be_made(tmp_path):
+    """mkdir under a file, or a name too long to look up, ended the script in a traceback."""
+    script = tmp_path / "exported.py"
+    script.write_text(Recipe(STEPS[:2]).to_python())
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((10, 10), np.uint8))
+    (tmp_path / "notes.txt").write_text("mine")
+    out = tmp_path / "notes.txt" / "out"
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "a.tif"), "-o", str(out)],
+                          capture_output=True, text=True)
+    assert (done.returncode, done.stderr.splitlines()) == (2, [
+        f"error: output folder {out} cannot be made (Not a directory); accepted: a folder, "
+        "or a path where one can be made"])
+    long = tmp_path / ("a" * 300)
+    done = subprocess.run([sys.executable, str(script), str(long), "-o", str(tmp_path / "o")],
+                          capture_output=True, text=True)
+    assert (done.returncode, done.stderr.splitlines()) == (2, [
+        f"error: [Errno 36] File name too long: {str(long)!r}"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif", "exported.py", "notes.txt"]
+
+
 def test_an_exported_script_reports_a_step_s_warning_in_one_line_as_run_does(tmp_path, capsys):
     """The script showed Python's warning format (file, line number, source line)."""
     rgb = np.zeros((20, 24, 3), np.uint8)
