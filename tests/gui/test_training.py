@@ -187,3 +187,28 @@ def test_a_stack_with_a_z_scale_trains_on_the_plane_shown(qtbot):
     job = widget.model.train_job()
     np.testing.assert_array_equal(job.plane, image.data[7])
     np.testing.assert_array_equal(job.scribbles, strokes[7])
+
+
+def test_the_preview_follows_a_renamed_image_and_is_no_stage_input(trainer, qtbot):
+    """Training again after the image was renamed left the old preview beside a new one;
+    and the preview was offered to Refine as a mask to refine."""
+    from napari_maskprep._napari.widgets import RefineWidget
+
+    viewer, widget, _ = trainer
+    refine = RefineWidget(viewer)
+    qtbot.addWidget(refine.native)
+    image = viewer.layers["nuclei"]
+    image.data = image.data[:96, :128]  # a quick training
+    widget.image_box.value = image
+    widget.add_button.changed.emit(True)
+    truth = viewer.layers["nuclei-ground truth"].data[:96, :128]
+    widget.model.scribbles.data = _strokes(truth, slice(None))
+    for name in ("nuclei", "cells"):
+        image.name = name
+        widget.train()
+        qtbot.waitUntil(lambda n=name: f"{n}-pixel_classifier [preview]" in viewer.layers
+                        and not widget.training, timeout=TIMEOUT_MS)
+    assert [layer.name for layer in viewer.layers] == [
+        "nuclei-ground truth", "cells", "cells-pixel_classifier [preview]", "nuclei scribbles"]
+    assert [layer.name for layer in refine.input_box.choices] == [
+        "nuclei-ground truth", "nuclei scribbles"]

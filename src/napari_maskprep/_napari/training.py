@@ -30,6 +30,7 @@ from ..core.errors import MaskprepError
 from ..core.registry import get_op
 from ..learning import PixelClassifier, feature_matrix, fit_classifier, sampled_pixels
 from ..recipe import Step
+from .applied import PREVIEW_KEY, PREVIEW_SUFFIX, is_preview
 from .layer_list import LayerListWatcher
 from .layers import is_large
 from .outputs import output_metadata, style_output
@@ -158,16 +159,18 @@ class TrainingModel:
         self.classifier = job.classifier
         if job.features is not None and job.features.nbytes <= KEEP_FEATURE_BYTES:
             self._features = (job.key, (job.names, job.features))
-        name = f"{self.image.name}-pixel_classifier [preview]"
-        if name in self.viewer.layers:
-            layer = self.viewer.layers[name]
+        name = f"{self.image.name}-pixel_classifier{PREVIEW_SUFFIX}"
+        layer = self.preview
+        if layer is not None and layer in self.viewer.layers:
             layer.data = job.prediction
+            layer.name = name  # the image may have been renamed
         else:
             image = self.image
             layer = self.viewer.add_labels(job.prediction, name=name, scale=image.scale[-2:],
                                            translate=image.translate[-2:],
                                            units=image.units[-2:],
-                                           axis_labels=image.axis_labels[-2:], opacity=0.5)
+                                           axis_labels=image.axis_labels[-2:], opacity=0.5,
+                                           metadata={PREVIEW_KEY: True})  # never an input
             style_output(layer, job.prediction)
             if self.scribbles in self.viewer.layers:  # the strokes stay visible above it
                 layers = self.viewer.layers
@@ -269,7 +272,7 @@ class TrainWidget(Container):
 
     def _labels(self, _: Any = None) -> list[Labels]:
         return [la for la in self.viewer.layers
-                if isinstance(la, Labels) and not la.name.endswith("[preview]")]
+                if isinstance(la, Labels) and not is_preview(la)]
 
     def _refresh(self, _: Any = None) -> None:
         self.image_box.reset_choices()
