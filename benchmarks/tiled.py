@@ -8,7 +8,7 @@ For each size (MP = 2**20 px), in a fresh process each, pinned to as many cores 
 workers, reading the input zarr and writing the mask to a zarr as ``maskprep run`` does:
 - ``ours tiled``: ``Recipe.run`` on the dask array (``engine.tiled``), threaded, 1 and 2
   workers (threads), and on a local cluster of 2 processes (``processes``, as
-  ``maskprep run --workers 2``; RSS is the largest process's);
+  ``maskprep run --scheduler`` on such a cluster; RSS is the largest process's);
 - ``ours in memory``: the whole image read, ``Recipe.run``, written (sizes that fit);
 - ``reference``: the same steps as a dask user writes them with scikit-image:
   ``map_overlap(gaussian)``, Otsu of ``da.histogram``, ``map_overlap(binary_opening)``,
@@ -96,7 +96,7 @@ def measure(mode: str, source: str, target: str, workers: int) -> dict:
     recipe = mp.Recipe(steps=_steps())
     dask.config.set(scheduler="threads", num_workers=workers)
     cluster = None
-    if mode == "processes":  # as `maskprep run --workers N`: a local cluster of processes
+    if mode == "processes":  # as `maskprep run --scheduler` on a local cluster of processes
         from distributed import Client, LocalCluster
 
         from napari_maskprep.batch import lean_worker_plugin, worker_memory

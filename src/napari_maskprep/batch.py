@@ -14,6 +14,7 @@ each failure isolated and reported, and nothing a person made ever replaced.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import ctypes
 import itertools
@@ -27,6 +28,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 
 from .core.arrays import checksum
@@ -569,25 +571,24 @@ def run_batch(
     """Run a planned batch, in this process or, with ``workers`` or ``scheduler``, one dask
     task per file. ``on_result`` sees each result as it comes (and may raise to stop).
     ``memory_limit``: bytes the local workers share (see :func:`worker_memory`)."""
+    items = list(plan.outputs.items())
+    tiled = [(i, path, out) for i, (path, out) in enumerate(items) if path in plan.tiled]
+    whole = [(i, path, out) for i, (path, out) in enumerate(items) if path not in plan.tiled]
     client = cluster = None
-    if workers is not None or scheduler is not None:
+    if scheduler is not None or (workers is not None and whole):
         client, cluster = _client(workers, scheduler, connect_timeout, memory_limit)
     try:
         _make_folder(plan.outdir)
         clean_stale_temporaries(plan.outdir)
         text = plan.recipe.dumps()
-        items = list(plan.outputs.items())
         results: list[FileResult | None] = [None] * len(items)
-        tiled = [(i, path, out) for i, (path, out) in enumerate(items) if path in plan.tiled]
-        whole = [(i, path, out) for i, (path, out) in enumerate(items)
-                 if path not in plan.tiled]
-        # Tiled images run here, their chunks on the cluster when there is one (the client
-        # is dask's default scheduler); whole images one task each.
+        # Tiled images run here, their chunks on a --scheduler cluster, or on as many threads
+        # as local workers: 256 MP on 2 cores took 8.7 s so, 13.2 s through 2 worker
+        # processes (and their start), which send each strip of the mask here to be written.
+        # Whole images run one task each.
+        threads = workers if scheduler is None else None
         outcomes: Iterable[tuple[int, FileResult]] = (
-            (i, run_file(plan.recipe, path, out, resume=plan.resume, recipe_text=text,
-                         tiling=replace(plan.tiling, mode="always"),
-                         pixel_size=plan.pixel_size, channel=plan.channel))
-            for i, path, out in tiled)
+            (i, _run_here(plan, path, out, text, threads)) for i, path, out in tiled)
         if client is None:
             outcomes = itertools.chain(outcomes, (
                 (i, run_file(plan.recipe, path, out, resume=plan.resume, recipe_text=text,
@@ -608,6 +609,16 @@ def run_batch(
             client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _run_here(plan: BatchPlan, path: Path, out: Path, text: str, threads: int | None
+              ) -> FileResult:
+    """A tiled image's run, its chunks on ``threads`` of this process if given."""
+    with (dask.config.set(scheduler="threads", num_workers=threads) if threads else
+          contextlib.nullcontext()):
+        return run_file(plan.recipe, path, out, resume=plan.resume, recipe_text=text,
+                        tiling=replace(plan.tiling, mode="always"),
+                        pixel_size=plan.pixel_size, channel=plan.channel)
 
 
 def _make_folder(outdir: Path) -> None:

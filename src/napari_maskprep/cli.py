@@ -174,9 +174,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             tqdm.write(f"warning: {result.file}: {_printable(result.warnings)}",
                        file=sys.stderr)
 
-    local = args.workers is None and args.scheduler is None
-    if local:
-        keep_freed_memory()  # a local cluster's workers get it from run_batch
+    if args.scheduler is None:  # tiled images run in this process, --workers or not
+        keep_freed_memory()  # (a local cluster's workers get it from run_batch)
     try:
         with bar, _chunk_progress(args.quiet or not plan.tiled):
             run_batch(plan, workers=args.workers, scheduler=args.scheduler,
@@ -430,7 +429,8 @@ def _parser() -> argparse.ArgumentParser:
                           "as they are now, at the same pixel size (a changed input, another "
                           "pixel size or a damaged mask is redone)")
     run.add_argument("--workers", type=_positive_int, metavar="N",
-                     help="run files in parallel on a local dask cluster of N processes")
+                     help="run files in parallel on a local dask cluster of N processes, and "
+                          "the chunks of a tiled image on N threads")
     run.add_argument("--scheduler", metavar="ADDRESS",
                      help="run files on an existing dask.distributed cluster (tcp://host:port)")
     run.add_argument("--memory-limit", type=_byte_size, metavar="SIZE",

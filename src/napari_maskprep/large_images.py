@@ -132,9 +132,10 @@ def run_by_frame(recipe: Recipe, data: Any, axes: str, chunk: int,
 
 def input_checksum(path: Path, channel: int | str | None = None) -> str:
     """The checksum of the image at ``path`` (of ``channel`` if given) as a tiled run sees
-    it (the one its mask's provenance records), read band by band, never whole."""
+    it (the one its mask's provenance records), read band by band, never whole, by this
+    process's threads (through a cluster, each band went to a worker and back)."""
     with open_lazy(path) as image:
-        return checksum(_as_spatial(image, channel)[0])
+        return checksum(_as_spatial(image, channel)[0], scheduler="threads")
 
 
 def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAULT_CHUNK,
@@ -164,6 +165,8 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
         carried = mask_pixel_size(pixel_size, image.pixel_size)
         if not recipe.uses_units:
             used = None
+        if input_checksum is None:  # read here: through a cluster, each band went to a
+            input_checksum = checksum(data, scheduler="threads")  # worker and back
         metadata = provenance(text, data, source=path.name, pixel_size=used,
                               input_checksum=input_checksum, axes=axes,
                               mask_pixel_size=carried, channel=channel)

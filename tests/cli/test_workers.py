@@ -86,8 +86,9 @@ def test_a_bad_memory_limit_is_one_line(capsys, tmp_path):
                    "of at least 1 MiB (e.g. 2GB, 512MiB)")
 
 
-def test_a_failure_on_a_worker_is_one_line_without_the_worker_s_traceback(tmp_path):
-    """The worker logged "Compute Failed ... Traceback" to the terminal beside our line."""
+def test_a_damaged_chunk_under_workers_is_one_line_without_a_traceback(tmp_path):
+    """A local cluster's worker logged "Compute Failed ... Traceback" to the terminal beside
+    our line; a tiled image now runs on threads of this process, and stays one line."""
     import zarr
 
     group = zarr.open_group(tmp_path / "a.zarr", mode="w", zarr_format=2)

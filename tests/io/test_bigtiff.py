@@ -41,7 +41,10 @@ def test_tiled_roundtrip_with_provenance_and_pixel_size(tmp_path):
         np.testing.assert_array_equal(image.data.compute(), SMALL)
 
 
-def test_planes_are_pages(tmp_path):
+@pytest.mark.parametrize("ahead", [True, False])  # the next strip computed meanwhile, or not
+def test_planes_are_pages(tmp_path, monkeypatch, ahead):
+    if not ahead:
+        monkeypatch.setattr("napari_maskprep.io.bigtiff._STRIPS_AHEAD_BYTES", 0)
     stack = np.stack([SMALL, 1 - SMALL, SMALL]).astype(np.int32)
     path = write_bigtiff(da.from_array(stack, chunks=(1, 256, 256)), tmp_path / "s.tif",
                          tile=(64, 64))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 
 import numpy as np
 
@@ -23,19 +24,23 @@ def native(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def checksum(array: np.ndarray) -> str:
+def checksum(array: np.ndarray, *, scheduler: str | None = None,
+             cancelled: threading.Event | None = None) -> str:
     """sha256 of an array's shape, dtype and bytes, as ops see it (:func:`native`): an
     image recorded big-endian or in float16 is the same image when a recipe replays.
 
     A dask array is hashed one band of chunks (along its first axis) at a time, to the same
-    digest, without ever being held whole.
+    digest, without ever being held whole, its bands computed on ``scheduler`` (default:
+    the active one). Once ``cancelled`` is set, it stops between bands and returns "".
     """
     if hasattr(array, "__dask_graph__") and hasattr(array, "chunks"):
         dtype = native(np.empty(0, array.dtype)).dtype
         h = hashlib.sha256(f"{array.shape}|{dtype.str}|".encode())
         start = 0
         for height in array.chunks[0]:
-            band = native(np.asarray(array[start:start + height]))
+            if cancelled is not None and cancelled.is_set():
+                return ""
+            band = native(np.asarray(array[start:start + height].compute(scheduler=scheduler)))
             h.update(np.ascontiguousarray(band).data)
             start += height
         return "sha256:" + h.hexdigest()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,25 +24,50 @@ if TYPE_CHECKING:
 
 __all__ = ["write_bigtiff"]
 
+_STRIPS_AHEAD_BYTES = 256 * 2**20  # two strips of a 64k px wide mask of uint8
+
+
+def _cores() -> int:
+    """The cores this process may run on: tifffile compresses the tiles it is given one at
+    a time otherwise (1.5 s of 256 MP of mask, against 0.6 s on 2 cores)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+
 
 def _tiles(mask: da.Array, tile: tuple[int, int]) -> Iterator[np.ndarray]:
-    """The tiles of every plane in TIFF order (row by row), edge tiles padded with 0.
+    """The tiles of every plane in TIFF order (row by row).
 
     One strip of tile rows is computed at a time, as tall as ``mask``'s own chunks (whole
-    tiles), so a chunk of the graph behind it is computed once, not once per tile row."""
+    tiles), so a chunk of the graph behind it is computed once, not once per tile row. The
+    next strip is computed while this one's tiles are compressed and written, when two
+    strips fit in :data:`_STRIPS_AHEAD_BYTES`."""
     height, width = mask.shape[-2:]
     strip = tile[0] * max(1, mask.chunks[-2][0] // tile[0])
     planes = mask.reshape((-1, height, width))
-    for plane in range(planes.shape[0]):
-        for top in range(0, height, strip):
-            rows = np.asarray(planes[plane, top:top + strip].compute())
-            for y in range(0, rows.shape[0], tile[0]):
-                for x in range(0, width, tile[1]):
-                    block = rows[y:y + tile[0], x:x + tile[1]]
-                    if block.shape != tile:
-                        block = np.pad(block, [(0, tile[0] - block.shape[0]),
-                                               (0, tile[1] - block.shape[1])])
-                    yield block
+    strips = (planes[plane, top:top + strip] for plane in range(planes.shape[0])
+              for top in range(0, height, strip))
+    ahead = 2 * strip * width * mask.dtype.itemsize <= _STRIPS_AHEAD_BYTES
+    with ThreadPoolExecutor(1, thread_name_prefix="maskprep-next-strip") as pool:
+        pending = pool.submit(next(strips).compute)
+        for following in itertools.chain(strips, [None]):
+            rows = np.asarray(pending.result())
+            if ahead and following is not None:
+                pending = pool.submit(following.compute)
+            yield from _cut(rows, tile)
+            del rows
+            if not ahead and following is not None:
+                pending = pool.submit(following.compute)
+
+
+def _cut(rows: np.ndarray, tile: tuple[int, int]) -> Iterator[np.ndarray]:
+    """The tiles of a strip, row by row, edge tiles padded with 0."""
+    for y in range(0, rows.shape[0], tile[0]):
+        for x in range(0, rows.shape[1], tile[1]):
+            block = rows[y:y + tile[0], x:x + tile[1]]
+            if block.shape != tile:
+                block = np.pad(block, [(0, tile[0] - block.shape[0]),
+                                       (0, tile[1] - block.shape[1])])
+            yield block
 
 
 def write_bigtiff(
@@ -95,7 +122,7 @@ def write_bigtiff(
         with tifffile.TiffWriter(tmp, bigtiff=True, ome=options.pop("ome")) as tif:
             tif.write(_tiles(data, tile), shape=data.shape, dtype=data.dtype, tile=tile,
                       compression="zlib", photometric="minisblack", extratags=tags,
-                      **options)
+                      maxworkers=_cores(), **options)
 
     clean_stale_temporaries(path.parent)
     return atomic_write(path, write)
