@@ -48,6 +48,7 @@ from .io import (
     decoded_size,
     each_frame,
     find_images,
+    image_group,
     is_lazy_path,
     open_lazy,
     provenance,
@@ -227,7 +228,7 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
         if other is not None:
             raise BadValueError(f"{other} is not an OME-Zarr store run tiled; a label name "
                                 "writes into the input stores only")
-        outputs = {path: path / "labels" / label_name for path in outputs}
+        outputs = {path: image_group(path) / "labels" / label_name for path in outputs}
     if tiled:
         first = min(tiled)
         if fmt == "png":

@@ -25,6 +25,7 @@ from .core.registry import get_op
 from .engine.tiled_components import count_objects as count_tiled_objects
 from .io import (
     check_chunk_count,
+    image_group,
     image_layout,
     is_lazy_path,
     open_lazy,
@@ -143,8 +144,9 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
                    object_size: int | None = None, input_checksum: str | None = None,
                    channel: int | str | None = None) -> tuple[tuple[int, int, int], list[str]]:
     """Run ``recipe`` tiled on the image at ``path`` and write the result to ``out``
-    (``.zarr``: an OME-Zarr image-label with a pyramid; ``path/labels/NAME``: the same
-    inside the input store; ``.tif``: a tiled BigTIFF), with
+    (``.zarr``: an OME-Zarr image-label with a pyramid; ``labels/NAME`` of the input
+    store's image (:func:`~.io.image_group`): the same inside it; ``.tif``: a tiled
+    BigTIFF), with
     provenance, replacing only a file maskprep wrote. Returns the result's (objects,
     foreground pixels, pixels), counted from what was written, and the run's warnings.
     ``pixel_size`` converts sizes given in micrometres and is the one the mask carries
@@ -152,7 +154,8 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
     split objects run tiled; ``input_checksum``, the input's if already computed (it is
     not read twice); ``channel``, the one to segment of a file with channels."""
     text = recipe.dumps() if recipe_text is None else recipe_text
-    if out.suffix not in (".zarr", ".tif") and out.parent != path / "labels":
+    into = out.parent == image_group(path) / "labels"  # of the store's image
+    if out.suffix not in (".zarr", ".tif") and not into:
         raise BadValueError(f"{path}: an image run tiled is written as tif or zarr; got "
                             f"{out.suffix}")
     with open_lazy(path) as image:
@@ -175,7 +178,7 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
             result = (run_by_frame(recipe, data, axes, chunk, used, object_size)
                       if axes.startswith("t") else
                       recipe.run(data, pixel_size=used, object_size=object_size))
-            if out.parent == path / "labels":  # into the input store, beside its image
+            if into:  # into the input store, beside its image
                 write_ome_zarr(result, into=path, name=out.name, axes=axes.rstrip("c"),
                                provenance=metadata, overwrite=True)
             elif out.suffix == ".zarr":  # of a store: in its axes, units and offset, but

@@ -8,6 +8,7 @@ import csv
 
 import numpy as np
 import pytest
+import zarr
 
 import napari_maskprep as mp
 from napari_maskprep.cli import main
@@ -73,3 +74,41 @@ def test_a_mask_store_of_a_store_takes_its_units_offset_and_time_scale(tmp_path,
         assert mask.pixel_size == pytest.approx((0.5, 0.25))
         np.testing.assert_array_equal(mask.data.compute(), np.stack(
             [mp.Recipe(steps=STEPS).run(frame) for frame in image]))
+
+
+def bioformats2raw_store(path, version):
+    """A bioformats2raw container, as its converter writes every image: the image as
+    ``0``, an OME-XML naming it."""
+    group = zarr.open_group(path, mode="w", zarr_format=2 if version == "0.4" else 3)
+    layout = {"bioformats2raw.layout": 3}
+    group.attrs.update(layout if version == "0.4" else {"ome": {"version": "0.5", **layout}})
+    image = ngff_image(path / "0", (40, 60), "yx", version, scale=(.5, .5))
+    (path / "OME").mkdir()
+    (path / "OME" / "METADATA.ome.xml").write_text(
+        '<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">'
+        '<Image ID="Image:0" Name="image"/></OME>')
+    return image
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_a_label_of_a_bioformats2raw_store_goes_under_its_image(tmp_path, recipe_file,
+                                                                version, capsys):
+    """It went into the container's own labels/, where no reader looks (and maskprep info
+    found none): a label belongs to an image group; readers look in 0/labels."""
+    store = tmp_path / "converted.zarr"
+    image = bioformats2raw_store(store, version)
+    outdir = tmp_path / "out"
+    assert main(["run", str(recipe_file), str(store), "-o", str(outdir), "--label-name",
+                 "cells", "-q"]) == 0
+    label = store / "0" / "labels" / "cells"
+    assert not (store / "labels").exists()
+    with open_lazy(label) as written:
+        np.testing.assert_array_equal(written.data.compute(), mp.Recipe(steps=STEPS).run(image))
+    check_over_the_image(store / "0", label)
+    assert _summary(outdir)[0]["output"] == str(label)
+    assert main(["run", str(recipe_file), str(store), "-o", str(outdir), "--label-name",
+                 "cells", "--resume", "-q"]) == 0
+    assert _summary(outdir)[0]["status"] == "skipped"
+    capsys.readouterr()
+    assert main(["info", str(store), "--recipe"]) == 0  # the store's label's recipe
+    assert capsys.readouterr().out == mp.Recipe(steps=STEPS).dumps()

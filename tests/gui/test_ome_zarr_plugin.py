@@ -104,3 +104,17 @@ def test_labels_of_a_5d_image_open_over_each_of_its_channels(make_napari_viewer,
         np.testing.assert_array_equal(label.scale, channel.scale)
         np.testing.assert_array_equal(label.affine.affine_matrix, channel.affine.affine_matrix)
     np.testing.assert_array_equal(np.asarray(label.data[0]), mask)
+
+
+def test_a_label_of_a_bioformats2raw_store_opens_over_its_image(make_napari_viewer, tmp_path):
+    from ..cli.test_ome_zarr_interop import bioformats2raw_store
+
+    store = tmp_path / "converted.zarr"
+    mask = (bioformats2raw_store(store, "0.4") % 3 == 0).astype(np.uint8)
+    write_ome_zarr(mask, into=store, name="cells")
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(store), plugin="napari-ome-zarr")
+    [image] = [layer for layer in layers if isinstance(layer, Image)]
+    [label] = [layer for layer in layers if isinstance(layer, Labels)]
+    np.testing.assert_array_equal(label.scale, image.scale)
+    np.testing.assert_array_equal(np.asarray(label.data[0]), mask)

@@ -5,6 +5,7 @@
   same in memory and tiled; a recipe run frame by frame on a time-lapse.
 - ``lazy``: OME-Zarr and large or pyramidal TIFF (BigTIFF, OME-TIFF, SVS) opened as dask
   arrays without reading pixels.
+- ``ngff``: where an OME-Zarr store keeps its image (a bioformats2raw container's first).
 - ``masks``: masks and labels written atomically as TIFF, PNG or OME-Zarr.
 - ``omezarr``: a mask or labels of any size written chunk by chunk as an OME-Zarr
   image-label with a pyramid, as a new store or into an image's ``labels/``; a region
@@ -34,6 +35,7 @@ from .images import (
 )
 from .lazy import LAZY_BUDGET, LazyImage, check_chunk_count, is_lazy_path, open_lazy
 from .masks import MASK_FORMATS, pixel_size_of_axes, write_mask
+from .ngff import image_group
 from .omezarr import (
     PYRAMID_TOP,
     OutputExistsError,
@@ -71,6 +73,7 @@ __all__ = [
     "each_frame",
     "decoded_size",
     "find_images",
+    "image_group",
     "image_layout",
     "is_lazy_path",
     "open_lazy",

@@ -33,6 +33,7 @@ from .images import (
     tiff_intensities,
     tiff_pixel_size,
 )
+from .ngff import image_group, ngff_attributes
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -304,7 +305,7 @@ def _ome_attributes(group: zarr.Group, path: Path) -> tuple[Any, str]:
     from ome_zarr_models.v05.image import ImageAttrs as Attrs05
 
     v3 = group.metadata.zarr_format == 3
-    ome = _ome_of(group)
+    ome = ngff_attributes(group)
     if not isinstance(ome, dict) or "multiscales" not in ome:
         raise ImageReadError(f"{path}: a zarr group without OME-NGFF "
                              "multiscales metadata (not an OME-Zarr image); "
@@ -318,12 +319,6 @@ def _ome_attributes(group: zarr.Group, path: Path) -> tuple[Any, str]:
         raise ImageReadError(f"{path}: invalid OME-Zarr {'0.5' if v3 else '0.4'} metadata "
                              f"({_one_line(exc)})") from None
     return model.multiscales[0], "0.5" if v3 else "0.4"
-
-
-def _ome_of(group: zarr.Group) -> Any:
-    """A group's OME-NGFF attributes: under ``ome`` in zarr v3 (NGFF 0.5), at the top in v2."""
-    attrs = group.attrs.asdict()
-    return attrs.get("ome", {}) if group.metadata.zarr_format == 3 else attrs
 
 
 def _open_group(path: Path) -> zarr.Group:
@@ -344,11 +339,8 @@ def _open_zarr(path: Path, missing_chunks: str) -> tuple[LazyImage, list[Any]]:
     import zarr
     from dask.base import tokenize
 
+    path = image_group(path)  # a bioformats2raw container's first image
     group = _open_group(path)
-    attrs = group.attrs.asdict()
-    ome = attrs.get("ome", attrs) if group.metadata.zarr_format == 3 else attrs
-    if "multiscales" not in ome and "bioformats2raw.layout" in ome and "0" in group:
-        path, group = path / "0", _open_group(path / "0")
     multiscale, _ = _ome_attributes(group, path)
     names = [a.name for a in multiscale.axes]
     if not all(isinstance(n, str) and len(n) == 1 for n in names):
@@ -374,7 +366,7 @@ def _open_zarr(path: Path, missing_chunks: str) -> tuple[LazyImage, list[Any]]:
         levels.append(_dask(array, where, (path / dataset.path).absolute(), missing_chunks,
                             token))
     sizes = [_ngff_pixel_size(multiscale, axes, n) for n in range(len(levels))]
-    attributes = _ome_of(group)
+    attributes = ngff_attributes(group)
     if "c" in axes and not _zarr_colour(attributes, levels[0], axes):
         axes = axes.replace("c", "n")  # channels, as an ImageJ or OME-TIFF's (io.axes)
     return LazyImage(levels[0], axes, sizes[0], levels, path,

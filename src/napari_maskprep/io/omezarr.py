@@ -241,8 +241,9 @@ def write_ome_zarr(
         The label's name (``multiscales`` name; with ``into``, the folder under
         ``labels/``, default ``mask``).
     into
-        An OME-Zarr image store to write the labels into, as ``labels/<name>``; the image
-        itself is never written. The label has the image's levels and axes, of length 1
+        An OME-Zarr image store to write the labels into, as ``labels/<name>`` of its image
+        (of a bioformats2raw store's first image, ``0/labels/<name>``); the image itself is
+        never written. The label has the image's levels and axes, of length 1
         where ``mask`` lacks them, but the image's channels (``c``).
     like
         An OME-Zarr image the new store at ``path`` lies over: it takes the image's axes,
@@ -273,8 +274,11 @@ def write_ome_zarr(
     if (path is None) == (into is None) or (into is not None and like is not None):
         raise BadValueError("give either path (a new store, optionally like an image) or "
                             "into (an image store), not both or neither")
-    into = None if into is None else Path(into)
     from ome_zarr.format import FormatV04
+
+    from .ngff import image_group
+
+    into = None if into is None else image_group(into)  # a bioformats2raw store's image
 
     label: dict[str, Any] = {}
     if data.dtype == np.uint8:  # a mask: its one label gets a fixed colour

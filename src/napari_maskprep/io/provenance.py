@@ -118,17 +118,30 @@ def _zarr_provenance_text(path: Path, labels: bool = True) -> str | None:
     except FileNotFoundError:  # a folder without zarr metadata
         raise ImageReadError(f"{path}: not a zarr group (not written by maskprep)") from None
     stored = group.attrs.get(PNG_KEY)
-    if stored is None and labels and "labels" in group:
-        attrs = group["labels"].attrs.asdict()
-        names = attrs.get("ome", attrs).get("labels", [])
-        ours = [n for n in names if isinstance(n, str) and n in group["labels"]
-                and PNG_KEY in group["labels"][n].attrs]
-        if len(ours) > 1:
-            raise ImageReadError(f"{path}: holds several maskprep labels ({', '.join(ours)}); "
-                                 f"name one, e.g. {path / 'labels' / ours[0]}")
-        if ours:
-            stored = group["labels"][ours[0]].attrs[PNG_KEY]
+    if stored is None and labels:
+        stored = _label_provenance(path)
     return None if stored is None else json.dumps(stored)
+
+
+def _label_provenance(path: Path) -> Any:
+    """The provenance of the one maskprep label of the image store at ``path`` (of a
+    bioformats2raw store's first image, where its labels are), or None."""
+    import zarr
+
+    from .ngff import image_group
+
+    image = image_group(path)
+    group = zarr.open_group(image, mode="r")
+    if "labels" not in group:
+        return None
+    attrs = group["labels"].attrs.asdict()
+    names = attrs.get("ome", attrs).get("labels", [])
+    ours = [n for n in names if isinstance(n, str) and n in group["labels"]
+            and PNG_KEY in group["labels"][n].attrs]
+    if len(ours) > 1:
+        raise ImageReadError(f"{path}: holds several maskprep labels ({', '.join(ours)}); "
+                             f"name one, e.g. {image / 'labels' / ours[0]}")
+    return group["labels"][ours[0]].attrs[PNG_KEY] if ours else None
 
 
 def read_provenance(path: str | os.PathLike[str], *, labels: bool = True) -> dict[str, Any]:
