@@ -667,3 +667,27 @@ def test_deleting_the_input_unticks_preview_and_no_other_layer_is_previewed(make
     qtbot.wait(3 * PREVIEW_DELAY_MS)
     assert not widget.previewing and widget.model.preview_layer is None
     assert [layer.name for layer in viewer.layers] == ["nuclei-ground truth", "other", "nuclei"]
+
+
+def test_a_preview_turned_from_a_mask_to_labels_colours_each_object(make_widget, qtbot):
+    """The preview layer kept the mask's cyan-only colormap when the op chosen next made
+    labels: every object but label 1 was drawn the same yellow, the output it became too."""
+    viewer, widget = make_widget("refine", "nuclei")
+    mask = add_mask(viewer)
+    widget.select("refine.fill_holes", mask)
+    widget.preview_box.value = True
+    qtbot.waitUntil(lambda: widget.model.preview_layer is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+    widget.select("refine.label", mask)
+    qtbot.waitUntil(lambda: preview_shows(viewer, "mask-label [preview]",
+                                          mp.apply("refine.label", mask.data)),
+                    timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+    labels = np.arange(70)
+    napari_default = Labels(np.zeros((2, 2), np.int32)).colormap.map(labels)
+    np.testing.assert_array_equal(widget.model.preview_layer.colormap.map(labels),
+                                  napari_default)
+    widget.apply()
+    wait_applied(qtbot, widget)
+    np.testing.assert_array_equal(viewer.layers["mask-label"].colormap.map(labels),
+                                  napari_default)

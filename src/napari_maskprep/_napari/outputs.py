@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from napari.layers import Image, Labels, Layer, Points
-from napari.utils.colormaps import DirectLabelColormap
+from napari.utils.colormaps import DirectLabelColormap, label_colormap
 
 from ..core.locality import Kind
 from ..core.registry import get_op
@@ -34,6 +34,9 @@ __all__ = [
 ]
 
 METADATA_KEY = "maskprep"
+
+
+LABEL_COLOURS = 49  # napari's Labels default
 
 
 def mask_colormap() -> DirectLabelColormap:
@@ -58,8 +61,11 @@ def style_output(layer: Layer, data: Any, outline: bool = False) -> None:
     to its values."""
     if isinstance(layer, Labels):
         # Each setter redraws the layer: set only what differs (a preview updated in place).
-        if is_mask(data) and not _mask_colours(layer):
+        mask = is_mask(data)
+        if mask and not _mask_colours(layer):
             layer.colormap = mask_colormap()
+        elif not mask and _mask_colours(layer):  # a mask's layer (a preview) now holds labels
+            layer.colormap = label_colormap(LABEL_COLOURS)  # napari's own: one colour each
         if layer.selected_label != 1:
             layer.selected_label = 1
         if layer.contour != int(outline):
