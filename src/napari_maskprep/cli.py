@@ -265,6 +265,14 @@ def _channel(text: str) -> int | str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _path(text: str) -> str:
+    """An argparse type: a path that is not empty (an unset shell variable's "" was taken
+    for the current folder: its images run, masks written into it)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path; accepted: a file or folder name")
+    return text
+
+
 def _pixel_size(text: str) -> tuple[float, ...]:
     try:
         return check_pixel_size([float(v) for v in text.split(",")])
@@ -416,10 +424,13 @@ def _parser() -> argparse.ArgumentParser:
     ops.set_defaults(func=_cmd_ops)
 
     run = sub.add_parser("run", help="run a recipe on image files and folders")
-    run.add_argument("recipe", help="recipe file (.maskprep.yaml, .yaml or .json), or the "
-                                    "name of a bundled preset (`maskprep presets`)")
-    run.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of them")
-    run.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
+    run.add_argument("recipe", type=_path,
+                     help="recipe file (.maskprep.yaml, .yaml or .json), or the name of a "
+                          "bundled preset (`maskprep presets`)")
+    run.add_argument("inputs", nargs="+", type=_path, metavar="INPUT",
+                     help="image files or folders of them")
+    run.add_argument("-o", "--output", required=True, type=_path, metavar="OUTDIR",
+                     help="output folder")
     run.add_argument("--format", choices=MASK_FORMATS, default="tif",
                      help="mask file format (PNG masks are 0/255; zarr is OME-Zarr; default tif)")
     run.add_argument("--suffix", default="", metavar="TEXT",
@@ -463,21 +474,23 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     demo = sub.add_parser("demo", help="run the bundled recipe on the bundled sample images")
-    demo.add_argument("-o", "--output", default="maskprep-demo", metavar="OUTDIR",
+    demo.add_argument("-o", "--output", default="maskprep-demo", type=_path, metavar="OUTDIR",
                       help="output folder (default ./maskprep-demo)")
     demo.set_defaults(func=_cmd_demo)
 
     export = sub.add_parser("export", help="write a recipe as a standalone Python script")
-    export.add_argument("recipe", help="recipe file or preset name")
-    export.add_argument("-o", "--output", required=True, metavar="SCRIPT", help="script path")
+    export.add_argument("recipe", type=_path, help="recipe file or preset name")
+    export.add_argument("-o", "--output", required=True, type=_path, metavar="SCRIPT",
+                        help="script path")
     export.set_defaults(func=_cmd_export)
 
     fit = sub.add_parser("fit", help="fit a recipe's parameters to masks (best mean Dice)")
-    fit.add_argument("recipe", help="the starting recipe file")
-    fit.add_argument("--images", required=True, metavar="DIR", help="folder of images")
-    fit.add_argument("--masks", required=True, metavar="DIR",
+    fit.add_argument("recipe", type=_path, help="the starting recipe file")
+    fit.add_argument("--images", required=True, type=_path, metavar="DIR",
+                     help="folder of images")
+    fit.add_argument("--masks", required=True, type=_path, metavar="DIR",
                      help="folder of their masks, paired by file stem (0/1 or 0/255)")
-    fit.add_argument("-o", "--output", required=True, metavar="RECIPE",
+    fit.add_argument("-o", "--output", required=True, type=_path, metavar="RECIPE",
                      help="the fitted recipe to write (e.g. fitted.maskprep.yaml)")
     fit.add_argument("--trials", type=_whole_number(1, MAX_TRIALS, "a trial count from {low} "
                                                     "to {high}"), default=DEFAULT_TRIALS,
@@ -499,7 +512,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="micrometres per pixel, for sizes the recipe gives in um")
     fit.add_argument("--seed", type=_whole_number(0, 2**31 - 1, "a seed from {low} to {high}"),
                      default=0, help="seed of the search and of the held-out choice")
-    fit.add_argument("--report", metavar="CSV",
+    fit.add_argument("--report", type=_path, metavar="CSV",
                      help="Dice before and after per image (default: OUTPUT's name + .fit.csv)")
     fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(func=_cmd_fit)
@@ -509,7 +522,7 @@ def _parser() -> argparse.ArgumentParser:
     presets.set_defaults(func=_cmd_presets)
 
     info = sub.add_parser("info", help="show the provenance stored in a mask we wrote")
-    info.add_argument("mask", help="a mask file written by maskprep")
+    info.add_argument("mask", type=_path, help="a mask file written by maskprep")
     info.add_argument("--recipe", action="store_true", help="print only the recipe (YAML)")
     info.set_defaults(func=_cmd_info)
     return parser

@@ -177,6 +177,37 @@ def test_a_path_the_system_refuses_is_one_line(tmp_path, recipe_file, folder, wh
     assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "nuclei.maskprep.yaml"]
 
 
+@pytest.mark.parametrize(("argv", "argument"), [
+    (["run", "R", "", "-o", "out"], "INPUT"),
+    (["run", "R", "IN", "-o", ""], "-o/--output"),
+    (["run", "", "IN", "-o", "out"], "recipe"),
+    (["demo", "-o", ""], "-o/--output"),
+    (["export", "R", "-o", ""], "-o/--output"),
+    (["fit", "R", "--images", "IN", "--masks", "IN", "-o", ""], "-o/--output"),
+    (["fit", "R", "--images", "", "--masks", "IN", "-o", "f.yaml"], "--images"),
+    (["fit", "R", "--images", "IN", "--masks", "IN", "-o", "f.yaml", "--report", ""],
+     "--report"),
+    (["info", ""], "mask"),
+])
+def test_an_empty_path_is_refused_not_taken_for_the_current_folder(
+        tmp_path, recipe_file, folder, monkeypatch, argv, argument, capsys):
+    """An unset shell variable ("$OUT") gave '.': masks and a summary landed in the current
+    folder, every image of it was run as INPUT, fit -o raised a traceback."""
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(sorted(folder.iterdir())[0], work)
+    monkeypatch.chdir(work)
+    names = {"R": str(recipe_file), "IN": str(folder)}
+    with pytest.raises(SystemExit) as exit_:
+        main([names.get(a, a) for a in argv])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(
+        f"error: argument {argument}: an empty path; accepted: a file or folder name")
+    assert [p.name for p in work.iterdir()] == [sorted(folder.iterdir())[0].name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "nuclei.maskprep.yaml",
+                                                          "work"]
+
+
 def test_planning_checks_paths_before_anything_is_made(tmp_path, folder):
     recipe = Recipe.loads(RECIPE)
     with pytest.raises(BadValueError, match="no such file or folder"):
