@@ -45,3 +45,20 @@ def test_the_edit_region_picker_shows_a_renamed_layer_by_its_new_name(qtbot, tmp
                               metadata={"maskprep": {"store": str(store)}})
     layer.name = "mask of slide 3"
     assert shown(widget.layer_box) == ["mask of slide 3"] and widget.layer_box.value is layer
+
+
+def test_a_stage_preview_is_no_mask_to_fit_to(qtbot):
+    from napari_maskprep._napari.widgets import SegmentWidget
+
+    viewer = ViewerModel()
+    image = viewer.add_image(np.arange(64, dtype=np.uint8).reshape(8, 8), name="nuclei")
+    viewer.add_labels(np.zeros((8, 8), np.uint8), name="corrected")
+    recorder, segment = RecorderWidget(viewer), SegmentWidget(viewer)
+    qtbot.addWidget(recorder.native)
+    qtbot.addWidget(segment.native)
+    segment.select("segment.auto_threshold", image)
+    segment.preview_box.value = True
+    qtbot.waitUntil(lambda: segment.model.preview_layer is not None, timeout=20000)
+    qtbot.waitUntil(lambda: not segment.previewing, timeout=20000)
+    assert "nuclei-auto_threshold [preview]" in viewer.layers
+    assert shown(recorder.fit_mask_box) == ["corrected"]

@@ -35,6 +35,7 @@ from ..fit import FitResult
 from ..io import MASK_FORMATS
 from ..presets import preset_names, preset_path
 from ..recipe import RecipeError
+from .applied import is_preview
 from .editors import param_editor, row, text_line
 from .fitting import fit_form
 from .layer_list import LayerListWatcher
@@ -426,7 +427,8 @@ class RecorderWidget(Container):
         return [(layer.name, layer) for layer in self.model.replay_targets()]
 
     def _mask_choices(self, *_: Any) -> list[tuple[str, Any]]:
-        return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Labels)]
+        return [(layer.name, layer) for layer in self.viewer.layers
+                if isinstance(layer, Labels) and not is_preview(layer)]
 
     def _refresh_targets(self, event: Any = None) -> None:
         self.target_box.reset_choices()
