@@ -297,6 +297,19 @@ def test_damaged_or_empty_level_metadata_is_named(tmp_path, shape, match):
     one_line(e)
 
 
+@pytest.mark.parametrize(("version", "name"), [("0.4", ".zattrs"), ("0.4", ".zgroup"),
+                                              ("0.5", "zarr.json")])
+def test_damaged_store_metadata_is_named_not_called_missing(tmp_path, version, name):
+    """A store whose group metadata was cut short was "not a zarr store (no zarr
+    metadata)", as if it were some other folder."""
+    path = ome_zarr_image(tmp_path / "image.zarr", version)
+    meta = path / name
+    meta.write_bytes(meta.read_bytes()[:20])
+    with pytest.raises(ImageReadError) as e:
+        open_lazy(path)
+    assert one_line(e).startswith(f"{path}: its zarr metadata ({name}) is damaged (")
+
+
 def test_a_damaged_tile_read_in_a_block_names_the_block_s_tiles(tmp_path):
     """Tiles are read in blocks of 1024 px, and a damaged one was named by its block's
     first tile, which reads well: tile 0.5 was reported as 'chunk 0.4'."""

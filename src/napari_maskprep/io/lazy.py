@@ -10,6 +10,7 @@ level and the chunk.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import threading
@@ -321,12 +322,28 @@ def _ome_attributes(group: zarr.Group, path: Path) -> tuple[Any, str]:
     return model.multiscales[0], "0.5" if v3 else "0.4"
 
 
+def _stated_metadata(path: Path) -> list[str]:
+    """The zarr metadata files in the folder ``path`` that are not JSON, else all it has."""
+    stated = [name for name in (*_ZARR_META, ".zattrs") if (path / name).is_file()]
+    broken = []
+    for name in stated:
+        try:
+            json.loads((path / name).read_bytes())
+        except ValueError:
+            broken.append(name)
+    return broken or stated
+
+
 def _open_group(path: Path) -> zarr.Group:
     import zarr
 
     try:  # by its absolute path, which the arrays keep: workers run in folders of their own
         node = zarr.open(path.absolute(), mode="r")
-    except Exception:  # zarr says where it looked, at length
+    except Exception as exc:  # zarr says where it looked, at length
+        stated = _stated_metadata(path)
+        if stated:  # cut short, or not zarr's: not some other folder
+            raise ImageReadError(f"{path}: its zarr metadata ({', '.join(stated)}) is "
+                                 f"damaged ({_one_line(exc)})") from None
         raise ImageReadError(f"{path}: not a zarr store (no zarr metadata); {_ACCEPTED}"
                              ) from None
     if not isinstance(node, zarr.Group):
