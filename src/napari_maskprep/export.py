@@ -53,6 +53,10 @@ def main(argv=None):
     parser.add_argument("--channel", metavar="N")
     args = parser.parse_args(argv)
     channel = int(args.channel) if str(args.channel).isdigit() else args.channel
+    if "" in (args.output, *args.inputs):  # "" is the current folder: an unset variable
+        print("error: an empty path as an input or the output folder; accepted: a file or "
+              "folder name", file=sys.stderr)
+        return 2
     try:
         outputs = plan_outputs(args.inputs, args.output, suffix=args.suffix)
     except (OSError, ValueError) as exc:  # OSError: a path the system refuses (a long name)

@@ -157,6 +157,20 @@ def test_an_exported_script_says_in_one_line_that_its_output_folder_cannot_be_ma
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif", "exported.py", "notes.txt"]
 
 
+@pytest.mark.parametrize("argv", [["", "-o", "out"], ["a.tif", "-o", ""]])
+def test_an_exported_script_refuses_an_empty_path(tmp_path, argv):
+    """'' was the current folder: every image in it ran, or the masks were written there."""
+    script = tmp_path / "exported.py"
+    script.write_text(Recipe(STEPS[:2]).to_python())
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((10, 10), np.uint8))
+    done = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert (done.returncode, done.stderr.splitlines()) == (2, [
+        "error: an empty path as an input or the output folder; accepted: a file or folder "
+        "name"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif", "exported.py"]
+
+
 def test_an_exported_script_reports_a_step_s_warning_in_one_line_as_run_does(tmp_path, capsys):
     """The script showed Python's warning format (file, line number, source line)."""
     rgb = np.zeros((20, 24, 3), np.uint8)
