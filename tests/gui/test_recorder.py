@@ -537,3 +537,24 @@ def test_a_rerun_writes_nothing_over_strokes_or_steps_that_changed_while_it_ran(
                                   "was written: Re-run again")
     np.testing.assert_array_equal(session.viewer.layers["nuclei-gaussian"].data, gaussian)
     np.testing.assert_array_equal(final.data, painted)
+
+
+def test_a_step_undone_with_ctrl_z_is_not_replayed(session, tmp_path):
+    """napari's undo tells no one (no paint, no data event): a refine in place undone, or a
+    stroke, stayed in the saved recipe, whose replay then differed from the layer."""
+    session.apply(session.segment, "segment.auto_threshold", "nuclei")
+    mask = session.viewer.layers["nuclei-auto_threshold"]
+    thresholded = mask.data.copy()
+    session.refine.in_place_box.value = True
+    session.apply(session.refine, "refine.remove_small", "nuclei-auto_threshold", min_size=200)
+    assert not np.array_equal(mask.data, thresholded)
+    mask.undo()
+    np.testing.assert_array_equal(mask.data, thresholded)
+    image = session.viewer.layers["nuclei"].data
+    recipe = mp.Recipe.load(session.recorder.save(tmp_path / "undone.maskprep.yaml"))
+    np.testing.assert_array_equal(recipe.run(image), thresholded)
+    mask.redo()
+    refined = mask.data.copy()
+    recipe = mp.Recipe.load(session.recorder.save(tmp_path / "redone.maskprep.yaml"))
+    assert [s.op for s in recipe.steps] == ["segment.auto_threshold", "refine.remove_small"]
+    np.testing.assert_array_equal(recipe.run(image), refined)

@@ -419,7 +419,7 @@ class RecipeRecorder:
         # The stage wrote ``out`` before telling us: that write is the step, not an edit.
         self._pending = [x for x in self._pending if x is not out]
         self._changed.take(out)
-        self.capture_edits()
+        self.capture_edits(written=out)
         source = applied.input_layer
         if not applied.in_place and self._producer(source) is None and history(source):
             if self.records:
@@ -482,9 +482,13 @@ class RecipeRecorder:
             self._pending.append(layer)
         self.edit_pending.emit()  # every stroke: the view captures once they stop
 
-    def capture_edits(self) -> None:
-        """Turn the paint strokes since the last call into ``edit.manual`` steps."""
+    def capture_edits(self, written: Layer | None = None) -> None:
+        """Turn the paint strokes since the last call into ``edit.manual`` steps, and what
+        napari's undo and redo changed (they tell no one), but in ``written``, which a
+        step has just written."""
         pending, self._pending = self._pending, []
+        pending += [x for x in self._watched if x is not written and self._undone(x)
+                    and all(x is not p for p in pending)]
         if not pending or self.input_layer is None or is_large(self.input_layer):
             return
         image = np.asarray(layer_array(self.input_layer))
@@ -516,6 +520,13 @@ class RecipeRecorder:
             else:
                 records.insert(at + 1, edited)
         self._replace(records)
+
+    def _undone(self, layer: Layer) -> bool:
+        """Whether ``layer`` differs from what the last step writing it left there."""
+        at = self._producer(layer)
+        written = None if at is None or at < 0 else self.records[at].written
+        return (written is not None and layer in self.viewer.layers
+                and not np.array_equal(layer_array(layer), written))
 
     # -- running ---------------------------------------------------------------------------
     def _named_inputs(self, target: Layer) -> dict[str, Any]:
