@@ -118,3 +118,9 @@ def test_a_label_of_a_bioformats2raw_store_opens_over_its_image(make_napari_view
     [label] = [layer for layer in layers if isinstance(layer, Labels)]
     np.testing.assert_array_equal(label.scale, image.scale)
     np.testing.assert_array_equal(np.asarray(label.data[0]), mask)
+    from napari_maskprep._napari.regions import RegionEditor, layer_store
+
+    assert layer_store(label) == store / "0" / "labels" / "cells"  # where the label lies
+    editor = RegionEditor(viewer)
+    assert editor.candidates() == [label]
+    editor.close()

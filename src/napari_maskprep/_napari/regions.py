@@ -25,7 +25,7 @@ import numpy as np
 from napari.layers import Image, Labels, Layer
 from psygnal import Signal
 
-from ..io import ImageReadError, open_lazy, read_provenance, write_region
+from ..io import ImageReadError, image_group, open_lazy, read_provenance, write_region
 from ..ops.edit import ManualEdit
 from ..recipe import Recipe, RecipeError, Step
 from .applied import OUTPUT_OPACITY, AppliedStep, applied_steps
@@ -52,9 +52,10 @@ def layer_store(layer: Layer | None) -> Path | None:
     path, data = Path(path), layer_array(layer)
     if _holds(path, data):
         return path
-    # napari-ome-zarr opens an image store's labels with the image's folder as their source
-    # and names each layer by its path, ending in the label's name.
-    labels = path / "labels"
+    # napari-ome-zarr opens an image store's labels with the store's folder as their source
+    # (a bioformats2raw container's, whose labels are its image's) and names each layer by
+    # its path, ending in the label's name.
+    labels = image_group(path) / "labels"
     named = [label for label in sorted(labels.iterdir()) if layer.name.endswith(label.name)
              ] if labels.is_dir() else []
     return next((label for label in named if _holds(label, data)), None)
