@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tifffile
 from napari.layers import Image, Labels
 
 from napari_maskprep.io import write_ome_zarr
@@ -124,3 +125,51 @@ def test_a_label_of_a_bioformats2raw_store_opens_over_its_image(make_napari_view
     editor = RegionEditor(viewer)
     assert editor.candidates() == [label]
     editor.close()
+
+
+def _two_channels(path, planes):
+    """A cyx OME-Zarr of DAPI and GFP, as a microscope's converter names them."""
+    import zarr
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    group = zarr.open_group(path, mode="w", zarr_format=2)
+    write_image(planes, group, fmt=FormatV04(), axes="cyx", scaler=None)
+    group.attrs["omero"] = {"channels": [{"label": "DAPI", "color": "0000FF"},
+                                         {"label": "GFP", "color": "00FF00"}]}
+
+
+def test_a_batch_recorded_on_a_channel_napari_ome_zarr_opened_segments_that_channel(
+        make_napari_viewer, qtbot, tmp_path):
+    """napari-ome-zarr's channel layers carried no channel: a batch of a recipe recorded on
+    GFP ran each store whole and failed it (2 channels, not RGB)."""
+    from napari_maskprep._napari.layers import layer_channel
+    from napari_maskprep._napari.recorder import RecorderWidget
+    from napari_maskprep._napari.widgets import SegmentWidget
+
+    infolder, outfolder = tmp_path / "in", tmp_path / "out"
+    infolder.mkdir()
+    planes = (np.arange(2 * 60 * 80) % 97).astype(np.uint16).reshape(2, 60, 80)
+    planes[1] = planes[1].T.reshape(60, 80)
+    for name, data in (("a.zarr", planes), ("b.zarr", planes[:, ::-1])):
+        _two_channels(infolder / name, data)
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(infolder / "a.zarr"), plugin="napari-ome-zarr")
+    assert [layer.name for layer in layers] == ["image: DAPI", "image: GFP"]
+    assert [layer_channel(layer) for layer in layers] == [0, 1]
+    segment, recorder = SegmentWidget(viewer), RecorderWidget(viewer)
+    qtbot.addWidget(segment.native)
+    qtbot.addWidget(recorder.native)
+    segment.select("segment.threshold", viewer.layers["image: GFP"])
+    segment.param_editors["value"].value = 40.0
+    segment.apply()
+    qtbot.waitUntil(lambda: len(recorder.model.records) == 1, timeout=30_000)
+    recorder.infolder.value, recorder.outfolder.value = infolder, outfolder
+    recorder.run_batch()
+    qtbot.waitUntil(lambda: not recorder.running, timeout=30_000)
+    assert "2 written, 0 skipped, 0 failed" in recorder.status.value
+    for name, data in (("a", planes), ("b", planes[:, ::-1])):
+        np.testing.assert_array_equal(tifffile.imread(outfolder / f"{name}.tif"),
+                                      (data[1] > 40).astype(np.uint8))
+    layers[1].name = "renamed"  # no longer known as a channel: the batch box says which
+    assert layer_channel(layers[1]) is None

@@ -8,6 +8,9 @@ from typing import Any
 import numpy as np
 from napari.layers import Image, Labels, Layer, Points
 
+from ..io import image_group
+from ..io.ngff import ngff_attributes
+
 __all__ = ["CHANNEL_KEY", "finite_range", "is_large", "layer_array", "layer_channel",
            "layer_pixel_size", "lazy_range", "points_in", "sampled_range"]
 
@@ -31,10 +34,33 @@ def layer_array(layer: Layer) -> Any:
 
 
 def layer_channel(layer: Layer | None) -> int | None:
-    """The channel of its file that ``layer`` holds (the reader's :data:`CHANNEL_KEY`), or
-    None: a batch then segments that channel of each file."""
+    """The channel of its file that ``layer`` holds (the reader's :data:`CHANNEL_KEY`, or
+    napari-ome-zarr's channel layer's), or None: a batch then segments that channel of
+    each file."""
     channel = None if layer is None else layer.metadata.get(CHANNEL_KEY)
-    return channel if isinstance(channel, int) and not isinstance(channel, bool) else None
+    if isinstance(channel, int) and not isinstance(channel, bool):
+        return channel
+    return None if layer is None else _ome_zarr_channel(layer)
+
+
+def _ome_zarr_channel(layer: Layer) -> int | None:
+    """The channel napari-ome-zarr split ``layer`` from, by the name it gives each channel
+    layer (the store's omero label, after the image's name and ': ', else channel_N);
+    None for a layer of another reader, a renamed one, or a store that cannot be read."""
+    import zarr
+
+    source = layer.source
+    if source.reader_plugin != "napari-ome-zarr" or source.path is None:
+        return None
+    try:
+        ome = ngff_attributes(zarr.open_group(image_group(source.path), mode="r"))
+        image = ome["multiscales"][0].get("name") or ""
+        channels = ome["omero"]["channels"]
+        labels = [str(c.get("label", f"channel_{n}")) for n, c in enumerate(channels)]
+    except Exception:  # no store, no omero block or one of another form: no channel known
+        return None
+    names = [f"{image}: {label}" if image else label for label in labels]
+    return names.index(layer.name) if names.count(layer.name) == 1 else None
 
 
 def layer_pixel_size(layer: Layer) -> tuple[float, ...] | None:
