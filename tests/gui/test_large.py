@@ -463,3 +463,18 @@ def test_a_tiled_apply_or_replay_reading_a_damaged_chunk_fails_in_one_line():
     failure = Failure("slide.tif level 0: chunk 1.1 cannot be read (damaged)")
     assert outcome(apply.run) == failure
     assert _run_outcome(replay) == failure
+
+
+def test_a_store_folder_that_is_not_one_is_refused_before_any_work(slide_widget, shown,
+                                                                   tmp_path):
+    """It failed in the worker, naming a work folder inside it ('[Errno 2] No such file or
+    directory: '.../.maskprep-work-uie_j8nl')."""
+    viewer, widget, _, _ = slide_widget("segment.threshold")
+    (tmp_path / "a file").write_text("")
+    for folder in (tmp_path / "missing", tmp_path / "a file"):
+        widget.store_box.value = folder
+        assert widget.apply() is None
+        message = (f"the store folder {folder} is not a folder that exists; choose one, or "
+                   "leave it empty for a temporary folder")
+        assert shown()[-1] == (ERROR, message) and widget.status.value == message
+    assert [layer.name for layer in viewer.layers] == ["slide"]

@@ -287,6 +287,9 @@ class _TiledRun(Cancellable):
                                  "so it runs frame by frame, where no step can read other "
                                  "layers: run the recipe with maskprep run")
         check_tiled(steps, context=context)
+        if folder is not None and not Path(folder).is_dir():
+            raise ValueError(f"the store folder {folder} is not a folder that exists; choose "
+                             "one, or leave it empty for a temporary folder")
         self._run_steps = steps
         self.recorded = recorded
         self.input_layer = input_layer
