@@ -558,3 +558,18 @@ def test_a_step_undone_with_ctrl_z_is_not_replayed(session, tmp_path):
     recipe = mp.Recipe.load(session.recorder.save(tmp_path / "redone.maskprep.yaml"))
     assert [s.op for s in recipe.steps] == ["segment.auto_threshold", "refine.remove_small"]
     np.testing.assert_array_equal(recipe.run(image), refined)
+
+
+def test_a_batch_with_an_empty_folder_box_is_refused(session, shown, tmp_path, monkeypatch):
+    """An empty box reads as '.': the batch ran over, or wrote its masks into, the folder
+    napari was started from."""
+    monkeypatch.chdir(tmp_path)
+    tifffile.imwrite(tmp_path / "a.tif", session.viewer.layers["nuclei"].data)
+    session.apply(session.segment, "segment.auto_threshold", "nuclei")
+    recorder = session.recorder
+    assert recorder.run_batch() is None
+    assert shown()[-1] == (ERROR, "choose the input folder first")
+    recorder.infolder.value = tmp_path
+    assert recorder.run_batch() is None
+    assert shown()[-1] == (ERROR, "choose the output folder first")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif"]

@@ -295,6 +295,9 @@ class RecorderWidget(Container):
             return None
         try:
             chosen = self.channel_box.value
+            for box in (self.infolder, self.outfolder):  # empty reads ".": napari's own folder
+                if not box.line_edit.value.strip():
+                    raise RecipeError(f"choose the {box.label.lower()} first")
             job = self.model.batch_job(
                 self.infolder.value, self.outfolder.value, overwrite=self.overwrite_box.value,
                 fmt=self.format_box.value,
