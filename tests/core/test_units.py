@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_maskprep import MaskprepError, apply, get_op
+from napari_maskprep import MaskprepError, Recipe, RecipeError, apply, get_op
 from napari_maskprep.core import registry
 from napari_maskprep.core.units import (
     COUNT,
@@ -155,6 +155,22 @@ def test_bad_sizes_are_one_line(op, params, message):
     with pytest.raises(MaskprepError, match=message) as info:
         get_op(op).resolve_units(params, 0.5)
     assert "\n" not in str(info.value) and len(str(info.value)) < 300
+
+
+@pytest.mark.parametrize(("op", "size", "accepted"), [
+    ("refine.open", "radius='0 um'", "an integer in [1, 50], or a length such as '2 um'"),
+    ("preprocess.gaussian", "sigma='0 um'",
+     "a number in [0.1, 50.0], or a length such as '2 um'"),
+    ("refine.remove_small", "min_size='0 um2'",
+     "an integer >= 1, or an area or volume such as '30 um2', '30 um3'"),
+])
+def test_a_zero_size_in_micrometres_is_refused_when_the_recipe_loads(op, size, accepted):
+    """0 um is 0 px at any pixel size, below the minimum: every file failed in the run."""
+    name, value = size.split("=")
+    with pytest.raises(RecipeError) as info:
+        Recipe.from_dict({"maskprep": 1, "steps": [{"op": op, "params": {
+            name: value.strip("'")}}]})
+    assert str(info.value) == f"step 1 ({op}): {size} is zero; expected {accepted}"
 
 
 def test_apply_converts_with_the_pixel_size():

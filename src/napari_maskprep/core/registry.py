@@ -157,8 +157,10 @@ class Param:
         if not quantity.physical:
             return quantity.value
         lo = self.hints.get("min")
-        if quantity.value < 0 and lo is not None and lo >= 0:
-            raise self._rejected(value, BadValueError, "is negative")
+        if lo is not None and (quantity.value < 0 <= lo or quantity.value == 0 < lo):
+            # 0 um is 0 px at every pixel size: below a positive minimum, in every file
+            raise self._rejected(value, BadValueError,
+                                 "is negative" if quantity.value < 0 else "is zero")
         return quantity
 
     def round_to_grid(self, pixels: float) -> int:
