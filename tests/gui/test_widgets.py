@@ -691,3 +691,20 @@ def test_a_preview_turned_from_a_mask_to_labels_colours_each_object(make_widget,
     wait_applied(qtbot, widget)
     np.testing.assert_array_equal(viewer.layers["mask-label"].colormap.map(labels),
                                   napari_default)
+
+
+def test_a_threshold_moves_into_a_float_image_s_range_whose_end_the_spin_box_rounds(
+        make_widget, qtbot):
+    """1500 on the uint16 nuclei, then a float copy spanning 0.001862 to 0.030488: the
+    spin box, at 5 decimals, rounds its top to 0.03049, and the slider (up to 0.030488)
+    refused that value (ValueError out of the input picker's signal)."""
+    viewer, widget = make_widget("segment", "nuclei")
+    nuclei = viewer.layers["nuclei"]
+    widget.select("segment.threshold", nuclei)
+    widget.param_editors["value"].value = 1500.0
+    scaled = viewer.add_image(nuclei.data.astype(np.float32) / 65535, name="scaled")
+    assert round(float(scaled.data.max()), 6) == 0.030488
+    widget.input_box.value = scaled
+    editor = widget.param_editors["value"]
+    assert widget.model.params["value"] == editor.value == editor.spin.max == 0.03049
+    assert editor.slider.value == 0.03049

@@ -136,7 +136,8 @@ class NumberEdit(ValuedContainerWidget):
             self.spin.native.setDecimals(decimals)
             self.spin.min, self.spin.max, self.spin.step = lo, hi, step
         self._pixel_range = (lo, hi, step, decimals, self._pixel_range[4])
-        if self.slider is not None:
+        if self.slider is not None:  # the spin box's bounds, rounded to its decimals
+            lo, hi = self.spin.min, self.spin.max
             with self.slider.changed.blocked():
                 self.slider.min, self.slider.max = lo, max(hi, lo + step)
                 self.slider.step = step
