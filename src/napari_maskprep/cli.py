@@ -382,6 +382,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     print(_printable(f"{result.trials} trials{stop}; changed: {changes}"), file=sys.stderr)
     if result.kept:
         print(_printable(f"kept: {'; '.join(result.kept)}"), file=sys.stderr)
+    if result.left_out:
+        print(_printable(f"left out: {'; '.join(result.left_out)}"), file=sys.stderr)
     print(f"wrote {output} and {report}", file=sys.stderr)
     return EXIT_OK
 

@@ -126,6 +126,19 @@ def _by_stem(what: str, folder: Path) -> dict[str, Path]:
     return found
 
 
+def _left_out(found: Mapping[str, Mapping[str, Path]]) -> list[str]:
+    """What pairing by file stem left out, a phrase per folder naming a few stems."""
+    phrases = []
+    for what, other, without in (("image", "masks", "a mask"), ("mask", "images", "an image")):
+        stems = sorted(set(found[f"{what}s"]) - set(found[other]))
+        if stems:
+            more = f" and {len(stems) - 5} more" if len(stems) > 5 else ""
+            noun = what if len(stems) == 1 else f"{what}s"
+            phrases.append(f"{len(stems)} {noun} without {without} of its stem "
+                           f"({', '.join(stems[:5])}{more})")
+    return phrases
+
+
 def read_pairs(images: str | os.PathLike[str], masks: str | os.PathLike[str], *,
                labels: bool = False) -> list[Pair]:
     """The images of the folder ``images`` with the masks of the same file stem in the
@@ -135,6 +148,11 @@ def read_pairs(images: str | os.PathLike[str], masks: str | os.PathLike[str], *,
     folder have one stem, or a mask does not fit its image (shape, not binary), and
     :class:`ImageReadError` for an unreadable file.
     """
+    return _read_pairs(images, masks, labels)[0]
+
+
+def _read_pairs(images: Any, masks: Any, labels: bool) -> tuple[list[Pair], list[str]]:
+    """:func:`read_pairs`, and what it left out (see :func:`_left_out`)."""
     folders = {"images": Path(images), "masks": Path(masks)}
     for what, folder in folders.items():
         if not folder.is_dir():
@@ -152,7 +170,7 @@ def read_pairs(images: str | os.PathLike[str], masks: str | os.PathLike[str], *,
         mask = _as_mask(read_image(found["masks"][stem]), image, stem, labels=labels)
         pairs.append(Pair(stem, image, mask, read_pixel_size(found["images"][stem]),
                           frames=axes.startswith("t")))
-    return pairs
+    return pairs, _left_out(found)
 
 
 # -- the search space -------------------------------------------------------------------
@@ -311,6 +329,7 @@ class FitResult:
     searched: list[str]
     kept: list[str] = field(default_factory=list)
     changed: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    left_out: list[str] = field(default_factory=list)  # files of the folders left unpaired
 
     def mean(self, *, held_out: bool, after: bool = True) -> float | None:
         """Mean Dice over the held-out (or search) images; None if there are none."""
@@ -413,9 +432,11 @@ def _split(pairs: Sequence[Pair], holdout: float | Sequence[str], seed: int
     return search, [p for p in pairs if p.name in names]
 
 
-def _pairs(images: Any, masks: Any, labels: bool, pixel_size: Any) -> list[Pair]:
+def _pairs(images: Any, masks: Any, labels: bool, pixel_size: Any
+           ) -> tuple[list[Pair], list[str]]:
+    left_out: list[str] = []
     if isinstance(images, str | os.PathLike) and isinstance(masks, str | os.PathLike):
-        pairs = read_pairs(images, masks, labels=labels)
+        pairs, left_out = _read_pairs(images, masks, labels)
     elif isinstance(images, Sequence) and isinstance(masks, Sequence):
         if not images or len(images) != len(masks):
             raise BadValueError(f"{len(images)} images and {len(masks)} masks; accepted: as "
@@ -430,7 +451,7 @@ def _pairs(images: Any, masks: Any, labels: bool, pixel_size: Any) -> list[Pair]
     if pixel_size is not None:
         size = check_pixel_size(pixel_size)
         pairs = [replace(p, pixel_size=size) for p in pairs]
-    return pairs
+    return pairs, left_out
 
 
 def _optuna() -> Any:
@@ -499,7 +520,7 @@ def fit_recipe(
         raise BadValueError(f"seed={shown(seed)} is not accepted; expected an integer in "
                             "[0, 2**32)")
     optuna = _optuna()
-    pairs = _pairs(images, masks, labels, pixel_size)
+    pairs, left_out = _pairs(images, masks, labels, pixel_size)
     if recipe.uses_units:
         missing = next((p.name for p in pairs if p.pixel_size is None), None)
         if missing is not None:
@@ -562,4 +583,4 @@ def fit_recipe(
     scores = [ImageScore(p.name, p.name in held, b, a)
               for p, b, a in zip(pairs, before, after, strict=True)]
     return FitResult(fitted, recipe, scores, len(study.trials), stopped,
-                     [d.label for d in dims], kept, changed)
+                     [d.label for d in dims], kept, changed, left_out)

@@ -175,3 +175,19 @@ def test_a_budget_out_of_range_says_the_range(tmp_path, poor, capsys):
                           "--budget", value))
         assert (f"argument --budget: '{value}' is not a number of seconds above 0 and below "
                 "1000000000") in capsys.readouterr().err
+
+
+def test_images_and_masks_left_unpaired_are_named(tmp_path, poor, capsys):
+    """A mask saved under another name left its image out of the fit without a word: a
+    folder of 100 images fitted on the 3 whose names matched looked like a full run."""
+    images, masks = copy_set(DSB, tmp_path / "set", count=3)
+    first = sorted(masks.iterdir())[0]
+    first.rename(masks / f"{first.stem}_mask.png")
+    output = tmp_path / "fitted.maskprep.yaml"
+    assert main([*fit_args(poor, images, masks, output)[:-1], "1", "-q"]) == 0
+    assert capsys.readouterr().err.splitlines()[1] == (
+        f"left out: 1 image without a mask of its stem ({first.stem}); 1 mask without an "
+        f"image of its stem ({first.stem}_mask)")
+    assert fit_recipe(POOR, images, masks, labels=True, trials=1).left_out == [
+        f"1 image without a mask of its stem ({first.stem})",
+        f"1 mask without an image of its stem ({first.stem}_mask)"]
