@@ -231,6 +231,30 @@ def test_rgb_models_need_rgb_images(tmp_path):
                                                 model=ref))
 
 
+def test_tiles_predicted_while_the_next_one_s_features_are_made_equal_one_thread(
+        tmp_path, monkeypatch):
+    """On 2 threads the next tile's features are computed while a tile is predicted, in
+    tiles half as large: the probabilities are those of one thread, bit for bit."""
+    from napari_maskprep.ops import learn
+
+    he = read_image(pairs(DATA, "dsb2018_brightfield_nuclei")[0][0])
+    truth = read_image(pairs(DATA, "dsb2018_brightfield_nuclei")[0][1]) > 0
+    ref = mp.train_pixel_classifier(he, truth, sigmas=(1, 4), trees=20).save(tmp_path / "m.txt")
+    model = learn.load_classifier(ref)
+    monkeypatch.setattr(learn, "FEATURE_BYTES", 8 * 2**20)  # tiles of about 100 px a side
+    made = []
+    real_blocks = learn.feature_blocks
+    monkeypatch.setattr(learn, "feature_blocks", lambda *a, **k: made.append(k) or
+                        real_blocks(*a, **k))
+    monkeypatch.setattr(learn, "thread_budget", lambda: 1)
+    one = model.probability(he)
+    monkeypatch.setattr(learn, "thread_budget", lambda: 2)
+    two = model.probability(he)
+    assert [k.get("block_bytes") for k in made] == [None, 4 * 2**20]
+    assert len(list(real_blocks(he, model.names, rgb=True, block_bytes=4 * 2**20))) > 4
+    np.testing.assert_array_equal(one, two)
+
+
 class Exploit:
     """Unpickling this writes a marker file: the proof that a pickle ran."""
 

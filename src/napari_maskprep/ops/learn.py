@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -30,6 +31,7 @@ from ..core.validation import looks_rgb
 from ..kernels.gaussian import TRUNCATE, kernel_radius
 from ..kernels.pixel_features import (
     COLUMN_ALIGN,
+    FEATURE_BYTES,
     GREY_CHANNELS,
     RGB_CHANNELS,
     VOLUME_CHANNELS,
@@ -90,16 +92,31 @@ class ClassifierModel:
         each voxel of a grey 3D stack for a model of ``volume_`` features, float64."""
         self.check_image(image)
         out = np.empty(image.shape[:-1] if self.rgb else image.shape, np.float64)
-        for block, features in feature_blocks(image, self.names, rgb=self.rgb,
-                                              wanted=self.wanted):
-            out[block] = self.probability_of(features).reshape(
-                [s.stop - s.start for s in block])
+        if thread_budget() == 1:
+            for block, features in feature_blocks(image, self.names, rgb=self.rgb,
+                                                  wanted=self.wanted):
+                out[block] = self.probability_of(features).reshape(
+                    [s.stop - s.start for s in block])
+            return out
+        # The features (one thread) of the next tile are computed while this one's are
+        # predicted on the other: 1.3 MP of H&E 8.1-8.7 -> 6.6-7.1 s on 2 cores, in tiles
+        # of half the size, so that the two in memory take what one did.
+        blocks = feature_blocks(image, self.names, rgb=self.rgb, wanted=self.wanted,
+                                block_bytes=FEATURE_BYTES // 2)
+        with ThreadPoolExecutor(1, thread_name_prefix="maskprep-features") as pool:
+            pending = pool.submit(next, blocks, None)
+            while (done := pending.result()) is not None:
+                pending = pool.submit(next, blocks, None)
+                block, features = done
+                out[block] = self.probability_of(features, threads=1).reshape(
+                    [s.stop - s.start for s in block])
         return out
 
-    def probability_of(self, features: np.ndarray) -> np.ndarray:
-        """Foreground probability of each row of a feature matrix (pixels x features)."""
+    def probability_of(self, features: np.ndarray, threads: int | None = None) -> np.ndarray:
+        """Foreground probability of each row of a feature matrix (pixels x features), on
+        ``threads`` (default: :func:`thread_budget`)."""
         with _LOCK:
-            return self.booster.predict(features, num_threads=thread_budget())
+            return self.booster.predict(features, num_threads=threads or thread_budget())
 
     def check_image(self, image: np.ndarray) -> None:
         check_scalable(image, "segment.pixel_classifier: the image")
