@@ -99,7 +99,7 @@ def measure(mode: str, source: str, target: str, workers: int) -> dict:
     if mode == "processes":  # as `maskprep run --scheduler` on a local cluster of processes
         from distributed import Client, LocalCluster
 
-        from napari_maskprep.batch import lean_worker_plugin, worker_memory
+        from napari_maskprep.cluster import lean_worker_plugin, worker_memory
 
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=":0", memory_limit=worker_memory(workers))

@@ -19,16 +19,8 @@ from typing import Any
 from tqdm import tqdm
 
 from ._version import __version__
-from .batch import (
-    SUMMARY_NAME,
-    FileResult,
-    Tiling,
-    keep_freed_memory,
-    plan_batch,
-    run_batch,
-    worker_memory,
-    write_summary,
-)
+from .batch import SUMMARY_NAME, FileResult, Tiling, plan_batch, run_batch, write_summary
+from .cluster import keep_freed_memory, worker_memory
 from .core.errors import BadValueError, MaskprepError
 from .core.registry import list_ops
 from .core.units import check_pixel_size, format_pixel_size

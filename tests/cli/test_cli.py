@@ -194,7 +194,7 @@ def test_ome_zarr_masks_carry_provenance(tmp_path, recipe_file, capsys):
 FAULTS_OF_A_REUSED_BUFFER = """
 import resource, sys
 import numpy as np
-from napari_maskprep.batch import keep_freed_memory
+from napari_maskprep.cluster import keep_freed_memory
 if sys.argv[1] == "keep":
     keep_freed_memory()
 faults = []

@@ -156,7 +156,7 @@ def test_local_workers_run_one_image_s_chunks_on_threads_of_this_process(
     for tiled images alone now."""
     store = _ome_zarr_image(tmp_path / "slide.zarr", mosaic)
     used = []
-    monkeypatch.setattr("napari_maskprep.batch._client", lambda *a: used.append(a))
+    monkeypatch.setattr("napari_maskprep.batch.start_client", lambda *a: used.append(a))
     threads = []
 
     class Computed(Callback):  # called by the local schedulers only
@@ -330,8 +330,13 @@ def test_a_tiled_choice_an_input_cannot_take_is_refused_before_any_work(tmp_path
     store = _ome_zarr_image(tmp_path / "slide.zarr", mosaic[:128, :128])
     png = tmp_path / "field.png"
     png.write_bytes(cv2.imencode(".png", (mosaic[:64, :64] >> 8).astype(np.uint8))[1].tobytes())
+    slide = tmp_path / "slide.svs"  # only the lazy reader reads it ("unsupported file type")
+    tifffile.imwrite(slide, mosaic[:256, :256], tile=(256, 256),
+                     description="Aperio Image Library v12.0.5\n|MPP = 0.5")
     for path, mode, message in [
             (store, "never", "an OME-Zarr store runs tiled only; --tiled never applies to TIFF "
+                             "files"),
+            (slide, "never", "a .svs slide runs tiled only; --tiled never applies to TIFF "
                              "files"),
             (png, "always", "a .png image runs in memory only; --tiled always applies to TIFF "
                             "files and OME-Zarr stores")]:

@@ -11,8 +11,8 @@ import numpy as np
 import psutil
 import pytest
 
-from napari_maskprep.batch import _client, worker_memory
 from napari_maskprep.cli import main
+from napari_maskprep.cluster import start_client, worker_memory
 
 
 def maskprep_run(tmp_path, image, *options) -> subprocess.CompletedProcess:
@@ -33,7 +33,7 @@ def test_workers_share_the_memory_limit():
 
 
 def test_a_local_cluster_gives_each_worker_its_share():
-    client, cluster = _client(2, None, 10, memory_limit=2**30)
+    client, cluster = start_client(2, None, 10, memory_limit=2**30)
     try:
         limits = [w["memory_limit"] for w in client.scheduler_info()["workers"].values()]
     finally:
@@ -61,7 +61,7 @@ def _reused_buffer_faults_and_cv2_threads() -> tuple[int, int]:
 def test_local_workers_keep_freed_buffers_and_run_opencv_on_their_one_thread():
     # dask's nanny has glibc hand back anything over 64 KiB, and OpenCV's pool takes every
     # core in every worker: one 256 MP tiled image on 2 workers took 6.5 s instead of 4.6.
-    client, cluster = _client(2, None, 10, memory_limit=2**30)
+    client, cluster = start_client(2, None, 10, memory_limit=2**30)
     try:
         found = client.run(_reused_buffer_faults_and_cv2_threads)
         client.restart()  # a restarted worker is set up again
