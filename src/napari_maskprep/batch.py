@@ -28,7 +28,7 @@ from typing import Any
 import dask
 import numpy as np
 
-from .cluster import start_client, worker_memory
+from .cluster import CONNECT_TIMEOUT, start_client, worker_memory
 from .core.arrays import checksum
 from .core.errors import BadValueError, MaskprepError, MaskprepWarning, shown
 from .core.units import check_pixel_size
@@ -462,7 +462,7 @@ def run_batch(
     *,
     workers: int | None = None,
     scheduler: str | None = None,
-    connect_timeout: float = 10,
+    connect_timeout: float = CONNECT_TIMEOUT,
     memory_limit: int | None = None,
     on_result: Callable[[FileResult], None] | None = None,
 ) -> list[FileResult]:

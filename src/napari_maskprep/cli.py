@@ -20,7 +20,12 @@ from tqdm import tqdm
 
 from ._version import __version__
 from .batch import SUMMARY_NAME, FileResult, Tiling, plan_batch, run_batch, write_summary
-from .cluster import keep_freed_memory, worker_memory
+from .cluster import (
+    CONNECT_TIMEOUT,
+    keep_freed_memory,
+    scheduler_worker_memory,
+    worker_memory,
+)
 from .core.errors import BadValueError, MaskprepError
 from .core.registry import list_ops
 from .core.units import check_pixel_size, format_pixel_size
@@ -120,8 +125,10 @@ def _report(results: list[FileResult], outdir: Path, *, merge: bool, total: int,
 
 def _tiling(args: argparse.Namespace) -> Tiling:
     """Images above what one in-memory run may use of the memory limit (shared by the local
-    workers, or this machine's) run tiled."""
+    workers, or this machine's; a --scheduler cluster's smallest worker's) run tiled."""
     memory = worker_memory(args.workers or 1, args.memory_limit)
+    if args.scheduler is not None and args.memory_limit is None:
+        memory = scheduler_worker_memory(args.scheduler, CONNECT_TIMEOUT) or memory
     return Tiling(args.tiled, image_budget(memory), args.chunk, args.object_size)
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from .core.errors import BadValueError, shown
 
-__all__ = ["MIN_WORKER_MEMORY", "check_scheduler_address", "keep_freed_memory",
-           "lean_worker_plugin", "start_client", "worker_memory"]
+__all__ = ["CONNECT_TIMEOUT", "MIN_WORKER_MEMORY", "check_scheduler_address", "keep_freed_memory",
+           "lean_worker_plugin", "scheduler_worker_memory", "start_client", "worker_memory"]
 
 
 def check_scheduler_address(address: str) -> str:
@@ -29,6 +29,8 @@ def check_scheduler_address(address: str) -> str:
                             "(or HOST:PORT, tls://HOST:PORT)") from None
     return address
 
+
+CONNECT_TIMEOUT = 10  # seconds a --scheduler has to answer
 
 # A worker process holds about 200 MB before any image (numpy, OpenCV, dask); dask pauses a
 # worker at 80% of its limit, and one paused from the start never runs a task.
@@ -115,3 +117,15 @@ def start_client(workers: int | None, scheduler: str | None, timeout: float,
     except (OSError, TimeoutError):
         raise BadValueError(f"no dask scheduler answered at {shown(scheduler)} within "
                             f"{timeout:g} s") from None
+
+
+def scheduler_worker_memory(scheduler: str, timeout: float) -> int | None:
+    """The memory limit of the smallest worker of the cluster at ``scheduler`` (what a whole
+    image sent to any of them may use), or None when none states one."""
+    client, _ = start_client(None, scheduler, timeout)
+    try:
+        workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    finally:
+        client.close()
+    limits = [int(w["memory_limit"]) for w in workers if w.get("memory_limit")]
+    return min(limits) if limits else None

@@ -119,3 +119,26 @@ def test_workers_given_too_little_memory_are_refused_before_they_start(tmp_path)
         "maskprep: error: 2 workers sharing 122 MiB get 61 MiB each; accepted: at least "
         "512 MiB a worker (raise --memory-limit, or use fewer --workers)")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_scheduler_s_workers_set_the_memory_an_image_may_take(tmp_path, capsys):
+    """With --scheduler, the budget came from this machine's memory (2.4 GiB an image here),
+    not from the workers that run the images: a PNG too large for them was sent to one (a
+    TIFF so large, likewise, instead of running tiled)."""
+    import cv2
+    from dask.distributed import LocalCluster
+
+    png = tmp_path / "big.png"
+    png.write_bytes(cv2.imencode(".png", np.zeros((12000, 12000), np.uint8))[1].tobytes())
+    recipe = tmp_path / "r.maskprep.yaml"
+    recipe.write_text("maskprep: 1\nsteps:\n - op: segment.auto_threshold\n")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=":0", memory_limit="1GiB") as cluster:
+        code = main(["run", "-q", str(recipe), str(png), "-o", str(tmp_path / "out"),
+                     "--scheduler", cluster.scheduler_address])
+    assert code == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"failed: {png}: a 12000 x 12000 px image takes 0.134 GiB once read, over the 0.125 "
+        "GiB an image may take in memory (--memory-limit); PNG and JPEG run in memory only: "
+        "save it as a TIFF or OME-Zarr to run it tiled")
+    assert not (tmp_path / "out" / "big.tif").exists()
