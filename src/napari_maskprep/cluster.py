@@ -87,6 +87,26 @@ def lean_worker_plugin() -> Any:
     return LeanWorker()
 
 
+def _handshake(address: str, timeout: float) -> None:
+    """Connect to ``address`` and exchange dask's handshake within ``timeout`` seconds. The
+    Client reads the handshake with no time limit: it waited for ever on a server that takes
+    the connection and says nothing (an HTTP server: the dashboard's port), and took another
+    server's first bytes for a frame size to allocate ('HTTP/1.1': 3 EiB)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    async def exchange() -> None:
+        args = Security().get_connection_args("client")
+        comm = await asyncio.wait_for(connect(address, timeout=timeout, **args), timeout)
+        await comm.close()
+
+    with ThreadPoolExecutor(1) as pool:  # a loop of its own, whether this thread runs one
+        pool.submit(asyncio.run, exchange()).result()
+
+
 def start_client(workers: int | None, scheduler: str | None, timeout: float,
                  memory_limit: int | None = None) -> tuple[Any, Any]:
     """A dask client: of a new local cluster of ``workers`` processes sharing
@@ -112,11 +132,17 @@ def start_client(workers: int | None, scheduler: str | None, timeout: float,
         client = Client(cluster)
         client.register_plugin(lean_worker_plugin())
         return client, cluster
+    address = check_scheduler_address(scheduler)
     try:
-        return Client(check_scheduler_address(scheduler), timeout=f"{timeout}s"), None
+        _handshake(address, timeout)
+        return Client(address, timeout=f"{timeout}s"), None
     except (OSError, TimeoutError):
         raise BadValueError(f"no dask scheduler answered at {shown(scheduler)} within "
                             f"{timeout:g} s") from None
+    except Exception:  # bytes that are no dask message: struct, msgpack or memory errors
+        raise BadValueError(f"the server at {shown(scheduler)} answered, but not as a dask "
+                            "scheduler; accepted: a dask.distributed scheduler's address (its "
+                            "port is 8786 by default; 8787 is its dashboard)") from None
 
 
 def scheduler_worker_memory(scheduler: str, timeout: float) -> int | None:

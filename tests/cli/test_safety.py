@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -360,6 +362,53 @@ def test_scheduler_address_is_checked_before_work(tmp_path, recipe_file, folder,
     plan = plan_batch(Recipe.loads(RECIPE), [folder], tmp_path / "out")
     with pytest.raises(BadValueError, match=r"no dask scheduler answered at 'tcp://127.0.0.1:9'"):
         run_batch(plan, scheduler="tcp://127.0.0.1:9", connect_timeout=1)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def other_server():
+    """A TCP server on a free port that answers each connection with the bytes given (none:
+    it waits, as an HTTP server does for a request) and keeps it open."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held = []
+
+    def serve(reply):
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.sendall(reply)
+            held.append(conn)
+
+    def start(reply):
+        threading.Thread(target=serve, args=(reply,), daemon=True).start()
+        return f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+
+    yield start
+    listener.close()
+    for conn in held:
+        conn.close()
+
+
+@pytest.mark.parametrize(("reply", "message"), [
+    (b"", "no dask scheduler answered at '{}' within 1 s"),
+    (b"HTTP/1.1 400 Bad Request\r\n\r\n", "the server at '{}' answered, but not as a dask "
+     "scheduler; accepted: a dask.distributed scheduler's address (its port is 8786 by "
+     "default; 8787 is its dashboard)"),
+])
+def test_a_server_that_is_no_dask_scheduler_is_one_line(tmp_path, folder, other_server, reply,
+                                                        message):
+    """dask's Client waited for ever on a server that took the connection and said nothing
+    (the dashboard's port, --scheduler tcp://host:8787), and took an HTTP reply's first 8
+    bytes for a frame size: a 3 EiB allocation and its traceback."""
+    address = other_server(reply)
+    plan = plan_batch(Recipe.loads(RECIPE), [folder], tmp_path / "out")
+    with pytest.raises(BadValueError) as info:
+        run_batch(plan, scheduler=address, connect_timeout=1)
+    assert str(info.value) == message.format(address)
     assert not (tmp_path / "out").exists()
 
 
