@@ -134,6 +134,14 @@ def _cut_stack(path, keep, **write):
     path.write_bytes(data[:keep(len(data))])
 
 
+def _planes_missing(path):
+    """An OME-TIFF stating 9 planes with 3 in it, as one file of a multi-file OME-TIFF
+    (Micro-Manager, a split acquisition) copied without the others reads."""
+    tifffile.imwrite(path, np.ones((3, 64, 64), np.uint8), ome=True, metadata={"axes": "ZYX"})
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b'SizeZ="3"', b'SizeZ="9"'))
+
+
 @pytest.mark.parametrize(("damage", "reason"), [
     (lambda p: p.write_bytes(_plane_file(p)[:8]), "invalid offset to first page 8"),  # IndexError
     (lambda p: p.write_bytes(_plane_file(p)[:16]), "corrupted IFD structure"),
@@ -142,6 +150,8 @@ def _cut_stack(path, keep, **write):
     (lambda p: p.write_bytes(_plane_file(p)[:8] + bytes(range(256)) * 20),
      "invalid data type"),
     (_zero_strip, "page 0 has a strip of 0 bytes"),  # was read as zeros
+    (_planes_missing, r"6 of its 9 planes are missing: the other files of a multi-file "
+     "OME-TIFF, or a damaged one"),  # were read as zeros, and masks made of them
     # read in part with a log on stderr: a mask of one plane for a stack of five
     (lambda p: _cut_stack(p, lambda n: n // 2, imagej=True), "ImageJ series metadata invalid"),
     (lambda p: _cut_stack(p, lambda n: n // 2), "invalid page offset"),

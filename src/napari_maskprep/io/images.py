@@ -92,8 +92,14 @@ def reading_tiff(path: Path, accepted: str = _TIFF_ACCEPTED) -> Iterator[None]:
 
 
 def check_strips(series: Any, path: Path, accepted: str = _TIFF_ACCEPTED) -> None:
-    """Raise :class:`ImageReadError` if a page of ``series`` stores a strip of no bytes:
-    tifffile would read it as zeros (a tile of none is a sparse tile, read as the fill)."""
+    """Raise :class:`ImageReadError` if a page of ``series`` is missing or stores a strip of
+    no bytes: tifffile would read it as zeros (a tile of none is a sparse tile, read as the
+    fill)."""
+    missing = sum(page is None for page in series.pages)
+    if missing:
+        raise ImageReadError(f"{path}: cannot be read as a TIFF ({missing} of its "
+                             f"{len(series.pages)} planes are missing: the other files of a "
+                             f"multi-file OME-TIFF, or a damaged one); {accepted}")
     for number, page in enumerate(series.pages):
         if page is not None and not page.keyframe.is_tiled and 0 in page.databytecounts:
             raise ImageReadError(f"{path}: cannot be read as a TIFF (page {number} has a "
