@@ -45,6 +45,12 @@ def process(image):
     """The recipe's steps, in order; each reads the previous step's result."""
 
 
+def shown(text):
+    """``text`` with control characters shown escaped: a file name is data, not terminal
+    commands."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("inputs", nargs="+", metavar="INPUT")
@@ -60,13 +66,13 @@ def main(argv=None):
     try:
         outputs = plan_outputs(args.inputs, args.output, suffix=args.suffix)
     except (OSError, ValueError) as exc:  # OSError: a path the system refuses (a long name)
-        print(f"error: {exc}", file=sys.stderr)
+        print(shown(f"error: {exc}"), file=sys.stderr)
         return 2
     try:
         Path(args.output).mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file on the way, no permission, a read-only disk
-        print(f"error: output folder {args.output} cannot be made ({exc.strerror}); accepted: "
-              "a folder, or a path where one can be made", file=sys.stderr)
+        print(shown(f"error: output folder {args.output} cannot be made ({exc.strerror}); "
+                    "accepted: a folder, or a path where one can be made"), file=sys.stderr)
         return 2
     failed = 0
     for path, out in outputs.items():
@@ -77,11 +83,12 @@ def main(argv=None):
                 warnings.simplefilter("always", MaskprepWarning)
                 mask = each_frame(process, image, axes)
             for message in dict.fromkeys(str(w.message) for w in caught):
-                print(f"warning: {path}: {message}", file=sys.stderr)
+                print(shown(f"warning: {path}: {message}"), file=sys.stderr)
             write_mask(out, mask, axes=axes.rstrip("c"))
         except (OSError, ValueError, TypeError) as exc:
             failed += 1
-            print(f"failed: {path}: {exc}", file=sys.stderr)
+            error = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"
+            print(shown(f"failed: {error}"), file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -21,7 +21,7 @@ STEPS = [
     {"op": "refine.open", "params": {"radius": 1}, "enabled": False},
     {"op": "segment.watershed", "inputs": {"image": "smooth"}},
 ]
-MODULE_NAMES = {"RECIPE_NAME", "EXPORTED_BY", "process", "main"}
+MODULE_NAMES = {"RECIPE_NAME", "EXPORTED_BY", "process", "main", "shown"}
 IMPORTS = {("argparse", None), ("sys", None), ("warnings", None), ("pathlib", "Path"),
            ("napari_maskprep", "MaskprepWarning"), ("napari_maskprep", "apply"),
            ("napari_maskprep.batch", "check_replaceable"),
@@ -169,6 +169,24 @@ def test_an_exported_script_refuses_an_empty_path(tmp_path, argv):
         "error: an empty path as an input or the output folder; accepted: a file or folder "
         "name"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif", "exported.py"]
+
+
+def test_an_exported_script_shows_a_file_name_s_escapes_and_names_it_once_as_run_does(
+        tmp_path, capsys):
+    """A file named with a terminal escape (a window title here) reached the terminal as
+    a command, and each failure named its file twice ('failed: a.tif: a.tif: ...')."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "bad\x1b]0;pwn\x07.tif").write_bytes(b"hello")
+    Recipe(STEPS[:2]).save(tmp_path / "r.maskprep.yaml")
+    (tmp_path / "r.py").write_text(Recipe(STEPS[:2]).to_python())
+    done = subprocess.run([sys.executable, str(tmp_path / "r.py"), str(inputs), "-o",
+                           str(tmp_path / "py")], capture_output=True, text=True)
+    assert main(["run", "-q", str(tmp_path / "r.maskprep.yaml"), str(inputs), "-o",
+                 str(tmp_path / "cli")]) == 1
+    ran = capsys.readouterr().err.splitlines()[:1]
+    assert done.returncode == 1 and done.stderr.splitlines() == ran
+    assert ran[0].startswith(f"failed: {inputs}/bad\\x1b]0;pwn\\x07.tif: starts with b'hello'")
 
 
 def test_an_exported_script_reports_a_step_s_warning_in_one_line_as_run_does(tmp_path, capsys):
