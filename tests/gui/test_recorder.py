@@ -573,3 +573,13 @@ def test_a_batch_with_an_empty_folder_box_is_refused(session, shown, tmp_path, m
     assert recorder.run_batch() is None
     assert shown()[-1] == (ERROR, "choose the output folder first")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif"]
+
+
+def test_the_recorder_shows_a_small_float_threshold_as_recorded(session):
+    """Its editor, at the parameter's 1 decimal, showed 0.0302 as 0.0."""
+    nuclei = session.viewer.layers["nuclei"]
+    session.viewer.add_image(nuclei.data.astype(np.float32) / 65535, name="scaled")
+    session.apply(session.segment, "segment.threshold", "scaled", value=0.0302)
+    session.recorder.select_step(0)
+    assert session.recorder.model.recipe.steps[0].params["value"] == 0.0302
+    assert session.recorder.param_editors["value"].value == 0.0302

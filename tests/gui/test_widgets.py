@@ -708,3 +708,19 @@ def test_a_threshold_moves_into_a_float_image_s_range_whose_end_the_spin_box_rou
     editor = widget.param_editors["value"]
     assert widget.model.params["value"] == editor.value == editor.spin.max == 0.03049
     assert editor.slider.value == 0.03049
+
+
+def test_a_threshold_starts_mid_range_on_a_float_image_and_follows_the_input(make_widget):
+    """The editor, made at 1 decimal (the param's step), showed 0.0162 as 0.0; bounding it
+    to the image then moved it to the image's minimum as if typed, so it stayed there
+    (everything foreground) on every input chosen after."""
+    viewer, widget = make_widget("segment", "nuclei")
+    nuclei = viewer.layers["nuclei"]
+    scaled = viewer.add_image(nuclei.data.astype(np.float32) / 65535, name="scaled")
+    low, high = float(scaled.data.min()), float(scaled.data.max())
+    widget.input_box.value = scaled
+    widget.select("segment.threshold")  # its editors made while a float image is the input
+    assert widget.model.params["value"] == pytest.approx((low + high) / 2)
+    assert widget.param_editors["value"].value == pytest.approx((low + high) / 2, abs=1e-5)
+    widget.input_box.value = nuclei
+    assert widget.model.params["value"] == (122 + 1998) / 2

@@ -79,6 +79,10 @@ class NumberEdit(ValuedContainerWidget):
             step = 1
         else:
             step = _nice_step(hi - lo) if bounded else 0.1
+        if hints.get("range") and not is_int and isinstance(value, int | float) and value:
+            # Bounded by the input later (set_bounds): until then, steps fine enough to show
+            # the value (a threshold of 0.0305 on a float image, not 0.0 at 1 decimal).
+            step = min(step, _nice_step(abs(value)) / 10)
         lo = -limit if lo is None else lo
         hi = limit if hi is None else hi
         self._cast = int if is_int else float
