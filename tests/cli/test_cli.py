@@ -116,6 +116,14 @@ def test_resume_skips_existing_outputs(tmp_path, recipe_file, capsys):
         ("maskprep: 1\nsteps: [{op: segment.auto_threshold, id: fg, enabled: false}, "
          "{op: segment.threshold}, {op: segment.watershed, inputs: {markers: fg}}]",
          "step 3 (segment.watershed) reads 'fg', the output of a disabled step"),
+        # the smoothed image was written as the mask (1 object, all foreground; PNG not 0/255)
+        ("maskprep: 1\nsteps: [{op: preprocess.gaussian}]",
+         "the recipe's last enabled step (step 1, preprocess.gaussian) gives an image, not a "
+         "mask; accepted: a recipe ending in a step that gives a mask or labels (segment., "
+         "refine.)"),
+        ("maskprep: 1\nsteps: [{op: segment.threshold, enabled: false}]",
+         "the recipe has no enabled step, so no mask; accepted: a recipe ending in a step that "
+         "gives a mask or labels (segment., refine.)"),
     ],
 )
 def test_bad_recipe_exits_2_and_runs_nothing(tmp_path, recipe_text, message, capsys):
