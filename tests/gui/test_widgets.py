@@ -724,3 +724,23 @@ def test_a_threshold_starts_mid_range_on_a_float_image_and_follows_the_input(mak
     assert widget.param_editors["value"].value == pytest.approx((low + high) / 2, abs=1e-5)
     widget.input_box.value = nuclei
     assert widget.model.params["value"] == (122 + 1998) / 2
+
+
+def test_the_histogram_of_an_input_no_longer_chosen_is_cleared(make_widget, qtbot):
+    """With the preview off, choosing another input kept the first one's histogram, and the
+    readout said its range ('image 122 to 1998' for a float image of 0.0019 to 0.0305)."""
+    viewer, widget = make_widget("segment", "nuclei")
+    nuclei = viewer.layers["nuclei"]
+    scaled = viewer.add_image(nuclei.data.astype(np.float32) / 65535, name="scaled")
+    widget.select("segment.threshold", nuclei)
+    widget.preview_box.value = True
+    qtbot.waitUntil(lambda: widget.histogram.histogram is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+    assert widget.readout.value == "threshold 1060 (image 122 to 1998)"
+    widget.preview_box.value = False
+    widget.input_box.value = scaled
+    low, high = widget.model.intensities
+    assert widget.histogram.histogram is None
+    assert widget.readout.value == (f"threshold {widget.model.params['value']:.6g} "
+                                    f"(image {low:g} to {high:g})")
+    assert f"image {low:g}" == "image 0.0018616"

@@ -102,6 +102,7 @@ class StageWidget(Container):
         # From the op's metadata: its input's histogram and thresholds, a montage of its
         # methods, parameters picked by a click on the image.
         self.histogram = HistogramView()
+        self._histogram_of: int | None = None  # id of the input layer it was counted on
         self.histogram_box = Container(labels=False, label="histogram")
         self.histogram_box.margins = (0, 0, 0, 0)
         self.histogram_box.native.layout().addWidget(self.histogram)
@@ -345,6 +346,8 @@ class StageWidget(Container):
         histogram = shows_histogram(spec)
         self.histogram_box.visible = histogram
         self.readout.visible = histogram
+        if self._histogram_of != id(self.model.input_layer):  # another input's: not this
+            self.histogram.set_histogram(None)
         lines = [params[name] for name in intensity_params(spec)]
         if lines:
             self.histogram.set_thresholds(lines)
@@ -504,6 +507,7 @@ class StageWidget(Container):
             return
         if job.histogram is not None:
             self.histogram.set_histogram(job.histogram)
+            self._histogram_of = id(self.model.input_layer)
             thresholds = job.thresholds or tuple(
                 self.model.params[name] for name in intensity_params(self.model.op))
             self.histogram.set_thresholds(thresholds)
