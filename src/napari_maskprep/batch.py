@@ -31,7 +31,6 @@ import numpy as np
 from .cluster import CONNECT_TIMEOUT, start_client, worker_memory
 from .core.arrays import checksum
 from .core.errors import BadValueError, MaskprepError, MaskprepWarning, shown
-from .core.locality import Kind
 from .core.units import check_pixel_size
 from .engine.tiled import check_tiled
 from .engine.tiled_edit import EDIT_OP
@@ -70,7 +69,7 @@ from .large_images import (
     needs_tiling,
     run_file_tiled,
 )
-from .recipe import Recipe, check_model_files
+from .recipe import Recipe, check_gives_mask, check_model_files
 
 __all__ = [
     "SUMMARY_NAME",
@@ -194,19 +193,6 @@ def plan_outputs(inputs: Iterable[str | Path], outdir: str | Path, *, fmt: str =
     return outputs
 
 
-def _check_gives_a_mask(recipe: Recipe) -> None:
-    """A batch writes masks: a recipe ending on an image (a preprocess step, or none) wrote
-    the image as the mask (one object, all foreground; a PNG not 0/255)."""
-    last = next(((n, s) for n, s in reversed(list(enumerate(recipe.steps, 1))) if s.enabled),
-                None)
-    if last is not None and last[1].spec.output in (Kind.MASK, Kind.LABELS):
-        return
-    why = (" has no enabled step, so no mask" if last is None else f"'s last enabled step "
-           f"(step {last[0]}, {last[1].op}) gives an {last[1].spec.output.value}, not a mask")
-    raise BadValueError(f"the recipe{why}; accepted: a recipe ending in a step that gives a "
-                        "mask or labels (segment., refine.)")
-
-
 def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path, *,
                fmt: str = "tif", suffix: str = "", resume: bool = False,
                tiling: Tiling | None = None, pixel_size: Any = None,
@@ -228,7 +214,7 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
                             "or in napari")
     check_model_files(recipe.steps)
     _check_no_disabled_sources(recipe)
-    _check_gives_a_mask(recipe)
+    check_gives_mask(recipe)
     outputs = plan_outputs(inputs, outdir, fmt=fmt, suffix=suffix)
     _check_summary_replaceable(Path(outdir) / SUMMARY_NAME)
     tiling = Tiling() if tiling is None else tiling

@@ -37,7 +37,7 @@ from .io.files import atomic_write
 from .io.recipe_text import MAX_DEPTH, MAX_NODES, load_plain
 
 __all__ = ["FORMAT_VERSION", "LIMITS", "MAX_FILE_BYTES", "MAX_STEPS", "Recipe", "RecipeError",
-           "Step", "check_model_files", "resolve_units", "uses_units"]
+           "Step", "check_gives_mask", "check_model_files", "resolve_units", "uses_units"]
 
 FORMAT_VERSION = 1
 MAX_FILE_BYTES = 8 * 2**20  # hand edits of large masks make the largest recipes
@@ -502,6 +502,21 @@ class Recipe:
                 f"recipes with named inputs ({', '.join(self.inputs)}) cannot be exported yet"
             )
         try:
+            check_gives_mask(self)  # as maskprep run does
             return recipe_script(self)
         except BadValueError as exc:
             raise RecipeError(str(exc)) from None
+
+
+def check_gives_mask(recipe: Recipe) -> None:
+    """Raise :class:`BadValueError` unless ``recipe`` ends on a mask or labels: a batch (or
+    an exported script) ending on an image wrote it as the mask (one object, all
+    foreground; a PNG not 0/255)."""
+    last = next(((n, s) for n, s in reversed(list(enumerate(recipe.steps, 1))) if s.enabled),
+                None)
+    if last is not None and last[1].spec.output in (Kind.MASK, Kind.LABELS):
+        return
+    why = (" has no enabled step, so no mask" if last is None else f"'s last enabled step "
+           f"(step {last[0]}, {last[1].op}) gives an {last[1].spec.output.value}, not a mask")
+    raise BadValueError(f"the recipe{why}; accepted: a recipe ending in a step that gives a "
+                        "mask or labels (segment., refine.)")

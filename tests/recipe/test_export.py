@@ -126,6 +126,19 @@ def test_export_refuses_sizes_in_micrometres_in_one_line(tmp_path, capsys):
     assert "radius" not in recipe.to_python()
 
 
+def test_export_refuses_a_recipe_ending_on_an_image_as_run_does(tmp_path, capsys):
+    """The script wrote the smoothed image as each mask, where maskprep run refuses."""
+    path = Recipe([STEPS[1], STEPS[0]]).save(tmp_path / "r.maskprep.yaml")
+    message = ("the recipe's last enabled step (step 2, preprocess.gaussian) gives an image, "
+               "not a mask; accepted: a recipe ending in a step that gives a mask or labels "
+               "(segment., refine.)")
+    assert main(["export", str(path), "-o", str(tmp_path / "r.py")]) == 2
+    assert capsys.readouterr().err == f"maskprep: error: {message}\n"
+    assert main(["run", str(path), str(path), "-o", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"maskprep: error: {message}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.maskprep.yaml"]
+
+
 def test_exported_script_refuses_to_write_over_its_inputs(tmp_path):
     script = tmp_path / "exported.py"
     script.write_text(Recipe(STEPS[:2]).to_python())
