@@ -22,6 +22,7 @@ import numpy as np
 from .core.arrays import checksum
 from .core.errors import BadValueError, MaskprepWarning
 from .core.registry import get_op
+from .engine.tiled import one_thread_each
 from .engine.tiled_components import count_objects as count_tiled_objects
 from .io import (
     check_chunk_count,
@@ -118,6 +119,7 @@ def run_by_frame(recipe: Recipe, data: Any, axes: str, chunk: int,
                                     object_size=object_size) for one in data])
     first = recipe.run(np.asarray(data[0]), pixel_size=pixel_size)
 
+    @one_thread_each
     def run(block: np.ndarray) -> np.ndarray:
         result = recipe.run(block[0], pixel_size=pixel_size)
         if result.dtype != first.dtype:

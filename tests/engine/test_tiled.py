@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import os
 import tempfile
+import threading
 
 import dask.array as da
 import numpy as np
@@ -367,3 +368,33 @@ def test_an_rgb_image_s_chunks_warn_in_the_words_of_the_whole_image():
             np.asarray(recipe.run(image))
         said.append({str(w.message) for w in caught})
     assert said[0] == said[1] and len(said[0]) == 1
+
+
+def test_each_chunk_s_kernels_take_one_thread_as_the_chunks_run_at_once(monkeypatch):
+    """A kernel splitting its work over the cores within each chunk, while dask ran the
+    chunks on those cores, ran 4 threads on 2: inside a tiled run a kernel has one thread,
+    outside it what it had."""
+    import dask
+
+    from napari_maskprep.kernels import gaussian, threads
+
+    monkeypatch.setattr(threads.cv2, "getNumThreads", lambda: 2)
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+    seen = []  # (in a dask thread, threads given), per call
+
+    def budget():
+        seen.append((threading.current_thread() is not threading.main_thread(),
+                     threads.thread_budget()))
+        return seen[-1][1]
+
+    monkeypatch.setattr(gaussian, "thread_budget", budget)
+    image = read_image(pairs(DATA, "bbbc039_fluo_nuclei")[0][0])
+    steps = [{"op": "preprocess.gaussian", "params": {"sigma": 2.0}},
+             {"op": "segment.auto_threshold", "params": {}}]
+    with dask.config.set(scheduler="threads", num_workers=2):
+        tiled = mp.Recipe(steps=steps).run(da.from_array(image, chunks=256)).compute()
+    assert len([c for c in seen if c[0]]) >= 4  # the chunks (the probe of a corner before)
+    assert {budget for in_dask, budget in seen if in_dask} == {1}
+    seen.clear()
+    np.testing.assert_array_equal(tiled, mp.Recipe(steps=steps).run(image))
+    assert seen == [(False, 2)]

@@ -56,6 +56,7 @@ from ..core.errors import MaskprepWarning, RecipeError, at_step
 from ..core.locality import GlobalStat, Kind, Local, NonLocal, Pointwise
 from ..core.validation import check_extra, check_input, check_output, looks_rgb, spatial_ndim
 from ..kernels.histogram import value_counts
+from ..kernels.threads import one_thread_each
 from .tiled_clahe import clahe
 from .tiled_clahe import refusal as clahe_refusal
 from .tiled_components import Grid, chunked_op, per_chunk
@@ -370,6 +371,7 @@ def _map_fused(x: da.Array, fused: _Fused, workdir: WorkFolder) -> da.Array:
         x = x.rechunk({i: -1 for i in range(spatial, x.ndim)})
     functions = fused.functions
 
+    @one_thread_each
     def run(block: np.ndarray) -> np.ndarray:
         for f in functions:
             block = f(block)

@@ -33,6 +33,7 @@ from ..core.errors import MaskprepWarning
 from ..kernels import components
 from ..kernels.edges import canny_candidates, canny_radius, scaled_to_unit
 from ..kernels.region_grow import in_range, seed_bounds
+from ..kernels.threads import one_thread_each
 from .tiled_components import Grid, chunked_op, flagged_objects, per_chunk, pieces
 from .tiled_store import StoredChunks, WorkFolder, summarised
 
@@ -99,6 +100,7 @@ def region_grow(x: da.Array, stored: bool, params: Mapping[str, Any], seeds: np.
     tables = [flagged_objects({index: parts[g] for index, parts in found.items()}, grid,
                               connectivity) for g in range(len(ranges))]
 
+    @one_thread_each
     def apply(block: np.ndarray, block_id: tuple[int, ...]) -> np.ndarray:
         out = np.zeros(block.shape, np.uint8)
         for (bounds, _), table in zip(ranges, tables, strict=True):
@@ -177,6 +179,7 @@ def edges(x: da.Array, params: Mapping[str, Any], workdir: WorkFolder) -> da.Arr
 
     regions = flagged_objects(per_chunk(every_chunk, enclosing_pieces), grid, 2)
 
+    @one_thread_each
     def chunk(block_id: tuple[int, ...]) -> np.ndarray:
         index = tuple(block_id)
         return components.look_up(regions[index], filled(index)[2])
