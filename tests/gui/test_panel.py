@@ -450,3 +450,25 @@ def test_try_all_on_a_stack_thresholds_as_the_per_plane_box_says(make_widget, qt
     expected = mp.apply("segment.auto_threshold", stack.data[5], method="otsu")
     np.testing.assert_array_equal(planes["otsu"][0], expected)
     assert planes["otsu"][1] != whole["otsu"][1]
+
+
+def test_try_all_of_an_input_no_longer_chosen_is_cleared_or_dropped(make_widget, qtbot):
+    """The montage kept the first input's masks and thresholds after another input was
+    chosen, and a Try all finishing after the switch showed the old input's."""
+    viewer, widget = make_widget("segment", "nuclei")
+    nuclei = viewer.layers["nuclei"]
+    scaled = viewer.add_image(nuclei.data.astype(np.float32) / 65535, name="scaled")
+    widget.select("segment.auto_threshold", nuclei)
+    widget.try_all()
+    qtbot.waitUntil(lambda: bool(widget.montage.buttons) and not widget.previewing,
+                    timeout=TIMEOUT_MS)
+    late = widget.model.try_all()  # computed on nuclei, finished after the switch
+    widget.input_box.value = scaled
+    assert widget.montage.buttons == {}
+    widget._on_try_all_result(late, late.run())
+    assert widget.montage.buttons == {}
+    widget.try_all()
+    qtbot.waitUntil(lambda: bool(widget.montage.buttons) and not widget.previewing,
+                    timeout=TIMEOUT_MS)
+    otsu = filters.threshold_otsu(scaled.data)
+    assert widget.montage.buttons["otsu"].text() == f"otsu\n{otsu:.4g}"

@@ -102,7 +102,7 @@ class StageWidget(Container):
         # From the op's metadata: its input's histogram and thresholds, a montage of its
         # methods, parameters picked by a click on the image.
         self.histogram = HistogramView()
-        self._histogram_of: int | None = None  # id of the input layer it was counted on
+        self._readouts_of: int | None = None  # id of the input the histogram, montage read
         self.histogram_box = Container(labels=False, label="histogram")
         self.histogram_box.margins = (0, 0, 0, 0)
         self.histogram_box.native.layout().addWidget(self.histogram)
@@ -346,8 +346,9 @@ class StageWidget(Container):
         histogram = shows_histogram(spec)
         self.histogram_box.visible = histogram
         self.readout.visible = histogram
-        if self._histogram_of != id(self.model.input_layer):  # another input's: not this
+        if self._readouts_of != id(self.model.input_layer):  # another input's: not this
             self.histogram.set_histogram(None)
+            self.montage.show_results({}, "")
         lines = [params[name] for name in intensity_params(spec)]
         if lines:
             self.histogram.set_thresholds(lines)
@@ -441,12 +442,14 @@ class StageWidget(Container):
         self.pick_at(event.position)
 
     def _on_try_all_result(self, job: TryAllJob, result: Any) -> None:
-        if job.spec is not self.model.op:
-            return  # another op was chosen meanwhile
+        source = next(iter(job.jobs.values())).source  # (input layer id, data version)
+        if job.spec is not self.model.op or source[0] != id(self.model.input_layer):
+            return  # another op or input was chosen meanwhile
         if isinstance(result, Failure):
             self.status.value = result.message
             return
         self.status.value = ""
+        self._readouts_of = id(self.model.input_layer)
         chosen = getattr(self.model.params.get(job.param), "value", None)
         self.montage.show_results(result, chosen)
 
@@ -507,7 +510,7 @@ class StageWidget(Container):
             return
         if job.histogram is not None:
             self.histogram.set_histogram(job.histogram)
-            self._histogram_of = id(self.model.input_layer)
+            self._readouts_of = id(self.model.input_layer)
             thresholds = job.thresholds or tuple(
                 self.model.params[name] for name in intensity_params(self.model.op))
             self.histogram.set_thresholds(thresholds)
