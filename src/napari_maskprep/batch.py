@@ -351,6 +351,8 @@ def _measured(result: FileResult, mask: np.ndarray, axes: str) -> FileResult:
 
 
 def _first_line(exc: BaseException) -> str:
+    if isinstance(exc, MaskprepError) and str(exc):  # one line but for a file name's breaks
+        return str(exc)
     first = str(exc).splitlines()[0] if str(exc) else ""
     expected = isinstance(exc, MaskprepError | ValueError | TypeError)
     return first if expected and first else f"{type(exc).__name__}: {first}"

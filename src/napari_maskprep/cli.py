@@ -103,10 +103,11 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _printable(text: str) -> str:
-    """``text`` with control characters (terminal escapes among them) shown escaped; line
-    breaks and tabs kept. What we print from a file is data, not terminal commands."""
-    return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
+def _printable(text: str, keep: str = "\n\t") -> str:
+    """``text`` with control characters (terminal escapes among them) shown escaped but
+    those in ``keep`` (line breaks and tabs; none for a one-line message about a file whose
+    name may hold them). What we print from a file is data, not terminal commands."""
+    return "".join(c if c.isprintable() or c in keep else repr(c)[1:-1] for c in text)
 
 
 def _report(results: list[FileResult], outdir: Path, *, merge: bool, total: int,
@@ -168,9 +169,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         results.append(result)
         bar.update()
         if result.status == "failed":
-            tqdm.write(f"failed: {_printable(result.describe())}", file=sys.stderr)
+            tqdm.write(f"failed: {_printable(result.describe(), keep='')}", file=sys.stderr)
         elif result.warnings:
-            tqdm.write(f"warning: {result.file}: {_printable(result.warnings)}",
+            tqdm.write(_printable(f"warning: {result.file}: {result.warnings}", keep=""),
                        file=sys.stderr)
 
     if args.scheduler is None:  # tiled images run in this process, --workers or not

@@ -210,6 +210,21 @@ def test_an_empty_path_is_refused_not_taken_for_the_current_folder(
                                                           "work"]
 
 
+def test_a_file_name_s_control_characters_are_shown_escaped_on_one_line(tmp_path,
+                                                                        recipe_file, capsys):
+    """A warning printed its file's name as it is (a terminal escape reached the terminal),
+    and a name holding a line break split a failure over two lines."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    tifffile.imwrite(inputs / "flat\x1b]0;pwn\x07.tif", np.full((8, 8), 7, np.uint8))
+    (inputs / "two\nlines.tif").write_bytes(b"hello")
+    assert main(["run", str(recipe_file), str(inputs), "-o", str(tmp_path / "out"), "-q"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"warning: {inputs}/flat\\x1b]0;pwn\\x07.tif: ")
+    assert err[1].startswith(f"failed: {inputs}/two\\nlines.tif: starts with b'hello'")
+    assert len(err) == 3 and "\x1b" not in "".join(err)
+
+
 def test_planning_checks_paths_before_anything_is_made(tmp_path, folder):
     recipe = Recipe.loads(RECIPE)
     with pytest.raises(BadValueError, match="no such file or folder"):
