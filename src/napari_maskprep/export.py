@@ -58,7 +58,12 @@ def main(argv=None):
     parser.add_argument("--suffix", default="", metavar="TEXT")
     parser.add_argument("--channel", metavar="N")
     args = parser.parse_args(argv)
-    channel = int(args.channel) if str(args.channel).isdigit() else args.channel
+    channel = args.channel  # a number (from 0, as maskprep run reads it) or a name
+    if channel is not None and channel.strip().lstrip("-").isdigit():
+        channel = int(channel)
+        if channel < 0:
+            parser.error(f"argument --channel: {args.channel!r} is not a channel's number, "
+                         "from 0")
     if "" in (args.output, *args.inputs):  # "" is the current folder: an unset variable
         print("error: an empty path as an input or the output folder; accepted: a file or "
               "folder name", file=sys.stderr)

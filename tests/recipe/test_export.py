@@ -228,9 +228,14 @@ def test_an_exported_script_segments_one_channel_as_run_does(tmp_path):
     Recipe(STEPS[:2]).save(tmp_path / "r.maskprep.yaml")
     (tmp_path / "r.py").write_text(Recipe(STEPS[:2]).to_python())
     done = subprocess.run([sys.executable, str(tmp_path / "r.py"), str(tmp_path / "two.tif"),
-                           "-o", str(tmp_path / "py"), "--channel", "1"],
+                           "-o", str(tmp_path / "py"), "--channel", " 1"],  # as run reads it
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+    refused = subprocess.run([sys.executable, str(tmp_path / "r.py"), str(tmp_path / "two.tif"),
+                              "-o", str(tmp_path / "py"), "--channel", "-1"],
+                             capture_output=True, text=True)
+    assert refused.returncode == 2 and refused.stderr.splitlines()[-1] == (
+        "r.py: error: argument --channel: '-1' is not a channel's number, from 0")
     assert main(["run", "-q", str(tmp_path / "r.maskprep.yaml"), str(tmp_path / "two.tif"),
                  "-o", str(tmp_path / "cli"), "--channel", "1"]) == 0
     mask = tifffile.imread(tmp_path / "py" / "two.tif")
