@@ -536,8 +536,8 @@ class RecorderWidget(Container):
         self.model.name = value
 
     def _capture_edits(self) -> None:
-        try:
-            self.model.capture_edits()
+        try:  # after each pause in the strokes: outputs are compared whole when used
+            self.model.capture_edits(undone=False)
         except (RecipeError, ValueError) as exc:
             show_error(str(exc))
 

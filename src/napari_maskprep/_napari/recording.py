@@ -482,13 +482,13 @@ class RecipeRecorder:
             self._pending.append(layer)
         self.edit_pending.emit()  # every stroke: the view captures once they stop
 
-    def capture_edits(self, written: Layer | None = None) -> None:
-        """Turn the paint strokes since the last call into ``edit.manual`` steps, and what
-        napari's undo and redo changed (they tell no one), but in ``written``, which a
-        step has just written."""
+    def capture_edits(self, *, undone: bool = True, written: Layer | None = None) -> None:
+        """Turn the paint strokes since the last call into ``edit.manual`` steps; with
+        ``undone``, also what napari's undo and redo changed (they tell no one, so every
+        output is compared whole), but in ``written``, which a step has just written."""
         pending, self._pending = self._pending, []
-        pending += [x for x in self._watched if x is not written and self._undone(x)
-                    and all(x is not p for p in pending)]
+        pending += [x for x in self._watched if undone and x is not written
+                    and self._undone(x) and all(x is not p for p in pending)]
         if not pending or self.input_layer is None or is_large(self.input_layer):
             return
         image = np.asarray(layer_array(self.input_layer))
