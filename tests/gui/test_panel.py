@@ -413,12 +413,56 @@ def test_a_time_lapse_is_summed_up_frame_by_frame(make_widget, qtbot):
     widget.apply()
     qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
     features = viewer.layers["movie-remove_small-label"].features
-    assert list(features.columns) == ["index", "area", "centroid-0", "centroid-1",
-                                      "centroid-2"]
+    # Each frame's objects in µm² and µm (0.5 µm a pixel); the frame stays an index.
+    assert list(features.columns) == ["index", "area_um2", "centroid-0", "centroid-1_um",
+                                      "centroid-2_um"]
     np.testing.assert_array_equal(features["index"], [1, 1, 2, 1, 2])
-    np.testing.assert_array_equal(features["area"], [20, 20, 100, 20, 100])
+    np.testing.assert_array_equal(features["area_um2"], [5, 5, 25, 5, 25])
     np.testing.assert_array_equal(features["centroid-0"], [0, 1, 1, 2, 2])
-    np.testing.assert_allclose(features["centroid-1"], [3.5, 3.5, 24.5, 3.5, 24.5])
+    np.testing.assert_allclose(features["centroid-1_um"], [1.75, 1.75, 12.25, 1.75, 12.25])
+
+
+def test_the_object_table_is_in_micrometres_where_the_viewer_places_the_objects(make_widget,
+                                                                               qtbot):
+    """The table gave pixels and pixel indices beside a summary in µm²: the area is now in
+    µm² and the centroids in µm, scale (in nm here) and translate applied."""
+    viewer, widget = make_widget("refine")
+    mask = np.zeros((40, 50), np.uint8)
+    mask[2:6, 2:7] = 1  # 20 px, centre (3.5, 4)
+    mask[20:30, 10:20] = 1  # 100 px, centre (24.5, 14.5)
+    viewer.add_labels(mask, name="cells", scale=(500, 250), translate=(1000, 2000),
+                      units=("nm", "nm"))
+    widget.select("refine.label", viewer.layers["cells"])
+    widget.table_box.value = True
+    widget.apply()
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    features = viewer.layers["cells-label"].features
+    assert list(features.columns) == ["index", "area_um2", "centroid-0_um", "centroid-1_um"]
+    np.testing.assert_array_equal(features["index"], [1, 2])
+    np.testing.assert_allclose(features["area_um2"], [2.5, 12.5])  # 0.125 µm² a pixel
+    np.testing.assert_allclose(features["centroid-0_um"], [1 + 3.5 * 0.5, 1 + 24.5 * 0.5])
+    np.testing.assert_allclose(features["centroid-1_um"], [2 + 4 * 0.25, 2 + 14.5 * 0.25])
+    assert widget.status.value == ("2 objects, median 60 px (range 20-100) = 7.5 µm² "
+                                   "(2.5-12.5)")
+
+
+def test_a_volume_s_object_table_gives_cubic_micrometres(make_widget, qtbot):
+    viewer, widget = make_widget("refine")
+    mask = np.zeros((4, 10, 10), np.uint8)
+    mask[1:3, 2:4, 2:7] = 1  # 20 voxels, centre (1.5, 2.5, 4)
+    viewer.add_labels(mask, name="cells", scale=(2, 0.5, 0.5), translate=(-1, 0, 0),
+                      units=("um", "um", "um"))
+    widget.select("refine.label", viewer.layers["cells"])
+    widget.table_box.value = True
+    widget.apply()
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    features = viewer.layers["cells-label"].features
+    assert list(features.columns) == ["index", "area_um3", "centroid-0_um", "centroid-1_um",
+                                      "centroid-2_um"]
+    np.testing.assert_allclose(features["area_um3"], [10])  # 0.5 µm³ a voxel
+    np.testing.assert_allclose(features["centroid-0_um"], [2])
+    np.testing.assert_allclose(features["centroid-1_um"], [1.25])
+    np.testing.assert_allclose(features["centroid-2_um"], [2])
 
 
 def test_the_summary_gives_object_sizes_in_square_micrometres_with_a_scale(make_widget, qtbot):

@@ -17,6 +17,7 @@ from ..core.locality import Kind, Local, Pointwise
 from ..core.registry import OpSpec
 from ..engine.statistics import StatisticCache
 from ..recipe import Step
+from .layers import layer_origin
 from .outputs import describe, object_features
 from .planes import is_time_lapse
 
@@ -203,6 +204,7 @@ class ApplyJob(Cancellable):
         self.in_place = in_place
         self.table = table  # a labels result gets a row per object (napari's ``features``)
         self.pixel_size = pixel_size  # µm a pixel, for object sizes in µm² (None: unknown)
+        self.origin = layer_origin(input_layer)  # where pixel 0 lies in µm, for centroids
         self.features: dict[str, np.ndarray] | None = None
         self.summary = ""  # objects and their sizes in the result, once run
         self.result_digest: tuple[tuple[int, ...], str, int] | None = None  # once run
@@ -241,5 +243,6 @@ class ApplyJob(Cancellable):
             image = self.data if self.spec.input is Kind.IMAGE else self.extras.get("image")
             grey = image is not None and np.ndim(image) == result.ndim
             self.features = object_features(result, np.asarray(image) if grey else None,
-                                            planes=plane is not None)
+                                            planes=plane is not None,
+                                            pixel_size=self.pixel_size, origin=self.origin)
         return result

@@ -12,7 +12,7 @@ from ..io import image_group
 from ..io.ngff import ngff_attributes
 
 __all__ = ["CHANNEL_KEY", "finite_range", "is_large", "layer_array", "layer_channel",
-           "layer_pixel_size", "lazy_range", "points_in", "sampled_range"]
+           "layer_origin", "layer_pixel_size", "lazy_range", "points_in", "sampled_range"]
 
 CHANNEL_KEY = "maskprep_channel"  # metadata of a layer the reader made of one file channel
 
@@ -63,23 +63,37 @@ def _ome_zarr_channel(layer: Layer) -> int | None:
     return names.index(layer.name) if names.count(layer.name) == 1 else None
 
 
+def _micrometre_axes(layer: Layer) -> tuple[list[int], list[float]]:
+    """The axes a pixel size is given for (the last up to 3, a time axis excluded) and the
+    micrometres one world unit makes along each (1 for a scale in pixels, or not a length)."""
+    axes = [i for i in range(layer.ndim)[-3:]
+            if str(layer.axis_labels[i]).lower() not in ("t", "time")]
+    factors = [float((1 * unit).to("micrometer").magnitude)
+               if str(unit) != "pixel" and unit.dimensionality == "[length]" else 1.0
+               for unit in (layer.units[i] for i in axes)]
+    return axes, factors
+
+
 def layer_pixel_size(layer: Layer) -> tuple[float, ...] | None:
     """Micrometres per pixel along the layer's last (up to 3) axes, from its scale and
     units; None when it has none (scale 1 in pixels, napari's default). A scale in
     pixels (no physical unit set, as many readers leave it) is taken as micrometres. A
     time axis (labelled ``t`` or ``time``) has no pixel size: its frames are planes."""
-    axes = [i for i in range(layer.ndim)[-3:]
-            if str(layer.axis_labels[i]).lower() not in ("t", "time")]
+    axes, factors = _micrometre_axes(layer)
     scale = [float(layer.scale[i]) for i in axes]
-    units = [layer.units[i] for i in axes]
-    if all(v == 1 for v in scale) and all(str(u) == "pixel" for u in units):
+    if all(v == 1 for v in scale) and all(str(layer.units[i]) == "pixel" for i in axes):
         return None
-    sizes = []
-    for value, unit in zip(scale, units, strict=True):
-        if str(unit) != "pixel" and unit.dimensionality == "[length]":
-            value *= (1 * unit).to("micrometer").magnitude
-        sizes.append(value)
-    return tuple(sizes) if all(v > 0 for v in sizes) else None
+    sizes = tuple(v * f for v, f in zip(scale, factors, strict=True))
+    return sizes if all(v > 0 for v in sizes) else None
+
+
+def layer_origin(layer: Layer) -> tuple[float, ...] | None:
+    """Where pixel 0 lies in micrometres (the layer's translate) along the axes
+    :func:`layer_pixel_size` gives; None when that gives none."""
+    if layer_pixel_size(layer) is None:
+        return None
+    axes, factors = _micrometre_axes(layer)
+    return tuple(float(layer.translate[i]) * f for i, f in zip(axes, factors, strict=True))
 
 
 def points_in(points: Points, target: Layer) -> np.ndarray:

@@ -20,9 +20,11 @@ def outline_box(model: StageModel) -> CheckBox:
 
 def object_table_box(model: StageModel) -> CheckBox:
     """Labels outputs with a row per object in napari's ``features`` (label, area,
-    centroid, mean intensity of the input image): shown on hover, kept with the layer."""
+    centroid, mean intensity of the input image; sizes in µm with a scale): shown on
+    hover, kept with the layer."""
     box = CheckBox(text="object table", value=model.object_table,
-                   tooltip="labels outputs get a table: label, area, centroid, mean "
-                   "intensity (shown for the label under the cursor)")
+                   tooltip="labels outputs get a table: label, area, centroid (in µm² and "
+                   "µm when the layer has a scale), mean intensity (shown for the label "
+                   "under the cursor)")
     box.changed.connect(lambda on: setattr(model, "object_table", on))
     return box

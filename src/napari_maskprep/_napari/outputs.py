@@ -117,13 +117,17 @@ def _planes(a: np.ndarray) -> np.ndarray:
 
 
 def object_features(labels: np.ndarray, image: np.ndarray | None = None, *,
-                    planes: bool = False) -> dict[str, np.ndarray]:
+                    planes: bool = False, pixel_size: tuple[float, ...] | None = None,
+                    origin: tuple[float, ...] | None = None) -> dict[str, np.ndarray]:
     """A row per object of a labels array, for napari's ``features`` (the ``index`` column
-    maps label values to rows): its label, area in pixels, centroid along each axis in
-    pixels and, given the grey image it was found in (same shape), its mean intensity.
+    maps label values to rows): its label, area, centroid along each axis and, given the
+    grey image it was found in (same shape), its mean intensity.
     With ``planes`` (labels numbered on each 2D plane) each plane's objects get rows of
     their own, their leading centroids the plane's index, where one region through the
-    stack would merge the objects of the same number on every plane."""
+    stack would merge the objects of the same number on every plane.
+    Given the µm per pixel of the last axes (``pixel_size``) and where pixel 0 lies
+    (``origin``, µm), the area is in µm² (µm³ for a volume) and those axes' centroids in
+    µm, as the viewer places them: ``area_um2``, ``centroid-1_um``; in pixels otherwise."""
     from skimage.measure import regionprops_table  # only when a table is asked for
 
     grey = image is not None and image.shape == labels.shape
@@ -132,21 +136,44 @@ def object_features(labels: np.ndarray, image: np.ndarray | None = None, *,
     if not planes or labels.ndim == 2:
         table = regionprops_table(labels, intensity_image=image if grey else None,
                                   properties=properties)
-        return {names.get(name, name): np.asarray(values) for name, values in table.items()}
+        rows = {names.get(name, name): np.asarray(values) for name, values in table.items()}
+        return _in_micrometres(rows, labels.ndim, labels.ndim, pixel_size, origin)
     lead = labels.ndim - 2
-    rows: dict[str, list[np.ndarray]] = {}
+    parts: dict[str, list[np.ndarray]] = {}
     for index in np.ndindex(labels.shape[:lead]):
         table = regionprops_table(labels[index], intensity_image=image[index] if grey else None,
                                   properties=properties)
         for name, values in table.items():
             if name == "centroid-0":  # the plane's own axes come first
                 for axis, at in enumerate(index):
-                    rows.setdefault(f"centroid-{axis}", []).append(
+                    parts.setdefault(f"centroid-{axis}", []).append(
                         np.full(len(values), float(at)))
             if name.startswith("centroid-"):
                 name = f"centroid-{int(name.removeprefix('centroid-')) + lead}"
-            rows.setdefault(names.get(name, name), []).append(np.asarray(values))
-    return {name: np.concatenate(parts) for name, parts in rows.items()}
+            parts.setdefault(names.get(name, name), []).append(np.asarray(values))
+    rows = {name: np.concatenate(columns) for name, columns in parts.items()}
+    return _in_micrometres(rows, labels.ndim, 2, pixel_size, origin)
+
+
+def _in_micrometres(rows: dict[str, np.ndarray], ndim: int, object_axes: int,
+                    pixel_size: tuple[float, ...] | None, origin: tuple[float, ...] | None
+                    ) -> dict[str, np.ndarray]:
+    """``rows`` with the area and the centroids along the axes a pixel size is known for in
+    µm (their names say so); as they are without one for each axis of the objects."""
+    if pixel_size is None or origin is None or not object_axes <= min(len(pixel_size), 3):
+        return rows
+    first = ndim - len(pixel_size)  # the axis pixel_size[0] is for
+    converted = {}
+    for name, values in rows.items():
+        axis = int(name.removeprefix("centroid-")) if name.startswith("centroid-") else -1
+        if name == "area":
+            unit = "um3" if object_axes == 3 else "um2"
+            converted[f"area_{unit}"] = values * float(np.prod(pixel_size[-object_axes:]))
+        elif axis >= first:
+            converted[f"{name}_um"] = values * pixel_size[axis - first] + origin[axis - first]
+        else:
+            converted[name] = values
+    return converted
 
 
 def history(layer: Layer | None) -> list[dict[str, Any]]:
