@@ -373,6 +373,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     try:
         result.recipe.save(output)
         result.write_csv(report)
+    except RecipeError as exc:  # the recipe's folder cannot be written
+        raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"cannot write {exc.filename}: {exc.strerror}") from None
     print(_printable(result.table()))

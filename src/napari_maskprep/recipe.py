@@ -51,6 +51,19 @@ _INPUT_KINDS = tuple(k.value for k in Kind)
 _RESERVED_INPUTS = ("input", "pixel_size")  # the image, and Recipe.run's own keyword
 
 
+def _holds_a_recipe(path: Path) -> bool:
+    """Whether the file at ``path`` reads as recipe text (a mapping with ``maskprep``),
+    valid or not: only such a file may be replaced by a saved recipe."""
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
+            return False
+        text = path.read_text(encoding="utf-8")
+        data = load_plain(text, format="json" if path.suffix.lower() == ".json" else "yaml")
+    except (OSError, UnicodeDecodeError, MaskprepError):
+        return False
+    return isinstance(data, dict) and "maskprep" in data
+
+
 @dataclass
 class Step:
     """One op applied to the previous step's output.
@@ -417,11 +430,19 @@ class Recipe:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write atomically (temporary file + rename): a crash never leaves half a recipe.
-        Model files are named relative to the file's folder."""
+        Model files are named relative to the file's folder. An existing file is replaced
+        only if it holds a recipe: ``save("cells.tif")`` replaced the image."""
         path = Path(path)
+        if (path.exists() or path.is_symlink()) and not _holds_a_recipe(path):
+            raise RecipeError(f"{path} exists and is not a recipe; it is left as it is "
+                              "(accepted: a new path, or a recipe file to replace)")
         text = self.dumps(format="json" if path.suffix.lower() == ".json" else "yaml",
                           folder=path.absolute().parent)
-        return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        try:
+            return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        except OSError as exc:  # no such folder, no permission, a read-only disk
+            raise RecipeError(f"{path} cannot be written ({exc.strerror or exc}); accepted: "
+                              "a file in a folder that exists and may be written") from None
 
     # -- running ---------------------------------------------------------------------------
     @property

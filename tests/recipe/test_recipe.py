@@ -34,6 +34,28 @@ def test_save_load_round_trip(tmp_path, suffix):
     assert [p.name for p in tmp_path.iterdir()] == [path.name], "no temporary file left behind"
 
 
+def test_save_replaces_a_recipe_only(tmp_path):
+    """Recipe.save("cells.tif") replaced the image: only a file of recipe text (a mapping
+    with ``maskprep``, loadable or not) is replaced; a missing folder is one line."""
+    r = Recipe.loads(DESIGN_EXAMPLE)
+    image = tmp_path / "cells.tif"
+    image.write_bytes(b"II*\x00" + bytes(64))
+    notes = tmp_path / "notes.yaml"
+    notes.write_text("title: my notes\n")
+    for path in (image, notes):
+        before = path.read_bytes()
+        with pytest.raises(RecipeError, match=rf"^{path} exists and is not a recipe; it is "
+                                              r"left as it is \(accepted: a new path"):
+            r.save(path)
+        assert path.read_bytes() == before
+    old = tmp_path / "old.maskprep.yaml"
+    old.write_text("maskprep: 1\nsteps: [{op: no.such_op}]\n")  # a recipe, if a broken one
+    assert Recipe.load(r.save(old)) == r
+    with pytest.raises(RecipeError, match=r"^\S+missing/r.yaml cannot be written \(No such "
+                                          r"file or directory\); accepted: a file in a folder"):
+        r.save(tmp_path / "missing" / "r.yaml")
+
+
 def test_save_is_canonical_and_plain():
     text = Recipe.loads(DESIGN_EXAMPLE).dumps()
     assert text.startswith(
