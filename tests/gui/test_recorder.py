@@ -406,6 +406,26 @@ def test_a_recorder_opened_late_rebuilds_the_recipe_from_the_outputs_history(qtb
     np.testing.assert_array_equal(viewer.layers["nuclei-recipe"].data, final.data)
 
 
+def test_a_lineage_finds_its_image_renamed_and_re_runs_on_it(session, shown):
+    """The image was found by its name: renamed before the Recorder rebuilt the recipe from
+    an output's history, the recipe had no input layer and Re-run was refused."""
+    session.record_three()
+    viewer = session.viewer
+    viewer.layers["nuclei"].name = "raw"
+    viewer.add_image(np.zeros_like(viewer.layers["raw"].data), name="nuclei")  # a namesake
+    again = RecorderWidget(viewer)  # rebuilt from the history of the latest output
+    session.qtbot.addWidget(again.native)
+    assert again.model.input_layer is viewer.layers["raw"]
+    again.select_step(0)
+    again.param_editors["sigma"].value = 3.0
+    again.rerun()
+    session.qtbot.waitUntil(lambda: not again.running, timeout=TIMEOUT_MS)
+    assert shown() == []
+    expected = mp.apply("refine.fill_holes", mp.apply("segment.auto_threshold", mp.apply(
+        "preprocess.gaussian", viewer.layers["raw"].data, sigma=3.0), method="li"))
+    np.testing.assert_array_equal(viewer.layers[FINAL].data, expected)
+
+
 def test_brush_dabs_are_captured_once_when_they_stop_and_only_where_they_painted(
         session, monkeypatch):
     from napari_maskprep._napari import recording

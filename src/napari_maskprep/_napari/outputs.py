@@ -1,15 +1,16 @@
 """What every output layer carries, whoever wrote it (a stage widget, a tiled Apply, a
 replay): one visible colour scheme, and its own history in its metadata.
 
-The history is the list of steps that made the layer from an image, each with the name of
-the layer it read, so the recipe behind any output can be rebuilt later, from the layer
-alone: a Recorder opened after the first Apply starts from the whole lineage instead of
-from the last step's input. Hand edits made while no Recorder watched are not in it.
+The history is the list of steps that made the layer from an image, each with the name and
+id of the layer it read (the id finds it renamed, the name once opened again), so the
+recipe behind any output can be rebuilt later, from the layer alone: a Recorder opened
+after the first Apply starts from the whole lineage instead of from the last step's input.
+Hand edits made while no Recorder watched are not in it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = [
     "METADATA_KEY",
     "Lineage",
     "describe",
+    "find_layer",
     "history",
     "is_mask",
     "lineage",
@@ -193,10 +195,25 @@ def output_metadata(step: Step, source: Layer, extras: Mapping[str, Layer],
                     **more: Any) -> dict[str, Any]:
     """The metadata of the layer ``step`` wrote from ``source``: the step, the layer it
     read, and the history of ``source`` followed by this step."""
-    entry = {"step": step.to_dict(), "input": source.name,
-             "extras": {role: {"layer": x.name, "kind": _kind(x)} for role, x in extras.items()}}
+    entry = {"step": step.to_dict(), "input": source.name, "input_id": _layer_id(source),
+             "extras": {role: {"layer": x.name, "kind": _kind(x), "id": _layer_id(x)}
+                        for role, x in extras.items()}}
     return {METADATA_KEY: {"step": entry["step"], "input": source.name,
                            "history": [*history(source), entry], **more}}
+
+
+def _layer_id(layer: Layer) -> str:
+    # napari's id of the layer object, unique while the program runs: it survives a rename.
+    return str(layer.unique_id)
+
+
+def find_layer(layers: Any, name: str, layer_id: str | None,
+               accept: Callable[[Layer], bool] | None = None) -> Layer | None:
+    """The layer a history entry read, among ``layers``: that very layer while it is open
+    (by its id, renamed or not), else one of its name (the image opened again)."""
+    fits = [x for x in layers if accept is None or accept(x)]
+    same = next((x for x in fits if layer_id is not None and _layer_id(x) == layer_id), None)
+    return same if same is not None else next((x for x in fits if x.name == name), None)
 
 
 @dataclass
@@ -223,7 +240,10 @@ def lineage(layer: Layer, layers: Any) -> Lineage:
     for n, entry in enumerate(entries):
         step = dict(entry["step"], inputs={})
         for role, extra in entry["extras"].items():  # each a declared input, named by role
-            if extra["layer"] == entries[0]["input"] and extra["kind"] == Kind.IMAGE.value:
+            first = entries[0].get("input_id")
+            same = (extra["id"] == first if extra.get("id") and first
+                    else extra["layer"] == entries[0]["input"])
+            if same and extra["kind"] == Kind.IMAGE.value:
                 step["inputs"][role] = "input"  # the image the lineage starts from
                 continue
             name, k = role, 1
@@ -232,13 +252,14 @@ def lineage(layer: Layer, layers: Any) -> Lineage:
                 name = f"{role}_{k}"
             inputs[name] = extra["kind"]
             step["inputs"][role] = name
-            found = next((x for x in layers if x.name == extra["layer"]), None)
+            found = find_layer(layers, extra["layer"], extra.get("id"))
             if found is not None:
                 declared_layers[name] = found
         steps.append(step)
         prefix = entries[:n + 1]
         outputs.append(layer if n == len(entries) - 1 else next(
             (x for x in layers if history(x) == prefix), None))
-    image = next((x for x in layers if x.name == entries[0]["input"] and not history(x)), None)
+    image = find_layer(layers, entries[0]["input"], entries[0].get("input_id"),
+                       lambda x: not history(x))
     recipe = Recipe.from_dict({"maskprep": 1, "inputs": inputs, "steps": steps})
     return Lineage(recipe, image, outputs, declared_layers)

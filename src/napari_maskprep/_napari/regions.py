@@ -31,7 +31,7 @@ from ..recipe import Recipe, RecipeError, Step
 from .applied import OUTPUT_OPACITY, AppliedStep, applied_steps
 from .large import store_levels, visible_region
 from .layers import is_large, layer_array
-from .outputs import METADATA_KEY, history, output_metadata, style_output
+from .outputs import METADATA_KEY, find_layer, history, output_metadata, style_output
 from .recording import EDIT_OP
 
 __all__ = ["MAX_REGION_PIXELS", "OpenRegion", "RegionEditor", "layer_store"]
@@ -204,11 +204,10 @@ class RegionEditor:
         if not entries:
             return None
         shape = tuple(layer_array(layer).shape)
-        for x in self.viewer.layers:
-            if (isinstance(x, Image) and x.name == entries[0]["input"] and not history(x)
-                    and tuple(layer_array(x).shape[:len(shape)]) == shape):
-                return weakref.ref(x)
-        return None
+        image = find_layer(self.viewer.layers, entries[0]["input"], entries[0].get("input_id"),
+                           lambda x: isinstance(x, Image) and not history(x)
+                           and tuple(layer_array(x).shape[:len(shape)]) == shape)
+        return None if image is None else weakref.ref(image)
 
     def write_back(self) -> str:
         """Write the open region's changes into the store, show them, record the step and
