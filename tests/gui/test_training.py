@@ -11,6 +11,7 @@ import napari_maskprep as mp
 from napari_maskprep._napari import _sample_data
 from napari_maskprep._napari.recorder import RecorderWidget
 from napari_maskprep._napari.training import FOREGROUND, TrainWidget
+from napari_maskprep.learning import feature_matrix
 from napari_maskprep.samples import load
 
 from ..conftest import dice
@@ -212,3 +213,46 @@ def test_the_preview_follows_a_renamed_image_and_is_no_stage_input(trainer, qtbo
         "nuclei-ground truth", "cells", "cells-pixel_classifier [preview]", "nuclei scribbles"]
     assert [layer.name for layer in refine.input_box.choices] == [
         "nuclei-ground truth", "nuclei scribbles"]
+
+
+def test_a_stack_s_preview_follows_the_plane_shown(qtbot):
+    """The preview (one 2D layer) kept the trained plane's prediction over every plane:
+    on another plane it is now hidden, with a status line, while that plane is predicted
+    by the same classifier in a worker thread, then shown."""
+    viewer = ViewerModel()
+    for data, kwargs, layer_type in _sample_data.nuclei_3d():
+        getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+    image = viewer.layers["nuclei_3d"]
+    truth = viewer.layers["nuclei_3d-ground truth"].data
+    widget = TrainWidget(viewer)
+    qtbot.addWidget(widget.native)
+    widget.image_box.value = image
+    widget.add_button.changed.emit(True)
+    strokes = np.zeros(image.data.shape, np.uint8)
+    strokes[7] = _strokes(truth[7], slice(None))
+    widget.model.scribbles.data = strokes
+    viewer.dims.set_point(0, 7.0)
+    widget.train()
+    qtbot.waitUntil(lambda: not widget.training and not widget.predicting, timeout=TIMEOUT_MS)
+    preview = viewer.layers["nuclei_3d-pixel_classifier [preview]"]
+    trained = preview.data.copy()
+    classifier = widget.model.classifier
+
+    def predicted(z: int) -> np.ndarray:
+        _, features = feature_matrix(image.data[z])
+        return (classifier.model.probability_of(features) >= 0.5).astype(np.uint8).reshape(
+            image.data.shape[1:])
+
+    np.testing.assert_array_equal(trained, predicted(7))
+    viewer.dims.set_point(0, 3.0)
+    assert not preview.visible
+    assert widget.status.value == "the preview is of plane 7: predicting plane 3..."
+    qtbot.waitUntil(lambda: not widget.predicting, timeout=TIMEOUT_MS)
+    assert preview.visible and widget.model.classifier is classifier
+    assert widget.status.value.startswith("preview of plane 3: predicted in ")
+    np.testing.assert_array_equal(preview.data, predicted(3))
+    assert not np.array_equal(preview.data, trained)
+    viewer.dims.set_point(0, 7.0)
+    qtbot.waitUntil(lambda: not widget.predicting, timeout=TIMEOUT_MS)
+    assert preview.visible
+    np.testing.assert_array_equal(preview.data, trained)

@@ -37,7 +37,7 @@ from .outputs import output_metadata, style_output
 from .planes import plane_at
 from .stage import AppliedStep, applied_steps
 
-__all__ = ["OP", "ApplyJob", "TrainJob", "TrainWidget", "TrainingModel"]
+__all__ = ["OP", "ApplyJob", "PredictJob", "TrainJob", "TrainWidget", "TrainingModel"]
 
 OP = "segment.pixel_classifier"
 BACKGROUND, FOREGROUND = 1, 2
@@ -81,6 +81,32 @@ class TrainJob:
         return self
 
 
+@dataclass
+class PredictJob:
+    """The classifier's prediction of another plane of a stack (the one now shown)."""
+
+    plane: np.ndarray
+    classifier: PixelClassifier
+    known: tuple[list[str], np.ndarray] | None
+    key: tuple[Any, ...]
+    names: list[str] = field(default_factory=list)
+    features: np.ndarray | None = None
+    prediction: np.ndarray | None = None
+    seconds: float = 0.0
+
+    def run(self) -> PredictJob:
+        start = time.perf_counter()
+        self.names, self.features = self.known or feature_matrix(self.plane)
+        probability = self.classifier.model.probability_of(self.features)
+        self.prediction = (probability >= 0.5).astype(np.uint8).reshape(self.plane.shape[:2])
+        self.seconds = time.perf_counter() - start
+        return self
+
+
+def plane_name(index: tuple[int, ...]) -> str:
+    return f"plane {index[0]}" if len(index) == 1 else f"plane {index}"
+
+
 class TrainingModel:
     """The Train widget's state: layers, cached features, the latest classifier."""
 
@@ -90,6 +116,7 @@ class TrainingModel:
         self.scribbles: Labels | None = None
         self.classifier: PixelClassifier | None = None
         self.preview: Labels | None = None  # the latest prediction, over self.image
+        self.preview_plane: tuple[int, ...] = ()  # the plane of a stack it predicts
         # (image, plane, shape) -> the plane's feature names and values
         self._features: tuple[tuple[Any, ...], tuple[list[str], np.ndarray]] | None = None
 
@@ -148,8 +175,41 @@ class TrainingModel:
             raise MaskprepError("scribbles hold labels above 2; paint with 1 (background) "
                                 "and 2 (objects) only")
         key = (id(self.image), id(self.image.data), index)
-        known = self._features[1] if self._features and self._features[0] == key else None
-        return TrainJob(plane, strokes.astype(np.uint8), known, key)
+        return TrainJob(plane, strokes.astype(np.uint8), self._known(key), key)
+
+    def _known(self, key: tuple[Any, ...]) -> tuple[list[str], np.ndarray] | None:
+        return self._features[1] if self._features and self._features[0] == key else None
+
+    def _keep(self, job: TrainJob | PredictJob) -> None:
+        if job.features is not None and job.features.nbytes <= KEEP_FEATURE_BYTES:
+            self._features = (job.key, (job.names, job.features))
+
+    def preview_is_shown_plane(self) -> bool:
+        """Whether the preview (a 2D layer over every plane) predicts the plane shown."""
+        return self.preview is None or self.preview_plane == self.plane_index()
+
+    def predict_job(self) -> PredictJob | None:
+        """The prediction of the plane shown by the latest classifier; None when the
+        preview already shows it (or there is none to follow)."""
+        if (self.preview_is_shown_plane() or self.classifier is None or self.image is None
+                or self.preview not in self.viewer.layers):
+            return None
+        key = (id(self.image), id(self.image.data), self.plane_index())
+        return PredictJob(self._plane(), self.classifier, self._known(key), key)
+
+    def finish_prediction(self, job: PredictJob) -> Labels | None:
+        """Show a plane's prediction; None (nothing shown) once the image, the classifier
+        or the plane shown changed while it ran."""
+        if (self.image is None or job.key != (id(self.image), id(self.image.data),
+                                              self.plane_index())
+                or job.classifier is not self.classifier or self.preview is None
+                or self.preview not in self.viewer.layers):
+            return None
+        self._keep(job)
+        self.preview.data = job.prediction
+        self.preview_plane = job.key[2]
+        self.preview.visible = True
+        return self.preview
 
     def finish(self, job: TrainJob) -> Labels | None:
         """Keep the job's classifier and features; show its prediction as the preview.
@@ -157,8 +217,7 @@ class TrainingModel:
         if self.image is None or job.key[0] != id(self.image):
             return None
         self.classifier = job.classifier
-        if job.features is not None and job.features.nbytes <= KEEP_FEATURE_BYTES:
-            self._features = (job.key, (job.names, job.features))
+        self._keep(job)
         name = f"{self.image.name}-pixel_classifier{PREVIEW_SUFFIX}"
         layer = self.preview
         if layer is not None and layer in self.viewer.layers:
@@ -175,7 +234,8 @@ class TrainingModel:
             if self.scribbles in self.viewer.layers:  # the strokes stay visible above it
                 layers = self.viewer.layers
                 layers.move(layers.index(layer), layers.index(self.scribbles))
-        self.preview = layer
+        self.preview, self.preview_plane = layer, job.key[2]
+        layer.visible = True
         if self.scribbles is not None:  # keep painting on the scribbles, not the preview
             self.viewer.layers.selection.active = self.scribbles
         return layer
@@ -253,7 +313,7 @@ class TrainWidget(Container):
                                   self.live_box, self.train_button, self.status,
                                   self.path_edit, self.apply_button])
         self.status.native.setWordWrap(True)
-        self.training = self.applying = False
+        self.training = self.applying = self.predicting = False
         self._again = False
         self._timer = QTimer()
         self._timer.setSingleShot(True)
@@ -265,6 +325,7 @@ class TrainWidget(Container):
         self.image_box.changed.connect(self._on_pick)
         self.scribble_box.changed.connect(self._on_pick)
         self._layer_list = LayerListWatcher(napari_viewer.layers, self._refresh)
+        napari_viewer.dims.events.current_step.connect(self.follow_plane)
         self._on_pick()
 
     def _images(self, _: Any = None) -> list[Image]:
@@ -330,6 +391,37 @@ class TrainWidget(Container):
         if not self.path_edit.value or str(self.path_edit.value) in (".", ""):
             self.path_edit.value = default_model_path(self.model.image.name, job.classifier)
 
+    def follow_plane(self, _: Any = None) -> None:
+        """A stack's preview predicts one plane: on another, it is hidden while the plane
+        shown is predicted in a worker thread (again once done if the plane moved on)."""
+        preview = self.model.preview
+        if preview is None or self.training or self.predicting:
+            return  # once they finish, they follow the plane
+        if self.model.preview_is_shown_plane():
+            preview.visible = True
+            return
+        job = self.model.predict_job()
+        if job is None:
+            return
+        preview.visible = False
+        self.predicting = True
+        self.status.value = (f"the preview is of {plane_name(self.model.preview_plane)}: "
+                             f"predicting {plane_name(job.key[2])}...")
+        worker = create_worker(job.run)
+        worker.returned.connect(self._on_predicted)
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_predict_finished)
+        worker.start()
+
+    def _on_predicted(self, job: PredictJob) -> None:
+        if self.model.finish_prediction(job) is not None:
+            self.status.value = (f"preview of {plane_name(job.key[2])}: predicted in "
+                                 f"{job.seconds:.2f} s")
+
+    def _on_predict_finished(self) -> None:
+        self.predicting = False
+        self.follow_plane()
+
     def _on_error(self, exc: Exception) -> None:
         self.status.value = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
@@ -337,6 +429,8 @@ class TrainWidget(Container):
         self.training = False
         if self._again:
             self.train()
+        else:
+            self.follow_plane()  # the plane may have moved while it trained
 
     def _on_apply(self, _: Any = None) -> None:
         try:
