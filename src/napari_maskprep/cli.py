@@ -196,7 +196,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     try:
         for line in run_demo(outdir):
             print(line)
-    except (OSError, MaskprepError) as exc:
+    except OSError as exc:  # -o names a file, or a folder that cannot be made
+        raise UsageError(_path_error(exc, "a folder, or a path where one can be made")
+                         ) from None
+    except MaskprepError as exc:
         raise UsageError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                          ) from None
     return EXIT_OK
@@ -306,7 +309,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     try:
         script = recipe.to_python()
         output.write_text(script, encoding="utf-8")
-    except (RecipeError, OSError) as exc:
+    except OSError as exc:  # no such folder, no permission
+        raise UsageError(_path_error(exc, "a file in a folder that exists and may be "
+                                          "written")) from None
+    except RecipeError as exc:
         raise UsageError(str(exc)) from None
     print(f"wrote {args.output}: python {args.output} INPUT... -o OUTDIR", file=sys.stderr)
     return EXIT_OK
@@ -532,13 +538,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _path_error(exc: OSError) -> str:
+def _path_error(exc: OSError, accepted: str = "a path this system can open") -> str:
     """The path the system refused and why, in one line (a long path shortened)."""
     path = str(exc.filename) if exc.filename is not None else "a path"
     if len(path) > 64:
         path = f"{path[:40]}...{path[-20:]}"
-    accepted = ("a shorter name" if exc.errno == errno.ENAMETOOLONG else
-                "a path this system can open")
+    if exc.errno == errno.ENAMETOOLONG:
+        accepted = "a shorter name"
     return f"{path}: {exc.strerror or type(exc).__name__}; accepted: {accepted}"
 
 

@@ -139,6 +139,16 @@ def test_export_refuses_a_recipe_ending_on_an_image_as_run_does(tmp_path, capsys
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.maskprep.yaml"]
 
 
+def test_export_into_a_missing_folder_is_one_line_naming_what_is_accepted(tmp_path, capsys,
+                                                                         monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Recipe(STEPS).save(tmp_path / "r.maskprep.yaml")
+    assert main(["export", "r.maskprep.yaml", "-o", "missing/r.py"]) == 2
+    assert capsys.readouterr().err == (  # was "[Errno 2] No such file or directory: ..."
+        "maskprep: error: missing/r.py: No such file or directory; accepted: a file in a "
+        "folder that exists and may be written\n")
+
+
 def test_exported_script_refuses_to_write_over_its_inputs(tmp_path):
     script = tmp_path / "exported.py"
     script.write_text(Recipe(STEPS[:2]).to_python())
