@@ -153,7 +153,8 @@ def _planes_missing(path):
     (_planes_missing, r"6 of its 9 planes are missing: the other files of a multi-file "
      "OME-TIFF, or a damaged one"),  # were read as zeros, and masks made of them
     # read in part with a log on stderr: a mask of one plane for a stack of five
-    (lambda p: _cut_stack(p, lambda n: n // 2, imagej=True), "ImageJ series metadata invalid"),
+    (lambda p: _cut_stack(p, lambda n: n // 2, imagej=True),
+     "invalid page offset|ImageJ series metadata invalid"),
     (lambda p: _cut_stack(p, lambda n: n // 2), "invalid page offset"),
     (lambda p: _cut_stack(p, lambda n: n - 100), "invalid page offset"),
 ])
@@ -173,6 +174,24 @@ def test_a_damaged_tiff_is_one_line_in_memory_and_lazily_and_nothing_is_logged(
     assert "\n" not in str(caught.value) and "accepted: " in str(caught.value)
     assert caught.match(reason)
     assert not [r for r in caplog.records if r.name == "tifffile"]
+
+
+def test_an_imagej_description_counting_fewer_planes_than_the_file_holds_is_refused(tmp_path):
+    """tifffile reads the planes an ImageJ description counts: 'slices=2' on a file of 4
+    planes was read as 2, the other half of the stack skipped without a word."""
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, np.arange(4 * 8 * 8, dtype=np.uint8).reshape(4, 8, 8), imagej=True,
+                     metadata={"axes": "ZYX"})
+    with tifffile.TiffFile(path) as tif:
+        description = tif.pages.first.description
+    tifffile.tiffcomment(path, description.replace("images=4", "images=2").replace(
+        "slices=4", "slices=2"))
+    message = (r"stack.tif: its ImageJ description counts 2 planes, but it holds 4; accepted: "
+               "a TIFF whose ImageJ description matches its planes")
+    with pytest.raises(ImageReadError, match=message):
+        read_image(path)
+    with pytest.raises(ImageReadError, match=message):
+        open_lazy(path)
 
 
 def test_an_ome_tiff_of_several_positions_is_refused_not_cut_to_its_first(tmp_path):

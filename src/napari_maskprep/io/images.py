@@ -116,6 +116,12 @@ def check_one_image(tif: tifffile.TiffFile, path: Path) -> None:
         raise ImageReadError(f"{path}: holds {same} images of shape {tif.series[0].shape} "
                              "(OME-TIFF series: positions or wells); accepted: one image a "
                              "file (save each as a file of its own)")
+    if tif.is_imagej and len(tif.pages) > len(tif.series[0].pages):
+        # tifffile reads the planes the ImageJ description counts: the rest were skipped
+        raise ImageReadError(f"{path}: its ImageJ description counts "
+                             f"{len(tif.series[0].pages)} planes, but it holds "
+                             f"{len(tif.pages)}; accepted: a TIFF whose ImageJ description "
+                             "matches its planes (open it in Fiji and save it again)")
 
 
 def _images_like_the_first(tif: tifffile.TiffFile) -> int:
