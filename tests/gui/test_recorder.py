@@ -580,6 +580,39 @@ def test_a_step_undone_with_ctrl_z_is_not_replayed(session, tmp_path):
     np.testing.assert_array_equal(recipe.run(image), refined)
 
 
+def test_the_step_list_follows_ctrl_z_and_redo_as_they_happen(session, qtbot, monkeypatch):
+    """The list changed only when the recipe was next saved or run: undo and redo send no
+    paint event, only a redraw, now told from a redraw of a slice by a pixel of the
+    stroke, never by comparing whole layers (as saving does)."""
+    session.apply(session.segment, "segment.auto_threshold", "nuclei")
+    mask = session.viewer.layers["nuclei-auto_threshold"]
+    thresholded = mask.data.copy()
+    session.refine.in_place_box.value = True
+    session.apply(session.refine, "refine.remove_small", "nuclei-auto_threshold", min_size=200)
+    compared = []
+    monkeypatch.setattr(session.recorder.model, "_undone", compared.append)
+    steps = session.recorder.steps
+
+    def listed() -> list[str]:
+        return [steps.item(i).text().split("  ")[0] for i in range(steps.count())]
+
+    assert listed() == ["1. segment.auto_threshold", "2. refine.remove_small"]
+    mask.undo()  # Ctrl+Z
+    qtbot.waitUntil(lambda: len(listed()) == 3, timeout=TIMEOUT_MS)
+    assert listed()[2].endswith("edit.manual")
+    image = session.viewer.layers["nuclei"].data
+    np.testing.assert_array_equal(session.recorder.model.recipe.run(image), thresholded)
+    mask.redo()
+    qtbot.waitUntil(lambda: len(listed()) == 2, timeout=TIMEOUT_MS)
+    paint(mask, slice(5, 9), slice(5, 9), 1)
+    qtbot.waitUntil(lambda: len(listed()) == 3, timeout=TIMEOUT_MS)
+    mask.undo()  # the stroke taken back: no edit left
+    qtbot.waitUntil(lambda: len(listed()) == 2, timeout=TIMEOUT_MS)
+    session.viewer.dims.set_point(0, 1.0)  # redraws that undo nothing change nothing
+    mask.refresh()
+    assert compared == [] and len(listed()) == 2
+
+
 def test_a_batch_with_an_empty_folder_box_is_refused(session, shown, tmp_path, monkeypatch):
     """An empty box reads as '.': the batch ran over, or wrote its masks into, the folder
     napari was started from."""

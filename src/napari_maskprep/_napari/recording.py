@@ -50,7 +50,7 @@ from .layers import is_large, layer_array, layer_channel, layer_pixel_size, poin
 from .outputs import describe, history, lineage, style_output
 from .placing import add_store_layer
 from .planes import PerPlane, is_time_lapse, per_plane_choice
-from .strokes import ChangedBoxes, union
+from .strokes import ChangedBoxes, StrokeHistory, union
 
 __all__ = [
     "EDIT_OP",
@@ -249,6 +249,7 @@ class RecipeRecorder:
         self.declared_layers: dict[str, Layer] = {}  # ... and the layer that filled it
         self._pending: list[Layer] = []
         self._changed = ChangedBoxes()  # where each pending layer was painted
+        self._strokes = StrokeHistory()  # what napari's undo can take back, to tell it
         self._watched: list[Layer] = []
         self._writing = False  # our own writes to output layers are not hand edits
         applied_steps.applied.connect(self._on_applied)
@@ -467,25 +468,41 @@ class RecipeRecorder:
         for layer in self._watched:
             layer.events.paint.disconnect(self._on_output_painted)
             layer.events.data.disconnect(self._on_output_painted)
+            layer.events.set_data.disconnect(self._on_output_redrawn)
         self._watched = list({id(x): x for r in self.records
                               if isinstance(x := r.layer, Labels)}.values())
         for layer in self._watched:
             layer.events.paint.connect(self._on_output_painted)
             layer.events.data.connect(self._on_output_painted)
+            layer.events.set_data.connect(self._on_output_redrawn)
 
     def _on_output_painted(self, event: Any) -> None:
         layer = event.source
-        if self._writing:
-            return
-        self._changed.add(layer, event)
+        if event.type == "paint":
+            self._strokes.painted(layer, event.value)
+        else:
+            self._strokes.forget(layer)
+        if not self._writing:
+            self._changed.add(layer, event)
+            self._edited(layer)
+
+    def _on_output_redrawn(self, event: Any) -> None:
+        """napari's undo and redo only redraw: a stroke they took back or put again is a
+        hand edit, where that stroke was."""
+        for box in self._strokes.moved(event.source):
+            self._changed.grow(event.source, box)
+            self._edited(event.source)
+
+    def _edited(self, layer: Layer) -> None:
         if all(x is not layer for x in self._pending):
             self._pending.append(layer)
         self.edit_pending.emit()  # every stroke: the view captures once they stop
 
     def capture_edits(self, *, undone: bool = True, written: Layer | None = None) -> None:
         """Turn the paint strokes since the last call into ``edit.manual`` steps; with
-        ``undone``, also what napari's undo and redo changed (they tell no one, so every
-        output is compared whole), but in ``written``, which a step has just written."""
+        ``undone``, also what napari's undo and redo changed unseen (on a hidden layer they
+        do not even redraw it), every output compared whole, but ``written``, which a step
+        has just written."""
         pending, self._pending = self._pending, []
         pending += [x for x in self._watched if undone and x is not written
                     and self._undone(x) and all(x is not p for p in pending)]
