@@ -398,3 +398,19 @@ def test_each_chunk_s_kernels_take_one_thread_as_the_chunks_run_at_once(monkeypa
     seen.clear()
     np.testing.assert_array_equal(tiled, mp.Recipe(steps=steps).run(image))
     assert seen == [(False, 2)]
+
+
+def test_local_threshold_mean_of_32_bit_integers_is_the_same_in_chunks():
+    """A pixel equal to its window's mean: a 32-bit image's mean came from SciPy's running
+    sums (only 8/16-bit images had exact window sums), which round by where a row starts,
+    so in 3 x 5 x 5 chunks pixels (2, 7, 3) and (2, 7, 4), equal to their window's mean,
+    were above it."""
+    image = np.full((3, 10, 5), 100_000, np.int32)
+    image[1, 6, 0] = image[2, 3, 0] = 100_001
+    image[2, 8, 1] = 100_003
+    recipe = _recipe([("segment.local_threshold", {"method": "mean", "block_size": 3})])
+    for dtype in (np.int32, np.uint32):
+        want = recipe.run(image.astype(dtype))
+        assert want[2, 7, 3:5].tolist() == [0, 0]
+        _assert_same(run_tiled(recipe.steps, da.from_array(image.astype(dtype),
+                                                           chunks=(3, 5, 5))).compute(), want)

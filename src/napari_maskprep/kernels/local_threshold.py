@@ -7,8 +7,8 @@ and "reflect" border as scipy's) in float32 (float64 for float64 and wide intege
 Sauvola and Niblack from the window's mean and standard deviation by ``cv2.boxFilter`` /
 ``cv2.sqrBoxFilter`` in float64. The surface agrees with the reference's to about 1e-5
 intensity units. Elsewhere (3D, wider windows) the reference runs itself. Method mean on
-8- and 16-bit images is the exact window sum (float64 holds it: ``cv2.boxFilter``
-unnormalised in 2D, cumulative sums in 3D) divided once: within rounding of the
+8-, 16- and 32-bit integer images is the exact window sum (``cv2.boxFilter``
+unnormalised in float64 in 2D, int64 cumulative sums in 3D) divided once: within rounding of the
 reference, and the same from any crop holding the window, so a tiled run equals the
 in-memory one (running sums of non-integers, OpenCV's or SciPy's, round by where the row
 starts).
@@ -42,7 +42,7 @@ def local_threshold_surface(
     over a ``block_size`` window, ``k`` weighing Sauvola's and Niblack's standard deviation
     (an offset is not applied)."""
     fast = runs_fast(image.shape, block_size)
-    if method == "mean" and image.dtype.itemsize <= 2 and image.dtype.kind in "iub":
+    if method == "mean" and image.dtype.itemsize <= 4 and image.dtype.kind in "iub":
         return _exact_window_mean(image, block_size)
     if method in ("mean", "gaussian"):
         if not fast:
@@ -78,14 +78,17 @@ def local_threshold_surface(
 
 def _exact_window_mean(image: np.ndarray, block_size: int) -> np.ndarray:
     """The mean of each pixel's ``block_size`` window (scipy's "reflect" border), from
-    window sums of integers, exact in float64 (every partial sum is an integer below
-    2**53, whatever the order it is summed in), and one division."""
-    work = image.astype(np.float64)
+    exact window sums of integers of up to 32 bits, and one division.
+
+    2D sums in float64, exact: every partial sum is an integer below 2**53 (1001**2 values
+    below 2**32), whatever the order it is summed in. 3D sums in int64, whose cumulative
+    sums may wrap around: their differences, the window sums (below 2**62), are exact all
+    the same."""
     if image.ndim == 2:  # OpenCV's running sums: 16 MP in 45 ms
-        sums = cv2.boxFilter(work, -1, (block_size, block_size), normalize=False,
-                             borderType=cv2.BORDER_REFLECT)
+        sums = cv2.boxFilter(image.astype(np.float64), -1, (block_size, block_size),
+                             normalize=False, borderType=cv2.BORDER_REFLECT)
     else:
-        sums = np.pad(work, block_size // 2, mode="symmetric")
+        sums = np.pad(image.astype(np.int64), block_size // 2, mode="symmetric")
         for axis in range(image.ndim):
             def along(start: int, stop: int | None, axis: int = axis) -> tuple[slice, ...]:
                 return (slice(None),) * axis + (slice(start, stop),)
@@ -96,6 +99,7 @@ def _exact_window_mean(image: np.ndarray, block_size: int) -> np.ndarray:
             window = cumulative[along(block_size - 1, None)] - cumulative[along(0, last)]
             window += sums[along(0, last)]
             sums = window
+        sums = sums.astype(np.float64)
     sums /= float(block_size) ** image.ndim
     return sums
 
