@@ -373,10 +373,14 @@ class TrainWidget(Container):
             return
         self.training, self._again = True, False
         self.status.value = "training..."
-        worker = create_worker(job.run)
-        worker.returned.connect(self._on_trained)
+        self._start(job.run, self._on_trained, self._on_finished)
+
+    def _start(self, run: Any, returned: Any, finished: Any) -> None:
+        """``run`` in a worker thread; its result to ``returned``, errors shown."""
+        worker = create_worker(run)
+        worker.returned.connect(returned)
         worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
+        worker.finished.connect(finished)
         worker.start()
 
     def _on_trained(self, job: TrainJob) -> None:
@@ -407,11 +411,7 @@ class TrainWidget(Container):
         self.predicting = True
         self.status.value = (f"the preview is of {plane_name(self.model.preview_plane)}: "
                              f"predicting {plane_name(job.key[2])}...")
-        worker = create_worker(job.run)
-        worker.returned.connect(self._on_predicted)
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_predict_finished)
-        worker.start()
+        self._start(job.run, self._on_predicted, self._on_predict_finished)
 
     def _on_predicted(self, job: PredictJob) -> None:
         if self.model.finish_prediction(job) is not None:
