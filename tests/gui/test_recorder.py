@@ -283,6 +283,26 @@ def test_batch_writes_good_masks_and_a_summary_and_resumes(session, tmp_path):
     assert sorted(p.name for p in (tmp_path / "cancelled").iterdir()) == ["a.tif", SUMMARY_NAME]
 
 
+def test_a_batch_into_its_input_folder_writes_masks_beside_the_images(session, tmp_path):
+    """It was refused with the command line's advice ('--suffix _mask'), which the Recorder
+    has no box for: the masks are now named <image>_mask beside the images, which stay."""
+    session.record_three()
+    image = session.viewer.layers["nuclei"].data
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tifffile.imwrite(folder / "a.tif", image[:160, :160])
+    before = (folder / "a.tif").read_bytes()
+    recorder = session.recorder
+    recorder.infolder.value = recorder.outfolder.value = folder
+    session.wait(recorder.run_batch())
+    assert "1 written, 0 skipped, 0 failed" in recorder.status.value
+    np.testing.assert_array_equal(tifffile.imread(folder / "a_mask.tif"),
+                                  recorder.model.recipe.run(image[:160, :160]))
+    assert (folder / "a.tif").read_bytes() == before
+    session.wait(recorder.run_batch())  # its own masks are not taken for inputs
+    assert "0 written, 1 skipped, 0 failed" in recorder.status.value
+
+
 def test_the_recorder_is_in_the_manifest_and_docks_from_the_menu(make_napari_viewer, qtbot,
                                                                   tmp_path):
     manifest = PluginManifest.from_distribution("napari-maskprep")

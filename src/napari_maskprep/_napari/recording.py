@@ -671,7 +671,8 @@ class RecipeRecorder:
             channel = layer_channel(self.input_layer)
         try:
             plan = plan_batch(recipe, [infolder], outfolder, fmt=fmt, resume=not overwrite,
-                              channel=channel)
+                              channel=channel,  # into the inputs' folder: beside them, named
+                              suffix="_mask" if outfolder.resolve() == infolder.resolve() else "")
         except MaskprepError as exc:
             raise RecipeError(str(exc)) from None
         return BatchJob(plan)
