@@ -26,6 +26,7 @@ from napari.layers import Image, Labels, Layer
 from psygnal import Signal
 
 from ..io import ImageReadError, image_group, open_lazy, read_provenance, write_region
+from ..io.ngff import ngff_attributes
 from ..ops.edit import ManualEdit
 from ..recipe import Recipe, RecipeError, Step
 from .applied import OUTPUT_OPACITY, AppliedStep, applied_steps
@@ -71,9 +72,7 @@ def _holds(path: Path, data: Any) -> bool:
         group = zarr.open_group(path, mode="r")
     except (ImageReadError, OSError):
         return False
-    attrs = group.attrs.asdict()
-    ome = attrs.get("ome", attrs) if group.metadata.zarr_format == 3 else attrs
-    return ("image-label" in ome and tuple(level.shape) == tuple(data.shape)
+    return ("image-label" in ngff_attributes(group) and tuple(level.shape) == tuple(data.shape)
             and level.dtype == data.dtype)
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..core.errors import BadTypeError, BadValueError, MaskprepError, shown
 from .files import clean_stale_temporaries, replace_folder, temp_prefix
+from .ngff import image_group, ngff_attributes
 from .provenance import PNG_KEY, written_by_maskprep
 
 if TYPE_CHECKING:
@@ -276,8 +277,6 @@ def write_ome_zarr(
                             "into (an image store), not both or neither")
     from ome_zarr.format import FormatV04
 
-    from .ngff import image_group
-
     into = None if into is None else image_group(into)  # a bioformats2raw store's image
 
     label: dict[str, Any] = {}
@@ -387,8 +386,7 @@ def write_region(path: str | os.PathLike[str], origin: tuple[int, ...], region: 
         raise BadValueError(f"a region of shape {region.shape} at {origin} does not lie in "
                             f"{path} (level 0 of shape {shapes[0]})")
     group = zarr.open_group(path, mode="r+")
-    attrs = group.attrs.asdict()
-    ome = attrs.get("ome", attrs) if group.metadata.zarr_format == 3 else attrs
+    ome = ngff_attributes(group)
     if "image-label" not in ome:
         raise BadValueError(f"{path} is an OME-Zarr image, not an image-label (a mask or "
                             "labels): images are never written")

@@ -128,14 +128,13 @@ def _label_provenance(path: Path) -> Any:
     bioformats2raw store's first image, where its labels are), or None."""
     import zarr
 
-    from .ngff import image_group
+    from .ngff import image_group, ngff_attributes
 
     image = image_group(path)
     group = zarr.open_group(image, mode="r")
     if "labels" not in group:
         return None
-    attrs = group["labels"].attrs.asdict()
-    names = attrs.get("ome", attrs).get("labels", [])
+    names = ngff_attributes(group["labels"]).get("labels", [])
     ours = [n for n in names if isinstance(n, str) and n in group["labels"]
             and PNG_KEY in group["labels"][n].attrs]
     if len(ours) > 1:
