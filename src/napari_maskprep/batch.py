@@ -55,7 +55,7 @@ from .io import (
     read_provenance,
     write_mask,
 )
-from .io.files import head_line
+from .io.files import head_line, spreadsheet_text
 from .io.masks import check_mask_shape
 from .io.recipe_text import load_plain
 from .large_images import (
@@ -586,7 +586,9 @@ def write_summary(results: list[FileResult], path: Path, *, merge: bool = False)
     """The per-file summary as CSV, written atomically. With ``merge`` the rows of an
     earlier summary for files not in ``results`` are kept (a resumed batch)."""
     names = [f.name for f in fields(FileResult)]
-    done = {r.file for r in results}
+    rows = [{k: spreadsheet_text(v) if isinstance(v, str) else v for k, v in asdict(r).items()}
+            for r in results]
+    done = {row["file"] for row in rows}  # an earlier summary's rows are as written
     kept = [row for row in _previous_rows(path) if row["file"] not in done] if merge else []
 
     def write(tmp: Path) -> None:
@@ -594,6 +596,6 @@ def write_summary(results: list[FileResult], path: Path, *, merge: bool = False)
             writer = csv.DictWriter(f, fieldnames=names)
             writer.writeheader()
             writer.writerows(kept)
-            writer.writerows(asdict(r) for r in results)
+            writer.writerows(rows)
 
     return atomic_write(path, write)

@@ -34,7 +34,7 @@ from .core.locality import Kind
 from .core.registry import Param
 from .core.units import Quantity, check_pixel_size
 from .core.validation import looks_rgb
-from .io.files import atomic_write, head_line
+from .io.files import atomic_write, head_line, spreadsheet_text
 from .io.images import IMAGE_SUFFIXES, find_images, read_image, read_image_axes, read_pixel_size
 from .recipe import Recipe, RecipeError
 
@@ -359,7 +359,7 @@ class FitResult:
                 out = csv.writer(f)
                 out.writerow(REPORT_HEADER)
                 for s in self.scores:
-                    out.writerow([s.name, "held-out" if s.held_out else "search",
+                    out.writerow([spreadsheet_text(s.name), "held-out" if s.held_out else "search",
                                   f"{s.before:.6f}", f"{s.after:.6f}"])
 
         return atomic_write(Path(path), write)

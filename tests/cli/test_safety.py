@@ -309,6 +309,39 @@ def test_a_file_name_that_is_not_utf8_keeps_its_row(tmp_path, recipe_file, folde
     assert len(rows) == 4 and rows[name]["status"] == "skipped"
 
 
+def test_file_names_a_spreadsheet_would_evaluate_are_written_as_text(tmp_path, recipe_file,
+                                                                     folder, monkeypatch):
+    # A file named "=HYPERLINK(...)" reached the summary as it is: a formula when opened.
+    images = sorted(folder.iterdir())
+    names = ["=1+1.png", "+2.png", "-3.png", "@SUM(A1).png"]
+    for image, name in zip(images, names, strict=False):
+        image.rename(folder / name)
+    (folder / "\tnotes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    monkeypatch.chdir(folder)  # inputs given by relative name: the cell starts with it
+    args = ["run", "-o", str(out), "-q", "--", str(recipe_file), *names[:3], "\tnotes.txt"]
+    assert main(args) == 1
+    assert main(["run", str(recipe_file), names[0], "-o", str(out), "-q", "--resume"]) == 0
+    with open(out / SUMMARY_NAME, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["file"], r["status"]) for r in rows] == [
+        ("'+2.png", "ok"), ("'-3.png", "ok"), ("'\tnotes.txt", "failed"), ("'=1+1.png", "skipped")]
+    assert rows[2]["error"].startswith("'\tnotes.txt: ")
+    assert rows[0]["output"] == str(out / "+2.tif") and float(rows[0]["seconds"]) >= 0
+
+
+def test_a_batch_summary_neutralises_formulas_in_text_cells_only(tmp_path):
+    result = batch.FileResult("=cmd|' /C calc'!A0", "failed", error="-2+3 bad", objects=-1,
+                              foreground_fraction=-0.5, warnings="@x\r\ty")
+    path = batch.write_summary([result, batch.FileResult("a.png", "ok", output="\rb.tif")],
+                               tmp_path / SUMMARY_NAME)
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert rows[1:] == [["'=cmd|' /C calc'!A0", "failed", "", "-1", "-0.5", "0.0", "'-2+3 bad",
+                         "'@x\r\ty"],
+                        ["a.png", "ok", "'\rb.tif", "0", "0.0", "0.0", "", ""]]
+
+
 def test_summary_is_written_atomically(tmp_path, recipe_file, folder, monkeypatch):
     out = tmp_path / "out"
     assert main(["run", str(recipe_file), str(folder), "-o", str(out), "-q"]) == 0

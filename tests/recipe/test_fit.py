@@ -12,7 +12,7 @@ import pytest
 import tifffile
 
 from napari_maskprep import MaskprepError, Recipe
-from napari_maskprep.fit import fit_recipe, read_pairs, search_space
+from napari_maskprep.fit import FitResult, ImageScore, fit_recipe, read_pairs, search_space
 from napari_maskprep.ops.edit import ManualEdit
 
 from ..conftest import DATA
@@ -270,3 +270,14 @@ def test_a_time_lapse_is_scored_frame_by_frame_as_maskprep_run_segments_it(tmp_p
 
 def dice_of(mask, truth):
     return 2 * np.count_nonzero(mask & truth) / (np.count_nonzero(mask) + np.count_nonzero(truth))
+
+
+def test_a_fit_report_writes_image_names_a_spreadsheet_would_evaluate_as_text(tmp_path):
+    recipe = Recipe([{"op": "segment.auto_threshold", "params": {}}])
+    scores = [ImageScore("=HYPERLINK(\"x\")", False, 0.5, 0.75), ImageScore("-1", True, 0, 1),
+              ImageScore("cells", True, 0.25, 0.5)]
+    result = FitResult(recipe, recipe, scores, trials=1, stopped_by_budget=False, searched=[])
+    text = result.write_csv(tmp_path / "f.fit.csv").read_text(encoding="utf-8")
+    assert text.splitlines() == [
+        "image,set,dice_before,dice_after", '"\'=HYPERLINK(""x"")",search,0.500000,0.750000',
+        "'-1,held-out,0.000000,1.000000", "cells,held-out,0.250000,0.500000"]

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..core.processes import host_id, left_by_gone_processes
 
 __all__ = ["atomic_write", "clean_stale_temporaries", "head_line", "replace_folder",
-           "temp_prefix"]
+           "spreadsheet_text", "temp_prefix"]
 
 
 # Temporary files and folders are named .maskprep-tmp-<host>-<pid>-<final name>.<random>:
@@ -29,6 +29,9 @@ _TEMP_PREFIX = ".maskprep-tmp-"
 _ASIDE_PREFIX = ".maskprep-old-"
 _TEMP_NAME = re.compile(r"^\.maskprep-(?P<kind>tmp|old)-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-")
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2  # Linux <fcntl.h>, <linux/fs.h>
+# A CSV cell starting with one of these is taken by a spreadsheet for a formula (OWASP,
+# "CSV Injection"): a file named "=HYPERLINK(...).tif" would run when the summary is opened.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def temp_prefix(path: Path) -> str:
@@ -175,3 +178,9 @@ def head_line(path: Path, limit: int = 4096) -> str | None:
             return f.readline(limit).decode("utf-8").rstrip("\r\n")
     except (OSError, UnicodeDecodeError):
         return None
+
+
+def spreadsheet_text(text: str) -> str:
+    """``text`` as a CSV text cell that a spreadsheet shows as text, never evaluates: one
+    that would start a formula gets a leading single quote (OWASP's neutralisation)."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
