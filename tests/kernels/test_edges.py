@@ -9,6 +9,7 @@ import pytest
 from scipy import ndimage as ndi
 from skimage import feature, filters
 
+from napari_maskprep import apply
 from napari_maskprep.kernels.edges import (
     canny_candidates,
     canny_radius,
@@ -40,6 +41,28 @@ def test_unit_range_rescales_by_minimum_and_maximum(nuclei):
     low, high = float(image.min()), float(image.max())
     np.testing.assert_allclose(unit_range(image), (image - low) / (high - low), atol=1e-6)
     assert unit_range(np.full((3, 4), 7, np.uint8)) is None
+
+
+@pytest.mark.parametrize(("dtype", "scale"), [(np.float64, 2.0**-1074), (np.float32, 2.0**-149)])
+def test_unit_range_of_a_float_image_of_tiny_range(dtype, scale):
+    # A span whose reciprocal overflows (5e-324 in float64, 1e-45 in float32) made it
+    # inf times the pixels: NaN and inf, and segment.edges found no edges at all.
+    levels = np.array([[0, 2, 1], [2, 0, 0]])
+    out = unit_range((levels * scale).astype(dtype))
+    assert out.dtype == dtype
+    assert np.array_equal(out, [[0, 1, 0.5], [1, 0, 0]])
+
+
+@pytest.mark.parametrize(("dtype", "scale"), [(np.float64, 2.0**-1074), (np.float64, 2.0**-1040),
+                                              (np.float32, 2.0**-149), (np.float32, 2.0**-130)])
+def test_edges_of_a_float_image_of_tiny_range(dtype, scale):
+    image = np.zeros((9, 9))
+    image[2:7, 2:7] = 2
+    image[4, 4] = 1
+    expected = np.zeros((9, 9), np.uint8)
+    expected[2:7, 2:7] = expected[4, 1:8] = expected[1:8, 4] = 1
+    assert np.array_equal(apply("segment.edges", (image * scale).astype(dtype)), expected)
+    assert np.array_equal(apply("segment.edges", image), expected)
 
 
 def test_closed_regions_ring_filled_arc_dropped():

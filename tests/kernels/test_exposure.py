@@ -103,6 +103,24 @@ def test_clahe_of_64_bit_extremes_maps_every_value():
     assert clahe(tiny, 2.0, 1).dtype == np.float32
 
 
+@pytest.mark.parametrize(("dtype", "scale", "offset"), [
+    (np.float64, 2.0**-1070, 0.0),  # span 1.5e-323: 65535 / span was inf, the output NaN
+    (np.float64, 2.0**-1040, 2.0**-1000),  # span 3e-313 near 9e-302
+    (np.float32, 2.0**-149, 0.0),  # span 4e-45: float32 levels were inf
+])
+def test_clahe_of_a_float_image_of_tiny_range_is_that_of_the_image_scaled_up(dtype, scale,
+                                                                            offset):
+    levels = np.array([[0, 1, 2, 3], [3, 3, 1, 0]])
+    image = (levels * scale + offset).astype(dtype)
+    assert np.array_equal((image - dtype(offset)) / dtype(scale), levels)  # exactly held
+    as_uint16 = (levels * 21845).astype(np.uint16)  # 0 to 65535, as the kernel maps them
+    expected = cv2.createCLAHE(0.0, (1, 1)).apply(as_uint16).astype(dtype) / dtype(65535)
+    out = kernels.equalize_adaptive(image, 0.0, 1, lowest=image.min(), highest=image.max())
+    assert out.dtype == dtype
+    assert np.array_equal(out, expected)
+    assert np.array_equal(np.round(out, 4), [[0.25, 0.5, 0.6250, 1], [1, 1, 0.5, 0.25]])
+
+
 # --------------------------------------------------------------------------- stretch
 
 

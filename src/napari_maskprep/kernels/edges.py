@@ -38,7 +38,10 @@ def scaled_to_unit(image: np.ndarray, low: float, high: float) -> np.ndarray:
     work = np.float64 if image.dtype == np.float64 else np.float32
     scaled = image.astype(work)
     scaled -= work(low)
-    scaled *= work(1.0 / (high - low))
+    if 1.0 / (high - low) <= float(np.finfo(work).max):
+        scaled *= work(1.0 / (high - low))
+    else:  # a span below 3e-39 (float32) or 6e-309 (float64): its reciprocal is inf
+        scaled /= work(high) - work(low)
     return scaled
 
 

@@ -21,6 +21,8 @@ result exactly.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -63,6 +65,9 @@ def equalize_adaptive(image: np.ndarray, clip_limit: float, tiles: int, *,
         offset = (image.view(np.uint64) - start).astype(work)
     else:
         offset = image.astype(work) - work(lowest)
+    if math.isinf(65535 / span):  # a float64 span below 4e-304: offset / span is finite
+        offset /= work(span)
+        span = 1.0
     scaled = np.minimum(np.rint(offset * work(65535 / span)), 65535)
     levels = equalizer.apply(scaled.astype(np.uint16)).astype(work) / work(65535)
     if image.dtype.kind in "iu":
