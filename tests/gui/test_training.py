@@ -256,3 +256,65 @@ def test_a_stack_s_preview_follows_the_plane_shown(qtbot):
     qtbot.waitUntil(lambda: not widget.predicting, timeout=TIMEOUT_MS)
     assert preview.visible
     np.testing.assert_array_equal(preview.data, trained)
+
+
+def _small_stack_trainer(viewer, widget):
+    """A 16 x 64 x 64 crop of the 3D sample in ``viewer``, strokes on plane 7 (quick)."""
+    for data, kwargs, layer_type in _sample_data.nuclei_3d():
+        getattr(viewer, f"add_{layer_type}")(data[:, :64, :64], **kwargs)
+    truth = viewer.layers["nuclei_3d-ground truth"].data
+    widget.image_box.value = viewer.layers["nuclei_3d"]
+    widget.add_button.changed.emit(True)
+    strokes = np.zeros(truth.shape, np.uint8)
+    strokes[7] = _strokes(truth[7], slice(None))
+    widget.model.scribbles.data = strokes
+    viewer.dims.set_point(0, 7.0)
+
+
+def _no_worker_running(qtbot):
+    from qtpy.QtCore import QThreadPool
+
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0,
+                    timeout=TIMEOUT_MS)
+
+
+def test_closing_its_dock_stops_it_following_the_viewer(make_napari_viewer, qtbot):
+    """napari's close button only unparents a plugin's widget: the Train widget lived on,
+    predicting each plane the viewer moved to, and retraining after strokes, into a
+    preview left behind."""
+    viewer = make_napari_viewer()
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-maskprep", "Train")
+    _small_stack_trainer(viewer, widget)
+    widget.train()
+    qtbot.waitUntil(lambda: not widget.training and not widget.predicting, timeout=TIMEOUT_MS)
+    assert "nuclei_3d-pixel_classifier [preview]" in viewer.layers
+    status = widget.status.value
+
+    dock.destroyOnClose()  # the title bar's close button
+    assert [layer.name for layer in viewer.layers] == [
+        "nuclei_3d-ground truth", "nuclei_3d", "nuclei_3d scribbles"]
+    viewer.dims.set_point(0, 3.0)
+    assert not widget.predicting and widget.status.value == status
+    viewer.layers["nuclei_3d scribbles"].events.paint(value=[])  # a stroke
+    assert not widget._timer.isActive()  # no retraining once the strokes pause
+    _no_worker_running(qtbot)
+    assert [layer.name for layer in viewer.layers] == [
+        "nuclei_3d-ground truth", "nuclei_3d", "nuclei_3d scribbles"]
+    assert widget.status.value == status
+
+
+def test_a_training_under_way_when_the_widget_is_deleted_finishes_unheard(qtbot):
+    """Its slots touched the deleted Qt widgets, and its preview was drawn after the close."""
+    viewer = ViewerModel()
+    widget = TrainWidget(viewer)  # not qtbot's to close: Qt deletes it below
+    _small_stack_trainer(viewer, widget)
+    widget.train()
+    assert widget.training
+    widget.native.close()
+    widget.native.deleteLater()
+    qtbot.wait(50)
+    viewer.dims.set_point(0, 3.0)
+    _no_worker_running(qtbot)
+    qtbot.wait(100)  # its signals, queued to the GUI thread, are delivered
+    assert [layer.name for layer in viewer.layers] == [
+        "nuclei_3d-ground truth", "nuclei_3d", "nuclei_3d scribbles"]
