@@ -3,10 +3,13 @@ same values, not merely within a bin), and its comparisons are exact for every d
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from skimage import filters
 
+from napari_maskprep import apply
 from napari_maskprep.kernels.histogram import MAX_INTEGER_BINS, image_histogram
 from napari_maskprep.kernels.thresholds import (
     MINIMUM_MAX_BINS,
@@ -103,3 +106,21 @@ def test_multiotsu_search_equals_skimages():
         expected = filters.threshold_multiotsu(hist=(prob, np.arange(len(prob))),
                                                classes=thresholds + 1)
         np.testing.assert_array_equal(multiotsu_indices(prob, thresholds), expected)
+
+
+@pytest.mark.parametrize(("dtype", "exponent"), [(np.float64, -600), (np.float64, -1060),
+                                                 (np.float32, -70), (np.float32, -120)])
+@pytest.mark.parametrize("method", ["otsu", "yen", "isodata", "triangle", "minimum"])
+def test_thresholds_of_tiny_values_are_those_of_the_values_scaled_up(dtype, exponent, method):
+    # Otsu squares differences of values: below 1e-154 (float64) or 1e-19 (float32) they
+    # underflowed to 0 and the threshold was the first bin's.
+    levels = np.array([[0, 1, 1, 2, 8], [9, 9, 10, 1, 0]], dtype)
+    tiny = np.ldexp(levels, exponent).astype(dtype)
+    assert np.array_equal(np.ldexp(tiny, -exponent), levels)  # exactly held
+    expected = histogram_threshold(levels, method, image_histogram(levels))
+    found = histogram_threshold(tiny, method, image_histogram(tiny))
+    assert found == math.ldexp(expected, exponent)
+    if method == "otsu":
+        assert expected == 2.01171875
+        assert np.array_equal(apply("segment.auto_threshold", tiny, method="otsu"),
+                              [[0, 0, 0, 0, 1], [1, 1, 1, 0, 0]])

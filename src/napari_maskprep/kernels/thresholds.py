@@ -95,8 +95,6 @@ def histogram_threshold(image: np.ndarray | None, method: str, hist: Histogram
     may be None otherwise (a tiled run has the histogram of an image it does not hold).
     """
     counts, centers, per_value = hist
-    if method == "triangle":
-        return float(_triangle(counts, centers))
     if method == "mean":
         if per_value:
             return float(np.dot(counts, centers)) / int(counts.sum())
@@ -107,6 +105,33 @@ def histogram_threshold(image: np.ndarray | None, method: str, hist: Histogram
         # Floats, and integers too wide for per-value bins (skimage would allocate them).
         return float(filters.threshold_li(image.astype(np.float64, copy=False)
                                           if image.dtype.kind in "iu" else image))
+    exponent = _tiny_exponent(centers)
+    if not exponent:
+        return _centres_threshold(counts, centers, method)
+    # Scaled by a power of two, every step scales exactly, and so does the threshold.
+    found = _centres_threshold(counts, np.ldexp(centers.astype(np.float64), -exponent), method)
+    return None if found is None else math.ldexp(found, exponent)
+
+
+def _tiny_exponent(centers: np.ndarray) -> int:
+    """The binary exponent of a float histogram's largest centre when below the square root
+    of its dtype's smallest normal number (1e-154 in float64, 1e-19 in float32), else 0.
+
+    scikit-image squares differences of values (Otsu's variance): there they underflow to
+    0 or lose their bits, and Otsu gave the first bin (a quarter of the objects of an image
+    scaled by 2**-600)."""
+    if centers.dtype.kind != "f":
+        return 0
+    largest = float(np.max(np.abs(centers)))
+    if largest == 0 or largest >= math.sqrt(float(np.finfo(centers.dtype).tiny)):
+        return 0
+    return math.frexp(largest)[1]
+
+
+def _centres_threshold(counts: np.ndarray, centers: np.ndarray, method: str) -> float | None:
+    """The threshold of a method that reads the histogram only (not li, mean)."""
+    if method == "triangle":
+        return float(_triangle(counts, centers))
     if method == "minimum":
         try:
             return float(filters.threshold_minimum(hist=(counts, centers)))
