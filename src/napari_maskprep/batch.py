@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import itertools
+import os
 import re
 import time
 import warnings
@@ -523,12 +524,18 @@ def _run_here(plan: BatchPlan, path: Path, out: Path, text: str, threads: int | 
 
 
 def _make_folder(outdir: Path) -> None:
-    """Make the output folder; raises :class:`BadValueError` in one line if it cannot be."""
+    """Make the output folder; raises :class:`BadValueError` in one line if it cannot be,
+    or if files cannot be written in it."""
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file on the way, no permission, a read-only disk
         raise BadValueError(f"output folder {outdir} cannot be made ({exc.strerror}); "
                             "accepted: a folder, or a path where one can be made") from None
+    # Else every file failed on its own ('Permission denied' on a hidden temporary name),
+    # then the summary, as a usage error naming that temporary.
+    if not os.access(outdir, os.W_OK | os.X_OK):
+        raise BadValueError(f"output folder {outdir} is not writable (read-only, or no "
+                            "permission); accepted: a folder this user can write files in")
 
 
 def _dask_outcomes(client: Any, text: str, items: list[tuple[int, Path, Path]], resume: bool,

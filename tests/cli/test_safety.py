@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -158,6 +159,24 @@ def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path, recipe_file,
                                 "directory); accepted: a folder, or a path where one can be "
                                 "made"]
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line_before_any_work(
+        tmp_path, recipe_file, folder, capsys, monkeypatch):
+    # Each file failed with 'PermissionError: [Errno 13] ... .maskprep-tmp-...', then the
+    # summary as a usage error naming its temporary file.
+    out = tmp_path / "read-only"
+    out.mkdir()
+    access = os.access  # root may write anywhere: the folder is made read-only here
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        False if Path(path) == out and mode & os.W_OK else access(path, mode, **kw)))
+    ran = []
+    monkeypatch.setattr(batch, "run_file", lambda *args, **kwargs: ran.append(args))
+    assert main(["run", str(recipe_file), str(folder), "-o", str(out), "-q"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"maskprep: error: output folder {out} is not writable (read-only, or no "
+        "permission); accepted: a folder this user can write files in"]
+    assert ran == [] and list(out.iterdir()) == []
 
 
 @pytest.mark.parametrize("where", ["recipe", "input", "output", "export", "fit images"])
