@@ -210,3 +210,11 @@ def test_uint8_tiles_pay_only_on_one_thread_and_wide_or_aliased_rows(monkeypatch
         blur(np.zeros(wide, np.uint8), 1.0)
         blur(image, 1.0)
     assert calls == [(10, 4500), (10, 1024)]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16])
+def test_a_single_voxel_stack_is_itself(dtype):
+    # cv2 took the 1 x 1 float32 result for a scalar and gave 4 values: 'cannot reshape
+    # array of size 4 into shape (1,1,1)'.
+    out = gaussian_blur(np.full((1, 1, 1), 7, dtype), 1.0, has_channels=False)
+    assert out.dtype == dtype and out.shape == (1, 1, 1) and out[0, 0, 0] == 7

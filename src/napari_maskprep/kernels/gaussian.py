@@ -250,7 +250,7 @@ def _gaussian_float32(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 def _round_float32(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """float32 results as ``dtype``, as ``from_float`` (round half to even, saturate)."""
     depth = CV_INT_DEPTHS.get(np.dtype(dtype))
-    if depth is None:
+    if depth is None or values.size == 1:  # cv2 takes a 1 x 1 array for a scalar (4 values)
         return from_float(values, dtype)
     # cv2's saturating conversion: one pass instead of numpy's rint, clip and astype.
     flat = values.reshape(-1, values.shape[-1])
