@@ -395,6 +395,22 @@ def test_region_grow_bad_seeds():
         seg.region_grow(image, np.array([[1, 1, 1]]), tolerance=1)
 
 
+
+def test_region_grow_seeds_of_the_image_s_shape_are_points():
+    """Seeds shaped as the image were taken for a labels image: a mask given as seeds
+    ended in IndexError deep in the op, and N x 2 points on an N x 2 image were refused
+    as 'fractional values' of a mask."""
+    image = np.zeros((8, 8), np.uint8)
+    with pytest.raises(ValueError) as info:
+        seg.region_grow(image, np.ones((8, 8), np.int32), tolerance=1)
+    assert str(info.value) == ("segment.region_grow: 'seeds' must be an N x 2 array of "
+                               "coordinates; got shape (8, 8)")
+    image = np.array([[0, 50], [50, 100]], np.uint8)
+    np.testing.assert_array_equal(
+        seg.region_grow(image, np.array([[0.4, 0.0], [1.0, 0.6]]), tolerance=1),
+        [[1, 0], [0, 1]])
+
+
 # --- watershed -----------------------------------------------------------------------
 
 

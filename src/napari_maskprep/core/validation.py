@@ -157,7 +157,10 @@ def check_extra(spec: OpSpec, extra: ArrayInput, value: Any, data: np.ndarray) -
     a = _as_array(spec.id, value, repr(extra.name))
     sdim = spatial_ndim(spec, data)
     shape = data.shape[:sdim]
-    is_points = Kind.POINTS in extra.kinds and a.ndim <= 2 and a.shape != shape
+    # An array of the image's shape is labels where those are accepted, else points: a
+    # labels image given as seeds was read as coordinates (IndexError deep in the op).
+    is_points = Kind.POINTS in extra.kinds and a.ndim <= 2 and (
+        a.shape != shape or extra.kinds == (Kind.POINTS,))
     if is_points:
         pts = np.atleast_2d(a.astype(np.float64, copy=False))
         if pts.ndim != 2 or pts.shape[1] != sdim:
