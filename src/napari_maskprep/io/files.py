@@ -34,13 +34,25 @@ _AT_FDCWD, _RENAME_EXCHANGE = -100, 2  # Linux <fcntl.h>, <linux/fs.h>
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+# The final name in a temporary one is cut to this many bytes: whole, a final name that
+# itself fits the 255 bytes a file name may have could not be written (File name too long).
+_NAME_PART_BYTES = 128
+
+
 def temp_prefix(path: Path) -> str:
     """The prefix of a temporary file or folder that will become ``path``."""
-    return f"{_TEMP_PREFIX}{host_id()}-{os.getpid()}-{path.name}."
+    return f"{_TEMP_PREFIX}{host_id()}-{os.getpid()}-{_name_part(path)}."
 
 
 def _aside_prefix(path: Path) -> str:
-    return f"{_ASIDE_PREFIX}{host_id()}-{os.getpid()}-{path.name}."
+    return f"{_ASIDE_PREFIX}{host_id()}-{os.getpid()}-{_name_part(path)}."
+
+
+def _name_part(path: Path) -> str:
+    name = path.name[:_NAME_PART_BYTES]
+    while len(os.fsencode(name)) > _NAME_PART_BYTES:  # characters of several bytes
+        name = name[:-1]
+    return name
 
 
 def clean_stale_temporaries(folder: Path) -> int:
