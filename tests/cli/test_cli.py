@@ -91,6 +91,21 @@ def test_corrupt_input_is_reported_and_the_rest_written(tmp_path, recipe_file, c
     assert rows[good[0].name]["status"] == "ok" and int(rows[good[0].name]["objects"]) > 0
 
 
+def test_a_folder_named_zarr_that_is_no_store_says_so(tmp_path, recipe_file, capsys):
+    # It ran in memory with tiling off inside the run, and failed for '--tiled never',
+    # which nobody gave.
+    folder = tmp_path / "in"
+    (folder / "copied.zarr").mkdir(parents=True)
+    shutil.copy(pairs(DATA, "dsb2018_fluo_nuclei")[0][0], folder)
+    out = tmp_path / "out"
+    assert main(["run", str(recipe_file), str(folder), "-o", str(out), "-q"]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"failed: {folder / 'copied.zarr'}: not a zarr store (no zarr metadata); accepted: an "
+        "OME-Zarr folder (NGFF 0.4 or 0.5), a TIFF, OME-TIFF, pyramidal BigTIFF or Aperio SVS "
+        "file")
+    assert len(list(out.glob("*.tif"))) == 1
+
+
 def test_resume_skips_existing_outputs(tmp_path, recipe_file, capsys):
     image = pairs(DATA, "dsb2018_fluo_nuclei")[0][0]
     out = tmp_path / "out"

@@ -221,8 +221,9 @@ def is_lazy_path(path: str | os.PathLike[str], budget: int = LAZY_BUDGET) -> boo
     them), or a TIFF whose decoded pixels exceed ``budget`` bytes (a pyramid's largest level
     counted). Reads headers only; a ``.tif`` it cannot parse is not lazy."""
     path = Path(path)
-    if path.is_dir():
-        return any((path / name).is_file() for name in _ZARR_META)
+    if path.is_dir():  # one named .zarr too: that reader says what it lacks to be a store
+        return path.suffix.lower() == ".zarr" or any(
+            (path / name).is_file() for name in _ZARR_META)
     if path.suffix.lower() not in _TIFF_SUFFIXES or not path.is_file():
         return False
     if path.suffix.lower() in SLIDE_SUFFIXES:
