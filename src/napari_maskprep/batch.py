@@ -589,14 +589,24 @@ def _previous_rows(path: Path) -> list[dict[str, str]]:
         return []
 
 
+_TEXT_CELLS = ("file", "status", "output", "error", "warnings")  # the others are numbers
+
+
+def _as_text_cells(row: dict[str, Any]) -> dict[str, Any]:
+    """A summary row whose text a spreadsheet shows as text, never runs as a formula."""
+    return {k: spreadsheet_text(v) if k in _TEXT_CELLS else v for k, v in row.items()}
+
+
 def write_summary(results: list[FileResult], path: Path, *, merge: bool = False) -> Path:
     """The per-file summary as CSV, written atomically. With ``merge`` the rows of an
     earlier summary for files not in ``results`` are kept (a resumed batch)."""
     names = [f.name for f in fields(FileResult)]
-    rows = [{k: spreadsheet_text(v) if isinstance(v, str) else v for k, v in asdict(r).items()}
-            for r in results]
-    done = {row["file"] for row in rows}  # an earlier summary's rows are as written
-    kept = [row for row in _previous_rows(path) if row["file"] not in done] if merge else []
+    rows = [_as_text_cells(asdict(r)) for r in results]
+    done = {row["file"] for row in rows}
+    # An earlier summary's rows as written: by this version (neutralised already) or an
+    # older one (not yet).
+    kept = [_as_text_cells(row) for row in _previous_rows(path) if merge
+            and spreadsheet_text(row["file"]) not in done]
 
     def write(tmp: Path) -> None:
         with open(tmp, "w", newline="", encoding="utf-8", errors=_FILE_NAMES) as f:

@@ -361,6 +361,19 @@ def test_a_batch_summary_neutralises_formulas_in_text_cells_only(tmp_path):
                         ["a.png", "ok", "'\rb.tif", "0", "0.0", "0.0", "", ""]]
 
 
+def test_a_resumed_summary_neutralises_the_rows_an_older_version_wrote(tmp_path):
+    path = tmp_path / SUMMARY_NAME
+    path.write_text("file,status,output,objects,foreground_fraction,seconds,error,warnings\r\n"
+                    "=1+1.png,failed,,0,0.0,0.1,=1+1.png: bad,\r\n"
+                    "+2.png,ok,out/+2.tif,-1,0.5,0.2,,\r\n", encoding="utf-8")
+    batch.write_summary([batch.FileResult("+2.png", "skipped", "out/+2.tif", 3, 0.25, 0.0)],
+                        path, merge=True)
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert rows[1:] == [["'=1+1.png", "failed", "", "0", "0.0", "0.1", "'=1+1.png: bad", ""],
+                        ["'+2.png", "skipped", "out/+2.tif", "3", "0.25", "0.0", "", ""]]
+
+
 def test_summary_is_written_atomically(tmp_path, recipe_file, folder, monkeypatch):
     out = tmp_path / "out"
     assert main(["run", str(recipe_file), str(folder), "-o", str(out), "-q"]) == 0
