@@ -19,7 +19,7 @@ import numpy as np
 from .core.errors import BadTypeError, BadValueError, shown
 from .core.model_files import ModelFile
 from .core.validation import looks_rgb
-from .io.files import atomic_write
+from .io.files import atomic_write, head_line
 from .kernels.pixel_features import (
     RGB_CHANNELS,
     SIGMA_LIMITS,
@@ -41,6 +41,7 @@ ANNOTATIONS = ("auto", "scribbles", "masks")
 # two threads took 3-8 times as long as on one (3000 samples, 200 features).
 TRAIN_THREADS = 1
 MAX_BIN = 63  # histogram bins per feature: 255 trains 3 times slower for no gain measured
+_MODEL_HEAD = "tree"  # the first line of LightGBM's text models
 
 
 class PixelClassifier:
@@ -70,9 +71,19 @@ class PixelClassifier:
 
     def save(self, path: str | os.PathLike[str]) -> ModelFile:
         """Write the LightGBM text model atomically; returns its :class:`ModelFile` (the
-        absolute path and sha256) for a recipe step's ``model`` parameter."""
+        absolute path and sha256) for a recipe step's ``model`` parameter. An existing file
+        is replaced only if it holds such a model: ``save("cells.tif")`` replaced the image.
+        """
+        path = Path(path)
+        if (path.exists() or path.is_symlink()) and head_line(path) != _MODEL_HEAD:
+            raise BadValueError(f"{path} exists and is not a LightGBM model; it is left as it "
+                                "is (accepted: a new path, or a model file to replace)")
         data = self.text.encode("utf-8")
-        target = atomic_write(Path(path), lambda tmp: tmp.write_bytes(data))
+        try:
+            target = atomic_write(path, lambda tmp: tmp.write_bytes(data))
+        except OSError as exc:  # no such folder, no permission: named by its temporary file
+            raise BadValueError(f"{path} cannot be written ({exc.strerror or exc}); accepted: "
+                                "a file in a folder that exists and may be written") from None
         return ModelFile(str(Path(target).absolute()), hashlib.sha256(data).hexdigest())
 
     def step(self, ref: ModelFile, *, threshold: float = 0.5) -> dict[str, Any]:

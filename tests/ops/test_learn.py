@@ -82,6 +82,31 @@ def test_saved_model_predicts_bit_for_bit_as_trained(tmp_path):
     assert again.text == model.text, "training is deterministic: the same model text"
 
 
+def test_saving_a_model_never_replaces_another_file(tmp_path):
+    """save('cells.tif') replaced the image with the model's text, and a missing folder
+    or a folder at the path raised OSError naming a hidden temporary file."""
+    image = np.zeros((16, 16), np.uint8)
+    image[4:12, 4:12] = 200
+    model = mp.train_pixel_classifier(image, (image > 0).astype(np.uint8), sigmas=(1,))
+    (tmp_path / "cells.tif").write_bytes(b"II*\x00 pixels")
+    (tmp_path / "folder").mkdir()
+    for name in ("cells.tif", "folder"):
+        with pytest.raises(BadValueError) as info:
+            model.save(tmp_path / name)
+        assert str(info.value) == (f"{tmp_path / name} exists and is not a LightGBM model; it "
+                                   "is left as it is (accepted: a new path, or a model file "
+                                   "to replace)")
+    assert (tmp_path / "cells.tif").read_bytes() == b"II*\x00 pixels"
+    with pytest.raises(BadValueError) as info:
+        model.save(tmp_path / "missing" / "m.txt")
+    assert str(info.value) == (f"{tmp_path / 'missing' / 'm.txt'} cannot be written (No such "
+                               "file or directory); accepted: a file in a folder that exists "
+                               "and may be written")
+    first = model.save(tmp_path / "m.txt")
+    assert model.save(tmp_path / "m.txt") == first  # a model replaces a model
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cells.tif", "folder", "m.txt"]
+
+
 def test_training_input_errors_are_one_line():
     image = np.zeros((20, 20), np.uint8)
     cases = [
