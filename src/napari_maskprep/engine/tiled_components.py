@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +34,6 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from ..core.enums import Connectivity
-from ..core.errors import MaskprepWarning
 from ..kernels import components
 from ..kernels.threads import one_thread_each
 
@@ -182,10 +180,8 @@ def per_chunk(x: Any, summarise: Callable[[np.ndarray, tuple[int, ...]], Any]
         cell[(0,) * block.ndim] = summarise(block, block_id)
         return cell
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MaskprepWarning)  # the probe showed them once
-        cells = x.map_blocks(one, chunks=tuple((1,) * n for n in x.numblocks), dtype=object,
-                             meta=np.empty((0,) * x.ndim, object)).compute()
+    cells = x.map_blocks(one, chunks=tuple((1,) * n for n in x.numblocks), dtype=object,
+                         meta=np.empty((0,) * x.ndim, object)).compute()
     return {index: cells[index] for index in np.ndindex(*x.numblocks)}
 
 
