@@ -14,7 +14,10 @@ workers, reading the input zarr and writing the mask to a zarr as ``maskprep run
   ``map_overlap(gaussian)``, Otsu of ``da.histogram``, ``map_overlap(binary_opening)``,
   then ``binary_fill_holes`` and ``remove_small_objects`` per chunk with a 64 px overlap
   (not exact at seams: what such a pipeline gives);
-- ``copy``: read and write the zarr only.
+- ``copy``: read and write the zarr only;
+- ``machine``: no zarr, no Python between calls: OpenCV's Gaussian (sigma 2) and a copy of
+  one 2048^2 uint8 chunk, 480 times, split over the workers' threads: how far this machine
+  lets memory-bound image work scale from one core to two (the ceiling for ``tiled``).
 Each child first runs its mode once on a 2-chunk image (imports and workers' start paid
 before the clock). Printed: seconds, MP/s per core, peak RSS (MB), and whether ours equals
 in memory.
@@ -84,6 +87,28 @@ def _reference(x):
         depth=64, boundary="none", dtype=bool).astype(np.uint8)
 
 
+def machine(workers: int) -> float:
+    """Seconds for 480 Gaussians and copies of one chunk each (independent, OpenCV on one
+    thread each, no GIL held) on ``workers`` threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import cv2
+    import numpy as np
+
+    cv2.setNumThreads(1)
+    chunk = np.random.default_rng(0).integers(0, 256, (CHUNK, CHUNK), dtype=np.uint8)
+
+    def work(count: int) -> None:
+        for _ in range(count):
+            cv2.GaussianBlur(chunk, (0, 0), 2).copy()
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(work, [2] * workers))  # warm
+        start = time.perf_counter()
+        list(pool.map(work, [480 // workers] * workers))
+        return time.perf_counter() - start
+
+
 def measure(mode: str, source: str, target: str, workers: int) -> dict:
     """One run in this process; returns its numbers."""
     import dask
@@ -93,6 +118,9 @@ def measure(mode: str, source: str, target: str, workers: int) -> dict:
 
     import napari_maskprep as mp
 
+    if mode == "machine":
+        return {"mode": mode, "workers": workers, "seconds": machine(workers), "rss_mb": 0,
+                "pixels": 480 * CHUNK * CHUNK}
     recipe = mp.Recipe(steps=_steps())
     dask.config.set(scheduler="threads", num_workers=workers)
     cluster = None
@@ -209,7 +237,7 @@ def main() -> int:
             source = Path(args.inputs or root) / f"in-{mp_}.zarr"
             if not source.exists():
                 build_input(source, mp_)
-            runs = [("copy", 1), ("tiled", 1), ("tiled", 2)]
+            runs = [("machine", 1), ("machine", 2), ("copy", 1), ("tiled", 1), ("tiled", 2)]
             if mp_ <= args.reference_max_mp:
                 runs += [("processes", 2), ("reference", 2)]
             if mp_ <= args.memory_max_mp:
@@ -243,6 +271,12 @@ def _table(rows: list[dict]) -> None:
             "yes" if r["digest"] == memory[r["mp"]] else "no")
         print(f"{r['mp']:>5}MP {name:<16} {r['seconds']:>8.1f} {rate:>10.1f} "
               f"{r['rss_mb']:>8.0f}  {same}")
+    seconds = {(r["mp"], r["mode"], r["workers"]): r["seconds"] for r in rows if "error" not in r}
+    for mp_ in sorted({r["mp"] for r in rows}):
+        ratios = [f"{mode} {seconds[mp_, mode, 1] / seconds[mp_, mode, 2]:.2f}x"
+                  for mode in ("machine", "tiled") if (mp_, mode, 1) in seconds
+                  and (mp_, mode, 2) in seconds]
+        print(f"{mp_:>5}MP one worker -> two: " + ", ".join(ratios))
 
 
 if __name__ == "__main__":
