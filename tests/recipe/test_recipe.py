@@ -132,6 +132,14 @@ def test_bad_json_and_missing_file(tmp_path):
         Recipe.load(tmp_path / "missing.yaml")
 
 
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_a_recipe_saved_with_a_byte_order_mark_loads(tmp_path, suffix):
+    # Windows Notepad's UTF-8: the JSON reader refused it ('Unexpected UTF-8 BOM').
+    path = tmp_path / f"r{suffix}"
+    path.write_bytes(b"\xef\xbb\xbf" + b'{"maskprep": 1, "steps": [{"op": "refine.open"}]}')
+    assert Recipe.load(path) == Recipe([{"op": "refine.open"}])
+
+
 def test_run_threads_steps_and_named_inputs():
     image = np.zeros((9, 9), np.uint8)
     image[1:4, 1:4] = 50

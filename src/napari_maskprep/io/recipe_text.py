@@ -149,7 +149,9 @@ def _check_json_size(data: Any) -> None:
 
 def _load_json(text: str) -> Any:
     try:
-        data = json.loads(text, object_pairs_hook=_unique_keys)
+        # A byte order mark (Windows Notepad's UTF-8) is read past, as the YAML reader does:
+        # json refused it ('Unexpected UTF-8 BOM (decode using utf-8-sig)').
+        data = json.loads(text.removeprefix("\ufeff"), object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise BadValueError(f"line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     except RecursionError:
