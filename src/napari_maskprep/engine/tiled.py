@@ -64,7 +64,7 @@ from .tiled_edit import EDIT_OP, edit_refusal, edited
 from .tiled_objects import OWNED_OPS, assemble, extended, owned_objects
 from .tiled_regions import REGION_OPS, edges, region_grow
 from .tiled_regions import refusal as region_refusal
-from .tiled_store import StoredChunks, WorkFolder, summarised
+from .tiled_store import StoredChunks, StoredLabels, WorkFolder, summarised
 
 if TYPE_CHECKING:
     from ..recipe import Step
@@ -230,7 +230,7 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
                                        points.get(number), work)
                 stored = False
             else:
-                current = _components(current, stored, spec, params, before, after, work)
+                current = _components(current, spec, params, after, work)
                 stored = False
         except (TypeError, ValueError) as exc:
             raise RecipeError(f"{at_step(number, step.op)}: {exc}") from None
@@ -467,26 +467,29 @@ def _global_stat(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any]
     return x, apply
 
 
-def _components(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],
-                before: np.ndarray, after: np.ndarray, workdir: WorkFolder) -> da.Array:
-    """``x`` through a component step: summarised (and stored), resolved, relabelled."""
+def _components(x: da.Array, spec: Any, params: Mapping[str, Any], after: np.ndarray,
+                workdir: WorkFolder) -> da.Array:
+    """``x`` through a component step: each chunk labelled and summarised (its labels
+    stored, as labelling a chunk again cost 3-4x reading them back), resolved, looked up."""
     op = chunked_op(spec.id, params, x.ndim)
     grid = Grid(x.shape, x.chunks)
+    labelled = StoredLabels(workdir, x.chunks)
 
     def summarise(block: np.ndarray, index: tuple[int, ...]) -> Any:
         mask = check_input(spec, block)
         if mask.dtype != np.uint8:  # a uint8 image with values above 1 in this chunk
             raise ValueError(f"chunk {index}: {_NOT_A_MASK}")
-        return op.summarise(mask, index, grid)
+        labels, sizes = op.label(mask)
+        labelled.save(index, labels)
+        return op.summarise_labelled(labels, sizes, index, grid)
 
-    x, summaries = summarised(x, stored, workdir, summarise)
-    resolved = op.resolve(summaries, grid)
-    parts = {index: resolved.part(index) for index in summaries}
+    resolved = op.resolve(per_chunk(x, summarise), grid)
 
-    def apply(block: np.ndarray, block_id: tuple[int, ...]) -> np.ndarray:
-        return op.apply(check_input(spec, block), block_id, grid, parts[block_id])
+    def chunk(block_id: tuple[int, ...]) -> np.ndarray:
+        return op.apply_labelled(labelled.load(block_id), resolved.part(block_id))
 
-    return x.map_blocks(apply, dtype=after.dtype, meta=np.empty((0,) * x.ndim, after.dtype))
+    return da.map_blocks(chunk, chunks=x.chunks, dtype=after.dtype,
+                         meta=np.empty((0,) * x.ndim, after.dtype))
 
 
 def _whole_image(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any],

@@ -90,8 +90,15 @@ class ChunkedComponents:
         """What is labelled: the chunk's objects, or its background for holes."""
         return np.ascontiguousarray((mask == 0).view(np.uint8) if self.holes else mask)
 
+    def label(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The chunk's labels (uint16 or int32) and the pixel count of each."""
+        return components.labelled_sizes(self._target(block), self.connectivity)
+
     def summarise(self, block: np.ndarray, index: tuple[int, ...], grid: Grid) -> _Summary:
-        labels, sizes = components.labelled_sizes(self._target(block), self.connectivity)
+        return self.summarise_labelled(*self.label(block), index, grid)
+
+    def summarise_labelled(self, labels: np.ndarray, sizes: np.ndarray,
+                           index: tuple[int, ...], grid: Grid) -> _Summary:
         count = len(sizes) - 1
         start = grid.start(index)
         faces, on_border = _faces(labels, count, index, grid)
@@ -150,11 +157,16 @@ class ChunkedComponents:
             keep = ~on_border
         return np.concatenate((keep, [False])).astype(np.uint8)
 
-    def apply(self, block: np.ndarray, index: tuple[int, ...], grid: Grid, lut: np.ndarray
-              ) -> np.ndarray:
-        labels = components.compact_labels(self._target(block), self.connectivity)
-        values = components.look_up(lut, labels)
-        return block | values if self.holes else values
+    def apply(self, block: np.ndarray, lut: np.ndarray) -> np.ndarray:
+        return self.apply_labelled(
+            components.compact_labels(self._target(block), self.connectivity), lut)
+
+    def apply_labelled(self, labels: np.ndarray, lut: np.ndarray) -> np.ndarray:
+        """The chunk's output from its :meth:`label` labels and its part of the table."""
+        if self.holes:  # label 0 is the mask itself, which stays
+            lut = lut.copy()
+            lut[0] = 1
+        return components.look_up(lut, labels)
 
 
 def chunked_op(op_id: str, params: Mapping[str, Any], ndim: int) -> ChunkedComponents | None:

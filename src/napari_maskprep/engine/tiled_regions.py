@@ -168,7 +168,7 @@ def edges(x: da.Array, params: Mapping[str, Any], workdir: WorkFolder) -> da.Arr
         """The chunk's edges, its edges with their holes filled, and the filled map's
         8-connected labels and their sizes."""
         edge_map = edge_maps.load(index)
-        full_map = fill.apply(edge_map, index, grid, filling.part(index))
+        full_map = fill.apply(edge_map, filling.part(index))
         return (edge_map, full_map, *components.labelled_sizes(full_map, 2))
 
     def enclosing_pieces(_: np.ndarray, index: tuple[int, ...]) -> Any:

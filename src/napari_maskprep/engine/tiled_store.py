@@ -5,6 +5,7 @@ compressed in a file of its own, in a work folder removed with the last array re
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import re
 import shutil
@@ -21,7 +22,8 @@ from numcodecs import Blosc
 from ..core.processes import host_id, left_by_gone_processes
 from .tiled_components import per_chunk
 
-__all__ = ["StoredChunks", "WorkFolder", "clean_stale_work_folders", "summarised"]
+__all__ = ["StoredChunks", "StoredLabels", "WorkFolder", "clean_stale_work_folders",
+           "summarised"]
 
 
 def summarised(x: da.Array, stored: bool, workdir: WorkFolder,
@@ -154,3 +156,23 @@ class StoredChunks:
     def array(self) -> da.Array:
         return da.map_blocks(self.load, chunks=self.chunks, dtype=self.dtype,
                              meta=np.empty((0,) * len(self.chunks), self.dtype))
+
+
+class StoredLabels(StoredChunks):
+    """Each chunk's labels as labelled, uint16 or int32 (told apart by their size), read
+    back as they are: nothing writes to them."""
+
+    def __init__(self, workdir: WorkFolder, chunks: tuple[tuple[int, ...], ...]) -> None:
+        super().__init__(workdir, chunks, np.dtype(np.int32))
+
+    def _write(self, path: Path, block: np.ndarray) -> None:
+        path.write_bytes(self._CODEC.encode(np.ascontiguousarray(block)))
+
+    def _read(self, path: Path, shape: tuple[int, ...]) -> np.ndarray:
+        data = self._CODEC.decode(path.read_bytes())
+        dtype = np.uint16 if len(data) == 2 * math.prod(shape) else np.int32
+        return np.frombuffer(data, dtype).reshape(shape)
+
+    def load(self, block_id: tuple[int, ...], shape: tuple[int, ...] | None = None
+             ) -> np.ndarray:
+        return self._read(self._path(block_id), shape or self._shape(block_id))
