@@ -16,9 +16,11 @@ first pixel the first of their pieces', so the whole-image tables follow exactly
 - ``refine.fill_holes``: the same for the face-connected background, whose pieces that do
   not reach the border (and are small enough) are the holes.
 
-Each chunk is then labelled again and mapped through its part of the table. The chunk
-labels are only ever compared with themselves, so any labelling that is a function of the
-chunk's pixels will do; integers throughout, hence exact and the same on any thread count.
+Each chunk's labels, stored as it was summarised (a tiled run keeps them in its work
+folder: reading them back costs a third of labelling again), are then mapped through its
+part of the table. The chunk labels are only ever compared with themselves, so any
+labelling that is a function of the chunk's pixels will do; integers throughout, hence
+exact and the same on any thread count.
 """
 
 from __future__ import annotations
