@@ -1,14 +1,16 @@
-"""Where stage outputs go in the viewer's layer list, and how they are made (no Qt).
+"""Where stage outputs go in the viewer's layer list, and how they are made.
 
 A new output layer keeps its source's scale, translate, units and axis labels; it goes on
 top, but under points and shapes, so seeds stay visible and clickable; a preview goes in
 without taking the active layer from the one being worked on. A preview of the whole input
 can become the output of an Apply: napari adds a layer in about 100 ms and removes one in
-more (its garbage collection), where setting a layer's data takes about 10 ms.
+more (its garbage collection), where setting a layer's data takes about 10 ms. In a window,
+a new layer goes in over several event-loop turns (:mod:`.turns`).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from napari.layers import Image, Labels, Layer, Points, Shapes
 from .applied import OUTPUT_OPACITY, is_preview
 from .large import TiledApplyJob, TiledReplayJob, store_levels
 from .outputs import is_mask, mask_colormap, output_metadata, style_output
+from .turns import can_insert_in_turns, insert_in_turns
 
 __all__ = ["add_layer", "add_store_layer", "can_become_output", "insert_output", "is_rgb",
            "place_as_output"]
@@ -73,15 +76,16 @@ def add_store_layer(viewer: Any, job: TiledApplyJob | TiledReplayJob, store: Pat
 def insert_output(viewer: Any, layer: Layer) -> None:
     layers = viewer.layers
     at = _output_index(layers)
+    insert = partial(insert_in_turns, viewer) if can_insert_in_turns(viewer) else layers.insert
     if is_preview(layer):
         # Keep the layer being worked on active: painting must not jump to the preview.
         active, selected = layers.selection.active, set(layers.selection)
-        layers.insert(at, layer)
+        insert(at, layer)
         layers.selection.clear()
         layers.selection.update(selected)
         layers.selection.active = active
     else:
-        layers.insert(at, layer)
+        insert(at, layer)
 
 
 def _output_index(layers: Any) -> int:

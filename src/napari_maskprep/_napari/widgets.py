@@ -48,6 +48,7 @@ from .opinfo import (
 from .options import object_table_box, outline_box
 from .planes import PerPlane, is_time_lapse
 from .stage import StageModel
+from .turns import warm_up
 from .workers import Failure, HideWatcher, ProgressRelay, outcome, show_worker_warning
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class StageWidget(Container):
     """
 
     def __init__(self, viewer: napari.Viewer, stage: str) -> None:
+        warm_up()  # here, not at the first preview
         self.viewer = viewer
         self.model = StageModel(viewer, stage)
         self._syncing = False
