@@ -15,6 +15,7 @@ from qtpy.QtGui import QKeySequence
 from qtpy.QtWidgets import QFrame, QScrollArea, QShortcut, QTabWidget, QVBoxLayout, QWidget
 
 from . import recorder
+from .lifetime import Lifetime
 from .recorder import RecorderWidget
 from .widgets import StageWidget
 
@@ -70,6 +71,13 @@ class MaskPrepPanel(QWidget):
             shortcut.setContext(Qt.ShortcutContext.WindowShortcut)  # over the canvas too
             shortcut.activated.connect(getattr(self, action))
             self._shortcuts.append(shortcut)
+        self.lifetime = Lifetime(self, self._on_end)
+
+    def _on_end(self) -> None:
+        """Its dock closed, the viewer closed or ``close()``: its tabs stay in it, unparented
+        and unclosed, so they are ended here."""
+        for widget in (*self.stages.values(), self.recorder):
+            widget.lifetime.end()
 
     @property
     def current_stage(self) -> StageWidget | None:

@@ -9,6 +9,7 @@ napari thread workers; this module only wires controls and workers to the model.
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ from .applied import is_preview
 from .editors import param_editor, row, text_line
 from .fitting import fit_form
 from .layer_list import LayerListWatcher
+from .lifetime import Lifetime, drop_results
 from .mask_fit import MaskFitJob, apply_fit, describe_fit
 from .opinfo import param_docs
 from .recording import (
@@ -197,7 +199,7 @@ class RecorderWidget(Container):
         self.fit_button.changed.connect(self.fit)
         self.cancel_button.changed.connect(self.cancel)
         self._layer_list = LayerListWatcher(napari_viewer.layers, self._refresh_targets)
-        self.native.destroyed.connect(self._on_destroyed)
+        self.lifetime = Lifetime(self, self._on_end, viewer=self.viewer)
         self._sync_steps()
 
     # -- public ------------------------------------------------------------------------------
@@ -566,9 +568,17 @@ class RecorderWidget(Container):
             self.load_preset(name)
             self.preset_box.value = None  # the box offers presets; it holds none
 
-    def _on_destroyed(self, *_: Any) -> None:
+    def _on_end(self) -> None:
+        """Its dock closed, the viewer closed or :meth:`close`: no more recording, captures
+        or layer picks; a batch stops after its file, and runs still going finish unheard
+        (a replay would write into the viewer unasked, their slots touch deleted widgets)."""
         if self._batch_job is not None:
             self._batch_job.cancel()
+        drop_results(*self._workers)
+        self._workers = []
+        self._relay.advanced.disconnect(self._on_batch_progress)
+        with contextlib.suppress(RuntimeError):  # deleted with the widget
+            self._capture_timer.stop()
         self._layer_list.close()
         self.model.close()
 

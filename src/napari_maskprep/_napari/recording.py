@@ -692,7 +692,8 @@ class RecipeRecorder:
             self.changed.emit()
 
     def close(self) -> None:
+        """Stop recording: no more Applies, layer removals or strokes followed."""
         applied_steps.applied.disconnect(self._on_applied)
         self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
-        self.records = []
+        self.records, self._pending = [], []
         self._watch_outputs()

@@ -15,6 +15,7 @@ from napari.viewer import Viewer
 from .editors import row, text_line
 from .fitting import fit_form
 from .layer_list import LayerListWatcher
+from .lifetime import Lifetime
 from .regions import RegionEditor
 
 __all__ = ["RegionEditWidget"]
@@ -48,10 +49,12 @@ class RegionEditWidget(Container):
         self.discard_button.changed.connect(self.discard)
         self.model.changed.connect(self._sync)
         self._layer_list = LayerListWatcher(napari_viewer.layers, self._refresh)
-        self.native.destroyed.connect(self._on_destroyed)
+        self.lifetime = Lifetime(self, self._on_end, viewer=self.viewer)
         self._sync()
 
-    def _on_destroyed(self, *_: Any) -> None:
+    def _on_end(self) -> None:
+        """Its dock closed, the viewer closed or :meth:`close`: no more layer picks. A region
+        still open stays in the viewer, its strokes kept (never thrown away unasked)."""
         self._layer_list.close()
         self.model.close()
 

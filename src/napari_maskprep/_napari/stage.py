@@ -681,6 +681,7 @@ class StageModel:
         self.remove_preview()
         for layer in self._watched:
             layer.events.data.disconnect(self._on_source_data)
+            layer.events.axis_labels.disconnect(self._on_source_axes)
             if isinstance(layer, Labels):
                 layer.events.paint.disconnect(self._on_source_data)
         self._watched = []

@@ -11,7 +11,6 @@ so replay and batch work unchanged.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from napari.layers import Image, Labels
 from napari.qt.threading import create_worker
 from napari.utils.colormaps import DirectLabelColormap
 from napari.utils.notifications import show_error
-from qtpy.QtCore import QEvent, QObject, QTimer
+from qtpy.QtCore import QTimer
 
 from ..core.errors import MaskprepError
 from ..core.registry import get_op
@@ -34,6 +33,7 @@ from ..recipe import Step
 from .applied import PREVIEW_KEY, PREVIEW_SUFFIX, is_preview
 from .layer_list import LayerListWatcher
 from .layers import is_large
+from .lifetime import Lifetime, drop_results
 from .outputs import output_metadata, style_output
 from .planes import plane_at
 from .stage import AppliedStep, applied_steps
@@ -296,21 +296,6 @@ def default_model_path(image_name: str, classifier: PixelClassifier | None) -> P
     return Path.cwd() / f"{stem}-{digest}.lgbm.txt"
 
 
-class _UndockWatcher(QObject):
-    """Calls back when the watched widget leaves its dock: napari's close button only
-    unparents a plugin's widget, which lives on (and would keep following the viewer)."""
-
-    def __init__(self, watched: Any, on_undocked: Any) -> None:
-        super().__init__(watched)
-        self._on_undocked = on_undocked
-        watched.installEventFilter(self)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
-        if event.type() == QEvent.Type.ParentChange and watched.parent() is None:
-            self._on_undocked()
-        return False
-
-
 class TrainWidget(Container):
     """Train a pixel classifier on scribbles: 1 on background, 2 on objects."""
 
@@ -330,7 +315,7 @@ class TrainWidget(Container):
                                   self.path_edit, self.apply_button])
         self.status.native.setWordWrap(True)
         self.training = self.applying = self.predicting = False
-        self._again = self._closed = False
+        self._again = False
         self._workers: list[Any] = []  # running ones: a closed widget drops their results
         self._timer = QTimer()
         self._timer.setSingleShot(True)
@@ -343,32 +328,20 @@ class TrainWidget(Container):
         self.scribble_box.changed.connect(self._on_pick)
         self._layer_list = LayerListWatcher(napari_viewer.layers, self._refresh)
         napari_viewer.dims.events.current_step.connect(self.follow_plane)
-        self._undock_watcher = _UndockWatcher(self.native, self._on_closed)
-        self.native.destroyed.connect(self._on_closed)
+        self.lifetime = Lifetime(self, self._on_end, viewer=self.viewer)
         self._on_pick()
 
-    def close(self) -> None:
-        """Stop following the viewer and remove the preview, then close the widget."""
-        self._on_closed()
-        super().close()
-
-    def _on_closed(self, *_: Any) -> None:
+    def _on_end(self) -> None:
         """Its dock closed, the viewer closed or :meth:`close`: no more retraining, plane
         predictions or layer picks; workers still running finish unheard (their slots
         would add a preview, or touch deleted widgets)."""
-        if self._closed:
-            return
-        self._closed = True
         self._timer.stop()
         self._timer.timeout.disconnect(self.train)
         self._layer_list.close()
         self.viewer.dims.events.current_step.disconnect(self.follow_plane)
         if self.model.scribbles is not None:
             self.model.scribbles.events.paint.disconnect(self._on_paint)
-        for worker in self._workers:
-            for signal in (worker.returned, worker.errored, worker.finished):
-                with contextlib.suppress(TypeError, RuntimeError):  # none connected
-                    signal.disconnect()
+        drop_results(*self._workers)
         self._workers = []
         self.model.set_layers(None, None)  # its preview goes with it
 

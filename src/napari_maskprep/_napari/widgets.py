@@ -34,6 +34,7 @@ from .editors import NumberEdit, OptionalEdit, param_editor, row, text_line
 from .fitting import fit_form
 from .histogram import HistogramView, HueBar
 from .jobs import ApplyJob, PreviewJob, TryAllJob
+from .lifetime import Lifetime, drop_results
 from .montage import MethodMontage
 from .opinfo import (
     bounds,
@@ -153,7 +154,7 @@ class StageWidget(Container):
         self._apply_job: ApplyJob | None = None
         self._apply_worker: WorkerBase | None = None
         self._progress: progress | None = None
-        self._closed = False  # Qt deleted the widgets (its dock or the viewer closed)
+        self._closed = False  # its dock or the viewer closed (:class:`Lifetime`)
         self._relay = ProgressRelay()
         self._relay.advanced.connect(self._on_progress)
 
@@ -173,7 +174,7 @@ class StageWidget(Container):
         self.model.layers_changed.connect(self._sync_layers)
         self.model.changed.connect(self._schedule_preview)
         self.model.input_removed.connect(self._on_input_removed)
-        self.native.destroyed.connect(self._on_destroyed)
+        self.lifetime = Lifetime(self, self._on_end, viewer=self.viewer)
         # A preview belongs to a visible widget: closing or tabbing it away ends it.
         self._hide_watcher = HideWatcher(self.native, lambda: setattr(self.preview_box,
                                                                        "value", False))
@@ -571,23 +572,23 @@ class StageWidget(Container):
         self._apply_worker = None
         self._set_running(False)
 
-    def _on_destroyed(self, *_: Any) -> None:
+    def _on_end(self) -> None:
+        """Its dock closed, the viewer closed or :meth:`close`: no more picks, previews or
+        layer picks; the preview goes, an Apply stops after its plane, unheard."""
         if self._picking:
+            self._picking = False
             self.viewer.mouse_drag_callbacks.remove(self._on_pick_click)
         if self._apply_job is not None:
             self._apply_job.cancel()
-        # Workers still running finish unheard: their slots would touch deleted widgets.
         self._closed = True
+        with contextlib.suppress(RuntimeError):  # deleted with the widget
+            self._preview_timer.stop()
         if self._progress is not None:
             with contextlib.suppress(RuntimeError):  # the viewer's activity dock went first
                 self._progress.close()
         with contextlib.suppress(TypeError, RuntimeError):  # at exit it may be gone first
             self._relay.advanced.disconnect(self._on_progress)
-        for worker in (self._apply_worker, self._preview_worker, self._try_all_worker):
-            for signal in (() if worker is None else
-                           (worker.returned, worker.warned, worker.finished)):
-                with contextlib.suppress(TypeError, RuntimeError):  # none connected
-                    signal.disconnect()
+        drop_results(self._apply_worker, self._preview_worker, self._try_all_worker)
         self.model.close()
 
 

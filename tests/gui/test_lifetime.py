@@ -1,0 +1,155 @@
+"""Dock widgets stop following the viewer once their dock is closed.
+
+napari's close button (``destroyOnClose``) only unparents a plugin's widget: it is not
+deleted, so its ``destroyed`` signal never comes, and a widget that waited for it went on
+recording Applies, capturing strokes, picking layers and previewing, unseen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from napari.components import ViewerModel
+from qtpy.QtCore import QThreadPool
+
+from napari_maskprep._napari import _sample_data
+from napari_maskprep._napari.large import store_levels
+from napari_maskprep._napari.recorder import RecorderWidget
+from napari_maskprep._napari.widgets import SegmentWidget
+from napari_maskprep.io import write_ome_zarr
+
+TIMEOUT_MS = 20000
+PLUGIN = "napari-maskprep"
+
+
+def _apply(qtbot, widget, op_id: str, layer) -> None:
+    widget.select(op_id, layer)
+    widget.apply()
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+
+
+def _stroke(layer) -> None:
+    """One brush stroke, as napari's paint tool records it."""
+    rows, cols = np.mgrid[5:35, 5:35]
+    layer.data_setitem((rows.ravel(), cols.ravel()), 1)
+
+
+def _no_worker_running(qtbot) -> None:
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0,
+                    timeout=TIMEOUT_MS)
+
+
+def _segment_beside(viewer, qtbot) -> SegmentWidget:
+    """A Segment widget standing alone in ``viewer`` (its Applies reach every recorder)."""
+    segment = SegmentWidget(viewer)
+    qtbot.addWidget(segment.native)
+    return segment
+
+
+def test_a_closed_recorder_records_nothing_and_captures_no_strokes(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "nuclei")
+    dock, recorder = viewer.window.add_plugin_dock_widget(PLUGIN, "Recorder")
+    segment = _segment_beside(viewer, qtbot)
+    _apply(qtbot, segment, "segment.auto_threshold", viewer.layers["nuclei"])
+    assert [r.step.op for r in recorder.model.records] == ["segment.auto_threshold"]
+    mask = viewer.layers["nuclei-auto_threshold"]
+    targets = recorder.target_box.choices
+
+    dock.destroyOnClose()  # the title bar's close button
+    _stroke(mask)
+    assert not recorder._capture_timer.isActive()
+    _apply(qtbot, segment, "segment.threshold", viewer.layers["nuclei"])
+    assert recorder.model.records == []
+    viewer.add_image(viewer.layers["nuclei"].data, name="another")
+    assert recorder.target_box.choices == targets
+    assert not recorder.running
+
+
+def test_a_recorder_docked_again_records_alone(make_napari_viewer, qtbot):
+    """The closed one went on recording beside the new one (a second recorder)."""
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "nuclei")
+    dock, first = viewer.window.add_plugin_dock_widget(PLUGIN, "Recorder")
+    dock.destroyOnClose()
+    _, second = viewer.window.add_plugin_dock_widget(PLUGIN, "Recorder")
+    assert second is not first
+    _apply(qtbot, _segment_beside(viewer, qtbot), "segment.auto_threshold",
+           viewer.layers["nuclei"])
+    assert [r.step.op for r in second.model.records] == ["segment.auto_threshold"]
+    assert first.model.records == []
+
+
+def test_a_replay_under_way_when_the_recorder_closes_writes_nothing(make_napari_viewer, qtbot):
+    """Its result went into the viewer after the close, by a widget no longer shown."""
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "nuclei")
+    dock, recorder = viewer.window.add_plugin_dock_widget(PLUGIN, "Recorder")
+    _apply(qtbot, _segment_beside(viewer, qtbot), "segment.auto_threshold",
+           viewer.layers["nuclei"])
+    names = [layer.name for layer in viewer.layers]
+    assert recorder.replay() is not None
+    dock.destroyOnClose()
+    _no_worker_running(qtbot)
+    qtbot.wait(100)  # its signals, queued to the GUI thread, are delivered
+    assert [layer.name for layer in viewer.layers] == names
+    assert not recorder.running
+
+
+def test_a_recorder_closed_by_code_stops_too(qtbot):
+    viewer = ViewerModel()
+    for data, kwargs, layer_type in _sample_data.nuclei():
+        getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+    recorder = RecorderWidget(viewer)
+    qtbot.addWidget(recorder.native)
+    recorder.close()
+    _apply(qtbot, _segment_beside(viewer, qtbot), "segment.auto_threshold",
+           viewer.layers["nuclei"])
+    assert recorder.model.records == []
+
+
+def test_a_closed_edit_region_widget_no_longer_follows_the_layers(make_napari_viewer,
+                                                                  tmp_path):
+    viewer = make_napari_viewer()
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Edit region")
+    assert widget.layer_box.choices == ()
+    dock.destroyOnClose()
+    store = write_ome_zarr(np.zeros((1200, 1500), np.uint8), tmp_path / "mask.zarr",
+                           chunks=(256, 256))
+    viewer.add_labels(store_levels(store), multiscale=True, name="mask",
+                      metadata={"maskprep": {"store": str(store)}})
+    assert widget.layer_box.choices == ()
+    assert not widget.open_button.enabled
+
+
+def test_a_closed_stage_widget_stops_picking_previewing_and_following(make_widget, qtbot):
+    viewer, widget = make_widget("segment", "nuclei", window=True)
+    dock = widget.native.parent()
+    widget.select("segment.threshold", viewer.layers["nuclei"])
+    widget.start_pick()
+    widget.preview_box.value = True
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+    assert "nuclei-threshold [preview]" in viewer.layers
+    choices = widget.input_box.choices
+
+    dock.destroyOnClose()
+    assert [layer.name for layer in viewer.layers] == ["nuclei-ground truth", "nuclei"]
+    assert widget._on_pick_click not in viewer.mouse_drag_callbacks
+    viewer.add_image(viewer.layers["nuclei"].data, name="another")
+    assert widget.input_box.choices == choices
+    assert widget.model.input_layer is viewer.layers["nuclei"]
+    viewer.layers["nuclei"].axis_labels = ("row", "column")  # its input's axes renamed
+    assert not widget._preview_timer.isActive()  # no preview asked for again
+
+
+def test_a_closed_panel_s_stages_and_recorder_stop(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "nuclei")
+    dock, panel = viewer.window.add_plugin_dock_widget(PLUGIN, "Mask Prep")
+    refine = panel.stages["refine"]
+    masks = refine.input_box.choices
+    assert masks == (viewer.layers["nuclei-ground truth"],)
+    dock.destroyOnClose()
+    _apply(qtbot, _segment_beside(viewer, qtbot), "segment.auto_threshold",
+           viewer.layers["nuclei"])
+    assert panel.recorder.model.records == []
+    assert refine.input_box.choices == masks  # the new mask is not offered
