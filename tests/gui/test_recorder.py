@@ -656,3 +656,23 @@ def test_the_recorder_shows_a_small_float_threshold_as_recorded(session):
     session.recorder.select_step(0)
     assert session.recorder.model.recipe.steps[0].params["value"] == 0.0302
     assert session.recorder.param_editors["value"].value == 0.0302
+
+
+def test_a_batch_into_a_folder_that_cannot_be_made_says_so_in_one_line(session, shown, tmp_path):
+    """run_batch's BadValueError was not caught in the worker: a traceback, and the status
+    line stayed at 'running the batch…'."""
+    session.apply(session.segment, "segment.auto_threshold", "nuclei")
+    infolder = tmp_path / "in"
+    infolder.mkdir()
+    tifffile.imwrite(infolder / "a.tif", session.viewer.layers["nuclei"].data[:64, :64])
+    (tmp_path / "notes.txt").write_text("a file, where the output folder would go")
+    outfolder = tmp_path / "notes.txt" / "masks"
+    recorder = session.recorder
+    recorder.infolder.value = infolder
+    recorder.outfolder.value = outfolder
+    session.wait(recorder.run_batch())
+    message = (f"output folder {outfolder} cannot be made (Not a directory); accepted: a "
+               "folder, or a path where one can be made")
+    assert shown()[-1] == (ERROR, message)
+    assert recorder.status.value == message
+    assert recorder.batch_button.enabled and not recorder.progress_bar.visible

@@ -31,6 +31,7 @@ from napari.viewer import Viewer
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QFileDialog, QListWidget, QListWidgetItem
 
+from ..core.errors import MaskprepError
 from ..core.model_files import ModelFile
 from ..fit import FitResult
 from ..io import MASK_FORMATS
@@ -71,7 +72,7 @@ CAPTURE_DELAY_MS = 400  # strokes closer together than this make one capture of 
 def _run_outcome(job: RunJob) -> RunJob | Failure:
     try:
         return job.run()
-    except (RecipeError, ValueError, TypeError, OSError) as exc:  # OSError: a tiled
+    except (MaskprepError, ValueError, TypeError, OSError) as exc:  # OSError: a tiled
         return Failure(str(exc))  # replay's damaged tile (ImageReadError), a full disk
 
 
@@ -276,14 +277,14 @@ class RecorderWidget(Container):
     def rerun(self) -> WorkerBase | None:
         index = self.selected
         if index is None:
-            show_error("select the step to re-run from")
+            self._fail("select the step to re-run from")
             return None
         return self._start(self.model.rerun_job, index, self._on_rerun_result)
 
     def replay(self) -> WorkerBase | None:
         layer = self.target_box.value
         if layer is None:
-            show_error("open an image to replay the recipe on")
+            self._fail("open an image to replay the recipe on")
             return None
         return self._start(self.model.replay_job, layer, self._on_replay_result)
 
@@ -306,7 +307,7 @@ class RecorderWidget(Container):
                 channel=chosen if chosen == RECORDED_CHANNEL else (
                     None if chosen == NO_CHANNEL else int(chosen)))
         except RecipeError as exc:
-            show_error(str(exc))
+            self._fail(str(exc))
             return None
         self._batch_job = job
         self._set_batch_running(True)
@@ -322,7 +323,7 @@ class RecorderWidget(Container):
         try:
             job = MaskFitJob(self.model, self.target_box.value, self.fit_mask_box.value)
         except RecipeError as exc:
-            show_error(str(exc))
+            self._fail(str(exc))
             return None
         self._fit_job = job
         self.fit_button.enabled = False
@@ -341,11 +342,17 @@ class RecorderWidget(Container):
             self.status.value = "cancelling after this file…"
 
     # -- running -----------------------------------------------------------------------------
+    def _fail(self, message: str) -> None:
+        """A run that could not start or failed: its one line, shown and kept in the status
+        line (which said it was running)."""
+        show_error(message)
+        self.status.value = message
+
     def _start(self, make_job: Any, argument: Any, on_result: Any) -> WorkerBase | None:
         try:
             job = make_job(argument)
         except RecipeError as exc:
-            show_error(str(exc))
+            self._fail(str(exc))
             return None
         worker = create_worker(_run_outcome, job)
         worker.returned.connect(on_result)
@@ -359,26 +366,26 @@ class RecorderWidget(Container):
 
     def _on_rerun_result(self, outcome: RunJob | Failure) -> None:
         if isinstance(outcome, Failure):
-            show_error(outcome.message)
+            self._fail(outcome.message)
             return
         _show_messages(outcome.messages)
         try:
             updated = self.model.finish_rerun(outcome)
         except RecipeError as exc:
-            show_error(str(exc))
+            self._fail(str(exc))
             return
         summary = f": {outcome.summary}" if outcome.summary and updated else ""
         self.status.value = f"updated {', '.join(x.name for x in updated) or 'no layer'}{summary}"
 
     def _on_replay_result(self, outcome: RunJob | Failure) -> None:
         if isinstance(outcome, Failure):
-            show_error(outcome.message)
+            self._fail(outcome.message)
             return
         _show_messages(outcome.messages)
         try:
             layer = self.model.finish_replay(outcome)
         except RecipeError as exc:
-            show_error(str(exc))
+            self._fail(str(exc))
             return
         summary = f": {outcome.summary}" if outcome.summary else ""
         self.status.value = f"replayed into {layer.name}{summary}"
@@ -396,7 +403,7 @@ class RecorderWidget(Container):
 
     def _on_batch_result(self, outcome: BatchOutcome | Failure) -> None:
         if isinstance(outcome, Failure):
-            show_error(outcome.message)
+            self._fail(outcome.message)
             return
         counts = {s: sum(r.status == s for r in outcome.results)
                   for s in ("ok", "skipped", "failed")}
@@ -412,12 +419,12 @@ class RecorderWidget(Container):
 
     def _on_fit_result(self, outcome: FitResult | Failure) -> None:
         if isinstance(outcome, Failure):
-            show_error(outcome.message)
+            self._fail(outcome.message)
             return
         try:
             apply_fit(self.model, self._fit_job, outcome)
         except RecipeError as exc:
-            show_error(str(exc))
+            self._fail(str(exc))
             return
         self.status.value = describe_fit(outcome)
         show_info(self.status.value)
@@ -586,14 +593,14 @@ class RecorderWidget(Container):
 def _batch_outcome(job: BatchJob, progress: Any) -> BatchOutcome | Failure:
     try:
         return job.run(progress)
-    except OSError as exc:  # the output folder cannot be made or written
-        return Failure(str(exc))
+    except (MaskprepError, OSError) as exc:  # an output folder that cannot be made or
+        return Failure(str(exc))  # written in, a summary not ours in the way, a full disk
 
 
 def _fit_outcome(job: MaskFitJob, progress: Any) -> FitResult | Failure:
     try:
         return job.run(progress)
-    except RecipeError as exc:
+    except MaskprepError as exc:
         return Failure(str(exc))
 
 
