@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tifffile
 from napari.components import ViewerModel
+from napari.utils.key_bindings import KeymapHandler
 from napari.utils.notifications import NotificationSeverity
 from npe2 import PluginManifest
 from qtpy.QtCore import QEvent
@@ -676,3 +677,31 @@ def test_a_batch_into_a_folder_that_cannot_be_made_says_so_in_one_line(session, 
     assert shown()[-1] == (ERROR, message)
     assert recorder.status.value == message
     assert recorder.batch_button.enabled and not recorder.progress_bar.visible
+
+
+def test_an_undo_on_a_hidden_layer_is_followed_as_it_happens(session):
+    """napari's undo does not redraw a hidden layer, which told the Recorder nothing: the
+    stroke stayed in the step list, and an in-place Apply then was recorded after it,
+    though its result no longer held it (saving could not tell either)."""
+    session.apply(session.segment, "segment.auto_threshold", "nuclei")
+    mask = session.viewer.layers["nuclei-auto_threshold"]
+    thresholded = mask.data.copy()
+    paint(mask, slice(5, 35), slice(5, 35), 1)
+    session.wait_steps(2)
+    mask.visible = False
+    keys = KeymapHandler()  # as napari's canvas does, the layer active
+    keys.keymap_providers = [mask, session.viewer]
+    keys.press_key("Control-Z")
+    np.testing.assert_array_equal(mask.data, thresholded)
+    session.wait_steps(1)
+    keys.press_key("Control-Shift-Z")
+    session.wait_steps(2)
+    keys.press_key("Control-Z")
+    session.wait_steps(1)
+    session.refine.in_place_box.value = True
+    session.apply(session.refine, "refine.remove_small", "nuclei-auto_threshold", min_size=200)
+    recipe = session.recorder.model.recipe
+    assert [s.op for s in recipe.steps] == ["segment.auto_threshold", "refine.remove_small"]
+    np.testing.assert_array_equal(recipe.run(session.viewer.layers["nuclei"].data), mask.data)
+    session.recorder.model.clear()  # napari's own keys back on the layers let go of
+    assert mask.keymap == {}

@@ -36,7 +36,7 @@ from ..core.model_files import ModelFile
 from ..fit import FitResult
 from ..io import MASK_FORMATS
 from ..presets import preset_names, preset_path
-from ..recipe import RecipeError
+from ..recipe import RecipeError, Step
 from .applied import is_preview
 from .editors import param_editor, row, text_line
 from .fitting import fit_form
@@ -51,14 +51,13 @@ from .recording import (
     BatchOutcome,
     RecipeRecorder,
     RunJob,
-    step_summary,
 )
 from .workers import Failure, ProgressRelay
 
 if TYPE_CHECKING:
     from superqt.utils import WorkerBase
 
-__all__ = ["RecorderWidget", "open_recorder"]
+__all__ = ["RecorderWidget", "open_recorder", "step_summary"]
 
 PLUGIN = "napari-maskprep"
 WIDGET_NAME = "Recorder"
@@ -74,6 +73,17 @@ def _run_outcome(job: RunJob) -> RunJob | Failure:
         return job.run()
     except (MaskprepError, ValueError, TypeError, OSError) as exc:  # OSError: a tiled
         return Failure(str(exc))  # replay's damaged tile (ImageReadError), a full disk
+
+
+def step_summary(step: Step) -> str:
+    """One line for the step list: the op and its parameters, short."""
+    if step.op == EDIT_OP:
+        box = step.params.get("bbox", "").replace(",", ", ")
+        return f"{EDIT_OP}  hand edits in [{box}]"
+    models = {p.name for p in step.spec.model_params}
+    params = ", ".join(f"{k}={Path(v['path']).name}" if k in models and v else f"{k}={v}"
+                       for k, v in step.params.items())
+    return f"{step.op}  {params}" if params else step.op
 
 
 def _show_messages(messages: list[str]) -> None:

@@ -51,6 +51,7 @@ from .outputs import describe, history, lineage, style_output
 from .placing import add_store_layer
 from .planes import PerPlane, is_time_lapse, per_plane_choice
 from .strokes import ChangedBoxes, StrokeHistory, union
+from .undo_keys import UndoKeys
 
 __all__ = [
     "EDIT_OP",
@@ -63,7 +64,6 @@ __all__ = [
     "RecipeRecorder",
     "RecordedStep",
     "RunJob",
-    "step_summary",
 ]
 
 EDIT_OP = "edit.manual"
@@ -92,17 +92,6 @@ class RecordedStep:
     @property
     def layer(self) -> Layer | None:
         return self.output() if self.output is not None else None
-
-
-def step_summary(step: Step) -> str:
-    """One line for the step list: the op and its parameters, short."""
-    if step.op == EDIT_OP:
-        box = step.params.get("bbox", "").replace(",", ", ")
-        return f"{EDIT_OP}  hand edits in [{box}]"
-    models = {p.name for p in step.spec.model_params}
-    params = ", ".join(f"{k}={Path(v['path']).name}" if k in models and v else f"{k}={v}"
-                       for k, v in step.params.items())
-    return f"{step.op}  {params}" if params else step.op
 
 
 def _capture_warnings(func: Callable[[], Any]) -> tuple[Any, list[str]]:
@@ -250,6 +239,7 @@ class RecipeRecorder:
         self._pending: list[Layer] = []
         self._changed = ChangedBoxes()  # where each pending layer was painted
         self._strokes = StrokeHistory()  # what napari's undo can take back, to tell it
+        self._undo_keys = UndoKeys(self._history_moved)  # a hidden layer is not redrawn
         self._watched: list[Layer] = []
         self._writing = False  # our own writes to output layers are not hand edits
         applied_steps.applied.connect(self._on_applied)
@@ -475,6 +465,7 @@ class RecipeRecorder:
             layer.events.paint.connect(self._on_output_painted)
             layer.events.data.connect(self._on_output_painted)
             layer.events.set_data.connect(self._on_output_redrawn)
+        self._undo_keys.follow(self._watched)
 
     def _on_output_painted(self, event: Any) -> None:
         layer = event.source
@@ -487,11 +478,14 @@ class RecipeRecorder:
             self._edited(layer)
 
     def _on_output_redrawn(self, event: Any) -> None:
-        """napari's undo and redo only redraw: a stroke they took back or put again is a
-        hand edit, where that stroke was."""
-        for box in self._strokes.moved(event.source):
-            self._changed.grow(event.source, box)
-            self._edited(event.source)
+        self._history_moved(event.source)
+
+    def _history_moved(self, layer: Layer) -> None:
+        """napari's undo and redo only redraw (a hidden layer not even that: their keys are
+        followed): a stroke they took back or put again is a hand edit, where it was."""
+        for box in self._strokes.moved(layer):
+            self._changed.grow(layer, box)
+            self._edited(layer)
 
     def _edited(self, layer: Layer) -> None:
         if all(x is not layer for x in self._pending):
