@@ -705,3 +705,31 @@ def test_an_undo_on_a_hidden_layer_is_followed_as_it_happens(session):
     np.testing.assert_array_equal(recipe.run(session.viewer.layers["nuclei"].data), mask.data)
     session.recorder.model.clear()  # napari's own keys back on the layers let go of
     assert mask.keymap == {}
+
+
+@pytest.mark.parametrize("hand", ["stroke", "undo"])
+def test_hand_edits_just_before_an_in_place_apply_are_recorded_before_it(session, hand):
+    """Strokes (or an undo) not yet captured when an in-place Apply wrote the layer were
+    dropped: the Apply's write was taken for all of the layer's change, and the recipe no
+    longer made the layer."""
+    session.apply(session.segment, "segment.auto_threshold", "nuclei")
+    mask = session.viewer.layers["nuclei-auto_threshold"]
+    image = session.viewer.layers["nuclei"].data
+    if hand == "undo":
+        paint(mask, slice(5, 35), slice(5, 35), 1)
+        session.wait_steps(2)
+    session.recorder._capture_timer.setInterval(10 * 60 * 1000)  # the Apply comes first
+    if hand == "stroke":
+        paint(mask, slice(5, 35), slice(5, 35), 1)
+    else:
+        mask.undo()
+    session.refine.in_place_box.value = True
+    session.apply(session.refine, "refine.remove_small", "nuclei-auto_threshold", min_size=200)
+    recipe = session.recorder.model.recipe
+    edits = ["edit.manual"] if hand == "stroke" else []
+    assert [s.op for s in recipe.steps] == ["segment.auto_threshold", *edits,
+                                            "refine.remove_small"]
+    if hand == "stroke":  # kept by the refine: an object of 900 pixels
+        assert recipe.steps[1].params["bbox"] == "5:35,5:35"
+        assert np.all(mask.data[5:35, 5:35] == 1)
+    np.testing.assert_array_equal(recipe.run(image), mask.data)

@@ -55,9 +55,12 @@ class AppliedSteps:
     A recipe recorder connects to ``applied_steps.applied`` and keeps the
     :class:`AppliedStep` events whose ``output_layer`` is in its own viewer's layers
     (napari hands plugins proxies of the viewer, so compare layers, not viewers).
+    ``writing`` carries a layer an Apply is about to write in place: strokes on it not yet
+    recorded must be taken first, or the Apply's write would be taken for all of its change.
     """
 
     applied = Signal(object)
+    writing = Signal(object)
 
 
 applied_steps = AppliedSteps()

@@ -243,6 +243,7 @@ class RecipeRecorder:
         self._watched: list[Layer] = []
         self._writing = False  # our own writes to output layers are not hand edits
         applied_steps.applied.connect(self._on_applied)
+        applied_steps.writing.connect(self._before_write)
         viewer.layers.events.removed.connect(self._on_layer_removed)
         outputs = [x for x in viewer.layers if history(x)]
         latest = viewer.layers.selection.active if history(viewer.layers.selection.active) \
@@ -532,6 +533,11 @@ class RecipeRecorder:
                 records.insert(at + 1, edited)
         self._replace(records)
 
+    def _before_write(self, layer: Layer) -> None:
+        """An Apply writes ``layer`` in place next: its strokes become their own step first."""
+        if self._producer(layer) is not None and layer in self.viewer.layers:
+            self.capture_edits()
+
     def _undone(self, layer: Layer) -> bool:
         """Whether ``layer`` differs from what the last step writing it left there."""
         at = self._producer(layer)
@@ -688,6 +694,7 @@ class RecipeRecorder:
     def close(self) -> None:
         """Stop recording: no more Applies, layer removals or strokes followed."""
         applied_steps.applied.disconnect(self._on_applied)
+        applied_steps.writing.disconnect(self._before_write)
         self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
         self.records, self._pending = [], []
         self._watch_outputs()

@@ -587,6 +587,7 @@ class StageModel:
             # napari writes the change into the displayed slice too, which a layer never
             # shown has not computed (IndexError, the data written, no undo step).
             layer.set_view_slice()
+        applied_steps.writing.emit(layer)  # strokes not yet recorded are recorded first
         layer.data_setitem(changed, result[changed])
         return len(changed[0])
 
