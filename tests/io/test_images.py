@@ -201,7 +201,8 @@ def test_an_ome_tiff_of_several_positions_is_refused_not_cut_to_its_first(tmp_pa
         for well in range(3):
             tif.write(np.full((20, 30), well, np.uint8), metadata={"axes": "YX"})
     message = (f"{several}: holds 3 images of shape (20, 30) (OME-TIFF series: positions or "
-               "wells); accepted: one image a file (save each as a file of its own)")
+               "wells); accepted: one chosen with --series N (0 to 2), or each as an image of "
+               "its own with --series all (series=N in Python)")
     with pytest.raises(ImageReadError) as in_memory:
         read_image(several)
     with pytest.raises(ImageReadError) as lazily:

@@ -5,6 +5,7 @@
   same in memory and tiled; a recipe run frame by frame on a time-lapse.
 - ``lazy``: OME-Zarr and large or pyramidal TIFF (BigTIFF, OME-TIFF, SVS) opened as dask
   arrays without reading pixels.
+- ``series``: the images (positions, wells) of a multi-series OME-TIFF, from its header.
 - ``ngff``: where an OME-Zarr store keeps its image (a bioformats2raw container's first).
 - ``masks``: masks and labels written atomically as TIFF, PNG or OME-Zarr.
 - ``omezarr``: a mask or labels of any size written chunk by chunk as an OME-Zarr
@@ -51,6 +52,7 @@ from .provenance import (
     read_provenance,
     written_by_maskprep,
 )
+from .series import SeriesInfo, list_series, series_numbers
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -63,6 +65,7 @@ __all__ = [
     "ImageReadError",
     "LazyImage",
     "OutputExistsError",
+    "SeriesInfo",
     "atomic_write",
     "channel_count",
     "channel_names",
@@ -75,6 +78,7 @@ __all__ = [
     "find_images",
     "image_group",
     "image_layout",
+    "list_series",
     "is_lazy_path",
     "open_lazy",
     "pixel_size_of_axes",
@@ -82,6 +86,7 @@ __all__ = [
     "provenance",
     "read_channels",
     "resolve_channel",
+    "series_numbers",
     "read_image",
     "read_image_axes",
     "read_pixel_size",

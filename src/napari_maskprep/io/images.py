@@ -21,13 +21,13 @@ import cv2
 import numpy as np
 import tifffile
 
-from ..core.errors import BadValueError, MaskprepError
+from ..core.errors import BadValueError, MaskprepError, shown
 from ..core.units import check_pixel_size
 from .axes import check_channel, image_layout, resolve_channel
 
-__all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "check_one_image",
-           "check_strips", "decoded_size",
-           "find_images", "read_image", "read_image_axes", "read_pixel_size", "reading_tiff",
+__all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "check_series",
+           "check_strips", "decoded_size", "find_images", "image_series", "pick_series",
+           "read_image", "read_image_axes", "read_pixel_size", "reading_tiff",
            "takes_layout", "tiff_axes", "tiff_intensities", "tiff_pixel_size"]
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
@@ -106,29 +106,59 @@ def check_strips(series: Any, path: Path, accepted: str = _TIFF_ACCEPTED) -> Non
                                  f"strip of 0 bytes: damaged); {accepted}")
 
 
-def check_one_image(tif: tifffile.TiffFile, path: Path) -> None:
-    """Raise :class:`ImageReadError` if an OME-TIFF holds several images of its first one's
-    shape (positions, wells): only the first would be segmented, the others skipped without
-    a word. Images of other shapes (a slide's label, macro or thumbnail) are not ones to
-    segment."""
-    same = _images_like_the_first(tif)
-    if same > 1:
-        raise ImageReadError(f"{path}: holds {same} images of shape {tif.series[0].shape} "
-                             "(OME-TIFF series: positions or wells); accepted: one image a "
-                             "file (save each as a file of its own)")
-    if tif.is_imagej and len(tif.pages) > len(tif.series[0].pages):
+def check_series(series: Any) -> int | None:
+    """``series`` as a series' number from 0, or None; else :class:`BadValueError`."""
+    if series is None:
+        return None
+    if isinstance(series, int | np.integer) and not isinstance(series, bool) and series >= 0:
+        return int(series)
+    raise BadValueError(f"series {shown(series)}; accepted: a series' number from 0 (an "
+                        "OME-TIFF's positions or wells), or None for a file of one image")
+
+
+def image_series(tif: tifffile.TiffFile) -> list[int]:
+    """The numbers of an open TIFF's series that are images to segment: an OME-TIFF's of
+    its first one's shape (positions, wells; a slide's label, macro or thumbnail image is
+    of another); ``[0]`` for other TIFFs."""
+    if not tif.is_ome:
+        return [0]
+    return [n for n, series in enumerate(tif.series) if series.shape == tif.series[0].shape]
+
+
+def _numbers(numbers: list[int]) -> str:
+    """``0 to 2`` for a run of numbers, else the numbers listed."""
+    if numbers == list(range(numbers[0], numbers[-1] + 1)) and len(numbers) > 2:
+        return f"{numbers[0]} to {numbers[-1]}"
+    return ", ".join(map(str, numbers))
+
+
+def pick_series(tif: tifffile.TiffFile, path: Path, series: int | None = None
+                ) -> tifffile.TiffPageSeries:
+    """The series of an open TIFF that a read takes: ``series``, one of its
+    :func:`image_series`, else its only image. Raise :class:`ImageReadError` for a number
+    that is none of those, and, without one, for an OME-TIFF of several images of one
+    shape (positions, wells), whose first alone would be segmented without a word."""
+    images, shape = image_series(tif), tif.series[0].shape
+    if series is None and len(images) > 1:
+        raise ImageReadError(f"{path}: holds {len(images)} images of shape {shape} (OME-TIFF "
+                             "series: positions or wells); accepted: one chosen with "
+                             f"--series N ({_numbers(images)}), or each as an image of its "
+                             "own with --series all (series=N in Python)")
+    if series is not None and series not in images:
+        what = (f"has no series {series}" if series >= len(tif.series) else
+                f"its series {series} is of shape {tif.series[series].shape} (a label, "
+                f"macro or thumbnail image), not {shape}")
+        count = f"its {len(images)} images" if len(images) > 1 else "its one image"
+        raise ImageReadError(f"{path}: {what}; accepted: series {_numbers(images)} "
+                             f"({count} of shape {shape})")
+    chosen = tif.series[series or 0]
+    if tif.is_imagej and len(tif.pages) > len(chosen.pages):
         # tifffile reads the planes the ImageJ description counts: the rest were skipped
         raise ImageReadError(f"{path}: its ImageJ description counts "
-                             f"{len(tif.series[0].pages)} planes, but it holds "
+                             f"{len(chosen.pages)} planes, but it holds "
                              f"{len(tif.pages)}; accepted: a TIFF whose ImageJ description "
                              "matches its planes (open it in Fiji and save it again)")
-
-
-def _images_like_the_first(tif: tifffile.TiffFile) -> int:
-    """How many of an OME-TIFF's images have its first one's shape (1 for other TIFFs)."""
-    if not tif.is_ome:
-        return 1
-    return sum(series.shape == tif.series[0].shape for series in tif.series)
+    return chosen
 
 
 def find_images(paths: list[str | os.PathLike[str]]) -> list[Path]:
@@ -149,23 +179,26 @@ def find_images(paths: list[str | os.PathLike[str]]) -> list[Path]:
     return found
 
 
-def read_image(path: str | os.PathLike[str], channel: int | str | None = None
-               ) -> np.ndarray:
+def read_image(path: str | os.PathLike[str], channel: int | str | None = None,
+               series: int | None = None) -> np.ndarray:
     """An image file as an array: TIFF (any dtype, nD) or PNG/JPEG (RGB order, not BGR),
     its axes arranged as :func:`read_image_axes` says; ``channel``: the one to keep of a
-    file with channels (its number from 0, or an OME-TIFF's channel name)."""
-    return read_image_axes(path, channel)[0]
+    file with channels (its number from 0, or an OME-TIFF's channel name); ``series``: the
+    one to read (from 0) of an OME-TIFF of several positions or wells."""
+    return read_image_axes(path, channel, series)[0]
 
 
-def read_image_axes(path: str | os.PathLike[str], channel: int | str | None = None
-                    ) -> tuple[np.ndarray, str]:
+def read_image_axes(path: str | os.PathLike[str], channel: int | str | None = None,
+                    series: int | None = None) -> tuple[np.ndarray, str]:
     """An image file as an array and its axes, ``[t][z]yx[c]``
     (:func:`~.axes.image_layout`: colour samples last, singleton axes dropped, the layouts
     that the ops cannot take refused in one line, as a tiled run refuses them); with
     ``channel``, only that channel of the file's channels or colour samples (a name: of
-    an OME-TIFF's channel names, :func:`channel_names`)."""
+    an OME-TIFF's channel names, :func:`channel_names`); ``series``: the image to read of
+    an OME-TIFF of several (:func:`pick_series`; 0 is a file of one image)."""
     if channel is not None:
         channel = check_channel(channel)  # before the file is read
+    series = check_series(series)
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
@@ -174,7 +207,11 @@ def read_image_axes(path: str | os.PathLike[str], channel: int | str | None = No
             + ", ".join(IMAGE_SUFFIXES)
         )
     if isinstance(channel, str) and path.is_file():  # a name, from the header
-        names = channel_names(path) if suffix in (".tif", ".tiff") else []
+        names = channel_names(path, series) if suffix in (".tif", ".tiff") else []
+        if not names and suffix in (".tif", ".tiff"):
+            # no series chosen of several, or one it lacks: that is what to say, not 'no names'
+            with reading_tiff(path), tifffile.TiffFile(path) as tif:
+                pick_series(tif, path, series)
         channel = resolve_channel(channel, names, str(path))
     try:
         if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block, a device never end
@@ -183,8 +220,11 @@ def read_image_axes(path: str | os.PathLike[str], channel: int | str | None = No
             raise ImageReadError(f"{path}: the file is empty (0 bytes)")
         _check_format(path, suffix)
         if suffix in (".tif", ".tiff"):
-            image, axes = _read_tiff(path)
+            image, axes = _read_tiff(path, series)
         else:
+            if series:
+                raise ImageReadError(f"{path}: has no series {series}; accepted: series 0 "
+                                     f"(a {_NAMED[suffix]} holds one image)")
             _check_decodable_size(path, suffix)
             raw = np.fromfile(path, dtype=np.uint8)
             _check_complete(raw.tobytes(), suffix, path)
@@ -220,7 +260,7 @@ def _unreadable(path: Path, exc: Exception) -> ImageReadError:
 def takes_layout(path: str | os.PathLike[str], channel: int | None = None) -> bool:
     """Whether a TIFF's axes (with only ``channel`` of its channels, if given) are a layout
     the ops take (:func:`~.axes.image_layout`), from its header alone: a stack of 2
-    channels is not, nor several images (:func:`check_one_image`). A header that cannot be
+    channels is not, nor several images (:func:`pick_series`). A header that cannot be
     read counts as taken: reading the file then says what is wrong."""
     header = _tiff_header(path)
     return header is None or _header_takes(header, str(path), channel)
@@ -236,10 +276,11 @@ def _header_takes(header: tuple[tuple[int, ...], Any, str], where: str,
     return True
 
 
-def channel_count(path: str | os.PathLike[str]) -> int:
-    """How many channels a TIFF that the ops cannot take whole holds, each of which they
-    take (its ImageJ, OME or non-colour channels); 0 for any other file."""
-    header = _tiff_header(path)
+def channel_count(path: str | os.PathLike[str], series: int | None = None) -> int:
+    """How many channels a TIFF (its image ``series``, :func:`pick_series`) that the ops
+    cannot take whole holds, each of which they take (its ImageJ, OME or non-colour
+    channels); 0 for any other file."""
+    header = _tiff_header(path, series)
     if header is None or _header_takes(header, str(path), None):
         return 0
     shape, _, axes = header
@@ -264,16 +305,15 @@ def read_channels(path: str | os.PathLike[str]) -> list[tuple[np.ndarray, str]]:
     return [image_layout(image, axes, str(path), n) for n in range(count)]
 
 
-def channel_names(path: str | os.PathLike[str]) -> list[str]:
-    """The names of a TIFF's channels (:func:`channel_count` of them): an OME-TIFF's own,
-    else ``c<n>``; from its header."""
-    names = [f"c{n}" for n in range(channel_count(path))]
+def channel_names(path: str | os.PathLike[str], series: int | None = None) -> list[str]:
+    """The names of a TIFF's channels (:func:`channel_count` of them; of its image
+    ``series``): an OME-TIFF's own, else ``c<n>``; from its header."""
+    names = [f"c{n}" for n in range(channel_count(path, series))]
     try:
         with reading_tiff(Path(path)), tifffile.TiffFile(path) as tif:
             if not tif.is_ome:
                 return names
-            image = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]
-            channels = (image[0] if isinstance(image, list) else image)["Pixels"]["Channel"]
+            channels = _ome_image(tif, series or 0)["Pixels"]["Channel"]
     except Exception:  # no channel elements, or metadata that does not parse: no names
         return names
     channels = channels if isinstance(channels, list) else [channels]
@@ -284,14 +324,16 @@ def channel_names(path: str | os.PathLike[str]) -> list[str]:
     return names
 
 
-def _tiff_header(path: str | os.PathLike[str]) -> tuple[tuple[int, ...], Any, str] | None:
-    """A TIFF's first series' shape, dtype and axes (:func:`tiff_axes`), from its header;
-    None if the header cannot be read. Several images of that shape (positions, wells:
-    :func:`check_one_image`) give an axis ``m`` first, which no layout takes."""
+def _tiff_header(path: str | os.PathLike[str], number: int | None = None
+                 ) -> tuple[tuple[int, ...], Any, str] | None:
+    """A TIFF's series' shape, dtype and axes (:func:`tiff_axes`; its image ``number``,
+    else its first), from its header; None if the header cannot be read or has no such
+    image. Without ``number``, several images of one shape (positions, wells:
+    :func:`pick_series`) give an axis ``m`` first, which no layout takes."""
     try:
         with reading_tiff(Path(path)), tifffile.TiffFile(path) as tif:
-            images = _images_like_the_first(tif)
-            series = tif.series[0]
+            images = len(image_series(tif)) if number is None else 1
+            series = pick_series(tif, Path(path), number) if number else tif.series[0]
             shape, axes = series.shape, tiff_axes(series)
             shape = (*shape, 3)[:len(axes)]  # a palette read as its colours
             if images > 1:
@@ -436,11 +478,11 @@ def _first_scan(data: bytes) -> int:
     return -1
 
 
-def _read_tiff(path: Path) -> tuple[np.ndarray, str]:
-    """The TIFF's first series and tifffile's letters for its axes."""
+def _read_tiff(path: Path, number: int | None = None) -> tuple[np.ndarray, str]:
+    """The TIFF's series ``number`` (:func:`pick_series`) and tifffile's letters for its
+    axes."""
     with reading_tiff(path), tifffile.TiffFile(path) as tif:
-        check_one_image(tif, path)
-        series = tif.series[0]
+        series = pick_series(tif, path, number)
         check_strips(series, path)
         shown = tiff_intensities(series, path)
         return shown(series.asarray()), tiff_axes(series)
@@ -552,16 +594,18 @@ def _micrometres(unit: Any) -> float | None:
     return _MICROMETRES.get(str(unit).lower())
 
 
-def tiff_pixel_size(tif: tifffile.TiffFile, axes: str) -> tuple[float, ...] | None:
+def tiff_pixel_size(tif: tifffile.TiffFile, axes: str, series: int = 0
+                    ) -> tuple[float, ...] | None:
     """The pixel size in µm that an open TIFF states for the spatial ones of ``axes``
-    (:func:`tiff_axes` of its first series): OME PhysicalSize*, then SVS MPP, then
+    (:func:`tiff_axes` of its ``series``): OME PhysicalSize* (of that series' image,
+    :func:`_ome_image`), then SVS MPP, then
     ImageJ's unit with the resolution tags (its ``spacing`` for z), then the resolution
     tags in centimetres (or mm, µm). A size is stated as a positive finite number; a stack
     whose z spacing is not gives (y, x); None when y or x is not. One function for
     the reader that reads a file whole and the lazy one, so a file runs with one pixel size
     in memory and tiled."""
     try:
-        sizes = _stated_sizes(tif)
+        sizes = _stated_sizes(tif, series)
     except Exception:  # foreign metadata may be broken in any way: the size is unknown
         return None
     wanted = [a for a in axes if a in "yx" or (a == "z" and _is_size(sizes.get("z")))]
@@ -574,14 +618,26 @@ def _is_size(value: float | None) -> bool:
     return value is not None and 0 < value < math.inf
 
 
-def _stated_sizes(tif: tifffile.TiffFile) -> dict[str, float]:
-    """The sizes in µm an open TIFF's metadata states, by axis letter (``z``, ``y``,
-    ``x``), as :func:`tiff_pixel_size` looks for them."""
+def _ome_image(tif: tifffile.TiffFile, series: int) -> dict[str, Any]:
+    """The OME-XML Image element (as tifffile's ``xml2dict`` reads it) of an OME-TIFF's
+    series ``series``. tifffile makes a series of each Image with pixels in the file, in
+    order: the n-th Image is the n-th series where there are as many, and otherwise (a
+    multi-file OME-TIFF's Images in its other files) only the first is known ({})."""
+    images = tifffile.xml2dict(tif.ome_metadata).get("OME", {}).get("Image", {})
+    images = images if isinstance(images, list) else [images]
+    if series and len(images) != len(tif.series):
+        return {}
+    return images[series] if series < len(images) else {}
+
+
+def _stated_sizes(tif: tifffile.TiffFile, series: int = 0) -> dict[str, float]:
+    """The sizes in µm an open TIFF's metadata states (of its ``series``, for an
+    OME-TIFF), by axis letter (``z``, ``y``, ``x``), as :func:`tiff_pixel_size` looks for
+    them."""
     sizes: dict[str, float] = {}
-    page = tif.pages.first
+    page = tif.series[series].keyframe if series else tif.pages.first
     if tif.is_ome and tif.ome_metadata:
-        image = tifffile.xml2dict(tif.ome_metadata).get("OME", {}).get("Image", {})
-        pixels = (image[0] if isinstance(image, list) else image).get("Pixels", {})
+        pixels = _ome_image(tif, series).get("Pixels", {})
         for a in "ZYX":
             value = pixels.get(f"PhysicalSize{a}")
             factor = _micrometres(pixels.get(f"PhysicalSize{a}Unit", "µm"))
@@ -604,9 +660,11 @@ def _stated_sizes(tif: tifffile.TiffFile) -> dict[str, float]:
     return sizes
 
 
-def read_pixel_size(path: str | os.PathLike[str]) -> tuple[float, ...] | None:
-    """The pixel size a TIFF file states, in micrometres per pixel: ``(y, x)``, or
-    ``(z, y, x)`` for a stack; None when unknown.
+def read_pixel_size(path: str | os.PathLike[str], series: int | None = None
+                    ) -> tuple[float, ...] | None:
+    """The pixel size a TIFF file (its image ``series``, for an OME-TIFF of several)
+    states, in micrometres per pixel: ``(y, x)``, or ``(z, y, x)`` for a stack; None when
+    unknown.
 
     Read by :func:`tiff_pixel_size`, as the lazy reader reads it: OME-XML
     (``PhysicalSizeX/Y/Z``), ImageJ metadata (resolution in its ``unit``, ``spacing``
@@ -620,7 +678,8 @@ def read_pixel_size(path: str | os.PathLike[str]) -> tuple[float, ...] | None:
         return None  # a FIFO or a device would block the reader
     try:
         with reading_tiff(path), tifffile.TiffFile(path) as tif:
-            size = tiff_pixel_size(tif, tiff_axes(tif.series[0]))
+            number = series or 0
+            size = tiff_pixel_size(tif, tiff_axes(tif.series[number]), number)
         return None if size is None else check_pixel_size(size)
     except Exception:  # foreign metadata may be broken in any way: the size is unknown
         return None

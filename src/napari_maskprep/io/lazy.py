@@ -27,8 +27,9 @@ from .images import (
     SLIDE_SUFFIXES,
     ImageReadError,
     channel_names,
-    check_one_image,
+    check_series,
     check_strips,
+    pick_series,
     reading_tiff,
     tiff_axes,
     tiff_intensities,
@@ -167,21 +168,29 @@ class _Reopened:
         return {**self.__dict__, "_array": None}
 
 
-def _tiff_memmap(path: Path) -> tuple[np.ndarray, list[Any]]:
-    return tifffile.memmap(path, mode="r"), []
+@dataclass(frozen=True)
+class _TiffMemmap:
+    """Maps series ``series`` of a contiguous TIFF, picklable by number."""
+
+    series: int
+
+    def __call__(self, path: Path) -> tuple[np.ndarray, list[Any]]:
+        return tifffile.memmap(path, series=self.series, mode="r"), []
 
 
 @dataclass(frozen=True)
 class _TiffLevel:
-    """Opens level ``level`` (its zarr path) of a TIFF's pyramid, picklable by name."""
+    """Opens level ``level`` (its zarr path) of series ``series`` of a TIFF's pyramid,
+    picklable by name."""
 
     level: str
+    series: int = 0
 
     def __call__(self, path: Path) -> tuple[Any, list[Any]]:
         import zarr
 
         tif = tifffile.TiffFile(path)
-        store = tif.series[0].aszarr(multiscales=True, lock=threading.RLock())
+        store = tif.series[self.series].aszarr(multiscales=True, lock=threading.RLock())
         return zarr.open_group(store, mode="r")[self.level], [store, tif]
 
 
@@ -237,7 +246,8 @@ def is_lazy_path(path: str | os.PathLike[str], budget: int = LAZY_BUDGET) -> boo
 
 
 def open_lazy(path: str | os.PathLike[str], level: int = 0, *,
-              missing_chunks: Literal["error", "fill"] | None = None) -> LazyImage:
+              missing_chunks: Literal["error", "fill"] | None = None,
+              series: int | None = None) -> LazyImage:
     """Open an OME-Zarr store or a TIFF as dask arrays without reading pixels.
 
     Parameters
@@ -245,8 +255,8 @@ def open_lazy(path: str | os.PathLike[str], level: int = 0, *,
     path
         An OME-Zarr folder (an image, an image-label such as ``image.zarr/labels/mask``, or
         a bioformats2raw store, whose first image is opened), or a TIFF / OME-TIFF /
-        pyramidal BigTIFF / SVS file (its first series; SVS label and macro images are
-        further series).
+        pyramidal BigTIFF / SVS file (its first series, or ``series``; SVS label and macro
+        images are further series).
     level
         The pyramid level given as ``data`` (0 = full resolution).
     missing_chunks
@@ -255,6 +265,10 @@ def open_lazy(path: str | os.PathLike[str], level: int = 0, *,
         (zarr's writers leave out chunks that hold only that value). Default: ``"error"``
         for a store maskprep wrote (it writes every chunk, so a missing one is damage),
         ``"fill"`` for any other.
+    series
+        The image to open (from 0) of an OME-TIFF of several positions or wells, with
+        its own pixel size and channel names (see :func:`~.images.pick_series`); without
+        it such a file is refused. An OME-Zarr store and other files are series 0.
 
     Raises
     ------
@@ -263,6 +277,7 @@ def open_lazy(path: str | os.PathLike[str], level: int = 0, *,
         TIFF, a level the file lacks; when computed, a missing or undecodable chunk.
     """
     path = Path(path)
+    series = check_series(series)
     if missing_chunks not in ("error", "fill", None):
         raise ImageReadError(f"missing_chunks={missing_chunks!r}; accepted: 'error', 'fill', "
                              "None")
@@ -273,11 +288,15 @@ def open_lazy(path: str | os.PathLike[str], level: int = 0, *,
     if not path.exists():
         raise ImageReadError(f"{path}: no such file or folder; {_ACCEPTED}")
     if path.is_dir():
+        if series:
+            raise ImageReadError(f"{path}: has no series {series}; accepted: series 0 (an "
+                                 "OME-Zarr store is read as one image, a bioformats2raw "
+                                 "store's first)")
         image, sizes = _open_zarr(path, missing_chunks)
     elif not path.is_file():  # a FIFO would block the reader, a device never end
         raise ImageReadError(f"{path}: not a regular file; {_ACCEPTED}")
     elif path.suffix.lower() in _TIFF_SUFFIXES:
-        image, sizes = _open_tiff(path)
+        image, sizes = _open_tiff(path, series)
     else:
         raise ImageReadError(f"{path}: unsupported file type {path.suffix or '(none)'}; "
                              f"{_ACCEPTED}")
@@ -463,7 +482,7 @@ def _ngff_pixel_size(multiscale: Any, axes: str, level: int) -> tuple[float, ...
 # ---- TIFF ----------------------------------------------------------------------------------
 
 
-def _open_tiff(path: Path) -> tuple[LazyImage, list[Any]]:
+def _open_tiff(path: Path, number: int | None) -> tuple[LazyImage, list[Any]]:
     import dask.array as da
     import zarr
     from dask.base import tokenize
@@ -473,25 +492,27 @@ def _open_tiff(path: Path) -> tuple[LazyImage, list[Any]]:
         with reading_tiff(path, _ACCEPTED):  # one read: a page chain broken at open, used later
             tif = tifffile.TiffFile(path)
             opened.append(tif)
-            check_one_image(tif, path)
-            series = tif.series[0]
+            series = pick_series(tif, path, number)
+            number = number or 0
             check_strips(series, path, _ACCEPTED)
             shown = tiff_intensities(series, path, _ACCEPTED)
             axes = tiff_axes(series)
-            pixel_size = tiff_pixel_size(tif, axes)
-            token = tokenize(str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size)
+            pixel_size = tiff_pixel_size(tif, axes, number)
+            names = channel_names(path, number)
+            token = tokenize(str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size,
+                             number)  # each series' arrays named apart
             if len(series.levels) == 1 and series.dataoffset is not None:
                 tif.close()
-                mapped = _Reopened(path, _tiff_memmap)
+                mapped = _Reopened(path, _TiffMemmap(number))
                 levels = [shown(da.from_array(mapped, name=f"maskprep-mm-{token}",
                                               chunks="auto",
                                               meta=np.empty((0,) * mapped.ndim, mapped.dtype)))]
                 return LazyImage(levels[0], axes, pixel_size, levels, path,
-                                 channel_names=channel_names(path)), [pixel_size]
+                                 channel_names=names), [pixel_size]
             store = series.aszarr(multiscales=True, lock=threading.RLock())
             group = zarr.open_group(store, mode="r")
             paths = [d["path"] for d in group.attrs["multiscales"][0]["datasets"]]
-            levels = [shown(_dask(_Reopened(path, _TiffLevel(p), group[p]),
+            levels = [shown(_dask(_Reopened(path, _TiffLevel(p, number), group[p]),
                                   f"{path} level {n}", None, "fill", f"{token}-{p}"))
                       for n, p in enumerate(paths)]
     except ImageReadError:
@@ -499,7 +520,7 @@ def _open_tiff(path: Path) -> tuple[LazyImage, list[Any]]:
             handle.close()
         raise
     image = LazyImage(levels[0], axes, pixel_size, levels, path, [store.close, tif.close],
-                      channel_names(path))
+                      names)
     return image, [_scaled(pixel_size, axes, levels[0].shape, lv.shape) for lv in levels]
 
 

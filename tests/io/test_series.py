@@ -1,0 +1,146 @@
+"""The images of a multi-series OME-TIFF (positions, wells), read one at a time by number:
+in memory and lazily (contiguous and tiled), each with its own pixel size and channel
+names. Such a file was refused in one line, whatever one asked, so a plate could not be
+segmented at all."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+
+from napari_maskprep.core.errors import BadValueError
+from napari_maskprep.io import (
+    ImageReadError,
+    channel_names,
+    list_series,
+    open_lazy,
+    read_image,
+    read_image_axes,
+    read_pixel_size,
+    series_numbers,
+    write_ome_zarr,
+)
+
+SIZES = (0.5, 1.0, 1.5)  # µm per pixel of each position
+
+
+def positions() -> list[np.ndarray]:
+    """Three positions of uint16, each holding its own values."""
+    return [(np.arange(20 * 30, dtype=np.uint16).reshape(20, 30) + 1000 * n)
+            for n in range(len(SIZES))]
+
+
+def write_plate(path, tile=None, thumbnail=True):
+    """An OME-TIFF as a microscope writes positions: one series each, with its own pixel
+    size and name, then a thumbnail of another shape."""
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        for n, (data, size) in enumerate(zip(positions(), SIZES, strict=True)):
+            tif.write(data, tile=tile, metadata={"axes": "YX", "Name": f"Well A{n + 1}",
+                                                 "PhysicalSizeX": size,
+                                                 "PhysicalSizeY": size})
+        if thumbnail:
+            tif.write(np.zeros((4, 6), np.uint8), metadata={"axes": "YX"})
+    return path
+
+
+@pytest.mark.parametrize("tile", [None, (16, 16)])  # memory-mapped, and through its tiles
+def test_each_series_is_read_with_its_own_pixels_and_pixel_size(tmp_path, tile):
+    path = write_plate(tmp_path / "plate.ome.tif", tile)
+    for n, expected in enumerate(positions()):
+        np.testing.assert_array_equal(read_image(path, series=n), expected)
+        image, axes = read_image_axes(path, series=n)
+        assert axes == "yx" and image.dtype == np.uint16
+        assert read_pixel_size(path, n) == (SIZES[n], SIZES[n])
+        with open_lazy(path, series=n) as lazy:
+            np.testing.assert_array_equal(lazy.data.compute(), expected)
+            assert lazy.pixel_size == (SIZES[n], SIZES[n]) and lazy.axes == "yx"
+    with open_lazy(path, series=0) as first, open_lazy(path, series=1) as second:
+        # dask keys tasks by name: one name for two series would give one's pixels for both
+        assert first.data.name != second.data.name
+        np.testing.assert_array_equal((second.data - first.data).compute(),
+                                      np.full((20, 30), 1000, np.uint16))
+
+
+def test_the_series_of_a_file_are_listed_from_its_header(tmp_path):
+    path = write_plate(tmp_path / "plate.ome.tif")
+    assert [info.describe() for info in list_series(path)] == [
+        "series 0 'Well A1': shape (20, 30) uint16, axes yx, pixel size 0.5 x 0.5 um",
+        "series 1 'Well A2': shape (20, 30) uint16, axes yx, pixel size 1 x 1 um",
+        "series 2 'Well A3': shape (20, 30) uint16, axes yx, pixel size 1.5 x 1.5 um",
+    ]
+    assert series_numbers(path) == [0, 1, 2]  # the thumbnail is no image to segment
+    one = tmp_path / "one.tif"
+    tifffile.imwrite(one, positions()[0])
+    png = tmp_path / "one.png"
+    cv2.imwrite(str(png), positions()[0])
+    assert series_numbers(one) == series_numbers(png) == [0]
+    assert [info.number for info in list_series(one)] == [0]
+
+
+def test_channels_are_named_as_each_series_names_them(tmp_path):
+    path = tmp_path / "channels.ome.tif"
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        for n, names in enumerate((["DAPI", "GFP"], ["GFP", "DAPI"])):
+            tif.write(np.stack([np.full((8, 8), 10 * n + c, np.uint16) for c in range(2)]),
+                      metadata={"axes": "CYX", "Channel": {"Name": names}})
+    assert channel_names(path, 1) == ["GFP", "DAPI"]
+    np.testing.assert_array_equal(read_image(path, channel="GFP", series=0),
+                                  np.full((8, 8), 1, np.uint16))
+    np.testing.assert_array_equal(read_image(path, channel="GFP", series=1),
+                                  np.full((8, 8), 10, np.uint16))
+    with open_lazy(path, series=1) as lazy:
+        assert lazy.channel_names == ["GFP", "DAPI"]
+    # a series the file lacks is said, not that it names no channels
+    with pytest.raises(ImageReadError, match=r"channels\.ome\.tif: has no series 2; accepted: "
+                                             r"series 0, 1 \(its 2 images of shape "):
+        read_image(path, channel="GFP", series=2)
+
+
+@pytest.mark.parametrize(("series", "message"), [
+    (None, "{path}: holds 3 images of shape (20, 30) (OME-TIFF series: positions or wells); "
+           "accepted: one chosen with --series N (0 to 2), or each as an image of its own "
+           "with --series all (series=N in Python)"),
+    (3, "{path}: its series 3 is of shape (4, 6) (a label, macro or thumbnail image), not "
+        "(20, 30); accepted: series 0 to 2 (its 3 images of shape (20, 30))"),
+    (7, "{path}: has no series 7; accepted: series 0 to 2 (its 3 images of shape (20, 30))"),
+])
+def test_a_series_that_is_no_image_of_the_file_is_one_line(tmp_path, series, message):
+    path = write_plate(tmp_path / "plate.ome.tif")
+    with pytest.raises(ImageReadError) as in_memory:
+        read_image(path, series=series)
+    with pytest.raises(ImageReadError) as lazily:
+        open_lazy(path, series=series)
+    assert str(in_memory.value) == str(lazily.value) == message.format(path=path)
+
+
+def test_a_file_of_one_image_is_series_0_only(tmp_path):
+    tif, png, store = tmp_path / "one.tif", tmp_path / "one.png", tmp_path / "one.zarr"
+    tifffile.imwrite(tif, positions()[0])
+    cv2.imwrite(str(png), positions()[0])
+    write_ome_zarr(positions()[0], store)
+    for path in (tif, png):
+        np.testing.assert_array_equal(read_image(path, series=0), positions()[0])
+    with open_lazy(store, series=0) as lazy:
+        np.testing.assert_array_equal(lazy.data.compute(), positions()[0])
+    with pytest.raises(ImageReadError, match=r"^.*one\.tif: has no series 1; accepted: series "
+                                             r"0 \(its one image of shape \(20, 30\)\)$"):
+        read_image(tif, series=1)
+    with pytest.raises(ImageReadError, match=r"^.*one\.png: has no series 1; accepted: series "
+                                             r"0 \(a PNG holds one image\)$"):
+        read_image(png, series=1)
+    with pytest.raises(ImageReadError, match=r"^.*one\.zarr: has no series 1; accepted: "
+                                             r"series 0 \(an OME-Zarr store is read as one "
+                                             r"image, a bioformats2raw store's first\)$"):
+        open_lazy(store, series=1)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.0, True, "all", "1"])
+def test_a_series_that_is_no_number_is_one_line_before_reading(tmp_path, bad):
+    message = (r"^series .*; accepted: a series' number from 0 \(an OME-TIFF's positions or "
+               r"wells\), or None for a file of one image$")
+    with pytest.raises(BadValueError, match=message):
+        read_image(tmp_path / "not-read.tif", series=bad)
+    with pytest.raises(BadValueError, match=message):
+        open_lazy(tmp_path, series=bad)
