@@ -54,9 +54,11 @@ from .io import (
     read_image_axes,
     read_pixel_size,
     read_provenance,
+    series_numbers,
     write_mask,
 )
 from .io.files import head_line, spreadsheet_text
+from .io.images import check_series
 from .io.masks import check_mask_shape
 from .io.recipe_text import load_plain
 from .large_images import (
@@ -114,8 +116,12 @@ class FileResult:
         return self.error if self.error.startswith(self.file) else f"{self.file}: {self.error}"
 
 
-def output_path(path: Path, outdir: Path, fmt: str, suffix: str = "") -> Path:
-    return outdir / f"{path.stem}{suffix}.{fmt}"
+def output_path(path: Path, outdir: Path, fmt: str, suffix: str = "",
+                series: int | None = None) -> Path:
+    """``outdir/<stem><suffix>.<fmt>``; of an image ``series`` of a file (positions, wells),
+    ``<stem>_s<series><suffix>.<fmt>``."""
+    of_series = "" if series is None else f"_s{series}"
+    return outdir / f"{path.stem}{of_series}{suffix}.{fmt}"
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,16 @@ class BatchPlan:
     tiling: Tiling = field(default_factory=lambda: Tiling())
     pixel_size: tuple[float, ...] | None = None  # None: each file's own, if it states one
     channel: int | str | None = None  # the one of each file's channels: number or name
+    # With a series chosen: input -> {series: its mask}, written instead of `outputs`'s
+    series: dict[Path, dict[int, Path]] = field(default_factory=dict)
+
+    @property
+    def runs(self) -> list[tuple[Path, int | None, Path]]:
+        """(input, series or None, mask) of each mask the batch writes, in input order."""
+        if not self.series:
+            return [(path, None, out) for path, out in self.outputs.items()]
+        return [(path, number, out) for path, masks in self.series.items()
+                for number, out in masks.items()]
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:
@@ -197,17 +213,26 @@ def plan_outputs(inputs: Iterable[str | Path], outdir: str | Path, *, fmt: str =
 def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path, *,
                fmt: str = "tif", suffix: str = "", resume: bool = False,
                tiling: Tiling | None = None, pixel_size: Any = None,
-               label_name: str | None = None, channel: int | str | None = None) -> BatchPlan:
+               label_name: str | None = None, channel: int | str | None = None,
+               series: int | str | None = None) -> BatchPlan:
     """A batch checked before it starts (see :func:`plan_outputs`), with the inputs that
     run tiled (``tiling``, default :class:`Tiling`'s; their headers are read): those need
     a recipe that can run tiled and a tif or zarr output. ``pixel_size`` (micrometres per
     pixel) is used for every file instead of the one the file states; ``channel`` is the
     one to segment of each file's channels (its number from 0, or its name). With
     ``label_name`` every input must be an OME-Zarr store, and its result goes into the
-    store as ``labels/<label_name>`` (the image itself is never written)."""
+    store as ``labels/<label_name>`` (the image itself is never written). ``series``: the
+    image (from 0) of each multi-series file (an OME-TIFF of positions or wells) to run,
+    or ``"all"``: each of them, as an image of its own (:func:`_series_masks`)."""
     sizes = None if pixel_size is None else check_pixel_size(pixel_size)
     if channel is not None:
         channel = check_channel(channel)
+    if series != "all":
+        try:
+            series = check_series(series)
+        except BadValueError:
+            raise BadValueError(f"series {shown(series)}; accepted: a series' number from 0, "
+                                "or 'all' (each image of a multi-series file)") from None
     if recipe.inputs:
         name, kind = next(iter(recipe.inputs.items()))
         raise BadValueError(f"the recipe declares the input {name!r} ({kind}), which a batch "
@@ -222,6 +247,9 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
     tiled = frozenset(path for path in outputs if tiling.applies(path))
     if label_name is not None:
         check_label_name(label_name)
+        if series is not None:
+            raise BadValueError(f"series {series!r} with a label name, which writes into "
+                                "OME-Zarr stores, one image each; accepted: either alone")
         other = next((p for p in outputs if not (p in tiled and p.is_dir())), None)
         if other is not None:
             raise BadValueError(f"{other} is not an OME-Zarr store run tiled; a label name "
@@ -234,7 +262,27 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
                                 "written as tif or zarr; got --format png")
         check_tiled(recipe.steps, f"{first} runs tiled (larger than memory, or OME-Zarr), but ",
                     object_size=tiling.object_size)
-    return BatchPlan(recipe, outputs, Path(outdir), fmt, resume, tiled, tiling, sizes, channel)
+    masks = {} if series is None else _series_masks(outputs, series, Path(outdir), fmt, suffix)
+    return BatchPlan(recipe, outputs, Path(outdir), fmt, resume, tiled, tiling, sizes, channel,
+                     masks)
+
+
+def _series_masks(outputs: dict[Path, Path], series: int | str, outdir: Path, fmt: str,
+                  suffix: str) -> dict[Path, dict[int, Path]]:
+    """The mask of each series that each input runs: ``series``, or with ``"all"`` each
+    image of the file (:func:`~.io.series_numbers`, read from its header; a file of one
+    image is series 0), named ``<stem>_s<N><suffix>.<fmt>``: the name says which, so no
+    series replaces another's mask, and a name is never another input's mask (the series
+    number ends it). Raises if one would replace an input (a link to it)."""
+    input_ids = {_file_id(p) for p in outputs} - {None}
+    masks = {}
+    for path in outputs:
+        numbers = series_numbers(path) if series == "all" else [int(series)]
+        masks[path] = {n: output_path(path, outdir, fmt, suffix, n) for n in numbers}
+        replaced = next((m for m in masks[path].values() if _file_id(m) in input_ids), None)
+        if replaced is not None:
+            raise BadValueError(f"the mask {replaced} would replace an input; write elsewhere")
+    return masks
 
 
 def _check_no_disabled_sources(recipe: Recipe) -> None:
@@ -322,10 +370,11 @@ class Tiling:
 
 def _run_tiled(recipe: Recipe, path: Path, out: Path, text: str, tiling: Tiling,
                pixel_size: tuple[float, ...] | None, input_sum: str | None,
-               channel: int | str | None) -> FileResult:
+               channel: int | str | None, series: int | None) -> FileResult:
     (objects, foreground, pixels), caught = run_file_tiled(
         recipe, path, out, chunk=tiling.chunk, recipe_text=text, pixel_size=pixel_size,
-        object_size=tiling.object_size, input_checksum=input_sum, channel=channel)
+        object_size=tiling.object_size, input_checksum=input_sum, channel=channel,
+        series=series)
     return FileResult(str(path), "ok", str(out), objects=objects,
                       foreground_fraction=round(foreground / max(pixels, 1), 6),
                       warnings="; ".join(caught))
@@ -360,13 +409,15 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _same_run(stored: dict | None, text: str, source: str, channel: int | str | None,
-              used: tuple[float, ...] | None, carried: tuple[float, ...] | None) -> bool:
+              series: int | None, used: tuple[float, ...] | None,
+              carried: tuple[float, ...] | None) -> bool:
     """Whether the provenance ``stored`` says this recipe made the mask from ``channel``
-    of a file of this name, converting sizes with ``used`` and giving the mask
-    ``carried`` as its pixel size (the input's pixels are compared apart)."""
+    of image ``series`` of a file of this name, converting sizes with ``used`` and giving
+    the mask ``carried`` as its pixel size (the input's pixels are compared apart)."""
     return (stored is not None and stored["recipe"] == text
             and stored["input"]["source"] == source
             and stored["input"].get("channel") == channel
+            and stored["input"].get("series") == series
             and stored["input"].get("pixel_size") == (used and list(used))
             and (stored.get("mask") or {}).get("pixel_size") == (carried and list(carried)))
 
@@ -385,10 +436,12 @@ def _kept_mask(stored: dict, input_sum: str, path: Path, out: Path
 
 def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
              recipe_text: str | None = None, tiling: Tiling | None = None,
-             pixel_size: Any = None, channel: int | str | None = None) -> FileResult:
-    """Read ``path``, run ``recipe``, write the mask ``out`` with provenance; never raises
-    for a bad input or a failing step, and never replaces a file maskprep did not write,
-    or hand edits another recipe made (:func:`check_replaceable`).
+             pixel_size: Any = None, channel: int | str | None = None,
+             series: int | None = None) -> FileResult:
+    """Read ``path`` (its image ``series``, for a multi-series file), run ``recipe``,
+    write the mask ``out`` with provenance; never raises for a bad input or a failing
+    step, and never replaces a file maskprep did not write, or hand edits another recipe
+    made (:func:`check_replaceable`).
 
     An image that ``tiling`` says is too large for memory (default: :class:`Tiling`'s)
     runs tiled (:mod:`.large_images`) and streams its result to ``out``. Sizes in
@@ -399,10 +452,10 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
     segment of the file's channels (from 0).
 
     With ``resume`` an earlier mask is kept only if its provenance names this recipe,
-    file name, channel, pixel size for sizes in micrometres and pixel size given to the mask, the
-    input's pixels still have the checksum it recorded (the input is read once more, tiled
-    ones band by band, but not processed) and the mask reads whole; otherwise it is made
-    again, and the result's warnings say why."""
+    file name, channel, series, pixel size for sizes in micrometres and pixel size given
+    to the mask, the input's pixels still have the checksum it recorded (the input is
+    read once more, tiled ones band by band, but not processed) and the mask reads whole;
+    otherwise it is made again, and the result's warnings say why."""
     start = time.perf_counter()
     text = recipe.dumps() if recipe_text is None else recipe_text
     tiling = Tiling() if tiling is None else tiling
@@ -411,27 +464,28 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
         if not tiled:
             tiling.check_fits(path)
         given = None if pixel_size is None else check_pixel_size(pixel_size)
-        stated = lazy_pixel_size(path) if tiled else read_pixel_size(path)
+        stated = lazy_pixel_size(path, series) if tiled else read_pixel_size(path, series)
         used = (stated if given is None else given) if recipe.uses_units else None
         carried = mask_pixel_size(given, stated)
         stored = check_replaceable(out, text)
         image, axes, input_sum, note = None, "", None, ""
-        if resume and _same_run(stored, text, path.name, channel, used, carried):
+        if resume and _same_run(stored, text, path.name, channel, series, used, carried):
             if tiled:
-                input_sum = input_checksum(path, channel)
+                input_sum = input_checksum(path, channel, series)
             else:
-                image, axes = read_image_axes(path, channel)
+                image, axes = read_image_axes(path, channel, series)
                 input_sum = checksum(image)
             kept, note = _kept_mask(stored, input_sum, path, out)
             if kept is not None:
                 return kept
         if tiled:
-            done = _run_tiled(recipe, path, out, text, tiling, given, input_sum, channel)
+            done = _run_tiled(recipe, path, out, text, tiling, given, input_sum, channel,
+                              series)
             done.warnings = "; ".join(filter(None, (note, done.warnings)))
             done.seconds = round(time.perf_counter() - start, 4)
             return done
         if image is None:
-            image, axes = read_image_axes(path, channel)
+            image, axes = read_image_axes(path, channel, series)
         check_mask_shape(out, image.shape[:len(axes.rstrip("c"))])  # the result's shape
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MaskprepWarning)
@@ -439,7 +493,7 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
         write_mask(out, result, metadata=provenance(text, image, source=path.name,
                                                     pixel_size=used, input_checksum=input_sum,
                                                     axes=axes, mask_pixel_size=carried,
-                                                    channel=channel),
+                                                    channel=channel, series=series),
                    pixel_size=carried, axes=axes.rstrip("c"))
         done = FileResult(str(path), "ok", str(out), warnings="; ".join(
             dict.fromkeys(filter(None, (note, *(str(w.message) for w in caught))))))
@@ -453,12 +507,12 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
 
 def _run_file_task(recipe_text: str, path: str, out: str, resume: bool,
                    pixel_size: tuple[float, ...] | None, budget: int | None,
-                   channel: int | str | None) -> FileResult:
+                   channel: int | str | None, series: int | None) -> FileResult:
     # Runs on a dask worker: the recipe travels as text (data) and the image is read here,
     # so the client never holds or ships pixels. Images that run tiled are not sent here.
     return run_file(Recipe.loads(recipe_text), Path(path), Path(out), resume=resume,
                     recipe_text=recipe_text, tiling=Tiling("never", budget),
-                    pixel_size=pixel_size, channel=channel)
+                    pixel_size=pixel_size, channel=channel, series=series)
 
 
 def run_batch(
@@ -473,9 +527,9 @@ def run_batch(
     """Run a planned batch, in this process or, with ``workers`` or ``scheduler``, one dask
     task per file. ``on_result`` sees each result as it comes (and may raise to stop).
     ``memory_limit``: bytes the local workers share (see :func:`worker_memory`)."""
-    items = list(plan.outputs.items())
-    tiled = [(i, path, out) for i, (path, out) in enumerate(items) if path in plan.tiled]
-    whole = [(i, path, out) for i, (path, out) in enumerate(items) if path not in plan.tiled]
+    items = plan.runs
+    tiled = [(i, *run) for i, run in enumerate(items) if run[0] in plan.tiled]
+    whole = [(i, *run) for i, run in enumerate(items) if run[0] not in plan.tiled]
     client = cluster = None
     if scheduler is not None or (workers is not None and whole):
         client, cluster = start_client(workers, scheduler, connect_timeout, memory_limit)
@@ -490,18 +544,22 @@ def run_batch(
         # Whole images run one task each.
         threads = workers if scheduler is None else None
         outcomes: Iterable[tuple[int, FileResult]] = (
-            (i, _run_here(plan, path, out, text, threads)) for i, path, out in tiled)
+            (i, _run_here(plan, path, number, out, text, threads))
+            for i, path, number, out in tiled)
         if client is None:
             outcomes = itertools.chain(outcomes, (
                 (i, run_file(plan.recipe, path, out, resume=plan.resume, recipe_text=text,
                              tiling=replace(plan.tiling, mode="never"),
-                             pixel_size=plan.pixel_size, channel=plan.channel))
-                for i, path, out in whole))
+                             pixel_size=plan.pixel_size, channel=plan.channel, series=number))
+                for i, path, number, out in whole))
         else:
             outcomes = itertools.chain(outcomes, _dask_outcomes(
                 client, text, whole, plan.resume, plan.pixel_size, plan.tiling.budget,
                 plan.channel))
         for index, result in outcomes:
+            path, number, _ = items[index]
+            if number is not None:
+                _name_series(result, path, number)
             results[index] = result
             if on_result is not None:
                 on_result(result)
@@ -513,14 +571,21 @@ def run_batch(
             cluster.close()
 
 
-def _run_here(plan: BatchPlan, path: Path, out: Path, text: str, threads: int | None
-              ) -> FileResult:
+def _name_series(result: FileResult, path: Path, series: int) -> None:
+    """Name the image ``series`` of ``path`` in ``result``'s file, and so in its summary
+    row and its error line (a failed series has no mask whose name says which)."""
+    result.file = f"{path} (series {series})"
+    result.error = result.error.removeprefix(f"{path}: ")
+
+
+def _run_here(plan: BatchPlan, path: Path, series: int | None, out: Path, text: str,
+              threads: int | None) -> FileResult:
     """A tiled image's run, its chunks on ``threads`` of this process if given."""
     with (dask.config.set(scheduler="threads", num_workers=threads) if threads else
           contextlib.nullcontext()):
         return run_file(plan.recipe, path, out, resume=plan.resume, recipe_text=text,
                         tiling=replace(plan.tiling, mode="always"),
-                        pixel_size=plan.pixel_size, channel=plan.channel)
+                        pixel_size=plan.pixel_size, channel=plan.channel, series=series)
 
 
 def _make_folder(outdir: Path) -> None:
@@ -538,17 +603,17 @@ def _make_folder(outdir: Path) -> None:
                             "permission); accepted: a folder this user can write files in")
 
 
-def _dask_outcomes(client: Any, text: str, items: list[tuple[int, Path, Path]], resume: bool,
-                   pixel_size: tuple[float, ...] | None, budget: int | None,
+def _dask_outcomes(client: Any, text: str, items: list[tuple[int, Path, int | None, Path]],
+                   resume: bool, pixel_size: tuple[float, ...] | None, budget: int | None,
                    channel: int | str | None) -> Iterable[tuple[int, FileResult]]:
     from dask.distributed import as_completed
 
     # Workers get absolute paths (a cluster's workers run in folders of their own); the
     # summary names files as the run was given them.
-    paths = {i: (path, out) for i, path, out in items}
+    paths = {i: (path, out) for i, path, _, out in items}
     futures = {client.submit(_run_file_task, text, str(path.resolve()), str(out.resolve()),
-                             resume, pixel_size, budget, channel, pure=False): i
-               for i, path, out in items}
+                             resume, pixel_size, budget, channel, number, pure=False): i
+               for i, path, number, out in items}
     for future in as_completed(futures):
         index = futures[future]
         path, out = paths[index]

@@ -31,7 +31,7 @@ from .core.registry import list_ops
 from .core.units import check_pixel_size, format_pixel_size
 from .export import is_exported_script
 from .fit import DEFAULT_TRIALS, MAX_TRIALS, fit_recipe, is_fit_report
-from .io import MASK_FORMATS, check_channel, read_provenance
+from .io import MASK_FORMATS, check_channel, list_series, read_provenance
 from .large_images import DEFAULT_CHUNK, image_budget
 from .presets import preset_names, preset_path
 from .recipe import Recipe, RecipeError
@@ -158,11 +158,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         plan = plan_batch(recipe, args.inputs, args.output, fmt=args.format,
                           suffix=args.suffix, resume=args.resume, tiling=_tiling(args),
                           pixel_size=args.pixel_size, label_name=args.label_name,
-                          channel=args.channel)
+                          channel=args.channel, series=args.series)
     except MaskprepError as exc:
         raise UsageError(str(exc)) from None
     results: list[FileResult] = []
-    bar = tqdm(total=len(plan.outputs), unit="image", disable=args.quiet or None,
+    bar = tqdm(total=len(plan.runs), unit="image", disable=args.quiet or None,
                file=sys.stderr)
 
     def on_result(result: FileResult) -> None:
@@ -181,11 +181,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             run_batch(plan, workers=args.workers, scheduler=args.scheduler,
                       memory_limit=args.memory_limit, on_result=on_result)
     except KeyboardInterrupt:
-        return _report(results, plan.outdir, merge=True, total=len(plan.outputs),
+        return _report(results, plan.outdir, merge=True, total=len(plan.runs),
                        interrupted=True)
     except MaskprepError as exc:  # no scheduler answered, or no output folder: nothing ran
         raise UsageError(str(exc)) from None
-    return _report(results, plan.outdir, merge=plan.resume, total=len(plan.outputs))
+    return _report(results, plan.outdir, merge=plan.resume, total=len(plan.runs))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -205,11 +205,28 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _series_listing(path: str) -> str | None:
+    """The images of a multi-series file, a line each; None for any other file."""
+    try:
+        found = list_series(path)
+    except OSError:
+        return None
+    if len(found) < 2:
+        return None
+    return "\n".join([f"{path}: {len(found)} images (OME-TIFF series: positions or wells); "
+                      "run one with --series N, or each with --series all",
+                      *(info.describe() for info in found)])
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     try:
         info = read_provenance(args.mask)
     except OSError as exc:
-        raise UsageError(str(exc)) from None
+        listing = None if args.recipe else _series_listing(args.mask)
+        if listing is None:
+            raise UsageError(str(exc)) from None
+        print(_printable(listing))
+        return EXIT_OK
     if args.recipe:
         print(_printable(info["recipe"]), end="")
         return EXIT_OK
@@ -221,6 +238,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
           if source.get("pixel_size") else []),
         *([f"channel: {channel}"] if isinstance(channel := source.get("channel"), int | str)
           else []),
+        *([f"series: {series}"] if isinstance(series := source.get("series"), int) else []),
         *([f"axes: {axes}" + (" (the recipe ran on each time frame)" if axes[:1] == "t"
                               else "")] if isinstance(axes := source.get("axes"), str) else []),
         f"created: {info['created']}",
@@ -256,6 +274,12 @@ _positive_int = _whole_number(1, _MAX_WORKERS, "a whole number from {low} to {hi
 _chunk_side = _whole_number(_MIN_CHUNK, _MAX_CHUNK, "a chunk side from {low} to {high} px")
 _object_size = _whole_number(1, _MAX_CHUNK, "an object size from {low} to {high} px")
 _channel_number = _whole_number(0, 2**16, "a channel's number, from {low}")
+_series_number = _whole_number(0, 2**20, "a series' number from {low} to {high}, or all")
+
+
+def _series(text: str) -> int | str:
+    """An argparse type: a series' number, or ``all``."""
+    return "all" if text == "all" else _series_number(text)
 
 
 def _channel(text: str) -> int | str:
@@ -473,6 +497,10 @@ def _parser() -> argparse.ArgumentParser:
                           "channels, or colour N of RGB ones (a grey image is channel 0); "
                           "default: all colours of an RGB "
                           "image, and files of other channels are refused")
+    run.add_argument("--series", type=_series, metavar="N|all",
+                     help="run image N (from 0) of files holding several of one shape (an "
+                          "OME-TIFF's positions or wells), or all: each as an image of its "
+                          "own; masks are named <stem>_s<N> (a file of one image is series 0)")
     run.add_argument("--object-size", type=_object_size, metavar="PX",
                      help="the widest object in pixels: lets split touching and watershed run "
                           "tiled, each chunk with that margin (as in memory, up to the ids, "
@@ -531,7 +559,8 @@ def _parser() -> argparse.ArgumentParser:
                                              "trained models), one name a line")
     presets.set_defaults(func=_cmd_presets)
 
-    info = sub.add_parser("info", help="show the provenance stored in a mask we wrote")
+    info = sub.add_parser("info", help="show the provenance stored in a mask we wrote, or "
+                                       "the images of a multi-series file")
     info.add_argument("mask", type=_path, help="a mask file written by maskprep")
     info.add_argument("--recipe", action="store_true", help="print only the recipe (YAML)")
     info.set_defaults(func=_cmd_info)

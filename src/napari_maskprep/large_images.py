@@ -59,9 +59,10 @@ def needs_tiling(path: Path, budget: int) -> bool:
     return is_lazy_path(path, budget)
 
 
-def lazy_pixel_size(path: Path) -> tuple[float, ...] | None:
-    """The pixel size (µm per spatial axis) the store or file states, or None."""
-    with open_lazy(path) as image:
+def lazy_pixel_size(path: Path, series: int | None = None) -> tuple[float, ...] | None:
+    """The pixel size (µm per spatial axis) the store or file (its image ``series``)
+    states, or None."""
+    with open_lazy(path, series=series) as image:
         return image.pixel_size
 
 
@@ -133,18 +134,21 @@ def run_by_frame(recipe: Recipe, data: Any, axes: str, chunk: int,
                              drop_axis=list(range(first.ndim + 1, data.ndim)))
 
 
-def input_checksum(path: Path, channel: int | str | None = None) -> str:
-    """The checksum of the image at ``path`` (of ``channel`` if given) as a tiled run sees
-    it (the one its mask's provenance records), read band by band, never whole, by this
-    process's threads (through a cluster, each band went to a worker and back)."""
-    with open_lazy(path) as image:
+def input_checksum(path: Path, channel: int | str | None = None,
+                   series: int | None = None) -> str:
+    """The checksum of the image at ``path`` (of ``channel`` and ``series`` if given) as a
+    tiled run sees it (the one its mask's provenance records), read band by band, never
+    whole, by this process's threads (through a cluster, each band went to a worker and
+    back)."""
+    with open_lazy(path, series=series) as image:
         return checksum(_as_spatial(image, channel)[0], scheduler="threads")
 
 
 def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAULT_CHUNK,
                    recipe_text: str | None = None, pixel_size: tuple[float, ...] | None = None,
                    object_size: int | None = None, input_checksum: str | None = None,
-                   channel: int | str | None = None) -> tuple[tuple[int, int, int], list[str]]:
+                   channel: int | str | None = None, series: int | None = None
+                   ) -> tuple[tuple[int, int, int], list[str]]:
     """Run ``recipe`` tiled on the image at ``path`` and write the result to ``out``
     (``.zarr``: an OME-Zarr image-label with a pyramid; ``labels/NAME`` of the input
     store's image (:func:`~.io.image_group`): the same inside it; ``.tif``: a tiled
@@ -154,13 +158,14 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
     ``pixel_size`` converts sizes given in micrometres and is the one the mask carries
     (None: the file's own, see :func:`mask_pixel_size`); ``object_size`` lets steps that
     split objects run tiled; ``input_checksum``, the input's if already computed (it is
-    not read twice); ``channel``, the one to segment of a file with channels."""
+    not read twice); ``channel``, the one to segment of a file with channels;
+    ``series``, the image to run of an OME-TIFF of several (positions, wells)."""
     text = recipe.dumps() if recipe_text is None else recipe_text
     into = out.parent == image_group(path) / "labels"  # of the store's image
     if out.suffix not in (".zarr", ".tif") and not into:
         raise BadValueError(f"{path}: an image run tiled is written as tif or zarr; got "
                             f"{out.suffix}")
-    with open_lazy(path) as image:
+    with open_lazy(path, series=series) as image:
         data, axes = _as_spatial(image, channel)
         spatial = len(axes) - axes.endswith("c")
         check_chunk_count(data.shape[:spatial], (chunk,) * spatial, str(path))
@@ -174,7 +179,7 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
             input_checksum = checksum(data, scheduler="threads")  # worker and back
         metadata = provenance(text, data, source=path.name, pixel_size=used,
                               input_checksum=input_checksum, axes=axes,
-                              mask_pixel_size=carried, channel=channel)
+                              mask_pixel_size=carried, channel=channel, series=series)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MaskprepWarning)
             result = (run_by_frame(recipe, data, axes, chunk, used, object_size)

@@ -32,13 +32,15 @@ def provenance(recipe_yaml: str, image: np.ndarray, source: str | None = None,
                pixel_size: tuple[float, ...] | None = None,
                input_checksum: str | None = None, axes: str | None = None,
                mask_pixel_size: tuple[float, ...] | None = None,
-               channel: int | str | None = None) -> dict[str, Any]:
+               channel: int | str | None = None, series: int | None = None
+               ) -> dict[str, Any]:
     """What made a mask: the recipe, the input's checksum (``input_checksum`` if already
     computed; a large image is read whole to make it), its ``axes`` if known (``tyx``: the
     recipe ran on each time frame), and the pixel size its sizes in micrometres were
     converted with, if any, package versions and the time; with ``mask_pixel_size``, the
     pixel size the mask was given (``mask.pixel_size``: a resumed run with another one
-    makes the mask again); ``channel``, the input's channel it was made from, if chosen."""
+    makes the mask again); ``channel``, the input's channel it was made from, if chosen;
+    ``series``, the image of a multi-series file (positions, wells) it was made from."""
     import scipy
     import skimage
 
@@ -52,7 +54,8 @@ def provenance(recipe_yaml: str, image: np.ndarray, source: str | None = None,
                   "shape": list(image.shape), "dtype": str(image.dtype),
                   "pixel_size": None if pixel_size is None else list(pixel_size),
                   **({} if axes is None else {"axes": axes}),
-                  **({} if channel is None else {"channel": channel})},
+                  **({} if channel is None else {"channel": channel}),
+                  **({} if series is None else {"series": series})},
         **({} if mask_pixel_size is None else {"mask": {"pixel_size": list(mask_pixel_size)}}),
         "versions": {"napari-maskprep": __version__, "numpy": np.__version__,
                      "scipy": scipy.__version__, "scikit-image": skimage.__version__,
