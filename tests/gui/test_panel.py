@@ -393,6 +393,15 @@ def test_the_recipe_menu_item_shows_the_panels_recorder(make_napari_viewer):
     assert set(viewer.window.dock_widgets) == docked  # no second recorder
 
 
+def _labelled_with_table(viewer, widget, qtbot, name):
+    """The object table of layer ``name`` labelled with the table box ticked."""
+    widget.select("refine.label", viewer.layers[name])
+    widget.table_box.value = True
+    widget.apply()
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+    return viewer.layers[f"{name}-label"].features
+
+
 def test_a_time_lapse_is_summed_up_frame_by_frame(make_widget, qtbot):
     """Frames were counted as one volume: objects through time, sizes summed over frames,
     no µm² (the time axis taken as a third pixel size)."""
@@ -408,11 +417,7 @@ def test_a_time_lapse_is_summed_up_frame_by_frame(make_widget, qtbot):
     qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
     assert widget.status.value == ("1-2 objects in each of 3 frames, median 20 px (range "
                                    "20-100) = 5 µm² (5-25)")
-    widget.select("refine.label", viewer.layers["movie-remove_small"])  # frame by frame
-    widget.table_box.value = True
-    widget.apply()
-    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
-    features = viewer.layers["movie-remove_small-label"].features
+    features = _labelled_with_table(viewer, widget, qtbot, "movie-remove_small")  # by frame
     # Each frame's objects in µm² and µm (0.5 µm a pixel); the frame stays an index.
     assert list(features.columns) == ["index", "area_um2", "centroid-0", "centroid-1_um",
                                       "centroid-2_um"]
@@ -432,11 +437,7 @@ def test_the_object_table_is_in_micrometres_where_the_viewer_places_the_objects(
     mask[20:30, 10:20] = 1  # 100 px, centre (24.5, 14.5)
     viewer.add_labels(mask, name="cells", scale=(500, 250), translate=(1000, 2000),
                       units=("nm", "nm"))
-    widget.select("refine.label", viewer.layers["cells"])
-    widget.table_box.value = True
-    widget.apply()
-    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
-    features = viewer.layers["cells-label"].features
+    features = _labelled_with_table(viewer, widget, qtbot, "cells")
     assert list(features.columns) == ["index", "area_um2", "centroid-0_um", "centroid-1_um"]
     np.testing.assert_array_equal(features["index"], [1, 2])
     np.testing.assert_allclose(features["area_um2"], [2.5, 12.5])  # 0.125 µm² a pixel
@@ -452,11 +453,7 @@ def test_a_volume_s_object_table_gives_cubic_micrometres(make_widget, qtbot):
     mask[1:3, 2:4, 2:7] = 1  # 20 voxels, centre (1.5, 2.5, 4)
     viewer.add_labels(mask, name="cells", scale=(2, 0.5, 0.5), translate=(-1, 0, 0),
                       units=("um", "um", "um"))
-    widget.select("refine.label", viewer.layers["cells"])
-    widget.table_box.value = True
-    widget.apply()
-    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
-    features = viewer.layers["cells-label"].features
+    features = _labelled_with_table(viewer, widget, qtbot, "cells")
     assert list(features.columns) == ["index", "area_um3", "centroid-0_um", "centroid-1_um",
                                       "centroid-2_um"]
     np.testing.assert_allclose(features["area_um3"], [10])  # 0.5 µm³ a voxel
