@@ -261,3 +261,56 @@ def test_a_batch_recorded_on_a_channel_segments_that_channel_of_each_file(qtbot,
     recorder.run_batch()
     qtbot.waitUntil(lambda: not recorder.running, timeout=TIMEOUT_MS)
     assert "0 written, 0 skipped, 2 failed" in recorder.status.value
+
+
+PLATE_SIZES = (0.5, 1.0, 1.5)  # µm per pixel of each position
+
+
+def write_plate(path, tile=None, channels=False):
+    """An OME-TIFF of three positions, each with its own values and pixel size, and a
+    thumbnail of another shape (no image to open); with ``channels``, each position holds
+    DAPI and GFP."""
+    axes = "CYX" if channels else "YX"
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        for n, size in enumerate(PLATE_SIZES):
+            data = CELLS + 1000 * n if channels else FRAMES[n] + 1000 * n
+            tif.write(data, tile=tile, metadata={"axes": axes, "PhysicalSizeX": size,
+                                                 "PhysicalSizeY": size, "Channel":
+                                                 {"Name": ["DAPI", "GFP"]} if channels else {}})
+        tif.write(np.zeros((4, 6), np.uint8), metadata={"axes": "YX"})
+    return path
+
+
+@pytest.mark.parametrize(("lazy", "tile"), [(False, None), (True, None), (True, (16, 16))])
+def test_each_series_of_a_plate_opens_as_a_layer_of_its_own(make_napari_viewer, tmp_path,
+                                                            monkeypatch, lazy, tile):
+    """napari's reader opened the first position of a plate alone, without a word: the
+    others were not seen."""
+    path = write_plate(tmp_path / "plate.ome.tif", tile)
+    monkeypatch.setattr(reader, "is_lazy_path", lambda _: lazy)  # as a plate of 2 GB is
+    layers = _open(make_napari_viewer(), path)
+    assert [layer.name for layer in layers] == [
+        "plate (series 0)", "plate (series 1)", "plate (series 2)"]
+    assert [layer.visible for layer in layers] == [True, False, False]  # one on another
+    for n, (layer, size) in enumerate(zip(layers, PLATE_SIZES, strict=True)):
+        assert isinstance(layer, Image) and tuple(layer.axis_labels) == ("y", "x")
+        assert isinstance(layer.data, da.Array) is lazy
+        np.testing.assert_array_equal(np.asarray(layer.data), FRAMES[n] + 1000 * n)
+        np.testing.assert_array_equal(layer.scale, [size, size])
+        assert layer_pixel_size(layer) == (size, size)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_each_series_of_a_plate_of_channels_opens_a_layer_a_channel(make_napari_viewer,
+                                                                   tmp_path, monkeypatch,
+                                                                   lazy):
+    path = write_plate(tmp_path / "plate.ome.tif", channels=True)
+    monkeypatch.setattr(reader, "is_lazy_path", lambda _: lazy)
+    layers = _open(make_napari_viewer(), path)
+    assert [(layer.name, layer.visible) for layer in layers] == [
+        (f"plate (series {n}) [{name}]", n == 0) for n in range(3) for name in ("DAPI", "GFP")]
+    for number, layer in enumerate(layers):
+        n, channel = divmod(number, 2)
+        assert layer_channel(layer) == channel
+        np.testing.assert_array_equal(np.asarray(layer.data), CELLS[channel] + 1000 * n)
+        np.testing.assert_array_equal(layer.scale, [PLATE_SIZES[n]] * 2)

@@ -9,6 +9,10 @@ written by maskprep opens as a Labels layer. A file of channels that are not col
 ImageJ hyperstack, an OME-TIFF) opens as one layer a channel, named by its OME name, each
 remembering its channel (``layers.CHANNEL_KEY``), so that a batch of such files segments
 that channel; napari's reader gave one layer whose channels the ops took as a z stack.
+Each image of a multi-series OME-TIFF (a plate's positions or wells) opens so, as layers
+of its own named ``<stem> (series N)``, each with its own pixel size, read lazily as the
+file is; only the first is shown, since they lie on one another (napari's reader opened
+the first alone, without a word).
 
 A recipe file dropped on the window (or opened) loads into the Recorder instead: no layer.
 """
@@ -35,6 +39,7 @@ from ..io import (
     read_channels,
     read_image_axes,
     read_pixel_size,
+    series_numbers,
     takes_layout,
     written_by_maskprep,
 )
@@ -53,14 +58,15 @@ NO_LAYER = [(None,)]  # napari's word for "read, and nothing to add"
 
 def get_reader(path: str | list[str]) -> Callable[[str], list[LayerData]] | None:
     """The reader for one TIFF or slide file; None for anything else, and for a TIFF whose
-    axes the ops cannot take, whole or channel by channel (5 dimensions, positions):
-    napari's reader opens those as they are."""
+    axes (of each image, for a multi-series OME-TIFF) the ops cannot take, whole or channel
+    by channel (5 dimensions): napari's reader opens those as they are."""
     if not isinstance(path, str | os.PathLike) or Path(path).suffix.lower() not in SUFFIXES:
         return None
     if not Path(path).is_file():  # a FIFO would block the header read, a device never end
         return None
-    if (Path(path).suffix.lower() in (".tif", ".tiff") and not takes_layout(path)
-            and not channel_count(path)):
+    series = _series(Path(path))[0]  # the images of a multi-series file are of one shape
+    if (Path(path).suffix.lower() in (".tif", ".tiff") and not takes_layout(path, series=series)
+            and not channel_count(path, series)):
         return None
     return read_layers
 
@@ -79,24 +85,44 @@ def _strided_pyramid(level: Any, axes: str) -> list[Any]:
 
 def read_layers(path: str) -> list[LayerData]:
     """The file as one layer, or one a channel: ``[t][z]yx[c]`` with its axis names and
-    pixel size."""
+    pixel size; a multi-series OME-TIFF so for each of its images, named by its series,
+    the first alone visible."""
     path = Path(path)
     is_lazy = is_lazy_path(path)
-    count = channel_count(path) if path.suffix.lower() in (".tif", ".tiff") else 0
+    numbers = _series(path)
+    if numbers == [None]:
+        return _image_layers(path, None, _stem(path), is_lazy)
+    return [(data, kwargs | {"visible": n == numbers[0]}, kind) for n in numbers
+            for data, kwargs, kind in _image_layers(path, n, f"{_stem(path)} (series {n})",
+                                                    is_lazy)]
+
+
+def _series(path: Path) -> list[int | None]:
+    """The series to open, each as layers of its own: every image of a multi-series
+    OME-TIFF; ``[None]`` for a file of one image."""
+    numbers = series_numbers(path)
+    return list(numbers) if len(numbers) > 1 else [None]
+
+
+def _image_layers(path: Path, series: int | None, name: str, is_lazy: bool
+                  ) -> list[LayerData]:
+    """The image ``series`` of the file as the layer ``name``, or one a channel."""
+    count = channel_count(path, series) if path.suffix.lower() in (".tif", ".tiff") else 0
     if not count:
-        return [_layer(path, *_read(path, is_lazy, None), is_lazy)]
+        return [_layer(path, name, *_read(path, is_lazy, None, series), is_lazy)]
     if is_lazy:
-        channels = [_read(path, True, n) for n in range(count)]
+        channels = [_read(path, True, n, series) for n in range(count)]
     else:
-        pixel_size = read_pixel_size(path)
-        channels = [(data, axes, pixel_size, {}) for data, axes in read_channels(path)]
+        pixel_size = read_pixel_size(path, series)
+        channels = [(data, axes, pixel_size, {})
+                    for data, axes in read_channels(path, series)]
     layers = []
-    for n, (name, (data, axes, pixel_size, kwargs)) in enumerate(
-            zip(channel_names(path), channels, strict=True)):
+    for n, (channel, (data, axes, pixel_size, kwargs)) in enumerate(
+            zip(channel_names(path, series), channels, strict=True)):
         kwargs |= {"metadata": {CHANNEL_KEY: n}, "blending": "additive",
                    "colormap": _CHANNEL_COLOURS[n % len(_CHANNEL_COLOURS)]}
-        data, kwargs, kind = _layer(path, data, axes, pixel_size, kwargs, is_lazy)
-        layers.append((data, kwargs | {"name": f"{_stem(path)} [{name}]"}, kind))
+        layers.append(_layer(path, f"{name} [{channel}]", data, axes, pixel_size, kwargs,
+                             is_lazy))
     return layers
 
 
@@ -104,14 +130,14 @@ def _stem(path: Path) -> str:
     return path.name.removesuffix(path.suffix).removesuffix(".ome")
 
 
-def _read(path: Path, is_lazy: bool, channel: int | None
+def _read(path: Path, is_lazy: bool, channel: int | None, series: int | None
           ) -> tuple[Any, str, tuple[float, ...] | None, dict[str, Any]]:
-    """The file's data (a lazy pyramid if ``is_lazy``), axes, pixel size and layer options,
-    of ``channel`` only if given."""
+    """The file's data (of its image ``series``; a lazy pyramid if ``is_lazy``), axes,
+    pixel size and layer options, of ``channel`` only if given."""
     if not is_lazy:
-        data, axes = read_image_axes(path, channel)
-        return data, axes, read_pixel_size(path), {}
-    lazy = open_lazy(path)
+        data, axes = read_image_axes(path, channel, series)
+        return data, axes, read_pixel_size(path, series), {}
+    lazy = open_lazy(path, series=series)
     levels, axes = [], ""
     for level in lazy.levels:
         arranged, axes = image_layout(level, lazy.axes, str(path), channel)
@@ -126,14 +152,14 @@ def _read(path: Path, is_lazy: bool, channel: int | None
     return data, axes, lazy.pixel_size, {"multiscale": len(levels) > 1}
 
 
-def _layer(path: Path, data: Any, axes: str, pixel_size: tuple[float, ...] | None,
+def _layer(path: Path, name: str, data: Any, axes: str, pixel_size: tuple[float, ...] | None,
            kwargs: dict[str, Any], is_lazy: bool) -> LayerData:
-    """The layer data tuple of ``data``: axis names, scale in µm, contrast."""
+    """The layer data tuple of ``data``, named ``name``: axis names, scale in µm, contrast."""
     spatial = [a for a in axes if a in "zyx"]
     sizes = dict(zip(spatial[-len(pixel_size):], pixel_size, strict=True)) if pixel_size else {}
     named = axes.replace("c", "")
     kwargs |= {
-        "name": _stem(path),
+        "name": name,
         "axis_labels": tuple(named),
         "scale": tuple(sizes.get(a, 1.0) for a in named),
         "units": tuple("micrometer" if a in sizes else "pixel" for a in named),

@@ -257,12 +257,14 @@ def _unreadable(path: Path, exc: Exception) -> ImageReadError:
     return ImageReadError(f"{path}: cannot read image ({type(exc).__name__}: {why})")
 
 
-def takes_layout(path: str | os.PathLike[str], channel: int | None = None) -> bool:
-    """Whether a TIFF's axes (with only ``channel`` of its channels, if given) are a layout
-    the ops take (:func:`~.axes.image_layout`), from its header alone: a stack of 2
-    channels is not, nor several images (:func:`pick_series`). A header that cannot be
-    read counts as taken: reading the file then says what is wrong."""
-    header = _tiff_header(path)
+def takes_layout(path: str | os.PathLike[str], channel: int | None = None,
+                 series: int | None = None) -> bool:
+    """Whether a TIFF's axes (of its image ``series``; with only ``channel`` of its
+    channels, if given) are a layout the ops take (:func:`~.axes.image_layout`), from its
+    header alone: a stack of 2 channels is not, nor several images unless one is chosen
+    (:func:`pick_series`). A header that cannot be read counts as taken: reading the file
+    then says what is wrong."""
+    header = _tiff_header(path, series)
     return header is None or _header_takes(header, str(path), channel)
 
 
@@ -289,15 +291,17 @@ def channel_count(path: str | os.PathLike[str], series: int | None = None) -> in
     return count if count and _header_takes(header, str(path), 0) else 0
 
 
-def read_channels(path: str | os.PathLike[str]) -> list[tuple[np.ndarray, str]]:
-    """Each channel of a TIFF with channels (:func:`channel_count`) as
-    ``read_image_axes(path, channel=n)`` gives it, the file read once."""
+def read_channels(path: str | os.PathLike[str], series: int | None = None
+                  ) -> list[tuple[np.ndarray, str]]:
+    """Each channel of a TIFF with channels (:func:`channel_count`; of its image
+    ``series``) as ``read_image_axes(path, channel=n, series=series)`` gives it, the
+    file read once."""
     path = Path(path)
-    count = channel_count(path)
+    count = channel_count(path, series)
     if not count:
         raise BadValueError(f"{path}: not a TIFF of channels the ops take one by one")
     try:
-        image, axes = _read_tiff(path)
+        image, axes = _read_tiff(path, series)
     except ImageReadError:
         raise
     except Exception as exc:  # decoders raise anything on corrupt data
