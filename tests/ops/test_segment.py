@@ -3,6 +3,7 @@ parameters, bad input. Their kernels are tested against their references in test
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -11,8 +12,9 @@ import tifffile
 from skimage import filters
 
 from napari_maskprep.core import MaskprepWarning, get_op
-from napari_maskprep.core.errors import BadValueError, LimitError
+from napari_maskprep.core.errors import LimitError
 from napari_maskprep.core.locality import GlobalStat, Local, NonLocal, Pointwise
+from napari_maskprep.kernels.local_threshold import local_threshold_surface
 from napari_maskprep.ops import segment as seg
 
 from ..segment_images import BBBC039, as_dtype, disks, nuclei_field
@@ -266,9 +268,6 @@ def test_local_threshold_window_far_wider_than_the_image_is_one_error():
                            r"\(1, 12, 18\) to 1.0e\+09 pixels, more than 16 times its own"):
             seg.local_threshold(stack, method=method, block_size=1001)
     assert seg.local_threshold(stack, method="niblack", block_size=5).shape == stack.shape
-    huge = stack.astype(np.float64) * 1e200
-    with pytest.raises(BadValueError, match="squares the image, whose values reach"):
-        seg.local_threshold(huge, method="sauvola")
 
 
 # --- local_threshold -----------------------------------------------------------------
@@ -307,6 +306,66 @@ def test_local_threshold_bad_block_size():
         seg.local_threshold(image, block_size=4)
     with pytest.raises(ValueError, match="block_size=1 is out of range"):
         seg.local_threshold(image, block_size=1)
+
+
+_LEVELS = np.array([[0, 1, 1, 2, 8, 9, 3], [9, 9, 10, 1, 0, 3, 3], [4, 4, 12, 2, 2, 7, 6],
+                    [0, 15, 6, 5, 1, 1, 1], [2, 2, 2, 14, 13, 0, 5]])
+_NIBLACK_OF_LEVELS = [[0, 0, 0, 1, 1, 1, 1], [1, 1, 1, 0, 0, 1, 0], [0, 0, 1, 0, 1, 1, 1],
+                      [0, 1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 0, 1]]
+# Tiny: 1e-181 and subnormal (float64), 1e-21 and subnormal (float32). Huge: squares past
+# float64's 1e308 and float32's 3e38. The offset 0.25 scaled alike is held exactly too.
+_SCALES = [(np.float64, -600), (np.float64, -1070), (np.float64, 600),
+           (np.float32, -70), (np.float32, -145), (np.float32, 70)]
+
+
+def _scaled_levels(dtype, exponent, shape):
+    levels = _LEVELS.astype(dtype).reshape(shape)
+    scaled = np.ldexp(levels, exponent).astype(dtype)
+    assert np.array_equal(np.ldexp(scaled, -exponent), levels)  # exactly held
+    return levels, scaled
+
+
+@pytest.mark.parametrize(("dtype", "exponent"), _SCALES)
+@pytest.mark.parametrize("shape", [(5, 7), (1, 5, 7)])  # OpenCV's and scikit-image's
+@pytest.mark.parametrize("method", ["niblack", "mean", "gaussian"])
+def test_local_thresholds_of_tiny_and_huge_values_are_those_of_the_values_scaled(
+        dtype, exponent, shape, method):
+    # Niblack squares the values: below 1e-154 (float64) or 1e-19 (float32) they underflowed
+    # to 0 (no standard deviation), above they overflowed (or were refused); subnormal
+    # window sums rounded (Gaussian).
+    levels, scaled = _scaled_levels(dtype, exponent, shape)
+    expected = seg.local_threshold(levels, method=method, block_size=3, k=0.5, offset=0.25)
+    if method == "niblack":
+        np.testing.assert_array_equal(expected.reshape(5, 7), _NIBLACK_OF_LEVELS)
+    found = seg.local_threshold(scaled, method=method, block_size=3, k=0.5,
+                                offset=math.ldexp(0.25, exponent))
+    np.testing.assert_array_equal(found, expected)
+    dark = seg.local_threshold(scaled, method=method, block_size=3, k=0.5,
+                               offset=math.ldexp(0.25, exponent), polarity="dark")
+    np.testing.assert_array_equal(dark, 1 - expected)
+
+
+@pytest.mark.parametrize(("dtype", "exponent"), _SCALES)
+@pytest.mark.parametrize("shape", [(5, 7), (1, 5, 7)])
+def test_sauvola_of_tiny_and_huge_values_is_that_of_the_values_with_r_scaled(
+        dtype, exponent, shape):
+    # Sauvola's R is 1 for floats whatever their scale: the image scaled by 2**n thresholds
+    # as the image itself with R = 2**-n. Tiny values: s / R vanishes, T = m * (1 - k);
+    # huge ones: T = m * k * s, past the largest float (no pixel above it).
+    levels, scaled = _scaled_levels(dtype, exponent, shape)
+    with np.errstate(over="ignore"):  # R = 2**1070 is inf in float64, as in the op
+        surface = local_threshold_surface(levels, "sauvola", 3, 0.5,
+                                          half_range=float(np.ldexp(1.0, -exponent)))
+    expected = (levels > surface - 0.25).view(np.uint8)
+    found = seg.local_threshold(scaled, method="sauvola", block_size=3, k=0.5,
+                                offset=math.ldexp(0.25, exponent))
+    np.testing.assert_array_equal(found, expected)
+    if exponent == 600:
+        assert not found.any()
+    if exponent == -600:
+        np.testing.assert_array_equal(found.reshape(5, 7), [
+            [0, 0, 0, 1, 1, 1, 1], [1, 1, 1, 0, 0, 1, 1], [1, 1, 1, 1, 1, 1, 1],
+            [0, 1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 0, 1]])
 
 
 # --- color_range ---------------------------------------------------------------------

@@ -24,7 +24,7 @@ from ..kernels.color import rgb_to_gray
 from ..kernels.color_range import hsv_in_range
 from ..kernels.edges import closed_regions, find_edges, unit_range
 from ..kernels.gaussian import VECTOR_ALIGN
-from ..kernels.local_threshold import gaussian_radius, local_threshold_surface, runs_fast
+from ..kernels.local_threshold import gaussian_radius, local_threshold_mask, runs_fast
 from ..kernels.region_grow import grow_regions
 from ..kernels.thresholds import at_least, greater
 from ..kernels.watershed import distance_watershed
@@ -268,11 +268,6 @@ def _local_threshold_align(params: dict) -> int:
 LOCAL_MAX_PADDING = 16
 
 
-# Sauvola and Niblack sum squares of float64 values over the padded image (up to 2**40 of
-# them): values within +-1e148 keep those sums finite.
-_LOCAL_MAX_VALUE = 1e148
-
-
 def _check_odd_window(params: Mapping[str, Any]) -> None:
     if params["block_size"] % 2 == 0:
         raise BadValueError(
@@ -281,17 +276,9 @@ def _check_odd_window(params: Mapping[str, Any]) -> None:
 
 
 def _check_local_work(image: np.ndarray, method: LocalMethod, block_size: int) -> None:
-    """Sauvola and Niblack within their work bounds (values, padding)."""
+    """Sauvola and Niblack within their padding bound."""
     if method not in (LocalMethod.SAUVOLA, LocalMethod.NIBLACK):
         return
-    if image.dtype == np.float64:
-        largest = max(-float(image.min()), float(image.max()))
-        if largest > _LOCAL_MAX_VALUE:  # its squares, summed, would overflow float64
-            raise BadValueError(
-                f"segment.local_threshold: method {method.value!r} squares the image, whose "
-                f"values reach {largest:.3g}; accepted: values within +-{_LOCAL_MAX_VALUE:.0e}"
-                " (rescale it first)"
-            )
     if runs_fast(image.shape, block_size):
         return  # OpenCV's box filters: no padding
     padded = math.prod(n + block_size - 1 for n in image.shape)
@@ -350,7 +337,10 @@ def local_threshold(
     Reference: ``skimage.filters.threshold_local`` (mean, gaussian),
     ``threshold_sauvola`` / ``threshold_niblack`` (``window_size=block_size``). In 2D
     OpenCV computes ``T`` to about 1e-5 intensity units (``kernels.local_threshold``), so
-    only pixels that close to ``T`` can differ.
+    only pixels that close to ``T`` can differ. Float images of tiny (below 1e-154 in
+    float64, 1e-19 in float32) or huge values are thresholded scaled by a power of two:
+    the mask of ``image * 2**n`` with ``offset * 2**n`` is that of ``image`` (Sauvola's
+    with ``R`` scaled alike, as ``R`` is 1 for floats of any scale).
 
     Examples
     --------
@@ -363,11 +353,8 @@ def local_threshold(
     """
     method = LocalMethod(method)
     _check_local_work(image, method, block_size)
-    surface = local_threshold_surface(image, method.value, block_size, k)
-    if offset:
-        surface -= offset
-    compare = np.less_equal if Polarity(polarity) is Polarity.DARK else np.greater
-    return compare(image, surface).view(np.uint8)
+    return local_threshold_mask(image, method.value, block_size, k, offset,
+                                dark=Polarity(polarity) is Polarity.DARK)
 
 
 _DEGREES = {"min": 0.0, "max": 360.0, "step": 1.0, "unit": "deg"}
