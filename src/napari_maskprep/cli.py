@@ -274,12 +274,17 @@ _positive_int = _whole_number(1, _MAX_WORKERS, "a whole number from {low} to {hi
 _chunk_side = _whole_number(_MIN_CHUNK, _MAX_CHUNK, "a chunk side from {low} to {high} px")
 _object_size = _whole_number(1, _MAX_CHUNK, "an object size from {low} to {high} px")
 _channel_number = _whole_number(0, 2**16, "a channel's number, from {low}")
-_series_number = _whole_number(0, 2**20, "a series' number from {low} to {high}, or all")
+_series_number = _whole_number(0, 2**20, "a series' number from {low} to {high}")
 
 
 def _series(text: str) -> int | str:
     """An argparse type: a series' number, or ``all``."""
-    return "all" if text == "all" else _series_number(text)
+    if text == "all":
+        return "all"
+    try:
+        return _series_number(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}, or all") from None
 
 
 def _channel(text: str) -> int | str:
@@ -397,7 +402,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             result = fit_recipe(recipe, args.images, args.masks, trials=args.trials,
                                 budget=args.budget, holdout=args.holdout or args.holdout_fraction,
                                 search=args.search, labels=args.labels,
-                                pixel_size=args.pixel_size, seed=args.seed, progress=progress)
+                                pixel_size=args.pixel_size, seed=args.seed, progress=progress,
+                                series=args.series)
     except MaskprepError as exc:
         raise UsageError(str(exc)) from None
     try:
@@ -548,6 +554,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="the masks are label images: every label above 0 is foreground")
     fit.add_argument("--pixel-size", type=_pixel_size, metavar="UM",
                      help="micrometres per pixel, for sizes the recipe gives in um")
+    fit.add_argument("--series", type=_series_number, metavar="N",
+                     help="read image N (from 0) of files holding several of one shape (an "
+                          "OME-TIFF's positions or wells), with its pixel size; masks pair by "
+                          "file stem as without it (a file of one image is series 0)")
     fit.add_argument("--seed", type=_whole_number(0, 2**31 - 1, "a seed from {low} to {high}"),
                      default=0, help="seed of the search and of the held-out choice")
     fit.add_argument("--report", type=_path, metavar="CSV",

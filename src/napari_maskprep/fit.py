@@ -35,7 +35,14 @@ from .core.registry import Param
 from .core.units import Quantity, check_pixel_size
 from .core.validation import looks_rgb
 from .io.files import atomic_write, head_line, spreadsheet_text
-from .io.images import IMAGE_SUFFIXES, find_images, read_image, read_image_axes, read_pixel_size
+from .io.images import (
+    IMAGE_SUFFIXES,
+    check_series,
+    find_images,
+    read_image,
+    read_image_axes,
+    read_pixel_size,
+)
 from .recipe import Recipe, RecipeError
 
 __all__ = ["DEFAULT_TRIALS", "MAX_TRIALS", "REPORT_HEADER", "Dimension", "FitResult",
@@ -140,18 +147,21 @@ def _left_out(found: Mapping[str, Mapping[str, Path]]) -> list[str]:
 
 
 def read_pairs(images: str | os.PathLike[str], masks: str | os.PathLike[str], *,
-               labels: bool = False) -> list[Pair]:
+               labels: bool = False, series: int | None = None) -> list[Pair]:
     """The images of the folder ``images`` with the masks of the same file stem in the
-    folder ``masks``, sorted by stem; images without a mask are left out.
+    folder ``masks``, sorted by stem; images without a mask are left out. ``series``: the
+    image (from 0) read of each file, for multi-series OME-TIFFs (positions, wells; a
+    file of one image is series 0).
 
     Raises :class:`BadValueError` (one line) when no image has a mask, two files of a
     folder have one stem, or a mask does not fit its image (shape, not binary), and
     :class:`ImageReadError` for an unreadable file.
     """
-    return _read_pairs(images, masks, labels)[0]
+    return _read_pairs(images, masks, labels, check_series(series))[0]
 
 
-def _read_pairs(images: Any, masks: Any, labels: bool) -> tuple[list[Pair], list[str]]:
+def _read_pairs(images: Any, masks: Any, labels: bool, series: int | None
+                ) -> tuple[list[Pair], list[str]]:
     """:func:`read_pairs`, and what it left out (see :func:`_left_out`)."""
     folders = {"images": Path(images), "masks": Path(masks)}
     for what, folder in folders.items():
@@ -166,9 +176,9 @@ def _read_pairs(images: Any, masks: Any, labels: bool) -> tuple[list[Pair], list
             f"{folders['masks']} ({len(found['images'])} images, {len(found['masks'])} masks)")
     pairs = []
     for stem in stems:
-        image, axes = read_image_axes(found["images"][stem])
+        image, axes = read_image_axes(found["images"][stem], series=series)
         mask = _as_mask(read_image(found["masks"][stem]), image, stem, labels=labels)
-        pairs.append(Pair(stem, image, mask, read_pixel_size(found["images"][stem]),
+        pairs.append(Pair(stem, image, mask, read_pixel_size(found["images"][stem], series),
                           frames=axes.startswith("t")))
     return pairs, _left_out(found)
 
@@ -432,11 +442,14 @@ def _split(pairs: Sequence[Pair], holdout: float | Sequence[str], seed: int
     return search, [p for p in pairs if p.name in names]
 
 
-def _pairs(images: Any, masks: Any, labels: bool, pixel_size: Any
+def _pairs(images: Any, masks: Any, labels: bool, pixel_size: Any, series: int | None
            ) -> tuple[list[Pair], list[str]]:
     left_out: list[str] = []
     if isinstance(images, str | os.PathLike) and isinstance(masks, str | os.PathLike):
-        pairs, left_out = _read_pairs(images, masks, labels)
+        pairs, left_out = _read_pairs(images, masks, labels, series)
+    elif series is not None:
+        raise BadValueError(f"series {series} with images given as arrays; accepted: a "
+                            "series with folders of files (it picks the image of each)")
     elif isinstance(images, Sequence) and isinstance(masks, Sequence):
         if not images or len(images) != len(masks):
             raise BadValueError(f"{len(images)} images and {len(masks)} masks; accepted: as "
@@ -477,6 +490,7 @@ def fit_recipe(
     pixel_size: Any = None,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    series: int | None = None,
 ) -> FitResult:
     """Search ``recipe``'s parameters for the best mean Dice against ``masks``.
 
@@ -487,7 +501,9 @@ def fit_recipe(
     seconds if given. ``search`` names the parameters to search (``"2.sigma"``: step
     number and parameter; default all, see :func:`search_space`). ``labels``: the masks
     are label images (foreground = above 0). ``pixel_size`` (micrometres per pixel)
-    overrides what the files state, for sizes given in micrometres.
+    overrides what the files state, for sizes given in micrometres. ``series``: the image
+    (from 0) read of each image file, for folders of multi-series OME-TIFFs (positions,
+    wells; a file of one image is series 0), with its own pixel size; masks pair by stem.
 
     The fitted recipe is the best setting on the search images, or the starting recipe
     if none was better. Raises :class:`MaskprepError` in one line before any search.
@@ -519,8 +535,9 @@ def fit_recipe(
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
         raise BadValueError(f"seed={shown(seed)} is not accepted; expected an integer in "
                             "[0, 2**32)")
+    series = check_series(series)
     optuna = _optuna()
-    pairs, left_out = _pairs(images, masks, labels, pixel_size)
+    pairs, left_out = _pairs(images, masks, labels, pixel_size, series)
     if recipe.uses_units:
         missing = next((p.name for p in pairs if p.pixel_size is None), None)
         if missing is not None:

@@ -15,7 +15,10 @@ import tifffile
 
 from napari_maskprep.batch import SUMMARY_NAME
 from napari_maskprep.cli import main
+from napari_maskprep.core.errors import BadValueError
+from napari_maskprep.fit import dice, fit_recipe
 from napari_maskprep.io import open_lazy, read_pixel_size, read_provenance, write_ome_zarr
+from napari_maskprep.recipe import Recipe
 
 # 10 um2 is 40 px at 0.5 um a pixel (the 16 px object goes), 10 px at 1 um, 4.4 at 1.5 um
 RECIPE = ("maskprep: 1\nsteps:\n- op: segment.threshold\n  params: {value: 100}\n"
@@ -175,3 +178,42 @@ def test_info_lists_the_series_of_a_multi_series_file(plate, capsys):
         "series 2 'Image2': shape (40, 48) uint8, axes yx, pixel size 1.5 x 1.5 um",
     ]
     assert main(["info", str(plate), "--recipe"]) == 2  # no recipe: it is no mask of ours
+
+
+def test_fit_series_n_reads_that_image_of_each_file_with_its_pixel_size(tmp_path, plate,
+                                                                       capsys):
+    """maskprep fit took no --series, so a folder holding a plate could not be fitted."""
+    images, masks, recipe = plate.parent, tmp_path / "masks", tmp_path / "r.maskprep.yaml"
+    masks.mkdir()
+    tifffile.imwrite(masks / "plate.tif", expected(1))  # masks pair by stem, as without
+    recipe.write_text(RECIPE)
+    args = ["fit", str(recipe), "--images", str(images), "--masks", str(masks), "--trials",
+            "2", "--holdout-fraction", "0", "-q"]
+    for series, plate_dice in ((1, 1.0), (0, dice(expected(0), expected(1)))):
+        report = tmp_path / f"s{series}.csv"
+        assert main([*args, "-o", str(tmp_path / "f.maskprep.yaml"), "--report", str(report),
+                     "--series", str(series)]) == 0
+        with open(report, newline="", encoding="utf-8") as f:
+            rows = [(r["image"], r["dice_before"]) for r in csv.DictReader(f)]
+        assert rows == [("plate", f"{plate_dice:.6f}")]
+    # a file of one image is series 0
+    tifffile.imwrite(images / "one.tif", position(1), resolution=(1.0, 1.0),
+                     resolutionunit="MICROMETER")  # 1 um a pixel
+    tifffile.imwrite(masks / "one.tif", expected(1))
+    result = fit_recipe(Recipe.load(recipe), images, masks, trials=1, holdout=0, series=0)
+    assert [(s.name, s.before) for s in result.scores] == [
+        ("one", 1.0), ("plate", dice(expected(0), expected(1)))]
+    # a series a file lacks is one line naming it; a series that is no number is refused
+    capsys.readouterr()
+    assert main([*args, "-o", str(tmp_path / "g.maskprep.yaml"), "--series", "1"]) == 2
+    assert capsys.readouterr().err == (f"maskprep: error: {images / 'one.tif'}: has no series "
+                                       "1; accepted: series 0 (its one image of shape (40, 48))"
+                                       "\n")
+    with pytest.raises(SystemExit):
+        main([*args, "-o", str(tmp_path / "g.maskprep.yaml"), "--series", "all"])
+    assert ("argument --series: 'all' is not a series' number from 0 to 1048576\n"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "g.maskprep.yaml").exists()
+    with pytest.raises(BadValueError, match=r"^series 1 with images given as arrays; accepted: "
+                                            r"a series with folders of files"):
+        fit_recipe(Recipe.load(recipe), [position(1)], [expected(1)], series=1)
