@@ -79,6 +79,29 @@ def test_a_recorder_docked_again_records_alone(make_napari_viewer, qtbot):
     assert first.model.records == []
 
 
+def test_closing_one_of_two_recorders_leaves_the_other_following_ctrl_z(make_napari_viewer,
+                                                                         qtbot):
+    """Closing the first gave napari's own undo keys back on a layer both followed: an undo
+    on it hidden then stayed in the other's step list."""
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "nuclei")
+    dock, first = viewer.window.add_plugin_dock_widget(PLUGIN, "Recorder")
+    second = RecorderWidget(viewer)
+    viewer.window.add_dock_widget(second, name="another Recorder")
+    _apply(qtbot, _segment_beside(viewer, qtbot), "segment.auto_threshold",
+           viewer.layers["nuclei"])
+    mask = viewer.layers["nuclei-auto_threshold"]
+    _stroke(mask)
+    qtbot.waitUntil(lambda: len(first.model.records) == len(second.model.records) == 2,
+                    timeout=TIMEOUT_MS)
+    dock.destroyOnClose()
+    mask.visible = False
+    viewer.layers.selection.active = mask
+    viewer.window._qt_viewer._key_map_handler.press_key("Control-Z")  # the active layer
+    qtbot.waitUntil(lambda: len(second.model.records) == 1, timeout=TIMEOUT_MS)
+    assert [r.step.op for r in second.model.records] == ["segment.auto_threshold"]
+
+
 def test_a_replay_under_way_when_the_recorder_closes_writes_nothing(make_napari_viewer, qtbot):
     """Its result went into the viewer after the close, by a widget no longer shown."""
     viewer = make_napari_viewer()

@@ -707,6 +707,45 @@ def test_an_undo_on_a_hidden_layer_is_followed_as_it_happens(session):
     assert mask.keymap == {}
 
 
+@pytest.mark.parametrize("closed", ["first", "second"])
+def test_two_recorders_both_follow_an_undo_and_one_closed_leaves_the_other(session, closed):
+    """A second Recorder's undo keys replaced the first's on a layer both follow: the first
+    kept a stroke undone on a hidden layer in its step list. Closing the first then gave
+    napari's own keys back under the second, which no longer saw an undo either."""
+    second = RecorderWidget(session.viewer)
+    session.qtbot.addWidget(second.native)
+    recorders = [session.recorder, second]
+
+    def listed(recorder) -> list[str]:
+        return [r.step.op for r in recorder.model.records]
+
+    def wait_listed(*ops: str) -> None:
+        session.qtbot.waitUntil(lambda: all(listed(r) == list(ops) for r in recorders),
+                                timeout=TIMEOUT_MS)
+
+    session.apply(session.segment, "segment.auto_threshold", "nuclei")
+    mask = session.viewer.layers["nuclei-auto_threshold"]
+    paint(mask, slice(5, 35), slice(5, 35), 1)
+    wait_listed("segment.auto_threshold", "edit.manual")
+    mask.visible = False
+    keys = KeymapHandler()  # as napari's canvas does, the layer active
+    keys.keymap_providers = [mask, session.viewer]
+    keys.press_key("Control-Z")
+    wait_listed("segment.auto_threshold")
+    keys.press_key("Control-Shift-Z")
+    wait_listed("segment.auto_threshold", "edit.manual")
+
+    gone = recorders.pop(0 if closed == "first" else 1)
+    gone.close()
+    assert listed(gone) == []
+    keys.press_key("Control-Z")
+    wait_listed("segment.auto_threshold")
+    keys.press_key("Control-Shift-Z")
+    wait_listed("segment.auto_threshold", "edit.manual")
+    recorders[0].model.clear()  # the last to let go gives napari's own keys back
+    assert mask.keymap == {}
+
+
 @pytest.mark.parametrize("hand", ["stroke", "undo"])
 def test_hand_edits_just_before_an_in_place_apply_are_recorded_before_it(session, hand):
     """Strokes (or an undo) not yet captured when an in-place Apply wrote the layer were

@@ -6,10 +6,15 @@ was shown again or the recipe used, and an in-place Apply on the layer meanwhile
 recorded after the stroke, which its result no longer held. :class:`UndoKeys` binds both
 keys on each layer followed, to napari's own undo or redo and then a call back with the
 layer.
+
+A layer has one binding per key, shared by every recorder following it: a second
+recorder's binding replaced the first's (which then missed the undo), and the first
+letting go gave napari's keys back under the second.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -22,30 +27,51 @@ UNDO = KeyMod.CtrlCmd | KeyCode.KeyZ  # napari's own keys for Labels.undo and re
 REDO = KeyMod.CtrlCmd | KeyMod.Shift | KeyCode.KeyZ
 
 
+class _Followed:
+    """A layer's keys while followed: its own bindings, given back when the last of its
+    followers lets go, and those followers, each called back after an undo or redo."""
+
+    def __init__(self, layer: Labels) -> None:
+        self.followers: list[UndoKeys] = []
+        self.own: dict[Any, Any] = {key: layer.bind_key(key, _pressed(method), overwrite=True)
+                                    for key, method in ((UNDO, "undo"), (REDO, "redo"))}
+
+
+_FOLLOWED: weakref.WeakKeyDictionary[Labels, _Followed] = weakref.WeakKeyDictionary()
+
+
+def _pressed(method: str) -> Callable[[Labels], None]:
+    def pressed(layer: Labels) -> None:
+        getattr(layer, method)()
+        for follower in list(_FOLLOWED[layer].followers):
+            follower.after(layer)
+
+    return pressed
+
+
 class UndoKeys:
     """Calls ``after(layer)`` after each undo or redo key pressed on a layer followed."""
 
     def __init__(self, after: Callable[[Labels], None]) -> None:
-        self._after = after
-        self._bound: list[tuple[Labels, dict[Any, Any]]] = []  # each layer's own bindings
-
-    def _key(self, method: str) -> Callable[[Labels], None]:
-        def pressed(layer: Labels) -> None:
-            getattr(layer, method)()
-            self._after(layer)
-
-        return pressed
+        self.after = after
+        self._layers: list[Labels] = []
 
     def follow(self, layers: Iterable[Labels]) -> None:
-        """Bind the keys on ``layers`` alone; those followed before get their own back."""
+        """Follow the keys on ``layers`` alone; those followed before by no other recorder
+        get their own back."""
         self.release()
         for layer in layers:
-            self._bound.append((layer, {key: layer.bind_key(key, self._key(method),
-                                                            overwrite=True)
-                                        for key, method in ((UNDO, "undo"), (REDO, "redo"))}))
+            if layer not in _FOLLOWED:
+                _FOLLOWED[layer] = _Followed(layer)
+            _FOLLOWED[layer].followers.append(self)
+            self._layers.append(layer)
 
     def release(self) -> None:
-        for layer, own in self._bound:
-            for key, func in own.items():
-                layer.bind_key(key, func, overwrite=True)  # None: napari's class binding
-        self._bound = []
+        for layer in self._layers:
+            followed = _FOLLOWED[layer]
+            followed.followers.remove(self)
+            if not followed.followers:
+                del _FOLLOWED[layer]
+                for key, func in followed.own.items():
+                    layer.bind_key(key, func, overwrite=True)  # None: napari's class binding
+        self._layers = []
