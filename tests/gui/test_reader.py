@@ -12,14 +12,20 @@ import tifffile
 from napari.components import ViewerModel
 from napari.layers import Image, Labels
 
-from napari_maskprep._napari import reader
+from napari_maskprep._napari import reader, zarr_reader
 from napari_maskprep._napari.layers import CHANNEL_KEY, layer_channel, layer_pixel_size
 from napari_maskprep._napari.planes import PerPlane, per_plane_choice
 from napari_maskprep._napari.reader import get_reader, get_recipe_reader
 from napari_maskprep._napari.recorder import RecorderWidget
 from napari_maskprep._napari.widgets import SegmentWidget
 from napari_maskprep.core.registry import get_op
-from napari_maskprep.io import provenance, write_bigtiff, write_mask
+from napari_maskprep.io import (
+    provenance,
+    read_pixel_size,
+    read_provenance,
+    write_bigtiff,
+    write_mask,
+)
 from napari_maskprep.recipe import Recipe
 
 TIMEOUT_MS = 30_000
@@ -91,6 +97,35 @@ def test_a_large_file_without_a_pyramid_gets_one_of_strided_views(make_napari_vi
     assert [level.shape for level in layer.data] == [(2500, 1800), (1250, 900), (625, 450)]
     np.testing.assert_array_equal(layer.data[0].compute(), image)
     np.testing.assert_array_equal(layer.data[2].compute(), image[::4, ::4])
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_a_bare_zarr_array_opens_lazily_with_the_axes_of_a_plain_tiff(make_napari_viewer,
+                                                                      tmp_path, zarr_format):
+    """A zarr array without OME-NGFF metadata (dask.array.to_zarr's) had no reader here:
+    napari's own names no axes, napari-ome-zarr opens none."""
+    from ..io.test_lazy import ome_zarr_image
+
+    grey = np.arange(1100 * 500, dtype=np.uint16).reshape(1100, 500)
+    rgb = np.zeros((20, 30, 3), np.uint8)
+    rgb[..., 2] = 9
+    for name, data in (("grey.zarr", grey), ("rgb.zarr", rgb)):
+        da.from_array(data, chunks=256).to_zarr(tmp_path / name, zarr_format=zarr_format)
+    viewer = make_napari_viewer()
+    [layer] = _open(viewer, tmp_path / "grey.zarr")
+    assert isinstance(layer, Image) and layer.name == "grey" and layer.multiscale
+    assert [level.shape for level in layer.data] == [(1100, 500), (550, 250)]
+    np.testing.assert_array_equal(layer.data[0].compute(), grey)
+    np.testing.assert_array_equal(layer.data[1].compute(), grey[::2, ::2])
+    assert tuple(layer.axis_labels) == ("y", "x") and layer_pixel_size(layer) is None
+    np.testing.assert_array_equal(layer.scale, [1.0, 1.0])
+    [colour] = _open(viewer, tmp_path / "rgb.zarr")
+    assert colour.rgb and tuple(colour.axis_labels) == ("y", "x")
+    np.testing.assert_array_equal(np.asarray(colour.data), rgb)
+    assert zarr_reader.get_reader(str(tmp_path / "grey.zarr")) is not None
+    ome = ome_zarr_image(tmp_path / "image.zarr")  # napari-ome-zarr's to open
+    assert zarr_reader.get_reader(str(ome)) is None
+    assert zarr_reader.get_reader(str(tmp_path / "none.zarr")) is None
 
 
 def test_a_slide_opened_here_applies_tiled_as_the_command_line_runs_it(make_widget, qtbot,
@@ -314,3 +349,36 @@ def test_each_series_of_a_plate_of_channels_opens_a_layer_a_channel(make_napari_
         assert layer_channel(layer) == channel
         np.testing.assert_array_equal(np.asarray(layer.data), CELLS[channel] + 1000 * n)
         np.testing.assert_array_equal(layer.scale, [PLATE_SIZES[n]] * 2)
+
+
+def test_a_recorder_batch_runs_each_series_of_a_plate_in_its_folder(qtbot, tmp_path):
+    """A plate in the batch's folder failed, its error saying to pass --series, which the
+    Recorder has no box for: each of its series now runs as `maskprep run --series all`
+    runs it, a mask each, with its own pixel size."""
+    infolder, outfolder = tmp_path / "in", tmp_path / "out"
+    infolder.mkdir()
+    path = write_plate(infolder / "plate.ome.tif")
+    tifffile.imwrite(infolder / "one.tif", FRAMES[1])
+    viewer = ViewerModel()
+    for data, kwargs, kind in get_reader(str(path))(str(path)):
+        getattr(viewer, f"add_{kind}")(data, **kwargs)
+    segment, recorder = SegmentWidget(viewer), RecorderWidget(viewer)
+    qtbot.addWidget(segment.native)
+    qtbot.addWidget(recorder.native)
+    segment.select("segment.threshold", viewer.layers["plate (series 1)"])
+    segment.param_editors["value"].value = 1900.0
+    segment.apply()
+    qtbot.waitUntil(lambda: len(recorder.model.records) == 1, timeout=TIMEOUT_MS)
+    recorder.infolder.value, recorder.outfolder.value = infolder, outfolder
+    recorder.run_batch()
+    qtbot.waitUntil(lambda: not recorder.running, timeout=TIMEOUT_MS)
+    assert "4 written, 0 skipped, 0 failed" in recorder.status.value
+    assert recorder.progress_bar.max == 4  # a step a series, not a file
+    masks = {"one_s0": FRAMES[1], **{f"plate.ome_s{n}": FRAMES[n] + 1000 * n
+                                     for n in range(3)}}
+    assert sorted(p.name for p in outfolder.glob("*.tif")) == sorted(f"{m}.tif" for m in masks)
+    for name, image in masks.items():
+        np.testing.assert_array_equal(tifffile.imread(outfolder / f"{name}.tif"),
+                                      (image > 1900).astype(np.uint8))
+    assert read_provenance(outfolder / "plate.ome_s2.tif")["input"]["series"] == 2
+    assert read_pixel_size(outfolder / "plate.ome_s2.tif") == (1.5, 1.5)

@@ -38,13 +38,14 @@ import numpy as np
 from napari.layers import Image, Labels, Layer, Points
 from psygnal import Signal
 
-from ..batch import SUMMARY_NAME, BatchPlan, FileResult, plan_batch, run_batch, write_summary
+from ..batch import SUMMARY_NAME, BatchPlan, FileResult, run_batch, write_summary
 from ..core.errors import MaskprepError
 from ..core.locality import Kind
 from ..io import atomic_write
 from ..ops.edit import ManualEdit
 from ..recipe import Recipe, RecipeError, Step
 from .applied import OUTPUT_OPACITY, AppliedStep, applied_steps, is_preview
+from .folder_batch import plan_folder
 from .large import TiledReplayJob
 from .layers import is_large, layer_array, layer_channel, layer_pixel_size, points_in
 from .outputs import describe, history, lineage, style_output
@@ -192,7 +193,7 @@ class BatchJob:
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> BatchOutcome:
         results: list[FileResult] = []
-        total = len(self.plan.outputs)
+        total = len(self.plan.runs)  # each series of a plate is one
 
         def on_result(result: FileResult) -> None:
             results.append(result)
@@ -670,9 +671,8 @@ class RecipeRecorder:
         if channel == RECORDED_CHANNEL:  # recorded on a channel of a file: that of each
             channel = layer_channel(self.input_layer)
         try:
-            plan = plan_batch(recipe, [infolder], outfolder, fmt=fmt, resume=not overwrite,
-                              channel=channel,  # into the inputs' folder: beside them, named
-                              suffix="_mask" if outfolder.resolve() == infolder.resolve() else "")
+            plan = plan_folder(recipe, infolder, outfolder, fmt=fmt, resume=not overwrite,
+                               channel=channel)
         except MaskprepError as exc:
             raise RecipeError(str(exc)) from None
         return BatchJob(plan)
