@@ -20,8 +20,8 @@ from napari_maskprep._napari import _sample_data
 from napari_maskprep._napari.fitting import shown_text
 from napari_maskprep._napari.outputs import describe
 from napari_maskprep._napari.recorder import RecorderWidget, open_recorder
-from napari_maskprep._napari.recording import SUMMARY_NAME
 from napari_maskprep._napari.widgets import PreprocessWidget, RefineWidget, SegmentWidget
+from napari_maskprep.batch import SUMMARY_NAME
 from napari_maskprep.core.locality import Kind
 from napari_maskprep.presets import preset_names, preset_path
 

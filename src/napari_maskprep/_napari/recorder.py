@@ -44,14 +44,8 @@ from .layer_list import LayerListWatcher
 from .lifetime import Lifetime, drop_results
 from .mask_fit import MaskFitJob, apply_fit, describe_fit
 from .opinfo import param_docs
-from .recording import (
-    EDIT_OP,
-    RECORDED_CHANNEL,
-    BatchJob,
-    BatchOutcome,
-    RecipeRecorder,
-    RunJob,
-)
+from .recipe_jobs import BatchJob, BatchOutcome, RunJob
+from .recording import EDIT_OP, RECORDED_CHANNEL, RecipeRecorder
 from .workers import Failure, ProgressRelay
 
 if TYPE_CHECKING:

@@ -19,17 +19,16 @@ Steps name their inputs by role, never by layer name:
   step that wrote the layer, diffed against the array as that step wrote it; later strokes
   on the same layer update that step (an undo back to the written array removes it).
 
-The computations are jobs whose ``run`` touches no viewer state, so the Qt view runs them
-in worker threads and hands the result back to the model on the GUI thread.
+The computations are jobs (:mod:`.recipe_jobs`) whose ``run`` touches no viewer state, so
+the Qt view runs them in worker threads and hands the result back to the model on the GUI
+thread.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
-import warnings
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,6 @@ import numpy as np
 from napari.layers import Image, Labels, Layer, Points
 from psygnal import Signal
 
-from ..batch import SUMMARY_NAME, BatchPlan, FileResult, run_batch, write_summary
 from ..core.errors import MaskprepError
 from ..core.locality import Kind
 from ..io import atomic_write
@@ -48,9 +46,10 @@ from .applied import OUTPUT_OPACITY, AppliedStep, applied_steps, is_preview
 from .folder_batch import plan_folder
 from .large import TiledReplayJob
 from .layers import is_large, layer_array, layer_channel, layer_pixel_size, points_in
-from .outputs import describe, history, lineage, style_output
+from .outputs import history, lineage, style_output
 from .placing import add_store_layer
 from .planes import PerPlane, is_time_lapse, per_plane_choice
+from .recipe_jobs import BatchJob, RunJob
 from .strokes import ChangedBoxes, StrokeHistory, union
 from .undo_keys import UndoKeys
 
@@ -58,23 +57,14 @@ __all__ = [
     "EDIT_OP",
     "RECORDED_CHANNEL",
     "REPLAY_SUFFIX",
-    "SUMMARY_NAME",
-    "BatchCancelled",
-    "BatchJob",
-    "BatchOutcome",
     "RecipeRecorder",
     "RecordedStep",
-    "RunJob",
 ]
 
 EDIT_OP = "edit.manual"
 RECORDED_CHANNEL = "recorded"  # a batch's channel: the recorded input layer's
 REPLAY_SUFFIX = "-recipe"
 _RECORDER_KEY = "maskprep_recipe"  # layer metadata of replay outputs: never a replay target
-
-
-class BatchCancelled(Exception):
-    """Raised between files of a running batch after :meth:`BatchJob.cancel`."""
 
 
 @dataclass
@@ -93,14 +83,6 @@ class RecordedStep:
     @property
     def layer(self) -> Layer | None:
         return self.output() if self.output is not None else None
-
-
-def _capture_warnings(func: Callable[[], Any]) -> tuple[Any, list[str]]:
-    """``func()`` and the messages of the warnings it gave (edit re-applied or skipped)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = func()
-    return result, list(dict.fromkeys(str(w.message) for w in caught))
 
 
 def _refuse_large(layer: Layer) -> None:
@@ -126,90 +108,6 @@ def _by_frame(recipe: Recipe, layer: Layer) -> Recipe:
     steps = [replace(step, per_plane=True) if step.op != EDIT_OP and per_plane_choice(
         step.spec, layer) is PerPlane.REQUIRED else step for step in recipe.steps]
     return Recipe(steps, name=recipe.name, inputs=recipe.inputs)
-
-
-class RunJob:
-    """The recipe on one image: ``run`` returns every enabled step's output, by index.
-
-    ``keep_from`` drops the outputs of steps before it as they go (a re-run from a step
-    writes only that step's output layer and those after it); ``final_only`` keeps just
-    the last output (replay).
-    """
-
-    def __init__(self, recipe: Recipe, image: Any, named: Mapping[str, Any], *,
-                 keep_from: int = 0, final_only: bool = False, target: Layer | None = None,
-                 pixel_size: tuple[float, ...] | None = None) -> None:
-        self.recipe = recipe
-        self.steps_run = [step.to_dict() for step in recipe.steps]  # the steps share edits
-        self.image = image
-        self.pixel_size = pixel_size  # for sizes in micrometres: the layer's scale
-        self.named = dict(named)
-        self.keep_from = keep_from
-        self.final_only = final_only
-        self.target = target  # the layer a replay (or re-run) read
-        self.outputs: dict[int, np.ndarray] = {}
-        self.inputs_of: dict[int, np.ndarray] = {}  # what each kept step read (edit bases)
-        self.messages: list[str] = []
-        self.summary = ""  # the last output's objects and their sizes, once run
-
-    def run(self) -> RunJob:
-        def compute() -> None:
-            previous = np.asarray(self.image)
-            for index, _, output in self.recipe.iter_run(self.image, pixel_size=self.pixel_size,
-                                                         **self.named):
-                if self.final_only:
-                    self.outputs = {index: output}
-                elif index >= self.keep_from:
-                    self.outputs[index] = output
-                    self.inputs_of[index] = previous
-                previous = output
-
-        _, self.messages = _capture_warnings(compute)
-        if self.outputs:  # here, off the GUI thread
-            index, result = max(self.outputs.items(), key=lambda item: item[0])
-            frames = self.target is not None and is_time_lapse(self.target)
-            self.summary = describe(result, self.recipe.steps[index].spec.output,
-                                    self.pixel_size, "frame" if frames else None)
-        return self
-
-
-@dataclass
-class BatchOutcome:
-    results: list[FileResult]
-    summary: Path
-    cancelled: bool
-
-
-class BatchJob:
-    """The recipe over the images of a folder, one file at a time; ``cancel`` stops it
-    between files. The summary CSV lists the files done, even after a cancel."""
-
-    def __init__(self, plan: BatchPlan) -> None:
-        self.plan = plan
-        self._cancelled = threading.Event()
-
-    def cancel(self) -> None:
-        self._cancelled.set()
-
-    def run(self, progress: Callable[[int, int], None] | None = None) -> BatchOutcome:
-        results: list[FileResult] = []
-        total = len(self.plan.runs)  # each series of a plate is one
-
-        def on_result(result: FileResult) -> None:
-            results.append(result)
-            if progress is not None:
-                progress(len(results), total)
-            if self._cancelled.is_set() and len(results) < total:
-                raise BatchCancelled
-
-        cancelled = False
-        try:
-            run_batch(self.plan, on_result=on_result)
-        except BatchCancelled:
-            cancelled = True
-        summary = write_summary(results, self.plan.outdir / SUMMARY_NAME,
-                                merge=self.plan.resume or cancelled)
-        return BatchOutcome(results, summary, cancelled)
 
 
 class RecipeRecorder:
