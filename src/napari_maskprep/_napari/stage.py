@@ -162,6 +162,7 @@ class StageModel:
     def set_input(self, layer: Layer | None) -> None:
         if layer is not self.input_layer:
             self.input_layer = layer
+            self._generation += 1  # a preview of the input before is never laid over it
             self._watch_sources()
             if self._fit_intensities():
                 self.values_changed.emit()
