@@ -11,8 +11,9 @@ import numpy as np
 from napari.layers import Labels
 
 import napari_maskprep as mp
+from napari_maskprep._napari.applied import applied_steps
 from napari_maskprep._napari.turns import TOOL_OVERLAYS, insert_in_turns
-from napari_maskprep._napari.widgets import SegmentWidget
+from napari_maskprep._napari.widgets import RefineWidget, SegmentWidget
 
 TIMEOUT_MS = 20000
 
@@ -83,7 +84,7 @@ def test_a_stage_widget_pays_for_the_first_labels_layer():
         "from qtpy.QtWidgets import QApplication\n"
         "app = QApplication([])\n"
         "from napari.components import ViewerModel\n"
-        "from napari_maskprep._napari.widgets import SegmentWidget\n"
+        "from napari_maskprep._napari.widgets import RefineWidget, SegmentWidget\n"
         "before = 'pandas' in sys.modules\n"
         "SegmentWidget(ViewerModel())\n"
         "print(before, 'pandas' in sys.modules)\n"
@@ -91,3 +92,40 @@ def test_a_stage_widget_pays_for_the_first_labels_layer():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_the_recorder_hears_of_a_new_layer_in_the_turn_after_its_insert(
+        make_napari_viewer, qtbot):
+    viewer, widget, image = _window_with_nuclei(make_napari_viewer, qtbot)
+    heard, later = [], []
+    applied_steps.applied.connect(heard.append)
+    try:
+        job = widget.model.prepare_apply()
+        output = widget.model.finish_apply(job, job.run(), later=later.append).output_layer
+        assert heard == [] and len(later) == 1
+        later[0]()
+        assert [a.output_layer for a in heard] == [output]
+        # In place: at once, before any stroke can land on the layer it wrote.
+        refine = RefineWidget(viewer)
+        qtbot.addWidget(refine.native)
+        refine.select("refine.open", output)
+        refine.in_place_box.value = True
+        job = refine.model.prepare_apply()
+        refine.model.finish_apply(job, job.run(), later=later.append)
+        assert len(heard) == 2 and heard[1].in_place and len(later) == 1
+    finally:
+        applied_steps.applied.disconnect(heard.append)
+
+
+def test_an_apply_runs_until_the_recorder_has_heard_of_it_and_its_layer_is_in(
+        make_napari_viewer, qtbot):
+    viewer, widget, image = _window_with_nuclei(make_napari_viewer, qtbot)
+    heard = []
+    applied_steps.applied.connect(heard.append)
+    try:
+        widget.apply()
+        qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_MS)
+        assert [a.output_layer.name for a in heard] == ["nuclei-auto_threshold"]
+        assert _settled(heard[0].output_layer)  # a stroke can land on it now
+    finally:
+        applied_steps.applied.disconnect(heard.append)

@@ -17,13 +17,14 @@ from typing import Any
 import numpy as np
 from napari.layers import Image, Labels, Layer, Points, Shapes
 
-from .applied import OUTPUT_OPACITY, is_preview
+from .applied import OUTPUT_OPACITY, applied_steps, is_preview
+from .jobs import ApplyJob, digest
 from .large import TiledApplyJob, TiledReplayJob, store_levels
 from .outputs import is_mask, mask_colormap, output_metadata, style_output
 from .turns import can_insert_in_turns, insert_in_turns
 
 __all__ = ["add_layer", "add_store_layer", "can_become_output", "insert_output", "is_rgb",
-           "place_as_output"]
+           "place_as_output", "write_in_place"]
 
 
 def is_rgb(data: np.ndarray, source: Layer) -> bool:
@@ -119,3 +120,31 @@ def place_as_output(viewer: Any, layer: Layer, name: str) -> None:
         layer.visible = True
     layer.name = name
     layers.selection.active = layer
+
+
+def write_in_place(job: ApplyJob, result: np.ndarray) -> int:
+    """``result`` written into the Labels layer ``job`` read, as one undo step in napari's
+    Labels history: only the changed pixels are recorded; returns how many changed."""
+    layer = job.input_layer
+    current = np.asarray(layer.data)
+    if digest(current) != job.input_digest:
+        raise ValueError(f"'{layer.name}' changed while {job.spec.id} ran; nothing was "
+                         "written, Apply again")
+    if result.shape != current.shape:
+        raise ValueError(f"{job.spec.id} gave shape {result.shape}; '{layer.name}' has "
+                         f"{current.shape}, so it cannot be written in place")
+    if result.dtype != current.dtype and current.dtype.kind in "iu":
+        top = int(result.max(initial=0))
+        if top > np.iinfo(current.dtype).max:
+            raise ValueError(
+                f"{job.spec.id} gives labels up to {top}, more than '{layer.name}' "
+                f"({current.dtype}) holds; untick 'in place' to write a new layer"
+            )
+    changed = job.changed  # found in the worker, from the data the digest vouches for
+    if not layer.visible:
+        # napari writes the change into the displayed slice too, which a layer never
+        # shown has not computed (IndexError, the data written, no undo step).
+        layer.set_view_slice()
+    applied_steps.writing.emit(layer)  # strokes not yet recorded are recorded first
+    layer.data_setitem(changed, result[changed])
+    return len(changed[0])

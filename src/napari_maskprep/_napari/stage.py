@@ -10,7 +10,9 @@ their result into the viewer goes back through the model on the GUI thread.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,14 @@ from .opinfo import (
     shows_histogram,
 )
 from .outputs import history, output_metadata, style_output
-from .placing import add_layer, add_store_layer, can_become_output, is_rgb, place_as_output
+from .placing import (
+    add_layer,
+    add_store_layer,
+    can_become_output,
+    is_rgb,
+    place_as_output,
+    write_in_place,
+)
 from .planes import PerPlane, per_plane_choice, plane_at
 
 __all__ = ["StageModel"]
@@ -499,19 +508,23 @@ class StageModel:
             in_place=self.in_place, table=self.object_table, pixel_size=self.pixel_size,
         )
 
-    def finish_apply(self, job: ApplyJob | TiledApplyJob, result: Any) -> AppliedStep:
+    def finish_apply(self, job: ApplyJob | TiledApplyJob, result: Any, *,
+                     later: Callable[[Callable[[], None]], None] | None = None) -> AppliedStep:
         """Write ``result`` into the viewer and announce the step (GUI thread); a tiled
-        job's result is its store, added as a new multiscale Labels layer."""
+        job's result is its store, added as a new multiscale Labels layer. ``later`` runs
+        a callable in a later event-loop turn: given, the announcement of a new layer (not
+        shown, so not painted on, until turns after) goes there, so that what listeners do
+        with it (a Recorder rebuilding its step list) is not added to napari's insert."""
         source = job.input_layer
         if source not in self.viewer.layers:
             raise ValueError(f"'{source.name}' was removed while {job.spec.id} ran; "
                              "nothing was written")
-        kept = None
+        kept, inserted = None, False
         summary = getattr(job, "summary", "")  # a tiled result is never read whole
         if isinstance(job, TiledApplyJob):
             target = add_store_layer(self.viewer, job, result)
         elif job.in_place:
-            changed = self._write_in_place(job, result)
+            changed = write_in_place(job, result)
             summary = f"{summary}; {changed} pixels changed".lstrip("; ")
             target = source
             target.metadata = {**source.metadata,
@@ -537,7 +550,8 @@ class StageModel:
                 target, self._preview_layer = preview, None
                 if isinstance(target, Labels):
                     target.events.paint.disconnect(self._on_preview_painted)
-            if target is None:
+            inserted = target is None
+            if inserted:
                 target = add_layer(
                     self.viewer, layer_type, result, source, name=name,
                     translate=source.translate, rgb=is_rgb(result, source), metadata=metadata,
@@ -559,38 +573,14 @@ class StageModel:
             output_layer=target, in_place=job.in_place, kept_layer=kept,
         )
         self.applied.emit(applied)
-        applied_steps.applied.emit(applied)
+        if later is not None and inserted:
+            later(partial(applied_steps.applied.emit, applied))
+        else:
+            applied_steps.applied.emit(applied)
         return applied
 
     def _on_preview_painted(self, event: Any = None) -> None:
         self._preview_painted = True
-
-    def _write_in_place(self, job: ApplyJob, result: np.ndarray) -> int:
-        """One undo step in napari's Labels history: only the changed pixels are recorded;
-        returns how many changed."""
-        layer = job.input_layer
-        current = np.asarray(layer.data)
-        if digest(current) != job.input_digest:
-            raise ValueError(f"'{layer.name}' changed while {job.spec.id} ran; nothing was "
-                             "written, Apply again")
-        if result.shape != current.shape:
-            raise ValueError(f"{job.spec.id} gave shape {result.shape}; '{layer.name}' has "
-                             f"{current.shape}, so it cannot be written in place")
-        if result.dtype != current.dtype and current.dtype.kind in "iu":
-            top = int(result.max(initial=0))
-            if top > np.iinfo(current.dtype).max:
-                raise ValueError(
-                    f"{job.spec.id} gives labels up to {top}, more than '{layer.name}' "
-                    f"({current.dtype}) holds; untick 'in place' to write a new layer"
-                )
-        changed = job.changed  # found in the worker, from the data the digest vouches for
-        if not layer.visible:
-            # napari writes the change into the displayed slice too, which a layer never
-            # shown has not computed (IndexError, the data written, no undo step).
-            layer.set_view_slice()
-        applied_steps.writing.emit(layer)  # strokes not yet recorded are recorded first
-        layer.data_setitem(changed, result[changed])
-        return len(changed[0])
 
     # -- events --------------------------------------------------------------------------------
     def _watch_sources(self) -> None:

@@ -10,7 +10,8 @@ wires controls, timers and workers to the model.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +50,7 @@ from .opinfo import (
 from .options import object_table_box, outline_box
 from .planes import PerPlane, is_time_lapse
 from .stage import StageModel
-from .turns import warm_up
+from .turns import is_settling, warm_up
 from .workers import Failure, HideWatcher, ProgressRelay, outcome, show_worker_warning
 
 if TYPE_CHECKING:
@@ -153,6 +154,8 @@ class StageWidget(Container):
         self._preview_again = False
         self._apply_job: ApplyJob | None = None
         self._apply_worker: WorkerBase | None = None
+        self._announcing = 0  # Applies whose new layer the Recorder hears of next turn
+        self._output: weakref.ref[Layer] | None = None  # the last Apply's new layer
         self._progress: progress | None = None
         self._closed = False  # its dock or the viewer closed (:class:`Lifetime`)
         self._relay = ProgressRelay()
@@ -236,8 +239,11 @@ class StageWidget(Container):
 
     @property
     def running(self) -> bool:
-        """An Apply is computing (for this widget: once closed, none is)."""
-        return self._apply_job is not None and not self._closed
+        """An Apply is computing, or its new layer is still going in (for this widget: once
+        closed, none is)."""
+        output = self._output() if self._output is not None else None
+        return not self._closed and (self._apply_job is not None or self._announcing > 0
+                                     or is_settling(output))
 
     @property
     def previewing(self) -> bool:
@@ -553,16 +559,27 @@ class StageWidget(Container):
                 show_error(outcome.message)
             return
         try:
-            applied = self.model.finish_apply(job, outcome)
+            applied = self.model.finish_apply(job, outcome, later=self._announce_later)
         except ValueError as exc:
             show_error(str(exc))
             return
+        self._output = weakref.ref(applied.output_layer)
         self.preview_box.value = False  # the output layer now shows the result
         if applied.kept_layer is not None:
             show_info(
                 f"'{applied.kept_layer.name}' was changed (painted or refined) since the last "
                 f"Apply, so it was kept; the result is in '{applied.output_layer.name}'"
             )
+
+    def _announce_later(self, announce: Callable[[], None]) -> None:
+        """Run ``announce`` in the next turn; the Apply counts as running until then."""
+        self._announcing += 1
+
+        def run() -> None:
+            self._announcing -= 1
+            announce()
+
+        QTimer.singleShot(0, run)
 
     def _on_apply_finished(self) -> None:
         if self._progress is not None:
