@@ -101,8 +101,8 @@ def test_a_folder_named_zarr_that_is_no_store_says_so(tmp_path, recipe_file, cap
     assert main(["run", str(recipe_file), str(folder), "-o", str(out), "-q"]) == 1
     assert capsys.readouterr().err.splitlines()[0] == (
         f"failed: {folder / 'copied.zarr'}: not a zarr store (no zarr metadata); accepted: an "
-        "OME-Zarr folder (NGFF 0.4 or 0.5), a TIFF, OME-TIFF, pyramidal BigTIFF or Aperio SVS "
-        "file")
+        "OME-Zarr folder (NGFF 0.4 or 0.5), a bare zarr array, a TIFF, OME-TIFF, pyramidal "
+        "BigTIFF or Aperio SVS file")
     assert len(list(out.glob("*.tif"))) == 1
 
 

@@ -17,8 +17,11 @@ from napari_maskprep.io import (
     ImageReadError,
     image_layout,
     is_lazy_path,
+    is_zarr_array,
     open_lazy,
     provenance,
+    read_image,
+    read_image_axes,
     write_ome_zarr,
 )
 
@@ -163,8 +166,6 @@ def test_a_stated_shape_of_too_many_chunks_is_one_line(tmp_path):
         (lambda p: p.mkdir(), "not a zarr store"),
         (lambda p: zarr.open_group(p, mode="w", zarr_format=2),
          "a zarr group without OME-NGFF multiscales metadata"),
-        (lambda p: zarr.create_array(p, shape=(4, 4), dtype="u1", zarr_format=3),
-         "a zarr array without OME-NGFF multiscales metadata"),
         (lambda p: zarr.open_group(p, mode="w", zarr_format=2).attrs.update(
             multiscales=[{"version": "0.4", "axes": [], "datasets": []}]),
          "invalid OME-Zarr 0.4 metadata"),
@@ -176,6 +177,132 @@ def test_what_is_not_an_ome_zarr_is_one_line(tmp_path, make, match):
     with pytest.raises(ImageReadError, match=match) as caught:
         open_lazy(path)
     assert str(path) in one_line(caught)
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_a_zarr_group_without_ngff_metadata_says_what_is_accepted(tmp_path, zarr_format):
+    path = tmp_path / "x.zarr"
+    zarr.open_group(path, mode="w", zarr_format=zarr_format).create_array(
+        "0", shape=(4, 4), dtype="u1")
+    with pytest.raises(ImageReadError) as caught:
+        open_lazy(path)
+    assert one_line(caught) == (
+        f"{path}: a zarr group without OME-NGFF multiscales metadata (neither an OME-Zarr "
+        "image nor a zarr array); accepted: an OME-Zarr folder (NGFF 0.4 or 0.5), a bare "
+        "zarr array, a TIFF, OME-TIFF, pyramidal BigTIFF or Aperio SVS file")
+    assert not is_zarr_array(path)
+
+
+def bare_array(path, image, zarr_format, chunks=(128, 200)):
+    """``image`` as a zarr array with no OME-NGFF metadata, as ``dask.array.to_zarr``
+    writes it."""
+    import dask.array as da
+
+    da.from_array(image, chunks=chunks).to_zarr(path, zarr_format=zarr_format)
+    return path
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_a_bare_zarr_array_opens_as_one_level_chunked_as_stored(tmp_path, zarr_format):
+    """dask.array.to_zarr and zarr.save_array write no NGFF metadata; napari opens such an
+    array, and maskprep refused it ("a zarr array without OME-NGFF ...")."""
+    path = bare_array(tmp_path / "x.zarr", IMAGE, zarr_format)
+    assert is_zarr_array(path) and is_lazy_path(path)
+    with open_lazy(path) as image:
+        assert (image.axes, image.pixel_size, image.channel_names) == ("yx", None, [])
+        assert len(image.levels) == 1 and image.data is image.levels[0]
+        assert image.data.chunks == ((128, 128, 44), (200, 200, 100))
+        np.testing.assert_array_equal(image.data.compute(), IMAGE)
+    with pytest.raises(ImageReadError, match="has no level 1; its levels are 0 to 0"):
+        open_lazy(path, level=1)
+    saved = tmp_path / "saved.zarr"
+    zarr.save_array(saved, IMAGE[:7, :9], zarr_format=zarr_format)
+    np.testing.assert_array_equal(open_lazy(saved).data.compute(), IMAGE[:7, :9])
+
+
+@pytest.mark.parametrize(("shape", "axes", "layout"), [
+    ((3, 20, 30), "qyx", "zyx"), ((20, 30, 3), "yxc", "yxc"), ((20, 30, 4), "yxc", "yxc"),
+    ((2, 3, 20, 30), "qqyx", "tzyx"), ((5, 20, 30, 3), "qyxc", "zyxc")])
+def test_a_bare_zarr_array_s_axes_are_a_plain_tiff_s_of_its_shape(tmp_path, shape, axes,
+                                                                    layout):
+    from napari_maskprep.io.images import tiff_axes
+
+    data = np.arange(np.prod(shape), dtype=np.uint8).reshape(shape)
+    tifffile.imwrite(tmp_path / "plain.tif", data,  # tifffile's default, said out loud
+                     photometric="rgb" if axes.endswith("c") else "minisblack")
+    with tifffile.TiffFile(tmp_path / "plain.tif") as tif:
+        assert tiff_axes(tif.series[0]) == axes
+    image = open_lazy(bare_array(tmp_path / "x.zarr", data, 3, chunks=-1))
+    assert image.axes == axes
+    arranged, letters = image_layout(image.data, image.axes, "x.zarr")
+    assert letters == layout
+    np.testing.assert_array_equal(arranged.compute(), data)
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_read_image_reads_a_zarr_store_whole(tmp_path, zarr_format):
+    """read_image refused any store: "unsupported file type .zarr"."""
+    np.testing.assert_array_equal(read_image(bare_array(tmp_path / "x.zarr", IMAGE,
+                                                        zarr_format)), IMAGE)
+    rgb = np.arange(20 * 30 * 3, dtype=np.uint8).reshape(20, 30, 3)
+    assert read_image_axes(bare_array(tmp_path / "rgb.zarr", rgb, zarr_format, -1))[1] == "yxc"
+    np.testing.assert_array_equal(read_image(tmp_path / "rgb.zarr", channel=2), rgb[..., 2])
+    np.testing.assert_array_equal(read_image(ome_zarr_image(tmp_path / "o.zarr")), IMAGE)
+    with pytest.raises(ImageReadError) as caught:
+        read_image(tmp_path / "x.zarr", series=1)
+    assert one_line(caught).startswith(f"{tmp_path / 'x.zarr'}: has no series 1; ")
+    with pytest.raises(ImageReadError) as caught:
+        read_image(tmp_path / "none.zarr")
+    assert one_line(caught) == (f"{tmp_path / 'none.zarr'}: no such file or folder; accepted: "
+                                "an OME-Zarr folder (NGFF 0.4 or 0.5), a bare zarr array, a "
+                                "TIFF, OME-TIFF, pyramidal BigTIFF or Aperio SVS file")
+
+
+def test_a_bare_zarr_array_s_missing_chunk_is_its_fill_value_or_named(tmp_path):
+    path = bare_array(tmp_path / "x.zarr", IMAGE, 2)
+    (path / "1.1").unlink()
+    filled = IMAGE.copy()
+    filled[128:256, 200:400] = 0
+    np.testing.assert_array_equal(open_lazy(path).data.compute(), filled)
+    with pytest.raises(ImageReadError) as caught:
+        open_lazy(path, missing_chunks="error").data.compute()
+    assert one_line(caught) == (
+        f"{path} (a zarr array): chunk 1.1 is missing (deleted, or never written); open "
+        "with missing_chunks='fill' if the store is sparse")
+
+
+@pytest.mark.parametrize(("zarr_format", "damage", "message"), [
+    (2, lambda p: (p / ".zarray").write_text("{not json"), "its zarr metadata (.zarray) is "
+                                                           "damaged ("),
+    (3, lambda p: (p / "zarr.json").write_bytes((p / "zarr.json").read_bytes()[:30]),
+     "its zarr metadata (zarr.json) is damaged ("),
+    (2, lambda p: (p / ".zarray").unlink(), "its zarr metadata is incomplete (.zattrs "
+                                            "without .zarray or .zgroup); accepted: an "
+                                            "OME-Zarr folder (NGFF 0.4 or 0.5), a bare zarr "
+                                            "array, "),
+    (3, lambda p: (p / "zarr.json").unlink(), "not a zarr store (no zarr metadata); "),
+])
+def test_a_bare_zarr_array_opens_and_damaged_is_one_line(tmp_path, zarr_format, damage,
+                                                         message):
+    path = bare_array(tmp_path / "x.zarr", IMAGE, zarr_format)
+    np.testing.assert_array_equal(open_lazy(path).data.compute(), IMAGE)
+    damage(path)
+    with pytest.raises(ImageReadError) as caught:
+        open_lazy(path)
+    assert one_line(caught).startswith(f"{path}: {message}")
+    assert not is_zarr_array(path)
+
+
+@pytest.mark.parametrize(("shape", "dtype"), [((300,), "u2"), ((0, 4), "u2"),
+                                              ((4, 4), "c8")])
+def test_a_zarr_array_that_is_no_image_is_one_line(tmp_path, shape, dtype):
+    path = tmp_path / "x.zarr"
+    zarr.create_array(path, shape=shape, dtype=dtype, zarr_format=3)
+    with pytest.raises(ImageReadError) as caught:
+        open_lazy(path)
+    assert one_line(caught) == (
+        f"{path} (a zarr array): shape {shape} of {np.dtype(dtype)}; accepted: an image of "
+        "at least 2 axes, none empty, of numbers or booleans")
 
 
 def test_pyramidal_ome_tiff_opens_lazily_with_pixel_size(tmp_path):

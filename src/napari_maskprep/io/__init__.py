@@ -3,8 +3,9 @@
 - ``images``: TIFF, PNG and JPEG read as arrays; image files found in folders.
 - ``axes``: a file's axes as ops take them (time frames first, colour samples last), the
   same in memory and tiled; a recipe run frame by frame on a time-lapse.
-- ``lazy``: OME-Zarr and large or pyramidal TIFF (BigTIFF, OME-TIFF, SVS) opened as dask
-  arrays without reading pixels.
+- ``lazy``: OME-Zarr, bare zarr arrays and large or pyramidal TIFF (BigTIFF, OME-TIFF,
+  SVS) opened as dask arrays without reading pixels.
+- ``stores``: any input read whole, image files and zarr stores alike (``read_image``).
 - ``series``: the images (positions, wells) of a multi-series OME-TIFF, from its header.
 - ``ngff``: where an OME-Zarr store keeps its image (a bioformats2raw container's first).
 - ``masks``: masks and labels written atomically as TIFF, PNG or OME-Zarr.
@@ -29,12 +30,17 @@ from .images import (
     decoded_size,
     find_images,
     read_channels,
-    read_image,
-    read_image_axes,
     read_pixel_size,
     takes_layout,
 )
-from .lazy import LAZY_BUDGET, LazyImage, check_chunk_count, is_lazy_path, open_lazy
+from .lazy import (
+    LAZY_BUDGET,
+    LazyImage,
+    check_chunk_count,
+    is_lazy_path,
+    is_zarr_array,
+    open_lazy,
+)
 from .masks import MASK_FORMATS, pixel_size_of_axes, write_mask
 from .ngff import image_group
 from .omezarr import (
@@ -53,6 +59,7 @@ from .provenance import (
     written_by_maskprep,
 )
 from .series import SeriesInfo, list_series, series_numbers
+from .stores import read_image, read_image_axes
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -80,6 +87,7 @@ __all__ = [
     "image_layout",
     "list_series",
     "is_lazy_path",
+    "is_zarr_array",
     "open_lazy",
     "pixel_size_of_axes",
     "png_with_provenance",

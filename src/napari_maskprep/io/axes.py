@@ -23,7 +23,8 @@ import numpy as np
 
 from ..core.errors import BadValueError
 
-__all__ = ["ACCEPTED_AXES", "check_channel", "each_frame", "image_layout", "resolve_channel"]
+__all__ = ["ACCEPTED_AXES", "check_channel", "each_frame", "image_layout", "resolve_channel",
+           "unnamed_axes"]
 
 ACCEPTED_AXES = ("y and x, with z (a stack), t (time frames, first; each is segmented on its "
                  "own) and RGB(A) colour samples (3 or 4; an ImageJ or OME-TIFF's channels "
@@ -38,6 +39,13 @@ def _letters(axes: str, shape: tuple[int, ...]) -> str:
     unnamed array."""
     if len(axes) == len(shape):
         return axes.lower().replace("s", "c")
+    return unnamed_axes(shape)
+
+
+def unnamed_axes(shape: tuple[int, ...]) -> str:
+    """Letters for an array of ``shape`` that names no axes, as tifffile writes and reads a
+    plain one: y and x, RGB(A) samples last (3 or 4 of a 3D or 4D array), unnamed page
+    axes (``q``) before them."""
     colour = len(shape) in (3, 4) and shape[-1] in (3, 4)
     return "q" * (len(shape) - 2 - colour) + "yx" + "c" * colour
 

@@ -1,7 +1,8 @@
 """Opening images too large for memory as dask arrays, reading no pixel until asked.
 
 OME-Zarr (NGFF 0.4 on zarr v2, 0.5 on zarr v3) through ``zarr``, its metadata checked by
-``ome-zarr-models``; TIFF (tiled or pyramidal BigTIFF, OME-TIFF, Aperio SVS) through
+``ome-zarr-models``, and a bare zarr array (v2 or v3, as ``dask.array.to_zarr`` writes it);
+TIFF (tiled or pyramidal BigTIFF, OME-TIFF, Aperio SVS) through
 ``tifffile``'s zarr view of its tiles; plain contiguous TIFFs memory-mapped. Every level of
 a pyramid is a dask array whose chunks are the file's chunks (or tiles); a chunk that is
 missing or cannot be decoded stops the computation with one line naming the file, the
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import tifffile
 
+from .axes import unnamed_axes
 from .images import (
     SLIDE_SUFFIXES,
     ImageReadError,
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
     import zarr
 
 __all__ = ["LAZY_BUDGET", "MAX_CHUNKS", "LazyImage", "check_chunk_count", "is_lazy_path",
-           "open_lazy"]
+           "is_zarr_array", "open_lazy"]
 
 LAZY_BUDGET = 2**30  # bytes of decoded pixels above which a TIFF is opened lazily
 TILE_GROUP = 1024  # px: a TIFF's tiles are read in blocks at least this wide
@@ -50,8 +52,8 @@ TILE_GROUP = 1024  # px: a TIFF's tiles are read in blocks at least this wide
 # of memory building the graph. 150k px a side in chunks of 256 is 343 000.
 MAX_CHUNKS = 2**22
 
-_ACCEPTED = ("accepted: an OME-Zarr folder (NGFF 0.4 or 0.5), a TIFF, OME-TIFF, "
-             "pyramidal BigTIFF or Aperio SVS file")
+_ACCEPTED = ("accepted: an OME-Zarr folder (NGFF 0.4 or 0.5), a bare zarr array, a TIFF, "
+             "OME-TIFF, pyramidal BigTIFF or Aperio SVS file")
 _TIFF_SUFFIXES = (".tif", ".tiff", *SLIDE_SUFFIXES)
 _ZARR_META = (".zgroup", ".zarray", "zarr.json")
 
@@ -245,6 +247,19 @@ def is_lazy_path(path: str | os.PathLike[str], budget: int = LAZY_BUDGET) -> boo
         return False
 
 
+def is_zarr_array(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a bare zarr array (no OME-NGFF metadata; zarr format 2 or 3),
+    which :func:`open_lazy` opens as one image without pixel size. Reads metadata only."""
+    import zarr
+
+    if not Path(path).is_dir():
+        return False
+    try:
+        return isinstance(zarr.open(Path(path), mode="r"), zarr.Array)
+    except Exception:  # no store, or a damaged one: open_lazy says what is wrong
+        return False
+
+
 def open_lazy(path: str | os.PathLike[str], level: int = 0, *,
               missing_chunks: Literal["error", "fill"] | None = None,
               series: int | None = None) -> LazyImage:
@@ -254,7 +269,8 @@ def open_lazy(path: str | os.PathLike[str], level: int = 0, *,
     ----------
     path
         An OME-Zarr folder (an image, an image-label such as ``image.zarr/labels/mask``, or
-        a bioformats2raw store, whose first image is opened), or a TIFF / OME-TIFF /
+        a bioformats2raw store, whose first image is opened), a bare zarr array (one level,
+        no pixel size, axes named from its shape as a plain TIFF's), or a TIFF / OME-TIFF /
         pyramidal BigTIFF / SVS file (its first series, or ``series``; SVS label and macro
         images are further series).
     level
@@ -273,8 +289,8 @@ def open_lazy(path: str | os.PathLike[str], level: int = 0, *,
     Raises
     ------
     ImageReadError
-        One line naming the file and what is accepted: no such file, not an OME-Zarr or
-        TIFF, a level the file lacks; when computed, a missing or undecodable chunk.
+        One line naming the file and what is accepted: no such file, not an OME-Zarr, a
+        zarr array or a TIFF, a level the file lacks; when computed, a missing or undecodable chunk.
     """
     path = Path(path)
     series = check_series(series)
@@ -328,9 +344,8 @@ def _ome_attributes(group: zarr.Group, path: Path) -> tuple[Any, str]:
     v3 = group.metadata.zarr_format == 3
     ome = ngff_attributes(group)
     if not isinstance(ome, dict) or "multiscales" not in ome:
-        raise ImageReadError(f"{path}: a zarr group without OME-NGFF "
-                             "multiscales metadata (not an OME-Zarr image); "
-                             f"{_ACCEPTED}")
+        raise ImageReadError(f"{path}: a zarr group without OME-NGFF multiscales metadata "
+                             f"(neither an OME-Zarr image nor a zarr array); {_ACCEPTED}")
     # omero is rendering settings, which writers often leave incomplete (no window) and
     # napari reads without: only its channel colours are read, by _zarr_colour.
     ome = {key: value for key, value in ome.items() if key != "omero"}
@@ -355,20 +370,32 @@ def _stated_metadata(path: Path) -> list[str]:
 
 
 def _open_group(path: Path) -> zarr.Group:
+    """The OME-Zarr image's group at ``path``; one line for anything else."""
+    import zarr
+
+    node = _open_node(path)
+    if not isinstance(node, zarr.Group):
+        raise ImageReadError(f"{path}: a zarr array, not an OME-Zarr image; accepted here: "
+                             "an OME-Zarr folder (NGFF 0.4 or 0.5)")
+    return node
+
+
+def _open_node(path: Path) -> zarr.Group | zarr.Array:
     import zarr
 
     try:  # by its absolute path, which the arrays keep: workers run in folders of their own
         node = zarr.open(path.absolute(), mode="r")
     except Exception as exc:  # zarr says where it looked, at length
         stated = _stated_metadata(path)
+        if stated and not any((path / name).is_file() for name in _ZARR_META):
+            # a v2 node's attributes, its .zarray or .zgroup gone
+            raise ImageReadError(f"{path}: its zarr metadata is incomplete (.zattrs without "
+                                 f".zarray or .zgroup); {_ACCEPTED}") from None
         if stated:  # cut short, or not zarr's: not some other folder
             raise ImageReadError(f"{path}: its zarr metadata ({', '.join(stated)}) is "
                                  f"damaged ({_one_line(exc)})") from None
         raise ImageReadError(f"{path}: not a zarr store (no zarr metadata); {_ACCEPTED}"
                              ) from None
-    if not isinstance(node, zarr.Group):
-        raise ImageReadError(f"{path}: a zarr array without OME-NGFF multiscales metadata "
-                             f"(not an OME-Zarr image); {_ACCEPTED}")
     return node
 
 
@@ -377,7 +404,9 @@ def _open_zarr(path: Path, missing_chunks: str) -> tuple[LazyImage, list[Any]]:
     from dask.base import tokenize
 
     path = image_group(path)  # a bioformats2raw container's first image
-    group = _open_group(path)
+    group = _open_node(path)
+    if isinstance(group, zarr.Array):
+        return _bare_array(group, path, missing_chunks)
     multiscale, _ = _ome_attributes(group, path)
     names = [a.name for a in multiscale.axes]
     if not all(isinstance(n, str) and len(n) == 1 for n in names):
@@ -408,6 +437,25 @@ def _open_zarr(path: Path, missing_chunks: str) -> tuple[LazyImage, list[Any]]:
         axes = axes.replace("c", "n")  # channels, as an ImageJ or OME-TIFF's (io.axes)
     return LazyImage(levels[0], axes, sizes[0], levels, path,
                      channel_names=_zarr_channel_names(attributes)), sizes
+
+
+def _bare_array(array: zarr.Array, path: Path, missing_chunks: str
+                ) -> tuple[LazyImage, list[Any]]:
+    """A zarr array with no OME-NGFF metadata (what ``dask.array.to_zarr`` and
+    ``zarr.save_array`` write, and napari opens): one level chunked as stored, no pixel
+    size, its axes named from its shape as a plain TIFF's are (:func:`~.axes.unnamed_axes`)."""
+    from dask.base import tokenize
+
+    where = f"{path} (a zarr array)"
+    if array.ndim < 2 or 0 in array.shape or array.dtype.kind not in "biuf":
+        raise ImageReadError(f"{where}: shape {array.shape} of {array.dtype}; accepted: an "
+                             "image of at least 2 axes, none empty, of numbers or booleans")
+    # the metadata's time: an array written again at this path is named anew
+    stamp = max(p.stat().st_mtime_ns for p in (path, *map(path.joinpath, _ZARR_META))
+                if p.exists())
+    token = tokenize(str(path.resolve()), stamp, missing_chunks)
+    level = _dask(array, where, path.absolute(), missing_chunks, token)
+    return LazyImage(level, unnamed_axes(array.shape), None, [level], path), [None]
 
 
 def _zarr_channel_names(ome: Any) -> list[str]:
