@@ -49,6 +49,7 @@ from .io import (
     find_images,
     image_group,
     is_lazy_path,
+    is_zarr_array,
     open_lazy,
     provenance,
     read_image_axes,
@@ -250,7 +251,8 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
         if series is not None:
             raise BadValueError(f"series {series!r} with a label name, which writes into "
                                 "OME-Zarr stores, one image each; accepted: either alone")
-        other = next((p for p in outputs if not (p in tiled and p.is_dir())), None)
+        other = next((p for p in outputs if not (p in tiled and p.is_dir())
+                      or is_zarr_array(p)), None)  # an array holds no labels/
         if other is not None:
             raise BadValueError(f"{other} is not an OME-Zarr store run tiled; a label name "
                                 "writes into the input stores only")
@@ -338,7 +340,7 @@ class Tiling:
     def applies(self, path: Path) -> bool:
         """Whether ``path`` runs tiled; raises if ``mode`` asks what its type cannot."""
         if self.mode == "never" and (path.is_dir() or path.suffix.lower() in SLIDE_SUFFIXES):
-            kind = "an OME-Zarr store" if path.is_dir() else f"a {path.suffix} slide"
+            kind = "a zarr store" if path.is_dir() else f"a {path.suffix} slide"
             raise BadValueError(f"{path}: {kind} runs tiled only; --tiled never applies to "
                                 "TIFF files")
         if self.mode == "always" and path.suffix.lower() not in _TILED_SUFFIXES and (

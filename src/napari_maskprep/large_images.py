@@ -29,6 +29,7 @@ from .io import (
     image_group,
     image_layout,
     is_lazy_path,
+    is_zarr_array,
     open_lazy,
     pixel_size_of_axes,
     provenance,
@@ -188,8 +189,9 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
             if into:  # into the input store, beside its image
                 write_ome_zarr(result, into=path, name=out.name, axes=axes.rstrip("c"),
                                provenance=metadata, overwrite=True)
-            elif out.suffix == ".zarr":  # of a store: in its axes, units and offset, but
-                like = path if path.is_dir() else None  # the sizes given
+            elif out.suffix == ".zarr":  # of an OME-Zarr: in its axes, units and offset,
+                ome = path.is_dir() and not is_zarr_array(path)  # but the sizes given
+                like = path if ome else None
                 sizes = carried if like is None else mask_pixel_size(pixel_size, None)
                 write_ome_zarr(result, out, axes=axes.rstrip("c"), like=like,
                                pixel_size=pixel_size_of_axes(axes, sizes),

@@ -334,7 +334,7 @@ def test_a_tiled_choice_an_input_cannot_take_is_refused_before_any_work(tmp_path
     tifffile.imwrite(slide, mosaic[:256, :256], tile=(256, 256),
                      description="Aperio Image Library v12.0.5\n|MPP = 0.5")
     for path, mode, message in [
-            (store, "never", "an OME-Zarr store runs tiled only; --tiled never applies to TIFF "
+            (store, "never", "a zarr store runs tiled only; --tiled never applies to TIFF "
                              "files"),
             (slide, "never", "a .svs slide runs tiled only; --tiled never applies to TIFF "
                              "files"),

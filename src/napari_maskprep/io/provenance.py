@@ -120,6 +120,8 @@ def _zarr_provenance_text(path: Path, labels: bool = True) -> str | None:
         group = zarr.open_group(path, mode="r")
     except FileNotFoundError:  # a folder without zarr metadata
         raise ImageReadError(f"{path}: not a zarr group (not written by maskprep)") from None
+    except zarr.errors.ContainsArrayError:  # a bare array: maskprep writes none
+        return None
     stored = group.attrs.get(PNG_KEY)
     if stored is None and labels:
         stored = _label_provenance(path)
