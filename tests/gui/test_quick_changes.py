@@ -3,6 +3,8 @@ of the last one computes, progress reported faster than napari's bar repaints.""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from napari.components import ViewerModel
 
@@ -10,6 +12,9 @@ import napari_maskprep as mp
 from napari_maskprep._napari import _sample_data
 from napari_maskprep._napari.applied import is_preview
 from napari_maskprep._napari.stage import StageModel
+from napari_maskprep._napari.widgets import PreprocessWidget
+
+TIMEOUT_S = 20
 
 
 def _open(viewer: ViewerModel, sample: str) -> None:
@@ -38,3 +43,40 @@ def test_a_preview_of_the_input_chosen_before_is_not_shown_over_the_new_one():
     shown = model.show_preview(job, job.run())
     assert shown.name == "nuclei-auto_threshold [preview]"
     np.testing.assert_array_equal(shown.data, mp.apply("segment.auto_threshold", image.data))
+
+
+def test_progress_reported_faster_than_napari_repaints_reaches_its_end(make_napari_viewer,
+                                                                       qtbot, monkeypatch):
+    """napari's progress bar handles pending events as it moves, so each report queued
+    behind it was handled inside the one before: a stack of a few hundred planes raised
+    RecursionError in the console over and over, and the bar went back and forth."""
+    viewer = make_napari_viewer()  # a window: napari's activity bars are drawn
+    stack = np.random.default_rng(0).integers(0, 256, (400, 8, 8), dtype=np.uint8)
+    layer = viewer.add_image(stack, name="stack")
+    widget = PreprocessWidget(viewer)
+    qtbot.addWidget(widget.native)
+    widget.select("preprocess.gaussian", layer)
+    widget.per_plane_box.value = True
+    ran = threading.Event()
+    prepare = widget.model.prepare_apply
+
+    def prepare_apply():
+        job = prepare()
+        run = job.run
+
+        def run_and_tell(progress):
+            try:
+                return run(progress)
+            finally:
+                ran.set()
+
+        job.run = run_and_tell
+        return job
+
+    monkeypatch.setattr(widget.model, "prepare_apply", prepare_apply)
+    widget.apply()
+    assert ran.wait(TIMEOUT_S)  # the GUI thread waits: every report is queued
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_S * 1000)
+    assert (widget.progress_bar.value, widget.progress_bar.max) == (400, 400)
+    np.testing.assert_array_equal(viewer.layers["stack-gaussian"].data,
+                                  mp.apply("preprocess.gaussian", stack, per_plane=True))

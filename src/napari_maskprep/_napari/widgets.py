@@ -157,6 +157,8 @@ class StageWidget(Container):
         self._announcing = 0  # Applies whose new layer the Recorder hears of next turn
         self._output: weakref.ref[Layer] | None = None  # the last Apply's new layer
         self._progress: progress | None = None
+        self._pending_progress: tuple[int, int] | None = None  # (done, total) not shown yet
+        self._showing_progress = False
         self._closed = False  # its dock or the viewer closed (:class:`Lifetime`)
         self._relay = ProgressRelay()
         self._relay.advanced.connect(self._on_progress)
@@ -545,11 +547,22 @@ class StageWidget(Container):
         self.status.value = "running…" if running else self.model.last_summary
 
     def _on_progress(self, done: int, total: int) -> None:
-        self.progress_bar.max = total
-        self.progress_bar.value = done
-        if self._progress is not None:
-            self._progress.total = total
-            self._progress.update(done - self._progress.n)
+        # napari's bar handles pending events as it moves: a report arriving then is kept
+        # and shown once it returns, not handled inside it (a recursion as deep as the queue).
+        self._pending_progress = (done, total)
+        if self._showing_progress:
+            return
+        self._showing_progress = True
+        try:
+            while self._pending_progress is not None:
+                (done, total), self._pending_progress = self._pending_progress, None
+                self.progress_bar.max = total
+                self.progress_bar.value = done
+                if self._progress is not None:
+                    self._progress.total = total
+                    self._progress.update(done - self._progress.n)
+        finally:
+            self._showing_progress = False
 
     def _on_apply_result(self, job: ApplyJob, outcome: Any) -> None:
         if isinstance(outcome, Failure):
