@@ -195,6 +195,28 @@ def test_edges_on_random_images_in_every_chunk_layout():
         _assert_same(got, want)
 
 
+def test_edges_label_each_chunk_four_times_reading_labels_back(mosaic, monkeypatch):
+    """Tiled edges labelled each chunk seven times over their four passes (weak edges, the
+    edge map, holes twice, the filled map twice); the hole and filled-map labels are now
+    stored when first made, as labelling again costs 3-4x reading them back."""
+    from napari_maskprep.kernels import components
+
+    calls = []
+    original = components._components
+
+    def counting(mask, connectivity):
+        calls.append(mask.shape)
+        return original(mask, connectivity)
+
+    image = mosaic[:600, :500]
+    step = Step("segment.edges", {"sigma": 1.0})
+    want = mp.Recipe(steps=[step]).run(image)
+    monkeypatch.setattr(components, "_components", counting)
+    got = run_tiled([step], da.from_array(image, chunks=256)).compute()
+    assert len([c for c in calls if c != image.shape]) == 4 * 3 * 2
+    _assert_same(got, want)
+
+
 def test_a_ring_around_a_chunk_corner_is_filled_and_an_open_arc_vanishes():
     image = np.zeros((24, 24), np.uint8)
     image[5:17, 6:18] = 200  # a square whose outline spans four chunks of 12

@@ -35,7 +35,7 @@ from ..kernels.edges import canny_candidates, canny_radius, scaled_to_unit
 from ..kernels.region_grow import in_range, seed_bounds
 from ..kernels.threads import one_thread_each
 from .tiled_components import Grid, chunked_op, flagged_objects, per_chunk, pieces
-from .tiled_store import StoredChunks, WorkFolder, summarised
+from .tiled_store import StoredChunks, StoredLabels, WorkFolder, summarised
 
 __all__ = ["REGION_OPS", "edges", "refusal", "region_grow"]
 
@@ -156,23 +156,24 @@ def edges(x: da.Array, params: Mapping[str, Any], workdir: WorkFolder) -> da.Arr
     edge_maps = StoredChunks(workdir, chunks, np.uint8)
     fill = chunked_op("refine.fill_holes", {"max_hole_size": None}, x.ndim)
 
+    # Labels are stored and read back in a later pass: labelling again costs 3-4x.
+    hole_labels, filled_labels = StoredLabels(workdir, chunks), StoredLabels(workdir, chunks)
+
     def holes(_: np.ndarray, index: tuple[int, ...]) -> Any:
         weak = (candidates.load(index) > 0).view(np.uint8)
         edge_map = components.look_up(hysteresis[index], components.compact_labels(weak, 2))
         edge_maps.save(index, edge_map)
-        return fill.summarise(edge_map, index, grid)
+        labels, sizes = fill.label(edge_map)
+        hole_labels.save(index, labels)
+        return fill.summarise_labelled(labels, sizes, index, grid)
 
     filling = fill.resolve(per_chunk(every_chunk, holes), grid)
 
-    def filled(index: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The chunk's edges, its edges with their holes filled, and the filled map's
-        8-connected labels and their sizes."""
-        edge_map = edge_maps.load(index)
-        full_map = fill.apply(edge_map, filling.part(index))
-        return (edge_map, full_map, *components.labelled_sizes(full_map, 2))
-
     def enclosing_pieces(_: np.ndarray, index: tuple[int, ...]) -> Any:
-        edge_map, full_map, labels, sizes = filled(index)
+        edge_map = edge_maps.load(index)
+        full_map = fill.apply_labelled(hole_labels.load(index), filling.part(index))
+        labels, sizes = components.labelled_sizes(full_map, 2)
+        filled_labels.save(index, labels)
         encloses = np.zeros(len(sizes), bool)
         encloses[labels[full_map > edge_map]] = True
         return pieces(labels, len(sizes) - 1, index, grid, encloses)
@@ -182,6 +183,6 @@ def edges(x: da.Array, params: Mapping[str, Any], workdir: WorkFolder) -> da.Arr
     @one_thread_each
     def chunk(block_id: tuple[int, ...]) -> np.ndarray:
         index = tuple(block_id)
-        return components.look_up(regions[index], filled(index)[2])
+        return components.look_up(regions[index], filled_labels.load(index))
 
     return da.map_blocks(chunk, chunks=chunks, dtype=np.uint8, meta=_meta(np.uint8, x.ndim))
