@@ -24,8 +24,9 @@ _TEMPLATE = '''
 Usage: python SCRIPT.py INPUT... -o OUTDIR [--suffix TEXT] [--channel N]
 (INPUT: image files or folders; N: the channel to segment of files with channels, its
 number from 0 or its name)
-Writes OUTDIR/<stem><TEXT>.tif masks, as `maskprep run` does with the same recipe; it
-never replaces an input or a file that maskprep did not write.
+Writes OUTDIR/<stem><TEXT>.tif masks, as `maskprep run` does with the same recipe (its
+provenance and the input's pixel size included); it never replaces an input or a file
+that maskprep did not write.
 """
 
 import argparse
@@ -35,9 +36,11 @@ from pathlib import Path
 
 from napari_maskprep import MaskprepWarning, apply
 from napari_maskprep.batch import check_replaceable, plan_outputs
-from napari_maskprep.io import each_frame, read_image_axes, write_mask
+from napari_maskprep.io import (
+    each_frame, provenance, read_image_axes, read_pixel_size, write_mask)
 
 RECIPE_NAME = None
+RECIPE = None  # as maskprep run records it in each mask's provenance
 EXPORTED_BY = None
 
 
@@ -82,14 +85,17 @@ def main(argv=None):
     failed = 0
     for path, out in outputs.items():
         try:
-            check_replaceable(out)
+            check_replaceable(out, RECIPE)
             image, axes = read_image_axes(path, channel)  # a time-lapse: frame by frame
+            pixel_size = read_pixel_size(path)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", MaskprepWarning)
                 mask = each_frame(process, image, axes)
             for message in dict.fromkeys(str(w.message) for w in caught):
                 print(shown(f"warning: {path}: {message}"), file=sys.stderr)
-            write_mask(out, mask, axes=axes.rstrip("c"))
+            made = provenance(RECIPE, image, source=path.name, axes=axes,
+                              mask_pixel_size=pixel_size, channel=channel)
+            write_mask(out, mask, metadata=made, pixel_size=pixel_size, axes=axes.rstrip("c"))
         except (OSError, ValueError, TypeError) as exc:
             failed += 1
             error = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"
@@ -165,7 +171,7 @@ def recipe_script(recipe: Recipe) -> str:
     from ._version import __version__
 
     module = ast.parse(_TEMPLATE)
-    constants = {"RECIPE_NAME": recipe.name or "unnamed recipe",
+    constants = {"RECIPE_NAME": recipe.name or "unnamed recipe", "RECIPE": recipe.dumps(),
                  "EXPORTED_BY": f"napari-maskprep {__version__}"}
     for node in module.body:
         if isinstance(node, ast.FunctionDef) and node.name == "process":

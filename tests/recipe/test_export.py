@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from napari_maskprep.cli import main
+from napari_maskprep.io import read_pixel_size, read_provenance
 from napari_maskprep.recipe import Recipe, RecipeError
 
 STEPS = [
@@ -21,12 +22,13 @@ STEPS = [
     {"op": "refine.open", "params": {"radius": 1}, "enabled": False},
     {"op": "segment.watershed", "inputs": {"image": "smooth"}},
 ]
-MODULE_NAMES = {"RECIPE_NAME", "EXPORTED_BY", "process", "main", "shown"}
+MODULE_NAMES = {"RECIPE_NAME", "RECIPE", "EXPORTED_BY", "process", "main", "shown"}
 IMPORTS = {("argparse", None), ("sys", None), ("warnings", None), ("pathlib", "Path"),
            ("napari_maskprep", "MaskprepWarning"), ("napari_maskprep", "apply"),
            ("napari_maskprep.batch", "check_replaceable"),
            ("napari_maskprep.batch", "plan_outputs"), ("napari_maskprep.io", "each_frame"),
-           ("napari_maskprep.io", "read_image_axes"), ("napari_maskprep.io", "write_mask")}
+           ("napari_maskprep.io", "provenance"), ("napari_maskprep.io", "read_image_axes"),
+           ("napari_maskprep.io", "read_pixel_size"), ("napari_maskprep.io", "write_mask")}
 
 
 def statements_are_the_template_s(script: str, name: str) -> None:
@@ -123,7 +125,7 @@ def test_export_refuses_sizes_in_micrometres_in_one_line(tmp_path, capsys):
     assert main(["export", str(path), "-o", str(tmp_path / "r.py")]) == 2
     assert message in capsys.readouterr().err and not (tmp_path / "r.py").exists()
     recipe.steps[1].enabled = False  # a disabled step is not exported
-    assert "radius" not in recipe.to_python()
+    assert "apply('refine.open'" not in recipe.to_python()
 
 
 def test_export_refuses_a_recipe_ending_on_an_image_as_run_does(tmp_path, capsys):
@@ -251,3 +253,35 @@ def test_an_exported_script_segments_one_channel_as_run_does(tmp_path):
     mask = tifffile.imread(tmp_path / "py" / "two.tif")
     np.testing.assert_array_equal(mask, tifffile.imread(tmp_path / "cli" / "two.tif"))
     np.testing.assert_array_equal(mask, Recipe(STEPS[:2]).run(channels[1]))
+
+
+def test_an_exported_script_reruns_into_its_folder_and_writes_masks_as_run_does(
+        tmp_path, capsys):
+    """The script wrote masks without provenance or pixel size: run again into the same
+    folder (new images added), it refused each of its own masks as 'not written by
+    maskprep', and its masks lost the input's pixel size that maskprep run's carry."""
+    image = np.zeros((30, 40), np.uint16)
+    image[5:15, 5:20] = 900
+    tifffile.imwrite(tmp_path / "a.tif", image, resolution=(1e4 / 0.5, 1e4 / 0.5),
+                     resolutionunit="CENTIMETER")
+    recipe = Recipe(STEPS[:2])
+    recipe.save(tmp_path / "r.maskprep.yaml")
+    (tmp_path / "r.py").write_text(recipe.to_python())
+    for _ in range(2):
+        done = subprocess.run([sys.executable, str(tmp_path / "r.py"), str(tmp_path / "a.tif"),
+                               "-o", str(tmp_path / "py")], capture_output=True, text=True)
+        assert (done.returncode, done.stderr) == (0, "")
+    assert main(["run", "-q", str(tmp_path / "r.maskprep.yaml"), str(tmp_path / "a.tif"),
+                 "-o", str(tmp_path / "cli")]) == 0
+    ours, theirs = read_provenance(tmp_path / "py" / "a.tif"), read_provenance(
+        tmp_path / "cli" / "a.tif")
+    for stored in ours, theirs:
+        del stored["created"]
+    assert ours == theirs and ours["recipe"] == recipe.dumps()
+    assert read_pixel_size(tmp_path / "py" / "a.tif") == (0.5, 0.5)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "py" / "a.tif"),
+                                  tifffile.imread(tmp_path / "cli" / "a.tif"))
+    assert main(["run", "-q", "--resume", str(tmp_path / "r.maskprep.yaml"),
+                 str(tmp_path / "a.tif"), "-o", str(tmp_path / "py")]) == 0
+    assert capsys.readouterr().err.splitlines()[-1].startswith(
+        "0 written, 1 skipped (done before), 0 failed")
