@@ -10,7 +10,7 @@ from napari.components import ViewerModel
 import napari_maskprep as mp
 from napari_maskprep._napari import _sample_data
 from napari_maskprep._napari.recorder import RecorderWidget
-from napari_maskprep._napari.training import FOREGROUND, TrainWidget
+from napari_maskprep._napari.training import FOREGROUND, TrainWidget, default_model_path
 from napari_maskprep.learning import feature_matrix
 from napari_maskprep.samples import load
 
@@ -318,3 +318,50 @@ def test_a_training_under_way_when_the_widget_is_deleted_finishes_unheard(qtbot)
     qtbot.wait(100)  # its signals, queued to the GUI thread, are delivered
     assert [layer.name for layer in viewer.layers] == [
         "nuclei_3d-ground truth", "nuclei_3d", "nuclei_3d scribbles"]
+
+
+def test_a_model_trained_again_is_saved_beside_the_one_applied_before(trainer, qtbot, tmp_path,
+                                                                     monkeypatch):
+    """The model file box kept the first training's name (its digest) for every later one,
+    of this image or another: Apply then replaced the model an earlier step was recorded
+    with, so that step no longer replayed (its sha256 no longer matched)."""
+    monkeypatch.chdir(tmp_path)  # where the default model files go
+    viewer, widget, recorder = trainer
+    _, truth = load("nuclei")
+    widget.image_box.value = viewer.layers["nuclei"]
+    widget.add_button.changed.emit(True)
+    scribbles = viewer.layers["nuclei scribbles"]
+    widget.live_box.value = False
+
+    def train(strokes: np.ndarray) -> str:
+        scribbles.data = strokes
+        widget.train()
+        qtbot.waitUntil(lambda: not widget.training, timeout=TIMEOUT_MS)
+        return widget.model.classifier.text
+
+    def apply() -> None:
+        widget.apply_button.changed.emit(True)
+        qtbot.waitUntil(lambda: not widget.applying, timeout=TIMEOUT_MS)
+
+    first = train(_strokes(truth, slice(0, 120)))
+    first_path = widget.path_edit.value
+    assert first_path == default_model_path("nuclei", widget.model.classifier)
+    apply()
+    first_step = recorder.model.recipe.steps[0]  # as a saved recipe holds it
+    second = train(_strokes(truth, slice(None)))
+    assert second != first
+    assert widget.path_edit.value == default_model_path("nuclei", widget.model.classifier)
+    apply()
+    assert first_path.read_text() == first
+    assert widget.path_edit.value.read_text() == second
+    image = viewer.layers["nuclei"].data
+    [step] = recorder.model.recipe.steps
+    assert step.params["model"]["path"] == str(widget.path_edit.value)
+    np.testing.assert_array_equal(  # the first step still runs the model it was made with
+        mp.apply("segment.pixel_classifier", image, **first_step.params),
+        mp.train_pixel_classifier(image, _strokes(truth, slice(0, 120))).predict(image))
+
+    chosen = tmp_path / "mine.lgbm.txt"  # a name of one's own is kept
+    widget.path_edit.value = chosen
+    train(_strokes(truth, slice(120, None)))
+    assert widget.path_edit.value == chosen

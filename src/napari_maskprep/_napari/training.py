@@ -315,6 +315,7 @@ class TrainWidget(Container):
                                   self.path_edit, self.apply_button])
         self.status.native.setWordWrap(True)
         self.training = self.applying = self.predicting = False
+        self._default_path: Path | None = None  # the model file named here, not by hand
         self._again = False
         self._workers: list[Any] = []  # running ones: a closed widget drops their results
         self._timer = QTimer()
@@ -411,8 +412,12 @@ class TrainWidget(Container):
                              f"{job.seconds['features']:.2f} s, training "
                              f"{job.seconds['train']:.2f} s, preview "
                              f"{job.seconds['predict']:.2f} s")
-        if not self.path_edit.value or str(self.path_edit.value) in (".", ""):
-            self.path_edit.value = default_model_path(self.model.image.name, job.classifier)
+        # A name given by hand is kept; the default names each model by its digest, so a
+        # model retrained (or of another image) never replaces one a step was recorded with.
+        shown = self.path_edit.value
+        if not shown or str(shown) in (".", "") or shown == self._default_path:
+            self._default_path = default_model_path(self.model.image.name, job.classifier)
+            self.path_edit.value = self._default_path
 
     def follow_plane(self, _: Any = None) -> None:
         """A stack's preview predicts one plane: on another, it is hidden while the plane
