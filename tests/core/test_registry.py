@@ -186,6 +186,19 @@ def test_unknown_parameter_names_the_closest():
         mp.apply("preprocess.gaussian", np.zeros((4, 4)), sigmaa=1)
 
 
+def test_a_parameter_given_by_position_says_to_name_it():
+    """mp.apply('refine.open', mask, 3) said only 'takes 1 array argument(s)'."""
+    mask = np.zeros((4, 4), np.uint8)
+    with pytest.raises(TypeError) as info:
+        mp.apply("refine.open", mask, 3)
+    assert str(info.value) == ("refine.open takes 1 array argument(s), got 2; accepted: "
+                               "parameters by name (radius=, shape=)")
+    with pytest.raises(TypeError) as info:
+        mp.apply("refine.to_mask", mask, 1)
+    assert str(info.value) == ("refine.to_mask takes 1 array argument(s), got 2; accepted: "
+                               "parameters by name (none)")
+
+
 @pytest.mark.parametrize(
     ("params", "error", "message"),
     [

@@ -413,7 +413,10 @@ class OpSpec:
         ``pixel_size`` (micrometres per pixel) turns sizes given in micrometres into pixels.
         """
         if len(args) > len(self.inputs):
-            raise BadTypeError(f"{self.id} takes {1 + len(self.inputs)} array argument(s)")
+            # a value after the array, as skimage takes a footprint: say to name it
+            names = ", ".join(f"{p.name}=" for p in self.params) or "none"
+            raise BadTypeError(f"{self.id} takes {1 + len(self.inputs)} array argument(s), got "
+                               f"{1 + len(args)}; accepted: parameters by name ({names})")
         arrays: dict[str, Any] = {}
         if self.inputs:  # seeds, markers: given by position or by name
             arrays.update(zip((i.name for i in self.inputs), args, strict=False))
