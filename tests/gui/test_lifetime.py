@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from napari.components import ViewerModel
-from qtpy.QtCore import QThreadPool
+from qtpy.QtCore import QCoreApplication, QEvent, QThreadPool
 
 from napari_maskprep._napari import _sample_data
 from napari_maskprep._napari.large import store_levels
@@ -128,6 +128,21 @@ def test_a_recorder_closed_by_code_stops_too(qtbot):
     _apply(qtbot, _segment_beside(viewer, qtbot), "segment.auto_threshold",
            viewer.layers["nuclei"])
     assert recorder.model.records == []
+
+
+def test_a_recorder_whose_progress_relay_went_first_at_exit_ends_quietly(qtbot):
+    """At interpreter exit with the viewer still open, Qt may delete the Recorder's
+    progress relay before the Recorder: its end raised 'wrapped C/C++ object of type
+    ProgressRelay has been deleted' in the console."""
+    viewer = ViewerModel()
+    recorder = RecorderWidget(viewer)
+    qtbot.addWidget(recorder.native)
+    recorder._relay.deleteLater()
+    QCoreApplication.sendPostedEvents(recorder._relay, QEvent.Type.DeferredDelete)
+    recorder.close()
+    assert recorder.lifetime.ended
+    viewer.add_image(np.zeros((4, 4)), name="after")
+    assert recorder.target_box.choices == ()  # it no longer follows the layer list
 
 
 def test_a_closed_edit_region_widget_no_longer_follows_the_layers(make_napari_viewer,

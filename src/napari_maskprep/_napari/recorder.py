@@ -587,7 +587,8 @@ class RecorderWidget(Container):
             self._batch_job.cancel()
         drop_results(*self._workers)
         self._workers = []
-        self._relay.advanced.disconnect(self._on_batch_progress)
+        with contextlib.suppress(TypeError, RuntimeError):  # at exit it may be gone first
+            self._relay.advanced.disconnect(self._on_batch_progress)
         with contextlib.suppress(RuntimeError):  # deleted with the widget
             self._capture_timer.stop()
         self._layer_list.close()
