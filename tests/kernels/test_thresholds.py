@@ -108,6 +108,21 @@ def test_multiotsu_search_equals_skimages():
         np.testing.assert_array_equal(multiotsu_indices(prob, thresholds), expected)
 
 
+@pytest.mark.parametrize("exponent", [540, 980])
+@pytest.mark.parametrize("method", ["otsu", "yen", "isodata", "triangle", "minimum"])
+def test_thresholds_of_huge_values_are_those_of_the_values_scaled_down(exponent, method):
+    # Otsu's variance, (pixels x value)**2 at most, overflowed float64 past about 1e154 with
+    # values still accepted (up to 1.6e296): a RuntimeWarning, and the first bin's threshold.
+    levels = np.array([[0, 1, 1, 2, 8], [9, 9, 10, 1, 0]], np.float64)
+    huge = np.ldexp(levels, exponent)
+    expected = histogram_threshold(levels, method, image_histogram(levels))
+    found = histogram_threshold(huge, method, image_histogram(huge))
+    assert found == math.ldexp(expected, exponent)
+    if method == "otsu":
+        assert np.array_equal(apply("segment.auto_threshold", huge, method="otsu"),
+                              [[0, 0, 0, 0, 1], [1, 1, 1, 0, 0]])
+
+
 @pytest.mark.parametrize(("dtype", "exponent"), [(np.float64, -600), (np.float64, -1060),
                                                  (np.float32, -70), (np.float32, -120)])
 @pytest.mark.parametrize("method", ["otsu", "yen", "isodata", "triangle", "minimum"])

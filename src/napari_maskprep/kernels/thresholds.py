@@ -105,7 +105,7 @@ def histogram_threshold(image: np.ndarray | None, method: str, hist: Histogram
         # Floats, and integers too wide for per-value bins (skimage would allocate them).
         return float(filters.threshold_li(image.astype(np.float64, copy=False)
                                           if image.dtype.kind in "iu" else image))
-    exponent = _tiny_exponent(centers)
+    exponent = _scale_exponent(counts, centers)
     if not exponent:
         return _centres_threshold(counts, centers, method)
     # Scaled by a power of two, every step scales exactly, and so does the threshold.
@@ -113,19 +113,21 @@ def histogram_threshold(image: np.ndarray | None, method: str, hist: Histogram
     return None if found is None else math.ldexp(found, exponent)
 
 
-def _tiny_exponent(centers: np.ndarray) -> int:
+def _scale_exponent(counts: np.ndarray, centers: np.ndarray) -> int:
     """The binary exponent of a float histogram's largest centre when below the square root
-    of its dtype's smallest normal number (1e-154 in float64, 1e-19 in float32), else 0.
+    of its dtype's smallest normal number (1e-154 in float64, 1e-19 in float32), or when
+    the pixels times it reach the square root of float64's largest (1e154), else 0.
 
-    scikit-image squares differences of values (Otsu's variance): there they underflow to
+    scikit-image squares differences of values (Otsu's variance): below, they underflow to
     0 or lose their bits, and Otsu gave the first bin (a quarter of the objects of an image
-    scaled by 2**-600)."""
+    scaled by 2**-600); above, the variance, (pixels x value)**2 at most, overflows to inf
+    and Otsu gave the first bin too."""
     if centers.dtype.kind != "f":
         return 0
     largest = float(np.max(np.abs(centers)))
-    if largest == 0 or largest >= math.sqrt(float(np.finfo(centers.dtype).tiny)):
-        return 0
-    return math.frexp(largest)[1]
+    tiny = largest < math.sqrt(float(np.finfo(centers.dtype).tiny))
+    huge = largest * float(counts.sum()) >= math.sqrt(float(np.finfo(np.float64).max))
+    return math.frexp(largest)[1] if largest and (tiny or huge) else 0
 
 
 def _centres_threshold(counts: np.ndarray, centers: np.ndarray, method: str) -> float | None:
