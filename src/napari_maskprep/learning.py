@@ -88,6 +88,9 @@ class PixelClassifier:
 
     def step(self, ref: ModelFile, *, threshold: float = 0.5) -> dict[str, Any]:
         """The recipe step that runs this model from its saved file ``ref``."""
+        if not isinstance(ref, ModelFile):  # the path it was saved to lacks the sha256
+            raise BadTypeError(f"ref={shown(ref)}; accepted: the ModelFile that save() "
+                               "returns (ref = classifier.save(path))")
         return {"op": "segment.pixel_classifier",
                 "params": {"model": ref.to_plain(), "threshold": threshold}}
 

@@ -107,6 +107,21 @@ def test_saving_a_model_never_replaces_another_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cells.tif", "folder", "m.txt"]
 
 
+def test_a_step_from_the_path_a_model_was_saved_to_says_what_it_needs(tmp_path, monkeypatch):
+    """classifier.step('m.txt') ended in AttributeError: 'str' object has no attribute
+    'to_plain'."""
+    image = np.zeros((16, 16), np.uint8)
+    image[4:12, 4:12] = 200
+    model = mp.train_pixel_classifier(image, (image > 0).astype(np.uint8), sigmas=(1,))
+    monkeypatch.chdir(tmp_path)
+    ref = model.save("m.txt")
+    with pytest.raises(BadTypeError) as info:
+        model.step("m.txt")
+    assert str(info.value) == ("ref='m.txt'; accepted: the ModelFile that save() returns "
+                               "(ref = classifier.save(path))")
+    assert model.step(ref)["params"]["model"] == ref.to_plain()
+
+
 def test_training_input_errors_are_one_line():
     image = np.zeros((20, 20), np.uint8)
     cases = [
