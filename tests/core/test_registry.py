@@ -259,6 +259,13 @@ def test_parameter_values_past_any_bound_give_one_short_error(name, value, error
 def test_unknown_op_names_the_closest_ids():
     with pytest.raises(mp.UnknownOpError, match="did you mean refine.fill_holes"):
         mp.get_op("refine.fill_hole")
+    # a method's name as an op's: the op that has it first
+    for op_id, op, choice in [("segment.otsu", "segment.auto_threshold", "method: otsu"),
+                              ("segment.Sauvola", "segment.local_threshold", "method: sauvola"),
+                              ("segment.canny", "segment.edges", "method: canny")]:
+        with pytest.raises(mp.UnknownOpError) as info:
+            mp.get_op(op_id)
+        assert str(info.value).startswith(f"unknown op '{op_id}'; did you mean {op} ({choice}),")
     for not_an_id in (["refine.open"], 7, None):
         with pytest.raises(mp.UnknownOpError, match="unknown op"):
             mp.get_op(not_an_id)

@@ -550,12 +550,19 @@ def get_op(op_id: str) -> OpSpec:
         return _REGISTRY[op_id]
     close: list[str] = []
     if isinstance(op_id, str):
-        close = difflib.get_close_matches(op_id, _REGISTRY, n=3, cutoff=0.5)
+        close = _ops_with_method(op_id.rsplit(".", 1)[-1].lower())
+        close += difflib.get_close_matches(op_id, _REGISTRY, n=3 - len(close), cutoff=0.5)
         if not close:
             stem = op_id.rsplit(".", 1)[-1]
             close = [k for k in _REGISTRY if k.endswith("." + stem)][:3]
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise UnknownOpError(f"unknown op {shown(op_id)}{hint} (`maskprep ops` lists them)")
+
+
+def _ops_with_method(name: str) -> list[str]:
+    """The ops with a method ``name``: 'segment.otsu' is auto_threshold's method: otsu."""
+    return [f"{spec.id} (method: {name})" for spec in _REGISTRY.values()
+            for p in spec.params if p.name == "method" and name in (p.choices or ())][:2]
 
 
 def list_ops(stage: str | None = None) -> list[OpSpec]:
