@@ -85,6 +85,8 @@ class NumberEdit(ValuedContainerWidget):
             step = min(step, _nice_step(abs(value)) / 10)
         lo = -limit if lo is None else lo
         hi = limit if hi is None else hi
+        if hints.get("range") and isinstance(value, int | float):  # an image's intensity
+            lo, hi = min(lo, value), max(hi, value)
         self._cast = int if is_int else float
         # A QDoubleSpinBox for integers too: magicgui's int spin box has no unit suffix.
         self.spin = FloatSpinBox(min=lo, max=hi, step=step, value=value)
@@ -143,8 +145,12 @@ class NumberEdit(ValuedContainerWidget):
         if self.slider is not None:  # the spin box's bounds, rounded to its decimals
             lo, hi = self.spin.min, self.spin.max
             with self.slider.changed.blocked():
-                self.slider.min, self.slider.max = lo, max(hi, lo + step)
+                # magicgui's float slider rescales as its step and bounds change, but not
+                # what it holds: the step first, then the bounds twice (set once, they can
+                # read a tenth of what was set).
                 self.slider.step = step
+                for _ in range(2):
+                    self.slider.min, self.slider.max = lo, max(hi, lo + step)
                 self.slider.value = self.spin.value
             self.slider.visible = True
         if self.value != before:  # the value was outside: now at the nearest bound

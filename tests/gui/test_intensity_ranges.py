@@ -1,0 +1,53 @@
+"""A threshold's slider and spin box over inputs of very different intensity ranges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from napari.components import ViewerModel
+
+from napari_maskprep._napari.widgets import SegmentWidget
+from napari_maskprep.samples import load
+
+
+@pytest.fixture
+def segment(qtbot):
+    viewer = ViewerModel()
+    widget = SegmentWidget(viewer)
+    qtbot.addWidget(widget.native)
+    return viewer, widget
+
+
+def _ranges(widget) -> tuple[tuple[float, float], tuple[float, float]]:
+    editor = widget.param_editors["value"]
+    return (editor.spin.min, editor.spin.max), (editor.slider.min, editor.slider.max)
+
+
+def test_the_slider_spans_each_input_s_intensities_in_turn(segment):
+    """magicgui's float slider changes its scale as its bounds and step change, without
+    scaling what it holds: after a bright image the slider spanned a tenth of a dim one's
+    range, and choosing that image raised ('value 127.0 is outside of the allowed range:
+    (0.0, 12.7)') with the threshold left as it was."""
+    viewer, widget = segment
+    image, _ = load("nuclei")  # 122 to 1998
+    bright = viewer.add_image(image.astype(np.float64) * 1e5, name="bright")
+    dim = viewer.add_image((image // 16).astype(np.uint8), name="dim")  # 7 to 124
+    widget.select("segment.threshold", bright)
+    assert _ranges(widget) == ((1.22e7, 1.998e8), (1.22e7, 1.998e8))
+    widget.select("segment.threshold", dim)
+    assert _ranges(widget) == ((7.0, 124.0), (7.0, 124.0))
+    editor = widget.param_editors["value"]
+    editor.slider.value = editor.slider.max
+    assert widget.model.params["value"] == 124.0
+
+
+def test_an_image_brighter_than_a_billion_gets_its_threshold_editor(segment):
+    """Its threshold, put in the middle of its intensities, lay beyond the spin box's
+    default bounds (1e9): choosing the op raised and showed no parameters at all."""
+    viewer, widget = segment
+    image, _ = load("nuclei")
+    bright = viewer.add_image(image.astype(np.float64) * 1e6, name="bright")
+    widget.select("segment.threshold", bright)
+    assert widget.model.params["value"] == 1.06e9
+    assert widget.param_editors["value"].value == 1.06e9
+    assert _ranges(widget) == ((1.22e8, 1.998e9), (1.22e8, 1.998e9))
