@@ -21,7 +21,7 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from .io import (
     image_group,
     is_lazy_path,
     is_zarr_array,
+    keep_tiff_open,
     open_lazy,
     provenance,
     read_image_axes,
@@ -547,13 +548,13 @@ def run_batch(
         threads = workers if scheduler is None else None
         outcomes: Iterable[tuple[int, FileResult]] = (
             (i, _run_here(plan, path, number, out, text, threads))
-            for i, path, number, out in tiled)
+            for i, path, number, out in _kept_open(tiled))
         if client is None:
             outcomes = itertools.chain(outcomes, (
                 (i, run_file(plan.recipe, path, out, resume=plan.resume, recipe_text=text,
                              tiling=replace(plan.tiling, mode="never"),
                              pixel_size=plan.pixel_size, channel=plan.channel, series=number))
-                for i, path, number, out in whole))
+                for i, path, number, out in _kept_open(whole)))
         else:
             outcomes = itertools.chain(outcomes, _dask_outcomes(
                 client, text, whole, plan.resume, plan.pixel_size, plan.tiling.budget,
@@ -571,6 +572,15 @@ def run_batch(
             client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _kept_open(runs: list[tuple[int, Path, int | None, Path]]
+               ) -> Iterator[tuple[int, Path, int | None, Path]]:
+    """``runs`` in order, each file kept open while its series run
+    (:func:`~.io.keep_tiff_open`): a plate's header was parsed again for each well."""
+    for path, same_file in itertools.groupby(runs, key=lambda run: run[1]):
+        with keep_tiff_open(path):
+            yield from same_file
 
 
 def _name_series(result: FileResult, path: Path, series: int) -> None:

@@ -217,3 +217,34 @@ def test_fit_series_n_reads_that_image_of_each_file_with_its_pixel_size(tmp_path
     with pytest.raises(BadValueError, match=r"^series 1 with images given as arrays; accepted: "
                                             r"a series with folders of files"):
         fit_recipe(Recipe.load(recipe), [position(1)], [expected(1)], series=1)
+
+
+class CountedTiffFile(tifffile.TiffFile):
+    """tifffile.TiffFile, counting the files it opens (each parses its series list)."""
+
+    opened: list[str] = []
+
+    def __init__(self, file, *args, **kwargs):
+        CountedTiffFile.opened.append(str(file))
+        super().__init__(file, *args, **kwargs)
+
+
+@pytest.mark.parametrize("tiled", ["never", "always"])
+def test_series_all_parses_a_plate_once_not_once_a_series(tmp_path, run, monkeypatch, tiled):
+    """Each series' run parsed the plate's whole series list again (for its pixel size, then
+    its pixels; 80 ms each at 96 series): the plate is now parsed once to plan the batch
+    and once for all its runs, however many series it holds."""
+    monkeypatch.setattr(tifffile, "TiffFile", CountedTiffFile)
+    for count in (3, 12):
+        path = tmp_path / f"plate{count}.ome.tif"
+        with tifffile.TiffWriter(path, ome=True) as tif:
+            for n in range(count):
+                tif.write(position(n), metadata={"axes": "YX", "PhysicalSizeX": 1.0,
+                                                 "PhysicalSizeY": 1.0})
+        CountedTiffFile.opened = []
+        out = tmp_path / f"out{count}"
+        assert run(path, "-o", out, "--series", "all", "--tiled", tiled) == 0
+        assert [p for p in CountedTiffFile.opened if p == str(path)] == [str(path)] * 2
+        for n in range(count):
+            np.testing.assert_array_equal(_mask(out / f"plate{count}.ome_s{n}.tif"),
+                                          (position(n) > 100).astype(np.uint8))

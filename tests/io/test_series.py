@@ -5,6 +5,8 @@ segmented at all."""
 
 from __future__ import annotations
 
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from napari_maskprep.core.errors import BadValueError
 from napari_maskprep.io import (
     ImageReadError,
     channel_names,
+    keep_tiff_open,
     list_series,
     open_lazy,
     read_image,
@@ -144,3 +147,48 @@ def test_a_series_that_is_no_number_is_one_line_before_reading(tmp_path, bad):
         read_image(tmp_path / "not-read.tif", series=bad)
     with pytest.raises(BadValueError, match=message):
         open_lazy(tmp_path, series=bad)
+
+
+def _handles(path) -> int:
+    """How many of this process's open files are ``path``."""
+    return sum(os.path.realpath(f"/proc/self/fd/{fd}") == str(path.resolve())
+               for fd in os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_reads_kept_open_share_one_file_and_read_it_anew_once_it_changes(tmp_path):
+    """Within keep_tiff_open the reads of a plate share one open file, its header parsed
+    once; a file written again meanwhile is another file, read afresh, never the pixels
+    or pixel size of the one it replaced; nothing stays open after."""
+    path = write_plate(tmp_path / "plate.ome.tif")
+    with keep_tiff_open(path):
+        assert _handles(path) == 1
+        np.testing.assert_array_equal(read_image(path, series=2), positions()[2])
+        assert read_pixel_size(path, 2) == (1.5, 1.5) and _handles(path) == 1
+        with tifffile.TiffWriter(path, ome=True) as tif:  # a plate of 2 positions now
+            for data in positions()[1:]:
+                tif.write(data + 1, metadata={"axes": "YX", "PhysicalSizeX": 2.0,
+                                              "PhysicalSizeY": 2.0})
+        np.testing.assert_array_equal(read_image(path, series=0), positions()[1] + 1)
+        assert read_pixel_size(path, 0) == (2.0, 2.0) and series_numbers(path) == [0, 1]
+    assert _handles(path) == 0
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+@pytest.mark.parametrize("tile", [None, (16, 16)])  # memory-mapped, and through its tiles
+def test_the_lazy_images_of_a_plate_hold_one_open_file_between_them(tmp_path, tile):
+    """Each series opened lazily held the file open for itself (and parsed its series list
+    again): a plate of 384 wells of 4 channels held over 1 500 files, past the usual limit
+    of 1 024 a process. They now share one, let go when the last is closed."""
+    path = write_plate(tmp_path / "plate.ome.tif", tile)
+    opened = [open_lazy(path, series=n) for n in (0, 1, 2, 2)]
+    assert _handles(path) == 1
+    for image, n in zip(opened, (0, 1, 2, 2), strict=True):
+        np.testing.assert_array_equal(image.data.compute(), positions()[n])
+        assert image.pixel_size == (SIZES[n], SIZES[n])
+    for image in opened[:-1]:
+        image.close()
+    np.testing.assert_array_equal(opened[-1].data.compute(), positions()[2])
+    opened[-1].close()
+    del opened, image
+    assert _handles(path) == 0

@@ -35,6 +35,7 @@ from ..io import (
     channel_names,
     image_layout,
     is_lazy_path,
+    keep_tiff_open,
     open_lazy,
     read_channels,
     read_image_axes,
@@ -64,10 +65,11 @@ def get_reader(path: str | list[str]) -> Callable[[str], list[LayerData]] | None
         return None
     if not Path(path).is_file():  # a FIFO would block the header read, a device never end
         return None
-    series = _series(Path(path))[0]  # the images of a multi-series file are of one shape
-    if (Path(path).suffix.lower() in (".tif", ".tiff") and not takes_layout(path, series=series)
-            and not channel_count(path, series)):
-        return None
+    with keep_tiff_open(path):
+        series = _series(Path(path))[0]  # the images of a multi-series file are of one shape
+        if (Path(path).suffix.lower() in (".tif", ".tiff")
+                and not takes_layout(path, series=series) and not channel_count(path, series)):
+            return None
     return read_layers
 
 
@@ -88,13 +90,14 @@ def read_layers(path: str) -> list[LayerData]:
     pixel size; a multi-series OME-TIFF so for each of its images, named by its series,
     the first alone visible."""
     path = Path(path)
-    is_lazy = is_lazy_path(path)
-    numbers = _series(path)
-    if numbers == [None]:
-        return _image_layers(path, None, _stem(path), is_lazy)
-    return [(data, kwargs | {"visible": n == numbers[0]}, kind) for n in numbers
-            for data, kwargs, kind in _image_layers(path, n, f"{_stem(path)} (series {n})",
-                                                    is_lazy)]
+    with keep_tiff_open(path):  # its header parsed once, not once a series and channel
+        is_lazy, is_mask = is_lazy_path(path), written_by_maskprep(path)
+        numbers = _series(path)
+        if numbers == [None]:
+            return _image_layers(path, None, _stem(path), is_lazy, is_mask)
+        return [(data, kwargs | {"visible": n == numbers[0]}, kind) for n in numbers
+                for data, kwargs, kind in _image_layers(path, n, f"{_stem(path)} (series {n})",
+                                                        is_lazy, is_mask)]
 
 
 def _series(path: Path) -> list[int | None]:
@@ -104,12 +107,12 @@ def _series(path: Path) -> list[int | None]:
     return list(numbers) if len(numbers) > 1 else [None]
 
 
-def _image_layers(path: Path, series: int | None, name: str, is_lazy: bool
+def _image_layers(path: Path, series: int | None, name: str, is_lazy: bool, is_mask: bool
                   ) -> list[LayerData]:
     """The image ``series`` of the file as the layer ``name``, or one a channel."""
     count = channel_count(path, series) if path.suffix.lower() in (".tif", ".tiff") else 0
     if not count:
-        return [_layer(path, name, *_read(path, is_lazy, None, series), is_lazy)]
+        return [_layer(is_mask, name, *_read(path, is_lazy, None, series), is_lazy)]
     if is_lazy:
         channels = [_read(path, True, n, series) for n in range(count)]
     else:
@@ -121,7 +124,7 @@ def _image_layers(path: Path, series: int | None, name: str, is_lazy: bool
             zip(channel_names(path, series), channels, strict=True)):
         kwargs |= {"metadata": {CHANNEL_KEY: n}, "blending": "additive",
                    "colormap": _CHANNEL_COLOURS[n % len(_CHANNEL_COLOURS)]}
-        layers.append(_layer(path, f"{name} [{channel}]", data, axes, pixel_size, kwargs,
+        layers.append(_layer(is_mask, f"{name} [{channel}]", data, axes, pixel_size, kwargs,
                              is_lazy))
     return layers
 
@@ -152,9 +155,10 @@ def _read(path: Path, is_lazy: bool, channel: int | None, series: int | None
     return data, axes, lazy.pixel_size, {"multiscale": len(levels) > 1}
 
 
-def _layer(path: Path, name: str, data: Any, axes: str, pixel_size: tuple[float, ...] | None,
+def _layer(is_mask: bool, name: str, data: Any, axes: str, pixel_size: tuple[float, ...] | None,
            kwargs: dict[str, Any], is_lazy: bool) -> LayerData:
-    """The layer data tuple of ``data``, named ``name``: axis names, scale in µm, contrast."""
+    """The layer data tuple of ``data``, named ``name``: axis names, scale in µm, contrast;
+    labels if ``is_mask`` (a file maskprep wrote)."""
     spatial = [a for a in axes if a in "zyx"]
     sizes = dict(zip(spatial[-len(pixel_size):], pixel_size, strict=True)) if pixel_size else {}
     named = axes.replace("c", "")
@@ -164,7 +168,7 @@ def _layer(path: Path, name: str, data: Any, axes: str, pixel_size: tuple[float,
         "scale": tuple(sizes.get(a, 1.0) for a in named),
         "units": tuple("micrometer" if a in sizes else "pixel" for a in named),
     }
-    if written_by_maskprep(path):
+    if is_mask:
         if (data[0] if kwargs.get("multiscale") else data).dtype == np.uint8:
             kwargs["colormap"] = mask_colormap()  # a mask (maskprep writes labels as int32)
         return data, kwargs, "labels"

@@ -7,6 +7,7 @@
   SVS) opened as dask arrays without reading pixels.
 - ``stores``: any input read whole, image files and zarr stores alike (``read_image``).
 - ``series``: the images (positions, wells) of a multi-series OME-TIFF, from its header.
+- ``tiffs``: a TIFF opened once for the reads that overlap (a plate's wells and channels).
 - ``ngff``: where an OME-Zarr store keeps its image (a bioformats2raw container's first).
 - ``masks``: masks and labels written atomically as TIFF, PNG or OME-Zarr.
 - ``omezarr``: a mask or labels of any size written chunk by chunk as an OME-Zarr
@@ -60,6 +61,7 @@ from .provenance import (
 )
 from .series import SeriesInfo, list_series, series_numbers
 from .stores import read_image, read_image_axes
+from .tiffs import keep_tiff_open
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -88,6 +90,7 @@ __all__ = [
     "list_series",
     "is_lazy_path",
     "is_zarr_array",
+    "keep_tiff_open",
     "open_lazy",
     "pixel_size_of_axes",
     "png_with_provenance",

@@ -4,7 +4,6 @@ finding them."""
 from __future__ import annotations
 
 import functools
-import logging
 import math
 import os
 import re
@@ -21,9 +20,17 @@ import cv2
 import numpy as np
 import tifffile
 
-from ..core.errors import BadValueError, MaskprepError, shown
+from ..core.errors import BadValueError, shown
 from ..core.units import check_pixel_size
 from .axes import check_channel, image_layout, resolve_channel
+from .tiffs import (
+    TIFF_ACCEPTED,
+    ImageReadError,
+    keeps_tiff_open,
+    ome_xml,
+    open_tiff,
+    reading_tiff,
+)
 
 __all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "check_series",
            "check_strips", "decoded_size", "find_images", "image_series", "pick_series",
@@ -35,63 +42,7 @@ IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 SLIDE_SUFFIXES = (".svs", ".btf", ".tf8")
 
 
-class ImageReadError(MaskprepError, OSError):
-    """An input that cannot be read as an image: missing, unsupported or corrupt."""
-
-
-class _Held(logging.Filter):
-    """Keeps tifffile's log records, in a thread reading under :func:`reading_tiff`, for
-    that read instead of stderr; other threads' records pass on."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.local = threading.local()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        held = getattr(self.local, "records", None)
-        if held is None:
-            return True
-        held.append(record)
-        return False
-
-
-_HELD = _Held()
-logging.getLogger("tifffile").addFilter(_HELD)  # tifffile logs to this logger by name
-_TIFF_ACCEPTED = "accepted: a complete, undamaged TIFF file"
-
-
-def _reason(text: str) -> str:
-    """One line of a tifffile message or exception, without the object it names first."""
-    line = text.splitlines()[0] if text else ""
-    return re.sub(r"^(<[^>]*>\s*)+", "", line)[:120]
-
-
-@contextmanager
-def reading_tiff(path: Path, accepted: str = _TIFF_ACCEPTED) -> Iterator[None]:
-    """Read a TIFF within this block: what tifffile logs is kept from stderr, and an
-    exception, or an error it logged and read past (a broken chain of pages: a truncated
-    file read in part), is one :class:`ImageReadError` naming the file and ``accepted``."""
-    held: list[logging.LogRecord] = []
-    outer = getattr(_HELD.local, "records", None)
-    _HELD.local.records = held
-    try:
-        yield
-    except ImageReadError:
-        raise
-    except Exception as exc:  # tifffile and the codecs raise anything on damaged data
-        why = next((r.getMessage() for r in held if r.levelno >= logging.WARNING),
-                   str(exc) or type(exc).__name__)
-        raise ImageReadError(f"{path}: cannot be read as a TIFF ({_reason(why)}); {accepted}"
-                             ) from None
-    finally:
-        _HELD.local.records = outer
-    errors = [r.getMessage() for r in held if r.levelno >= logging.ERROR]
-    if errors:
-        raise ImageReadError(f"{path}: cannot be read as a TIFF ({_reason(errors[0])}); "
-                             f"{accepted}")
-
-
-def check_strips(series: Any, path: Path, accepted: str = _TIFF_ACCEPTED) -> None:
+def check_strips(series: Any, path: Path, accepted: str = TIFF_ACCEPTED) -> None:
     """Raise :class:`ImageReadError` if a page of ``series`` is missing or stores a strip of
     no bytes: tifffile would read it as zeros (a tile of none is a sparse tile, read as the
     fill)."""
@@ -188,6 +139,7 @@ def read_image(path: str | os.PathLike[str], channel: int | str | None = None,
     return read_image_axes(path, channel, series)[0]
 
 
+@keeps_tiff_open
 def read_image_axes(path: str | os.PathLike[str], channel: int | str | None = None,
                     series: int | None = None) -> tuple[np.ndarray, str]:
     """An image file as an array and its axes, ``[t][z]yx[c]``
@@ -210,7 +162,7 @@ def read_image_axes(path: str | os.PathLike[str], channel: int | str | None = No
         names = channel_names(path, series) if suffix in (".tif", ".tiff") else []
         if not names and suffix in (".tif", ".tiff"):
             # no series chosen of several, or one it lacks: that is what to say, not 'no names'
-            with reading_tiff(path), tifffile.TiffFile(path) as tif:
+            with reading_tiff(path), open_tiff(path) as tif:
                 pick_series(tif, path, series)
         channel = resolve_channel(channel, names, str(path))
     try:
@@ -291,6 +243,7 @@ def channel_count(path: str | os.PathLike[str], series: int | None = None) -> in
     return count if count and _header_takes(header, str(path), 0) else 0
 
 
+@keeps_tiff_open
 def read_channels(path: str | os.PathLike[str], series: int | None = None
                   ) -> list[tuple[np.ndarray, str]]:
     """Each channel of a TIFF with channels (:func:`channel_count`; of its image
@@ -309,12 +262,13 @@ def read_channels(path: str | os.PathLike[str], series: int | None = None
     return [image_layout(image, axes, str(path), n) for n in range(count)]
 
 
+@keeps_tiff_open
 def channel_names(path: str | os.PathLike[str], series: int | None = None) -> list[str]:
     """The names of a TIFF's channels (:func:`channel_count` of them; of its image
     ``series``): an OME-TIFF's own, else ``c<n>``; from its header."""
     names = [f"c{n}" for n in range(channel_count(path, series))]
     try:
-        with reading_tiff(Path(path)), tifffile.TiffFile(path) as tif:
+        with reading_tiff(Path(path)), open_tiff(path) as tif:
             if not tif.is_ome:
                 return names
             channels = _ome_image(tif, series or 0)["Pixels"]["Channel"]
@@ -335,7 +289,7 @@ def _tiff_header(path: str | os.PathLike[str], number: int | None = None
     image. Without ``number``, several images of one shape (positions, wells:
     :func:`pick_series`) give an axis ``m`` first, which no layout takes."""
     try:
-        with reading_tiff(Path(path)), tifffile.TiffFile(path) as tif:
+        with reading_tiff(Path(path)), open_tiff(path) as tif:
             images = len(image_series(tif)) if number is None else 1
             series = pick_series(tif, Path(path), number) if number else tif.series[0]
             shape, axes = series.shape, tiff_axes(series)
@@ -485,7 +439,7 @@ def _first_scan(data: bytes) -> int:
 def _read_tiff(path: Path, number: int | None = None) -> tuple[np.ndarray, str]:
     """The TIFF's series ``number`` (:func:`pick_series`) and tifffile's letters for its
     axes."""
-    with reading_tiff(path), tifffile.TiffFile(path) as tif:
+    with reading_tiff(path), open_tiff(path) as tif:
         series = pick_series(tif, path, number)
         check_strips(series, path)
         shown = tiff_intensities(series, path)
@@ -499,7 +453,7 @@ _JPEG = 7
 
 
 def tiff_intensities(series: tifffile.TiffPageSeries, path: Path,
-                     accepted: str = _TIFF_ACCEPTED) -> Callable[[Any], Any]:
+                     accepted: str = TIFF_ACCEPTED) -> Callable[[Any], Any]:
     """What turns a TIFF's samples (a numpy or dask array), as tifffile returns them, into
     the intensities viewers show: MINISWHITE (0 is white: scanners' and fax bilevel
     images) inverted within its bits, as Pillow and Fiji show it; the rest as they are.
@@ -627,7 +581,7 @@ def _ome_image(tif: tifffile.TiffFile, series: int) -> dict[str, Any]:
     series ``series``. tifffile makes a series of each Image with pixels in the file, in
     order: the n-th Image is the n-th series where there are as many, and otherwise (a
     multi-file OME-TIFF's Images in its other files) only the first is known ({})."""
-    images = tifffile.xml2dict(tif.ome_metadata).get("OME", {}).get("Image", {})
+    images = ome_xml(tif).get("OME", {}).get("Image", {})
     images = images if isinstance(images, list) else [images]
     if series and len(images) != len(tif.series):
         return {}
@@ -681,7 +635,7 @@ def read_pixel_size(path: str | os.PathLike[str], series: int | None = None
     if path.suffix.lower() not in (".tif", ".tiff") or not path.is_file():
         return None  # a FIFO or a device would block the reader
     try:
-        with reading_tiff(path), tifffile.TiffFile(path) as tif:
+        with reading_tiff(path), open_tiff(path) as tif:
             number = series or 0
             size = tiff_pixel_size(tif, tiff_axes(tif.series[number]), number)
         return None if size is None else check_pixel_size(size)

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import tifffile
 
 from .axes import unnamed_axes
 from .images import (
@@ -38,6 +37,7 @@ from .images import (
     tiff_pixel_size,
 )
 from .ngff import image_group, ngff_attributes
+from .tiffs import hold_tiff, mapped_file, open_tiff
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -143,9 +143,9 @@ _REOPEN_LOCK = threading.Lock()
 class _Reopened:
     """A TIFF's pixels by path: opened on first use in each process, so a dask array of it
     can be sent to the workers of a cluster (an open file cannot be pickled, and a
-    memory map would be pickled whole). ``open_array(path)`` gives the array; the file is
-    closed when this object goes. The path is kept absolute: a cluster's workers run in
-    folders of their own."""
+    memory map would be pickled whole). ``open_array(path)`` gives the array and the calls
+    that let its file go, made when this object goes. The path is kept absolute: a
+    cluster's workers run in folders of their own."""
 
     def __init__(self, path: Path, open_array: Callable[[Path], tuple[Any, list[Any]]],
                  opened: Any = None) -> None:
@@ -158,9 +158,9 @@ class _Reopened:
         with _REOPEN_LOCK:  # a worker's threads open the file once between them
             if self._array is None:
                 with reading_tiff(self.path, _ACCEPTED):
-                    self._array, handles = self.open_array(self.path)
-                for handle in handles:
-                    weakref.finalize(self, handle.close)
+                    self._array, closers = self.open_array(self.path)
+                for close in closers:
+                    weakref.finalize(self, close)
         return self._array
 
     def __getitem__(self, key: Any) -> np.ndarray:
@@ -172,12 +172,21 @@ class _Reopened:
 
 @dataclass(frozen=True)
 class _TiffMemmap:
-    """Maps series ``series`` of a contiguous TIFF, picklable by number."""
+    """A contiguous TIFF series' pixels at ``offset``, of ``shape`` and ``dtype``, viewed
+    in the file's one memory map (:func:`~.tiffs.mapped_file`): a map a series held a
+    file handle each, and tifffile.memmap parsed the file's series list again for each."""
 
-    series: int
+    offset: int
+    shape: tuple[int, ...]
+    dtype: str
 
     def __call__(self, path: Path) -> tuple[np.ndarray, list[Any]]:
-        return tifffile.memmap(path, series=self.series, mode="r"), []
+        whole = mapped_file(path)
+        end = self.offset + math.prod(self.shape) * np.dtype(self.dtype).itemsize
+        if end > whole.size:  # cut short
+            raise ValueError(f"mmap length is greater than file size: its pixels end at "
+                             f"byte {end}, the file at {whole.size}")
+        return np.ndarray(self.shape, self.dtype, whole, self.offset), []
 
 
 @dataclass(frozen=True)
@@ -191,9 +200,9 @@ class _TiffLevel:
     def __call__(self, path: Path) -> tuple[Any, list[Any]]:
         import zarr
 
-        tif = tifffile.TiffFile(path)
-        store = tif.series[self.series].aszarr(multiscales=True, lock=threading.RLock())
-        return zarr.open_group(store, mode="r")[self.level], [store, tif]
+        tif, release = hold_tiff(path)  # one for all the series and levels of a file
+        store = tif.series[self.series].aszarr(multiscales=True)  # with the file's lock
+        return zarr.open_group(store, mode="r")[self.level], [store.close, release]
 
 
 def check_chunk_count(shape: tuple[int, ...], chunks: tuple[int, ...], where: str) -> None:
@@ -240,7 +249,7 @@ def is_lazy_path(path: str | os.PathLike[str], budget: int = LAZY_BUDGET) -> boo
     if path.suffix.lower() in SLIDE_SUFFIXES:
         return True
     try:
-        with reading_tiff(path), tifffile.TiffFile(path) as tif:
+        with reading_tiff(path), open_tiff(path) as tif:
             series = tif.series[0]
             return int(np.prod(series.shape)) * series.dtype.itemsize > budget
     except Exception:  # a damaged header: the reader that reads it whole says what is wrong
@@ -535,11 +544,10 @@ def _open_tiff(path: Path, number: int | None) -> tuple[LazyImage, list[Any]]:
     import zarr
     from dask.base import tokenize
 
-    opened: list[tifffile.TiffFile] = []
+    release = None
     try:
         with reading_tiff(path, _ACCEPTED):  # one read: a page chain broken at open, used later
-            tif = tifffile.TiffFile(path)
-            opened.append(tif)
+            tif, release = hold_tiff(path)  # one for all the series and channels of a file
             series = pick_series(tif, path, number)
             number = number or 0
             check_strips(series, path, _ACCEPTED)
@@ -550,24 +558,26 @@ def _open_tiff(path: Path, number: int | None) -> tuple[LazyImage, list[Any]]:
             token = tokenize(str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size,
                              number)  # each series' arrays named apart
             if len(series.levels) == 1 and series.dataoffset is not None:
-                tif.close()
-                mapped = _Reopened(path, _TiffMemmap(number))
+                memmap = _TiffMemmap(series.dataoffset, tuple(series.shape),
+                                     tif.byteorder + series.dtype.char)
+                mapped = _Reopened(path, memmap, memmap(path)[0])  # the header's errors first
+                release()  # read through the file's memory map
                 levels = [shown(da.from_array(mapped, name=f"maskprep-mm-{token}",
                                               chunks="auto",
                                               meta=np.empty((0,) * mapped.ndim, mapped.dtype)))]
                 return LazyImage(levels[0], axes, pixel_size, levels, path,
                                  channel_names=names), [pixel_size]
-            store = series.aszarr(multiscales=True, lock=threading.RLock())
+            store = series.aszarr(multiscales=True)  # with the file's lock, its series' too
             group = zarr.open_group(store, mode="r")
             paths = [d["path"] for d in group.attrs["multiscales"][0]["datasets"]]
             levels = [shown(_dask(_Reopened(path, _TiffLevel(p, number), group[p]),
                                   f"{path} level {n}", None, "fill", f"{token}-{p}"))
                       for n, p in enumerate(paths)]
     except ImageReadError:
-        for handle in opened:
-            handle.close()
+        if release is not None:
+            release()
         raise
-    image = LazyImage(levels[0], axes, pixel_size, levels, path, [store.close, tif.close],
+    image = LazyImage(levels[0], axes, pixel_size, levels, path, [store.close, release],
                       names)
     return image, [_scaled(pixel_size, axes, levels[0].shape, lv.shape) for lv in levels]
 

@@ -8,8 +8,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import tifffile
-
 from ..core.units import format_pixel_size
 from .images import (
     SLIDE_SUFFIXES,
@@ -19,6 +17,7 @@ from .images import (
     tiff_axes,
     tiff_pixel_size,
 )
+from .tiffs import open_tiff
 
 __all__ = ["SeriesInfo", "list_series", "series_numbers"]
 
@@ -55,7 +54,7 @@ def list_series(path: str | os.PathLike[str]) -> list[SeriesInfo]:
     if not path.is_file():
         raise ImageReadError(f"{path}: not a regular file; accepted: a TIFF file")
     found = []
-    with reading_tiff(path), tifffile.TiffFile(path) as tif:
+    with reading_tiff(path), open_tiff(path) as tif:
         for number in image_series(tif):
             series = tif.series[number]
             axes = tiff_axes(series)
