@@ -12,7 +12,7 @@ import napari_maskprep as mp
 from napari_maskprep._napari import _sample_data
 from napari_maskprep._napari.applied import is_preview
 from napari_maskprep._napari.stage import StageModel
-from napari_maskprep._napari.widgets import PreprocessWidget
+from napari_maskprep._napari.widgets import PreprocessWidget, RefineWidget, SegmentWidget
 
 TIMEOUT_S = 20
 
@@ -80,3 +80,15 @@ def test_progress_reported_faster_than_napari_repaints_reaches_its_end(make_napa
     assert (widget.progress_bar.value, widget.progress_bar.max) == (400, 400)
     np.testing.assert_array_equal(viewer.layers["stack-gaussian"].data,
                                   mp.apply("preprocess.gaussian", stack, per_plane=True))
+
+
+def test_outlines_are_offered_only_for_ops_that_draw_masks_or_labels(qtbot):
+    """Preprocess offered 'outlines' beside every op, though its outputs are images, which
+    it does not change."""
+    viewer = ViewerModel()
+    _open(viewer, "nuclei")
+    shown = {}
+    for widget in (PreprocessWidget(viewer), SegmentWidget(viewer), RefineWidget(viewer)):
+        qtbot.addWidget(widget.native)
+        shown[widget.model.stage] = not widget.outline_box.native.isHidden()
+    assert shown == {"preprocess": False, "segment": True, "refine": True}

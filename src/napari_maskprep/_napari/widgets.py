@@ -128,6 +128,7 @@ class StageWidget(Container):
         self._try_all_worker: WorkerBase | None = None
         self._picking = False
         self.table_box = object_table_box(self.model)
+        self.outline_box = outline_box(self.model)
         self.table_row = row("", self.table_box)
         self._op_widgets: list[Widget] = []
         self.extra_boxes: dict[str, ComboBox] = {}
@@ -137,7 +138,7 @@ class StageWidget(Container):
                 self.op_box, self._summary, self.input_box, self.planes_row,
                 self.histogram_box, self.readout, self.hue_box, self.tools_row,
                 self.montage_box,
-                row("output", self.new_layer_box, self.in_place_box, outline_box(self.model)),
+                row("output", self.new_layer_box, self.in_place_box, self.outline_box),
                 self.table_row,
                 self.store_box,
                 row("", self.preview_box, self.apply_button, self.cancel_button),
@@ -369,6 +370,7 @@ class StageWidget(Container):
         self.try_all_button.visible = try_all
         self.tools_row.visible = pick or try_all
         self.table_row.visible = spec.output is Kind.LABELS
+        self.outline_box.visible = spec.output is not Kind.IMAGE  # an image has no outline
         hues = hue_range(spec, params)
         self.hue_box.visible = hues is not None
         if hues is not None:
