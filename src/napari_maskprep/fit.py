@@ -39,10 +39,13 @@ from .io.images import (
     IMAGE_SUFFIXES,
     check_series,
     find_images,
+    numbers_text,
     read_image,
     read_image_axes,
     read_pixel_size,
 )
+from .io.series import list_series, series_numbers
+from .io.tiffs import keep_tiff_open
 from .recipe import Recipe, RecipeError
 
 __all__ = ["DEFAULT_TRIALS", "MAX_TRIALS", "REPORT_HEADER", "Dimension", "FitResult",
@@ -176,11 +179,27 @@ def _read_pairs(images: Any, masks: Any, labels: bool, series: int | None
             f"{folders['masks']} ({len(found['images'])} images, {len(found['masks'])} masks)")
     pairs = []
     for stem in stems:
-        image, axes = read_image_axes(found["images"][stem], series=series)
+        path = found["images"][stem]
+        with keep_tiff_open(path):  # its header parsed once
+            _check_series_chosen(path, series)
+            image, axes = read_image_axes(path, series=series)
+            pixel_size = read_pixel_size(path, series)
         mask = _as_mask(read_image(found["masks"][stem]), image, stem, labels=labels)
-        pairs.append(Pair(stem, image, mask, read_pixel_size(found["images"][stem], series),
-                          frames=axes.startswith("t")))
+        pairs.append(Pair(stem, image, mask, pixel_size, frames=axes.startswith("t")))
     return pairs, _left_out(found)
+
+
+def _check_series_chosen(path: Path, series: int | None) -> None:
+    """Raise for a file of several images (a plate's wells) without ``series``, saying what
+    fit takes: reading it said 'or each with --series all', which is run's, not fit's (a
+    mask a file stem pairs with one image)."""
+    if series is None and len(series_numbers(path)) > 1:
+        found = list_series(path)
+        raise BadValueError(f"{path}: holds {len(found)} images of shape {found[0].shape} "
+                            "(OME-TIFF series: positions or wells); accepted: one chosen with "
+                            f"--series N ({numbers_text([s.number for s in found])}), the same "
+                            "for every image file and paired with the mask of the file's "
+                            "stem (series=N in Python)")
 
 
 # -- the search space -------------------------------------------------------------------

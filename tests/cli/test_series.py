@@ -248,3 +248,20 @@ def test_series_all_parses_a_plate_once_not_once_a_series(tmp_path, run, monkeyp
         for n in range(count):
             np.testing.assert_array_equal(_mask(out / f"plate{count}.ome_s{n}.tif"),
                                           (position(n) > 100).astype(np.uint8))
+
+
+def test_fit_without_series_on_a_plate_says_what_fit_takes(tmp_path, plate, capsys):
+    """Fit refused a plate without --series with run's advice, 'or each as an image of its
+    own with --series all', which fit refuses: it pairs one mask a file stem."""
+    masks, recipe = tmp_path / "masks", tmp_path / "r.maskprep.yaml"
+    masks.mkdir()
+    tifffile.imwrite(masks / "plate.tif", expected(1))
+    recipe.write_text(RECIPE)
+    assert main(["fit", str(recipe), "--images", str(plate.parent), "--masks", str(masks),
+                 "-o", str(tmp_path / "f.maskprep.yaml"), "-q"]) == 2
+    assert capsys.readouterr().err == (
+        f"maskprep: error: {plate}: holds 3 images of shape (40, 48) (OME-TIFF series: "
+        "positions or wells); "
+        "accepted: one chosen with --series N (0 to 2), the same for every image file and "
+        "paired with the mask of the file's stem (series=N in Python)\n")
+    assert not (tmp_path / "f.maskprep.yaml").exists()

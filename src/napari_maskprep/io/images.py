@@ -33,7 +33,8 @@ from .tiffs import (
 )
 
 __all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "check_series",
-           "check_strips", "decoded_size", "find_images", "image_series", "pick_series",
+           "check_strips", "decoded_size", "find_images", "image_series", "numbers_text",
+           "pick_series",
            "read_image", "read_image_axes", "read_pixel_size", "reading_tiff",
            "takes_layout", "tiff_axes", "tiff_intensities", "tiff_pixel_size"]
 
@@ -76,7 +77,7 @@ def image_series(tif: tifffile.TiffFile) -> list[int]:
     return [n for n, series in enumerate(tif.series) if series.shape == tif.series[0].shape]
 
 
-def _numbers(numbers: list[int]) -> str:
+def numbers_text(numbers: list[int]) -> str:
     """``0 to 2`` for a run of numbers, else the numbers listed."""
     if numbers == list(range(numbers[0], numbers[-1] + 1)) and len(numbers) > 2:
         return f"{numbers[0]} to {numbers[-1]}"
@@ -93,14 +94,14 @@ def pick_series(tif: tifffile.TiffFile, path: Path, series: int | None = None
     if series is None and len(images) > 1:
         raise ImageReadError(f"{path}: holds {len(images)} images of shape {shape} (OME-TIFF "
                              "series: positions or wells); accepted: one chosen with "
-                             f"--series N ({_numbers(images)}), or each as an image of its "
+                             f"--series N ({numbers_text(images)}), or each as an image of its "
                              "own with --series all (series=N in Python)")
     if series is not None and series not in images:
         what = (f"has no series {series}" if series >= len(tif.series) else
                 f"its series {series} is of shape {tif.series[series].shape} (a label, "
                 f"macro or thumbnail image), not {shape}")
         count = f"its {len(images)} images" if len(images) > 1 else "its one image"
-        raise ImageReadError(f"{path}: {what}; accepted: series {_numbers(images)} "
+        raise ImageReadError(f"{path}: {what}; accepted: series {numbers_text(images)} "
                              f"({count} of shape {shape})")
     chosen = tif.series[series or 0]
     if tif.is_imagej and len(tif.pages) > len(chosen.pages):
