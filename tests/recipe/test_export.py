@@ -28,7 +28,8 @@ IMPORTS = {("argparse", None), ("sys", None), ("warnings", None), ("pathlib", "P
            ("napari_maskprep.batch", "check_replaceable"),
            ("napari_maskprep.batch", "plan_outputs"), ("napari_maskprep.io", "each_frame"),
            ("napari_maskprep.io", "provenance"), ("napari_maskprep.io", "read_image_axes"),
-           ("napari_maskprep.io", "read_pixel_size"), ("napari_maskprep.io", "write_mask")}
+           ("napari_maskprep.io", "read_pixel_size"), ("napari_maskprep.io", "series_numbers"),
+           ("napari_maskprep.io", "write_mask")}
 
 
 def statements_are_the_template_s(script: str, name: str) -> None:
@@ -285,3 +286,21 @@ def test_an_exported_script_reruns_into_its_folder_and_writes_masks_as_run_does(
                  str(tmp_path / "a.tif"), "-o", str(tmp_path / "py")]) == 0
     assert capsys.readouterr().err.splitlines()[-1].startswith(
         "0 written, 1 skipped (done before), 0 failed")
+
+
+def test_an_exported_script_refuses_a_plate_with_advice_it_can_follow(tmp_path):
+    """A plate (an OME-TIFF of several positions or wells) failed with run's advice, 'one
+    chosen with --series N, or each ... with --series all', which the script does not take:
+    it now says that it reads files of one image, and what segments a plate."""
+    plate = tmp_path / "plate.ome.tif"
+    with tifffile.TiffWriter(plate, ome=True) as tif:
+        for n in range(3):
+            tif.write(np.full((20, 30), n, np.uint16), metadata={"axes": "YX"})
+    (tmp_path / "r.py").write_text(Recipe(STEPS[:2]).to_python())
+    done = subprocess.run([sys.executable, str(tmp_path / "r.py"), str(plate), "-o",
+                           str(tmp_path / "out")], capture_output=True, text=True)
+    assert (done.returncode, done.stderr) == (1, (
+        f"failed: {plate}: holds 3 images (OME-TIFF series: positions or wells), which an "
+        "exported script does not choose between; accepted: a file of one image (segment a "
+        "plate with maskprep run and the recipe, with --series N or --series all)\n"))
+    assert list((tmp_path / "out").iterdir()) == []
