@@ -772,3 +772,23 @@ def test_hand_edits_just_before_an_in_place_apply_are_recorded_before_it(session
         assert recipe.steps[1].params["bbox"] == "5:35,5:35"
         assert np.all(mask.data[5:35, 5:35] == 1)
     np.testing.assert_array_equal(recipe.run(image), mask.data)
+
+
+def test_the_status_line_says_what_loading_a_recipe_did(session, shown, tmp_path):
+    """A recipe opened in napari (File › Open, or dropped on it) left the status line as it
+    was, 'the recipe has no steps: record or load one first' beside the steps just loaded;
+    a file that could not be loaded left the line before it there too."""
+    recorder = session.recorder
+    recorder.replay()
+    assert recorder.status.value == "the recipe has no steps: record or load one first"
+    path = tmp_path / "otsu.maskprep.yaml"
+    path.write_text("maskprep: 1\nsteps:\n- op: segment.auto_threshold\n")
+    assert recorder.load(path)
+    assert recorder.status.value == "loaded otsu.maskprep.yaml"
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello\n")
+    assert not recorder.load(bad)
+    message = f"{bad}: a recipe must be a mapping with 'maskprep: 1' and 'steps'"
+    assert recorder.status.value == message
+    assert shown()[-1] == (ERROR, message)
+    assert [s.op for s in recorder.model.recipe.steps] == ["segment.auto_threshold"]

@@ -258,12 +258,14 @@ class RecorderWidget(Container):
             return None
 
     def load(self, path: str | Path) -> bool:
-        """Load a recipe file; an invalid one is a one-line error and changes nothing."""
+        """Load a recipe file; an invalid one is a one-line error and changes nothing. The
+        status line says which (napari's reader loads files here too)."""
         try:
             self.model.load(path)
         except RecipeError as exc:
-            show_error(str(exc))
+            self._fail(str(exc))
             return False
+        self.status.value = f"loaded {Path(path).name}"
         return True
 
     def load_preset(self, name: str) -> bool:
@@ -571,8 +573,8 @@ class RecorderWidget(Container):
 
     def _on_load(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.native, "Load recipe", "", RECIPE_FILTER)
-        if path and self.load(path):
-            self.status.value = f"loaded {Path(path).name}"
+        if path:
+            self.load(path)
 
     def _on_preset(self, name: str | None) -> None:
         if name is not None:
