@@ -375,6 +375,9 @@ class Recipe:
               base_dir: str | os.PathLike[str] | None = None) -> Recipe:
         """Parse YAML or JSON text (plain data only, within :data:`LIMITS`), then validate;
         relative model paths are relative to ``base_dir`` (the working directory if None)."""
+        if not isinstance(text, str | bytes):
+            raise RecipeError(f"Recipe.loads takes a recipe's text; got {type(text).__name__} "
+                              f"{shown(text)} (Recipe.load reads a file)")
         if len(text) > MAX_FILE_BYTES:
             raise RecipeError(f"{len(text)} characters; the limit is {MAX_FILE_BYTES}")
         try:
@@ -383,6 +386,9 @@ class Recipe:
             raise RecipeError(f"{exc}") from None
         except MaskprepError as exc:
             raise RecipeError(f"not valid {format.upper()}: {exc}") from None
+        if isinstance(data, str):  # a file's name, as YAML, is that text
+            raise RecipeError(f"a recipe must be a mapping with 'maskprep: 1' and 'steps'; got "
+                              f"the text {shown(data)} (Recipe.load reads a file)")
         return cls.from_dict(data, base_dir=base_dir)
 
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -138,6 +139,19 @@ def test_a_recipe_saved_with_a_byte_order_mark_loads(tmp_path, suffix):
     path = tmp_path / f"r{suffix}"
     path.write_bytes(b"\xef\xbb\xbf" + b'{"maskprep": 1, "steps": [{"op": "refine.open"}]}')
     assert Recipe.load(path) == Recipe([{"op": "refine.open"}])
+
+
+def test_loads_given_a_file_s_path_says_load_reads_files():
+    """Recipe.loads(Path(...)) ended in TypeError: object of type 'PosixPath' has no len();
+    Recipe.loads('r.maskprep.yaml') said only that a recipe must be a mapping."""
+    with pytest.raises(RecipeError) as info:
+        Recipe.loads(Path("r.maskprep.yaml"))
+    assert str(info.value) == ("Recipe.loads takes a recipe's text; got PosixPath "
+                               "PosixPath('r.maskprep.yaml') (Recipe.load reads a file)")
+    with pytest.raises(RecipeError) as info:
+        Recipe.loads("r.maskprep.yaml")
+    assert str(info.value) == ("a recipe must be a mapping with 'maskprep: 1' and 'steps'; got "
+                               "the text 'r.maskprep.yaml' (Recipe.load reads a file)")
 
 
 def test_run_threads_steps_and_named_inputs():
