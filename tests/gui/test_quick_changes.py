@@ -11,6 +11,7 @@ from napari.components import ViewerModel
 import napari_maskprep as mp
 from napari_maskprep._napari import _sample_data
 from napari_maskprep._napari.applied import is_preview
+from napari_maskprep._napari.histogram import HEIGHT as HISTOGRAM_HEIGHT
 from napari_maskprep._napari.stage import StageModel
 from napari_maskprep._napari.widgets import PreprocessWidget, RefineWidget, SegmentWidget
 
@@ -92,3 +93,20 @@ def test_outlines_are_offered_only_for_ops_that_draw_masks_or_labels(qtbot):
         qtbot.addWidget(widget.native)
         shown[widget.model.stage] = not widget.outline_box.native.isHidden()
     assert shown == {"preprocess": False, "segment": True, "refine": True}
+
+
+def test_the_histogram_box_says_when_it_shows_before_the_preview_runs(qtbot):
+    """Before a preview, a threshold op showed an empty dark box labelled 'histogram',
+    as if the image had none."""
+    viewer = ViewerModel()
+    _open(viewer, "nuclei")
+    widget = SegmentWidget(viewer)
+    qtbot.addWidget(widget.native)
+    widget.select("segment.auto_threshold", viewer.layers["nuclei"])
+    view = widget.histogram
+    assert view.histogram is None
+    drawn = view.grab().toImage()
+    background = drawn.pixelColor(0, 0).rgb()
+    middle = {drawn.pixelColor(x, drawn.height() // 2).rgb() for x in range(drawn.width())}
+    assert middle - {background}  # the words say so
+    assert view.hint == "the histogram shows with the preview"

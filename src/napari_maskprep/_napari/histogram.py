@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-from qtpy.QtCore import QPointF, QRectF
+from qtpy.QtCore import QPointF, QRectF, Qt
 from qtpy.QtGui import QColor, QPainter, QPaintEvent, QPen
 from qtpy.QtWidgets import QSizePolicy, QWidget
 
@@ -51,6 +51,7 @@ class HistogramView(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.histogram: Histogram | None = None
         self.thresholds: tuple[float, ...] = ()
+        self.hint = "the histogram shows with the preview"  # drawn until it does
         self.setToolTip("the input's histogram (log counts); red: the threshold")
 
     def set_histogram(self, histogram: Histogram | None) -> None:
@@ -76,6 +77,9 @@ class HistogramView(QWidget):
             for value in self.thresholds:
                 x = (value - low) / (high - low) * width
                 painter.drawLine(QPointF(x, 0), QPointF(x, height))
+        else:
+            painter.setPen(_BARS)
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.hint)
         painter.end()
 
 
