@@ -11,7 +11,6 @@ from napari.components import ViewerModel
 import napari_maskprep as mp
 from napari_maskprep._napari import _sample_data
 from napari_maskprep._napari.applied import is_preview
-from napari_maskprep._napari.histogram import HEIGHT as HISTOGRAM_HEIGHT
 from napari_maskprep._napari.stage import StageModel
 from napari_maskprep._napari.widgets import PreprocessWidget, RefineWidget, SegmentWidget
 
