@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from napari_maskprep.core.processes import host_id
-from napari_maskprep.io import read_image, write_mask
+from napari_maskprep.io import provenance, read_image, write_mask
 from napari_maskprep.io.files import atomic_write, clean_stale_temporaries
 
 
@@ -55,9 +55,9 @@ def test_a_name_near_the_file_system_s_limit_is_written(tmp_path, suffix, char):
     # of 250 bytes, which fits the 255 a name may have.
     name = char * ((250 - len(suffix)) // len(char.encode())) + suffix
     mask = np.eye(4, dtype=np.uint8)
-    # Then a file renamed over (a store without provenance is nobody's to replace).
+    # Then a file renamed over (a file or store without provenance is nobody's to replace).
     for written in (mask,) if suffix == ".zarr" else (mask, 1 - mask):
-        write_mask(tmp_path / name, written)
+        write_mask(tmp_path / name, written, metadata=provenance("recipe", written))
         assert [p.name for p in tmp_path.iterdir()] == [name]
         if suffix != ".zarr":
             assert (read_image(tmp_path / name) > 0).tolist() == written.astype(bool).tolist()

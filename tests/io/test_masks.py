@@ -8,7 +8,7 @@ import pytest
 import tifffile
 
 from napari_maskprep.core.errors import BadValueError
-from napari_maskprep.io import open_lazy, read_image, read_pixel_size, write_mask
+from napari_maskprep.io import OutputExistsError, open_lazy, read_image, read_pixel_size, write_mask
 
 MASK = np.array([[0, 1, 1], [0, 0, 1]], np.uint8)
 
@@ -92,3 +92,22 @@ def test_a_bad_pixel_size_is_one_line_before_writing(tmp_path, size):
         write_mask(tmp_path / "m.tif", MASK, pixel_size=size)
     assert "\n" not in str(caught.value)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["cells.tif", "cells.png"])
+def test_a_file_maskprep_did_not_write_is_never_replaced(tmp_path, name):
+    """write_mask('cells.tif', mask) replaced a person's image without a word (its .zarr
+    stores and write_bigtiff already refused to)."""
+    path = tmp_path / name
+    path.write_bytes(b"a person's image")
+    with pytest.raises(OutputExistsError) as caught:
+        write_mask(path, MASK)
+    assert str(caught.value) == (f"{path} exists and was not written by maskprep; it is never "
+                                 "replaced")
+    assert path.read_bytes() == b"a person's image"
+    ours = tmp_path / f"ours{path.suffix}"
+    write_mask(ours, MASK, metadata={"maskprep_provenance": 1, "recipe": "r", "created": "now",
+                                     "versions": {}, "input": {"source": None, "checksum": "c",
+                                                               "shape": [2, 3], "dtype": "uint8"}})
+    write_mask(ours, 1 - MASK)  # a mask maskprep wrote is replaced
+    np.testing.assert_array_equal(read_image(ours) > 0, 1 - MASK)

@@ -16,8 +16,8 @@ import tifffile
 from ..core.errors import BadValueError, shown
 from ..core.units import check_pixel_size
 from .files import atomic_write
-from .omezarr import write_ome_zarr
-from .provenance import TIFF_TAG, png_with_provenance
+from .omezarr import OutputExistsError, write_ome_zarr
+from .provenance import TIFF_TAG, png_with_provenance, written_by_maskprep
 
 __all__ = ["MASK_FORMATS", "check_mask_pixel_size", "check_mask_shape", "pixel_size_of_axes",
            "tiff_layout", "write_mask"]
@@ -115,7 +115,8 @@ def write_mask(
     tag (so other readers see a plain image). PNG writes a mask as 0/255 and labels as
     uint16 (up to 65535 labels), with ``metadata`` in an iTXt chunk. ``.zarr`` writes an
     OME-Zarr (0.4) image-label with a pyramid (:func:`write_ome_zarr`), ``metadata`` under
-    its ``maskprep`` attribute; it replaces an existing store only if maskprep wrote it.
+    its ``maskprep`` attribute. An existing file or store is replaced only if maskprep wrote
+    it (it holds provenance): a person's image or mask at ``path`` never is.
 
     ``pixel_size`` (µm per pixel of the trailing axes: ``(y, x)`` or ``(z, y, x)``) goes
     where each format holds it: TIFF resolution tags in centimetres (and OME-XML for z
@@ -160,6 +161,9 @@ def write_mask(
         payload = None
     else:
         raise ValueError(f"{path}: unsupported mask format {suffix}; accepted: .tif, .png, .zarr")
+    if (path.exists() or path.is_symlink()) and not written_by_maskprep(path):
+        raise OutputExistsError(f"{path} exists and was not written by maskprep; it is never "
+                                "replaced")
 
     def write(tmp: Path) -> None:
         if payload is not None:
