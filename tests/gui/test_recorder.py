@@ -788,7 +788,10 @@ def test_the_status_line_says_what_loading_a_recipe_did(session, shown, tmp_path
     bad = tmp_path / "notes.txt"
     bad.write_text("hello\n")
     assert not recorder.load(bad)
-    message = f"{bad}: a recipe must be a mapping with 'maskprep: 1' and 'steps'"
+    with pytest.raises(mp.RecipeError) as refused:
+        mp.Recipe.load(bad)
+    message = str(refused.value)  # one line, naming the file
+    assert message.startswith(f"{bad}: ") and "\n" not in message
     assert recorder.status.value == message
     assert shown()[-1] == (ERROR, message)
     assert [s.op for s in recorder.model.recipe.steps] == ["segment.auto_threshold"]
