@@ -744,3 +744,27 @@ def test_the_histogram_of_an_input_no_longer_chosen_is_cleared(make_widget, qtbo
     assert widget.readout.value == (f"threshold {widget.model.params['value']:.6g} "
                                     f"(image {low:g} to {high:g})")
     assert f"image {low:g}" == "image 0.0018616"
+
+
+def test_a_mask_of_volumes_over_time_is_written_and_counted_volume_by_volume(qtbot):
+    """Apply of a threshold on a (t, z, y, x) stack computed the mask, then failed counting
+    its objects ('refine.label works on 2D or 3D data; got 4D data'), writing nothing."""
+    from napari.components import ViewerModel
+
+    from napari_maskprep._napari.widgets import SegmentWidget
+
+    viewer = ViewerModel()
+    volume = np.zeros((4, 8, 8), np.uint8)
+    volume[1:3, 1:3, 1:3] = volume[1:3, 5:7, 5:7] = 200  # two objects
+    stack = np.stack([volume, np.roll(volume, 1, axis=-1), volume])  # 3 time points
+    layer = viewer.add_image(stack, name="tz", axis_labels=("t", "z", "y", "x"))
+    widget = SegmentWidget(viewer)
+    qtbot.addWidget(widget.native)
+    widget.select("segment.threshold", layer)
+    widget.param_editors["value"].value = 100
+    widget.apply()
+    wait_applied(qtbot, widget)
+    output = viewer.layers["tz-threshold"]
+    assert output.data.dtype == np.uint8
+    np.testing.assert_array_equal(output.data, stack > 100)
+    assert widget.status.value == "2 objects in each of 3 volumes, median 8 px (range 8-8)"

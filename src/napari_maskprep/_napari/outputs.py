@@ -89,10 +89,16 @@ def describe(result: np.ndarray, kind: Kind, pixel_size: tuple[float, ...] | Non
     ``refine.label`` counts them) and their sizes in pixels, and in µm² (µm³ for a volume)
     given the pixel size in µm; empty for an image. ``plane`` ("frame", "plane") when the
     result's 2D planes were segmented one by one (a time-lapse's frames, labels numbered on
-    each plane): objects are counted on each plane, not through the stack."""
+    each plane): objects are counted on each plane, not through the stack; a mask of
+    volumes over time, on each volume."""
     if kind not in (Kind.MASK, Kind.LABELS):
         return ""
-    if plane is None or result.ndim == 2:
+    if plane is None and kind is Kind.MASK and result.ndim > 3:
+        # Volumes over time (t, z, y, x): objects are found in 3D at most.
+        per_plane, axes = [_object_sizes(v, kind) for v in
+                           result.reshape(-1, *result.shape[-3:])], 3
+        plane = "volume"
+    elif plane is None or result.ndim == 2:
         per_plane, axes = [_object_sizes(result, kind)], min(result.ndim, 3)
     else:
         per_plane, axes = [_object_sizes(p, kind) for p in _planes(result)], 2
