@@ -109,3 +109,21 @@ def test_the_histogram_box_says_when_it_shows_before_the_preview_runs(qtbot):
     middle = {drawn.pixelColor(x, drawn.height() // 2).rgb() for x in range(drawn.width())}
     assert middle - {background}  # the words say so
     assert view.hint == "the histogram shows with the preview"
+
+
+def test_try_all_of_an_input_no_longer_chosen_says_so_instead_of_running_on(qtbot):
+    """Its results were dropped, rightly, but the status line went on saying 'trying every
+    method…' with nothing running."""
+    viewer = ViewerModel()
+    _open(viewer, "nuclei")
+    _open(viewer, "nuclei_3d")
+    widget = SegmentWidget(viewer)
+    qtbot.addWidget(widget.native)
+    widget.select("segment.auto_threshold", viewer.layers["nuclei"])
+    assert widget.try_all() is not None
+    assert widget.status.value == "trying every method…"
+    widget.input_box.value = viewer.layers["nuclei_3d"]  # before its results arrive
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_S * 1000)
+    assert widget.status.value == ("Try all ran on the op or input chosen before: "
+                                   "press it again")
+    assert widget.montage.buttons == {}

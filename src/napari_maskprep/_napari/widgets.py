@@ -457,7 +457,8 @@ class StageWidget(Container):
     def _on_try_all_result(self, job: TryAllJob, result: Any) -> None:
         source = next(iter(job.jobs.values())).source  # (input layer id, data version)
         if job.spec is not self.model.op or source[0] != id(self.model.input_layer):
-            return  # another op or input was chosen meanwhile
+            self.status.value = "Try all ran on the op or input chosen before: press it again"
+            return
         if isinstance(result, Failure):
             self.status.value = result.message
             return
