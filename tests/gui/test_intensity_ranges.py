@@ -51,3 +51,34 @@ def test_an_image_brighter_than_a_billion_gets_its_threshold_editor(segment):
     assert widget.model.params["value"] == 1.06e9
     assert widget.param_editors["value"].value == 1.06e9
     assert _ranges(widget) == ((1.22e8, 1.998e9), (1.22e8, 1.998e9))
+
+
+@pytest.mark.parametrize(("op", "dtype", "scale", "shown"), [
+    ("segment.threshold", np.int32, 1000, "image 122000 to 1.998e+06"),
+    ("segment.auto_threshold", np.int32, 1000, "image 122000 to 1.998e+06"),
+    ("segment.auto_threshold", np.float32, 1, "image 122 to 1998"),
+])
+def test_the_readout_keeps_the_image_s_range_after_a_preview(segment, qtbot, op, dtype, scale,
+                                                              shown):
+    """After a preview the readout showed the histogram's first and last bin centres: an
+    int32 image went from 'image 122000 to 1.998e+06' to 'image 125664 to 1.99434e+06'."""
+    viewer, widget = segment
+    image, _ = load("nuclei")  # 122 to 1998
+    layer = viewer.add_image(image.astype(dtype) * scale, name="wide")
+    widget.select(op, layer)
+    widget.preview_box.value = True
+    qtbot.waitUntil(lambda: widget.histogram.histogram is not None and not widget.previewing,
+                    timeout=30_000)
+    assert widget.readout.value.endswith(f" ({shown})")
+
+
+def test_the_readout_of_a_bool_image_after_a_preview_says_0_to_1(segment, qtbot):
+    """A bool image read 'image 0.00195 to 0.998' (the centres of its histogram's end bins)."""
+    viewer, widget = segment
+    image, _ = load("nuclei")
+    layer = viewer.add_image(image > 1000, name="flags")
+    widget.select("segment.auto_threshold", layer)
+    widget.preview_box.value = True
+    qtbot.waitUntil(lambda: widget.histogram.histogram is not None and not widget.previewing,
+                    timeout=30_000)
+    assert widget.readout.value.endswith(" (image 0 to 1)")

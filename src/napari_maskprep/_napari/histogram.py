@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..kernels.histogram import Histogram
 
 
-__all__ = ["HistogramView", "HueBar", "log_columns"]
+__all__ = ["HistogramView", "HueBar", "log_columns", "value_range"]
 
 HEIGHT = 70
 COLUMN_PX = 2  # screen pixels a column of the drawn histogram spans
@@ -39,6 +39,16 @@ def log_columns(histogram: Histogram, columns: int) -> tuple[np.ndarray, float, 
         return np.log10(1 + np.array([counts.sum()])), low, low + 1
     where = np.minimum(((centers - low) / (high - low) * columns).astype(int), columns - 1)
     return np.log10(1 + np.bincount(where, weights=counts, minlength=columns)), low, high
+
+
+def value_range(histogram: Histogram) -> tuple[float, float]:
+    """The (min, max) of the image counted: its first and last values, or, for equal bins,
+    the outer edges of the first and last (half a bin beyond their centres)."""
+    centers = np.asarray(histogram.centers, dtype=np.float64)
+    if histogram.per_value or len(centers) < 2:
+        return float(centers[0]), float(centers[-1])
+    half = (centers[-1] - centers[0]) / (len(centers) - 1) / 2
+    return float(centers[0] - half), float(centers[-1] + half)
 
 
 class HistogramView(QWidget):

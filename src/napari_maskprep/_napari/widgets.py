@@ -33,7 +33,7 @@ from ..core.locality import Kind
 from ..core.registry import OpSpec
 from .editors import NumberEdit, OptionalEdit, param_editor, row, text_line
 from .fitting import fit_form
-from .histogram import HistogramView, HueBar
+from .histogram import HistogramView, HueBar, value_range
 from .jobs import ApplyJob, PreviewJob, TryAllJob
 from .lifetime import Lifetime, drop_results
 from .montage import MethodMontage
@@ -379,8 +379,9 @@ class StageWidget(Container):
     def _show_readout(self, thresholds: Sequence[float]) -> None:
         values = ", ".join(f"{value:.6g}" for value in thresholds) or "none"
         shown = self.histogram.histogram
-        intensities = self.model.intensities if shown is None else (
-            float(shown.centers[0]), float(shown.centers[-1]))  # (bin centres, for floats)
+        intensities = self.model.intensities  # None for an op with no range: not read
+        if intensities is None and shown is not None:
+            intensities = value_range(shown)
         span = "" if intensities is None else f" (image {intensities[0]:g} to {intensities[1]:g})"
         self.readout.value = f"threshold {values}{span}"
 
