@@ -127,3 +127,30 @@ def test_try_all_of_an_input_no_longer_chosen_says_so_instead_of_running_on(qtbo
     assert widget.status.value == ("Try all ran on the op or input chosen before: "
                                    "press it again")
     assert widget.montage.buttons == {}
+
+
+def test_the_status_of_the_op_or_input_chosen_before_gives_way_to_the_last_apply_s(qtbot):
+    """'picked: value 160' stayed under region grow once it was chosen after a threshold's
+    pick: a status about the op or input before is replaced by what the last Apply made
+    (still true), and a pick still waiting for its click ends with the op it was for."""
+    viewer = ViewerModel()
+    _open(viewer, "nuclei")
+    _open(viewer, "nuclei_3d")
+    widget = SegmentWidget(viewer)
+    qtbot.addWidget(widget.native)
+    image = viewer.layers["nuclei"]
+    widget.select("segment.threshold", image)
+    widget.pick_at([10, 20])
+    assert widget.status.value == f"picked: value {image.data[10, 20]:g}"
+    widget.select("segment.region_grow")
+    assert widget.status.value == ""
+    widget.select("segment.threshold")
+    widget.apply()
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_S * 1000)
+    summary = widget.status.value
+    assert summary.endswith(")") and " objects, median " in summary
+    widget.start_pick()
+    assert widget.status.value == "click a pixel of the input image"
+    widget.input_box.value = viewer.layers["nuclei_3d"]
+    assert widget.status.value == summary
+    assert widget._on_pick_click not in viewer.mouse_drag_callbacks

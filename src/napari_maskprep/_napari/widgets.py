@@ -161,6 +161,7 @@ class StageWidget(Container):
         self._pending_progress: tuple[int, int] | None = None  # (done, total) not shown yet
         self._showing_progress = False
         self._closed = False  # its dock or the viewer closed (:class:`Lifetime`)
+        self._status_for = self._choice()  # the op and input the status line is about
         self._relay = ProgressRelay()
         self._relay.advanced.connect(self._on_progress)
 
@@ -178,6 +179,7 @@ class StageWidget(Container):
         self.cancel_button.changed.connect(self.cancel)
         self.model.op_changed.connect(self._rebuild_op_widgets)
         self.model.layers_changed.connect(self._sync_layers)
+        self.model.changed.connect(self._drop_stale_status)
         self.model.changed.connect(self._schedule_preview)
         self.model.input_removed.connect(self._on_input_removed)
         self.lifetime = Lifetime(self, self._on_end, viewer=self.viewer)
@@ -228,9 +230,7 @@ class StageWidget(Container):
 
     def pick_at(self, position: Any) -> dict[str, float]:
         """Set the picking parameters from the input pixel at ``position`` (world)."""
-        if self._picking:
-            self._picking = False
-            self.viewer.mouse_drag_callbacks.remove(self._on_pick_click)
+        self._stop_picking()
         try:
             values = self.model.pick(position)
         except ValueError as exc:
@@ -239,6 +239,11 @@ class StageWidget(Container):
         shown = ", ".join(f"{name.replace('_', ' ')} {value:g}" for name, value in values.items())
         self.status.value = f"picked: {shown}" if values else "that point is outside the input"
         return values
+
+    def _stop_picking(self) -> None:
+        if self._picking:
+            self._picking = False
+            self.viewer.mouse_drag_callbacks.remove(self._on_pick_click)
 
     @property
     def running(self) -> bool:
@@ -429,6 +434,20 @@ class StageWidget(Container):
         self._sync_params()
 
     # -- control events ------------------------------------------------------------------------
+    def _choice(self) -> tuple[OpSpec, int]:
+        return self.model.op, id(self.model.input_layer)
+
+    def _drop_stale_status(self) -> None:
+        """Another op or input chosen: a pick, Try all note, preview warning or error about
+        the one before no longer holds (a pick waiting for its click ends), while what the
+        last Apply made still does, and an Apply running still runs."""
+        if self._choice() == self._status_for:
+            return
+        self._status_for = self._choice()
+        self._stop_picking()
+        if self._apply_job is None:
+            self.status.value = self.model.last_summary
+
     def _on_op_chosen(self, op_id: str) -> None:
         if not self._syncing:
             self.model.set_op(op_id)
