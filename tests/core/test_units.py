@@ -35,6 +35,13 @@ from napari_maskprep.core.units import (
         ("5 pixels", 5.0, "px"),
         ("5", 5.0, "px"),
         (" .5e1 um ", 5.0, "um"),
+        ("500 nm", 500.0, "nm"),
+        ("0.1 mm", 0.1, "mm"),
+        ("30 nm²", 30.0, "nm2"),
+        ("30 mm^2", 30.0, "mm2"),
+        ("8 mm3", 8.0, "mm3"),
+        ("30 px2", 30.0, "px2"),
+        ("30 px³", 30.0, "px3"),
     ],
 )
 def test_parse_quantity(text, value, unit):
@@ -63,6 +70,30 @@ def test_quantity_text_round_trips():
         parse_quantity("5", unit_required=True)
 
 
+def test_an_unknown_unit_is_named_with_what_is_accepted():
+    with pytest.raises(MaskprepError) as info:
+        parse_quantity("2 km")
+    assert str(info.value) == (
+        "'2 km' has the unit 'km', which is not known; accepted: a number with px, nm, um (µm) "
+        "or mm for a length, or px2, nm2, um2, mm2 (3 for a volume) for an area "
+        "(e.g. '2 um', '30 um2')")
+
+
+def test_nanometres_and_millimetres_convert_like_micrometres():
+    assert to_pixels(LENGTH, Quantity(300.0, "nm"), (0.1,)) == 3.0
+    assert to_pixels(LENGTH, Quantity(0.002, "mm"), (0.5,)) == 4.0
+    assert to_pixels(LENGTH, Quantity(2.0, "mm"), (0.5, 0.5)) == 4000.0
+    assert to_pixels(COUNT, Quantity(0.00003, "mm2"), (0.5,)) == 120.0
+    assert to_pixels(COUNT, Quantity(1.0, "mm3"), (10.0,), ndim=3) == 1e6
+    assert to_pixels(COUNT, Quantity(500000.0, "nm2"), (0.5, 0.25)) == 4.0
+    assert to_pixels(COUNT, Quantity(30.0, "px2"), None) == 30.0
+    spec = get_op("refine.remove_small")
+    assert spec.check_params({"min_size": "30 px2"})["min_size"] == 30
+    assert spec.resolve_units({"min_size": "30 um2"}, 0.5) == spec.resolve_units(
+        {"min_size": "0.00003 mm2"}, 0.5) == spec.resolve_units({"min_size": "120 px2"}, 0.5)
+    assert get_op("refine.open").resolve_units({"radius": "2000 nm"}, 0.5)["radius"] == 4
+
+
 def test_lengths_areas_and_volumes_in_pixels():
     assert to_pixels(LENGTH, Quantity(2.0, "um"), (0.5,)) == 4.0
     assert to_pixels(LENGTH, Quantity(2.0, "um"), (0.5, 0.5)) == 4.0
@@ -83,8 +114,9 @@ def test_lengths_areas_and_volumes_in_pixels():
         (LENGTH, Quantity(2.0, "um"), (0.5, 0.25), 2, "differs between axes"),
         (LENGTH, Quantity(2.0, "um"), (2.0, 0.5, 0.5), 3, "needs cubic voxels"),
         (LENGTH, Quantity(2.0, "um"), (0.5, 0.5), 3, "needs the pixel size along 3 axes"),
-        (LENGTH, Quantity(2.0, "um2"), (0.5,), 2, "radius is a length in px, um"),
-        (COUNT, Quantity(2.0, "um"), (0.5,), 2, "radius is a count in px, um2, um3"),
+        (LENGTH, Quantity(2.0, "um2"), (0.5,), 2, "radius is a length in px, nm, um, mm$"),
+        (COUNT, Quantity(2.0, "um"), (0.5,), 2,
+         "radius is a count in px, px2, px3, nm2, um2, mm2, nm3, um3, mm3$"),
         (COUNT, Quantity(2.0, "um3"), (0.5,), 2, "counts pixels of 2D planes; give radius in um2"),
         (COUNT, Quantity(2.0, "um2"), (0.5,), 3, "counts voxels of 3D data; give radius in um3"),
         # tiny pixel sizes: the area underflows to 0 (ZeroDivisionError), pixels overflow
@@ -143,12 +175,16 @@ def test_size_parameters_keep_micrometres_until_resolved():
          r"radius=0.1 um is 0.2 px at the pixel size 0.5 um: radius=0 is out of range"),
         ("refine.open", {"radius": "2 um2"}, "radius='2 um2' is not a length"),
         ("refine.open", {"radius": "-2 um"}, "radius='-2 um' is negative"),
-        ("refine.open", {"radius": "2 km"}, "radius='2 km' is not accepted; expected an integer"),
+        ("refine.open", {"radius": "2 km"}, "radius='2 km' has the unit 'km', which is not "
+         "accepted; radius takes px, nm, um, mm; expected an integer"),
         ("refine.open", {"radius": "2"}, "radius='2' is not accepted; expected an integer"),
         ("segment.multi_threshold", {"classes": "3 um"},
          "classes='3 um' has a unit, which only size parameters take"),
         ("segment.threshold", {"value": "3 px"}, "value='3 px' is not accepted"),
         ("refine.remove_small", {"min_size": "2 um"}, "min_size='2 um' is not a count"),
+        ("refine.open", {"radius": "2 px2"}, "radius='2 px2' is not a length"),
+        ("refine.remove_small", {"min_size": "2 mm3"},
+         "min_size=2 mm3: this step counts pixels of 2D planes; give min_size in mm2 or px"),
     ],
 )
 def test_bad_sizes_are_one_line(op, params, message):

@@ -60,6 +60,20 @@ def test_saved_and_loaded_unchanged(tmp_path):
     assert "sigma: 0.5 um" in text and "radius: 2 um" in text and "min_size: 30 um2" in text
 
 
+def test_nanometres_and_millimetres_save_as_given_and_run_as_micrometres(tmp_path,
+                                                                         nuclei_image):
+    nm_mm = Recipe.loads(UM.replace("0.5 um", "500 nm").replace("2 µm", "0.002 mm")
+                         .replace("30 um2", "0.00003 mm2"))
+    assert [s.params for s in nm_mm.steps[::2]] == [
+        {"sigma": "500 nm"}, {"radius": "0.002 mm", "shape": "disk"}]
+    assert nm_mm.steps[3].params["min_size"] == "3e-05 mm2"
+    for name in ("r.maskprep.yaml", "r.json"):
+        assert Recipe.load(nm_mm.save(tmp_path / name)) == nm_mm
+    px2 = Recipe.loads(PX.replace("min_size: 120", "min_size: 120 px2"))
+    assert px2 == Recipe.loads(PX)
+    assert np.array_equal(nm_mm.run(nuclei_image, pixel_size=0.5), px2.run(nuclei_image))
+
+
 def test_missing_pixel_size_fails_before_any_step(nuclei_image, monkeypatch):
     monkeypatch.setattr(recipe_module, "run_in_memory",
                         lambda *a, **k: pytest.fail("a step ran"))
@@ -91,8 +105,13 @@ def test_missing_pixel_size_fails_before_any_step(nuclei_image, monkeypatch):
          "step 1 (refine.remove_small): min_size='2 um' is not a count; expected an integer "
          ">= 1, or an area or volume such as '30 um2', '30 um3'"),
         ({"op": "refine.open", "params": {"radius": "2 parsecs"}},
-         "step 1 (refine.open): radius='2 parsecs' is not accepted; expected an integer in "
-         "[1, 50], or a length such as '2 um'"),
+         "step 1 (refine.open): radius='2 parsecs' has the unit 'parsecs', which is not "
+         "accepted; radius takes px, nm, um, mm; expected an integer in [1, 50], or a length "
+         "such as '2 um'"),
+        ({"op": "refine.remove_small", "params": {"min_size": "30 km2"}},
+         "step 1 (refine.remove_small): min_size='30 km2' has the unit 'km2', which is not "
+         "accepted; min_size takes px, px2, px3, nm2, um2, mm2, nm3, um3, mm3; expected an "
+         "integer >= 1, or an area or volume such as '30 um2', '30 um3'"),
     ],
 )
 def test_units_only_on_size_parameters(step, message):

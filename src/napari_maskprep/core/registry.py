@@ -37,6 +37,7 @@ from .units import (
     measure_of,
     parse_quantity,
     to_pixels,
+    unknown_unit,
 )
 
 __all__ = [
@@ -146,6 +147,11 @@ class Param:
             quantity = (value if isinstance(value, Quantity)
                         else parse_quantity(value, unit_required=True))
         except BadValueError:
+            unit = unknown_unit(value)
+            if unit is not None and self.measure is not None:
+                raise self._rejected(value, BadValueError, f"has the unit {shown(unit)}, which "
+                                     f"is not accepted; {self.name} takes "
+                                     f"{', '.join(accepted_units(self.measure))}") from None
             raise self._rejected(value, BadTypeError) from None
         if self.measure is None:
             if quantity.physical:

@@ -2,10 +2,11 @@
 
 A size parameter says what it measures through its ``unit`` hint: ``"px"`` is a
 **length** in pixels (a radius, a sigma, a distance), ``"pixels"`` a **count** of pixels
-(an object's area in 2D, its volume in voxels in 3D). Either may be given in micrometres
-instead (``um`` for a length; ``um2`` for an area, ``um3`` for a volume), and is turned into
-pixels with the image's pixel size when a step runs, so a recipe tuned at one pyramid level
-or on one microscope replays at another.
+(an object's area in 2D, its volume in voxels in 3D). Either may be given in nanometres,
+micrometres or millimetres instead (``nm``, ``um``, ``mm`` for a length; ``nm2``, ``um2``,
+``mm2`` for an area, ``nm3``, ``um3``, ``mm3`` for a volume), and is turned into pixels with
+the image's pixel size when a step runs, so a recipe tuned at one pyramid level or on one
+microscope replays at another. A count may also say ``px2`` or ``px3``: pixels all the same.
 
 The pixel size is in micrometres per pixel: one value (the same along every axis) or one
 per trailing spatial axis (``(y, x)`` or ``(z, y, x)``). A length needs pixels of the same
@@ -33,17 +34,25 @@ __all__ = [
     "measure_of",
     "parse_quantity",
     "to_pixels",
+    "unknown_unit",
 ]
 
 LENGTH, COUNT = "length", "count"
 _MEASURES = {"px": LENGTH, "pixels": COUNT}  # the unit hint of a size parameter
-_UNITS = {LENGTH: ("px", "um"), COUNT: ("px", "um2", "um3")}
+_THOUSANDS = {"nm": -1, "um": 0, "mm": 1}  # a physical unit is 1000**this micrometres
+_UNITS = {LENGTH: ("px", "nm", "um", "mm"),
+          COUNT: ("px", "px2", "px3", "nm2", "um2", "mm2", "nm3", "um3", "mm3")}
 _SPELLINGS = {
     "": "px", "px": "px", "pixel": "px", "pixels": "px", "voxel": "px", "voxels": "px",
-    "um": "um", "micron": "um", "microns": "um", "micrometer": "um", "micrometers": "um",
+    "micron": "um", "microns": "um", "micrometer": "um", "micrometers": "um",
     "micrometre": "um", "micrometres": "um",
-    "um2": "um2", "um^2": "um2", "um²": "um2", "um3": "um3", "um^3": "um3", "um³": "um3",
+    **{f"{base}{power}": f"{base}{canonical}"
+       for base in ("px", "nm", "um", "mm")
+       for power, canonical in (("", ""), ("2", "2"), ("^2", "2"), ("²", "2"),
+                                ("3", "3"), ("^3", "3"), ("³", "3"))},
 }
+_ACCEPTED = ("accepted: a number with px, nm, um (µm) or mm for a length, or px2, nm2, um2, "
+             "mm2 (3 for a volume) for an area (e.g. '2 um', '30 um2')")
 _TEXT = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(\S*)\s*")
 _MAX_TEXT = 64  # longer text is no size (and float() of it is kept cheap)
 _MAX_AXES = 3
@@ -51,7 +60,8 @@ _MAX_AXES = 3
 
 @dataclass(frozen=True)
 class Quantity:
-    """A size with its unit: ``px`` (pixels: a plain value), ``um``, ``um2`` or ``um3``.
+    """A size with its unit: ``px`` (pixels: a plain value), ``px2``, ``px3`` (pixels too),
+    or ``nm``, ``um``, ``mm`` with ``2`` (an area) or ``3`` (a volume) or without (a length).
 
     ``str()`` gives the canonical text a recipe stores, which :func:`parse_quantity`
     reads back to an equal quantity.
@@ -71,13 +81,18 @@ class Quantity:
 
     @property
     def physical(self) -> bool:
-        return self.unit != "px"
+        return not self.unit.startswith("px")
+
+    @property
+    def power(self) -> int:
+        """1 for a length, 2 for an area, 3 for a volume (0 for plain pixels)."""
+        return int(self.unit[2:] or 1) if self.physical else 0
 
 
 def parse_quantity(text: str, *, unit_required: bool = False) -> Quantity:
-    """A size written as text: ``"2 um"``, ``"2um"``, ``"2 µm"``, ``"30 um2"``,
-    ``"30 µm²"``, ``"5 px"``, ``"5 pixels"`` or a plain number (pixels, unless
-    ``unit_required``).
+    """A size written as text: ``"2 um"``, ``"2um"``, ``"2 µm"``, ``"500 nm"``, ``"0.1 mm"``,
+    ``"30 um2"``, ``"30 µm²"``, ``"5 px"``, ``"5 pixels"``, ``"30 px2"`` or a plain number
+    (pixels, unless ``unit_required``).
 
     Raises :class:`BadValueError` in one line for anything else.
 
@@ -88,18 +103,38 @@ def parse_quantity(text: str, *, unit_required: bool = False) -> Quantity:
     >>> parse_quantity("5")
     Quantity(value=5.0, unit='px')
     """
-    match = _TEXT.fullmatch(text) if isinstance(text, str) and len(text) <= _MAX_TEXT else None
-    # The micro sign (U+00B5) and the Greek mu (U+03BC) both mean micro.
-    unit = match and _SPELLINGS.get(match[2].lower().replace("µ", "u").replace("μ", "u"))
+    match = _match(text)
+    unit = match and _SPELLINGS.get(_folded(match[2]))
+    if match and not unit:
+        raise BadValueError(f"{shown(text)} has the unit {shown(match[2])}, which is not "
+                            f"known; {_ACCEPTED}")
     if not unit or (unit_required and not match[2]):
-        raise BadValueError(
-            f"{shown(text)} is not a size; accepted: a number with px, um, um2 or um3 "
-            "(e.g. '2 um', '30 um2')"
-        )
+        raise BadValueError(f"{shown(text)} is not a size; {_ACCEPTED}")
     value = float(match[1])
     if not math.isfinite(value):
         raise BadValueError(f"{shown(text)} is not a finite size")
     return Quantity(value, unit)
+
+
+def unknown_unit(text: Any) -> str | None:
+    """The unit of ``text`` if it is a number with a unit no size is given in, else None.
+
+    Examples
+    --------
+    >>> unknown_unit("2 km"), unknown_unit("2 mm"), unknown_unit("two um")
+    ('km', None, None)
+    """
+    match = _match(text)
+    return match[2] if match and _folded(match[2]) not in _SPELLINGS else None
+
+
+def _match(text: Any) -> re.Match[str] | None:
+    return _TEXT.fullmatch(text) if isinstance(text, str) and len(text) <= _MAX_TEXT else None
+
+
+def _folded(unit: str) -> str:
+    # The micro sign (U+00B5) and the Greek mu (U+03BC) both mean micro.
+    return unit.lower().replace("µ", "u").replace("μ", "u")
 
 
 def measure_of(unit_hint: Any) -> str | None:
@@ -171,6 +206,8 @@ def to_pixels(measure: str, quantity: Quantity, pixel_size: tuple[float, ...] | 
     240.0
     >>> to_pixels(COUNT, Quantity(8.0, "um3"), (2.0, 0.5, 0.5), ndim=3)
     16.0
+    >>> to_pixels(LENGTH, Quantity(500.0, "nm"), (0.25,))
+    2.0
     """
     if quantity.unit not in accepted_units(measure):
         raise BadValueError(
@@ -179,29 +216,38 @@ def to_pixels(measure: str, quantity: Quantity, pixel_size: tuple[float, ...] | 
         )
     if not quantity.physical:
         return quantity.value
+    base = quantity.unit[:2]
     if pixel_size is None:
         raise BadValueError(
             f"{name}={quantity} needs the image's pixel size, which is unknown; give it "
             f"(pixel_size=..., --pixel-size, a layer scale) or give {name} in px"
         )
     sizes = _axes(name, quantity, pixel_size, ndim)
-    if quantity.unit == "um":
+    if quantity.power == 1:
         if not all(math.isclose(s, sizes[0], rel_tol=1e-6) for s in sizes):
             shape = "square pixels" if ndim == 2 else "cubic voxels"
             raise BadValueError(
                 f"{name}={quantity}: the pixel size {format_pixel_size(sizes)} differs between "
-                f"axes, and a length in um needs {shape}; give {name} in px"
+                f"axes, and a length in {base} needs {shape}; give {name} in px"
             )
-        return _finite(quantity.value / sizes[0], name, quantity, sizes)
-    wanted = {"um2": 2, "um3": 3}[quantity.unit]
-    if wanted != ndim:
+        return _finite(_scaled(quantity, sizes[0]), name, quantity, sizes)
+    if quantity.power != ndim:
         what = "pixels of 2D planes" if ndim == 2 else "voxels of 3D data"
         raise BadValueError(
             f"{name}={quantity}: this step counts {what}; give {name} in "
-            f"{'um2' if ndim == 2 else 'um3'} or px"
+            f"{base}{ndim} or px"
         )
-    area = math.prod(sizes[-wanted:])  # 0.0 when tiny sizes underflow
-    return _finite(quantity.value / area if area else math.inf, name, quantity, sizes)
+    area = math.prod(sizes[-ndim:])  # 0.0 when tiny sizes underflow
+    return _finite(_scaled(quantity, area) if area else math.inf, name, quantity, sizes)
+
+
+def _scaled(quantity: Quantity, size: float) -> float:
+    """``quantity`` over ``size`` (in um, um2 or um3 as the quantity's power), the power
+    of 1000 multiplied on the side that keeps a round size exact (300 nm / 0.1 um is 3)."""
+    exponent = _THOUSANDS[quantity.unit[:2]] * quantity.power
+    if exponent >= 0:
+        return quantity.value * 1000 ** exponent / size
+    return quantity.value / (size * 1000 ** -exponent)
 
 
 def _finite(pixels: float, name: str, quantity: Quantity, sizes: tuple[float, ...]) -> float:
