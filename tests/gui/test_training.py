@@ -365,3 +365,25 @@ def test_a_model_trained_again_is_saved_beside_the_one_applied_before(trainer, q
     widget.path_edit.value = chosen
     train(_strokes(truth, slice(120, None)))
     assert widget.path_edit.value == chosen
+
+
+@pytest.mark.parametrize(("axes", "plane"), [(None, "plane 7 of 16"),
+                                             (("z", "y", "x"), "plane z=7 of 16")])
+def test_a_stack_s_status_names_the_plane_trained_on_and_the_strokes_left(qtbot, axes, plane):
+    """On a stack it trained on the plane shown and said only 'trained on 120 labelled
+    pixels': a person who painted other planes could not tell they were left out."""
+    viewer = ViewerModel()
+    widget = TrainWidget(viewer)
+    qtbot.addWidget(widget.native)
+    _small_stack_trainer(viewer, widget)
+    if axes is not None:
+        viewer.layers["nuclei_3d"].axis_labels = axes
+    strokes = widget.model.scribbles.data.copy()
+    shown = int(np.count_nonzero(strokes[7]))
+    strokes[3, 0, :5] = strokes[9, 0, :2] = 1  # 7 labelled pixels on two other planes
+    widget.model.scribbles.data = strokes
+    widget.train()
+    qtbot.waitUntil(lambda: not widget.training and not widget.predicting, timeout=TIMEOUT_MS)
+    assert widget.status.value.startswith(
+        f"trained on {shown} labelled pixels of {plane} (the 7 on other planes are not "
+        "used): features ")

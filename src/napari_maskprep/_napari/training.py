@@ -61,6 +61,7 @@ class TrainJob:
     scribbles: np.ndarray
     known: tuple[list[str], np.ndarray] | None  # the plane's feature names and values
     key: tuple[Any, ...] = ()  # which image data and plane
+    source: str = ""  # what it trains on, for the status line: "of plane 5 of 16 ..."
     names: list[str] = field(default_factory=list)
     features: np.ndarray | None = None
     classifier: PixelClassifier | None = None
@@ -106,6 +107,17 @@ class PredictJob:
 
 def plane_name(index: tuple[int, ...]) -> str:
     return f"plane {index[0]}" if len(index) == 1 else f"plane {index}"
+
+
+def plane_of(layer: Image, index: tuple[int, ...]) -> str:
+    """'plane 5 of 16' ('plane z=5 of 16' where the layer names its axis; 'plane t=1, z=5
+    of 3 x 16' on two leading axes)."""
+    labels = [str(label) for label in layer.axis_labels[: len(index)]]
+    named = [i if label.lstrip("-").isdigit() else f"{label}={i}"  # napari's own: '-3'
+             for label, i in zip(labels, index, strict=True)]
+    shape = layer.data.shape[: len(index)]
+    return (f"plane {', '.join(str(n) for n in named)} of "
+            f"{' x '.join(str(n) for n in shape)}")
 
 
 class TrainingModel:
@@ -176,7 +188,17 @@ class TrainingModel:
             raise MaskprepError("scribbles hold labels above 2; paint with 1 (background) "
                                 "and 2 (objects) only")
         key = (id(self.image), id(self.image.data), index)
-        return TrainJob(plane, strokes.astype(np.uint8), self._known(key), key)
+        return TrainJob(plane, strokes.astype(np.uint8), self._known(key), key,
+                        self._source(index, strokes))
+
+    def _source(self, index: tuple[int, ...], strokes: np.ndarray) -> str:
+        """What a retrain uses, said in the status line: on a stack, the plane shown only
+        (its features are computed per plane), and how many strokes elsewhere it leaves."""
+        if not index:
+            return ""
+        unused = int(np.count_nonzero(self.scribbles.data)) - int(np.count_nonzero(strokes))
+        left = f" (the {unused} on other planes are not used)" if unused else ""
+        return f" of {plane_of(self.image, index)}{left}"
 
     def _known(self, key: tuple[Any, ...]) -> tuple[list[str], np.ndarray] | None:
         return self._features[1] if self._features and self._features[0] == key else None
@@ -408,7 +430,7 @@ class TrainWidget(Container):
             self.status.value = "the image changed while it trained: Train again"
             return
         labelled = int(np.count_nonzero(job.scribbles))
-        self.status.value = (f"trained on {labelled} labelled pixels: features "
+        self.status.value = (f"trained on {labelled} labelled pixels{job.source}: features "
                              f"{job.seconds['features']:.2f} s, training "
                              f"{job.seconds['train']:.2f} s, preview "
                              f"{job.seconds['predict']:.2f} s")
