@@ -191,3 +191,27 @@ def test_a_closed_panel_s_stages_and_recorder_stop(make_napari_viewer, qtbot):
            viewer.layers["nuclei"])
     assert panel.recorder.model.records == []
     assert refine.input_box.choices == masks  # the new mask is not offered
+
+
+def test_a_panel_reopened_beside_a_recorder_dock_follows_the_same_layer_quietly(
+        make_napari_viewer, qtbot):
+    """napari hands each plugin widget its own proxies of the layers: the undo keys were
+    kept under the first proxy seen, dropped when that proxy went with the closed panel
+    while a Recorder dock still followed the layer (KeyError), then taken for another
+    recorder's (ValueError in list.remove), both raised in every Apply after."""
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "nuclei")
+    dock, panel = viewer.window.add_plugin_dock_widget(PLUGIN, "Mask Prep")
+    _apply(qtbot, panel.show_stage("segment"), "segment.auto_threshold",
+           viewer.layers["nuclei"])
+    viewer.window.remove_dock_widget(dock)
+    _, panel = viewer.window.add_plugin_dock_widget(PLUGIN, "Mask Prep")
+    _, recorder = viewer.window.add_plugin_dock_widget(PLUGIN, "Recorder")
+    _apply(qtbot, panel.show_stage("refine"), "refine.remove_small",
+           viewer.layers["nuclei-auto_threshold"])
+    ops = ["segment.auto_threshold", "refine.remove_small"]
+    assert [r.step.op for r in panel.recorder.model.records] == ops
+    assert [r.step.op for r in recorder.model.records] == ops
+    panel.recorder.close()
+    recorder.close()
+    assert viewer.layers["nuclei-auto_threshold-remove_small"].keymap == {}

@@ -1,5 +1,6 @@
 """What maskprep reads from a napari layer: its array, pixel size, points, the file's
-channel it holds, and whether it is too large to load (a pyramid or a lazy array)."""
+channel it holds, whether it is too large to load (a pyramid or a lazy array), and the
+layer itself behind napari's proxy of it."""
 
 from __future__ import annotations
 
@@ -12,12 +13,21 @@ from ..io import image_group
 from ..io.ngff import ngff_attributes
 
 __all__ = ["CHANNEL_KEY", "finite_range", "is_large", "layer_array", "layer_channel",
-           "layer_origin", "layer_pixel_size", "lazy_range", "points_in", "sampled_range"]
+           "layer_origin", "layer_pixel_size", "lazy_range", "points_in", "sampled_range",
+           "unwrapped"]
 
 CHANNEL_KEY = "maskprep_channel"  # metadata of a layer the reader made of one file channel
 
 SAMPLE_WINDOWS = 4  # a side's windows: 16 of a plane, read from a lazy array's extent
 SAMPLE_SIDE = 512
+
+
+def unwrapped(layer: Any) -> Any:
+    """The layer behind napari's proxy of it, or the layer given. napari hands each plugin
+    widget its own short-lived proxies (``viewer.layers[name]``, the layers it adds), each
+    its own object: a proxy is not its layer (``is``), and what is kept under one goes with
+    it. ``__wrapped__`` is public: napari unwraps its proxies so too."""
+    return getattr(layer, "__wrapped__", layer)
 
 
 def is_large(layer: Layer | None) -> bool:

@@ -9,7 +9,9 @@ layer.
 
 A layer has one binding per key, shared by every recorder following it: a second
 recorder's binding replaced the first's (which then missed the undo), and the first
-letting go gave napari's keys back under the second.
+letting go gave napari's keys back under the second. Layers are kept as themselves:
+napari hands each plugin widget its own short-lived proxies of them, and an entry kept
+under one went with it while another recorder still followed the layer.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 
 from app_model.types import KeyCode, KeyMod
 from napari.layers import Labels
+
+from .layers import unwrapped
 
 __all__ = ["UndoKeys"]
 
@@ -43,7 +47,7 @@ _FOLLOWED: weakref.WeakKeyDictionary[Labels, _Followed] = weakref.WeakKeyDiction
 def _pressed(method: str) -> Callable[[Labels], None]:
     def pressed(layer: Labels) -> None:
         getattr(layer, method)()
-        for follower in list(_FOLLOWED[layer].followers):
+        for follower in list(_FOLLOWED[unwrapped(layer)].followers):
             follower.after(layer)
 
     return pressed
@@ -60,18 +64,22 @@ class UndoKeys:
         """Follow the keys on ``layers`` alone; those followed before by no other recorder
         get their own back."""
         self.release()
-        for layer in layers:
+        for layer in map(unwrapped, layers):
             if layer not in _FOLLOWED:
                 _FOLLOWED[layer] = _Followed(layer)
             _FOLLOWED[layer].followers.append(self)
             self._layers.append(layer)
 
     def release(self) -> None:
-        for layer in self._layers:
-            followed = _FOLLOWED[layer]
+        """Let go of the layers followed; again, or of a layer no longer followed, nothing
+        (it runs in every Apply: a traceback here would come in each)."""
+        layers, self._layers = self._layers, []
+        for layer in layers:
+            followed = _FOLLOWED.get(layer)
+            if followed is None or self not in followed.followers:
+                continue
             followed.followers.remove(self)
             if not followed.followers:
                 del _FOLLOWED[layer]
                 for key, func in followed.own.items():
                     layer.bind_key(key, func, overwrite=True)  # None: napari's class binding
-        self._layers = []
