@@ -148,3 +148,13 @@ def test_clahe_refuses_other_dtypes_and_too_many_16_bit_tiles_before_any_pass():
                                           r"uint8 or uint16 image here; got float32"):
         run_tiled([mp.recipe.Step("preprocess.gaussian", {}),
                    mp.recipe.Step("preprocess.clahe", {})], image.astype(np.float32))
+
+
+def test_clahe_refusing_a_bool_image_names_bool_not_the_float32_it_would_be_read_as():
+    image = da.zeros((256, 256), dtype=bool, chunks=64)
+    with pytest.raises(RecipeError) as info:
+        run_tiled([mp.recipe.Step("preprocess.clahe", {}),
+                   mp.recipe.Step("segment.auto_threshold", {})], image)
+    assert str(info.value) == ("step 1 (preprocess.clahe): a tiled run needs a uint8 or uint16 "
+                               "image here; got bool (run it in memory, or convert the image "
+                               "first)")

@@ -244,7 +244,9 @@ def _input_refusal(step: Step, before: np.ndarray) -> str | None:
         warnings.simplefilter("ignore", MaskprepWarning)  # the chunks say it, as they run
         grey = check_input(spec, before)
     if step.op == "preprocess.clahe":
-        return clahe_refusal(grey.dtype, spec.check_params(step.params))
+        # A bool image is read as float32 (refused as well): the message names the input's.
+        dtype = before.dtype if before.dtype == np.bool_ else grey.dtype
+        return clahe_refusal(dtype, spec.check_params(step.params))
     if isinstance(spec.locality, GlobalStat) and (grey.dtype.kind not in "iu"
                                                   or grey.dtype.itemsize > 2):
         return (f"a tiled run needs an 8- or 16-bit integer image here; got {before.dtype} "
