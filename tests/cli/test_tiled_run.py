@@ -149,6 +149,22 @@ def test_a_chunk_side_out_of_range_is_one_line(tmp_path, capsys):
         "maskprep run: error: argument --chunk: '8' is not a chunk side from 64 to 16384 px")
 
 
+def test_a_chunk_side_cutting_an_image_into_too_many_chunks_is_refused_before_any_work(
+        tmp_path, recipe_file, capsys, monkeypatch):
+    store = tmp_path / "big.zarr"  # 400 MP, its chunks never written: nothing to read
+    zarr.open_array(store, mode="w", shape=(20000, 20000), chunks=(2048, 2048), dtype="uint8")
+    monkeypatch.setattr("napari_maskprep.large_images.checksum",
+                        lambda *a, **k: pytest.fail("the image was read"))
+    outdir = tmp_path / "out"
+    assert main(["run", str(recipe_file), str(store), "-o", str(outdir), "--chunk", "64",
+                 "-q"]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"failed: {store}: --chunk 64 cuts its 20000 x 20000 px into 97969 chunks, over the "
+        "16384 a run takes below the default 2048 (each chunk costs time of its own); "
+        "accepted: --chunk 256 or more")
+    assert not (outdir / "big.zarr").exists()
+
+
 def test_local_workers_run_one_image_s_chunks_on_threads_of_this_process(
         tmp_path, mosaic, recipe_file, monkeypatch):
     """Through a local cluster of 2 processes, each strip of the mask went back to this one
