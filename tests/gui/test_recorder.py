@@ -795,3 +795,22 @@ def test_the_status_line_says_what_loading_a_recipe_did(session, shown, tmp_path
     assert recorder.status.value == message
     assert shown()[-1] == (ERROR, message)
     assert [s.op for s in recorder.model.recipe.steps] == ["segment.auto_threshold"]
+
+
+def test_a_docked_recorder_opened_late_keeps_its_steps_layers_and_says_nothing_needless(
+        make_napari_viewer, qtbot, shown):
+    """napari hands a docked widget proxies of the layers: the step adopted from the active
+    layer (a proxy, held weakly) lost its layer at once, and an Apply reading an output
+    already recorded (the layer itself, not that proxy) was taken for a branch: 'the recipe
+    now follows ..., rebuilt from the history of ...' for a recipe that only grew."""
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-maskprep", "nuclei")
+    session = Session(viewer, qtbot)
+    session.apply(session.preprocess, "preprocess.gaussian", "nuclei")
+    _, recorder = viewer.window.add_plugin_dock_widget("napari-maskprep", "Recorder")
+    gaussian = viewer.layers["nuclei-gaussian"]
+    assert [r.layer is gaussian for r in recorder.model.records] == [True]
+    session.apply(session.segment, "segment.auto_threshold", "nuclei-gaussian")
+    assert [r.step.op for r in recorder.model.records] == ["preprocess.gaussian",
+                                                           "segment.auto_threshold"]
+    assert shown() == []

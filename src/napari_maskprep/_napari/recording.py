@@ -45,7 +45,7 @@ from ..recipe import Recipe, RecipeError, Step
 from .applied import OUTPUT_OPACITY, AppliedStep, applied_steps, is_preview
 from .folder_batch import plan_folder
 from .large import TiledReplayJob
-from .layers import is_large, layer_array, layer_channel, layer_pixel_size, points_in
+from .layers import is_large, layer_array, layer_channel, layer_pixel_size, points_in, unwrapped
 from .outputs import history, lineage, style_output
 from .placing import add_store_layer
 from .planes import PerPlane, is_time_lapse, per_plane_choice
@@ -248,6 +248,7 @@ class RecipeRecorder:
     def adopt(self, layer: Layer) -> None:
         """Make the recipe the lineage of ``layer``, rebuilt from its history (see
         :mod:`.outputs`); raises RecipeError for a layer without one."""
+        layer = unwrapped(layer)  # steps hold layers weakly: a proxy would go at once
         try:
             found = lineage(layer, self.viewer.layers)
         except ValueError as exc:
@@ -306,12 +307,11 @@ class RecipeRecorder:
     def _on_applied(self, applied: AppliedStep) -> None:
         if applied.output_layer not in self.viewer.layers:
             return  # another viewer's Apply
-        out = applied.output_layer
+        out, source = unwrapped(applied.output_layer), unwrapped(applied.input_layer)
         # The stage wrote ``out`` before telling us: that write is the step, not an edit.
         self._pending = [x for x in self._pending if x is not out]
         self._changed.take(out)
         self.capture_edits(written=out)
-        source = applied.input_layer
         if not applied.in_place and self._producer(source) is None and history(source):
             if self.records:
                 self.notice.emit(f"the recipe now follows '{out.name}', rebuilt from the "
@@ -333,7 +333,7 @@ class RecipeRecorder:
         same_output = (not applied.in_place and after and after[0].step.op == applied.step.op
                        and after[0].layer is out)
         declared = dict(self.declared)
-        inputs = {role: self._source_for(role, layer, next(
+        inputs = {role: self._source_for(role, unwrapped(layer), next(
             (e.kinds for e in applied.step.spec.inputs if e.name == role), ()), at + 1, declared)
             for role, layer in applied.extra_layers.items()}
         step = Step(applied.step.op, dict(applied.step.params), inputs=inputs,
@@ -434,7 +434,7 @@ class RecipeRecorder:
 
     def _before_write(self, layer: Layer) -> None:
         """An Apply writes ``layer`` in place next: its strokes become their own step first."""
-        if self._producer(layer) is not None and layer in self.viewer.layers:
+        if self._producer(unwrapped(layer)) is not None and layer in self.viewer.layers:
             self.capture_edits()
 
     def _undone(self, layer: Layer) -> bool:
