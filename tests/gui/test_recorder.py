@@ -814,3 +814,16 @@ def test_a_docked_recorder_opened_late_keeps_its_steps_layers_and_says_nothing_n
     assert [r.step.op for r in recorder.model.records] == ["preprocess.gaussian",
                                                            "segment.auto_threshold"]
     assert shown() == []
+
+
+@pytest.mark.parametrize(("stage", "op", "layer", "said"), [
+    ("refine", "refine.remove_small", "nuclei-gaussian-auto_threshold",
+     "step 3 was dropped (refine.fill_holes)"),
+    ("segment", "segment.threshold", "nuclei-gaussian",
+     "steps 2-3 were dropped (segment.auto_threshold, refine.fill_holes)")])
+def test_a_branch_says_which_steps_it_dropped(session, shown, stage, op, layer, said):
+    """One step dropped was 'steps 3-3 were dropped (...)'."""
+    session.record_three()
+    session.apply(getattr(session, stage), op, layer)
+    assert shown() == [(NotificationSeverity.INFO,
+                        f"the recipe now follows '{layer}-{op.split('.')[1]}'; {said}")]

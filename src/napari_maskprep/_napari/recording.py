@@ -346,8 +346,10 @@ class RecipeRecorder:
             records.append(RecordedStep(step, weakref.ref(out), written))
             if after:
                 dropped = ", ".join(r.step.op for r in after)
-                self.notice.emit(f"the recipe now follows '{out.name}'; steps {at + 2}-"
-                                 f"{at + 1 + len(after)} were dropped ({dropped})")
+                which = (f"step {at + 2} was" if len(after) == 1
+                         else f"steps {at + 2}-{at + 1 + len(after)} were")
+                self.notice.emit(f"the recipe now follows '{out.name}'; {which} dropped "
+                                 f"({dropped})")
         used = {src for r in records for src in r.step.inputs.values()}
         declared = {n: k for n, k in declared.items() if n in used}
         self.declared_layers = {n: x for n, x in self.declared_layers.items() if n in declared}
