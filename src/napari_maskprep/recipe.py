@@ -31,7 +31,7 @@ from .core.locality import Kind
 from .core.model_files import ModelFile, verify_model
 from .core.registry import OpSpec, UnknownOpError, get_op
 from .core.units import check_pixel_size, format_pixel_size
-from .core.validation import looks_rgb
+from .core.validation import check_progress, looks_rgb
 from .engine.memory import run_in_memory
 from .io.files import atomic_write
 from .io.recipe_text import MAX_DEPTH, MAX_NODES, load_plain
@@ -466,6 +466,7 @@ class Recipe:
         turns sizes given in micrometres into pixels; see :func:`resolve_units`.
         """
         self._check_named(named)
+        check_progress(progress)
         if not hasattr(image, "ndim"):
             image = np.asarray(image)
         steps = resolve_units(self.steps, pixel_size, image)

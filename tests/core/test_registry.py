@@ -181,6 +181,21 @@ def test_progress_is_reported_per_plane():
     assert seen == [(1, 3), (2, 3), (3, 3)]
 
 
+@pytest.mark.parametrize("run", [
+    lambda progress: mp.apply("segment.threshold", np.zeros((3, 4, 4)), value=1,
+                              per_plane=True, progress=progress),
+    lambda progress: mp.apply("segment.threshold", np.zeros((4, 4)), value=1,
+                              progress=progress),
+    lambda progress: mp.Recipe([{"op": "segment.threshold"}]).run(np.zeros((4, 4)),
+                                                                 progress=progress),
+])
+def test_a_progress_that_is_not_callable_is_refused_in_one_line(run):
+    with pytest.raises(mp.MaskprepError) as info:
+        run(5)  # was "'int' object is not callable" after the first plane, or unnoticed
+    assert str(info.value) == ("progress=5 is not accepted; expected a callable "
+                               "progress(done, total), or None")
+
+
 def test_unknown_parameter_names_the_closest():
     with pytest.raises(ValueError, match=r"no parameter 'sigmaa' \(did you mean sigma\?\)"):
         mp.apply("preprocess.gaussian", np.zeros((4, 4)), sigmaa=1)

@@ -430,6 +430,7 @@ class OpSpec:
                 if extra.name in kwargs:
                     arrays[extra.name] = kwargs.pop(extra.name)
         params = self.check_params(kwargs)
+        validation.check_progress(progress)
         if pixel_size is not None:
             check_pixel_size(pixel_size)
         raw_dtype = getattr(data, "dtype", None)

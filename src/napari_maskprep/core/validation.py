@@ -13,7 +13,7 @@ import numpy as np
 
 from ..kernels.color import rgb_to_gray
 from .arrays import native
-from .errors import BadTypeError, BadValueError, MaskprepWarning
+from .errors import BadTypeError, BadValueError, MaskprepWarning, shown
 from .locality import Kind
 
 if TYPE_CHECKING:
@@ -24,10 +24,19 @@ __all__ = [
     "check_extra",
     "check_input",
     "check_output",
+    "check_progress",
     "looks_rgb",
     "spatial_ndim",
     "warn_if_grey_taken_as_labels",
 ]
+
+
+def check_progress(progress: Any) -> None:
+    """Raise in one line unless ``progress`` is None or a callable ``progress(done, total)``
+    (a number there failed after the first plane, as "'int' object is not callable")."""
+    if progress is not None and not callable(progress):
+        raise BadTypeError(f"progress={shown(progress)} is not accepted; expected a callable "
+                           "progress(done, total), or None")
 
 
 def looks_rgb(a: np.ndarray) -> bool:
