@@ -31,7 +31,13 @@ from .core.registry import list_ops
 from .core.units import check_pixel_size, format_pixel_size
 from .export import is_exported_script
 from .fit import DEFAULT_TRIALS, MAX_TRIALS, fit_recipe, is_fit_report
-from .io import MASK_FORMATS, check_channel, list_series, read_provenance
+from .io import (
+    MASK_FORMATS,
+    check_channel,
+    list_series,
+    provenance_format_note,
+    read_provenance,
+)
 from .large_images import DEFAULT_CHUNK, image_budget
 from .presets import preset_names, preset_path
 from .recipe import Recipe, RecipeError
@@ -227,6 +233,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         print(_printable(listing))
         return EXIT_OK
+    note = provenance_format_note(info)
+    if note is not None:  # beside what is shown, which may be piped to a file
+        print(f"maskprep: note: {_printable(note)}; what this one reads is shown (update "
+              "napari-maskprep for the rest)", file=sys.stderr)
     if args.recipe:
         print(_printable(info["recipe"]), end="")
         return EXIT_OK

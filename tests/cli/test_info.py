@@ -160,3 +160,31 @@ def test_any_tampered_provenance_is_shown_or_refused_in_one_line(tmp_path, capsy
         assert len(captured.err.strip().splitlines()) == 1 and len(captured.err) < 400
     else:
         assert code == 0 and captured.out.startswith("input: ")
+
+
+@pytest.mark.parametrize(("found", "said"), [
+    (2, "its provenance format 2 is newer than this napari-maskprep reads (1)"),
+    ("x", "its provenance format 'x' is unknown (this napari-maskprep reads 1)"),
+])
+def test_provenance_of_another_format_is_said_and_shown_as_far_as_read(tmp_path, capsys,
+                                                                        found, said):
+    path = tmp_path / "mask.tif"
+    tiff_with_tag(path, 7, json.dumps({**GOOD, "maskprep_provenance": found}).encode())
+    note = f"maskprep: note: {said}; what this one reads is shown (update napari-maskprep for " \
+           "the rest)\n"
+    assert main(["info", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == note
+    assert captured.out.startswith("input: a.tif  sha256:")
+    assert main(["info", str(path), "--recipe"]) == 0
+    assert capsys.readouterr() == (GOOD["recipe"], note)
+
+
+def test_provenance_of_a_newer_format_lacking_a_field_is_not_called_damaged(tmp_path, capsys):
+    path = tmp_path / "mask.tif"
+    newer = {k: v for k, v in GOOD.items() if k != "input"}
+    tiff_with_tag(path, 7, json.dumps({**newer, "maskprep_provenance": 2}).encode())
+    assert main(["info", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"maskprep: error: {path}: its provenance format 2 is newer than this napari-maskprep "
+        "reads (1), and lacks the input this one reads (update napari-maskprep)\n")

@@ -56,6 +56,7 @@ from .provenance import (
     TIFF_TAG,
     png_with_provenance,
     provenance,
+    provenance_format_note,
     read_provenance,
     written_by_maskprep,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "pixel_size_of_axes",
     "png_with_provenance",
     "provenance",
+    "provenance_format_note",
     "read_channels",
     "resolve_channel",
     "series_numbers",

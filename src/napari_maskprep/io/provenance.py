@@ -17,15 +17,16 @@ import numpy as np
 import tifffile
 
 from ..core.arrays import checksum
-from ..core.errors import MaskprepError
+from ..core.errors import MaskprepError, shown
 from .images import ImageReadError
 from .recipe_text import load_plain
 
-__all__ = ["PNG_KEY", "TIFF_TAG", "png_with_provenance", "provenance", "read_provenance",
-           "written_by_maskprep"]
+__all__ = ["PNG_KEY", "PROVENANCE_FORMAT", "TIFF_TAG", "png_with_provenance", "provenance",
+           "provenance_format_note", "read_provenance", "written_by_maskprep"]
 
 PNG_KEY = "maskprep"  # iTXt keyword holding the provenance JSON
 TIFF_TAG = 65111  # private TIFF tag holding the provenance JSON (UTF-8)
+PROVENANCE_FORMAT = 1  # the format this version writes and reads
 
 
 def provenance(recipe_yaml: str, image: np.ndarray, source: str | None = None,
@@ -47,7 +48,7 @@ def provenance(recipe_yaml: str, image: np.ndarray, source: str | None = None,
     from .._version import __version__
 
     return {
-        "maskprep_provenance": 1,
+        "maskprep_provenance": PROVENANCE_FORMAT,
         "recipe": recipe_yaml,
         "input": {"source": source,
                   "checksum": checksum(image) if input_checksum is None else input_checksum,
@@ -180,9 +181,26 @@ def read_provenance(path: str | os.PathLike[str], *, labels: bool = True) -> dic
             and v > 0 for v in size)):
         wrong = "input.pixel_size"
     if wrong is not None:
+        note = provenance_format_note(info)
+        if note is not None:  # another format may keep it elsewhere: no damage said
+            raise ImageReadError(f"{path}: {note}, and lacks the {wrong} this one reads "
+                                 "(update napari-maskprep)")
         raise ImageReadError(f"{path}: its maskprep provenance is damaged ({wrong} is missing "
                              "or of the wrong type)")
     return info
+
+
+def provenance_format_note(info: dict[str, Any]) -> str | None:
+    """None for provenance of :data:`PROVENANCE_FORMAT`; else one line saying its format
+    is newer than this version reads, or unknown."""
+    found = info.get("maskprep_provenance")
+    if found == PROVENANCE_FORMAT and type(found) is int:
+        return None
+    if type(found) is int and found > PROVENANCE_FORMAT:
+        return (f"its provenance format {found} is newer than this napari-maskprep reads "
+                f"({PROVENANCE_FORMAT})")
+    return (f"its provenance format {shown(found)} is unknown (this napari-maskprep reads "
+            f"{PROVENANCE_FORMAT})")
 
 
 def written_by_maskprep(path: str | os.PathLike[str]) -> bool:
