@@ -827,3 +827,20 @@ def test_a_branch_says_which_steps_it_dropped(session, shown, stage, op, layer, 
     session.apply(getattr(session, stage), op, layer)
     assert shown() == [(NotificationSeverity.INFO,
                         f"the recipe now follows '{layer}-{op.split('.')[1]}'; {said}")]
+
+
+@pytest.mark.parametrize(("action", "done"), [("save", "saved"), ("export", "exported")])
+def test_an_empty_recipe_is_not_saved_and_the_status_line_says_so(session, shown, tmp_path,
+                                                                   monkeypatch, action, done):
+    """Save wrote a recipe of no steps without a word (and Export a script doing nothing),
+    after asking where."""
+    recorder = session.recorder
+    asked = []
+    monkeypatch.setattr("napari_maskprep._napari.recorder.QFileDialog.getSaveFileName",
+                        lambda *args: asked.append(args) or (str(tmp_path / "r.yaml"), ""))
+    getattr(recorder, f"{action}_button").changed.emit(True)
+    message = f"the recipe has no steps: record or load one first; nothing was {done}"
+    assert (asked, recorder.status.value, shown()) == ([], message, [(ERROR, message)])
+    assert getattr(recorder, action)(tmp_path / "r.yaml") is None
+    assert recorder.status.value == message
+    assert list(tmp_path.iterdir()) == []

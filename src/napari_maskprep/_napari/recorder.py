@@ -247,14 +247,14 @@ class RecorderWidget(Container):
         try:
             return self.model.save(path)
         except (RecipeError, OSError) as exc:
-            show_error(str(exc))
+            self._fail(str(exc))
             return None
 
     def export(self, path: str | Path) -> Path | None:
         try:
             return self.model.export(path)
         except (RecipeError, OSError) as exc:
-            show_error(str(exc))
+            self._fail(str(exc))
             return None
 
     def load(self, path: str | Path) -> bool:
@@ -557,7 +557,19 @@ class RecorderWidget(Container):
             show_error(str(exc))
 
     # -- files -------------------------------------------------------------------------------
+    def _refused_empty(self, done: str) -> bool:
+        """Whether a recipe of no steps was refused (the status line says so), before a
+        file dialog asks where to write it."""
+        try:
+            self.model.require_steps(done)
+        except RecipeError as exc:
+            self._fail(str(exc))
+            return True
+        return False
+
     def _on_save(self) -> None:
+        if self._refused_empty("saved"):
+            return
         path, _ = QFileDialog.getSaveFileName(self.native, "Save recipe",
                                               f"{self.model.name or 'recipe'}.maskprep.yaml",
                                               RECIPE_FILTER)
@@ -565,6 +577,8 @@ class RecorderWidget(Container):
             self.status.value = f"saved {Path(path).name}"
 
     def _on_export(self) -> None:
+        if self._refused_empty("exported"):
+            return
         path, _ = QFileDialog.getSaveFileName(self.native, "Export recipe as Python",
                                               f"{self.model.name or 'recipe'}.py",
                                               "Python scripts (*.py)")

@@ -64,6 +64,7 @@ __all__ = [
 EDIT_OP = "edit.manual"
 RECORDED_CHANNEL = "recorded"  # a batch's channel: the recorded input layer's
 REPLAY_SUFFIX = "-recipe"
+NO_STEPS = "the recipe has no steps: record or load one first"
 _RECORDER_KEY = "maskprep_recipe"  # layer metadata of replay outputs: never a replay target
 
 
@@ -220,13 +221,20 @@ class RecipeRecorder:
         self._replace(records)
         return to
 
+    def require_steps(self, done: str) -> None:
+        """Raise RecipeError for a recipe of no steps: nothing is ``done`` (saved...)."""
+        if not self.records:
+            raise RecipeError(f"{NO_STEPS}; nothing was {done}")
+
     def save(self, path: str | Path) -> Path:
+        self.require_steps("saved")
         self.capture_edits()
         return self.recipe.save(path)
 
     def export(self, path: str | Path) -> Path:
         """Write the recipe as a Python script (``maskprep export``); raises RecipeError for
         a recipe with declared inputs, which a script cannot fill yet."""
+        self.require_steps("exported")
         self.capture_edits()
         text = self.recipe.to_python()
         return atomic_write(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
@@ -514,7 +522,7 @@ class RecipeRecorder:
         self.capture_edits()
         recipe = self.recipe
         if not recipe.steps:
-            raise RecipeError("the recipe has no steps: record or load one first")
+            raise RecipeError(NO_STEPS)
         if is_large(layer):  # a slide or a lazy stack: tiled into a store, never loaded
             return TiledReplayJob(recipe, layer, name=f"{layer.name}{REPLAY_SUFFIX}",
                                   pixel_size=layer_pixel_size(layer))
@@ -561,7 +569,7 @@ class RecipeRecorder:
         self.capture_edits()
         recipe = self.recipe
         if not recipe.steps:
-            raise RecipeError("the recipe has no steps: record or load one first")
+            raise RecipeError(NO_STEPS)
         if recipe.inputs:
             raise RecipeError(f"a batch cannot fill the recipe's {', '.join(recipe.inputs)} "
                               "input(s); only recipes reading the image alone run on folders")
