@@ -113,9 +113,14 @@ def _channels(image: np.ndarray) -> tuple[str, ...]:
     return image_channels(image, rgb=looks_rgb(image))
 
 
-def _labels(annotation: Any, index: int, shape: tuple[int, ...], scribbles: bool
-            ) -> np.ndarray:
-    """Per pixel 0 (not labelled), 1 (background) or 2 (foreground)."""
+_MASK_VALUES = "0 (background), 1 (foreground)"
+_SCRIBBLE_VALUES = "0 (not labelled), 1 (background), 2 (foreground)"
+
+
+def _labels(annotation: Any, index: int, shape: tuple[int, ...], scribbles: bool,
+            mode: str) -> np.ndarray:
+    """Per pixel 0 (not labelled), 1 (background) or 2 (foreground); ``mode`` as
+    ``annotation`` of :func:`train_pixel_classifier` says what the message accepts."""
     a = np.asarray(annotation)
     if a.shape != shape:
         raise BadValueError(f"annotation {index} has shape {a.shape}; its image is {shape}")
@@ -123,8 +128,8 @@ def _labels(annotation: Any, index: int, shape: tuple[int, ...], scribbles: bool
         raise BadTypeError(f"annotation {index} has dtype {a.dtype}; accepted: integer or bool")
     top = 2 if scribbles else 1
     if a.size and (a.min() < 0 or a.max() > top):
-        accepted = ("0 (not labelled), 1 (background), 2 (foreground)" if scribbles
-                    else "0 (background), 1 (foreground)")
+        accepted = {"scribbles": _SCRIBBLE_VALUES, "masks": _MASK_VALUES}.get(
+            mode, f"a mask of {_MASK_VALUES}, or scribbles of {_SCRIBBLE_VALUES}")
         raise BadValueError(f"annotation {index} holds values from {a.min()} to {a.max()}; "
                             f"accepted: {accepted}")
     return a.astype(np.uint8) if scribbles else a.astype(np.uint8) + 1
@@ -268,7 +273,7 @@ def train_pixel_classifier(
                             "RGB or all 3D stacks")
     scribbles = annotation == "scribbles" or (
         annotation == "auto" and any(np.asarray(n).max(initial=0) == 2 for n in notes))
-    labels = [_labels(n, i, im.shape[:-1] if rgb else im.shape, scribbles)
+    labels = [_labels(n, i, im.shape[:-1] if rgb else im.shape, scribbles, annotation)
               for i, (n, im) in enumerate(zip(notes, image_list, strict=True))]
     if not any((lab == 1).any() for lab in labels) or not any((lab == 2).any() for lab in labels):
         raise BadValueError("the annotations need pixels of both classes: background "

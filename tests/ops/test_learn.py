@@ -126,7 +126,8 @@ def test_training_input_errors_are_one_line():
     image = np.zeros((20, 20), np.uint8)
     cases = [
         ((image, np.ones((20, 20), np.uint8)), {}, "both classes"),
-        ((image, np.full((20, 20), 3, np.uint8)), {}, "holds values from 3 to 3; accepted: 0"),
+        ((image, np.full((20, 20), 3, np.uint8)), {},
+         "holds values from 3 to 3; accepted: a mask of 0"),
         ((image, np.zeros((20, 21), np.uint8)), {}, r"shape \(20, 21\); its image is"),
         (([image, image], [image]), {}, "2 images and 1 annotations"),
         ((image, image), {"sigmas": (0.1,)}, r"sigmas=\(0.1,\); accepted: 1 to 8 values"),
@@ -401,3 +402,17 @@ def test_signed_32_and_64_bit_images_are_refused_before_their_values_are_lost(tm
     with pytest.raises(BadValueError, match=r"^segment.pixel_classifier: the image has "
                                             r"dtype int64"):
         mp.apply("segment.pixel_classifier", image, model=model.save(tmp_path / "m.txt"))
+
+
+@pytest.mark.parametrize(("annotation", "accepted"), [
+    ("auto", "a mask of 0 (background), 1 (foreground), or scribbles of 0 (not labelled), "
+             "1 (background), 2 (foreground)"),
+    ("masks", "0 (background), 1 (foreground)"),
+    ("scribbles", "0 (not labelled), 1 (background), 2 (foreground)"),
+])
+def test_annotation_values_out_of_range_name_the_forms_the_mode_reads(annotation, accepted):
+    """'auto' reads masks and scribbles: its message listed masks' 0/1 only."""
+    image = np.zeros((20, 20), np.uint8)
+    with pytest.raises(BadValueError) as info:
+        mp.train_pixel_classifier(image, np.full((20, 20), 3, np.uint8), annotation=annotation)
+    assert str(info.value) == f"annotation 0 holds values from 3 to 3; accepted: {accepted}"
