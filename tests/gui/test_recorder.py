@@ -844,3 +844,21 @@ def test_an_empty_recipe_is_not_saved_and_the_status_line_says_so(session, shown
     assert getattr(recorder, action)(tmp_path / "r.yaml") is None
     assert recorder.status.value == message
     assert list(tmp_path.iterdir()) == []
+
+
+def test_two_recorders_of_one_viewer_say_each_notice_once(session, shown):
+    """The panel's Recipe tab and a Recorder dock beside it both record every Apply: each
+    notice was shown twice, once by each."""
+    second = RecorderWidget(session.viewer)
+    session.qtbot.addWidget(second.native)
+    session.record_three()
+    session.apply(session.refine, "refine.remove_small", "nuclei-gaussian-auto_threshold")
+    said = ("the recipe now follows 'nuclei-gaussian-auto_threshold-remove_small'; step 3 was "
+            "dropped (refine.fill_holes)")
+    assert shown() == [(NotificationSeverity.INFO, said)]
+    ops = ["preprocess.gaussian", "segment.auto_threshold", "refine.remove_small"]
+    assert [r.step.op for r in second.model.records] == ops
+    session.apply(session.refine, "refine.fill_holes", "nuclei-gaussian-auto_threshold")
+    assert shown()[1:] == [(NotificationSeverity.INFO, "the recipe now follows 'nuclei-"
+                            "gaussian-auto_threshold-fill_holes'; step 3 was dropped "
+                            "(refine.remove_small)")]  # the next Apply's notice: said too

@@ -86,6 +86,26 @@ class RecordedStep:
         return self.output() if self.output is not None else None
 
 
+class _Said:
+    """The notices said about the Apply being recorded. Every recorder in its viewer hears
+    it, and two whose recipes agree (the panel's Recipe tab and a Recorder dock beside it)
+    each said the same: it is said once, by the first."""
+
+    def __init__(self) -> None:
+        self._apply: weakref.ref[AppliedStep] | None = None
+        self._said: set[str] = set()
+
+    def first(self, applied: AppliedStep, text: str) -> bool:
+        if self._apply is None or self._apply() is not applied:
+            self._apply, self._said = weakref.ref(applied), set()
+        new = text not in self._said
+        self._said.add(text)
+        return new
+
+
+_SAID = _Said()
+
+
 def _refuse_large(layer: Layer) -> None:
     if is_large(layer):
         raise RecipeError(f"'{layer.name}' is too large to load, and Re-run works on images "
@@ -122,7 +142,8 @@ class RecipeRecorder:
 
     #: The steps, their parameters or order changed.
     changed = Signal()
-    #: Something the person should know (a branch followed, a step not recorded).
+    #: Something the person should know (a branch followed, a step not recorded); what
+    #: another recorder said about the same Apply is not said again.
     notice = Signal(str)
     #: A recorded output was painted; :meth:`capture_edits` turns it into a step. The view
     #: calls it once the stroke's events are over (an in-place Apply paints too: it must
@@ -322,8 +343,8 @@ class RecipeRecorder:
         self.capture_edits(written=out)
         if not applied.in_place and self._producer(source) is None and history(source):
             if self.records:
-                self.notice.emit(f"the recipe now follows '{out.name}', rebuilt from the "
-                                 f"history of '{source.name}'")
+                self._notify(applied, f"the recipe now follows '{out.name}', rebuilt from "
+                                      f"the history of '{source.name}'")
             self.adopt(source)  # the steps that made what this Apply read come first
         if not self.records:
             self.input_layer = source
@@ -332,9 +353,9 @@ class RecipeRecorder:
         if at is None:
             recorded_on = (f"the recipe on '{self.input_layer.name}'" if self.input_layer
                            else "this recipe (loaded, or its image was removed)")
-            self.notice.emit(f"{applied.step.op} on '{source.name}' was not recorded: that "
-                             f"layer is not part of {recorded_on}; Clear the recipe to record "
-                             "from it")
+            self._notify(applied, f"{applied.step.op} on '{source.name}' was not recorded: "
+                                  f"that layer is not part of {recorded_on}; Clear the recipe "
+                                  "to record from it")
             return
         records = self.records[:at + 1]
         after = self.records[at + 1:]
@@ -356,12 +377,16 @@ class RecipeRecorder:
                 dropped = ", ".join(r.step.op for r in after)
                 which = (f"step {at + 2} was" if len(after) == 1
                          else f"steps {at + 2}-{at + 1 + len(after)} were")
-                self.notice.emit(f"the recipe now follows '{out.name}'; {which} dropped "
-                                 f"({dropped})")
+                self._notify(applied, f"the recipe now follows '{out.name}'; {which} "
+                                      f"dropped ({dropped})")
         used = {src for r in records for src in r.step.inputs.values()}
         declared = {n: k for n, k in declared.items() if n in used}
         self.declared_layers = {n: x for n, x in self.declared_layers.items() if n in declared}
         self._replace(records, declared)
+
+    def _notify(self, applied: AppliedStep, text: str) -> None:
+        if _SAID.first(applied, text):
+            self.notice.emit(text)
 
     # -- hand edits ------------------------------------------------------------------------
     def _watch_outputs(self) -> None:
