@@ -46,6 +46,33 @@ def test_panel_holds_the_stages_and_the_recipe_and_fits_a_laptop_screen(make_nap
     assert [s.key().toString() for s in panel._shortcuts] == list(SHORTCUTS.values())
 
 
+def test_separate_docks_scroll_and_four_of_them_fit_a_laptop_screen(make_napari_viewer, qtbot):
+    """Each dock asked its whole height: Segment and the Recorder made napari's window 1086 px
+    high, Train on top 1373 px, past a 1366 x 768 screen. Docked on its own, a widget is now
+    a scroll area holding its form, whose rows stay at its top."""
+    from qtpy.QtWidgets import QScrollArea
+
+    from napari_maskprep._napari.fitting import form_of
+
+    viewer = make_napari_viewer(show=True)
+    viewer.open_sample("napari-maskprep", "nuclei")
+    viewer.window.resize(*LAPTOP)
+    docked = {}
+    for name in ("Segment", "Refine", "Recorder", "Train", "Edit region"):
+        dock, widget = viewer.window.add_plugin_dock_widget("napari-maskprep", name)
+        qtbot.wait(50)
+        assert dock.widget() is widget.native and isinstance(widget.native, QScrollArea), name
+        assert form_of(widget).parentWidget() is widget.native.viewport(), name
+        docked[name] = dock, widget
+        assert viewer.window.geometry()[2:] == LAPTOP, name
+    for name, (dock, _) in docked.items():
+        assert dock.minimumSizeHint().height() < 100, name
+    segment = docked["Segment"][1]
+    assert segment.native.verticalScrollBar().maximum() > 0  # squeezed: it scrolls
+    rows = form_of(segment).layout()
+    assert rows.itemAt(rows.count() - 1).spacerItem() is not None  # below the rows, a stretch
+
+
 def test_panel_keys_act_on_the_stage_shown(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
     viewer.open_sample("napari-maskprep", "nuclei")

@@ -7,6 +7,8 @@
   :func:`elide_middle` shows both ends ("experiment_2…_ch1") and the full name in the list.
 - A folder field beside magicgui's wide "Choose directory" button showed a path's last
   characters only; :func:`compact_folder` gives the field the room, the full path as tooltip.
+- A widget docked on its own asked its whole height: four of them made napari's window
+  taller than a laptop's screen. :class:`ScrollingForm` puts it in a scroll area.
 """
 
 from __future__ import annotations
@@ -21,25 +23,77 @@ from qtpy.QtGui import QPaintEvent
 from qtpy.QtWidgets import (
     QComboBox,
     QLabel,
+    QScrollArea,
     QStyle,
     QStyleOptionComboBox,
     QStylePainter,
     QToolTip,
+    QWidget,
 )
 
-__all__ = ["compact_folder", "elide_middle", "fit_form", "fit_labels", "shown_text"]
+__all__ = ["ScrollingForm", "compact_folder", "elide_middle", "fit_form", "fit_labels", "form_of",
+           "shown_text"]
 
 _POPUP_MARGIN = 40  # the popup's scroll bar and frame beside the longest name
 _MIN_CHARACTERS = 16  # a combo box asks room for this much of a name, not the longest
 _BUTTON_PADDING = 24  # napari's theme pads push buttons
 
 
+class ScrollingForm(Container):
+    """A form in a vertical scroll area, for a widget napari docks on its own: the dock
+    asks little height, and the rows stay at its top (a stretch below them).
+
+    napari docks a magicgui widget's ``native``, not magicgui's ``root_native_widget``
+    (the scroll area of ``scrollable=True``), so ``native`` is the scroll area here, and
+    :func:`form_of` the widget holding the rows. A class puts it between itself and
+    ``Container`` (``class Docked(Form, ScrollingForm)``): its ``Container`` arguments
+    pass through.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(scrollable=True, **kwargs)
+        form_of(self).layout().addStretch()  # after the rows: magicgui's indices hold
+        _WidthFitter(self.root_native_widget)
+
+    @property
+    def native(self) -> QWidget:
+        return self.root_native_widget
+
+
+class _WidthFitter(QObject):
+    """The scroll area as narrow as its form allows beside a vertical scroll bar, each time
+    the form is laid out (magicgui adds 20 px to the form's width as a row goes in, before
+    :func:`fit_form` narrows the rows: a Recorder dock 34 px wider than its form)."""
+
+    def __init__(self, area: QScrollArea) -> None:
+        super().__init__(area)
+        self._area = area
+        area.widget().installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if event.type() in (QEvent.Type.Show, QEvent.Type.LayoutRequest):
+            area = self._area
+            bar = max(area.verticalScrollBar().sizeHint().width(), area.style().pixelMetric(
+                QStyle.PixelMetric.PM_ScrollBarExtent, None, area))
+            width = watched.minimumSizeHint().width() + bar + 2 * area.frameWidth()
+            if area.minimumWidth() != width:
+                area.setMinimumWidth(width)
+        return False
+
+
+def form_of(container: Container) -> QWidget:
+    """The Qt widget holding ``container``'s rows (inside its scroll area, if any)."""
+    native = container.native
+    return native.widget() if isinstance(native, QScrollArea) else native
+
+
 def _labels(container: Container) -> list[QLabel]:
     """The labels of ``container``'s rows (magicgui puts each in front of its widget)."""
     labels = []
+    form = form_of(container)
     for widget in container:
         row = widget.native.parentWidget()
-        if isinstance(widget, ButtonWidget) or row is None or row is container.native:
+        if isinstance(widget, ButtonWidget) or row is None or row is form:
             continue
         first = row.layout().itemAt(0).widget() if row.layout() is not None else None
         if isinstance(first, QLabel) and first is not widget.native:
@@ -60,9 +114,9 @@ def _fit(container: Container) -> None:
 
 class _LabelFitter(QObject):
     def __init__(self, container: Container) -> None:
-        super().__init__(container.native)
+        super().__init__(form_of(container))
         self._container = container
-        container.native.installEventFilter(self)
+        form_of(container).installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
         if event.type() in (QEvent.Type.Show, QEvent.Type.LayoutRequest):

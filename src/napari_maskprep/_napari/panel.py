@@ -15,6 +15,7 @@ from qtpy.QtGui import QKeySequence
 from qtpy.QtWidgets import QFrame, QScrollArea, QShortcut, QTabWidget, QVBoxLayout, QWidget
 
 from . import recorder
+from .fitting import ScrollingForm
 from .lifetime import Lifetime
 from .recorder import RecorderWidget
 from .widgets import StageWidget
@@ -22,7 +23,7 @@ from .widgets import StageWidget
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["SHORTCUTS", "MaskPrepPanel", "docked_panel", "open_recorder"]
+__all__ = ["SHORTCUTS", "DockedRecorder", "MaskPrepPanel", "docked_panel", "open_recorder"]
 
 STAGES = {"preprocess": "Preprocess", "segment": "Segment", "refine": "Refine"}
 RECIPE_TAB = "Recipe"
@@ -111,6 +112,11 @@ class MaskPrepPanel(QWidget):
         if stage is not None:
             ops = [spec.id for spec in stage.model.ops]
             stage.op_box.value = ops[(ops.index(stage.model.op.id) + 1) % len(ops)]
+
+
+class DockedRecorder(RecorderWidget, ScrollingForm):
+    """The Recorder docked on its own, in a scroll area (the panel's Recipe tab is a
+    plain :class:`RecorderWidget` in the tab's own)."""
 
 
 def docked_panel(viewer: napari.Viewer) -> MaskPrepPanel | None:

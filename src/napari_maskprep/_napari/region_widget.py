@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from magicgui.widgets import ComboBox, Container, PushButton
+from magicgui.widgets import ComboBox, PushButton
 from napari.utils.notifications import show_error, show_info
 from napari.viewer import Viewer
 
 from .editors import row, text_line
-from .fitting import fit_form
+from .fitting import ScrollingForm, fit_form
 from .layer_list import LayerListWatcher
 from .lifetime import Lifetime
 from .regions import RegionEditor
@@ -23,7 +23,7 @@ __all__ = ["RegionEditWidget"]
 _HELP = "Zoom in on what to fix, Edit region, paint, Write back."
 
 
-class RegionEditWidget(Container):
+class RegionEditWidget(ScrollingForm):
     """Hand edits on a region of a large (OME-Zarr-backed) Labels layer."""
 
     def __init__(self, napari_viewer: Viewer) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import napari
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, PushButton
+from magicgui.widgets import CheckBox, ComboBox, FileEdit, Label, PushButton
 from napari.layers import Image, Labels
 from napari.qt.threading import create_worker
 from napari.utils.colormaps import DirectLabelColormap
@@ -31,6 +31,7 @@ from ..core.registry import get_op
 from ..learning import PixelClassifier, feature_matrix, fit_classifier, sampled_pixels
 from ..recipe import Step
 from .applied import PREVIEW_KEY, PREVIEW_SUFFIX, is_preview
+from .fitting import ScrollingForm
 from .layer_list import LayerListWatcher
 from .layers import is_large
 from .lifetime import Lifetime, drop_results
@@ -318,7 +319,7 @@ def default_model_path(image_name: str, classifier: PixelClassifier | None) -> P
     return Path.cwd() / f"{stem}-{digest}.lgbm.txt"
 
 
-class TrainWidget(Container):
+class TrainWidget(ScrollingForm):
     """Train a pixel classifier on scribbles: 1 on background, 2 on objects."""
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:

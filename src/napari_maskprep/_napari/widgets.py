@@ -32,7 +32,7 @@ from qtpy.QtCore import Qt, QTimer
 from ..core.locality import Kind
 from ..core.registry import OpSpec
 from .editors import NumberEdit, OptionalEdit, param_editor, row, text_line
-from .fitting import fit_form
+from .fitting import ScrollingForm, fit_form
 from .histogram import HistogramView, HueBar, value_range
 from .jobs import ApplyJob, PreviewJob, TryAllJob
 from .lifetime import Lifetime, drop_results
@@ -646,17 +646,18 @@ class StageWidget(Container):
 
 
 # napari hands the viewer only to a class whose __init__ takes `napari_viewer` (it
-# inspects __init__, so plain factory functions would get no viewer): one per stage.
-class PreprocessWidget(StageWidget):
+# inspects __init__, so plain factory functions would get no viewer): one per stage, in
+# a scroll area (the panel holds plain StageWidgets in scroll areas of its own).
+class PreprocessWidget(StageWidget, ScrollingForm):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__(napari_viewer, "preprocess")
 
 
-class SegmentWidget(StageWidget):
+class SegmentWidget(StageWidget, ScrollingForm):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__(napari_viewer, "segment")
 
 
-class RefineWidget(StageWidget):
+class RefineWidget(StageWidget, ScrollingForm):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__(napari_viewer, "refine")
