@@ -265,7 +265,8 @@ def median(
     -----
     Reference: ``skimage.filters.median(image, footprint)`` (``scipy.ndimage.median_filter``
     with ``mode='nearest'``), exactly equal (``kernels.median``: selection networks up to 49
-    pixels, ``skimage.filters.rank.median`` for larger uint8 footprints).
+    pixels, ``skimage.filters.rank.median`` for larger uint8 footprints, and for 16-bit
+    integer images of at most 1024 distinct values, by their ranks).
 
     Examples
     --------
