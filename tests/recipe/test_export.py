@@ -129,6 +129,15 @@ def test_export_refuses_sizes_in_micrometres_in_one_line(tmp_path, capsys):
     assert "apply('refine.open'" not in recipe.to_python()
 
 
+def test_export_names_the_unit_a_size_is_given_in():
+    recipe = Recipe([STEPS[1], {"op": "refine.remove_small", "params": {"min_size": "3 mm2"}}])
+    with pytest.raises(RecipeError) as info:
+        recipe.to_python()
+    assert str(info.value) == (
+        "step 2 (refine.remove_small): min_size is given in millimetres; exported scripts take "
+        "sizes in pixels only (give it in px, or replay the recipe with maskprep run)")
+
+
 def test_export_refuses_a_recipe_ending_on_an_image_as_run_does(tmp_path, capsys):
     """The script wrote the smoothed image as each mask, where maskprep run refuses."""
     path = Recipe([STEPS[1], STEPS[0]]).save(tmp_path / "r.maskprep.yaml")
