@@ -68,6 +68,14 @@ def test_16_bit_images_of_few_values_take_the_rank_median_exactly(monkeypatch, d
         assert np.array_equal(out, expected)
 
 
+def test_16_bit_images_of_few_values_are_limited_by_the_rank_median_s_work_not_scipy_s():
+    """Over 2**31 of scipy's steps (refused), 1.1e8 of the sliding histogram's."""
+    small = _few_values(random_image((1100, 1000), np.uint8), np.uint8, 200)
+    assert not median_within_limits(small.shape, np.dtype(np.uint16), 25)  # by shape alone
+    spread = small.astype(np.uint16) * 257  # order kept: the median commutes with it
+    assert np.array_equal(median_filter(spread, 25), median_filter(small, 25) * np.uint16(257))
+
+
 def test_16_bit_images_of_more_values_stay_with_scipy_without_a_warning():
     image = _few_values(real_grey(np.uint16)[:60, :70], np.uint16, 1025)
     with warnings.catch_warnings():

@@ -61,6 +61,12 @@ def median_filter(image: np.ndarray, radius: int) -> np.ndarray:
     path, steps, offsets = _median_plan(image.shape, image.dtype, radius)
     if path == "network":
         return _median_by_selection(image, footprint)
+    ranked = None
+    if path == "scipy" and image.dtype in (np.uint16, np.int16) and _rank_is_cheaper(
+            image.shape, radius):
+        ranked = _ranks(image)  # few values: the sliding histogram's steps, not scipy's
+        if ranked is not None:
+            path, steps, offsets = "rank", _sliding_steps(image.shape, radius), 0
     if steps > MEDIAN_MAX_STEPS or offsets > MEDIAN_MAX_OFFSET_BYTES:
         raise LimitError(
             f"preprocess.median: radius={radius} on an image of shape {image.shape} "
@@ -68,13 +74,11 @@ def median_filter(image: np.ndarray, radius: int) -> np.ndarray:
             f"more than the limits of {MEDIAN_MAX_STEPS:.1e} and "
             f"{MEDIAN_MAX_OFFSET_BYTES // 2**20} MB; accepted: a smaller radius or image"
         )
+    if ranked is not None:
+        values, ranks = ranked
+        return values[_rank_median(ranks, footprint)]
     if path == "rank":
         return _rank_median(image, footprint)
-    if image.dtype in (np.uint16, np.int16) and _rank_is_cheaper(image.shape, radius):
-        ranked = _ranks(image)
-        if ranked is not None:
-            values, ranks = ranked
-            return values[_rank_median(ranks, footprint)]
     return ndi.median_filter(image, footprint=footprint, mode="nearest")
 
 
