@@ -221,6 +221,23 @@ def test_a_float_image_into_a_tiled_threshold_is_one_line():
         run_tiled(_recipe([("segment.auto_threshold", {})]).steps, mask)
 
 
+def test_a_dtype_an_earlier_step_gave_is_said_to_come_from_it():
+    """A bool image's Gaussian is float32: 'got float32' alone named a dtype never given."""
+    mask = da.from_array(np.eye(64, dtype=bool), chunks=32)
+    steps = _recipe([("preprocess.gaussian", {}), ("segment.auto_threshold", {})]).steps
+    with pytest.raises(RecipeError) as info:
+        run_tiled(steps, mask)
+    assert str(info.value) == (
+        "step 2 (segment.auto_threshold): a tiled run needs an 8- or 16-bit integer image "
+        "here; got float32 (run it in memory, or convert the image first); step 1 "
+        "(preprocess.gaussian) gives float32 for the bool image")
+    image = da.from_array(np.eye(64, dtype=np.float32), chunks=32)  # float32 as given
+    with pytest.raises(RecipeError) as info:
+        run_tiled(steps, image)
+    assert str(info.value).endswith("got float32 (run it in memory, or convert the image "
+                                    "first)")
+
+
 def test_bad_parameters_raise_before_any_chunk_runs():
     image = da.zeros((64, 64), dtype=np.uint8, chunks=32)
     with pytest.raises(RecipeError, match=r"^step 1 \(preprocess.median\): "):

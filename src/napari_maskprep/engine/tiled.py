@@ -8,7 +8,8 @@ The steps are walked by their locality (``core.locality``):
 - a ``GlobalStat`` step that names ``decide`` (thresholds, equalize, rescale) adds up its
   input's value counts over the chunks (counts add exactly; per colour channel where it
   says ``per_channel``), decides once from the whole image's counts, then applies the
-  decision to each chunk; 8- and 16-bit integer images only;
+  decision to each chunk; 8- and 16-bit integer images only, but for a step that names
+  its own ``summary`` of a chunk (``fill_nan``: the finite extremes), added up the same way;
 - a component step (label, fill holes, remove small/large, keep largest, clear border)
   summarises each chunk, joins the objects that cross chunk faces on the client and
   relabels each chunk (:mod:`.tiled_components`);
@@ -181,7 +182,7 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
     current = _without_thin_chunks(image if isinstance(image, da.Array) else da.asarray(image))
     points = _points(enabled, current, named or {})
     probes = _probe(enabled, _corner(current), current.shape, points)
-    _refuse_inputs(enabled, probes)
+    _refuse_inputs(enabled, probes, current.dtype)
     work = WorkFolder(workdir)
     stored, fused = True, _Fused()
     known_mask = current.dtype == np.bool_  # values 0/1 for sure, whatever the probe saw
@@ -201,7 +202,7 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
                 if labels == _zero_one(corner):
                     probes[at:] = _probe(enabled[at:], _as_labels(corner) if labels else
                                          (corner > 0).view(np.uint8), current.shape, points)
-                    _refuse_inputs(enabled[at:], probes[at:])
+                    _refuse_inputs(enabled, probes, current.dtype, first=at)
             before, after = probes[at]
             halo, align = ((locality.halo(params), locality.align(params))
                            if isinstance(locality, Local) else (0, 1))
@@ -247,6 +248,9 @@ def _input_refusal(step: Step, before: np.ndarray) -> str | None:
         # A bool image is read as float32 (refused as well): the message names the input's.
         dtype = before.dtype if before.dtype == np.bool_ else grey.dtype
         return clahe_refusal(dtype, spec.check_params(step.params))
+    if isinstance(spec.locality, GlobalStat) and spec.locality.summary is not None:
+        refusal = spec.locality.refusal
+        return refusal(grey.dtype, spec.check_params(step.params)) if refusal else None
     if isinstance(spec.locality, GlobalStat) and (grey.dtype.kind not in "iu"
                                                   or grey.dtype.itemsize > 2):
         return (f"a tiled run needs an 8- or 16-bit integer image here; got {before.dtype} "
@@ -260,9 +264,17 @@ def _input_refusal(step: Step, before: np.ndarray) -> str | None:
 
 
 def _refuse_inputs(enabled: Sequence[tuple[int, Step]],
-                   probes: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
-    for (number, step), (before, _) in zip(enabled, probes, strict=True):
+                   probes: Sequence[tuple[np.ndarray, np.ndarray]], image_dtype: np.dtype,
+                   first: int = 0) -> None:
+    """Raise for the first step from ``enabled[first]`` that cannot run tiled on its input,
+    saying which step gave a dtype the image does not have (a bool image's Gaussian is
+    float32, which a threshold refuses)."""
+    for at in range(first, len(enabled)):
+        (number, step), before = enabled[at], probes[at][0]
         why = _input_refusal(step, before)
+        if why and at and before.dtype != image_dtype:
+            given, op = enabled[at - 1]
+            why += f"; step {given} ({op.op}) gives {before.dtype} for the {image_dtype} image"
         if why:
             raise RecipeError(f"{at_step(number, step.op)}: {why}")
 
@@ -327,6 +339,8 @@ def _probe(enabled: Sequence[tuple[int, Step]], corner: np.ndarray, shape: tuple
             # moved into it.
             moved = {name: np.minimum(np.rint(p), np.array(current.shape[:p.shape[1]]) - 1)
                      for name, p in points.get(number, {}).items()}
+            if not step.spec.finite:  # a corner of no-data (a NaN border) is not the image
+                current = np.nan_to_num(current, nan=0, posinf=0, neginf=0)
             try:
                 out = step.spec(current, **moved, **step.params)
             except (TypeError, ValueError) as exc:
@@ -455,8 +469,9 @@ def _global_stat(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any]
     def planes(image: np.ndarray) -> list[np.ndarray]:
         return [image[..., c] for c in range(channels)] if channels else [image]
 
+    summary = locality.summary or value_counts
     x, counts = summarised(x, stored, workdir, lambda block, index: [
-        value_counts(plane) for plane in planes(check_input(spec, block))])
+        summary(plane) for plane in planes(check_input(spec, block))])
     decisions = [locality.decide(functools.reduce(operator.add, parts), params)
                  for parts in zip(*counts.values(), strict=True)]
 
