@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .core.errors import BadValueError
-from .core.units import parse_quantity
+from .core.units import parse_quantity, unit_name
 
 if TYPE_CHECKING:
     from .recipe import Recipe
 
 __all__ = ["is_exported_script", "recipe_script"]
-
-_UNIT_NAMES = {"nm": "nanometres", "um": "micrometres", "mm": "millimetres"}
 
 _TEMPLATE = '''
 """A napari-maskprep recipe as a script.
@@ -142,7 +140,7 @@ def _steps(recipe: Recipe) -> list[ast.stmt]:
         if step.uses_units:
             name = next(k for k, v in step.params.items() if isinstance(v, str)
                         and step.spec.param(k).measure is not None)
-            unit = _UNIT_NAMES[parse_quantity(step.params[name]).unit[:2]]
+            unit = unit_name(parse_quantity(step.params[name]).unit)
             raise BadValueError(f"step {number} ({step.op}): {name} is given in {unit}; "
                                 "exported scripts take sizes in pixels only (give it in px, "
                                 "or replay the recipe with maskprep run)")

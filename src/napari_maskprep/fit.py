@@ -32,7 +32,7 @@ from .core.enums import Footprint
 from .core.errors import BadValueError, MaskprepError, MaskprepWarning, shown
 from .core.locality import Kind
 from .core.registry import Param
-from .core.units import Quantity, check_pixel_size
+from .core.units import Quantity, check_pixel_size, unit_name
 from .core.validation import looks_rgb
 from .io.files import atomic_write, head_line, spreadsheet_text
 from .io.images import (
@@ -296,7 +296,7 @@ def search_space(recipe: Recipe, spans: Mapping[int, float] | None = None,
             if param.hints.get("searched") is False:
                 kept.append(f"{label} = {param.to_plain(value)} (set by the model, not searched)")
             elif isinstance(value, Quantity):
-                kept.append(f"{label} = {value} (sizes in micrometres are kept)")
+                kept.append(f"{label} = {value} (sizes in {unit_name(value.unit)} are kept)")
             elif isinstance(value, enum.Enum) or param.type is bool:
                 choices = param.choices or (False, True)
                 if isinstance(value, Footprint):

@@ -127,6 +127,13 @@ def test_the_search_space_comes_from_the_signatures():
                     "8.offset = 0.0 (no range to search)"]
 
 
+def test_a_size_kept_in_another_unit_is_said_in_it():
+    recipe = Recipe([{"op": "segment.threshold"},
+                     {"op": "refine.open", "params": {"radius": "0.002 mm"}}])
+    kept = search_space(recipe, {0: 50.0}, pixels=10_000)[1]
+    assert kept == ["2.radius = 0.002 mm (sizes in millimetres are kept)"]
+
+
 def test_choices_include_booleans_and_hand_edits_are_not_searched():
     before = np.zeros((3, 4), np.uint8)
     after = before.copy()

@@ -34,6 +34,7 @@ __all__ = [
     "measure_of",
     "parse_quantity",
     "to_pixels",
+    "unit_name",
     "unknown_unit",
 ]
 
@@ -114,6 +115,17 @@ def parse_quantity(text: str, *, unit_required: bool = False) -> Quantity:
     if not math.isfinite(value):
         raise BadValueError(f"{shown(text)} is not a finite size")
     return Quantity(value, unit)
+
+
+def unit_name(unit: str) -> str:
+    """What a physical unit measures in, for messages.
+
+    Examples
+    --------
+    >>> unit_name("um2"), unit_name("mm")
+    ('micrometres', 'millimetres')
+    """
+    return {"nm": "nanometres", "um": "micrometres", "mm": "millimetres"}[unit[:2]]
 
 
 def unknown_unit(text: Any) -> str | None:
