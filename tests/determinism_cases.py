@@ -90,11 +90,19 @@ def _touching_discs() -> np.ndarray:
     return mask.view(np.uint8)
 
 
+def _nan_border(image: np.ndarray) -> np.ndarray:
+    """``image`` in float32 with the NaN border of a registered field, and an infinity."""
+    out = image.astype(np.float32)
+    out[:12], out[:, -7:], out[100, 100] = np.nan, np.nan, np.inf
+    return out
+
+
 _BUILDERS: dict[str, Any] = {
     "fluo16": lambda: _read("fluo16", "images"),
     "fluo8": lambda: _read("fluo8", "images"),
     "he": lambda: _read("he", "images"),
     "stack16": lambda: _read("stack16", "images"),
+    "fluo_nan": lambda: _nan_border(_input("fluo16")),
     "fluo16_4mp": lambda: _tiled(_input("fluo16")),
     "fluo8_4mp": lambda: _tiled(_input("fluo8")),
     "he_4mp": lambda: _tiled(_input("he")),
@@ -167,6 +175,8 @@ CASES: list[dict[str, Any]] = [
     _case("preprocess.color_channel", "he", space="hed", channel=0),
     _case("preprocess.color_channel", "he_4mp", space="lab", channel=2),
     _case("preprocess.color_channel", "he_4mp", space="hed", channel=1),
+    _case("preprocess.fill_nan", "fluo_nan"),
+    _case("preprocess.fill_nan", "fluo_nan", fill="median"),
     _case("preprocess.gaussian", "fluo16"),
     _case("preprocess.gaussian", "fluo16", sigma=3.0),
     _case("preprocess.gaussian", "fluo8"),

@@ -22,8 +22,8 @@ from napari_maskprep.ops.edit import ManualEdit
 from ..learned_models import model_params
 
 REQUIRED = {
-    "preprocess": {"to_gray", "color_channel", "gaussian", "median", "equalize", "clahe",
-                   "rescale", "background", "invert"},
+    "preprocess": {"to_gray", "color_channel", "fill_nan", "gaussian", "median", "equalize",
+                   "clahe", "rescale", "background", "invert"},
     "segment": {"threshold", "auto_threshold", "multi_threshold", "local_threshold",
                 "color_range", "region_grow", "watershed", "edges"},
     "refine": {"erode", "dilate", "open", "close", "fill_holes", "remove_small", "remove_large",

@@ -57,7 +57,8 @@ def test_equalize_and_rescale_in_chunks_equal_memory(mosaic, dtype, chunks):
                   [("preprocess.rescale", {"low": 0.0, "high": 100.0})],
                   [("preprocess.rescale", {"low": 37.3, "high": 99.97})],
                   [("preprocess.gaussian", {"sigma": 2.0}), ("preprocess.rescale", {}),
-                   ("preprocess.equalize", {}), ("segment.auto_threshold", {})]):
+                   ("preprocess.equalize", {}), ("segment.auto_threshold", {})],
+                  [("preprocess.fill_nan", {"fill": "median"}), ("preprocess.equalize", {})]):
         _same_tiled(steps, image, chunks)
 
 

@@ -195,7 +195,7 @@ def cases(draw: st.DrawFn, spec) -> Case:
     must_fail = None
     if seen.size == 0:
         must_fail = "empty input"
-    elif seen.dtype.kind == "f" and not np.isfinite(seen).all():
+    elif seen.dtype.kind == "f" and not np.isfinite(seen).all() and spec.finite:
         must_fail = "NaN or infinite input"
     elif spec.input is not Kind.IMAGE and seen.dtype.kind == "i" and (seen < 0).any():
         must_fail = "negative labels"
@@ -205,6 +205,9 @@ def cases(draw: st.DrawFn, spec) -> Case:
         params[p.name] = value
         if bad:
             must_fail = must_fail or f"{p.name}={value!r} is not accepted"
+    if (not spec.finite and seen.dtype.kind == "f" and seen.size
+            and not np.isfinite(seen).any() and params["fill"] != "zero"):
+        must_fail = must_fail or "no finite pixel to fill from"
     arrays = _extra_arrays(draw, spec, spatial, rng)
     per_plane = len(spatial) > 2 and draw(st.booleans())
     return Case(data, arrays, params, per_plane, must_fail)

@@ -72,6 +72,9 @@ class GlobalStat:
     makes each chunk's output from it, pointwise. The tiled result then equals the
     in-memory one. ``per_channel``: an RGB(A) image's channels are counted, decided and
     applied apart (``decide`` and ``apply_decision`` see one channel at a time).
+    ``summary(chunk)``: what ``decide`` reads in place of value counts, for an op whose
+    decision needs less of the image (chunks' summaries add up with ``+``; any dtype), and
+    ``refusal(dtype, params)`` why a tiled run cannot make it (None where it can).
 
     An op may also name ``thresholds(image, statistic, params)``: the intensity thresholds
     it takes from its statistic (empty when it has none), which a GUI draws on the
@@ -85,6 +88,8 @@ class GlobalStat:
     apply_decision: Callable[[np.ndarray, Any, Mapping[str, Any]], np.ndarray] | None = None
     thresholds: Callable[[np.ndarray, Any, Mapping[str, Any]], tuple[float, ...]] | None = None
     per_channel: bool = False
+    summary: Callable[[np.ndarray], Any] | None = None
+    refusal: Callable[[np.dtype, Mapping[str, Any]], str | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -299,6 +299,8 @@ class OpSpec:
     # Checks that involve several parameters (keep_from <= keep_to, a hand edit's box
     # inside its shape): given the checked parameters, raises a MaskprepError or returns.
     check: Callable[[Mapping[str, Any]], None] | None = None
+    # False for the one op that takes NaN and infinite pixels (to replace them).
+    finite: bool = True
 
     @property
     def stage(self) -> str:
@@ -491,6 +493,7 @@ def operation(
     ndim: tuple[int, ...] = (2,),
     channels: str = "grey",
     check: Callable[[Mapping[str, Any]], None] | None = None,
+    finite: bool = True,
 ) -> Callable[[Callable[..., np.ndarray]], Callable[..., np.ndarray]]:
     """Register a function as the operation ``op_id`` (``stage.name``).
 
@@ -499,6 +502,8 @@ def operation(
     (``Annotated[np.ndarray | None, Kind.POINTS]``; a ``None`` default makes them
     optional). Keyword-only parameters are the op's settings. ``check(params)`` validates
     what involves several of them, when a recipe is loaded and before every call.
+    ``finite=False``: a float input may hold NaN and infinite values (every other op
+    refuses them).
     """
     prefix = op_id.split(".", 1)[0]
     if channels not in ("grey", "rgb", "any"):
@@ -538,6 +543,7 @@ def operation(
             inputs=tuple(positional),
             channels=channels,
             check=check,
+            finite=finite,
         )
         _REGISTRY[op_id] = spec
 

@@ -87,7 +87,7 @@ def _check_finite(op_id: str, a: np.ndarray, role: str, *, image: bool = False) 
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise BadValueError(
             f"{op_id}: {role} contains NaN or infinite values; accepted: finite values "
-            "(replace them first, e.g. numpy.nan_to_num)"
+            "(add preprocess.fill_nan first, or replace them, e.g. numpy.nan_to_num)"
         )
     limit = float(np.finfo(a.dtype).max) / FLOAT_HEADROOM
     if image and max(-float(lo), float(hi)) > limit:
@@ -127,7 +127,7 @@ def check_input(spec: OpSpec, data: Any) -> np.ndarray:
         kind = a.dtype.kind
         if kind == "b":
             a = a.astype(np.float32)  # 0 and 1: finite
-        elif kind == "f":
+        elif kind == "f" and spec.finite:
             _check_finite(spec.id, a, "image", image=True)
         if spec.channels == "rgb" and not looks_rgb(a):
             raise BadValueError(

@@ -35,14 +35,18 @@ from ..kernels.exposure import (
 from ..kernels.gaussian import VECTOR_ALIGN, gaussian_blur, kernel_radius
 from ..kernels.histogram import ValueCounts
 from ..kernels.median import median_filter, median_within_limits
+from . import _fill_nan as filling
+from ._fill_nan import NanFill
 
 __all__ = [
     "BackgroundMethod",
     "ColorSpace",
+    "NanFill",
     "background",
     "clahe",
     "color_channel",
     "equalize",
+    "fill_nan",
     "gaussian",
     "invert",
     "median",
@@ -173,6 +177,56 @@ def color_channel(
     convert = {ColorSpace.HSV: hsv_channel, ColorSpace.LAB: lab_channel,
                ColorSpace.HED: hed_channel}[space]
     return convert(image[..., :3], channel)
+
+
+# --------------------------------------------------------------------------- no-data
+
+
+@operation("preprocess.fill_nan", input="image", output="image", ndim=(2, 3), channels="any",
+           finite=False,
+           locality=GlobalStat(filling.fill_statistic, filling.fill_apply, filling.fill_key,
+                               decide=filling.fill_decide, apply_decision=filling.fill_apply,
+                               summary=filling.finite_range, refusal=filling.fill_refusal))
+def fill_nan(image: np.ndarray, *, fill: NanFill = NanFill.MINIMUM) -> np.ndarray:
+    """Replace NaN and infinite pixels (no-data, as at registration borders) by one value.
+
+    Parameters
+    ----------
+    image : ndarray
+        2D or 3D image, grey or RGB(A), any numeric dtype; the only op that takes NaN and
+        infinite values. Integer images have none and are returned unchanged (a copy).
+    fill : {'minimum', 'maximum', 'zero', 'median'}
+        The value: the smallest finite value of the image (the default: filled pixels read
+        as background for bright objects), the largest, 0, or the median of the finite
+        values. All channels of an RGB(A) image together give one value.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype (float16 becomes float32), every value finite. An image with
+        no finite pixel is refused (there is no statistic to take), except with ``zero``.
+
+    Notes
+    -----
+    Reference: ``numpy.min``, ``max`` or ``median`` of ``image[numpy.isfinite(image)]`` in
+    the image's dtype, then ``numpy.where(numpy.isfinite(image), image, value)``, exactly.
+
+    Tiled (a dask array in): exactly equal, from the chunks' finite extremes; the median of
+    a float image is refused before any work (it needs all the values at once).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.array([[np.nan, 2.0, 5.0], [np.inf, 3.0, -np.inf]], dtype=np.float32)
+    >>> fill_nan(image)
+    array([[2., 2., 5.],
+           [2., 3., 2.]], dtype=float32)
+    >>> fill_nan(image, fill="median")
+    array([[3., 2., 5.],
+           [3., 3., 3.]], dtype=float32)
+    """
+    params = {"fill": fill}
+    return filling.fill_apply(image, filling.fill_statistic(image, params), params)
 
 
 # --------------------------------------------------------------------------- denoise
