@@ -91,3 +91,21 @@ def test_a_micrometre_size_without_a_scale_is_one_line(make_widget, shown, qtbot
     widget.param_editors["radius"].value = Quantity(2.0, "um")
     assert widget.apply() is None
     assert any("radius=2 um needs the image's pixel size" in m for _, m in shown())
+
+
+@pytest.mark.parametrize(("given", "label", "decimals"), [
+    (Quantity(0.0015, "mm"), "mm", 6), (Quantity(300.0, "nm"), "nm", 3),
+    (Quantity(2.5e-6, "mm2"), "mm²", 9), (Quantity(1.5, "um"), "µm", 3)])
+def test_a_size_in_nm_or_mm_is_shown_in_its_unit_unrounded(make_widget, given, label,
+                                                             decimals):
+    """A recipe's size in nm or mm (the recipe accepts them) raised KeyError: 'mm' when its
+    step was shown, and millimetres at a micrometre's 3 decimals lost their value."""
+    viewer, widget = make_widget("refine", "nuclei")
+    widget.select("refine.remove_small" if given.unit.endswith("2") else "refine.open",
+                  add_mask(viewer))
+    name = "min_size" if given.unit.endswith("2") else "radius"
+    editor = widget.param_editors[name]
+    editor.value = given
+    assert editor.value == given and widget.model.params[name] == given
+    assert (editor.unit_box.value, editor.spin.native.decimals()) == (given.unit, decimals)
+    assert editor.unit_box.native.currentText() == label

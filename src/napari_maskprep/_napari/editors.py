@@ -40,8 +40,12 @@ SPIN_BUTTONS_WIDTH = 70  # napari's theme draws wide -/+ buttons inside spin box
 UNIT_WIDTH = 70  # the px / µm choice: its longest label and the arrow
 _INT_LIMIT = 2**31 - 1
 _FLOAT_LIMIT = 1e9
-_UNIT_LABELS = {"px": "px", "um": "µm", "um2": "µm²", "um3": "µm³"}
-_MICRO_DECIMALS = 3
+_UNIT_LABELS = {"px": "px", **{f"{u}{p}": f"{label}{power}" for u, label in
+                                (("nm", "nm"), ("um", "µm"), ("mm", "mm"))
+                                for p, power in (("", ""), ("2", "²"), ("3", "³"))}}
+# Decimals a size in each unit shows: as many as a micrometre's 3 (0.0015 mm is 1.5 µm, an
+# area of 2.5e-6 mm² is 2.5 µm²), so a recipe's value is not rounded when its step is shown.
+_UNIT_DECIMALS = {"mm": 6, "mm2": 9, "mm3": 12}
 
 
 def _nice_step(span: float) -> float:
@@ -193,7 +197,7 @@ class NumberEdit(ValuedContainerWidget):
             else:
                 lo, hi = lo / per, min(hi / per, _FLOAT_LIMIT)
                 step = _nice_step(hi - lo) if hi < _FLOAT_LIMIT else 0.1
-            decimals, suffix = _MICRO_DECIMALS, f" {_UNIT_LABELS[unit]}"
+            decimals, suffix = _UNIT_DECIMALS.get(unit, 3), f" {_UNIT_LABELS[unit]}"
         if self.unit_box is not None and not self.unit_box.native.isHidden():
             suffix = ""  # the unit choice beside it names the unit
         with self.spin.changed.blocked():
