@@ -11,6 +11,7 @@ from napari.layers import Image, Labels
 from napari_maskprep.io import write_ome_zarr
 
 from ..io.test_lazy import IMAGE, ome_zarr_image
+from .batching import threshold_then_batch
 
 pytest.importorskip("napari_ome_zarr")
 
@@ -144,8 +145,6 @@ def test_a_batch_recorded_on_a_channel_napari_ome_zarr_opened_segments_that_chan
     """napari-ome-zarr's channel layers carried no channel: a batch of a recipe recorded on
     GFP ran each store whole and failed it (2 channels, not RGB)."""
     from napari_maskprep._napari.layers import layer_channel
-    from napari_maskprep._napari.recorder import RecorderWidget
-    from napari_maskprep._napari.widgets import SegmentWidget
 
     infolder, outfolder = tmp_path / "in", tmp_path / "out"
     infolder.mkdir()
@@ -157,16 +156,7 @@ def test_a_batch_recorded_on_a_channel_napari_ome_zarr_opened_segments_that_chan
     layers = viewer.open(str(infolder / "a.zarr"), plugin="napari-ome-zarr")
     assert [layer.name for layer in layers] == ["image: DAPI", "image: GFP"]
     assert [layer_channel(layer) for layer in layers] == [0, 1]
-    segment, recorder = SegmentWidget(viewer), RecorderWidget(viewer)
-    qtbot.addWidget(segment.native)
-    qtbot.addWidget(recorder.native)
-    segment.select("segment.threshold", viewer.layers["image: GFP"])
-    segment.param_editors["value"].value = 40.0
-    segment.apply()
-    qtbot.waitUntil(lambda: len(recorder.model.records) == 1, timeout=30_000)
-    recorder.infolder.value, recorder.outfolder.value = infolder, outfolder
-    recorder.run_batch()
-    qtbot.waitUntil(lambda: not recorder.running, timeout=30_000)
+    recorder = threshold_then_batch(qtbot, viewer, "image: GFP", 40.0, infolder, outfolder)
     assert "2 written, 0 skipped, 0 failed" in recorder.status.value
     for name, data in (("a", planes), ("b", planes[:, ::-1])):
         np.testing.assert_array_equal(tifffile.imread(outfolder / f"{name}.tif"),

@@ -17,8 +17,6 @@ from napari_maskprep._napari import reader, zarr_reader
 from napari_maskprep._napari.layers import CHANNEL_KEY, layer_channel, layer_pixel_size
 from napari_maskprep._napari.planes import PerPlane, per_plane_choice
 from napari_maskprep._napari.reader import get_reader, get_recipe_reader
-from napari_maskprep._napari.recorder import RecorderWidget
-from napari_maskprep._napari.widgets import SegmentWidget
 from napari_maskprep.core.registry import get_op
 from napari_maskprep.io import (
     provenance,
@@ -28,6 +26,8 @@ from napari_maskprep.io import (
     write_mask,
 )
 from napari_maskprep.recipe import Recipe
+
+from .batching import threshold_then_batch
 
 TIMEOUT_MS = 30_000
 FRAMES = np.arange(3 * 20 * 30, dtype=np.uint16).reshape(3, 20, 30)
@@ -272,16 +272,7 @@ def test_a_batch_recorded_on_a_channel_segments_that_channel_of_each_file(qtbot,
     viewer = ViewerModel()
     for data, kwargs, kind in get_reader(str(infolder / "a.ome.tif"))(str(infolder / "a.ome.tif")):
         getattr(viewer, f"add_{kind}")(data, **kwargs)
-    segment, recorder = SegmentWidget(viewer), RecorderWidget(viewer)
-    qtbot.addWidget(segment.native)
-    qtbot.addWidget(recorder.native)
-    segment.select("segment.threshold", viewer.layers["a [c1]"])
-    segment.param_editors["value"].value = 40.0
-    segment.apply()
-    qtbot.waitUntil(lambda: len(recorder.model.records) == 1, timeout=TIMEOUT_MS)
-    recorder.infolder.value, recorder.outfolder.value = infolder, outfolder
-    recorder.run_batch()
-    qtbot.waitUntil(lambda: not recorder.running, timeout=TIMEOUT_MS)
+    recorder = threshold_then_batch(qtbot, viewer, "a [c1]", 40.0, infolder, outfolder)
     assert "2 written, 0 skipped, 0 failed" in recorder.status.value
     for name, cells in (("a.ome", CELLS), ("b.ome", CELLS[:, ::-1])):
         np.testing.assert_array_equal(tifffile.imread(outfolder / f"{name}.tif"),
@@ -363,16 +354,8 @@ def test_a_recorder_batch_runs_each_series_of_a_plate_in_its_folder(qtbot, tmp_p
     viewer = ViewerModel()
     for data, kwargs, kind in get_reader(str(path))(str(path)):
         getattr(viewer, f"add_{kind}")(data, **kwargs)
-    segment, recorder = SegmentWidget(viewer), RecorderWidget(viewer)
-    qtbot.addWidget(segment.native)
-    qtbot.addWidget(recorder.native)
-    segment.select("segment.threshold", viewer.layers["plate (series 1)"])
-    segment.param_editors["value"].value = 1900.0
-    segment.apply()
-    qtbot.waitUntil(lambda: len(recorder.model.records) == 1, timeout=TIMEOUT_MS)
-    recorder.infolder.value, recorder.outfolder.value = infolder, outfolder
-    recorder.run_batch()
-    qtbot.waitUntil(lambda: not recorder.running, timeout=TIMEOUT_MS)
+    recorder = threshold_then_batch(qtbot, viewer, "plate (series 1)", 1900.0, infolder,
+                                    outfolder)
     assert "4 written, 0 skipped, 0 failed" in recorder.status.value
     assert recorder.progress_bar.max == 4  # a step a series, not a file
     masks = {"one_s0": FRAMES[1], **{f"plate.ome_s{n}": FRAMES[n] + 1000 * n
