@@ -11,7 +11,7 @@ which then share the chunks of one image.
 
 from __future__ import annotations
 
-import math
+import bisect
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from .engine.tiled import one_thread_each
 from .engine.tiled_components import count_objects as count_tiled_objects
 from .io import (
     check_chunk_count,
+    chunk_count,
     image_group,
     image_layout,
     is_lazy_path,
@@ -149,19 +150,15 @@ def input_checksum(path: Path, channel: int | str | None = None,
         return checksum(_as_spatial(image, channel)[0], scheduler="threads")
 
 
-def _chunks(shape: tuple[int, ...], side: int) -> int:
-    return math.prod(-(-size // side) for size in shape)
-
-
 def _check_chunk_side(shape: tuple[int, ...], chunk: int, path: Path) -> None:
     """Refuse a ``chunk`` side below the default cutting ``shape`` into more than
     :data:`MAX_SMALL_CHUNKS` chunks, naming the smallest side that does not."""
-    count = _chunks(shape, chunk)
+    count = chunk_count(shape, (chunk,) * len(shape))
     if chunk >= DEFAULT_CHUNK or count <= MAX_SMALL_CHUNKS:
         return
-    side = chunk
-    while side < DEFAULT_CHUNK and _chunks(shape, side) > MAX_SMALL_CHUNKS:
-        side = min(2 * side, DEFAULT_CHUNK)
+    sides = range(chunk + 1, DEFAULT_CHUNK)  # fewer chunks as the side grows
+    side = sides.start + bisect.bisect_left(
+        sides, True, key=lambda s: chunk_count(shape, (s,) * len(shape)) <= MAX_SMALL_CHUNKS)
     size = " x ".join(map(str, shape))
     raise BadValueError(f"{path}: --chunk {chunk} cuts its {size} px into {count} chunks, "
                         f"over the {MAX_SMALL_CHUNKS} a run takes below the default "

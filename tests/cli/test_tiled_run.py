@@ -18,7 +18,9 @@ import napari_maskprep as mp
 from napari_maskprep.batch import count_objects
 from napari_maskprep.cli import main
 from napari_maskprep.core.arrays import checksum
+from napari_maskprep.core.errors import BadValueError
 from napari_maskprep.io import open_lazy, read_image, read_provenance
+from napari_maskprep.large_images import _check_chunk_side
 
 from ..conftest import DATA, pairs
 
@@ -161,8 +163,20 @@ def test_a_chunk_side_cutting_an_image_into_too_many_chunks_is_refused_before_an
     assert capsys.readouterr().err.splitlines()[0] == (
         f"failed: {store}: --chunk 64 cuts its 20000 x 20000 px into 97969 chunks, over the "
         "16384 a run takes below the default 2048 (each chunk costs time of its own); "
-        "accepted: --chunk 256 or more")
+        "accepted: --chunk 157 or more")
     assert not (outdir / "big.zarr").exists()
+
+
+@pytest.mark.parametrize(("shape", "smallest"), [((20000, 20000), 157),
+                                                 ((300, 3000, 5000), 69)])
+def test_the_chunk_side_a_refusal_names_is_the_smallest_taken(shape, smallest, tmp_path):
+    """It named 256 for 20000 px a side (64 doubled until under the limit), where 157
+    cuts it into 128 x 128 = 16384 chunks."""
+    with pytest.raises(BadValueError, match=f"; accepted: --chunk {smallest} or more$"):
+        _check_chunk_side(shape, 64, tmp_path)
+    with pytest.raises(BadValueError, match=f"; accepted: --chunk {smallest} or more$"):
+        _check_chunk_side(shape, smallest - 1, tmp_path)
+    _check_chunk_side(shape, smallest, tmp_path)
 
 
 def test_local_workers_run_one_image_s_chunks_on_threads_of_this_process(

@@ -43,8 +43,8 @@ if TYPE_CHECKING:
     import dask.array as da
     import zarr
 
-__all__ = ["LAZY_BUDGET", "MAX_CHUNKS", "LazyImage", "check_chunk_count", "is_lazy_path",
-           "is_zarr_array", "open_lazy"]
+__all__ = ["LAZY_BUDGET", "MAX_CHUNKS", "LazyImage", "check_chunk_count", "chunk_count",
+           "is_lazy_path", "is_zarr_array", "open_lazy"]
 
 LAZY_BUDGET = 2**30  # bytes of decoded pixels above which a TIFF is opened lazily
 TILE_GROUP = 1024  # px: a TIFF's tiles are read in blocks at least this wide
@@ -205,10 +205,16 @@ class _TiffLevel:
         return zarr.open_group(store, mode="r")[self.level], [store.close, release]
 
 
+def chunk_count(shape: tuple[int, ...], chunks: tuple[int, ...]) -> int:
+    """How many chunks ``shape`` cut in ``chunks`` (a side each axis) is, the last of each
+    axis partial."""
+    return math.prod(-(-size // max(chunk, 1)) for size, chunk in zip(shape, chunks, strict=True))
+
+
 def check_chunk_count(shape: tuple[int, ...], chunks: tuple[int, ...], where: str) -> None:
     """Raise :class:`ImageReadError` if ``shape`` cut in ``chunks`` is more than
     :data:`MAX_CHUNKS` chunks, before dask is asked to plan them."""
-    count = math.prod(-(-size // max(chunk, 1)) for size, chunk in zip(shape, chunks, strict=True))
+    count = chunk_count(shape, chunks)
     if count > MAX_CHUNKS:
         raise ImageReadError(f"{where}: shape {shape} in chunks of {chunks} is {count:.3g} "
                              f"chunks; accepted: at most {MAX_CHUNKS} (larger chunks, or "
