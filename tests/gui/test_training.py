@@ -387,3 +387,27 @@ def test_a_stack_s_status_names_the_plane_trained_on_and_the_strokes_left(qtbot,
     assert widget.status.value.startswith(
         f"trained on {shown} labelled pixels of {plane} (the 7 on other planes are not "
         "used): features ")
+
+
+def test_an_image_removed_while_apply_segments_it_gets_no_mask_and_no_step(trainer, qtbot,
+                                                                          tmp_path):
+    """Apply finishing after its image was removed added the removed image's mask and
+    announced the step: the Recorder recorded it and kept the removed layer as its input."""
+    viewer, widget, recorder = trainer
+    _, truth = load("nuclei")
+    widget.image_box.value = viewer.layers["nuclei"]
+    widget.add_button.changed.emit(True)
+    viewer.layers["nuclei scribbles"].data = _strokes(truth, slice(0, 120))
+    widget.train()
+    qtbot.waitUntil(lambda: not widget.training, timeout=TIMEOUT_MS)
+    widget.path_edit.value = tmp_path / "nuclei.lgbm.txt"
+    widget.apply_button.changed.emit(True)
+    assert widget.applying
+    viewer.layers.remove("nuclei")  # before the worker's result reaches the GUI thread
+    qtbot.waitUntil(lambda: not widget.applying, timeout=TIMEOUT_MS)
+    assert "nuclei-pixel_classifier" not in viewer.layers
+    assert recorder.model.records == [] and recorder.model.input_layer is None
+    assert widget.status.value == (f"saved {tmp_path / 'nuclei.lgbm.txt'}; 'nuclei' was "
+                                   "removed while segment.pixel_classifier ran; nothing was "
+                                   "written")
+    assert widget.apply_button.enabled

@@ -278,8 +278,12 @@ class TrainingModel:
         return ApplyJob(self.image, np.asarray(self.image.data), step)
 
     def finish_apply(self, job: ApplyJob) -> Labels:
-        """Write the mask to ``<image>-pixel_classifier`` and announce the step."""
+        """Write the mask to ``<image>-pixel_classifier`` and announce the step; raises in
+        one line for an image removed while it was segmented (nothing written)."""
         image, mask = job.image, job.mask
+        if image not in self.viewer.layers:  # a Recorder would keep the removed layer
+            raise MaskprepError(f"'{image.name}' was removed while {OP} ran; nothing was "
+                                "written")
         name = f"{image.name}-pixel_classifier"
         metadata = output_metadata(job.step, image, {})
         if name in self.viewer.layers:
@@ -491,7 +495,11 @@ class TrainWidget(ScrollingForm):
         self._start(job.run, self._on_applied, self._on_apply_finished)
 
     def _on_applied(self, job: ApplyJob) -> None:
-        layer = self.model.finish_apply(job)
+        try:
+            layer = self.model.finish_apply(job)
+        except MaskprepError as exc:
+            self.status.value = f"saved {self.path_edit.value}; {exc}"
+            return
         self.status.value = f"saved {self.path_edit.value}; wrote '{layer.name}'"
 
     def _on_apply_finished(self) -> None:
