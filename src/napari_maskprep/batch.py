@@ -39,6 +39,7 @@ from .io import (
     IMAGE_SUFFIXES,
     MASK_FORMATS,
     SLIDE_SUFFIXES,
+    TIFF_SUFFIXES,
     ImageReadError,
     atomic_write,
     check_channel,
@@ -92,7 +93,6 @@ __all__ = [
 ]
 
 SUMMARY_NAME = "maskprep-summary.csv"
-_TILED_SUFFIXES = (".tif", ".tiff", *SLIDE_SUFFIXES)  # and OME-Zarr folders
 _SUFFIX = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9_.+-]*$")
 _SUMMARY_MAX_BYTES = 64 * 2**20  # a previous summary larger than this is not merged
 # A file name that is not UTF-8 (names are bytes on Linux) keeps its bytes in the summary,
@@ -344,7 +344,7 @@ class Tiling:
             kind = "a zarr store" if path.is_dir() else f"a {path.suffix} slide"
             raise BadValueError(f"{path}: {kind} runs tiled only; --tiled never applies to "
                                 "TIFF files")
-        if self.mode == "always" and path.suffix.lower() not in _TILED_SUFFIXES and (
+        if self.mode == "always" and path.suffix.lower() not in TIFF_SUFFIXES and (
                 not path.is_dir()):
             raise BadValueError(f"{path}: a {path.suffix or 'file without suffix'} image runs "
                                 "in memory only; --tiled always applies to TIFF files and "

@@ -63,7 +63,7 @@ from .provenance import (
 )
 from .series import SeriesInfo, list_series, series_numbers
 from .stores import read_image, read_image_axes
-from .tiffs import keep_tiff_open
+from .tiffs import TIFF_SUFFIXES, keep_tiff_open
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -72,6 +72,7 @@ __all__ = [
     "MASK_FORMATS",
     "PNG_KEY",
     "PYRAMID_TOP",
+    "TIFF_SUFFIXES",
     "TIFF_TAG",
     "ImageReadError",
     "LazyImage",

@@ -24,6 +24,7 @@ from ..core.errors import BadValueError, shown
 from ..core.units import check_pixel_size
 from .axes import check_channel, image_layout, resolve_channel
 from .tiffs import (
+    SLIDE_SUFFIXES,
     TIFF_ACCEPTED,
     ImageReadError,
     keeps_tiff_open,
@@ -39,8 +40,6 @@ __all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "check_series",
            "takes_layout", "tiff_axes", "tiff_intensities", "tiff_pixel_size"]
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
-# Whole-slide TIFFs (Aperio SVS, BigTIFF): opened lazily (io.lazy), never read whole.
-SLIDE_SUFFIXES = (".svs", ".btf", ".tf8")
 
 
 def check_strips(series: Any, path: Path, accepted: str = TIFF_ACCEPTED) -> None:

@@ -25,7 +25,6 @@ import numpy as np
 
 from .axes import unnamed_axes
 from .images import (
-    SLIDE_SUFFIXES,
     ImageReadError,
     channel_names,
     check_series,
@@ -37,7 +36,7 @@ from .images import (
     tiff_pixel_size,
 )
 from .ngff import image_group, ngff_attributes
-from .tiffs import hold_tiff, mapped_file, open_tiff
+from .tiffs import SLIDE_SUFFIXES, TIFF_SUFFIXES, hold_tiff, mapped_file, open_tiff
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -54,7 +53,6 @@ MAX_CHUNKS = 2**22
 
 _ACCEPTED = ("accepted: an OME-Zarr folder (NGFF 0.4 or 0.5), a bare zarr array, a TIFF, "
              "OME-TIFF, pyramidal BigTIFF or Aperio SVS file")
-_TIFF_SUFFIXES = (".tif", ".tiff", *SLIDE_SUFFIXES)
 _ZARR_META = (".zgroup", ".zarray", "zarr.json")
 
 # Micrometres in one NGFF unit (the UDUNITS-2 names NGFF allows for space axes).
@@ -250,7 +248,7 @@ def is_lazy_path(path: str | os.PathLike[str], budget: int = LAZY_BUDGET) -> boo
     if path.is_dir():  # one named .zarr too: that reader says what it lacks to be a store
         return path.suffix.lower() == ".zarr" or any(
             (path / name).is_file() for name in _ZARR_META)
-    if path.suffix.lower() not in _TIFF_SUFFIXES or not path.is_file():
+    if path.suffix.lower() not in TIFF_SUFFIXES or not path.is_file():
         return False
     if path.suffix.lower() in SLIDE_SUFFIXES:
         return True
@@ -326,7 +324,7 @@ def open_lazy(path: str | os.PathLike[str], level: int = 0, *,
         image, sizes = _open_zarr(path, missing_chunks)
     elif not path.is_file():  # a FIFO would block the reader, a device never end
         raise ImageReadError(f"{path}: not a regular file; {_ACCEPTED}")
-    elif path.suffix.lower() in _TIFF_SUFFIXES:
+    elif path.suffix.lower() in TIFF_SUFFIXES:
         image, sizes = _open_tiff(path, series)
     else:
         raise ImageReadError(f"{path}: unsupported file type {path.suffix or '(none)'}; "

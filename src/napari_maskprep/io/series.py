@@ -10,18 +10,15 @@ from pathlib import Path
 
 from ..core.units import format_pixel_size
 from .images import (
-    SLIDE_SUFFIXES,
     ImageReadError,
     image_series,
     reading_tiff,
     tiff_axes,
     tiff_pixel_size,
 )
-from .tiffs import open_tiff
+from .tiffs import TIFF_SUFFIXES, open_tiff
 
 __all__ = ["SeriesInfo", "list_series", "series_numbers"]
-
-_TIFF_SUFFIXES = (".tif", ".tiff", *SLIDE_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,7 @@ def series_numbers(path: str | os.PathLike[str]) -> list[int]:
     (one image), and for a TIFF whose header cannot be read (reading it says what is
     wrong)."""
     path = Path(path)
-    if path.suffix.lower() not in _TIFF_SUFFIXES or not path.is_file():
+    if path.suffix.lower() not in TIFF_SUFFIXES or not path.is_file():
         return [0]
     try:
         return [info.number for info in list_series(path)]

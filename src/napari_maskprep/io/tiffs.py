@@ -30,11 +30,15 @@ import tifffile
 
 from ..core.errors import MaskprepError
 
-__all__ = ["TIFF_ACCEPTED", "ImageReadError", "hold_tiff", "keep_tiff_open",
-           "keeps_tiff_open", "mapped_file", "ome_xml", "open_tiff", "reading_tiff"]
+__all__ = ["SLIDE_SUFFIXES", "TIFF_ACCEPTED", "TIFF_SUFFIXES", "ImageReadError", "hold_tiff",
+           "keep_tiff_open", "keeps_tiff_open", "mapped_file", "ome_xml", "open_tiff",
+           "reading_tiff"]
 
 _T = TypeVar("_T")
 TIFF_ACCEPTED = "accepted: a complete, undamaged TIFF file"
+# Whole-slide TIFFs (Aperio SVS, BigTIFF): opened lazily (io.lazy), never read whole.
+SLIDE_SUFFIXES = (".svs", ".btf", ".tf8")
+TIFF_SUFFIXES = (".tif", ".tiff", *SLIDE_SUFFIXES)
 
 
 class ImageReadError(MaskprepError, OSError):
@@ -204,7 +208,7 @@ def keep_tiff_open(path: str | os.PathLike[str]) -> Iterator[None]:
     for a TIFF that cannot be opened: the reads within say what is wrong."""
     release = None
     path = Path(path)
-    if path.suffix.lower() in (".tif", ".tiff", ".svs", ".btf", ".tf8") and path.is_file():
+    if path.suffix.lower() in TIFF_SUFFIXES and path.is_file():
         try:
             with reading_tiff(path):
                 release = hold_tiff(path)[1]
