@@ -628,9 +628,7 @@ class StageWidget(Container):
     def _on_end(self) -> None:
         """Its dock closed, the viewer closed or :meth:`close`: no more picks, previews or
         layer picks; the preview goes, an Apply stops after its plane, unheard."""
-        if self._picking:
-            self._picking = False
-            self.viewer.mouse_drag_callbacks.remove(self._on_pick_click)
+        self._stop_picking()
         if self._apply_job is not None:
             self._apply_job.cancel()
         self._closed = True
