@@ -159,6 +159,14 @@ def _file_id(path: Path) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
+def _check_replaces_no_input(masks: Iterable[Path], inputs: Iterable[Path]) -> None:
+    """Raise if a mask is one of ``inputs`` (the same file, a link to it too)."""
+    input_ids = {_file_id(p) for p in inputs} - {None}
+    replaced = next((m for m in masks if _file_id(m) in input_ids), None)
+    if replaced is not None:
+        raise BadValueError(f"the mask {replaced} would replace an input; write elsewhere")
+
+
 def plan_outputs(inputs: Iterable[str | Path], outdir: str | Path, *, fmt: str = "tif",
                  suffix: str = "") -> dict[Path, Path]:
     """The mask each input image writes, checked before any work; raises
@@ -199,16 +207,14 @@ def plan_outputs(inputs: Iterable[str | Path], outdir: str | Path, *, fmt: str =
                             "apart with a suffix (--suffix _mask)")
     outputs: dict[Path, Path] = {}
     written_by: dict[Path, Path] = {}
-    input_ids = {_file_id(p) for p in paths} - {None}
     for path in paths:
         out = output_path(path, outdir, fmt, suffix)
         other = written_by.setdefault(out, path)
         if other != path:
             raise BadValueError(f"{other} and {path} would both write {out}; give them "
                                 "different names or run them separately")
-        if _file_id(out) in input_ids:
-            raise BadValueError(f"the mask {out} would replace an input; write elsewhere")
         outputs[path] = out
+    _check_replaces_no_input(outputs.values(), paths)
     return outputs
 
 
@@ -277,14 +283,11 @@ def _series_masks(outputs: dict[Path, Path], series: int | str, outdir: Path, fm
     image is series 0), named ``<stem>_s<N><suffix>.<fmt>``: the name says which, so no
     series replaces another's mask, and a name is never another input's mask (the series
     number ends it). Raises if one would replace an input (a link to it)."""
-    input_ids = {_file_id(p) for p in outputs} - {None}
     masks = {}
     for path in outputs:
         numbers = series_numbers(path) if series == "all" else [int(series)]
         masks[path] = {n: output_path(path, outdir, fmt, suffix, n) for n in numbers}
-        replaced = next((m for m in masks[path].values() if _file_id(m) in input_ids), None)
-        if replaced is not None:
-            raise BadValueError(f"the mask {replaced} would replace an input; write elsewhere")
+    _check_replaces_no_input((m for each in masks.values() for m in each.values()), outputs)
     return masks
 
 

@@ -263,8 +263,16 @@ def test_planning_checks_paths_before_anything_is_made(tmp_path, folder):
     linked = tmp_path / "linked"
     linked.mkdir()
     os.symlink(a / "same.png", linked / "same.png")  # the mask would land on an input
-    with pytest.raises(BadValueError, match="would replace an input"):
+    with pytest.raises(BadValueError) as refused:
         plan_batch(recipe, [a], linked, fmt="png")
+    assert str(refused.value) == (f"the mask {linked / 'same.png'} would replace an input; "
+                                  "write elsewhere")
+    (linked / "same.png").unlink()
+    os.symlink(a / "same.png", linked / "same_s0.png")  # a series' mask would
+    with pytest.raises(BadValueError) as refused:
+        plan_batch(recipe, [a], linked, fmt="png", series=0)
+    assert str(refused.value) == (f"the mask {linked / 'same_s0.png'} would replace an input; "
+                                  "write elsewhere")
     assert not (tmp_path / "out").exists()
 
 
