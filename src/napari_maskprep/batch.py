@@ -236,11 +236,8 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
     if channel is not None:
         channel = check_channel(channel)
     if series != "all":
-        try:
-            series = check_series(series)
-        except BadValueError:
-            raise BadValueError(f"series {shown(series)}; accepted: a series' number from 0, "
-                                "or 'all' (each image of a multi-series file)") from None
+        series = check_series(series, "a series' number from 0, or 'all' (each image of a "
+                              "multi-series file)")
     if recipe.inputs:
         name, kind = next(iter(recipe.inputs.items()))
         raise BadValueError(f"the recipe declares the input {name!r} ({kind}), which a batch "

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_maskprep.batch import SUMMARY_NAME
+from napari_maskprep.batch import SUMMARY_NAME, plan_batch
 from napari_maskprep.cli import main
 from napari_maskprep.core.errors import BadValueError
 from napari_maskprep.fit import dice, fit_recipe
@@ -166,6 +166,14 @@ def test_series_with_a_label_name_is_a_usage_error(tmp_path, run, capsys):
         run(store, "-o", tmp_path / "out", "--series", "-1")
     assert ("argument --series: '-1' is not a series' number from 0 to 1048576, or all"
             in capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.0, True, "1"])
+def test_a_batch_s_series_that_is_no_number_nor_all_is_one_line(tmp_path, bad):
+    with pytest.raises(BadValueError) as refused:
+        plan_batch(Recipe.loads(RECIPE), [tmp_path], tmp_path / "out", series=bad)
+    assert str(refused.value) == (f"series {bad!r}; accepted: a series' number from 0, or "
+                                  "'all' (each image of a multi-series file)")
 
 
 def test_info_lists_the_series_of_a_multi_series_file(plate, capsys):

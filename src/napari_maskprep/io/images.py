@@ -57,14 +57,15 @@ def check_strips(series: Any, path: Path, accepted: str = TIFF_ACCEPTED) -> None
                                  f"strip of 0 bytes: damaged); {accepted}")
 
 
-def check_series(series: Any) -> int | None:
-    """``series`` as a series' number from 0, or None; else :class:`BadValueError`."""
+def check_series(series: Any, accepted: str = "a series' number from 0 (an OME-TIFF's "
+                 "positions or wells), or None for a file of one image") -> int | None:
+    """``series`` as a series' number from 0, or None; else :class:`BadValueError` naming
+    what the caller takes besides (``accepted``)."""
     if series is None:
         return None
     if isinstance(series, int | np.integer) and not isinstance(series, bool) and series >= 0:
         return int(series)
-    raise BadValueError(f"series {shown(series)}; accepted: a series' number from 0 (an "
-                        "OME-TIFF's positions or wells), or None for a file of one image")
+    raise BadValueError(f"series {shown(series)}; accepted: {accepted}")
 
 
 def image_series(tif: tifffile.TiffFile) -> list[int]:
