@@ -11,6 +11,7 @@ from napari.components import ViewerModel
 import napari_maskprep as mp
 from napari_maskprep._napari import _sample_data
 from napari_maskprep._napari.applied import is_preview
+from napari_maskprep._napari.recorder import RecorderWidget
 from napari_maskprep._napari.stage import StageModel
 from napari_maskprep._napari.widgets import PreprocessWidget, RefineWidget, SegmentWidget
 
@@ -154,3 +155,25 @@ def test_the_status_of_the_op_or_input_chosen_before_gives_way_to_the_last_apply
     widget.input_box.value = viewer.layers["nuclei_3d"]
     assert widget.status.value == summary
     assert widget._on_pick_click not in viewer.mouse_drag_callbacks
+
+
+def test_seeds_removed_while_an_apply_grows_from_them_write_nothing(qtbot, shown):
+    """The Apply wrote its output and the Recorder declared the removed seeds an input,
+    holding the removed layer, as it does not for an input removed meanwhile."""
+    viewer = ViewerModel()
+    _open(viewer, "nuclei")
+    truth = viewer.layers["nuclei-ground truth"].data
+    seeds = viewer.add_points([np.argwhere(truth == n).mean(axis=0) for n in (1, 2)],
+                              name="my clicks")
+    widget, recorder = SegmentWidget(viewer), RecorderWidget(viewer)
+    qtbot.addWidget(widget.native)
+    qtbot.addWidget(recorder.native)
+    widget.select("segment.region_grow", viewer.layers["nuclei"])
+    widget.extra_boxes["seeds"].value = seeds
+    assert widget.apply() is not None
+    viewer.layers.remove(seeds)  # before the worker's result reaches the GUI thread
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_S * 1000)
+    assert "nuclei-region_grow" not in viewer.layers
+    assert recorder.model.records == [] and recorder.model.declared_layers == {}
+    assert shown()[-1][1] == ("'my clicks' was removed while segment.region_grow ran; "
+                              "nothing was written")

@@ -516,9 +516,11 @@ class StageModel:
         shown, so not painted on, until turns after) goes there, so that what listeners do
         with it (a Recorder rebuilding its step list) is not added to napari's insert."""
         source = job.input_layer
-        if source not in self.viewer.layers:
-            raise ValueError(f"'{source.name}' was removed while {job.spec.id} ran; "
-                             "nothing was written")
+        # An extra input (seeds) too: a Recorder would declare the removed layer an input.
+        for layer in (source, *job.extra_layers.values()):
+            if layer not in self.viewer.layers:
+                raise ValueError(f"'{layer.name}' was removed while {job.spec.id} ran; "
+                                 "nothing was written")
         kept, inserted = None, False
         summary = getattr(job, "summary", "")  # a tiled result is never read whole
         if isinstance(job, TiledApplyJob):
