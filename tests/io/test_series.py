@@ -99,6 +99,12 @@ def test_channels_are_named_as_each_series_names_them(tmp_path):
     with pytest.raises(ImageReadError, match=r"channels\.ome\.tif: has no series 2; accepted: "
                                              r"series 0, 1 \(its 2 images of shape "):
         read_image(path, channel="GFP", series=2)
+    with pytest.raises(ImageReadError) as refused:  # nor that none was chosen
+        read_image(path, channel="GFP")
+    assert str(refused.value) == (
+        f"{path}: holds 2 images of shape (2, 8, 8) (OME-TIFF series: positions or wells); "
+        "accepted: one chosen with --series N (0, 1), or each as an image of its own with "
+        "--series all (series=N in Python)")
 
 
 @pytest.mark.parametrize(("series", "message"), [

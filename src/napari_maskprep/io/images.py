@@ -161,10 +161,6 @@ def read_image_axes(path: str | os.PathLike[str], channel: int | str | None = No
         )
     if isinstance(channel, str) and path.is_file():  # a name, from the header
         names = channel_names(path, series) if suffix in (".tif", ".tiff") else []
-        if not names and suffix in (".tif", ".tiff"):
-            # no series chosen of several, or one it lacks: that is what to say, not 'no names'
-            with reading_tiff(path), open_tiff(path) as tif:
-                pick_series(tif, path, series)
         channel = resolve_channel(channel, names, str(path))
     try:
         if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block, a device never end
@@ -266,15 +262,19 @@ def read_channels(path: str | os.PathLike[str], series: int | None = None
 @keeps_tiff_open
 def channel_names(path: str | os.PathLike[str], series: int | None = None) -> list[str]:
     """The names of a TIFF's channels (:func:`channel_count` of them; of its image
-    ``series``): an OME-TIFF's own, else ``c<n>``; from its header."""
+    ``series``): an OME-TIFF's own, else ``c<n>``; from its header. Raises
+    :class:`ImageReadError` for a header that cannot be read, and for a ``series`` the file
+    lacks or none chosen of several (:func:`pick_series`): that is what to say of a
+    channel asked by name, not that the file names none."""
     names = [f"c{n}" for n in range(channel_count(path, series))]
-    try:
-        with reading_tiff(Path(path)), open_tiff(path) as tif:
-            if not tif.is_ome:
-                return names
+    with reading_tiff(Path(path)), open_tiff(path) as tif:
+        pick_series(tif, Path(path), series)
+        if not tif.is_ome:
+            return names
+        try:
             channels = _ome_image(tif, series or 0)["Pixels"]["Channel"]
-    except Exception:  # no channel elements, or metadata that does not parse: no names
-        return names
+        except Exception:  # no channel elements, or metadata that does not parse: no names
+            return names
     channels = channels if isinstance(channels, list) else [channels]
     for n, channel in enumerate(channels[:len(names)]):
         name = channel.get("Name") if isinstance(channel, dict) else None
