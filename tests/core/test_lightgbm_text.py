@@ -32,6 +32,14 @@ DAMAGE = [
      r"not a binary LightGBM classifier \(num_class=3; expected 1\)$"),
     ("max_feature_idx=39", "max_feature_idx=41",
      r"\(feature_names: 40 entries for max_feature_idx=41\)$"),
+    # Python's int and float read these (as 2, 31, -1.7159...); LightGBM reads other
+    # numbers (0, 3, ...), so the first two were checked as one tree and crashed it as another.
+    ("left_child=2 4 8", "left_child=\u0662 4 8", r"\(tree 0: left_child: not numbers\)$"),
+    ("num_leaves=31", "num_leaves=3_1", r"\(tree 0: num_leaves: '3_1' is not an integer\)$"),
+    ("leaf_value=-1.7159307837375399", "leaf_value=-1.7159_307837375399",
+     r"\(tree 0: leaf_value: not numbers\)$"),
+    # No tree between 'Tree=' and 'end of trees' raised IndexError.
+    ("\nTree=0\n", "\nTree=\nend of trees\nTree=0\n", r"\(tree 0 is numbered ''\)$"),
 ]
 
 

@@ -15,6 +15,7 @@ LightGBM would jump by) is dropped, so LightGBM reads the trees one after anothe
 from __future__ import annotations
 
 import math
+import re
 
 from .errors import LimitError
 from .model_files import ModelFileError
@@ -31,6 +32,12 @@ _REQUIRED_SPLITS = ("split_feature", "threshold", "decision_type", "left_child",
                     "right_child")
 _INTEGERS = ("split_feature", "decision_type", "left_child", "right_child",
              "internal_count", "leaf_count")
+# Numbers as LightGBM's parser reads them: ASCII digits only. Python's int and float also
+# take '3_1' and non-ASCII digits ('\u0662'), which LightGBM reads as other numbers, so a
+# tree checked here would not be the tree it builds (it crashed on one).
+_INTEGER = re.compile(r"-?[0-9]+")
+_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?(?:inf|nan)",
+                    re.IGNORECASE)
 
 
 def checked_model_text(content: bytes) -> str:
@@ -47,7 +54,7 @@ def checked_model_text(content: bytes) -> str:
     header = _fields([line for line in head.splitlines()[1:] if line], "the header")
     features = _header_features(header)
     for number, block in enumerate(trees.split("\nTree=")[1:]):
-        lines = block.split("\n\n", 1)[0].splitlines()
+        lines = block.split("\n\n", 1)[0].splitlines() or [""]
         if lines[0] != str(number):
             raise ModelFileError(f"not a readable LightGBM model (tree {number} is "
                                  f"numbered {lines[0][:20]!r})")
@@ -145,9 +152,12 @@ def _numbers(value: str, count: int, integers: bool, where: str) -> list[float]:
     if len(parts) != count:
         raise ModelFileError(f"not a readable LightGBM model ({where}: {len(parts)} values; "
                              f"expected {count})")
+    form = _INTEGER if integers else _FLOAT
     try:
+        if not all(form.fullmatch(p) for p in parts):
+            raise ValueError
         numbers = [int(p) if integers else float(p) for p in parts]
-    except ValueError:
+    except ValueError:  # also an integer of thousands of digits
         raise ModelFileError(f"not a readable LightGBM model ({where}: not numbers)") from None
     if not integers and not all(math.isfinite(n) for n in numbers):
         raise ModelFileError(f"not a readable LightGBM model ({where}: a value that is not "
@@ -157,6 +167,8 @@ def _numbers(value: str, count: int, integers: bool, where: str) -> list[float]:
 
 def _integer(value: str, where: str) -> int:
     try:
+        if not _INTEGER.fullmatch(value):
+            raise ValueError
         return int(value)
     except ValueError:
         raise ModelFileError(f"not a readable LightGBM model ({where}: "
