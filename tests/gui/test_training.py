@@ -411,3 +411,23 @@ def test_an_image_removed_while_apply_segments_it_gets_no_mask_and_no_step(train
                                    "removed while segment.pixel_classifier ran; nothing was "
                                    "written")
     assert widget.apply_button.enabled
+
+
+def test_the_status_names_the_file_apply_saved_not_the_box_changed_since(trainer, qtbot,
+                                                                        tmp_path):
+    """Apply said 'saved <the model file box>' once done: a name typed (or a retrain's new
+    default name) meanwhile was reported as the file saved, which holds no model."""
+    viewer, widget, _ = trainer
+    _, truth = load("nuclei")
+    widget.image_box.value = viewer.layers["nuclei"]
+    widget.add_button.changed.emit(True)
+    viewer.layers["nuclei scribbles"].data = _strokes(truth, slice(0, 120))
+    widget.train()
+    qtbot.waitUntil(lambda: not widget.training, timeout=TIMEOUT_MS)
+    saved = tmp_path / "nuclei.lgbm.txt"
+    widget.path_edit.value = saved
+    widget.apply_button.changed.emit(True)
+    widget.path_edit.value = tmp_path / "next.lgbm.txt"  # while it segments
+    qtbot.waitUntil(lambda: not widget.applying, timeout=TIMEOUT_MS)
+    assert widget.status.value == f"saved {saved}; wrote 'nuclei-pixel_classifier'"
+    assert saved.is_file() and not (tmp_path / "next.lgbm.txt").exists()

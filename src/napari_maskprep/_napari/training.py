@@ -495,12 +495,13 @@ class TrainWidget(ScrollingForm):
         self._start(job.run, self._on_applied, self._on_apply_finished)
 
     def _on_applied(self, job: ApplyJob) -> None:
+        saved = job.step.params["model"]["path"]  # the box may name another file by now
         try:
             layer = self.model.finish_apply(job)
         except MaskprepError as exc:
-            self.status.value = f"saved {self.path_edit.value}; {exc}"
+            self.status.value = f"saved {saved}; {exc}"
             return
-        self.status.value = f"saved {self.path_edit.value}; wrote '{layer.name}'"
+        self.status.value = f"saved {saved}; wrote '{layer.name}'"
 
     def _on_apply_finished(self) -> None:
         self.applying = False
