@@ -31,7 +31,6 @@ from .io import (
     image_group,
     image_layout,
     is_lazy_path,
-    is_zarr_array,
     open_lazy,
     pixel_size_of_axes,
     provenance,
@@ -212,8 +211,7 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
                 write_ome_zarr(result, into=path, name=out.name, axes=axes.rstrip("c"),
                                provenance=metadata, overwrite=True)
             elif out.suffix == ".zarr":  # of an OME-Zarr: in its axes, units and offset,
-                ome = path.is_dir() and not is_zarr_array(path)  # but the sizes given
-                like = path if ome else None
+                like = path if image.ome_zarr else None  # but the sizes given
                 sizes = carried if like is None else mask_pixel_size(pixel_size, None)
                 write_ome_zarr(result, out, axes=axes.rstrip("c"), like=like,
                                pixel_size=pixel_size_of_axes(axes, sizes),

@@ -53,7 +53,7 @@ def one_line(error):
 def test_ome_zarr_opens_lazily_with_its_pyramid_and_pixel_size(tmp_path, version):
     path = ome_zarr_image(tmp_path / "image.zarr", version)
     image = open_lazy(path)
-    assert image.axes == "yx" and image.path == path
+    assert image.axes == "yx" and image.path == path and image.ome_zarr
     assert image.pixel_size == (0.5, 0.25)
     assert [level.shape for level in image.levels] == [(300, 500), (150, 250)]
     assert image.data.chunks == ((128, 128, 44), (128, 128, 128, 116))
@@ -210,6 +210,7 @@ def test_a_bare_zarr_array_opens_as_one_level_chunked_as_stored(tmp_path, zarr_f
     assert is_zarr_array(path) and is_lazy_path(path)
     with open_lazy(path) as image:
         assert (image.axes, image.pixel_size, image.channel_names) == ("yx", None, [])
+        assert not image.ome_zarr
         assert len(image.levels) == 1 and image.data is image.levels[0]
         assert image.data.chunks == ((128, 128, 44), (200, 200, 100))
         np.testing.assert_array_equal(image.data.compute(), IMAGE)
@@ -313,7 +314,7 @@ def test_pyramidal_ome_tiff_opens_lazily_with_pixel_size(tmp_path):
         tif.write(IMAGE[::2, ::2], tile=(128, 128), subfiletype=1)
         tif.write(IMAGE[::4, ::4], tile=(128, 128), subfiletype=1)
     with open_lazy(path, level=2) as image:
-        assert image.axes == "yx"
+        assert image.axes == "yx" and not image.ome_zarr
         assert [level.shape for level in image.levels] == [(300, 500), (150, 250), (75, 125)]
         assert image.levels[0].chunks == ((300,), (500,))  # its tiles read 1024 px a block
         assert image.pixel_size == pytest.approx((2.0, 1.0))

@@ -70,8 +70,10 @@ class LazyImage:
     ``y``, ``x``; other letters are tifffile's, e.g. ``i`` for the pages of a stack).
     ``pixel_size`` is in micrometres per spatial axis (``z``, ``y``, ``x`` as present) of
     ``data``'s level, or None when the file does not say. ``channel_names``: the names the
-    file gives its channels (an OME-TIFF's, an OME-Zarr's omero labels), if any. Use it as
-    a context manager, or call :meth:`close`, to release a TIFF's file handle.
+    file gives its channels (an OME-TIFF's, an OME-Zarr's omero labels), if any.
+    ``ome_zarr``: whether it is an OME-Zarr store's image (not a bare zarr array or a TIFF),
+    whose axes' units and offset a mask may take. Use it as a context manager, or call
+    :meth:`close`, to release a TIFF's file handle.
     """
 
     data: da.Array
@@ -81,6 +83,7 @@ class LazyImage:
     path: Path
     _close: list[Callable[[], None]] = field(default_factory=list, repr=False, compare=False)
     channel_names: list[str] = field(default_factory=list)
+    ome_zarr: bool = False
 
     def close(self) -> None:
         """Release the open file (a TIFF); the arrays cannot be computed afterwards."""
@@ -449,7 +452,7 @@ def _open_zarr(path: Path, missing_chunks: str) -> tuple[LazyImage, list[Any]]:
     if "c" in axes and not _zarr_colour(attributes, levels[0], axes):
         axes = axes.replace("c", "n")  # channels, as an ImageJ or OME-TIFF's (io.axes)
     return LazyImage(levels[0], axes, sizes[0], levels, path,
-                     channel_names=_zarr_channel_names(attributes)), sizes
+                     channel_names=_zarr_channel_names(attributes), ome_zarr=True), sizes
 
 
 def _bare_array(array: zarr.Array, path: Path, missing_chunks: str
