@@ -17,7 +17,7 @@ from ..core.errors import MaskprepError
 from ..fit import FitResult, fit_recipe
 from ..recipe import Recipe, RecipeError
 from .layers import is_large, layer_array, layer_pixel_size
-from .recording import RecipeRecorder
+from .recording import NO_STEPS, RecipeRecorder
 
 __all__ = ["FIT_TRIALS", "MaskFitJob", "apply_fit", "describe_fit"]
 
@@ -32,7 +32,7 @@ class MaskFitJob:
         recorder.capture_edits()
         self.recipe: Recipe = recorder.recipe
         if not self.recipe.steps:
-            raise RecipeError("the recipe has no steps: record or load one first")
+            raise RecipeError(NO_STEPS)
         if image is None or mask is None:
             raise RecipeError("pick the image the recipe reads and a Labels layer holding its "
                               "corrected mask")
