@@ -40,6 +40,10 @@ DAMAGE = [
      r"\(tree 0: leaf_value: not numbers\)$"),
     # No tree between 'Tree=' and 'end of trees' raised IndexError.
     ("\nTree=0\n", "\nTree=\nend of trees\nTree=0\n", r"\(tree 0 is numbered ''\)$"),
+    # lightgbm json-loads this line: JSONDecodeError, not a one-line error naming the model.
+    ("pandas_categorical:null", "pandas_categorical:[[1,2]",
+     r"not a model this package trains \('pandas_categorical:\[\[1,2\]'; expected "
+     r"pandas_categorical:null\)$"),
 ]
 
 
