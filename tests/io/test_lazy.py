@@ -438,6 +438,16 @@ def test_damaged_store_metadata_is_named_not_called_missing(tmp_path, version, n
     assert one_line(e).startswith(f"{path}: its zarr metadata ({name}) is damaged (")
 
 
+def test_store_metadata_nested_past_json_s_recursion_is_named_damaged(tmp_path):
+    """JSON nested deeper than Python's parser recurses failed zarr's open, and the check
+    for which file is damaged failed again with it: a RecursionError, not one line."""
+    path = ome_zarr_image(tmp_path / "image.zarr", "0.4")
+    (path / ".zattrs").write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ImageReadError) as e:
+        open_lazy(path)
+    assert one_line(e).startswith(f"{path}: its zarr metadata (.zattrs) is damaged (")
+
+
 def test_a_damaged_tile_read_in_a_block_names_the_block_s_tiles(tmp_path):
     """Tiles are read in blocks of 1024 px, and a damaged one was named by its block's
     first tile, which reads well: tile 0.5 was reported as 'chunk 0.4'."""

@@ -380,7 +380,7 @@ def _stated_metadata(path: Path) -> list[str]:
     for name in stated:
         try:
             json.loads((path / name).read_bytes())
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: lists nested thousands deep
             broken.append(name)
     return broken or stated
 
