@@ -12,7 +12,7 @@ unnormalised in float64 in 2D, int64 cumulative sums in 3D) divided once: within
 reference, and the same from any crop holding the window, so a tiled run equals the
 in-memory one (running sums of non-integers, OpenCV's or SciPy's, round by where the row
 starts). Float images of values so small or large that their squares under- or overflow
-are thresholded scaled by a power of two (``local_threshold_mask``).
+are thresholded scaled by a power of two, window by window (``local_threshold_mask``).
 """
 
 from __future__ import annotations
@@ -21,12 +21,18 @@ import math
 
 import cv2
 import numpy as np
+from scipy import ndimage as ndi
 from skimage import filters
 
 __all__ = ["gaussian_radius", "local_threshold_mask", "local_threshold_surface", "runs_fast"]
 
 # Sums of up to this many squares (Sauvola and Niblack over the padded image) stay finite.
 _MAX_SQUARES = 2**40
+# The power of two a window of tiny values is scaled up by (one of huge values down by), per
+# float dtype worked in: it takes the smallest subnormal above the square root of the
+# smallest normal number, and the largest number below the square root of the largest
+# over _MAX_SQUARES, so the window's squares neither under- nor overflow.
+_SHIFTS = {np.dtype(np.float64): 600, np.dtype(np.float32): 90}
 
 
 def gaussian_radius(block_size: int) -> int:
@@ -48,16 +54,33 @@ def local_threshold_mask(
     """``image > T - offset`` (``image <= T - offset`` with ``dark``) as a uint8 0/1 mask,
     ``T`` the surface of ``local_threshold_surface``.
 
-    A float image whose largest magnitude is below the square root of the smallest normal
-    number it is worked in (1e-154 in float64, 1e-19 in float32), or whose squares summed
-    could overflow, is thresholded scaled by a power of two to that magnitude in [0.5, 1),
-    exactly, with Sauvola's ``R`` scaled alike. Unscaled, its squares underflowed to 0 or
-    overflowed (Niblack's standard deviation lost) and subnormal window sums rounded: the
-    mask of ``image * 2**n`` (offset ``offset * 2**n``) is now that of ``image`` wherever
-    ``image * 2**n`` holds its values exactly (Sauvola's with ``R * 2**-n``).
+    A pixel of a float image whose window's largest magnitude is below the square root of
+    the smallest normal number it is worked in (1e-154 in float64, 1e-19 in float32), or
+    whose window's squares summed could overflow, is thresholded with its window scaled by
+    a power of two (``_SHIFTS``) into the range where they do neither, exactly, with
+    Sauvola's ``R`` scaled alike. Unscaled, its squares underflowed to 0 or overflowed
+    (Niblack's standard deviation lost) and subnormal window sums rounded: the mask of
+    ``image * 2**n`` (offset ``offset * 2**n``) is that of ``image`` wherever
+    ``image * 2**n`` holds its values exactly (Sauvola's with ``R * 2**-n``). The scale is
+    each pixel's window's, not the image's, so a crop holding the window (a tiled run's
+    chunk) thresholds the pixel as the whole image does.
     """
-    exponent = _scale_exponent(image)
     compare = np.less_equal if dark else np.greater
+    exponents = _window_exponents(image, method, block_size)
+    if isinstance(exponents, int):
+        return _scaled_mask(image, exponents, method, block_size, k, offset, compare)
+    mask = np.empty(image.shape, np.uint8)
+    for exponent in np.unique(exponents).tolist():
+        where = exponents == exponent
+        band = _in_band(image, exponent)
+        mask[where] = _scaled_mask(band, exponent, method, block_size, k, offset,
+                                   compare)[where]
+    return mask
+
+
+def _scaled_mask(image: np.ndarray, exponent: int, method: str, block_size: int, k: float,
+                 offset: float, compare: np.ufunc) -> np.ndarray:
+    """The mask of ``image`` thresholded scaled by ``2**-exponent``."""
     if not exponent:
         surface = local_threshold_surface(image, method, block_size, k)
         if offset:
@@ -128,18 +151,51 @@ def _half_range(dtype: np.dtype) -> float:
     return 1.0  # skimage's dtype range for floats is [-1, 1]
 
 
-def _scale_exponent(image: np.ndarray) -> int:
-    """The binary exponent of a float image's largest magnitude where its squares (summed
-    over up to _MAX_SQUARES pixels) under- or overflow in the float dtype it is worked in,
-    else 0 (integer images, all zeros, and values in between)."""
+def _window_exponents(image: np.ndarray, method: str, block_size: int
+                      ) -> int | np.ndarray:
+    """Per pixel, ``-shift`` where its window's largest magnitude is tiny (its squares
+    underflow in the float dtype the image is worked in), ``shift`` where it is huge (its
+    window's squares summed could overflow), else 0 (integer images, zeros, and values in
+    between); one int where every pixel has the same."""
     if image.dtype.kind != "f" or image.size == 0:
         return 0
+    low, high, shift = _bounds(image.dtype)
     largest = max(-float(image.min()), float(image.max()))
-    work = np.finfo(np.result_type(image.dtype, np.float32))  # float16 is worked in float32
-    if largest == 0 or (math.sqrt(float(work.tiny)) <= largest
-                        <= math.sqrt(float(work.max) / _MAX_SQUARES)):
+    if largest == 0:
         return 0
-    return math.frexp(largest)[1]
+    if largest < low:
+        return -shift
+    # A window of zeros thresholds alike at any scale.
+    magnitude = np.abs(image)
+    zeros = image.size - np.count_nonzero(image)
+    tiny = np.count_nonzero(magnitude < low) > zeros
+    if not tiny and (largest <= high or np.count_nonzero(magnitude <= high) == zeros):
+        return shift if largest > high else 0
+    reach = gaussian_radius(block_size) if method == "gaussian" else block_size // 2
+    window = ndi.maximum_filter(magnitude, size=2 * reach + 1, mode="nearest")
+    exponents = np.zeros(image.shape, np.int16)
+    exponents[(window > 0) & (window < low)] = -shift
+    exponents[window > high] = shift
+    return exponents
+
+
+def _in_band(image: np.ndarray, exponent: int) -> np.ndarray:
+    """``image`` with the values that no window of the pixels at ``exponent`` holds set to
+    0, so that they neither under- nor overflow (running sums carry an inf along a row)."""
+    low, high, _ = _bounds(image.dtype)
+    if exponent < 0:
+        return np.where(np.abs(image) >= low, 0, image)
+    if exponent == 0:
+        return np.where(np.abs(image) > high, 0, image)
+    return image
+
+
+def _bounds(dtype: np.dtype) -> tuple[float, float, int]:
+    """The smallest magnitude whose square is a normal number in the float dtype that
+    ``dtype`` is worked in, the largest whose squares summed stay finite, and its shift."""
+    work = np.finfo(np.result_type(dtype, np.float32))  # float16 is worked in float32
+    return (math.sqrt(float(work.tiny)), math.sqrt(float(work.max) / _MAX_SQUARES),
+            _SHIFTS[work.dtype])
 
 
 def _ldexp(value: float, exponent: int) -> float:

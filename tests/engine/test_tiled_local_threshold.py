@@ -1,0 +1,55 @@
+"""segment.local_threshold of a float image mixing tiny (or huge) and ordinary values, in
+chunks, equals the in-memory run: each pixel is thresholded at the scale its own window
+needs, which a chunk holding the window sees as the whole image does."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+
+import napari_maskprep as mp
+from napari_maskprep.engine.tiled import run_tiled
+
+# 0-15 levels: Niblack's standard deviation matters (a flat window has none).
+_LEVELS = np.array([[0, 1, 1, 2, 8, 9, 3], [9, 9, 10, 1, 0, 3, 3], [4, 4, 12, 2, 2, 7, 6],
+                    [0, 15, 6, 5, 1, 1, 1], [2, 2, 2, 14, 13, 0, 5]])
+
+
+def _threshold(method: str) -> mp.Recipe:
+    return mp.Recipe(steps=[{"op": "segment.local_threshold",
+                             "params": {"method": method, "block_size": 3, "k": 0.5}}])
+
+
+def _mixed(dtype, exponent: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Levels tiled over ``shape``, the first 21 columns scaled by ``2**exponent`` (tiny or
+    huge), the rest as they are."""
+    rows = -(-shape[-2] // 5)
+    plane = np.tile(_LEVELS, (rows, 6))[:shape[-2], :shape[-1]].astype(dtype)
+    image = np.broadcast_to(plane, shape).copy()
+    image[..., :21] = np.ldexp(image[..., :21], exponent)
+    return image
+
+
+@pytest.mark.parametrize(("dtype", "exponent", "shape", "chunks"), [
+    (np.float64, -600, (20, 42), (10, 14)),  # tiny: squares below 1e-308 underflowed
+    (np.float64, 600, (20, 42), (10, 14)),  # huge: squares past 1e308 overflowed
+    (np.float32, -80, (4, 20, 42), (2, 10, 14)),  # scikit-image's float32 squares (3D)
+])
+@pytest.mark.parametrize("method", ["niblack", "sauvola"])
+def test_tiny_or_huge_values_beside_ordinary_ones_threshold_the_same_in_chunks(
+        dtype, exponent, shape, chunks, method):
+    """The whole image's largest value chose one scale for all of it: its ordinary values
+    kept it unscaled, so Niblack of the tiny columns lost their standard deviation (their
+    squares underflowed), while a chunk holding only tiny columns was scaled and kept it:
+    40 of 280 such pixels differed (float64 2**-600, chunks of 10 x 14)."""
+    image = _mixed(dtype, exponent, shape)
+    recipe = _threshold(method)
+    want = recipe.run(image)
+    got = run_tiled(recipe.steps, da.from_array(image, chunks=chunks)).compute()
+    np.testing.assert_array_equal(got, want)
+    # Each part is thresholded as it would be alone (away from where they meet).
+    alone = recipe.run(np.ascontiguousarray(image[..., :21]))
+    np.testing.assert_array_equal(want[..., :20], alone[..., :20])
+    ordinary = recipe.run(np.ascontiguousarray(image[..., 21:]))
+    np.testing.assert_array_equal(want[..., 22:], ordinary[..., 1:])
