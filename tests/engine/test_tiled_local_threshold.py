@@ -41,8 +41,9 @@ def test_tiny_or_huge_values_beside_ordinary_ones_threshold_the_same_in_chunks(
         dtype, exponent, shape, chunks, method):
     """The whole image's largest value chose one scale for all of it: its ordinary values
     kept it unscaled, so Niblack of the tiny columns lost their standard deviation (their
-    squares underflowed), while a chunk holding only tiny columns was scaled and kept it:
-    40 of 280 such pixels differed (float64 2**-600, chunks of 10 x 14)."""
+    squares underflowed), while a chunk holding only tiny columns was scaled and kept it
+    (49 of the 420 tiny pixels differed, float64 2**-600); beside huge values the ordinary
+    ones were scaled down to underflow instead (54 pixels, Sauvola 145)."""
     image = _mixed(dtype, exponent, shape)
     recipe = _threshold(method)
     want = recipe.run(image)

@@ -177,3 +177,26 @@ def test_seeds_removed_while_an_apply_grows_from_them_write_nothing(qtbot, shown
     assert recorder.model.records == [] and recorder.model.declared_layers == {}
     assert shown()[-1][1] == ("'my clicks' was removed while segment.region_grow ran; "
                               "nothing was written")
+
+
+def test_an_apply_that_failed_says_why_in_the_status_line(qtbot, shown):
+    """The status line said 'running…', then went blank once an Apply failed: why was in a
+    notification alone, which goes after a few seconds (the Recorder keeps it)."""
+    viewer = ViewerModel()
+    _open(viewer, "nuclei")
+    widget = SegmentWidget(viewer)
+    qtbot.addWidget(widget.native)
+    viewer.add_points([[-50.0, -50.0]], name="outside")  # checked by the op, in the worker
+    widget.select("segment.region_grow", viewer.layers["nuclei"])
+    assert widget.apply() is not None
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_S * 1000)
+    error = shown()[-1][1]
+    assert "outside the image" in error and widget.status.value == error
+
+    widget.select("segment.threshold")
+    assert widget.status.value == ""  # about the op chosen before: it gives way
+    widget.apply()
+    viewer.layers.remove("nuclei")  # before the worker's result reaches the GUI thread
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_S * 1000)
+    assert widget.status.value == ("'nuclei' was removed while segment.threshold ran; "
+                                   "nothing was written")

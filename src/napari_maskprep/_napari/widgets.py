@@ -155,6 +155,7 @@ class StageWidget(Container):
         self._preview_again = False
         self._apply_job: ApplyJob | None = None
         self._apply_worker: WorkerBase | None = None
+        self._apply_failure = ""  # why the running Apply wrote nothing, once it is known
         self._announcing = 0  # Applies whose new layer the Recorder hears of next turn
         self._output: weakref.ref[Layer] | None = None  # the last Apply's new layer
         self._progress: progress | None = None
@@ -590,13 +591,16 @@ class StageWidget(Container):
     def _on_apply_result(self, job: ApplyJob, outcome: Any) -> None:
         if isinstance(outcome, Failure):
             if outcome.cancelled:
-                show_info(f"{job.spec.id} cancelled; nothing was written")
+                self._apply_failure = f"{job.spec.id} cancelled; nothing was written"
+                show_info(self._apply_failure)
             else:
+                self._apply_failure = outcome.message
                 show_error(outcome.message)
             return
         try:
             applied = self.model.finish_apply(job, outcome, later=self._announce_later)
         except ValueError as exc:
+            self._apply_failure = str(exc)
             show_error(str(exc))
             return
         self._output = weakref.ref(applied.output_layer)
@@ -624,6 +628,8 @@ class StageWidget(Container):
         self._apply_job = None
         self._apply_worker = None
         self._set_running(False)
+        if self._apply_failure:  # kept where 'running…' was: the notification goes
+            self.status.value, self._apply_failure = self._apply_failure, ""
 
     def _on_end(self) -> None:
         """Its dock closed, the viewer closed or :meth:`close`: no more picks, previews or
