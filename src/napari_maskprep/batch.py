@@ -61,7 +61,7 @@ from .io import (
     write_mask,
 )
 from .io.files import head_line, spreadsheet_text
-from .io.images import check_series
+from .io.images import SeveralImagesError, check_series, numbers_text
 from .io.masks import check_mask_shape
 from .io.recipe_text import load_plain
 from .large_images import (
@@ -404,6 +404,9 @@ def _measured(result: FileResult, mask: np.ndarray, axes: str) -> FileResult:
 
 
 def _first_line(exc: BaseException) -> str:
+    if isinstance(exc, SeveralImagesError):
+        return exc.saying(f"one chosen with --series N ({numbers_text(exc.numbers)}), or each "
+                          "as an image of its own with --series all (series=N in Python)")
     if isinstance(exc, MaskprepError) and str(exc):  # one line but for a file name's breaks
         return str(exc)
     first = str(exc).splitlines()[0] if str(exc) else ""

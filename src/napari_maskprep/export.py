@@ -38,7 +38,7 @@ from pathlib import Path
 from napari_maskprep import MaskprepWarning, apply
 from napari_maskprep.batch import check_replaceable, plan_outputs
 from napari_maskprep.io import (
-    each_frame, provenance, read_image_axes, read_pixel_size, series_numbers, write_mask)
+    SeveralImagesError, each_frame, provenance, read_image_axes, read_pixel_size, write_mask)
 
 RECIPE_NAME = None
 RECIPE = None  # as maskprep run records it in each mask's provenance
@@ -87,14 +87,14 @@ def main(argv=None):
     for path, out in outputs.items():
         try:
             check_replaceable(out, RECIPE)
-            images = len(series_numbers(path))
-            if images > 1:  # reading it would advise run's --series, which this lacks
-                raise ValueError(f"{path}: holds {images} images (OME-TIFF series: positions "
-                                 "or wells), which an exported script does not choose "
-                                 "between; accepted: a file of one image (segment a plate "
-                                 "with maskprep run and the recipe, with --series N or "
-                                 "--series all)")
-            image, axes = read_image_axes(path, channel)  # a time-lapse: frame by frame
+            try:
+                image, axes = read_image_axes(path, channel)  # a time-lapse: frame by frame
+            except SeveralImagesError as exc:
+                raise ValueError(f"{path}: holds {len(exc.numbers)} images (OME-TIFF series: "
+                                 "positions or wells), which an exported script does not "
+                                 "choose between; accepted: a file of one image (segment a "
+                                 "plate with maskprep run and the recipe, with --series N or "
+                                 "--series all)") from None
             pixel_size = read_pixel_size(path)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", MaskprepWarning)

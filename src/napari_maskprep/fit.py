@@ -37,6 +37,7 @@ from .core.validation import looks_rgb
 from .io.files import atomic_write, head_line, spreadsheet_text
 from .io.images import (
     IMAGE_SUFFIXES,
+    SeveralImagesError,
     check_series,
     find_images,
     numbers_text,
@@ -44,7 +45,6 @@ from .io.images import (
     read_image_axes,
     read_pixel_size,
 )
-from .io.series import list_series, series_numbers
 from .io.tiffs import keep_tiff_open
 from .recipe import Recipe, RecipeError
 
@@ -181,25 +181,17 @@ def _read_pairs(images: Any, masks: Any, labels: bool, series: int | None
     for stem in stems:
         path = found["images"][stem]
         with keep_tiff_open(path):  # its header parsed once
-            _check_series_chosen(path, series)
-            image, axes = read_image_axes(path, series=series)
+            try:
+                image, axes = read_image_axes(path, series=series)
+            except SeveralImagesError as exc:  # fit pairs a file stem's mask with one image
+                raise BadValueError(exc.saying(
+                    f"one chosen with --series N ({numbers_text(exc.numbers)}), the same for "
+                    "every image file and paired with the mask of the file's stem (series=N "
+                    "in Python)")) from None
             pixel_size = read_pixel_size(path, series)
         mask = _as_mask(read_image(found["masks"][stem]), image, stem, labels=labels)
         pairs.append(Pair(stem, image, mask, pixel_size, frames=axes.startswith("t")))
     return pairs, _left_out(found)
-
-
-def _check_series_chosen(path: Path, series: int | None) -> None:
-    """Raise for a file of several images (a plate's wells) without ``series``, saying what
-    fit takes: reading it said 'or each with --series all', which is run's, not fit's (a
-    mask a file stem pairs with one image)."""
-    if series is None and len(series_numbers(path)) > 1:
-        found = list_series(path)
-        raise BadValueError(f"{path}: holds {len(found)} images of shape {found[0].shape} "
-                            "(OME-TIFF series: positions or wells); accepted: one chosen with "
-                            f"--series N ({numbers_text([s.number for s in found])}), the same "
-                            "for every image file and paired with the mask of the file's "
-                            "stem (series=N in Python)")
 
 
 # -- the search space -------------------------------------------------------------------

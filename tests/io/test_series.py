@@ -103,14 +103,12 @@ def test_channels_are_named_as_each_series_names_them(tmp_path):
         read_image(path, channel="GFP")
     assert str(refused.value) == (
         f"{path}: holds 2 images of shape (2, 8, 8) (OME-TIFF series: positions or wells); "
-        "accepted: one chosen with --series N (0, 1), or each as an image of its own with "
-        "--series all (series=N in Python)")
+        "accepted: one chosen with series=N (0, 1)")
 
 
 @pytest.mark.parametrize(("series", "message"), [
     (None, "{path}: holds 3 images of shape (20, 30) (OME-TIFF series: positions or wells); "
-           "accepted: one chosen with --series N (0 to 2), or each as an image of its own "
-           "with --series all (series=N in Python)"),
+           "accepted: one chosen with series=N (0 to 2)"),
     (3, "{path}: its series 3 is of shape (4, 6) (a label, macro or thumbnail image), not "
         "(20, 30); accepted: series 0 to 2 (its 3 images of shape (20, 30))"),
     (7, "{path}: has no series 7; accepted: series 0 to 2 (its 3 images of shape (20, 30))"),

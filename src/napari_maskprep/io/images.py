@@ -33,11 +33,10 @@ from .tiffs import (
     reading_tiff,
 )
 
-__all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "check_series",
-           "check_strips", "decoded_size", "find_images", "image_series", "numbers_text",
-           "pick_series",
-           "read_image", "read_image_axes", "read_pixel_size", "reading_tiff",
-           "takes_layout", "tiff_axes", "tiff_intensities", "tiff_pixel_size"]
+__all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "SeveralImagesError",
+           "check_series", "check_strips", "decoded_size", "find_images", "image_series",
+           "numbers_text", "pick_series", "read_image", "read_image_axes", "read_pixel_size",
+           "reading_tiff", "takes_layout", "tiff_axes", "tiff_intensities", "tiff_pixel_size"]
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
@@ -84,18 +83,34 @@ def numbers_text(numbers: list[int]) -> str:
     return ", ".join(map(str, numbers))
 
 
+class SeveralImagesError(ImageReadError):
+    """A file of several images of one shape (an OME-TIFF's positions or wells) read
+    without one chosen: ``numbers`` are their series, ``shape`` theirs. Its message says
+    how to choose in Python; a command words its own with :meth:`saying`."""
+
+    def __init__(self, path: Path, numbers: list[int], shape: tuple[int, ...]):
+        self.path, self.numbers, self.shape = path, numbers, shape
+        super().__init__(self.saying(f"one chosen with series=N ({numbers_text(numbers)})"))
+
+    def __reduce__(self) -> tuple[Any, ...]:  # its arguments, not its message
+        return type(self), (self.path, self.numbers, self.shape)
+
+    def saying(self, accepted: str) -> str:
+        """The one line naming the file, its images and ``accepted``, how to choose."""
+        return (f"{self.path}: holds {len(self.numbers)} images of shape {self.shape} "
+                f"(OME-TIFF series: positions or wells); accepted: {accepted}")
+
+
 def pick_series(tif: tifffile.TiffFile, path: Path, series: int | None = None
                 ) -> tifffile.TiffPageSeries:
     """The series of an open TIFF that a read takes: ``series``, one of its
     :func:`image_series`, else its only image. Raise :class:`ImageReadError` for a number
-    that is none of those, and, without one, for an OME-TIFF of several images of one
-    shape (positions, wells), whose first alone would be segmented without a word."""
+    that is none of those, and, without one, :class:`SeveralImagesError` for an OME-TIFF
+    of several images of one shape (positions, wells), whose first alone would be
+    segmented without a word."""
     images, shape = image_series(tif), tif.series[0].shape
     if series is None and len(images) > 1:
-        raise ImageReadError(f"{path}: holds {len(images)} images of shape {shape} (OME-TIFF "
-                             "series: positions or wells); accepted: one chosen with "
-                             f"--series N ({numbers_text(images)}), or each as an image of its "
-                             "own with --series all (series=N in Python)")
+        raise SeveralImagesError(path, images, shape)
     if series is not None and series not in images:
         what = (f"has no series {series}" if series >= len(tif.series) else
                 f"its series {series} is of shape {tif.series[series].shape} (a label, "
