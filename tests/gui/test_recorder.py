@@ -862,3 +862,17 @@ def test_two_recorders_of_one_viewer_say_each_notice_once(session, shown):
     assert shown()[1:] == [(NotificationSeverity.INFO, "the recipe now follows 'nuclei-"
                             "gaussian-auto_threshold-fill_holes'; step 3 was dropped "
                             "(refine.remove_small)")]  # the next Apply's notice: said too
+
+
+def test_an_image_removed_while_the_recipe_replays_on_it_is_named(session, shown):
+    """The refusal said 'the replayed layer was removed', naming no layer: with Replay on
+    all images, which of them was not said."""
+    session.apply(session.segment, "segment.auto_threshold", "nuclei")
+    viewer, recorder = session.viewer, session.recorder
+    recorder.target_box.value = viewer.layers["nuclei"]
+    assert recorder.replay() is not None
+    viewer.layers.remove("nuclei")  # before the worker's result reaches the GUI thread
+    session.wait(None)
+    message = "'nuclei' was removed while the recipe replayed on it; nothing was written"
+    assert recorder.status.value == message and shown()[-1] == (ERROR, message)
+    assert "nuclei-recipe" not in viewer.layers

@@ -560,8 +560,9 @@ class RecipeRecorder:
         """Write a replay's result to ``<input>-recipe`` (updated if it is there; a tiled
         one's store as a new multiscale Labels layer)."""
         source = job.target
-        if source is None or source not in self.viewer.layers:
-            raise RecipeError("the replayed layer was removed; nothing was written")
+        if source not in self.viewer.layers:  # its name: Replay on all runs on several
+            raise RecipeError(f"'{source.name}' was removed while the recipe replayed on it; "
+                              "nothing was written")
         if isinstance(job, TiledReplayJob):
             return add_store_layer(self.viewer, job, job.store, metadata={
                 _RECORDER_KEY: job.recorded.to_dict(), "input": source.name})
