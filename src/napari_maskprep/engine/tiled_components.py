@@ -159,10 +159,6 @@ class ChunkedComponents:
             keep = ~on_border
         return np.concatenate((keep, [False])).astype(np.uint8)
 
-    def apply(self, block: np.ndarray, lut: np.ndarray) -> np.ndarray:
-        return self.apply_labelled(
-            components.compact_labels(self._target(block), self.connectivity), lut)
-
     def apply_labelled(self, labels: np.ndarray, lut: np.ndarray) -> np.ndarray:
         """The chunk's output from its :meth:`label` labels and its part of the table."""
         if self.holes:  # label 0 is the mask itself, which stays
