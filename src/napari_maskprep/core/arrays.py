@@ -11,16 +11,19 @@ __all__ = ["checksum", "native"]
 
 
 def native(a: np.ndarray) -> np.ndarray:
-    """``a`` as ops compute on it: native byte order, float16 as float32 (a copy only then).
+    """``a`` as ops compute on it: native byte order, float16 as float32 and long double
+    (float128) as float64 (a copy only then).
 
     Ops and the libraries under them (cv2 above all) take native byte order only, and
-    nothing computes in float16: both are converted once, to the dtype the result would
-    have anyway.
+    nothing computes in float16 or long double (scipy.ndimage refuses it): both are
+    converted once, to the dtype the result would have anyway.
     """
     if not a.dtype.isnative:
         a = a.astype(a.dtype.newbyteorder("="))
     if a.dtype == np.float16:
         a = a.astype(np.float32)
+    elif a.dtype.kind == "f" and a.dtype.itemsize > 8:
+        a = a.astype(np.float64)
     return a
 
 
