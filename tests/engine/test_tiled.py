@@ -469,3 +469,18 @@ def test_a_threshold_before_an_opening_stores_the_mask_not_the_float_image(monke
     tiled_mask = recipe.run(da.from_array(image, chunks=128)).compute()
     assert stored == [("uint16", True), ("uint16", False), ("uint8", True)]
     np.testing.assert_array_equal(tiled_mask, recipe.run(image))
+
+
+def test_a_dtype_is_said_to_come_from_the_step_that_made_it_not_the_one_before():
+    """Labels dilated are int32, which a Gaussian keeps: the refusal blamed the Gaussian
+    (the step just before) for giving int32, which the dilation gave."""
+    labels = np.zeros((64, 64), np.uint8)
+    labels[5, 5], labels[40:50, 40:50] = 1, 3  # 0/1 in the probed corner, labels as a whole
+    steps = _recipe([("refine.dilate", {}), ("preprocess.gaussian", {"sigma": 1.0}),
+                     ("segment.auto_threshold", {})]).steps
+    with pytest.raises(RecipeError) as info:
+        run_tiled(steps, da.from_array(labels, chunks=32))
+    assert str(info.value) == (
+        "step 3 (segment.auto_threshold): a tiled run needs an 8- or 16-bit integer image "
+        "here; got int32 (run it in memory, or convert the image first); step 1 "
+        "(refine.dilate) gives int32 for the uint8 image")

@@ -268,12 +268,15 @@ def _refuse_inputs(enabled: Sequence[tuple[int, Step]],
                    first: int = 0) -> None:
     """Raise for the first step from ``enabled[first]`` that cannot run tiled on its input,
     saying which step gave a dtype the image does not have (a bool image's Gaussian is
-    float32, which a threshold refuses)."""
+    float32, which a threshold refuses): the last before it whose input had another."""
     for at in range(first, len(enabled)):
         (number, step), before = enabled[at], probes[at][0]
         why = _input_refusal(step, before)
         if why and at and before.dtype != image_dtype:
-            given, op = enabled[at - 1]
+            maker = at - 1
+            while maker and probes[maker][0].dtype == before.dtype:
+                maker -= 1
+            given, op = enabled[maker]
             why += f"; step {given} ({op.op}) gives {before.dtype} for the {image_dtype} image"
         if why:
             raise RecipeError(f"{at_step(number, step.op)}: {why}")
