@@ -136,8 +136,12 @@ def test_pixel_sizes():
     assert check_pixel_size(np.float32(0.25)) == (0.25,)
     assert check_pixel_size((0.5, 0.25)) == (0.5, 0.25)
     assert check_pixel_size([2, 0.5, 0.5]) == (2.0, 0.5, 0.5)
+    # An array of one value per axis (a napari layer's scale) was refused as one number:
+    # "pixel size array([0.5, 0.25]) is not accepted"
+    assert check_pixel_size(np.array([0.5, 0.25])) == (0.5, 0.25)
+    assert check_pixel_size(np.array(0.5)) == (0.5,)
     for bad in (0, -1, float("nan"), float("inf"), "0.5", True, (), (1, 1, 1, 1), [None],
-                [[0.5]]):
+                [[0.5]], np.array([[0.5]]), np.array([0.5, 0.0]), np.zeros(4) + 1):
         with pytest.raises(MaskprepError, match="pixel size") as info:
             check_pixel_size(bad)
         assert "\n" not in str(info.value)

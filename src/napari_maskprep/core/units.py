@@ -172,6 +172,8 @@ def check_pixel_size(value: Any) -> tuple[float, ...]:
     ((0.5,), (2.0, 0.5, 0.5))
     """
     values = value if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+    if getattr(value, "ndim", None) == 1:  # a numpy array, as a napari layer's scale is
+        values = list(value)
     accepted = ("accepted: positive numbers in micrometres per pixel, one or one per "
                 "spatial axis (y, x or z, y, x)")
     if not 1 <= len(values) <= _MAX_AXES:
