@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from napari.components import ViewerModel
+from napari.layers import Image
 
 import napari_maskprep as mp
 from napari_maskprep._napari import _sample_data
@@ -431,3 +432,44 @@ def test_the_status_names_the_file_apply_saved_not_the_box_changed_since(trainer
     qtbot.waitUntil(lambda: not widget.applying, timeout=TIMEOUT_MS)
     assert widget.status.value == f"saved {saved}; wrote 'nuclei-pixel_classifier'"
     assert saved.is_file() and not (tmp_path / "next.lgbm.txt").exists()
+
+
+def test_apply_again_keeps_a_mask_painted_since_and_any_layer_of_its_name(trainer, qtbot,
+                                                                         tmp_path):
+    """Apply wrote into whatever layer was named '<image>-pixel_classifier': strokes painted
+    on the last Apply's mask, or an image of one's own of that name, were overwritten."""
+    viewer, widget, _ = trainer
+    image, truth = load("nuclei")
+    widget.image_box.value = viewer.layers["nuclei"]
+    widget.add_button.changed.emit(True)
+    viewer.layers["nuclei scribbles"].data = _strokes(truth, slice(0, 120))
+    widget.live_box.value = False
+    widget.train()
+    qtbot.waitUntil(lambda: not widget.training, timeout=TIMEOUT_MS)
+    widget.path_edit.value = tmp_path / "nuclei.lgbm.txt"
+    predicted = widget.model.classifier.predict(image)
+
+    def apply() -> None:
+        widget.apply_button.changed.emit(True)
+        qtbot.waitUntil(lambda: not widget.applying, timeout=TIMEOUT_MS)
+
+    apply()
+    output = viewer.layers["nuclei-pixel_classifier"]
+    apply()  # nothing painted: the same layer is written again
+    assert [x.name for x in viewer.layers].count("nuclei-pixel_classifier") == 1
+    output.data_setitem((np.array([0]), np.array([0])), 7)  # a stroke on it
+    painted = output.data.copy()
+    apply()
+    np.testing.assert_array_equal(output.data, painted)
+    np.testing.assert_array_equal(viewer.layers["nuclei-pixel_classifier [1]"].data, predicted)
+    assert widget.status.value == (
+        f"saved {tmp_path / 'nuclei.lgbm.txt'}; 'nuclei-pixel_classifier' was changed since "
+        "the last Apply (or is not its mask), so it was kept; wrote "
+        "'nuclei-pixel_classifier [1]'")
+
+    viewer.layers.remove(output)
+    viewer.layers.remove("nuclei-pixel_classifier [1]")
+    mine = viewer.add_image(np.ones((4, 4)), name="nuclei-pixel_classifier")
+    apply()
+    assert isinstance(mine, Image) and np.array_equal(mine.data, np.ones((4, 4)))
+    np.testing.assert_array_equal(viewer.layers["nuclei-pixel_classifier [1]"].data, predicted)

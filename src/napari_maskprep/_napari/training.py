@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import napari
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, FileEdit, Label, PushButton
-from napari.layers import Image, Labels
+from napari.layers import Image, Labels, Layer
 from napari.qt.threading import create_worker
 from napari.utils.colormaps import DirectLabelColormap
 from napari.utils.notifications import show_error
@@ -32,8 +33,9 @@ from ..learning import PixelClassifier, feature_matrix, fit_classifier, sampled_
 from ..recipe import Step
 from .applied import PREVIEW_KEY, PREVIEW_SUFFIX, is_preview
 from .fitting import ScrollingForm
+from .jobs import digest
 from .layer_list import LayerListWatcher
-from .layers import is_large
+from .layers import is_large, unwrapped
 from .lifetime import Lifetime, drop_results
 from .outputs import output_metadata, style_output
 from .planes import plane_at
@@ -133,6 +135,7 @@ class TrainingModel:
         self.preview_plane: tuple[int, ...] = ()  # the plane of a stack it predicts
         # (image, plane, shape) -> the plane's feature names and values
         self._features: tuple[tuple[Any, ...], tuple[list[str], np.ndarray]] | None = None
+        self._applied: tuple[weakref.ref[Labels], Any] | None = None  # (mask, its digest)
 
     # -- layers --------------------------------------------------------------------------
     def set_layers(self, image: Image | None, scribbles: Labels | None) -> None:
@@ -277,30 +280,41 @@ class TrainingModel:
                     per_plane=per_plane)
         return ApplyJob(self.image, np.asarray(self.image.data), step)
 
-    def finish_apply(self, job: ApplyJob) -> Labels:
-        """Write the mask to ``<image>-pixel_classifier`` and announce the step; raises in
-        one line for an image removed while it was segmented (nothing written)."""
+    def finish_apply(self, job: ApplyJob) -> tuple[Labels, Layer | None]:
+        """Write the mask to ``<image>-pixel_classifier`` and announce the step; the layer
+        written, and one kept: a layer of that name not holding what the last Apply wrote
+        (painted since, or not its mask) is never overwritten, the mask goes into a new
+        layer. Raises in one line for an image removed while it was segmented."""
         image, mask = job.image, job.mask
         if image not in self.viewer.layers:  # a Recorder would keep the removed layer
             raise MaskprepError(f"'{image.name}' was removed while {OP} ran; nothing was "
                                 "written")
         name = f"{image.name}-pixel_classifier"
         metadata = output_metadata(job.step, image, {})
-        if name in self.viewer.layers:
-            layer = self.viewer.layers[name]
+        layer = next((x for x in self.viewer.layers if x.name == name), None)
+        kept = None
+        if layer is not None and not self._holds_last_apply(layer):
+            kept, layer = layer, None
+        if layer is not None:
             layer.data = mask
             layer.metadata.update(metadata)
-        else:
+        else:  # napari names it apart from a layer kept: '<name> [1]'
             layer = self.viewer.add_labels(mask, name=name, scale=image.scale[:mask.ndim],
                                            translate=image.translate[:mask.ndim],
                                            units=image.units[:mask.ndim],
                                            axis_labels=image.axis_labels[:mask.ndim],
                                            metadata=metadata)
         style_output(layer, mask)
+        self._applied = (weakref.ref(unwrapped(layer)), digest(layer.data))
         applied_steps.applied.emit(AppliedStep(step=job.step, input_layer=image,
                                                extra_layers={}, output_layer=layer,
                                                in_place=False))
-        return layer
+        return layer, kept
+
+    def _holds_last_apply(self, layer: Layer) -> bool:
+        """Whether ``layer`` is the last Apply's mask, as it wrote it."""
+        return (self._applied is not None and self._applied[0]() is unwrapped(layer)
+                and digest(layer.data) == self._applied[1])
 
 
 @dataclass
@@ -497,11 +511,13 @@ class TrainWidget(ScrollingForm):
     def _on_applied(self, job: ApplyJob) -> None:
         saved = job.step.params["model"]["path"]  # the box may name another file by now
         try:
-            layer = self.model.finish_apply(job)
+            layer, kept = self.model.finish_apply(job)
         except MaskprepError as exc:
             self.status.value = f"saved {saved}; {exc}"
             return
-        self.status.value = f"saved {saved}; wrote '{layer.name}'"
+        keeping = ("" if kept is None else f"'{kept.name}' was changed since the last Apply "
+                   "(or is not its mask), so it was kept; ")
+        self.status.value = f"saved {saved}; {keeping}wrote '{layer.name}'"
 
     def _on_apply_finished(self) -> None:
         self.applying = False
