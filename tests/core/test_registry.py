@@ -196,6 +196,21 @@ def test_a_progress_that_is_not_callable_is_refused_in_one_line(run):
                                "progress(done, total), or None")
 
 
+@pytest.mark.parametrize("per_plane", ["false", "no", 0, None])
+def test_a_per_plane_that_is_not_a_bool_is_refused_in_one_line(per_plane):
+    """per_plane='false' (truthy) ran a 2D op plane by plane over a stack, as asked not to."""
+    with pytest.raises(mp.MaskprepError) as info:
+        mp.apply("segment.edges", np.zeros((3, 8, 8)), per_plane=per_plane)
+    assert str(info.value) == (f"per_plane={per_plane!r} is not accepted; expected True or "
+                               "False")
+
+
+def test_a_numpy_bool_per_plane_runs_plane_by_plane():
+    stack = np.random.default_rng(0).random((3, 8, 8))
+    np.testing.assert_array_equal(mp.apply("segment.edges", stack, per_plane=np.bool_(True)),
+                                  mp.apply("segment.edges", stack, per_plane=True))
+
+
 def test_unknown_parameter_names_the_closest():
     with pytest.raises(ValueError, match=r"no parameter 'sigmaa' \(did you mean sigma\?\)"):
         mp.apply("preprocess.gaussian", np.zeros((4, 4)), sigmaa=1)

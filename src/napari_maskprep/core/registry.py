@@ -433,6 +433,7 @@ class OpSpec:
                     arrays[extra.name] = kwargs.pop(extra.name)
         params = self.check_params(kwargs)
         validation.check_progress(progress)
+        validation.check_per_plane(per_plane)
         if pixel_size is not None:
             check_pixel_size(pixel_size)
         raw_dtype = getattr(data, "dtype", None)

@@ -39,6 +39,14 @@ def check_progress(progress: Any) -> None:
                            "progress(done, total), or None")
 
 
+def check_per_plane(per_plane: Any) -> None:
+    """Raise in one line unless ``per_plane`` is True or False ('false' and 'no', being
+    truthy, ran a 2D op plane by plane)."""
+    if not isinstance(per_plane, bool | np.bool_):
+        raise BadTypeError(f"per_plane={shown(per_plane)} is not accepted; expected True or "
+                           "False")
+
+
 def looks_rgb(a: np.ndarray) -> bool:
     """True when the last axis holds colour channels (3 or 4) rather than pixels."""
     return a.ndim >= 3 and a.shape[-1] in (3, 4) and a.shape[-2] > 4
