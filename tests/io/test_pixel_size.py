@@ -35,6 +35,15 @@ STACK = np.zeros((3, 8, 8), np.uint8)
             "axes": "YX", "PhysicalSizeX": 650.0, "PhysicalSizeXUnit": "nm",
             "PhysicalSizeY": 650.0, "PhysicalSizeYUnit": "nm"}),
          (0.65, 0.65)),
+        # Ångström, as electron microscopy states it (OME's Å, ImageJ's escaped \u00C5):
+        # the size was unknown.
+        (lambda p: tifffile.imwrite(p, STACK[0], ome=True, metadata={
+            "axes": "YX", "PhysicalSizeX": 5000.0, "PhysicalSizeXUnit": "\u00c5",
+            "PhysicalSizeY": 2500.0, "PhysicalSizeYUnit": "\u00c5"}),
+         (0.25, 0.5)),
+        (lambda p: tifffile.imwrite(p, STACK[0], imagej=True, resolution=(0.0002, 0.0002),
+                                    metadata={"unit": "\\u00C5"}),
+         (0.5, 0.5)),
         # A stack whose z spacing is not stated: y and x (the lazy reader stated none).
         (lambda p: tifffile.imwrite(p, STACK, imagej=True, resolution=(2.0, 4.0),
                                     metadata={"unit": "um", "axes": "ZYX"}),

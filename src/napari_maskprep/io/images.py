@@ -538,10 +538,12 @@ def _white_is_zero(series: tifffile.TiffPageSeries, path: Path) -> Callable[[Any
 
 
 # Micrometres per unit, for the length units TIFF metadata names (ImageJ writes "micron" or
-# an escaped "\\u00B5m"; OME defaults to µm), looked up in lower case.
+# an escaped "\\u00B5m", and "\\u00C5" for electron microscopy's ångström; OME defaults to
+# µm), looked up in lower case.
 _MICROMETRES = {"um": 1.0, "µm": 1.0, "μm": 1.0, "\\u00b5m": 1.0, "micron": 1.0,
                 "microns": 1.0, "micrometer": 1.0, "micrometre": 1.0, "nm": 1e-3,
-                "mm": 1e3, "cm": 1e4, "m": 1e6}
+                "mm": 1e3, "cm": 1e4, "m": 1e6, "å": 1e-4, "\\u00c5": 1e-4,
+                "angstrom": 1e-4, "pm": 1e-6}
 # Micrometres in one TIFF ResolutionUnit (3 centimetre; tifffile's 4 mm, 5 µm). Inches (2)
 # are not taken: 72 dpi is desktop software's default, not a measurement.
 _UM_PER_RESUNIT = {3: 1e4, 4: 1e3, 5: 1.0}
