@@ -580,6 +580,22 @@ def test_a_rerun_writes_nothing_over_strokes_or_steps_that_changed_while_it_ran(
     np.testing.assert_array_equal(final.data, painted)
 
 
+def test_a_rerun_writes_nothing_once_its_input_was_removed_while_it_ran(session, shown):
+    """Its outputs were written into the step layers of an image no longer open, as a
+    stage's Apply and a replay refuse to."""
+    session.record_three()
+    recorder, final = session.recorder, session.viewer.layers[FINAL]
+    recorder.model.set_params(0, {"sigma": 3.0})
+    job = recorder.model.rerun_job(0).run()  # what the worker does
+    written = final.data.copy()
+    session.viewer.layers.remove("nuclei")  # removed while it ran
+    recorder._on_rerun_result(job)
+    message = "'nuclei' was removed while the re-run ran; nothing was written"
+    assert [m for sev, m in shown() if sev == ERROR] == [message]
+    assert recorder.status.value == message
+    np.testing.assert_array_equal(final.data, written)
+
+
 def test_a_step_undone_with_ctrl_z_is_not_replayed(session, tmp_path):
     """napari's undo tells no one (no paint, no data event): a refine in place undone, or a
     stroke, stayed in the saved recipe, whose replay then differed from the layer."""

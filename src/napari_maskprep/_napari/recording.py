@@ -510,8 +510,12 @@ class RecipeRecorder:
 
     def finish_rerun(self, job: RunJob) -> list[Layer]:
         """Write a re-run's outputs into the layers their steps wrote (GUI thread); raises
-        RecipeError, writing nothing, if the steps changed or those layers were painted
-        while it ran: the outputs would go to other steps' layers, or over the strokes."""
+        RecipeError, writing nothing, if the input was removed, the steps changed or those
+        layers were painted while it ran: the outputs would be of an image no longer open,
+        go to other steps' layers, or over the strokes."""
+        if job.target not in self.viewer.layers:
+            raise RecipeError(f"'{job.target.name}' was removed while the re-run ran; "
+                              "nothing was written")
         targets = [self.records[i].layer for i in job.outputs if i < len(self.records)]
         painted = [x.name for x in self._pending if any(x is t for t in targets)]
         if painted or [s.to_dict() for s in self.recipe.steps] != job.steps_run:
