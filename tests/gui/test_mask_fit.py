@@ -3,7 +3,13 @@ that name a model file."""
 
 from __future__ import annotations
 
+import threading
+
+import tifffile
+
 import napari_maskprep as mp
+from napari_maskprep._napari import recorder as recorder_module
+from napari_maskprep._napari.workers import Failure
 from napari_maskprep.fit import dice
 
 from ..networks import conv_net, model_file
@@ -43,6 +49,35 @@ def test_fit_without_a_mask_is_one_error_and_changes_nothing(session, shown):
     assert shown() == [(ERROR, "pick the image the recipe reads and a Labels layer holding "
                                "its corrected mask")]
     assert session.recorder.model.recipe == recipe
+
+
+def test_the_progress_bar_stays_shown_while_a_fit_outlasts_a_batch(session, tmp_path,
+                                                                  monkeypatch):
+    """The batch and the fit share the bar: the batch ending hid it while the fit ran."""
+    session.apply(session.segment, "segment.auto_threshold", "nuclei")
+    go_on = threading.Event()
+
+    def held_fit(job, progress):
+        go_on.wait(TIMEOUT_MS / 1000)
+        return Failure("fit stopped by the test")
+
+    monkeypatch.setattr(recorder_module, "_fit_outcome", held_fit)
+    recorder, bar = session.recorder, session.recorder.progress_bar.native
+    recorder.target_box.value = session.viewer.layers["nuclei"]
+    recorder.fit_mask_box.value = session.viewer.layers["nuclei-ground truth"]
+    assert recorder.fit() is not None
+    infolder = tmp_path / "in"
+    infolder.mkdir()
+    tifffile.imwrite(infolder / "a.tif", session.viewer.layers["nuclei"].data[:64, :64])
+    recorder.infolder.value, recorder.outfolder.value = infolder, tmp_path / "out"
+    assert recorder.run_batch() is not None
+    session.qtbot.waitUntil(lambda: recorder.batch_button.enabled, timeout=TIMEOUT_MS)
+    assert recorder.status.value.startswith("1 written, 0 skipped, 0 failed; ")
+    assert not bar.isHidden()  # the fit still runs
+    go_on.set()
+    session.qtbot.waitUntil(lambda: not recorder.running, timeout=TIMEOUT_MS)
+    assert bar.isHidden()
+    assert recorder.status.value == "fit stopped by the test"
 
 
 def test_a_step_with_a_model_file_shows_the_file_and_its_hash(session, tmp_path):

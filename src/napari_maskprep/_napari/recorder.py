@@ -399,7 +399,7 @@ class RecorderWidget(Container):
     def _set_batch_running(self, running: bool) -> None:
         self.batch_button.enabled = not running
         self.cancel_button.enabled = running
-        self.progress_bar.visible = running
+        self.progress_bar.visible = running or self._fit_job is not None  # the fit's bar too
         self.progress_bar.value = 0
         self.status.value = "running the batch…" if running else self.status.value
 
