@@ -149,3 +149,19 @@ def test_plain_recipe_still_loads_with_yaml_1_2_numbers():
     assert r.steps[0].params == {"sigma": 1.0}
     # dates stay text: a name that looks like one is a name
     assert Recipe.loads("maskprep: 1\nname: 2024-01-02\nsteps: []").name == "2024-01-02"
+
+
+def test_leading_zeros_and_colons_read_as_yaml_1_2_not_octal_or_base_60():
+    """YAML 1.1 read 'min_size: 010' as octal 8 (while 08 was text) and 'radius: 1:30' as
+    base 60, 90: a zero-padded number is decimal now, and a number with colons is text."""
+    text = ("maskprep: 1\nsteps:\n- {op: segment.auto_threshold}\n"
+            "- {op: refine.remove_small, params: {min_size: 010}}\n"
+            "- {op: refine.fill_holes, params: {max_hole_size: 08}}\n")
+    r = Recipe.loads(text)
+    assert r.steps[1].params["min_size"] == 10
+    assert r.steps[2].params["max_hole_size"] == 8
+    with pytest.raises(RecipeError) as info:
+        Recipe.loads("maskprep: 1\nsteps:\n- {op: refine.open, params: {radius: 1:30}}")
+    assert str(info.value) == ("step 1 (refine.open): radius='1:30' has the unit ':30', which "
+                               "is not accepted; radius takes px, nm, um, mm; expected an "
+                               "integer in [1, 50], or a length such as '2 um'")

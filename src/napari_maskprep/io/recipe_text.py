@@ -48,6 +48,10 @@ _Resolver.add_implicit_resolver(
 )
 _resolver = _Resolver()
 _constructor = SafeConstructor()
+# YAML 1.1 reads a leading zero as octal (min_size: 010 was 8, while 08, no octal, was
+# text) and colons as base 60 (radius: 1:30 was 90); YAML 1.2 and people read 10 and text.
+_LEADING_ZERO = re.compile(r"[-+]?0[0-9_]+")
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
 def _at(mark: Any) -> str:
@@ -55,12 +59,15 @@ def _at(mark: Any) -> str:
 
 
 def _scalar(event: yaml.ScalarEvent) -> Any:
-    tag = _resolver.resolve(ScalarNode, event.value, event.implicit)
+    tag, text = _resolver.resolve(ScalarNode, event.value, event.implicit), event.value
+    if event.implicit[0] and _LEADING_ZERO.fullmatch(text):
+        sign = text[0] if text[0] in "+-" else ""
+        tag, text = _NUMBER_TAGS[0], sign + (text[len(sign):].lstrip("0_") or "0")
     construct = _SCALARS.get(tag)
-    if construct is None:  # strings, and dates, which a recipe holds as text
-        return event.value
+    if construct is None or tag in _NUMBER_TAGS and ":" in text:
+        return text  # strings, dates and base-60 numbers, which a recipe holds as text
     try:
-        return construct(_constructor, ScalarNode(tag, event.value))
+        return construct(_constructor, ScalarNode(tag, text))
     except (ValueError, ConstructorError):  # an integer of thousands of digits
         raise LimitError(f"{_at(event.start_mark)}: the number {shown(event.value)} is too "
                          "large; accepted: numbers of at most 4300 digits") from None
