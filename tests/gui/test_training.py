@@ -141,6 +141,30 @@ def test_removing_the_image_removes_its_preview_and_a_training_under_way(trainer
     assert preview not in viewer.layers and recorder.model.records == []
 
 
+def test_a_preview_removed_by_hand_is_let_go_and_the_next_training_makes_a_new_one(
+        trainer, qtbot):
+    """The model held the removed preview layer (and its data) until the next training."""
+    viewer, widget, _ = trainer
+    _, truth = load("nuclei")
+    widget.image_box.value = viewer.layers["nuclei"]
+    widget.add_button.changed.emit(True)
+    viewer.layers["nuclei scribbles"].data = _strokes(truth, slice(0, 120))
+    widget.train()
+    preview = "nuclei-pixel_classifier [preview]"
+    qtbot.waitUntil(lambda: preview in viewer.layers and not widget.training, timeout=TIMEOUT_MS)
+    removed = viewer.layers[preview]
+    shown = removed.data.copy()
+    viewer.layers.remove(preview)
+    assert widget.model.preview is None
+    widget.train()
+    qtbot.waitUntil(lambda: preview in viewer.layers and not widget.training, timeout=TIMEOUT_MS)
+    again = viewer.layers[preview]
+    assert again is not removed and widget.model.preview is again
+    np.testing.assert_array_equal(again.data, shown)  # the same strokes, the same classifier
+    assert [x.name for x in viewer.layers] == ["nuclei-ground truth", "nuclei", preview,
+                                                "nuclei scribbles"]
+
+
 def test_train_layers_keep_the_images_units_and_axes(trainer, qtbot, tmp_path, shown):
     """The scribbles, preview and mask of a time-lapse in µm were in pixels with no axis
     names: napari warned 'Inconsistent units across layers' for each, and a refine of the

@@ -140,9 +140,11 @@ class TrainingModel:
     # -- layers --------------------------------------------------------------------------
     def set_layers(self, image: Image | None, scribbles: Labels | None) -> None:
         """Follow the chosen layers; the preview of an image no longer chosen (or removed)
-        is removed with it."""
+        is removed with it, and one removed by hand is let go (the next is a new layer)."""
         preview = self.preview if image is not self.image else None
         self.image, self.scribbles = image, scribbles
+        if self.preview is not None and self.preview not in self.viewer.layers:
+            self.preview = None  # its data is not held after it is gone
         if preview is not None:
             self.preview = None
             if preview in self.viewer.layers:
