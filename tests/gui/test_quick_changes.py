@@ -200,3 +200,25 @@ def test_an_apply_that_failed_says_why_in_the_status_line(qtbot, shown):
     qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_S * 1000)
     assert widget.status.value == ("'nuclei' was removed while segment.threshold ran; "
                                    "nothing was written")
+
+
+def test_a_failed_apply_says_why_and_then_gives_way_to_what_the_last_one_made(qtbot, shown):
+    """Starting an Apply forgot what the last one made: after it failed, choosing another op
+    left the status line blank while the last Apply's layer still held what it said."""
+    viewer = ViewerModel()
+    _open(viewer, "nuclei")
+    widget = SegmentWidget(viewer)
+    qtbot.addWidget(widget.native)
+    widget.select("segment.threshold", viewer.layers["nuclei"])
+    widget.apply()
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_S * 1000)
+    summary = widget.status.value
+    assert summary.endswith(")") and " objects, median " in summary
+    viewer.add_points([[-50.0, -50.0]], name="outside")  # checked by the op, in the worker
+    widget.select("segment.region_grow")
+    assert widget.apply() is not None
+    qtbot.waitUntil(lambda: not widget.running, timeout=TIMEOUT_S * 1000)
+    error = shown()[-1][1]
+    assert "outside the image" in error and widget.status.value == error
+    widget.select("segment.threshold")
+    assert widget.status.value == summary

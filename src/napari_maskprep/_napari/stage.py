@@ -114,7 +114,7 @@ class StageModel:
         self._source_version = 0  # bumped when a layer the op reads changes its data
         self._volume_cache: _VolumeCache | None = None
         self._statistics = StatisticCache()
-        self.last_summary = ""  # what the last Apply made, in one line
+        self.last_summary = ""  # what the last Apply that wrote made, in one line
         self._outputs: dict[tuple[int, str], _Output] = {}
         self._plane: tuple[int, ...] = ()
         self._watched: list[Layer] = []
@@ -496,7 +496,6 @@ class StageModel:
             raise ValueError(f"{self.op.id} cannot run in place on '{layer.name}'; only a refine "
                              "op on a Labels layer can")
         step = self.step()
-        self.last_summary = ""
         if is_large(layer):
             return TiledApplyJob(self.op, step, layer, pixel_size=self.pixel_size,
                                  folder=self.store_folder, named=self._extra_arrays(layer))
