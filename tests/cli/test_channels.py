@@ -164,6 +164,19 @@ def test_a_channel_is_chosen_by_the_name_the_file_gives_it(tmp_path, recipe, cha
             in capsys.readouterr().err)
 
 
+def test_a_name_two_channels_share_is_refused_for_their_numbers(tmp_path, recipe, channels,
+                                                                capsys):
+    """--channel DAPI of a file whose channels 0 and 2 are both DAPI took channel 0."""
+    path = tmp_path / "cells.ome.tif"
+    tifffile.imwrite(path, channels, metadata={"axes": "CYX",
+                                               "Channel": {"Name": ["DAPI", "GFP", "DAPI"]}})
+    assert run(recipe, path, "-o", tmp_path / "out", "--channel", "DAPI") == 1
+    assert ("cells.ome.tif: has 2 channels named 'DAPI' (0, 2); accepted: the number of the "
+            "one to segment" in capsys.readouterr().err)
+    assert not (tmp_path / "out" / "cells.ome.tif").exists()
+    np.testing.assert_array_equal(read_image(path, channel="GFP"), channels[1])
+
+
 def test_an_ome_zarr_channel_is_chosen_by_its_omero_label(tmp_path, recipe, channels):
     import zarr
     from ome_zarr.format import FormatV04

@@ -109,6 +109,10 @@ def resolve_channel(channel: int | str | None, names: list[str], where: str) -> 
     ``names``; one line naming the names there are for a name that is not one."""
     if not isinstance(channel, str):
         return channel
+    if names.count(channel) > 1:  # the first of two DAPI channels was taken without a word
+        numbers = ", ".join(str(n) for n, name in enumerate(names) if name == channel)
+        raise BadValueError(f"{where}: has {names.count(channel)} channels named {channel!r} "
+                            f"({numbers}); accepted: the number of the one to segment")
     if channel in names:
         return names.index(channel)
     there = (f"its channels are {', '.join(map(repr, names))}" if names
