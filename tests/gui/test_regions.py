@@ -257,6 +257,38 @@ def test_the_widget_opens_writes_back_and_discards(make_napari_viewer, qtbot, tm
     assert shown()[-1][1] == "no region is open: choose a layer and Edit region first"
 
 
+def test_a_region_open_when_the_widget_closes_is_written_back_or_kept(qtbot, tmp_path, shown):
+    """It stayed in the viewer unwritten, and a widget opened again knew no region: its
+    strokes could no longer be written back."""
+    viewer = ViewerModel()
+    store = write_ome_zarr(np.zeros((1100, 700), np.uint8), tmp_path / "m.zarr")
+    source = viewer.add_labels(store_levels(store), multiscale=True, name="m",
+                               metadata={"maskprep": {"store": str(store)}})
+    widget = RegionEditWidget(viewer)
+    qtbot.addWidget(widget.native)
+    show(source, 0, (100, 100), (200, 300))
+    widget.open_button.clicked()
+    viewer.layers[-1].data_setitem((np.array([10]), np.array([10])), 1)
+    widget.close()
+    assert shown()[-1][1].startswith("1 pixel written back to m.zarr (2 chunks, all ")
+    assert open_lazy(store).data[110:111, 110:111].compute().tolist() == [[1]]
+    assert [x.name for x in viewer.layers] == ["m"]
+
+    widget = RegionEditWidget(viewer)  # one that cannot be written back is kept
+    qtbot.addWidget(widget.native)
+    show(source, 0, (100, 100), (200, 300))
+    widget.open_button.clicked()
+    region = viewer.layers[-1]
+    region.data_setitem((np.array([20]), np.array([20])), 1)
+    viewer.layers.remove("m")
+    widget.close()
+    assert shown()[-1] == ("warning", f"the edits in '{region.name}' were not written back "
+                                      "(the layer this region came from was removed; discard "
+                                      "the region); the region layer is kept")
+    assert viewer.layers[-1] is region and region.data[20, 20] == 1
+    assert open_lazy(store).data[120:121, 120:121].compute().tolist() == [[0]]
+
+
 def test_a_region_of_a_stack_is_one_plane_of_it(tmp_path, recorded):
     stack = (np.random.default_rng(5).random((3, 1100, 400)) < 0.3).astype(np.uint8)
     store = write_ome_zarr(stack, tmp_path / "stack.zarr", axes="zyx", chunks=(1, 256, 256))

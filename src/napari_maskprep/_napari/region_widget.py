@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from magicgui.widgets import ComboBox, PushButton
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error, show_info, show_warning
 from napari.viewer import Viewer
 
 from .editors import row, text_line
@@ -54,8 +54,16 @@ class RegionEditWidget(ScrollingForm):
 
     def _on_end(self) -> None:
         """Its dock closed, the viewer closed or :meth:`close`: no more layer picks. A region
-        still open stays in the viewer, its strokes kept (never thrown away unasked)."""
+        still open is written back (a widget opened again knows no region to write); one
+        that cannot be stays in the viewer, its strokes kept, and a line says so."""
         self._layer_list.close()
+        region = self.model.region
+        if region is not None:
+            try:
+                show_info(self.model.write_back())
+            except (ValueError, TypeError, OSError) as exc:
+                show_warning(f"the edits in '{region.layer.name}' were not written back "
+                             f"({exc}); the region layer is kept")
         self.model.close()
 
     def _choices(self, *_: Any) -> list[tuple[str, Any]]:
