@@ -62,6 +62,12 @@ def test_alias_bomb_is_refused_at_once():
          r"step 1 \(refine.open\): radius=nan is not a finite number"),
         ("maskprep: 1\nsteps: " + "[" * 600 + "]" * 600, r"nested deeper than 16 levels"),
         ("maskprep: 1\nname: " + "[" * 100000, r"line 2, column \d+: .*nest"),
+        # A tab where YAML wants spaces said "found character that cannot start any token".
+        ("maskprep: 1\nsteps:\n\t- op: refine.open",
+         r"^not valid YAML: line 3, column 1: a tab; accepted: spaces to indent \(YAML does "
+         r"not take tabs there\)$"),
+        ("maskprep: 1\nsteps:\n  - op: refine.open\n\t  params: {}",
+         r"^not valid YAML: line 4, column 1: a tab; accepted: spaces to indent"),
     ],
 )
 def test_bad_yaml_is_one_short_error(text, match):

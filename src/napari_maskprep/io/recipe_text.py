@@ -52,6 +52,7 @@ _constructor = SafeConstructor()
 # text) and colons as base 60 (radius: 1:30 was 90); YAML 1.2 and people read 10 and text.
 _LEADING_ZERO = re.compile(r"[-+]?0[0-9_]+")
 _NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+_LINE_BREAKS = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
 
 def _at(mark: Any) -> str:
@@ -125,10 +126,21 @@ def _load_yaml(text: str) -> Any:
                 parent[0][parent[1]] = value
                 parent[1] = None
     except yaml.MarkedYAMLError as exc:
+        if _character_at(text, exc.problem_mark) == "\t":  # "cannot start any token"
+            raise BadValueError(f"{_at(exc.problem_mark)}: a tab; accepted: spaces to indent "
+                                "(YAML does not take tabs there)") from None
         raise BadValueError(f"{_at(exc.problem_mark)}: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:  # the reader's errors (bad characters) carry no mark
         raise BadValueError(str(exc).splitlines()[0][:200]) from None
     return documents[0] if documents else None
+
+
+def _character_at(text: str, mark: Any) -> str:
+    """The character at a parser's mark (lines broken where YAML breaks them), or ""."""
+    lines = _LINE_BREAKS.split(text)
+    if mark is None or mark.line >= len(lines):
+        return ""
+    return lines[mark.line][mark.column:mark.column + 1]
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
