@@ -8,6 +8,7 @@ import pickle
 import numpy as np
 
 import napari_maskprep as mp
+from napari_maskprep._napari import editors
 from napari_maskprep.core.model_files import ModelFile
 
 from ..learned_models import tiny_classifier
@@ -51,3 +52,18 @@ def test_a_pickle_or_another_format_is_refused_in_one_line(make_widget, tmp_path
     assert editor.note.value == (f"model file {onnx_ish}: not a known model format; "
                                  "accepted: a LightGBM text model (booster.save_model)")
     assert isinstance(editor.value, ModelFile) and editor.value == ref
+
+
+def test_a_model_file_that_cannot_be_read_says_what_failed(make_widget, tmp_path, monkeypatch):
+    """An error without a message showed its class name alone: 'OSError'."""
+    viewer, widget = make_widget("segment", "nuclei")
+    widget.select("segment.pixel_classifier", viewer.layers["nuclei"])
+    editor = widget.param_editors["model"]
+
+    def unreadable(path):
+        raise OSError
+
+    monkeypatch.setattr(editors, "file_sha256", unreadable)
+    editor.picker.value = str(tmp_path / "model.txt")
+    assert editor.note.value == "checking the model file failed (OSError)"
+    assert editor.value is None

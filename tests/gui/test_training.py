@@ -10,6 +10,7 @@ from napari.layers import Image
 
 import napari_maskprep as mp
 from napari_maskprep._napari import _sample_data
+from napari_maskprep._napari import training as training_module
 from napari_maskprep._napari.recorder import RecorderWidget
 from napari_maskprep._napari.training import FOREGROUND, TrainWidget, default_model_path
 from napari_maskprep.learning import feature_matrix
@@ -163,6 +164,32 @@ def test_a_preview_removed_by_hand_is_let_go_and_the_next_training_makes_a_new_o
     np.testing.assert_array_equal(again.data, shown)  # the same strokes, the same classifier
     assert [x.name for x in viewer.layers] == ["nuclei-ground truth", "nuclei", preview,
                                                 "nuclei scribbles"]
+
+
+@pytest.mark.parametrize(("error", "said"), [
+    (KeyError(np.longdouble), "training failed (KeyError: <class 'numpy.longdouble'>)"),
+    (MemoryError(), "training failed (MemoryError)"),
+])
+def test_a_training_that_fails_without_a_message_says_what_failed(trainer, qtbot, monkeypatch,
+                                                                   error, said):
+    """The status line said only '<class 'numpy.longdouble'>' or 'MemoryError'. (napari
+    also relays a worker's error with its traceback: caught here.)"""
+    viewer, widget, _ = trainer
+    _, truth = load("nuclei")
+    widget.image_box.value = viewer.layers["nuclei"]
+    widget.add_button.changed.emit(True)
+    viewer.layers["nuclei scribbles"].data = _strokes(truth, slice(0, 120))
+
+    def fails(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(training_module, "fit_classifier", fails)
+    with qtbot.capture_exceptions() as relayed:
+        widget.train()
+        qtbot.waitUntil(lambda: not widget.training, timeout=TIMEOUT_MS)
+    assert [exc for _, exc, _ in relayed] == [error]
+    assert widget.status.value == said
+    assert "nuclei-pixel_classifier [preview]" not in viewer.layers
 
 
 def test_train_layers_keep_the_images_units_and_axes(trainer, qtbot, tmp_path, shown):

@@ -31,6 +31,7 @@ from ..core.errors import MaskprepError
 from ..core.model_files import FORMATS, ModelFile, file_sha256, verify_model
 from ..core.registry import Param
 from ..core.units import LENGTH, Quantity, to_pixels
+from .workers import error_line
 
 __all__ = ["NumberEdit", "OptionalEdit", "param_editor", "row", "text_line"]
 
@@ -313,7 +314,7 @@ class ModelFileEdit(ValuedContainerWidget):
         try:
             ref = verify_model(ModelFile(text, file_sha256(text)), self._formats)
         except (OSError, MaskprepError) as exc:
-            self.note.value = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.note.value = error_line(exc, "checking the model file")
             return
         self._value = ref
         self.note.value = self._described()

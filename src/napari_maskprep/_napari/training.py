@@ -40,6 +40,7 @@ from .lifetime import Lifetime, drop_results
 from .outputs import output_metadata, style_output
 from .planes import plane_at
 from .stage import AppliedStep, applied_steps
+from .workers import error_line
 
 __all__ = ["OP", "ApplyJob", "PredictJob", "TrainJob", "TrainWidget", "TrainingModel"]
 
@@ -434,13 +435,14 @@ class TrainWidget(ScrollingForm):
             return
         self.training, self._again = True, False
         self.status.value = "training..."
-        self._start(job.run, self._on_trained, self._on_finished)
+        self._start(job.run, self._on_trained, self._on_finished, "training")
 
-    def _start(self, run: Any, returned: Any, finished: Any) -> None:
-        """``run`` in a worker thread; its result to ``returned``, errors shown."""
+    def _start(self, run: Any, returned: Any, finished: Any, doing: str) -> None:
+        """``run`` in a worker thread; its result to ``returned``, errors shown in one line
+        saying what failed (``doing``)."""
         worker = create_worker(run)
         worker.returned.connect(returned)
-        worker.errored.connect(self._on_error)
+        worker.errored.connect(lambda exc: self._on_error(doing, exc))
         worker.finished.connect(finished)
         worker.finished.connect(lambda: self._workers.remove(worker))
         self._workers.append(worker)
@@ -478,7 +480,8 @@ class TrainWidget(ScrollingForm):
         self.predicting = True
         self.status.value = (f"the preview is of {plane_name(self.model.preview_plane)}: "
                              f"predicting {plane_name(job.key[2])}...")
-        self._start(job.run, self._on_predicted, self._on_predict_finished)
+        self._start(job.run, self._on_predicted, self._on_predict_finished,
+                    f"predicting {plane_name(job.key[2])}")
 
     def _on_predicted(self, job: PredictJob) -> None:
         if self.model.finish_prediction(job) is not None:
@@ -489,8 +492,8 @@ class TrainWidget(ScrollingForm):
         self.predicting = False
         self.follow_plane()
 
-    def _on_error(self, exc: Exception) -> None:
-        self.status.value = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    def _on_error(self, doing: str, exc: Exception) -> None:
+        self.status.value = error_line(exc, doing)
 
     def _on_finished(self) -> None:
         self.training = False
@@ -503,12 +506,13 @@ class TrainWidget(ScrollingForm):
         try:
             job = self.model.apply_job(self.path_edit.value)
         except (MaskprepError, OSError) as exc:
-            show_error(str(exc).splitlines()[0])
+            show_error(error_line(exc, "saving the model"))
             return
         self.applying = True
         self.apply_button.enabled = False
         self.status.value = f"saved {self.path_edit.value}; segmenting the whole image..."
-        self._start(job.run, self._on_applied, self._on_apply_finished)
+        self._start(job.run, self._on_applied, self._on_apply_finished,
+                    "segmenting the whole image")
 
     def _on_applied(self, job: ApplyJob) -> None:
         saved = job.step.params["model"]["path"]  # the box may name another file by now

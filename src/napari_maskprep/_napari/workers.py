@@ -12,7 +12,8 @@ from qtpy.QtCore import QEvent, QObject, Signal
 
 from .jobs import ApplyCancelled
 
-__all__ = ["Failure", "HideWatcher", "ProgressRelay", "outcome", "show_worker_warning"]
+__all__ = ["Failure", "HideWatcher", "ProgressRelay", "error_line", "outcome",
+           "show_worker_warning"]
 
 
 class HideWatcher(QObject):
@@ -41,6 +42,16 @@ class Failure:
 
     message: str
     cancelled: bool = False
+
+
+def error_line(exc: BaseException, failed: str) -> str:
+    """The one line a person is shown for ``exc``: its message's first line; for an error
+    without one, or whose text is no message (a KeyError's key), what ``failed`` and the
+    error's kind ("training failed (KeyError: 'x')")."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if text and not isinstance(exc, LookupError):
+        return text
+    return f"{failed} failed ({type(exc).__name__}{': ' + text if text else ''})"
 
 
 def outcome(func: Any, *args: Any) -> Any:
