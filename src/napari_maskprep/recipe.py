@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from .core.errors import (
     BadValueError,
@@ -34,7 +33,7 @@ from .core.units import check_pixel_size, format_pixel_size
 from .core.validation import check_progress, looks_rgb
 from .engine.memory import run_in_memory
 from .io.files import atomic_write
-from .io.recipe_text import MAX_DEPTH, MAX_NODES, load_plain
+from .io.recipe_text import MAX_DEPTH, MAX_NODES, dump_plain, load_plain
 
 __all__ = ["FORMAT_VERSION", "LIMITS", "MAX_FILE_BYTES", "MAX_STEPS", "Recipe", "RecipeError",
            "Step", "check_gives_mask", "check_model_files", "resolve_units", "uses_units"]
@@ -432,7 +431,7 @@ class Recipe:
                         raw["params"][p.name] = ref.relative_to(folder).to_plain()
         if format == "json":
             return json.dumps(data, indent=2) + "\n"
-        return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+        return dump_plain(data)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write atomically (temporary file + rename): a crash never leaves half a recipe.

@@ -171,3 +171,14 @@ def test_leading_zeros_and_colons_read_as_yaml_1_2_not_octal_or_base_60():
     assert str(info.value) == ("step 1 (refine.open): radius='1:30' has the unit ':30', which "
                                "is not accepted; radius takes px, nm, um, mm; expected an "
                                "integer in [1, 50], or a length such as '2 um'")
+
+
+@pytest.mark.parametrize("name", ["08", "-09", "1e3", "2E-5", "1:30", "010"])
+def test_a_name_that_reads_as_a_number_is_saved_quoted(tmp_path, name):
+    """The recipe reader takes '1e3' as a number, and leading zeros as decimal, but saving
+    went through PyYAML's YAML 1.1 dumper, which wrote them unquoted: 'name: 1e3' and
+    'name: 08' then failed to load ("'name' must be text; got 1000.0")."""
+    recipe = Recipe.loads(f"maskprep: 1\nname: '{name}'\nsteps: [{{op: refine.open}}]")
+    path = recipe.save(tmp_path / "r.maskprep.yaml")
+    assert f"name: '{name}'\n" in path.read_text()
+    assert Recipe.load(path) == recipe and Recipe.load(path).name == name

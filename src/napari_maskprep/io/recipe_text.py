@@ -20,7 +20,7 @@ from yaml.resolver import Resolver
 
 from ..core.errors import BadValueError, LimitError, shown
 
-__all__ = ["MAX_DEPTH", "MAX_NODES", "load_plain"]
+__all__ = ["MAX_DEPTH", "MAX_NODES", "dump_plain", "load_plain"]
 
 # Nesting of lists and mappings (a recipe needs 4: recipe, steps, step, params) and values
 # in all (a recipe of 1000 steps needs about 15000).
@@ -46,11 +46,13 @@ _Resolver.add_implicit_resolver(
     re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"),
     list("-+0123456789."),
 )
-_resolver = _Resolver()
-_constructor = SafeConstructor()
 # YAML 1.1 reads a leading zero as octal (min_size: 010 was 8, while 08, no octal, was
 # text) and colons as base 60 (radius: 1:30 was 90); YAML 1.2 and people read 10 and text.
 _LEADING_ZERO = re.compile(r"[-+]?0[0-9_]+")
+_Resolver.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(f"^{_LEADING_ZERO.pattern}$"),
+                                list("-+0"))
+_resolver = _Resolver()
+_constructor = SafeConstructor()
 _NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 _LINE_BREAKS = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
@@ -141,6 +143,24 @@ def _character_at(text: str, mark: Any) -> str:
     if mark is None or mark.line >= len(lines):
         return ""
     return lines[mark.line][mark.column:mark.column + 1]
+
+
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, quoting each string that :func:`load_plain` reads as a number
+    (its own resolver's): '1e3' and '08' were written plain and read back as 1000.0 and 8."""
+
+    yaml_implicit_resolvers = _Resolver.yaml_implicit_resolvers
+
+
+def dump_plain(data: Any) -> str:
+    """``data`` (plain data) as YAML text that :func:`load_plain` reads back equal.
+
+    Examples
+    --------
+    >>> print(dump_plain({"name": "1e3", "id": "08", "sigma": 1.5}), end="")
+    {name: '1e3', id: '08', sigma: 1.5}
+    """
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=None, width=100)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
