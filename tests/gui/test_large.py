@@ -461,7 +461,7 @@ def test_a_tiled_apply_or_replay_reading_a_damaged_chunk_fails_in_one_line():
     apply = TiledApplyJob(step.spec, step, layer, pixel_size=None, folder=None)
     replay = TiledReplayJob(mp.Recipe([step]), layer, name="slide-recipe", pixel_size=None)
     failure = Failure("slide.tif level 0: chunk 1.1 cannot be read (damaged)")
-    assert outcome(apply.run) == failure
+    assert outcome(apply.run, failed="segment.threshold on 'slide'") == failure
     assert _run_outcome(replay) == failure
 
 

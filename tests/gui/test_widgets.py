@@ -14,6 +14,7 @@ import napari_maskprep as mp
 from napari_maskprep._napari.applied import applied_steps, is_preview
 from napari_maskprep._napari.outputs import history
 from napari_maskprep._napari.widgets import PREVIEW_DELAY_MS, RefineWidget
+from napari_maskprep.core.registry import OpSpec
 
 ERROR = NotificationSeverity.ERROR
 INFO = NotificationSeverity.INFO
@@ -500,6 +501,27 @@ def test_a_failed_apply_keeps_the_preview_on(make_widget, qtbot, shown):
     assert "nuclei-multi_threshold" not in viewer.layers
     widget.preview_box.value = False
     qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+
+
+def test_an_op_failing_without_a_message_says_what_failed(make_widget, qtbot, shown,
+                                                         monkeypatch):
+    """An error without a message (OSError() of a full disk) showed an empty error
+    notification and left the status line blank, as did the preview's."""
+    viewer, widget = make_widget("segment", "nuclei")
+    widget.select("segment.threshold", viewer.layers["nuclei"])
+
+    def fails(*args, **kwargs):
+        raise OSError
+
+    monkeypatch.setattr(OpSpec, "__call__", fails)
+    widget.apply()
+    wait_applied(qtbot, widget)
+    said = "segment.threshold on 'nuclei' failed (OSError)"
+    assert [msg for sev, msg in shown() if sev == ERROR] == [said]
+    assert widget.status.value == said
+    widget.preview_box.value = True
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+    assert widget.status.value == "the preview of segment.threshold failed (OSError)"
 
 
 def test_each_apply_says_its_objects_and_sizes_and_pixels_changed_in_place(make_widget, qtbot):

@@ -214,7 +214,7 @@ class StageWidget(Container):
             self.status.value = str(exc)
             return None
         self.status.value = "trying every method…"
-        worker = create_worker(outcome, job.run)
+        worker = create_worker(outcome, job.run, failed=f"Try all of {job.spec.id}")
         worker.returned.connect(partial(self._on_try_all_result, job))
         worker.warned.connect(self._on_preview_warning)
         worker.finished.connect(self._on_try_all_finished)
@@ -275,7 +275,8 @@ class StageWidget(Container):
         self._progress = progress(total=0, desc=f"{job.spec.name} on {job.input_layer.name}")
         self.progress_bar.value = 0
         self._set_running(True)
-        worker = create_worker(outcome, job.run, self._relay.advanced.emit)
+        worker = create_worker(outcome, job.run, self._relay.advanced.emit,
+                               failed=f"{job.spec.id} on '{job.input_layer.name}'")
         worker.returned.connect(partial(self._on_apply_result, job))
         worker.warned.connect(show_worker_warning)
         worker.finished.connect(self._on_apply_finished)
@@ -530,7 +531,7 @@ class StageWidget(Container):
         except (ValueError, TypeError) as exc:
             self.status.value = str(exc)
             return
-        worker = create_worker(outcome, job.run)
+        worker = create_worker(outcome, job.run, failed=f"the preview of {job.spec.id}")
         worker.returned.connect(partial(self._on_preview_result, job))
         worker.warned.connect(self._on_preview_warning)
         worker.finished.connect(self._on_preview_finished)

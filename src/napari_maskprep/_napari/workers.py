@@ -54,14 +54,15 @@ def error_line(exc: BaseException, failed: str) -> str:
     return f"{failed} failed ({type(exc).__name__}{': ' + text if text else ''})"
 
 
-def outcome(func: Any, *args: Any) -> Any:
-    """The function's result, or the one-line error the user is shown instead."""
+def outcome(func: Any, *args: Any, failed: str) -> Any:
+    """The function's result, or the one-line error the user is shown instead (for an
+    error without a message, what ``failed`` and its kind: :func:`error_line`)."""
     try:
         return func(*args)
     except ApplyCancelled:
         return Failure("cancelled", cancelled=True)
     except (ValueError, TypeError, OSError) as exc:  # OSError: a tiled Apply's damaged
-        return Failure(str(exc))  # tile (ImageReadError), a full disk
+        return Failure(error_line(exc, failed))  # tile (ImageReadError), a full disk
 
 
 def show_worker_warning(warning: tuple[Any, ...]) -> None:
