@@ -40,7 +40,7 @@ from .lifetime import Lifetime, drop_results
 from .outputs import output_metadata, style_output
 from .planes import plane_at
 from .stage import AppliedStep, applied_steps
-from .workers import error_line
+from .workers import Failure, error_line, outcome
 
 __all__ = ["OP", "ApplyJob", "PredictJob", "TrainJob", "TrainWidget", "TrainingModel"]
 
@@ -438,11 +438,11 @@ class TrainWidget(ScrollingForm):
         self._start(job.run, self._on_trained, self._on_finished, "training")
 
     def _start(self, run: Any, returned: Any, finished: Any, doing: str) -> None:
-        """``run`` in a worker thread; its result to ``returned``, errors shown in one line
-        saying what failed (``doing``)."""
-        worker = create_worker(run)
-        worker.returned.connect(returned)
-        worker.errored.connect(lambda exc: self._on_error(doing, exc))
+        """``run`` in a worker thread; its result to ``returned``, any error (a LightGBM
+        error, memory) returned instead and shown in one line saying what failed
+        (``doing``): raised, napari would show its traceback too."""
+        worker = create_worker(outcome, run, failed=doing, caught=(Exception,))
+        worker.returned.connect(lambda result: self._on_returned(returned, result))
         worker.finished.connect(finished)
         worker.finished.connect(lambda: self._workers.remove(worker))
         self._workers.append(worker)
@@ -492,8 +492,11 @@ class TrainWidget(ScrollingForm):
         self.predicting = False
         self.follow_plane()
 
-    def _on_error(self, doing: str, exc: Exception) -> None:
-        self.status.value = error_line(exc, doing)
+    def _on_returned(self, returned: Any, result: Any) -> None:
+        if isinstance(result, Failure):
+            self.status.value = result.message
+        else:
+            returned(result)
 
     def _on_finished(self) -> None:
         self.training = False

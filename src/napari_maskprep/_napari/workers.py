@@ -54,15 +54,18 @@ def error_line(exc: BaseException, failed: str) -> str:
     return f"{failed} failed ({type(exc).__name__}{': ' + text if text else ''})"
 
 
-def outcome(func: Any, *args: Any, failed: str) -> Any:
+def outcome(func: Any, *args: Any, failed: str,
+            caught: tuple[type[Exception], ...] = (ValueError, TypeError, OSError)) -> Any:
     """The function's result, or the one-line error the user is shown instead (for an
-    error without a message, what ``failed`` and its kind: :func:`error_line`)."""
+    error without a message, what ``failed`` and its kind: :func:`error_line`). An error
+    not ``caught`` reaches napari, which shows its traceback. The default's OSError: a
+    tiled Apply's damaged tile (ImageReadError), a full disk."""
     try:
         return func(*args)
     except ApplyCancelled:
         return Failure("cancelled", cancelled=True)
-    except (ValueError, TypeError, OSError) as exc:  # OSError: a tiled Apply's damaged
-        return Failure(error_line(exc, failed))  # tile (ImageReadError), a full disk
+    except caught as exc:
+        return Failure(error_line(exc, failed))
 
 
 def show_worker_warning(warning: tuple[Any, ...]) -> None:
