@@ -60,7 +60,7 @@ from .io import (
     series_numbers,
     write_mask,
 )
-from .io.files import head_line, spreadsheet_text
+from .io.files import check_name_length, head_line, spreadsheet_text
 from .io.images import SeveralImagesError, check_series, numbers_text
 from .io.masks import check_mask_shape
 from .io.recipe_text import load_plain
@@ -123,7 +123,8 @@ def output_path(path: Path, outdir: Path, fmt: str, suffix: str = "",
     """``outdir/<stem><suffix>.<fmt>``; of an image ``series`` of a file (positions, wells),
     ``<stem>_s<series><suffix>.<fmt>``."""
     of_series = "" if series is None else f"_s{series}"
-    return outdir / f"{path.stem}{of_series}{suffix}.{fmt}"
+    return check_name_length(outdir / f"{path.stem}{of_series}{suffix}.{fmt}", "the mask",
+                             "a shorter suffix or input file name")
 
 
 @dataclass(frozen=True)

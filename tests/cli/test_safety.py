@@ -258,6 +258,15 @@ def test_planning_checks_paths_before_anything_is_made(tmp_path, folder):
     (tmp_path / "file").write_text("x")
     with pytest.raises(BadValueError, match="exists and is not a folder"):
         plan_batch(recipe, [a], tmp_path / "file")
+    # A mask name over the file system's 255 bytes failed once the recipe had run, with
+    # "OSError: [Errno 36] File name too long".
+    with pytest.raises(BadValueError, match=r"^the mask name 'same_x+\.\.\.x+\.tif' is 259 "
+                                            r"bytes, over the 255 a file name may have; "
+                                            r"accepted: a shorter suffix or input file name$"):
+        plan_batch(recipe, [a], tmp_path / "out", suffix="_" + "x" * 250)
+    with pytest.raises(BadValueError, match=r"^the mask name 'same_s0_x+\.\.\.x+\.tif' is 256 "):
+        plan_batch(recipe, [a], tmp_path / "out", suffix="_" + "x" * 244, series=0)
+    assert not (tmp_path / "out").exists()
     with pytest.raises(BadValueError, match="suffix '/x'; accepted"):
         plan_batch(recipe, [a], tmp_path / "out", suffix="/x")
     linked = tmp_path / "linked"

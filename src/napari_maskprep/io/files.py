@@ -13,10 +13,13 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ..core.errors import BadValueError, shown
 from ..core.processes import host_id, left_by_gone_processes
 
-__all__ = ["atomic_write", "clean_stale_temporaries", "head_line", "replace_folder",
-           "spreadsheet_text", "temp_prefix"]
+__all__ = ["NAME_MAX", "atomic_write", "check_name_length", "clean_stale_temporaries",
+           "head_line", "replace_folder", "spreadsheet_text", "temp_prefix"]
+
+NAME_MAX = 255  # bytes a file name may have on Linux (UTF-16 units on macOS and Windows)
 
 
 # Temporary files and folders are named .maskprep-tmp-<host>-<pid>-<final name>.<random>:
@@ -37,6 +40,17 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # The final name in a temporary one is cut to this many bytes: whole, a final name that
 # itself fits the 255 bytes a file name may have could not be written (File name too long).
 _NAME_PART_BYTES = 128
+
+
+def check_name_length(path: Path, what: str, accepted: str) -> Path:
+    """``path``, once its name fits in :data:`NAME_MAX` bytes; else one line naming it as
+    ``what`` and saying what is ``accepted`` (its write failed with "OSError: [Errno 36]
+    File name too long" once the work was done)."""
+    size = len(os.fsencode(path.name))
+    if size > NAME_MAX:
+        raise BadValueError(f"{what} name {shown(path.name)} is {size} bytes, over the "
+                            f"{NAME_MAX} a file name may have; accepted: {accepted}")
+    return path
 
 
 def temp_prefix(path: Path) -> str:
