@@ -259,7 +259,8 @@ def test_the_widget_opens_writes_back_and_discards(make_napari_viewer, qtbot, tm
 
 def test_a_region_open_when_the_widget_closes_is_written_back_or_kept(qtbot, tmp_path, shown):
     """It stayed in the viewer unwritten, and a widget opened again knew no region: its
-    strokes could no longer be written back."""
+    strokes could no longer be written back. One whose source was removed was kept with
+    the advice to discard the region, with no widget left to discard it in."""
     viewer = ViewerModel()
     store = write_ome_zarr(np.zeros((1100, 700), np.uint8), tmp_path / "m.zarr")
     source = viewer.add_labels(store_levels(store), multiscale=True, name="m",
@@ -282,9 +283,9 @@ def test_a_region_open_when_the_widget_closes_is_written_back_or_kept(qtbot, tmp
     region.data_setitem((np.array([20]), np.array([20])), 1)
     viewer.layers.remove("m")
     widget.close()
-    assert shown()[-1] == ("warning", f"the edits in '{region.name}' were not written back "
-                                      "(the layer this region came from was removed; discard "
-                                      "the region); the region layer is kept")
+    assert shown()[-1] == ("warning", f"'{region.name}' was kept with its edits, not written "
+                                      "back (the layer it came from was removed): save it as "
+                                      "a file to keep them, or delete it")
     assert viewer.layers[-1] is region and region.data[20, 20] == 1
     assert open_lazy(store).data[120:121, 120:121].compute().tolist() == [[0]]
 

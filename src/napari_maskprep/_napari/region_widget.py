@@ -55,10 +55,15 @@ class RegionEditWidget(ScrollingForm):
     def _on_end(self) -> None:
         """Its dock closed, the viewer closed or :meth:`close`: no more layer picks. A region
         still open is written back (a widget opened again knows no region to write); one
-        that cannot be stays in the viewer, its strokes kept, and a line says so."""
+        that cannot be stays in the viewer, its strokes kept, and a line says so (with no
+        Discard left to press, what the person can do with the layer)."""
         self._layer_list.close()
         region = self.model.region
-        if region is not None:
+        if region is not None and self.model.source_removed():
+            show_warning(f"'{region.layer.name}' was kept with its edits, not written back "
+                         "(the layer it came from was removed): save it as a file to keep "
+                         "them, or delete it")
+        elif region is not None:
             try:
                 show_info(self.model.write_back())
             except (ValueError, TypeError, OSError) as exc:

@@ -213,10 +213,10 @@ class RegionEditor:
         close the region; one line saying what was written. Raises ValueError (writing
         nothing) when the source layer is gone or the store changed under the region."""
         region = self._require()
-        source = region.source()
-        if source is None or source not in self.viewer.layers:
+        if self.source_removed():
             raise ValueError("the layer this region came from was removed; discard the "
                              "region")
+        source = region.source()
         after = np.asarray(region.layer.data)
         shape = tuple(int(n) for n in layer_array(source).shape)
         image = region.image() if region.image is not None else None
@@ -246,6 +246,11 @@ class RegionEditor:
         return (f"{pixels} pixel{'s' * (pixels != 1)} written back to {region.store.name} "
                 f"({chunks} chunks, all levels); recorded as {EDIT_OP} in "
                 f"[{edit.bbox.replace(',', ', ')}]")
+
+    def source_removed(self) -> bool:
+        """Whether the layer the open region came from is gone: it cannot be written back."""
+        source = self._require().source()
+        return source is None or source not in self.viewer.layers
 
     def discard(self) -> None:
         """Close the open region without writing anything."""
