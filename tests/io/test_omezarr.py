@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import zarr
 
+from napari_maskprep.core.errors import BadValueError
 from napari_maskprep.io import (
     OutputExistsError,
     clean_stale_temporaries,
@@ -129,6 +130,27 @@ def test_labels_go_into_an_image_store_with_its_levels(tmp_path, version):
     assert attrs.get("ome", attrs)["labels"] == ["cells", "nuclei"]
     with pytest.raises(OSError, match="holds several maskprep labels"):
         read_provenance(store)
+
+
+@pytest.mark.parametrize(("attrs", "message"), [
+    # list("seg2") was written back as the labels 's', 'e', 'g', '2' (and 'cells')
+    ('{"labels": "seg2"}', "its labels are 'seg2', not a list of names; accepted: OME-NGFF's "
+                           "list (it is left as it is)"),
+    ('{"labels": null}', "its labels are None, not a list of names; "),  # was 'NoneType' ...
+    ('{"labels": ' + "[" * 50_000 + "]" * 50_000 + "}",  # was a RecursionError
+     "its zarr metadata is damaged (maximum recursion depth exceeded"),
+    ("garbage{", "its zarr metadata is damaged ("),  # was "Expecting value: line 1 ..."
+])
+def test_a_labels_group_of_damaged_metadata_is_refused_and_left(tmp_path, attrs, message):
+    store = ome_zarr_image(tmp_path / "image.zarr")
+    (store / "labels").mkdir()
+    (store / "labels" / ".zgroup").write_text('{"zarr_format": 2}')
+    (store / "labels" / ".zattrs").write_text(attrs)
+    with pytest.raises(BadValueError) as refused:
+        write_ome_zarr(SMALL, into=store, name="cells")
+    assert str(refused.value).startswith(f"{store / 'labels'}: {message}")
+    assert (store / "labels" / ".zattrs").read_text() == attrs
+    assert not (store / "labels" / "cells").exists()
 
 
 def test_labels_that_do_not_fit_the_image_are_refused(tmp_path):

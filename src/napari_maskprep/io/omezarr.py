@@ -351,8 +351,15 @@ def _list_label(labels: Path, name: str | None, fmt: Any) -> None:
     import zarr
     from ome_zarr.writer import add_metadata, get_metadata
 
-    group = zarr.open_group(labels, mode="a", zarr_format=fmt.zarr_format)
-    names = list(get_metadata(group).get("labels", []))
+    try:
+        group = zarr.open_group(labels, mode="a", zarr_format=fmt.zarr_format)
+        names = get_metadata(group).get("labels", [])
+    except (ValueError, TypeError, RecursionError) as exc:  # JSON, or not a mapping
+        raise BadValueError(f"{labels}: its zarr metadata is damaged "
+                            f"({str(exc).splitlines()[0][:80]}); it is left as it is") from None
+    if not isinstance(names, list):  # list('seg2') listed the labels s, e, g and 2
+        raise BadValueError(f"{labels}: its labels are {shown(names)}, not a list of names; "
+                            "accepted: OME-NGFF's list (it is left as it is)")
     if name is not None and name not in names:
         names.append(name)
     extra = {"version": fmt.version} if fmt.zarr_format == 3 else {}
