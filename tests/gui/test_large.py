@@ -443,14 +443,23 @@ def test_a_dask_layer_s_threshold_preview_shows_its_histogram_and_threshold(make
     assert f"big-threshold{PREVIEW_SUFFIX}" in viewer.layers
 
 
-def test_a_tiled_apply_or_replay_reading_a_damaged_chunk_fails_in_one_line():
-    """A chunk that cannot be read (ImageReadError, an OSError) escaped the workers'
-    one-line failures: napari showed a traceback instead."""
+_DAMAGED = "slide.tif level 0: chunk 1.1 cannot be read (damaged)"
+
+
+@pytest.mark.parametrize(("error", "apply_line", "replay_line"), [
+    (ImageReadError(_DAMAGED), _DAMAGED, _DAMAGED),
+    (MemoryError(), "segment.threshold on 'slide' failed (MemoryError)",
+     "the replay failed (MemoryError)"),
+])
+def test_a_tiled_apply_or_replay_failing_in_a_chunk_fails_in_one_line(error, apply_line,
+                                                                      replay_line):
+    """A chunk that cannot be read (ImageReadError, an OSError) or has no memory left
+    escaped the workers' one-line failures: napari showed a traceback instead."""
     armed = []
 
     def damaged(block, block_info=None):
         if armed and block_info[0]["chunk-location"] == (1, 1):
-            raise ImageReadError("slide.tif level 0: chunk 1.1 cannot be read (damaged)")
+            raise error
         return block
 
     _, levels = small_pyramid()
@@ -460,9 +469,8 @@ def test_a_tiled_apply_or_replay_reading_a_damaged_chunk_fails_in_one_line():
     step = Step("segment.threshold", {"value": 90.0})
     apply = TiledApplyJob(step.spec, step, layer, pixel_size=None, folder=None)
     replay = TiledReplayJob(mp.Recipe([step]), layer, name="slide-recipe", pixel_size=None)
-    failure = Failure("slide.tif level 0: chunk 1.1 cannot be read (damaged)")
-    assert outcome(apply.run, failed="segment.threshold on 'slide'") == failure
-    assert _run_outcome(replay) == failure
+    assert outcome(apply.run, failed="segment.threshold on 'slide'") == Failure(apply_line)
+    assert _run_outcome(replay) == Failure(replay_line)
 
 
 def test_a_store_folder_that_is_not_one_is_refused_before_any_work(slide_widget, shown,

@@ -46,7 +46,7 @@ from .mask_fit import MaskFitJob, apply_fit, describe_fit
 from .opinfo import param_docs
 from .recipe_jobs import BatchJob, BatchOutcome, RunJob
 from .recording import EDIT_OP, RECORDED_CHANNEL, RecipeRecorder
-from .workers import Failure, ProgressRelay
+from .workers import JOB_ERRORS, Failure, ProgressRelay, error_line
 
 if TYPE_CHECKING:
     from superqt.utils import WorkerBase
@@ -65,8 +65,8 @@ CAPTURE_DELAY_MS = 400  # strokes closer together than this make one capture of 
 def _run_outcome(job: RunJob) -> RunJob | Failure:
     try:
         return job.run()
-    except (MaskprepError, ValueError, TypeError, OSError) as exc:  # OSError: a tiled
-        return Failure(str(exc))  # replay's damaged tile (ImageReadError), a full disk
+    except (MaskprepError, *JOB_ERRORS) as exc:
+        return Failure(error_line(exc, "the replay"))
 
 
 def step_summary(step: Step) -> str:
@@ -614,15 +614,15 @@ class RecorderWidget(Container):
 def _batch_outcome(job: BatchJob, progress: Any) -> BatchOutcome | Failure:
     try:
         return job.run(progress)
-    except (MaskprepError, OSError) as exc:  # an output folder that cannot be made or
-        return Failure(str(exc))  # written in, a summary not ours in the way, a full disk
+    except (MaskprepError, OSError, MemoryError) as exc:  # an output folder that cannot be
+        return Failure(error_line(exc, "the batch"))  # made or written in, a full disk
 
 
 def _fit_outcome(job: MaskFitJob, progress: Any) -> FitResult | Failure:
     try:
         return job.run(progress)
-    except MaskprepError as exc:
-        return Failure(str(exc))
+    except (MaskprepError, MemoryError) as exc:
+        return Failure(error_line(exc, "the fit"))
 
 
 def open_recorder(viewer: Viewer) -> RecorderWidget:

@@ -12,7 +12,7 @@ from qtpy.QtCore import QEvent, QObject, Signal
 
 from .jobs import ApplyCancelled
 
-__all__ = ["Failure", "HideWatcher", "ProgressRelay", "error_line", "outcome",
+__all__ = ["JOB_ERRORS", "Failure", "HideWatcher", "ProgressRelay", "error_line", "outcome",
            "show_worker_warning"]
 
 
@@ -54,12 +54,16 @@ def error_line(exc: BaseException, failed: str) -> str:
     return f"{failed} failed ({type(exc).__name__}{': ' + text if text else ''})"
 
 
+# What a job's bad input or its machine can raise: OSError for a tiled run's damaged tile
+# (ImageReadError) or a full disk, MemoryError for an image too large for what is free.
+JOB_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, OSError, MemoryError)
+
+
 def outcome(func: Any, *args: Any, failed: str,
-            caught: tuple[type[Exception], ...] = (ValueError, TypeError, OSError)) -> Any:
+            caught: tuple[type[Exception], ...] = JOB_ERRORS) -> Any:
     """The function's result, or the one-line error the user is shown instead (for an
     error without a message, what ``failed`` and its kind: :func:`error_line`). An error
-    not ``caught`` reaches napari, which shows its traceback. The default's OSError: a
-    tiled Apply's damaged tile (ImageReadError), a full disk."""
+    not ``caught`` reaches napari, which shows its traceback."""
     try:
         return func(*args)
     except ApplyCancelled:
