@@ -34,6 +34,15 @@ def trainer(qtbot):
     qtbot.waitUntil(lambda: not widget.training and not widget.applying, timeout=TIMEOUT_MS)
 
 
+def _paint_nuclei(viewer, widget) -> None:
+    """The nuclei sample chosen, with strokes over its first 120 rows in a new scribble
+    layer."""
+    _, truth = load("nuclei")
+    widget.image_box.value = viewer.layers["nuclei"]
+    widget.add_button.changed.emit(True)
+    viewer.layers["nuclei scribbles"].data = _strokes(truth, slice(0, 120))
+
+
 def _strokes(truth: np.ndarray, rows: slice) -> np.ndarray:
     """Foreground strokes along every 8th row of the objects, background between them."""
     out = np.zeros(truth.shape, np.uint8)
@@ -119,10 +128,7 @@ def test_removing_the_image_removes_its_preview_and_a_training_under_way(trainer
     """The widget kept the removed image: its preview stayed, a training that ended after
     the removal drew it again, and Apply segmented the removed image into a new layer."""
     viewer, widget, recorder = trainer
-    _, truth = load("nuclei")
-    widget.image_box.value = viewer.layers["nuclei"]
-    widget.add_button.changed.emit(True)
-    viewer.layers["nuclei scribbles"].data = _strokes(truth, slice(0, 120))
+    _paint_nuclei(viewer, widget)
     widget.train()
     preview = "nuclei-pixel_classifier [preview]"
     qtbot.waitUntil(lambda: preview in viewer.layers and not widget.training, timeout=TIMEOUT_MS)
@@ -146,10 +152,7 @@ def test_a_preview_removed_by_hand_is_let_go_and_the_next_training_makes_a_new_o
         trainer, qtbot):
     """The model held the removed preview layer (and its data) until the next training."""
     viewer, widget, _ = trainer
-    _, truth = load("nuclei")
-    widget.image_box.value = viewer.layers["nuclei"]
-    widget.add_button.changed.emit(True)
-    viewer.layers["nuclei scribbles"].data = _strokes(truth, slice(0, 120))
+    _paint_nuclei(viewer, widget)
     widget.train()
     preview = "nuclei-pixel_classifier [preview]"
     qtbot.waitUntil(lambda: preview in viewer.layers and not widget.training, timeout=TIMEOUT_MS)
@@ -175,10 +178,7 @@ def test_a_training_that_fails_without_a_message_says_what_failed(trainer, qtbot
     """The status line said only '<class 'numpy.longdouble'>' or 'MemoryError'; and
     napari relayed the worker's error besides, a notification with its traceback."""
     viewer, widget, _ = trainer
-    _, truth = load("nuclei")
-    widget.image_box.value = viewer.layers["nuclei"]
-    widget.add_button.changed.emit(True)
-    viewer.layers["nuclei scribbles"].data = _strokes(truth, slice(0, 120))
+    _paint_nuclei(viewer, widget)
 
     def fails(*args, **kwargs):
         raise error
@@ -446,10 +446,7 @@ def test_an_image_removed_while_apply_segments_it_gets_no_mask_and_no_step(train
     """Apply finishing after its image was removed added the removed image's mask and
     announced the step: the Recorder recorded it and kept the removed layer as its input."""
     viewer, widget, recorder = trainer
-    _, truth = load("nuclei")
-    widget.image_box.value = viewer.layers["nuclei"]
-    widget.add_button.changed.emit(True)
-    viewer.layers["nuclei scribbles"].data = _strokes(truth, slice(0, 120))
+    _paint_nuclei(viewer, widget)
     widget.train()
     qtbot.waitUntil(lambda: not widget.training, timeout=TIMEOUT_MS)
     widget.path_edit.value = tmp_path / "nuclei.lgbm.txt"
@@ -470,10 +467,7 @@ def test_the_status_names_the_file_apply_saved_not_the_box_changed_since(trainer
     """Apply said 'saved <the model file box>' once done: a name typed (or a retrain's new
     default name) meanwhile was reported as the file saved, which holds no model."""
     viewer, widget, _ = trainer
-    _, truth = load("nuclei")
-    widget.image_box.value = viewer.layers["nuclei"]
-    widget.add_button.changed.emit(True)
-    viewer.layers["nuclei scribbles"].data = _strokes(truth, slice(0, 120))
+    _paint_nuclei(viewer, widget)
     widget.train()
     qtbot.waitUntil(lambda: not widget.training, timeout=TIMEOUT_MS)
     saved = tmp_path / "nuclei.lgbm.txt"
