@@ -286,6 +286,17 @@ def test_parameter_values_past_any_bound_give_one_short_error(name, value, error
     assert isinstance(caught.value, mp.MaskprepError) and len(str(caught.value)) < 300
 
 
+def test_an_integer_past_int64_names_the_bound_it_is_past():
+    """min_size=2**63 (or '1e30 um2' at 0.5 um) said 'is out of range; expected an integer
+    >= 1', which it is: the bound it broke, int64's, was not named."""
+    with pytest.raises(mp.BadValueError) as caught:
+        get_op("refine.remove_small").param("min_size").check(2**63)
+    assert str(caught.value) == (
+        "min_size=9223372036854775808 is out of range (an integer an array holds is "
+        "-9223372036854775808 to 9223372036854775807); expected an integer >= 1, or an area "
+        "or volume such as '30 um2', '30 um3'")
+
+
 def test_unknown_op_names_the_closest_ids():
     with pytest.raises(mp.UnknownOpError, match="did you mean refine.fill_holes"):
         mp.get_op("refine.fill_hole")

@@ -230,7 +230,12 @@ class Param:
             value = int(value)
             # Beyond int64 no array can use it, and numpy would overflow on the way.
             if not _INT64_MIN <= value <= _INT64_MAX:
-                raise self._rejected(value, BadValueError, "is out of range")
+                lo, hi = self.hints.get("min"), self.hints.get("max")
+                # Named where the stated range holds it: 'expected >= 1' would not say why
+                past = (lo is None or value >= lo) and (hi is None or value <= hi)
+                raise self._rejected(value, BadValueError, "is out of range" + (
+                    f" (an integer an array holds is {_INT64_MIN} to {_INT64_MAX})"
+                    if past else ""))
         else:
             try:
                 value = float(value)
