@@ -377,6 +377,24 @@ def test_a_png_cut_short_is_one_line(tmp_path):
         read_image(cut)
 
 
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_an_image_cut_short_before_its_data_is_one_line_naming_what_is_accepted(tmp_path,
+                                                                                suffix):
+    """A JPEG of its first 200 bytes (headers, no scan) said 'cannot read image (ValueError:
+    not a decodable image)'."""
+    import cv2
+
+    data = cv2.imencode(suffix, np.zeros((64, 64), np.uint8) + 9)[1].tobytes()
+    path = tmp_path / f"header{suffix}"
+    path.write_bytes(data[:150] if suffix == ".jpg" else data[:50] + b"IEND")
+    kind = "JPEG" if suffix == ".jpg" else "PNG"
+    with pytest.raises(ImageReadError) as refused:
+        read_image(path)
+    assert str(refused.value) == (f"{path}: the {kind} cannot be decoded (cut short before its "
+                                  f"image data, or damaged); accepted: a complete, undamaged "
+                                  f"{kind} file")
+
+
 @pytest.mark.parametrize(("suffix", "reason"), [
     (".jpg", r"the JPEG's image data is damaged \(Corrupt JPEG data: premature end of data "
              r"segment\); accepted: an undamaged JPEG file"),

@@ -195,8 +195,10 @@ def read_image_axes(path: str | os.PathLike[str], channel: int | str | None = No
             with _decoder_messages() as messages:
                 image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
             _check_undamaged(messages, suffix, path)
-            if image is None:
-                raise ValueError("not a decodable image")
+            if image is None:  # a header without image data: 'cannot read image (Val...'
+                raise ImageReadError(f"{path}: the {_NAMED[suffix]} cannot be decoded (cut "
+                                     "short before its image data, or damaged); accepted: a "
+                                     f"complete, undamaged {_NAMED[suffix]} file")
             axes = "yx"
             if suffix == ".png" and raw[25:26].tobytes() == b"\x04":  # IHDR: grey and alpha
                 image = image[..., 0]  # OpenCV gives BGRA; the alpha only says where it is
