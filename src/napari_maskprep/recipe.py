@@ -161,14 +161,19 @@ def _names(mapping: Mapping[Any, Any], what: str) -> None:
             raise RecipeError(f"{what}: the key {shown(key)} is not a string; accepted: names")
 
 
-def _model_files(number: int, spec: OpSpec, plain: dict[str, Any], base_dir: Path) -> None:
+def _model_files(number: int, spec: OpSpec, plain: dict[str, Any], base_dir: Path, *,
+                 load: bool = False) -> None:
     """Model file parameters of ``plain`` resolved to absolute paths, in place, once each
-    file is checked (exists, hash, format): a missing or changed model fails on load."""
+    file is checked (exists, hash, format): a missing or changed model fails on load. With
+    ``load``, each is also read as its op reads it (the ``load`` hint), so a model whose
+    content its parser refuses fails here, not once per image."""
     for p in spec.model_params:
         if plain.get(p.name) is None:
             continue
         try:
             ref = verify_model(ModelFile.from_plain(plain[p.name]), p.formats, base_dir)
+            if load and "load" in p.hints:
+                p.hints["load"](ref)
         except MaskprepError as exc:
             raise RecipeError(f"{at_step(number, spec.id)}: {p.name}: {exc}") from None
         plain[p.name] = ref.to_plain()
@@ -184,7 +189,7 @@ def check_model_files(steps: Sequence[Step]) -> None:
                 if step.params.get(p.name) is None:
                     raise RecipeError(f"{at_step(number, step.op)}: names no {p.name} file; "
                                       f"accepted: {p.name}: {{path: FILE, sha256: HEX}}")
-            _model_files(number, step.spec, dict(step.params), Path.cwd())
+            _model_files(number, step.spec, dict(step.params), Path.cwd(), load=True)
 
 
 def _check_step(number: int, raw: Any, known_sources: set[str], base_dir: Path) -> Step:

@@ -151,6 +151,28 @@ def test_bad_recipe_exits_2_and_runs_nothing(tmp_path, recipe_text, message, cap
     assert not (tmp_path / "out").exists()
 
 
+def test_a_model_its_parser_refuses_is_a_bad_recipe_before_any_image(tmp_path, folder,
+                                                                     capsys):
+    """A model file of the right hash and format whose content LightGBM's checker refuses
+    failed each image in turn, after reading it ('failed: ...' per file, exit 1): the
+    recipe's check before any work read the file's hash and format only."""
+    import hashlib
+
+    model = tmp_path / "broken.lgbm.txt"
+    model.write_text("tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\n"
+                     "label_index=0\nmax_feature_idx=0\nobjective=binary\n"
+                     "feature_names=grey_raw\n\nTree=\nend of trees\n")
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("maskprep: 1\nsteps: [{op: segment.pixel_classifier, params: {model: "
+                      f"{{path: {model.name}, sha256: {digest}" + "}}}]\n")
+    assert main(["run", str(recipe), str(folder), "-o", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "maskprep: error: step 1 (segment.pixel_classifier): model: not a readable LightGBM "
+        "model (tree 0 is numbered '')"]
+    assert not (tmp_path / "out").exists()
+
+
 def test_usage_errors_exit_2(tmp_path, recipe_file, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -186,7 +186,7 @@ def pixel_classifier(
     image: np.ndarray,
     *,
     model: Annotated[ModelFile | None, {
-        "formats": ("lightgbm",),
+        "formats": ("lightgbm",), "load": load_classifier,
         "tooltip": "the model file (LightGBM text) and its sha256, from "
                    "train_pixel_classifier(...).save(path) or the Train widget"}] = None,
     threshold: Annotated[float, {"min": 0.0, "max": 1.0, "step": 0.05}] = 0.5,

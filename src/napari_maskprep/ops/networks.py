@@ -22,6 +22,11 @@ def _checked(data: bytes, found: str) -> CheckedModel:
     return CheckedModel(data, where="the ONNX model")
 
 
+def _load(model: ModelFile) -> CheckedModel:
+    """The model in ``model``'s file, checked once per file (load_model keeps it)."""
+    return load_model(model, _checked, ("onnx",))
+
+
 def _check(params: Mapping[str, Any]) -> None:
     if params["halo"] % params["multiple"]:
         raise BadValueError(f"halo={params['halo']} is not a multiple of multiple="
@@ -35,7 +40,7 @@ def _check(params: Mapping[str, Any]) -> None:
 def onnx_model(
     image: np.ndarray,
     *,
-    model: Annotated[ModelFile | None, {"formats": ("onnx",),
+    model: Annotated[ModelFile | None, {"formats": ("onnx",), "load": _load,
                                         "tooltip": "the .onnx file and its sha256"}] = None,
     halo: Annotated[int, {"min": 0, "max": 1024, "unit": "px", "searched": False,
                           "tooltip": "how far the network sees: each tile reads this margin"}
@@ -116,8 +121,7 @@ def onnx_model(
     if model is None:
         raise BadValueError("segment.onnx_model needs its model: {path: FILE.onnx, sha256: "
                             "HEX} (sha256sum FILE.onnx gives the hash)")
-    # Checked once per file (load_model keeps it); opened once per thread count.
-    network = load_model(model, _checked, ("onnx",)).network(thread_budget())
+    network = _load(model).network(thread_budget())  # opened once per thread count
     x = image.astype(np.float32) if image.dtype != np.float32 else image
     if scale_integers and image.dtype.kind in "ui":
         x = x / np.float32(np.iinfo(image.dtype).max)
