@@ -548,6 +548,12 @@ def test_watershed_bad_markers():
     mask = np.ones((6, 8), np.uint8)
     with pytest.raises(ValueError, match=r"markers point 0 at \(9.0, 1.0\) is outside"):
         seg.watershed(mask, np.array([[9.0, 1.0]]))
+    # Markers take labels too: labels of another shape were told only of points
+    with pytest.raises(ValueError) as info:
+        seg.watershed(mask, np.zeros((6, 7), np.int32))
+    assert str(info.value) == ("segment.watershed: 'markers' must be an N x 2 array of "
+                               "coordinates, or labels of the input's shape (6, 8); got shape "
+                               "(6, 7)")
 
 
 # --- edges ---------------------------------------------------------------------------

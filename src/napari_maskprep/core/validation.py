@@ -181,8 +181,11 @@ def check_extra(spec: OpSpec, extra: ArrayInput, value: Any, data: np.ndarray) -
     if is_points:
         pts = np.atleast_2d(a.astype(np.float64, copy=False))
         if pts.ndim != 2 or pts.shape[1] != sdim:
+            # labels of another shape were told only of points ('must be an N x 2 array')
+            also = (f", or {' or '.join(k.value for k in extra.kinds if k is not Kind.POINTS)}"
+                    f" of the input's shape {shape}" if len(extra.kinds) > 1 else "")
             raise BadValueError(
-                f"{spec.id}: {extra.name!r} must be an N x {sdim} array of coordinates; "
+                f"{spec.id}: {extra.name!r} must be an N x {sdim} array of coordinates{also}; "
                 f"got shape {a.shape}"
             )
         _check_finite(spec.id, pts, repr(extra.name))
