@@ -25,6 +25,10 @@ from napari_maskprep.core.units import (
         ("2 µm", 2.0, "um"),  # micro sign
         ("2 μm", 2.0, "um"),  # Greek mu
         ("1.5 micron", 1.5, "um"),
+        ("30 micron2", 30.0, "um2"),  # a length's spellings take a power as um's do
+        ("30 microns^2", 30.0, "um2"),
+        ("8 micron3", 8.0, "um3"),
+        ("8 micrometres³", 8.0, "um3"),
         ("0.25 UM", 0.25, "um"),
         ("30 um2", 30.0, "um2"),
         ("30 µm²", 30.0, "um2"),

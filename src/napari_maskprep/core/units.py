@@ -45,10 +45,11 @@ _UNITS = {LENGTH: ("px", "nm", "um", "mm"),
           COUNT: ("px", "px2", "px3", "nm2", "um2", "mm2", "nm3", "um3", "mm3")}
 _SPELLINGS = {
     "": "px", "px": "px", "pixel": "px", "pixels": "px", "voxel": "px", "voxels": "px",
-    "micron": "um", "microns": "um", "micrometer": "um", "micrometers": "um",
-    "micrometre": "um", "micrometres": "um",
-    **{f"{base}{power}": f"{base}{canonical}"
-       for base in ("px", "nm", "um", "mm")
+    **{f"{spelling}{power}": f"{base}{canonical}"
+       for spelling, base in (("px", "px"), ("nm", "nm"), ("um", "um"), ("mm", "mm"),
+                              ("micron", "um"), ("microns", "um"), ("micrometer", "um"),
+                              ("micrometers", "um"), ("micrometre", "um"),
+                              ("micrometres", "um"))
        for power, canonical in (("", ""), ("2", "2"), ("^2", "2"), ("²", "2"),
                                 ("3", "3"), ("^3", "3"), ("³", "3"))},
 }
