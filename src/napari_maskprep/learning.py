@@ -147,11 +147,13 @@ def _check_sigmas(sigmas: Any) -> tuple[float, ...]:
     if isinstance(sigmas, str | bytes):  # "12" would be the scales 1 and 2
         raise BadTypeError(f"sigmas must be numbers; got {shown(sigmas)}")
     try:
-        values = tuple(sorted({float(s) for s in sigmas}))
+        given = list(sigmas)
+        values = tuple(sorted({float(s) for s in given}))
     except (TypeError, ValueError):
         raise BadTypeError(f"sigmas must be numbers; got {shown(sigmas)}") from None
     lo, hi = SIGMA_LIMITS
-    if not values or len(values) > 8 or not all(lo <= s <= hi for s in values):
+    if (not values or len(values) > 8 or not all(lo <= s <= hi for s in values)
+            or any(isinstance(s, bool | np.bool_) for s in given)):  # True is no scale 1.0
         raise BadValueError(f"sigmas={shown(sigmas)}; accepted: 1 to 8 values in [{lo}, {hi}]")
     return values
 

@@ -132,6 +132,10 @@ def test_training_input_errors_are_one_line():
         (([image, image], [image]), {}, "2 images and 1 annotations"),
         ((image, image), {"sigmas": (0.1,)}, r"sigmas=\(0.1,\); accepted: 1 to 8 values"),
         ((image, image), {"trees": 0}, r"trees=0; accepted: an integer in \[1, 5000\]"),
+        ((image, image), {"sigmas": (True,)},  # as trees=True is, not the scale 1.0
+         r"^sigmas=\(True,\); accepted: 1 to 8 values in \[0.3, 32.0\]$"),
+        ((image, image), {"sigmas": (np.True_, 2)},
+         r"^sigmas=\(np.True_, 2\); accepted: 1 to 8 values in \[0.3, 32.0\]$"),
         ((image, image), {"annotation": "boxes"}, "annotation='boxes'; accepted: auto"),
         ((np.zeros((2, 4, 20, 20)), image), {}, "a 2D grey or RGB image or a grey 3D stack"),
         ((np.zeros((4, 20, 20)), image), {}, r"annotation 0 has shape \(20, 20\); its image "
