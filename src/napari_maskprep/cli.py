@@ -393,7 +393,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         if Path(folder).is_dir():
             inputs.update(p.resolve() for p in Path(folder).iterdir())
     _check_written(output, inputs, "-o")
-    _check_written(report, inputs | {output.resolve()}, "--report")
+    if report.resolve() == output.resolve():
+        raise UsageError(f"--report {report} is the fitted recipe's output (-o); accepted: "
+                         "another file name")
+    _check_written(report, inputs, "--report")
     if (output.exists() or output.is_symlink()) and not _is_recipe(output):
         raise UsageError(f"{output} exists and is not a recipe; it is left as it is (give a "
                          "new path, or a recipe to replace)")

@@ -84,10 +84,14 @@ def test_nothing_is_written_over_an_input(tmp_path, poor, capsys):
     images, masks = copy_set(DSB, tmp_path / "set", count=2)
     mask = next(masks.iterdir())
     before = mask.read_bytes()
-    for output, extra in [(poor, []), (mask, []), (tmp_path / "f.yaml", ["--report", str(mask)]),
-                          (tmp_path / "f.yaml", ["--report", str(tmp_path / "f.yaml")])]:
+    for output, extra in [(poor, []), (mask, []), (tmp_path / "f.yaml", ["--report", str(mask)])]:
         assert main(fit_args(poor, images, masks, output, *extra)) == 2
         assert "is one of the inputs; accepted: a new file name" in capsys.readouterr().err
+    output = tmp_path / "f.yaml"  # the output, not an input
+    assert main(fit_args(poor, images, masks, output, "--report", str(output))) == 2
+    assert capsys.readouterr().err == (f"maskprep: error: --report {output} is the fitted "
+                                       "recipe's output (-o); accepted: another file name\n")
+    assert not output.exists()
     assert mask.read_bytes() == before and Recipe.load(poor) == POOR
     assert main(fit_args(poor, images, masks, tmp_path / "no" / "f.yaml")) == 2
     assert "not a file in an existing folder" in capsys.readouterr().err
