@@ -125,6 +125,27 @@ def test_bad_edit_is_refused_when_the_recipe_loads(changes, match):
     assert len(str(caught.value)) < 300
 
 
+@pytest.mark.parametrize(("dtype", "value", "on"), [
+    (np.int64, 2**32 + 5, np.uint8),  # painted as 5 on labels
+    (np.uint32, 2**31, np.int32),  # painted as -2147483648
+    (np.int32, -1, np.uint8),  # painted as 255 on a mask
+])
+def test_a_diff_painting_values_no_label_is_is_refused_when_it_loads(dtype, value, on):
+    """A hostile diff's values wrapped when cast to the mask's or labels' dtype."""
+    before = np.zeros((3, 3), dtype)
+    after = before.copy()
+    after[1, 1] = value
+    params = ManualEdit.between(before, after).params()
+    message = (f"edit.manual: the stored diff paints the value {value}; accepted: labels 0 "
+               "to 2147483647 (int32, as the op's are)")
+    with pytest.raises(RecipeError) as caught:
+        Recipe([{"op": "edit.manual", "params": params}])
+    assert str(caught.value) == f"step 1 (edit.manual): {message}"
+    with pytest.raises(mp.MaskprepError) as caught:
+        mp.apply("edit.manual", np.zeros((3, 3), on), **params)
+    assert str(caught.value) == message
+
+
 def test_zlib_bomb_is_decompressed_no_further_than_its_box():
     import base64
     import time

@@ -12,7 +12,8 @@ cover the box only (``box_checksums``), so a tiled run checks it from the box al
 (:mod:`napari_maskprep.engine.tiled_edit`).
 
 A diff is data from a file: its box must lie in its shape and hold at most
-:data:`MAX_EDIT_PIXELS` pixels (checked when a recipe loads), and its streams are
+:data:`MAX_EDIT_PIXELS` pixels, and its values be labels an int32 holds, 0 and up
+(checked when a recipe loads), and its streams are
 decompressed to no more than the box needs, so a small recipe cannot make a large
 allocation.
 """
@@ -38,6 +39,7 @@ from ..core.registry import operation
 __all__ = ["MAX_EDIT_PIXELS", "ManualEdit", "manual", "notice", "paint"]
 
 MAX_EDIT_PIXELS = 2**26  # pixels in the box of one hand edit (8192 x 8192)
+_MAX_LABEL = int(np.iinfo(np.int32).max)  # labels are int32: a larger value would wrap
 
 
 def _pack(data: bytes) -> str:
@@ -101,9 +103,12 @@ _VALUE_DTYPES = frozenset(
 
 
 def _check_params(params: Mapping[str, Any]) -> None:
-    """A non-empty edit's shape, box and dtype, when a recipe loads (nothing decompressed)."""
+    """A non-empty edit's shape, box and dtype, when a recipe loads; its values too where
+    their dtype holds some no label is (only then is anything decompressed)."""
     if params["bbox"]:
-        _box(params["shape"], params["bbox"], params["dtype"])
+        _, dtype = _box(params["shape"], params["bbox"], params["dtype"])
+        if not (dtype.kind == "b" or dtype.kind == "u" and dtype.itemsize <= 2):
+            ManualEdit(**params).decode()
 
 
 @dataclass(frozen=True)
@@ -203,6 +208,11 @@ class ManualEdit:
         inside = np.unpackbits(bits, count=pixels).reshape(size).view(bool)
         count = int(np.count_nonzero(inside))
         values = np.frombuffer(_unpack(self.values, count * dtype.itemsize, "values"), dtype)
+        low, high = (values.min(), values.max()) if values.size else (0, 0)
+        if low < 0 or high > _MAX_LABEL:
+            bad = low if low < 0 else high
+            raise BadValueError(f"edit.manual: the stored diff paints the value {bad}; "
+                                f"accepted: labels 0 to {_MAX_LABEL} (int32, as the op's are)")
         return box, inside, values
 
     def apply(self, array: np.ndarray, image: np.ndarray | None = None
