@@ -154,6 +154,30 @@ def test_bad_input_is_one_clear_error(data, message):
     assert "\n" not in str(info.value)
 
 
+def test_a_masked_array_is_refused_not_its_mask_dropped():
+    """np.asarray() dropped the mask: masked pixels were segmented by their hidden values."""
+    image = np.ma.masked_array(np.arange(12.0).reshape(3, 4), mask=np.eye(3, 4, dtype=bool))
+    accepted = ("is a masked array with 3 masked values, and its mask would be ignored; "
+                "accepted: a plain array (fill them first: .filled(value), or "
+                ".filled(numpy.nan) then preprocess.fill_nan)")
+    with pytest.raises(mp.MaskprepError) as info:
+        mp.apply("segment.threshold", image, value=3)
+    assert str(info.value) == f"segment.threshold: input {accepted}"
+    recipe = mp.Recipe([{"op": "preprocess.gaussian"},
+                        {"op": "segment.threshold", "params": {"value": 3}}])
+    with pytest.raises(mp.MaskprepError) as info:
+        recipe.run(image)
+    assert str(info.value) == ("step 1 (preprocess.gaussian): preprocess.gaussian: input "
+                               f"{accepted}")
+    with pytest.raises(mp.MaskprepError) as info:
+        mp.apply("segment.region_grow", image.filled(0), np.ma.masked_array(
+            [[1.0, 1.0]], mask=[[True, False]]))
+    assert str(info.value) == ("segment.region_grow: 'seeds' " +
+                               accepted.replace("with 3 masked", "with 1 masked"))
+    nothing_masked = np.ma.masked_array(np.arange(12.0).reshape(3, 4))
+    np.testing.assert_array_equal(recipe.run(nothing_masked), recipe.run(image.data))
+
+
 def test_4d_needs_per_plane_and_then_runs_every_plane():
     data = np.zeros((2, 3, 10, 10), np.uint8)
     data[1, 2, 3:6, 3:6] = 200

@@ -53,6 +53,12 @@ def looks_rgb(a: np.ndarray) -> bool:
 
 
 def _as_array(op_id: str, data: Any, role: str) -> np.ndarray:
+    if isinstance(data, np.ma.MaskedArray) and np.ma.is_masked(data):  # asarray drops it
+        raise BadValueError(
+            f"{op_id}: {role} is a masked array with {np.ma.count_masked(data)} masked "
+            "values, and its mask would be ignored; accepted: a plain array (fill them "
+            "first: .filled(value), or .filled(numpy.nan) then preprocess.fill_nan)"
+        )
     try:
         a = np.asarray(data)
     except Exception as exc:  # array-likes can raise anything while converting
