@@ -301,16 +301,16 @@ def _check_no_disabled_sources(recipe: Recipe) -> None:
 
 def check_replaceable(out: Path, recipe_text: str | None = None) -> dict | None:
     """The provenance of ``out`` if maskprep wrote it, None if it does not exist; raises
-    :class:`BadValueError` if it is somebody else's file, or holds hand edits that
-    ``recipe_text`` (the recipe about to replace it) is not the one to replay: neither is
-    ever replaced."""
+    :class:`BadValueError` if no provenance reads from it (another's file, or ours damaged
+    past it), or it holds hand edits that ``recipe_text`` (the recipe about to replace it)
+    is not the one to replay: neither is ever replaced."""
     if not out.exists() and not out.is_symlink():
         return None
     try:
         stored = read_provenance(out, labels=False)  # an image store holding our label: not ours
     except ImageReadError:
-        raise BadValueError(f"{out} exists and was not written by maskprep; it is left as it "
-                            "is (move it, or write to another folder)") from None
+        raise BadValueError(f"{out} exists and has no provenance maskprep can read; it is left "
+                            "as it is (move it, or write to another folder)") from None
     if stored["recipe"] != recipe_text and _hand_edited(stored["recipe"]):
         raise BadValueError(f"{out} holds hand edits ({EDIT_OP} in the recipe that made it); "
                             "it is left as it is (move it, or write to another folder)")

@@ -491,7 +491,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true",
                      help="skip inputs whose mask this recipe made from the input's pixels "
                           "as they are now, at the same pixel size (a changed input, another "
-                          "pixel size or a damaged mask is redone)")
+                          "pixel size or a damaged mask whose provenance still reads is "
+                          "redone; an output with no provenance maskprep can read is left as "
+                          "it is, and named)")
     run.add_argument("--workers", type=_positive_int, metavar="N",
                      help="run files in parallel on a local dask cluster of N processes, and "
                           "the chunks of a tiled image on N threads")

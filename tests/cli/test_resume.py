@@ -132,12 +132,27 @@ def test_resume_refuses_a_damaged_output_that_is_not_its_own(tmp_path, batch, fm
     assert batch("--format", fmt, "--resume") == 1
     row = _rows(tmp_path / "out")["a.tif"]
     assert row["status"] == "failed"
-    assert row["error"] == (f"{foreign} exists and was not written by maskprep; it is left as "
-                            "it is (move it, or write to another folder)")
+    assert row["error"] == (f"{foreign} exists and has no provenance maskprep can read; it is "
+                            "left as it is (move it, or write to another folder)")
     after = sorted((p.relative_to(foreign.parent), p.read_bytes()) for p in
                    ([foreign] if foreign.is_file() else foreign.rglob("*")) if p.is_file())
     assert after == before
     assert _rows(tmp_path / "out")["b.tif"]["status"] == "ok"
+
+
+def test_resume_leaves_a_mask_of_its_own_cut_before_its_provenance_and_names_it(tmp_path,
+                                                                                  batch):
+    """Nothing tells it from another's damaged file: it is left as it is, as the help says."""
+    assert batch() == 0
+    made = tmp_path / "out" / "a.tif"
+    os.truncate(made, 16)  # the TIFF header only
+    assert batch("--resume") == 1
+    row = _rows(tmp_path / "out")["a.tif"]
+    assert (row["status"], row["error"]) == ("failed", (
+        f"{made} exists and has no provenance maskprep can read; it is left as it is (move "
+        "it, or write to another folder)"))
+    assert made.stat().st_size == 16
+    assert _rows(tmp_path / "out")["b.tif"]["status"] == "skipped"
 
 
 def _mask_pixel_size(path):
@@ -168,4 +183,5 @@ def test_resume_help_says_what_is_made_again(capsys):
     help_text = " ".join(capsys.readouterr().out.split())
     assert ("--resume skip inputs whose mask this recipe made from the input's pixels as they "
             "are now, at the same pixel size (a changed input, another pixel size or a "
-            "damaged mask is redone)") in help_text
+            "damaged mask whose provenance still reads is redone; an output with no "
+            "provenance maskprep can read is left as it is, and named)") in help_text

@@ -68,7 +68,7 @@ def test_a_file_maskprep_did_not_write_is_never_replaced(tmp_path, recipe_file, 
     tifffile.imwrite(out / f"{stem}.tif", precious)
     assert main(["run", str(recipe_file), str(folder), "-o", str(out), "-q"]) == 1
     err = capsys.readouterr().err
-    assert f"{stem}.tif exists and was not written by maskprep" in err
+    assert f"{stem}.tif exists and has no provenance maskprep can read" in err
     np.testing.assert_array_equal(tifffile.imread(out / f"{stem}.tif"), precious)
     assert len(list(out.glob("*.tif"))) == 3
 
@@ -547,7 +547,7 @@ def test_demo_never_replaces_a_person_s_file(tmp_path, capsys, monkeypatch):
     mine.mkdir()
     tifffile.imwrite(mine / "nuclei.tif", np.ones((3, 3), np.uint8))
     assert main(["demo", "-o", str(mine)]) == 2
-    assert "nuclei.tif exists and was not written by maskprep" in capsys.readouterr().err
+    assert "nuclei.tif exists and has no provenance maskprep can read" in capsys.readouterr().err
     np.testing.assert_array_equal(tifffile.imread(mine / "nuclei.tif"), np.ones((3, 3)))
     assert sorted(p.name for p in mine.iterdir()) == ["nuclei.tif"]
     demo = tmp_path / "demo"
