@@ -66,6 +66,7 @@ from .io.masks import check_mask_shape
 from .io.recipe_text import load_plain
 from .large_images import (
     DEFAULT_CHUNK,
+    check_pixel_size_axes,
     count_frames,
     count_objects,
     image_budget,
@@ -170,14 +171,11 @@ def _check_replaces_no_input(masks: Iterable[Path], inputs: Iterable[Path]) -> N
 
 def plan_outputs(inputs: Iterable[str | Path], outdir: str | Path, *, fmt: str = "tif",
                  suffix: str = "") -> dict[Path, Path]:
-    """The mask each input image writes, checked before any work; raises
-    :class:`BadValueError` in one line.
-
-    ``inputs`` are image files or folders of them; masks go to
+    """The mask each input image writes, checked before any work (:class:`BadValueError`
+    in one line): ``inputs`` are image files or folders of them; masks go to
     ``outdir/<stem><suffix>.<fmt>``. Every input must exist, two inputs may not write the
     same mask, and a mask may not replace an input: an ``outdir`` that holds inputs needs a
-    ``suffix``, and masks found there from an earlier run with that suffix are not inputs.
-    """
+    ``suffix``, and masks found there from an earlier run with that suffix are not inputs."""
     if fmt not in MASK_FORMATS:
         raise BadValueError(f"format {shown(fmt)}; accepted: {', '.join(MASK_FORMATS)}")
     if suffix and not _SUFFIX.match(suffix):
@@ -227,12 +225,12 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
     """A batch checked before it starts (see :func:`plan_outputs`), with the inputs that
     run tiled (``tiling``, default :class:`Tiling`'s; their headers are read): those need
     a recipe that can run tiled and a tif or zarr output. ``pixel_size`` (micrometres per
-    pixel) is used for every file instead of the one the file states; ``channel`` is the
-    one to segment of each file's channels (its number from 0, or its name). With
-    ``label_name`` every input must be an OME-Zarr store, and its result goes into the
-    store as ``labels/<label_name>`` (the image itself is never written). ``series``: the
-    image (from 0) of each multi-series file (an OME-TIFF of positions or wells) to run,
-    or ``"all"``: each of them, as an image of its own (:func:`_series_masks`)."""
+    pixel; no more values than each input has spatial axes) is used for every file instead
+    of the one it states; ``channel`` is the one to segment of each file's channels (its
+    number from 0, or its name). With ``label_name`` every input must be an OME-Zarr store,
+    and its result goes into it as ``labels/<label_name>`` (the image is never written).
+    ``series``: the image (from 0) of each multi-series file (an OME-TIFF of positions or
+    wells) to run, or ``"all"``: each of them, as one of its own (:func:`_series_masks`)."""
     sizes = None if pixel_size is None else check_pixel_size(pixel_size)
     if channel is not None:
         channel = check_channel(channel)
@@ -248,6 +246,7 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
     _check_no_disabled_sources(recipe)
     check_gives_mask(recipe)
     outputs = plan_outputs(inputs, outdir, fmt=fmt, suffix=suffix)
+    check_pixel_size_axes(outputs, sizes, None if series == "all" else series)
     _check_summary_replaceable(Path(outdir) / SUMMARY_NAME)
     tiling = Tiling() if tiling is None else tiling
     tiled = frozenset(path for path in outputs if tiling.applies(path))

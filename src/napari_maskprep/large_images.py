@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,11 @@ import numpy as np
 from .core.arrays import checksum
 from .core.errors import BadValueError, MaskprepWarning
 from .core.registry import get_op
+from .core.units import format_pixel_size
 from .engine.tiled import one_thread_each
 from .engine.tiled_components import count_objects as count_tiled_objects
 from .io import (
+    ImageReadError,
     check_chunk_count,
     chunk_count,
     image_group,
@@ -40,8 +43,8 @@ from .io import (
 )
 from .recipe import Recipe
 
-__all__ = ["DEFAULT_CHUNK", "MEMORY_PER_IMAGE_BYTE", "count_frames", "count_objects",
-           "image_budget", "input_checksum", "lazy_pixel_size", "mask_pixel_size",
+__all__ = ["DEFAULT_CHUNK", "MEMORY_PER_IMAGE_BYTE", "check_pixel_size_axes", "count_frames",
+           "count_objects", "image_budget", "input_checksum", "lazy_pixel_size", "mask_pixel_size",
            "needs_tiling", "run_by_frame", "run_file_tiled"]
 
 DEFAULT_CHUNK = 2048  # px a side: 4 MP chunks, a few per worker in memory at once
@@ -78,6 +81,29 @@ def mask_pixel_size(given: tuple[float, ...] | None, stated: tuple[float, ...] |
     if given is None:
         return stated
     return given * 2 if len(given) == 1 else given
+
+
+def check_pixel_size_axes(paths: Iterable[Path], given: tuple[float, ...] | None,
+                          series: int | None = None) -> None:
+    """Raise :class:`BadValueError` if ``given`` has more values than an input among
+    ``paths`` (its image ``series``) has spatial axes, from the headers: a z, y, x pixel
+    size of a 2D image converts none of its sizes (:func:`~.recipe.resolve_units` refuses
+    it) and is no pixel size for its mask, whatever the recipe. A file whose header does
+    not read is left to its run, which says what is wrong."""
+    for path in paths if given is not None and len(given) > 2 else ():
+        if path.suffix.lower() in (".png", ".jpg", ".jpeg"):
+            spatial = "yx"  # whatever its colours
+        else:
+            try:
+                with open_lazy(path, series=series) as image:
+                    spatial = "".join(a for a in image.axes if a in "zyx")
+            except ImageReadError:
+                continue
+        if len(given) > len(spatial):
+            raise BadValueError(f"{path}: the pixel size {format_pixel_size(given)} has "
+                                f"{len(given)} values; the image has the spatial axes "
+                                f"{', '.join(spatial)}; accepted: 1 value, or "
+                                f"{len(spatial)} (one per axis; run 2D and 3D images apart)")
 
 
 def _as_spatial(image: Any, channel: int | str | None = None) -> Any:

@@ -105,6 +105,31 @@ def test_per_axis_pixel_size(tmp_path, recipe_file):
     assert read_provenance(tmp_path / "out" / "tiny.tif")["input"]["pixel_size"] == [0.5, 0.25]
 
 
+@pytest.mark.parametrize("recipe_text", [RECIPE, "maskprep: 1\nsteps:\n- op: "
+                                                  "segment.auto_threshold\n"])
+def test_a_z_y_x_pixel_size_for_a_2d_image_is_refused_before_any_file_runs(
+        tmp_path, recipe_text, capsys):
+    """Without sizes in um the 2D image took the last two values silently; with them it
+    failed after the batch began: now either recipe is refused, nothing written."""
+    recipe = tmp_path / "r.maskprep.yaml"
+    recipe.write_text(recipe_text)
+    tifffile.imwrite(tmp_path / "stack.tif", _blobs((3, 12, 16)), imagej=True,
+                     metadata={"axes": "ZYX"})
+    tifffile.imwrite(tmp_path / "tiny.tif", tiny())
+    out = tmp_path / "out"
+    assert main(["run", str(recipe), str(tmp_path / "stack.tif"), str(tmp_path / "tiny.tif"),
+                 "-o", str(out), "--pixel-size", "2,0.5,0.5", "-q"]) == 2
+    assert capsys.readouterr().err == (
+        f"maskprep: error: {tmp_path / 'tiny.tif'}: the pixel size 2 x 0.5 x 0.5 um has 3 "
+        "values; the image has the spatial axes y, x; accepted: 1 value, or 2 (one per axis; "
+        "run 2D and 3D images apart)\n")
+    assert not out.exists()
+    recipe.write_text("maskprep: 1\nsteps:\n- op: segment.auto_threshold\n")
+    assert main(["run", str(recipe), str(tmp_path / "stack.tif"), "-o", str(out),
+                 "--pixel-size", "2,0.5,0.5", "-q"]) == 0  # the stack's three axes: run
+    assert _written_pixel_size(out / "stack.tif") == (2.0, 0.5, 0.5)
+
+
 def _blobs(shape) -> np.ndarray:
     image = np.zeros(shape, np.uint8)
     image[..., 2:6, 3:9] = 200
