@@ -242,6 +242,31 @@ def test_a_stack_with_a_z_scale_trains_on_the_plane_shown(qtbot):
     np.testing.assert_array_equal(job.scribbles, strokes[7])
 
 
+def test_scribbles_of_another_shape_than_the_stack_are_refused_in_one_line(qtbot):
+    """Scribbles were indexed by the stack's plane before their shape was checked: a 3D
+    layer of 3 planes on plane 4 of a 6-plane stack raised IndexError (a traceback), and a
+    2D layer gave one row of it, named as the scribbles' shape ((50,))."""
+    viewer = ViewerModel()
+    viewer.add_image(np.zeros((6, 40, 50)), name="stack")
+    viewer.add_labels(np.zeros((3, 40, 50), np.uint8), name="short")
+    viewer.add_labels(np.zeros((40, 50), np.uint8), name="flat")
+    widget = TrainWidget(viewer)
+    qtbot.addWidget(widget.native)
+    widget.image_box.value = viewer.layers["stack"]
+    viewer.dims.set_point(0, 4.0)
+    shown = {}
+    for name in ("short", "flat"):
+        widget.scribble_box.value = viewer.layers[name]
+        widget.train()
+        shown[name] = widget.status.value
+    accepted = "accepted: scribbles of the image's shape (New scribble layer adds them)"
+    assert shown == {
+        "short": f"the scribbles' shape (3, 40, 50) is not the image's (6, 40, 50); {accepted}",
+        "flat": f"the scribbles' shape (40, 50) is not the image's (6, 40, 50); {accepted}",
+    }
+    assert not widget.training
+
+
 def test_the_preview_follows_a_renamed_image_and_is_no_stage_input(trainer, qtbot):
     """Training again after the image was renamed left the old preview beside a new one;
     and the preview was offered to Refine as a mask to refine."""

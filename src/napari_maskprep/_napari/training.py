@@ -182,13 +182,17 @@ class TrainingModel:
         if is_large(self.image):
             raise MaskprepError(f"'{self.image.name}' is a pyramid or lazy image: train on a "
                                 "region of it loaded as an image layer")
+        # The whole shape, before a plane is taken: the plane's index into scribbles of
+        # fewer planes fails (IndexError), into 2D scribbles it takes a row.
+        shape = self.image.data.shape[:-1] if self.image.rgb else self.image.data.shape
+        if self.scribbles.data.shape != shape:
+            raise MaskprepError(f"the scribbles' shape {self.scribbles.data.shape} is not the "
+                                f"image's {shape}; accepted: scribbles of the image's shape "
+                                "(New scribble layer adds them)")
         index = self.plane_index()
         strokes = np.asarray(self.scribbles.data[index]) if index else np.asarray(
             self.scribbles.data)
         plane = self._plane()
-        if strokes.shape != plane.shape[:2]:
-            raise MaskprepError(f"the scribbles ({strokes.shape}) do not cover the image plane "
-                                f"({plane.shape[:2]})")
         if not ((strokes == BACKGROUND).any() and (strokes == FOREGROUND).any()):
             raise MaskprepError("paint both classes: label 1 on background, 2 on objects")
         if strokes.max() > FOREGROUND:
