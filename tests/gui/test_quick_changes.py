@@ -222,3 +222,22 @@ def test_a_failed_apply_says_why_and_then_gives_way_to_what_the_last_one_made(qt
     assert "outside the image" in error and widget.status.value == error
     widget.select("segment.threshold")
     assert widget.status.value == summary
+
+
+def test_another_input_chosen_lists_the_one_before_as_an_extra_and_not_itself(qtbot):
+    """The extra inputs' pickers were listed for the input chosen before: after choosing
+    'b' (the markers) as the input, the markers picker still offered 'b' and held it (a
+    watershed of 'b' took 'b' as its own markers) and did not offer 'a' until a layer was
+    added or removed."""
+    viewer = ViewerModel()
+    for name in ("a", "b"):
+        viewer.add_labels(np.zeros((8, 8), np.uint8), name=name)
+    widget = SegmentWidget(viewer)
+    qtbot.addWidget(widget.native)
+    widget.select("segment.watershed", viewer.layers["a"])
+    markers = widget.extra_boxes["markers"]
+    markers.value = viewer.layers["b"]
+    widget.input_box.value = viewer.layers["b"]
+    assert [getattr(c, "name", c) for c in markers.choices] == [None, "a"]
+    assert markers.value is None
+    assert widget.model.extra_layers == {"markers": None, "image": None}

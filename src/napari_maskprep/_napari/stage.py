@@ -172,10 +172,14 @@ class StageModel:
         if layer is not self.input_layer:
             self.input_layer = layer
             self._generation += 1  # a preview of the input before is never laid over it
+            for role, extra in self.extra_layers.items():
+                if extra is layer:  # no extra input is the input (extra_candidates)
+                    self.extra_layers[role] = None
             self._watch_sources()
             if self._fit_intensities():
                 self.values_changed.emit()
             self.changed.emit()
+            self.layers_changed.emit()  # the extras' pickers: the input before, not this one
 
     @property
     def intensities(self) -> tuple[float, float] | None:
