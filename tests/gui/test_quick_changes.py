@@ -241,3 +241,22 @@ def test_another_input_chosen_lists_the_one_before_as_an_extra_and_not_itself(qt
     assert [getattr(c, "name", c) for c in markers.choices] == [None, "a"]
     assert markers.value is None
     assert widget.model.extra_layers == {"markers": None, "image": None}
+
+
+def test_none_chosen_for_an_optional_extra_input_lets_go_of_the_layer(qtbot):
+    """Choosing "none" for watershed's markers changed the picker only: magicgui does not
+    report None from a picker that is not nullable, so the preview, Apply and the step
+    recorded kept the markers chosen before."""
+    viewer = ViewerModel()
+    for name in ("a", "b"):
+        viewer.add_labels(np.zeros((8, 8), np.uint8), name=name)
+    widget = SegmentWidget(viewer)
+    qtbot.addWidget(widget.native)
+    widget.select("segment.watershed", viewer.layers["a"])
+    markers = widget.extra_boxes["markers"]
+    markers.value = viewer.layers["b"]
+    assert widget.model.step().inputs == {"markers": "markers"}
+    markers.native.setCurrentIndex(0)  # as a click on "none"
+    assert markers.native.currentText() == "none"
+    assert widget.model.extra_layers == {"markers": None, "image": None}
+    assert widget.model.step().inputs == {}

@@ -295,10 +295,9 @@ class StageWidget(Container):
     def _input_choices(self, widget: ComboBox | None = None) -> list[tuple[str, Layer]]:
         return [(layer.name, layer) for layer in self.model.input_candidates()]
 
-    def _extra_choices(self, role: str, optional: bool, widget: ComboBox | None = None
-                       ) -> list[tuple[str, Layer | None]]:
-        layers = [(layer.name, layer) for layer in self.model.extra_candidates(role)]
-        return [("none", None), *layers] if optional else layers
+    def _extra_choices(self, role: str, widget: ComboBox | None = None
+                       ) -> list[tuple[str, Layer]]:
+        return [(layer.name, layer) for layer in self.model.extra_candidates(role)]
 
     def _rebuild_op_widgets(self, spec: OpSpec) -> None:
         """Replace the extra-input pickers and parameter editors with those of ``spec``."""
@@ -317,11 +316,13 @@ class StageWidget(Container):
             self.param_editors = {}
             for extra in spec.inputs:
                 kinds = " or ".join(k.value for k in extra.kinds)
+                # An optional one is nullable: magicgui reports choosing None from no other.
                 box = ComboBox(
-                    label=extra.name,
-                    choices=partial(self._extra_choices, extra.name, not extra.required),
+                    label=extra.name, nullable=not extra.required,
                     tooltip=f"{kinds} layer" + ("" if extra.required else " (optional)"),
                 )
+                box.null_string = "none"  # the name of magicgui's own None entry
+                box.choices = partial(self._extra_choices, extra.name)
                 box.changed.connect(partial(self._on_extra_chosen, extra.name))
                 self.extra_boxes[extra.name] = box
                 self._op_widgets.append(box)
