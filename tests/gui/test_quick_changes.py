@@ -46,6 +46,24 @@ def test_a_preview_of_the_input_chosen_before_is_not_shown_over_the_new_one():
     np.testing.assert_array_equal(shown.data, mp.apply("segment.auto_threshold", image.data))
 
 
+def test_a_preview_of_the_op_chosen_before_is_not_shown_over_the_input_the_new_op_takes():
+    """Choosing an op that takes another input (colour channel: RGB images only) while a
+    stack's preview computed left that preview current: it arrived over the RGB image as a
+    3D layer with the image's two axis labels, a traceback in napari."""
+    viewer = ViewerModel()
+    _open(viewer, "nuclei_3d")
+    _open(viewer, "he_tile")
+    model = StageModel(viewer, "preprocess")
+    model.set_op("preprocess.gaussian")
+    model.set_input(viewer.layers["nuclei_3d"])
+    stale = model.request_preview()
+    result = stale.run()
+    model.set_op("preprocess.color_channel")  # chosen while that preview computed
+    assert model.input_layer is viewer.layers["he_tile"]
+    assert model.show_preview(stale, result) is None
+    assert not any(is_preview(layer) for layer in viewer.layers)
+
+
 def test_progress_reported_faster_than_napari_repaints_reaches_its_end(make_napari_viewer,
                                                                        qtbot, monkeypatch):
     """napari's progress bar handles pending events as it moves, so each report queued

@@ -147,6 +147,7 @@ class StageModel:
         if spec is self.op:
             return
         self.op = spec
+        self._generation += 1  # a preview of the op before (or its input) is never shown
         self.params = spec.defaults()
         self._touched = set()
         self._choose_defaults()
