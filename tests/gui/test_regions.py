@@ -317,3 +317,27 @@ def test_a_region_of_a_stack_is_one_plane_of_it(tmp_path, recorded):
     np.testing.assert_array_equal(recipe.run(stack), expected)
     tiled = recipe.run(da.from_array(stack, chunks=(1, 256, 256)))
     np.testing.assert_array_equal(tiled.compute(), expected)
+
+
+def test_a_region_layer_removed_by_hand_no_longer_shows_as_being_edited(make_napari_viewer,
+                                                                        qtbot, tmp_path):
+    """Deleting the region layer discards the region, but the status line went on saying
+    'editing ...' until the next Edit region, Write back or Discard."""
+    viewer = make_napari_viewer()
+    widget = RegionEditWidget(viewer)
+    qtbot.addWidget(widget.native)
+    store = write_ome_zarr(np.zeros((1100, 700), np.uint8), tmp_path / "m.zarr")
+    source = viewer.add_labels(store_levels(store), multiscale=True, name="m",
+                               metadata={"maskprep": {"store": str(store)}})
+    show(source, 0, (100, 100), (200, 300))
+    widget.open_button.clicked()
+    region = viewer.layers[-1]
+    region.data_setitem((np.array([10]), np.array([10])), 1)
+    viewer.layers.remove(region)
+    assert widget.status.value == (f"'{region.name}' was removed, so the region was "
+                                   "discarded; nothing was written")
+    assert widget.open_button.enabled and not widget.write_button.enabled
+    assert open_lazy(store).data[110:111, 110:111].compute().tolist() == [[0]]
+    widget.open_button.clicked()
+    widget.discard_button.clicked()
+    assert widget.status.value == "the region was closed; nothing was written"

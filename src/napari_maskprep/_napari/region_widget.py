@@ -40,6 +40,7 @@ class RegionEditWidget(ScrollingForm):
         self.discard_button = PushButton(text="Discard", tooltip="close it, writing nothing")
         self.status = text_line()
         self.status.value = _HELP  # until there is something to say
+        self._shown: Any = None  # the region layer the status line speaks of
         super().__init__(widgets=[self.layer_box,
                                   row("", self.open_button, self.write_button,
                                       self.discard_button), self.status], labels=True)
@@ -79,7 +80,13 @@ class RegionEditWidget(ScrollingForm):
         self._sync()
 
     def _sync(self) -> None:
-        is_open = self.model.region is not None
+        region = self.model.region
+        if region is None and self._shown is not None:
+            # Its layer deleted by hand; Write back and Discard say their own line after this.
+            self.status.value = (f"'{self._shown.name}' was removed, so the region was "
+                                 "discarded; nothing was written")
+        self._shown = region.layer if region is not None else None
+        is_open = region is not None
         self.open_button.enabled = not is_open and self.layer_box.value is not None
         self.write_button.enabled = self.discard_button.enabled = is_open
 
