@@ -240,6 +240,23 @@ def test_try_all_results_for_an_op_no_longer_chosen_are_dropped(make_widget, qtb
     assert widget.montage.buttons == {} and widget.try_all_button.native.isHidden()
 
 
+def test_try_all_on_an_image_one_pixel_high_or_wide_shows_its_masks(make_widget, qtbot):
+    """The montage squeezed each mask to draw it: a mask one pixel high or wide lost an
+    axis, and its thumbnail raised IndexError in napari instead of showing the masks."""
+    viewer, widget = make_widget("segment")
+    for data in (np.array([[1, 5, 9, 2, 8]], np.uint8), np.array([[[1], [5], [9]]], np.uint8)):
+        layer = viewer.add_image(data)
+        widget.select("segment.auto_threshold", layer)
+        widget.try_all()
+        qtbot.waitUntil(lambda: bool(widget.montage.buttons) and not widget.previewing,
+                        timeout=TIMEOUT_MS)
+        buttons = widget.montage.buttons
+        assert list(buttons) == [m.value for m in ThresholdMethod]
+        assert buttons["otsu"].text() == f"otsu\n{filters.threshold_otsu(data):.4g}"
+        viewer.layers.remove(layer)
+        qtbot.waitUntil(lambda: not widget.montage.buttons, timeout=TIMEOUT_MS)
+
+
 def test_thumbnail_shrinks_by_a_whole_stride():
     mask = np.zeros((200, 100), np.uint8)
     mask[0, 0] = mask[2, 2] = 1

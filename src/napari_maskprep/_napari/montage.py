@@ -53,7 +53,9 @@ class MethodMontage(QWidget):
         for i, (choice, (mask, thresholds)) in enumerate(results.items()):
             button = QToolButton()
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
-            button.setIcon(_icon(np.squeeze(mask)))
+            # Its plane (a stack's shown plane comes as 1 × Y × X); squeeze would also drop
+            # the axis of an image one pixel high or wide.
+            button.setIcon(_icon(mask.reshape(mask.shape[-2:])))
             button.setIconSize(QSize(THUMB_PX, THUMB_PX))
             value = ", ".join(f"{t:.4g}" for t in thresholds) or "none"
             button.setText(f"{choice}\n{value}")
