@@ -5,10 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+import threading
 
 import dask.array as da
 import numpy as np
 import pytest
+from dask.callbacks import local_callbacks
 from napari.components import ViewerModel
 from napari.layers import Labels
 from napari.utils.notifications import NotificationSeverity
@@ -22,6 +24,7 @@ from napari_maskprep._napari.large import (
     RegionPreviewJob,
     TiledApplyJob,
     TiledReplayJob,
+    _Tasks,
     level_params,
 )
 from napari_maskprep._napari.layers import is_large
@@ -380,6 +383,30 @@ def test_cancel_leaves_no_store(tmp_path, monkeypatch):
         job.run(cancel_midway)
     assert seen[-1][0] == 5 and seen[-1][1] > 5
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cancelled_tiled_apply_does_not_cancel_a_later_run_in_its_thread(tmp_path,
+                                                                           monkeypatch):
+    """dask holds its callbacks aside while any thread computes and puts the set back
+    after, so a cancelled Apply's task counter that left meanwhile came back into it, and
+    a later tiled run in the same worker thread (a replay) stopped as cancelled: napari
+    showed ApplyCancelled's traceback. A counter that has left no longer acts."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    viewer = ViewerModel()
+    image, levels = small_pyramid(chunk=256)
+    layer = viewer.add_image(levels, multiscale=True, name="slide")
+    cancelled = threading.Event()
+    cancelled.set()  # a cancelled Apply's, in this thread
+    counter = _Tasks(None, cancelled)
+    counter.__enter__()
+    with local_callbacks():  # another thread's compute, under way while the counter left
+        counter.__exit__(None, None, None)
+    step = Step("segment.threshold", {"value": 90.0})
+    job = _run_outcome(TiledReplayJob(mp.Recipe([step]), layer, name="slide-recipe",
+                                      pixel_size=None))
+    assert not isinstance(job, Failure)
+    np.testing.assert_array_equal(open_lazy(job.store).data.compute(),
+                                  (image > 90).astype(np.uint8))
 
 
 def test_the_recorder_records_a_tiled_apply_and_replays_it_tiled(slide_widget, qtbot,

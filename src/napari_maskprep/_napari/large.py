@@ -244,17 +244,32 @@ class _Tasks(Callback):
         self.progress, self.cancelled = progress, cancelled
         self.thread = threading.get_ident()
         self.done = self.total = 0
+        self.live = False
+
+    def __enter__(self) -> _Tasks:
+        self.live = True
+        return super().__enter__()
+
+    def __exit__(self, *args: Any) -> None:
+        # dask sets its callbacks aside while any thread computes and puts that set back
+        # after, so one that left meanwhile comes back: it must no longer act (a later run
+        # in this pool thread would count its tasks, or stop as cancelled).
+        self.live = False
+        super().__exit__(*args)
+
+    def _mine(self) -> bool:
+        return self.live and threading.get_ident() == self.thread
 
     def _start_state(self, dsk: Any, state: Any) -> None:
-        if threading.get_ident() == self.thread:
+        if self._mine():
             self.total += sum(len(state[k]) for k in ("ready", "waiting", "running"))
 
     def _pretask(self, *args: Any) -> None:
-        if threading.get_ident() == self.thread and self.cancelled.is_set():
+        if self._mine() and self.cancelled.is_set():
             raise ApplyCancelled
 
     def _posttask(self, *args: Any) -> None:
-        if threading.get_ident() != self.thread:
+        if not self._mine():
             return
         if self.cancelled.is_set():
             raise ApplyCancelled
