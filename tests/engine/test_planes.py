@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
+import napari_maskprep as mp
 from napari_maskprep.core import get_op, list_ops
 from napari_maskprep.core.locality import Local
 from napari_maskprep.engine import planes
@@ -108,3 +109,18 @@ def test_bit_packed_masks_run_whole_labels_and_other_footprints_in_stripes(op_id
         (mask.astype(np.int32), {"radius": 5}, 2),  # labels
     ]:
         assert planes._stripe_count(spec, data, spec.check_params(params)) == stripes
+
+
+def test_a_refusal_within_one_plane_names_the_plane():
+    """fill_nan on a time-lapse with one frame all NaN said 'every pixel is NaN or
+    infinite' of the whole stack, whose other frames are finite."""
+    frames = np.ones((2, 3, 8, 8), np.float32)
+    frames[1, 2] = np.nan
+    with pytest.raises(mp.BadValueError) as refused:
+        mp.apply("preprocess.fill_nan", frames, per_plane=True)
+    assert str(refused.value) == (
+        "plane 1, 2 of 2 x 3: preprocess.fill_nan: every pixel is NaN or infinite, so there "
+        "is no minimum to fill with; accepted: an image with a finite pixel, or fill='zero'")
+    with pytest.raises(mp.BadValueError) as refused:  # one plane: the image is the plane
+        mp.apply("preprocess.fill_nan", frames[1, 2:], per_plane=True)
+    assert str(refused.value).startswith("preprocess.fill_nan: every pixel is NaN")

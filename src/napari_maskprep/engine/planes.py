@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.errors import BadValueError
+from ..core.errors import BadValueError, MaskprepError
 from ..core.validation import check_output, spatial_ndim
 from ..kernels import threads
 from ..kernels.threads import cv_serial
@@ -73,7 +73,13 @@ def run_spatial(
     out = None
     for i, index in enumerate(planes):
         plane = data[index]
-        result = spec.func(plane, **_plane_inputs(arrays, index, lead), **params)
+        try:
+            result = spec.func(plane, **_plane_inputs(arrays, index, lead), **params)
+        except MaskprepError as exc:  # what one plane lacks (fill_nan: a plane all NaN)
+            if len(planes) == 1:
+                raise
+            where, of = ", ".join(map(str, index)), " x ".join(map(str, data.shape[:lead]))
+            raise type(exc)(f"plane {where} of {of}: {exc}") from None
         result = check_output(spec, plane, result)
         if out is None:
             out = np.empty(data.shape[:lead] + result.shape, result.dtype)
