@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from napari.components import ViewerModel
 
-from napari_maskprep._napari.large import store_levels
 from napari_maskprep._napari.recorder import RecorderWidget
 from napari_maskprep._napari.region_widget import RegionEditWidget
 from napari_maskprep._napari.training import TrainWidget
-from napari_maskprep.io import write_ome_zarr
+
+from .test_regions import store_layer
 
 
 def shown(box) -> list[str]:
@@ -40,9 +40,7 @@ def test_the_edit_region_picker_shows_a_renamed_layer_by_its_new_name(qtbot, tmp
     viewer = ViewerModel()
     widget = RegionEditWidget(viewer)
     qtbot.addWidget(widget.native)
-    store = write_ome_zarr(np.zeros((1100, 700), np.uint8), tmp_path / "m.zarr")
-    layer = viewer.add_labels(store_levels(store), multiscale=True, name="m",
-                              metadata={"maskprep": {"store": str(store)}})
+    layer, _ = store_layer(viewer, tmp_path)
     layer.name = "mask of slide 3"
     assert shown(widget.layer_box) == ["mask of slide 3"] and widget.layer_box.value is layer
 

@@ -242,11 +242,8 @@ def test_a_failed_apply_says_why_and_then_gives_way_to_what_the_last_one_made(qt
     assert widget.status.value == summary
 
 
-def test_another_input_chosen_lists_the_one_before_as_an_extra_and_not_itself(qtbot):
-    """The extra inputs' pickers were listed for the input chosen before: after choosing
-    'b' (the markers) as the input, the markers picker still offered 'b' and held it (a
-    watershed of 'b' took 'b' as its own markers) and did not offer 'a' until a layer was
-    added or removed."""
+def _watershed_of_a_with_markers_b(qtbot):
+    """A segment widget on watershed of labels 'a', with labels 'b' as its markers."""
     viewer = ViewerModel()
     for name in ("a", "b"):
         viewer.add_labels(np.zeros((8, 8), np.uint8), name=name)
@@ -255,6 +252,15 @@ def test_another_input_chosen_lists_the_one_before_as_an_extra_and_not_itself(qt
     widget.select("segment.watershed", viewer.layers["a"])
     markers = widget.extra_boxes["markers"]
     markers.value = viewer.layers["b"]
+    return viewer, widget, markers
+
+
+def test_another_input_chosen_lists_the_one_before_as_an_extra_and_not_itself(qtbot):
+    """The extra inputs' pickers were listed for the input chosen before: after choosing
+    'b' (the markers) as the input, the markers picker still offered 'b' and held it (a
+    watershed of 'b' took 'b' as its own markers) and did not offer 'a' until a layer was
+    added or removed."""
+    viewer, widget, markers = _watershed_of_a_with_markers_b(qtbot)
     widget.input_box.value = viewer.layers["b"]
     assert [getattr(c, "name", c) for c in markers.choices] == [None, "a"]
     assert markers.value is None
@@ -265,14 +271,7 @@ def test_none_chosen_for_an_optional_extra_input_lets_go_of_the_layer(qtbot):
     """Choosing "none" for watershed's markers changed the picker only: magicgui does not
     report None from a picker that is not nullable, so the preview, Apply and the step
     recorded kept the markers chosen before."""
-    viewer = ViewerModel()
-    for name in ("a", "b"):
-        viewer.add_labels(np.zeros((8, 8), np.uint8), name=name)
-    widget = SegmentWidget(viewer)
-    qtbot.addWidget(widget.native)
-    widget.select("segment.watershed", viewer.layers["a"])
-    markers = widget.extra_boxes["markers"]
-    markers.value = viewer.layers["b"]
+    viewer, widget, markers = _watershed_of_a_with_markers_b(qtbot)
     assert widget.model.step().inputs == {"markers": "markers"}
     markers.native.setCurrentIndex(0)  # as a click on "none"
     assert markers.native.currentText() == "none"

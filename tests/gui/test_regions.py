@@ -26,6 +26,14 @@ from napari_maskprep.io import open_lazy, read_provenance, write_ome_zarr, write
 from .test_large import show, small_pyramid
 
 
+def store_layer(viewer, tmp_path: Path) -> tuple[Labels, Path]:
+    """A 1100 x 700 mask store that maskprep wrote, opened as the multiscale labels 'm'."""
+    store = write_ome_zarr(np.zeros((1100, 700), np.uint8), tmp_path / "m.zarr")
+    layer = viewer.add_labels(store_levels(store), multiscale=True, name="m",
+                              metadata={"maskprep": {"store": str(store)}})
+    return layer, store
+
+
 def _chunk_files(store: Path) -> dict[str, bytes]:
     return {str(p.relative_to(store)): p.read_bytes() for p in sorted(store.rglob("*"))
             if p.is_file() and not p.name.startswith((".z", "zarr.json"))}
@@ -236,9 +244,7 @@ def test_the_widget_opens_writes_back_and_discards(make_napari_viewer, qtbot, tm
     widget = RegionEditWidget(viewer)
     qtbot.addWidget(widget.native)
     assert widget.layer_box.value is None and not widget.open_button.enabled
-    store = write_ome_zarr(np.zeros((1100, 700), np.uint8), tmp_path / "m.zarr")
-    source = viewer.add_labels(store_levels(store), multiscale=True, name="m",
-                               metadata={"maskprep": {"store": str(store)}})
+    source, store = store_layer(viewer, tmp_path)
     assert widget.layer_box.value is source and widget.open_button.enabled
     show(source, 0, (100, 100), (200, 300))
     widget.open_button.clicked()
@@ -262,9 +268,7 @@ def test_a_region_open_when_the_widget_closes_is_written_back_or_kept(qtbot, tmp
     strokes could no longer be written back. One whose source was removed was kept with
     the advice to discard the region, with no widget left to discard it in."""
     viewer = ViewerModel()
-    store = write_ome_zarr(np.zeros((1100, 700), np.uint8), tmp_path / "m.zarr")
-    source = viewer.add_labels(store_levels(store), multiscale=True, name="m",
-                               metadata={"maskprep": {"store": str(store)}})
+    source, store = store_layer(viewer, tmp_path)
     widget = RegionEditWidget(viewer)
     qtbot.addWidget(widget.native)
     show(source, 0, (100, 100), (200, 300))
@@ -326,9 +330,7 @@ def test_a_region_layer_removed_by_hand_no_longer_shows_as_being_edited(make_nap
     viewer = make_napari_viewer()
     widget = RegionEditWidget(viewer)
     qtbot.addWidget(widget.native)
-    store = write_ome_zarr(np.zeros((1100, 700), np.uint8), tmp_path / "m.zarr")
-    source = viewer.add_labels(store_levels(store), multiscale=True, name="m",
-                               metadata={"maskprep": {"store": str(store)}})
+    source, store = store_layer(viewer, tmp_path)
     show(source, 0, (100, 100), (200, 300))
     widget.open_button.clicked()
     region = viewer.layers[-1]
