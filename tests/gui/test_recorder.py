@@ -892,3 +892,48 @@ def test_an_image_removed_while_the_recipe_replays_on_it_is_named(session, shown
     message = "'nuclei' was removed while the recipe replayed on it; nothing was written"
     assert recorder.status.value == message and shown()[-1] == (ERROR, message)
     assert "nuclei-recipe" not in viewer.layers
+
+
+def test_a_bug_in_a_replay_re_run_batch_or_fit_says_one_line_and_logs_its_traceback(
+        session, shown, tmp_path, monkeypatch, caplog):
+    """An error no input explains (a RuntimeError or IndexError of a bug) was not caught in
+    the worker: napari showed its traceback and the status line kept 'running the batch…'
+    or 'fitting the recipe to the mask…'."""
+    from napari_maskprep._napari import mask_fit, recipe_jobs
+
+    session.apply(session.segment, "segment.auto_threshold", "nuclei")
+    recorder, nuclei = session.recorder, session.viewer.layers["nuclei"]
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("stale cache\nsecond line")
+
+    def out_of_range(*args, **kwargs):
+        raise IndexError("list index out of range")
+
+    monkeypatch.setattr(mp.Recipe, "iter_run", fails)
+    monkeypatch.setattr(recipe_jobs, "run_batch", out_of_range)
+    monkeypatch.setattr(mask_fit, "fit_recipe", fails)
+    recorder.target_box.value = nuclei
+    session.wait(recorder.replay())
+    recorder.select_step(0)
+    session.wait(recorder.rerun())
+    recorder.infolder.value, recorder.outfolder.value = tmp_path, tmp_path / "out"
+    tifffile.imwrite(tmp_path / "a.tif", nuclei.data[:64, :64])
+    session.wait(recorder.run_batch())
+    assert recorder.batch_button.enabled and not recorder.cancel_button.enabled
+    recorder.fit_mask_box.value = session.viewer.layers["nuclei-ground truth"]
+    session.wait(recorder.fit())
+    assert recorder.fit_button.enabled and not recorder.progress_bar.visible
+    bug = "; a bug: its traceback is logged"
+    said = [f"the replay failed (RuntimeError: stale cache){bug}",
+            f"the re-run failed (RuntimeError: stale cache){bug}",
+            f"the batch failed (IndexError: list index out of range){bug}",
+            f"the fit failed (RuntimeError: stale cache){bug}"]
+    assert shown() == [(ERROR, line) for line in said]
+    assert recorder.status.value == said[-1]
+    assert "nuclei-recipe" not in session.viewer.layers
+    logged = [r for r in caplog.records if r.name == "napari_maskprep._napari.workers"]
+    assert [r.getMessage() for r in logged] == [
+        "the replay failed", "the re-run failed", "the batch failed", "the fit failed"]
+    assert [r.exc_info[0] for r in logged] == [RuntimeError, RuntimeError, IndexError,
+                                               RuntimeError]

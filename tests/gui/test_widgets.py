@@ -15,6 +15,7 @@ from napari_maskprep._napari.applied import applied_steps, is_preview
 from napari_maskprep._napari.outputs import history
 from napari_maskprep._napari.widgets import PREVIEW_DELAY_MS, RefineWidget
 from napari_maskprep.core.registry import OpSpec
+from napari_maskprep.engine.statistics import StatisticCache
 
 ERROR = NotificationSeverity.ERROR
 INFO = NotificationSeverity.INFO
@@ -522,6 +523,45 @@ def test_an_op_failing_without_a_message_says_what_failed(make_widget, qtbot, sh
     widget.preview_box.value = True
     qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
     assert widget.status.value == "the preview of segment.threshold failed (OSError)"
+
+
+def test_a_bug_in_an_op_says_one_line_and_logs_its_traceback(make_widget, qtbot, shown,
+                                                            monkeypatch, caplog):
+    """An error no input explains (a KeyError, RuntimeError or IndexError of a bug) was not
+    caught in the worker: napari showed its traceback, the status line kept 'running…'
+    or nothing, and Try all left no line at all."""
+    viewer, widget = make_widget("segment", "nuclei")
+    widget.select("segment.auto_threshold", viewer.layers["nuclei"])
+
+    def fails(*args, **kwargs):
+        raise KeyError("sigma")
+
+    monkeypatch.setattr(OpSpec, "__call__", fails)
+    monkeypatch.setattr(StatisticCache, "run", fails)  # a preview's threshold, from the cache
+    widget.apply()
+    wait_applied(qtbot, widget)
+    said = ("segment.auto_threshold on 'nuclei' failed (KeyError: 'sigma'); a bug: its "
+            "traceback is logged")
+    assert shown() == [(ERROR, said)]
+    assert widget.status.value == said
+    assert widget.apply_button.enabled and not widget.cancel_button.enabled
+    assert "nuclei-auto_threshold" not in viewer.layers
+    widget.preview_box.value = True
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+    assert widget.status.value == ("the preview of segment.auto_threshold failed (KeyError: "
+                                   "'sigma'); a bug: its traceback is logged")
+    widget.preview_box.value = False
+    widget.try_all()
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+    assert widget.status.value == ("Try all of segment.auto_threshold failed (KeyError: "
+                                   "'sigma'); a bug: its traceback is logged")
+    assert widget.montage.buttons == {}
+    assert len(shown()) == 1  # the Apply's line only: no traceback notification
+    logged = [r for r in caplog.records if r.name == "napari_maskprep._napari.workers"]
+    assert [r.getMessage() for r in logged] == [
+        "segment.auto_threshold on 'nuclei' failed", "the preview of segment.auto_threshold "
+        "failed", "Try all of segment.auto_threshold failed"]
+    assert all(r.exc_info[0] is KeyError for r in logged)
 
 
 def test_each_apply_says_its_objects_and_sizes_and_pixels_changed_in_place(make_widget, qtbot):

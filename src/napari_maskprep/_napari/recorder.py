@@ -46,7 +46,7 @@ from .mask_fit import MaskFitJob, apply_fit, describe_fit
 from .opinfo import param_docs
 from .recipe_jobs import BatchJob, BatchOutcome, RunJob
 from .recording import EDIT_OP, RECORDED_CHANNEL, RecipeRecorder
-from .workers import JOB_ERRORS, Failure, ProgressRelay, error_line
+from .workers import JOB_ERRORS, Failure, ProgressRelay, outcome
 
 if TYPE_CHECKING:
     from superqt.utils import WorkerBase
@@ -60,13 +60,13 @@ STEP_LIST_ROWS = 8  # tall enough for a typical recipe without scrolling
 NO_CHANNEL = "none"  # the batch's channel box: files segmented whole
 _CHANNELS = 8  # the channels the batch's box offers, from 0
 CAPTURE_DELAY_MS = 400  # strokes closer together than this make one capture of hand edits
+# What a run's recipe or files can raise (an output folder that cannot be made or written
+# in, a full disk); anything else is a bug, which outcome logs.
+_RUN_ERRORS = (MaskprepError, *JOB_ERRORS)
 
 
-def _run_outcome(job: RunJob) -> RunJob | Failure:
-    try:
-        return job.run()
-    except (MaskprepError, *JOB_ERRORS) as exc:
-        return Failure(error_line(exc, "the replay"))
+def _run_outcome(job: RunJob, doing: str = "the replay") -> RunJob | Failure:
+    return outcome(job.run, failed=doing, caught=_RUN_ERRORS)
 
 
 def step_summary(step: Step) -> str:
@@ -285,18 +285,18 @@ class RecorderWidget(Container):
         if index is None:
             self._fail("select the step to re-run from")
             return None
-        return self._start(self.model.rerun_job, index, self._on_rerun_result)
+        return self._start(self.model.rerun_job, index, self._on_rerun_result, "the re-run")
 
     def replay(self) -> WorkerBase | None:
         layer = self.target_box.value
         if layer is None:
             self._fail("open an image to replay the recipe on")
             return None
-        return self._start(self.model.replay_job, layer, self._on_replay_result)
+        return self._start(self.model.replay_job, layer, self._on_replay_result, "the replay")
 
     def replay_all(self) -> list[WorkerBase]:
-        workers = [self._start(self.model.replay_job, layer, self._on_replay_result)
-                   for layer in self.model.replay_targets()]
+        workers = [self._start(self.model.replay_job, layer, self._on_replay_result,
+                               "the replay") for layer in self.model.replay_targets()]
         return [w for w in workers if w is not None]
 
     def run_batch(self) -> WorkerBase | None:
@@ -354,13 +354,14 @@ class RecorderWidget(Container):
         show_error(message)
         self.status.value = message
 
-    def _start(self, make_job: Any, argument: Any, on_result: Any) -> WorkerBase | None:
+    def _start(self, make_job: Any, argument: Any, on_result: Any, doing: str
+               ) -> WorkerBase | None:
         try:
             job = make_job(argument)
         except RecipeError as exc:
             self._fail(str(exc))
             return None
-        worker = create_worker(_run_outcome, job)
+        worker = create_worker(_run_outcome, job, doing)
         worker.returned.connect(on_result)
         return self._launch(worker)
 
@@ -612,17 +613,11 @@ class RecorderWidget(Container):
 
 
 def _batch_outcome(job: BatchJob, progress: Any) -> BatchOutcome | Failure:
-    try:
-        return job.run(progress)
-    except (MaskprepError, OSError, MemoryError) as exc:  # an output folder that cannot be
-        return Failure(error_line(exc, "the batch"))  # made or written in, a full disk
+    return outcome(job.run, progress, failed="the batch", caught=_RUN_ERRORS)
 
 
 def _fit_outcome(job: MaskFitJob, progress: Any) -> FitResult | Failure:
-    try:
-        return job.run(progress)
-    except (MaskprepError, MemoryError) as exc:
-        return Failure(error_line(exc, "the fit"))
+    return outcome(job.run, progress, failed="the fit", caught=_RUN_ERRORS)
 
 
 def open_recorder(viewer: Viewer) -> RecorderWidget:

@@ -4,6 +4,7 @@ when the widget is hidden."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +13,10 @@ from qtpy.QtCore import QEvent, QObject, Signal
 
 from .jobs import ApplyCancelled
 
-__all__ = ["JOB_ERRORS", "Failure", "HideWatcher", "ProgressRelay", "error_line", "outcome",
-           "show_worker_warning"]
+__all__ = ["JOB_ERRORS", "Failure", "HideWatcher", "ProgressRelay", "bug_line", "error_line",
+           "outcome", "show_worker_warning"]
+
+_LOG = logging.getLogger(__name__)
 
 
 class HideWatcher(QObject):
@@ -59,17 +62,29 @@ def error_line(exc: BaseException, failed: str) -> str:
 JOB_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, OSError, MemoryError)
 
 
+def bug_line(exc: BaseException, failed: str) -> str:
+    """The one line a person is shown for an error no input explains (a bug), whose
+    traceback :func:`outcome` logged: what ``failed``, the error's kind and its text."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return (f"{failed} failed ({type(exc).__name__}{': ' + text if text else ''}); "
+            "a bug: its traceback is logged")
+
+
 def outcome(func: Any, *args: Any, failed: str,
             caught: tuple[type[Exception], ...] = JOB_ERRORS) -> Any:
     """The function's result, or the one-line error the user is shown instead (for an
-    error without a message, what ``failed`` and its kind: :func:`error_line`). An error
-    not ``caught`` reaches napari, which shows its traceback."""
+    error without a message, what ``failed`` and its kind: :func:`error_line`). Any other
+    error is a bug: one line too (raised, it would reach napari as a traceback), and its
+    traceback is logged for a report."""
     try:
         return func(*args)
     except ApplyCancelled:
         return Failure("cancelled", cancelled=True)
     except caught as exc:
         return Failure(error_line(exc, failed))
+    except Exception as exc:
+        _LOG.exception("%s failed", failed)
+        return Failure(bug_line(exc, failed))
 
 
 def show_worker_warning(warning: tuple[Any, ...]) -> None:
