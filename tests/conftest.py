@@ -1,11 +1,16 @@
-"""Shared test fixtures: paths to the bundled real images and their ground truth."""
+"""Shared test fixtures: paths to the bundled real images and their ground truth; another
+thread held inside a dask compute."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
+import dask
 import numpy as np
 import pytest
 
@@ -58,3 +63,24 @@ def shared() -> Path:
     if root is None:
         pytest.skip("../shared/data is not beside this checkout")
     return root
+
+
+@contextlib.contextmanager
+def another_thread_computing() -> Iterator[None]:
+    """Another thread inside a dask compute (its one task waiting) from entering the block
+    to leaving it: dask's global callbacks are set aside meanwhile."""
+    inside, release = threading.Event(), threading.Event()
+
+    def task() -> None:
+        inside.set()
+        release.wait()
+
+    thread = threading.Thread(target=dask.delayed(task)().compute,
+                              kwargs={"scheduler": "threads"})
+    thread.start()
+    inside.wait()
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join()

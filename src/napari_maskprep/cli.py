@@ -28,6 +28,7 @@ from .cluster import (
 )
 from .core.errors import BadValueError, MaskprepError
 from .core.registry import list_ops
+from .core.run_callbacks import run_callbacks
 from .core.units import check_pixel_size, format_pixel_size
 from .export import is_exported_script
 from .fit import DEFAULT_TRIALS, MAX_TRIALS, fit_recipe, is_fit_report
@@ -140,7 +141,7 @@ def _tiling(args: argparse.Namespace) -> Tiling:
 
 
 def _chunk_progress(quiet: bool) -> Any:
-    """A progress bar over the tasks (chunks of each step) of tiled runs in this process."""
+    """A progress bar over the tasks (chunks of each step) of tiled runs in this thread."""
     from dask.callbacks import Callback
 
     class Progress(Callback):
@@ -155,7 +156,7 @@ def _chunk_progress(quiet: bool) -> Any:
         def _finish(self, *args: Any) -> None:
             self.bar.close()
 
-    return Progress()
+    return run_callbacks(Progress())
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -15,14 +15,15 @@ import zarr
 from dask.callbacks import Callback
 
 import napari_maskprep as mp
+from napari_maskprep import cli, large_images
 from napari_maskprep.batch import count_objects
 from napari_maskprep.cli import main
 from napari_maskprep.core.arrays import checksum
 from napari_maskprep.core.errors import BadValueError
-from napari_maskprep.io import open_lazy, read_image, read_provenance
+from napari_maskprep.io import open_lazy, read_image, read_provenance, write_ome_zarr
 from napari_maskprep.large_images import _check_chunk_side
 
-from ..conftest import DATA, pairs
+from ..conftest import DATA, another_thread_computing, pairs
 
 _STEPS = [{"op": "preprocess.gaussian", "params": {"sigma": 1.5}},
           {"op": "segment.auto_threshold", "params": {}},
@@ -391,3 +392,59 @@ def test_an_image_store_holding_our_label_is_never_replaced_as_if_it_were_ours(
             in capsys.readouterr().err)
     assert sorted(p.relative_to(store) for p in store.rglob("*")) == before
     assert read_provenance(store)["input"]["source"] == "slide.zarr"  # info still finds it
+
+
+class _Bar:
+    """tqdm as maskprep's commands use it, keeping each bar made with its total and
+    count."""
+
+    made: list[_Bar] = []
+
+    def __init__(self, *args, total=None, desc=None, **kwargs) -> None:
+        self.total, self.desc, self.n = total, desc, 0
+        _Bar.made.append(self)
+
+    def __enter__(self) -> _Bar:
+        return self
+
+    def __exit__(self, *args) -> None:
+        pass
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def close(self) -> None:
+        pass
+
+    @staticmethod
+    def write(*args, **kwargs) -> None:
+        pass
+
+
+def test_the_chunk_bar_counts_every_task_while_another_thread_computes(tmp_path, mosaic,
+                                                                       monkeypatch):
+    """dask sets its global callbacks aside while any thread computes: the chunk bar of
+    maskprep run (main called in a program with threads of its own), registered there,
+    missed the tasks run meanwhile (here writing the mask). It is now given to the
+    run's computes."""
+    store = _ome_zarr_image(tmp_path / "slide.zarr", mosaic[:520, :600])
+    recipe = tmp_path / "r.maskprep.yaml"
+    mp.Recipe(steps=[{"op": "segment.threshold", "params": {"value": 60}}]).save(recipe)
+    monkeypatch.setattr(cli, "tqdm", _Bar)
+    monkeypatch.setattr(_Bar, "made", [])
+
+    def chunk_bars(outdir) -> list[tuple[int, int]]:
+        _Bar.made.clear()
+        assert main(["run", str(recipe), str(store), "-o", str(outdir), "--format", "zarr",
+                     "--chunk", "128", "-q"]) == 0
+        return [(bar.total, bar.n) for bar in _Bar.made if bar.desc == "tiled"]
+
+    alone = chunk_bars(tmp_path / "alone")
+    assert len(alone) > 3 and all(total == n > 0 for total, n in alone)
+
+    def write_while_another_thread_computes(*args, **kwargs):
+        with another_thread_computing():
+            return write_ome_zarr(*args, **kwargs)
+
+    monkeypatch.setattr(large_images, "write_ome_zarr", write_while_another_thread_computes)
+    assert chunk_bars(tmp_path / "meanwhile") == alone

@@ -5,17 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-import threading
 
 import dask.array as da
 import numpy as np
 import pytest
-from dask.callbacks import local_callbacks
 from napari.components import ViewerModel
 from napari.layers import Labels
 from napari.utils.notifications import NotificationSeverity
 
 import napari_maskprep as mp
+from napari_maskprep._napari import large
 from napari_maskprep._napari.applied import PREVIEW_SUFFIX
 from napari_maskprep._napari.jobs import ApplyCancelled
 from napari_maskprep._napari.large import (
@@ -24,7 +23,6 @@ from napari_maskprep._napari.large import (
     RegionPreviewJob,
     TiledApplyJob,
     TiledReplayJob,
-    _Tasks,
     level_params,
 )
 from napari_maskprep._napari.layers import is_large
@@ -33,9 +31,11 @@ from napari_maskprep._napari.recording import RecipeRecorder
 from napari_maskprep._napari.stage import StageModel
 from napari_maskprep._napari.workers import Failure, outcome
 from napari_maskprep.engine.tiled import check_tiled
-from napari_maskprep.io import ImageReadError, open_lazy
+from napari_maskprep.io import ImageReadError, open_lazy, write_ome_zarr
 from napari_maskprep.ops.segment import EdgeMethod
 from napari_maskprep.recipe import RecipeError, Step
+
+from ..conftest import another_thread_computing
 
 ERROR = NotificationSeverity.ERROR
 TIMEOUT_MS = 20000
@@ -387,26 +387,62 @@ def test_cancel_leaves_no_store(tmp_path, monkeypatch):
 
 def test_a_cancelled_tiled_apply_does_not_cancel_a_later_run_in_its_thread(tmp_path,
                                                                            monkeypatch):
-    """dask holds its callbacks aside while any thread computes and puts the set back
-    after, so a cancelled Apply's task counter that left meanwhile came back into it, and
-    a later tiled run in the same worker thread (a replay) stopped as cancelled: napari
-    showed ApplyCancelled's traceback. A counter that has left no longer acts."""
+    """dask holds its global callbacks aside while any thread computes and puts the set
+    back after, so a cancelled Apply's task counter, registered there, came back into it
+    and stopped a later tiled run (a replay) as cancelled: napari showed ApplyCancelled's
+    traceback. A run's counter is now given to its own computes, never registered."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     viewer = ViewerModel()
     image, levels = small_pyramid(chunk=256)
     layer = viewer.add_image(levels, multiscale=True, name="slide")
-    cancelled = threading.Event()
-    cancelled.set()  # a cancelled Apply's, in this thread
-    counter = _Tasks(None, cancelled)
-    counter.__enter__()
-    with local_callbacks():  # another thread's compute, under way while the counter left
-        counter.__exit__(None, None, None)
+    cancelled = segment_model(viewer, "segment.threshold", value=90.0).prepare_apply()
+    cancelled.cancel()
+    with another_thread_computing(), pytest.raises(ApplyCancelled):
+        cancelled.run()
     step = Step("segment.threshold", {"value": 90.0})
     job = _run_outcome(TiledReplayJob(mp.Recipe([step]), layer, name="slide-recipe",
                                       pixel_size=None))
     assert not isinstance(job, Failure)
     np.testing.assert_array_equal(open_lazy(job.store).data.compute(),
                                   (image > 90).astype(np.uint8))
+
+
+def test_a_tiled_apply_counts_and_cancels_its_tasks_while_another_thread_computes(
+        tmp_path, monkeypatch):
+    """dask sets its global callbacks aside while any thread computes (a preview): the
+    task counter of a tiled Apply, registered there, missed the tasks run meanwhile (here
+    writing the store), and Cancel did not stop them."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    viewer = ViewerModel()
+    _, levels = small_pyramid(chunk=128)
+    viewer.add_image(levels, multiscale=True, name="slide")
+    model = segment_model(viewer, "segment.auto_threshold")
+
+    def seen_by_an_apply() -> list[tuple[int, int]]:
+        seen: list[tuple[int, int]] = []
+        model.prepare_apply().run(lambda done, total: seen.append((done, total)))
+        return seen
+
+    alone = seen_by_an_apply()
+    assert alone[-1][0] == alone[-1][1] == len(alone) > 100
+
+    def write_while_another_thread_computes(*args, **kwargs):
+        with another_thread_computing():
+            return write_ome_zarr(*args, **kwargs)
+
+    monkeypatch.setattr(large, "write_ome_zarr", write_while_another_thread_computes)
+    assert seen_by_an_apply() == alone
+    job = model.prepare_apply()
+
+    def cancel_then_write(*args, **kwargs):
+        job.cancel()
+        return write_while_another_thread_computes(*args, **kwargs)
+
+    monkeypatch.setattr(large, "write_ome_zarr", cancel_then_write)
+    stores = set(tmp_path.iterdir())  # the two Applies'
+    with pytest.raises(ApplyCancelled):
+        job.run()
+    assert set(tmp_path.iterdir()) == stores
 
 
 def test_the_recorder_records_a_tiled_apply_and_replays_it_tiled(slide_widget, qtbot,

@@ -36,6 +36,7 @@ from napari.layers import Layer
 
 from ..core.locality import GlobalStat, Kind, Local, Pointwise
 from ..core.registry import OpSpec
+from ..core.run_callbacks import run_callbacks
 from ..core.units import COUNT
 from ..engine.statistics import StatisticCache
 from ..engine.tiled import check_tiled, run_tiled
@@ -234,43 +235,25 @@ def store_path(folder: Path, name: str) -> Path:
 
 
 class _Tasks(Callback):
-    """Counts the dask tasks this thread runs, for a progress bar; raises
-    :class:`ApplyCancelled` after the task in progress once ``cancelled`` is set. Tasks
-    of other threads (a preview computing meanwhile) are neither counted nor stopped."""
+    """Counts the dask tasks of the run it is given to (:func:`run_callbacks`), for a
+    progress bar; raises :class:`ApplyCancelled` after the task in progress once
+    ``cancelled`` is set. Only that run's computes run it: tasks of other threads (a
+    preview computing meanwhile) are neither counted nor stopped."""
 
     def __init__(self, progress: Callable[[int, int], None] | None,
                  cancelled: threading.Event) -> None:
         super().__init__()
         self.progress, self.cancelled = progress, cancelled
-        self.thread = threading.get_ident()
         self.done = self.total = 0
-        self.live = False
-
-    def __enter__(self) -> _Tasks:
-        self.live = True
-        return super().__enter__()
-
-    def __exit__(self, *args: Any) -> None:
-        # dask sets its callbacks aside while any thread computes and puts that set back
-        # after, so one that left meanwhile comes back: it must no longer act (a later run
-        # in this pool thread would count its tasks, or stop as cancelled).
-        self.live = False
-        super().__exit__(*args)
-
-    def _mine(self) -> bool:
-        return self.live and threading.get_ident() == self.thread
 
     def _start_state(self, dsk: Any, state: Any) -> None:
-        if self._mine():
-            self.total += sum(len(state[k]) for k in ("ready", "waiting", "running"))
+        self.total += sum(len(state[k]) for k in ("ready", "waiting", "running"))
 
     def _pretask(self, *args: Any) -> None:
-        if self._mine() and self.cancelled.is_set():
+        if self.cancelled.is_set():
             raise ApplyCancelled
 
     def _posttask(self, *args: Any) -> None:
-        if not self._mine():
-            return
         if self.cancelled.is_set():
             raise ApplyCancelled
         self.done += 1
@@ -325,7 +308,7 @@ class _TiledRun(Cancellable):
             data = self.data if isinstance(self.data, da.Array) else da.from_array(self.data)
             recipe = Recipe(self._run_steps, inputs=self.recorded.inputs)
             # The tiled run's work files (inputs of whole-image steps) go with the run.
-            with (_Tasks(progress, self._cancelled),
+            with (run_callbacks(_Tasks(progress, self._cancelled)),
                   tempfile.TemporaryDirectory(prefix=".maskprep-work-", dir=folder) as work):
                 if self.frames:  # sizes in µm resolved on each frame, as maskprep run does
                     result = run_by_frame(recipe, data, "tyx" + "c" * (data.ndim == 4),

@@ -7,6 +7,8 @@ import threading
 
 import numpy as np
 
+from .run_callbacks import compute
+
 __all__ = ["checksum", "native"]
 
 
@@ -43,7 +45,8 @@ def checksum(array: np.ndarray, *, scheduler: str | None = None,
         for height in array.chunks[0]:
             if cancelled is not None and cancelled.is_set():
                 return ""
-            band = native(np.asarray(array[start:start + height].compute(scheduler=scheduler)))
+            band, = compute(array[start:start + height], scheduler=scheduler)
+            band = native(np.asarray(band))
             h.update(np.ascontiguousarray(band).data)
             start += height
         return "sha256:" + h.hexdigest()

@@ -55,6 +55,7 @@ import numpy as np
 
 from ..core.errors import MaskprepWarning, RecipeError, at_step
 from ..core.locality import GlobalStat, Kind, Local, NonLocal, Pointwise
+from ..core.run_callbacks import compute
 from ..core.validation import check_extra, check_input, check_output, looks_rgb, spatial_ndim
 from ..kernels.histogram import value_counts
 from ..kernels.threads import one_thread_each
@@ -198,7 +199,7 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
                 # labelled on its own may hold ids 1 and 2 of what is one object.
                 if fused.functions:
                     current, stored, fused = _map_fused(current, fused, work), False, _Fused()
-                labels = float(current.max().compute()) > 1  # NaN: the chunks refuse it
+                labels = float(compute(current.max())[0]) > 1  # NaN: the chunks refuse it
                 if labels == _zero_one(corner):
                     probes[at:] = _probe(enabled[at:], _as_labels(corner) if labels else
                                          (corner > 0).view(np.uint8), current.shape, points)
@@ -324,7 +325,7 @@ def _corner(image: da.Array) -> np.ndarray:
     corner = tuple(slice(0, _PROBE_SIDE) for _ in range(image.ndim))
     if image.ndim >= 3 and image.shape[-1] in (3, 4):
         corner = corner[:-1] + (slice(None),)
-    return np.asarray(image[corner])
+    return np.asarray(compute(image[corner])[0])
 
 
 def _probe(enabled: Sequence[tuple[int, Step]], corner: np.ndarray, shape: tuple[int, ...],

@@ -36,6 +36,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from ..core.enums import Connectivity
+from ..core.run_callbacks import compute
 from ..kernels import components
 from ..kernels.threads import one_thread_each
 
@@ -190,8 +191,8 @@ def per_chunk(x: Any, summarise: Callable[[np.ndarray, tuple[int, ...]], Any]
         cell[(0,) * block.ndim] = summarise(block, block_id)
         return cell
 
-    cells = x.map_blocks(one, chunks=tuple((1,) * n for n in x.numblocks), dtype=object,
-                         meta=np.empty((0,) * x.ndim, object)).compute()
+    cells, = compute(x.map_blocks(one, chunks=tuple((1,) * n for n in x.numblocks),
+                                  dtype=object, meta=np.empty((0,) * x.ndim, object)))
     return {index: cells[index] for index in np.ndindex(*x.numblocks)}
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import dask.array as da
 import numpy as np
 
+from ..core.run_callbacks import compute
 from ..core.validation import check_extra, check_input
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def edited(x: da.Array, image: da.Array, step: Step) -> da.Array:
     params = spec.check_params(step.params)
     if not params["bbox"]:
         return x
-    labels = x.dtype.kind in "iu" and x.dtype != np.uint8 and int(x.max().compute()) > 1
+    labels = x.dtype.kind in "iu" and x.dtype != np.uint8 and int(compute(x.max())[0]) > 1
     if "x".join(map(str, x.shape)) != params["shape"]:
         # Made on an image of another shape: the op skips it, with its notice, without
         # decoding it, on any array of another shape than the edit's.
@@ -69,16 +70,16 @@ def edited(x: da.Array, image: da.Array, step: Step) -> da.Array:
     # The op on the box alone, as the box of the whole image: its checksums are the box's.
     inside = {**params, "shape": "x".join(str(s.stop - s.start) for s in box),
               "bbox": ",".join(f"0:{s.stop - s.start}" for s in box)}
-    extras = {"image": np.asarray(image[box])} if step.inputs else {}
+    extras = {"image": np.asarray(compute(image[box])[0])} if step.inputs else {}
     if labels:
         # The box as the whole input's int32 labels, even where it holds only ids 0 and 1
         # (the op's own input check would make that a mask and its checksum another's).
-        region = check_input(spec, np.asarray(x[box])).astype(np.int32, copy=False)
+        region = check_input(spec, np.asarray(compute(x[box])[0])).astype(np.int32, copy=False)
         extras = {name: check_extra(spec, _extra(spec, name), value, region)
                   for name, value in extras.items()}
         result = spec.func(region, **extras, **inside)
         return _checked(x, box, result, np.dtype(np.int32), spec)
-    result = spec(_as_mask(np.asarray(x[box]), "the edit's box"), **extras, **inside)
+    result = spec(_as_mask(np.asarray(compute(x[box])[0]), "the edit's box"), **extras, **inside)
     return _checked(x, box, result, result.dtype)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import tifffile
 
 from ..core.errors import BadTypeError, BadValueError
+from ..core.run_callbacks import compute_in
 from .files import atomic_write, clean_stale_temporaries
 from .masks import check_mask_pixel_size, tiff_layout
 from .omezarr import OutputExistsError
@@ -48,15 +49,15 @@ def _tiles(mask: da.Array, tile: tuple[int, int]) -> Iterator[np.ndarray]:
               for top in range(0, height, strip))
     ahead = 2 * strip * width * mask.dtype.itemsize <= _STRIPS_AHEAD_BYTES
     with ThreadPoolExecutor(1, thread_name_prefix="maskprep-next-strip") as pool:
-        pending = pool.submit(next(strips).compute)
+        pending = compute_in(pool, next(strips))
         for following in itertools.chain(strips, [None]):
             rows = np.asarray(pending.result())
             if ahead and following is not None:
-                pending = pool.submit(following.compute)
+                pending = compute_in(pool, following)
             yield from _cut(rows, tile)
             del rows
             if not ahead and following is not None:
-                pending = pool.submit(following.compute)
+                pending = compute_in(pool, following)
 
 
 def _cut(rows: np.ndarray, tile: tuple[int, int]) -> Iterator[np.ndarray]:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..core.errors import BadTypeError, BadValueError, MaskprepError, shown
+from ..core.run_callbacks import store
 from .files import clean_stale_temporaries, replace_folder, temp_prefix
 from .ngff import image_group, ngff_attributes
 from .provenance import PNG_KEY, written_by_maskprep
@@ -112,7 +113,7 @@ def _write_levels(group: zarr.Group, mask: da.Array, axes: str, chunks: tuple[in
             chunk_key_encoding={"name": "v2", "separator": "/"} if v2 else None,
             dimension_names=None if v2 else list(axes),
             config={"write_empty_chunks": True})
-        da.store(level.rechunk(these), array, lock=False)
+        store(level.rechunk(these), array, lock=False)
         if number < len(strides):
             level = da.from_zarr(array)[tuple(
                 slice(0, n * f, f) for n, f in zip(shapes[number + 1], strides[number],
