@@ -343,3 +343,20 @@ def test_a_region_layer_removed_by_hand_no_longer_shows_as_being_edited(make_nap
     widget.open_button.clicked()
     widget.discard_button.clicked()
     assert widget.status.value == "the region was closed; nothing was written"
+
+
+def test_edit_region_on_a_damaged_chunk_is_one_line_and_opens_nothing(qtbot, tmp_path, shown):
+    """The chunk's ImageReadError (an OSError) was not caught: a traceback in napari."""
+    viewer = ViewerModel()
+    source, store = store_layer(viewer, tmp_path)
+    widget = RegionEditWidget(viewer)
+    qtbot.addWidget(widget.native)
+    show(source, 0, (100, 100), (200, 300))
+    (store / "0" / "0" / "0").write_bytes(b"not a blosc chunk")  # damaged once shown
+    with qtbot.capture_exceptions() as raised:
+        widget.open_button.clicked()
+    assert raised == []
+    assert shown() == [("error", f"{store} level 0 (array '0'): chunk 0/0 cannot be read "
+                                 "(RuntimeError: error during blosc decompression: -1)")]
+    assert [x.name for x in viewer.layers] == ["m"] and widget.model.region is None
+    assert widget.open_button.enabled and not widget.write_button.enabled

@@ -101,7 +101,7 @@ class RegionEditWidget(ScrollingForm):
             return
         try:
             self._say(self.model.open(layer))
-        except ValueError as exc:
+        except (ValueError, TypeError, OSError) as exc:  # OSError: a damaged chunk
             show_error(str(exc))
 
     def write_back(self) -> None:
