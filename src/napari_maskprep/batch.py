@@ -66,7 +66,7 @@ from .io.masks import check_mask_shape
 from .io.recipe_text import load_plain
 from .large_images import (
     DEFAULT_CHUNK,
-    check_pixel_size_axes,
+    check_pixel_sizes,
     count_frames,
     count_objects,
     image_budget,
@@ -230,7 +230,8 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
     number from 0, or its name). With ``label_name`` every input must be an OME-Zarr store,
     and its result goes into it as ``labels/<label_name>`` (the image is never written).
     ``series``: the image (from 0) of each multi-series file (an OME-TIFF of positions or
-    wells) to run, or ``"all"``: each of them, as one of its own (:func:`_series_masks`)."""
+    wells) to run, or ``"all"``: each of them, as one of its own (:func:`_series_masks`).
+    Sizes in micrometres must be pixels on each input (:func:`~.large_images.check_pixel_sizes`)."""
     sizes = None if pixel_size is None else check_pixel_size(pixel_size)
     if channel is not None:
         channel = check_channel(channel)
@@ -246,7 +247,6 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
     _check_no_disabled_sources(recipe)
     check_gives_mask(recipe)
     outputs = plan_outputs(inputs, outdir, fmt=fmt, suffix=suffix)
-    check_pixel_size_axes(outputs, sizes, None if series == "all" else series)
     _check_summary_replaceable(Path(outdir) / SUMMARY_NAME)
     tiling = Tiling() if tiling is None else tiling
     tiled = frozenset(path for path in outputs if tiling.applies(path))
@@ -269,8 +269,10 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
         check_tiled(recipe.steps, f"{first} runs tiled (larger than memory, or OME-Zarr), but ",
                     object_size=tiling.object_size)
     masks = {} if series is None else _series_masks(outputs, series, Path(outdir), fmt, suffix)
-    return BatchPlan(recipe, outputs, Path(outdir), fmt, resume, tiled, tiling, sizes, channel,
+    plan = BatchPlan(recipe, outputs, Path(outdir), fmt, resume, tiled, tiling, sizes, channel,
                      masks)
+    check_pixel_sizes(recipe, [run[:2] for run in plan.runs], sizes, tiled, channel)
+    return plan
 
 
 def _series_masks(outputs: dict[Path, Path], series: int | str, outdir: Path, fmt: str,

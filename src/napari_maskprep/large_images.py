@@ -12,6 +12,7 @@ which then share the chunks of one image.
 from __future__ import annotations
 
 import bisect
+import itertools
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -22,7 +23,7 @@ import dask.array as da
 import numpy as np
 
 from .core.arrays import checksum
-from .core.errors import BadValueError, MaskprepWarning
+from .core.errors import BadValueError, MaskprepWarning, RecipeError
 from .core.registry import get_op
 from .core.units import format_pixel_size
 from .engine.tiled import one_thread_each
@@ -34,18 +35,20 @@ from .io import (
     image_group,
     image_layout,
     is_lazy_path,
+    keep_tiff_open,
     open_lazy,
     pixel_size_of_axes,
     provenance,
+    read_pixel_size,
     resolve_channel,
     write_bigtiff,
     write_ome_zarr,
 )
-from .recipe import Recipe
+from .recipe import Recipe, resolve_units
 
-__all__ = ["DEFAULT_CHUNK", "MEMORY_PER_IMAGE_BYTE", "check_pixel_size_axes", "count_frames",
-           "count_objects", "image_budget", "input_checksum", "lazy_pixel_size", "mask_pixel_size",
-           "needs_tiling", "run_by_frame", "run_file_tiled"]
+__all__ = ["DEFAULT_CHUNK", "MEMORY_PER_IMAGE_BYTE", "check_pixel_size_axes", "check_pixel_sizes",
+           "check_sizes_fit", "count_frames", "count_objects", "image_budget", "input_checksum",
+           "lazy_pixel_size", "mask_pixel_size", "needs_tiling", "run_by_frame", "run_file_tiled"]
 
 DEFAULT_CHUNK = 2048  # px a side: 4 MP chunks, a few per worker in memory at once
 # An in-memory run holds the image and a few arrays of its size (float32 Gaussian,
@@ -83,14 +86,25 @@ def mask_pixel_size(given: tuple[float, ...] | None, stated: tuple[float, ...] |
     return given * 2 if len(given) == 1 else given
 
 
-def check_pixel_size_axes(paths: Iterable[Path], given: tuple[float, ...] | None,
-                          series: int | None = None) -> None:
-    """Raise :class:`BadValueError` if ``given`` has more values than an input among
-    ``paths`` (its image ``series``) has spatial axes, from the headers: a z, y, x pixel
-    size of a 2D image converts none of its sizes (:func:`~.recipe.resolve_units` refuses
-    it) and is no pixel size for its mask, whatever the recipe. A file whose header does
-    not read is left to its run, which says what is wrong."""
-    for path in paths if given is not None and len(given) > 2 else ():
+def check_pixel_sizes(recipe: Recipe, runs: Iterable[tuple[Path, int | None]],
+                      given: tuple[float, ...] | None, tiled: frozenset[Path],
+                      channel: int | str | None = None) -> None:
+    """Before a batch runs: the pixel size ``given`` has no more values than each input
+    has spatial axes (:func:`check_pixel_size_axes`), and each size of ``recipe`` in
+    micrometres is a number of pixels on each input (:func:`check_sizes_fit`)."""
+    runs = list(runs)
+    check_pixel_size_axes(runs, given)
+    check_sizes_fit(recipe, runs, given, tiled, channel)
+
+
+def check_pixel_size_axes(runs: Iterable[tuple[Path, int | None]],
+                          given: tuple[float, ...] | None) -> None:
+    """Raise :class:`BadValueError` if ``given`` has more values than an input of ``runs``
+    ((input, series) pairs) has spatial axes, from the headers: a z, y, x pixel size of a
+    2D image converts none of its sizes (:func:`~.recipe.resolve_units` refuses it) and is
+    no pixel size for its mask, whatever the recipe. A file whose header does not read is
+    left to its run, which says what is wrong."""
+    for path, series in runs if given is not None and len(given) > 2 else ():
         if path.suffix.lower() in (".png", ".jpg", ".jpeg"):
             spatial = "yx"  # whatever its colours
         else:
@@ -104,6 +118,50 @@ def check_pixel_size_axes(paths: Iterable[Path], given: tuple[float, ...] | None
                                 f"{len(given)} values; the image has the spatial axes "
                                 f"{', '.join(spatial)}; accepted: 1 value, or "
                                 f"{len(spatial)} (one per axis; run 2D and 3D images apart)")
+
+
+def check_sizes_fit(recipe: Recipe, runs: Iterable[tuple[Path, int | None]],
+                    given: tuple[float, ...] | None, tiled: frozenset[Path],
+                    channel: int | str | None = None) -> None:
+    """Raise :class:`BadValueError` naming the input if a size of ``recipe`` in
+    micrometres is no number of pixels on it (an area in um2 where a step counts voxels,
+    a length in um on voxels that are not cubic, ...), as each of its runs would refuse
+    it: read from the headers of ``runs`` ((input, series) pairs), at the pixel size
+    ``given``, else at the one each run reads (the lazy reader's for ``tiled`` inputs).
+    An input whose header or layout its run refuses, or that states no pixel size (or
+    only y and x of a stack), is left to its run, which fails that input alone."""
+    if not recipe.uses_units:
+        return
+    for path, same_file in itertools.groupby(runs, key=lambda run: run[0]):
+        with keep_tiff_open(path):  # a plate's header is parsed once, for all its series
+            headers = [(series, *_frame_of(path, series, channel, path in tiled))
+                       for _, series in same_file]
+        for series, frame, spatial, stated in headers:
+            used = stated if given is None else given
+            if frame is None or used is None or (given is None and 1 < len(used) < spatial):
+                continue
+            try:
+                resolve_units(recipe.steps, used, frame)
+            except RecipeError as exc:
+                where = path if series is None else f"{path} (series {series})"
+                raise BadValueError(f"{where}: {exc}") from None
+
+
+def _frame_of(path: Path, series: int | None, channel: int | str | None, tiled: bool
+              ) -> tuple[Any, int, tuple[float, ...] | None]:
+    """One frame of the input as its run gives it to the recipe (its pixels not read),
+    its number of spatial axes and the pixel size its run reads; (None, 0, None) if its
+    run refuses it (and says why)."""
+    if path.suffix.lower() in (".png", ".jpg", ".jpeg"):
+        return np.empty((1, 1)), 2, None  # a plane, whatever its colours; no pixel size
+    try:
+        with open_lazy(path, series=series) as image:
+            data, axes = _as_spatial(image, channel)
+            stated = image.pixel_size if tiled else read_pixel_size(path, series)
+    except (ImageReadError, BadValueError):
+        return None, 0, None
+    frame = data[0] if axes.startswith("t") else data
+    return frame, sum(a in "zyx" for a in axes), stated
 
 
 def _as_spatial(image: Any, channel: int | str | None = None) -> Any:

@@ -138,10 +138,21 @@ def resolve_units(steps: Sequence[Step], pixel_size: Any, image: Any) -> list[St
             ndim = max(2, spec.working_ndim(sdim, step.per_plane))
             resolved = spec.resolve_units(step.params, sizes, ndim=ndim)
         except (TypeError, ValueError) as exc:
-            raise RecipeError(f"{at_step(number, step.op)}: {exc}") from None
+            hint = _per_plane_hint(step, sizes) if ndim == 3 and 2 in spec.ndim else ""
+            raise RecipeError(f"{at_step(number, step.op)}: {exc}{hint}") from None
         out.append(replace(step, params={p.name: p.to_plain(resolved[p.name])
                                          for p in spec.params}))
     return out
+
+
+def _per_plane_hint(step: Step, sizes: tuple[float, ...] | None) -> str:
+    """How a step whose sizes are no pixels on a volume could run: plane by plane, where
+    they are pixels of each 2D plane (an area in um2; a length on square pixels)."""
+    try:
+        step.spec.resolve_units(step.params, sizes, ndim=2)
+    except (TypeError, ValueError):
+        return ""
+    return "; or set per_plane: true (each 2D plane on its own)"
 
 
 def _text(value: Any, what: str) -> str:

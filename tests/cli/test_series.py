@@ -240,8 +240,9 @@ class CountedTiffFile(tifffile.TiffFile):
 @pytest.mark.parametrize("tiled", ["never", "always"])
 def test_series_all_parses_a_plate_once_not_once_a_series(tmp_path, run, monkeypatch, tiled):
     """Each series' run parsed the plate's whole series list again (for its pixel size, then
-    its pixels; 80 ms each at 96 series): the plate is now parsed once to plan the batch
-    and once for all its runs, however many series it holds."""
+    its pixels; 80 ms each at 96 series): the plate is now parsed once to plan the batch,
+    once to check its sizes in um against every series' header, and once for all its runs,
+    however many series it holds."""
     monkeypatch.setattr(tifffile, "TiffFile", CountedTiffFile)
     for count in (3, 12):
         path = tmp_path / f"plate{count}.ome.tif"
@@ -252,7 +253,7 @@ def test_series_all_parses_a_plate_once_not_once_a_series(tmp_path, run, monkeyp
         CountedTiffFile.opened = []
         out = tmp_path / f"out{count}"
         assert run(path, "-o", out, "--series", "all", "--tiled", tiled) == 0
-        assert [p for p in CountedTiffFile.opened if p == str(path)] == [str(path)] * 2
+        assert [p for p in CountedTiffFile.opened if p == str(path)] == [str(path)] * 3
         for n in range(count):
             np.testing.assert_array_equal(_mask(out / f"plate{count}.ome_s{n}.tif"),
                                           (position(n) > 100).astype(np.uint8))

@@ -243,7 +243,9 @@ def test_a_stack_without_z_spacing_gives_one_answer_in_memory_and_tiled(tmp_path
     assert in_memory == tiled
     assert in_memory[:2] == ("failed", f"step {1 if op.startswith('pre') else 2} ({op}): "
                              f"{size.replace(': ', '=')} needs the pixel size along 3 axes; "
-                             "only 0.5 x 0.5 um (y, x) is known; give it for z, y, x")
+                             "only 0.5 x 0.5 um (y, x) is known; give it for z, y, x"
+                             + ("; or set per_plane: true (each 2D plane on its own)"
+                                if op.startswith("pre") else ""))  # um3 has no 2D plane
 
 
 def test_resolution_in_millimetres_is_one_pixel_size_in_memory_and_tiled(tmp_path):
@@ -256,3 +258,79 @@ def test_resolution_in_millimetres_is_one_pixel_size_in_memory_and_tiled(tmp_pat
     kept[1] = False  # 1 um2 is 4 pixels at 0.5 um: the 3-pixel object goes
     assert in_memory[:2] == ("ok", "") and np.array_equal(in_memory[2], kept)
     assert read_pixel_size(tmp_path / "out-never" / "tiny.tif") == (0.5, 0.5)
+
+
+def _stack_file(path, spacing=2.0):
+    """A 3 x 12 x 16 stack at spacing x 0.5 x 0.5 um; its 6 x 6 square is 36 px a plane."""
+    tifffile.imwrite(path, _blobs((3, 12, 16)), imagej=True, resolution=(2.0, 2.0),
+                     metadata={"axes": "ZYX", "unit": "um", "spacing": spacing})
+
+
+def _steps(*steps) -> str:
+    return "maskprep: 1\nsteps:\n- op: segment.auto_threshold\n" + "".join(steps)
+
+
+@pytest.mark.parametrize(("step", "expected"), [
+    ("- op: refine.remove_small\n  params: {min_size: 1 um2}\n",
+     "step 2 (refine.remove_small): min_size=1 um2: this step counts voxels of 3D data; give "
+     "min_size in um3 or px; or set per_plane: true (each 2D plane on its own)"),
+    ("- op: refine.open\n  params: {radius: 0.5 um}\n",
+     "step 2 (refine.open): radius=0.5 um: the pixel size 2 x 0.5 x 0.5 um differs between axes, "
+     "and a length in um needs cubic voxels; give radius in px; or set per_plane: true (each "
+     "2D plane on its own)"),
+])
+def test_a_size_no_stack_takes_is_refused_before_any_file_runs(tmp_path, capsys, step,
+                                                               expected):
+    # Each file failed after the batch began, one summary row each, and nothing written.
+    recipe = tmp_path / "r.maskprep.yaml"
+    recipe.write_text(_steps(step))
+    tifffile.imwrite(tmp_path / "flat.tif", _blobs((12, 16)), imagej=True,
+                     resolution=(2.0, 2.0), metadata={"unit": "um"})
+    _stack_file(tmp_path / "stack.tif")
+    out = tmp_path / "out"
+    assert main(["run", str(recipe), str(tmp_path / "flat.tif"), str(tmp_path / "stack.tif"),
+                 "-o", str(out), "-q"]) == 2
+    assert capsys.readouterr().err == (
+        f"maskprep: error: {tmp_path / 'stack.tif'}: {expected}\n")
+    assert not out.exists()
+    recipe.write_text(_steps(step.replace("  params", "  per_plane: true\n  params")))
+    assert main(["run", str(recipe), str(tmp_path / "stack.tif"), "-o", str(out), "-q"]) == 0
+    expected = _blobs((3, 12, 16)) > 0
+    if "open" in step:  # a disk of radius 1 px takes the corners
+        expected[:, [2, 2, 5, 5], [3, 8, 3, 8]] = False
+    np.testing.assert_array_equal(tifffile.imread(out / "stack.tif"), expected)
+
+
+def test_a_volume_on_a_plane_is_refused_before_any_file_runs(tmp_path, capsys):
+    recipe = tmp_path / "r.maskprep.yaml"
+    recipe.write_text(_steps("- op: refine.remove_small\n  params: {min_size: 1 um3}\n"))
+    tifffile.imwrite(tmp_path / "tiny.tif", tiny())
+    assert main(["run", str(recipe), str(tmp_path / "tiny.tif"), "-o", str(tmp_path / "out"),
+                 "--pixel-size", "0.5", "-q"]) == 2
+    assert capsys.readouterr().err == (
+        f"maskprep: error: {tmp_path / 'tiny.tif'}: step 2 (refine.remove_small): "
+        "min_size=1 um3: this step counts pixels of 2D planes; give min_size in um2 or px\n")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("tiled", ["never", "always"])
+def test_the_pixel_size_given_is_the_one_checked_before_any_file_runs(tmp_path, capsys,
+                                                                     tiled):
+    # 0.5 um on 2 x 0.5 x 0.5 um voxels is refused; --pixel-size 0.5 (cubic) overrides it:
+    # a ball of radius 1 px takes the block's corners in each plane.
+    recipe = tmp_path / "r.maskprep.yaml"
+    recipe.write_text(_steps("- op: refine.open\n  params: {radius: 0.5 um}\n"))
+    _stack_file(tmp_path / "stack.tif")
+    run = ["run", str(recipe), str(tmp_path / "stack.tif"), "-o", str(tmp_path / "out"),
+           "--tiled", tiled, "-q"]
+    assert main(run) == 2
+    assert "needs cubic voxels" in capsys.readouterr().err
+    assert main([*run, "--pixel-size", "0.5"]) == 0
+    expected = _blobs((3, 12, 16)) > 0
+    expected[:, [2, 2, 5, 5], [3, 8, 3, 8]] = False
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / "stack.tif"), expected)
+    capsys.readouterr()
+    assert main([*run, "--pixel-size", "0.5,0.25"]) == 2  # y and x only, for a stack
+    assert capsys.readouterr().err == (
+        f"maskprep: error: {tmp_path / 'stack.tif'}: step 2 (refine.open): radius=0.5 um needs "
+        "the pixel size along 3 axes; only 0.5 x 0.25 um (y, x) is known; give it for z, y, x\n")

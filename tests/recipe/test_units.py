@@ -146,6 +146,16 @@ def test_volumes_on_stacks():
                  "per_plane": True}]).run(stack, pixel_size=0.5)
 
 
+def test_an_area_on_a_volume_says_that_plane_by_plane_it_is_one():
+    stack = np.zeros((3, 8, 8), np.uint8)
+    with pytest.raises(RecipeError) as raised:
+        Recipe([{"op": "refine.remove_small", "params": {"min_size": "1 um2"}}]).run(
+            stack, pixel_size=(1, 0.5, 0.5))
+    assert str(raised.value) == (
+        "step 1 (refine.remove_small): min_size=1 um2: this step counts voxels of 3D data; "
+        "give min_size in um3 or px; or set per_plane: true (each 2D plane on its own)")
+
+
 def test_pixel_size_is_no_input_name():
     with pytest.raises(RecipeError, match="must be a plain name, not 'input' or 'pixel_size'"):
         Recipe([], inputs={"pixel_size": "points"})
