@@ -6,12 +6,21 @@ external data) and refuses, before onnxruntime sees them:
 
 - tensors stored outside the file (``external data``): the file's sha256 would not cover
   them, and their paths could point anywhere on the disk;
-- operators outside the standard domains (custom ops): no custom op library is ever
-  registered (``SessionOptions.register_custom_ops_library`` is never called), so such a
-  model could not run anyway, and is refused by name.
+- operators outside the default ONNX domain (custom ops, ``com.microsoft``, ``ai.onnx.ml``):
+  no custom op library is ever registered (``SessionOptions.register_custom_ops_library``
+  is never called), and a segmentation network needs none;
+- control flow (``Loop``, ``Scan``, ``If``, any node holding a subgraph): a loop's trip
+  count is data, so one node could run without end; U-Nets use none;
+- more than :data:`MAX_NODES` nodes once the model's local functions are expanded
+  (onnxruntime inlines them when it loads: functions calling functions twice each, nested
+  16 deep, made a 1.4 kB file that took 90 s to open), or a function that calls itself.
 
 onnxruntime then builds a CPU session from the bytes (``session.load_model_format=ONNX``: no
-ORT flatbuffer format), on a fixed number of threads, operators run in sequence.
+ORT flatbuffer format), on a fixed number of threads, operators run in sequence. Every
+session allocates from one arena shared by the process and capped at
+:func:`memory_cap` (half the machine's memory): a node asking for a tensor beyond it
+(``ConstantOfShape``, ``Expand``, ``Tile`` or ``Range`` to a shape computed from the data)
+fails as a one-line error instead of taking the machine's memory.
 
 Tiling (:func:`run_network`): tiles start at multiples of ``multiple`` (the network's
 total downsampling, 2^k for a U-Net with k poolings) and read ``halo`` pixels around
@@ -26,20 +35,27 @@ from the same inputs in the same order whatever the tile's size or the thread co
 from __future__ import annotations
 
 import math
+import os
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..core.errors import BadValueError, MaskprepError
+from ..core.errors import BadValueError, LimitError, MaskprepError
 
-__all__ = ["INSTALL", "TILE", "CheckedModel", "Network", "open_network", "run_network"]
+__all__ = ["INSTALL", "MAX_NODES", "TILE", "CheckedModel", "Network", "memory_cap",
+           "open_network", "run_network"]
 
 INSTALL = "pip install 'napari-maskprep[onnx]'"
 TILE = 1024  # px a side a tile holds besides its halo: a few hundred MB of activations at most
-# Operator domains onnxruntime's CPU provider implements itself: anything else is custom.
-_STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "com.microsoft"})
+MAX_NODES = 10_000  # with local functions expanded; a U-Net has a few hundred
+_MAX_NESTING = 64  # functions calling functions, each a Python frame here
+_DEFAULT_DOMAINS = frozenset({"", "ai.onnx"})
+_CONTROL_FLOW = frozenset({"Loop", "Scan", "If"})
+_ACCEPTED = ("accepted: operators of the default ONNX domain, without control flow (Loop, "
+             "Scan, If, subgraphs), as segmentation networks are")
 
 
 @dataclass(frozen=True)
@@ -63,37 +79,65 @@ def _modules() -> tuple[Any, Any]:
     return onnx, onnxruntime
 
 
-def _graphs(onnx: Any, model: Any) -> list[Any]:
-    """The model's graph, every subgraph (If, Loop, Scan bodies) and its functions' nodes."""
-    found, stack = [], [model.graph]
-    while stack:
-        graph = stack.pop()
-        found.append(graph)
-        for node in graph.node:
-            for attribute in node.attribute:
-                if attribute.type == onnx.AttributeProto.GRAPH:
-                    stack.append(attribute.g)
-                stack.extend(attribute.graphs)
-    return found
+def _check_node(onnx: Any, node: Any, local: set[str], where: str) -> None:
+    """Refuse custom operators and control flow (see the module's docstring)."""
+    named = f"node {node.name!r} ({node.op_type})" if node.name else f"a {node.op_type} node"
+    if node.domain not in _DEFAULT_DOMAINS and node.domain not in local:
+        raise BadValueError(f"{where}: {named} is of domain {node.domain!r}, not the "
+                            f"default ONNX domain; {_ACCEPTED}")
+    graphs = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+    if node.op_type in _CONTROL_FLOW or any(a.type in graphs for a in node.attribute):
+        raise BadValueError(f"{where}: {named} is control flow, which may run without "
+                            f"bound; {_ACCEPTED}")
+
+
+def _expanded_size(model: Any, where: str) -> int:
+    """The main graph's node count with every local function call expanded, as
+    onnxruntime inlines them; a function that calls itself is refused."""
+    functions = {(f.domain, f.name): f for f in model.functions}
+    sizes: dict[tuple[str, str], int] = {}
+    open_calls: set[tuple[str, str]] = set()
+
+    def size(nodes: Any) -> int:
+        total = 0
+        for node in nodes:
+            key = (node.domain, node.op_type)
+            if key not in functions:
+                total += 1
+                continue
+            if key in open_calls:
+                raise BadValueError(f"{where}: the function {node.op_type!r} calls itself; "
+                                    "accepted: functions that end")
+            if key not in sizes:
+                if len(open_calls) == _MAX_NESTING:
+                    raise LimitError(f"{where}: functions nested more than {_MAX_NESTING} "
+                                     f"deep; accepted: at most {_MAX_NESTING}")
+                open_calls.add(key)
+                sizes[key] = size(functions[key].node)
+                open_calls.discard(key)
+            total += sizes[key]
+            if total > MAX_NODES:
+                break
+        return total
+
+    return size(model.graph.node)
 
 
 def _check_model(onnx: Any, model: Any, where: str) -> None:
-    """Refuse external data and custom operators (see the module's docstring)."""
+    """Refuse custom operators, control flow, graphs too large once expanded and external
+    data (see the module's docstring)."""
     local = {f.domain for f in model.functions}
-    nodes = [n for g in _graphs(onnx, model) for n in g.node]
-    nodes += [n for f in model.functions for n in f.node]
+    nodes = [*model.graph.node, *(n for f in model.functions for n in f.node)]
     for node in nodes:
-        if node.domain not in _STANDARD_DOMAINS and node.domain not in local:
-            raise BadValueError(
-                f"{where}: the operator {node.op_type!r} of domain {node.domain!r} is a custom "
-                "op; accepted: standard ONNX operators (no custom op library is loaded)")
-    tensors = []
-    for graph in _graphs(onnx, model):
-        tensors += list(graph.initializer)
-        tensors += [t for s in graph.sparse_initializer for t in (s.values, s.indices)]
-        for node in graph.node:
-            for attribute in node.attribute:
-                tensors += [attribute.t, *attribute.tensors]
+        _check_node(onnx, node, local, where)
+    if _expanded_size(model, where) > MAX_NODES:
+        raise LimitError(f"{where}: more than {MAX_NODES} nodes once its functions are "
+                         f"expanded; accepted: at most {MAX_NODES} (a U-Net has a few hundred)")
+    tensors = [*model.graph.initializer]
+    tensors += [t for s in model.graph.sparse_initializer for t in (s.values, s.indices)]
+    for node in nodes:
+        for attribute in node.attribute:
+            tensors += [attribute.t, *attribute.tensors]
     for tensor in tensors:
         if tensor.data_location == onnx.TensorProto.EXTERNAL:
             location = next((e.value for e in tensor.external_data if e.key == "location"), "")
@@ -127,14 +171,44 @@ class CheckedModel:
             return self._networks[threads]
 
 
+def memory_cap() -> int:
+    """Bytes onnxruntime may hold for all networks of the process together: half this
+    machine's memory (8 GiB where it does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows), or no such name
+        return 8 * 2**30
+
+
+_arena_lock = threading.Lock()
+_arena_cap: list[int] = []  # the cap of the arena registered, once per process
+
+
+def _shared_arena(ort: Any) -> None:
+    """Register the capped arena every session allocates from (once: onnxruntime keeps it
+    for the process)."""
+    with _arena_lock:
+        if not _arena_cap:
+            info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0,
+                                     ort.OrtMemType.DEFAULT)
+            _arena_cap.append(memory_cap())
+            # arena_extend_strategy 1: grow by what is asked, not to the next power of two
+            ort.create_and_register_allocator(info, ort.OrtArenaCfg(
+                {"max_mem": _arena_cap[0], "arena_extend_strategy": 1}))
+
+
 def _open(data: bytes, threads: int, where: str) -> Network:
     _, ort = _modules()
+    _shared_arena(ort)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.add_session_config_entry("session.load_model_format", "ONNX")
-    options.log_severity_level = 3  # errors only: warnings would print from inside the op
+    options.add_session_config_entry("session.use_env_allocators", "1")  # the capped arena
+    # fatal only: warnings, and errors that come back as exceptions (each told in one line
+    # by the caller), would print from inside the op
+    options.log_severity_level = 4
     try:
         session = ort.InferenceSession(data, sess_options=options,
                                        providers=["CPUExecutionProvider"])
@@ -180,6 +254,17 @@ def _runtime_errors() -> tuple[type[Exception], ...]:
                  if isinstance(v, type) and issubclass(v, Exception))
 
 
+def _failed(message: str, shape: tuple[int, ...]) -> MaskprepError:
+    """onnxruntime's error of a run, in one line."""
+    op = re.search(r"while running (\w+) node", message)
+    if op and ("Failed to allocate memory" in message or "Available memory of" in message):
+        return LimitError(f"the network's {op[1]} node asks for more memory than networks "
+                          f"may hold ({_arena_cap[0] / 2**30:.1f} GiB in all) on an input of "
+                          f"shape {shape}; accepted: a network whose tensors fit")
+    why = message.strip().splitlines()[0][:160] if message.strip() else ""
+    return BadValueError(f"the network failed on an input of shape {shape} ({why})")
+
+
 def _starts(size: int, step: int) -> range:
     return range(0, size, step)
 
@@ -210,9 +295,7 @@ def run_network(network: Network, image: np.ndarray, *, channel: int, halo: int,
                 result = network.session.run([network.output_name],
                                              {network.input_name: window[None]})[0]
             except _runtime_errors() as exc:  # a shape the graph does not take, a failed op
-                why = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-                raise BadValueError(f"the network failed on an input of shape "
-                                    f"{(1, *window.shape)} ({why})") from None
+                raise _failed(str(exc), (1, *window.shape)) from None
             if result.ndim != 4 or result.shape[0] != 1 or result.shape[2:] != window.shape[1:]:
                 raise BadValueError(f"the network gives shape {result.shape} for an input of "
                                     f"shape {(1, *window.shape)}; accepted: (1, classes, "

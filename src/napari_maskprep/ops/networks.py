@@ -65,9 +65,10 @@ def onnx_model(
     model : {path, sha256}
         The network's ``.onnx`` file and the sha256 of its content; a relative path is
         relative to the recipe's folder. The file is refused if its hash differs, if it is
-        not ONNX (a pickle is refused by name), if it stores weights outside the file or
-        uses custom operators. It must take one float input (1, channels, height, width)
-        with free height and width and give (1, classes, height, width) first.
+        not ONNX (a pickle is refused by name), if it stores weights outside the file,
+        uses operators outside the default ONNX domain or control flow (Loop, Scan, If).
+        It must take one float input (1, channels, height, width) with free height and
+        width and give (1, classes, height, width) first.
     halo : int
         Margin in pixels each tile reads around it: the network's receptive radius (how far
         an output pixel sees). A multiple of ``multiple``. Tiles equal the whole-image run
