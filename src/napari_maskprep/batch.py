@@ -33,7 +33,6 @@ from .cluster import CONNECT_TIMEOUT, start_client, worker_memory
 from .core.arrays import checksum
 from .core.errors import BadValueError, MaskprepError, MaskprepWarning, shown
 from .core.units import check_pixel_size
-from .engine.tiled import check_tiled
 from .engine.tiled_edit import EDIT_OP
 from .io import (
     IMAGE_SUFFIXES,
@@ -67,6 +66,7 @@ from .io.recipe_text import load_plain
 from .large_images import (
     DEFAULT_CHUNK,
     check_pixel_sizes,
+    check_tiled_runs,
     count_frames,
     count_objects,
     image_budget,
@@ -266,8 +266,7 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
         if fmt == "png":
             raise BadValueError(f"{first} runs tiled (larger than memory, or OME-Zarr) and is "
                                 "written as tif or zarr; got --format png")
-        check_tiled(recipe.steps, f"{first} runs tiled (larger than memory, or OME-Zarr), but ",
-                    object_size=tiling.object_size)
+        check_tiled_runs(recipe.steps, tiled, tiling.object_size, channel, series)
     masks = {} if series is None else _series_masks(outputs, series, Path(outdir), fmt, suffix)
     plan = BatchPlan(recipe, outputs, Path(outdir), fmt, resume, tiled, tiling, sizes, channel,
                      masks)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from .core.arrays import checksum
 from .core.errors import BadValueError, MaskprepWarning, RecipeError
 from .core.registry import get_op
 from .core.units import format_pixel_size
-from .engine.tiled import one_thread_each
+from .engine.tiled import check_tiled, one_thread_each, plane_steps
 from .engine.tiled_components import count_objects as count_tiled_objects
 from .io import (
     ImageReadError,
@@ -44,11 +44,12 @@ from .io import (
     write_bigtiff,
     write_ome_zarr,
 )
-from .recipe import Recipe, resolve_units
+from .recipe import Recipe, Step, resolve_units
 
 __all__ = ["DEFAULT_CHUNK", "MEMORY_PER_IMAGE_BYTE", "check_pixel_size_axes", "check_pixel_sizes",
-           "check_sizes_fit", "count_frames", "count_objects", "image_budget", "input_checksum",
-           "lazy_pixel_size", "mask_pixel_size", "needs_tiling", "run_by_frame", "run_file_tiled"]
+           "check_sizes_fit", "check_tiled_runs", "count_frames", "count_objects", "image_budget",
+           "input_checksum", "lazy_pixel_size", "mask_pixel_size", "needs_tiling", "run_by_frame",
+           "run_file_tiled"]
 
 DEFAULT_CHUNK = 2048  # px a side: 4 MP chunks, a few per worker in memory at once
 # An in-memory run holds the image and a few arrays of its size (float32 Gaussian,
@@ -145,6 +146,23 @@ def check_sizes_fit(recipe: Recipe, runs: Iterable[tuple[Path, int | None]],
             except RecipeError as exc:
                 where = path if series is None else f"{path} (series {series})"
                 raise BadValueError(f"{where}: {exc}") from None
+
+
+def check_tiled_runs(steps: Sequence[Step], paths: Iterable[Path], object_size: int | None,
+                     channel: int | str | None = None, series: int | str | None = None
+                     ) -> None:
+    """Raise :class:`RecipeError` naming the first of ``paths`` (the inputs that run
+    tiled) that ``steps`` cannot run tiled on (:func:`~.engine.tiled.check_tiled`). A step
+    run plane by plane (``per_plane``) runs on one plane (a 2D image, or each 2D frame of a
+    time-lapse) as in memory: for it the headers are read (of each file's first series
+    for ``series`` "all"); a header its run refuses leaves the step refused."""
+    planes = any(step.enabled and step.per_plane for step in steps)
+    for path in sorted(paths):
+        frame = _frame_of(path, series if isinstance(series, int) else None, channel,
+                          True)[0] if planes else None
+        check_tiled(steps if frame is None else plane_steps(steps, frame),
+                    f"{path} runs tiled (larger than memory, or OME-Zarr), but ",
+                    object_size=object_size)
 
 
 def _frame_of(path: Path, series: int | None, channel: int | str | None, tiled: bool

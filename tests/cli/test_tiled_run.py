@@ -137,6 +137,42 @@ def test_a_recipe_that_cannot_run_tiled_is_refused_before_any_work(tmp_path, mos
     assert not outdir.exists()
 
 
+def test_a_recipe_recorded_on_a_stack_runs_tiled_on_2d_images(tmp_path, mosaic, capsys):
+    """A recipe recorded plane by plane (per_plane: true) was refused on a 2D store, TIFF
+    or time-lapse run tiled ('runs plane by plane (per_plane: true), which tiled runs do
+    not support yet'), where one plane is the whole image; a 3D stack is still refused."""
+    store = _ome_zarr_image(tmp_path / "slide.zarr", mosaic[:520, :600])
+    images = tmp_path / "images"
+    images.mkdir()
+    tifffile.imwrite(images / "big.tif", mosaic[:400, :700])
+    frames = np.stack([mosaic[:300, :260], mosaic[300:600, 260:520]])
+    tifffile.imwrite(images / "frames.tif", frames, imagej=True, metadata={"axes": "TYX"})
+    recipe = tmp_path / "r.maskprep.yaml"
+    per_plane = mp.Recipe(steps=[{**step, "per_plane": True} for step in _STEPS])
+    per_plane.save(recipe)
+    outdir = tmp_path / "out"
+    assert main(["run", str(recipe), str(store), str(images / "big.tif"),
+                 str(images / "frames.tif"), "-o", str(outdir), "--format", "zarr", "--chunk",
+                 "128", "--tiled", "always", "-q"]) == 0
+    in_memory = mp.Recipe(steps=_STEPS)
+    for name, want in [("slide.zarr", in_memory.run(mosaic[:520, :600])),
+                       ("big.zarr", in_memory.run(mosaic[:400, :700])),
+                       ("frames.zarr", np.stack([in_memory.run(f) for f in frames]))]:
+        with open_lazy(outdir / name) as written:
+            np.testing.assert_array_equal(written.data.compute(), want)
+    np.testing.assert_array_equal(per_plane.run(mosaic[:400, :700]),
+                                  in_memory.run(mosaic[:400, :700]))
+    tifffile.imwrite(images / "stack.tif", np.stack([mosaic[:200, :200]] * 2))
+    capsys.readouterr()
+    assert main(["run", str(recipe), str(images), "-o", str(tmp_path / "stacks"), "--chunk",
+                 "128", "--tiled", "always", "-q"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"maskprep: error: {images / 'stack.tif'} runs tiled (larger than memory, or "
+        "OME-Zarr), but step 1 (preprocess.gaussian) cannot run tiled: it runs plane by "
+        "plane (per_plane: true), which tiled runs do not support yet")
+    assert not (tmp_path / "stacks").exists()
+
+
 def test_a_tiled_image_is_not_written_as_png(tmp_path, mosaic, recipe_file, capsys):
     store = _ome_zarr_image(tmp_path / "slide.zarr", mosaic[:300, :300])
     assert main(["run", str(recipe_file), str(store), "-o", str(tmp_path / "out"),

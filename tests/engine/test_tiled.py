@@ -197,6 +197,34 @@ def test_recipe_run_on_a_dask_array_returns_a_dask_array(mosaic):
     _assert_same(got.compute(), recipe.run(mosaic))
 
 
+def _per_plane(steps: list[tuple[str, dict]]) -> mp.Recipe:
+    """A recipe recorded on a stack: each step plane by plane."""
+    return mp.Recipe(steps=[{"op": op, "per_plane": True, "params": params}
+                            for op, params in steps])
+
+
+@pytest.mark.parametrize("colour", [False, True])
+def test_a_per_plane_recipe_runs_tiled_on_one_plane_as_in_memory(mosaic, colour):
+    """A recipe recorded on a stack (per_plane: true) was refused tiled on a large 2D
+    image ('runs plane by plane, which tiled runs do not support yet'), where plane by
+    plane is the whole image; in memory it runs."""
+    recipe = _per_plane([("preprocess.to_gray", {})] * colour
+                        + _2D_RECIPES["otsu-fill-remove-label"])
+    image = mosaic[:, :, None].repeat(3, axis=2) if colour else mosaic
+    got = recipe.run(da.from_array(image, chunks=(256, 300, 3)[:image.ndim])).compute()
+    want = recipe.run(image)
+    assert want.max() > 50
+    _assert_same(got, want)
+
+
+def test_a_per_plane_step_on_a_stack_is_still_refused_tiled():
+    stack = da.zeros((2, 64, 64), dtype=np.uint8, chunks=32)
+    with pytest.raises(RecipeError, match=r"^step 1 \(preprocess.gaussian\) cannot run tiled: "
+                       r"it runs plane by plane \(per_plane: true\), which tiled runs do not "
+                       r"support yet$"):
+        run_tiled(_per_plane([("preprocess.gaussian", {"sigma": 1.0})]).steps, stack)
+
+
 def test_whole_image_ops_are_refused_before_any_work():
     def explode(block):
         raise AssertionError("a chunk was computed")

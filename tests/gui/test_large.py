@@ -407,6 +407,25 @@ def test_a_cancelled_tiled_apply_does_not_cancel_a_later_run_in_its_thread(tmp_p
                                   (image > 90).astype(np.uint8))
 
 
+def test_a_recipe_recorded_on_a_stack_replays_tiled_on_a_large_2d_layer(tmp_path,
+                                                                        monkeypatch):
+    """A recipe recorded plane by plane (per_plane: true) was refused on a large 2D layer
+    ('runs plane by plane (per_plane: true), which tiled runs do not support yet'), where
+    one plane is the whole image."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    viewer = ViewerModel()
+    image, levels = small_pyramid(chunk=256)
+    layer = viewer.add_image(levels, multiscale=True, name="slide")
+    recipe = mp.Recipe([Step("preprocess.gaussian", {"sigma": 2.0}, per_plane=True),
+                        Step("segment.auto_threshold", {}, per_plane=True),
+                        Step("refine.label", {}, per_plane=True)])
+    job = _run_outcome(TiledReplayJob(recipe, layer, name="slide-recipe", pixel_size=None))
+    assert not isinstance(job, Failure)
+    want = recipe.run(image)
+    assert want.max() > 50
+    np.testing.assert_array_equal(open_lazy(job.store).data.compute(), want)
+
+
 def test_a_tiled_apply_counts_and_cancels_its_tasks_while_another_thread_computes(
         tmp_path, monkeypatch):
     """dask sets its global callbacks aside while any thread computes (a preview): the

@@ -39,7 +39,7 @@ from ..core.registry import OpSpec
 from ..core.run_callbacks import run_callbacks
 from ..core.units import COUNT
 from ..engine.statistics import StatisticCache
-from ..engine.tiled import check_tiled, run_tiled
+from ..engine.tiled import check_tiled, plane_steps, run_tiled
 from ..io import open_lazy, provenance, write_ome_zarr
 from ..large_images import DEFAULT_CHUNK, count_frames, run_by_frame
 from ..recipe import Recipe, RecipeError, Step, resolve_units
@@ -284,6 +284,7 @@ class _TiledRun(Cancellable):
                 raise ValueError(f"'{input_layer.name}' is a time-lapse too large to load, "
                                  "so it runs frame by frame, where no step can read other "
                                  "layers: run the recipe with maskprep run")
+        steps = plane_steps(steps, _levels(input_layer)[0])  # one plane: per_plane, all at once
         check_tiled(steps, context=context)
         if folder is not None and not Path(folder).is_dir():
             raise ValueError(f"the store folder {folder} is not a folder that exists; choose "

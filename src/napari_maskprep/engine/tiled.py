@@ -35,13 +35,15 @@ chunk that holds its centre with that margin (:mod:`.tiled_objects`): equal to t
 in-memory result up to the ids where no clump of touching objects is wider than that.
 Hand edits recorded on a region (``box_checksums``) are written into the chunks their box
 overlaps (:mod:`.tiled_edit`). Hand edits recorded on a whole array, Sobel edges, steps
-reading an image, mask or labels (``inputs:`` other than points), ``per_plane`` steps, and
-whole-image statistics of float or 32/64-bit images are refused before any pass over the
-chunks, naming the step and why.
+reading an image, mask or labels (``inputs:`` other than points), ``per_plane`` steps on a
+stack (on one plane they run as in memory: on the whole image), and whole-image
+statistics of float or 32/64-bit images are refused before any pass over the chunks,
+naming the step and why.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import operator
@@ -71,7 +73,7 @@ from .tiled_store import StoredChunks, StoredLabels, WorkFolder, summarised
 if TYPE_CHECKING:
     from ..recipe import Step
 
-__all__ = ["check_tiled", "run_tiled"]
+__all__ = ["check_tiled", "plane_steps", "run_tiled"]
 
 # The corner of the image every step is first run on in memory, to learn each step's
 # output dtype and shape and to raise bad parameters before any real work.
@@ -126,6 +128,15 @@ def _reads_points_only(step: Step) -> bool:
     return all(kinds[name] == (Kind.POINTS,) for name in step.inputs)
 
 
+def plane_steps(steps: Sequence[Step], image: Any) -> list[Step]:
+    """``steps`` as they run on ``image`` (anything with an array's ``ndim`` and
+    ``shape``): on one plane (2D, grey or colour), a step run plane by plane
+    (``per_plane``) runs on the whole image, as in memory."""
+    if image.ndim - looks_rgb(image) != 2:
+        return list(steps)
+    return [dataclasses.replace(step, per_plane=False) for step in steps]
+
+
 def check_tiled(steps: Sequence[Step], context: str = "", object_size: int | None = None
                 ) -> None:
     """Raise :class:`RecipeError` naming the first enabled step that cannot run tiled
@@ -178,6 +189,7 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
     if object_size is not None and not (isinstance(object_size, int) and object_size >= 1):
         raise RecipeError(f"object_size={object_size!r}; accepted: a whole number of pixels "
                           ">= 1")
+    steps = plane_steps(steps, image)
     check_tiled(steps, object_size=object_size)
     enabled = [(number, step) for number, step in enumerate(steps, 1) if step.enabled]
     current = _without_thin_chunks(image if isinstance(image, da.Array) else da.asarray(image))
