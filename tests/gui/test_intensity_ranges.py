@@ -82,3 +82,24 @@ def test_the_readout_of_a_bool_image_after_a_preview_says_0_to_1(segment, qtbot)
     qtbot.waitUntil(lambda: widget.histogram.histogram is not None and not widget.previewing,
                     timeout=30_000)
     assert widget.readout.value.endswith(" (image 0 to 1)")
+
+
+def test_a_threshold_at_the_top_of_its_range_survives_the_bounds_set_again(segment, qtbot):
+    """magicgui's float slider reads its bounds back a rounding off (4.171999 for 4.172): a
+    threshold at the top (or bottom) of the range was outside the slider's, and setting the
+    bounds again (on any layer added) raised 'value 4.172 is outside of the allowed range:
+    (-4.275, 4.171999)' in napari; a value typed at an end left the slider where it was."""
+    viewer, widget = segment
+    layer = viewer.add_image(np.linspace(-4.275, 4.172, 64).reshape(8, 8), name="signed")
+    widget.select("segment.threshold", layer)
+    editor = widget.param_editors["value"]
+    for end in (editor.spin.max, editor.spin.min):
+        editor.spin.value = end
+        assert editor.slider.value == pytest.approx(end, abs=1e-5)  # it followed to its end
+        with qtbot.capture_exceptions() as raised:
+            viewer.add_image(np.zeros((4, 4)), name="another")  # the bounds are set again
+        assert raised == []
+        assert widget.model.params["value"] == end
+        assert editor.slider.value == pytest.approx(end, abs=1e-5)
+        viewer.layers.remove("another")
+    assert (editor.spin.min, editor.spin.max) == (-4.275, 4.172)

@@ -156,7 +156,7 @@ class NumberEdit(ValuedContainerWidget):
                 self.slider.step = step
                 for _ in range(2):
                     self.slider.min, self.slider.max = lo, max(hi, lo + step)
-                self.slider.value = self.spin.value
+            self._slide_to(self.spin.value)
             self.slider.visible = True
         if self.value != before:  # the value was outside: now at the nearest bound
             self.changed.emit(self.value)
@@ -226,11 +226,19 @@ class NumberEdit(ValuedContainerWidget):
 
     def _on_spin(self, value: float) -> None:
         # A slider over the input's intensities spans 0 to 1 (hidden) until there is one.
-        if self.slider is not None and self.slider.value != value and (
-                self.slider.min <= value <= self.slider.max):
-            with self.slider.changed.blocked():
-                self.slider.value = value
+        if self.slider is not None and self.slider.value != value:
+            self._slide_to(value)
         self.changed.emit(self.value)
+
+    def _slide_to(self, value: float) -> None:
+        """The slider at ``value``, without a signal. It reads its bounds back a rounding
+        off (4.171999 for 4.172): a value within half a step of an end goes to that end.
+        One beyond (the hidden 0 to 1 slider before an input gives the range) leaves it."""
+        assert self.slider is not None
+        lo, hi, half = self.slider.min, self.slider.max, self.slider.step / 2
+        if lo - half <= value <= hi + half:
+            with self.slider.changed.blocked():
+                self.slider.value = min(max(value, lo), hi)
 
     def get_value(self) -> int | float | Quantity:
         if self._unit != "px":
@@ -246,10 +254,8 @@ class NumberEdit(ValuedContainerWidget):
             self._configure(unit)
         with self.spin.changed.blocked():
             self.spin.value = value.value if isinstance(value, Quantity) else value
-        if self.slider is not None and self._unit == "px" and (
-                self.slider.min <= self.spin.value <= self.slider.max):  # the hidden 0-1 one
-            with self.slider.changed.blocked():
-                self.slider.value = self.spin.value
+        if self.slider is not None and self._unit == "px":
+            self._slide_to(self.spin.value)
         if self.value != before:
             self.changed.emit(self.value)
 
