@@ -3,11 +3,16 @@ models are one-line errors, never a crash, an abort or a loop in LightGBM's pars
 
 from __future__ import annotations
 
+import hashlib
+import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import tifffile
 
+from napari_maskprep.cli import main
 from napari_maskprep.core.lightgbm_text import checked_model_text
 from napari_maskprep.core.model_files import ModelFileError
 from napari_maskprep.presets import preset_path
@@ -40,6 +45,13 @@ DAMAGE = [
      r"\(tree 0: leaf_value: not numbers\)$"),
     # No tree between 'Tree=' and 'end of trees' raised IndexError.
     ("\nTree=0\n", "\nTree=\nend of trees\nTree=0\n", r"\(tree 0 is numbered ''\)$"),
+    # LightGBM stopped on these with its own '[LightGBM] [Fatal] ...' line on stderr (the
+    # sigmoid's scale missing or negative, a shrinkage that is no number), before ours.
+    ("objective=binary sigmoid:1", "objective=binary",
+     r"\(objective='binary'; expected 'binary sigmoid:' and a positive number\)$"),
+    ("objective=binary sigmoid:1", "objective=binary sigmoid:-1",
+     r"\(objective='binary sigmoid:-1'; expected 'binary sigmoid:' and a positive number\)$"),
+    ("shrinkage=1", "shrinkage=x", r"\(tree 0: shrinkage: not numbers\)$"),
     # lightgbm json-loads this line: JSONDecodeError, not a one-line error naming the model.
     ("pandas_categorical:null", "pandas_categorical:[[1,2]",
      r"not a model this package trains \('pandas_categorical:\[\[1,2\]'; expected "
@@ -56,11 +68,61 @@ def test_damaged_models_are_one_line_errors(old, new, message):
     assert "\n" not in str(info.value)
 
 
-def test_a_well_formed_model_is_given_without_its_byte_offsets():
+def test_a_well_formed_model_is_given_without_its_byte_offsets_and_what_follows_it():
     text = checked_model_text(GOOD.encode())
-    assert "tree_sizes=" in GOOD and "tree_sizes=" not in text
-    assert text == "\n".join(line for line in GOOD.split("\n")
-                             if not line.startswith("tree_sizes="))
+    trees = GOOD[GOOD.index("\nTree=0\n"): GOOD.index("\nend of trees\n")]
+    header = GOOD[: GOOD.index("\nTree=0\n")].split("\n")
+    assert "tree_sizes=" in GOOD and "\nparameters:\n" in GOOD
+    assert text == "\n".join(line for line in header if not line.startswith("tree_sizes=")
+                             ) + trees + "\nend of trees\n"
+
+
+_CUT_PARAMETER = r"""
+import sys
+import numpy as np
+from napari_maskprep.ops.learn import _parse
+
+good = open(sys.argv[1]).read()
+cut = good.replace("[learning_rate: 0.1]", "[learning_rate:", 1)
+assert cut != good
+features = np.random.default_rng(0).random((5, 40))
+print(_parse(cut.encode(), "lightgbm").probability_of(features, threads=1).tolist()
+      == _parse(good.encode(), "lightgbm").probability_of(features, threads=1).tolist())
+"""
+
+
+def test_a_parameter_line_cut_short_is_not_read(tmp_path):
+    """'[learning_rate: 0.1]' cut to '[learning_rate:' in the training parameters after the
+    trees crashed the process (SIGSEGV) when LightGBM read them; prediction needs none of
+    that part, which is now left out: the model reads as the intact one."""
+    model = tmp_path / "model.txt"
+    model.write_text(GOOD)
+    done = subprocess.run([sys.executable, "-c", _CUT_PARAMETER, str(model)],
+                          capture_output=True, text=True, timeout=300)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "True\n", "")
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    (None, None, "(no trees, or no 'end of trees')"),
+    ("objective=binary sigmoid:1", "objective=binary sigmoid:0",
+     "(objective='binary sigmoid:0'; expected 'binary sigmoid:' and a positive number)"),
+])
+def test_maskprep_run_says_one_line_of_a_damaged_model(tmp_path, capfd, old, new, message):
+    """LightGBM's own '[LightGBM] [Fatal] Sigmoid parameter 0.000000 should be greater than
+    zero' came on stderr before maskprep's line."""
+    damaged = GOOD[: len(GOOD) // 2] if old is None else GOOD.replace(old, new, 1)
+    (tmp_path / "model.txt").write_text(damaged)
+    recipe = preset_path("fluorescence-nuclei").read_text()
+    sha = hashlib.sha256(damaged.encode()).hexdigest()
+    recipe = re.sub(r"\{path: .*\}", f"{{path: model.txt, sha256: {sha}}}", recipe)
+    (tmp_path / "r.maskprep.yaml").write_text(recipe)
+    tifffile.imwrite(tmp_path / "image.tif", np.zeros((8, 8), np.uint8))
+    capfd.readouterr()
+    assert main(["run", str(tmp_path / "r.maskprep.yaml"), str(tmp_path / "image.tif"),
+                 "-o", str(tmp_path / "out")]) == 2
+    assert capfd.readouterr().err == ("maskprep: error: step 2 (segment.pixel_classifier): "
+                                      f"model: not a readable LightGBM model {message}\n")
+    assert not (tmp_path / "out").exists()
 
 
 _MUTATE = r"""

@@ -9,7 +9,11 @@ unless each tree is a well-formed binary tree of numerical splits over the model
 features: array lengths agree with ``num_leaves``, each node has exactly one parent, every
 node is reached from the root, features are in range, values are finite. Categorical and
 linear trees, which this package never trains, are refused. ``tree_sizes`` (byte offsets
-LightGBM would jump by) is dropped, so LightGBM reads the trees one after another.
+LightGBM would jump by) is dropped, so LightGBM reads the trees one after another, and so is
+all that follows the trees (feature importances, the training parameters, the pandas
+categories), which prediction does not use: LightGBM's reader of the parameters crashed
+(SIGSEGV) on a line cut short ('[learning_rate:'), and its JSON of them is only as valid as
+the values are.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ _FLOAT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]
 # The Python package json-loads the model's last line if it starts so (a DataFrame's
 # categories); ours hold null (trained on arrays) or [] (a DataFrame without categories).
 _PANDAS = "pandas_categorical:"
+_SIGMOID = re.compile(f"binary sigmoid:({_FLOAT.pattern})")
 
 
 def checked_model_text(content: bytes) -> str:
@@ -62,13 +67,12 @@ def checked_model_text(content: bytes) -> str:
             raise ModelFileError(f"not a readable LightGBM model (tree {number} is "
                                  f"numbered {lines[0][:20]!r})")
         _check_tree(_fields(lines[1:], f"tree {number}"), features, f"tree {number}")
-    kept = [line for line in head.split("\n") if not line.startswith("tree_sizes=")]
-    text = "\n".join(kept) + marker + rest
     last = text[text.rfind("\n", 0, -len(_PANDAS)):].strip()  # the line lightgbm reads
     if last.startswith(_PANDAS) and last not in (f"{_PANDAS}null", f"{_PANDAS}[]"):
         raise ModelFileError(f"not a model this package trains ({last[:40]!r}; expected "
                              f"{_PANDAS}null)")
-    return text
+    kept = [line for line in head.split("\n") if not line.startswith("tree_sizes=")]
+    return "\n".join(kept) + trees + end + "\n"
 
 
 def _fields(lines: list[str], where: str) -> dict[str, str]:
@@ -93,6 +97,12 @@ def _header_features(header: dict[str, str]) -> int:
                                  f"{header.get(key, '(missing)')[:20]}; expected {want})")
     if not header.get("objective", "").startswith("binary"):
         raise ModelFileError("not a binary LightGBM classifier (objective 'binary')")
+    # LightGBM reads the sigmoid's scale from this line, and stops ([Fatal]) without it
+    sigmoid = _SIGMOID.fullmatch(header["objective"])
+    if not sigmoid or not 0 < float(sigmoid[1]) < math.inf:
+        raise ModelFileError(f"not a readable LightGBM model (objective="
+                             f"{header['objective'][:40]!r}; expected 'binary sigmoid:' and "
+                             "a positive number)")
     features = _integer(header.get("max_feature_idx", ""), "max_feature_idx") + 1
     for key in ("feature_names", "feature_infos"):
         count = len(header.get(key, "").split(" "))
@@ -109,6 +119,8 @@ def _check_tree(tree: dict[str, str], features: int, where: str) -> None:
     if tree.get("num_cat") != "0" or tree.get("is_linear", "0") != "0":
         raise ModelFileError(f"not a model this package trains ({where}: categorical or "
                              "linear splits)")
+    if "shrinkage" in tree:  # LightGBM reads it as a number, and stops ([Fatal]) on another
+        _numbers(tree["shrinkage"], 1, False, f"{where}: shrinkage")
     arrays = {}
     for names, count in ((_INTERNAL, leaves - 1), (_LEAVES, leaves)):
         for name in names:
