@@ -5,19 +5,42 @@ whose ``labels/`` hold the image's labels."""
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .tiffs import ImageReadError
 
 if TYPE_CHECKING:
     import zarr
 
-__all__ = ["image_group", "ngff_attributes"]
+__all__ = ["check_plain_files", "image_group", "ngff_attributes"]
+
+ZARR_FILES = (".zgroup", ".zarray", ".zattrs", "zarr.json")
+
+
+def check_plain_files(folder: Path, names: tuple[str, ...] = ZARR_FILES,
+                      what: str = "its zarr metadata", where: object = None) -> None:
+    """Raise :class:`ImageReadError` (naming ``where``, by default ``folder``) if any of
+    ``names`` in ``folder`` is there but no file or folder (a link followed): zarr's read
+    of a FIFO waits for a writer that never comes, of a device such as /dev/zero never
+    ends."""
+    for name in names:
+        try:
+            mode = (folder / name).stat().st_mode
+        except (OSError, ValueError):  # absent, or a name the system refuses: zarr says so
+            continue
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise ImageReadError(f"{where or folder}: {what} {name} is not a file (a FIFO, "
+                                 "socket or device); accepted: plain files")
 
 
 def ngff_attributes(group: zarr.Group) -> Any:
-    """A group's OME-NGFF attributes: under ``ome`` in zarr v3 (NGFF 0.5), at the top in v2."""
+    """A group's OME-NGFF attributes: under ``ome`` in zarr v3 (NGFF 0.5), at the top in v2;
+    empty where ``ome`` is no mapping."""
     attrs = group.attrs.asdict()
-    return attrs.get("ome", {}) if group.metadata.zarr_format == 3 else attrs
+    ome = attrs.get("ome", {}) if group.metadata.zarr_format == 3 else attrs
+    return ome if isinstance(ome, dict) else {}  # "ome": 5 states nothing NGFF reads
 
 
 def image_group(path: str | os.PathLike[str]) -> Path:
@@ -28,10 +51,16 @@ def image_group(path: str | os.PathLike[str]) -> Path:
 
     path = Path(path)
     try:
+        check_plain_files(path)
         group = zarr.open_group(path, mode="r")
     except Exception:  # zarr's errors for a missing or damaged group are of many types
         return path
     ome = ngff_attributes(group)
-    if "multiscales" not in ome and "bioformats2raw.layout" in ome and "0" in group:
-        return path / "0"
+    if "multiscales" not in ome and "bioformats2raw.layout" in ome:
+        try:
+            check_plain_files(path / "0")
+        except ImageReadError:
+            return path / "0"  # opening it names the file
+        if "0" in group:
+            return path / "0"
     return path

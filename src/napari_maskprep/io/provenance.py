@@ -115,8 +115,11 @@ def _zarr_provenance_text(path: Path, labels: bool = True) -> str | None:
     label of an image store that holds provenance."""
     import zarr
 
+    from .ngff import check_plain_files
+
     if not path.is_dir():
         raise ImageReadError(f"{path}: no such folder; accepted: an OME-Zarr mask")
+    check_plain_files(path)
     try:
         group = zarr.open_group(path, mode="r")
     except FileNotFoundError:  # a folder without zarr metadata

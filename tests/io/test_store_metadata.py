@@ -1,0 +1,97 @@
+"""OME-Zarr stores whose metadata or files are not what NGFF describes (io.lazy, io.ngff):
+each is one line naming what is wrong, never a traceback or a reader that waits forever."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import numpy as np
+import pytest
+import zarr
+
+from napari_maskprep.io import ImageReadError, image_group, open_lazy, read_provenance
+
+IMAGE = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)
+
+
+def v3_image(path):
+    """An NGFF 0.5 image of IMAGE (one level '0', chunks of 32, 0.5 µm a pixel)."""
+    group = zarr.open_group(path, mode="w", zarr_format=3)
+    group.create_array("0", shape=IMAGE.shape, dtype=IMAGE.dtype, chunks=(32, 32))[...] = IMAGE
+    axes = [{"name": a, "type": "space", "unit": "micrometer"} for a in "yx"]
+    group.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": axes, "datasets": [
+        {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [0.5, 0.5]}]}]}]}
+    return path
+
+
+def one_line(error):
+    text = str(error.value)
+    assert "\n" not in text and len(text) < 300, text
+    return text
+
+
+@pytest.mark.parametrize("ome", [5, None, [1], "multiscales"])
+def test_ome_attributes_that_are_no_mapping_are_no_ome_zarr_image(tmp_path, ome):
+    # "ome": 5 raised TypeError ("argument of type 'int' is not iterable") from image_group.
+    path = v3_image(tmp_path / "a.zarr")
+    meta = json.loads((path / "zarr.json").read_text())
+    meta["attributes"]["ome"] = ome
+    (path / "zarr.json").write_text(json.dumps(meta))
+    assert image_group(path) == path
+    with pytest.raises(ImageReadError) as caught:
+        open_lazy(path)
+    assert one_line(caught) == (
+        f"{path}: a zarr group without OME-NGFF multiscales metadata (neither an OME-Zarr "
+        "image nor a zarr array); accepted: an OME-Zarr folder (NGFF 0.4 or 0.5), a bare zarr "
+        "array, a TIFF, OME-TIFF, pyramidal BigTIFF or Aperio SVS file")
+
+
+def v2_image(path):
+    """An NGFF 0.4 image of IMAGE (one level '0', chunks of 32 in folders: 0/0/0)."""
+    group = zarr.open_group(path, mode="w", zarr_format=2)
+    group.create_array("0", shape=IMAGE.shape, dtype=IMAGE.dtype, chunks=(32, 32),
+                       chunk_key_encoding={"name": "v2", "separator": "/"})[...] = IMAGE
+    axes = [{"name": a, "type": "space", "unit": "micrometer"} for a in "yx"]
+    group.attrs["multiscales"] = [{"version": "0.4", "axes": axes, "datasets": [
+        {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [0.5, 0.5]}]}]}]
+    return path
+
+
+def socket_at(path):
+    """``path`` made a UNIX socket, a file that is no file, as a FIFO or /dev/zero is: zarr
+    waited for a FIFO's writer forever and read /dev/zero until memory ran out."""
+    path.unlink()
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    return server
+
+
+@pytest.mark.parametrize(("make", "chunk"), [(v2_image, "0/1"), (v3_image, "c/0/1")])
+def test_a_chunk_that_is_no_file_is_named_when_read(tmp_path, make, chunk):
+    path = make(tmp_path / "a.zarr")
+    image = open_lazy(path)
+    socket_at(path / "0" / chunk).close()  # the socket file stays
+    with pytest.raises(ImageReadError) as caught:
+        image.data.compute()
+    assert one_line(caught) == (f"{path} level 0 (array '0'): chunk {chunk} is not a file (a "
+                                "FIFO, socket or device); accepted: plain files")
+
+
+@pytest.mark.parametrize(("make", "name", "where"), [
+    (v2_image, ".zattrs", "{path}"), (v2_image, ".zgroup", "{path}"),
+    (v2_image, "0/.zarray", "{path} level 0 (array '0')"),
+    (v3_image, "zarr.json", "{path}"), (v3_image, "0/zarr.json", "{path} level 0 (array '0')")])
+def test_metadata_that_is_no_file_is_named_before_zarr_reads_it(tmp_path, make, name, where):
+    path = make(tmp_path / "a.zarr")
+    socket_at(path / name).close()  # the socket file stays
+    with pytest.raises(ImageReadError) as caught:
+        open_lazy(path)
+    assert one_line(caught) == (f"{where.format(path=path)}: its zarr metadata "
+                                f"{name.split('/')[-1]} is not a file (a FIFO, socket or "
+                                "device); accepted: plain files")
+    if "/" not in name:  # maskprep info reads the store's own attributes
+        with pytest.raises(ImageReadError) as caught:
+            read_provenance(path)
+        assert one_line(caught).startswith(f"{path}: its zarr metadata {name} is not a file")
+
