@@ -95,3 +95,19 @@ def test_metadata_that_is_no_file_is_named_before_zarr_reads_it(tmp_path, make, 
             read_provenance(path)
         assert one_line(caught).startswith(f"{path}: its zarr metadata {name} is not a file")
 
+
+@pytest.mark.parametrize(("unit", "scale", "size"), [
+    ("picometer", 500_000.0, 0.5), ("decimeter", 2e-6, 0.2), ("inch", 1e-4, 2.54),
+    ("nanometer", 250.0, 0.25)])
+def test_every_ngff_space_unit_gives_the_pixel_size(tmp_path, unit, scale, size):
+    # picometer, decimeter, inch, ... are NGFF's units too; they stated no pixel size, so a
+    # recipe's sizes in um were refused on such a store as if it gave none.
+    path = v3_image(tmp_path / "a.zarr")
+    meta = json.loads((path / "zarr.json").read_text())
+    multiscale = meta["attributes"]["ome"]["multiscales"][0]
+    for axis in multiscale["axes"]:
+        axis["unit"] = unit
+    multiscale["datasets"][0]["coordinateTransformations"][0]["scale"] = [scale, scale]
+    (path / "zarr.json").write_text(json.dumps(meta))
+    assert open_lazy(path).pixel_size == pytest.approx((size, size), rel=1e-12)
+

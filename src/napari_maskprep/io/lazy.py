@@ -55,10 +55,18 @@ _ACCEPTED = ("accepted: an OME-Zarr folder (NGFF 0.4 or 0.5), a bare zarr array,
              "OME-TIFF, pyramidal BigTIFF or Aperio SVS file")
 _ZARR_META = (".zgroup", ".zarray", "zarr.json")
 
-# Micrometres in one NGFF unit (the UDUNITS-2 names NGFF allows for space axes).
-_UM_PER_UNIT = {"angstrom": 1e-4, "nanometer": 1e-3, "micrometer": 1.0, "millimeter": 1e3,
-                "centimeter": 1e4, "meter": 1e6, "µm": 1.0, "um": 1.0, "micron": 1.0,
-                "\\u00B5m": 1.0, "nm": 1e-3, "mm": 1e3}
+# Micrometres in one NGFF unit: every UDUNITS-2 name NGFF allows for space axes (the metre
+# with each prefix it lists; angstrom, inch, foot, yard, mile, parsec), and abbreviations
+# some writers use.
+_METRE_POWERS = {"yocto": -24, "zepto": -21, "atto": -18, "femto": -15, "pico": -12,
+                 "nano": -9, "micro": -6, "milli": -3, "centi": -2, "deci": -1, "": 0,
+                 "hecto": 2, "kilo": 3, "mega": 6, "giga": 9, "tera": 12, "peta": 15,
+                 "exa": 18, "zetta": 21, "yotta": 24}
+_UM_PER_UNIT = {**{f"{prefix}meter": 10.0 ** (power + 6) for prefix, power in
+                   _METRE_POWERS.items()},
+                "angstrom": 1e-4, "inch": 25400.0, "foot": 304800.0, "yard": 914400.0,
+                "mile": 1609344000.0, "parsec": 3.0856775814913673e22, "µm": 1.0, "um": 1.0,
+                "micron": 1.0, "\\u00B5m": 1.0, "nm": 1e-3, "mm": 1e3}
 
 
 @dataclass
