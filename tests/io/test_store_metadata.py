@@ -111,3 +111,16 @@ def test_every_ngff_space_unit_gives_the_pixel_size(tmp_path, unit, scale, size)
     (path / "zarr.json").write_text(json.dumps(meta))
     assert open_lazy(path).pixel_size == pytest.approx((size, size), rel=1e-12)
 
+
+@pytest.mark.parametrize("dtype", ["datetime64[s]", "timedelta64[ms]", "complex64", "<U4"])
+def test_a_level_of_no_numbers_is_refused_when_opened(tmp_path, dtype):
+    # datetime64 failed on hashing ("cannot include dtype 'M' in a buffer"), strings and
+    # complex only at the first step, after the store was read.
+    path = v2_image(tmp_path / "a.zarr")
+    group = zarr.open_group(path, mode="a")
+    del group["0"]
+    group.create_array("0", shape=(4, 4), dtype=dtype, chunks=(4, 4))
+    with pytest.raises(ImageReadError) as caught:
+        open_lazy(path)
+    assert one_line(caught) == (f"{path} level 0 (array '0'): holds {np.dtype(dtype)}; "
+                                "accepted: integers, floats or booleans")

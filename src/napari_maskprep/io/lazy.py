@@ -455,6 +455,9 @@ def _open_zarr(path: Path, missing_chunks: str) -> tuple[LazyImage, list[Any]]:
             raise ImageReadError(f"{where}: is not an array of {len(axes)} axes ({axes})")
         if 0 in array.shape:
             raise ImageReadError(f"{where}: is empty (shape {array.shape})")
+        if array.dtype.kind not in "biuf":  # dates failed when hashed, strings at a step
+            raise ImageReadError(f"{where}: holds {array.dtype}; accepted: integers, floats "
+                                 "or booleans")
         token = tokenize(str(path.resolve()), dataset.path, stamp, missing_chunks)
         levels.append(_dask(array, where, (path / dataset.path).absolute(), missing_chunks,
                             token))
