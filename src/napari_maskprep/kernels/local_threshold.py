@@ -13,6 +13,9 @@ reference, and the same from any crop holding the window, so a tiled run equals 
 in-memory one (running sums of non-integers, OpenCV's or SciPy's, round by where the row
 starts). Float images of values so small or large that their squares under- or overflow
 are thresholded scaled by a power of two, window by window (``local_threshold_mask``).
+Running sums carry the rounding of every value they pass: a float image's window mean is
+exact to about 1e-15, its standard deviation to about 1e-8, of the largest magnitude in the
+rows and columns the window spans, but a window of zeros is exactly 0.
 """
 
 from __future__ import annotations
@@ -66,9 +69,9 @@ def local_threshold_mask(
     chunk) thresholds the pixel as the whole image does.
     """
     compare = np.less_equal if dark else np.greater
-    exponents = _window_exponents(image, method, block_size)
+    exponents, zeros = _window_exponents(image, method, block_size)
     if isinstance(exponents, int):
-        return _scaled_mask(image, exponents, method, block_size, k, offset, compare)
+        return _scaled_mask(image, exponents, method, block_size, k, offset, compare, zeros)
     mask = np.empty(image.shape, np.uint8)
     for exponent in np.unique(exponents).tolist():
         where = exponents == exponent
@@ -79,10 +82,11 @@ def local_threshold_mask(
 
 
 def _scaled_mask(image: np.ndarray, exponent: int, method: str, block_size: int, k: float,
-                 offset: float, compare: np.ufunc) -> np.ndarray:
-    """The mask of ``image`` thresholded scaled by ``2**-exponent``."""
+                 offset: float, compare: np.ufunc, zeros: bool | None = None) -> np.ndarray:
+    """The mask of ``image`` (holding ``zeros``: None if not known) thresholded scaled by
+    ``2**-exponent``."""
     if not exponent:
-        surface = local_threshold_surface(image, method, block_size, k)
+        surface = local_threshold_surface(image, method, block_size, k, zeros=zeros)
         if offset:
             surface -= offset
         return compare(image, surface).view(np.uint8)
@@ -92,7 +96,7 @@ def _scaled_mask(image: np.ndarray, exponent: int, method: str, block_size: int,
     with np.errstate(over="ignore"):
         surface = local_threshold_surface(
             scaled, method, block_size, k,
-            half_range=_ldexp(_half_range(image.dtype), -exponent))
+            half_range=_ldexp(_half_range(image.dtype), -exponent), zeros=zeros)
         # Compared at the larger of the two scales, where scaling is exact.
         if exponent > 0:
             surface, compared = np.ldexp(surface, exponent), image
@@ -105,12 +109,13 @@ def _scaled_mask(image: np.ndarray, exponent: int, method: str, block_size: int,
 
 def local_threshold_surface(
     image: np.ndarray, method: str, block_size: int, k: float, *,
-    half_range: float | None = None,
+    half_range: float | None = None, zeros: bool | None = None,
 ) -> np.ndarray:
     """The per-pixel threshold of ``method`` ("mean", "gaussian", "sauvola", "niblack")
     over a ``block_size`` window, ``k`` weighing Sauvola's and Niblack's standard deviation
     (an offset is not applied); ``half_range`` is Sauvola's ``R`` (by default half the
-    dtype's range, 1 for floats, as scikit-image's)."""
+    dtype's range, 1 for floats, as scikit-image's); ``zeros``: whether the image holds a
+    zero, if known."""
     fast = runs_fast(image.shape, block_size)
     if method == "mean" and image.dtype.itemsize <= 4 and image.dtype.kind in "iub":
         return _exact_window_mean(image, block_size)
@@ -119,7 +124,9 @@ def local_threshold_surface(
             return filters.threshold_local(image, block_size, method=method)
         work = image.astype(_work_dtype(image.dtype))
         if method == "mean":
-            return cv2.blur(work, (block_size, block_size), borderType=cv2.BORDER_REFLECT)
+            return _zero_where_windows_are(
+                cv2.blur(work, (block_size, block_size), borderType=cv2.BORDER_REFLECT),
+                image, block_size, cv2.BORDER_REFLECT, zeros)
         size = 2 * gaussian_radius(block_size) + 1
         if size >= min(image.shape):
             return filters.threshold_local(image, block_size, method=method)
@@ -139,9 +146,30 @@ def local_threshold_surface(
     mean = cv2.boxFilter(work, -1, window, borderType=cv2.BORDER_REFLECT_101)
     square_mean = cv2.sqrBoxFilter(work, -1, window, borderType=cv2.BORDER_REFLECT_101)
     std = np.sqrt(np.clip(square_mean - mean * mean, 0, None))
-    if method == "niblack":
-        return mean - k * std
-    return mean * (1 + k * (std / half_range - 1))
+    surface = mean - k * std if method == "niblack" else mean * (1 + k * (std / half_range - 1))
+    return _zero_where_windows_are(surface, image, block_size, cv2.BORDER_REFLECT_101, zeros)
+
+
+def _zero_where_windows_are(surface: np.ndarray, image: np.ndarray, block_size: int,
+                            border: int, zeros: bool | None) -> np.ndarray:
+    """``surface`` set to 0 where a pixel's window (``border`` as the surface's) holds
+    only zeros, as its exact mean, Niblack and Sauvola thresholds are.
+
+    OpenCV's running sums carry the rounding of the values that passed through them
+    along a row and a column on into the windows after: a float64 image's windows of
+    zeros beside other values got means of about +-1e-16 (and Niblack's of float32
+    +-1e-8, the square root of the squares' rounding), so half the pixels of a zero
+    background came out as foreground. Sums of 8- and 16-bit integers are exact."""
+    if image.dtype.kind in "iub" and image.dtype.itemsize <= 2:
+        return surface
+    if zeros is None:  # one quick pass
+        zeros = not image.all()
+    if not zeros:
+        return surface
+    nonzero = (image != 0).view(np.uint8)
+    near = cv2.dilate(nonzero, np.ones((block_size, block_size), np.uint8), borderType=border)
+    surface[near == 0] = 0
+    return surface
 
 
 def _half_range(dtype: np.dtype) -> float:
@@ -152,31 +180,32 @@ def _half_range(dtype: np.dtype) -> float:
 
 
 def _window_exponents(image: np.ndarray, method: str, block_size: int
-                      ) -> int | np.ndarray:
+                      ) -> tuple[int | np.ndarray, bool | None]:
     """Per pixel, ``-shift`` where its window's largest magnitude is tiny (its squares
     underflow in the float dtype the image is worked in), ``shift`` where it is huge (its
     window's squares summed could overflow), else 0 (integer images, zeros, and values in
-    between); one int where every pixel has the same."""
+    between); one int where every pixel has the same. Then whether the image holds a zero,
+    where that was counted on the way (else None)."""
     if image.dtype.kind != "f" or image.size == 0:
-        return 0
+        return 0, None
     low, high, shift = _bounds(image.dtype)
     largest = max(-float(image.min()), float(image.max()))
     if largest == 0:
-        return 0
+        return 0, True
     if largest < low:
-        return -shift
+        return -shift, None
     # A window of zeros thresholds alike at any scale.
     magnitude = np.abs(image)
     zeros = image.size - np.count_nonzero(image)
     tiny = np.count_nonzero(magnitude < low) > zeros
     if not tiny and (largest <= high or np.count_nonzero(magnitude <= high) == zeros):
-        return shift if largest > high else 0
+        return (shift if largest > high else 0), zeros > 0
     reach = gaussian_radius(block_size) if method == "gaussian" else block_size // 2
     window = ndi.maximum_filter(magnitude, size=2 * reach + 1, mode="nearest")
     exponents = np.zeros(image.shape, np.int16)
     exponents[(window > 0) & (window < low)] = -shift
     exponents[window > high] = shift
-    return exponents
+    return exponents, zeros > 0
 
 
 def _in_band(image: np.ndarray, exponent: int) -> np.ndarray:
