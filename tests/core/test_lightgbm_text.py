@@ -52,6 +52,8 @@ DAMAGE = [
     ("objective=binary sigmoid:1", "objective=binary sigmoid:-1",
      r"\(objective='binary sigmoid:-1'; expected 'binary sigmoid:' and a positive number\)$"),
     ("shrinkage=1", "shrinkage=x", r"\(tree 0: shrinkage: not numbers\)$"),
+    ("feature_infos=[", "feature_infos==[",
+     r"\(the header: a line without one '=': 'feature_infos==\[.*'\)$"),
     # lightgbm json-loads this line: JSONDecodeError, not a one-line error naming the model.
     ("pandas_categorical:null", "pandas_categorical:[[1,2]",
      r"not a model this package trains \('pandas_categorical:\[\[1,2\]'; expected "

@@ -79,9 +79,9 @@ def _fields(lines: list[str], where: str) -> dict[str, str]:
     fields = {}
     for line in lines:
         key, equals, value = line.partition("=")
-        if not equals:
+        if not equals or "=" in value:  # LightGBM splits at each '=' and stops on a third part
             raise ModelFileError(f"not a readable LightGBM model ({where}: a line without "
-                                 f"'=': {line[:40]!r})")
+                                 f"one '=': {line[:40]!r})")
         if key in fields:
             raise ModelFileError(f"not a readable LightGBM model ({where}: {key} twice)")
         fields[key] = value
