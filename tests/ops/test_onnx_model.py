@@ -322,6 +322,23 @@ def test_sparse_tensors_are_refused_before_onnxruntime_makes_them_dense(tmp_path
                                    "weights")
 
 
+def test_a_name_that_is_not_utf8_is_one_line(tmp_path, capfd):
+    """One byte of a name changed to one that is not UTF-8: onnxruntime's Python layer
+    printed four lines ('EP Error ... Falling back to ['CPUExecutionProvider'] and
+    retrying.') on stdout, retried, and the error said only "'utf-8' codec can't decode"."""
+    data = _network([helper.make_node("Relu", ["x"], ["hidden"]),
+                     helper.make_node("Sigmoid", ["hidden"], ["y"])])
+    at = data.index(b"hidden", data.index(b"hidden") + 1)  # the Sigmoid's input
+    damaged = data[:at] + b"hidd\xe9n" + data[at + 6:]
+    with pytest.raises(MaskprepError) as info:
+        mp.apply(OP, np.zeros((4, 4), np.float32), multiple=1, halo=0,
+                 model=model_file(tmp_path, damaged))
+    assert str(info.value) == ("the ONNX model: the field 'input' holds text that is not "
+                               "UTF-8 (a damaged file?); accepted: an ONNX file as exporters "
+                               "write it")
+    assert capfd.readouterr() == ("", "")
+
+
 _CAPPED = """
 import sys
 import numpy as np

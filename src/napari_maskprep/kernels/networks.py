@@ -4,6 +4,7 @@ image tile by tile, each tile with a margin (the halo), equal to one run on the 
 Checking a model (:class:`CheckedModel`) parses its bytes with ``onnx`` (protobuf only, no
 external data) and refuses, before onnxruntime sees them:
 
+- text that is not UTF-8 (a damaged name, which onnxruntime's Python layer fails to decode);
 - tensors stored outside the file (``external data``): the file's sha256 would not cover
   them, and their paths could point anywhere on the disk;
 - operators outside the default ONNX domain (custom ops, ``com.microsoft``, ``ai.onnx.ml``):
@@ -125,9 +126,32 @@ def _expanded_size(model: Any, where: str) -> int:
     return size(model.graph.node)
 
 
+def _not_utf8(model: Any) -> str | None:
+    """The name of the first text field, in the model or a message within, that is not
+    UTF-8 (protobuf gives such a field as bytes)."""
+    stack = [model]
+    while stack:
+        for field, value in stack.pop().ListFields():
+            repeated = getattr(field, "is_repeated", None)  # protobuf >= 5; label before
+            if repeated is None:
+                repeated = field.label == field.LABEL_REPEATED
+            values = value if repeated else [value]
+            if field.type == field.TYPE_STRING and any(isinstance(v, bytes) for v in values):
+                return field.name
+            if field.type == field.TYPE_MESSAGE:
+                stack.extend(values)
+    return None
+
+
 def _check_model(onnx: Any, model: Any, where: str) -> None:
-    """Refuse custom operators, control flow, graphs too large once expanded, sparse
-    tensors and external data (see the module's docstring)."""
+    """Refuse text that is not UTF-8, custom operators, control flow, graphs too large once
+    expanded, sparse tensors and external data (see the module's docstring)."""
+    field = _not_utf8(model)
+    if field:
+        # onnxruntime's Python layer failed to decode it, printed four lines ('EP Error')
+        # on stdout and tried again, then said only "'utf-8' codec can't decode byte"
+        raise BadValueError(f"{where}: the field {field!r} holds text that is not UTF-8 (a "
+                            "damaged file?); accepted: an ONNX file as exporters write it")
     local = {f.domain for f in model.functions}
     nodes = [*model.graph.node, *(n for f in model.functions for n in f.node)]
     for node in nodes:
