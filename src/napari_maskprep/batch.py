@@ -65,7 +65,7 @@ from .io.masks import check_mask_shape
 from .io.recipe_text import load_plain
 from .large_images import (
     DEFAULT_CHUNK,
-    check_pixel_sizes,
+    check_runs_fit,
     check_tiled_runs,
     count_frames,
     count_objects,
@@ -231,7 +231,7 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
     and its result goes into it as ``labels/<label_name>`` (the image is never written).
     ``series``: the image (from 0) of each multi-series file (an OME-TIFF of positions or
     wells) to run, or ``"all"``: each of them, as one of its own (:func:`_series_masks`).
-    Sizes in micrometres must be pixels on each input (:func:`~.large_images.check_pixel_sizes`)."""
+    The recipe must fit each input's axes and pixel size (:func:`~.large_images.check_runs_fit`)."""
     sizes = None if pixel_size is None else check_pixel_size(pixel_size)
     if channel is not None:
         channel = check_channel(channel)
@@ -270,7 +270,7 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
     masks = {} if series is None else _series_masks(outputs, series, Path(outdir), fmt, suffix)
     plan = BatchPlan(recipe, outputs, Path(outdir), fmt, resume, tiled, tiling, sizes, channel,
                      masks)
-    check_pixel_sizes(recipe, [run[:2] for run in plan.runs], sizes, tiled, channel)
+    check_runs_fit(recipe, [run[:2] for run in plan.runs], sizes, tiled, channel)
     return plan
 
 

@@ -23,7 +23,7 @@ import dask.array as da
 import numpy as np
 
 from .core.arrays import checksum
-from .core.errors import BadValueError, MaskprepWarning, RecipeError
+from .core.errors import BadValueError, MaskprepWarning, RecipeError, at_step
 from .core.registry import get_op
 from .core.units import format_pixel_size
 from .engine.tiled import check_tiled, one_thread_each, plane_steps
@@ -46,8 +46,8 @@ from .io import (
 )
 from .recipe import Recipe, Step, resolve_units
 
-__all__ = ["DEFAULT_CHUNK", "MEMORY_PER_IMAGE_BYTE", "check_pixel_size_axes", "check_pixel_sizes",
-           "check_sizes_fit", "check_tiled_runs", "count_frames", "count_objects", "image_budget",
+__all__ = ["DEFAULT_CHUNK", "MEMORY_PER_IMAGE_BYTE", "check_pixel_size_axes", "check_runs_fit",
+           "check_steps_fit", "check_tiled_runs", "count_frames", "count_objects", "image_budget",
            "input_checksum", "lazy_pixel_size", "mask_pixel_size", "needs_tiling", "run_by_frame",
            "run_file_tiled"]
 
@@ -87,15 +87,16 @@ def mask_pixel_size(given: tuple[float, ...] | None, stated: tuple[float, ...] |
     return given * 2 if len(given) == 1 else given
 
 
-def check_pixel_sizes(recipe: Recipe, runs: Iterable[tuple[Path, int | None]],
-                      given: tuple[float, ...] | None, tiled: frozenset[Path],
-                      channel: int | str | None = None) -> None:
+def check_runs_fit(recipe: Recipe, runs: Iterable[tuple[Path, int | None]],
+                   given: tuple[float, ...] | None, tiled: frozenset[Path],
+                   channel: int | str | None = None) -> None:
     """Before a batch runs: the pixel size ``given`` has no more values than each input
-    has spatial axes (:func:`check_pixel_size_axes`), and each size of ``recipe`` in
-    micrometres is a number of pixels on each input (:func:`check_sizes_fit`)."""
+    has spatial axes (:func:`check_pixel_size_axes`), and ``recipe`` runs on each input's
+    axes, each of its sizes in micrometres a number of pixels there
+    (:func:`check_steps_fit`)."""
     runs = list(runs)
     check_pixel_size_axes(runs, given)
-    check_sizes_fit(recipe, runs, given, tiled, channel)
+    check_steps_fit(recipe, runs, given, tiled, channel)
 
 
 def check_pixel_size_axes(runs: Iterable[tuple[Path, int | None]],
@@ -121,30 +122,39 @@ def check_pixel_size_axes(runs: Iterable[tuple[Path, int | None]],
                                 f"{len(spatial)} (one per axis; run 2D and 3D images apart)")
 
 
-def check_sizes_fit(recipe: Recipe, runs: Iterable[tuple[Path, int | None]],
+def check_steps_fit(recipe: Recipe, runs: Iterable[tuple[Path, int | None]],
                     given: tuple[float, ...] | None, tiled: frozenset[Path],
                     channel: int | str | None = None) -> None:
-    """Raise :class:`BadValueError` naming the input if a size of ``recipe`` in
-    micrometres is no number of pixels on it (an area in um2 where a step counts voxels,
-    a length in um on voxels that are not cubic, ...), as each of its runs would refuse
-    it: read from the headers of ``runs`` ((input, series) pairs), at the pixel size
-    ``given``, else at the one each run reads (the lazy reader's for ``tiled`` inputs).
-    An input whose header or layout its run refuses, or that states no pixel size (or
-    only y and x of a stack), is left to its run, which fails that input alone."""
-    if not recipe.uses_units:
+    """Raise :class:`BadValueError` naming the input if a step of ``recipe`` works on 2D
+    data only and the input is a volume (without ``per_plane``), or a size in micrometres
+    is no number of pixels on it (an area in um2 where a step counts voxels, a length in
+    um on voxels that are not cubic, ...), as each of its runs would refuse it: read from
+    the headers of ``runs`` ((input, series) pairs), at the pixel size ``given``, else at
+    the one each run reads (the lazy reader's for ``tiled`` inputs). An input whose header
+    or layout its run refuses, or that states no pixel size (or only y and x of a stack),
+    is left to its run, which fails that input alone."""
+    flat = [(number, step) for number, step in enumerate(recipe.steps, start=1)
+            if step.enabled and not step.per_plane and 3 not in step.spec.ndim]
+    if not (flat or recipe.uses_units):
         return
     for path, same_file in itertools.groupby(runs, key=lambda run: run[0]):
         with keep_tiff_open(path):  # a plate's header is parsed once, for all its series
             headers = [(series, *_frame_of(path, series, channel, path in tiled))
                        for _, series in same_file]
         for series, frame, spatial, stated in headers:
+            where = path if series is None else f"{path} (series {series})"
+            if frame is not None and spatial == 3 and flat:
+                number, step = flat[0]
+                raise BadValueError(
+                    f"{where}: {at_step(number, step.op)}: {step.op} works on 2D data; got "
+                    f"3D data of shape {frame.shape[:3]}; set per_plane: true to run it "
+                    "plane by plane over the leading axes")
             used = stated if given is None else given
             if frame is None or used is None or (given is None and 1 < len(used) < spatial):
                 continue
             try:
                 resolve_units(recipe.steps, used, frame)
             except RecipeError as exc:
-                where = path if series is None else f"{path} (series {series})"
                 raise BadValueError(f"{where}: {exc}") from None
 
 

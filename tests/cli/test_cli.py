@@ -263,6 +263,34 @@ def test_cli_keeps_freed_buffers_for_the_next_image():
     assert faults("keep") * 10 < fresh  # the freed buffer is handed out again
 
 
+def test_a_2d_only_step_on_a_stack_is_refused_before_any_file_runs(tmp_path, capsys):
+    """CLAHE (2D only) without per_plane failed each stack after the batch began, one row
+    each, the 2D files beside them written; a time-lapse of 2D frames runs frame by frame."""
+    plane = np.zeros((16, 20), np.uint8)
+    plane[4:12, 5:15] = 200
+    tifffile.imwrite(tmp_path / "flat.tif", plane)
+    tifffile.imwrite(tmp_path / "frames.tif", np.stack([plane] * 2), imagej=True,
+                     metadata={"axes": "TYX"})
+    tifffile.imwrite(tmp_path / "stack.tif", np.stack([plane] * 3), imagej=True,
+                     metadata={"axes": "ZYX"})
+    recipe = tmp_path / "r.maskprep.yaml"
+    recipe.write_text("maskprep: 1\nsteps:\n- op: preprocess.clahe\n"
+                      "- {op: segment.threshold, params: {value: 100}}\n")
+    inputs = [str(tmp_path / name) for name in ("flat.tif", "frames.tif", "stack.tif")]
+    out = tmp_path / "out"
+    assert main(["run", "-q", str(recipe), *inputs, "-o", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"maskprep: error: {tmp_path / 'stack.tif'}: step 1 (preprocess.clahe): "
+        "preprocess.clahe works on 2D data; got 3D data of shape (3, 16, 20); set per_plane: "
+        "true to run it plane by plane over the leading axes\n")
+    assert not out.exists()
+    assert main(["run", "-q", str(recipe), *inputs[:2], "-o", str(out)]) == 0
+    np.testing.assert_array_equal(read_image(out / "frames.tif"), np.stack([plane // 200] * 2))
+    recipe.write_text(recipe.read_text().replace("clahe\n", "clahe\n  per_plane: true\n"))
+    assert main(["run", "-q", str(recipe), inputs[2], "-o", str(out)]) == 0
+    np.testing.assert_array_equal(read_image(out / "stack.tif"), np.stack([plane // 200] * 3))
+
+
 def test_a_4d_image_with_a_per_plane_recipe_writes_a_4d_mask(tmp_path, capsys):
     """The mask was written as a stack of 10 planes for a (2, 5, y, x) image, then the file
     reported failed: counting its objects ran a 3D op on 4D data."""
