@@ -110,10 +110,11 @@ def check_pixel_size_axes(runs: Iterable[tuple[Path, int | None]],
         if path.suffix.lower() in (".png", ".jpg", ".jpeg"):
             spatial = "yx"  # whatever its colours
         else:
-            try:
+            try:  # as its run lays it out: tifffile's unnamed pages are z; channel 0 has
+                # the spatial axes of any channel (a grey image is its own channel 0)
                 with open_lazy(path, series=series) as image:
-                    spatial = "".join(a for a in image.axes if a in "zyx")
-            except ImageReadError:
+                    spatial = "".join(a for a in _as_spatial(image, 0)[1] if a in "zyx")
+            except (ImageReadError, BadValueError):
                 continue
         if len(given) > len(spatial):
             raise BadValueError(f"{path}: the pixel size {format_pixel_size(given)} has "
