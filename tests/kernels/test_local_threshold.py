@@ -99,6 +99,18 @@ def test_a_window_of_zeros_thresholds_at_zero(dtype, method):
     np.testing.assert_array_equal(mask[10:30, 60:], 0)
 
 
+@pytest.mark.parametrize("method", ["mean", "niblack", "sauvola"])
+def test_a_window_of_zeros_in_a_volume_thresholds_at_zero(method):
+    """In 3D SciPy's running sums did the same: 4732 of 9576 zeros foreground (mean)."""
+    rng = np.random.default_rng(0)
+    image = rng.uniform(0, 1, (12, 40, 120))
+    image[:, 10:30, 60:] = 0
+    surface = local_threshold_surface(image, method, 5, 0.2)
+    np.testing.assert_array_equal(surface[:, 12:28, 62:], 0)
+    np.testing.assert_array_equal(local_threshold_mask(image, method, 5, 0.2, 0.0)
+                                  [:, 10:30, 60:], 0)
+
+
 def _exact_surface(image, method, block_size, k):
     """Niblack's or the mean's surface from each window summed in exact arithmetic (the
     mean's border as scipy's "reflect", Niblack's as numpy's)."""

@@ -116,6 +116,14 @@ def local_threshold_surface(
     (an offset is not applied); ``half_range`` is Sauvola's ``R`` (by default half the
     dtype's range, 1 for floats, as scikit-image's); ``zeros``: whether the image holds a
     zero, if known."""
+    surface = _surface(image, method, block_size, k, half_range)
+    if method == "gaussian":  # each pixel's own weighted sum, not a running one
+        return surface
+    return _zero_where_windows_are(surface, image, method, block_size, zeros)
+
+
+def _surface(image: np.ndarray, method: str, block_size: int, k: float,
+             half_range: float | None) -> np.ndarray:
     fast = runs_fast(image.shape, block_size)
     if method == "mean" and image.dtype.itemsize <= 4 and image.dtype.kind in "iub":
         return _exact_window_mean(image, block_size)
@@ -124,9 +132,7 @@ def local_threshold_surface(
             return filters.threshold_local(image, block_size, method=method)
         work = image.astype(_work_dtype(image.dtype))
         if method == "mean":
-            return _zero_where_windows_are(
-                cv2.blur(work, (block_size, block_size), borderType=cv2.BORDER_REFLECT),
-                image, block_size, cv2.BORDER_REFLECT, zeros)
+            return cv2.blur(work, (block_size, block_size), borderType=cv2.BORDER_REFLECT)
         size = 2 * gaussian_radius(block_size) + 1
         if size >= min(image.shape):
             return filters.threshold_local(image, block_size, method=method)
@@ -146,28 +152,36 @@ def local_threshold_surface(
     mean = cv2.boxFilter(work, -1, window, borderType=cv2.BORDER_REFLECT_101)
     square_mean = cv2.sqrBoxFilter(work, -1, window, borderType=cv2.BORDER_REFLECT_101)
     std = np.sqrt(np.clip(square_mean - mean * mean, 0, None))
-    surface = mean - k * std if method == "niblack" else mean * (1 + k * (std / half_range - 1))
-    return _zero_where_windows_are(surface, image, block_size, cv2.BORDER_REFLECT_101, zeros)
+    if method == "niblack":
+        return mean - k * std
+    return mean * (1 + k * (std / half_range - 1))
 
 
-def _zero_where_windows_are(surface: np.ndarray, image: np.ndarray, block_size: int,
-                            border: int, zeros: bool | None) -> np.ndarray:
-    """``surface`` set to 0 where a pixel's window (``border`` as the surface's) holds
-    only zeros, as its exact mean, Niblack and Sauvola thresholds are.
+def _zero_where_windows_are(surface: np.ndarray, image: np.ndarray, method: str,
+                            block_size: int, zeros: bool | None) -> np.ndarray:
+    """``surface`` set to 0 where a pixel's window holds only zeros, as its exact mean,
+    Niblack and Sauvola thresholds are.
 
-    OpenCV's running sums carry the rounding of the values that passed through them
-    along a row and a column on into the windows after: a float64 image's windows of
-    zeros beside other values got means of about +-1e-16 (and Niblack's of float32
-    +-1e-8, the square root of the squares' rounding), so half the pixels of a zero
-    background came out as foreground. Sums of 8- and 16-bit integers are exact."""
-    if image.dtype.kind in "iub" and image.dtype.itemsize <= 2:
+    Running sums (OpenCV's in 2D, SciPy's in 3D) carry the rounding of the values they
+    passed along each axis on into the windows after: a float64 image's windows of zeros
+    beside other values got means of about +-1e-16 (and Niblack's of float32 +-1e-8, the
+    square root of the squares' rounding), so half the pixels of a zero background came
+    out as foreground. Sums of 8- and 16-bit integers are exact, and the mean of 32-bit
+    ones too. A window's reflected border holds only pixels of the window itself, so
+    which border is irrelevant here."""
+    integers = image.dtype.kind in "iub"
+    if integers and image.dtype.itemsize <= (4 if method == "mean" else 2):
         return surface
     if zeros is None:  # one quick pass
         zeros = not image.all()
     if not zeros:
         return surface
     nonzero = (image != 0).view(np.uint8)
-    near = cv2.dilate(nonzero, np.ones((block_size, block_size), np.uint8), borderType=border)
+    if image.ndim == 2:
+        near = cv2.dilate(nonzero, np.ones((block_size, block_size), np.uint8),
+                          borderType=cv2.BORDER_REPLICATE)
+    else:
+        near = ndi.maximum_filter(nonzero, size=block_size, mode="nearest")
     surface[near == 0] = 0
     return surface
 
