@@ -322,20 +322,49 @@ def test_sparse_tensors_are_refused_before_onnxruntime_makes_them_dense(tmp_path
                                    "weights")
 
 
-def test_a_name_that_is_not_utf8_is_one_line(tmp_path, capfd):
-    """One byte of a name changed to one that is not UTF-8: onnxruntime's Python layer
-    printed four lines ('EP Error ... Falling back to ['CPUExecutionProvider'] and
-    retrying.') on stdout, retried, and the error said only "'utf-8' codec can't decode"."""
-    data = _network([helper.make_node("Relu", ["x"], ["hidden"]),
-                     helper.make_node("Sigmoid", ["hidden"], ["y"])])
-    at = data.index(b"hidden", data.index(b"hidden") + 1)  # the Sigmoid's input
-    damaged = data[:at] + b"hidd\xe9n" + data[at + 6:]
+def _not_utf8(data: bytes, text: bytes, nth: int) -> bytes:
+    """``data`` with the ``nth`` occurrence of ``text`` given a byte that is not UTF-8."""
+    at = -1
+    for _ in range(nth):
+        at = data.index(text, at + 1)
+    return data[:at + 1] + b"\xe9" + data[at + 2:]
+
+
+def test_text_that_is_not_utf8_is_one_line(tmp_path, capfd):
+    """One byte of a name (the Sigmoid's input) or of an attribute's text (Pad's mode)
+    changed to one that is not UTF-8: onnxruntime's Python layer printed four lines ('EP
+    Error ... Falling back to ['CPUExecutionProvider'] and retrying.') on stdout, retried,
+    and the error said only "'utf-8' codec can't decode byte"."""
+    from onnx import numpy_helper
+
+    named = _network([helper.make_node("Relu", ["x"], ["hidden"]),
+                      helper.make_node("Sigmoid", ["hidden"], ["y"])])
+    padded = _network([helper.make_node("Pad", ["x", "pads"], ["y"], mode="reflect")],
+                      [numpy_helper.from_array(np.zeros(8, np.int64), "pads")])
+    for number, (data, field) in enumerate([(_not_utf8(named, b"hidden", 2), "input"),
+                                            (_not_utf8(padded, b"reflect", 1), "s")]):
+        with pytest.raises(MaskprepError) as info:
+            mp.apply(OP, np.zeros((4, 4), np.float32), multiple=1, halo=0,
+                     model=model_file(tmp_path, data, f"text{number}.onnx"))
+        assert str(info.value) == (f"the ONNX model: the field {field!r} holds text that is "
+                                   "not UTF-8 (a damaged file?); accepted: an ONNX file as "
+                                   "exporters write it")
+        assert capfd.readouterr() == ("", "")
+
+
+def test_a_tensor_shape_beyond_the_file_is_one_line(tmp_path, capfd):
+    """A weight's shape edited to 2^62 x 1 x 3 x 3: onnxruntime sized it before reading its
+    data and logged '[E:onnxruntime:Default, allocator.cc:99 ...] Integer overflow' on
+    stderr, a line before ours."""
+    def huge(model):
+        model.graph.initializer[0].dims[0] = 2**62
+
     with pytest.raises(MaskprepError) as info:
-        mp.apply(OP, np.zeros((4, 4), np.float32), multiple=1, halo=0,
-                 model=model_file(tmp_path, damaged))
-    assert str(info.value) == ("the ONNX model: the field 'input' holds text that is not "
-                               "UTF-8 (a damaged file?); accepted: an ONNX file as exporters "
-                               "write it")
+        mp.apply(OP, np.zeros((4, 4), np.float32), multiple=1, halo=2,
+                 model=_unsafe(tmp_path, huge))
+    assert str(info.value) == ("the ONNX model: the tensor 'w1' has shape [4611686018427387904"
+                               ", 1, 3, 3], more values than the file holds; accepted: the "
+                               "shape of the values it stores")
     assert capfd.readouterr() == ("", "")
 
 

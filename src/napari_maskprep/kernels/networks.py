@@ -126,24 +126,38 @@ def _expanded_size(model: Any, where: str) -> int:
     return size(model.graph.node)
 
 
+def _utf8(value: str | bytes) -> bool:
+    if isinstance(value, str):
+        return True
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _not_utf8(model: Any) -> str | None:
     """The name of the first text field, in the model or a message within, that is not
-    UTF-8 (protobuf gives such a field as bytes)."""
+    UTF-8: a string (protobuf gives it as bytes then) or an attribute's text (s, strings:
+    bytes in ONNX, which onnxruntime quotes in its errors)."""
     stack = [model]
     while stack:
-        for field, value in stack.pop().ListFields():
+        message = stack.pop()
+        texts = ("s", "strings") if message.DESCRIPTOR.name == "AttributeProto" else ()
+        for field, value in message.ListFields():
             repeated = getattr(field, "is_repeated", None)  # protobuf >= 5; label before
             if repeated is None:
                 repeated = field.label == field.LABEL_REPEATED
             values = value if repeated else [value]
-            if field.type == field.TYPE_STRING and any(isinstance(v, bytes) for v in values):
+            if ((field.type == field.TYPE_STRING or field.name in texts)
+                    and not all(_utf8(v) for v in values)):
                 return field.name
             if field.type == field.TYPE_MESSAGE:
                 stack.extend(values)
     return None
 
 
-def _check_model(onnx: Any, model: Any, where: str) -> None:
+def _check_model(onnx: Any, model: Any, size: int, where: str) -> None:
     """Refuse text that is not UTF-8, custom operators, control flow, graphs too large once
     expanded, sparse tensors and external data (see the module's docstring)."""
     field = _not_utf8(model)
@@ -177,6 +191,12 @@ def _check_model(onnx: Any, model: Any, where: str) -> None:
                 f"{where}: the tensor {tensor.name!r} is stored outside the file (external "
                 f"data {location!r}); accepted: a self-contained ONNX file, whose sha256 "
                 "covers every weight (onnx.save_model(model, path))")
+        # at least half a byte a value (int4): onnxruntime sized a shape of 2^62 before it
+        # read the data, and logged its integer overflow on stderr
+        if any(d < 0 for d in tensor.dims) or math.prod(tensor.dims) > 2 * size:
+            raise BadValueError(
+                f"{where}: the tensor {tensor.name!r} has shape {list(tensor.dims)}, more "
+                "values than the file holds; accepted: the shape of the values it stores")
 
 
 class CheckedModel:
@@ -190,7 +210,7 @@ class CheckedModel:
         except Exception as exc:  # protobuf's DecodeError and others: the bytes are no model
             raise BadValueError(f"{where}: not a valid ONNX model ({type(exc).__name__})"
                                 ) from None
-        _check_model(onnx, model, where)
+        _check_model(onnx, model, len(data), where)
         self.data, self.where = data, where
         self._networks: dict[int, Network] = {}
         self._lock = threading.Lock()
