@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 import zarr
 
-from napari_maskprep.io import ImageReadError, image_group, open_lazy, read_provenance
+from napari_maskprep.io import (
+    ImageReadError,
+    image_group,
+    open_lazy,
+    read_provenance,
+    write_ome_zarr,
+)
 
 IMAGE = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)
 
@@ -143,3 +149,34 @@ def test_a_store_stating_more_levels_than_any_pyramid_is_refused_before_they_ope
     with pytest.raises(ImageReadError) as caught:
         open_lazy(path)
     assert one_line(caught) == f"{path}: {message}"
+
+
+@pytest.mark.parametrize(("where", "transform", "scale", "shift"), [
+    ("dataset", {"type": "translation", "translation": [float("nan"), 1.0]},
+     "[0.5, 0.5]", "[nan, 1.0]"),
+    ("dataset", {"type": "translation", "translation": [0.0, float("inf")]},
+     "[0.5, 0.5]", "[0.0, inf]"),
+    ("multiscale", {"type": "scale", "scale": [0.0, 1.0]}, "[0.0, 0.5]", "[0.0, 0.0]")])
+@pytest.mark.parametrize("into", [True, False])
+def test_a_mask_is_not_laid_over_an_image_placed_nowhere(tmp_path, where, transform, scale,
+                                                         shift, into):
+    # The label (into=) or mask store (like=) copied NaN into its .zattrs (no JSON a strict
+    # reader takes) or a scale of 0, and was written without a word.
+    path = v2_image(tmp_path / "a.zarr")
+    meta = json.loads((path / ".zattrs").read_text())
+    multiscale = meta["multiscales"][0]
+    if where == "dataset":
+        multiscale["datasets"][0]["coordinateTransformations"].append(transform)
+    else:
+        multiscale["coordinateTransformations"] = [transform]
+    (path / ".zattrs").write_text(json.dumps(meta))
+    mask = (IMAGE > 2000).astype(np.uint8)
+    with pytest.raises(ImageReadError) as caught:
+        if into:
+            write_ome_zarr(mask, into=path, name="m")
+        else:
+            write_ome_zarr(mask, tmp_path / "m.zarr", like=path)
+    assert one_line(caught) == (f"{path}: level 0 states the scale {scale} and the "
+                                f"translation {shift}, which no mask can state to lie over "
+                                "it; accepted: finite numbers, no scale 0")
+    assert not (path / "labels").exists() and not (tmp_path / "m.zarr").exists()

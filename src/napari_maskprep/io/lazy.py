@@ -518,7 +518,9 @@ def ngff_frame(path: Path) -> dict[str, tuple[float, float, str | None]]:
     """Per axis of the OME-Zarr image at ``path`` (opened by :func:`open_lazy`, so a
     bioformats2raw store's first image): level 0's scale and translation (its dataset's
     transforms, then the multiscale's own) and the axis's unit, as the store states them.
-    A label written into the store takes these, so that viewers lay it over the image."""
+    A label written into the store takes these, so that viewers lay it over the image;
+    a scale of 0 or a value that is not finite (NaN in JSON, which strict readers refuse)
+    is an :class:`ImageReadError`."""
     multiscale, _ = _ome_attributes(_open_group(path), path)
     scale, shift = np.ones(len(multiscale.axes)), np.zeros(len(multiscale.axes))
     for transform in [*multiscale.datasets[0].coordinateTransformations,
@@ -527,6 +529,10 @@ def ngff_frame(path: Path) -> dict[str, tuple[float, float, str | None]]:
             scale, shift = scale * transform.scale, shift * transform.scale
         elif transform.type == "translation" and hasattr(transform, "translation"):
             shift = shift + np.asarray(transform.translation, dtype=float)
+    if not (np.isfinite(scale).all() and np.isfinite(shift).all() and scale.all()):
+        raise ImageReadError(f"{path}: level 0 states the scale {scale.tolist()} and the "
+                             f"translation {shift.tolist()}, which no mask can state to lie "
+                             "over it; accepted: finite numbers, no scale 0")
     return {str(a.name).lower(): (float(s), float(t), None if a.unit is None else str(a.unit))
             for a, s, t in zip(multiscale.axes, scale, shift, strict=True)}
 
