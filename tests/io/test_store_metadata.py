@@ -1,5 +1,6 @@
-"""OME-Zarr stores whose metadata or files are not what NGFF describes (io.lazy, io.ngff):
-each is one line naming what is wrong, never a traceback or a reader that waits forever."""
+"""OME-Zarr stores whose metadata or files are not what NGFF describes, read (io.lazy,
+io.ngff) or written into (io.omezarr): each is one line naming what is wrong, never a
+traceback, a reader that waits forever, or a write outside the store."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import zarr
 
 from napari_maskprep.io import (
     ImageReadError,
+    OutputExistsError,
     image_group,
     open_lazy,
     read_provenance,
@@ -180,3 +182,23 @@ def test_a_mask_is_not_laid_over_an_image_placed_nowhere(tmp_path, where, transf
                                 f"translation {shift}, which no mask can state to lie over "
                                 "it; accepted: finite numbers, no scale 0")
     assert not (path / "labels").exists() and not (tmp_path / "m.zarr").exists()
+
+
+@pytest.mark.parametrize("labels", ["file", "link"])
+def test_a_label_is_not_written_where_labels_is_a_file_or_a_link_out(tmp_path, labels):
+    # A file 'labels' failed as "FileExistsError: [Errno 17] File exists: ..."; a link to
+    # another folder had the label and the labels list written there, outside the store.
+    path = v2_image(tmp_path / "a.zarr")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    if labels == "file":
+        (path / "labels").write_text("notes")
+    else:
+        (path / "labels").symlink_to(elsewhere)
+    with pytest.raises(OutputExistsError) as caught:
+        write_ome_zarr((IMAGE > 2000).astype(np.uint8), into=path, name="m")
+    what = "a file" if labels == "file" else "a link out of the store"
+    assert one_line(caught) == (f"{path / 'labels'} is {what}; it is left as it is (accepted: "
+                                "no labels, or a labels folder inside the image store)")
+    assert list(elsewhere.iterdir()) == []
+    assert labels == "link" or (path / "labels").read_text() == "notes"

@@ -352,6 +352,11 @@ def _list_label(labels: Path, name: str | None, fmt: Any) -> None:
     import zarr
     from ome_zarr.writer import add_metadata, get_metadata
 
+    inside = labels.resolve().parent == labels.parent.resolve()  # a link may lead anywhere
+    if not inside or labels.exists() and not labels.is_dir():
+        raise OutputExistsError(f"{labels} is {'a file' if inside else 'a link out of the store'}"
+                                "; it is left as it is (accepted: no labels, or a labels folder "
+                                "inside the image store)")
     try:
         group = zarr.open_group(labels, mode="a", zarr_format=fmt.zarr_format)
         names = get_metadata(group).get("labels", [])
