@@ -6,7 +6,8 @@ external data) and refuses, before onnxruntime sees them:
 
 - text that is not UTF-8 (a damaged name, which onnxruntime's Python layer fails to decode);
 - tensors stored outside the file (``external data``): the file's sha256 would not cover
-  them, and their paths could point anywhere on the disk;
+  them, and their paths could point anywhere on the disk; tensors whose shape holds more
+  values than the file could;
 - operators outside the default ONNX domain (custom ops, ``com.microsoft``, ``ai.onnx.ml``):
   no custom op library is ever registered (``SessionOptions.register_custom_ops_library``
   is never called), and a segmentation network needs none;
@@ -23,7 +24,9 @@ ORT flatbuffer format), on a fixed number of threads, operators run in sequence.
 session allocates from one arena shared by the process and capped at
 :func:`memory_cap` (half the machine's memory): a node asking for a tensor beyond it
 (``ConstantOfShape``, ``Expand``, ``Tile`` or ``Range`` to a shape computed from the data)
-fails as a one-line error instead of taking the machine's memory.
+fails as a one-line error instead of taking the machine's memory. The time one node takes
+is not bounded: a large weight or a wide pooling window (both legal ONNX) can make one
+node run for hours, and onnxruntime checks for termination only between nodes.
 
 Tiling (:func:`run_network`): tiles start at multiples of ``multiple`` (the network's
 total downsampling, 2^k for a U-Net with k poolings) and read ``halo`` pixels around
