@@ -25,8 +25,8 @@ session allocates from one arena shared by the process and capped at
 :func:`memory_cap` (half the machine's memory): a node asking for a tensor beyond it
 (``ConstantOfShape``, ``Expand``, ``Tile`` or ``Range`` to a shape computed from the data)
 fails as a one-line error instead of taking the machine's memory. The time one node takes
-is not bounded: a large weight or a wide pooling window (both legal ONNX) can make one
-node run for hours, and onnxruntime checks for termination only between nodes.
+is not bounded: a MatMul of two 30000 x 30000 tensors expanded from the data fits the cap
+and runs for hours, and onnxruntime checks for termination only between nodes.
 
 Tiling (:func:`run_network`): tiles start at multiples of ``multiple`` (the network's
 total downsampling, 2^k for a U-Net with k poolings) and read ``halo`` pixels around
