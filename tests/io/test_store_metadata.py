@@ -202,3 +202,19 @@ def test_a_label_is_not_written_where_labels_is_a_file_or_a_link_out(tmp_path, l
                                 "no labels, or a labels folder inside the image store)")
     assert list(elsewhere.iterdir()) == []
     assert labels == "link" or (path / "labels").read_text() == "notes"
+
+
+@pytest.mark.parametrize(("make", "meta"), [(v2_image, "0/.zarray"), (v3_image, "0/zarr.json")])
+def test_chunks_of_0_px_are_refused_when_opened(tmp_path, make, meta):
+    # dask divided by them: 'ZeroDivisionError: integer division or modulo by zero'.
+    path = make(tmp_path / "a.zarr")
+    stated = json.loads((path / meta).read_text())
+    if "chunks" in stated:
+        stated["chunks"] = [0, 32]
+    else:
+        stated["chunk_grid"]["configuration"]["chunk_shape"] = [0, 32]
+    (path / meta).write_text(json.dumps(stated))
+    with pytest.raises(ImageReadError) as caught:
+        open_lazy(path)
+    assert one_line(caught) == (f"{path} level 0 (array '0'): states chunks of (0, 32); "
+                                "accepted: chunks of at least 1 px a side")

@@ -245,6 +245,9 @@ def _dask(array: Any, where: str, folder: Path | None, missing_chunks: str,
     import dask.array as da
 
     chunked = _Chunked(array, where, folder, missing_chunks)
+    if min(chunked.chunks, default=1) < 1:  # dask divided by it
+        raise ImageReadError(f"{where}: states chunks of {chunked.chunks}; accepted: chunks "
+                             "of at least 1 px a side")
     # A store's chunks stay one a task: its missing chunks are named one by one.
     blocks = chunked.chunks if folder is not None else _grouped(chunked.chunks, array.shape)
     check_chunk_count(tuple(array.shape), blocks, where)
