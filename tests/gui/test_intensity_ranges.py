@@ -103,3 +103,19 @@ def test_a_threshold_at_the_top_of_its_range_survives_the_bounds_set_again(segme
         assert editor.slider.value == pytest.approx(end, abs=1e-5)
         viewer.layers.remove("another")
     assert (editor.spin.min, editor.spin.max) == (-4.275, 4.172)
+
+
+def test_the_slider_of_an_image_of_one_value_stays_at_it(segment, qtbot):
+    """Its spin box spans the one value (5 to 5) and the slider a step more, so that it can
+    be drawn: dragging the slider there raised 'value 5.1 is outside of the allowed range:
+    (5.0, 5.0)' in napari."""
+    viewer, widget = segment
+    layer = viewer.add_image(np.full((8, 8), 5.0), name="flat")
+    widget.select("segment.threshold", layer)
+    editor = widget.param_editors["value"]
+    assert (editor.spin.min, editor.spin.max) == (5.0, 5.0)
+    with qtbot.capture_exceptions() as raised:
+        editor.slider.value = editor.slider.max
+    assert raised == []
+    assert widget.model.params["value"] == 5.0
+    assert editor.slider.value == 5.0

@@ -222,7 +222,10 @@ class NumberEdit(ValuedContainerWidget):
         self.changed.emit(self.value)
 
     def _on_slider(self, value: float) -> None:
-        self.spin.value = value  # emits through _on_spin
+        held = min(max(value, self.spin.min), self.spin.max)
+        if held != value:  # it spans a step more than an image of one value (5 to 5)
+            self._slide_to(held)
+        self.spin.value = held  # emits through _on_spin
 
     def _on_spin(self, value: float) -> None:
         # A slider over the input's intensities spans 0 to 1 (hidden) until there is one.
