@@ -218,3 +218,34 @@ def test_chunks_of_0_px_are_refused_when_opened(tmp_path, make, meta):
         open_lazy(path)
     assert one_line(caught) == (f"{path} level 0 (array '0'): states chunks of (0, 32); "
                                 "accepted: chunks of at least 1 px a side")
+
+
+def with_label(path, names):
+    """v2_image at ``path`` with a label 'm' (no provenance) listed as ``names``."""
+    v2_image(path)
+    v2_image(path / "labels" / "m")
+    (path / "labels" / ".zgroup").write_text('{"zarr_format": 2}')
+    (path / "labels" / ".zattrs").write_text(json.dumps({"labels": names}))
+    return path
+
+
+@pytest.mark.parametrize("names", [[5, None, "../..", "", "m"], 5])
+def test_maskprep_info_passes_over_label_names_that_are_no_names(tmp_path, names):
+    # '../..' failed as "cannot read (ValueError: The path 'labels/../..' is invalid ...)",
+    # a list that is no list as "cannot read (TypeError: 'int' object is not iterable)".
+    path = with_label(tmp_path / "a.zarr", names)
+    with pytest.raises(ImageReadError) as caught:
+        read_provenance(path)
+    assert one_line(caught) == f"{path}: holds no maskprep provenance (not written by maskprep)"
+
+
+@pytest.mark.parametrize("name", ["labels/.zattrs", "labels/m/.zattrs"])
+def test_maskprep_info_names_a_label_s_metadata_that_is_no_file(tmp_path, name):
+    # zarr waited forever on a FIFO there (maskprep info reads the store's labels).
+    path = with_label(tmp_path / "a.zarr", ["m"])
+    socket_at(path / name).close()
+    with pytest.raises(ImageReadError) as caught:
+        read_provenance(path)
+    folder = (path / name).parent
+    assert one_line(caught) == (f"{folder}: its zarr metadata .zattrs is not a file (a FIFO, "
+                                "socket or device); accepted: plain files")

@@ -137,15 +137,20 @@ def _label_provenance(path: Path) -> Any:
     bioformats2raw store's first image, where its labels are), or None."""
     import zarr
 
-    from .ngff import image_group, ngff_attributes
+    from .ngff import check_plain_files, image_group, ngff_attributes
 
     image = image_group(path)
+    check_plain_files(image)
+    check_plain_files(image / "labels")
     group = zarr.open_group(image, mode="r")
     if "labels" not in group:
         return None
     names = ngff_attributes(group["labels"]).get("labels", [])
-    ours = [n for n in names if isinstance(n, str) and n in group["labels"]
-            and PNG_KEY in group["labels"][n].attrs]
+    names = [n for n in names if isinstance(n, str) and n.strip("./") and "/" not in n
+             ] if isinstance(names, list) else []  # a name, not a path out of labels/
+    for name in names:
+        check_plain_files(image / "labels" / name)
+    ours = [n for n in names if n in group["labels"] and PNG_KEY in group["labels"][n].attrs]
     if len(ours) > 1:
         raise ImageReadError(f"{path}: holds several maskprep labels ({', '.join(ours)}); "
                              f"name one, e.g. {image / 'labels' / ours[0]}")
