@@ -160,7 +160,7 @@ def test_a_model_its_parser_refuses_is_a_bad_recipe_before_any_image(tmp_path, f
 
     model = tmp_path / "broken.lgbm.txt"
     model.write_text("tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\n"
-                     "label_index=0\nmax_feature_idx=0\nobjective=binary\n"
+                     "label_index=0\nmax_feature_idx=0\nobjective=binary sigmoid:1\n"
                      "feature_names=grey_raw\n\nTree=\nend of trees\n")
     digest = hashlib.sha256(model.read_bytes()).hexdigest()
     recipe = tmp_path / "r.yaml"
