@@ -249,3 +249,26 @@ def test_maskprep_info_names_a_label_s_metadata_that_is_no_file(tmp_path, name):
     folder = (path / name).parent
     assert one_line(caught) == (f"{folder}: its zarr metadata .zattrs is not a file (a FIFO, "
                                 "socket or device); accepted: plain files")
+
+
+@pytest.mark.parametrize("names", [["x", "y"], ["q", None]])
+def test_dimension_names_that_are_not_the_axes_are_refused(tmp_path, names):
+    # NGFF 0.5 has a level's zarr dimension_names be its axes: ['x', 'y'] over axes y, x
+    # was read by the axes alone, without a word, though either may be the true order.
+    path = v3_image(tmp_path / "a.zarr")
+    meta = json.loads((path / "0" / "zarr.json").read_text())
+    meta["dimension_names"] = names
+    (path / "0" / "zarr.json").write_text(json.dumps(meta))
+    with pytest.raises(ImageReadError) as caught:
+        open_lazy(path)
+    assert one_line(caught) == (f"{path} level 0 (array '0'): its dimension_names {names} are "
+                                "not its axes ['y', 'x'], so which is which is unknown; "
+                                "accepted: the axes' names, in their order (NGFF 0.5)")
+
+
+def test_dimension_names_of_the_axes_or_none_are_read(tmp_path):
+    path = v3_image(tmp_path / "a.zarr")
+    meta = json.loads((path / "0" / "zarr.json").read_text())
+    meta["dimension_names"] = ["Y", None]
+    (path / "0" / "zarr.json").write_text(json.dumps(meta))
+    np.testing.assert_array_equal(open_lazy(path).data.compute(), IMAGE)

@@ -476,6 +476,12 @@ def _open_zarr(path: Path, missing_chunks: str) -> tuple[LazyImage, list[Any]]:
             raise ImageReadError(f"{where}: is not an array of {len(axes)} axes ({axes})")
         if 0 in array.shape:
             raise ImageReadError(f"{where}: is empty (shape {array.shape})")
+        stated = getattr(array.metadata, "dimension_names", None) or ()  # zarr v3's own
+        if any(n is not None and str(n).lower() != a for n, a in zip(stated, axes,
+                                                                     strict=False)):
+            raise ImageReadError(f"{where}: its dimension_names {list(stated)} are not its "
+                                 f"axes {list(axes)}, so which is which is unknown; "
+                                 "accepted: the axes' names, in their order (NGFF 0.5)")
         if array.dtype.kind not in "biuf":  # dates failed when hashed, strings at a step
             raise ImageReadError(f"{where}: holds {array.dtype}; accepted: integers, floats "
                                  "or booleans")
