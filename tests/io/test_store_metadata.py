@@ -272,3 +272,17 @@ def test_dimension_names_of_the_axes_or_none_are_read(tmp_path):
     meta["dimension_names"] = ["Y", None]
     (path / "0" / "zarr.json").write_text(json.dumps(meta))
     np.testing.assert_array_equal(open_lazy(path).data.compute(), IMAGE)
+
+
+@pytest.mark.parametrize(("folder", "where"), [("", "{path}"), ("0", "{path} level 0 (array '0')")])
+def test_a_folder_of_zarr_v2_and_v3_metadata_is_refused(tmp_path, folder, where):
+    # zarr read the v3 metadata alone, warning in two lines, and the v2 level then seemed
+    # missing ('level 0 (array '0'): is missing; the store is incomplete').
+    path = v2_image(tmp_path / "a.zarr")
+    other = v3_image(tmp_path / "b.zarr")
+    (path / folder / "zarr.json").write_bytes((other / folder / "zarr.json").read_bytes())
+    with pytest.raises(ImageReadError) as caught:
+        open_lazy(path)
+    assert one_line(caught) == (f"{where.format(path=path)}: holds the metadata of zarr v2 "
+                                "(.zgroup or .zarray) and of zarr v3 (zarr.json); accepted: "
+                                "one of them")

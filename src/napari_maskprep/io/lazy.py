@@ -35,7 +35,7 @@ from .images import (
     tiff_intensities,
     tiff_pixel_size,
 )
-from .ngff import check_plain_files, image_group, ngff_attributes
+from .ngff import check_plain_files, check_zarr_folder, image_group, ngff_attributes
 from .tiffs import SLIDE_SUFFIXES, TIFF_SUFFIXES, hold_tiff, mapped_file, open_tiff
 
 if TYPE_CHECKING:
@@ -429,7 +429,7 @@ def _open_group(path: Path) -> zarr.Group:
 def _open_node(path: Path) -> zarr.Group | zarr.Array:
     import zarr
 
-    check_plain_files(path)
+    check_zarr_folder(path)
     try:  # by its absolute path, which the arrays keep: workers run in folders of their own
         node = zarr.open(path.absolute(), mode="r")
     except Exception as exc:  # zarr says where it looked, at length
@@ -464,7 +464,7 @@ def _open_zarr(path: Path, missing_chunks: str) -> tuple[LazyImage, list[Any]]:
     stamp = max((p.stat().st_mtime_ns for p in path.iterdir()), default=0)
     for number, dataset in enumerate(multiscale.datasets):
         where = f"{path} level {number} (array '{dataset.path}')"
-        check_plain_files(path / dataset.path, where=where)
+        check_zarr_folder(path / dataset.path, where=where)
         try:
             array = group[dataset.path]
         except KeyError:

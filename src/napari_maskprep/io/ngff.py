@@ -14,7 +14,7 @@ from .tiffs import ImageReadError
 if TYPE_CHECKING:
     import zarr
 
-__all__ = ["check_plain_files", "image_group", "ngff_attributes"]
+__all__ = ["check_plain_files", "check_zarr_folder", "image_group", "ngff_attributes"]
 
 ZARR_FILES = (".zgroup", ".zarray", ".zattrs", "zarr.json")
 
@@ -35,6 +35,17 @@ def check_plain_files(folder: Path, names: tuple[str, ...] = ZARR_FILES,
                                  "socket or device); accepted: plain files")
 
 
+def check_zarr_folder(folder: Path, where: object = None) -> None:
+    """:func:`check_plain_files` of ``folder``'s zarr metadata, which must also be of one
+    zarr format: zarr reads v3's alone where both are, with a warning of two lines, and
+    its v2 arrays then seem missing."""
+    check_plain_files(folder, where=where)
+    if (folder / "zarr.json").is_file() and any((folder / n).is_file()
+                                                for n in (".zgroup", ".zarray")):
+        raise ImageReadError(f"{where or folder}: holds the metadata of zarr v2 (.zgroup or "
+                             ".zarray) and of zarr v3 (zarr.json); accepted: one of them")
+
+
 def ngff_attributes(group: zarr.Group) -> Any:
     """A group's OME-NGFF attributes: under ``ome`` in zarr v3 (NGFF 0.5), at the top in v2;
     empty where ``ome`` is no mapping."""
@@ -51,14 +62,14 @@ def image_group(path: str | os.PathLike[str]) -> Path:
 
     path = Path(path)
     try:
-        check_plain_files(path)
+        check_zarr_folder(path)
         group = zarr.open_group(path, mode="r")
     except Exception:  # zarr's errors for a missing or damaged group are of many types
         return path
     ome = ngff_attributes(group)
     if "multiscales" not in ome and "bioformats2raw.layout" in ome:
         try:
-            check_plain_files(path / "0")
+            check_zarr_folder(path / "0")
         except ImageReadError:
             return path / "0"  # opening it names the file
         if "0" in group:

@@ -115,11 +115,11 @@ def _zarr_provenance_text(path: Path, labels: bool = True) -> str | None:
     label of an image store that holds provenance."""
     import zarr
 
-    from .ngff import check_plain_files
+    from .ngff import check_zarr_folder
 
     if not path.is_dir():
         raise ImageReadError(f"{path}: no such folder; accepted: an OME-Zarr mask")
-    check_plain_files(path)
+    check_zarr_folder(path)
     try:
         group = zarr.open_group(path, mode="r")
     except FileNotFoundError:  # a folder without zarr metadata
@@ -137,11 +137,11 @@ def _label_provenance(path: Path) -> Any:
     bioformats2raw store's first image, where its labels are), or None."""
     import zarr
 
-    from .ngff import check_plain_files, image_group, ngff_attributes
+    from .ngff import check_zarr_folder, image_group, ngff_attributes
 
     image = image_group(path)
-    check_plain_files(image)
-    check_plain_files(image / "labels")
+    check_zarr_folder(image)
+    check_zarr_folder(image / "labels")
     group = zarr.open_group(image, mode="r")
     if "labels" not in group:
         return None
@@ -149,7 +149,7 @@ def _label_provenance(path: Path) -> Any:
     names = [n for n in names if isinstance(n, str) and n.strip("./") and "/" not in n
              ] if isinstance(names, list) else []  # a name, not a path out of labels/
     for name in names:
-        check_plain_files(image / "labels" / name)
+        check_zarr_folder(image / "labels" / name)
     ours = [n for n in names if n in group["labels"] and PNG_KEY in group["labels"][n].attrs]
     if len(ours) > 1:
         raise ImageReadError(f"{path}: holds several maskprep labels ({', '.join(ours)}); "
