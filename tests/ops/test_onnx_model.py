@@ -187,6 +187,42 @@ def test_operators_outside_the_default_domain_are_refused(tmp_path, image, domai
                                f"not the default ONNX domain; {ACCEPTED}")
 
 
+def test_a_local_function_does_not_admit_the_other_operators_of_its_domain(tmp_path):
+    """A function declared in com.microsoft let every node of that domain through the
+    check: com.microsoft's Gelu ran."""
+    opsets = [helper.make_opsetid("", 17)]
+    unused = helper.make_function("com.microsoft", "Unused", ["a"], ["b"],
+                                  [helper.make_node("Identity", ["a"], ["b"])], opsets)
+    data = _network([helper.make_node("Gelu", ["x"], ["y"], domain="com.microsoft")],
+                    functions=[unused], domains=("com.microsoft",))
+    with pytest.raises(MaskprepError) as info:
+        mp.apply(OP, np.zeros((4, 4), np.float32), model=model_file(tmp_path, data),
+                 multiple=1, halo=0)
+    assert str(info.value) == ("the ONNX model: a Gelu node is of domain 'com.microsoft', "
+                               f"not the default ONNX domain; {ACCEPTED}")
+
+
+def test_two_bit_weights_are_not_taken_for_a_shape_beyond_the_file(tmp_path):
+    """An int2 tensor holds four values a byte: 40000 of them in 10 kB were refused as
+    'more values than the file holds', though onnxruntime runs them."""
+    from onnx import TensorProto, numpy_helper
+
+    if not hasattr(TensorProto, "INT2"):
+        pytest.skip("onnx before 1.20 has no int2 tensors")
+    weights = TensorProto(name="w", data_type=TensorProto.INT2, dims=[40000],
+                          raw_data=bytes([0b01010101]) * 10000)  # 40000 ones
+    model = onnx.load_model_from_string(_network(
+        [helper.make_node("DequantizeLinear", ["w", "scale"], ["ones"]),
+         helper.make_node("ReduceSum", ["ones"], ["count"]),
+         helper.make_node("Sub", ["x", "count"], ["y"])],
+        [weights, numpy_helper.from_array(np.array(1.0, np.float32), "scale")]))
+    model.opset_import[0].version, model.ir_version = 25, 12
+    image = np.array([[39999.0, 40001.0]], np.float32)
+    mask = mp.apply(OP, image, model=model_file(tmp_path, model.SerializeToString()),
+                    multiple=1, halo=0)
+    np.testing.assert_array_equal(mask, [[0, 1]])
+
+
 def _network(nodes, initializers=(), functions=(), domains=()) -> bytes:
     """A model of ``nodes`` from x (1, 1, h, w) to y, in opset 17."""
     from onnx import TensorProto

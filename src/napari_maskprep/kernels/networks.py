@@ -85,10 +85,11 @@ def _modules() -> tuple[Any, Any]:
     return onnx, onnxruntime
 
 
-def _check_node(onnx: Any, node: Any, local: set[str], where: str) -> None:
-    """Refuse custom operators and control flow (see the module's docstring)."""
+def _check_node(onnx: Any, node: Any, local: set[tuple[str, str]], where: str) -> None:
+    """Refuse custom operators and control flow (see the module's docstring); ``local``
+    holds the (domain, name) of the model's local functions, which a node may call."""
     named = f"node {node.name!r} ({node.op_type})" if node.name else f"a {node.op_type} node"
-    if node.domain not in _DEFAULT_DOMAINS and node.domain not in local:
+    if node.domain not in _DEFAULT_DOMAINS and (node.domain, node.op_type) not in local:
         raise BadValueError(f"{where}: {named} is of domain {node.domain!r}, not the "
                             f"default ONNX domain; {_ACCEPTED}")
     graphs = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
@@ -169,7 +170,9 @@ def _check_model(onnx: Any, model: Any, size: int, where: str) -> None:
         # on stdout and tried again, then said only "'utf-8' codec can't decode byte"
         raise BadValueError(f"{where}: the field {field!r} holds text that is not UTF-8 (a "
                             "damaged file?); accepted: an ONNX file as exporters write it")
-    local = {f.domain for f in model.functions}
+    # a function's (domain, name), not its domain alone: a function declared in
+    # com.microsoft let every contrib op of that domain through
+    local = {(f.domain, f.name) for f in model.functions}
     nodes = [*model.graph.node, *(n for f in model.functions for n in f.node)]
     for node in nodes:
         _check_node(onnx, node, local, where)
@@ -194,9 +197,9 @@ def _check_model(onnx: Any, model: Any, size: int, where: str) -> None:
                 f"{where}: the tensor {tensor.name!r} is stored outside the file (external "
                 f"data {location!r}); accepted: a self-contained ONNX file, whose sha256 "
                 "covers every weight (onnx.save_model(model, path))")
-        # at least half a byte a value (int4): onnxruntime sized a shape of 2^62 before it
-        # read the data, and logged its integer overflow on stderr
-        if any(d < 0 for d in tensor.dims) or math.prod(tensor.dims) > 2 * size:
+        # at least a quarter of a byte a value (int2): onnxruntime sized a shape of 2^62
+        # before it read the data, and logged its integer overflow on stderr
+        if any(d < 0 for d in tensor.dims) or math.prod(tensor.dims) > 4 * size:
             raise BadValueError(
                 f"{where}: the tensor {tensor.name!r} has shape {list(tensor.dims)}, more "
                 "values than the file holds; accepted: the shape of the values it stores")
