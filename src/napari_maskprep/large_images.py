@@ -25,6 +25,7 @@ import numpy as np
 from .core.arrays import checksum
 from .core.errors import BadValueError, MaskprepWarning, RecipeError, at_step
 from .core.registry import get_op
+from .core.run_callbacks import compute
 from .core.units import format_pixel_size
 from .engine.tiled import check_tiled, one_thread_each, plane_steps
 from .engine.tiled_components import count_objects as count_tiled_objects
@@ -221,7 +222,7 @@ def count_frames(data: Any, axes: str) -> tuple[int, int]:
         blocks = data.to_delayed().ravel()
         frames = dask.delayed(lambda block: [(count_objects(f), int(np.count_nonzero(f)))
                                              for f in block])
-        counts = [c for block in dask.compute(*map(frames, blocks)) for c in block]
+        counts = [c for block in compute(*map(frames, blocks)) for c in block]
     return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
@@ -236,7 +237,7 @@ def run_by_frame(recipe: Recipe, data: Any, axes: str, chunk: int,
         tiles = (chunk,) * spatial + (-1,) * (data.ndim - 1 - spatial)
         return da.stack([recipe.run(one.rechunk(tiles), pixel_size=pixel_size,
                                     object_size=object_size) for one in data])
-    first = recipe.run(np.asarray(data[0]), pixel_size=pixel_size)
+    first = recipe.run(compute(data[0])[0], pixel_size=pixel_size)
 
     @one_thread_each
     def run(block: np.ndarray) -> np.ndarray:

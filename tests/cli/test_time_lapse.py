@@ -13,11 +13,13 @@ import pytest
 import tifffile
 
 import napari_maskprep as mp
+from napari_maskprep import cli
 from napari_maskprep.batch import count_objects
 from napari_maskprep.cli import main
 from napari_maskprep.io import open_lazy, read_image, read_provenance
 
 from ..conftest import DATA, RECIPE, dice, pairs
+from .test_tiled_run import _Bar
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +74,23 @@ def test_a_tiled_time_lapse_equals_the_in_memory_one(tmp_path, movie, chunk, fmt
     assert _objects(tmp_path / "tiled") == _objects(tmp_path / "mem")
     assert main(["info", str(tmp_path / "tiled" / f"movie.{fmt}")]) == 0
     assert "\naxes: tyx (the recipe ran on each time frame)\n" in capsys.readouterr().out
+
+
+def test_the_chunk_bar_counts_a_tiled_time_lapse_s_first_frame_and_count(tmp_path, movie,
+                                                                         monkeypatch):
+    """A tiled time-lapse's first frame (run to learn the result's dtype) and the count of
+    its written frames were computed outside the run's callbacks: no chunk bar showed
+    them, and they were not stopped with the run."""
+    path, recipe = movie
+    monkeypatch.setattr(cli, "tqdm", _Bar)
+    monkeypatch.setattr(_Bar, "made", [])
+    assert main(["run", "-q", str(recipe), str(path), "-o", str(tmp_path / "tiled"),
+                 "--tiled", "always", "--format", "zarr"]) == 0
+    bars = [(bar.total, bar.n) for bar in _Bar.made if bar.desc == "tiled"]
+    # the input's checksum, its first frame, the writing of the mask, then the count:
+    # each of the 3 written frames read and counted
+    assert len(bars) == 4 and all(total == n > 0 for total, n in bars)
+    assert bars[1] == (2, 2) and bars[-1] == (6, 6)
 
 
 def test_an_exported_script_runs_a_time_lapse_as_maskprep_run(tmp_path, movie):

@@ -297,6 +297,25 @@ def test_apply_on_a_lazy_time_lapse_runs_frame_by_frame(make_widget, qtbot, tmp_
     assert widget.status.value.startswith(f"{objects} objects, ")
 
 
+def test_a_cancelled_apply_on_a_lazy_time_lapse_reads_no_frame(tmp_path, monkeypatch):
+    """A time-lapse's first frame (run to learn the result's dtype) was computed outside
+    the Apply's callbacks: Cancel did not stop it, nor did the progress count it."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    viewer = ViewerModel()
+    frames = np.random.default_rng(4).integers(0, 200, (3, 300, 400), dtype=np.uint8)
+    reads = Reads()
+    viewer.add_image(reads.counted(da.from_array(frames, chunks=(1, 128, 128)), 0),
+                     name="movie", axis_labels=("t", "y", "x"))
+    job = segment_model(viewer, "segment.auto_threshold").prepare_apply()
+    assert isinstance(job, TiledApplyJob)
+    reads.clear()  # of what napari drew
+    job.cancel()
+    with pytest.raises(ApplyCancelled):
+        job.run()
+    assert reads.chunks == {}
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_region_grow_on_a_pyramid_reads_the_seeds_in_level_0_pixels(slide_widget, qtbot,
                                                                     monkeypatch):
     errors = []
