@@ -5,6 +5,7 @@ traceback, a reader that waits forever, or a write outside the store."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 
 import numpy as np
@@ -15,6 +16,7 @@ from napari_maskprep.io import (
     ImageReadError,
     OutputExistsError,
     image_group,
+    is_zarr_array,
     open_lazy,
     read_provenance,
     write_ome_zarr,
@@ -286,3 +288,18 @@ def test_a_folder_of_zarr_v2_and_v3_metadata_is_refused(tmp_path, folder, where)
     assert one_line(caught) == (f"{where.format(path=path)}: holds the metadata of zarr v2 "
                                 "(.zgroup or .zarray) and of zarr v3 (zarr.json); accepted: "
                                 "one of them")
+
+
+@pytest.mark.parametrize("name", [".zattrs", ".zarray"])
+def test_is_zarr_array_leaves_a_fifo_unread(tmp_path, monkeypatch, name):
+    # napari asks it of every .zarr folder opened; zarr.open waited forever on a FIFO there.
+    path = tmp_path / "a.zarr"
+    zarr.open_array(path, mode="w", shape=(4, 4), dtype="u1", zarr_format=2)[...] = 1
+    (path / ".zattrs").write_text("{}")
+    assert is_zarr_array(path)
+    (path / name).unlink()
+    os.mkfifo(path / name)
+    opened = []
+    monkeypatch.setattr(zarr, "open", lambda *args, **kwargs: opened.append(args))
+    assert not is_zarr_array(path)
+    assert opened == []  # zarr is not asked to read it

@@ -284,6 +284,7 @@ def is_zarr_array(path: str | os.PathLike[str]) -> bool:
     if not Path(path).is_dir():
         return False
     try:
+        check_zarr_folder(Path(path))  # napari asks of every .zarr folder opened
         return isinstance(zarr.open(Path(path), mode="r"), zarr.Array)
     except Exception:  # no store, or a damaged one: open_lazy says what is wrong
         return False
