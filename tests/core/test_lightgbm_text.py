@@ -45,6 +45,9 @@ DAMAGE = [
      r"\(tree 0: leaf_value: not numbers\)$"),
     # No tree between 'Tree=' and 'end of trees' raised IndexError.
     ("\nTree=0\n", "\nTree=\nend of trees\nTree=0\n", r"\(tree 0 is numbered ''\)$"),
+    # LightGBM stopped reading trees at a line between two, and predicted with tree 0 alone.
+    ("\n\nTree=1\n", "\n\njunk line\n\nTree=1\n",
+     r"\(a line after tree 0 that is no tree: 'junk line'\)$"),
     # LightGBM stopped on these with its own '[LightGBM] [Fatal] ...' line on stderr (the
     # sigmoid's scale missing or negative, a shrinkage that is no number), before ours.
     ("objective=binary sigmoid:1", "objective=binary",

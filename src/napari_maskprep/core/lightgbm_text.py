@@ -62,7 +62,11 @@ def checked_model_text(content: bytes) -> str:
     header = _fields([line for line in head.splitlines()[1:] if line], "the header")
     features = _header_features(header)
     for number, block in enumerate(trees.split("\nTree=")[1:]):
-        lines = block.split("\n\n", 1)[0].splitlines() or [""]
+        tree, _, after = block.partition("\n\n")
+        if after.strip("\n"):  # LightGBM stops reading trees there and predicts with fewer
+            raise ModelFileError(f"not a readable LightGBM model (a line after tree {number} "
+                                 f"that is no tree: {after.strip()[:40]!r})")
+        lines = tree.splitlines() or [""]
         if lines[0] != str(number):
             raise ModelFileError(f"not a readable LightGBM model (tree {number} is "
                                  f"numbered {lines[0][:20]!r})")
