@@ -582,7 +582,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.set_defaults(func=_cmd_fit)
 
     presets = sub.add_parser("presets", help="list the bundled presets (recipes with their "
-                                             "trained models), one name a line")
+                                             "trained models), one a line: its name, then "
+                                             "its steps")
     presets.set_defaults(func=_cmd_presets)
 
     info = sub.add_parser("info", help="show the provenance stored in a mask we wrote, or "
