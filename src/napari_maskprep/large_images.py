@@ -42,6 +42,7 @@ from .io import (
     provenance,
     read_pixel_size,
     resolve_channel,
+    series_numbers,
     write_bigtiff,
     write_ome_zarr,
 )
@@ -166,15 +167,26 @@ def check_tiled_runs(steps: Sequence[Step], paths: Iterable[Path], object_size: 
     """Raise :class:`RecipeError` naming the first of ``paths`` (the inputs that run
     tiled) that ``steps`` cannot run tiled on (:func:`~.engine.tiled.check_tiled`). A step
     run plane by plane (``per_plane``) runs on one plane (a 2D image, or each 2D frame of a
-    time-lapse) as in memory: for it the headers are read (of each file's first series
-    for ``series`` "all"); a header its run refuses leaves the step refused."""
+    time-lapse) as in memory: for it the headers are read (of each series a file runs,
+    :func:`~.io.series_numbers` for ``series`` "all"); a header its run refuses leaves the
+    step refused."""
     planes = any(step.enabled and step.per_plane for step in steps)
     for path in sorted(paths):
-        frame = _frame_of(path, series if isinstance(series, int) else None, channel,
-                          True)[0] if planes else None
-        check_tiled(steps if frame is None else plane_steps(steps, frame),
-                    f"{path} runs tiled (larger than memory, or OME-Zarr), but ",
-                    object_size=object_size)
+        for where, frame in _frames_of(path, series, channel) if planes else [(path, None)]:
+            check_tiled(steps if frame is None else plane_steps(steps, frame),
+                        f"{where} runs tiled (larger than memory, or OME-Zarr), but ",
+                        object_size=object_size)
+
+
+def _frames_of(path: Path, series: int | str | None, channel: int | str | None
+               ) -> list[tuple[str | Path, Any]]:
+    """(the input, naming its series; one frame of it, see :func:`_frame_of`) of each
+    series of ``path`` a run takes: ``series``, or each with "all" (a plate's may differ
+    in axes: a time-lapse of planes beside a z-stack)."""
+    with keep_tiff_open(path):  # a plate's header is parsed once, for all its series
+        numbers = series_numbers(path) if series == "all" else [series]
+        return [(path if n is None else f"{path} (series {n})",
+                 _frame_of(path, n, channel, True)[0]) for n in numbers]
 
 
 def _frame_of(path: Path, series: int | None, channel: int | str | None, tiled: bool

@@ -121,6 +121,35 @@ def test_without_series_a_plate_is_refused_saying_how_to_choose(tmp_path, plate,
     assert [p.name for p in (tmp_path / "out").iterdir()] == [SUMMARY_NAME]
 
 
+def test_series_all_run_tiled_checks_steps_run_plane_by_plane_on_each_series(
+        tmp_path, plate, capsys):
+    """A step run plane by plane (per_plane) runs tiled on planes only: with --series all
+    the check read the file without a series, which a plate refuses, so a plate of planes
+    was refused ('cannot run tiled: it runs plane by plane'). Each series is now checked
+    from its header, and the one that is no plane is named."""
+    recipe = tmp_path / "planes.maskprep.yaml"
+    recipe.write_text("maskprep: 1\nsteps:\n- op: segment.threshold\n  params: {value: 100}"
+                      "\n  per_plane: true\n")
+    out = tmp_path / "out"
+    assert main(["run", "-q", str(recipe), str(plate), "-o", str(out), "--series", "all",
+                 "--tiled", "always"]) == 0
+    for n in range(3):
+        np.testing.assert_array_equal(_mask(out / f"plate.ome_s{n}.tif"),
+                                      (position(n) > 100).astype(np.uint8))
+    mixed = tmp_path / "mixed.ome.tif"  # of one shape: a time-lapse, then a z-stack
+    with tifffile.TiffWriter(mixed, ome=True) as tif:
+        for axes in ("TYX", "ZYX"):
+            tif.write(np.stack([position(n) for n in range(3)]), metadata={"axes": axes})
+    capsys.readouterr()
+    assert main(["run", "-q", str(recipe), str(mixed), "-o", str(tmp_path / "mixed"),
+                 "--series", "all", "--tiled", "always"]) == 2
+    assert capsys.readouterr().err == (
+        f"maskprep: error: {mixed} (series 1) runs tiled (larger than memory, or OME-Zarr), "
+        "but step 1 (segment.threshold) cannot run tiled: it runs plane by plane (per_plane: "
+        "true), which tiled runs do not support yet\n")
+    assert not (tmp_path / "mixed").exists()
+
+
 @pytest.mark.parametrize(("series", "why"), [
     (5, "has no series 5"),
     (3, "its series 3 is of shape (4, 6) (a label, macro or thumbnail image), not (40, 48)"),
