@@ -88,8 +88,16 @@ def test_a_chunk_that_is_no_file_is_named_when_read(tmp_path, make, chunk):
                                 "FIFO, socket or device); accepted: plain files")
 
 
+def v2_consolidated(path):
+    """:func:`v2_image` with its metadata consolidated in .zmetadata, which zarr reads
+    first (as xarray and ngff-zarr write stores)."""
+    zarr.consolidate_metadata(v2_image(path))
+    return path
+
+
 @pytest.mark.parametrize(("make", "name", "where"), [
     (v2_image, ".zattrs", "{path}"), (v2_image, ".zgroup", "{path}"),
+    (v2_consolidated, ".zmetadata", "{path}"),  # a FIFO there hung open_lazy and info
     (v2_image, "0/.zarray", "{path} level 0 (array '0')"),
     (v3_image, "zarr.json", "{path}"), (v3_image, "0/zarr.json", "{path} level 0 (array '0')")])
 def test_metadata_that_is_no_file_is_named_before_zarr_reads_it(tmp_path, make, name, where):

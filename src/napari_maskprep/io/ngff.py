@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 __all__ = ["check_plain_files", "check_zarr_folder", "image_group", "ngff_attributes"]
 
-ZARR_FILES = (".zgroup", ".zarray", ".zattrs", "zarr.json")
+# .zmetadata: zarr v2's consolidated metadata, which zarr reads first where it is there
+ZARR_FILES = (".zgroup", ".zarray", ".zattrs", ".zmetadata", "zarr.json")
 
 
 def check_plain_files(folder: Path, names: tuple[str, ...] = ZARR_FILES,
