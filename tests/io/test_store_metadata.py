@@ -311,3 +311,19 @@ def test_is_zarr_array_leaves_a_fifo_unread(tmp_path, monkeypatch, name):
     monkeypatch.setattr(zarr, "open", lambda *args, **kwargs: opened.append(args))
     assert not is_zarr_array(path)
     assert opened == []  # zarr is not asked to read it
+
+
+@pytest.mark.parametrize("make", [v2_image, v3_image])
+def test_a_chunk_file_larger_than_any_chunk_is_refused_before_it_is_read(tmp_path, make):
+    # zarr read a chunk's file whole before decoding it: a sparse file of 100 GB, which
+    # takes no disk, filled the memory.
+    path = make(tmp_path / "a.zarr")
+    chunk = "0/1" if make is v2_image else "c/0/1"
+    image = open_lazy(path)
+    with open(path / "0" / chunk, "r+b") as file:
+        file.truncate(2 * 32 * 32 * 2 + 2**20 + 1)  # one byte past the bound
+    with pytest.raises(ImageReadError) as caught:
+        image.data.compute()
+    assert one_line(caught) == (f"{path} level 0 (array '0'): chunk {chunk} is 1052673 bytes, "
+                                "more than a chunk of (32, 32) uint16 takes; accepted: at most "
+                                "1052672 bytes")

@@ -124,6 +124,7 @@ class _Chunked:
         if self.folder is not None:  # a store's chunks are read one a task
             name = self.array.metadata.encode_chunk_key(index)
             check_plain_files(self.folder, (name,), "chunk", self.where)
+            self._check_size(name)
             if self.strict and not (self.folder / name).is_file():
                 raise ImageReadError(
                     f"{self.where}: chunk {name} is missing (deleted, or never written); "
@@ -137,6 +138,19 @@ class _Chunked:
             why = str(exc).splitlines()[0][:100] if str(exc) else ""
             raise ImageReadError(f"{self.where}: {name} cannot be read "
                                  f"({type(exc).__name__}: {why})") from None
+
+    def _check_size(self, name: str) -> None:
+        """Refuse a chunk's file of more than twice its pixels' bytes and 1 MiB of codec
+        headers before zarr reads it whole: a sparse file of 100 GB filled the memory."""
+        try:
+            size = (self.folder / name).stat().st_size
+        except OSError:  # missing: zarr's fill value, or the strict check's line
+            return
+        limit = 2 * math.prod(self.chunks) * self.dtype.itemsize + 2**20
+        if size > limit:
+            raise ImageReadError(f"{self.where}: chunk {name} is {size} bytes, more than a "
+                                 f"chunk of {self.chunks} {self.dtype} takes; accepted: at "
+                                 f"most {limit} bytes")
 
     def _tiles(self, key: tuple[slice | int, ...], first: tuple[int, ...]) -> str:
         """The TIFF tiles a block of ``key`` reads, from ``first``: any may be the damaged
