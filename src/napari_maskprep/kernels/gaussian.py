@@ -209,7 +209,9 @@ def _gaussian_2d_tiled(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
                                 borderType=cv2.BORDER_REPLICATE)
                 crop = block[own_rows.start - read_rows.start : own_rows.stop - read_rows.start,
                              own_cols.start - read_cols.start : own_cols.stop - read_cols.start]
-                if in_float32:  # cv2's saturating conversion rounds half to even
+                if in_float32 and crop.size == 1:  # cv2 takes a 1 x 1 array for a scalar
+                    out[own_rows, own_cols] = from_float(crop, out.dtype)
+                elif in_float32:  # cv2's saturating conversion rounds half to even
                     cv2.add(crop, 0.0, dst=out[own_rows, own_cols], dtype=cv2.CV_16U)
                 else:
                     out[own_rows, own_cols] = crop
