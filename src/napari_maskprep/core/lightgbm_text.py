@@ -42,9 +42,6 @@ _INTEGERS = ("split_feature", "decision_type", "left_child", "right_child",
 _INTEGER = re.compile(r"-?[0-9]+")
 _FLOAT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?(?:inf|nan)",
                     re.IGNORECASE)
-# The Python package json-loads the model's last line if it starts so (a DataFrame's
-# categories); ours hold null (trained on arrays) or [] (a DataFrame without categories).
-_PANDAS = "pandas_categorical:"
 _SIGMOID = re.compile(f"binary sigmoid:({_FLOAT.pattern})")
 
 
@@ -71,10 +68,6 @@ def checked_model_text(content: bytes) -> str:
             raise ModelFileError(f"not a readable LightGBM model (tree {number} is "
                                  f"numbered {lines[0][:20]!r})")
         _check_tree(_fields(lines[1:], f"tree {number}"), features, f"tree {number}")
-    last = text[text.rfind("\n", 0, -len(_PANDAS)):].strip()  # the line lightgbm reads
-    if last.startswith(_PANDAS) and last not in (f"{_PANDAS}null", f"{_PANDAS}[]"):
-        raise ModelFileError(f"not a model this package trains ({last[:40]!r}; expected "
-                             f"{_PANDAS}null)")
     kept = [line for line in head.split("\n") if not line.startswith("tree_sizes=")]
     return "\n".join(kept) + trees + end + "\n"
 
