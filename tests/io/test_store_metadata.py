@@ -327,3 +327,21 @@ def test_a_chunk_file_larger_than_any_chunk_is_refused_before_it_is_read(tmp_pat
     assert one_line(caught) == (f"{path} level 0 (array '0'): chunk {chunk} is 1052673 bytes, "
                                 "more than a chunk of (32, 32) uint16 takes; accepted: at most "
                                 "1052672 bytes")
+
+
+@pytest.mark.parametrize(("make", "name"), [(v2_image, ".zattrs"), (v3_image, "zarr.json"),
+                                            (v2_image, "0/.zarray")])
+def test_metadata_larger_than_64_mib_is_refused_before_it_is_read(tmp_path, monkeypatch,
+                                                                  make, name):
+    # zarr reads a metadata file whole and parses it: a sparse file of 100 GB filled memory.
+    path = make(tmp_path / "a.zarr")
+    with open(path / name, "r+b") as file:
+        file.truncate(2**26 + 1)
+    if "/" not in name:
+        monkeypatch.setattr(zarr, "open", None)  # zarr is not asked to read it
+    with pytest.raises(ImageReadError) as caught:
+        open_lazy(path)
+    folder = (path / name).parent
+    where = f"{path} level 0 (array '0')" if folder != path else str(path)
+    assert one_line(caught) == (f"{where}: its zarr metadata {name.split('/')[-1]} is "
+                                "67108865 bytes; accepted: at most 67108864 (64 MiB)")

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["check_plain_files", "check_zarr_folder", "image_group", "ngff_attributes"]
 
 # .zmetadata: zarr v2's consolidated metadata, which zarr reads first where it is there
+METADATA_LIMIT = 2**26  # bytes of one zarr metadata file (100 000 levels: 8 MB of .zattrs)
 ZARR_FILES = (".zgroup", ".zarray", ".zattrs", ".zmetadata", "zarr.json")
 
 
@@ -37,10 +38,17 @@ def check_plain_files(folder: Path, names: tuple[str, ...] = ZARR_FILES,
 
 
 def check_zarr_folder(folder: Path, where: object = None) -> None:
-    """:func:`check_plain_files` of ``folder``'s zarr metadata, which must also be of one
-    zarr format: zarr reads v3's alone where both are, with a warning of two lines, and
-    its v2 arrays then seem missing."""
+    """:func:`check_plain_files` of ``folder``'s zarr metadata, each at most
+    :data:`METADATA_LIMIT` bytes, which must also be of one zarr format: zarr reads v3's
+    alone where both are, with a warning of two lines, and its v2 arrays then seem
+    missing."""
     check_plain_files(folder, where=where)
+    for name in ZARR_FILES:  # read whole, and JSON-parsed: a sparse 100 GB file filled memory
+        path = folder / name
+        if path.is_file() and path.stat().st_size > METADATA_LIMIT:
+            raise ImageReadError(f"{where or folder}: its zarr metadata {name} is "
+                                 f"{path.stat().st_size} bytes; accepted: at most "
+                                 f"{METADATA_LIMIT} (64 MiB)")
     if (folder / "zarr.json").is_file() and any((folder / n).is_file()
                                                 for n in (".zgroup", ".zarray")):
         raise ImageReadError(f"{where or folder}: holds the metadata of zarr v2 (.zgroup or "
