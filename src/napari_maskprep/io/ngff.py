@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
 __all__ = ["check_plain_files", "check_zarr_folder", "image_group", "ngff_attributes"]
 
-# .zmetadata: zarr v2's consolidated metadata, which zarr reads first where it is there
 METADATA_LIMIT = 2**26  # bytes of one zarr metadata file (100 000 levels: 8 MB of .zattrs)
+# .zmetadata: zarr v2's consolidated metadata, which zarr reads first where it is there
 ZARR_FILES = (".zgroup", ".zarray", ".zattrs", ".zmetadata", "zarr.json")
 
 
