@@ -15,6 +15,7 @@ import zarr
 from napari_maskprep.core.errors import BadValueError
 from napari_maskprep.io import (
     ImageReadError,
+    image_group,
     image_layout,
     is_lazy_path,
     is_zarr_array,
@@ -179,11 +180,17 @@ def test_what_is_not_an_ome_zarr_is_one_line(tmp_path, make, match):
     assert str(path) in one_line(caught)
 
 
-@pytest.mark.parametrize("zarr_format", [2, 3])
-def test_a_zarr_group_without_ngff_metadata_says_what_is_accepted(tmp_path, zarr_format):
+@pytest.mark.parametrize(("zarr_format", "attributes"), [
+    (2, {}), (3, {}),
+    # an "ome" that is no mapping raised TypeError ("argument of type 'int' is not iterable")
+    *((3, {"ome": ome}) for ome in (5, None, [1], "multiscales"))])
+def test_a_zarr_group_without_ngff_metadata_says_what_is_accepted(tmp_path, zarr_format,
+                                                                  attributes):
     path = tmp_path / "x.zarr"
-    zarr.open_group(path, mode="w", zarr_format=zarr_format).create_array(
-        "0", shape=(4, 4), dtype="u1")
+    group = zarr.open_group(path, mode="w", zarr_format=zarr_format)
+    group.create_array("0", shape=(4, 4), dtype="u1")
+    group.attrs.update(attributes)
+    assert image_group(path) == path
     with pytest.raises(ImageReadError) as caught:
         open_lazy(path)
     assert one_line(caught) == (
