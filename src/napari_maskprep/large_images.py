@@ -23,7 +23,8 @@ import dask.array as da
 import numpy as np
 
 from .core.arrays import checksum
-from .core.errors import BadValueError, MaskprepWarning, RecipeError, at_step
+from .core.errors import BadValueError, MaskprepError, MaskprepWarning, RecipeError, at_step
+from .core.model_files import ModelFile
 from .core.registry import get_op
 from .core.run_callbacks import compute
 from .core.units import format_pixel_size
@@ -60,6 +61,8 @@ MEMORY_PER_IMAGE_BYTE = 8
 # Chunks a side below the default may cut an image into: each chunk of each step is a
 # dask task of its own, and 100 000 chunks of 64 px ran a 400 MP image 5x slower.
 MAX_SMALL_CHUNKS = 2**14
+# Files whose colours the header checks do not read (their frame is a plane, whatever they hold)
+_COLOURS_UNREAD = (".png", ".jpg", ".jpeg")
 
 
 def image_budget(memory: int) -> int:
@@ -94,7 +97,7 @@ def check_runs_fit(recipe: Recipe, runs: Iterable[tuple[Path, int | None]],
                    channel: int | str | None = None) -> None:
     """Before a batch runs: the pixel size ``given`` has no more values than each input
     has spatial axes (:func:`check_pixel_size_axes`), and ``recipe`` runs on each input's
-    axes, each of its sizes in micrometres a number of pixels there
+    axes and channels, each of its sizes in micrometres a number of pixels there
     (:func:`check_steps_fit`)."""
     runs = list(runs)
     check_pixel_size_axes(runs, given)
@@ -131,14 +134,16 @@ def check_steps_fit(recipe: Recipe, runs: Iterable[tuple[Path, int | None]],
     """Raise :class:`BadValueError` naming the input if a step of ``recipe`` works on 2D
     data only and the input is a volume (without ``per_plane``), or a size in micrometres
     is no number of pixels on it (an area in um2 where a step counts voxels, a length in
-    um on voxels that are not cubic, ...), as each of its runs would refuse it: read from
-    the headers of ``runs`` ((input, series) pairs), at the pixel size ``given``, else at
-    the one each run reads (the lazy reader's for ``tiled`` inputs). An input whose header
-    or layout its run refuses, or that states no pixel size (or only y and x of a stack),
-    is left to its run, which fails that input alone."""
+    um on voxels that are not cubic, ...), or a network takes another number of channels
+    than reach it (:func:`_check_network_channels`), as each of its runs would refuse it:
+    read from the headers of ``runs`` ((input, series) pairs), at the pixel size
+    ``given``, else at the one each run reads (the lazy reader's for ``tiled`` inputs). An
+    input whose header or layout its run refuses, or that states no pixel size (or only y
+    and x of a stack), is left to its run, which fails that input alone."""
     flat = [(number, step) for number, step in enumerate(recipe.steps, start=1)
             if step.enabled and not step.per_plane and 3 not in step.spec.ndim]
-    if not (flat or recipe.uses_units):
+    networks = _network_steps(recipe)
+    if not (flat or recipe.uses_units or networks):
         return
     for path, same_file in itertools.groupby(runs, key=lambda run: run[0]):
         with keep_tiff_open(path):  # a plate's header is parsed once, for all its series
@@ -152,6 +157,8 @@ def check_steps_fit(recipe: Recipe, runs: Iterable[tuple[Path, int | None]],
                     f"{where}: {at_step(number, step.op)}: {step.op} works on 2D data; got "
                     f"3D data of shape {frame.shape[:3]}; set per_plane: true to run it "
                     "plane by plane over the leading axes")
+            if frame is not None and path.suffix.lower() not in _COLOURS_UNREAD:
+                _check_network_channels(networks, frame, spatial, where)
             used = stated if given is None else given
             if frame is None or used is None or (given is None and 1 < len(used) < spatial):
                 continue
@@ -159,6 +166,71 @@ def check_steps_fit(recipe: Recipe, runs: Iterable[tuple[Path, int | None]],
                 resolve_units(recipe.steps, used, frame)
             except RecipeError as exc:
                 raise BadValueError(f"{where}: {exc}") from None
+
+
+def _network_steps(recipe: Recipe) -> list[tuple[int, Step, int, list[tuple[int, Step]]]]:
+    """(number, step, the channel count its model fixes, the enabled steps before it) of
+    each enabled network step whose model fixes its input's channel count."""
+    enabled = [(number, step) for number, step in enumerate(recipe.steps, start=1)
+               if step.enabled]
+    return [(number, step, channels, enabled[:at])
+            for at, (number, step) in enumerate(enabled)
+            if step.op == "segment.onnx_model" and (channels := _network_channels(step))]
+
+
+def _network_channels(step: Step) -> int | None:
+    """The channel count the network of a segment.onnx_model ``step`` takes where its model
+    fixes one (read from the model as the op loads it; the network is not opened)."""
+    load = step.spec.model_params[0].hints["load"]
+    return load(ModelFile.from_plain(step.params["model"])).channels
+
+
+def _channels_after(steps: list[tuple[int, Step]], dtype: np.dtype, channels: int
+                    ) -> tuple[int | None, tuple[int, Step] | None]:
+    """The channel count ``steps`` leave of an image of ``channels`` and ``dtype``, and
+    the last of them to change it: from a small blank probe run through the image steps,
+    as the tiled run learns its output's axes (preprocess.to_gray, of channels "any",
+    makes one); a mask or labels have one. None where a step needs what the plan has not
+    (sizes in micrometres, other inputs), or refuses the probe: its run says."""
+    probe = np.zeros((8, 8, channels) if channels > 1 else (8, 8), dtype)
+    changed = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MaskprepWarning)  # a blank probe is not the image
+        for number, step in steps:
+            if probe.ndim == 2:  # one channel stays one
+                break
+            if step.spec.output != "image" or step.spec.channels == "grey":
+                return 1, (number, step)  # a mask or labels, or the colours made grey
+            if step.spec.inputs or step.spec.has_quantities(step.params):
+                return None, None
+            try:
+                out = step.spec(probe, **step.params)
+            except MaskprepError:
+                return None, None
+            if out.shape != probe.shape:
+                changed = (number, step)
+            probe = out
+    return (probe.shape[-1] if probe.ndim == 3 else 1), changed
+
+
+def _check_network_channels(networks: list[tuple[int, Step, int, list[tuple[int, Step]]]],
+                            frame: Any, spatial: int, where: str | Path) -> None:
+    """Raise :class:`BadValueError` if a network of ``networks`` (:func:`_network_steps`)
+    takes another channel count than reaches it from ``frame`` (one frame of the input as
+    its run lays it out, of ``spatial`` spatial axes; a last axis beyond them holds its
+    colours), as :func:`~.kernels.networks.run_network` would refuse each run."""
+    image = frame.shape[-1] if frame.ndim > spatial else 1
+    for number, step, channels, before in networks:
+        reaching, changed = _channels_after(before, frame.dtype, image)
+        if reaching in (None, channels):
+            continue
+        made = "" if changed is None else (f", {reaching} after "
+                                           f"{at_step(changed[0], changed[1].op)}")
+        hint = (" (of a colour image: preprocess.to_gray or preprocess.color_channel before "
+                "the step)" if channels == 1 else "")
+        raise BadValueError(f"{where}: {at_step(number, step.op)}: the network takes "
+                            f"{channels} channel(s); the image has {image}{made}; accepted: "
+                            f"an image of {channels} channel(s){hint}")
 
 
 def check_tiled_runs(steps: Sequence[Step], paths: Iterable[Path], object_size: int | None,

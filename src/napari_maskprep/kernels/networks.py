@@ -218,6 +218,7 @@ class CheckedModel:
                                 ) from None
         _check_model(onnx, model, len(data), where)
         self.data, self.where = data, where
+        self.channels = _stated_channels(model)
         self._networks: dict[int, Network] = {}
         self._lock = threading.Lock()
 
@@ -227,6 +228,18 @@ class CheckedModel:
             if threads not in self._networks:
                 self._networks[threads] = _open(self.data, threads, self.where)
             return self._networks[threads]
+
+
+def _stated_channels(model: Any) -> int | None:
+    """The channel count of the network's input where the model fixes it, as onnxruntime
+    reads it (:attr:`Network.channels`), without opening it; None where it is free, and
+    where the input is no (1, channels, height, width) tensor (opening it says so)."""
+    weights = {tensor.name for tensor in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in weights]
+    if len(inputs) != 1:
+        return None
+    dims = inputs[0].type.tensor_type.shape.dim
+    return dims[1].dim_value if len(dims) == 4 and dims[1].HasField("dim_value") else None
 
 
 def memory_cap() -> int:
