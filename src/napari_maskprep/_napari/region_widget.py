@@ -21,6 +21,9 @@ from .regions import RegionEditor
 __all__ = ["RegionEditWidget"]
 
 _HELP = "Zoom in on what to fix, Edit region, paint, Write back."
+# What opening or writing a region can raise from its input: a bad layer or store, a
+# damaged chunk (OSError); shown as its one line.
+_STORE_ERRORS = (ValueError, TypeError, OSError)
 
 
 class RegionEditWidget(ScrollingForm):
@@ -67,7 +70,7 @@ class RegionEditWidget(ScrollingForm):
         elif region is not None:
             try:
                 show_info(self.model.write_back())
-            except (ValueError, TypeError, OSError) as exc:
+            except _STORE_ERRORS as exc:
                 show_warning(f"the edits in '{region.layer.name}' were not written back "
                              f"({exc}); the region layer is kept")
         self.model.close()
@@ -101,13 +104,13 @@ class RegionEditWidget(ScrollingForm):
             return
         try:
             self._say(self.model.open(layer))
-        except (ValueError, TypeError, OSError) as exc:  # OSError: a damaged chunk
+        except _STORE_ERRORS as exc:
             show_error(str(exc))
 
     def write_back(self) -> None:
         try:
             self._say(self.model.write_back())
-        except (ValueError, TypeError, OSError) as exc:
+        except _STORE_ERRORS as exc:
             show_error(str(exc))
 
     def discard(self) -> None:

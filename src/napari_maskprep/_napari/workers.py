@@ -13,7 +13,7 @@ from qtpy.QtCore import QEvent, QObject, Signal
 
 from .jobs import ApplyCancelled
 
-__all__ = ["JOB_ERRORS", "Failure", "HideWatcher", "ProgressRelay", "bug_line", "error_line",
+__all__ = ["JOB_ERRORS", "Failure", "HideWatcher", "ProgressRelay", "error_line",
            "outcome", "show_worker_warning"]
 
 _LOG = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def error_line(exc: BaseException, failed: str) -> str:
 JOB_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, OSError, MemoryError)
 
 
-def bug_line(exc: BaseException, failed: str) -> str:
+def _bug_line(exc: BaseException, failed: str) -> str:
     """The one line a person is shown for an error no input explains (a bug), whose
     traceback :func:`outcome` logged: what ``failed``, the error's kind and its text."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -84,7 +84,7 @@ def outcome(func: Any, *args: Any, failed: str,
         return Failure(error_line(exc, failed))
     except Exception as exc:
         _LOG.exception("%s failed", failed)
-        return Failure(bug_line(exc, failed))
+        return Failure(_bug_line(exc, failed))
 
 
 def show_worker_warning(warning: tuple[Any, ...]) -> None:
