@@ -502,8 +502,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="run files on an existing dask.distributed cluster (tcp://host:port)")
     run.add_argument("--memory-limit", type=_byte_size, metavar="SIZE",
                      help="memory the run may use, shared by the local workers, e.g. 8GB "
-                          "(default: 80%% of this machine's; at least 512 MiB a worker); an "
-                          "image of more than an eighth of a worker's share runs tiled (a PNG "
+                          "(default: 80%% of this machine's, or of its container's limit; at "
+                          "least 512 MiB a worker); an image of more than an eighth of a "
+                          "worker's share runs tiled (a PNG "
                           "or JPEG that large fails: those run in memory only)")
     run.add_argument("--tiled", choices=("auto", "always", "never"), default="auto",
                      help="run images chunk by chunk: auto (default) for OME-Zarr stores and "

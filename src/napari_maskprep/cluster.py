@@ -39,11 +39,12 @@ MIN_WORKER_MEMORY = 512 * 2**20
 
 def worker_memory(workers: int, memory_limit: int | None = None) -> int:
     """Bytes each of ``workers`` local dask workers may hold: ``memory_limit`` (default 80%
-    of this machine's memory) shared among them. dask's own default, "auto", gives every
-    worker the machine's memory divided by its cores, whatever the number of workers."""
-    import psutil
+    of this machine's memory, or of a container's or the shell's lower limit) shared among
+    them. dask's own default, "auto", gives every worker the machine's memory divided by
+    its cores, whatever the number of workers."""
+    from distributed.system import memory_limit as usable  # cgroup and RLIMIT_RSS aware
 
-    budget = memory_limit if memory_limit is not None else psutil.virtual_memory().total * 4 // 5
+    budget = memory_limit if memory_limit is not None else usable() * 4 // 5
     return budget // max(workers, 1)
 
 

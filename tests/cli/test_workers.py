@@ -29,7 +29,17 @@ def maskprep_run(tmp_path, image, *options) -> subprocess.CompletedProcess:
 def test_workers_share_the_memory_limit():
     assert worker_memory(8, 16 * 2**30) == 2 * 2**30
     assert worker_memory(3, 10) == 3
-    assert worker_memory(2) == psutil.virtual_memory().total * 4 // 5 // 2
+    assert worker_memory(2) <= psutil.virtual_memory().total * 4 // 5 // 2
+
+
+def test_workers_are_sized_from_a_containers_memory_limit(monkeypatch):
+    """In a container whose cgroup allows less than the host's memory, workers sized from
+    the host's total were given memory the container does not have, and were killed by the
+    kernel instead of being paused by dask."""
+    import distributed.system
+
+    monkeypatch.setattr(distributed.system, "memory_limit", lambda: 10 * 2**30)
+    assert worker_memory(2) == 4 * 2**30
 
 
 def test_a_local_cluster_gives_each_worker_its_share():
