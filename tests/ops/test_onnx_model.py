@@ -449,6 +449,16 @@ def test_a_tensor_beyond_the_memory_cap_is_one_line(tmp_path):
                                            threshold=-1.0), np.ones((4, 4), np.uint8))
 
 
+def test_the_memory_cap_is_half_of_a_containers_limit(monkeypatch):
+    """The cap was half the host's memory (sysconf), so in a container whose cgroup allows
+    less the arena could grow past the container's limit: the kernel killed the process
+    instead of onnxruntime failing in one line."""
+    import distributed.system
+
+    monkeypatch.setattr(distributed.system, "memory_limit", lambda: 6 * 2**30)
+    assert networks.memory_cap() == 3 * 2**30
+
+
 def test_tampered_and_mismatched_models_are_refused(tmp_path, image, models):
     ref = dict(models["conv_net"])
     ref["sha256"] = "0" * 64

@@ -22,7 +22,7 @@ external data) and refuses, before onnxruntime sees them:
 onnxruntime then builds a CPU session from the bytes (``session.load_model_format=ONNX``: no
 ORT flatbuffer format), on a fixed number of threads, operators run in sequence. Every
 session allocates from one arena shared by the process and capped at
-:func:`memory_cap` (half the machine's memory): a node asking for a tensor beyond it
+:func:`memory_cap` (half the memory the process may use): a node asking for a tensor beyond it
 (``ConstantOfShape``, ``Expand``, ``Tile`` or ``Range`` to a shape computed from the data)
 fails as a one-line error instead of taking the machine's memory. The time one node takes
 is not bounded: a MatMul of two 30000 x 30000 tensors expanded from the data fits the cap
@@ -41,7 +41,6 @@ from the same inputs in the same order whatever the tile's size or the thread co
 from __future__ import annotations
 
 import math
-import os
 import re
 import threading
 from dataclasses import dataclass
@@ -243,12 +242,12 @@ def _stated_channels(model: Any) -> int | None:
 
 
 def memory_cap() -> int:
-    """Bytes onnxruntime may hold for all networks of the process together: half this
-    machine's memory (8 GiB where it does not say)."""
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
-    except (AttributeError, ValueError, OSError):  # no sysconf (Windows), or no such name
-        return 8 * 2**30
+    """Bytes onnxruntime may hold for all networks of the process together: half the
+    memory this process may use (the machine's, or a container's or the shell's lower
+    limit, which the kernel would enforce by killing the process)."""
+    from distributed.system import memory_limit  # cgroup and RLIMIT_RSS aware
+
+    return memory_limit() // 2
 
 
 _arena_lock = threading.Lock()
