@@ -53,9 +53,14 @@ def hsv_channel(rgb: np.ndarray, channel: int) -> np.ndarray:
         # cv2's float HSV divides by (V + FLT_EPSILON): off by up to 1e-2 for uint16 or floats
         # near 0, so only uint8 (smallest non-zero V = 1/255) takes the OpenCV path.
         return _reference_hsv(util.img_as_float32(rgb), channel)
-    scaled = as_2d(rgb, colour=True).astype(np.float32) * np.float32(1 / 255)
-    hsv = cv2.cvtColor(scaled, cv2.COLOR_RGB2HSV)
-    out = np.ascontiguousarray(hsv[..., channel]).reshape(rgb.shape[:-1])
+    # cv2 converts a row's last (width mod its vector width) pixels in scalar code, which
+    # rounds the hue otherwise: rows of whole vectors give each pixel the same value
+    # wherever it lies, so an image cut in chunks converts as the whole image does.
+    pixels = rgb.reshape(-1, rgb.shape[-1])
+    scaled = np.zeros((-(-len(pixels) // _HSV_ROW) * _HSV_ROW, 3), np.float32)
+    np.multiply(pixels, np.float32(1 / 255), out=scaled[: len(pixels)], dtype=np.float32)
+    hsv = cv2.cvtColor(scaled.reshape(-1, _HSV_ROW, 3), cv2.COLOR_RGB2HSV)
+    out = np.ascontiguousarray(hsv.reshape(-1, 3)[: len(pixels), channel]).reshape(rgb.shape[:-1])
     if channel == 0:
         out = out / np.float32(360)  # OpenCV's hue is in degrees, skimage's a fraction of a turn
         out[out >= 1] -= 1
@@ -75,9 +80,10 @@ def lab_channel(rgb: np.ndarray, channel: int) -> np.ndarray:
         cv2.transform(pixels, to_xyz[[r]].astype(np.float32)).reshape(rgb.shape[:-1])
         for r in rows
     ]
-    # skimage.color.xyz2lab: cube root above 0.008856, linear below. cv2.pow is 10x faster
-    # than numpy.cbrt (within 2e-7); it takes |t|, but only t > 0.008856 uses it.
-    f = [np.where(t > 0.008856, cv2.pow(t, 1 / 3), np.float32(7.787) * t + np.float32(16 / 116))
+    # skimage.color.xyz2lab: cube root above 0.008856, linear below. numpy.cbrt, not
+    # cv2.pow: cv2 rounds a row's last values (in scalar code) otherwise than the rest, so
+    # chunks of the image gave other values; numpy's is also faster.
+    f = [np.where(t > 0.008856, np.cbrt(t), np.float32(7.787) * t + np.float32(16 / 116))
          for t in f]
     if channel == 0:
         return np.float32(116) * f[0] - np.float32(16)
@@ -101,6 +107,8 @@ _XYZ_FROM_RGB = np.array(
     [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
 )
 _D65_WHITE = np.array([0.95047, 1.0, 1.08883])
+# Pixels per row of the uint8 HSV conversion: a multiple of any vector width cv2 uses.
+_HSV_ROW = 64
 _LOG_1E6 = float(np.log(1e-6))  # skimage.color.separate_stains clips at 1e-6 before the log
 
 
