@@ -47,3 +47,18 @@ def test_colour_channel_in_chunks_is_the_whole_images(space, channel, dtype):
                          "params": {"space": space, "channel": channel}}])
     tiled = recipe.run(da.from_array(rgb, chunks=(5, 5, 3))).compute()
     np.testing.assert_array_equal(tiled, recipe.run(rgb))
+
+
+@pytest.mark.filterwarnings("ignore:preprocess.clahe works on one channel")
+def test_a_refusal_of_the_grey_image_names_the_whole_images_shape():
+    # The check runs on a corner of 64 px a side; its message named the corner's grey
+    # shape, (5, 64), where an RGB image's colour axis was all that was replaced.
+    rgb = np.zeros((5, 67, 3), np.uint8)
+    recipe = mp.Recipe([{"op": "preprocess.clahe", "params": {"tiles": 8}}])
+    message = ("step 1 (preprocess.clahe): preprocess.clahe: tiles=8 is more than the "
+               "image's 5 pixels along its shorter side (shape (5, 67)); accepted: tiles "
+               "up to 5")
+    for image in (rgb, da.from_array(rgb, chunks=(2, 7, 3))):
+        with pytest.raises(mp.MaskprepError) as raised:
+            recipe.run(image)
+        assert str(raised.value) == message

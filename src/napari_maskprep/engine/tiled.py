@@ -360,9 +360,11 @@ def _probe(enabled: Sequence[tuple[int, Step]], corner: np.ndarray, shape: tuple
             try:
                 out = step.spec(current, **moved, **step.params)
             except (TypeError, ValueError) as exc:
-                # The error names the whole image's shape, not the corner's.
+                # The error names the whole image's shape, not the corner's (with its
+                # colour axis, or without, as an op that takes the grey image names it).
                 whole = tuple(shape[:spatial]) + current.shape[spatial:]
-                why = str(exc).replace(str(current.shape), str(whole))
+                why = str(exc).replace(str(current.shape), str(whole)).replace(
+                    str(current.shape[:spatial]), str(tuple(shape[:spatial])))
                 raise RecipeError(f"{at_step(number, step.op)}: {why}") from None
             probes.append((current, out))
             current = out
