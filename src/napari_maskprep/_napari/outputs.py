@@ -32,6 +32,7 @@ __all__ = [
     "lineage",
     "object_features",
     "output_metadata",
+    "replace_data",
     "style_output",
 ]
 
@@ -55,6 +56,15 @@ def _mask_colours(layer: Labels) -> bool:
 def is_mask(data: Any) -> bool:
     """Whether ``data`` is a 0/1 mask (``uint8``), drawn in :func:`mask_colormap`."""
     return data.dtype == np.uint8 and data.max(initial=0) <= 1
+
+
+def replace_data(layer: Layer, data: Any) -> None:
+    """``layer.data = data``, a Labels layer's undo history cleared with it: napari keeps
+    the history of the data replaced, so Ctrl+Z would write the old strokes' pixels into
+    the new result (or raise IndexError inside napari where its shape differs)."""
+    layer.data = data
+    if isinstance(layer, Labels):
+        layer._reset_history()  # napari 0.9 has no public call for it
 
 
 def style_output(layer: Layer, data: Any, outline: bool = False) -> None:

@@ -46,7 +46,7 @@ from .applied import OUTPUT_OPACITY, AppliedStep, applied_steps, is_preview
 from .folder_batch import plan_folder
 from .large import TiledReplayJob
 from .layers import is_large, layer_array, layer_channel, layer_pixel_size, points_in, unwrapped
-from .outputs import history, lineage, style_output
+from .outputs import history, lineage, replace_data, style_output
 from .placing import add_store_layer
 from .planes import PerPlane, is_time_lapse, per_plane_choice
 from .recipe_jobs import BatchJob, RunJob
@@ -531,7 +531,7 @@ class RecipeRecorder:
                 layer = record.layer
                 if layer is None or layer not in self.viewer.layers:
                     continue
-                layer.data = output
+                replace_data(layer, output)
                 if isinstance(layer, Labels):
                     record.written = np.array(output, copy=True)
                     if record.step.op == EDIT_OP:
@@ -578,7 +578,7 @@ class RecipeRecorder:
         layer_type = Image if as_image else Labels
         existing = next((x for x in self.viewer.layers if x.name == name), None)
         if isinstance(existing, layer_type) and _RECORDER_KEY in existing.metadata:
-            existing.data = result
+            replace_data(existing, result)
             existing.metadata = metadata
             style_output(existing, result)
             return existing

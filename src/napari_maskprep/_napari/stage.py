@@ -36,7 +36,7 @@ from .opinfo import (
     picked_values,
     shows_histogram,
 )
-from .outputs import history, output_metadata, style_output
+from .outputs import history, output_metadata, replace_data, style_output
 from .placing import (
     add_layer,
     add_store_layer,
@@ -476,7 +476,7 @@ class StageModel:
                 layer.translate = translate
             if layer.name != name:
                 layer.name = name
-            layer.data = data
+            replace_data(layer, data)
             style_output(layer, data, self.outline)
         return layer
 
@@ -564,7 +564,7 @@ class StageModel:
                     outline=self.outline,
                 )
             else:
-                target.data = result
+                replace_data(target, result)
                 target.metadata = metadata  # before the name: no longer a preview when renamed
                 style_output(target, result, self.outline)
                 if adopted:

@@ -37,7 +37,7 @@ from .jobs import digest
 from .layer_list import LayerListWatcher
 from .layers import is_large, unwrapped
 from .lifetime import Lifetime, drop_results
-from .outputs import output_metadata, style_output
+from .outputs import output_metadata, replace_data, style_output
 from .planes import plane_at
 from .stage import AppliedStep, applied_steps
 from .workers import Failure, error_line, outcome
@@ -255,7 +255,7 @@ class TrainingModel:
         name = f"{self.image.name}-pixel_classifier{PREVIEW_SUFFIX}"
         layer = self.preview
         if layer is not None and layer in self.viewer.layers:
-            layer.data = job.prediction
+            replace_data(layer, job.prediction)
             layer.name = name  # the image may have been renamed
         else:
             image = self.image
@@ -303,7 +303,7 @@ class TrainingModel:
         if layer is not None and not self._holds_last_apply(layer):
             kept, layer = layer, None
         if layer is not None:
-            layer.data = mask
+            replace_data(layer, mask)
             layer.metadata.update(metadata)
         else:  # napari names it apart from a layer kept: '<name> [1]'
             layer = self.viewer.add_labels(mask, name=name, scale=image.scale[:mask.ndim],
