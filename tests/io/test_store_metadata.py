@@ -328,3 +328,21 @@ def test_metadata_larger_than_64_mib_is_refused_before_it_is_read(tmp_path, monk
     where = f"{path} level 0 (array '0')" if folder != path else str(path)
     assert one_line(caught) == (f"{where}: its zarr metadata {name.split('/')[-1]} is "
                                 "67108865 bytes; accepted: at most 67108864 (64 MiB)")
+
+
+@pytest.mark.parametrize("make", [v2_image, v3_image])
+@pytest.mark.parametrize("key, values", [("scale", [True, 0.5]), ("translation", [0, False])])
+def test_a_boolean_in_a_transform_is_named_not_read_as_a_number(tmp_path, make, key, values):
+    """ome-zarr-models reads JSON true and false as 1 and 0: a scale of true gave a pixel
+    size of 1 um without a word."""
+    path = make(tmp_path / "a.zarr")
+    group = zarr.open_group(path, mode="r+")
+    attributes = group.attrs.asdict()
+    ome = attributes.get("ome", attributes)
+    transforms = ome["multiscales"][0]["datasets"][0]["coordinateTransformations"]
+    transforms[:] = [{"type": "scale", "scale": [0.5, 0.5]}]
+    transforms[0 if key == "scale" else 1:] = [{"type": key, key: values}]
+    group.attrs.update(attributes)
+    with pytest.raises(ImageReadError) as error:
+        open_lazy(path)
+    assert one_line(error) == f"{path}: states the {key} {json.dumps(values)}; accepted: numbers"

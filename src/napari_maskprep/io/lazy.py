@@ -394,6 +394,7 @@ def _ome_attributes(group: zarr.Group, path: Path) -> tuple[Any, str]:
     # napari reads without: only its channel colours are read, by _zarr_colour.
     ome = {key: value for key, value in ome.items() if key != "omero"}
     _check_level_count(ome["multiscales"], path)
+    _check_no_booleans(ome["multiscales"], path)
     try:
         model = Attrs05.model_validate(ome) if v3 else Attrs04.model_validate(ome)
     except Exception as exc:
@@ -416,6 +417,23 @@ def _check_level_count(multiscales: Any, path: Path) -> None:
     if max(levels, default=0) > MAX_LEVELS:
         raise ImageReadError(f"{path}: states a pyramid of {max(levels)} levels; accepted: "
                              f"at most {MAX_LEVELS}")
+
+
+def _check_no_booleans(multiscales: Any, path: Path) -> None:
+    """Refuse JSON true or false in a scale or translation, which the validator reads as 1
+    and 0: a scale of true gave a pixel size of 1 um without a word."""
+    for multiscale in multiscales if isinstance(multiscales, list) else ():
+        if not isinstance(multiscale, dict):
+            continue
+        datasets = [d for d in multiscale.get("datasets") or () if isinstance(d, dict)]
+        for transforms in [multiscale.get("coordinateTransformations"),
+                           *(d.get("coordinateTransformations") for d in datasets)]:
+            for transform in transforms if isinstance(transforms, list) else ():
+                for key in ("scale", "translation"):
+                    values = transform.get(key) if isinstance(transform, dict) else None
+                    if isinstance(values, list) and any(isinstance(v, bool) for v in values):
+                        raise ImageReadError(f"{path}: states the {key} {json.dumps(values)}"
+                                             "; accepted: numbers")
 
 
 def _stated_metadata(path: Path) -> list[str]:
