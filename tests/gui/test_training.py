@@ -170,13 +170,16 @@ def test_a_preview_removed_by_hand_is_let_go_and_the_next_training_makes_a_new_o
 
 
 @pytest.mark.parametrize(("error", "said"), [
-    (KeyError(np.longdouble), "training failed (KeyError: <class 'numpy.longdouble'>)"),
+    (KeyError(np.longdouble), "training failed (KeyError: <class 'numpy.longdouble'>); a "
+                              "bug: its traceback is logged"),
     (MemoryError(), "training failed (MemoryError)"),
 ])
 def test_a_training_that_fails_without_a_message_says_what_failed(trainer, qtbot, monkeypatch,
-                                                                   error, said):
+                                                                   error, said, caplog):
     """The status line said only '<class 'numpy.longdouble'>' or 'MemoryError'; and
-    napari relayed the worker's error besides, a notification with its traceback."""
+    napari relayed the worker's error besides, a notification with its traceback. A bug
+    (the KeyError) is said as one and its traceback logged, as a stage's is; a lack of
+    memory is not a bug."""
     viewer, widget, _ = trainer
     _paint_nuclei(viewer, widget)
 
@@ -190,6 +193,9 @@ def test_a_training_that_fails_without_a_message_says_what_failed(trainer, qtbot
     assert relayed == []
     assert widget.status.value == said
     assert "nuclei-pixel_classifier [preview]" not in viewer.layers
+    logged = [r.exc_info[0] for r in caplog.records
+              if r.name == "napari_maskprep._napari.workers"]
+    assert logged == ([] if isinstance(error, MemoryError) else [KeyError])
 
 
 def test_train_layers_keep_the_images_units_and_axes(trainer, qtbot, tmp_path, shown):

@@ -40,7 +40,7 @@ from .lifetime import Lifetime, drop_results
 from .outputs import output_metadata, replace_data, style_output
 from .planes import plane_at
 from .stage import AppliedStep, applied_steps
-from .workers import Failure, error_line, outcome
+from .workers import JOB_ERRORS, Failure, error_line, outcome
 
 __all__ = ["OP", "ApplyJob", "PredictJob", "TrainJob", "TrainWidget", "TrainingModel"]
 
@@ -444,8 +444,12 @@ class TrainWidget(ScrollingForm):
     def _start(self, run: Any, returned: Any, finished: Any, doing: str) -> None:
         """``run`` in a worker thread; its result to ``returned``, any error (a LightGBM
         error, memory) returned instead and shown in one line saying what failed
-        (``doing``): raised, napari would show its traceback too."""
-        worker = create_worker(outcome, run, failed=doing, caught=(Exception,))
+        (``doing``): raised, napari would show its traceback too. Another error is a bug,
+        whose traceback :func:`outcome` logs."""
+        from lightgbm.basic import LightGBMError  # on the first training, not with the plugin
+
+        worker = create_worker(outcome, run, failed=doing,
+                               caught=(MaskprepError, LightGBMError, *JOB_ERRORS))
         worker.returned.connect(lambda result: self._on_returned(returned, result))
         worker.finished.connect(finished)
         worker.finished.connect(lambda: self._workers.remove(worker))
