@@ -28,6 +28,7 @@ from .core.model_files import ModelFile
 from .core.registry import get_op
 from .core.run_callbacks import compute
 from .core.units import format_pixel_size
+from .engine.planes import per_plane_line
 from .engine.tiled import check_tiled, one_thread_each, plane_steps
 from .engine.tiled_components import count_objects as count_tiled_objects
 from .io import (
@@ -112,7 +113,7 @@ def check_pixel_size_axes(runs: Iterable[tuple[Path, int | None]],
     no pixel size for its mask, whatever the recipe. A file whose header does not read is
     left to its run, which says what is wrong."""
     for path, series in runs if given is not None and len(given) > 2 else ():
-        if path.suffix.lower() in (".png", ".jpg", ".jpeg"):
+        if path.suffix.lower() in _COLOURS_UNREAD:
             spatial = "yx"  # whatever its colours
         else:
             try:  # as its run lays it out: tifffile's unnamed pages are z; channel 0 has
@@ -153,10 +154,8 @@ def check_steps_fit(recipe: Recipe, runs: Iterable[tuple[Path, int | None]],
             where = path if series is None else f"{path} (series {series})"
             if frame is not None and spatial == 3 and flat:
                 number, step = flat[0]
-                raise BadValueError(
-                    f"{where}: {at_step(number, step.op)}: {step.op} works on 2D data; got "
-                    f"3D data of shape {frame.shape[:3]}; set per_plane: true to run it "
-                    "plane by plane over the leading axes")
+                raise BadValueError(f"{where}: {at_step(number, step.op)}: "
+                                    f"{per_plane_line(step.spec, 3, frame.shape[:3])}")
             if frame is not None and path.suffix.lower() not in _COLOURS_UNREAD:
                 _check_network_channels(networks, frame, spatial, where)
             used = stated if given is None else given
@@ -170,19 +169,22 @@ def check_steps_fit(recipe: Recipe, runs: Iterable[tuple[Path, int | None]],
 
 def _network_steps(recipe: Recipe) -> list[tuple[int, Step, int, list[tuple[int, Step]]]]:
     """(number, step, the channel count its model fixes, the enabled steps before it) of
-    each enabled network step whose model fixes its input's channel count."""
+    each enabled step whose model fixes its input's channel count."""
     enabled = [(number, step) for number, step in enumerate(recipe.steps, start=1)
                if step.enabled]
     return [(number, step, channels, enabled[:at])
             for at, (number, step) in enumerate(enabled)
-            if step.op == "segment.onnx_model" and (channels := _network_channels(step))]
+            if (channels := _model_channels(step))]
 
 
-def _network_channels(step: Step) -> int | None:
-    """The channel count the network of a segment.onnx_model ``step`` takes where its model
-    fixes one (read from the model as the op loads it; the network is not opened)."""
-    load = step.spec.model_params[0].hints["load"]
-    return load(ModelFile.from_plain(step.params["model"])).channels
+def _model_channels(step: Step) -> int | None:
+    """The channel count ``step``'s model fixes for its input, from the model parameter's
+    ``input_channels`` hint on the model as the op loads it (a network is not opened)."""
+    for param in step.spec.model_params:
+        fixed = param.hints.get("input_channels")
+        if fixed is not None and step.params.get(param.name) is not None:
+            return fixed(param.hints["load"](ModelFile.from_plain(step.params[param.name])))
+    return None
 
 
 def _channels_after(steps: list[tuple[int, Step]], dtype: np.dtype, channels: int
@@ -266,7 +268,7 @@ def _frame_of(path: Path, series: int | None, channel: int | str | None, tiled: 
     """One frame of the input as its run gives it to the recipe (its pixels not read),
     its number of spatial axes and the pixel size its run reads; (None, 0, None) if its
     run refuses it (and says why)."""
-    if path.suffix.lower() in (".png", ".jpg", ".jpeg"):
+    if path.suffix.lower() in _COLOURS_UNREAD:
         return np.empty((1, 1)), 2, None  # a plane, whatever its colours; no pixel size
     try:
         with open_lazy(path, series=series) as image:

@@ -65,7 +65,9 @@ class Param:
     :class:`~napari_maskprep.core.model_files.ModelFile` (a model named by path and
     sha256, whose ``formats`` hint lists the model formats it accepts);
     ``hints`` holds the ``Annotated`` metadata (``min``, ``max``, ``step``, ``unit``,
-    ``label``, ``tooltip``); ``optional`` means ``None`` is accepted. A ``unit`` of
+    ``label``, ``tooltip``; for a model, ``load`` reads it as the op does and
+    ``input_channels`` gives the channel count the loaded model fixes for the op's input,
+    or None); ``optional`` means ``None`` is accepted. A ``unit`` of
     ``"px"`` (a length) or ``"pixels"`` (a count: area, volume) makes it a size, which may
     also be given in micrometres (see :mod:`napari_maskprep.core.units`).
 

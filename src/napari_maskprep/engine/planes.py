@@ -19,7 +19,7 @@ from ..kernels.threads import cv_serial
 if TYPE_CHECKING:
     from ..core.registry import OpSpec
 
-__all__ = ["run_spatial"]
+__all__ = ["per_plane_line", "run_spatial"]
 
 # Each stripe holds at least this many rows of its own and 4 halos' worth, so that the halo
 # stays a small overhead and a stripe never gets shorter than the op's window.
@@ -38,6 +38,14 @@ def _plane_inputs(
         else:
             out[name] = a[index]
     return out
+
+
+def per_plane_line(spec: OpSpec, sdim: int, shape: tuple[int, ...]) -> str:
+    """What a step of ``spec`` without ``per_plane`` says of ``sdim``-D data of ``shape``
+    whose dimension it does not work on, but plane by plane."""
+    dims = " or ".join(f"{n}D" for n in spec.ndim)
+    return (f"{spec.id} works on {dims} data; got {sdim}D data of shape {shape}; set "
+            "per_plane: true to run it plane by plane over the leading axes")
 
 
 def run_spatial(
@@ -62,10 +70,7 @@ def run_spatial(
             f"{spec.id} works on {dims} data; got {sdim}D data of shape {data.shape}"
         )
     if not per_plane:
-        raise BadValueError(
-            f"{spec.id} works on {dims} data; got {sdim}D data of shape {data.shape}; "
-            "set per_plane: true to run it plane by plane over the leading axes"
-        )
+        raise BadValueError(per_plane_line(spec, sdim, data.shape))
     if 2 not in spec.ndim:
         raise BadValueError(f"{spec.id} does not work plane by plane; it needs {dims} data")
     lead = sdim - 2

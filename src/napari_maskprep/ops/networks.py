@@ -41,6 +41,7 @@ def onnx_model(
     image: np.ndarray,
     *,
     model: Annotated[ModelFile | None, {"formats": ("onnx",), "load": _load,
+                                        "input_channels": lambda loaded: loaded.channels,
                                         "tooltip": "the .onnx file and its sha256"}] = None,
     halo: Annotated[int, {"min": 0, "max": 1024, "unit": "px", "searched": False,
                           "tooltip": "how far the network sees: each tile reads this margin"}
