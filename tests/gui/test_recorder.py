@@ -937,3 +937,43 @@ def test_a_bug_in_a_replay_re_run_batch_or_fit_says_one_line_and_logs_its_traceb
         "the replay failed", "the re-run failed", "the batch failed", "the fit failed"]
     assert [r.exc_info[0] for r in logged] == [RuntimeError, RuntimeError, IndexError,
                                                RuntimeError]
+
+
+def test_a_bug_writing_a_replay_re_run_or_fit_says_one_line_and_logs_its_traceback(
+        session, shown, monkeypatch, caplog):
+    """A bug raised on the GUI thread, as a replay's or re-run's result was written into
+    the viewer or a fit's settings given to the steps, escaped to napari as a traceback
+    and the status line kept what it said before."""
+    from napari_maskprep._napari import mask_fit, recording
+    from napari_maskprep._napari import recorder as recorder_module
+
+    session.apply(session.segment, "segment.auto_threshold", "nuclei")
+    recorder, nuclei = session.recorder, session.viewer.layers["nuclei"]
+    output = session.viewer.layers["nuclei-auto_threshold"]
+    written = output.data.copy()
+    names = [x.name for x in session.viewer.layers]
+
+    def fails(*args, **kwargs):
+        raise KeyError("sigma")
+
+    monkeypatch.setattr(recording, "style_output", fails)  # the replay's new layer
+    monkeypatch.setattr(recording, "replace_data", fails)  # the re-run's output
+    monkeypatch.setattr(mask_fit, "fit_recipe", lambda *args, **kwargs: "fitted")
+    monkeypatch.setattr(recorder_module, "apply_fit", fails)
+    recorder.target_box.value = nuclei
+    session.wait(recorder.replay())
+    recorder.select_step(0)
+    session.wait(recorder.rerun())
+    recorder.fit_mask_box.value = session.viewer.layers["nuclei-ground truth"]
+    session.wait(recorder.fit())
+    assert recorder.fit_button.enabled and not recorder.progress_bar.visible
+    bug = "failed (KeyError: 'sigma'); a bug: its traceback is logged"
+    said = [f"the replay {bug}", f"the re-run {bug}", f"the fit {bug}"]
+    assert shown() == [(ERROR, line) for line in said]
+    assert recorder.status.value == said[-1]
+    assert [x.name for x in session.viewer.layers] == names
+    np.testing.assert_array_equal(output.data, written)
+    logged = [r for r in caplog.records if r.name == "napari_maskprep._napari.workers"]
+    assert [r.getMessage() for r in logged] == [
+        "the replay failed", "the re-run failed", "the fit failed"]
+    assert all(r.exc_info[0] is KeyError for r in logged)

@@ -549,3 +549,32 @@ def test_apply_again_keeps_a_mask_painted_since_and_any_layer_of_its_name(traine
     apply()
     assert isinstance(mine, Image) and np.array_equal(mine.data, np.ones((4, 4)))
     np.testing.assert_array_equal(viewer.layers["nuclei-pixel_classifier [1]"].data, predicted)
+
+
+def test_a_bug_writing_apply_s_mask_says_one_line_and_leaves_no_layer(trainer, qtbot,
+                                                                     tmp_path, monkeypatch,
+                                                                     caplog):
+    """A bug raised on the GUI thread as Apply wrote its mask (after the layer was added)
+    escaped to napari as a traceback: the half-made layer stayed, without the step
+    announced, and the status line kept 'segmenting the whole image...'."""
+    viewer, widget, recorder = trainer
+    _paint_nuclei(viewer, widget)
+    widget.train()
+    qtbot.waitUntil(lambda: not widget.training, timeout=TIMEOUT_MS)
+    names = [x.name for x in viewer.layers]
+
+    def fails(*args, **kwargs):
+        raise KeyError("sigma")
+
+    monkeypatch.setattr(training_module, "style_output", fails)
+    widget.path_edit.value = tmp_path / "nuclei.lgbm.txt"
+    widget.apply_button.changed.emit(True)
+    qtbot.waitUntil(lambda: not widget.applying, timeout=TIMEOUT_MS)
+    assert widget.status.value == ("segmenting the whole image failed (KeyError: 'sigma'); "
+                                   "a bug: its traceback is logged")
+    assert widget.apply_button.enabled
+    assert [x.name for x in viewer.layers] == names
+    assert recorder.model.records == []
+    logged = [r for r in caplog.records if r.name == "napari_maskprep._napari.workers"]
+    assert [(r.getMessage(), r.exc_info[0]) for r in logged] == [
+        ("segmenting the whole image failed", KeyError)]

@@ -564,6 +564,59 @@ def test_a_bug_in_an_op_says_one_line_and_logs_its_traceback(make_widget, qtbot,
     assert all(r.exc_info[0] is KeyError for r in logged)
 
 
+def test_a_bug_writing_an_apply_or_a_preview_says_one_line_and_leaves_no_layer(
+        make_widget, qtbot, shown, monkeypatch, caplog):
+    """A bug raised on the GUI thread, as an Apply's result was written into the viewer or
+    a preview shown, escaped to napari as a traceback: the status line said the last
+    summary, the layer inserted before the bug stayed, and nothing was logged."""
+    from napari_maskprep._napari import stage
+
+    viewer, widget = make_widget("segment", "nuclei")
+    nuclei = viewer.layers["nuclei"]
+    widget.select("segment.auto_threshold", nuclei)
+    widget.preview_box.value = True
+    preview = "nuclei-auto_threshold [preview]"
+    expected = mp.apply("segment.auto_threshold", nuclei.data)
+    qtbot.waitUntil(lambda: preview_shows(viewer, preview, expected), timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+    names = [x.name for x in viewer.layers]
+
+    def fails(*args, **kwargs):
+        raise KeyError("sigma")
+
+    said = ("segment.auto_threshold on 'nuclei' failed (KeyError: 'sigma'); a bug: its "
+            "traceback is logged")
+    monkeypatch.setattr(stage, "output_metadata", fails)  # before the preview is adopted
+    widget.apply()
+    wait_applied(qtbot, widget)
+    assert shown() == [(ERROR, said)]
+    assert widget.status.value == said
+    assert widget.apply_button.enabled and not widget.cancel_button.enabled
+    assert widget.preview_box.value and preview_shows(viewer, preview, expected)
+    assert [x.name for x in viewer.layers] == names
+
+    widget.preview_box.value = False
+    monkeypatch.undo()
+    monkeypatch.setattr(stage, "AppliedStep", fails)  # once its new layer is in
+    widget.apply()
+    wait_applied(qtbot, widget)
+    assert shown() == [(ERROR, said)] * 2
+    assert widget.status.value == said and widget.apply_button.enabled
+    assert [x.name for x in viewer.layers] == names[:-1]  # neither output nor preview
+
+    monkeypatch.setattr(stage, "add_layer", fails)
+    widget.preview_box.value = True
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=TIMEOUT_MS)
+    assert widget.status.value == ("the preview of segment.auto_threshold failed (KeyError: "
+                                   "'sigma'); a bug: its traceback is logged")
+    assert [x.name for x in viewer.layers] == names[:-1] and len(shown()) == 2
+    logged = [r for r in caplog.records if r.name == "napari_maskprep._napari.workers"]
+    assert [r.getMessage() for r in logged] == [
+        "segment.auto_threshold on 'nuclei' failed", "segment.auto_threshold on 'nuclei' "
+        "failed", "the preview of segment.auto_threshold failed"]
+    assert all(r.exc_info[0] is KeyError for r in logged)
+
+
 def test_each_apply_says_its_objects_and_sizes_and_pixels_changed_in_place(make_widget, qtbot):
     viewer, widget = make_widget("segment", "nuclei")
     widget.select("segment.auto_threshold", viewer.layers["nuclei"])

@@ -46,7 +46,7 @@ from .mask_fit import MaskFitJob, apply_fit, describe_fit
 from .opinfo import param_docs
 from .recipe_jobs import BatchJob, BatchOutcome, RunJob
 from .recording import EDIT_OP, RECORDED_CHANNEL, RecipeRecorder
-from .workers import JOB_ERRORS, Failure, ProgressRelay, outcome
+from .workers import JOB_ERRORS, Failure, ProgressRelay, outcome, written_outcome
 
 if TYPE_CHECKING:
     from superqt.utils import WorkerBase
@@ -365,6 +365,15 @@ class RecorderWidget(Container):
         worker.returned.connect(on_result)
         return self._launch(worker)
 
+    def _written(self, finish: Any, result: Any, doing: str) -> Any:
+        """What ``finish`` makes of a run's ``result`` in the viewer, or its failure (the
+        recipe changed meanwhile; a bug), shown."""
+        written = written_outcome(self.viewer, finish, result, failed=doing,
+                                  caught=(RecipeError,))
+        if isinstance(written, Failure):
+            self._fail(written.message)
+        return written
+
     def _launch(self, worker: WorkerBase) -> WorkerBase:
         self._workers.append(worker)
         worker.finished.connect(partial(self._workers.remove, worker))
@@ -376,10 +385,8 @@ class RecorderWidget(Container):
             self._fail(outcome.message)
             return
         _show_messages(outcome.messages)
-        try:
-            updated = self.model.finish_rerun(outcome)
-        except RecipeError as exc:
-            self._fail(str(exc))
+        updated = self._written(self.model.finish_rerun, outcome, "the re-run")
+        if isinstance(updated, Failure):
             return
         summary = f": {outcome.summary}" if outcome.summary and updated else ""
         self.status.value = f"updated {', '.join(x.name for x in updated) or 'no layer'}{summary}"
@@ -389,10 +396,8 @@ class RecorderWidget(Container):
             self._fail(outcome.message)
             return
         _show_messages(outcome.messages)
-        try:
-            layer = self.model.finish_replay(outcome)
-        except RecipeError as exc:
-            self._fail(str(exc))
+        layer = self._written(self.model.finish_replay, outcome, "the replay")
+        if isinstance(layer, Failure):
             return
         summary = f": {outcome.summary}" if outcome.summary else ""
         self.status.value = f"replayed into {layer.name}{summary}"
@@ -428,10 +433,8 @@ class RecorderWidget(Container):
         if isinstance(outcome, Failure):
             self._fail(outcome.message)
             return
-        try:
-            apply_fit(self.model, self._fit_job, outcome)
-        except RecipeError as exc:
-            self._fail(str(exc))
+        fit = partial(apply_fit, self.model, self._fit_job)
+        if isinstance(self._written(fit, outcome, "the fit"), Failure):
             return
         self.status.value = describe_fit(outcome)
         show_info(self.status.value)

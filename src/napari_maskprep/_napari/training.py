@@ -40,7 +40,7 @@ from .lifetime import Lifetime, drop_results
 from .outputs import output_metadata, replace_data, style_output
 from .planes import plane_at
 from .stage import AppliedStep, applied_steps
-from .workers import JOB_ERRORS, Failure, error_line, outcome
+from .workers import JOB_ERRORS, Failure, error_line, outcome, written_outcome
 
 __all__ = ["OP", "ApplyJob", "PredictJob", "TrainJob", "TrainWidget", "TrainingModel"]
 
@@ -450,7 +450,7 @@ class TrainWidget(ScrollingForm):
 
         worker = create_worker(outcome, run, failed=doing,
                                caught=(MaskprepError, LightGBMError, *JOB_ERRORS))
-        worker.returned.connect(lambda result: self._on_returned(returned, result))
+        worker.returned.connect(lambda result: self._on_returned(returned, result, doing))
         worker.finished.connect(finished)
         worker.finished.connect(lambda: self._workers.remove(worker))
         self._workers.append(worker)
@@ -500,11 +500,12 @@ class TrainWidget(ScrollingForm):
         self.predicting = False
         self.follow_plane()
 
-    def _on_returned(self, returned: Any, result: Any) -> None:
+    def _on_returned(self, returned: Any, result: Any, doing: str) -> None:
+        """``returned`` writes a result into the viewer: a bug there is one line too."""
+        if not isinstance(result, Failure):
+            result = written_outcome(self.viewer, returned, result, failed=doing, caught=())
         if isinstance(result, Failure):
             self.status.value = result.message
-        else:
-            returned(result)
 
     def _on_finished(self) -> None:
         self.training = False

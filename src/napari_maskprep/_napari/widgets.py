@@ -51,16 +51,30 @@ from .options import object_table_box, outline_box
 from .planes import PerPlane, is_time_lapse
 from .stage import StageModel
 from .turns import is_settling, warm_up
-from .workers import Failure, HideWatcher, ProgressRelay, outcome, show_worker_warning
+from .workers import (
+    Failure,
+    HideWatcher,
+    ProgressRelay,
+    outcome,
+    show_worker_warning,
+    written_outcome,
+)
 
 if TYPE_CHECKING:
     import napari
     from napari.layers import Layer
     from superqt.utils import WorkerBase
 
+    from .applied import AppliedStep
+
 __all__ = ["PreprocessWidget", "RefineWidget", "SegmentWidget", "StageWidget"]
 
 PREVIEW_DELAY_MS = 150  # parameter changes closer together than this share one preview
+
+
+def _doing(job: ApplyJob) -> str:
+    """What an Apply's failure names: its op and input."""
+    return f"{job.spec.id} on '{job.input_layer.name}'"
 
 
 class StageWidget(Container):
@@ -276,7 +290,7 @@ class StageWidget(Container):
         self.progress_bar.value = 0
         self._set_running(True)
         worker = create_worker(outcome, job.run, self._relay.advanced.emit,
-                               failed=f"{job.spec.id} on '{job.input_layer.name}'")
+                               failed=_doing(job))
         worker.returned.connect(partial(self._on_apply_result, job))
         worker.warned.connect(show_worker_warning)
         worker.finished.connect(self._on_apply_finished)
@@ -539,11 +553,11 @@ class StageWidget(Container):
         self._preview_worker = worker
         worker.start()
 
-    def _on_preview_result(self, job: PreviewJob, outcome: Any) -> None:
+    def _on_preview_result(self, job: PreviewJob, result: Any) -> None:
         if not self.preview_box.value or not self.model.is_current(job):
             return
-        if isinstance(outcome, Failure):
-            self.status.value = outcome.message
+        if isinstance(result, Failure):
+            self.status.value = result.message
             return
         if job.histogram is not None:
             self.histogram.set_histogram(job.histogram)
@@ -552,7 +566,11 @@ class StageWidget(Container):
                 self.model.params[name] for name in intensity_params(self.model.op))
             self.histogram.set_thresholds(thresholds)
             self._show_readout(thresholds)
-        if self.model.show_preview(job, outcome) is not None and job.note:
+        shown = written_outcome(self.viewer, self.model.show_preview, job, result,
+                                failed=f"the preview of {job.spec.id}", caught=())
+        if isinstance(shown, Failure):
+            self.status.value = shown.message
+        elif shown is not None and job.note:
             # What a preview of a large layer is computed from, after any warning.
             self.status.value = "; ".join(x for x in (self.status.value, job.note) if x)
 
@@ -590,21 +608,17 @@ class StageWidget(Container):
         finally:
             self._showing_progress = False
 
-    def _on_apply_result(self, job: ApplyJob, outcome: Any) -> None:
-        if isinstance(outcome, Failure):
-            if outcome.cancelled:
-                self._apply_failure = f"{job.spec.id} cancelled; nothing was written"
-                show_info(self._apply_failure)
-            else:
-                self._apply_failure = outcome.message
-                show_error(outcome.message)
+    def _on_apply_result(self, job: ApplyJob, result: Any) -> None:
+        if not isinstance(result, Failure):  # an input removed meanwhile: a ValueError
+            finish = partial(self.model.finish_apply, later=self._announce_later)
+            result = written_outcome(self.viewer, finish, job, result, failed=_doing(job),
+                                     caught=(ValueError,))
+        if isinstance(result, Failure):
+            self._apply_failure = (f"{job.spec.id} cancelled; nothing was written"
+                                   if result.cancelled else result.message)
+            (show_info if result.cancelled else show_error)(self._apply_failure)
             return
-        try:
-            applied = self.model.finish_apply(job, outcome, later=self._announce_later)
-        except ValueError as exc:
-            self._apply_failure = str(exc)
-            show_error(str(exc))
-            return
+        applied: AppliedStep = result
         self._output = weakref.ref(applied.output_layer)
         self.preview_box.value = False  # the output layer now shows the result
         if applied.kept_layer is not None:

@@ -14,7 +14,7 @@ from qtpy.QtCore import QEvent, QObject, Signal
 from .jobs import ApplyCancelled
 
 __all__ = ["JOB_ERRORS", "Failure", "HideWatcher", "ProgressRelay", "error_line",
-           "outcome", "show_worker_warning"]
+           "outcome", "show_worker_warning", "written_outcome"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -85,6 +85,19 @@ def outcome(func: Any, *args: Any, failed: str,
     except Exception as exc:
         _LOG.exception("%s failed", failed)
         return Failure(_bug_line(exc, failed))
+
+
+def written_outcome(viewer: Any, func: Any, *args: Any, failed: str,
+                    caught: tuple[type[Exception], ...]) -> Any:
+    """:func:`outcome` of ``func`` writing a worker's result into ``viewer`` (GUI thread:
+    raised there, a bug too reached napari as a traceback); on a failure, the layers it
+    added are removed, so none is left half made (a layer's data it replaced stays)."""
+    before = list(viewer.layers)
+    result = outcome(func, *args, failed=failed, caught=caught)
+    if isinstance(result, Failure):
+        for layer in [x for x in viewer.layers if all(x is not y for y in before)]:
+            viewer.layers.remove(layer)
+    return result
 
 
 def show_worker_warning(warning: tuple[Any, ...]) -> None:
