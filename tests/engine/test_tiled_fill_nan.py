@@ -1,17 +1,20 @@
 """preprocess.fill_nan in chunks equals the in-memory run bit for bit, on a real float
 mosaic with the NaN borders of a registration (whole chunks, the probed corner included,
-of NaN) and infinities; a float median is refused before any work."""
+of NaN) and infinities; a float median too, from more passes over the chunks, none of
+which holds more than a chunk."""
 
 from __future__ import annotations
 
 import dask.array as da
 import numpy as np
 import pytest
+from dask.callbacks import Callback
 
 import napari_maskprep as mp
 from napari_maskprep.core.errors import RecipeError
 from napari_maskprep.engine.tiled import run_tiled
 from napari_maskprep.io import read_image
+from napari_maskprep.kernels import rank_select
 
 from ..conftest import DATA, pairs
 
@@ -58,27 +61,106 @@ def test_a_stack_in_bricks_equals_memory(bordered, chunks):
         recipe.run(stack))
 
 
-def test_a_float_median_is_refused_before_any_pass_over_the_chunks():
-    image = da.from_array(np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64),
-                          chunks=32)
-    with pytest.raises(RecipeError) as info:
-        run_tiled(_recipe([("preprocess.fill_nan", {"fill": "median"})]).steps, image)
-    assert str(info.value) == (
-        "step 1 (preprocess.fill_nan): the median of a float image needs all its finite "
-        "values at once; a tiled run fills with 'minimum', 'maximum' or 'zero' (or run it "
-        "in memory)")
-    whole = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)  # an integer one: no NaN
+def _bits(a: np.ndarray) -> np.ndarray:
+    """``a``'s bits: -0.0 and 0.0 differ."""
+    return a.view(f"u{a.dtype.itemsize}")
+
+
+def _median_image(seed: int, shape: tuple[int, ...], dtype: str, odd: bool) -> np.ndarray:
+    """Ties, negatives, -0.0 and 0.0 (a third of the values: the median is often a zero),
+    NaN, +inf and -inf, and a NaN band as wide as a chunk; an odd or even finite count."""
+    rng = np.random.default_rng(seed)
+    image = rng.choice([-0.0, 0.0, -0.0, 1.0, -1.0, 2.5, -3.25, 1e-3], shape)
+    image += np.where(rng.random(shape) < 0.3, rng.normal(0.0, 5.0, shape), 0.0)
+    image = image.astype(dtype)
+    holes = rng.random(shape)
+    image[holes < 0.1], image[holes > 0.97], image[holes > 0.99] = np.nan, np.inf, -np.inf
+    stack = image.ndim == 3 and shape[-1] != 3
+    image[(slice(None),) * stack + (slice(0, 10),)] = np.nan  # chunks without a finite value
+    finite = np.flatnonzero(np.isfinite(image))
+    if (finite.size % 2 == 1) != odd:
+        image.flat[finite[-1]] = np.nan
+    return image
+
+
+@pytest.mark.parametrize("gather_max", [0, rank_select.GATHER_MAX])
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("odd", [False, True])
+@pytest.mark.parametrize(("shape", "chunks"), [((61, 47), 10), ((61, 47), (25, 47)),
+                                               ((61, 47), (61, 47)), ((4, 30, 21), (3, 10, 8)),
+                                               ((40, 33, 3), (10, 11, 3))])
+def test_a_float_median_in_chunks_equals_memory_bit_for_bit(monkeypatch, gather_max, dtype,
+                                                            odd, shape, chunks):
+    """Digit passes (16 bits each) or the values gathered at once, alike."""
+    monkeypatch.setattr(rank_select, "GATHER_MAX", gather_max)
+    recipe = _recipe([("preprocess.fill_nan", {"fill": "median"})])
+    for seed in range(3):
+        image = _median_image(seed, shape, dtype, odd)
+        want = recipe.run(image)
+        got = run_tiled(recipe.steps, da.from_array(image, chunks=chunks)).compute()
+        assert got.dtype == want.dtype == ("float32" if dtype == "float16" else dtype)
+        np.testing.assert_array_equal(_bits(got), _bits(want))
+        finite = image[np.isfinite(image)].astype(want.dtype)  # float16 is read as float32
+        assert (finite.size % 2 == 1) == odd
+        assert _bits(got.flat[0]) == _bits(np.median(finite))  # a NaN pixel, filled
+
+
+def test_a_median_of_zeros_is_zero_however_many_are_negative():
+    """The middle values -0.0 and 0.0: numpy's median (a mean, summed from +0.0) is 0.0,
+    whichever its partition put there; the chunks' search finds -0.0 first."""
+    image = np.array([[np.nan, -0.0, -0.0, 0.0], [-0.0, np.nan, 0.0, -5.0]], np.float32)
+    recipe = _recipe([("preprocess.fill_nan", {"fill": "median"})])
+    want = recipe.run(image)
+    got = run_tiled(recipe.steps, da.from_array(image, chunks=(1, 2))).compute()
+    np.testing.assert_array_equal(_bits(got), _bits(want))
+    assert _bits(got[0, 0]) == _bits(np.float32(0.0))
+
+
+def test_a_median_runs_tiled_without_an_array_larger_than_a_chunk(monkeypatch):
+    """No task of the run, nor of writing its result, makes more than a chunk: the median
+    is found from the chunks' summaries, in two digit passes for float32 past the first."""
+    monkeypatch.setattr(rank_select, "GATHER_MAX", 0)
+    image = _median_image(4, (400, 300), "float32", odd=False)
+    chunk_bytes = 100 * 75 * 4
+    largest = [0]
+
+    def posttask(key, result, dsk, state, worker_id):
+        if isinstance(result, np.ndarray) and result.dtype != object:
+            largest[0] = max(largest[0], result.nbytes)
+
+    searches = []
+    summary = rank_select.RankSearch.summary
+
+    def counted(search, chunk):
+        searches.append((search.known, chunk.shape))
+        return summary(search, chunk)
+
+    monkeypatch.setattr(rank_select.RankSearch, "summary", counted)
+    recipe = _recipe([("preprocess.fill_nan", {"fill": "median"})])
+    with Callback(posttask=posttask):
+        out = run_tiled(recipe.steps, da.from_array(image, chunks=(100, 75)))
+        got = np.empty(image.shape, out.dtype)
+        da.store(out, got)
+    assert 0 < largest[0] <= chunk_bytes
+    assert sorted(searches) == [(known, (100, 75)) for known in (0, 16) for _ in range(16)]
+    np.testing.assert_array_equal(_bits(got), _bits(recipe.run(image)))
+
+
+def test_an_integer_median_has_nothing_to_fill():
+    whole = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)
     np.testing.assert_array_equal(
         run_tiled(_recipe([("preprocess.fill_nan", {"fill": "median"})]).steps,
                   da.from_array(whole, chunks=32)).compute(), whole)
 
 
-def test_an_image_without_a_finite_pixel_is_the_in_memory_one_line_error():
+@pytest.mark.parametrize("fill", ["minimum", "median"])
+def test_an_image_without_a_finite_pixel_is_the_in_memory_one_line_error(fill):
     image = np.full((100, 120), np.nan, np.float32)
-    recipe = _recipe([("preprocess.fill_nan", {}), ("preprocess.gaussian", {})])
+    image[5, 5] = np.inf
+    recipe = _recipe([("preprocess.fill_nan", {"fill": fill}), ("preprocess.gaussian", {})])
     with pytest.raises(RecipeError) as info:
         run_tiled(recipe.steps, da.from_array(image, chunks=50))
-    message = ("preprocess.fill_nan: every pixel is NaN or infinite, so there is no minimum "
+    message = (f"preprocess.fill_nan: every pixel is NaN or infinite, so there is no {fill} "
                "to fill with; accepted: an image with a finite pixel, or fill='zero'")
     assert str(info.value) == f"step 1 (preprocess.fill_nan): {message}"
     with pytest.raises(RecipeError) as info:

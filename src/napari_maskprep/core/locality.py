@@ -13,7 +13,7 @@ import numpy as np
 if TYPE_CHECKING:
     from ..kernels.histogram import ValueCounts
 
-__all__ = ["GlobalStat", "Kind", "Local", "Locality", "NonLocal", "Pointwise"]
+__all__ = ["GlobalStat", "Kind", "Local", "Locality", "NextPass", "NonLocal", "Pointwise"]
 
 
 class Kind(enum.StrEnum):
@@ -73,8 +73,8 @@ class GlobalStat:
     in-memory one. ``per_channel``: an RGB(A) image's channels are counted, decided and
     applied apart (``decide`` and ``apply_decision`` see one channel at a time).
     ``summary(chunk)``: what ``decide`` reads in place of value counts, for an op whose
-    decision needs less of the image (chunks' summaries add up with ``+``; any dtype), and
-    ``refusal(dtype, params)`` why a tiled run cannot make it (None where it can).
+    decision needs less of the image (chunks' summaries add up with ``+``; any dtype).
+    ``decide`` may return a :class:`NextPass` where the summary leaves its decision open.
 
     An op may also name ``thresholds(image, statistic, params)``: the intensity thresholds
     it takes from its statistic (empty when it has none), which a GUI draws on the
@@ -89,7 +89,17 @@ class GlobalStat:
     thresholds: Callable[[np.ndarray, Any, Mapping[str, Any]], tuple[float, ...]] | None = None
     per_channel: bool = False
     summary: Callable[[np.ndarray], Any] | None = None
-    refusal: Callable[[np.dtype, Mapping[str, Any]], str | None] | None = None
+
+
+@dataclass(frozen=True)
+class NextPass:
+    """What a ``GlobalStat.decide`` returns where its decision needs one more pass over the
+    chunks (an exact median: each pass narrows the values it can be): each chunk's
+    ``summary(chunk)``, added up with ``+``, goes to ``decide(total)``, which gives the
+    decision or another ``NextPass``."""
+
+    summary: Callable[[np.ndarray], Any]
+    decide: Callable[[Any], Any]
 
 
 @dataclass(frozen=True)

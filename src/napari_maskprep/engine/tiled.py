@@ -9,7 +9,9 @@ The steps are walked by their locality (``core.locality``):
   input's value counts over the chunks (counts add exactly; per colour channel where it
   says ``per_channel``), decides once from the whole image's counts, then applies the
   decision to each chunk; 8- and 16-bit integer images only, but for a step that names
-  its own ``summary`` of a chunk (``fill_nan``: the finite extremes), added up the same way;
+  its own ``summary`` of a chunk (``fill_nan``: the finite extremes), added up the same way,
+  and for a decision the summary leaves open (a median), more passes over the stored
+  chunks (``NextPass``) until it is made;
 - a component step (label, fill holes, remove small/large, keep largest, clear border)
   summarises each chunk, joins the objects that cross chunk faces on the client and
   relabels each chunk (:mod:`.tiled_components`);
@@ -56,7 +58,7 @@ import dask.array as da
 import numpy as np
 
 from ..core.errors import MaskprepWarning, RecipeError, at_step
-from ..core.locality import GlobalStat, Kind, Local, NonLocal, Pointwise
+from ..core.locality import GlobalStat, Kind, Local, NextPass, NonLocal, Pointwise
 from ..core.run_callbacks import compute
 from ..core.validation import check_extra, check_input, check_output, looks_rgb, spatial_ndim
 from ..kernels.histogram import value_counts
@@ -262,8 +264,7 @@ def _input_refusal(step: Step, before: np.ndarray) -> str | None:
         dtype = before.dtype if before.dtype == np.bool_ else grey.dtype
         return clahe_refusal(dtype, spec.check_params(step.params))
     if isinstance(spec.locality, GlobalStat) and spec.locality.summary is not None:
-        refusal = spec.locality.refusal
-        return refusal(grey.dtype, spec.check_params(step.params)) if refusal else None
+        return None  # a summary of any dtype
     if isinstance(spec.locality, GlobalStat) and (grey.dtype.kind not in "iu"
                                                   or grey.dtype.itemsize > 2):
         return (f"a tiled run needs an 8- or 16-bit integer image here; got {before.dtype} "
@@ -492,6 +493,8 @@ def _global_stat(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any]
         summary(plane) for plane in planes(check_input(spec, block))])
     decisions = [locality.decide(functools.reduce(operator.add, parts), params)
                  for parts in zip(*counts.values(), strict=True)]
+    while any(isinstance(decision, NextPass) for decision in decisions):
+        decisions = _next_pass(x, spec, planes, decisions)
 
     def apply(block: np.ndarray) -> np.ndarray:
         image = check_input(spec, block)
@@ -500,6 +503,19 @@ def _global_stat(x: da.Array, stored: bool, spec: Any, params: Mapping[str, Any]
         return check_output(spec, image, np.stack(out, axis=-1) if channels else out[0])
 
     return x, apply
+
+
+def _next_pass(x: da.Array, spec: Any, planes: Callable[[np.ndarray], list[np.ndarray]],
+               decisions: Sequence[Any]) -> list[Any]:
+    """``decisions`` after one more pass over the stored chunks ``x`` for those that are a
+    :class:`NextPass` (a median narrowed by 16 more bits)."""
+    parts = per_chunk(x, lambda block, index: [
+        decision.summary(plane) if isinstance(decision, NextPass) else None
+        for decision, plane in zip(decisions, planes(check_input(spec, block)), strict=True)])
+    return [decision.decide(functools.reduce(operator.add, summaries))
+            if isinstance(decision, NextPass) else decision
+            for decision, summaries in zip(decisions, zip(*parts.values(), strict=True),
+                                           strict=True)]
 
 
 def _components(x: da.Array, spec: Any, params: Mapping[str, Any], after: np.ndarray,

@@ -186,7 +186,7 @@ def color_channel(
            finite=False,
            locality=GlobalStat(filling.fill_statistic, filling.fill_apply, filling.fill_key,
                                decide=filling.fill_decide, apply_decision=filling.fill_apply,
-                               summary=filling.finite_range, refusal=filling.fill_refusal))
+                               summary=filling.finite_range))
 def fill_nan(image: np.ndarray, *, fill: NanFill = NanFill.MINIMUM) -> np.ndarray:
     """Replace NaN and infinite pixels (no-data, as at registration borders) by one value.
 
@@ -211,8 +211,9 @@ def fill_nan(image: np.ndarray, *, fill: NanFill = NanFill.MINIMUM) -> np.ndarra
     Reference: ``numpy.min``, ``max`` or ``median`` of ``image[numpy.isfinite(image)]`` in
     the image's dtype, then ``numpy.where(numpy.isfinite(image), image, value)``, exactly.
 
-    Tiled (a dask array in): exactly equal, from the chunks' finite extremes; the median of
-    a float image is refused before any work (it needs all the values at once).
+    Tiled (a dask array in): exactly equal, from the chunks' finite extremes; a median
+    from one to four more passes over the chunks, a radix select on the values' bits
+    (:mod:`napari_maskprep.kernels.rank_select`).
 
     Examples
     --------
