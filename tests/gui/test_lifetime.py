@@ -7,11 +7,16 @@ recording Applies, capturing strokes, picking layers and previewing, unseen.
 
 from __future__ import annotations
 
+import gc
+import threading
+import warnings
+
 import numpy as np
 from napari.components import ViewerModel
 from qtpy.QtCore import QCoreApplication, QEvent, QThreadPool
 
 from napari_maskprep._napari import _sample_data
+from napari_maskprep._napari.jobs import PreviewJob, TryAllJob
 from napari_maskprep._napari.large import store_levels
 from napari_maskprep._napari.recorder import RecorderWidget
 from napari_maskprep._napari.widgets import SegmentWidget
@@ -116,6 +121,50 @@ def test_a_replay_under_way_when_the_recorder_closes_writes_nothing(make_napari_
     qtbot.wait(100)  # its signals, queued to the GUI thread, are delivered
     assert [layer.name for layer in viewer.layers] == names
     assert not recorder.running
+
+
+def _held(run, entered: threading.Event, gate: threading.Event):
+    """``run`` that says it has begun, then waits for ``gate``."""
+    def held(self, *args, **kwargs):
+        entered.set()
+        gate.wait(TIMEOUT_MS / 1000)
+        return run(self, *args, **kwargs)
+    return held
+
+
+def test_a_warning_after_a_panel_closed_and_reopened_reaches_no_deleted_status_line(
+        make_napari_viewer, qtbot, monkeypatch):
+    """superqt hears a worker's warnings by replacing warnings.showwarning for the whole
+    process: a preview whose worker began before a Try all's and ended first leaves the
+    preview's in place once the Try all ends. Every warning after, from anywhere, went to
+    the preview's status line: once its panel was closed (with the Try all under way),
+    reopened and the closed one deleted, a RuntimeError (its QLabel was deleted)."""
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # put back after
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "nuclei")
+    dock, panel = viewer.window.add_plugin_dock_widget(PLUGIN, "Mask Prep")
+    segment = panel.show_stage("segment")
+    segment.select("segment.auto_threshold", viewer.layers["nuclei"])
+    previewing, preview_gate, trying, try_gate = (threading.Event() for _ in range(4))
+    monkeypatch.setattr(PreviewJob, "run", _held(PreviewJob.run, previewing, preview_gate))
+    monkeypatch.setattr(TryAllJob, "run", _held(TryAllJob.run, trying, try_gate))
+    segment.preview_box.value = True
+    qtbot.waitUntil(previewing.is_set, timeout=TIMEOUT_MS)
+    segment.try_all()
+    qtbot.waitUntil(trying.is_set, timeout=TIMEOUT_MS)
+    preview_gate.set()
+    qtbot.waitUntil(lambda s=segment: s._preview_worker is None, timeout=TIMEOUT_MS)
+    dock.destroyOnClose()  # the Try all under way
+    del dock, panel, segment
+    gc.collect()  # the closed panel's Qt widgets are deleted
+    _, panel = viewer.window.add_plugin_dock_widget(PLUGIN, "Mask Prep")
+    try_gate.set()
+    _no_worker_running(qtbot)
+    with qtbot.capture_exceptions() as raised:
+        warnings.warn("a note from elsewhere", UserWarning, stacklevel=1)
+        qtbot.wait(100)
+    assert raised == []
+    assert panel.stages["segment"].status.value == ""
 
 
 def test_a_recorder_closed_by_code_stops_too(qtbot):

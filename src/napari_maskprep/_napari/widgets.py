@@ -55,6 +55,7 @@ from .workers import (
     Failure,
     HideWatcher,
     ProgressRelay,
+    forget_warnings,
     outcome,
     show_worker_warning,
     written_outcome,
@@ -505,6 +506,7 @@ class StageWidget(Container):
         self.montage.show_results(result, chosen)
 
     def _on_try_all_finished(self) -> None:
+        forget_warnings(self._try_all_worker)
         self._try_all_worker = None
 
     def _on_per_plane(self, value: bool) -> None:
@@ -578,6 +580,7 @@ class StageWidget(Container):
         self.status.value = str(warning[0])  # while tuning, a note here, not a pop-up each time
 
     def _on_preview_finished(self) -> None:
+        forget_warnings(self._preview_worker)
         self._preview_worker = None
         if self._preview_again:
             self._preview_again = False
@@ -641,6 +644,7 @@ class StageWidget(Container):
         if self._progress is not None:
             self._progress.close()
             self._progress = None
+        forget_warnings(self._apply_worker)
         self._apply_job = None
         self._apply_worker = None
         self._set_running(False)

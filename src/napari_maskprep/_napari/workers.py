@@ -4,6 +4,7 @@ when the widget is hidden."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ from qtpy.QtCore import QEvent, QObject, Signal
 from .jobs import ApplyCancelled
 
 __all__ = ["JOB_ERRORS", "Failure", "HideWatcher", "ProgressRelay", "error_line",
-           "outcome", "show_worker_warning", "written_outcome"]
+           "forget_warnings", "outcome", "show_worker_warning", "written_outcome"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -98,6 +99,16 @@ def written_outcome(viewer: Any, func: Any, *args: Any, failed: str,
         for layer in [x for x in viewer.layers if all(x is not y for y in before)]:
             viewer.layers.remove(layer)
     return result
+
+
+def forget_warnings(worker: Any) -> None:
+    """Let a finished worker's ``warned`` reach nothing more. superqt hears a worker's
+    warnings by replacing ``warnings.showwarning``, for the whole process: workers
+    overlapping in time can leave a finished one's in place, and every later warning,
+    from any thread, then reached its slots (a closed panel's deleted status line). Its
+    own warnings all came before its ``finished``."""
+    with contextlib.suppress(TypeError, RuntimeError):  # none connected
+        worker.warned.disconnect()
 
 
 def show_worker_warning(warning: tuple[Any, ...]) -> None:
