@@ -15,7 +15,8 @@ starts). Float images of values so small or large that their squares under- or o
 are thresholded scaled by a power of two, window by window (``local_threshold_mask``).
 Running sums carry the rounding of every value they pass: a float image's window mean is
 exact to about 1e-15, its standard deviation to about 1e-8, of the largest magnitude in the
-rows and columns the window spans, but a window of zeros is exactly 0.
+rows and columns the window spans, but a window of one value thresholds exactly (at the
+value; Sauvola's at ``value * (1 - k)``).
 """
 
 from __future__ import annotations
@@ -69,9 +70,9 @@ def local_threshold_mask(
     chunk) thresholds the pixel as the whole image does.
     """
     compare = np.less_equal if dark else np.greater
-    exponents, zeros = _window_exponents(image, method, block_size)
+    exponents = _window_exponents(image, method, block_size)
     if isinstance(exponents, int):
-        return _scaled_mask(image, exponents, method, block_size, k, offset, compare, zeros)
+        return _scaled_mask(image, exponents, method, block_size, k, offset, compare)
     mask = np.empty(image.shape, np.uint8)
     for exponent in np.unique(exponents).tolist():
         where = exponents == exponent
@@ -82,11 +83,10 @@ def local_threshold_mask(
 
 
 def _scaled_mask(image: np.ndarray, exponent: int, method: str, block_size: int, k: float,
-                 offset: float, compare: np.ufunc, zeros: bool | None = None) -> np.ndarray:
-    """The mask of ``image`` (holding ``zeros``: None if not known) thresholded scaled by
-    ``2**-exponent``."""
+                 offset: float, compare: np.ufunc) -> np.ndarray:
+    """The mask of ``image`` thresholded scaled by ``2**-exponent``."""
     if not exponent:
-        surface = local_threshold_surface(image, method, block_size, k, zeros=zeros)
+        surface = local_threshold_surface(image, method, block_size, k)
         if offset:
             surface -= offset
         return compare(image, surface).view(np.uint8)
@@ -96,7 +96,7 @@ def _scaled_mask(image: np.ndarray, exponent: int, method: str, block_size: int,
     with np.errstate(over="ignore"):
         surface = local_threshold_surface(
             scaled, method, block_size, k,
-            half_range=_ldexp(_half_range(image.dtype), -exponent), zeros=zeros)
+            half_range=_ldexp(_half_range(image.dtype), -exponent))
         # Compared at the larger of the two scales, where scaling is exact.
         if exponent > 0:
             surface, compared = np.ldexp(surface, exponent), image
@@ -109,23 +109,22 @@ def _scaled_mask(image: np.ndarray, exponent: int, method: str, block_size: int,
 
 def local_threshold_surface(
     image: np.ndarray, method: str, block_size: int, k: float, *,
-    half_range: float | None = None, zeros: bool | None = None,
+    half_range: float | None = None,
 ) -> np.ndarray:
     """The per-pixel threshold of ``method`` ("mean", "gaussian", "sauvola", "niblack")
     over a ``block_size`` window, ``k`` weighing Sauvola's and Niblack's standard deviation
     (an offset is not applied); ``half_range`` is Sauvola's ``R`` (by default half the
-    dtype's range, 1 for floats, as scikit-image's); ``zeros``: whether the image holds a
-    zero, if known."""
+    dtype's range, 1 for floats, as scikit-image's)."""
     surface = _surface(image, method, block_size, k, half_range)
-    if method == "gaussian":  # each pixel's own weighted sum, not a running one
+    if method == "mean" and _sums_exactly(image.dtype):
         return surface
-    return _zero_where_windows_are(surface, image, method, block_size, zeros)
+    return _exact_where_windows_are_flat(surface, image, method, block_size, k)
 
 
 def _surface(image: np.ndarray, method: str, block_size: int, k: float,
              half_range: float | None) -> np.ndarray:
     fast = runs_fast(image.shape, block_size)
-    if method == "mean" and image.dtype.itemsize <= 4 and image.dtype.kind in "iub":
+    if method == "mean" and _sums_exactly(image.dtype):
         return _exact_window_mean(image, block_size)
     if method in ("mean", "gaussian"):
         if not fast:
@@ -157,33 +156,76 @@ def _surface(image: np.ndarray, method: str, block_size: int, k: float,
     return mean * (1 + k * (std / half_range - 1))
 
 
-def _zero_where_windows_are(surface: np.ndarray, image: np.ndarray, method: str,
-                            block_size: int, zeros: bool | None) -> np.ndarray:
-    """``surface`` set to 0 where a pixel's window holds only zeros, as its exact mean,
-    Niblack and Sauvola thresholds are.
+def _sums_exactly(dtype: np.dtype) -> bool:
+    """Whether method mean takes the exact window sums of ``_exact_window_mean``."""
+    return dtype.itemsize <= 4 and dtype.kind in "iub"
+
+
+def _exact_where_windows_are_flat(surface: np.ndarray, image: np.ndarray, method: str,
+                                  block_size: int, k: float) -> np.ndarray:
+    """``surface`` set to the exact threshold of a window of one value ``v`` where a
+    pixel's window holds only ``v``: ``v`` (mean, Gaussian, Niblack: no deviation),
+    Sauvola's ``v * (1 - k)``.
 
     Running sums (OpenCV's in 2D, SciPy's in 3D) carry the rounding of the values they
-    passed along each axis on into the windows after: a float64 image's windows of zeros
-    beside other values got means of about +-1e-16 (and Niblack's of float32 +-1e-8, the
-    square root of the squares' rounding), so half the pixels of a zero background came
-    out as foreground. Sums of 8- and 16-bit integers are exact, and the mean of 32-bit
-    ones too. A window's reflected border holds only pixels of the window itself, so
-    which border is irrelevant here."""
-    integers = image.dtype.kind in "iub"
-    if integers and image.dtype.itemsize <= (4 if method == "mean" else 2):
+    passed along each axis on into the windows after, and their means are multiplied by
+    ``1 / n``: a flat area's means came out +-1 ulp of ``v`` (Niblack's deviation the
+    square root of the squares' rounding, 1e-8 of ``v``; the Gaussian's weights do not sum
+    to exactly 1), so at offset 0 a pixel on its threshold, ``v > T`` false in exact
+    arithmetic, was foreground by chance, and by where a tiled run's chunk starts (Niblack
+    at k 0, block 7: 1780 of 3264 such pixels of float64 0.1 plateaus in noise, all of
+    uint16 3001's; the Gaussian all of a float32 0.3 plateau's)."""
+    reach = gaussian_radius(block_size) if method == "gaussian" else block_size // 2
+    flat = _flat_windows(image, reach)
+    if flat is None:
         return surface
-    if zeros is None:  # one quick pass
-        zeros = not image.all()
-    if not zeros:
-        return surface
-    nonzero = (image != 0).view(np.uint8)
-    if image.ndim == 2:
-        near = cv2.dilate(nonzero, np.ones((block_size, block_size), np.uint8),
-                          borderType=cv2.BORDER_REPLICATE)
+    if method == "sauvola":
+        np.multiply(image, 1.0 - k, out=surface, where=flat, dtype=np.float64)
     else:
-        near = ndi.maximum_filter(nonzero, size=block_size, mode="nearest")
-    surface[near == 0] = 0
+        np.copyto(surface, image, where=flat)
     return surface
+
+
+def _flat_windows(image: np.ndarray, reach: int) -> np.ndarray | None:
+    """Whether each pixel's window (``2 * reach + 1`` wide, clipped to the image, which
+    holds the values of any reflected border) holds one value: no two neighbours in it
+    differ; None where no window does. Counts or maxima of the differing pairs, exact in
+    any order, so a crop holding the window (a tiled run's chunk) finds the same."""
+    if not image.size:
+        return None
+    if image.ndim == 2:
+        return _flat_windows_2d(image, reach)
+    flat = np.ones(image.shape, bool)
+    for axis in range(image.ndim):
+        sizes = [2 * reach + 1] * image.ndim
+        sizes[axis] = 2 * reach  # centred by SciPy on the pairs i - reach to i + reach - 1
+        flat &= ndi.maximum_filter(_differs(image, axis), size=sizes, mode="constant") == 0
+    return flat
+
+
+def _flat_windows_2d(image: np.ndarray, reach: int) -> np.ndarray | None:
+    """``_flat_windows`` by OpenCV's unnormalised box sums (int32, saturated to uint16) of
+    the differing pairs: each row's across the window, then, where any window passes, the
+    pixel's own column's. OpenCV centres an even width ``2 * reach`` at ``reach``: the
+    pairs from ``i - reach`` to ``i + reach - 1``."""
+    size = 2 * reach + 1
+    rows = cv2.boxFilter(_differs(image, 1), cv2.CV_16U, (2 * reach, size),
+                         anchor=(reach, reach), normalize=False,
+                         borderType=cv2.BORDER_CONSTANT)
+    if cv2.countNonZero(rows) == rows.size:
+        return None
+    column = cv2.boxFilter(_differs(image, 0), cv2.CV_16U, (1, 2 * reach),
+                           anchor=(0, reach), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    return cv2.bitwise_or(rows, column) == 0
+
+
+def _differs(image: np.ndarray, axis: int) -> np.ndarray:
+    """uint8 1 at ``i`` where the pair ``(i, i + 1)`` along ``axis`` differs (0 past the end)."""
+    differs = np.zeros(image.shape, np.uint8)
+    head = (slice(None),) * axis + (slice(None, -1),)
+    tail = (slice(None),) * axis + (slice(1, None),)
+    np.not_equal(image[tail], image[head], out=differs[head].view(bool))
+    return differs
 
 
 def _half_range(dtype: np.dtype) -> float:
@@ -193,33 +235,31 @@ def _half_range(dtype: np.dtype) -> float:
     return 1.0  # skimage's dtype range for floats is [-1, 1]
 
 
-def _window_exponents(image: np.ndarray, method: str, block_size: int
-                      ) -> tuple[int | np.ndarray, bool | None]:
+def _window_exponents(image: np.ndarray, method: str, block_size: int) -> int | np.ndarray:
     """Per pixel, ``-shift`` where its window's largest magnitude is tiny (its squares
     underflow in the float dtype the image is worked in), ``shift`` where it is huge (its
     window's squares summed could overflow), else 0 (integer images, zeros, and values in
-    between); one int where every pixel has the same. Then whether the image holds a zero,
-    where that was counted on the way (else None)."""
+    between); one int where every pixel has the same."""
     if image.dtype.kind != "f" or image.size == 0:
-        return 0, None
+        return 0
     low, high, shift = _bounds(image.dtype)
     largest = max(-float(image.min()), float(image.max()))
     if largest == 0:
-        return 0, True
+        return 0
     if largest < low:
-        return -shift, None
+        return -shift
     # A window of zeros thresholds alike at any scale.
     magnitude = np.abs(image)
     zeros = image.size - np.count_nonzero(image)
     tiny = np.count_nonzero(magnitude < low) > zeros
     if not tiny and (largest <= high or np.count_nonzero(magnitude <= high) == zeros):
-        return (shift if largest > high else 0), zeros > 0
+        return shift if largest > high else 0
     reach = gaussian_radius(block_size) if method == "gaussian" else block_size // 2
     window = ndi.maximum_filter(magnitude, size=2 * reach + 1, mode="nearest")
     exponents = np.zeros(image.shape, np.int16)
     exponents[(window > 0) & (window < low)] = -shift
     exponents[window > high] = shift
-    return exponents, zeros > 0
+    return exponents
 
 
 def _in_band(image: np.ndarray, exponent: int) -> np.ndarray:

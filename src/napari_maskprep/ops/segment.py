@@ -337,10 +337,13 @@ def local_threshold(
     Reference: ``skimage.filters.threshold_local`` (mean, gaussian),
     ``threshold_sauvola`` / ``threshold_niblack`` (``window_size=block_size``). In 2D
     OpenCV computes ``T`` to about 1e-5 intensity units (``kernels.local_threshold``), so
-    only pixels that close to ``T`` can differ. Float images of tiny (below 1e-154 in
-    float64, 1e-19 in float32) or huge values are thresholded scaled by a power of two:
-    the mask of ``image * 2**n`` with ``offset * 2**n`` is that of ``image`` (Sauvola's
-    with ``R`` scaled alike, as ``R`` is 1 for floats of any scale).
+    only pixels that close to ``T`` can differ; a window holding one value ``v``
+    thresholds at exactly ``v`` (Sauvola's ``v * (1 - k)``), so at offset 0 a flat area is
+    background, in memory and tiled (by Sauvola with ``k > 0``, foreground if ``v > 0``).
+    Float images of tiny (below 1e-154 in float64, 1e-19 in float32) or huge values are
+    thresholded scaled by a power of two: the mask of ``image * 2**n`` with
+    ``offset * 2**n`` is that of ``image`` (Sauvola's with ``R`` scaled alike, as ``R`` is
+    1 for floats of any scale).
 
     Examples
     --------
