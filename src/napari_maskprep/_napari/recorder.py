@@ -25,7 +25,6 @@ from magicgui.widgets import (
     Widget,
 )
 from napari.layers import Labels
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from napari.viewer import Viewer
 from qtpy.QtCore import Qt, QTimer
@@ -46,7 +45,7 @@ from .mask_fit import MaskFitJob, apply_fit, describe_fit
 from .opinfo import param_docs
 from .recipe_jobs import BatchJob, BatchOutcome, RunJob
 from .recording import EDIT_OP, RECORDED_CHANNEL, RecipeRecorder
-from .workers import JOB_ERRORS, Failure, ProgressRelay, outcome, written_outcome
+from .workers import JOB_ERRORS, Failure, ProgressRelay, create_worker, outcome, written_outcome
 
 if TYPE_CHECKING:
     from superqt.utils import WorkerBase

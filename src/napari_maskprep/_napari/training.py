@@ -22,7 +22,6 @@ import napari
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, FileEdit, Label, PushButton
 from napari.layers import Image, Labels, Layer
-from napari.qt.threading import create_worker
 from napari.utils.colormaps import DirectLabelColormap
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
@@ -40,7 +39,7 @@ from .lifetime import Lifetime, drop_results
 from .outputs import output_metadata, replace_data, style_output
 from .planes import plane_at
 from .stage import AppliedStep, applied_steps
-from .workers import JOB_ERRORS, Failure, error_line, outcome, written_outcome
+from .workers import JOB_ERRORS, Failure, create_worker, error_line, outcome, written_outcome
 
 __all__ = ["OP", "ApplyJob", "PredictJob", "TrainJob", "TrainWidget", "TrainingModel"]
 

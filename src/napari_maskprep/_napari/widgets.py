@@ -24,7 +24,6 @@ from magicgui.widgets import (
     PushButton,
     Widget,
 )
-from napari.qt.threading import create_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import Qt, QTimer
@@ -55,7 +54,7 @@ from .workers import (
     Failure,
     HideWatcher,
     ProgressRelay,
-    forget_warnings,
+    create_worker,
     outcome,
     show_worker_warning,
     written_outcome,
@@ -506,7 +505,6 @@ class StageWidget(Container):
         self.montage.show_results(result, chosen)
 
     def _on_try_all_finished(self) -> None:
-        forget_warnings(self._try_all_worker)
         self._try_all_worker = None
 
     def _on_per_plane(self, value: bool) -> None:
@@ -580,7 +578,6 @@ class StageWidget(Container):
         self.status.value = str(warning[0])  # while tuning, a note here, not a pop-up each time
 
     def _on_preview_finished(self) -> None:
-        forget_warnings(self._preview_worker)
         self._preview_worker = None
         if self._preview_again:
             self._preview_again = False
@@ -644,7 +641,6 @@ class StageWidget(Container):
         if self._progress is not None:
             self._progress.close()
             self._progress = None
-        forget_warnings(self._apply_worker)
         self._apply_job = None
         self._apply_worker = None
         self._set_running(False)

@@ -1,0 +1,100 @@
+"""A worker's warnings reach its own widget, and running workers leave the process's
+warning state as they found it.
+
+superqt's workers heard their warnings by replacing ``warnings.showwarning`` (and adding an
+'always' filter) for the whole process, from the worker's thread: workers overlapping in
+time heard each other's warnings, and left a finished one's hook in place.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import pytest
+from qtpy.QtCore import QCoreApplication, QThreadPool
+
+from napari_maskprep import MaskprepWarning
+from napari_maskprep._napari.jobs import PreviewJob, TryAllJob
+
+TIMEOUT_MS = 20000
+
+
+def _warning_when_let(run, began: threading.Event, let: threading.Event, note: str):
+    """``run`` that says it has begun, waits for ``let``, then warns ``note``."""
+    def held(self, *args, **kwargs):
+        began.set()
+        let.wait(TIMEOUT_MS / 1000)
+        warnings.warn(note, MaskprepWarning, stacklevel=1)
+        return run(self, *args, **kwargs)
+    return held
+
+
+def _all_ended(qtbot) -> None:
+    """Every worker's run has returned and what it sent the GUI thread was delivered."""
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0,
+                    timeout=TIMEOUT_MS)
+    QCoreApplication.sendPostedEvents()
+
+
+@pytest.mark.filterwarnings("always:a note from the GUI thread")
+def test_workers_ending_in_another_order_than_they_began_leave_the_warning_state(
+        make_widget, qtbot, monkeypatch):
+    """A preview began before a Try all and ended first: superqt left the preview's hook
+    as warnings.showwarning and its 'always' filter, so later warnings from anywhere went
+    to the finished preview instead of napari's notifications."""
+    viewer, widget = make_widget("segment", "nuclei")
+    widget.select("segment.auto_threshold", viewer.layers["nuclei"])
+    heard: list[str] = []
+
+    def previous(message, category, filename, lineno, file=None, line=None):
+        heard.append(str(message))
+
+    monkeypatch.setattr(warnings, "showwarning", previous)
+    filters = list(warnings.filters)
+    previewing, let_preview, trying, let_try = (threading.Event() for _ in range(4))
+    monkeypatch.setattr(PreviewJob, "run", _warning_when_let(
+        PreviewJob.run, previewing, let_preview, "a note from the preview"))
+    monkeypatch.setattr(TryAllJob, "run", _warning_when_let(
+        TryAllJob.run, trying, let_try, "a note from Try all"))
+    widget.preview_box.value = True
+    qtbot.waitUntil(previewing.is_set, timeout=TIMEOUT_MS)
+    widget.try_all()
+    qtbot.waitUntil(trying.is_set, timeout=TIMEOUT_MS)
+    let_preview.set()
+    qtbot.waitUntil(lambda: widget._preview_worker is None, timeout=TIMEOUT_MS)
+    let_try.set()
+    _all_ended(qtbot)
+    assert warnings.showwarning is previous
+    assert warnings.filters == filters
+    warnings.warn("a note from the GUI thread", UserWarning, stacklevel=1)
+    assert heard == ["a note from the GUI thread"]
+
+
+def test_overlapping_workers_each_hear_their_own_warning(make_widget, qtbot, monkeypatch):
+    """Two widgets' previews running at once: each warning reaches the status line of the
+    widget whose preview gave it (superqt sent both to the preview begun last)."""
+    segment_viewer, segment = make_widget("segment", "nuclei")
+    segment.select("segment.auto_threshold", segment_viewer.layers["nuclei"])
+    preprocess_viewer, preprocess = make_widget("preprocess", "nuclei")
+    preprocess.select("preprocess.gaussian", preprocess_viewer.layers["nuclei"])
+    gates = {op: (threading.Event(), threading.Event())
+             for op in ("segment.auto_threshold", "preprocess.gaussian")}
+    run = PreviewJob.run
+
+    def held(self, *args, **kwargs):
+        began, let = gates[self.spec.id]
+        return _warning_when_let(run, began, let, f"a note from {self.spec.id}")(
+            self, *args, **kwargs)
+
+    monkeypatch.setattr(PreviewJob, "run", held)
+    segment.preview_box.value = True
+    qtbot.waitUntil(gates["segment.auto_threshold"][0].is_set, timeout=TIMEOUT_MS)
+    preprocess.preview_box.value = True
+    qtbot.waitUntil(gates["preprocess.gaussian"][0].is_set, timeout=TIMEOUT_MS)
+    gates["segment.auto_threshold"][1].set()  # it warns while the other runs, then ends
+    qtbot.waitUntil(lambda: segment._preview_worker is None, timeout=TIMEOUT_MS)
+    gates["preprocess.gaussian"][1].set()
+    _all_ended(qtbot)
+    assert segment.status.value == "a note from segment.auto_threshold"
+    assert preprocess.status.value == "a note from preprocess.gaussian"
