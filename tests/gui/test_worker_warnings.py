@@ -12,10 +12,16 @@ import threading
 import warnings
 
 import pytest
+from napari.components import ViewerModel
+from napari.utils.notifications import NotificationSeverity
 from qtpy.QtCore import QCoreApplication, QThreadPool
 
 from napari_maskprep import MaskprepWarning
+from napari_maskprep._napari import _sample_data
 from napari_maskprep._napari.jobs import PreviewJob, TryAllJob
+from napari_maskprep._napari.recorder import RecorderWidget
+from napari_maskprep._napari.widgets import SegmentWidget
+from napari_maskprep.recipe import Recipe
 
 TIMEOUT_MS = 20000
 
@@ -98,3 +104,57 @@ def test_overlapping_workers_each_hear_their_own_warning(make_widget, qtbot, mon
     _all_ended(qtbot)
     assert segment.status.value == "a note from segment.auto_threshold"
     assert preprocess.status.value == "a note from preprocess.gaussian"
+
+
+@pytest.mark.filterwarnings("always:a note from the GUI thread")
+def test_replays_ending_in_another_order_than_they_began_each_show_their_own_warnings(
+        qtbot, monkeypatch, shown):
+    """A replay collected its warnings with catch_warnings(record=True), for the whole
+    process, from its thread: a second replay begun before the first ended took the first's
+    warnings, and the first ending first left the second's list as where every later
+    warning went."""
+    viewer = ViewerModel()
+    for data, kwargs, layer_type in _sample_data.nuclei():
+        getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+    viewer.add_image(viewer.layers["nuclei"].data[:64, :64], name="corner")
+    segment, recorder = SegmentWidget(viewer), RecorderWidget(viewer)
+    for widget in (segment, recorder):
+        qtbot.addWidget(widget.native)
+    segment.select("segment.auto_threshold", viewer.layers["nuclei"])
+    segment.apply()
+    qtbot.waitUntil(lambda: len(recorder.model.records) == 1, timeout=TIMEOUT_MS)
+    _all_ended(qtbot)
+    heard: list[str] = []
+
+    def previous(message, category, filename, lineno, file=None, line=None):
+        heard.append(str(message))
+
+    monkeypatch.setattr(warnings, "showwarning", previous)
+    filters = list(warnings.filters)
+    gates = {name: (threading.Event(), threading.Event()) for name in ("nuclei", "corner")}
+    iter_run = Recipe.iter_run
+
+    def held(self, image, **kwargs):
+        name = "corner" if image.shape == (64, 64) else "nuclei"
+        began, let = gates[name]
+        began.set()
+        let.wait(TIMEOUT_MS / 1000)
+        warnings.warn(f"a note from the replay on {name}", MaskprepWarning, stacklevel=1)
+        yield from iter_run(self, image, **kwargs)
+
+    monkeypatch.setattr(Recipe, "iter_run", held)
+    for name in ("nuclei", "corner"):
+        recorder.target_box.value = viewer.layers[name]
+        recorder.replay()
+        qtbot.waitUntil(gates[name][0].is_set, timeout=TIMEOUT_MS)
+    gates["nuclei"][1].set()
+    qtbot.waitUntil(lambda: "nuclei-recipe" in viewer.layers, timeout=TIMEOUT_MS)
+    gates["corner"][1].set()
+    qtbot.waitUntil(lambda: "corner-recipe" in viewer.layers, timeout=TIMEOUT_MS)
+    _all_ended(qtbot)
+    assert [m for severity, m in shown() if severity == NotificationSeverity.WARNING] == [
+        "a note from the replay on nuclei", "a note from the replay on corner"]
+    assert warnings.showwarning is previous
+    assert warnings.filters == filters
+    warnings.warn("a note from the GUI thread", UserWarning, stacklevel=1)
+    assert heard == ["a note from the GUI thread"]

@@ -7,7 +7,6 @@ so the Recorder's view runs them in worker threads and hands the result back to 
 from __future__ import annotations
 
 import threading
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from ..batch import SUMMARY_NAME, BatchPlan, FileResult, run_batch, write_summar
 from ..recipe import Recipe
 from .outputs import describe
 from .planes import is_time_lapse
+from .thread_warnings import heard
 
 __all__ = ["BatchCancelled", "BatchJob", "BatchOutcome", "RunJob"]
 
@@ -29,11 +29,13 @@ class BatchCancelled(Exception):
 
 
 def _capture_warnings(func: Callable[[], Any]) -> tuple[Any, list[str]]:
-    """``func()`` and the messages of the warnings it gave (edit re-applied or skipped)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    """``func()`` and the messages of the warnings it gave (edit re-applied or skipped),
+    heard in its own thread: catch_warnings would take every thread's, and two replays
+    ending in another order than they began left one's list where all later warnings went."""
+    caught: list[tuple[Any, ...]] = []
+    with heard(caught.append):
         result = func()
-    return result, list(dict.fromkeys(str(w.message) for w in caught))
+    return result, list(dict.fromkeys(str(shown[0]) for shown in caught))
 
 
 class RunJob:

@@ -5,8 +5,6 @@ carried to the GUI thread, and a call back when the widget is hidden."""
 from __future__ import annotations
 
 import logging
-import threading
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +15,7 @@ from napari.utils.notifications import show_warning
 from qtpy.QtCore import QEvent, QObject, Signal
 
 from .jobs import ApplyCancelled
+from .thread_warnings import Hearing, heard
 
 __all__ = ["JOB_ERRORS", "Failure", "HideWatcher", "ProgressRelay", "create_worker",
            "error_line", "outcome", "show_worker_warning", "written_outcome"]
@@ -110,100 +109,31 @@ def show_worker_warning(warning: tuple[Any, ...]) -> None:
     show_warning(str(warning[0]))
 
 
-# Where a warning raised in a plugin worker's thread goes (its ``warned.emit``), by thread.
-_HEARD: dict[int, Callable[[tuple[Any, ...]], None]] = {}
-
-
-class _InWorker:
-    """The message pattern of a filter that matches any warning raised in a plugin
-    worker's thread and none elsewhere (``warnings`` calls a pattern's ``match``)."""
-
-    def match(self, _text: str) -> bool:
-        return threading.get_ident() in _HEARD
-
-
-# A worker's warnings are all shown, as superqt's 'always' filter did: one shown before at
-# the same place (an earlier preview's) would be held back by 'default', and pytest's
-# 'error' would raise it in the op. Its own filters (a tiled run's probe ignores its
-# warnings) come before this one and still hold.
-_ALWAYS_IN_WORKERS = ("always", _InWorker(), Warning, None, 0)
-
-
-class _Router:
-    """``warnings.showwarning`` while plugin workers run: a warning raised in a worker's
-    thread goes to that worker's ``warned``; any other to the hook it replaced (napari's
-    notifications)."""
-
-    def __init__(self, previous: Callable[..., Any]) -> None:
-        self.previous = previous
-
-    def __call__(self, *shown: Any) -> None:
-        heard = _HEARD.get(threading.get_ident())
-        if heard is None:
-            self.previous(*shown)
-        else:
-            heard(shown)
-
-
-class _Hearing:
-    """The router and filter, there while any plugin worker runs and taken away after the
-    last, both on the GUI thread (``start`` runs there, and ``end`` comes there queued), so
-    no order in which workers end can leave either behind. A hook put on top meanwhile
-    (another viewer's notifications) is left there, the router under it."""
-
-    running = 0
-    router: _Router | None = None
-
-    @classmethod
-    def begin(cls) -> None:
-        if not isinstance(warnings.showwarning, _Router):  # or another hook came on top
-            cls.router = _Router(warnings.showwarning)
-            warnings.showwarning = cls.router
-        if all(entry is not _ALWAYS_IN_WORKERS for entry in warnings.filters):
-            warnings.filters.insert(0, _ALWAYS_IN_WORKERS)
-        cls.running += 1
-
-    @classmethod
-    def end(cls, _worker: Any = None) -> None:
-        cls.running -= 1
-        if cls.running:
-            return
-        if cls.router is not None and warnings.showwarning is cls.router:
-            warnings.showwarning = cls.router.previous
-        cls.router = None
-        warnings.filters[:] = [x for x in warnings.filters if x is not _ALWAYS_IN_WORKERS]
-
-
 class _Worker(FunctionWorker):
-    """napari's worker for a plain function, but hearing its warnings per thread.
+    """napari's worker for a plain function, hearing its warnings in its own thread.
 
     superqt's ``run`` hears them by replacing ``warnings.showwarning`` and the filters for
     the whole process, from the worker's thread, and restores what it found when it ends:
     workers overlapping in time heard each other's warnings, and one begun first and ended
-    first left its hook in place for good. Python 3.11 has no warning state per thread or
-    context, so here one router (:class:`_Hearing`) sends each warning by the thread it was
-    raised in, to that worker's ``warned`` as superqt's did. ``run`` is otherwise
-    superqt's for a plain function: started, returned unless aborted, errored,
-    finished."""
+    first left its hook in place for good. Here they reach its ``warned`` as superqt's did,
+    by the thread they were raised in (:mod:`.thread_warnings`); ``run`` is otherwise
+    superqt's for a plain function: started, returned unless aborted, errored, finished."""
 
     def start(self) -> None:
-        _Hearing.begin()  # before the thread can warn
-        self._finished.connect(_Hearing.end)  # not finished: drop_results disconnects that
+        Hearing.begin()  # on the GUI thread, before the worker's can warn
+        self._finished.connect(Hearing.end)  # not finished: drop_results disconnects that
         super().start()
 
     def run(self) -> None:
         self.started.emit()
         self._running = True
-        thread = threading.get_ident()
-        _HEARD[thread] = self.warned.emit
         try:
-            result = self.work()
+            with heard(self.warned.emit):
+                result = self.work()
             if not self.abort_requested:
                 self.returned.emit(result)
         except Exception as exc:
             self.errored.emit(exc)
-        finally:
-            del _HEARD[thread]
         self._running = False
         self.finished.emit()
         self._finished.emit(self)
