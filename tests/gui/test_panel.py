@@ -231,6 +231,27 @@ def test_try_all_shows_every_method_and_a_click_chooses_it(make_widget, qtbot):
     assert history(out)[-1]["step"]["params"]["method"] == "li"
 
 
+def test_a_bug_showing_try_all_s_results_says_one_line(make_widget, qtbot, monkeypatch,
+                                                       caplog):
+    """A bug as the montage was built, on the GUI thread, reached napari as a traceback."""
+    from napari_maskprep._napari import montage
+
+    def fails(*args, **kwargs):
+        raise KeyError("mask")
+
+    monkeypatch.setattr(montage, "_icon", fails)
+    viewer, widget = make_widget("segment", "nuclei")
+    widget.select("segment.auto_threshold")
+    widget.try_all()
+    qtbot.waitUntil(lambda: widget._try_all_worker is None, timeout=TIMEOUT_MS)
+    said = ("Try all of segment.auto_threshold failed (KeyError: 'mask'); a bug: its "
+            "traceback is logged")
+    assert widget.status.value == said
+    logged = [r for r in caplog.records if r.name == "napari_maskprep._napari.workers"]
+    assert [r.getMessage() for r in logged] == ["Try all of segment.auto_threshold failed"]
+    assert logged[0].exc_info[0] is KeyError
+
+
 def test_try_all_results_for_an_op_no_longer_chosen_are_dropped(make_widget, qtbot):
     viewer, widget = make_widget("segment", "nuclei")
     widget.select("segment.auto_threshold")

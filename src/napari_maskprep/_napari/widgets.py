@@ -502,7 +502,10 @@ class StageWidget(Container):
         self.status.value = ""
         self._readouts_of = id(self.model.input_layer)
         chosen = getattr(self.model.params.get(job.param), "value", None)
-        self.montage.show_results(result, chosen)
+        shown = outcome(self.montage.show_results, result, chosen,
+                        failed=f"Try all of {job.spec.id}", caught=())
+        if isinstance(shown, Failure):
+            self.status.value = shown.message
 
     def _on_try_all_finished(self) -> None:
         self._try_all_worker = None
