@@ -158,3 +158,30 @@ def test_replays_ending_in_another_order_than_they_began_each_show_their_own_war
     assert warnings.filters == filters
     warnings.warn("a note from the GUI thread", UserWarning, stacklevel=1)
     assert heard == ["a note from the GUI thread"]
+
+
+def test_a_warning_from_a_dask_task_a_worker_starts_reaches_the_worker(qtbot):
+    """A tiled preview computes its chunks in dask's threads: their warnings, heard by
+    thread id, went past the worker to the process's hook (printed on stderr)."""
+    import dask
+    import dask.array as da
+
+    from napari_maskprep._napari.workers import create_worker
+
+    def warns(block):
+        if block.shape == (2, 2):  # a chunk, not dask's probes of the function (0 x 0, 1 x 1)
+            warnings.warn("a note from a chunk", MaskprepWarning, stacklevel=1)
+        return block
+
+    def job():
+        chunks = da.zeros((4, 4), chunks=2).map_blocks(warns)
+        with dask.config.set(scheduler="threads"):
+            return int(chunks.sum().compute())
+
+    heard: list[str] = []
+    worker = create_worker(job)
+    worker.warned.connect(lambda w: heard.append(str(w[0])))
+    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+        worker.start()
+    _all_ended(qtbot)
+    assert heard == ["a note from a chunk"] * 4

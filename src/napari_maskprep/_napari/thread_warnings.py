@@ -4,15 +4,18 @@
 process, and Python 3.11 has no warning state per thread or context: code hearing its
 warnings that way from a worker thread hears every other thread's while it runs, and two
 overlapping in time, the first begun ending first, leave the second's hook (or list) where
-every later warning goes. Here a thread registers where its warnings go (:func:`heard`);
-while any is registered, one router stands as ``warnings.showwarning``, set and taken away
-on the GUI thread, sending each warning by the thread that raised it, and any other to the
-hook it replaced (napari's notifications).
+every later warning goes. Here a thread registers where its warnings go (:func:`heard`), in
+a context variable, so the tasks of a dask compute it starts (dask's threads run them in a
+copy of its context: a tiled preview's chunks) are heard with it; while any is registered,
+one router stands as ``warnings.showwarning``, set and taken away on the GUI thread, sending
+each warning where its context says, and any other to the hook it replaced (napari's
+notifications).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -20,16 +23,18 @@ from typing import Any
 
 __all__ = ["Hearing", "heard"]
 
-# Where a warning raised in a thread goes (``showwarning``'s arguments), by thread.
-_HEARD: dict[int, Callable[[tuple[Any, ...]], None]] = {}
+# Where a warning raised in this context goes (``showwarning``'s arguments); None: not heard.
+_HEARD: contextvars.ContextVar[Callable[[tuple[Any, ...]], None] | None] = (
+    contextvars.ContextVar("maskprep_heard", default=None))
 
 
 class _HeardThread:
-    """The message pattern of a filter that matches any warning raised in a thread whose
-    warnings are heard and none elsewhere (``warnings`` calls a pattern's ``match``)."""
+    """The message pattern of a filter that matches any warning raised where warnings are
+    heard (a thread in :func:`heard`, its dask tasks) and none elsewhere (``warnings`` calls
+    a pattern's ``match``)."""
 
     def match(self, _text: str) -> bool:
-        return threading.get_ident() in _HEARD
+        return _HEARD.get() is not None
 
 
 # A heard thread's warnings are all shown, as superqt's and the Recorder's 'always' did:
@@ -47,7 +52,7 @@ class _Router:
         self.previous = previous
 
     def __call__(self, *shown: Any) -> None:
-        heard = _HEARD.get(threading.get_ident())
+        heard = _HEARD.get()
         if heard is None:
             self.previous(*shown)
         else:
@@ -85,22 +90,18 @@ class Hearing:
 
 @contextlib.contextmanager
 def heard(collect: Callable[[tuple[Any, ...]], None]) -> Iterator[None]:
-    """Within, every warning raised in this thread goes to ``collect`` (``showwarning``'s
-    arguments), and no other thread's; once out, where it went before. On the GUI thread
+    """Within, every warning raised in this thread, or in the tasks of a dask compute it
+    starts, goes to ``collect`` (``showwarning``'s arguments), and no other thread's; once
+    out, where it went before. On the GUI thread
     (a job run there, as tests do) this begins and ends the :class:`Hearing`; in another,
     one begun on the GUI thread must hold (a plugin worker's ``start`` begins one)."""
     on_gui = threading.current_thread() is threading.main_thread()
     if on_gui:
         Hearing.begin()
-    thread = threading.get_ident()
-    outer = _HEARD.get(thread)
-    _HEARD[thread] = collect
+    token = _HEARD.set(collect)
     try:
         yield
     finally:
-        if outer is None:
-            del _HEARD[thread]
-        else:
-            _HEARD[thread] = outer
+        _HEARD.reset(token)
         if on_gui:
             Hearing.end()
