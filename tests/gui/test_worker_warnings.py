@@ -185,3 +185,26 @@ def test_a_warning_from_a_dask_task_a_worker_starts_reaches_the_worker(qtbot):
         worker.start()
     _all_ended(qtbot)
     assert heard == ["a note from a chunk"] * 4
+
+
+def _note_once_more() -> None:
+    warnings.warn("a note shown before", MaskprepWarning, stacklevel=1)
+
+
+def test_a_warning_shown_once_before_still_reaches_a_worker(qtbot, monkeypatch):
+    """Under 'default', a warning shown once is remembered at its place and held back after;
+    the filter that lets a worker hear every warning went in without warnings being told the
+    filters changed, so the memory held a worker's same warning back."""
+    from napari_maskprep._napari.workers import create_worker
+
+    monkeypatch.setattr(warnings, "showwarning", lambda *shown: None)
+    warnings.resetwarnings()
+    warnings.simplefilter("default")
+    _note_once_more()  # shown on this thread, and remembered
+    heard: list[str] = []
+    worker = create_worker(_note_once_more)
+    worker.warned.connect(lambda w: heard.append(str(w[0])))
+    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+        worker.start()
+    _all_ended(qtbot)
+    assert heard == ["a note shown before"]

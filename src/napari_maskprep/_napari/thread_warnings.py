@@ -75,6 +75,7 @@ class Hearing:
             warnings.showwarning = cls.router
         if all(entry is not _ALWAYS_HEARD for entry in warnings.filters):
             warnings.filters.insert(0, _ALWAYS_HEARD)
+            _filters_changed()
         cls.running += 1
 
     @classmethod
@@ -86,6 +87,16 @@ class Hearing:
             warnings.showwarning = cls.router.previous
         cls.router = None
         warnings.filters[:] = [x for x in warnings.filters if x is not _ALWAYS_HEARD]
+        _filters_changed()
+
+
+def _filters_changed() -> None:
+    """Tell ``warnings`` its filters changed, as ``filterwarnings`` does (it takes no
+    pattern object): the places where a warning was shown once are forgotten, or 'default'
+    would still hold back a heard thread's warning shown there before."""
+    changed = getattr(warnings, "_filters_mutated", None)  # private (3.11-3.13 have it)
+    if changed is not None:
+        changed()
 
 
 @contextlib.contextmanager

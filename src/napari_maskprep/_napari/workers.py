@@ -116,7 +116,7 @@ class _Worker(FunctionWorker):
     the whole process, from the worker's thread, and restores what it found when it ends:
     workers overlapping in time heard each other's warnings, and one begun first and ended
     first left its hook in place for good. Here they reach its ``warned`` as superqt's did,
-    by the thread they were raised in (:mod:`.thread_warnings`); ``run`` is otherwise
+    from its thread and the dask tasks it starts (:mod:`.thread_warnings`); ``run`` is otherwise
     superqt's for a plain function: started, returned unless aborted, errored, finished."""
 
     def start(self) -> None:
