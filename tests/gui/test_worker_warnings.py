@@ -160,13 +160,24 @@ def test_replays_ending_in_another_order_than_they_began_each_show_their_own_war
     assert heard == ["a note from the GUI thread"]
 
 
+def _heard_by_a_worker(qtbot, job) -> list[str]:
+    """The messages of the warnings a plugin worker running ``job`` hears."""
+    from napari_maskprep._napari.workers import create_worker
+
+    heard: list[str] = []
+    worker = create_worker(job)
+    worker.warned.connect(lambda w: heard.append(str(w[0])))
+    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+        worker.start()
+    _all_ended(qtbot)
+    return heard
+
+
 def test_a_warning_from_a_dask_task_a_worker_starts_reaches_the_worker(qtbot):
     """A tiled preview computes its chunks in dask's threads: their warnings, heard by
     thread id, went past the worker to the process's hook (printed on stderr)."""
     import dask
     import dask.array as da
-
-    from napari_maskprep._napari.workers import create_worker
 
     def warns(block):
         if block.shape == (2, 2):  # a chunk, not dask's probes of the function (0 x 0, 1 x 1)
@@ -178,13 +189,7 @@ def test_a_warning_from_a_dask_task_a_worker_starts_reaches_the_worker(qtbot):
         with dask.config.set(scheduler="threads"):
             return int(chunks.sum().compute())
 
-    heard: list[str] = []
-    worker = create_worker(job)
-    worker.warned.connect(lambda w: heard.append(str(w[0])))
-    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
-        worker.start()
-    _all_ended(qtbot)
-    assert heard == ["a note from a chunk"] * 4
+    assert _heard_by_a_worker(qtbot, job) == ["a note from a chunk"] * 4
 
 
 def _note_once_more() -> None:
@@ -195,16 +200,8 @@ def test_a_warning_shown_once_before_still_reaches_a_worker(qtbot, monkeypatch):
     """Under 'default', a warning shown once is remembered at its place and held back after;
     the filter that lets a worker hear every warning went in without warnings being told the
     filters changed, so the memory held a worker's same warning back."""
-    from napari_maskprep._napari.workers import create_worker
-
     monkeypatch.setattr(warnings, "showwarning", lambda *shown: None)
     warnings.resetwarnings()
     warnings.simplefilter("default")
     _note_once_more()  # shown on this thread, and remembered
-    heard: list[str] = []
-    worker = create_worker(_note_once_more)
-    worker.warned.connect(lambda w: heard.append(str(w[0])))
-    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
-        worker.start()
-    _all_ended(qtbot)
-    assert heard == ["a note shown before"]
+    assert _heard_by_a_worker(qtbot, _note_once_more) == ["a note shown before"]
