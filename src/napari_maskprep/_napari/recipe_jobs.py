@@ -16,10 +16,10 @@ import numpy as np
 from napari.layers import Layer
 
 from ..batch import SUMMARY_NAME, BatchPlan, FileResult, run_batch, write_summary
+from ..core.thread_warnings import heard
 from ..recipe import Recipe
 from .outputs import describe
 from .planes import is_time_lapse
-from .thread_warnings import heard
 
 __all__ = ["BatchCancelled", "BatchJob", "BatchOutcome", "RunJob"]
 

@@ -14,8 +14,8 @@ from napari.qt.threading import create_worker as napari_worker
 from napari.utils.notifications import show_warning
 from qtpy.QtCore import QEvent, QObject, Signal
 
+from ..core.thread_warnings import heard
 from .jobs import ApplyCancelled
-from .thread_warnings import Hearing, heard
 
 __all__ = ["JOB_ERRORS", "Failure", "HideWatcher", "ProgressRelay", "create_worker",
            "error_line", "outcome", "show_worker_warning", "written_outcome"]
@@ -116,13 +116,9 @@ class _Worker(FunctionWorker):
     the whole process, from the worker's thread, and restores what it found when it ends:
     workers overlapping in time heard each other's warnings, and one begun first and ended
     first left its hook in place for good. Here they reach its ``warned`` as superqt's did,
-    from its thread and the dask tasks it starts (:mod:`.thread_warnings`); ``run`` is otherwise
-    superqt's for a plain function: started, returned unless aborted, errored, finished."""
-
-    def start(self) -> None:
-        Hearing.begin()  # on the GUI thread, before the worker's can warn
-        self._finished.connect(Hearing.end)  # not finished: drop_results disconnects that
-        super().start()
+    from its thread and the dask tasks it starts (:mod:`..core.thread_warnings`); ``run`` is
+    otherwise superqt's for a plain function: started, returned unless aborted, errored,
+    finished."""
 
     def run(self) -> None:
         self.started.emit()
