@@ -20,7 +20,6 @@ import itertools
 import os
 import re
 import time
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 from .cluster import CONNECT_TIMEOUT, start_client, worker_memory
 from .core.arrays import checksum
 from .core.errors import BadValueError, MaskprepError, MaskprepWarning, shown
+from .core.thread_warnings import heard
 from .core.units import check_pixel_size
 from .engine.tiled_edit import EDIT_OP
 from .io import (
@@ -494,8 +494,8 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
         if image is None:
             image, axes = read_image_axes(path, channel, series)
         check_mask_shape(out, image.shape[:len(axes.rstrip("c"))])  # the result's shape
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", MaskprepWarning)
+        caught: list[tuple[Any, ...]] = []  # this file's alone, not other threads'
+        with heard(caught.append, always=MaskprepWarning):
             result = each_frame(lambda frame: recipe.run(frame, pixel_size=used), image, axes)
         write_mask(out, result, metadata=provenance(text, image, source=path.name,
                                                     pixel_size=used, input_checksum=input_sum,
@@ -503,7 +503,7 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
                                                     channel=channel, series=series),
                    pixel_size=carried, axes=axes.rstrip("c"))
         done = FileResult(str(path), "ok", str(out), warnings="; ".join(
-            dict.fromkeys(filter(None, (note, *(str(w.message) for w in caught))))))
+            dict.fromkeys(filter(None, (note, *(str(shown[0]) for shown in caught))))))
         _measured(done, result, axes)
     except Exception as exc:  # one file's failure, expected or not, must not stop a batch
         return FileResult(str(path), "failed", error=_first_line(exc),

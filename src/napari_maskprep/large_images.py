@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from .core.errors import BadValueError, MaskprepError, MaskprepWarning, RecipeEr
 from .core.model_files import ModelFile
 from .core.registry import get_op
 from .core.run_callbacks import compute
+from .core.thread_warnings import heard, unheard
 from .core.units import format_pixel_size
 from .engine.planes import per_plane_line
 from .engine.tiled import check_tiled, one_thread_each, plane_steps
@@ -196,8 +196,7 @@ def _channels_after(steps: list[tuple[int, Step]], dtype: np.dtype, channels: in
     (sizes in micrometres, other inputs), or refuses the probe: its run says."""
     probe = np.zeros((8, 8, channels) if channels > 1 else (8, 8), dtype)
     changed = None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MaskprepWarning)  # a blank probe is not the image
+    with unheard(MaskprepWarning):  # a blank probe is not the image
         for number, step in steps:
             if probe.ndim == 2:  # one channel stays one
                 break
@@ -402,8 +401,8 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
         metadata = provenance(text, data, source=path.name, pixel_size=used,
                               input_checksum=input_checksum, axes=axes,
                               mask_pixel_size=carried, channel=channel, series=series)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", MaskprepWarning)
+        caught: list[tuple[Any, ...]] = []  # this run's alone, not other threads'
+        with heard(caught.append, always=MaskprepWarning):
             result = (run_by_frame(recipe, data, axes, chunk, used, object_size)
                       if axes.startswith("t") else
                       recipe.run(data, pixel_size=used, object_size=object_size))
@@ -423,4 +422,4 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
         objects, foreground = count_frames(written.data.reshape(result.shape),
                                            axes.rstrip("c"))
         pixels = int(np.prod(written.data.shape))
-    return (objects, foreground, pixels), list(dict.fromkeys(str(w.message) for w in caught))
+    return (objects, foreground, pixels), list(dict.fromkeys(str(shown[0]) for shown in caught))
