@@ -19,7 +19,6 @@ import enum
 import math
 import os
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -32,6 +31,7 @@ from .core.enums import Footprint
 from .core.errors import BadValueError, MaskprepError, MaskprepWarning, shown
 from .core.locality import Kind
 from .core.registry import Param
+from .core.thread_warnings import unheard
 from .core.units import Quantity, check_pixel_size, unit_name
 from .core.validation import looks_rgb
 from .io.files import atomic_write, head_line, spreadsheet_text
@@ -398,8 +398,7 @@ def _run(recipe: Recipe, pair: Pair) -> np.ndarray:
 
 
 def _score(recipe: Recipe, pairs: Sequence[Pair]) -> list[float]:
-    with warnings.catch_warnings():  # a trial's suspicious-input warnings are not the user's
-        warnings.simplefilter("ignore", MaskprepWarning)
+    with unheard(MaskprepWarning):  # a trial's suspicious-input warnings are not the user's
         return [dice(_run(recipe, p), p.mask) for p in pairs]
 
 
@@ -415,8 +414,7 @@ def _start(recipe: Recipe, pairs: Sequence[Pair], held: set[str]
         results = []
         for frame in pair.each_frame():
             current = frame
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", MaskprepWarning)
+            with unheard(MaskprepWarning):
                 for index, _, output in recipe.iter_run(frame, pixel_size=size):
                     if pair.name not in held:
                         span = float(np.max(current)) - float(np.min(current))

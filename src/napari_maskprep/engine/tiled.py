@@ -49,7 +49,6 @@ import dataclasses
 import functools
 import math
 import operator
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +59,7 @@ import numpy as np
 from ..core.errors import MaskprepWarning, RecipeError, at_step
 from ..core.locality import GlobalStat, Kind, Local, NextPass, NonLocal, Pointwise
 from ..core.run_callbacks import compute
+from ..core.thread_warnings import unheard
 from ..core.validation import check_extra, check_input, check_output, looks_rgb, spatial_ndim
 from ..kernels.histogram import value_counts
 from ..kernels.threads import one_thread_each
@@ -256,8 +256,7 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
 def _input_refusal(step: Step, before: np.ndarray) -> str | None:
     """Why ``step`` cannot run tiled on its input (as the probe saw it), or None."""
     spec = step.spec
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MaskprepWarning)  # the chunks say it, as they run
+    with unheard(MaskprepWarning):  # the chunks say it, as they run
         grey = check_input(spec, before)
     if step.op == "preprocess.clahe":
         # A bool image is read as float32 (refused as well): the message names the input's.
@@ -349,8 +348,7 @@ def _probe(enabled: Sequence[tuple[int, Step]], corner: np.ndarray, shape: tuple
     current = corner
     spatial = len(shape) - 1 if looks_rgb(corner) else len(shape)
     probes = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MaskprepWarning)  # a corner is not the image
+    with unheard(MaskprepWarning):  # a corner is not the image
         for number, step in enabled:
             # The op refuses no points and points outside: the corner's run gets them
             # moved into it.
