@@ -245,11 +245,15 @@ def test_info_reads_a_mask_store_a_label_and_an_image_holding_one(tmp_path, caps
     assert "holds no maskprep provenance" in capsys.readouterr().err
 
 
-def test_writing_shows_no_deprecation_warning_of_ome_zarr(tmp_path):
+@pytest.mark.parametrize("into", [False, True])
+def test_writing_shows_no_deprecation_warning_of_ome_zarr(tmp_path, into):
     """ome-zarr 0.18 warns of its deprecated Scaler on import: napari showed that warning to
-    the person on their first tiled Apply. A fresh process, where the import happens."""
+    the person on their first tiled Apply. A fresh process, where the import happens; into
+    an image's labels, the labels list was written first, by a writer imported unsilenced."""
+    where = (f"into={str(ome_zarr_image(tmp_path / 'image.zarr'))!r}" if into else
+             repr(str(tmp_path / "m.zarr")))
     code = ("import numpy as np; from napari_maskprep.io import write_ome_zarr; "
-            f"write_ome_zarr(np.ones((4, 4), np.uint8), {str(tmp_path / 'm.zarr')!r})")
+            f"write_ome_zarr(np.ones({IMAGE.shape}, np.uint8), {where})")
     run = subprocess.run([sys.executable, "-W", "error:Call to deprecated class Scaler", "-c",
                           code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-300:]

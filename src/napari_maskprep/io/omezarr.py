@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ import numpy as np
 
 from ..core.errors import BadTypeError, BadValueError, MaskprepError, shown
 from ..core.run_callbacks import store
+from ..core.thread_warnings import unheard
 from .files import clean_stale_temporaries, replace_folder, temp_prefix
 from .ngff import image_group, ngff_attributes
 from .provenance import PNG_KEY, written_by_maskprep
@@ -146,11 +146,8 @@ def _frame(axes: str, pixel_size: tuple[float, ...] | None
 def _write_metadata(group: zarr.Group, fmt: Any, axes: str, strides: list[tuple[int, ...]],
                     frame: dict[str, tuple[float, float, Any]], name: str, label: dict,
                     provenance: dict | None) -> None:
-    with warnings.catch_warnings():  # ome-zarr 0.18 makes a deprecated Scaler on import,
-        # which napari shows the person as a warning on their first tiled Apply
-        warnings.filterwarnings("ignore", "Call to deprecated class Scaler",
-                                DeprecationWarning)
-        from ome_zarr.writer import add_metadata, write_multiscales_metadata
+    add_metadata, write_multiscales_metadata = _writer("add_metadata",
+                                                       "write_multiscales_metadata")
 
     units = {a: unit for a, (_, _, unit) in frame.items() if unit is not None}
     write_multiscales_metadata(group, _datasets(strides, frame), fmt=fmt,
@@ -346,11 +343,22 @@ def _write_store(data: da.Array, target: Path, fmt: Any, axes: str,
         raise
 
 
+def _writer(*names: str) -> list[Any]:
+    """Functions of ome-zarr's writer. Its first import makes a deprecated Scaler (ome-zarr
+    0.18), which napari showed the person as a warning on their first tiled Apply: an
+    import's deprecations are not theirs, dropped for this thread's import alone
+    (catch_warnings would change every thread's filters while it imports)."""
+    with unheard(DeprecationWarning):
+        from ome_zarr import writer
+    return [getattr(writer, name) for name in names]
+
+
 def _list_label(labels: Path, name: str | None, fmt: Any) -> None:
     """Add ``name`` (if any) to the ``labels`` list of an image's ``labels`` group, made
     if new."""
     import zarr
-    from ome_zarr.writer import add_metadata, get_metadata
+
+    add_metadata, get_metadata = _writer("add_metadata", "get_metadata")
 
     inside = labels.resolve().parent == labels.parent.resolve()  # a link may lead anywhere
     if not inside or labels.exists() and not labels.is_dir():
