@@ -46,6 +46,7 @@ from .placing import (
     write_in_place,
 )
 from .planes import PerPlane, per_plane_choice, plane_at
+from .rollback import keeps
 
 __all__ = ["StageModel"]
 
@@ -512,13 +513,15 @@ class StageModel:
             in_place=self.in_place, table=self.object_table, pixel_size=self.pixel_size,
         )
 
+    @keeps("_preview_layer", "_outputs", "last_summary")
     def finish_apply(self, job: ApplyJob | TiledApplyJob, result: Any, *,
                      later: Callable[[Callable[[], None]], None] | None = None) -> AppliedStep:
         """Write ``result`` into the viewer and announce the step (GUI thread); a tiled
         job's result is its store, added as a new multiscale Labels layer. ``later`` runs
         a callable in a later event-loop turn: given, the announcement of a new layer (not
         shown, so not painted on, until turns after) goes there, so that what listeners do
-        with it (a Recorder rebuilding its step list) is not added to napari's insert."""
+        with it (a Recorder rebuilding its step list) is not added to napari's insert. A
+        failure leaves the preview and outputs it knows as they were (the layers: its caller)."""
         source = job.input_layer
         # An extra input (seeds) too: a Recorder would declare the removed layer an input.
         for layer in (source, *job.extra_layers.values()):
@@ -554,8 +557,6 @@ class StageModel:
                 preview, layer_type, result, source)  # then no layer is added, none removed
             if adopted:
                 target, self._preview_layer = preview, None
-                if isinstance(target, Labels):
-                    target.events.paint.disconnect(self._on_preview_painted)
             inserted = target is None
             if inserted:
                 target = add_layer(
@@ -585,8 +586,9 @@ class StageModel:
             applied_steps.applied.emit(applied)
         return applied
 
-    def _on_preview_painted(self, event: Any = None) -> None:
-        self._preview_painted = True
+    def _on_preview_painted(self, event: Any) -> None:
+        if event.source is self._preview_layer:  # not once an Apply made it its output
+            self._preview_painted = True
 
     # -- events --------------------------------------------------------------------------------
     def _watch_sources(self) -> None:

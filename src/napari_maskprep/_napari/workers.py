@@ -16,6 +16,7 @@ from qtpy.QtCore import QEvent, QObject, Signal
 
 from ..core.thread_warnings import heard
 from .jobs import ApplyCancelled
+from .rollback import ViewerState
 
 __all__ = ["JOB_ERRORS", "Failure", "HideWatcher", "ProgressRelay", "create_worker",
            "error_line", "outcome", "show_worker_warning", "written_outcome"]
@@ -95,12 +96,12 @@ def written_outcome(viewer: Any, func: Any, *args: Any, failed: str,
                     caught: tuple[type[Exception], ...]) -> Any:
     """:func:`outcome` of ``func`` writing a worker's result into ``viewer`` (GUI thread:
     raised there, a bug too reached napari as a traceback); on a failure, the layers it
-    added are removed, so none is left half made (a layer's data it replaced stays)."""
-    before = list(viewer.layers)
+    added are removed and those it changed put back (:class:`.rollback.ViewerState`), so
+    none is left half made, half written, or a preview named as an output."""
+    before = ViewerState(viewer)
     result = outcome(func, *args, failed=failed, caught=caught)
     if isinstance(result, Failure):
-        for layer in [x for x in viewer.layers if all(x is not y for y in before)]:
-            viewer.layers.remove(layer)
+        before.restore()
     return result
 
 

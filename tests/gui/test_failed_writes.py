@@ -1,0 +1,125 @@
+"""A bug as a result is written into the viewer (GUI thread) leaves every layer as it was:
+a preview Apply adopted as its output is a preview again, a layer written into (a new array
+or in place) has its data, name, placement, metadata and undo history back."""
+
+from __future__ import annotations
+
+import numpy as np
+from napari.utils.notifications import NotificationSeverity
+
+import napari_maskprep as mp
+from napari_maskprep._napari import stage
+
+ERROR = NotificationSeverity.ERROR
+TIMEOUT_MS = 20000
+BUG = "failed (KeyError: 'sigma'); a bug: its traceback is logged"
+
+
+def fails(*args, **kwargs):
+    raise KeyError("sigma")
+
+
+def states(viewer) -> list[tuple]:
+    """Each layer: its name, type, dtype, a copy of its data, scale, translate, metadata."""
+    return [(x.name, type(x), x.data.dtype, np.array(x.data, copy=True), tuple(x.scale),
+             tuple(x.translate), dict(x.metadata)) for x in viewer.layers]
+
+
+def assert_same(viewer, before: list[tuple]) -> None:
+    after = states(viewer)
+    assert [x[0] for x in after] == [x[0] for x in before]
+    for now, then in zip(after, before, strict=True):
+        assert now[:3] == then[:3]
+        assert np.array_equal(now[3], then[3]), now[0]
+        assert now[4:] == then[4:], now[0]
+
+
+def wait_idle(qtbot, widget) -> None:
+    qtbot.waitUntil(lambda: not widget.running and not widget.previewing, timeout=TIMEOUT_MS)
+
+
+def test_a_bug_once_apply_adopted_the_preview_leaves_it_the_preview(make_widget, qtbot,
+                                                                     shown, monkeypatch):
+    """Apply takes a preview of the whole input as its output (data, metadata, name): a bug
+    after that left it named and labelled as the output the failed Apply never made, with
+    its data, and the stage no longer knew it as its preview (the next Apply added another
+    layer beside it)."""
+    viewer, widget = make_widget("segment", "nuclei")
+    nuclei = viewer.layers["nuclei"]
+    widget.select("segment.auto_threshold", nuclei)
+    widget.preview_box.value = True
+    qtbot.waitUntil(lambda: "nuclei-auto_threshold [preview]" in viewer.layers,
+                    timeout=TIMEOUT_MS)
+    wait_idle(qtbot, widget)
+    preview = viewer.layers["nuclei-auto_threshold [preview]"]
+    expected = mp.apply("segment.auto_threshold", nuclei.data)
+    older = np.zeros_like(expected)  # what a preview of other settings showed
+    older[:10, :10] = 1
+    preview.data = older
+    before = states(viewer)
+    assert [x[0] for x in before] == ["nuclei-ground truth", "nuclei",
+                                      "nuclei-auto_threshold [preview]"]
+
+    monkeypatch.setattr(stage, "AppliedStep", fails)  # once the preview is the output
+    widget.apply()
+    wait_idle(qtbot, widget)
+    said = f"segment.auto_threshold on 'nuclei' {BUG}"
+    assert shown() == [(ERROR, said)] and widget.status.value == said
+    assert_same(viewer, before)
+    assert viewer.layers[-1] is preview and widget.model.preview_layer is preview
+    assert preview.data is older and widget.preview_box.value
+
+    monkeypatch.undo()
+    widget.apply()
+    wait_idle(qtbot, widget)
+    assert [x.name for x in viewer.layers] == ["nuclei-ground truth", "nuclei",
+                                               "nuclei-auto_threshold"]
+    assert viewer.layers[-1] is preview and widget.model.preview_layer is None
+    np.testing.assert_array_equal(preview.data, expected)
+
+
+def test_a_bug_after_apply_wrote_into_its_output_or_in_place_puts_the_layer_back(
+        make_widget, qtbot, shown, monkeypatch):
+    """Apply again writes into the output it wrote, and a refine op in place into the
+    layer it reads: a bug after the data was written left it there under the old metadata
+    (or the new, on the old data), the strokes' undo history gone or with a step no
+    Apply recorded."""
+    viewer, widget = make_widget("refine", "nuclei")
+    nuclei = viewer.layers["nuclei"]
+    mask = viewer.add_labels(mp.apply("segment.auto_threshold", nuclei.data), name="mask",
+                             scale=(0.5, 0.5), translate=(3.0, 4.0))
+    first = mask.data.copy()
+    mask.paint((40, 40), 1)  # two hand edits, each one undo step
+    painted = mask.data.copy()
+    mask.paint((300, 500), 0)
+    edited = mask.data.copy()
+    assert not np.array_equal(first, painted) and not np.array_equal(painted, edited)
+    widget.select("refine.open", mask)
+    widget.param_editors["radius"].value = 3
+    widget.apply()
+    wait_idle(qtbot, widget)
+    output = viewer.layers["mask-open"]
+    written = output.data
+
+    widget.param_editors["radius"].value = 6  # what the bug must not leave there
+    assert not np.array_equal(written, mp.apply("refine.open", edited, radius=6))
+    assert not np.array_equal(edited, mp.apply("refine.open", edited, radius=6))
+    before = states(viewer)
+    monkeypatch.setattr(stage, "AppliedStep", fails)
+    widget.apply()  # into 'mask-open'
+    wait_idle(qtbot, widget)
+    assert_same(viewer, before)
+    assert output.data is written
+
+    widget.in_place_box.value = True
+    widget.apply()  # into 'mask' in place
+    wait_idle(qtbot, widget)
+    said = f"refine.open on 'mask' {BUG}"
+    assert shown() == [(ERROR, said)] * 2 and widget.status.value == said
+    assert_same(viewer, before)
+    mask.undo()  # the hand edits are still the steps undo takes back, one by one
+    np.testing.assert_array_equal(mask.data, painted)
+    mask.undo()
+    np.testing.assert_array_equal(mask.data, first)
+    mask.undo()  # no more
+    np.testing.assert_array_equal(mask.data, first)
