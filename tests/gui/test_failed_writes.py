@@ -5,10 +5,15 @@ or in place) has its data, name, placement, metadata and undo history back."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from napari.components import ViewerModel
 from napari.utils.notifications import NotificationSeverity
 
 import napari_maskprep as mp
-from napari_maskprep._napari import stage
+from napari_maskprep._napari import _sample_data, stage
+from napari_maskprep._napari import recording as recording_module
+from napari_maskprep._napari.recorder import RecorderWidget
+from napari_maskprep._napari.widgets import PreprocessWidget, RefineWidget, SegmentWidget
 
 ERROR = NotificationSeverity.ERROR
 TIMEOUT_MS = 20000
@@ -123,3 +128,64 @@ def test_a_bug_after_apply_wrote_into_its_output_or_in_place_puts_the_layer_back
     np.testing.assert_array_equal(mask.data, first)
     mask.undo()  # no more
     np.testing.assert_array_equal(mask.data, first)
+
+
+@pytest.fixture
+def recorded(qtbot):
+    """A viewer with the nuclei sample, the stage widgets and a Recorder that recorded a
+    Gaussian, a threshold of it and its holes filled."""
+    viewer = ViewerModel()
+    for data, kwargs, layer_type in _sample_data.nuclei():
+        getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+    preprocess, segment, refine = (PreprocessWidget(viewer), SegmentWidget(viewer),
+                                   RefineWidget(viewer))
+    recorder = RecorderWidget(viewer)
+    for widget in (preprocess, segment, refine, recorder):
+        qtbot.addWidget(widget.native)
+    for widget, op_id, layer in ((preprocess, "preprocess.gaussian", "nuclei"),
+                                 (segment, "segment.auto_threshold", "nuclei-gaussian"),
+                                 (refine, "refine.fill_holes", "nuclei-gaussian-auto_threshold")):
+        widget.select(op_id, viewer.layers[layer])
+        widget.apply()
+        qtbot.waitUntil(lambda w=widget: not w.running, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: len(recorder.model.records) == 3, timeout=TIMEOUT_MS)
+    yield viewer, recorder
+    recorder.cancel()
+    qtbot.waitUntil(lambda: not recorder.running, timeout=TIMEOUT_MS)
+
+
+def test_a_bug_half_way_through_a_re_run_puts_back_the_layers_it_wrote(recorded, qtbot,
+                                                                       shown, monkeypatch):
+    """A re-run writes each step's output into its layer in turn: a bug at the second
+    left the first replaced (a threshold by the new method under holes filled in the old
+    one's), and the Recorder took it as written so: the data put back was then recorded
+    as a hand edit."""
+    viewer, recorder = recorded
+    model = recorder.model
+    model.set_params(1, {"method": "li"})
+    recorder.select_step(1)
+    before = states(viewer)
+    records = list(model.records)
+    written = [x.written for x in records]
+    replace_data = recording_module.replace_data
+    calls = []
+
+    def second_fails(layer, data):
+        calls.append(layer.name)
+        if len(calls) == 2:
+            raise KeyError("sigma")
+        replace_data(layer, data)
+
+    monkeypatch.setattr(recording_module, "replace_data", second_fails)
+    recorder.rerun()
+    qtbot.waitUntil(lambda: not recorder.running, timeout=TIMEOUT_MS)
+    assert calls == ["nuclei-gaussian-auto_threshold",
+                     "nuclei-gaussian-auto_threshold-fill_holes"]
+    said = f"the re-run {BUG}"
+    assert shown() == [(ERROR, said)] and recorder.status.value == said
+    assert_same(viewer, before)
+    assert model.records == records
+    assert all(x.written is w for x, w in zip(model.records, written, strict=True))
+    model.capture_edits()  # the data put back is no hand edit
+    assert [r.step.op for r in model.records] == ["preprocess.gaussian",
+                                                  "segment.auto_threshold", "refine.fill_holes"]

@@ -50,6 +50,7 @@ from .outputs import history, lineage, replace_data, style_output
 from .placing import add_store_layer
 from .planes import PerPlane, is_time_lapse, per_plane_choice
 from .recipe_jobs import BatchJob, RunJob
+from .rollback import keeps
 from .strokes import ChangedBoxes, StrokeHistory, union
 from .undo_keys import UndoKeys
 
@@ -508,11 +509,13 @@ class RecipeRecorder:
         return RunJob(self.recipe, layer_array(source), self._named_inputs(source),
                       keep_from=index, target=source, pixel_size=layer_pixel_size(source))
 
+    @keeps("records")
     def finish_rerun(self, job: RunJob) -> list[Layer]:
         """Write a re-run's outputs into the layers their steps wrote (GUI thread); raises
         RecipeError, writing nothing, if the input was removed, the steps changed or those
         layers were painted while it ran: the outputs would be of an image no longer open,
-        go to other steps' layers, or over the strokes."""
+        go to other steps' layers, or over the strokes. Should it fail half way, each step
+        keeps what it wrote before (the layers: its caller puts them back)."""
         if job.target not in self.viewer.layers:
             raise RecipeError(f"'{job.target.name}' was removed while the re-run ran; "
                               "nothing was written")
@@ -532,10 +535,11 @@ class RecipeRecorder:
                 if layer is None or layer not in self.viewer.layers:
                     continue
                 replace_data(layer, output)
-                if isinstance(layer, Labels):
-                    record.written = np.array(output, copy=True)
-                    if record.step.op == EDIT_OP:
-                        record.base = np.array(job.inputs_of[index], copy=True)
+                if isinstance(layer, Labels):  # a new record: the old one is kept
+                    base = (np.array(job.inputs_of[index], copy=True)
+                            if record.step.op == EDIT_OP else record.base)
+                    self.records[index] = replace(record, written=np.array(output, copy=True),
+                                                  base=base)
                 if all(x is not layer for x in updated):
                     updated.append(layer)
         finally:
