@@ -12,11 +12,17 @@ from napari.utils.notifications import NotificationSeverity
 import napari_maskprep as mp
 from napari_maskprep._napari import _sample_data, stage
 from napari_maskprep._napari import recording as recording_module
+from napari_maskprep._napari import training as training_module
 from napari_maskprep._napari.recorder import RecorderWidget
+from napari_maskprep._napari.training import TrainWidget
 from napari_maskprep._napari.widgets import PreprocessWidget, RefineWidget, SegmentWidget
+from napari_maskprep.samples import load
+
+from .test_training import _strokes
 
 ERROR = NotificationSeverity.ERROR
 TIMEOUT_MS = 20000
+TRAINING_MS = 60000  # two shared cores
 BUG = "failed (KeyError: 'sigma'); a bug: its traceback is logged"
 
 
@@ -189,3 +195,57 @@ def test_a_bug_half_way_through_a_re_run_puts_back_the_layers_it_wrote(recorded,
     model.capture_edits()  # the data put back is no hand edit
     assert [r.step.op for r in model.records] == ["preprocess.gaussian",
                                                   "segment.auto_threshold", "refine.fill_holes"]
+
+
+@pytest.fixture
+def training(qtbot):
+    """A viewer with the nuclei sample and a Train widget."""
+    viewer = ViewerModel()
+    for data, kwargs, layer_type in _sample_data.nuclei():
+        getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+    widget = TrainWidget(viewer)
+    qtbot.addWidget(widget.native)
+    yield viewer, widget
+    qtbot.waitUntil(lambda: not widget.training and not widget.applying, timeout=TRAINING_MS)
+
+
+def test_a_bug_after_train_s_apply_wrote_its_mask_puts_the_mask_back(training, qtbot,
+                                                                    tmp_path, monkeypatch):
+    """Apply again writes a new classifier's mask into the last Apply's layer and adds to
+    its metadata: a bug after that left the new mask under the old step's history, and the
+    widget took it as written so, so the next Apply kept that layer as painted by hand and
+    wrote '<name> [1]' beside it."""
+    viewer, widget = training
+    image, truth = load("nuclei")
+    widget.image_box.value = viewer.layers["nuclei"]
+    widget.add_button.changed.emit(True)
+    scribbles = viewer.layers["nuclei scribbles"]
+    widget.live_box.value = False
+
+    def train(rows: slice) -> None:
+        scribbles.data = _strokes(truth, rows)
+        widget.train()
+        qtbot.waitUntil(lambda: not widget.training, timeout=TRAINING_MS)
+
+    def apply(name: str) -> None:
+        widget.path_edit.value = tmp_path / name
+        widget.apply_button.changed.emit(True)
+        qtbot.waitUntil(lambda: not widget.applying, timeout=TRAINING_MS)
+
+    train(slice(0, 40))
+    apply("first.lgbm.txt")
+    output = viewer.layers["nuclei-pixel_classifier"]
+    train(slice(0, 520))
+    again = widget.model.classifier.predict(image)
+    assert not np.array_equal(again, output.data)  # what the bug must not leave there
+    before = states(viewer)
+
+    monkeypatch.setattr(training_module, "AppliedStep", fails)  # once the mask is written
+    apply("second.lgbm.txt")
+    assert widget.status.value == f"segmenting the whole image {BUG}"
+    assert_same(viewer, before)
+
+    monkeypatch.undo()
+    apply("second.lgbm.txt")
+    assert [x.name for x in viewer.layers].count("nuclei-pixel_classifier [1]") == 0
+    np.testing.assert_array_equal(output.data, again)

@@ -38,6 +38,7 @@ from .layers import is_large, unwrapped
 from .lifetime import Lifetime, drop_results
 from .outputs import output_metadata, replace_data, style_output
 from .planes import plane_at
+from .rollback import keeps
 from .stage import AppliedStep, applied_steps
 from .workers import JOB_ERRORS, Failure, create_worker, error_line, outcome, written_outcome
 
@@ -230,6 +231,7 @@ class TrainingModel:
         key = (id(self.image), id(self.image.data), self.plane_index())
         return PredictJob(self._plane(), self.classifier, self._known(key), key)
 
+    @keeps("preview_plane")  # a failure: the layer is put back by written_outcome, so is this
     def finish_prediction(self, job: PredictJob) -> Labels | None:
         """Show a plane's prediction; None (nothing shown) once the image, the classifier
         or the plane shown changed while it ran."""
@@ -244,6 +246,7 @@ class TrainingModel:
         self.preview.visible = True
         return self.preview
 
+    @keeps("classifier", "preview", "preview_plane")  # as the preview's layer, on a failure
     def finish(self, job: TrainJob) -> Labels | None:
         """Keep the job's classifier and features; show its prediction as the preview.
         None if its image was removed or another chosen while it trained."""
@@ -286,6 +289,7 @@ class TrainingModel:
                     per_plane=per_plane)
         return ApplyJob(self.image, np.asarray(self.image.data), step)
 
+    @keeps("_applied")  # as the layer, on a failure: the next Apply must not keep it as painted
     def finish_apply(self, job: ApplyJob) -> tuple[Labels, Layer | None]:
         """Write the mask to ``<image>-pixel_classifier`` and announce the step; the layer
         written, and one kept: a layer of that name not holding what the last Apply wrote
