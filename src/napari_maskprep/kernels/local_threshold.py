@@ -6,17 +6,19 @@ Reference: ``skimage.filters.threshold_local`` (methods mean and gaussian),
 and "reflect" border as scipy's) in float32 (float64 for float64 and wide integers);
 Sauvola and Niblack from the window's mean and standard deviation by ``cv2.boxFilter`` /
 ``cv2.sqrBoxFilter`` in float64. The surface agrees with the reference's to about 1e-5
-intensity units. Elsewhere (3D, wider windows) the reference runs itself. Method mean on
-8-, 16- and 32-bit integer images is the exact window sum (``cv2.boxFilter``
-unnormalised in float64 in 2D, int64 cumulative sums in 3D) divided once: within rounding of the
-reference, and the same from any crop holding the window, so a tiled run equals the
-in-memory one (running sums of non-integers, OpenCV's or SciPy's, round by where the row
-starts). Float images of values so small or large that their squares under- or overflow
+intensity units. Elsewhere (3D, wider windows) the reference runs itself. The surface of
+method mean on 8-, 16- and 32-bit integer images is the exact window sum divided once.
+Float images of values so small or large that their squares under- or overflow
 are thresholded scaled by a power of two, window by window (``local_threshold_mask``).
-Running sums carry the rounding of every value they pass: a float image's window mean is
-exact to about 1e-15, its standard deviation to about 1e-8, of the largest magnitude in the
-rows and columns the window spans, but a window of one value thresholds exactly (at the
-value; Sauvola's at ``value * (1 - k)``).
+
+The masks of method mean, and of Niblack and Sauvola at ``k == 0`` (whose threshold is
+the window's mean), are decided in exact arithmetic (``kernels.exact_local_mean``), any
+dtype: a pixel equal to its window's mean (every pixel of a linear ramp) is background at
+offset 0, and no rounding, chunk origin or thread count changes a pixel. Elsewhere running
+sums carry the rounding of every value they pass: a float image's window mean is exact to
+about 1e-15, its standard deviation to about 1e-8, of the largest magnitude in the rows and
+columns the window spans, but a window of one value thresholds exactly (at the value;
+Sauvola's at ``value * (1 - k)``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 from skimage import filters
+
+from .exact_local_mean import exact_mean_mask
 
 __all__ = ["gaussian_radius", "local_threshold_mask", "local_threshold_surface", "runs_fast"]
 
@@ -69,6 +73,10 @@ def local_threshold_mask(
     each pixel's window's, not the image's, so a crop holding the window (a tiled run's
     chunk) thresholds the pixel as the whole image does.
     """
+    if method == "mean" or (method in ("sauvola", "niblack") and k == 0):
+        # T is the window's mean (Sauvola's and Niblack's deviation weighs nothing).
+        return exact_mean_mask(image, block_size, offset, dark=dark,
+                               border="symmetric" if method == "mean" else "reflect")
     compare = np.less_equal if dark else np.greater
     exponents = _window_exponents(image, method, block_size)
     if isinstance(exponents, int):

@@ -337,7 +337,10 @@ def local_threshold(
     Reference: ``skimage.filters.threshold_local`` (mean, gaussian),
     ``threshold_sauvola`` / ``threshold_niblack`` (``window_size=block_size``). In 2D
     OpenCV computes ``T`` to about 1e-5 intensity units (``kernels.local_threshold``), so
-    only pixels that close to ``T`` can differ; a window holding one value ``v``
+    only pixels that close to ``T`` can differ. Method mean, and Niblack and Sauvola at
+    ``k = 0`` (``T`` the mean), decide each pixel in exact arithmetic, any dtype: a pixel
+    equal to its window's mean (as on a linear ramp) is background at offset 0, in memory
+    and tiled alike, in any process and thread count. A window holding one value ``v``
     thresholds at exactly ``v`` (Sauvola's ``v * (1 - k)``), so at offset 0 a flat area is
     background, in memory and tiled (by Sauvola with ``k > 0``, foreground if ``v > 0``).
     Float images of tiny (below 1e-154 in float64, 1e-19 in float32) or huge values are
