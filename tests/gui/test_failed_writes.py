@@ -4,6 +4,9 @@ or in place) has its data, name, placement, metadata and undo history back."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from napari.components import ViewerModel
@@ -249,3 +252,25 @@ def test_a_bug_after_train_s_apply_wrote_its_mask_puts_the_mask_back(training, q
     apply("second.lgbm.txt")
     assert [x.name for x in viewer.layers].count("nuclei-pixel_classifier [1]") == 0
     np.testing.assert_array_equal(output.data, again)
+
+
+def test_a_fit_a_step_refuses_changes_no_step(recorded, qtbot, shown, monkeypatch):
+    """A fit's settings went to the steps one by one: a step refusing its own (a value out
+    of its range) left the steps before it fitted and the rest not, under the error."""
+    from napari_maskprep._napari import mask_fit
+
+    viewer, recorder = recorded
+    steps = recorder.model.recipe.steps
+    fitted = [replace(steps[0], params={**steps[0].params, "sigma": 3.0}),
+              replace(steps[1], params={**steps[1].params, "method": "nonsense"}), steps[2]]
+    monkeypatch.setattr(mask_fit, "fit_recipe", lambda *args, **kwargs: SimpleNamespace(
+        recipe=SimpleNamespace(steps=fitted)))
+    recorder.target_box.value = viewer.layers["nuclei"]
+    recorder.fit_mask_box.value = viewer.layers["nuclei-ground truth"]
+    recorder.fit()
+    qtbot.waitUntil(lambda: not recorder.running, timeout=TIMEOUT_MS)
+    assert recorder.status.value == (
+        "step 2 (segment.auto_threshold): method='nonsense' is not accepted; expected one "
+        "of 'otsu', 'li', 'yen', 'triangle', 'isodata', 'mean', 'minimum'")
+    assert shown() == [(ERROR, recorder.status.value)]
+    assert recorder.model.recipe.steps == steps

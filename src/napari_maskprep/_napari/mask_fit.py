@@ -56,12 +56,15 @@ class MaskFitJob:
 
 def apply_fit(recorder: RecipeRecorder, job: MaskFitJob, result: FitResult) -> None:
     """Give the recorder's steps the fitted parameters, if the recipe is still the one that
-    was fitted (it may have changed while the search ran)."""
+    was fitted (it may have changed while the search ran): all at once, so a step refusing
+    its own leaves the others as they were too, never half the recipe fitted."""
     if recorder.recipe != job.recipe:
         raise RecipeError("the recipe changed while fitting; nothing was changed: fit again")
-    for index, (old, new) in enumerate(zip(job.recipe.steps, result.recipe.steps, strict=True)):
-        if new.params != old.params:
-            recorder.set_params(index, new.params)
+    changes = {index: new.params for index, (old, new)
+               in enumerate(zip(job.recipe.steps, result.recipe.steps, strict=True))
+               if new.params != old.params}
+    if changes:  # none: the steps, and the view's selection, stay as they are
+        recorder.set_all_params(changes)
 
 
 def describe_fit(result: FitResult) -> str:

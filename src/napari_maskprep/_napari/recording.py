@@ -199,16 +199,22 @@ class RecipeRecorder:
         self.changed.emit()
 
     def set_params(self, index: int, params: Mapping[str, Any]) -> None:
-        record = self.records[index]
-        step = record.step
-        try:
-            plain = step.spec.plain_params({**step.params, **params})
-        except (TypeError, ValueError) as exc:
-            raise RecipeError(f"step {index + 1} ({step.op}): {exc}") from None
+        self.set_all_params({index: params})
+
+    def set_all_params(self, changes: Mapping[int, Mapping[str, Any]]) -> None:
+        """Step ``index`` given ``params``, for each; raises RecipeError, changing none, if
+        a step refuses its own (a fit's settings are taken whole or not at all)."""
         records = list(self.records)
-        records[index] = RecordedStep(Step(step.op, plain, step.id, dict(step.inputs),
-                                           step.per_plane, step.enabled),
-                                      record.output, record.written, record.base)
+        for index, params in changes.items():
+            record = records[index]
+            step = record.step
+            try:
+                plain = step.spec.plain_params({**step.params, **params})
+            except (TypeError, ValueError) as exc:
+                raise RecipeError(f"step {index + 1} ({step.op}): {exc}") from None
+            records[index] = RecordedStep(Step(step.op, plain, step.id, dict(step.inputs),
+                                               step.per_plane, step.enabled),
+                                          record.output, record.written, record.base)
         self._replace(records)
 
     def set_enabled(self, index: int, enabled: bool) -> None:
