@@ -114,15 +114,19 @@ def _tiled_images():
         images[np.dtype(dtype).name] = _ramp((300, 530), dtype, start, slopes[:2])
     images.update({f"field {np.dtype(dtype).name}": as_dtype(field, dtype)
                    for dtype in (np.uint16, np.float32, np.float64)})
+    images["float64 stack"] = _ramp((5, 120, 270), np.float64, 0.2, (0.3, 0.1, 0.7))
     return images
 
 
-def _recipes(method_ks):
-    return {f"{method} k={k}": mp.Recipe(steps=[{"op": "segment.local_threshold", "params": {
-        "method": method, "block_size": 9, "k": k, "offset": 0.0}}]) for method, k in method_ks}
-
-
-_TIED = [("mean", 0.0), ("niblack", 0.0), ("sauvola", 0.0)]
+def _recipes():
+    """Each method; at block 5 a window of the float64 ramp 0.1/0.7 has Sauvola's
+    deviation R (1), on its threshold at any k."""
+    return {f"{method} k={k} block {block_size}": mp.Recipe(steps=[{
+        "op": "segment.local_threshold",
+        "params": {"method": method, "block_size": block_size, "k": k, "offset": 0.0}}])
+        for method, k, block_size in [("mean", 0.0, 9), ("niblack", 0.0, 9), ("sauvola", 0.0, 9),
+                                      ("niblack", 0.2, 9), ("sauvola", 0.2, 5),
+                                      ("gaussian", 0.0, 9)]}
 
 
 @pytest.mark.parametrize("name", list(_tiled_images()))
@@ -130,9 +134,10 @@ def test_ramps_and_a_real_field_threshold_the_same_in_chunks(name):
     """Running sums round by where a chunk's rows start: of 159000 pixels, block 9, chunks
     of 64, a float64 ramp 0.1/0.7 differed between memory and chunks at 26923 by the mean
     (29310 by Niblack and Sauvola at k 0), an int64 ramp at 9644 (18162), the real field in
-    float64 at 55 (59)."""
+    float64 at 55 (59); Niblack's (k 0.2) of the int64 ramp at 76472, Sauvola's (k 0.2,
+    block 5, windows of deviation R) of the float64 ramp at 59817."""
     image = _tiled_images()[name]
-    for label, recipe in _recipes(_TIED).items():
+    for label, recipe in _recipes().items():
         in_memory = recipe.run(image)
         for chunks in (64, 100, 257):
             tiled = recipe.run(da.from_array(image, chunks=chunks)).compute()
@@ -154,7 +159,7 @@ def _digest() -> str:
     where the two differ."""
     digest = hashlib.sha256()
     for image in _tiled_images().values():
-        for recipe in _recipes(_TIED).values():
+        for recipe in _recipes().values():
             in_memory = np.asarray(recipe.run(image))
             tiled = recipe.run(da.from_array(image, chunks=100)).compute()
             if not np.array_equal(tiled, in_memory):

@@ -3,22 +3,33 @@
 Reference: ``skimage.filters.threshold_local`` (methods mean and gaussian),
 ``skimage.filters.threshold_sauvola`` and ``threshold_niblack`` (``window_size``). Fast path
 (2D, a window narrower than the image): ``cv2.blur`` / ``cv2.GaussianBlur`` (the same kernel
-and "reflect" border as scipy's) in float32 (float64 for float64 and wide integers);
-Sauvola and Niblack from the window's mean and standard deviation by ``cv2.boxFilter`` /
-``cv2.sqrBoxFilter`` in float64. The surface agrees with the reference's to about 1e-5
-intensity units. Elsewhere (3D, wider windows) the reference runs itself. The surface of
-method mean on 8-, 16- and 32-bit integer images is the exact window sum divided once.
-Float images of values so small or large that their squares under- or overflow
-are thresholded scaled by a power of two, window by window (``local_threshold_mask``).
+and "reflect" border as scipy's) in float32 (float64 for float64 and wide integers).
+Sauvola and Niblack from the window's mean and standard deviation in float64: by
+``cv2.boxFilter`` / ``cv2.sqrBoxFilter`` for 8- and 16-bit integers (exact sums), else each
+window summed on its own (``_fixed_order_mean``). The surface agrees with the reference's
+to about 1e-5 intensity units. Elsewhere (3D, wider windows) the mean's and the Gaussian's
+reference runs itself. The surface of method mean on 8-, 16- and 32-bit integer images is
+the exact window sum divided once. Float images of values so small or large that their
+squares under- or overflow are thresholded scaled by a power of two, window by window
+(``local_threshold_mask``).
 
-The masks of method mean, and of Niblack and Sauvola at ``k == 0`` (whose threshold is
-the window's mean), are decided in exact arithmetic (``kernels.exact_local_mean``), any
-dtype: a pixel equal to its window's mean (every pixel of a linear ramp) is background at
-offset 0, and no rounding, chunk origin or thread count changes a pixel. Elsewhere running
-sums carry the rounding of every value they pass: a float image's window mean is exact to
-about 1e-15, its standard deviation to about 1e-8, of the largest magnitude in the rows and
-columns the window spans, but a window of one value thresholds exactly (at the value;
-Sauvola's at ``value * (1 - k)``).
+What is exact, and what rounding decides:
+
+- The masks of method mean, and of Niblack and Sauvola at ``k == 0`` (whose threshold is
+  the window's mean), are decided in exact arithmetic (``kernels.exact_local_mean``), any
+  dtype: a pixel equal to its window's mean (every pixel of a linear ramp) is background
+  at offset 0.
+- Niblack and Sauvola at ``k != 0`` sum each window on its own in one order, and the
+  Gaussian weighs each pixel's own window: a pixel's threshold is the same from any crop
+  holding its window (the Gaussian's read on a 32-column grid), so tiled runs equal
+  in-memory ones bit for bit, in any process and thread count. But a pixel within rounding
+  of its threshold is decided by that rounding: Niblack's and Sauvola's window mean is
+  exact to about 1e-15, their standard deviation to about 1e-8, of the largest magnitude
+  in the window (a ramp's window has a deviation, so a tie needs ``k * s`` to equal the
+  pixel's distance to the mean, or Sauvola's ``s`` to equal ``R``), and the Gaussian's
+  weights are rounded (every pixel of a linear ramp is on it in exact arithmetic).
+- A window of one value thresholds exactly, any method (at the value; Sauvola's at
+  ``value * (1 - k)``).
 """
 
 from __future__ import annotations
@@ -148,20 +159,44 @@ def _surface(image: np.ndarray, method: str, block_size: int, k: float,
                                 borderType=cv2.BORDER_REFLECT)
     if half_range is None:
         half_range = _half_range(image.dtype)
-    if not fast:
-        if method == "sauvola":
-            return filters.threshold_sauvola(image, window_size=block_size, k=k, r=half_range)
-        return filters.threshold_niblack(image, window_size=block_size, k=k)
     # Local mean and standard deviation in float64 (the variance subtracts two close
     # numbers), with numpy's "reflect" border like skimage's padding.
     work = image.astype(np.float64)
-    window = (block_size, block_size)
-    mean = cv2.boxFilter(work, -1, window, borderType=cv2.BORDER_REFLECT_101)
-    square_mean = cv2.sqrBoxFilter(work, -1, window, borderType=cv2.BORDER_REFLECT_101)
+    if fast and image.dtype.kind in "iub" and image.dtype.itemsize <= 2:
+        # Sums of up to 1001**2 squares below 2**32: exact in any order.
+        window = (block_size, block_size)
+        mean = cv2.boxFilter(work, -1, window, borderType=cv2.BORDER_REFLECT_101)
+        square_mean = cv2.sqrBoxFilter(work, -1, window, borderType=cv2.BORDER_REFLECT_101)
+    else:
+        mean = _fixed_order_mean(work, block_size)
+        square_mean = _fixed_order_mean(np.square(work, out=work), block_size)
     std = np.sqrt(np.clip(square_mean - mean * mean, 0, None))
     if method == "niblack":
         return mean - k * std
     return mean * (1 + k * (std / half_range - 1))
+
+
+def _fixed_order_mean(values: np.ndarray, block_size: int) -> np.ndarray:
+    """The mean of each pixel's window of float64 ``values`` (numpy's "reflect" border),
+    each window summed in one order of its own: running sums (OpenCV's box filters,
+    scikit-image's integral images) carry the rounding of the values before a window into
+    it, so a tiled run's chunk, whose rows start elsewhere, rounded them otherwise (a
+    float64 Sauvola's on a ramp whose windows' deviation is ``R``, on its threshold,
+    differed at 1003 of 4224 pixels). A kernel of ones rounds alike in OpenCV's vector
+    loop and its tail (its products are exact)."""
+    if runs_fast(values.shape, block_size):
+        ones = np.ones(block_size)
+        sums = cv2.sepFilter2D(values, cv2.CV_64F, ones, ones,
+                               borderType=cv2.BORDER_REFLECT_101)
+    else:  # SciPy's correlation sums each output's window in the kernel's order
+        half = block_size // 2
+        sums = np.pad(values, half, mode="reflect")
+        for axis in range(values.ndim):  # then the padding of that axis is done with
+            sums = ndi.correlate1d(sums, np.ones(block_size), axis=axis)
+            sums = sums[(slice(None),) * axis + (slice(half, -half),)]
+        sums = np.ascontiguousarray(sums)
+    sums /= block_size**values.ndim
+    return sums
 
 
 def _sums_exactly(dtype: np.dtype) -> bool:

@@ -257,7 +257,8 @@ def _local_threshold_halo(params: dict) -> int:
 
 def _local_threshold_align(params: dict) -> int:
     # OpenCV's Gaussian rounds a pixel by where it falls in its vector lanes (as
-    # preprocess.gaussian); the other methods sum exactly or in float64.
+    # preprocess.gaussian); the other methods sum exactly, or each window in one order
+    # with exact products (a kernel of ones).
     return VECTOR_ALIGN if params["method"] == LocalMethod.GAUSSIAN else 1
 
 
@@ -337,10 +338,14 @@ def local_threshold(
     Reference: ``skimage.filters.threshold_local`` (mean, gaussian),
     ``threshold_sauvola`` / ``threshold_niblack`` (``window_size=block_size``). In 2D
     OpenCV computes ``T`` to about 1e-5 intensity units (``kernels.local_threshold``), so
-    only pixels that close to ``T`` can differ. Method mean, and Niblack and Sauvola at
-    ``k = 0`` (``T`` the mean), decide each pixel in exact arithmetic, any dtype: a pixel
-    equal to its window's mean (as on a linear ramp) is background at offset 0, in memory
-    and tiled alike, in any process and thread count. A window holding one value ``v``
+    only pixels that close to ``T`` can differ. Every mask is the same in memory and tiled,
+    in any process and thread count. Method mean, and Niblack and Sauvola at ``k = 0``
+    (``T`` the mean), decide each pixel in exact arithmetic, any dtype: a pixel equal to
+    its window's mean (as on a linear ramp) is background at offset 0. Otherwise a pixel
+    within rounding of ``T`` is decided by it: Niblack's and Sauvola's ``T`` to about
+    1e-15 (mean) and 1e-8 (deviation) of the largest magnitude in the window; the
+    Gaussian's weights are rounded, so a linear ramp's pixels, on ``T`` in exact
+    arithmetic, fall either way. A window holding one value ``v``
     thresholds at exactly ``v`` (Sauvola's ``v * (1 - k)``), so at offset 0 a flat area is
     background, in memory and tiled (by Sauvola with ``k > 0``, foreground if ``v > 0``).
     Float images of tiny (below 1e-154 in float64, 1e-19 in float32) or huge values are
