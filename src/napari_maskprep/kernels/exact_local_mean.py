@@ -69,32 +69,35 @@ def _float_greater(image: np.ndarray, block_size: int, offset: float,
                    border: str) -> np.ndarray:
     """``_exact_greater`` of a float image, by float64 window sums where their rounding
     cannot decide."""
-    work = image.astype(np.float64)  # exact for float16 and float32
-    count = block_size**work.ndim
-    margin = work * float(count)
-    margin -= _rounded_window_sums(work, block_size, border)
-    margin += offset * count
-    undecided = ~(np.abs(margin) > _rounding_bound(work, block_size, offset))
-    greater = margin > 0
+    if image.dtype == np.float16:  # OpenCV's box filter takes float32 (exactly)
+        image = image.astype(np.float32)
+    count = block_size**image.ndim
+    margin = np.multiply(image, float(count), dtype=np.float64)
+    margin -= _rounded_window_sums(image, block_size, border)
+    if offset:
+        margin += offset * count
+    bound = _rounding_bound(image, block_size, offset)
+    greater = margin > bound  # right wherever decided
+    undecided = ~(greater | (margin < -bound))
     few = np.count_nonzero(undecided)
     if not few:
         return greater
     limb_bits = _limb_bits(count, block_size)
-    if few * count > work.size:  # a ramp: each pixel on its threshold, the whole image's
-        limbs, exponent = _limbs(work, limb_bits, image.dtype)
+    if few * count > image.size:  # a ramp: each pixel on its threshold, the whole image's
+        limbs, exponent = _limbs(image, limb_bits)
         sums = (_window_sums(limb, block_size, border) for limb in limbs)
         return _exact_greater(limbs, sums, exponent, count, offset, limb_bits)
-    padded = np.pad(work, block_size // 2, mode=border)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (block_size,) * work.ndim)
+    padded = np.pad(image, block_size // 2, mode=border)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (block_size,) * image.ndim)
     windows = windows[undecided].reshape(few, count)
-    limbs, exponent = _limbs(windows, limb_bits, image.dtype)
+    limbs, exponent = _limbs(windows, limb_bits)
     greater[undecided] = _exact_greater(  # a window's middle value is its pixel's
         [limb[:, count // 2] for limb in limbs], (limb.sum(axis=1) for limb in limbs),
         exponent, count, offset, limb_bits)
     return greater
 
 
-def _rounding_bound(work: np.ndarray, block_size: int, offset: float) -> float:
+def _rounding_bound(image: np.ndarray, block_size: int, offset: float) -> float:
     """A bound on the rounding of ``value * n - sum + offset * n`` by float64 running box
     sums (``n`` values in a window of the largest magnitude ``M``): each step along an
     axis of length ``l`` rounds a partial sum of at most ``(block_size + 1) * M`` values
@@ -102,9 +105,9 @@ def _rounding_bound(work: np.ndarray, block_size: int, offset: float) -> float:
     steps of each axis, so ``2u n M sum(l + block_size)`` bounds them (``u = 2**-53``),
     and four more roundings the margin's; doubled for safety. Subnormal rounding is below
     ``2**-1000``."""
-    count = block_size**work.ndim
-    largest = float(np.abs(work).max())
-    steps = sum(length + block_size for length in work.shape) + work.ndim + 4
+    count = block_size**image.ndim
+    largest = max(-float(image.min()), float(image.max()))
+    steps = sum(length + block_size for length in image.shape) + image.ndim + 4
     with np.errstate(over="ignore"):
         return 4 * 2.0**-53 * count * (steps * 2 * largest + abs(offset)) + 2.0**-1000
 
@@ -132,21 +135,18 @@ def _exact_greater(limbs: list[np.ndarray], sums: Iterable[np.ndarray], exponent
     return greater
 
 
-def _limbs(image: np.ndarray, limb_bits: int, dtype: np.dtype | None = None
-           ) -> tuple[list[np.ndarray], int]:
+def _limbs(image: np.ndarray, limb_bits: int) -> tuple[list[np.ndarray], int]:
     """float64 arrays of integers below ``2**limb_bits`` in magnitude, lowest first, and
-    ``exponent``: ``image == sum(limb * 2**(exponent + i * limb_bits))`` exactly; a float
-    image's values are of ``dtype`` (by default its own)."""
+    ``exponent``: ``image == sum(limb * 2**(exponent + i * limb_bits))`` exactly."""
     if image.dtype.kind in "iub":
         return _integer_limbs(image, limb_bits), 0
-    dtype = np.dtype(dtype or image.dtype)
-    work = image.astype(np.float64, copy=False)
+    work = image.astype(np.float64)  # exact for float16 and float32
     magnitude = np.abs(work)
     largest = float(magnitude.max())
     if largest == 0:
         return [work], 0
     smallest = float(np.min(magnitude, initial=largest, where=magnitude > 0))
-    finfo = np.finfo(dtype if dtype.itemsize >= 4 else np.float32)
+    finfo = np.finfo(image.dtype)
     # Every value is a multiple of its own last bit, no finer than the dtype's smallest.
     lowest_bit = max(math.frexp(smallest)[1] - finfo.nmant - 1,
                      math.frexp(float(finfo.smallest_subnormal))[1] - 1)
@@ -208,15 +208,16 @@ def _window_sums(limb: np.ndarray, block_size: int, border: str) -> np.ndarray:
     return sums.astype(np.float64)
 
 
-def _rounded_window_sums(work: np.ndarray, block_size: int, border: str) -> np.ndarray:
-    """Each pixel's window sum of float64 ``work`` by running sums, rounded as
-    ``_rounding_bound`` bounds."""
-    if work.ndim == 2:
-        return _window_sums(work, block_size, border)
+def _rounded_window_sums(image: np.ndarray, block_size: int, border: str) -> np.ndarray:
+    """Each pixel's window sum of float32 or float64 ``image`` by float64 running sums,
+    rounded as ``_rounding_bound`` bounds."""
+    if image.ndim == 2:
+        return cv2.boxFilter(image, cv2.CV_64F, (block_size, block_size), normalize=False,
+                             borderType=_BORDERS[border])
     half = block_size // 2
-    sums = np.pad(work, half, mode=border)
-    for axis in range(work.ndim):
+    sums = np.pad(image.astype(np.float64), half, mode=border)
+    for axis in range(image.ndim):
         sums = ndi.uniform_filter1d(sums, block_size, axis=axis)
-    sums = sums[(slice(half, -half),) * work.ndim]
-    sums *= float(block_size**work.ndim)
+    sums = sums[(slice(half, -half),) * image.ndim]
+    sums *= float(block_size**image.ndim)
     return sums
