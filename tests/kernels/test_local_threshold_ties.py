@@ -88,13 +88,16 @@ def test_a_ramp_thresholds_at_its_window_mean_exactly(dtype, shape, block_size):
 
 
 def test_a_window_spanning_tiny_and_huge_values_thresholds_exactly():
-    """Limbs from 2**-1074 to 1e300: a mean no float holds, decided all the same."""
-    image = np.array([[1e300, 5e-324, 3.0, -1e-300, 0.0], [0.1, 1e-310, 2.0, 7.0, 1e300],
-                      [5e-324, 0.0, -1e300, 4.0, 1e-5], [1.0, 1.0, 1.0, 2e-323, 3.0]])
-    for offset in (0.0, 5e-324, -1e299):
-        for method, border in _MEAN_METHODS:
-            np.testing.assert_array_equal(local_threshold_mask(image, method, 3, 0.0, offset),
-                                          _exact_mean_mask(image, 3, offset, border))
+    """Limbs from 2**-1074 to 1.7e308: a mean no float holds, and sums past float64's
+    range (inf, NaN), decided all the same, without a warning."""
+    image = np.array([[1e300, 5e-324, 3.0, -1e-300, 0.0], [0.1, 1e-310, 2.0, 7.0, 1.7e308],
+                      [5e-324, 0.0, -1e300, 4.0, 1e-5], [1.0, 1.7e308, 1.7e308, 2e-323, 3.0]])
+    for data in (image, np.stack([image, -image[::-1], image])):
+        for offset in (0.0, 5e-324, -1e299, 1.7e308):
+            for method, border in _MEAN_METHODS:
+                np.testing.assert_array_equal(
+                    local_threshold_mask(data, method, 3, 0.0, offset),
+                    _exact_mean_mask(data, 3, offset, border))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

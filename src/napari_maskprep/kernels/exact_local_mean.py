@@ -72,13 +72,15 @@ def _float_greater(image: np.ndarray, block_size: int, offset: float,
     if image.dtype == np.float16:  # OpenCV's box filter takes float32 (exactly)
         image = image.astype(np.float32)
     count = block_size**image.ndim
-    margin = np.multiply(image, float(count), dtype=np.float64)
-    margin -= _rounded_window_sums(image, block_size, border)
-    if offset:
-        margin += offset * count
-    bound = _rounding_bound(image, block_size, offset)
-    greater = margin > bound  # right wherever decided
-    undecided = ~(greater | (margin < -bound))
+    # Sums past float64's range are inf or NaN: undecided, as they are within any bound.
+    with np.errstate(over="ignore", invalid="ignore"):
+        margin = np.multiply(image, float(count), dtype=np.float64)
+        margin -= _rounded_window_sums(image, block_size, border)
+        if offset:
+            margin += offset * count
+        bound = _rounding_bound(image, block_size, offset)
+        greater = margin > bound  # right wherever decided
+        undecided = ~(greater | (margin < -bound))
     few = np.count_nonzero(undecided)
     if not few:
         return greater
@@ -108,8 +110,7 @@ def _rounding_bound(image: np.ndarray, block_size: int, offset: float) -> float:
     count = block_size**image.ndim
     largest = max(-float(image.min()), float(image.max()))
     steps = sum(length + block_size for length in image.shape) + image.ndim + 4
-    with np.errstate(over="ignore"):
-        return 4 * 2.0**-53 * count * (steps * 2 * largest + abs(offset)) + 2.0**-1000
+    return 4 * 2.0**-53 * count * (steps * 2 * largest + abs(offset)) + 2.0**-1000
 
 
 def _exact_greater(limbs: list[np.ndarray], sums: Iterable[np.ndarray], exponent: int,
