@@ -6,8 +6,9 @@ as an output the Apply never made, or a layer's data replaced (or written in pla
 its old name and metadata. :class:`ViewerState` notes, before a writer runs, what each
 layer is — its data array (the object, not a copy), name, placement, metadata, features,
 look and undo history — and puts all of it back after a failure: a replaced array by its
-reference, one written in place by undoing the writes napari's Labels history recorded.
-:func:`keeps` does the same for the attributes of the model that wrote.
+reference, one written in place by undoing the writes napari's Labels history recorded,
+one removed by adding it back where it was. :func:`keeps` does the same for the attributes
+of the model that wrote.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ class _LayerState:
 
 class ViewerState:
     """A viewer's layers as they are now: their list, order, selection and each layer's
-    state; :meth:`restore` removes the layers added since and puts the others back.
+    state; :meth:`restore` removes the layers added since, adds back those removed (a
+    preview whose type changed) and puts the others back.
 
     It keeps the viewer's own layer list, not the proxy of it napari hands a plugin widget,
     whose layers and selection come as new proxies at each access, never one noted."""
@@ -105,13 +107,13 @@ class ViewerState:
         known = [x.layer for x in self._states]
         for layer in [x for x in layers if all(x is not y for y in known)]:
             layers.remove(layer)
-        # A layer a writer removed (a stale preview) is not brought back: its model let go.
-        for at, layer in enumerate(x for x in known if x in layers):
-            if layers.index(layer) != at:
+        for at, layer in enumerate(known):  # its model (keeps) knows it again
+            if layer not in layers:
+                layers.insert(at, layer)
+            elif layers.index(layer) != at:
                 layers.move(layers.index(layer), at)
         for state in self._states:
-            if state.layer in layers:
-                state.restore()
+            state.restore()
         selected = [x for x in self._selected if x in layers]
         if set(map(id, layers.selection)) != set(map(id, selected)):
             layers.selection.clear()

@@ -431,6 +431,7 @@ class StageModel:
     def is_current(self, job: PreviewJob) -> bool:
         return job.generation == self._generation
 
+    @keeps("_preview_layer", "_preview_painted")  # a failure: the layer is put back too
     def show_preview(self, job: PreviewJob | RegionPreviewJob, result: np.ndarray
                      ) -> Layer | None:
         """Put ``result`` in the preview layer; None (and nothing shown) if ``job`` is stale.
@@ -455,8 +456,7 @@ class StageModel:
         data = result.reshape((1,) * lead + result.shape)
         name = self._preview_name(source)
         layer_type = Image if self.op.output is Kind.IMAGE else Labels
-        layer = self._preview_layer
-        rgb = is_rgb(data, source)
+        layer, rgb = self._preview_layer, is_rgb(data, source)
         if (
             layer is None or layer not in self.viewer.layers or type(layer) is not layer_type
             or layer.ndim != source.ndim or getattr(layer, "rgb", False) != rgb
