@@ -1,11 +1,20 @@
-"""A writer failing after it took a layer away puts it back: a preview whose layer type
-changed has its old layer back, the stage knowing it."""
+"""A writer failing after it took a layer away or a listener acted on it puts those back
+too: a preview whose layer type changed has its old layer back (the stage knowing it), and
+a Recorder that had recorded the failed Apply's step has its recipe as before."""
 
 from __future__ import annotations
 
-from napari_maskprep._napari import stage
+import numpy as np
+from napari.components import ViewerModel
+from napari.utils.notifications import NotificationSeverity
+
+from napari_maskprep._napari import _sample_data, recording, stage
+from napari_maskprep._napari.recorder import RecorderWidget
+from napari_maskprep._napari.widgets import SegmentWidget
 
 from .test_failed_writes import BUG, TIMEOUT_MS, assert_same, fails, states, wait_idle
+
+ERROR = NotificationSeverity.ERROR
 
 
 def test_a_bug_adding_a_preview_of_another_type_puts_the_old_preview_back(
@@ -38,3 +47,46 @@ def test_a_bug_adding_a_preview_of_another_type_puts_the_old_preview_back(
     assert [x.name for x in viewer.layers] == ["he_tile-ground truth", "he_tile",
                                                "he_tile-to_gray [preview]"]
     assert widget.model.preview_layer is viewer.layers[-1] and not viewer.layers[-1].rgb
+
+
+def test_a_bug_in_the_recorder_after_it_recorded_a_step_takes_the_step_back(
+        qtbot, shown, monkeypatch):
+    """Apply again writes into its output and the Recorder hears of it at once: a bug in
+    the Recorder once it had replaced the step's settings left the step (Li's) in the
+    recipe, while the layer was put back as Otsu's threshold wrote it."""
+    viewer = ViewerModel()
+    for data, kwargs, layer_type in _sample_data.nuclei():
+        getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+    widget, recorder = SegmentWidget(viewer), RecorderWidget(viewer)
+    qtbot.addWidget(widget.native)
+    qtbot.addWidget(recorder.native)
+    widget.select("segment.auto_threshold", viewer.layers["nuclei"])
+    widget.apply()
+    qtbot.waitUntil(lambda: len(recorder.model.records) == 1, timeout=TIMEOUT_MS)
+    wait_idle(qtbot, widget)
+    output = viewer.layers["nuclei-auto_threshold"]
+    recipe = recorder.model.recipe.to_dict()
+    (record,) = recorder.model.records
+    before = states(viewer)
+    assert recipe["steps"][0]["params"]["method"] == "otsu"
+
+    watch = recording.RecipeRecorder._watch_outputs
+    calls = []
+
+    def fails_once(self):
+        calls.append(self)
+        if len(calls) == 1:
+            raise KeyError("sigma")
+        watch(self)
+
+    monkeypatch.setattr(recording.RecipeRecorder, "_watch_outputs", fails_once)
+    widget.param_editors["method"].value = "li"
+    widget.apply()
+    wait_idle(qtbot, widget)
+    said = f"segment.auto_threshold on 'nuclei' {BUG}"  # the Recorder's, not psygnal's
+    assert shown() == [(ERROR, said)] and widget.status.value == said
+    assert_same(viewer, before)
+    assert recorder.model.recipe.to_dict() == recipe
+    assert recorder.model.records == [record] and record.layer is output
+    assert np.array_equal(record.written, output.data)
+    assert recorder.steps.count() == 1

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ from .outputs import history, lineage, replace_data, style_output
 from .placing import add_store_layer
 from .planes import PerPlane, is_time_lapse, per_plane_choice
 from .recipe_jobs import BatchJob, RunJob
-from .rollback import keeps
+from .rollback import follow, keeps, unfollow
 from .strokes import ChangedBoxes, StrokeHistory, union
 from .undo_keys import UndoKeys
 
@@ -167,6 +167,7 @@ class RecipeRecorder:
         applied_steps.applied.connect(self._on_applied)
         applied_steps.writing.connect(self._before_write)
         viewer.layers.events.removed.connect(self._on_layer_removed)
+        follow(self)  # a writer failing after we recorded its step takes the step back
         outputs = [x for x in viewer.layers if history(x)]
         latest = viewer.layers.selection.active if history(viewer.layers.selection.active) \
             else next(reversed(outputs), None)
@@ -197,6 +198,25 @@ class RecipeRecorder:
             self.declared = declared
         self._watch_outputs()
         self.changed.emit()
+
+    def savepoint(self) -> Callable[[], None]:
+        """A callable putting the recipe back as it is now (the steps, ids given to them
+        since included; their layers; what is pending), for :func:`.rollback.follow`."""
+        records = [(r, r.step.id, r.step.enabled, r.output, r.written, r.base)
+                   for r in self.records]
+        kept = (self.input_layer, dict(self.declared), dict(self.declared_layers),
+                list(self._pending))
+
+        def put_back() -> None:
+            for record, *fields in records:
+                record.step.id, record.step.enabled = fields[:2]
+                record.output, record.written, record.base = fields[2:]
+            self.records = [x[0] for x in records]
+            self.input_layer, self.declared, self.declared_layers, self._pending = kept
+            self._watch_outputs()
+            self.changed.emit()
+
+        return put_back
 
     def set_params(self, index: int, params: Mapping[str, Any]) -> None:
         self.set_all_params({index: params})
@@ -644,5 +664,6 @@ class RecipeRecorder:
         applied_steps.applied.disconnect(self._on_applied)
         applied_steps.writing.disconnect(self._before_write)
         self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
+        unfollow(self)
         self.records, self._pending = [], []
         self._watch_outputs()

@@ -8,12 +8,15 @@ layer is — its data array (the object, not a copy), name, placement, metadata,
 look and undo history — and puts all of it back after a failure: a replaced array by its
 reference, one written in place by undoing the writes napari's Labels history recorded,
 one removed by adding it back where it was. :func:`keeps` does the same for the attributes
-of the model that wrote.
+of the model that wrote; a model every writer in its viewer may change through events (a
+Recorder recording the step an Apply announced) is :func:`follow`-ed, and put back too.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -23,11 +26,28 @@ from napari.layers import Labels, Layer
 
 from .layers import unwrapped
 
-__all__ = ["ViewerState", "keeps"]
+__all__ = ["ViewerState", "follow", "keeps", "unfollow"]
+
+_LOG = logging.getLogger(__name__)
 
 _LOOK = ("colormap", "contrast_limits", "contour", "selected_label", "opacity", "visible")
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Models a failed writer puts back: each has ``viewer`` and ``savepoint()``, a callable
+# that puts the model back as it is now.
+_FOLLOWED: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def follow(model: Any) -> None:
+    """Have every :class:`ViewerState` of ``model.viewer`` note ``model.savepoint()`` and
+    call what it returns when a writer fails: what the model did, hearing of the writer's
+    work (a step recorded for an output put back), is undone too."""
+    _FOLLOWED.add(model)
+
+
+def unfollow(model: Any) -> None:
+    _FOLLOWED.discard(model)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -91,8 +111,8 @@ class _LayerState:
 
 class ViewerState:
     """A viewer's layers as they are now: their list, order, selection and each layer's
-    state; :meth:`restore` removes the layers added since, adds back those removed (a
-    preview whose type changed) and puts the others back.
+    state, and its :func:`follow`-ed models; :meth:`restore` removes the layers added since,
+    adds back those removed (a preview whose type changed) and puts all back.
 
     It keeps the viewer's own layer list, not the proxy of it napari hands a plugin widget,
     whose layers and selection come as new proxies at each access, never one noted."""
@@ -101,6 +121,8 @@ class ViewerState:
         self._layers = unwrapped(viewer.layers)
         self._states = [_LayerState(x) for x in self._layers]
         self._active, self._selected = self._layers.selection.active, list(self._layers.selection)
+        self._models = [x.savepoint() for x in list(_FOLLOWED)
+                        if unwrapped(x.viewer.layers) is self._layers]
 
     def restore(self) -> None:
         layers = self._layers
@@ -121,6 +143,11 @@ class ViewerState:
         if self._active is not layers.selection.active and (
                 self._active is None or self._active in layers):
             layers.selection.active = self._active
+        for put_back in self._models:  # last: what the layers' events told them is undone
+            try:
+                put_back()
+            except Exception:  # the next model is put back all the same
+                _LOG.exception("a model could not be put back after a failed write")
 
 
 def keeps(*names: str) -> Callable[[F], F]:

@@ -12,6 +12,7 @@ from typing import Any
 from napari.qt.threading import FunctionWorker
 from napari.qt.threading import create_worker as napari_worker
 from napari.utils.notifications import show_warning
+from psygnal import EmitLoopError
 from qtpy.QtCore import QEvent, QObject, Signal
 
 from ..core.thread_warnings import heard
@@ -69,7 +70,10 @@ JOB_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, OSError, Memor
 
 def _bug_line(exc: BaseException, failed: str) -> str:
     """The one line a person is shown for an error no input explains (a bug), whose
-    traceback :func:`outcome` logged: what ``failed``, the error's kind and its text."""
+    traceback :func:`outcome` logged: what ``failed``, the error's kind and its text (a
+    listener's own, not psygnal's wrapper saying a callback raised)."""
+    while isinstance(exc, EmitLoopError) and exc.__cause__ is not None:
+        exc = exc.__cause__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return (f"{failed} failed ({type(exc).__name__}{': ' + text if text else ''}); "
             "a bug: its traceback is logged")
