@@ -1,6 +1,6 @@
 """Pixels on their local threshold in exact arithmetic (every pixel of a linear ramp is its
 window's mean) are decided exactly, not by rounding: the same mask in memory, in chunks of
-any size, and in every process and thread count."""
+any size, in horizontal stripes, and in every process and thread count."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 import napari_maskprep as mp
+from napari_maskprep.core import get_op
+from napari_maskprep.engine import planes
 from napari_maskprep.kernels.local_threshold import local_threshold_mask
 
 from ..segment_images import as_dtype, nuclei_field
@@ -155,6 +157,44 @@ def test_ramps_and_a_real_field_threshold_the_same_in_chunks(name):
             np.testing.assert_array_equal(tiled, in_memory, err_msg=f"{label} {chunks}")
 
 
+def _striped(image, recipe, count):
+    """The recipe's one step run by ``engine.planes`` in ``count`` horizontal stripes on
+    threads, each with the halo of its window, as a striped op would be."""
+    spec = get_op("segment.local_threshold")
+    return planes._run_in_stripes(spec, image, spec.check_params(recipe.steps[0].params), count)
+
+
+def _striped_images():
+    """Both ramps of each dtype, the real field in five dtypes, and the float64 field with
+    its left columns tiny (below 1e-154: thresholded scaled by 2**600, window by window)."""
+    field = nuclei_field()[:300, :530]
+    images = {f"ramp {np.dtype(dtype).name} {start}": _ramp((300, 530), dtype, start, slopes[:2])
+              for dtype, ramps in _SLOPES.items() for start, slopes in ramps}
+    images.update({f"field {np.dtype(dtype).name}": as_dtype(field, dtype)
+                   for dtype in (np.uint8, np.uint16, np.int32, np.float32, np.float64)})
+    tiny = as_dtype(field, np.float64)
+    tiny[:, :200] = np.ldexp(tiny[:, :200], -600)
+    images["field float64 tiny and ordinary"] = tiny
+    return images
+
+
+@pytest.mark.parametrize("name", list(_striped_images()))
+def test_stripes_threshold_as_the_whole_image(name):
+    """Each window is summed exactly or in one order of its own, and the Gaussian's
+    columns stay where they are: stripes whose halo is the window's give the whole image's
+    mask bit for bit, each method and dtype (block 35: the Gaussian's halo of 23 rows)."""
+    image = _striped_images()[name]
+    recipes = {**_recipes(), **{f"{method} block 35": mp.Recipe(steps=[{
+        "op": "segment.local_threshold",
+        "params": {"method": method, "block_size": 35, "k": 0.2, "offset": 1.0}}])
+        for method in ("mean", "niblack", "sauvola", "gaussian")}}
+    for label, recipe in recipes.items():
+        whole = recipe.run(image)
+        for count in (2, 3):
+            np.testing.assert_array_equal(_striped(image, recipe, count), whole,
+                                          err_msg=f"{label} {count}")
+
+
 _PROCESS_SCRIPT = """
 import os
 import cv2
@@ -165,8 +205,8 @@ print(_digest())
 
 
 def _digest() -> str:
-    """sha256 of the masks of the ``_tiled_images`` that differed, in memory and in chunks
-    of 100; 'differs' where the two differ."""
+    """sha256 of the masks of the ``_tiled_images`` that differed, in memory, in chunks of
+    100 and (2D) in two stripes on threads; 'differs' where they differ."""
     digest = hashlib.sha256()
     images = _tiled_images()
     for name in ("int64", "float64", "field float64", "float64 stack"):
@@ -175,6 +215,8 @@ def _digest() -> str:
             in_memory = np.asarray(recipe.run(image))
             tiled = recipe.run(da.from_array(image, chunks=100)).compute()
             if not np.array_equal(tiled, in_memory):
+                return "differs"
+            if image.ndim == 2 and not np.array_equal(_striped(image, recipe, 2), in_memory):
                 return "differs"
             digest.update(in_memory.tobytes())
     return digest.hexdigest()
@@ -191,7 +233,7 @@ def _digest_in_a_process(threads: int) -> str:
 
 
 def test_ties_threshold_the_same_in_every_process_and_thread_count():
-    """Two processes, on one thread and on two, and this one: the same masks, in memory
-    and in chunks alike."""
+    """Two processes, on one thread and on two, and this one: the same masks, in memory,
+    in chunks and in stripes alike."""
     digests = {_digest_in_a_process(threads) for threads in (1, 2)} | {_digest()}
     assert len(digests) == 1 and "differs" not in digests, digests
