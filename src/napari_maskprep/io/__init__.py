@@ -49,7 +49,10 @@ from .ngff import image_group
 from .omezarr import (
     PYRAMID_TOP,
     OutputExistsError,
+    RegionNotRestoredError,
+    SavedRegion,
     check_label_name,
+    region_before,
     write_ome_zarr,
     write_region,
 )
@@ -78,6 +81,8 @@ __all__ = [
     "ImageReadError",
     "LazyImage",
     "OutputExistsError",
+    "RegionNotRestoredError",
+    "SavedRegion",
     "SeriesInfo",
     "SeveralImagesError",
     "atomic_write",
@@ -110,6 +115,7 @@ __all__ = [
     "read_pixel_size",
     "takes_layout",
     "read_provenance",
+    "region_before",
     "write_bigtiff",
     "write_mask",
     "write_ome_zarr",

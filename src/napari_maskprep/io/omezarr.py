@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     import dask.array as da
     import zarr
 
-__all__ = ["LABEL_COLOR", "OutputExistsError", "PYRAMID_TOP", "check_label_name", "write_ome_zarr",
-           "write_region"]
+__all__ = ["LABEL_COLOR", "OutputExistsError", "PYRAMID_TOP", "RegionNotRestoredError",
+           "SavedRegion", "check_label_name", "region_before", "write_ome_zarr", "write_region"]
 
 PYRAMID_TOP = 1024  # the pyramid stops at the first level whose sides are all this or less
 LABEL_COLOR = [0, 255, 0, 255]  # RGBA of label 1 in a mask's image-label metadata
@@ -380,8 +380,115 @@ def _list_label(labels: Path, name: str | None, fmt: Any) -> None:
     add_metadata(group, {**extra, "labels": names}, fmt=fmt)
 
 
+class RegionNotRestoredError(MaskprepError, OSError):
+    """A region write failed and what it had replaced could not all be written back: the
+    store may hold part of the edit, where the message says."""
+
+
+def _region_arrays(path: Path, origin: tuple[int, ...], shape: tuple[int, ...]
+                   ) -> tuple[Any, np.dtype[Any],
+                              list[tuple[str, Any, list[int], list[int], np.ndarray]]]:
+    """The store's group, its dtype, and for each level the box holding level 0's pixels
+    from ``origin`` over ``shape``: (its dataset's path, its array, lo, hi, the stride
+    from level 0), levels the box misses left out."""
+    import zarr
+
+    from .lazy import open_lazy
+
+    levels = open_lazy(path).levels  # checks the metadata: an OME-Zarr multiscale
+    shapes = [tuple(level.shape) for level in levels]
+    if (len(origin) != len(shapes[0]) or len(shape) != len(shapes[0]) or any(
+            not 0 <= o <= n - m for o, n, m in zip(origin, shapes[0], shape, strict=True))):
+        raise BadValueError(f"a region of shape {shape} at {origin} does not lie in "
+                            f"{path} (level 0 of shape {shapes[0]})")
+    group = zarr.open_group(path, mode="r+")
+    ome = ngff_attributes(group)
+    if "image-label" not in ome:
+        raise BadValueError(f"{path} is an OME-Zarr image, not an image-label (a mask or "
+                            "labels): images are never written")
+    boxes = []
+    factor = np.ones(len(shape), int)
+    for number, dataset in enumerate(ome["multiscales"][0]["datasets"]):
+        if number:
+            factor *= _strides(shapes[number - 1:number + 1], str(path))[0]
+        # Pixel i of this level is pixel i * factor of level 0.
+        lo = [-(-o // f) for o, f in zip(origin, factor, strict=True)]
+        hi = [min(n, -(-(o + m) // f))
+              for o, m, f, n in zip(origin, shape, factor, shapes[number], strict=True)]
+        if all(a < b for a, b in zip(lo, hi, strict=True)):
+            array = group[dataset["path"]].with_config({"write_empty_chunks": True})
+            boxes.append((dataset["path"], array, lo, hi, factor.copy()))
+    return group, levels[0].dtype, boxes
+
+
+class SavedRegion:
+    """What a region write replaces in an OME-Zarr image-label: the box of each level it
+    touches, with its values, and the store's provenance (:func:`region_before`).
+    :meth:`put_back` writes them back, so a failed edit leaves the store as it was."""
+
+    def __init__(self, path: Path, origin: tuple[int, ...], shape: tuple[int, ...]) -> None:
+        self.path, self.origin, self.shape = path, origin, shape
+        group, _, boxes = _region_arrays(path, origin, shape)
+        self._levels = [(name, lo, hi, np.asarray(array[_box(lo, hi)]))
+                        for name, array, lo, hi, _ in boxes]
+        self._provenance = group.attrs.get(PNG_KEY)
+
+    def put_back(self, failure: BaseException) -> None:
+        """Write every level's box and the provenance back after ``failure``; raises
+        :class:`RegionNotRestoredError` naming the boxes left as the failure left them
+        (each is tried: one failing does not stop the others)."""
+        left = self._written_back()
+        if left:
+            what = str(failure).strip().splitlines()[0] if str(failure).strip() else ""
+            raise RegionNotRestoredError(
+                f"{self.path} may hold part of the edit in {', '.join(left)}: writing the "
+                f"region failed ({type(failure).__name__}{': ' + what if what else ''}) and "
+                "so did writing back what it replaced there; check that part") from failure
+
+    def _written_back(self) -> list[str]:
+        """Each level's box and the provenance written back; those that could not be."""
+        import zarr
+
+        where = [f"level {name} [{', '.join(f'{a}:{b}' for a, b in zip(lo, hi, strict=True))}]"
+                 for name, lo, hi, _ in self._levels]
+        try:
+            group = zarr.open_group(self.path, mode="r+")
+        except Exception:
+            return where
+        left = []
+        for (name, lo, hi, values), box in zip(self._levels, where, strict=True):
+            try:
+                array = group[name].with_config({"write_empty_chunks": True})
+                _write_whole_chunks(array, lo, hi, values)
+                os.utime(self.path / name)
+            except Exception:
+                left.append(box)
+        try:
+            if self._provenance is None:
+                group.attrs.pop(PNG_KEY, None)
+            else:
+                group.attrs[PNG_KEY] = self._provenance
+        except Exception:
+            left.append("its provenance")
+        return left
+
+
+def _box(lo: list[int], hi: list[int]) -> tuple[slice, ...]:
+    return tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+
+
+def region_before(path: str | os.PathLike[str], origin: tuple[int, ...],
+                  shape: tuple[int, ...]) -> SavedRegion:
+    """What writing a region of ``shape`` at ``origin`` into the OME-Zarr image-label at
+    ``path`` would replace (each level's box, the provenance), to put back should the
+    write, or what is done after it, fail."""
+    return SavedRegion(Path(path), tuple(int(o) for o in origin),
+                       tuple(int(n) for n in shape))
+
+
 def write_region(path: str | os.PathLike[str], origin: tuple[int, ...], region: Any, *,
-                 provenance: dict[str, Any] | None = None) -> int:
+                 provenance: dict[str, Any] | None = None,
+                 saved: SavedRegion | None = None) -> int:
     """Write ``region`` into level 0 of the OME-Zarr image-label (a mask or labels, as
     :func:`write_ome_zarr` writes it) at ``path`` with its first pixel at ``origin``, then
     the same box of every pyramid level above (by stride, as the pyramid was made).
@@ -390,31 +497,17 @@ def write_region(path: str | os.PathLike[str], origin: tuple[int, ...], region: 
     local store puts each one atomically (a temporary file renamed over it), so a run
     that dies leaves every chunk old or new, never torn, and the rest of the store as it
     was. ``provenance`` (what made the store now, with the edit) then replaces the
-    store's own. Returns how many chunks were written, all levels together.
+    store's own. Should a write fail (a chunk, a level, the provenance), what the box held
+    at every level is written back (:class:`SavedRegion`) and the error raised, or
+    :class:`RegionNotRestoredError` when that too fails; ``saved``, what
+    :func:`region_before` read, is given by a caller that puts it back itself, here or
+    after what it does next fails. Returns how many chunks were written, all levels
+    together.
     """
-    import zarr
-
-    from .lazy import open_lazy
-
     path = Path(path)
     region = np.asarray(region)
-    levels = open_lazy(path).levels  # checks the metadata: an OME-Zarr multiscale
-    shapes = [tuple(level.shape) for level in levels]
     origin = tuple(int(o) for o in origin)
-    if (len(origin) != len(shapes[0]) or region.ndim != len(shapes[0]) or any(
-            not 0 <= o <= n - m for o, n, m in zip(origin, shapes[0], region.shape,
-                                                   strict=True))):
-        raise BadValueError(f"a region of shape {region.shape} at {origin} does not lie in "
-                            f"{path} (level 0 of shape {shapes[0]})")
-    group = zarr.open_group(path, mode="r+")
-    ome = ngff_attributes(group)
-    if "image-label" not in ome:
-        raise BadValueError(f"{path} is an OME-Zarr image, not an image-label (a mask or "
-                            "labels): images are never written")
-    multiscale = ome["multiscales"][0]
-    arrays = [group[d["path"]].with_config({"write_empty_chunks": True})
-              for d in multiscale["datasets"]]
-    dtype = arrays[0].dtype
+    group, dtype, boxes = _region_arrays(path, origin, region.shape)
     if region.dtype != dtype:
         info = np.iinfo(dtype) if dtype.kind in "iu" else None
         if (region.dtype.kind not in "biu" or info is None
@@ -422,27 +515,24 @@ def write_region(path: str | os.PathLike[str], origin: tuple[int, ...], region: 
             raise BadTypeError(f"a region of dtype {region.dtype} with values up to "
                                f"{region.max(initial=0)}; {path} holds {dtype}")
         region = region.astype(dtype)
+    before = saved if saved is not None else region_before(path, origin, region.shape)
     written = 0
-    factor = np.ones(region.ndim, int)
-    for number, array in enumerate(arrays):
-        if number:
-            factor *= _strides(shapes[number - 1:number + 1], str(path))[0]
-        # Pixel i of this level is pixel i * factor of level 0.
-        lo = [-(-o // f) for o, f in zip(origin, factor, strict=True)]
-        hi = [min(n, -(-(o + m) // f))
-              for o, m, f, n in zip(origin, region.shape, factor, shapes[number], strict=True)]
-        if any(a >= b for a, b in zip(lo, hi, strict=True)):
-            continue
-        values = region[tuple(slice(a * f - o, None, f)
-                              for a, f, o in zip(lo, factor, origin, strict=True))]
-        values = values[tuple(slice(0, b - a) for a, b in zip(lo, hi, strict=True))]
-        written += _write_whole_chunks(array, lo, hi, values)
-        # A chunk file replaced deep inside leaves the level's folder as it was: touch it,
-        # so arrays opened afterwards (open_lazy keys its dask arrays by these times) are
-        # new to any cache of chunks read before.
-        os.utime(path / multiscale["datasets"][number]["path"])
-    if provenance is not None:
-        group.attrs[PNG_KEY] = provenance
+    try:
+        for name, array, lo, hi, factor in boxes:
+            values = region[tuple(slice(a * f - o, None, f)
+                                  for a, f, o in zip(lo, factor, origin, strict=True))]
+            values = values[tuple(slice(0, b - a) for a, b in zip(lo, hi, strict=True))]
+            written += _write_whole_chunks(array, lo, hi, values)
+            # A chunk file replaced deep inside leaves the level's folder as it was: touch
+            # it, so arrays opened afterwards (open_lazy keys its dask arrays by these
+            # times) are new to any cache of chunks read before.
+            os.utime(path / name)
+        if provenance is not None:
+            group.attrs[PNG_KEY] = provenance
+    except Exception as exc:
+        if saved is None:
+            before.put_back(exc)
+        raise
     return written
 
 
