@@ -57,7 +57,7 @@ def test_a_level_failing_leaves_every_level_as_it_was(store, monkeypatch, failin
     with pytest.raises(OSError, match=r"^\[Errno 28\] No space left on device$"):
         write_region(store, (300, 500), np.ones((400, 700), np.uint8),
                      provenance={**provenance, "recipe": "edited"})
-    assert calls == list(range(1, failing + 4))  # every level written back
+    assert calls == list(range(1, 2 * failing + 1))  # each level written, written back
     for now, then in zip(_levels(store), before, strict=True):
         assert np.array_equal(now, then)
     assert read_provenance(store) == provenance
@@ -74,14 +74,28 @@ def test_the_provenance_failing_leaves_every_level_as_it_was(store, monkeypatch)
 
 
 def test_a_level_not_put_back_is_named_with_its_box(store, monkeypatch):
+    """Only the levels written to are written back, and named when that fails."""
     before = _levels(store)
-    _failing(monkeypatch, 3, 5)  # level 2 fails, then putting back level 1
+    calls = _failing(monkeypatch, 3, 5)  # level 2 fails, then putting back level 1
     with pytest.raises(RegionNotRestoredError) as caught:
         write_region(store, (300, 500), np.ones((400, 700), np.uint8))
     assert str(caught.value) == (
         f"{store} may hold part of the edit in level 1 [150:350, 250:600]: writing the "
         "region failed (OSError: [Errno 28] No space left on device) and so did writing "
         "back what it replaced there; check that part")
+    assert calls == [1, 2, 3, 4, 5, 6]
     now = _levels(store)
     assert np.array_equal(now[0], before[0]) and np.array_equal(now[2], before[2])
     assert not np.array_equal(now[1], before[1])
+
+
+def test_a_first_level_failing_puts_back_that_level_alone(store, monkeypatch):
+    """Level 0 failing: it alone is written back (a chunk of it may be new), the levels
+    never written are not (nor named, should the write back fail)."""
+    before = _levels(store)
+    calls = _failing(monkeypatch, 1)
+    with pytest.raises(OSError, match=r"^\[Errno 28\] No space left on device$"):
+        write_region(store, (300, 500), np.ones((400, 700), np.uint8))
+    assert calls == [1, 2]
+    for now, then in zip(_levels(store), before, strict=True):
+        assert np.array_equal(now, then)

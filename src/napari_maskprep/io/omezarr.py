@@ -432,11 +432,13 @@ class SavedRegion:
         self._levels = [(name, lo, hi, np.asarray(array[_box(lo, hi)]))
                         for name, array, lo, hi, _ in boxes]
         self._provenance = group.attrs.get(PNG_KEY)
+        self.touched: set[str] = set()  # levels (their paths) and "provenance" written to
 
     def put_back(self, failure: BaseException) -> None:
-        """Write every level's box and the provenance back after ``failure``; raises
-        :class:`RegionNotRestoredError` naming the boxes left as the failure left them
-        (each is tried: one failing does not stop the others)."""
+        """Write back each level's box and the provenance :func:`write_region` wrote to
+        (``touched``) after ``failure``; raises :class:`RegionNotRestoredError` naming the
+        boxes left as the failure left them (each is tried: one failing does not stop the
+        others)."""
         left = self._written_back()
         if left:
             what = str(failure).strip().splitlines()[0] if str(failure).strip() else ""
@@ -446,30 +448,33 @@ class SavedRegion:
                 "so did writing back what it replaced there; check that part") from failure
 
     def _written_back(self) -> list[str]:
-        """Each level's box and the provenance written back; those that could not be."""
+        """Each touched level's box and the provenance written back; those that could not
+        be."""
         import zarr
 
+        levels = [x for x in self._levels if x[0] in self.touched]
         where = [f"level {name} [{', '.join(f'{a}:{b}' for a, b in zip(lo, hi, strict=True))}]"
-                 for name, lo, hi, _ in self._levels]
+                 for name, lo, hi, _ in levels]
         try:
             group = zarr.open_group(self.path, mode="r+")
         except Exception:
-            return where
+            return where + ["its provenance"] * ("provenance" in self.touched)
         left = []
-        for (name, lo, hi, values), box in zip(self._levels, where, strict=True):
+        for (name, lo, hi, values), box in zip(levels, where, strict=True):
             try:
                 array = group[name].with_config({"write_empty_chunks": True})
                 _write_whole_chunks(array, lo, hi, values)
                 os.utime(self.path / name)
             except Exception:
                 left.append(box)
-        try:
-            if self._provenance is None:
-                group.attrs.pop(PNG_KEY, None)
-            else:
-                group.attrs[PNG_KEY] = self._provenance
-        except Exception:
-            left.append("its provenance")
+        if "provenance" in self.touched:
+            try:
+                if self._provenance is None:
+                    group.attrs.pop(PNG_KEY, None)
+                else:
+                    group.attrs[PNG_KEY] = self._provenance
+            except Exception:
+                left.append("its provenance")
         return left
 
 
@@ -522,12 +527,14 @@ def write_region(path: str | os.PathLike[str], origin: tuple[int, ...], region: 
             values = region[tuple(slice(a * f - o, None, f)
                                   for a, f, o in zip(lo, factor, origin, strict=True))]
             values = values[tuple(slice(0, b - a) for a, b in zip(lo, hi, strict=True))]
+            before.touched.add(name)
             written += _write_whole_chunks(array, lo, hi, values)
             # A chunk file replaced deep inside leaves the level's folder as it was: touch
             # it, so arrays opened afterwards (open_lazy keys its dask arrays by these
             # times) are new to any cache of chunks read before.
             os.utime(path / name)
         if provenance is not None:
+            before.touched.add("provenance")
             group.attrs[PNG_KEY] = provenance
     except Exception as exc:
         if saved is None:
