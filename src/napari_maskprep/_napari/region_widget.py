@@ -17,6 +17,7 @@ from .fitting import ScrollingForm, fit_form
 from .layer_list import LayerListWatcher
 from .lifetime import Lifetime
 from .regions import RegionEditor
+from .workers import Failure, outcome
 
 __all__ = ["RegionEditWidget"]
 
@@ -68,11 +69,12 @@ class RegionEditWidget(ScrollingForm):
                          "(the layer it came from was removed): save it as a file to keep "
                          "them, or delete it")
         elif region is not None:
-            try:
-                show_info(self.model.write_back())
-            except _STORE_ERRORS as exc:
+            written = self._written_back()
+            if isinstance(written, Failure):
                 show_warning(f"the edits in '{region.layer.name}' were not written back "
-                             f"({exc}); the region layer is kept")
+                             f"({written.message}); the region layer is kept")
+            else:
+                show_info(written)
         self.model.close()
 
     def _choices(self, *_: Any) -> list[tuple[str, Any]]:
@@ -107,11 +109,19 @@ class RegionEditWidget(ScrollingForm):
         except _STORE_ERRORS as exc:
             show_error(str(exc))
 
+    def _written_back(self) -> str | Failure:
+        """The model's line, or its failure's (a bug's traceback logged): it has put the
+        store, the layers and the region back."""
+        return outcome(self.model.write_back, failed="writing the region back",
+                       caught=_STORE_ERRORS)
+
     def write_back(self) -> None:
-        try:
-            self._say(self.model.write_back())
-        except _STORE_ERRORS as exc:
-            show_error(str(exc))
+        written = self._written_back()
+        if isinstance(written, Failure):
+            self.status.value = written.message
+            show_error(written.message)
+        else:
+            self._say(written)
 
     def discard(self) -> None:
         try:

@@ -10,11 +10,13 @@ provenance recipe gains the edit), shows the store again and records the edit as
 ``edit.manual`` step in whole-image coordinates, its checksums those of its box
 (``box_checksums``), so a tiled replay on the whole image reproduces it. The step goes
 to ``applied_steps`` as an in-place step on the layer (a Recorder records it) and into
-the layer's history.
+the layer's history. It is all or nothing: what the box held at every level is read first
+and written back should anything fail, the viewer and Recorders put back too.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import weakref
 from dataclasses import dataclass, field
@@ -25,7 +27,16 @@ import numpy as np
 from napari.layers import Image, Labels, Layer
 from psygnal import Signal
 
-from ..io import ImageReadError, image_group, open_lazy, read_provenance, write_region
+from ..io import (
+    ImageReadError,
+    RegionNotRestoredError,
+    SavedRegion,
+    image_group,
+    open_lazy,
+    read_provenance,
+    region_before,
+    write_region,
+)
 from ..io.ngff import ngff_attributes
 from ..ops.edit import ManualEdit
 from ..recipe import Recipe, RecipeError, Step
@@ -34,9 +45,11 @@ from .large import store_levels, visible_region
 from .layers import is_large, layer_array
 from .outputs import METADATA_KEY, find_layer, history, output_metadata, style_output
 from .recording import EDIT_OP
+from .rollback import ViewerState
 
 __all__ = ["MAX_REGION_PIXELS", "OpenRegion", "RegionEditor", "layer_store"]
 
+_LOG = logging.getLogger(__name__)
 MAX_REGION_PIXELS = 4096 * 4096  # full-resolution pixels one region holds (16 MB of uint8)
 _REGION_KEY = "maskprep_region"  # metadata of a region layer: never a recipe output
 
@@ -211,7 +224,10 @@ class RegionEditor:
     def write_back(self) -> str:
         """Write the open region's changes into the store, show them, record the step and
         close the region; one line saying what was written. Raises ValueError (writing
-        nothing) when the source layer is gone or the store changed under the region."""
+        nothing) when the source layer is gone or the store changed under the region. All
+        or nothing: should any of it fail (a chunk, a level, a listener recording the
+        step), the store, the layers, Recorders and the open region are put back as they
+        were and the error raised (RegionNotRestoredError if the store could not be)."""
         region = self._require()
         if self.source_removed():
             raise ValueError("the layer this region came from was removed; discard the "
@@ -233,19 +249,40 @@ class RegionEditor:
                              "nothing was written (discard it and open it again)")
         inputs, extras = ({"image": "image"}, {"image": image}) if image is not None else ({}, {})
         step = Step(EDIT_OP, edit.params(), inputs=inputs)
-        chunks = write_region(region.store, region.origin, after,
-                              provenance=_with_edit(region.store, step, image))
-        source.data = store_levels(region.store)  # new dask keys: nothing cached is shown
-        source.metadata = {**source.metadata,
-                           **output_metadata(step, source, extras, store=str(region.store))}
-        self._close()
-        applied = AppliedStep(step=step, input_layer=source, extra_layers=extras,
-                              output_layer=source, in_place=True)
-        applied_steps.applied.emit(applied)
+        saved = region_before(region.store, region.origin, after.shape)
+        viewer = ViewerState(self.viewer)
+        try:
+            chunks = write_region(region.store, region.origin, after, saved=saved,
+                                  provenance=_with_edit(region.store, step, image))
+            source.data = store_levels(region.store)  # new dask keys: nothing cached shown
+            source.metadata = {**source.metadata,
+                               **output_metadata(step, source, extras, store=str(region.store))}
+            self._close()
+            applied = AppliedStep(step=step, input_layer=source, extra_layers=extras,
+                                  output_layer=source, in_place=True)
+            applied_steps.applied.emit(applied)
+        except Exception as exc:
+            self._put_back(region, saved, viewer, exc)
+            raise
         pixels = int(np.count_nonzero(region.before != after))
         return (f"{pixels} pixel{'s' * (pixels != 1)} written back to {region.store.name} "
                 f"({chunks} chunks, all levels); recorded as {EDIT_OP} in "
                 f"[{edit.bbox.replace(',', ', ')}]")
+
+    def _put_back(self, region: OpenRegion, saved: SavedRegion, viewer: ViewerState,
+                  failure: Exception) -> None:
+        """After a failed write back, the store, the viewer (the source layer, the region
+        layer, Recorders) and the open region as they were: the edits can be written again.
+        Raises RegionNotRestoredError, saying where, if the store could not be put back."""
+        try:
+            saved.put_back(failure)
+        except RegionNotRestoredError:
+            _LOG.exception("writing back %s failed, and putting the store back", region.store)
+            raise
+        finally:
+            self.region = region
+            viewer.restore()
+            self.changed.emit()
 
     def source_removed(self) -> bool:
         """Whether the layer the open region came from is gone: it cannot be written back."""
