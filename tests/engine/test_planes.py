@@ -54,10 +54,11 @@ def two_stripes(monkeypatch):
 
 def test_every_local_op_is_covered():
     local = {s.id for s in list_ops() if isinstance(s.locality, Local) and 2 in s.ndim}
-    # Never split: local_threshold (its running sums round differently from another first
-    # row), gaussian (cv2 parallelises it better itself), pixel_classifier (LightGBM
-    # threads its prediction; the op bounds its memory in blocks of rows itself) and
-    # onnx_model (onnxruntime threads, and tiles on its own grid: tests/ops/test_onnx_model.py).
+    # Never split: local_threshold (stripes equal it, but gained nothing on 2 cores:
+    # tests/kernels/test_local_threshold_ties.py), gaussian (cv2 parallelises it better
+    # itself), pixel_classifier (LightGBM threads its prediction; the op bounds its memory
+    # in blocks of rows itself) and onnx_model (onnxruntime threads, and tiles on its own
+    # grid: tests/ops/test_onnx_model.py).
     unsplit = {"segment.local_threshold", "preprocess.gaussian", "segment.pixel_classifier",
                "segment.onnx_model"}
     assert local == {op_id for op_id, _, _ in CASES} | unsplit

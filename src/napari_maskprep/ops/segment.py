@@ -291,8 +291,11 @@ def _check_local_work(image: np.ndarray, method: LocalMethod, block_size: int) -
         )
 
 
-# Not striped: cv2's box filters keep running sums down the columns, whose float rounding
-# depends on the first row.
+# Not striped, though stripes with the window's halo give the whole image's mask bit for bit
+# (sums exact or each window's in one order; tests/kernels/test_local_threshold_ties.py):
+# on this shared 2-core machine they gained nothing (4096 x 4096, block 35, stripes/whole:
+# mean and 8/16-bit Niblack and Sauvola 0.85-1.13 at the same CPU time; the Gaussian and
+# float Niblack and Sauvola, cv2's separable filters held to one thread, 1.2-2.0).
 @operation("segment.local_threshold", input="image", output="mask", ndim=(2, 3),
            locality=Local(halo=_local_threshold_halo, stripes=False,
                           align=_local_threshold_align), check=_check_odd_window)
