@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import cv2
 import numpy as np
 import pytest
@@ -125,3 +127,27 @@ def test_a_refusal_within_one_plane_names_the_plane():
     with pytest.raises(mp.BadValueError) as refused:  # one plane: the image is the plane
         mp.apply("preprocess.fill_nan", frames[1, 2:], per_plane=True)
     assert str(refused.value).startswith("preprocess.fill_nan: every pixel is NaN")
+
+
+def test_a_stripe_s_warning_is_heard_where_the_op_was_run(two_stripes, monkeypatch):
+    """Stripes run in the library's own threads: a warning raised in one (an op's, a
+    library's it calls) goes to the registration of the thread that ran the op (a batch
+    file's warnings column), not past it to the process's hook."""
+    from napari_maskprep import MaskprepWarning
+    from napari_maskprep.core.thread_warnings import heard
+
+    real_check = planes.check_output
+
+    def check_warning(spec, part, out):
+        warnings.warn(f"stripe of {len(part)} rows", MaskprepWarning, stacklevel=1)
+        return real_check(spec, part, out)
+
+    monkeypatch.setattr(planes, "check_output", check_warning)
+    shown = []
+    monkeypatch.setattr(warnings, "showwarning", lambda message, *_: shown.append(message))
+    spec = get_op("refine.smooth")
+    caught = []
+    with heard(caught.append, always=MaskprepWarning):
+        planes._run_in_stripes(spec, np.zeros((64, 64), np.uint8), spec.check_params({}), 2)
+    assert sorted(str(x[0]) for x in caught) == ["stripe of 34 rows", "stripe of 34 rows"]
+    assert shown == []

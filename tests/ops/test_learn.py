@@ -9,6 +9,7 @@ import functools
 import hashlib
 import pickle
 import shutil
+import warnings
 
 import dask.array as da
 import numpy as np
@@ -420,3 +421,31 @@ def test_annotation_values_out_of_range_name_the_forms_the_mode_reads(annotation
     with pytest.raises(BadValueError) as info:
         mp.train_pixel_classifier(image, np.full((20, 20), 3, np.uint8), annotation=annotation)
     assert str(info.value) == f"annotation 0 holds values from 3 to 3; accepted: {accepted}"
+
+
+def test_the_feature_thread_s_warnings_are_heard_as_the_caller_s(monkeypatch, tmp_path):
+    """On 2 threads the features are computed in a thread of the op's own: a warning there
+    goes to the registration of the thread that ran the op, not to the process's hook."""
+    from napari_maskprep import MaskprepWarning
+    from napari_maskprep.core.thread_warnings import heard
+    from napari_maskprep.ops import learn
+
+    image = np.random.default_rng(3).random((40, 40)).astype(np.float32)
+    ref = mp.train_pixel_classifier(image, image > 0.5, sigmas=(1,), trees=2).save(
+        tmp_path / "m.txt")
+    model = learn.load_classifier(ref)
+    real_blocks = learn.feature_blocks
+
+    def warning_blocks(*args, **kwargs):
+        for block in real_blocks(*args, **kwargs):
+            warnings.warn("features", MaskprepWarning, stacklevel=1)
+            yield block
+
+    monkeypatch.setattr(learn, "feature_blocks", warning_blocks)
+    monkeypatch.setattr(learn, "thread_budget", lambda: 2)
+    shown = []
+    monkeypatch.setattr(warnings, "showwarning", lambda message, *_: shown.append(message))
+    caught = []
+    with heard(caught.append, always=MaskprepWarning):
+        model.probability(image)
+    assert [str(x[0]) for x in caught] == ["features"] and shown == []

@@ -20,9 +20,11 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["Hearing", "heard", "unheard"]
+__all__ = ["Hearing", "heard", "in_this_context", "unheard"]
+
+R = TypeVar("R")
 
 Shown = tuple[Any, ...]  # ``showwarning``'s arguments: message, category, filename, lineno, ...
 
@@ -161,3 +163,15 @@ def unheard(category: type[Warning]) -> Iterator[None]:
 
     with heard(drop, always=category):
         yield
+
+
+def in_this_context(function: Callable[..., R]) -> Callable[..., R]:
+    """``function`` to run in threads of the library's own pools (stripes, a feature
+    thread) heard where it was made, as dask's threads run a compute's tasks: each call in
+    a copy of this context (one context cannot run in two threads at once)."""
+    context = contextvars.copy_context()
+
+    def run(*args: Any, **kwargs: Any) -> R:
+        return context.copy().run(function, *args, **kwargs)
+
+    return run

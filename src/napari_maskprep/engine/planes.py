@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..core.errors import BadValueError, MaskprepError
+from ..core.thread_warnings import in_this_context
 from ..core.validation import check_output, spatial_ndim
 from ..kernels import threads
 from ..kernels.threads import cv_serial
@@ -121,7 +122,7 @@ def _run_in_stripes(
         return out[cuts[i] - start : cuts[i + 1] - start]
 
     with cv_serial(), ThreadPoolExecutor(count) as pool:
-        parts = list(pool.map(stripe, range(count)))
+        parts = list(pool.map(in_this_context(stripe), range(count)))
         out = np.empty((rows, *parts[0].shape[1:]), parts[0].dtype)
         # numpy's copy releases the GIL too: the stripes are gathered in parallel.
         list(pool.map(lambda i: np.copyto(out[cuts[i] : cuts[i + 1]], parts[i]), range(count)))

@@ -27,6 +27,7 @@ from ..core.lightgbm_text import checked_model_text
 from ..core.locality import Local
 from ..core.model_files import ModelFile, ModelFileError, load_model
 from ..core.registry import operation
+from ..core.thread_warnings import in_this_context
 from ..core.validation import looks_rgb
 from ..kernels.gaussian import TRUNCATE, kernel_radius
 from ..kernels.pixel_features import (
@@ -104,9 +105,10 @@ class ClassifierModel:
         blocks = feature_blocks(image, self.names, rgb=self.rgb, wanted=self.wanted,
                                 block_bytes=FEATURE_BYTES // 2)
         with ThreadPoolExecutor(1, thread_name_prefix="maskprep-features") as pool:
-            pending = pool.submit(next, blocks, None)
+            following = in_this_context(next)  # the features' warnings heard as the caller's
+            pending = pool.submit(following, blocks, None)
             while (done := pending.result()) is not None:
-                pending = pool.submit(next, blocks, None)
+                pending = pool.submit(following, blocks, None)
                 block, features = done
                 out[block] = self.probability_of(features, threads=1).reshape(
                     [s.stop - s.start for s in block])
