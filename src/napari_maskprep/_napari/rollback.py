@@ -26,7 +26,7 @@ from napari.layers import Labels, Layer
 
 from .layers import unwrapped
 
-__all__ = ["ViewerState", "follow", "keeps", "unfollow"]
+__all__ = ["FollowedState", "ViewerState", "follow", "keeps", "unfollow"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -109,6 +109,24 @@ class _LayerState:
         layer._redo_history = deque(self.redo, maxlen=layer._history_limit)
 
 
+class FollowedState:
+    """The :func:`follow`-ed models of a viewer as they are now; :meth:`restore` puts them
+    back, the layers left as they are (what a listener did hearing of a written layer
+    undone, the layer kept)."""
+
+    def __init__(self, viewer: Any) -> None:
+        layers = unwrapped(viewer.layers)
+        self._put_backs = [x.savepoint() for x in list(_FOLLOWED)
+                           if unwrapped(x.viewer.layers) is layers]
+
+    def restore(self) -> None:
+        for put_back in self._put_backs:
+            try:
+                put_back()
+            except Exception:  # the next model is put back all the same
+                _LOG.exception("a model could not be put back after a failed write")
+
+
 class ViewerState:
     """A viewer's layers as they are now: their list, order, selection and each layer's
     state, and its :func:`follow`-ed models; :meth:`restore` removes the layers added since,
@@ -121,8 +139,7 @@ class ViewerState:
         self._layers = unwrapped(viewer.layers)
         self._states = [_LayerState(x) for x in self._layers]
         self._active, self._selected = self._layers.selection.active, list(self._layers.selection)
-        self._models = [x.savepoint() for x in list(_FOLLOWED)
-                        if unwrapped(x.viewer.layers) is self._layers]
+        self._models = FollowedState(viewer)
 
     def restore(self) -> None:
         layers = self._layers
@@ -143,11 +160,7 @@ class ViewerState:
         if self._active is not layers.selection.active and (
                 self._active is None or self._active in layers):
             layers.selection.active = self._active
-        for put_back in self._models:  # last: what the layers' events told them is undone
-            try:
-                put_back()
-            except Exception:  # the next model is put back all the same
-                _LOG.exception("a model could not be put back after a failed write")
+        self._models.restore()  # last: what the layers' events told them is undone
 
 
 def keeps(*names: str) -> Callable[[F], F]:

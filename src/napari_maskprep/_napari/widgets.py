@@ -54,6 +54,7 @@ from .workers import (
     Failure,
     HideWatcher,
     ProgressRelay,
+    announced_outcome,
     create_worker,
     outcome,
     show_worker_warning,
@@ -613,7 +614,8 @@ class StageWidget(Container):
 
     def _on_apply_result(self, job: ApplyJob, result: Any) -> None:
         if not isinstance(result, Failure):  # an input removed meanwhile: a ValueError
-            finish = partial(self.model.finish_apply, later=self._announce_later)
+            finish = partial(self.model.finish_apply,
+                             later=partial(self._announce_later, _doing(job)))
             result = written_outcome(self.viewer, finish, job, result, failed=_doing(job),
                                      caught=(ValueError,))
         if isinstance(result, Failure):
@@ -630,13 +632,20 @@ class StageWidget(Container):
                 f"Apply, so it was kept; the result is in '{applied.output_layer.name}'"
             )
 
-    def _announce_later(self, announce: Callable[[], None]) -> None:
-        """Run ``announce`` in the next turn; the Apply counts as running until then."""
+    def _announce_later(self, doing: str, announce: Callable[[], None]) -> None:
+        """Run ``announce`` in the next turn; the Apply counts as running until then. A bug
+        in a listener there is one line (the Recorder put back, the new layer kept)."""
         self._announcing += 1
 
         def run() -> None:
             self._announcing -= 1
-            announce()
+            said = announced_outcome(
+                self.viewer, announce, failed=f"{doing} was written but not recorded: recording it")
+            if isinstance(said, Failure):
+                show_error(said.message)
+                self.status.value = said.message
+                if self._apply_job is not None:  # kept where 'running…' will be
+                    self._apply_failure = said.message
 
         QTimer.singleShot(0, run)
 

@@ -17,10 +17,10 @@ from qtpy.QtCore import QEvent, QObject, Signal
 
 from ..core.thread_warnings import heard
 from .jobs import ApplyCancelled
-from .rollback import ViewerState
+from .rollback import FollowedState, ViewerState
 
-__all__ = ["JOB_ERRORS", "Failure", "HideWatcher", "ProgressRelay", "create_worker",
-           "error_line", "outcome", "show_worker_warning", "written_outcome"]
+__all__ = ["JOB_ERRORS", "Failure", "HideWatcher", "ProgressRelay", "announced_outcome",
+           "create_worker", "error_line", "outcome", "show_worker_warning", "written_outcome"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -104,6 +104,19 @@ def written_outcome(viewer: Any, func: Any, *args: Any, failed: str,
     none is left half made, half written, or a preview named as an output."""
     before = ViewerState(viewer)
     result = outcome(func, *args, failed=failed, caught=caught)
+    if isinstance(result, Failure):
+        before.restore()
+    return result
+
+
+def announced_outcome(viewer: Any, announce: Callable[[], None], *, failed: str) -> Any:
+    """:func:`outcome` of ``announce`` telling listeners (a Recorder) of a step written into
+    ``viewer`` in an earlier event-loop turn, outside :func:`written_outcome`: raised there,
+    a bug reached napari as a traceback, its listener left half updated. On a failure (a
+    bug: a line naming it, its traceback logged) the :func:`.rollback.follow`-ed models
+    are put back, and the layers kept as written: the output is the person's result."""
+    before = FollowedState(viewer)
+    result = outcome(announce, failed=failed, caught=())
     if isinstance(result, Failure):
         before.restore()
     return result

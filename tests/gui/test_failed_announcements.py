@@ -1,0 +1,71 @@
+"""An Apply that adds a layer announces its step on a later event-loop turn, outside the
+write: a bug in the Recorder hearing of it there is one line saying the step was written but
+not recorded, the Recorder put back as it was, the written layer kept."""
+
+from __future__ import annotations
+
+import numpy as np
+from napari.components import ViewerModel
+from napari.utils.notifications import NotificationSeverity
+from skimage.filters import threshold_otsu
+
+from napari_maskprep._napari import _sample_data, recording
+from napari_maskprep._napari.outputs import history
+from napari_maskprep._napari.recorder import RecorderWidget
+from napari_maskprep._napari.widgets import SegmentWidget
+
+from .test_failed_writes import TIMEOUT_MS, wait_idle
+
+ERROR = NotificationSeverity.ERROR
+LAYERS = ["nuclei-ground truth", "nuclei", "nuclei-auto_threshold"]
+
+
+def _recorder_failing_once(monkeypatch) -> None:
+    """The Recorder raising once it has replaced its steps (half updated)."""
+    watch, calls = recording.RecipeRecorder._watch_outputs, []
+
+    def once(self):
+        calls.append(self)
+        if len(calls) == 1:
+            raise KeyError("sigma")
+        watch(self)
+
+    monkeypatch.setattr(recording.RecipeRecorder, "_watch_outputs", once)
+
+
+def test_a_bug_recording_a_new_layer_keeps_it_and_puts_the_recorder_back(
+        qtbot, shown, monkeypatch):
+    """The first Apply adds its layer and the Recorder fails recording it: the bug reached
+    napari as a traceback, and left the step in the recipe (its list of steps not redrawn),
+    the status line the Apply's summary."""
+    viewer = ViewerModel()
+    for data, kwargs, layer_type in _sample_data.nuclei():
+        getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+    widget, recorder = SegmentWidget(viewer), RecorderWidget(viewer)
+    qtbot.addWidget(widget.native)
+    qtbot.addWidget(recorder.native)
+    recipe = recorder.model.recipe.to_dict()
+    _recorder_failing_once(monkeypatch)
+    widget.select("segment.auto_threshold", viewer.layers["nuclei"])
+    widget.apply()
+    qtbot.waitUntil(lambda: widget.status.value.endswith("logged"), timeout=TIMEOUT_MS)
+    wait_idle(qtbot, widget)
+    said = ("segment.auto_threshold on 'nuclei' was written but not recorded: recording it "
+            "failed (KeyError: 'sigma'); a bug: its traceback is logged")
+    assert widget.status.value == said and shown() == [(ERROR, said)]
+    assert [x.name for x in viewer.layers] == LAYERS
+    output = viewer.layers["nuclei-auto_threshold"]  # written whole: the person's result
+    nuclei = np.asarray(viewer.layers["nuclei"].data)
+    assert np.array_equal(output.data, nuclei > threshold_otsu(nuclei))
+    assert history(output)[-1]["step"]["op"] == "segment.auto_threshold"
+    assert recorder.model.recipe.to_dict() == recipe
+    assert recorder.model.records == [] and recorder.steps.count() == 0
+
+    monkeypatch.undo()  # the Recorder put back hears the next Apply (into that layer)
+    widget.apply()
+    qtbot.waitUntil(lambda: len(recorder.model.records) == 1, timeout=TIMEOUT_MS)
+    wait_idle(qtbot, widget)
+    assert [x.name for x in viewer.layers] == LAYERS
+    assert recorder.model.records[0].layer is output
+    assert [s.op for s in recorder.model.recipe.steps] == ["segment.auto_threshold"]
+    assert recorder.steps.count() == 1
