@@ -20,6 +20,9 @@ from .test_large import show, small_pyramid
 from .test_regions import _applied
 
 BUG = "writing the region back failed (KeyError: 'sigma'); a bug: its traceback is logged"
+# An expected error's line says the edits can be written again.
+NO_SPACE = ("[Errno 28] No space left on device; the store was put back as it was and the "
+            "region is still open to write again")
 
 
 def levels(store: Path) -> list[np.ndarray]:
@@ -96,8 +99,12 @@ def _failing_step(*args, **kwargs):
     raise KeyError("sigma")
 
 
+def _no_space(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+
 @pytest.mark.parametrize("where", ["a level's chunks", "a full disk", "after the store was "
-                                   "written", "recording the step"])
+                                   "written", "a full disk showing it", "recording the step"])
 def test_a_failed_write_back_leaves_the_store_the_layers_and_the_recipe(editing, shown,
                                                                        monkeypatch, where):
     """The store was written level by level, then shown and recorded: a failure after
@@ -114,10 +121,13 @@ def test_a_failed_write_back_leaves_the_store_the_layers_and_the_recipe(editing,
     if where == "a level's chunks":
         assert _chunks_failing(monkeypatch, 2) == []
     elif where == "a full disk":
-        said = "[Errno 28] No space left on device"
+        said = NO_SPACE
         _chunks_failing(monkeypatch, 2, error=OSError(28, "No space left on device"))
     elif where == "after the store was written":
         monkeypatch.setattr(regions, "AppliedStep", _failing_step)
+    elif where == "a full disk showing it":
+        said = NO_SPACE
+        monkeypatch.setattr(regions, "store_levels", _no_space)
     else:
         _recorder_failing_once(monkeypatch)
     widget.write_button.clicked()
@@ -161,3 +171,33 @@ def test_a_store_that_cannot_be_put_back_is_said_to_hold_part_of_the_edit(editin
     assert not np.array_equal(now[0], stored[0]) and np.array_equal(now[1], stored[1])
     assert_same_layers(viewer, before)
     assert widget.model.region is not None and recorder.recipe.to_dict() == recipe
+
+
+def test_a_full_disk_and_a_store_not_put_back_says_where_alone(editing, shown, monkeypatch):
+    """A full disk at level 1, and writing level 0 back failing too: the line is the one
+    saying where the store may hold part of the edit, not that it was put back."""
+    viewer, widget, recorder, store = editing
+    before, recipe = layers(viewer), recorder.recipe.to_dict()
+    _chunks_failing(monkeypatch, 2, 3, error=OSError(28, "No space left on device"))
+    widget.write_button.clicked()
+    said = (f"{store} may hold part of the edit in level 0 [900:1150, 1000:1300]: writing "
+            "the region failed (OSError: [Errno 28] No space left on device) and so did "
+            "writing back what it replaced there; check that part")
+    assert widget.status.value == said and shown() == [("error", said)]
+    assert_same_layers(viewer, before)
+    assert widget.model.region is not None and recorder.recipe.to_dict() == recipe
+
+
+def test_a_store_changed_under_the_region_says_nothing_was_written(editing, shown):
+    """Refused before writing: its own line (discard it), no word of a region to write
+    again."""
+    viewer, widget, recorder, store = editing
+    before, recipe = layers(viewer), recorder.recipe.to_dict()
+    region = widget.model.region
+    omezarr.write_region(store, (900, 1000), np.full((2, 2), 7, np.uint8))
+    widget.write_button.clicked()
+    said = (f"{store} changed under this region since it was opened; nothing was written "
+            "(discard it and open it again)")
+    assert widget.status.value == said and shown() == [("error", said)]
+    assert_same_layers(viewer, before)
+    assert widget.model.region is region and recorder.recipe.to_dict() == recipe

@@ -117,9 +117,10 @@ class RegionEditWidget(ScrollingForm):
 
     def write_back(self) -> None:
         written = self._written_back()
-        if isinstance(written, Failure):
-            self.status.value = written.message
-            show_error(written.message)
+        if isinstance(written, Failure):  # saying the region can be written again (PUT_BACK)
+            said = "; ".join([written.message, *written.notes])
+            self.status.value = said
+            show_error(said)
         else:
             self._say(written)
 

@@ -47,11 +47,13 @@ from .outputs import METADATA_KEY, find_layer, history, output_metadata, style_o
 from .recording import EDIT_OP
 from .rollback import ViewerState
 
-__all__ = ["MAX_REGION_PIXELS", "OpenRegion", "RegionEditor", "layer_store"]
+__all__ = ["MAX_REGION_PIXELS", "PUT_BACK", "OpenRegion", "RegionEditor", "layer_store"]
 
 _LOG = logging.getLogger(__name__)
 MAX_REGION_PIXELS = 4096 * 4096  # full-resolution pixels one region holds (16 MB of uint8)
 _REGION_KEY = "maskprep_region"  # metadata of a region layer: never a recipe output
+# The note on an error a write back raised once everything was put back.
+PUT_BACK = "the store was put back as it was and the region is still open to write again"
 
 
 def layer_store(layer: Layer | None) -> Path | None:
@@ -272,13 +274,16 @@ class RegionEditor:
     def _put_back(self, region: OpenRegion, saved: SavedRegion, viewer: ViewerState,
                   failure: Exception) -> None:
         """After a failed write back, the store, the viewer (the source layer, the region
-        layer, Recorders) and the open region as they were: the edits can be written again.
-        Raises RegionNotRestoredError, saying where, if the store could not be put back."""
+        layer, Recorders) and the open region as they were: the edits can be written again,
+        as ``failure``'s note says (:data:`PUT_BACK`). Raises RegionNotRestoredError, saying
+        where, if the store could not be put back."""
         try:
             saved.put_back(failure)
         except RegionNotRestoredError:
             _LOG.exception("writing back %s failed, and putting the store back", region.store)
             raise
+        else:
+            failure.add_note(PUT_BACK)
         finally:
             self.region = region
             viewer.restore()

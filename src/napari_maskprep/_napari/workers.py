@@ -47,10 +47,12 @@ class ProgressRelay(QObject):
 
 @dataclass(frozen=True)
 class Failure:
-    """What a worker returns instead of raising (superqt would show a traceback)."""
+    """What a worker returns instead of raising (superqt would show a traceback); an
+    expected error's notes (what was done about it) too."""
 
     message: str
     cancelled: bool = False
+    notes: tuple[str, ...] = ()
 
 
 def error_line(exc: BaseException, failed: str) -> str:
@@ -90,7 +92,7 @@ def outcome(func: Any, *args: Any, failed: str,
     except ApplyCancelled:
         return Failure("cancelled", cancelled=True)
     except caught as exc:
-        return Failure(error_line(exc, failed))
+        return Failure(error_line(exc, failed), notes=tuple(getattr(exc, "__notes__", ())))
     except Exception as exc:
         _LOG.exception("%s failed", failed)
         return Failure(_bug_line(exc, failed))
