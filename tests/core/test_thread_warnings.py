@@ -95,3 +95,57 @@ def test_threads_ending_in_another_order_than_they_began_leave_the_warning_state
     assert warnings.filters == filters
     warnings.warn("a note from elsewhere", MaskprepWarning, stacklevel=1)
     assert process_hook == ["a note from elsewhere"] * 2
+
+
+def _note() -> None:
+    """One warning always raised at one place (one key in this module's registry)."""
+    warnings.warn("a note from one place", MaskprepWarning, stacklevel=1)
+
+
+@pytest.mark.filterwarnings("default:a note from one place")
+def test_a_warning_shown_meanwhile_by_an_unheard_thread_is_still_heard_at_its_place(
+        process_hook):
+    """'default' marks the place of a warning it shows in its module's registry, and
+    ``warnings`` returns at a marked place before it reads any filter: the mark an unheard
+    thread left held back a heard context's warning raised there after it."""
+    began, let = threading.Event(), threading.Event()
+    caught = []
+
+    def held():
+        with heard(caught.append, always=MaskprepWarning):
+            began.set()
+            let.wait(WAIT_S)
+            _note()
+
+    thread = threading.Thread(target=held)
+    thread.start()
+    assert began.wait(WAIT_S)
+    _note()
+    let.set()
+    thread.join()
+    assert (_messages(caught), process_hook) == (
+        ["a note from one place"], ["a note from one place"])
+
+
+@pytest.mark.filterwarnings("default:a note from one place")
+def test_a_warning_shown_before_at_its_place_is_heard(process_hook):
+    caught = []
+    _note()
+    with heard(caught.append, always=MaskprepWarning):
+        _note()
+    assert (_messages(caught), process_hook) == (
+        ["a note from one place"], ["a note from one place"])
+
+
+@pytest.mark.filterwarnings("default:a note from one place")
+def test_a_router_left_under_another_hook_keeps_default_showing_a_place_once(
+        process_hook, monkeypatch):
+    """A hook put on top while a context was heard, which later puts back what it found,
+    leaves the router as the hook once none is heard: it passes each warning on, and the
+    process's 'default' still shows one place once."""
+    with heard([].append):
+        left = warnings.showwarning
+    monkeypatch.setattr(warnings, "showwarning", left)
+    _note()
+    _note()
+    assert process_hook == ["a note from one place"]

@@ -76,6 +76,12 @@ class _Router:
     def __call__(self, *shown: Any) -> None:
         heard = _HEARD.get()
         if heard is None:
+            # 'default' marked its place in its module's registry, which warnings reads
+            # before any filter: a heard context's warning raised there would be held
+            # back. Forgotten, it is shown again there too while any is heard (a router
+            # left under another's hook once none is heard forgets nothing).
+            if Hearing.running:
+                _filters_changed()
             self.previous(*shown)
         else:
             heard.collect(shown)
