@@ -141,7 +141,21 @@ class ViewerState:
         self._active, self._selected = self._layers.selection.active, list(self._layers.selection)
         self._models = FollowedState(viewer)
 
-    def restore(self) -> None:
+    def restore(self) -> bool:
+        """Whether all was put back. A part failing (a listener's bug) is logged and the
+        rest put back all the same: raised, it hid the writer's error."""
+        parts = [self._restore_list, *(x.restore for x in self._states),
+                 self._restore_selection, self._models.restore]  # models last: what the
+        complete = True  # layers' events told them is undone
+        for part in parts:
+            try:
+                part()
+            except Exception:
+                _LOG.exception("the viewer could not be put back fully after a failed write")
+                complete = False
+        return complete
+
+    def _restore_list(self) -> None:
         layers = self._layers
         known = [x.layer for x in self._states]
         for layer in [x for x in layers if all(x is not y for y in known)]:
@@ -151,8 +165,9 @@ class ViewerState:
                 layers.insert(at, layer)
             elif layers.index(layer) != at:
                 layers.move(layers.index(layer), at)
-        for state in self._states:
-            state.restore()
+
+    def _restore_selection(self) -> None:
+        layers = self._layers
         selected = [x for x in self._selected if x in layers]
         if set(map(id, layers.selection)) != set(map(id, selected)):
             layers.selection.clear()
@@ -160,7 +175,6 @@ class ViewerState:
         if self._active is not layers.selection.active and (
                 self._active is None or self._active in layers):
             layers.selection.active = self._active
-        self._models.restore()  # last: what the layers' events told them is undone
 
 
 def keeps(*names: str) -> Callable[[F], F]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from napari.qt.threading import FunctionWorker
@@ -98,16 +98,20 @@ def outcome(func: Any, *args: Any, failed: str,
         return Failure(_bug_line(exc, failed))
 
 
+NOT_PUT_BACK = "the viewer could not be put back fully after it; a bug: its traceback is logged"
+
+
 def written_outcome(viewer: Any, func: Any, *args: Any, failed: str,
                     caught: tuple[type[Exception], ...]) -> Any:
     """:func:`outcome` of ``func`` writing a worker's result into ``viewer`` (GUI thread:
     raised there, a bug too reached napari as a traceback); on a failure, the layers it
     added are removed and those it changed put back (:class:`.rollback.ViewerState`), so
-    none is left half made, half written, or a preview named as an output."""
+    none is left half made, half written, or a preview named as an output; a part that
+    could not be put back (a bug, logged) is said after the writer's error."""
     before = ViewerState(viewer)
     result = outcome(func, *args, failed=failed, caught=caught)
-    if isinstance(result, Failure):
-        before.restore()
+    if isinstance(result, Failure) and not before.restore():
+        return replace(result, message=f"{result.message}; {NOT_PUT_BACK}")
     return result
 
 
