@@ -149,3 +149,18 @@ def test_a_router_left_under_another_hook_keeps_default_showing_a_place_once(
     _note()
     _note()
     assert process_hook == ["a note from one place"]
+
+
+def test_catch_warnings_recording_inside_a_registration_records_and_gives_it_back(
+        process_hook):
+    """Code heard that records its own warnings (pytest.warns, a library's
+    catch_warnings(record=True)) takes them, and the registration hears the rest."""
+    caught = []
+    with heard(caught.append, always=MaskprepWarning):
+        with pytest.warns(MaskprepWarning, match="recorded by pytest"):
+            warnings.warn("recorded by pytest", MaskprepWarning, stacklevel=1)
+        with warnings.catch_warnings(record=True) as recorded:
+            warnings.warn("recorded by the library", MaskprepWarning, stacklevel=1)
+        warnings.warn("heard after", MaskprepWarning, stacklevel=1)
+    assert ([str(x.message) for x in recorded], _messages(caught), process_hook) == (
+        ["recorded by the library"], ["heard after"], [])
