@@ -45,7 +45,7 @@ from .large import store_levels, visible_region
 from .layers import is_large, layer_array
 from .outputs import METADATA_KEY, find_layer, history, output_metadata, style_output
 from .recording import EDIT_OP
-from .rollback import ViewerState
+from .rollback import NOT_PUT_BACK, ViewerState
 
 __all__ = ["MAX_REGION_PIXELS", "PUT_BACK", "OpenRegion", "RegionEditor", "layer_store"]
 
@@ -286,7 +286,8 @@ class RegionEditor:
             failure.add_note(PUT_BACK)
         finally:
             self.region = region
-            viewer.restore()
+            if not viewer.restore():
+                failure.add_note(NOT_PUT_BACK)
             self.changed.emit()
 
     def source_removed(self) -> bool:

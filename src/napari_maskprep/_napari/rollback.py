@@ -32,9 +32,12 @@ from napari.layers import Labels, Layer
 
 from .layers import unwrapped
 
-__all__ = ["FollowedState", "ViewerState", "follow", "keeps", "unfollow"]
+__all__ = ["NOT_PUT_BACK", "FollowedState", "ViewerState", "follow", "keeps", "unfollow"]
 
 _LOG = logging.getLogger(__name__)
+
+# Said after a writer's error when :meth:`ViewerState.restore` could not put all back.
+NOT_PUT_BACK = "the viewer could not be put back fully after it; a bug: its traceback is logged"
 
 _LOOK = ("colormap", "contrast_limits", "contour", "selected_label", "opacity", "visible")
 

@@ -17,7 +17,7 @@ from qtpy.QtCore import QEvent, QObject, Signal
 
 from ..core.thread_warnings import heard
 from .jobs import ApplyCancelled
-from .rollback import FollowedState, ViewerState
+from .rollback import NOT_PUT_BACK, FollowedState, ViewerState
 
 __all__ = ["JOB_ERRORS", "Failure", "HideWatcher", "ProgressRelay", "announced_outcome",
            "create_worker", "error_line", "outcome", "show_worker_warning", "written_outcome"]
@@ -95,10 +95,9 @@ def outcome(func: Any, *args: Any, failed: str,
         return Failure(error_line(exc, failed), notes=tuple(getattr(exc, "__notes__", ())))
     except Exception as exc:
         _LOG.exception("%s failed", failed)
-        return Failure(_bug_line(exc, failed))
+        return Failure(_bug_line(exc, failed), notes=tuple(getattr(exc, "__notes__", ())))
 
 
-NOT_PUT_BACK = "the viewer could not be put back fully after it; a bug: its traceback is logged"
 
 
 def written_outcome(viewer: Any, func: Any, *args: Any, failed: str,
