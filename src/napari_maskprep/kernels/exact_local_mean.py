@@ -255,12 +255,11 @@ def _window_sums(limb: np.ndarray, block_size: int, border: str) -> np.ndarray:
         def along(start: int, stop: int | None, axis: int = axis) -> tuple[slice, ...]:
             return (slice(None),) * axis + (slice(start, stop),)
 
-        padded = _pad_axis(sums, axis, block_size // 2, border)
-        # window sum at i: cumulative[i + block - 1] - cumulative[i] + value[i]
-        cumulative = np.cumsum(padded, axis=axis)
-        last = cumulative.shape[axis] - block_size + 1
-        sums = cumulative[along(block_size - 1, None)] - cumulative[along(0, last)]
-        sums += padded[along(0, last)]
+        cumulative = _pad_axis(sums, axis, block_size // 2, border)
+        np.cumsum(cumulative, axis=axis, out=cumulative)
+        # window sum at i: cumulative[i + block - 1] - cumulative[i - 1]
+        sums = cumulative[along(block_size - 1, None)].copy()
+        sums[along(1, None)] -= cumulative[along(0, -block_size)]
     return sums.astype(np.float64)
 
 
@@ -298,6 +297,7 @@ def _rounded_window_sums(image: np.ndarray, block_size: int, border: str) -> np.
     half = block_size // 2
     sums = image.astype(np.float64)
     for axis in range(image.ndim):
-        sums = ndi.uniform_filter1d(_pad_axis(sums, axis, half, border), block_size, axis=axis)
-        sums = sums[(slice(None),) * axis + (slice(half, -half),)]
+        padded = _pad_axis(sums, axis, half, border)
+        ndi.uniform_filter1d(padded, block_size, axis=axis, output=padded)
+        sums = padded[(slice(None),) * axis + (slice(half, -half),)]
     return sums * float(block_size**image.ndim)
