@@ -137,3 +137,34 @@ def test_the_sums_of_a_volume_take_few_bytes_a_pixel(scale):
     finally:
         tracemalloc.stop()
     assert (peak - mask.nbytes) / image.size < 50
+
+
+def _drifting_row(block_size, length, tail):
+    """A row whose running window sums (OpenCV's, each step ``sum += new - old``) round
+    down at every step: each ``new - old`` is 15 units of the values' last bit above a
+    multiple of the sum's (32 units), over ``length - tail`` values swinging between
+    1.05 and 1.75 times 2**1013, then ``tail`` values just above float64's largest over
+    ``block_size**2``, so that ``value * n`` overflows."""
+    unit = 2.0**961  # the last bit of values in [2**1013, 2**1014)
+    smallest = int(np.finfo(np.float64).max / block_size**2 / unit) + 20
+    low, high = int(2**52 * 1.05), int(2**52 * 1.75)
+    rng = np.random.default_rng(1)
+    units = [int(value) for value in rng.integers(low, high, block_size)]
+    while len(units) < length - tail:
+        step = 32 * int(rng.integers(-(2**40), 2**40)) + 15
+        if low <= units[-block_size] + step < high:
+            units.append(units[-block_size] + step)
+    for i in range(length - tail, length):
+        target = smallest + (0, 7, 3)[i % 3]
+        units.append(target + (15 - (target - units[i - block_size])) % 32)
+    return np.array([value * unit for value in units])
+
+
+def test_an_overflowed_value_times_n_is_no_margin():
+    """``value * n`` past float64's range, beside a window sum the running sums rounded
+    down to below it, made the first pass's margin inf: taken as foreground, whatever the
+    exact margin's sign (30 pixels of the middle row below their window's mean)."""
+    image = np.tile(_drifting_row(35, 440, 80), (35, 1))
+    mask = exact_mean_mask(image, 35, 0.0, dark=False, border="symmetric")
+    want = _exact_mask(image[:1], 35, 0.0, False, "symmetric")  # the rows are alike
+    np.testing.assert_array_equal(mask, np.tile(want, (35, 1)))

@@ -105,12 +105,15 @@ def _rounded_greater(image: np.ndarray, block_size: int, offset: float,
     """``value * n - sum > -offset * n`` where float64 window sums decide it, and the
     pixels where their rounding may (``_rounding_bound``)."""
     count = block_size**image.ndim
-    # Sums past float64's range are inf or NaN: undecided, as they are within any bound.
     with np.errstate(over="ignore", invalid="ignore"):
         margin = np.multiply(image, float(count), dtype=np.float64)
         margin -= _rounded_window_sums(image, block_size, border)
         if offset:
             margin += offset * count
+        # A term past float64's range leaves no margin to bound: value * n overflowed
+        # beside a window sum the running sums rounded to below it is inf, whatever the
+        # exact margin's sign; inf - inf is NaN. Both are undecided.
+        margin[np.isinf(margin)] = np.nan
         bound = _rounding_bound(image, block_size, offset)
         greater = margin > bound  # right wherever decided
         undecided = ~(greater | (margin < -bound))
