@@ -270,6 +270,21 @@ def test_local_threshold_window_far_wider_than_the_image_is_one_error():
     assert seg.local_threshold(stack, method="niblack", block_size=5).shape == stack.shape
 
 
+def test_local_threshold_mean_of_a_window_far_wider_than_a_volume_s_axis_is_one_error():
+    """A volume's exact mean pads one axis at a time: 3 planes and a window of 1001 took
+    334 times the image in int64 (2.8 kB a pixel; 36 GB for 3 x 2048 x 2048). A mean, and
+    Niblack's and Sauvola's at k = 0, are refused as theirs are; a window as wide as a 2D
+    image is not padded (OpenCV's box filter), nor one of a volume within the bound."""
+    stack = np.zeros((3, 64, 256), np.uint8)
+    for method, k in (("mean", 0.2), ("niblack", 0.0), ("sauvola", 0.0)):
+        with pytest.raises(LimitError, match=rf"method '{method}' with block_size=1001 pads "
+                           r"the image of shape \(3, 64, 256\) to 1.6e\+07 pixels, more than "
+                           r"16 times its own \(or 2\*\*22\); accepted: a smaller block_size$"):
+            seg.local_threshold(stack, method=method, block_size=1001, k=k)
+    assert not seg.local_threshold(stack, method="mean", block_size=45).any()
+    assert not seg.local_threshold(stack[0], method="mean", block_size=1001).any()
+
+
 # --- local_threshold -----------------------------------------------------------------
 
 

@@ -276,13 +276,20 @@ def _check_odd_window(params: Mapping[str, Any]) -> None:
         )
 
 
-def _check_local_work(image: np.ndarray, method: LocalMethod, block_size: int) -> None:
-    """Sauvola and Niblack within their padding bound."""
-    if method not in (LocalMethod.SAUVOLA, LocalMethod.NIBLACK):
-        return
-    if runs_fast(image.shape, block_size):
+def _check_local_work(image: np.ndarray, method: LocalMethod, block_size: int,
+                      k: float) -> None:
+    """The window's padding within its bound. Sauvola and Niblack pad every axis at once;
+    a mean (theirs at k = 0) is summed one axis at a time, each padded on its own, which
+    for a window far wider than a short axis of a volume (3 planes, block 501: 168 times
+    the image in int64) exhausted the machine."""
+    if method is LocalMethod.GAUSSIAN or runs_fast(image.shape, block_size):
         return  # OpenCV's box filters: no padding
-    padded = math.prod(n + block_size - 1 for n in image.shape)
+    if method is LocalMethod.MEAN or k == 0:
+        if image.ndim == 2:
+            return  # OpenCV's box filters, any width
+        padded = max(image.size // n * (n + block_size - 1) for n in image.shape if n)
+    else:
+        padded = math.prod(n + block_size - 1 for n in image.shape)
     if padded > max(2**22, LOCAL_MAX_PADDING * image.size):
         raise LimitError(
             f"segment.local_threshold: method {method.value!r} with block_size={block_size}"
@@ -366,7 +373,7 @@ def local_threshold(
            [0, 0, 0, 0, 0]], dtype=uint8)
     """
     method = LocalMethod(method)
-    _check_local_work(image, method, block_size)
+    _check_local_work(image, method, block_size, k)
     return local_threshold_mask(image, method.value, block_size, k, offset,
                                 dark=Polarity(polarity) is Polarity.DARK)
 
