@@ -9,28 +9,15 @@ from napari.components import ViewerModel
 from napari.utils.notifications import NotificationSeverity
 from skimage.filters import threshold_otsu
 
-from napari_maskprep._napari import _sample_data, recording
+from napari_maskprep._napari import _sample_data
 from napari_maskprep._napari.outputs import history
 from napari_maskprep._napari.recorder import RecorderWidget
 from napari_maskprep._napari.widgets import SegmentWidget
 
-from .test_failed_writes import TIMEOUT_MS, wait_idle
+from .test_failed_writes import TIMEOUT_MS, recorder_failing_once, wait_idle
 
 ERROR = NotificationSeverity.ERROR
 LAYERS = ["nuclei-ground truth", "nuclei", "nuclei-auto_threshold"]
-
-
-def _recorder_failing_once(monkeypatch) -> None:
-    """The Recorder raising once it has replaced its steps (half updated)."""
-    watch, calls = recording.RecipeRecorder._watch_outputs, []
-
-    def once(self):
-        calls.append(self)
-        if len(calls) == 1:
-            raise KeyError("sigma")
-        watch(self)
-
-    monkeypatch.setattr(recording.RecipeRecorder, "_watch_outputs", once)
 
 
 def test_a_bug_recording_a_new_layer_keeps_it_and_puts_the_recorder_back(
@@ -45,7 +32,7 @@ def test_a_bug_recording_a_new_layer_keeps_it_and_puts_the_recorder_back(
     qtbot.addWidget(widget.native)
     qtbot.addWidget(recorder.native)
     recipe = recorder.model.recipe.to_dict()
-    _recorder_failing_once(monkeypatch)
+    recorder_failing_once(monkeypatch)
     widget.select("segment.auto_threshold", viewer.layers["nuclei"])
     widget.apply()
     qtbot.waitUntil(lambda: widget.status.value.endswith("logged"), timeout=TIMEOUT_MS)

@@ -8,11 +8,19 @@ import numpy as np
 from napari.components import ViewerModel
 from napari.utils.notifications import NotificationSeverity
 
-from napari_maskprep._napari import _sample_data, recording, stage
+from napari_maskprep._napari import _sample_data, stage
 from napari_maskprep._napari.recorder import RecorderWidget
 from napari_maskprep._napari.widgets import SegmentWidget
 
-from .test_failed_writes import BUG, TIMEOUT_MS, assert_same, fails, states, wait_idle
+from .test_failed_writes import (
+    BUG,
+    TIMEOUT_MS,
+    assert_same,
+    fails,
+    recorder_failing_once,
+    states,
+    wait_idle,
+)
 
 ERROR = NotificationSeverity.ERROR
 
@@ -70,16 +78,7 @@ def test_a_bug_in_the_recorder_after_it_recorded_a_step_takes_the_step_back(
     before = states(viewer)
     assert recipe["steps"][0]["params"]["method"] == "otsu"
 
-    watch = recording.RecipeRecorder._watch_outputs
-    calls = []
-
-    def fails_once(self):
-        calls.append(self)
-        if len(calls) == 1:
-            raise KeyError("sigma")
-        watch(self)
-
-    monkeypatch.setattr(recording.RecipeRecorder, "_watch_outputs", fails_once)
+    recorder_failing_once(monkeypatch)
     widget.param_editors["method"].value = "li"
     widget.apply()
     wait_idle(qtbot, widget)

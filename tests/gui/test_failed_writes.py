@@ -33,6 +33,20 @@ def fails(*args, **kwargs):
     raise KeyError("sigma")
 
 
+def recorder_failing_once(monkeypatch) -> None:
+    """The Recorder raising (a bug) the first time it watches its outputs, once it has
+    replaced its steps: half updated; later calls run."""
+    watch, calls = recording_module.RecipeRecorder._watch_outputs, []
+
+    def once(self):
+        calls.append(self)
+        if len(calls) == 1:
+            raise KeyError("sigma")
+        watch(self)
+
+    monkeypatch.setattr(recording_module.RecipeRecorder, "_watch_outputs", once)
+
+
 def states(viewer) -> list[tuple]:
     """Each layer: its name, type, dtype, a copy of its data, scale, translate, metadata."""
     return [(x.name, type(x), x.data.dtype, np.array(x.data, copy=True), tuple(x.scale),

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from napari.components import ViewerModel
 
-from napari_maskprep._napari import recording, regions, rollback
+from napari_maskprep._napari import regions, rollback
 from napari_maskprep._napari.recording import RecipeRecorder
 from napari_maskprep._napari.region_widget import RegionEditWidget
 from napari_maskprep.io import omezarr, open_lazy, read_provenance
 
+from .test_failed_writes import recorder_failing_once
 from .test_large import show, small_pyramid
 from .test_regions import _applied
 
@@ -84,18 +85,6 @@ def _chunks_failing(monkeypatch, *failing: int, error: Exception | None = None) 
     return calls
 
 
-def _recorder_failing_once(monkeypatch) -> None:
-    watch, calls = recording.RecipeRecorder._watch_outputs, []
-
-    def once(self):
-        calls.append(self)
-        if len(calls) == 1:
-            raise KeyError("sigma")
-        watch(self)
-
-    monkeypatch.setattr(recording.RecipeRecorder, "_watch_outputs", once)
-
-
 def _failing_step(*args, **kwargs):
     raise KeyError("sigma")
 
@@ -130,7 +119,7 @@ def test_a_failed_write_back_leaves_the_store_the_layers_and_the_recipe(editing,
         said = NO_SPACE
         monkeypatch.setattr(regions, "store_levels", _no_space)
     else:
-        _recorder_failing_once(monkeypatch)
+        recorder_failing_once(monkeypatch)
     widget.write_button.clicked()
     for now, then in zip(levels(store), stored, strict=True):
         assert np.array_equal(now, then)
