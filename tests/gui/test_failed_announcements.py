@@ -5,16 +5,17 @@ not recorded, the Recorder put back as it was, the written layer kept."""
 from __future__ import annotations
 
 import numpy as np
-from napari.components import ViewerModel
 from napari.utils.notifications import NotificationSeverity
 from skimage.filters import threshold_otsu
 
-from napari_maskprep._napari import _sample_data
 from napari_maskprep._napari.outputs import history
-from napari_maskprep._napari.recorder import RecorderWidget
-from napari_maskprep._napari.widgets import SegmentWidget
 
-from .test_failed_writes import TIMEOUT_MS, recorder_failing_once, wait_idle
+from .test_failed_writes import (
+    TIMEOUT_MS,
+    nuclei_segment_and_recorder,
+    recorder_failing_once,
+    wait_idle,
+)
 
 ERROR = NotificationSeverity.ERROR
 LAYERS = ["nuclei-ground truth", "nuclei", "nuclei-auto_threshold"]
@@ -25,12 +26,7 @@ def test_a_bug_recording_a_new_layer_keeps_it_and_puts_the_recorder_back(
     """The first Apply adds its layer and the Recorder fails recording it: the bug reached
     napari as a traceback, and left the step in the recipe (its list of steps not redrawn),
     the status line the Apply's summary."""
-    viewer = ViewerModel()
-    for data, kwargs, layer_type in _sample_data.nuclei():
-        getattr(viewer, f"add_{layer_type}")(data, **kwargs)
-    widget, recorder = SegmentWidget(viewer), RecorderWidget(viewer)
-    qtbot.addWidget(widget.native)
-    qtbot.addWidget(recorder.native)
+    viewer, widget, recorder = nuclei_segment_and_recorder(qtbot)
     recipe = recorder.model.recipe.to_dict()
     recorder_failing_once(monkeypatch)
     widget.select("segment.auto_threshold", viewer.layers["nuclei"])

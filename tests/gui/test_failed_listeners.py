@@ -5,18 +5,16 @@ a Recorder that had recorded the failed Apply's step has its recipe as before.""
 from __future__ import annotations
 
 import numpy as np
-from napari.components import ViewerModel
 from napari.utils.notifications import NotificationSeverity
 
-from napari_maskprep._napari import _sample_data, stage
-from napari_maskprep._napari.recorder import RecorderWidget
-from napari_maskprep._napari.widgets import SegmentWidget
+from napari_maskprep._napari import stage
 
 from .test_failed_writes import (
     BUG,
     TIMEOUT_MS,
     assert_same,
     fails,
+    nuclei_segment_and_recorder,
     recorder_failing_once,
     states,
     wait_idle,
@@ -62,12 +60,7 @@ def test_a_bug_in_the_recorder_after_it_recorded_a_step_takes_the_step_back(
     """Apply again writes into its output and the Recorder hears of it at once: a bug in
     the Recorder once it had replaced the step's settings left the step (Li's) in the
     recipe, while the layer was put back as Otsu's threshold wrote it."""
-    viewer = ViewerModel()
-    for data, kwargs, layer_type in _sample_data.nuclei():
-        getattr(viewer, f"add_{layer_type}")(data, **kwargs)
-    widget, recorder = SegmentWidget(viewer), RecorderWidget(viewer)
-    qtbot.addWidget(widget.native)
-    qtbot.addWidget(recorder.native)
+    viewer, widget, recorder = nuclei_segment_and_recorder(qtbot)
     widget.select("segment.auto_threshold", viewer.layers["nuclei"])
     widget.apply()
     qtbot.waitUntil(lambda: len(recorder.model.records) == 1, timeout=TIMEOUT_MS)

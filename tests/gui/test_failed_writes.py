@@ -153,13 +153,28 @@ def test_a_bug_after_apply_wrote_into_its_output_or_in_place_puts_the_layer_back
     np.testing.assert_array_equal(mask.data, first)
 
 
+def nuclei_viewer() -> ViewerModel:
+    """A viewer holding the nuclei sample's layers."""
+    viewer = ViewerModel()
+    for data, kwargs, layer_type in _sample_data.nuclei():
+        getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+    return viewer
+
+
+def nuclei_segment_and_recorder(qtbot):
+    """A viewer with the nuclei sample, a Segment widget and a Recorder."""
+    viewer = nuclei_viewer()
+    widget, recorder = SegmentWidget(viewer), RecorderWidget(viewer)
+    qtbot.addWidget(widget.native)
+    qtbot.addWidget(recorder.native)
+    return viewer, widget, recorder
+
+
 @pytest.fixture
 def recorded(qtbot):
     """A viewer with the nuclei sample, the stage widgets and a Recorder that recorded a
     Gaussian, a threshold of it and its holes filled."""
-    viewer = ViewerModel()
-    for data, kwargs, layer_type in _sample_data.nuclei():
-        getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+    viewer = nuclei_viewer()
     preprocess, segment, refine = (PreprocessWidget(viewer), SegmentWidget(viewer),
                                    RefineWidget(viewer))
     recorder = RecorderWidget(viewer)
@@ -217,9 +232,7 @@ def test_a_bug_half_way_through_a_re_run_puts_back_the_layers_it_wrote(recorded,
 @pytest.fixture
 def training(qtbot):
     """A viewer with the nuclei sample and a Train widget."""
-    viewer = ViewerModel()
-    for data, kwargs, layer_type in _sample_data.nuclei():
-        getattr(viewer, f"add_{layer_type}")(data, **kwargs)
+    viewer = nuclei_viewer()
     widget = TrainWidget(viewer)
     qtbot.addWidget(widget.native)
     yield viewer, widget

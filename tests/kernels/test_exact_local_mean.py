@@ -83,6 +83,15 @@ def test_bits_below_equal_fmod():
         np.testing.assert_array_equal(_bits_below(values, high, top), want)
 
 
+def _with_peak(function, *args, **kwargs):
+    """``function``'s result and the peak of the memory Python's allocators gave it."""
+    tracemalloc.start()
+    try:
+        return function(*args, **kwargs), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.mark.parametrize(("image", "method"), [
     (np.arange(24.0).reshape(1, 4, 6) * 0.1, "mean"),  # a ramp: every pixel a tie
     (np.arange(24, dtype=np.uint8).reshape(1, 4, 6) ** 2, "mean"),
@@ -94,12 +103,7 @@ def test_a_window_wider_than_a_volume_takes_the_memory_of_the_volume(image, meth
     """The window sums of a volume, and the windows of its few ties, were taken from the
     image padded along every axis at once by the window: 135 MB for these at a window of
     201, 16 GB at 1001. Padded one axis at a time, and the ties' windows indexed."""
-    tracemalloc.start()
-    try:
-        mask = local_threshold_mask(image, method, 201, 0.0, 0.25, dark=True)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    mask, peak = _with_peak(local_threshold_mask, image, method, 201, 0.0, 0.25, dark=True)
     border = "symmetric" if method == "mean" else "reflect"
     np.testing.assert_array_equal(mask, _exact_mask(image, 201, 0.25, True, border))
     assert peak < 2**20
@@ -114,12 +118,7 @@ def test_the_limbs_take_few_bytes_a_pixel(spread):
     image = np.add.outer(np.arange(512), np.arange(512)) * 0.7 + 0.1
     if spread:
         image[0, 0], image[9, 9] = 1e300, 5e-324
-    tracemalloc.start()
-    try:
-        mask = exact_mean_mask(image, 35, 0.0, dark=False, border="symmetric")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    mask, peak = _with_peak(exact_mean_mask, image, 35, 0.0, dark=False, border="symmetric")
     assert (peak - mask.nbytes) / image.size < 40
 
 
@@ -130,12 +129,7 @@ def test_the_sums_of_a_volume_take_few_bytes_a_pixel(scale):
     these ramps (24 planes, a window of 9 pads them to 32), 84 before each axis was padded
     alone. Both now run in place in the padded copy."""
     image = np.indices((24, 96, 96)).sum(axis=0) * scale
-    tracemalloc.start()
-    try:
-        mask = exact_mean_mask(image, 9, 0.0, dark=False, border="symmetric")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    mask, peak = _with_peak(exact_mean_mask, image, 9, 0.0, dark=False, border="symmetric")
     assert (peak - mask.nbytes) / image.size < 50
 
 

@@ -291,12 +291,13 @@ print(digest.hexdigest())
 """
 
 
-def _local_threshold_digest(threads: int) -> str:
+def digest_in_a_process(script: str, threads: int, timeout: float = 120) -> str:
+    """What ``script`` prints, run in a new process on ``threads`` threads."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads),
            "MASKPREP_TEST_THREADS": str(threads), "PYTHONHASHSEED": str(threads)}
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    done = subprocess.run([sys.executable, "-c", _DETERMINISM_SCRIPT], env=env, cwd=root,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=timeout, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout.strip()
 
@@ -304,7 +305,7 @@ def _local_threshold_digest(threads: int) -> str:
 def test_plateaus_threshold_the_same_in_every_process_and_thread_count():
     """Each process, on one thread and on two, in memory and in chunks: the same masks,
     with no plateau pixel foreground."""
-    digests = {_local_threshold_digest(threads) for threads in (1, 2)}
+    digests = {digest_in_a_process(_DETERMINISM_SCRIPT, threads) for threads in (1, 2)}
     assert len(digests) == 1, digests
     counts = digests.pop().split()[:-1]
     assert counts == ["0"] * 24

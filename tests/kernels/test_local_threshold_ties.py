@@ -5,9 +5,6 @@ any size, in horizontal stripes, and in every process and thread count."""
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
 from fractions import Fraction
 
 import dask.array as da
@@ -20,6 +17,7 @@ from napari_maskprep.engine import planes
 from napari_maskprep.kernels.local_threshold import local_threshold_mask
 
 from ..segment_images import as_dtype, nuclei_field
+from .test_local_threshold import digest_in_a_process
 
 # Methods whose threshold is the window's mean: Niblack's and Sauvola's at k 0.
 _MEAN_METHODS = [("mean", "symmetric"), ("niblack", "reflect"), ("sauvola", "reflect")]
@@ -222,18 +220,9 @@ def _digest() -> str:
     return digest.hexdigest()
 
 
-def _digest_in_a_process(threads: int) -> str:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads),
-           "MASKPREP_TEST_THREADS": str(threads), "PYTHONHASHSEED": str(threads)}
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    done = subprocess.run([sys.executable, "-c", _PROCESS_SCRIPT], env=env, cwd=root,
-                          capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout.strip()
-
-
 def test_ties_threshold_the_same_in_every_process_and_thread_count():
     """Two processes, on one thread and on two, and this one: the same masks, in memory,
     in chunks and in stripes alike."""
-    digests = {_digest_in_a_process(threads) for threads in (1, 2)} | {_digest()}
+    digests = {digest_in_a_process(_PROCESS_SCRIPT, threads, timeout=300)
+               for threads in (1, 2)} | {_digest()}
     assert len(digests) == 1 and "differs" not in digests, digests
