@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["exact_mean_mask"]
+__all__ = ["exact_mean_mask", "exact_window_sums"]
 
 # The border of a window past the image's edge: scipy's "reflect" (d c b a | a b c d), the
 # mean's reference, or numpy's "reflect" (d c b | a b c d), scikit-image's Niblack's and
@@ -70,7 +70,7 @@ def _whole_image_greater(image: np.ndarray, block_size: int, offset: float,
     limbs, number, exponent = _limbs(image, limb_bits)
 
     def pixels_and_sums(limb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return limb, _window_sums(limb, block_size, border)
+        return limb, exact_window_sums(limb, block_size, border)
 
     return _exact_greater(limbs, pixels_and_sums, number, exponent, count, offset, limb_bits)
 
@@ -248,8 +248,9 @@ def _split(value: int, limb_bits: int, count: int) -> list[float]:
     return [*limbs, float(min(max(top, -(2**60)), 2**60))]
 
 
-def _window_sums(limb: np.ndarray, block_size: int, border: str) -> np.ndarray:
-    """Each pixel's window sum of ``limb`` (integers), exact."""
+def exact_window_sums(limb: np.ndarray, block_size: int, border: str) -> np.ndarray:
+    """Each pixel's window sum of ``limb``, exact: float64 integers whose window sums stay
+    below 2**53 in 2D (summed in float64), integers of up to 32 bits in 3D (int64)."""
     if limb.ndim == 2:
         return cv2.boxFilter(limb, -1, (block_size, block_size), normalize=False,
                              borderType=_BORDERS[border])

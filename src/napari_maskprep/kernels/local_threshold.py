@@ -41,7 +41,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import filters
 
-from .exact_local_mean import exact_mean_mask
+from .exact_local_mean import exact_mean_mask, exact_window_sums
 
 __all__ = ["gaussian_radius", "local_threshold_mask", "local_threshold_surface", "runs_fast"]
 
@@ -332,28 +332,10 @@ def _ldexp(value: float, exponent: int) -> float:
 
 def _exact_window_mean(image: np.ndarray, block_size: int) -> np.ndarray:
     """The mean of each pixel's ``block_size`` window (scipy's "reflect" border), from
-    exact window sums of integers of up to 32 bits, and one division.
-
-    2D sums in float64, exact: every partial sum is an integer below 2**53 (1001**2 values
-    below 2**32), whatever the order it is summed in. 3D sums in int64, whose cumulative
-    sums may wrap around: their differences, the window sums (below 2**62), are exact all
-    the same."""
-    if image.ndim == 2:  # OpenCV's running sums: 16 MP in 45 ms
-        sums = cv2.boxFilter(image.astype(np.float64), -1, (block_size, block_size),
-                             normalize=False, borderType=cv2.BORDER_REFLECT)
-    else:
-        sums = np.pad(image.astype(np.int64), block_size // 2, mode="symmetric")
-        for axis in range(image.ndim):
-            def along(start: int, stop: int | None, axis: int = axis) -> tuple[slice, ...]:
-                return (slice(None),) * axis + (slice(start, stop),)
-
-            # window sum at i: cumulative[i + block - 1] - cumulative[i] + value[i]
-            cumulative = np.cumsum(sums, axis=axis)
-            last = cumulative.shape[axis] - block_size + 1
-            window = cumulative[along(block_size - 1, None)] - cumulative[along(0, last)]
-            window += sums[along(0, last)]
-            sums = window
-        sums = sums.astype(np.float64)
+    exact window sums of integers of up to 32 bits (every partial sum in 2D an integer
+    below 2**53: 1001**2 values below 2**32), and one division."""
+    sums = exact_window_sums(image.astype(np.float64) if image.ndim == 2 else image,
+                             block_size, "symmetric")
     sums /= float(block_size) ** image.ndim
     return sums
 
