@@ -47,8 +47,8 @@ class ProgressRelay(QObject):
 
 @dataclass(frozen=True)
 class Failure:
-    """What a worker returns instead of raising (superqt would show a traceback); an
-    expected error's notes (what was done about it) too."""
+    """What a worker returns instead of raising (superqt would show a traceback), with the
+    error's notes (what was done about it: a region's store put back)."""
 
     message: str
     cancelled: bool = False
@@ -96,8 +96,6 @@ def outcome(func: Any, *args: Any, failed: str,
     except Exception as exc:
         _LOG.exception("%s failed", failed)
         return Failure(_bug_line(exc, failed), notes=tuple(getattr(exc, "__notes__", ())))
-
-
 
 
 def written_outcome(viewer: Any, func: Any, *args: Any, failed: str,
