@@ -90,11 +90,11 @@ def main(argv=None):
             try:
                 image, axes = read_image_axes(path, channel)  # a time-lapse: frame by frame
             except SeveralImagesError as exc:
-                raise ValueError(f"{path}: holds {len(exc.numbers)} images (OME-TIFF series: "
-                                 "positions or wells), which an exported script does not "
-                                 "choose between; accepted: a file of one image (segment a "
-                                 "plate with maskprep run and the recipe, with --series N or "
-                                 "--series all)") from None
+                raise ValueError(f"{path}: holds {len(exc.numbers)} images ({exc.kind}), "
+                                 "which an exported script does not choose between; "
+                                 "accepted: a file of one image (segment a plate with "
+                                 "maskprep run and the recipe, with --series N or --series "
+                                 "all)") from None
             pixel_size = read_pixel_size(path)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", MaskprepWarning)

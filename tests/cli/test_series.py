@@ -121,6 +121,27 @@ def test_without_series_a_plate_is_refused_saying_how_to_choose(tmp_path, plate,
     assert [p.name for p in (tmp_path / "out").iterdir()] == [SUMMARY_NAME]
 
 
+@pytest.mark.parametrize("options", [[], ["--series", "all"]])
+def test_a_tiff_written_plane_by_plane_is_refused_or_run_each_plane(tmp_path, run, capsys,
+                                                                     options):
+    """tifffile makes each write a series: the mask was of the first plane alone."""
+    path = tmp_path / "planes.tif"
+    with tifffile.TiffWriter(path) as tif:
+        for n, size in enumerate(SIZES):
+            tif.write(position(n), resolution=(1e4 / size, 1e4 / size),
+                      resolutionunit="CENTIMETER")
+    out = tmp_path / "out"
+    assert run(path, "-o", out, *options) == (0 if options else 1)
+    if not options:
+        assert [r["error"] for r in _rows(out)] == [
+            f"{path}: holds 3 images of shape (40, 48) (TIFF series: images written one by "
+            "one); accepted: one chosen with --series N (0 to 2), or each as an image of its "
+            "own with --series all (series=N in Python)"]
+        return
+    for n in range(3):  # each plane with its own pixel size
+        np.testing.assert_array_equal(_mask(out / f"planes_s{n}.tif"), expected(n))
+
+
 def test_series_all_run_tiled_checks_steps_run_plane_by_plane_on_each_series(
         tmp_path, plate, capsys):
     """A step run plane by plane (per_plane) runs tiled on planes only: with --series all

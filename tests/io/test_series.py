@@ -143,6 +143,27 @@ def test_a_file_of_one_image_is_series_0_only(tmp_path):
         open_lazy(store, series=1)
 
 
+def test_a_tiff_written_image_by_image_is_its_images_not_its_first(tmp_path):
+    """tifffile makes each write to a file a series of its own, so a stack written plane by
+    plane was read as its first plane alone, without a word, in memory and lazily."""
+    path = tmp_path / "planes.tif"
+    with tifffile.TiffWriter(path) as tif:
+        for image in positions():
+            tif.write(image)
+    message = (f"{path}: holds 3 images of shape (20, 30) (TIFF series: images written one "
+               "by one); accepted: one chosen with series=N (0 to 2)")
+    with pytest.raises(ImageReadError) as in_memory:
+        read_image(path)
+    with pytest.raises(ImageReadError) as lazily:
+        open_lazy(path)
+    assert str(in_memory.value) == str(lazily.value) == message
+    assert series_numbers(path) == [0, 1, 2]
+    for number, image in enumerate(positions()):
+        np.testing.assert_array_equal(read_image(path, series=number), image)
+        with open_lazy(path, series=number) as lazy:
+            np.testing.assert_array_equal(lazy.data.compute(), image)
+
+
 @pytest.mark.parametrize("bad", [-1, 1.0, True, "all", "1"])
 def test_a_series_that_is_no_number_is_one_line_before_reading(tmp_path, bad):
     message = (r"^series .*; accepted: a series' number from 0 \(an OME-TIFF's positions or "

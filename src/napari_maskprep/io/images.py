@@ -70,8 +70,9 @@ def check_series(series: Any, accepted: str = "a series' number from 0 (an OME-T
 def image_series(tif: tifffile.TiffFile) -> list[int]:
     """The numbers of an open TIFF's series that are images to segment: an OME-TIFF's of
     its first one's shape (positions, wells; a slide's label, macro or thumbnail image is
-    of another); ``[0]`` for other TIFFs."""
-    if not tif.is_ome:
+    of another), and so a TIFF's that tifffile wrote image by image (each write a series:
+    a stack written plane by plane); ``[0]`` for other TIFFs."""
+    if not (tif.is_ome or tif.is_shaped):
         return [0]
     return [n for n, series in enumerate(tif.series) if series.shape == tif.series[0].shape]
 
@@ -85,20 +86,22 @@ def numbers_text(numbers: list[int]) -> str:
 
 class SeveralImagesError(ImageReadError):
     """A file of several images of one shape (an OME-TIFF's positions or wells) read
-    without one chosen: ``numbers`` are their series, ``shape`` theirs. Its message says
+    without one chosen: ``numbers`` are their series, ``shape`` theirs, ``kind`` what
+    they are (``OME-TIFF series: positions or wells``). Its message says
     how to choose in Python; a command words its own with :meth:`saying`."""
 
-    def __init__(self, path: Path, numbers: list[int], shape: tuple[int, ...]):
-        self.path, self.numbers, self.shape = path, numbers, shape
+    def __init__(self, path: Path, numbers: list[int], shape: tuple[int, ...], kind: str):
+        self.path, self.numbers, self.shape, self.kind = path, numbers, shape, kind
         super().__init__(self.saying(f"one chosen with series=N ({numbers_text(numbers)})"))
 
     def __reduce__(self) -> tuple[Any, ...]:  # its arguments, not its message
-        return type(self), (self.path, self.numbers, self.shape)
+        return type(self), (self.path, self.numbers, self.shape, self.kind)
 
     def saying(self, accepted: str) -> str:
-        """The one line naming the file, its images and ``accepted``, how to choose."""
+        """The one line naming the file, its images (what ``kind`` they are) and
+        ``accepted``, how to choose."""
         return (f"{self.path}: holds {len(self.numbers)} images of shape {self.shape} "
-                f"(OME-TIFF series: positions or wells); accepted: {accepted}")
+                f"({self.kind}); accepted: {accepted}")
 
 
 def pick_series(tif: tifffile.TiffFile, path: Path, series: int | None = None
@@ -110,7 +113,8 @@ def pick_series(tif: tifffile.TiffFile, path: Path, series: int | None = None
     segmented without a word."""
     images, shape = image_series(tif), tif.series[0].shape
     if series is None and len(images) > 1:
-        raise SeveralImagesError(path, images, shape)
+        raise SeveralImagesError(path, images, shape, "OME-TIFF series: positions or wells"
+                                 if tif.is_ome else "TIFF series: images written one by one")
     if series is not None and series not in images:
         what = (f"has no series {series}" if series >= len(tif.series) else
                 f"its series {series} is of shape {tif.series[series].shape} (a label, "
