@@ -187,6 +187,38 @@ def test_a_failed_write_leaves_no_store(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_a_failed_write_into_an_image_store_leaves_it_as_it_was(tmp_path, version):
+    # It made the image's labels/ group, listing no label, before the label was written
+    store = ome_zarr_image(tmp_path / "image.zarr", version)
+    files = {p: p.read_bytes() for p in store.rglob("*") if p.is_file()}
+
+    def fail_late(block, block_info=None):
+        if block_info[0]["chunk-location"] == (1, 1):
+            raise OSError(28, "No space left on device")
+        return block
+
+    mask = da.from_array(SMALL, chunks=128).map_blocks(fail_late, dtype=np.uint8)
+    with pytest.raises(OSError, match="No space left"):
+        write_ome_zarr(mask, into=store, name="seg")
+    assert {p: p.read_bytes() for p in store.rglob("*") if p.is_file()} == files
+    assert not (store / "labels").exists()
+
+
+def test_a_label_refused_for_the_image_s_pyramid_writes_nothing_into_it(tmp_path):
+    from ome_zarr.writer import write_multiscale
+
+    store = tmp_path / "image.zarr"  # level 1 is level 0 over 1.5: no stride gives it
+    write_multiscale([IMAGE, IMAGE[:200, :333]], zarr.open_group(store, mode="w",
+                                                                  zarr_format=2), axes="yx")
+    files = sorted(store.rglob("*"))
+    with pytest.raises(BadValueError) as error:
+        write_ome_zarr(SMALL, into=store, name="seg")
+    assert str(error.value) == (f"{store}: pyramid level of shape (200, 333) is not (300, 500) "
+                                "divided by whole numbers; not supported")
+    assert sorted(store.rglob("*")) == files
+
+
 KILLED_MID_WRITE = """
 import os, sys
 import dask.array as da, numpy as np

@@ -13,6 +13,7 @@ old store or the new one, and temporaries that :func:`clean_stale_temporaries` r
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -306,8 +307,15 @@ def write_ome_zarr(
     strides = _strides(shapes, str(into or target))
     if chunks is None:
         chunks = _default_chunks(data.shape, axes)
-    _write_store(data, target, fmt, axes, frame, name, label, provenance, chunks, overwrite,
-                 strides, shapes)
+    made = not target.parent.exists()  # an image's labels/ is made only with a label in it
+    try:
+        _write_store(data, target, fmt, axes, frame, name, label, provenance, chunks,
+                     overwrite, strides, shapes)
+    except BaseException:
+        if made and into is not None:
+            with contextlib.suppress(OSError):  # left empty by the failed write
+                target.parent.rmdir()
+        raise
     if into is not None:
         _list_label(into / "labels", name, fmt)
     return target
@@ -354,8 +362,9 @@ def _writer(*names: str) -> list[Any]:
 
 
 def _list_label(labels: Path, name: str | None, fmt: Any) -> None:
-    """Add ``name`` (if any) to the ``labels`` list of an image's ``labels`` group, made
-    if new."""
+    """Add ``name`` to the ``labels`` list of an image's ``labels`` group, made if new;
+    with ``name`` None, only check that the group, if there, can list one (nothing is
+    written: a write that fails after it leaves the image's store as it was)."""
     import zarr
 
     add_metadata, get_metadata = _writer("add_metadata", "get_metadata")
@@ -365,6 +374,8 @@ def _list_label(labels: Path, name: str | None, fmt: Any) -> None:
         raise OutputExistsError(f"{labels} is {'a file' if inside else 'a link out of the store'}"
                                 "; it is left as it is (accepted: no labels, or a labels folder "
                                 "inside the image store)")
+    if name is None and not labels.exists():
+        return
     try:
         group = zarr.open_group(labels, mode="a", zarr_format=fmt.zarr_format)
         names = get_metadata(group).get("labels", [])
@@ -374,7 +385,9 @@ def _list_label(labels: Path, name: str | None, fmt: Any) -> None:
     if not isinstance(names, list):  # list('seg2') listed the labels s, e, g and 2
         raise BadValueError(f"{labels}: its labels are {shown(names)}, not a list of names; "
                             "accepted: OME-NGFF's list (it is left as it is)")
-    if name is not None and name not in names:
+    if name is None:
+        return
+    if name not in names:
         names.append(name)
     extra = {"version": fmt.version} if fmt.zarr_format == 3 else {}
     add_metadata(group, {**extra, "labels": names}, fmt=fmt)
