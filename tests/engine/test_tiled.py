@@ -272,6 +272,24 @@ def test_bad_parameters_raise_before_any_chunk_runs():
         run_tiled([mp.recipe.Step("preprocess.median", {"radius": 0})], image)
 
 
+def test_unknown_chunk_sizes_are_one_line_before_any_work():
+    image = da.from_array(np.arange(48, dtype=np.uint8).reshape(6, 8), chunks=(3, 4))
+    rows = image[image[:, 0] > 10]  # boolean indexing: rows of unknown count
+    with pytest.raises(RecipeError, match=r"^the dask array's chunk sizes are unknown "
+                       r"\(shape \(nan, 8\)\); accepted: known sizes \(call "
+                       r"\.compute_chunk_sizes\(\) on it first\)$"):
+        mp.Recipe([{"op": "segment.auto_threshold"}]).run(rows)
+
+
+def test_a_masked_dask_array_is_refused_not_run_without_its_mask():
+    # In memory a masked array is refused; the Gaussian's chunks ignored the mask.
+    values = np.arange(48, dtype=np.uint8).reshape(6, 8)
+    image = da.ma.masked_array(da.from_array(values, chunks=(3, 4)), mask=values > 40)
+    with pytest.raises(RecipeError, match=r"^the dask array is masked, and a tiled run "
+                       r"would ignore its mask; accepted: a plain dask array "):
+        mp.Recipe([{"op": "preprocess.gaussian"}]).run(image)
+
+
 def test_stored_inputs_are_removed_once_no_graph_reads_them(tmp_path, mosaic):
     recipe = _recipe(_2D_RECIPES["gauss-otsu-open"])
     got = run_tiled(recipe.steps, da.from_array(mosaic, chunks=512), workdir=tmp_path)

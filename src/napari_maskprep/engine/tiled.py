@@ -194,7 +194,7 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
     steps = plane_steps(steps, image)
     check_tiled(steps, object_size=object_size)
     enabled = [(number, step) for number, step in enumerate(steps, 1) if step.enabled]
-    current = _without_thin_chunks(image if isinstance(image, da.Array) else da.asarray(image))
+    current = _without_thin_chunks(_as_dask(image))
     points = _points(enabled, current, named or {})
     probes = _probe(enabled, _corner(current), current.shape, points)
     _refuse_inputs(enabled, probes, current.dtype)
@@ -313,6 +313,23 @@ def _as_labels(corner: np.ndarray) -> np.ndarray:
     if labels.size:
         labels.flat[-1] = 2
     return labels
+
+
+def _as_dask(image: Any) -> da.Array:
+    """``image`` as a dask array; raises :class:`RecipeError` in one line for what the
+    chunks could not run as the whole image does: chunk sizes unknown (NaN, as after
+    boolean indexing), which no chunk grid can be planned on, and masked chunks, whose
+    mask a tiled run would ignore (an in-memory run refuses a masked array)."""
+    x = image if isinstance(image, da.Array) else da.asarray(image)
+    if any(math.isnan(size) for sizes in x.chunks for size in sizes):
+        raise RecipeError(f"the dask array's chunk sizes are unknown (shape {x.shape}); "
+                          "accepted: known sizes (call .compute_chunk_sizes() on it first)")
+    if isinstance(x._meta, np.ma.MaskedArray):
+        raise RecipeError("the dask array is masked, and a tiled run would ignore its mask; "
+                          "accepted: a plain dask array (fill it first: "
+                          "dask.array.ma.filled(x, value), or numpy.nan then "
+                          "preprocess.fill_nan)")
+    return x
 
 
 def _without_thin_chunks(x: da.Array) -> da.Array:
