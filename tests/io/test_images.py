@@ -95,6 +95,25 @@ def test_colour_samples_first_are_read_last_as_the_lazy_reader_has_them(tmp_path
         read_image(two)  # two channels are not colour, nor a stack
 
 
+def test_four_planes_of_a_channel_axis_are_channels_not_rgba(tmp_path):
+    """Four grey planes of a TIFF's channel axis were read as RGBA, and the fourth
+    channel, as alpha, dropped from the grey image segmented without a word: a TIFF's
+    alpha is one of its samples, never a plane."""
+    planes = np.zeros((4, 20, 24), np.uint16)
+    planes[3, 5:10, 5:10] = 900  # the nuclei, in the last channel
+    path = tmp_path / "four.tif"
+    tifffile.imwrite(path, planes, photometric="minisblack", metadata={"axes": "CYX"})
+    message = (f"{path}: axes 'cyx' of shape (4, 20, 24) (4 channels, not RGB: choose the "
+               "one to segment, with --channel N); accepted: ")
+    with pytest.raises(BadValueError) as in_memory:
+        read_image(path)
+    assert str(in_memory.value).startswith(message)
+    assert not takes_layout(path)
+    with open_lazy(path) as lazy:
+        assert lazy.axes == "nyx"  # channels, which a tiled run refuses alike
+    np.testing.assert_array_equal(read_image(path, channel=3), planes[3])
+
+
 @pytest.mark.parametrize(("shape", "write", "extra"), [
     ((20, 24, 2), {}, "unassalpha"),  # YXS, as image editors save grey with transparency
     ((2, 20, 24), {"planarconfig": "separate"}, "assocalpha"),  # SYX

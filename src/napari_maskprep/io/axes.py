@@ -4,7 +4,8 @@ A TIFF's axes (tifffile's letters) or an OME-Zarr's (its axis names) become: tim
 first (``t``), then ``z`` (a stack), ``y``, ``x``, and RGB(A) samples last (``c``, 3 or 4);
 of grey and alpha samples (``g``, from a TIFF's ExtraSamples) the grey one is kept; the
 channels of an ImageJ hyperstack or an OME-TIFF (``n``: ImageJ and OME store RGB as
-samples) are never colour, whatever their number, and an OME-Zarr's ``c`` is colour only as
+samples) are never colour, whatever their number, nor are 4 of any TIFF (its alpha is a
+sample), and an OME-Zarr's ``c`` is colour only as
 3 or 4 channels of uint8 drawn red, green and blue (``io.lazy``). Axes
 of length 1 other than ``z``, ``y`` and ``x`` are dropped; tifffile's unnamed page axes
 (``q``, ``i``) are the stack's ``z``, or ``t`` and ``z`` when there are two. A time-lapse

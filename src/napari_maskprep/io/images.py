@@ -559,14 +559,17 @@ def tiff_axes(series: tifffile.TiffPageSeries) -> str:
     """tifffile's letters for a series' axes in lower case, its samples (``S``) as ``c``,
     or as ``g`` when they are a grey value and its alpha (ExtraSamples), which
     :func:`~.axes.image_layout` reads as grey; the channels (``C``) of an ImageJ or OME
-    file as ``n``, never colour (``g`` and ``n`` are none of tifffile's letters); a ``c``
-    last for a palette read as its colours (:func:`tiff_intensities`)."""
+    file, and 4 of any TIFF, as ``n``, never colour (``g`` and ``n`` are none of
+    tifffile's letters); a ``c`` last for a palette read as its colours
+    (:func:`tiff_intensities`)."""
     page = series.keyframe
     grey_alpha = (page.samplesperpixel == 2 and page.photometric in (0, 1)
                   and tuple(page.extrasamples)[:1] in ((1,), (2,)))
     samples = "g" if grey_alpha else "c"
-    # ImageJ and OME store RGB as samples: their channel axis holds fluorescence channels.
-    channels = "n" if series.parent.is_imagej or series.parent.is_ome else "c"
+    # ImageJ and OME store RGB as samples: their channel axis holds fluorescence channels;
+    # so do 4 planes of a channel axis in any TIFF, whose alpha is only ever a sample.
+    planes = dict(zip(series.axes, series.shape, strict=True)).get("C")
+    channels = "n" if series.parent.is_imagej or series.parent.is_ome or planes == 4 else "c"
     colour = "c" if _colour_table(series) is not None else ""  # the palette's, read last
     return "".join(samples if a == "S" else channels if a == "C" else a.lower()
                    for a in series.axes) + colour
