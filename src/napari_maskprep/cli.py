@@ -220,8 +220,8 @@ def _series_listing(path: str) -> str | None:
         return None
     if len(found) < 2:
         return None
-    return "\n".join([f"{path}: {len(found)} images (OME-TIFF series: positions or wells); "
-                      "run one with --series N, or each with --series all",
+    return "\n".join([f"{path}: {len(found)} images ({found[0].kind}); run one with "
+                      "--series N, or each with --series all",
                       *(info.describe() for info in found)])
 
 

@@ -137,6 +137,11 @@ def test_a_tiff_written_plane_by_plane_is_refused_or_run_each_plane(tmp_path, ru
             f"{path}: holds 3 images of shape (40, 48) (TIFF series: images written one by "
             "one); accepted: one chosen with --series N (0 to 2), or each as an image of its "
             "own with --series all (series=N in Python)"]
+        capsys.readouterr()
+        assert main(["info", str(path)]) == 0
+        assert capsys.readouterr().out.splitlines()[0] == (
+            f"{path}: 3 images (TIFF series: images written one by one); run one with "
+            "--series N, or each with --series all")
         return
     for n in range(3):  # each plane with its own pixel size
         np.testing.assert_array_equal(_mask(out / f"planes_s{n}.tif"), expected(n))

@@ -36,7 +36,8 @@ from .tiffs import (
 __all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "SeveralImagesError",
            "check_series", "check_strips", "decoded_size", "find_images", "image_series",
            "numbers_text", "pick_series", "read_image", "read_image_axes", "read_pixel_size",
-           "reading_tiff", "takes_layout", "tiff_axes", "tiff_intensities", "tiff_pixel_size"]
+           "reading_tiff", "series_kind", "takes_layout", "tiff_axes", "tiff_intensities",
+           "tiff_pixel_size"]
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
@@ -77,6 +78,12 @@ def image_series(tif: tifffile.TiffFile) -> list[int]:
     return [n for n, series in enumerate(tif.series) if series.shape == tif.series[0].shape]
 
 
+def series_kind(tif: tifffile.TiffFile) -> str:
+    """What an open TIFF's several images (:func:`image_series`) are, for messages."""
+    return ("OME-TIFF series: positions or wells" if tif.is_ome
+            else "TIFF series: images written one by one")
+
+
 def numbers_text(numbers: list[int]) -> str:
     """``0 to 2`` for a run of numbers, else the numbers listed."""
     if numbers == list(range(numbers[0], numbers[-1] + 1)) and len(numbers) > 2:
@@ -113,8 +120,7 @@ def pick_series(tif: tifffile.TiffFile, path: Path, series: int | None = None
     segmented without a word."""
     images, shape = image_series(tif), tif.series[0].shape
     if series is None and len(images) > 1:
-        raise SeveralImagesError(path, images, shape, "OME-TIFF series: positions or wells"
-                                 if tif.is_ome else "TIFF series: images written one by one")
+        raise SeveralImagesError(path, images, shape, series_kind(tif))
     if series is not None and series not in images:
         what = (f"has no series {series}" if series >= len(tif.series) else
                 f"its series {series} is of shape {tif.series[series].shape} (a label, "

@@ -13,6 +13,7 @@ from .images import (
     ImageReadError,
     image_series,
     reading_tiff,
+    series_kind,
     tiff_axes,
     tiff_pixel_size,
 )
@@ -25,7 +26,8 @@ __all__ = ["SeriesInfo", "list_series", "series_numbers"]
 class SeriesInfo:
     """One image of a TIFF: its series ``number`` (``read_image(path, series=number)``),
     the ``name`` the file gives it, its ``shape``, ``dtype`` and ``axes`` (tifffile's
-    letters, lower case) as stored, and its ``pixel_size`` in µm (None: not stated)."""
+    letters, lower case) as stored, its ``pixel_size`` in µm (None: not stated), and what
+    kind of image of several it is (:func:`~.images.series_kind`)."""
 
     number: int
     name: str
@@ -33,6 +35,7 @@ class SeriesInfo:
     dtype: str
     axes: str
     pixel_size: tuple[float, ...] | None
+    kind: str
 
     def describe(self) -> str:
         """One line: number, name, shape, dtype, axes, pixel size."""
@@ -44,7 +47,8 @@ class SeriesInfo:
 
 def list_series(path: str | os.PathLike[str]) -> list[SeriesInfo]:
     """The images to segment of the TIFF at ``path`` (:func:`~.images.image_series`):
-    each position or well of an OME-TIFF of several, the one image of any other TIFF.
+    each position or well of an OME-TIFF of several, each image of a TIFF written image by
+    image, the one image of any other TIFF.
     Raises :class:`~.images.ImageReadError` in one line if it is no regular file (a FIFO
     would block the reader) or its header cannot be read."""
     path = Path(path)
@@ -56,7 +60,8 @@ def list_series(path: str | os.PathLike[str]) -> list[SeriesInfo]:
             series = tif.series[number]
             axes = tiff_axes(series)
             found.append(SeriesInfo(number, series.name, tuple(series.shape), str(series.dtype),
-                                    axes, tiff_pixel_size(tif, axes, number)))
+                                    axes, tiff_pixel_size(tif, axes, number),
+                                    series_kind(tif)))
     return found
 
 
