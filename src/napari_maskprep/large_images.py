@@ -34,6 +34,7 @@ from .engine.tiled_components import count_objects as count_tiled_objects
 from .io import (
     ImageReadError,
     check_chunk_count,
+    check_label_fits,
     chunk_count,
     image_group,
     image_layout,
@@ -390,6 +391,8 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
         spatial = len(axes) - axes.endswith("c")
         check_chunk_count(data.shape[:spatial], (chunk,) * spatial, str(path))
         _check_chunk_side(data.shape[:spatial], chunk, path)
+        if into:  # before the image is read
+            check_label_fits(path, data.shape[:spatial], axes.rstrip("c"))
         if not axes.startswith("t"):
             data = data.rechunk((chunk,) * spatial + (-1,) * (data.ndim - spatial))
         used = image.pixel_size if pixel_size is None else pixel_size

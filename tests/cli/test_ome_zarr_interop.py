@@ -112,3 +112,30 @@ def test_a_label_of_a_bioformats2raw_store_goes_under_its_image(tmp_path, recipe
     capsys.readouterr()
     assert main(["info", str(store), "--recipe"]) == 0  # the store's label's recipe
     assert capsys.readouterr().out == mp.Recipe(steps=STEPS).dumps()
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_a_label_the_image_s_pyramid_cannot_take_is_refused_before_the_image_is_read(
+        tmp_path, recipe_file, capsys, monkeypatch, version):
+    """Level 1 at 2/3 of level 0 (no stride gives it) was refused only once the whole
+    store had been read (its checksum) and the recipe's whole-image passes run."""
+    from ome_zarr.format import FormatV04, FormatV05
+    from ome_zarr.writer import write_multiscale
+
+    store = tmp_path / "image.zarr"
+    fmt = FormatV04() if version == "0.4" else FormatV05()
+    data = (np.arange(60 * 90) % 251).astype(np.uint16).reshape(60, 90)
+    write_multiscale([data, data[:40, :60]], zarr.open_group(store, mode="w",
+                                                               zarr_format=fmt.zarr_format),
+                     fmt=fmt, axes="yx")
+    files = sorted(store.rglob("*"))
+    monkeypatch.setattr("napari_maskprep.large_images.checksum",
+                        lambda *a, **k: pytest.fail("the image was read"))
+    outdir = tmp_path / "out"
+    assert main(["run", str(recipe_file), str(store), "-o", str(outdir), "--label-name",
+                 "cells", "-q"]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"failed: {store}: pyramid level of shape (40, 60) is not (60, 90) divided "
+        "by whole numbers; accepted: levels each the one before taken every n-th pixel (2, "
+        "3, ... per axis)")
+    assert sorted(store.rglob("*")) == files

@@ -215,7 +215,8 @@ def test_a_label_refused_for_the_image_s_pyramid_writes_nothing_into_it(tmp_path
     with pytest.raises(BadValueError) as error:
         write_ome_zarr(SMALL, into=store, name="seg")
     assert str(error.value) == (f"{store}: pyramid level of shape (200, 333) is not (300, 500) "
-                                "divided by whole numbers; not supported")
+                                "divided by whole numbers; accepted: levels each the one before "
+                                "taken every n-th pixel (2, 3, ... per axis)")
     assert sorted(store.rglob("*")) == files
 
 

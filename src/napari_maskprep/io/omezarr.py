@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     import zarr
 
 __all__ = ["LABEL_COLOR", "OutputExistsError", "PYRAMID_TOP", "RegionNotRestoredError",
-           "SavedRegion", "check_label_name", "region_before", "write_ome_zarr", "write_region"]
+           "SavedRegion", "check_label_fits", "check_label_name", "region_before",
+           "write_ome_zarr", "write_region"]
 
 PYRAMID_TOP = 1024  # the pyramid stops at the first level whose sides are all this or less
 LABEL_COLOR = [0, 255, 0, 255]  # RGBA of label 1 in a mask's image-label metadata
@@ -93,7 +94,8 @@ def _strides(shapes: list[tuple[int, ...]], where: str) -> list[tuple[int, ...]]
         step = tuple(max(1, round(b / s)) for b, s in zip(big, small, strict=True))
         if any(not s <= -(-b // f) <= s + 1 for b, s, f in zip(big, small, step, strict=True)):
             raise BadValueError(f"{where}: pyramid level of shape {small} is not {big} "
-                                "divided by whole numbers; not supported")
+                                "divided by whole numbers; accepted: levels each the one "
+                                "before taken every n-th pixel (2, 3, ... per axis)")
         strides.append(step)
     return strides
 
@@ -199,6 +201,16 @@ def _expanded(data: da.Array, axes: str, chunks: tuple[int, ...] | None, label_a
         given = iter(chunks)
         chunks = tuple(next(given) if a in axes else 1 for a in label_axes)
     return data[where], chunks
+
+
+def check_label_fits(into: str | os.PathLike[str], shape: tuple[int, ...], axes: str) -> None:
+    """Raise, reading metadata alone, where labels of ``shape`` (``axes``) cannot go into the
+    OME-Zarr image store ``into`` (:func:`write_ome_zarr`'s ``into``): of axes or sizes
+    other than the image's, or an image pyramid that no stride gives."""
+    into = image_group(into)
+    _, levels, _ = _image_of(into)
+    axes = _label_axes(_checked_axes(axes, len(shape)), tuple(shape), levels[0], into)
+    _strides([tuple(level[a] for a in axes) for level in levels], str(into))
 
 
 def check_label_name(name: Any) -> str:
