@@ -211,7 +211,8 @@ def plan_outputs(inputs: Iterable[str | Path], outdir: str | Path, *, fmt: str =
         other = written_by.setdefault(out, path)
         if other != path:
             raise BadValueError(f"{other} and {path} would both write {out}; give them "
-                                "different names or run them separately")
+                                "different names, or write their masks to different folders "
+                                "(in one folder, the second replaces the first)")
         outputs[path] = out
     _check_replaces_no_input(outputs.values(), paths)
     return outputs

@@ -253,8 +253,13 @@ def test_planning_checks_paths_before_anything_is_made(tmp_path, folder):
     b.mkdir()
     shutil.copy(sorted(folder.iterdir())[0], a / "same.png")
     shutil.copy(sorted(folder.iterdir())[1], b / "same.png")
-    with pytest.raises(BadValueError, match="would both write"):
+    with pytest.raises(BadValueError) as both:
         plan_batch(recipe, [a, b], tmp_path / "out")
+    # 'run them separately' was the advice: into one folder, the second mask replaced the first
+    assert str(both.value) == (
+        f"{a / 'same.png'} and {b / 'same.png'} would both write {tmp_path / 'out' / 'same.tif'}"
+        "; give them different names, or write their masks to different folders (in one "
+        "folder, the second replaces the first)")
     (tmp_path / "file").write_text("x")
     with pytest.raises(BadValueError, match="exists and is not a folder"):
         plan_batch(recipe, [a], tmp_path / "file")
