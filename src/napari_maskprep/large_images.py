@@ -399,16 +399,17 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
         carried = mask_pixel_size(pixel_size, image.pixel_size)
         if not recipe.uses_units:
             used = None
-        if input_checksum is None:  # read here: through a cluster, each band went to a
-            input_checksum = checksum(data, scheduler="threads")  # worker and back
-        metadata = provenance(text, data, source=path.name, pixel_size=used,
-                              input_checksum=input_checksum, axes=axes,
-                              mask_pixel_size=carried, channel=channel, series=series)
         caught: list[tuple[Any, ...]] = []  # this run's alone, not other threads'
         with heard(caught.append, always=MaskprepWarning):
+            # the recipe first: what it cannot run tiled is refused before the image is read
             result = (run_by_frame(recipe, data, axes, chunk, used, object_size)
                       if axes.startswith("t") else
                       recipe.run(data, pixel_size=used, object_size=object_size))
+            if input_checksum is None:  # read here: through a cluster, each band went to
+                input_checksum = checksum(data, scheduler="threads")  # a worker and back
+            metadata = provenance(text, data, source=path.name, pixel_size=used,
+                                  input_checksum=input_checksum, axes=axes,
+                                  mask_pixel_size=carried, channel=channel, series=series)
             if into:  # into the input store, beside its image
                 write_ome_zarr(result, into=path, name=out.name, axes=axes.rstrip("c"),
                                provenance=metadata, overwrite=True)

@@ -139,3 +139,29 @@ def test_a_label_the_image_s_pyramid_cannot_take_is_refused_before_the_image_is_
         "by whole numbers; accepted: levels each the one before taken every n-th pixel (2, "
         "3, ... per axis)")
     assert sorted(store.rglob("*")) == files
+
+
+def test_a_float_store_a_step_cannot_threshold_tiled_is_refused_before_it_is_read(
+        tmp_path, capsys, monkeypatch):
+    """Otsu of a float32 store was refused only once the whole store had been read for
+    its checksum."""
+    recipe = tmp_path / "otsu.maskprep.yaml"
+    mp.Recipe(steps=[{"op": "segment.auto_threshold", "params": {}}]).save(recipe)
+    store = tmp_path / "image.zarr"
+    ngff_image(store, (40, 60), "yx", scale=(0.5, 0.5))
+    image = zarr.open_group(store, mode="r")
+    floats = store.parent / "float.zarr"
+    group = zarr.open_group(floats, mode="w", zarr_format=2)
+    group.attrs.update(image.attrs.asdict())
+    for name in ("s0", "s1"):
+        group.create_array(name, data=np.asarray(image[name]).astype(np.float32),
+                           chunks=(16, 16))
+    monkeypatch.setattr("napari_maskprep.large_images.checksum",
+                        lambda *a, **k: pytest.fail("the image was read"))
+    assert main(["run", str(recipe), str(floats), "-o", str(tmp_path / "out"), "--format",
+                 "zarr", "-q"]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"failed: {floats}: step 1 (segment.auto_threshold): a tiled run needs an 8- or "
+        "16-bit integer image here; got float32 (run it in memory, or convert the image "
+        "first)")
+    assert not (tmp_path / "out" / "float.zarr").exists()
