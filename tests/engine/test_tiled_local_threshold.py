@@ -54,3 +54,24 @@ def test_tiny_or_huge_values_beside_ordinary_ones_threshold_the_same_in_chunks(
     np.testing.assert_array_equal(want[..., :20], alone[..., :20])
     ordinary = recipe.run(np.ascontiguousarray(image[..., 21:]))
     np.testing.assert_array_equal(want[..., 22:], ordinary[..., 1:])
+
+
+def test_a_chunk_s_window_padding_is_bounded_as_the_whole_image_s(monkeypatch):
+    """Niblack in 3D pads its input by the window, up to 16 times its pixels (or 2**22).
+    A chunk with its margin is narrower than the image, so it pads more of itself: a chunk
+    of 5 x 230 x 230 (pads to 5.5e6 pixels) raised a LimitError as it ran, while the whole
+    5 x 600 x 600 image ran in memory. A tiled run bounds each chunk, and refuses before any
+    chunk runs, as the whole image is bounded in memory. The threshold itself is a
+    stand-in here: the real one takes seconds on an image this large."""
+    monkeypatch.setattr("napari_maskprep.ops.segment.local_threshold_mask",
+                        lambda image, *args, **kwargs: (image > 99).view(np.uint8))
+    image = (np.indices((5, 600, 600)).sum(0) * 37 % 251).astype(np.uint8)
+    recipe = mp.Recipe(steps=[{"op": "segment.local_threshold",
+                               "params": {"method": "niblack", "block_size": 61}}])
+    got = recipe.run(da.from_array(image, chunks=(5, 200, 200))).compute()
+    np.testing.assert_array_equal(got, recipe.run(image))
+    wider = da.from_array(np.zeros((5, 500, 600), np.uint8), chunks=(5, 200, 200))
+    with pytest.raises(mp.RecipeError, match=r"^step 1 \(segment.local_threshold\): segment"
+                       r"\.local_threshold: method 'niblack' with block_size=61 pads the "
+                       r"image of shape \(5, 500, 600\) to 2\.4e\+07 pixels, more than 16 "):
+        recipe.run(wider)

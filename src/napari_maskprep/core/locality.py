@@ -4,7 +4,9 @@ locality)."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +15,24 @@ import numpy as np
 if TYPE_CHECKING:
     from ..kernels.histogram import ValueCounts
 
-__all__ = ["GlobalStat", "Kind", "Local", "Locality", "NextPass", "NonLocal", "Pointwise"]
+__all__ = ["PIECE_OF", "GlobalStat", "Kind", "Local", "Locality", "NextPass", "NonLocal",
+           "Pointwise", "piece_of"]
+
+# The shape of the whole image a Local op is given a piece of (a chunk with its margin) while
+# a tiled run probes and runs it; None in memory. An op that bounds its work relative to its
+# input's size bounds the whole image's: a piece narrower than a window pads more of itself
+# than the whole image does, so it was refused in chunks where the image ran in memory.
+PIECE_OF: ContextVar[tuple[int, ...] | None] = ContextVar("piece_of", default=None)
+
+
+@contextmanager
+def piece_of(shape: tuple[int, ...]) -> Iterator[None]:
+    """Ops run within it on pieces of an image of ``shape`` (``PIECE_OF``)."""
+    token = PIECE_OF.set(tuple(shape))
+    try:
+        yield
+    finally:
+        PIECE_OF.reset(token)
 
 
 class Kind(enum.StrEnum):

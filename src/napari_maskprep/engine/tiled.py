@@ -57,7 +57,7 @@ import dask.array as da
 import numpy as np
 
 from ..core.errors import MaskprepWarning, RecipeError, at_step
-from ..core.locality import GlobalStat, Kind, Local, NextPass, NonLocal, Pointwise
+from ..core.locality import GlobalStat, Kind, Local, NextPass, NonLocal, Pointwise, piece_of
 from ..core.run_callbacks import compute
 from ..core.thread_warnings import unheard
 from ..core.validation import check_extra, check_input, check_output, looks_rgb, spatial_ndim
@@ -221,7 +221,8 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
             before, after = probes[at]
             halo, align = ((locality.halo(params), locality.align(params))
                            if isinstance(locality, Local) else (0, 1))
-            fused.add(spec, halo, functools.partial(_run_op, spec, params, after.dtype),
+            fused.add(spec, halo, functools.partial(_run_op, spec, params, after.dtype,
+                                                    current.shape),
                       before, after, align)
             known_mask = spec.output == "mask" and after.dtype == np.uint8
             continue
@@ -295,9 +296,10 @@ def _refuse_inputs(enabled: Sequence[tuple[int, Step]],
             raise RecipeError(f"{at_step(number, step.op)}: {why}")
 
 
-def _run_op(spec: Any, params: Mapping[str, Any], dtype: np.dtype, block: np.ndarray
-            ) -> np.ndarray:
-    out = spec(block, **params)
+def _run_op(spec: Any, params: Mapping[str, Any], dtype: np.dtype, whole: tuple[int, ...],
+            block: np.ndarray) -> np.ndarray:
+    with piece_of(whole):  # work bounds are the whole image's
+        out = spec(block, **params)
     # A chunk of labels holding only ids 0 and 1 comes back as a uint8 mask: the same
     # values, in the dtype the whole image's run has.
     return out.astype(dtype) if spec.input == "mask" and out.dtype != dtype else out
@@ -365,7 +367,7 @@ def _probe(enabled: Sequence[tuple[int, Step]], corner: np.ndarray, shape: tuple
     current = corner
     spatial = len(shape) - 1 if looks_rgb(corner) else len(shape)
     probes = []
-    with unheard(MaskprepWarning):  # a corner is not the image
+    with unheard(MaskprepWarning), piece_of(shape):  # a corner is not the image
         for number, step in enabled:
             # The op refuses no points and points outside: the corner's run gets them
             # moved into it.

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..core.enums import Connectivity
 from ..core.errors import BadValueError, LimitError, MaskprepWarning
-from ..core.locality import GlobalStat, Kind, Local, NonLocal, Pointwise
+from ..core.locality import PIECE_OF, GlobalStat, Kind, Local, NonLocal, Pointwise
 from ..core.registry import operation
 from ..kernels.color import rgb_to_gray
 from ..kernels.color_range import hsv_in_range
@@ -281,19 +281,22 @@ def _check_local_work(image: np.ndarray, method: LocalMethod, block_size: int,
     """The window's padding within its bound. Sauvola and Niblack pad every axis at once;
     a mean (theirs at k = 0) is summed one axis at a time, each padded on its own, which
     for a window far wider than a short axis of a volume (3 planes, block 501: 168 times
-    the image in int64) exhausted the machine."""
-    if method is LocalMethod.GAUSSIAN or runs_fast(image.shape, block_size):
+    the image in int64) exhausted the machine. A tiled run's chunk is bounded as the
+    whole image is (``PIECE_OF``)."""
+    shape = (PIECE_OF.get() or image.shape)[:image.ndim]
+    size = math.prod(shape)
+    if method is LocalMethod.GAUSSIAN or runs_fast(shape, block_size):
         return  # OpenCV's box filters: no padding
     if method is LocalMethod.MEAN or k == 0:
         if image.ndim == 2:
             return  # OpenCV's box filters, any width
-        padded = max(image.size // n * (n + block_size - 1) for n in image.shape if n)
+        padded = max(size // n * (n + block_size - 1) for n in shape if n)
     else:
-        padded = math.prod(n + block_size - 1 for n in image.shape)
-    if padded > max(2**22, LOCAL_MAX_PADDING * image.size):
+        padded = math.prod(n + block_size - 1 for n in shape)
+    if padded > max(2**22, LOCAL_MAX_PADDING * size):
         raise LimitError(
             f"segment.local_threshold: method {method.value!r} with block_size={block_size}"
-            f" pads the image of shape {image.shape} to {padded:.1e} pixels, more than "
+            f" pads the image of shape {shape} to {padded:.1e} pixels, more than "
             f"{LOCAL_MAX_PADDING} times its own (or 2**22); accepted: a smaller block_size"
         )
 
