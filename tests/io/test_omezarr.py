@@ -153,6 +153,30 @@ def test_a_labels_group_of_damaged_metadata_is_refused_and_left(tmp_path, attrs,
     assert not (store / "labels" / "cells").exists()
 
 
+@pytest.mark.parametrize(("version", "found", "metadata"), [
+    ("0.5", ".zgroup", {".zgroup": '{"zarr_format": 2}', ".zattrs": '{"labels": ["old"]}'}),
+    ("0.4", "zarr.json", {"zarr.json": json.dumps({
+        "zarr_format": 3, "node_type": "group",
+        "attributes": {"ome": {"version": "0.5", "labels": ["old"]}}})}),
+])
+def test_a_labels_group_of_the_other_zarr_format_is_refused_and_left(tmp_path, version,
+                                                                      found, metadata):
+    """Its metadata of the image's format was written beside it: labels/ held both, the
+    old label's listing hidden from zarr (v3 read alone), and the store refused by info."""
+    store = ome_zarr_image(tmp_path / "image.zarr", version)
+    (store / "labels").mkdir()
+    for name, text in metadata.items():
+        (store / "labels" / name).write_text(text)
+    with pytest.raises(BadValueError) as refused:
+        write_ome_zarr(SMALL, into=store, name="cells")
+    formats = (3, 2) if version == "0.4" else (2, 3)
+    assert str(refused.value) == (
+        f"{store / 'labels'}: a zarr v{formats[0]} group ({found}) in an image of zarr "
+        f"v{formats[1]}; it is left as it is (accepted: no labels, or labels of the image's "
+        "zarr format)")
+    assert sorted(os.listdir(store / "labels")) == sorted(metadata)
+
+
 def test_labels_that_do_not_fit_the_image_are_refused(tmp_path):
     store = ome_zarr_image(tmp_path / "image.zarr")
     with pytest.raises(ValueError, match=r"do not fit the image .* of shape \(300, 500\)"):

@@ -388,6 +388,13 @@ def _list_label(labels: Path, name: str | None, fmt: Any) -> None:
                                 "inside the image store)")
     if name is None and not labels.exists():
         return
+    # zarr reads a folder's v3 metadata alone: one written beside v2's hides its labels
+    other = next((n for n in (("zarr.json",) if fmt.zarr_format == 2 else (".zgroup", ".zattrs"))
+                  if (labels / n).exists()), None)
+    if other is not None:
+        raise BadValueError(f"{labels}: a zarr v{5 - fmt.zarr_format} group ({other}) in an "
+                            f"image of zarr v{fmt.zarr_format}; it is left as it is (accepted: "
+                            "no labels, or labels of the image's zarr format)")
     try:
         group = zarr.open_group(labels, mode="a", zarr_format=fmt.zarr_format)
         names = get_metadata(group).get("labels", [])
