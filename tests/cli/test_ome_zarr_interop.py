@@ -5,6 +5,7 @@ into the store (--label-name) with the image's axes but its channels, and as new
 from __future__ import annotations
 
 import csv
+import os
 
 import numpy as np
 import pytest
@@ -165,3 +166,19 @@ def test_a_float_store_a_step_cannot_threshold_tiled_is_refused_before_it_is_rea
         "16-bit integer image here; got float32 (run it in memory, or convert the image "
         "first)")
     assert not (tmp_path / "out" / "float.zarr").exists()
+
+
+def test_a_labels_group_that_cannot_list_the_label_is_refused_before_the_image_is_read(
+        tmp_path, recipe_file, capsys, monkeypatch):
+    store = tmp_path / "image.zarr"
+    ngff_image(store, (40, 60), "yx", "0.5", scale=(0.5, 0.5))
+    (store / "labels").mkdir()
+    (store / "labels" / ".zgroup").write_text('{"zarr_format": 2}')
+    monkeypatch.setattr("napari_maskprep.large_images.checksum",
+                        lambda *a, **k: pytest.fail("the image was read"))
+    assert main(["run", str(recipe_file), str(store), "-o", str(tmp_path / "out"),
+                 "--label-name", "cells", "-q"]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"failed: {store / 'labels'}: a zarr v2 group (.zgroup) in an image of zarr v3; it is "
+        "left as it is (accepted: no labels, or labels of the image's zarr format)")
+    assert os.listdir(store / "labels") == [".zgroup"]

@@ -206,11 +206,13 @@ def _expanded(data: da.Array, axes: str, chunks: tuple[int, ...] | None, label_a
 def check_label_fits(into: str | os.PathLike[str], shape: tuple[int, ...], axes: str) -> None:
     """Raise, reading metadata alone, where labels of ``shape`` (``axes``) cannot go into the
     OME-Zarr image store ``into`` (:func:`write_ome_zarr`'s ``into``): of axes or sizes
-    other than the image's, or an image pyramid that no stride gives."""
+    other than the image's, an image pyramid that no stride gives, or a ``labels`` group
+    that cannot list them."""
     into = image_group(into)
-    _, levels, _ = _image_of(into)
+    fmt, levels, _ = _image_of(into)
     axes = _label_axes(_checked_axes(axes, len(shape)), tuple(shape), levels[0], into)
     _strides([tuple(level[a] for a in axes) for level in levels], str(into))
+    _list_label(into / "labels", None, fmt)
 
 
 def check_label_name(name: Any) -> str:
