@@ -396,6 +396,25 @@ def test_a_png_cut_short_is_one_line(tmp_path):
         read_image(cut)
 
 
+def test_an_animated_png_is_refused_not_cut_to_its_first_frame(tmp_path):
+    """OpenCV decodes an animated PNG's first frame alone: a time-lapse saved as APNG was
+    segmented as its first frame, without a word."""
+    from PIL import Image
+
+    frames = np.zeros((3, 16, 20), np.uint8)
+    frames[1, 4:8, 4:8] = frames[2, 9:14, 9:14] = 200  # nothing in the first frame
+    path = tmp_path / "movie.png"
+    Image.fromarray(frames[0]).save(path, save_all=True, duration=100,
+                                    append_images=[Image.fromarray(f) for f in frames[1:]])
+    with pytest.raises(ImageReadError) as refused:
+        read_image(path)
+    assert str(refused.value) == (f"{path}: an animated PNG of 3 frames, of which only the "
+                                  "first would be read; accepted: a PNG of one image (save "
+                                  "the frames as a TIFF stack)")
+    Image.fromarray(frames[1]).save(path, save_all=True, append_images=[])  # one frame
+    np.testing.assert_array_equal(read_image(path), frames[1])
+
+
 @pytest.mark.parametrize("suffix", [".jpg", ".png"])
 def test_an_image_cut_short_before_its_data_is_one_line_naming_what_is_accepted(tmp_path,
                                                                                 suffix):

@@ -202,6 +202,7 @@ def read_image_axes(path: str | os.PathLike[str], channel: int | str | None = No
             _check_decodable_size(path, suffix)
             raw = np.fromfile(path, dtype=np.uint8)
             _check_complete(raw.tobytes(), suffix, path)
+            _check_one_frame(raw.tobytes(), suffix, path)
             with _decoder_messages() as messages:
                 image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
             _check_undamaged(messages, suffix, path)
@@ -406,6 +407,19 @@ def _check_complete(data: bytes, suffix: str, path: Path) -> None:
         kind = "PNG" if suffix == ".png" else "JPEG"
         raise ImageReadError(f"{path}: the {kind} is cut short (it ends inside its image "
                              f"data); accepted: a complete {kind} file")
+
+
+def _check_one_frame(data: bytes, suffix: str, path: Path) -> None:
+    """Raise :class:`ImageReadError` for an animated PNG of several frames (its acTL chunk,
+    before the image data, counts them): OpenCV decodes its first frame alone."""
+    at = 8  # after the signature: chunks of length, type, data and CRC
+    while suffix == ".png" and at + 12 <= len(data) and data[at + 4:at + 8] != b"IDAT":
+        frames = int.from_bytes(data[at + 8:at + 12], "big")
+        if data[at + 4:at + 8] == b"acTL" and frames > 1:
+            raise ImageReadError(f"{path}: an animated PNG of {frames} frames, of which only "
+                                 "the first would be read; accepted: a PNG of one image "
+                                 "(save the frames as a TIFF stack)")
+        at += 12 + int.from_bytes(data[at:at + 4], "big")
 
 
 _DECODING = threading.Lock()  # one decode at a time holds the process's stderr
