@@ -33,7 +33,9 @@ from .core.units import check_pixel_size, format_pixel_size
 from .export import is_exported_script
 from .fit import DEFAULT_TRIALS, MAX_TRIALS, fit_recipe, is_fit_report
 from .io import (
+    IMAGE_SUFFIXES,
     MASK_FORMATS,
+    SLIDE_SUFFIXES,
     check_channel,
     list_series,
     provenance_format_note,
@@ -369,9 +371,13 @@ def _fit_report_path(output: Path) -> Path:
     return output.with_name(f"{stem}.fit.csv")
 
 
-def _check_written(path: Path, inputs: set[Path], what: str) -> None:
+def _check_written(path: Path, inputs: set[Path], what: str, example: str) -> None:
     if path.resolve() in inputs:
         raise UsageError(f"{what} {path} is one of the inputs; accepted: a new file name")
+    # A recipe named fitted.tif in a folder of images is one of its images to run and fit.
+    if path.suffix.lower() in (*IMAGE_SUFFIXES, *SLIDE_SUFFIXES):
+        raise UsageError(f"{what} {path}: an image file's name, which maskprep run and fit "
+                         f"would read as an image; accepted: another suffix ({example})")
     if path.is_dir() or not path.parent.is_dir():
         raise UsageError(f"{what} {path}: not a file in an existing folder")
 
@@ -393,11 +399,11 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     for folder in (args.images, args.masks):
         if Path(folder).is_dir():
             inputs.update(p.resolve() for p in Path(folder).iterdir())
-    _check_written(output, inputs, "-o")
+    _check_written(output, inputs, "-o", "fitted.maskprep.yaml")
     if report.resolve() == output.resolve():
         raise UsageError(f"--report {report} is the fitted recipe's output (-o); accepted: "
                          "another file name")
-    _check_written(report, inputs, "--report")
+    _check_written(report, inputs, "--report", "fitted.fit.csv")
     if (output.exists() or output.is_symlink()) and not _is_recipe(output):
         raise UsageError(f"{output} exists and is not a recipe; it is left as it is (give a "
                          "new path, or a recipe to replace)")

@@ -147,6 +147,25 @@ def test_a_file_that_is_no_recipe_or_report_is_never_replaced(tmp_path, poor, ca
     assert main(fit_args(poor, images, masks, fitted, "--report", str(other))) == 0  # ours
 
 
+@pytest.mark.parametrize(("option", "name", "example"), [
+    ("-o", "fitted.tif", "fitted.maskprep.yaml"), ("-o", "fitted.SVS", "fitted.maskprep.yaml"),
+    ("--report", "scores.png", "fitted.fit.csv")])
+def test_an_image_file_name_is_refused_for_what_fit_writes(tmp_path, poor, capsys, option,
+                                                           name, example):
+    # -o images/fitted.tif wrote the recipe (YAML) as an image of the folder: the next fit
+    # named it an image without a mask, and maskprep run on the folder failed on it.
+    images, masks = copy_set(DSB, tmp_path / "set", count=2)
+    target = images / name
+    extra = ["--report", str(target)] if option == "--report" else []
+    output = target if option == "-o" else tmp_path / "fitted.maskprep.yaml"
+    assert main(fit_args(poor, images, masks, output, *extra)) == 2
+    assert capsys.readouterr().err == (
+        f"maskprep: error: {option} {target}: an image file's name, which maskprep run and "
+        f"fit would read as an image; accepted: another suffix ({example})\n")
+    assert sorted(p.name for p in tmp_path.rglob("*fit*")) == []
+    assert not target.exists()
+
+
 def test_an_image_name_that_is_not_utf8_is_reported(tmp_path, poor):
     # Its report was a traceback, after the whole search.
     images, masks = copy_set(DSB, tmp_path / "set", count=2)
