@@ -544,6 +544,13 @@ def fit_recipe(
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
         raise BadValueError(f"seed={shown(seed)} is not accepted; expected an integer in "
                             "[0, 2**32)")
+    if isinstance(search, str):  # searched letter by letter: "search='3' is not ..."
+        raise BadValueError(f"search={shown(search)} is one text; accepted: a list of "
+                            f"parameter labels (step number.parameter): [{shown(search)}]")
+    if search is not None and not search:
+        raise BadValueError("search=[] names no parameter; accepted: a list of parameter "
+                            "labels (step number.parameter, as '1.sigma'), or None to search "
+                            "them all")
     series = check_series(series)
     optuna = _optuna()
     pairs, left_out = _pairs(images, masks, labels, pixel_size, series)

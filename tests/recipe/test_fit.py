@@ -241,6 +241,23 @@ def test_bad_input_is_one_line_before_any_work(tmp_path, monkeypatch):
         fit_recipe(POOR, [image], [mask])
 
 
+@pytest.mark.parametrize(("search", "message"), [
+    # a string was searched letter by letter: "search='3' is not a searchable parameter"
+    ("3.min_size", "search='3.min_size' is one text; accepted: a list of parameter labels "
+                   "(step number.parameter): ['3.min_size']"),
+    # an empty list said "the recipe has no parameter to search", of a recipe that has five
+    ([], "search=[] names no parameter; accepted: a list of parameter labels (step "
+         "number.parameter, as '1.sigma'), or None to search them all"),
+])
+def test_a_search_that_is_no_list_of_labels_is_refused_before_any_work(search, message,
+                                                                      monkeypatch):
+    image, mask = np.zeros((6, 6), np.uint8), np.zeros((6, 6), np.uint8)
+    monkeypatch.setattr(Recipe, "iter_run", None)  # no recipe runs
+    with pytest.raises(MaskprepError) as info:
+        fit_recipe(POOR, [image], [mask], holdout=0, search=search)
+    assert str(info.value) == message
+
+
 def test_a_network_step_searches_its_threshold_only():
     recipe = Recipe([{"op": "segment.onnx_model",
                       "params": {"model": network_model("conv_net"), "multiple": 1, "halo": 2,
