@@ -158,10 +158,23 @@ def test_a_new_store_like_an_image_takes_its_axes_units_and_offset(tmp_path, ver
         {"type": "translation", "translation": [0.0, 100.0, 1000.0, 2000.0]}]
     np.testing.assert_array_equal(open_lazy(path).data.compute(), mask[None])
     assert open_lazy(path).pixel_size == pytest.approx((0.8, 0.5, 0.25))
+    # Sizes given in µm: the offset in µm too (it was dropped, the mask beside the image)
     given = write_ome_zarr(mask, tmp_path / "given.zarr", axes="zyx", like=store,
-                           pixel_size=(1, 0.5, 0.5))  # µm given: no offset in nm
+                           pixel_size=(1, 0.5, 0.5))
     assert multiscale(given)["datasets"][0]["coordinateTransformations"] == [
-        {"type": "scale", "scale": [5.0, 1.0, 0.5, 0.5]}]
+        {"type": "scale", "scale": [5.0, 1.0, 0.5, 0.5]},
+        {"type": "translation", "translation": [0.0, 0.1, 1.0, 2.0]}]
+    unitless = tmp_path / "unitless.zarr"  # an offset of no known length: none
+    ngff_image(unitless, (2, 60, 80), "zyx", version, scale=(4, 2, 2), translation=(8, 6, 4))
+    group = zarr.open_group(unitless, mode="a")
+    attrs = group.attrs.asdict()
+    for axis in attrs.get("ome", attrs)["multiscales"][0]["axes"]:
+        del axis["unit"]
+    group.attrs.update(attrs)
+    given = write_ome_zarr(mask, tmp_path / "given2.zarr", axes="zyx", like=unitless,
+                           pixel_size=(1, 0.5, 0.5))
+    assert multiscale(given)["datasets"][0]["coordinateTransformations"] == [
+        {"type": "scale", "scale": [1.0, 0.5, 0.5]}]
 
 
 def test_labels_lacking_an_axis_the_image_has_longer_are_refused(tmp_path):

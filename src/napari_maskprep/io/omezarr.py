@@ -160,6 +160,15 @@ def _write_metadata(group: zarr.Group, fmt: Any, axes: str, strides: list[tuple[
         group.attrs[PNG_KEY] = provenance
 
 
+def _at_size(axis: tuple[float, float, Any], size: float) -> tuple[float, float, str]:
+    """An image axis's frame (scale, translation, unit) at ``size`` µm a pixel, its offset
+    in µm (0 where its unit is no length: a number of unknown size)."""
+    from .lazy import _UM_PER_UNIT
+
+    factor = _UM_PER_UNIT.get(str(axis[2])) if axis[2] is not None else None
+    return size, axis[1] * factor if factor else 0.0, "micrometer"
+
+
 def _image_of(into: Path) -> tuple[Any, list[dict[str, int]], dict[str, tuple]]:
     """The ome-zarr format of the image store ``into`` (checked to be an OME-Zarr image),
     the size of each of its axes at each of its levels (a label has the image's levels,
@@ -248,7 +257,7 @@ def write_ome_zarr(
     pixel_size
         µm per spatial axis (``z``, ``y``, ``x`` as in ``axes``); with ``into`` or
         ``like``, by default the image's level 0 scale, translation and units, as the image
-        states them.
+        states them; given, the image's translation in µm.
     axes
         One letter per axis of ``mask`` from ``tczyx``, in that order, ending in ``yx``.
     name
@@ -303,8 +312,8 @@ def write_ome_zarr(
         data, chunks = _expanded(data, axes, chunks, label_axes)
         # The image's scale, offset and units (nanometres stay nanometres) but the sizes
         # given: napari-ome-zarr lays each layer by its numbers as they are
-        frame = {a: frame[a] if sizes and a in axes and a in "zyx" else whole[a]
-                 for a in label_axes}
+        frame = {a: _at_size(whole[a], frame[a][0]) if sizes and a in axes and a in "zyx"
+                 else whole[a] for a in label_axes}
         axes = label_axes
     if into is not None:
         name = "mask" if name is None else name
