@@ -117,13 +117,15 @@ _MASK_VALUES = "0 (background), 1 (foreground)"
 _SCRIBBLE_VALUES = "0 (not labelled), 1 (background), 2 (foreground)"
 
 
-def _labels(annotation: Any, index: int, shape: tuple[int, ...], scribbles: bool,
+def _labels(annotation: Any, index: int, shape: tuple[int, ...], rgb: bool, scribbles: bool,
             mode: str) -> np.ndarray:
-    """Per pixel 0 (not labelled), 1 (background) or 2 (foreground); ``mode`` as
-    ``annotation`` of :func:`train_pixel_classifier` says what the message accepts."""
+    """Per pixel 0 (not labelled), 1 (background) or 2 (foreground) of an image of pixels
+    ``shape``; ``mode`` as ``annotation`` of :func:`train_pixel_classifier` says what the
+    message accepts."""
     a = np.asarray(annotation)
     if a.shape != shape:
-        raise BadValueError(f"annotation {index} has shape {a.shape}; its image is {shape}")
+        raise BadValueError(f"annotation {index} has shape {a.shape}; accepted: one label a "
+                            f"pixel of image {index}{' (RGB)' if rgb else ''}, shape {shape}")
     if a.dtype.kind not in "biu":
         raise BadTypeError(f"annotation {index} has dtype {a.dtype}; accepted: integer or bool")
     top = 2 if scribbles else 1
@@ -275,7 +277,7 @@ def train_pixel_classifier(
                             "RGB or all 3D stacks")
     scribbles = annotation == "scribbles" or (
         annotation == "auto" and any(np.asarray(n).max(initial=0) == 2 for n in notes))
-    labels = [_labels(n, i, im.shape[:-1] if rgb else im.shape, scribbles, annotation)
+    labels = [_labels(n, i, im.shape[:-1] if rgb else im.shape, rgb, scribbles, annotation)
               for i, (n, im) in enumerate(zip(notes, image_list, strict=True))]
     if not any((lab == 1).any() for lab in labels) or not any((lab == 2).any() for lab in labels):
         raise BadValueError("the annotations need pixels of both classes: background "

@@ -123,13 +123,27 @@ def test_a_step_from_the_path_a_model_was_saved_to_says_what_it_needs(tmp_path, 
     assert model.step(ref)["params"]["model"] == ref.to_plain()
 
 
+@pytest.mark.parametrize(("image_shape", "annotation_shape", "kind"), [
+    ((20, 20, 3), (20, 20, 3), " (RGB)"),  # said "its image is (20, 20)" of an RGB image
+    ((20, 20, 4), (20, 20, 4), " (RGB)"),
+    ((20, 20), (20, 21), ""),
+])
+def test_an_annotation_of_another_shape_says_what_is_accepted(image_shape, annotation_shape,
+                                                               kind):
+    with pytest.raises(BadValueError) as info:
+        mp.train_pixel_classifier(np.zeros(image_shape, np.uint8),
+                                  np.zeros(annotation_shape, np.uint8))
+    assert str(info.value) == (f"annotation 0 has shape {annotation_shape}; accepted: one "
+                               f"label a pixel of image 0{kind}, shape (20, 20)")
+
+
 def test_training_input_errors_are_one_line():
     image = np.zeros((20, 20), np.uint8)
     cases = [
         ((image, np.ones((20, 20), np.uint8)), {}, "both classes"),
         ((image, np.full((20, 20), 3, np.uint8)), {},
          "holds values from 3 to 3; accepted: a mask of 0"),
-        ((image, np.zeros((20, 21), np.uint8)), {}, r"shape \(20, 21\); its image is"),
+        ((image, np.zeros((20, 21), np.uint8)), {}, r"shape \(20, 21\); accepted: one label a"),
         (([image, image], [image]), {}, "2 images and 1 annotations"),
         ((image, image), {"sigmas": (0.1,)}, r"sigmas=\(0.1,\); accepted: 1 to 8 values"),
         ((image, image), {"trees": 0}, r"trees=0; accepted: an integer in \[1, 5000\]"),
@@ -139,8 +153,8 @@ def test_training_input_errors_are_one_line():
          r"^sigmas=\(np.True_, 2\); accepted: 1 to 8 values in \[0.3, 32.0\]$"),
         ((image, image), {"annotation": "boxes"}, "annotation='boxes'; accepted: auto"),
         ((np.zeros((2, 4, 20, 20)), image), {}, "a 2D grey or RGB image or a grey 3D stack"),
-        ((np.zeros((4, 20, 20)), image), {}, r"annotation 0 has shape \(20, 20\); its image "
-                                             r"is \(4, 20, 20\)"),
+        ((np.zeros((4, 20, 20)), image), {}, r"annotation 0 has shape \(20, 20\); accepted: "
+                                             r"one label a pixel of image 0, shape \(4, 20, 20\)"),
         (([image, np.zeros((4, 20, 20))], [image, image]), {}, "images mix grey, RGB and 3D"),
         ((image, image), {"learning_rate": "abc"},  # Python's float() error, not naming it
          r"learning_rate='abc'; accepted: a number in \(0, 1\]"),
