@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import dask.array as da
 import numpy as np
@@ -130,6 +131,28 @@ def test_labels_go_into_an_image_store_with_its_levels(tmp_path, version):
     assert attrs.get("ome", attrs)["labels"] == ["cells", "nuclei"]
     with pytest.raises(OSError, match="holds several maskprep labels"):
         read_provenance(store)
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_a_label_in_a_store_of_consolidated_metadata_is_listed_in_it(tmp_path, version):
+    """zarr reads a store's consolidated metadata instead of its nodes: the label written
+    beside the image was missing from it, so zarr found no labels (KeyError), maskprep info
+    no provenance, and napari-ome-zarr showed the image alone."""
+    store = ome_zarr_image(tmp_path / "image.zarr", version)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # v3's consolidation is no spec's
+        zarr.consolidate_metadata(store)
+    attrs = zarr.open_group(store, mode="r").attrs.asdict()
+    write_ome_zarr(SMALL, into=store, name="cells", provenance=PROVENANCE)
+    group = zarr.open_group(store, mode="r")
+    assert group.metadata.consolidated_metadata is not None
+    assert sorted(group.keys()) == ["labels", "s0", "s1"]
+    assert group["labels"].attrs.asdict() == (
+        {"ome": {"version": "0.5", "labels": ["cells"]}} if version == "0.5"
+        else {"labels": ["cells"]})
+    assert group["labels/cells/1"].shape == (150, 250)
+    assert group.attrs.asdict() == attrs  # the image's own metadata as it was
+    assert read_provenance(store) == PROVENANCE
 
 
 @pytest.mark.parametrize(("attrs", "message"), [

@@ -14,6 +14,7 @@ old store or the new one, and temporaries that :func:`clean_stale_temporaries` r
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import re
@@ -299,6 +300,7 @@ def write_ome_zarr(
                             "into (an image store), not both or neither")
     from ome_zarr.format import FormatV04
 
+    given = None if into is None else Path(into)
     into = None if into is None else image_group(into)  # a bioformats2raw store's image
 
     label: dict[str, Any] = {}
@@ -341,7 +343,24 @@ def write_ome_zarr(
         raise
     if into is not None:
         _list_label(into / "labels", name, fmt)
+        _consolidate_again(dict.fromkeys([given, into]))
     return target
+
+
+def _consolidate_again(folders: Any) -> None:
+    """Consolidate again the metadata of each of ``folders`` (a store, its image) that has
+    consolidated metadata: zarr reads that index instead of the nodes themselves, so a
+    label written beside the image was missing to zarr, napari-ome-zarr and maskprep info
+    (zarr writes each file atomically)."""
+    import zarr
+
+    for folder in folders:
+        root = folder / "zarr.json"
+        if (folder / ".zmetadata").is_file():
+            zarr.consolidate_metadata(folder.absolute(), zarr_format=2)
+        elif root.is_file() and json.loads(root.read_bytes()).get("consolidated_metadata"):
+            with unheard(UserWarning):  # that v3 consolidation is no part of its spec
+                zarr.consolidate_metadata(folder.absolute(), zarr_format=3)
 
 
 def _write_store(data: da.Array, target: Path, fmt: Any, axes: str,
