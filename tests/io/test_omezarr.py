@@ -22,6 +22,7 @@ from napari_maskprep.io import (
     provenance,
     read_provenance,
     write_ome_zarr,
+    write_region,
 )
 
 from .test_lazy import IMAGE, ome_zarr_image
@@ -153,6 +154,11 @@ def test_a_label_in_a_store_of_consolidated_metadata_is_listed_in_it(tmp_path, v
     assert group["labels/cells/1"].shape == (150, 250)
     assert group.attrs.asdict() == attrs  # the image's own metadata as it was
     assert read_provenance(store) == PROVENANCE
+    # A region edited, its provenance with it: read from the label, not the index made before
+    edited = {**PROVENANCE, "recipe": "maskprep: 1\nsteps: []\n# edited\n"}
+    write_region(store / "labels" / "cells", (0, 0), np.ones((2, 2), np.uint8),
+                 provenance=edited)
+    assert read_provenance(store) == edited
 
 
 @pytest.mark.parametrize(("attrs", "message"), [

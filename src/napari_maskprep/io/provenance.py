@@ -142,7 +142,8 @@ def _label_provenance(path: Path) -> Any:
     image = image_group(path)
     check_zarr_folder(image)
     check_zarr_folder(image / "labels")
-    group = zarr.open_group(image, mode="r")
+    # the folders as they are, not a consolidated index of them made before an edit
+    group = zarr.open_group(image, mode="r", use_consolidated=False)
     if "labels" not in group:
         return None
     names = ngff_attributes(group["labels"]).get("labels", [])
