@@ -88,8 +88,9 @@ def _cmd_ops(args: argparse.Namespace) -> int:
 
 
 def _load_recipe(path: str) -> Recipe:
-    """The recipe file ``path``, or the bundled preset of that name where no such file is."""
-    preset = None if Path(path).exists() else preset_path(path)
+    """The recipe file ``path``, or the bundled preset of that name where no such file is
+    (a folder of that name, as a folder of images may be, is no recipe)."""
+    preset = None if Path(path).is_file() else preset_path(path)
     if preset is None and not Path(path).exists() and Path(path).suffix == "":
         raise UsageError(f"no recipe file or preset {path!r}; presets: "
                          f"{', '.join(preset_names())} (`maskprep presets`)")

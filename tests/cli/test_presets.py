@@ -105,3 +105,20 @@ def test_a_preset_exports_as_a_script_naming_its_model(tmp_path):
     compile(text, str(script), "exec")
     model = preset_path("he-nuclei").with_name("he-nuclei.lgbm.txt")
     assert f"apply('segment.pixel_classifier', result, model={{'path': {str(model)!r}" in text
+
+
+def test_a_folder_of_a_preset_s_name_does_not_hide_the_preset(tmp_path, monkeypatch, capsys):
+    # `maskprep run he-nuclei he-nuclei -o out` in a folder holding the images folder
+    # he-nuclei said "bad recipe: he-nuclei: not a regular file": a folder is no recipe.
+    image, _ = pairs(DATA, "dsb2018_brightfield_nuclei")[0]
+    (tmp_path / "he-nuclei").mkdir()
+    tifffile.imwrite(tmp_path / "he-nuclei" / "he.tif", read_image(image)[:64, :64])
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "he-nuclei", "he-nuclei", "-o", "out", "-q"]) == 0
+    expected = Recipe.load(preset_path("he-nuclei")).run(read_image(image)[:64, :64])
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / "he.tif"), expected)
+    capsys.readouterr()
+    (tmp_path / "other").mkdir()  # a folder of no preset's name is still no recipe
+    assert main(["run", "other", "he-nuclei", "-o", "out2"]) == 2
+    assert capsys.readouterr().err == ("maskprep: error: bad recipe: other: not a regular file;"
+                                       " accepted: a recipe file\n")
