@@ -102,7 +102,7 @@ def _load_recipe(path: str) -> Recipe:
 
 def _cmd_presets(args: argparse.Namespace) -> int:
     for name in preset_names():
-        recipe = _load_recipe(name)
+        recipe = _load_recipe(str(preset_path(name)))  # not a file of its name in the cwd
         steps = []
         for step in recipe.steps:
             models = [Path(step.params[p.name]["path"]) for p in step.spec.model_params

@@ -25,6 +25,19 @@ def test_presets_are_listed_one_name_at_the_start_of_each_line(capsys):
     assert all("segment.pixel_classifier (" in line and ".lgbm.txt" in line for line in lines)
 
 
+def test_presets_lists_the_bundled_presets_whatever_the_folder_holds(tmp_path, monkeypatch,
+                                                                     capsys):
+    # A file named after a preset in the working folder was listed as that preset, or, not
+    # being a recipe, ended the list with "bad recipe" (exit 2).
+    assert main(["presets"]) == 0
+    listed = capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)
+    Recipe([{"op": "segment.threshold"}]).save(tmp_path / "fluorescence-nuclei")
+    (tmp_path / "he-nuclei").write_text("my notes\n", encoding="utf-8")
+    assert main(["presets"]) == 0
+    assert capsys.readouterr().out == listed
+
+
 def test_each_preset_loads_with_its_small_model_checked():
     for name in NAMES:
         recipe = Recipe.load(preset_path(name))
