@@ -217,3 +217,26 @@ def test_negative_labels_are_refused_tiled_as_in_memory(mosaic):
         recipe.run(labels)
     with pytest.raises(ValueError, match=r"has negative values \(min -1\)"):
         recipe.run(da.from_array(labels, chunks=256)).compute()
+
+
+def test_a_labels_box_3_or_4_wide_of_a_volume_is_not_taken_for_colour():
+    """The edit's box of labels was checked as an array of its own: 2 x 7 x 4 with ids
+    above 1 looked like an RGBA image, so the tiled run refused an edit the in-memory run
+    applies (one pixel erased, one relabelled)."""
+    image = np.zeros((4, 12, 12), np.uint8)
+    image[:, 1:4, 1:4] = 200
+    image[:, 6:9, 6:9] = 200
+    steps = [{"op": "segment.threshold", "params": {"value": 100}}, {"op": "refine.label"}]
+    labels = mp.Recipe(steps).run(image)
+    before = labels[0:2, 1:8, 4:8]
+    after = before.copy()
+    after[0, 0, 0] = 2  # background to id 2, at (0, 1, 4)
+    after[1, 6, 3] = 1  # id 2 to id 1, at (1, 7, 7): the box is 2 x 7 x 4
+    edit = ManualEdit.in_region(before, after, origin=(0, 1, 4), shape=labels.shape)
+    recipe = mp.Recipe([*steps, {"op": "edit.manual", "params": edit.params()}])
+    want = labels.copy()
+    want[0, 1, 4], want[1, 7, 7] = 2, 1
+    np.testing.assert_array_equal(recipe.run(image), want)
+    got = recipe.run(da.from_array(image, chunks=(2, 6, 6))).compute()
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, want)

@@ -133,21 +133,24 @@ def _as_mask_or_labels(op_id: str, a: np.ndarray, role: str, want_labels: bool) 
     return a if a.dtype == np.int32 else a.astype(np.int32)
 
 
-def check_input(spec: OpSpec, data: Any) -> np.ndarray:
-    """The main input, checked and converted to what ``spec.func`` expects."""
+def check_input(spec: OpSpec, data: Any, *, colour: bool | None = None) -> np.ndarray:
+    """The main input, checked and converted to what ``spec.func`` expects. ``colour``:
+    whether its last axis holds colour channels; None: as its shape looks (``looks_rgb``),
+    which a box cut from a larger array does not tell."""
     # Kinds compare as their string values: no import of the registry on every call.
     a = _as_array(spec.id, data, "input")
+    colour = looks_rgb(a) if colour is None else colour
     if spec.input == "image":
         kind = a.dtype.kind
         if kind == "b":
             a = a.astype(np.float32)  # 0 and 1: finite
         elif kind == "f" and spec.finite:
             _check_finite(spec.id, a, "image", image=True)
-        if spec.channels == "rgb" and not looks_rgb(a):
+        if spec.channels == "rgb" and not colour:
             raise BadValueError(
                 f"{spec.id} needs an RGB/RGBA image (last axis of size 3 or 4); got shape {a.shape}"
             )
-        if spec.channels == "grey" and looks_rgb(a):
+        if spec.channels == "grey" and colour:
             warnings.warn(
                 f"{spec.id} works on one channel; the RGB image was converted to grey "
                 "(luminance) first. Add preprocess.to_gray or "
@@ -157,7 +160,7 @@ def check_input(spec: OpSpec, data: Any) -> np.ndarray:
             )
             a = rgb_to_gray(a)
         return _c_contiguous(a)
-    if looks_rgb(a) and a.dtype != np.bool_ and a.size and a.max() > 1:
+    if colour and a.dtype != np.bool_ and a.size and a.max() > 1:
         # Its colours would be taken as a stack of labels (a 0/1 array is a mask whatever
         # its shape).
         raise BadValueError(

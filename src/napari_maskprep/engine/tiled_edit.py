@@ -73,8 +73,10 @@ def edited(x: da.Array, image: da.Array, step: Step) -> da.Array:
     extras = {"image": np.asarray(compute(image[box])[0])} if step.inputs else {}
     if labels:
         # The box as the whole input's int32 labels, even where it holds only ids 0 and 1
-        # (the op's own input check would make that a mask and its checksum another's).
-        region = check_input(spec, np.asarray(compute(x[box])[0])).astype(np.int32, copy=False)
+        # (the op's own input check would make that a mask and its checksum another's),
+        # of a volume, not colours, however wide the box (3 x 10 x 4 looks RGBA).
+        region = check_input(spec, np.asarray(compute(x[box])[0]), colour=False).astype(
+            np.int32, copy=False)
         extras = {name: check_extra(spec, _extra(spec, name), value, region)
                   for name, value in extras.items()}
         result = spec.func(region, **extras, **inside)
