@@ -381,6 +381,9 @@ def _check_written(path: Path, inputs: set[Path], what: str, example: str) -> No
                          f"would read as an image; accepted: another suffix ({example})")
     if path.is_dir() or not path.parent.is_dir():
         raise UsageError(f"{what} {path}: not a file in an existing folder")
+    if not os.access(path.parent, os.W_OK | os.X_OK):  # else found after the whole search
+        raise UsageError(f"{what} {path}: its folder is not writable (read-only, or no "
+                         "permission); accepted: a file in a folder this user can write files in")
 
 
 def _is_recipe(path: Path) -> bool:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
+from napari_maskprep import cli
 from napari_maskprep.cli import main
 from napari_maskprep.fit import fit_recipe
 from napari_maskprep.recipe import Recipe
@@ -145,6 +147,33 @@ def test_a_file_that_is_no_recipe_or_report_is_never_replaced(tmp_path, poor, ca
     fitted = tmp_path / "fitted.maskprep.yaml"
     assert main(fit_args(poor, images, masks, fitted, "--report", str(other))) == 0
     assert main(fit_args(poor, images, masks, fitted, "--report", str(other))) == 0  # ours
+
+
+@pytest.mark.parametrize("option", ["-o", "--report"])
+def test_a_read_only_folder_is_refused_before_the_search(tmp_path, poor, capsys, monkeypatch,
+                                                         option):
+    # The whole search ran, then -o failed; or -o was written and --report failed, naming
+    # its hidden temporary file ('cannot write .../.maskprep-tmp-...csv: Permission denied').
+    images, masks = copy_set(DSB, tmp_path / "set", count=2)
+    locked = tmp_path / "read-only"
+    locked.mkdir()
+    access = os.access  # root may write anywhere: the folder is made read-only here
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        False if Path(path) == locked and mode & os.W_OK else access(path, mode, **kw)))
+    monkeypatch.setattr(cli, "fit_recipe", None)  # no search runs
+    output, report = tmp_path / "fitted.maskprep.yaml", tmp_path / "fitted.fit.csv"
+    target = locked / ("fitted.maskprep.yaml" if option == "-o" else "scores.csv")
+    if option == "-o":
+        output = target
+    else:
+        report = target
+    assert main(fit_args(poor, images, masks, output, "--report", str(report))) == 2
+    assert capsys.readouterr().err == (
+        f"maskprep: error: {option} {target}: its folder is not writable (read-only, or no "
+        "permission); accepted: a file in a folder this user can write files in\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["poor.maskprep.yaml", "read-only",
+                                                          "set"]
+    assert list(locked.iterdir()) == []
 
 
 @pytest.mark.parametrize(("option", "name", "example"), [
