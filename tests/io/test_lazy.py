@@ -180,6 +180,25 @@ def test_what_is_not_an_ome_zarr_is_one_line(tmp_path, make, match):
     assert str(path) in one_line(caught)
 
 
+@pytest.mark.parametrize(("zarr_format", "attributes", "stated"), [
+    # NGFF 0.3 (IDR's older stores): axes as names, refused as "invalid OME-Zarr 0.4
+    # metadata (multiscales.0.axes.0: Input should be a valid dictionary ...)"
+    (2, {"multiscales": [{"version": "0.3", "axes": ["y", "x"], "datasets": [{"path": "0"}]}]},
+     "'0.3' on zarr v2"),
+    (2, {"multiscales": [{"version": "0.5", "axes": [], "datasets": []}]}, "'0.5' on zarr v2"),
+    (3, {"ome": {"version": "0.4", "multiscales": []}}, "'0.4' on zarr v3"),
+])
+def test_a_store_of_another_ngff_version_names_it(tmp_path, zarr_format, attributes, stated):
+    path = tmp_path / "x.zarr"
+    group = zarr.open_group(path, mode="w", zarr_format=zarr_format)
+    group.create_array("0", shape=(4, 4), dtype="u1")
+    group.attrs.update(attributes)
+    with pytest.raises(ImageReadError) as caught:
+        open_lazy(path)
+    assert one_line(caught) == (f"{path}: states OME-NGFF {stated}; accepted: NGFF 0.4 on "
+                                "zarr v2 or 0.5 on zarr v3")
+
+
 @pytest.mark.parametrize(("zarr_format", "attributes"), [
     (2, {}), (3, {}),
     # an "ome" that is no mapping raised TypeError ("argument of type 'int' is not iterable")

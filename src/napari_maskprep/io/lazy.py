@@ -395,6 +395,11 @@ def _ome_attributes(group: zarr.Group, path: Path) -> tuple[Any, str]:
     ome = {key: value for key, value in ome.items() if key != "omero"}
     _check_level_count(ome["multiscales"], path)
     _check_no_booleans(ome["multiscales"], path)
+    first = next(iter(ome["multiscales"]), None) if isinstance(ome["multiscales"], list) else None
+    stated = ome.get("version") if v3 else first.get("version") if isinstance(first, dict) else None
+    if isinstance(stated, str) and stated != ("0.5" if v3 else "0.4"):  # 0.3's axes were names
+        raise ImageReadError(f"{path}: states OME-NGFF {stated!r} on zarr v{2 + v3}; accepted: "
+                             "NGFF 0.4 on zarr v2 or 0.5 on zarr v3")
     try:
         model = Attrs05.model_validate(ome) if v3 else Attrs04.model_validate(ome)
     except Exception as exc:
