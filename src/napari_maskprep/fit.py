@@ -136,16 +136,27 @@ def _by_stem(what: str, folder: Path) -> dict[str, Path]:
     return found
 
 
-def _left_out(found: Mapping[str, Mapping[str, Path]]) -> list[str]:
-    """What pairing by file stem left out, a phrase per folder naming a few stems."""
+def _few(names: Sequence[str]) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def _left_out(found: Mapping[str, Mapping[str, Path]], stores: Mapping[str, list[Path]]
+              ) -> list[str]:
+    """What pairing by file stem left out, a phrase per folder naming a few stems, and the
+    OME-Zarr stores of each folder, which fit does not read."""
     phrases = []
     for what, other, without in (("image", "masks", "a mask"), ("mask", "images", "an image")):
-        stems = sorted(set(found[f"{what}s"]) - set(found[other]))
+        stems = sorted(set(found[f"{what}s"]) - set(found[other])
+                       - {_stem(p) for p in stores[other]})
         if stems:
-            more = f" and {len(stems) - 5} more" if len(stems) > 5 else ""
             noun = what if len(stems) == 1 else f"{what}s"
-            phrases.append(f"{len(stems)} {noun} without {without} of its stem "
-                           f"({', '.join(stems[:5])}{more})")
+            phrases.append(f"{len(stems)} {noun} without {without} of its stem ({_few(stems)})")
+    for what, paths in stores.items():
+        if paths:
+            noun = "store" if len(paths) == 1 else "stores"
+            phrases.append(f"{len(paths)} OME-Zarr {noun} of {what}, which fit does not read "
+                           f"({_few([p.name for p in paths])}); accepted: image files "
+                           f"({', '.join(IMAGE_SUFFIXES)})")
     return phrases
 
 
@@ -172,11 +183,14 @@ def _read_pairs(images: Any, masks: Any, labels: bool, series: int | None
             raise BadValueError(f"{what}: {folder} is not a folder; accepted: a folder of "
                                 f"image files ({', '.join(IMAGE_SUFFIXES)})")
     found = {what: _by_stem(what, folder) for what, folder in folders.items()}
+    stores = {what: [p for p in find_images([folder]) if not p.is_file()]
+              for what, folder in folders.items()}
     stems = sorted(set(found["images"]) & set(found["masks"]))
     if not stems:
         raise BadValueError(
             f"no image in {folders['images']} has a mask of the same file stem in "
-            f"{folders['masks']} ({len(found['images'])} images, {len(found['masks'])} masks)")
+            f"{folders['masks']} ({len(found['images'])} images, {len(found['masks'])} masks"
+            + ("; OME-Zarr stores are not read" if any(stores.values()) else "") + ")")
     pairs = []
     for stem in stems:
         path = found["images"][stem]
@@ -191,7 +205,7 @@ def _read_pairs(images: Any, masks: Any, labels: bool, series: int | None
             pixel_size = read_pixel_size(path, series)
         mask = _as_mask(read_image(found["masks"][stem]), image, stem, labels=labels)
         pairs.append(Pair(stem, image, mask, pixel_size, frames=axes.startswith("t")))
-    return pairs, _left_out(found)
+    return pairs, _left_out(found, stores)
 
 
 # -- the search space -------------------------------------------------------------------

@@ -182,6 +182,32 @@ def test_binary_masks_pair_by_stem_and_png_0_255_is_binary(tmp_path):
     np.testing.assert_array_equal(pairs[0].mask, image > 0)
 
 
+def test_an_ome_zarr_store_fit_does_not_read_is_named_as_one(tmp_path):
+    # Its mask was said to have no image of its stem ("1 mask without an image of its stem
+    # (b)"), though b.zarr is that image: fit reads image files only.
+    from napari_maskprep.io.omezarr import write_ome_zarr
+
+    (tmp_path / "im").mkdir()
+    (tmp_path / "mk").mkdir()
+    image = np.zeros((6, 6), np.uint8)
+    image[1:4, 1:4] = 9
+    tifffile.imwrite(tmp_path / "im" / "a.tif", image)
+    write_ome_zarr(image, tmp_path / "im" / "b.zarr")
+    for stem in ("a", "b"):
+        tifffile.imwrite(tmp_path / "mk" / f"{stem}.tif", (image > 0).astype(np.uint8))
+    start = Recipe([{"op": "segment.threshold", "params": {"value": 20}}])
+    result = fit_recipe(start, tmp_path / "im", tmp_path / "mk", trials=2, holdout=0)
+    assert [s.name for s in result.scores] == ["a"]
+    assert result.left_out == ["1 OME-Zarr store of images, which fit does not read (b.zarr); "
+                               "accepted: image files (.tif, .tiff, .png, .jpg, .jpeg)"]
+    (tmp_path / "im" / "a.tif").unlink()  # said "(0 images, 2 masks)" of a folder with one
+    with pytest.raises(MaskprepError) as info:
+        fit_recipe(start, tmp_path / "im", tmp_path / "mk", trials=2, holdout=0)
+    assert str(info.value) == (f"no image in {tmp_path / 'im'} has a mask of the same file "
+                               f"stem in {tmp_path / 'mk'} (0 images, 2 masks; OME-Zarr stores "
+                               "are not read)")
+
+
 @pytest.mark.parametrize("folder", ["im", "mk"])
 def test_two_files_of_one_stem_are_refused(tmp_path, folder):
     # One of them was paired, the last in name order, and the other left out unsaid.
