@@ -182,6 +182,10 @@ def _read_pairs(images: Any, masks: Any, labels: bool, series: int | None
         if not folder.is_dir():
             raise BadValueError(f"{what}: {folder} is not a folder; accepted: a folder of "
                                 f"image files ({', '.join(IMAGE_SUFFIXES)})")
+    if folders["images"].resolve() == folders["masks"].resolve():
+        raise BadValueError(f"images and masks are one folder, {folders['images']}, so each "
+                            "file would be its own mask; accepted: the masks in a folder of "
+                            "their own, each named as its image")
     found = {what: _by_stem(what, folder) for what, folder in folders.items()}
     stores = {what: [p for p in find_images([folder]) if not p.is_file()]
               for what, folder in folders.items()}
