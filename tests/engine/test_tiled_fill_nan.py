@@ -116,6 +116,20 @@ def test_a_median_of_zeros_is_zero_however_many_are_negative():
     assert _bits(got[0, 0]) == _bits(np.float32(0.0))
 
 
+@pytest.mark.parametrize(("fill", "zero"), [("minimum", -0.0), ("maximum", 0.0)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_smallest_or_largest_of_signed_zeros_is_one_zero_in_chunks_too(fill, zero, dtype):
+    """numpy's min and max of -0.0 and 0.0 return either, by their order and the dtype's
+    vector loop; the chunks' extremes were taken in chunk order, so a float64 image filled
+    with -0.0 in memory was filled with 0.0 tiled. -0.0 now counts below 0.0, alike."""
+    image = np.array([[np.nan, 0.0, 0.0, 0.0, 0.0, -0.0, -0.0, -0.0, -0.0, -0.0]], dtype)
+    recipe = _recipe([("preprocess.fill_nan", {"fill": fill})])
+    want = recipe.run(image)
+    assert _bits(want[0, 0]) == _bits(np.array(zero, dtype))
+    got = recipe.run(da.from_array(image, chunks=(1, 5))).compute()
+    np.testing.assert_array_equal(_bits(got), _bits(want))
+
+
 def test_a_median_runs_tiled_without_an_array_larger_than_a_chunk(monkeypatch):
     """No task of the run, nor of writing its result, makes more than a chunk: the median
     is found from the chunks' summaries, in two digit passes for float32 past the first."""

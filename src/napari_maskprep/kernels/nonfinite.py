@@ -2,7 +2,8 @@
 
 Reference: ``numpy.min``, ``numpy.max`` and ``numpy.median`` of ``image[numpy.isfinite(image)]``
 (what ``skimage`` would compute on them), in the image's dtype, then
-``numpy.where(numpy.isfinite(image), image, value)``.
+``numpy.where(numpy.isfinite(image), image, value)``. Of the zeros -0.0 counts below 0.0
+(numpy's min and max return either, by their order and the dtype's vector loop).
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ import numpy as np
 
 from ..core.errors import BadValueError
 
-__all__ = ["fill_nonfinite", "fill_value", "no_finite_pixel"]
-
-_STATISTICS = {"minimum": np.min, "maximum": np.max, "median": np.median}
+__all__ = ["extreme", "fill_nonfinite", "fill_value", "no_finite_pixel"]
 
 
 def no_finite_pixel(fill: str) -> str:
@@ -35,7 +34,21 @@ def fill_value(image: np.ndarray, fill: str) -> np.generic | None:
     values = image[finite]
     if values.size == 0:
         raise BadValueError(f"preprocess.fill_nan: {no_finite_pixel(fill)}")
-    return image.dtype.type(_STATISTICS[fill](values))
+    if fill == "median":
+        return image.dtype.type(np.median(values))
+    return extreme(values, fill)
+
+
+def extreme(values: np.ndarray, fill: str) -> np.generic:
+    """The smallest (``fill`` 'minimum') or largest ('maximum') of non-empty finite
+    ``values``, -0.0 below 0.0: one zero whatever their order, so the smallest of a tiled
+    run's chunks' smallest is the whole image's, bit for bit."""
+    value = values.min() if fill == "minimum" else values.max()
+    if value == 0:
+        negative = np.signbit(values[values == 0])
+        value = values.dtype.type(
+            -0.0 if (negative.any() if fill == "minimum" else negative.all()) else 0.0)
+    return value
 
 
 def fill_nonfinite(image: np.ndarray, value: np.generic | None) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..core.errors import BadValueError
 from ..core.locality import NextPass
-from ..kernels.nonfinite import fill_nonfinite, fill_value, no_finite_pixel
+from ..kernels.nonfinite import extreme, fill_nonfinite, fill_value, no_finite_pixel
 from ..kernels.rank_select import RankSearch, median_of, middle_ranks
 
 __all__ = ["FiniteRange", "NanFill", "fill_apply", "fill_decide", "fill_key", "fill_statistic",
@@ -55,8 +55,10 @@ class FiniteRange(NamedTuple):
             return NotImplemented
         lows = [v for v in (self.low, other.low) if v is not None]
         highs = [v for v in (self.high, other.high) if v is not None]
-        return FiniteRange(self.nonfinite or other.nonfinite, min(lows, default=None),
-                           max(highs, default=None), self.count + other.count)
+        return FiniteRange(self.nonfinite or other.nonfinite,
+                           extreme(np.array(lows), "minimum") if lows else None,
+                           extreme(np.array(highs), "maximum") if highs else None,
+                           self.count + other.count)
 
 
 def finite_range(chunk: np.ndarray) -> FiniteRange:
@@ -67,7 +69,8 @@ def finite_range(chunk: np.ndarray) -> FiniteRange:
     values = chunk[finite]
     if values.size == 0:
         return FiniteRange(True, None, None, 0)
-    return FiniteRange(values.size < chunk.size, values.min(), values.max(), values.size)
+    return FiniteRange(values.size < chunk.size, extreme(values, "minimum"),
+                       extreme(values, "maximum"), values.size)
 
 
 def fill_decide(summary: FiniteRange, params: Mapping[str, Any]) -> Any:

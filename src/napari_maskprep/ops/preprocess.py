@@ -209,7 +209,8 @@ def fill_nan(image: np.ndarray, *, fill: NanFill = NanFill.MINIMUM) -> np.ndarra
     Notes
     -----
     Reference: ``numpy.min``, ``max`` or ``median`` of ``image[numpy.isfinite(image)]`` in
-    the image's dtype, then ``numpy.where(numpy.isfinite(image), image, value)``, exactly.
+    the image's dtype, then ``numpy.where(numpy.isfinite(image), image, value)``, exactly;
+    of the zeros, -0.0 is the smaller (numpy's min and max return either).
 
     Tiled (a dask array in): exactly equal, from the chunks' finite extremes; a median
     from one to four more passes over the chunks, a radix select on the values' bits
