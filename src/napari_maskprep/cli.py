@@ -427,7 +427,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                                 budget=args.budget, holdout=args.holdout or args.holdout_fraction,
                                 search=args.search, labels=args.labels,
                                 pixel_size=args.pixel_size, seed=args.seed, progress=progress,
-                                series=args.series)
+                                series=args.series, channel=args.channel)
     except MaskprepError as exc:
         raise UsageError(str(exc)) from None
     try:
@@ -585,6 +585,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="read image N (from 0) of files holding several of one shape (an "
                           "OME-TIFF's positions or wells), with its pixel size; masks pair by "
                           "file stem as without it (a file of one image is series 0)")
+    fit.add_argument("--channel", type=_channel, metavar="N",
+                     help="read channel N (from 0, or a channel's name) of image files with "
+                          "channels, as run --channel does")
     fit.add_argument("--seed", type=_whole_number(0, 2**31 - 1, "a seed from {low} to {high}"),
                      default=0, help="seed of the search and of the held-out choice")
     fit.add_argument("--report", type=_path, metavar="CSV",

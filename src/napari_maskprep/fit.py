@@ -34,6 +34,7 @@ from .core.registry import Param
 from .core.thread_warnings import unheard
 from .core.units import Quantity, check_pixel_size, unit_name
 from .core.validation import looks_rgb
+from .io.axes import check_channel
 from .io.files import atomic_write, head_line, spreadsheet_text
 from .io.images import (
     IMAGE_SUFFIXES,
@@ -161,20 +162,24 @@ def _left_out(found: Mapping[str, Mapping[str, Path]], stores: Mapping[str, list
 
 
 def read_pairs(images: str | os.PathLike[str], masks: str | os.PathLike[str], *,
-               labels: bool = False, series: int | None = None) -> list[Pair]:
+               labels: bool = False, series: int | None = None,
+               channel: int | str | None = None) -> list[Pair]:
     """The images of the folder ``images`` with the masks of the same file stem in the
     folder ``masks``, sorted by stem; images without a mask are left out. ``series``: the
     image (from 0) read of each file, for multi-series OME-TIFFs (positions, wells; a
-    file of one image is series 0).
+    file of one image is series 0). ``channel``: the channel read of files with channels
+    (its number from 0, or its name), as ``maskprep run --channel`` reads it.
 
     Raises :class:`BadValueError` (one line) when no image has a mask, two files of a
     folder have one stem, or a mask does not fit its image (shape, not binary), and
     :class:`ImageReadError` for an unreadable file.
     """
-    return _read_pairs(images, masks, labels, check_series(series))[0]
+    return _read_pairs(images, masks, labels, check_series(series),
+                       None if channel is None else check_channel(channel))[0]
 
 
-def _read_pairs(images: Any, masks: Any, labels: bool, series: int | None
+def _read_pairs(images: Any, masks: Any, labels: bool, series: int | None,
+                channel: int | str | None
                 ) -> tuple[list[Pair], list[str]]:
     """:func:`read_pairs`, and what it left out (see :func:`_left_out`)."""
     folders = {"images": Path(images), "masks": Path(masks)}
@@ -200,7 +205,7 @@ def _read_pairs(images: Any, masks: Any, labels: bool, series: int | None
         path = found["images"][stem]
         with keep_tiff_open(path):  # its header parsed once
             try:
-                image, axes = read_image_axes(path, series=series)
+                image, axes = read_image_axes(path, channel, series)
             except SeveralImagesError as exc:  # fit pairs a file stem's mask with one image
                 raise BadValueError(exc.saying(
                     f"one chosen with --series N ({numbers_text(exc.numbers)}), the same for "
@@ -469,11 +474,15 @@ def _split(pairs: Sequence[Pair], holdout: float | Sequence[str], seed: int
     return search, [p for p in pairs if p.name in names]
 
 
-def _pairs(images: Any, masks: Any, labels: bool, pixel_size: Any, series: int | None
+def _pairs(images: Any, masks: Any, labels: bool, pixel_size: Any, series: int | None,
+           channel: int | str | None
            ) -> tuple[list[Pair], list[str]]:
     left_out: list[str] = []
     if isinstance(images, str | os.PathLike) and isinstance(masks, str | os.PathLike):
-        pairs, left_out = _read_pairs(images, masks, labels, series)
+        pairs, left_out = _read_pairs(images, masks, labels, series, channel)
+    elif channel is not None:
+        raise BadValueError(f"channel {channel} with images given as arrays; accepted: a "
+                            "channel with folders of files (it picks the channel of each)")
     elif series is not None:
         raise BadValueError(f"series {series} with images given as arrays; accepted: a "
                             "series with folders of files (it picks the image of each)")
@@ -518,6 +527,7 @@ def fit_recipe(
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
     series: int | None = None,
+    channel: int | str | None = None,
 ) -> FitResult:
     """Search ``recipe``'s parameters for the best mean Dice against ``masks``.
 
@@ -531,6 +541,8 @@ def fit_recipe(
     overrides what the files state, for sizes given in micrometres. ``series``: the image
     (from 0) read of each image file, for folders of multi-series OME-TIFFs (positions,
     wells; a file of one image is series 0), with its own pixel size; masks pair by stem.
+    ``channel``: the channel read of image files with channels (its number from 0, or its
+    name), as ``maskprep run --channel`` reads it.
 
     The fitted recipe is the best setting on the search images, or the starting recipe
     if none was better. Raises :class:`MaskprepError` in one line before any search.
@@ -570,8 +582,9 @@ def fit_recipe(
                             "labels (step number.parameter, as '1.sigma'), or None to search "
                             "them all")
     series = check_series(series)
+    channel = None if channel is None else check_channel(channel)
     optuna = _optuna()
-    pairs, left_out = _pairs(images, masks, labels, pixel_size, series)
+    pairs, left_out = _pairs(images, masks, labels, pixel_size, series, channel)
     if recipe.uses_units:
         missing = next((p.name for p in pairs if p.pixel_size is None), None)
         if missing is not None:

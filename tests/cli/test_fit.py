@@ -7,11 +7,14 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import tifffile
 
-from napari_maskprep import cli
+from napari_maskprep import MaskprepError, cli
 from napari_maskprep.cli import main
 from napari_maskprep.fit import fit_recipe
+from napari_maskprep.io import read_image
 from napari_maskprep.recipe import Recipe
 
 from ..conftest import DATA
@@ -243,3 +246,28 @@ def test_images_and_masks_left_unpaired_are_named(tmp_path, poor, capsys):
     assert fit_recipe(POOR, images, masks, labels=True, trials=1).left_out == [
         f"1 image without a mask of its stem ({first.stem})",
         f"1 mask without an image of its stem ({first.stem}_mask)"]
+
+
+def test_fit_reads_the_channel_it_is_told_of_files_with_channels(tmp_path, poor, capsys):
+    # A folder of two-channel TIFFs was refused with 'choose the one to segment, with
+    # --channel N', an option fit did not have.
+    images, masks = copy_set(DSB, tmp_path / "set", count=2)
+    planes = []
+    for path in sorted(images.iterdir()):
+        grey = read_image(path)
+        planes.append(grey)
+        path.unlink()
+        tifffile.imwrite(images / f"{path.stem}.tif", np.stack([grey[::-1], grey]),
+                         imagej=True, metadata={"axes": "CYX"})
+    output = tmp_path / "fitted.maskprep.yaml"
+    assert main(fit_args(poor, images, masks, output, "--channel", "1", "-q")) == 0
+    truth = [read_image(p) for p in sorted(masks.iterdir())]
+    expected = fit_recipe(POOR, planes, truth, labels=True, trials=8)
+    assert Recipe.load(output) == expected.recipe
+    assert [(s.held_out, s.before, s.after) for s in fit_recipe(
+        POOR, images, masks, labels=True, trials=8, channel=1).scores] == [
+        (s.held_out, s.before, s.after) for s in expected.scores]
+    with pytest.raises(MaskprepError) as info:
+        fit_recipe(POOR, planes, truth, labels=True, channel=1)
+    assert str(info.value) == ("channel 1 with images given as arrays; accepted: a channel "
+                               "with folders of files (it picks the channel of each)")
