@@ -228,13 +228,18 @@ def test_nothing_existing_is_replaced_unless_asked_and_ours(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["image.zarr", "mask.zarr"]
 
 
-def test_a_failed_write_leaves_no_store(tmp_path):
+def _failing_late() -> da.Array:
+    """SMALL in chunks of 128, the last of which fails as a full disk does."""
     def fail_late(block, block_info=None):
         if block_info[0]["chunk-location"] == (1, 1):
             raise OSError(28, "No space left on device")
         return block
 
-    mask = da.from_array(SMALL, chunks=128).map_blocks(fail_late, dtype=np.uint8)
+    return da.from_array(SMALL, chunks=128).map_blocks(fail_late, dtype=np.uint8)
+
+
+def test_a_failed_write_leaves_no_store(tmp_path):
+    mask = _failing_late()
     with pytest.raises(OSError, match="No space left"):
         write_ome_zarr(mask, tmp_path / "mask.zarr")
     assert os.listdir(tmp_path) == []
@@ -246,12 +251,7 @@ def test_a_failed_write_into_an_image_store_leaves_it_as_it_was(tmp_path, versio
     store = ome_zarr_image(tmp_path / "image.zarr", version)
     files = {p: p.read_bytes() for p in store.rglob("*") if p.is_file()}
 
-    def fail_late(block, block_info=None):
-        if block_info[0]["chunk-location"] == (1, 1):
-            raise OSError(28, "No space left on device")
-        return block
-
-    mask = da.from_array(SMALL, chunks=128).map_blocks(fail_late, dtype=np.uint8)
+    mask = _failing_late()
     with pytest.raises(OSError, match="No space left"):
         write_ome_zarr(mask, into=store, name="seg")
     assert {p: p.read_bytes() for p in store.rglob("*") if p.is_file()} == files

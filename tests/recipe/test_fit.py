@@ -169,11 +169,17 @@ def test_sizes_in_micrometres_need_a_pixel_size():
     assert result.kept == ["2.min_size = 4 um2 (sizes in micrometres are kept)"]
 
 
+def _square() -> np.ndarray:
+    """A 6 x 6 uint8 image, 9 on its 3 x 3 square at (1, 1), else 0."""
+    image = np.zeros((6, 6), np.uint8)
+    image[1:4, 1:4] = 9
+    return image
+
+
 def test_binary_masks_pair_by_stem_and_png_0_255_is_binary(tmp_path):
     (tmp_path / "im").mkdir()
     (tmp_path / "mk").mkdir()
-    image = np.zeros((6, 6), np.uint8)
-    image[1:4, 1:4] = 9
+    image = _square()
     tifffile.imwrite(tmp_path / "im" / "a.tif", image)
     tifffile.imwrite(tmp_path / "im" / "unpaired.tif", image)
     tifffile.imwrite(tmp_path / "mk" / "a.tif", (image > 0).astype(np.uint8) * 255)
@@ -185,8 +191,7 @@ def test_binary_masks_pair_by_stem_and_png_0_255_is_binary(tmp_path):
 def test_one_folder_of_images_and_masks_is_refused(tmp_path):
     # Each file was paired with itself: a folder of a.tif and a_mask.tif fitted a_mask
     # against itself (Dice 0.89 -> 0.94, exit 0).
-    image = np.zeros((6, 6), np.uint8)
-    image[1:4, 1:4] = 9
+    image = _square()
     tifffile.imwrite(tmp_path / "a_mask.tif", (image > 0).astype(np.uint8))
     start = Recipe([{"op": "segment.threshold", "params": {"value": 20}}])
     with pytest.raises(MaskprepError) as info:
@@ -203,8 +208,7 @@ def test_an_ome_zarr_store_fit_does_not_read_is_named_as_one(tmp_path):
 
     (tmp_path / "im").mkdir()
     (tmp_path / "mk").mkdir()
-    image = np.zeros((6, 6), np.uint8)
-    image[1:4, 1:4] = 9
+    image = _square()
     tifffile.imwrite(tmp_path / "im" / "a.tif", image)
     write_ome_zarr(image, tmp_path / "im" / "b.zarr")
     for stem in ("a", "b"):
@@ -225,8 +229,7 @@ def test_an_ome_zarr_store_fit_does_not_read_is_named_as_one(tmp_path):
 @pytest.mark.parametrize("folder", ["im", "mk"])
 def test_two_files_of_one_stem_are_refused(tmp_path, folder):
     # One of them was paired, the last in name order, and the other left out unsaid.
-    image = np.zeros((6, 6), np.uint8)
-    image[1:4, 1:4] = 9
+    image = _square()
     for part in ("im", "mk"):
         (tmp_path / part).mkdir()
         tifffile.imwrite(tmp_path / part / "a.tif", image)
