@@ -35,7 +35,13 @@ from .images import (
     tiff_intensities,
     tiff_pixel_size,
 )
-from .ngff import check_plain_files, check_zarr_folder, image_group, ngff_attributes
+from .ngff import (
+    check_plain_files,
+    check_zarr_folder,
+    image_group,
+    ngff_attributes,
+    um_per_unit,
+)
 from .tiffs import SLIDE_SUFFIXES, TIFF_SUFFIXES, hold_tiff, mapped_file, open_tiff
 
 if TYPE_CHECKING:
@@ -55,19 +61,6 @@ MAX_LEVELS = 64  # of an OME-Zarr pyramid, and multiscales in a store
 _ACCEPTED = ("accepted: an OME-Zarr folder (NGFF 0.4 or 0.5), a bare zarr array, a TIFF, "
              "OME-TIFF, pyramidal BigTIFF or Aperio SVS file")
 _ZARR_META = (".zgroup", ".zarray", "zarr.json")
-
-# Micrometres in one NGFF unit: every UDUNITS-2 name NGFF allows for space axes (the metre
-# with each prefix it lists; angstrom, inch, foot, yard, mile, parsec), and abbreviations
-# some writers use.
-_METRE_POWERS = {"yocto": -24, "zepto": -21, "atto": -18, "femto": -15, "pico": -12,
-                 "nano": -9, "micro": -6, "milli": -3, "centi": -2, "deci": -1, "": 0,
-                 "hecto": 2, "kilo": 3, "mega": 6, "giga": 9, "tera": 12, "peta": 15,
-                 "exa": 18, "zetta": 21, "yotta": 24}
-_UM_PER_UNIT = {**{f"{prefix}meter": 10.0 ** (power + 6) for prefix, power in
-                   _METRE_POWERS.items()},
-                "angstrom": 1e-4, "inch": 25400.0, "foot": 304800.0, "yard": 914400.0,
-                "mile": 1609344000.0, "parsec": 3.0856775814913673e22, "µm": 1.0, "um": 1.0,
-                "micron": 1.0, "\\u00B5m": 1.0, "nm": 1e-3, "mm": 1e3}
 
 
 @dataclass
@@ -619,7 +612,7 @@ def _ngff_pixel_size(multiscale: Any, axes: str, level: int) -> tuple[float, ...
     sizes = []
     for i, axis in enumerate(multiscale.axes):
         if axes[i] in "zyx":
-            factor = _UM_PER_UNIT.get(str(axis.unit)) if axis.unit is not None else None
+            factor = um_per_unit(axis.unit)
             if factor is None:
                 return None
             sizes.append(float(scale[i]) * factor)

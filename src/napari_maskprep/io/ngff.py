@@ -14,7 +14,27 @@ from .tiffs import ImageReadError
 if TYPE_CHECKING:
     import zarr
 
-__all__ = ["check_plain_files", "check_zarr_folder", "image_group", "ngff_attributes"]
+__all__ = ["check_plain_files", "check_zarr_folder", "image_group", "ngff_attributes",
+           "um_per_unit"]
+
+# Micrometres in one NGFF unit: every UDUNITS-2 name NGFF allows for space axes (the metre
+# with each prefix it lists; angstrom, inch, foot, yard, mile, parsec), and abbreviations
+# some writers use.
+_METRE_POWERS = {"yocto": -24, "zepto": -21, "atto": -18, "femto": -15, "pico": -12,
+                 "nano": -9, "micro": -6, "milli": -3, "centi": -2, "deci": -1, "": 0,
+                 "hecto": 2, "kilo": 3, "mega": 6, "giga": 9, "tera": 12, "peta": 15,
+                 "exa": 18, "zetta": 21, "yotta": 24}
+_UM_PER_UNIT = {**{f"{prefix}meter": 10.0 ** (power + 6) for prefix, power in
+                   _METRE_POWERS.items()},
+                "angstrom": 1e-4, "inch": 25400.0, "foot": 304800.0, "yard": 914400.0,
+                "mile": 1609344000.0, "parsec": 3.0856775814913673e22, "µm": 1.0, "um": 1.0,
+                "micron": 1.0, "\\u00B5m": 1.0, "nm": 1e-3, "mm": 1e3}
+
+
+def um_per_unit(unit: Any) -> float | None:
+    """Micrometres in one ``unit`` of an NGFF axis; None where it is none or no length."""
+    return None if unit is None else _UM_PER_UNIT.get(str(unit))
+
 
 METADATA_LIMIT = 2**26  # bytes of one zarr metadata file (100 000 levels: 8 MB of .zattrs)
 # .zmetadata: zarr v2's consolidated metadata, which zarr reads first where it is there

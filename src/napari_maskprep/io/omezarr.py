@@ -29,7 +29,7 @@ from ..core.errors import BadTypeError, BadValueError, MaskprepError, shown
 from ..core.run_callbacks import store
 from ..core.thread_warnings import unheard
 from .files import clean_stale_temporaries, replace_folder, temp_prefix
-from .ngff import image_group, ngff_attributes
+from .ngff import image_group, ngff_attributes, um_per_unit
 from .provenance import PNG_KEY, written_by_maskprep
 
 if TYPE_CHECKING:
@@ -164,9 +164,7 @@ def _write_metadata(group: zarr.Group, fmt: Any, axes: str, strides: list[tuple[
 def _at_size(axis: tuple[float, float, Any], size: float) -> tuple[float, float, str]:
     """An image axis's frame (scale, translation, unit) at ``size`` µm a pixel, its offset
     in µm (0 where its unit is no length: a number of unknown size)."""
-    from .lazy import _UM_PER_UNIT
-
-    factor = _UM_PER_UNIT.get(str(axis[2])) if axis[2] is not None else None
+    factor = um_per_unit(axis[2])
     return size, axis[1] * factor if factor else 0.0, "micrometer"
 
 
