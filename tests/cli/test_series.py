@@ -147,6 +147,32 @@ def test_a_tiff_written_plane_by_plane_is_refused_or_run_each_plane(tmp_path, ru
         np.testing.assert_array_equal(_mask(out / f"planes_s{n}.tif"), expected(n))
 
 
+@pytest.mark.parametrize("tiled", ["never", "always"])
+def test_a_tiff_of_pages_of_several_shapes_is_refused_or_run_each_page(tmp_path, run, capsys,
+                                                                       tiled):
+    """A page and a thumbnail of another shape: the mask was of the first page alone."""
+    path = tmp_path / "pages.tif"
+    um = {"metadata": None, "resolution": (1e4, 1e4), "resolutionunit": "CENTIMETER"}
+    tifffile.imwrite(path, position(0), **um)
+    tifffile.imwrite(path, position(1)[:32], append=True, **um)
+    out = tmp_path / "out"
+    assert run(path, "-o", out, "--tiled", tiled) == 1
+    assert [r["error"] for r in _rows(out)] == [
+        f"{path}: holds 2 images of shapes (40, 48), (32, 48) (TIFF pages of several shapes); "
+        "accepted: one chosen with --series N (0, 1), or each as an image of its own with "
+        "--series all (series=N in Python)"]
+    capsys.readouterr()
+    assert main(["info", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{path}: 2 images (TIFF pages of several shapes); run one with --series N, or each "
+        "with --series all",
+        "series 0: shape (40, 48) uint8, axes yx, pixel size 1 x 1 um",
+        "series 1: shape (32, 48) uint8, axes yx, pixel size 1 x 1 um"]
+    assert run(path, "-o", tmp_path / "each", "--series", "all", "--tiled", tiled) == 0
+    np.testing.assert_array_equal(_mask(tmp_path / "each" / "pages_s1.tif"),
+                                  (position(1)[:32] > 100).astype(np.uint8))
+
+
 def test_series_all_run_tiled_checks_steps_run_plane_by_plane_on_each_series(
         tmp_path, plate, capsys):
     """A step run plane by plane (per_plane) runs tiled on planes only: with --series all

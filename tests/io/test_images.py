@@ -229,7 +229,7 @@ def test_an_ome_tiff_of_several_positions_is_refused_not_cut_to_its_first(tmp_pa
         open_lazy(several)
     assert str(in_memory.value) == str(lazily.value) == message
     # what a command words its own advice from (the library's named its flags)
-    assert (lazily.value.numbers, lazily.value.shape) == ([0, 1, 2], (20, 30))
+    assert (lazily.value.numbers, lazily.value.shapes) == ([0, 1, 2], [(20, 30)] * 3)
     assert str(pickle.loads(pickle.dumps(lazily.value))) == message
     assert not takes_layout(several)  # napari's reader opens it as it is
     slide = tmp_path / "slide.ome.tif"  # a thumbnail beside the image is no second image

@@ -217,3 +217,45 @@ def test_the_lazy_images_of_a_plate_hold_one_open_file_between_them(tmp_path, ti
     opened[-1].close()
     del opened, image
     assert _handles(path) == 0
+
+
+@pytest.mark.parametrize(("metadata", "kind"), [
+    ({}, "TIFF series: images written one by one"),  # tifffile's shaped description
+    ({"metadata": None}, "TIFF pages of several shapes"),  # plain pages: an image, a thumbnail
+])
+def test_a_tiff_of_images_of_several_shapes_is_refused_without_one_chosen(tmp_path, metadata,
+                                                                         kind):
+    """A TIFF whose images differ in shape was read as its first alone, without a word, in
+    memory and lazily; now each is an image to choose, as those of one shape are."""
+    path = tmp_path / "pages.tif"
+    first, second = np.full((64, 64), 1, np.uint8), np.full((32, 48), 2, np.uint8)
+    tifffile.imwrite(path, first, **metadata)
+    tifffile.imwrite(path, second, append=True, **metadata)
+    message = (f"{path}: holds 2 images of shapes (64, 64), (32, 48) ({kind}); accepted: one "
+               "chosen with series=N (0, 1)")
+    with pytest.raises(ImageReadError) as in_memory:
+        read_image(path)
+    with pytest.raises(ImageReadError) as lazily:
+        open_lazy(path)
+    assert str(in_memory.value) == str(lazily.value) == message
+    assert [info.describe() for info in list_series(path)] == [
+        "series 0: shape (64, 64) uint8, axes yx, pixel size not stated",
+        "series 1: shape (32, 48) uint8, axes yx, pixel size not stated"]
+    for number, image in enumerate((first, second)):
+        np.testing.assert_array_equal(read_image(path, series=number), image)
+        with open_lazy(path, series=number) as lazy:
+            np.testing.assert_array_equal(lazy.data.compute(), image)
+    with pytest.raises(ImageReadError) as missing:
+        read_image(path, series=2)
+    assert str(missing.value) == (f"{path}: has no series 2; accepted: series 0, 1 (its 2 "
+                                  "images of shapes (64, 64), (32, 48))")
+
+
+def test_a_reduced_image_is_a_level_not_an_image_to_choose(tmp_path):
+    """A page marked as a reduced image of the one before is that image's pyramid level."""
+    path = tmp_path / "pyramid.tif"
+    tifffile.imwrite(path, np.full((64, 64), 1, np.uint8), metadata=None)
+    tifffile.imwrite(path, np.full((32, 32), 1, np.uint8), append=True, metadata=None,
+                     subfiletype=1)
+    np.testing.assert_array_equal(read_image(path), np.full((64, 64), 1, np.uint8))
+    assert series_numbers(path) == [0]

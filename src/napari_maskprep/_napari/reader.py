@@ -59,16 +59,16 @@ NO_LAYER = [(None,)]  # napari's word for "read, and nothing to add"
 
 def get_reader(path: str | list[str]) -> Callable[[str], list[LayerData]] | None:
     """The reader for one TIFF or slide file; None for anything else, and for a TIFF whose
-    axes (of each image, for a multi-series OME-TIFF) the ops cannot take, whole or channel
+    axes (of any image, for a multi-series TIFF) the ops cannot take, whole or channel
     by channel (5 dimensions): napari's reader opens those as they are."""
     if not isinstance(path, str | os.PathLike) or Path(path).suffix.lower() not in SUFFIXES:
         return None
     if not Path(path).is_file():  # a FIFO would block the header read, a device never end
         return None
-    with keep_tiff_open(path):
-        series = _series(Path(path))[0]  # the images of a multi-series file are of one shape
-        if (Path(path).suffix.lower() in (".tif", ".tiff")
-                and not takes_layout(path, series=series) and not channel_count(path, series)):
+    with keep_tiff_open(path):  # each image of a multi-series file: they may differ
+        if Path(path).suffix.lower() in (".tif", ".tiff") and not all(
+                takes_layout(path, series=n) or channel_count(path, n)
+                for n in _series(Path(path))):
             return None
     return read_layers
 
