@@ -53,6 +53,7 @@ from .io import (
     keep_tiff_open,
     open_lazy,
     provenance,
+    read_frame_interval,
     read_image_axes,
     read_pixel_size,
     read_provenance,
@@ -452,12 +453,10 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
     made (:func:`check_replaceable`).
 
     An image that ``tiling`` says is too large for memory (default: :class:`Tiling`'s)
-    runs tiled (:mod:`.large_images`) and streams its result to ``out``. Sizes in
-    micrometres are converted with ``pixel_size``, else with the one the file states
-    (:func:`~napari_maskprep.io.read_pixel_size`); the provenance records it. The mask
-    carries that pixel size in its metadata, in memory or tiled alike
-    (:func:`~napari_maskprep.large_images.mask_pixel_size`). ``channel``: the one to
-    segment of the file's channels (from 0).
+    runs tiled (:mod:`.large_images`) and streams its result to ``out``. Sizes in µm are
+    converted with ``pixel_size``, else with the file's (:func:`~.io.read_pixel_size`),
+    which the provenance records; the mask carries it (:func:`~.large_images.mask_pixel_size`)
+    and a time-lapse's time between frames, tiled too. ``channel``: the one to segment.
 
     With ``resume`` an earlier mask is kept only if its provenance names this recipe,
     file name, channel, series, pixel size for sizes in micrometres and pixel size given
@@ -502,7 +501,8 @@ def run_file(recipe: Recipe, path: Path, out: Path, *, resume: bool = False,
                                                     pixel_size=used, input_checksum=input_sum,
                                                     axes=axes, mask_pixel_size=carried,
                                                     channel=channel, series=series),
-                   pixel_size=carried, axes=axes.rstrip("c"))
+                   pixel_size=carried, axes=axes.rstrip("c"),
+                   frame_interval=read_frame_interval(path, series))
         done = FileResult(str(path), "ok", str(out), warnings="; ".join(
             dict.fromkeys(filter(None, (note, *(str(shown[0]) for shown in caught))))))
         _measured(done, result, axes)

@@ -26,8 +26,8 @@ Usage: python SCRIPT.py INPUT... -o OUTDIR [--suffix TEXT] [--channel N]
 (INPUT: image files or folders; N: the channel to segment of files with channels, its
 number from 0 or its name)
 Writes OUTDIR/<stem><TEXT>.tif masks, as `maskprep run` does with the same recipe (its
-provenance and the input's pixel size included); it never replaces an input or a file
-that maskprep did not write.
+provenance, the input's pixel size and time between frames included); it never replaces
+an input or a file that maskprep did not write.
 """
 
 import argparse
@@ -38,7 +38,8 @@ from pathlib import Path
 from napari_maskprep import MaskprepWarning, apply
 from napari_maskprep.batch import check_replaceable, plan_outputs
 from napari_maskprep.io import (
-    SeveralImagesError, each_frame, provenance, read_image_axes, read_pixel_size, write_mask)
+    SeveralImagesError, each_frame, provenance, read_frame_interval, read_image_axes,
+    read_pixel_size, write_mask)
 
 RECIPE_NAME = None
 RECIPE = None  # as maskprep run records it in each mask's provenance
@@ -103,7 +104,8 @@ def main(argv=None):
                 print(shown(f"warning: {path}: {message}"), file=sys.stderr)
             made = provenance(RECIPE, image, source=path.name, axes=axes,
                               mask_pixel_size=pixel_size, channel=channel)
-            write_mask(out, mask, metadata=made, pixel_size=pixel_size, axes=axes.rstrip("c"))
+            write_mask(out, mask, metadata=made, pixel_size=pixel_size, axes=axes.rstrip("c"),
+                       frame_interval=read_frame_interval(path))
         except (OSError, ValueError, TypeError) as exc:
             failed += 1
             error = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"

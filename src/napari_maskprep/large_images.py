@@ -43,6 +43,7 @@ from .io import (
     open_lazy,
     pixel_size_of_axes,
     provenance,
+    read_frame_interval,
     read_pixel_size,
     resolve_channel,
     series_numbers,
@@ -421,7 +422,8 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
                                provenance=metadata, overwrite=True)
             else:
                 write_bigtiff(result, out, provenance=metadata, overwrite=True,
-                              pixel_size=carried, axes=axes.rstrip("c"))
+                              pixel_size=carried, axes=axes.rstrip("c"),
+                              frame_interval=read_frame_interval(path, series))
     with open_lazy(out) as written:  # a label has the axes of length 1 of its image
         objects, foreground = count_frames(written.data.reshape(result.shape),
                                            axes.rstrip("c"))

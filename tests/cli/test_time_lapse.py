@@ -16,7 +16,7 @@ import napari_maskprep as mp
 from napari_maskprep import cli
 from napari_maskprep.batch import count_objects
 from napari_maskprep.cli import main
-from napari_maskprep.io import open_lazy, read_image, read_provenance
+from napari_maskprep.io import open_lazy, read_image, read_pixel_size, read_provenance
 
 from ..conftest import DATA, RECIPE, dice, pairs
 from .test_tiled_run import _Bar
@@ -117,3 +117,40 @@ def test_channels_that_are_not_colour_are_refused_in_one_line(tmp_path, movie, f
     assert ("two.tif: axes 'cyx' of shape (2, 520, 696) (2 channels, not RGB: choose the "
             "one to segment, with --channel N); accepted: y and x" in err)
     assert not (tmp_path / "out" / "two.tif").exists()
+
+
+def _time_increment(path) -> tuple[float, str] | None:
+    with tifffile.TiffFile(path) as tif:
+        pixels = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]["Pixels"]
+    return (pixels["TimeIncrement"], pixels["TimeIncrementUnit"]) if (
+        "TimeIncrement" in pixels) else None
+
+
+@pytest.mark.parametrize(("metadata", "expected"), [
+    ({"imagej": True, "resolution": (2.0, 2.0),
+      "metadata": {"axes": "TYX", "finterval": 0.5, "tunit": "min", "unit": "um"}}, 30.0),
+    ({"ome": True, "metadata": {"axes": "TYX", "TimeIncrement": 250, "TimeIncrementUnit": "ms",
+                                "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5}}, 0.25),
+    ({"imagej": True, "metadata": {"axes": "TYX", "unit": "um"}, "resolution": (2.0, 2.0)},
+     None),
+])
+def test_a_time_lapse_s_mask_keeps_its_time_between_frames(tmp_path, movie, frames, metadata,
+                                                          expected):
+    """The mask of a time-lapse kept its pixel size but not the time between its frames
+    (ImageJ's finterval, OME's TimeIncrement): in memory, tiled and by an exported script."""
+    _, recipe = movie
+    path = tmp_path / "timed.tif"
+    tifffile.imwrite(path, frames[0], photometric="minisblack", **metadata)
+    script = tmp_path / "r.py"
+    assert main(["export", str(recipe), "-o", str(script)]) == 0
+    done = subprocess.run([sys.executable, str(script), str(path), "-o", str(tmp_path / "py")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    masks = [tmp_path / "py" / "timed.tif"]
+    for tiled in ("never", "always"):
+        assert main(["run", "-q", str(recipe), str(path), "-o", str(tmp_path / tiled),
+                     "--tiled", tiled]) == 0
+        masks.append(tmp_path / tiled / "timed.tif")
+    for mask in masks:
+        assert _time_increment(mask) == (None if expected is None else (expected, "s"))
+        assert read_pixel_size(mask) == (0.5, 0.5)

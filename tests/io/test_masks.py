@@ -8,7 +8,14 @@ import pytest
 import tifffile
 
 from napari_maskprep.core.errors import BadValueError
-from napari_maskprep.io import OutputExistsError, open_lazy, read_image, read_pixel_size, write_mask
+from napari_maskprep.io import (
+    OutputExistsError,
+    open_lazy,
+    read_frame_interval,
+    read_image,
+    read_pixel_size,
+    write_mask,
+)
 
 MASK = np.array([[0, 1, 1], [0, 0, 1]], np.uint8)
 
@@ -111,3 +118,47 @@ def test_a_file_maskprep_did_not_write_is_never_replaced(tmp_path, name):
                                                                "shape": [2, 3], "dtype": "uint8"}})
     write_mask(ours, 1 - MASK)  # a mask maskprep wrote is replaced
     np.testing.assert_array_equal(read_image(ours) > 0, 1 - MASK)
+
+
+def _time_increment(path) -> tuple[float, str] | None:
+    """The TimeIncrement (and its unit) of a TIFF's OME-XML; None where it states none."""
+    with tifffile.TiffFile(path) as tif:
+        pixels = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]["Pixels"]
+    if "TimeIncrement" not in pixels:
+        return None
+    return pixels["TimeIncrement"], pixels["TimeIncrementUnit"]
+
+
+@pytest.mark.parametrize(("metadata", "seconds"), [
+    ({"imagej": True, "metadata": {"axes": "TYX", "finterval": 0.5, "tunit": "min"}}, 30.0),
+    ({"imagej": True, "metadata": {"axes": "TYX", "finterval": 2.5}}, 2.5),  # ImageJ's sec
+    ({"ome": True, "metadata": {"axes": "TYX", "TimeIncrement": 250,
+                                "TimeIncrementUnit": "ms"}}, 0.25),
+    ({"imagej": True, "metadata": {"axes": "TYX"}}, None),
+    ({"imagej": True, "metadata": {"axes": "TYX", "finterval": 2.0, "tunit": "frame"}}, None),
+])
+def test_a_time_lapse_s_mask_states_the_time_between_frames_its_input_does(tmp_path, metadata,
+                                                                         seconds):
+    """A time-lapse's mask named its time axis but lost the time between its frames."""
+    image = tmp_path / "movie.tif"
+    tifffile.imwrite(image, np.resize(MASK, (3, 2, 3)), photometric="minisblack", **metadata)
+    assert read_frame_interval(image) == seconds
+    mask = write_mask(tmp_path / "m.tif", np.resize(MASK, (3, 2, 3)), axes="tyx",
+                      frame_interval=read_frame_interval(image))
+    assert _time_increment(mask) == (None if seconds is None else (seconds, "s"))
+    assert read_frame_interval(mask) == seconds
+
+
+def test_a_time_between_frames_is_written_only_for_frames_and_checked(tmp_path):
+    path = write_mask(tmp_path / "m.tif", np.resize(MASK, (3, 2, 3)), axes="tyx",
+                      frame_interval=2, pixel_size=(0.25, 0.5))
+    assert _time_increment(path) == (2.0, "s") and read_pixel_size(path) == (0.25, 0.5)
+    stack = write_mask(tmp_path / "z.tif", np.resize(MASK, (3, 2, 3)), axes="zyx",
+                       frame_interval=2, pixel_size=(1.0, 0.25, 0.5))
+    assert _time_increment(stack) is None and read_frame_interval(stack) is None
+    for bad in (0, -1.0, float("nan"), float("inf"), True, "2 s"):
+        with pytest.raises(BadValueError) as refused:
+            write_mask(tmp_path / "bad.tif", MASK, frame_interval=bad)
+        assert str(refused.value) == (f"frame_interval={bad!r}; accepted: the seconds between "
+                                      "time frames, a positive number, or None")
+    assert not (tmp_path / "bad.tif").exists()

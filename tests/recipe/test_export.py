@@ -29,6 +29,7 @@ IMPORTS = {("argparse", None), ("sys", None), ("warnings", None), ("pathlib", "P
            ("napari_maskprep.batch", "plan_outputs"), ("napari_maskprep.io", "each_frame"),
            ("napari_maskprep.io", "provenance"), ("napari_maskprep.io", "read_image_axes"),
            ("napari_maskprep.io", "read_pixel_size"),
+           ("napari_maskprep.io", "read_frame_interval"),
            ("napari_maskprep.io", "SeveralImagesError"),
            ("napari_maskprep.io", "write_mask")}
 

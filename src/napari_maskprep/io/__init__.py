@@ -69,6 +69,7 @@ from .provenance import (
 from .series import SeriesInfo, list_series, series_numbers
 from .stores import read_image, read_image_axes
 from .tiffs import TIFF_SUFFIXES, keep_tiff_open
+from .timing import read_frame_interval
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -114,6 +115,7 @@ __all__ = [
     "series_numbers",
     "read_image",
     "read_image_axes",
+    "read_frame_interval",
     "read_pixel_size",
     "takes_layout",
     "read_provenance",

@@ -16,7 +16,7 @@ import tifffile
 from ..core.errors import BadTypeError, BadValueError
 from ..core.run_callbacks import compute_in
 from .files import atomic_write, clean_stale_temporaries
-from .masks import check_mask_pixel_size, tiff_layout
+from .masks import check_frame_interval, check_mask_pixel_size, tiff_layout
 from .omezarr import OutputExistsError
 from .provenance import TIFF_TAG, written_by_maskprep
 
@@ -80,6 +80,7 @@ def write_bigtiff(
     provenance: dict[str, Any] | None = None,
     overwrite: bool = False,
     axes: str | None = None,
+    frame_interval: float | None = None,
 ) -> Path:
     """Write ``mask`` (2D, or planes along leading axes) as a tiled, zlib-compressed BigTIFF,
     computing a dask array one row of tiles at a time, atomically (temporary name, then
@@ -90,7 +91,8 @@ def write_bigtiff(
     tags in pixels per centimetre, z spacing in OME-XML). ``provenance`` is
     JSON in private tag 65111 of the first page, where :func:`write_mask` puts it.
     ``overwrite`` replaces an existing file only if maskprep wrote it. ``axes``
-    (``[t][z]yx``) names a time axis in OME-XML, as :func:`write_mask` does.
+    (``[t][z]yx``) names a time axis in OME-XML, with ``frame_interval`` (seconds between
+    frames), as :func:`write_mask` does.
     """
     import dask.array as da
 
@@ -105,7 +107,8 @@ def write_bigtiff(
                                   for t in tile)):
         raise BadValueError(f"tile={tile!r}; accepted: (height, width), multiples of 16")
     tile = (int(tile[0]), int(tile[1]))
-    layout = tiff_layout(data.shape, check_mask_pixel_size(pixel_size), axes)
+    layout = tiff_layout(data.shape, check_mask_pixel_size(pixel_size), axes,
+                         check_frame_interval(frame_interval))
     if path.exists() or path.is_symlink():
         if not overwrite:
             raise OutputExistsError(f"{path} exists; it is left as it is (pass "

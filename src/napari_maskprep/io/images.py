@@ -35,9 +35,9 @@ from .tiffs import (
 
 __all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "SeveralImagesError",
            "check_series", "check_strips", "decoded_size", "find_images", "image_series",
-           "numbers_text", "pick_series", "read_image", "read_image_axes", "read_pixel_size",
-           "reading_tiff", "series_kind", "takes_layout", "tiff_axes", "tiff_intensities",
-           "tiff_pixel_size"]
+           "numbers_text", "ome_image", "pick_series", "read_image", "read_image_axes",
+           "read_pixel_size", "reading_tiff", "series_kind", "takes_layout", "tiff_axes",
+           "tiff_intensities", "tiff_pixel_size"]
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
@@ -310,7 +310,7 @@ def channel_names(path: str | os.PathLike[str], series: int | None = None) -> li
         if not tif.is_ome:
             return names
         try:
-            channels = _ome_image(tif, series or 0)["Pixels"]["Channel"]
+            channels = ome_image(tif, series or 0)["Pixels"]["Channel"]
         except Exception:  # no channel elements, or metadata that does not parse: no names
             return names
     channels = channels if isinstance(channels, list) else [channels]
@@ -613,7 +613,7 @@ def tiff_pixel_size(tif: tifffile.TiffFile, axes: str, series: int = 0
                     ) -> tuple[float, ...] | None:
     """The pixel size in µm that an open TIFF states for the spatial ones of ``axes``
     (:func:`tiff_axes` of its ``series``): OME PhysicalSize* (of that series' image,
-    :func:`_ome_image`), then SVS MPP, then
+    :func:`ome_image`), then SVS MPP, then
     ImageJ's unit with the resolution tags (its ``spacing`` for z), then the resolution
     tags in centimetres (or mm, µm). A size is stated as a positive finite number; a stack
     whose z spacing is not gives (y, x); None when y or x is not. One function for
@@ -633,7 +633,7 @@ def _is_size(value: float | None) -> bool:
     return value is not None and 0 < value < math.inf
 
 
-def _ome_image(tif: tifffile.TiffFile, series: int) -> dict[str, Any]:
+def ome_image(tif: tifffile.TiffFile, series: int) -> dict[str, Any]:
     """The OME-XML Image element (as tifffile's ``xml2dict`` reads it) of an OME-TIFF's
     series ``series``. tifffile makes a series of each Image with pixels in the file, in
     order: the n-th Image is the n-th series where there are as many, and otherwise (a
@@ -652,7 +652,7 @@ def _stated_sizes(tif: tifffile.TiffFile, series: int = 0) -> dict[str, float]:
     sizes: dict[str, float] = {}
     page = tif.series[series].keyframe if series else tif.pages.first
     if tif.is_ome and tif.ome_metadata:
-        pixels = _ome_image(tif, series).get("Pixels", {})
+        pixels = ome_image(tif, series).get("Pixels", {})
         for a in "ZYX":
             value = pixels.get(f"PhysicalSize{a}")
             factor = _micrometres(pixels.get(f"PhysicalSize{a}Unit", "µm"))

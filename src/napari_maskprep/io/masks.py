@@ -4,6 +4,8 @@ carrying its provenance and, where the format can hold it, its pixel size."""
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
 import zlib
 from pathlib import Path
@@ -19,8 +21,8 @@ from .files import atomic_write
 from .omezarr import OutputExistsError, write_ome_zarr
 from .provenance import TIFF_TAG, png_with_provenance, written_by_maskprep
 
-__all__ = ["MASK_FORMATS", "check_mask_pixel_size", "check_mask_shape", "pixel_size_of_axes",
-           "tiff_layout", "write_mask"]
+__all__ = ["MASK_FORMATS", "check_frame_interval", "check_mask_pixel_size", "check_mask_shape",
+           "pixel_size_of_axes", "tiff_layout", "write_mask"]
 
 MASK_FORMATS = ("tif", "png", "zarr")
 _PNG_HEADER_END = 33  # the 8-byte signature and the 25-byte IHDR chunk
@@ -41,6 +43,18 @@ def check_mask_pixel_size(pixel_size: Any) -> tuple[float, ...] | None:
     return sizes
 
 
+def check_frame_interval(frame_interval: Any) -> float | None:
+    """``frame_interval`` as a float if it is a positive, finite number of seconds; None
+    stays None."""
+    if frame_interval is None:
+        return None
+    if (isinstance(frame_interval, bool) or not isinstance(frame_interval, numbers.Real)
+            or not 0 < frame_interval < math.inf):
+        raise BadValueError(f"frame_interval={shown(frame_interval)}; accepted: the seconds "
+                            "between time frames, a positive number, or None")
+    return float(frame_interval)
+
+
 def pixel_size_of_axes(axes: str, pixel_size: tuple[float, ...] | None
                        ) -> tuple[float, ...] | None:
     """The sizes of the spatial axes (``z``, ``y``, ``x``) among ``axes``, taken from the
@@ -53,13 +67,14 @@ def pixel_size_of_axes(axes: str, pixel_size: tuple[float, ...] | None
 
 
 def tiff_layout(shape: tuple[int, ...], pixel_size: tuple[float, ...] | None,
-                axes: str | None = None) -> dict[str, Any]:
+                axes: str | None = None, frame_interval: float | None = None
+                ) -> dict[str, Any]:
     """tifffile keywords (``ome`` for the writer, the rest for its ``write``) that keep a
     mask's shape and pixel size: y and x in the resolution tags (pixels per centimetre, if
     the size fits them: up to 2**32 - 1), z spacing in OME-XML when ``pixel_size`` states
     one. ``axes`` with a time axis first (``tyx``, ``tzyx``: :func:`~.axes.image_layout`)
     is named in OME-XML too, so a time-lapse's mask reads back as frames, not as a
-    stack."""
+    stack, with ``frame_interval`` (seconds between frames) as its ``TimeIncrement``."""
     # tifffile's description keeps a 3D+ mask's shape: its pages alone read as one 3D
     # stack, a single plane as 2D.
     layout: dict[str, Any] = {"ome": False, "metadata": {} if len(shape) > 2 else None}
@@ -77,7 +92,9 @@ def tiff_layout(shape: tuple[int, ...], pixel_size: tuple[float, ...] | None,
         sizes = dict(zip("ZYX"[-len(pixel_size):], pixel_size, strict=True)) if (
             pixel_size is not None) else {}
         layout["ome"] = True
-        layout["metadata"] = {"axes": names, **{
+        timed = {"TimeIncrement": frame_interval, "TimeIncrementUnit": "s"} if (
+            frames and frame_interval is not None) else {}
+        layout["metadata"] = {"axes": names, **timed, **{
             f"PhysicalSize{a}{key}": value for a, size in sizes.items() if a in names
             for key, value in (("", size), ("Unit", "µm"))}}
     return layout
@@ -108,6 +125,7 @@ def write_mask(
     metadata: dict[str, Any] | None = None,
     pixel_size: tuple[float, ...] | None = None,
     axes: str | None = None,
+    frame_interval: float | None = None,
 ) -> Path:
     """Write a mask (uint8 0/1) or labels (int32) atomically, by the path's suffix.
 
@@ -123,10 +141,13 @@ def write_mask(
     spacing, see :func:`tiff_layout`), PNG's pHYs chunk (whole pixels per metre, y and x
     only), OME-Zarr scales when every spatial axis is known (:func:`pixel_size_of_axes`).
     ``axes`` (``[t][z]yx``) says what the leading axes are where the format can: a time
-    axis in TIFF's OME-XML and in OME-Zarr (default: ``tzyx``'s last letters).
+    axis in TIFF's OME-XML and in OME-Zarr (default: ``tzyx``'s last letters);
+    ``frame_interval``, the seconds between its frames (:func:`~.timing.read_frame_interval`
+    of the input), in TIFF's OME-XML (``TimeIncrement``).
     """
     path = Path(path)
     pixel_size = check_mask_pixel_size(pixel_size)
+    frame_interval = check_frame_interval(frame_interval)
     suffix = path.suffix.lower()
     if mask.dtype == np.bool_:
         mask = mask.view(np.uint8)
@@ -176,7 +197,7 @@ def write_mask(
         # minisblack: a mask of 3 or 4 planes is planes, never colour
         tifffile.imwrite(tmp, mask, compression="zlib", extratags=extratags,
                          photometric="minisblack",
-                         **tiff_layout(mask.shape, pixel_size, axes))
+                         **tiff_layout(mask.shape, pixel_size, axes, frame_interval))
 
     atomic_write(path, write)
     return path
