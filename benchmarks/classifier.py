@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     samples = np.sort(np.random.default_rng(0).choice(train_truth.size, 300_000, replace=False))
 
     started = time.perf_counter()
-    ours = mp.train_pixel_classifier(train_image, train_truth.astype(np.uint8),
+    ours = mp.train_pixel_classifier(train_image, train_truth,
                                      max_samples=300_000, seed=0)
     ours_train = time.perf_counter() - started
     started = time.perf_counter()

@@ -39,7 +39,7 @@ def tiny_classifier(rgb: bool = False, volume: bool = False) -> ModelFile:
     image = truth * np.uint8(200)
     if rgb:
         image = np.stack([image, 255 - image, image // 2], -1)
-    model = train_pixel_classifier(image, truth, sigmas=(1, 2), trees=10)
+    model = train_pixel_classifier(image, truth, sigmas=(1, 2), trees=10, annotation="masks")
     kind = "rgb" if rgb else "volume" if volume else "grey"
     return model.save(_folder() / f"square-{kind}.txt")
 

@@ -113,28 +113,112 @@ def _channels(image: np.ndarray) -> tuple[str, ...]:
     return image_channels(image, rgb=looks_rgb(image))
 
 
-_MASK_VALUES = "0 (background), 1 (foreground)"
+_MASK_VALUES = "0 (background) and one other value (foreground: 1, 255, True)"
 _SCRIBBLE_VALUES = "0 (not labelled), 1 (background), 2 (foreground)"
+_TWO_CLASSES = ("scribbles holding both 1 (background) and 2 (foreground) across the "
+                "images, or whole masks holding both background (0) and foreground")
 
 
-def _labels(annotation: Any, index: int, shape: tuple[int, ...], rgb: bool, scribbles: bool,
-            mode: str) -> np.ndarray:
-    """Per pixel 0 (not labelled), 1 (background) or 2 (foreground) of an image of pixels
-    ``shape``; ``mode`` as ``annotation`` of :func:`train_pixel_classifier` says what the
-    message accepts."""
+def _annotation(annotation: Any, index: int, shape: tuple[int, ...], rgb: bool) -> np.ndarray:
+    """Annotation ``index`` as an array, checked to label each pixel of an image of pixels
+    ``shape`` with a number."""
     a = np.asarray(annotation)
     if a.shape != shape:
         raise BadValueError(f"annotation {index} has shape {a.shape}; accepted: one label a "
                             f"pixel of image {index}{' (RGB)' if rgb else ''}, shape {shape}")
-    if a.dtype.kind not in "biu":
-        raise BadTypeError(f"annotation {index} has dtype {a.dtype}; accepted: integer or bool")
-    top = 2 if scribbles else 1
-    if a.size and (a.min() < 0 or a.max() > top):
-        accepted = {"scribbles": _SCRIBBLE_VALUES, "masks": _MASK_VALUES}.get(
-            mode, f"a mask of {_MASK_VALUES}, or scribbles of {_SCRIBBLE_VALUES}")
-        raise BadValueError(f"annotation {index} holds values from {a.min()} to {a.max()}; "
-                            f"accepted: {accepted}")
-    return a.astype(np.uint8) if scribbles else a.astype(np.uint8) + 1
+    if a.dtype.kind not in "biuf":
+        raise BadTypeError(f"annotation {index} has dtype {a.dtype}; accepted: integer or "
+                           "bool (scribbles, masks) or float (masks)")
+    return a
+
+
+def _binary(a: np.ndarray) -> bool:
+    """0 and at most one other value: a whole mask as ``maskprep fit`` reads one."""
+    if a.dtype.kind == "b":
+        return True
+    lo, hi = a.min(), a.max()
+    return bool(lo == hi or (lo == 0 and ((a == 0) | (a == hi)).all()))
+
+
+def _held(a: np.ndarray) -> str:
+    values = np.unique(a)
+    if len(values) <= 4:
+        return f"holds the values {', '.join(str(v) for v in values.tolist())}"
+    return f"holds {len(values)} values from {values[0]} to {values[-1]}"
+
+
+def _refuse_values(a: np.ndarray, index: int, mode: str) -> None:
+    accepted = {"scribbles": _SCRIBBLE_VALUES, "masks": f"a mask of {_MASK_VALUES}"}.get(
+        mode, f"a mask of {_MASK_VALUES}, or scribbles of {_SCRIBBLE_VALUES}")
+    raise BadValueError(f"annotation {index} {_held(a)}; accepted: {accepted}")
+
+
+def _numbered(indices: Sequence[int]) -> str:
+    listed = ", ".join(str(i) for i in indices[:5]) + (", ..." if len(indices) > 5 else "")
+    return f"annotation {indices[0]}" if len(indices) == 1 else f"annotations {listed}"
+
+
+def _read_as_scribbles(arrays: Sequence[np.ndarray], mode: str) -> bool:
+    """Whether the annotations are scribbles (else whole masks). 'auto' reads any holding a
+    2 as scribbles and a bool, float or 0/255 one (0 and one value above 2) as a mask,
+    refusing a mix; annotations of only 0 and 1 are either, so 'auto' refuses them alone:
+    a scribble layer of background strokes only trained a model of them as foreground."""
+    if mode != "auto":
+        return mode == "scribbles"
+    scribbled, masked, either = [], [], []
+    for i, a in enumerate(arrays):
+        if a.dtype.kind in "iu" and a.min() >= 0 and a.max() <= 2:
+            (scribbled if a.max() == 2 else either).append(i)
+        elif _binary(a):
+            masked.append(i)
+        else:
+            _refuse_values(a, i, mode)
+    if scribbled and masked:
+        raise BadValueError(
+            f"annotation {scribbled[0]} holds 2, so it is scribbles, but annotation "
+            f"{masked[0]} is a whole mask ({_held(arrays[masked[0]])}); accepted: all "
+            "scribbles or all masks (annotation='scribbles' or 'masks' reads every one so)")
+    if not scribbled and not masked:
+        values = sorted({int(v) for i in either for v in (arrays[i].min(), arrays[i].max())})
+        raise BadValueError(
+            f"{_numbered(either)} hold{'s' if len(either) == 1 else ''} only "
+            f"{' and '.join(str(v) for v in values)}: a "
+            "whole mask (0 background, 1 foreground) or scribbles of background (1) only; "
+            "accepted: annotation='masks' for 0/1 masks (bool and 0/255 masks need no "
+            "option), or scribbles with 2 on foreground too")
+    return bool(scribbled)
+
+
+def _labels(a: np.ndarray, index: int, scribbles: bool, mode: str) -> np.ndarray:
+    """Per pixel 0 (not labelled), 1 (background) or 2 (foreground); ``mode`` as
+    ``annotation`` of :func:`train_pixel_classifier` says what the message accepts."""
+    if scribbles:
+        if a.dtype.kind == "f":
+            raise BadTypeError(f"annotation {index} has dtype {a.dtype}; accepted as "
+                               f"scribbles: integer or bool of {_SCRIBBLE_VALUES}")
+        if a.min() < 0 or a.max() > 2:
+            _refuse_values(a, index, mode)
+        return a.astype(np.uint8)
+    if not _binary(a):
+        _refuse_values(a, index, mode)
+    return (a != 0).astype(np.uint8) + 1
+
+
+def _check_classes(labels: Sequence[np.ndarray], scribbles: bool) -> None:
+    """Refuse annotations without pixels of both classes, naming what they hold."""
+    background = any((lab == 1).any() for lab in labels)
+    foreground = any((lab == 2).any() for lab in labels)
+    if background and foreground:
+        return
+    if scribbles:
+        held = ("only background (scribble 1)" if background else
+                "only foreground (scribble 2)" if foreground else "no scribble (all 0)")
+    else:
+        held = "only background (mask 0)" if background else "only foreground"
+    which = (_numbered([0]) if len(labels) == 1 else
+             f"the {len(labels)} {'scribbles' if scribbles else 'masks'} together")
+    raise BadValueError(f"{which} hold{'s' if len(labels) == 1 else ''} {held}; "
+                        f"accepted: {_TWO_CLASSES}")
 
 
 def _as_list(value: Any, what: str) -> list[Any]:
@@ -222,13 +306,17 @@ def train_pixel_classifier(
     annotations : ndarray or list of ndarray
         One per image, same height and width (and depth): scribbles (0 = not labelled, 1 =
         background, 2 = foreground, as a napari Labels layer is painted) or whole masks
-        (0 = background, 1 = foreground, as hand-corrected masks are).
+        (0 = background and one other value = foreground: bool, 0/1, 0/255, as
+        ``maskprep fit`` reads masks). Together they must label both classes.
     sigmas : sequence of float
         Scales of the filter bank, in pixels (1 to 8 values in [0.3, 32]); the largest
         sets the halo of a tiled run (4 sigma + 1 pixels).
     annotation : {'auto', 'scribbles', 'masks'}
-        How to read ``annotations``; 'auto' takes them as scribbles if any holds a 2,
-        else as whole masks.
+        How to read ``annotations``. 'auto' takes them as scribbles if any holds a 2 (all
+        then of 0, 1 and 2), as whole masks if any is bool, float or of 0 and one value
+        above 2 (0/255), and refuses a mix of the two; integer annotations of only 0 and 1
+        are a mask or background strokes alone, so 'auto' refuses them unless another
+        decides: say 'masks' for 0/1 masks.
     trees, leaves, learning_rate : int, int, float
         LightGBM's boosting rounds, leaves per tree and shrinkage.
     max_samples : int
@@ -275,13 +363,11 @@ def train_pixel_classifier(
     if any(_channels(im) != channels for im in image_list):
         raise BadValueError("images mix grey, RGB and 3D stacks; accepted: all 2D grey, all "
                             "RGB or all 3D stacks")
-    scribbles = annotation == "scribbles" or (
-        annotation == "auto" and any(np.asarray(n).max(initial=0) == 2 for n in notes))
-    labels = [_labels(n, i, im.shape[:-1] if rgb else im.shape, rgb, scribbles, annotation)
+    arrays = [_annotation(n, i, im.shape[:-1] if rgb else im.shape, rgb)
               for i, (n, im) in enumerate(zip(notes, image_list, strict=True))]
-    if not any((lab == 1).any() for lab in labels) or not any((lab == 2).any() for lab in labels):
-        raise BadValueError("the annotations need pixels of both classes: background "
-                            "(scribble 1, or mask 0) and foreground (scribble 2, or mask 1)")
+    scribbles = _read_as_scribbles(arrays, annotation)
+    labels = [_labels(a, i, scribbles, annotation) for i, a in enumerate(arrays)]
+    _check_classes(labels, scribbles)
     names = feature_names(channels, sigma_values)
     features, targets = training_data(image_list, labels, names, rgb=rgb,
                                       max_samples=int(max_samples), seed=int(seed))

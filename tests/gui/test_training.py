@@ -578,3 +578,34 @@ def test_a_bug_writing_apply_s_mask_says_one_line_and_leaves_no_layer(trainer, q
     logged = [r for r in caplog.records if r.name == "napari_maskprep._napari.workers"]
     assert [(r.getMessage(), r.exc_info[0]) for r in logged] == [
         ("segmenting the whole image failed", KeyError)]
+
+
+def test_strokes_of_one_class_say_which_class_is_missing_and_train_nothing(trainer, qtbot):
+    """Strokes of background only said 'paint both classes', as if nothing were painted;
+    strokes holding 3 and no 2 said it too, rather than that 3 is no class."""
+    viewer, widget, _ = trainer
+    _, truth = load("nuclei")
+    widget.image_box.value = viewer.layers["nuclei"]
+    widget.add_button.changed.emit(True)
+    strokes = _strokes(truth, slice(0, 120))
+    for painted, status in (
+            (np.where(strokes == FOREGROUND, 0, strokes),
+             "the strokes hold only background (1): paint 2 on objects too"),
+            (np.where(strokes == 1, 0, strokes),
+             "the strokes hold only objects (2): paint 1 on background too"),
+            (np.where(strokes == FOREGROUND, 3, strokes),
+             "scribbles hold labels above 2; paint with 1 (background) and 2 (objects) only")):
+        viewer.layers["nuclei scribbles"].data = painted
+        widget.train()
+        assert (widget.status.value, widget.training) == (status, False)
+
+    stack_viewer = ViewerModel()
+    stack_widget = TrainWidget(stack_viewer)
+    qtbot.addWidget(stack_widget.native)
+    _small_stack_trainer(stack_viewer, stack_widget)
+    painted = stack_widget.model.scribbles.data.copy()
+    painted[painted == 1] = 0
+    stack_widget.model.scribbles.data = painted
+    stack_widget.train()
+    assert stack_widget.status.value == ("the strokes on plane 7 of 16 hold only objects (2): "
+                                         "paint 1 on background too")

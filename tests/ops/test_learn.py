@@ -62,8 +62,10 @@ def test_tiny_square_is_learned_exactly_from_whole_masks_and_from_scribbles():
     strokes = np.zeros_like(truth)
     strokes[0, :] = 1
     strokes[16, 12:20] = 2
-    for annotation in (truth, strokes, truth.astype(bool)):
-        model = mp.train_pixel_classifier(image, annotation, sigmas=(1, 2))
+    for annotation, mode in ((truth, "masks"), (strokes, "auto"), (truth.astype(bool), "auto"),
+                             (truth * np.uint8(255), "auto"), (truth * np.uint16(65535), "masks"),
+                             (truth * 1.0, "auto")):
+        model = mp.train_pixel_classifier(image, annotation, sigmas=(1, 2), annotation=mode)
         assert np.array_equal(model.predict(image), truth)
     assert model.features[:3] == ("grey_raw", "grey_gauss_s1", "grey_gradient_s1")
 
@@ -88,7 +90,7 @@ def test_saving_a_model_never_replaces_another_file(tmp_path):
     or a folder at the path raised OSError naming a hidden temporary file."""
     image = np.zeros((16, 16), np.uint8)
     image[4:12, 4:12] = 200
-    model = mp.train_pixel_classifier(image, (image > 0).astype(np.uint8), sigmas=(1,))
+    model = mp.train_pixel_classifier(image, image > 0, sigmas=(1,))
     (tmp_path / "cells.tif").write_bytes(b"II*\x00 pixels")
     (tmp_path / "folder").mkdir()
     for name in ("cells.tif", "folder"):
@@ -113,7 +115,7 @@ def test_a_step_from_the_path_a_model_was_saved_to_says_what_it_needs(tmp_path, 
     'to_plain'."""
     image = np.zeros((16, 16), np.uint8)
     image[4:12, 4:12] = 200
-    model = mp.train_pixel_classifier(image, (image > 0).astype(np.uint8), sigmas=(1,))
+    model = mp.train_pixel_classifier(image, image > 0, sigmas=(1,))
     monkeypatch.chdir(tmp_path)
     ref = model.save("m.txt")
     with pytest.raises(BadTypeError) as info:
@@ -140,9 +142,10 @@ def test_an_annotation_of_another_shape_says_what_is_accepted(image_shape, annot
 def test_training_input_errors_are_one_line():
     image = np.zeros((20, 20), np.uint8)
     cases = [
-        ((image, np.ones((20, 20), np.uint8)), {}, "both classes"),
-        ((image, np.full((20, 20), 3, np.uint8)), {},
-         "holds values from 3 to 3; accepted: a mask of 0"),
+        ((image, np.ones((20, 20), np.uint8)), {"annotation": "masks"},
+         r"^annotation 0 holds only foreground; accepted: scribbles holding both"),
+        ((image, np.full((20, 20), 3, np.uint8)), {"annotation": "scribbles"},
+         r"^annotation 0 holds the values 3; accepted: 0 \(not labelled\)"),
         ((image, np.zeros((20, 21), np.uint8)), {}, r"shape \(20, 21\); accepted: one label a"),
         (([image, image], [image]), {}, "2 images and 1 annotations"),
         ((image, image), {"sigmas": (0.1,)}, r"sigmas=\(0.1,\); accepted: 1 to 8 values"),
@@ -403,7 +406,7 @@ def test_training_where_no_feature_separates_the_classes_is_one_line():
                               (np.array([[0.0, 1.0]]), np.array([[0, 1]], np.uint8))):
         with pytest.raises(BadValueError, match=r"^no feature of the (81|2) labelled pixels "
                                                 r"tells background from foreground"):
-            mp.train_pixel_classifier(image, annotation, sigmas=(1, 2))
+            mp.train_pixel_classifier(image, annotation, sigmas=(1, 2), annotation="masks")
 
 
 def test_signed_32_and_64_bit_images_are_refused_before_their_values_are_lost(tmp_path):
@@ -411,7 +414,7 @@ def test_signed_32_and_64_bit_images_are_refused_before_their_values_are_lost(tm
     an unreadable model; a float model given an int64 image predicted one constant."""
     image = np.zeros((32, 32), np.int64)
     image[8:24, 8:24] = 200
-    truth = (image > 0).astype(np.uint8)
+    truth = image > 0
     for dtype in (np.int64, np.int32):
         with pytest.raises(BadValueError, match=rf"^image 0 has dtype {np.dtype(dtype)}, "
                                                 r"whose range .*; accepted: bool, 8- or"):
@@ -424,17 +427,18 @@ def test_signed_32_and_64_bit_images_are_refused_before_their_values_are_lost(tm
 
 
 @pytest.mark.parametrize(("annotation", "accepted"), [
-    ("auto", "a mask of 0 (background), 1 (foreground), or scribbles of 0 (not labelled), "
-             "1 (background), 2 (foreground)"),
-    ("masks", "0 (background), 1 (foreground)"),
+    ("auto", "a mask of 0 (background) and one other value (foreground: 1, 255, True), or "
+             "scribbles of 0 (not labelled), 1 (background), 2 (foreground)"),
+    ("masks", "a mask of 0 (background) and one other value (foreground: 1, 255, True)"),
     ("scribbles", "0 (not labelled), 1 (background), 2 (foreground)"),
 ])
 def test_annotation_values_out_of_range_name_the_forms_the_mode_reads(annotation, accepted):
     """'auto' reads masks and scribbles: its message listed masks' 0/1 only."""
     image = np.zeros((20, 20), np.uint8)
+    values = np.arange(400, dtype=np.uint16).reshape(20, 20) % 4
     with pytest.raises(BadValueError) as info:
-        mp.train_pixel_classifier(image, np.full((20, 20), 3, np.uint8), annotation=annotation)
-    assert str(info.value) == f"annotation 0 holds values from 3 to 3; accepted: {accepted}"
+        mp.train_pixel_classifier(image, values, annotation=annotation)
+    assert str(info.value) == f"annotation 0 holds the values 0, 1, 2, 3; accepted: {accepted}"
 
 
 def test_the_feature_thread_s_warnings_are_heard_as_the_caller_s(monkeypatch, tmp_path):

@@ -193,11 +193,16 @@ class TrainingModel:
         strokes = np.asarray(self.scribbles.data[index]) if index else np.asarray(
             self.scribbles.data)
         plane = self._plane()
-        if not ((strokes == BACKGROUND).any() and (strokes == FOREGROUND).any()):
-            raise MaskprepError("paint both classes: label 1 on background, 2 on objects")
         if strokes.max() > FOREGROUND:
             raise MaskprepError("scribbles hold labels above 2; paint with 1 (background) "
                                 "and 2 (objects) only")
+        background, foreground = (strokes == BACKGROUND).any(), (strokes == FOREGROUND).any()
+        if not (background and foreground):  # one class trains no classifier: say which
+            on = f" on {plane_of(self.image, index)}" if index else ""
+            held = ("hold only background (1): paint 2 on objects too" if background else
+                    "hold only objects (2): paint 1 on background too" if foreground else "")
+            raise MaskprepError(f"the strokes{on} {held}" if held else
+                                f"paint both classes{on}: label 1 on background, 2 on objects")
         key = (id(self.image), id(self.image.data), index)
         return TrainJob(plane, strokes.astype(np.uint8), self._known(key), key,
                         self._source(index, strokes))
