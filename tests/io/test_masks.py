@@ -15,6 +15,7 @@ from napari_maskprep.io import (
     read_image,
     read_pixel_size,
     write_mask,
+    write_ome_zarr,
 )
 
 MASK = np.array([[0, 1, 1], [0, 0, 1]], np.uint8)
@@ -162,3 +163,17 @@ def test_a_time_between_frames_is_written_only_for_frames_and_checked(tmp_path):
         assert str(refused.value) == (f"frame_interval={bad!r}; accepted: the seconds between "
                                       "time frames, a positive number, or None")
     assert not (tmp_path / "bad.tif").exists()
+
+
+def test_an_ome_zarr_time_lapse_states_its_time_between_frames_by_its_unit(tmp_path):
+    import zarr
+
+    store = write_ome_zarr(np.resize(MASK, (3, 2, 3)), tmp_path / "movie.zarr", axes="tyx")
+    assert read_frame_interval(store) is None  # a scale of 1 in no unit: no time stated
+    group = zarr.open_group(store, mode="r+")
+    multiscales = group.attrs["multiscales"]
+    multiscales[0]["axes"][0]["unit"] = "minute"
+    for dataset in multiscales[0]["datasets"]:
+        dataset["coordinateTransformations"][0]["scale"][0] = 2.0
+    group.attrs["multiscales"] = multiscales
+    assert read_frame_interval(store) == 120.0
