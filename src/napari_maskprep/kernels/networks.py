@@ -87,14 +87,17 @@ def _modules() -> tuple[Any, Any]:
 def _check_node(onnx: Any, node: Any, local: set[tuple[str, str]], where: str) -> None:
     """Refuse custom operators and control flow (see the module's docstring); ``local``
     holds the (domain, name) of the model's local functions, which a node may call."""
-    named = f"node {node.name!r} ({node.op_type})" if node.name else f"a {node.op_type} node"
+    article = "an" if node.op_type[:1].upper() in "AEIOU" else "a"
+    named = (f"node {node.name!r} ({node.op_type})" if node.name else
+             f"{article} {node.op_type} node")
     if node.domain not in _DEFAULT_DOMAINS and (node.domain, node.op_type) not in local:
         raise BadValueError(f"{where}: {named} is of domain {node.domain!r}, not the "
                             f"default ONNX domain; {_ACCEPTED}")
     graphs = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
     if node.op_type in _CONTROL_FLOW or any(a.type in graphs for a in node.attribute):
-        raise BadValueError(f"{where}: {named} is control flow, which may run without "
-                            f"bound; {_ACCEPTED}")
+        why = ("a loop, which may run without bound" if node.op_type in ("Loop", "Scan") else
+               "subgraphs that run as the data choose")
+        raise BadValueError(f"{where}: {named} is control flow ({why}); {_ACCEPTED}")
 
 
 def _expanded_size(model: Any, where: str) -> int:
