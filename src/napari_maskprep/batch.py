@@ -66,6 +66,7 @@ from .io.masks import check_mask_shape
 from .io.recipe_text import load_plain
 from .large_images import (
     DEFAULT_CHUNK,
+    check_png_fits,
     check_runs_fit,
     check_tiled_runs,
     count_frames,
@@ -263,15 +264,13 @@ def plan_batch(recipe: Recipe, inputs: Iterable[str | Path], outdir: str | Path,
             raise BadValueError(f"{other} is not an OME-Zarr store run tiled; a label name "
                                 "writes into the input stores only")
         outputs = {path: image_group(path) / "labels" / label_name for path in outputs}
-    if tiled:
-        first = min(tiled)
-        if fmt == "png":
-            raise BadValueError(f"{first} runs tiled (larger than memory, or OME-Zarr) and is "
-                                "written as tif or zarr; got --format png")
-        check_tiled_runs(recipe.steps, tiled, tiling.object_size, channel, series)
     masks = {} if series is None else _series_masks(outputs, series, Path(outdir), fmt, suffix)
     plan = BatchPlan(recipe, outputs, Path(outdir), fmt, resume, tiled, tiling, sizes, channel,
                      masks)
+    if fmt == "png":  # tiled, or of more than a plane
+        check_png_fits([run[:2] for run in plan.runs], tiled, channel)
+    if tiled:
+        check_tiled_runs(recipe.steps, tiled, tiling.object_size, channel, series)
     check_runs_fit(recipe, [run[:2] for run in plan.runs], sizes, tiled, channel)
     return plan
 

@@ -52,10 +52,10 @@ from .io import (
 )
 from .recipe import Recipe, Step, resolve_units
 
-__all__ = ["DEFAULT_CHUNK", "MEMORY_PER_IMAGE_BYTE", "check_pixel_size_axes", "check_runs_fit",
-           "check_steps_fit", "check_tiled_runs", "count_frames", "count_objects", "image_budget",
-           "input_checksum", "lazy_pixel_size", "mask_pixel_size", "needs_tiling", "run_by_frame",
-           "run_file_tiled"]
+__all__ = ["DEFAULT_CHUNK", "MEMORY_PER_IMAGE_BYTE", "check_pixel_size_axes", "check_png_fits",
+           "check_runs_fit", "check_steps_fit", "check_tiled_runs", "count_frames",
+           "count_objects", "image_budget", "input_checksum", "lazy_pixel_size",
+           "mask_pixel_size", "needs_tiling", "run_by_frame", "run_file_tiled"]
 
 DEFAULT_CHUNK = 2048  # px a side: 4 MP chunks, a few per worker in memory at once
 # An in-memory run holds the image and a few arrays of its size (float32 Gaussian,
@@ -105,6 +105,31 @@ def check_runs_fit(recipe: Recipe, runs: Iterable[tuple[Path, int | None]],
     runs = list(runs)
     check_pixel_size_axes(runs, given)
     check_steps_fit(recipe, runs, given, tiled, channel)
+
+
+def check_png_fits(runs: Iterable[tuple[Path, int | None]], tiled: frozenset[Path],
+                   channel: int | str | None = None) -> None:
+    """Raise :class:`BadValueError` before a batch writing PNG masks runs if one of
+    ``runs`` ((input, series) pairs) has a mask no PNG holds, from the headers: an input
+    run tiled (written as tif or zarr), or one whose mask has axes beyond y and x (a stack,
+    a volume, a time-lapse), which failed once its image was read. An input whose header
+    or layout its run refuses is left to its run, which says why."""
+    if tiled:
+        raise BadValueError(f"{min(tiled)} runs tiled (larger than memory, or OME-Zarr) and "
+                            "is written as tif or zarr; got --format png")
+    for path, series in runs:
+        if path.suffix.lower() in _COLOURS_UNREAD:
+            continue  # one plane, whatever its colours
+        try:
+            with open_lazy(path, series=series) as image:
+                data, axes = _as_spatial(image, channel)
+        except (ImageReadError, BadValueError):
+            continue
+        if axes.rstrip("c") != "yx":
+            where = path if series is None else f"{path} (series {series})"
+            raise BadValueError(f"{where}: an image of shape {tuple(data.shape)} (axes "
+                                f"{axes}), whose mask is more than the one plane a PNG holds; "
+                                "accepted for it: --format tif or --format zarr")
 
 
 def check_pixel_size_axes(runs: Iterable[tuple[Path, int | None]],

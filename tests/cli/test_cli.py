@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
+from napari_maskprep import batch
 from napari_maskprep.batch import SUMMARY_NAME
 from napari_maskprep.cli import main
 from napari_maskprep.io import read_image
@@ -48,20 +49,29 @@ def test_run_writes_masks_with_provenance(tmp_path, recipe_file, capsys):
     assert Recipe.loads(capsys.readouterr().out) == Recipe.load(recipe_file)
 
 
-def test_a_stack_to_png_is_refused_before_the_recipe_runs(tmp_path, recipe_file,
-                                                          monkeypatch, capsys):
-    # The PNG writer refused it once the recipe had run on the whole stack.
+@pytest.mark.parametrize(("metadata", "axes"), [
+    ({"photometric": "minisblack"}, "zyx"),
+    ({"imagej": True, "metadata": {"axes": "TYX"}}, "tyx"),
+])
+def test_a_stack_to_png_is_refused_before_any_work(tmp_path, recipe_file, monkeypatch, capsys,
+                                                   metadata, axes):
+    """The PNG writer refused it once the recipe had run on the whole stack; then each such
+    file failed once read whole, the batch's other files run (to PNG) before the user
+    learnt that --format png was no choice for it."""
     stack = tmp_path / "stack.tif"
-    tifffile.imwrite(stack, np.zeros((3, 8, 8), np.uint8), photometric="minisblack")
-    ran = []
-    monkeypatch.setattr(Recipe, "run", lambda *args, **kwargs: ran.append(args))
+    tifffile.imwrite(stack, np.zeros((3, 8, 8), np.uint8), **metadata)
+    plane = tmp_path / "plane.tif"
+    tifffile.imwrite(plane, np.zeros((8, 8), np.uint8))
+    read = []
+    monkeypatch.setattr(batch, "read_image_axes", lambda *args, **kwargs: read.append(args))
     out = tmp_path / "out"
-    assert main(["run", str(recipe_file), str(stack), "-o", str(out), "--format", "png",
-                 "-q"]) == 1
-    assert capsys.readouterr().err.splitlines()[0] == (
-        f"failed: {stack}: {out / 'stack.png'}: PNG holds 2D masks; got shape (3, 8, 8); "
-        "use --format tif")
-    assert not ran
+    assert main(["run", str(recipe_file), str(plane), str(stack), "-o", str(out), "--format",
+                 "png", "-q"]) == 2
+    assert capsys.readouterr().err == (
+        f"maskprep: error: {stack}: an image of shape (3, 8, 8) (axes {axes}), whose mask is "
+        "more than the one plane a PNG holds; accepted for it: --format tif or --format "
+        "zarr\n")
+    assert not read and not out.exists()
 
 
 def test_png_masks_are_0_255(tmp_path, recipe_file):
