@@ -6,11 +6,13 @@ from __future__ import annotations
 import math
 import time
 
+import dask.array as da
 import numpy as np
 import pytest
 import tifffile
 from skimage import filters
 
+from napari_maskprep import Recipe
 from napari_maskprep.core import MaskprepWarning, get_op
 from napari_maskprep.core.errors import LimitError
 from napari_maskprep.core.locality import GlobalStat, Local, NonLocal, Pointwise
@@ -261,28 +263,43 @@ def test_watershed_of_an_empty_mask_is_empty(shape):
 
 
 def test_local_threshold_window_far_wider_than_the_image_is_one_error():
-    # skimage's Sauvola / Niblack pad by the window: 8 GB for a 1 x 12 x 18 stack.
+    # skimage's Sauvola / Niblack pad by the window: 8 GB for a 1 x 12 x 18 stack. The
+    # error says which block_size this image takes (block 151 pads it to 4.2e6 <= 2**22).
     stack = np.random.default_rng(0).random((1, 12, 18)).astype(np.float32)
     for method in ("niblack", "sauvola"):
-        with pytest.raises(LimitError, match=r"block_size=1001 pads the image of shape "
-                           r"\(1, 12, 18\) to 1.0e\+09 pixels, more than 16 times its own"):
+        with pytest.raises(LimitError, match=(
+                rf"^method '{method}' with k=0.2 and block_size=1001 pads the image of shape "
+                r"\(1, 12, 18\) to 1.0e\+09 pixels, more than 16 times its own \(or 2\*\*22\); "
+                r"accepted: block_size <= 151 for this image, or k=0, or method 'mean' or "
+                r"'gaussian' \(any block_size\)$")):
             seg.local_threshold(stack, method=method, block_size=1001)
+        assert seg.local_threshold(stack, method=method, block_size=151).shape == stack.shape
     assert seg.local_threshold(stack, method="niblack", block_size=5).shape == stack.shape
 
 
-def test_local_threshold_mean_of_a_window_far_wider_than_a_volume_s_axis_is_one_error():
-    """A volume's exact mean pads one axis at a time: 3 planes and a window of 1001 took
-    334 times the image in int64 (2.8 kB a pixel; 36 GB for 3 x 2048 x 2048). A mean, and
-    Niblack's and Sauvola's at k = 0, are refused as theirs are; a window as wide as a 2D
-    image is not padded (OpenCV's box filter), nor one of a volume within the bound."""
-    stack = np.zeros((3, 64, 256), np.uint8)
+def test_local_threshold_mean_of_a_window_far_wider_than_a_volume_s_axis():
+    """A volume's exact mean padded one axis at a time: 3 planes and a window of 1001 took
+    334 times the image in int64 and were refused (LimitError), though a 2D image takes any
+    window. Past a short axis the mean now reads whole periods of its reflection (numpy's
+    padding reflects again and again), so any window runs, in memory and tiled, equal to
+    scikit-image's threshold_local (scipy's 'reflect' border, repeated alike)."""
+    stack = (np.random.default_rng(1).random((3, 64, 256)) * 200).astype(np.uint8)
+    expected = (stack > filters.threshold_local(stack.astype(np.float64), 1001,
+                                                method="mean")).view(np.uint8)
+    assert expected.sum() == 24566
     for method, k in (("mean", 0.2), ("niblack", 0.0), ("sauvola", 0.0)):
-        with pytest.raises(LimitError, match=rf"method '{method}' with block_size=1001 pads "
-                           r"the image of shape \(3, 64, 256\) to 1.6e\+07 pixels, more than "
-                           r"16 times its own \(or 2\*\*22\); accepted: a smaller block_size$"):
-            seg.local_threshold(stack, method=method, block_size=1001, k=k)
-    assert not seg.local_threshold(stack, method="mean", block_size=45).any()
-    assert not seg.local_threshold(stack[0], method="mean", block_size=1001).any()
+        np.testing.assert_array_equal(
+            seg.local_threshold(stack, method=method, block_size=1001, k=k), expected)
+    recipe = Recipe.from_dict({"maskprep": 1, "steps": [
+        {"op": "segment.local_threshold", "params": {"method": "mean", "block_size": 1001}}]})
+    tiled = recipe.run(da.from_array(stack, chunks=(3, 16, 40))).compute()
+    np.testing.assert_array_equal(tiled, expected)
+    # 5 planes of 1 x 3, block 7 (past the period 6 of the reflected axis of 3):
+    # [9 3 0 | 0 3 9 | 9 3 0] -> window means 33/7, 27/7, 24/7 along the row.
+    row = np.array([[[0, 3, 9]]] * 5, np.uint8).reshape(5, 1, 3)
+    assert seg.local_threshold(row, method="mean", block_size=7).tolist() == [[[0, 0, 1]]] * 5
+    assert seg.local_threshold(row, method="mean", block_size=7,
+                               offset=-0.3).tolist() == [[[0, 0, 1]]] * 5
 
 
 # --- local_threshold -----------------------------------------------------------------

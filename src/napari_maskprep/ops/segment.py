@@ -278,27 +278,32 @@ def _check_odd_window(params: Mapping[str, Any]) -> None:
 
 def _check_local_work(image: np.ndarray, method: LocalMethod, block_size: int,
                       k: float) -> None:
-    """The window's padding within its bound. Sauvola and Niblack pad every axis at once;
-    a mean (theirs at k = 0) is summed one axis at a time, each padded on its own, which
-    for a window far wider than a short axis of a volume (3 planes, block 501: 168 times
-    the image in int64) exhausted the machine. A tiled run's chunk is bounded as the
-    whole image is (``PIECE_OF``)."""
+    """The window's padding within its bound. Sauvola and Niblack (``k != 0``) off the 2D
+    fast path pad every axis at once, by scikit-image's code; the mean (theirs at k = 0)
+    sums one axis at a time, reading past a short axis no more than three of its lengths
+    whatever the window (``kernels.exact_local_mean``), and the Gaussian is SciPy's, which
+    pads nothing. A tiled run's chunk is bounded as the whole image is (``PIECE_OF``)."""
     shape = (PIECE_OF.get() or image.shape)[:image.ndim]
-    size = math.prod(shape)
-    if method is LocalMethod.GAUSSIAN or runs_fast(shape, block_size):
-        return  # OpenCV's box filters: no padding
-    if method is LocalMethod.MEAN or k == 0:
-        if image.ndim == 2:
-            return  # OpenCV's box filters, any width
-        padded = max(size // n * (n + block_size - 1) for n in shape if n)
-    else:
-        padded = math.prod(n + block_size - 1 for n in shape)
-    if padded > max(2**22, LOCAL_MAX_PADDING * size):
-        raise LimitError(
-            f"segment.local_threshold: method {method.value!r} with block_size={block_size}"
-            f" pads the image of shape {shape} to {padded:.1e} pixels, more than "
-            f"{LOCAL_MAX_PADDING} times its own (or 2**22); accepted: a smaller block_size"
-        )
+    if method in (LocalMethod.GAUSSIAN, LocalMethod.MEAN) or k == 0:
+        return
+    if runs_fast(shape, block_size) or not _pads_too_much(shape, block_size):
+        return
+    largest = max((size for size in range(3, block_size, 2)
+                   if runs_fast(shape, size) or not _pads_too_much(shape, size)), default=None)
+    accepted = (f"block_size <= {largest}" if largest else "no block_size") + \
+        " for this image, or k=0, or method 'mean' or 'gaussian' (any block_size)"
+    raise LimitError(
+        f"method {method.value!r} with k={k} and block_size={block_size} pads the image of "
+        f"shape {shape} to {_padded(shape, block_size):.1e} pixels, more than "
+        f"{LOCAL_MAX_PADDING} times its own (or 2**22); accepted: {accepted}")
+
+
+def _padded(shape: tuple[int, ...], block_size: int) -> int:
+    return math.prod(n + block_size - 1 for n in shape)
+
+
+def _pads_too_much(shape: tuple[int, ...], block_size: int) -> bool:
+    return _padded(shape, block_size) > max(2**22, LOCAL_MAX_PADDING * math.prod(shape))
 
 
 # Not striped, though stripes with the window's halo give the whole image's mask bit for bit
@@ -331,9 +336,11 @@ def local_threshold(
         ``m * (1 + k * (s / R - 1))`` with ``m``, ``s`` the window's mean and standard
         deviation and ``R`` half the dtype's range (1 for floats), as in scikit-image.
     block_size : int
-        Odd window width in pixels (3 or more). Sauvola and Niblack on 3D images, or with a
-        window as wide as a 2D image, pad the image by the window: to at most
-        ``LOCAL_MAX_PADDING`` (16) times its pixels or 2**22 pixels, else a ``LimitError``.
+        Odd window width in pixels (3 or more). Sauvola and Niblack at ``k != 0`` on 3D
+        images, or with a window as wide as a 2D image, pad the image by the window: to at
+        most ``LOCAL_MAX_PADDING`` (16) times its pixels or 2**22 pixels, else a
+        ``LimitError`` naming the largest ``block_size`` the image takes. The mean and the
+        Gaussian take any window (past the border the image reflects again and again).
     offset : float
         Subtracted from ``T`` (intensity units), as ``threshold_local``'s ``offset``.
     k : float
