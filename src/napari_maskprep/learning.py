@@ -113,7 +113,14 @@ def _channels(image: np.ndarray) -> tuple[str, ...]:
     return image_channels(image, rgb=looks_rgb(image))
 
 
-_MASK_VALUES = "0 (background) and one other value (foreground: 1, 255, True)"
+def _kind(image: np.ndarray) -> str:
+    channels = _channels(image)
+    return ("RGB" if channels == RGB_CHANNELS else "a grey 3D stack" if image.ndim == 3
+            else "2D grey")
+
+
+_MASK_VALUES = ("0 (background) and one other value (foreground: 1, 255, True; a label "
+                "image as labels > 0)")
 _SCRIBBLE_VALUES = "0 (not labelled), 1 (background), 2 (foreground)"
 _TWO_CLASSES = ("scribbles holding both 1 (background) and 2 (foreground) across the "
                 "images, or whole masks holding both background (0) and foreground")
@@ -360,9 +367,11 @@ def train_pixel_classifier(
                             "accepted: one annotation per image, at least one")
     channels = _channels(image_list[0])
     rgb = channels == RGB_CHANNELS
-    if any(_channels(im) != channels for im in image_list):
-        raise BadValueError("images mix grey, RGB and 3D stacks; accepted: all 2D grey, all "
-                            "RGB or all 3D stacks")
+    other = next((i for i, im in enumerate(image_list) if _channels(im) != channels), None)
+    if other is not None:  # which one: among dozens, 'images mix' sent a person looking
+        first, odd = (f"{_kind(image_list[i])} (shape {image_list[i].shape})" for i in (0, other))
+        raise BadValueError(f"images mix kinds: image 0 is {first}, image {other} {odd}; "
+                            "accepted: all 2D grey, all RGB or all grey 3D stacks")
     arrays = [_annotation(n, i, im.shape[:-1] if rgb else im.shape, rgb)
               for i, (n, im) in enumerate(zip(notes, image_list, strict=True))]
     scribbles = _read_as_scribbles(arrays, annotation)

@@ -158,7 +158,13 @@ def test_training_input_errors_are_one_line():
         ((np.zeros((2, 4, 20, 20)), image), {}, "a 2D grey or RGB image or a grey 3D stack"),
         ((np.zeros((4, 20, 20)), image), {}, r"annotation 0 has shape \(20, 20\); accepted: "
                                              r"one label a pixel of image 0, shape \(4, 20, 20\)"),
-        (([image, np.zeros((4, 20, 20))], [image, image]), {}, "images mix grey, RGB and 3D"),
+        (([image, np.zeros((4, 20, 20))], [image, image]), {},
+         r"^images mix kinds: image 0 is 2D grey \(shape \(20, 20\)\), image 1 a grey 3D "
+         r"stack \(shape \(4, 20, 20\)\); accepted: all 2D grey, all RGB or all grey 3D "
+         r"stacks$"),
+        (([image, image, np.zeros((20, 20, 3), np.uint8)], [image] * 3), {},
+         r"^images mix kinds: image 0 is 2D grey \(shape \(20, 20\)\), image 2 RGB "
+         r"\(shape \(20, 20, 3\)\); accepted"),
         ((image, image), {"learning_rate": "abc"},  # Python's float() error, not naming it
          r"learning_rate='abc'; accepted: a number in \(0, 1\]"),
         ((image, image), {"learning_rate": None}, "learning_rate=None; accepted"),
@@ -427,9 +433,11 @@ def test_signed_32_and_64_bit_images_are_refused_before_their_values_are_lost(tm
 
 
 @pytest.mark.parametrize(("annotation", "accepted"), [
-    ("auto", "a mask of 0 (background) and one other value (foreground: 1, 255, True), or "
-             "scribbles of 0 (not labelled), 1 (background), 2 (foreground)"),
-    ("masks", "a mask of 0 (background) and one other value (foreground: 1, 255, True)"),
+    ("auto", "a mask of 0 (background) and one other value (foreground: 1, 255, True; a "
+             "label image as labels > 0), or scribbles of 0 (not labelled), 1 (background), "
+             "2 (foreground)"),
+    ("masks", "a mask of 0 (background) and one other value (foreground: 1, 255, True; a "
+              "label image as labels > 0)"),
     ("scribbles", "0 (not labelled), 1 (background), 2 (foreground)"),
 ])
 def test_annotation_values_out_of_range_name_the_forms_the_mode_reads(annotation, accepted):

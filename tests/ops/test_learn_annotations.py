@@ -72,8 +72,12 @@ BACKGROUND_ONLY = _strokes(True, False)
      "'masks' reads every one so)"),
     ([np.where(_square()[1], 255, 1).astype(np.uint8)], "auto",
      "annotation 0 holds the values 1, 255; accepted: a mask of 0 (background) and one other "
-     "value (foreground: 1, 255, True), or scribbles of 0 (not labelled), 1 (background), "
-     "2 (foreground)"),
+     "value (foreground: 1, 255, True; a label image as labels > 0), or scribbles of 0 (not "
+     "labelled), 1 (background), 2 (foreground)"),
+    # A label image (ground truth of nuclei, as BBBC and DSB give it) said nothing of > 0
+    ([np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) % 6], "masks",
+     "annotation 0 holds 6 values from 0 to 5; accepted: a mask of 0 (background) and one "
+     "other value (foreground: 1, 255, True; a label image as labels > 0)"),
 ])
 def test_annotations_of_one_class_or_either_reading_are_refused_first(annotations, mode,
                                                                       message, untrained):
