@@ -184,7 +184,8 @@ def read_model(ref: ModelFile, formats: tuple[str, ...] = tuple(FORMATS),
     try:
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):
-            raise ModelFileError(f"model file {path}: not a regular file")
+            raise ModelFileError(f"model file {path}: not a regular file (a folder, a "
+                                 "device or a pipe); accepted: the model's file")
         if info.st_size > MAX_MODEL_BYTES:
             raise LimitError(f"model file {path}: {info.st_size} bytes; the limit is "
                              f"{MAX_MODEL_BYTES}")
