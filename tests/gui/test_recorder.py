@@ -544,6 +544,28 @@ def test_a_loaded_recipe_replays_on_a_time_lapse_frame_by_frame(tmp_path):
     np.testing.assert_array_equal(model.finish_replay(job).data, expected)
 
 
+@pytest.mark.parametrize(("shape", "axes", "recipe"), [
+    ((2, 3, 30, 40), ("t", "z", "y", "x"), [{"op": "segment.auto_threshold"}]),
+    ((2, 3, 30, 40), ("0", "1", "2", "3"), [{"op": "segment.auto_threshold"}]),
+    ((3, 30, 40), ("0", "1", "2"), [{"op": "preprocess.clahe"}, {"op": "segment.edges"}]),
+])
+def test_a_loaded_recipe_replays_on_a_layer_as_apply_runs_its_steps(session, tmp_path, shape,
+                                                                       axes, recipe):
+    """Replay of a recipe made on a 2D image, on a 4D layer (a time-lapse of stacks, named
+    t, z, y, x or not) or with a 2D-only op on a stack, said 'set per_plane: true to run it
+    plane by plane': the Recorder has no such box, and Apply of each step on that layer
+    runs plane by plane, as it must there. Replay now runs the steps as Apply does."""
+    image = np.random.default_rng(5).integers(0, 200, shape, dtype=np.uint8)
+    session.viewer.add_image(image, name="stacks", axis_labels=axes)
+    session.recorder.load(mp.Recipe(recipe).save(tmp_path / "r.maskprep.yaml"))
+    session.recorder.target_box.value = session.viewer.layers["stacks"]
+    session.wait(session.recorder.replay())
+    replayed = session.viewer.layers["stacks-recipe"].data
+    expected = mp.Recipe([{**step, "per_plane": True} for step in recipe]).run(image)
+    np.testing.assert_array_equal(replayed, expected)
+    assert replayed.dtype == np.uint8 and replayed.shape == shape
+
+
 def test_a_threshold_applied_again_shows_its_new_value_in_the_recorder(session):
     """The Recorder's editor of the step shown had a hidden 0-1 intensity slider: setting
     it to the value applied again (600) raised from inside the Apply, in a traceback."""

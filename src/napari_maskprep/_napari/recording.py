@@ -48,7 +48,7 @@ from .large import TiledReplayJob
 from .layers import is_large, layer_array, layer_channel, layer_pixel_size, points_in, unwrapped
 from .outputs import history, lineage, replace_data, style_output
 from .placing import add_store_layer
-from .planes import PerPlane, is_time_lapse, per_plane_choice
+from .planes import PerPlane, per_plane_choice
 from .recipe_jobs import BatchJob, RunJob
 from .rollback import follow, keeps, unfollow
 from .strokes import ChangedBoxes, StrokeHistory, union
@@ -122,11 +122,13 @@ def _written(layer: Layer | None) -> np.ndarray | None:
     return None
 
 
-def _by_frame(recipe: Recipe, layer: Layer) -> Recipe:
-    """``recipe`` for the time-lapse ``layer``: each step run plane by plane where the
-    stage widgets require it (:func:`~.planes.per_plane_choice`), so each frame on its
-    own, as maskprep run and a tiled replay run it (a loaded recipe, made on one image,
-    would take the frames for a volume). Hand edits keep their diff's own axes."""
+def _by_plane(recipe: Recipe, layer: Layer) -> Recipe:
+    """``recipe`` for ``layer``: each step run plane by plane where the stage widgets
+    require it (:func:`~.planes.per_plane_choice`), as Apply runs it there. So a
+    time-lapse's frames run each on its own, as maskprep run and a tiled replay run them
+    (a loaded recipe, made on one image, would take the frames for a volume), and a 4D
+    layer or a 2D-only op on a stack runs where the recipe alone asks for per_plane,
+    which the Recorder has no box for. Hand edits keep their diff's own axes."""
     steps = [replace(step, per_plane=True) if step.op != EDIT_OP and per_plane_choice(
         step.spec, layer) is PerPlane.REQUIRED else step for step in recipe.steps]
     return Recipe(steps, name=recipe.name, inputs=recipe.inputs)
@@ -585,10 +587,8 @@ class RecipeRecorder:
         if is_large(layer):  # a slide or a lazy stack: tiled into a store, never loaded
             return TiledReplayJob(recipe, layer, name=f"{layer.name}{REPLAY_SUFFIX}",
                                   pixel_size=layer_pixel_size(layer))
-        if is_time_lapse(layer):
-            recipe = _by_frame(recipe, layer)
-        return RunJob(recipe, layer_array(layer), self._named_inputs(layer), final_only=True,
-                      target=layer, pixel_size=layer_pixel_size(layer))
+        return RunJob(_by_plane(recipe, layer), layer_array(layer), self._named_inputs(layer),
+                      final_only=True, target=layer, pixel_size=layer_pixel_size(layer))
 
     def finish_replay(self, job: RunJob | TiledReplayJob) -> Layer:
         """Write a replay's result to ``<input>-recipe`` (updated if it is there; a tiled
