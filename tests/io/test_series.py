@@ -259,3 +259,31 @@ def test_a_reduced_image_is_a_level_not_an_image_to_choose(tmp_path):
                      subfiletype=1)
     np.testing.assert_array_equal(read_image(path), np.full((64, 64), 1, np.uint8))
     assert series_numbers(path) == [0]
+
+
+def test_an_ome_tiff_of_positions_of_several_sizes_is_each_position(tmp_path):
+    """Positions of another size than the first were taken for a slide's thumbnail: the
+    file was read as its first position alone, without a word, and the others could not
+    be chosen. A thumbnail (a quarter of the first's height and width at most) is none."""
+    path = tmp_path / "positions.ome.tif"
+    large, small = np.full((40, 48), 1, np.uint16), np.full((30, 24), 2, np.uint16)
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        for image in (large, small, np.zeros((10, 12), np.uint16)):  # the last: a thumbnail
+            tif.write(image, metadata={"axes": "YX"})
+    message = (f"{path}: holds 2 images of shapes (40, 48), (30, 24) (OME-TIFF series: "
+               "positions or wells); accepted: one chosen with series=N (0, 1)")
+    with pytest.raises(ImageReadError) as in_memory:
+        read_image(path)
+    with pytest.raises(ImageReadError) as lazily:
+        open_lazy(path)
+    assert str(in_memory.value) == str(lazily.value) == message
+    assert series_numbers(path) == [0, 1]
+    for number, image in enumerate((large, small)):
+        np.testing.assert_array_equal(read_image(path, series=number), image)
+        with open_lazy(path, series=number) as lazy:
+            np.testing.assert_array_equal(lazy.data.compute(), image)
+    with pytest.raises(ImageReadError) as thumbnail:
+        read_image(path, series=2)
+    assert str(thumbnail.value) == (
+        f"{path}: its series 2 is of shape (10, 12) (a label, macro or thumbnail image), not "
+        "(40, 48); accepted: series 0, 1 (its 2 images of shapes (40, 48), (30, 24))")

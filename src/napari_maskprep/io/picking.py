@@ -30,16 +30,27 @@ def check_series(series: Any, accepted: str = "a series' number from 0 (an OME-T
 
 
 def image_series(tif: tifffile.TiffFile) -> list[int]:
-    """The numbers of an open TIFF's series that are images to segment: an OME-TIFF's of
-    its first one's shape (positions, wells; a slide's label, macro or thumbnail image is
-    of another); every series of a TIFF tifffile wrote image by image (each write a series)
-    or of a plain TIFF's pages of several shapes (a page and a thumbnail not marked as a
-    reduced image: which is the image is the user's to say); ``[0]`` for other TIFFs."""
+    """The numbers of an open TIFF's series that are images to segment: an OME-TIFF's but
+    those beside its first (:func:`_beside`: a slide's label, macro or thumbnail image;
+    positions or wells, of one shape or several, are images); every series of a TIFF
+    tifffile wrote image by image (each write a series) or of a plain TIFF's pages of
+    several shapes (a page and a thumbnail not marked as a reduced image: which is the
+    image is the user's to say); ``[0]`` for other TIFFs."""
     if tif.is_ome:
-        first = tif.series[0].shape
-        return [n for n, series in enumerate(tif.series) if series.shape == first]
+        first = tif.series[0]
+        return [n for n, series in enumerate(tif.series) if not _beside(series, first)]
     several = tif.is_shaped or tif.series[0].kind == "generic"
     return list(range(len(tif.series))) if several else [0]
+
+
+def _beside(series: tifffile.TiffPageSeries, first: tifffile.TiffPageSeries) -> bool:
+    """Whether an OME-TIFF's ``series`` is a label, macro or thumbnail image beside its
+    ``first``: of another shape, and at most a quarter of its height and of its width."""
+    (height, width), (first_height, first_width) = (
+        tuple(dict(zip(s.axes, s.shape, strict=True)).get(a, 1) for a in "YX")
+        for s in (series, first))
+    return series.shape != first.shape and (4 * height <= first_height
+                                            and 4 * width <= first_width)
 
 
 def series_kind(tif: tifffile.TiffFile) -> str:
