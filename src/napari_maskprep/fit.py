@@ -452,6 +452,16 @@ def _start(recipe: Recipe, pairs: Sequence[Pair], held: set[str]
     return scores, spans
 
 
+def _as_fraction(name: Any) -> float | None:
+    """``name`` as a fraction in [0, 1), where it reads as one: '--holdout 0.2' names an
+    image '0.2', which a person may have meant as the fraction."""
+    try:
+        value = float(name)
+    except (TypeError, ValueError):
+        return None
+    return value if 0 <= value < 1 else None
+
+
 def _split(pairs: Sequence[Pair], holdout: float | Sequence[str], seed: int
            ) -> tuple[list[Pair], list[Pair]]:
     if isinstance(holdout, str) or not isinstance(holdout, Sequence):
@@ -466,8 +476,11 @@ def _split(pairs: Sequence[Pair], holdout: float | Sequence[str], seed: int
         names = set(holdout)
         unknown = sorted(names - {p.name for p in pairs})
         if unknown:
+            fraction = _as_fraction(unknown[0])
+            also = ("" if fraction is None else f" (a fraction of them: holdout={fraction}, "
+                    f"--holdout-fraction {fraction})")
             raise BadValueError(f"holdout names {shown(unknown[0])}, which is no image with a "
-                                "mask; accepted: the images' file stems")
+                                f"mask; accepted: the images' file stems{also}")
     search = [p for p in pairs if p.name not in names]
     if not search:
         raise BadValueError("every image is held out; the search needs at least one")

@@ -69,6 +69,10 @@ def test_a_report_path_a_budget_and_what_was_kept(tmp_path, capsys):
 @pytest.mark.parametrize(("extra", "message"), [
     (["--search", "7.sigma"], "search='7.sigma' is not a searchable parameter"),
     (["--holdout", "nope"], "holdout names 'nope'"),
+    # --holdout names images; a fraction given to it said only 'no image with a mask'
+    (["--holdout", "0.2"], "holdout names '0.2', which is no image with a mask; accepted: the "
+                           "images' file stems (a fraction of them: holdout=0.2, "
+                           "--holdout-fraction 0.2)\n"),
 ])
 def test_bad_fits_exit_2_with_one_line(tmp_path, poor, capsys, extra, message):
     assert main(fit_args(poor, DSB / "images", DSB / "masks", tmp_path / "f.yaml", *extra)) == 2
