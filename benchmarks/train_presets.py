@@ -141,7 +141,7 @@ def train(preset: Preset, images: list[np.ndarray], masks: list[np.ndarray]
         images, scribbles = edge_weighted(images, masks, preset.edge_band)
         return mp.train_pixel_classifier(images, scribbles, annotation="scribbles",
                                          **preset.train)
-    return mp.train_pixel_classifier(images, masks, **preset.train)
+    return mp.train_pixel_classifier(images, masks, annotation="masks", **preset.train)
 
 
 def recipe(preset: Preset, ref: mp.ModelFile, threshold: float) -> mp.Recipe:
