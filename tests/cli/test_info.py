@@ -188,3 +188,20 @@ def test_provenance_of_a_newer_format_lacking_a_field_is_not_called_damaged(tmp_
     assert capsys.readouterr().err == (
         f"maskprep: error: {path}: its provenance format 2 is newer than this napari-maskprep "
         "reads (1), and lacks the input this one reads (update napari-maskprep)\n")
+
+
+def test_a_mask_cut_short_after_its_provenance_is_shown_without_tifffile_s_log(tmp_path,
+                                                                              capsys, caplog):
+    """tifffile's log of the damage past the tag ("<TiffTag.fromfile> raised ...") was
+    written to stderr beside what info showed, and by every write that asked whether
+    maskprep wrote the file it replaces."""
+    path = write_mask(tmp_path / "mask.tif", np.resize(MASK, (3, 4, 4)), metadata=GOOD,
+                      axes="tyx", pixel_size=(0.5, 0.5))
+    data = path.read_bytes()
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(data[:data.index(b"<?xml") + 40])  # inside its OME-XML, after the tag
+    assert main(["info", str(cut)]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and out.splitlines()[0] == (
+        f"input: a.tif  {GOOD['input']['checksum']}  shape [4, 4] uint8")
+    assert [r.getMessage() for r in caplog.records if r.name == "tifffile"] == []

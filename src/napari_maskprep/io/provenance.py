@@ -20,6 +20,7 @@ from ..core.arrays import checksum
 from ..core.errors import MaskprepError, shown
 from .images import ImageReadError
 from .recipe_text import load_plain
+from .tiffs import tiff_logs_held
 
 __all__ = ["PNG_KEY", "PROVENANCE_FORMAT", "TIFF_TAG", "png_with_provenance", "provenance",
            "provenance_format_note", "read_provenance", "written_by_maskprep"]
@@ -98,7 +99,7 @@ def _provenance_text(path: Path, labels: bool = True) -> str | None:
     if path.suffix.lower() not in (".tif", ".tiff", ".btf", ".tf8"):
         raise ImageReadError(f"{path}: not a mask file maskprep writes; accepted: a .tif, "
                              ".png or .zarr mask")
-    with tifffile.TiffFile(path) as tif:
+    with tiff_logs_held(), tifffile.TiffFile(path) as tif:  # damage past the tag: unsaid
         tag = tif.pages[0].tags.get(TIFF_TAG)
         value = None if tag is None else tag.value
     if isinstance(value, bytes):

@@ -32,7 +32,7 @@ from ..core.errors import MaskprepError
 
 __all__ = ["SLIDE_SUFFIXES", "TIFF_ACCEPTED", "TIFF_SUFFIXES", "ImageReadError", "hold_tiff",
            "keep_tiff_open", "keeps_tiff_open", "mapped_file", "ome_xml", "open_tiff",
-           "reading_tiff"]
+           "reading_tiff", "tiff_logs_held"]
 
 _T = TypeVar("_T")
 TIFF_ACCEPTED = "accepted: a complete, undamaged TIFF file"
@@ -69,6 +69,20 @@ def _reason(text: str) -> str:
     """One line of a tifffile message or exception, without the object it names first."""
     line = text.splitlines()[0] if text else ""
     return re.sub(r"^(<[^>]*>\s*)+", "", line)[:120]
+
+
+@contextmanager
+def tiff_logs_held() -> Iterator[list[logging.LogRecord]]:
+    """Within this block, what tifffile logs in this thread is kept in the list yielded,
+    not written to stderr: for a read that judges a damaged file itself (its provenance
+    read from its first page, whatever the damage after)."""
+    held: list[logging.LogRecord] = []
+    outer = getattr(_HELD.local, "records", None)
+    _HELD.local.records = held
+    try:
+        yield held
+    finally:
+        _HELD.local.records = outer
 
 
 @contextmanager
