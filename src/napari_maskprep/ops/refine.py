@@ -518,7 +518,8 @@ def smooth(mask: np.ndarray, *, radius: Annotated[int, _RADIUS] = 2) -> np.ndarr
     labels each label is smoothed as its own mask; at most one label can hold a majority at
     a pixel, so labels never merge, and a pixel no label holds a majority of becomes
     background. Fast path: the disk's counts as sums of ``cv2.boxFilter`` boxes
-    (``kernels.majority``).
+    (``kernels.majority``); labels whose windows never meet are counted together, so many
+    labels, spread labels and large radii cost a few counts, not one per label.
 
     Examples
     --------
