@@ -62,7 +62,13 @@ class PixelClassifier:
 
     def probability(self, image: np.ndarray) -> np.ndarray:
         """Foreground probability of each pixel (float64)."""
-        return self.model.probability(_image(image, 0))
+        image = _image(image, "the image")
+        if not self.model.volume and image.ndim - looks_rgb(image) == 3:
+            # the step's own line says 'set per_plane: true on the step', which predict has not
+            raise BadValueError(f"the model was trained on 2D images; got a 3D stack of shape "
+                                f"{image.shape}; accepted: a 2D image (a stack plane by plane: "
+                                "[classifier.predict(plane) for plane in stack])")
+        return self.model.probability(image)
 
     def predict(self, image: np.ndarray, *, threshold: float = 0.5) -> np.ndarray:
         """The mask (uint8 0/1): foreground where the probability is at least ``threshold``."""
@@ -95,17 +101,18 @@ class PixelClassifier:
                 "params": {"model": ref.to_plain(), "threshold": threshold}}
 
 
-def _image(image: Any, index: int) -> np.ndarray:
-    """A 2D grey or RGB image, or a grey 3D stack (z, y, x), checked."""
+def _image(image: Any, name: str) -> np.ndarray:
+    """A 2D grey or RGB image, or a grey 3D stack (z, y, x), checked; ``name`` says which
+    in a message ('image 3')."""
     a = np.asarray(image)
     if a.dtype.kind not in "biuf" or a.ndim not in (2, 3):
-        raise BadTypeError(f"image {index}: a 2D grey or RGB image or a grey 3D stack "
+        raise BadTypeError(f"{name}: a 2D grey or RGB image or a grey 3D stack "
                            f"(numeric) is accepted; got shape {a.shape}, dtype {a.dtype}")
     if a.size == 0:
-        raise BadValueError(f"image {index} is empty (shape {a.shape})")
+        raise BadValueError(f"{name} is empty (shape {a.shape})")
     if a.dtype.kind == "f" and not np.isfinite(a).all():
-        raise BadValueError(f"image {index} holds NaN or infinite values; accepted: finite")
-    check_scalable(a, f"image {index}")
+        raise BadValueError(f"{name} holds NaN or infinite values; accepted: finite")
+    check_scalable(a, name)
     return a[..., :3] if looks_rgb(a) else a
 
 
@@ -360,7 +367,7 @@ def train_pixel_classifier(
         raise BadValueError(f"learning_rate={shown(learning_rate)}; accepted: a number in "
                             "(0, 1]")
     sigma_values = _check_sigmas(sigmas)
-    image_list = [_image(im, i) for i, im in enumerate(_as_list(images, "images"))]
+    image_list = [_image(im, f"image {i}") for i, im in enumerate(_as_list(images, "images"))]
     notes = _as_list(annotations, "annotations")
     if len(notes) != len(image_list) or not image_list:
         raise BadValueError(f"{len(image_list)} images and {len(notes)} annotations; "
@@ -418,7 +425,7 @@ def feature_matrix(image: np.ndarray, *, sigmas: Sequence[float] = DEFAULT_SIGMA
     grey 3D stack) reads, and their values at every pixel (pixels x features, float32):
     index it with :func:`sampled_pixels` to train, predict from it with
     ``classifier.model.probability_of``."""
-    image = _image(image, 0)
+    image = _image(image, "the image")
     channels = _channels(image)
     names = feature_names(channels, _check_sigmas(sigmas))
     return names, compute_features(image, names, rgb=channels == RGB_CHANNELS)

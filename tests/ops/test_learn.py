@@ -475,3 +475,25 @@ def test_the_feature_thread_s_warnings_are_heard_as_the_caller_s(monkeypatch, tm
     with heard(caught.append, always=MaskprepWarning):
         model.probability(image)
     assert [str(x[0]) for x in caught] == ["features"] and shown == []
+
+
+def test_predict_refuses_what_it_cannot_segment_in_its_own_words():
+    """A 2D model's predict on a stack said 'set per_plane: true on the step', which predict
+    has not, and an int64 image was 'image 0' though predict takes one image."""
+    image = np.zeros((16, 16), np.uint8)
+    image[4:12, 4:12] = 200
+    model = mp.train_pixel_classifier(image, image > 0, sigmas=(1,))
+    cases = [
+        (np.stack([image, image]), "the model was trained on 2D images; got a 3D stack of "
+                                   "shape (2, 16, 16); accepted: a 2D image (a stack plane by "
+                                   "plane: [classifier.predict(plane) for plane in stack])"),
+        (image.astype(np.int64), "the image has dtype int64, whose range scaled to [0, 1] "
+                                 "loses its values; accepted: bool, 8- or 16-bit integers, "
+                                 "unsigned integers or floats (image.astype(np.float32))"),
+        (np.zeros((0, 16)), "the image is empty (shape (0, 16))"),
+    ]
+    for data, message in cases:
+        with pytest.raises(BadValueError) as info:
+            model.predict(data)
+        assert str(info.value) == message
+    assert model.predict(np.stack([image, image])[1]).sum() == 64
