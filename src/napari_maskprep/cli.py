@@ -37,6 +37,7 @@ from .io import (
     MASK_FORMATS,
     SLIDE_SUFFIXES,
     check_channel,
+    foreign_images,
     list_series,
     provenance_format_note,
     read_provenance,
@@ -171,6 +172,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
                           channel=args.channel, series=args.series)
     except MaskprepError as exc:
         raise UsageError(str(exc)) from None
+    foreign = foreign_images(args.inputs)
+    if foreign:  # a folder of .czi files beside one .tif ran the .tif without a word
+        names = ", ".join(p.name for p in foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        print(_printable(f"maskprep: note: {len(foreign)} file(s) in the folders given are of "
+                         f"a kind maskprep does not read, not run ({names}); accepted: "
+                         f"{', '.join((*IMAGE_SUFFIXES, *SLIDE_SUFFIXES))}, .zarr (convert "
+                         "others to OME-TIFF, e.g. with Fiji or bfconvert)", keep=""),
+              file=sys.stderr)
     results: list[FileResult] = []
     bar = tqdm(total=len(plan.runs), unit="image", disable=args.quiet or None,
                file=sys.stderr)

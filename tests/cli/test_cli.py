@@ -316,3 +316,19 @@ def test_a_4d_image_with_a_per_plane_recipe_writes_a_4d_mask(tmp_path, capsys):
     with open(tmp_path / "out" / SUMMARY_NAME, newline="") as f:
         row = next(csv.DictReader(f))
     assert (row["status"], row["objects"]) == ("ok", "3")
+
+
+def test_a_folder_s_files_of_kinds_maskprep_does_not_read_are_noted(tmp_path, recipe_file,
+                                                                    capsys):
+    """A folder of .czi files beside one .tif ran the .tif alone, without a word."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tifffile.imwrite(folder / "a.tif", np.zeros((8, 8), np.uint8))
+    for name in ("b.czi", "c.nd2", "d.bmp", "e.lif", "notes.txt", ".hidden.czi"):
+        (folder / name).write_bytes(b"not read")
+    assert main(["run", "-q", str(recipe_file), str(folder), "-o", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "maskprep: note: 4 file(s) in the folders given are of a kind maskprep does not read, "
+        "not run (b.czi, c.nd2, d.bmp, ...); accepted: .tif, .tiff, .png, .jpg, .jpeg, .svs, "
+        ".btf, .tf8, .zarr (convert others to OME-TIFF, e.g. with Fiji or bfconvert)")
+    assert (tmp_path / "out" / "a.tif").exists()

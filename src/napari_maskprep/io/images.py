@@ -41,8 +41,9 @@ from .tiffs import (
     reading_tiff,
 )
 
-__all__ = ["IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError", "SeveralImagesError",
-           "check_series", "check_strips", "decoded_size", "find_images", "image_series",
+__all__ = ["FOREIGN_IMAGE_SUFFIXES", "IMAGE_SUFFIXES", "SLIDE_SUFFIXES", "ImageReadError",
+           "SeveralImagesError", "check_series", "check_strips", "decoded_size", "find_images",
+           "foreign_images", "image_series",
            "numbers_text", "ome_image", "pick_series", "read_image", "read_image_axes",
            "read_pixel_size", "reading_tiff", "series_kind", "takes_layout", "tiff_axes",
            "tiff_intensities", "tiff_pixel_size"]
@@ -81,6 +82,22 @@ def find_images(paths: list[str | os.PathLike[str]]) -> list[Path]:
         else:
             found.append(p)
     return found
+
+
+# Image files of kinds maskprep does not read, as microscopes and desktop software write
+# them: a folder given that holds them is not run as if it held none.
+FOREIGN_IMAGE_SUFFIXES = (".czi", ".lif", ".lsm", ".nd2", ".oib", ".oif", ".ims", ".vsi",
+                          ".ndpi", ".mrxs", ".scn", ".zvi", ".lei", ".dv", ".ics", ".ids",
+                          ".mrc", ".bmp", ".gif", ".jp2", ".webp")
+
+
+def foreign_images(paths: list[str | os.PathLike[str]]) -> list[Path]:
+    """The files of a kind maskprep does not read (:data:`FOREIGN_IMAGE_SUFFIXES`)
+    directly inside the folders among ``paths``, which :func:`find_images` leaves out;
+    sorted."""
+    return sorted(f for p in map(Path, paths) if p.is_dir() and p.suffix.lower() != ".zarr"
+                  for f in p.iterdir() if not f.name.startswith(".") and f.is_file()
+                  and f.suffix.lower() in FOREIGN_IMAGE_SUFFIXES)
 
 
 def read_image(path: str | os.PathLike[str], channel: int | str | None = None,
