@@ -123,6 +123,35 @@ def test_a_lazy_image_is_refused_in_one_line(trainer):
                                    "it loaded as an image layer")
 
 
+@pytest.mark.parametrize("lazy", ["pyramid", "dask"])
+def test_apply_to_a_pyramid_or_lazy_image_is_refused_before_any_work(trainer, qtbot, tmp_path,
+                                                                     shown, lazy):
+    """A model trained on one image, applied to a pyramid chosen in the image box, wrote
+    the pyramid's smallest level's mask (64 x 64 of 256 x 256) at the full level's scale,
+    over a quarter of the image; a lazy image was read whole. Both are refused in one line,
+    saving no model and adding no layer."""
+    import dask.array as da
+
+    viewer, widget, _ = trainer
+    _paint_nuclei(viewer, widget)
+    widget.train()
+    qtbot.waitUntil(lambda: not widget.training, timeout=TIMEOUT_MS)
+    base = np.zeros((256, 256), np.uint16)
+    data = [base, base[::2, ::2], base[::4, ::4]] if lazy == "pyramid" else da.from_array(base)
+    viewer.add_image(data, name="big", multiscale=lazy == "pyramid", scale=(0.25, 0.25))
+    widget.image_box.value = viewer.layers["big"]  # the preview of 'nuclei' goes
+    names = [layer.name for layer in viewer.layers]
+    widget.path_edit.value = tmp_path / "model.txt"
+    widget.apply_button.changed.emit(True)
+    qtbot.waitUntil(lambda: not widget.applying, timeout=TIMEOUT_MS)
+    assert [message for _, message in shown()][-1:] == [
+        "'big' is a pyramid or lazy image, which this Apply would read whole: apply to an "
+        "image held in memory, or run the saved model on it with the Segment widget's pixel "
+        "classifier (tiled, into OME-Zarr)"]
+    assert [layer.name for layer in viewer.layers] == names
+    assert not (tmp_path / "model.txt").exists()
+
+
 def test_removing_the_image_removes_its_preview_and_a_training_under_way(trainer, qtbot,
                                                                           shown):
     """The widget kept the removed image: its preview stayed, a training that ended after

@@ -288,6 +288,11 @@ class TrainingModel:
             raise MaskprepError("choose an image first")
         if self.classifier is None:
             raise MaskprepError("train first")
+        if is_large(self.image):  # read whole here; a pyramid's data reads as its smallest level
+            raise MaskprepError(
+                f"'{self.image.name}' is a pyramid or lazy image, which this Apply would read "
+                "whole: apply to an image held in memory, or run the saved model on it with "
+                "the Segment widget's pixel classifier (tiled, into OME-Zarr)")
         ref = self.classifier.save(path)
         per_plane = self.image.ndim - (3 if self.image.rgb else 2) > 0
         step = Step(op=OP, params=get_op(OP).plain_params({"model": ref.to_plain()}),
