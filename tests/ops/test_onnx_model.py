@@ -4,6 +4,7 @@ against the whole image, thread counts, and the model files it refuses."""
 from __future__ import annotations
 
 import pickle
+import re
 import subprocess
 import sys
 
@@ -497,10 +498,33 @@ def test_files_that_are_not_onnx_are_refused_unread(tmp_path, image):
                      multiple=1, halo=2)
         assert "\n" not in str(info.value)
     assert not marker.exists()
-    with pytest.raises(MaskprepError, match="the ONNX model: onnxruntime cannot load"):
+    with pytest.raises(MaskprepError, match=r"the ONNX model: onnxruntime \S+ cannot load"):
         mp.apply(OP, image, model=model_file(tmp_path, b"\x08\x07\x12\x03abc", "bad.onnx"),
                  multiple=1, halo=2)
 
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    # said '(... model_load_utils.h:46 void onnxruntime::model_load_utils::ValidateOpsetForDomain
+    # (const s)': 160 characters of onnxruntime's code and C++ signature, no reason
+    (lambda m: setattr(m.opset_import[0], "version", 40),
+     r"ONNX Runtime only \*guarantees\* support for models stamped with official released "
+     r"onnx opset versions\. Opset 40 is under development and support for this is limited\. "
+     r"\.\.\. Current official support for domain ai\.onnx is till opset \d+\."),
+    (lambda m: setattr(m, "ir_version", 99),
+     r"Unsupported model IR version: 99, max supported IR version: \d+"),
+])
+def test_a_model_of_a_newer_onnx_says_what_onnxruntime_supports(tmp_path, image, change,
+                                                                 reason):
+    model = onnx.load_model_from_string(_network([helper.make_node("Relu", ["x"], ["y"])]))
+    change(model)
+    with pytest.raises(MaskprepError) as info:
+        mp.apply(OP, image, model=model_file(tmp_path, model.SerializeToString(), "new.onnx"),
+                 multiple=1, halo=0)
+    import onnxruntime
+
+    assert re.fullmatch(rf"the ONNX model: onnxruntime {re.escape(onnxruntime.__version__)} "
+                        rf"cannot load the network \({reason}\)", str(info.value))
 
 def test_without_onnxruntime_one_line_says_what_to_install(tmp_path, image, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)

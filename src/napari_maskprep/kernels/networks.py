@@ -270,6 +270,35 @@ def _shared_arena(ort: Any) -> None:
                 {"max_mem": _arena_cap[0], "arena_extend_strategy": 1}))
 
 
+_ORT_CODE = re.compile(r"\[ONNXRuntimeError\] : \d+ : \w+ : ")
+_ORT_SOURCE = re.compile(r"\S+\.(?:h|cc|cpp):\d+ ")
+
+
+def _load_reason(message: str) -> str:
+    """onnxruntime's load error without its code, source line and C++ signature, which
+    filled the first 160 characters kept of it: a model of a newer opset or IR version
+    said 'model_load_utils.h:46 void onnxruntime::...ValidateOpsetForDomain(const s'."""
+    text = message.strip().splitlines()[0] if message.strip() else ""
+    text = text[m.end():] if (m := _ORT_CODE.match(text)) else text
+    if (source := _ORT_SOURCE.match(text)) and "(" in text:
+        depth = 0
+        for i in range(text.index("(", source.end()), len(text)):
+            depth += {"(": 1, ")": -1}.get(text[i], 0)
+            if depth == 0:
+                text = text[i + 1:].strip()
+                break
+    if len(text) <= 300:
+        return text
+    # long: its first sentences and its last, which says what is supported
+    sentences = text.split(". ")
+    kept = sentences[0]
+    for sentence in sentences[1:-1]:
+        if len(kept) + len(sentence) > 200:
+            break
+        kept += ". " + sentence
+    return f"{kept}. ... {sentences[-1]}"[:300]
+
+
 def _open(data: bytes, threads: int, where: str) -> Network:
     _, ort = _modules()
     _shared_arena(ort)
@@ -286,8 +315,8 @@ def _open(data: bytes, threads: int, where: str) -> Network:
         session = ort.InferenceSession(data, sess_options=options,
                                        providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime's Fail, InvalidGraph, NotImplemented ...
-        why = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-        raise BadValueError(f"{where}: onnxruntime cannot load the network ({why})") from None
+        raise BadValueError(f"{where}: onnxruntime {ort.__version__} cannot load the network "
+                            f"({_load_reason(str(exc))})") from None
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if (len(inputs) != 1 or inputs[0].type != "tensor(float)" or len(inputs[0].shape) != 4
             or not outputs or outputs[0].type != "tensor(float)"):
