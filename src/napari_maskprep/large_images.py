@@ -433,6 +433,7 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
                       recipe.run(data, pixel_size=used, object_size=object_size))
             if input_checksum is None:  # read here: through a cluster, each band went to
                 input_checksum = checksum(data, scheduler="threads")  # a worker and back
+            timed = read_frame_interval(path, series)  # a time-lapse's, for its mask
             metadata = provenance(text, data, source=path.name, pixel_size=used,
                                   input_checksum=input_checksum, axes=axes,
                                   mask_pixel_size=carried, channel=channel, series=series)
@@ -444,11 +445,10 @@ def run_file_tiled(recipe: Recipe, path: Path, out: Path, *, chunk: int = DEFAUL
                 sizes = carried if like is None else mask_pixel_size(pixel_size, None)
                 write_ome_zarr(result, out, axes=axes.rstrip("c"), like=like,
                                pixel_size=pixel_size_of_axes(axes, sizes),
-                               provenance=metadata, overwrite=True)
+                               provenance=metadata, overwrite=True, frame_interval=timed)
             else:
                 write_bigtiff(result, out, provenance=metadata, overwrite=True,
-                              pixel_size=carried, axes=axes.rstrip("c"),
-                              frame_interval=read_frame_interval(path, series))
+                              pixel_size=carried, axes=axes.rstrip("c"), frame_interval=timed)
     with open_lazy(out) as written:  # a label has the axes of length 1 of its image
         objects, foreground = count_frames(written.data.reshape(result.shape),
                                            axes.rstrip("c"))

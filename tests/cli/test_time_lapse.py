@@ -16,7 +16,13 @@ import napari_maskprep as mp
 from napari_maskprep import cli
 from napari_maskprep.batch import count_objects
 from napari_maskprep.cli import main
-from napari_maskprep.io import open_lazy, read_image, read_pixel_size, read_provenance
+from napari_maskprep.io import (
+    open_lazy,
+    read_frame_interval,
+    read_image,
+    read_pixel_size,
+    read_provenance,
+)
 
 from ..conftest import DATA, RECIPE, dice, pairs
 from .test_tiled_run import _Bar
@@ -137,7 +143,8 @@ def _time_increment(path) -> tuple[float, str] | None:
 def test_a_time_lapse_s_mask_keeps_its_time_between_frames(tmp_path, movie, frames, metadata,
                                                           expected):
     """The mask of a time-lapse kept its pixel size but not the time between its frames
-    (ImageJ's finterval, OME's TimeIncrement): in memory, tiled and by an exported script."""
+    (ImageJ's finterval, OME's TimeIncrement): in memory, tiled and by an exported script,
+    as a TIFF or an OME-Zarr mask."""
     _, recipe = movie
     path = tmp_path / "timed.tif"
     tifffile.imwrite(path, frames[0], photometric="minisblack", **metadata)
@@ -154,3 +161,7 @@ def test_a_time_lapse_s_mask_keeps_its_time_between_frames(tmp_path, movie, fram
     for mask in masks:
         assert _time_increment(mask) == (None if expected is None else (expected, "s"))
         assert read_pixel_size(mask) == (0.5, 0.5)
+    for tiled in ("never", "always"):  # an OME-Zarr mask: its t scale, in seconds
+        assert main(["run", "-q", str(recipe), str(path), "-o", str(tmp_path / f"z{tiled}"),
+                     "--tiled", tiled, "--format", "zarr"]) == 0
+        assert read_frame_interval(tmp_path / f"z{tiled}" / "timed.zarr") == expected

@@ -17,6 +17,7 @@ product of the two last axes, a volume of the three last.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ __all__ = [
     "LENGTH",
     "Quantity",
     "accepted_units",
+    "check_frame_interval",
     "check_pixel_size",
     "format_pixel_size",
     "measure_of",
@@ -159,6 +161,18 @@ def measure_of(unit_hint: Any) -> str | None:
 def accepted_units(measure: str) -> tuple[str, ...]:
     """The units a size parameter of ``measure`` may be given in."""
     return _UNITS[measure]
+
+
+def check_frame_interval(frame_interval: Any) -> float | None:
+    """``frame_interval`` as a float if it is a positive, finite number of seconds; None
+    stays None."""
+    if frame_interval is None:
+        return None
+    if (isinstance(frame_interval, bool) or not isinstance(frame_interval, numbers.Real)
+            or not 0 < frame_interval < math.inf):
+        raise BadValueError(f"frame_interval={shown(frame_interval)}; accepted: the seconds "
+                            "between time frames, a positive number, or None")
+    return float(frame_interval)
 
 
 def check_pixel_size(value: Any) -> tuple[float, ...]:

@@ -15,8 +15,9 @@ import tifffile
 
 from ..core.errors import BadTypeError, BadValueError
 from ..core.run_callbacks import compute_in
+from ..core.units import check_frame_interval
 from .files import atomic_write, clean_stale_temporaries
-from .masks import check_frame_interval, check_mask_pixel_size, tiff_layout
+from .masks import check_mask_pixel_size, tiff_layout
 from .omezarr import OutputExistsError
 from .provenance import TIFF_TAG, written_by_maskprep
 

@@ -4,8 +4,6 @@ carrying its provenance and, where the format can hold it, its pixel size."""
 from __future__ import annotations
 
 import json
-import math
-import numbers
 import os
 import zlib
 from pathlib import Path
@@ -16,13 +14,13 @@ import numpy as np
 import tifffile
 
 from ..core.errors import BadValueError, shown
-from ..core.units import check_pixel_size
+from ..core.units import check_frame_interval, check_pixel_size
 from .files import atomic_write
 from .omezarr import OutputExistsError, write_ome_zarr
 from .provenance import TIFF_TAG, png_with_provenance, written_by_maskprep
 
-__all__ = ["MASK_FORMATS", "check_frame_interval", "check_mask_pixel_size", "check_mask_shape",
-           "pixel_size_of_axes", "tiff_layout", "write_mask"]
+__all__ = ["MASK_FORMATS", "check_mask_pixel_size", "check_mask_shape", "pixel_size_of_axes",
+           "tiff_layout", "write_mask"]
 
 MASK_FORMATS = ("tif", "png", "zarr")
 _PNG_HEADER_END = 33  # the 8-byte signature and the 25-byte IHDR chunk
@@ -41,18 +39,6 @@ def check_mask_pixel_size(pixel_size: Any) -> tuple[float, ...] | None:
         raise BadValueError(f"pixel_size={shown(pixel_size)}; accepted: (y, x) or (z, y, x), "
                             "positive sizes in µm")
     return sizes
-
-
-def check_frame_interval(frame_interval: Any) -> float | None:
-    """``frame_interval`` as a float if it is a positive, finite number of seconds; None
-    stays None."""
-    if frame_interval is None:
-        return None
-    if (isinstance(frame_interval, bool) or not isinstance(frame_interval, numbers.Real)
-            or not 0 < frame_interval < math.inf):
-        raise BadValueError(f"frame_interval={shown(frame_interval)}; accepted: the seconds "
-                            "between time frames, a positive number, or None")
-    return float(frame_interval)
 
 
 def pixel_size_of_axes(axes: str, pixel_size: tuple[float, ...] | None
@@ -143,7 +129,7 @@ def write_mask(
     ``axes`` (``[t][z]yx``) says what the leading axes are where the format can: a time
     axis in TIFF's OME-XML and in OME-Zarr (default: ``tzyx``'s last letters);
     ``frame_interval``, the seconds between its frames (:func:`~.timing.read_frame_interval`
-    of the input), in TIFF's OME-XML (``TimeIncrement``).
+    of the input), in TIFF's OME-XML (``TimeIncrement``) and OME-Zarr's ``t`` scale.
     """
     path = Path(path)
     pixel_size = check_mask_pixel_size(pixel_size)
@@ -177,7 +163,7 @@ def write_mask(
         if metadata:
             payload = png_with_provenance(payload, metadata)
     elif suffix == ".zarr":
-        return _write_ome_zarr(path, mask, metadata, pixel_size, axes)
+        return _write_ome_zarr(path, mask, metadata, pixel_size, axes, frame_interval)
     elif suffix in (".tif", ".tiff"):
         payload = None
     else:
@@ -204,10 +190,12 @@ def write_mask(
 
 
 def _write_ome_zarr(path: Path, mask: np.ndarray, metadata: dict[str, Any] | None,
-                    pixel_size: tuple[float, ...] | None, axes: str | None) -> Path:
+                    pixel_size: tuple[float, ...] | None, axes: str | None,
+                    frame_interval: float | None) -> Path:
     if not 2 <= mask.ndim <= 4:
         raise ValueError(f"{path}: OME-Zarr masks are 2D to 4D; got shape {mask.shape}")
     if axes is None or len(axes) != mask.ndim:
         axes = "tzyx"[-mask.ndim:]
     return write_ome_zarr(mask, path, axes=axes, pixel_size=pixel_size_of_axes(axes, pixel_size),
-                          provenance=metadata or None, overwrite=True)
+                          provenance=metadata or None, overwrite=True,
+                          frame_interval=frame_interval)

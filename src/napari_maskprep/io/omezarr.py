@@ -28,6 +28,7 @@ import numpy as np
 from ..core.errors import BadTypeError, BadValueError, MaskprepError, shown
 from ..core.run_callbacks import store
 from ..core.thread_warnings import unheard
+from ..core.units import check_frame_interval
 from .files import clean_stale_temporaries, replace_folder, temp_prefix
 from .ngff import image_group, ngff_attributes, um_per_unit
 from .provenance import PNG_KEY, written_by_maskprep
@@ -243,6 +244,7 @@ def write_ome_zarr(
     provenance: dict[str, Any] | None = None,
     chunks: tuple[int, ...] | None = None,
     overwrite: bool = False,
+    frame_interval: float | None = None,
 ) -> Path:
     """Write ``mask`` (uint8 0/1, or integer labels) as an OME-Zarr image-label with a
     pyramid, chunk by chunk (a dask array is never computed whole).
@@ -277,6 +279,9 @@ def write_ome_zarr(
         Chunk shape of level 0 (default: one plane, up to 1024×1024).
     overwrite
         Replace an existing store (or label) of that name if maskprep wrote it.
+    frame_interval
+        Seconds between the time frames (axis ``t``) of a new store not ``like`` an image
+        (which gives its own): its ``t`` scale, in seconds; None: a scale of 1, no unit.
 
     Returns the path of the written store or label group.
     """
@@ -305,6 +310,8 @@ def write_ome_zarr(
     if data.dtype == np.uint8:  # a mask: its one label gets a fixed colour
         label["colors"] = [{"label-value": 1, "rgba": LABEL_COLOR}]
     frame = _frame(axes, sizes)
+    if "t" in axes and check_frame_interval(frame_interval) is not None:
+        frame["t"] = (float(frame_interval), 0.0, "second")
     if into is not None or like is not None:
         image = into if into is not None else Path(like)
         fmt, levels, whole = _image_of(image)
