@@ -430,3 +430,19 @@ def test_a_lazy_plate_holds_one_open_file_not_one_a_well_and_channel(tmp_path, m
     del layers, data
     gc.collect()
     assert _handles(path) == 0  # let go with its layers
+
+
+def test_a_tiff_of_pages_of_several_shapes_opens_each_or_is_left_to_napari(
+        make_napari_viewer, tmp_path):
+    """Its first page alone was opened; and the reader was chosen from the first image's
+    axes alone, so one whose other image the ops cannot take was not left to napari's."""
+    path = tmp_path / "pages.tif"
+    tifffile.imwrite(path, np.full((16, 16), 1, np.uint8))
+    tifffile.imwrite(path, np.full((8, 12), 2, np.uint8), append=True)
+    layers = _open(make_napari_viewer(), path)
+    assert [(layer.name, layer.data.shape) for layer in layers] == [
+        ("pages (series 0)", (16, 16)), ("pages (series 1)", (8, 12))]
+    mixed = tmp_path / "mixed.tif"
+    tifffile.imwrite(mixed, np.full((16, 16), 1, np.uint8))
+    tifffile.imwrite(mixed, np.ones((2, 2, 2, 8, 8), np.uint8), append=True)  # 5 axes
+    assert get_reader(str(mixed)) is None
