@@ -3,11 +3,14 @@ that fills them first runs; without the fill, the failure names the op that woul
 
 from __future__ import annotations
 
+import dask.array as da
 import numpy as np
+import pytest
 import tifffile
 
 import napari_maskprep as mp
 from napari_maskprep.cli import main
+from napari_maskprep.core.errors import RecipeError
 
 RECIPE = """\
 maskprep: 1
@@ -51,3 +54,44 @@ def test_without_the_fill_the_failure_points_at_fill_nan(tmp_path, capsys):
     assert ("field.tif: step 1 (preprocess.gaussian): preprocess.gaussian: image contains NaN "
             "or infinite values; accepted: finite values (add preprocess.fill_nan first, or "
             "replace them, e.g. numpy.nan_to_num)") in capsys.readouterr().err
+
+
+_NAN_LINE = ("step {number} (segment.local_threshold): segment.local_threshold: image "
+             "contains NaN or infinite values; accepted: finite values (add "
+             "preprocess.fill_nan first, or replace them, e.g. numpy.nan_to_num)")
+
+
+def _nan_far_from_the_corner() -> np.ndarray:
+    """NaN in the last chunk, outside the 64 px corner a tiled run probes first."""
+    image = np.random.default_rng(0).random((150, 140)).astype(np.float32)
+    image[140, 130] = np.nan
+    return image
+
+
+@pytest.mark.parametrize("fmt", ["tif", "zarr"])
+def test_tiled_nan_outside_the_probed_corner_names_the_step_and_writes_nothing(
+        tmp_path, capsys, fmt):
+    """The chunks refuse NaN only as they run: the line lacked the step ('segment.
+    local_threshold: image contains NaN ...', where in memory and in the corner it is
+    'step 1 (...): ...'). No mask, and no temporary store or file, is left."""
+    tifffile.imwrite(tmp_path / "field.tif", _nan_far_from_the_corner())
+    recipe = tmp_path / "local.maskprep.yaml"
+    recipe.write_text("maskprep: 1\nsteps:\n- op: segment.local_threshold\n"
+                      "- op: refine.open\n  params: {radius: 1}\n")
+    out = tmp_path / "out"
+    assert main(["run", str(recipe), str(tmp_path / "field.tif"), "-o", str(out), "-q",
+                 "--tiled", "always", "--chunk", "64", "--format", fmt]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"failed: {tmp_path / 'field.tif'}: " + _NAN_LINE.format(number=1)
+    assert sorted(p.name for p in out.iterdir()) == ["maskprep-summary.csv"]
+
+
+def test_tiled_nan_in_a_chunk_is_the_step_s_that_refuses_it_not_the_pass_s():
+    """A whole-image step's pass (fill holes) runs the steps before it on each chunk: the
+    NaN the local threshold refuses there was said of step 2 (refine.fill_holes)."""
+    image = da.from_array(_nan_far_from_the_corner(), chunks=64)
+    recipe = mp.Recipe.from_dict({"maskprep": 1, "steps": [
+        {"op": "segment.local_threshold"}, {"op": "refine.fill_holes"}]})
+    with pytest.raises(RecipeError) as info:
+        recipe.run(image).compute()
+    assert str(info.value) == _NAN_LINE.format(number=1)

@@ -422,11 +422,12 @@ def test_local_thresholds_of_flat_areas_are_the_same_in_chunks():
 
 def test_nan_beyond_the_corner_into_a_mask_step_is_the_chunks_one_line_error():
     """Deciding mask or labels took int() of the image's largest value: NaN raised
-    "cannot convert float NaN to integer"."""
+    "cannot convert float NaN to integer". The chunk's error names the step, as the
+    in-memory run's does."""
     image = np.zeros((100, 100), np.float32)
     image[5, 5], image[90, 90] = 1, np.nan
-    with pytest.raises(mp.BadValueError, match=r"^refine.dilate: input contains NaN or "
-                                              r"infinite values; accepted: finite values"):
+    with pytest.raises(RecipeError, match=r"^step 1 \(refine.dilate\): refine.dilate: input "
+                                          r"contains NaN or infinite values; accepted: finite"):
         run_tiled(_recipe([("refine.dilate", {})]).steps,
                   da.from_array(image, chunks=50)).compute()
 

@@ -222,7 +222,7 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
             halo, align = ((locality.halo(params), locality.align(params))
                            if isinstance(locality, Local) else (0, 1))
             fused.add(spec, halo, functools.partial(_run_op, spec, params, after.dtype,
-                                                    current.shape),
+                                                    current.shape, at_step(number, step.op)),
                       before, after, align)
             known_mask = spec.output == "mask" and after.dtype == np.uint8
             continue
@@ -249,6 +249,8 @@ def run_tiled(steps: Sequence[Step], image: Any, workdir: str | Path | None = No
             else:
                 current = _components(current, spec, params, after, work)
                 stored = False
+        except RecipeError:
+            raise  # a step's chunks upstream, which name it (_run_op)
         except (TypeError, ValueError) as exc:
             raise RecipeError(f"{at_step(number, step.op)}: {exc}") from None
     return _map_fused(current, fused, work) if fused.functions else current
@@ -297,9 +299,16 @@ def _refuse_inputs(enabled: Sequence[tuple[int, Step]],
 
 
 def _run_op(spec: Any, params: Mapping[str, Any], dtype: np.dtype, whole: tuple[int, ...],
-            block: np.ndarray) -> np.ndarray:
-    with piece_of(whole):  # work bounds are the whole image's
-        out = spec(block, **params)
+            step: str, block: np.ndarray) -> np.ndarray:
+    """``spec`` on one chunk; what it refuses there (NaN outside the probed corner) is
+    raised naming the ``step``, as in memory, not the step whose pass read the chunk."""
+    try:
+        with piece_of(whole):  # work bounds are the whole image's
+            out = spec(block, **params)
+    except RecipeError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise RecipeError(f"{step}: {exc}") from None
     # A chunk of labels holding only ids 0 and 1 comes back as a uint8 mask: the same
     # values, in the dtype the whole image's run has.
     return out.astype(dtype) if spec.input == "mask" and out.dtype != dtype else out
