@@ -152,7 +152,7 @@ class _Colours:
         self.grid = tuple(-(-n // side) for n in dense.shape)
         self.blocks = np.ravel_multi_index(
             np.meshgrid(*(np.arange(n) // side for n in dense.shape), indexing="ij"),
-            self.grid)
+            self.grid).astype(np.int32)
         self.top = int(dense.max()) + 1
         keys = self.blocks.astype(np.int64) * self.top + dense
         held = dense > 0
@@ -164,7 +164,7 @@ class _Colours:
         self.piece = self._pieces()  # of each read (block, label)
         self.colour = _greedy_colours(self.read // self.top, self.piece)  # of each piece
         self.count = int(self.colour.max(initial=-1)) + 1
-        self.pixels = np.full(dense.shape, -1, np.int64)  # the piece each pixel votes for
+        self.pixels = np.full(dense.shape, -1, np.int32)  # the piece each pixel votes for
         if self.read.size:
             found = np.searchsorted(self.read, keys).clip(max=self.read.size - 1)
             in_read = self.read[found] == keys
