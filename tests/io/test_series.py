@@ -251,11 +251,16 @@ def test_a_tiff_of_images_of_several_shapes_is_refused_without_one_chosen(tmp_pa
                                   "images of shapes (64, 64), (32, 48))")
 
 
-def test_a_reduced_image_is_a_level_not_an_image_to_choose(tmp_path):
-    """A page marked as a reduced image of the one before is that image's pyramid level."""
-    path = tmp_path / "pyramid.tif"
+@pytest.mark.parametrize("shape", [
+    (32, 32),  # half the size: the image's pyramid level
+    (10, 20),  # a thumbnail of another aspect
+])
+def test_a_page_marked_as_a_reduced_image_is_no_image_to_choose(tmp_path, shape):
+    """A page the file marks as a reduced image of another is no image of its own: the
+    file is its first page, without a word, as any reader opens it."""
+    path = tmp_path / "thumbnailed.tif"
     tifffile.imwrite(path, np.full((64, 64), 1, np.uint8), metadata=None)
-    tifffile.imwrite(path, np.full((32, 32), 1, np.uint8), append=True, metadata=None,
+    tifffile.imwrite(path, np.full(shape, 1, np.uint8), append=True, metadata=None,
                      subfiletype=1)
     np.testing.assert_array_equal(read_image(path), np.full((64, 64), 1, np.uint8))
     assert series_numbers(path) == [0]

@@ -17,6 +17,8 @@ from .tiffs import ImageReadError
 __all__ = ["SeveralImagesError", "check_series", "image_series", "numbers_text", "pick_series",
            "series_kind", "shapes_text"]
 
+_REDUCED = 1  # the NewSubfileType bit of a page that is a reduced image of another
+
 
 def check_series(series: Any, accepted: str = "a series' number from 0 (an OME-TIFF's "
                  "positions or wells), or None for a file of one image") -> int | None:
@@ -35,12 +37,15 @@ def image_series(tif: tifffile.TiffFile) -> list[int]:
     positions or wells, of one shape or several, are images); every series of a TIFF
     tifffile wrote image by image (each write a series) or of a plain TIFF's pages of
     several shapes (a page and a thumbnail not marked as a reduced image: which is the
-    image is the user's to say); ``[0]`` for other TIFFs."""
+    image is the user's to say), but those that the file marks as a reduced image of
+    another (a thumbnail); ``[0]`` for other TIFFs."""
     if tif.is_ome:
         first = tif.series[0]
         return [n for n, series in enumerate(tif.series) if not _beside(series, first)]
-    several = tif.is_shaped or tif.series[0].kind == "generic"
-    return list(range(len(tif.series))) if several else [0]
+    if not (tif.is_shaped or tif.series[0].kind == "generic"):
+        return [0]
+    return [n for n, series in enumerate(tif.series)
+            if not n or not series.keyframe.subfiletype & _REDUCED]
 
 
 def _beside(series: tifffile.TiffPageSeries, first: tifffile.TiffPageSeries) -> bool:
