@@ -175,14 +175,16 @@ def _numbered(indices: Sequence[int]) -> str:
 def _read_as_scribbles(arrays: Sequence[np.ndarray], mode: str) -> bool:
     """Whether the annotations are scribbles (else whole masks). 'auto' reads any holding a
     2 as scribbles and a bool, float or 0/255 one (0 and one value above 2) as a mask,
-    refusing a mix; annotations of only 0 and 1 are either, so 'auto' refuses them alone:
-    a scribble layer of background strokes only trained a model of them as foreground."""
+    refusing a mix; annotations of only 0 and 1 follow the others, and alone are masks: the
+    ``edit.manual`` outputs a person corrected are uint8 0/1 (background strokes alone are
+    the same array; ``annotation='scribbles'`` refuses them as one class)."""
     if mode != "auto":
         return mode == "scribbles"
-    scribbled, masked, either = [], [], []
+    scribbled, masked = [], []
     for i, a in enumerate(arrays):
         if a.dtype.kind in "iu" and a.min() >= 0 and a.max() <= 2:
-            (scribbled if a.max() == 2 else either).append(i)
+            if a.max() == 2:
+                scribbled.append(i)
         elif _binary(a):
             masked.append(i)
         else:
@@ -192,14 +194,6 @@ def _read_as_scribbles(arrays: Sequence[np.ndarray], mode: str) -> bool:
             f"annotation {scribbled[0]} holds 2, so it is scribbles, but annotation "
             f"{masked[0]} is a whole mask ({_held(arrays[masked[0]])}); accepted: all "
             "scribbles or all masks (annotation='scribbles' or 'masks' reads every one so)")
-    if not scribbled and not masked:
-        values = sorted({int(v) for i in either for v in (arrays[i].min(), arrays[i].max())})
-        raise BadValueError(
-            f"{_numbered(either)} hold{'s' if len(either) == 1 else ''} only "
-            f"{' and '.join(str(v) for v in values)}: a "
-            "whole mask (0 background, 1 foreground) or scribbles of background (1) only; "
-            "accepted: annotation='masks' for 0/1 masks (bool and 0/255 masks need no "
-            "option), or scribbles with 2 on foreground too")
     return bool(scribbled)
 
 
@@ -329,8 +323,8 @@ def train_pixel_classifier(
         How to read ``annotations``. 'auto' takes them as scribbles if any holds a 2 (all
         then of 0, 1 and 2), as whole masks if any is bool, float or of 0 and one value
         above 2 (0/255), and refuses a mix of the two; integer annotations of only 0 and 1
-        are a mask or background strokes alone, so 'auto' refuses them unless another
-        decides: say 'masks' for 0/1 masks.
+        follow the others, and alone are 0/1 masks (as ``edit.manual`` writes them):
+        scribbles of background strokes alone need 'scribbles', which refuses one class.
     trees, leaves, learning_rate : int, int, float
         LightGBM's boosting rounds, leaves per tree and shrinkage.
     max_samples : int
