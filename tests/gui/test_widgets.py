@@ -329,6 +329,37 @@ def test_a_2d_only_op_runs_every_plane_of_a_stack(make_widget, qtbot):
     assert widget.progress_bar.value == widget.progress_bar.max == stack.data.shape[0]
 
 
+@pytest.mark.parametrize("shape", [(10, 20, 3), (3, 20, 20, 4)])
+def test_a_grey_stack_3_or_4_pixels_wide_is_refused_in_one_line(make_widget, qtbot, shown,
+                                                                  tmp_path, shape):
+    """A grey layer (napari: not RGB) 3 or 4 pixels wide, a stack or volumes, was read by
+    the ops as RGB(A): Apply warned 'the RGB image was converted to grey', then failed with
+    'could not broadcast input array from shape (3,) into shape (2,)'; the preview and a
+    Replay alike. Each now refuses it before any work, saying why and what is accepted."""
+    from napari_maskprep._napari.recorder import RecorderWidget
+
+    viewer, widget = make_widget("segment")
+    narrow = viewer.add_image(np.arange(np.prod(shape), dtype=np.uint8).reshape(shape),
+                              name="narrow", rgb=False)
+    recorder = RecorderWidget(viewer)
+    qtbot.addWidget(recorder.native)
+    said = (f"'narrow' is {shape[-1]} pixels wide along its last axis, which maskprep takes "
+            "for colour channels, though the layer is not RGB; accepted: a grey image at "
+            "least 5 pixels wide (pad or transpose it) or an RGB layer")
+    widget.select("segment.auto_threshold", narrow)
+    assert widget.apply() is None
+    assert widget.status.value == said
+    widget.preview_box.value = True
+    qtbot.waitUntil(lambda: not widget.previewing, timeout=5000)
+    assert widget.status.value == said
+    recorder.model.load(mp.Recipe([{"op": "segment.auto_threshold"}]).save(
+        tmp_path / "r.maskprep.yaml"))
+    recorder.target_box.value = narrow
+    assert recorder.replay() is None and recorder.status.value == said
+    assert [message for _, message in shown()] == [said, said]
+    assert [layer.name for layer in viewer.layers] == ["narrow"]
+
+
 def test_a_time_lapse_layer_is_segmented_frame_by_frame(make_widget, qtbot):
     """A layer whose first axis a reader names t (napari-ome-zarr does) is frames, as
     `maskprep run` takes a time-lapse file: an Otsu over all frames lost a dim frame."""

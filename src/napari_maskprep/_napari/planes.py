@@ -1,5 +1,6 @@
 """How an op runs over the planes of a layer: in 3D, plane by plane when asked or when it
-must (a 2D-only op on a stack), or frame by frame (a time-lapse)."""
+must (a 2D-only op on a stack), or frame by frame (a time-lapse); and a grey layer whose
+planes the ops would read as colour, refused."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import enum
 from collections.abc import Sequence
 
 import numpy as np
-from napari.layers import Layer
+from napari.layers import Image, Layer
 
 from ..core.registry import OpSpec
+from ..core.validation import looks_rgb
 from .layers import layer_array
 
-__all__ = ["PerPlane", "is_time_lapse", "per_plane_choice", "plane_at"]
+__all__ = ["PerPlane", "check_grey", "is_time_lapse", "per_plane_choice", "plane_at"]
 
 
 class PerPlane(enum.Enum):
@@ -52,3 +54,16 @@ def plane_at(layer: Layer, point: Sequence[float]) -> tuple[int, ...]:
     position = layer.world_to_data(point)[:lead]
     shape = np.asarray(layer_array(layer).shape[:lead])
     return tuple(int(i) for i in np.clip(np.rint(position), 0, shape - 1))
+
+
+def check_grey(layer: Layer, error: type[Exception] = ValueError) -> None:
+    """Refuse, in one line (an ``error``), an Image layer napari shows as grey whose array
+    the ops would take for colour: a stack (or volumes) only 3 or 4 pixels wide, its last
+    axis of that size read as RGB(A) channels, which gave a false 'converted to grey' and
+    an error about broadcasting shapes."""
+    if isinstance(layer, Image) and not layer.rgb and looks_rgb(layer_array(layer)):
+        width = layer_array(layer).shape[-1]
+        raise error(
+            f"'{layer.name}' is {width} pixels wide along its last axis, which maskprep takes "
+            "for colour channels, though the layer is not RGB; accepted: a grey image at "
+            "least 5 pixels wide (pad or transpose it) or an RGB layer")

@@ -48,7 +48,7 @@ from .large import TiledReplayJob
 from .layers import is_large, layer_array, layer_channel, layer_pixel_size, points_in, unwrapped
 from .outputs import history, lineage, replace_data, style_output
 from .placing import add_store_layer
-from .planes import PerPlane, per_plane_choice
+from .planes import PerPlane, check_grey, per_plane_choice
 from .recipe_jobs import BatchJob, RunJob
 from .rollback import follow, keeps, unfollow
 from .strokes import ChangedBoxes, StrokeHistory, union
@@ -584,6 +584,7 @@ class RecipeRecorder:
         recipe = self.recipe
         if not recipe.steps:
             raise RecipeError(NO_STEPS)
+        check_grey(layer, RecipeError)
         if is_large(layer):  # a slide or a lazy stack: tiled into a store, never loaded
             return TiledReplayJob(recipe, layer, name=f"{layer.name}{REPLAY_SUFFIX}",
                                   pixel_size=layer_pixel_size(layer))

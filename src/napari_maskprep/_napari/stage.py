@@ -45,7 +45,7 @@ from .placing import (
     place_as_output,
     write_in_place,
 )
-from .planes import PerPlane, per_plane_choice, plane_at
+from .planes import PerPlane, check_grey, per_plane_choice, plane_at
 from .rollback import keeps
 
 __all__ = ["StageModel"]
@@ -332,6 +332,7 @@ class StageModel:
     def _require_input(self) -> Layer:
         if self.input_layer is None:
             raise ValueError(f"{self.op.id} needs {self.input_kind_text()}; add or open one")
+        check_grey(self.input_layer)
         return self.input_layer
 
     def _extra_arrays(self, target: Layer) -> dict[str, np.ndarray]:
