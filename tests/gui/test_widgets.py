@@ -914,3 +914,18 @@ def test_a_mask_of_volumes_over_time_is_written_and_counted_volume_by_volume(qtb
     assert output.data.dtype == np.uint8
     np.testing.assert_array_equal(output.data, stack > 100)
     assert widget.status.value == "2 objects in each of 3 volumes, median 8 px (range 8-8)"
+
+
+def test_one_object_in_each_frame_is_said_in_the_singular():
+    """The status line said '1 objects in each of 3 volumes' of a time-lapse with one
+    object a frame."""
+    from napari_maskprep._napari.outputs import describe
+    from napari_maskprep.core.locality import Kind
+
+    frames = np.zeros((2, 6, 6), np.uint8)
+    frames[:, 1:3, 1:3] = 1
+    assert describe(frames, Kind.MASK, plane="frame") == (
+        "1 object in each of 2 frames, median 4 px (range 4-4)")
+    frames[1, 4:6, 4:6] = 1
+    assert describe(frames, Kind.MASK, plane="frame") == (
+        "1-2 objects in each of 2 frames, median 4 px (range 4-4)")

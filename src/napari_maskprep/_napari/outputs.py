@@ -119,8 +119,8 @@ def describe(result: np.ndarray, kind: Kind, pixel_size: tuple[float, ...] | Non
         count = f"{sizes.size} object{'s' * (sizes.size > 1)}"
     else:
         low, high = min(map(len, per_plane)), max(map(len, per_plane))
-        count = (f"{low}{'' if low == high else f'-{high}'} objects in each of "
-                 f"{len(per_plane)} {plane}s")
+        count = (f"{low}{'' if low == high else f'-{high}'} object{'s' * (high > 1)} in "
+                 f"each of {len(per_plane)} {plane}s")
     line = f"{count}, median {np.median(sizes):g} px (range {sizes.min()}-{sizes.max()})"
     if pixel_size is None or len(pixel_size) < axes:
         return line
