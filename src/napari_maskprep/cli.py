@@ -9,6 +9,7 @@ what was done), 141 the reader of the output went away (``maskprep ops | head``)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import os
 import sys
@@ -163,8 +164,16 @@ def _chunk_progress(quiet: bool) -> Any:
     return run_callbacks(Progress())
 
 
+def _plane_by_plane(recipe: Recipe) -> Recipe:
+    """``recipe`` with every step run on each 2D plane on its own (``--per-plane``)."""
+    return Recipe([dataclasses.replace(step, per_plane=True) for step in recipe.steps],
+                  name=recipe.name, inputs=recipe.inputs, base_dir=recipe.base_dir)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     recipe = _load_recipe(args.recipe)
+    if args.per_plane:
+        recipe = _plane_by_plane(recipe)
     try:
         plan = plan_batch(recipe, args.inputs, args.output, fmt=args.format,
                           suffix=args.suffix, resume=args.resume, tiling=_tiling(args),
@@ -547,6 +556,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="the widest object in pixels: lets split touching and watershed run "
                           "tiled, each chunk with that margin (as in memory, up to the ids, "
                           "where no clump of touching objects is wider)")
+    run.add_argument("--per-plane", action="store_true",
+                     help="run every step on each 2D plane of a stack or volume on its own "
+                          "(per_plane: true on each step), e.g. a 2D recipe or preset on a "
+                          "z-stack; a time-lapse's frames run one by one without it")
     run.add_argument("--label-name", metavar="NAME",
                      help="write each OME-Zarr input's result into its own store, as "
                           "labels/NAME beside the image (OUTDIR gets the summary)")

@@ -76,6 +76,23 @@ def test_the_3d_preset_segments_a_stack_in_3d(tmp_path):
     assert round(dice(written, read_image(truth)), 3) == 0.929
 
 
+def test_a_2d_preset_runs_on_each_plane_of_a_z_stack_with_per_plane(tmp_path, capsys):
+    # A 2D preset on a z-stack said "set per_plane: true on the step", which a preset's user
+    # has no recipe file to set; --per-plane sets it on every step: each plane as on its own.
+    planes = [read_image(image) for image, _ in pairs(DATA, "bbbc039_fluo_nuclei")[:2]]
+    stack = tmp_path / "stack.tif"
+    tifffile.imwrite(stack, np.stack(planes), imagej=True, metadata={"axes": "ZYX"})
+    assert main(["run", "-q", "fluorescence-nuclei", str(stack), "-o", str(tmp_path / "a")]) == 1
+    assert "the model was trained on 2D images; got a 3D stack" in capsys.readouterr().err
+    assert main(["run", "-q", "fluorescence-nuclei", str(stack), "-o", str(tmp_path / "b"),
+                 "--per-plane"]) == 0
+    written = tifffile.imread(tmp_path / "b" / "stack.tif")
+    recipe = Recipe.load(preset_path("fluorescence-nuclei"))
+    np.testing.assert_array_equal(written, np.stack([recipe.run(p) for p in planes]))
+    assert main(["info", "--recipe", str(tmp_path / "b" / "stack.tif")]) == 0
+    assert capsys.readouterr().out.count("per_plane: true") == len(recipe.steps)
+
+
 def test_the_3d_preset_runs_tiled_on_a_tiled_stack_as_in_memory(tmp_path):
     # A tiled TIFF stack (pages tifffile calls Q) was refused by the tiled run ("axes
     # 'qyx'") while the in-memory run took it as z.
