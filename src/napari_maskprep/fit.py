@@ -106,6 +106,8 @@ def _as_mask(mask: Any, image: np.ndarray, name: str, *, labels: bool) -> np.nda
     and one other value) unless ``labels`` (then every value above 0 is foreground)."""
     mask = np.asarray(mask)
     spatial = image.shape[:-1] if looks_rgb(image) else image.shape
+    if mask.shape[:-1] == spatial and mask.shape[-1] in (3, 4):
+        mask = _grey_of_colour(mask, name)
     if mask.shape != spatial:
         raise BadValueError(f"{name}: the mask has shape {mask.shape}, the image {image.shape};"
                             " accepted: a mask of the image's spatial shape")
@@ -121,6 +123,20 @@ def _as_mask(mask: Any, image: np.ndarray, name: str, *, labels: bool) -> np.nda
             "and one other; accepted: a binary mask (0/1, 0/255), or label images with "
             "labels=True (--labels)")
     return mask != 0
+
+
+def _grey_of_colour(mask: np.ndarray, name: str) -> np.ndarray:
+    """A mask saved as a colour image (a PNG of white on black: red, green and blue equal,
+    alpha if any the same everywhere) as its one grey channel."""
+    colours = mask[..., :3]
+    if not (colours == colours[..., :1]).all():
+        raise BadValueError(f"{name}: the mask is a colour image whose red, green and blue "
+                            "differ; accepted: a grey mask, or a colour one of equal red, "
+                            "green and blue (white on black)")
+    if mask.shape[-1] == 4 and not (mask[..., 3] == mask.flat[3]).all():
+        raise BadValueError(f"{name}: the mask's alpha channel varies; accepted: a grey mask, "
+                            "or a colour one of equal red, green and blue (white on black)")
+    return colours[..., 0]
 
 
 def _by_stem(what: str, folder: Path) -> dict[str, Path]:

@@ -348,3 +348,26 @@ def test_a_fit_report_writes_image_names_a_spreadsheet_would_evaluate_as_text(tm
     assert text.splitlines() == [
         "image,set,dice_before,dice_after", '"\'=HYPERLINK(""x"")",search,0.500000,0.750000',
         "'-1,held-out,0.000000,1.000000", "cells,held-out,0.250000,0.500000"]
+
+
+def test_a_mask_saved_as_a_colour_picture_is_read_as_its_grey(tmp_path):
+    # Masks drawn in a paint program are often saved as white-on-black RGB(A) PNGs: fit and
+    # training refused them ('the mask has shape (32, 32, 3)'). Equal red, green and blue
+    # are the grey mask; colours that differ, or an alpha that varies, are refused.
+    image = np.zeros((32, 32), np.uint8)
+    image[8:24, 8:24] = 200
+    grey = np.where(image > 0, 255, 0).astype(np.uint8)
+    opaque = np.full_like(grey, 255)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    tifffile.imwrite(tmp_path / "images" / "a.tif", image)
+    cv2.imwrite(str(tmp_path / "masks" / "a.png"), np.stack([grey] * 3 + [opaque], axis=-1))
+    recipe = Recipe([{"op": "segment.threshold", "params": {"value": 50.0}}])
+    fitted = fit_recipe(recipe, tmp_path / "images", tmp_path / "masks", trials=1, holdout=0)
+    assert [score.before for score in fitted.scores] == [1.0]
+    for colour, what in (([grey, grey * 0, grey * 0], " is a colour image whose red, green and "
+                          "blue differ"), ([grey] * 3 + [grey], "'s alpha channel varies")):
+        with pytest.raises(MaskprepError) as info:
+            fit_recipe(recipe, [image], [np.stack(colour, axis=-1)], trials=1, holdout=0)
+        assert str(info.value) == (f"image 1: the mask{what}; accepted: a grey mask, or a "
+                                   "colour one of equal red, green and blue (white on black)")
