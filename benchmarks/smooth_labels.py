@@ -6,12 +6,13 @@
 
 ``kernels.majority`` votes labels either one at a time in each label's box widened by the
 radius (``_per_label``, the only path before), or a colour of labels whose windows never
-meet at a time over the whole image (``_by_colours``); ``majority`` picks per label when
-the widened boxes cover the image at most ``_PER_LABEL_COVER`` times. Cases: 2000 compact
-labels on 1024 x 1024 (radius 2, 10, 20), 2000 ids each used by 10 objects across the image,
-2000 ids as pixel noise, 2000 labels in a 32 x 256 x 256 stack. Printed: seconds of each
-path (best of N, OpenCV on one thread), which path ``majority`` takes, and whether both
-paths gave the same labels. Nothing is asserted; times vary +-30% on a shared machine.
+meet at a time (``_by_colours``); ``majority`` (``smooth``) picks per label when the
+widened boxes cover the image at most ``_PER_LABEL_COVER`` times or count fewer pixels.
+Cases: 2000 compact labels on 1024 x 1024 (radius 2, 10, 20), 2000 ids each used by 10
+objects across the image, 2000 ids as pixel noise, 2000 labels in a 32 x 256 x 256 stack
+(radius 2, 10). Printed: seconds of each path and of ``majority`` (best of N, OpenCV on one
+thread), and whether all gave the same labels. Nothing is asserted; times vary +-30% on a
+shared machine.
 """
 
 from __future__ import annotations
@@ -38,19 +39,19 @@ def _grown(shape: tuple[int, ...], seeds: int, grow: int) -> np.ndarray:
     return expand_labels(labels, grow).astype(np.int32)
 
 
-def _cases() -> list[tuple[str, np.ndarray, int, bool]]:
-    """(name, labels, radius, whether the per-label path takes over a minute)."""
+def _cases() -> list[tuple[str, np.ndarray, int, str]]:
+    """(name, labels, radius, the path that takes over a minute, if one does)."""
     compact = _grown((1024, 1024), 2000, 15)
     scattered = (_grown((1024, 1024), 20000, 4) % 2000).astype(np.int32)
     noise = np.random.default_rng(_SEED).integers(0, 2001, (1024, 1024)).astype(np.int32)
     stack = _grown((32, 256, 256), 2000, 6)
-    return [("2000 compact, 1024^2, r=2", compact, 2, False),
-            ("2000 compact, 1024^2, r=10", compact, 10, False),
-            ("2000 compact, 1024^2, r=20", compact, 20, False),
-            ("2000 ids x 10 objects, 1024^2, r=10", scattered, 10, False),
-            ("2000 ids as noise, 1024^2, r=10", noise, 10, True),
-            ("2000 labels, 32x256x256, r=2", stack, 2, False),
-            ("2000 labels, 32x256x256, r=10", stack, 10, True)]
+    return [("2000 compact, 1024^2, r=2", compact, 2, ""),
+            ("2000 compact, 1024^2, r=10", compact, 10, ""),
+            ("2000 compact, 1024^2, r=20", compact, 20, ""),
+            ("2000 ids x 10 objects, 1024^2, r=10", scattered, 10, "per label"),
+            ("2000 ids as noise, 1024^2, r=10", noise, 10, "per label"),
+            ("2000 labels, 32x256x256, r=2", stack, 2, "colours"),
+            ("2000 labels, 32x256x256, r=10", stack, 10, "per label")]
 
 
 def _best(function, repeat: int) -> tuple[float, np.ndarray]:
@@ -66,30 +67,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-slow", action="store_true",
-                        help="do not time the per-label path where it takes over a minute")
+                        help="do not time a path where it takes over a minute")
     args = parser.parse_args()
     cv2.setNumThreads(1)
-    print(f"{'case':40s} {'per label':>10s} {'colours':>9s} {'smooth':>7s}  same")
+    print(f"{'case':40s} {'per label':>10s} {'colours':>9s} {'smooth':>12s}  same")
     for name, labels, radius, slow in _cases():
         fp = footprint("disk", radius, labels.ndim)
         votes = (majority._boxes(fp) if labels.ndim == 2 else
                  [(majority._boxes(plane), offsets) for plane, offsets in z_slices(fp)])
         half = int(np.count_nonzero(fp)) // 2
-        dense, _ = dense_ids(labels)
+        dense, ids = dense_ids(labels)
         boxes = majority._widened_boxes(dense, radius)
-        colours_s, by_colours = _best(
-            functools.partial(majority._by_colours, dense, votes, half, radius), args.repeat)
-        if slow and args.skip_slow:
-            per_label_s, same = float("nan"), "-"
-        else:
-            per_label_s, per_label = _best(
-                functools.partial(majority._per_label, dense, boxes, votes, half),
-                1 if slow else args.repeat)
-            same = "yes" if np.array_equal(per_label, by_colours) else "NO"
-        cover = sum(np.prod([s.stop - s.start for s in box]) for _, box in boxes)
-        path = ("per label" if cover <= majority._PER_LABEL_COVER * dense.size
-                else "colours")
-        print(f"{name:40s} {per_label_s:10.2f} {colours_s:9.2f} {path:>12s}  {same}")
+        paths = {"per label": functools.partial(majority._per_label, dense, boxes, votes,
+                                                half),
+                 "colours": functools.partial(majority._by_colours, dense, votes, half, radius)}
+        seconds, outs = {}, []
+        for path, function in paths.items():
+            if path == slow and args.skip_slow:
+                seconds[path] = float("nan")
+                continue
+            seconds[path], out = _best(function, 1 if path == slow else args.repeat)
+            outs.append(out if ids is None else ids[out])
+        smooth_s, smoothed = _best(functools.partial(majority.majority, labels, radius),
+                                   args.repeat)
+        same = all(np.array_equal(smoothed, out) for out in outs)
+        print(f"{name:40s} {seconds['per label']:10.2f} {seconds['colours']:9.2f} "
+              f"{smooth_s:12.2f}  {'yes' if same else 'NO'}")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,8 @@ Boxes = list[tuple[int, int, int]]
 _MIN_SIDE = 8
 
 # Labels are voted one by one while their widened boxes cover the image at most this many
-# times; above it, a colour of labels at a time (benchmarks/smooth_labels.py).
+# times; above it, a colour of labels at a time where that counts fewer pixels
+# (benchmarks/smooth_labels.py).
 _PER_LABEL_COVER = 4
 
 # What one call to count a mask costs, in the pixels it counts for the same time: a colour
@@ -84,15 +85,22 @@ def _majority_labels(labels: np.ndarray, votes: Any, half: int, radius: int) -> 
     """Per-label majority filter: at most one label holds a majority, so none merge.
 
     Label by label in its box where the boxes, widened by the radius, cover the image at
-    most ``_PER_LABEL_COVER`` times (compact labels, small radius); else a colour of labels
-    at a time (:class:`_Colours`), whose work grows with the colours (a few), not with the
-    labels: spread or scattered labels, a large radius, stacks.
+    most ``_PER_LABEL_COVER`` times (compact labels, small radius), or where that counts
+    fewer pixels than a colour of labels at a time (:class:`_Colours`), whose work grows
+    with the colours (a few), not with the labels: spread or scattered labels, a large
+    radius, stacks. Each call to count a mask weighs as ``_CALL_PIXELS`` pixels.
     """
     dense, ids = dense_ids(labels)
     boxes = _widened_boxes(dense, radius)
-    cover = sum(math.prod(s.stop - s.start for s in box) for _, box in boxes)
-    out = (_per_label(dense, boxes, votes, half) if cover <= _PER_LABEL_COVER * dense.size
-           else _by_colours(dense, votes, half, radius))
+    work = sum(math.prod(s.stop - s.start for s in box) for _, box in boxes)
+    out = None
+    if work > _PER_LABEL_COVER * dense.size:
+        colours = _Colours(dense, half, radius)
+        groups, by_colours = _groups(colours)
+        if by_colours < work + _CALL_PIXELS * len(boxes):
+            out = _vote_groups(dense, colours, groups, votes, half)
+    if out is None:
+        out = _per_label(dense, boxes, votes, half)
     return out if ids is None else ids[out]
 
 
@@ -115,20 +123,33 @@ def _per_label(dense: np.ndarray, boxes: list[tuple[int, tuple[slice, ...]]], vo
 
 
 def _by_colours(dense: np.ndarray, votes: Any, half: int, radius: int) -> np.ndarray:
-    """Each colour of :class:`_Colours` voted as one mask over its box, or piece by piece
-    over each piece's box where those boxes cover less (with a call's cost in pixels)."""
-    out = np.zeros_like(dense)
+    """Every label voted a colour of :class:`_Colours` at a time."""
     colours = _Colours(dense, half, radius)
+    return _vote_groups(dense, colours, _groups(colours)[0], votes, half)
+
+
+def _groups(colours: _Colours) -> tuple[list[np.ndarray], int]:
+    """The pieces counted together: each colour over its box, or piece by piece over each
+    piece's box where those cover fewer pixels; and the pixels counted, calls included."""
     areas = colours.areas()
+    groups, work = [], 0
     for colour in range(colours.count):
         pieces = np.flatnonzero(colours.colour == colour)
-        whole = colours.area(pieces)
-        groups = ([[p] for p in pieces.tolist()]
-                  if areas[pieces].sum() + _CALL_PIXELS * pieces.size < whole else [pieces])
-        for group in groups:
-            box, voters, owner = colours.voters(np.asarray(group))
-            won = (_counts(voters, votes) > half) & (owner > 0)
-            out[box][won] = owner[won]
+        whole = colours.area(pieces) + _CALL_PIXELS
+        apart = int(areas[pieces].sum()) + _CALL_PIXELS * pieces.size
+        groups += [pieces[i:i + 1] for i in range(pieces.size)] if apart < whole else [pieces]
+        work += min(apart, whole)
+    return groups, work
+
+
+def _vote_groups(dense: np.ndarray, colours: _Colours, groups: list[np.ndarray], votes: Any,
+                 half: int) -> np.ndarray:
+    """Each group of pieces voted as one mask over its box (:meth:`_Colours.voters`)."""
+    out = np.zeros_like(dense)
+    for group in groups:
+        box, voters, owner = colours.voters(group)
+        won = (_counts(voters, votes) > half) & (owner > 0)
+        out[box][won] = owner[won]
     return out
 
 
