@@ -103,3 +103,22 @@ def test_many_spread_labels_take_a_few_counts(monkeypatch):
     smoothed = majority.majority(scattered, 6)
     assert (len(pixels), sum(pixels)) == (54, 1_210_752)
     assert_same(smoothed, _smooth_label_by_label(scattered, 6))
+
+
+def test_compact_labels_in_a_stack_keep_the_per_label_path(monkeypatch):
+    """200 labels in 12 x 48 x 48 at radius 2 cover the stack 4.9 times in their widened
+    boxes, past the bound of the per-label path: they took the colours, 170 groups over
+    5.8e6 pixels (box filters of 2.0e7), where the labels' own boxes count 2.5e6 (9.5e5):
+    2000 such labels in 32 x 256 x 256 took 91 s against 4 s. The fewer pixels decide now."""
+    seeds = np.zeros((12, 48, 48), np.int32)
+    seeds.flat[np.random.default_rng(0).choice(seeds.size, 200, replace=False)] = (
+        np.arange(1, 201))
+    labels = segmentation.expand_labels(seeds, 3).astype(np.int32)
+    pixels = []
+    real = majority.cv2.boxFilter
+    monkeypatch.setattr(majority.cv2, "boxFilter",
+                        lambda src, *args, **kwargs: pixels.append(src.size) or
+                        real(src, *args, **kwargs))
+    smoothed = majority.majority(labels, 2)
+    assert sum(pixels) == 952_707  # the per-label path's; the colours' 19_875_072
+    assert_same(smoothed, _smooth_label_by_label(labels, 2))
