@@ -428,6 +428,13 @@ def test_is_lazy_path(tmp_path):
     assert not is_lazy_path(tmp_path)
     tifffile.imwrite(tmp_path / "small.svs", IMAGE, tile=(128, 128))
     assert is_lazy_path(tmp_path / "small.svs")  # only the lazy reader reads a slide file
+    # Only the first image of a file of several was weighed: a plate of a small overview
+    # then a large position read the position whole under --series 1.
+    with tifffile.TiffWriter(tmp_path / "plate.ome.tif", ome=True) as tif:
+        tif.write(IMAGE[:8, :8])
+        tif.write(IMAGE)
+    assert is_lazy_path(tmp_path / "plate.ome.tif", budget=IMAGE.nbytes - 1)
+    assert not is_lazy_path(tmp_path / "plate.ome.tif", budget=IMAGE.nbytes)
 
 
 @pytest.mark.parametrize(("shape", "match"), [

@@ -266,7 +266,8 @@ def is_lazy_path(path: str | os.PathLike[str], budget: int = LAZY_BUDGET) -> boo
     """Whether ``path`` should be opened with :func:`open_lazy` rather than read whole: a
     zarr folder, a whole-slide file (``.svs``, ``.btf``, ``.tf8``: only this module reads
     them), or a TIFF whose decoded pixels exceed ``budget`` bytes (a pyramid's largest level
-    counted). Reads headers only; a ``.tif`` it cannot parse is not lazy."""
+    counted; of a file of several images, its largest, whichever ``--series`` chooses).
+    Reads headers only; a ``.tif`` it cannot parse is not lazy."""
     path = Path(path)
     if path.is_dir():  # one named .zarr too: that reader says what it lacks to be a store
         return path.suffix.lower() == ".zarr" or any(
@@ -277,8 +278,7 @@ def is_lazy_path(path: str | os.PathLike[str], budget: int = LAZY_BUDGET) -> boo
         return True
     try:
         with reading_tiff(path), open_tiff(path) as tif:
-            series = tif.series[0]
-            return int(np.prod(series.shape)) * series.dtype.itemsize > budget
+            return max(int(np.prod(s.shape)) * s.dtype.itemsize for s in tif.series) > budget
     except Exception:  # a damaged header: the reader that reads it whole says what is wrong
         return False
 
