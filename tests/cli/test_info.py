@@ -64,7 +64,7 @@ def info_fails_in_one_line(capsys, path, match: str) -> None:
           for size in ("0.5", 2, [True], [[0.5]], {"x": 1}, [0.5, -1], [])],
         (lambda p: tifffile.imwrite(p, MASK), "holds no maskprep provenance"),
         (lambda p: p.write_bytes(b"II*\x00" + os.urandom(64)), "cannot read"),
-        (lambda p: p.write_bytes(b""), "cannot read"),
+        (lambda p: p.write_bytes(b""), "mask.tif: the file is empty (0 bytes)"),  # as run says
         (lambda p: p.mkdir(), "not a regular file"),
         (lambda p: os.mkfifo(p), "not a regular file"),
     ],

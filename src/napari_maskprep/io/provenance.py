@@ -165,6 +165,8 @@ def read_provenance(path: str | os.PathLike[str], *, labels: bool = True) -> dic
     store's maskprep label counts with ``labels`` (what ``maskprep info`` shows), not
     without: the store itself is the person's image, never ours to replace."""
     path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise ImageReadError(f"{path}: the file is empty (0 bytes)")  # as reading it says
     try:
         text = _provenance_text(path, labels)
     except ImageReadError:
