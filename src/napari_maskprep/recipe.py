@@ -157,6 +157,9 @@ def _per_plane_hint(step: Step, sizes: tuple[float, ...] | None) -> str:
 
 def _text(value: Any, what: str) -> str:
     """``value`` if it is text that can be saved (UTF-8: no lone surrogates)."""
+    if isinstance(value, bool):  # YAML reads name: no (or yes, on, off) unquoted so
+        raise RecipeError(f"{what} must be text; got {shown(value)} (YAML reads yes, no, on "
+                          "and off unquoted as true or false; write the text in quotes)")
     if not isinstance(value, str):
         raise RecipeError(f"{what} must be text; got {shown(value)}")
     try:
@@ -224,7 +227,8 @@ def _check_step(number: int, raw: Any, known_sources: set[str], base_dir: Path) 
         spec = get_op(op)
     except UnknownOpError as exc:
         raise RecipeError(f"step {number}: {exc}") from None
-    params = raw.get("params") or {}
+    # Only null (or no key) is no params: 'params: false', '' or [] was taken for none.
+    params = {} if raw.get("params") is None else raw["params"]
     if not isinstance(params, Mapping):
         raise RecipeError(f"{at_step(number, op)}: 'params' must be a mapping; got {shown(params)}")
     _names(params, at_step(number, op))
@@ -241,7 +245,7 @@ def _check_step(number: int, raw: Any, known_sources: set[str], base_dir: Path) 
         raise RecipeError(
             f"{at_step(number, op)}: id {shown(step_id)} must be a name of letters, digits, _ and -"
         )
-    inputs = raw.get("inputs") or {}
+    inputs = {} if raw.get("inputs") is None else raw["inputs"]
     if not isinstance(inputs, Mapping):
         raise RecipeError(f"{at_step(number, op)}: 'inputs' must be a mapping; got {shown(inputs)}")
     _names(inputs, at_step(number, op))
@@ -303,7 +307,7 @@ class Recipe:
     ) -> None:
         self.base_dir = Path(base_dir if base_dir is not None else Path.cwd()).absolute()
         self.name = _text(name, "'name'")
-        self.inputs = self._check_inputs(inputs or {})
+        self.inputs = self._check_inputs({} if inputs is None else inputs)
         self.steps: list[Step] = []
         self._step_ids: set[str] = set()
         if steps is not None and not isinstance(steps, list | tuple):
@@ -358,7 +362,10 @@ class Recipe:
             raise RecipeError(
                 f"unknown key {shown(unknown[0])}; accepted keys: {', '.join(_TOP_KEYS)}"
             )
-        version = data.get("maskprep")
+        if "maskprep" not in data:
+            raise RecipeError(f"no 'maskprep' key (the format version); accepted: a recipe "
+                              f"that begins maskprep: {FORMAT_VERSION}")
+        version = data["maskprep"]
         if type(version) is not int or version != FORMAT_VERSION:  # true == 1 in Python
             raise RecipeError(
                 f"'maskprep: {shown(version)}' is not a supported format version; accepted: "
@@ -367,7 +374,9 @@ class Recipe:
         steps = data.get("steps")
         if not isinstance(steps, list):
             raise RecipeError(f"'steps' must be a list of steps; got {shown(steps)}")
-        return cls(steps, name=data.get("name") or "", inputs=data.get("inputs") or {},
+        # Only null is no name or inputs: 'name: no' (false) lost the name without a word.
+        return cls(steps, name="" if data.get("name") is None else data["name"],
+                   inputs={} if data.get("inputs") is None else data["inputs"],
                    base_dir=base_dir)
 
     def to_dict(self) -> dict[str, Any]:

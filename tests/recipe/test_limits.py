@@ -182,3 +182,41 @@ def test_a_name_that_reads_as_a_number_is_saved_quoted(tmp_path, name):
     path = recipe.save(tmp_path / "r.maskprep.yaml")
     assert f"name: '{name}'\n" in path.read_text()
     assert Recipe.load(path) == recipe and Recipe.load(path).name == name
+
+
+_NO_TEXT = ("'name' must be text; got False (YAML reads yes, no, on and off unquoted as true "
+            "or false; write the text in quotes)")
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("maskprep: 1\nname: no\nsteps: []", _NO_TEXT),
+        ("maskprep: 1\nname: off\nsteps: []", _NO_TEXT),
+        ("maskprep: 1\nname: 0\nsteps: []", "'name' must be text; got 0"),
+        ("maskprep: 1\ninputs: []\nsteps: []", "'inputs' must map names to kinds; got []"),
+        ("maskprep: 1\nsteps: [{op: refine.open, params: false}]",
+         "step 1 (refine.open): 'params' must be a mapping; got False"),
+        ("maskprep: 1\nsteps: [{op: refine.open, params: ''}]",
+         "step 1 (refine.open): 'params' must be a mapping; got ''"),
+        ("maskprep: 1\nsteps: [{op: refine.open, params: []}]",
+         "step 1 (refine.open): 'params' must be a mapping; got []"),
+        ("maskprep: 1\nsteps: [{op: refine.open, inputs: 0}]",
+         "step 1 (refine.open): 'inputs' must be a mapping; got 0"),
+        ("steps: [{op: refine.open}]",
+         "no 'maskprep' key (the format version); accepted: a recipe that begins maskprep: 1"),
+    ],
+)
+def test_a_value_of_the_wrong_kind_is_refused_not_taken_for_none(text, line):
+    """'name: no' (YAML 1.1 reads it as false) loaded as a recipe without a name, and
+    'params: false', '' or [] as a step without parameters: anything but null (or no key)
+    was taken for none without a word. A missing version said 'maskprep: None'."""
+    with pytest.raises(RecipeError) as info:
+        Recipe.loads(text)
+    assert str(info.value) == line
+
+
+def test_null_is_still_no_name_params_or_inputs():
+    r = Recipe.loads("maskprep: 1\nname:\ninputs:\nsteps:\n- op: refine.open\n  params:\n"
+                     "  inputs:\n")
+    assert (r.name, r.inputs, r.steps[0].params) == ("", {}, {"radius": 2, "shape": "disk"})

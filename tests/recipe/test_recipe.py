@@ -87,7 +87,7 @@ def test_python_tag_is_refused_and_nothing_runs(tmp_path):
     ("text", "message"),
     [
         ("maskprep: 2\nsteps: []", r"'maskprep: 2' is not a supported format version"),
-        ("steps: []", "'maskprep: None' is not a supported"),
+        ("steps: []", r"no 'maskprep' key \(the format version\); accepted: a recipe"),
         ("maskprep: 1\nsteps: []\nextra: 1", "unknown key 'extra'"),
         ("maskprep: 1\nsteps: {a: 1}", "'steps' must be a list"),
         ("maskprep: 1\nsteps: [{op: refine.fill_hole}]",
