@@ -130,7 +130,7 @@ def _report(results: list[FileResult], outdir: Path, *, merge: bool, total: int,
     summary = write_summary(results, outdir / SUMMARY_NAME, merge=merge)
     stop = f"interrupted after {len(results)} of {total} images: " if interrupted else ""
     print(f"{stop}{done} written, {skipped} skipped (done before), {len(failed)} failed -> "
-          f"{outdir} (summary: {summary.name})", file=sys.stderr)
+          f"{_printable(str(outdir), keep='')} (summary: {summary.name})", file=sys.stderr)
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_SOME_FAILED if failed else EXIT_OK
@@ -375,7 +375,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
                                           "written")) from None
     except RecipeError as exc:
         raise UsageError(str(exc)) from None
-    print(f"wrote {args.output}: python {args.output} INPUT... -o OUTDIR", file=sys.stderr)
+    print(_printable(f"wrote {args.output}: python {args.output} INPUT... -o OUTDIR", keep=""),
+          file=sys.stderr)
     return EXIT_OK
 
 

@@ -244,6 +244,22 @@ def test_a_file_name_s_control_characters_are_shown_escaped_on_one_line(tmp_path
     assert len(err) == 3 and "\x1b" not in "".join(err)
 
 
+def test_an_output_path_s_control_characters_are_shown_escaped(tmp_path, recipe_file, capsys):
+    """The lines saying where run and export wrote ('... -> OUTDIR', 'wrote SCRIPT') printed
+    the path as it is: a folder or script name holding a terminal escape reached the
+    terminal, where every error about the same path shows it escaped."""
+    tifffile.imwrite(tmp_path / "flat.tif", np.full((8, 8), 7, np.uint8))
+    outdir, script = tmp_path / "out\x1b[31m", tmp_path / "s\x1b]0;pwn\x07.py"
+    assert main(["run", str(recipe_file), str(tmp_path / "flat.tif"), "-o", str(outdir),
+                 "-q"]) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"1 written, 0 skipped (done before), 0 failed -> {tmp_path}/out\\x1b[31m "
+        "(summary: maskprep-summary.csv)")
+    assert main(["export", str(recipe_file), "-o", str(script)]) == 0
+    assert capsys.readouterr().err == (f"wrote {tmp_path}/s\\x1b]0;pwn\\x07.py: python "
+                                       f"{tmp_path}/s\\x1b]0;pwn\\x07.py INPUT... -o OUTDIR\n")
+
+
 def test_planning_checks_paths_before_anything_is_made(tmp_path, folder):
     recipe = Recipe.loads(RECIPE)
     with pytest.raises(BadValueError, match="no such file or folder"):
