@@ -402,8 +402,16 @@ class Recipe:
         if not isinstance(text, str | bytes):
             raise RecipeError(f"Recipe.loads takes a recipe's text; got {type(text).__name__} "
                               f"{shown(text)} (Recipe.load reads a file)")
+        if format not in ("yaml", "json"):
+            raise RecipeError(f"format={shown(format)}; accepted: 'yaml' or 'json'")
         if len(text) > MAX_FILE_BYTES:
             raise RecipeError(f"{len(text)} characters; the limit is {MAX_FILE_BYTES}")
+        if isinstance(text, bytes):  # as Recipe.load decodes a file: JSON's parser took str
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError:
+                raise RecipeError("not UTF-8 text; accepted: a recipe as UTF-8 YAML or JSON"
+                                  ) from None
         try:
             data = load_plain(text, format=format)
         except LimitError as exc:

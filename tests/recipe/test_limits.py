@@ -220,3 +220,28 @@ def test_null_is_still_no_name_params_or_inputs():
     r = Recipe.loads("maskprep: 1\nname:\ninputs:\nsteps:\n- op: refine.open\n  params:\n"
                      "  inputs:\n")
     assert (r.name, r.inputs, r.steps[0].params) == ("", {}, {"radius": 2, "shape": "disk"})
+
+
+@pytest.mark.parametrize(
+    ("text", "format", "line"),
+    [
+        (b"maskprep: 1\nname: \xe9\nsteps: []", "yaml",
+         "not UTF-8 text; accepted: a recipe as UTF-8 YAML or JSON"),
+        ("maskprep: 1\nsteps: []".encode("utf-16"), "yaml",
+         "not UTF-8 text; accepted: a recipe as UTF-8 YAML or JSON"),
+        ("maskprep = 1", "toml", "format='toml'; accepted: 'yaml' or 'json'"),
+    ],
+)
+def test_recipe_bytes_and_formats_are_read_as_recipe_load_reads_them(text, format, line):
+    """Recipe.loads takes bytes, but JSON bytes failed with a bare TypeError ('a bytes-like
+    object is required, not 'str''), while YAML bytes were read in any encoding Recipe.load
+    refuses; a format other than yaml or json was read as YAML without a word."""
+    with pytest.raises(RecipeError) as info:
+        Recipe.loads(text, format=format)
+    assert str(info.value) == line
+
+
+def test_json_bytes_load_as_json_text_does():
+    for text in (b'{"maskprep": 1, "steps": [{"op": "refine.open"}]}',
+                 b'\xef\xbb\xbf{"maskprep": 1, "steps": [{"op": "refine.open"}]}'):
+        assert Recipe.loads(text, format="json") == Recipe([{"op": "refine.open"}])
