@@ -475,9 +475,13 @@ class Recipe:
             raise RecipeError(f"{path} exists and is not a recipe; it is left as it is "
                               "(accepted: a new path, or a recipe file to replace)")
         text = self.dumps(format="json" if path.suffix.lower() == ".json" else "yaml",
-                          folder=path.absolute().parent)
+                          folder=path.absolute().parent).encode("utf-8")
+        if len(text) > MAX_FILE_BYTES:  # escaped text (\u202E for one character) grows
+            raise RecipeError(f"{path}: the recipe is {len(text)} bytes as saved, which "
+                              f"Recipe.load refuses; accepted: at most {MAX_FILE_BYTES} (a "
+                              "shorter name or fewer hand edits); nothing was written")
         try:
-            return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+            return atomic_write(path, lambda tmp: tmp.write_bytes(text))
         except OSError as exc:  # no such folder, no permission, a read-only disk
             raise RecipeError(f"{path} cannot be written ({exc.strerror or exc}); accepted: "
                               "a file in a folder that exists and may be written") from None

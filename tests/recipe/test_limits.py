@@ -245,3 +245,19 @@ def test_json_bytes_load_as_json_text_does():
     for text in (b'{"maskprep": 1, "steps": [{"op": "refine.open"}]}',
                  b'\xef\xbb\xbf{"maskprep": 1, "steps": [{"op": "refine.open"}]}'):
         assert Recipe.loads(text, format="json") == Recipe([{"op": "refine.open"}])
+
+
+def test_a_recipe_is_never_saved_larger_than_load_reads(tmp_path, monkeypatch):
+    """A name of 1.5 million characters such as U+202E loads (7.5 MB) but saved as
+    15.6 MB ('\\u202E' escaped, 6 bytes a character), which Recipe.load then refused."""
+    monkeypatch.setattr("napari_maskprep.recipe.MAX_FILE_BYTES", 1000)
+    recipe = Recipe([{"op": "refine.open"}], name="\u202e" * 300)
+    path = tmp_path / "r.maskprep.yaml"
+    with pytest.raises(RecipeError) as info:
+        recipe.save(path)
+    assert str(info.value) == (f"{path}: the recipe is 1949 bytes as saved, which Recipe.load "
+                               "refuses; accepted: at most 1000 (a shorter name or fewer hand "
+                               "edits); nothing was written")
+    assert not path.exists()
+    monkeypatch.undo()
+    assert Recipe.load(recipe.save(path)) == recipe
