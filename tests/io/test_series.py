@@ -48,6 +48,23 @@ def write_plate(path, tile=None, thumbnail=True):
     return path
 
 
+def refused_alike(path, message: str, series: int | None = None) -> None:
+    """``path`` is refused in this one line, in memory and lazily alike."""
+    with pytest.raises(ImageReadError) as in_memory:
+        read_image(path, series=series)
+    with pytest.raises(ImageReadError) as lazily:
+        open_lazy(path, series=series)
+    assert str(in_memory.value) == str(lazily.value) == message
+
+
+def each_series_reads(path, images) -> None:
+    """Series N of ``path`` is ``images[N]``, in memory and lazily alike."""
+    for number, image in enumerate(images):
+        np.testing.assert_array_equal(read_image(path, series=number), image)
+        with open_lazy(path, series=number) as lazy:
+            np.testing.assert_array_equal(lazy.data.compute(), image)
+
+
 @pytest.mark.parametrize("tile", [None, (16, 16)])  # memory-mapped, and through its tiles
 def test_each_series_is_read_with_its_own_pixels_and_pixel_size(tmp_path, tile):
     path = write_plate(tmp_path / "plate.ome.tif", tile)
@@ -115,11 +132,7 @@ def test_channels_are_named_as_each_series_names_them(tmp_path):
 ])
 def test_a_series_that_is_no_image_of_the_file_is_one_line(tmp_path, series, message):
     path = write_plate(tmp_path / "plate.ome.tif")
-    with pytest.raises(ImageReadError) as in_memory:
-        read_image(path, series=series)
-    with pytest.raises(ImageReadError) as lazily:
-        open_lazy(path, series=series)
-    assert str(in_memory.value) == str(lazily.value) == message.format(path=path)
+    refused_alike(path, message.format(path=path), series)
 
 
 def test_a_file_of_one_image_is_series_0_only(tmp_path):
@@ -152,16 +165,9 @@ def test_a_tiff_written_image_by_image_is_its_images_not_its_first(tmp_path):
             tif.write(image)
     message = (f"{path}: holds 3 images of shape (20, 30) (TIFF series: images written one "
                "by one); accepted: one chosen with series=N (0 to 2)")
-    with pytest.raises(ImageReadError) as in_memory:
-        read_image(path)
-    with pytest.raises(ImageReadError) as lazily:
-        open_lazy(path)
-    assert str(in_memory.value) == str(lazily.value) == message
+    refused_alike(path, message)
     assert series_numbers(path) == [0, 1, 2]
-    for number, image in enumerate(positions()):
-        np.testing.assert_array_equal(read_image(path, series=number), image)
-        with open_lazy(path, series=number) as lazy:
-            np.testing.assert_array_equal(lazy.data.compute(), image)
+    each_series_reads(path, positions())
 
 
 @pytest.mark.parametrize("bad", [-1, 1.0, True, "all", "1"])
@@ -233,18 +239,11 @@ def test_a_tiff_of_images_of_several_shapes_is_refused_without_one_chosen(tmp_pa
     tifffile.imwrite(path, second, append=True, **metadata)
     message = (f"{path}: holds 2 images of shapes (64, 64), (32, 48) ({kind}); accepted: one "
                "chosen with series=N (0, 1)")
-    with pytest.raises(ImageReadError) as in_memory:
-        read_image(path)
-    with pytest.raises(ImageReadError) as lazily:
-        open_lazy(path)
-    assert str(in_memory.value) == str(lazily.value) == message
+    refused_alike(path, message)
     assert [info.describe() for info in list_series(path)] == [
         "series 0: shape (64, 64) uint8, axes yx, pixel size not stated",
         "series 1: shape (32, 48) uint8, axes yx, pixel size not stated"]
-    for number, image in enumerate((first, second)):
-        np.testing.assert_array_equal(read_image(path, series=number), image)
-        with open_lazy(path, series=number) as lazy:
-            np.testing.assert_array_equal(lazy.data.compute(), image)
+    each_series_reads(path, (first, second))
     with pytest.raises(ImageReadError) as missing:
         read_image(path, series=2)
     assert str(missing.value) == (f"{path}: has no series 2; accepted: series 0, 1 (its 2 "
@@ -277,16 +276,9 @@ def test_an_ome_tiff_of_positions_of_several_sizes_is_each_position(tmp_path):
             tif.write(image, metadata={"axes": "YX"})
     message = (f"{path}: holds 2 images of shapes (40, 48), (30, 24) (OME-TIFF series: "
                "positions or wells); accepted: one chosen with series=N (0, 1)")
-    with pytest.raises(ImageReadError) as in_memory:
-        read_image(path)
-    with pytest.raises(ImageReadError) as lazily:
-        open_lazy(path)
-    assert str(in_memory.value) == str(lazily.value) == message
+    refused_alike(path, message)
     assert series_numbers(path) == [0, 1]
-    for number, image in enumerate((large, small)):
-        np.testing.assert_array_equal(read_image(path, series=number), image)
-        with open_lazy(path, series=number) as lazy:
-            np.testing.assert_array_equal(lazy.data.compute(), image)
+    each_series_reads(path, (large, small))
     with pytest.raises(ImageReadError) as thumbnail:
         read_image(path, series=2)
     assert str(thumbnail.value) == (
