@@ -465,7 +465,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         print(_printable(f"kept: {'; '.join(result.kept)}"), file=sys.stderr)
     if result.left_out:
         print(_printable(f"left out: {'; '.join(result.left_out)}"), file=sys.stderr)
-    print(f"wrote {output} and {report}", file=sys.stderr)
+    print(_printable(f"wrote {output} and {report}", keep=""), file=sys.stderr)
     return EXIT_OK
 
 

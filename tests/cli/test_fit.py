@@ -275,3 +275,21 @@ def test_fit_reads_the_channel_it_is_told_of_files_with_channels(tmp_path, poor,
         fit_recipe(POOR, planes, truth, labels=True, channel=1)
     assert str(info.value) == ("channel 1 with images given as arrays; accepted: a channel "
                                "with folders of files (it picks the channel of each)")
+
+
+def test_the_paths_fit_wrote_are_shown_escaped(tmp_path, capsys):
+    # 'wrote OUTPUT and REPORT' printed the paths as given: a name holding a terminal escape
+    # reached the terminal, where run's and export's lines show it escaped.
+    image = np.zeros((32, 32), np.uint8)
+    image[8:24, 8:24] = 200
+    for folder, array in (("images", image), ("masks", (image > 0).astype(np.uint8))):
+        (tmp_path / folder).mkdir()
+        tifffile.imwrite(tmp_path / folder / "a.tif", array)
+    recipe = tmp_path / "r.maskprep.yaml"
+    Recipe([{"op": "segment.threshold", "params": {"value": 50.0}}]).save(recipe)
+    output = tmp_path / "fit\x1b[31m.maskprep.yaml"
+    assert main(["fit", str(recipe), "--images", str(tmp_path / "images"), "--masks",
+                 str(tmp_path / "masks"), "-o", str(output), "--trials", "1",
+                 "--holdout-fraction", "0", "-q"]) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"wrote {tmp_path}/fit\\x1b[31m.maskprep.yaml and {tmp_path}/fit\\x1b[31m.fit.csv")
