@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .core.arrays import is_binary
 from .core.enums import Footprint
 from .core.errors import BadValueError, MaskprepError, MaskprepWarning, shown
 from .core.locality import Kind
@@ -116,8 +117,8 @@ def _as_mask(mask: Any, image: np.ndarray, name: str, *, labels: bool) -> np.nda
                             f"{'integer labels' if labels else 'a bool, integer or float mask'}")
     if labels:
         return mask > 0
-    values = np.unique(mask)
-    if len(values) > 2 or (len(values) == 2 and values[0] != 0):
+    if not is_binary(mask):
+        values = np.unique(mask)
         raise BadValueError(
             f"{name}: the mask holds {len(values)} values ({shown(values.tolist())}), not 0 "
             "and one other; accepted: a binary mask (0/1, 0/255), or label images with "

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .core.arrays import is_binary
 from .core.errors import BadTypeError, BadValueError, shown
 from .core.model_files import ModelFile
 from .core.validation import looks_rgb
@@ -146,14 +147,6 @@ def _annotation(annotation: Any, index: int, shape: tuple[int, ...], rgb: bool) 
     return a
 
 
-def _binary(a: np.ndarray) -> bool:
-    """0 and at most one other value: a whole mask as ``maskprep fit`` reads one."""
-    if a.dtype.kind == "b":
-        return True
-    lo, hi = a.min(), a.max()
-    return bool(lo == hi or (lo == 0 and ((a == 0) | (a == hi)).all()))
-
-
 def _held(a: np.ndarray) -> str:
     values = np.unique(a)
     if len(values) <= 4:
@@ -185,7 +178,7 @@ def _read_as_scribbles(arrays: Sequence[np.ndarray], mode: str) -> bool:
         if a.dtype.kind in "iu" and a.min() >= 0 and a.max() <= 2:
             if a.max() == 2:
                 scribbled.append(i)
-        elif _binary(a):
+        elif is_binary(a):
             masked.append(i)
         else:
             _refuse_values(a, i, mode)
@@ -207,7 +200,7 @@ def _labels(a: np.ndarray, index: int, scribbles: bool, mode: str) -> np.ndarray
         if a.min() < 0 or a.max() > 2:
             _refuse_values(a, index, mode)
         return a.astype(np.uint8)
-    if not _binary(a):
+    if not is_binary(a):
         _refuse_values(a, index, mode)
     return (a != 0).astype(np.uint8) + 1
 

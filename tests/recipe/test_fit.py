@@ -371,3 +371,16 @@ def test_a_mask_saved_as_a_colour_picture_is_read_as_its_grey(tmp_path):
             fit_recipe(recipe, [image], [np.stack(colour, axis=-1)], trials=1, holdout=0)
         assert str(info.value) == (f"image 1: the mask{what}; accepted: a grey mask, or a "
                                    "colour one of equal red, green and blue (white on black)")
+
+
+def test_a_float_mask_of_0_and_nan_is_refused_as_training_refuses_it():
+    # fit read NaN as foreground (np.unique put 0 first), where training refused the same
+    # mask: both now read masks by one rule (core.arrays.is_binary).
+    image = np.zeros((8, 8), np.uint8)
+    mask = np.where(np.eye(8, dtype=bool), np.nan, 0.0)
+    recipe = Recipe([{"op": "segment.threshold", "params": {"value": 50.0}}])
+    with pytest.raises(MaskprepError) as info:
+        fit_recipe(recipe, [image], [mask], trials=1, holdout=0)
+    assert str(info.value) == ("image 1: the mask holds 2 values ([0.0, nan]), not 0 and one "
+                               "other; accepted: a binary mask (0/1, 0/255), or label images "
+                               "with labels=True (--labels)")

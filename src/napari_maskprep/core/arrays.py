@@ -9,7 +9,7 @@ import numpy as np
 
 from .run_callbacks import compute
 
-__all__ = ["checksum", "native"]
+__all__ = ["checksum", "is_binary", "native"]
 
 
 def native(a: np.ndarray) -> np.ndarray:
@@ -54,3 +54,12 @@ def checksum(array: np.ndarray, *, scheduler: str | None = None,
     h = hashlib.sha256(f"{array.shape}|{array.dtype.str}|".encode())
     h.update(np.ascontiguousarray(array).data)
     return "sha256:" + h.hexdigest()
+
+
+def is_binary(a: np.ndarray) -> bool:
+    """0 and at most one other value (NaN is neither): a whole mask as ``maskprep fit`` and
+    training read one (bool, 0/1, 0/255, float), or a single value."""
+    if a.dtype.kind == "b":
+        return True
+    lo, hi = a.min(), a.max()
+    return bool(lo == hi or (lo == 0 and ((a == 0) | (a == hi)).all()))
